@@ -1,0 +1,118 @@
+// linecap [EAL options] -- [linecap options]
+//
+// Parses linecap's options before DPDK starts (so a typo costs nothing and
+// prints one line), initialises EAL, builds the pipeline, runs it until a
+// limit, a signal or idleness stops it, and prints what happened.
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include "engine/options.h"
+#include "engine/pipeline.h"
+#include "engine/stats.h"
+
+using namespace linecap;
+
+namespace {
+
+void on_stop_signal(int)
+{
+    request_stop_from_signal();
+}
+
+void install_signal_handlers()
+{
+    struct sigaction action{};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+}
+
+bool is_help_word(const char* arg)
+{
+    return std::strcmp(arg, "-h") == 0 || std::strcmp(arg, "--help") == 0 ||
+           std::strcmp(arg, "--version") == 0;
+}
+
+int write_stats_json(const pipeline& p, double elapsed_s)
+{
+    std::ofstream out(p.options.stats_json);
+    out << stats_json(p, elapsed_s).dump(2) << '\n';
+    out.close();
+    if (!out) {
+        fmt::print(stderr, "linecap: --stats-json {}: cannot write the file: {}\n", p.options.stats_json,
+                   std::strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    // EAL's words before "--", ours after it. Without "--", `linecap --help`
+    // is ours and anything else is EAL's.
+    std::vector<char*> eal_args{argv[0]};
+    std::vector<char*> our_args{argv[0]};
+    int split = 1;
+    while (split < argc && std::strcmp(argv[split], "--") != 0)
+        split++;
+    if (split < argc) {
+        eal_args.insert(eal_args.end(), argv + 1, argv + split);
+        our_args.insert(our_args.end(), argv + split + 1, argv + argc);
+    } else if (argc > 1 && is_help_word(argv[1])) {
+        our_args.insert(our_args.end(), argv + 1, argv + argc);
+    } else {
+        eal_args.insert(eal_args.end(), argv + 1, argv + argc);
+    }
+
+    engine_options options;
+    switch (parse_options(static_cast<int>(our_args.size()), our_args.data(), options)) {
+    case parse_result::exit_ok: return 0;
+    case parse_result::exit_usage: return 2;
+    case parse_result::run: break;
+    }
+    if (std::string error = validate_options(options); !error.empty()) {
+        fmt::print(stderr, "linecap: {}\n", error);
+        return 2;
+    }
+
+    install_signal_handlers();
+    if (rte_eal_init(static_cast<int>(eal_args.size()), eal_args.data()) < 0) {
+        fmt::print(stderr,
+                   "linecap: DPDK EAL initialisation failed: {}. Check the EAL options before '--', "
+                   "that hugepages are reserved (or pass --no-huge -m 512), and that you run as root.\n",
+                   rte_strerror(rte_errno));
+        return 1;
+    }
+
+    int status = 0;
+    {
+        pipeline p;
+        p.options = options;
+        if (std::string error = build_pipeline(p); !error.empty()) {
+            fmt::print(stderr, "linecap: {}\n", error);
+            status = 1;
+        } else {
+            const stop_reason reason = run_pipeline(p);
+            const double elapsed = static_cast<double>(p.stop_tsc - p.start_tsc) /
+                                   static_cast<double>(p.clock.hz);
+            print_summary(p, elapsed, stderr);
+            if (!options.stats_json.empty())
+                status = write_stats_json(p, elapsed);
+            if (reason == stop_reason::disk_full || reason == stop_reason::error)
+                status = 1;
+        }
+        close_ports(p);
+    }
+    rte_eal_cleanup();
+    return status;
+}

@@ -1,0 +1,44 @@
+// linecap's own command line: the words after "--", parsed once with CLI11
+// into a plain struct and checked as a whole before DPDK starts.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "writers/session.h"
+
+namespace linecap {
+
+struct engine_options {
+    output_spec output;              // --out, --snaplen, --format, --count, --duration
+    double idle_exit_s = 0;          // 0: never
+    double stats_interval_s = 0;     // 0: no live counters
+    std::string stats_json;          // where the final counters go, if anywhere
+    unsigned workers = 0;            // 0: derived from the lcores EAL gave us
+    unsigned writers = 0;
+    std::vector<unsigned> worker_lcores;
+    std::vector<unsigned> writer_lcores;
+    bool lossless = false;           // wait for ring space on every port, not just replays
+    unsigned ring_size = 4096;       // per worker, mbuf pointers
+    unsigned rx_desc = 1024;         // per RX queue
+    unsigned burst = 32;             // RX burst size
+    unsigned mbufs = 0;              // 0: sized from the queues, rings and free memory
+    unsigned mtu = 0;                // 0: leave each port's MTU alone
+    bool promiscuous = true;
+};
+
+enum class parse_result {
+    run,          // options are valid: go on
+    exit_ok,      // --help or --version was printed
+    exit_usage,   // a bad option; the message was printed
+};
+
+// Parses argv (argv[0] is the program name, the rest are linecap options).
+// Prints help or one error line to stderr as needed.
+parse_result parse_options(int argc, char** argv, engine_options& options);
+
+// Cross-field checks, and the output folder created and proven writable.
+// Returns an empty string, or what is wrong.
+std::string validate_options(engine_options& options);
+
+} // namespace linecap

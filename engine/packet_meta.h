@@ -1,0 +1,40 @@
+// What a worker learns about a packet and a writer needs: its wall-clock
+// timestamp and the sessions it matched. Kept in an mbuf dynamic field so it
+// travels with the mbuf over the ring, with no side array and no copy.
+#pragma once
+
+#include <cstdint>
+
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+
+namespace linecap {
+
+// Bit s set: the packet matched session slot s. Sixteen slots, the number of
+// rte_acl categories, so one classification pass serves every session.
+using session_mask = uint16_t;
+constexpr unsigned max_sessions = 16;
+
+struct packet_meta {
+    uint64_t ts_ns;          // nanoseconds since the Unix epoch, UTC
+    session_mask sessions;   // sessions that want this packet
+};
+
+// Offset of packet_meta in every mbuf; set once by register_packet_meta().
+extern int packet_meta_offset;
+
+// Registers the dynamic field. Call after rte_eal_init, before any port starts.
+// Returns 0, or a negative errno (-ENOSPC when the mbuf has no room left).
+int register_packet_meta();
+
+static inline packet_meta* meta_of(rte_mbuf* m)
+{
+    return RTE_MBUF_DYNFIELD(m, packet_meta_offset, packet_meta*);
+}
+
+static inline const packet_meta* meta_of(const rte_mbuf* m)
+{
+    return RTE_MBUF_DYNFIELD(m, packet_meta_offset, const packet_meta*);
+}
+
+} // namespace linecap

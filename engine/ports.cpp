@@ -1,0 +1,219 @@
+#include "engine/ports.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
+#include <rte_ethdev.h>
+#include <rte_kvargs.h>
+#include <rte_mbuf.h>
+
+#include <pcap/pcap.h>
+
+namespace linecap {
+
+namespace {
+
+// RSS hashes every IP flow; with a key of one repeated 16-bit pattern the
+// Toeplitz hash is symmetric (Woo & Park, 2012), so both directions of a flow
+// land on the same queue and so on the same worker.
+constexpr uint64_t rss_wanted = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP |
+                                RTE_ETH_RSS_SCTP;
+constexpr uint8_t symmetric_key_pattern[2] = {0x6d, 0x5a};
+
+// Frame overhead above the MTU: Ethernet header, CRC, two VLAN tags.
+constexpr uint32_t frame_overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 2 * RTE_VLAN_HLEN;
+
+std::string errno_text(int rc)
+{
+    return fmt::format("{} ({})", rc, rte_strerror(rc < 0 ? -rc : rc));
+}
+
+using kvargs_ptr = std::unique_ptr<rte_kvargs, decltype(&rte_kvargs_free)>;
+
+kvargs_ptr device_kvargs(const rte_device* device)
+{
+    const rte_devargs* devargs = rte_dev_devargs(device);
+    if (devargs == nullptr || devargs->args == nullptr)
+        return {nullptr, &rte_kvargs_free};
+    return {rte_kvargs_parse(devargs->args, nullptr), &rte_kvargs_free};
+}
+
+bool infinite_rx(const rte_kvargs* kv)
+{
+    const char* value = rte_kvargs_get(kv, "infinite_rx");
+    return value != nullptr && std::strcmp(value, "0") != 0;
+}
+
+int count_file_packets(const char*, const char* file, void* total)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* pcap = pcap_open_offline(file, errbuf);
+    if (pcap == nullptr)
+        return 0;   // net_pcap itself reports the bad file
+    pcap_pkthdr* header;
+    const u_char* data;
+    while (pcap_next_ex(pcap, &header, &data) == 1)
+        ++*static_cast<unsigned*>(total);
+    pcap_close(pcap);
+    return 0;
+}
+
+} // namespace
+
+std::string_view timestamp_source_name(timestamp_source source)
+{
+    switch (source) {
+    case timestamp_source::tsc: return "tsc";
+    case timestamp_source::pmd_us: return "driver-us";
+    case timestamp_source::pmd_ns: return "driver-ns";
+    }
+    return "?";
+}
+
+std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector<port_plan>& ports)
+{
+    if (rte_eth_dev_count_avail() == 0)
+        return "no ports found: give a vdev (e.g. --vdev=net_pcap0,rx_pcap=FILE) or bind a NIC "
+               "to vfio-pci with dpdk-devbind.py, then pass it with -a";
+    uint16_t port_id;
+    RTE_ETH_FOREACH_DEV(port_id) {
+        rte_eth_dev_info info{};
+        if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0)
+            return fmt::format("port {}: cannot read device info: {}", port_id, errno_text(rc));
+        port_plan p;
+        p.id = port_id;
+        p.name = rte_dev_name(info.device);
+        p.driver = info.driver_name;
+        p.socket = std::max(rte_eth_dev_socket_id(port_id), 0);
+        p.rx_desc = static_cast<uint16_t>(o.rx_desc);
+
+        if (info.nb_rx_queues > 1) {
+            // The device came up with its queue count fixed by its arguments
+            // (one queue per rx_pcap file, per af_packet qpair): each carries
+            // its own traffic, so every one is polled.
+            p.nb_queues = info.nb_rx_queues;
+        } else if (nb_workers > 1 && info.max_rx_queues > 1 &&
+                   (info.flow_type_rss_offloads & rss_wanted) != 0) {
+            p.nb_queues = static_cast<uint16_t>(std::min<unsigned>(nb_workers, info.max_rx_queues));
+            p.rss = true;
+        }
+
+        // DPDK 22.11's net_pcap stamps every packet read from a file or an
+        // interface with the pcap header time in microseconds (later releases
+        // use nanoseconds) and sets the RX timestamp flag, without advertising
+        // the offload. No other driver's unit is known to us.
+        if (p.driver == "net_pcap") {
+            p.timestamps = timestamp_source::pmd_us;
+            if (kvargs_ptr kv = device_kvargs(info.device); kv && rte_kvargs_count(kv.get(), "rx_pcap") > 0) {
+                // A file read once is a replay: never drop, wait for the writer.
+                // A file looped with infinite_rx=1 sits in mbufs of our pool.
+                p.replay = !infinite_rx(kv.get());
+                if (!p.replay)
+                    rte_kvargs_process(kv.get(), "rx_pcap", count_file_packets, &p.preloaded_packets);
+            }
+        }
+        ports.push_back(p);
+    }
+    return {};
+}
+
+unsigned port_mbuf_need(const port_plan& port)
+{
+    return static_cast<unsigned>(port.nb_queues) * port.rx_desc;
+}
+
+std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
+{
+    const auto where = fmt::format("port {} ({})", p.id, p.name);
+    rte_eth_dev_info info{};
+    if (int rc = rte_eth_dev_info_get(p.id, &info); rc != 0)
+        return fmt::format("{}: cannot read device info: {}", where, errno_text(rc));
+
+    rte_eth_conf conf{};
+    uint8_t key[64];
+    if (p.rss) {
+        const uint8_t key_len = info.hash_key_size ? std::min<uint8_t>(info.hash_key_size, sizeof key) : 40;
+        for (unsigned i = 0; i < key_len; i++)
+            key[i] = symmetric_key_pattern[i % 2];
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_key = key;
+        conf.rx_adv_conf.rss_conf.rss_key_len = key_len;
+        conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & rss_wanted;
+    }
+
+    uint16_t mtu = 0;
+    if (o.mtu != 0) {
+        conf.rxmode.mtu = o.mtu;
+        mtu = static_cast<uint16_t>(o.mtu);
+    } else if (rte_eth_dev_get_mtu(p.id, &mtu) != 0) {
+        mtu = RTE_ETHER_MTU;
+    }
+    // Frames longer than one mbuf arrive as chains; drivers that build chains
+    // only when asked need the scatter offload.
+    const uint32_t data_room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+    if (mtu + frame_overhead > data_room) {
+        if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)
+            conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+        else if (o.mtu != 0)
+            return fmt::format("{}: --mtu {} needs frames of {} bytes in chained mbufs, and driver "
+                               "{} cannot scatter; lower --mtu", where, o.mtu, mtu + frame_overhead,
+                               p.driver);
+    }
+    p.rx_offloads = conf.rxmode.offloads;
+
+    if (int rc = rte_eth_dev_configure(p.id, p.nb_queues, 0, &conf); rc != 0)
+        return fmt::format("{}: configure with {} RX queue{} failed: {}", where, p.nb_queues,
+                           p.nb_queues == 1 ? "" : "s", errno_text(rc));
+
+    uint16_t nb_rxd = static_cast<uint16_t>(o.rx_desc);
+    uint16_t nb_txd = 0;
+    if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(p.id, &nb_rxd, &nb_txd); rc != 0)
+        return fmt::format("{}: cannot use {} RX descriptors: {}", where, o.rx_desc, errno_text(rc));
+    p.rx_desc = nb_rxd;
+
+    rte_eth_rxconf rxconf = info.default_rxconf;
+    rxconf.offloads = conf.rxmode.offloads;
+    for (uint16_t q = 0; q < p.nb_queues; q++) {
+        if (int rc = rte_eth_rx_queue_setup(p.id, q, nb_rxd, static_cast<unsigned>(p.socket), &rxconf, pool);
+            rc != 0)
+            return fmt::format("{}: RX queue {} setup failed: {}{}", where, q, errno_text(rc),
+                               rc == -ENOMEM ? "; the mbuf pool is too small: raise --mbufs (a "
+                                               "net_pcap infinite_rx port holds its whole file)"
+                                             : "");
+    }
+
+    if (int rc = rte_eth_dev_start(p.id); rc != 0)
+        return fmt::format("{}: start failed: {}", where, errno_text(rc));
+    if (o.promiscuous) {
+        // Not every driver has the notion (net_pcap files, net_ring): fine.
+        rte_eth_promiscuous_enable(p.id);
+    }
+    return {};
+}
+
+void close_port(const port_plan& port)
+{
+    rte_eth_dev_stop(port.id);
+    rte_eth_dev_close(port.id);
+}
+
+port_counters read_port_counters(uint16_t port_id)
+{
+    rte_eth_stats s{};
+    port_counters c;
+    if (rte_eth_stats_get(port_id, &s) != 0)
+        return c;
+    c.rx_packets = s.ipackets;
+    c.rx_bytes = s.ibytes;
+    c.imissed = s.imissed;
+    c.nombuf = s.rx_nombuf;
+    c.ierrors = s.ierrors;
+    return c;
+}
+
+} // namespace linecap

@@ -1,0 +1,65 @@
+// Every port EAL probed (PCI NICs and vdevs alike), configured for capture:
+// RX queues only, promiscuous, symmetric RSS where there are several workers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <rte_mempool.h>
+
+#include "engine/options.h"
+
+namespace linecap {
+
+// Where a port's packets get their timestamps. DPDK does not fix the unit of
+// the RX timestamp dynamic field, so we only trust it for drivers whose unit
+// we know; every other port is stamped from the TSC when the burst arrives.
+enum class timestamp_source : uint8_t {
+    tsc,       // TSC at the RX burst, converted to wall-clock ns
+    pmd_us,    // the field holds microseconds since the epoch (net_pcap in DPDK 22.11)
+    pmd_ns,    // the field holds nanoseconds since the epoch
+};
+
+std::string_view timestamp_source_name(timestamp_source source);
+
+struct port_plan {
+    uint16_t id = 0;
+    std::string name;          // device name, e.g. net_pcap0 or 0000:3b:00.0
+    std::string driver;        // driver name, e.g. net_pcap
+    int socket = 0;            // NUMA socket of the device
+    uint16_t nb_queues = 1;    // RX queues we poll
+    bool rss = false;          // queues spread by symmetric RSS
+    bool replay = false;       // net_pcap reading a file once: never drop, wait
+    timestamp_source timestamps = timestamp_source::tsc;
+    uint16_t rx_desc = 0;      // descriptors per queue, as the driver adjusted them
+    unsigned preloaded_packets = 0;  // mbufs a net_pcap infinite_rx port keeps its file in
+    uint64_t rx_offloads = 0;
+};
+
+// Decides queues, timestamps and replay mode for every available port.
+// Returns an empty string, or what is wrong ("no ports found: ...").
+std::string plan_ports(const engine_options& options, unsigned nb_workers,
+                       std::vector<port_plan>& ports);
+
+// Mbufs one port needs for its RX rings.
+unsigned port_mbuf_need(const port_plan& port);
+
+// Configures, sets up and starts a port, with RX queues filled from `pool`.
+// Returns an empty string, or the failure with the port and step named.
+std::string start_port(const engine_options& options, port_plan& port, rte_mempool* pool);
+
+// Stops and closes a port; safe on a port that failed to start.
+void close_port(const port_plan& port);
+
+struct port_counters {
+    uint64_t rx_packets = 0;
+    uint64_t rx_bytes = 0;
+    uint64_t imissed = 0;      // dropped by the NIC: no RX descriptor free
+    uint64_t nombuf = 0;       // dropped by the driver: no mbuf to refill with
+    uint64_t ierrors = 0;      // bad frames
+};
+
+port_counters read_port_counters(uint16_t port_id);
+
+} // namespace linecap

@@ -1,0 +1,72 @@
+// Worker lcores: the fast path.
+//
+//   port RX queues -> [workers: stamp, classify] -> SPSC rings -> writers -> files
+//
+// A worker polls its RX queues in bursts, stamps each packet with its
+// wall-clock time, decides which sessions want it, frees the packets nobody
+// wants and hands the rest to its writer over a single-producer ring, by
+// pointer. Nothing here allocates, locks, logs or makes a system call. On a
+// live port a full ring is a counted drop; a replay waits for room instead.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include <rte_common.h>
+#include <rte_ring.h>
+
+#include "engine/counters.h"
+#include "engine/packet_meta.h"
+#include "engine/ports.h"
+#include "engine/tsc_clock.h"
+
+namespace linecap {
+
+constexpr unsigned max_queues_per_worker = 64;
+constexpr unsigned max_burst = 512;
+
+struct rx_queue {
+    uint16_t port;
+    uint16_t queue;
+    timestamp_source timestamps;
+    bool lossless;   // wait for ring space rather than drop (replays, --lossless)
+};
+
+// Written only by the owning worker.
+struct worker_counters {
+    counter rx_packets;      // every packet the worker took from a queue
+    counter rx_bytes;
+    counter filtered;        // wanted by no session, freed at once
+    counter matched;         // wanted by at least one session
+    counter ring_drops;      // matched, but the ring to the writer was full
+    std::array<counter, max_sessions> session_matched;
+    std::array<counter, max_sessions> session_ring_drops;
+};
+
+struct alignas(RTE_CACHE_LINE_SIZE) worker {
+    // Set up before launch, read-only afterwards.
+    unsigned index = 0;
+    unsigned lcore = 0;
+    unsigned writer_index = 0;
+    std::array<rx_queue, max_queues_per_worker> queues{};
+    unsigned nb_queues = 0;
+    unsigned burst = 32;
+    rte_ring* ring = nullptr;                    // to the writer, single producer
+    const tsc_clock* clock = nullptr;
+    const std::atomic<bool>* stop = nullptr;     // stop polling
+    const std::atomic<bool>* abandon = nullptr;  // stop waiting for ring space, even on replays
+    int rx_timestamp_offset = -1;                // the driver's RX timestamp dynamic field
+    uint64_t rx_timestamp_flag = 0;
+    session_mask sessions = 0;                   // the sessions every packet goes to
+
+    // Published for readers.
+    worker_counters counters;
+    std::atomic<uint64_t> last_rx_tsc{0};        // TSC of the last non-empty burst
+    std::atomic<bool> done{false};
+};
+
+// The worker lcore's main loop; `arg` is a worker*. Returns 0.
+int worker_main(void* arg);
+
+} // namespace linecap

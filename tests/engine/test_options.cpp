@@ -1,0 +1,88 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <sys/stat.h>
+
+#include "engine/options.h"
+#include "tests/support/dpdk_env.h"
+
+using namespace linecap;
+
+namespace {
+
+parse_result parse(std::vector<std::string> words, engine_options& o)
+{
+    words.insert(words.begin(), "linecap");
+    std::vector<char*> argv;
+    for (auto& w : words)
+        argv.push_back(w.data());
+    return parse_options(static_cast<int>(argv.size()), argv.data(), o);
+}
+
+} // namespace
+
+TEST_CASE("options parse into the struct, tcpdump's short forms included")
+{
+    engine_options o;
+    REQUIRE(parse({"-w", "/tmp/x", "-s", "128", "-c", "500", "--duration", "2.5", "--idle-exit", "1",
+                   "--format", "pcap", "--workers", "3", "--writers", "1", "--ring-size", "1024",
+                   "--worker-lcores", "1,2,3", "--lossless"},
+                  o) == parse_result::run);
+    CHECK(o.output.dir == "/tmp/x");
+    CHECK(o.output.snaplen == 128);
+    CHECK(o.output.limits.packets == 500);
+    CHECK(o.output.limits.seconds == 2.5);
+    CHECK(o.idle_exit_s == 1);
+    CHECK(o.output.format == file_format::pcap_us);
+    CHECK(o.workers == 3);
+    CHECK(o.ring_size == 1024);
+    CHECK(o.worker_lcores == std::vector<unsigned>{1, 2, 3});
+    CHECK(o.lossless);
+
+    engine_options d;
+    REQUIRE(parse({"--out", "/tmp/y"}, d) == parse_result::run);
+    CHECK(d.output.format == file_format::pcap_ns);
+    CHECK(d.output.snaplen == 0);
+}
+
+TEST_CASE("bad options are refused before anything starts")
+{
+    engine_options o;
+    CHECK(parse({"-w", "/tmp/x", "--bogus"}, o) == parse_result::exit_usage);
+    CHECK(parse({"-w"}, o) == parse_result::exit_usage);
+    CHECK(parse({}, o) == parse_result::exit_usage);                                // --out is required
+    CHECK(parse({"-w", "/tmp/x", "-s", "262145"}, o) == parse_result::exit_usage);   // above libpcap's maximum
+    CHECK(parse({"-w", "/tmp/x", "-s", "-1"}, o) == parse_result::exit_usage);
+    CHECK(parse({"-w", "/tmp/x", "-s", "12x"}, o) == parse_result::exit_usage);
+    CHECK(parse({"-w", "/tmp/x", "-c", "0"}, o) == parse_result::exit_usage);
+    CHECK(parse({"-w", "/tmp/x", "--format", "pcapx"}, o) == parse_result::exit_usage);
+    CHECK(parse({"-w", "/tmp/x", "--duration", "-3"}, o) == parse_result::exit_usage);
+    CHECK(parse({"-w", "/tmp/x", "--burst", "8"}, o) == parse_result::exit_usage);
+    CHECK(parse({"--help"}, o) == parse_result::exit_ok);
+}
+
+TEST_CASE("validation: ring size, lcore lists, the output folder")
+{
+    const std::string base = test::temp_dir();
+    engine_options o;
+    o.output.dir = base + "/new/nested";
+    CHECK(validate_options(o).empty());
+    CHECK(std::filesystem::is_directory(base + "/new/nested"));
+
+    o.ring_size = 1000;
+    CHECK_THAT(validate_options(o), Catch::Contains("--ring-size: 1000 is not a power of two"));
+    o.ring_size = 1024;
+
+    o.workers = 2;
+    o.worker_lcores = {1};
+    CHECK_THAT(validate_options(o), Catch::Contains("--workers 2 disagrees with --worker-lcores"));
+    o.workers = 0;
+
+    const std::string file = base + "/plain";
+    fclose(fopen(file.c_str(), "w"));
+    o.output.dir = file;
+    CHECK_THAT(validate_options(o), Catch::Contains("cannot create the folder"));
+
+    o.output.dir = file + "/below";
+    CHECK_THAT(validate_options(o), Catch::Contains("--out " + file + "/below"));
+}

@@ -1,0 +1,82 @@
+# Shared by the integration tests: the real linecap on real DPDK vdevs.
+# meson passes the paths of the programs in the environment.
+set -euo pipefail
+
+: "${LINECAP:?run through meson test}" "${GEN:?}" "${COMPARE:?}" "${COUNT:?}"
+
+WORK=$(mktemp -d /tmp/linecap-test.XXXXXX)
+cleanup_hooks=()
+cleanup() {
+    local hook
+    for hook in "${cleanup_hooks[@]}"; do eval "$hook" || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# EAL for tests: no hugepages, no PCI, no shared config, quiet.
+EAL_TEST=(--no-huge -m 512 --no-pci --no-shconf --log-level=lib.eal:error --log-level=pmd.net.pcap:error)
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+note() {
+    echo "--- $*"
+}
+
+# run_linecap LOG EAL... -- OPTIONS...: runs linecap, keeping its stderr in LOG.
+# Prints the log and fails if linecap exits non-zero.
+run_linecap() {
+    local log=$1
+    shift
+    local rc=0
+    timeout -s INT 120 "$LINECAP" "$@" >"$log" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        cat "$log" >&2
+        fail "linecap exited with $rc: linecap $*"
+    fi
+}
+
+# The one file a single-writer capture wrote in DIR.
+only_file() {
+    local dir=$1
+    local files=("$dir"/*)
+    [ "${#files[@]}" -eq 1 ] || fail "expected one file in $dir, found: ${files[*]}"
+    [[ "${files[0]}" != *.part ]] || fail "file still named .part: ${files[0]}"
+    echo "${files[0]}"
+}
+
+# Opens cleanly in capinfos and tshark, and holds N packets if N is given.
+check_readable() {
+    local file=$1 want=${2:-}
+    capinfos "$file" >"$WORK/capinfos.out" 2>&1 || { cat "$WORK/capinfos.out" >&2; fail "capinfos rejects $file"; }
+    tshark -r "$file" >/dev/null 2>"$WORK/tshark.err" || { cat "$WORK/tshark.err" >&2; fail "tshark rejects $file"; }
+    if grep -qi "cut short\|appears to be damaged\|isn't a capture file" "$WORK/tshark.err"; then
+        cat "$WORK/tshark.err" >&2
+        fail "tshark complains about $file"
+    fi
+    if [ -n "$want" ]; then
+        local got
+        got=$(capinfos -M -c "$file" | awk -F': *' '/Number of packets/ {print $2}')
+        [ "$got" = "$want" ] || fail "$file holds $got packets, expected $want"
+    fi
+}
+
+json() {
+    jq -r "$2" "$1"
+}
+
+# Every received packet is filtered or matched; every matched packet is
+# written or dropped at exactly one stage; per worker and per session too.
+check_counters_add_up() {
+    local stats=$1
+    jq -e '
+      (.rx_packets == .filtered_packets + .matched_packets) and
+      (.matched_packets == .written_packets + .dropped_ring + .dropped_write + .dropped_limit) and
+      ([.workers[] | .rx_packets == .filtered_packets + .matched_packets] | all) and
+      (.rx_packets == ([.workers[].rx_packets] | add)) and
+      (.written_packets == ([.writers[].written_packets] | add)) and
+      ([.sessions[] | .matched_packets == .written_packets + .dropped_ring + .dropped_write + .dropped_limit] | all)
+    ' "$stats" >/dev/null || { cat "$stats" >&2; fail "counters do not add up in $stats"; }
+}

@@ -1,0 +1,88 @@
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <cstring>
+#include <stdexcept>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include "engine/packet_meta.h"
+#include "tests/support/dpdk_env.h"
+
+namespace linecap::test {
+
+namespace {
+rte_mempool* pool = nullptr;
+std::vector<std::string> dirs;
+} // namespace
+
+rte_mempool* mbuf_pool()
+{
+    return pool;
+}
+
+rte_mbuf* make_chain(const std::vector<uint8_t>& bytes, uint16_t segment)
+{
+    rte_mbuf* head = nullptr;
+    rte_mbuf* tail = nullptr;
+    size_t done = 0;
+    do {
+        rte_mbuf* m = rte_pktmbuf_alloc(pool);
+        if (m == nullptr)
+            throw std::runtime_error("mbuf pool empty");
+        const uint16_t n = static_cast<uint16_t>(std::min<size_t>(segment, bytes.size() - done));
+        char* dst = rte_pktmbuf_append(m, n);
+        std::memcpy(dst, bytes.data() + done, n);
+        done += n;
+        if (head == nullptr) {
+            head = tail = m;
+        } else {
+            rte_pktmbuf_chain(head, m);
+            tail = m;
+        }
+    } while (done < bytes.size());
+    return head;
+}
+
+std::string temp_dir()
+{
+    char pattern[] = "/tmp/linecap-unit-XXXXXX";
+    const char* made = mkdtemp(pattern);
+    if (made == nullptr)
+        throw std::runtime_error("mkdtemp failed");
+    dirs.push_back(made);
+    return made;
+}
+
+} // namespace linecap::test
+
+int main(int argc, char** argv)
+{
+    // EAL without hugepages, PCI or a shared config: runs anywhere, side by side.
+    const char* eal_argv[] = {"linecap-unit", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
+                              "-l", "0", "--log-level", "lib.*:error", nullptr};
+    int eal_argc = static_cast<int>(sizeof eal_argv / sizeof eal_argv[0]) - 1;
+    if (rte_eal_init(eal_argc, const_cast<char**>(eal_argv)) < 0) {
+        fprintf(stderr, "unit tests: EAL init failed: %s\n", rte_strerror(rte_errno));
+        return 1;
+    }
+    if (linecap::register_packet_meta() != 0) {
+        fprintf(stderr, "unit tests: cannot register packet_meta\n");
+        return 1;
+    }
+    linecap::test::pool = rte_pktmbuf_pool_create("unit_pool", 8191, 0, 0, 2048 + RTE_PKTMBUF_HEADROOM,
+                                                  SOCKET_ID_ANY);
+    if (linecap::test::pool == nullptr) {
+        fprintf(stderr, "unit tests: mbuf pool: %s\n", rte_strerror(rte_errno));
+        return 1;
+    }
+    const int result = Catch::Session().run(argc, argv);
+    for (const std::string& d : linecap::test::dirs)
+        std::filesystem::remove_all(d);
+    rte_mempool_free(linecap::test::pool);
+    rte_eal_cleanup();
+    return result;
+}

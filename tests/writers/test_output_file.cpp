@@ -1,0 +1,113 @@
+// output_file: the .part name while writing, and a failed write leaving a
+// valid file that ends at its last complete record.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <pcap/pcap.h>
+
+#include "tests/support/dpdk_env.h"
+#include "writers/pcap_writer.h"
+
+using namespace linecap;
+
+namespace {
+
+// Lowers the file size limit for the scope: writes past it fail with EFBIG,
+// a real write error from the kernel, no mock involved.
+struct file_size_limit {
+    rlimit saved{};
+    explicit file_size_limit(rlim_t bytes)
+    {
+        std::signal(SIGXFSZ, SIG_IGN);   // EFBIG instead of a killed process
+        getrlimit(RLIMIT_FSIZE, &saved);
+        rlimit lower = saved;
+        lower.rlim_cur = bytes;
+        setrlimit(RLIMIT_FSIZE, &lower);
+    }
+    ~file_size_limit() { setrlimit(RLIMIT_FSIZE, &saved); }
+};
+
+uint64_t count_records(const std::string& path)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
+    INFO(errbuf);
+    REQUIRE(p != nullptr);
+    pcap_pkthdr* h;
+    const u_char* d;
+    uint64_t n = 0;
+    int rc;
+    while ((rc = pcap_next_ex(p, &h, &d)) == 1)
+        n++;
+    CHECK(rc == PCAP_ERROR_BREAK);   // ends cleanly: no half record
+    pcap_close(p);
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("a file being written is NAME.part, then renamed to NAME")
+{
+    const std::string dir = test::temp_dir();
+    const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    output_file f;
+    REQUIRE(f.open(dfd, "x.pcap", 4096) == 0);
+    f.append("hello", 5);
+    f.end_record();
+    CHECK(f.flush() == 0);
+    CHECK(std::filesystem::file_size(dir + "/x.pcap.part") == 5);
+    CHECK(f.close() == 0);
+    CHECK(std::filesystem::file_size(dir + "/x.pcap") == 5);
+    CHECK((std::filesystem::status(dir + "/x.pcap").permissions() & std::filesystem::perms::others_all) ==
+          std::filesystem::perms::none);
+
+    // Never over an existing file, never through a symlink.
+    output_file again;
+    CHECK(again.open(dfd, "x", 4096) == 0);
+    again.discard();
+    CHECK_FALSE(std::filesystem::exists(dir + "/x.part"));
+    symlink("/etc/passwd", (dir + "/evil.part").c_str());
+    output_file evil;
+    CHECK(evil.open(dfd, "evil", 4096) == -EEXIST);
+    close(dfd);
+}
+
+TEST_CASE("a write error leaves a valid file ending at its last complete record")
+{
+    const std::string dir = test::temp_dir();
+    const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    pcap_writer w;
+    REQUIRE(w.open(dfd, "full.pcap", file_format::pcap_ns, 0, 8192) == 0);
+    std::vector<uint8_t> bytes(1000, 0xab);
+    uint64_t appended = 0;
+    {
+        file_size_limit limit(100000);
+        for (int i = 0; i < 500 && w.file().error() == 0; i++) {
+            rte_mbuf* m = test::make_chain(bytes, 2048);
+            w.write_packet(m, 1000u * i);
+            rte_pktmbuf_free(m);
+            appended++;
+        }
+        CHECK(w.file().error() == EFBIG);
+        // Appends after the error are accepted and counted, but never written.
+        rte_mbuf* m = test::make_chain(bytes, 2048);
+        w.write_packet(m, 1);
+        rte_pktmbuf_free(m);
+        appended++;
+        CHECK(w.file().close() == -EFBIG);
+    }
+    CHECK(w.packets() == appended);
+    const uint64_t kept = w.durable_packets();
+    CHECK(kept > 80);          // 100000 bytes hold 98 records of 1016 bytes
+    CHECK(kept < appended);
+    const std::string path = dir + "/full.pcap";
+    REQUIRE(std::filesystem::exists(path));
+    CHECK(std::filesystem::file_size(path) == 24 + kept * (16 + 1000));
+    CHECK(count_records(path) == kept);
+    close(dfd);
+}

@@ -1,0 +1,206 @@
+// The pcap writer's output, read back with libpcap.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <filesystem>
+#include <random>
+#include <unistd.h>
+
+#include <pcap/pcap.h>
+
+#include "tests/support/dpdk_env.h"
+#include "writers/pcap_writer.h"
+
+using namespace linecap;
+
+namespace {
+
+struct record {
+    uint64_t ts_ns;
+    uint32_t caplen;
+    uint32_t len;
+    std::vector<uint8_t> data;
+};
+
+struct file_contents {
+    int datalink = -1;
+    int snaplen = -1;
+    int major = -1, minor = -1;
+    bool swapped = false;
+    int precision = -1;
+    std::vector<record> records;
+};
+
+// Reads at the file's own precision, and at nanosecond precision for the times.
+file_contents read_back(const std::string& path)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    INFO(errbuf);
+    REQUIRE(p != nullptr);
+    file_contents f;
+    f.datalink = pcap_datalink(p);
+    f.snaplen = pcap_snapshot(p);
+    f.major = pcap_major_version(p);
+    f.minor = pcap_minor_version(p);
+    f.swapped = pcap_is_swapped(p);
+    pcap_pkthdr* h;
+    const u_char* d;
+    int rc;
+    while ((rc = pcap_next_ex(p, &h, &d)) == 1)
+        f.records.push_back({static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u + static_cast<uint64_t>(h->ts.tv_usec),
+                             h->caplen, h->len, std::vector<uint8_t>(d, d + h->caplen)});
+    REQUIRE(rc == PCAP_ERROR_BREAK);   // clean end of file, not a truncated record
+    pcap_close(p);
+
+    // The magic number says the precision the file was written with.
+    FILE* raw = fopen(path.c_str(), "rb");
+    uint32_t magic = 0;
+    REQUIRE(fread(&magic, sizeof magic, 1, raw) == 1);
+    fclose(raw);
+    f.precision = magic == pcap_magic_ns ? 9 : magic == pcap_magic_us ? 6 : -1;
+    return f;
+}
+
+std::vector<uint8_t> pattern(size_t n, uint8_t seed)
+{
+    std::vector<uint8_t> v(n);
+    for (size_t i = 0; i < n; i++)
+        v[i] = static_cast<uint8_t>(seed + i * 13);
+    return v;
+}
+
+struct dir_handle {
+    std::string path = test::temp_dir();
+    int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY);
+    ~dir_handle() { close(fd); }
+};
+
+} // namespace
+
+TEST_CASE("pcap header fields, nanosecond and microsecond")
+{
+    dir_handle dir;
+    const auto [format, precision, snaplen, header_snaplen] = GENERATE(
+        std::make_tuple(file_format::pcap_ns, 9, 0u, 262144),
+        std::make_tuple(file_format::pcap_us, 6, 0u, 262144),
+        std::make_tuple(file_format::pcap_ns, 9, 128u, 128));
+    pcap_writer w;
+    REQUIRE(w.open(dir.fd, "a.pcap", format, snaplen, 1 << 16) == 0);
+    CHECK(std::filesystem::exists(dir.path + "/a.pcap.part"));
+    CHECK_FALSE(std::filesystem::exists(dir.path + "/a.pcap"));
+
+    const uint64_t ts = 1700000000ull * 1000000000ull + 123456789;   // .123456789
+    const auto bytes = pattern(100, 1);
+    rte_mbuf* m = test::make_chain(bytes, 2048);
+    CHECK(w.write_packet(m, ts) == 16 + 100);
+    rte_pktmbuf_free(m);
+    REQUIRE(w.file().close() == 0);
+    CHECK_FALSE(std::filesystem::exists(dir.path + "/a.pcap.part"));
+
+    const file_contents f = read_back(dir.path + "/a.pcap");
+    CHECK(f.precision == precision);
+    CHECK(f.datalink == DLT_EN10MB);
+    CHECK(f.snaplen == header_snaplen);
+    CHECK(f.major == 2);
+    CHECK(f.minor == 4);
+    CHECK_FALSE(f.swapped);
+    REQUIRE(f.records.size() == 1);
+    CHECK(f.records[0].ts_ns == (precision == 9 ? ts : ts / 1000 * 1000));
+    CHECK(f.records[0].len == 100);
+    CHECK(f.records[0].caplen == 100);
+    CHECK(f.records[0].data == bytes);
+    CHECK(w.packets() == 1);
+    CHECK(w.durable_packets() == 1);
+}
+
+TEST_CASE("truncation keeps the first snaplen bytes and the original length")
+{
+    dir_handle dir;
+    pcap_writer w;
+    REQUIRE(w.open(dir.fd, "t.pcap", file_format::pcap_ns, 64, 1 << 16) == 0);
+    const auto big = pattern(1000, 7);
+    const auto small = pattern(60, 9);
+    const auto exact = pattern(64, 11);
+    for (const auto* bytes : {&big, &small, &exact}) {
+        rte_mbuf* m = test::make_chain(*bytes, 2048);
+        w.write_packet(m, 1000);
+        rte_pktmbuf_free(m);
+    }
+    REQUIRE(w.file().close() == 0);
+    const file_contents f = read_back(dir.path + "/t.pcap");
+    REQUIRE(f.records.size() == 3);
+    CHECK(f.records[0].len == 1000);
+    CHECK(f.records[0].caplen == 64);
+    CHECK(f.records[0].data == std::vector<uint8_t>(big.begin(), big.begin() + 64));
+    CHECK(f.records[1].len == 60);
+    CHECK(f.records[1].caplen == 60);
+    CHECK(f.records[1].data == small);
+    CHECK(f.records[2].caplen == 64);
+    CHECK(f.records[2].data == exact);
+}
+
+TEST_CASE("chained mbufs: segments are joined, truncation may end in any segment")
+{
+    dir_handle dir;
+    const uint32_t snaplen = GENERATE(0u, 1u, 99u, 100u, 101u, 250u, 9000u);
+    pcap_writer w;
+    REQUIRE(w.open(dir.fd, "c.pcap", file_format::pcap_ns, snaplen, 1 << 16) == 0);
+    const auto bytes = pattern(9000, 3);
+    rte_mbuf* m = test::make_chain(bytes, 100);   // 90 segments of 100 bytes
+    REQUIRE(m->nb_segs == 90);
+    w.write_packet(m, 5);
+    rte_pktmbuf_free(m);
+    REQUIRE(w.file().close() == 0);
+    const file_contents f = read_back(dir.path + "/c.pcap");
+    REQUIRE(f.records.size() == 1);
+    const uint32_t kept = snaplen == 0 ? 9000 : std::min(snaplen, 9000u);
+    CHECK(f.records[0].len == 9000);
+    CHECK(f.records[0].caplen == kept);
+    CHECK(f.records[0].data == std::vector<uint8_t>(bytes.begin(), bytes.begin() + kept));
+}
+
+TEST_CASE("records straddle chunk boundaries and come back whole")
+{
+    dir_handle dir;
+    // A 4 KiB chunk and packets of awkward sizes: most records cross a boundary,
+    // and some packets are larger than a whole chunk.
+    pcap_writer w;
+    REQUIRE(w.open(dir.fd, "s.pcap", file_format::pcap_ns, 0, 4096) == 0);
+    std::mt19937 rng(42);
+    std::vector<std::vector<uint8_t>> sent;
+    for (int i = 0; i < 2000; i++) {
+        const size_t len = i % 100 == 0 ? 9000 + rng() % 3000 : 60 + rng() % 1455;
+        sent.push_back(pattern(len, static_cast<uint8_t>(i)));
+        rte_mbuf* m = test::make_chain(sent.back(), static_cast<uint16_t>(i % 3 == 0 ? 2048 : 700));
+        w.write_packet(m, 1000000000ull * i + static_cast<uint64_t>(i));
+        rte_pktmbuf_free(m);
+    }
+    // Most records are on disk already: only the last partial chunk is not.
+    CHECK(w.durable_packets() > 1900);
+    CHECK(w.durable_packets() < 2000);
+    REQUIRE(w.file().close() == 0);
+    CHECK(w.durable_packets() == 2000);
+    const file_contents f = read_back(dir.path + "/s.pcap");
+    REQUIRE(f.records.size() == sent.size());
+    for (size_t i = 0; i < sent.size(); i++) {
+        INFO("record " << i);
+        CHECK(f.records[i].ts_ns == 1000000000ull * i + i);
+        CHECK(f.records[i].data == sent[i]);
+    }
+}
+
+TEST_CASE("write_record from a flat buffer applies the snap length")
+{
+    dir_handle dir;
+    pcap_writer w;
+    REQUIRE(w.open(dir.fd, "r.pcap", file_format::pcap_us, 10, 4096) == 0);
+    const auto bytes = pattern(50, 5);
+    CHECK(w.write_record(1234567890123ull, 70, bytes.data(), 50) == 16 + 10);
+    REQUIRE(w.file().close() == 0);
+    const file_contents f = read_back(dir.path + "/r.pcap");
+    REQUIRE(f.records.size() == 1);
+    CHECK(f.records[0].ts_ns == 1234567890000ull);   // cut to microseconds
+    CHECK(f.records[0].len == 70);
+    CHECK(f.records[0].data == std::vector<uint8_t>(bytes.begin(), bytes.begin() + 10));
+}

@@ -1,0 +1,122 @@
+// A capture session as the writers see it: where its files go, how they are
+// written, when it must stop, and why it stopped.
+//
+// One `session` is shared by every writer and by the monitor thread. Its spec
+// is fixed before any packet for it is written; what changes at run time
+// (the stop reason, the limit budgets) is atomic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "writers/pcap_format.h"
+
+namespace linecap {
+
+enum class stop_reason : uint8_t {
+    none,        // still running
+    user,        // a signal or a stop command
+    packets,     // limits.packets reached
+    bytes,       // limits.bytes reached
+    duration,    // limits.seconds reached
+    idle,        // no port received a packet for --idle-exit seconds
+    disk_full,   // ENOSPC or EDQUOT while writing
+    error,       // any other write or open error
+    shutdown,    // the daemon is stopping
+};
+
+std::string_view stop_reason_name(stop_reason reason);
+
+// Limits on a session; 0 means none.
+struct session_limits {
+    uint64_t packets = 0;   // packets written
+    uint64_t bytes = 0;     // bytes written to its files, headers included
+    double seconds = 0;     // since the session started
+};
+
+struct output_spec {
+    std::string name = "capture";       // file name prefix
+    std::string dir;                    // folder the files go to
+    file_format format = file_format::pcap_ns;
+    uint32_t snaplen = 0;               // 0: whole packets
+    session_limits limits;
+    size_t chunk_bytes = 1 << 20;       // write size; see docs/architecture.md
+};
+
+// A share of a limit taken by several writers at once, so that a limit of N
+// packets writes exactly N packets whatever the number of writers.
+class budget {
+public:
+    explicit budget(uint64_t limit = 0) { reset(limit); }
+
+    void reset(uint64_t limit)
+    {
+        _unlimited = limit == 0;
+        _left.store(limit, std::memory_order_relaxed);
+    }
+
+    bool unlimited() const { return _unlimited; }
+
+    // Takes up to `want` from what is left and returns what was granted.
+    uint64_t take(uint64_t want)
+    {
+        if (_unlimited)
+            return want;
+        uint64_t left = _left.load(std::memory_order_relaxed);
+        uint64_t granted;
+        do {
+            granted = left < want ? left : want;
+            if (granted == 0)
+                return 0;
+        } while (!_left.compare_exchange_weak(left, left - granted, std::memory_order_relaxed));
+        return granted;
+    }
+
+private:
+    std::atomic<uint64_t> _left{0};
+    bool _unlimited = true;
+};
+
+struct session {
+    output_spec spec;
+    int dir_fd = -1;                    // the open folder; files are created under it
+    uint64_t start_ns = 0;              // wall clock when the session started
+    budget packets_left;
+    budget bytes_left;
+    std::atomic<stop_reason> reason{stop_reason::none};
+
+    // Records why the session stops. The first reason wins; later ones are
+    // ignored, so a limit reached during a user stop still reads "user".
+    bool stop(stop_reason why)
+    {
+        stop_reason expected = stop_reason::none;
+        return reason.compare_exchange_strong(expected, why, std::memory_order_acq_rel);
+    }
+    bool stopped() const { return reason.load(std::memory_order_acquire) != stop_reason::none; }
+
+    // Stops the session because of an error, keeping the first message (with
+    // its context: which writer, which file, what failed) for the summary.
+    void fail(stop_reason why, const std::string& message)
+    {
+        {
+            std::lock_guard lock(_error_lock);
+            if (_error.empty())
+                _error = message;
+        }
+        stop(why);
+    }
+    std::string error() const
+    {
+        std::lock_guard lock(_error_lock);
+        return _error;
+    }
+
+private:
+    mutable std::mutex _error_lock;   // taken only on errors, never per packet
+    std::string _error;
+};
+
+} // namespace linecap

@@ -1,0 +1,86 @@
+// Writer lcores: the last stage of the pipeline.
+//
+//   port RX queues -> workers (classify) -> SPSC rings -> [writers] -> files
+//
+// A writer drains the rings of the workers assigned to it in bursts, writes
+// each packet into the file of every session that matched it (one copy per
+// session, truncated to that session's snap length) and frees the mbuf once.
+// It flushes at least every flush_interval so a capture is readable while it
+// runs, and on stop it drains its rings to the last packet before closing.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <rte_common.h>
+#include <rte_ring.h>
+
+#include "engine/counters.h"
+#include "engine/packet_meta.h"
+#include "engine/tsc_clock.h"
+#include "writers/pcap_writer.h"
+#include "writers/session.h"
+
+namespace linecap {
+
+constexpr unsigned max_rings_per_writer = 64;
+
+// Mbufs dequeued at once. Larger than the workers' RX burst: a writer serves
+// several workers and a deep dequeue amortises the ring's head/tail updates.
+constexpr unsigned writer_burst = 128;
+
+// One session's counters on one writer. Written only by that writer.
+struct session_counters {
+    counter written_packets;   // records that reached the kernel whole
+    counter written_bytes;     // file bytes that reached the kernel, headers included
+    counter files;             // files created
+    counter write_drops;       // packets lost to a write error (or after one)
+    counter limit_drops;       // packets matched after a limit was reached
+};
+
+// One session's files on one writer. Touched only by that writer.
+struct session_output {
+    session* owner = nullptr;      // null: slot unused
+    pcap_writer file;
+    uint32_t seq = 0;              // number of the current file, from 1
+    bool closed = false;           // no more files: the session stopped here
+    uint64_t closed_packets = 0;   // in files already closed
+    uint64_t closed_bytes = 0;
+    std::vector<std::string> files; // every file this writer created for the session
+};
+
+struct alignas(RTE_CACHE_LINE_SIZE) writer {
+    // Set up before launch, read-only afterwards.
+    unsigned index = 0;
+    unsigned lcore = 0;
+    std::array<rte_ring*, max_rings_per_writer> rings{};
+    unsigned nb_rings = 0;
+    const tsc_clock* clock = nullptr;
+    const std::atomic<bool>* stop = nullptr;   // set once every worker has stopped
+    uint64_t flush_interval_tsc = 0;
+
+    // Owned by the writer lcore once launched.
+    std::array<session_output, max_sessions> outputs{};
+
+    // Published for readers.
+    std::array<session_counters, max_sessions> counters{};
+    counter packets_dequeued;
+    std::atomic<bool> done{false};
+
+    // Opens the first file of `s` in slot `slot` for this writer.
+    // Returns 0, or -errno with `error` saying what failed.
+    int open_session(unsigned slot, session* s, std::string& error);
+};
+
+// The writer lcore's main loop; `arg` is a writer*. Returns 0.
+int writer_main(void* arg);
+
+// File name of a writer's file: <session>-w<writer>-<seq>-<UTC start>.<ext>
+std::string capture_file_name(const output_spec& spec, unsigned writer_index, uint32_t seq,
+                              uint64_t start_ns);
+
+} // namespace linecap
