@@ -4,6 +4,9 @@
 // prints one line), initialises EAL, builds the pipeline, runs it until a
 // limit, a signal or idleness stops it, and prints what happened.
 #include <csignal>
+#include <cstdio>
+#include <fcntl.h>
+#include <unistd.h>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -54,6 +57,27 @@ int write_stats_json(const pipeline& p, double elapsed_s)
     return 0;
 }
 
+// rte_eal_init, without the page of EAL usage it prints to stdout on a bad
+// option: its log lines on stderr already name the option, and our one-line
+// error follows.
+int init_eal(std::vector<char*>& args)
+{
+    std::fflush(stdout);
+    const int saved = dup(STDOUT_FILENO);
+    const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved >= 0 && null >= 0)
+        dup2(null, STDOUT_FILENO);
+    const int rc = rte_eal_init(static_cast<int>(args.size()), args.data());
+    std::fflush(stdout);
+    if (saved >= 0 && null >= 0)
+        dup2(saved, STDOUT_FILENO);
+    if (saved >= 0)
+        close(saved);
+    if (null >= 0)
+        close(null);
+    return rc;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -86,10 +110,12 @@ int main(int argc, char** argv)
     }
 
     install_signal_handlers();
-    if (rte_eal_init(static_cast<int>(eal_args.size()), eal_args.data()) < 0) {
+    if (init_eal(eal_args) < 0) {
         fmt::print(stderr,
-                   "linecap: DPDK EAL initialisation failed: {}. Check the EAL options before '--', "
-                   "that hugepages are reserved (or pass --no-huge -m 512), and that you run as root.\n",
+                   "linecap: DPDK EAL initialisation failed: {}. Check the EAL options before '--' "
+                   "(EAL's messages above say which; the options are in DPDK's Linux guide, "
+                   "\"EAL parameters\"), that hugepages are reserved (or pass --no-huge -m 512), "
+                   "and that you run as root.\n",
                    rte_strerror(rte_errno));
         return 1;
     }

@@ -1,6 +1,7 @@
 #include "engine/options.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -26,6 +27,38 @@ bool is_power_of_two(unsigned v)
     return v != 0 && (v & (v - 1)) == 0;
 }
 
+// One validator per kind of value, so every option says the same thing the
+// same way: what it got and what it wants.
+CLI::Validator whole_number(uint64_t min, uint64_t max = UINT64_MAX)
+{
+    const std::string range = max == UINT64_MAX ? fmt::format("{} or more", min)
+                                                : fmt::format("from {} to {}", min, max);
+    return CLI::Validator(
+        [min, max, range](std::string& text) -> std::string {
+            uint64_t value = 0;
+            const char* end = text.data() + text.size();
+            const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+            if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max)
+                return fmt::format("{} is not a whole number {}", text, range);
+            return {};
+        },
+        "");
+}
+
+CLI::Validator seconds()
+{
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            double value = 0;
+            const char* end = text.data() + text.size();
+            const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+            if (text.empty() || ec != std::errc() || ptr != end || !(value > 0) || value > 1e9)
+                return fmt::format("{} is not a number of seconds above 0", text);
+            return {};
+        },
+        "");
+}
+
 } // namespace
 
 parse_result parse_options(int argc, char** argv, engine_options& o)
@@ -43,17 +76,18 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         ->type_name("NAME");
     app.add_option("-s,--snaplen", o.output.snaplen,
                    "Bytes kept of each packet; 0 keeps whole packets")
-        ->check(CLI::Range(0u, 262144u))
+        ->check(whole_number(0, 262144))
+        ->type_name("N")
         ->capture_default_str();
     app.add_option("-c,--count", o.output.limits.packets, "Stop after N packets are written")
-        ->check(CLI::PositiveNumber)
+        ->check(whole_number(1))
         ->type_name("N");
     app.add_option("--duration", o.output.limits.seconds, "Stop after S seconds")
-        ->check(CLI::PositiveNumber)
+        ->check(seconds())
         ->type_name("S");
     app.add_option("--idle-exit", o.idle_exit_s,
                    "Stop once no port has received a packet for S seconds (how a replay ends)")
-        ->check(CLI::PositiveNumber)
+        ->check(seconds())
         ->type_name("S");
     app.add_option("--format", format, "File format: pcap (microseconds) or pcap-ns (nanoseconds)")
         ->check(CLI::IsMember({"pcap", "pcap-ns"}))
@@ -62,13 +96,13 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         ->type_name("FILE");
     app.add_option("--stats-interval", o.stats_interval_s,
                    "Print live counters to stderr every S seconds")
-        ->check(CLI::PositiveNumber)
+        ->check(seconds())
         ->type_name("S");
     app.add_option("--workers", o.workers, "Worker lcores (default: all lcores but the writers')")
-        ->check(CLI::Range(1u, 128u))
+        ->check(whole_number(1, 128))
         ->type_name("N");
     app.add_option("--writers", o.writers, "Writer lcores (default: 1 per 4 lcores, at least 1)")
-        ->check(CLI::Range(1u, 64u))
+        ->check(whole_number(1, 64))
         ->type_name("N");
     app.add_option("--worker-lcores", o.worker_lcores, "Lcores for the workers, e.g. 1,2,3")
         ->delimiter(',')
@@ -79,19 +113,22 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     app.add_flag("--lossless", o.lossless,
                  "Wait for ring space instead of dropping, on every port (replays always do)");
     app.add_option("--ring-size", o.ring_size, "Ring slots per worker, a power of two")
-        ->check(CLI::Range(64u, 1u << 20))
+        ->check(whole_number(64, 1u << 20))
+        ->type_name("N")
         ->capture_default_str();
     app.add_option("--rx-desc", o.rx_desc, "RX descriptors per queue")
-        ->check(CLI::Range(64u, 32768u))
+        ->check(whole_number(64, 32768))
+        ->type_name("N")
         ->capture_default_str();
     app.add_option("--burst", o.burst, "Packets per RX burst")
-        ->check(CLI::Range(32u, 512u))
+        ->check(whole_number(32, 512))
+        ->type_name("N")
         ->capture_default_str();
     app.add_option("--mbufs", o.mbufs, "Mbufs per pool (default: sized from queues and rings)")
-        ->check(CLI::Range(1024u, 1u << 26))
+        ->check(whole_number(1024, 1u << 26))
         ->type_name("N");
     app.add_option("--mtu", o.mtu, "Set each port's MTU (jumbo frames use mbuf chains)")
-        ->check(CLI::Range(68u, 16000u))
+        ->check(whole_number(68, 16000))
         ->type_name("N");
     bool no_promisc = false;
     app.add_flag("-p,--no-promiscuous-mode", no_promisc, "Do not put ports in promiscuous mode");

@@ -55,6 +55,15 @@ void delete_on_socket(T* object)
     rte_free(object);
 }
 
+// Below this a pool cannot feed even one port and one ring.
+constexpr unsigned min_pool_mbufs = 8191;
+
+uint64_t mbuf_pool_mib(unsigned count)
+{
+    // Data room, headroom, the mbuf header and the mempool's own header.
+    return static_cast<uint64_t>(count) * (RTE_MBUF_DEFAULT_BUF_SIZE + sizeof(rte_mbuf) + 64) >> 20;
+}
+
 unsigned round_up_pool(unsigned n)
 {
     // Mempools are most compact at 2^k - 1 elements (the ring behind them is 2^k).
@@ -89,12 +98,17 @@ std::string make_pools(pipeline& p)
         if (!used)
             continue;
         need += in_flight;
-        // Twice the need when memory allows, for headroom; the need itself otherwise.
-        const unsigned wanted = o.mbufs ? o.mbufs : round_up_pool(2 * need);
-        const unsigned fallback = o.mbufs ? o.mbufs : round_up_pool(need);
+        // Twice the need when memory allows, for headroom; then the need;
+        // then less, down to a quarter, rather than not running at all. A
+        // short pool shows up as counted no-mbuf drops, never as silent loss.
+        std::vector<unsigned> sizes{o.mbufs};
+        if (o.mbufs == 0)
+            sizes = {round_up_pool(2 * need), need, need / 2, need / 4};
         const std::string name = fmt::format("linecap_mbufs_{}", socket);
         rte_mempool* pool = nullptr;
-        for (unsigned count : {wanted, fallback}) {
+        unsigned count = 0;
+        for (unsigned size : sizes) {
+            count = o.mbufs ? size : std::max(size, min_pool_mbufs);
             pool = rte_pktmbuf_pool_create(name.c_str(), count, mempool_cache, 0,
                                            RTE_MBUF_DEFAULT_BUF_SIZE, socket);
             if (pool != nullptr)
@@ -103,9 +117,14 @@ std::string make_pools(pipeline& p)
         if (pool == nullptr)
             return fmt::format("cannot create a pool of {} mbufs ({} MiB) on socket {}: {}; give EAL "
                                "more memory (-m, or more hugepages) or lower --ring-size, --rx-desc "
-                               "or --mbufs", fallback,
-                               static_cast<uint64_t>(fallback) * (RTE_MBUF_DEFAULT_BUF_SIZE + 192) >> 20,
-                               socket, rte_strerror(rte_errno));
+                               "or --mbufs", count, mbuf_pool_mib(count), socket,
+                               rte_strerror(rte_errno));
+        if (o.mbufs == 0 && count < need)
+            fmt::print(stderr,
+                       "linecap: warning: socket {}: a pool of {} mbufs ({} MiB) is all that fits, "
+                       "below the {} that RX queues and rings can hold; under load the driver may "
+                       "count no-mbuf drops. Give EAL more memory (-m) or lower --rx-desc/--ring-size.\n",
+                       socket, count, mbuf_pool_mib(count), need);
         p.pools[socket] = pool;
     }
     return {};

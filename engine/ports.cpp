@@ -78,8 +78,9 @@ std::string_view timestamp_source_name(timestamp_source source)
 std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector<port_plan>& ports)
 {
     if (rte_eth_dev_count_avail() == 0)
-        return "no ports found: give a vdev (e.g. --vdev=net_pcap0,rx_pcap=FILE) or bind a NIC "
-               "to vfio-pci with dpdk-devbind.py, then pass it with -a";
+        return "no ports found: give a vdev (e.g. --vdev=net_pcap0,rx_pcap=FILE; one that failed "
+               "to start says why above) or bind a NIC to vfio-pci with dpdk-devbind.py and pass "
+               "it with -a";
     uint16_t port_id;
     RTE_ETH_FOREACH_DEV(port_id) {
         rte_eth_dev_info info{};
@@ -182,13 +183,16 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
         if (int rc = rte_eth_rx_queue_setup(p.id, q, nb_rxd, static_cast<unsigned>(p.socket), &rxconf, pool);
             rc != 0)
             return fmt::format("{}: RX queue {} setup failed: {}{}", where, q, errno_text(rc),
-                               rc == -ENOMEM ? "; the mbuf pool is too small: raise --mbufs (a "
-                                               "net_pcap infinite_rx port holds its whole file)"
-                                             : "");
+                               p.preloaded_packets > 0
+                                   ? fmt::format("; with infinite_rx=1 the port keeps its {} packets "
+                                                 "in mbufs: raise --mbufs", p.preloaded_packets)
+                               : rc == -ENOMEM ? "; the mbuf pool is too small: raise --mbufs"
+                                               : "");
     }
 
     if (int rc = rte_eth_dev_start(p.id); rc != 0)
         return fmt::format("{}: start failed: {}", where, errno_text(rc));
+    p.started = true;
     if (o.promiscuous) {
         // Not every driver has the notion (net_pcap files, net_ring): fine.
         rte_eth_promiscuous_enable(p.id);
@@ -198,7 +202,8 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
 
 void close_port(const port_plan& port)
 {
-    rte_eth_dev_stop(port.id);
+    if (port.started)
+        rte_eth_dev_stop(port.id);
     rte_eth_dev_close(port.id);
 }
 

@@ -34,6 +34,7 @@ struct port_plan {
     timestamp_source timestamps = timestamp_source::tsc;
     uint16_t rx_desc = 0;      // descriptors per queue, as the driver adjusted them
     unsigned preloaded_packets = 0;  // mbufs a net_pcap infinite_rx port keeps its file in
+    bool started = false;
     uint64_t rx_offloads = 0;
 };
 

@@ -23,7 +23,7 @@
 
 namespace linecap {
 
-constexpr unsigned max_queues_per_worker = 64;
+constexpr unsigned max_queues_per_worker = 256;
 constexpr unsigned max_burst = 512;
 
 struct rx_queue {

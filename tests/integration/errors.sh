@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Bad input gets one clear error and a non-zero exit, never a crash.
+source "$(dirname "$0")/lib.sh"
+
+# expect_error STATUS PATTERN ARGS...: linecap exits with STATUS and its last
+# line of stderr matches PATTERN.
+expect_error() {
+    local want=$1 pattern=$2
+    shift 2
+    local rc=0
+    timeout 60 "$LINECAP" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = "$want" ] || { cat "$WORK/err" >&2; fail "exit $rc, expected $want: linecap $*"; }
+    # Ours are the lines that start with "linecap:"; DPDK's own log lines may precede them.
+    grep '^linecap: ' "$WORK/err" > "$WORK/ours" || true
+    [ "$(wc -l <"$WORK/ours")" = 1 ] || { cat "$WORK/err" >&2; fail "not exactly one error for: linecap $*"; }
+    grep -q -- "$pattern" "$WORK/ours" || { cat "$WORK/err" >&2; fail "no '$pattern' in the error for: linecap $*"; }
+    note "ok: $(head -1 "$WORK/ours")"
+}
+
+E=(-l 0-1 "${EAL_TEST[@]}")
+out="$WORK/out-dir"
+
+expect_error 2 "The following argument was not expected: --bogus" "${E[@]}" -- -w "$out" --bogus
+expect_error 2 "--out: 1 required DIR missing" "${E[@]}" -- -w
+expect_error 2 "--out is required" "${E[@]}" --vdev net_null0
+expect_error 2 "--snaplen: 300000 is not a whole number from 0 to 262144" "${E[@]}" -- -w "$out" -s 300000
+expect_error 2 "--count: 12abc is not a whole number 1 or more" "${E[@]}" -- -w "$out" -c 12abc
+expect_error 2 "--duration: -3 is not a number of seconds above 0" "${E[@]}" -- -w "$out" --duration -3
+expect_error 2 "--format" "${E[@]}" -- -w "$out" --format pcapng2
+expect_error 2 "--ring-size: 1000 is not a power of two" "${E[@]}" -- -w "$out" --ring-size 1000
+expect_error 2 "cannot create the folder: Not a directory" "${E[@]}" -- -w /etc/hostname/x
+expect_error 1 "no ports found" "${E[@]}" -- -w "$out"
+expect_error 1 "no ports found" "${E[@]}" --vdev net_pcap0,rx_pcap=/nonexistent.pcap -- -w "$out"
+expect_error 1 "EAL initialisation failed" -l 0-1 --bogus-eal-option -- -w "$out"
+expect_error 1 "EAL initialisation failed" -l 0-63 "${EAL_TEST[@]}" --vdev net_null0 -- -w "$out"
+expect_error 1 "need 2 lcores (1 worker + 1 writer) but EAL enabled 1" -l 0 "${EAL_TEST[@]}" --vdev net_null0 -- -w "$out"
+expect_error 1 "worker-lcores: lcore 3 is not enabled" "${E[@]}" --vdev net_null0 -- -w "$out" --worker-lcores 3
+expect_error 1 "raise --mbufs" "${E[@]}" --vdev net_pcap0,infinite_rx=1,rx_pcap="$WORK/big.pcap" -- -w "$out" --mbufs 1024 \
+    < <("$GEN" -o "$WORK/big.pcap" -n 20000)
+
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$WORK/ro"
+    mount -t tmpfs -o ro,size=1m linecap-test-ro "$WORK/ro"
+    cleanup_hooks+=("umount '$WORK/ro'")
+    expect_error 2 "cannot write there: Read-only file system" "${E[@]}" --vdev net_null0 -- -w "$WORK/ro"
+fi
+
+# None of the failures left files behind.
+[ -z "$(ls -A "$out" 2>/dev/null)" ] || fail "failed runs left files in $out: $(ls "$out")"
+
+# Help is on stdout, and exits 0.
+"$LINECAP" --help | grep -q "Usage: linecap \[EAL options\] -- \[linecap options\]" || fail "--help"
+"$LINECAP" -- --help | grep -q -- "--snaplen" || fail "-- --help"
+echo PASS
