@@ -34,13 +34,14 @@ uint16_t fold(uint32_t sum)
     return static_cast<uint16_t>(~sum);
 }
 
-constexpr uint8_t proto_tcp = 6, proto_udp = 17, proto_icmp = 1, proto_icmpv6 = 58;
+constexpr uint8_t proto_tcp = 6, proto_udp = 17, proto_icmp = 1, proto_icmpv6 = 58, proto_sctp = 132;
 
 size_t l4_header_size(uint8_t protocol)
 {
     switch (protocol) {
     case proto_tcp: return 20;
     case proto_udp: return 8;
+    case proto_sctp: return 12;
     case proto_icmp:
     case proto_icmpv6: return 8;
     default: return 0;
@@ -156,6 +157,11 @@ std::vector<uint8_t> build_frame(const frame_spec& s)
             put16(b, static_cast<uint16_t>(l4_total));
             put16(b, 0);
             break;
+        case proto_sctp:   // common header; the CRC32c checksum is left zero
+            put16(b, s.src_port);
+            put16(b, s.dst_port);
+            b.insert(b.end(), 8, 0);
+            break;
         default:   // ICMP, ICMPv6: type, code, checksum, id, sequence
             b.push_back(s.icmp_type);
             b.push_back(s.icmp_code);
@@ -167,7 +173,7 @@ std::vector<uint8_t> build_frame(const frame_spec& s)
     }
     b.insert(b.end(), payload.begin(), payload.end());
 
-    if (l4_size > 0) {
+    if (l4_size > 0 && s.protocol != proto_sctp) {
         // Transport checksum over the pseudo-header (ICMPv4 has none).
         uint32_t sum = 0;
         if (s.protocol != proto_icmp) {

@@ -1,9 +1,13 @@
 #include "engine/options.h"
 
+#include "filters/classifier.h"
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <unistd.h>
 
@@ -68,21 +72,29 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     app.get_formatter()->column_width(34);
 
     std::string format = "pcap-ns";
-    app.add_option("-w,--out", o.output.dir, "Folder for the capture files (created if missing)")
+    std::vector<std::string> expression;
+    app.add_option("-w,--out", o.session.output.dir, "Folder for the capture files (created if missing)")
         ->required()
         ->type_name("DIR");
-    app.add_option("--name", o.output.name, "Session name, the prefix of every file name")
+    app.add_option("--name", o.session.output.name, "Session name, the prefix of every file name")
         ->capture_default_str()
         ->type_name("NAME");
-    app.add_option("-s,--snaplen", o.output.snaplen,
+    app.add_option("-F,--filter-file", o.filter_file,
+                   "Session spec in JSON: rules, bpf, payload, snaplen, format (docs/filters.md)")
+        ->type_name("FILE");
+    app.add_option("--bpf", o.bpf, "A tcpdump filter expression, ANDed with the spec's")
+        ->type_name("EXPR");
+    app.add_option("expression", expression, "Or the tcpdump expression as the last words, as tcpdump takes it")
+        ->type_name("EXPR");
+    app.add_option("-s,--snaplen", o.session.output.snaplen,
                    "Bytes kept of each packet; 0 keeps whole packets")
         ->check(whole_number(0, 262144))
         ->type_name("N")
         ->capture_default_str();
-    app.add_option("-c,--count", o.output.limits.packets, "Stop after N packets are written")
+    app.add_option("-c,--count", o.session.output.limits.packets, "Stop after N packets are written")
         ->check(whole_number(1))
         ->type_name("N");
-    app.add_option("--duration", o.output.limits.seconds, "Stop after S seconds")
+    app.add_option("--duration", o.session.output.limits.seconds, "Stop after S seconds")
         ->check(seconds())
         ->type_name("S");
     app.add_option("--idle-exit", o.idle_exit_s,
@@ -148,14 +160,60 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         std::cerr << "linecap: " << e.what() << "\nRun 'linecap -- --help' for the options.\n";
         return parse_result::exit_usage;
     }
-    o.output.format = *parse_format(format);
+    o.session.output.format = *parse_format(format);
     o.promiscuous = !no_promisc;
+    if (!expression.empty()) {
+        if (!o.bpf.empty()) {
+            std::cerr << "linecap: give the filter expression either with --bpf or as the last words, not both\n";
+            return parse_result::exit_usage;
+        }
+        for (const std::string& word : expression)
+            o.bpf += (o.bpf.empty() ? "" : " ") + word;
+    }
+    // What the command line gave explicitly wins over the spec file.
+    o.cli_overrides = {app.count("--name") > 0, app.count("--snaplen") > 0, app.count("--format") > 0};
     return parse_result::run;
 }
 
+namespace {
+
+// The spec file first, then what the command line said explicitly.
+std::string load_filter_file(engine_options& o)
+{
+    std::ifstream in(o.filter_file);
+    if (!in)
+        return fmt::format("--filter-file {}: cannot read it: {}", o.filter_file, strerror(errno));
+    std::stringstream text;
+    text << in.rdbuf();
+    session_spec spec;
+    if (std::string e = parse_session_spec_text(text.str(), spec); !e.empty())
+        return fmt::format("--filter-file {}: {}", o.filter_file, e);
+    output_spec& out = o.session.output;
+    if (!o.cli_overrides.name)
+        out.name = spec.output.name;
+    if (!o.cli_overrides.snaplen && spec.has_snaplen)
+        out.snaplen = spec.output.snaplen;
+    if (!o.cli_overrides.format && spec.has_format)
+        out.format = spec.output.format;
+    spec.output = out;
+    o.session = std::move(spec);
+    return {};
+}
+
+} // namespace
+
 std::string validate_options(engine_options& o)
 {
-    if (o.output.dir.empty())
+    if (!o.filter_file.empty())
+        if (std::string e = load_filter_file(o); !e.empty())
+            return e;
+    if (!o.bpf.empty())
+        o.session.bpf = o.session.bpf.empty() ? o.bpf : "(" + o.session.bpf + ") and (" + o.bpf + ")";
+    if (std::string e = check_session_name(o.session.output.name); !e.empty())
+        return "--name " + e;
+    if (std::string e = check_session_filter(o.session); !e.empty())
+        return (o.filter_file.empty() ? "" : "--filter-file " + o.filter_file + ": ") + e;
+    if (o.session.output.dir.empty())
         return "--out: the folder name is empty";
     if (!is_power_of_two(o.ring_size))
         return fmt::format("--ring-size: {} is not a power of two", o.ring_size);
@@ -167,13 +225,13 @@ std::string validate_options(engine_options& o)
                            o.writer_lcores.size());
 
     std::error_code ec;
-    std::filesystem::create_directories(o.output.dir, ec);
+    std::filesystem::create_directories(o.session.output.dir, ec);
     if (ec)
-        return fmt::format("--out {}: cannot create the folder: {}", o.output.dir, ec.message());
-    if (!std::filesystem::is_directory(o.output.dir, ec))
-        return fmt::format("--out {}: not a folder", o.output.dir);
-    if (access(o.output.dir.c_str(), W_OK | X_OK) != 0)
-        return fmt::format("--out {}: cannot write there: {}", o.output.dir, strerror(errno));
+        return fmt::format("--out {}: cannot create the folder: {}", o.session.output.dir, ec.message());
+    if (!std::filesystem::is_directory(o.session.output.dir, ec))
+        return fmt::format("--out {}: not a folder", o.session.output.dir);
+    if (access(o.session.output.dir.c_str(), W_OK | X_OK) != 0)
+        return fmt::format("--out {}: cannot write there: {}", o.session.output.dir, strerror(errno));
     return {};
 }
 

@@ -5,12 +5,14 @@
 #include <string>
 #include <vector>
 
-#include "writers/session.h"
+#include "filters/spec.h"
 
 namespace linecap {
 
 struct engine_options {
-    output_spec output;              // --out, --snaplen, --format, --count, --duration
+    session_spec session;            // --filter-file, then the options below over it
+    std::string filter_file;         // a session spec in JSON (docs/filters.md)
+    std::string bpf;                 // --bpf, or the words after the options, as tcpdump takes them
     double idle_exit_s = 0;          // 0: never
     double stats_interval_s = 0;     // 0: no live counters
     std::string stats_json;          // where the final counters go, if anywhere
@@ -25,6 +27,11 @@ struct engine_options {
     unsigned mbufs = 0;              // 0: sized from the queues, rings and free memory
     unsigned mtu = 0;                // 0: leave each port's MTU alone
     bool promiscuous = true;
+
+    // Which spec fields the command line set, so they win over --filter-file.
+    struct {
+        bool name = false, snaplen = false, format = false;
+    } cli_overrides;
 };
 
 enum class parse_result {
@@ -37,7 +44,9 @@ enum class parse_result {
 // Prints help or one error line to stderr as needed.
 parse_result parse_options(int argc, char** argv, engine_options& options);
 
-// Cross-field checks, and the output folder created and proven writable.
+// Reads --filter-file, applies the command line over it, checks the filter
+// (BPF syntax, payload patterns, rule sizes), the fields against each other,
+// and creates the output folder and proves it writable.
 // Returns an empty string, or what is wrong.
 std::string validate_options(engine_options& options);
 

@@ -195,28 +195,40 @@ std::string make_lcores(pipeline& p)
     return {};
 }
 
-std::string open_session(pipeline& p, const output_spec& spec)
+// Compiles the session's filter, opens its files on every writer, and gives
+// the workers a classifier that knows it.
+std::string open_session(pipeline& p, const session_spec& spec)
 {
-    auto s = std::make_unique<session>();
-    s->spec = spec;
-    s->dir_fd = open(spec.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (s->dir_fd < 0)
-        return fmt::format("--out {}: cannot open the folder: {}", spec.dir, strerror(errno));
-    s->start_ns = p.clock.now_ns();
-    s->packets_left.reset(spec.limits.packets);
-    s->bytes_left.reset(spec.limits.bytes);
+    std::string error;
+    auto filter = session_filter::compile(spec, error);
+    if (!filter)
+        return error;
     const unsigned slot = static_cast<unsigned>(p.sessions.size());
+    std::vector<classifier::entry> entries{{slot, filter}};
+    p.filter = classifier::build(entries, static_cast<unsigned>(p.workers.size()),
+                                 static_cast<int>(rte_socket_id()), error);
+    if (!p.filter)
+        return error;
+
+    auto s = std::make_unique<session>();
+    s->spec = spec.output;
+    s->dir_fd = open(spec.output.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dir_fd < 0)
+        return fmt::format("--out {}: cannot open the folder: {}", spec.output.dir, strerror(errno));
+    s->start_ns = p.clock.now_ns();
+    s->packets_left.reset(spec.output.limits.packets);
+    s->bytes_left.reset(spec.output.limits.bytes);
     for (writer* w : p.writers) {
-        std::string error;
         if (w->open_session(slot, s.get(), error) != 0) {
             // Leave no empty files behind for a capture that never started.
             for (writer* opened : p.writers)
                 opened->outputs[slot].file.file().discard();
+            close(s->dir_fd);
             return error;
         }
     }
     for (worker* w : p.workers)
-        w->sessions = static_cast<session_mask>(w->sessions | (1u << slot));
+        w->filter = p.filter.get();
     p.sessions.push_back(std::move(s));
     return {};
 }
@@ -260,7 +272,7 @@ void* monitor_main(void* arg)
         const uint64_t now = rte_rdtsc();
         if (stop_signalled.load(std::memory_order_relaxed))
             why = stop_reason::user;
-        else if (o.output.limits.seconds > 0 && seconds_since(p, now) >= o.output.limits.seconds)
+        else if (o.session.output.limits.seconds > 0 && seconds_since(p, now) >= o.session.output.limits.seconds)
             why = stop_reason::duration;
         else if (o.idle_exit_s > 0 &&
                  static_cast<double>(now - last_rx_tsc(p)) / static_cast<double>(hz) >= o.idle_exit_s)
@@ -333,7 +345,7 @@ std::string build_pipeline(pipeline& p)
     for (port_plan& port : p.ports)
         if (auto e = start_port(p.options, port, p.pools[port.socket]); !e.empty())
             return e;
-    return open_session(p, p.options.output);
+    return open_session(p, p.options.session);
 }
 
 stop_reason run_pipeline(pipeline& p)

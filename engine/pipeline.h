@@ -20,6 +20,7 @@
 #include "engine/ports.h"
 #include "engine/tsc_clock.h"
 #include "engine/worker.h"
+#include "filters/classifier.h"
 #include "writers/session.h"
 #include "writers/writer.h"
 
@@ -34,6 +35,7 @@ struct pipeline {
     std::vector<worker*> workers;           // on their lcore's socket
     std::vector<writer*> writers;
     std::vector<std::unique_ptr<session>> sessions;   // slot = index
+    std::unique_ptr<classifier> filter;                // what the workers classify with
 
     std::atomic<bool> stop_workers{false};
     std::atomic<bool> abandon_waits{false};

@@ -96,7 +96,7 @@ void print_summary(const pipeline& p, double elapsed_s, std::FILE* out)
                t.matched);
     fmt::print(out, "{} packets written ({}) in {} file{} under {}\n", t.written_packets,
                human_bytes(t.written_bytes), t.files, t.files == 1 ? "" : "s",
-               p.options.output.dir);
+               p.options.session.output.dir);
     fmt::print(out,
                "{} dropped by the NIC (imissed), {} for lack of mbufs, {} at full rings, "
                "{} by write errors, {} past limits\n",

@@ -101,13 +101,22 @@ int worker_main(void* arg)
         w.counters.rx_packets.add(nb_rx);
         w.counters.rx_bytes.add(bytes);
 
-        // Every packet goes to every session: no filter yet.
-        for (unsigned i = 0; i < nb_rx; i++)
-            meta_of(pkts[i])->sessions = w.sessions;
-        const unsigned matched = w.sessions != 0 ? nb_rx : 0;
-        if (matched != nb_rx) {
-            w.counters.filtered.add(nb_rx - matched);
-            rte_pktmbuf_free_bulk(pkts + matched, nb_rx - matched);
+        // Classify the whole burst, then keep the wanted packets in order at
+        // the front of the array and free the rest in one bulk call.
+        session_mask masks[max_burst];
+        w.filter->classify(w.index, pkts, nb_rx, masks);
+        rte_mbuf* unwanted[max_burst];
+        unsigned matched = 0, filtered = 0;
+        for (unsigned i = 0; i < nb_rx; i++) {
+            meta_of(pkts[i])->sessions = masks[i];
+            if (masks[i] != 0)
+                pkts[matched++] = pkts[i];
+            else
+                unwanted[filtered++] = pkts[i];
+        }
+        if (filtered != 0) {
+            w.counters.filtered.add(filtered);
+            rte_pktmbuf_free_bulk(unwanted, filtered);
         }
         if (matched == 0)
             continue;

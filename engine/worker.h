@@ -20,6 +20,7 @@
 #include "engine/packet_meta.h"
 #include "engine/ports.h"
 #include "engine/tsc_clock.h"
+#include "filters/classifier.h"
 
 namespace linecap {
 
@@ -58,7 +59,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     const std::atomic<bool>* abandon = nullptr;  // stop waiting for ring space, even on replays
     int rx_timestamp_offset = -1;                // the driver's RX timestamp dynamic field
     uint64_t rx_timestamp_flag = 0;
-    session_mask sessions = 0;                   // the sessions every packet goes to
+    const classifier* filter = nullptr;          // which sessions want which packet
 
     // Published for readers.
     worker_counters counters;

@@ -28,12 +28,12 @@ TEST_CASE("options parse into the struct, tcpdump's short forms included")
                    "--format", "pcap", "--workers", "3", "--writers", "1", "--ring-size", "1024",
                    "--worker-lcores", "1,2,3", "--lossless"},
                   o) == parse_result::run);
-    CHECK(o.output.dir == "/tmp/x");
-    CHECK(o.output.snaplen == 128);
-    CHECK(o.output.limits.packets == 500);
-    CHECK(o.output.limits.seconds == 2.5);
+    CHECK(o.session.output.dir == "/tmp/x");
+    CHECK(o.session.output.snaplen == 128);
+    CHECK(o.session.output.limits.packets == 500);
+    CHECK(o.session.output.limits.seconds == 2.5);
     CHECK(o.idle_exit_s == 1);
-    CHECK(o.output.format == file_format::pcap_us);
+    CHECK(o.session.output.format == file_format::pcap_us);
     CHECK(o.workers == 3);
     CHECK(o.ring_size == 1024);
     CHECK(o.worker_lcores == std::vector<unsigned>{1, 2, 3});
@@ -41,8 +41,8 @@ TEST_CASE("options parse into the struct, tcpdump's short forms included")
 
     engine_options d;
     REQUIRE(parse({"--out", "/tmp/y"}, d) == parse_result::run);
-    CHECK(d.output.format == file_format::pcap_ns);
-    CHECK(d.output.snaplen == 0);
+    CHECK(d.session.output.format == file_format::pcap_ns);
+    CHECK(d.session.output.snaplen == 0);
 }
 
 TEST_CASE("bad options are refused before anything starts")
@@ -65,7 +65,7 @@ TEST_CASE("validation: ring size, lcore lists, the output folder")
 {
     const std::string base = test::temp_dir();
     engine_options o;
-    o.output.dir = base + "/new/nested";
+    o.session.output.dir = base + "/new/nested";
     CHECK(validate_options(o).empty());
     CHECK(std::filesystem::is_directory(base + "/new/nested"));
 
@@ -80,9 +80,9 @@ TEST_CASE("validation: ring size, lcore lists, the output folder")
 
     const std::string file = base + "/plain";
     fclose(fopen(file.c_str(), "w"));
-    o.output.dir = file;
+    o.session.output.dir = file;
     CHECK_THAT(validate_options(o), Catch::Contains("cannot create the folder"));
 
-    o.output.dir = file + "/below";
+    o.session.output.dir = file + "/below";
     CHECK_THAT(validate_options(o), Catch::Contains("--out " + file + "/below"));
 }

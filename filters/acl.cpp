@@ -1,0 +1,332 @@
+#include "filters/acl.h"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <atomic>
+#include <cstddef>
+
+#include <fmt/format.h>
+#include <rte_errno.h>
+
+namespace linecap {
+
+namespace {
+
+constexpr unsigned fields_v4 = 6;
+constexpr unsigned fields_v6 = 12;
+RTE_ACL_RULE_DEF(acl_rule_v4, fields_v4);
+RTE_ACL_RULE_DEF(acl_rule_v6, fields_v6);
+
+// Field order: proto, src, dst, ports, then the presence bits and TCP flags
+// as one 4-byte bitmask: rte_acl reads its inputs in groups of exactly four
+// bytes, and two 1-byte fields in one group with two bytes of padding never
+// match (measured with DPDK 22.11).
+constexpr rte_acl_field_def defs_v4[fields_v4] = {
+    {RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(acl_key_v4, proto)},
+    {RTE_ACL_FIELD_TYPE_RANGE, 4, 1, 1, offsetof(acl_key_v4, src)},
+    {RTE_ACL_FIELD_TYPE_RANGE, 4, 2, 2, offsetof(acl_key_v4, dst)},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, offsetof(acl_key_v4, src_port)},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, offsetof(acl_key_v4, dst_port)},
+    {RTE_ACL_FIELD_TYPE_BITMASK, 4, 5, 4, offsetof(acl_key_v4, present)},
+};
+
+// IPv6 addresses are four 32-bit MASK fields each: ranges become prefixes.
+constexpr rte_acl_field_def defs_v6[fields_v6] = {
+    {RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(acl_key_v6, proto)},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 1, 1, offsetof(acl_key_v6, src) + 0},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, offsetof(acl_key_v6, src) + 4},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 3, 3, offsetof(acl_key_v6, src) + 8},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 4, 4, offsetof(acl_key_v6, src) + 12},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 5, 5, offsetof(acl_key_v6, dst) + 0},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 6, 6, offsetof(acl_key_v6, dst) + 4},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 7, 7, offsetof(acl_key_v6, dst) + 8},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 8, 8, offsetof(acl_key_v6, dst) + 12},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9, offsetof(acl_key_v6, src_port)},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2, 10, 9, offsetof(acl_key_v6, dst_port)},
+    {RTE_ACL_FIELD_TYPE_BITMASK, 4, 11, 10, offsetof(acl_key_v6, present)},
+};
+
+uint32_t host32(const uint8_t* p)
+{
+    return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
+           static_cast<uint32_t>(p[2]) << 8 | p[3];
+}
+
+// The key's [present, tcp_flags, address_words, 0] bytes as the host-order
+// word a rule holds.
+uint32_t meta_word(uint8_t present, uint8_t tcp_flags, uint8_t address_words)
+{
+    return static_cast<uint32_t>(present) << 24 | static_cast<uint32_t>(tcp_flags) << 16 |
+           static_cast<uint32_t>(address_words) << 8;
+}
+
+// The 32-bit words of an IPv6 address a prefix reads, as libpcap loads them:
+// none for ::/0, word 0 for /1 to /32, and so on.
+uint8_t prefix_words(const ip_prefix* p)
+{
+    return p == nullptr ? 0 : static_cast<uint8_t>((1u << ((p->length + 31) / 32)) - 1);
+}
+
+bool is_everything(const ip_range& r)
+{
+    return host32(r.lo.data()) == 0 && host32(r.hi.data()) == UINT32_MAX;
+}
+
+
+// One direction of a rule, in trie terms: every alternative of every field.
+struct rule_shape {
+    std::vector<ip_prefix> src6, dst6;    // IPv6: prefixes
+    std::vector<ip_range> src4, dst4;     // IPv4: ranges (rte_acl ranges are 32-bit)
+    bool any_src = true, any_dst = true;
+    std::vector<port_range> src_ports, dst_ports;   // {0,65535} when absent
+    std::vector<std::pair<uint8_t, uint8_t>> protos;  // (value, mask)
+    std::vector<std::pair<uint8_t, uint8_t>> flags;   // (value, mask)
+    uint8_t required = 0;                  // field_bits the packet must have
+};
+
+// "tcp_flags": {} only says "TCP": it needs the protocol, not the flags byte.
+bool needs_flags_byte(const match_rule& r)
+{
+    return r.tcp_flags && (r.tcp_flags->any | r.tcp_flags->all | r.tcp_flags->none) != 0;
+}
+
+rule_shape shape_of(const match_rule& r, bool reversed)
+{
+    const auto& src = reversed ? r.dst : r.src;
+    const auto& dst = reversed ? r.src : r.dst;
+    rule_shape s;
+    s.any_src = src.empty();
+    s.any_dst = dst.empty();
+    for (const ip_range& a : src) {
+        if (a.family == 4)
+            s.src4.push_back(a);
+        else
+            for (const ip_prefix& p : range_to_prefixes(a))
+                s.src6.push_back(p);
+    }
+    for (const ip_range& a : dst) {
+        if (a.family == 4)
+            s.dst4.push_back(a);
+        else
+            for (const ip_prefix& p : range_to_prefixes(a))
+                s.dst6.push_back(p);
+    }
+    s.src_ports = reversed ? r.dst_ports : r.src_ports;
+    s.dst_ports = reversed ? r.src_ports : r.dst_ports;
+    const uint8_t port_bits = static_cast<uint8_t>((s.src_ports.empty() ? 0 : have_src_port) |
+                                                   (s.dst_ports.empty() ? 0 : have_dst_port));
+    if (s.src_ports.empty())
+        s.src_ports.push_back({0, 65535});
+    if (s.dst_ports.empty())
+        s.dst_ports.push_back({0, 65535});
+
+    if (r.tcp_flags) {
+        s.protos.push_back({6, 0xff});   // flags are TCP's
+        const tcp_flags_match& m = *r.tcp_flags;
+        const uint8_t mask = m.all | m.none;
+        if (m.any == 0) {
+            s.flags.push_back({m.all, mask});
+        } else {
+            // "at least one of" is not one bitmask: one alternative per flag.
+            for (unsigned bit = 0; bit < 8; bit++) {
+                const uint8_t b = static_cast<uint8_t>(1u << bit);
+                if ((m.any & b) && !(m.none & b))
+                    s.flags.push_back({static_cast<uint8_t>(m.all | b), static_cast<uint8_t>(mask | b)});
+            }
+        }
+    } else {
+        for (uint8_t p : r.protocols)
+            s.protos.push_back({p, 0xff});
+        if (s.protos.empty())
+            s.protos.push_back({0, 0});
+        s.flags.push_back({0, 0});
+    }
+    s.required = static_cast<uint8_t>((src.empty() ? 0 : have_src) | (dst.empty() ? 0 : have_dst) |
+                                      (r.protocols.empty() && !r.tcp_flags ? 0 : have_proto) |
+                                      port_bits | (needs_flags_byte(r) ? have_tcp_flags : 0));
+    return s;
+}
+
+void set_mask_fields(rte_acl_field* fields, const ip_prefix* prefix)
+{
+    for (unsigned k = 0; k < 4; k++) {
+        if (prefix == nullptr) {
+            fields[k].value.u32 = 0;
+            fields[k].mask_range.u32 = 0;
+            continue;
+        }
+        const int bits = std::clamp(static_cast<int>(prefix->length) - static_cast<int>(32 * k), 0, 32);
+        fields[k].value.u32 = host32(prefix->addr.data() + 4 * k);
+        fields[k].mask_range.u32 = static_cast<uint32_t>(bits);
+    }
+}
+
+template <typename Rule>
+void append_rule(std::vector<uint8_t>& out, const Rule& rule)
+{
+    const auto* bytes = reinterpret_cast<const uint8_t*>(&rule);
+    out.insert(out.end(), bytes, bytes + sizeof rule);
+}
+
+// Emits every combination of one shape's alternatives for one family.
+// Returns the number of rules emitted.
+size_t emit(const rule_shape& s, uint8_t family, unsigned slot, std::vector<uint8_t>& out)
+{
+    size_t emitted = 0;
+    const size_t n_src = s.any_src ? 1 : family == 4 ? s.src4.size() : s.src6.size();
+    const size_t n_dst = s.any_dst ? 1 : family == 4 ? s.dst4.size() : s.dst6.size();
+    for (size_t si = 0; si < n_src; si++)
+        for (size_t di = 0; di < n_dst; di++)
+            for (const auto& [proto, proto_mask] : s.protos)
+                for (const port_range& sp : s.src_ports)
+                    for (const port_range& dp : s.dst_ports)
+                        for (const auto& [flags, flags_mask] : s.flags) {
+                            rte_acl_rule_data data{};
+                            data.category_mask = 1u << slot;
+                            data.priority = 1;
+                            data.userdata = slot + 1;   // non-zero: "matched"
+                            if (family == 4) {
+                                acl_rule_v4 r{};
+                                r.data = data;
+                                r.field[0].value.u8 = proto;
+                                r.field[0].mask_range.u8 = proto_mask;
+                                r.field[1].value.u32 = s.any_src ? 0 : host32(s.src4[si].lo.data());
+                                r.field[1].mask_range.u32 = s.any_src ? UINT32_MAX : host32(s.src4[si].hi.data());
+                                r.field[2].value.u32 = s.any_dst ? 0 : host32(s.dst4[di].lo.data());
+                                r.field[2].mask_range.u32 = s.any_dst ? UINT32_MAX : host32(s.dst4[di].hi.data());
+                                r.field[3].value.u16 = sp.lo;
+                                r.field[3].mask_range.u16 = sp.hi;
+                                r.field[4].value.u16 = dp.lo;
+                                r.field[4].mask_range.u16 = dp.hi;
+                                // A range over all of IPv4 is a /0: libpcap loads nothing for it.
+                                uint8_t required = s.required;
+                                if (!s.any_src && is_everything(s.src4[si]))
+                                    required &= static_cast<uint8_t>(~have_src);
+                                if (!s.any_dst && is_everything(s.dst4[di]))
+                                    required &= static_cast<uint8_t>(~have_dst);
+                                r.field[5].value.u32 = meta_word(required, flags, 0);
+                                r.field[5].mask_range.u32 = meta_word(required, flags_mask, 0);
+                                append_rule(out, r);
+                            } else {
+                                acl_rule_v6 r{};
+                                r.data = data;
+                                r.field[0].value.u8 = proto;
+                                r.field[0].mask_range.u8 = proto_mask;
+                                set_mask_fields(&r.field[1], s.any_src ? nullptr : &s.src6[si]);
+                                set_mask_fields(&r.field[5], s.any_dst ? nullptr : &s.dst6[di]);
+                                r.field[9].value.u16 = sp.lo;
+                                r.field[9].mask_range.u16 = sp.hi;
+                                r.field[10].value.u16 = dp.lo;
+                                r.field[10].mask_range.u16 = dp.hi;
+                                // IPv6 addresses need only the words their prefix covers.
+                                const uint8_t required = s.required & static_cast<uint8_t>(~(have_src | have_dst));
+                                const uint8_t words = static_cast<uint8_t>(
+                                    prefix_words(s.any_src ? nullptr : &s.src6[si]) |
+                                    prefix_words(s.any_dst ? nullptr : &s.dst6[di]) << 4);
+                                r.field[11].value.u32 = meta_word(required, flags, words);
+                                r.field[11].mask_range.u32 = meta_word(required, flags_mask, words);
+                                append_rule(out, r);
+                            }
+                            emitted++;
+                        }
+    return emitted;
+}
+
+size_t combinations(const rule_shape& s, uint8_t family)
+{
+    const size_t n_src = s.any_src ? 1 : family == 4 ? s.src4.size() : s.src6.size();
+    const size_t n_dst = s.any_dst ? 1 : family == 4 ? s.dst4.size() : s.dst6.size();
+    return n_src * n_dst * s.protos.size() * s.src_ports.size() * s.dst_ports.size() * s.flags.size();
+}
+
+std::string unique_name(const char* prefix)
+{
+    static std::atomic<unsigned> serial{0};
+    return fmt::format("{}{}", prefix, serial.fetch_add(1));
+}
+
+std::string build_context(rte_acl_ctx*& ctx, const char* what, int socket, const std::vector<uint8_t>& rules,
+                          size_t rule_size, const rte_acl_field_def* defs, unsigned nb_defs, unsigned categories)
+{
+    if (rules.empty())
+        return {};
+    const std::string name = unique_name(what);
+    rte_acl_param param{};
+    param.name = name.c_str();
+    param.socket_id = socket;
+    param.rule_size = static_cast<uint32_t>(rule_size);
+    param.max_rule_num = static_cast<uint32_t>(rules.size() / rule_size);
+    ctx = rte_acl_create(&param);
+    if (ctx == nullptr)
+        return fmt::format("classifier: cannot create the {} trie: {}", what, rte_strerror(rte_errno));
+    if (int rc = rte_acl_add_rules(ctx, reinterpret_cast<const rte_acl_rule*>(rules.data()),
+                                   param.max_rule_num);
+        rc != 0)
+        return fmt::format("classifier: cannot add {} {} rules: {}", param.max_rule_num, what, rte_strerror(-rc));
+    rte_acl_config config{};
+    config.num_categories = categories;
+    config.num_fields = nb_defs;
+    std::copy(defs, defs + nb_defs, config.defs);
+    if (int rc = rte_acl_build(ctx, &config); rc != 0)
+        return fmt::format("classifier: building the {} trie of {} rules failed: {}", what,
+                           param.max_rule_num, rte_strerror(-rc));
+    return {};
+}
+
+} // namespace
+
+acl_classifier::~acl_classifier()
+{
+    rte_acl_free(_v4);
+    rte_acl_free(_v6);
+}
+
+size_t acl_classifier::rule_count() const
+{
+    return _rules_v4.size() / sizeof(acl_rule_v4) + _rules_v6.size() / sizeof(acl_rule_v6);
+}
+
+std::string acl_classifier::add_session(unsigned slot, const std::vector<match_rule>& rules)
+{
+    _highest_slot = std::max(_highest_slot, slot);
+    for (size_t i = 0; i < rules.size(); i++) {
+        const match_rule& r = rules[i];
+        // Both directions of a bidirectional rule, each in the families it names.
+        std::vector<std::pair<rule_shape, uint8_t>> parts;
+        size_t count = 0;
+        for (bool reversed : {false, true}) {
+            if (reversed && !r.bidirectional)
+                break;
+            const rule_shape s = shape_of(r, reversed);
+            for (uint8_t family : {4, 6}) {
+                const bool src_ok = s.any_src || (family == 4 ? !s.src4.empty() : !s.src6.empty());
+                const bool dst_ok = s.any_dst || (family == 4 ? !s.dst4.empty() : !s.dst6.empty());
+                if (!src_ok || !dst_ok)
+                    continue;   // the rule names no address of this family
+                count += combinations(s, family);
+                parts.emplace_back(s, family);
+            }
+        }
+        if (rule_count() + count > max_acl_rules)
+            return fmt::format("match[{}]: expands to {} classifier rules, {}more than the {} allowed: use "
+                               "wider ranges or prefixes, or fewer list elements",
+                               i, count, rule_count() ? "with the others " : "", max_acl_rules);
+        for (const auto& [s, family] : parts)
+            emit(s, family, slot, family == 4 ? _rules_v4 : _rules_v6);
+    }
+    return {};
+}
+
+std::string acl_classifier::build(int socket)
+{
+    // rte_acl returns results in multiples of 4 categories (one SIMD word), or 1.
+    _categories = _highest_slot == 0 ? 1 : (_highest_slot + 1 + 3) / 4 * 4;
+    if (auto e = build_context(_v4, "linecap_acl4_", socket, _rules_v4, sizeof(acl_rule_v4), defs_v4, fields_v4,
+                               _categories);
+        !e.empty())
+        return e;
+    return build_context(_v6, "linecap_acl6_", socket, _rules_v6, sizeof(acl_rule_v6), defs_v6, fields_v6,
+                         _categories);
+}
+
+} // namespace linecap

@@ -1,0 +1,111 @@
+// The five-tuple, subnet, range and TCP-flag rules of every session, compiled
+// into DPDK's rte_acl: one multi-field trie per address family, searched with
+// SIMD a burst at a time. Each session is an ACL category, so one pass over a
+// burst says which of up to 16 sessions want each packet, and the cost per
+// packet grows with the trie's depth, not with the number of rules.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <rte_acl.h>
+
+#include "filters/packet.h"
+#include "filters/spec.h"
+
+namespace linecap {
+
+// What the trie reads, built from packet_fields: proto first (rte_acl wants a
+// one-byte first field), then 4-byte groups. Addresses and ports in network
+// byte order, as in the packet.
+struct acl_key_v4 {
+    uint8_t proto;
+    uint8_t pad0[3];
+    uint8_t src[4];
+    uint8_t dst[4];
+    uint16_t src_port;
+    uint16_t dst_port;
+    uint8_t present;    // field_bit: which fields the packet really has
+    uint8_t tcp_flags;
+    uint8_t address_words;   // IPv6 only: which 32-bit words of the addresses are there
+    uint8_t pad1;
+};
+static_assert(sizeof(acl_key_v4) == 20);
+
+struct acl_key_v6 {
+    uint8_t proto;
+    uint8_t pad0[3];
+    uint8_t src[16];
+    uint8_t dst[16];
+    uint16_t src_port;
+    uint16_t dst_port;
+    uint8_t present;
+    uint8_t tcp_flags;
+    uint8_t address_words;
+    uint8_t pad1;
+};
+static_assert(sizeof(acl_key_v6) == 44);
+
+template <typename Key>
+inline void fill_acl_key(const packet_fields& f, Key& k)
+{
+    k.proto = f.proto;
+    std::memcpy(k.src, f.src, sizeof k.src);
+    std::memcpy(k.dst, f.dst, sizeof k.dst);
+    k.src_port = f.src_port;
+    k.dst_port = f.dst_port;
+    k.present = f.present;
+    k.tcp_flags = f.tcp_flags;
+    k.address_words = f.address_words;
+    k.pad1 = 0;
+}
+
+// Rules expanded into more than this many ACL rules are refused: the trie's
+// build time and memory grow fast past it.
+constexpr size_t max_acl_rules = 65536;
+
+class acl_classifier {
+public:
+    acl_classifier() = default;
+    ~acl_classifier();
+    acl_classifier(const acl_classifier&) = delete;
+    acl_classifier& operator=(const acl_classifier&) = delete;
+
+    // Adds a session's rules as category `slot`. Returns an empty string, or
+    // the error with the rule named ("match[3]: expands to ...").
+    std::string add_session(unsigned slot, const std::vector<match_rule>& rules);
+
+    // Builds the tries for categories 0..highest slot. Returns an empty string or the error.
+    std::string build(int socket);
+
+    bool empty() const { return _v4 == nullptr && _v6 == nullptr; }
+    unsigned categories() const { return _categories; }
+    size_t rule_count() const;
+
+    // Results: `categories()` words per key, non-zero where the category matched.
+    void classify_v4(const uint8_t** keys, uint32_t* results, uint32_t n) const
+    {
+        if (_v4 != nullptr && n != 0)
+            rte_acl_classify(_v4, keys, results, n, _categories);
+        else
+            std::memset(results, 0, sizeof(uint32_t) * n * _categories);
+    }
+    void classify_v6(const uint8_t** keys, uint32_t* results, uint32_t n) const
+    {
+        if (_v6 != nullptr && n != 0)
+            rte_acl_classify(_v6, keys, results, n, _categories);
+        else
+            std::memset(results, 0, sizeof(uint32_t) * n * _categories);
+    }
+
+private:
+    std::vector<uint8_t> _rules_v4;   // packed rte_acl rules, built by add_session
+    std::vector<uint8_t> _rules_v6;
+    unsigned _highest_slot = 0;
+    unsigned _categories = 1;
+    rte_acl_ctx* _v4 = nullptr;
+    rte_acl_ctx* _v6 = nullptr;
+};
+
+} // namespace linecap

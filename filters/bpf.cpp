@@ -1,0 +1,62 @@
+#include "filters/bpf.h"
+
+#include <memory>
+
+#include <fmt/format.h>
+#include <pcap/pcap.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+
+namespace linecap {
+
+bpf_filter::~bpf_filter()
+{
+    if (_bpf != nullptr)
+        rte_bpf_destroy(_bpf);
+}
+
+namespace {
+
+// Compiles for a dead handle: Ethernet frames, libpcap's largest snap
+// length, as tcpdump -r sees them.
+std::string compile_classic(const std::string& expression, bpf_program& program)
+{
+    std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 262144), &pcap_close);
+    if (!dead)
+        return "cannot open a libpcap handle to compile the filter";
+    if (pcap_compile(dead.get(), &program, expression.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+        return fmt::format("\"{}\": {}", expression, pcap_geterr(dead.get()));
+    return {};
+}
+
+} // namespace
+
+std::string bpf_filter::check_syntax(const std::string& expression)
+{
+    bpf_program program{};
+    std::string error = compile_classic(expression, program);
+    if (error.empty())
+        pcap_freecode(&program);
+    return error;
+}
+
+std::string bpf_filter::compile(const std::string& expression, bool use_jit)
+{
+    bpf_program program{};
+    if (std::string error = compile_classic(expression, program); !error.empty())
+        return error;
+    rte_bpf_prm* prm = rte_bpf_convert(&program);
+    pcap_freecode(&program);
+    if (prm == nullptr)
+        return fmt::format("\"{}\": DPDK cannot convert it to eBPF: {}", expression, rte_strerror(rte_errno));
+    _bpf = rte_bpf_load(prm);
+    rte_free(prm);
+    if (_bpf == nullptr)
+        return fmt::format("\"{}\": DPDK cannot load the eBPF program: {}", expression, rte_strerror(rte_errno));
+    rte_bpf_jit jit{};
+    if (use_jit && rte_bpf_get_jit(_bpf, &jit) == 0 && jit.func != nullptr)
+        _jit = jit.func;
+    return {};
+}
+
+} // namespace linecap

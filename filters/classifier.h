@@ -1,0 +1,81 @@
+// The compiled filter of every session, as one object a worker calls once per
+// burst. Three stages, each paid only by the packets the cheaper one kept:
+//
+//   parse (filters/packet.h) -> rte_acl: rules of all sessions in one pass
+//        -> BPF, per session that has an expression
+//        -> Hyperscan payload scan, per session that has patterns
+//
+// A classifier is immutable once built (workers only read it), except for
+// one Hyperscan scratch space per worker, which only that worker touches.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <hs/hs.h>
+#include <rte_mbuf.h>
+
+#include "engine/packet_meta.h"
+#include "filters/acl.h"
+#include "filters/bpf.h"
+#include "filters/payload.h"
+#include "filters/spec.h"
+
+namespace linecap {
+
+// One session's filter, compiled when the session starts, shared by every
+// classifier built while it runs.
+struct session_filter {
+    std::vector<match_rule> rules;
+    bool match_all = false;                 // no rules, or a rule that names nothing
+    std::unique_ptr<bpf_filter> bpf;        // null: no expression
+    std::unique_ptr<payload_scanner> payload;
+
+    // Compiles the BPF expression and the payload patterns of `spec`.
+    // Returns null and sets `error` (which names the field) on failure.
+    // `bpf_jit`: run BPF through DPDK's JIT rather than its interpreter (see bpf.h).
+    static std::shared_ptr<const session_filter> compile(const session_spec& spec, std::string& error,
+                                                         bool bpf_jit = false);
+};
+
+// Everything that can be checked of a spec's filter without DPDK running:
+// BPF syntax (libpcap), payload patterns (Hyperscan), rule expansion size.
+// Returns an empty string, or the error with its field named.
+std::string check_session_filter(const session_spec& spec);
+
+class classifier {
+public:
+    struct entry {
+        unsigned slot;                              // the session's bit in packet masks
+        std::shared_ptr<const session_filter> filter;
+    };
+
+    // Builds the classifier for `sessions`, with scratch for `nb_workers`.
+    // Returns null and sets `error` on failure.
+    static std::unique_ptr<classifier> build(const std::vector<entry>& sessions, unsigned nb_workers,
+                                             int socket, std::string& error);
+    ~classifier();
+
+    // For each of the `n` packets, the sessions that want it.
+    void classify(unsigned worker, rte_mbuf* const* pkts, unsigned n, session_mask* masks) const;
+
+    size_t acl_rules() const { return _acl.rule_count(); }
+
+private:
+    classifier() = default;
+    void classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned n, session_mask* masks) const;
+    void run_late_stages(unsigned worker, rte_mbuf* const* pkts, unsigned n, const packet_fields* fields,
+                         session_mask* masks) const;
+
+    acl_classifier _acl;
+    std::vector<entry> _sessions;
+    session_mask _match_all = 0;       // sessions that take every packet
+    session_mask _acl_sessions = 0;    // sessions decided by the rules
+    bool _needs_parse = false;         // rules or payload patterns: headers must be parsed
+    bool _late_stages = false;         // BPF or payload patterns
+    std::vector<hs_scratch_t*> _scratch;   // one per worker
+};
+
+} // namespace linecap

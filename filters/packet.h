@@ -1,0 +1,191 @@
+// One bounded parse of a packet's headers, for the classifier.
+//
+//   Ethernet [VLAN [VLAN]] IPv4 | IPv6 [extension headers] TCP | UDP | SCTP | ...
+//
+// It never reads past `len` bytes. What a truncated or malformed packet does
+// not hold is simply absent: each field has a bit in `present`, set only if
+// every byte of it was there (as libpcap's filters reject a packet when they
+// load a byte it does not have). The rules follow libpcap's, on purpose, so
+// that linecap and tcpdump agree: IPv4's header length is taken as written,
+// the version nibble is not checked, ports and TCP flags are read only from
+// unfragmented packets and first fragments, and only from TCP, UDP and SCTP.
+// Two differences, documented in docs/filters.md: up to two VLAN tags
+// (0x8100, 0x88a8, 0x9100) are looked through without asking, and IPv6
+// extension headers are walked to the transport header.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace linecap {
+
+enum field_bit : uint8_t {
+    have_src = 0x01,
+    have_dst = 0x02,
+    have_proto = 0x04,
+    have_src_port = 0x08,    // TCP, UDP or SCTP, first fragment, the port's 2 bytes present
+    have_dst_port = 0x10,
+    have_tcp_flags = 0x20,   // TCP, first fragment, 14 bytes of TCP header present
+};
+
+struct packet_fields {
+    uint8_t family = 0;         // 0: no IP header; 4 or 6
+    uint8_t present = 0;        // field_bit
+    uint8_t address_words = 0;  // IPv6: bit k: 32-bit word k of src there; bit 4+k: of dst
+    uint8_t proto = 0;
+    uint8_t tcp_flags = 0;
+    uint16_t src_port = 0;      // network byte order
+    uint16_t dst_port = 0;
+    uint8_t src[16];            // network byte order; IPv4 in the first 4 bytes
+    uint8_t dst[16];
+    uint32_t l3_offset = 0;     // where the IP header starts
+    uint32_t payload_offset = 0;// TCP/UDP payload, else the bytes after the IP headers
+};
+
+namespace detail {
+
+inline uint16_t load16(const uint8_t* p)
+{
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+
+constexpr uint16_t ether_ipv4 = 0x0800;
+constexpr uint16_t ether_ipv6 = 0x86dd;
+constexpr unsigned max_vlan_tags = 2;
+constexpr unsigned max_ipv6_extensions = 8;
+
+inline bool is_vlan(uint16_t type)
+{
+    return type == 0x8100 || type == 0x88a8 || type == 0x9100;
+}
+
+inline bool has_ports(uint8_t proto)
+{
+    return proto == 6 || proto == 17 || proto == 132;
+}
+
+// Ports, flags and payload offset of the transport header at `l4`.
+inline void parse_l4(const uint8_t* data, uint32_t len, uint32_t l4, bool first_fragment,
+                     packet_fields& f)
+{
+    f.payload_offset = l4;
+    if (!first_fragment || !(f.present & have_proto))
+        return;
+    if (has_ports(f.proto)) {
+        if (l4 + 2 <= len) {
+            std::memcpy(&f.src_port, data + l4, 2);
+            f.present |= have_src_port;
+        }
+        if (l4 + 4 <= len) {
+            std::memcpy(&f.dst_port, data + l4 + 2, 2);
+            f.present |= have_dst_port;
+        }
+    }
+    if (f.proto == 6) {
+        if (l4 + 14 <= len) {
+            f.tcp_flags = data[l4 + 13];
+            f.present |= have_tcp_flags;
+        }
+        if (l4 + 13 <= len)
+            f.payload_offset = l4 + (data[l4 + 12] >> 4) * 4u;
+    } else if (f.proto == 17) {
+        f.payload_offset = l4 + 8;
+    }
+}
+
+} // namespace detail
+
+// Parses the first `len` bytes of a frame. Returns false for a frame with no
+// IP header (or not enough of one to tell).
+inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
+{
+    using namespace detail;
+    f.family = 0;
+    f.present = 0;
+    f.address_words = 0;
+    if (len < 14)
+        return false;
+    uint32_t type_at = 12;
+    uint16_t type = load16(data + type_at);
+    for (unsigned i = 0; i < max_vlan_tags && is_vlan(type) && type_at + 6 <= len; i++) {
+        type_at += 4;
+        type = load16(data + type_at);
+    }
+    const uint32_t l3 = type_at + 2;
+    f.l3_offset = l3;
+
+    if (type == ether_ipv4) {
+        f.family = 4;
+        if (l3 + 10 <= len) {
+            f.proto = data[l3 + 9];
+            f.present |= have_proto;
+        }
+        if (l3 + 16 <= len) {
+            std::memcpy(f.src, data + l3 + 12, 4);
+            f.present |= have_src;
+        }
+        if (l3 + 20 <= len) {
+            std::memcpy(f.dst, data + l3 + 16, 4);
+            f.present |= have_dst;
+        }
+        const bool first_fragment = l3 + 8 <= len && (load16(data + l3 + 6) & 0x1fff) == 0;
+        const uint32_t l4 = l3 + (l3 < len ? (data[l3] & 0x0f) * 4u : 0u);
+        parse_l4(data, len, l4, first_fragment, f);
+        return true;
+    }
+    if (type == ether_ipv6) {
+        f.family = 6;
+        // libpcap matches an IPv6 prefix against the 32-bit words it covers
+        // only, so a packet cut inside an address still matches a short
+        // prefix; the words that are there are recorded for the same reason.
+        std::memset(f.src, 0, sizeof f.src);
+        std::memset(f.dst, 0, sizeof f.dst);
+        for (unsigned k = 0; k < 4; k++) {
+            if (l3 + 8 + 4 * k + 4 <= len) {
+                std::memcpy(f.src + 4 * k, data + l3 + 8 + 4 * k, 4);
+                f.address_words |= static_cast<uint8_t>(1u << k);
+            }
+            if (l3 + 24 + 4 * k + 4 <= len) {
+                std::memcpy(f.dst + 4 * k, data + l3 + 24 + 4 * k, 4);
+                f.address_words |= static_cast<uint8_t>(0x10u << k);
+            }
+        }
+        if (l3 + 24 <= len)
+            f.present |= have_src;
+        if (l3 + 40 <= len)
+            f.present |= have_dst;
+        if (l3 + 7 > len)
+            return true;
+        uint8_t next = data[l3 + 6];
+        uint32_t at = l3 + 40;
+        bool first_fragment = true;
+        bool known = true;
+        for (unsigned i = 0; i < max_ipv6_extensions; i++) {
+            uint32_t size;
+            if (next == 0 || next == 43 || next == 60) {          // hop-by-hop, routing, destination
+                if (at + 2 > len) { known = false; break; }
+                size = (data[at + 1] + 1u) * 8u;
+            } else if (next == 51) {                              // AH
+                if (at + 2 > len) { known = false; break; }
+                size = (data[at + 1] + 2u) * 4u;
+            } else if (next == 44) {                              // fragment
+                if (at + 8 > len) { known = false; break; }
+                size = 8;
+                first_fragment = first_fragment && (load16(data + at + 2) >> 3) == 0;
+            } else {
+                break;
+            }
+            next = data[at];
+            at += size;
+        }
+        if (!known)
+            return true;   // an extension header cut short: no protocol, no ports
+        f.proto = next;
+        f.present |= have_proto;
+        parse_l4(data, len, at, first_fragment, f);
+        return true;
+    }
+    return false;
+}
+
+} // namespace linecap

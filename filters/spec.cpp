@@ -1,0 +1,443 @@
+#include "filters/spec.h"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <charconv>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace linecap {
+
+namespace {
+
+using nlohmann::json;
+
+struct spec_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// A JSON value and where it is in the spec, for error messages.
+struct field {
+    const json& value;
+    std::string path;
+
+    [[noreturn]] void fail(const std::string& what) const
+    {
+        throw spec_error(path.empty() ? what : path + ": " + what);
+    }
+    field at(const std::string& key) const { return {value.at(key), path.empty() ? key : path + "." + key}; }
+    field at(size_t i) const { return {value.at(i), fmt::format("{}[{}]", path, i)}; }
+
+    std::string text() const { return value.dump(); }
+
+    const std::string& string() const
+    {
+        if (!value.is_string())
+            fail(fmt::format("expected a string, got {}", text()));
+        return value.get_ref<const std::string&>();
+    }
+    bool boolean() const
+    {
+        if (!value.is_boolean())
+            fail(fmt::format("expected true or false, got {}", text()));
+        return value.get<bool>();
+    }
+    uint64_t whole_number(uint64_t min, uint64_t max) const
+    {
+        if (!value.is_number_unsigned() || value.get<uint64_t>() < min || value.get<uint64_t>() > max)
+            fail(fmt::format("{} is not a whole number from {} to {}", text(), min, max));
+        return value.get<uint64_t>();
+    }
+    // A list of at least one element. An empty list would match nothing:
+    // almost certainly not what its writer meant.
+    size_t list(const char* leave_out_to) const
+    {
+        if (!value.is_array())
+            fail(fmt::format("expected a list, got {}", text()));
+        if (value.empty())
+            fail(fmt::format("empty list: leave the field out to {}", leave_out_to));
+        return value.size();
+    }
+    void object() const
+    {
+        if (!value.is_object())
+            fail(fmt::format("expected an object {{...}}, got {}", text()));
+    }
+};
+
+template <typename Target>
+using field_parser = void (*)(const field&, Target&);
+
+template <typename Target, size_t N>
+void parse_object(const field& f, Target& target,
+                  const std::pair<std::string_view, field_parser<Target>> (&table)[N])
+{
+    f.object();
+    for (const auto& [key, value] : f.value.items()) {
+        const auto* entry = std::find_if(std::begin(table), std::end(table),
+                                         [&](const auto& e) { return e.first == key; });
+        if (entry == std::end(table)) {
+            std::string known;
+            for (const auto& e : table)
+                known += (known.empty() ? "" : ", ") + std::string(e.first);
+            f.at(key).fail(fmt::format("unknown field (known: {})", known));
+        }
+        entry->second(f.at(key), target);
+    }
+}
+
+// --- addresses ---------------------------------------------------------------
+
+bool parse_address(std::string_view text, uint8_t& family, std::array<uint8_t, 16>& addr)
+{
+    const std::string s(text);
+    addr.fill(0);
+    if (inet_pton(AF_INET, s.c_str(), addr.data()) == 1) {
+        family = 4;
+        return true;
+    }
+    if (inet_pton(AF_INET6, s.c_str(), addr.data()) == 1) {
+        family = 6;
+        return true;
+    }
+    return false;
+}
+
+unsigned width(uint8_t family)
+{
+    return family == 4 ? 32 : 128;
+}
+
+using u128 = unsigned __int128;
+
+u128 to_int(uint8_t family, const std::array<uint8_t, 16>& a)
+{
+    u128 v = 0;
+    for (unsigned i = 0; i < width(family) / 8; i++)
+        v = v << 8 | a[i];
+    return v;
+}
+
+std::array<uint8_t, 16> from_int(uint8_t family, u128 v)
+{
+    std::array<uint8_t, 16> a{};
+    for (int i = static_cast<int>(width(family) / 8) - 1; i >= 0; i--) {
+        a[static_cast<size_t>(i)] = static_cast<uint8_t>(v);
+        v >>= 8;
+    }
+    return a;
+}
+
+u128 low_bits(unsigned n)
+{
+    return n >= 128 ? ~u128{0} : (u128{1} << n) - 1;
+}
+
+ip_range parse_ip_range(const field& f)
+{
+    const std::string& text = f.string();
+    ip_range r;
+    if (const auto slash = text.find('/'); slash != std::string::npos) {
+        const std::string_view addr_text(text.data(), slash);
+        if (!parse_address(addr_text, r.family, r.lo))
+            f.fail(fmt::format("{} is not an IPv4 or IPv6 address", addr_text));
+        unsigned length = 0;
+        const char* begin = text.data() + slash + 1;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(begin, end, length);
+        if (begin == end || ec != std::errc() || ptr != end)
+            f.fail(fmt::format("{}: the prefix length must be a number", text));
+        if (length > width(r.family))
+            f.fail(fmt::format("{}: prefix length {} is too long for IPv{}", text, length, r.family));
+        const u128 host_mask = low_bits(width(r.family) - length);
+        const u128 base = to_int(r.family, r.lo);
+        if ((base & host_mask) != 0)
+            f.fail(fmt::format("{} has host bits set: did you mean {}/{}?", text,
+                               format_address(r.family, from_int(r.family, base & ~host_mask)), length));
+        r.hi = from_int(r.family, base | host_mask);
+        return r;
+    }
+    if (const auto dash = text.find('-'); dash != std::string::npos) {
+        const std::string_view lo_text(text.data(), dash);
+        const std::string_view hi_text = std::string_view(text).substr(dash + 1);
+        uint8_t hi_family = 0;
+        if (!parse_address(lo_text, r.family, r.lo))
+            f.fail(fmt::format("{} is not an IPv4 or IPv6 address", lo_text));
+        if (!parse_address(hi_text, hi_family, r.hi))
+            f.fail(fmt::format("{} is not an IPv4 or IPv6 address", hi_text));
+        if (hi_family != r.family)
+            f.fail(fmt::format("{} mixes IPv4 and IPv6", text));
+        if (to_int(r.family, r.lo) > to_int(r.family, r.hi))
+            f.fail(fmt::format("{} is a reversed range: the first address must be the lower", text));
+        return r;
+    }
+    if (!parse_address(text, r.family, r.lo))
+        f.fail(fmt::format("{} is not an IPv4 or IPv6 address, prefix or range", text));
+    r.hi = r.lo;
+    return r;
+}
+
+std::vector<ip_range> parse_addresses(const field& f)
+{
+    std::vector<ip_range> out;
+    for (size_t i = 0, n = f.list("match any address"); i < n; i++)
+        out.push_back(parse_ip_range(f.at(i)));
+    return out;
+}
+
+// --- ports, protocols, flags --------------------------------------------------
+
+port_range parse_port_range(const field& f)
+{
+    if (f.value.is_number()) {
+        if (!f.value.is_number_unsigned() || f.value.get<uint64_t>() > 65535)
+            f.fail(fmt::format("{} is not a port", f.text()));
+        const auto p = static_cast<uint16_t>(f.value.get<uint64_t>());
+        return {p, p};
+    }
+    if (!f.value.is_string())
+        f.fail(fmt::format("expected a port number or a range \"A-B\", got {}", f.text()));
+    const std::string& text = f.value.get_ref<const std::string&>();
+    const auto dash = text.find('-');
+    auto number = [&](std::string_view part) -> uint16_t {
+        unsigned v = 0;
+        const auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+        if (part.empty() || ec != std::errc() || ptr != part.data() + part.size() || v > 65535)
+            f.fail(fmt::format("{} is not a port", part.empty() ? "\"\"" : std::string(part)));
+        return static_cast<uint16_t>(v);
+    };
+    if (dash == std::string::npos) {
+        const uint16_t p = number(text);
+        return {p, p};
+    }
+    const port_range r{number(std::string_view(text).substr(0, dash)),
+                       number(std::string_view(text).substr(dash + 1))};
+    if (r.lo > r.hi)
+        f.fail(fmt::format("{} is a reversed range: the first port must be the lower", text));
+    return r;
+}
+
+std::vector<port_range> parse_ports(const field& f)
+{
+    std::vector<port_range> out;
+    for (size_t i = 0, n = f.list("match any port"); i < n; i++)
+        out.push_back(parse_port_range(f.at(i)));
+    return out;
+}
+
+constexpr std::pair<std::string_view, uint8_t> protocol_names[] = {
+    {"icmp", 1}, {"tcp", 6}, {"udp", 17}, {"gre", 47}, {"esp", 50}, {"ah", 51},
+    {"icmpv6", 58}, {"sctp", 132},
+};
+
+std::vector<uint8_t> parse_protocols(const field& f)
+{
+    std::vector<uint8_t> out;
+    for (size_t i = 0, n = f.list("match any protocol"); i < n; i++) {
+        const field item = f.at(i);
+        if (item.value.is_string()) {
+            const auto* p = std::find_if(std::begin(protocol_names), std::end(protocol_names),
+                                         [&](const auto& e) { return e.first == item.value.get_ref<const std::string&>(); });
+            if (p == std::end(protocol_names))
+                item.fail(fmt::format("{} is not a protocol name (tcp, udp, icmp, icmpv6, sctp, gre, esp, "
+                                      "ah) or a number from 0 to 255", item.text()));
+            out.push_back(p->second);
+        } else {
+            out.push_back(static_cast<uint8_t>(item.whole_number(0, 255)));
+        }
+    }
+    return out;
+}
+
+constexpr std::pair<std::string_view, uint8_t> flag_names[] = {
+    {"fin", tcp_fin}, {"syn", tcp_syn}, {"rst", tcp_rst}, {"psh", tcp_psh},
+    {"ack", tcp_ack}, {"urg", tcp_urg}, {"ece", tcp_ece}, {"cwr", tcp_cwr},
+};
+
+uint8_t parse_flag_list(const field& f)
+{
+    if (!f.value.is_array())
+        f.fail(fmt::format("expected a list of flag names, got {}", f.text()));
+    uint8_t bits = 0;
+    for (size_t i = 0; i < f.value.size(); i++) {
+        const field item = f.at(i);
+        const std::string& name = item.string();
+        const auto* p = std::find_if(std::begin(flag_names), std::end(flag_names),
+                                     [&](const auto& e) { return e.first == name; });
+        if (p == std::end(flag_names))
+            item.fail(fmt::format("\"{}\" is not a TCP flag (fin syn rst psh ack urg ece cwr)", name));
+        bits |= p->second;
+    }
+    return bits;
+}
+
+constexpr std::pair<std::string_view, field_parser<tcp_flags_match>> flags_fields[] = {
+    {"any", [](const field& f, tcp_flags_match& m) { m.any = parse_flag_list(f); }},
+    {"all", [](const field& f, tcp_flags_match& m) { m.all = parse_flag_list(f); }},
+    {"none", [](const field& f, tcp_flags_match& m) { m.none = parse_flag_list(f); }},
+};
+
+constexpr std::pair<std::string_view, field_parser<match_rule>> rule_fields[] = {
+    {"src", [](const field& f, match_rule& r) { r.src = parse_addresses(f); }},
+    {"dst", [](const field& f, match_rule& r) { r.dst = parse_addresses(f); }},
+    {"src_ports", [](const field& f, match_rule& r) { r.src_ports = parse_ports(f); }},
+    {"dst_ports", [](const field& f, match_rule& r) { r.dst_ports = parse_ports(f); }},
+    {"protocols", [](const field& f, match_rule& r) { r.protocols = parse_protocols(f); }},
+    {"tcp_flags",
+     [](const field& f, match_rule& r) {
+         tcp_flags_match m;
+         parse_object(f, m, flags_fields);
+         if ((m.all & m.none) != 0)
+             f.fail("a flag cannot be in both \"all\" and \"none\"");
+         if (m.any != 0 && (m.any & ~m.none) == 0)
+             f.fail("every flag of \"any\" is also in \"none\": the rule can never match");
+         r.tcp_flags = m;
+     }},
+    {"bidirectional", [](const field& f, match_rule& r) { r.bidirectional = f.boolean(); }},
+};
+
+bool has_family(const std::vector<ip_range>& list, uint8_t family)
+{
+    return std::any_of(list.begin(), list.end(), [&](const ip_range& r) { return r.family == family; });
+}
+
+void check_rule(const field& f, const match_rule& r)
+{
+    if (!r.src.empty() && !r.dst.empty() && !(has_family(r.src, 4) && has_family(r.dst, 4)) &&
+        !(has_family(r.src, 6) && has_family(r.dst, 6)))
+        f.fail("src and dst share no address family (IPv4 with IPv6): the rule can never match");
+    const bool ports = !r.src_ports.empty() || !r.dst_ports.empty();
+    const auto names = [&](uint8_t p) {
+        return std::find(r.protocols.begin(), r.protocols.end(), p) != r.protocols.end();
+    };
+    if (ports && !r.protocols.empty() && !names(6) && !names(17) && !names(132))
+        f.fail("ports are only read from TCP, UDP and SCTP, and \"protocols\" names none of them");
+    if (r.tcp_flags && !r.protocols.empty() && !names(6))
+        f.fail("tcp_flags only match TCP, and \"protocols\" does not name tcp");
+}
+
+constexpr std::pair<std::string_view, field_parser<payload_match>> payload_fields[] = {
+    {"patterns",
+     [](const field& f, payload_match& p) {
+         for (size_t i = 0, n = f.list("scan no payload"); i < n; i++) {
+             const std::string& pattern = f.at(i).string();
+             if (pattern.empty())
+                 f.at(i).fail("empty pattern: it would match every packet");
+             p.patterns.push_back(pattern);
+         }
+     }},
+    {"caseless", [](const field& f, payload_match& p) { p.caseless = f.boolean(); }},
+};
+
+constexpr std::pair<std::string_view, field_parser<session_spec>> spec_fields[] = {
+    {"name",
+     [](const field& f, session_spec& s) {
+         const std::string& name = f.string();
+         if (std::string e = check_session_name(name); !e.empty())
+             f.fail(e);
+         s.output.name = name;
+     }},
+    {"match",
+     [](const field& f, session_spec& s) {
+         if (!f.value.is_array())
+             f.fail(fmt::format("expected a list of rules, got {}", f.text()));
+         for (size_t i = 0; i < f.value.size(); i++) {
+             const field item = f.at(i);
+             match_rule rule;
+             parse_object(item, rule, rule_fields);
+             check_rule(item, rule);
+             s.match.push_back(std::move(rule));
+         }
+     }},
+    {"bpf", [](const field& f, session_spec& s) { s.bpf = f.string(); }},
+    {"payload",
+     [](const field& f, session_spec& s) {
+         parse_object(f, s.payload, payload_fields);
+         if (s.payload.patterns.empty())
+             f.fail("\"patterns\" is missing");
+     }},
+    {"snaplen",
+     [](const field& f, session_spec& s) {
+         s.output.snaplen = static_cast<uint32_t>(f.whole_number(0, pcap_max_snaplen));
+         s.has_snaplen = true;
+     }},
+    {"format",
+     [](const field& f, session_spec& s) {
+         const auto format = parse_format(f.string());
+         if (!format)
+             f.fail(fmt::format("{} is not a format (pcap, pcap-ns)", f.text()));
+         s.output.format = *format;
+         s.has_format = true;
+     }},
+};
+
+} // namespace
+
+std::vector<ip_prefix> range_to_prefixes(const ip_range& range)
+{
+    const unsigned bits = width(range.family);
+    u128 lo = to_int(range.family, range.lo);
+    const u128 hi = to_int(range.family, range.hi);
+    std::vector<ip_prefix> out;
+    for (;;) {
+        // The largest aligned block starting at lo that does not pass hi.
+        unsigned host = 0;
+        while (host < bits && ((lo >> host) & 1) == 0 && lo + low_bits(host + 1) <= hi &&
+               lo + low_bits(host + 1) >= lo)
+            host++;
+        out.push_back({range.family, from_int(range.family, lo), static_cast<uint8_t>(bits - host)});
+        const u128 last = lo + low_bits(host);
+        if (last >= hi)
+            break;
+        lo = last + 1;
+    }
+    return out;
+}
+
+std::string format_address(uint8_t family, const std::array<uint8_t, 16>& addr)
+{
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(family == 4 ? AF_INET : AF_INET6, addr.data(), text, sizeof text);
+    return text;
+}
+
+std::string check_session_name(std::string_view name)
+{
+    if (name.empty() || name.size() > 64)
+        return fmt::format("\"{}\": a session name has 1 to 64 characters", name);
+    for (char c : name)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
+            return fmt::format("\"{}\": a session name has only letters, digits, '.', '_' and '-'", name);
+    if (name == "." || name == "..")
+        return fmt::format("\"{}\" is not a session name", name);
+    return {};
+}
+
+std::string parse_session_spec(const json& j, session_spec& spec)
+{
+    try {
+        parse_object(field{j, ""}, spec, spec_fields);
+    } catch (const spec_error& e) {
+        return e.what();
+    }
+    return {};
+}
+
+std::string parse_session_spec_text(std::string_view text, session_spec& spec)
+{
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::parse_error& e) {
+        // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." -> the part after the tag
+        std::string what = e.what();
+        if (const auto p = what.find("] "); p != std::string::npos)
+            what = what.substr(p + 2);
+        return "not valid JSON: " + what;
+    }
+    return parse_session_spec(j, spec);
+}
+
+} // namespace linecap

@@ -1,0 +1,103 @@
+// The session spec: what a capture keeps and how it writes it, as users write
+// it in JSON (--filter-file, and the control socket's "start"):
+//
+//   {"name": "rst-investigation",
+//    "match": [{"src": ["10.1.0.0/24", "10.9.0.1-10.9.0.20"], "dst_ports": [443],
+//               "protocols": ["tcp"], "tcp_flags": {"any": ["syn", "rst"], "none": ["ack"]},
+//               "bidirectional": true}],
+//    "bpf": "not port 22",
+//    "payload": {"patterns": ["GET /api/v[0-9]+/"], "caseless": false},
+//    "snaplen": 128, "format": "pcap-ns"}
+//
+// Parsed once, up front, into plain structs; every error names its field
+// ("match[2].dst_ports[0]: 70000 is not a port"). Semantics: docs/filters.md.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "writers/session.h"
+
+namespace linecap {
+
+// An inclusive range of addresses of one family. CIDR prefixes and single
+// addresses are ranges too. Bytes in network order; IPv4 uses the first 4.
+struct ip_range {
+    uint8_t family = 4;   // 4 or 6
+    std::array<uint8_t, 16> lo{};
+    std::array<uint8_t, 16> hi{};
+};
+
+struct ip_prefix {
+    uint8_t family = 4;
+    std::array<uint8_t, 16> addr{};
+    uint8_t length = 0;   // bits
+};
+
+// The fewest CIDR prefixes that cover exactly the range.
+std::vector<ip_prefix> range_to_prefixes(const ip_range& range);
+std::string format_address(uint8_t family, const std::array<uint8_t, 16>& addr);
+
+struct port_range {
+    uint16_t lo = 0;
+    uint16_t hi = 0;
+};
+
+// TCP flag bits, as in the TCP header's 14th byte.
+enum tcp_flag : uint8_t {
+    tcp_fin = 0x01, tcp_syn = 0x02, tcp_rst = 0x04, tcp_psh = 0x08,
+    tcp_ack = 0x10, tcp_urg = 0x20, tcp_ece = 0x40, tcp_cwr = 0x80,
+};
+
+struct tcp_flags_match {
+    uint8_t any = 0;    // at least one of these set (0: no condition)
+    uint8_t all = 0;    // all of these set
+    uint8_t none = 0;   // none of these set
+};
+
+// One rule: every field present must hold; within a field, any element may.
+struct match_rule {
+    std::vector<ip_range> src;               // empty: any source
+    std::vector<ip_range> dst;
+    std::vector<port_range> src_ports;       // TCP, UDP and SCTP only
+    std::vector<port_range> dst_ports;
+    std::vector<uint8_t> protocols;          // IPv4 protocol / IPv6 final next header
+    std::optional<tcp_flags_match> tcp_flags;
+    bool bidirectional = false;
+
+    // A rule that names nothing matches every packet, IP or not.
+    bool matches_everything() const
+    {
+        return src.empty() && dst.empty() && src_ports.empty() && dst_ports.empty() &&
+               protocols.empty() && !tcp_flags;
+    }
+};
+
+struct payload_match {
+    std::vector<std::string> patterns;       // Hyperscan syntax; any may match
+    bool caseless = false;
+};
+
+struct session_spec {
+    std::vector<match_rule> match;           // empty: every packet
+    std::string bpf;                         // libpcap filter expression, ANDed
+    payload_match payload;                   // ANDed
+    output_spec output;                      // name, snaplen, format
+    bool has_snaplen = false;                // given in the spec (the command line may override)
+    bool has_format = false;
+};
+
+// Parses a spec. Returns an empty string, or one error that names the field.
+std::string parse_session_spec(const nlohmann::json& json, session_spec& spec);
+std::string parse_session_spec_text(std::string_view text, session_spec& spec);
+
+// Checks of single values, shared by the spec and the command line.
+std::string check_session_name(std::string_view name);
+
+} // namespace linecap

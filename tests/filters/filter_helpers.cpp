@@ -1,0 +1,123 @@
+#include "tests/filters/filter_helpers.h"
+
+#include <arpa/inet.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+namespace linecap::test {
+
+std::unique_ptr<classifier> build_classifier(const std::vector<std::string>& specs_json, bool bpf_jit)
+{
+    std::vector<classifier::entry> entries;
+    for (unsigned slot = 0; slot < specs_json.size(); slot++) {
+        session_spec spec;
+        const std::string parse_error = parse_session_spec_text(specs_json[slot], spec);
+        INFO(specs_json[slot]);
+        REQUIRE(parse_error == "");
+        std::string error;
+        auto filter = session_filter::compile(spec, error, bpf_jit);
+        INFO(error);
+        REQUIRE(filter != nullptr);
+        entries.push_back({slot, filter});
+    }
+    std::string error;
+    auto c = classifier::build(entries, 1, SOCKET_ID_ANY, error);
+    INFO(error);
+    REQUIRE(c != nullptr);
+    return c;
+}
+
+std::vector<session_mask> classify_frames(const classifier& c, const std::vector<std::vector<uint8_t>>& frames)
+{
+    std::vector<session_mask> masks(frames.size());
+    std::vector<rte_mbuf*> mbufs;
+    for (const auto& f : frames)
+        mbufs.push_back(make_chain(f, 2048));
+    // Bursts of at most 512, as a worker sees them.
+    for (size_t done = 0; done < frames.size(); done += 512) {
+        const unsigned n = static_cast<unsigned>(std::min<size_t>(512, frames.size() - done));
+        c.classify(0, mbufs.data() + done, n, masks.data() + done);
+    }
+    for (rte_mbuf* m : mbufs)
+        rte_pktmbuf_free(m);
+    return masks;
+}
+
+bool keeps(const std::string& spec_json, const std::vector<uint8_t>& frame)
+{
+    auto c = build_classifier({spec_json});
+    return classify_frames(*c, {frame})[0] & 1;
+}
+
+std::string spec_error(const std::string& spec_json)
+{
+    session_spec spec;
+    if (std::string e = parse_session_spec_text(spec_json, spec); !e.empty())
+        return e;
+    return check_session_filter(spec);
+}
+
+namespace {
+
+std::array<uint8_t, 16> address(const char* text)
+{
+    std::array<uint8_t, 16> a{};
+    if (inet_pton(AF_INET, text, a.data()) != 1)
+        REQUIRE(inet_pton(AF_INET6, text, a.data()) == 1);
+    return a;
+}
+
+} // namespace
+
+traffic::frame_spec frame4(const char* src, const char* dst, uint8_t protocol)
+{
+    traffic::frame_spec f;
+    f.ip_version = 4;
+    f.src = address(src);
+    f.dst = address(dst);
+    f.protocol = protocol;
+    return f;
+}
+
+traffic::frame_spec frame6(const char* src, const char* dst, uint8_t protocol)
+{
+    traffic::frame_spec f = frame4("0.0.0.0", "0.0.0.0", protocol);
+    f.ip_version = 6;
+    f.src = address(src);
+    f.dst = address(dst);
+    return f;
+}
+
+std::vector<uint8_t> tcp4(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint8_t flags,
+                          unsigned length)
+{
+    traffic::frame_spec f = frame4(src, dst, 6);
+    f.src_port = sport;
+    f.dst_port = dport;
+    f.tcp_flags = flags;
+    f.frame_length = length;
+    return traffic::build_frame(f);
+}
+
+std::vector<uint8_t> udp4(const char* src, const char* dst, uint16_t sport, uint16_t dport, unsigned length)
+{
+    traffic::frame_spec f = frame4(src, dst, 17);
+    f.src_port = sport;
+    f.dst_port = dport;
+    f.frame_length = length;
+    return traffic::build_frame(f);
+}
+
+std::vector<uint8_t> tcp6(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint8_t flags,
+                          unsigned length)
+{
+    traffic::frame_spec f = frame6(src, dst, 6);
+    f.src_port = sport;
+    f.dst_port = dport;
+    f.tcp_flags = flags;
+    f.frame_length = length;
+    return traffic::build_frame(f);
+}
+
+} // namespace linecap::test

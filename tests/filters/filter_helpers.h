@@ -1,0 +1,36 @@
+// Deciding packets with the real classifier, for the filter tests.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/traffic.h"
+#include "filters/classifier.h"
+#include "tests/support/dpdk_env.h"
+
+namespace linecap::test {
+
+// A classifier for one or more specs (slot i = specs[i]); fails the test on error.
+std::unique_ptr<classifier> build_classifier(const std::vector<std::string>& specs_json,
+                                             bool bpf_jit = false);
+
+// The masks the classifier gives each frame.
+std::vector<session_mask> classify_frames(const classifier& c, const std::vector<std::vector<uint8_t>>& frames);
+
+// One spec, one frame: kept or not?
+bool keeps(const std::string& spec_json, const std::vector<uint8_t>& frame);
+
+// The error a spec gets, from parsing or from checking its filter.
+std::string spec_error(const std::string& spec_json);
+
+// Frames from a few words.
+std::vector<uint8_t> tcp4(const char* src, const char* dst, uint16_t sport, uint16_t dport,
+                          uint8_t flags = 0x02, unsigned length = 80);
+std::vector<uint8_t> udp4(const char* src, const char* dst, uint16_t sport, uint16_t dport, unsigned length = 80);
+std::vector<uint8_t> tcp6(const char* src, const char* dst, uint16_t sport, uint16_t dport,
+                          uint8_t flags = 0x02, unsigned length = 100);
+traffic::frame_spec frame4(const char* src, const char* dst, uint8_t protocol);
+traffic::frame_spec frame6(const char* src, const char* dst, uint8_t protocol);
+
+} // namespace linecap::test

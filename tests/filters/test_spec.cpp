@@ -1,0 +1,132 @@
+// The session spec: what it accepts, and one clear error for each kind of mistake.
+#include <catch2/catch.hpp>
+
+#include "tests/filters/filter_helpers.h"
+
+using namespace linecap;
+using namespace linecap::test;
+
+TEST_CASE("the issue's example spec parses into the right fields")
+{
+    const char* text = R"({
+      "name": "rst-investigation",
+      "match": [
+        {"src": ["10.1.0.0/24", "10.9.0.1-10.9.0.20", "2001:db8::/32"],
+         "dst": ["10.4.2.50"],
+         "src_ports": [500, "1000-2000"], "dst_ports": [443],
+         "protocols": ["tcp", "udp", 47],
+         "tcp_flags": {"any": ["syn", "fin", "rst"], "all": [], "none": ["ack"]},
+         "bidirectional": true}
+      ],
+      "bpf": "not port 22",
+      "payload": {"patterns": ["GET /api/v[0-9]+/", "(?i)authorization:"], "caseless": false},
+      "snaplen": 128,
+      "format": "pcap-ns"
+    })";
+    session_spec s;
+    REQUIRE(parse_session_spec_text(text, s) == "");
+    CHECK(s.output.name == "rst-investigation");
+    REQUIRE(s.match.size() == 1);
+    const match_rule& r = s.match[0];
+    REQUIRE(r.src.size() == 3);
+    CHECK(r.src[0].family == 4);
+    CHECK(format_address(4, r.src[0].lo) == "10.1.0.0");
+    CHECK(format_address(4, r.src[0].hi) == "10.1.0.255");
+    CHECK(format_address(4, r.src[1].hi) == "10.9.0.20");
+    CHECK(r.src[2].family == 6);
+    CHECK(format_address(6, r.src[2].hi) == "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");
+    CHECK(r.src_ports.size() == 2);
+    CHECK(r.src_ports[1].lo == 1000);
+    CHECK(r.src_ports[1].hi == 2000);
+    CHECK(r.protocols == std::vector<uint8_t>{6, 17, 47});
+    REQUIRE(r.tcp_flags);
+    CHECK(r.tcp_flags->any == (0x02 | 0x01 | 0x04));
+    CHECK(r.tcp_flags->none == 0x10);
+    CHECK(r.bidirectional);
+    CHECK(s.bpf == "not port 22");
+    CHECK(s.payload.patterns.size() == 2);
+    CHECK(s.output.snaplen == 128);
+    CHECK(s.has_snaplen);
+    CHECK(s.output.format == file_format::pcap_ns);
+    CHECK(check_session_filter(s) == "");
+}
+
+TEST_CASE("each kind of bad spec gets its message, naming the field")
+{
+    CHECK(spec_error(R"({"match":[{},{},{"dst_ports":[70000]}]})") == "match[2].dst_ports[0]: 70000 is not a port");
+    CHECK(spec_error(R"({"match":[{"dst_ports":[-1]}]})") == "match[0].dst_ports[0]: -1 is not a port");
+    CHECK(spec_error(R"({"match":[{"dst_ports":["2000-1000"]}]})") ==
+          "match[0].dst_ports[0]: 2000-1000 is a reversed range: the first port must be the lower");
+    CHECK(spec_error(R"({"match":[{"dst_ports":["80x"]}]})") == "match[0].dst_ports[0]: 80x is not a port");
+    CHECK(spec_error(R"({"match":[{"dst_ports":[1.5]}]})") == "match[0].dst_ports[0]: 1.5 is not a port");
+    CHECK(spec_error(R"({"match":[{"src":["10.1.0.5/24"]}]})") ==
+          "match[0].src[0]: 10.1.0.5/24 has host bits set: did you mean 10.1.0.0/24?");
+    CHECK(spec_error(R"({"match":[{"src":["10.0.0.0/33"]}]})") ==
+          "match[0].src[0]: 10.0.0.0/33: prefix length 33 is too long for IPv4");
+    CHECK(spec_error(R"({"match":[{"src":["300.1.1.1"]}]})") ==
+          "match[0].src[0]: 300.1.1.1 is not an IPv4 or IPv6 address, prefix or range");
+    CHECK(spec_error(R"({"match":[{"dst":["10.0.0.9-10.0.0.1"]}]})") ==
+          "match[0].dst[0]: 10.0.0.9-10.0.0.1 is a reversed range: the first address must be the lower");
+    CHECK(spec_error(R"({"match":[{"dst":["10.0.0.1-::5"]}]})") == "match[0].dst[0]: 10.0.0.1-::5 mixes IPv4 and IPv6");
+    CHECK(spec_error(R"({"match":[{"src":[]}]})") == "match[0].src: empty list: leave the field out to match any address");
+    CHECK(spec_error(R"({"match":[{"src":"10.0.0.1"}]})") == "match[0].src: expected a list, got \"10.0.0.1\"");
+    CHECK(spec_error(R"({"match":[{"protocols":["tcpp"]}]})") ==
+          "match[0].protocols[0]: \"tcpp\" is not a protocol name (tcp, udp, icmp, icmpv6, sctp, gre, esp, ah) or a number from 0 to 255");
+    CHECK(spec_error(R"({"match":[{"protocols":[256]}]})") == "match[0].protocols[0]: 256 is not a whole number from 0 to 255");
+    CHECK(spec_error(R"({"match":[{"tcp_flags":{"any":["syn","bogus"]}}]})") ==
+          "match[0].tcp_flags.any[1]: \"bogus\" is not a TCP flag (fin syn rst psh ack urg ece cwr)");
+    CHECK(spec_error(R"({"match":[{"tcp_flags":{"some":["syn"]}}]})") ==
+          "match[0].tcp_flags.some: unknown field (known: any, all, none)");
+    CHECK(spec_error(R"({"match":[{"tcp_flags":{"all":["syn"],"none":["syn"]}}]})") ==
+          "match[0].tcp_flags: a flag cannot be in both \"all\" and \"none\"");
+    CHECK(spec_error(R"({"match":[{"bidirectional":"yes"}]})") == "match[0].bidirectional: expected true or false, got \"yes\"");
+    CHECK(spec_error(R"({"match":[{"srcc":["10.0.0.1"]}]})") ==
+          "match[0].srcc: unknown field (known: src, dst, src_ports, dst_ports, protocols, tcp_flags, bidirectional)");
+    CHECK(spec_error(R"({"match":[{"src":["10.0.0.1"], "dst":["::1"]}]})") ==
+          "match[0]: src and dst share no address family (IPv4 with IPv6): the rule can never match");
+    CHECK(spec_error(R"({"match":[{"protocols":["icmp"], "dst_ports":[80]}]})") ==
+          "match[0]: ports are only read from TCP, UDP and SCTP, and \"protocols\" names none of them");
+    CHECK(spec_error(R"({"matches":[]})") ==
+          "matches: unknown field (known: name, match, bpf, payload, snaplen, format)");
+    CHECK(spec_error(R"({"snaplen":300000})") == "snaplen: 300000 is not a whole number from 0 to 262144");
+    CHECK(spec_error(R"({"snaplen":"64"})") == "snaplen: \"64\" is not a whole number from 0 to 262144");
+    CHECK(spec_error(R"({"format":"pcapng2"})") == "format: \"pcapng2\" is not a format (pcap, pcap-ns)");
+    CHECK(spec_error(R"({"name":"../etc"})") ==
+          "name: \"../etc\": a session name has only letters, digits, '.', '_' and '-'");
+    CHECK(spec_error(R"([1,2])") == "expected an object {...}, got [1,2]");
+    CHECK_THAT(spec_error(R"({"match": [})"), Catch::StartsWith("not valid JSON: parse error at line 1, column 12"));
+    CHECK_THAT(spec_error(R"({"bpf":"tcp port"})"), Catch::StartsWith("bpf: \"tcp port\": can't parse filter expression: syntax error"));
+    CHECK_THAT(spec_error(R"({"bpf":"tcp port 99999"})"), Catch::Contains("port 99999"));
+    CHECK_THAT(spec_error(R"({"payload":{"patterns":["ok", "(ab"]}})"),
+               Catch::StartsWith("payload.patterns[1]: \"(ab\": Missing close parenthesis"));
+    CHECK(spec_error(R"({"payload":{"patterns":[""]}})") == "payload.patterns[0]: empty pattern: it would match every packet");
+    CHECK(spec_error(R"({"payload":{"caseless":true}})") == "payload: \"patterns\" is missing");
+}
+
+TEST_CASE("rules that would explode the classifier are refused")
+{
+    std::string ports = "[";
+    for (int i = 0; i < 200; i++)
+        ports += std::to_string(i * 2) + (i < 199 ? "," : "]");
+    std::string many = R"({"match":[{"src_ports":)" + ports + R"(, "dst_ports":)" + ports +
+                       R"(, "protocols":["tcp","udp","sctp"], "bidirectional":true}]})";
+    CHECK_THAT(spec_error(many), Catch::StartsWith("match[0]: expands to 480000 classifier rules, more than the 65536 allowed"));
+}
+
+TEST_CASE("ranges become the fewest covering prefixes")
+{
+    auto prefixes = [](const char* lo, const char* hi) {
+        session_spec s;
+        REQUIRE(parse_session_spec_text(std::string(R"({"match":[{"src":[")") + lo + "-" + hi + R"("]}]})", s) == "");
+        std::vector<std::string> out;
+        for (const ip_prefix& p : range_to_prefixes(s.match[0].src[0]))
+            out.push_back(format_address(p.family, p.addr) + "/" + std::to_string(p.length));
+        return out;
+    };
+    CHECK(prefixes("10.0.0.0", "10.0.0.255") == std::vector<std::string>{"10.0.0.0/24"});
+    CHECK(prefixes("10.0.0.1", "10.0.0.6") ==
+          std::vector<std::string>{"10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"});
+    CHECK(prefixes("0.0.0.0", "255.255.255.255") == std::vector<std::string>{"0.0.0.0/0"});
+    CHECK(prefixes("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == std::vector<std::string>{"::/0"});
+    CHECK(prefixes("2001:db8::ffff", "2001:db8::1:0") == std::vector<std::string>{"2001:db8::ffff/128", "2001:db8::1:0/128"});
+}
