@@ -122,6 +122,9 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     app.add_option("--writer-lcores", o.writer_lcores, "Lcores for the writers, e.g. 0,4")
         ->delimiter(',')
         ->type_name("LIST");
+    app.add_flag("--bpf-jit", o.bpf_jit,
+                 "Run BPF through DPDK's JIT, not its interpreter (DPDK 22.11's x86 JIT can crash on "
+                 "short packets: docs/filters.md)");
     app.add_flag("--lossless", o.lossless,
                  "Wait for ring space instead of dropping, on every port (replays always do)");
     app.add_option("--ring-size", o.ring_size, "Ring slots per worker, a power of two")

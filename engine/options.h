@@ -20,6 +20,7 @@ struct engine_options {
     unsigned writers = 0;
     std::vector<unsigned> worker_lcores;
     std::vector<unsigned> writer_lcores;
+    bool bpf_jit = false;            // BPF through DPDK's JIT (see filters/bpf.h)
     bool lossless = false;           // wait for ring space on every port, not just replays
     unsigned ring_size = 4096;       // per worker, mbuf pointers
     unsigned rx_desc = 1024;         // per RX queue

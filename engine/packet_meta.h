@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include <rte_errno.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
@@ -21,11 +22,22 @@ struct packet_meta {
 };
 
 // Offset of packet_meta in every mbuf; set once by register_packet_meta().
-extern int packet_meta_offset;
+// Header-only, so that every stage (workers, writers, filters) can use it.
+inline int packet_meta_offset = -1;
 
 // Registers the dynamic field. Call after rte_eal_init, before any port starts.
 // Returns 0, or a negative errno (-ENOSPC when the mbuf has no room left).
-int register_packet_meta();
+inline int register_packet_meta()
+{
+    static const rte_mbuf_dynfield desc = {
+        "linecap_packet_meta", sizeof(packet_meta), alignof(packet_meta), 0,
+    };
+    const int offset = rte_mbuf_dynfield_register(&desc);
+    if (offset < 0)
+        return -rte_errno;
+    packet_meta_offset = offset;
+    return 0;
+}
 
 static inline packet_meta* meta_of(rte_mbuf* m)
 {

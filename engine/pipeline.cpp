@@ -200,7 +200,7 @@ std::string make_lcores(pipeline& p)
 std::string open_session(pipeline& p, const session_spec& spec)
 {
     std::string error;
-    auto filter = session_filter::compile(spec, error);
+    auto filter = session_filter::compile(spec, error, p.options.bpf_jit);
     if (!filter)
         return error;
     const unsigned slot = static_cast<unsigned>(p.sessions.size());

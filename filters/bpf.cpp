@@ -9,13 +9,22 @@
 
 namespace linecap {
 
-bpf_filter::~bpf_filter()
+bpf_expression::~bpf_expression()
 {
     if (_bpf != nullptr)
         rte_bpf_destroy(_bpf);
 }
 
 namespace {
+
+// An expression as error messages quote it: whole if short, else its start.
+std::string quoted(const std::string& expression)
+{
+    constexpr size_t shown = 80;
+    if (expression.size() <= shown)
+        return "\"" + expression + "\"";
+    return fmt::format("\"{}...\" ({} characters)", expression.substr(0, shown), expression.size());
+}
 
 // Compiles for a dead handle: Ethernet frames, libpcap's largest snap
 // length, as tcpdump -r sees them.
@@ -25,13 +34,13 @@ std::string compile_classic(const std::string& expression, bpf_program& program)
     if (!dead)
         return "cannot open a libpcap handle to compile the filter";
     if (pcap_compile(dead.get(), &program, expression.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
-        return fmt::format("\"{}\": {}", expression, pcap_geterr(dead.get()));
+        return fmt::format("{}: {}", quoted(expression), pcap_geterr(dead.get()));
     return {};
 }
 
 } // namespace
 
-std::string bpf_filter::check_syntax(const std::string& expression)
+std::string bpf_expression::check_syntax(const std::string& expression)
 {
     bpf_program program{};
     std::string error = compile_classic(expression, program);
@@ -40,19 +49,26 @@ std::string bpf_filter::check_syntax(const std::string& expression)
     return error;
 }
 
-std::string bpf_filter::compile(const std::string& expression, bool use_jit)
+std::string bpf_expression::compile(const std::string& expression, bool use_jit)
 {
     bpf_program program{};
     if (std::string error = compile_classic(expression, program); !error.empty())
         return error;
+    const unsigned instructions = program.bf_len;
     rte_bpf_prm* prm = rte_bpf_convert(&program);
     pcap_freecode(&program);
     if (prm == nullptr)
-        return fmt::format("\"{}\": DPDK cannot convert it to eBPF: {}", expression, rte_strerror(rte_errno));
+        return fmt::format("{}: DPDK cannot convert it to eBPF{}: {}", quoted(expression),
+                           instructions > bpf_max_instructions
+                               ? fmt::format(" (it compiles to {} instructions; DPDK takes at most {}: "
+                                             "put the five-tuple part in \"match\" rules instead)",
+                                             instructions, bpf_max_instructions)
+                               : "",
+                           rte_strerror(rte_errno));
     _bpf = rte_bpf_load(prm);
     rte_free(prm);
     if (_bpf == nullptr)
-        return fmt::format("\"{}\": DPDK cannot load the eBPF program: {}", expression, rte_strerror(rte_errno));
+        return fmt::format("{}: DPDK cannot load the eBPF program: {}", quoted(expression), rte_strerror(rte_errno));
     rte_bpf_jit jit{};
     if (use_jit && rte_bpf_get_jit(_bpf, &jit) == 0 && jit.func != nullptr)
         _jit = jit.func;

@@ -20,12 +20,15 @@
 
 namespace linecap {
 
-class bpf_filter {
+// rte_bpf_convert refuses classic programs longer than the kernel's BPF_MAXINSNS.
+constexpr unsigned bpf_max_instructions = 4096;
+
+class bpf_expression {
 public:
-    bpf_filter() = default;
-    ~bpf_filter();
-    bpf_filter(const bpf_filter&) = delete;
-    bpf_filter& operator=(const bpf_filter&) = delete;
+    bpf_expression() = default;
+    ~bpf_expression();
+    bpf_expression(const bpf_expression&) = delete;
+    bpf_expression& operator=(const bpf_expression&) = delete;
 
     // Compiles `expression`. Returns an empty string, or libpcap's or DPDK's
     // own message (libpcap's names the token: "syntax error in filter expression").

@@ -25,7 +25,7 @@ constexpr uint32_t headers_max = 512;
 std::string check_session_filter(const session_spec& spec)
 {
     if (!spec.bpf.empty())
-        if (std::string e = bpf_filter::check_syntax(spec.bpf); !e.empty())
+        if (std::string e = bpf_expression::check_syntax(spec.bpf); !e.empty())
             return "bpf: " + e;
     if (!spec.payload.patterns.empty()) {
         payload_scanner trial;
@@ -45,7 +45,7 @@ std::shared_ptr<const session_filter> session_filter::compile(const session_spec
                    std::any_of(spec.match.begin(), spec.match.end(),
                                [](const match_rule& r) { return r.matches_everything(); });
     if (!spec.bpf.empty()) {
-        f->bpf = std::make_unique<bpf_filter>();
+        f->bpf = std::make_unique<bpf_expression>();
         if (std::string e = f->bpf->compile(spec.bpf, bpf_jit); !e.empty()) {
             error = "bpf: " + e;
             return nullptr;

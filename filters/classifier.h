@@ -30,7 +30,7 @@ namespace linecap {
 struct session_filter {
     std::vector<match_rule> rules;
     bool match_all = false;                 // no rules, or a rule that names nothing
-    std::unique_ptr<bpf_filter> bpf;        // null: no expression
+    std::unique_ptr<bpf_expression> bpf;        // null: no expression
     std::unique_ptr<payload_scanner> payload;
 
     // Compiles the BPF expression and the payload patterns of `spec`.

@@ -54,11 +54,18 @@ inline pcap_file_header make_pcap_file_header(file_format format, uint32_t snapl
     };
 }
 
+// `ts_ns` is read as signed: a capture file replayed by net_pcap may carry
+// times before 1970 (malformed files do), which arrive as negative values.
 inline pcap_record_header make_pcap_record_header(file_format format, uint64_t ts_ns,
                                                   uint32_t caplen, uint32_t len)
 {
-    const uint64_t sec = ts_ns / 1000000000u;
-    const uint64_t ns = ts_ns % 1000000000u;
+    const int64_t t = static_cast<int64_t>(ts_ns);
+    int64_t sec = t / 1000000000;
+    int64_t ns = t % 1000000000;
+    if (ns < 0) {
+        ns += 1000000000;
+        sec -= 1;
+    }
     return {
         static_cast<uint32_t>(sec),
         static_cast<uint32_t>(format == file_format::pcap_ns ? ns : ns / 1000u),

@@ -37,20 +37,26 @@ public:
 
     // Appends one record for the packet in `m` (any number of segments).
     // Returns the bytes the record adds to the file. The mbuf is not freed.
+    // The record holds the bytes the mbuf really has: a chain shorter than
+    // its pkt_len (DPDK 22.11's net_pcap cuts frames over 64 KiB to their
+    // length modulo 65536 and keeps the full pkt_len) gets a shorter caplen,
+    // never invented bytes.
     uint32_t write_packet(const rte_mbuf* m, uint64_t ts_ns)
     {
         const uint32_t len = m->pkt_len;
-        const uint32_t caplen = std::min(len, _snaplen);
+        uint32_t available = m->data_len;
+        if (__builtin_expect(m->nb_segs > 1, 0))
+            for (const rte_mbuf* seg = m->next; seg != nullptr; seg = seg->next)
+                available += seg->data_len;
+        const uint32_t caplen = std::min({len, _snaplen, available});
         const pcap_record_header header = make_pcap_record_header(_format, ts_ns, caplen, len);
         _file.append(&header, sizeof header);
         uint32_t left = caplen;
-        for (const rte_mbuf* seg = m; seg != nullptr && left > 0; seg = seg->next) {
+        for (const rte_mbuf* seg = m; left > 0; seg = seg->next) {
             const uint32_t n = std::min<uint32_t>(left, seg->data_len);
             _file.append(rte_pktmbuf_mtod(seg, const uint8_t*), n);
             left -= n;
         }
-        if (__builtin_expect(left > 0, 0))
-            pad(left);   // a chain shorter than pkt_len: keep the file consistent
         _file.end_record();
         return sizeof header + caplen;
     }
@@ -78,16 +84,6 @@ public:
     }
 
 private:
-    void pad(uint32_t n)
-    {
-        static const uint8_t zeros[256] = {};
-        while (n > 0) {
-            const uint32_t k = std::min<uint32_t>(n, sizeof zeros);
-            _file.append(zeros, k);
-            n -= k;
-        }
-    }
-
     output_file _file;
     file_format _format = file_format::pcap_ns;
     uint32_t _snaplen = pcap_max_snaplen;

@@ -31,16 +31,16 @@ std::unique_ptr<classifier> build_classifier(const std::vector<std::string>& spe
 std::vector<session_mask> classify_frames(const classifier& c, const std::vector<std::vector<uint8_t>>& frames)
 {
     std::vector<session_mask> masks(frames.size());
-    std::vector<rte_mbuf*> mbufs;
-    for (const auto& f : frames)
-        mbufs.push_back(make_chain(f, 2048));
     // Bursts of at most 512, as a worker sees them.
     for (size_t done = 0; done < frames.size(); done += 512) {
         const unsigned n = static_cast<unsigned>(std::min<size_t>(512, frames.size() - done));
-        c.classify(0, mbufs.data() + done, n, masks.data() + done);
+        std::vector<rte_mbuf*> mbufs;
+        for (unsigned i = 0; i < n; i++)
+            mbufs.push_back(make_chain(frames[done + i], 2048));
+        c.classify(0, mbufs.data(), n, masks.data() + done);
+        for (rte_mbuf* m : mbufs)
+            rte_pktmbuf_free(m);
     }
-    for (rte_mbuf* m : mbufs)
-        rte_pktmbuf_free(m);
     return masks;
 }
 

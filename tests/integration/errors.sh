@@ -38,6 +38,18 @@ expect_error 1 "worker-lcores: lcore 3 is not enabled" "${E[@]}" --vdev net_null
 expect_error 1 "raise --mbufs" "${E[@]}" --vdev net_pcap0,infinite_rx=1,rx_pcap="$WORK/big.pcap" -- -w "$out" --mbufs 1024 \
     < <("$GEN" -o "$WORK/big.pcap" -n 20000)
 
+# Bad filters, refused before DPDK starts.
+echo '{"match":[{},{},{"dst_ports":[70000]}]}' >"$WORK/bad-port.json"
+echo '{"match":[{"src":["10.1.0.5/24"]}]' >"$WORK/bad-json.json"
+echo '{"payload":{"patterns":["(unclosed"]}}' >"$WORK/bad-regex.json"
+expect_error 2 "--filter-file $WORK/bad-port.json: match\[2\].dst_ports\[0\]: 70000 is not a port" "${E[@]}" -- -w "$out" -F "$WORK/bad-port.json"
+expect_error 2 "not valid JSON: parse error at line 2" "${E[@]}" -- -w "$out" -F "$WORK/bad-json.json"
+expect_error 2 "payload.patterns\[0\]: \"(unclosed\": Missing close parenthesis" "${E[@]}" -- -w "$out" -F "$WORK/bad-regex.json"
+expect_error 2 "cannot read it: No such file or directory" "${E[@]}" -- -w "$out" -F "$WORK/missing.json"
+expect_error 2 "bpf: \"tcp port\": can't parse filter expression: syntax error" "${E[@]}" -- -w "$out" tcp port
+expect_error 2 "either with --bpf or as the last words, not both" "${E[@]}" -- -w "$out" --bpf tcp udp
+expect_error 2 "--name \"a/b\"" "${E[@]}" -- -w "$out" --name a/b
+
 if [ "$(id -u)" = 0 ]; then
     mkdir -p "$WORK/ro"
     mount -t tmpfs -o ro,size=1m linecap-test-ro "$WORK/ro"

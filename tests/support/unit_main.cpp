@@ -73,7 +73,7 @@ int main(int argc, char** argv)
         fprintf(stderr, "unit tests: cannot register packet_meta\n");
         return 1;
     }
-    linecap::test::pool = rte_pktmbuf_pool_create("unit_pool", 8191, 0, 0, 2048 + RTE_PKTMBUF_HEADROOM,
+    linecap::test::pool = rte_pktmbuf_pool_create("unit_pool", 32767, 0, 0, 2048 + RTE_PKTMBUF_HEADROOM,
                                                   SOCKET_ID_ANY);
     if (linecap::test::pool == nullptr) {
         fprintf(stderr, "unit tests: mbuf pool: %s\n", rte_strerror(rte_errno));

@@ -1,0 +1,213 @@
+// bench/filter: what the fast-path filter costs per packet, on one core.
+//
+//   build/bench/linecap-bench-filter [--packets N] [--rules 1,16,256,4096] [--seconds S]
+//
+// Traffic: 16384 IPv4 TCP frames of 64 bytes from 409600 flows, in mbufs,
+// classified again and again in bursts of 32. Each rule set keeps about 1%
+// of it: N rules, each one source range of 4096/N addresses, "tcp dst port
+// 443". The same rules run as one tcpdump expression through libpcap's
+// interpreter (pcap_offline_filter, what tcpdump uses) and through DPDK's
+// rte_bpf (interpreter and JIT). Prints ns per packet and Mpps; the ratios
+// are what to compare, since the machine is shared.
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <pcap/pcap.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+
+#include "bench/traffic.h"
+#include "engine/packet_meta.h"
+#include "filters/classifier.h"
+
+using namespace linecap;
+
+namespace {
+
+constexpr unsigned burst = 32;
+constexpr unsigned flow_count = 409600;   // 1% of them is 4096 flows
+constexpr unsigned kept_flows = 4096;
+
+std::string v4(unsigned index)
+{
+    // Flow i has source 10.a.b.c with i = a*65536 + b*256 + c.
+    return fmt::format("10.{}.{}.{}", (index >> 16) & 255, (index >> 8) & 255, index & 255);
+}
+
+std::vector<rte_mbuf*> make_traffic(rte_mempool* pool, unsigned count, uint64_t seed)
+{
+    std::vector<rte_mbuf*> out;
+    uint64_t x = seed;
+    for (unsigned i = 0; i < count; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        const unsigned flow = static_cast<unsigned>((x >> 33) % flow_count);
+        traffic::frame_spec f;
+        f.ip_version = 4;
+        const std::string src = v4(flow);
+        unsigned a, b, c, d;
+        sscanf(src.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d);
+        f.src = {static_cast<uint8_t>(a), static_cast<uint8_t>(b), static_cast<uint8_t>(c), static_cast<uint8_t>(d)};
+        f.dst = {192, 168, 1, 1};
+        f.protocol = 6;
+        f.src_port = static_cast<uint16_t>(1024 + flow % 60000);
+        f.dst_port = 443;
+        f.tcp_flags = 0x10;
+        f.frame_length = 64;
+        const auto bytes = traffic::build_frame(f);
+        rte_mbuf* m = rte_pktmbuf_alloc(pool);
+        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(bytes.size())), bytes.data(), bytes.size());
+        out.push_back(m);
+    }
+    return out;
+}
+
+struct rule_set {
+    std::string spec;        // JSON
+    std::string expression;  // the same for tcpdump
+};
+
+rule_set make_rules(unsigned n)
+{
+    const unsigned width = kept_flows / n;
+    std::string rules, expr;
+    for (unsigned j = 0; j < n; j++) {
+        const unsigned lo = j * (flow_count / n), hi = lo + width - 1;   // spread over the space
+        rules += fmt::format(R"({}{{"src":["{}-{}"],"protocols":["tcp"],"dst_ports":[443]}})", j ? "," : "", v4(lo), v4(hi));
+        // width is a power of two and lo a multiple of it: one prefix.
+        unsigned len = 32;
+        while ((1u << (32 - len)) < width)
+            len--;
+        expr += fmt::format("{}(ip src net {}/{})", j ? " or " : "", v4(lo), len);
+    }
+    return {R"({"match":[)" + rules + "]}", "tcp dst port 443 and (" + expr + ")"};
+}
+
+struct result {
+    double ns_per_packet;
+    double kept_percent;
+};
+
+template <typename Fn>
+result measure(const std::vector<rte_mbuf*>& pkts, double seconds, Fn&& classify_burst)
+{
+    uint64_t packets = 0, kept = 0;
+    const auto start = std::chrono::steady_clock::now();
+    const uint64_t t0 = rte_rdtsc();
+    double elapsed = 0;
+    while (elapsed < seconds) {
+        for (size_t i = 0; i + burst <= pkts.size(); i += burst)
+            kept += classify_burst(const_cast<rte_mbuf**>(pkts.data() + i));
+        packets += pkts.size() / burst * burst;
+        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    const double ns = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(rte_get_tsc_hz()) * 1e9;
+    return {ns / static_cast<double>(packets), 100.0 * static_cast<double>(kept) / static_cast<double>(packets)};
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"linecap-bench-filter: the filter's cost per packet on one core"};
+    std::vector<unsigned> counts = {1, 16, 256, 4096};
+    unsigned packets = 16384;
+    double seconds = 1.0;
+    bool skip_libpcap_large = false;
+    app.add_option("--rules", counts, "Rule counts")->delimiter(',');
+    app.add_option("--packets", packets, "Frames in the working set");
+    app.add_option("--seconds", seconds, "Time per measurement");
+    app.add_flag("--skip-slow", skip_libpcap_large, "Skip libpcap and rte_bpf above 256 rules");
+    CLI11_PARSE(app, argc, argv);
+
+    const char* eal[] = {"bench", "--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "-l", "0",
+                         "--log-level", "lib.*:error", nullptr};
+    if (rte_eal_init(10, const_cast<char**>(eal)) < 0) {
+        fmt::print(stderr, "EAL: {}\n", rte_strerror(rte_errno));
+        return 1;
+    }
+    register_packet_meta();
+    rte_mempool* pool = rte_pktmbuf_pool_create("bench", packets + 1024, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    const auto pkts = make_traffic(pool, packets, 7);
+    pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
+
+    fmt::print("{:>6} {:>10} | {:>22} | {:>22} | {:>22} | {:>22} | {:>8}\n", "rules", "acl rules",
+               "linecap classifier", "libpcap (tcpdump)", "rte_bpf interpreter", "rte_bpf JIT", "speedup");
+    fmt::print("{:>6} {:>10} | {:>22} | {:>22} | {:>22} | {:>22} | {:>8}\n", "", "", "ns/pkt  Mpps  kept%",
+               "ns/pkt  Mpps", "ns/pkt  Mpps", "ns/pkt  Mpps", "vs pcap");
+    for (unsigned n : counts) {
+        const rule_set rules = make_rules(n);
+        session_spec spec;
+        if (std::string e = parse_session_spec_text(rules.spec, spec); !e.empty()) {
+            fmt::print(stderr, "spec: {}\n", e);
+            return 1;
+        }
+        std::string error;
+        auto filter = session_filter::compile(spec, error);
+        auto c = classifier::build({{0, filter}}, 1, 0, error);
+        if (!c) {
+            fmt::print(stderr, "classifier: {}\n", error);
+            return 1;
+        }
+        session_mask masks[burst];
+        const result ours = measure(pkts, seconds, [&](rte_mbuf** b) {
+            c->classify(0, b, burst, masks);
+            uint64_t k = 0;
+            for (unsigned i = 0; i < burst; i++)
+                k += masks[i] != 0;
+            return k;
+        });
+
+        auto fmt_result = [](const result& r) {
+            return fmt::format("{:7.1f} {:6.2f}", r.ns_per_packet, 1000.0 / r.ns_per_packet);
+        };
+        std::string pcap_text = "skipped", interp_text = "skipped", jit_text = "skipped", speedup = "";
+        if (!(skip_libpcap_large && n > 256)) {
+            const auto t0 = std::chrono::steady_clock::now();
+            bpf_program program{};
+            if (pcap_compile(dead, &program, rules.expression.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+                fmt::print(stderr, "pcap_compile: {}\n", pcap_geterr(dead));
+                return 1;
+            }
+            const double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const result pcap = measure(pkts, seconds, [&](rte_mbuf** b) {
+                uint64_t k = 0;
+                for (unsigned i = 0; i < burst; i++) {
+                    pcap_pkthdr h{};
+                    h.caplen = h.len = b[i]->pkt_len;
+                    k += pcap_offline_filter(&program, &h, rte_pktmbuf_mtod(b[i], const u_char*)) != 0;
+                }
+                return k;
+            });
+            pcap_freecode(&program);
+            pcap_text = fmt_result(pcap);
+            speedup = fmt::format("{:.1f}x", pcap.ns_per_packet / ours.ns_per_packet);
+            for (bool jit : {false, true}) {
+                bpf_expression bpf;
+                if (std::string e = bpf.compile(rules.expression, jit); !e.empty()) {
+                    (jit ? jit_text : interp_text) = "refused (> 4096 insns)";
+                    continue;
+                }
+                const result r = measure(pkts, seconds, [&](rte_mbuf** b) {
+                    uint64_t k = 0;
+                    for (unsigned i = 0; i < burst; i++)
+                        k += bpf.matches(b[i]);
+                    return k;
+                });
+                (jit ? jit_text : interp_text) = fmt_result(r) + (jit && !bpf.jitted() ? " (no JIT)" : "");
+            }
+            if (compile_s > 1)
+                speedup += fmt::format(" (pcap_compile {:.0f} s)", compile_s);
+        }
+        fmt::print("{:>6} {:>10} | {} {:5.2f} | {:>22} | {:>22} | {:>22} | {:>8}\n", n, c->acl_rules(),
+                   fmt_result(ours), ours.kept_percent, pcap_text, interp_text, jit_text, speedup);
+        std::fflush(stdout);
+    }
+    pcap_close(dead);
+    return 0;
+}
