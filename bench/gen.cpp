@@ -32,9 +32,13 @@ int main(int argc, char** argv)
         ->check(CLI::IsMember({"us", "ns"}))
         ->capture_default_str();
     app.add_option("--gap-ns", options.gap_ns, "Mean gap between packets")->capture_default_str();
+    app.add_flag("--fixed-gap", options.fixed_gap, "Packets exactly --gap-ns apart");
+    uint64_t start_offset_ns = 0;
+    app.add_option("--start-offset-ns", start_offset_ns, "Shift every timestamp by this much");
     CLI11_PARSE(app, argc, argv);
 
     options.shape = *parse_profile(shape);
+    options.start_ns += start_offset_ns;
     options.sub_microsecond = precision == "ns";
     const bool nano = precision == "ns";
     pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 262144,

@@ -273,8 +273,8 @@ packet generator::next()
     packet p;
     p.bytes = build_frame(f);
     p.ts_ns = _ts;
-    uint64_t gap = _options.gap_ns / 2 + _rng() % (_options.gap_ns + 1);
-    if (!_options.sub_microsecond)
+    uint64_t gap = _options.fixed_gap ? _options.gap_ns : _options.gap_ns / 2 + _rng() % (_options.gap_ns + 1);
+    if (!_options.sub_microsecond && !_options.fixed_gap)
         gap = std::max<uint64_t>(1000, gap / 1000 * 1000);
     _ts += gap;
     return p;

@@ -48,6 +48,7 @@ struct generator_options {
     uint64_t seed = 1;
     uint64_t start_ns = 1700000000ull * 1000000000ull;   // 2023-11-14T22:13:20Z
     uint64_t gap_ns = 1000;                              // mean gap between packets
+    bool fixed_gap = false;                              // exactly gap_ns apart
     bool sub_microsecond = false;                        // timestamps with ns digits
     unsigned flows = 256;                                // distinct 5-tuples
 };

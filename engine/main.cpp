@@ -19,6 +19,7 @@
 #include "engine/options.h"
 #include "engine/pipeline.h"
 #include "engine/stats.h"
+#include "writers/merge.h"
 
 using namespace linecap;
 
@@ -82,6 +83,10 @@ int init_eal(std::vector<char*>& args)
 
 int main(int argc, char** argv)
 {
+    // `linecap merge ...` needs no DPDK.
+    if (argc > 1 && std::strcmp(argv[1], "merge") == 0)
+        return merge_main(argc - 1, argv + 1);
+
     // EAL's words before "--", ours after it. Without "--", `linecap --help`
     // is ours and anything else is EAL's.
     std::vector<char*> eal_args{argv[0]};

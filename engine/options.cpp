@@ -3,6 +3,7 @@
 #include "filters/classifier.h"
 
 #include <cerrno>
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -25,11 +26,6 @@ const char* usage_intro =
     "  -l 0-1 --vdev=net_pcap0,rx_pcap=in.pcap          replay a file\n"
     "  -l 0-3 -a 0000:3b:00.0                            a NIC bound to vfio-pci\n"
     "  --no-huge -m 512 --no-pci                         no hugepages needed\n";
-
-bool is_power_of_two(unsigned v)
-{
-    return v != 0 && (v & (v - 1)) == 0;
-}
 
 // One validator per kind of value, so every option says the same thing the
 // same way: what it got and what it wants.
@@ -97,12 +93,34 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     app.add_option("--duration", o.session.output.limits.seconds, "Stop after S seconds")
         ->check(seconds())
         ->type_name("S");
+    uint64_t rotate_mb = 0;
+    app.add_option("--max-bytes", o.session.output.limits.bytes,
+                   "Stop once the files hold N bytes (headers included)")
+        ->check(whole_number(1))
+        ->type_name("N");
+    app.add_option("-C,--rotate-mb", rotate_mb,
+                   "Start a new file before one grows past MB million bytes (tcpdump's -C)")
+        ->check(whole_number(1, 1000000))
+        ->type_name("MB");
+    app.add_option("-G,--rotate-seconds", o.session.output.rotate.seconds,
+                   "Start a new file every S seconds, aligned to the clock (tcpdump's -G)")
+        ->check(whole_number(1, 31 * 86400))
+        ->type_name("S");
+    app.add_option("--rotate-packets", o.session.output.rotate.packets, "Start a new file every N packets")
+        ->check(whole_number(1))
+        ->type_name("N");
+    app.add_option("-W,--keep", o.session.output.rotate.keep,
+                   "Keep only the last N closed files per writer, deleting the oldest")
+        ->check(whole_number(1, 1000000))
+        ->type_name("N");
     app.add_option("--idle-exit", o.idle_exit_s,
                    "Stop once no port has received a packet for S seconds (how a replay ends)")
         ->check(seconds())
         ->type_name("S");
-    app.add_option("--format", format, "File format: pcap (microseconds) or pcap-ns (nanoseconds)")
-        ->check(CLI::IsMember({"pcap", "pcap-ns"}))
+    app.add_option("--format", format,
+                   "pcap-ns (nanosecond pcap), pcap (microsecond pcap) or pcapng")
+        ->check(CLI::IsMember({"pcap", "pcap-ns", "pcapng"}))
+        ->type_name("FORMAT")
         ->capture_default_str();
     app.add_option("--stats-json", o.stats_json, "Write the final counters to FILE as JSON")
         ->type_name("FILE");
@@ -125,9 +143,11 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     app.add_flag("--bpf-jit", o.bpf_jit,
                  "Run BPF through DPDK's JIT, not its interpreter (DPDK 22.11's x86 JIT can crash on "
                  "short packets: docs/filters.md)");
+    bool buffered = false;
+    app.add_flag("--buffered-io", buffered, "Write through the page cache, not with O_DIRECT");
     app.add_flag("--lossless", o.lossless,
                  "Wait for ring space instead of dropping, on every port (replays always do)");
-    app.add_option("--ring-size", o.ring_size, "Ring slots per worker, a power of two")
+    app.add_option("--ring-size", o.ring_size, "Packets each worker's ring to its writer holds")
         ->check(whole_number(64, 1u << 20))
         ->type_name("N")
         ->capture_default_str();
@@ -173,8 +193,13 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         for (const std::string& word : expression)
             o.bpf += (o.bpf.empty() ? "" : " ") + word;
     }
+    o.session.output.rotate.bytes = rotate_mb * 1000000;
+    o.session.output.direct_io = !buffered;
     // What the command line gave explicitly wins over the spec file.
-    o.cli_overrides = {app.count("--name") > 0, app.count("--snaplen") > 0, app.count("--format") > 0};
+    for (const char* name : {"--name", "--snaplen", "--format", "--count", "--max-bytes", "--duration",
+                             "--rotate-mb", "--rotate-seconds", "--rotate-packets", "--keep"})
+        if (app.count(name) > 0)
+            o.given.push_back(name);
     return parse_result::run;
 }
 
@@ -191,14 +216,25 @@ std::string load_filter_file(engine_options& o)
     session_spec spec;
     if (std::string e = parse_session_spec_text(text.str(), spec); !e.empty())
         return fmt::format("--filter-file {}: {}", o.filter_file, e);
-    output_spec& out = o.session.output;
-    if (!o.cli_overrides.name)
-        out.name = spec.output.name;
-    if (!o.cli_overrides.snaplen && spec.has_snaplen)
-        out.snaplen = spec.output.snaplen;
-    if (!o.cli_overrides.format && spec.has_format)
-        out.format = spec.output.format;
-    spec.output = out;
+    // The file's values, then what the command line gave explicitly.
+    const output_spec cli = o.session.output;
+    output_spec& out = spec.output;
+    const auto given = [&](const char* name) {
+        return std::find(o.given.begin(), o.given.end(), name) != o.given.end();
+    };
+    out.dir = cli.dir;
+    out.chunk_bytes = cli.chunk_bytes;
+    out.direct_io = cli.direct_io;
+    if (given("--name")) out.name = cli.name;
+    if (given("--snaplen") || !spec.has_snaplen) out.snaplen = cli.snaplen;
+    if (given("--format") || !spec.has_format) out.format = cli.format;
+    if (given("--count")) out.limits.packets = cli.limits.packets;
+    if (given("--max-bytes")) out.limits.bytes = cli.limits.bytes;
+    if (given("--duration")) out.limits.seconds = cli.limits.seconds;
+    if (given("--rotate-mb")) out.rotate.bytes = cli.rotate.bytes;
+    if (given("--rotate-seconds")) out.rotate.seconds = cli.rotate.seconds;
+    if (given("--rotate-packets")) out.rotate.packets = cli.rotate.packets;
+    if (given("--keep")) out.rotate.keep = cli.rotate.keep;
     o.session = std::move(spec);
     return {};
 }
@@ -210,6 +246,8 @@ std::string validate_options(engine_options& o)
     if (!o.filter_file.empty())
         if (std::string e = load_filter_file(o); !e.empty())
             return e;
+    if (o.session.output.rotate.keep != 0 && !o.session.output.rotate.any())
+        return "--keep (-W) keeps the last N files of a rotation: give -C, -G or --rotate-packets too";
     if (!o.bpf.empty())
         o.session.bpf = o.session.bpf.empty() ? o.bpf : "(" + o.session.bpf + ") and (" + o.bpf + ")";
     if (std::string e = check_session_name(o.session.output.name); !e.empty())
@@ -218,8 +256,6 @@ std::string validate_options(engine_options& o)
         return (o.filter_file.empty() ? "" : "--filter-file " + o.filter_file + ": ") + e;
     if (o.session.output.dir.empty())
         return "--out: the folder name is empty";
-    if (!is_power_of_two(o.ring_size))
-        return fmt::format("--ring-size: {} is not a power of two", o.ring_size);
     if (!o.worker_lcores.empty() && o.workers != 0 && o.workers != o.worker_lcores.size())
         return fmt::format("--workers {} disagrees with --worker-lcores, which lists {}", o.workers,
                            o.worker_lcores.size());

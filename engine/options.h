@@ -29,10 +29,8 @@ struct engine_options {
     unsigned mtu = 0;                // 0: leave each port's MTU alone
     bool promiscuous = true;
 
-    // Which spec fields the command line set, so they win over --filter-file.
-    struct {
-        bool name = false, snaplen = false, format = false;
-    } cli_overrides;
+    // The options the command line gave explicitly: they win over --filter-file.
+    std::vector<std::string> given;
 };
 
 enum class parse_result {

@@ -39,6 +39,16 @@ inline int register_packet_meta()
     return 0;
 }
 
+// Calls fn(slot) for each session in `mask`, lowest slot first.
+template <typename Fn>
+inline void for_each_session(session_mask mask, Fn&& fn)
+{
+    while (mask != 0) {
+        fn(static_cast<unsigned>(__builtin_ctz(mask)));
+        mask &= static_cast<session_mask>(mask - 1);
+    }
+}
+
 static inline packet_meta* meta_of(rte_mbuf* m)
 {
     return RTE_MBUF_DYNFIELD(m, packet_meta_offset, packet_meta*);

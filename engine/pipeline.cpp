@@ -20,6 +20,7 @@
 #include <rte_mbuf_dyn.h>
 
 #include "engine/stats.h"
+#include "filters/classifier.h"
 
 namespace linecap {
 
@@ -218,6 +219,12 @@ std::string open_session(pipeline& p, const session_spec& spec)
     s->start_ns = p.clock.now_ns();
     s->packets_left.reset(spec.output.limits.packets);
     s->bytes_left.reset(spec.output.limits.bytes);
+    for (const port_plan& port : p.ports)
+        s->interfaces.push_back({port.id, port.name, port.driver});
+    s->read_interface = [](uint16_t port) {
+        const port_counters c = read_port_counters(port);
+        return interface_counters{c.rx_packets, c.imissed + c.nombuf};
+    };
     for (writer* w : p.writers) {
         if (w->open_session(slot, s.get(), error) != 0) {
             // Leave no empty files behind for a capture that never started.
@@ -238,6 +245,7 @@ double seconds_since(const pipeline& p, uint64_t tsc)
     return static_cast<double>(tsc - p.start_tsc) / static_cast<double>(p.clock.hz);
 }
 
+// TSC of the newest packet any worker received (or of the start).
 uint64_t last_rx_tsc(const pipeline& p)
 {
     uint64_t last = p.start_tsc;
@@ -269,13 +277,18 @@ void* monitor_main(void* arg)
 
     while (why == stop_reason::none) {
         sleep_ms(monitor_period_ms);
+        // Workers' times first, then ours: read the other way round, a worker
+        // stamping a packet in between would make "now - last" wrap around.
+        const uint64_t last_rx = last_rx_tsc(p);
         const uint64_t now = rte_rdtsc();
-        if (stop_signalled.load(std::memory_order_relaxed))
+        if (p.failed.load(std::memory_order_relaxed))
+            why = stop_reason::error;
+        else if (stop_signalled.load(std::memory_order_relaxed))
             why = stop_reason::user;
         else if (o.session.output.limits.seconds > 0 && seconds_since(p, now) >= o.session.output.limits.seconds)
             why = stop_reason::duration;
-        else if (o.idle_exit_s > 0 &&
-                 static_cast<double>(now - last_rx_tsc(p)) / static_cast<double>(hz) >= o.idle_exit_s)
+        else if (o.idle_exit_s > 0 && now > last_rx &&
+                 static_cast<double>(now - last_rx) / static_cast<double>(hz) >= o.idle_exit_s)
             why = stop_reason::idle;
         else if (std::all_of(p.sessions.begin(), p.sessions.end(),
                              [](const auto& s) { return s->stopped(); }))
@@ -307,6 +320,8 @@ void request_stop_from_signal()
 {
     stop_signalled.store(true, std::memory_order_relaxed);
 }
+
+pipeline::pipeline() = default;
 
 pipeline::~pipeline()
 {
@@ -355,38 +370,39 @@ stop_reason run_pipeline(pipeline& p)
     void* main_arg = nullptr;
     p.start_tsc = rte_rdtsc();
 
-    for (worker* w : p.workers) {
-        if (w->nb_queues == 0) {
-            // More workers than queues: this one has nothing to poll.
-            w->done.store(true);
-            continue;
-        }
-        if (w->lcore == main_lcore) {
-            main_role = worker_main;
-            main_arg = w;
-        } else {
-            rte_eal_remote_launch(worker_main, w, w->lcore);
-        }
-    }
-    for (writer* w : p.writers) {
-        if (w->lcore == main_lcore) {
-            main_role = writer_main;
-            main_arg = w;
-        } else {
-            rte_eal_remote_launch(writer_main, w, w->lcore);
-        }
-    }
-
+    // The monitor first: it is what stops everything else, so nothing may
+    // run without it. If DPDK cannot give us a control thread, a plain one.
     pthread_t monitor;
-    if (int rc = rte_ctrl_thread_create(&monitor, "linecap-monitor", nullptr, monitor_main, &p); rc != 0) {
-        // Without the monitor nothing would ever stop the lcores: stop them now.
+    if (int rc = rte_ctrl_thread_create(&monitor, "linecap-monitor", nullptr, monitor_main, &p); rc != 0 &&
+        (rc = pthread_create(&monitor, nullptr, monitor_main, &p)) != 0) {
         fmt::print(stderr, "linecap: cannot start the monitor thread: {}\n", strerror(rc));
-        p.stop_workers.store(true);
-        p.stop_writers.store(true);
-        rte_eal_mp_wait_lcore();
         return stop_reason::error;
     }
-    if (main_role != nullptr)
+
+    // Writers before workers, so no ring fills with nobody to drain it. A
+    // lcore that cannot be launched stops the capture with reason "error".
+    auto launch = [&](lcore_function_t* role, void* arg, unsigned lcore, const char* what, unsigned index) {
+        if (lcore == main_lcore) {
+            main_role = role;
+            main_arg = arg;
+            return true;
+        }
+        if (int rc = rte_eal_remote_launch(role, arg, lcore); rc != 0) {
+            fmt::print(stderr, "linecap: cannot launch {} {} on lcore {}: {}\n", what, index, lcore, strerror(-rc));
+            p.failed.store(true, std::memory_order_relaxed);
+            return false;
+        }
+        return true;
+    };
+    bool writers_up = true;
+    for (writer* w : p.writers)
+        writers_up = launch(writer_main, w, w->lcore, "writer", w->index) && writers_up;
+    for (worker* w : p.workers) {
+        // More workers than queues leaves some with nothing to poll.
+        if (!writers_up || w->nb_queues == 0 || !launch(worker_main, w, w->lcore, "worker", w->index))
+            w->done.store(true, std::memory_order_release);
+    }
+    if (main_role != nullptr && (writers_up || main_role == writer_main))
         main_role(main_arg);
     rte_eal_mp_wait_lcore();
     pthread_join(monitor, nullptr);

@@ -20,11 +20,12 @@
 #include "engine/ports.h"
 #include "engine/tsc_clock.h"
 #include "engine/worker.h"
-#include "filters/classifier.h"
 #include "writers/session.h"
 #include "writers/writer.h"
 
 namespace linecap {
+
+class classifier;
 
 struct pipeline {
     engine_options options;
@@ -37,6 +38,7 @@ struct pipeline {
     std::vector<std::unique_ptr<session>> sessions;   // slot = index
     std::unique_ptr<classifier> filter;                // what the workers classify with
 
+    std::atomic<bool> failed{false};        // a lcore could not be launched
     std::atomic<bool> stop_workers{false};
     std::atomic<bool> abandon_waits{false};
     std::atomic<bool> stop_writers{false};
@@ -45,6 +47,8 @@ struct pipeline {
     uint64_t stop_tsc = 0;
     stop_reason reason = stop_reason::none;
 
+    // Out of line: the classifier is only declared here.
+    pipeline();
     ~pipeline();
 };
 

@@ -70,7 +70,6 @@ std::string_view timestamp_source_name(timestamp_source source)
     switch (source) {
     case timestamp_source::tsc: return "tsc";
     case timestamp_source::pmd_us: return "driver-us";
-    case timestamp_source::pmd_ns: return "driver-ns";
     }
     return "?";
 }

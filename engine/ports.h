@@ -18,7 +18,6 @@ namespace linecap {
 enum class timestamp_source : uint8_t {
     tsc,       // TSC at the RX burst, converted to wall-clock ns
     pmd_us,    // the field holds microseconds since the epoch (net_pcap in DPDK 22.11)
-    pmd_ns,    // the field holds nanoseconds since the epoch
 };
 
 std::string_view timestamp_source_name(timestamp_source source);

@@ -13,6 +13,7 @@ struct session_totals {
     uint64_t written_packets = 0;
     uint64_t written_bytes = 0;
     uint64_t files = 0;
+    uint64_t files_deleted = 0;
     uint64_t dropped_ring = 0;
     uint64_t dropped_write = 0;
     uint64_t dropped_limit = 0;
@@ -30,6 +31,7 @@ session_totals sum_session(const pipeline& p, unsigned slot)
         t.written_packets += c.written_packets.get();
         t.written_bytes += c.written_bytes.get();
         t.files += c.files.get();
+        t.files_deleted += c.files_deleted.get();
         t.dropped_write += c.write_drops.get();
         t.dropped_limit += c.limit_drops.get();
     }
@@ -173,14 +175,15 @@ nlohmann::ordered_json stats_json(const pipeline& p, double elapsed_s)
         const session_totals st = sum_session(p, slot);
         json files = json::array();
         for (const writer* w : p.writers)
-            for (const std::string& name : w->outputs[slot].files)
+            for (const std::string& name : files_on_disk(w->outputs[slot]))
                 files.push_back(name);
         sessions.push_back({
             {"name", s.spec.name}, {"dir", s.spec.dir}, {"stop_reason", stop_reason_name(s.reason.load())},
             {"error", s.error()}, {"matched_packets", st.matched},
             {"written_packets", st.written_packets}, {"written_bytes", st.written_bytes},
             {"dropped_ring", st.dropped_ring}, {"dropped_write", st.dropped_write},
-            {"dropped_limit", st.dropped_limit}, {"files", files},
+            {"dropped_limit", st.dropped_limit}, {"files_created", st.files},
+            {"files_deleted", st.files_deleted}, {"files", files},
         });
     }
     j["sessions"] = sessions;

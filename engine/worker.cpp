@@ -1,5 +1,7 @@
 #include "engine/worker.h"
 
+#include "filters/classifier.h"
+
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -11,49 +13,33 @@ namespace linecap {
 
 namespace {
 
-// Stamps every packet of a burst. A driver timestamp is used where the port
-// has one of known unit; otherwise the packets get the TSC time at which the
-// burst was received (one TSC read per burst: packets of one burst arrived
-// before that read and we cannot know better).
-inline void stamp(const worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n, uint64_t tsc,
-                  uint64_t& bytes)
+// A packet's wall-clock time: the driver's timestamp where the port has one
+// of known unit, otherwise the TSC time at which its burst was received (one
+// TSC read per burst: the packets of a burst all arrived before it, and we
+// cannot know better).
+inline uint64_t timestamp_of(const worker& w, const rx_queue& q, const rte_mbuf* m, uint64_t burst_ns)
 {
-    const uint64_t burst_ns = w.clock->to_ns(tsc);
-    for (unsigned i = 0; i < n; i++) {
-        rte_mbuf* m = pkts[i];
-        uint64_t ts = burst_ns;
-        if (q.timestamps != timestamp_source::tsc && (m->ol_flags & w.rx_timestamp_flag)) {
-            const uint64_t raw = *RTE_MBUF_DYNFIELD(m, w.rx_timestamp_offset, rte_mbuf_timestamp_t*);
-            ts = q.timestamps == timestamp_source::pmd_us ? raw * 1000u : raw;
-        }
-        meta_of(m)->ts_ns = ts;
-        bytes += m->pkt_len;
-    }
+    if (q.timestamps == timestamp_source::pmd_us && (m->ol_flags & w.rx_timestamp_flag))
+        return *RTE_MBUF_DYNFIELD(m, w.rx_timestamp_offset, const rte_mbuf_timestamp_t*) * 1000u;
+    return burst_ns;
 }
 
-// Counts a set of packets against each session in their masks.
+// Counts packets against each session in their masks.
 inline void count_per_session(std::array<counter, max_sessions>& per_session, rte_mbuf* const* pkts,
                               unsigned n)
 {
     uint32_t counts[max_sessions] = {};
     session_mask seen = 0;
     for (unsigned i = 0; i < n; i++) {
-        session_mask mask = meta_of(pkts[i])->sessions;
+        const session_mask mask = meta_of(pkts[i])->sessions;
         seen |= mask;
-        while (mask != 0) {
-            counts[__builtin_ctz(mask)]++;
-            mask &= static_cast<session_mask>(mask - 1);
-        }
+        for_each_session(mask, [&](unsigned s) { counts[s]++; });
     }
-    while (seen != 0) {
-        const unsigned s = static_cast<unsigned>(__builtin_ctz(seen));
-        seen &= static_cast<session_mask>(seen - 1);
-        per_session[s].add(counts[s]);
-    }
+    for_each_session(seen, [&](unsigned s) { per_session[s].add(counts[s]); });
 }
 
-// Hands matched packets to the writer. Returns how many did not fit; those
-// are counted as ring drops and freed here.
+// Hands matched packets to the writer; those that do not fit are counted as
+// ring drops and freed here.
 inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
 {
     unsigned sent = rte_ring_sp_enqueue_burst(w.ring, reinterpret_cast<void* const*>(pkts), n, nullptr);
@@ -62,9 +48,11 @@ inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
     if (q.lossless) {
         // A replay: waiting costs nothing but time, dropping would lose the
         // file's packets. Only a stop that the writer cannot honour (it is
-        // stuck on the disk) makes us give up.
+        // stuck on the disk) makes us give up. A worker waiting here is busy,
+        // not idle: --idle-exit must not end the replay under it.
         while (sent < n && !w.abandon->load(std::memory_order_relaxed)) {
             rte_pause();
+            w.last_rx_tsc.store(rte_rdtsc(), std::memory_order_relaxed);
             sent += rte_ring_sp_enqueue_burst(w.ring, reinterpret_cast<void* const*>(pkts + sent),
                                               n - sent, nullptr);
         }
@@ -97,22 +85,33 @@ int worker_main(void* arg)
         const uint64_t tsc = rte_rdtsc();
         w.last_rx_tsc.store(tsc, std::memory_order_relaxed);
         uint64_t bytes = 0;
-        stamp(w, q, pkts, nb_rx, tsc, bytes);
+        for (unsigned i = 0; i < nb_rx; i++)
+            bytes += pkts[i]->pkt_len;
         w.counters.rx_packets.add(nb_rx);
         w.counters.rx_bytes.add(bytes);
 
         // Classify the whole burst, then keep the wanted packets in order at
-        // the front of the array and free the rest in one bulk call.
+        // the front of the array, stamped, and free the rest in one bulk
+        // call. Only kept packets have their metadata written: it lives in
+        // the mbuf's second cache line, a miss worth saving on filtered ones.
         session_mask masks[max_burst];
         w.filter->classify(w.index, pkts, nb_rx, masks);
+        const uint64_t burst_ns = w.clock->to_ns(tsc);
         rte_mbuf* unwanted[max_burst];
         unsigned matched = 0, filtered = 0;
+        session_mask all = 0, any = 0;
         for (unsigned i = 0; i < nb_rx; i++) {
-            meta_of(pkts[i])->sessions = masks[i];
-            if (masks[i] != 0)
-                pkts[matched++] = pkts[i];
-            else
-                unwanted[filtered++] = pkts[i];
+            rte_mbuf* m = pkts[i];
+            if (masks[i] != 0) {
+                packet_meta* meta = meta_of(m);
+                meta->ts_ns = timestamp_of(w, q, m, burst_ns);
+                meta->sessions = masks[i];
+                all = matched == 0 ? masks[i] : static_cast<session_mask>(all & masks[i]);
+                any |= masks[i];
+                pkts[matched++] = m;
+            } else {
+                unwanted[filtered++] = m;
+            }
         }
         if (filtered != 0) {
             w.counters.filtered.add(filtered);
@@ -121,7 +120,10 @@ int worker_main(void* arg)
         if (matched == 0)
             continue;
         w.counters.matched.add(matched);
-        count_per_session(w.counters.session_matched, pkts, matched);
+        if (all == any)   // every packet wanted by the same sessions: the common case
+            for_each_session(all, [&](unsigned s) { w.counters.session_matched[s].add(matched); });
+        else
+            count_per_session(w.counters.session_matched, pkts, matched);
         hand_over(w, q, pkts, matched);
     }
     w.done.store(true, std::memory_order_release);

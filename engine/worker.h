@@ -20,9 +20,10 @@
 #include "engine/packet_meta.h"
 #include "engine/ports.h"
 #include "engine/tsc_clock.h"
-#include "filters/classifier.h"
 
 namespace linecap {
+
+class classifier;
 
 constexpr unsigned max_queues_per_worker = 256;
 constexpr unsigned max_burst = 512;

@@ -47,7 +47,8 @@ struct field {
     uint64_t whole_number(uint64_t min, uint64_t max) const
     {
         if (!value.is_number_unsigned() || value.get<uint64_t>() < min || value.get<uint64_t>() > max)
-            fail(fmt::format("{} is not a whole number from {} to {}", text(), min, max));
+            fail(max == UINT64_MAX ? fmt::format("{} is not a whole number {} or more", text(), min)
+                                   : fmt::format("{} is not a whole number from {} to {}", text(), min, max));
         return value.get<uint64_t>();
     }
     // A list of at least one element. An empty list would match nothing:
@@ -331,6 +332,26 @@ constexpr std::pair<std::string_view, field_parser<payload_match>> payload_field
     {"caseless", [](const field& f, payload_match& p) { p.caseless = f.boolean(); }},
 };
 
+double positive_seconds(const field& f)
+{
+    if (!f.value.is_number() || !(f.value.get<double>() > 0) || f.value.get<double>() > 1e9)
+        f.fail(fmt::format("{} is not a number of seconds above 0", f.text()));
+    return f.value.get<double>();
+}
+
+constexpr std::pair<std::string_view, field_parser<session_limits>> limits_fields[] = {
+    {"packets", [](const field& f, session_limits& l) { l.packets = f.whole_number(1, UINT64_MAX); }},
+    {"bytes", [](const field& f, session_limits& l) { l.bytes = f.whole_number(1, UINT64_MAX); }},
+    {"seconds", [](const field& f, session_limits& l) { l.seconds = positive_seconds(f); }},
+};
+
+constexpr std::pair<std::string_view, field_parser<rotate_policy>> rotate_fields[] = {
+    {"bytes", [](const field& f, rotate_policy& r) { r.bytes = f.whole_number(1, UINT64_MAX); }},
+    {"seconds", [](const field& f, rotate_policy& r) { r.seconds = f.whole_number(1, 31 * 86400); }},
+    {"packets", [](const field& f, rotate_policy& r) { r.packets = f.whole_number(1, UINT64_MAX); }},
+    {"keep", [](const field& f, rotate_policy& r) { r.keep = static_cast<uint32_t>(f.whole_number(1, 1000000)); }},
+};
+
 constexpr std::pair<std::string_view, field_parser<session_spec>> spec_fields[] = {
     {"name",
      [](const field& f, session_spec& s) {
@@ -363,11 +384,18 @@ constexpr std::pair<std::string_view, field_parser<session_spec>> spec_fields[] 
          s.output.snaplen = static_cast<uint32_t>(f.whole_number(0, pcap_max_snaplen));
          s.has_snaplen = true;
      }},
+    {"limits", [](const field& f, session_spec& s) { parse_object(f, s.output.limits, limits_fields); }},
+    {"rotate",
+     [](const field& f, session_spec& s) {
+         parse_object(f, s.output.rotate, rotate_fields);
+         if (s.output.rotate.keep != 0 && !s.output.rotate.any())
+             f.at("keep").fail("keeps the last N files of a rotation: give bytes, seconds or packets too");
+     }},
     {"format",
      [](const field& f, session_spec& s) {
          const auto format = parse_format(f.string());
          if (!format)
-             f.fail(fmt::format("{} is not a format (pcap, pcap-ns)", f.text()));
+             f.fail(fmt::format("{} is not a format (pcap, pcap-ns, pcapng)", f.text()));
          s.output.format = *format;
          s.has_format = true;
      }},

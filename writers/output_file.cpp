@@ -11,11 +11,22 @@ namespace linecap {
 
 namespace {
 
+// O_DIRECT wants buffers, offsets and lengths aligned to the device's logical
+// block; 4 KiB covers every device in use.
 constexpr size_t io_alignment = 4096;
+
+// Preallocation step: one fallocate() per 64 MiB written.
+constexpr uint64_t preallocation_step = 64ull << 20;
 
 std::string part_name(const std::string& name)
 {
     return name + ".part";
+}
+
+int create_file(int dir_fd, const std::string& name, bool direct)
+{
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | (direct ? O_DIRECT : 0);
+    return openat(dir_fd, part_name(name).c_str(), flags, 0640);
 }
 
 } // namespace
@@ -26,37 +37,154 @@ output_file::~output_file()
         close();
 }
 
-int output_file::open(int dir_fd, const std::string& name, size_t chunk_bytes)
+int output_file::reserve_buffer(size_t chunk_bytes)
+{
+    const size_t capacity = (chunk_bytes + io_alignment - 1) / io_alignment * io_alignment;
+    if (!_buffer || _capacity != capacity) {
+        void* buffer = nullptr;
+        if (posix_memalign(&buffer, io_alignment, capacity) != 0)
+            return -ENOMEM;
+        _buffer.reset(static_cast<uint8_t*>(buffer));
+        _capacity = capacity;
+    }
+    return 0;
+}
+
+void output_file::reset_state()
+{
+    _used = 0;
+    _base = _offset = _flushed = _record_end = _durable_end = 0;
+    _records = _durable_records = 0;
+    _preallocated = 0;
+    _can_preallocate = true;
+    _error = 0;
+}
+
+int output_file::attach(int fd, const std::string& name, size_t chunk_bytes)
 {
     if (_fd >= 0)
         return -EBUSY;
-    const size_t capacity = (chunk_bytes + io_alignment - 1) / io_alignment * io_alignment;
-    void* buffer = nullptr;
-    if (posix_memalign(&buffer, io_alignment, capacity) != 0)
-        return -ENOMEM;
-    _buffer.reset(static_cast<uint8_t*>(buffer));
+    if (int rc = reserve_buffer(chunk_bytes); rc != 0)
+        return rc;
+    _fd = fd;
+    _tail_fd = -1;
+    _direct = false;
+    _attached = true;
+    _name = name;
+    reset_state();
+    _can_preallocate = false;
+    return 0;
+}
 
-    const int fd = openat(dir_fd, part_name(name).c_str(),
-                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        _buffer.reset();
+int output_file::open(int dir_fd, const std::string& name, size_t chunk_bytes, bool direct)
+{
+    if (_fd >= 0)
+        return -EBUSY;
+    if (int rc = reserve_buffer(chunk_bytes); rc != 0)
+        return rc;
+
+    int fd = create_file(dir_fd, name, direct);
+    if (fd < 0 && direct && errno == EINVAL) {
+        // This filesystem has no O_DIRECT. Older kernels create the file
+        // before refusing the flag: remove what we created, go buffered.
+        unlinkat(dir_fd, part_name(name).c_str(), 0);
+        direct = false;
+        fd = create_file(dir_fd, name, false);
+    }
+    if (fd < 0)
         return -errno;
+    int tail_fd = -1;
+    if (direct) {
+        tail_fd = openat(dir_fd, part_name(name).c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (tail_fd < 0) {
+            const int err = errno;
+            ::close(fd);
+            unlinkat(dir_fd, part_name(name).c_str(), 0);
+            return -err;
+        }
     }
     _fd = fd;
+    _tail_fd = tail_fd;
+    _direct = direct;
+    _attached = false;
     _dir_fd = dir_fd;
     _name = name;
-    _capacity = capacity;
+    reset_state();
+    return 0;
+}
+
+int output_file::write_at(int fd, const uint8_t* data, size_t len, uint64_t offset)
+{
+    size_t done = 0;
+    while (done < len) {
+        const ssize_t n = _attached ? ::write(fd, data + done, len - done)
+                                    : pwrite(fd, data + done, len - done, static_cast<off_t>(offset + done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EINVAL && fd == _fd && _tail_fd >= 0) {
+                // O_DIRECT refused this write (the kernel cut it to an
+                // unaligned length at a file size limit): the buffered
+                // descriptor retries it and reports the real error, if any.
+                fd = _tail_fd;
+                continue;
+            }
+            _error = errno;
+            return -_error;
+        }
+        if (n == 0) {
+            _error = EIO;
+            return -_error;
+        }
+        done += static_cast<size_t>(n);
+        // A short direct write (the disk filling up) leaves an unaligned
+        // rest that O_DIRECT would refuse with EINVAL: the buffered
+        // descriptor takes it, and reports the real error if there is one.
+        if (fd == _fd && _tail_fd >= 0 && done < len)
+            fd = _tail_fd;
+    }
+    return 0;
+}
+
+void output_file::mark_durable()
+{
+    if (_record_end <= _flushed) {
+        _durable_end = _record_end;
+        _durable_records = _records;
+    }
+}
+
+void output_file::preallocate(uint64_t end)
+{
+    if (!_can_preallocate || end <= _preallocated)
+        return;
+    const uint64_t target = (end + preallocation_step - 1) / preallocation_step * preallocation_step;
+    // Space reserved past the end of the file without changing its size; a
+    // filesystem that cannot (or a disk too full to) is simply not asked again.
+    if (fallocate(_fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(_preallocated),
+                  static_cast<off_t>(target - _preallocated)) == 0)
+        _preallocated = target;
+    else
+        _can_preallocate = false;
+}
+
+int output_file::write_full_buffer()
+{
+    preallocate(_base + _capacity);
+    const int rc = write_at(_fd, _buffer.get(), _capacity, _base);
+    _base += _capacity;
     _used = 0;
-    _offset = _record_end = _durable_end = 0;
-    _records = _durable_records = 0;
-    _error = 0;
+    if (rc != 0)
+        return rc;
+    _flushed = _base;
+    mark_durable();
     return 0;
 }
 
 void output_file::append_spilling(const uint8_t* data, size_t len)
 {
     if (_error != 0) {
-        _offset += len;   // keep record arithmetic consistent; the bytes are lost
+        _offset += len;   // keep the record arithmetic; the bytes are lost
         return;
     }
     while (len > 0) {
@@ -66,30 +194,11 @@ void output_file::append_spilling(const uint8_t* data, size_t len)
         _offset += n;
         data += n;
         len -= n;
-        if (_used == _capacity && write_buffer() != 0)
+        if (_used == _capacity && write_full_buffer() != 0) {
+            _offset += len;
             return;
-    }
-}
-
-int output_file::write_buffer()
-{
-    size_t done = 0;
-    while (done < _used) {
-        const ssize_t n = ::write(_fd, _buffer.get() + done, _used - done);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            _error = errno;
-            break;
         }
-        done += static_cast<size_t>(n);
     }
-    if (_error == 0) {
-        _durable_end = _record_end;
-        _durable_records = _records;
-    }
-    _used = 0;
-    return _error == 0 ? 0 : -_error;
 }
 
 int output_file::flush()
@@ -98,28 +207,54 @@ int output_file::flush()
         return -EBADF;
     if (_error != 0)
         return -_error;
-    if (_used == 0)
+    if (!has_pending())
         return 0;
-    return write_buffer();
+    preallocate(_base + _used);
+    // Whole blocks directly; the partial last block through the buffered
+    // descriptor, exactly as long as it is, so the file never shows padding.
+    const size_t whole = _direct ? _used / io_alignment * io_alignment : _used;
+    if (whole > 0 && write_at(_fd, _buffer.get(), whole, _base) != 0)
+        return -_error;
+    const size_t tail = _used - whole;
+    if (tail > 0 && write_at(_tail_fd, _buffer.get() + whole, tail, _base + whole) != 0)
+        return -_error;
+    _flushed = _base + _used;
+    // The partial block stays at the front of the buffer: the next direct
+    // write starts at its (aligned) offset and covers it again.
+    if (tail > 0)
+        std::memmove(_buffer.get(), _buffer.get() + whole, tail);
+    _base += whole;
+    _used = tail;
+    mark_durable();
+    return 0;
 }
 
 int output_file::close()
 {
     if (_fd < 0)
         return -EBADF;
-    if (_error == 0 && _used > 0)
-        write_buffer();
+    if (_error == 0)
+        flush();
     int result = _error ? -_error : 0;
-    // A failed write may have left part of a record behind: cut it off so the
-    // file ends at its last complete record and every reader accepts it.
-    if (_error != 0 && ftruncate(_fd, static_cast<off_t>(_durable_end)) != 0 && result == 0)
-        result = -errno;
+    // After a failed write, cut back to the last complete record so every
+    // reader accepts the file; otherwise give back the preallocated space.
+    const uint64_t keep = _error ? _durable_end : _offset;
+    bool valid = true;
+    if (!_attached && (_error != 0 || _preallocated > keep) && ftruncate(_fd, static_cast<off_t>(keep)) != 0) {
+        valid = _error == 0;   // a failed file we could not cut back may end in half a record
+        if (result == 0)
+            result = -errno;
+    }
+    if (_tail_fd >= 0)
+        ::close(_tail_fd);
     if (::close(_fd) != 0 && result == 0)
         result = -errno;
-    _fd = -1;
-    if (renameat(_dir_fd, part_name(_name).c_str(), _dir_fd, _name.c_str()) != 0 && result == 0)
+    _fd = _tail_fd = -1;
+    // Only a file known to end at a record boundary gets its final name; the
+    // other keeps .part, which linecap merge reads up to its last complete record.
+    if (!_attached && valid && renameat(_dir_fd, part_name(_name).c_str(), _dir_fd, _name.c_str()) != 0 &&
+        result == 0)
         result = -errno;
-    _buffer.reset();
     return result;
 }
 
@@ -127,10 +262,11 @@ void output_file::discard()
 {
     if (_fd < 0)
         return;
+    if (_tail_fd >= 0)
+        ::close(_tail_fd);
     ::close(_fd);
-    _fd = -1;
+    _fd = _tail_fd = -1;
     unlinkat(_dir_fd, part_name(_name).c_str(), 0);
-    _buffer.reset();
 }
 
 } // namespace linecap

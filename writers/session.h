@@ -11,8 +11,9 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "writers/pcap_format.h"
+#include "writers/capture_writer.h"
 
 namespace linecap {
 
@@ -37,13 +38,25 @@ struct session_limits {
     double seconds = 0;     // since the session started
 };
 
+// When a writer closes a file and starts the next; 0 means never. Whichever
+// comes first closes the file. See docs/writers.md.
+struct rotate_policy {
+    uint64_t bytes = 0;      // a file grows to at most this (one bigger packet excepted)
+    uint64_t seconds = 0;    // files cover aligned wall-clock windows of this length
+    uint64_t packets = 0;    // packets per file
+    uint32_t keep = 0;       // closed files kept per writer, oldest deleted first
+    bool any() const { return bytes != 0 || seconds != 0 || packets != 0; }
+};
+
 struct output_spec {
     std::string name = "capture";       // file name prefix
     std::string dir;                    // folder the files go to
     file_format format = file_format::pcap_ns;
     uint32_t snaplen = 0;               // 0: whole packets
     session_limits limits;
+    rotate_policy rotate;
     size_t chunk_bytes = 1 << 20;       // write size; see docs/architecture.md
+    bool direct_io = true;              // O_DIRECT where the filesystem has it
 };
 
 // A share of a limit taken by several writers at once, so that a limit of N
@@ -59,6 +72,19 @@ public:
     }
 
     bool unlimited() const { return _unlimited; }
+
+    // Takes exactly `want`, or nothing if less is left. Returns whether it did.
+    bool take_all(uint64_t want)
+    {
+        if (_unlimited)
+            return true;
+        uint64_t left = _left.load(std::memory_order_relaxed);
+        do {
+            if (left < want)
+                return false;
+        } while (!_left.compare_exchange_weak(left, left - want, std::memory_order_relaxed));
+        return true;
+    }
 
     // Takes up to `want` from what is left and returns what was granted.
     uint64_t take(uint64_t want)
@@ -86,6 +112,8 @@ struct session {
     uint64_t start_ns = 0;              // wall clock when the session started
     budget packets_left;
     budget bytes_left;
+    std::vector<capture_interface> interfaces;     // the ports, for pcapng
+    interface_counter_reader read_interface = nullptr;
     std::atomic<stop_reason> reason{stop_reason::none};
 
     // Records why the session stops. The first reason wins; later ones are

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <rte_branch_prediction.h>
@@ -20,8 +21,18 @@ namespace {
 constexpr unsigned idle_passes_before_nap = 256;
 constexpr unsigned idle_nap_us = 20;
 
-// Housekeeping (flush on timeout, counter publication) runs every 10 ms of TSC.
+// Housekeeping (flushes, counter publication, closing finished time windows)
+// runs every 10 ms of TSC.
 constexpr uint64_t housekeeping_per_second = 100;
+
+// A live time-rotated file is closed this long after its window ends even if
+// no packet comes to trigger it, so operators get complete files on time.
+// "Live": its last packet is within live_skew of the wall clock (a replay's
+// packets carry old times, and its files rotate on packet times only).
+constexpr uint64_t window_grace_ns = 1000000000ull;
+constexpr uint64_t live_skew_ns = 60ull * 1000000000ull;
+
+constexpr uint64_t ns_per_second = 1000000000ull;
 
 stop_reason reason_for_errno(int err)
 {
@@ -30,12 +41,21 @@ stop_reason reason_for_errno(int err)
 
 std::string utc_basic(uint64_t ns)
 {
-    const time_t secs = static_cast<time_t>(ns / 1000000000u);
+    int64_t sec, frac;
+    split_ns(ns, sec, frac);
+    const time_t secs = static_cast<time_t>(sec);
     tm utc{};
     gmtime_r(&secs, &utc);
     char text[32];
     strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
     return text;
+}
+
+// The start of the aligned window holding `ts`: multiples of the interval
+// since the epoch, so every writer's files cover the same spans.
+uint64_t window_start(uint64_t ts, uint64_t interval_ns)
+{
+    return ts - ts % interval_ns;
 }
 
 void publish(writer& w, unsigned slot)
@@ -47,92 +67,208 @@ void publish(writer& w, unsigned slot)
     c.written_bytes.set(out.closed_bytes + (open ? out.file.file().durable_size() : 0));
 }
 
-// Closes a session's current file on this writer. A file that failed is cut
-// back to its last complete record; the packets that did not make it are
+void fail(writer& w, unsigned slot, int err, const std::string& what)
+{
+    session_output& out = w.outputs[slot];
+    session& s = *out.owner;
+    s.fail(reason_for_errno(err), fmt::format("writer {}: {}/{}: {}", w.index, s.spec.dir, what, strerror(err)));
+    out.closed = true;
+}
+
+// Deletes the oldest closed files beyond the session's keep count.
+void apply_keep(writer& w, unsigned slot)
+{
+    session_output& out = w.outputs[slot];
+    const uint32_t keep = out.owner->spec.rotate.keep;
+    while (keep != 0 && out.on_disk.size() > keep) {
+        unlinkat(out.owner->dir_fd, out.on_disk.front().c_str(), 0);
+        out.on_disk.pop_front();
+        w.counters[slot].files_deleted.add(1);
+    }
+}
+
+// Closes the session's current file on this writer. A file that failed is
+// cut back to its last complete record; the packets that did not make it are
 // counted as write drops and the session stops with the reason.
-void close_output(writer& w, unsigned slot)
+void close_file(writer& w, unsigned slot)
 {
     session_output& out = w.outputs[slot];
     output_file& file = out.file.file();
     if (!file.is_open())
         return;
-    const int rc = file.close();
+    const session& s = *out.owner;
+    const int rc = out.file.close(w.clock->now_ns(), s.read_interface);
     out.closed_packets += out.file.durable_packets();
     out.closed_bytes += file.durable_size();
     w.counters[slot].write_drops.add(out.file.packets() - out.file.durable_packets());
+    out.on_disk.push_back(file.name());
     publish(w, slot);
     if (rc != 0) {
-        session& s = *out.owner;
-        s.fail(reason_for_errno(-rc),
-               fmt::format("writer {}: {}/{}: {}", w.index, s.spec.dir, file.name(), strerror(-rc)));
-        out.closed = true;
+        fail(w, slot, -rc, file.name());
+        return;
     }
+    apply_keep(w, slot);
 }
 
-void end_output(writer& w, unsigned slot)
+// Ends the session on this writer; later packets for it are counted as
+// limit drops or write drops, by why it ended here.
+void end_output(writer& w, unsigned slot, bool by_limit = false)
 {
-    close_output(w, slot);
-    w.outputs[slot].closed = true;
+    close_file(w, slot);
+    session_output& out = w.outputs[slot];
+    if (!out.closed)
+        out.closed_by_limit = by_limit;
+    out.closed = true;
+}
+
+// Opens the session's next file on this writer, named after `start_ns`.
+int open_file(writer& w, unsigned slot, uint64_t start_ns, std::string& error)
+{
+    session_output& out = w.outputs[slot];
+    session& s = *out.owner;
+    const std::string name = capture_file_name(s.spec, w.index, ++out.seq, start_ns);
+    capture_file_options options;
+    options.format = s.spec.format;
+    options.snaplen = s.spec.snaplen;
+    options.chunk_bytes = s.spec.chunk_bytes;
+    options.direct = s.spec.direct_io;
+    options.interfaces = &s.interfaces;
+    options.start_ns = s.start_ns;
+    if (const int rc = out.file.open(s.dir_fd, name, options); rc != 0) {
+        error = fmt::format("writer {}: cannot create {}/{}.part: {}", w.index, s.spec.dir, name, strerror(-rc));
+        return rc;
+    }
+    w.counters[slot].files.add(1);
+    out.window_end_ns = UINT64_MAX;   // set by the file's first packet
+    if (!s.bytes_left.take_all(out.file.file().size())) {
+        s.stop(stop_reason::bytes);
+        end_output(w, slot, true);
+    }
+    return 0;
+}
+
+// Opens a new file mid-capture; an error stops the session (a full disk, a
+// file descriptor limit, a folder removed under us).
+bool reopen(writer& w, unsigned slot, uint64_t start_ns)
+{
+    std::string error;
+    const int rc = open_file(w, slot, start_ns, error);
+    if (rc != 0) {
+        session_output& out = w.outputs[slot];
+        out.owner->fail(reason_for_errno(-rc), error);
+        out.closed = true;
+        return false;
+    }
+    return !w.outputs[slot].closed;
+}
+
+bool rotation_due(const session_output& out, const rotate_policy& rotate, uint64_t ts, uint32_t record)
+{
+    return out.file.packets() > 0 &&
+           ((rotate.packets != 0 && out.file.packets() >= rotate.packets) ||
+            (rotate.bytes != 0 && out.file.file().size() + record > rotate.bytes) ||
+            ts >= out.window_end_ns);
 }
 
 inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_ns)
 {
     session_output& out = w.outputs[slot];
     if (unlikely(out.closed || out.owner == nullptr)) {
-        const stop_reason why = out.owner ? out.owner->reason.load(std::memory_order_relaxed)
-                                          : stop_reason::error;
-        if (why == stop_reason::packets || why == stop_reason::bytes)
+        if (out.closed_by_limit)
             w.counters[slot].limit_drops.add(1);
         else
             w.counters[slot].write_drops.add(1);
         return;
     }
     session& s = *out.owner;
+    const uint32_t record = out.file.record_size(m->pkt_len);
     if (unlikely(!s.packets_left.unlimited()) && s.packets_left.take(1) == 0) {
         s.stop(stop_reason::packets);
         w.counters[slot].limit_drops.add(1);
-        end_output(w, slot);
+        end_output(w, slot, true);
         return;
     }
+    if (unlikely(!s.bytes_left.unlimited()) && !s.bytes_left.take_all(record)) {
+        s.stop(stop_reason::bytes);
+        w.counters[slot].limit_drops.add(1);
+        end_output(w, slot, true);
+        return;
+    }
+
+    const rotate_policy& rotate = s.spec.rotate;
+    if (unlikely(rotate.any())) {
+        const bool open = out.file.file().is_open();
+        if (!open || rotation_due(out, rotate, ts_ns, record)) {
+            // A new time window starts at its aligned time; a size or count
+            // rotation, or a late packet, stays in the current window:
+            // windows never go back.
+            const uint64_t interval = rotate.seconds * ns_per_second;
+            const bool new_window = interval != 0 && out.window_end_ns != UINT64_MAX && ts_ns >= out.window_end_ns;
+            const uint64_t start = new_window ? window_start(ts_ns, interval) : ts_ns;
+            const uint64_t window_end = out.window_end_ns;
+            close_file(w, slot);
+            if (out.closed || !reopen(w, slot, start)) {
+                w.counters[slot].write_drops.add(1);
+                return;
+            }
+            if (!new_window)
+                out.window_end_ns = window_end;
+        }
+        if (out.window_end_ns == UINT64_MAX && rotate.seconds != 0)
+            out.window_end_ns = window_start(ts_ns, rotate.seconds * ns_per_second) + rotate.seconds * ns_per_second;
+    }
     out.file.write_packet(m, ts_ns);
+    out.last_ts_ns = ts_ns;
 }
+
+// Mbuf headers (both cache lines: the metadata is in the second) are
+// prefetched further ahead than packet data, whose address is in the first.
+constexpr unsigned prefetch_headers_ahead = 4;
+constexpr unsigned prefetch_data_ahead = 2;
 
 void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
 {
+    for (unsigned i = 0; i < n && i < prefetch_headers_ahead; i++) {
+        rte_mbuf_prefetch_part1(pkts[i]);
+        rte_mbuf_prefetch_part2(pkts[i]);
+    }
     session_mask touched = 0;
     for (unsigned i = 0; i < n; i++) {
-        if (i + 2 < n) {
-            rte_prefetch0(pkts[i + 2]);
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
+        if (i + prefetch_headers_ahead < n) {
+            rte_mbuf_prefetch_part1(pkts[i + prefetch_headers_ahead]);
+            rte_mbuf_prefetch_part2(pkts[i + prefetch_headers_ahead]);
         }
+        if (i + prefetch_data_ahead < n)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_data_ahead], void*));
         const rte_mbuf* m = pkts[i];
         const packet_meta* meta = meta_of(m);
-        session_mask mask = meta->sessions;
-        touched |= mask;
-        while (mask != 0) {
-            const unsigned slot = static_cast<unsigned>(__builtin_ctz(mask));
-            mask &= static_cast<session_mask>(mask - 1);
-            write_one(w, slot, m, meta->ts_ns);
-        }
+        touched |= meta->sessions;
+        for_each_session(meta->sessions, [&](unsigned slot) { write_one(w, slot, m, meta->ts_ns); });
     }
     rte_pktmbuf_free_bulk(pkts, n);
 
     // A write error shows up here, once per burst, not once per packet.
-    while (touched != 0) {
-        const unsigned slot = static_cast<unsigned>(__builtin_ctz(touched));
-        touched &= static_cast<session_mask>(touched - 1);
+    for_each_session(touched, [&](unsigned slot) {
         if (unlikely(w.outputs[slot].file.file().error() != 0))
             end_output(w, slot);
-    }
+    });
 }
 
 void housekeeping(writer& w, bool flush_due)
 {
+    const uint64_t now = w.clock->now_ns();
     for (unsigned slot = 0; slot < max_sessions; slot++) {
         session_output& out = w.outputs[slot];
         if (out.owner == nullptr || out.closed)
             continue;
         output_file& file = out.file.file();
+        if (!file.is_open())
+            continue;
+        if (out.window_end_ns != UINT64_MAX && now >= out.window_end_ns + window_grace_ns &&
+            out.last_ts_ns + live_skew_ns > now && out.last_ts_ns < now + live_skew_ns) {
+            close_file(w, slot);   // the next packet opens the next window's file
+            continue;
+        }
         if (flush_due && file.has_pending() && file.flush() != 0)
             end_output(w, slot);
         publish(w, slot);
@@ -140,6 +276,14 @@ void housekeeping(writer& w, bool flush_due)
 }
 
 } // namespace
+
+std::vector<std::string> files_on_disk(const session_output& out)
+{
+    std::vector<std::string> names(out.on_disk.begin(), out.on_disk.end());
+    if (out.file.file().is_open())
+        names.push_back(out.file.file().name() + ".part");
+    return names;
+}
 
 std::string capture_file_name(const output_spec& spec, unsigned writer_index, uint32_t seq,
                               uint64_t start_ns)
@@ -152,21 +296,14 @@ int writer::open_session(unsigned slot, session* s, std::string& error)
 {
     session_output& out = outputs[slot];
     out.owner = s;
-    out.seq = 1;
+    out.seq = 0;
     out.closed = false;
     out.closed_packets = out.closed_bytes = 0;
-    const std::string name = capture_file_name(s->spec, index, out.seq, s->start_ns);
-    const int rc = out.file.open(s->dir_fd, name, s->spec.format, s->spec.snaplen,
-                                 s->spec.chunk_bytes);
-    if (rc != 0) {
-        error = fmt::format("writer {}: cannot create {}/{}.part: {}", index, s->spec.dir, name,
-                            strerror(-rc));
+    out.on_disk.clear();
+    const int rc = open_file(*this, slot, s->start_ns, error);
+    if (rc != 0)
         out.owner = nullptr;
-        return rc;
-    }
-    out.files.push_back(name);
-    counters[slot].files.add(1);
-    return 0;
+    return rc;
 }
 
 int writer_main(void* arg)
@@ -191,7 +328,6 @@ int writer_main(void* arg)
             write_burst(w, pkts, n);
             got += n;
         }
-        w.packets_dequeued.add(got);
 
         if (got == 0) {
             if (stopping)
@@ -215,7 +351,6 @@ int writer_main(void* arg)
     for (unsigned slot = 0; slot < max_sessions; slot++)
         if (w.outputs[slot].owner != nullptr)
             end_output(w, slot);
-    w.done.store(true, std::memory_order_release);
     return 0;
 }
 

@@ -12,7 +12,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <mutex>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -22,7 +22,7 @@
 #include "engine/counters.h"
 #include "engine/packet_meta.h"
 #include "engine/tsc_clock.h"
-#include "writers/pcap_writer.h"
+#include "writers/capture_writer.h"
 #include "writers/session.h"
 
 namespace linecap {
@@ -38,6 +38,7 @@ struct session_counters {
     counter written_packets;   // records that reached the kernel whole
     counter written_bytes;     // file bytes that reached the kernel, headers included
     counter files;             // files created
+    counter files_deleted;     // closed files deleted to keep the last N (rotate.keep)
     counter write_drops;       // packets lost to a write error (or after one)
     counter limit_drops;       // packets matched after a limit was reached
 };
@@ -45,12 +46,15 @@ struct session_counters {
 // One session's files on one writer. Touched only by that writer.
 struct session_output {
     session* owner = nullptr;      // null: slot unused
-    pcap_writer file;
-    uint32_t seq = 0;              // number of the current file, from 1
+    capture_writer file;           // the current file; not open between a time window's end and the next packet
+    uint32_t seq = 0;              // number of the last file opened, from 1
     bool closed = false;           // no more files: the session stopped here
+    bool closed_by_limit = false;  // ...because a limit was reached (else a write error)
+    uint64_t window_end_ns = UINT64_MAX;  // time rotation: the current file's window ends here
+    uint64_t last_ts_ns = 0;       // of the last packet written
     uint64_t closed_packets = 0;   // in files already closed
     uint64_t closed_bytes = 0;
-    std::vector<std::string> files; // every file this writer created for the session
+    std::deque<std::string> on_disk;   // closed files still on disk, oldest first
 };
 
 struct alignas(RTE_CACHE_LINE_SIZE) writer {
@@ -68,8 +72,6 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
 
     // Published for readers.
     std::array<session_counters, max_sessions> counters{};
-    counter packets_dequeued;
-    std::atomic<bool> done{false};
 
     // Opens the first file of `s` in slot `slot` for this writer.
     // Returns 0, or -errno with `error` saying what failed.
@@ -78,6 +80,10 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
 
 // The writer lcore's main loop; `arg` is a writer*. Returns 0.
 int writer_main(void* arg);
+
+// The names of the session's files this writer has on disk, closed ones
+// first. Only for use once the writer has stopped, or from the writer itself.
+std::vector<std::string> files_on_disk(const session_output& out);
 
 // File name of a writer's file: <session>-w<writer>-<seq>-<UTC start>.<ext>
 std::string capture_file_name(const output_spec& spec, unsigned writer_index, uint32_t seq,

@@ -87,10 +87,16 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"match":[{"protocols":["icmp"], "dst_ports":[80]}]})") ==
           "match[0]: ports are only read from TCP, UDP and SCTP, and \"protocols\" names none of them");
     CHECK(spec_error(R"({"matches":[]})") ==
-          "matches: unknown field (known: name, match, bpf, payload, snaplen, format)");
+          "matches: unknown field (known: name, match, bpf, payload, snaplen, limits, rotate, format)");
     CHECK(spec_error(R"({"snaplen":300000})") == "snaplen: 300000 is not a whole number from 0 to 262144");
     CHECK(spec_error(R"({"snaplen":"64"})") == "snaplen: \"64\" is not a whole number from 0 to 262144");
-    CHECK(spec_error(R"({"format":"pcapng2"})") == "format: \"pcapng2\" is not a format (pcap, pcap-ns)");
+    CHECK(spec_error(R"({"format":"pcapng2"})") == "format: \"pcapng2\" is not a format (pcap, pcap-ns, pcapng)");
+    CHECK(spec_error(R"({"limits":{"packets":0}})") == "limits.packets: 0 is not a whole number 1 or more");
+    CHECK(spec_error(R"({"limits":{"seconds":-1}})") == "limits.seconds: -1 is not a number of seconds above 0");
+    CHECK(spec_error(R"({"limits":{"minutes":1}})") == "limits.minutes: unknown field (known: packets, bytes, seconds)");
+    CHECK(spec_error(R"({"rotate":{"keep":5}})") ==
+          "rotate.keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
+    CHECK(spec_error(R"({"rotate":{"seconds":0.5}})") == "rotate.seconds: 0.5 is not a whole number from 1 to 2678400");
     CHECK(spec_error(R"({"name":"../etc"})") ==
           "name: \"../etc\": a session name has only letters, digits, '.', '_' and '-'");
     CHECK(spec_error(R"([1,2])") == "expected an object {...}, got [1,2]");

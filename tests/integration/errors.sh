@@ -27,7 +27,7 @@ expect_error 2 "--snaplen: 300000 is not a whole number from 0 to 262144" "${E[@
 expect_error 2 "--count: 12abc is not a whole number 1 or more" "${E[@]}" -- -w "$out" -c 12abc
 expect_error 2 "--duration: -3 is not a number of seconds above 0" "${E[@]}" -- -w "$out" --duration -3
 expect_error 2 "--format" "${E[@]}" -- -w "$out" --format pcapng2
-expect_error 2 "--ring-size: 1000 is not a power of two" "${E[@]}" -- -w "$out" --ring-size 1000
+expect_error 2 "--ring-size: 10 is not a whole number from 64 to 1048576" "${E[@]}" -- -w "$out" --ring-size 10
 expect_error 2 "cannot create the folder: Not a directory" "${E[@]}" -- -w /etc/hostname/x
 expect_error 1 "no ports found" "${E[@]}" -- -w "$out"
 expect_error 1 "no ports found" "${E[@]}" --vdev net_pcap0,rx_pcap=/nonexistent.pcap -- -w "$out"

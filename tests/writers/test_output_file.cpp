@@ -11,7 +11,7 @@
 #include <pcap/pcap.h>
 
 #include "tests/support/dpdk_env.h"
-#include "writers/pcap_writer.h"
+#include "writers/capture_writer.h"
 
 using namespace linecap;
 
@@ -81,8 +81,8 @@ TEST_CASE("a write error leaves a valid file ending at its last complete record"
 {
     const std::string dir = test::temp_dir();
     const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-    pcap_writer w;
-    REQUIRE(w.open(dfd, "full.pcap", file_format::pcap_ns, 0, 8192) == 0);
+    capture_writer w;
+    REQUIRE(w.open(dfd, "full.pcap", {file_format::pcap_ns, 0, 8192}) == 0);
     std::vector<uint8_t> bytes(1000, 0xab);
     uint64_t appended = 0;
     {
@@ -99,7 +99,7 @@ TEST_CASE("a write error leaves a valid file ending at its last complete record"
         w.write_packet(m, 1);
         rte_pktmbuf_free(m);
         appended++;
-        CHECK(w.file().close() == -EFBIG);
+        CHECK(w.close(0) == -EFBIG);
     }
     CHECK(w.packets() == appended);
     const uint64_t kept = w.durable_packets();

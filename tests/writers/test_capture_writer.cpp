@@ -9,7 +9,7 @@
 #include <pcap/pcap.h>
 
 #include "tests/support/dpdk_env.h"
-#include "writers/pcap_writer.h"
+#include "writers/capture_writer.h"
 
 using namespace linecap;
 
@@ -58,7 +58,7 @@ file_contents read_back(const std::string& path)
     uint32_t magic = 0;
     REQUIRE(fread(&magic, sizeof magic, 1, raw) == 1);
     fclose(raw);
-    f.precision = magic == pcap_magic_ns ? 9 : magic == pcap_magic_us ? 6 : -1;
+    f.precision = magic == pcap_magic_ns || magic == pcapng_section_header ? 9 : magic == pcap_magic_us ? 6 : -1;
     return f;
 }
 
@@ -85,8 +85,8 @@ TEST_CASE("pcap header fields, nanosecond and microsecond")
         std::make_tuple(file_format::pcap_ns, 9, 0u, 262144),
         std::make_tuple(file_format::pcap_us, 6, 0u, 262144),
         std::make_tuple(file_format::pcap_ns, 9, 128u, 128));
-    pcap_writer w;
-    REQUIRE(w.open(dir.fd, "a.pcap", format, snaplen, 1 << 16) == 0);
+    capture_writer w;
+    REQUIRE(w.open(dir.fd, "a.pcap", {format, snaplen, 1 << 16}) == 0);
     CHECK(std::filesystem::exists(dir.path + "/a.pcap.part"));
     CHECK_FALSE(std::filesystem::exists(dir.path + "/a.pcap"));
 
@@ -95,7 +95,7 @@ TEST_CASE("pcap header fields, nanosecond and microsecond")
     rte_mbuf* m = test::make_chain(bytes, 2048);
     CHECK(w.write_packet(m, ts) == 16 + 100);
     rte_pktmbuf_free(m);
-    REQUIRE(w.file().close() == 0);
+    REQUIRE(w.close(0) == 0);
     CHECK_FALSE(std::filesystem::exists(dir.path + "/a.pcap.part"));
 
     const file_contents f = read_back(dir.path + "/a.pcap");
@@ -117,8 +117,8 @@ TEST_CASE("pcap header fields, nanosecond and microsecond")
 TEST_CASE("truncation keeps the first snaplen bytes and the original length")
 {
     dir_handle dir;
-    pcap_writer w;
-    REQUIRE(w.open(dir.fd, "t.pcap", file_format::pcap_ns, 64, 1 << 16) == 0);
+    capture_writer w;
+    REQUIRE(w.open(dir.fd, "t.pcap", {file_format::pcap_ns, 64, 1 << 16}) == 0);
     const auto big = pattern(1000, 7);
     const auto small = pattern(60, 9);
     const auto exact = pattern(64, 11);
@@ -127,7 +127,7 @@ TEST_CASE("truncation keeps the first snaplen bytes and the original length")
         w.write_packet(m, 1000);
         rte_pktmbuf_free(m);
     }
-    REQUIRE(w.file().close() == 0);
+    REQUIRE(w.close(0) == 0);
     const file_contents f = read_back(dir.path + "/t.pcap");
     REQUIRE(f.records.size() == 3);
     CHECK(f.records[0].len == 1000);
@@ -144,14 +144,14 @@ TEST_CASE("chained mbufs: segments are joined, truncation may end in any segment
 {
     dir_handle dir;
     const uint32_t snaplen = GENERATE(0u, 1u, 99u, 100u, 101u, 250u, 9000u);
-    pcap_writer w;
-    REQUIRE(w.open(dir.fd, "c.pcap", file_format::pcap_ns, snaplen, 1 << 16) == 0);
+    capture_writer w;
+    REQUIRE(w.open(dir.fd, "c.pcap", {file_format::pcap_ns, snaplen, 1 << 16}) == 0);
     const auto bytes = pattern(9000, 3);
     rte_mbuf* m = test::make_chain(bytes, 100);   // 90 segments of 100 bytes
     REQUIRE(m->nb_segs == 90);
     w.write_packet(m, 5);
     rte_pktmbuf_free(m);
-    REQUIRE(w.file().close() == 0);
+    REQUIRE(w.close(0) == 0);
     const file_contents f = read_back(dir.path + "/c.pcap");
     REQUIRE(f.records.size() == 1);
     const uint32_t kept = snaplen == 0 ? 9000 : std::min(snaplen, 9000u);
@@ -165,8 +165,8 @@ TEST_CASE("records straddle chunk boundaries and come back whole")
     dir_handle dir;
     // A 4 KiB chunk and packets of awkward sizes: most records cross a boundary,
     // and some packets are larger than a whole chunk.
-    pcap_writer w;
-    REQUIRE(w.open(dir.fd, "s.pcap", file_format::pcap_ns, 0, 4096) == 0);
+    capture_writer w;
+    REQUIRE(w.open(dir.fd, "s.pcap", {file_format::pcap_ns, 0, 4096}) == 0);
     std::mt19937 rng(42);
     std::vector<std::vector<uint8_t>> sent;
     for (int i = 0; i < 2000; i++) {
@@ -179,7 +179,7 @@ TEST_CASE("records straddle chunk boundaries and come back whole")
     // Most records are on disk already: only the last partial chunk is not.
     CHECK(w.durable_packets() > 1900);
     CHECK(w.durable_packets() < 2000);
-    REQUIRE(w.file().close() == 0);
+    REQUIRE(w.close(0) == 0);
     CHECK(w.durable_packets() == 2000);
     const file_contents f = read_back(dir.path + "/s.pcap");
     REQUIRE(f.records.size() == sent.size());
@@ -193,14 +193,145 @@ TEST_CASE("records straddle chunk boundaries and come back whole")
 TEST_CASE("write_record from a flat buffer applies the snap length")
 {
     dir_handle dir;
-    pcap_writer w;
-    REQUIRE(w.open(dir.fd, "r.pcap", file_format::pcap_us, 10, 4096) == 0);
+    capture_writer w;
+    REQUIRE(w.open(dir.fd, "r.pcap", {file_format::pcap_us, 10, 4096}) == 0);
     const auto bytes = pattern(50, 5);
     CHECK(w.write_record(1234567890123ull, 70, bytes.data(), 50) == 16 + 10);
-    REQUIRE(w.file().close() == 0);
+    REQUIRE(w.close(0) == 0);
     const file_contents f = read_back(dir.path + "/r.pcap");
     REQUIRE(f.records.size() == 1);
     CHECK(f.records[0].ts_ns == 1234567890000ull);   // cut to microseconds
     CHECK(f.records[0].len == 70);
     CHECK(f.records[0].data == std::vector<uint8_t>(bytes.begin(), bytes.begin() + 10));
+}
+
+namespace {
+
+// The blocks of a pcapng file, walked by hand: type, body.
+struct pcapng_block {
+    uint32_t type;
+    std::vector<uint8_t> body;   // between the two length fields
+};
+
+std::vector<pcapng_block> read_blocks(const std::string& path)
+{
+    FILE* f = fopen(path.c_str(), "rb");
+    REQUIRE(f != nullptr);
+    std::vector<pcapng_block> blocks;
+    uint32_t head[2];
+    while (fread(head, sizeof head, 1, f) == 1) {
+        REQUIRE(head[1] >= 12);
+        REQUIRE(head[1] % 4 == 0);
+        pcapng_block b{head[0], std::vector<uint8_t>(head[1] - 12)};
+        REQUIRE(fread(b.body.data(), 1, b.body.size(), f) == b.body.size());
+        uint32_t tail = 0;
+        REQUIRE(fread(&tail, sizeof tail, 1, f) == 1);
+        CHECK(tail == head[1]);
+        blocks.push_back(std::move(b));
+    }
+    fclose(f);
+    return blocks;
+}
+
+// Option `code` of a block whose options start at `at`.
+std::vector<uint8_t> option(const pcapng_block& b, size_t at, uint16_t code)
+{
+    while (at + 4 <= b.body.size()) {
+        uint16_t c, len;
+        std::memcpy(&c, &b.body[at], 2);
+        std::memcpy(&len, &b.body[at + 2], 2);
+        if (c == 0)
+            break;
+        if (c == code)
+            return {b.body.begin() + static_cast<long>(at + 4), b.body.begin() + static_cast<long>(at + 4 + len)};
+        at += 4 + ((len + 3u) & ~3u);
+    }
+    return {};
+}
+
+uint64_t u64(const std::vector<uint8_t>& v)
+{
+    uint64_t x = 0;
+    REQUIRE(v.size() == 8);
+    std::memcpy(&x, v.data(), 8);
+    return x;
+}
+
+interface_counters fake_counters(uint16_t port)
+{
+    return {1000u + port, 10u + port};
+}
+
+} // namespace
+
+TEST_CASE("pcapng: section, interfaces, packets on their interface, statistics at close")
+{
+    dir_handle dir;
+    const std::vector<capture_interface> interfaces = {{3, "net_pcap0", "net_pcap"}, {7, "0000:3b:00.0", "net_ice"}};
+    capture_writer w;
+    capture_file_options o;
+    o.format = file_format::pcapng;
+    o.snaplen = 100;
+    o.chunk_bytes = 4096;
+    o.interfaces = &interfaces;
+    o.start_ns = 1700000000123456789ull;
+    REQUIRE(w.open(dir.fd, "n.pcapng", o) == 0);
+    const auto bytes = pattern(150, 3);
+    rte_mbuf* m = test::make_chain(bytes, 2048);
+    m->port = 7;
+    w.write_packet(m, 1700000001000000001ull);
+    m->port = 3;
+    w.write_packet(m, 1700000001000000002ull);
+    rte_pktmbuf_free(m);
+    REQUIRE(w.close(1700000002000000000ull, fake_counters) == 0);
+
+    const auto blocks = read_blocks(dir.path + "/n.pcapng");
+    REQUIRE(blocks.size() == 1 + 2 + 2 + 2);   // SHB, 2 IDB, 2 EPB, 2 ISB
+    CHECK(blocks[0].type == pcapng_section_header);
+    const auto userappl = option(blocks[0], 16, pcapng_shb_userappl);
+    CHECK(std::string(userappl.begin(), userappl.end()) == std::string("linecap ") + LINECAP_VERSION);
+    CHECK_FALSE(option(blocks[0], 16, pcapng_shb_os).empty());
+    CHECK_FALSE(option(blocks[0], 16, pcapng_shb_hardware).empty());
+
+    CHECK(blocks[1].type == pcapng_interface_description);
+    const auto if_name = option(blocks[2], 8, pcapng_if_name);
+    CHECK(std::string(if_name.begin(), if_name.end()) == "0000:3b:00.0");
+    CHECK(option(blocks[1], 8, pcapng_if_tsresol) == std::vector<uint8_t>{9});
+    uint32_t snaplen = 0;
+    std::memcpy(&snaplen, &blocks[1].body[4], 4);
+    CHECK(snaplen == 100);
+
+    // The packets: port 7 is interface 1, port 3 interface 0; cut to 100 bytes.
+    for (int i = 0; i < 2; i++) {
+        const pcapng_block& epb = blocks[3 + i];
+        CHECK(epb.type == pcapng_enhanced_packet);
+        uint32_t fields[5];
+        std::memcpy(fields, epb.body.data(), sizeof fields);
+        CHECK(fields[0] == (i == 0 ? 1u : 0u));
+        CHECK((static_cast<uint64_t>(fields[1]) << 32 | fields[2]) == 1700000001000000001ull + i);
+        CHECK(fields[3] == 100);
+        CHECK(fields[4] == 150);
+    }
+
+    // One statistics block per interface, with what the port counted.
+    for (int i = 0; i < 2; i++) {
+        const pcapng_block& isb = blocks[5 + i];
+        CHECK(isb.type == pcapng_interface_statistics);
+        uint32_t id = 0;
+        std::memcpy(&id, isb.body.data(), 4);
+        CHECK(id == static_cast<uint32_t>(i));
+        const uint16_t port = interfaces[static_cast<size_t>(i)].port;
+        CHECK(u64(option(isb, 12, pcapng_isb_ifrecv)) == 1000u + port);
+        CHECK(u64(option(isb, 12, pcapng_isb_ifdrop)) == 10u + port);
+        const auto start = option(isb, 12, pcapng_isb_starttime);
+        uint32_t words[2];
+        std::memcpy(words, start.data(), 8);
+        CHECK((static_cast<uint64_t>(words[0]) << 32 | words[1]) == 1700000000123456789ull);
+    }
+
+    // And libpcap reads the packets.
+    const file_contents f = read_back(dir.path + "/n.pcapng");
+    REQUIRE(f.records.size() == 2);
+    CHECK(f.records[1].ts_ns == 1700000001000000002ull);
+    CHECK(f.records[0].data == std::vector<uint8_t>(bytes.begin(), bytes.begin() + 100));
 }

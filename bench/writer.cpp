@@ -1,0 +1,176 @@
+// bench/writer: the writer alone, on one core, no NIC.
+//
+//   build/bench/linecap-bench-writer [--dir DIR] [--seconds S]
+//
+// Packets are built once in mbufs. Each round does what a writer lcore does
+// per burst of 128: dequeue pointers from an SPSC rte_ring (the worker's
+// enqueue is done in the same thread, so both ends' cost is in), copy each
+// packet's first snaplen bytes after its record header into the chunk
+// buffer, write full 1 MiB chunks, and free the mbufs in bulk (a reference
+// taken before keeps them alive for the next round). Targets: /dev/null
+// (the writer's CPU cost), and files in DIR with O_DIRECT and buffered,
+// next to `dd oflag=direct` on the same folder in the same run.
+#include <chrono>
+#include <cstdio>
+#include <fcntl.h>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "bench/traffic.h"
+#include "writers/capture_writer.h"
+
+using namespace linecap;
+
+namespace {
+
+constexpr unsigned burst = 128;
+constexpr unsigned working_set = 4096;
+
+struct profile_def {
+    const char* name;
+    traffic::profile shape;
+    uint32_t snaplen;
+};
+
+struct result {
+    double mpps;
+    double gbytes_per_s;   // file bytes
+};
+
+std::vector<rte_mbuf*> build(rte_mempool* pool, traffic::profile shape)
+{
+    traffic::generator_options o;
+    o.shape = shape;
+    o.seed = 3;
+    traffic::generator gen(o);
+    std::vector<rte_mbuf*> out;
+    for (unsigned i = 0; i < working_set; i++) {
+        const auto p = gen.next();
+        rte_mbuf* m = rte_pktmbuf_alloc(pool);
+        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(p.bytes.size())), p.bytes.data(), p.bytes.size());
+        out.push_back(m);
+    }
+    return out;
+}
+
+// Runs the writer loop into `w` for about `seconds`.
+result run(capture_writer& w, rte_ring* ring, std::vector<rte_mbuf*>& pkts, double seconds)
+{
+    uint64_t packets = 0;
+    const auto start = std::chrono::steady_clock::now();
+    double elapsed = 0;
+    rte_mbuf* got[burst];
+    uint64_t ts = 1700000000000000000ull;
+    while (elapsed < seconds) {
+        for (size_t i = 0; i + burst <= pkts.size(); i += burst) {
+            for (unsigned k = 0; k < burst; k++)
+                rte_mbuf_refcnt_update(pkts[i + k], 1);   // the free below gives it back
+            rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void* const*>(&pkts[i]), burst, nullptr);
+            const unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(got), burst, nullptr);
+            for (unsigned k = 0; k < n; k++)
+                w.write_packet(got[k], ts++);
+            rte_pktmbuf_free_bulk(got, n);
+            packets += n;
+        }
+        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    w.file().flush();
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return {static_cast<double>(packets) / elapsed / 1e6, static_cast<double>(w.file().size()) / elapsed / 1e9};
+}
+
+// dd oflag=direct of `bytes` into DIR: GB/s.
+double dd_direct(const std::string& dir, uint64_t bytes)
+{
+    const std::string file = dir + "/linecap-bench-dd.bin";
+    const std::string cmd = fmt::format("dd if=/dev/zero of={} bs=1M count={} oflag=direct 2>&1", file, bytes >> 20);
+    const auto start = std::chrono::steady_clock::now();
+    FILE* p = popen(cmd.c_str(), "r");
+    char line[512];
+    while (p && fgets(line, sizeof line, p)) {
+    }
+    if (p)
+        pclose(p);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    unlink(file.c_str());
+    return static_cast<double>(bytes >> 20 << 20) / s / 1e9;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"linecap-bench-writer: the writer's rate on one core"};
+    std::string dir = ".";
+    double seconds = 2.0;
+    app.add_option("--dir", dir, "Folder on the disk to measure");
+    app.add_option("--seconds", seconds, "Time per measurement");
+    CLI11_PARSE(app, argc, argv);
+
+    const char* eal[] = {"bench", "--no-huge", "-m", "512", "--no-pci", "--no-shconf", "-l", "0",
+                         "--log-level", "lib.*:error", nullptr};
+    if (rte_eal_init(10, const_cast<char**>(eal)) < 0) {
+        fmt::print(stderr, "EAL: {}\n", rte_strerror(rte_errno));
+        return 1;
+    }
+    rte_mempool* pool = rte_pktmbuf_pool_create("bench", 3 * working_set, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    rte_ring* ring = rte_ring_create("bench", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (pool == nullptr || ring == nullptr || dir_fd < 0) {
+        fmt::print(stderr, "setup failed (is --dir {} a folder?)\n", dir);
+        return 1;
+    }
+
+    const profile_def profiles[] = {
+        {"64 B, snaplen 64", traffic::profile::small, 64},
+        {"IMIX, whole", traffic::profile::imix, 0},
+        {"1514 B, whole", traffic::profile::large, 0},
+    };
+    fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "packets", "/dev/null", "disk, O_DIRECT",
+               "disk, buffered", "dd direct", "O_DIRECT");
+    fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "", "Mpps    GB/s", "Mpps    GB/s",
+               "Mpps    GB/s", "GB/s", "vs dd");
+    for (const profile_def& p : profiles) {
+        auto pkts = build(pool, p.shape);
+        capture_file_options options;
+        options.snaplen = p.snaplen;
+
+        capture_writer null_writer;
+        const int null_fd = open("/dev/null", O_WRONLY);
+        null_writer.attach(null_fd, "/dev/null", options);
+        const result to_null = run(null_writer, ring, pkts, seconds);
+        null_writer.close(0);
+
+        result to_disk[2];
+        for (int buffered = 0; buffered < 2; buffered++) {
+            capture_writer w;
+            options.direct = buffered == 0;
+            const std::string name = "linecap-bench-writer.pcap";
+            if (int rc = w.open(dir_fd, name, options); rc != 0) {
+                fmt::print(stderr, "{}/{}: {}\n", dir, name, strerror(-rc));
+                return 1;
+            }
+            to_disk[buffered] = run(w, ring, pkts, seconds);
+            if (buffered == 0 && !w.file().is_direct())
+                fmt::print(stderr, "note: {} has no O_DIRECT; both disk columns are buffered\n", dir);
+            w.close(0);
+            unlinkat(dir_fd, name.c_str(), 0);
+        }
+        const double dd = dd_direct(dir, 2ull << 30);
+        auto cell = [](const result& r) { return fmt::format("{:6.2f}  {:6.2f}", r.mpps, r.gbytes_per_s); };
+        fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>10.2f} | {:>7.0f}%\n", p.name, cell(to_null),
+                   cell(to_disk[0]), cell(to_disk[1]), dd, 100.0 * to_disk[0].gbytes_per_s / dd);
+        std::fflush(stdout);
+        for (rte_mbuf* m : pkts)
+            rte_pktmbuf_free(m);
+    }
+    return 0;
+}

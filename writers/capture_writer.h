@@ -1,0 +1,159 @@
+// Packets into a capture file (pcap or pcapng): the record header, then the
+// first `snaplen` bytes of the packet copied straight from the mbuf segments
+// into the file's chunk buffer. Truncation happens here and only here: the
+// worker hands over whole packets, the writer copies only what is kept, and
+// the record keeps the packet's original length.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <rte_mbuf.h>
+
+#include "writers/capture_format.h"
+#include "writers/output_file.h"
+
+namespace linecap {
+
+// A port as a pcapng file describes it.
+struct capture_interface {
+    uint16_t port = 0;
+    std::string name;          // if_name: the DPDK device, e.g. net_pcap0 or 0000:3b:00.0
+    std::string description;   // if_description: the driver
+};
+
+// What a port counted, for the Interface Statistics Blocks.
+struct interface_counters {
+    uint64_t received = 0;
+    uint64_t dropped = 0;      // by the NIC (imissed) and for lack of mbufs
+};
+using interface_counter_reader = interface_counters (*)(uint16_t port);
+
+struct capture_file_options {
+    file_format format = file_format::pcap_ns;
+    uint32_t snaplen = 0;                          // 0: whole packets
+    size_t chunk_bytes = 1 << 20;
+    bool direct = true;                            // O_DIRECT where the filesystem has it
+    const std::vector<capture_interface>* interfaces = nullptr;   // pcapng; none: one "linecap"
+    uint64_t start_ns = 0;                         // pcapng statistics' start time
+};
+
+class capture_writer {
+public:
+    // Creates NAME.part in `dir_fd` and writes the file's header (pcapng: the
+    // section and interface blocks). Returns 0 or -errno.
+    int open(int dir_fd, const std::string& name, const capture_file_options& options);
+    // The same, into a descriptor already open (output_file::attach).
+    int attach(int fd, const std::string& name, const capture_file_options& options);
+
+    // Appends one record for the packet in `m` (any number of segments).
+    // Returns the bytes the record adds to the file. The mbuf is not freed.
+    // The record holds the bytes the mbuf really has: a chain shorter than
+    // its pkt_len (DPDK 22.11's net_pcap cuts frames over 64 KiB to their
+    // length modulo 65536 and keeps the full pkt_len) gets a shorter caplen,
+    // never invented bytes.
+    uint32_t write_packet(const rte_mbuf* m, uint64_t ts_ns)
+    {
+        const uint32_t len = m->pkt_len;
+        uint32_t available = m->data_len;
+        if (__builtin_expect(m->nb_segs > 1, 0))
+            for (const rte_mbuf* seg = m->next; seg != nullptr; seg = seg->next)
+                available += seg->data_len;
+        const uint32_t caplen = std::min({len, _snaplen, available});
+        const uint32_t bytes = append_record_header(ts_ns, caplen, len, interface_of(m->port));
+        uint32_t left = caplen;
+        for (const rte_mbuf* seg = m; left > 0; seg = seg->next) {
+            const uint32_t n = std::min<uint32_t>(left, seg->data_len);
+            _file.append(rte_pktmbuf_mtod(seg, const uint8_t*), n);
+            left -= n;
+        }
+        append_record_trailer(caplen);
+        return bytes;
+    }
+
+    // Appends one record from a flat buffer (merge, tests).
+    uint32_t write_record(uint64_t ts_ns, uint32_t orig_len, const uint8_t* data, uint32_t caplen,
+                          uint32_t interface = 0)
+    {
+        caplen = std::min(caplen, _snaplen);
+        const uint32_t bytes = append_record_header(ts_ns, caplen, orig_len, interface);
+        _file.append(data, caplen);
+        append_record_trailer(caplen);
+        return bytes;
+    }
+
+    // The bytes a record of `caplen` captured bytes takes in this format.
+    uint32_t record_size(uint32_t caplen) const
+    {
+        caplen = std::min(caplen, _snaplen);
+        return _format == file_format::pcapng ? sizeof(pcapng_epb_header) + pcapng_padded(caplen) + 4
+                                              : sizeof(pcap_record_header) + caplen;
+    }
+
+    // Writes what the format puts at the end (pcapng: an Interface Statistics
+    // Block per interface, from `read`, stamped `end_ns`), then closes the
+    // file (output_file::close). Returns 0 or -errno.
+    int close(uint64_t end_ns, interface_counter_reader read = nullptr);
+
+    output_file& file() { return _file; }
+    const output_file& file() const { return _file; }
+    file_format format() const { return _format; }
+
+    // Packets in the file, and packets that reached the kernel whole.
+    uint64_t packets() const { return _packets; }
+    uint64_t durable_packets() const
+    {
+        const uint64_t records = _file.durable_records();
+        return records > _header_records ? std::min(_packets, records - _header_records) : 0;
+    }
+
+private:
+    uint32_t append_record_header(uint64_t ts_ns, uint32_t caplen, uint32_t len, uint32_t interface)
+    {
+        _packets++;
+        if (_format != file_format::pcapng) {
+            const pcap_record_header h = make_pcap_record_header(_format, ts_ns, caplen, len);
+            _file.append(&h, sizeof h);
+            return sizeof h + caplen;
+        }
+        const uint32_t total = sizeof(pcapng_epb_header) + pcapng_padded(caplen) + 4;
+        const pcapng_epb_header h = {pcapng_enhanced_packet, total, interface,
+                                     static_cast<uint32_t>(ts_ns >> 32), static_cast<uint32_t>(ts_ns),
+                                     caplen, len};
+        _file.append(&h, sizeof h);
+        return total;
+    }
+
+    void append_record_trailer(uint32_t caplen)
+    {
+        if (_format == file_format::pcapng) {
+            static const uint8_t zeros[4] = {};
+            _file.append(zeros, pcapng_padded(caplen) - caplen);
+            const uint32_t total = sizeof(pcapng_epb_header) + pcapng_padded(caplen) + 4;
+            _file.append(&total, sizeof total);
+        }
+        _file.end_record();
+    }
+
+    uint32_t interface_of(uint16_t port) const
+    {
+        return port < _interface_of_port.size() ? _interface_of_port[port] : 0;
+    }
+
+    void write_header(const capture_file_options& options);
+    void write_pcapng_header(const capture_file_options& options);
+
+    output_file _file;
+    file_format _format = file_format::pcap_ns;
+    uint32_t _snaplen = pcap_max_snaplen;
+    uint64_t _header_records = 0;
+    uint64_t _packets = 0;
+    uint64_t _start_ns = 0;
+    std::vector<uint16_t> _ports;                      // interface index -> port
+    std::array<uint8_t, 256> _interface_of_port{};     // port -> interface index
+};
+
+} // namespace linecap
