@@ -87,11 +87,12 @@ result run(capture_writer& w, rte_ring* ring, std::vector<rte_mbuf*>& pkts, doub
     return {static_cast<double>(packets) / elapsed / 1e6, static_cast<double>(w.file().size()) / elapsed / 1e9};
 }
 
-// dd oflag=direct of `bytes` into DIR: GB/s.
-double dd_direct(const std::string& dir, uint64_t bytes)
+// dd oflag=direct of `bytes` into DIR, in blocks as large as our chunks: GB/s.
+double dd_direct(const std::string& dir, uint64_t bytes, size_t block)
 {
     const std::string file = dir + "/linecap-bench-dd.bin";
-    const std::string cmd = fmt::format("dd if=/dev/zero of={} bs=1M count={} oflag=direct 2>&1", file, bytes >> 20);
+    const std::string cmd = fmt::format("dd if=/dev/zero of={} bs={} count={} oflag=direct 2>&1", file, block,
+                                        bytes / block);
     const auto start = std::chrono::steady_clock::now();
     FILE* p = popen(cmd.c_str(), "r");
     char line[512];
@@ -101,7 +102,7 @@ double dd_direct(const std::string& dir, uint64_t bytes)
         pclose(p);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     unlink(file.c_str());
-    return static_cast<double>(bytes >> 20 << 20) / s / 1e9;
+    return static_cast<double>(bytes / block * block) / s / 1e9;
 }
 
 } // namespace
@@ -113,6 +114,8 @@ int main(int argc, char** argv)
     double seconds = 2.0;
     app.add_option("--dir", dir, "Folder on the disk to measure");
     app.add_option("--seconds", seconds, "Time per measurement");
+    size_t chunk = capture_file_options{}.chunk_bytes;
+    app.add_option("--chunk", chunk, "Bytes per write");
     CLI11_PARSE(app, argc, argv);
 
     const char* eal[] = {"bench", "--no-huge", "-m", "512", "--no-pci", "--no-shconf", "-l", "0",
@@ -142,6 +145,7 @@ int main(int argc, char** argv)
         auto pkts = build(pool, p.shape);
         capture_file_options options;
         options.snaplen = p.snaplen;
+        options.chunk_bytes = chunk;
 
         capture_writer null_writer;
         const int null_fd = open("/dev/null", O_WRONLY);
@@ -164,7 +168,7 @@ int main(int argc, char** argv)
             w.close(0);
             unlinkat(dir_fd, name.c_str(), 0);
         }
-        const double dd = dd_direct(dir, 2ull << 30);
+        const double dd = dd_direct(dir, 2ull << 30, chunk);
         auto cell = [](const result& r) { return fmt::format("{:6.2f}  {:6.2f}", r.mpps, r.gbytes_per_s); };
         fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>10.2f} | {:>7.0f}%\n", p.name, cell(to_null),
                    cell(to_disk[0]), cell(to_disk[1]), dd, 100.0 * to_disk[0].gbytes_per_s / dd);

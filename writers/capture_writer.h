@@ -35,7 +35,7 @@ using interface_counter_reader = interface_counters (*)(uint16_t port);
 struct capture_file_options {
     file_format format = file_format::pcap_ns;
     uint32_t snaplen = 0;                          // 0: whole packets
-    size_t chunk_bytes = 1 << 20;
+    size_t chunk_bytes = 4 << 20;                  // see output_spec::chunk_bytes
     bool direct = true;                            // O_DIRECT where the filesystem has it
     const std::vector<capture_interface>* interfaces = nullptr;   // pcapng; none: one "linecap"
     uint64_t start_ns = 0;                         // pcapng statistics' start time

@@ -25,6 +25,13 @@ check_readable "$(only_file "$WORK/duration")" "$written"
 elapsed=$(json "$WORK/duration.json" .elapsed_s)
 awk -v e="$elapsed" 'BEGIN { exit !(e >= 0.3 && e < 1.5) }' || fail "--duration 0.3 ran for $elapsed s"
 
+note "--idle-exit never fires while packets flow, even when none is kept (a race once made it)"
+"$GEN" -o "$WORK/loop.pcap" -n 2000 --seed 9
+run_linecap "$WORK/log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/loop.pcap,infinite_rx=1" -- \
+    -w "$WORK/busy" --idle-exit 0.5 --duration 2 --stats-json "$WORK/busy.json" udp port 1
+[ "$(json "$WORK/busy.json" .stop_reason)" = duration ] ||
+    fail "stopped by $(json "$WORK/busy.json" .stop_reason) after $(json "$WORK/busy.json" .elapsed_s) s, not by --duration"
+
 note "SIGINT stops a capture: files closed and renamed, reason user, exit 0"
 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --vdev net_null0,size=128 -- -w "$WORK/signal" -s 96 \
     --stats-json "$WORK/signal.json" >"$WORK/signal.log" 2>&1 &
