@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace linecap {
 
@@ -25,7 +26,8 @@ std::string part_name(const std::string& name)
 
 int create_file(int dir_fd, const std::string& name, bool direct)
 {
-    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | (direct ? O_DIRECT : 0);
+    // Read-write: after a failed write, close() reads back what was written.
+    const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | (direct ? O_DIRECT : 0);
     return openat(dir_fd, part_name(name).c_str(), flags, 0640);
 }
 
@@ -57,6 +59,7 @@ void output_file::reset_state()
     _records = _durable_records = 0;
     _preallocated = 0;
     _can_preallocate = true;
+    _written_end = 0;
     _error = 0;
 }
 
@@ -95,7 +98,7 @@ int output_file::open(int dir_fd, const std::string& name, size_t chunk_bytes, b
         return -errno;
     int tail_fd = -1;
     if (direct) {
-        tail_fd = openat(dir_fd, part_name(name).c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        tail_fd = openat(dir_fd, part_name(name).c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (tail_fd < 0) {
             const int err = errno;
             ::close(fd);
@@ -137,6 +140,7 @@ int output_file::write_at(int fd, const uint8_t* data, size_t len, uint64_t offs
             return -_error;
         }
         done += static_cast<size_t>(n);
+        _written_end = std::max(_written_end, offset + done);
         // A short direct write (the disk filling up) leaves an unaligned
         // rest that O_DIRECT would refuse with EINVAL: the buffered
         // descriptor takes it, and reports the real error if there is one.
@@ -229,6 +233,30 @@ int output_file::flush()
     return 0;
 }
 
+// After a failed write: the kernel may have taken more than the last chunk
+// known to be whole (a short write fills the disk to its last byte). Walk
+// the records from the last known boundary up to what was written, and keep
+// every complete one.
+void output_file::recover_written_records()
+{
+    if (_record_length == nullptr || _framing_header == 0)
+        return;
+    std::vector<uint8_t> header(_framing_header);
+    uint64_t at = _durable_end;
+    const int fd = _tail_fd >= 0 ? _tail_fd : _fd;   // buffered: any alignment
+    while (at + _framing_header <= _written_end) {
+        if (pread(fd, header.data(), _framing_header, static_cast<off_t>(at)) !=
+            static_cast<ssize_t>(_framing_header))
+            break;
+        const uint64_t length = _record_length(header.data());
+        if (length < _framing_header || at + length > _written_end)
+            break;
+        at += length;
+        _durable_records++;
+    }
+    _durable_end = at;
+}
+
 int output_file::close()
 {
     if (_fd < 0)
@@ -236,6 +264,8 @@ int output_file::close()
     if (_error == 0)
         flush();
     int result = _error ? -_error : 0;
+    if (_error != 0 && !_attached)
+        recover_written_records();
     // After a failed write, cut back to the last complete record so every
     // reader accepts the file; otherwise give back the preallocated space.
     const uint64_t keep = _error ? _durable_end : _offset;

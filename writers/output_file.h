@@ -79,6 +79,17 @@ public:
     // Closes without renaming and removes NAME.part (nothing may be kept).
     void discard();
 
+    // How to find record boundaries in the file: after a failed write,
+    // close() walks the records the kernel did take (a short write fills a
+    // disk to its last byte) to keep every complete one. `header_bytes` of a
+    // record tell its whole length. Costs nothing until a write fails.
+    using record_length_fn = uint64_t (*)(const uint8_t* header);
+    void set_record_framing(size_t header_bytes, record_length_fn length)
+    {
+        _framing_header = header_bytes;
+        _record_length = length;
+    }
+
     int error() const { return _error; }          // first errno seen, 0 if none
     uint64_t size() const { return _offset; }     // bytes appended so far
     uint64_t records() const { return _records; } // complete records appended
@@ -98,6 +109,7 @@ private:
     int write_at(int fd, const uint8_t* data, size_t len, uint64_t offset);
     void mark_durable();
     void preallocate(uint64_t end);
+    void recover_written_records();
 
     struct free_deleter {
         void operator()(uint8_t* p) const { std::free(p); }
@@ -121,6 +133,9 @@ private:
     uint64_t _preallocated = 0; // fallocate'd up to here; 0 once it failed
     bool _can_preallocate = true;
     bool _attached = false;     // attach(): a stream, written in order, never renamed
+    uint64_t _written_end = 0;  // furthest byte the kernel accepted, even from a short write
+    size_t _framing_header = 0;
+    record_length_fn _record_length = nullptr;
     int _error = 0;
 };
 
