@@ -35,7 +35,8 @@ rte_mbuf* make_chain(const std::vector<uint8_t>& bytes, uint16_t segment)
             throw std::runtime_error("mbuf pool empty");
         const uint16_t n = static_cast<uint16_t>(std::min<size_t>(segment, bytes.size() - done));
         char* dst = rte_pktmbuf_append(m, n);
-        std::memcpy(dst, bytes.data() + done, n);
+        if (n != 0)
+            std::memcpy(dst, bytes.data() + done, n);
         done += n;
         if (head == nullptr) {
             head = tail = m;
