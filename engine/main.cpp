@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,11 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include "engine/daemon.h"
+#include "engine/oneshot.h"
 #include "engine/options.h"
 #include "engine/pipeline.h"
+#include "engine/sessions.h"
 #include "engine/stats.h"
 #include "writers/merge.h"
 
@@ -45,10 +49,10 @@ bool is_help_word(const char* arg)
            std::strcmp(arg, "--version") == 0;
 }
 
-int write_stats_json(const pipeline& p, double elapsed_s)
+int write_stats_json(const pipeline& p, stop_reason reason, double elapsed_s)
 {
     std::ofstream out(p.options.stats_json);
-    out << stats_json(p, elapsed_s).dump(2) << '\n';
+    out << stats_json(p, reason, elapsed_s).dump(2) << '\n';
     out.close();
     if (!out) {
         fmt::print(stderr, "linecap: --stats-json {}: cannot write the file: {}\n", p.options.stats_json,
@@ -114,6 +118,16 @@ int main(int argc, char** argv)
         return 2;
     }
 
+    // The daemon's socket and catalog before DPDK: a bad path costs one line.
+    std::unique_ptr<control_daemon> daemon;
+    if (options.daemon()) {
+        daemon = std::make_unique<control_daemon>(options);
+        if (std::string error = daemon->prepare(); !error.empty()) {
+            fmt::print(stderr, "linecap: {}\n", error);
+            return 1;
+        }
+    }
+
     install_signal_handlers();
     if (init_eal(eal_args) < 0) {
         fmt::print(stderr,
@@ -132,13 +146,18 @@ int main(int argc, char** argv)
         if (std::string error = build_pipeline(p); !error.empty()) {
             fmt::print(stderr, "linecap: {}\n", error);
             status = 1;
+        } else if (daemon) {
+            status = run_pipeline(p, {}, [&](pipeline& running) { daemon->run(running); }) ? 0 : 1;
+            fmt::print(stderr, "linecap: shut down after {:.3f} s\n",
+                       p.seconds_since_start(p.stop_tsc ? p.stop_tsc : p.start_tsc));
+        } else if (!run_pipeline(p, start_oneshot_session, oneshot_control) || !p.sessions[0]) {
+            status = 1;   // the reason is printed already
         } else {
-            const stop_reason reason = run_pipeline(p);
-            const double elapsed = static_cast<double>(p.stop_tsc - p.start_tsc) /
-                                   static_cast<double>(p.clock.hz);
-            print_summary(p, elapsed, stderr);
+            const stop_reason reason = p.sessions[0]->reason.load();
+            const double elapsed = p.seconds_since_start(p.stop_tsc ? p.stop_tsc : p.start_tsc);
+            print_summary(p, reason, elapsed, stderr);
             if (!options.stats_json.empty())
-                status = write_stats_json(p, elapsed);
+                status = write_stats_json(p, reason, elapsed);
             if (reason == stop_reason::disk_full || reason == stop_reason::error)
                 status = 1;
         }

@@ -69,8 +69,8 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
 
     std::string format = "pcap-ns";
     std::vector<std::string> expression;
-    app.add_option("-w,--out", o.session.output.dir, "Folder for the capture files (created if missing)")
-        ->required()
+    app.add_option("-w,--out", o.session.output.dir,
+                   "Folder for the capture files (created if missing); required without --control")
         ->type_name("DIR");
     app.add_option("--name", o.session.output.name, "Session name, the prefix of every file name")
         ->capture_default_str()
@@ -168,6 +168,21 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     bool no_promisc = false;
     app.add_flag("-p,--no-promiscuous-mode", no_promisc, "Do not put ports in promiscuous mode");
 
+    const char* daemon_group = "Daemon (sessions started over a control socket, docs/control.md)";
+    app.add_option("--control", o.control_socket, "Run as a daemon, listening on this Unix socket")
+        ->group(daemon_group)
+        ->type_name("PATH");
+    app.add_option("--out-root", o.out_root, "Folder under which each session gets its own folder")
+        ->group(daemon_group)
+        ->type_name("DIR");
+    app.add_option("--max-sessions", o.session_limit, "Sessions running at once (default 8)")
+        ->group(daemon_group)
+        ->check(whole_number(1, max_sessions))
+        ->type_name("N");
+    app.add_option("--control-group", o.control_group, "Group that may use the socket (mode 0660)")
+        ->group(daemon_group)
+        ->type_name("GROUP");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
@@ -197,9 +212,15 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     o.session.output.direct_io = !buffered;
     // What the command line gave explicitly wins over the spec file.
     for (const char* name : {"--name", "--snaplen", "--format", "--count", "--max-bytes", "--duration",
-                             "--rotate-mb", "--rotate-seconds", "--rotate-packets", "--keep"})
+                             "--rotate-mb", "--rotate-seconds", "--rotate-packets", "--keep", "--out-root",
+                             "--max-sessions", "--control-group"})
         if (app.count(name) > 0)
             o.given.push_back(name);
+    for (const char* name : {"--out", "--name", "--filter-file", "--bpf", "expression", "--snaplen", "--count",
+                             "--duration", "--max-bytes", "--rotate-mb", "--rotate-seconds", "--rotate-packets",
+                             "--keep", "--idle-exit", "--format", "--stats-json"})
+        if (app.count(name) > 0)
+            o.oneshot_given.push_back(name == std::string_view("expression") ? "a filter expression" : name);
     return parse_result::run;
 }
 
@@ -243,6 +264,19 @@ std::string load_filter_file(engine_options& o)
 
 std::string validate_options(engine_options& o)
 {
+    if (o.daemon()) {
+        if (!o.oneshot_given.empty())
+            return fmt::format("{} belongs to a one-shot capture; with --control, give a session's filter, "
+                               "limits and rotation to `linecapctl start` instead", o.oneshot_given.front());
+        if (o.out_root.empty())
+            return "--control needs --out-root DIR, the folder where sessions' folders go";
+        return {};
+    }
+    for (const char* name : {"--out-root", "--max-sessions", "--control-group"})
+        if (std::find(o.given.begin(), o.given.end(), name) != o.given.end())
+            return fmt::format("{} is a daemon option: give --control PATH too", name);
+    if (o.session.output.dir.empty())
+        return "--out (-w) DIR is required: the folder for the capture files (or run a daemon with --control)";
     if (!o.filter_file.empty())
         if (std::string e = load_filter_file(o); !e.empty())
             return e;

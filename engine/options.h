@@ -29,8 +29,18 @@ struct engine_options {
     unsigned mtu = 0;                // 0: leave each port's MTU alone
     bool promiscuous = true;
 
+    // Daemon mode (docs/control.md): sessions come from the control socket.
+    std::string control_socket;      // --control PATH; empty: a one-shot capture
+    std::string control_group;       // group of the socket, if not ours
+    std::string out_root;            // sessions' folders go under it
+    unsigned session_limit = 8;      // --max-sessions: running at once, up to max_sessions (16)
+
     // The options the command line gave explicitly: they win over --filter-file.
     std::vector<std::string> given;
+    // The one-shot options given (refused in daemon mode).
+    std::vector<std::string> oneshot_given;
+
+    bool daemon() const { return !control_socket.empty(); }
 };
 
 enum class parse_result {

@@ -33,9 +33,6 @@ static_assert(std::atomic<bool>::is_always_lock_free, "a signal handler may only
 // the pool is sized with them in mind.
 constexpr unsigned mempool_cache = 256;
 
-// The monitor thread wakes this often to check signals, limits and idleness.
-constexpr unsigned monitor_period_ms = 20;
-
 // How long a stop may wait for workers blocked on a full ring (a replay whose
 // writer is stuck on a dead disk) before they drop what they hold.
 constexpr double stop_grace_s = 5.0;
@@ -131,6 +128,27 @@ std::string make_pools(pipeline& p)
     return {};
 }
 
+// The samples a writer hands to the control thread for `watch`: a fixed
+// pool, cycled through two rings.
+std::string make_watch_pool(writer& w)
+{
+    const int socket = static_cast<int>(rte_lcore_to_socket_id(w.lcore));
+    w.watch_samples = rte_ring_create(fmt::format("linecap_watch_{}", w.index).c_str(), watch_pool_size + 1,
+                                      socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    w.watch_free = rte_ring_create(fmt::format("linecap_wfree_{}", w.index).c_str(), watch_pool_size + 1,
+                                   socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    auto* pool = static_cast<watch_sample*>(
+        rte_zmalloc_socket("linecap_watch", sizeof(watch_sample) * watch_pool_size, RTE_CACHE_LINE_SIZE, socket));
+    if (w.watch_samples == nullptr || w.watch_free == nullptr || pool == nullptr) {
+        rte_free(pool);
+        return fmt::format("writer {}: cannot set up its watch samples: {}", w.index, rte_strerror(rte_errno));
+    }
+    for (unsigned i = 0; i < watch_pool_size; i++)
+        rte_ring_sp_enqueue(w.watch_free, &pool[i]);
+    w.watch_pool = pool;
+    return {};
+}
+
 std::string make_lcores(pipeline& p)
 {
     const engine_options& o = p.options;
@@ -145,7 +163,21 @@ std::string make_lcores(pipeline& p)
         w->stop = &p.stop_writers;
         w->flush_interval_tsc = p.clock.hz / 2;   // captured data on disk within half a second
         p.writers.push_back(w);
+        const std::string name = fmt::format("linecap_cmd_{}", i);
+        w->commands = rte_ring_create(name.c_str(), 64, static_cast<int>(rte_lcore_to_socket_id(lcore)),
+                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (w->commands == nullptr)
+            return fmt::format("writer {}: cannot create its command ring: {}", i, rte_strerror(rte_errno));
+        if (std::string e = make_watch_pool(*w); !e.empty())
+            return e;
     }
+
+    // Workers report quiescent states between bursts, so the control thread
+    // knows when no worker can still hold a classifier it has replaced.
+    const size_t qsbr_size = rte_rcu_qsbr_get_memsize(static_cast<uint32_t>(p.layout.workers.size()));
+    p.qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("linecap_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+    if (p.qsbr == nullptr || rte_rcu_qsbr_init(p.qsbr, static_cast<uint32_t>(p.layout.workers.size())) != 0)
+        return "cannot set up the workers' RCU state (out of memory?)";
 
     int ts_offset = -1;
     uint64_t ts_flag = 0;
@@ -164,8 +196,12 @@ std::string make_lcores(pipeline& p)
         w->writer_index = i % static_cast<unsigned>(p.writers.size());
         w->burst = o.burst;
         w->clock = &p.clock;
+        w->go = &p.workers_go;
         w->stop = &p.stop_workers;
         w->abandon = &p.abandon_waits;
+        w->filter = &p.active_classifier;
+        w->qsbr = p.qsbr;
+        rte_rcu_qsbr_thread_register(p.qsbr, i);
         w->rx_timestamp_offset = ts_offset;
         w->rx_timestamp_flag = ts_flag;
         const std::string ring_name = fmt::format("linecap_ring_{}", i);
@@ -196,121 +232,45 @@ std::string make_lcores(pipeline& p)
     return {};
 }
 
-// Compiles the session's filter, opens its files on every writer, and gives
-// the workers a classifier that knows it.
-std::string open_session(pipeline& p, const session_spec& spec)
-{
-    std::string error;
-    auto filter = session_filter::compile(spec, error, p.options.bpf_jit);
-    if (!filter)
-        return error;
-    const unsigned slot = static_cast<unsigned>(p.sessions.size());
-    std::vector<classifier::entry> entries{{slot, filter}};
-    p.filter = classifier::build(entries, static_cast<unsigned>(p.workers.size()),
-                                 static_cast<int>(rte_socket_id()), error);
-    if (!p.filter)
-        return error;
-
-    auto s = std::make_unique<session>();
-    s->spec = spec.output;
-    s->dir_fd = open(spec.output.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (s->dir_fd < 0)
-        return fmt::format("--out {}: cannot open the folder: {}", spec.output.dir, strerror(errno));
-    s->start_ns = p.clock.now_ns();
-    s->packets_left.reset(spec.output.limits.packets);
-    s->bytes_left.reset(spec.output.limits.bytes);
-    for (const port_plan& port : p.ports)
-        s->interfaces.push_back({port.id, port.name, port.driver});
-    s->read_interface = [](uint16_t port) {
-        const port_counters c = read_port_counters(port);
-        return interface_counters{c.rx_packets, c.imissed + c.nombuf};
-    };
-    for (writer* w : p.writers) {
-        if (w->open_session(slot, s.get(), error) != 0) {
-            // Leave no empty files behind for a capture that never started.
-            for (writer* opened : p.writers)
-                opened->outputs[slot].file.file().discard();
-            close(s->dir_fd);
-            return error;
-        }
-    }
-    for (worker* w : p.workers)
-        w->filter = p.filter.get();
-    p.sessions.push_back(std::move(s));
-    return {};
-}
-
-double seconds_since(const pipeline& p, uint64_t tsc)
-{
-    return static_cast<double>(tsc - p.start_tsc) / static_cast<double>(p.clock.hz);
-}
-
-// TSC of the newest packet any worker received (or of the start).
-uint64_t last_rx_tsc(const pipeline& p)
-{
-    uint64_t last = p.start_tsc;
-    for (const worker* w : p.workers)
-        last = std::max(last, w->last_rx_tsc.load(std::memory_order_relaxed));
-    return last;
-}
-
 bool all_done(const std::vector<worker*>& workers)
 {
     return std::all_of(workers.begin(), workers.end(),
                        [](const worker* w) { return w->done.load(std::memory_order_acquire); });
 }
 
-void sleep_ms(unsigned ms)
-{
-    rte_delay_us_sleep(ms * 1000u);
-}
+struct control_call {
+    pipeline* p;
+    const setup_step* setup;
+    const control_loop* control;
+};
 
-// Decides when to stop, then stops the pipeline in order: workers first, so
-// nothing new enters the rings; writers last, once every ring is drained.
-void* monitor_main(void* arg)
+// The control thread: the caller's loop, then the ordered stop. Workers
+// first, so nothing new enters the rings; writers last, once every ring is
+// drained.
+void* control_main(void* arg)
 {
-    pipeline& p = *static_cast<pipeline*>(arg);
-    const engine_options& o = p.options;
-    const uint64_t hz = p.clock.hz;
-    uint64_t next_stats = p.start_tsc + static_cast<uint64_t>(o.stats_interval_s * static_cast<double>(hz));
-    stop_reason why = stop_reason::none;
-
-    while (why == stop_reason::none) {
-        sleep_ms(monitor_period_ms);
-        // Workers' times first, then ours: read the other way round, a worker
-        // stamping a packet in between would make "now - last" wrap around.
-        const uint64_t last_rx = last_rx_tsc(p);
-        const uint64_t now = rte_rdtsc();
-        if (p.failed.load(std::memory_order_relaxed))
-            why = stop_reason::error;
-        else if (stop_signalled.load(std::memory_order_relaxed))
-            why = stop_reason::user;
-        else if (o.session.output.limits.seconds > 0 && seconds_since(p, now) >= o.session.output.limits.seconds)
-            why = stop_reason::duration;
-        else if (o.idle_exit_s > 0 && now > last_rx &&
-                 static_cast<double>(now - last_rx) / static_cast<double>(hz) >= o.idle_exit_s)
-            why = stop_reason::idle;
-        else if (std::all_of(p.sessions.begin(), p.sessions.end(),
-                             [](const auto& s) { return s->stopped(); }))
-            why = p.sessions.front()->reason.load();
-        if (o.stats_interval_s > 0 && now >= next_stats) {
-            print_live_counters(p, seconds_since(p, now));
-            next_stats += static_cast<uint64_t>(o.stats_interval_s * static_cast<double>(hz));
-        }
+    const control_call& call = *static_cast<control_call*>(arg);
+    pipeline& p = *call.p;
+    std::string error;
+    if (*call.setup)
+        error = (*call.setup)(p);
+    if (!error.empty()) {
+        fmt::print(stderr, "linecap: {}\n", error);
+        p.failed.store(true, std::memory_order_relaxed);
+    } else if (!p.failed.load(std::memory_order_relaxed)) {
+        p.workers_go.store(true, std::memory_order_release);
+        (*call.control)(p);
     }
-    for (auto& s : p.sessions)
-        s->stop(why);
 
     p.stop_tsc = rte_rdtsc();
     p.stop_workers.store(true, std::memory_order_release);
-    const uint64_t give_up = p.stop_tsc + static_cast<uint64_t>(stop_grace_s * static_cast<double>(hz));
+    const uint64_t give_up = p.stop_tsc + static_cast<uint64_t>(stop_grace_s * static_cast<double>(p.clock.hz));
     while (!all_done(p.workers)) {
         if (rte_rdtsc() > give_up)
             p.abandon_waits.store(true, std::memory_order_relaxed);
-        sleep_ms(1);
+        rte_delay_us_sleep(1000);
     }
     p.stop_writers.store(true, std::memory_order_release);
-    p.reason = p.sessions.front()->reason.load();
     return nullptr;
 }
 
@@ -319,6 +279,19 @@ void* monitor_main(void* arg)
 void request_stop_from_signal()
 {
     stop_signalled.store(true, std::memory_order_relaxed);
+}
+
+bool stop_requested_by_signal()
+{
+    return stop_signalled.load(std::memory_order_relaxed);
+}
+
+uint64_t last_rx_tsc(const pipeline& p)
+{
+    uint64_t last = p.start_tsc;
+    for (const worker* w : p.workers)
+        last = std::max(last, w->last_rx_tsc.load(std::memory_order_relaxed));
+    return last;
 }
 
 pipeline::pipeline() = default;
@@ -330,11 +303,16 @@ pipeline::~pipeline()
             rte_ring_free(w->ring);
         delete_on_socket(w);
     }
-    for (writer* w : writers)
+    for (writer* w : writers) {
+        if (w != nullptr) {
+            rte_ring_free(w->commands);
+            rte_ring_free(w->watch_samples);
+            rte_ring_free(w->watch_free);
+            rte_free(w->watch_pool);
+        }
         delete_on_socket(w);
-    for (auto& s : sessions)
-        if (s->dir_fd >= 0)
-            close(s->dir_fd);
+    }
+    rte_free(qsbr);
     for (rte_mempool* pool : pools)
         rte_mempool_free(pool);
 }
@@ -357,30 +335,38 @@ std::string build_pipeline(pipeline& p)
         return e;
     if (auto e = make_lcores(p); !e.empty())
         return e;
+    // No session yet: a classifier that wants nothing.
+    std::string error;
+    p.active_owner = classifier::build({}, static_cast<unsigned>(p.workers.size()),
+                                       static_cast<int>(rte_socket_id()), error);
+    if (!p.active_owner)
+        return error;
+    p.active_classifier.store(p.active_owner.get(), std::memory_order_release);
     for (port_plan& port : p.ports)
         if (auto e = start_port(p.options, port, p.pools[port.socket]); !e.empty())
             return e;
-    return open_session(p, p.options.session);
+    return {};
 }
 
-stop_reason run_pipeline(pipeline& p)
+bool run_pipeline(pipeline& p, const setup_step& setup, const control_loop& control)
 {
     const unsigned main_lcore = rte_get_main_lcore();
     lcore_function_t* main_role = nullptr;
     void* main_arg = nullptr;
     p.start_tsc = rte_rdtsc();
 
-    // The monitor first: it is what stops everything else, so nothing may
-    // run without it. If DPDK cannot give us a control thread, a plain one.
-    pthread_t monitor;
-    if (int rc = rte_ctrl_thread_create(&monitor, "linecap-monitor", nullptr, monitor_main, &p); rc != 0 &&
-        (rc = pthread_create(&monitor, nullptr, monitor_main, &p)) != 0) {
-        fmt::print(stderr, "linecap: cannot start the monitor thread: {}\n", strerror(rc));
-        return stop_reason::error;
+    // The control thread first: it is what stops everything else, so
+    // nothing may run without it. If DPDK cannot give us one, a plain thread.
+    control_call call{&p, &setup, &control};
+    pthread_t thread;
+    if (int rc = rte_ctrl_thread_create(&thread, "linecap-control", nullptr, control_main, &call); rc != 0 &&
+        (rc = pthread_create(&thread, nullptr, control_main, &call)) != 0) {
+        fmt::print(stderr, "linecap: cannot start the control thread: {}\n", strerror(rc));
+        return false;
     }
 
     // Writers before workers, so no ring fills with nobody to drain it. A
-    // lcore that cannot be launched stops the capture with reason "error".
+    // lcore that cannot be launched makes the control loop stop (p.failed).
     auto launch = [&](lcore_function_t* role, void* arg, unsigned lcore, const char* what, unsigned index) {
         if (lcore == main_lcore) {
             main_role = role;
@@ -405,8 +391,8 @@ stop_reason run_pipeline(pipeline& p)
     if (main_role != nullptr && (writers_up || main_role == writer_main))
         main_role(main_arg);
     rte_eal_mp_wait_lcore();
-    pthread_join(monitor, nullptr);
-    return p.reason;
+    pthread_join(thread, nullptr);
+    return !p.failed.load();
 }
 
 void close_ports(pipeline& p)

@@ -2,29 +2,26 @@
 
 #include <fmt/format.h>
 
+#include "control/human_units.h"
 #include "engine/pipeline.h"
 
 namespace linecap {
 
 namespace {
 
-struct session_totals {
-    uint64_t matched = 0;
-    uint64_t written_packets = 0;
-    uint64_t written_bytes = 0;
-    uint64_t files = 0;
-    uint64_t files_deleted = 0;
-    uint64_t dropped_ring = 0;
-    uint64_t dropped_write = 0;
-    uint64_t dropped_limit = 0;
-};
+using json = nlohmann::ordered_json;
+
+} // namespace
 
 session_totals sum_session(const pipeline& p, unsigned slot)
 {
     session_totals t;
+    const session* s = p.sessions[slot].get();
+    if (s == nullptr)
+        return t;
     for (const worker* w : p.workers) {
-        t.matched += w->counters.session_matched[slot].get();
-        t.dropped_ring += w->counters.session_ring_drops[slot].get();
+        t.matched += w->counters.session_matched[slot].get() - s->base_matched[w->index];
+        t.dropped_ring += w->counters.session_ring_drops[slot].get() - s->base_ring_drops[w->index];
     }
     for (const writer* w : p.writers) {
         const session_counters& c = w->counters[slot];
@@ -38,18 +35,15 @@ session_totals sum_session(const pipeline& p, unsigned slot)
     return t;
 }
 
-std::string human_bytes(uint64_t bytes)
+json session_totals_json(const session_totals& t)
 {
-    if (bytes < 10 * 1024)
-        return fmt::format("{} B", bytes);
-    if (bytes < 10 * 1024 * 1024)
-        return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / 1024);
-    if (bytes < 10ull * 1024 * 1024 * 1024)
-        return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024 * 1024));
-    return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
+    return {
+        {"matched_packets", t.matched},   {"written_packets", t.written_packets},
+        {"written_bytes", t.written_bytes}, {"dropped_ring", t.dropped_ring},
+        {"dropped_write", t.dropped_write}, {"dropped_limit", t.dropped_limit},
+        {"files_created", t.files},         {"files_deleted", t.files_deleted},
+    };
 }
-
-} // namespace
 
 pipeline_totals sum_counters(const pipeline& p)
 {
@@ -59,15 +53,21 @@ pipeline_totals sum_counters(const pipeline& p)
         t.rx_bytes += w->counters.rx_bytes.get();
         t.filtered += w->counters.filtered.get();
         t.matched += w->counters.matched.get();
+        t.dropped_ring += w->counters.ring_drops.get();
     }
-    for (unsigned slot = 0; slot < p.sessions.size(); slot++) {
-        const session_totals s = sum_session(p, slot);
-        t.written_packets += s.written_packets;
-        t.written_bytes += s.written_bytes;
-        t.files += s.files;
-        t.dropped_ring += s.dropped_ring;
-        t.dropped_write += s.dropped_write;
-        t.dropped_limit += s.dropped_limit;
+    // Since the start: sessions that ended count too (the writers' retired
+    // counters), so a daemon's totals never go down.
+    const auto add = [&t](const session_counters& c) {
+        t.written_packets += c.written_packets.get();
+        t.written_bytes += c.written_bytes.get();
+        t.files += c.files.get();
+        t.dropped_write += c.write_drops.get();
+        t.dropped_limit += c.limit_drops.get();
+    };
+    for (const writer* w : p.writers) {
+        add(w->retired);
+        for (const session_counters& c : w->counters)
+            add(c);
     }
     for (const port_plan& port : p.ports) {
         const port_counters c = read_port_counters(port.id);
@@ -87,45 +87,25 @@ void print_live_counters(const pipeline& p, double elapsed_s)
                t.dropped_nic, t.dropped_nombuf, t.dropped_ring, t.dropped_write);
 }
 
-void print_summary(const pipeline& p, double elapsed_s, std::FILE* out)
+void print_summary(const pipeline& p, stop_reason reason, double elapsed_s, std::FILE* out)
 {
     const pipeline_totals t = sum_counters(p);
-    fmt::print(out, "linecap: stopped after {:.3f} s: {}\n", elapsed_s, stop_reason_name(p.reason));
+    fmt::print(out, "linecap: stopped after {:.3f} s: {}\n", elapsed_s, stop_reason_name(reason));
     for (const auto& s : p.sessions)
-        if (std::string error = s->error(); !error.empty())
-            fmt::print(out, "linecap: {}\n", error);
-    fmt::print(out, "{} packets received, {} filtered out, {} matched\n", t.rx_packets, t.filtered,
-               t.matched);
+        if (s)
+            if (std::string error = s->error(); !error.empty())
+                fmt::print(out, "linecap: {}\n", error);
+    fmt::print(out, "{} packets received, {} filtered out, {} matched\n", t.rx_packets, t.filtered, t.matched);
     fmt::print(out, "{} packets written ({}) in {} file{} under {}\n", t.written_packets,
-               human_bytes(t.written_bytes), t.files, t.files == 1 ? "" : "s",
-               p.options.session.output.dir);
+               human_bytes(t.written_bytes), t.files, t.files == 1 ? "" : "s", p.options.session.output.dir);
     fmt::print(out,
                "{} dropped by the NIC (imissed), {} for lack of mbufs, {} at full rings, "
                "{} by write errors, {} past limits\n",
                t.dropped_nic, t.dropped_nombuf, t.dropped_ring, t.dropped_write, t.dropped_limit);
 }
 
-nlohmann::ordered_json stats_json(const pipeline& p, double elapsed_s)
+json ports_json(const pipeline& p)
 {
-    using json = nlohmann::ordered_json;
-    const pipeline_totals t = sum_counters(p);
-    json j = {
-        {"rx_packets", t.rx_packets},
-        {"rx_bytes", t.rx_bytes},
-        {"filtered_packets", t.filtered},
-        {"matched_packets", t.matched},
-        {"written_packets", t.written_packets},
-        {"written_bytes", t.written_bytes},
-        {"files", t.files},
-        {"dropped_nic", t.dropped_nic},
-        {"dropped_nombuf", t.dropped_nombuf},
-        {"dropped_ring", t.dropped_ring},
-        {"dropped_write", t.dropped_write},
-        {"dropped_limit", t.dropped_limit},
-        {"elapsed_s", elapsed_s},
-        {"stop_reason", stop_reason_name(p.reason)},
-    };
-
     json ports = json::array();
     for (const port_plan& port : p.ports) {
         const port_counters c = read_port_counters(port.id);
@@ -137,24 +117,44 @@ nlohmann::ordered_json stats_json(const pipeline& p, double elapsed_s)
             {"nombuf", c.nombuf}, {"ierrors", c.ierrors},
         });
     }
-    j["ports"] = ports;
+    return ports;
+}
 
+json workers_json(const pipeline& p, const std::function<std::string(unsigned)>& session_label)
+{
     json workers = json::array();
     for (const worker* w : p.workers) {
+        json per_session = json::object();
+        json per_session_drops = json::object();
+        for (unsigned slot = 0; slot < max_sessions; slot++) {
+            const session* s = p.sessions[slot].get();
+            if (s == nullptr)
+                continue;
+            const std::string label = session_label ? session_label(slot) : std::to_string(slot);
+            per_session[label] = w->counters.session_matched[slot].get() - s->base_matched[w->index];
+            per_session_drops[label] = w->counters.session_ring_drops[slot].get() - s->base_ring_drops[w->index];
+        }
         workers.push_back({
             {"worker", w->index}, {"lcore", w->lcore}, {"writer", w->writer_index},
             {"rx_packets", w->counters.rx_packets.get()}, {"rx_bytes", w->counters.rx_bytes.get()},
             {"filtered_packets", w->counters.filtered.get()},
             {"matched_packets", w->counters.matched.get()},
             {"dropped_ring", w->counters.ring_drops.get()},
+            {"matched_by_session", per_session},
+            {"dropped_ring_by_session", per_session_drops},
         });
     }
-    j["workers"] = workers;
+    return workers;
+}
 
+json writers_json(const pipeline& p)
+{
     json writers = json::array();
     for (const writer* w : p.writers) {
-        uint64_t packets = 0, bytes = 0, files = 0, write_drops = 0, limit_drops = 0;
-        for (unsigned slot = 0; slot < p.sessions.size(); slot++) {
+        const session_counters& r = w->retired;
+        uint64_t packets = r.written_packets.get(), bytes = r.written_bytes.get(), files = r.files.get();
+        uint64_t write_drops = r.write_drops.get(), limit_drops = r.limit_drops.get();
+        for (unsigned slot = 0; slot < max_sessions; slot++) {
             packets += w->counters[slot].written_packets.get();
             bytes += w->counters[slot].written_bytes.get();
             files += w->counters[slot].files.get();
@@ -167,24 +167,51 @@ nlohmann::ordered_json stats_json(const pipeline& p, double elapsed_s)
             {"dropped_limit", limit_drops},
         });
     }
-    j["writers"] = writers;
+    return writers;
+}
+
+json totals_json(const pipeline& p)
+{
+    const pipeline_totals t = sum_counters(p);
+    return {
+        {"rx_packets", t.rx_packets},
+        {"rx_bytes", t.rx_bytes},
+        {"filtered_packets", t.filtered},
+        {"matched_packets", t.matched},
+        {"written_packets", t.written_packets},
+        {"written_bytes", t.written_bytes},
+        {"files", t.files},
+        {"dropped_nic", t.dropped_nic},
+        {"dropped_nombuf", t.dropped_nombuf},
+        {"dropped_ring", t.dropped_ring},
+        {"dropped_write", t.dropped_write},
+        {"dropped_limit", t.dropped_limit},
+    };
+}
+
+json stats_json(const pipeline& p, stop_reason reason, double elapsed_s)
+{
+    json j = totals_json(p);
+    j["elapsed_s"] = elapsed_s;
+    j["stop_reason"] = stop_reason_name(reason);
+    j["ports"] = ports_json(p);
+    j["workers"] = workers_json(p);
+    j["writers"] = writers_json(p);
 
     json sessions = json::array();
-    for (unsigned slot = 0; slot < p.sessions.size(); slot++) {
-        const session& s = *p.sessions[slot];
-        const session_totals st = sum_session(p, slot);
+    for (unsigned slot = 0; slot < max_sessions; slot++) {
+        const session* s = p.sessions[slot].get();
+        if (s == nullptr)
+            continue;
         json files = json::array();
         for (const writer* w : p.writers)
             for (const std::string& name : files_on_disk(w->outputs[slot]))
                 files.push_back(name);
-        sessions.push_back({
-            {"name", s.spec.name}, {"dir", s.spec.dir}, {"stop_reason", stop_reason_name(s.reason.load())},
-            {"error", s.error()}, {"matched_packets", st.matched},
-            {"written_packets", st.written_packets}, {"written_bytes", st.written_bytes},
-            {"dropped_ring", st.dropped_ring}, {"dropped_write", st.dropped_write},
-            {"dropped_limit", st.dropped_limit}, {"files_created", st.files},
-            {"files_deleted", st.files_deleted}, {"files", files},
-        });
+        json entry = {{"name", s->spec.name}, {"dir", s->spec.dir},
+                      {"stop_reason", stop_reason_name(s->reason.load())}, {"error", s->error()}};
+        entry.update(session_totals_json(sum_session(p, slot)));
+        entry["files"] = files;
+        sessions.push_back(entry);
     }
     j["sessions"] = sessions;
     return j;

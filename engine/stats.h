@@ -1,18 +1,22 @@
 // The pipeline's counters, added up: live on stderr, as a tcpdump-like
-// summary at the end, and as JSON (--stats-json).
+// summary at the end, and as JSON (--stats-json, the control socket).
 //
-// They add up by construction, once the pipeline has stopped:
+// They add up by construction, once the pipeline (or a session) has stopped:
 //   rx_packets = filtered + matched                               (packets)
 //   matched[s] = written[s] + dropped_ring[s] + dropped_write[s] + dropped_limit[s]
 // for every session s; with one session the totals obey the same equation.
-// While the pipeline runs, packets in rings and in writers' buffers are in
-// none of the right-hand terms yet.
+// While packets flow, those in rings and in writers' buffers are in none of
+// the right-hand terms yet.
 #pragma once
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <string>
 
 #include <nlohmann/json.hpp>
+
+#include "writers/session.h"
 
 namespace linecap {
 
@@ -33,15 +37,41 @@ struct pipeline_totals {
     uint64_t dropped_limit = 0;    // matched after a limit was reached
 };
 
+// One session's counters, summed over workers and writers.
+struct session_totals {
+    uint64_t matched = 0;
+    uint64_t written_packets = 0;
+    uint64_t written_bytes = 0;
+    uint64_t files = 0;            // created
+    uint64_t files_deleted = 0;    // by rotate.keep
+    uint64_t dropped_ring = 0;
+    uint64_t dropped_write = 0;
+    uint64_t dropped_limit = 0;
+};
+
+// The session in `slot` (zeros if the slot is free).
+session_totals sum_session(const pipeline& p, unsigned slot);
+nlohmann::ordered_json session_totals_json(const session_totals& t);
+
+// Everything since the start: ended sessions count too.
 pipeline_totals sum_counters(const pipeline& p);
 
 // One line of live counters on stderr.
 void print_live_counters(const pipeline& p, double elapsed_s);
 
-// The end-of-capture summary on `out`.
-void print_summary(const pipeline& p, double elapsed_s, std::FILE* out);
+// The end-of-capture summary of a one-shot capture on `out`.
+void print_summary(const pipeline& p, stop_reason reason, double elapsed_s, std::FILE* out);
 
-// Every counter, with per-port, per-worker, per-writer and per-session detail.
-nlohmann::ordered_json stats_json(const pipeline& p, double elapsed_s);
+// Every counter: totals, and per port, per worker, per writer, per session.
+nlohmann::ordered_json stats_json(const pipeline& p, stop_reason reason, double elapsed_s);
+
+// The totals alone, and the per-port, per-worker and per-writer parts.
+// Workers list what they matched per live session, under the label
+// `session_label(slot)` gives (the slot number by default).
+nlohmann::ordered_json totals_json(const pipeline& p);
+nlohmann::ordered_json ports_json(const pipeline& p);
+nlohmann::ordered_json workers_json(const pipeline& p,
+                                    const std::function<std::string(unsigned slot)>& session_label = {});
+nlohmann::ordered_json writers_json(const pipeline& p);
 
 } // namespace linecap

@@ -53,6 +53,7 @@ inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
         while (sent < n && !w.abandon->load(std::memory_order_relaxed)) {
             rte_pause();
             w.last_rx_tsc.store(rte_rdtsc(), std::memory_order_relaxed);
+            rte_rcu_qsbr_quiescent(w.qsbr, w.index);   // holds no classifier while it waits
             sent += rte_ring_sp_enqueue_burst(w.ring, reinterpret_cast<void* const*>(pkts + sent),
                                               n - sent, nullptr);
         }
@@ -72,8 +73,16 @@ int worker_main(void* arg)
     worker& w = *static_cast<worker*>(arg);
     rte_mbuf* pkts[max_burst];
     unsigned next_queue = 0;
+    // A replay must not start before its session exists, or its first
+    // packets would be classified for nobody.
+    while (!w.go->load(std::memory_order_acquire) && !w.stop->load(std::memory_order_relaxed))
+        rte_pause();
+    rte_rcu_qsbr_thread_online(w.qsbr, w.index);
 
     while (likely(!w.stop->load(std::memory_order_relaxed))) {
+        // Between bursts the worker holds no classifier: one that the control
+        // thread has replaced may be freed once every worker has been here.
+        rte_rcu_qsbr_quiescent(w.qsbr, w.index);
         const rx_queue& q = w.queues[next_queue];
         if (++next_queue == w.nb_queues)
             next_queue = 0;
@@ -95,7 +104,7 @@ int worker_main(void* arg)
         // call. Only kept packets have their metadata written: it lives in
         // the mbuf's second cache line, a miss worth saving on filtered ones.
         session_mask masks[max_burst];
-        w.filter->classify(w.index, pkts, nb_rx, masks);
+        w.filter->load(std::memory_order_acquire)->classify(w.index, pkts, nb_rx, masks);
         const uint64_t burst_ns = w.clock->to_ns(tsc);
         rte_mbuf* unwanted[max_burst];
         unsigned matched = 0, filtered = 0;
@@ -126,6 +135,7 @@ int worker_main(void* arg)
             count_per_session(w.counters.session_matched, pkts, matched);
         hand_over(w, q, pkts, matched);
     }
+    rte_rcu_qsbr_thread_offline(w.qsbr, w.index);
     w.done.store(true, std::memory_order_release);
     return 0;
 }

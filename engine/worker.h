@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include <rte_common.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include "engine/counters.h"
@@ -56,11 +57,13 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     unsigned burst = 32;
     rte_ring* ring = nullptr;                    // to the writer, single producer
     const tsc_clock* clock = nullptr;
+    const std::atomic<bool>* go = nullptr;       // start polling (sessions of a one-shot run are in place)
     const std::atomic<bool>* stop = nullptr;     // stop polling
     const std::atomic<bool>* abandon = nullptr;  // stop waiting for ring space, even on replays
     int rx_timestamp_offset = -1;                // the driver's RX timestamp dynamic field
     uint64_t rx_timestamp_flag = 0;
-    const classifier* filter = nullptr;          // which sessions want which packet
+    const std::atomic<const classifier*>* filter = nullptr;   // which sessions want which packet (RCU)
+    rte_rcu_qsbr* qsbr = nullptr;                // quiescent states reported here, thread id = index
 
     // Published for readers.
     worker_counters counters;

@@ -76,7 +76,8 @@ void parse_object(const field& f, Target& target,
                   const std::pair<std::string_view, field_parser<Target>> (&table)[N])
 {
     f.object();
-    for (const auto& [key, value] : f.value.items()) {
+    for (const auto& item : f.value.items()) {
+        const std::string& key = item.key();
         const auto* entry = std::find_if(std::begin(table), std::end(table),
                                          [&](const auto& e) { return e.first == key; });
         if (entry == std::end(table)) {

@@ -127,6 +127,13 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     std::vector<std::unique_ptr<input>> inputs;
     int linktype = -1;
     for (const std::string& path : paths) {
+        // A capture killed right after creating its next file leaves that
+        // .part file empty: nothing in it to lose, so not an error.
+        std::error_code size_ec;
+        if (path.ends_with(".part") && fs::file_size(path, size_ec) == 0 && !size_ec) {
+            result.notes.push_back(fmt::format("{}: empty (the capture stopped as it created it); skipped", path));
+            continue;
+        }
         auto in = std::make_unique<input>();
         in->path = path;
         char errbuf[PCAP_ERRBUF_SIZE];
@@ -142,6 +149,8 @@ std::string merge_captures(const merge_request& request, merge_result& result)
                                pcap_datalink_val_to_name(linktype) ? pcap_datalink_val_to_name(linktype) : "?");
         inputs.push_back(std::move(in));
     }
+    if (inputs.empty())
+        return "every input is an empty .part file: nothing to merge";
     if (linktype != DLT_EN10MB)
         return fmt::format("{}: link type {} is not Ethernet; linecap writes Ethernet captures", paths.front(),
                            pcap_datalink_val_to_name(linktype) ? pcap_datalink_val_to_name(linktype) : "?");

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 #include <vector>
 
 #include "writers/capture_writer.h"
@@ -110,6 +111,15 @@ private:
 };
 
 struct session {
+    session() = default;
+    ~session()
+    {
+        if (dir_fd >= 0)
+            ::close(dir_fd);
+    }
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
     output_spec spec;
     int dir_fd = -1;                    // the open folder; files are created under it
     uint64_t start_ns = 0;              // wall clock when the session started
@@ -117,6 +127,11 @@ struct session {
     budget bytes_left;
     std::vector<capture_interface> interfaces;     // the ports, for pcapng
     interface_counter_reader read_interface = nullptr;
+    // The workers' per-slot counters when this session took its slot: they
+    // are cumulative, and a slot is reused by later sessions.
+    // Indexed by worker.
+    std::vector<uint64_t> base_matched;
+    std::vector<uint64_t> base_ring_drops;
     std::atomic<stop_reason> reason{stop_reason::none};
 
     // Records why the session stops. The first reason wins; later ones are

@@ -1,5 +1,6 @@
 #include "writers/writer.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -226,6 +227,36 @@ inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_n
 constexpr unsigned prefetch_headers_ahead = 4;
 constexpr unsigned prefetch_data_ahead = 2;
 
+// One packet of the burst for `watch`, if the pace allows and the pool has
+// a free sample; otherwise nothing (watch is a glance, never a cost).
+void sample_for_watch(writer& w, rte_mbuf** pkts, unsigned n)
+{
+    const uint64_t now = rte_rdtsc();
+    if (now < w.next_sample_tsc)
+        return;
+    const session_mask watched = w.watched.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < n; i++) {
+        const session_mask sessions = meta_of(pkts[i])->sessions & watched;
+        if (sessions == 0)
+            continue;
+        void* obj;
+        if (rte_ring_sc_dequeue(w.watch_free, &obj) != 0)
+            return;   // the control thread is behind: skip
+        auto* sample = static_cast<watch_sample*>(obj);
+        const rte_mbuf* m = pkts[i];
+        sample->ts_ns = meta_of(m)->ts_ns;
+        sample->wire_len = m->pkt_len;
+        sample->caplen = std::min<uint32_t>(m->pkt_len, watch_snap);
+        sample->sessions = sessions;
+        const void* bytes = rte_pktmbuf_read(m, 0, sample->caplen, sample->data);
+        if (bytes != sample->data)
+            std::memcpy(sample->data, bytes, sample->caplen);
+        rte_ring_sp_enqueue(w.watch_samples, sample);   // cannot fail: the ring holds the whole pool
+        w.next_sample_tsc = now + w.clock->hz / watch_samples_per_second;
+        return;
+    }
+}
+
 void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
 {
     for (unsigned i = 0; i < n && i < prefetch_headers_ahead; i++) {
@@ -245,6 +276,8 @@ void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
         touched |= meta->sessions;
         for_each_session(meta->sessions, [&](unsigned slot) { write_one(w, slot, m, meta->ts_ns); });
     }
+    if (unlikely((touched & w.watched.load(std::memory_order_relaxed)) != 0))
+        sample_for_watch(w, pkts, n);
     rte_pktmbuf_free_bulk(pkts, n);
 
     // A write error shows up here, once per burst, not once per packet.
@@ -273,6 +306,55 @@ void housekeeping(writer& w, bool flush_due)
             end_output(w, slot);
         publish(w, slot);
     }
+}
+
+// Writes every packet already in the rings (up to their length now: the
+// workers may go on filling them with other sessions' packets).
+void drain_queued(writer& w)
+{
+    rte_mbuf* pkts[writer_burst];
+    for (unsigned r = 0; r < w.nb_rings; r++) {
+        unsigned left = rte_ring_count(w.rings[r]);
+        while (left > 0) {
+            const unsigned n = rte_ring_sc_dequeue_burst(w.rings[r], reinterpret_cast<void**>(pkts),
+                                                         std::min(left, writer_burst), nullptr);
+            if (n == 0)
+                break;
+            write_burst(w, pkts, n);
+            left -= n;
+        }
+    }
+}
+
+void carry_out(writer& w, writer_command& cmd)
+{
+    switch (cmd.what) {
+    case writer_command::kind::open_session: {
+        // The slot starts from zero; what its previous session counted moves
+        // to the writer's retired totals.
+        session_counters& c = w.counters[cmd.slot];
+        session_counters& r = w.retired;
+        const std::pair<counter*, counter*> pairs[] = {
+            {&c.written_packets, &r.written_packets}, {&c.written_bytes, &r.written_bytes},
+            {&c.files, &r.files}, {&c.files_deleted, &r.files_deleted},
+            {&c.write_drops, &r.write_drops}, {&c.limit_drops, &r.limit_drops}};
+        for (auto [slot_counter, retired] : pairs) {
+            retired->add(slot_counter->get());
+            slot_counter->set(0);
+        }
+        cmd.rc = w.open_session(cmd.slot, cmd.target, cmd.error);
+        break;
+    }
+    case writer_command::kind::close_session:
+        // The control thread has taken the session out of the classifier and
+        // waited until no worker can still be classifying with it: every
+        // packet for it is in a ring by now.
+        drain_queued(w);
+        if (w.outputs[cmd.slot].owner != nullptr)
+            end_output(w, cmd.slot);
+        break;
+    }
+    cmd.done.store(true, std::memory_order_release);
 }
 
 } // namespace
@@ -337,6 +419,10 @@ int writer_main(void* arg)
         } else {
             idle_passes = 0;
         }
+
+        void* cmd;
+        while (unlikely(rte_ring_sc_dequeue(w.commands, &cmd) == 0))
+            carry_out(w, *static_cast<writer_command*>(cmd));
 
         const uint64_t now = rte_rdtsc();
         if (now >= next_housekeeping) {

@@ -57,6 +57,38 @@ struct session_output {
     std::deque<std::string> on_disk;   // closed files still on disk, oldest first
 };
 
+// A request from the control thread, carried out by the writer lcore between
+// bursts (a writer's files and outputs are touched by that lcore only).
+struct writer_command {
+    enum class kind : uint8_t {
+        open_session,    // open the session's first file in `slot`
+        close_session,   // write every packet already queued for it, close its files
+    };
+    kind what = kind::open_session;
+    unsigned slot = 0;
+    session* target = nullptr;          // open_session
+    int rc = 0;                         // result: 0 or -errno
+    std::string error;
+    std::atomic<bool> done{false};      // set (release) by the writer when carried out
+};
+
+// `watch` (docs/control.md): a writer copies the first bytes of a few
+// packets of the sessions being watched and hands them to the control
+// thread, which decodes them into lines. Paced per writer and taken from a
+// fixed pool, so a watch costs the writer at most one copy of watch_snap
+// bytes every 1/watch_samples_per_second seconds, and nothing else.
+constexpr unsigned watch_snap = 128;
+constexpr unsigned watch_samples_per_second = 200;
+constexpr unsigned watch_pool_size = 255;   // a ring of 256 holds them all
+
+struct watch_sample {
+    uint64_t ts_ns;
+    uint32_t wire_len;
+    uint32_t caplen;             // bytes in `data`
+    session_mask sessions;       // the watched sessions that have this packet
+    uint8_t data[watch_snap];
+};
+
 struct alignas(RTE_CACHE_LINE_SIZE) writer {
     // Set up before launch, read-only afterwards.
     unsigned index = 0;
@@ -65,13 +97,22 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
     unsigned nb_rings = 0;
     const tsc_clock* clock = nullptr;
     const std::atomic<bool>* stop = nullptr;   // set once every worker has stopped
+    rte_ring* commands = nullptr;              // writer_command*, from the control thread
     uint64_t flush_interval_tsc = 0;
+    rte_ring* watch_samples = nullptr;         // watch_sample*, to the control thread
+    rte_ring* watch_free = nullptr;            // watch_sample*, back from it
+    watch_sample* watch_pool = nullptr;        // what the two rings cycle
+
+    // Set by the control thread: the sessions someone watches.
+    std::atomic<session_mask> watched{0};
 
     // Owned by the writer lcore once launched.
+    uint64_t next_sample_tsc = 0;
     std::array<session_output, max_sessions> outputs{};
 
     // Published for readers.
     std::array<session_counters, max_sessions> counters{};
+    session_counters retired;   // of sessions that held a slot before its current one
 
     // Opens the first file of `s` in slot `slot` for this writer.
     // Returns 0, or -errno with `error` saying what failed.

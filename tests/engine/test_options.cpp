@@ -50,7 +50,6 @@ TEST_CASE("bad options are refused before anything starts")
     engine_options o;
     CHECK(parse({"-w", "/tmp/x", "--bogus"}, o) == parse_result::exit_usage);
     CHECK(parse({"-w"}, o) == parse_result::exit_usage);
-    CHECK(parse({}, o) == parse_result::exit_usage);                                // --out is required
     CHECK(parse({"-w", "/tmp/x", "-s", "262145"}, o) == parse_result::exit_usage);   // above libpcap's maximum
     CHECK(parse({"-w", "/tmp/x", "-s", "-1"}, o) == parse_result::exit_usage);
     CHECK(parse({"-w", "/tmp/x", "-s", "12x"}, o) == parse_result::exit_usage);
@@ -59,6 +58,33 @@ TEST_CASE("bad options are refused before anything starts")
     CHECK(parse({"-w", "/tmp/x", "--duration", "-3"}, o) == parse_result::exit_usage);
     CHECK(parse({"-w", "/tmp/x", "--burst", "8"}, o) == parse_result::exit_usage);
     CHECK(parse({"--help"}, o) == parse_result::exit_ok);
+}
+
+TEST_CASE("one-shot or daemon: each needs its own options and refuses the other's")
+{
+    engine_options o;
+    REQUIRE(parse({}, o) == parse_result::run);
+    CHECK_THAT(validate_options(o), Catch::Contains("--out (-w) DIR is required"));
+
+    engine_options d;
+    REQUIRE(parse({"--control", "/tmp/linecap-test.sock", "--out-root", "/tmp/linecap-root", "--max-sessions", "16"},
+                  d) == parse_result::run);
+    CHECK(d.daemon());
+    CHECK(d.session_limit == 16);
+    CHECK(validate_options(d).empty());
+    CHECK(parse({"--control", "/tmp/s", "--max-sessions", "17"}, d) == parse_result::exit_usage);
+
+    engine_options no_root;
+    REQUIRE(parse({"--control", "/tmp/s"}, no_root) == parse_result::run);
+    CHECK_THAT(validate_options(no_root), Catch::Contains("--control needs --out-root"));
+
+    engine_options mixed;
+    REQUIRE(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "-c", "10"}, mixed) == parse_result::run);
+    CHECK_THAT(validate_options(mixed), Catch::Contains("--count belongs to a one-shot capture"));
+
+    engine_options stray;
+    REQUIRE(parse({"-w", "/tmp/linecap-x", "--max-sessions", "4"}, stray) == parse_result::run);
+    CHECK_THAT(validate_options(stray), Catch::Contains("--max-sessions is a daemon option"));
 }
 
 TEST_CASE("validation: ring size, lcore lists, the output folder")

@@ -22,7 +22,12 @@ out="$WORK/out-dir"
 
 expect_error 2 "The following argument was not expected: --bogus" "${E[@]}" -- -w "$out" --bogus
 expect_error 2 "--out: 1 required DIR missing" "${E[@]}" -- -w
-expect_error 2 "--out is required" "${E[@]}" --vdev net_null0
+expect_error 2 "--out (-w) DIR is required" "${E[@]}" --vdev net_null0
+expect_error 2 "--control needs --out-root" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock"
+expect_error 2 "--snaplen belongs to a one-shot capture" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock" --out-root "$WORK/root" -s 64
+expect_error 2 "--max-sessions is a daemon option" "${E[@]}" --vdev net_null0 -- -w "$out" --max-sessions 4
+expect_error 1 "a socket path must be 1 to 107 bytes" "${E[@]}" --vdev net_null0 -- --control "$WORK/$(printf 'x%.0s' {1..120})" --out-root "$WORK/root"
+expect_error 1 "--control-group no-such-group-here: no such group" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock" --out-root "$WORK/root" --control-group no-such-group-here
 expect_error 2 "--snaplen: 300000 is not a whole number from 0 to 262144" "${E[@]}" -- -w "$out" -s 300000
 expect_error 2 "--count: 12abc is not a whole number 1 or more" "${E[@]}" -- -w "$out" -c 12abc
 expect_error 2 "--duration: -3 is not a number of seconds above 0" "${E[@]}" -- -w "$out" --duration -3

@@ -1,0 +1,273 @@
+#include "control/catalog.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "filters/spec.h"
+
+namespace linecap {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+constexpr const char* metadata_name = "session.json";
+constexpr const char* metadata_tmp = "session.json.tmp";
+
+// "<id>-<name>" -> id, or 0 if the folder is not a session's.
+uint64_t id_of_folder(std::string_view folder, std::string& name)
+{
+    const size_t dash = folder.find('-');
+    if (dash == std::string_view::npos || dash == 0)
+        return 0;
+    uint64_t id = 0;
+    const auto [end, ec] = std::from_chars(folder.data(), folder.data() + dash, id);
+    if (ec != std::errc{} || end != folder.data() + dash)
+        return 0;
+    name = std::string(folder.substr(dash + 1));
+    return check_session_name(name).empty() ? id : 0;
+}
+
+bool read_file_at(int dir_fd, const std::string& path, std::string& text)
+{
+    const int fd = openat(dir_fd, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    char buf[65536];
+    ssize_t n;
+    text.clear();
+    while ((n = read(fd, buf, sizeof(buf))) > 0 && text.size() < (16 << 20))
+        text.append(buf, static_cast<size_t>(n));
+    close(fd);
+    return n == 0;
+}
+
+} // namespace
+
+std::string utc_iso8601(uint64_t unix_ns)
+{
+    const time_t seconds = static_cast<time_t>(unix_ns / 1000000000);
+    tm utc{};
+    gmtime_r(&seconds, &utc);
+    char date[32];
+    std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &utc);
+    return fmt::format("{}.{:09}Z", date, unix_ns % 1000000000);
+}
+
+ojson session_record::to_json() const
+{
+    return {
+        {"id", id}, {"name", name}, {"folder", folder}, {"status", status}, {"reason", reason},
+        {"error", error}, {"started", started}, {"ended", ended}, {"spec", spec}, {"counters", counters},
+    };
+}
+
+bool session_record::from_json(const nlohmann::json& j, session_record& out, std::string& error)
+{
+    try {
+        out.id = j.at("id").get<std::string>();
+        out.name = j.at("name").get<std::string>();
+        out.folder = j.at("folder").get<std::string>();
+        out.status = j.at("status").get<std::string>();
+        out.reason = j.value("reason", "");
+        out.error = j.value("error", "");
+        out.started = j.value("started", "");
+        out.ended = j.value("ended", "");
+        out.spec = j.value("spec", ojson::object());
+        out.counters = j.value("counters", ojson::object());
+    } catch (const nlohmann::json::exception& e) {
+        error = e.what();
+        return false;
+    }
+    return true;
+}
+
+session_catalog::~session_catalog()
+{
+    if (_root_fd >= 0)
+        close(_root_fd);
+}
+
+std::string session_catalog::open(const std::string& out_root)
+{
+    std::error_code ec;
+    fs::create_directories(out_root, ec);
+    if (ec)
+        return fmt::format("--out-root {}: cannot create the folder: {}", out_root, ec.message());
+    _root = fs::absolute(out_root, ec).lexically_normal().string();
+    if (_root.size() > 1 && _root.back() == '/')
+        _root.pop_back();
+    _root_fd = ::open(_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (_root_fd < 0)
+        return fmt::format("--out-root {}: cannot open the folder: {}", out_root, std::strerror(errno));
+
+    for (const auto& entry : fs::directory_iterator(_root, ec)) {
+        std::string name;
+        const std::string folder = entry.path().filename().string();
+        const uint64_t id = entry.is_directory() && !entry.is_symlink() ? id_of_folder(folder, name) : 0;
+        if (id == 0)
+            continue;
+        _next_id = std::max(_next_id, id + 1);
+        std::string text, error;
+        if (!read_file_at(_root_fd, folder + "/" + metadata_name, text)) {
+            _warnings.push_back(fmt::format("{}/{}: no readable {}; not listed", _root, folder, metadata_name));
+            continue;
+        }
+        session_record r;
+        const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+        if (j.is_discarded() || !session_record::from_json(j, r, error) || r.id != std::to_string(id) ||
+            r.folder != folder) {
+            _warnings.push_back(fmt::format("{}/{}/{}: not a session record linecap wrote{}{}; not listed", _root,
+                                            folder, metadata_name, error.empty() ? "" : ": ", error));
+            continue;
+        }
+        if (r.status == "running") {
+            r.status = "failed";
+            r.reason = "error";
+            r.error = "linecap stopped without closing this session (a crash, kill -9 or power loss); "
+                      "its last file may be a .part file, readable up to its last whole record";
+            if (std::string e = save(r); !e.empty())
+                _warnings.push_back(e);
+        }
+        r.slot = -1;
+        _records[id] = std::move(r);
+    }
+    if (ec)
+        return fmt::format("--out-root {}: cannot list the folder: {}", _root, ec.message());
+    return {};
+}
+
+std::string session_catalog::create(const std::string& name, session_record*& out, int& dir_fd)
+{
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        const uint64_t id = _next_id++;
+        const std::string folder = fmt::format("{}-{}", id, name);
+        if (mkdirat(_root_fd, folder.c_str(), 0750) != 0) {
+            if (errno == EEXIST)
+                continue;   // left there by hand; take the next id
+            return fmt::format("{}/{}: cannot create the session folder: {}", _root, folder, std::strerror(errno));
+        }
+        dir_fd = openat(_root_fd, folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dir_fd < 0) {
+            std::string e = fmt::format("{}/{}: cannot open the session folder: {}", _root, folder, std::strerror(errno));
+            unlinkat(_root_fd, folder.c_str(), AT_REMOVEDIR);
+            return e;
+        }
+        session_record& r = _records[id];
+        r = session_record{};
+        r.id = std::to_string(id);
+        r.name = name;
+        r.folder = folder;
+        out = &r;
+        return {};
+    }
+    return fmt::format("{}: cannot find a free session folder name", _root);
+}
+
+std::string session_catalog::save(const session_record& record) const
+{
+    const std::string text = record.to_json().dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
+    const std::string tmp = record.folder + "/" + metadata_tmp;
+    const std::string final_name = record.folder + "/" + metadata_name;
+    const int fd = openat(_root_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd < 0)
+        return fmt::format("{}/{}: cannot write: {}", _root, tmp, std::strerror(errno));
+    size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = write(fd, text.data() + done, text.size() - done);
+        if (n <= 0) {
+            std::string e = fmt::format("{}/{}: cannot write: {}", _root, tmp, n < 0 ? std::strerror(errno) : "no space");
+            close(fd);
+            unlinkat(_root_fd, tmp.c_str(), 0);
+            return e;
+        }
+        done += static_cast<size_t>(n);
+    }
+    const bool synced = fsync(fd) == 0;
+    close(fd);
+    if (!synced || renameat(_root_fd, tmp.c_str(), _root_fd, final_name.c_str()) != 0) {
+        std::string e = fmt::format("{}/{}: cannot write: {}", _root, final_name, std::strerror(errno));
+        unlinkat(_root_fd, tmp.c_str(), 0);
+        return e;
+    }
+    return {};
+}
+
+session_record* session_catalog::find(const std::string& id)
+{
+    uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
+    if (ec != std::errc{} || end != id.data() + id.size())
+        return nullptr;
+    const auto it = _records.find(n);
+    return it == _records.end() ? nullptr : &it->second;
+}
+
+std::vector<session_record*> session_catalog::all()
+{
+    std::vector<session_record*> out;
+    for (auto& [id, r] : _records)
+        out.push_back(&r);
+    return out;
+}
+
+std::string session_catalog::remove(const std::string& id)
+{
+    session_record* r = find(id);
+    if (r == nullptr)
+        return fmt::format("no session {}", id);
+    std::error_code ec;
+    // The folder name is ours (a number and a checked name); remove_all does
+    // not follow symbolic links inside it.
+    fs::remove_all(folder_path(*r), ec);
+    if (ec)
+        return fmt::format("{}: cannot remove: {}", folder_path(*r), ec.message());
+    forget(id);
+    return {};
+}
+
+void session_catalog::discard_new(const std::string& id)
+{
+    const session_record* r = find(id);
+    if (r == nullptr)
+        return;
+    const uint64_t n = std::stoull(id);
+    if (remove(id).empty() && n + 1 == _next_id)
+        _next_id = n;
+}
+
+void session_catalog::forget(const std::string& id)
+{
+    uint64_t n = 0;
+    std::from_chars(id.data(), id.data() + id.size(), n);
+    _records.erase(n);
+}
+
+std::vector<file_entry> session_catalog::files(const session_record& record) const
+{
+    std::vector<file_entry> out;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(folder_path(record), ec)) {
+        const std::string name = entry.path().filename().string();
+        if (!entry.is_regular_file() || entry.is_symlink() || name == metadata_name || name == metadata_tmp ||
+            name.ends_with(".tmp"))
+            continue;
+        std::error_code size_ec;
+        const uint64_t size = entry.file_size(size_ec);
+        out.push_back({name, size_ec ? 0 : size});
+    }
+    std::sort(out.begin(), out.end(), [](const file_entry& a, const file_entry& b) { return a.name < b.name; });
+    return out;
+}
+
+} // namespace linecap

@@ -1,0 +1,88 @@
+// The daemon's sessions, running and past, and their folders under
+// --out-root:
+//
+//   <out-root>/<id>-<name>/session.json     what `show` prints, kept current
+//   <out-root>/<id>-<name>/<name>-w0-...    the capture files
+//
+// session.json is written when a session starts and again when it ends
+// (write to a temporary file, fsync, rename), so a daemon that restarts
+// lists every earlier session from it. One found still "running" belonged
+// to a daemon that died without closing it: it is listed as failed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace linecap {
+
+struct session_record {
+    std::string id;
+    std::string name;
+    std::string folder;                 // <id>-<name>, under the out root
+    nlohmann::ordered_json spec;        // as the client gave it
+    std::string status = "running";     // running, finished, failed
+    std::string reason;                 // stop reason, once stopped
+    std::string error;                  // why it failed, if it did
+    std::string started;                // UTC, ISO-8601 with nanoseconds
+    std::string ended;
+    nlohmann::ordered_json counters = nlohmann::ordered_json::object();   // last known
+    int slot = -1;                      // the pipeline slot while running
+
+    nlohmann::ordered_json to_json() const;
+    static bool from_json(const nlohmann::json& j, session_record& out, std::string& error);
+};
+
+struct file_entry {
+    std::string name;
+    uint64_t bytes = 0;
+};
+
+class session_catalog {
+public:
+    // Opens (creating if needed) the out root and loads the sessions found
+    // in it. Returns an empty string or the error.
+    std::string open(const std::string& out_root);
+
+    const std::string& root() const { return _root; }
+    int root_fd() const { return _root_fd; }
+    ~session_catalog();
+
+    // A new record with a fresh id and its folder created; the folder's
+    // descriptor is returned in `dir_fd` (the caller owns it).
+    std::string create(const std::string& name, session_record*& out, int& dir_fd);
+    // Writes the record's session.json. Returns an empty string or the error.
+    std::string save(const session_record& record) const;
+    // Removes a record and its folder with everything in it.
+    std::string remove(const std::string& id);
+    // Undoes create() for a session that could not start: its folder goes,
+    // and its id is given to the next session.
+    void discard_new(const std::string& id);
+
+    session_record* find(const std::string& id);
+    std::vector<session_record*> all();   // by id, oldest first
+
+    // The capture files in a session's folder, by name.
+    std::vector<file_entry> files(const session_record& record) const;
+    std::string folder_path(const session_record& record) const { return _root + "/" + record.folder; }
+
+    // Warnings from open(): folders that could not be read back.
+    const std::vector<std::string>& warnings() const { return _warnings; }
+
+private:
+    void forget(const std::string& id);
+
+    std::string _root;
+    int _root_fd = -1;
+    uint64_t _next_id = 1;
+    std::map<uint64_t, session_record> _records;
+    std::vector<std::string> _warnings;
+};
+
+// UTC, ISO-8601, nanoseconds: 2026-11-23T10:15:02.123456789Z.
+std::string utc_iso8601(uint64_t unix_ns);
+
+} // namespace linecap

@@ -1,0 +1,142 @@
+#include "control/protocol.h"
+
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+
+namespace linecap {
+
+namespace {
+
+using json = nlohmann::json;
+
+struct command_shape {
+    command cmd;
+    std::string_view name;
+    bool wants_id;
+    bool wants_spec;
+};
+
+constexpr std::array<command_shape, 10> commands{{
+    {command::start, "start", false, true},
+    {command::stop, "stop", true, false},
+    {command::list, "list", false, false},
+    {command::show, "show", true, false},
+    {command::stats, "stats", false, false},
+    {command::files, "files", true, false},
+    {command::merge, "merge", true, false},
+    {command::remove, "delete", true, false},
+    {command::watch, "watch", true, false},
+    {command::shutdown, "shutdown", false, false},
+}};
+
+std::string command_list()
+{
+    std::string names;
+    for (const command_shape& c : commands)
+        names += fmt::format("{}{}", names.empty() ? "" : ", ", c.name);
+    return names;
+}
+
+// A short rendering of a bad value for an error message.
+std::string quote(const json& value)
+{
+    std::string text = value.dump(-1, ' ', true, json::error_handler_t::replace);
+    if (text.size() > 40)
+        text = text.substr(0, 37) + "...";
+    return text;
+}
+
+} // namespace
+
+std::string_view command_name(command c)
+{
+    for (const command_shape& shape : commands)
+        if (shape.cmd == c)
+            return shape.name;
+    return "?";
+}
+
+std::string check_session_id(std::string_view id)
+{
+    if (id.empty() || id.size() > 20 || !std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return fmt::format("\"id\": {} is not a session id (a number, as start and list give)",
+                           quote(json(std::string(id))));
+    return {};
+}
+
+std::string parse_request(std::string_view line, request& out)
+{
+    if (line.size() > max_request_bytes)
+        return fmt::format("request of {} bytes refused: the limit is {} bytes per line", line.size(),
+                           max_request_bytes);
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded())
+        return "not valid JSON: send one JSON object per line, e.g. {\"cmd\":\"list\"}";
+    if (!j.is_object())
+        return fmt::format("expected a JSON object, got {}", quote(j));
+    const auto cmd_field = j.find("cmd");
+    if (cmd_field == j.end())
+        return fmt::format("\"cmd\" is missing (one of {})", command_list());
+    if (!cmd_field->is_string())
+        return fmt::format("\"cmd\": expected a string, got {}", quote(*cmd_field));
+    const std::string& name = cmd_field->get_ref<const std::string&>();
+    const auto shape = std::find_if(commands.begin(), commands.end(),
+                                    [&](const command_shape& c) { return c.name == name; });
+    if (shape == commands.end())
+        return fmt::format("\"cmd\": unknown command {} (one of {})", quote(*cmd_field), command_list());
+    out.cmd = shape->cmd;
+
+    std::string expected = "cmd";
+    if (shape->wants_id)
+        expected += ", id";
+    if (shape->wants_spec)
+        expected += ", spec";
+    for (const auto& [key, value] : j.items()) {
+        if (key == "cmd" || (key == "id" && shape->wants_id) || (key == "spec" && shape->wants_spec))
+            continue;
+        return fmt::format("{}: unknown field {} (expected: {})", name, quote(json(key)), expected);
+    }
+    if (shape->wants_id) {
+        const auto id = j.find("id");
+        if (id == j.end())
+            return fmt::format("{}: \"id\" is missing", name);
+        // Numbers are accepted too: ids look like numbers.
+        if (id->is_number_unsigned())
+            out.id = std::to_string(id->get<uint64_t>());
+        else if (id->is_string())
+            out.id = id->get<std::string>();
+        else
+            return fmt::format("{}: \"id\": expected a string, got {}", name, quote(*id));
+        if (std::string e = check_session_id(out.id); !e.empty())
+            return fmt::format("{}: {}", name, e);
+    }
+    if (shape->wants_spec) {
+        const auto spec = j.find("spec");
+        if (spec == j.end())
+            return fmt::format("{}: \"spec\" is missing (a session spec, docs/filters.md)", name);
+        if (!spec->is_object())
+            return fmt::format("{}: \"spec\": expected an object, got {}", name, quote(*spec));
+        if (std::string e = parse_session_spec(*spec, out.spec); !e.empty())
+            return fmt::format("{}: spec: {}", name, e);
+        out.spec_json = *spec;
+    }
+    return {};
+}
+
+std::string error_reply(std::string_view message)
+{
+    json reply = {{"ok", false}, {"error", message}};
+    return reply.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string ok_reply(nlohmann::ordered_json fields)
+{
+    nlohmann::ordered_json reply = {{"ok", true}};
+    for (auto& [key, value] : fields.items())
+        reply[key] = std::move(value);
+    return reply.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+} // namespace linecap

@@ -1,0 +1,61 @@
+// The control protocol: one JSON object per line each way, over a Unix
+// stream socket (docs/control.md).
+//
+//   -> {"cmd":"start","spec":{...session spec...}}
+//   <- {"ok":true,"id":"7"}
+//   -> {"cmd":"stop","id":"7"}
+//   <- {"ok":false,"error":"no session 7 (see list)"}
+//
+// Requests are parsed and checked here, completely, before anything acts on
+// them: a command the daemon sees is well formed, its fields known and of
+// the right type, its spec (for start) compiled-ready.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "filters/spec.h"
+
+namespace linecap {
+
+// A request line longer than this is refused (and the rest of it skipped).
+constexpr size_t max_request_bytes = 64 * 1024;
+
+enum class command {
+    start,      // spec
+    stop,       // id
+    list,
+    show,       // id
+    stats,
+    files,      // id
+    merge,      // id
+    remove,     // id ("delete" on the wire)
+    watch,      // id
+    shutdown,
+};
+
+std::string_view command_name(command c);
+
+struct request {
+    command cmd = command::list;
+    std::string id;              // stop, show, files, merge, delete, watch
+    session_spec spec;           // start: parsed and checked
+    nlohmann::json spec_json;    // start: as given, kept in the session's metadata
+};
+
+// Parses one request line (without its newline). Returns an empty string, or
+// one error a person can act on, naming the field that is wrong.
+std::string parse_request(std::string_view line, request& out);
+
+// Session ids are decimal numbers given by the daemon; anything else is
+// refused before it gets near a path.
+std::string check_session_id(std::string_view id);
+
+// Replies, as one line each (no newline).
+std::string error_reply(std::string_view message);
+std::string ok_reply(nlohmann::ordered_json fields = nlohmann::ordered_json::object());
+
+} // namespace linecap

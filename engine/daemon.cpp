@@ -1,0 +1,467 @@
+#include "engine/daemon.h"
+
+#include <atomic>
+#include <thread>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <rte_cycles.h>
+
+#include "control/describe.h"
+#include "control/telemetry.h"
+#include "engine/sessions.h"
+#include "engine/stats.h"
+#include "writers/merge.h"
+
+namespace linecap {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// How long the loop sleeps in poll() when nothing happens: also the
+// granularity of duration limits and of noticing a writer-side stop.
+constexpr int poll_ms = 20;
+constexpr double telemetry_period_s = 0.5;
+
+bool is_failure(stop_reason why)
+{
+    return why == stop_reason::error || why == stop_reason::disk_full;
+}
+
+} // namespace
+
+struct control_daemon::pending_merge {
+    client_id client = 0;
+    std::string id;
+    std::thread thread;
+    std::atomic<bool> done{false};
+    std::string error;
+    merge_result result;
+};
+
+control_daemon::control_daemon(const engine_options& options) : _options(options) {}
+
+control_daemon::~control_daemon()
+{
+    finish_merges(true);
+}
+
+std::string control_daemon::prepare()
+{
+    if (std::string e = _catalog.open(_options.out_root); !e.empty())
+        return e;
+    for (const std::string& warning : _catalog.warnings())
+        fmt::print(stderr, "linecap: warning: {}\n", warning);
+    return _server.listen(_options.control_socket, _options.control_group);
+}
+
+session_record* control_daemon::running_in(unsigned slot)
+{
+    for (session_record* r : _catalog.all())
+        if (r->slot == static_cast<int>(slot))
+            return r;
+    return nullptr;
+}
+
+std::string control_daemon::not_found(const std::string& id) const
+{
+    return fmt::format("no session {} (linecapctl ls lists them)", id);
+}
+
+ojson control_daemon::counters_of(const session_record& record) const
+{
+    if (record.slot < 0)
+        return record.counters;
+    return session_totals_json(sum_session(*_p, static_cast<unsigned>(record.slot)));
+}
+
+ojson control_daemon::summary_of(const session_record& record) const
+{
+    const ojson c = counters_of(record);
+    const auto get = [&](const char* key) { return c.contains(key) ? c[key].get<uint64_t>() : uint64_t{0}; };
+    return {
+        {"id", record.id}, {"name", record.name}, {"status", record.status}, {"reason", record.reason},
+        {"started", record.started}, {"ended", record.ended}, {"packets", get("written_packets")},
+        {"bytes", get("written_bytes")}, {"drops", get("dropped_ring") + get("dropped_write")},
+        {"folder", _catalog.folder_path(record)},
+    };
+}
+
+void control_daemon::run(pipeline& p)
+{
+    _p = &p;
+    _started_ns = p.clock.now_ns();
+    register_telemetry();
+    uint64_t next_telemetry = 0;
+    const uint64_t stats_every = static_cast<uint64_t>(_options.stats_interval_s * static_cast<double>(p.clock.hz));
+    uint64_t next_stats = p.start_tsc + stats_every;
+    fmt::print(stderr, "linecap: listening on {}, sessions under {}\n", _options.control_socket, _catalog.root());
+
+    while (!_shutdown && !stop_requested_by_signal() && !p.failed.load(std::memory_order_relaxed)) {
+        _server.poll(
+            poll_ms, [this](client_id c, std::string_view line) { on_request(c, line); },
+            [this](client_id c) { on_gone(c); });
+        end_sessions_that_stopped();
+        pump_watch();
+        finish_merges(false);
+        const uint64_t now = rte_rdtsc();
+        if (now >= next_telemetry) {
+            publish_telemetry_snapshots();
+            next_telemetry = now + static_cast<uint64_t>(telemetry_period_s * static_cast<double>(p.clock.hz));
+        }
+        if (stats_every != 0 && now >= next_stats) {
+            print_live_counters(p, p.seconds_since_start(now));
+            next_stats = now + stats_every;
+        }
+    }
+
+    // Shutdown: every running session ends with reason "shutdown", its
+    // files closed valid, before the workers stop.
+    for (session_record* r : _catalog.all())
+        if (r->slot >= 0)
+            finish(*r, stop_reason::shutdown);
+    finish_merges(true);
+    publish_telemetry_snapshots();
+    _server.flush(1000);
+    _server.close();
+}
+
+void control_daemon::on_request(client_id client, std::string_view line)
+{
+    request req;
+    if (std::string e = parse_request(line, req); !e.empty()) {
+        _server.queue(client, error_reply(e));
+        return;
+    }
+    const std::string reply = handle(client, req);
+    if (!reply.empty())
+        _server.queue(client, reply);
+}
+
+void control_daemon::on_gone(client_id client)
+{
+    if (_watchers.erase(client) > 0)
+        update_watched();
+}
+
+std::string control_daemon::handle(client_id client, const request& req)
+{
+    switch (req.cmd) {
+    case command::start: return start(req);
+    case command::stop: return stop(req);
+    case command::list: return list();
+    case command::show: return show(req);
+    case command::stats: return stats();
+    case command::files: return files(req);
+    case command::merge: return merge(client, req);
+    case command::remove: return remove(req);
+    case command::watch: return watch(client, req);
+    case command::shutdown:
+        _shutdown = true;
+        return ok_reply({{"message", "stopping every session and exiting"}});
+    }
+    return error_reply("unhandled command");
+}
+
+std::string control_daemon::start(const request& req)
+{
+    if (_shutdown)
+        return error_reply("linecap is shutting down");
+    const int slot = free_session_slot(*_p, _options.session_limit);
+    if (slot < 0)
+        return error_reply(fmt::format("{} sessions are running, the --max-sessions limit; stop one first "
+                                       "(linecapctl stop ID)", _options.session_limit));
+    session_spec spec = req.spec;
+    spec.output.direct_io = _options.session.output.direct_io;
+    session_record* record = nullptr;
+    int dir_fd = -1;
+    if (std::string e = _catalog.create(spec.output.name, record, dir_fd); !e.empty())
+        return error_reply(e);
+    spec.output.dir = _catalog.folder_path(*record);
+    if (std::string e = add_session(*_p, static_cast<unsigned>(slot), spec, dir_fd); !e.empty()) {
+        const std::string id = record->id;
+        _catalog.discard_new(id);
+        return error_reply(e);
+    }
+    record->slot = slot;
+    record->spec = req.spec_json;
+    record->status = "running";
+    record->started = utc_iso8601(_p->sessions[static_cast<unsigned>(slot)]->start_ns);
+    if (std::string e = _catalog.save(*record); !e.empty())
+        fmt::print(stderr, "linecap: warning: session {}: {}\n", record->id, e);
+    fmt::print(stderr, "linecap: session {} ({}) started\n", record->id, record->name);
+    return ok_reply({{"id", record->id}, {"folder", spec.output.dir}});
+}
+
+void control_daemon::finish(session_record& record, stop_reason why)
+{
+    const unsigned slot = static_cast<unsigned>(record.slot);
+    stop_reason reason = why;
+    std::string error;
+    remove_session(*_p, slot, why, [&](const pipeline& p, unsigned s) {
+        record.counters = session_totals_json(sum_session(p, s));
+        reason = p.sessions[s]->reason.load();
+        error = p.sessions[s]->error();
+    });
+    record.slot = -1;
+    record.status = is_failure(reason) ? "failed" : "finished";
+    record.reason = std::string(stop_reason_name(reason));
+    record.error = error;
+    record.ended = utc_iso8601(_p->clock.now_ns());
+    if (std::string e = _catalog.save(record); !e.empty())
+        fmt::print(stderr, "linecap: warning: session {}: {}\n", record.id, e);
+    fmt::print(stderr, "linecap: session {} ({}) {}: {}{}{}\n", record.id, record.name, record.status,
+               record.reason, error.empty() ? "" : ": ", error);
+
+    bool watched = false;
+    for (auto it = _watchers.begin(); it != _watchers.end();) {
+        if (it->second == record.id) {
+            _server.queue(it->first, ojson{{"event", "end"}, {"id", record.id}, {"reason", record.reason}}.dump());
+            _server.close_after_reply(it->first);
+            it = _watchers.erase(it);
+            watched = true;
+        } else {
+            ++it;
+        }
+    }
+    if (watched)
+        update_watched();
+}
+
+void control_daemon::end_sessions_that_stopped()
+{
+    const uint64_t now_ns = _p->clock.now_ns();
+    for (unsigned slot = 0; slot < max_sessions; slot++) {
+        const session* s = _p->sessions[slot].get();
+        if (s == nullptr)
+            continue;
+        stop_reason why = s->reason.load();   // a limit or an error a writer saw
+        if (why == stop_reason::none)
+            why = due_limit(*_p, slot, now_ns);
+        if (why == stop_reason::none)
+            continue;
+        if (session_record* r = running_in(slot))
+            finish(*r, why);
+    }
+}
+
+std::string control_daemon::stop(const request& req)
+{
+    session_record* r = _catalog.find(req.id);
+    if (r == nullptr)
+        return error_reply(not_found(req.id));
+    if (r->slot < 0)
+        return error_reply(fmt::format("session {} has already ended ({}: {})", r->id, r->status, r->reason));
+    finish(*r, stop_reason::user);
+    return ok_reply({{"id", r->id}, {"status", r->status}, {"reason", r->reason}, {"counters", r->counters}});
+}
+
+std::string control_daemon::list()
+{
+    ojson sessions = ojson::array();
+    for (const session_record* r : _catalog.all())
+        sessions.push_back(summary_of(*r));
+    return ok_reply({{"sessions", sessions}});
+}
+
+std::string control_daemon::show(const request& req)
+{
+    const session_record* r = _catalog.find(req.id);
+    if (r == nullptr)
+        return error_reply(not_found(req.id));
+    ojson session = r->to_json();
+    session["folder"] = _catalog.folder_path(*r);
+    session["counters"] = counters_of(*r);
+    ojson files = ojson::array();
+    for (const file_entry& f : _catalog.files(*r))
+        files.push_back({{"name", f.name}, {"bytes", f.bytes}});
+    session["files"] = files;
+    return ok_reply({{"session", session}});
+}
+
+std::string control_daemon::stats()
+{
+    const auto label = [this](unsigned slot) {
+        const session_record* r = running_in(slot);
+        return r ? r->id : std::to_string(slot);
+    };
+    unsigned running = 0;
+    for (const auto& s : _p->sessions)
+        running += s != nullptr;
+    return ok_reply({
+        {"uptime_s", static_cast<double>(_p->clock.now_ns() - _started_ns) / 1e9},
+        {"sessions_running", running},
+        {"totals", totals_json(*_p)},
+        {"ports", ports_json(*_p)},
+        {"workers", workers_json(*_p, label)},
+        {"writers", writers_json(*_p)},
+    });
+}
+
+std::string control_daemon::files(const request& req)
+{
+    const session_record* r = _catalog.find(req.id);
+    if (r == nullptr)
+        return error_reply(not_found(req.id));
+    const std::string folder = _catalog.folder_path(*r);
+    ojson files = ojson::array();
+    for (const file_entry& f : _catalog.files(*r))
+        files.push_back({{"name", f.name}, {"bytes", f.bytes}, {"path", folder + "/" + f.name}});
+    return ok_reply({{"id", r->id}, {"folder", folder}, {"files", files}});
+}
+
+std::string control_daemon::merge(client_id client, const request& req)
+{
+    const session_record* r = _catalog.find(req.id);
+    if (r == nullptr)
+        return error_reply(not_found(req.id));
+    if (r->slot >= 0)
+        return error_reply(fmt::format("session {} is still running; merge it once it has ended "
+                                       "(linecapctl stop {})", r->id, r->id));
+    if (_merging.count(r->id))
+        return error_reply(fmt::format("session {} is being merged already", r->id));
+    const std::string folder = _catalog.folder_path(*r);
+    auto job = std::make_unique<pending_merge>();
+    job->client = client;
+    job->id = r->id;
+    merge_request request;
+    for (const file_entry& f : _catalog.files(*r))
+        if (!f.name.starts_with("merged."))
+            request.inputs.push_back(folder + "/" + f.name);
+    if (request.inputs.empty())
+        return error_reply(fmt::format("session {} has no capture files to merge", r->id));
+    std::string format = "pcap-ns";
+    if (r->spec.contains("format") && r->spec["format"].is_string())
+        format = r->spec["format"].get<std::string>();
+    request.output = folder + (format == "pcapng" ? "/merged.pcapng" : "/merged.pcap");
+    unlink(request.output.c_str());   // merging again replaces it
+    // Off the control loop: a merge of gigabytes takes seconds, and the
+    // loop enforces limits and serves other clients meanwhile.
+    pending_merge* raw = job.get();
+    job->thread = std::thread([raw, request] {
+        raw->error = merge_captures(request, raw->result);
+        raw->done.store(true, std::memory_order_release);
+    });
+    _merging.insert(r->id);
+    _merges.push_back(std::move(job));
+    return {};   // the reply comes when the merge is done
+}
+
+void control_daemon::finish_merges(bool wait)
+{
+    for (auto it = _merges.begin(); it != _merges.end();) {
+        pending_merge& m = **it;
+        if (!wait && !m.done.load(std::memory_order_acquire)) {
+            ++it;
+            continue;
+        }
+        m.thread.join();
+        if (!m.error.empty())
+            _server.queue(m.client, error_reply(m.error));
+        else
+            _server.queue(m.client, ok_reply({{"id", m.id}, {"path", m.result.output}, {"packets", m.result.packets},
+                                              {"files", m.result.files}, {"notes", m.result.notes}}));
+        _merging.erase(m.id);
+        it = _merges.erase(it);
+    }
+}
+
+std::string control_daemon::remove(const request& req)
+{
+    const session_record* r = _catalog.find(req.id);
+    if (r == nullptr)
+        return error_reply(not_found(req.id));
+    if (r->slot >= 0)
+        return error_reply(fmt::format("session {} is running; stop it first (linecapctl stop {})", r->id, r->id));
+    if (_merging.count(r->id))
+        return error_reply(fmt::format("session {} is being merged; delete it once the merge is done", r->id));
+    const std::string id = r->id;
+    if (std::string e = _catalog.remove(id); !e.empty())
+        return error_reply(e);
+    return ok_reply({{"id", id}});
+}
+
+std::string control_daemon::watch(client_id client, const request& req)
+{
+    const session_record* r = _catalog.find(req.id);
+    if (r == nullptr)
+        return error_reply(not_found(req.id));
+    if (r->slot < 0)
+        return error_reply(fmt::format("session {} is not running ({}); its files are in {}", r->id, r->status,
+                                       _catalog.folder_path(*r)));
+    _watchers[client] = r->id;
+    _server.set_streaming(client, true);
+    update_watched();
+    return ok_reply({{"id", r->id}, {"watching", true},
+                     {"max_lines_per_second", watch_samples_per_second * _p->writers.size()}});
+}
+
+void control_daemon::update_watched()
+{
+    session_mask mask = 0;
+    for (const auto& [client, id] : _watchers)
+        if (const session_record* r = _catalog.find(id); r != nullptr && r->slot >= 0)
+            mask |= static_cast<session_mask>(1u << r->slot);
+    for (writer* w : _p->writers)
+        w->watched.store(mask, std::memory_order_relaxed);
+}
+
+void control_daemon::pump_watch()
+{
+    for (writer* w : _p->writers) {
+        void* samples[64];
+        const unsigned n = rte_ring_sc_dequeue_burst(w->watch_samples, samples, 64, nullptr);
+        for (unsigned i = 0; i < n; i++) {
+            const auto* sample = static_cast<const watch_sample*>(samples[i]);
+            std::string line;
+            for (const auto& [client, id] : _watchers) {
+                const session_record* r = _catalog.find(id);
+                if (r == nullptr || r->slot < 0 || !(sample->sessions & (1u << r->slot)))
+                    continue;
+                if (line.empty())
+                    line = describe_packet(sample->ts_ns, sample->data, sample->caplen, sample->wire_len);
+                _server.queue_droppable(client, ojson{{"id", id}, {"packet", line}}.dump());
+            }
+            rte_ring_sp_enqueue(w->watch_free, samples[i]);
+        }
+    }
+}
+
+void control_daemon::publish_telemetry_snapshots()
+{
+    ojson totals = totals_json(*_p);
+    totals["uptime_s"] = static_cast<uint64_t>((_p->clock.now_ns() - _started_ns) / 1000000000);
+    unsigned running = 0;
+    for (const auto& s : _p->sessions)
+        running += s != nullptr;
+    totals["sessions_running"] = running;
+    publish_telemetry("/linecap/stats", totals);
+
+    const auto by_index = [](const ojson& list, const char* key) {
+        ojson out = ojson::object();
+        for (const ojson& item : list)
+            out[std::to_string(item[key].get<unsigned>())] = item;
+        return out;
+    };
+    publish_telemetry("/linecap/ports", by_index(ports_json(*_p), "port"));
+    const auto label = [this](unsigned slot) {
+        const session_record* r = running_in(slot);
+        return r ? r->id : std::to_string(slot);
+    };
+    publish_telemetry("/linecap/workers", by_index(workers_json(*_p, label), "worker"));
+    publish_telemetry("/linecap/writers", by_index(writers_json(*_p), "writer"));
+
+    ojson sessions = ojson::object();
+    const auto all = _catalog.all();
+    // Telemetry dicts hold 256 entries: the newest sessions.
+    const size_t first = all.size() > 256 ? all.size() - 256 : 0;
+    for (size_t i = first; i < all.size(); i++) {
+        ojson s = summary_of(*all[i]);
+        s.erase("id");
+        sessions[all[i]->id] = s;
+    }
+    publish_telemetry("/linecap/sessions", sessions);
+}
+
+} // namespace linecap

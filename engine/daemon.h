@@ -1,0 +1,79 @@
+// linecap as a daemon (--control): the data path runs from start to
+// shutdown, and capture sessions come and go over the control socket
+// (docs/control.md). This is the control thread's loop: it serves the
+// socket, starts and stops sessions (engine/sessions.h), ends those that
+// reached a limit, streams `watch` lines, runs merges off the loop, keeps
+// each session's session.json current and publishes DPDK telemetry.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "control/catalog.h"
+#include "control/protocol.h"
+#include "control/server.h"
+#include "engine/options.h"
+#include "engine/pipeline.h"
+
+namespace linecap {
+
+class control_daemon {
+public:
+    explicit control_daemon(const engine_options& options);
+    ~control_daemon();
+
+    // Before DPDK starts: the catalog under --out-root (sessions of earlier
+    // runs listed again) and the socket. Returns an empty string or the error.
+    std::string prepare();
+
+    // The control loop, for run_pipeline(): returns on shutdown (the
+    // command, SIGTERM or SIGINT) once every session is closed.
+    void run(pipeline& p);
+
+private:
+    struct pending_merge;
+
+    void on_request(client_id client, std::string_view line);
+    void on_gone(client_id client);
+    std::string handle(client_id client, const request& req);   // the reply line
+
+    std::string start(const request& req);
+    std::string stop(const request& req);
+    std::string list();
+    std::string show(const request& req);
+    std::string stats();
+    std::string files(const request& req);
+    std::string merge(client_id client, const request& req);
+    std::string remove(const request& req);
+    std::string watch(client_id client, const request& req);
+
+    // Ends a running session: out of the classifier, files closed, record
+    // saved, watchers told.
+    void finish(session_record& record, stop_reason why);
+    void end_sessions_that_stopped();
+    void pump_watch();
+    void finish_merges(bool wait);
+    void publish_telemetry_snapshots();
+    void update_watched();
+
+    nlohmann::ordered_json counters_of(const session_record& record) const;
+    nlohmann::ordered_json summary_of(const session_record& record) const;
+    session_record* running_in(unsigned slot);
+    std::string not_found(const std::string& id) const;
+
+    engine_options _options;
+    pipeline* _p = nullptr;
+    session_catalog _catalog;
+    control_server _server;
+    std::map<client_id, std::string> _watchers;    // client -> session id
+    std::vector<std::unique_ptr<pending_merge>> _merges;
+    std::set<std::string> _merging;                // ids with a merge under way
+    bool _shutdown = false;
+    uint64_t _started_ns = 0;
+};
+
+} // namespace linecap

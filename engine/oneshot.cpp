@@ -1,0 +1,65 @@
+#include "engine/oneshot.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+
+#include <fmt/format.h>
+#include <rte_cycles.h>
+
+#include "engine/sessions.h"
+#include "engine/stats.h"
+
+namespace linecap {
+
+namespace {
+
+// How often the loop looks at signals, limits and idleness.
+constexpr unsigned period_us = 20000;
+
+} // namespace
+
+std::string start_oneshot_session(pipeline& p)
+{
+    const std::string& dir = p.options.session.output.dir;
+    const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0)
+        return fmt::format("--out {}: cannot open the folder: {}", dir, std::strerror(errno));
+    return add_session(p, 0, p.options.session, dir_fd);
+}
+
+void oneshot_control(pipeline& p)
+{
+    const engine_options& o = p.options;
+    session& s = *p.sessions[0];
+    const uint64_t hz = p.clock.hz;
+    const uint64_t stats_every = static_cast<uint64_t>(o.stats_interval_s * static_cast<double>(hz));
+    uint64_t next_stats = p.start_tsc + stats_every;
+    stop_reason why = stop_reason::none;
+
+    while (why == stop_reason::none) {
+        rte_delay_us_sleep(period_us);
+        // Workers' times first, then ours: read the other way round, a worker
+        // stamping a packet in between would make "now - last" wrap around.
+        const uint64_t last_rx = last_rx_tsc(p);
+        const uint64_t now = rte_rdtsc();
+        if (p.failed.load(std::memory_order_relaxed))
+            why = stop_reason::error;
+        else if (stop_requested_by_signal())
+            why = stop_reason::user;
+        else if (s.stopped())
+            why = s.reason.load();   // a limit or an error, seen by a writer
+        else if ((why = due_limit(p, 0, p.clock.to_ns(now))) != stop_reason::none)
+            ;
+        else if (o.idle_exit_s > 0 && now > last_rx &&
+                 static_cast<double>(now - last_rx) / static_cast<double>(hz) >= o.idle_exit_s)
+            why = stop_reason::idle;
+        if (o.stats_interval_s > 0 && now >= next_stats) {
+            print_live_counters(p, p.seconds_since_start(now));
+            next_stats += stats_every;
+        }
+    }
+    s.stop(why);   // the first reason wins: a limit a writer hit stays the reason
+}
+
+} // namespace linecap

@@ -1,0 +1,163 @@
+#include "engine/sessions.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <rte_cycles.h>
+
+#include "filters/classifier.h"
+
+namespace linecap {
+
+namespace {
+
+// How long the control thread waits for a writer to carry out a command.
+// Longer means a writer stuck in write() on a dead disk.
+constexpr double command_timeout_s = 30.0;
+
+// Sends one command to every writer and waits for all of them. Returns false
+// if a writer did not answer in time (its command objects are then leaked on
+// purpose: the writer may still touch them).
+bool tell_writers(pipeline& p, writer_command::kind what, unsigned slot, session* target,
+                  std::vector<std::unique_ptr<writer_command>>& commands)
+{
+    for (writer* w : p.writers) {
+        auto cmd = std::make_unique<writer_command>();
+        cmd->what = what;
+        cmd->slot = slot;
+        cmd->target = target;
+        while (rte_ring_sp_enqueue(w->commands, cmd.get()) != 0)
+            rte_delay_us_sleep(100);
+        commands.push_back(std::move(cmd));
+    }
+    const uint64_t give_up = rte_rdtsc() + static_cast<uint64_t>(command_timeout_s * static_cast<double>(p.clock.hz));
+    for (auto& cmd : commands) {
+        while (!cmd->done.load(std::memory_order_acquire)) {
+            if (rte_rdtsc() > give_up || p.failed.load(std::memory_order_relaxed)) {
+                for (auto& c : commands)
+                    (void)c.release();
+                return false;
+            }
+            rte_delay_us_sleep(200);
+        }
+    }
+    return true;
+}
+
+// Builds and swaps in a classifier for the sessions that have filters, then
+// frees the old one once no worker can still be using it.
+std::string swap_classifier(pipeline& p)
+{
+    std::vector<classifier::entry> entries;
+    for (unsigned slot = 0; slot < max_sessions; slot++)
+        if (p.filters[slot])
+            entries.push_back({slot, p.filters[slot]});
+    std::string error;
+    std::unique_ptr<classifier> next = classifier::build(entries, static_cast<unsigned>(p.workers.size()),
+                                                         static_cast<int>(rte_socket_id()), error);
+    if (!next)
+        return error;
+    p.active_classifier.store(next.get(), std::memory_order_release);
+    rte_rcu_qsbr_check(p.qsbr, rte_rcu_qsbr_start(p.qsbr), true);
+    p.active_owner = std::move(next);
+    return {};
+}
+
+} // namespace
+
+int free_session_slot(const pipeline& p, unsigned limit)
+{
+    for (unsigned slot = 0; slot < std::min(limit, max_sessions); slot++)
+        if (!p.sessions[slot])
+            return static_cast<int>(slot);
+    return -1;
+}
+
+std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, int dir_fd)
+{
+    std::string error;
+    auto filter = session_filter::compile(spec, error, p.options.bpf_jit);
+    if (!filter) {
+        close(dir_fd);
+        return error;
+    }
+    // From here the session owns the folder's descriptor.
+    auto s = std::make_unique<session>();
+    s->spec = spec.output;
+    s->dir_fd = dir_fd;
+    s->start_ns = p.clock.now_ns();
+    s->packets_left.reset(spec.output.limits.packets);
+    s->bytes_left.reset(spec.output.limits.bytes);
+    for (const port_plan& port : p.ports)
+        s->interfaces.push_back({port.id, port.name, port.driver});
+    s->read_interface = [](uint16_t port) {
+        const port_counters c = read_port_counters(port);
+        return interface_counters{c.rx_packets, c.imissed + c.nombuf};
+    };
+    // Counters of this slot are cumulative on the workers: a session counts
+    // from where its predecessor in the slot left them.
+    for (const worker* w : p.workers) {
+        s->base_matched.push_back(w->counters.session_matched[slot].get());
+        s->base_ring_drops.push_back(w->counters.session_ring_drops[slot].get());
+    }
+
+    std::vector<std::unique_ptr<writer_command>> opened;
+    if (!tell_writers(p, writer_command::kind::open_session, slot, s.get(), opened)) {
+        s.release();   // a writer may still hold it
+        return "a writer did not answer within 30 s (is its disk stuck?)";
+    }
+    for (const auto& cmd : opened)
+        if (cmd->rc != 0 && error.empty())
+            error = cmd->error;
+    if (!error.empty()) {
+        // Close what the other writers opened, and remove the empty files.
+        std::vector<std::unique_ptr<writer_command>> closed;
+        tell_writers(p, writer_command::kind::close_session, slot, nullptr, closed);
+        for (writer* w : p.writers)
+            for (const std::string& name : files_on_disk(w->outputs[slot]))
+                unlinkat(s->dir_fd, name.c_str(), 0);
+        return error;
+    }
+    p.sessions[slot] = std::move(s);
+    p.filters[slot] = filter;
+    if (std::string e = swap_classifier(p); !e.empty()) {
+        p.filters[slot].reset();
+        std::vector<std::unique_ptr<writer_command>> closed;
+        tell_writers(p, writer_command::kind::close_session, slot, nullptr, closed);
+        p.sessions[slot].reset();
+        return e;
+    }
+    return {};
+}
+
+void remove_session(pipeline& p, unsigned slot, stop_reason why,
+                    const std::function<void(const pipeline&, unsigned)>& on_final)
+{
+    session* s = p.sessions[slot].get();
+    if (s == nullptr)
+        return;
+    s->stop(why);
+    p.filters[slot].reset();
+    if (std::string e = swap_classifier(p); !e.empty())
+        s->fail(stop_reason::error, "cannot rebuild the classifier without the session: " + e);
+    std::vector<std::unique_ptr<writer_command>> closed;
+    if (!tell_writers(p, writer_command::kind::close_session, slot, nullptr, closed)) {
+        s->fail(stop_reason::error, "a writer did not close the session's files within 30 s");
+        (void)p.sessions[slot].release();   // a writer may still hold it: leaked on purpose
+        return;
+    }
+    if (on_final)
+        on_final(p, slot);
+    p.sessions[slot].reset();
+}
+
+stop_reason due_limit(const pipeline& p, unsigned slot, uint64_t now_ns)
+{
+    const session* s = p.sessions[slot].get();
+    if (s == nullptr || s->spec.limits.seconds <= 0)
+        return stop_reason::none;
+    const double elapsed = static_cast<double>(now_ns - s->start_ns) / 1e9;
+    return elapsed >= s->spec.limits.seconds ? stop_reason::duration : stop_reason::none;
+}
+
+} // namespace linecap

@@ -1,0 +1,42 @@
+// Sessions added to and removed from a running pipeline, without restarting
+// ports or pausing workers. Called from the control thread only.
+//
+// Adding: the session's first file is opened on every writer (by the writer
+// lcore, through its command ring), then a classifier that includes it is
+// swapped in; packets for it flow from the next burst on.
+//
+// Removing: a classifier without it is swapped in; once every worker has
+// passed a quiescent point (QSBR) no packet can be classified for it any
+// more, so every writer writes what is already queued for it and closes its
+// files. The old classifier is freed at that point too.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/pipeline.h"
+#include "filters/spec.h"
+
+namespace linecap {
+
+// A free slot below `limit`, or -1.
+int free_session_slot(const pipeline& p, unsigned limit);
+
+// Starts `spec` in `slot`, its files under the folder `dir_fd` (taken over:
+// closed with the session). Returns an empty string, or the error (a bad
+// filter, a file that cannot be created) with nothing left behind.
+std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, int dir_fd);
+
+// Stops the session in `slot` (recording `why` if it has no reason yet),
+// closes its files and frees the slot once its final counters are read by
+// `on_final` (called before the slot is freed). Blocking: milliseconds.
+void remove_session(pipeline& p, unsigned slot, stop_reason why,
+                    const std::function<void(const pipeline&, unsigned slot)>& on_final = {});
+
+// Time limits are the control thread's to enforce: the reason a running
+// session should stop now (limits.seconds), or none.
+stop_reason due_limit(const pipeline& p, unsigned slot, uint64_t now_ns);
+
+} // namespace linecap

@@ -1,0 +1,152 @@
+// The control protocol's request parser, the `watch` line decoder and the
+// session catalog on a real folder.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "control/catalog.h"
+#include "control/describe.h"
+#include "control/protocol.h"
+
+using namespace linecap;
+
+namespace {
+
+std::string error_of(std::string_view line)
+{
+    request r;
+    return parse_request(line, r);
+}
+
+} // namespace
+
+TEST_CASE("well-formed requests parse into their command and fields")
+{
+    request r;
+    REQUIRE(parse_request(R"({"cmd":"list"})", r).empty());
+    CHECK(r.cmd == command::list);
+    REQUIRE(parse_request(R"({"cmd":"stop","id":"12"})", r).empty());
+    CHECK(r.cmd == command::stop);
+    CHECK(r.id == "12");
+    REQUIRE(parse_request(R"({"cmd":"delete","id":7})", r).empty());
+    CHECK(r.cmd == command::remove);
+    CHECK(r.id == "7");
+    REQUIRE(parse_request(R"({"cmd":"start","spec":{"name":"web","snaplen":128,
+        "match":[{"dst_ports":[443],"protocols":["tcp"]}],"limits":{"packets":10}}})", r).empty());
+    CHECK(r.cmd == command::start);
+    CHECK(r.spec.output.name == "web");
+    CHECK(r.spec.output.snaplen == 128);
+    CHECK(r.spec.output.limits.packets == 10);
+    REQUIRE(r.spec.match.size() == 1);
+    CHECK(r.spec_json["name"] == "web");
+}
+
+TEST_CASE("bad requests get one error that says what is wrong")
+{
+    CHECK_THAT(error_of("{"), Catch::Contains("not valid JSON"));
+    CHECK_THAT(error_of("42"), Catch::Contains("expected a JSON object"));
+    CHECK_THAT(error_of("{}"), Catch::Contains("\"cmd\" is missing"));
+    CHECK_THAT(error_of(R"({"cmd":null})"), Catch::Contains("expected a string"));
+    CHECK_THAT(error_of(R"({"cmd":"rm","id":"1"})"), Catch::Contains("unknown command"));
+    CHECK_THAT(error_of(R"({"cmd":"list","id":"1"})"), Catch::Contains("unknown field \"id\""));
+    CHECK_THAT(error_of(R"({"cmd":"stop","spec":{}})"), Catch::Contains("unknown field \"spec\""));
+    CHECK_THAT(error_of(R"({"cmd":"show"})"), Catch::Contains("\"id\" is missing"));
+    CHECK_THAT(error_of(R"({"cmd":"show","id":-1})"), Catch::Contains("expected a string"));
+    CHECK_THAT(error_of(R"({"cmd":"show","id":"1/../2"})"), Catch::Contains("not a session id"));
+    CHECK_THAT(error_of(R"({"cmd":"show","id":""})"), Catch::Contains("not a session id"));
+    CHECK_THAT(error_of(R"({"cmd":"start","spec":[]})"), Catch::Contains("expected an object"));
+    CHECK_THAT(error_of(R"({"cmd":"start","spec":{"name":"a/b"}})"), Catch::Contains("name"));
+    CHECK_THAT(error_of(R"({"cmd":"start","spec":{"name":""}})"), Catch::Contains("name"));
+    CHECK_THAT(error_of(R"({"cmd":"start","spec":{"limits":{"packets":-5}}})"), Catch::Contains("packets"));
+    const std::string huge = R"({"cmd":"list","x":")" + std::string(70000, 'a') + "\"}";
+    CHECK_THAT(error_of(huge), Catch::Contains("65536"));
+}
+
+TEST_CASE("replies are one line of JSON")
+{
+    const std::string ok = ok_reply({{"id", "3"}});
+    CHECK(ok == R"({"ok":true,"id":"3"})");
+    const std::string err = error_reply("no session \"9\"\n");
+    CHECK(err.find('\n') == std::string::npos);
+    const auto parsed = nlohmann::json::parse(err);
+    CHECK(parsed["ok"] == false);
+    CHECK(parsed["error"] == "no session \"9\"\n");
+    // Bytes that are not UTF-8 (from a client's request) do not break the reply.
+    CHECK(nlohmann::json::parse(error_reply("bad \xff byte"))["ok"] == false);
+}
+
+TEST_CASE("watch lines decode the headers like tcpdump's one-liners")
+{
+    // Ethernet, IPv4, TCP SYN 10.0.0.1:1234 -> 10.0.0.2:80.
+    const uint8_t syn[] = {
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00,
+        0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        0x04, 0xd2, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x20, 0, 0, 0, 0, 0,
+    };
+    const uint64_t ts = 1700000000ull * 1000000000 + 123456789;   // 22:13:20 UTC
+    CHECK(describe_packet(ts, syn, sizeof(syn), 60) == "22:13:20.123456789 IPv4 10.0.0.1.1234 > 10.0.0.2.80: TCP [S] length 60");
+    const uint8_t arp[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x06, 0, 1};
+    CHECK(describe_packet(ts, arp, sizeof(arp), 42) == "22:13:20.123456789 ARP, length 42");
+    CHECK(describe_packet(ts, arp, 5, 42) == "22:13:20.123456789 truncated Ethernet frame, length 42");
+}
+
+TEST_CASE("the catalog keeps sessions on disk and reads them back")
+{
+    char tmpl[] = "/tmp/linecap-catalog.XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string root = tmpl;
+    std::string id_running, id_done;
+    {
+        session_catalog c;
+        REQUIRE(c.open(root).empty());
+        session_record* r = nullptr;
+        int fd = -1;
+        REQUIRE(c.create("web", r, fd).empty());
+        close(fd);
+        r->status = "finished";
+        r->reason = "packets";
+        r->started = utc_iso8601(1700000000ull * 1000000000);
+        REQUIRE(c.save(*r).empty());
+        id_done = r->id;
+        REQUIRE(c.create("dns", r, fd).empty());
+        close(fd);
+        REQUIRE(c.save(*r).empty());   // running when "the daemon dies"
+        id_running = r->id;
+        std::ofstream(root + "/" + r->folder + "/dns-w0-000001.pcap") << "x";
+        CHECK(c.files(*r).size() == 1);
+
+        // A start that failed gives its id back.
+        REQUIRE(c.create("oops", r, fd).empty());
+        close(fd);
+        const std::string oops = r->id;
+        c.discard_new(oops);
+        CHECK(c.find(oops) == nullptr);
+        CHECK_FALSE(std::filesystem::exists(root + "/" + oops + "-oops"));
+    }
+    std::filesystem::create_directory(root + "/not-a-session");
+    std::filesystem::create_directory(root + "/77-broken");
+    std::ofstream(root + "/77-broken/session.json") << "{ not json";
+    {
+        session_catalog c;
+        REQUIRE(c.open(root).empty());
+        REQUIRE(c.all().size() == 2);
+        CHECK(c.find(id_done)->status == "finished");
+        CHECK(c.find(id_done)->reason == "packets");
+        CHECK(c.find(id_done)->started == "2023-11-14T22:13:20.000000000Z");
+        CHECK(c.find(id_running)->status == "failed");
+        CHECK_THAT(c.find(id_running)->error, Catch::Contains("without closing"));
+        CHECK(c.warnings().size() == 1);   // 77-broken
+        session_record* r = nullptr;
+        int fd = -1;
+        REQUIRE(c.create("next", r, fd).empty());
+        close(fd);
+        CHECK(r->id == "78");              // after every id on disk
+        REQUIRE(c.remove(id_done).empty());
+        CHECK(c.find(id_done) == nullptr);
+    }
+    std::filesystem::remove_all(root);
+}

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The daemon (--control) on endless replayed traffic (net_pcap, infinite_rx):
+# sessions started and stopped while packets flow, every limit, watch,
+# merge, delete, telemetry, 200 start/stop cycles without leaks, restarts
+# that list earlier sessions, and the socket's safety rules.
+source "$(dirname "$0")/lib.sh"
+: "${LINECAPCTL:?run through meson test}"
+CLIENT="$(dirname "$0")/control_client.py"
+
+"$GEN" -o "$WORK/in.pcap" -n 2000 --seed 3
+SOCK="$WORK/control.sock"
+ROOT="$WORK/sessions"
+prefix="lc-daemon-$$"
+pid=
+
+start_daemon() {
+    "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix" \
+        --vdev "net_pcap0,rx_pcap=$WORK/in.pcap,infinite_rx=1" -- \
+        --control "$SOCK" --out-root "$ROOT" "$@" >>"$WORK/daemon.log" 2>&1 &
+    pid=$!
+    cleanup_hooks+=("kill -9 $pid 2>/dev/null")
+    for _ in $(seq 150); do
+        ctl ls >/dev/null 2>&1 && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$WORK/daemon.log"
+    fail "the daemon did not come up"
+}
+
+ctl() {
+    "$LINECAPCTL" --socket "$SOCK" "$@"
+}
+
+# field ID JQ: a field of `show ID --json`.
+field() {
+    ctl --json show "$1" | jq -r ".session$2"
+}
+
+# wait_ended ID: until the session is no longer running (10 s at most).
+wait_ended() {
+    for _ in $(seq 100); do
+        [ "$(field "$1" .status)" != running ] && return 0
+        sleep 0.1
+    done
+    fail "session $1 still running after 10 s"
+}
+
+# check_session_files ID [N]: every file opens in capinfos and tshark; with
+# N, they hold N packets together; and the session's written_packets agree.
+check_session_files() {
+    local id=$1 want=${2:-} total=0 n f
+    while read -r f; do
+        [[ "$f" != *.part ]] || fail "session $id: $f still .part after it ended"
+        check_readable "$f"
+        n=$(capinfos -M -c "$f" | awk -F': *' '/Number of packets/ {print $2}')
+        total=$((total + n))
+    done < <(ctl --json files "$id" | jq -r '.files[].path')
+    [ "$total" = "$(field "$id" .counters.written_packets)" ] ||
+        fail "session $id: files hold $total packets, counters say $(field "$id" .counters.written_packets)"
+    [ -z "$want" ] || [ "$total" = "$want" ] || fail "session $id: $total packets, expected $want"
+}
+
+note "the socket: mode 0660, a regular file in its place is refused and kept"
+echo keep >"$WORK/not-a-socket"
+rc=0
+"$LINECAP" -l 0-1 "${EAL_TEST[@]}" --vdev net_null0 -- --control "$WORK/not-a-socket" --out-root "$ROOT" \
+    >"$WORK/refused.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "not a socket" "$WORK/refused.log" || { cat "$WORK/refused.log"; fail "a regular file was not refused"; }
+[ "$(cat "$WORK/not-a-socket")" = keep ] || fail "the regular file was touched"
+rc=0
+"$LINECAP" -l 0-1 "${EAL_TEST[@]}" --vdev net_null0 -- --control "$SOCK" --out-root "$ROOT" -w "$WORK/x" \
+    >"$WORK/refused.log" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q "one-shot" "$WORK/refused.log" || { cat "$WORK/refused.log"; fail "-w with --control was not refused"; }
+start_daemon
+[ "$(stat -c %a "$SOCK")" = 660 ] || fail "socket mode is $(stat -c %a "$SOCK"), not 660"
+
+note "bad requests get one clear error each; the connection stays usable"
+python3 "$CLIENT" bad-requests "$SOCK"
+rc=0; ctl stop 42 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "no session 42" "$WORK/err" || fail "linecapctl stop 42: exit $rc, $(cat "$WORK/err")"
+rc=0; ctl start --proto bogus 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "bogus" "$WORK/err" || fail "linecapctl start --proto bogus: exit $rc, $(cat "$WORK/err")"
+rc=0; "$LINECAPCTL" --socket "$WORK/nowhere" ls 2>"$WORK/err" || rc=$?
+[ "$rc" = 3 ] && grep -q "cannot reach" "$WORK/err" || fail "no daemon: exit $rc, $(cat "$WORK/err")"
+
+note "every limit ends its own session with its reason; the others go on"
+ctl start --name count --proto tcp -c 1000 -s 96 >/dev/null
+ctl start --name bytes --proto udp --max-bytes 300000 >/dev/null
+ctl start --name timed --proto icmp -s 64 --duration 1 >/dev/null
+ctl start --name ongoing --proto icmpv6 -s 64 >/dev/null
+ids=$(ctl --json ls | jq -r '[.sessions[] | .id] | join(" ")')
+[ "$ids" = "1 2 3 4" ] || fail "session ids are '$ids'"
+for id in 1 2 3; do wait_ended "$id"; done
+[ "$(field 1 .reason)" = packets ] || fail "session 1 ended with $(field 1 .reason)"
+[ "$(field 2 .reason)" = bytes ] || fail "session 2 ended with $(field 2 .reason)"
+[ "$(field 3 .reason)" = duration ] || fail "session 3 ended with $(field 3 .reason)"
+[ "$(field 4 .status)" = running ] || fail "session 4 stopped with the others"
+check_session_files 1 1000
+check_session_files 2
+check_session_files 3
+bytes=$(ctl --json files 2 | jq '[.files[].bytes] | add')
+[ "$bytes" -le 300000 ] || fail "session 2 wrote $bytes bytes, over its 300000 limit"
+before=$(field 4 .counters.written_packets)
+sleep 0.5
+after=$(field 4 .counters.written_packets)
+[ "$after" -gt "$before" ] || fail "session 4 stopped counting ($before -> $after)"
+
+note "watch: one line per packet, rate-limited; it ends when the session does"
+timeout 10 "$LINECAPCTL" --socket "$SOCK" watch 4 >"$WORK/watch.out" 2>"$WORK/watch.err" &
+watcher=$!
+sleep 1.5
+note "a session stopped mid-traffic: valid files, reason user"
+ctl stop 4 >/dev/null
+wait "$watcher" || fail "watch did not end with its session"
+grep -q "ended: user" "$WORK/watch.err" || fail "watch did not report the end: $(cat "$WORK/watch.err")"
+lines=$(wc -l <"$WORK/watch.out")
+[ "$lines" -ge 10 ] || fail "watch printed $lines lines in 1.5 s"
+[ "$lines" -le 600 ] || fail "watch printed $lines lines in 1.5 s: not rate-limited"
+grep -Eq '^[0-9:.]+ IPv6 [0-9a-f:]+ > [0-9a-f:]+: ICMPv6 length [0-9]+$' "$WORK/watch.out" ||
+    fail "watch lines do not look right: $(head -3 "$WORK/watch.out")"
+[ "$(field 4 .reason)" = user ] || fail "session 4 ended with $(field 4 .reason)"
+check_session_files 4
+
+note "stats and telemetry"
+ctl --json stats >"$WORK/stats.json"
+jq -e '.ports[0].rx_packets > 0 and (.workers | length) == 1 and (.writers | length) == 1 and .uptime_s > 0' \
+    "$WORK/stats.json" >/dev/null || fail "stats: $(cat "$WORK/stats.json")"
+python3 - "$prefix" >"$WORK/telemetry.json" <<'PY' || fail "telemetry query failed"
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(f"/var/run/dpdk/{sys.argv[1]}/dpdk_telemetry.v2")
+json.loads(s.recv(4096))
+out = {}
+for cmd in ["/linecap/stats", "/linecap/sessions", "/linecap/ports", "/linecap/workers", "/linecap/writers"]:
+    s.send(cmd.encode())
+    out.update(json.loads(s.recv(65536)))
+print(json.dumps(out))
+PY
+jq -e '(."/linecap/stats".rx_packets > 0) and (."/linecap/sessions"."1".reason == "packets") and
+       (."/linecap/sessions"."4".status == "finished") and (."/linecap/ports"."0".rx_packets > 0) and
+       (."/linecap/writers"."0".written_packets > 0)' "$WORK/telemetry.json" >/dev/null ||
+    fail "telemetry: $(cat "$WORK/telemetry.json")"
+
+note "merge and delete"
+ctl merge 3 -o "$WORK/merged-copy.pcap" >/dev/null
+merged=$(ctl --json files 3 | jq -r '.files[] | select(.name | startswith("merged.")) | .path')
+check_readable "$merged" "$(field 3 .counters.written_packets)"
+cmp -s "$merged" "$WORK/merged-copy.pcap" || fail "merge -o copy differs"
+rc=0; ctl merge 4242 2>/dev/null || rc=$?
+[ "$rc" = 1 ] || fail "merge of a missing session did not fail"
+ctl start --name busy --proto icmp -s 64 >/dev/null
+rc=0; ctl rm 5 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "running" "$WORK/err" || fail "rm of a running session: $(cat "$WORK/err")"
+ctl stop 5 >/dev/null
+folder=$(field 3 .folder)
+ctl rm 3 >/dev/null
+[ ! -e "$folder" ] || fail "rm left $folder"
+rc=0; ctl show 3 2>/dev/null || rc=$?
+[ "$rc" = 1 ] || fail "a deleted session is still shown"
+
+note "hostile clients never block others"
+python3 "$CLIENT" stalled "$SOCK" 10
+python3 "$CLIENT" many "$SOCK" 64
+
+note "200 start/stop cycles under traffic: file descriptors and memory stay flat"
+cycle() {
+    local id
+    id=$(ctl --json start --name cycle --proto icmpv6 -s 64 | jq -r .id)
+    ctl stop "$id" >/dev/null
+    ctl rm "$id" >/dev/null
+}
+for _ in $(seq 20); do cycle; done
+fds_before=$(ls /proc/$pid/fd | wc -l)
+rss_before=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+for _ in $(seq 200); do cycle; done
+fds_after=$(ls /proc/$pid/fd | wc -l)
+rss_after=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+echo "fds $fds_before -> $fds_after, RSS $rss_before -> $rss_after KiB"
+[ "$fds_after" = "$fds_before" ] || fail "file descriptors grew from $fds_before to $fds_after"
+[ $((rss_after - rss_before)) -lt 4096 ] || fail "RSS grew by $((rss_after - rss_before)) KiB over 200 cycles"
+
+note "SIGTERM: running sessions end with reason shutdown, files closed valid, socket removed"
+ctl start --name last --proto icmp -s 64 >/dev/null
+last=$(ctl --json ls | jq -r '.sessions[-1].id')
+sleep 0.3
+kill -TERM "$pid"
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 0 ] || { cat "$WORK/daemon.log"; fail "the daemon exited with $rc on SIGTERM"; }
+[ ! -e "$SOCK" ] || fail "the socket was left behind"
+jq -e '.status == "finished" and .reason == "shutdown"' "$ROOT/$last-last/session.json" >/dev/null ||
+    fail "session $last: $(cat "$ROOT/$last-last/session.json")"
+for f in "$ROOT/$last-last"/*.pcap; do check_readable "$f"; done
+
+note "a restart lists earlier sessions; one a kill -9 cut short is listed failed"
+start_daemon
+ctl --json ls >"$WORK/ls.json"
+jq -e --arg last "$last" '[.sessions[] | select(.id == $last and .reason == "shutdown")] | length == 1' \
+    "$WORK/ls.json" >/dev/null || fail "session $last not listed after restart: $(cat "$WORK/ls.json")"
+jq -e '[.sessions[] | select(.id == "1" and .reason == "packets" and .packets == 1000)] | length == 1' \
+    "$WORK/ls.json" >/dev/null || fail "session 1 not listed after restart"
+check_session_files 1 1000
+id=$(ctl --json start --name crash --proto icmp -s 64 | jq -r .id)
+[ "$id" -gt "$last" ] || fail "new id $id does not follow $last"
+sleep 0.3
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+rm -f "$SOCK"   # a stale socket would also do: see the next start
+start_daemon
+[ "$(field "$id" .status)" = failed ] || fail "the killed session is $(field "$id" .status)"
+field "$id" .error | grep -q "without closing" || fail "no explanation for the killed session"
+ctl shutdown >/dev/null
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 0 ] || fail "shutdown: exit $rc"
+
+note "a stale socket (its daemon killed) is replaced"
+start_daemon
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+[ -S "$SOCK" ] || fail "kill -9 should leave the socket file"
+start_daemon
+ctl shutdown >/dev/null
+wait "$pid" || fail "the daemon did not exit cleanly"
+echo PASS
