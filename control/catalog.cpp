@@ -23,6 +23,7 @@ namespace {
 
 constexpr const char* metadata_name = "session.json";
 constexpr const char* metadata_tmp = "session.json.tmp";
+constexpr const char* trash_prefix = ".deleted-";
 
 // "<id>-<name>" -> id, or 0 if the folder is not a session's.
 uint64_t id_of_folder(std::string_view folder, std::string& name)
@@ -114,6 +115,11 @@ std::string session_catalog::open(const std::string& out_root)
     for (const auto& entry : fs::directory_iterator(_root, ec)) {
         std::string name;
         const std::string folder = entry.path().filename().string();
+        if (folder.starts_with(trash_prefix)) {
+            std::error_code trash_ec;   // a delete the last run did not finish
+            fs::remove_all(entry.path(), trash_ec);
+            continue;
+        }
         const uint64_t id = entry.is_directory() && !entry.is_symlink() ? id_of_folder(folder, name) : 0;
         if (id == 0)
             continue;
@@ -155,12 +161,14 @@ std::string session_catalog::create(const std::string& name, session_record*& ou
         if (mkdirat(_root_fd, folder.c_str(), 0750) != 0) {
             if (errno == EEXIST)
                 continue;   // left there by hand; take the next id
+            _next_id = id;  // not used up
             return fmt::format("{}/{}: cannot create the session folder: {}", _root, folder, std::strerror(errno));
         }
         dir_fd = openat(_root_fd, folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (dir_fd < 0) {
             std::string e = fmt::format("{}/{}: cannot open the session folder: {}", _root, folder, std::strerror(errno));
             unlinkat(_root_fd, folder.c_str(), AT_REMOVEDIR);
+            _next_id = id;
             return e;
         }
         session_record& r = _records[id];
@@ -221,17 +229,18 @@ std::vector<session_record*> session_catalog::all()
     return out;
 }
 
-std::string session_catalog::remove(const std::string& id)
+std::string session_catalog::remove(const std::string& id, std::string& trash)
 {
     session_record* r = find(id);
     if (r == nullptr)
         return fmt::format("no session {}", id);
-    std::error_code ec;
-    // The folder name is ours (a number and a checked name); remove_all does
-    // not follow symbolic links inside it.
-    fs::remove_all(folder_path(*r), ec);
-    if (ec)
-        return fmt::format("{}: cannot remove: {}", folder_path(*r), ec.message());
+    // Renamed at once (the session is gone from the list and from a
+    // restart's), emptied later by the caller: a folder of many files takes
+    // a while to delete. The name is ours (a number and a checked name).
+    const std::string hidden = trash_prefix + r->folder;
+    if (renameat(_root_fd, r->folder.c_str(), _root_fd, hidden.c_str()) != 0)
+        return fmt::format("{}: cannot remove: {}", folder_path(*r), std::strerror(errno));
+    trash = _root + "/" + hidden;
     forget(id);
     return {};
 }
@@ -242,7 +251,10 @@ void session_catalog::discard_new(const std::string& id)
     if (r == nullptr)
         return;
     const uint64_t n = std::stoull(id);
-    if (remove(id).empty() && n + 1 == _next_id)
+    std::error_code ec;
+    fs::remove_all(folder_path(*r), ec);   // just created: empty, or one empty file per writer
+    forget(id);
+    if (!ec && n + 1 == _next_id)
         _next_id = n;
 }
 

@@ -56,8 +56,11 @@ public:
     std::string create(const std::string& name, session_record*& out, int& dir_fd);
     // Writes the record's session.json. Returns an empty string or the error.
     std::string save(const session_record& record) const;
-    // Removes a record and its folder with everything in it.
-    std::string remove(const std::string& id);
+    // Removes a record, and renames its folder to `trash` (hidden, under
+    // the root) for the caller to delete with everything in it (fs::
+    // remove_all, which does not follow symbolic links), off the hot path.
+    // A trash folder left by a crash is deleted by the next open().
+    std::string remove(const std::string& id, std::string& trash);
     // Undoes create() for a session that could not start: its folder goes,
     // and its id is given to the next session.
     void discard_new(const std::string& id);

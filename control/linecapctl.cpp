@@ -5,7 +5,7 @@
 // One request, one reply (watch and stats --watch stream), printed for
 // people, or as the daemon's JSON with --json. Exit status 0 on success, 1
 // when the daemon says no, 2 on a usage error, 3 when the daemon cannot be
-// reached.
+// reached or the connection fails (no reply within --timeout included).
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -444,6 +444,7 @@ int main(int argc, char** argv)
                 for (const json& f : reply["files"])
                     fmt::print("{:>12}  {}\n", number(f, "bytes"), text(f, "path"));
         } else if (merge->parsed()) {
+            conn.set_timeout(0);   // a merge of gigabytes takes what it takes
             const json reply = conn.call({{"cmd", "merge"}, {"id", id}});
             if (!report(reply))
                 return refused;

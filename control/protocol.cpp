@@ -108,7 +108,8 @@ std::string parse_request(std::string_view line, request& out)
         else if (id->is_string())
             out.id = id->get<std::string>();
         else
-            return fmt::format("{}: \"id\": expected a string, got {}", name, quote(*id));
+            return fmt::format("{}: \"id\": expected a session id (a string or a whole number), got {}", name,
+                               quote(*id));
         if (std::string e = check_session_id(out.id); !e.empty())
             return fmt::format("{}: {}", name, e);
     }

@@ -55,10 +55,13 @@ struct control_server::client {
     size_t out_sent = 0;          // bytes of `out` already sent
     bool skipping = false;        // inside an over-long line, up to its newline
     bool closing = false;         // close once `out` is sent
+    bool eof = false;             // it will send nothing more
+    bool awaiting = false;        // a reply is being prepared: later requests wait
     bool dead = false;            // close now
     bool streaming = false;
     steady::time_point partial_since{};
     steady::time_point last_request = steady::now();
+    steady::time_point last_sent = steady::now();   // or when output started waiting
 
     size_t pending() const { return out.size() - out_sent; }
 };
@@ -185,15 +188,44 @@ void control_server::accept_clients()
     }
 }
 
+void control_server::process_lines(client& c, const std::function<void(client_id, std::string_view)>& on_request)
+{
+    size_t start = 0;
+    for (size_t nl; !c.awaiting && !c.dead && !c.closing && (nl = c.in.find('\n', start)) != std::string::npos;
+         start = nl + 1) {
+        std::string_view line(c.in.data() + start, nl - start);
+        if (!line.empty() && line.back() == '\r')
+            line.remove_suffix(1);
+        if (c.skipping) {
+            c.skipping = false;
+        } else if (!line.empty()) {
+            c.last_request = steady::now();
+            on_request(c.id, line);
+        }
+    }
+    c.in.erase(0, start);
+    if (!c.skipping && c.in.size() > max_request_bytes && c.in.find('\n') == std::string::npos) {
+        queue(c.id, error_reply(fmt::format("request longer than {} bytes refused; skipping it up to its newline",
+                                            max_request_bytes)));
+        c.skipping = true;
+    }
+    if (c.skipping)
+        c.in.clear();
+    // Half a line waiting: since when (a complete line restarts the clock).
+    if (c.in.empty() || c.awaiting)
+        c.partial_since = {};
+    else if (start != 0 || c.partial_since == steady::time_point{})
+        c.partial_since = steady::now();
+}
+
 void control_server::read_from(client& c, const std::function<void(client_id, std::string_view)>& on_request)
 {
     char buf[16384];
     size_t taken = 0;
-    bool eof = false;
-    while (taken < read_quantum) {
+    while (taken < read_quantum && !c.eof && !c.dead) {
         const ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n == 0) {
-            eof = true;
+            c.eof = true;   // it has said all it will: answer, then close
             break;
         }
         if (n < 0) {
@@ -205,37 +237,9 @@ void control_server::read_from(client& c, const std::function<void(client_id, st
         }
         taken += static_cast<size_t>(n);
         c.in.append(buf, static_cast<size_t>(n));
-
-        size_t start = 0;
-        for (size_t nl; (nl = c.in.find('\n', start)) != std::string::npos; start = nl + 1) {
-            std::string_view line(c.in.data() + start, nl - start);
-            if (!line.empty() && line.back() == '\r')
-                line.remove_suffix(1);
-            if (c.skipping) {
-                c.skipping = false;
-            } else if (!line.empty() && !c.dead && !c.closing) {
-                c.last_request = steady::now();
-                on_request(c.id, line);
-            }
-        }
-        c.in.erase(0, start);
-        if (!c.skipping && c.in.size() > max_request_bytes) {
-            queue(c.id, error_reply(fmt::format("request longer than {} bytes refused; skipping it up to "
-                                                "its newline", max_request_bytes)));
-            c.skipping = true;
-        }
-        if (c.skipping)
-            c.in.clear();
-        if (!c.in.empty() && start != 0)
-            c.partial_since = steady::now();
-        else if (c.in.empty())
-            c.partial_since = {};
-        else if (c.partial_since == steady::time_point{})
-            c.partial_since = steady::now();
-    }
-    if (eof) {
-        // The client has said all it will: answer what it asked, then close.
-        c.closing = true;
+        process_lines(c, on_request);
+        if (c.awaiting)
+            break;   // the rest waits in the kernel's buffer
     }
 }
 
@@ -252,6 +256,8 @@ void control_server::write_to(client& c)
         }
         c.out_sent += static_cast<size_t>(n);
     }
+    if (c.out_sent > 0)
+        c.last_sent = steady::now();
     if (c.out_sent == c.out.size()) {
         c.out.clear();
         c.out_sent = 0;
@@ -269,8 +275,12 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
     std::vector<pollfd> fds;
     fds.reserve(_clients.size() + 1);
     fds.push_back({_fd, POLLIN, 0});
+    // No POLLIN after EOF (it would stay readable and spin us) nor while a
+    // client awaits a reply (its next requests wait their turn).
     for (const auto& c : _clients)
-        fds.push_back({c->fd, static_cast<short>(POLLIN | (c->pending() > 0 ? POLLOUT : 0)), 0});
+        fds.push_back({c->fd,
+                       static_cast<short>((c->eof || c->awaiting ? 0 : POLLIN) | (c->pending() > 0 ? POLLOUT : 0)),
+                       0});
     const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
 
     // Clients are only added by accept_clients(), after this loop: fds[i+1]
@@ -289,8 +299,13 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
     }
 
     for (auto& c : _clients) {
+        // Lines left waiting while a reply was prepared.
+        if (!c->awaiting && !c->dead && c->in.find('\n') != std::string::npos)
+            process_lines(*c, on_request);
         if (c->pending() > 0 && !c->dead)
             write_to(*c);
+        if (c->pending() > 0 && seconds_since(c->last_sent) > _limits.output_stall_timeout_s)
+            c->dead = true;   // reads nothing we send
         if (c->partial_since != steady::time_point{} && seconds_since(c->partial_since) > _limits.partial_line_timeout_s) {
             queue(c->id, error_reply(fmt::format("half a request for {:.0f} s: closing the connection",
                                                  _limits.partial_line_timeout_s)));
@@ -299,7 +314,7 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
         }
         if (!c->streaming && c->pending() == 0 && seconds_since(c->last_request) > _limits.idle_timeout_s)
             c->dead = true;
-        if (c->closing && c->pending() == 0)
+        if ((c->closing || (c->eof && c->in.find('\n') == std::string::npos)) && c->pending() == 0 && !c->awaiting)
             c->dead = true;
     }
     for (auto it = _clients.begin(); it != _clients.end();) {
@@ -324,8 +339,16 @@ void control_server::queue(client_id id, std::string_view line)
         c->dead = true;   // it does not read what it asked for
         return;
     }
+    if (c->pending() == 0)
+        c->last_sent = steady::now();   // the stall clock starts with the first unsent byte
     c->out.append(line);
     c->out.push_back('\n');
+}
+
+void control_server::set_awaiting(client_id id, bool awaiting)
+{
+    if (client* c = find(id))
+        c->awaiting = awaiting;
 }
 
 bool control_server::queue_droppable(client_id id, std::string_view line)

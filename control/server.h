@@ -7,8 +7,9 @@
 // never sees it. Limits (docs/control.md):
 //   - a request line over max_request_bytes is refused and skipped;
 //   - a client holding half a line for partial_line_timeout_s is closed;
-//   - a client whose unread replies pass max_pending_output is closed
-//     (watch streams shed lines before that, see queue_droppable());
+//   - a client whose unread replies pass max_pending_output, or that reads
+//     none of them for output_stall_timeout_s, is closed (watch streams
+//     shed lines before that, see queue_droppable());
 //   - at most max_clients at once; more are told so and closed.
 #pragma once
 
@@ -25,6 +26,7 @@ struct server_limits {
     unsigned max_clients = 64;
     double partial_line_timeout_s = 10;
     double idle_timeout_s = 600;                // no request, no watch: closed
+    double output_stall_timeout_s = 30;         // replies waiting, none read: closed
     size_t max_pending_output = 8 << 20;
     size_t droppable_output = 256 << 10;        // watch lines are shed above this
 };
@@ -56,6 +58,9 @@ public:
     bool queue_droppable(client_id client, std::string_view line);
     // Closes the client once what is queued for it has been sent.
     void close_after_reply(client_id client);
+    // While a client awaits a reply prepared elsewhere (a merge), its later
+    // requests wait, so replies stay in order, and it is not closed.
+    void set_awaiting(client_id client, bool awaiting);
     // A watching client is never closed for being idle.
     void set_streaming(client_id client, bool streaming);
     bool connected(client_id client) const;
@@ -70,6 +75,7 @@ private:
     struct client;
     void accept_clients();
     void read_from(client& c, const std::function<void(client_id, std::string_view)>& on_request);
+    void process_lines(client& c, const std::function<void(client_id, std::string_view)>& on_request);
     void write_to(client& c);
     client* find(client_id id);
     const client* find(client_id id) const;

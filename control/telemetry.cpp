@@ -36,8 +36,22 @@ void add_value(rte_tel_data* d, const std::string& key, const ojson& value)
         rte_tel_data_add_dict_string(d, key.c_str(), as_text(value).c_str());   // strings, and floats as text
 }
 
-// One level of nesting, as telemetry allows: a dict (or an array, by index)
-// of plain values.
+// Telemetry allows one level of nesting: deeper objects are flattened into
+// it, {"matched_by_session": {"7": 12}} as "matched_by_session_7": 12
+// (DPDK 22.11 allows only letters, digits, "_" and "/" in names).
+void add_flattened(rte_tel_data* d, const std::string& prefix, const ojson& value, unsigned& n)
+{
+    for (const auto& item : value.items()) {
+        const std::string key = prefix.empty() ? item.key() : prefix + "_" + item.key();
+        if (item.value().is_structured()) {
+            add_flattened(d, key, item.value(), n);
+        } else if (n < RTE_TEL_MAX_DICT_ENTRIES) {
+            add_value(d, key.substr(0, RTE_TEL_MAX_STRING_LEN - 1), item.value());
+            n++;
+        }
+    }
+}
+
 rte_tel_data* container_of(const ojson& value)
 {
     rte_tel_data* inner = rte_tel_data_alloc();
@@ -45,11 +59,7 @@ rte_tel_data* container_of(const ojson& value)
         return nullptr;
     rte_tel_data_start_dict(inner);
     unsigned n = 0;
-    for (const auto& [key, item] : value.items()) {
-        if (n++ == RTE_TEL_MAX_DICT_ENTRIES)
-            break;
-        add_value(inner, key.substr(0, RTE_TEL_MAX_STRING_LEN - 1), item.is_structured() ? ojson(item.dump()) : item);
-    }
+    add_flattened(inner, "", value, n);
     return inner;
 }
 

@@ -1,6 +1,7 @@
 #include "engine/daemon.h"
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 #include <unistd.h>
 
@@ -40,11 +41,16 @@ struct control_daemon::pending_merge {
     merge_result result;
 };
 
+struct control_daemon::background_delete {
+    std::thread thread;
+    std::atomic<bool> done{false};
+};
+
 control_daemon::control_daemon(const engine_options& options) : _options(options) {}
 
 control_daemon::~control_daemon()
 {
-    finish_merges(true);
+    finish_background(true);
 }
 
 std::string control_daemon::prepare()
@@ -104,7 +110,7 @@ void control_daemon::run(pipeline& p)
             [this](client_id c) { on_gone(c); });
         end_sessions_that_stopped();
         pump_watch();
-        finish_merges(false);
+        finish_background(false);
         const uint64_t now = rte_rdtsc();
         if (now >= next_telemetry) {
             publish_telemetry_snapshots();
@@ -121,7 +127,7 @@ void control_daemon::run(pipeline& p)
     for (session_record* r : _catalog.all())
         if (r->slot >= 0)
             finish(*r, stop_reason::shutdown);
-    finish_merges(true);
+    finish_background(true);
     publish_telemetry_snapshots();
     _server.flush(1000);
     _server.close();
@@ -194,16 +200,27 @@ std::string control_daemon::start(const request& req)
     return ok_reply({{"id", record->id}, {"folder", spec.output.dir}});
 }
 
-void control_daemon::finish(session_record& record, stop_reason why)
+std::string control_daemon::finish(session_record& record, stop_reason why)
 {
     const unsigned slot = static_cast<unsigned>(record.slot);
+    if (_p->clock.now_ns() < _retry_after_ns[slot])
+        return "linecap could not stop this session a moment ago; it tries again every second";
     stop_reason reason = why;
     std::string error;
-    remove_session(*_p, slot, why, [&](const pipeline& p, unsigned s) {
+    const std::string failed = remove_session(*_p, slot, why, [&](const pipeline& p, unsigned s) {
         record.counters = session_totals_json(sum_session(p, s));
         reason = p.sessions[s]->reason.load();
         error = p.sessions[s]->error();
     });
+    if (!failed.empty()) {
+        // Out of memory for a classifier without it: the session runs on.
+        _retry_after_ns[slot] = _p->clock.now_ns() + 1000000000;
+        fmt::print(stderr, "linecap: session {}: cannot stop it yet: {}\n", record.id, failed);
+        return failed;
+    }
+    // Samples of its packets taken before its files closed go to its
+    // watchers now, before the slot can be reused.
+    pump_watch();
     record.slot = -1;
     record.status = is_failure(reason) ? "failed" : "finished";
     record.reason = std::string(stop_reason_name(reason));
@@ -227,6 +244,7 @@ void control_daemon::finish(session_record& record, stop_reason why)
     }
     if (watched)
         update_watched();
+    return {};
 }
 
 void control_daemon::end_sessions_that_stopped()
@@ -253,7 +271,8 @@ std::string control_daemon::stop(const request& req)
         return error_reply(not_found(req.id));
     if (r->slot < 0)
         return error_reply(fmt::format("session {} has already ended ({}: {})", r->id, r->status, r->reason));
-    finish(*r, stop_reason::user);
+    if (std::string e = finish(*r, stop_reason::user); !e.empty())
+        return error_reply(fmt::format("session {}: {}", r->id, e));
     return ok_reply({{"id", r->id}, {"status", r->status}, {"reason", r->reason}, {"counters", r->counters}});
 }
 
@@ -345,11 +364,20 @@ std::string control_daemon::merge(client_id client, const request& req)
     });
     _merging.insert(r->id);
     _merges.push_back(std::move(job));
+    _server.set_awaiting(client, true);
     return {};   // the reply comes when the merge is done
 }
 
-void control_daemon::finish_merges(bool wait)
+void control_daemon::finish_background(bool wait)
 {
+    for (auto it = _deletes.begin(); it != _deletes.end();) {
+        if (wait || (*it)->done.load(std::memory_order_acquire)) {
+            (*it)->thread.join();
+            it = _deletes.erase(it);
+        } else {
+            ++it;
+        }
+    }
     for (auto it = _merges.begin(); it != _merges.end();) {
         pending_merge& m = **it;
         if (!wait && !m.done.load(std::memory_order_acquire)) {
@@ -362,6 +390,7 @@ void control_daemon::finish_merges(bool wait)
         else
             _server.queue(m.client, ok_reply({{"id", m.id}, {"path", m.result.output}, {"packets", m.result.packets},
                                               {"files", m.result.files}, {"notes", m.result.notes}}));
+        _server.set_awaiting(m.client, false);
         _merging.erase(m.id);
         it = _merges.erase(it);
     }
@@ -377,8 +406,18 @@ std::string control_daemon::remove(const request& req)
     if (_merging.count(r->id))
         return error_reply(fmt::format("session {} is being merged; delete it once the merge is done", r->id));
     const std::string id = r->id;
-    if (std::string e = _catalog.remove(id); !e.empty())
+    std::string trash;
+    if (std::string e = _catalog.remove(id, trash); !e.empty())
         return error_reply(e);
+    // Off the control loop: thousands of files take a while.
+    auto job = std::make_unique<background_delete>();
+    background_delete* raw = job.get();
+    job->thread = std::thread([raw, trash] {
+        std::error_code ec;
+        std::filesystem::remove_all(trash, ec);
+        raw->done.store(true, std::memory_order_release);
+    });
+    _deletes.push_back(std::move(job));
     return ok_reply({{"id", id}});
 }
 

@@ -6,6 +6,7 @@
 // each session's session.json current and publishes DPDK telemetry.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <set>
@@ -36,6 +37,7 @@ public:
 
 private:
     struct pending_merge;
+    struct background_delete;
 
     void on_request(client_id client, std::string_view line);
     void on_gone(client_id client);
@@ -53,10 +55,11 @@ private:
 
     // Ends a running session: out of the classifier, files closed, record
     // saved, watchers told.
-    void finish(session_record& record, stop_reason why);
+    // Returns an empty string, or why it could not (it then runs on).
+    std::string finish(session_record& record, stop_reason why);
     void end_sessions_that_stopped();
     void pump_watch();
-    void finish_merges(bool wait);
+    void finish_background(bool wait);
     void publish_telemetry_snapshots();
     void update_watched();
 
@@ -72,6 +75,8 @@ private:
     std::map<client_id, std::string> _watchers;    // client -> session id
     std::vector<std::unique_ptr<pending_merge>> _merges;
     std::set<std::string> _merging;                // ids with a merge under way
+    std::vector<std::unique_ptr<background_delete>> _deletes;
+    std::array<uint64_t, max_sessions> _retry_after_ns{};   // after a failed stop
     bool _shutdown = false;
     uint64_t _started_ns = 0;
 };

@@ -15,33 +15,45 @@ namespace {
 // Longer means a writer stuck in write() on a dead disk.
 constexpr double command_timeout_s = 30.0;
 
-// Sends one command to every writer and waits for all of them. Returns false
-// if a writer did not answer in time (its command objects are then leaked on
-// purpose: the writer may still touch them).
-bool tell_writers(pipeline& p, writer_command::kind what, unsigned slot, session* target,
-                  std::vector<std::unique_ptr<writer_command>>& commands)
+// Sends one command to every writer and waits for all of them. Returns an
+// empty string, or why not (a writer did not answer in time, or the lcores
+// failed): the command objects are then leaked on purpose, as a writer may
+// still touch them.
+std::string tell_writers(pipeline& p, writer_command::kind what, unsigned slot, session* target,
+                         std::vector<std::unique_ptr<writer_command>>& commands)
 {
+    const uint64_t give_up = rte_rdtsc() + static_cast<uint64_t>(command_timeout_s * static_cast<double>(p.clock.hz));
+    const auto waited_too_long = [&] {
+        if (p.failed.load(std::memory_order_relaxed))
+            return std::string("the pipeline's lcores failed");
+        if (rte_rdtsc() > give_up)
+            return fmt::format("a writer did not answer within {:.0f} s (is its disk stuck?)", command_timeout_s);
+        return std::string();
+    };
+    std::string error;
     for (writer* w : p.writers) {
         auto cmd = std::make_unique<writer_command>();
         cmd->what = what;
         cmd->slot = slot;
         cmd->target = target;
-        while (rte_ring_sp_enqueue(w->commands, cmd.get()) != 0)
+        while (error.empty() && rte_ring_sp_enqueue(w->commands, cmd.get()) != 0) {
             rte_delay_us_sleep(100);
+            error = waited_too_long();
+        }
+        if (!error.empty())
+            break;
         commands.push_back(std::move(cmd));
     }
-    const uint64_t give_up = rte_rdtsc() + static_cast<uint64_t>(command_timeout_s * static_cast<double>(p.clock.hz));
     for (auto& cmd : commands) {
-        while (!cmd->done.load(std::memory_order_acquire)) {
-            if (rte_rdtsc() > give_up || p.failed.load(std::memory_order_relaxed)) {
-                for (auto& c : commands)
-                    (void)c.release();
-                return false;
-            }
+        while (error.empty() && !cmd->done.load(std::memory_order_acquire)) {
             rte_delay_us_sleep(200);
+            error = waited_too_long();
         }
     }
-    return true;
+    if (!error.empty())
+        for (auto& c : commands)
+            (void)c.release();
+    return error;
 }
 
 // Builds and swaps in a classifier for the sessions that have filters, then
@@ -102,9 +114,9 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
     }
 
     std::vector<std::unique_ptr<writer_command>> opened;
-    if (!tell_writers(p, writer_command::kind::open_session, slot, s.get(), opened)) {
-        s.release();   // a writer may still hold it
-        return "a writer did not answer within 30 s (is its disk stuck?)";
+    if (std::string e = tell_writers(p, writer_command::kind::open_session, slot, s.get(), opened); !e.empty()) {
+        (void)s.release();   // a writer may still hold it
+        return e;
     }
     for (const auto& cmd : opened)
         if (cmd->rc != 0 && error.empty())
@@ -130,25 +142,33 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
     return {};
 }
 
-void remove_session(pipeline& p, unsigned slot, stop_reason why,
-                    const std::function<void(const pipeline&, unsigned)>& on_final)
+std::string remove_session(pipeline& p, unsigned slot, stop_reason why,
+                           const std::function<void(const pipeline&, unsigned)>& on_final)
 {
     session* s = p.sessions[slot].get();
     if (s == nullptr)
-        return;
+        return {};
+    // While a classifier that includes the session is live, its slot is
+    // not free: if the rebuild fails (out of memory), the session goes on
+    // and the caller may try again.
+    std::shared_ptr<const session_filter> filter = std::move(p.filters[slot]);
+    if (std::string e = swap_classifier(p); !e.empty()) {
+        p.filters[slot] = std::move(filter);
+        return "cannot rebuild the classifier without the session: " + e;
+    }
     s->stop(why);
-    p.filters[slot].reset();
-    if (std::string e = swap_classifier(p); !e.empty())
-        s->fail(stop_reason::error, "cannot rebuild the classifier without the session: " + e);
     std::vector<std::unique_ptr<writer_command>> closed;
-    if (!tell_writers(p, writer_command::kind::close_session, slot, nullptr, closed)) {
-        s->fail(stop_reason::error, "a writer did not close the session's files within 30 s");
-        (void)p.sessions[slot].release();   // a writer may still hold it: leaked on purpose
-        return;
+    if (std::string e = tell_writers(p, writer_command::kind::close_session, slot, nullptr, closed); !e.empty()) {
+        s->fail(stop_reason::error, "closing the session's files: " + e);
+        if (on_final)
+            on_final(p, slot);
+        (void)p.sessions[slot].release();   // a writer may still hold it: leaked, and the slot with it
+        return {};
     }
     if (on_final)
         on_final(p, slot);
     p.sessions[slot].reset();
+    return {};
 }
 
 stop_reason due_limit(const pipeline& p, unsigned slot, uint64_t now_ns)

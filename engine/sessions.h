@@ -32,8 +32,10 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
 // Stops the session in `slot` (recording `why` if it has no reason yet),
 // closes its files and frees the slot once its final counters are read by
 // `on_final` (called before the slot is freed). Blocking: milliseconds.
-void remove_session(pipeline& p, unsigned slot, stop_reason why,
-                    const std::function<void(const pipeline&, unsigned slot)>& on_final = {});
+// Returns an empty string, or why the session could not be taken out of the
+// classifier (it then goes on running; try again).
+std::string remove_session(pipeline& p, unsigned slot, stop_reason why,
+                           const std::function<void(const pipeline&, unsigned slot)>& on_final = {});
 
 // Time limits are the control thread's to enforce: the reason a running
 // session should stop now (limits.seconds), or none.

@@ -50,10 +50,12 @@ inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
         // file's packets. Only a stop that the writer cannot honour (it is
         // stuck on the disk) makes us give up. A worker waiting here is busy,
         // not idle: --idle-exit must not end the replay under it.
+        // No quiescent state is reported while waiting: the packets held are
+        // classified for sessions whose files must stay open until these
+        // packets are in the ring.
         while (sent < n && !w.abandon->load(std::memory_order_relaxed)) {
             rte_pause();
             w.last_rx_tsc.store(rte_rdtsc(), std::memory_order_relaxed);
-            rte_rcu_qsbr_quiescent(w.qsbr, w.index);   // holds no classifier while it waits
             sent += rte_ring_sp_enqueue_burst(w.ring, reinterpret_cast<void* const*>(pkts + sent),
                                               n - sent, nullptr);
         }

@@ -379,7 +379,12 @@ int writer::open_session(unsigned slot, session* s, std::string& error)
     session_output& out = outputs[slot];
     out.owner = s;
     out.seq = 0;
+    // Everything a previous session in this slot left behind (the file
+    // object itself is closed already, and keeps its buffer).
     out.closed = false;
+    out.closed_by_limit = false;
+    out.window_end_ns = UINT64_MAX;
+    out.last_ts_ns = 0;
     out.closed_packets = out.closed_bytes = 0;
     out.on_disk.clear();
     const int rc = open_file(*this, slot, s->start_ns, error);

@@ -55,7 +55,7 @@ TEST_CASE("bad requests get one error that says what is wrong")
     CHECK_THAT(error_of(R"({"cmd":"list","id":"1"})"), Catch::Contains("unknown field \"id\""));
     CHECK_THAT(error_of(R"({"cmd":"stop","spec":{}})"), Catch::Contains("unknown field \"spec\""));
     CHECK_THAT(error_of(R"({"cmd":"show"})"), Catch::Contains("\"id\" is missing"));
-    CHECK_THAT(error_of(R"({"cmd":"show","id":-1})"), Catch::Contains("expected a string"));
+    CHECK_THAT(error_of(R"({"cmd":"show","id":-1})"), Catch::Contains("expected a session id"));
     CHECK_THAT(error_of(R"({"cmd":"show","id":"1/../2"})"), Catch::Contains("not a session id"));
     CHECK_THAT(error_of(R"({"cmd":"show","id":""})"), Catch::Contains("not a session id"));
     CHECK_THAT(error_of(R"({"cmd":"start","spec":[]})"), Catch::Contains("expected an object"));
@@ -145,8 +145,18 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         REQUIRE(c.create("next", r, fd).empty());
         close(fd);
         CHECK(r->id == "78");              // after every id on disk
-        REQUIRE(c.remove(id_done).empty());
+        std::string trash;
+        REQUIRE(c.remove(id_done, trash).empty());
         CHECK(c.find(id_done) == nullptr);
+        CHECK(std::filesystem::exists(trash));     // for the caller to empty, off the control loop
+        CHECK(trash.starts_with(root + "/.deleted-"));
+    }
+    {
+        session_catalog c;                          // a trash folder left by a crash goes at open
+        REQUIRE(c.open(root).empty());
+        CHECK(c.find(id_done) == nullptr);
+        for (const auto& entry : std::filesystem::directory_iterator(root))
+            CHECK_FALSE(entry.path().filename().string().starts_with(".deleted-"));
     }
     std::filesystem::remove_all(root);
 }

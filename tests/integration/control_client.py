@@ -70,7 +70,7 @@ def bad_requests(path):
     expect_error(lines, '{"cmd":7}\n', ['"cmd": expected a string'])
     expect_error(lines, '{"cmd":"list","verbose":true}\n', ["unknown field", "verbose"])
     expect_error(lines, '{"cmd":"stop"}\n', ['"id" is missing'])
-    expect_error(lines, '{"cmd":"stop","id":[1]}\n', ['"id": expected a string'])
+    expect_error(lines, '{"cmd":"stop","id":[1]}\n', ['"id": expected a session id'])
     expect_error(lines, '{"cmd":"show","id":"../../etc"}\n', ["not a session id"])
     expect_error(lines, '{"cmd":"stop","id":"999999"}\n', ["no session 999999"])
     expect_error(lines, '{"cmd":"start"}\n', ['"spec" is missing'])
@@ -130,6 +130,34 @@ def stalled_clients(path, partial_timeout_s):
     greedy.close()
 
 
+def half_closed(path):
+    """A client that sends its request and shuts its side gets the reply, then EOF."""
+    s = connect(path)
+    s.sendall(b'{"cmd":"list"}\n')
+    s.shutdown(socket.SHUT_WR)
+    lines = Lines(s)
+    if lines.read().get("ok") is not True:
+        fail("a half-closed client got no reply")
+    try:
+        lines.read()
+        fail("a half-closed client was not closed after its reply")
+    except EOFError:
+        pass
+    print("ok: a half-closed client gets its reply, then the connection closes")
+
+
+def ordered(path, session_id):
+    """A merge's reply comes before the reply to the request sent after it."""
+    s = connect(path, 60)
+    s.sendall(('{"cmd":"merge","id":"%s"}\n{"cmd":"list"}\n' % session_id).encode())
+    s.shutdown(socket.SHUT_WR)   # and the merge reply must still arrive
+    lines = Lines(s)
+    first, second = lines.read(), lines.read()
+    if "path" not in first or "sessions" not in second:
+        fail(f"replies out of order: {first} then {second}")
+    print("ok: merge then list on one connection: replies in order")
+
+
 def many_clients(path, limit):
     socks = [connect(path) for _ in range(limit)]
     time.sleep(0.3)
@@ -153,6 +181,10 @@ def main():
         bad_requests(path)
     elif what == "stalled":
         stalled_clients(path, float(sys.argv[3]))
+    elif what == "half-closed":
+        half_closed(path)
+    elif what == "ordered":
+        ordered(path, sys.argv[3])
     elif what == "many":
         many_clients(path, int(sys.argv[3]))
     elif what == "call":

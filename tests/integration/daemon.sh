@@ -126,6 +126,8 @@ note "stats and telemetry"
 ctl --json stats >"$WORK/stats.json"
 jq -e '.ports[0].rx_packets > 0 and (.workers | length) == 1 and (.writers | length) == 1 and .uptime_s > 0' \
     "$WORK/stats.json" >/dev/null || fail "stats: $(cat "$WORK/stats.json")"
+tele=$(ctl --json start --name tele --proto icmpv6 -s 64 | jq -r .id)
+sleep 0.8   # snapshots are published every 0.5 s
 python3 - "$prefix" >"$WORK/telemetry.json" <<'PY' || fail "telemetry query failed"
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -139,28 +141,36 @@ print(json.dumps(out))
 PY
 jq -e '(."/linecap/stats".rx_packets > 0) and (."/linecap/sessions"."1".reason == "packets") and
        (."/linecap/sessions"."4".status == "finished") and (."/linecap/ports"."0".rx_packets > 0) and
-       (."/linecap/writers"."0".written_packets > 0)' "$WORK/telemetry.json" >/dev/null ||
-    fail "telemetry: $(cat "$WORK/telemetry.json")"
+       (."/linecap/writers"."0".written_packets > 0) and
+       (."/linecap/workers"."0"["matched_by_session_" + $tele] > 0)' --arg tele "$tele" "$WORK/telemetry.json" \
+    >/dev/null || fail "telemetry: $(cat "$WORK/telemetry.json")"
+ctl stop "$tele" >/dev/null
 
 note "merge and delete"
 ctl merge 3 -o "$WORK/merged-copy.pcap" >/dev/null
 merged=$(ctl --json files 3 | jq -r '.files[] | select(.name | startswith("merged.")) | .path')
 check_readable "$merged" "$(field 3 .counters.written_packets)"
 cmp -s "$merged" "$WORK/merged-copy.pcap" || fail "merge -o copy differs"
+python3 "$CLIENT" ordered "$SOCK" 3
+check_readable "$merged" "$(field 3 .counters.written_packets)"
 rc=0; ctl merge 4242 2>/dev/null || rc=$?
 [ "$rc" = 1 ] || fail "merge of a missing session did not fail"
 ctl start --name busy --proto icmp -s 64 >/dev/null
-rc=0; ctl rm 5 2>"$WORK/err" || rc=$?
+busy=$(ctl --json ls | jq -r '.sessions[-1].id')
+rc=0; ctl rm "$busy" 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "running" "$WORK/err" || fail "rm of a running session: $(cat "$WORK/err")"
-ctl stop 5 >/dev/null
+ctl stop "$busy" >/dev/null
 folder=$(field 3 .folder)
 ctl rm 3 >/dev/null
+for _ in $(seq 50); do compgen -G "$ROOT/.deleted-*" >/dev/null || break; sleep 0.1; done
 [ ! -e "$folder" ] || fail "rm left $folder"
+! compgen -G "$ROOT/.deleted-*" >/dev/null || fail "rm left $(echo "$ROOT"/.deleted-*)"
 rc=0; ctl show 3 2>/dev/null || rc=$?
 [ "$rc" = 1 ] || fail "a deleted session is still shown"
 
 note "hostile clients never block others"
 python3 "$CLIENT" stalled "$SOCK" 10
+python3 "$CLIENT" half-closed "$SOCK"
 python3 "$CLIENT" many "$SOCK" 64
 
 note "200 start/stop cycles under traffic: file descriptors and memory stay flat"
