@@ -61,7 +61,7 @@ check_session_files() {
     [ -z "$want" ] || [ "$total" = "$want" ] || fail "session $id: $total packets, expected $want"
 }
 
-note "the socket: mode 0660, a regular file in its place is refused and kept"
+note "the socket: mode 0660, group from --control-group, a regular file in its place is refused and kept"
 echo keep >"$WORK/not-a-socket"
 rc=0
 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --vdev net_null0 -- --control "$WORK/not-a-socket" --out-root "$ROOT" \
@@ -72,8 +72,9 @@ rc=0
 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --vdev net_null0 -- --control "$SOCK" --out-root "$ROOT" -w "$WORK/x" \
     >"$WORK/refused.log" 2>&1 || rc=$?
 [ "$rc" = 2 ] && grep -q "one-shot" "$WORK/refused.log" || { cat "$WORK/refused.log"; fail "-w with --control was not refused"; }
-start_daemon
+start_daemon --control-group daemon
 [ "$(stat -c %a "$SOCK")" = 660 ] || fail "socket mode is $(stat -c %a "$SOCK"), not 660"
+[ "$(stat -c %G "$SOCK")" = daemon ] || fail "socket group is $(stat -c %G "$SOCK"), not daemon (--control-group)"
 
 note "bad requests get one clear error each; the connection stays usable"
 python3 "$CLIENT" bad-requests "$SOCK"

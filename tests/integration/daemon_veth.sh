@@ -30,11 +30,21 @@ cleanup_hooks+=("kill -9 $pid 2>/dev/null")
 for _ in $(seq 150); do ctl ls >/dev/null 2>&1 && break; sleep 0.1; done
 ctl ls >/dev/null || { cat "$WORK/daemon.log"; fail "the daemon did not come up"; }
 
-note "two sessions, started while the daemon runs, over the same replayed traffic"
+note "two sessions, started while the daemon runs, over the same replayed traffic,"
+note "while a third is started and stopped again and again (classifier swaps under traffic)"
 tcp=$(ctl --json start "$WORK/tcp-control.json" | jq -r .id)
 udp=$(ctl --json start "$WORK/udp.json" | jq -r .id)
-ip netns exec "$ns" tcpreplay -q -i veth-tx --pps 3000 "$WORK/in.pcap" >"$WORK/replay.log" 2>&1 ||
-    { cat "$WORK/replay.log"; fail "tcpreplay failed"; }
+ip netns exec "$ns" tcpreplay -q -i veth-tx --pps 3000 "$WORK/in.pcap" >"$WORK/replay.log" 2>&1 &
+replay=$!
+churn=0
+while kill -0 "$replay" 2>/dev/null; do
+    id=$(ctl --json start --name churn --proto icmp | jq -r .id)
+    ctl stop "$id" >/dev/null
+    churn=$((churn + 1))
+done
+wait "$replay" || { cat "$WORK/replay.log"; fail "tcpreplay failed"; }
+echo "$churn start/stop cycles of a third session during the replay"
+[ "$churn" -ge 3 ] || fail "only $churn churn cycles: the test did not churn"
 sleep 1
 ctl stop "$tcp" >/dev/null
 ctl stop "$udp" >/dev/null
