@@ -1,6 +1,11 @@
 // bench/filter: what the fast-path filter costs per packet, on one core.
 //
 //   build/bench/linecap-bench-filter [--packets N] [--rules 1,16,256,4096] [--seconds S]
+//   build/bench/linecap-bench-filter --write-pcap F --write-specs DIR [--packets N] [--rules ...]
+//
+// The second form writes the same traffic as a pcap file and each rule set
+// as DIR/rules-N.json (a session spec) and DIR/rules-N.bpf (the tcpdump
+// expression), for scripts/bench to run through the whole engine.
 //
 // Traffic: 16384 IPv4 TCP frames of 64 bytes from 409600 flows, in mbufs,
 // classified again and again in bursts of 32. Each rule set keeps about 1%
@@ -123,6 +128,9 @@ int main(int argc, char** argv)
     app.add_option("--packets", packets, "Frames in the working set");
     app.add_option("--seconds", seconds, "Time per measurement");
     app.add_flag("--skip-slow", skip_libpcap_large, "Skip libpcap and rte_bpf above 256 rules");
+    std::string write_pcap, write_specs;
+    app.add_option("--write-pcap", write_pcap, "Write the traffic to this pcap file and exit");
+    app.add_option("--write-specs", write_specs, "Write the rule sets into this folder and exit");
     CLI11_PARSE(app, argc, argv);
 
     const char* eal[] = {"bench", "--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "-l", "0",
@@ -135,6 +143,39 @@ int main(int argc, char** argv)
     rte_mempool* pool = rte_pktmbuf_pool_create("bench", packets + 1024, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     const auto pkts = make_traffic(pool, packets, 7);
     pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
+    if (!write_pcap.empty() || !write_specs.empty()) {
+        if (!write_pcap.empty()) {
+            pcap_dumper_t* out = pcap_dump_open(dead, write_pcap.c_str());
+            if (out == nullptr) {
+                fmt::print(stderr, "{}: {}\n", write_pcap, pcap_geterr(dead));
+                return 1;
+            }
+            for (size_t i = 0; i < pkts.size(); i++) {
+                pcap_pkthdr h{};
+                h.ts.tv_sec = 1700000000 + static_cast<time_t>(i / 1000000);
+                h.ts.tv_usec = static_cast<suseconds_t>(i % 1000000);
+                h.caplen = h.len = pkts[i]->pkt_len;
+                pcap_dump(reinterpret_cast<u_char*>(out), &h, rte_pktmbuf_mtod(pkts[i], const u_char*));
+            }
+            pcap_dump_close(out);
+        }
+        for (unsigned n : counts) {
+            if (write_specs.empty())
+                break;
+            const rule_set rules = make_rules(n);
+            std::FILE* spec = std::fopen(fmt::format("{}/rules-{}.json", write_specs, n).c_str(), "w");
+            std::FILE* bpf = std::fopen(fmt::format("{}/rules-{}.bpf", write_specs, n).c_str(), "w");
+            if (spec == nullptr || bpf == nullptr) {
+                fmt::print(stderr, "{}: cannot write the rule files\n", write_specs);
+                return 1;
+            }
+            fmt::print(spec, "{}\n", rules.spec);
+            fmt::print(bpf, "{}\n", rules.expression);
+            std::fclose(spec);
+            std::fclose(bpf);
+        }
+        return 0;
+    }
 
     fmt::print("{:>6} {:>10} | {:>22} | {:>22} | {:>22} | {:>22} | {:>8}\n", "rules", "acl rules",
                "linecap classifier", "libpcap (tcpdump)", "rte_bpf interpreter", "rte_bpf JIT", "speedup");
