@@ -70,6 +70,20 @@ session_record* control_daemon::running_in(unsigned slot)
     return nullptr;
 }
 
+std::string control_daemon::session_label(unsigned slot)
+{
+    const session_record* r = running_in(slot);
+    return r ? r->id : std::to_string(slot);
+}
+
+unsigned control_daemon::running_count() const
+{
+    unsigned running = 0;
+    for (const auto& s : _p->sessions)
+        running += s != nullptr;
+    return running;
+}
+
 std::string control_daemon::not_found(const std::string& id) const
 {
     return fmt::format("no session {} (linecapctl ls lists them)", id);
@@ -301,19 +315,12 @@ std::string control_daemon::show(const request& req)
 
 std::string control_daemon::stats()
 {
-    const auto label = [this](unsigned slot) {
-        const session_record* r = running_in(slot);
-        return r ? r->id : std::to_string(slot);
-    };
-    unsigned running = 0;
-    for (const auto& s : _p->sessions)
-        running += s != nullptr;
     return ok_reply({
         {"uptime_s", static_cast<double>(_p->clock.now_ns() - _started_ns) / 1e9},
-        {"sessions_running", running},
+        {"sessions_running", running_count()},
         {"totals", totals_json(*_p)},
         {"ports", ports_json(*_p)},
-        {"workers", workers_json(*_p, label)},
+        {"workers", workers_json(*_p, [this](unsigned slot) { return session_label(slot); })},
         {"writers", writers_json(*_p)},
     });
 }
@@ -471,10 +478,7 @@ void control_daemon::publish_telemetry_snapshots()
 {
     ojson totals = totals_json(*_p);
     totals["uptime_s"] = static_cast<uint64_t>((_p->clock.now_ns() - _started_ns) / 1000000000);
-    unsigned running = 0;
-    for (const auto& s : _p->sessions)
-        running += s != nullptr;
-    totals["sessions_running"] = running;
+    totals["sessions_running"] = running_count();
     publish_telemetry("/linecap/stats", totals);
 
     const auto by_index = [](const ojson& list, const char* key) {
@@ -484,11 +488,7 @@ void control_daemon::publish_telemetry_snapshots()
         return out;
     };
     publish_telemetry("/linecap/ports", by_index(ports_json(*_p), "port"));
-    const auto label = [this](unsigned slot) {
-        const session_record* r = running_in(slot);
-        return r ? r->id : std::to_string(slot);
-    };
-    publish_telemetry("/linecap/workers", by_index(workers_json(*_p, label), "worker"));
+    publish_telemetry("/linecap/workers", by_index(workers_json(*_p, [this](unsigned slot) { return session_label(slot); }), "worker"));
     publish_telemetry("/linecap/writers", by_index(writers_json(*_p), "writer"));
 
     ojson sessions = ojson::object();

@@ -66,6 +66,8 @@ private:
     nlohmann::ordered_json counters_of(const session_record& record) const;
     nlohmann::ordered_json summary_of(const session_record& record) const;
     session_record* running_in(unsigned slot);
+    std::string session_label(unsigned slot);   // its id, for per-session counters
+    unsigned running_count() const;
     std::string not_found(const std::string& id) const;
 
     engine_options _options;
