@@ -61,7 +61,7 @@ std::string describe_packet(uint64_t unix_ns, const uint8_t* data, uint32_t capl
     gmtime_r(&seconds, &utc);
     std::string line = fmt::format("{:02}:{:02}:{:02}.{:09} ", utc.tm_hour, utc.tm_min, utc.tm_sec,
                                    unix_ns % 1000000000);
-    packet_fields f;
+    packet_fields f{};
     parse_packet(data, caplen, f);
     if (f.family == 0 || (f.present & (have_src | have_dst)) != (have_src | have_dst)) {
         uint16_t type = caplen >= 14 ? static_cast<uint16_t>(data[12] << 8 | data[13]) : 0;

@@ -17,33 +17,33 @@ constexpr unsigned fields_v6 = 12;
 RTE_ACL_RULE_DEF(acl_rule_v4, fields_v4);
 RTE_ACL_RULE_DEF(acl_rule_v6, fields_v6);
 
-// Field order: proto, src, dst, ports, then the presence bits and TCP flags
-// as one 4-byte bitmask: rte_acl reads its inputs in groups of exactly four
+// The keys are packet_fields, of either family. Field order: proto, src,
+// dst, ports, then the presence bits and TCP flags as one 4-byte bitmask: rte_acl reads its inputs in groups of exactly four
 // bytes, and two 1-byte fields in one group with two bytes of padding never
 // match (measured with DPDK 22.11).
 constexpr rte_acl_field_def defs_v4[fields_v4] = {
-    {RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(acl_key_v4, proto)},
-    {RTE_ACL_FIELD_TYPE_RANGE, 4, 1, 1, offsetof(acl_key_v4, src)},
-    {RTE_ACL_FIELD_TYPE_RANGE, 4, 2, 2, offsetof(acl_key_v4, dst)},
-    {RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, offsetof(acl_key_v4, src_port)},
-    {RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, offsetof(acl_key_v4, dst_port)},
-    {RTE_ACL_FIELD_TYPE_BITMASK, 4, 5, 4, offsetof(acl_key_v4, present)},
+    {RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(packet_fields, proto)},
+    {RTE_ACL_FIELD_TYPE_RANGE, 4, 1, 1, offsetof(packet_fields, src)},
+    {RTE_ACL_FIELD_TYPE_RANGE, 4, 2, 2, offsetof(packet_fields, dst)},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, offsetof(packet_fields, src_port)},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, offsetof(packet_fields, dst_port)},
+    {RTE_ACL_FIELD_TYPE_BITMASK, 4, 5, 4, offsetof(packet_fields, present)},
 };
 
 // IPv6 addresses are four 32-bit MASK fields each: ranges become prefixes.
 constexpr rte_acl_field_def defs_v6[fields_v6] = {
-    {RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(acl_key_v6, proto)},
-    {RTE_ACL_FIELD_TYPE_MASK, 4, 1, 1, offsetof(acl_key_v6, src) + 0},
-    {RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, offsetof(acl_key_v6, src) + 4},
-    {RTE_ACL_FIELD_TYPE_MASK, 4, 3, 3, offsetof(acl_key_v6, src) + 8},
-    {RTE_ACL_FIELD_TYPE_MASK, 4, 4, 4, offsetof(acl_key_v6, src) + 12},
-    {RTE_ACL_FIELD_TYPE_MASK, 4, 5, 5, offsetof(acl_key_v6, dst) + 0},
-    {RTE_ACL_FIELD_TYPE_MASK, 4, 6, 6, offsetof(acl_key_v6, dst) + 4},
-    {RTE_ACL_FIELD_TYPE_MASK, 4, 7, 7, offsetof(acl_key_v6, dst) + 8},
-    {RTE_ACL_FIELD_TYPE_MASK, 4, 8, 8, offsetof(acl_key_v6, dst) + 12},
-    {RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9, offsetof(acl_key_v6, src_port)},
-    {RTE_ACL_FIELD_TYPE_RANGE, 2, 10, 9, offsetof(acl_key_v6, dst_port)},
-    {RTE_ACL_FIELD_TYPE_BITMASK, 4, 11, 10, offsetof(acl_key_v6, present)},
+    {RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(packet_fields, proto)},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 1, 1, offsetof(packet_fields, src) + 0},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, offsetof(packet_fields, src) + 4},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 3, 3, offsetof(packet_fields, src) + 8},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 4, 4, offsetof(packet_fields, src) + 12},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 5, 5, offsetof(packet_fields, dst) + 0},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 6, 6, offsetof(packet_fields, dst) + 4},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 7, 7, offsetof(packet_fields, dst) + 8},
+    {RTE_ACL_FIELD_TYPE_MASK, 4, 8, 8, offsetof(packet_fields, dst) + 12},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9, offsetof(packet_fields, src_port)},
+    {RTE_ACL_FIELD_TYPE_RANGE, 2, 10, 9, offsetof(packet_fields, dst_port)},
+    {RTE_ACL_FIELD_TYPE_BITMASK, 4, 11, 10, offsetof(packet_fields, present)},
 };
 
 uint32_t host32(const uint8_t* p)

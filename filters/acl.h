@@ -16,51 +16,6 @@
 
 namespace linecap {
 
-// What the trie reads, built from packet_fields: proto first (rte_acl wants a
-// one-byte first field), then 4-byte groups. Addresses and ports in network
-// byte order, as in the packet.
-struct acl_key_v4 {
-    uint8_t proto;
-    uint8_t pad0[3];
-    uint8_t src[4];
-    uint8_t dst[4];
-    uint16_t src_port;
-    uint16_t dst_port;
-    uint8_t present;    // field_bit: which fields the packet really has
-    uint8_t tcp_flags;
-    uint8_t address_words;   // IPv6 only: which 32-bit words of the addresses are there
-    uint8_t pad1;
-};
-static_assert(sizeof(acl_key_v4) == 20);
-
-struct acl_key_v6 {
-    uint8_t proto;
-    uint8_t pad0[3];
-    uint8_t src[16];
-    uint8_t dst[16];
-    uint16_t src_port;
-    uint16_t dst_port;
-    uint8_t present;
-    uint8_t tcp_flags;
-    uint8_t address_words;
-    uint8_t pad1;
-};
-static_assert(sizeof(acl_key_v6) == 44);
-
-template <typename Key>
-inline void fill_acl_key(const packet_fields& f, Key& k)
-{
-    k.proto = f.proto;
-    std::memcpy(k.src, f.src, sizeof k.src);
-    std::memcpy(k.dst, f.dst, sizeof k.dst);
-    k.src_port = f.src_port;
-    k.dst_port = f.dst_port;
-    k.present = f.present;
-    k.tcp_flags = f.tcp_flags;
-    k.address_words = f.address_words;
-    k.pad1 = 0;
-}
-
 // Rules expanded into more than this many ACL rules are refused: the trie's
 // build time and memory grow fast past it.
 constexpr size_t max_acl_rules = 65536;
@@ -83,7 +38,8 @@ public:
     unsigned categories() const { return _categories; }
     size_t rule_count() const;
 
-    // Results: `categories()` words per key, non-zero where the category matched.
+    // Results: `categories()` words per packet, non-zero where the category
+    // matched. The keys are packet_fields (filters/packet.h) of that family.
     void classify_v4(const uint8_t** keys, uint32_t* results, uint32_t n) const
     {
         if (_v4 != nullptr && n != 0)

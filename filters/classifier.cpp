@@ -127,12 +127,11 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
         return;
     }
 
-    // 1. Parse each packet once and sort it into the IPv4 or IPv6 batch.
+    // 1. Parse each packet once and sort it into the IPv4 or IPv6 batch; the
+    //    parsed fields are the keys rte_acl reads.
     packet_fields fields[chunk];
-    acl_key_v4 keys4[chunk];
-    acl_key_v6 keys6[chunk];
-    const uint8_t* ptrs4[chunk];
-    const uint8_t* ptrs6[chunk];
+    const uint8_t* keys4[chunk];
+    const uint8_t* keys6[chunk];
     uint16_t index4[chunk];
     uint16_t index6[chunk];
     unsigned n4 = 0, n6 = 0;
@@ -153,13 +152,12 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
             parse_packet(static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, copy)), len, fields[i]);
         }
         masks[i] = _match_all;
+        const uint8_t* key = reinterpret_cast<const uint8_t*>(&fields[i]);
         if (fields[i].family == 4) {
-            fill_acl_key(fields[i], keys4[n4]);
-            ptrs4[n4] = reinterpret_cast<const uint8_t*>(&keys4[n4]);
+            keys4[n4] = key;
             index4[n4++] = static_cast<uint16_t>(i);
         } else if (fields[i].family == 6) {
-            fill_acl_key(fields[i], keys6[n6]);
-            ptrs6[n6] = reinterpret_cast<const uint8_t*>(&keys6[n6]);
+            keys6[n6] = key;
             index6[n6++] = static_cast<uint16_t>(i);
         }
     }
@@ -176,9 +174,9 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
                 masks[index[j]] |= bits;
             }
         };
-        _acl.classify_v4(ptrs4, results, n4);
+        _acl.classify_v4(keys4, results, n4);
         collect(index4, n4);
-        _acl.classify_v6(ptrs6, results, n6);
+        _acl.classify_v6(keys6, results, n6);
         collect(index6, n6);
     }
 

@@ -14,6 +14,7 @@
 // extension headers are walked to the transport header.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -28,19 +29,31 @@ enum field_bit : uint8_t {
     have_tcp_flags = 0x20,   // TCP, first fragment, 14 bytes of TCP header present
 };
 
+// The parse's result is also what rte_acl reads (filters/acl.cpp gives it
+// these offsets), so no key is copied between parsing and classifying. The
+// layout serves both families: proto alone first (rte_acl wants a one-byte
+// first field), then 4-byte groups; an IPv4 address is in the first 4 bytes
+// of its array. Ports and the word at `present` are each written with one
+// store of the size rte_acl loads them with, so the load never waits on a
+// failed store-to-load forward.
 struct packet_fields {
-    uint8_t family = 0;         // 0: no IP header; 4 or 6
-    uint8_t present = 0;        // field_bit
-    uint8_t address_words = 0;  // IPv6: bit k: 32-bit word k of src there; bit 4+k: of dst
-    uint8_t proto = 0;
-    uint8_t tcp_flags = 0;
-    uint16_t src_port = 0;      // network byte order
-    uint16_t dst_port = 0;
-    uint8_t src[16];            // network byte order; IPv4 in the first 4 bytes
+    uint8_t proto;
+    uint8_t family;          // 0: no IP header; 4 or 6
+    uint8_t pad0[2];
+    uint8_t src[16];         // network byte order
     uint8_t dst[16];
-    uint32_t l3_offset = 0;     // where the IP header starts
-    uint32_t payload_offset = 0;// TCP/UDP payload, else the bytes after the IP headers
+    uint16_t src_port;       // network byte order
+    uint16_t dst_port;
+    uint8_t present;         // field_bit
+    uint8_t tcp_flags;
+    uint8_t address_words;   // IPv6: bit k: 32-bit word k of src there; bit 4+k: of dst
+    uint8_t pad1;
+    uint32_t l3_offset;      // where the IP header starts
+    uint32_t payload_offset; // TCP/UDP payload, else the bytes after the IP headers
 };
+static_assert(offsetof(packet_fields, src) == 4 && offsetof(packet_fields, dst) == 20);
+static_assert(offsetof(packet_fields, dst_port) == offsetof(packet_fields, src_port) + 2);
+static_assert(offsetof(packet_fields, present) % 4 == 0 && offsetof(packet_fields, src_port) % 4 == 0);
 
 namespace detail {
 
@@ -64,45 +77,69 @@ inline bool has_ports(uint8_t proto)
     return proto == 6 || proto == 17 || proto == 132;
 }
 
+// What the parse learns about the transport header, kept in registers until
+// the one store of each word at the end: `data` may alias the fields (both
+// are bytes), so a store to a field in between would make the compiler
+// reload the packet.
+struct transport_view {
+    uint32_t ports = 0;          // both ports, as in the packet
+    uint8_t present = 0;         // field_bit
+    uint8_t tcp_flags = 0;
+    uint32_t payload_offset = 0;
+};
+
 // Ports, flags and payload offset of the transport header at `l4`.
-inline void parse_l4(const uint8_t* data, uint32_t len, uint32_t l4, bool first_fragment,
-                     packet_fields& f)
+inline transport_view parse_l4(const uint8_t* data, uint32_t len, uint32_t l4, bool first_fragment,
+                               uint8_t proto, uint8_t present)
 {
-    f.payload_offset = l4;
-    if (!first_fragment || !(f.present & have_proto))
-        return;
-    if (has_ports(f.proto)) {
-        if (l4 + 2 <= len) {
-            std::memcpy(&f.src_port, data + l4, 2);
-            f.present |= have_src_port;
-        }
+    transport_view t;
+    t.present = present;
+    t.payload_offset = l4;
+    if (!first_fragment || !(present & have_proto))
+        return t;
+    if (has_ports(proto)) {
         if (l4 + 4 <= len) {
-            std::memcpy(&f.dst_port, data + l4 + 2, 2);
-            f.present |= have_dst_port;
+            std::memcpy(&t.ports, data + l4, 4);
+            t.present |= have_src_port | have_dst_port;
+        } else if (l4 + 2 <= len) {
+            std::memcpy(&t.ports, data + l4, 2);
+            t.present |= have_src_port;
         }
     }
-    if (f.proto == 6) {
+    if (proto == 6) {
         if (l4 + 14 <= len) {
-            f.tcp_flags = data[l4 + 13];
-            f.present |= have_tcp_flags;
+            t.tcp_flags = data[l4 + 13];
+            t.present |= have_tcp_flags;
         }
         if (l4 + 13 <= len)
-            f.payload_offset = l4 + (data[l4 + 12] >> 4) * 4u;
-    } else if (f.proto == 17) {
-        f.payload_offset = l4 + 8;
+            t.payload_offset = l4 + (data[l4 + 12] >> 4) * 4u;
+    } else if (proto == 17) {
+        t.payload_offset = l4 + 8;
     }
+    return t;
+}
+
+inline void store_transport(const transport_view& t, uint8_t address_words, packet_fields& f)
+{
+    std::memcpy(&f.src_port, &t.ports, 4);
+    const uint8_t word[4] = {t.present, t.tcp_flags, address_words, 0};
+    std::memcpy(&f.present, word, 4);
+    f.payload_offset = t.payload_offset;
 }
 
 } // namespace detail
 
 // Parses the first `len` bytes of a frame. Returns false for a frame with no
-// IP header (or not enough of one to tell).
+// IP header (or not enough of one to tell). Every field is written, present
+// or not (absent ones as zero), so the result never holds a previous packet's
+// values.
 inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
 {
     using namespace detail;
+    f.proto = 0;
     f.family = 0;
-    f.present = 0;
-    f.address_words = 0;
+    f.l3_offset = 0;
+    store_transport(transport_view{}, 0, f);
     if (len < 14)
         return false;
     uint32_t type_at = 12;
@@ -116,21 +153,27 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
 
     if (type == ether_ipv4) {
         f.family = 4;
+        uint8_t present = 0, proto = 0;
         if (l3 + 10 <= len) {
-            f.proto = data[l3 + 9];
-            f.present |= have_proto;
+            proto = data[l3 + 9];
+            present |= have_proto;
         }
+        uint32_t src = 0, dst = 0;
         if (l3 + 16 <= len) {
-            std::memcpy(f.src, data + l3 + 12, 4);
-            f.present |= have_src;
+            std::memcpy(&src, data + l3 + 12, 4);
+            present |= have_src;
         }
         if (l3 + 20 <= len) {
-            std::memcpy(f.dst, data + l3 + 16, 4);
-            f.present |= have_dst;
+            std::memcpy(&dst, data + l3 + 16, 4);
+            present |= have_dst;
         }
         const bool first_fragment = l3 + 8 <= len && (load16(data + l3 + 6) & 0x1fff) == 0;
         const uint32_t l4 = l3 + (l3 < len ? (data[l3] & 0x0f) * 4u : 0u);
-        parse_l4(data, len, l4, first_fragment, f);
+        const transport_view t = parse_l4(data, len, l4, first_fragment, proto, present);
+        f.proto = proto;
+        std::memcpy(f.src, &src, 4);
+        std::memcpy(f.dst, &dst, 4);
+        store_transport(t, 0, f);
         return true;
     }
     if (type == ether_ipv6) {
@@ -140,22 +183,25 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
         // prefix; the words that are there are recorded for the same reason.
         std::memset(f.src, 0, sizeof f.src);
         std::memset(f.dst, 0, sizeof f.dst);
+        uint8_t words = 0, present = 0;
         for (unsigned k = 0; k < 4; k++) {
             if (l3 + 8 + 4 * k + 4 <= len) {
                 std::memcpy(f.src + 4 * k, data + l3 + 8 + 4 * k, 4);
-                f.address_words |= static_cast<uint8_t>(1u << k);
+                words |= static_cast<uint8_t>(1u << k);
             }
             if (l3 + 24 + 4 * k + 4 <= len) {
                 std::memcpy(f.dst + 4 * k, data + l3 + 24 + 4 * k, 4);
-                f.address_words |= static_cast<uint8_t>(0x10u << k);
+                words |= static_cast<uint8_t>(0x10u << k);
             }
         }
         if (l3 + 24 <= len)
-            f.present |= have_src;
+            present |= have_src;
         if (l3 + 40 <= len)
-            f.present |= have_dst;
-        if (l3 + 7 > len)
+            present |= have_dst;
+        if (l3 + 7 > len) {
+            store_transport(transport_view{0, present, 0, 0}, words, f);
             return true;
+        }
         uint8_t next = data[l3 + 6];
         uint32_t at = l3 + 40;
         bool first_fragment = true;
@@ -178,11 +224,12 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
             next = data[at];
             at += size;
         }
-        if (!known)
-            return true;   // an extension header cut short: no protocol, no ports
+        if (!known) {   // an extension header cut short: no protocol, no ports
+            store_transport(transport_view{0, present, 0, 0}, words, f);
+            return true;
+        }
         f.proto = next;
-        f.present |= have_proto;
-        parse_l4(data, len, at, first_fragment, f);
+        store_transport(parse_l4(data, len, at, first_fragment, next, present | have_proto), words, f);
         return true;
     }
     return false;
