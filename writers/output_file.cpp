@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fcntl.h>
+#include <liburing.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,6 +40,38 @@ output_file::~output_file()
         close();
 }
 
+void output_file::ring_deleter::operator()(io_uring* ring) const
+{
+    io_uring_queue_exit(ring);
+    delete ring;
+}
+
+// Sets up what overlapping writes need, once per output_file: the second
+// buffer and a ring with room for one write. Any failure leaves the file
+// writing synchronously, which is only slower.
+void output_file::start_async()
+{
+    if (_async_refused)
+        return;
+    if (!_spare) {
+        void* spare = nullptr;
+        if (posix_memalign(&spare, io_alignment, _capacity) != 0) {
+            _async_refused = true;
+            return;
+        }
+        _spare.reset(static_cast<uint8_t*>(spare));
+    }
+    if (!_ring) {
+        auto ring = std::make_unique<io_uring>();
+        if (io_uring_queue_init(2, ring.get(), 0) != 0) {
+            _spare.reset();
+            _async_refused = true;
+            return;
+        }
+        _ring.reset(ring.release());
+    }
+}
+
 int output_file::reserve_buffer(size_t chunk_bytes)
 {
     const size_t capacity = (chunk_bytes + io_alignment - 1) / io_alignment * io_alignment;
@@ -47,6 +80,7 @@ int output_file::reserve_buffer(size_t chunk_bytes)
         if (posix_memalign(&buffer, io_alignment, capacity) != 0)
             return -ENOMEM;
         _buffer.reset(static_cast<uint8_t*>(buffer));
+        _spare.reset();   // start_async() makes a new one of the new size
         _capacity = capacity;
     }
     return 0;
@@ -113,6 +147,8 @@ int output_file::open(int dir_fd, const std::string& name, size_t chunk_bytes, b
     _dir_fd = dir_fd;
     _name = name;
     reset_state();
+    if (direct)
+        start_async();
     return 0;
 }
 
@@ -175,6 +211,8 @@ void output_file::preallocate(uint64_t end)
 int output_file::write_full_buffer()
 {
     preallocate(_base + _capacity);
+    if (_direct && _ring && _spare)
+        return submit_full_buffer();
     const int rc = write_at(_fd, _buffer.get(), _capacity, _base);
     _base += _capacity;
     _used = 0;
@@ -182,6 +220,65 @@ int output_file::write_full_buffer()
         return rc;
     _flushed = _base;
     mark_durable();
+    return 0;
+}
+
+// Hands the full buffer to io_uring and takes the spare one, once the
+// previous write is done (its buffer is the spare).
+int output_file::submit_full_buffer()
+{
+    const int rc = finish_in_flight();
+    io_uring_sqe* sqe = rc == 0 ? io_uring_get_sqe(_ring.get()) : nullptr;
+    if (sqe != nullptr) {
+        io_uring_prep_write(sqe, _fd, _buffer.get(), static_cast<unsigned>(_capacity), _base);
+        if (io_uring_submit(_ring.get()) == 1) {
+            _in_flight = {true, _base, _capacity, _record_end, _records};
+            std::swap(_buffer, _spare);
+            _base += _capacity;
+            _used = 0;
+            return 0;
+        }
+    }
+    if (rc != 0) {   // the previous chunk failed: this one is lost with it
+        _base += _capacity;
+        _used = 0;
+        return rc;
+    }
+    // io_uring could not take it: write it here and now.
+    const int sync_rc = write_at(_fd, _buffer.get(), _capacity, _base);
+    _base += _capacity;
+    _used = 0;
+    if (sync_rc != 0)
+        return sync_rc;
+    _flushed = _base;
+    mark_durable();
+    return 0;
+}
+
+// Waits for the write in flight. What it did not write whole (a short write
+// as a disk fills, or an error) is written again synchronously by write_at,
+// which knows how to finish a short direct write and reports the real error.
+int output_file::finish_in_flight()
+{
+    if (!_in_flight.busy)
+        return 0;
+    io_uring_cqe* cqe = nullptr;
+    int rc;
+    while ((rc = io_uring_wait_cqe(_ring.get(), &cqe)) == -EINTR)
+        ;
+    const write_in_flight w = _in_flight;
+    _in_flight.busy = false;
+    const int64_t res = rc == 0 ? cqe->res : rc;
+    if (rc == 0)
+        io_uring_cqe_seen(_ring.get(), cqe);
+    const size_t done = res > 0 ? static_cast<size_t>(res) : 0;
+    if (done > 0)
+        _written_end = std::max(_written_end, w.offset + done);
+    if (done < w.len && write_at(_fd, _spare.get() + done, w.len - done, w.offset + done) != 0)
+        return -_error;
+    _flushed = std::max(_flushed, w.offset + w.len);
+    _durable_end = std::max(_durable_end, w.record_end);
+    _durable_records = std::max(_durable_records, w.records);
     return 0;
 }
 
@@ -210,6 +307,8 @@ int output_file::flush()
     if (_fd < 0)
         return -EBADF;
     if (_error != 0)
+        return -_error;
+    if (finish_in_flight() != 0)
         return -_error;
     if (!has_pending())
         return 0;
@@ -261,6 +360,7 @@ int output_file::close()
 {
     if (_fd < 0)
         return -EBADF;
+    finish_in_flight();   // its buffer and descriptor are in use until then
     if (_error == 0)
         flush();
     int result = _error ? -_error : 0;
@@ -292,6 +392,7 @@ void output_file::discard()
 {
     if (_fd < 0)
         return;
+    finish_in_flight();
     if (_tail_fd >= 0)
         ::close(_tail_fd);
     ::close(_fd);

@@ -14,6 +14,12 @@
 //   through a second, buffered descriptor of the same file, and stays in the
 //   buffer so the next direct write covers its block again. No padding is
 //   ever visible to a reader.
+// - A full chunk of an O_DIRECT file is handed to io_uring and the writer
+//   goes on filling a second buffer while the disk takes the first: copying
+//   and writing overlap instead of taking turns (at 64-byte packets the copy
+//   costs as much as the write; docs/performance.md). At most one write is in
+//   flight; a flush() or close() waits for it. Without io_uring (a kernel or
+//   a sandbox that refuses it) the same chunks are written synchronously.
 // - Space is preallocated ahead of the data (fallocate, 64 MiB at a time)
 //   where the filesystem allows it, and trimmed by close().
 // - A write error is remembered, later appends are discarded, and close()
@@ -26,6 +32,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+
+struct io_uring;
 
 namespace linecap {
 
@@ -47,6 +55,7 @@ public:
     int attach(int fd, const std::string& name, size_t chunk_bytes);
     bool is_open() const { return _fd >= 0; }
     bool is_direct() const { return _direct; }
+    bool overlaps_writes() const { return _direct && _ring != nullptr; }   // io_uring in use
 
     // Appends bytes; a full chunk goes to the kernel in one write().
     void append(const void* data, size_t len)
@@ -103,6 +112,9 @@ public:
 
 private:
     int reserve_buffer(size_t chunk_bytes);
+    void start_async();
+    int submit_full_buffer();
+    int finish_in_flight();
     void reset_state();
     void append_spilling(const uint8_t* data, size_t len);
     int write_full_buffer();
@@ -114,6 +126,17 @@ private:
     struct free_deleter {
         void operator()(uint8_t* p) const { std::free(p); }
     };
+    struct ring_deleter {
+        void operator()(io_uring* ring) const;
+    };
+    // The chunk io_uring is writing, and what the file holds once it is done.
+    struct write_in_flight {
+        bool busy = false;
+        uint64_t offset = 0;
+        size_t len = 0;
+        uint64_t record_end = 0;   // last complete record inside it, and the count up to there
+        uint64_t records = 0;
+    };
 
     int _fd = -1;             // O_DIRECT where supported
     int _tail_fd = -1;        // buffered, for the last partial block of a flush
@@ -122,6 +145,10 @@ private:
     std::string _name;
     std::unique_ptr<uint8_t, free_deleter> _buffer;
     size_t _capacity = 0;
+    std::unique_ptr<uint8_t, free_deleter> _spare;   // the other chunk buffer: in flight, or free
+    std::unique_ptr<io_uring, ring_deleter> _ring;   // null: synchronous writes
+    bool _async_refused = false;                     // io_uring unavailable: do not ask again
+    write_in_flight _in_flight;
     size_t _used = 0;           // bytes in the buffer
     uint64_t _base = 0;         // file offset of the buffer's first byte (4 KiB-aligned)
     uint64_t _offset = 0;       // logical size: bytes appended

@@ -113,3 +113,43 @@ TEST_CASE("a write error leaves a valid file ending at its last complete record"
     CHECK(count_records(path) == kept);
     close(dfd);
 }
+
+TEST_CASE("chunks written while the next one fills hold exactly what was appended, flushes in between")
+{
+    const std::string dir = test::temp_dir();
+    const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    output_file f;
+    REQUIRE(f.open(dfd, "overlap.bin", 8192) == 0);
+    // temp_dir() is on a filesystem with O_DIRECT and io_uring here; say so
+    // if not, since then only the synchronous path ran.
+    if (!f.is_direct() || !f.overlaps_writes())
+        WARN("no O_DIRECT or no io_uring in " << dir << ": only synchronous writes tested");
+    std::vector<uint8_t> expected;
+    uint32_t seed = 1;
+    for (int i = 0; i < 3000; i++) {
+        // Records of 1 to 200 bytes, so chunk boundaries fall anywhere.
+        seed = seed * 1103515245u + 12345u;
+        std::vector<uint8_t> record(1 + (seed >> 16) % 200);
+        for (uint8_t& b : record)
+            b = static_cast<uint8_t>(seed = seed * 1103515245u + 12345u);
+        f.append(record.data(), record.size());
+        f.end_record();
+        expected.insert(expected.end(), record.begin(), record.end());
+        if (i % 700 == 699) {
+            REQUIRE(f.flush() == 0);
+            CHECK(f.durable_size() == expected.size());
+            CHECK(std::filesystem::file_size(dir + "/overlap.bin.part") == expected.size());
+        }
+    }
+    CHECK(f.records() == 3000);
+    REQUIRE(f.close() == 0);
+    CHECK(f.durable_records() == 3000);
+    std::vector<uint8_t> got(expected.size() + 1);
+    const int fd = open((dir + "/overlap.bin").c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    CHECK(read(fd, got.data(), got.size()) == static_cast<ssize_t>(expected.size()));
+    close(fd);
+    got.resize(expected.size());
+    CHECK(got == expected);
+    close(dfd);
+}
