@@ -94,6 +94,7 @@ void output_file::reset_state()
     _preallocated = 0;
     _can_preallocate = true;
     _written_end = 0;
+    _grown_to = 0;
     _error = 0;
 }
 
@@ -228,7 +229,18 @@ int output_file::write_full_buffer()
 int output_file::submit_full_buffer()
 {
     const int rc = finish_in_flight();
-    io_uring_sqe* sqe = rc == 0 ? io_uring_get_sqe(_ring.get()) : nullptr;
+    // A direct write past the end of the file must also grow it: ext4 and
+    // xfs cannot do that without blocking, so io_uring hands the write to a
+    // kernel thread, which on a busy machine runs only when the writer waits
+    // (measured: no overlap at all). Growing the file first makes the write
+    // one the kernel issues at once. Until it completes, the file's last
+    // chunk reads as zeros; a crash in those milliseconds leaves them, and
+    // the restart's tidying cuts the file at the first all-zero record.
+    const uint64_t end = _base + _capacity;
+    const bool grown = end <= _grown_to || ftruncate(_fd, static_cast<off_t>(end)) == 0;
+    if (grown)
+        _grown_to = std::max(_grown_to, end);
+    io_uring_sqe* sqe = rc == 0 && grown ? io_uring_get_sqe(_ring.get()) : nullptr;
     if (sqe != nullptr) {
         io_uring_prep_write(sqe, _fd, _buffer.get(), static_cast<unsigned>(_capacity), _base);
         if (io_uring_submit(_ring.get()) == 1) {
@@ -370,7 +382,8 @@ int output_file::close()
     // reader accepts the file; otherwise give back the preallocated space.
     const uint64_t keep = _error ? _durable_end : _offset;
     bool valid = true;
-    if (!_attached && (_error != 0 || _preallocated > keep) && ftruncate(_fd, static_cast<off_t>(keep)) != 0) {
+    if (!_attached && (_error != 0 || _preallocated > keep || _grown_to > keep) &&
+        ftruncate(_fd, static_cast<off_t>(keep)) != 0) {
         valid = _error == 0;   // a failed file we could not cut back may end in half a record
         if (result == 0)
             result = -errno;
