@@ -139,6 +139,15 @@ want=$("$COUNT" "$WORK"/killed/*)
 got=$("$COUNT" "$WORK/killed-merged.pcap")
 [ "$got" = "$want" ] || fail "merged $got packets, the files hold $want readable ones"
 
+note "a .part file ending in zeros (a crash while a chunk was in flight) merges up to the zeros"
+mkdir "$WORK/zeros"
+first=$(compgen -G "$WORK/killed/*.pcap" | head -1)
+cp "$first" "$WORK/zeros/cut.pcap.part"
+head -c 65536 /dev/zero >>"$WORK/zeros/cut.pcap.part"
+"$LINECAP" merge -o "$WORK/zeros-merged.pcap" "$WORK/zeros" 2>"$WORK/zeros.log" || { cat "$WORK/zeros.log"; fail "merge of a zero-padded .part"; }
+grep -q "zeros follow" "$WORK/zeros.log" || { cat "$WORK/zeros.log"; fail "merge did not say where the data ends"; }
+[ "$("$COUNT" "$WORK/zeros-merged.pcap")" = "$("$COUNT" "$first")" ] || fail "zero records merged as packets"
+
 note "merge of four writers' files equals mergecap's"
 # Distinct timestamps across the files (4 us apart, offset by 1 us each):
 # with equal ones, mergecap puts the later input first, linecap the earlier.
