@@ -1,7 +1,9 @@
 #include "engine/ports.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <fstream>
 #include <memory>
 
 #include <fmt/format.h>
@@ -63,6 +65,26 @@ int count_file_packets(const char*, const char* file, void* total)
     return 0;
 }
 
+// net_af_packet ports: the kernel interface's received count when the port
+// started. Set by start_port before any reader runs, read-only afterwards.
+struct kernel_source {
+    std::string rx_packets_path;   // empty: not an af_packet port, or no sysfs counter
+    uint64_t at_start = 0;
+};
+std::array<kernel_source, RTE_MAX_ETHPORTS> kernel_sources;
+
+bool read_kernel_counter(const std::string& path, uint64_t& value)
+{
+    std::ifstream in(path);
+    return static_cast<bool>(in >> value);
+}
+
+int remember_value(const char*, const char* value, void* out)
+{
+    *static_cast<std::string*>(out) = value;
+    return 0;
+}
+
 } // namespace
 
 std::string_view timestamp_source_name(timestamp_source source)
@@ -117,6 +139,9 @@ std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector
                     rte_kvargs_process(kv.get(), "rx_pcap", count_file_packets, &p.preloaded_packets);
             }
         }
+        if (p.driver == "net_af_packet")
+            if (kvargs_ptr kv = device_kvargs(info.device); kv)
+                rte_kvargs_process(kv.get(), "iface", remember_value, &p.kernel_iface);
         ports.push_back(p);
     }
     return {};
@@ -192,6 +217,12 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
     if (int rc = rte_eth_dev_start(p.id); rc != 0)
         return fmt::format("{}: start failed: {}", where, errno_text(rc));
     p.started = true;
+    if (!p.kernel_iface.empty() && p.kernel_iface.find('/') == std::string::npos) {
+        kernel_source& k = kernel_sources[p.id];
+        k.rx_packets_path = "/sys/class/net/" + p.kernel_iface + "/statistics/rx_packets";
+        if (!read_kernel_counter(k.rx_packets_path, k.at_start))
+            k.rx_packets_path.clear();   // no such counter here: report the driver's figures only
+    }
     if (o.promiscuous) {
         // Not every driver has the notion (net_pcap files, net_ring): fine.
         rte_eth_promiscuous_enable(p.id);
@@ -217,6 +248,14 @@ port_counters read_port_counters(uint16_t port_id)
     c.imissed = s.imissed;
     c.nombuf = s.rx_nombuf;
     c.ierrors = s.ierrors;
+    const kernel_source& k = kernel_sources[port_id];
+    uint64_t kernel_rx = 0;
+    // Packets the interface took that the driver did not deliver. The
+    // difference can run a few packets ahead of the truth while the ring
+    // holds packets not yet polled; it never counts a delivered one.
+    if (!k.rx_packets_path.empty() && read_kernel_counter(k.rx_packets_path, kernel_rx) &&
+        kernel_rx >= k.at_start && kernel_rx - k.at_start > c.rx_packets + c.imissed)
+        c.imissed = kernel_rx - k.at_start - c.rx_packets;
     return c;
 }
 

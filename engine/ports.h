@@ -35,6 +35,7 @@ struct port_plan {
     unsigned preloaded_packets = 0;  // mbufs a net_pcap infinite_rx port keeps its file in
     bool started = false;
     uint64_t rx_offloads = 0;
+    std::string kernel_iface;  // net_af_packet: the kernel interface it reads (see read_port_counters)
 };
 
 // Decides queues, timestamps and replay mode for every available port.
@@ -55,7 +56,11 @@ void close_port(const port_plan& port);
 struct port_counters {
     uint64_t rx_packets = 0;
     uint64_t rx_bytes = 0;
-    uint64_t imissed = 0;      // dropped by the NIC: no RX descriptor free
+    // Dropped before the driver handed them to us: by the NIC for want of an
+    // RX descriptor. For net_af_packet, whose DPDK 22.11 driver reports no
+    // kernel drops, the packets its kernel interface received since the port
+    // started that the driver never delivered (lost in the AF_PACKET ring).
+    uint64_t imissed = 0;
     uint64_t nombuf = 0;       // dropped by the driver: no mbuf to refill with
     uint64_t ierrors = 0;      // bad frames
 };
