@@ -175,6 +175,22 @@ def many_clients(path, limit):
     print(f"ok: client {limit + 1} is told there are too many; after they leave, service goes on")
 
 
+def cycles(path, count):
+    """start, stop and delete a session `count` times over one connection."""
+    lines = Lines(connect(path))
+    spec = {"name": "cycle", "match": [{"protocols": ["icmpv6"]}], "snaplen": 64}
+    for i in range(count):
+        started = call(lines, json.dumps({"cmd": "start", "spec": spec}) + "\n")
+        if not started.get("ok"):
+            fail(f"cycle {i}: start: {started}")
+        sid = started["id"]
+        for cmd in ("stop", "delete"):
+            reply = call(lines, json.dumps({"cmd": cmd, "id": sid}) + "\n")
+            if not reply.get("ok"):
+                fail(f"cycle {i}: {cmd} {sid}: {reply}")
+    print(f"{count} start/stop/delete cycles")
+
+
 def main():
     what, path = sys.argv[1], sys.argv[2]
     if what == "bad-requests":
@@ -187,6 +203,8 @@ def main():
         ordered(path, sys.argv[3])
     elif what == "many":
         many_clients(path, int(sys.argv[3]))
+    elif what == "cycles":
+        cycles(path, int(sys.argv[3]))
     elif what == "call":
         print(json.dumps(call(Lines(connect(path)), sys.argv[3] + "\n")))
     else:
