@@ -1,7 +1,7 @@
 // linecap-gen: writes synthetic traffic to a pcap file (libpcap's writer), for
 // the tests, the demo and the benchmarks.
 //
-//   linecap-gen -o FILE [-n COUNT] [--profile mixed|64|imix|1514|jumbo]
+//   linecap-gen -o FILE [-n COUNT] [--profile mixed|64|imix|1514|jumbo|tunnels]
 //               [--seed S] [--precision us|ns] [--gap-ns N]
 #include <cstdio>
 #include <iostream>
@@ -23,8 +23,8 @@ int main(int argc, char** argv)
     generator_options options;
     app.add_option("-o,--out", out, "pcap file to write")->required();
     app.add_option("-n,--count", count, "Packets to write")->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
-    app.add_option("--profile", shape, "mixed, 64, imix, 1514 or jumbo")
-        ->check(CLI::IsMember({"mixed", "64", "imix", "1514", "jumbo"}))
+    app.add_option("--profile", shape, "mixed, 64, imix, 1514, jumbo or tunnels")
+        ->check(CLI::IsMember({"mixed", "64", "imix", "1514", "jumbo", "tunnels"}))
         ->capture_default_str();
     app.add_option("--seed", options.seed, "Random seed")->capture_default_str();
     app.add_option("--flows", options.flows, "Distinct five-tuples")->check(CLI::Range(1u, 1u << 20));

@@ -192,6 +192,174 @@ std::vector<uint8_t> build_frame(const frame_spec& s)
     return b;
 }
 
+std::vector<uint8_t> encapsulate(const tunnel_frame& t, const std::vector<uint8_t>& inner)
+{
+    // The inner IP packet, for kinds that carry IP: past the tags.
+    size_t type_at = 12;
+    while (type_at + 4 <= inner.size() && (inner[type_at] << 8 | inner[type_at + 1]) == 0x8100)
+        type_at += 4;
+    const uint16_t inner_type = static_cast<uint16_t>(inner[type_at] << 8 | inner[type_at + 1]);
+    const std::vector<uint8_t> inner_ip(inner.begin() + static_cast<long>(type_at + 2), inner.end());
+
+    std::vector<uint8_t> h;   // the tunnel header
+    auto gre = [&](uint16_t flags, uint16_t proto, bool key, bool seq) {
+        put16(h, static_cast<uint16_t>(flags | (key ? 0x2000 : 0) | (seq ? 0x1000 : 0) | t.version));
+        put16(h, proto);
+        if (key) {
+            put16(h, static_cast<uint16_t>(t.id >> 16));
+            put16(h, static_cast<uint16_t>(t.id));
+        }
+        if (seq)
+            put16(h, 0), put16(h, 7);
+    };
+    frame_spec outer;
+    outer.ip_version = t.outer_version;
+    outer.src = t.outer_src;
+    outer.dst = t.outer_dst;
+    outer.protocol = 47;
+    bool ip_payload = false;
+    switch (t.kind) {
+    case tunnel_kind::vxlan:
+        outer.protocol = proto_udp;
+        outer.dst_port = t.udp_port ? t.udp_port : 4789;
+        h = {t.vxlan_flags, 0, 0, 0, static_cast<uint8_t>(t.id >> 16), static_cast<uint8_t>(t.id >> 8),
+             static_cast<uint8_t>(t.id), 0};
+        break;
+    case tunnel_kind::geneve:
+    case tunnel_kind::geneve_ip:
+        outer.protocol = proto_udp;
+        outer.dst_port = t.udp_port ? t.udp_port : 6081;
+        ip_payload = t.kind == tunnel_kind::geneve_ip;
+        h = {static_cast<uint8_t>(t.version << 6 | (t.geneve_words & 0x3f)), 0};
+        put16(h, ip_payload ? inner_type : 0x6558);
+        h.insert(h.end(), {static_cast<uint8_t>(t.id >> 16), static_cast<uint8_t>(t.id >> 8),
+                           static_cast<uint8_t>(t.id), 0});
+        for (unsigned w = 0; w < t.geneve_words; w++) {
+            if (w == 0)   // one option: class 0x0103, type 0x80, length in words
+                h.insert(h.end(), {0x01, 0x03, 0x80, static_cast<uint8_t>(t.geneve_words - 1)});
+            else
+                h.insert(h.end(), {0xaa, 0xbb, 0xcc, static_cast<uint8_t>(w)});
+        }
+        break;
+    case tunnel_kind::gre_ip:
+        ip_payload = true;
+        gre(0, inner_type, true, false);
+        break;
+    case tunnel_kind::gre_ethernet:
+        gre(0, 0x6558, true, false);
+        break;
+    case tunnel_kind::erspan1:
+        gre(0, 0x88be, false, false);
+        break;
+    case tunnel_kind::erspan2:
+        gre(0, 0x88be, false, true);
+        put16(h, static_cast<uint16_t>((1 + t.version) << 12 | 10));        // version 1, VLAN 10
+        put16(h, static_cast<uint16_t>(t.id & 0x3ff));                      // session id
+        put16(h, 0), put16(h, 5);                                            // index
+        break;
+    case tunnel_kind::erspan3:
+        gre(0, 0x22eb, false, true);
+        put16(h, static_cast<uint16_t>((2 + t.version) << 12 | 10));        // version 2, VLAN 10
+        put16(h, static_cast<uint16_t>(t.id & 0x3ff));
+        put16(h, 0x1234), put16(h, 0x5678);                                  // timestamp
+        put16(h, 0);                                                         // SGT
+        put16(h, static_cast<uint16_t>((t.erspan3_frame_type & 0x1f) << 10 | 3 << 4 | (t.platform ? 1 : 0)));
+        if (t.platform)
+            h.insert(h.end(), {0x08, 0, 0, 0, 0, 0, 0, 1});                // platform id 1
+        break;
+    case tunnel_kind::ip_in_ip:
+        ip_payload = true;
+        h.clear();
+        outer.protocol = inner_type == 0x86dd ? 41 : 4;
+        break;
+    }
+    outer.payload = h;
+    const std::vector<uint8_t>& body = ip_payload ? inner_ip : inner;
+    outer.payload.insert(outer.payload.end(), body.begin(), body.end());
+    return build_frame(outer);
+}
+
+std::vector<uint8_t> generator::random_tunnel(const std::vector<uint8_t>& inner)
+{
+    static const uint32_t ids[] = {42, 100, 150, 200, 5000, 1023, 16777215};
+    tunnel_frame t;
+    t.id = ids[_rng() % (sizeof ids / sizeof ids[0])];
+    if (_rng() % 4 == 0) {
+        t.outer_version = 6;
+        t.outer_src = {0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(1 + _rng() % 3)};
+        t.outer_dst = {0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64};
+    } else {
+        t.outer_src = {192, 0, 2, static_cast<uint8_t>(1 + _rng() % 3)};
+    }
+    const unsigned pick = static_cast<unsigned>(_rng() % 100);
+    if (pick < 14) {
+        t.kind = tunnel_kind::vxlan;
+    } else if (pick < 20) {
+        t.kind = tunnel_kind::vxlan;
+        t.udp_port = 8472;   // Linux's old default: a collector must be told
+    } else if (pick < 30) {
+        t.kind = tunnel_kind::geneve;
+        t.geneve_words = static_cast<unsigned>(_rng() % 3);
+    } else if (pick < 36) {
+        t.kind = tunnel_kind::geneve_ip;
+    } else if (pick < 42) {
+        t.kind = tunnel_kind::gre_ip;
+    } else if (pick < 48) {
+        t.kind = tunnel_kind::gre_ethernet;
+    } else if (pick < 53) {
+        t.kind = tunnel_kind::erspan1;
+    } else if (pick < 61) {
+        t.kind = tunnel_kind::erspan2;
+        t.id &= 0x3ff;
+    } else if (pick < 69) {
+        t.kind = tunnel_kind::erspan3;
+        t.id &= 0x3ff;
+        t.platform = _rng() % 2;
+    } else if (pick < 77) {
+        t.kind = tunnel_kind::ip_in_ip;
+    } else if (pick < 83) {
+        // Two levels: a VXLAN mirror of GRE-tunnelled traffic.
+        tunnel_frame in;
+        in.kind = tunnel_kind::gre_ip;
+        in.outer_src = {172, 16, 0, 1};
+        in.outer_dst = {172, 16, 0, 2};
+        in.id = 7;
+        t.kind = tunnel_kind::vxlan;
+        return encapsulate(t, encapsulate(in, inner));
+    } else if (pick < 90) {
+        return inner;   // not tunnelled at all
+    } else {
+        // Malformed or unknown tunnel headers: no inner packet.
+        switch (_rng() % 5) {
+        case 0: {   // a VXLAN header cut short
+            t.kind = tunnel_kind::vxlan;
+            std::vector<uint8_t> f = encapsulate(t, inner);
+            f.resize(14 + (t.outer_version == 4 ? 20 : 40) + 8 + 5);
+            return f;
+        }
+        case 1:
+            t.kind = tunnel_kind::geneve;
+            t.version = 1;
+            break;
+        case 2:
+            t.kind = tunnel_kind::erspan2;
+            t.version = 3;   // ERSPAN version 4: unknown
+            break;
+        case 3:
+            t.kind = tunnel_kind::erspan3;
+            t.erspan3_frame_type = 7;
+            break;
+        default: {   // GRE cut inside its key
+            t.kind = tunnel_kind::gre_ethernet;
+            std::vector<uint8_t> f = encapsulate(t, inner);
+            f.resize(14 + (t.outer_version == 4 ? 20 : 40) + 6);
+            return f;
+        }
+        }
+    }
+    return encapsulate(t, inner);
+}
+
 std::optional<profile> parse_profile(std::string_view name)
 {
     if (name == "mixed") return profile::mixed;
@@ -199,6 +367,7 @@ std::optional<profile> parse_profile(std::string_view name)
     if (name == "imix") return profile::imix;
     if (name == "1514") return profile::large;
     if (name == "jumbo") return profile::jumbo;
+    if (name == "tunnels") return profile::tunnels;
     return std::nullopt;
 }
 
@@ -256,6 +425,8 @@ uint32_t generator::frame_length()
         return static_cast<uint32_t>(60 + _rng() % (9018 - 60 + 1));
     case profile::mixed:
         break;
+    case profile::tunnels:   // room for two tunnel headers under 1514
+        return static_cast<uint32_t>(60 + _rng() % (1380 - 60 + 1));
     }
     return static_cast<uint32_t>(60 + _rng() % (1514 - 60 + 1));
 }
@@ -271,7 +442,13 @@ packet generator::next()
         std::swap(f.src, f.dst), std::swap(f.src_port, f.dst_port);
     f.frame_length = frame_length();
     packet p;
-    p.bytes = build_frame(f);
+    if (_options.shape == profile::tunnels) {
+        if (f.protocol == proto_icmp || f.protocol == proto_icmpv6)
+            f.icmp_type = f.ip_version == 4 ? 8 : 128;   // echo: no quoted packet for decoders to chase
+        p.bytes = random_tunnel(build_frame(f));
+    } else {
+        p.bytes = build_frame(f);
+    }
     p.ts_ns = _ts;
     uint64_t gap = _options.fixed_gap ? _options.gap_ns : _options.gap_ns / 2 + _rng() % (_options.gap_ns + 1);
     if (!_options.sub_microsecond && !_options.fixed_gap)

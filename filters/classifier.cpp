@@ -33,7 +33,14 @@ std::string check_session_filter(const session_spec& spec)
             return e;
     }
     acl_classifier trial;
-    return trial.add_session(0, spec.match);
+    if (std::string e = trial.add_session(0, spec.match); !e.empty())
+        return e;
+    if (spec.tunnel.outer) {
+        acl_classifier outer;
+        if (std::string e = outer.add_session(0, {*spec.tunnel.outer}); !e.empty())
+            return "outer: " + e.substr(e.find(':') + 2);
+    }
+    return {};
 }
 
 std::shared_ptr<const session_filter> session_filter::compile(const session_spec& spec, std::string& error,
@@ -58,6 +65,11 @@ std::shared_ptr<const session_filter> session_filter::compile(const session_spec
             return nullptr;
         }
     }
+    f->inner = spec.tunnel.inner;
+    f->ports = spec.tunnel.ports;
+    f->ids = spec.tunnel.ids;
+    if (spec.tunnel.outer && !spec.tunnel.outer->matches_everything())
+        f->outer = spec.tunnel.outer;
     // The rules are compiled into a trie when a classifier is built;
     // check_session_filter has already checked their size.
     return f;
@@ -71,26 +83,55 @@ std::unique_ptr<classifier> classifier::build(const std::vector<entry>& sessions
     hs_scratch_t* prototype = nullptr;
     for (const entry& e : sessions) {
         const session_mask bit = static_cast<session_mask>(1u << e.slot);
-        if (e.filter->match_all) {
+        const session_filter& f = *e.filter;
+        if (f.inner) {
+            auto g = std::find_if(c->_groups.begin(), c->_groups.end(),
+                                  [&](const inner_group& x) { return x.ports == f.ports; });
+            if (g == c->_groups.end()) {
+                c->_groups.push_back({});
+                g = c->_groups.end() - 1;
+                g->ports = f.ports;
+            }
+            g->sessions |= bit;
+            (f.match_all ? g->any_inner : g->by_rules) |= bit;
+            if (f.bpf || f.payload)
+                g->late |= bit;
+            c->_inner_sessions |= bit;
+            if (!f.ids.empty())
+                c->_id_sessions |= bit;
+            if (f.outer) {
+                c->_outer_rule_sessions |= bit;
+                if (std::string err = c->_outer_rules.add_session(e.slot, {*f.outer}); !err.empty()) {
+                    error = "outer: " + err;
+                    return nullptr;
+                }
+            }
+        } else if (f.match_all) {
             c->_match_all |= bit;
         } else {
             c->_acl_sessions |= bit;
-            if (std::string err = c->_acl.add_session(e.slot, e.filter->rules); !err.empty()) {
+        }
+        if (!f.match_all)
+            if (std::string err = c->_acl.add_session(e.slot, f.rules); !err.empty()) {
                 error = err;
                 return nullptr;
             }
-        }
         if (e.filter->payload && !e.filter->payload->reserve_scratch(prototype)) {
             error = "payload: cannot allocate Hyperscan scratch space";
             return nullptr;
         }
-        c->_needs_parse |= !e.filter->match_all || e.filter->payload != nullptr;
+        c->_needs_parse |= !e.filter->match_all || e.filter->payload != nullptr || e.filter->inner;
         c->_late_stages |= e.filter->bpf != nullptr || e.filter->payload != nullptr;
     }
     if (std::string err = c->_acl.build(socket); !err.empty()) {
         error = err;
         return nullptr;
     }
+    if (c->_outer_rule_sessions != 0)
+        if (std::string err = c->_outer_rules.build(socket); !err.empty()) {
+            error = "outer: " + err;
+            return nullptr;
+        }
     for (unsigned w = 0; w < nb_workers && prototype != nullptr; w++) {
         hs_scratch_t* copy = nullptr;
         if (hs_clone_scratch(prototype, &copy) != HS_SUCCESS) {
@@ -123,7 +164,7 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
         for (unsigned i = 0; i < n; i++)
             masks[i] = _match_all;
         if (_late_stages)
-            run_late_stages(worker, pkts, n, nullptr, masks);
+            run_late_stages(worker, pkts, n, nullptr, masks, static_cast<session_mask>(~_inner_sessions));
         return;
     }
 
@@ -166,12 +207,14 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
     if (_acl_sessions != 0) {
         const unsigned categories = _acl.categories();
         uint32_t results[chunk * RTE_ACL_MAX_CATEGORIES];
+        // The tries hold inner sessions' rules too: those bits are not for the outer keys.
+        const session_mask wanted = _acl_sessions;
         auto collect = [&](const uint16_t* index, unsigned count) {
             for (unsigned j = 0; j < count; j++) {
                 session_mask bits = 0;
                 for (unsigned c = 0; c < categories; c++)
                     bits |= static_cast<session_mask>((results[j * categories + c] != 0) << c);
-                masks[index[j]] |= bits;
+                masks[index[j]] |= bits & wanted;
             }
         };
         _acl.classify_v4(keys4, results, n4);
@@ -180,19 +223,146 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
         collect(index6, n6);
     }
 
+    if (unlikely(!_groups.empty()))
+        classify_inner(worker, pkts, n, fields, masks);
     if (_late_stages)
-        run_late_stages(worker, pkts, n, fields, masks);
+        run_late_stages(worker, pkts, n, fields, masks, static_cast<session_mask>(~_inner_sessions));
 }
 
-// BPF, then payload, each only for the packets still wanted by that session.
+// The inner pass: for each set of tunnel ports, walk each IP packet's
+// tunnels, classify the innermost packets with the same tries, then apply
+// the inner sessions' other conditions. Only the inner sessions' bits are
+// set here.
+void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned n, const packet_fields* outer,
+                                session_mask* masks) const
+{
+    packet_fields inner[chunk];
+    tunnel_view views[chunk];
+    session_mask bits[chunk];
+    const uint8_t* keys4[chunk];
+    const uint8_t* keys6[chunk];
+    uint16_t index4[chunk], index6[chunk], tunneled[chunk];
+    uint32_t results[chunk * RTE_ACL_MAX_CATEGORIES];
+    const unsigned categories = _acl.categories();
+
+    for (const inner_group& g : _groups) {
+        unsigned n4 = 0, n6 = 0, nt = 0;
+        for (unsigned i = 0; i < n; i++) {
+            if (outer[i].family == 0)
+                continue;
+            uint8_t copy[tunnel_headers_max];
+            uint32_t len;
+            const uint8_t* data = tunnel_headers(pkts[i], copy, len);
+            if (!find_inner(data, len, outer[i], g.ports, views[i], inner[i]))
+                continue;
+            bits[i] = g.any_inner;
+            tunneled[nt++] = static_cast<uint16_t>(i);
+            const uint8_t* key = reinterpret_cast<const uint8_t*>(&inner[i]);
+            if (inner[i].family == 4) {
+                keys4[n4] = key;
+                index4[n4++] = static_cast<uint16_t>(i);
+            } else if (inner[i].family == 6) {
+                keys6[n6] = key;
+                index6[n6++] = static_cast<uint16_t>(i);
+            }
+        }
+        if (nt == 0)
+            continue;
+
+        if (g.by_rules != 0) {
+            auto collect = [&](const uint16_t* index, unsigned count) {
+                for (unsigned j = 0; j < count; j++) {
+                    session_mask b = 0;
+                    for (unsigned c = 0; c < categories; c++)
+                        b |= static_cast<session_mask>((results[j * categories + c] != 0) << c);
+                    bits[index[j]] |= b & g.by_rules;
+                }
+            };
+            _acl.classify_v4(keys4, results, n4);
+            collect(index4, n4);
+            _acl.classify_v6(keys6, results, n6);
+            collect(index6, n6);
+        }
+
+        // "outer": the outer keys of the tunneled packets through the outer-rule trie.
+        if (const session_mask checked = g.sessions & _outer_rule_sessions; checked != 0) {
+            const unsigned outer_categories = _outer_rules.categories();
+            n4 = n6 = 0;
+            for (unsigned j = 0; j < nt; j++) {
+                const unsigned i = tunneled[j];
+                const uint8_t* key = reinterpret_cast<const uint8_t*>(&outer[i]);
+                if (outer[i].family == 4) {
+                    keys4[n4] = key;
+                    index4[n4++] = static_cast<uint16_t>(i);
+                } else {
+                    keys6[n6] = key;
+                    index6[n6++] = static_cast<uint16_t>(i);
+                }
+            }
+            auto keep = [&](const uint16_t* index, unsigned count) {
+                for (unsigned j = 0; j < count; j++) {
+                    session_mask b = 0;
+                    for (unsigned c = 0; c < outer_categories; c++)
+                        b |= static_cast<session_mask>((results[j * outer_categories + c] != 0) << c);
+                    bits[index[j]] &= static_cast<session_mask>(~(checked & ~b));
+                }
+            };
+            _outer_rules.classify_v4(keys4, results, n4);
+            keep(index4, n4);
+            _outer_rules.classify_v6(keys6, results, n6);
+            keep(index6, n6);
+        }
+
+        // "vni": the first tunnel id on the way in.
+        if (g.sessions & _id_sessions)
+            for (const entry& e : _sessions) {
+                const session_mask bit = static_cast<session_mask>(1u << e.slot);
+                if (!(g.sessions & _id_sessions & bit))
+                    continue;
+                for (unsigned j = 0; j < nt; j++) {
+                    const unsigned i = tunneled[j];
+                    if (!(bits[i] & bit))
+                        continue;
+                    const tunnel_view& t = views[i];
+                    const bool in_range = t.has_id && std::any_of(e.filter->ids.begin(), e.filter->ids.end(),
+                        [&](const tunnel_id_range& r) { return t.id >= r.lo && t.id <= r.hi; });
+                    if (!in_range)
+                        bits[i] &= static_cast<session_mask>(~bit);
+                }
+            }
+
+        if (g.late != 0) {
+            // BPF and payload for the tunneled packets only, with the inner fields.
+            session_mask sub[chunk];
+            rte_mbuf* subset[chunk];
+            for (unsigned j = 0; j < nt; j++) {
+                subset[j] = pkts[tunneled[j]];
+                sub[j] = bits[tunneled[j]];
+            }
+            packet_fields inner_subset[chunk];
+            for (unsigned j = 0; j < nt; j++)
+                inner_subset[j] = inner[tunneled[j]];
+            run_late_stages(worker, subset, nt, inner_subset, sub, g.late);
+            for (unsigned j = 0; j < nt; j++)
+                bits[tunneled[j]] = sub[j];
+        }
+        for (unsigned j = 0; j < nt; j++)
+            masks[tunneled[j]] |= bits[tunneled[j]];
+    }
+}
+
+// BPF, then payload, each only for the packets still wanted by that session,
+// for the sessions in `which`.
 void classifier::run_late_stages(unsigned worker, rte_mbuf* const* pkts, unsigned n,
-                                 const packet_fields* fields, session_mask* masks) const
+                                 const packet_fields* fields, session_mask* masks, session_mask which) const
 {
     for (const entry& e : _sessions) {
         const session_filter& f = *e.filter;
         if (!f.bpf && !f.payload)
             continue;
         const session_mask bit = static_cast<session_mask>(1u << e.slot);
+        if (!(which & bit))
+            continue;
         for (unsigned i = 0; i < n; i++) {
             if (!(masks[i] & bit))
                 continue;

@@ -5,6 +5,12 @@
 //        -> BPF, per session that has an expression
 //        -> Hyperscan payload scan, per session that has patterns
 //
+// Sessions with "tunnel": "inner" (docs/mirror.md) take a second pass, paid
+// only when such a session exists: per set of tunnel ports, the bounded
+// tunnel walk (filters/tunnel.h) finds each packet's innermost packet, whose
+// fields go through the same rte_acl tries; then the "outer" rules (a trie of
+// their own over the outer keys), the tunnel ids, BPF and payload.
+//
 // A classifier is immutable once built (workers only read it), except for
 // one Hyperscan scratch space per worker, which only that worker touches.
 #pragma once
@@ -22,6 +28,7 @@
 #include "filters/bpf.h"
 #include "filters/payload.h"
 #include "filters/spec.h"
+#include "filters/tunnel.h"
 
 namespace linecap {
 
@@ -32,6 +39,12 @@ struct session_filter {
     bool match_all = false;                 // no rules, or a rule that names nothing
     std::unique_ptr<bpf_expression> bpf;        // null: no expression
     std::unique_ptr<payload_scanner> payload;
+    // "tunnel": "inner": rules, BPF aside, apply to the innermost packet;
+    // match_all then means "every packet that has an inner packet".
+    bool inner = false;
+    tunnel_ports ports;
+    std::vector<tunnel_id_range> ids;       // "vni"; empty: any
+    std::optional<match_rule> outer;        // "outer"; absent when it names nothing
 
     // Compiles the BPF expression and the payload patterns of `spec`.
     // Returns null and sets `error` (which names the field) on failure.
@@ -64,15 +77,31 @@ public:
     size_t acl_rules() const { return _acl.rule_count(); }
 
 private:
+    // Inner sessions that share tunnel ports share one tunnel walk.
+    struct inner_group {
+        tunnel_ports ports;
+        session_mask sessions = 0;     // every inner session with these ports
+        session_mask by_rules = 0;     // decided by their rules
+        session_mask any_inner = 0;    // no rules: every packet with an inner packet
+        session_mask late = 0;         // BPF or payload patterns
+    };
+
     classifier() = default;
     void classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned n, session_mask* masks) const;
+    void classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned n, const packet_fields* outer,
+                        session_mask* masks) const;
     void run_late_stages(unsigned worker, rte_mbuf* const* pkts, unsigned n, const packet_fields* fields,
-                         session_mask* masks) const;
+                         session_mask* masks, session_mask which) const;
 
     acl_classifier _acl;
+    acl_classifier _outer_rules;       // inner sessions' "outer" rules, over the outer keys
     std::vector<entry> _sessions;
+    std::vector<inner_group> _groups;
     session_mask _match_all = 0;       // sessions that take every packet
-    session_mask _acl_sessions = 0;    // sessions decided by the rules
+    session_mask _acl_sessions = 0;    // outer sessions decided by the rules
+    session_mask _inner_sessions = 0;
+    session_mask _outer_rule_sessions = 0;   // inner sessions with an "outer" rule
+    session_mask _id_sessions = 0;           // inner sessions with "vni"
     bool _needs_parse = false;         // rules or payload patterns: headers must be parsed
     bool _late_stages = false;         // BPF or payload patterns
     std::vector<hs_scratch_t*> _scratch;   // one per worker

@@ -27,6 +27,10 @@ enum field_bit : uint8_t {
     have_src_port = 0x08,    // TCP, UDP or SCTP, first fragment, the port's 2 bytes present
     have_dst_port = 0x10,
     have_tcp_flags = 0x20,   // TCP, first fragment, 14 bytes of TCP header present
+    // Unfragmented or a first fragment, protocol known: the bytes at
+    // payload_offset are the transport (or tunnel) header. No rule requires
+    // it (rules mask only the bits they need); filters/tunnel.h reads it.
+    have_transport = 0x40,
 };
 
 // The parse's result is also what rte_acl reads (filters/acl.cpp gives it
@@ -97,6 +101,7 @@ inline transport_view parse_l4(const uint8_t* data, uint32_t len, uint32_t l4, b
     t.payload_offset = l4;
     if (!first_fragment || !(present & have_proto))
         return t;
+    t.present |= have_transport;
     if (has_ports(proto)) {
         if (l4 + 4 <= len) {
             std::memcpy(&t.ports, data + l4, 4);
@@ -127,30 +132,9 @@ inline void store_transport(const transport_view& t, uint8_t address_words, pack
     f.payload_offset = t.payload_offset;
 }
 
-} // namespace detail
-
-// Parses the first `len` bytes of a frame. Returns false for a frame with no
-// IP header (or not enough of one to tell). Every field is written, present
-// or not (absent ones as zero), so the result never holds a previous packet's
-// values.
-inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
+// The IP header of ethertype `type` at `l3`, and what follows it.
+inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t type, packet_fields& f)
 {
-    using namespace detail;
-    f.proto = 0;
-    f.family = 0;
-    f.l3_offset = 0;
-    store_transport(transport_view{}, 0, f);
-    if (len < 14)
-        return false;
-    uint32_t type_at = 12;
-    uint16_t type = load16(data + type_at);
-    for (unsigned i = 0; i < max_vlan_tags && is_vlan(type) && type_at + 6 <= len; i++) {
-        type_at += 4;
-        type = load16(data + type_at);
-    }
-    const uint32_t l3 = type_at + 2;
-    f.l3_offset = l3;
-
     if (type == ether_ipv4) {
         f.family = 4;
         uint8_t present = 0, proto = 0;
@@ -233,6 +217,47 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
         return true;
     }
     return false;
+}
+
+} // namespace detail
+
+// Parses the first `len` bytes of a frame. Returns false for a frame with no
+// IP header (or not enough of one to tell). Every field is written, present
+// or not (absent ones as zero), so the result never holds a previous packet's
+// values.
+inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
+{
+    using namespace detail;
+    f.proto = 0;
+    f.family = 0;
+    f.l3_offset = 0;
+    store_transport(transport_view{}, 0, f);
+    if (len < 14)
+        return false;
+    uint32_t type_at = 12;
+    uint16_t type = load16(data + type_at);
+    for (unsigned i = 0; i < max_vlan_tags && is_vlan(type) && type_at + 6 <= len; i++) {
+        type_at += 4;
+        type = load16(data + type_at);
+    }
+    const uint32_t l3 = type_at + 2;
+    f.l3_offset = l3;
+    return parse_ip(data, len, l3, type, f);
+}
+
+// The same for a packet that starts with its IP header (no link layer), of
+// IP version `family` (4 or 6): the inner packet of IP-in-IP, or of a GRE or
+// GENEVE tunnel carrying IP. Offsets are from `data`.
+inline bool parse_ip_packet(const uint8_t* data, uint32_t len, uint8_t family, packet_fields& f)
+{
+    using namespace detail;
+    f.proto = 0;
+    f.family = 0;
+    f.l3_offset = 0;
+    store_transport(transport_view{}, 0, f);
+    if (len == 0)
+        return false;
+    return parse_ip(data, len, 0, family == 4 ? ether_ipv4 : ether_ipv6, f);
 }
 
 } // namespace linecap

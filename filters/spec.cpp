@@ -353,6 +353,59 @@ constexpr std::pair<std::string_view, field_parser<rotate_policy>> rotate_fields
     {"keep", [](const field& f, rotate_policy& r) { r.keep = static_cast<uint32_t>(f.whole_number(1, 1000000)); }},
 };
 
+// --- tunnels (docs/mirror.md) ----------------------------------------------------
+
+constexpr uint64_t max_tunnel_id = UINT32_MAX;   // GRE keys are 32 bits; VNIs 24, ERSPAN session ids 10
+
+tunnel_id_range parse_tunnel_id_range(const field& f)
+{
+    const char* what = "is not a tunnel id from 0 to 4294967295 (VXLAN/GENEVE VNI: 24 bits, GRE key: 32, "
+                       "ERSPAN session id: 10)";
+    if (f.value.is_number()) {
+        if (!f.value.is_number_unsigned() || f.value.get<uint64_t>() > max_tunnel_id)
+            f.fail(fmt::format("{} {}", f.text(), what));
+        const auto v = static_cast<uint32_t>(f.value.get<uint64_t>());
+        return {v, v};
+    }
+    if (!f.value.is_string())
+        f.fail(fmt::format("expected a tunnel id or a range \"A-B\", got {}", f.text()));
+    const std::string& text = f.value.get_ref<const std::string&>();
+    auto number = [&](std::string_view part) -> uint32_t {
+        uint64_t v = 0;
+        const auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+        if (part.empty() || ec != std::errc() || ptr != part.data() + part.size() || v > max_tunnel_id)
+            f.fail(fmt::format("{} {}", part.empty() ? "\"\"" : std::string(part), what));
+        return static_cast<uint32_t>(v);
+    };
+    const auto dash = text.find('-');
+    if (dash == std::string::npos) {
+        const uint32_t v = number(text);
+        return {v, v};
+    }
+    const tunnel_id_range r{number(std::string_view(text).substr(0, dash)),
+                            number(std::string_view(text).substr(dash + 1))};
+    if (r.lo > r.hi)
+        f.fail(fmt::format("{} is a reversed range: the first id must be the lower", text));
+    return r;
+}
+
+// A list of UDP ports for one kind of tunnel, replacing its default.
+void parse_tunnel_ports(const field& f, uint16_t (&ports)[max_tunnel_ports], uint8_t& count)
+{
+    const size_t n = f.list("keep the standard port");
+    if (n > max_tunnel_ports)
+        f.fail(fmt::format("{} ports: at most {}", n, max_tunnel_ports));
+    for (size_t i = 0; i < n; i++) {
+        const field item = f.at(i);
+        const auto port = static_cast<uint16_t>(item.whole_number(1, 65535));
+        for (size_t j = 0; j < i; j++)
+            if (ports[j] == to_network16(port))
+                item.fail(fmt::format("{} is listed twice", port));
+        ports[i] = to_network16(port);
+    }
+    count = static_cast<uint8_t>(n);
+}
+
 constexpr std::pair<std::string_view, field_parser<session_spec>> spec_fields[] = {
     {"name",
      [](const field& f, session_spec& s) {
@@ -374,6 +427,38 @@ constexpr std::pair<std::string_view, field_parser<session_spec>> spec_fields[] 
          }
      }},
     {"bpf", [](const field& f, session_spec& s) { s.bpf = f.string(); }},
+    {"tunnel",
+     [](const field& f, session_spec& s) {
+         const std::string& where = f.string();
+         if (where != "outer" && where != "inner")
+             f.fail(fmt::format("\"{}\": expected \"outer\" (rules apply to the outer headers) or \"inner\" "
+                                "(to the innermost packet of VXLAN, GENEVE, GRE, ERSPAN, IP-in-IP)", where));
+         s.tunnel.inner = where == "inner";
+     }},
+    {"vni",
+     [](const field& f, session_spec& s) {
+         for (size_t i = 0, n = f.list("match any tunnel id"); i < n; i++)
+             s.tunnel.ids.push_back(parse_tunnel_id_range(f.at(i)));
+         s.has_vni = true;
+     }},
+    {"outer",
+     [](const field& f, session_spec& s) {
+         match_rule rule;
+         parse_object(f, rule, rule_fields);
+         check_rule(f, rule);
+         s.tunnel.outer = std::move(rule);
+     }},
+    {"decap", [](const field& f, session_spec& s) { s.output.decap = f.boolean(); }},
+    {"vxlan_ports",
+     [](const field& f, session_spec& s) {
+         parse_tunnel_ports(f, s.tunnel.ports.vxlan, s.tunnel.ports.vxlan_count);
+         s.has_vxlan_ports = true;
+     }},
+    {"geneve_ports",
+     [](const field& f, session_spec& s) {
+         parse_tunnel_ports(f, s.tunnel.ports.geneve, s.tunnel.ports.geneve_count);
+         s.has_geneve_ports = true;
+     }},
     {"payload",
      [](const field& f, session_spec& s) {
          parse_object(f, s.payload, payload_fields);
@@ -444,10 +529,40 @@ std::string check_session_name(std::string_view name)
     return {};
 }
 
+namespace {
+
+// The tunnel fields only mean something with "tunnel": "inner", and a UDP
+// port is one kind of tunnel.
+void check_tunnel(const session_spec& spec)
+{
+    if (!spec.tunnel.inner) {
+        const std::pair<bool, const char*> named[] = {
+            {spec.has_vni, "vni"}, {spec.tunnel.outer.has_value(), "outer"}, {spec.output.decap, "decap"},
+            {spec.has_vxlan_ports, "vxlan_ports"}, {spec.has_geneve_ports, "geneve_ports"}};
+        for (const auto& [given, name] : named)
+            if (given)
+                throw spec_error(fmt::format("{}: needs \"tunnel\": \"inner\" (with \"tunnel\": \"outer\", the "
+                                             "default, rules see the outer headers and tunnels are not walked)",
+                                             name));
+    }
+    const tunnel_ports& p = spec.tunnel.ports;
+    for (unsigned i = 0; i < p.geneve_count; i++)
+        for (unsigned j = 0; j < p.vxlan_count; j++)
+            if (p.geneve[i] == p.vxlan[j])
+                throw spec_error(fmt::format("geneve_ports[{}]: {} is also a VXLAN port (vxlan_ports{}): a port "
+                                             "carries one kind of tunnel",
+                                             i, to_network16(p.geneve[i]),
+                                             spec.has_vxlan_ports ? fmt::format("[{}]", j) : " default"));
+}
+
+} // namespace
+
 std::string parse_session_spec(const json& j, session_spec& spec)
 {
     try {
         parse_object(field{j, ""}, spec, spec_fields);
+        check_tunnel(spec);
+        spec.output.tunnel = spec.tunnel.ports;
     } catch (const spec_error& e) {
         return e.what();
     }

@@ -84,13 +84,31 @@ struct payload_match {
     bool caseless = false;
 };
 
+// An inclusive range of tunnel ids: VXLAN/GENEVE VNI, GRE key, ERSPAN session id.
+struct tunnel_id_range {
+    uint32_t lo = 0;
+    uint32_t hi = 0;
+};
+
+// Mirror collector mode (docs/mirror.md): what the rules apply to, and the
+// conditions on the tunnel itself.
+struct tunnel_spec {
+    bool inner = false;                      // "tunnel": "inner": rules see the innermost packet
+    std::vector<tunnel_id_range> ids;        // "vni": empty: any tunnel, with an id or not
+    std::optional<match_rule> outer;         // "outer": a rule over the outer headers
+    tunnel_ports ports;                      // "vxlan_ports", "geneve_ports"
+};
+
 struct session_spec {
-    std::vector<match_rule> match;           // empty: every packet
+    std::vector<match_rule> match;           // empty: every packet (inner: every packet with an inner packet)
+    tunnel_spec tunnel;
     std::string bpf;                         // libpcap filter expression, ANDed
     payload_match payload;                   // ANDed
     output_spec output;                      // name, snaplen, format
     bool has_snaplen = false;                // given in the spec (the command line may override)
     bool has_format = false;
+    // Which tunnel fields the spec named, for the cross-field check.
+    bool has_vni = false, has_vxlan_ports = false, has_geneve_ports = false;
 };
 
 // Parses a spec. Returns an empty string, or one error that names the field.

@@ -55,19 +55,35 @@ public:
     // its pkt_len (DPDK 22.11's net_pcap cuts frames over 64 KiB to their
     // length modulo 65536 and keeps the full pkt_len) gets a shorter caplen,
     // never invented bytes.
-    uint32_t write_packet(const rte_mbuf* m, uint64_t ts_ns)
+    //
+    // Decapsulated packets (docs/mirror.md): the record starts `skip` bytes
+    // into the packet, after `prefix_len` bytes of `prefix` (a made-up
+    // Ethernet header for an inner IP packet); the snap length applies to
+    // the record as written, and its original length is the inner packet's.
+    uint32_t write_packet(const rte_mbuf* m, uint64_t ts_ns, uint32_t skip = 0, const uint8_t* prefix = nullptr,
+                          uint32_t prefix_len = 0)
     {
-        const uint32_t len = m->pkt_len;
         uint32_t available = m->data_len;
         if (__builtin_expect(m->nb_segs > 1, 0))
             for (const rte_mbuf* seg = m->next; seg != nullptr; seg = seg->next)
                 available += seg->data_len;
+        skip = std::min(skip, m->pkt_len);
+        const uint32_t len = m->pkt_len - skip + prefix_len;
+        available = (available > skip ? available - skip : 0) + prefix_len;
         const uint32_t caplen = std::min({len, _snaplen, available});
         const uint32_t bytes = append_record_header(ts_ns, caplen, len, interface_of(m->port));
-        uint32_t left = caplen;
+        const uint32_t head = std::min(caplen, prefix_len);
+        if (head != 0)
+            _file.append(prefix, head);
+        uint32_t left = caplen - head;
         for (const rte_mbuf* seg = m; left > 0; seg = seg->next) {
-            const uint32_t n = std::min<uint32_t>(left, seg->data_len);
-            _file.append(rte_pktmbuf_mtod(seg, const uint8_t*), n);
+            if (skip >= seg->data_len) {
+                skip -= seg->data_len;
+                continue;
+            }
+            const uint32_t n = std::min<uint32_t>(left, seg->data_len - skip);
+            _file.append(rte_pktmbuf_mtod_offset(seg, const uint8_t*, skip), n);
+            skip = 0;
             left -= n;
         }
         append_record_trailer(caplen);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "filters/tunnel.h"   // header-only: the bounded tunnel walk, for "decap"
 #include "writers/capture_writer.h"
 
 namespace linecap {
@@ -61,6 +62,10 @@ struct output_spec {
     // caches well enough to copy into at 10 GB/s (docs/performance.md).
     size_t chunk_bytes = 4 << 20;
     bool direct_io = true;              // O_DIRECT where the filesystem has it
+    // "decap": write each packet's innermost packet (found with these
+    // ports) instead of the mirrored frame; docs/mirror.md.
+    bool decap = false;
+    tunnel_ports tunnel;
 };
 
 // A share of a limit taken by several writers at once, so that a limit of N
