@@ -10,7 +10,8 @@ packet inside a VXLAN, GENEVE, GRE, ERSPAN or IP-in-IP tunnel), family (4, 6
 or None), src, dst (ipaddress objects), proto, sport, dport (None when
 absent), id (the first tunnel id on the way in: VNI, GRE key, ERSPAN session
 id, or None), outer_src, outer_dst. A GENEVE header of a version other than 0
-ends the walk, as in linecap (Wireshark decodes it anyway). With --decapsulated the file holds
+ends the walk, as in linecap (Wireshark decodes it anyway), and so does GRE
+carrying anything but Ethernet, IP or ERSPAN (WCCP, Cisco metadata). With --decapsulated the file holds
 decapsulated packets: its only IP packet is the "inner" one.
 """
 import ipaddress
@@ -19,7 +20,7 @@ import sys
 
 FIELDS = ["frame.time_epoch", "frame.protocols", "ip.src", "ip.dst", "ip.proto", "ipv6.src", "ipv6.dst",
           "ipv6.nxt", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport", "vxlan.vni", "geneve.vni",
-          "gre.key", "erspan.spanid", "geneve.version"]
+          "gre.key", "erspan.spanid", "geneve.version", "gre.proto"]
 TUNNELS = {"vxlan", "geneve", "gre", "erspan"}
 IP = {"ip", "ipv6"}
 
@@ -41,6 +42,15 @@ def parse(line, decapsulated):
     p.inner = False
     p.family = p.src = p.dst = p.proto = p.sport = p.dport = p.id = None
     p.outer_src = p.outer_dst = None
+    # linecap walks GRE carrying Ethernet, IP and ERSPAN only; Wireshark also
+    # decodes WCCP, Cisco metadata and more: the walk ends before those.
+    gre_protos = [int(v, 0) for v in f["gre.proto"]]
+    for i, t in enumerate(tokens):
+        if t == "gre":
+            proto = gre_protos.pop(0) if gre_protos else None
+            if proto not in (0x0800, 0x86dd, 0x6558, 0x88be, 0x22eb):
+                tokens = tokens[:i]
+                break
     ip_positions = [i for i, t in enumerate(tokens) if t in IP]
     if not ip_positions:
         return p
@@ -103,7 +113,7 @@ def main():
     code = compile(expr, "EXPR", "eval")
     for line in out.splitlines():
         p = parse(line, decapsulated)
-        if eval(code, {"ip": ipaddress.ip_network}, {"p": p}):
+        if eval(code, {"ip": ipaddress.ip_network, "ipaddress": ipaddress}, {"p": p}):
             print(p.time, p.family, p.src, p.dst, p.proto, p.sport, p.dport)
 
 

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Mirror collector mode end to end (docs/mirror.md): linecap with "tunnel":
+# "inner" keeps exactly the packets whose innermost packet tshark decodes as
+# matching, and "decap" writes those inner packets, which tshark then decodes
+# as the same five-tuples with no tunnel left. The reference is tshark's own
+# dissection of the input (tunnel_reference.py), not linecap's parser.
+source "$(dirname "$0")/lib.sh"
+
+REF="$(dirname "$0")/tunnel_reference.py"
+"$GEN" -o "$WORK/in.pcap" -n 6000 --profile tunnels --seed 41 --flows 512
+
+# capture NAME SPEC [INPUT]: one-shot linecap with the spec; prints the file written.
+capture() {
+    local name=$1 spec=$2 input=${3:-$WORK/in.pcap}
+    echo "$spec" >"$WORK/$name.json"
+    run_linecap "$WORK/$name.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$input" -- \
+        -w "$WORK/$name" -F "$WORK/$name.json" --idle-exit 0.5 --stats-json "$WORK/$name.stats"
+    check_counters_add_up "$WORK/$name.stats"
+    only_file "$WORK/$name"
+}
+
+# check NAME SPEC EXPR [TSHARK-ARGS...]: the packets written (by timestamp,
+# in order) are those tshark's decoding of the input selects with EXPR.
+check() {
+    local name=$1 spec=$2 expr=$3
+    shift 3
+    local targs=()
+    for a in "$@"; do targs+=(--tshark-arg "$a"); done
+    local file
+    file=$(capture "$name" "$spec")
+    python3 "$REF" "$WORK/in.pcap" "$expr" "${targs[@]}" 2>/dev/null | cut -d' ' -f1 >"$WORK/$name.want"
+    tshark -r "$file" -T fields -e frame.time_epoch 2>/dev/null >"$WORK/$name.got"
+    local want got
+    want=$(wc -l <"$WORK/$name.want")
+    got=$(wc -l <"$WORK/$name.got")
+    [ "$want" -gt 20 ] && [ "$want" -lt 6000 ] || fail "$name: the reference keeps $want of 6000: not a test"
+    diff -q "$WORK/$name.want" "$WORK/$name.got" >/dev/null ||
+        fail "$name: linecap wrote $got packets, tshark's reference selects $want (diff $WORK/$name.want $WORK/$name.got)"
+    note "$name: $got packets, the ones tshark's decoding selects"
+}
+
+# check_decap NAME SPEC EXPR [TSHARK-ARGS...]: the same selection, written
+# decapsulated: tshark decodes each record as the inner packet (same
+# addresses, protocol and ports as the reference), with no tunnel left.
+check_decap() {
+    local name=$1 spec=$2 expr=$3
+    shift 3
+    local targs=()
+    for a in "$@"; do targs+=(--tshark-arg "$a"); done
+    local file
+    file=$(capture "$name" "$spec")
+    check_readable "$file"
+    python3 "$REF" "$WORK/in.pcap" "$expr" "${targs[@]}" 2>/dev/null >"$WORK/$name.want"
+    python3 "$REF" "$file" 'p.inner' --decapsulated 2>/dev/null >"$WORK/$name.got"
+    local want got
+    want=$(wc -l <"$WORK/$name.want")
+    got=$(wc -l <"$WORK/$name.got")
+    [ "$want" -gt 20 ] && [ "$want" -lt 6000 ] || fail "$name: the reference keeps $want of 6000: not a test"
+    [ "$(capinfos -M -c "$file" | awk -F': *' '/Number of packets/ {print $2}')" = "$want" ] ||
+        fail "$name: the file does not hold the $want packets of the reference"
+    diff -q "$WORK/$name.want" "$WORK/$name.got" >/dev/null ||
+        fail "$name: decapsulated packets differ from tshark's inner packets (diff $WORK/$name.want $WORK/$name.got)"
+    tshark -r "$file" -T fields -e frame.protocols 2>/dev/null >"$WORK/$name.protocols"
+    if grep -Eq 'vxlan|geneve|gre|erspan|ip:ip|ip:ipv6' "$WORK/$name.protocols"; then
+        fail "$name: tshark still finds a tunnel in the decapsulated file"
+    fi
+    grep -Eq '^eth:ethertype:(vlan:ethertype:)?ip(v6)?:(tcp|udp)' "$WORK/$name.protocols" ||
+        fail "$name: tshark does not decode the inner protocols"
+    note "$name: $got packets written decapsulated, tshark decodes the same inner five-tuples"
+}
+
+check_decap web-inner-decap \
+    '{"name":"web","tunnel":"inner","vxlan_ports":[4789,8472],"match":[{"protocols":["tcp"],"dst_ports":[80]}],"decap":true}' \
+    'p.inner and p.proto == 6 and p.dport == 80' -d udp.port==8472,vxlan
+
+check dns-by-vni \
+    '{"tunnel":"inner","vni":["100-200"],"match":[{"protocols":["udp"],"dst_ports":[53]},{"protocols":["udp"],"src_ports":[53]}]}' \
+    'p.inner and p.proto == 17 and 53 in (p.sport, p.dport) and p.id is not None and 100 <= p.id <= 200'
+
+check outer-and-inner \
+    '{"tunnel":"inner","outer":{"src":["192.0.2.2"]},"match":[{"src":["10.0.0.0/15"],"bidirectional":true}]}' \
+    'p.inner and p.outer_src == ipaddress.ip_address("192.0.2.2") and p.family == 4 and (p.src in ip("10.0.0.0/15") or p.dst in ip("10.0.0.0/15"))'
+
+check_decap ipv6-inner-decap \
+    '{"tunnel":"inner","match":[{"src":["2001:db8::/46"]}],"decap":true,"snaplen":0}' \
+    'p.inner and p.family == 6 and p.src in ip("2001:db8::/46")'
+
+check every-inner-packet \
+    '{"tunnel":"inner","match":[{"protocols":["tcp","udp","icmp","icmpv6"]}]}' \
+    'p.inner and p.proto in (1, 6, 17, 58)'
+
+note "the snap length applies to the decapsulated packet"
+file=$(capture snap '{"tunnel":"inner","decap":true,"snaplen":64,"match":[{"protocols":["tcp"]}]}')
+tshark -r "$file" -T fields -e frame.cap_len -e frame.len 2>/dev/null >"$WORK/snap.lens"
+awk '$1 > 64 || ($2 <= 64 && $1 != $2) { bad = 1 } $2 > 64 { long++ } END { exit bad || long < 10 }' "$WORK/snap.lens" ||
+    fail "snap: records are not cut at 64 bytes of the inner packet: $(head -3 "$WORK/snap.lens")"
+python3 "$REF" "$WORK/in.pcap" 'p.inner and p.proto == 6' 2>/dev/null | cut -d' ' -f1 >"$WORK/snap.want"
+[ "$(wc -l <"$WORK/snap.lens")" = "$(wc -l <"$WORK/snap.want")" ] || fail "snap: wrong packet count"
+
+note "outer sessions are unchanged: tcp port 80 on the outer headers only"
+file=$(capture outer-only '{"match":[{"protocols":["tcp"],"dst_ports":[80]}]}')
+tcpdump -r "$WORK/in.pcap" -w "$WORK/outer-only.ref" '(tcp dst port 80) or (vlan and tcp dst port 80)' 2>/dev/null
+"$COMPARE" "$WORK/outer-only.ref" "$file" >/dev/null || fail "outer-only: differs from tcpdump"
+
+# The tcpdump corpus's tunnel captures (frames over 64 KiB left out, as in
+# filter.sh): every inner IP packet tshark finds, written decapsulated.
+if [ -d "$CORPUS" ]; then
+    mapfile -t captures < <(find "$CORPUS" -maxdepth 1 \( -name '*vxlan*' -o -name '*geneve*' -o -name 'erspan*' -o -name '*gre*' \) -name '*.pcap' | sort)
+    mergecap -a -F pcap -w "$WORK/corpus-all.pcap" "${captures[@]}" 2>/dev/null
+    tcpdump -r "$WORK/corpus-all.pcap" -w "$WORK/corpus.pcap" 'less 65535' 2>/dev/null
+    file=$(capture corpus '{"tunnel":"inner","decap":true,"match":[{"src":["0.0.0.0/0"]},{"src":["::/0"]}]}' "$WORK/corpus.pcap")
+    check_readable "$file"
+    python3 "$REF" "$WORK/corpus.pcap" 'p.inner' 2>/dev/null | cut -d' ' -f2- >"$WORK/corpus.want"
+    python3 "$REF" "$file" 'p.inner' --decapsulated 2>/dev/null | cut -d' ' -f2- >"$WORK/corpus.got"
+    [ "$(wc -l <"$WORK/corpus.want")" -gt 50 ] || fail "corpus: only $(wc -l <"$WORK/corpus.want") inner packets: not a test"
+    diff "$WORK/corpus.want" "$WORK/corpus.got" >&2 || fail "corpus: inner packets differ from tshark's"
+    note "corpus: $(wc -l <"$WORK/corpus.got") inner packets of $("$COUNT" "$WORK/corpus.pcap"), the ones tshark decodes"
+else
+    note "SKIP the corpus part: no corpus at $CORPUS"
+fi
+echo PASS
