@@ -212,9 +212,16 @@ void output_file::preallocate(uint64_t end)
 int output_file::write_full_buffer()
 {
     preallocate(_base + _capacity);
-    if (_direct && _ring && _spare)
-        return submit_full_buffer();
-    const int rc = write_at(_fd, _buffer.get(), _capacity, _base);
+    int rc = 0;
+    if (_direct && _ring && _spare) {
+        // The previous chunk's buffer is the spare: wait for it first.
+        if ((rc = finish_in_flight()) == 0 && submit_full_buffer())
+            return 0;
+    }
+    // No io_uring, or it could not take this chunk: write it here and now.
+    // After a failed chunk this one is lost with it.
+    if (rc == 0)
+        rc = write_at(_fd, _buffer.get(), _capacity, _base);
     _base += _capacity;
     _used = 0;
     if (rc != 0)
@@ -224,11 +231,10 @@ int output_file::write_full_buffer()
     return 0;
 }
 
-// Hands the full buffer to io_uring and takes the spare one, once the
-// previous write is done (its buffer is the spare).
-int output_file::submit_full_buffer()
+// Hands the full buffer to io_uring and takes the spare one. Returns false
+// if io_uring did not take it (the buffer is still ours to write).
+bool output_file::submit_full_buffer()
 {
-    const int rc = finish_in_flight();
     // A direct write past the end of the file must also grow it: ext4 and
     // xfs cannot do that without blocking, so io_uring hands the write to a
     // kernel thread, which on a busy machine runs only when the writer waits
@@ -237,34 +243,22 @@ int output_file::submit_full_buffer()
     // chunk reads as zeros; a crash in those milliseconds leaves them, and
     // the restart's tidying cuts the file at the first all-zero record.
     const uint64_t end = _base + _capacity;
-    const bool grown = end <= _grown_to || ftruncate(_fd, static_cast<off_t>(end)) == 0;
-    if (grown)
-        _grown_to = std::max(_grown_to, end);
-    io_uring_sqe* sqe = rc == 0 && grown ? io_uring_get_sqe(_ring.get()) : nullptr;
-    if (sqe != nullptr) {
-        io_uring_prep_write(sqe, _fd, _buffer.get(), static_cast<unsigned>(_capacity), _base);
-        if (io_uring_submit(_ring.get()) == 1) {
-            _in_flight = {true, _base, _capacity, _record_end, _records};
-            std::swap(_buffer, _spare);
-            _base += _capacity;
-            _used = 0;
-            return 0;
-        }
+    if (end > _grown_to) {
+        if (ftruncate(_fd, static_cast<off_t>(end)) != 0)
+            return false;
+        _grown_to = end;
     }
-    if (rc != 0) {   // the previous chunk failed: this one is lost with it
-        _base += _capacity;
-        _used = 0;
-        return rc;
-    }
-    // io_uring could not take it: write it here and now.
-    const int sync_rc = write_at(_fd, _buffer.get(), _capacity, _base);
+    io_uring_sqe* sqe = io_uring_get_sqe(_ring.get());
+    if (sqe == nullptr)
+        return false;
+    io_uring_prep_write(sqe, _fd, _buffer.get(), static_cast<unsigned>(_capacity), _base);
+    if (io_uring_submit(_ring.get()) != 1)
+        return false;
+    _in_flight = {true, _base, _capacity, _record_end, _records};
+    std::swap(_buffer, _spare);
     _base += _capacity;
     _used = 0;
-    if (sync_rc != 0)
-        return sync_rc;
-    _flushed = _base;
-    mark_durable();
-    return 0;
+    return true;
 }
 
 // Waits for the write in flight. What it did not write whole (a short write

@@ -119,7 +119,7 @@ public:
 private:
     int reserve_buffer(size_t chunk_bytes);
     void start_async();
-    int submit_full_buffer();
+    bool submit_full_buffer();
     int finish_in_flight();
     void reset_state();
     void append_spilling(const uint8_t* data, size_t len);
