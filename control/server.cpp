@@ -191,7 +191,8 @@ void control_server::accept_clients()
 void control_server::process_lines(client& c, const std::function<void(client_id, std::string_view)>& on_request)
 {
     size_t start = 0;
-    for (size_t nl; !c.awaiting && !c.dead && !c.closing && (nl = c.in.find('\n', start)) != std::string::npos;
+    for (size_t nl; !c.awaiting && !c.dead && !c.closing && c.pending() <= _limits.paused_input_output &&
+                    (nl = c.in.find('\n', start)) != std::string::npos;
          start = nl + 1) {
         std::string_view line(c.in.data() + start, nl - start);
         if (!line.empty() && line.back() == '\r')
@@ -211,8 +212,9 @@ void control_server::process_lines(client& c, const std::function<void(client_id
     }
     if (c.skipping)
         c.in.clear();
-    // Half a line waiting: since when (a complete line restarts the clock).
-    if (c.in.empty() || c.awaiting)
+    // Half a line waiting: since when (a complete line restarts the clock;
+    // whole lines held back until the client reads its replies are not half).
+    if (c.in.empty() || c.awaiting || c.in.find('\n') != std::string::npos)
         c.partial_since = {};
     else if (start != 0 || c.partial_since == steady::time_point{})
         c.partial_since = steady::now();
@@ -238,7 +240,7 @@ void control_server::read_from(client& c, const std::function<void(client_id, st
         taken += static_cast<size_t>(n);
         c.in.append(buf, static_cast<size_t>(n));
         process_lines(c, on_request);
-        if (c.awaiting)
+        if (c.awaiting || c.pending() > _limits.paused_input_output)
             break;   // the rest waits in the kernel's buffer
     }
 }
@@ -275,11 +277,13 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
     std::vector<pollfd> fds;
     fds.reserve(_clients.size() + 1);
     fds.push_back({_fd, POLLIN, 0});
-    // No POLLIN after EOF (it would stay readable and spin us) nor while a
-    // client awaits a reply (its next requests wait their turn).
+    // No POLLIN after EOF (it would stay readable and spin us), while a
+    // client awaits a reply (its next requests wait their turn), nor while
+    // it has not read what it already asked for.
     for (const auto& c : _clients)
         fds.push_back({c->fd,
-                       static_cast<short>((c->eof || c->awaiting ? 0 : POLLIN) | (c->pending() > 0 ? POLLOUT : 0)),
+                       static_cast<short>((c->eof || c->awaiting || c->pending() > _limits.paused_input_output ? 0 : POLLIN) |
+                                          (c->pending() > 0 ? POLLOUT : 0)),
                        0});
     const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
 
@@ -299,8 +303,10 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
     }
 
     for (auto& c : _clients) {
-        // Lines left waiting while a reply was prepared.
-        if (!c->awaiting && !c->dead && c->in.find('\n') != std::string::npos)
+        // Lines left waiting while a reply was prepared, or while the client
+        // caught up with its replies.
+        if (!c->awaiting && !c->dead && c->pending() <= _limits.paused_input_output &&
+            c->in.find('\n') != std::string::npos)
             process_lines(*c, on_request);
         if (c->pending() > 0 && !c->dead)
             write_to(*c);

@@ -175,6 +175,34 @@ def many_clients(path, limit):
     print(f"ok: client {limit + 1} is told there are too many; after they leave, service goes on")
 
 
+def flood(path, count):
+    """One client pipelines `count` requests as fast as it can while reading
+    the replies: every one is answered, in order, and others are still served."""
+    import threading
+    s = connect(path, 60)
+    lines = Lines(s)
+    replies = []
+
+    def reader():
+        try:
+            for _ in range(count):
+                replies.append(lines.read())
+        except (EOFError, OSError) as e:
+            replies.append({"reader_error": str(e)})
+
+    t = threading.Thread(target=reader)
+    t.start()
+    request = b'{"cmd":"list"}\n{"cmd":"bogus"}\n'
+    s.sendall(request * (count // 2))
+    took = expect_list_works(path, within_s=5.0)
+    t.join(120)
+    if len(replies) != count or any("reader_error" in r for r in replies):
+        fail(f"flood: {len(replies)} of {count} replies; last {replies[-1:]}")
+    if not all(r.get("ok") is (i % 2 == 0) for i, r in enumerate(replies)):
+        fail("flood: replies out of order or wrong")
+    print(f"ok: {count} pipelined requests answered in order; another client served in {took:.2f} s meanwhile")
+
+
 def cycles(path, count):
     """start, stop and delete a session `count` times over one connection."""
     lines = Lines(connect(path))
@@ -203,6 +231,8 @@ def main():
         ordered(path, sys.argv[3])
     elif what == "many":
         many_clients(path, int(sys.argv[3]))
+    elif what == "flood":
+        flood(path, int(sys.argv[3]))
     elif what == "cycles":
         cycles(path, int(sys.argv[3]))
     elif what == "call":

@@ -173,6 +173,7 @@ note "hostile clients never block others"
 python3 "$CLIENT" stalled "$SOCK" 10
 python3 "$CLIENT" half-closed "$SOCK"
 python3 "$CLIENT" many "$SOCK" 64
+python3 "$CLIENT" flood "$SOCK" 20000
 
 note "1000 start/stop cycles under traffic: file descriptors and memory stay flat"
 python3 "$CLIENT" cycles "$SOCK" 20 >/dev/null
