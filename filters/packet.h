@@ -103,6 +103,10 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
     f.family = 0;
     f.present = 0;
     f.address_words = 0;
+    // No payload unless a header says where it starts: an IPv6 header or
+    // extension header cut short has none (fuzz-packet found a payload
+    // pattern matched from byte 0, in the Ethernet header, for want of this).
+    f.payload_offset = len;
     if (len < 14)
         return false;
     uint32_t type_at = 12;
