@@ -72,9 +72,12 @@ void write_valid_file(const std::string& path)
 
 extern "C" int LLVMFuzzerInitialize(int*, char***)
 {
-    char pattern[] = "/dev/shm/linecap-fuzz-merge-XXXXXX";
-    if (mkdtemp(pattern) == nullptr) {
-        perror("fuzz-merge-reader: mkdtemp in /dev/shm");
+    // scripts/fuzz gives a tmpfs folder of its own in TMPDIR and removes it
+    // afterwards (libFuzzer ends without running atexit handlers).
+    const char* tmp = getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr ? tmp : "/dev/shm") + "/linecap-fuzz-merge-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+        perror("fuzz-merge-reader: mkdtemp");
         std::abort();
     }
     dir = pattern;
@@ -82,8 +85,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
     valid_path = dir + "/valid.pcap";
     output_base = dir + "/merged";
     write_valid_file(valid_path);
-    // The folder goes when the fuzzer exits normally; a crash leaves it for a look.
-    std::atexit([] { std::filesystem::remove_all(dir); });
     return 0;
 }
 
