@@ -139,7 +139,10 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
     f.proto = 0;
     f.family = 0;
     f.l3_offset = 0;
-    store_transport(transport_view{}, 0, f);
+    // No payload unless a header says where it starts: an IPv6 header or
+    // extension header cut short has none (fuzz-packet found a payload
+    // pattern matched from byte 0, in the Ethernet header, for want of this).
+    store_transport(transport_view{0, 0, 0, len}, 0, f);
     if (len < 14)
         return false;
     uint32_t type_at = 12;
@@ -199,7 +202,7 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
         if (l3 + 40 <= len)
             present |= have_dst;
         if (l3 + 7 > len) {
-            store_transport(transport_view{0, present, 0, 0}, words, f);
+            store_transport(transport_view{0, present, 0, len}, words, f);
             return true;
         }
         uint8_t next = data[l3 + 6];
@@ -225,7 +228,7 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
             at += size;
         }
         if (!known) {   // an extension header cut short: no protocol, no ports
-            store_transport(transport_view{0, present, 0, 0}, words, f);
+            store_transport(transport_view{0, present, 0, len}, words, f);
             return true;
         }
         f.proto = next;

@@ -82,7 +82,9 @@ struct input {
                                "written)", path, records);
             return false;
         }
-        ts_ns = static_cast<uint64_t>(static_cast<int64_t>(h->ts.tv_sec) * 1000000000 + h->ts.tv_usec);
+        // Unsigned, so that a pcapng time past 2554 (over 64 bits of
+        // nanoseconds) wraps instead of overflowing (found by fuzz-merge-reader).
+        ts_ns = static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u + static_cast<uint64_t>(h->ts.tv_usec);
         caplen = h->caplen;
         len = h->len;
         data.assign(d, d + h->caplen);
