@@ -21,6 +21,10 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+// How long accepting pauses after running out of descriptors: short enough
+// that a client waiting in the backlog hardly notices once they free up.
+constexpr int accept_retry_ms = 100;
+
 double seconds_since(steady::time_point t)
 {
     return std::chrono::duration<double>(steady::now() - t).count();
@@ -171,8 +175,19 @@ void control_server::accept_clients()
 {
     for (;;) {
         const int fd = accept4(_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+            if (!_accept_failing)
+                fmt::print(stderr, "linecap: warning: {}: cannot accept a client: {}; trying again every {} ms\n",
+                           _path, strerror(errno), accept_retry_ms);
+            _accept_failing = true;
+            _accept_paused_until = steady::now() + std::chrono::milliseconds(accept_retry_ms);
+            return;
+        }
         if (fd < 0)
             return;   // EAGAIN, or a client that went away before we took it
+        if (_accept_failing)
+            fmt::print(stderr, "linecap: {}: accepting clients again\n", _path);
+        _accept_failing = false;
         if (_clients.size() >= _limits.max_clients) {
             const std::string busy = error_reply(fmt::format(
                                          "too many clients ({}); try again when one has disconnected",
@@ -276,7 +291,7 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
         return;
     std::vector<pollfd> fds;
     fds.reserve(_clients.size() + 1);
-    fds.push_back({_fd, POLLIN, 0});
+    fds.push_back({_fd, static_cast<short>(steady::now() < _accept_paused_until ? 0 : POLLIN), 0});
     // No POLLIN after EOF (it would stay readable and spin us), while a
     // client awaits a reply (its next requests wait their turn), nor while
     // it has not read what it already asked for.

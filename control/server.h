@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,11 @@ private:
     server_limits _limits;
     client_id _next_id = 1;
     std::vector<std::unique_ptr<client>> _clients;
+    // Out of file descriptors (EMFILE, ENFILE): new clients wait in the
+    // listen backlog until then, instead of the socket polling readable and
+    // spinning the control loop.
+    std::chrono::steady_clock::time_point _accept_paused_until{};
+    bool _accept_failing = false;   // warned once per episode
 };
 
 } // namespace linecap

@@ -124,6 +124,7 @@ void control_daemon::run(pipeline& p)
             [this](client_id c) { on_gone(c); });
         end_sessions_that_stopped();
         pump_watch();
+        retry_saves();
         finish_background(false);
         const uint64_t now = rte_rdtsc();
         if (now >= next_telemetry) {
@@ -208,8 +209,7 @@ std::string control_daemon::start(const request& req)
     record->spec = req.spec_json;
     record->status = "running";
     record->started = utc_iso8601(_p->sessions[static_cast<unsigned>(slot)]->start_ns);
-    if (std::string e = _catalog.save(*record); !e.empty())
-        fmt::print(stderr, "linecap: warning: session {}: {}\n", record->id, e);
+    save_record(*record);
     fmt::print(stderr, "linecap: session {} ({}) started\n", record->id, record->name);
     return ok_reply({{"id", record->id}, {"folder", spec.output.dir}});
 }
@@ -240,8 +240,7 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
     record.reason = std::string(stop_reason_name(reason));
     record.error = error;
     record.ended = utc_iso8601(_p->clock.now_ns());
-    if (std::string e = _catalog.save(record); !e.empty())
-        fmt::print(stderr, "linecap: warning: session {}: {}\n", record.id, e);
+    save_record(record);
     fmt::print(stderr, "linecap: session {} ({}) {}: {}{}{}\n", record.id, record.name, record.status,
                record.reason, error.empty() ? "" : ": ", error);
 
@@ -259,6 +258,34 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
     if (watched)
         update_watched();
     return {};
+}
+
+void control_daemon::save_record(const session_record& record)
+{
+    if (std::string e = _catalog.save(record); !e.empty()) {
+        fmt::print(stderr, "linecap: warning: session {}: {}; trying again every second\n", record.id, e);
+        _unsaved.insert(record.id);
+    } else {
+        _unsaved.erase(record.id);
+    }
+}
+
+void control_daemon::retry_saves()
+{
+    const uint64_t now = rte_rdtsc();
+    if (_unsaved.empty() || now < _next_save_retry)
+        return;
+    _next_save_retry = now + _p->clock.hz;
+    for (auto it = _unsaved.begin(); it != _unsaved.end();) {
+        const session_record* r = _catalog.find(*it);
+        if (r == nullptr || _catalog.save(*r).empty()) {   // deleted, or saved at last
+            if (r != nullptr)
+                fmt::print(stderr, "linecap: session {}: session.json written\n", r->id);
+            it = _unsaved.erase(it);
+        } else {
+            ++it;
+        }
+    }
 }
 
 void control_daemon::end_sessions_that_stopped()

@@ -62,6 +62,11 @@ private:
     void finish_background(bool wait);
     void publish_telemetry_snapshots();
     void update_watched();
+    // session.json written, or the record kept for retry_saves() (a full
+    // disk, a descriptor limit, a planted link: a restart must not list a
+    // session that ended as still running, so it is tried again).
+    void save_record(const session_record& record);
+    void retry_saves();
 
     nlohmann::ordered_json counters_of(const session_record& record) const;
     nlohmann::ordered_json summary_of(const session_record& record) const;
@@ -79,6 +84,8 @@ private:
     std::set<std::string> _merging;                // ids with a merge under way
     std::vector<std::unique_ptr<background_delete>> _deletes;
     std::array<uint64_t, max_sessions> _retry_after_ns{};   // after a failed stop
+    std::set<std::string> _unsaved;                // ids whose session.json is behind
+    uint64_t _next_save_retry = 0;                 // TSC
     bool _shutdown = false;
     uint64_t _started_ns = 0;
 };

@@ -34,6 +34,20 @@ int create_file(int dir_fd, const std::string& name, bool direct)
 
 } // namespace
 
+int rename_no_replace(int dir_fd, const std::string& from, const std::string& to)
+{
+    if (renameat2(dir_fd, from.c_str(), dir_fd, to.c_str(), RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return errno;
+    // A filesystem without RENAME_NOREPLACE: a hard link fails if `to`
+    // exists, then the old name goes.
+    if (linkat(dir_fd, from.c_str(), dir_fd, to.c_str(), 0) != 0)
+        return errno;
+    unlinkat(dir_fd, from.c_str(), 0);
+    return 0;
+}
+
 output_file::~output_file()
 {
     if (_fd >= 0)
@@ -344,22 +358,12 @@ int output_file::flush()
 // every complete one.
 void output_file::recover_written_records()
 {
-    if (_record_length == nullptr || _framing_header == 0)
+    if (_framing.length == nullptr)
         return;
-    std::vector<uint8_t> header(_framing_header);
-    uint64_t at = _durable_end;
     const int fd = _tail_fd >= 0 ? _tail_fd : _fd;   // buffered: any alignment
-    while (at + _framing_header <= _written_end) {
-        if (pread(fd, header.data(), _framing_header, static_cast<off_t>(at)) !=
-            static_cast<ssize_t>(_framing_header))
-            break;
-        const uint64_t length = _record_length(header.data());
-        if (length < _framing_header || at + length > _written_end)
-            break;
-        at += length;
-        _durable_records++;
-    }
-    _durable_end = at;
+    const walk_result walked = walk_records(fd, _durable_end, _written_end, _framing);
+    _durable_end = walked.end;
+    _durable_records += walked.records;
 }
 
 int output_file::close()
@@ -389,9 +393,12 @@ int output_file::close()
     _fd = _tail_fd = -1;
     // Only a file known to end at a record boundary gets its final name; the
     // other keeps .part, which linecap merge reads up to its last complete record.
-    if (!_attached && valid && renameat(_dir_fd, part_name(_name).c_str(), _dir_fd, _name.c_str()) != 0 &&
-        result == 0)
-        result = -errno;
+    // Never over an existing file: a name planted in the folder stays, and
+    // this file keeps its .part name (the error says so).
+    if (!_attached && valid) {
+        if (const int err = rename_no_replace(_dir_fd, part_name(_name), _name); err != 0 && result == 0)
+            result = -err;
+    }
     return result;
 }
 

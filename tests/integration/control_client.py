@@ -217,6 +217,26 @@ def cycles(path, count):
             if not reply.get("ok"):
                 fail(f"cycle {i}: {cmd} {sid}: {reply}")
     print(f"{count} start/stop/delete cycles")
+def hostile_names(path, outside):
+    """Session names and ids that try to leave --out-root are refused, each
+    with an error naming the problem; nothing appears in `outside`."""
+    lines = Lines(connect(path))
+    names = ["../escape", "../../" + outside.lstrip("/"), outside, "a/b", "/", ".", "..",
+             "x\u0000y", "a" * 65, "b" * 5000, "", "x y", "caf\u00e9", "x\ny"]
+    for name in names:
+        raw = json.dumps({"cmd": "start", "spec": {"name": name}}) + "\n"   # NUL, newline: JSON escapes
+        reply = call(lines, raw)
+        error = reply.get("error", "")
+        if reply.get("ok") is not False or "name" not in error or len(error) > 300 or any(c < " " for c in error):
+            fail(f"start with name {name[:40]!r}: expected a short, printable refusal naming the name, got {reply}")
+        print(f"ok: name {name[:30]!r} -> {reply['error'][:100]}")
+    for cmd in ["show", "stop", "files", "merge", "delete", "watch"]:
+        for bad_id in ["../1", "1/..", "/etc", "1\u0000", "-1", "1e3", "99999999999999999999999"]:
+            reply = call(lines, json.dumps({"cmd": cmd, "id": bad_id}) + "\n")
+            if reply.get("ok") is not False or not reply.get("error"):
+                fail(f"{cmd} {bad_id!r}: expected a refusal, got {reply}")
+    print("ok: ids with paths in them are refused by every command")
+    lines.sock.close()
 
 
 def main():
@@ -235,6 +255,8 @@ def main():
         flood(path, int(sys.argv[3]))
     elif what == "cycles":
         cycles(path, int(sys.argv[3]))
+    elif what == "hostile-names":
+        hostile_names(path, sys.argv[3])
     elif what == "call":
         print(json.dumps(call(Lines(connect(path)), sys.argv[3] + "\n")))
     else:
