@@ -31,6 +31,11 @@ public:
     // runs listed again) and the socket. Returns an empty string or the error.
     std::string prepare();
 
+    // The sessions of --start, for run_pipeline()'s setup step: they exist
+    // before the workers receive their first packet. Returns an empty
+    // string or what went wrong (the daemon then exits).
+    std::string start_initial_sessions(pipeline& p);
+
     // The control loop, for run_pipeline(): returns on shutdown (the
     // command, SIGTERM or SIGINT) once every session is closed.
     void run(pipeline& p);
@@ -44,6 +49,10 @@ private:
     std::string handle(client_id client, const request& req);   // the reply line
 
     std::string start(const request& req);
+    // A session from a request or --start: its folder, its slot in the
+    // pipeline, its record. Returns an empty string or why not.
+    std::string open_session(const session_spec& requested, const nlohmann::json& spec_json, std::string& id,
+                             std::string& folder);
     std::string stop(const request& req);
     std::string list();
     std::string show(const request& req);
