@@ -48,7 +48,7 @@ done
 opened=$((${#files[@]} + ${#big_files[@]}))
 note "$opened of ${#all[@]} captures open in libpcap: ${#files[@]} replayed endlessly, ${#big_files[@]} with frames over 2048 bytes replayed once"
 
-per_port=16
+per_port=$corpus_per_port
 per_daemon=$((per_port * 8))
 
 # The sessions' output goes to tmpfs when there is one: a second of
@@ -58,21 +58,6 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
     out_base=$(mktemp -d /dev/shm/linecap-daemon-corpus.XXXXXX)
     cleanup_hooks+=("rm -rf $out_base")
 fi
-
-# port_vdevs LIST_NAME FIRST COUNT EXTRA: the --vdev arguments for files
-# FIRST.. of the list, 16 per port (one queue each), into vdevs=().
-port_vdevs() {
-    local -n list=$1
-    local first=$2 count=$3 extra=$4 p i args
-    vdevs=()
-    for ((p = 0; p * per_port < count; p++)); do
-        args="net_pcap$p"
-        for ((i = first + p * per_port; i < first + (p + 1) * per_port && i < first + count; i++)); do
-            args+=",rx_pcap=${list[i]}"
-        done
-        vdevs+=(--vdev "$args$extra")
-    done
-}
 
 # run_daemon LABEL ROOT LINECAP-OPTIONS...: a daemon on vdevs=(), up and
 # answering, its stderr in $log.
@@ -137,7 +122,7 @@ total_rx=0
 for ((start = 0; start < ${#files[@]}; start += per_daemon)); do
     label="files $start..$((start + per_daemon - 1))"
     count=$((${#files[@]} - start < per_daemon ? ${#files[@]} - start : per_daemon))
-    port_vdevs files "$start" "$count" ",infinite_rx=1"
+    corpus_vdevs ",infinite_rx=1" "${files[@]:start:count}"
     want=()   # per port: packets that show every queue went round its file
     for ((p = 0; p * per_port < count; p++)); do
         longest=0
@@ -192,7 +177,7 @@ for n in "${big_packets[@]}"; do expected=$((expected + n)); done
 for ((start = 0; start < ${#big_files[@]}; start += per_daemon)); do
     label="big-frame files $start..$((start + per_daemon - 1))"
     count=$((${#big_files[@]} - start < per_daemon ? ${#big_files[@]} - start : per_daemon))
-    port_vdevs big_files "$start" "$count" ""
+    corpus_vdevs "" "${big_files[@]:start:count}"
     root="$out_base/big-$start"
     run_daemon "$label" "$root" --start "$specs/all.json" --start "$specs/snap64.json" \
         --start "$specs/tcp-low-ports.json" --start "$specs/bpf.json" --start "$specs/ipv6.json"
