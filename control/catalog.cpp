@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "filters/spec.h"
+#include "writers/recovery.h"
 
 namespace linecap {
 
@@ -69,7 +71,7 @@ ojson session_record::to_json() const
 {
     return {
         {"id", id}, {"name", name}, {"folder", folder}, {"status", status}, {"reason", reason},
-        {"error", error}, {"started", started}, {"ended", ended}, {"spec", spec}, {"counters", counters},
+        {"error", error}, {"note", note}, {"started", started}, {"ended", ended}, {"spec", spec}, {"counters", counters},
     };
 }
 
@@ -82,6 +84,7 @@ bool session_record::from_json(const nlohmann::json& j, session_record& out, std
         out.status = j.at("status").get<std::string>();
         out.reason = j.value("reason", "");
         out.error = j.value("error", "");
+        out.note = j.value("note", "");
         out.started = j.value("started", "");
         out.ended = j.value("ended", "");
         out.spec = j.value("spec", ojson::object());
@@ -137,20 +140,47 @@ std::string session_catalog::open(const std::string& out_root)
                                             folder, metadata_name, error.empty() ? "" : ": ", error));
             continue;
         }
-        if (r.status == "running") {
-            r.status = "failed";
-            r.reason = "error";
-            r.error = "linecap stopped without closing this session (a crash, kill -9 or power loss); "
-                      "its last file may be a .part file, readable up to its last whole record";
-            if (std::string e = save(r); !e.empty())
-                _warnings.push_back(e);
-        }
+        if (r.status == "running")
+            close_crashed(r);
         r.slot = -1;
         _records[id] = std::move(r);
     }
     if (ec)
         return fmt::format("--out-root {}: cannot list the folder: {}", _root, ec.message());
     return {};
+}
+
+// A session a daemon was running when it died (kill -9, a crash, power
+// loss): its .part files become valid files, its counters what they hold.
+void session_catalog::close_crashed(session_record& r)
+{
+    const std::string dir = folder_path(r);
+    const int dir_fd = openat(_root_fd, r.folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    folder_recovery found;
+    if (dir_fd < 0) {
+        found.warnings.push_back(fmt::format("{}: cannot open the folder: {}", dir, std::strerror(errno)));
+    } else {
+        found = recover_capture_folder(dir_fd, dir);
+        close(dir_fd);
+    }
+    r.status = "finished";
+    r.reason = "crashed";
+    r.error.clear();
+    if (found.last_write_ns != 0)
+        r.ended = utc_iso8601(found.last_write_ns);   // its last write: as close to the end as is known
+    r.note = fmt::format("linecap stopped without closing this session (a crash, kill -9 or power loss). "
+                         "The restart cut {} .part file{} back to the last complete record ({} bytes of "
+                         "half-written records removed) and renamed {}; the counters are what the files hold, "
+                         "the end time is their last write",
+                         found.renamed, found.renamed == 1 ? "" : "s", found.cut_bytes,
+                         found.renamed == 1 ? "it" : "them");
+    if (!found.warnings.empty())
+        r.note += fmt::format(". Left as found: {}", fmt::join(found.warnings, "; "));
+    r.counters = ojson{{"written_packets", found.packets}, {"written_bytes", found.bytes}, {"files", found.files}};
+    for (std::string& w : found.warnings)
+        _warnings.push_back(fmt::format("session {}: {}", r.id, w));
+    if (std::string e = save(r); !e.empty())
+        _warnings.push_back(e);
 }
 
 std::string session_catalog::create(const std::string& name, session_record*& out, int& dir_fd)

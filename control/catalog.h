@@ -7,7 +7,9 @@
 // session.json is written when a session starts and again when it ends
 // (write to a temporary file, fsync, rename), so a daemon that restarts
 // lists every earlier session from it. One found still "running" belonged
-// to a daemon that died without closing it: it is listed as failed.
+// to a daemon that died without closing it: open() tidies its folder (every
+// .part file cut back to its last complete record and renamed, as
+// writers/recovery.h) and lists it as finished, reason "crashed".
 #pragma once
 
 #include <cstdint>
@@ -25,8 +27,9 @@ struct session_record {
     std::string folder;                 // <id>-<name>, under the out root
     nlohmann::ordered_json spec;        // as the client gave it
     std::string status = "running";     // running, finished, failed
-    std::string reason;                 // stop reason, once stopped
+    std::string reason;                 // stop reason, once stopped ("crashed": see open())
     std::string error;                  // why it failed, if it did
+    std::string note;                   // what a restart found and tidied, for a crashed one
     std::string started;                // UTC, ISO-8601 with nanoseconds
     std::string ended;
     nlohmann::ordered_json counters = nlohmann::ordered_json::object();   // last known
@@ -44,7 +47,9 @@ struct file_entry {
 class session_catalog {
 public:
     // Opens (creating if needed) the out root and loads the sessions found
-    // in it. Returns an empty string or the error.
+    // in it; the folders of sessions a crash left "running" are tidied
+    // first (synchronously: it reads their capture files once). Returns an
+    // empty string or the error.
     std::string open(const std::string& out_root);
 
     const std::string& root() const { return _root; }
@@ -77,6 +82,7 @@ public:
 
 private:
     void forget(const std::string& id);
+    void close_crashed(session_record& r);
 
     std::string _root;
     int _root_fd = -1;

@@ -161,6 +161,8 @@ void print_show(const json& s)
     fmt::print("  status   {}{}\n", text(s, "status"), text(s, "reason").empty() ? "" : ": " + text(s, "reason"));
     if (!text(s, "error").empty())
         fmt::print("  error    {}\n", text(s, "error"));
+    if (!text(s, "note").empty())
+        fmt::print("  note     {}\n", text(s, "note"));
     fmt::print("  started  {}\n  ended    {}\n  folder   {}\n", text(s, "started"),
                text(s, "ended").empty() ? "-" : text(s, "ended"), text(s, "folder"));
     fmt::print("  spec     {}\n", s["spec"].dump());

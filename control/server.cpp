@@ -21,6 +21,10 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+// How long accepting pauses after running out of descriptors: short enough
+// that a client waiting in the backlog hardly notices once they free up.
+constexpr int accept_retry_ms = 100;
+
 double seconds_since(steady::time_point t)
 {
     return std::chrono::duration<double>(steady::now() - t).count();
@@ -171,8 +175,19 @@ void control_server::accept_clients()
 {
     for (;;) {
         const int fd = accept4(_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+            if (!_accept_failing)
+                fmt::print(stderr, "linecap: warning: {}: cannot accept a client: {}; trying again every {} ms\n",
+                           _path, strerror(errno), accept_retry_ms);
+            _accept_failing = true;
+            _accept_paused_until = steady::now() + std::chrono::milliseconds(accept_retry_ms);
+            return;
+        }
         if (fd < 0)
             return;   // EAGAIN, or a client that went away before we took it
+        if (_accept_failing)
+            fmt::print(stderr, "linecap: {}: accepting clients again\n", _path);
+        _accept_failing = false;
         if (_clients.size() >= _limits.max_clients) {
             const std::string busy = error_reply(fmt::format(
                                          "too many clients ({}); try again when one has disconnected",
@@ -191,7 +206,8 @@ void control_server::accept_clients()
 void control_server::process_lines(client& c, const std::function<void(client_id, std::string_view)>& on_request)
 {
     size_t start = 0;
-    for (size_t nl; !c.awaiting && !c.dead && !c.closing && (nl = c.in.find('\n', start)) != std::string::npos;
+    for (size_t nl; !c.awaiting && !c.dead && !c.closing && c.pending() <= _limits.paused_input_output &&
+                    (nl = c.in.find('\n', start)) != std::string::npos;
          start = nl + 1) {
         std::string_view line(c.in.data() + start, nl - start);
         if (!line.empty() && line.back() == '\r')
@@ -211,8 +227,9 @@ void control_server::process_lines(client& c, const std::function<void(client_id
     }
     if (c.skipping)
         c.in.clear();
-    // Half a line waiting: since when (a complete line restarts the clock).
-    if (c.in.empty() || c.awaiting)
+    // Half a line waiting: since when (a complete line restarts the clock;
+    // whole lines held back until the client reads its replies are not half).
+    if (c.in.empty() || c.awaiting || c.in.find('\n') != std::string::npos)
         c.partial_since = {};
     else if (start != 0 || c.partial_since == steady::time_point{})
         c.partial_since = steady::now();
@@ -238,7 +255,7 @@ void control_server::read_from(client& c, const std::function<void(client_id, st
         taken += static_cast<size_t>(n);
         c.in.append(buf, static_cast<size_t>(n));
         process_lines(c, on_request);
-        if (c.awaiting)
+        if (c.awaiting || c.pending() > _limits.paused_input_output)
             break;   // the rest waits in the kernel's buffer
     }
 }
@@ -274,12 +291,14 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
         return;
     std::vector<pollfd> fds;
     fds.reserve(_clients.size() + 1);
-    fds.push_back({_fd, POLLIN, 0});
-    // No POLLIN after EOF (it would stay readable and spin us) nor while a
-    // client awaits a reply (its next requests wait their turn).
+    fds.push_back({_fd, static_cast<short>(steady::now() < _accept_paused_until ? 0 : POLLIN), 0});
+    // No POLLIN after EOF (it would stay readable and spin us), while a
+    // client awaits a reply (its next requests wait their turn), nor while
+    // it has not read what it already asked for.
     for (const auto& c : _clients)
         fds.push_back({c->fd,
-                       static_cast<short>((c->eof || c->awaiting ? 0 : POLLIN) | (c->pending() > 0 ? POLLOUT : 0)),
+                       static_cast<short>((c->eof || c->awaiting || c->pending() > _limits.paused_input_output ? 0 : POLLIN) |
+                                          (c->pending() > 0 ? POLLOUT : 0)),
                        0});
     const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
 
@@ -299,8 +318,10 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
     }
 
     for (auto& c : _clients) {
-        // Lines left waiting while a reply was prepared.
-        if (!c->awaiting && !c->dead && c->in.find('\n') != std::string::npos)
+        // Lines left waiting while a reply was prepared, or while the client
+        // caught up with its replies.
+        if (!c->awaiting && !c->dead && c->pending() <= _limits.paused_input_output &&
+            c->in.find('\n') != std::string::npos)
             process_lines(*c, on_request);
         if (c->pending() > 0 && !c->dead)
             write_to(*c);

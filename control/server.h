@@ -7,15 +7,19 @@
 // never sees it. Limits (docs/control.md):
 //   - a request line over max_request_bytes is refused and skipped;
 //   - a client holding half a line for partial_line_timeout_s is closed;
-//   - a client whose unread replies pass max_pending_output, or that reads
-//     none of them for output_stall_timeout_s, is closed (watch streams
-//     shed lines before that, see queue_droppable());
+//   - a client with more than paused_input_output bytes of replies unread
+//     is not read from until it catches up: a client pipelining requests
+//     faster than it reads is slowed down by its own socket, not closed;
+//   - a client whose unread replies still pass max_pending_output (one huge
+//     reply), or that reads none of them for output_stall_timeout_s, is
+//     closed (watch streams shed lines before that, see queue_droppable());
 //   - at most max_clients at once; more are told so and closed.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +32,7 @@ struct server_limits {
     double idle_timeout_s = 600;                // no request, no watch: closed
     double output_stall_timeout_s = 30;         // replies waiting, none read: closed
     size_t max_pending_output = 8 << 20;
+    size_t paused_input_output = 1 << 20;       // stop reading requests above this
     size_t droppable_output = 256 << 10;        // watch lines are shed above this
 };
 
@@ -85,6 +90,11 @@ private:
     server_limits _limits;
     client_id _next_id = 1;
     std::vector<std::unique_ptr<client>> _clients;
+    // Out of file descriptors (EMFILE, ENFILE): new clients wait in the
+    // listen backlog until then, instead of the socket polling readable and
+    // spinning the control loop.
+    std::chrono::steady_clock::time_point _accept_paused_until{};
+    bool _accept_failing = false;   // warned once per episode
 };
 
 } // namespace linecap

@@ -124,6 +124,7 @@ void control_daemon::run(pipeline& p)
             [this](client_id c) { on_gone(c); });
         end_sessions_that_stopped();
         pump_watch();
+        retry_saves();
         finish_background(false);
         const uint64_t now = rte_rdtsc();
         if (now >= next_telemetry) {
@@ -186,32 +187,59 @@ std::string control_daemon::handle(client_id client, const request& req)
 
 std::string control_daemon::start(const request& req)
 {
+    std::string id, folder;
+    if (std::string e = open_session(req.spec, req.spec_json, id, folder); !e.empty())
+        return error_reply(e);
+    return ok_reply({{"id", id}, {"folder", folder}});
+}
+
+std::string control_daemon::start_initial_sessions(pipeline& p)
+{
+    _p = &p;
+    for (size_t i = 0; i < _options.start_specs.size(); i++) {
+        std::string id, folder;
+        const nlohmann::json spec_json = nlohmann::json::parse(_options.start_texts[i]);
+        if (std::string e = open_session(_options.start_specs[i], spec_json, id, folder); !e.empty()) {
+            // The daemon exits: those already started end as at a shutdown.
+            for (session_record* r : _catalog.all())
+                if (r->slot >= 0)
+                    finish(*r, stop_reason::shutdown);
+            return fmt::format("--start {}: {}", _options.start_files[i], e);
+        }
+    }
+    return {};
+}
+
+std::string control_daemon::open_session(const session_spec& requested, const nlohmann::json& spec_json,
+                                         std::string& id, std::string& folder)
+{
     if (_shutdown)
-        return error_reply("linecap is shutting down");
+        return "linecap is shutting down";
     const int slot = free_session_slot(*_p, _options.session_limit);
     if (slot < 0)
-        return error_reply(fmt::format("{} sessions are running, the --max-sessions limit; stop one first "
-                                       "(linecapctl stop ID)", _options.session_limit));
-    session_spec spec = req.spec;
+        return fmt::format("{} sessions are running, the --max-sessions limit; stop one first "
+                           "(linecapctl stop ID)", _options.session_limit);
+    session_spec spec = requested;
     spec.output.direct_io = _options.session.output.direct_io;
     session_record* record = nullptr;
     int dir_fd = -1;
     if (std::string e = _catalog.create(spec.output.name, record, dir_fd); !e.empty())
-        return error_reply(e);
+        return e;
     spec.output.dir = _catalog.folder_path(*record);
     if (std::string e = add_session(*_p, static_cast<unsigned>(slot), spec, dir_fd); !e.empty()) {
-        const std::string id = record->id;
-        _catalog.discard_new(id);
-        return error_reply(e);
+        const std::string discarded = record->id;
+        _catalog.discard_new(discarded);
+        return e;
     }
     record->slot = slot;
-    record->spec = req.spec_json;
+    record->spec = spec_json;
     record->status = "running";
     record->started = utc_iso8601(_p->sessions[static_cast<unsigned>(slot)]->start_ns);
-    if (std::string e = _catalog.save(*record); !e.empty())
-        fmt::print(stderr, "linecap: warning: session {}: {}\n", record->id, e);
+    save_record(*record);
     fmt::print(stderr, "linecap: session {} ({}) started\n", record->id, record->name);
-    return ok_reply({{"id", record->id}, {"folder", spec.output.dir}});
+    id = record->id;
+    folder = spec.output.dir;
+    return {};
 }
 
 std::string control_daemon::finish(session_record& record, stop_reason why)
@@ -240,8 +268,7 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
     record.reason = std::string(stop_reason_name(reason));
     record.error = error;
     record.ended = utc_iso8601(_p->clock.now_ns());
-    if (std::string e = _catalog.save(record); !e.empty())
-        fmt::print(stderr, "linecap: warning: session {}: {}\n", record.id, e);
+    save_record(record);
     fmt::print(stderr, "linecap: session {} ({}) {}: {}{}{}\n", record.id, record.name, record.status,
                record.reason, error.empty() ? "" : ": ", error);
 
@@ -259,6 +286,34 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
     if (watched)
         update_watched();
     return {};
+}
+
+void control_daemon::save_record(const session_record& record)
+{
+    if (std::string e = _catalog.save(record); !e.empty()) {
+        fmt::print(stderr, "linecap: warning: session {}: {}; trying again every second\n", record.id, e);
+        _unsaved.insert(record.id);
+    } else {
+        _unsaved.erase(record.id);
+    }
+}
+
+void control_daemon::retry_saves()
+{
+    const uint64_t now = rte_rdtsc();
+    if (_unsaved.empty() || now < _next_save_retry)
+        return;
+    _next_save_retry = now + _p->clock.hz;
+    for (auto it = _unsaved.begin(); it != _unsaved.end();) {
+        const session_record* r = _catalog.find(*it);
+        if (r == nullptr || _catalog.save(*r).empty()) {   // deleted, or saved at last
+            if (r != nullptr)
+                fmt::print(stderr, "linecap: session {}: session.json written\n", r->id);
+            it = _unsaved.erase(it);
+        } else {
+            ++it;
+        }
+    }
 }
 
 void control_daemon::end_sessions_that_stopped()

@@ -31,6 +31,11 @@ public:
     // runs listed again) and the socket. Returns an empty string or the error.
     std::string prepare();
 
+    // The sessions of --start, for run_pipeline()'s setup step: they exist
+    // before the workers receive their first packet. Returns an empty
+    // string or what went wrong (the daemon then exits).
+    std::string start_initial_sessions(pipeline& p);
+
     // The control loop, for run_pipeline(): returns on shutdown (the
     // command, SIGTERM or SIGINT) once every session is closed.
     void run(pipeline& p);
@@ -44,6 +49,10 @@ private:
     std::string handle(client_id client, const request& req);   // the reply line
 
     std::string start(const request& req);
+    // A session from a request or --start: its folder, its slot in the
+    // pipeline, its record. Returns an empty string or why not.
+    std::string open_session(const session_spec& requested, const nlohmann::json& spec_json, std::string& id,
+                             std::string& folder);
     std::string stop(const request& req);
     std::string list();
     std::string show(const request& req);
@@ -62,6 +71,11 @@ private:
     void finish_background(bool wait);
     void publish_telemetry_snapshots();
     void update_watched();
+    // session.json written, or the record kept for retry_saves() (a full
+    // disk, a descriptor limit, a planted link: a restart must not list a
+    // session that ended as still running, so it is tried again).
+    void save_record(const session_record& record);
+    void retry_saves();
 
     nlohmann::ordered_json counters_of(const session_record& record) const;
     nlohmann::ordered_json summary_of(const session_record& record) const;
@@ -79,6 +93,8 @@ private:
     std::set<std::string> _merging;                // ids with a merge under way
     std::vector<std::unique_ptr<background_delete>> _deletes;
     std::array<uint64_t, max_sessions> _retry_after_ns{};   // after a failed stop
+    std::set<std::string> _unsaved;                // ids whose session.json is behind
+    uint64_t _next_save_retry = 0;                 // TSC
     bool _shutdown = false;
     uint64_t _started_ns = 0;
 };

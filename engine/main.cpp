@@ -147,7 +147,11 @@ int main(int argc, char** argv)
             fmt::print(stderr, "linecap: {}\n", error);
             status = 1;
         } else if (daemon) {
-            status = run_pipeline(p, {}, [&](pipeline& running) { daemon->run(running); }) ? 0 : 1;
+            status = run_pipeline(
+                         p, [&](pipeline& running) { return daemon->start_initial_sessions(running); },
+                         [&](pipeline& running) { daemon->run(running); })
+                         ? 0
+                         : 1;
             fmt::print(stderr, "linecap: shut down after {:.3f} s\n",
                        p.seconds_since_start(p.stop_tsc ? p.stop_tsc : p.start_tsc));
         } else if (!run_pipeline(p, start_oneshot_session, oneshot_control) || !p.sessions[0]) {

@@ -182,6 +182,10 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     app.add_option("--control-group", o.control_group, "Group that may use the socket (mode 0660)")
         ->group(daemon_group)
         ->type_name("GROUP");
+    app.add_option("--start", o.start_files,
+                   "Start a session from this spec file before the first packet (repeatable)")
+        ->group(daemon_group)
+        ->type_name("SPEC");
 
     try {
         app.parse(argc, argv);
@@ -213,7 +217,7 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     // What the command line gave explicitly wins over the spec file.
     for (const char* name : {"--name", "--snaplen", "--format", "--count", "--max-bytes", "--duration",
                              "--rotate-mb", "--rotate-seconds", "--rotate-packets", "--keep", "--out-root",
-                             "--max-sessions", "--control-group"})
+                             "--max-sessions", "--control-group", "--start"})
         if (app.count(name) > 0)
             o.given.push_back(name);
     for (const char* name : {"--out", "--name", "--filter-file", "--bpf", "expression", "--snaplen", "--count",
@@ -260,6 +264,30 @@ std::string load_filter_file(engine_options& o)
     return {};
 }
 
+// Sessions the daemon starts before the first packet: read, parsed and
+// checked here, so a bad one costs one line and no DPDK start-up.
+std::string load_start_specs(engine_options& o)
+{
+    if (o.start_files.size() > o.session_limit)
+        return fmt::format("--start is given {} times, more than the {} sessions --max-sessions allows",
+                           o.start_files.size(), o.session_limit);
+    for (const std::string& file : o.start_files) {
+        std::ifstream in(file);
+        if (!in)
+            return fmt::format("--start {}: cannot read it: {}", file, strerror(errno));
+        std::stringstream text;
+        text << in.rdbuf();
+        session_spec spec;
+        if (std::string e = parse_session_spec_text(text.str(), spec); !e.empty())
+            return fmt::format("--start {}: {}", file, e);
+        if (std::string e = check_session_filter(spec); !e.empty())
+            return fmt::format("--start {}: {}", file, e);
+        o.start_specs.push_back(std::move(spec));
+        o.start_texts.push_back(text.str());
+    }
+    return {};
+}
+
 } // namespace
 
 std::string validate_options(engine_options& o)
@@ -270,9 +298,9 @@ std::string validate_options(engine_options& o)
                                "limits and rotation to `linecapctl start` instead", o.oneshot_given.front());
         if (o.out_root.empty())
             return "--control needs --out-root DIR, the folder where sessions' folders go";
-        return {};
+        return load_start_specs(o);
     }
-    for (const char* name : {"--out-root", "--max-sessions", "--control-group"})
+    for (const char* name : {"--out-root", "--max-sessions", "--control-group", "--start"})
         if (std::find(o.given.begin(), o.given.end(), name) != o.given.end())
             return fmt::format("{} is a daemon option: give --control PATH too", name);
     if (o.session.output.dir.empty())

@@ -34,6 +34,9 @@ struct engine_options {
     std::string control_group;       // group of the socket, if not ours
     std::string out_root;            // sessions' folders go under it
     unsigned session_limit = 8;      // --max-sessions: running at once, up to max_sessions (16)
+    std::vector<std::string> start_files;   // --start: specs of sessions present from the first packet
+    std::vector<session_spec> start_specs;  // ... parsed and checked by validate_options()
+    std::vector<std::string> start_texts;   // ... as the files said, for each session's metadata
 
     // The options the command line gave explicitly: they win over --filter-file.
     std::vector<std::string> given;

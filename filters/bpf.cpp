@@ -38,6 +38,23 @@ std::string compile_classic(const std::string& expression, bpf_program& program)
     return {};
 }
 
+// DPDK's rte_bpf_convert (22.11, and upstream as of 2026) maps a classic
+// indirect load, `ld[bhw] [x + k]`, to eBPF with its index register taken
+// from the load's BPF_SRC bit, which for loads is part of the size field: a
+// halfword load indexes by X as it should, but byte and word loads index by
+// A. So `icmp[0] == 8` (ldxb 4*([14]&0xf); ldb [x + 14]) read the wrong byte
+// and never matched (found by fuzz-packet against libpcap). The converter
+// keeps X in eBPF register 7 (its BPF_REG_X): every indirect load is pointed
+// back at it.
+void fix_indirect_loads(rte_bpf_prm& prm)
+{
+    constexpr uint8_t x_register = EBPF_REG_7;
+    auto* ins = const_cast<ebpf_insn*>(prm.ins);
+    for (uint32_t i = 0; i < prm.nb_ins; i++)
+        if (BPF_CLASS(ins[i].code) == BPF_LD && BPF_MODE(ins[i].code) == BPF_IND)
+            ins[i].src_reg = x_register;
+}
+
 } // namespace
 
 std::string bpf_expression::check_syntax(const std::string& expression)
@@ -65,6 +82,7 @@ std::string bpf_expression::compile(const std::string& expression, bool use_jit)
                                              instructions, bpf_max_instructions)
                                : "",
                            rte_strerror(rte_errno));
+    fix_indirect_loads(*prm);
     _bpf = rte_bpf_load(prm);
     rte_free(prm);
     if (_bpf == nullptr)

@@ -16,10 +16,6 @@ constexpr unsigned prefetch_ahead = 3;
 // Packets classified per pass: the keys and results of one pass stay in L1.
 constexpr unsigned chunk = 64;
 
-// The most header bytes the parser reads: two VLAN tags, IPv6 and a chain of
-// extension headers, TCP. Beyond this the packet has no parsable transport.
-constexpr uint32_t headers_max = 512;
-
 } // namespace
 
 std::string check_session_filter(const session_spec& spec)

@@ -32,6 +32,12 @@
 
 namespace linecap {
 
+// The header bytes parsed of a chain whose first segment is shorter than
+// this: two VLAN tags, IPv6 and a chain of extension headers, TCP. Beyond
+// this such a packet has no parsable transport. (A first segment at least
+// this long is parsed whole, as drivers put 2 KiB in it.)
+constexpr uint32_t headers_max = 512;
+
 // One session's filter, compiled when the session starts, shared by every
 // classifier built while it runs.
 struct session_filter {

@@ -183,7 +183,7 @@ inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t ty
         if (l3 + 40 <= len)
             present |= have_dst;
         if (l3 + 7 > len) {
-            store_transport(transport_view{0, present, 0, 0}, words, f);
+            store_transport(transport_view{0, present, 0, len}, words, f);
             return true;
         }
         uint8_t next = data[l3 + 6];
@@ -209,7 +209,7 @@ inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t ty
             at += size;
         }
         if (!known) {   // an extension header cut short: no protocol, no ports
-            store_transport(transport_view{0, present, 0, 0}, words, f);
+            store_transport(transport_view{0, present, 0, len}, words, f);
             return true;
         }
         f.proto = next;
@@ -231,7 +231,10 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
     f.proto = 0;
     f.family = 0;
     f.l3_offset = 0;
-    store_transport(transport_view{}, 0, f);
+    // No payload unless a header says where it starts: an IPv6 header or
+    // extension header cut short has none (fuzz-packet found a payload
+    // pattern matched from byte 0, in the Ethernet header, for want of this).
+    store_transport(transport_view{0, 0, 0, len}, 0, f);
     if (len < 14)
         return false;
     uint32_t type_at = 12;
@@ -254,7 +257,7 @@ inline bool parse_ip_packet(const uint8_t* data, uint32_t len, uint8_t family, p
     f.proto = 0;
     f.family = 0;
     f.l3_offset = 0;
-    store_transport(transport_view{}, 0, f);
+    store_transport(transport_view{0, 0, 0, len}, 0, f);
     if (len == 0)
         return false;
     return parse_ip(data, len, 0, family == 4 ? ether_ipv4 : ether_ipv6, f);

@@ -517,13 +517,35 @@ std::string format_address(uint8_t family, const std::array<uint8_t, 16>& addr)
     return text;
 }
 
+namespace {
+
+// A refused name as an error message shows it: printable ASCII, other bytes
+// as \xNN (a NUL or a newline must not cut a log line), at most 80 of them.
+std::string shown_name(std::string_view name)
+{
+    constexpr size_t shown_max = 80;
+    std::string out;
+    for (size_t i = 0; i < name.size() && i < shown_max; i++) {
+        const auto c = static_cast<unsigned char>(name[i]);
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            out += static_cast<char>(c);
+        else
+            out += fmt::format("\\x{:02x}", c);
+    }
+    if (name.size() > shown_max)
+        out += fmt::format("... ({} bytes)", name.size());
+    return out;
+}
+
+} // namespace
+
 std::string check_session_name(std::string_view name)
 {
     if (name.empty() || name.size() > 64)
-        return fmt::format("\"{}\": a session name has 1 to 64 characters", name);
+        return fmt::format("\"{}\": a session name has 1 to 64 characters", shown_name(name));
     for (char c : name)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
-            return fmt::format("\"{}\": a session name has only letters, digits, '.', '_' and '-'", name);
+            return fmt::format("\"{}\": a session name has only letters, digits, '.', '_' and '-'", shown_name(name));
     if (name == "." || name == "..")
         return fmt::format("\"{}\" is not a session name", name);
     return {};
@@ -574,7 +596,9 @@ std::string parse_session_spec_text(std::string_view text, session_spec& spec)
     json j;
     try {
         j = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        // Not only parse_error: a number too large for a double (1e400) is
+        // out_of_range, and escaped as far as std::terminate (found by fuzz-spec).
         // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." -> the part after the tag
         std::string what = e.what();
         if (const auto p = what.find("] "); p != std::string::npos)

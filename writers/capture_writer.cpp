@@ -85,31 +85,10 @@ int capture_writer::attach(int fd, const std::string& name, const capture_file_o
     return 0;
 }
 
-namespace {
-
-uint64_t pcap_record_length(const uint8_t* header)
-{
-    uint32_t caplen;
-    std::memcpy(&caplen, header + 8, 4);
-    return sizeof(pcap_record_header) + caplen;
-}
-
-uint64_t pcapng_block_length(const uint8_t* header)
-{
-    uint32_t total;
-    std::memcpy(&total, header + 4, 4);
-    return total;
-}
-
-} // namespace
-
 void capture_writer::write_header(const capture_file_options& options)
 {
     _format = options.format;
-    if (_format == file_format::pcapng)
-        _file.set_record_framing(8, pcapng_block_length);
-    else
-        _file.set_record_framing(sizeof(pcap_record_header), pcap_record_length);
+    _file.set_record_framing(framing_of(_format));
     _snaplen = options.snaplen == 0 ? pcap_max_snaplen : std::min(options.snaplen, pcap_max_snaplen);
     _packets = 0;
     _start_ns = options.start_ns;

@@ -90,13 +90,15 @@ public:
         return bytes;
     }
 
-    // Appends one record from a flat buffer (merge, tests).
+    // Appends one record from a flat buffer (merge, tests). `data` may be
+    // null when `caplen` is 0 (merge's empty vector for a record of no bytes).
     uint32_t write_record(uint64_t ts_ns, uint32_t orig_len, const uint8_t* data, uint32_t caplen,
                           uint32_t interface = 0)
     {
         caplen = std::min(caplen, _snaplen);
         const uint32_t bytes = append_record_header(ts_ns, caplen, orig_len, interface);
-        _file.append(data, caplen);
+        if (caplen != 0)   // memcpy from null is undefined even for 0 bytes (found by fuzz-merge-reader)
+            _file.append(data, caplen);
         append_record_trailer(caplen);
         return bytes;
     }

@@ -75,14 +75,17 @@ struct input {
                 note = fmt::format("{}: ends after {} complete records ({})", path, records, pcap_geterr(pcap));
             return false;
         }
-        // A record of all zeros is where a crash left the space a chunk in
-        // flight had grown the file by (output_file.h): the data ends there.
-        if (h->ts.tv_sec == 0 && h->ts.tv_usec == 0 && h->caplen == 0 && h->len == 0) {
+        // In a .part file, a record of all zeros is where a crash left the
+        // space a chunk in flight had grown the file by (output_file.h): the
+        // data ends there. Finished files are taken as they are.
+        if (h->ts.tv_sec == 0 && h->ts.tv_usec == 0 && h->caplen == 0 && h->len == 0 && path.ends_with(".part")) {
             note = fmt::format("{}: ends after {} complete records (zeros follow: the rest was never "
                                "written)", path, records);
             return false;
         }
-        ts_ns = static_cast<uint64_t>(static_cast<int64_t>(h->ts.tv_sec) * 1000000000 + h->ts.tv_usec);
+        // Unsigned, so that a pcapng time past 2554 (over 64 bits of
+        // nanoseconds) wraps instead of overflowing (found by fuzz-merge-reader).
+        ts_ns = static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u + static_cast<uint64_t>(h->ts.tv_usec);
         caplen = h->caplen;
         len = h->len;
         data.assign(d, d + h->caplen);

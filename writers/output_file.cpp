@@ -34,6 +34,20 @@ int create_file(int dir_fd, const std::string& name, bool direct)
 
 } // namespace
 
+int rename_no_replace(int dir_fd, const std::string& from, const std::string& to)
+{
+    if (renameat2(dir_fd, from.c_str(), dir_fd, to.c_str(), RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return errno;
+    // A filesystem without RENAME_NOREPLACE: a hard link fails if `to`
+    // exists, then the old name goes.
+    if (linkat(dir_fd, from.c_str(), dir_fd, to.c_str(), 0) != 0)
+        return errno;
+    unlinkat(dir_fd, from.c_str(), 0);
+    return 0;
+}
+
 output_file::~output_file()
 {
     if (_fd >= 0)
@@ -212,9 +226,16 @@ void output_file::preallocate(uint64_t end)
 int output_file::write_full_buffer()
 {
     preallocate(_base + _capacity);
-    if (_direct && _ring && _spare)
-        return submit_full_buffer();
-    const int rc = write_at(_fd, _buffer.get(), _capacity, _base);
+    int rc = 0;
+    if (_direct && _ring && _spare) {
+        // The previous chunk's buffer is the spare: wait for it first.
+        if ((rc = finish_in_flight()) == 0 && submit_full_buffer())
+            return 0;
+    }
+    // No io_uring, or it could not take this chunk: write it here and now.
+    // After a failed chunk this one is lost with it.
+    if (rc == 0)
+        rc = write_at(_fd, _buffer.get(), _capacity, _base);
     _base += _capacity;
     _used = 0;
     if (rc != 0)
@@ -224,11 +245,10 @@ int output_file::write_full_buffer()
     return 0;
 }
 
-// Hands the full buffer to io_uring and takes the spare one, once the
-// previous write is done (its buffer is the spare).
-int output_file::submit_full_buffer()
+// Hands the full buffer to io_uring and takes the spare one. Returns false
+// if io_uring did not take it (the buffer is still ours to write).
+bool output_file::submit_full_buffer()
 {
-    const int rc = finish_in_flight();
     // A direct write past the end of the file must also grow it: ext4 and
     // xfs cannot do that without blocking, so io_uring hands the write to a
     // kernel thread, which on a busy machine runs only when the writer waits
@@ -237,34 +257,22 @@ int output_file::submit_full_buffer()
     // chunk reads as zeros; a crash in those milliseconds leaves them, and
     // the restart's tidying cuts the file at the first all-zero record.
     const uint64_t end = _base + _capacity;
-    const bool grown = end <= _grown_to || ftruncate(_fd, static_cast<off_t>(end)) == 0;
-    if (grown)
-        _grown_to = std::max(_grown_to, end);
-    io_uring_sqe* sqe = rc == 0 && grown ? io_uring_get_sqe(_ring.get()) : nullptr;
-    if (sqe != nullptr) {
-        io_uring_prep_write(sqe, _fd, _buffer.get(), static_cast<unsigned>(_capacity), _base);
-        if (io_uring_submit(_ring.get()) == 1) {
-            _in_flight = {true, _base, _capacity, _record_end, _records};
-            std::swap(_buffer, _spare);
-            _base += _capacity;
-            _used = 0;
-            return 0;
-        }
+    if (end > _grown_to) {
+        if (ftruncate(_fd, static_cast<off_t>(end)) != 0)
+            return false;
+        _grown_to = end;
     }
-    if (rc != 0) {   // the previous chunk failed: this one is lost with it
-        _base += _capacity;
-        _used = 0;
-        return rc;
-    }
-    // io_uring could not take it: write it here and now.
-    const int sync_rc = write_at(_fd, _buffer.get(), _capacity, _base);
+    io_uring_sqe* sqe = io_uring_get_sqe(_ring.get());
+    if (sqe == nullptr)
+        return false;
+    io_uring_prep_write(sqe, _fd, _buffer.get(), static_cast<unsigned>(_capacity), _base);
+    if (io_uring_submit(_ring.get()) != 1)
+        return false;
+    _in_flight = {true, _base, _capacity, _record_end, _records};
+    std::swap(_buffer, _spare);
     _base += _capacity;
     _used = 0;
-    if (sync_rc != 0)
-        return sync_rc;
-    _flushed = _base;
-    mark_durable();
-    return 0;
+    return true;
 }
 
 // Waits for the write in flight. What it did not write whole (a short write
@@ -350,22 +358,12 @@ int output_file::flush()
 // every complete one.
 void output_file::recover_written_records()
 {
-    if (_record_length == nullptr || _framing_header == 0)
+    if (_framing.length == nullptr)
         return;
-    std::vector<uint8_t> header(_framing_header);
-    uint64_t at = _durable_end;
     const int fd = _tail_fd >= 0 ? _tail_fd : _fd;   // buffered: any alignment
-    while (at + _framing_header <= _written_end) {
-        if (pread(fd, header.data(), _framing_header, static_cast<off_t>(at)) !=
-            static_cast<ssize_t>(_framing_header))
-            break;
-        const uint64_t length = _record_length(header.data());
-        if (length < _framing_header || at + length > _written_end)
-            break;
-        at += length;
-        _durable_records++;
-    }
-    _durable_end = at;
+    const walk_result walked = walk_records(fd, _durable_end, _written_end, _framing);
+    _durable_end = walked.end;
+    _durable_records += walked.records;
 }
 
 int output_file::close()
@@ -395,9 +393,12 @@ int output_file::close()
     _fd = _tail_fd = -1;
     // Only a file known to end at a record boundary gets its final name; the
     // other keeps .part, which linecap merge reads up to its last complete record.
-    if (!_attached && valid && renameat(_dir_fd, part_name(_name).c_str(), _dir_fd, _name.c_str()) != 0 &&
-        result == 0)
-        result = -errno;
+    // Never over an existing file: a name planted in the folder stays, and
+    // this file keeps its .part name (the error says so).
+    if (!_attached && valid) {
+        if (const int err = rename_no_replace(_dir_fd, part_name(_name), _name); err != 0 && result == 0)
+            result = -err;
+    }
     return result;
 }
 

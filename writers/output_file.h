@@ -36,6 +36,7 @@
 #include <string>
 
 #include <rte_memcpy.h>
+#include "writers/record_walk.h"
 
 struct io_uring;
 
@@ -96,14 +97,9 @@ public:
 
     // How to find record boundaries in the file: after a failed write,
     // close() walks the records the kernel did take (a short write fills a
-    // disk to its last byte) to keep every complete one. `header_bytes` of a
-    // record tell its whole length. Costs nothing until a write fails.
-    using record_length_fn = uint64_t (*)(const uint8_t* header);
-    void set_record_framing(size_t header_bytes, record_length_fn length)
-    {
-        _framing_header = header_bytes;
-        _record_length = length;
-    }
+    // disk to its last byte) to keep every complete one (walk_records).
+    // Costs nothing until a write fails.
+    void set_record_framing(const record_framing& framing) { _framing = framing; }
 
     int error() const { return _error; }          // first errno seen, 0 if none
     uint64_t size() const { return _offset; }     // bytes appended so far
@@ -119,7 +115,7 @@ public:
 private:
     int reserve_buffer(size_t chunk_bytes);
     void start_async();
-    int submit_full_buffer();
+    bool submit_full_buffer();
     int finish_in_flight();
     void reset_state();
     void append_spilling(const uint8_t* data, size_t len);
@@ -168,9 +164,12 @@ private:
     bool _attached = false;     // attach(): a stream, written in order, never renamed
     uint64_t _written_end = 0;  // furthest byte the kernel accepted, even from a short write
     uint64_t _grown_to = 0;     // file size set ahead of a write in flight (submit_full_buffer)
-    size_t _framing_header = 0;
-    record_length_fn _record_length = nullptr;
+    record_framing _framing;
     int _error = 0;
 };
+
+// renameat that never replaces `to` (RENAME_NOREPLACE, or a hard link where
+// the filesystem lacks it): 0, or the errno (EEXIST when `to` exists).
+int rename_no_replace(int dir_fd, const std::string& from, const std::string& to);
 
 } // namespace linecap

@@ -105,7 +105,11 @@ void close_file(writer& w, unsigned slot)
     out.on_disk.push_back(file.name());
     publish(w, slot);
     if (rc != 0) {
-        fail(w, slot, -rc, file.name());
+        // A write error names the file it hit; otherwise closing failed:
+        // the rename to its final name (its folder removed, made read-only,
+        // or the name taken), and the file is left NAME.part.
+        const bool write_failed = file.error() != 0;
+        fail(w, slot, -rc, write_failed ? file.name() : file.name() + ".part: cannot close it and rename it " + file.name());
         return;
     }
     apply_keep(w, slot);

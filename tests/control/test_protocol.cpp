@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/catalog.h"
+#include "writers/capture_format.h"
 #include "control/describe.h"
 #include "control/protocol.h"
 
@@ -94,6 +95,26 @@ TEST_CASE("watch lines decode the headers like tcpdump's one-liners")
     CHECK(describe_packet(ts, arp, 5, 42) == "22:13:20.123456789 truncated Ethernet frame, length 42");
 }
 
+namespace {
+
+// A nanosecond pcap file of `records` 60-byte packets, then `partial` bytes
+// of one more record: what a writer killed mid-record leaves.
+void write_pcap(const std::string& path, unsigned records, unsigned partial)
+{
+    std::ofstream out(path, std::ios::binary);
+    const pcap_file_header header = make_pcap_file_header(file_format::pcap_ns, 0);
+    out.write(reinterpret_cast<const char*>(&header), sizeof header);
+    std::string packet(60, 'p');
+    for (unsigned i = 0; i <= records; i++) {
+        const pcap_record_header h = make_pcap_record_header(file_format::pcap_ns, 1000000000ull * (i + 1), 60, 60);
+        std::string record(reinterpret_cast<const char*>(&h), sizeof h);
+        record += packet;
+        out.write(record.data(), i < records ? static_cast<std::streamsize>(record.size()) : partial);
+    }
+}
+
+} // namespace
+
 TEST_CASE("the catalog keeps sessions on disk and reads them back")
 {
     char tmpl[] = "/tmp/linecap-catalog.XXXXXX";
@@ -116,8 +137,13 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         close(fd);
         REQUIRE(c.save(*r).empty());   // running when "the daemon dies"
         id_running = r->id;
-        std::ofstream(root + "/" + r->folder + "/dns-w0-000001.pcap") << "x";
-        CHECK(c.files(*r).size() == 1);
+        const std::string dir = root + "/" + r->folder + "/";
+        write_pcap(dir + "dns-w0-000001.pcap", 1, 0);        // closed before the crash
+        write_pcap(dir + "dns-w0-000002.pcap.part", 2, 10);  // being written: half a third record
+        std::ofstream(dir + "dns-w0-000003.pcap.part") << "x";  // not even a header
+        write_pcap(dir + "dns-w0-000004.pcap.part", 1, 0);   // valid, but its final name is taken
+        write_pcap(dir + "dns-w0-000004.pcap", 1, 0);
+        CHECK(c.files(*r).size() == 5);
 
         // A start that failed gives its id back.
         REQUIRE(c.create("oops", r, fd).empty());
@@ -137,9 +163,25 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         CHECK(c.find(id_done)->status == "finished");
         CHECK(c.find(id_done)->reason == "packets");
         CHECK(c.find(id_done)->started == "2023-11-14T22:13:20.000000000Z");
-        CHECK(c.find(id_running)->status == "failed");
-        CHECK_THAT(c.find(id_running)->error, Catch::Contains("without closing"));
-        CHECK(c.warnings().size() == 1);   // 77-broken
+        // The crashed session: finished, reason crashed, its .part files cut
+        // back and renamed (never over an existing file), its counters what
+        // the files hold.
+        const session_record& crashed = *c.find(id_running);
+        CHECK(crashed.status == "finished");
+        CHECK(crashed.reason == "crashed");
+        CHECK(crashed.error.empty());
+        CHECK_THAT(crashed.note, Catch::Contains("without closing"));
+        CHECK_THAT(crashed.note, Catch::Contains("cut 1 .part file back"));
+        CHECK(crashed.counters["written_packets"] == 1 + 2 + 1 + 1);
+        CHECK(crashed.counters["files"] == 5);
+        const std::string dir = root + "/" + crashed.folder + "/";
+        CHECK(std::filesystem::file_size(dir + "dns-w0-000002.pcap") == 24 + 2 * (16 + 60));
+        CHECK_FALSE(std::filesystem::exists(dir + "dns-w0-000002.pcap.part"));
+        CHECK(std::filesystem::exists(dir + "dns-w0-000003.pcap.part"));
+        CHECK(std::filesystem::exists(dir + "dns-w0-000004.pcap.part"));
+        CHECK(std::filesystem::file_size(dir + "dns-w0-000004.pcap") == 24 + 16 + 60);
+        CHECK(c.warnings().size() == 3);   // 77-broken, and the two .part files left as they were
+        CHECK_THAT(c.warnings()[0] + c.warnings()[1] + c.warnings()[2], Catch::Contains("File exists"));
         session_record* r = nullptr;
         int fd = -1;
         REQUIRE(c.create("next", r, fd).empty());

@@ -1,4 +1,6 @@
 // The classifier's semantics on hand-built packets (docs/filters.md).
+#include <cstring>
+
 #include <catch2/catch.hpp>
 
 #include "tests/filters/filter_helpers.h"
@@ -247,6 +249,19 @@ TEST_CASE("payload patterns: match, no match, caseless, across segments, never p
     std::vector<uint8_t> cut(http.begin(), http.begin() + static_cast<long>(at + 5));
     CHECK_FALSE(keeps(R"({"payload":{"patterns":["Authorization:"]}})", cut));
     CHECK(keeps(R"({"payload":{"patterns":["Autho"]}})", cut));
+
+    // An IPv6 header, or an extension header, cut short has no payload: the
+    // pattern in its Ethernet header or addresses is not in it (found by fuzz-packet).
+    const std::string get = R"({"payload":{"patterns":["GET /"]}})";
+    traffic::frame_spec v6 = frame6("2001:db8::1", "2001:db8::2", 17);
+    v6.ipv6_extensions = {0};
+    auto short_v6 = traffic::build_frame(v6);
+    std::memcpy(short_v6.data(), "GET /", 5);                 // in the destination MAC address
+    std::memcpy(short_v6.data() + 14 + 8, "GET /", 5);        // in the source address
+    for (size_t len : {size_t{14 + 6}, size_t{14 + 40}, size_t{14 + 41}}) {
+        INFO("cut at " << len);
+        CHECK_FALSE(keeps(get, std::vector<uint8_t>(short_v6.begin(), short_v6.begin() + static_cast<long>(len))));
+    }
 
     // The same packet in mbuf segments: the match spans segment boundaries,
     // and headers split over tiny segments are still parsed.

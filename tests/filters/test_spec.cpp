@@ -101,6 +101,8 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
           "name: \"../etc\": a session name has only letters, digits, '.', '_' and '-'");
     CHECK(spec_error(R"([1,2])") == "expected an object {...}, got [1,2]");
     CHECK_THAT(spec_error(R"({"match": [})"), Catch::StartsWith("not valid JSON: parse error at line 1, column 12"));
+    // Found by fuzz-spec: nlohmann's out_of_range escaped parse_session_spec_text and aborted `linecap -F`.
+    CHECK(spec_error(R"({"snaplen": 1e400})") == "not valid JSON: number overflow parsing '1e400'");
     CHECK_THAT(spec_error(R"({"bpf":"tcp port"})"), Catch::StartsWith("bpf: \"tcp port\": can't parse filter expression: syntax error"));
     CHECK_THAT(spec_error(R"({"bpf":"tcp port 99999"})"), Catch::Contains("port 99999"));
     CHECK_THAT(spec_error(R"({"payload":{"patterns":["ok", "(ab"]}})"),

@@ -175,6 +175,34 @@ def many_clients(path, limit):
     print(f"ok: client {limit + 1} is told there are too many; after they leave, service goes on")
 
 
+def flood(path, count):
+    """One client pipelines `count` requests as fast as it can while reading
+    the replies: every one is answered, in order, and others are still served."""
+    import threading
+    s = connect(path, 60)
+    lines = Lines(s)
+    replies = []
+
+    def reader():
+        try:
+            for _ in range(count):
+                replies.append(lines.read())
+        except (EOFError, OSError) as e:
+            replies.append({"reader_error": str(e)})
+
+    t = threading.Thread(target=reader)
+    t.start()
+    request = b'{"cmd":"list"}\n{"cmd":"bogus"}\n'
+    s.sendall(request * (count // 2))
+    took = expect_list_works(path, within_s=5.0)
+    t.join(120)
+    if len(replies) != count or any("reader_error" in r for r in replies):
+        fail(f"flood: {len(replies)} of {count} replies; last {replies[-1:]}")
+    if not all(r.get("ok") is (i % 2 == 0) for i, r in enumerate(replies)):
+        fail("flood: replies out of order or wrong")
+    print(f"ok: {count} pipelined requests answered in order; another client served in {took:.2f} s meanwhile")
+
+
 def cycles(path, count):
     """start, stop and delete a session `count` times over one connection."""
     lines = Lines(connect(path))
@@ -189,6 +217,26 @@ def cycles(path, count):
             if not reply.get("ok"):
                 fail(f"cycle {i}: {cmd} {sid}: {reply}")
     print(f"{count} start/stop/delete cycles")
+def hostile_names(path, outside):
+    """Session names and ids that try to leave --out-root are refused, each
+    with an error naming the problem; nothing appears in `outside`."""
+    lines = Lines(connect(path))
+    names = ["../escape", "../../" + outside.lstrip("/"), outside, "a/b", "/", ".", "..",
+             "x\u0000y", "a" * 65, "b" * 5000, "", "x y", "caf\u00e9", "x\ny"]
+    for name in names:
+        raw = json.dumps({"cmd": "start", "spec": {"name": name}}) + "\n"   # NUL, newline: JSON escapes
+        reply = call(lines, raw)
+        error = reply.get("error", "")
+        if reply.get("ok") is not False or "name" not in error or len(error) > 300 or any(c < " " for c in error):
+            fail(f"start with name {name[:40]!r}: expected a short, printable refusal naming the name, got {reply}")
+        print(f"ok: name {name[:30]!r} -> {reply['error'][:100]}")
+    for cmd in ["show", "stop", "files", "merge", "delete", "watch"]:
+        for bad_id in ["../1", "1/..", "/etc", "1\u0000", "-1", "1e3", "99999999999999999999999"]:
+            reply = call(lines, json.dumps({"cmd": cmd, "id": bad_id}) + "\n")
+            if reply.get("ok") is not False or not reply.get("error"):
+                fail(f"{cmd} {bad_id!r}: expected a refusal, got {reply}")
+    print("ok: ids with paths in them are refused by every command")
+    lines.sock.close()
 
 
 def main():
@@ -203,8 +251,12 @@ def main():
         ordered(path, sys.argv[3])
     elif what == "many":
         many_clients(path, int(sys.argv[3]))
+    elif what == "flood":
+        flood(path, int(sys.argv[3]))
     elif what == "cycles":
         cycles(path, int(sys.argv[3]))
+    elif what == "hostile-names":
+        hostile_names(path, sys.argv[3])
     elif what == "call":
         print(json.dumps(call(Lines(connect(path)), sys.argv[3] + "\n")))
     else:

@@ -11,18 +11,12 @@ fi
 mapfile -t files < <(find "$CORPUS" -maxdepth 1 -name '*.pcap*' | sort)
 [ "${#files[@]}" -gt 400 ] || fail "expected the 434 corpus captures, found ${#files[@]}"
 
-# net_pcap takes up to 16 files per port (one queue each); 8 ports per run.
-per_port=16
-per_run=$((per_port * 8))
+# 8 ports of 16 files per run.
+per_run=$((corpus_per_port * 8))
 total_written=0
 for ((start = 0; start < ${#files[@]}; start += per_run)); do
     batch=("${files[@]:start:per_run}")
-    vdevs=()
-    for ((p = 0; p * per_port < ${#batch[@]}; p++)); do
-        args="net_pcap$p"
-        for f in "${batch[@]:p*per_port:per_port}"; do args+=",rx_pcap=$f"; done
-        vdevs+=(--vdev "$args")
-    done
+    corpus_vdevs "" "${batch[@]}"
     out="$WORK/out-$start"
     # net_pcap keeps no descriptor ring: 128 queues need not reserve 1024 mbufs each.
     run_linecap "$WORK/log-$start" -l 0-1 "${EAL_TEST[@]}" --log-level=pmd.net.pcap:critical "${vdevs[@]}" -- \

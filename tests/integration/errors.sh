@@ -26,6 +26,16 @@ expect_error 2 "--out (-w) DIR is required" "${E[@]}" --vdev net_null0
 expect_error 2 "--control needs --out-root" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock"
 expect_error 2 "--snaplen belongs to a one-shot capture" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock" --out-root "$WORK/root" -s 64
 expect_error 2 "--max-sessions is a daemon option" "${E[@]}" --vdev net_null0 -- -w "$out" --max-sessions 4
+echo '{"name": "ok"}' >"$WORK/ok.json"
+echo '{"name": "x", "bpf": "tcp and and"}' >"$WORK/bad-bpf.json"
+echo '{"name": "x", "snaplen": "big"}' >"$WORK/bad-field.json"
+D=(--vdev net_null0 -- --control "$WORK/sock" --out-root "$WORK/root")
+expect_error 2 "--start is a daemon option" "${E[@]}" --vdev net_null0 -- -w "$out" --start "$WORK/ok.json"
+expect_error 2 "--start $WORK/none.json: cannot read it: No such file or directory" "${E[@]}" "${D[@]}" --start "$WORK/none.json"
+expect_error 2 "--start $WORK/bad-bpf.json: bpf: \"tcp and and\": can't parse filter expression: syntax error" "${E[@]}" "${D[@]}" --start "$WORK/bad-bpf.json"
+expect_error 2 "--start $WORK/bad-field.json: snaplen: \"big\" is not a whole number" "${E[@]}" "${D[@]}" --start "$WORK/bad-field.json"
+expect_error 2 "--start is given 2 times, more than the 1 sessions --max-sessions allows" "${E[@]}" "${D[@]}" --max-sessions 1 --start "$WORK/ok.json" --start "$WORK/ok.json"
+[ ! -e "$WORK/root" ] || fail "a refused --start left $WORK/root behind"
 expect_error 1 "a socket path must be 1 to 107 bytes" "${E[@]}" --vdev net_null0 -- --control "$WORK/$(printf 'x%.0s' {1..120})" --out-root "$WORK/root"
 expect_error 1 "--control-group no-such-group-here: no such group" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock" --out-root "$WORK/root" --control-group no-such-group-here
 expect_error 2 "--snaplen: 300000 is not a whole number from 0 to 262144" "${E[@]}" -- -w "$out" -s 300000

@@ -65,6 +65,22 @@ check_readable() {
     fi
 }
 
+# corpus_vdevs EXTRA FILE...: net_pcap ports replaying the files, 16 per
+# port (one queue each, net_pcap's most), each port's arguments ending in
+# EXTRA (",infinite_rx=1" or ""). Sets vdevs=(--vdev ... --vdev ...).
+corpus_per_port=16
+corpus_vdevs() {
+    local extra=$1 p f args
+    shift
+    local list=("$@")
+    vdevs=()
+    for ((p = 0; p * corpus_per_port < ${#list[@]}; p++)); do
+        args="net_pcap$p"
+        for f in "${list[@]:p*corpus_per_port:corpus_per_port}"; do args+=",rx_pcap=$f"; done
+        vdevs+=(--vdev "$args$extra")
+    done
+}
+
 json() {
     jq -r "$2" "$1"
 }

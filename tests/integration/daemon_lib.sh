@@ -1,0 +1,58 @@
+# Shared by the daemon suites (daemon.sh, faults.sh), after lib.sh: a daemon
+# on endless replayed traffic ($WORK/in.pcap through net_pcap, infinite_rx),
+# driven with linecapctl.
+: "${LINECAPCTL:?run through meson test}"
+
+SOCK="$WORK/control.sock"
+ROOT="$WORK/sessions"
+prefix="lc-$(basename "$0" .sh)-$$"
+pid=
+DAEMON_WRAP=()   # a command the daemon runs under (setpriv ...), if any
+
+start_daemon() {
+    "${DAEMON_WRAP[@]}" "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix" \
+        --vdev "net_pcap0,rx_pcap=$WORK/in.pcap,infinite_rx=1" -- \
+        --control "$SOCK" --out-root "$ROOT" "$@" >>"$WORK/daemon.log" 2>&1 &
+    pid=$!
+    cleanup_hooks+=("kill -9 $pid 2>/dev/null")
+    for _ in $(seq 150); do
+        ctl ls >/dev/null 2>&1 && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$WORK/daemon.log"
+    fail "the daemon did not come up"
+}
+
+ctl() {
+    "$LINECAPCTL" --socket "$SOCK" "$@"
+}
+
+# field ID JQ: a field of `show ID --json`.
+field() {
+    ctl --json show "$1" | jq -r ".session$2"
+}
+
+# wait_ended ID: until the session is no longer running (10 s at most).
+wait_ended() {
+    for _ in $(seq 100); do
+        [ "$(field "$1" .status)" != running ] && return 0
+        sleep 0.1
+    done
+    fail "session $1 still running after 10 s"
+}
+
+# check_session_files ID [N]: every file opens in capinfos and tshark; with
+# N, they hold N packets together; and the session's written_packets agree.
+check_session_files() {
+    local id=$1 want=${2:-} total=0 n f
+    while read -r f; do
+        [[ "$f" != *.part ]] || fail "session $id: $f still .part after it ended"
+        check_readable "$f"
+        n=$(capinfos -M -c "$f" | awk -F': *' '/Number of packets/ {print $2}')
+        total=$((total + n))
+    done < <(ctl --json files "$id" | jq -r '.files[].path')
+    [ "$total" = "$(field "$id" .counters.written_packets)" ] ||
+        fail "session $id: files hold $total packets, counters say $(field "$id" .counters.written_packets)"
+    [ -z "$want" ] || [ "$total" = "$want" ] || fail "session $id: $total packets, expected $want"
+}

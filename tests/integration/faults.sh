@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Faults under a running daemon: hostile session names and planted symbolic
+# links (nothing written outside --out-root), a session's folder removed or
+# made read-only mid-capture, a file descriptor limit, kill -9 and the
+# restart that tidies the .part files, and a full disk shared by two
+# sessions. Each fault stops the session it hits, with a reason and an error
+# naming the file; other sessions go on and the daemon keeps answering.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+CLIENT="$(dirname "$0")/control_client.py"
+
+"$GEN" -o "$WORK/in.pcap" -n 2000 --seed 3
+OUTSIDE="$WORK/outside"   # nothing may ever appear here
+mkdir -p "$OUTSIDE"
+
+# The daemon runs with no capability at all: on vdevs it needs none, and
+# without CAP_DAC_OVERRIDE file permissions bind it as any process (a
+# read-only folder must refuse it, even to root).
+command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed"
+DAEMON_WRAP=(setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all)
+
+# session_fds: the daemon's descriptors that point into a session's folder.
+session_fds() {
+    local folder=$1 fd
+    for fd in /proc/"$pid"/fd/*; do
+        [[ "$(readlink "$fd")" == "$folder"* ]] && basename "$fd"
+    done
+}
+
+# lowest_free_fd: the lowest descriptor number the daemon does not use.
+lowest_free_fd() {
+    local n=0
+    while [ -e "/proc/$pid/fd/$n" ]; do n=$((n + 1)); done
+    echo "$n"
+}
+
+# expect_stopped ID REASON WORDS: the session ended by itself with REASON,
+# and its error says WORDS.
+expect_stopped() {
+    local id=$1 reason=$2 words=$3
+    wait_ended "$id"
+    [ "$(field "$id" .status)/$(field "$id" .reason)" = "failed/$reason" ] ||
+        fail "session $id: $(field "$id" .status)/$(field "$id" .reason), expected failed/$reason"
+    field "$id" .error | grep -q "$words" || fail "session $id: error '$(field "$id" .error)' does not say '$words'"
+    echo "session $id: $reason: $(field "$id" .error)"
+}
+
+# still_writing ID: its written_packets grow.
+still_writing() {
+    local before after
+    before=$(field "$1" .counters.written_packets)
+    sleep 0.6
+    after=$(field "$1" .counters.written_packets)
+    [ "$(field "$1" .status)" = running ] && [ "$after" -gt "$before" ] ||
+        fail "session $1 stopped writing ($before -> $after, $(field "$1" .status))"
+}
+
+start_daemon
+[ "$(awk '/^CapEff/ {print $2}' /proc/"$pid"/status)" = 0000000000000000 ] ||
+    fail "the daemon runs with capabilities: $(grep Cap /proc/"$pid"/status)"
+steady=$(ctl --json start --name steady --proto icmpv6 -s 64 | jq -r .id)
+
+note "names and ids with paths in them are refused; nothing is written outside --out-root"
+python3 "$CLIENT" hostile-names "$SOCK" "$OUTSIDE"
+rc=0; ctl start --name ../escape 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "a session name has only letters" "$WORK/err" || fail "linecapctl --name ../escape: $(cat "$WORK/err")"
+
+note "a symbolic link planted at the next session folder's name is skipped, not followed"
+next=$(( $(ctl --json ls | jq -r '[.sessions[].id | tonumber] | max') + 1 ))
+ln -s "$OUTSIDE" "$ROOT/$next-planted"
+planted=$(ctl --json start --name planted --proto icmp -s 64 | jq -r .id)
+[ "$planted" = $((next + 1)) ] || fail "the session took id $planted, expected $((next + 1)) (past the planted link)"
+[ -d "$ROOT/$planted-planted" ] && [ ! -L "$ROOT/$planted-planted" ] || fail "the session folder is not a real folder"
+[ -L "$ROOT/$next-planted" ] || fail "the planted link was replaced"
+ctl stop "$planted" >/dev/null
+check_session_files "$planted"
+[ -z "$(ls -A "$OUTSIDE")" ] || fail "written outside --out-root: $(ls -A "$OUTSIDE")"
+rm "$ROOT/$next-planted"
+
+note "symbolic links planted at the file names a session will create: never followed"
+# -G 1: one file a second named after its window, so the next names are known.
+links=$(ctl --json start --name linked --proto icmp -s 64 -G 1 | jq -r .id)
+folder="$ROOT/$links-linked"
+sleep 1.2
+ln -s "$OUTSIDE/session.json.tmp" "$folder/session.json.tmp"   # first: the session may end any moment
+seq=$(ls "$folder" | sed -n 's/^linked-w0-\([0-9]*\)-.*/\1/p' | sort -n | tail -1)
+now=$(date +%s)
+for s in $(seq $((10#$seq + 1)) $((10#$seq + 3))); do
+    for t in $(seq "$now" $((now + 4))); do
+        name="linked-w0-$(printf %06d "$s")-$(date -u -d "@$t" +%Y%m%dT%H%M%SZ).pcap"
+        ln -s "$OUTSIDE/$name.part" "$folder/$name.part"
+    done
+done
+expect_stopped "$links" error "cannot create .*File exists"
+[ -z "$(ls -A "$OUTSIDE")" ] || fail "a planted link was followed: $(ls -A "$OUTSIDE")"
+grep -q "session $links: .*session.json.tmp: cannot write: Too many levels of symbolic links" "$WORK/daemon.log" ||
+    fail "the planted session.json.tmp did not give a clear warning"
+rm "$folder/session.json.tmp"   # the daemon writes session.json at its next try
+for _ in $(seq 30); do
+    jq -e '.status == "failed"' "$folder/session.json" >/dev/null && break
+    sleep 0.1
+done
+jq -e '.status == "failed"' "$folder/session.json" >/dev/null || fail "session.json not written once the link was gone"
+check_session_files "$links"
+[ -z "$(find "$folder" -type f ! -perm 0640)" ] || fail "files not created 0640: $(find "$folder" -type f ! -perm 0640)"
+
+note "a session's folder removed mid-capture: that session stops with an error, the others go on"
+gone=$(ctl --json start --name gone -s 64 --rotate-packets 20000 | jq -r .id)
+sleep 0.1
+# The writer may create its next file between rm's unlinks and its rmdir.
+for _ in $(seq 50); do rm -rf "$ROOT/$gone-gone" 2>/dev/null && break; done
+[ ! -e "$ROOT/$gone-gone" ] || fail "could not remove the session's folder"
+expect_stopped "$gone" error "No such file or directory"
+still_writing "$steady"
+
+note "a session's folder made read-only mid-capture: its next file cannot be created"
+ro=$(ctl --json start --name readonly -s 64 --rotate-packets 20000 | jq -r .id)
+sleep 0.1
+chmod 0555 "$ROOT/$ro-readonly"
+# Its last file cannot be renamed either: it keeps its .part name, complete.
+expect_stopped "$ro" error "Permission denied"
+chmod 0750 "$ROOT/$ro-readonly"
+total=0
+for f in "$ROOT/$ro-readonly"/*.pcap*; do
+    check_readable "$f"
+    total=$((total + $("$COUNT" "$f")))
+done
+[ "$total" = "$(field "$ro" .counters.written_packets)" ] ||
+    fail "session $ro: files hold $total packets, counters say $(field "$ro" .counters.written_packets)"
+still_writing "$steady"
+
+note "the daemon's file descriptor limit reached: the session's next file fails, the daemon goes on"
+fds=$(ctl --json start --name fds -s 64 --rotate-packets 20000 | jq -r .id)
+sleep 0.1
+soft=$(prlimit --pid "$pid" --nofile --output SOFT --noheadings)
+hard=$(prlimit --pid "$pid" --nofile --output HARD --noheadings)
+# Every descriptor below the limit in use and the session's own at or above
+# it: closing its file frees nothing it may reuse, so the next open fails.
+limit=$(lowest_free_fd)
+for fd in $(session_fds "$ROOT/$fds-fds"); do [ "$fd" -lt "$limit" ] && limit=$fd; done
+prlimit --pid "$pid" --nofile="$limit:$hard"
+sleep 1   # the session rotates every few ms: its next file fails now
+# A client that connects meanwhile waits in the backlog (the daemon cannot
+# accept it) and is answered once descriptors are back.
+"$LINECAPCTL" --socket "$SOCK" --timeout 20 --json ls >"$WORK/waiting.json" &
+waiting=$!
+sleep 1
+grep -q "cannot accept a client: Too many open files" "$WORK/daemon.log" ||
+    fail "the daemon did not say it could not accept clients"
+prlimit --pid "$pid" --nofile="$soft:$hard"
+wait "$waiting" || fail "the client that connected while descriptors were exhausted got no answer"
+jq -e ".sessions | length > 0" "$WORK/waiting.json" >/dev/null || fail "its answer: $(cat "$WORK/waiting.json")"
+expect_stopped "$fds" error "cannot create .*Too many open files"
+check_session_files "$fds"
+still_writing "$steady"
+after=$(ctl --json start --name after -s 64 | jq -r .id)
+ctl stop "$after" >/dev/null
+check_session_files "$after"
+
+ctl stop "$steady" >/dev/null
+[ "$(field "$steady" .reason)" = user ] || fail "session $steady ended with $(field "$steady" .reason)"
+check_session_files "$steady"
+
+note "kill -9 mid-capture: closed files valid; the restart cuts each .part back and renames it"
+pcap_id=$(ctl --json start --name crashpcap -s 200 --rotate-packets 30000 | jq -r .id)
+ng_id=$(ctl --json start --name crashng --format pcapng --rotate-packets 30000 | jq -r .id)
+closed_both() {
+    compgen -G "$ROOT/$pcap_id-crashpcap/*.pcap" >/dev/null && compgen -G "$ROOT/$ng_id-crashng/*.pcapng" >/dev/null
+}
+for _ in $(seq 100); do closed_both && break; sleep 0.1; done
+closed_both || fail "no closed file in the crash sessions after 10 s"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+rm -f "$SOCK"
+declare -A readable
+for id in "$pcap_id" "$ng_id"; do
+    dir=$(echo "$ROOT/$id"-*)
+    parts=("$dir"/*.part)
+    [ -e "${parts[0]}" ] || fail "session $id: no .part file after kill -9"
+    for f in "$dir"/*.pcap "$dir"/*.pcapng; do
+        if [ -e "$f" ]; then check_readable "$f"; fi
+    done
+    # A record torn in half, whatever the kill left: the restart must cut it off.
+    for f in "${parts[@]}"; do
+        echo "${f%.part}:$(stat -c %s "$f")" >>"$WORK/part-sizes"
+        head -c 10 /dev/urandom >>"$f"
+    done
+    readable[$id]=$("$COUNT" "$dir"/*)
+done
+log_mark=$(wc -l <"$WORK/daemon.log")
+start_daemon
+for id in "$pcap_id" "$ng_id"; do
+    [ "$(field "$id" .status)/$(field "$id" .reason)" = finished/crashed ] ||
+        fail "session $id after the restart: $(field "$id" .status)/$(field "$id" .reason)"
+    field "$id" .note | grep -q "without closing this session.*cut 1 .part file back" ||
+        fail "session $id: note '$(field "$id" .note)'"
+    [ -n "$(field "$id" .ended)" ] || fail "session $id: no end time"
+    ! compgen -G "$ROOT/$id-*/*.part" >/dev/null || fail "session $id: .part left: $(echo "$ROOT/$id"-*/*.part)"
+    check_session_files "$id" "${readable[$id]}"
+done
+while IFS=: read -r f size; do
+    [ "$(stat -c %s "$f")" -le "$size" ] || fail "$f: $(stat -c %s "$f") bytes, more than the $size it had"
+done <"$WORK/part-sizes"
+if tail -n +"$((log_mark + 1))" "$WORK/daemon.log" | grep -q warning; then
+    fail "warnings at the restart: $(tail -n +"$((log_mark + 1))" "$WORK/daemon.log" | grep warning)"
+fi
+# Sessions that failed before the crash are listed as they ended (the one
+# whose folder was removed is gone with it).
+for id in "$links" "$ro" "$fds"; do
+    [ "$(field "$id" .status)/$(field "$id" .reason)" = failed/error ] ||
+        fail "session $id after the restart: $(field "$id" .status)/$(field "$id" .reason)"
+done
+rc=0; ctl show "$gone" 2>/dev/null || rc=$?
+[ "$rc" = 1 ] || fail "the session whose folder was removed is still listed"
+ctl shutdown >/dev/null
+wait "$pid" || fail "the daemon did not shut down cleanly"
+
+if [ "$(id -u)" = 0 ]; then
+    note "a full disk: the session filling it stops disk_full; one whose space is reserved goes on"
+    # Every session folder is made through the out-root's descriptor, so in
+    # one daemon all sessions share a filesystem. Session "reserved" starts
+    # first: its first flush reserves 64 MiB (fallocate), and the 72 MiB
+    # tmpfs has only 8 MiB left for "filler".
+    mkdir -p "$WORK/small"
+    mount -t tmpfs -o size=72m linecap-test-faults "$WORK/small"
+    cleanup_hooks+=("mountpoint -q '$WORK/small' && umount -l '$WORK/small'")
+    ROOT="$WORK/small/root"
+    start_daemon
+    # One host of the 2000-packet file (seed 3): a few thousand packets a
+    # second, so the session stays inside its first 64 MiB reservation.
+    reserved=$(ctl --json start --name reserved --host 2001:db8:1:0:510c:4064:e6a5:f92 -s 64 | jq -r .id)
+    sleep 1
+    filler=$(ctl --json start --name filler | jq -r .id)
+    expect_stopped "$filler" disk_full "No space left on device"
+    check_session_files "$filler"
+    [ "$(field "$filler" .counters.written_packets)" -gt 1000 ] || fail "the filler stopped early"
+    still_writing "$reserved"
+    ctl stop "$reserved" >/dev/null
+    [ "$(field "$reserved" .reason)" = user ] || fail "the reserved session ended with $(field "$reserved" .reason)"
+    check_session_files "$reserved"
+    ctl shutdown >/dev/null
+    wait "$pid" || fail "the daemon did not shut down cleanly"
+    umount "$WORK/small"
+fi
+[ -z "$(ls -A "$OUTSIDE")" ] || fail "written outside --out-root: $(ls -A "$OUTSIDE")"
+echo PASS

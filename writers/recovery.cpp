@@ -1,0 +1,191 @@
+#include "writers/recovery.h"
+
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "writers/output_file.h"
+#include "writers/record_walk.h"
+
+namespace linecap {
+
+namespace {
+
+constexpr std::string_view part_suffix = ".part";
+
+bool ends_with_any(const std::string& name, std::initializer_list<std::string_view> suffixes)
+{
+    for (std::string_view s : suffixes)
+        if (name.size() > s.size() && name.ends_with(s))
+            return true;
+    return false;
+}
+
+// A session's capture files: not session.json, not a merge's output.
+bool is_session_capture(const std::string& name)
+{
+    return !name.starts_with("merged.") &&
+           ends_with_any(name, {".pcap", ".pcapng", ".pcap.part", ".pcapng.part"});
+}
+
+// The names in the folder, read through its descriptor (a dup: closedir
+// closes the descriptor it is given).
+std::vector<std::string> names_in(int dir_fd, int& error)
+{
+    std::vector<std::string> names;
+    const int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    DIR* d = fd >= 0 ? fdopendir(fd) : nullptr;
+    if (d == nullptr) {
+        error = errno;
+        if (fd >= 0)
+            close(fd);
+        return names;
+    }
+    rewinddir(d);
+    while (const dirent* e = readdir(d))
+        names.emplace_back(e->d_name);
+    closedir(d);
+    error = 0;
+    return names;
+}
+
+// What a capture file holds, and where its last complete record ends.
+struct scanned {
+    std::optional<file_format> format;
+    uint64_t size = 0;
+    walk_result walk;
+};
+
+scanned scan(int fd)
+{
+    scanned s;
+    struct stat st{};
+    if (fstat(fd, &st) != 0)
+        return s;
+    s.size = static_cast<uint64_t>(st.st_size);
+    s.format = capture_format_of(fd);
+    if (!s.format)
+        return s;
+    const record_framing framing = framing_of(*s.format);
+    s.walk = walk_records(fd, framing.first_record, s.size, framing);
+    return s;
+}
+
+uint64_t mtime_ns(int fd)
+{
+    struct stat st{};
+    if (fstat(fd, &st) != 0)
+        return 0;
+    return static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec);
+}
+
+// NAME.part: cut back to its last complete record, synced, renamed NAME.
+// Returns an empty string or why it keeps its .part name.
+std::string salvage(int dir_fd, const std::string& dir, const std::string& part, folder_recovery& out)
+{
+    const int fd = openat(dir_fd, part.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return fmt::format("{}/{}: cannot open it: {}; left as it is", dir, part, strerror(errno));
+    const scanned s = scan(fd);
+    out.last_write_ns = std::max(out.last_write_ns, mtime_ns(fd));
+    std::string problem;
+    if (!s.format)
+        problem = "not a pcap or pcapng file linecap wrote (too short, or its header is damaged)";
+    else if (s.walk.error != 0)
+        problem = fmt::format("cannot read it: {}", strerror(s.walk.error));
+    else if (s.walk.end < s.size && ftruncate(fd, static_cast<off_t>(s.walk.end)) != 0)
+        problem = fmt::format("cannot cut it back to its last complete record at byte {}: {}", s.walk.end,
+                              strerror(errno));
+    else if (fsync(fd) != 0)
+        problem = fmt::format("cannot sync it: {}", strerror(errno));
+    close(fd);
+    out.files++;
+    if (!problem.empty()) {
+        out.bytes += s.size;
+        out.packets += s.walk.packets;
+        return fmt::format("{}/{}: {}; left as .part", dir, part, problem);
+    }
+    out.bytes += s.walk.end;
+    out.packets += s.walk.packets;
+    out.cut_bytes += s.size - s.walk.end;
+    const std::string final_name = part.substr(0, part.size() - part_suffix.size());
+    if (const int err = rename_no_replace(dir_fd, part, final_name); err != 0)
+        return fmt::format("{}/{}: valid up to byte {} ({} packets) but cannot be renamed {}: {}; left as .part",
+                           dir, part, s.walk.end, s.walk.packets, final_name, strerror(err));
+    out.renamed++;
+    return {};
+}
+
+// A closed file: valid by construction; counted.
+void count(int dir_fd, const std::string& dir, const std::string& name, folder_recovery& out)
+{
+    const int fd = openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        out.warnings.push_back(fmt::format("{}/{}: cannot open it to count its packets: {}", dir, name,
+                                           strerror(errno)));
+        return;
+    }
+    const scanned s = scan(fd);
+    out.last_write_ns = std::max(out.last_write_ns, mtime_ns(fd));
+    close(fd);
+    out.files++;
+    out.bytes += s.size;
+    out.packets += s.walk.packets;
+    if (!s.format || s.walk.end != s.size)
+        out.warnings.push_back(fmt::format("{}/{}: not a complete capture file (valid up to byte {} of {})", dir,
+                                           name, s.walk.end, s.size));
+}
+
+} // namespace
+
+std::optional<file_format> capture_format_of(int fd)
+{
+    uint8_t header[sizeof(pcap_file_header)];
+    const ssize_t n = pread(fd, header, sizeof header, 0);
+    if (n < 12)
+        return std::nullopt;
+    uint32_t magic, byte_order;
+    std::memcpy(&magic, header, 4);
+    std::memcpy(&byte_order, header + 8, 4);
+    if (magic == pcapng_section_header && byte_order == pcapng_byte_order_magic)
+        return file_format::pcapng;
+    if (n < static_cast<ssize_t>(sizeof(pcap_file_header)))
+        return std::nullopt;
+    if (magic == pcap_magic_ns)
+        return file_format::pcap_ns;
+    if (magic == pcap_magic_us)
+        return file_format::pcap_us;
+    return std::nullopt;
+}
+
+folder_recovery recover_capture_folder(int dir_fd, const std::string& dir)
+{
+    folder_recovery out;
+    int error = 0;
+    const std::vector<std::string> names = names_in(dir_fd, error);
+    if (error != 0) {
+        out.warnings.push_back(fmt::format("{}: cannot list the folder: {}", dir, strerror(error)));
+        return out;
+    }
+    for (const std::string& name : names) {
+        struct stat st{};
+        if (!is_session_capture(name) || fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;   // symbolic links, folders, devices: not ours to touch
+        if (name.ends_with(part_suffix)) {
+            if (std::string w = salvage(dir_fd, dir, name, out); !w.empty())
+                out.warnings.push_back(std::move(w));
+        } else {
+            count(dir_fd, dir, name, out);
+        }
+    }
+    return out;
+}
+
+} // namespace linecap
