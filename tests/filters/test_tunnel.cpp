@@ -3,6 +3,7 @@
 // every kind, cut at every length, and on the tcpdump corpus's tunnel files.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <filesystem>
 
 #include <arpa/inet.h>
@@ -173,6 +174,35 @@ TEST_CASE("malformed, unknown and cut tunnel headers have no inner packet, and n
             CHECK(found == (len > full.inner_offset));
             if (found)
                 CHECK(t.inner_offset == full.inner_offset);
+        }
+    }
+}
+
+TEST_CASE("an inner IPv6 header cut short has no payload, in an inner frame or an inner IP packet")
+{
+    // main's fix for outer frames (fuzz-packet found a payload pattern
+    // matched in the Ethernet header of a cut IPv6 packet), through the
+    // tunnel walk: parse_packet for an inner frame, parse_ip_packet for an
+    // inner IP packet.
+    const std::string get = R"({"tunnel":"inner","payload":{"patterns":["GET /"]}})";
+    traffic::frame_spec v6 = frame6("2001:db8::1", "2001:db8::2", 17);
+    v6.ipv6_extensions = {0};
+    auto inner = traffic::build_frame(v6);
+    std::memcpy(inner.data(), "GET /", 5);             // in the inner destination MAC address
+    std::memcpy(inner.data() + 14 + 8, "GET /", 5);    // in the inner source address
+    for (tunnel_kind kind : {tunnel_kind::vxlan, tunnel_kind::gre_ip, tunnel_kind::ip_in_ip}) {
+        const auto whole = traffic::encapsulate(tunnel(kind), inner);
+        tunnel_view t;
+        packet_fields f;
+        REQUIRE(walk(whole, t, f));
+        const uint32_t l3 = t.kind == inner_kind::ethernet ? t.inner_offset + 14 : t.inner_offset;
+        for (uint32_t cut : {6u, 40u, 41u}) {
+            INFO("kind " << static_cast<int>(kind) << ", inner IPv6 cut at " << cut);
+            const std::vector<uint8_t> frame(whole.begin(), whole.begin() + l3 + cut);
+            REQUIRE(walk(frame, t, f));
+            CHECK(f.family == 6);
+            CHECK(f.payload_offset == frame.size());
+            CHECK_FALSE(keeps(get, frame));
         }
     }
 }
