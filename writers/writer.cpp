@@ -12,6 +12,8 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include "writers/decap.h"
+
 namespace linecap {
 
 namespace {
@@ -188,27 +190,11 @@ inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_n
     session& s = *out.owner;
     // "decap": the innermost packet, found again here with the session's
     // ports (the same bounded walk the classifier made; only decap sessions'
-    // packets pay for it). An inner IP packet gets a made-up Ethernet header
-    // (zero MACs, its ethertype), so every file stays DLT_EN10MB. A packet
-    // without an inner packet (none should reach here: the classifier
-    // matched it through one) is written as it came.
-    uint32_t skip = 0, prefix_len = 0;
-    uint8_t prefix[14] = {};
-    if (unlikely(s.spec.decap)) {
-        uint8_t copy[tunnel_headers_max];
-        uint32_t len;
-        const uint8_t* data = tunnel_headers(m, copy, len);
-        tunnel_view t;
-        if (data != nullptr && locate_inner(data, len, s.spec.tunnel, t)) {
-            skip = t.inner_offset;
-            if (t.kind != inner_kind::ethernet) {
-                prefix_len = sizeof prefix;
-                prefix[12] = t.kind == inner_kind::ipv4 ? 0x08 : 0x86;
-                prefix[13] = t.kind == inner_kind::ipv4 ? 0x00 : 0xdd;
-            }
-        }
-    }
-    const uint32_t record = out.file.record_size(m->pkt_len - skip + prefix_len);
+    // packets pay for it).
+    decap_cut cut;
+    if (unlikely(s.spec.decap))
+        cut = decap_of(m, s.spec.tunnel);
+    const uint32_t record = out.file.record_size(m->pkt_len - cut.skip + cut.prefix_len);
     if (unlikely(!s.packets_left.unlimited()) && s.packets_left.take(1) == 0) {
         s.stop(stop_reason::packets);
         w.counters[slot].limit_drops.add(1);
@@ -244,7 +230,7 @@ inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_n
         if (out.window_end_ns == UINT64_MAX && rotate.seconds != 0)
             out.window_end_ns = window_start(ts_ns, rotate.seconds * ns_per_second) + rotate.seconds * ns_per_second;
     }
-    out.file.write_packet(m, ts_ns, skip, prefix, prefix_len);
+    out.file.write_packet(m, ts_ns, cut.skip, cut.prefix, cut.prefix_len);
     out.last_ts_ns = ts_ns;
 }
 

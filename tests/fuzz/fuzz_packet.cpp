@@ -1,7 +1,10 @@
 // libFuzzer target: arbitrary bytes as one Ethernet frame, through the
-// header parser (filters/packet.h) and the real classifier of eight sessions
-// (rules on IPv4 and IPv6 prefixes and ranges, ports, protocols, TCP flags;
-// BPF; payload patterns; match-all), on real EAL and mbufs.
+// header parser (filters/packet.h), the tunnel walk (filters/tunnel.h) and
+// the real classifier of eleven sessions (rules on IPv4 and IPv6 prefixes
+// and ranges, ports, protocols, TCP flags; BPF; payload patterns;
+// match-all; three "tunnel": "inner" sessions, one of them "decap"), on
+// real EAL and mbufs, and a decap session's record through the writer's
+// code (writers/decap.h, capture_writer) into a memory file.
 //
 // The frame's bytes sit in mbufs as external buffers that end exactly where
 // the frame does, in memory AddressSanitizer watches: a read one byte past a
@@ -16,9 +19,18 @@
 //   - the BPF-only session agrees with libpcap's own filter on the frame;
 //   - the payload-only session ("GET /") keeps a frame only if those bytes
 //     are in it at or after its payload offset, never in its L2 header;
+//   - inner sessions keep only frames the walk finds an inner packet in
+//     (with their tunnel ports), the match-all inner session every such
+//     frame; the "vni" session only frames whose first tunnel id is listed;
+//     the inner payload session only frames with "GET /" at or after the
+//     inner packet's payload offset, and an outer protocol it allows;
+//   - for a frame the decap session keeps, the writer finds the same inner
+//     packet as the classifier did, and the record it writes is the inner
+//     frame (after a made-up Ethernet header for an inner IP packet), cut
+//     at the snap length, with the inner frame's length;
 //   - flat and chained get the same masks whenever the bytes the classifier
-//     parses of each give the same header fields, and a second pass gives
-//     the same masks as the first.
+//     parses of each give the same header fields and the same inner
+//     packets, and a second pass gives the same masks as the first.
 // Built by scripts/fuzz with clang (-fsanitize=fuzzer,address,undefined).
 #include <algorithm>
 #include <cstddef>
@@ -30,6 +42,9 @@
 #include <vector>
 
 #include <pcap/pcap.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
@@ -37,6 +52,9 @@
 #include "engine/packet_meta.h"
 #include "filters/classifier.h"
 #include "filters/packet.h"
+#include "filters/tunnel.h"
+#include "writers/capture_writer.h"
+#include "writers/decap.h"
 
 namespace {
 
@@ -54,13 +72,22 @@ const char* const specs[] = {
     R"({"match":[{"protocols":["tcp"]}],"bpf":"not port 22","payload":{"patterns":["(?i)user-agent:\\s*[a-z]+"]}})",
     R"({})",
     R"({"match":[{"dst":["192.168.0.7-192.168.3.255","fe80::/10","2001:db8:0:1::/64"],"src_ports":[80,443]}]})",
+    // Mirror mode (docs/mirror.md): inner rules and tunnel ids; every inner
+    // packet, written decapsulated, on more ports (a second set of ports:
+    // a second walk); an inner payload pattern behind an outer rule.
+    R"({"tunnel":"inner","match":[{"protocols":["tcp"],"dst_ports":[80,443]},{"src":["10.0.0.0/8","2001:db8::/32"]}],"vni":[42,"100-4095"]})",
+    R"({"tunnel":"inner","decap":true,"vxlan_ports":[4789,8472],"geneve_ports":[6081,6082]})",
+    R"({"tunnel":"inner","outer":{"protocols":["udp",47,4,41]},"payload":{"patterns":["GET /"]}})",
 };
 constexpr unsigned nb_sessions = sizeof specs / sizeof specs[0];
 constexpr unsigned bpf_only_slot = 3;
 constexpr unsigned payload_only_slot = 4;
 constexpr unsigned match_all_slot = 6;
+constexpr unsigned inner_vni_slot = 8;
+constexpr unsigned decap_slot = 9;
+constexpr unsigned inner_payload_slot = 10;
 constexpr session_mask all_sessions = (1u << nb_sessions) - 1;
-// Sessions with rules or payload patterns: they need an IP header.
+// Sessions with rules, payload patterns or a tunnel: they need an IP header.
 constexpr session_mask needs_ip = all_sessions & ~(1u << bpf_only_slot | 1u << match_all_slot);
 // rte_pktmbuf_attach_extbuf takes a 16-bit buffer length.
 constexpr size_t max_frame = UINT16_MAX;
@@ -68,6 +95,11 @@ constexpr size_t max_frame = UINT16_MAX;
 std::unique_ptr<linecap::classifier> classifier;
 rte_mempool* pool = nullptr;
 bpf_program bpf_only{};    // session bpf_only_slot's expression, compiled by libpcap
+linecap::tunnel_ports default_ports;   // sessions inner_vni_slot and inner_payload_slot
+linecap::tunnel_ports decap_ports;     // session decap_slot
+constexpr uint32_t decap_snaplen = 200;
+int decap_file = -1;                   // a memory file the decap session's records go to
+linecap::capture_writer decap_writer;
 
 [[noreturn]] void fail(const char* what)
 {
@@ -139,6 +171,115 @@ linecap::packet_fields classifier_view(const rte_mbuf* m, const uint8_t* frame, 
     return f;
 }
 
+// The inner packet the classifier's walk finds in `m` with `ports`, from
+// the outer fields it parsed (the same calls as classifier.cpp).
+struct inner_view {
+    bool found = false;
+    linecap::tunnel_view tunnel;
+    linecap::packet_fields fields{};
+};
+
+inner_view walk_view(const rte_mbuf* m, const linecap::packet_fields& outer, const linecap::tunnel_ports& ports)
+{
+    inner_view v;
+    uint8_t copy[linecap::tunnel_headers_max];
+    uint32_t len;
+    const uint8_t* data = linecap::tunnel_headers(m, copy, len);
+    if (data == nullptr)
+        fail("tunnel_headers could not read a whole packet's first bytes");
+    v.found = outer.family != 0 && linecap::find_inner(data, len, outer, ports, v.tunnel, v.fields);
+    // (A payload offset may be past the end: a header says where the payload
+    // starts, and the packet was cut before it.)
+    if (v.found && (v.tunnel.inner_offset >= len || v.tunnel.inner_offset == 0 || v.tunnel.levels == 0 ||
+                    v.tunnel.levels > linecap::max_tunnel_levels || v.fields.l3_offset < v.tunnel.inner_offset))
+        fail("find_inner's inner packet is not inside the frame");
+    return v;
+}
+
+bool same_inner(const inner_view& a, const inner_view& b)
+{
+    if (a.found != b.found)
+        return false;
+    if (!a.found)
+        return true;
+    return a.tunnel.inner_offset == b.tunnel.inner_offset && a.tunnel.kind == b.tunnel.kind &&
+           a.tunnel.has_id == b.tunnel.has_id && a.tunnel.id == b.tunnel.id && same_fields(a.fields, b.fields);
+}
+
+bool has_pattern_from(const uint8_t* frame, size_t size, uint32_t offset)
+{
+    static constexpr char pattern[] = "GET /";
+    return offset <= size && memmem(frame + offset, size - offset, pattern, sizeof pattern - 1) != nullptr;
+}
+
+// The inner sessions' bits against what the walk found.
+void check_inner(session_mask mask, const uint8_t* frame, size_t size, const linecap::packet_fields& outer,
+                 const inner_view& by_default, const inner_view& by_decap_ports)
+{
+    using namespace linecap;
+    if (static_cast<bool>(mask & 1u << decap_slot) != by_decap_ports.found)
+        fail("the match-all inner session and the tunnel walk disagree");
+    if (mask & 1u << inner_vni_slot) {
+        const tunnel_view& t = by_default.tunnel;
+        if (!by_default.found || by_default.fields.family == 0)
+            fail("the inner rules session kept a frame without an inner IP packet");
+        if (!t.has_id || !(t.id == 42 || (t.id >= 100 && t.id <= 4095)))
+            fail("the vni session kept a frame whose tunnel id is not listed");
+    }
+    if (mask & 1u << inner_payload_slot) {
+        const packet_fields& in = by_default.fields;
+        if (!by_default.found || in.family == 0)
+            fail("the inner payload session kept a frame without an inner IP packet");
+        if (!(outer.present & have_proto) ||
+            !(outer.proto == 17 || outer.proto == 47 || outer.proto == 4 || outer.proto == 41))
+            fail("the inner payload session kept a frame its outer rule refuses");
+        if (in.payload_offset < in.l3_offset || !has_pattern_from(frame, size, in.payload_offset))
+            fail("the inner payload session kept a frame without \"GET /\" in its inner payload");
+    }
+}
+
+// The decap session's record of `m`, as a writer lcore writes it, read back
+// from the memory file and checked byte by byte against the frame.
+void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, const inner_view& classified)
+{
+    using namespace linecap;
+    const decap_cut cut = decap_of(m, decap_ports);
+    if (cut.skip != classified.tunnel.inner_offset)
+        fail("the writer decapsulates at another offset than the classifier's inner packet");
+    const bool ip = classified.tunnel.kind != inner_kind::ethernet;
+    if (cut.prefix_len != (ip ? 14u : 0u) ||
+        (ip && cut.prefix[12] != (classified.tunnel.kind == inner_kind::ipv4 ? 0x08 : 0x86)))
+        fail("a decapsulated inner IP packet without the right Ethernet header, or an inner frame with one");
+
+    if (ftruncate(decap_file, 0) != 0 || lseek(decap_file, 0, SEEK_SET) != 0)
+        fail("cannot empty the memory file");
+    capture_file_options options;
+    options.format = file_format::pcap_ns;
+    options.snaplen = decap_snaplen;
+    options.chunk_bytes = 1 << 17;
+    if (decap_writer.attach(dup(decap_file), "decap", options) != 0)
+        fail("cannot attach the capture writer");
+    decap_writer.write_packet(m, 1, cut.skip, cut.prefix, cut.prefix_len);
+    if (decap_writer.close(1) != 0)
+        fail("the capture writer failed on a memory file");
+
+    const uint32_t len = static_cast<uint32_t>(size) - cut.skip + cut.prefix_len;
+    const uint32_t caplen = std::min(len, decap_snaplen);
+    constexpr size_t header = sizeof(linecap::pcap_file_header);
+    std::vector<uint8_t> file(header + sizeof(linecap::pcap_record_header) + caplen + 1);
+    if (pread(decap_file, file.data(), file.size(), 0) != static_cast<ssize_t>(file.size() - 1))
+        fail("the decap record is not one record of the inner frame's bytes");
+    linecap::pcap_record_header h;
+    std::memcpy(&h, file.data() + header, sizeof h);
+    if (h.len != len || h.caplen != caplen)
+        fail("the decap record's lengths are not the inner frame's");
+    std::vector<uint8_t> expected(cut.prefix, cut.prefix + cut.prefix_len);
+    expected.insert(expected.end(), frame + cut.skip, frame + size);
+    expected.resize(caplen);
+    if (std::memcmp(file.data() + header + sizeof h, expected.data(), caplen) != 0)
+        fail("the decap record's bytes are not the inner frame's");
+}
+
 void check_mask(session_mask mask, const uint8_t* frame, size_t size, const linecap::packet_fields& f,
                 bool libpcap_keeps)
 {
@@ -197,7 +338,17 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
                 fail(pcap_geterr(dead));
             pcap_close(dead);
         }
+        if (slot == inner_vni_slot)
+            default_ports = spec.tunnel.ports;
+        if (slot == decap_slot) {
+            if (!spec.output.decap)
+                fail("the decap session does not decapsulate");
+            decap_ports = spec.output.tunnel;
+        }
     }
+    decap_file = memfd_create("fuzz-packet-decap", MFD_CLOEXEC);
+    if (decap_file < 0)
+        fail("memfd_create failed");
     classifier = linecap::classifier::build(entries, 1, SOCKET_ID_ANY, error);
     if (classifier == nullptr)
         fail(error.c_str());
@@ -231,10 +382,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     }
     session_mask masks[2];
     classifier->classify(0, burst, n, masks);
-    for (unsigned i = 0; i < n; i++)
-        check_mask(masks[i], data, size, classifier_view(burst[i], data, size), libpcap_keeps);
-    if (n == 2 && same_fields(classifier_view(burst[0], data, size), classifier_view(burst[1], data, size)) &&
-        masks[0] != masks[1])
+    linecap::packet_fields outer[2];
+    inner_view by_default[2], by_decap_ports[2];
+    for (unsigned i = 0; i < n; i++) {
+        outer[i] = classifier_view(burst[i], data, size);
+        by_default[i] = walk_view(burst[i], outer[i], default_ports);
+        by_decap_ports[i] = walk_view(burst[i], outer[i], decap_ports);
+        check_mask(masks[i], data, size, outer[i], libpcap_keeps);
+        check_inner(masks[i], data, size, outer[i], by_default[i], by_decap_ports[i]);
+        if (masks[i] & 1u << decap_slot)
+            check_decap_record(burst[i], data, size, by_decap_ports[i]);
+    }
+    if (n == 2 && same_fields(outer[0], outer[1]) && same_inner(by_default[0], by_default[1]) &&
+        same_inner(by_decap_ports[0], by_decap_ports[1]) && masks[0] != masks[1])
         fail("the same frame, flat and in two segments, matched different sessions");
 
     session_mask again;

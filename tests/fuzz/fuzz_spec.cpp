@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         return 0;
     }
     // What the parser accepted holds what the classifier relies on.
-    for (const linecap::match_rule& rule : spec.match) {
+    auto check_rule = [](const linecap::match_rule& rule) {
         for (const auto* ranges : {&rule.src, &rule.dst})
             for (const linecap::ip_range& r : *ranges)
                 if ((r.family != 4 && r.family != 6) || r.lo > r.hi)
@@ -44,7 +44,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             for (const linecap::port_range& p : *ports)
                 if (p.lo > p.hi)
                     std::abort();
-    }
+    };
+    for (const linecap::match_rule& rule : spec.match)
+        check_rule(rule);
+    // Mirror fields (docs/mirror.md): only with "tunnel": "inner"; the
+    // writer's ports are the classifier's; at most 8 ports of each kind, none 0.
+    const linecap::tunnel_spec& t = spec.tunnel;
+    if (!t.inner && (!t.ids.empty() || t.outer || spec.output.decap || !(t.ports == linecap::tunnel_ports{})))
+        std::abort();
+    if (!(spec.output.tunnel == t.ports))
+        std::abort();
+    if (t.ports.vxlan_count > linecap::max_tunnel_ports || t.ports.geneve_count > linecap::max_tunnel_ports)
+        std::abort();
+    for (unsigned i = 0; i < t.ports.vxlan_count; i++)
+        if (t.ports.vxlan[i] == 0)
+            std::abort();
+    for (unsigned i = 0; i < t.ports.geneve_count; i++)
+        if (t.ports.geneve[i] == 0)
+            std::abort();
+    for (const linecap::tunnel_id_range& r : t.ids)
+        if (r.lo > r.hi)
+            std::abort();
+    if (t.outer)
+        check_rule(*t.outer);
     const std::string filter_error = linecap::check_session_filter(spec);
     if (!readable(filter_error))
         std::abort();

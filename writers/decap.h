@@ -1,0 +1,51 @@
+// What a "decap" session (docs/mirror.md) writes of a mirrored frame:
+//
+//   worker: classifier, inner pass (filters/tunnel.h) -> ring
+//   writer: decap_of(m) -- the same bounded walk --> skip, prefix
+//           -> capture_writer::write_packet(m, ts, skip, prefix)
+//
+// Header-only: the writer lcores call it per packet, and fuzz-packet calls
+// it on every frame a decap session matched, then writes the record.
+#pragma once
+
+#include <cstdint>
+
+#include <rte_mbuf.h>
+
+#include "filters/tunnel.h"
+
+namespace linecap {
+
+// The record of one decapsulated packet: the frame without its first
+// `skip` bytes, after `prefix_len` bytes of `prefix`.
+struct decap_cut {
+    uint32_t skip = 0;         // bytes of the mirrored frame left out: the outer headers and tunnel
+    uint32_t prefix_len = 0;   // 0, or 14 before an inner IP packet
+    uint8_t prefix[14] = {};   // a made-up Ethernet header: zero MACs, the inner IP's ethertype
+};
+
+// The innermost packet of `m`, found with `ports` (a session's "vxlan_ports"
+// and "geneve_ports", as the classifier used them). An inner IP packet gets
+// a made-up Ethernet header, so every file stays DLT_EN10MB. A packet
+// without an inner packet (none should come: the classifier matched it
+// through one) is written as it came: skip 0, no prefix. Reads at most
+// tunnel_headers_max bytes of the packet; never fails.
+inline decap_cut decap_of(const rte_mbuf* m, const tunnel_ports& ports)
+{
+    decap_cut cut;
+    uint8_t copy[tunnel_headers_max];
+    uint32_t len;
+    const uint8_t* data = tunnel_headers(m, copy, len);
+    tunnel_view t;
+    if (data == nullptr || !locate_inner(data, len, ports, t))
+        return cut;
+    cut.skip = t.inner_offset;
+    if (t.kind != inner_kind::ethernet) {
+        cut.prefix_len = sizeof cut.prefix;
+        cut.prefix[12] = t.kind == inner_kind::ipv4 ? 0x08 : 0x86;
+        cut.prefix[13] = t.kind == inner_kind::ipv4 ? 0x00 : 0xdd;
+    }
+    return cut;
+}
+
+} // namespace linecap
