@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Mirror collector mode in the daemon (docs/mirror.md): five sessions started
+# with linecapctl on a running daemon, over endless replayed tunnel traffic
+# (net_pcap, infinite_rx), all running at once in one classifier:
+#
+#   web-decap   "tunnel": "inner", inner TCP to port 80, written decapsulated
+#   web-whole   the same rule, without decap: the whole mirrored frames
+#   outer-443   an outer session, TCP to 10.6.0.0/16 port 443: plain frames
+#               only, never a tunnel whose inner packet goes there
+#   dns-vni     inner DNS queries of VNI/key/session 42 or 100-140 (the
+#               rule given as linecapctl options, the rest in the file)
+#   icmp6-snap  inner ICMPv6 from 2001:db8:5::/48, decapsulated, snap 96
+#
+# Each session's files are checked with capinfos and tshark against tshark's
+# own decoding of the input (tunnel_reference.py, tcpdump for the outer
+# session), not against linecap's parser: decap files hold inner frames
+# (Ethernet link type, the inner protocols decoded, no tunnel left, every
+# inner packet the reference selects), the others whole input frames, byte
+# for byte. Per session, matched = written + ring + write + limit drops, and
+# the files hold exactly the written count.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+REF="$(dirname "$0")/tunnel_reference.py"
+DECODE=(--tshark-arg -d --tshark-arg udp.port==8472,vxlan)   # 8472: Linux's VXLAN port
+
+# The input: 6000 tunnelled frames (every kind, µs apart, so a time names
+# one frame) and 18000 small plain ones, so that each session keeps well
+# under 1% of what the worker sees (about 10 Mpps here: 0.5 s is ~20 MB a
+# session).
+"$GEN" -o "$WORK/tunnels.pcap" -n 6000 --profile tunnels --seed 43 --flows 512 --gap-ns 1000 --fixed-gap
+"$GEN" -o "$WORK/plain.pcap" -n 18000 --profile 64 --seed 44 --start-offset-ns 1000000000000
+mergecap -a -F pcap -w "$WORK/in.pcap" "$WORK/tunnels.pcap" "$WORK/plain.pcap"
+
+# frames GOT MODE WANT [TIMES]: compares the distinct frames (their bytes)
+# of capture GOT with those of WANT: MODE "equal" (the same set), "from"
+# (WANT's frames at the times listed in TIMES, one per line, as tshark
+# prints them: the same set; every record of GOT whole), or "decap" (each
+# record is the tail of one of those frames, as long as the record's
+# original length says, perhaps after a made-up Ethernet header of zero
+# MACs and the tail's IP ethertype; cut at the snap length; every selected
+# frame has a record).
+frames() {
+    python3 - "$@" <<'PY' || fail "frames $*"
+import struct, sys
+
+def records(path):
+    data = open(path, "rb").read()
+    magic = struct.unpack("<I", data[:4])[0]
+    if magic not in (0xa1b2c3d4, 0xa1b23c4d):
+        sys.exit(f"{path}: not a little-endian pcap file")
+    scale = 1000 if magic == 0xa1b2c3d4 else 1
+    at = 24
+    while at + 16 <= len(data):
+        sec, frac, cap, length = struct.unpack("<IIII", data[at:at + 16])
+        yield f"{sec}.{frac * scale:09d}", data[at + 16:at + 16 + cap], length
+        at += 16 + cap
+
+def tail_of(frame, record, length):
+    """Is the record (bytes, original length) the frame's tail, decapsulated?"""
+    for made_up in (0, 14):
+        if made_up and not (record[:12] == bytes(12) and length > 14):
+            continue
+        tail_len = length - made_up
+        if not 0 < tail_len < len(frame):
+            continue
+        tail = frame[len(frame) - tail_len:]
+        if made_up and record[12:14] != (b"\x08\x00" if tail[0] >> 4 == 4 else b"\x86\xdd"):
+            continue
+        if tail[:len(record) - made_up] == record[made_up:]:
+            return True
+    return False
+
+got_path, mode, want_path = sys.argv[1:4]
+got = list(records(got_path))
+if mode == "decap":
+    times = set(open(sys.argv[4]).read().split())
+    want = {frame for t, frame, _ in records(want_path) if t in times}
+    hit = set()
+    for record, length in {(frame, length) for _, frame, length in got}:
+        owners = [f for f in want if tail_of(f, record, length)]
+        if not owners:
+            sys.exit(f"{got_path}: a record ({len(record)} of {length} bytes) is the inner tail of no selected frame")
+        hit.update(owners)
+    if hit != want:
+        sys.exit(f"{got_path}: {len(want - hit)} of the {len(want)} selected frames have no decapsulated record")
+    print(f"{len(got)} records, each the inner tail of one of the {len(want)} selected frames, all of them there")
+    sys.exit(0)
+if not all(len(frame) == length for _, frame, length in got):
+    sys.exit(f"{got_path}: records cut short: not the whole frames")
+if mode == "equal":
+    want = {frame for _, frame, _ in records(want_path)}
+else:
+    times = set(open(sys.argv[4]).read().split())
+    want = {frame for t, frame, _ in records(want_path) if t in times}
+    if len(want) != len(times):
+        sys.exit(f"{want_path}: {len(times)} times name {len(want)} distinct frames")
+have = {frame for _, frame, _ in got}
+if have != want:
+    sys.exit(f"{got_path}: {len(have - want)} frames not selected, {len(want - have)} selected frames missing "
+             f"(of {len(want)})")
+print(f"{len(got)} records, the {len(want)} distinct frames selected")
+PY
+}
+
+# reference NAME EXPR [ARGS]: tshark's decoding of the input, the packets for
+# which EXPR holds: NAME.want (time, then the inner five-tuple).
+reference() {
+    local name=$1 expr=$2
+    shift 2
+    python3 "$REF" "$WORK/in.pcap" "$expr" "${DECODE[@]}" "$@" 2>/dev/null >"$WORK/$name.want"
+    local n
+    n=$(wc -l <"$WORK/$name.want")
+    [ "$n" -ge 20 ] && [ "$n" -le 2000 ] || fail "$name: the reference selects $n of 24000 frames: not a test"
+}
+
+# files_of ID: the session's files, one path per line.
+files_of() {
+    ctl --json files "$1" | jq -r '.files[].path'
+}
+
+# one_file ID: the session's one file (one writer).
+one_file() {
+    local files
+    mapfile -t files < <(files_of "$1")
+    [ "${#files[@]}" = 1 ] || fail "session $1: ${#files[@]} files, expected one"
+    echo "${files[0]}"
+}
+
+# check_tuples NAME FILE EXPR [--decapsulated]: every record of FILE is one
+# tshark decodes with EXPR holding, and together they hold every inner
+# five-tuple of the reference NAME.want.
+check_tuples() {
+    local name=$1 file=$2 expr=$3
+    shift 3
+    python3 "$REF" "$file" "$expr" "${DECODE[@]}" "$@" 2>/dev/null >"$WORK/$name.got"
+    local records lines
+    records=$("$COUNT" "$file")
+    lines=$(wc -l <"$WORK/$name.got")
+    [ "$lines" = "$records" ] || fail "$name: tshark finds $lines of the $records records as selected"
+    cut -d' ' -f2- "$WORK/$name.want" | sort -u >"$WORK/$name.want.tuples"
+    cut -d' ' -f2- "$WORK/$name.got" | sort -u >"$WORK/$name.got.tuples"
+    diff "$WORK/$name.want.tuples" "$WORK/$name.got.tuples" >&2 ||
+        fail "$name: the inner five-tuples written differ from tshark's reference"
+}
+
+# check_decapsulated NAME FILE PROTOCOLS: link type Ethernet, tshark decodes
+# each record's protocols as PROTOCOLS (a regex from eth on) with no tunnel.
+check_decapsulated() {
+    local name=$1 file=$2 protocols=$3
+    local link
+    link=$(capinfos -T -r -E "$file" | cut -f2)
+    [ "$link" = ether ] || fail "$name: link type $link, not Ethernet"
+    tshark -r "$file" -T fields -e frame.protocols 2>/dev/null >"$WORK/$name.protocols"
+    if grep -Eq 'vxlan|geneve|gre|erspan|ip:ip|ip:ipv6|ipv6:ip' "$WORK/$name.protocols"; then
+        fail "$name: tshark still finds a tunnel in the decapsulated file: $(grep -Em1 'vxlan|geneve|gre|erspan|ip:ip|ipv6:ip' "$WORK/$name.protocols")"
+    fi
+    if grep -Evq "^$protocols" "$WORK/$name.protocols"; then
+        fail "$name: a record tshark decodes as $(grep -Evm1 "^$protocols" "$WORK/$name.protocols"), not $protocols"
+    fi
+}
+
+start_daemon
+# spec NAME JSON [OPTIONS]: starts a session from JSON as a spec file, with
+# linecapctl's options besides; prints its id.
+spec() {
+    echo "$2" >"$WORK/$1.json"
+    ctl --json start "$WORK/$1.json" "${@:3}" | jq -r .id
+}
+inner_web='"match":[{"protocols":["tcp"],"dst_ports":[80],"src":["10.0.0.0/15"]}]'
+decap=$(spec web-decap '{"name":"web-decap","tunnel":"inner","vxlan_ports":[4789,8472],'"$inner_web"',"decap":true}')
+whole=$(spec web-whole '{"name":"web-whole","tunnel":"inner","vxlan_ports":[4789,8472],'"$inner_web"'}')
+outer=$(spec outer-443 '{"name":"outer-443","match":[{"protocols":["tcp"],"dst_ports":[443],"dst":["10.6.0.0/16"]}]}')
+# The mirror fields from the file, the inner rule from linecapctl's options.
+vni=$(spec dns-vni '{"tunnel":"inner","vxlan_ports":[4789,8472],"vni":[42,"100-140"]}' \
+    --name dns-vni --proto udp --dst-port 53)
+snap=$(spec icmp6-snap '{"name":"icmp6-snap","tunnel":"inner","vxlan_ports":[4789,8472],"decap":true,"snaplen":96,
+                         "match":[{"protocols":["icmpv6"],"src":["2001:db8:5::/48"]}]}')
+ids=("$decap" "$whole" "$outer" "$vni" "$snap")
+running=$(ctl --json ls | jq '[.sessions[] | select(.status == "running")] | length')
+[ "$running" = 5 ] || fail "$running sessions running after five starts"
+note "five sessions running at once: ${ids[*]}"
+sleep 0.5
+for id in "${ids[@]}"; do ctl stop "$id" >/dev/null; done
+for id in "${ids[@]}"; do wait_ended "$id"; done
+
+note "counters: matched = written + drops, per session; the files hold the written packets"
+for id in "${ids[@]}"; do
+    show=$(ctl --json show "$id")
+    c() { jq -r ".session.counters.$1" <<<"$show"; }
+    matched=$(c matched_packets) written=$(c written_packets)
+    ring=$(c dropped_ring) write=$(c dropped_write) limit=$(c dropped_limit)
+    note "session $id ($(jq -r .session.name <<<"$show")): matched $matched = written $written + ring $ring + write $write + limit $limit"
+    [ "$written" -gt 100 ] || fail "session $id wrote $written packets: not a test"
+    [ "$matched" = $((written + ring + write + limit)) ] || fail "session $id: counters do not add up"
+    [ "$write" = 0 ] || fail "session $id: write errors on a healthy disk"
+    [ "$(jq -r .session.reason <<<"$show")" = user ] || fail "session $id ended with $(jq -r .session.reason <<<"$show")"
+    check_session_files "$id"
+done
+ctl --json stats | jq -e '[.workers[] | .rx_packets == .filtered_packets + .matched_packets] | all' >/dev/null ||
+    fail "a worker's received packets are neither filtered nor matched"
+
+web='p.inner and p.family == 4 and p.proto == 6 and p.dport == 80 and p.src in ip("10.0.0.0/15")'
+reference web "$web"
+cut -d' ' -f1 "$WORK/web.want" >"$WORK/web.times"
+
+note "web-decap: inner Ethernet frames, TCP to port 80 decoded, every inner flow of the reference"
+file=$(one_file "$decap")
+check_decapsulated web-decap "$file" 'eth:ethertype:(vlan:ethertype:)?ip:tcp'
+check_tuples web "$file" 'p.inner' --decapsulated
+note "web-decap: $(frames "$file" decap "$WORK/in.pcap" "$WORK/web.times")"
+
+note "web-whole: the whole mirrored frames, the tunnel still in them"
+file=$(one_file "$whole")
+check_tuples web "$file" "$web"
+note "web-whole: $(frames "$file" from "$WORK/in.pcap" "$WORK/web.times")"
+
+note "outer-443: the outer headers only; frames with an inner packet to 443 are not its"
+file=$(one_file "$outer")
+web443='tcp dst port 443 and dst net 10.6.0.0/16'
+tcpdump -r "$WORK/in.pcap" -w "$WORK/outer.ref" "($web443) or (vlan and $web443)" 2>/dev/null
+[ "$("$COUNT" "$WORK/outer.ref")" -ge 10 ] || fail "outer-443: tcpdump selects too few frames: not a test"
+python3 "$REF" "$WORK/in.pcap" 'p.inner and p.proto == 6 and p.dport == 443 and p.dst in ip("10.6.0.0/16")' \
+    "${DECODE[@]}" 2>/dev/null | wc -l | xargs test 20 -le ||
+    fail "outer-443: the input has too few inner packets to 10.6.0.0/16 port 443: not a test"
+note "outer-443: $(frames "$file" equal "$WORK/outer.ref")"
+python3 "$REF" "$file" 'p.inner' "${DECODE[@]}" 2>/dev/null | wc -l | xargs test 0 -eq ||
+    fail "outer-443: a tunnelled frame was written"
+
+note "dns-vni: whole frames, inner DNS queries of the listed tunnel ids only"
+dns='p.inner and p.proto == 17 and p.dport == 53 and p.id is not None and (p.id == 42 or 100 <= p.id <= 140)'
+reference dns "$dns"
+cut -d' ' -f1 "$WORK/dns.want" >"$WORK/dns.times"
+file=$(one_file "$vni")
+check_tuples dns "$file" "$dns"
+note "dns-vni: $(frames "$file" from "$WORK/in.pcap" "$WORK/dns.times")"
+
+note "icmp6-snap: inner ICMPv6 decapsulated (inner frames and inner IPv6 packets alike), cut at 96 bytes"
+icmp6='p.inner and p.family == 6 and p.proto == 58 and p.src in ip("2001:db8:5::/48")'
+reference icmp6 "$icmp6"
+cut -d' ' -f1 "$WORK/icmp6.want" >"$WORK/icmp6.times"
+file=$(one_file "$snap")
+check_decapsulated icmp6-snap "$file" 'eth:ethertype:(vlan:ethertype:)?ipv6:icmpv6'
+check_tuples icmp6 "$file" 'p.inner' --decapsulated
+note "icmp6-snap: $(frames "$file" decap "$WORK/in.pcap" "$WORK/icmp6.times")"
+tshark -r "$file" -T fields -e frame.cap_len -e frame.len 2>/dev/null >"$WORK/snap.lens"
+awk '$1 > 96 || ($2 <= 96 && $1 != $2) || ($2 > 96 && $1 != 96) { bad = 1 } $2 > 96 { long++ }
+     END { exit bad || long < 10 }' "$WORK/snap.lens" ||
+    fail "icmp6-snap: records not cut at 96 bytes of the inner frame: $(head -3 "$WORK/snap.lens")"
+# Inner IPv6 packets (GRE, GENEVE, IP-in-IP) get a made-up Ethernet header:
+# zero MAC addresses, so both kinds are in the test.
+tshark -r "$file" -T fields -e eth.src 2>/dev/null | sort -u >"$WORK/snap.macs"
+grep -qx '00:00:00:00:00:00' "$WORK/snap.macs" && grep -vqx '00:00:00:00:00:00' "$WORK/snap.macs" ||
+    fail "icmp6-snap: not both inner frames and inner IP packets: MACs $(tr '\n' ' ' <"$WORK/snap.macs")"
+
+ctl shutdown >/dev/null
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" = 0 ] || fail "the daemon exited with $rc"
+echo PASS
