@@ -1,6 +1,7 @@
 #include "tests/filters/filter_helpers.h"
 
 #include <arpa/inet.h>
+#include <pcap/pcap.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -56,6 +57,21 @@ std::string spec_error(const std::string& spec_json)
     if (std::string e = parse_session_spec_text(spec_json, spec); !e.empty())
         return e;
     return check_session_filter(spec);
+}
+
+std::vector<std::vector<uint8_t>> read_pcap(const std::string& path)
+{
+    std::vector<std::vector<uint8_t>> frames;
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
+    if (p == nullptr)
+        return frames;
+    pcap_pkthdr* h;
+    const u_char* d;
+    while (pcap_next_ex(p, &h, &d) == 1)
+        frames.emplace_back(d, d + h->caplen);
+    pcap_close(p);
+    return frames;
 }
 
 namespace {

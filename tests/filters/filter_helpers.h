@@ -24,6 +24,9 @@ bool keeps(const std::string& spec_json, const std::vector<uint8_t>& frame);
 // The error a spec gets, from parsing or from checking its filter.
 std::string spec_error(const std::string& spec_json);
 
+// Every frame of a capture file, as captured (empty if libpcap cannot open it).
+std::vector<std::vector<uint8_t>> read_pcap(const std::string& path);
+
 // Frames from a few words.
 std::vector<uint8_t> tcp4(const char* src, const char* dst, uint16_t sport, uint16_t dport,
                           uint8_t flags = 0x02, unsigned length = 80);

@@ -6,7 +6,6 @@
 
 #include <filesystem>
 
-#include <pcap/pcap.h>
 
 #include "tests/filters/filter_helpers.h"
 
@@ -22,15 +21,8 @@ std::vector<std::vector<uint8_t>> corpus_frames(const std::string& dir)
         const std::string path = entry.path();
         if (path.find(".pcap") == std::string::npos)
             continue;
-        char errbuf[PCAP_ERRBUF_SIZE];
-        pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
-        if (p == nullptr)
-            continue;
-        pcap_pkthdr* h;
-        const u_char* d;
-        while (pcap_next_ex(p, &h, &d) == 1)
-            frames.emplace_back(d, d + h->caplen);
-        pcap_close(p);
+        for (std::vector<uint8_t>& frame : read_pcap(path))
+            frames.push_back(std::move(frame));
     }
     return frames;
 }

@@ -7,7 +7,6 @@
 #include <filesystem>
 
 #include <arpa/inet.h>
-#include <pcap/pcap.h>
 
 #include "filters/tunnel.h"
 #include "tests/filters/filter_helpers.h"
@@ -33,21 +32,6 @@ tunnel_frame tunnel(tunnel_kind kind, uint32_t id = 42)
     t.kind = kind;
     t.id = id;
     return t;
-}
-
-std::vector<std::vector<uint8_t>> read_pcap(const std::string& path)
-{
-    std::vector<std::vector<uint8_t>> frames;
-    char errbuf[PCAP_ERRBUF_SIZE];
-    pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
-    if (p == nullptr)
-        return frames;
-    pcap_pkthdr* h;
-    const u_char* d;
-    while (pcap_next_ex(p, &h, &d) == 1)
-        frames.emplace_back(d, d + h->caplen);
-    pcap_close(p);
-    return frames;
 }
 
 } // namespace
