@@ -55,6 +55,16 @@ public:
             std::memset(results, 0, sizeof(uint32_t) * n * _categories);
     }
 
+    // The categories packet `j` of a classify_v4/v6 call matched, one bit each.
+    uint32_t matched(const uint32_t* results, unsigned j) const
+    {
+        const unsigned categories = _categories;
+        uint32_t bits = 0;
+        for (unsigned c = 0; c < categories; c++)
+            bits |= static_cast<uint32_t>(results[j * categories + c] != 0) << c;
+        return bits;
+    }
+
 private:
     std::vector<uint8_t> _rules_v4;   // packed rte_acl rules, built by add_session
     std::vector<uint8_t> _rules_v6;

@@ -201,17 +201,12 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
 
     // 2. Every session's rules in one rte_acl pass per family.
     if (_acl_sessions != 0) {
-        const unsigned categories = _acl.categories();
         uint32_t results[chunk * RTE_ACL_MAX_CATEGORIES];
         // The tries hold inner sessions' rules too: those bits are not for the outer keys.
         const session_mask wanted = _acl_sessions;
         auto collect = [&](const uint16_t* index, unsigned count) {
-            for (unsigned j = 0; j < count; j++) {
-                session_mask bits = 0;
-                for (unsigned c = 0; c < categories; c++)
-                    bits |= static_cast<session_mask>((results[j * categories + c] != 0) << c);
-                masks[index[j]] |= bits & wanted;
-            }
+            for (unsigned j = 0; j < count; j++)
+                masks[index[j]] |= static_cast<session_mask>(_acl.matched(results, j)) & wanted;
         };
         _acl.classify_v4(keys4, results, n4);
         collect(index4, n4);
@@ -239,7 +234,6 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
     const uint8_t* keys6[chunk];
     uint16_t index4[chunk], index6[chunk], tunneled[chunk];
     uint32_t results[chunk * RTE_ACL_MAX_CATEGORIES];
-    const unsigned categories = _acl.categories();
 
     for (const inner_group& g : _groups) {
         unsigned n4 = 0, n6 = 0, nt = 0;
@@ -267,12 +261,8 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
 
         if (g.by_rules != 0) {
             auto collect = [&](const uint16_t* index, unsigned count) {
-                for (unsigned j = 0; j < count; j++) {
-                    session_mask b = 0;
-                    for (unsigned c = 0; c < categories; c++)
-                        b |= static_cast<session_mask>((results[j * categories + c] != 0) << c);
-                    bits[index[j]] |= b & g.by_rules;
-                }
+                for (unsigned j = 0; j < count; j++)
+                    bits[index[j]] |= static_cast<session_mask>(_acl.matched(results, j)) & g.by_rules;
             };
             _acl.classify_v4(keys4, results, n4);
             collect(index4, n4);
@@ -282,7 +272,6 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
 
         // "outer": the outer keys of the tunneled packets through the outer-rule trie.
         if (const session_mask checked = g.sessions & _outer_rule_sessions; checked != 0) {
-            const unsigned outer_categories = _outer_rules.categories();
             n4 = n6 = 0;
             for (unsigned j = 0; j < nt; j++) {
                 const unsigned i = tunneled[j];
@@ -297,9 +286,7 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
             }
             auto keep = [&](const uint16_t* index, unsigned count) {
                 for (unsigned j = 0; j < count; j++) {
-                    session_mask b = 0;
-                    for (unsigned c = 0; c < outer_categories; c++)
-                        b |= static_cast<session_mask>((results[j * outer_categories + c] != 0) << c);
+                    const auto b = static_cast<session_mask>(_outer_rules.matched(results, j));
                     bits[index[j]] &= static_cast<session_mask>(~(checked & ~b));
                 }
             };
