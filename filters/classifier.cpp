@@ -15,6 +15,7 @@ constexpr unsigned prefetch_ahead = 3;
 
 // Packets classified per pass: the keys and results of one pass stay in L1.
 constexpr unsigned chunk = 64;
+static_assert(chunk <= 64, "classify_inner keeps one bit per packet of a chunk in a uint64_t");
 
 } // namespace
 
@@ -64,6 +65,7 @@ std::shared_ptr<const session_filter> session_filter::compile(const session_spec
     f->inner = spec.tunnel.inner;
     f->ports = spec.tunnel.ports;
     f->ids = spec.tunnel.ids;
+    f->inner_ip_only = spec.output.decap == decap_mode::ip;
     if (spec.tunnel.outer && !spec.tunnel.outer->matches_everything())
         f->outer = spec.tunnel.outer;
     // The rules are compiled into a trie when a classifier is built;
@@ -92,6 +94,8 @@ std::unique_ptr<classifier> classifier::build(const std::vector<entry>& sessions
             (f.match_all ? g->any_inner : g->by_rules) |= bit;
             if (f.bpf || f.payload)
                 g->late |= bit;
+            if (f.inner_ip_only)
+                g->ip_only |= bit;
             c->_inner_sessions |= bit;
             if (!f.ids.empty())
                 c->_id_sessions |= bit;
@@ -237,6 +241,7 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
 
     for (const inner_group& g : _groups) {
         unsigned n4 = 0, n6 = 0, nt = 0;
+        uint64_t not_raw_ip = 0;   // packet i's bit: its inner packet is not raw IP
         for (unsigned i = 0; i < n; i++) {
             if (outer[i].family == 0)
                 continue;
@@ -246,6 +251,9 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
             if (!find_inner(data, len, outer[i], g.ports, views[i], inner[i]))
                 continue;
             bits[i] = g.any_inner;
+            // "decap": "ip" sessions take only what a raw IP file can hold.
+            if (unlikely(g.ip_only != 0) && !raw_ip_inner(data, len, inner[i]))
+                not_raw_ip |= static_cast<uint64_t>(1) << i;
             tunneled[nt++] = static_cast<uint16_t>(i);
             const uint8_t* key = reinterpret_cast<const uint8_t*>(&inner[i]);
             if (inner[i].family == 4) {
@@ -329,8 +337,12 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
             for (unsigned j = 0; j < nt; j++)
                 bits[tunneled[j]] = sub[j];
         }
-        for (unsigned j = 0; j < nt; j++)
-            masks[tunneled[j]] |= bits[tunneled[j]];
+        for (unsigned j = 0; j < nt; j++) {
+            const unsigned i = tunneled[j];
+            if (unlikely(not_raw_ip >> i & 1))
+                bits[i] &= static_cast<session_mask>(~g.ip_only);
+            masks[i] |= bits[i];
+        }
     }
 }
 

@@ -51,6 +51,10 @@ struct session_filter {
     tunnel_ports ports;
     std::vector<tunnel_id_range> ids;       // "vni"; empty: any
     std::optional<match_rule> outer;        // "outer"; absent when it names nothing
+    // "decap": "ip" writes the inner IP packet: an inner frame that is not
+    // IP (ARP, say), or an inner IP header of the wrong version, has
+    // nothing to write in a LINKTYPE_RAW file, so it does not match.
+    bool inner_ip_only = false;
 
     // Compiles the BPF expression and the payload patterns of `spec`.
     // Returns null and sets `error` (which names the field) on failure.
@@ -90,6 +94,7 @@ private:
         session_mask by_rules = 0;     // decided by their rules
         session_mask any_inner = 0;    // no rules: every packet with an inner packet
         session_mask late = 0;         // BPF or payload patterns
+        session_mask ip_only = 0;      // "decap": "ip": only inner IP packets (raw_ip_inner)
     };
 
     classifier() = default;

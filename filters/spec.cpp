@@ -448,7 +448,16 @@ constexpr std::pair<std::string_view, field_parser<session_spec>> spec_fields[] 
          check_rule(f, rule);
          s.tunnel.outer = std::move(rule);
      }},
-    {"decap", [](const field& f, session_spec& s) { s.output.decap = f.boolean(); }},
+    {"decap",
+     [](const field& f, session_spec& s) {
+         if (f.value.is_string() && f.value.get_ref<const std::string&>() == "ip")
+             s.output.decap = decap_mode::ip;
+         else if (f.value.is_boolean())
+             s.output.decap = f.value.get<bool>() ? decap_mode::frame : decap_mode::none;
+         else
+             f.fail(fmt::format("expected true (the inner Ethernet frame), \"ip\" (the inner IP packet, in a "
+                                "LINKTYPE_RAW file) or false, got {}", f.text()));
+     }},
     {"vxlan_ports",
      [](const field& f, session_spec& s) {
          parse_tunnel_ports(f, s.tunnel.ports.vxlan, s.tunnel.ports.vxlan_count);
@@ -559,7 +568,7 @@ void check_tunnel(const session_spec& spec)
 {
     if (!spec.tunnel.inner) {
         const std::pair<bool, const char*> named[] = {
-            {spec.has_vni, "vni"}, {spec.tunnel.outer.has_value(), "outer"}, {spec.output.decap, "decap"},
+            {spec.has_vni, "vni"}, {spec.tunnel.outer.has_value(), "outer"}, {spec.output.decap != decap_mode::none, "decap"},
             {spec.has_vxlan_ports, "vxlan_ports"}, {spec.has_geneve_ports, "geneve_ports"}};
         for (const auto& [given, name] : named)
             if (given)

@@ -249,6 +249,16 @@ inline bool find_inner(const uint8_t* data, uint32_t len, const packet_fields& o
     return t.kind != inner_kind::none;
 }
 
+// Whether the inner packet find_inner found (in the same `data`) starts with
+// an IP header whose version is its family: what a reader of a LINKTYPE_RAW
+// file, which tells IPv4 from IPv6 by that version alone, decodes as it is.
+// IP-in-IP and GRE say "IPv4" or "IPv6" in the outer header; a malformed
+// inner packet can still start with another version.
+inline bool raw_ip_inner(const uint8_t* data, uint32_t len, const packet_fields& inner)
+{
+    return inner.family != 0 && inner.l3_offset < len && (data[inner.l3_offset] >> 4) == inner.family;
+}
+
 // Header bytes of a packet for the tunnel walk: the first segment when it
 // holds the whole packet or at least `tunnel_headers_max` bytes, otherwise a
 // copy of the first tunnel_headers_max bytes into `copy`. The classifier and
@@ -269,9 +279,10 @@ inline const uint8_t* tunnel_headers(const rte_mbuf* m, uint8_t (&copy)[tunnel_h
 }
 
 // Parses and walks in one go, for callers without the outer fields (writers).
-inline bool locate_inner(const uint8_t* data, uint32_t len, const tunnel_ports& ports, tunnel_view& t)
+inline bool locate_inner(const uint8_t* data, uint32_t len, const tunnel_ports& ports, tunnel_view& t,
+                         packet_fields& inner)
 {
-    packet_fields outer, inner;
+    packet_fields outer;
     parse_packet(data, len, outer);
     return find_inner(data, len, outer, ports, t, inner);
 }

@@ -28,7 +28,8 @@ constexpr uint32_t pcap_magic_us = 0xa1b2c3d4;
 constexpr uint32_t pcap_magic_ns = 0xa1b23c4d;
 constexpr uint16_t pcap_version_major = 2;
 constexpr uint16_t pcap_version_minor = 4;
-constexpr uint32_t linktype_ethernet = 1;
+constexpr uint32_t linktype_ethernet = 1;   // DLT_EN10MB: every file but a "decap": "ip" session's
+constexpr uint32_t linktype_raw = 101;      // DLT_RAW: IPv4 or IPv6 packets, told apart by their version
 
 // libpcap's MAXIMUM_SNAPLEN: larger snap lengths make readers refuse the file.
 // A snap length of 0 on the command line means "whole packet" and is written
@@ -54,13 +55,14 @@ struct pcap_record_header {
 };
 static_assert(sizeof(pcap_record_header) == 16);
 
-inline pcap_file_header make_pcap_file_header(file_format format, uint32_t snaplen)
+inline pcap_file_header make_pcap_file_header(file_format format, uint32_t snaplen,
+                                              uint32_t linktype = linktype_ethernet)
 {
     return {
         format == file_format::pcap_ns ? pcap_magic_ns : pcap_magic_us,
         pcap_version_major, pcap_version_minor, 0, 0,
         snaplen == 0 ? pcap_max_snaplen : snaplen,
-        linktype_ethernet,
+        linktype,
     };
 }
 

@@ -95,7 +95,7 @@ void capture_writer::write_header(const capture_file_options& options)
     if (_format == file_format::pcapng) {
         write_pcapng_header(options);
     } else {
-        const pcap_file_header header = make_pcap_file_header(_format, options.snaplen);
+        const pcap_file_header header = make_pcap_file_header(_format, options.snaplen, options.linktype);
         _file.append(&header, sizeof header);
         _file.end_record();
         _header_records = 1;
@@ -124,7 +124,7 @@ void capture_writer::write_pcapng_header(const capture_file_options& options)
         if (in.port < _interface_of_port.size())
             _interface_of_port[in.port] = static_cast<uint8_t>(i);
         block idb(pcapng_interface_description);
-        idb.put16(static_cast<uint16_t>(linktype_ethernet));
+        idb.put16(static_cast<uint16_t>(options.linktype));
         idb.put16(0);
         idb.put32(_snaplen);
         idb.option(pcapng_if_name, in.name);

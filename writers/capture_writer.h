@@ -39,6 +39,7 @@ struct capture_file_options {
     bool direct = true;                            // O_DIRECT where the filesystem has it
     const std::vector<capture_interface>* interfaces = nullptr;   // pcapng; none: one "linecap"
     uint64_t start_ns = 0;                         // pcapng statistics' start time
+    uint32_t linktype = linktype_ethernet;         // of every packet in the file
 };
 
 class capture_writer {

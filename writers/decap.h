@@ -13,32 +13,56 @@
 #include <rte_mbuf.h>
 
 #include "filters/tunnel.h"
+#include "writers/capture_format.h"
 
 namespace linecap {
+
+// What a session writes of each packet it matched ("decap" in its spec).
+enum class decap_mode : uint8_t {
+    none,    // the mirrored frame as it came
+    frame,   // true: the inner Ethernet frame; an inner IP packet behind a made-up Ethernet header
+    ip,      // "ip": the inner IP packet (inner Ethernet and VLAN tags left out), in a LINKTYPE_RAW file
+};
+
+// The link type of a session's files.
+constexpr uint32_t linktype_of(decap_mode mode)
+{
+    return mode == decap_mode::ip ? linktype_raw : linktype_ethernet;
+}
 
 // The record of one decapsulated packet: the frame without its first
 // `skip` bytes, after `prefix_len` bytes of `prefix`.
 struct decap_cut {
     uint32_t skip = 0;         // bytes of the mirrored frame left out: the outer headers and tunnel
-    uint32_t prefix_len = 0;   // 0, or 14 before an inner IP packet
+    uint32_t prefix_len = 0;   // 0, or 14 before an inner IP packet in a "frame" session
     uint8_t prefix[14] = {};   // a made-up Ethernet header: zero MACs, the inner IP's ethertype
 };
 
 // The innermost packet of `m`, found with `ports` (a session's "vxlan_ports"
-// and "geneve_ports", as the classifier used them). An inner IP packet gets
-// a made-up Ethernet header, so every file stays DLT_EN10MB. A packet
-// without an inner packet (none should come: the classifier matched it
-// through one) is written as it came: skip 0, no prefix. Reads at most
+// and "geneve_ports", as the classifier used them), cut as `mode` says
+// (not none). "frame": an inner IP packet gets a made-up Ethernet header, so
+// the file stays DLT_EN10MB. "ip": the record starts at the inner IP header,
+// after any inner Ethernet header and VLAN tags. A packet without an inner
+// packet (or, for "ip", without an inner IP header of the right version:
+// raw_ip_inner) is written as it came:
+// skip 0, no prefix; none should come, as the classifier matched it through
+// one (classifier.cpp, inner_group::ip_only). Reads at most
 // tunnel_headers_max bytes of the packet; never fails.
-inline decap_cut decap_of(const rte_mbuf* m, const tunnel_ports& ports)
+inline decap_cut decap_of(const rte_mbuf* m, const tunnel_ports& ports, decap_mode mode)
 {
     decap_cut cut;
     uint8_t copy[tunnel_headers_max];
     uint32_t len;
     const uint8_t* data = tunnel_headers(m, copy, len);
     tunnel_view t;
-    if (data == nullptr || !locate_inner(data, len, ports, t))
+    packet_fields inner;
+    if (data == nullptr || !locate_inner(data, len, ports, t, inner))
         return cut;
+    if (mode == decap_mode::ip) {
+        if (raw_ip_inner(data, len, inner))
+            cut.skip = inner.l3_offset;
+        return cut;
+    }
     cut.skip = t.inner_offset;
     if (t.kind != inner_kind::ethernet) {
         cut.prefix_len = sizeof cut.prefix;

@@ -161,8 +161,10 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     }
     if (inputs.empty())
         return "every input is an empty .part file: nothing to merge";
-    if (linktype != DLT_EN10MB)
-        return fmt::format("{}: link type {} is not Ethernet; linecap writes Ethernet captures", paths.front(),
+    // The two link types linecap writes: Ethernet, and raw IP ("decap": "ip").
+    if (linktype != DLT_EN10MB && linktype != DLT_RAW)
+        return fmt::format("{}: link type {} is neither Ethernet nor raw IP; linecap writes those two",
+                           paths.front(),
                            pcap_datalink_val_to_name(linktype) ? pcap_datalink_val_to_name(linktype) : "?");
 
     const fs::path out_path(output);
@@ -173,6 +175,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     capture_writer writer;
     capture_file_options options;
     options.format = format;
+    options.linktype = linktype == DLT_RAW ? linktype_raw : linktype_ethernet;
     if (int rc = writer.open(dir_fd, out_path.filename().string(), options); rc != 0) {
         close(dir_fd);
         return fmt::format("{}: cannot create it: {}", output, strerror(-rc));

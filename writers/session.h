@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "filters/tunnel.h"   // header-only: the bounded tunnel walk, for "decap"
 #include "writers/capture_writer.h"
+#include "writers/decap.h"   // header-only: the bounded tunnel walk, for "decap"
 
 namespace linecap {
 
@@ -64,7 +64,7 @@ struct output_spec {
     bool direct_io = true;              // O_DIRECT where the filesystem has it
     // "decap": write each packet's innermost packet (found with these
     // ports) instead of the mirrored frame; docs/mirror.md.
-    bool decap = false;
+    decap_mode decap = decap_mode::none;
     tunnel_ports tunnel;
 };
 

@@ -141,6 +141,7 @@ int open_file(writer& w, unsigned slot, uint64_t start_ns, std::string& error)
     options.direct = s.spec.direct_io;
     options.interfaces = &s.interfaces;
     options.start_ns = s.start_ns;
+    options.linktype = linktype_of(s.spec.decap);
     if (const int rc = out.file.open(s.dir_fd, name, options); rc != 0) {
         error = fmt::format("writer {}: cannot create {}/{}.part: {}", w.index, s.spec.dir, name, strerror(-rc));
         return rc;
@@ -192,8 +193,8 @@ inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_n
     // ports (the same bounded walk the classifier made; only decap sessions'
     // packets pay for it).
     decap_cut cut;
-    if (unlikely(s.spec.decap))
-        cut = decap_of(m, s.spec.tunnel);
+    if (unlikely(s.spec.decap != decap_mode::none))
+        cut = decap_of(m, s.spec.tunnel, s.spec.decap);
     const uint32_t record = out.file.record_size(m->pkt_len - cut.skip + cut.prefix_len);
     if (unlikely(!s.packets_left.unlimited()) && s.packets_left.take(1) == 0) {
         s.stop(stop_reason::packets);

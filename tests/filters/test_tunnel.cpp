@@ -10,6 +10,7 @@
 
 #include "filters/tunnel.h"
 #include "tests/filters/filter_helpers.h"
+#include "writers/decap.h"
 
 using namespace linecap;
 using namespace linecap::test;
@@ -201,13 +202,25 @@ TEST_CASE("the spec's tunnel fields, and one clear error for each mistake")
     REQUIRE(s.tunnel.ids.size() == 2);
     CHECK(s.tunnel.ids[1].lo == 100);
     CHECK(s.tunnel.ids[1].hi == 200);
-    CHECK(s.output.decap);
+    CHECK(s.output.decap == decap_mode::frame);
     CHECK(s.output.tunnel.vxlan_count == 2);
     CHECK(s.output.tunnel.vxlan[1] == to_network16(8472));
     REQUIRE(s.tunnel.outer.has_value());
 
     CHECK(spec_error(R"({"tunnel":"middle"})").starts_with(R"(tunnel: "middle": expected "outer")"));
+    session_spec ip;
+    REQUIRE(parse_session_spec_text(R"({"tunnel":"inner","decap":"ip"})", ip) == "");
+    CHECK(ip.output.decap == decap_mode::ip);
+    session_spec off;
+    REQUIRE(parse_session_spec_text(R"({"tunnel":"inner","decap":false})", off) == "");
+    CHECK(off.output.decap == decap_mode::none);
+
     CHECK(spec_error(R"({"decap":true})").starts_with(R"(decap: needs "tunnel": "inner")"));
+    CHECK(spec_error(R"({"decap":"ip"})").starts_with(R"(decap: needs "tunnel": "inner")"));
+    CHECK(spec_error(R"({"tunnel":"inner","decap":"ethernet"})")
+              .starts_with(R"(decap: expected true (the inner Ethernet frame), "ip" (the inner IP packet, in a )"
+                           R"(LINKTYPE_RAW file) or false, got "ethernet")"));
+    CHECK(spec_error(R"({"tunnel":"inner","decap":1})").ends_with("or false, got 1"));
     CHECK(spec_error(R"({"tunnel":"outer","vni":[1]})").starts_with(R"(vni: needs "tunnel": "inner")"));
     CHECK(spec_error(R"({"outer":{"src":["10.0.0.1"]}})").starts_with(R"(outer: needs "tunnel": "inner")"));
     CHECK(spec_error(R"({"vxlan_ports":[8472]})").starts_with(R"(vxlan_ports: needs "tunnel": "inner")"));
@@ -262,6 +275,74 @@ TEST_CASE("inner sessions match the inner packet; outer sessions the outer heade
     // Payload patterns of an inner session scan the inner payload.
     CHECK(keeps(R"({"tunnel":"inner","payload":{"patterns":["^\\x03\\x0a"]}})",
                 traffic::encapsulate(tunnel(tunnel_kind::gre_ip), tcp4("10.0.0.1", "10.0.0.2", 1, 2, 0x10, 120))));
+}
+
+TEST_CASE("\"decap\": \"ip\" keeps inner IP packets only and cuts each at its inner IP header")
+{
+    // Inner frames: TCP behind a VLAN tag, and ARP.
+    traffic::frame_spec tagged = frame4("10.1.2.3", "10.4.5.6", 6);
+    tagged.vlans = {{0x8100, 100}};
+    tagged.dst_port = 80;
+    const auto inner_tcp = traffic::build_frame(tagged);
+    traffic::frame_spec arp;
+    arp.ip_version = 0;
+    const auto inner_arp = traffic::build_frame(arp);
+    const auto vxlan_tcp = traffic::encapsulate(tunnel(tunnel_kind::vxlan), inner_tcp);
+    const auto vxlan_arp = traffic::encapsulate(tunnel(tunnel_kind::vxlan), inner_arp);
+    const auto gre_tcp = traffic::encapsulate(tunnel(tunnel_kind::gre_ip), inner_tcp);
+    // GRE says IPv4; the inner header says version 6: a raw IP reader would
+    // decode it as IPv6, so "ip" leaves it out.
+    auto gre_bad_version = gre_tcp;
+    gre_bad_version[gre_tcp.size() - (inner_tcp.size() - 18)] = 0x65;
+
+    auto c = build_classifier({
+        R"({"tunnel":"inner","decap":true})",                              // 0: every inner packet
+        R"({"tunnel":"inner","decap":"ip"})",                              // 1: inner IP packets
+        R"({"tunnel":"inner","decap":"ip","bpf":"udp"})",                  // 2: BPF sees the outer frame
+        R"({"tunnel":"inner","decap":"ip","match":[{"dst_ports":[80]}]})", // 3
+    });
+    const auto masks = classify_frames(*c, {vxlan_tcp, vxlan_arp, gre_tcp, gre_bad_version});
+    CHECK(masks[0] == 0b1111);
+    CHECK(masks[1] == 0b0001);
+    CHECK(masks[2] == 0b1011);
+    CHECK(masks[3] == 0b0001);
+
+    // Where each mode cuts, on a flat mbuf and on one of 40-byte segments
+    // (the writer's copy of the first bytes).
+    const tunnel_ports ports;
+    const size_t inner_frame_at = vxlan_tcp.size() - inner_tcp.size();
+    const size_t inner_ip_at = inner_frame_at + 14 + 4;
+    for (uint16_t segment : {uint16_t{2048}, uint16_t{40}}) {
+        INFO("segments of " << segment << " bytes");
+        rte_mbuf* m = make_chain(vxlan_tcp, segment);
+        const decap_cut frame = decap_of(m, ports, decap_mode::frame);
+        CHECK(frame.skip == inner_frame_at);
+        CHECK(frame.prefix_len == 0);
+        const decap_cut ip = decap_of(m, ports, decap_mode::ip);
+        CHECK(ip.skip == inner_ip_at);
+        CHECK(ip.prefix_len == 0);
+        CHECK(vxlan_tcp[ip.skip] == 0x45);
+        rte_pktmbuf_free(m);
+
+        // An inner IP packet: "frame" puts a made-up Ethernet header before it, "ip" nothing.
+        m = make_chain(gre_tcp, segment);
+        const size_t gre_inner_at = gre_tcp.size() - (inner_tcp.size() - 18);
+        const decap_cut gre_frame = decap_of(m, ports, decap_mode::frame);
+        CHECK(gre_frame.skip == gre_inner_at);
+        CHECK(gre_frame.prefix_len == 14);
+        CHECK((gre_frame.prefix[12] == 0x08 && gre_frame.prefix[13] == 0x00));
+        const decap_cut gre_ip = decap_of(m, ports, decap_mode::ip);
+        CHECK(gre_ip.skip == gre_inner_at);
+        CHECK(gre_ip.prefix_len == 0);
+        rte_pktmbuf_free(m);
+
+        // Nothing to cut: the whole frame, as the writer's last resort.
+        for (const std::vector<uint8_t>& frame : {vxlan_arp, gre_bad_version}) {
+            m = make_chain(frame, segment);
+            CHECK(decap_of(m, ports, decap_mode::ip).skip == 0);
+            rte_pktmbuf_free(m);
+        }
+    }
 }
 
 TEST_CASE("the corpus's tunnel captures: every packet walked, inner packets where tshark finds them")

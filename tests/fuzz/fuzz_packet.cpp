@@ -1,10 +1,11 @@
 // libFuzzer target: arbitrary bytes as one Ethernet frame, through the
 // header parser (filters/packet.h), the tunnel walk (filters/tunnel.h) and
-// the real classifier of eleven sessions (rules on IPv4 and IPv6 prefixes
+// the real classifier of twelve sessions (rules on IPv4 and IPv6 prefixes
 // and ranges, ports, protocols, TCP flags; BPF; payload patterns;
-// match-all; three "tunnel": "inner" sessions, one of them "decap"), on
-// real EAL and mbufs, and a decap session's record through the writer's
-// code (writers/decap.h, capture_writer) into a memory file.
+// match-all; four "tunnel": "inner" sessions, one "decap": true and one
+// "decap": "ip"), on real EAL and mbufs, and the decap sessions' records
+// through the writer's code (writers/decap.h, capture_writer) into a memory
+// file.
 //
 // The frame's bytes sit in mbufs as external buffers that end exactly where
 // the frame does, in memory AddressSanitizer watches: a read one byte past a
@@ -24,10 +25,13 @@
 //     frame; the "vni" session only frames whose first tunnel id is listed;
 //     the inner payload session only frames with "GET /" at or after the
 //     inner packet's payload offset, and an outer protocol it allows;
-//   - for a frame the decap session keeps, the writer finds the same inner
+//   - the "decap": "ip" session keeps exactly the frames whose inner packet
+//     (with the same ports) starts with an IP header of its own version;
+//   - for a frame a decap session keeps, the writer finds the same inner
 //     packet as the classifier did, and the record it writes is the inner
-//     frame (after a made-up Ethernet header for an inner IP packet), cut
-//     at the snap length, with the inner frame's length;
+//     frame (after a made-up Ethernet header for an inner IP packet), or
+//     for "ip" the inner packet from its IP header in a LINKTYPE_RAW file,
+//     cut at the snap length, with the inner packet's length;
 //   - flat and chained get the same masks whenever the bytes the classifier
 //     parses of each give the same header fields and the same inner
 //     packets, and a second pass gives the same masks as the first.
@@ -78,6 +82,7 @@ const char* const specs[] = {
     R"({"tunnel":"inner","match":[{"protocols":["tcp"],"dst_ports":[80,443]},{"src":["10.0.0.0/8","2001:db8::/32"]}],"vni":[42,"100-4095"]})",
     R"({"tunnel":"inner","decap":true,"vxlan_ports":[4789,8472],"geneve_ports":[6081,6082]})",
     R"({"tunnel":"inner","outer":{"protocols":["udp",47,4,41]},"payload":{"patterns":["GET /"]}})",
+    R"({"tunnel":"inner","decap":"ip","vxlan_ports":[4789,8472],"geneve_ports":[6081,6082]})",
 };
 constexpr unsigned nb_sessions = sizeof specs / sizeof specs[0];
 constexpr unsigned bpf_only_slot = 3;
@@ -86,6 +91,7 @@ constexpr unsigned match_all_slot = 6;
 constexpr unsigned inner_vni_slot = 8;
 constexpr unsigned decap_slot = 9;
 constexpr unsigned inner_payload_slot = 10;
+constexpr unsigned decap_ip_slot = 11;   // the ports of decap_slot
 constexpr session_mask all_sessions = (1u << nb_sessions) - 1;
 // Sessions with rules, payload patterns or a tunnel: they need an IP header.
 constexpr session_mask needs_ip = all_sessions & ~(1u << bpf_only_slot | 1u << match_all_slot);
@@ -177,6 +183,7 @@ struct inner_view {
     bool found = false;
     linecap::tunnel_view tunnel;
     linecap::packet_fields fields{};
+    bool raw_ip = false;   // an inner IP header of its own version: what "decap": "ip" takes
 };
 
 inner_view walk_view(const rte_mbuf* m, const linecap::packet_fields& outer, const linecap::tunnel_ports& ports)
@@ -188,6 +195,7 @@ inner_view walk_view(const rte_mbuf* m, const linecap::packet_fields& outer, con
     if (data == nullptr)
         fail("tunnel_headers could not read a whole packet's first bytes");
     v.found = outer.family != 0 && linecap::find_inner(data, len, outer, ports, v.tunnel, v.fields);
+    v.raw_ip = v.found && linecap::raw_ip_inner(data, len, v.fields);
     // (A payload offset may be past the end: a header says where the payload
     // starts, and the packet was cut before it.)
     if (v.found && (v.tunnel.inner_offset >= len || v.tunnel.inner_offset == 0 || v.tunnel.levels == 0 ||
@@ -202,7 +210,7 @@ bool same_inner(const inner_view& a, const inner_view& b)
         return false;
     if (!a.found)
         return true;
-    return a.tunnel.inner_offset == b.tunnel.inner_offset && a.tunnel.kind == b.tunnel.kind &&
+    return a.tunnel.inner_offset == b.tunnel.inner_offset && a.tunnel.kind == b.tunnel.kind && a.raw_ip == b.raw_ip &&
            a.tunnel.has_id == b.tunnel.has_id && a.tunnel.id == b.tunnel.id && same_fields(a.fields, b.fields);
 }
 
@@ -219,6 +227,8 @@ void check_inner(session_mask mask, const uint8_t* frame, size_t size, const lin
     using namespace linecap;
     if (static_cast<bool>(mask & 1u << decap_slot) != by_decap_ports.found)
         fail("the match-all inner session and the tunnel walk disagree");
+    if (static_cast<bool>(mask & 1u << decap_ip_slot) != by_decap_ports.raw_ip)
+        fail("the \"decap\": \"ip\" session and the tunnel walk disagree on an inner IP packet");
     if (mask & 1u << inner_vni_slot) {
         const tunnel_view& t = by_default.tunnel;
         if (!by_default.found || by_default.fields.family == 0)
@@ -238,18 +248,24 @@ void check_inner(session_mask mask, const uint8_t* frame, size_t size, const lin
     }
 }
 
-// The decap session's record of `m`, as a writer lcore writes it, read back
+// A decap session's record of `m`, as a writer lcore writes it, read back
 // from the memory file and checked byte by byte against the frame.
-void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, const inner_view& classified)
+void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, const inner_view& classified,
+                        linecap::decap_mode mode)
 {
     using namespace linecap;
-    const decap_cut cut = decap_of(m, decap_ports);
-    if (cut.skip != classified.tunnel.inner_offset)
-        fail("the writer decapsulates at another offset than the classifier's inner packet");
-    const bool ip = classified.tunnel.kind != inner_kind::ethernet;
-    if (cut.prefix_len != (ip ? 14u : 0u) ||
-        (ip && cut.prefix[12] != (classified.tunnel.kind == inner_kind::ipv4 ? 0x08 : 0x86)))
-        fail("a decapsulated inner IP packet without the right Ethernet header, or an inner frame with one");
+    const decap_cut cut = decap_of(m, decap_ports, mode);
+    if (mode == decap_mode::ip) {
+        if (cut.skip != classified.fields.l3_offset || cut.prefix_len != 0)
+            fail("the writer cuts an \"ip\" decap record elsewhere than the classifier's inner IP header");
+    } else {
+        if (cut.skip != classified.tunnel.inner_offset)
+            fail("the writer decapsulates at another offset than the classifier's inner packet");
+        const bool ip = classified.tunnel.kind != inner_kind::ethernet;
+        if (cut.prefix_len != (ip ? 14u : 0u) ||
+            (ip && cut.prefix[12] != (classified.tunnel.kind == inner_kind::ipv4 ? 0x08 : 0x86)))
+            fail("a decapsulated inner IP packet without the right Ethernet header, or an inner frame with one");
+    }
 
     if (ftruncate(decap_file, 0) != 0 || lseek(decap_file, 0, SEEK_SET) != 0)
         fail("cannot empty the memory file");
@@ -257,6 +273,7 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
     options.format = file_format::pcap_ns;
     options.snaplen = decap_snaplen;
     options.chunk_bytes = 1 << 17;
+    options.linktype = linktype_of(mode);
     if (decap_writer.attach(dup(decap_file), "decap", options) != 0)
         fail("cannot attach the capture writer");
     decap_writer.write_packet(m, 1, cut.skip, cut.prefix, cut.prefix_len);
@@ -269,6 +286,10 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
     std::vector<uint8_t> file(header + sizeof(linecap::pcap_record_header) + caplen + 1);
     if (pread(decap_file, file.data(), file.size(), 0) != static_cast<ssize_t>(file.size() - 1))
         fail("the decap record is not one record of the inner frame's bytes");
+    linecap::pcap_file_header fh;
+    std::memcpy(&fh, file.data(), sizeof fh);
+    if (fh.linktype != (mode == decap_mode::ip ? 101u : 1u))
+        fail("the decap file's link type is not the session's");
     linecap::pcap_record_header h;
     std::memcpy(&h, file.data() + header, sizeof h);
     if (h.len != len || h.caplen != caplen)
@@ -278,6 +299,9 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
     expected.resize(caplen);
     if (std::memcmp(file.data() + header + sizeof h, expected.data(), caplen) != 0)
         fail("the decap record's bytes are not the inner frame's");
+    // A raw IP record starts with the IP version its family says.
+    if (mode == decap_mode::ip && caplen != 0 && (expected[0] >> 4) != classified.fields.family)
+        fail("an \"ip\" decap record does not start with the inner IP header");
 }
 
 void check_mask(session_mask mask, const uint8_t* frame, size_t size, const linecap::packet_fields& f,
@@ -341,10 +365,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
         if (slot == inner_vni_slot)
             default_ports = spec.tunnel.ports;
         if (slot == decap_slot) {
-            if (!spec.output.decap)
+            if (spec.output.decap != linecap::decap_mode::frame)
                 fail("the decap session does not decapsulate");
             decap_ports = spec.output.tunnel;
         }
+        if (slot == decap_ip_slot &&
+            (spec.output.decap != linecap::decap_mode::ip || !(spec.output.tunnel == decap_ports)))
+            fail("the \"ip\" decap session does not decapsulate to IP on the decap session's ports");
     }
     decap_file = memfd_create("fuzz-packet-decap", MFD_CLOEXEC);
     if (decap_file < 0)
@@ -391,7 +418,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         check_mask(masks[i], data, size, outer[i], libpcap_keeps);
         check_inner(masks[i], data, size, outer[i], by_default[i], by_decap_ports[i]);
         if (masks[i] & 1u << decap_slot)
-            check_decap_record(burst[i], data, size, by_decap_ports[i]);
+            check_decap_record(burst[i], data, size, by_decap_ports[i], linecap::decap_mode::frame);
+        if (masks[i] & 1u << decap_ip_slot)
+            check_decap_record(burst[i], data, size, by_decap_ports[i], linecap::decap_mode::ip);
     }
     if (n == 2 && same_fields(outer[0], outer[1]) && same_inner(by_default[0], by_default[1]) &&
         same_inner(by_decap_ports[0], by_decap_ports[1]) && masks[0] != masks[1])

@@ -50,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     // Mirror fields (docs/mirror.md): only with "tunnel": "inner"; the
     // writer's ports are the classifier's; at most 8 ports of each kind, none 0.
     const linecap::tunnel_spec& t = spec.tunnel;
-    if (!t.inner && (!t.ids.empty() || t.outer || spec.output.decap || !(t.ports == linecap::tunnel_ports{})))
+    if (!t.inner && (!t.ids.empty() || t.outer || spec.output.decap != linecap::decap_mode::none || !(t.ports == linecap::tunnel_ports{})))
         std::abort();
     if (!(spec.output.tunnel == t.ports))
         std::abort();

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Mirror collector mode in the daemon (docs/mirror.md): five sessions started
+# Mirror collector mode in the daemon (docs/mirror.md): six sessions started
 # with linecapctl on a running daemon, over endless replayed tunnel traffic
 # (net_pcap, infinite_rx), all running at once in one classifier:
 #
 #   web-decap   "tunnel": "inner", inner TCP to port 80, written decapsulated
 #   web-whole   the same rule, without decap: the whole mirrored frames
+#   web-ip      the same rule, "decap": "ip": inner IP packets in a raw IP
+#               file, merged over the socket (linecapctl merge)
 #   outer-443   an outer session, TCP to 10.6.0.0/16 port 443: plain frames
 #               only, never a tunnel whose inner packet goes there
 #   dns-vni     inner DNS queries of VNI/key/session 42 or 100-140 (the
@@ -14,8 +16,8 @@
 # Each session's files are checked with capinfos and tshark against tshark's
 # own decoding of the input (tunnel_reference.py, tcpdump for the outer
 # session), not against linecap's parser: decap files hold inner frames
-# (Ethernet link type, the inner protocols decoded, no tunnel left, every
-# inner packet the reference selects), the others whole input frames, byte
+# (Ethernet link type, or raw IP for "ip"; the inner protocols decoded, no
+# tunnel left, every inner packet the reference selects), the others whole input frames, byte
 # for byte. Per session, matched = written + ring + write + limit drops, and
 # the files hold exactly the written count.
 source "$(dirname "$0")/lib.sh"
@@ -143,13 +145,14 @@ check_tuples() {
         fail "$name: the inner five-tuples written differ from tshark's reference"
 }
 
-# check_decapsulated NAME FILE PROTOCOLS: link type Ethernet, tshark decodes
-# each record's protocols as PROTOCOLS (a regex from eth on) with no tunnel.
+# check_decapsulated NAME FILE PROTOCOLS [LINK]: link type LINK (capinfos'
+# short name; default ether), tshark decodes each record's protocols as
+# PROTOCOLS (a regex from the link layer on) with no tunnel.
 check_decapsulated() {
-    local name=$1 file=$2 protocols=$3
+    local name=$1 file=$2 protocols=$3 want_link=${4:-ether}
     local link
     link=$(capinfos -T -r -E "$file" | cut -f2)
-    [ "$link" = ether ] || fail "$name: link type $link, not Ethernet"
+    [ "$link" = "$want_link" ] || fail "$name: link type $link, not $want_link"
     tshark -r "$file" -T fields -e frame.protocols 2>/dev/null >"$WORK/$name.protocols"
     if grep -Eq 'vxlan|geneve|gre|erspan|ip:ip|ip:ipv6|ipv6:ip' "$WORK/$name.protocols"; then
         fail "$name: tshark still finds a tunnel in the decapsulated file: $(grep -Em1 'vxlan|geneve|gre|erspan|ip:ip|ipv6:ip' "$WORK/$name.protocols")"
@@ -169,16 +172,17 @@ spec() {
 inner_web='"match":[{"protocols":["tcp"],"dst_ports":[80],"src":["10.0.0.0/15"]}]'
 decap=$(spec web-decap '{"name":"web-decap","tunnel":"inner","vxlan_ports":[4789,8472],'"$inner_web"',"decap":true}')
 whole=$(spec web-whole '{"name":"web-whole","tunnel":"inner","vxlan_ports":[4789,8472],'"$inner_web"'}')
+raw=$(spec web-ip '{"name":"web-ip","tunnel":"inner","vxlan_ports":[4789,8472],'"$inner_web"',"decap":"ip"}')
 outer=$(spec outer-443 '{"name":"outer-443","match":[{"protocols":["tcp"],"dst_ports":[443],"dst":["10.6.0.0/16"]}]}')
 # The mirror fields from the file, the inner rule from linecapctl's options.
 vni=$(spec dns-vni '{"tunnel":"inner","vxlan_ports":[4789,8472],"vni":[42,"100-140"]}' \
     --name dns-vni --proto udp --dst-port 53)
 snap=$(spec icmp6-snap '{"name":"icmp6-snap","tunnel":"inner","vxlan_ports":[4789,8472],"decap":true,"snaplen":96,
                          "match":[{"protocols":["icmpv6"],"src":["2001:db8:5::/48"]}]}')
-ids=("$decap" "$whole" "$outer" "$vni" "$snap")
+ids=("$decap" "$whole" "$raw" "$outer" "$vni" "$snap")
 running=$(ctl --json ls | jq '[.sessions[] | select(.status == "running")] | length')
-[ "$running" = 5 ] || fail "$running sessions running after five starts"
-note "five sessions running at once: ${ids[*]}"
+[ "$running" = 6 ] || fail "$running sessions running after six starts"
+note "six sessions running at once: ${ids[*]}"
 sleep 0.5
 for id in "${ids[@]}"; do ctl stop "$id" >/dev/null; done
 for id in "${ids[@]}"; do wait_ended "$id"; done
@@ -213,6 +217,14 @@ note "web-whole: the whole mirrored frames, the tunnel still in them"
 file=$(one_file "$whole")
 check_tuples web "$file" "$web"
 note "web-whole: $(frames "$file" from "$WORK/in.pcap" "$WORK/web.times")"
+
+note "web-ip: inner IP packets (no Ethernet, no VLAN tag) in a raw IP file, merged over the socket"
+ctl merge "$raw" -o "$WORK/web-ip.pcap" >/dev/null
+file=$WORK/web-ip.pcap
+check_decapsulated web-ip "$file" 'raw:ip:tcp' rawip
+[ "$(tcpdump -r "$file" 2>/dev/null | wc -l)" = "$("$COUNT" "$file")" ] || fail "web-ip: tcpdump does not read every record"
+check_tuples web "$file" 'p.inner' --decapsulated
+note "web-ip: $(frames "$file" decap "$WORK/in.pcap" "$WORK/web.times")"
 
 note "outer-443: the outer headers only; frames with an inner packet to 443 are not its"
 file=$(one_file "$outer")

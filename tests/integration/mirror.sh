@@ -42,6 +42,8 @@ check() {
 # check_decap NAME SPEC EXPR [TSHARK-ARGS...]: the same selection, written
 # decapsulated: tshark decodes each record as the inner packet (same
 # addresses, protocol and ports as the reference), with no tunnel left.
+# A spec with "decap": "ip" must give a raw IP file (LINKTYPE_RAW) that
+# tcpdump reads too, every record an IP packet; "decap": true an Ethernet one.
 check_decap() {
     local name=$1 spec=$2 expr=$3
     shift 3
@@ -64,13 +66,28 @@ check_decap() {
     if grep -Eq 'vxlan|geneve|gre|erspan|ip:ip|ip:ipv6' "$WORK/$name.protocols"; then
         fail "$name: tshark still finds a tunnel in the decapsulated file"
     fi
-    grep -Eq '^eth:ethertype:(vlan:ethertype:)?ip(v6)?:(tcp|udp)' "$WORK/$name.protocols" ||
-        fail "$name: tshark does not decode the inner protocols"
+    if [[ $spec == *'"decap":"ip"'* ]]; then
+        capinfos -E "$file" | grep -q 'Raw IP' || fail "$name: the file's link type is not raw IP: $(capinfos -E "$file")"
+        [ "$(tcpdump -r "$file" 2>/dev/null | wc -l)" = "$want" ] || fail "$name: tcpdump does not read the $want packets"
+        ! grep -Ev '^raw:ip(v6)?:' "$WORK/$name.protocols" | grep -q . ||
+            fail "$name: a record is not an IP packet: $(grep -Ev '^raw:ip(v6)?:' "$WORK/$name.protocols" | head -1)"
+        grep -Eq '^raw:ip(v6)?:(tcp|udp)' "$WORK/$name.protocols" ||
+            fail "$name: tshark does not decode the inner protocols"
+    else
+        grep -Eq '^eth:ethertype:(vlan:ethertype:)?ip(v6)?:(tcp|udp)' "$WORK/$name.protocols" ||
+            fail "$name: tshark does not decode the inner protocols"
+    fi
     note "$name: $got packets written decapsulated, tshark decodes the same inner five-tuples"
 }
 
 check_decap web-inner-decap \
     '{"name":"web","tunnel":"inner","vxlan_ports":[4789,8472],"match":[{"protocols":["tcp"],"dst_ports":[80]}],"decap":true}' \
+    'p.inner and p.proto == 6 and p.dport == 80' -d udp.port==8472,vxlan
+
+# The same packets as inner IP packets in a raw IP pcapng (one interface of
+# link type RAW, which libpcap reads; several link types in one file it does not).
+check_decap web-inner-decap-ip \
+    '{"name":"web","tunnel":"inner","vxlan_ports":[4789,8472],"match":[{"protocols":["tcp"],"dst_ports":[80]}],"decap":"ip","format":"pcapng"}' \
     'p.inner and p.proto == 6 and p.dport == 80' -d udp.port==8472,vxlan
 
 check dns-by-vni \
@@ -83,6 +100,10 @@ check outer-and-inner \
 
 check_decap ipv6-inner-decap \
     '{"tunnel":"inner","match":[{"src":["2001:db8::/46"]}],"decap":true,"snaplen":0}' \
+    'p.inner and p.family == 6 and p.src in ip("2001:db8::/46")'
+
+check_decap ipv6-inner-decap-ip \
+    '{"tunnel":"inner","match":[{"src":["2001:db8::/46"]}],"decap":"ip","snaplen":0}' \
     'p.inner and p.family == 6 and p.src in ip("2001:db8::/46")'
 
 check every-inner-packet \
@@ -115,6 +136,14 @@ if [ -d "$CORPUS" ]; then
     [ "$(wc -l <"$WORK/corpus.want")" -gt 50 ] || fail "corpus: only $(wc -l <"$WORK/corpus.want") inner packets: not a test"
     diff "$WORK/corpus.want" "$WORK/corpus.got" >&2 || fail "corpus: inner packets differ from tshark's"
     note "corpus: $(wc -l <"$WORK/corpus.got") inner packets of $("$COUNT" "$WORK/corpus.pcap"), the ones tshark decodes"
+    # The same, as raw IP: every inner IP packet, nothing else (inner ARP and
+    # other non-IP inner frames are left out: a raw IP file cannot hold them).
+    file=$(capture corpus-ip '{"tunnel":"inner","decap":"ip"}' "$WORK/corpus.pcap")
+    check_readable "$file"
+    python3 "$REF" "$file" 'p.inner' --decapsulated 2>/dev/null | cut -d' ' -f2- >"$WORK/corpus-ip.got"
+    diff "$WORK/corpus.want" "$WORK/corpus-ip.got" >&2 || fail "corpus-ip: inner packets differ from tshark's"
+    [ "$("$COUNT" "$file")" = "$(wc -l <"$WORK/corpus.want")" ] || fail "corpus-ip: packets that are not inner IP packets"
+    note "corpus-ip: the same $(wc -l <"$WORK/corpus-ip.got") inner packets as raw IP"
 else
     note "SKIP the corpus part: no corpus at $CORPUS"
 fi

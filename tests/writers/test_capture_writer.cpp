@@ -264,6 +264,30 @@ interface_counters fake_counters(uint16_t port)
 
 } // namespace
 
+TEST_CASE("a LINKTYPE_RAW file (\"decap\": \"ip\"), pcap and pcapng: IP packets from their header")
+{
+    dir_handle dir;
+    const file_format format = GENERATE(file_format::pcap_ns, file_format::pcapng);
+    capture_file_options o;
+    o.format = format;
+    o.chunk_bytes = 1 << 16;
+    o.linktype = linktype_raw;
+    capture_writer w;
+    REQUIRE(w.open(dir.fd, "raw", o) == 0);
+    auto bytes = pattern(120, 5);
+    bytes[14] = 0x45;   // where the IPv4 header starts
+    rte_mbuf* m = test::make_chain(bytes, 50);
+    w.write_packet(m, 1, 14);
+    rte_pktmbuf_free(m);
+    REQUIRE(w.close(2) == 0);
+
+    const file_contents f = read_back(dir.path + "/raw");
+    CHECK(f.datalink == DLT_RAW);
+    REQUIRE(f.records.size() == 1);
+    CHECK(f.records[0].len == 106);
+    CHECK(f.records[0].data == std::vector<uint8_t>(bytes.begin() + 14, bytes.end()));
+}
+
 TEST_CASE("pcapng: section, interfaces, packets on their interface, statistics at close")
 {
     dir_handle dir;
