@@ -19,24 +19,32 @@ capture() {
     only_file "$WORK/$name"
 }
 
+# capture_selected NAME SPEC EXPR [TSHARK-ARGS...]: NAME.want, tshark's
+# decoding of the input where EXPR holds (time, inner five-tuple: one line a
+# packet, 21 to 5999 of them, or it is not a test); then a capture with SPEC;
+# prints the file written.
+capture_selected() {
+    local name=$1 spec=$2 expr=$3
+    shift 3
+    local targs=() a
+    for a in "$@"; do targs+=(--tshark-arg "$a"); done
+    python3 "$REF" "$WORK/in.pcap" "$expr" "${targs[@]}" 2>/dev/null >"$WORK/$name.want"
+    local want
+    want=$(wc -l <"$WORK/$name.want")
+    [ "$want" -gt 20 ] && [ "$want" -lt 6000 ] || fail "$name: the reference keeps $want of 6000: not a test"
+    capture "$name" "$spec"
+}
+
 # check NAME SPEC EXPR [TSHARK-ARGS...]: the packets written (by timestamp,
 # in order) are those tshark's decoding of the input selects with EXPR.
 check() {
-    local name=$1 spec=$2 expr=$3
-    shift 3
-    local targs=()
-    for a in "$@"; do targs+=(--tshark-arg "$a"); done
-    local file
-    file=$(capture "$name" "$spec")
-    python3 "$REF" "$WORK/in.pcap" "$expr" "${targs[@]}" 2>/dev/null | cut -d' ' -f1 >"$WORK/$name.want"
+    local name=$1 file
+    file=$(capture_selected "$@")
+    cut -d' ' -f1 "$WORK/$name.want" >"$WORK/$name.times"
     tshark -r "$file" -T fields -e frame.time_epoch 2>/dev/null >"$WORK/$name.got"
-    local want got
-    want=$(wc -l <"$WORK/$name.want")
-    got=$(wc -l <"$WORK/$name.got")
-    [ "$want" -gt 20 ] && [ "$want" -lt 6000 ] || fail "$name: the reference keeps $want of 6000: not a test"
-    diff -q "$WORK/$name.want" "$WORK/$name.got" >/dev/null ||
-        fail "$name: linecap wrote $got packets, tshark's reference selects $want (diff $WORK/$name.want $WORK/$name.got)"
-    note "$name: $got packets, the ones tshark's decoding selects"
+    diff -q "$WORK/$name.times" "$WORK/$name.got" >/dev/null ||
+        fail "$name: linecap wrote $(wc -l <"$WORK/$name.got") packets, tshark's reference selects $(wc -l <"$WORK/$name.times") (diff $WORK/$name.times $WORK/$name.got)"
+    note "$name: $(wc -l <"$WORK/$name.got") packets, the ones tshark's decoding selects"
 }
 
 # check_decap NAME SPEC EXPR [TSHARK-ARGS...]: the same selection, written
@@ -45,19 +53,13 @@ check() {
 # A spec with "decap": "ip" must give a raw IP file (LINKTYPE_RAW) that
 # tcpdump reads too, every record an IP packet; "decap": true an Ethernet one.
 check_decap() {
-    local name=$1 spec=$2 expr=$3
-    shift 3
-    local targs=()
-    for a in "$@"; do targs+=(--tshark-arg "$a"); done
-    local file
-    file=$(capture "$name" "$spec")
+    local name=$1 spec=$2 file
+    file=$(capture_selected "$@")
     check_readable "$file"
-    python3 "$REF" "$WORK/in.pcap" "$expr" "${targs[@]}" 2>/dev/null >"$WORK/$name.want"
     python3 "$REF" "$file" 'p.inner' --decapsulated 2>/dev/null >"$WORK/$name.got"
     local want got
     want=$(wc -l <"$WORK/$name.want")
     got=$(wc -l <"$WORK/$name.got")
-    [ "$want" -gt 20 ] && [ "$want" -lt 6000 ] || fail "$name: the reference keeps $want of 6000: not a test"
     [ "$(capinfos -M -c "$file" | awk -F': *' '/Number of packets/ {print $2}')" = "$want" ] ||
         fail "$name: the file does not hold the $want packets of the reference"
     diff -q "$WORK/$name.want" "$WORK/$name.got" >/dev/null ||
