@@ -1,4 +1,4 @@
-# Shared by the daemon suites (daemon.sh, faults.sh), after lib.sh: a daemon
+# Shared by the daemon suites (daemon.sh, faults.sh, overload.sh, ...), after lib.sh: a daemon
 # on endless replayed traffic ($WORK/in.pcap through net_pcap, infinite_rx),
 # driven with linecapctl.
 : "${LINECAPCTL:?run through meson test}"
@@ -40,6 +40,20 @@ wait_ended() {
         sleep 0.1
     done
     fail "session $1 still running after 10 s"
+}
+
+# check_session_counters ID: notes the ended session's matched = written +
+# ring + write + limit drops, fails unless they add up and no write failed
+# (the tests' disks are healthy); leaves matched, written, ring, write,
+# limit and reason set for the caller's own checks.
+check_session_counters() {
+    local id=$1 name
+    IFS=$'\t' read -r matched written ring write limit reason name < <(ctl --json show "$id" | jq -r '.session |
+        [.counters | .matched_packets, .written_packets, .dropped_ring, .dropped_write, .dropped_limit] +
+        [.reason, .name] | @tsv')
+    note "session $id ($name): matched $matched = written $written + ring $ring + write $write + limit $limit"
+    [ "$matched" = $((written + ring + write + limit)) ] || fail "session $id: counters do not add up"
+    [ "$write" = 0 ] || fail "session $id: write errors on a healthy disk"
 }
 
 # check_session_files ID [N]: every file opens in capinfos and tshark; with

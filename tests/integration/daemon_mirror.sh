@@ -189,15 +189,9 @@ for id in "${ids[@]}"; do wait_ended "$id"; done
 
 note "counters: matched = written + drops, per session; the files hold the written packets"
 for id in "${ids[@]}"; do
-    show=$(ctl --json show "$id")
-    c() { jq -r ".session.counters.$1" <<<"$show"; }
-    matched=$(c matched_packets) written=$(c written_packets)
-    ring=$(c dropped_ring) write=$(c dropped_write) limit=$(c dropped_limit)
-    note "session $id ($(jq -r .session.name <<<"$show")): matched $matched = written $written + ring $ring + write $write + limit $limit"
+    check_session_counters "$id"
     [ "$written" -gt 100 ] || fail "session $id wrote $written packets: not a test"
-    [ "$matched" = $((written + ring + write + limit)) ] || fail "session $id: counters do not add up"
-    [ "$write" = 0 ] || fail "session $id: write errors on a healthy disk"
-    [ "$(jq -r .session.reason <<<"$show")" = user ] || fail "session $id ended with $(jq -r .session.reason <<<"$show")"
+    [ "$reason" = user ] || fail "session $id ended with $reason"
     check_session_files "$id"
 done
 ctl --json stats | jq -e '[.workers[] | .rx_packets == .filtered_packets + .matched_packets] | all' >/dev/null ||
