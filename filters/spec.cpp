@@ -568,8 +568,11 @@ void check_tunnel(const session_spec& spec)
 {
     if (!spec.tunnel.inner) {
         const std::pair<bool, const char*> named[] = {
-            {spec.has_vni, "vni"}, {spec.tunnel.outer.has_value(), "outer"}, {spec.output.decap != decap_mode::none, "decap"},
-            {spec.has_vxlan_ports, "vxlan_ports"}, {spec.has_geneve_ports, "geneve_ports"}};
+            {spec.has_vni, "vni"},
+            {spec.tunnel.outer.has_value(), "outer"},
+            {spec.output.decap != decap_mode::none, "decap"},
+            {spec.has_vxlan_ports, "vxlan_ports"},
+            {spec.has_geneve_ports, "geneve_ports"}};
         for (const auto& [given, name] : named)
             if (given)
                 throw spec_error(fmt::format("{}: needs \"tunnel\": \"inner\" (with \"tunnel\": \"outer\", the "

@@ -43,11 +43,11 @@ struct decap_cut {
 // (not none). "frame": an inner IP packet gets a made-up Ethernet header, so
 // the file stays DLT_EN10MB. "ip": the record starts at the inner IP header,
 // after any inner Ethernet header and VLAN tags. A packet without an inner
-// packet (or, for "ip", without an inner IP header of the right version:
-// raw_ip_inner) is written as it came:
-// skip 0, no prefix; none should come, as the classifier matched it through
-// one (classifier.cpp, inner_group::ip_only). Reads at most
-// tunnel_headers_max bytes of the packet; never fails.
+// packet (for "ip", without an inner IP header of the right version:
+// raw_ip_inner) is written as it came, skip 0, no prefix; none should come,
+// as the classifier matched it through one (inner_group::ip_only in
+// classifier.h). Reads at most tunnel_headers_max bytes of the packet; never
+// fails.
 inline decap_cut decap_of(const rte_mbuf* m, const tunnel_ports& ports, decap_mode mode)
 {
     decap_cut cut;
