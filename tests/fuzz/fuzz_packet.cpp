@@ -183,7 +183,7 @@ struct inner_view {
     bool found = false;
     linecap::tunnel_view tunnel;
     linecap::packet_fields fields{};
-    bool raw_ip = false;   // an inner IP header of its own version: what "decap": "ip" takes
+    uint32_t walked = 0;   // bytes of the frame the walk had (tunnel_headers)
 };
 
 inner_view walk_view(const rte_mbuf* m, const linecap::packet_fields& outer, const linecap::tunnel_ports& ports)
@@ -195,7 +195,7 @@ inner_view walk_view(const rte_mbuf* m, const linecap::packet_fields& outer, con
     if (data == nullptr)
         fail("tunnel_headers could not read a whole packet's first bytes");
     v.found = outer.family != 0 && linecap::find_inner(data, len, outer, ports, v.tunnel, v.fields);
-    v.raw_ip = v.found && linecap::raw_ip_inner(data, len, v.fields);
+    v.walked = len;
     // (A payload offset may be past the end: a header says where the payload
     // starts, and the packet was cut before it.)
     if (v.found && (v.tunnel.inner_offset >= len || v.tunnel.inner_offset == 0 || v.tunnel.levels == 0 ||
@@ -210,8 +210,8 @@ bool same_inner(const inner_view& a, const inner_view& b)
         return false;
     if (!a.found)
         return true;
-    return a.tunnel.inner_offset == b.tunnel.inner_offset && a.tunnel.kind == b.tunnel.kind && a.raw_ip == b.raw_ip &&
-           a.tunnel.has_id == b.tunnel.has_id && a.tunnel.id == b.tunnel.id && same_fields(a.fields, b.fields);
+    return a.tunnel.inner_offset == b.tunnel.inner_offset && a.tunnel.kind == b.tunnel.kind &&
+           (a.fields.l3_offset < a.walked) == (b.fields.l3_offset < b.walked) && a.tunnel.has_id == b.tunnel.has_id && a.tunnel.id == b.tunnel.id && same_fields(a.fields, b.fields);
 }
 
 bool has_pattern_from(const uint8_t* frame, size_t size, uint32_t offset)
@@ -227,7 +227,12 @@ void check_inner(session_mask mask, const uint8_t* frame, size_t size, const lin
     using namespace linecap;
     if (static_cast<bool>(mask & 1u << decap_slot) != by_decap_ports.found)
         fail("the match-all inner session and the tunnel walk disagree");
-    if (static_cast<bool>(mask & 1u << decap_ip_slot) != by_decap_ports.raw_ip)
+    // "decap": "ip" takes an inner IP packet whose first byte (read here from
+    // the fuzzer's own copy of the frame) has its family as version.
+    const packet_fields& in = by_decap_ports.fields;
+    const bool raw_ip = by_decap_ports.found && in.family != 0 && in.l3_offset < by_decap_ports.walked &&
+                        in.l3_offset < size && (frame[in.l3_offset] >> 4) == in.family;
+    if (static_cast<bool>(mask & 1u << decap_ip_slot) != raw_ip)
         fail("the \"decap\": \"ip\" session and the tunnel walk disagree on an inner IP packet");
     if (mask & 1u << inner_vni_slot) {
         const tunnel_view& t = by_default.tunnel;
@@ -299,9 +304,15 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
     expected.resize(caplen);
     if (std::memcmp(file.data() + header + sizeof h, expected.data(), caplen) != 0)
         fail("the decap record's bytes are not the inner frame's");
-    // A raw IP record starts with the IP version its family says.
-    if (mode == decap_mode::ip && caplen != 0 && (expected[0] >> 4) != classified.fields.family)
-        fail("an \"ip\" decap record does not start with the inner IP header");
+    // A raw IP record starts with an IP version, the one the tunnel
+    // announced where it did (GRE, GENEVE, IP-in-IP: an inner IP packet).
+    if (mode == decap_mode::ip && caplen != 0) {
+        const unsigned version = expected[0] >> 4;
+        const inner_kind kind = classified.tunnel.kind;
+        if ((version != 4 && version != 6) || (kind == inner_kind::ipv4 && version != 4) ||
+            (kind == inner_kind::ipv6 && version != 6))
+            fail("an \"ip\" decap record does not start with the inner IP header");
+    }
 }
 
 void check_mask(session_mask mask, const uint8_t* frame, size_t size, const linecap::packet_fields& f,

@@ -47,10 +47,12 @@ wait_ended() {
 # (the tests' disks are healthy); leaves matched, written, ring, write,
 # limit and reason set for the caller's own checks.
 check_session_counters() {
-    local id=$1 name
-    IFS=$'\t' read -r matched written ring write limit reason name < <(ctl --json show "$id" | jq -r '.session |
+    local id=$1 show name
+    show=$(ctl --json show "$id") || fail "session $id: linecapctl show failed"
+    # One word each (a null as "null"; names have no spaces).
+    read -r matched written ring write limit reason name < <(jq -r '.session |
         [.counters | .matched_packets, .written_packets, .dropped_ring, .dropped_write, .dropped_limit] +
-        [.reason, .name] | @tsv')
+        [.reason, .name] | map(tostring) | join(" ")' <<<"$show")
     note "session $id ($name): matched $matched = written $written + ring $ring + write $write + limit $limit"
     [ "$matched" = $((written + ring + write + limit)) ] || fail "session $id: counters do not add up"
     [ "$write" = 0 ] || fail "session $id: write errors on a healthy disk"

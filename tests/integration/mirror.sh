@@ -28,7 +28,8 @@ capture_selected() {
     shift 3
     local targs=() a
     for a in "$@"; do targs+=(--tshark-arg "$a"); done
-    python3 "$REF" "$WORK/in.pcap" "$expr" "${targs[@]}" 2>/dev/null >"$WORK/$name.want"
+    python3 "$REF" "$WORK/in.pcap" "$expr" "${targs[@]}" >"$WORK/$name.want" 2>"$WORK/$name.ref.err" ||
+        fail "$name: the tshark reference failed: $(tail -3 "$WORK/$name.ref.err")"
     local want
     want=$(wc -l <"$WORK/$name.want")
     [ "$want" -gt 20 ] && [ "$want" -lt 6000 ] || fail "$name: the reference keeps $want of 6000: not a test"
@@ -71,8 +72,9 @@ check_decap() {
     if [[ $spec == *'"decap":"ip"'* ]]; then
         capinfos -E "$file" | grep -q 'Raw IP' || fail "$name: the file's link type is not raw IP: $(capinfos -E "$file")"
         [ "$(tcpdump -r "$file" 2>/dev/null | wc -l)" = "$want" ] || fail "$name: tcpdump does not read the $want packets"
-        ! grep -Ev '^raw:ip(v6)?:' "$WORK/$name.protocols" | grep -q . ||
-            fail "$name: a record is not an IP packet: $(grep -Ev '^raw:ip(v6)?:' "$WORK/$name.protocols" | head -1)"
+        if grep -Evq '^raw:ip(v6)?:' "$WORK/$name.protocols"; then
+            fail "$name: a record is not an IP packet: $(grep -Evm1 '^raw:ip(v6)?:' "$WORK/$name.protocols")"
+        fi
         grep -Eq '^raw:ip(v6)?:(tcp|udp)' "$WORK/$name.protocols" ||
             fail "$name: tshark does not decode the inner protocols"
     else
