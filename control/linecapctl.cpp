@@ -212,6 +212,9 @@ struct start_options {
     std::string bpf, format;
     std::optional<uint64_t> snaplen, count, max_bytes, rotate_mb, rotate_seconds, rotate_packets, keep;
     std::optional<double> duration;
+    // Mirror collector mode (docs/mirror.md).
+    std::string tunnel, decap;
+    std::vector<std::string> vni, vxlan_ports, geneve_ports;
 };
 
 // Ports and protocols: numbers as numbers, anything else ("1000-2000",
@@ -287,6 +290,11 @@ json build_spec(const start_options& o)
         spec["match"] = rules;
     }
     if (!o.name.empty()) spec["name"] = o.name;
+    if (!o.tunnel.empty()) spec["tunnel"] = o.tunnel;
+    if (!o.vni.empty()) spec["vni"] = numbers_or_words(o.vni);
+    if (!o.decap.empty()) spec["decap"] = o.decap == "ip" ? json("ip") : json(true);
+    if (!o.vxlan_ports.empty()) spec["vxlan_ports"] = numbers_or_words(o.vxlan_ports);
+    if (!o.geneve_ports.empty()) spec["geneve_ports"] = numbers_or_words(o.geneve_ports);
     if (!o.bpf.empty()) spec["bpf"] = o.bpf;
     if (!o.format.empty()) spec["format"] = o.format;
     if (o.snaplen) spec["snaplen"] = *o.snaplen;
@@ -351,6 +359,15 @@ int main(int argc, char** argv)
     start->add_option("-G,--rotate-seconds", so.rotate_seconds, "New file every S seconds (aligned windows)");
     start->add_option("--rotate-packets", so.rotate_packets, "New file every N packets");
     start->add_option("-W,--keep", so.keep, "Keep the last N closed files per writer");
+    start->add_option("--tunnel", so.tunnel, "inner: the rules apply to the packet inside VXLAN, GENEVE, GRE, "
+                                             "ERSPAN, IP-in-IP (docs/mirror.md); outer (default)")
+        ->check(CLI::IsMember({"inner", "outer"}));
+    start->add_option("--vni", so.vni, "Tunnel id or range A-B: VNI, GRE key, ERSPAN session id (repeatable)");
+    start->add_option("--decap", so.decap, "Write the inner packet: frame (inner Ethernet frames) or ip "
+                                           "(inner IP packets, raw IP link type)")
+        ->check(CLI::IsMember({"frame", "ip"}));
+    start->add_option("--vxlan-port", so.vxlan_ports, "UDP port carrying VXLAN (repeatable; default 4789)");
+    start->add_option("--geneve-port", so.geneve_ports, "UDP port carrying GENEVE (repeatable; default 6081)");
 
     std::string id;
     auto with_id = [&](const char* name, const char* help) {

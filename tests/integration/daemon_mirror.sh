@@ -6,7 +6,8 @@
 #   web-decap   "tunnel": "inner", inner TCP to port 80, written decapsulated
 #   web-whole   the same rule, without decap: the whole mirrored frames
 #   web-ip      the same rule, "decap": "ip": inner IP packets in a raw IP
-#               file, merged over the socket (linecapctl merge)
+#               file, merged over the socket (linecapctl merge); started
+#               with linecapctl's options only (--tunnel, --decap, ...)
 #   outer-443   an outer session, TCP to 10.6.0.0/16 port 443: plain frames
 #               only, never a tunnel whose inner packet goes there
 #   dns-vni     inner DNS queries of VNI/key/session 42 or 100-140 (the
@@ -172,7 +173,9 @@ spec() {
 inner_web='"match":[{"protocols":["tcp"],"dst_ports":[80],"src":["10.0.0.0/15"]}]'
 decap=$(spec web-decap '{"name":"web-decap","tunnel":"inner","vxlan_ports":[4789,8472],'"$inner_web"',"decap":true}')
 whole=$(spec web-whole '{"name":"web-whole","tunnel":"inner","vxlan_ports":[4789,8472],'"$inner_web"'}')
-raw=$(spec web-ip '{"name":"web-ip","tunnel":"inner","vxlan_ports":[4789,8472],'"$inner_web"',"decap":"ip"}')
+# The same rule with linecapctl's options alone, mirror fields included.
+raw=$(ctl --json start --name web-ip --tunnel inner --vxlan-port 4789 --vxlan-port 8472 --decap ip \
+    --proto tcp --dst-port 80 --src 10.0.0.0/15 | jq -r .id)
 outer=$(spec outer-443 '{"name":"outer-443","match":[{"protocols":["tcp"],"dst_ports":[443],"dst":["10.6.0.0/16"]}]}')
 # The mirror fields from the file, the inner rule from linecapctl's options.
 vni=$(spec dns-vni '{"tunnel":"inner","vxlan_ports":[4789,8472],"vni":[42,"100-140"]}' \
@@ -180,6 +183,9 @@ vni=$(spec dns-vni '{"tunnel":"inner","vxlan_ports":[4789,8472],"vni":[42,"100-1
 snap=$(spec icmp6-snap '{"name":"icmp6-snap","tunnel":"inner","vxlan_ports":[4789,8472],"decap":true,"snaplen":96,
                          "match":[{"protocols":["icmpv6"],"src":["2001:db8:5::/48"]}]}')
 ids=("$decap" "$whole" "$raw" "$outer" "$vni" "$snap")
+# A mirror option without --tunnel inner: the daemon's one-line error.
+err=$(ctl start --name stray --vni 7 2>&1) && fail "a --vni session without --tunnel inner started"
+[[ $err == *'vni: needs "tunnel": "inner"'* ]] || fail "--vni without --tunnel inner: $err"
 running=$(ctl --json ls | jq '[.sessions[] | select(.status == "running")] | length')
 [ "$running" = 6 ] || fail "$running sessions running after six starts"
 note "six sessions running at once: ${ids[*]}"
