@@ -6,7 +6,6 @@
 
 #include <filesystem>
 
-
 #include "tests/filters/filter_helpers.h"
 
 using namespace linecap;
