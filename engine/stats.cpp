@@ -49,10 +49,11 @@ pipeline_totals sum_counters(const pipeline& p)
 {
     pipeline_totals t;
     for (const worker* w : p.workers) {
-        t.rx_packets += w->counters.rx_packets.get();
-        t.rx_bytes += w->counters.rx_bytes.get();
-        t.filtered += w->counters.filtered.get();
-        t.matched += w->counters.matched.get();
+        const worker_totals burst = read_worker_totals(w->counters);
+        t.rx_packets += burst.rx_packets;
+        t.rx_bytes += burst.rx_bytes;
+        t.filtered += burst.filtered;
+        t.matched += burst.matched;
         t.dropped_ring += w->counters.ring_drops.get();
     }
     // Since the start: sessions that ended count too (the writers' retired
@@ -134,11 +135,12 @@ json workers_json(const pipeline& p, const std::function<std::string(unsigned)>&
             per_session[label] = w->counters.session_matched[slot].get() - s->base_matched[w->index];
             per_session_drops[label] = w->counters.session_ring_drops[slot].get() - s->base_ring_drops[w->index];
         }
+        const worker_totals burst = read_worker_totals(w->counters);
         workers.push_back({
             {"worker", w->index}, {"lcore", w->lcore}, {"writer", w->writer_index},
-            {"rx_packets", w->counters.rx_packets.get()}, {"rx_bytes", w->counters.rx_bytes.get()},
-            {"filtered_packets", w->counters.filtered.get()},
-            {"matched_packets", w->counters.matched.get()},
+            {"rx_packets", burst.rx_packets}, {"rx_bytes", burst.rx_bytes},
+            {"filtered_packets", burst.filtered},
+            {"matched_packets", burst.matched},
             {"dropped_ring", w->counters.ring_drops.get()},
             {"matched_by_session", per_session},
             {"dropped_ring_by_session", per_session_drops},

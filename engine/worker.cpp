@@ -70,6 +70,17 @@ inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
 
 } // namespace
 
+worker_totals read_worker_totals(const worker_counters& c)
+{
+    worker_totals t;
+    uint32_t begin = 0;
+    do {
+        begin = rte_seqcount_read_begin(&c.burst_seq);
+        t = {c.rx_packets.get(), c.rx_bytes.get(), c.filtered.get(), c.matched.get()};
+    } while (rte_seqcount_read_retry(&c.burst_seq, begin));
+    return t;
+}
+
 int worker_main(void* arg)
 {
     worker& w = *static_cast<worker*>(arg);
@@ -98,8 +109,6 @@ int worker_main(void* arg)
         uint64_t bytes = 0;
         for (unsigned i = 0; i < nb_rx; i++)
             bytes += pkts[i]->pkt_len;
-        w.counters.rx_packets.add(nb_rx);
-        w.counters.rx_bytes.add(bytes);
 
         // Classify the whole burst, then keep the wanted packets in order at
         // the front of the array, stamped, and free the rest in one bulk
@@ -124,13 +133,16 @@ int worker_main(void* arg)
                 unwanted[filtered++] = m;
             }
         }
-        if (filtered != 0) {
-            w.counters.filtered.add(filtered);
+        rte_seqcount_write_begin(&w.counters.burst_seq);
+        w.counters.rx_packets.add(nb_rx);
+        w.counters.rx_bytes.add(bytes);
+        w.counters.filtered.add(filtered);
+        w.counters.matched.add(matched);
+        rte_seqcount_write_end(&w.counters.burst_seq);
+        if (filtered != 0)
             rte_pktmbuf_free_bulk(unwanted, filtered);
-        }
         if (matched == 0)
             continue;
-        w.counters.matched.add(matched);
         if (all == any)   // every packet wanted by the same sessions: the common case
             for_each_session(all, [&](unsigned s) { w.counters.session_matched[s].add(matched); });
         else

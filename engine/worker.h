@@ -16,6 +16,7 @@
 #include <rte_common.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
+#include <rte_seqcount.h>
 
 #include "engine/counters.h"
 #include "engine/packet_meta.h"
@@ -36,8 +37,12 @@ struct rx_queue {
     bool lossless;   // wait for ring space rather than drop (replays, --lossless)
 };
 
-// Written only by the owning worker.
+// Written only by the owning worker. A burst's receive, filter and match
+// counts are published together under `burst_seq`, so a reader on another
+// lcore (read_worker_totals) sees rx_packets = filtered + matched even
+// while the worker runs; the per-session counters are not covered.
 struct worker_counters {
+    rte_seqcount_t burst_seq = RTE_SEQCOUNT_INITIALIZER;
     counter rx_packets;      // every packet the worker took from a queue
     counter rx_bytes;
     counter filtered;        // wanted by no session, freed at once
@@ -46,6 +51,16 @@ struct worker_counters {
     std::array<counter, max_sessions> session_matched;
     std::array<counter, max_sessions> session_ring_drops;
 };
+
+// A worker's burst counts as of one moment, from any lcore.
+struct worker_totals {
+    uint64_t rx_packets = 0;
+    uint64_t rx_bytes = 0;
+    uint64_t filtered = 0;
+    uint64_t matched = 0;
+};
+
+worker_totals read_worker_totals(const worker_counters& c);
 
 struct alignas(RTE_CACHE_LINE_SIZE) worker {
     // Set up before launch, read-only afterwards.

@@ -72,3 +72,16 @@ check_session_files() {
         fail "session $id: files hold $total packets, counters say $(field "$id" .counters.written_packets)"
     [ -z "$want" ] || [ "$total" = "$want" ] || fail "session $id: $total packets, expected $want"
 }
+
+# check_worker_totals [N]: N `stats` replies (default 50), taken while
+# traffic flows; in each, every worker's received packets are filtered out
+# or matched, with no burst half counted.
+check_worker_totals() {
+    local n=${1:-50} i reply
+    for ((i = 0; i < n; i++)); do
+        reply=$(ctl --json stats) || fail "linecapctl stats failed"
+        jq -e '.workers | length > 0 and all(.rx_packets == .filtered_packets + .matched_packets)' \
+            <<<"$reply" >/dev/null ||
+            fail "stats reply $((i + 1)) of $n: a worker's received packets are neither filtered nor matched: $(jq -c .workers <<<"$reply")"
+    done
+}

@@ -189,7 +189,7 @@ err=$(ctl start --name stray --vni 7 2>&1) && fail "a --vni session without --tu
 running=$(ctl --json ls | jq '[.sessions[] | select(.status == "running")] | length')
 [ "$running" = 6 ] || fail "$running sessions running after six starts"
 note "six sessions running at once: ${ids[*]}"
-sleep 0.5
+check_worker_totals 20
 for id in "${ids[@]}"; do ctl stop "$id" >/dev/null; done
 for id in "${ids[@]}"; do wait_ended "$id"; done
 
@@ -200,8 +200,6 @@ for id in "${ids[@]}"; do
     [ "$reason" = user ] || fail "session $id ended with $reason"
     check_session_files "$id"
 done
-ctl --json stats | jq -e '[.workers[] | .rx_packets == .filtered_packets + .matched_packets] | all' >/dev/null ||
-    fail "a worker's received packets are neither filtered nor matched"
 
 web='p.inner and p.family == 4 and p.proto == 6 and p.dport == 80 and p.src in ip("10.0.0.0/15")'
 reference web "$web"

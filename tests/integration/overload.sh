@@ -13,7 +13,8 @@ start_daemon --ring-size 64
 all=$(ctl --json start --name all | jq -r .id)
 headers=$(ctl --json start --name headers -s 64 | jq -r .id)
 tcp=$(ctl --json start --name tcp --proto tcp -c 20000 | jq -r .id)
-sleep 1.5
+# Counters read while the workers run add up in every reply.
+check_worker_totals 40
 for id in "$all" "$headers"; do ctl stop "$id" >/dev/null; done
 for id in "$all" "$headers" "$tcp"; do wait_ended "$id"; done
 stats=$(ctl --json stats)
@@ -28,9 +29,6 @@ done
     fail "no ring drops: the test did not overload anything"
 [ "$(ctl --json show "$tcp" | jq -r .session.reason)" = packets ] || fail "the -c session did not stop on its limit"
 [ "$(ctl --json show "$tcp" | jq -r .session.counters.written_packets)" = 20000 ] || fail "-c 20000 wrote another count"
-# Per worker, every packet received is filtered out or matched.
-jq -e '[.workers[] | .rx_packets == .filtered_packets + .matched_packets] | all' <<<"$stats" >/dev/null ||
-    fail "a worker's received packets are neither filtered nor matched"
 # The port's own counters sit beside them.
 jq -e '.ports[0] | has("imissed") and has("nombuf")' <<<"$stats" >/dev/null || fail "port counters missing"
 ctl shutdown >/dev/null
