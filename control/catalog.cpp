@@ -174,6 +174,9 @@ void session_catalog::close_crashed(session_record& r)
                          "the end time is their last write",
                          found.renamed, found.renamed == 1 ? "" : "s", found.cut_bytes,
                          found.renamed == 1 ? "it" : "them");
+    if (found.removed_empty != 0)
+        r.note += fmt::format("; it removed {} empty .part file{} (created just before the end, no header yet)",
+                              found.removed_empty, found.removed_empty == 1 ? "" : "s");
     if (!found.warnings.empty())
         r.note += fmt::format(". Left as found: {}", fmt::join(found.warnings, "; "));
     r.counters = ojson{{"written_packets", found.packets}, {"written_bytes", found.bytes}, {"files", found.files}};

@@ -2,8 +2,9 @@
 // valid. Every NAME.part is cut back to the end of its last complete record
 // (walk_records, the walker output_file uses after a failed write) and
 // renamed NAME, never over an existing file; one that cannot be made valid
-// keeps its .part name, with a warning. Closed files are valid already and
-// only counted. Used by the daemon at start-up (control/catalog.cpp).
+// keeps its .part name, with a warning. An empty .part (the crash came
+// between its creation and its header's write) held nothing: it is removed.
+// Closed files are valid already and only counted. Used by the daemon at start-up (control/catalog.cpp).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,7 @@ struct folder_recovery {
     uint64_t packets = 0;        // packets they hold (those still .part included, up to their last whole record)
     uint64_t bytes = 0;          // their size
     unsigned renamed = 0;        // .part files cut back and renamed
+    unsigned removed_empty = 0;  // empty .part files removed: created, the crash came before their header
     uint64_t cut_bytes = 0;      // bytes of half-written records removed
     uint64_t last_write_ns = 0;  // the newest modification time among them
     std::vector<std::string> warnings;   // files left as they were, and why

@@ -143,7 +143,8 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         std::ofstream(dir + "dns-w0-000003.pcap.part") << "x";  // not even a header
         write_pcap(dir + "dns-w0-000004.pcap.part", 1, 0);   // valid, but its final name is taken
         write_pcap(dir + "dns-w0-000004.pcap", 1, 0);
-        CHECK(c.files(*r).size() == 5);
+        std::ofstream(dir + "dns-w1-000001.pcap.part");       // created; the crash came before its header
+        CHECK(c.files(*r).size() == 6);
 
         // A start that failed gives its id back.
         REQUIRE(c.create("oops", r, fd).empty());
@@ -172,6 +173,7 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         CHECK(crashed.error.empty());
         CHECK_THAT(crashed.note, Catch::Contains("without closing"));
         CHECK_THAT(crashed.note, Catch::Contains("cut 1 .part file back"));
+        CHECK_THAT(crashed.note, Catch::Contains("removed 1 empty .part file"));
         CHECK(crashed.counters["written_packets"] == 1 + 2 + 1 + 1);
         CHECK(crashed.counters["files"] == 5);
         const std::string dir = root + "/" + crashed.folder + "/";
@@ -179,6 +181,8 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         CHECK_FALSE(std::filesystem::exists(dir + "dns-w0-000002.pcap.part"));
         CHECK(std::filesystem::exists(dir + "dns-w0-000003.pcap.part"));
         CHECK(std::filesystem::exists(dir + "dns-w0-000004.pcap.part"));
+        CHECK_FALSE(std::filesystem::exists(dir + "dns-w1-000001.pcap.part"));   // removed, no warning
+        CHECK_FALSE(std::filesystem::exists(dir + "dns-w1-000001.pcap"));
         CHECK(std::filesystem::file_size(dir + "dns-w0-000004.pcap") == 24 + 16 + 60);
         CHECK(c.warnings().size() == 3);   // 77-broken, and the two .part files left as they were
         CHECK_THAT(c.warnings()[0] + c.warnings()[1] + c.warnings()[2], Catch::Contains("File exists"));

@@ -88,7 +88,9 @@ now=$(date +%s)
 for s in $(seq $((10#$seq + 1)) $((10#$seq + 3))); do
     for t in $(seq "$now" $((now + 4))); do
         name="linked-w0-$(printf %06d "$s")-$(date -u -d "@$t" +%Y%m%dT%H%M%SZ).pcap"
-        ln -s "$OUTSIDE/$name.part" "$folder/$name.part"
+        # A rotation since the `ls` may have created one of them already.
+        ln -s "$OUTSIDE/$name.part" "$folder/$name.part" 2>/dev/null || [ -e "$folder/$name.part" ] ||
+            fail "cannot plant $folder/$name.part"
     done
 done
 expect_stopped "$links" error "cannot create .*File exists"
@@ -144,9 +146,12 @@ sleep 1   # the session rotates every few ms: its next file fails now
 # accept it) and is answered once descriptors are back.
 "$LINECAPCTL" --socket "$SOCK" --timeout 20 --json ls >"$WORK/waiting.json" &
 waiting=$!
-sleep 1
+for _ in $(seq 100); do
+    grep -q "cannot accept a client: Too many open files" "$WORK/daemon.log" && break
+    sleep 0.1
+done
 grep -q "cannot accept a client: Too many open files" "$WORK/daemon.log" ||
-    fail "the daemon did not say it could not accept clients"
+    fail "the daemon did not say, within 10 s, that it could not accept clients"
 prlimit --pid "$pid" --nofile="$soft:$hard"
 wait "$waiting" || fail "the client that connected while descriptors were exhausted got no answer"
 jq -e ".sessions | length > 0" "$WORK/waiting.json" >/dev/null || fail "its answer: $(cat "$WORK/waiting.json")"
@@ -173,6 +178,8 @@ kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 rm -f "$SOCK"
 declare -A readable
+: >"$WORK/part-sizes"
+: >"$WORK/part-empty"
 for id in "$pcap_id" "$ng_id"; do
     dir=$(echo "$ROOT/$id"-*)
     parts=("$dir"/*.part)
@@ -180,10 +187,17 @@ for id in "$pcap_id" "$ng_id"; do
     for f in "$dir"/*.pcap "$dir"/*.pcapng; do
         if [ -e "$f" ]; then check_readable "$f"; fi
     done
-    # A record torn in half, whatever the kill left: the restart must cut it off.
+    # A record torn in half, whatever the kill left: the restart must cut it
+    # off. Unless the kill came between a rotation's create and its header
+    # (the file is empty): the restart must then remove the file.
     for f in "${parts[@]}"; do
-        echo "${f%.part}:$(stat -c %s "$f")" >>"$WORK/part-sizes"
-        head -c 10 /dev/urandom >>"$f"
+        if [ -s "$f" ]; then
+            echo "${f%.part}:$(stat -c %s "$f")" >>"$WORK/part-sizes"
+            head -c 10 /dev/urandom >>"$f"
+        else
+            note "session $id: $(basename "$f") empty (killed in a rotation)"
+            echo "$f" >>"$WORK/part-empty"
+        fi
     done
     readable[$id]=$("$COUNT" "$dir"/*)
 done
@@ -192,7 +206,7 @@ start_daemon
 for id in "$pcap_id" "$ng_id"; do
     [ "$(field "$id" .status)/$(field "$id" .reason)" = finished/crashed ] ||
         fail "session $id after the restart: $(field "$id" .status)/$(field "$id" .reason)"
-    field "$id" .note | grep -q "without closing this session.*cut 1 .part file back" ||
+    field "$id" .note | grep -Eq "without closing this session.*(cut 1 .part file back|cut 0 .part files back.*removed 1 empty .part file)" ||
         fail "session $id: note '$(field "$id" .note)'"
     [ -n "$(field "$id" .ended)" ] || fail "session $id: no end time"
     ! compgen -G "$ROOT/$id-*/*.part" >/dev/null || fail "session $id: .part left: $(echo "$ROOT/$id"-*/*.part)"
@@ -201,6 +215,9 @@ done
 while IFS=: read -r f size; do
     [ "$(stat -c %s "$f")" -le "$size" ] || fail "$f: $(stat -c %s "$f") bytes, more than the $size it had"
 done <"$WORK/part-sizes"
+while read -r f; do
+    [ ! -e "$f" ] && [ ! -e "${f%.part}" ] || fail "$f: empty at the kill, not removed by the restart"
+done <"$WORK/part-empty"
 if tail -n +"$((log_mark + 1))" "$WORK/daemon.log" | grep -q warning; then
     fail "warnings at the restart: $(tail -n +"$((log_mark + 1))" "$WORK/daemon.log" | grep warning)"
 fi
