@@ -52,8 +52,10 @@ note "a trickle is on disk within about a second, while the capture runs"
     >"$WORK/trickle.log" 2>&1 &
 pid=$!
 cleanup_hooks+=("kill $pid 2>/dev/null")
-sleep 2
+# From the file's creation (start-up is slow on a loaded machine), 2 s.
+for _ in $(seq 100); do compgen -G "$WORK/trickle/*.part" >/dev/null && break; sleep 0.1; done
 part=$(compgen -G "$WORK/trickle/*.part") || fail "no .part file while capturing"
+sleep 2
 size=$(stat -c %s "$part")
 [ "$size" -gt 24 ] || fail "after 2 s the file in progress holds $size bytes: the packet is not on disk"
 kill -TERM "$pid"
