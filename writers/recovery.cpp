@@ -92,6 +92,7 @@ std::string salvage(int dir_fd, const std::string& dir, const std::string& part,
     const int fd = openat(dir_fd, part.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return fmt::format("{}/{}: cannot open it: {}; left as it is", dir, part, strerror(errno));
+    out.last_write_ns = std::max(out.last_write_ns, mtime_ns(fd));   // an empty file's creation included
     if (struct stat st{}; fstat(fd, &st) == 0 && st.st_size == 0) {
         close(fd);
         if (unlinkat(dir_fd, part.c_str(), 0) != 0)
@@ -100,7 +101,6 @@ std::string salvage(int dir_fd, const std::string& dir, const std::string& part,
         return {};
     }
     const scanned s = scan(fd);
-    out.last_write_ns = std::max(out.last_write_ns, mtime_ns(fd));
     std::string problem;
     if (!s.format)
         problem = "not a pcap or pcapng file linecap wrote (too short, or its header is damaged)";

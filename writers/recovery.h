@@ -4,7 +4,8 @@
 // renamed NAME, never over an existing file; one that cannot be made valid
 // keeps its .part name, with a warning. An empty .part (the crash came
 // between its creation and its header's write) held nothing: it is removed.
-// Closed files are valid already and only counted. Used by the daemon at start-up (control/catalog.cpp).
+// Closed files are valid already and only counted. Used by the daemon at
+// start-up (control/catalog.cpp).
 #pragma once
 
 #include <cstdint>
