@@ -93,6 +93,8 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
         close(dir_fd);
         return error;
     }
+    if (filter->bpf && !filter->bpf->note().empty())
+        fmt::print(stderr, "linecap: session {}: note: bpf: {}\n", spec.output.name, filter->bpf->note());
     // From here the session owns the folder's descriptor.
     auto s = std::make_unique<session>();
     s->spec = spec.output;

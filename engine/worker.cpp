@@ -17,10 +17,21 @@ namespace {
 // of known unit, otherwise the TSC time at which its burst was received (one
 // TSC read per burst: the packets of a burst all arrived before it, and we
 // cannot know better).
+//
+// net_pcap computes its microseconds from libpcap's tv_sec, which libpcap
+// 1.10 sign-extends from the file's unsigned 32-bit seconds: a time past
+// 2038-01-19 (2^31 s) arrives as a negative count. Adding 2^32 s puts it
+// back where the file has it (pcap seconds run to 2106; capture_format.h).
+constexpr uint64_t pcap_seconds_wrap_us = (uint64_t{1} << 32) * 1000000u;
+
 inline uint64_t timestamp_of(const worker& w, const rx_queue& q, const rte_mbuf* m, uint64_t burst_ns)
 {
-    if (q.timestamps == timestamp_source::pmd_us && (m->ol_flags & w.rx_timestamp_flag))
-        return *RTE_MBUF_DYNFIELD(m, w.rx_timestamp_offset, const rte_mbuf_timestamp_t*) * 1000u;
+    if (q.timestamps == timestamp_source::pmd_us && (m->ol_flags & w.rx_timestamp_flag)) {
+        uint64_t us = *RTE_MBUF_DYNFIELD(m, w.rx_timestamp_offset, const rte_mbuf_timestamp_t*);
+        if (unlikely(static_cast<int64_t>(us) < 0))
+            us += pcap_seconds_wrap_us;
+        return us * 1000u;
+    }
     return burst_ns;
 }
 

@@ -1,5 +1,7 @@
 #include "filters/bpf.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <memory>
 
 #include <fmt/format.h>
@@ -13,6 +15,7 @@ bpf_expression::~bpf_expression()
 {
     if (_bpf != nullptr)
         rte_bpf_destroy(_bpf);
+    pcap_freecode(&_program);
 }
 
 namespace {
@@ -55,6 +58,40 @@ void fix_indirect_loads(rte_bpf_prm& prm)
             ins[i].src_reg = x_register;
 }
 
+// Why rte_bpf_convert will refuse a classic program, from the program
+// itself (DPDK's converter says only "Operation not permitted", after a log
+// line), or an empty string. Its refusals (lib/bpf/bpf_convert.c, 22.11):
+// more than BPF_MAXINSNS instructions, a jump whose target is not ahead of
+// it within the program (a loop: libpcap's protochain), a load of Linux
+// socket metadata (SKF_AD_OFF offsets), and instructions it does not know.
+std::string dpdk_refusal(const std::string& expression, const bpf_program& program)
+{
+    const unsigned n = program.bf_len;
+    if (n > bpf_max_instructions)
+        return fmt::format("it compiles to {} instructions, DPDK takes at most {}; \"match\" rules for the "
+                           "five-tuple part run faster (docs/filters.md)", n, bpf_max_instructions);
+    constexpr uint32_t linux_metadata_offset = 0xfffff000;   // SKF_AD_OFF: (uint32_t)-0x1000
+    for (unsigned i = 0; i < n; i++) {
+        const bpf_insn& in = program.bf_insns[i];
+        const uint64_t next = uint64_t{i} + 1;
+        const bool loops = BPF_CLASS(in.code) == BPF_JMP &&
+                           (BPF_OP(in.code) == BPF_JA ? next + in.k >= n : next + std::max(in.jt, in.jf) >= n);
+        if (loops) {
+            if (expression.find("protochain") != std::string::npos)
+                return "libpcap compiles \"protochain\" to a loop over the IPv6 extension headers, and DPDK's "
+                       "BPF runs no loops; linecap's \"match\" rules walk those headers themselves and run "
+                       "faster: for \"ip6 protochain 17\", a rule {\"src\": [\"::/0\"], \"protocols\": "
+                       "[\"udp\"]} (docs/filters.md)";
+            return fmt::format("instruction {} of the compiled program jumps backwards (a loop), which DPDK's BPF "
+                               "does not run", i);
+        }
+        if ((BPF_CLASS(in.code) == BPF_LD || BPF_CLASS(in.code) == BPF_LDX) && in.k >= linux_metadata_offset)
+            return fmt::format("instruction {} reads Linux socket metadata (ancillary data), which a DPDK port "
+                               "does not have", i);
+    }
+    return {};
+}
+
 } // namespace
 
 std::string bpf_expression::check_syntax(const std::string& expression)
@@ -68,29 +105,48 @@ std::string bpf_expression::check_syntax(const std::string& expression)
 
 std::string bpf_expression::compile(const std::string& expression, bool use_jit)
 {
-    bpf_program program{};
-    if (std::string error = compile_classic(expression, program); !error.empty())
+    if (std::string error = compile_classic(expression, _program); !error.empty())
         return error;
-    const unsigned instructions = program.bf_len;
-    rte_bpf_prm* prm = rte_bpf_convert(&program);
-    pcap_freecode(&program);
-    if (prm == nullptr)
-        return fmt::format("{}: DPDK cannot convert it to eBPF{}: {}", quoted(expression),
-                           instructions > bpf_max_instructions
-                               ? fmt::format(" (it compiles to {} instructions; DPDK takes at most {}: "
-                                             "put the five-tuple part in \"match\" rules instead)",
-                                             instructions, bpf_max_instructions)
-                               : "",
-                           rte_strerror(rte_errno));
+    if (std::string why = dpdk_refusal(expression, _program); !why.empty()) {
+        _note = fmt::format("{} runs in libpcap's interpreter, as tcpdump runs it: DPDK cannot run it ({})",
+                            quoted(expression), why);
+        return {};
+    }
+    rte_bpf_prm* prm = rte_bpf_convert(&_program);
+    if (prm == nullptr) {
+        if (rte_errno == ENOMEM)
+            return fmt::format("{}: DPDK cannot convert it: out of memory", quoted(expression));
+        _note = fmt::format("{} runs in libpcap's interpreter, as tcpdump runs it: DPDK's converter refuses it "
+                            "(`tcpdump -d` shows the program)", quoted(expression));
+        return {};
+    }
     fix_indirect_loads(*prm);
     _bpf = rte_bpf_load(prm);
     rte_free(prm);
-    if (_bpf == nullptr)
-        return fmt::format("{}: DPDK cannot load the eBPF program: {}", quoted(expression), rte_strerror(rte_errno));
+    if (_bpf == nullptr) {
+        _note = fmt::format("{} runs in libpcap's interpreter, as tcpdump runs it: DPDK's BPF verifier refuses "
+                            "the converted program ({})", quoted(expression), rte_strerror(rte_errno));
+        return {};
+    }
     rte_bpf_jit jit{};
     if (use_jit && rte_bpf_get_jit(_bpf, &jit) == 0 && jit.func != nullptr)
         _jit = jit.func;
     return {};
+}
+
+bool bpf_expression::matches_in_libpcap(const rte_mbuf* m) const
+{
+    // libpcap's interpreter reads one flat buffer: a chained packet is copied
+    // into one of this thread's (workers are threads; a chain is a frame over
+    // 2 KiB). `len` is the packet's length, the buffer what the mbufs hold.
+    if (m->nb_segs == 1)
+        return bpf_filter(_program.bf_insns, rte_pktmbuf_mtod(m, const u_char*), m->pkt_len, m->data_len) != 0;
+    thread_local std::vector<u_char> flat;
+    flat.clear();
+    for (const rte_mbuf* seg = m; seg != nullptr; seg = seg->next)
+        flat.insert(flat.end(), rte_pktmbuf_mtod(seg, const u_char*), rte_pktmbuf_mtod(seg, const u_char*) + seg->data_len);
+    const auto buflen = static_cast<u_int>(std::min<size_t>(flat.size(), m->pkt_len));
+    return bpf_filter(_program.bf_insns, flat.data(), m->pkt_len, buflen) != 0;
 }
 
 } // namespace linecap

@@ -2,7 +2,8 @@
 // (pcap_compile for Ethernet), converted to eBPF by rte_bpf_convert, loaded
 // by rte_bpf and run by its interpreter, or by its JIT when asked
 // (--bpf-jit). The program reads the mbuf, so it sees every segment of a
-// chained packet.
+// chained packet. What DPDK cannot run (a loop: libpcap's "protochain")
+// runs in libpcap's own interpreter (bpf_filter), as tcpdump runs it.
 //
 // Why the interpreter by default: DPDK 22.11's x86-64 JIT calls out to
 // __rte_pktmbuf_read (for a load past the first segment, or past the end of
@@ -14,7 +15,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include <pcap/pcap.h>
 #include <rte_bpf.h>
 #include <rte_mbuf.h>
 
@@ -30,8 +33,12 @@ public:
     bpf_expression(const bpf_expression&) = delete;
     bpf_expression& operator=(const bpf_expression&) = delete;
 
-    // Compiles `expression`. Returns an empty string, or libpcap's or DPDK's
-    // own message (libpcap's names the token: "syntax error in filter expression").
+    // Compiles `expression`. Returns an empty string, or libpcap's message
+    // (it names the token: "syntax error in filter expression"). What libpcap
+    // compiles always runs: an expression DPDK cannot convert or verify
+    // (libpcap's "protochain" is a loop, which DPDK refuses) runs in
+    // libpcap's own interpreter, as tcpdump runs it, and note() says so. So
+    // check_syntax before DPDK starts is the whole check.
     std::string compile(const std::string& expression, bool use_jit = false);
 
     // libpcap's verdict on the expression alone; needs no DPDK.
@@ -39,13 +46,24 @@ public:
 
     bool matches(rte_mbuf* m) const
     {
-        return (_jit != nullptr ? _jit(m) : rte_bpf_exec(_bpf, m)) != 0;
+        if (_jit != nullptr)
+            return _jit(m) != 0;
+        if (_bpf != nullptr)
+            return rte_bpf_exec(_bpf, m) != 0;
+        return matches_in_libpcap(m);
     }
     bool jitted() const { return _jit != nullptr; }
+    // Empty, or why the expression runs in libpcap's interpreter (a line
+    // for the operator when the session starts).
+    const std::string& note() const { return _note; }
 
 private:
+    bool matches_in_libpcap(const rte_mbuf* m) const;
+
+    bpf_program _program{};         // libpcap's; run by libpcap when DPDK cannot
     rte_bpf* _bpf = nullptr;
     uint64_t (*_jit)(void*) = nullptr;
+    std::string _note;
 };
 
 } // namespace linecap

@@ -66,29 +66,81 @@ inline pcap_file_header make_pcap_file_header(file_format format, uint32_t snapl
     };
 }
 
-// `ts_ns` is read as signed: a capture file replayed by net_pcap may carry
-// times before 1970 (malformed files do), which arrive as negative values.
-inline void split_ns(uint64_t ts_ns, int64_t& sec, int64_t& ns)
+// Timestamps are unsigned nanoseconds since the Unix epoch everywhere in
+// linecap. pcap record seconds are an unsigned 32-bit count (the IETF pcap
+// draft; tcpdump, Wireshark): they run to 2106-02-07T06:28:15Z, and a time
+// past 2038-01-19 (2^31 s) is not negative. libpcap 1.10 and DPDK's net_pcap
+// hand those back sign-extended; pcap_seconds() undoes it.
+constexpr uint64_t ns_per_second = 1000000000u;
+
+// The pcap seconds field of a `time_t` that libpcap filled from a pcap record
+// header (sign-extended past 2^31: 2038 read as 1901).
+inline uint64_t pcap_seconds(int64_t tv_sec)
 {
-    const int64_t t = static_cast<int64_t>(ts_ns);
-    sec = t / 1000000000;
-    ns = t % 1000000000;
-    if (ns < 0) {
-        ns += 1000000000;
-        sec -= 1;
-    }
+    return static_cast<uint32_t>(tv_sec);
 }
 
 inline pcap_record_header make_pcap_record_header(file_format format, uint64_t ts_ns,
                                                   uint32_t caplen, uint32_t len)
 {
-    int64_t sec, ns;
-    split_ns(ts_ns, sec, ns);
+    const uint64_t frac = ts_ns % ns_per_second;
     return {
-        static_cast<uint32_t>(sec),
-        static_cast<uint32_t>(format == file_format::pcap_ns ? ns : ns / 1000),
+        static_cast<uint32_t>(ts_ns / ns_per_second),
+        static_cast<uint32_t>(format == file_format::pcap_ns ? frac : frac / 1000),
         caplen, len,
     };
+}
+
+// --- what a record is ---------------------------------------------------------
+//
+// One rule for every reader and writer of capture files (the walk that
+// recovery, counting and a failed write use; the reader that merge and
+// `linecap -r` use; the writer that must never write what they refuse):
+//
+//  - a record is complete when its header and every byte it declares are in
+//    the file;
+//  - pcap: its captured length is at most max(file snaplen, 262144) (what
+//    libpcap accepts). Any original length is allowed, 0 included (zero-
+//    length records exist, and linecap replays and writes them). A captured
+//    length above the original length breaks the format's rule ("the
+//    minimum of the original length and the snapshot length"): readers keep
+//    the bytes and take the captured length as the original one
+//    (repair_lengths), the writer never produces it;
+//  - pcapng: a block's length is a multiple of 4, at least 12, and repeated
+//    at its end; packets are Enhanced, Simple and (obsolete) Packet Blocks;
+//  - "unwritten": in a file still being written (.part) or cut by a failed
+//    write, the bytes after the last record may be zeros (output_file grows a
+//    file before a chunk's write lands). A pcap header of all zeros, or a
+//    pcapng block of type 0, ends the data there. In a finished file they are
+//    what they say (pcap: a zero-length record at the epoch; pcapng: invalid).
+enum class record_verdict : uint8_t {
+    record,      // a record; its length is known
+    unwritten,   // zeros: the data ends here (only in a file that may have an unwritten tail)
+    invalid,     // not a record: the data ends here, and a finished file is damaged
+};
+
+// The largest captured length a pcap file with this header snap length may
+// hold (libpcap's rule: the larger of the two).
+inline uint32_t pcap_max_caplen(uint32_t file_snaplen)
+{
+    return file_snaplen > pcap_max_snaplen ? file_snaplen : pcap_max_snaplen;
+}
+
+inline record_verdict check_pcap_record(const pcap_record_header& h, uint32_t max_caplen, bool may_be_unwritten)
+{
+    if (may_be_unwritten && h.ts_sec == 0 && h.ts_frac == 0 && h.caplen == 0 && h.len == 0)
+        return record_verdict::unwritten;
+    return h.caplen <= max_caplen ? record_verdict::record : record_verdict::invalid;
+}
+
+// A record whose captured length exceeds its original length: the bytes are
+// real, so the packet was at least that long. Returns whether it changed.
+inline bool repair_lengths(uint32_t caplen, uint32_t& len)
+{
+    if (caplen <= len)
+        return false;
+    len = caplen;
+    return true;
 }
 
 // --- pcapng (draft-ietf-opsawg-pcapng) --------------------------------------
@@ -97,6 +149,8 @@ constexpr uint32_t pcapng_section_header = 0x0A0D0D0A;
 constexpr uint32_t pcapng_interface_description = 0x00000001;
 constexpr uint32_t pcapng_interface_statistics = 0x00000005;
 constexpr uint32_t pcapng_enhanced_packet = 0x00000006;
+constexpr uint32_t pcapng_packet_obsolete = 0x00000002;   // read, never written
+constexpr uint32_t pcapng_simple_packet = 0x00000003;     // read, never written
 constexpr uint32_t pcapng_byte_order_magic = 0x1A2B3C4D;
 
 // Option codes.
@@ -128,6 +182,21 @@ static_assert(sizeof(pcapng_epb_header) == 28);
 inline uint32_t pcapng_padded(uint32_t n)
 {
     return (n + 3u) & ~3u;
+}
+
+inline bool pcapng_is_packet_block(uint32_t type)
+{
+    return type == pcapng_enhanced_packet || type == pcapng_simple_packet || type == pcapng_packet_obsolete;
+}
+
+// The length fields of a block (see "what a record is" above). The caller
+// also checks that the length is repeated at the block's end, and that a
+// packet block's captured length fits in it.
+inline record_verdict check_pcapng_block(uint32_t type, uint32_t total, uint32_t max_total, bool may_be_unwritten)
+{
+    if (may_be_unwritten && type == 0 && total == 0)
+        return record_verdict::unwritten;
+    return total >= 12 && total % 4 == 0 && total <= max_total ? record_verdict::record : record_verdict::invalid;
 }
 
 // Names as the command line and session specs spell them.

@@ -12,7 +12,7 @@ public:
     explicit block(uint32_t type)
     {
         put32(type);
-        put32(0);   // total length, set by finish()
+        put32(0);   // total length, set by append_to()
     }
     void put16(uint16_t v) { put(&v, sizeof v); }
     void put32(uint32_t v) { put(&v, sizeof v); }
@@ -40,14 +40,18 @@ public:
         const uint32_t words[2] = {static_cast<uint32_t>(ns >> 32), static_cast<uint32_t>(ns)};
         option(code, words, sizeof words);
     }
-    // Ends the options (if any were written) and the block.
-    void finish(output_file& file, bool had_options)
+    // Ends the options: after the last one, before append_to().
+    void end_options()
     {
-        if (had_options) {
-            put16(pcapng_opt_end);
-            put16(0);
-        }
-        const auto total = static_cast<uint32_t>(_bytes.size() + 4);
+        put16(pcapng_opt_end);
+        put16(0);
+    }
+    // The block's length once finished: what append_to() writes.
+    size_t size() const { return _bytes.size() + 4; }
+    // Finishes the block (its length, front and back) and appends it whole.
+    void append_to(output_file& file)
+    {
+        const auto total = static_cast<uint32_t>(size());
         std::memcpy(_bytes.data() + 4, &total, 4);
         put32(total);
         file.append(_bytes.data(), _bytes.size());
@@ -112,7 +116,8 @@ void capture_writer::write_pcapng_header(const capture_file_options& options)
     shb.option(pcapng_shb_hardware, host_hardware_description());
     shb.option(pcapng_shb_os, host_os_description());
     shb.option(pcapng_shb_userappl, std::string("linecap ") + LINECAP_VERSION);
-    shb.finish(_file, true);
+    shb.end_options();
+    shb.append_to(_file);
 
     static const std::vector<capture_interface> unnamed = {{0, "linecap", ""}};
     const auto& interfaces = options.interfaces && !options.interfaces->empty() ? *options.interfaces : unnamed;
@@ -132,25 +137,49 @@ void capture_writer::write_pcapng_header(const capture_file_options& options)
             idb.option(pcapng_if_description, in.description);
         const uint8_t nanoseconds = 9;      // if_tsresol: 10^-9
         idb.option(pcapng_if_tsresol, &nanoseconds, 1);
-        idb.finish(_file, true);
+        idb.end_options();
+        idb.append_to(_file);
     }
     _header_records = 1 + interfaces.size();
+}
+
+namespace {
+
+// An Interface Statistics Block for interface `index`.
+block statistics_block(uint32_t index, uint64_t start_ns, uint64_t end_ns, const interface_counters& c)
+{
+    block isb(pcapng_interface_statistics);
+    isb.put32(index);
+    isb.put32(static_cast<uint32_t>(end_ns >> 32));
+    isb.put32(static_cast<uint32_t>(end_ns));
+    isb.option_time(pcapng_isb_starttime, start_ns);
+    isb.option_time(pcapng_isb_endtime, end_ns);
+    isb.option64(pcapng_isb_ifrecv, c.received);
+    isb.option64(pcapng_isb_ifdrop, c.dropped);
+    isb.end_options();
+    return isb;
+}
+
+} // namespace
+
+uint32_t capture_writer::interface_count() const
+{
+    return _ports.empty() ? 1u : static_cast<uint32_t>(_ports.size());
+}
+
+uint64_t capture_writer::closing_bytes() const
+{
+    if (_format != file_format::pcapng)
+        return 0;
+    return uint64_t{interface_count()} * statistics_block(0, 0, 0, {}).size();
 }
 
 int capture_writer::close(uint64_t end_ns, interface_counter_reader read)
 {
     if (_format == file_format::pcapng && _file.is_open() && _file.error() == 0) {
-        for (uint32_t i = 0; i < (_ports.empty() ? 1u : _ports.size()); i++) {
+        for (uint32_t i = 0; i < interface_count(); i++) {
             const interface_counters c = read && !_ports.empty() ? read(_ports[i]) : interface_counters{};
-            block isb(pcapng_interface_statistics);
-            isb.put32(i);
-            isb.put32(static_cast<uint32_t>(end_ns >> 32));
-            isb.put32(static_cast<uint32_t>(end_ns));
-            isb.option_time(pcapng_isb_starttime, _start_ns);
-            isb.option_time(pcapng_isb_endtime, end_ns);
-            isb.option64(pcapng_isb_ifrecv, c.received);
-            isb.option64(pcapng_isb_ifdrop, c.dropped);
-            isb.finish(_file, true);
+            statistics_block(i, _start_ns, end_ns, c).append_to(_file);
         }
     }
     return _file.close();

@@ -97,6 +97,7 @@ public:
                           uint32_t interface = 0)
     {
         caplen = std::min(caplen, _snaplen);
+        orig_len = std::max(orig_len, caplen);   // never a record the readers refuse (capture_format.h)
         const uint32_t bytes = append_record_header(ts_ns, caplen, orig_len, interface);
         if (caplen != 0)   // memcpy from null is undefined even for 0 bytes (found by fuzz-merge-reader)
             _file.append(data, caplen);
@@ -111,6 +112,11 @@ public:
         return _format == file_format::pcapng ? sizeof(pcapng_epb_header) + pcapng_padded(caplen) + 4
                                               : sizeof(pcap_record_header) + caplen;
     }
+
+    // The bytes close() will add (pcapng: the statistics blocks; pcap:
+    // none). Size limits count them from the start (docs/writers.md): a
+    // file and a session stay within their byte limits once closed.
+    uint64_t closing_bytes() const;
 
     // Writes what the format puts at the end (pcapng: an Interface Statistics
     // Block per interface, from `read`, stamped `end_ns`), then closes the
@@ -162,6 +168,7 @@ private:
         return port < _interface_of_port.size() ? _interface_of_port[port] : 0;
     }
 
+    uint32_t interface_count() const;
     void write_header(const capture_file_options& options);
     void write_pcapng_header(const capture_file_options& options);
 

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <pcap/pcap.h>
 
+#include "writers/capture_reader.h"
 #include "writers/capture_writer.h"
 
 namespace linecap {
@@ -28,6 +29,12 @@ bool is_capture_name(const std::string& name)
         if (name.size() > std::strlen(ext) && name.compare(name.size() - std::strlen(ext), std::string::npos, ext) == 0)
             return true;
     return false;
+}
+
+std::string linktype_text(int linktype)
+{
+    const char* name = pcap_datalink_val_to_name(linktype);
+    return name != nullptr ? name : fmt::format("{}", linktype);
 }
 
 std::optional<file_format> format_of(const std::string& path)
@@ -48,48 +55,19 @@ std::optional<file_format> format_of(const std::string& path)
     return std::nullopt;
 }
 
+// One input of the k-way merge: its reader and its pending record, copied
+// out of the reader's buffer (which the next read reuses).
 struct input {
-    std::string path;
-    pcap_t* pcap = nullptr;
-    std::vector<uint8_t> data;    // the pending record's bytes
-    uint64_t ts_ns = 0;
-    uint32_t caplen = 0;
-    uint32_t len = 0;
-    uint64_t records = 0;
+    capture_reader reader;
+    capture_record record;
+    std::vector<uint8_t> data;
 
-    ~input()
+    // Loads the next record; false at the end or at an error (the reader says which).
+    bool next()
     {
-        if (pcap != nullptr)
-            pcap_close(pcap);
-    }
-
-    // Loads the next record. Returns false at the end, or at an error
-    // (recorded in `note`): a .part file ends in the middle of its last record.
-    bool next(std::string& note)
-    {
-        pcap_pkthdr* h;
-        const u_char* d;
-        const int rc = pcap_next_ex(pcap, &h, &d);
-        if (rc != 1) {
-            if (rc == PCAP_ERROR)
-                note = fmt::format("{}: ends after {} complete records ({})", path, records, pcap_geterr(pcap));
+        if (reader.next(record) != read_status::record)
             return false;
-        }
-        // In a .part file, a record of all zeros is where a crash left the
-        // space a chunk in flight had grown the file by (output_file.h): the
-        // data ends there. Finished files are taken as they are.
-        if (h->ts.tv_sec == 0 && h->ts.tv_usec == 0 && h->caplen == 0 && h->len == 0 && path.ends_with(".part")) {
-            note = fmt::format("{}: ends after {} complete records (zeros follow: the rest was never "
-                               "written)", path, records);
-            return false;
-        }
-        // Unsigned, so that a pcapng time past 2554 (over 64 bits of
-        // nanoseconds) wraps instead of overflowing (found by fuzz-merge-reader).
-        ts_ns = static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u + static_cast<uint64_t>(h->ts.tv_usec);
-        caplen = h->caplen;
-        len = h->len;
-        data.assign(d, d + h->caplen);
-        records++;
+        data.assign(record.data, record.data + record.caplen);
         return true;
     }
 };
@@ -139,24 +117,25 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     for (const std::string& path : paths) {
         // A capture killed right after creating its next file leaves that
         // .part file empty: nothing in it to lose, so not an error.
+        const bool partial = path.ends_with(".part");
         std::error_code size_ec;
-        if (path.ends_with(".part") && fs::file_size(path, size_ec) == 0 && !size_ec) {
+        if (partial && fs::file_size(path, size_ec) == 0 && !size_ec) {
             result.notes.push_back(fmt::format("{}: empty (the capture stopped as it created it); skipped", path));
             continue;
         }
         auto in = std::make_unique<input>();
-        in->path = path;
-        char errbuf[PCAP_ERRBUF_SIZE];
-        in->pcap = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
-        if (in->pcap == nullptr)
-            return fmt::format("{}: not a pcap or pcapng file linecap can read: {}", path, errbuf);
-        const int dlt = pcap_datalink(in->pcap);
+        if (std::string error = in->reader.open(path, partial); !error.empty())
+            return error;
+        const int dlt = in->reader.linktype();
+        if (dlt == -1) {   // a .part cut inside its header: nothing to merge
+            result.notes.push_back(in->reader.note());
+            continue;
+        }
         if (linktype == -1)
             linktype = dlt;
         else if (dlt != linktype)
             return fmt::format("{}: link type {} differs from the first input's {}; merge files of one kind",
-                               path, pcap_datalink_val_to_name(dlt) ? pcap_datalink_val_to_name(dlt) : "?",
-                               pcap_datalink_val_to_name(linktype) ? pcap_datalink_val_to_name(linktype) : "?");
+                               path, linktype_text(dlt), linktype_text(linktype));
         inputs.push_back(std::move(in));
     }
     if (inputs.empty())
@@ -164,8 +143,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     // The two link types linecap writes: Ethernet, and raw IP ("decap": "ip").
     if (linktype != DLT_EN10MB && linktype != DLT_RAW)
         return fmt::format("{}: link type {} is neither Ethernet nor raw IP; linecap writes those two",
-                           paths.front(),
-                           pcap_datalink_val_to_name(linktype) ? pcap_datalink_val_to_name(linktype) : "?");
+                           paths.front(), linktype_text(linktype));
 
     const fs::path out_path(output);
     const std::string dir = out_path.has_parent_path() ? out_path.parent_path().string() : ".";
@@ -183,29 +161,44 @@ std::string merge_captures(const merge_request& request, merge_result& result)
 
     // Min-heap on (timestamp, input index): equal times keep the inputs' order.
     using entry = std::pair<uint64_t, size_t>;
-    auto later = [](const entry& a, const entry& b) {
-        const auto ta = static_cast<int64_t>(a.first), tb = static_cast<int64_t>(b.first);
-        return ta != tb ? ta > tb : a.second > b.second;
-    };
+    auto later = [](const entry& a, const entry& b) { return a.first != b.first ? a.first > b.first : a.second > b.second; };
     std::priority_queue<entry, std::vector<entry>, decltype(later)> heap(later);
-    for (size_t i = 0; i < inputs.size(); i++) {
-        std::string note;
-        if (inputs[i]->next(note))
-            heap.push({inputs[i]->ts_ns, i});
-        else if (!note.empty())
-            result.notes.push_back(note);
-    }
+    std::vector<std::string> unreadable;   // finished inputs that could not be read to their end
+    // An input that ended: how (a partial file's torn tail is a note; a
+    // finished file that stops early, or a record of another link type, is
+    // an error).
+    auto ended = [&](input& in) {
+        if (!in.reader.error().empty())
+            unreadable.push_back(in.reader.error());
+        else if (!in.reader.note().empty())
+            result.notes.push_back(in.reader.note());
+        if (in.reader.repaired() != 0)
+            result.notes.push_back(fmt::format("{}: {} record{} a captured length above the original length; "
+                                               "written with the original length raised to match",
+                                               in.reader.path(), in.reader.repaired(),
+                                               in.reader.repaired() == 1 ? " has" : "s have"));
+    };
+    auto advance = [&](size_t i) {
+        input& in = *inputs[i];
+        if (!in.next()) {
+            ended(in);
+        } else if (in.record.linktype != linktype) {
+            unreadable.push_back(fmt::format("{}: record {} is link type {}, not {} like the rest",
+                                             in.reader.path(), in.reader.packets(), linktype_text(in.record.linktype),
+                                             linktype_text(linktype)));
+        } else {
+            heap.push({in.record.ts_ns, i});
+        }
+    };
+    for (size_t i = 0; i < inputs.size(); i++)
+        advance(i);
     while (!heap.empty()) {
         const size_t i = heap.top().second;
         heap.pop();
         input& in = *inputs[i];
-        writer.write_record(in.ts_ns, in.len, in.data.data(), in.caplen);
+        writer.write_record(in.record.ts_ns, in.record.len, in.data.data(), in.record.caplen);
         result.packets++;
-        std::string note;
-        if (in.next(note))
-            heap.push({in.ts_ns, i});
-        else if (!note.empty())
-            result.notes.push_back(note);
+        advance(i);
     }
     const int rc = writer.close(0);
     close(dir_fd);
@@ -213,6 +206,13 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         return fmt::format("{}: writing failed: {}", output, strerror(-rc));
     result.output = output;
     result.files = inputs.size();
+    if (!unreadable.empty()) {
+        std::string error;
+        for (const std::string& e : unreadable)
+            error += e + "; ";
+        return error + fmt::format("merged what could be read ({} packets) into {}: it is incomplete",
+                                   result.packets, output);
+    }
     return {};
 }
 
@@ -241,12 +241,13 @@ int merge_main(int argc, char** argv)
     if (!format.empty())
         request.format = parse_format(format);
     merge_result result;
-    if (std::string error = merge_captures(request, result); !error.empty()) {
+    const std::string error = merge_captures(request, result);
+    for (const std::string& note : result.notes)
+        std::cerr << "linecap merge: note: " << note << "\n";
+    if (!error.empty()) {
         std::cerr << "linecap merge: " << error << "\n";
         return 1;
     }
-    for (const std::string& note : result.notes)
-        std::cerr << "linecap merge: note: " << note << "\n";
     std::cerr << fmt::format("linecap merge: {} packets from {} file{} into {}\n", result.packets, result.files,
                              result.files == 1 ? "" : "s", result.output);
     return 0;

@@ -26,7 +26,12 @@ struct merge_result {
     std::vector<std::string> notes;        // inputs that ended early, and why
 };
 
-// Returns an empty string, or what is wrong (naming the file).
+// Returns an empty string, or what is wrong (naming the file). A finished
+// input that cannot be read to its end (cut short, a damaged record, a
+// record of another link type) is an error too, after every record of every
+// input that could be read is written: `result` then says what the output
+// holds. Inputs named .part are files a capture was writing: their torn or
+// unwritten tail ends them with a note, not an error.
 std::string merge_captures(const merge_request& request, merge_result& result);
 
 // `linecap merge ...`: parses argv (argv[0] is "merge"), merges, prints a

@@ -358,7 +358,7 @@ int output_file::flush()
 // every complete one.
 void output_file::recover_written_records()
 {
-    if (_framing.length == nullptr)
+    if (!_framing.known)
         return;
     const int fd = _tail_fd >= 0 ? _tail_fd : _fd;   // buffered: any alignment
     const walk_result walked = walk_records(fd, _durable_end, _written_end, _framing);

@@ -62,7 +62,8 @@ struct scanned {
     walk_result walk;
 };
 
-scanned scan(int fd)
+// `partial`: a .part file, which may end in zeros or half a record.
+scanned scan(int fd, bool partial)
 {
     scanned s;
     struct stat st{};
@@ -72,7 +73,7 @@ scanned scan(int fd)
     s.format = capture_format_of(fd);
     if (!s.format)
         return s;
-    const record_framing framing = framing_of(*s.format);
+    const record_framing framing = framing_of(*s.format, partial);
     s.walk = walk_records(fd, framing.first_record, s.size, framing);
     return s;
 }
@@ -100,7 +101,7 @@ std::string salvage(int dir_fd, const std::string& dir, const std::string& part,
         out.removed_empty++;
         return {};
     }
-    const scanned s = scan(fd);
+    const scanned s = scan(fd, true);
     std::string problem;
     if (!s.format)
         problem = "not a pcap or pcapng file linecap wrote (too short, or its header is damaged)";
@@ -138,7 +139,7 @@ void count(int dir_fd, const std::string& dir, const std::string& name, folder_r
                                            strerror(errno)));
         return;
     }
-    const scanned s = scan(fd);
+    const scanned s = scan(fd, false);
     out.last_write_ns = std::max(out.last_write_ns, mtime_ns(fd));
     close(fd);
     out.files++;

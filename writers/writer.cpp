@@ -35,8 +35,6 @@ constexpr uint64_t housekeeping_per_second = 100;
 constexpr uint64_t window_grace_ns = 1000000000ull;
 constexpr uint64_t live_skew_ns = 60ull * 1000000000ull;
 
-constexpr uint64_t ns_per_second = 1000000000ull;
-
 stop_reason reason_for_errno(int err)
 {
     return err == ENOSPC || err == EDQUOT ? stop_reason::disk_full : stop_reason::error;
@@ -44,9 +42,7 @@ stop_reason reason_for_errno(int err)
 
 std::string utc_basic(uint64_t ns)
 {
-    int64_t sec, frac;
-    split_ns(ns, sec, frac);
-    const time_t secs = static_cast<time_t>(sec);
+    const time_t secs = static_cast<time_t>(ns / ns_per_second);
     tm utc{};
     gmtime_r(&secs, &utc);
     char text[32];
@@ -146,12 +142,17 @@ int open_file(writer& w, unsigned slot, uint64_t start_ns, std::string& error)
         error = fmt::format("writer {}: cannot create {}/{}.part: {}", w.index, s.spec.dir, name, strerror(-rc));
         return rc;
     }
-    w.counters[slot].files.add(1);
     out.window_end_ns = UINT64_MAX;   // set by the file's first packet
-    if (!s.bytes_left.take_all(out.file.file().size())) {
+    // What opening and closing the file add counts against the byte limit
+    // from the start, so a limit holds once the file is closed. A file whose
+    // header and closing blocks alone do not fit is not kept at all.
+    if (!s.bytes_left.take_all(out.file.file().size() + out.file.closing_bytes())) {
+        out.file.file().discard();
         s.stop(stop_reason::bytes);
         end_output(w, slot, true);
+        return 0;
     }
+    w.counters[slot].files.add(1);
     return 0;
 }
 
@@ -174,7 +175,7 @@ bool rotation_due(const session_output& out, const rotate_policy& rotate, uint64
 {
     return out.file.packets() > 0 &&
            ((rotate.packets != 0 && out.file.packets() >= rotate.packets) ||
-            (rotate.bytes != 0 && out.file.file().size() + record > rotate.bytes) ||
+            (rotate.bytes != 0 && out.file.file().size() + record + out.file.closing_bytes() > rotate.bytes) ||
             ts >= out.window_end_ns);
 }
 

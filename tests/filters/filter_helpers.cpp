@@ -136,4 +136,17 @@ std::vector<uint8_t> tcp6(const char* src, const char* dst, uint16_t sport, uint
     return traffic::build_frame(f);
 }
 
+compiled_bpf::compiled_bpf(pcap_t* dead, const std::string& expression) : text(expression)
+{
+    INFO(expression);
+    REQUIRE(pcap_compile(dead, &program, expression.c_str(), 1, PCAP_NETMASK_UNKNOWN) == 0);
+}
+
+bool compiled_bpf::matches(const std::vector<uint8_t>& bytes) const
+{
+    pcap_pkthdr h{};
+    h.caplen = h.len = static_cast<bpf_u_int32>(bytes.size());
+    return pcap_offline_filter(&program, &h, bytes.data()) != 0;
+}
+
 } // namespace linecap::test

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <pcap/pcap.h>
+
 #include "bench/traffic.h"
 #include "filters/classifier.h"
 #include "tests/support/dpdk_env.h"
@@ -26,6 +28,18 @@ std::string spec_error(const std::string& spec_json);
 
 // Every frame of a capture file, as captured (empty if libpcap cannot open it).
 std::vector<std::vector<uint8_t>> read_pcap(const std::string& path);
+
+// libpcap's own verdict on an expression (pcap_offline_filter: what
+// tcpdump -r runs), the reference the classifier is held to.
+struct compiled_bpf {
+    bpf_program program{};
+    std::string text;
+    compiled_bpf(pcap_t* dead, const std::string& expression);   // fails the test if it does not compile
+    ~compiled_bpf() { pcap_freecode(&program); }
+    compiled_bpf(const compiled_bpf&) = delete;
+    compiled_bpf& operator=(const compiled_bpf&) = delete;
+    bool matches(const std::vector<uint8_t>& bytes) const;
+};
 
 // Frames from a few words.
 std::vector<uint8_t> tcp4(const char* src, const char* dst, uint16_t sport, uint16_t dport,

@@ -226,6 +226,58 @@ TEST_CASE("BPF on packets shorter than what it loads rejects them, never crashes
     }
 }
 
+TEST_CASE("an expression DPDK cannot run (protochain) runs in libpcap's interpreter and agrees with it")
+{
+    // libpcap compiles protochain to a loop, which DPDK's converter refuses
+    // (filters/bpf.cpp): the expression must still run, as tcpdump runs it,
+    // not fail once the engine has started.
+    traffic::frame_spec f = frame6("2001:db8::1", "2001:db8::2", 17);
+    f.src_port = 500;
+    f.dst_port = 4500;
+    f.ipv6_extensions = {0, 60, 43};   // hop-by-hop, destination, routing, then UDP
+    const auto udp_behind_headers = traffic::build_frame(f);
+    traffic::frame_spec t = frame6("2001:db8::1", "2001:db8::2", 6);
+    t.ipv6_extensions = {0};
+    const auto tcp_behind_header = traffic::build_frame(t);
+    const auto plain_udp6 = traffic::build_frame(frame6("2001:db8::1", "2001:db8::2", 17));
+    const auto udp4 = traffic::build_frame(frame4("10.0.0.1", "10.0.0.2", 17));
+
+    bpf_expression e;
+    REQUIRE(e.compile("ip6 protochain 17") == "");
+    CHECK_FALSE(e.jitted());
+    CHECK_THAT(e.note(), Catch::Contains("libpcap's interpreter") && Catch::Contains("\"protocols\": [\"udp\"]"));
+    bpf_expression plain;
+    REQUIRE(plain.compile("ip6 and udp") == "");
+    CHECK(plain.note().empty());
+
+    std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 262144), &pcap_close);
+    for (const char* expression : {"ip6 protochain 17", "ip6 protochain 6 or udp", "not ip6 protochain 17"}) {
+        compiled_bpf reference(dead.get(), expression);
+        auto c = build_classifier({std::string(R"({"bpf":")") + expression + R"("})"});
+        const std::vector<std::vector<uint8_t>> frames = {udp_behind_headers, tcp_behind_header, plain_udp6, udp4};
+        const auto masks = classify_frames(*c, frames);
+        for (size_t i = 0; i < frames.size(); i++) {
+            INFO(expression << ", frame " << i);
+            CHECK((masks[i] & 1) == reference.matches(frames[i]));
+        }
+        // The same frames in chains of mbufs: libpcap reads a flat copy.
+        for (uint16_t segment : {40, 7}) {
+            for (size_t i = 0; i < frames.size(); i++) {
+                rte_mbuf* m = make_chain(frames[i], segment);
+                session_mask mask = 0;
+                c->classify(0, &m, 1, &mask);
+                rte_pktmbuf_free(m);
+                INFO(expression << ", frame " << i << " in segments of " << segment);
+                CHECK((mask & 1) == reference.matches(frames[i]));
+            }
+        }
+    }
+    // The frames tcpdump selects: UDP behind three extension headers and plain UDP over IPv6.
+    auto c = build_classifier({R"({"bpf":"ip6 protochain 17"})"});
+    CHECK(classify_frames(*c, {udp_behind_headers, tcp_behind_header, plain_udp6, udp4}) ==
+          std::vector<session_mask>{1, 0, 1, 0});
+}
+
 TEST_CASE("payload patterns: match, no match, caseless, across segments, never past the data")
 {
     traffic::frame_spec f = frame4("10.0.0.1", "10.0.0.2", 6);

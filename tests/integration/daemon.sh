@@ -35,7 +35,7 @@ rc=0; "$LINECAPCTL" --socket "$WORK/nowhere" ls 2>"$WORK/err" || rc=$?
 
 note "every limit ends its own session with its reason; the others go on"
 ctl start --name count --proto tcp -c 1000 -s 96 >/dev/null
-ctl start --name bytes --proto udp --max-bytes 300000 >/dev/null
+ctl start --name bytes --proto udp --max-bytes 300000 --format pcapng >/dev/null
 ctl start --name timed --proto icmp -s 64 --duration 1 >/dev/null
 ctl start --name ongoing --proto icmpv6 -s 64 >/dev/null
 ids=$(ctl --json ls | jq -r '[.sessions[] | .id] | join(" ")')
@@ -48,12 +48,24 @@ for id in 1 2 3; do wait_ended "$id"; done
 check_session_files 1 1000
 check_session_files 2
 check_session_files 3
+# pcapng's statistics blocks, written at close, count against the limit too.
 bytes=$(ctl --json files 2 | jq '[.files[].bytes] | add')
 [ "$bytes" -le 300000 ] || fail "session 2 wrote $bytes bytes, over its 300000 limit"
+[ "$bytes" -gt 290000 ] || fail "session 2 stopped early, at $bytes bytes"
+[ "$(field 2 .counters.written_bytes)" = "$bytes" ] || fail "session 2: written_bytes $(field 2 .counters.written_bytes), on disk $bytes"
 before=$(field 4 .counters.written_packets)
 sleep 0.5
 after=$(field 4 .counters.written_packets)
 [ "$after" -gt "$before" ] || fail "session 4 stopped counting ($before -> $after)"
+
+note "an expression DPDK cannot run (protochain) starts, and runs in libpcap's interpreter"
+chain=$(ctl --json start --name chain --bpf 'ip6 protochain 58' -s 64 | jq -r .id)
+for _ in $(seq 50); do [ "$(field "$chain" .counters.written_packets)" -gt 0 ] && break; sleep 0.1; done
+ctl stop "$chain" >/dev/null
+[ "$(field "$chain" .counters.written_packets)" -gt 0 ] || fail "the protochain session wrote nothing"
+check_session_files "$chain"
+tcpdump -r "$(ctl --json files "$chain" | jq -r '.files[0].path')" 'not ip6 protochain 58' 2>/dev/null | grep -q . &&
+    fail "the protochain session holds packets that are not ICMPv6"
 
 note "watch: one line per packet, rate-limited; it ends when the session does"
 timeout 10 "$LINECAPCTL" --socket "$SOCK" watch 4 >"$WORK/watch.out" 2>"$WORK/watch.err" &

@@ -232,6 +232,50 @@ rc=0; ctl show "$gone" 2>/dev/null || rc=$?
 ctl shutdown >/dev/null
 wait "$pid" || fail "the daemon did not shut down cleanly"
 
+note "kill -9 with zero-length records in the .part (a replay of a file that has them): the restart keeps them all"
+# tcpreplay#520's records through the daemon: 0 captured bytes of 0 or 60.
+python3 - "$WORK/zero.pcap" "$WORK/none.pcap" <<'PY'
+import struct, sys
+frame = bytes.fromhex("02000000000102000000000208004500002e0001000040110000c0000201c633640200010002001a0000") + b"x" * 18
+recs = [(1, frame, 60), (2, b"", 0), (3, b"", 60), (4, frame, 60), (5, b"\x02\x00", 2)]
+head = struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+with open(sys.argv[1], "wb") as f:
+    f.write(head)
+    for usec, data, length in recs:
+        f.write(struct.pack("<IIII", 1700000000, usec, len(data), length) + data)
+open(sys.argv[2], "wb").write(head)
+PY
+echo '{"name": "zero"}' >"$WORK/zero.json"
+zsock="$WORK/zero.sock"
+zdaemon() {   # zdaemon REPLAY [OPTIONS]: a daemon of its own on a plain replay
+    local replay=$1
+    shift
+    "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-zero" --vdev "net_pcap0,rx_pcap=$replay" -- \
+        --control "$zsock" --out-root "$WORK/zero-root" "$@" >>"$WORK/zero.log" 2>&1 &
+    zpid=$!
+    cleanup_hooks+=("kill -9 $zpid 2>/dev/null")
+    for _ in $(seq 150); do "$LINECAPCTL" --socket "$zsock" ls >/dev/null 2>&1 && return 0; sleep 0.1; done
+    cat "$WORK/zero.log"
+    fail "the daemon on $replay did not come up"
+}
+zdaemon "$WORK/zero.pcap" --start "$WORK/zero.json"
+for _ in $(seq 100); do   # the writer flushes every half second
+    [ "$(tshark -r "$WORK"/zero-root/1-zero/*.part 2>/dev/null | wc -l)" = 5 ] && break
+    sleep 0.1
+done
+[ "$(tshark -r "$WORK"/zero-root/1-zero/*.part 2>/dev/null | wc -l)" = 5 ] || fail "the .part never held the 5 records"
+kill -9 "$zpid"
+wait "$zpid" 2>/dev/null || true
+rm -f "$zsock"
+zdaemon "$WORK/none.pcap"
+zshow=$("$LINECAPCTL" --socket "$zsock" --json show 1)
+[ "$(jq -r .session.counters.written_packets <<<"$zshow")" = 5 ] ||
+    fail "after the restart: written_packets $(jq -r .session.counters.written_packets <<<"$zshow"), not 5: $zshow"
+[ "$(tshark -r "$WORK"/zero-root/1-zero/*.pcap 2>/dev/null | wc -l)" = 5 ] || fail "the recovered file lost records"
+"$COMPARE" "$WORK/zero.pcap" "$WORK"/zero-root/1-zero/*.pcap --replayed-lengths
+"$LINECAPCTL" --socket "$zsock" shutdown >/dev/null
+wait "$zpid" || fail "the second daemon did not shut down cleanly"
+
 if [ "$(id -u)" = 0 ]; then
     note "a full disk: the session filling it stops disk_full; one whose space is reserved goes on"
     # Every session folder is made through the out-root's descriptor, so in

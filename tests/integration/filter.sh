@@ -71,6 +71,14 @@ run_linecap "$WORK/bpf.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$W
 tcpdump -r "$WORK/in.pcap" -w "$WORK/bpf.ref" 'vlan and tcp' 2>/dev/null
 "$COMPARE" "$WORK/bpf.ref" "$(only_file "$WORK/bpf")"
 
+note "an expression DPDK cannot run (protochain compiles to a loop) runs in libpcap's interpreter, as tcpdump's"
+run_linecap "$WORK/chain.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- \
+    -w "$WORK/chain" --idle-exit 0.5 ip6 protochain 17 or ip protochain 6
+grep -q "runs in libpcap's interpreter" "$WORK/chain.log" || fail "no note that protochain runs in libpcap: $(cat "$WORK/chain.log")"
+tcpdump -r "$WORK/in.pcap" -w "$WORK/chain.ref" 'ip6 protochain 17 or ip protochain 6' 2>/dev/null
+[ "$("$COUNT" "$WORK/chain.ref")" -gt 1000 ] || fail "protochain selects too little to be a test"
+"$COMPARE" "$WORK/chain.ref" "$(only_file "$WORK/chain")"
+
 note "the command line's --snaplen and --format win over the spec's"
 echo '{"match":[{"protocols":["udp"]}], "snaplen":200, "format":"pcap-ns"}' >"$WORK/over.json"
 run_linecap "$WORK/over.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- \

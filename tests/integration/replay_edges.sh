@@ -26,6 +26,36 @@ if "$COMPARE" "$WORK/ns.pcap" "$file" >/dev/null 2>&1; then
     fail "sub-microsecond digits survived net_pcap: the input was not a nanosecond test"
 fi
 
+note "times past 2038 (2^31 s) and up to 2106 (2^32 - 1 s): pcap seconds are unsigned everywhere"
+# libpcap hands such seconds to net_pcap sign-extended (1901); linecap must
+# write, name, window and merge them as the file has them.
+times="2145916790.250000 2147483647.250000 2147483648.250000 2208988800.250000 4294967295.250000"
+python3 - "$WORK/y2038.pcap" $times <<'PY'
+import struct, sys
+frame = bytes.fromhex("02000000000102000000000208004500002e0001000040110000c0000201c633640200010002001a0000") + b"x" * 18
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    for t in sys.argv[2:]:
+        sec, frac = t.split(".")
+        f.write(struct.pack("<IIII", int(sec), int(frac), len(frame), len(frame)) + frame)
+PY
+epochs() { for f in "$@"; do tshark -r "$f" -T fields -e frame.time_epoch; done | sed 's/\(\.[0-9]\{6\}\).*/\1/' | tr '\n' ' ' | sed 's/ $//'; }
+for format in pcap-ns pcapng; do
+    run_linecap "$WORK/log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/y2038.pcap" -- \
+        -w "$WORK/y-$format" --format "$format" --idle-exit 0.5
+    [ "$(epochs "$WORK"/y-"$format"/*)" = "$times" ] || fail "$format times: $(epochs "$WORK"/y-"$format"/*), want $times"
+done
+run_linecap "$WORK/log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/y2038.pcap" -- \
+    -w "$WORK/y-g" -G 3600 --idle-exit 0.5
+# (The first file is named after the session's start, the others after their window.)
+names=$(cd "$WORK/y-g" && ls | grep -v '^capture-w0-000001-' | sed 's/capture-w0-0*\([0-9]*\)-\([0-9T]*Z\).*/\1:\2/' | tr '\n' ' ')
+[ "$names" = "2:20380119T030000Z 3:20400101T000000Z 4:21060207T060000Z " ] ||
+    fail "-G 3600 file names: $names"
+[ "$(epochs $(ls "$WORK"/y-g/*))" = "$times" ] || fail "-G 3600 times across files: $(epochs $(ls "$WORK"/y-g/*))"
+# Merged in time order: the 2106 file's packet last, not first.
+"$LINECAP" merge -o "$WORK/y-merged.pcapng" "$WORK/y-g/" 2>"$WORK/log" || { cat "$WORK/log"; fail "merge"; }
+[ "$(epochs "$WORK/y-merged.pcapng")" = "$times" ] || fail "merged times: $(epochs "$WORK/y-merged.pcapng")"
+
 note "two files as two queues, two workers, two writers (four lcores on two CPUs)"
 "$GEN" -o "$WORK/a.pcap" -n 3000 --seed 21
 "$GEN" -o "$WORK/b.pcap" -n 2000 --seed 22 --profile imix

@@ -77,14 +77,28 @@ grep -q "Capture length = 200" "$WORK/ng.info" || fail "snap length not in the I
 grep -q "Number of stat entries = 1" "$WORK/ng.info" || fail "no Interface Statistics Block"
 "$COMPARE" "$WORK/in.pcap" "$file" --snaplen 200
 
-note "--max-bytes: the files together stay under the limit; stop reason bytes"
-run_linecap "$WORK/log" "${E[@]}" -- -w "$WORK/bytes" --max-bytes 500000 --rotate-packets 200 --idle-exit 0.5 \
-    --stats-json "$WORK/bytes.json"
-[ "$(json "$WORK/bytes.json" .stop_reason)" = bytes ] || fail "stop reason is not bytes"
-total=$(du -cb "$WORK"/bytes/* | tail -1 | cut -f1)
-[ "$total" -le 500000 ] || fail "--max-bytes 500000 wrote $total bytes"
-[ "$total" -gt 490000 ] || fail "--max-bytes 500000 stopped early, at $total bytes"
-check_counters_add_up "$WORK/bytes.json"
+# What a format adds when a file is opened or closed (pcapng's section,
+# interface and statistics blocks) counts against every size limit.
+for format in pcap-ns pcapng; do
+    note "--max-bytes, $format: the files together stay under the limit, written_bytes is what is on disk"
+    run_linecap "$WORK/log" "${E[@]}" -- -w "$WORK/bytes-$format" --format "$format" --max-bytes 500000 \
+        --rotate-packets 200 --idle-exit 0.5 --stats-json "$WORK/bytes.json"
+    [ "$(json "$WORK/bytes.json" .stop_reason)" = bytes ] || fail "stop reason is not bytes"
+    total=$(du -cb "$WORK"/bytes-"$format"/* | tail -1 | cut -f1)
+    [ "$total" -le 500000 ] || fail "--max-bytes 500000 --format $format wrote $total bytes"
+    [ "$total" -gt 490000 ] || fail "--max-bytes 500000 --format $format stopped early, at $total bytes"
+    [ "$(json "$WORK/bytes.json" .written_bytes)" = "$total" ] || fail "written_bytes is not the $total bytes on disk"
+    check_counters_add_up "$WORK/bytes.json"
+
+    note "-C 1, $format: no file over 1,000,000 bytes once closed"
+    run_linecap "$WORK/log" "${E[@]}" -- -w "$WORK/size-$format" --format "$format" -C 1 --idle-exit 0.5 \
+        --stats-json "$WORK/size.json"
+    for f in "$WORK"/size-"$format"/*; do
+        [ "$(stat -c %s "$f")" -le 1000000 ] || fail "$f is $(stat -c %s "$f") bytes, over 1 MB"
+    done
+    [ "$(json "$WORK/size.json" .written_bytes)" = "$(du -cb "$WORK"/size-"$format"/* | tail -1 | cut -f1)" ] ||
+        fail "-C 1 --format $format: written_bytes is not what is on disk"
+done
 
 note "a session spec's rotate and limits"
 echo '{"name":"spec","rotate":{"packets":1000,"keep":2},"limits":{"packets":2500},"format":"pcapng"}' >"$WORK/spec.json"

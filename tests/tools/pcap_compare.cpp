@@ -26,10 +26,12 @@ pcap_t* open_nano(const std::string& path)
     return p;
 }
 
-// Signed: malformed files hold times before 1970.
+// pcap seconds are unsigned 32-bit: libpcap 1.10 sign-extends those past
+// 2^31 (2038) into negative tv_sec, which is undone here.
 int64_t ts_ns(const pcap_pkthdr* h)
 {
-    return static_cast<int64_t>(h->ts.tv_sec) * 1000000000 + static_cast<int64_t>(h->ts.tv_usec);
+    const int64_t sec = h->ts.tv_sec < 0 ? h->ts.tv_sec + (int64_t{1} << 32) : h->ts.tv_sec;
+    return sec * 1000000000 + static_cast<int64_t>(h->ts.tv_usec);
 }
 
 int64_t floor_to_us(int64_t ns)

@@ -3,7 +3,11 @@
 
 #include <pcap/pcap.h>
 
+#include <filesystem>
+
 #include "tests/support/dpdk_env.h"
+#include "writers/capture_format.h"
+#include "writers/capture_reader.h"
 #include "writers/merge.h"
 
 using namespace linecap;
@@ -110,4 +114,109 @@ TEST_CASE("merge keeps a record of no captured bytes, in pcap and pcapng")
         CHECK(pcap_next_ex(p, &got, &data) == PCAP_ERROR_BREAK);
         pcap_close(p);
     }
+}
+
+namespace {
+
+// pcapng by hand: a section, two Ethernet interfaces with different snap
+// lengths (what mergecap writes of a 64-byte and a 65535-byte capture), and
+// a 60-byte packet on each in turn. libpcap 1.10 refuses such a file after
+// its first packet; Wireshark's reader takes it whole.
+void write_two_snaplen_pcapng(const std::string& path, int packets)
+{
+    std::vector<uint8_t> out;
+    auto put32 = [&](uint32_t v) { out.insert(out.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 4); };
+    auto put16 = [&](uint16_t v) { out.insert(out.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 2); };
+    put32(pcapng_section_header); put32(28); put32(pcapng_byte_order_magic); put16(1); put16(0);
+    put32(0xffffffff); put32(0xffffffff); put32(28);
+    for (uint32_t snaplen : {64u, 65535u}) {   // IDB with if_tsresol 9
+        put32(pcapng_interface_description); put32(32); put16(1); put16(0); put32(snaplen);
+        put16(9); put16(1); out.insert(out.end(), {9, 0, 0, 0}); put16(0); put16(0); put32(32);
+    }
+    for (int i = 0; i < packets; i++) {
+        const uint64_t ts = 1700000000ull * 1000000000u + static_cast<uint64_t>(i) * 1000;
+        put32(pcapng_enhanced_packet); put32(28 + 60 + 4); put32(static_cast<uint32_t>(i % 2));
+        put32(static_cast<uint32_t>(ts >> 32)); put32(static_cast<uint32_t>(ts)); put32(60); put32(60);
+        std::vector<uint8_t> frame(60, static_cast<uint8_t>(i));
+        out.insert(out.end(), frame.begin(), frame.end());
+        put32(28 + 60 + 4);
+    }
+    FILE* f = fopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(fwrite(out.data(), 1, out.size(), f) == out.size());
+    fclose(f);
+}
+
+} // namespace
+
+TEST_CASE("merge reads a pcapng file libpcap refuses (interfaces of different snap lengths) to its end")
+{
+    const std::string dir = test::temp_dir();
+    write_two_snaplen_pcapng(dir + "/two.pcapng", 4);
+    write_input(dir + "/good.pcap", DLT_EN10MB, 1, 1700000005);
+    pcap_t* p = merge_and_open({dir + "/two.pcapng", dir + "/good.pcap"}, dir, "out", file_format::pcap_ns, 5);
+    pcap_pkthdr* h;
+    const u_char* d;
+    std::vector<uint64_t> times;
+    while (pcap_next_ex(p, &h, &d) == 1)
+        times.push_back(static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u + static_cast<uint64_t>(h->ts.tv_usec));
+    pcap_close(p);
+    CHECK(times.size() == 5);
+    CHECK(std::is_sorted(times.begin(), times.end()));
+}
+
+TEST_CASE("a finished input merge cannot read to its end is an error naming it; the readable records are kept")
+{
+    const std::string dir = test::temp_dir();
+    write_input(dir + "/three.pcap", DLT_EN10MB, 3, 1700000000);
+    write_input(dir + "/good.pcap", DLT_EN10MB, 1, 1700000010);
+    std::filesystem::copy_file(dir + "/three.pcap", dir + "/cut.pcap");
+    std::filesystem::resize_file(dir + "/cut.pcap", std::filesystem::file_size(dir + "/three.pcap") - 20);
+
+    merge_request request;
+    request.inputs = {dir + "/cut.pcap", dir + "/good.pcap"};
+    request.output = dir + "/out.pcap";
+    merge_result result;
+    const std::string error = merge_captures(request, result);
+    CHECK_THAT(error, Catch::StartsWith(dir + "/cut.pcap: record 3 (byte 176): "));
+    CHECK_THAT(error, Catch::Contains("incomplete"));
+    CHECK(result.packets == 3);   // two of cut.pcap, good.pcap's one
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline(request.output.c_str(), errbuf);
+    REQUIRE(p != nullptr);
+    pcap_pkthdr* h;
+    const u_char* d;
+    int n = 0;
+    while (pcap_next_ex(p, &h, &d) == 1)
+        n++;
+    pcap_close(p);
+    CHECK(n == 3);
+
+    // The same bytes named .part: a capture cut by a crash, a note and no error.
+    std::filesystem::rename(dir + "/cut.pcap", dir + "/cut.pcap.part");
+    request.inputs = {dir + "/cut.pcap.part", dir + "/good.pcap"};
+    request.output = dir + "/out2.pcap";
+    merge_result partial;
+    CHECK(merge_captures(request, partial) == "");
+    CHECK(partial.packets == 3);
+    REQUIRE(partial.notes.size() == 1);
+    CHECK_THAT(partial.notes[0], Catch::Contains("ends after 2 complete records"));
+}
+
+TEST_CASE("merge orders times past 2038 after times before it (pcap seconds are unsigned)")
+{
+    const std::string dir = test::temp_dir();
+    write_input(dir + "/late.pcap", DLT_EN10MB, 1, 0xfffffff0l);            // 2106
+    write_input(dir + "/mid.pcap", DLT_EN10MB, 1, 2147483648l);             // 2038, past 2^31
+    write_input(dir + "/early.pcap", DLT_EN10MB, 1, 2147483647l);           // 2038, before 2^31
+    pcap_t* p = merge_and_open({dir + "/late.pcap", dir + "/mid.pcap", dir + "/early.pcap"}, dir, "out",
+                               file_format::pcapng, 3);
+    pcap_close(p);
+    capture_reader reader;
+    REQUIRE(reader.open(dir + "/out.pcapng").empty());
+    capture_record r;
+    std::vector<uint64_t> seconds;
+    while (reader.next(r) == read_status::record)
+        seconds.push_back(r.ts_ns / 1000000000u);
+    CHECK(seconds == std::vector<uint64_t>{2147483647u, 2147483648u, 0xfffffff0u});
 }

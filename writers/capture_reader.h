@@ -1,0 +1,92 @@
+// Reading capture files record by record, for `linecap merge` and anything
+// else that takes files written by linecap or by other tools.
+//
+//  - pcap (microsecond or nanosecond, either byte order, and the variants
+//    libpcap knows) is read with libpcap, as tcpdump reads it;
+//  - pcapng, and whatever libpcap refuses to open, with Wireshark's own
+//    reader (libwiretap, as tshark and mergecap read them): libpcap 1.10
+//    refuses valid pcapng files whose interfaces differ in snap length or
+//    link type (what mergecap writes), after handing out their first packets.
+//
+// Every record is checked against the one rule of capture_format.h ("what a
+// record is") before it is handed out: times are unsigned (pcap seconds past
+// 2^31 are not 1901), a captured length above the original length is taken
+// as the original length (repaired() counts them), and the bytes are there.
+//
+// A finished file that cannot be read to its end is an error naming the file,
+// the record and the byte where reading stopped. A file still being written,
+// or left by a crash (`partial`: a .part file), may end in zeros or in half a
+// record: that ends it without an error, and note() says so.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace linecap {
+
+struct capture_record {
+    uint64_t ts_ns = 0;             // nanoseconds since the Unix epoch
+    uint32_t caplen = 0;            // bytes at `data`
+    uint32_t len = 0;               // original length on the wire; never below caplen
+    uint32_t interface = 0;         // pcapng interface index; 0 in pcap files
+    int linktype = 0;               // the record's LINKTYPE_ value (pcapng: its interface's)
+    const uint8_t* data = nullptr;  // owned by the reader; valid until the next call to next()
+};
+
+enum class read_status {
+    record,   // `record` holds the next packet
+    end,      // no more packets (a partial file's torn or unwritten tail included: see note())
+    error,    // the file cannot be read further; error() says why and where
+};
+
+class capture_reader {
+public:
+    capture_reader();
+    ~capture_reader();
+    capture_reader(const capture_reader&) = delete;
+    capture_reader& operator=(const capture_reader&) = delete;
+
+    // Opens `path`. Returns an empty string, or what is wrong, naming the
+    // file. A partial file cut inside its header opens as one with no
+    // records (note() says so); linktype() is then -1.
+    std::string open(const std::string& path, bool partial = false);
+
+    // The next packet. Records that are not packets (pcapng statistics,
+    // name resolution, custom blocks) are skipped.
+    read_status next(capture_record& record);
+
+    const std::string& path() const { return _path; }
+    // After read_status::error: "FILE: record N (byte B): what".
+    const std::string& error() const { return _error; }
+    // For a partial file that ended early: how, and where. Empty otherwise.
+    const std::string& note() const { return _note; }
+    // The file's link type (LINKTYPE_ value): a pcap file's, or a pcapng
+    // file's first interface's.
+    int linktype() const;
+    uint64_t packets() const { return _packets; }   // handed out so far
+    uint64_t repaired() const { return _repaired; } // of those, captured length above original length
+
+    // Which library reads the file: "libpcap" or "wiretap".
+    const char* library() const;
+
+private:
+    struct pcap_source;
+    struct wiretap_source;
+
+    read_status finish(read_status status, capture_record& record);
+    std::string ended_before_first_record(const std::string& why);
+    read_status stop(const std::string& what, uint64_t offset);
+
+    std::string _path;
+    bool _partial = false;
+    bool _empty = false;   // a partial file cut inside its header
+    std::unique_ptr<pcap_source> _pcap;
+    std::unique_ptr<wiretap_source> _wiretap;
+    std::string _error;
+    std::string _note;
+    uint64_t _packets = 0;
+    uint64_t _repaired = 0;
+};
+
+} // namespace linecap
