@@ -4,7 +4,9 @@
 #include <array>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <rte_bus.h>
@@ -26,6 +28,17 @@ namespace {
 constexpr uint64_t rss_wanted = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP |
                                 RTE_ETH_RSS_SCTP;
 constexpr uint8_t symmetric_key_pattern[2] = {0x6d, 0x5a};
+
+// Drivers that refuse a configuration whose TX queues are not as many as its
+// RX queues (DPDK 22.11: net_af_xdp, whose AF_XDP socket has one RX and one
+// TX ring; net_tap, whose queue is one file descriptor for both directions;
+// net_mana), or that accept one and then carry nothing or garbage (net_memif,
+// whose peers connect ring pairs). linecap never transmits: for these it sets
+// up that many TX queues of the smallest size and leaves them idle. Every
+// other driver gets none, so nothing is allocated for a direction never used.
+constexpr std::string_view drivers_with_paired_queues[] = {"net_af_xdp", "net_tap", "net_memif", "net_mana"};
+// Descriptors asked for an idle TX queue; the driver raises it to its minimum.
+constexpr uint16_t idle_tx_desc = 64;
 
 // Frame overhead above the MTU: Ethernet header, CRC, two VLAN tags.
 constexpr uint32_t frame_overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 2 * RTE_VLAN_HLEN;
@@ -125,6 +138,10 @@ std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector
             p.rss = true;
         }
 
+        if (std::find(std::begin(drivers_with_paired_queues), std::end(drivers_with_paired_queues),
+                      p.driver) != std::end(drivers_with_paired_queues))
+            p.nb_tx_queues = p.nb_queues;
+
         // DPDK 22.11's net_pcap stamps every packet read from a file or an
         // interface with the pcap header time in microseconds (later releases
         // use nanoseconds) and sets the RX timestamp flag, without advertising
@@ -191,12 +208,14 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
     }
     p.rx_offloads = conf.rxmode.offloads;
 
-    if (int rc = rte_eth_dev_configure(p.id, p.nb_queues, 0, &conf); rc != 0)
-        return fmt::format("{}: configure with {} RX queue{} failed: {}", where, p.nb_queues,
-                           p.nb_queues == 1 ? "" : "s", errno_text(rc));
+    if (int rc = rte_eth_dev_configure(p.id, p.nb_queues, p.nb_tx_queues, &conf); rc != 0)
+        return fmt::format("{}: configure with {} RX queue{}{} failed: {}", where, p.nb_queues,
+                           p.nb_queues == 1 ? "" : "s",
+                           p.nb_tx_queues > 0 ? fmt::format(" and {} idle TX", p.nb_tx_queues) : "",
+                           errno_text(rc));
 
     uint16_t nb_rxd = static_cast<uint16_t>(o.rx_desc);
-    uint16_t nb_txd = 0;
+    uint16_t nb_txd = p.nb_tx_queues > 0 ? idle_tx_desc : 0;
     if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(p.id, &nb_rxd, &nb_txd); rc != 0)
         return fmt::format("{}: cannot use {} RX descriptors: {}", where, o.rx_desc, errno_text(rc));
     p.rx_desc = nb_rxd;
@@ -212,6 +231,15 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
                                                  "in mbufs: raise --mbufs", p.preloaded_packets)
                                : rc == -ENOMEM ? "; the mbuf pool is too small: raise --mbufs"
                                                : "");
+    }
+
+    for (uint16_t q = 0; q < p.nb_tx_queues; q++) {
+        if (int rc = rte_eth_tx_queue_setup(p.id, q, nb_txd, static_cast<unsigned>(p.socket),
+                                            &info.default_txconf);
+            rc != 0)
+            return fmt::format("{}: TX queue {} setup failed: {} (driver {} takes RX and TX queues "
+                               "in pairs; linecap never transmits on it)", where, q, errno_text(rc),
+                               p.driver);
     }
 
     if (int rc = rte_eth_dev_start(p.id); rc != 0)

@@ -1,5 +1,6 @@
 // Every port EAL probed (PCI NICs and vdevs alike), configured for capture:
-// RX queues only, promiscuous, symmetric RSS where there are several workers.
+// RX queues (and idle TX queues for the drivers that only take them in
+// pairs), promiscuous, symmetric RSS where there are several workers.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,7 @@ struct port_plan {
     std::string driver;        // driver name, e.g. net_pcap
     int socket = 0;            // NUMA socket of the device
     uint16_t nb_queues = 1;    // RX queues we poll
+    uint16_t nb_tx_queues = 0; // set up only for drivers that take queues in pairs; never used
     bool rss = false;          // queues spread by symmetric RSS
     bool replay = false;       // net_pcap reading a file once: never drop, wait
     timestamp_source timestamps = timestamp_source::tsc;
