@@ -40,6 +40,10 @@ constexpr std::string_view drivers_with_paired_queues[] = {"net_af_xdp", "net_ta
 // Descriptors asked for an idle TX queue; the driver raises it to its minimum.
 constexpr uint16_t idle_tx_desc = 64;
 
+// DPDK 22.11's net_af_xdp: each queue's fill ring (2 x 2048 entries) holds
+// mbufs of our pool, on top of what its RX ring holds.
+constexpr unsigned af_xdp_fill_ring = 2 * 2048;
+
 // Frame overhead above the MTU: Ethernet header, CRC, two VLAN tags.
 constexpr uint32_t frame_overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 2 * RTE_VLAN_HLEN;
 
@@ -78,10 +82,11 @@ int count_file_packets(const char*, const char* file, void* total)
     return 0;
 }
 
-// net_af_packet ports: the kernel interface's received count when the port
-// started. Set by start_port before any reader runs, read-only afterwards.
+// net_af_packet and net_af_xdp ports: the kernel interface's received count
+// when the port started. Set by start_port before any reader runs, read-only
+// afterwards.
 struct kernel_source {
-    std::string rx_packets_path;   // empty: not an af_packet port, or no sysfs counter
+    std::string rx_packets_path;   // empty: no kernel interface behind the port, or no sysfs counter
     uint64_t at_start = 0;
 };
 std::array<kernel_source, RTE_MAX_ETHPORTS> kernel_sources;
@@ -124,6 +129,7 @@ std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector
         p.id = port_id;
         p.name = rte_dev_name(info.device);
         p.driver = info.driver_name;
+        p.vdev = std::string_view(rte_bus_name(rte_dev_bus(info.device))) == "vdev";
         p.socket = std::max(rte_eth_dev_socket_id(port_id), 0);
         p.rx_desc = static_cast<uint16_t>(o.rx_desc);
 
@@ -138,6 +144,16 @@ std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector
             p.rss = true;
         }
 
+        if (p.driver == "net_af_xdp") {
+            // One AF_XDP socket per queue_count, each bound to its own queue
+            // of the interface, which spreads traffic over them itself: poll
+            // every one (a queue with no socket passes its packets to the
+            // kernel, uncaptured).
+            p.nb_queues = std::max<uint16_t>(info.max_rx_queues, 1);
+            p.rss = false;
+            p.driver_mbufs_per_queue = af_xdp_fill_ring;
+            p.packed_pool = true;
+        }
         if (std::find(std::begin(drivers_with_paired_queues), std::end(drivers_with_paired_queues),
                       p.driver) != std::end(drivers_with_paired_queues))
             p.nb_tx_queues = p.nb_queues;
@@ -156,7 +172,10 @@ std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector
                     rte_kvargs_process(kv.get(), "rx_pcap", count_file_packets, &p.preloaded_packets);
             }
         }
-        if (p.driver == "net_af_packet")
+        // DPDK 22.11's net_af_packet counts none of the kernel's drops, and
+        // net_af_xdp only those of its socket, not those of the interface
+        // (a veth's XDP ring overflowing, a NIC queue no socket is bound to).
+        if (p.driver == "net_af_packet" || p.driver == "net_af_xdp")
             if (kvargs_ptr kv = device_kvargs(info.device); kv)
                 rte_kvargs_process(kv.get(), "iface", remember_value, &p.kernel_iface);
         ports.push_back(p);
@@ -166,7 +185,7 @@ std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector
 
 unsigned port_mbuf_need(const port_plan& port)
 {
-    return static_cast<unsigned>(port.nb_queues) * port.rx_desc;
+    return static_cast<unsigned>(port.nb_queues) * (port.rx_desc + port.driver_mbufs_per_queue);
 }
 
 std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
