@@ -103,6 +103,26 @@ int remember_value(const char*, const char* value, void* out)
     return 0;
 }
 
+// What a port cannot do, for a warning at start-up; empty when nothing.
+std::string port_caveat(const port_plan& p)
+{
+    if (p.driver == "net_af_packet")
+        // Its sockets join a PACKET_FANOUT group with PACKET_FANOUT_FLAG_DEFRAG,
+        // unconditionally and with no devarg to turn it off; and it puts a
+        // VLAN tag the kernel took off back as 802.1Q whatever its TPID.
+        return "DPDK 22.11's net_af_packet has the kernel reassemble IPv4 fragments before it "
+               "delivers them: no fragment is captured as sent (a complete set arrives as one "
+               "reassembled packet, the others are counted as dropped_nic), and an 802.1ad outer "
+               "tag arrives as 802.1Q. To capture frames as they were on the wire, use "
+               "--vdev net_af_xdp0,iface=" + (p.kernel_iface.empty() ? "IFACE" : p.kernel_iface) +
+               " or --vdev net_pcap0,rx_iface=" + (p.kernel_iface.empty() ? "IFACE" : p.kernel_iface);
+    if (p.driver == "net_ring")
+        return "a net_ring made by --vdev receives only what is transmitted on it, and linecap "
+               "never transmits: nothing will arrive (net_ring serves programs that build ports "
+               "over their own rings). To replay a file use --vdev net_pcap0,rx_pcap=FILE";
+    return {};
+}
+
 } // namespace
 
 std::string_view timestamp_source_name(timestamp_source source)
@@ -248,6 +268,12 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
                                p.preloaded_packets > 0
                                    ? fmt::format("; with infinite_rx=1 the port keeps its {} packets "
                                                  "in mbufs: raise --mbufs", p.preloaded_packets)
+                               : p.driver == "net_af_xdp"
+                                   ? "; no AF_XDP socket could be bound (the driver's lines above say "
+                                     "why): the interface must accept an XDP program (no other one "
+                                     "attached, an MTU that fits a 2 KiB buffer: jumbo MTUs are "
+                                     "refused) and linecap needs CAP_NET_ADMIN and CAP_BPF; "
+                                     "--vdev net_pcap0,rx_iface=IFACE captures any interface"
                                : rc == -ENOMEM ? "; the mbuf pool is too small: raise --mbufs"
                                                : "");
     }
@@ -262,7 +288,12 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
     }
 
     if (int rc = rte_eth_dev_start(p.id); rc != 0)
-        return fmt::format("{}: start failed: {}", where, errno_text(rc));
+        return fmt::format("{}: start failed: {}{}", where, errno_text(rc),
+                           p.driver == "net_memif"
+                               ? "; a memif client connects at start, so its server must already "
+                                 "be listening on the socket: start the peer first, or give "
+                                 "linecap role=server and let the peer connect"
+                               : "");
     p.started = true;
     if (!p.kernel_iface.empty() && p.kernel_iface.find('/') == std::string::npos) {
         kernel_source& k = kernel_sources[p.id];
@@ -274,6 +305,8 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
         // Not every driver has the notion (net_pcap files, net_ring): fine.
         rte_eth_promiscuous_enable(p.id);
     }
+    if (const std::string caveat = port_caveat(p); !caveat.empty())
+        fmt::print(stderr, "linecap: warning: {}: {}\n", where, caveat);
     return {};
 }
 
