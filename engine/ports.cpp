@@ -272,7 +272,8 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
                                    ? "; no AF_XDP socket could be bound (the driver's lines above say "
                                      "why): the interface must accept an XDP program (no other one "
                                      "attached, an MTU that fits a 2 KiB buffer: jumbo MTUs are "
-                                     "refused) and linecap needs CAP_NET_ADMIN and CAP_BPF; "
+                                     "refused) and linecap needs root or CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN "
+                                     "and CAP_IPC_LOCK; "
                                      "--vdev net_pcap0,rx_iface=IFACE captures any interface"
                                : rc == -ENOMEM ? "; the mbuf pool is too small: raise --mbufs"
                                                : "");
