@@ -291,9 +291,9 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
     if (int rc = rte_eth_dev_start(p.id); rc != 0)
         return fmt::format("{}: start failed: {}{}", where, errno_text(rc),
                            p.driver == "net_memif"
-                               ? "; a memif client connects at start, so its server must already "
-                                 "be listening on the socket: start the peer first, or give "
-                                 "linecap role=server and let the peer connect"
+                               ? "; a memif client connects once, at start, so its server must "
+                                 "be running already: start the peer first, or give linecap "
+                                 "role=server and let the peer connect"
                                : "");
     p.started = true;
     if (!p.kernel_iface.empty() && p.kernel_iface.find('/') == std::string::npos) {

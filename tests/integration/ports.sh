@@ -241,7 +241,10 @@ if command -v dpdk-testpmd >/dev/null; then
     pre_memif_client() {
         rm -f "$WORK/memif.sock"
         testpmd_start server
-        for _ in $(seq 100); do [ -S "$WORK/memif.sock" ] && break; sleep 0.1; done
+        # A client connects once, at start, and a server that is listening
+        # but not yet started turns it away for good: wait until testpmd's
+        # ports are started (it then checks their links).
+        for _ in $(seq 150); do grep -q "Checking link statuses" "$WORK/testpmd.log" && break; sleep 0.1; done
     }
     feed_memif_client() { testpmd_forward; stop_when_written memif_client; }
     post_memif_client() { testpmd_quit; }
