@@ -36,7 +36,8 @@ constexpr uint8_t symmetric_key_pattern[2] = {0x6d, 0x5a};
 // whose peers connect ring pairs). linecap never transmits: for these it sets
 // up that many TX queues of the smallest size and leaves them idle. Every
 // other driver gets none, so nothing is allocated for a direction never used.
-constexpr std::string_view drivers_with_paired_queues[] = {"net_af_xdp", "net_tap", "net_memif", "net_mana"};
+constexpr std::string_view drivers_with_paired_queues[] = {"net_af_xdp", "net_tap", "net_memif",
+                                                           "net_mana"};
 // Descriptors asked for an idle TX queue; the driver raises it to its minimum.
 constexpr uint16_t idle_tx_desc = 64;
 
@@ -272,9 +273,9 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
                                    ? "; no AF_XDP socket could be bound (the driver's lines above say "
                                      "why): the interface must accept an XDP program (no other one "
                                      "attached, an MTU that fits a 2 KiB buffer: jumbo MTUs are "
-                                     "refused) and linecap needs root or CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN "
-                                     "and CAP_IPC_LOCK; "
-                                     "--vdev net_pcap0,rx_iface=IFACE captures any interface"
+                                     "refused) and linecap needs root or CAP_NET_ADMIN, CAP_NET_RAW, "
+                                     "CAP_SYS_ADMIN and CAP_IPC_LOCK; --vdev net_pcap0,rx_iface=IFACE "
+                                     "captures any interface"
                                : rc == -ENOMEM ? "; the mbuf pool is too small: raise --mbufs"
                                                : "");
     }
