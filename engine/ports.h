@@ -44,7 +44,8 @@ struct port_plan {
     bool packed_pool = false;
     bool started = false;
     uint64_t rx_offloads = 0;
-    std::string kernel_iface;  // net_af_packet, net_af_xdp: the kernel interface it reads (see read_port_counters)
+    // net_af_packet, net_af_xdp: the kernel interface it reads (see read_port_counters)
+    std::string kernel_iface;
 };
 
 // Decides queues, timestamps and replay mode for every available port.
