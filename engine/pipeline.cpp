@@ -18,6 +18,8 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_mbuf_pool_ops.h>
+#include <rte_mempool.h>
 
 #include "engine/stats.h"
 #include "filters/classifier.h"
@@ -71,6 +73,40 @@ unsigned round_up_pool(unsigned n)
     return size - 1;
 }
 
+// A pool of `count` mbufs of the default data room. `packed`: every object
+// right after the previous one in a single chunk, with no gap left at page
+// boundaries (RTE_MEMPOOL_F_NO_IOVA_CONTIG), which is what DPDK 22.11's
+// net_af_xdp takes for granted when it registers the pool as its UMEM (the
+// first chunk, populated size x object size); rte_pktmbuf_pool_create
+// offers no flags, so the pool is built here the way it builds one.
+rte_mempool* create_pool(const std::string& name, unsigned count, int socket, bool packed)
+{
+    if (!packed)
+        return rte_pktmbuf_pool_create(name.c_str(), count, mempool_cache, 0,
+                                       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    rte_pktmbuf_pool_private priv{};
+    priv.mbuf_data_room_size = RTE_MBUF_DEFAULT_BUF_SIZE;
+    rte_mempool* pool = rte_mempool_create_empty(name.c_str(), count,
+                                                 sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE,
+                                                 mempool_cache, sizeof priv, socket,
+                                                 RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+    if (pool == nullptr)
+        return nullptr;
+    int rc = rte_mempool_set_ops_byname(pool, rte_mbuf_best_mempool_ops(), nullptr);
+    if (rc == 0) {
+        rte_pktmbuf_pool_init(pool, &priv);
+        rc = rte_mempool_populate_default(pool);
+    }
+    if (rc < 0 || pool->nb_mem_chunks != 1) {
+        // In several chunks when no single free span was large enough.
+        rte_mempool_free(pool);
+        rte_errno = rc < 0 ? -rc : ENOMEM;
+        return nullptr;
+    }
+    rte_mempool_obj_iter(pool, rte_pktmbuf_init, nullptr);
+    return pool;
+}
+
 std::string make_pools(pipeline& p)
 {
     const engine_options& o = p.options;
@@ -87,14 +123,29 @@ std::string make_pools(pipeline& p)
     for (int socket = 0; socket <= max_socket; socket++) {
         unsigned need = 0;
         bool used = false;
+        const port_plan* packed_for = nullptr;   // the port that needs a packed pool
+        const port_plan* dma_port = nullptr;     // a NIC that DMAs into it
         for (const port_plan& port : p.ports) {
             if (port.socket == socket) {
                 need += port_mbuf_need(port) + port.preloaded_packets;
                 used = true;
+                if (port.packed_pool && packed_for == nullptr)
+                    packed_for = &port;
+                if (!port.vdev && dma_port == nullptr)
+                    dma_port = &port;
             }
         }
         if (!used)
             continue;
+        // Packed mbufs may straddle pages; a NIC that DMAs to physical
+        // addresses cannot take those.
+        if (packed_for != nullptr && dma_port != nullptr && rte_eal_iova_mode() == RTE_IOVA_PA)
+            return fmt::format("port {} ({}) and port {} ({}) would share socket {}'s mbuf pool, and "
+                               "{} needs its mbufs packed across page boundaries, which a NIC "
+                               "using physical addresses cannot DMA into: run with --iova-mode=va "
+                               "(vfio-pci with an IOMMU), or capture them in two linecap processes",
+                               packed_for->id, packed_for->name, dma_port->id, dma_port->name, socket,
+                               packed_for->driver);
         need += in_flight;
         // Twice the need when memory allows, for headroom; then the need;
         // then less, down to a quarter, rather than not running at all. A
@@ -107,16 +158,18 @@ std::string make_pools(pipeline& p)
         unsigned count = 0;
         for (unsigned size : sizes) {
             count = o.mbufs ? size : std::max(size, min_pool_mbufs);
-            pool = rte_pktmbuf_pool_create(name.c_str(), count, mempool_cache, 0,
-                                           RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+            pool = create_pool(name, count, socket, packed_for != nullptr);
             if (pool != nullptr)
                 break;
         }
         if (pool == nullptr)
-            return fmt::format("cannot create a pool of {} mbufs ({} MiB) on socket {}: {}; give EAL "
+            return fmt::format("cannot create a pool of {} mbufs ({} MiB{}) on socket {}: {}; give EAL "
                                "more memory (-m, or more hugepages) or lower --ring-size, --rx-desc "
-                               "or --mbufs", count, mbuf_pool_mib(count), socket,
-                               rte_strerror(rte_errno));
+                               "or --mbufs", count, mbuf_pool_mib(count),
+                               packed_for != nullptr
+                                   ? fmt::format(" in one span, as {} needs", packed_for->driver)
+                                   : "",
+                               socket, rte_strerror(rte_errno));
         if (o.mbufs == 0 && count < need)
             fmt::print(stderr,
                        "linecap: warning: socket {}: a pool of {} mbufs ({} MiB) is all that fits, "

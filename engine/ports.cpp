@@ -4,7 +4,9 @@
 #include <array>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <rte_bus.h>
@@ -26,6 +28,22 @@ namespace {
 constexpr uint64_t rss_wanted = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP |
                                 RTE_ETH_RSS_SCTP;
 constexpr uint8_t symmetric_key_pattern[2] = {0x6d, 0x5a};
+
+// Drivers that refuse a configuration whose TX queues are not as many as its
+// RX queues (DPDK 22.11: net_af_xdp, whose AF_XDP socket has one RX and one
+// TX ring; net_tap, whose queue is one file descriptor for both directions;
+// net_mana), or that accept one and then carry nothing or garbage (net_memif,
+// whose peers connect ring pairs). linecap never transmits: for these it sets
+// up that many TX queues of the smallest size and leaves them idle. Every
+// other driver gets none, so nothing is allocated for a direction never used.
+constexpr std::string_view drivers_with_paired_queues[] = {"net_af_xdp", "net_tap", "net_memif",
+                                                           "net_mana"};
+// Descriptors asked for an idle TX queue; the driver raises it to its minimum.
+constexpr uint16_t idle_tx_desc = 64;
+
+// DPDK 22.11's net_af_xdp: each queue's fill ring (2 x 2048 entries) holds
+// mbufs of our pool, on top of what its RX ring holds.
+constexpr unsigned af_xdp_fill_ring = 2 * 2048;
 
 // Frame overhead above the MTU: Ethernet header, CRC, two VLAN tags.
 constexpr uint32_t frame_overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 2 * RTE_VLAN_HLEN;
@@ -65,10 +83,11 @@ int count_file_packets(const char*, const char* file, void* total)
     return 0;
 }
 
-// net_af_packet ports: the kernel interface's received count when the port
-// started. Set by start_port before any reader runs, read-only afterwards.
+// net_af_packet and net_af_xdp ports: the kernel interface's received count
+// when the port started. Set by start_port before any reader runs, read-only
+// afterwards.
 struct kernel_source {
-    std::string rx_packets_path;   // empty: not an af_packet port, or no sysfs counter
+    std::string rx_packets_path;   // empty: no kernel interface behind the port, or no sysfs counter
     uint64_t at_start = 0;
 };
 std::array<kernel_source, RTE_MAX_ETHPORTS> kernel_sources;
@@ -83,6 +102,26 @@ int remember_value(const char*, const char* value, void* out)
 {
     *static_cast<std::string*>(out) = value;
     return 0;
+}
+
+// What a port cannot do, for a warning at start-up; empty when nothing.
+std::string port_caveat(const port_plan& p)
+{
+    if (p.driver == "net_af_packet")
+        // Its sockets join a PACKET_FANOUT group with PACKET_FANOUT_FLAG_DEFRAG,
+        // unconditionally and with no devarg to turn it off; and it puts a
+        // VLAN tag the kernel took off back as 802.1Q whatever its TPID.
+        return "DPDK 22.11's net_af_packet has the kernel reassemble IPv4 fragments before it "
+               "delivers them: no fragment is captured as sent (a complete set arrives as one "
+               "reassembled packet, the others are counted as dropped_nic), and an 802.1ad outer "
+               "tag arrives as 802.1Q. To capture frames as they were on the wire, use "
+               "--vdev net_af_xdp0,iface=" + (p.kernel_iface.empty() ? "IFACE" : p.kernel_iface) +
+               " or --vdev net_pcap0,rx_iface=" + (p.kernel_iface.empty() ? "IFACE" : p.kernel_iface);
+    if (p.driver == "net_ring")
+        return "a net_ring made by --vdev receives only what is transmitted on it, and linecap "
+               "never transmits: nothing will arrive (net_ring serves programs that build ports "
+               "over their own rings). To replay a file use --vdev net_pcap0,rx_pcap=FILE";
+    return {};
 }
 
 } // namespace
@@ -111,6 +150,7 @@ std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector
         p.id = port_id;
         p.name = rte_dev_name(info.device);
         p.driver = info.driver_name;
+        p.vdev = std::string_view(rte_bus_name(rte_dev_bus(info.device))) == "vdev";
         p.socket = std::max(rte_eth_dev_socket_id(port_id), 0);
         p.rx_desc = static_cast<uint16_t>(o.rx_desc);
 
@@ -124,6 +164,20 @@ std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector
             p.nb_queues = static_cast<uint16_t>(std::min<unsigned>(nb_workers, info.max_rx_queues));
             p.rss = true;
         }
+
+        if (p.driver == "net_af_xdp") {
+            // One AF_XDP socket per queue_count, each bound to its own queue
+            // of the interface, which spreads traffic over them itself: poll
+            // every one (a queue with no socket passes its packets to the
+            // kernel, uncaptured).
+            p.nb_queues = std::max<uint16_t>(info.max_rx_queues, 1);
+            p.rss = false;
+            p.driver_mbufs_per_queue = af_xdp_fill_ring;
+            p.packed_pool = true;
+        }
+        if (std::find(std::begin(drivers_with_paired_queues), std::end(drivers_with_paired_queues),
+                      p.driver) != std::end(drivers_with_paired_queues))
+            p.nb_tx_queues = p.nb_queues;
 
         // DPDK 22.11's net_pcap stamps every packet read from a file or an
         // interface with the pcap header time in microseconds (later releases
@@ -139,7 +193,10 @@ std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector
                     rte_kvargs_process(kv.get(), "rx_pcap", count_file_packets, &p.preloaded_packets);
             }
         }
-        if (p.driver == "net_af_packet")
+        // DPDK 22.11's net_af_packet counts none of the kernel's drops, and
+        // net_af_xdp only those of its socket, not those of the interface
+        // (a veth's XDP ring overflowing, a NIC queue no socket is bound to).
+        if (p.driver == "net_af_packet" || p.driver == "net_af_xdp")
             if (kvargs_ptr kv = device_kvargs(info.device); kv)
                 rte_kvargs_process(kv.get(), "iface", remember_value, &p.kernel_iface);
         ports.push_back(p);
@@ -149,7 +206,7 @@ std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector
 
 unsigned port_mbuf_need(const port_plan& port)
 {
-    return static_cast<unsigned>(port.nb_queues) * port.rx_desc;
+    return static_cast<unsigned>(port.nb_queues) * (port.rx_desc + port.driver_mbufs_per_queue);
 }
 
 std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
@@ -191,12 +248,14 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
     }
     p.rx_offloads = conf.rxmode.offloads;
 
-    if (int rc = rte_eth_dev_configure(p.id, p.nb_queues, 0, &conf); rc != 0)
-        return fmt::format("{}: configure with {} RX queue{} failed: {}", where, p.nb_queues,
-                           p.nb_queues == 1 ? "" : "s", errno_text(rc));
+    if (int rc = rte_eth_dev_configure(p.id, p.nb_queues, p.nb_tx_queues, &conf); rc != 0)
+        return fmt::format("{}: configure with {} RX queue{}{} failed: {}", where, p.nb_queues,
+                           p.nb_queues == 1 ? "" : "s",
+                           p.nb_tx_queues > 0 ? fmt::format(" and {} idle TX", p.nb_tx_queues) : "",
+                           errno_text(rc));
 
     uint16_t nb_rxd = static_cast<uint16_t>(o.rx_desc);
-    uint16_t nb_txd = 0;
+    uint16_t nb_txd = p.nb_tx_queues > 0 ? idle_tx_desc : 0;
     if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(p.id, &nb_rxd, &nb_txd); rc != 0)
         return fmt::format("{}: cannot use {} RX descriptors: {}", where, o.rx_desc, errno_text(rc));
     p.rx_desc = nb_rxd;
@@ -210,12 +269,33 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
                                p.preloaded_packets > 0
                                    ? fmt::format("; with infinite_rx=1 the port keeps its {} packets "
                                                  "in mbufs: raise --mbufs", p.preloaded_packets)
+                               : p.driver == "net_af_xdp"
+                                   ? "; no AF_XDP socket could be bound (the driver's lines above say "
+                                     "why): the interface must accept an XDP program (no other one "
+                                     "attached, an MTU that fits a 2 KiB buffer: jumbo MTUs are "
+                                     "refused) and linecap needs root or CAP_NET_ADMIN, CAP_NET_RAW, "
+                                     "CAP_SYS_ADMIN and CAP_IPC_LOCK; --vdev net_pcap0,rx_iface=IFACE "
+                                     "captures any interface"
                                : rc == -ENOMEM ? "; the mbuf pool is too small: raise --mbufs"
                                                : "");
     }
 
+    for (uint16_t q = 0; q < p.nb_tx_queues; q++) {
+        if (int rc = rte_eth_tx_queue_setup(p.id, q, nb_txd, static_cast<unsigned>(p.socket),
+                                            &info.default_txconf);
+            rc != 0)
+            return fmt::format("{}: TX queue {} setup failed: {} (driver {} takes RX and TX queues "
+                               "in pairs; linecap never transmits on it)", where, q, errno_text(rc),
+                               p.driver);
+    }
+
     if (int rc = rte_eth_dev_start(p.id); rc != 0)
-        return fmt::format("{}: start failed: {}", where, errno_text(rc));
+        return fmt::format("{}: start failed: {}{}", where, errno_text(rc),
+                           p.driver == "net_memif"
+                               ? "; a memif client connects once, at start, so its server must "
+                                 "be running already: start the peer first, or give linecap "
+                                 "role=server and let the peer connect"
+                               : "");
     p.started = true;
     if (!p.kernel_iface.empty() && p.kernel_iface.find('/') == std::string::npos) {
         kernel_source& k = kernel_sources[p.id];
@@ -227,6 +307,8 @@ std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
         // Not every driver has the notion (net_pcap files, net_ring): fine.
         rte_eth_promiscuous_enable(p.id);
     }
+    if (const std::string caveat = port_caveat(p); !caveat.empty())
+        fmt::print(stderr, "linecap: warning: {}: {}\n", where, caveat);
     return {};
 }
 

@@ -1,5 +1,6 @@
 // Every port EAL probed (PCI NICs and vdevs alike), configured for capture:
-// RX queues only, promiscuous, symmetric RSS where there are several workers.
+// RX queues (and idle TX queues for the drivers that only take them in
+// pairs), promiscuous, symmetric RSS where there are several workers.
 #pragma once
 
 #include <cstdint>
@@ -26,16 +27,25 @@ struct port_plan {
     uint16_t id = 0;
     std::string name;          // device name, e.g. net_pcap0 or 0000:3b:00.0
     std::string driver;        // driver name, e.g. net_pcap
+    bool vdev = false;         // a virtual device (no DMA), not a NIC on a bus
     int socket = 0;            // NUMA socket of the device
     uint16_t nb_queues = 1;    // RX queues we poll
+    uint16_t nb_tx_queues = 0; // set up only for drivers that take queues in pairs; never used
     bool rss = false;          // queues spread by symmetric RSS
     bool replay = false;       // net_pcap reading a file once: never drop, wait
     timestamp_source timestamps = timestamp_source::tsc;
     uint16_t rx_desc = 0;      // descriptors per queue, as the driver adjusted them
     unsigned preloaded_packets = 0;  // mbufs a net_pcap infinite_rx port keeps its file in
+    unsigned driver_mbufs_per_queue = 0;  // mbufs a driver holds per queue beyond its RX descriptors
+    // The pool's mbufs must lie in one span of memory, equally spaced, with
+    // no gap at page boundaries: DPDK 22.11's net_af_xdp registers the pool
+    // as its UMEM assuming so, and a buffer outside what it registered is
+    // lost the first time it is given to the kernel.
+    bool packed_pool = false;
     bool started = false;
     uint64_t rx_offloads = 0;
-    std::string kernel_iface;  // net_af_packet: the kernel interface it reads (see read_port_counters)
+    // net_af_packet, net_af_xdp: the kernel interface it reads (see read_port_counters)
+    std::string kernel_iface;
 };
 
 // Decides queues, timestamps and replay mode for every available port.
@@ -57,9 +67,11 @@ struct port_counters {
     uint64_t rx_packets = 0;
     uint64_t rx_bytes = 0;
     // Dropped before the driver handed them to us: by the NIC for want of an
-    // RX descriptor. For net_af_packet, whose DPDK 22.11 driver reports no
-    // kernel drops, the packets its kernel interface received since the port
-    // started that the driver never delivered (lost in the AF_PACKET ring).
+    // RX descriptor. For net_af_packet and net_af_xdp, whose DPDK 22.11
+    // drivers report none or only some of the kernel's drops, the packets
+    // their kernel interface received since the port started that the driver
+    // never delivered (lost in the AF_PACKET ring, the interface's XDP ring,
+    // or, for net_af_packet, IPv4 fragments the kernel held back).
     uint64_t imissed = 0;
     uint64_t nombuf = 0;       // dropped by the driver: no mbuf to refill with
     uint64_t ierrors = 0;      // bad frames
