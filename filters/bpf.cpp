@@ -1,5 +1,6 @@
 #include "filters/bpf.h"
 
+#include <cstddef>
 #include <memory>
 
 #include <fmt/format.h>
@@ -55,6 +56,23 @@ void fix_indirect_loads(rte_bpf_prm& prm)
             ins[i].src_reg = x_register;
 }
 
+// The converter turns classic `ld #pktlen` / `ldx #pktlen` into a 32-bit
+// load from the context register (the mbuf) at pkt_len's offset. A packet
+// read from a file keeps pkt_len honest (the bytes its segments hold: DPDK's
+// rte_pktmbuf_read, which every packet load goes through, walks the chain
+// as far as pkt_len says and would step off its end otherwise) and carries
+// its wire length elsewhere in the mbuf: those loads are pointed there,
+// so `len`, `greater` and `less` test the wire length as tcpdump does.
+void point_len_at(rte_bpf_prm& prm, int wire_len_offset)
+{
+    constexpr uint8_t ctx_register = EBPF_REG_6;
+    auto* ins = const_cast<ebpf_insn*>(prm.ins);
+    for (uint32_t i = 0; i < prm.nb_ins; i++)
+        if (ins[i].code == (BPF_LDX | BPF_MEM | BPF_W) && ins[i].src_reg == ctx_register &&
+            ins[i].off == static_cast<int16_t>(offsetof(rte_mbuf, pkt_len)))
+            ins[i].off = static_cast<int16_t>(wire_len_offset);
+}
+
 } // namespace
 
 std::string bpf_expression::check_syntax(const std::string& expression)
@@ -66,7 +84,7 @@ std::string bpf_expression::check_syntax(const std::string& expression)
     return error;
 }
 
-std::string bpf_expression::compile(const std::string& expression, bool use_jit)
+std::string bpf_expression::compile(const std::string& expression, bool use_jit, int wire_len_offset)
 {
     bpf_program program{};
     if (std::string error = compile_classic(expression, program); !error.empty())
@@ -83,6 +101,8 @@ std::string bpf_expression::compile(const std::string& expression, bool use_jit)
                                : "",
                            rte_strerror(rte_errno));
     fix_indirect_loads(*prm);
+    if (wire_len_offset >= 0)
+        point_len_at(*prm, wire_len_offset);
     _bpf = rte_bpf_load(prm);
     rte_free(prm);
     if (_bpf == nullptr)

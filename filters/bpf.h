@@ -32,7 +32,12 @@ public:
 
     // Compiles `expression`. Returns an empty string, or libpcap's or DPDK's
     // own message (libpcap's names the token: "syntax error in filter expression").
-    std::string compile(const std::string& expression, bool use_jit = false);
+    //
+    // `len` (and `greater`, `less`) reads the mbuf's pkt_len, unless
+    // `wire_len_offset` is not negative: then it reads the 32-bit length at
+    // that offset in the mbuf instead (packet_meta::wire_len of packets read
+    // from a capture file, whose pkt_len is only what the file captured).
+    std::string compile(const std::string& expression, bool use_jit = false, int wire_len_offset = -1);
 
     // libpcap's verdict on the expression alone; needs no DPDK.
     static std::string check_syntax(const std::string& expression);
