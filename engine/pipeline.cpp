@@ -226,7 +226,8 @@ std::string make_lcores(pipeline& p)
             if (w.nb_queues == max_queues_per_worker)
                 return fmt::format("worker {} would poll more than {} queues; add workers", w.index,
                                    max_queues_per_worker);
-            w.queues[w.nb_queues++] = {port.id, q, port.timestamps, port.replay || o.lossless};
+            w.queues[w.nb_queues++] = {port.id, q, port.timestamps, port.replay || o.lossless,
+                                       timestamp_unit_ns(port.timestamps)};
         }
     }
     return {};

@@ -92,6 +92,7 @@ std::string_view timestamp_source_name(timestamp_source source)
     switch (source) {
     case timestamp_source::tsc: return "tsc";
     case timestamp_source::pmd_us: return "driver-us";
+    case timestamp_source::file_ns: return "file";
     }
     return "?";
 }

@@ -18,7 +18,14 @@ namespace linecap {
 enum class timestamp_source : uint8_t {
     tsc,       // TSC at the RX burst, converted to wall-clock ns
     pmd_us,    // the field holds microseconds since the epoch (net_pcap in DPDK 22.11)
+    file_ns,   // the field holds the capture file's nanoseconds since the epoch (linecap -r)
 };
+
+// What the RX timestamp dynamic field counts, in nanoseconds (0: not used).
+constexpr uint32_t timestamp_unit_ns(timestamp_source source)
+{
+    return source == timestamp_source::pmd_us ? 1000 : source == timestamp_source::file_ns ? 1 : 0;
+}
 
 std::string_view timestamp_source_name(timestamp_source source);
 

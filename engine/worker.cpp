@@ -14,13 +14,15 @@ namespace linecap {
 namespace {
 
 // A packet's wall-clock time: the driver's timestamp where the port has one
-// of known unit, otherwise the TSC time at which its burst was received (one
-// TSC read per burst: the packets of a burst all arrived before it, and we
-// cannot know better).
+// of known unit (net_pcap's µs, or the ns a capture file's reader put
+// there), otherwise the TSC time at which its burst was received (one TSC
+// read per burst: the packets of a burst all arrived before it, and we
+// cannot know better). One test of the queue's constant source, as before
+// files had a source of their own; the unit is the queue's too.
 inline uint64_t timestamp_of(const worker& w, const rx_queue& q, const rte_mbuf* m, uint64_t burst_ns)
 {
-    if (q.timestamps == timestamp_source::pmd_us && (m->ol_flags & w.rx_timestamp_flag))
-        return *RTE_MBUF_DYNFIELD(m, w.rx_timestamp_offset, const rte_mbuf_timestamp_t*) * 1000u;
+    if (q.timestamps != timestamp_source::tsc && (m->ol_flags & w.rx_timestamp_flag))
+        return *RTE_MBUF_DYNFIELD(m, w.rx_timestamp_offset, const rte_mbuf_timestamp_t*) * q.timestamp_unit;
     return burst_ns;
 }
 

@@ -34,7 +34,8 @@ struct rx_queue {
     uint16_t port;
     uint16_t queue;
     timestamp_source timestamps;
-    bool lossless;   // wait for ring space rather than drop (replays, --lossless)
+    bool lossless;           // wait for ring space rather than drop (replays, --lossless)
+    uint32_t timestamp_unit; // ns per unit of the RX timestamp field: 1000 (net_pcap), 1 (-r)
 };
 
 // Written only by the owning worker. A burst's receive, filter and match
