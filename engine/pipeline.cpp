@@ -162,6 +162,7 @@ std::string make_lcores(pipeline& p)
         w->clock = &p.clock;
         w->stop = &p.stop_writers;
         w->flush_interval_tsc = p.clock.hz / 2;   // captured data on disk within half a second
+        w->wire_len_in_meta = p.file != nullptr;
         p.writers.push_back(w);
         const std::string name = fmt::format("linecap_cmd_{}", i);
         w->commands = rte_ring_create(name.c_str(), 64, static_cast<int>(rte_lcore_to_socket_id(lcore)),
@@ -233,6 +234,37 @@ std::string make_lcores(pipeline& p)
     return {};
 }
 
+// The packets of -r FILE wait in a ring the size of an RX ring of this
+// many descriptors: 8192 mbufs (16 MiB) hold 270 µs of the worker's
+// fastest rate, more than the reader's naps (engine/file_port.cpp) last.
+constexpr unsigned file_ring_size = 8192;
+
+// -r FILE: the file is the one source. A port that EAL probed as well
+// (a --vdev, a NIC) is refused rather than captured unannounced.
+std::string make_file_port(pipeline& p)
+{
+    if (const uint16_t n = rte_eth_dev_count_avail(); n != 0) {
+        uint16_t id = 0;
+        RTE_ETH_FOREACH_DEV(id) break;
+        char name[RTE_ETH_NAME_MAX_LEN] = "?";
+        rte_eth_dev_get_name_by_port(id, name);
+        return fmt::format("-r {}: the file is the only source, but EAL also found {} port{} ({}{}): "
+                           "leave out --vdev and -a, or add --no-pci", p.file->name, n,
+                           n == 1 ? "" : "s", name, n > 1 ? ", ..." : "");
+    }
+    return create_file_port(*p.file, file_ring_size, static_cast<int>(rte_socket_id()));
+}
+
+void plan_file_port(pipeline& p, port_plan& port)
+{
+    port.name = p.file->name;
+    port.driver = p.file->kind;
+    port.file = true;
+    port.replay = true;
+    port.timestamps = timestamp_source::file_ns;
+    port.rx_desc = file_ring_size;   // what port_mbuf_need() sizes the pool with
+}
+
 bool all_done(const std::vector<worker*>& workers)
 {
     return std::all_of(workers.begin(), workers.end(),
@@ -264,6 +296,10 @@ void* control_main(void* arg)
     }
 
     p.stop_tsc = rte_rdtsc();
+    // The file's reader first: it may be waiting for room that the workers
+    // about to stop would never make.
+    if (p.file)
+        stop_file_reader(*p.file);
     p.stop_workers.store(true, std::memory_order_release);
     const uint64_t give_up = p.stop_tsc + static_cast<uint64_t>(stop_grace_s * static_cast<double>(p.clock.hz));
     while (!all_done(p.workers)) {
@@ -299,6 +335,10 @@ pipeline::pipeline() = default;
 
 pipeline::~pipeline()
 {
+    if (file) {
+        stop_file_reader(*file);
+        release_file_port(*file);   // before the pools its mbufs belong to
+    }
     for (worker* w : workers) {
         if (w != nullptr)
             rte_ring_free(w->ring);
@@ -330,8 +370,15 @@ std::string build_pipeline(pipeline& p)
         enabled.push_back(lcore);
     if (auto e = plan_lcores(p.options, enabled, p.layout); !e.empty())
         return e;
+    if (p.file)
+        if (auto e = make_file_port(p); !e.empty())
+            return e;
     if (auto e = plan_ports(p.options, static_cast<unsigned>(p.layout.workers.size()), p.ports); !e.empty())
         return e;
+    if (p.file)
+        for (port_plan& port : p.ports)
+            if (port.id == p.file->port_id)
+                plan_file_port(p, port);
     if (auto e = make_pools(p); !e.empty())
         return e;
     if (auto e = make_lcores(p); !e.empty())
@@ -346,6 +393,11 @@ std::string build_pipeline(pipeline& p)
     for (port_plan& port : p.ports)
         if (auto e = start_port(p.options, port, p.pools[port.socket]); !e.empty())
             return e;
+    if (p.file)
+        for (const port_plan& port : p.ports)
+            if (port.file)
+                if (auto e = start_file_reader(*p.file, p.pools[port.socket]); !e.empty())
+                    return e;
     return {};
 }
 

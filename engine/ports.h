@@ -36,7 +36,8 @@ struct port_plan {
     int socket = 0;            // NUMA socket of the device
     uint16_t nb_queues = 1;    // RX queues we poll
     bool rss = false;          // queues spread by symmetric RSS
-    bool replay = false;       // net_pcap reading a file once: never drop, wait
+    bool replay = false;       // reading a file once (net_pcap, -r): never drop, wait
+    bool file = false;         // the file of -r (engine/file_port.h)
     timestamp_source timestamps = timestamp_source::tsc;
     uint16_t rx_desc = 0;      // descriptors per queue, as the driver adjusted them
     unsigned preloaded_packets = 0;  // mbufs a net_pcap infinite_rx port keeps its file in

@@ -109,7 +109,9 @@ json ports_json(const pipeline& p)
 {
     json ports = json::array();
     for (const port_plan& port : p.ports) {
-        const port_counters c = read_port_counters(port.id);
+        port_counters c = read_port_counters(port.id);
+        if (port.file && p.file)   // net_ring counts packets, not bytes: the reader's captured bytes
+            c.rx_bytes = p.file->fed_bytes.load(std::memory_order_relaxed);
         ports.push_back({
             {"port", port.id}, {"name", port.name}, {"driver", port.driver},
             {"rx_queues", port.nb_queues}, {"rss", port.rss}, {"replay", port.replay},

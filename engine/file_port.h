@@ -1,0 +1,139 @@
+// linecap -r FILE: a capture file as the pipeline's one port.
+//
+//   FILE --reader thread: records -> mbuf chains--> rte_ring == net_ring port
+//        --RX queue--> worker (stamp, classify) --SPSC ring--> writer --> files
+//
+// A reader thread (a DPDK control thread, on the main lcore's CPU with the
+// writer) reads the file's records, copies each into an mbuf chain from the
+// pool and enqueues it on an rte_ring that DPDK's net_ring driver presents
+// as an ordinary ethdev: workers poll it like any port, with no code of
+// their own for files.
+//
+// What a record keeps: its nanosecond timestamp (the RX timestamp dynamic
+// field, port timestamps "file": ns, where net_pcap's are µs), every byte
+// the file captured (chains of 2 KiB segments for frames up to 256 KiB),
+// and its original length (packet_meta::wire_len; pkt_len stays the bytes
+// the chain holds, which DPDK's packet reads rely on: see filters/bpf.cpp).
+// Lossless: the reader waits for ring room and for mbufs, never drops.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <pthread.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+typedef struct pcap pcap_t;
+
+namespace linecap {
+
+// The largest record linecap reads: libpcap's own limit for Ethernet.
+constexpr uint32_t max_file_frame = 262144;
+
+// One record as read from a file.
+struct file_record {
+    uint64_t ts_ns = 0;          // since the Unix epoch
+    uint32_t caplen = 0;         // bytes at `data`
+    uint32_t wire_len = 0;       // original length; never below caplen
+    const uint8_t* data = nullptr;   // valid until the next read
+};
+
+// The one place where -r reads capture files: pcap (µs or ns, either byte
+// order) and pcapng (any timestamp resolution, kept to the nanosecond),
+// Ethernet only, through libpcap. writers/capture_reader.h (with its
+// libwiretap fallback) replaces the inside of this class, not its callers.
+class capture_file {
+public:
+    ~capture_file();
+    capture_file(const capture_file&) = delete;
+    capture_file& operator=(const capture_file&) = delete;
+
+    // Opens `path`. Returns null and sets `error` (naming the file) if it
+    // cannot be read, is not a capture file, or holds no Ethernet frames.
+    static std::unique_ptr<capture_file> open(const std::string& path, std::string& error);
+
+    enum class status { record, end, error };
+
+    // The next record. Rules, so every record fed in tells the truth about
+    // its bytes:
+    //  - pcap seconds are unsigned 32-bit (libpcap hands seconds past 2^31
+    //    back sign-extended); pcapng times are libpcap's 64-bit count;
+    //  - a fraction of a second that is not below one second (malformed
+    //    files) is added as the file holds it, unsigned: 0 s + 3841916976 µs
+    //    is 3841.916976 s (tcpdump writes the field back as it was, which a
+    //    nanosecond file cannot hold);
+    //  - a record whose original length is below its captured length
+    //    (libpcap#1710; tcpdump prints "[Invalid header]") keeps every
+    //    captured byte and gets original length = captured length.
+    // At `error`, `error` names the file, the record and the byte where
+    // reading stopped.
+    status next(file_record& record, std::string& error);
+
+    // Reads the next pages of a mapped file in, ahead of libpcap.
+    void populate_ahead();
+
+    const std::string& path() const { return _path; }
+    const char* format_name() const { return _pcapng ? "pcapng" : _nanosecond ? "pcap-ns" : "pcap"; }
+    uint64_t records() const { return _records; }
+
+private:
+    capture_file() = default;
+
+    std::string _path;
+    FILE* _stream = nullptr;     // libpcap's (pcap_close closes it once _pcap is open)
+    void* _map = nullptr;        // the file, mapped (a regular file)
+    size_t _map_bytes = 0;
+    size_t _populated = 0;       // bytes of the mapping read in so far
+    pcap_t* _pcap = nullptr;
+    bool _pcapng = false;
+    bool _nanosecond = false;    // pcap with nanosecond fractions
+    uint64_t _records = 0;
+};
+
+// The file as a port, and the thread that feeds it. Several files (-r
+// given more than once, as tcpdump -V reads a list) are read one after the
+// other, in the order given, as one stream.
+struct file_port {
+    std::vector<std::string> paths;     // each checked by capture_file::open before DPDK starts
+    std::string name;                   // the port's name: the file, or the first of them and how many more
+    std::string kind;                   // "pcap file", "pcapng file", "capture files"
+    std::unique_ptr<capture_file> file; // the one being read (the reader's)
+    rte_ring* ring = nullptr;           // reader -> net_ring RX queue 0
+    uint16_t port_id = 0;
+    rte_mempool* pool = nullptr;
+    int timestamp_offset = -1;          // the RX timestamp dynamic field
+    uint64_t timestamp_flag = 0;
+
+    // Reader -> others. `error` is written before `finished` is set (release).
+    std::atomic<uint64_t> fed{0};       // records enqueued for the workers
+    std::atomic<uint64_t> fed_bytes{0}; // their captured bytes
+    std::atomic<bool> finished{false};  // end of file, an error, or a stop
+    std::string error;                  // the file ended in an error: what and where
+
+    // Others -> reader.
+    std::atomic<bool> stop{false};
+    pthread_t thread{};
+    bool running = false;
+};
+
+// Before the ports are planned: the ring of `ring_size` mbufs and the
+// net_ring port over it. Returns an empty string or the failure.
+std::string create_file_port(file_port& f, unsigned ring_size, int socket);
+
+// Starts the reader thread, allocating from `pool`. Returns an empty
+// string or the failure.
+std::string start_file_reader(file_port& f, rte_mempool* pool);
+
+// Tells the reader to stop and waits for it. Safe if it never started.
+void stop_file_reader(file_port& f);
+
+// After the workers have stopped: frees the mbufs still in the ring, and
+// the ring (the port itself is closed with the others).
+void release_file_port(file_port& f);
+
+} // namespace linecap
