@@ -14,12 +14,11 @@
 #include <pcap/pcap.h>
 #include <rte_cycles.h>
 #include <rte_errno.h>
-#include <rte_eth_ring.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_memcpy.h>
-#include <rte_prefetch.h>
 
 #include "engine/packet_meta.h"
 
@@ -39,12 +38,12 @@ constexpr size_t stream_buffer_bytes = 64 << 10;
 // How far ahead of the reader the mapping is populated.
 constexpr size_t populate_window_bytes = 32 << 20;
 
-// Records per enqueue: the workers' burst.
+// Records per publication to the worker (one store of the ring's count).
 constexpr unsigned reader_burst = 32;
 
-// How long the reader naps when the ring is full or the pool empty. It
-// shares the main lcore's CPU with a writer, which is what frees mbufs: it
-// must sleep, not spin. Its timer slack is set to 1 µs so a nap is a nap.
+// How long the reader naps when the ring is full. It shares the main
+// lcore's CPU with a writer: it must sleep, not spin. Its timer slack is set
+// to 1 µs so a nap is a nap.
 constexpr unsigned nap_us = 20;
 
 // The file as a stdio stream for libpcap. A regular file is mapped and read
@@ -106,7 +105,6 @@ std::unique_ptr<capture_file> capture_file::open(const std::string& path, std::s
     if (f == nullptr)
         return nullptr;
     file->_stream = f;
-    file->populate_ahead();
     uint8_t head[4] = {};
     const size_t got = std::fread(head, 1, sizeof head, f);
     uint32_t magic = 0;
@@ -205,72 +203,113 @@ capture_file::status capture_file::next(file_record& r, std::string& error)
 
 namespace {
 
-// The reader's supply of empty mbufs, taken from the pool 32 at a time and
-// prefetched (header lines and the first data line) a batch before they
-// are filled: they were last touched by another core, and a miss on each
-// of those three lines would cost the reader more than reading the record.
-class mbuf_stash {
-public:
-    explicit mbuf_stash(file_port& f)
-        : _f(f), _data_offset(sizeof(rte_mbuf) + rte_pktmbuf_priv_size(f.pool) + RTE_PKTMBUF_HEADROOM)
-    {
-    }
-    ~mbuf_stash()
-    {
-        for (; _count != 0; _count--, _head = (_head + 1) % slots)
-            rte_mempool_put(_f.pool, _slots[_head]);
-    }
-
-    // An empty mbuf; waits while the pool is empty. Null once told to stop.
-    rte_mbuf* take()
-    {
-        top_up();
-        while (_count == 0) {
-            if (_f.stop.load(std::memory_order_relaxed))
-                return nullptr;
-            rte_delay_us_sleep(nap_us);   // the writer will free some
-            top_up();
-        }
-        rte_mbuf* m = _slots[_head];
-        _head = (_head + 1) % slots;
-        _count--;
-        rte_pktmbuf_reset(m);
-        return m;
-    }
-
-private:
-    static constexpr unsigned slots = 2 * reader_burst;
-
-    void top_up()
-    {
-        if (_count > reader_burst)
-            return;
-        void* got[reader_burst];
-        if (rte_mempool_get_bulk(_f.pool, got, reader_burst) != 0)
-            return;
-        for (void* obj : got) {
-            rte_prefetch0_write(obj);
-            rte_prefetch0_write(static_cast<uint8_t*>(obj) + RTE_CACHE_LINE_SIZE);
-            rte_prefetch0_write(static_cast<uint8_t*>(obj) + _data_offset);
-            _slots[(_head + _count++) % slots] = static_cast<rte_mbuf*>(obj);
-        }
-    }
-
-    file_port& _f;
-    const size_t _data_offset;   // of the data room's start, from the mbuf
-    rte_mbuf* _slots[slots];
-    unsigned _head = 0;
-    unsigned _count = 0;
+// A record in the ring: this header, then its bytes, the whole rounded up
+// to 16 bytes so that a header always fits before the ring's end.
+struct staged_record {
+    uint64_t ts_ns;
+    uint32_t caplen;     // wrap_marker: the rest of the ring up to its end is unused
+    uint32_t wire_len;
 };
+static_assert(sizeof(staged_record) == 16);
+constexpr uint32_t wrap_marker = UINT32_MAX;
 
-// The record in an mbuf chain, every captured byte of it. Null once told to stop.
-rte_mbuf* to_mbuf(file_port& f, mbuf_stash& stash, const file_record& r)
+constexpr uint64_t staged_bytes(uint32_t caplen)
 {
-    rte_mbuf* head = stash.take();
+    return sizeof(staged_record) + ((static_cast<uint64_t>(caplen) + 15) & ~uint64_t{15});
+}
+
+// Makes the records staged so far visible to the worker.
+void publish(file_port& f)
+{
+    if (f.unpublished == 0)
+        return;
+    f.written.store(f.reader_written, std::memory_order_release);
+    f.fed.fetch_add(f.unpublished, std::memory_order_release);
+    f.unpublished = 0;
+}
+
+// Copies one record into the ring, waiting for room. False if told to stop first.
+bool stage(file_port& f, const file_record& r)
+{
+    const uint64_t need = staged_bytes(r.caplen);
+    uint64_t at = f.reader_written % f.ring_bytes;
+    uint64_t skip = at + need > f.ring_bytes ? f.ring_bytes - at : 0;
+    while (f.ring_bytes - (f.reader_written - f.reader_seen_taken) < skip + need) {
+        f.reader_seen_taken = f.taken.load(std::memory_order_acquire);
+        if (f.ring_bytes - (f.reader_written - f.reader_seen_taken) >= skip + need)
+            break;
+        publish(f);   // before sleeping: the worker may be waiting for these
+        if (f.stop.load(std::memory_order_relaxed))
+            return false;
+        rte_delay_us_sleep(nap_us);
+    }
+    if (skip != 0) {
+        reinterpret_cast<staged_record*>(f.ring + at)->caplen = wrap_marker;
+        f.reader_written += skip;
+        at = 0;
+    }
+    auto* h = reinterpret_cast<staged_record*>(f.ring + at);
+    h->ts_ns = r.ts_ns;
+    h->caplen = r.caplen;
+    h->wire_len = r.wire_len;
+    if (r.caplen != 0)
+        rte_memcpy(h + 1, r.data, r.caplen);
+    f.reader_written += need;
+    if (++f.unpublished == reader_burst)
+        publish(f);
+    return true;
+}
+
+// Reads `path` to its end into the ring. False if the reader should go no
+// further: an error (in f.error) or a stop.
+bool feed_file(file_port& f, const std::string& path)
+{
+    std::string error;
+    f.file = capture_file::open(path, error);
+    if (!f.file) {   // it was readable when linecap started
+        f.error = error;
+        return false;
+    }
+    file_record record;
+    for (uint64_t n = 0;; n++) {
+        if (n % reader_burst == 0)
+            f.file->populate_ahead();
+        switch (f.file->next(record, error)) {
+        case capture_file::status::record:
+            if (!stage(f, record))
+                return false;
+            break;
+        case capture_file::status::end:
+            return true;
+        case capture_file::status::error:
+            f.error = error;
+            return false;
+        }
+    }
+}
+
+void* reader_main(void* arg)
+{
+    file_port& f = *static_cast<file_port*>(arg);
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    for (const std::string& path : f.paths)
+        if (!feed_file(f, path))
+            break;
+    f.file.reset();
+    publish(f);
+    f.finished.store(true, std::memory_order_release);
+    return nullptr;
+}
+
+// The record at the worker's position in an mbuf chain, every captured byte
+// of it; null if the pool is empty (nothing allocated is kept).
+rte_mbuf* to_mbuf(file_port& f, const staged_record& h)
+{
+    rte_mbuf* head = rte_pktmbuf_alloc(f.pool);
     if (head == nullptr)
         return nullptr;
-    uint32_t left = r.caplen;
-    const uint8_t* from = r.data;
+    uint32_t left = h.caplen;
+    const auto* from = reinterpret_cast<const uint8_t*>(&h + 1);
     rte_mbuf* seg = head;
     for (;;) {
         const uint32_t n = std::min<uint32_t>(left, rte_pktmbuf_tailroom(seg));
@@ -281,7 +320,7 @@ rte_mbuf* to_mbuf(file_port& f, mbuf_stash& stash, const file_record& r)
         left -= n;
         if (left == 0)
             break;
-        rte_mbuf* next = stash.take();
+        rte_mbuf* next = rte_pktmbuf_alloc(f.pool);
         if (next == nullptr) {
             rte_pktmbuf_free(head);
             return nullptr;
@@ -290,102 +329,52 @@ rte_mbuf* to_mbuf(file_port& f, mbuf_stash& stash, const file_record& r)
         seg = next;
         head->nb_segs++;
     }
-    head->pkt_len = r.caplen;   // what the chain holds, never more
+    head->pkt_len = h.caplen;   // what the chain holds, never more
     head->port = f.port_id;
     head->ol_flags |= f.timestamp_flag;
-    *RTE_MBUF_DYNFIELD(head, f.timestamp_offset, rte_mbuf_timestamp_t*) = r.ts_ns;
-    meta_of(head)->wire_len = r.wire_len;
+    *RTE_MBUF_DYNFIELD(head, f.timestamp_offset, rte_mbuf_timestamp_t*) = h.ts_ns;
+    meta_of(head)->wire_len = h.wire_len;
     return head;
-}
-
-// Enqueues all `n`, waiting for room. False if told to stop first (the
-// rest is freed).
-bool push(file_port& f, rte_mbuf** pkts, unsigned n, uint64_t bytes)
-{
-    unsigned sent = 0;
-    while (sent < n) {
-        sent += rte_ring_sp_enqueue_burst(f.ring, reinterpret_cast<void* const*>(pkts + sent), n - sent, nullptr);
-        if (sent == n)
-            break;
-        if (f.stop.load(std::memory_order_relaxed)) {
-            rte_pktmbuf_free_bulk(pkts + sent, n - sent);
-            f.fed.fetch_add(sent, std::memory_order_release);
-            return false;
-        }
-        rte_delay_us_sleep(nap_us);
-    }
-    f.fed_bytes.fetch_add(bytes, std::memory_order_relaxed);
-    f.fed.fetch_add(n, std::memory_order_release);
-    return true;
-}
-
-// Reads `path` to its end into the ring. False if the reader should go no
-// further: an error (in f.error) or a stop.
-bool feed_file(file_port& f, mbuf_stash& stash, const std::string& path)
-{
-    std::string error;
-    f.file = capture_file::open(path, error);
-    if (!f.file) {   // it was readable when linecap started
-        f.error = error;
-        return false;
-    }
-    rte_mbuf* pkts[reader_burst];
-    file_record record;
-    for (;;) {
-        unsigned n = 0;
-        uint64_t bytes = 0;
-        capture_file::status st = capture_file::status::record;
-        f.file->populate_ahead();
-        while (n < reader_burst && (st = f.file->next(record, error)) == capture_file::status::record) {
-            rte_mbuf* m = to_mbuf(f, stash, record);
-            if (m == nullptr)
-                break;   // told to stop
-            pkts[n++] = m;
-            bytes += record.caplen;
-        }
-        if (n != 0 && !push(f, pkts, n, bytes))
-            return false;
-        if (st == capture_file::status::error) {
-            f.error = error;
-            return false;
-        }
-        if (st == capture_file::status::end)
-            return true;
-        if (f.stop.load(std::memory_order_relaxed))
-            return false;
-    }
-}
-
-void* reader_main(void* arg)
-{
-    file_port& f = *static_cast<file_port*>(arg);
-    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-    {
-        mbuf_stash stash(f);
-        for (const std::string& path : f.paths)
-            if (!feed_file(f, stash, path))
-                break;
-        f.file.reset();
-    }
-
-    f.finished.store(true, std::memory_order_release);
-    return nullptr;
 }
 
 } // namespace
 
-std::string create_file_port(file_port& f, unsigned ring_size, int socket)
+uint16_t receive_file_records(file_port& f, rte_mbuf** pkts, uint16_t n)
 {
-    f.ring = rte_ring_create("linecap_file", ring_size, socket, RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+    if (f.worker_taken == f.worker_seen_written) {
+        f.worker_seen_written = f.written.load(std::memory_order_acquire);
+        if (f.worker_taken == f.worker_seen_written)
+            return 0;
+    }
+    uint16_t got = 0;
+    uint64_t bytes = 0;
+    while (got < n && f.worker_taken != f.worker_seen_written) {
+        const uint64_t at = f.worker_taken % f.ring_bytes;
+        const auto& h = *reinterpret_cast<const staged_record*>(f.ring + at);
+        if (h.caplen == wrap_marker) {
+            f.worker_taken += f.ring_bytes - at;
+            continue;
+        }
+        rte_mbuf* m = to_mbuf(f, h);
+        if (m == nullptr)
+            break;   // the pool is empty: the record waits for the writer to free some
+        pkts[got++] = m;
+        bytes += h.caplen;
+        f.worker_taken += staged_bytes(h.caplen);
+    }
+    f.taken.store(f.worker_taken, std::memory_order_release);
+    f.rx_packets.store(f.rx_packets.load(std::memory_order_relaxed) + got, std::memory_order_relaxed);
+    f.rx_bytes.store(f.rx_bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+    return got;
+}
+
+std::string create_file_port(file_port& f, size_t ring_bytes, int socket)
+{
+    f.ring = static_cast<uint8_t*>(rte_malloc_socket("linecap_file", ring_bytes, RTE_CACHE_LINE_SIZE, socket));
     if (f.ring == nullptr)
-        return fmt::format("-r {}: cannot create the ring of {} packets it is read into: {}", f.name,
-                           ring_size, rte_strerror(rte_errno));
-    // net_ring presents the ring as a port ("net_ring_file0"), so the
-    // workers poll it like any other; nothing is ever sent on it.
-    const int port = rte_eth_from_rings("file0", &f.ring, 1, &f.ring, 1, static_cast<unsigned>(socket));
-    if (port < 0)
-        return fmt::format("-r {}: cannot create its port (net_ring): {}", f.name, rte_strerror(rte_errno));
-    f.port_id = static_cast<uint16_t>(port);
+        return fmt::format("-r {}: cannot allocate the {} MiB its records are read into: {}", f.name,
+                           ring_bytes >> 20, rte_strerror(rte_errno));
+    f.ring_bytes = ring_bytes;
     if (rte_mbuf_dyn_rx_timestamp_register(&f.timestamp_offset, &f.timestamp_flag) != 0)
         return fmt::format("cannot register the RX timestamp mbuf field: {}", rte_strerror(rte_errno));
     return {};
@@ -411,13 +400,7 @@ void stop_file_reader(file_port& f)
 
 void release_file_port(file_port& f)
 {
-    if (f.ring == nullptr)
-        return;
-    void* left[64];
-    unsigned n;
-    while ((n = rte_ring_dequeue_burst(f.ring, left, 64, nullptr)) != 0)
-        rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(left), n);
-    rte_ring_free(f.ring);
+    rte_free(f.ring);
     f.ring = nullptr;
 }
 

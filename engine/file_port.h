@@ -1,20 +1,26 @@
 // linecap -r FILE: a capture file as the pipeline's one port.
 //
-//   FILE --reader thread: records -> mbuf chains--> rte_ring == net_ring port
-//        --RX queue--> worker (stamp, classify) --SPSC ring--> writer --> files
+//   FILE --reader thread (main lcore's CPU): libpcap -> staged records--> record ring (bytes)
+//        --worker (its own CPU): receive_file_records() -> mbufs from its own cache
+//            -> stamp, classify (as any port) --SPSC ring--> writer --> files
 //
-// A reader thread (a DPDK control thread, on the main lcore's CPU with the
-// writer) reads the file's records, copies each into an mbuf chain from the
-// pool and enqueues it on an rte_ring that DPDK's net_ring driver presents
-// as an ordinary ethdev: workers poll it like any port, with no code of
-// their own for files.
+// The reader thread (a DPDK control thread, sharing the main lcore's CPU with
+// the writer) does only what must be sequential: it reads the file's records
+// with libpcap and copies each, as a small header and its bytes, into a
+// single-producer single-consumer ring of bytes. The worker polling the
+// file's queue turns them into mbufs in its RX call, instead of calling
+// rte_eth_rx_burst: mbufs come from its own mempool cache, still hot from
+// the packets it freed, and never cross cores before the writer's. (Built
+// first as a net_ring port whose mbufs the reader filled: 3 Mpps, bound by
+// the reader's misses on mbufs last touched by the worker; docs/performance.md.)
 //
 // What a record keeps: its nanosecond timestamp (the RX timestamp dynamic
 // field, port timestamps "file": ns, where net_pcap's are µs), every byte
 // the file captured (chains of 2 KiB segments for frames up to 256 KiB),
 // and its original length (packet_meta::wire_len; pkt_len stays the bytes
 // the chain holds, which DPDK's packet reads rely on: see filters/bpf.cpp).
-// Lossless: the reader waits for ring room and for mbufs, never drops.
+// Lossless: the reader naps while the ring is full; the worker leaves a
+// record in the ring while the pool is empty.
 #pragma once
 
 #include <atomic>
@@ -26,7 +32,7 @@
 
 #include <pthread.h>
 #include <rte_mempool.h>
-#include <rte_ring.h>
+#include <rte_mbuf.h>
 
 typedef struct pcap pcap_t;
 
@@ -102,16 +108,32 @@ struct file_port {
     std::vector<std::string> paths;     // each checked by capture_file::open before DPDK starts
     std::string name;                   // the port's name: the file, or the first of them and how many more
     std::string kind;                   // "pcap file", "pcapng file", "capture files"
-    std::unique_ptr<capture_file> file; // the one being read (the reader's)
-    rte_ring* ring = nullptr;           // reader -> net_ring RX queue 0
-    uint16_t port_id = 0;
-    rte_mempool* pool = nullptr;
+    uint16_t port_id = 0;               // in m->port and the statistics (no ethdev: -r has no other port)
+    rte_mempool* pool = nullptr;        // the worker allocates from it, through its lcore's cache
     int timestamp_offset = -1;          // the RX timestamp dynamic field
     uint64_t timestamp_flag = 0;
 
+    // The record ring: `ring_bytes` bytes, records of 16 + their bytes
+    // rounded up to 16. The counts of bytes written and read only grow.
+    uint8_t* ring = nullptr;
+    size_t ring_bytes = 0;
+    alignas(64) std::atomic<uint64_t> written{0};   // by the reader (release)
+    alignas(64) std::atomic<uint64_t> taken{0};     // by the worker (release)
+
+    // The worker's own (on its cache lines).
+    alignas(64) uint64_t worker_taken = 0;
+    uint64_t worker_seen_written = 0;
+    std::atomic<uint64_t> rx_packets{0};            // the port's counters, per burst
+    std::atomic<uint64_t> rx_bytes{0};
+
+    // The reader's own.
+    alignas(64) std::unique_ptr<capture_file> file; // the one being read
+    uint64_t reader_written = 0;
+    uint64_t reader_seen_taken = 0;
+    uint64_t unpublished = 0;                       // records staged since the last publish
+
     // Reader -> others. `error` is written before `finished` is set (release).
-    std::atomic<uint64_t> fed{0};       // records enqueued for the workers
-    std::atomic<uint64_t> fed_bytes{0}; // their captured bytes
+    std::atomic<uint64_t> fed{0};       // records in the ring or taken from it
     std::atomic<bool> finished{false};  // end of file, an error, or a stop
     std::string error;                  // the file ended in an error: what and where
 
@@ -121,19 +143,21 @@ struct file_port {
     bool running = false;
 };
 
-// Before the ports are planned: the ring of `ring_size` mbufs and the
-// net_ring port over it. Returns an empty string or the failure.
-std::string create_file_port(file_port& f, unsigned ring_size, int socket);
+// The worker's RX call for the file's queue: up to `n` records as mbufs.
+// Returns 0 when the ring is empty, or the pool is (the records wait).
+uint16_t receive_file_records(file_port& f, rte_mbuf** pkts, uint16_t n);
 
-// Starts the reader thread, allocating from `pool`. Returns an empty
-// string or the failure.
+// The record ring of `ring_bytes` on `socket`. Returns an empty string or the failure.
+std::string create_file_port(file_port& f, size_t ring_bytes, int socket);
+
+// Starts the reader thread; the worker will allocate from `pool`. Returns
+// an empty string or the failure.
 std::string start_file_reader(file_port& f, rte_mempool* pool);
 
 // Tells the reader to stop and waits for it. Safe if it never started.
 void stop_file_reader(file_port& f);
 
-// After the workers have stopped: frees the mbufs still in the ring, and
-// the ring (the port itself is closed with the others).
+// After the workers have stopped: frees the ring.
 void release_file_port(file_port& f);
 
 } // namespace linecap

@@ -51,7 +51,9 @@ void oneshot_control(pipeline& p)
     stop_reason why = stop_reason::none;
 
     while (why == stop_reason::none) {
-        rte_delay_us_sleep(period_us);
+        // A file read to its end is done as soon as the workers have its
+        // last records: look more often then.
+        rte_delay_us_sleep(p.file && p.file->finished.load(std::memory_order_relaxed) ? period_us / 20 : period_us);
         // Workers' times first, then ours: read the other way round, a worker
         // stamping a packet in between would make "now - last" wrap around.
         const uint64_t last_rx = last_rx_tsc(p);

@@ -102,6 +102,11 @@ std::string make_pools(pipeline& p)
         std::vector<unsigned> sizes{o.mbufs};
         if (o.mbufs == 0)
             sizes = {round_up_pool(2 * need), need, need / 2, need / 4};
+        // -r FILE: nothing is lost for want of mbufs (a record waits in its
+        // ring), so no headroom: a smaller pool starts sooner and its mbufs
+        // stay in cache.
+        if (o.mbufs == 0 && p.file)
+            sizes = {round_up_pool(need), need / 2, need / 4};
         const std::string name = fmt::format("linecap_mbufs_{}", socket);
         rte_mempool* pool = nullptr;
         unsigned count = 0;
@@ -228,20 +233,21 @@ std::string make_lcores(pipeline& p)
                 return fmt::format("worker {} would poll more than {} queues; add workers", w.index,
                                    max_queues_per_worker);
             w.queues[w.nb_queues++] = {port.id, q, port.timestamps, port.replay || o.lossless,
-                                       timestamp_unit_ns(port.timestamps)};
+                                       timestamp_unit_ns(port.timestamps), port.file ? p.file.get() : nullptr};
         }
     }
     return {};
 }
 
-// The packets of -r FILE wait in a ring the size of an RX ring of this
-// many descriptors: 8192 mbufs (16 MiB) hold 270 µs of the worker's
-// fastest rate, more than the reader's naps (engine/file_port.cpp) last.
-constexpr unsigned file_ring_size = 8192;
+// The records of -r FILE wait in a ring of this many bytes between the
+// reader and the worker: 4 ms of the worker's fastest rate in 64-byte
+// records, more than the reader's naps (engine/file_port.cpp) last, and
+// room for the largest record libpcap reads (256 KiB).
+constexpr size_t file_ring_bytes = 8 << 20;
 
-// -r FILE: the file is the one source. A port that EAL probed as well
-// (a --vdev, a NIC) is refused rather than captured unannounced.
-std::string make_file_port(pipeline& p)
+// -r FILE: the file is the one port, not an ethdev. A port that EAL probed
+// as well (a --vdev, a NIC) is refused rather than captured unannounced.
+std::string plan_file_port(pipeline& p)
 {
     if (const uint16_t n = rte_eth_dev_count_avail(); n != 0) {
         uint16_t id = 0;
@@ -252,17 +258,18 @@ std::string make_file_port(pipeline& p)
                            "leave out --vdev and -a, or add --no-pci", p.file->name, n,
                            n == 1 ? "" : "s", name, n > 1 ? ", ..." : "");
     }
-    return create_file_port(*p.file, file_ring_size, static_cast<int>(rte_socket_id()));
-}
-
-void plan_file_port(pipeline& p, port_plan& port)
-{
+    port_plan port;
+    port.id = p.file->port_id;
     port.name = p.file->name;
     port.driver = p.file->kind;
+    port.socket = static_cast<int>(rte_socket_id());
     port.file = true;
     port.replay = true;
     port.timestamps = timestamp_source::file_ns;
-    port.rx_desc = file_ring_size;   // what port_mbuf_need() sizes the pool with
+    port.rx_desc = 0;   // no descriptors: mbufs are made as the worker takes records
+    p.ports.push_back(port);
+    register_file_port(port.id, &p.file->rx_packets, &p.file->rx_bytes);
+    return create_file_port(*p.file, file_ring_bytes, port.socket);
 }
 
 bool all_done(const std::vector<worker*>& workers)
@@ -337,7 +344,7 @@ pipeline::~pipeline()
 {
     if (file) {
         stop_file_reader(*file);
-        release_file_port(*file);   // before the pools its mbufs belong to
+        release_file_port(*file);
     }
     for (worker* w : workers) {
         if (w != nullptr)
@@ -362,7 +369,9 @@ std::string build_pipeline(pipeline& p)
 {
     if (register_packet_meta() != 0)
         return fmt::format("cannot register the packet metadata mbuf field: {}", rte_strerror(rte_errno));
-    p.clock = tsc_clock::calibrate();
+    // A file's packets carry their own times: the clock only times the run
+    // and names files, and 10 ms of calibration (about 100 ppm) serve.
+    p.clock = tsc_clock::calibrate(p.file ? 10 : 100);
 
     std::vector<unsigned> enabled{rte_get_main_lcore()};
     unsigned lcore;
@@ -370,15 +379,10 @@ std::string build_pipeline(pipeline& p)
         enabled.push_back(lcore);
     if (auto e = plan_lcores(p.options, enabled, p.layout); !e.empty())
         return e;
-    if (p.file)
-        if (auto e = make_file_port(p); !e.empty())
-            return e;
-    if (auto e = plan_ports(p.options, static_cast<unsigned>(p.layout.workers.size()), p.ports); !e.empty())
+    if (auto e = p.file ? plan_file_port(p)
+                        : plan_ports(p.options, static_cast<unsigned>(p.layout.workers.size()), p.ports);
+        !e.empty())
         return e;
-    if (p.file)
-        for (port_plan& port : p.ports)
-            if (port.id == p.file->port_id)
-                plan_file_port(p, port);
     if (auto e = make_pools(p); !e.empty())
         return e;
     if (auto e = make_lcores(p); !e.empty())
@@ -390,14 +394,12 @@ std::string build_pipeline(pipeline& p)
     if (!p.active_owner)
         return error;
     p.active_classifier.store(p.active_owner.get(), std::memory_order_release);
-    for (port_plan& port : p.ports)
-        if (auto e = start_port(p.options, port, p.pools[port.socket]); !e.empty())
+    for (port_plan& port : p.ports) {
+        if (auto e = port.file ? start_file_reader(*p.file, p.pools[port.socket])
+                               : start_port(p.options, port, p.pools[port.socket]);
+            !e.empty())
             return e;
-    if (p.file)
-        for (const port_plan& port : p.ports)
-            if (port.file)
-                if (auto e = start_file_reader(*p.file, p.pools[port.socket]); !e.empty())
-                    return e;
+    }
     return {};
 }
 
@@ -451,7 +453,8 @@ bool run_pipeline(pipeline& p, const setup_step& setup, const control_loop& cont
 void close_ports(pipeline& p)
 {
     for (const port_plan& port : p.ports)
-        close_port(port);
+        if (!port.file)
+            close_port(port);
 }
 
 } // namespace linecap

@@ -2,6 +2,7 @@
 // RX queues only, promiscuous, symmetric RSS where there are several workers.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -74,5 +75,10 @@ struct port_counters {
 };
 
 port_counters read_port_counters(uint16_t port_id);
+
+// A port that is no ethdev (linecap -r's file): its counters are these,
+// which its RX call keeps. Call before any reader runs.
+void register_file_port(uint16_t port_id, const std::atomic<uint64_t>* rx_packets,
+                        const std::atomic<uint64_t>* rx_bytes);
 
 } // namespace linecap

@@ -109,9 +109,7 @@ json ports_json(const pipeline& p)
 {
     json ports = json::array();
     for (const port_plan& port : p.ports) {
-        port_counters c = read_port_counters(port.id);
-        if (port.file && p.file)   // net_ring counts packets, not bytes: the reader's captured bytes
-            c.rx_bytes = p.file->fed_bytes.load(std::memory_order_relaxed);
+        const port_counters c = read_port_counters(port.id);
         ports.push_back({
             {"port", port.id}, {"name", port.name}, {"driver", port.driver},
             {"rx_queues", port.nb_queues}, {"rss", port.rss}, {"replay", port.replay},

@@ -1,5 +1,6 @@
 #include "engine/worker.h"
 
+#include "engine/file_port.h"
 #include "filters/classifier.h"
 
 #include <rte_branch_prediction.h>
@@ -102,7 +103,11 @@ int worker_main(void* arg)
         if (++next_queue == w.nb_queues)
             next_queue = 0;
 
-        const uint16_t nb_rx = rte_eth_rx_burst(q.port, q.queue, pkts, static_cast<uint16_t>(w.burst));
+        // One test per burst of what is constant per queue: a capture
+        // file's queue (-r) is read here, every other from its ethdev.
+        const uint16_t nb_rx = likely(q.file == nullptr)
+                                   ? rte_eth_rx_burst(q.port, q.queue, pkts, static_cast<uint16_t>(w.burst))
+                                   : receive_file_records(*q.file, pkts, static_cast<uint16_t>(w.burst));
         if (unlikely(nb_rx == 0))
             continue;
 
