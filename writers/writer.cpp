@@ -22,7 +22,6 @@ namespace {
 // core with the control thread, and an idle busy-poll would starve it. The
 // nap is far shorter than the time a ring takes to fill at line rate.
 constexpr unsigned idle_passes_before_nap = 256;
-constexpr unsigned idle_nap_us = 20;
 
 // Housekeeping (flushes, counter publication, closing finished time windows)
 // runs every 10 ms of TSC.
@@ -435,7 +434,7 @@ int writer_main(void* arg)
             if (stopping)
                 break;
             if (++idle_passes >= idle_passes_before_nap)
-                rte_delay_us_sleep(idle_nap_us);
+                rte_delay_us_sleep(w.idle_nap_us);
         } else {
             idle_passes = 0;
         }
