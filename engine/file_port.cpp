@@ -6,9 +6,8 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <unistd.h>
 #include <sys/stat.h>
-
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <pcap/pcap.h>
@@ -28,6 +27,7 @@ namespace {
 
 constexpr uint32_t pcap_magic_us = 0xa1b2c3d4;
 constexpr uint32_t pcap_magic_ns = 0xa1b23c4d;
+constexpr uint32_t pcap_magic_kuznetzov = 0xa1b2cd34;   // µs, with a longer record header (libpcap reads it)
 constexpr uint32_t pcapng_magic = 0x0a0d0d0a;   // a Section Header Block, in either byte order
 
 // stdio's buffer for the file: one read() per MiB instead of one per 4 KiB
@@ -46,16 +46,66 @@ constexpr unsigned reader_burst = 32;
 // to 1 µs so a nap is a nap.
 constexpr unsigned nap_us = 20;
 
-// The file as a stdio stream for libpcap. A regular file is mapped and read
-// through fmemopen(): libpcap's fread()s become copies from the page cache
-// with no read() system call and no kernel copy (on this machine of record
-// 50 ns a 64-byte record instead of 75-83 through read(), tcpdump's way;
-// IMIX 123 instead of 200). The mapping is populated ahead of the reader
-// (populate_ahead). Anything else (a pipe, /dev/stdin) is read with read()
-// through a 1 MiB stdio buffer.
-FILE* open_stream(const std::string& path, void*& map, size_t& map_bytes, std::string& error)
+// A stream that is no regular file (a pipe, standard input with "-r -"):
+// the first bytes, already read to recognise the format, then the rest,
+// so that libpcap reads the file from its start without seeking.
+struct prefixed_source {
+    int fd = -1;
+    uint8_t head[4] = {};
+    size_t head_len = 0;
+    size_t head_at = 0;
+};
+
+ssize_t prefixed_read(void* cookie, char* buf, size_t n)
 {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    auto& src = *static_cast<prefixed_source*>(cookie);
+    if (src.head_at < src.head_len) {
+        const size_t k = std::min(n, src.head_len - src.head_at);
+        std::memcpy(buf, src.head + src.head_at, k);
+        src.head_at += k;
+        return static_cast<ssize_t>(k);
+    }
+    ssize_t got;
+    do
+        got = ::read(src.fd, buf, n);
+    while (got < 0 && errno == EINTR);
+    return got;
+}
+
+int prefixed_close(void* cookie)
+{
+    auto* src = static_cast<prefixed_source*>(cookie);
+    const int rc = close(src->fd);
+    delete src;
+    return rc;
+}
+
+// Up to `n` bytes from `fd`, fewer only at its end.
+size_t read_fully(int fd, uint8_t* to, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        const ssize_t got = ::read(fd, to + done, n - done);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        done += static_cast<size_t>(got);
+    }
+    return done;
+}
+
+// The file as a stdio stream for libpcap, and its first 4 bytes. A regular
+// file is mapped and read through fmemopen(): libpcap's fread()s become
+// copies from the page cache with no read() system call and no kernel copy
+// (on this machine 44-50 ns a 64-byte record instead of 75-83 through
+// read(), tcpdump's way; IMIX 123 instead of 200). The mapping is populated
+// ahead of the reader (populate_ahead). Anything else (a pipe, standard
+// input) is read with read() through a 1 MiB stdio buffer.
+FILE* open_stream(const std::string& path, void*& map, size_t& map_bytes, uint8_t (&head)[4], size_t& got,
+                  std::string& error)
+{
+    const int fd = path == "-" ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         error = fmt::format("-r {}: cannot open it: {}", path, std::strerror(errno));
         return nullptr;
@@ -70,15 +120,21 @@ FILE* open_stream(const std::string& path, void*& map, size_t& map_bytes, std::s
                 map = m;
                 map_bytes = static_cast<size_t>(st.st_size);
                 std::setvbuf(f, nullptr, _IOFBF, stream_buffer_bytes);
+                got = std::min<size_t>(sizeof head, map_bytes);
+                std::memcpy(head, m, got);
                 return f;
             }
             munmap(m, static_cast<size_t>(st.st_size));
         }
     }
-    FILE* f = fdopen(fd, "rb");
+    auto* src = new prefixed_source;
+    src->fd = fd;
+    src->head_len = got = read_fully(fd, src->head, sizeof src->head);
+    std::memcpy(head, src->head, got);
+    FILE* f = fopencookie(src, "rb", cookie_io_functions_t{prefixed_read, nullptr, nullptr, prefixed_close});
     if (f == nullptr) {
         error = fmt::format("-r {}: cannot open it: {}", path, std::strerror(errno));
-        close(fd);
+        prefixed_close(src);
         return nullptr;
     }
     std::setvbuf(f, nullptr, _IOFBF, read_buffer_bytes);
@@ -101,17 +157,18 @@ std::unique_ptr<capture_file> capture_file::open(const std::string& path, std::s
 {
     std::unique_ptr<capture_file> file(new capture_file());
     file->_path = path;
-    FILE* f = open_stream(path, file->_map, file->_map_bytes, error);
+    uint8_t head[4] = {};
+    size_t got = 0;
+    FILE* f = open_stream(path, file->_map, file->_map_bytes, head, got, error);
     if (f == nullptr)
         return nullptr;
     file->_stream = f;
-    uint8_t head[4] = {};
-    const size_t got = std::fread(head, 1, sizeof head, f);
     uint32_t magic = 0;
     std::memcpy(&magic, head, sizeof magic);
     const bool pcapng = magic == pcapng_magic;
     const bool ns = magic == pcap_magic_ns || magic == __builtin_bswap32(pcap_magic_ns);
-    const bool us = magic == pcap_magic_us || magic == __builtin_bswap32(pcap_magic_us);
+    const bool us = magic == pcap_magic_us || magic == __builtin_bswap32(pcap_magic_us) ||
+                    magic == pcap_magic_kuznetzov || magic == __builtin_bswap32(pcap_magic_kuznetzov);
     if (got < sizeof head || !(pcapng || ns || us)) {
         error = got < sizeof head
                     ? fmt::format("-r {}: not a capture file: it holds {} byte{}, less than a file header",
@@ -119,10 +176,6 @@ std::unique_ptr<capture_file> capture_file::open(const std::string& path, std::s
                     : fmt::format("-r {}: not a capture file: it starts with {:02x} {:02x} {:02x} {:02x} at "
                                   "byte 0, neither a pcap nor a pcapng header",
                                   path, head[0], head[1], head[2], head[3]);
-        return nullptr;
-    }
-    if (std::fseek(f, 0, SEEK_SET) != 0) {   // a pipe cannot go back
-        error = fmt::format("-r {}: cannot read it from the start again: {}", path, std::strerror(errno));
         return nullptr;
     }
     char errbuf[PCAP_ERRBUF_SIZE] = {};
@@ -164,12 +217,9 @@ capture_file::status capture_file::next(file_record& r, std::string& error)
     const int rc = pcap_next_ex(_pcap, &h, &data);
     if (rc == PCAP_ERROR_BREAK)
         return status::end;
-    const auto where = [&] {
-        const long at = std::ftell(_stream);
-        struct stat st{};
-        const uint64_t size = _map != nullptr ? _map_bytes
-                              : fstat(fileno(_stream), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-        return at < 0 ? std::string() : fmt::format(" (reading stopped at byte {} of {})", at, size);
+    const auto where = [&] {   // a pipe has no position to tell
+        const long at = _map != nullptr ? std::ftell(_stream) : -1;
+        return at < 0 ? std::string() : fmt::format(" (reading stopped at byte {} of {})", at, _map_bytes);
     };
     if (rc != 1) {
         error = fmt::format("{}: record {}: {}{}", _path, _records + 1, pcap_geterr(_pcap), where());

@@ -51,8 +51,9 @@ struct file_record {
 
 // The one place where -r reads capture files: pcap (µs or ns, either byte
 // order) and pcapng (any timestamp resolution, kept to the nanosecond),
-// Ethernet only, through libpcap. writers/capture_reader.h (with its
-// libwiretap fallback) replaces the inside of this class, not its callers.
+// Ethernet only, through libpcap; from a regular file (mapped), a pipe, or
+// standard input ("-"). writers/capture_reader.h (with its libwiretap
+// fallback) replaces the inside of this class, not its callers.
 class capture_file {
 public:
     ~capture_file();
@@ -76,8 +77,8 @@ public:
     //  - a record whose original length is below its captured length
     //    (libpcap#1710; tcpdump prints "[Invalid header]") keeps every
     //    captured byte and gets original length = captured length.
-    // At `error`, `error` names the file, the record and the byte where
-    // reading stopped.
+    // At `error`, `error` names the file, the record and (but for a pipe)
+    // the byte where reading stopped.
     status next(file_record& record, std::string& error);
 
     // Reads the next pages of a mapped file in, ahead of libpcap.

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cstring>
 #include <fstream>
@@ -139,12 +140,18 @@ int main(int argc, char** argv)
         files = std::make_unique<file_port>();
         std::string error;
         for (const std::string& path : options.read_files) {
-            const std::unique_ptr<capture_file> file = capture_file::open(path, error);
-            if (!file) {
-                fmt::print(stderr, "linecap: {}\n", error);
-                return 1;
+            // A pipe (or standard input, "-") is read once, by the reader:
+            // its errors come then.
+            struct stat st{};
+            std::string kind = "capture stream";
+            if (path != "-" && (stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode))) {
+                const std::unique_ptr<capture_file> file = capture_file::open(path, error);
+                if (!file) {
+                    fmt::print(stderr, "linecap: {}\n", error);
+                    return 1;
+                }
+                kind = std::string(file->format_name()) + " file";
             }
-            const std::string kind = std::string(file->format_name()) + " file";
             files->kind = files->kind.empty() || files->kind == kind ? kind : "capture files";
             files->paths.push_back(path);
         }

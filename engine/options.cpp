@@ -71,8 +71,8 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     std::string format = "pcap-ns";
     std::vector<std::string> expression;
     app.add_option("-r,--read", o.read_files,
-                   "Read packets from a capture file (pcap or pcapng) instead of ports, and stop at its "
-                   "end; given again, files are read one after the other")
+                   "Read packets from a capture file (pcap or pcapng; - for standard input) instead of "
+                   "ports, and stop at its end; given again, files are read one after the other")
         ->allow_extra_args(false)
         ->type_name("FILE");
     app.add_option("-w,--out", o.session.output.dir,

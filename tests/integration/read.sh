@@ -177,6 +177,15 @@ for expr in "greater 1000" "less 100" "len > 96 and len < 600"; do
     "$COMPARE" "$out.ref" "$(only_file "$out")" >/dev/null || fail "snapped, $expr: records differ"
 done
 
+note "standard input (-r -) and a pipe: read once, as they come"
+"$GEN" -o "$WORK/pipe.pcap" -n 2000 --profile mixed --seed 45
+lc "$WORK/stdin.log" -r - -w "$WORK/stdin" --stats-json "$WORK/stdin.json" <"$WORK/pipe.pcap"
+"$COMPARE" "$WORK/pipe.pcap" "$(only_file "$WORK/stdin")" >/dev/null
+editcap -F pcapng "$WORK/pipe.pcap" "$WORK/pipe.pcapng"
+lc "$WORK/fifo.log" -r <(cat "$WORK/pipe.pcapng") -w "$WORK/fifo"
+"$COMPARE" "$WORK/pipe.pcap" "$(only_file "$WORK/fifo")" >/dev/null
+[ "$(json "$WORK/stdin.json" '.ports[0].name + " " + .stop_reason')" = "- end_of_file" ] || fail "-r - not named or not ended"
+
 note "a torn file: the records before the tear are written, one error says where, exit 1"
 "$GEN" -o "$WORK/whole.pcap" -n 1000 --seed 43
 size=$(stat -c %s "$WORK/whole.pcap")
