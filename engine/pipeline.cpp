@@ -345,6 +345,7 @@ pipeline::~pipeline()
 {
     if (file) {
         stop_file_reader(*file);
+        register_file_port(file->port_id, nullptr, nullptr);   // its counters go with it
         release_file_port(*file);
     }
     for (worker* w : workers) {
