@@ -6,11 +6,13 @@
 #include <csignal>
 #include <cstdio>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 #include <rte_errno.h>
 
 #include "engine/daemon.h"
+#include "engine/file_port.h"
 #include "engine/oneshot.h"
 #include "engine/options.h"
 #include "engine/pipeline.h"
@@ -83,6 +86,19 @@ int init_eal(std::vector<char*>& args)
     return rc;
 }
 
+// Whether EAL's words say which PCI devices to probe (an allow or block
+// list), or that none should be.
+bool names_pci_devices(const std::vector<char*>& eal_args)
+{
+    for (const char* arg : eal_args) {
+        const std::string_view a(arg);
+        for (std::string_view option : {"-a", "-b", "--allow", "--block", "--no-pci", "-w"})
+            if (a.starts_with(option))
+                return true;
+    }
+    return false;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -118,6 +134,37 @@ int main(int argc, char** argv)
         return 2;
     }
 
+    // -r FILE before DPDK too: a file that is not a capture costs one line.
+    std::unique_ptr<file_port> files;
+    if (!options.read_files.empty()) {
+        files = std::make_unique<file_port>();
+        std::string error;
+        for (const std::string& path : options.read_files) {
+            // A pipe (or standard input, "-") is read once, by the reader:
+            // its errors come then.
+            struct stat st{};
+            std::string kind = "capture stream";
+            if (path != "-" && (stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode))) {
+                const std::unique_ptr<capture_file> file = capture_file::open(path, error);
+                if (!file) {
+                    fmt::print(stderr, "linecap: {}\n", error);
+                    return 1;
+                }
+                kind = std::string(file->format_name()) + " file";
+            }
+            files->kind = files->kind.empty() || files->kind == kind ? kind : "capture files";
+            files->paths.push_back(path);
+        }
+        const size_t more = files->paths.size() - 1;
+        files->name = more == 0 ? files->paths[0]
+                                : fmt::format("{} and {} more file{}", files->paths[0], more, more == 1 ? "" : "s");
+        // The files are the only source: no PCI scan, unless EAL was told
+        // about PCI devices (then build_pipeline refuses them by name, as
+        // it does vdevs).
+        if (!names_pci_devices(eal_args))
+            eal_args.push_back(const_cast<char*>("--no-pci"));
+    }
+
     // The daemon's socket and catalog before DPDK: a bad path costs one line.
     std::unique_ptr<control_daemon> daemon;
     if (options.daemon()) {
@@ -143,6 +190,7 @@ int main(int argc, char** argv)
     {
         pipeline p;
         p.options = options;
+        p.file = std::move(files);
         if (std::string error = build_pipeline(p); !error.empty()) {
             fmt::print(stderr, "linecap: {}\n", error);
             status = 1;

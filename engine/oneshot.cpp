@@ -17,6 +17,19 @@ namespace {
 // How often the loop looks at signals, limits and idleness.
 constexpr unsigned period_us = 20000;
 
+// -r FILE: the reader has reached the end of the file (or an error) and
+// the workers have taken every packet it fed: what is left is in the
+// writers' rings, which the ordered stop drains.
+bool file_consumed(const pipeline& p)
+{
+    if (!p.file->finished.load(std::memory_order_acquire))
+        return false;
+    uint64_t taken = 0;
+    for (const worker* w : p.workers)
+        taken += read_worker_totals(w->counters).rx_packets;
+    return taken == p.file->fed.load(std::memory_order_acquire);
+}
+
 } // namespace
 
 std::string start_oneshot_session(pipeline& p)
@@ -38,7 +51,9 @@ void oneshot_control(pipeline& p)
     stop_reason why = stop_reason::none;
 
     while (why == stop_reason::none) {
-        rte_delay_us_sleep(period_us);
+        // A file read to its end is done as soon as the workers have its
+        // last records: look more often then.
+        rte_delay_us_sleep(p.file && p.file->finished.load(std::memory_order_relaxed) ? period_us / 20 : period_us);
         // Workers' times first, then ours: read the other way round, a worker
         // stamping a packet in between would make "now - last" wrap around.
         const uint64_t last_rx = last_rx_tsc(p);
@@ -51,6 +66,11 @@ void oneshot_control(pipeline& p)
             why = s.reason.load();   // a limit or an error, seen by a writer
         else if ((why = due_limit(p, 0, p.clock.to_ns(now))) != stop_reason::none)
             ;
+        else if (p.file && file_consumed(p)) {
+            why = p.file->error.empty() ? stop_reason::end_of_file : stop_reason::error;
+            if (!p.file->error.empty())
+                s.fail(why, p.file->error);
+        }
         else if (o.idle_exit_s > 0 && now > last_rx &&
                  static_cast<double>(now - last_rx) / static_cast<double>(hz) >= o.idle_exit_s)
             why = stop_reason::idle;

@@ -23,9 +23,10 @@ const char* usage_intro =
     "linecap: capture packets from DPDK ports into pcap files.\n\n"
     "Usage: linecap [EAL options] -- [linecap options]\n\n"
     "EAL options choose the lcores and the ports, e.g.\n"
-    "  -l 0-1 --vdev=net_pcap0,rx_pcap=in.pcap          replay a file\n"
     "  -l 0-3 -a 0000:3b:00.0                            a NIC bound to vfio-pci\n"
-    "  --no-huge -m 512 --no-pci                         no hugepages needed\n";
+    "  --no-huge -m 512 --no-pci                         no hugepages needed\n"
+    "or read a capture file, as tcpdump -r does:\n"
+    "  linecap -l 0-1 --no-huge -m 512 -- -r in.pcap -w out [expression]\n";
 
 // One validator per kind of value, so every option says the same thing the
 // same way: what it got and what it wants.
@@ -69,6 +70,11 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
 
     std::string format = "pcap-ns";
     std::vector<std::string> expression;
+    app.add_option("-r,--read", o.read_files,
+                   "Read packets from a capture file (pcap or pcapng; - for standard input) instead of "
+                   "ports, and stop at its end; given again, files are read one after the other")
+        ->allow_extra_args(false)
+        ->type_name("FILE");
     app.add_option("-w,--out", o.session.output.dir,
                    "Folder for the capture files (created if missing); required without --control")
         ->type_name("DIR");
@@ -220,7 +226,7 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
                              "--max-sessions", "--control-group", "--start"})
         if (app.count(name) > 0)
             o.given.push_back(name);
-    for (const char* name : {"--out", "--name", "--filter-file", "--bpf", "expression", "--snaplen", "--count",
+    for (const char* name : {"--read", "--out", "--name", "--filter-file", "--bpf", "expression", "--snaplen", "--count",
                              "--duration", "--max-bytes", "--rotate-mb", "--rotate-seconds", "--rotate-packets",
                              "--keep", "--idle-exit", "--format", "--stats-json"})
         if (app.count(name) > 0)
@@ -293,6 +299,9 @@ std::string load_start_specs(engine_options& o)
 std::string validate_options(engine_options& o)
 {
     if (o.daemon()) {
+        if (!o.read_files.empty())
+            return "--read (-r) belongs to a one-shot capture; a daemon replays files through DPDK's "
+                   "net_pcap (--vdev net_pcap0,rx_pcap=FILE) with its sessions given by --start";
         if (!o.oneshot_given.empty())
             return fmt::format("{} belongs to a one-shot capture; with --control, give a session's filter, "
                                "limits and rotation to `linecapctl start` instead", o.oneshot_given.front());

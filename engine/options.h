@@ -13,6 +13,7 @@ struct engine_options {
     session_spec session;            // --filter-file, then the options below over it
     std::string filter_file;         // a session spec in JSON (docs/filters.md)
     std::string bpf;                 // --bpf, or the words after the options, as tcpdump takes them
+    std::vector<std::string> read_files;   // -r FILE (repeatable): capture files, the only source (engine/file_port.h)
     double idle_exit_s = 0;          // 0: never
     double stats_interval_s = 0;     // 0: no live counters
     std::string stats_json;          // where the final counters go, if anywhere

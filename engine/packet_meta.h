@@ -1,6 +1,8 @@
 // What a worker learns about a packet and a writer needs: its wall-clock
-// timestamp and the sessions it matched. Kept in an mbuf dynamic field so it
-// travels with the mbuf over the ring, with no side array and no copy.
+// timestamp and the sessions it matched; for a packet read from a capture
+// file (linecap -r), also its length on the wire. Kept in an mbuf dynamic
+// field so it travels with the mbuf over the ring, with no side array and no
+// copy.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +21,14 @@ constexpr unsigned max_sessions = 16;
 struct packet_meta {
     uint64_t ts_ns;          // nanoseconds since the Unix epoch, UTC
     session_mask sessions;   // sessions that want this packet
+    // Packets read from a capture file only (engine/file_port.h): the
+    // record's original length, which is more than the bytes the mbuf holds
+    // (its pkt_len) when the file was captured with a snap length. Set by
+    // the file reader; read by BPF's `len` and by the writers in a -r run,
+    // and by nothing else: ports' packets leave it unwritten.
+    uint32_t wire_len;
 };
+static_assert(sizeof(packet_meta) == 16, "the metadata fits the 16 bytes it always took");
 
 // Offset of packet_meta in every mbuf; set once by register_packet_meta().
 // Header-only, so that every stage (workers, writers, filters) can use it.

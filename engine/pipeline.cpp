@@ -153,6 +153,11 @@ std::string make_pools(pipeline& p)
         std::vector<unsigned> sizes{o.mbufs};
         if (o.mbufs == 0)
             sizes = {round_up_pool(2 * need), need, need / 2, need / 4};
+        // -r FILE: nothing is lost for want of mbufs (a record waits in its
+        // ring), so no headroom: a smaller pool starts sooner and its mbufs
+        // stay in cache.
+        if (o.mbufs == 0 && p.file)
+            sizes = {round_up_pool(need), need / 2, need / 4};
         const std::string name = fmt::format("linecap_mbufs_{}", socket);
         rte_mempool* pool = nullptr;
         unsigned count = 0;
@@ -215,6 +220,8 @@ std::string make_lcores(pipeline& p)
         w->clock = &p.clock;
         w->stop = &p.stop_writers;
         w->flush_interval_tsc = p.clock.hz / 2;   // captured data on disk within half a second
+        w->wire_len_in_meta = p.file != nullptr;
+        w->idle_nap_us = p.file ? 200 : 20;
         p.writers.push_back(w);
         const std::string name = fmt::format("linecap_cmd_{}", i);
         w->commands = rte_ring_create(name.c_str(), 64, static_cast<int>(rte_lcore_to_socket_id(lcore)),
@@ -279,10 +286,44 @@ std::string make_lcores(pipeline& p)
             if (w.nb_queues == max_queues_per_worker)
                 return fmt::format("worker {} would poll more than {} queues; add workers", w.index,
                                    max_queues_per_worker);
-            w.queues[w.nb_queues++] = {port.id, q, port.timestamps, port.replay || o.lossless};
+            w.queues[w.nb_queues++] = {port.id, q, port.timestamps, port.replay || o.lossless,
+                                       timestamp_unit_ns(port.timestamps), port.file ? p.file.get() : nullptr};
         }
     }
     return {};
+}
+
+// The records of -r FILE wait in a ring of this many bytes between the
+// reader and the worker: 4 ms of the worker's fastest rate in 64-byte
+// records, more than the reader's naps (engine/file_port.cpp) last, and
+// room for the largest record libpcap reads (256 KiB).
+constexpr size_t file_ring_bytes = 8 << 20;
+
+// -r FILE: the file is the one port, not an ethdev. A port that EAL probed
+// as well (a --vdev, a NIC) is refused rather than captured unannounced.
+std::string plan_file_port(pipeline& p)
+{
+    if (const uint16_t n = rte_eth_dev_count_avail(); n != 0) {
+        uint16_t id = 0;
+        RTE_ETH_FOREACH_DEV(id) break;
+        char name[RTE_ETH_NAME_MAX_LEN] = "?";
+        rte_eth_dev_get_name_by_port(id, name);
+        return fmt::format("-r {}: the file is the only source, but EAL also found {} port{} ({}{}): "
+                           "leave out --vdev and -a, or add --no-pci", p.file->name, n,
+                           n == 1 ? "" : "s", name, n > 1 ? ", ..." : "");
+    }
+    port_plan port;
+    port.id = p.file->port_id;
+    port.name = p.file->name;
+    port.driver = p.file->kind;
+    port.socket = static_cast<int>(rte_socket_id());
+    port.file = true;
+    port.replay = true;
+    port.timestamps = timestamp_source::file_ns;
+    port.rx_desc = 0;   // no descriptors: mbufs are made as the worker takes records
+    p.ports.push_back(port);
+    register_file_port(port.id, &p.file->rx_packets, &p.file->rx_bytes);
+    return create_file_port(*p.file, file_ring_bytes, port.socket);
 }
 
 bool all_done(const std::vector<worker*>& workers)
@@ -316,6 +357,10 @@ void* control_main(void* arg)
     }
 
     p.stop_tsc = rte_rdtsc();
+    // The file's reader first: it may be waiting for room that the workers
+    // about to stop would never make.
+    if (p.file)
+        stop_file_reader(*p.file);
     p.stop_workers.store(true, std::memory_order_release);
     const uint64_t give_up = p.stop_tsc + static_cast<uint64_t>(stop_grace_s * static_cast<double>(p.clock.hz));
     while (!all_done(p.workers)) {
@@ -351,6 +396,11 @@ pipeline::pipeline() = default;
 
 pipeline::~pipeline()
 {
+    if (file) {
+        stop_file_reader(*file);
+        register_file_port(file->port_id, nullptr, nullptr);   // its counters go with it
+        release_file_port(*file);
+    }
     for (worker* w : workers) {
         if (w != nullptr)
             rte_ring_free(w->ring);
@@ -374,7 +424,9 @@ std::string build_pipeline(pipeline& p)
 {
     if (register_packet_meta() != 0)
         return fmt::format("cannot register the packet metadata mbuf field: {}", rte_strerror(rte_errno));
-    p.clock = tsc_clock::calibrate();
+    // A file's packets carry their own times: the clock only times the run
+    // and names files, and 10 ms of calibration (about 100 ppm) serve.
+    p.clock = tsc_clock::calibrate(p.file ? 10 : 100);
 
     std::vector<unsigned> enabled{rte_get_main_lcore()};
     unsigned lcore;
@@ -382,7 +434,9 @@ std::string build_pipeline(pipeline& p)
         enabled.push_back(lcore);
     if (auto e = plan_lcores(p.options, enabled, p.layout); !e.empty())
         return e;
-    if (auto e = plan_ports(p.options, static_cast<unsigned>(p.layout.workers.size()), p.ports); !e.empty())
+    if (auto e = p.file ? plan_file_port(p)
+                        : plan_ports(p.options, static_cast<unsigned>(p.layout.workers.size()), p.ports);
+        !e.empty())
         return e;
     if (auto e = make_pools(p); !e.empty())
         return e;
@@ -395,9 +449,12 @@ std::string build_pipeline(pipeline& p)
     if (!p.active_owner)
         return error;
     p.active_classifier.store(p.active_owner.get(), std::memory_order_release);
-    for (port_plan& port : p.ports)
-        if (auto e = start_port(p.options, port, p.pools[port.socket]); !e.empty())
+    for (port_plan& port : p.ports) {
+        if (auto e = port.file ? start_file_reader(*p.file, p.pools[port.socket])
+                               : start_port(p.options, port, p.pools[port.socket]);
+            !e.empty())
             return e;
+    }
     return {};
 }
 
@@ -451,7 +508,8 @@ bool run_pipeline(pipeline& p, const setup_step& setup, const control_loop& cont
 void close_ports(pipeline& p)
 {
     for (const port_plan& port : p.ports)
-        close_port(port);
+        if (!port.file)
+            close_port(port);
 }
 
 } // namespace linecap

@@ -26,6 +26,7 @@
 #include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
 
+#include "engine/file_port.h"
 #include "engine/lcore_layout.h"
 #include "engine/options.h"
 #include "engine/ports.h"
@@ -44,6 +45,7 @@ struct pipeline {
     tsc_clock clock;
     lcore_layout layout;
     std::vector<port_plan> ports;
+    std::unique_ptr<file_port> file;        // -r FILE: set, with the file open, before build_pipeline()
     std::vector<rte_mempool*> pools;        // one per NUMA socket in use
     std::vector<worker*> workers;           // on their lcore's socket
     std::vector<writer*> writers;
@@ -77,11 +79,12 @@ struct pipeline {
     }
 };
 
-// Everything up to the moment packets may flow, with no session yet.
+// Everything up to the moment packets may flow, with no session yet. With
+// `file` set, the file is the one port (any port EAL probed is refused).
 // Returns an empty string, or the failure with its context.
 std::string build_pipeline(pipeline& p);
 
-// Launches writers and workers, runs `setup` on a control thread (writers
+// Launches writers and workers (and the reader of `file`), runs `setup` on a control thread (writers
 // are serving commands, workers not yet polling: the place to add the
 // sessions of a one-shot run), then `control` until it returns, then stops
 // in order: workers first, writers once the rings are drained, every file

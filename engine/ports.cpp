@@ -92,6 +92,13 @@ struct kernel_source {
 };
 std::array<kernel_source, RTE_MAX_ETHPORTS> kernel_sources;
 
+// Ports that are no ethdev (-r FILE): their counters.
+struct file_source {
+    const std::atomic<uint64_t>* rx_packets = nullptr;
+    const std::atomic<uint64_t>* rx_bytes = nullptr;
+};
+std::array<file_source, RTE_MAX_ETHPORTS> file_sources;
+
 bool read_kernel_counter(const std::string& path, uint64_t& value)
 {
     std::ifstream in(path);
@@ -131,6 +138,7 @@ std::string_view timestamp_source_name(timestamp_source source)
     switch (source) {
     case timestamp_source::tsc: return "tsc";
     case timestamp_source::pmd_us: return "driver-us";
+    case timestamp_source::file_ns: return "file";
     }
     return "?";
 }
@@ -319,10 +327,21 @@ void close_port(const port_plan& port)
     rte_eth_dev_close(port.id);
 }
 
+void register_file_port(uint16_t port_id, const std::atomic<uint64_t>* rx_packets,
+                        const std::atomic<uint64_t>* rx_bytes)
+{
+    file_sources[port_id] = {rx_packets, rx_bytes};
+}
+
 port_counters read_port_counters(uint16_t port_id)
 {
     rte_eth_stats s{};
     port_counters c;
+    if (const file_source& f = file_sources[port_id]; f.rx_packets != nullptr) {
+        c.rx_packets = f.rx_packets->load(std::memory_order_relaxed);
+        c.rx_bytes = f.rx_bytes->load(std::memory_order_relaxed);
+        return c;
+    }
     if (rte_eth_stats_get(port_id, &s) != 0)
         return c;
     c.rx_packets = s.ipackets;

@@ -3,6 +3,7 @@
 // pairs), promiscuous, symmetric RSS where there are several workers.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,7 +20,14 @@ namespace linecap {
 enum class timestamp_source : uint8_t {
     tsc,       // TSC at the RX burst, converted to wall-clock ns
     pmd_us,    // the field holds microseconds since the epoch (net_pcap in DPDK 22.11)
+    file_ns,   // the field holds the capture file's nanoseconds since the epoch (linecap -r)
 };
+
+// What the RX timestamp dynamic field counts, in nanoseconds (0: not used).
+constexpr uint32_t timestamp_unit_ns(timestamp_source source)
+{
+    return source == timestamp_source::pmd_us ? 1000 : source == timestamp_source::file_ns ? 1 : 0;
+}
 
 std::string_view timestamp_source_name(timestamp_source source);
 
@@ -32,7 +40,8 @@ struct port_plan {
     uint16_t nb_queues = 1;    // RX queues we poll
     uint16_t nb_tx_queues = 0; // set up only for drivers that take queues in pairs; never used
     bool rss = false;          // queues spread by symmetric RSS
-    bool replay = false;       // net_pcap reading a file once: never drop, wait
+    bool replay = false;       // reading a file once (net_pcap, -r): never drop, wait
+    bool file = false;         // the file of -r (engine/file_port.h)
     timestamp_source timestamps = timestamp_source::tsc;
     uint16_t rx_desc = 0;      // descriptors per queue, as the driver adjusted them
     unsigned preloaded_packets = 0;  // mbufs a net_pcap infinite_rx port keeps its file in
@@ -78,5 +87,10 @@ struct port_counters {
 };
 
 port_counters read_port_counters(uint16_t port_id);
+
+// A port that is no ethdev (linecap -r's file): its counters are these,
+// which its RX call keeps. Call before any reader runs.
+void register_file_port(uint16_t port_id, const std::atomic<uint64_t>* rx_packets,
+                        const std::atomic<uint64_t>* rx_bytes);
 
 } // namespace linecap

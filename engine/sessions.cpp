@@ -1,5 +1,7 @@
 #include "engine/sessions.h"
 
+#include <cstddef>
+
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -88,7 +90,10 @@ int free_session_slot(const pipeline& p, unsigned limit)
 std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, int dir_fd)
 {
     std::string error;
-    auto filter = session_filter::compile(spec, error, p.options.bpf_jit);
+    // Packets read from a file carry their wire length in their metadata.
+    const int wire_len_offset =
+        p.file ? packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len)) : -1;
+    auto filter = session_filter::compile(spec, error, p.options.bpf_jit, wire_len_offset);
     if (!filter) {
         close(dir_fd);
         return error;

@@ -1,5 +1,6 @@
 #include "engine/worker.h"
 
+#include "engine/file_port.h"
 #include "filters/classifier.h"
 
 #include <rte_branch_prediction.h>
@@ -14,23 +15,26 @@ namespace linecap {
 namespace {
 
 // A packet's wall-clock time: the driver's timestamp where the port has one
-// of known unit, otherwise the TSC time at which its burst was received (one
-// TSC read per burst: the packets of a burst all arrived before it, and we
-// cannot know better).
+// of known unit (net_pcap's µs, or the ns a capture file's reader put
+// there), otherwise the TSC time at which its burst was received (one TSC
+// read per burst: the packets of a burst all arrived before it, and we
+// cannot know better). One test of the queue's constant source; the unit is
+// the queue's too.
 //
 // net_pcap computes its microseconds from libpcap's tv_sec, which libpcap
 // 1.10 sign-extends from the file's unsigned 32-bit seconds: a time past
 // 2038-01-19 (2^31 s) arrives as a negative count. Adding 2^32 s puts it
 // back where the file has it (pcap seconds run to 2106; capture_format.h).
+// A file port's reader gives unsigned nanoseconds already.
 constexpr uint64_t pcap_seconds_wrap_us = (uint64_t{1} << 32) * 1000000u;
 
 inline uint64_t timestamp_of(const worker& w, const rx_queue& q, const rte_mbuf* m, uint64_t burst_ns)
 {
-    if (q.timestamps == timestamp_source::pmd_us && (m->ol_flags & w.rx_timestamp_flag)) {
-        uint64_t us = *RTE_MBUF_DYNFIELD(m, w.rx_timestamp_offset, const rte_mbuf_timestamp_t*);
-        if (unlikely(static_cast<int64_t>(us) < 0))
-            us += pcap_seconds_wrap_us;
-        return us * 1000u;
+    if (q.timestamps != timestamp_source::tsc && (m->ol_flags & w.rx_timestamp_flag)) {
+        uint64_t t = *RTE_MBUF_DYNFIELD(m, w.rx_timestamp_offset, const rte_mbuf_timestamp_t*);
+        if (unlikely(static_cast<int64_t>(t) < 0) && q.timestamps == timestamp_source::pmd_us)
+            t += pcap_seconds_wrap_us;
+        return t * q.timestamp_unit;
     }
     return burst_ns;
 }
@@ -111,7 +115,11 @@ int worker_main(void* arg)
         if (++next_queue == w.nb_queues)
             next_queue = 0;
 
-        const uint16_t nb_rx = rte_eth_rx_burst(q.port, q.queue, pkts, static_cast<uint16_t>(w.burst));
+        // One test per burst of what is constant per queue: a capture
+        // file's queue (-r) is read here, every other from its ethdev.
+        const uint16_t nb_rx = likely(q.file == nullptr)
+                                   ? rte_eth_rx_burst(q.port, q.queue, pkts, static_cast<uint16_t>(w.burst))
+                                   : receive_file_records(*q.file, pkts, static_cast<uint16_t>(w.burst));
         if (unlikely(nb_rx == 0))
             continue;
 

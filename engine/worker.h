@@ -30,11 +30,15 @@ class classifier;
 constexpr unsigned max_queues_per_worker = 256;
 constexpr unsigned max_burst = 512;
 
+struct file_port;
+
 struct rx_queue {
     uint16_t port;
     uint16_t queue;
     timestamp_source timestamps;
-    bool lossless;   // wait for ring space rather than drop (replays, --lossless)
+    bool lossless;           // wait for ring space rather than drop (replays, --lossless)
+    uint32_t timestamp_unit; // ns per unit of the RX timestamp field: 1000 (net_pcap), 1 (-r)
+    file_port* file;         // -r FILE's queue: records become mbufs here, not in an ethdev
 };
 
 // Written only by the owning worker. A burst's receive, filter and match

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <memory>
 
 #include <fmt/format.h>
@@ -92,6 +93,23 @@ std::string dpdk_refusal(const std::string& expression, const bpf_program& progr
     return {};
 }
 
+// The converter turns classic `ld #pktlen` / `ldx #pktlen` into a 32-bit
+// load from the context register (the mbuf) at pkt_len's offset. A packet
+// read from a file keeps pkt_len honest (the bytes its segments hold: DPDK's
+// rte_pktmbuf_read, which every packet load goes through, walks the chain
+// as far as pkt_len says and would step off its end otherwise) and carries
+// its wire length elsewhere in the mbuf: those loads are pointed there,
+// so `len`, `greater` and `less` test the wire length as tcpdump does.
+void point_len_at(rte_bpf_prm& prm, int wire_len_offset)
+{
+    constexpr uint8_t ctx_register = EBPF_REG_6;
+    auto* ins = const_cast<ebpf_insn*>(prm.ins);
+    for (uint32_t i = 0; i < prm.nb_ins; i++)
+        if (ins[i].code == (BPF_LDX | BPF_MEM | BPF_W) && ins[i].src_reg == ctx_register &&
+            ins[i].off == static_cast<int16_t>(offsetof(rte_mbuf, pkt_len)))
+            ins[i].off = static_cast<int16_t>(wire_len_offset);
+}
+
 } // namespace
 
 std::string bpf_expression::check_syntax(const std::string& expression)
@@ -103,10 +121,11 @@ std::string bpf_expression::check_syntax(const std::string& expression)
     return error;
 }
 
-std::string bpf_expression::compile(const std::string& expression, bool use_jit)
+std::string bpf_expression::compile(const std::string& expression, bool use_jit, int wire_len_offset)
 {
     if (std::string error = compile_classic(expression, _program); !error.empty())
         return error;
+    _wire_len_offset = wire_len_offset;
     if (std::string why = dpdk_refusal(expression, _program); !why.empty()) {
         _note = fmt::format("{} runs in libpcap's interpreter, as tcpdump runs it: DPDK cannot run it ({})",
                             quoted(expression), why);
@@ -121,6 +140,8 @@ std::string bpf_expression::compile(const std::string& expression, bool use_jit)
         return {};
     }
     fix_indirect_loads(*prm);
+    if (wire_len_offset >= 0)
+        point_len_at(*prm, wire_len_offset);
     _bpf = rte_bpf_load(prm);
     rte_free(prm);
     if (_bpf == nullptr) {
@@ -138,15 +159,20 @@ bool bpf_expression::matches_in_libpcap(const rte_mbuf* m) const
 {
     // libpcap's interpreter reads one flat buffer: a chained packet is copied
     // into one of this thread's (workers are threads; a chain is a frame over
-    // 2 KiB). `len` is the packet's length, the buffer what the mbufs hold.
+    // 2 KiB). `len` is the packet's length on the wire (a file record's
+    // original length where compile() was told where it is), the buffer what
+    // the mbufs hold.
+    const u_int wire_len = _wire_len_offset >= 0
+                               ? *reinterpret_cast<const uint32_t*>(reinterpret_cast<const char*>(m) + _wire_len_offset)
+                               : m->pkt_len;
     if (m->nb_segs == 1)
-        return bpf_filter(_program.bf_insns, rte_pktmbuf_mtod(m, const u_char*), m->pkt_len, m->data_len) != 0;
+        return bpf_filter(_program.bf_insns, rte_pktmbuf_mtod(m, const u_char*), wire_len, m->data_len) != 0;
     thread_local std::vector<u_char> flat;
     flat.clear();
     for (const rte_mbuf* seg = m; seg != nullptr; seg = seg->next)
         flat.insert(flat.end(), rte_pktmbuf_mtod(seg, const u_char*), rte_pktmbuf_mtod(seg, const u_char*) + seg->data_len);
     const auto buflen = static_cast<u_int>(std::min<size_t>(flat.size(), m->pkt_len));
-    return bpf_filter(_program.bf_insns, flat.data(), m->pkt_len, buflen) != 0;
+    return bpf_filter(_program.bf_insns, flat.data(), wire_len, buflen) != 0;
 }
 
 } // namespace linecap

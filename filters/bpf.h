@@ -39,7 +39,12 @@ public:
     // (libpcap's "protochain" is a loop, which DPDK refuses) runs in
     // libpcap's own interpreter, as tcpdump runs it, and note() says so. So
     // check_syntax before DPDK starts is the whole check.
-    std::string compile(const std::string& expression, bool use_jit = false);
+    //
+    // `len` (and `greater`, `less`) reads the mbuf's pkt_len, unless
+    // `wire_len_offset` is not negative: then it reads the 32-bit length at
+    // that offset in the mbuf instead (packet_meta::wire_len of packets read
+    // from a capture file, whose pkt_len is only what the file captured).
+    std::string compile(const std::string& expression, bool use_jit = false, int wire_len_offset = -1);
 
     // libpcap's verdict on the expression alone; needs no DPDK.
     static std::string check_syntax(const std::string& expression);
@@ -64,6 +69,7 @@ private:
     rte_bpf* _bpf = nullptr;
     uint64_t (*_jit)(void*) = nullptr;
     std::string _note;
+    int _wire_len_offset = -1;      // see compile()
 };
 
 } // namespace linecap

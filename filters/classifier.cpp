@@ -41,7 +41,7 @@ std::string check_session_filter(const session_spec& spec)
 }
 
 std::shared_ptr<const session_filter> session_filter::compile(const session_spec& spec, std::string& error,
-                                                              bool bpf_jit)
+                                                              bool bpf_jit, int wire_len_offset)
 {
     auto f = std::make_shared<session_filter>();
     f->rules = spec.match;
@@ -50,7 +50,7 @@ std::shared_ptr<const session_filter> session_filter::compile(const session_spec
                                [](const match_rule& r) { return r.matches_everything(); });
     if (!spec.bpf.empty()) {
         f->bpf = std::make_unique<bpf_expression>();
-        if (std::string e = f->bpf->compile(spec.bpf, bpf_jit); !e.empty()) {
+        if (std::string e = f->bpf->compile(spec.bpf, bpf_jit, wire_len_offset); !e.empty()) {
             error = "bpf: " + e;
             return nullptr;
         }

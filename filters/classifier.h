@@ -59,8 +59,10 @@ struct session_filter {
     // Compiles the BPF expression and the payload patterns of `spec`.
     // Returns null and sets `error` (which names the field) on failure.
     // `bpf_jit`: run BPF through DPDK's JIT rather than its interpreter (see bpf.h).
+    // `wire_len_offset`: where BPF's `len` reads the wire length, if not
+    // from pkt_len (packets read from a capture file; see bpf.h).
     static std::shared_ptr<const session_filter> compile(const session_spec& spec, std::string& error,
-                                                         bool bpf_jit = false);
+                                                         bool bpf_jit = false, int wire_len_offset = -1);
 };
 
 // Everything that can be checked of a spec's filter without DPDK running:

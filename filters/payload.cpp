@@ -7,8 +7,9 @@ namespace linecap {
 namespace {
 
 // A payload in more segments than this is scanned in its first ones only:
-// 64 segments of 2 KiB hold any frame DPDK can receive.
-constexpr unsigned max_segments = 64;
+// 64 segments of 2 KiB hold any frame DPDK can receive, 128 the largest
+// record linecap -r reads (256 KiB, engine/file_port.h).
+constexpr unsigned max_segments = 128;
 
 int stop_at_first_match(unsigned, unsigned long long, unsigned long long, unsigned, void*)
 {

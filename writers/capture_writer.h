@@ -64,12 +64,22 @@ public:
     uint32_t write_packet(const rte_mbuf* m, uint64_t ts_ns, uint32_t skip = 0, const uint8_t* prefix = nullptr,
                           uint32_t prefix_len = 0)
     {
+        return write_packet_of_length(m, ts_ns, m->pkt_len, skip, prefix, prefix_len);
+    }
+
+    // The same for a packet whose original length is `wire_len`, at least
+    // its pkt_len: a packet read from a capture file holds only what the
+    // file captured (engine/file_port.h), and keeps the record's length.
+    uint32_t write_packet_of_length(const rte_mbuf* m, uint64_t ts_ns, uint32_t wire_len, uint32_t skip,
+                                    const uint8_t* prefix, uint32_t prefix_len)
+    {
         uint32_t available = m->data_len;
         if (__builtin_expect(m->nb_segs > 1, 0))
             for (const rte_mbuf* seg = m->next; seg != nullptr; seg = seg->next)
                 available += seg->data_len;
+        wire_len = std::max(wire_len, m->pkt_len);
         skip = std::min(skip, m->pkt_len);
-        const uint32_t len = m->pkt_len - skip + prefix_len;
+        const uint32_t len = wire_len - skip + prefix_len;
         available = (available > skip ? available - skip : 0) + prefix_len;
         const uint32_t caplen = std::min({len, _snaplen, available});
         const uint32_t bytes = append_record_header(ts_ns, caplen, len, interface_of(m->port));

@@ -14,6 +14,7 @@ std::string_view stop_reason_name(stop_reason reason)
     case stop_reason::disk_full: return "disk_full";
     case stop_reason::error: return "error";
     case stop_reason::shutdown: return "shutdown";
+    case stop_reason::end_of_file: return "end_of_file";
     }
     return "?";
 }

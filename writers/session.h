@@ -29,6 +29,7 @@ enum class stop_reason : uint8_t {
     disk_full,   // ENOSPC or EDQUOT while writing
     error,       // any other write or open error
     shutdown,    // the daemon is stopping
+    end_of_file, // -r FILE: every record of the file is written
 };
 
 std::string_view stop_reason_name(stop_reason reason);

@@ -22,7 +22,6 @@ namespace {
 // core with the control thread, and an idle busy-poll would starve it. The
 // nap is far shorter than the time a ring takes to fill at line rate.
 constexpr unsigned idle_passes_before_nap = 256;
-constexpr unsigned idle_nap_us = 20;
 
 // Housekeeping (flushes, counter publication, closing finished time windows)
 // runs every 10 ms of TSC.
@@ -179,7 +178,7 @@ bool rotation_due(const session_output& out, const rotate_policy& rotate, uint64
             ts >= out.window_end_ns);
 }
 
-inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_ns)
+inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_ns, uint32_t wire_len)
 {
     session_output& out = w.outputs[slot];
     if (unlikely(out.closed || out.owner == nullptr)) {
@@ -232,7 +231,7 @@ inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_n
         if (out.window_end_ns == UINT64_MAX && rotate.seconds != 0)
             out.window_end_ns = window_start(ts_ns, rotate.seconds * ns_per_second) + rotate.seconds * ns_per_second;
     }
-    out.file.write_packet(m, ts_ns, cut.skip, cut.prefix, cut.prefix_len);
+    out.file.write_packet_of_length(m, ts_ns, wire_len, cut.skip, cut.prefix, cut.prefix_len);
     out.last_ts_ns = ts_ns;
 }
 
@@ -288,7 +287,9 @@ void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
         const rte_mbuf* m = pkts[i];
         const packet_meta* meta = meta_of(m);
         touched |= meta->sessions;
-        for_each_session(meta->sessions, [&](unsigned slot) { write_one(w, slot, m, meta->ts_ns); });
+        // Constant per writer: whether the pipeline reads a capture file.
+        const uint32_t wire_len = w.wire_len_in_meta ? meta->wire_len : m->pkt_len;
+        for_each_session(meta->sessions, [&](unsigned slot) { write_one(w, slot, m, meta->ts_ns, wire_len); });
     }
     if (unlikely((touched & w.watched.load(std::memory_order_relaxed)) != 0))
         sample_for_watch(w, pkts, n);
@@ -434,7 +435,7 @@ int writer_main(void* arg)
             if (stopping)
                 break;
             if (++idle_passes >= idle_passes_before_nap)
-                rte_delay_us_sleep(idle_nap_us);
+                rte_delay_us_sleep(w.idle_nap_us);
         } else {
             idle_passes = 0;
         }

@@ -87,6 +87,25 @@ TEST_CASE("one-shot or daemon: each needs its own options and refuses the other'
     CHECK_THAT(validate_options(stray), Catch::Contains("--max-sessions is a daemon option"));
 }
 
+TEST_CASE("-r FILE: repeatable, one file per -r, the expression after it; one-shot only")
+{
+    engine_options o;
+    REQUIRE(parse({"-r", "a.pcap", "-w", "/tmp/x", "-r", "b.pcapng", "tcp", "port", "80"}, o) == parse_result::run);
+    CHECK(o.read_files == std::vector<std::string>{"a.pcap", "b.pcapng"});
+    CHECK(o.bpf == "tcp port 80");
+
+    engine_options long_form;
+    REQUIRE(parse({"--read", "a.pcap", "-w", "/tmp/x"}, long_form) == parse_result::run);
+    CHECK(long_form.read_files == std::vector<std::string>{"a.pcap"});
+
+    engine_options missing;
+    CHECK(parse({"-w", "/tmp/x", "-r"}, missing) == parse_result::exit_usage);
+
+    engine_options daemon;
+    REQUIRE(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "-r", "a.pcap"}, daemon) == parse_result::run);
+    CHECK_THAT(validate_options(daemon), Catch::Contains("--read (-r) belongs to a one-shot capture"));
+}
+
 TEST_CASE("validation: ring size, lcore lists, the output folder")
 {
     const std::string base = test::temp_dir();

@@ -1,7 +1,9 @@
 // The classifier's semantics on hand-built packets (docs/filters.md).
+#include <cstddef>
 #include <cstring>
 
 #include <catch2/catch.hpp>
+#include <pcap/pcap.h>
 
 #include "tests/filters/filter_helpers.h"
 
@@ -276,6 +278,58 @@ TEST_CASE("an expression DPDK cannot run (protochain) runs in libpcap's interpre
     auto c = build_classifier({R"({"bpf":"ip6 protochain 17"})"});
     CHECK(classify_frames(*c, {udp_behind_headers, tcp_behind_header, plain_udp6, udp4}) ==
           std::vector<session_mask>{1, 0, 1, 0});
+}
+
+TEST_CASE("BPF len, greater and less test a file record's wire length (linecap -r)")
+{
+    // A 1500-byte frame of which a snapped file kept 96 bytes: the mbuf holds
+    // 96 (pkt_len 96, so no load can step past them), packet_meta holds 1500.
+    auto frame = tcp4("10.0.0.1", "10.0.0.2", 1000, 80, 0x02, 1500);
+    frame.resize(96);
+    const int wire_len_offset = packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len));
+    // libpcap's verdict (what tcpdump -r decides) on the record, and on a
+    // packet whose length is what it holds.
+    const auto libpcap = [&](const char* expression, uint32_t len) {
+        pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
+        bpf_program program{};
+        REQUIRE(pcap_compile(dead, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0);
+        pcap_pkthdr h{};
+        h.caplen = static_cast<uint32_t>(frame.size());
+        h.len = len;
+        const bool kept = pcap_offline_filter(&program, &h, frame.data()) != 0;
+        pcap_freecode(&program);
+        pcap_close(dead);
+        return kept;
+    };
+    struct expectation {
+        const char* expression;
+        int from_file;      // 1/0: the verdict on the record; -1: libpcap's, whatever it is
+        int from_pkt_len;   // the same, as a port's packet of 96 bytes
+    };
+    for (const expectation& e : {expectation{"greater 1000", 1, 0}, expectation{"less 100", 0, 1},
+                                 expectation{"len == 1500", 1, 0}, expectation{"len == 96", 0, 1},
+                                 expectation{"tcp and greater 1400", 1, 0},
+                                 // a load past the 96 bytes held rejects the packet, as in libpcap
+                                 expectation{"ether[200] == 0 and greater 1000", 0, 0},
+                                 expectation{"ether[200] == 0 or greater 1000", -1, -1},
+                                 expectation{"ether[95] == ether[95] and greater 1000", 1, 0},
+                                 // libpcap's interpreter (protochain: DPDK runs no loops) too
+                                 expectation{"ip protochain 6 and greater 1000", 1, 0},
+                                 expectation{"ip protochain 6 and less 100", 0, 1}}) {
+        for (const bool file : {true, false}) {
+            INFO(e.expression << (file ? " on a file's record" : " on a port's packet"));
+            const bool reference = libpcap(e.expression, file ? 1500 : 96);
+            const int stated = file ? e.from_file : e.from_pkt_len;
+            if (stated >= 0)
+                REQUIRE(reference == (stated == 1));
+            bpf_expression bpf;
+            REQUIRE(bpf.compile(e.expression, false, file ? wire_len_offset : -1).empty());
+            rte_mbuf* m = make_chain(frame, 2048);
+            meta_of(m)->wire_len = 1500;
+            CHECK(bpf.matches(m) == reference);
+            rte_pktmbuf_free(m);
+        }
+    }
 }
 
 TEST_CASE("payload patterns: match, no match, caseless, across segments, never past the data")

@@ -1,15 +1,21 @@
 // pcap-compare: are two capture files the same packets?
 //
 //   pcap-compare EXPECTED ACTUAL [--snaplen N] [--timestamps exact|us|ignore] [--replayed-lengths]
+//   pcap-compare --expected-list LIST ACTUAL [...]
 //
 // Reads both with libpcap at nanosecond precision and compares record by
 // record: timestamp, original length, captured length (ACTUAL must hold the
-// first min(len, snaplen) bytes of EXPECTED's packet) and the bytes. Prints
-// the first difference with its record number and exits 1; exits 0 when the
-// files agree, 2 when one cannot be read.
+// first min(len, snaplen) bytes of EXPECTED's packet) and the bytes. With
+// --expected-list, EXPECTED is the files LIST names (one per line), read one
+// after the other as one stream (what `linecap -r A -r B ...` writes from
+// several files). Prints the first difference with its record number (and
+// which expected file holds it) and exits 1; exits 0 when the files agree,
+// 2 when one cannot be read.
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -40,15 +46,74 @@ int64_t floor_to_us(int64_t ns)
     return ns - (r < 0 ? r + 1000 : r);
 }
 
+
+// Records from several files in turn, as one stream.
+class record_stream {
+public:
+    explicit record_stream(std::vector<std::string> paths) : _paths(std::move(paths)) {}
+    ~record_stream()
+    {
+        if (_pcap != nullptr)
+            pcap_close(_pcap);
+    }
+
+    // 1: a record; 0: the end of the last file; PCAP_ERROR: a file cannot be read.
+    int next(pcap_pkthdr** h, const u_char** d)
+    {
+        for (;;) {
+            if (_pcap == nullptr) {
+                if (_index == _paths.size())
+                    return 0;
+                _pcap = open_nano(_paths[_index]);
+                _in_file = 0;
+                if (_pcap == nullptr) {
+                    _error = "cannot open " + _paths[_index];
+                    return PCAP_ERROR;
+                }
+            }
+            const int rc = pcap_next_ex(_pcap, h, d);
+            if (rc == 1) {
+                _in_file++;
+                return 1;
+            }
+            if (rc == PCAP_ERROR) {
+                _error = fmt::format("{}: {}", _paths[_index], pcap_geterr(_pcap));
+                return PCAP_ERROR;
+            }
+            pcap_close(_pcap);
+            _pcap = nullptr;
+            _index++;
+        }
+    }
+
+    const std::string& error() const { return _error; }
+    // Where the last record came from, when there are several files.
+    std::string where() const
+    {
+        return _paths.size() < 2 || _index >= _paths.size()
+                   ? std::string()
+                   : fmt::format(" ({}, its record {})", _paths[_index], _in_file);
+    }
+    std::string name() const { return _paths.size() == 1 ? _paths[0] : fmt::format("the {} expected files", _paths.size()); }
+
+private:
+    std::vector<std::string> _paths;
+    size_t _index = 0;
+    pcap_t* _pcap = nullptr;
+    uint64_t _in_file = 0;
+    std::string _error;
+};
+
 } // namespace
 
 int main(int argc, char** argv)
 {
     CLI::App app{"pcap-compare: compare two capture files packet by packet"};
-    std::string expected_path, actual_path, timestamps = "exact";
+    std::vector<std::string> files;
+    std::string list_path, timestamps = "exact";
     uint32_t snaplen = 0;
-    app.add_option("expected", expected_path)->required();
-    app.add_option("actual", actual_path)->required();
+    app.add_option("files", files, "EXPECTED ACTUAL, or ACTUAL alone with --expected-list")->required();
+    app.add_option("--expected-list", list_path, "EXPECTED is these files (one per line), read in turn");
     app.add_option("--snaplen", snaplen, "ACTUAL was truncated to this many bytes (0: whole)");
     app.add_option("--timestamps", timestamps,
                    "exact; us (EXPECTED's time cut to microseconds); ignore")
@@ -59,27 +124,43 @@ int main(int argc, char** argv)
                  "bytes: expect original length = EXPECTED's captured length");
     CLI11_PARSE(app, argc, argv);
 
-    pcap_t* expected = open_nano(expected_path);
-    pcap_t* actual = open_nano(actual_path);
-    if (expected == nullptr || actual == nullptr)
+    std::vector<std::string> expected_paths;
+    if (!list_path.empty()) {
+        std::ifstream list(list_path);
+        for (std::string line; std::getline(list, line);)
+            if (!line.empty())
+                expected_paths.push_back(line);
+        if (expected_paths.empty()) {
+            fmt::print(stderr, "pcap-compare: {}: no files listed\n", list_path);
+            return 2;
+        }
+    }
+    if (files.size() != (list_path.empty() ? 2u : 1u)) {
+        fmt::print(stderr, "pcap-compare: give EXPECTED ACTUAL, or --expected-list LIST ACTUAL\n");
         return 2;
+    }
+    if (list_path.empty())
+        expected_paths.push_back(files[0]);
+    const std::string actual_path = files.back();
+    record_stream expected(expected_paths);
+    record_stream actual({actual_path});
 
     uint64_t record = 0;
     for (;;) {
         pcap_pkthdr *eh, *ah;
         const u_char *ed, *ad;
-        const int er = pcap_next_ex(expected, &eh, &ed);
-        const int ar = pcap_next_ex(actual, &ah, &ad);
+        const int er = expected.next(&eh, &ed);
+        const int ar = actual.next(&ah, &ad);
         if (er == PCAP_ERROR || ar == PCAP_ERROR) {
             fmt::print(stderr, "pcap-compare: record {}: read error: {}\n", record,
-                       er == PCAP_ERROR ? pcap_geterr(expected) : pcap_geterr(actual));
+                       er == PCAP_ERROR ? expected.error() : actual.error());
             return 2;
         }
         if (er != 1 || ar != 1) {
             if (er != 1 && ar != 1)
                 break;
             fmt::print(stderr, "pcap-compare: {} has more records: {} ends after {}\n",
-                       er == 1 ? expected_path : actual_path, er == 1 ? actual_path : expected_path,
+                       er == 1 ? expected.name() : actual_path, er == 1 ? actual_path : expected.name(),
                        record);
             return 1;
         }
@@ -101,13 +182,12 @@ int main(int argc, char** argv)
             what = fmt::format("byte {} is {:#04x}, expected {:#04x}", i, ad[i], ed[i]);
         }
         if (!what.empty()) {
-            fmt::print(stderr, "pcap-compare: record {} (1-based {}): {}\n", record, record + 1, what);
+            fmt::print(stderr, "pcap-compare: record {} (1-based {}){}: {}\n", record, record + 1, expected.where(),
+                       what);
             return 1;
         }
         record++;
     }
     fmt::print("pcap-compare: {} records agree\n", record);
-    pcap_close(expected);
-    pcap_close(actual);
     return 0;
 }

@@ -160,6 +160,35 @@ TEST_CASE("chained mbufs: segments are joined, truncation may end in any segment
     CHECK(f.records[0].data == std::vector<uint8_t>(bytes.begin(), bytes.begin() + kept));
 }
 
+TEST_CASE("a packet read from a snapped file keeps its wire length (linecap -r)")
+{
+    dir_handle dir;
+    const auto format = GENERATE(file_format::pcap_ns, file_format::pcapng);
+    const uint32_t snaplen = GENERATE(0u, 64u);
+    capture_writer w;
+    REQUIRE(w.open(dir.fd, "w.pcap", {format, snaplen, 1 << 16}) == 0);
+    const auto held = pattern(96, 5);          // what the file captured of a 1500-byte frame
+    const auto chained = pattern(5000, 6);     // whole, in a chain of 3 segments
+    rte_mbuf* a = test::make_chain(held, 2048);
+    rte_mbuf* b = test::make_chain(chained, 2048);
+    w.write_packet_of_length(a, 1, 1500, 0, nullptr, 0);
+    w.write_packet_of_length(b, 2, 5000, 0, nullptr, 0);
+    w.write_packet_of_length(a, 3, 10, 0, nullptr, 0);   // below the bytes held: never less than them
+    rte_pktmbuf_free(a);
+    rte_pktmbuf_free(b);
+    REQUIRE(w.close(0) == 0);
+    const file_contents f = read_back(dir.path + "/w.pcap");
+    REQUIRE(f.records.size() == 3);
+    const uint32_t kept = snaplen == 0 ? 96 : 64;
+    CHECK(f.records[0].len == 1500);
+    CHECK(f.records[0].caplen == kept);
+    CHECK(f.records[0].data == std::vector<uint8_t>(held.begin(), held.begin() + kept));
+    CHECK(f.records[1].len == 5000);
+    CHECK(f.records[1].caplen == (snaplen == 0 ? 5000u : 64u));
+    CHECK(f.records[2].len == 96);
+    CHECK(f.records[2].caplen == kept);
+}
+
 TEST_CASE("records straddle chunk boundaries and come back whole")
 {
     dir_handle dir;

@@ -1,0 +1,261 @@
+// linecap -r's reader of capture files (engine/file_port.h), on files built
+// here byte by byte: what each record becomes, and the errors.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "engine/file_port.h"
+#include "tests/support/dpdk_env.h"
+
+using namespace linecap;
+
+namespace {
+
+struct raw_record {
+    uint32_t sec;
+    uint32_t frac;
+    uint32_t caplen;
+    uint32_t len;
+};
+
+void put32(std::string& out, uint32_t v, bool big_endian = false)
+{
+    if (big_endian)
+        v = __builtin_bswap32(v);
+    out.append(reinterpret_cast<const char*>(&v), 4);
+}
+
+void put16(std::string& out, uint16_t v, bool big_endian = false)
+{
+    if (big_endian)
+        v = __builtin_bswap16(v);
+    out.append(reinterpret_cast<const char*>(&v), 2);
+}
+
+std::string frame_bytes(uint32_t n, uint8_t seed)
+{
+    std::string s(n, '\0');
+    for (uint32_t i = 0; i < n; i++)
+        s[i] = static_cast<char>(seed + i);
+    return s;
+}
+
+std::string pcap_file(const std::vector<raw_record>& records, bool nanosecond = false, bool big_endian = false,
+                      uint32_t linktype = 1)
+{
+    std::string out;
+    put32(out, nanosecond ? 0xa1b23c4d : 0xa1b2c3d4, big_endian);
+    put16(out, 2, big_endian);
+    put16(out, 4, big_endian);
+    put32(out, 0, big_endian);
+    put32(out, 0, big_endian);
+    put32(out, 262144, big_endian);
+    put32(out, linktype, big_endian);
+    uint8_t seed = 1;
+    for (const raw_record& r : records) {
+        put32(out, r.sec, big_endian);
+        put32(out, r.frac, big_endian);
+        put32(out, r.caplen, big_endian);
+        put32(out, r.len, big_endian);
+        out += frame_bytes(r.caplen, seed++);
+    }
+    return out;
+}
+
+// A pcapng section with one Ethernet interface of resolution 10^-`tsresol`.
+std::string pcapng_file(uint8_t tsresol, const std::vector<std::pair<uint64_t, raw_record>>& packets)
+{
+    std::string out;
+    put32(out, 0x0A0D0D0A);
+    put32(out, 28);
+    put32(out, 0x1A2B3C4D);
+    put16(out, 1);
+    put16(out, 0);
+    put32(out, 0xffffffff);
+    put32(out, 0xffffffff);
+    put32(out, 28);
+    put32(out, 1);   // interface description
+    put32(out, 32);
+    put16(out, 1);   // Ethernet
+    put16(out, 0);
+    put32(out, 262144);
+    put16(out, 9);   // if_tsresol
+    put16(out, 1);
+    out += static_cast<char>(tsresol);
+    out += std::string(3, '\0');
+    put32(out, 0);   // end of options
+    put32(out, 32);
+    uint8_t seed = 1;
+    for (const auto& [units, r] : packets) {
+        const uint32_t padded = (r.caplen + 3) & ~3u;
+        const uint32_t total = 32 + padded;
+        put32(out, 6);
+        put32(out, total);
+        put32(out, 0);
+        put32(out, static_cast<uint32_t>(units >> 32));
+        put32(out, static_cast<uint32_t>(units));
+        put32(out, r.caplen);
+        put32(out, r.len);
+        out += frame_bytes(r.caplen, seed++);
+        out += std::string(padded - r.caplen, '\0');
+        put32(out, total);
+    }
+    return out;
+}
+
+std::string write_file(const std::string& name, const std::string& bytes)
+{
+    const std::string path = test::temp_dir() + "/" + name;
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+}
+
+struct read_result {
+    std::vector<file_record> records;   // data pointers are not kept
+    std::vector<std::string> data;
+    std::string error;
+    bool ended = false;
+};
+
+read_result read_all(const std::string& path)
+{
+    read_result r;
+    std::string error;
+    auto file = capture_file::open(path, error);
+    INFO(error);
+    REQUIRE(file != nullptr);
+    file_record record;
+    for (;;) {
+        const auto st = file->next(record, r.error);
+        if (st != capture_file::status::record) {
+            r.ended = st == capture_file::status::end;
+            break;
+        }
+        r.data.emplace_back(reinterpret_cast<const char*>(record.data), record.caplen);
+        record.data = nullptr;
+        r.records.push_back(record);
+    }
+    return r;
+}
+
+constexpr uint64_t ns = 1000000000ull;
+
+} // namespace
+
+TEST_CASE("pcap seconds are unsigned: times past 2038 and up to 2106 come back exactly")
+{
+    const bool nanosecond = GENERATE(false, true);
+    const bool big_endian = GENERATE(false, true);
+    const uint32_t frac = nanosecond ? 250000001u : 250000u;
+    const auto path = write_file("y2038.pcap",
+                                 pcap_file({{2145916790, frac, 60, 60}, {2147483647, frac, 60, 60},
+                                            {2147483648u, frac, 60, 60}, {4294967295u, frac, 60, 60}},
+                                           nanosecond, big_endian));
+    const read_result r = read_all(path);
+    CHECK(r.ended);
+    REQUIRE(r.records.size() == 4);
+    const uint64_t frac_ns = nanosecond ? 250000001u : 250000000u;
+    CHECK(r.records[0].ts_ns == 2145916790ull * ns + frac_ns);
+    CHECK(r.records[1].ts_ns == 2147483647ull * ns + frac_ns);
+    CHECK(r.records[2].ts_ns == 2147483648ull * ns + frac_ns);
+    CHECK(r.records[3].ts_ns == 4294967295ull * ns + frac_ns);
+    CHECK(r.data[3] == frame_bytes(60, 4));
+}
+
+TEST_CASE("lengths: snapped records keep their wire length; caplen > len gets len = caplen; empty records")
+{
+    const auto path = write_file("lengths.pcap", pcap_file({{1, 0, 96, 1500}, {2, 0, 60, 20}, {3, 0, 0, 262144},
+                                                            {4, 0, 47, 0}, {5, 0, 1514, 1514}}));
+    const read_result r = read_all(path);
+    CHECK(r.ended);
+    REQUIRE(r.records.size() == 5);
+    CHECK((r.records[0].caplen == 96 && r.records[0].wire_len == 1500));
+    CHECK((r.records[1].caplen == 60 && r.records[1].wire_len == 60));
+    CHECK((r.records[2].caplen == 0 && r.records[2].wire_len == 262144));
+    CHECK((r.records[3].caplen == 47 && r.records[3].wire_len == 47));
+    CHECK((r.records[4].caplen == 1514 && r.records[4].wire_len == 1514));
+    CHECK(r.data[0] == frame_bytes(96, 1));
+    CHECK(r.data[1] == frame_bytes(60, 2));
+}
+
+TEST_CASE("a fraction of a second of one second or more is added as the file holds it, unsigned")
+{
+    // tcpdump's rx_serviceid_oobr.pcap: 0 s + 3841916976 µs (as a signed field, negative).
+    const read_result us = read_all(write_file("frac.pcap", pcap_file({{0, 3841916976u, 0, 0}, {10, 1000000, 60, 60}})));
+    REQUIRE(us.records.size() == 2);
+    CHECK(us.records[0].ts_ns == 3841916976000ull);
+    CHECK(us.records[1].ts_ns == 11 * ns);
+    const read_result nsf = read_all(write_file("frac-ns.pcap", pcap_file({{7, 4294967295u, 60, 60}}, true)));
+    REQUIRE(nsf.records.size() == 1);
+    CHECK(nsf.records[0].ts_ns == 7 * ns + 4294967295ull);
+}
+
+TEST_CASE("pcapng: nanosecond and microsecond interfaces, times past 2106")
+{
+    const uint8_t tsresol = GENERATE(uint8_t{6}, uint8_t{9});
+    const uint64_t per_second = tsresol == 9 ? ns : 1000000;
+    const uint64_t t1 = 1700000000ull * per_second + 123;           // .000000123 or .000123
+    const uint64_t t2 = 4294967296ull * per_second + per_second - 1;  // 2106-02-07T06:28:16, one unit before the next second
+    const auto path = write_file("in.pcapng", pcapng_file(tsresol, {{t1, {0, 0, 61, 1500}}, {t2, {0, 0, 64, 64}}}));
+    const read_result r = read_all(path);
+    CHECK(r.ended);
+    REQUIRE(r.records.size() == 2);
+    const uint64_t unit_ns = ns / per_second;
+    CHECK(r.records[0].ts_ns == 1700000000ull * ns + 123 * unit_ns);
+    CHECK(r.records[1].ts_ns == 4294967296ull * ns + (per_second - 1) * unit_ns);
+    CHECK((r.records[0].caplen == 61 && r.records[0].wire_len == 1500));
+    CHECK(r.data[0] == frame_bytes(61, 1));
+    CHECK(r.data[1] == frame_bytes(64, 2));
+}
+
+TEST_CASE("a torn record: the records before it, then one error naming the file, the record and the byte")
+{
+    std::string bytes = pcap_file({{1, 0, 60, 60}, {2, 0, 60, 60}, {3, 0, 100, 100}});
+    const size_t cut = bytes.size() - 40;   // inside the third record's data
+    bytes.resize(cut);
+    const auto path = write_file("torn.pcap", bytes);
+    const read_result r = read_all(path);
+    CHECK_FALSE(r.ended);
+    CHECK(r.records.size() == 2);
+    INFO(r.error);
+    CHECK(r.error.find(path) != std::string::npos);
+    CHECK(r.error.find("record 3") != std::string::npos);
+    CHECK(r.error.find(fmt::format("byte {} of {}", cut, cut)) != std::string::npos);
+
+    // Cut inside a record header.
+    std::string header_cut = pcap_file({{1, 0, 60, 60}, {2, 0, 60, 60}});
+    header_cut.resize(24 + 76 + 10);
+    const read_result h = read_all(write_file("torn-header.pcap", header_cut));
+    CHECK(h.records.size() == 1);
+    CHECK(h.error.find("record 2") != std::string::npos);
+}
+
+TEST_CASE("files that are not Ethernet captures are refused at open, by name")
+{
+    struct bad {
+        const char* name;
+        std::string bytes;
+        const char* says;
+    };
+    for (const bad& b : {bad{"text.pcap", "hello, world\n", "not a capture file: it starts with 68 65 6c 6c"},
+                         bad{"empty.pcap", "", "not a capture file: it holds 0 bytes"},
+                         bad{"short.pcap", "\xd4\xc3", "not a capture file: it holds 2 bytes"},
+                         bad{"header-cut.pcap", pcap_file({}).substr(0, 20), "libpcap cannot read its header"},
+                         bad{"raw-ip.pcap", pcap_file({{1, 0, 20, 20}}, false, false, 101),
+                             "its link type is RAW ("}}) {
+        const auto path = write_file(b.name, b.bytes);
+        std::string error;
+        CHECK(capture_file::open(path, error) == nullptr);
+        INFO(error);
+        CHECK(error.find("-r " + path + ": ") == 0);
+        CHECK(error.find(b.says) != std::string::npos);
+    }
+    std::string error;
+    CHECK(capture_file::open("/nonexistent/x.pcap", error) == nullptr);
+    CHECK(error == "-r /nonexistent/x.pcap: cannot open it: No such file or directory");
+}

@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# linecap -r FILE against tcpdump -r FILE, frame by frame: every capture of
+# tcpdump's corpus (pcap and pcapng, real and malformed, frames up to 80 KB)
+# under no filter, len/greater/less expressions and five-tuple ones, with
+# timestamps to the nanosecond, captured and original lengths and bytes;
+# then nanosecond pcap and pcapng inputs, the Y2038 case, a snapped file, a
+# torn file, files that are not captures, and the accounting.
+source "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+CASES=$(cd "$(dirname "$CORPUS")/../cases" 2>/dev/null && pwd || true)
+
+# lc LOG OPTIONS...: linecap -r ..., which must exit 0.
+lc() {
+    local log=$1
+    shift
+    run_linecap "$log" -l 0-1 "${EAL_TEST[@]}" -- "$@"
+}
+
+# tcpdump's selection of one file at nanosecond precision.
+tcpdump_ns() {   # tcpdump_ns IN OUT [EXPR]
+    tcpdump --time-stamp-precision=nano -r "$1" -w "$2" ${3:+"$3"} 2>/dev/null
+}
+
+packets() { "$COUNT" "$@"; }
+
+if [ -d "$CORPUS" ]; then
+    mapfile -t files < <(find "$CORPUS" -maxdepth 1 -name '*.pcap*' | sort)
+    [ "${#files[@]}" -gt 400 ] || fail "expected the 434 corpus captures, found ${#files[@]}"
+
+    # Files libpcap itself refuses (or cannot read to the end) are expected
+    # errors: one line naming the file, and what came before it written.
+    readable=()
+    for f in "${files[@]}"; do
+        if tcpdump -r "$f" -w /dev/null 2>/dev/null; then
+            readable+=("$f")
+            continue
+        fi
+        rc=0
+        timeout 60 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" -- -r "$f" -w "$WORK/refused" >"$WORK/refused.log" 2>&1 || rc=$?
+        [ "$rc" != 0 ] || fail "libpcap refuses $f, linecap -r read it without an error"
+        grep -q "^linecap: .*$f" "$WORK/refused.log" || { cat "$WORK/refused.log"; fail "no error naming $f"; }
+        note "libpcap refuses $(basename "$f"): so does linecap -r, by name"
+        rm -rf "$WORK/refused"
+    done
+    total=$(packets "${readable[@]}")
+    note "${#readable[@]} of ${#files[@]} captures readable, $total frames"
+
+    # The records linecap reads differently from tcpdump, on purpose
+    # (docs/architecture.md): tcpdump's reference reads copies with those
+    # fields as linecap reads them. Exactly these, so a corpus that grows
+    # another such record fails here rather than passing unexamined.
+    mkdir "$WORK/normal"
+    python3 "$HERE/normalise_captures.py" "$WORK/normal" "${readable[@]}" >"$WORK/normal.txt" ||
+        { cat "$WORK/normal.txt"; fail "a corpus capture holds a record the normaliser cannot rewrite"; }
+    cat >"$WORK/normal.want" <<'EOF'
+pim_header_asan-2.pcap record 3: original length 0 -> 4
+rsvp-rsvp_obj_print-oobr.pcap record 2: original length 0 -> 47
+rx_serviceid_oobr.pcap record 2: time 0 s + 3841916976 -> 3841 s + 916976
+EOF
+    diff "$WORK/normal.want" "$WORK/normal.txt" >&2 || fail "the corpus's malformed lengths and times are not the three known ones"
+    references=()
+    for f in "${readable[@]}"; do
+        n="$WORK/normal/$(basename "$f")"
+        [ -e "$n" ] && references+=("$n") || references+=("$f")
+    done
+    read_args=()
+    for f in "${readable[@]}"; do read_args+=(-r "$f"); done
+
+    # corpus NAME SNAPLEN [EXPR]: one linecap run over every file, against
+    # tcpdump file by file (tcpdump -V reads the files after the first at
+    # microsecond precision, so it cannot be the reference).
+    corpus() {
+        local name=$1 snaplen=$2 expr=${3:-}
+        local out="$WORK/c-$name"
+        lc "$out.log" "${read_args[@]}" -w "$out" -s "$snaplen" --stats-json "$out.json" ${expr:+--bpf "$expr"}
+        mkdir "$out.ref"
+        : >"$out.list"
+        local i=0 f
+        for f in "${references[@]}"; do
+            i=$((i + 1))
+            tcpdump_ns "$f" "$out.ref/$i.pcap" "$expr" || fail "tcpdump cannot read $f"
+            echo "$out.ref/$i.pcap" >>"$out.list"
+        done
+        local want got
+        want=$(packets "$out.ref"/*.pcap)
+        got=$(json "$out.json" .written_packets)
+        if [ -z "$expr" ]; then
+            [ "$want" = "$total" ] || fail "$name: tcpdump wrote $want of $total frames"
+        else
+            [ "$want" -gt 0 ] && [ "$want" -lt "$total" ] || fail "$name: tcpdump keeps $want of $total: not a test"
+        fi
+        [ "$got" = "$want" ] || fail "$name: linecap wrote $got frames, tcpdump $want"
+        "$COMPARE" --expected-list "$out.list" "$(only_file "$out")" --snaplen "$snaplen" >/dev/null ||
+            fail "corpus $name: linecap -r and tcpdump -r disagree (above)"
+        check_counters_add_up "$out.json"
+        [ "$(json "$out.json" '[.rx_packets, .ports[0].rx_packets, .filtered_packets + .matched_packets] | unique | .[]')" = "$total" ] ||
+            fail "$name: not every frame was received once"
+        [ "$(json "$out.json" '.stop_reason + " " + .ports[0].timestamps')" = "end_of_file file" ] ||
+            fail "$name: stop reason or timestamp source wrong"
+        note "corpus ${expr:-(no filter)}$([ "$snaplen" = 0 ] || echo ", -s $snaplen"): $got frames identical to tcpdump's (time to the ns, lengths, bytes)"
+        rm -rf "$out" "$out.ref"
+    }
+    corpus all 0
+    corpus greater 0 "greater 1000"
+    corpus less 0 "less 100"
+    corpus over-mtu 0 "len > 1514"
+    corpus small 0 "len >= 128 and len <= 256"
+    corpus web 0 "tcp and dst portrange 0-1023"
+    corpus net10 0 "ip src net 10.0.0.0/8"
+    corpus dns 0 "udp port 53"
+    corpus syn 0 "tcp[13] & 2 != 0"
+    corpus vlan 0 "vlan and tcp"
+    corpus snap64 64 "greater 100"
+
+    note "a frame over 64 KiB comes out whole"
+    big="$CORPUS/bigtcp-ipv4.pcap"
+    lc "$WORK/big.log" -r "$big" -w "$WORK/big"
+    longest=$("$COUNT" --longest "$big")
+    [ "$longest" -gt 65536 ] || fail "$big holds no frame over 64 KiB"
+    [ "$("$COUNT" --longest "$(only_file "$WORK/big")")" = "$longest" ] || fail "the $longest-byte frame was cut"
+    "$COMPARE" "$big" "$(only_file "$WORK/big")" >/dev/null
+else
+    note "SKIP the corpus part: no corpus at $CORPUS"
+fi
+
+note "nanosecond pcap and pcapng inputs keep every digit"
+"$GEN" -o "$WORK/ns.pcap" -n 3000 --precision ns --profile mixed --seed 41
+editcap -F pcapng "$WORK/ns.pcap" "$WORK/ns.pcapng"
+capinfos -M "$WORK/ns.pcapng" | grep -q "nanoseconds" || fail "editcap did not keep nanoseconds"
+for input in ns.pcap ns.pcapng; do
+    for format in pcap-ns pcapng; do
+        out="$WORK/ns-$input-$format"
+        lc "$out.log" -r "$WORK/$input" -w "$out" --format "$format"
+        "$COMPARE" "$WORK/ns.pcap" "$(only_file "$out")" >/dev/null || fail "-r $input --format $format changed a record"
+    done
+done
+# The check has teeth: the digits below the microsecond are really there.
+lc "$WORK/us.log" -r "$WORK/ns.pcap" -w "$WORK/ns-us" --format pcap
+if "$COMPARE" "$WORK/ns.pcap" "$(only_file "$WORK/ns-us")" >/dev/null 2>&1; then
+    fail "the nanosecond input has no digits below the microsecond: not a test"
+fi
+
+if [ -e "$CASES/08-y2038-timestamps/in.pcap" ]; then
+    note "times on both sides of 2^31 seconds and near 2^32 (Y2038 case), pcap-ns and pcapng"
+    y="$CASES/08-y2038-timestamps/in.pcap"
+    want=$(tshark -r "$y" -T fields -e frame.time_epoch 2>/dev/null | tr '\n' ' ')
+    [[ "$want" == *4294967295.250000000* ]] || fail "tshark reads the Y2038 case's times as: $want"
+    for format in pcap-ns pcapng; do
+        lc "$WORK/y-$format.log" -r "$y" -w "$WORK/y-$format" --format "$format"
+        got=$(tshark -r "$(only_file "$WORK/y-$format")" -T fields -e frame.time_epoch 2>/dev/null | tr '\n' ' ')
+        [ "$got" = "$want" ] || fail "--format $format: times $got, the input's are $want"
+    done
+    "$COMPARE" "$y" "$(only_file "$WORK/y-pcap-ns")" >/dev/null
+fi
+
+if [ -e "$CASES/12-caplen-gt-len/in.pcap" ]; then
+    note "a record whose original length is below its captured length: every byte kept, len = caplen"
+    for input in in.pcap in.pcapng; do
+        lc "$WORK/gt.log" -r "$CASES/12-caplen-gt-len/$input" -w "$WORK/gt-$input"
+        lens=$(tshark -r "$(only_file "$WORK/gt-$input")" -T fields -e frame.cap_len -e frame.len 2>/dev/null | tr '\t\n' '/ ')
+        [ "$lens" = "60/60 60/60 60/60 " ] || fail "$input: captured/original lengths $lens"
+    done
+fi
+
+note "a snapped file (caplen < len) under greater/less: the original length decides, as in tcpdump"
+"$GEN" -o "$WORK/full.pcap" -n 5000 --profile imix --seed 42
+editcap -s 96 "$WORK/full.pcap" "$WORK/snapped.pcap"
+snapped=$(tshark -r "$WORK/snapped.pcap" -T fields -e frame.cap_len -e frame.len 2>/dev/null | awk '$1 < $2' | wc -l)
+[ "$snapped" -gt 1000 ] || fail "editcap -s 96 snapped only $snapped records"
+for expr in "greater 1000" "less 100" "len > 96 and len < 600"; do
+    out="$WORK/snap-${expr// /-}"
+    lc "$out.log" -r "$WORK/snapped.pcap" -w "$out" --bpf "$expr" --stats-json "$out.json"
+    tcpdump_ns "$WORK/snapped.pcap" "$out.ref" "$expr"
+    want=$(packets "$out.ref")
+    [ "$want" -gt 0 ] && [ "$want" -lt 5000 ] || fail "$expr keeps $want of 5000: not a test"
+    [ "$(json "$out.json" .written_packets)" = "$want" ] || fail "snapped, $expr: not tcpdump's $want"
+    "$COMPARE" "$out.ref" "$(only_file "$out")" >/dev/null || fail "snapped, $expr: records differ"
+done
+
+note "standard input (-r -) and a pipe: read once, as they come"
+"$GEN" -o "$WORK/pipe.pcap" -n 2000 --profile mixed --seed 45
+lc "$WORK/stdin.log" -r - -w "$WORK/stdin" --stats-json "$WORK/stdin.json" <"$WORK/pipe.pcap"
+"$COMPARE" "$WORK/pipe.pcap" "$(only_file "$WORK/stdin")" >/dev/null
+editcap -F pcapng "$WORK/pipe.pcap" "$WORK/pipe.pcapng"
+lc "$WORK/fifo.log" -r <(cat "$WORK/pipe.pcapng") -w "$WORK/fifo"
+"$COMPARE" "$WORK/pipe.pcap" "$(only_file "$WORK/fifo")" >/dev/null
+[ "$(json "$WORK/stdin.json" '.ports[0].name + " " + .stop_reason')" = "- end_of_file" ] || fail "-r - not named or not ended"
+
+note "a torn file: the records before the tear are written, one error says where, exit 1"
+"$GEN" -o "$WORK/whole.pcap" -n 1000 --seed 43
+size=$(stat -c %s "$WORK/whole.pcap")
+head -c $((size - 30)) "$WORK/whole.pcap" >"$WORK/torn.pcap"
+rc=0
+timeout 60 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" -- -r "$WORK/torn.pcap" -w "$WORK/torn" --stats-json "$WORK/torn.json" \
+    >"$WORK/torn.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { cat "$WORK/torn.log"; fail "a torn file exited $rc, not 1"; }
+grep -c "^linecap: $WORK/torn.pcap: record 1000: truncated dump file.*(reading stopped at byte $((size - 30)) of $((size - 30)))" \
+    "$WORK/torn.log" | grep -qx 1 || { cat "$WORK/torn.log"; fail "not one error naming the file, record and byte"; }
+[ "$(json "$WORK/torn.json" '.stop_reason + " " + (.written_packets | tostring)')" = "error 999" ] ||
+    fail "the torn file's 999 whole records were not all written"
+tcpdump_ns "$WORK/torn.pcap" "$WORK/torn.ref" || true   # tcpdump also stops there, with an error
+"$COMPARE" "$WORK/torn.ref" "$(only_file "$WORK/torn")" >/dev/null
+check_readable "$(only_file "$WORK/torn")" 999
+
+note "not a capture, empty, missing: one line naming the file, exit 1, nothing written"
+echo "this is not a capture file" >"$WORK/text.pcap"
+: >"$WORK/empty.pcap"
+for bad in "text.pcap:not a capture file: it starts with 74 68 69 73" "empty.pcap:not a capture file: it holds 0 bytes" \
+           "missing.pcap:cannot open it: No such file or directory"; do
+    name=${bad%%:*}
+    rc=0
+    timeout 60 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" -- -r "$WORK/$name" -w "$WORK/bad" >"$WORK/bad.log" 2>&1 || rc=$?
+    [ "$rc" = 1 ] || { cat "$WORK/bad.log"; fail "$name: exit $rc, not 1"; }
+    [ "$(grep -c '^linecap: ' "$WORK/bad.log")" = 1 ] || { cat "$WORK/bad.log"; fail "$name: not exactly one line"; }
+    grep -q "^linecap: -r $WORK/$name: ${bad#*:}" "$WORK/bad.log" || { cat "$WORK/bad.log"; fail "$name: wrong error"; }
+    [ -z "$(ls -A "$WORK/bad" 2>/dev/null)" ] || fail "$name: files were written"
+done
+rc=0
+timeout 60 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --vdev net_null0 -- -r "$WORK/whole.pcap" -w "$WORK/bad" \
+    >"$WORK/bad.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "^linecap: -r $WORK/whole.pcap: the file is the only source, but EAL also found 1 port (net_null0)" \
+    "$WORK/bad.log" || { cat "$WORK/bad.log"; fail "-r with a vdev was not refused by name"; }
+
+note "lossless on rings of 64 packets; -c stops early and cleanly"
+"$GEN" -o "$WORK/many.pcap" -n 200000 --profile 64 --seed 44
+lc "$WORK/many.log" -r "$WORK/many.pcap" -w "$WORK/many" --ring-size 64 --stats-json "$WORK/many.json"
+check_counters_add_up "$WORK/many.json"
+[ "$(json "$WORK/many.json" '[.written_packets, .dropped_ring, .dropped_nombuf] | map(tostring) | join(" ")')" = "200000 0 0" ] ||
+    fail "not every packet written without a drop"
+"$COMPARE" "$WORK/many.pcap" "$(only_file "$WORK/many")" >/dev/null
+lc "$WORK/count.log" -r "$WORK/many.pcap" -w "$WORK/count" -c 1000 --stats-json "$WORK/count.json"
+[ "$(json "$WORK/count.json" '.stop_reason + " " + (.written_packets | tostring)')" = "packets 1000" ] ||
+    fail "-c 1000 did not stop at 1000 packets"
+check_counters_add_up "$WORK/count.json"
+echo PASS
