@@ -1,12 +1,12 @@
 // linecap -r FILE: a capture file as the pipeline's one port.
 //
-//   FILE --reader thread (main lcore's CPU): libpcap -> staged records--> record ring (bytes)
+//   FILE --reader thread (main lcore's CPU): capture_reader -> staged records--> record ring (bytes)
 //        --worker (its own CPU): receive_file_records() -> mbufs from its own cache
 //            -> stamp, classify (as any port) --SPSC ring--> writer --> files
 //
 // The reader thread (a DPDK control thread, sharing the main lcore's CPU with
 // the writer) does only what must be sequential: it reads the file's records
-// with libpcap and copies each, as a small header and its bytes, into a
+// with capture_reader and copies each, as a small header and its bytes, into a
 // single-producer single-consumer ring of bytes. The worker polling the
 // file's queue turns them into mbufs in its RX call, instead of calling
 // rte_eth_rx_burst: mbufs come from its own mempool cache, still hot from
@@ -34,73 +34,20 @@
 #include <rte_mempool.h>
 #include <rte_mbuf.h>
 
-typedef struct pcap pcap_t;
+#include "writers/capture_reader.h"
 
 namespace linecap {
 
 // The largest record linecap reads: libpcap's own limit for Ethernet.
 constexpr uint32_t max_file_frame = 262144;
 
-// One record as read from a file.
-struct file_record {
-    uint64_t ts_ns = 0;          // since the Unix epoch
-    uint32_t caplen = 0;         // bytes at `data`
-    uint32_t wire_len = 0;       // original length; never below caplen
-    const uint8_t* data = nullptr;   // valid until the next read
-};
-
-// The one place where -r reads capture files: pcap (µs or ns, either byte
-// order) and pcapng (any timestamp resolution, kept to the nanosecond),
-// Ethernet only, through libpcap; from a regular file (mapped), a pipe, or
-// standard input ("-"). writers/capture_reader.h (with its libwiretap
-// fallback) replaces the inside of this class, not its callers.
-class capture_file {
-public:
-    ~capture_file();
-    capture_file(const capture_file&) = delete;
-    capture_file& operator=(const capture_file&) = delete;
-
-    // Opens `path`. Returns null and sets `error` (naming the file) if it
-    // cannot be read, is not a capture file, or holds no Ethernet frames.
-    static std::unique_ptr<capture_file> open(const std::string& path, std::string& error);
-
-    enum class status { record, end, error };
-
-    // The next record. Rules, so every record fed in tells the truth about
-    // its bytes:
-    //  - pcap seconds are unsigned 32-bit (libpcap hands seconds past 2^31
-    //    back sign-extended); pcapng times are libpcap's 64-bit count;
-    //  - a fraction of a second that is not below one second (malformed
-    //    files) is added as the file holds it, unsigned: 0 s + 3841916976 µs
-    //    is 3841.916976 s (tcpdump writes the field back as it was, which a
-    //    nanosecond file cannot hold);
-    //  - a record whose original length is below its captured length
-    //    (libpcap#1710; tcpdump prints "[Invalid header]") keeps every
-    //    captured byte and gets original length = captured length.
-    // At `error`, `error` names the file, the record and (but for a pipe)
-    // the byte where reading stopped.
-    status next(file_record& record, std::string& error);
-
-    // Reads the next pages of a mapped file in, ahead of libpcap.
-    void populate_ahead();
-
-    const std::string& path() const { return _path; }
-    const char* format_name() const { return _pcapng ? "pcapng" : _nanosecond ? "pcap-ns" : "pcap"; }
-    uint64_t records() const { return _records; }
-
-private:
-    capture_file() = default;
-
-    std::string _path;
-    FILE* _stream = nullptr;     // libpcap's (pcap_close closes it once _pcap is open)
-    void* _map = nullptr;        // the file, mapped (a regular file)
-    size_t _map_bytes = 0;
-    size_t _populated = 0;       // bytes of the mapping read in so far
-    pcap_t* _pcap = nullptr;
-    bool _pcapng = false;
-    bool _nanosecond = false;    // pcap with nanosecond fractions
-    uint64_t _records = 0;
-};
+// Opens a capture file for -r with the reader merge uses
+// (writers/capture_reader.h: libpcap for pcap, mapped; Wireshark's reader
+// for pcapng; "-" is standard input), which checks every record against the
+// one rule of what a record is (writers/capture_format.h). Returns null and
+// sets `error` ("-r FILE: ...") if it cannot be read, is not a capture file,
+// or is not Ethernet.
+std::unique_ptr<capture_reader> open_replay_file(const std::string& path, std::string& error);
 
 // The file as a port, and the thread that feeds it. Several files (-r
 // given more than once, as tcpdump -V reads a list) are read one after the
@@ -128,7 +75,7 @@ struct file_port {
     std::atomic<uint64_t> rx_bytes{0};
 
     // The reader's own.
-    alignas(64) std::unique_ptr<capture_file> file; // the one being read
+    alignas(64) std::unique_ptr<capture_reader> file; // the one being read
     uint64_t reader_written = 0;
     uint64_t reader_seen_taken = 0;
     uint64_t unpublished = 0;                       // records staged since the last publish

@@ -145,12 +145,12 @@ int main(int argc, char** argv)
             struct stat st{};
             std::string kind = "capture stream";
             if (path != "-" && (stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode))) {
-                const std::unique_ptr<capture_file> file = capture_file::open(path, error);
+                const std::unique_ptr<capture_reader> file = open_replay_file(path, error);
                 if (!file) {
                     fmt::print(stderr, "linecap: {}\n", error);
                     return 1;
                 }
-                kind = std::string(file->format_name()) + " file";
+                kind = file->format_name() + " file";
             }
             files->kind = files->kind.empty() || files->kind == kind ? kind : "capture files";
             files->paths.push_back(path);

@@ -2,11 +2,14 @@
 // else that takes files written by linecap or by other tools.
 //
 //  - pcap (microsecond or nanosecond, either byte order, and the variants
-//    libpcap knows) is read with libpcap, as tcpdump reads it;
+//    libpcap knows) is read with libpcap, as tcpdump reads it, from the
+//    file mapped into memory (no system call per record);
 //  - pcapng, and whatever libpcap refuses to open, with Wireshark's own
 //    reader (libwiretap, as tshark and mergecap read them): libpcap 1.10
 //    refuses valid pcapng files whose interfaces differ in snap length or
-//    link type (what mergecap writes), after handing out their first packets.
+//    link type (what mergecap writes), after handing out their first packets;
+//  - a pipe, or standard input as "-", with libpcap (pcap or pcapng; wiretap
+//    cannot read a stream it did not open).
 //
 // Every record is checked against the one rule of capture_format.h ("what a
 // record is") before it is handed out: times are unsigned (pcap seconds past
@@ -47,9 +50,9 @@ public:
     capture_reader(const capture_reader&) = delete;
     capture_reader& operator=(const capture_reader&) = delete;
 
-    // Opens `path`. Returns an empty string, or what is wrong, naming the
-    // file. A partial file cut inside its header opens as one with no
-    // records (note() says so); linktype() is then -1.
+    // Opens `path` ("-": standard input). Returns an empty string, or what
+    // is wrong, naming the file. A partial file cut inside its header opens
+    // as one with no records (note() says so); linktype() is then -1.
     std::string open(const std::string& path, bool partial = false);
 
     // The next packet. Records that are not packets (pcapng statistics,
@@ -57,7 +60,8 @@ public:
     read_status next(capture_record& record);
 
     const std::string& path() const { return _path; }
-    // After read_status::error: "FILE: record N (byte B): what".
+    // After read_status::error: "FILE: record N (byte B): what" (no byte
+    // for a pipe).
     const std::string& error() const { return _error; }
     // For a partial file that ended early: how, and where. Empty otherwise.
     const std::string& note() const { return _note; }
@@ -69,14 +73,22 @@ public:
 
     // Which library reads the file: "libpcap" or "wiretap".
     const char* library() const;
+    // What the file is: "pcap", "pcap-ns", "pcapng", or the name wiretap
+    // gives another format.
+    std::string format_name() const;
 
 private:
     struct pcap_source;
     struct wiretap_source;
 
-    read_status finish(read_status status, capture_record& record);
+    // `failure`: the error to give if wiretap cannot open it either (empty:
+    // wiretap's own).
+    std::string open_with_wiretap(const std::string& failure);
     std::string ended_before_first_record(const std::string& why);
-    read_status stop(const std::string& what, uint64_t offset);
+    read_status next_from_libpcap(capture_record& record);
+    read_status next_from_wiretap(capture_record& record);
+    read_status finish(capture_record& record);
+    read_status stop(const std::string& what, int64_t offset);   // offset -1: unknown (a pipe)
 
     std::string _path;
     bool _partial = false;
