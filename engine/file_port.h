@@ -1,36 +1,33 @@
 // linecap -r FILE: a capture file as the pipeline's one port.
 //
-//   FILE --reader thread (main lcore's CPU): capture_reader -> staged records--> record ring (bytes)
-//        --worker (its own CPU): receive_file_records() -> mbufs from its own cache
+//   FILE --worker (its own CPU): receive_file_records(): capture_reader -> mbufs from its own cache
 //            -> stamp, classify (as any port) --SPSC ring--> writer --> files
 //
-// The reader thread (a DPDK control thread, sharing the main lcore's CPU with
-// the writer) does only what must be sequential: it reads the file's records
-// with capture_reader and copies each, as a small header and its bytes, into a
-// single-producer single-consumer ring of bytes. The worker polling the
-// file's queue turns them into mbufs in its RX call, instead of calling
-// rte_eth_rx_burst: mbufs come from its own mempool cache, still hot from
-// the packets it freed, and never cross cores before the writer's. (Built
-// first as a net_ring port whose mbufs the reader filled: 3 Mpps, bound by
-// the reader's misses on mbufs last touched by the worker; docs/performance.md.)
+// The worker polling the file's queue reads the records itself, in its RX
+// call instead of rte_eth_rx_burst, and builds each mbuf from its own
+// mempool cache, still hot from the packets the writer freed. Reading is
+// the file port's "NIC": it runs where a NIC's descriptors would be read.
+// (Measured against two earlier designs, a reader thread filling a net_ring
+// port with mbufs and a reader thread filling a ring of records the worker
+// turned into mbufs: on this 2-CPU machine the reader thread shared the
+// writer's CPU and the hand-over cost a copy and a cache line per record;
+// docs/performance.md.)
 //
 // What a record keeps: its nanosecond timestamp (the RX timestamp dynamic
 // field, port timestamps "file": ns, where net_pcap's are µs), every byte
 // the file captured (chains of 2 KiB segments for frames up to 256 KiB),
 // and its original length (packet_meta::wire_len; pkt_len stays the bytes
 // the chain holds, which DPDK's packet reads rely on: see filters/bpf.cpp).
-// Lossless: the reader naps while the ring is full; the worker leaves a
-// record in the ring while the pool is empty.
+// Lossless: a record waits, read but not yet handed out, while the pool is
+// empty.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <pthread.h>
 #include <rte_mempool.h>
 #include <rte_mbuf.h>
 
@@ -49,11 +46,11 @@ constexpr uint32_t max_file_frame = 262144;
 // or is not Ethernet.
 std::unique_ptr<capture_reader> open_replay_file(const std::string& path, std::string& error);
 
-// The file as a port, and the thread that feeds it. Several files (-r
-// given more than once, as tcpdump -V reads a list) are read one after the
-// other, in the order given, as one stream.
+// The files as a port. Several files (-r given more than once, as tcpdump
+// -V reads a list) are read one after the other, in the order given, as one
+// stream.
 struct file_port {
-    std::vector<std::string> paths;     // each checked by capture_file::open before DPDK starts
+    std::vector<std::string> paths;     // each checked by open_replay_file before DPDK starts
     std::string name;                   // the port's name: the file, or the first of them and how many more
     std::string kind;                   // "pcap file", "pcapng file", "capture files"
     uint16_t port_id = 0;               // in m->port and the statistics (no ethdev: -r has no other port)
@@ -61,51 +58,31 @@ struct file_port {
     int timestamp_offset = -1;          // the RX timestamp dynamic field
     uint64_t timestamp_flag = 0;
 
-    // The record ring: `ring_bytes` bytes, records of 16 + their bytes
-    // rounded up to 16. The counts of bytes written and read only grow.
-    uint8_t* ring = nullptr;
-    size_t ring_bytes = 0;
-    alignas(64) std::atomic<uint64_t> written{0};   // by the reader (release)
-    alignas(64) std::atomic<uint64_t> taken{0};     // by the worker (release)
+    // The worker's own, once it polls the port.
+    std::unique_ptr<capture_reader> file;   // the one being read
+    size_t next_path = 0;                   // index of the next file to open
+    capture_record pending;                 // read, not yet handed out (the pool was empty)
+    bool has_pending = false;
 
-    // The worker's own (on its cache lines).
-    alignas(64) uint64_t worker_taken = 0;
-    uint64_t worker_seen_written = 0;
+    // The worker -> others.
+    alignas(64) std::atomic<uint64_t> fed{0};       // records handed out as mbufs
     std::atomic<uint64_t> rx_packets{0};            // the port's counters, per burst
     std::atomic<uint64_t> rx_bytes{0};
-
-    // The reader's own.
-    alignas(64) std::unique_ptr<capture_reader> file; // the one being read
-    uint64_t reader_written = 0;
-    uint64_t reader_seen_taken = 0;
-    uint64_t unpublished = 0;                       // records staged since the last publish
-
-    // Reader -> others. `error` is written before `finished` is set (release).
-    std::atomic<uint64_t> fed{0};       // records in the ring or taken from it
-    std::atomic<bool> finished{false};  // end of file, an error, or a stop
-    std::string error;                  // the file ended in an error: what and where
-
-    // Others -> reader.
-    std::atomic<bool> stop{false};
-    pthread_t thread{};
-    bool running = false;
+    // `error` is written before `finished` is set (release).
+    std::atomic<bool> finished{false};  // the last file's end, or an error
+    std::string error;                  // the files ended in an error: what and where
 };
 
 // The worker's RX call for the file's queue: up to `n` records as mbufs.
-// Returns 0 when the ring is empty, or the pool is (the records wait).
+// Returns fewer at the end of the files (then `finished`) or when the pool
+// is empty (the record waits).
 uint16_t receive_file_records(file_port& f, rte_mbuf** pkts, uint16_t n);
 
-// The record ring of `ring_bytes` on `socket`. Returns an empty string or the failure.
-std::string create_file_port(file_port& f, size_t ring_bytes, int socket);
+// Gets the port ready: the worker will allocate from `pool`. Returns an
+// empty string or the failure.
+std::string open_file_port(file_port& f, rte_mempool* pool);
 
-// Starts the reader thread; the worker will allocate from `pool`. Returns
-// an empty string or the failure.
-std::string start_file_reader(file_port& f, rte_mempool* pool);
-
-// Tells the reader to stop and waits for it. Safe if it never started.
-void stop_file_reader(file_port& f);
-
-// After the workers have stopped: frees the ring.
-void release_file_port(file_port& f);
+// After the workers have stopped: closes the file being read.
+void close_file_port(file_port& f);
 
 } // namespace linecap

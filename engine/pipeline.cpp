@@ -293,12 +293,6 @@ std::string make_lcores(pipeline& p)
     return {};
 }
 
-// The records of -r FILE wait in a ring of this many bytes between the
-// reader and the worker: 4 ms of the worker's fastest rate in 64-byte
-// records, more than the reader's naps (engine/file_port.cpp) last, and
-// room for the largest record libpcap reads (256 KiB).
-constexpr size_t file_ring_bytes = 8 << 20;
-
 // -r FILE: the file is the one port, not an ethdev. A port that EAL probed
 // as well (a --vdev, a NIC) is refused rather than captured unannounced.
 std::string plan_file_port(pipeline& p)
@@ -323,7 +317,7 @@ std::string plan_file_port(pipeline& p)
     port.rx_desc = 0;   // no descriptors: mbufs are made as the worker takes records
     p.ports.push_back(port);
     register_file_port(port.id, &p.file->rx_packets, &p.file->rx_bytes);
-    return create_file_port(*p.file, file_ring_bytes, port.socket);
+    return {};
 }
 
 bool all_done(const std::vector<worker*>& workers)
@@ -357,10 +351,6 @@ void* control_main(void* arg)
     }
 
     p.stop_tsc = rte_rdtsc();
-    // The file's reader first: it may be waiting for room that the workers
-    // about to stop would never make.
-    if (p.file)
-        stop_file_reader(*p.file);
     p.stop_workers.store(true, std::memory_order_release);
     const uint64_t give_up = p.stop_tsc + static_cast<uint64_t>(stop_grace_s * static_cast<double>(p.clock.hz));
     while (!all_done(p.workers)) {
@@ -397,9 +387,8 @@ pipeline::pipeline() = default;
 pipeline::~pipeline()
 {
     if (file) {
-        stop_file_reader(*file);
         register_file_port(file->port_id, nullptr, nullptr);   // its counters go with it
-        release_file_port(*file);
+        close_file_port(*file);
     }
     for (worker* w : workers) {
         if (w != nullptr)
@@ -450,7 +439,7 @@ std::string build_pipeline(pipeline& p)
         return error;
     p.active_classifier.store(p.active_owner.get(), std::memory_order_release);
     for (port_plan& port : p.ports) {
-        if (auto e = port.file ? start_file_reader(*p.file, p.pools[port.socket])
+        if (auto e = port.file ? open_file_port(*p.file, p.pools[port.socket])
                                : start_port(p.options, port, p.pools[port.socket]);
             !e.empty())
             return e;
