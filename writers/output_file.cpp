@@ -1,8 +1,5 @@
 #include "writers/output_file.h"
 
-#include <linux/magic.h>
-#include <sys/vfs.h>
-
 #include <cerrno>
 #include <cstdlib>
 #include <fcntl.h>
@@ -165,12 +162,6 @@ int output_file::open(int dir_fd, const std::string& name, size_t chunk_bytes, b
     _dir_fd = dir_fd;
     _name = name;
     reset_state();
-    // On tmpfs, space reserved ahead is memory taken from the machine for
-    // nothing (there is no layout on disk to keep contiguous): only the
-    // bytes written are taken. (Found by fuzz-merge-reader, whose outputs on
-    // tmpfs spent most of its time allocating and freeing 64 MiB each.)
-    if (struct statfs fs{}; fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC)
-        _can_preallocate = false;
     if (direct)
         start_async();
     return 0;
