@@ -1,5 +1,5 @@
 // libFuzzer target: `linecap merge` (writers/merge.cpp) reading arbitrary
-// bytes as a capture file. Each input is written to a file on tmpfs and
+// bytes as a capture file. Each input is written to a file (in TMPDIR) and
 // merged with a small valid pcap (made once, with libpcap) into a new file.
 // Whatever the bytes, merge must not crash; whatever it writes (all of it,
 // or what it could read before an error), libpcap must read to its end and
@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 
 constexpr unsigned valid_records = 3;
 
-std::string dir;          // on tmpfs: one file write per input costs no disk
+std::string dir;          // TMPDIR's: scripts/fuzz gives a folder on disk (see there why)
 std::string fuzzed_path;
 std::string valid_path;
 std::string output_base;
@@ -76,7 +76,7 @@ void write_valid_file(const std::string& path)
 
 extern "C" int LLVMFuzzerInitialize(int*, char***)
 {
-    // scripts/fuzz gives a tmpfs folder of its own in TMPDIR and removes it
+    // scripts/fuzz gives a folder of its own in TMPDIR and removes it
     // afterwards (libFuzzer ends without running atexit handlers).
     const char* tmp = getenv("TMPDIR");
     std::string pattern = std::string(tmp != nullptr ? tmp : "/dev/shm") + "/linecap-fuzz-merge-XXXXXX";
