@@ -221,7 +221,7 @@ std::string make_lcores(pipeline& p)
         w->stop = &p.stop_writers;
         w->flush_interval_tsc = p.clock.hz / 2;   // captured data on disk within half a second
         w->wire_len_in_meta = p.file != nullptr;
-        w->idle_nap_us = p.file ? 200 : 20;
+        w->idle_nap_us = 20;
         p.writers.push_back(w);
         const std::string name = fmt::format("linecap_cmd_{}", i);
         w->commands = rte_ring_create(name.c_str(), 64, static_cast<int>(rte_lcore_to_socket_id(lcore)),
