@@ -1,8 +1,8 @@
 // What a "decap" session (docs/mirror.md) writes of a mirrored frame:
 //
 //   worker: classifier, inner pass (filters/tunnel.h) -> ring
-//   writer: decap_of(m) -- the same bounded walk --> skip, prefix
-//           -> capture_writer::write_packet(m, ts, skip, prefix)
+//   writer: decap_of(m) -- the same bounded walk --> record_cut (skip, prefix)
+//           -> capture_writer::write_packet(m, ts, cut)
 //
 // Header-only: the writer lcores call it per packet, and fuzz-packet calls
 // it on every frame a decap session matched, then writes the record.
@@ -14,6 +14,7 @@
 
 #include "filters/tunnel.h"
 #include "writers/capture_format.h"
+#include "writers/record_cut.h"
 
 namespace linecap {
 
@@ -30,14 +31,6 @@ constexpr uint32_t linktype_of(decap_mode mode)
     return mode == decap_mode::ip ? linktype_raw : linktype_ethernet;
 }
 
-// The record of one decapsulated packet: the frame without its first
-// `skip` bytes, after `prefix_len` bytes of `prefix`.
-struct decap_cut {
-    uint32_t skip = 0;         // bytes of the mirrored frame left out: the outer headers and tunnel
-    uint32_t prefix_len = 0;   // 0, or 14 before an inner IP packet in a "frame" session
-    uint8_t prefix[14] = {};   // a made-up Ethernet header: zero MACs, the inner IP's ethertype
-};
-
 // The innermost packet of `m`, found with `ports` (a session's "vxlan_ports"
 // and "geneve_ports", as the classifier used them), cut as `mode` says
 // (not none). "frame": an inner IP packet gets a made-up Ethernet header, so
@@ -48,9 +41,9 @@ struct decap_cut {
 // as the classifier matched it through one (inner_group::ip_only in
 // classifier.h). Reads at most tunnel_headers_max bytes of the packet; never
 // fails.
-inline decap_cut decap_of(const rte_mbuf* m, const tunnel_ports& ports, decap_mode mode)
+inline record_cut decap_of(const rte_mbuf* m, const tunnel_ports& ports, decap_mode mode)
 {
-    decap_cut cut;
+    record_cut cut;
     uint8_t copy[tunnel_headers_max];
     uint32_t len;
     const uint8_t* data = tunnel_headers(m, copy, len);

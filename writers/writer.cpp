@@ -178,6 +178,16 @@ bool rotation_due(const session_output& out, const rotate_policy& rotate, uint64
             ts >= out.window_end_ns);
 }
 
+// What session `s` writes of `m`: the whole packet, or for a decap session
+// its inner packet, found again here with the session's ports (the same
+// bounded walk the classifier made; only decap sessions' packets pay for it).
+inline record_cut cut_for(const session& s, const rte_mbuf* m)
+{
+    if (unlikely(s.spec.decap != decap_mode::none))
+        return decap_of(m, s.spec.tunnel, s.spec.decap);
+    return record_cut{};
+}
+
 inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_ns)
 {
     session_output& out = w.outputs[slot];
@@ -189,13 +199,8 @@ inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_n
         return;
     }
     session& s = *out.owner;
-    // "decap": the innermost packet, found again here with the session's
-    // ports (the same bounded walk the classifier made; only decap sessions'
-    // packets pay for it).
-    decap_cut cut;
-    if (unlikely(s.spec.decap != decap_mode::none))
-        cut = decap_of(m, s.spec.tunnel, s.spec.decap);
-    const uint32_t record = out.file.record_size(m->pkt_len - cut.skip + cut.prefix_len);
+    const record_cut cut = cut_for(s, m);
+    const uint32_t record = out.file.record_size(record_bytes(m, cut));
     if (unlikely(!s.packets_left.unlimited()) && s.packets_left.take(1) == 0) {
         s.stop(stop_reason::packets);
         w.counters[slot].limit_drops.add(1);
@@ -231,7 +236,7 @@ inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_n
         if (out.window_end_ns == UINT64_MAX && rotate.seconds != 0)
             out.window_end_ns = window_start(ts_ns, rotate.seconds * ns_per_second) + rotate.seconds * ns_per_second;
     }
-    out.file.write_packet(m, ts_ns, cut.skip, cut.prefix, cut.prefix_len);
+    out.file.write_packet(m, ts_ns, cut);
     out.last_ts_ns = ts_ns;
 }
 

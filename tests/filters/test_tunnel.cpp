@@ -315,10 +315,10 @@ TEST_CASE("\"decap\": \"ip\" keeps inner IP packets only and cuts each at its in
     for (uint16_t segment : {uint16_t{2048}, uint16_t{40}}) {
         INFO("segments of " << segment << " bytes");
         rte_mbuf* m = make_chain(vxlan_tcp, segment);
-        const decap_cut frame = decap_of(m, ports, decap_mode::frame);
+        const record_cut frame = decap_of(m, ports, decap_mode::frame);
         CHECK(frame.skip == inner_frame_at);
         CHECK(frame.prefix_len == 0);
-        const decap_cut ip = decap_of(m, ports, decap_mode::ip);
+        const record_cut ip = decap_of(m, ports, decap_mode::ip);
         CHECK(ip.skip == inner_ip_at);
         CHECK(ip.prefix_len == 0);
         CHECK(vxlan_tcp[ip.skip] == 0x45);
@@ -327,11 +327,11 @@ TEST_CASE("\"decap\": \"ip\" keeps inner IP packets only and cuts each at its in
         // An inner IP packet: "frame" puts a made-up Ethernet header before it, "ip" nothing.
         m = make_chain(gre_tcp, segment);
         const size_t gre_inner_at = gre_tcp.size() - (inner_tcp.size() - 18);
-        const decap_cut gre_frame = decap_of(m, ports, decap_mode::frame);
+        const record_cut gre_frame = decap_of(m, ports, decap_mode::frame);
         CHECK(gre_frame.skip == gre_inner_at);
         CHECK(gre_frame.prefix_len == 14);
         CHECK((gre_frame.prefix[12] == 0x08 && gre_frame.prefix[13] == 0x00));
-        const decap_cut gre_ip = decap_of(m, ports, decap_mode::ip);
+        const record_cut gre_ip = decap_of(m, ports, decap_mode::ip);
         CHECK(gre_ip.skip == gre_inner_at);
         CHECK(gre_ip.prefix_len == 0);
         rte_pktmbuf_free(m);

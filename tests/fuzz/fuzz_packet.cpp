@@ -259,7 +259,7 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
                         linecap::decap_mode mode)
 {
     using namespace linecap;
-    const decap_cut cut = decap_of(m, decap_ports, mode);
+    const record_cut cut = decap_of(m, decap_ports, mode);
     if (mode == decap_mode::ip) {
         if (cut.skip != classified.fields.l3_offset || cut.prefix_len != 0)
             fail("the writer cuts an \"ip\" decap record elsewhere than the classifier's inner IP header");
@@ -281,7 +281,7 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
     options.linktype = linktype_of(mode);
     if (decap_writer.attach(dup(decap_file), "decap", options) != 0)
         fail("cannot attach the capture writer");
-    decap_writer.write_packet(m, 1, cut.skip, cut.prefix, cut.prefix_len);
+    decap_writer.write_packet(m, 1, cut);
     if (decap_writer.close(1) != 0)
         fail("the capture writer failed on a memory file");
 
