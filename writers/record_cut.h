@@ -2,12 +2,14 @@
 //
 //   writer: [decap_of (writers/decap.h), for a decap session] -> record_cut
 //           -> capture_writer::write_packet(m, ts, cut)   the record
+//           -> copy_record_head(m, cut, ...)              a `watch` line's bytes
 //
 // Header-only, and light: filters/spec.h reaches it through writers/decap.h.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include <rte_mbuf.h>
 
@@ -39,6 +41,23 @@ inline uint32_t record_bytes(const rte_mbuf* m, const record_cut& cut)
 inline uint32_t record_length(const rte_mbuf* m, const record_cut& cut)
 {
     return std::max(record_bytes(m, cut), cut.orig_len);
+}
+
+// Copies the first bytes (at most `max`) of the record `cut` makes of `m`
+// into `out` (for `watch`). Returns how many.
+inline uint32_t copy_record_head(const rte_mbuf* m, const record_cut& cut, uint8_t* out, uint32_t max)
+{
+    const uint32_t head = std::min(max, cut.prefix_len);
+    std::memcpy(out, cut.prefix, head);
+    const uint32_t stop = std::min(cut.end, m->pkt_len);
+    const uint32_t skip = std::min(cut.skip, stop);
+    const uint32_t n = std::min(max - head, stop - skip);
+    const void* bytes = n != 0 ? rte_pktmbuf_read(m, skip, n, out + head) : nullptr;
+    if (bytes == nullptr)   // nothing, or a chain shorter than its pkt_len
+        return head;
+    if (bytes != out + head)
+        std::memcpy(out + head, bytes, n);
+    return head + n;
 }
 
 } // namespace linecap
