@@ -191,8 +191,11 @@ inline void store_transport(const transport_view& t, uint8_t address_words, pack
     f.payload_end = t.payload_end;
 }
 
-// The IP header of ethertype `type` at `l3`, and what follows it.
-inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t type, packet_fields& f)
+// The IP header of ethertype `type` at `l3`, and what follows it. The
+// payload's end is never past `limit`: the end of the packet around an
+// inner packet, no_declared_end for a frame.
+inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t type, uint32_t limit,
+                     packet_fields& f)
 {
     if (type == ether_ipv4) {
         f.family = 4;
@@ -243,7 +246,8 @@ inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t ty
             else
                 ip_end = no_declared_end;
         }
-        const transport_view t = parse_l4(data, end, l4, first_fragment, proto, present, ip_end);
+        const transport_view t =
+            parse_l4(data, end, l4, first_fragment, proto, present, std::min(ip_end, limit));
         f.proto = proto;
         std::memcpy(f.src, &src, 4);
         std::memcpy(f.dst, &dst, 4);
@@ -308,10 +312,47 @@ inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t ty
             return true;
         }
         f.proto = next;
-        store_transport(parse_l4(data, len, at, first_fragment, next, present | have_proto, ip_end), words, f);
+        store_transport(
+            parse_l4(data, len, at, first_fragment, next, present | have_proto, std::min(ip_end, limit)), words, f);
         return true;
     }
     return false;
+}
+
+} // namespace detail
+
+namespace detail {
+
+inline bool parse_frame(const uint8_t* data, uint32_t len, uint32_t at, uint32_t limit, packet_fields& f)
+{
+    f.proto = 0;
+    f.family = 0;
+    f.l3_offset = at;
+    // No payload unless a header says where it starts.
+    store_transport(no_payload(0, len), 0, f);
+    if (len < at + 14)
+        return false;
+    uint32_t type_at = at + 12;
+    uint16_t type = load16(data + type_at);
+    for (unsigned i = 0; i < max_vlan_tags && is_vlan(type) && type_at + 6 <= len; i++) {
+        type_at += 4;
+        type = load16(data + type_at);
+    }
+    const uint32_t l3 = type_at + 2;
+    f.l3_offset = l3;
+    return parse_ip(data, len, l3, type, limit, f);
+}
+
+inline bool parse_ip_at(const uint8_t* data, uint32_t len, uint32_t at, uint8_t family, uint32_t limit,
+                        packet_fields& f)
+{
+    f.proto = 0;
+    f.family = 0;
+    f.l3_offset = at;
+    store_transport(no_payload(0, len), 0, f);
+    if (len <= at)
+        return false;
+    return parse_ip(data, len, at, family == 4 ? ether_ipv4 : ether_ipv6, limit, f);
 }
 
 } // namespace detail
@@ -322,35 +363,7 @@ inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t ty
 // values.
 inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
 {
-    using namespace detail;
-    f.proto = 0;
-    f.family = 0;
-    f.l3_offset = 0;
-    // No payload unless a header says where it starts.
-    store_transport(no_payload(0, len), 0, f);
-    if (len < 14)
-        return false;
-    uint32_t type_at = 12;
-    uint16_t type = load16(data + type_at);
-    for (unsigned i = 0; i < max_vlan_tags && is_vlan(type) && type_at + 6 <= len; i++) {
-        type_at += 4;
-        type = load16(data + type_at);
-    }
-    const uint32_t l3 = type_at + 2;
-    f.l3_offset = l3;
-    return parse_ip(data, len, l3, type, f);
-}
-
-// Where the UDP payload of the packet whose fields are `f` ends, given the
-// UDP header's length field (`udp_length`, in host order, read by the
-// caller at f.payload_offset - 4): f.payload_end, or the datagram's end if
-// sooner. A UDP length under 8 says nothing (0: an IPv6 jumbogram's). For
-// any other packet, f.payload_end.
-inline uint32_t udp_payload_end(const packet_fields& f, uint32_t udp_length)
-{
-    if (f.proto != 17 || !(f.present & have_transport) || udp_length < 8)
-        return f.payload_end;
-    return std::min(f.payload_end, f.payload_offset - 8 + udp_length);
+    return detail::parse_frame(data, len, 0, no_declared_end, f);
 }
 
 // The same for a packet that starts with its IP header (no link layer), of
@@ -358,14 +371,34 @@ inline uint32_t udp_payload_end(const packet_fields& f, uint32_t udp_length)
 // GENEVE tunnel carrying IP. Offsets are from `data`.
 inline bool parse_ip_packet(const uint8_t* data, uint32_t len, uint8_t family, packet_fields& f)
 {
-    using namespace detail;
-    f.proto = 0;
-    f.family = 0;
-    f.l3_offset = 0;
-    store_transport(no_payload(0, len), 0, f);
-    if (len == 0)
-        return false;
-    return parse_ip(data, len, 0, family == 4 ? ether_ipv4 : ether_ipv6, f);
+    return detail::parse_ip_at(data, len, 0, family, no_declared_end, f);
+}
+
+// The same for an inner packet, in the tunnel walk: a frame, or an IP
+// packet of version `family`, that starts `at` bytes into `data` and ends
+// within its first `len`. Offsets in `f` are from `data`, and its payload
+// never ends past `limit`, the end the headers around it declare. (Parsed
+// where it lies and into the caller's fields: moving the fields afterwards
+// made the walk wait on reading back its own stores.)
+inline bool parse_inner_frame(const uint8_t* data, uint32_t len, uint32_t at, uint32_t limit, packet_fields& f)
+{
+    return detail::parse_frame(data, len, at, limit, f);
+}
+
+inline bool parse_inner_ip(const uint8_t* data, uint32_t len, uint32_t at, uint8_t family, uint32_t limit,
+                           packet_fields& f)
+{
+    return detail::parse_ip_at(data, len, at, family, limit, f);
+}
+
+// Where the UDP payload of the UDP packet whose fields are `f` (proto 17,
+// have_transport: the caller checks) ends, given its header's length field
+// (`udp_length`, in host order, read by the caller at f.payload_offset - 4):
+// f.payload_end, or the datagram's end if sooner. A UDP length under 8 says
+// nothing (0: an IPv6 jumbogram's).
+inline uint32_t udp_payload_end(const packet_fields& f, uint32_t udp_length)
+{
+    return udp_length >= 8 ? std::min(f.payload_end, f.payload_offset - 8 + udp_length) : f.payload_end;
 }
 
 } // namespace linecap
