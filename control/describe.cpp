@@ -54,7 +54,8 @@ std::string endpoint(const packet_fields& f, const uint8_t* addr, bool port_know
 
 } // namespace
 
-std::string describe_packet(uint64_t unix_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len)
+std::string describe_packet(uint64_t unix_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len,
+                            bool raw_ip)
 {
     const time_t seconds = static_cast<time_t>(unix_ns / 1000000000);
     tm utc{};
@@ -62,7 +63,16 @@ std::string describe_packet(uint64_t unix_ns, const uint8_t* data, uint32_t capl
     std::string line = fmt::format("{:02}:{:02}:{:02}.{:09} ", utc.tm_hour, utc.tm_min, utc.tm_sec,
                                    unix_ns % 1000000000);
     packet_fields f{};
-    parse_packet(data, caplen, f);
+    if (raw_ip) {
+        // A raw IP reader tells the family by the version alone.
+        const unsigned version = caplen != 0 ? data[0] >> 4 : 0;
+        if (version == 4 || version == 6)
+            parse_ip_packet(data, caplen, static_cast<uint8_t>(version), f);
+        if (f.family == 0 || (f.present & (have_src | have_dst)) != (have_src | have_dst))
+            return line + fmt::format("truncated or unknown IP packet (version {}), length {}", version, wire_len);
+    } else {
+        parse_packet(data, caplen, f);
+    }
     if (f.family == 0 || (f.present & (have_src | have_dst)) != (have_src | have_dst)) {
         uint16_t type = caplen >= 14 ? static_cast<uint16_t>(data[12] << 8 | data[13]) : 0;
         const char* name = type == 0x0806 ? "ARP" : type == 0x88cc ? "LLDP" : nullptr;

@@ -521,7 +521,8 @@ void control_daemon::pump_watch()
                 if (r == nullptr || r->slot < 0 || !(sample->sessions & (1u << r->slot)))
                     continue;
                 if (line.empty())
-                    line = describe_packet(sample->ts_ns, sample->data, sample->caplen, sample->wire_len);
+                    line = describe_packet(sample->ts_ns, sample->data, sample->caplen, sample->wire_len,
+                                           sample->raw_ip);
                 _server.queue_droppable(client, ojson{{"id", id}, {"packet", line}}.dump());
             }
             rte_ring_sp_enqueue(w->watch_free, samples[i]);

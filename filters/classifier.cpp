@@ -17,6 +17,19 @@ constexpr unsigned prefetch_ahead = 3;
 constexpr unsigned chunk = 64;
 static_assert(chunk <= 64, "classify_inner keeps one bit per packet of a chunk in a uint64_t");
 
+// Where a payload scan stops: the end the IP header declares, and for UDP
+// the datagram's (the parse leaves the UDP length to the readers of UDP
+// payloads: packet.h, udp_payload_end). Paid only by packets a session
+// with payload patterns still wants.
+uint32_t scan_end(const rte_mbuf* m, const packet_fields& f)
+{
+    if (f.proto != 17 || !(f.present & have_transport))
+        return f.payload_end;
+    uint8_t copy[2];
+    const auto* length = static_cast<const uint8_t*>(rte_pktmbuf_read(m, f.payload_offset - 4, 2, copy));
+    return length != nullptr ? udp_payload_end(f, static_cast<uint32_t>(length[0] << 8 | length[1])) : f.payload_end;
+}
+
 } // namespace
 
 std::string check_session_filter(const session_spec& spec)
@@ -252,7 +265,7 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
                 continue;
             bits[i] = g.any_inner;
             // "decap": "ip" sessions take only what a raw IP file can hold.
-            if (unlikely(g.ip_only != 0) && !raw_ip_inner(data, len, inner[i]))
+            if (unlikely(g.ip_only != 0) && !raw_ip_inner(data, len, views[i], inner[i]))
                 not_raw_ip |= static_cast<uint64_t>(1) << i;
             tunneled[nt++] = static_cast<uint16_t>(i);
             const uint8_t* key = reinterpret_cast<const uint8_t*>(&inner[i]);
@@ -364,7 +377,8 @@ void classifier::run_late_stages(unsigned worker, rte_mbuf* const* pkts, unsigne
             bool keep = !f.bpf || f.bpf->matches(pkts[i]);
             if (keep && f.payload)
                 keep = fields[i].family != 0 &&
-                       f.payload->matches(pkts[i], fields[i].payload_offset, _scratch[worker]);
+                       f.payload->matches(pkts[i], fields[i].payload_offset, scan_end(pkts[i], fields[i]),
+                                           _scratch[worker]);
             if (!keep)
                 masks[i] &= static_cast<session_mask>(~bit);
         }

@@ -2,18 +2,23 @@
 //
 //   Ethernet [VLAN [VLAN]] IPv4 | IPv6 [extension headers] TCP | UDP | SCTP | ...
 //
-// It never reads past `len` bytes. What a truncated or malformed packet does
-// not hold is simply absent: each field has a bit in `present`, set only if
-// every byte of it was there (as libpcap's filters reject a packet when they
-// load a byte it does not have). The rules follow libpcap's, on purpose, so
+// It never reads past `len` bytes, nor past the lengths the headers declare:
+// behind the IP header only what the IP packet holds (IPv4 total length,
+// IPv6 payload length), so the padding of a short frame is never read as
+// ports, flags, payload or a tunnel. What a truncated or malformed packet
+// does not hold is simply absent: each field has a bit in `present`, set only
+// if every byte of it was there (as libpcap's filters reject a packet when
+// they load a byte it does not have). The rules follow libpcap's, on purpose, so
 // that linecap and tcpdump agree: IPv4's header length is taken as written,
 // the version nibble is not checked, ports and TCP flags are read only from
 // unfragmented packets and first fragments, and only from TCP, UDP and SCTP.
-// Two differences, documented in docs/filters.md: up to two VLAN tags
-// (0x8100, 0x88a8, 0x9100) are looked through without asking, and IPv6
-// extension headers are walked to the transport header.
+// Three differences, documented in docs/filters.md: up to two VLAN tags
+// (0x8100, 0x88a8, 0x9100) are looked through without asking, IPv6
+// extension headers are walked to the transport header, and the IP length
+// bounds the transport header (libpcap's filters read ports from padding).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -54,7 +59,19 @@ struct packet_fields {
     uint8_t pad1;
     uint32_t l3_offset;      // where the IP header starts
     uint32_t payload_offset; // TCP/UDP payload, else the bytes after the IP headers
+    // Where the payload ends as the IP header declares it: the IP packet's
+    // end (declared_ip_length; no_declared_end when no plausible length
+    // says). Not bounded by the bytes parsed: a reader stops at whichever
+    // end comes first (the payload scanner reads the whole mbuf, the tunnel
+    // walk its copy). A UDP payload also ends where the UDP length says:
+    // its readers apply it (udp_payload_end), so the parse costs the outer
+    // pass what it did.
+    uint32_t payload_end;
 };
+
+// packet_fields::payload_end when no header declares a plausible length:
+// the payload runs to the end of the packet.
+constexpr uint32_t no_declared_end = UINT32_MAX;
 static_assert(offsetof(packet_fields, src) == 4 && offsetof(packet_fields, dst) == 20);
 static_assert(offsetof(packet_fields, dst_port) == offsetof(packet_fields, src_port) + 2);
 static_assert(offsetof(packet_fields, present) % 4 == 0 && offsetof(packet_fields, src_port) % 4 == 0);
@@ -65,6 +82,35 @@ inline uint16_t load16(const uint8_t* p)
 {
     return static_cast<uint16_t>(p[0] << 8 | p[1]);
 }
+
+} // namespace detail
+
+// The length of the IP packet whose header is at `l3`, as that header
+// declares it: IPv4's total length, IPv6's payload length + 40. 0 when the
+// field is not within `len`, or says nothing plausible: an IPv4 total
+// length shorter than its header (0 is what captures of Linux's BIG TCP and
+// of some segmentation offloads show), an IPv6 payload length of 0 before a
+// hop-by-hop header (a jumbogram, RFC 2675) or TCP (BIG TCP again; Wireshark
+// reads 0 as "maybe TSO" too). Any other IPv6 payload length of 0 is what it
+// says: nothing after the header (IP-in-IPv6 with no inner byte, padded).
+inline uint32_t declared_ip_length(const uint8_t* data, uint32_t len, uint32_t l3, uint8_t family)
+{
+    if (family == 4) {
+        if (l3 + 4 > len)
+            return 0;
+        const uint32_t total = detail::load16(data + l3 + 2);
+        return total >= 20 && total >= (data[l3] & 0x0fu) * 4u ? total : 0;
+    }
+    if (l3 + 7 > len)
+        return 0;
+    const uint32_t payload = detail::load16(data + l3 + 4);
+    if (payload != 0)
+        return payload + 40;
+    const uint8_t next = data[l3 + 6];
+    return next == 0 || next == 6 ? 0 : 40;
+}
+
+namespace detail {
 
 constexpr uint16_t ether_ipv4 = 0x0800;
 constexpr uint16_t ether_ipv6 = 0x86dd;
@@ -90,15 +136,27 @@ struct transport_view {
     uint8_t present = 0;         // field_bit
     uint8_t tcp_flags = 0;
     uint32_t payload_offset = 0;
+    uint32_t payload_end = 0;
 };
 
-// Ports, flags and payload offset of the transport header at `l4`.
+// No transport header, and no payload: a header cut short says nothing of
+// either (fuzz-packet found a payload pattern matched from byte 0, in the
+// Ethernet header, when this was not said).
+inline transport_view no_payload(uint8_t present, uint32_t len)
+{
+    return transport_view{0, present, 0, len, len};
+}
+
+// Ports, flags and payload bounds of the transport header at `l4`, in an IP
+// packet that ends at `ip_end` (no_declared_end: unknown); `len` is the
+// bytes there that are the IP packet's.
 inline transport_view parse_l4(const uint8_t* data, uint32_t len, uint32_t l4, bool first_fragment,
-                               uint8_t proto, uint8_t present)
+                               uint8_t proto, uint8_t present, uint32_t ip_end)
 {
     transport_view t;
     t.present = present;
     t.payload_offset = l4;
+    t.payload_end = ip_end;
     if (!first_fragment || !(present & have_proto))
         return t;
     t.present |= have_transport;
@@ -119,7 +177,7 @@ inline transport_view parse_l4(const uint8_t* data, uint32_t len, uint32_t l4, b
         if (l4 + 13 <= len)
             t.payload_offset = l4 + (data[l4 + 12] >> 4) * 4u;
     } else if (proto == 17) {
-        t.payload_offset = l4 + 8;
+        t.payload_offset = l4 + 8;   // the UDP length is the readers' (udp_payload_end)
     }
     return t;
 }
@@ -130,30 +188,66 @@ inline void store_transport(const transport_view& t, uint8_t address_words, pack
     const uint8_t word[4] = {t.present, t.tcp_flags, address_words, 0};
     std::memcpy(&f.present, word, 4);
     f.payload_offset = t.payload_offset;
+    f.payload_end = t.payload_end;
 }
 
-// The IP header of ethertype `type` at `l3`, and what follows it.
-inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t type, packet_fields& f)
+// The IP header of ethertype `type` at `l3`, and what follows it. The
+// payload's end is never past `limit`: the end of the packet around an
+// inner packet, no_declared_end for a frame.
+inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t type, uint32_t limit,
+                     packet_fields& f)
 {
     if (type == ether_ipv4) {
         f.family = 4;
         uint8_t present = 0, proto = 0;
-        if (l3 + 10 <= len) {
-            proto = data[l3 + 9];
-            present |= have_proto;
-        }
         uint32_t src = 0, dst = 0;
-        if (l3 + 16 <= len) {
+        bool first_fragment;
+        uint32_t header;                      // IHL, in bytes
+        uint32_t ip_end = no_declared_end;    // l3 + the total length
+        if (__builtin_expect(l3 + 20 <= len, 1)) {
+            // The whole fixed header, its first 8 bytes in one load (so the
+            // total length costs the outer pass next to nothing), read as
+            // the little-endian word it is on every machine DPDK builds for here.
+            static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
+            uint64_t head;
+            std::memcpy(&head, data + l3, 8);
+            header = (head & 0x0f) * 4u;
+            ip_end = l3 + __builtin_bswap16(static_cast<uint16_t>(head >> 16));
+            first_fragment = (__builtin_bswap16(static_cast<uint16_t>(head >> 48)) & 0x1fff) == 0;
+            proto = data[l3 + 9];
             std::memcpy(&src, data + l3 + 12, 4);
-            present |= have_src;
-        }
-        if (l3 + 20 <= len) {
             std::memcpy(&dst, data + l3 + 16, 4);
-            present |= have_dst;
+            present = have_proto | have_src | have_dst;
+        } else {
+            if (l3 + 10 <= len) {
+                proto = data[l3 + 9];
+                present |= have_proto;
+            }
+            if (l3 + 16 <= len) {
+                std::memcpy(&src, data + l3 + 12, 4);
+                present |= have_src;
+            }
+            first_fragment = l3 + 8 <= len && (load16(data + l3 + 6) & 0x1fff) == 0;
+            header = l3 < len ? (data[l3] & 0x0f) * 4u : 0u;
+            if (l3 + 4 <= len)
+                ip_end = l3 + load16(data + l3 + 2);
         }
-        const bool first_fragment = l3 + 8 <= len && (load16(data + l3 + 6) & 0x1fff) == 0;
-        const uint32_t l4 = l3 + (l3 < len ? (data[l3] & 0x0f) * 4u : 0u);
-        const transport_view t = parse_l4(data, len, l4, first_fragment, proto, present);
+        const uint32_t l4 = l3 + header;
+        // Only a length that ends before the bytes parsed changes what is
+        // read: it bounds them (padding follows) if it can be a length, and
+        // bounds nothing otherwise (declared_ip_length's rule). One past them
+        // is kept unchecked: a length that cannot be (under 20 bytes, or
+        // under the header's) is past them only in a packet that ends inside
+        // its IP header, which has nothing behind it to bound.
+        uint32_t end = len;
+        if (__builtin_expect(ip_end < len, 0)) {
+            if (ip_end >= l3 + 20 && ip_end >= l4)
+                end = ip_end;
+            else
+                ip_end = no_declared_end;
+        }
+        const transport_view t =
+            parse_l4(data, end, l4, first_fragment, proto, present, std::min(ip_end, limit));
         f.proto = proto;
         std::memcpy(f.src, &src, 4);
         std::memcpy(f.dst, &dst, 4);
@@ -183,9 +277,14 @@ inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t ty
         if (l3 + 40 <= len)
             present |= have_dst;
         if (l3 + 7 > len) {
-            store_transport(transport_view{0, present, 0, len}, words, f);
+            store_transport(no_payload(present, len), words, f);
             return true;
         }
+        // The extension headers and the transport header are read within
+        // the payload length (ip_end is past the fixed header when declared).
+        const uint32_t declared = declared_ip_length(data, len, l3, 6);
+        const uint32_t ip_end = declared != 0 ? l3 + declared : no_declared_end;
+        len = std::min(len, ip_end);
         uint8_t next = data[l3 + 6];
         uint32_t at = l3 + 40;
         bool first_fragment = true;
@@ -209,14 +308,51 @@ inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t ty
             at += size;
         }
         if (!known) {   // an extension header cut short: no protocol, no ports
-            store_transport(transport_view{0, present, 0, len}, words, f);
+            store_transport(no_payload(present, len), words, f);
             return true;
         }
         f.proto = next;
-        store_transport(parse_l4(data, len, at, first_fragment, next, present | have_proto), words, f);
+        store_transport(
+            parse_l4(data, len, at, first_fragment, next, present | have_proto, std::min(ip_end, limit)), words, f);
         return true;
     }
     return false;
+}
+
+} // namespace detail
+
+namespace detail {
+
+inline bool parse_frame(const uint8_t* data, uint32_t len, uint32_t at, uint32_t limit, packet_fields& f)
+{
+    f.proto = 0;
+    f.family = 0;
+    f.l3_offset = at;
+    // No payload unless a header says where it starts.
+    store_transport(no_payload(0, len), 0, f);
+    if (len < at + 14)
+        return false;
+    uint32_t type_at = at + 12;
+    uint16_t type = load16(data + type_at);
+    for (unsigned i = 0; i < max_vlan_tags && is_vlan(type) && type_at + 6 <= len; i++) {
+        type_at += 4;
+        type = load16(data + type_at);
+    }
+    const uint32_t l3 = type_at + 2;
+    f.l3_offset = l3;
+    return parse_ip(data, len, l3, type, limit, f);
+}
+
+inline bool parse_ip_at(const uint8_t* data, uint32_t len, uint32_t at, uint8_t family, uint32_t limit,
+                        packet_fields& f)
+{
+    f.proto = 0;
+    f.family = 0;
+    f.l3_offset = at;
+    store_transport(no_payload(0, len), 0, f);
+    if (len <= at)
+        return false;
+    return parse_ip(data, len, at, family == 4 ? ether_ipv4 : ether_ipv6, limit, f);
 }
 
 } // namespace detail
@@ -227,25 +363,7 @@ inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t ty
 // values.
 inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
 {
-    using namespace detail;
-    f.proto = 0;
-    f.family = 0;
-    f.l3_offset = 0;
-    // No payload unless a header says where it starts: an IPv6 header or
-    // extension header cut short has none (fuzz-packet found a payload
-    // pattern matched from byte 0, in the Ethernet header, for want of this).
-    store_transport(transport_view{0, 0, 0, len}, 0, f);
-    if (len < 14)
-        return false;
-    uint32_t type_at = 12;
-    uint16_t type = load16(data + type_at);
-    for (unsigned i = 0; i < max_vlan_tags && is_vlan(type) && type_at + 6 <= len; i++) {
-        type_at += 4;
-        type = load16(data + type_at);
-    }
-    const uint32_t l3 = type_at + 2;
-    f.l3_offset = l3;
-    return parse_ip(data, len, l3, type, f);
+    return detail::parse_frame(data, len, 0, no_declared_end, f);
 }
 
 // The same for a packet that starts with its IP header (no link layer), of
@@ -253,14 +371,34 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
 // GENEVE tunnel carrying IP. Offsets are from `data`.
 inline bool parse_ip_packet(const uint8_t* data, uint32_t len, uint8_t family, packet_fields& f)
 {
-    using namespace detail;
-    f.proto = 0;
-    f.family = 0;
-    f.l3_offset = 0;
-    store_transport(transport_view{0, 0, 0, len}, 0, f);
-    if (len == 0)
-        return false;
-    return parse_ip(data, len, 0, family == 4 ? ether_ipv4 : ether_ipv6, f);
+    return detail::parse_ip_at(data, len, 0, family, no_declared_end, f);
+}
+
+// The same for an inner packet, in the tunnel walk: a frame, or an IP
+// packet of version `family`, that starts `at` bytes into `data` and ends
+// within its first `len`. Offsets in `f` are from `data`, and its payload
+// never ends past `limit`, the end the headers around it declare. (Parsed
+// where it lies and into the caller's fields: moving the fields afterwards
+// made the walk wait on reading back its own stores.)
+inline bool parse_inner_frame(const uint8_t* data, uint32_t len, uint32_t at, uint32_t limit, packet_fields& f)
+{
+    return detail::parse_frame(data, len, at, limit, f);
+}
+
+inline bool parse_inner_ip(const uint8_t* data, uint32_t len, uint32_t at, uint8_t family, uint32_t limit,
+                           packet_fields& f)
+{
+    return detail::parse_ip_at(data, len, at, family, limit, f);
+}
+
+// Where the UDP payload of the UDP packet whose fields are `f` (proto 17,
+// have_transport: the caller checks) ends, given its header's length field
+// (`udp_length`, in host order, read by the caller at f.payload_offset - 4):
+// f.payload_end, or the datagram's end if sooner. A UDP length under 8 says
+// nothing (0: an IPv6 jumbogram's).
+inline uint32_t udp_payload_end(const packet_fields& f, uint32_t udp_length)
+{
+    return udp_length >= 8 ? std::min(f.payload_end, f.payload_offset - 8 + udp_length) : f.payload_end;
 }
 
 } // namespace linecap

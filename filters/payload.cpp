@@ -1,5 +1,7 @@
 #include "filters/payload.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace linecap {
@@ -53,18 +55,22 @@ bool payload_scanner::reserve_scratch(hs_scratch_t*& scratch) const
     return hs_alloc_scratch(_db, &scratch) == HS_SUCCESS;
 }
 
-bool payload_scanner::matches(const rte_mbuf* m, uint32_t offset, hs_scratch_t* scratch) const
+bool payload_scanner::matches(const rte_mbuf* m, uint32_t offset, uint32_t end, hs_scratch_t* scratch) const
 {
     const char* data[max_segments];
     unsigned lengths[max_segments];
     unsigned count = 0;
-    for (const rte_mbuf* seg = m; seg != nullptr && count < max_segments; seg = seg->next) {
+    if (end <= offset)
+        return false;   // nothing after the headers
+    uint32_t left = end - offset;   // bytes of payload, if the packet has them
+    for (const rte_mbuf* seg = m; seg != nullptr && count < max_segments && left > 0; seg = seg->next) {
         if (offset >= seg->data_len) {
             offset -= seg->data_len;
             continue;
         }
         data[count] = rte_pktmbuf_mtod_offset(seg, const char*, offset);
-        lengths[count] = seg->data_len - offset;
+        lengths[count] = std::min<uint32_t>(seg->data_len - offset, left);
+        left -= lengths[count];
         offset = 0;
         count++;
     }

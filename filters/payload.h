@@ -27,8 +27,10 @@ public:
     // Grows `scratch` (allocating it if null) to serve this database.
     bool reserve_scratch(hs_scratch_t*& scratch) const;
 
-    // Does any pattern match the packet's bytes from `offset` on?
-    bool matches(const rte_mbuf* m, uint32_t offset, hs_scratch_t* scratch) const;
+    // Does any pattern match the packet's bytes from `offset` up to `end`
+    // (packet_fields::payload_end: where the headers say the payload ends),
+    // or to the packet's end if it comes sooner?
+    bool matches(const rte_mbuf* m, uint32_t offset, uint32_t end, hs_scratch_t* scratch) const;
 
 private:
     hs_database_t* _db = nullptr;

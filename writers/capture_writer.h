@@ -15,6 +15,7 @@
 
 #include "writers/capture_format.h"
 #include "writers/output_file.h"
+#include "writers/record_cut.h"
 
 namespace linecap {
 
@@ -57,35 +58,29 @@ public:
     // length modulo 65536 and keeps the full pkt_len) gets a shorter caplen,
     // never invented bytes.
     //
-    // Decapsulated packets (docs/mirror.md): the record starts `skip` bytes
-    // into the packet, after `prefix_len` bytes of `prefix` (a made-up
-    // Ethernet header for an inner IP packet); the snap length applies to
-    // the record as written, and its original length is the inner packet's.
-    uint32_t write_packet(const rte_mbuf* m, uint64_t ts_ns, uint32_t skip = 0, const uint8_t* prefix = nullptr,
-                          uint32_t prefix_len = 0)
-    {
-        return write_packet_of_length(m, ts_ns, m->pkt_len, skip, prefix, prefix_len);
-    }
-
-    // The same for a packet whose original length is `wire_len`, at least
-    // its pkt_len: a packet read from a capture file holds only what the
-    // file captured (engine/file_port.h), and keeps the record's length.
-    uint32_t write_packet_of_length(const rte_mbuf* m, uint64_t ts_ns, uint32_t wire_len, uint32_t skip,
-                                    const uint8_t* prefix, uint32_t prefix_len)
+    // Decapsulated packets (docs/mirror.md): the record holds what `cut`
+    // says (the inner packet, perhaps after a made-up Ethernet header); the
+    // snap length applies to the record as written, and its original length
+    // is the inner packet's (record_length). A packet read from a capture
+    // file holds only what the file captured (engine/file_port.h): its
+    // record's original length comes in cut.orig_len too.
+    uint32_t write_packet(const rte_mbuf* m, uint64_t ts_ns, const record_cut& cut = record_cut{})
     {
         uint32_t available = m->data_len;
         if (__builtin_expect(m->nb_segs > 1, 0))
             for (const rte_mbuf* seg = m->next; seg != nullptr; seg = seg->next)
                 available += seg->data_len;
-        wire_len = std::max(wire_len, m->pkt_len);
-        skip = std::min(skip, m->pkt_len);
-        const uint32_t len = wire_len - skip + prefix_len;
-        available = (available > skip ? available - skip : 0) + prefix_len;
-        const uint32_t caplen = std::min({len, _snaplen, available});
+        const uint32_t stop = std::min(cut.end, m->pkt_len);
+        uint32_t skip = std::min(cut.skip, stop);
+        const uint32_t kept = stop - skip + cut.prefix_len;   // record_bytes
+        const uint32_t len = std::max(kept, cut.orig_len);
+        available = std::min(available, stop);
+        available = (available > skip ? available - skip : 0) + cut.prefix_len;
+        const uint32_t caplen = std::min({kept, _snaplen, available});
         const uint32_t bytes = append_record_header(ts_ns, caplen, len, interface_of(m->port));
-        const uint32_t head = std::min(caplen, prefix_len);
+        const uint32_t head = std::min(caplen, cut.prefix_len);
         if (head != 0)
-            _file.append(prefix, head);
+            _file.append(cut.prefix, head);
         uint32_t left = caplen - head;
         for (const rte_mbuf* seg = m; left > 0; seg = seg->next) {
             if (skip >= seg->data_len) {

@@ -178,6 +178,20 @@ bool rotation_due(const session_output& out, const rotate_policy& rotate, uint64
             ts >= out.window_end_ns);
 }
 
+// What session `s` writes of `m`: the whole packet (whose original length
+// is `wire_len`: more than its bytes for a record of a capture file read
+// with -r), or for a decap session its inner packet, found again here with
+// the session's ports (the same bounded walk the classifier made; only
+// decap sessions' packets pay for it).
+inline record_cut cut_for(const session& s, const rte_mbuf* m, uint32_t wire_len)
+{
+    if (unlikely(s.spec.decap != decap_mode::none))
+        return decap_of(m, s.spec.tunnel, s.spec.decap);
+    record_cut cut;
+    cut.orig_len = wire_len;
+    return cut;
+}
+
 inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_ns, uint32_t wire_len)
 {
     session_output& out = w.outputs[slot];
@@ -189,13 +203,8 @@ inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_n
         return;
     }
     session& s = *out.owner;
-    // "decap": the innermost packet, found again here with the session's
-    // ports (the same bounded walk the classifier made; only decap sessions'
-    // packets pay for it).
-    decap_cut cut;
-    if (unlikely(s.spec.decap != decap_mode::none))
-        cut = decap_of(m, s.spec.tunnel, s.spec.decap);
-    const uint32_t record = out.file.record_size(m->pkt_len - cut.skip + cut.prefix_len);
+    const record_cut cut = cut_for(s, m, wire_len);
+    const uint32_t record = out.file.record_size(record_bytes(m, cut));
     if (unlikely(!s.packets_left.unlimited()) && s.packets_left.take(1) == 0) {
         s.stop(stop_reason::packets);
         w.counters[slot].limit_drops.add(1);
@@ -231,7 +240,7 @@ inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_n
         if (out.window_end_ns == UINT64_MAX && rotate.seconds != 0)
             out.window_end_ns = window_start(ts_ns, rotate.seconds * ns_per_second) + rotate.seconds * ns_per_second;
     }
-    out.file.write_packet_of_length(m, ts_ns, wire_len, cut.skip, cut.prefix, cut.prefix_len);
+    out.file.write_packet(m, ts_ns, cut);
     out.last_ts_ns = ts_ns;
 }
 
@@ -240,8 +249,21 @@ inline void write_one(writer& w, unsigned slot, const rte_mbuf* m, uint64_t ts_n
 constexpr unsigned prefetch_headers_ahead = 4;
 constexpr unsigned prefetch_data_ahead = 2;
 
+// Do sessions `a` and `b` write the same record of every packet?
+bool same_records(const session_output& a, const session_output& b)
+{
+    const decap_mode da = a.owner != nullptr ? a.owner->spec.decap : decap_mode::none;
+    const decap_mode db = b.owner != nullptr ? b.owner->spec.decap : decap_mode::none;
+    return da == db && (da == decap_mode::none || a.owner->spec.tunnel == b.owner->spec.tunnel);
+}
+
 // One packet of the burst for `watch`, if the pace allows and the pool has
-// a free sample; otherwise nothing (watch is a glance, never a cost).
+// a free sample; otherwise nothing (watch is a glance, never a cost). The
+// sample is the start of the record a session writes of the packet (for a
+// decap session the inner packet, with its length), so the line describes
+// what the session writes. It serves every watched session that writes
+// the same record; when the packet's watched sessions write it
+// differently, whose record is sampled takes turns.
 void sample_for_watch(writer& w, rte_mbuf** pkts, unsigned n)
 {
     const uint64_t now = rte_rdtsc();
@@ -257,13 +279,23 @@ void sample_for_watch(writer& w, rte_mbuf** pkts, unsigned n)
             return;   // the control thread is behind: skip
         auto* sample = static_cast<watch_sample*>(obj);
         const rte_mbuf* m = pkts[i];
+        // The first of the packet's watched sessions from this turn's slot on.
+        unsigned slot = w.watch_turn % max_sessions;
+        while (!(sessions >> slot & 1))
+            slot = (slot + 1) % max_sessions;
+        w.watch_turn = static_cast<uint8_t>((slot + 1) % max_sessions);
+        const session_output& out = w.outputs[slot];
+        const uint32_t wire_len = w.wire_len_in_meta ? meta_of(m)->wire_len : m->pkt_len;
+        const record_cut cut = out.owner != nullptr ? cut_for(*out.owner, m, wire_len) : record_cut{};
+        sample->sessions = 0;
+        for_each_session(sessions, [&](unsigned other) {
+            if (same_records(out, w.outputs[other]))
+                sample->sessions |= static_cast<session_mask>(1u << other);
+        });
         sample->ts_ns = meta_of(m)->ts_ns;
-        sample->wire_len = m->pkt_len;
-        sample->caplen = std::min<uint32_t>(m->pkt_len, watch_snap);
-        sample->sessions = sessions;
-        const void* bytes = rte_pktmbuf_read(m, 0, sample->caplen, sample->data);
-        if (bytes != sample->data)
-            std::memcpy(sample->data, bytes, sample->caplen);
+        sample->wire_len = record_length(m, cut);
+        sample->caplen = copy_record_head(m, cut, sample->data, watch_snap);
+        sample->raw_ip = out.owner != nullptr && out.owner->spec.decap == decap_mode::ip;   // its file's link type
         rte_ring_sp_enqueue(w.watch_samples, sample);   // cannot fail: the ring holds the whole pool
         w.next_sample_tsc = now + w.clock->hz / watch_samples_per_second;
         return;

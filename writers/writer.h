@@ -81,11 +81,14 @@ constexpr unsigned watch_snap = 128;
 constexpr unsigned watch_samples_per_second = 200;
 constexpr unsigned watch_pool_size = 255;   // a ring of 256 holds them all
 
+// The start of a record as a session writes it (for a decap session, the
+// inner packet), and the length the record gives.
 struct watch_sample {
     uint64_t ts_ns;
-    uint32_t wire_len;
+    uint32_t wire_len;           // the record's original length
     uint32_t caplen;             // bytes in `data`
-    session_mask sessions;       // the watched sessions that have this packet
+    session_mask sessions;       // the watched sessions that write this record of the packet
+    bool raw_ip;                 // `data` starts with an IP header ("decap": "ip"), else Ethernet
     uint8_t data[watch_snap];
 };
 
@@ -117,6 +120,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
 
     // Owned by the writer lcore once launched.
     uint64_t next_sample_tsc = 0;
+    uint8_t watch_turn = 0;                    // the slot whose record the next sample shows, if watched
     std::array<session_output, max_sessions> outputs{};
 
     // Published for readers.

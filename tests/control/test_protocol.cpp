@@ -2,6 +2,8 @@
 // session catalog on a real folder.
 #include <catch2/catch.hpp>
 
+#include <cstring>
+
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -93,6 +95,17 @@ TEST_CASE("watch lines decode the headers like tcpdump's one-liners")
     const uint8_t arp[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x06, 0, 1};
     CHECK(describe_packet(ts, arp, sizeof(arp), 42) == "22:13:20.123456789 ARP, length 42");
     CHECK(describe_packet(ts, arp, 5, 42) == "22:13:20.123456789 truncated Ethernet frame, length 42");
+    // A "decap": "ip" session's record starts with the IP header; the
+    // length is the record's original length (the inner packet's).
+    CHECK(describe_packet(ts, syn + 14, sizeof(syn) - 14, 1440, true) ==
+          "22:13:20.123456789 IPv4 10.0.0.1.1234 > 10.0.0.2.80: TCP [S] length 1440");
+    CHECK(describe_packet(ts, syn, sizeof(syn), 60, true) ==
+          "22:13:20.123456789 truncated or unknown IP packet (version 0), length 60");
+    // The IP length bounds what is described: padding is not a port.
+    uint8_t padded[60] = {};
+    std::memcpy(padded, syn, 14 + 20);
+    padded[14 + 3] = 20;   // IPv4 total length 20: the TCP header is not there
+    CHECK(describe_packet(ts, padded, sizeof(padded), 60) == "22:13:20.123456789 IPv4 10.0.0.1 > 10.0.0.2: TCP length 60");
 }
 
 namespace {

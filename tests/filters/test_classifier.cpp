@@ -381,3 +381,107 @@ TEST_CASE("payload patterns: match, no match, caseless, across segments, never p
         CHECK(mask == 1);
     }
 }
+
+namespace {
+
+// `frame` (no VLAN tag) cut to the first `ip_length` bytes of its IP packet,
+// its IPv4 total length or IPv6 payload length saying so, then padded to
+// `size` bytes (Ethernet's 60 by default) with `padding` over and over: NICs
+// pad with zeros, some with whatever was in the buffer.
+std::vector<uint8_t> padded(std::vector<uint8_t> frame, unsigned ip_length, const std::string& padding,
+                            size_t size = 60)
+{
+    const unsigned field = frame[14] >> 4 == 4 ? ip_length : ip_length - 40;
+    frame[frame[14] >> 4 == 4 ? 16 : 18] = static_cast<uint8_t>(field >> 8);
+    frame[frame[14] >> 4 == 4 ? 17 : 19] = static_cast<uint8_t>(field);
+    frame.resize(14 + ip_length);
+    for (size_t i = 0; frame.size() < size; i++)
+        frame.push_back(static_cast<uint8_t>(padding[i % padding.size()]));
+    return frame;
+}
+
+} // namespace
+
+TEST_CASE("the IP and UDP lengths bound ports, flags and payload: a short packet's padding is not its own")
+{
+    const std::string zeros(1, '\0');
+    const std::string get = R"({"payload":{"patterns":["GET /"]}})";
+    const std::string zero_ports = R"({"match":[{"src_ports":[0]},{"dst_ports":[0]}]})";
+    const std::string not_syn = R"({"match":[{"tcp_flags":{"none":["syn"]}}]})";
+
+    // An IPv4 header saying TCP and nothing more, padded with zeros: no
+    // port 0, no flags; the protocol is in the header.
+    const auto v4_header_only = padded(tcp4("10.0.0.1", "10.0.0.2", 1000, 80), 20, zeros);
+    REQUIRE(v4_header_only.size() == 60);
+    CHECK(keeps(R"({"match":[{"protocols":["tcp"]}]})", v4_header_only));
+    CHECK(keeps(R"({"match":[{"dst":["10.0.0.2"]}]})", v4_header_only));
+    CHECK_FALSE(keeps(zero_ports, v4_header_only));
+    CHECK_FALSE(keeps(not_syn, v4_header_only));
+    CHECK_FALSE(keeps(R"({"payload":{"patterns":["\\x00\\x00"]}})", v4_header_only));
+
+    // 12 bytes of TCP header: the ports are there, the flags (byte 13) are not.
+    const auto v4_ports_only = padded(tcp4("10.0.0.1", "10.0.0.2", 1000, 80, 0x10), 32, zeros);
+    CHECK(keeps(R"({"match":[{"dst_ports":[80]}]})", v4_ports_only));
+    CHECK_FALSE(keeps(not_syn, v4_ports_only));
+
+    // A bare SYN (IP length 40) padded with stale bytes that spell a request.
+    const auto syn = padded(tcp4("10.0.0.1", "10.0.0.2", 1000, 80), 40, "GET /x");
+    CHECK(keeps(R"({"match":[{"tcp_flags":{"all":["syn"]}}]})", syn));
+    CHECK_FALSE(keeps(get, syn));
+    auto c = build_classifier({get});
+    for (uint16_t segment : {uint16_t{2048}, uint16_t{55}, uint16_t{3}}) {   // the end holds across segments
+        rte_mbuf* m = make_chain(syn, segment);
+        session_mask mask = 1;
+        c->classify(0, &m, 1, &mask);
+        rte_pktmbuf_free(m);
+        INFO("segments of " << segment << " bytes");
+        CHECK(mask == 0);
+    }
+
+    // IPv6: the payload length bounds the same way.
+    const auto v6_syn = padded(tcp6("2001:db8::1", "2001:db8::2", 1000, 80), 60, "GET /x", 90);
+    CHECK(keeps(R"({"match":[{"dst_ports":[80]}]})", v6_syn));
+    CHECK_FALSE(keeps(get, v6_syn));
+    const auto v6_ports_only = padded(tcp6("2001:db8::1", "2001:db8::2", 1000, 80, 0x10), 48, zeros, 80);
+    CHECK(keeps(R"({"match":[{"dst_ports":[80]}]})", v6_ports_only));
+    CHECK_FALSE(keeps(not_syn, v6_ports_only));
+
+    // UDP: the datagram ends where the UDP length says, even inside a longer
+    // IP packet (bytes after it are not its payload).
+    auto dns = udp4("10.0.0.1", "10.0.0.2", 1000, 53, 90);   // 48 bytes of payload
+    std::memcpy(dns.data() + 14 + 20 + 8 + 30, "GET /", 5);
+    CHECK(keeps(get, dns));
+    dns[14 + 20 + 4] = 0;
+    dns[14 + 20 + 5] = 8 + 20;   // the UDP length: 20 bytes of payload, the pattern after them
+    CHECK(keeps(R"({"match":[{"dst_ports":[53]}]})", dns));
+    CHECK_FALSE(keeps(get, dns));
+    dns[14 + 20 + 5] = 0;        // 0 (as in an IPv6 jumbogram) says nothing: the IP length bounds
+    CHECK(keeps(get, dns));
+
+    // A length that cannot be (an IPv4 total length shorter than its
+    // header, as captures of segmentation offload show; an IPv6 payload
+    // length of 0) bounds nothing: the bytes there are the packet.
+    for (unsigned total : {0u, 19u}) {
+        auto tso = tcp4("10.0.0.1", "10.0.0.2", 1000, 80, 0x18, 100);
+        std::memcpy(tso.data() + 14 + 40 + 10, "GET /", 5);
+        tso[16] = 0;
+        tso[17] = static_cast<uint8_t>(total);
+        INFO("IPv4 total length " << total);
+        CHECK(keeps(R"({"match":[{"dst_ports":[80]}]})", tso));
+        CHECK(keeps(get, tso));
+    }
+    // An IPv6 payload length of 0 says nothing before TCP (BIG TCP, TSO) or
+    // a hop-by-hop header (a jumbogram); before anything else, no payload.
+    traffic::frame_spec empty_udp = frame6("2001:db8::1", "2001:db8::2", 17);
+    auto udp6 = traffic::build_frame(empty_udp);
+    udp6.resize(14 + 40);
+    udp6[18] = udp6[19] = 0;
+    udp6.resize(70, 0);
+    CHECK(keeps(R"({"match":[{"protocols":["udp"]}]})", udp6));
+    CHECK_FALSE(keeps(zero_ports, udp6));
+    auto jumbo = tcp6("2001:db8::1", "2001:db8::2", 1000, 80, 0x18, 120);
+    std::memcpy(jumbo.data() + 14 + 60 + 10, "GET /", 5);
+    jumbo[18] = jumbo[19] = 0;
+    CHECK(keeps(R"({"match":[{"dst_ports":[80]}]})", jumbo));
+    CHECK(keeps(get, jumbo));
+}

@@ -35,6 +35,54 @@ tunnel_frame tunnel(tunnel_kind kind, uint32_t id = 42)
     return t;
 }
 
+// Every kind of tunnel, in IPv4 and in IPv6, GENEVE with options, ERSPAN III
+// with its platform sub-header.
+std::vector<tunnel_frame> every_tunnel()
+{
+    std::vector<tunnel_frame> all;
+    for (int version : {4, 6})
+        for (tunnel_kind kind : {tunnel_kind::vxlan, tunnel_kind::geneve, tunnel_kind::geneve_ip,
+                                 tunnel_kind::gre_ip, tunnel_kind::gre_ethernet, tunnel_kind::erspan1,
+                                 tunnel_kind::erspan2, tunnel_kind::erspan3, tunnel_kind::ip_in_ip}) {
+            tunnel_frame t = tunnel(kind);
+            t.geneve_words = 2;
+            t.platform = true;
+            if (version == 6) {
+                t.outer_version = 6;
+                t.outer_src = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+                t.outer_dst = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+            }
+            all.push_back(t);
+        }
+    return all;
+}
+
+void put16(std::vector<uint8_t>& frame, size_t at, size_t value)
+{
+    frame[at] = static_cast<uint8_t>(value >> 8);
+    frame[at + 1] = static_cast<uint8_t>(value);
+}
+
+// Sets the lengths the outer headers of `frame` (encapsulate's: IPv4 or
+// IPv6 at 14, no VLAN tag) declare, so that its outer IP packet, and its
+// UDP datagram if it is one, end at `end` (and the UDP datagram at
+// `udp_end` if given).
+void declare_outer_end(std::vector<uint8_t>& frame, size_t end, size_t udp_end = 0)
+{
+    const bool v4 = frame[14] >> 4 == 4;
+    const size_t l4 = v4 ? 14 + 20 : 14 + 40;
+    put16(frame, v4 ? 16 : 18, v4 ? end - 14 : end - l4);
+    if ((v4 ? frame[14 + 9] : frame[14 + 6]) == 17)
+        put16(frame, l4 + 4, (udp_end != 0 ? udp_end : end) - l4);
+}
+
+// What a NIC delivers of a frame under Ethernet's 60-byte minimum.
+std::vector<uint8_t> pad60(std::vector<uint8_t> frame)
+{
+    frame.resize(std::max<size_t>(frame.size(), 60), 0);
+    return frame;
+}
+
 } // namespace
 
 TEST_CASE("every kind of tunnel leads to the inner packet, its fields and the tunnel id")
@@ -161,6 +209,254 @@ TEST_CASE("malformed, unknown and cut tunnel headers have no inner packet, and n
                 CHECK(t.inner_offset == full.inner_offset);
         }
     }
+}
+
+TEST_CASE("a tunnel with no inner byte, padded as NICs deliver it, has no inner packet: the padding is none")
+{
+    // Case 26 of issue 15: the walk read on to the end of the frame, so the
+    // padding's zeros were an inner packet, IPv4 from 0.0.0.0.
+    auto c = build_classifier({
+        R"({"tunnel":"inner","decap":true})",
+        R"({"tunnel":"inner","match":[{"src":["0.0.0.0/8"]}]})",
+        R"({"tunnel":"inner","vni":[42]})",
+        R"({"tunnel":"inner","decap":"ip"})",
+    });
+    const auto inner = tcp4("10.1.2.3", "10.4.5.6", 40000, 80);
+    for (const tunnel_frame& tf : every_tunnel()) {
+        const auto whole = traffic::encapsulate(tf, inner);
+        tunnel_view full;
+        packet_fields f;
+        REQUIRE(walk(whole, full, f));
+        // The outer packet ends where the inner packet would start: the
+        // padding to 60 bytes, or (past 60) 64 bytes of zeros as a NIC that
+        // keeps a trailer would, follow it.
+        std::vector<uint8_t> empty(whole.begin(), whole.begin() + full.inner_offset);
+        declare_outer_end(empty, full.inner_offset);
+        auto trailer = empty;
+        trailer.resize(empty.size() + 64, 0);
+        for (const auto& frame : {pad60(empty), trailer}) {
+            INFO("kind " << static_cast<int>(tf.kind) << " in IPv" << tf.outer_version << ", " << frame.size()
+                         << " bytes, the outer packet's " << full.inner_offset);
+            tunnel_view t;
+            CHECK_FALSE(walk(frame, t, f));
+            CHECK(classify_frames(*c, {frame})[0] == 0);
+        }
+    }
+
+    // A 3-byte UDP payload to the VXLAN port, padded: no VXLAN header.
+    auto vxlan = traffic::encapsulate(tunnel(tunnel_kind::vxlan), inner);
+    std::vector<uint8_t> three(vxlan.begin(), vxlan.begin() + 14 + 20 + 8 + 3);
+    declare_outer_end(three, three.size());
+    tunnel_view t;
+    packet_fields f;
+    CHECK_FALSE(walk(pad60(three), t, f));
+    // GENEVE whose options run past the datagram: no inner packet.
+    tunnel_frame geneve = tunnel(tunnel_kind::geneve);
+    geneve.geneve_words = 4;
+    auto g = traffic::encapsulate(geneve, inner);
+    std::vector<uint8_t> options_cut(g.begin(), g.begin() + 14 + 20 + 8 + 8 + 8);
+    declare_outer_end(options_cut, options_cut.size());
+    options_cut.resize(options_cut.size() + 40, 0);
+    CHECK_FALSE(walk(options_cut, t, f));
+}
+
+TEST_CASE("the walk and the decap stop where the outer IP packet and UDP datagram end, at each level")
+{
+    const tunnel_ports ports;
+    auto c = build_classifier({R"({"tunnel":"inner","match":[{"src":["0.0.0.0/8"]}]})",
+                               R"({"tunnel":"inner","match":[{"dst_ports":[0]}]})",
+                               R"({"tunnel":"inner","payload":{"patterns":["GET /"]}})"});
+
+    SECTION("GRE carrying a bare inner IPv4 header, then bytes past the outer IP packet")
+    {
+        auto bare = tcp4("10.1.2.3", "10.4.5.6", 40000, 80);
+        bare.resize(14 + 20);
+        put16(bare, 16, 20);
+        auto frame = traffic::encapsulate(tunnel(tunnel_kind::gre_ip), bare);
+        REQUIRE(frame.size() == 62);   // GRE with a key
+        frame.resize(70, 0);           // a trailer, or padding: not the outer packet's
+        tunnel_view t;
+        packet_fields f;
+        REQUIRE(walk(frame, t, f));
+        CHECK(t.inner_offset == 42);
+        CHECK(t.end == 62);
+        CHECK(f.family == 4);
+        CHECK(f.proto == 6);
+        CHECK((f.present & (have_src_port | have_dst_port | have_tcp_flags)) == 0);   // the padding is no port
+        CHECK(classify_frames(*c, {frame})[0] == 0);
+        rte_mbuf* m = make_chain(frame, 2048);
+        const record_cut as_frame = decap_of(m, ports, decap_mode::frame);
+        CHECK(as_frame.skip == 42);
+        CHECK(as_frame.end == 62);
+        CHECK(record_bytes(m, as_frame) == 14 + 20);
+        CHECK(record_length(m, as_frame) == 14 + 20);
+        const record_cut as_ip = decap_of(m, ports, decap_mode::ip);
+        CHECK(as_ip.skip == 42);
+        CHECK(record_bytes(m, as_ip) == 20);
+        CHECK(record_length(m, as_ip) == 20);
+        rte_pktmbuf_free(m);
+    }
+
+    SECTION("VXLAN in a UDP datagram that ends before its IP packet does")
+    {
+        const auto inner = tcp4("10.1.2.3", "10.4.5.6", 40000, 80, 0x18, 90);
+        auto frame = traffic::encapsulate(tunnel(tunnel_kind::vxlan), inner);
+        const size_t udp_end = frame.size();
+        frame.insert(frame.end(), {'G', 'E', 'T', ' ', '/', 'x', 0, 0, 0, 0});
+        declare_outer_end(frame, frame.size(), udp_end);
+        tunnel_view t;
+        packet_fields f;
+        REQUIRE(walk(frame, t, f));
+        CHECK(t.end == udp_end);
+        rte_mbuf* m = make_chain(frame, 2048);
+        const record_cut cut = decap_of(m, ports, decap_mode::frame);
+        CHECK(record_bytes(m, cut) == inner.size());
+        CHECK(record_length(m, cut) == inner.size());
+        rte_pktmbuf_free(m);
+        // In IPv6 the same, by the payload length: ten bytes past it are not the tunnel's.
+        tunnel_frame v6 = every_tunnel()[9];
+        REQUIRE((v6.kind == tunnel_kind::vxlan && v6.outer_version == 6));
+        auto frame6 = traffic::encapsulate(v6, inner);
+        const size_t ip_end = frame6.size();
+        frame6.resize(ip_end + 10, 0);
+        REQUIRE(walk(frame6, t, f));
+        CHECK(t.end == ip_end);
+    }
+
+    SECTION("two levels: an inner frame padded after its own IP packet holds no second tunnel")
+    {
+        // The mirrored host's frame: IPv4 carrying GRE with nothing inside,
+        // 38 bytes, padded to 60 by its NIC; then mirrored in VXLAN.
+        auto gre = traffic::encapsulate(tunnel(tunnel_kind::gre_ip, 9), tcp4("10.1.2.3", "10.4.5.6", 1, 2));
+        gre.resize(14 + 20 + 8);   // GRE with its key
+        put16(gre, 16, 20 + 8);
+        const auto frame = traffic::encapsulate(tunnel(tunnel_kind::vxlan, 77), pad60(gre));
+        tunnel_view t;
+        packet_fields f;
+        REQUIRE(walk(frame, t, f));
+        CHECK(t.levels == 1);
+        CHECK(t.kind == inner_kind::ethernet);
+        CHECK(f.proto == 47);
+        CHECK(f.payload_end == t.inner_offset + 14 + 28);
+        CHECK(classify_frames(*c, {frame})[0] == 0);
+        // The inner frame is written whole, its padding included: it is the frame's.
+        rte_mbuf* m = make_chain(frame, 2048);
+        const record_cut cut = decap_of(m, ports, decap_mode::frame);
+        CHECK(record_bytes(m, cut) == 60);
+        CHECK(record_length(m, cut) == 60);
+        rte_pktmbuf_free(m);
+
+        // With something inside, the second level is walked, and ends at the
+        // inner IP packet's end, not at its frame's padding.
+        auto inner_ip = tcp4("10.9.9.9", "10.8.8.8", 5, 6);
+        inner_ip.resize(14 + 20);
+        put16(inner_ip, 16, 20);
+        auto gre2 = traffic::encapsulate(tunnel(tunnel_kind::gre_ip, 9), inner_ip);   // 66 bytes, no padding
+        gre2.resize(gre2.size() + 8, 0);   // the inner frame's trailer: not the GRE payload
+        const auto frame2 = traffic::encapsulate(tunnel(tunnel_kind::vxlan, 77), gre2);
+        REQUIRE(walk(frame2, t, f));
+        CHECK(t.levels == 2);
+        CHECK(t.end == frame2.size() - 8);
+        CHECK((f.present & have_src_port) == 0);
+        CHECK(classify_frames(*c, {frame2})[0] == 0);
+    }
+
+    SECTION("an inner payload is scanned up to its own IP packet's end, within the outer one's")
+    {
+        // The inner frame padded with bytes that spell the pattern.
+        auto syn = tcp4("10.1.2.3", "10.4.5.6", 40000, 80);   // 80 bytes, IP length 66
+        syn.resize(14 + 40);
+        put16(syn, 16, 40);
+        const std::string stale = "GET /GET /GET /";
+        syn.insert(syn.end(), stale.begin(), stale.end());
+        const auto frame = traffic::encapsulate(tunnel(tunnel_kind::vxlan), syn);
+        CHECK(classify_frames(*c, {frame})[0] == 0);
+    }
+}
+
+TEST_CASE("an inner frame cut before encapsulation: the decap record's original length is the inner packet's")
+{
+    // Case 27 of issue 15: AWS traffic mirroring's packet length cuts the
+    // mirrored frame; the record said the bytes there were the whole packet.
+    const tunnel_ports ports;
+    traffic::frame_spec big = frame4("192.0.2.10", "198.51.100.20", 6);
+    big.src_port = 40001;
+    big.dst_port = 443;
+    big.frame_length = 1454;   // IPv4 total length 1440
+    const auto inner = traffic::build_frame(big);
+    REQUIRE(inner.size() == 1454);
+    traffic::frame_spec tagged_spec = big;
+    tagged_spec.vlans = {{0x8100, 100}};
+    tagged_spec.frame_length = 1458;
+    const auto tagged = traffic::build_frame(tagged_spec);
+    traffic::frame_spec big6 = frame6("2001:db8::1", "2001:db8::2", 6);
+    big6.frame_length = 1000;   // payload length 946
+    const auto inner6 = traffic::build_frame(big6);
+
+    auto cut = [](const std::vector<uint8_t>& frame, size_t n) {
+        return std::vector<uint8_t>(frame.begin(), frame.begin() + static_cast<long>(n));
+    };
+    struct expectation {
+        const char* what;
+        std::vector<uint8_t> mirrored;
+        uint32_t frame_bytes, frame_len;   // "decap": true
+        uint32_t ip_bytes, ip_len;         // "decap": "ip"
+    };
+    std::vector<expectation> cases = {
+        {"VXLAN, cut to 128", traffic::encapsulate(tunnel(tunnel_kind::vxlan, 100), cut(inner, 128)),
+         128, 1454, 114, 1440},
+        {"VXLAN, VLAN-tagged, cut to 128", traffic::encapsulate(tunnel(tunnel_kind::vxlan), cut(tagged, 128)),
+         128, 1458, 110, 1440},
+        {"GRE carrying IP, cut to 114 (100 of IP)", traffic::encapsulate(tunnel(tunnel_kind::gre_ip), cut(inner, 114)),
+         14 + 100, 14 + 1440, 100, 1440},
+        {"ERSPAN II, IPv6, cut to 200", traffic::encapsulate(tunnel(tunnel_kind::erspan2, 7), cut(inner6, 200)),
+         200, 1000, 186, 986},
+        {"GENEVE carrying IPv6, cut to 100", traffic::encapsulate(tunnel(tunnel_kind::geneve_ip), cut(inner6, 100)),
+         14 + 86, 14 + 986, 86, 986},
+        {"whole: the bytes there", traffic::encapsulate(tunnel(tunnel_kind::vxlan), inner), 1454, 1454, 1440, 1440},
+    };
+    // An outer first fragment: the outer IP packet ends at 600 bytes, the
+    // UDP length (the whole datagram's) well after.
+    auto fragment = traffic::encapsulate(tunnel(tunnel_kind::vxlan), inner);
+    const size_t inner_at = fragment.size() - inner.size();
+    fragment.resize(600);
+    put16(fragment, 16, 600 - 14);
+    fragment[20] |= 0x20;   // more fragments
+    cases.push_back({"VXLAN in an outer first fragment", fragment, static_cast<uint32_t>(600 - inner_at), 1454,
+                     static_cast<uint32_t>(600 - inner_at - 14), 1440});
+    // No plausible inner length (0, as a capture of segmentation offload
+    // has; 19): the bytes there.
+    for (unsigned total : {0u, 19u}) {
+        auto offload = cut(inner, 300);
+        put16(offload, 16, total);
+        cases.push_back({"inner IPv4 total length 0 or 19", traffic::encapsulate(tunnel(tunnel_kind::vxlan), offload),
+                         300, 300, 286, 286});
+    }
+    // An inner frame padded after its IP packet (IP length 40 in 60 bytes):
+    // the frame is 60 bytes, the IP packet 40.
+    auto ack = tcp4("10.1.2.3", "10.4.5.6", 40000, 80, 0x10, 80);
+    ack.resize(14 + 40);
+    put16(ack, 16, 40);
+    cases.push_back({"inner frame padded to 60", traffic::encapsulate(tunnel(tunnel_kind::vxlan), pad60(ack)),
+                     60, 60, 40, 40});
+    // IPv6 outer, cut inner frame.
+    cases.push_back({"VXLAN in IPv6, cut to 128", traffic::encapsulate(every_tunnel()[9], cut(inner, 128)),
+                     128, 1454, 114, 1440});
+
+    for (const expectation& e : cases)
+        for (uint16_t segment : {uint16_t{2048}, uint16_t{40}}) {
+            INFO(e.what << ", segments of " << segment << " bytes");
+            rte_mbuf* m = make_chain(e.mirrored, segment);
+            const record_cut as_frame = decap_of(m, ports, decap_mode::frame);
+            CHECK(as_frame.skip != 0);
+            CHECK(record_bytes(m, as_frame) == e.frame_bytes);
+            CHECK(record_length(m, as_frame) == e.frame_len);
+            const record_cut as_ip = decap_of(m, ports, decap_mode::ip);
+            CHECK(as_ip.skip != 0);
+            CHECK(record_bytes(m, as_ip) == e.ip_bytes);
+            CHECK(record_length(m, as_ip) == e.ip_len);
+            rte_pktmbuf_free(m);
+        }
 }
 
 TEST_CASE("an inner IPv6 header cut short has no payload, in an inner frame or an inner IP packet")
@@ -315,10 +611,10 @@ TEST_CASE("\"decap\": \"ip\" keeps inner IP packets only and cuts each at its in
     for (uint16_t segment : {uint16_t{2048}, uint16_t{40}}) {
         INFO("segments of " << segment << " bytes");
         rte_mbuf* m = make_chain(vxlan_tcp, segment);
-        const decap_cut frame = decap_of(m, ports, decap_mode::frame);
+        const record_cut frame = decap_of(m, ports, decap_mode::frame);
         CHECK(frame.skip == inner_frame_at);
         CHECK(frame.prefix_len == 0);
-        const decap_cut ip = decap_of(m, ports, decap_mode::ip);
+        const record_cut ip = decap_of(m, ports, decap_mode::ip);
         CHECK(ip.skip == inner_ip_at);
         CHECK(ip.prefix_len == 0);
         CHECK(vxlan_tcp[ip.skip] == 0x45);
@@ -327,11 +623,11 @@ TEST_CASE("\"decap\": \"ip\" keeps inner IP packets only and cuts each at its in
         // An inner IP packet: "frame" puts a made-up Ethernet header before it, "ip" nothing.
         m = make_chain(gre_tcp, segment);
         const size_t gre_inner_at = gre_tcp.size() - (inner_tcp.size() - 18);
-        const decap_cut gre_frame = decap_of(m, ports, decap_mode::frame);
+        const record_cut gre_frame = decap_of(m, ports, decap_mode::frame);
         CHECK(gre_frame.skip == gre_inner_at);
         CHECK(gre_frame.prefix_len == 14);
         CHECK((gre_frame.prefix[12] == 0x08 && gre_frame.prefix[13] == 0x00));
-        const decap_cut gre_ip = decap_of(m, ports, decap_mode::ip);
+        const record_cut gre_ip = decap_of(m, ports, decap_mode::ip);
         CHECK(gre_ip.skip == gre_inner_at);
         CHECK(gre_ip.prefix_len == 0);
         rte_pktmbuf_free(m);

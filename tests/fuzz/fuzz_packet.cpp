@@ -19,19 +19,26 @@
 //     payload patterns;
 //   - the BPF-only session agrees with libpcap's own filter on the frame;
 //   - the payload-only session ("GET /") keeps a frame only if those bytes
-//     are in it at or after its payload offset, never in its L2 header;
+//     are in it at or after its payload offset and before the payload's
+//     declared end, never in its L2 header nor in the padding after the IP
+//     packet;
 //   - inner sessions keep only frames the walk finds an inner packet in
 //     (with their tunnel ports), the match-all inner session every such
 //     frame; the "vni" session only frames whose first tunnel id is listed;
-//     the inner payload session only frames with "GET /" at or after the
-//     inner packet's payload offset, and an outer protocol it allows;
+//     the inner payload session only frames with "GET /" between the inner
+//     packet's payload offset and its declared end, and an outer protocol
+//     it allows; an inner packet starts and ends inside the outer IP
+//     packet's declared length (read here from the frame);
 //   - the "decap": "ip" session keeps exactly the frames whose inner packet
 //     (with the same ports) starts with an IP header of its own version;
 //   - for a frame a decap session keeps, the writer finds the same inner
 //     packet as the classifier did, and the record it writes is the inner
-//     frame (after a made-up Ethernet header for an inner IP packet), or
-//     for "ip" the inner packet from its IP header in a LINKTYPE_RAW file,
-//     cut at the snap length, with the inner packet's length;
+//     frame up to the end the outer headers declare (after a made-up
+//     Ethernet header for an inner IP packet), or for "ip" the inner packet
+//     from its IP header to its declared end, in a LINKTYPE_RAW file, cut
+//     at the snap length; its original length is the inner IP length
+//     (read here from the frame) and its Ethernet header, or the bytes
+//     there if more or if no plausible length is declared;
 //   - flat and chained get the same masks whenever the bytes the classifier
 //     parses of each give the same header fields and the same inner
 //     packets, and a second pass gives the same masks as the first.
@@ -149,7 +156,7 @@ bool same_fields(const linecap::packet_fields& a, const linecap::packet_fields& 
 {
     using namespace linecap;
     if (a.family != b.family || a.present != b.present || a.address_words != b.address_words ||
-        a.l3_offset != b.l3_offset || a.payload_offset != b.payload_offset)
+        a.l3_offset != b.l3_offset || a.payload_offset != b.payload_offset || a.payload_end != b.payload_end)
         return false;
     if ((a.present & have_proto) && a.proto != b.proto)
         return false;
@@ -177,6 +184,26 @@ linecap::packet_fields classifier_view(const rte_mbuf* m, const uint8_t* frame, 
     return f;
 }
 
+// The length the IP header at `l3` declares, read here from the frame's
+// first `size` bytes: the fuzzer's own copy of the rule in docs/mirror.md
+// (IPv4 total length, if no less than 20 and the header length; IPv6
+// payload length + 40, where a payload length of 0 before a hop-by-hop
+// header or TCP says nothing), 0 for none.
+uint32_t own_ip_length(const uint8_t* frame, size_t size, size_t l3, unsigned family)
+{
+    if (family == 4 && l3 + 4 <= size) {
+        const uint32_t total = static_cast<uint32_t>(frame[l3 + 2] << 8 | frame[l3 + 3]);
+        return total >= 20 && total >= (frame[l3] & 0x0fu) * 4 ? total : 0;
+    }
+    if (family == 6 && l3 + 7 <= size) {
+        const uint32_t payload = static_cast<uint32_t>(frame[l3 + 4] << 8 | frame[l3 + 5]);
+        if (payload == 0)
+            return frame[l3 + 6] == 0 || frame[l3 + 6] == 6 ? 0 : 40;
+        return payload + 40;
+    }
+    return 0;
+}
+
 // The inner packet the classifier's walk finds in `m` with `ports`, from
 // the outer fields it parsed (the same calls as classifier.cpp).
 struct inner_view {
@@ -198,9 +225,27 @@ inner_view walk_view(const rte_mbuf* m, const linecap::packet_fields& outer, con
     v.walked = len;
     // (A payload offset may be past the end: a header says where the payload
     // starts, and the packet was cut before it.)
-    if (v.found && (v.tunnel.inner_offset >= len || v.tunnel.inner_offset == 0 || v.tunnel.levels == 0 ||
-                    v.tunnel.levels > linecap::max_tunnel_levels || v.fields.l3_offset < v.tunnel.inner_offset))
+    if (v.found && (v.tunnel.inner_offset >= std::min(len, v.tunnel.end) || v.tunnel.inner_offset == 0 ||
+                    v.tunnel.levels == 0 || v.tunnel.levels > linecap::max_tunnel_levels ||
+                    v.fields.l3_offset < v.tunnel.inner_offset))
         fail("find_inner's inner packet is not inside the frame");
+    // Nor past the outer IP packet (the padding of a short frame is no
+    // inner packet), nor does its payload run past the packet around it.
+    if (v.found) {
+        const uint32_t outer_ip = own_ip_length(data, len, outer.l3_offset, outer.family);
+        if (outer_ip != 0 && (v.tunnel.end > outer.l3_offset + outer_ip ||
+                              v.tunnel.inner_offset >= outer.l3_offset + outer_ip))
+            fail("find_inner's inner packet runs past the outer IP packet's declared length");
+        if (v.fields.payload_end > v.tunnel.end)
+            fail("the inner payload runs past the packet around it");
+        // In UDP, nor past the datagram (its length, read here).
+        if (outer.proto == 17 && outer.payload_offset >= 8 && outer.payload_offset - 2 <= len) {
+            const uint32_t datagram = static_cast<uint32_t>(data[outer.payload_offset - 4] << 8 |
+                                                            data[outer.payload_offset - 3]);
+            if (datagram >= 8 && v.tunnel.end > outer.payload_offset - 8 + datagram)
+                fail("find_inner's inner packet runs past the UDP datagram's declared length");
+        }
+    }
     return v;
 }
 
@@ -211,14 +256,18 @@ bool same_inner(const inner_view& a, const inner_view& b)
     if (!a.found)
         return true;
     return a.tunnel.inner_offset == b.tunnel.inner_offset && a.tunnel.kind == b.tunnel.kind &&
+           a.tunnel.end == b.tunnel.end &&
            (a.fields.l3_offset < a.walked) == (b.fields.l3_offset < b.walked) && a.tunnel.has_id == b.tunnel.has_id && a.tunnel.id == b.tunnel.id && same_fields(a.fields, b.fields);
 }
 
-bool has_pattern_from(const uint8_t* frame, size_t size, uint32_t offset)
+// Is "GET /" in the frame's bytes from `offset` to `end` (or its end)?
+bool has_pattern_from(const uint8_t* frame, size_t size, uint32_t offset, uint32_t end)
 {
     static constexpr char pattern[] = "GET /";
+    size = std::min<size_t>(size, end);
     return offset <= size && memmem(frame + offset, size - offset, pattern, sizeof pattern - 1) != nullptr;
 }
+
 
 // The inner sessions' bits against what the walk found.
 void check_inner(session_mask mask, const uint8_t* frame, size_t size, const linecap::packet_fields& outer,
@@ -231,7 +280,8 @@ void check_inner(session_mask mask, const uint8_t* frame, size_t size, const lin
     // the fuzzer's own copy of the frame) has its family as version.
     const packet_fields& in = by_decap_ports.fields;
     const bool raw_ip = by_decap_ports.found && in.family != 0 && in.l3_offset < by_decap_ports.walked &&
-                        in.l3_offset < size && (frame[in.l3_offset] >> 4) == in.family;
+                        in.l3_offset < by_decap_ports.tunnel.end && in.l3_offset < size &&
+                        (frame[in.l3_offset] >> 4) == in.family;
     if (static_cast<bool>(mask & 1u << decap_ip_slot) != raw_ip)
         fail("the \"decap\": \"ip\" session and the tunnel walk disagree on an inner IP packet");
     if (mask & 1u << inner_vni_slot) {
@@ -248,7 +298,7 @@ void check_inner(session_mask mask, const uint8_t* frame, size_t size, const lin
         if (!(outer.present & have_proto) ||
             !(outer.proto == 17 || outer.proto == 47 || outer.proto == 4 || outer.proto == 41))
             fail("the inner payload session kept a frame its outer rule refuses");
-        if (in.payload_offset < in.l3_offset || !has_pattern_from(frame, size, in.payload_offset))
+        if (in.payload_offset < in.l3_offset || !has_pattern_from(frame, size, in.payload_offset, in.payload_end))
             fail("the inner payload session kept a frame without \"GET /\" in its inner payload");
     }
 }
@@ -259,18 +309,33 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
                         linecap::decap_mode mode)
 {
     using namespace linecap;
-    const decap_cut cut = decap_of(m, decap_ports, mode);
+    const record_cut cut = decap_of(m, decap_ports, mode);
+    const tunnel_view& t = classified.tunnel;
+    const packet_fields& in = classified.fields;
+    // The inner IP length, as the fuzzer reads it within what the walk had.
+    const uint32_t ip_length =
+        in.family != 0 ? own_ip_length(frame, std::min<size_t>(classified.walked, t.end), in.l3_offset, in.family) : 0;
+    uint32_t end = t.end;        // where the record's bytes must end
+    uint32_t declared = 0;       // the original length the headers give it
     if (mode == decap_mode::ip) {
-        if (cut.skip != classified.fields.l3_offset || cut.prefix_len != 0)
+        if (cut.skip != in.l3_offset || cut.prefix_len != 0)
             fail("the writer cuts an \"ip\" decap record elsewhere than the classifier's inner IP header");
+        if (ip_length != 0) {
+            end = std::min(end, in.l3_offset + ip_length);
+            declared = ip_length;
+        }
     } else {
-        if (cut.skip != classified.tunnel.inner_offset)
+        if (cut.skip != t.inner_offset)
             fail("the writer decapsulates at another offset than the classifier's inner packet");
-        const bool ip = classified.tunnel.kind != inner_kind::ethernet;
+        const bool ip = t.kind != inner_kind::ethernet;
         if (cut.prefix_len != (ip ? 14u : 0u) ||
-            (ip && cut.prefix[12] != (classified.tunnel.kind == inner_kind::ipv4 ? 0x08 : 0x86)))
+            (ip && cut.prefix[12] != (t.kind == inner_kind::ipv4 ? 0x08 : 0x86)))
             fail("a decapsulated inner IP packet without the right Ethernet header, or an inner frame with one");
+        if (ip_length != 0)
+            declared = cut.prefix_len + (in.l3_offset - t.inner_offset) + ip_length;
     }
+    if (cut.end != end)
+        fail("the decap record does not end where the headers declare its packet ends");
 
     if (ftruncate(decap_file, 0) != 0 || lseek(decap_file, 0, SEEK_SET) != 0)
         fail("cannot empty the memory file");
@@ -281,12 +346,16 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
     options.linktype = linktype_of(mode);
     if (decap_writer.attach(dup(decap_file), "decap", options) != 0)
         fail("cannot attach the capture writer");
-    decap_writer.write_packet(m, 1, cut.skip, cut.prefix, cut.prefix_len);
+    decap_writer.write_packet(m, 1, cut);
     if (decap_writer.close(1) != 0)
         fail("the capture writer failed on a memory file");
 
-    const uint32_t len = static_cast<uint32_t>(size) - cut.skip + cut.prefix_len;
-    const uint32_t caplen = std::min(len, decap_snaplen);
+    const size_t stop = std::min<size_t>(size, end);
+    if (cut.skip > stop)
+        fail("the decap record starts past its end");
+    const uint32_t bytes = static_cast<uint32_t>(stop - cut.skip) + cut.prefix_len;
+    const uint32_t len = std::max(bytes, declared);
+    const uint32_t caplen = std::min(bytes, decap_snaplen);
     constexpr size_t header = sizeof(linecap::pcap_file_header);
     std::vector<uint8_t> file(header + sizeof(linecap::pcap_record_header) + caplen + 1);
     if (pread(decap_file, file.data(), file.size(), 0) != static_cast<ssize_t>(file.size() - 1))
@@ -297,10 +366,12 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
         fail("the decap file's link type is not the session's");
     linecap::pcap_record_header h;
     std::memcpy(&h, file.data() + header, sizeof h);
-    if (h.len != len || h.caplen != caplen)
-        fail("the decap record's lengths are not the inner frame's");
+    if (h.caplen != caplen)
+        fail("the decap record's captured length is not the inner packet's bytes");
+    if (h.len != len)
+        fail("the decap record's original length is not the inner packet's");
     std::vector<uint8_t> expected(cut.prefix, cut.prefix + cut.prefix_len);
-    expected.insert(expected.end(), frame + cut.skip, frame + size);
+    expected.insert(expected.end(), frame + cut.skip, frame + stop);
     expected.resize(caplen);
     if (std::memcmp(file.data() + header + sizeof h, expected.data(), caplen) != 0)
         fail("the decap record's bytes are not the inner frame's");
@@ -308,7 +379,7 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
     // announced where it did (GRE, GENEVE, IP-in-IP: an inner IP packet).
     if (mode == decap_mode::ip && caplen != 0) {
         const unsigned version = expected[0] >> 4;
-        const inner_kind kind = classified.tunnel.kind;
+        const inner_kind kind = t.kind;
         if ((version != 4 && version != 6) || (kind == inner_kind::ipv4 && version != 4) ||
             (kind == inner_kind::ipv6 && version != 6))
             fail("an \"ip\" decap record does not start with the inner IP header");
@@ -327,11 +398,12 @@ void check_mask(session_mask mask, const uint8_t* frame, size_t size, const line
     if (static_cast<bool>(mask & 1u << bpf_only_slot) != libpcap_keeps)
         fail("the BPF session and libpcap disagree");
     if (mask & 1u << payload_only_slot) {
-        static constexpr char pattern[] = "GET /";
-        const size_t n = sizeof pattern - 1;
-        if (f.payload_offset < f.l3_offset || f.payload_offset > size ||
-            memmem(frame + f.payload_offset, size - f.payload_offset, pattern, n) == nullptr)
+        if (f.payload_offset < f.l3_offset || !has_pattern_from(frame, size, f.payload_offset, f.payload_end))
             fail("the payload session kept a frame without \"GET /\" in its payload");
+        // Nor in the padding after the IP packet, whose length the fuzzer reads itself.
+        const uint32_t ip_length = own_ip_length(frame, size, f.l3_offset, f.family);
+        if (ip_length != 0 && !has_pattern_from(frame, size, f.payload_offset, f.l3_offset + ip_length))
+            fail("the payload session matched \"GET /\" past the IP packet's declared length");
     }
 }
 

@@ -14,6 +14,9 @@
 #               rule given as linecapctl options, the rest in the file)
 #   icmp6-snap  inner ICMPv6 from 2001:db8:5::/48, decapsulated, snap 96
 #
+# `linecapctl watch` of web-decap and web-ip, while all six run: every line
+# is the inner packet of a record the session wrote, with its length.
+#
 # Each session's files are checked with capinfos and tshark against tshark's
 # own decoding of the input (tunnel_reference.py, tcpdump for the outer
 # session), not against linecap's parser: decap files hold inner frames
@@ -163,7 +166,28 @@ check_decapsulated() {
     fi
 }
 
+# check_watch NAME ID FILE: the lines `watch ID` printed describe what the
+# session writes (FILE, its records): each is the inner packet of a record,
+# TCP to port 80, with the record's five-tuple and original length, never
+# the mirrored frame's outer headers.
+check_watch() {
+    local name=$1 id=$2 file=$3
+    tshark -r "$file" -T fields -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport -e frame.len 2>/dev/null |
+        awk '{print $1 "." $2 " > " $3 "." $4 " length " $5}' | sort -u >"$WORK/$name.records"
+    local lines
+    lines=$(wc -l <"$WORK/watch-$id.out")
+    [ "$lines" -ge 5 ] || fail "$name: watch printed $lines lines: not a test ($(cat "$WORK/watch-$id.err"))"
+    grep -Evq '^[0-9:.]+ IPv4 [0-9.]+ > [0-9.]+\.80: TCP \[[A-Z.]+\] length [0-9]+$' "$WORK/watch-$id.out" &&
+        fail "$name: a watch line is not the inner TCP packet: $(grep -Evm1 '^[0-9:.]+ IPv4 [0-9.]+ > [0-9.]+\.80: TCP' "$WORK/watch-$id.out")"
+    sed -E 's/^[0-9:.]+ IPv4 //; s/: TCP \[[A-Z.]+\]//' "$WORK/watch-$id.out" | sort -u >"$WORK/$name.lines"
+    comm -23 "$WORK/$name.lines" "$WORK/$name.records" >"$WORK/$name.strays"
+    [ ! -s "$WORK/$name.strays" ] ||
+        fail "$name: $(wc -l <"$WORK/$name.strays") watch lines describe no record written, e.g. $(head -1 "$WORK/$name.strays")"
+    note "$name: $lines watch lines, each a record's inner packet and length"
+}
+
 start_daemon
+watchers=()
 # spec NAME JSON [OPTIONS]: starts a session from JSON as a spec file, with
 # linecapctl's options besides; prints its id.
 spec() {
@@ -189,9 +213,16 @@ err=$(ctl start --name stray --vni 7 2>&1) && fail "a --vni session without --tu
 running=$(ctl --json ls | jq '[.sessions[] | select(.status == "running")] | length')
 [ "$running" = 6 ] || fail "$running sessions running after six starts"
 note "six sessions running at once: ${ids[*]}"
+# Watch the two decapsulating sessions while they run (they see the same
+# packets: the samples take turns); the watchers end with their sessions.
+for id in "$decap" "$raw"; do
+    timeout 60 "$LINECAPCTL" --socket "$SOCK" watch "$id" >"$WORK/watch-$id.out" 2>"$WORK/watch-$id.err" &
+    watchers+=($!)
+done
 check_worker_totals 20
 for id in "${ids[@]}"; do ctl stop "$id" >/dev/null; done
 for id in "${ids[@]}"; do wait_ended "$id"; done
+for w in "${watchers[@]}"; do wait "$w" || fail "a watch did not end with its session"; done
 
 note "counters: matched = written + drops, per session; the files hold the written packets"
 for id in "${ids[@]}"; do
@@ -211,6 +242,8 @@ check_decapsulated web-decap "$file" 'eth:ethertype:(vlan:ethertype:)?ip:tcp'
 check_tuples web "$file" 'p.inner' --decapsulated
 note "web-decap: $(frames "$file" decap "$WORK/in.pcap" "$WORK/web.times")"
 
+check_watch web-decap-watch "$decap" "$file"
+
 note "web-whole: the whole mirrored frames, the tunnel still in them"
 file=$(one_file "$whole")
 check_tuples web "$file" "$web"
@@ -223,6 +256,7 @@ check_decapsulated web-ip "$file" 'raw:ip:tcp' rawip
 [ "$(tcpdump -r "$file" 2>/dev/null | wc -l)" = "$("$COUNT" "$file")" ] || fail "web-ip: tcpdump does not read every record"
 check_tuples web "$file" 'p.inner' --decapsulated
 note "web-ip: $(frames "$file" decap "$WORK/in.pcap" "$WORK/web.times")"
+check_watch web-ip-watch "$raw" "$file"
 
 note "outer-443: the outer headers only; frames with an inner packet to 443 are not its"
 file=$(one_file "$outer")

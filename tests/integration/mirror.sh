@@ -9,14 +9,21 @@ source "$(dirname "$0")/lib.sh"
 REF="$(dirname "$0")/tunnel_reference.py"
 "$GEN" -o "$WORK/in.pcap" -n 6000 --profile tunnels --seed 41 --flows 512
 
-# capture NAME SPEC [INPUT]: one-shot linecap with the spec; prints the file written.
-capture() {
+# run_spec NAME SPEC [INPUT]: one-shot linecap with the spec, into $WORK/NAME;
+# its counters in $WORK/NAME.stats.
+run_spec() {
     local name=$1 spec=$2 input=${3:-$WORK/in.pcap}
     echo "$spec" >"$WORK/$name.json"
+    rm -rf "${WORK:?}/$name"
     run_linecap "$WORK/$name.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$input" -- \
         -w "$WORK/$name" -F "$WORK/$name.json" --idle-exit 0.5 --stats-json "$WORK/$name.stats"
     check_counters_add_up "$WORK/$name.stats"
-    only_file "$WORK/$name"
+}
+
+# capture NAME SPEC [INPUT]: the same; prints the file written.
+capture() {
+    run_spec "$@"
+    only_file "$WORK/$1"
 }
 
 # capture_selected NAME SPEC EXPR [TSHARK-ARGS...]: NAME.want, tshark's
@@ -126,6 +133,57 @@ note "outer sessions are unchanged: tcp port 80 on the outer headers only"
 file=$(capture outer-only '{"match":[{"protocols":["tcp"],"dst_ports":[80]}]}')
 tcpdump -r "$WORK/in.pcap" -w "$WORK/outer-only.ref" '(tcp dst port 80) or (vlan and tcp dst port 80)' 2>/dev/null
 "$COMPARE" "$WORK/outer-only.ref" "$file" >/dev/null || fail "outer-only: differs from tcpdump"
+
+# Declared lengths bound what is read (docs/mirror.md, "What bounds what"):
+# inputs built byte by byte (tunnel_edges.py), each run against what its
+# construction says, not against linecap's parser.
+python3 "$(dirname "$0")/tunnel_edges.py" "$WORK"
+# lengths NAME: "caplen/len" of each record NAME's capture wrote, in order.
+lengths() {
+    tshark -r "$(only_file "$WORK/$1")" -T fields -e frame.cap_len -e frame.len 2>/dev/null | tr '\t' / | paste -sd' '
+}
+written() {
+    json "$WORK/$1.stats" .written_packets
+}
+
+note "tunnels with no inner byte, padded to 60 bytes: the padding is no inner packet"
+# Only the last frame has an inner packet: the mirrored host's IPv4/GRE
+# frame, padded by its own NIC, which holds no second one.
+capture padded-frame '{"tunnel":"inner","decap":true}' "$WORK/padded.pcap" >/dev/null
+[ "$(lengths padded-frame)" = "60/60" ] || fail "padded: decap wrote $(lengths padded-frame), not the one inner frame (60/60)"
+capture padded-ip '{"tunnel":"inner","decap":"ip"}' "$WORK/padded.pcap" >/dev/null
+[ "$(lengths padded-ip)" = "24/24" ] || fail "padded: decap ip wrote $(lengths padded-ip), not the one inner IP packet (24/24)"
+for spec in '{"tunnel":"inner","match":[{"src":["0.0.0.0/8"]}]}' '{"tunnel":"inner","vni":[150]}'; do
+    run_spec padded-zero "$spec" "$WORK/padded.pcap"
+    [ "$(written padded-zero)" = 0 ] || fail "padded: $spec wrote $(written padded-zero) packets of the padding"
+    [ "$(json "$WORK/padded-zero.stats" .rx_packets)" = 10 ] || fail "padded: not the 10 frames received"
+done
+note "padded: one inner packet in 10 frames; nothing of the padding matched"
+
+note "inner frames cut before encapsulation: the record's original length is the inner packet's"
+capture cut-frame '{"tunnel":"inner","decap":true}' "$WORK/cut.pcap" >/dev/null
+capture cut-ip '{"tunnel":"inner","decap":"ip"}' "$WORK/cut.pcap" >/dev/null
+want_frame=$(cut -d' ' -f1 "$WORK/cut.expect" | paste -sd' ')
+want_ip=$(cut -d' ' -f2 "$WORK/cut.expect" | paste -sd' ')
+[ "$(lengths cut-frame)" = "$want_frame" ] || fail "cut: decap wrote $(lengths cut-frame), expected $want_frame"
+[ "$(lengths cut-ip)" = "$want_ip" ] || fail "cut: decap ip wrote $(lengths cut-ip), expected $want_ip"
+# Readers see captures cut by a snap length, not damaged packets.
+for name in cut-frame cut-ip; do
+    file=$(only_file "$WORK/$name")
+    if tcpdump -vr "$file" 2>&1 | grep -Eq 'truncated|bytes missing'; then
+        fail "$name: tcpdump reads a damaged packet: $(tcpdump -vr "$file" 2>&1 | grep -Em1 'truncated|bytes missing')"
+    fi
+    if tshark -r "$file" -T fields -e _ws.expert.message 2>/dev/null | grep -Eq 'Malformed|exceeds'; then
+        fail "$name: tshark reads a malformed packet"
+    fi
+done
+note "cut: frame $want_frame; ip $want_ip; tcpdump and tshark read no damaged packet"
+
+note "outer sessions: a short packet's padding is neither its ports nor its payload"
+capture outer-port0 '{"match":[{"dst_ports":[0]}]}' "$WORK/outer.pcap" >/dev/null
+[ "$(lengths outer-port0)" = "60/60" ] || fail "outer: port 0 took $(written outer-port0) packets, not the one real one"
+capture outer-get '{"payload":{"patterns":["GET /"]}}' "$WORK/outer.pcap" >/dev/null
+[ "$(lengths outer-get)" = "71/71" ] || fail "outer: \"GET /\" took $(written outer-get) packets, not the one real one"
 
 # The tcpdump corpus's tunnel captures (frames over 64 KiB left out, as in
 # filter.sh): every inner IP packet tshark finds, written decapsulated.

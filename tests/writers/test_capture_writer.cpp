@@ -171,9 +171,14 @@ TEST_CASE("a packet read from a snapped file keeps its wire length (linecap -r)"
     const auto chained = pattern(5000, 6);     // whole, in a chain of 3 segments
     rte_mbuf* a = test::make_chain(held, 2048);
     rte_mbuf* b = test::make_chain(chained, 2048);
-    w.write_packet_of_length(a, 1, 1500, 0, nullptr, 0);
-    w.write_packet_of_length(b, 2, 5000, 0, nullptr, 0);
-    w.write_packet_of_length(a, 3, 10, 0, nullptr, 0);   // below the bytes held: never less than them
+    const auto of_length = [](uint32_t wire_len) {
+        record_cut cut;
+        cut.orig_len = wire_len;
+        return cut;
+    };
+    w.write_packet(a, 1, of_length(1500));
+    w.write_packet(b, 2, of_length(5000));
+    w.write_packet(a, 3, of_length(10));   // below the bytes held: never less than them
     rte_pktmbuf_free(a);
     rte_pktmbuf_free(b);
     REQUIRE(w.close(0) == 0);
@@ -306,7 +311,9 @@ TEST_CASE("a LINKTYPE_RAW file (\"decap\": \"ip\"), pcap and pcapng: IP packets 
     auto bytes = pattern(120, 5);
     bytes[14] = 0x45;   // where the IPv4 header starts
     rte_mbuf* m = test::make_chain(bytes, 50);
-    w.write_packet(m, 1, 14);
+    record_cut cut;
+    cut.skip = 14;
+    w.write_packet(m, 1, cut);
     rte_pktmbuf_free(m);
     REQUIRE(w.close(2) == 0);
 
@@ -315,6 +322,72 @@ TEST_CASE("a LINKTYPE_RAW file (\"decap\": \"ip\"), pcap and pcapng: IP packets 
     REQUIRE(f.records.size() == 1);
     CHECK(f.records[0].len == 106);
     CHECK(f.records[0].data == std::vector<uint8_t>(bytes.begin() + 14, bytes.end()));
+}
+
+TEST_CASE("a record_cut: the bytes from skip to end after the prefix; the original length never less than them")
+{
+    dir_handle dir;
+    const file_format format = GENERATE(file_format::pcap_ns, file_format::pcapng);
+    const auto bytes = pattern(300, 9);
+    struct expectation {
+        record_cut cut;
+        uint32_t snaplen;
+        size_t from, to;       // the packet's bytes in the record
+        bool prefixed;
+        uint32_t len;
+    };
+    record_cut inner;           // an inner frame that ends before the mirrored frame does
+    inner.skip = 50;
+    inner.end = 200;
+    record_cut cut_short = inner;   // ... and whose own header says it was 1454 bytes
+    cut_short.orig_len = 1454;
+    record_cut small = inner;       // a declared length under the bytes there is not the length
+    small.orig_len = 60;
+    record_cut prefixed = cut_short;
+    prefixed.prefix_len = 14;
+    prefixed.prefix[12] = 0x08;
+    record_cut past = inner;        // an end past the packet is the packet's end
+    past.end = 5000;
+    const expectation cases[] = {
+        {record_cut{}, 0, 0, 300, false, 300},
+        {inner, 0, 50, 200, false, 150},
+        {cut_short, 0, 50, 200, false, 1454},
+        {cut_short, 64, 50, 114, false, 1454},
+        {small, 0, 50, 200, false, 150},
+        {prefixed, 0, 50, 200, true, 1454},
+        {prefixed, 20, 50, 56, true, 1454},
+        {past, 0, 50, 300, false, 250},
+    };
+    for (const expectation& e : cases) {
+        capture_file_options o;
+        o.format = format;
+        o.snaplen = e.snaplen;
+        o.chunk_bytes = 1 << 16;
+        capture_writer w;
+        const std::string name = "cut" + std::to_string(&e - cases);
+        REQUIRE(w.open(dir.fd, name, o) == 0);
+        for (uint16_t segment : {uint16_t{2048}, uint16_t{45}}) {
+            rte_mbuf* m = test::make_chain(bytes, segment);
+            CHECK(record_length(m, e.cut) == e.len);
+            w.write_packet(m, 1, e.cut);
+            rte_pktmbuf_free(m);
+        }
+        REQUIRE(w.close(2) == 0);
+        const file_contents f = read_back(dir.path + "/" + name);
+        INFO("skip " << e.cut.skip << ", end " << e.cut.end << ", orig_len " << e.cut.orig_len << ", prefix "
+                     << e.cut.prefix_len << ", snaplen " << e.snaplen);
+        REQUIRE(f.records.size() == 2);
+        std::vector<uint8_t> want;
+        if (e.prefixed)
+            want.assign(e.cut.prefix, e.cut.prefix + 14);
+        want.insert(want.end(), bytes.begin() + static_cast<long>(e.from), bytes.begin() + static_cast<long>(e.to));
+        if (e.snaplen != 0)
+            want.resize(std::min<size_t>(want.size(), e.snaplen));
+        for (const record& r : f.records) {
+            CHECK(r.len == e.len);
+            CHECK(r.data == want);
+        }
+    }
 }
 
 TEST_CASE("pcapng: section, interfaces, packets on their interface, statistics at close")
