@@ -124,6 +124,14 @@ std::string port_caveat(const port_plan& p)
                "tag arrives as 802.1Q. To capture frames as they were on the wire, use "
                "--vdev net_af_xdp0,iface=" + (p.kernel_iface.empty() ? "IFACE" : p.kernel_iface) +
                " or --vdev net_pcap0,rx_iface=" + (p.kernel_iface.empty() ? "IFACE" : p.kernel_iface);
+    if (p.driver == "net_memif")
+        // memif_disconnect() clears the connected flag and unmaps the shared
+        // regions at once, from the interrupt thread, with nothing that waits
+        // for a burst already past the flag (drivers/net/memif, 22.11).
+        return "DPDK 22.11's net_memif unmaps the shared memory as soon as the peer disconnects, "
+               "without waiting for a receive in progress: a peer that goes away while linecap "
+               "polls can crash linecap (dpdk-testpmd, polling the same driver, crashed in 1 of 6 "
+               "tries when linecap went away). Stop linecap before its peer; a daemon recovers its sessions' files on restart";
     if (p.driver == "net_ring")
         return "a net_ring made by --vdev receives only what is transmitted on it, and linecap "
                "never transmits: nothing will arrive (net_ring serves programs that build ports "

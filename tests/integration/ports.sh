@@ -66,9 +66,10 @@ replay() {
     grep -q "Successful packets: *$count$" "$WORK/replay.log" || { cat "$WORK/replay.log"; fail "tcpreplay did not send $count"; }
 }
 
-# stop_when_written NAME: SIGINT once the capture file is as long as the
-# file sent (same header and record sizes: it holds every frame), or after
-# 20 s; for a peer whose start-up time would race --idle-exit.
+# stop_when_written NAME [HALT]: SIGINT once the capture file is as long as
+# the file sent (same header and record sizes: it holds every frame), or
+# after 20 s, running HALT first if given; for a peer whose start-up time
+# would race --idle-exit.
 stop_when_written() {
     local want
     want=$(stat -c %s "$in")
@@ -76,6 +77,7 @@ stop_when_written() {
         [ "$(stat -c %s "$WORK/$1"/*.part 2>/dev/null || echo 0)" -ge "$want" ] && break
         sleep 0.1
     done
+    [ -z "${2:-}" ] || "$2"
     kill -INT "$capture"
 }
 
@@ -198,12 +200,13 @@ port_case tap net_tap -- "${no_huge[@]}" --vdev net_tap0,iface=lctap0
 
 # The peer: dpdk-testpmd forwarding the frames from net_pcap into its memif
 # port in ROLE, on the main lcore's CPU (linecap's worker busy-polls CPU 1).
-# Interactive, so that it forwards only once the memif link is up.
+# Interactive, so that it forwards only once the memif link is up; its
+# output line-buffered, so that each command's answer can be waited for.
 testpmd_start() {
     local role=$1
     rm -f "$WORK/testpmd.in"
     mkfifo "$WORK/testpmd.in"
-    timeout 60 dpdk-testpmd --lcores 0@0,1@0 "${no_huge[@]}" --no-pci --no-shconf \
+    timeout 60 stdbuf -oL dpdk-testpmd --lcores 0@0,1@0 "${no_huge[@]}" --no-pci --no-shconf \
         --log-level=lib.eal:error --file-prefix "lc-ports-tp-$$" \
         --vdev "net_pcap0,rx_pcap=$in" --vdev "net_memif0,role=$role,socket=$WORK/memif.sock,socket-abstract=no" \
         -- -i --total-num-mbufs 2048 --forward-mode io --no-flush-rx \
@@ -221,7 +224,21 @@ testpmd_forward() {
     cat "$WORK/testpmd.log"
     fail "memif: the link between testpmd and linecap did not come up"
 }
+# Before linecap disconnects: DPDK 22.11's memif unmaps the peer's memory
+# on a disconnect without waiting for a burst in progress, and testpmd,
+# still polling, crashed in 1 of 6 runs (the warning linecap prints for
+# net_memif ports says the same to users).
+testpmd_halt() {
+    echo stop >&3
+    for _ in $(seq 100); do
+        grep -q "^Done\.$" "$WORK/testpmd.log" && return 0
+        sleep 0.1
+    done
+    cat "$WORK/testpmd.log"
+    fail "memif: testpmd did not stop forwarding"
+}
 testpmd_quit() {
+    kill -0 "$testpmd" 2>/dev/null || { cat "$WORK/testpmd.log"; wait "$testpmd" || true; fail "memif: testpmd ended before it was told to quit"; }
     echo quit >&3
     exec 3>&-
     wait "$testpmd" || { cat "$WORK/testpmd.log"; fail "testpmd failed"; }
@@ -233,7 +250,7 @@ if command -v dpdk-testpmd >/dev/null; then
     memif="net_memif0,socket=$WORK/memif.sock,socket-abstract=no"
 
     note "net_memif, linecap as server: testpmd connects and forwards the frames"
-    feed_memif_server() { testpmd_start client; testpmd_forward; stop_when_written memif_server; }
+    feed_memif_server() { testpmd_start client; testpmd_forward; stop_when_written memif_server testpmd_halt; }
     post_memif_server() { testpmd_quit; }
     port_case memif_server net_memif -- "${no_huge[@]}" --vdev "$memif,role=server"
 
@@ -246,9 +263,13 @@ if command -v dpdk-testpmd >/dev/null; then
         # ports are started (it then checks their links).
         for _ in $(seq 150); do grep -q "Checking link statuses" "$WORK/testpmd.log" && break; sleep 0.1; done
     }
-    feed_memif_client() { testpmd_forward; stop_when_written memif_client; }
+    feed_memif_client() { testpmd_forward; stop_when_written memif_client testpmd_halt; }
     post_memif_client() { testpmd_quit; }
     port_case memif_client net_memif -- "${no_huge[@]}" --vdev "$memif,role=client"
+    for name in memif_server memif_client; do
+        grep -q "warning: port 0 (net_memif0): DPDK 22.11's net_memif unmaps the shared memory .* Stop linecap before its peer" "$WORK/$name.log" ||
+            { cat "$WORK/$name.log"; fail "$name: no warning about the driver's disconnect"; }
+    done
     idle=2
 else
     echo "SKIP net_memif: needs dpdk-testpmd as its peer (Debian package dpdk; scripts/bootstrap installs it)"
