@@ -33,7 +33,7 @@
 #include <rte_mbuf.h>
 
 #include "bench/traffic.h"
-#include "engine/packet_meta.h"
+#include "core/packet_meta.h"
 #include "filters/classifier.h"
 
 using namespace linecap;

@@ -13,7 +13,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "filters/spec.h"
+#include "core/spec.h"
 #include "writers/recovery.h"
 
 namespace linecap {

@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "filters/packet.h"
-#include "filters/spec.h"
+#include "core/packet.h"
+#include "core/spec.h"
 
 namespace linecap {
 

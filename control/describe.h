@@ -2,7 +2,7 @@
 //
 //   10:15:02.123456789 IPv4 10.0.0.1.443 > 10.0.0.2.51234: TCP [S.] length 60
 //
-// Only the headers the classifier parses (filters/packet.h), within the
+// Only the headers the classifier parses (core/packet.h), within the
 // first bytes a writer copied of the record the session writes (for a
 // decap session, the inner packet; `length` is the record's original
 // length): it is a glance at a running session, not a dissector (open the

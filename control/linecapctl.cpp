@@ -26,7 +26,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "control/human_units.h"
+#include "core/human_units.h"
 
 namespace {
 

@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "filters/spec.h"
+#include "core/spec.h"
 
 namespace linecap {
 

@@ -15,7 +15,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_memcpy.h>
 
-#include "engine/packet_meta.h"
+#include "core/packet_meta.h"
 
 namespace linecap {
 

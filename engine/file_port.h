@@ -41,7 +41,7 @@ constexpr uint32_t max_file_frame = 262144;
 // Opens a capture file for -r with the reader merge uses
 // (writers/capture_reader.h: libpcap for pcap, mapped; Wireshark's reader
 // for pcapng; "-" is standard input), which checks every record against the
-// one rule of what a record is (writers/capture_format.h). Returns null and
+// one rule of what a record is (core/capture_format.h). Returns null and
 // sets `error` ("-r FILE: ...") if it cannot be read, is not a capture file,
 // or is not Ethernet.
 std::unique_ptr<capture_reader> open_replay_file(const std::string& path, std::string& error);

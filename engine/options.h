@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "filters/spec.h"
+#include "core/spec.h"
 
 namespace linecap {
 

@@ -30,7 +30,7 @@
 #include "engine/lcore_layout.h"
 #include "engine/options.h"
 #include "engine/ports.h"
-#include "engine/tsc_clock.h"
+#include "core/tsc_clock.h"
 #include "engine/worker.h"
 #include "writers/session.h"
 #include "writers/writer.h"

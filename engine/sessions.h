@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "engine/pipeline.h"
-#include "filters/spec.h"
+#include "core/spec.h"
 
 namespace linecap {
 

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "control/human_units.h"
+#include "core/human_units.h"
 #include "engine/pipeline.h"
 
 namespace linecap {

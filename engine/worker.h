@@ -18,10 +18,10 @@
 #include <rte_ring.h>
 #include <rte_seqcount.h>
 
-#include "engine/counters.h"
-#include "engine/packet_meta.h"
+#include "core/counters.h"
+#include "core/packet_meta.h"
 #include "engine/ports.h"
-#include "engine/tsc_clock.h"
+#include "core/tsc_clock.h"
 
 namespace linecap {
 

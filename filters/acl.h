@@ -11,8 +11,8 @@
 
 #include <rte_acl.h>
 
-#include "filters/packet.h"
-#include "filters/spec.h"
+#include "core/packet.h"
+#include "core/spec.h"
 
 namespace linecap {
 
@@ -39,7 +39,7 @@ public:
     size_t rule_count() const;
 
     // Results: `categories()` words per packet, non-zero where the category
-    // matched. The keys are packet_fields (filters/packet.h) of that family.
+    // matched. The keys are packet_fields (core/packet.h) of that family.
     void classify_v4(const uint8_t** keys, uint32_t* results, uint32_t n) const
     {
         if (_v4 != nullptr && n != 0)

@@ -1,13 +1,13 @@
 // The compiled filter of every session, as one object a worker calls once per
 // burst. Three stages, each paid only by the packets the cheaper one kept:
 //
-//   parse (filters/packet.h) -> rte_acl: rules of all sessions in one pass
+//   parse (core/packet.h) -> rte_acl: rules of all sessions in one pass
 //        -> BPF, per session that has an expression
 //        -> Hyperscan payload scan, per session that has patterns
 //
 // Sessions with "tunnel": "inner" (docs/mirror.md) take a second pass, paid
 // only when such a session exists: per set of tunnel ports, the bounded
-// tunnel walk (filters/tunnel.h) finds each packet's innermost packet, whose
+// tunnel walk (core/tunnel.h) finds each packet's innermost packet, whose
 // fields go through the same rte_acl tries; then the "outer" rules (a trie of
 // their own over the outer keys), the tunnel ids, BPF and payload.
 //
@@ -23,12 +23,12 @@
 #include <hs/hs.h>
 #include <rte_mbuf.h>
 
-#include "engine/packet_meta.h"
+#include "core/packet_meta.h"
 #include "filters/acl.h"
 #include "filters/bpf.h"
 #include "filters/payload.h"
-#include "filters/spec.h"
-#include "filters/tunnel.h"
+#include "core/spec.h"
+#include "core/tunnel.h"
 
 namespace linecap {
 

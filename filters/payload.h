@@ -9,7 +9,7 @@
 #include <hs/hs.h>
 #include <rte_mbuf.h>
 
-#include "filters/spec.h"
+#include "core/spec.h"
 
 namespace linecap {
 

@@ -19,7 +19,7 @@ extern "C" {
 #include <wsutil/wslog.h>
 }
 
-#include "writers/capture_format.h"
+#include "core/capture_format.h"
 
 namespace linecap {
 

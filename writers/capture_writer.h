@@ -13,9 +13,9 @@
 
 #include <rte_mbuf.h>
 
-#include "writers/capture_format.h"
+#include "core/capture_format.h"
 #include "writers/output_file.h"
-#include "writers/record_cut.h"
+#include "core/record_cut.h"
 
 namespace linecap {
 

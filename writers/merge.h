@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "writers/capture_format.h"
+#include "core/capture_format.h"
 
 namespace linecap {
 

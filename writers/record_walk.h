@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "writers/capture_format.h"
+#include "core/capture_format.h"
 
 namespace linecap {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "writers/capture_format.h"
+#include "core/capture_format.h"
 
 namespace linecap {
 

@@ -1,5 +1,5 @@
-// A capture session as the writers see it: where its files go, how they are
-// written, when it must stop, and why it stopped.
+// A capture session as the writers see it at run time: its output spec
+// (core/spec.h), the open folder, the limit budgets, and why it stopped.
 //
 // One `session` is shared by every writer and by the monitor thread. Its spec
 // is fixed before any packet for it is written; what changes at run time
@@ -14,60 +14,10 @@
 #include <unistd.h>
 #include <vector>
 
+#include "core/spec.h"
 #include "writers/capture_writer.h"
-#include "writers/decap.h"   // header-only: the bounded tunnel walk, for "decap"
 
 namespace linecap {
-
-enum class stop_reason : uint8_t {
-    none,        // still running
-    user,        // a signal or a stop command
-    packets,     // limits.packets reached
-    bytes,       // limits.bytes reached
-    duration,    // limits.seconds reached
-    idle,        // no port received a packet for --idle-exit seconds
-    disk_full,   // ENOSPC or EDQUOT while writing
-    error,       // any other write or open error
-    shutdown,    // the daemon is stopping
-    end_of_file, // -r FILE: every record of the file is written
-};
-
-std::string_view stop_reason_name(stop_reason reason);
-
-// Limits on a session; 0 means none.
-struct session_limits {
-    uint64_t packets = 0;   // packets written
-    uint64_t bytes = 0;     // bytes written to its files, headers included
-    double seconds = 0;     // since the session started
-};
-
-// When a writer closes a file and starts the next; 0 means never. Whichever
-// comes first closes the file. See docs/writers.md.
-struct rotate_policy {
-    uint64_t bytes = 0;      // a file grows to at most this (one bigger packet excepted)
-    uint64_t seconds = 0;    // files cover aligned wall-clock windows of this length
-    uint64_t packets = 0;    // packets per file
-    uint32_t keep = 0;       // closed files kept per writer, oldest deleted first
-    bool any() const { return bytes != 0 || seconds != 0 || packets != 0; }
-};
-
-struct output_spec {
-    std::string name = "capture";       // file name prefix
-    std::string dir;                    // folder the files go to
-    file_format format = file_format::pcap_ns;
-    uint32_t snaplen = 0;               // 0: whole packets
-    session_limits limits;
-    rotate_policy rotate;
-    // Bytes per write(). 4 MiB: O_DIRECT writes of 4 MiB reach about 1.25x
-    // the bandwidth of 1 MiB ones here, while the buffer still fits in L2-ish
-    // caches well enough to copy into at 10 GB/s (docs/performance.md).
-    size_t chunk_bytes = 4 << 20;
-    bool direct_io = true;              // O_DIRECT where the filesystem has it
-    // "decap": write each packet's innermost packet (found with these
-    // ports) instead of the mirrored frame; docs/mirror.md.
-    decap_mode decap = decap_mode::none;
-    tunnel_ports tunnel;
-};
 
 // A share of a limit taken by several writers at once, so that a limit of N
 // packets writes exactly N packets whatever the number of writers.

@@ -12,7 +12,7 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
-#include "writers/decap.h"
+#include "core/decap.h"
 
 namespace linecap {
 

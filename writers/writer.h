@@ -19,9 +19,9 @@
 #include <rte_common.h>
 #include <rte_ring.h>
 
-#include "engine/counters.h"
-#include "engine/packet_meta.h"
-#include "engine/tsc_clock.h"
+#include "core/counters.h"
+#include "core/packet_meta.h"
+#include "core/tsc_clock.h"
 #include "writers/capture_writer.h"
 #include "writers/session.h"
 

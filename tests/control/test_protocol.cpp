@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/catalog.h"
-#include "writers/capture_format.h"
+#include "core/capture_format.h"
 #include "control/describe.h"
 #include "control/protocol.h"
 

@@ -1,10 +1,10 @@
 // libFuzzer target: arbitrary bytes as one Ethernet frame, through the
-// header parser (filters/packet.h), the tunnel walk (filters/tunnel.h) and
+// header parser (core/packet.h), the tunnel walk (core/tunnel.h) and
 // the real classifier of twelve sessions (rules on IPv4 and IPv6 prefixes
 // and ranges, ports, protocols, TCP flags; BPF; payload patterns;
 // match-all; four "tunnel": "inner" sessions, one "decap": true and one
 // "decap": "ip"), on real EAL and mbufs, and the decap sessions' records
-// through the writer's code (writers/decap.h, capture_writer) into a memory
+// through the writer's code (core/decap.h, capture_writer) into a memory
 // file.
 //
 // The frame's bytes sit in mbufs as external buffers that end exactly where
@@ -60,12 +60,12 @@
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 
-#include "engine/packet_meta.h"
+#include "core/packet_meta.h"
 #include "filters/classifier.h"
-#include "filters/packet.h"
-#include "filters/tunnel.h"
+#include "core/packet.h"
+#include "core/tunnel.h"
 #include "writers/capture_writer.h"
-#include "writers/decap.h"
+#include "core/decap.h"
 
 namespace {
 

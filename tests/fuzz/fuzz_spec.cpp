@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "filters/classifier.h"
-#include "filters/spec.h"
+#include "core/spec.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
-#include "engine/packet_meta.h"
+#include "core/packet_meta.h"
 #include "tests/support/dpdk_env.h"
 
 namespace linecap::test {

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "tests/support/dpdk_env.h"
-#include "writers/capture_format.h"
+#include "core/capture_format.h"
 #include "writers/capture_reader.h"
 #include "writers/merge.h"
 

@@ -1,4 +1,4 @@
-// One rule for what a record is (writers/capture_format.h), held by every
+// One rule for what a record is (core/capture_format.h), held by every
 // reader and writer of capture files against each other: capture_writer
 // writes odd records the formats allow; libpcap, the reader merge uses
 // (capture_reader: libpcap for pcap, wiretap for pcapng), the record walk

@@ -1,10 +1,10 @@
 // What a record holds of a packet, and the length it says the packet had:
 //
-//   writer: [decap_of (writers/decap.h), for a decap session] -> record_cut
+//   writer: [decap_of (core/decap.h), for a decap session] -> record_cut
 //           -> capture_writer::write_packet(m, ts, cut)   the record
 //           -> copy_record_head(m, cut, ...)              a `watch` line's bytes
 //
-// Header-only, and light: filters/spec.h reaches it through writers/decap.h.
+// Header-only, and light: core/spec.h reaches it through core/decap.h.
 #pragma once
 
 #include <algorithm>
@@ -16,7 +16,7 @@
 namespace linecap {
 
 // What a record holds of a packet, and the length it gives it. By default
-// the whole packet. A decap session's record (writers/decap.h,
+// the whole packet. A decap session's record (core/decap.h,
 // docs/mirror.md) is its inner packet: the bytes from `skip` up to `end`,
 // after `prefix_len` bytes of `prefix`, and the inner packet's own length
 // as the original length when its header declares more than the bytes

@@ -9,7 +9,9 @@
 //    "payload": {"patterns": ["GET /api/v[0-9]+/"], "caseless": false},
 //    "snaplen": 128, "format": "pcap-ns"}
 //
-// Parsed once, up front, into plain structs; every error names its field
+// With it, the output every writer of a session follows (output_spec: file
+// name, format, snap length, limits, rotation, decap) and the reasons a
+// session stops. Parsed once, up front, into plain structs; every error names its field
 // ("match[2].dst_ports[0]: 70000 is not a port"). Semantics: docs/filters.md.
 #pragma once
 
@@ -22,9 +24,61 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "writers/session.h"
+#include "core/capture_format.h"
+#include "core/decap.h"     // decap_mode
+#include "core/tunnel.h"    // tunnel_ports
 
 namespace linecap {
+
+enum class stop_reason : uint8_t {
+    none,        // still running
+    user,        // a signal or a stop command
+    packets,     // limits.packets reached
+    bytes,       // limits.bytes reached
+    duration,    // limits.seconds reached
+    idle,        // no port received a packet for --idle-exit seconds
+    disk_full,   // ENOSPC or EDQUOT while writing
+    error,       // any other write or open error
+    shutdown,    // the daemon is stopping
+    end_of_file, // -r FILE: every record of the file is written
+};
+
+std::string_view stop_reason_name(stop_reason reason);
+
+// Limits on a session; 0 means none.
+struct session_limits {
+    uint64_t packets = 0;   // packets written
+    uint64_t bytes = 0;     // bytes written to its files, headers included
+    double seconds = 0;     // since the session started
+};
+
+// When a writer closes a file and starts the next; 0 means never. Whichever
+// comes first closes the file. See docs/writers.md.
+struct rotate_policy {
+    uint64_t bytes = 0;      // a file grows to at most this (one bigger packet excepted)
+    uint64_t seconds = 0;    // files cover aligned wall-clock windows of this length
+    uint64_t packets = 0;    // packets per file
+    uint32_t keep = 0;       // closed files kept per writer, oldest deleted first
+    bool any() const { return bytes != 0 || seconds != 0 || packets != 0; }
+};
+
+struct output_spec {
+    std::string name = "capture";       // file name prefix
+    std::string dir;                    // folder the files go to
+    file_format format = file_format::pcap_ns;
+    uint32_t snaplen = 0;               // 0: whole packets
+    session_limits limits;
+    rotate_policy rotate;
+    // Bytes per write(). 4 MiB: O_DIRECT writes of 4 MiB reach about 1.25x
+    // the bandwidth of 1 MiB ones here, while the buffer still fits in L2-ish
+    // caches well enough to copy into at 10 GB/s (docs/performance.md).
+    size_t chunk_bytes = 4 << 20;
+    bool direct_io = true;              // O_DIRECT where the filesystem has it
+    // "decap": write each packet's innermost packet (found with these
+    // ports) instead of the mirrored frame; docs/mirror.md.
+    decap_mode decap = decap_mode::none;
+    tunnel_ports tunnel;
+};
 
 // An inclusive range of addresses of one family. CIDR prefixes and single
 // addresses are ranges too. Bytes in network order; IPv4 uses the first 4.

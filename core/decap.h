@@ -1,6 +1,6 @@
 // What a "decap" session (docs/mirror.md) writes of a mirrored frame:
 //
-//   worker: classifier, inner pass (filters/tunnel.h) -> ring
+//   worker: classifier, inner pass (core/tunnel.h) -> ring
 //   writer: decap_of(m) -- the same bounded walk --> record_cut (skip, end, length, prefix)
 //           -> capture_writer::write_packet(m, ts, cut)
 //
@@ -13,9 +13,9 @@
 
 #include <rte_mbuf.h>
 
-#include "filters/tunnel.h"
-#include "writers/capture_format.h"
-#include "writers/record_cut.h"
+#include "core/tunnel.h"
+#include "core/capture_format.h"
+#include "core/record_cut.h"
 
 namespace linecap {
 

@@ -1,4 +1,4 @@
-#include "writers/capture_format.h"
+#include "core/capture_format.h"
 
 #include <fstream>
 #include <sys/utsname.h>

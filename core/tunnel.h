@@ -34,7 +34,7 @@
 
 #include <rte_mbuf.h>
 
-#include "filters/packet.h"
+#include "core/packet.h"
 
 namespace linecap {
 

@@ -34,7 +34,7 @@ enum field_bit : uint8_t {
     have_tcp_flags = 0x20,   // TCP, first fragment, 14 bytes of TCP header present
     // Unfragmented or a first fragment, protocol known: the bytes at
     // payload_offset are the transport (or tunnel) header. No rule requires
-    // it (rules mask only the bits they need); filters/tunnel.h reads it.
+    // it (rules mask only the bits they need); core/tunnel.h reads it.
     have_transport = 0x40,
 };
 

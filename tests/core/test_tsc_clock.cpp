@@ -2,7 +2,7 @@
 
 #include <ctime>
 
-#include "engine/tsc_clock.h"
+#include "core/tsc_clock.h"
 
 using namespace linecap;
 

@@ -1,4 +1,4 @@
-// Mirror mode: the bounded tunnel walk (filters/tunnel.h), the spec's tunnel
+// Mirror mode: the bounded tunnel walk (core/tunnel.h), the spec's tunnel
 // fields, and inner matching in the classifier, on generated tunnels of
 // every kind, cut at every length, and on the tcpdump corpus's tunnel files.
 #include <catch2/catch.hpp>
@@ -8,9 +8,9 @@
 
 #include <arpa/inet.h>
 
-#include "filters/tunnel.h"
+#include "core/tunnel.h"
 #include "tests/filters/filter_helpers.h"
-#include "writers/decap.h"
+#include "core/decap.h"
 
 using namespace linecap;
 using namespace linecap::test;

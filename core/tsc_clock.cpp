@@ -1,4 +1,4 @@
-#include "engine/tsc_clock.h"
+#include "core/tsc_clock.h"
 
 #include <ctime>
 
