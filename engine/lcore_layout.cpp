@@ -29,7 +29,7 @@ std::string check_list(const char* option, const std::vector<unsigned>& list,
 
 } // namespace
 
-std::string plan_lcores(const engine_options& o, const std::vector<unsigned>& enabled,
+std::string plan_lcores(const engine_config& o, const std::vector<unsigned>& enabled,
                         lcore_layout& layout)
 {
     if (auto e = check_list("--worker-lcores", o.worker_lcores, enabled); !e.empty())

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/options.h"
+#include "engine/config.h"
 
 namespace linecap {
 
@@ -23,7 +23,7 @@ struct lcore_layout {
 
 // Assigns roles among `enabled` (the lcores EAL enabled, main lcore first).
 // Returns an empty string, or what is wrong with the request.
-std::string plan_lcores(const engine_options& options, const std::vector<unsigned>& enabled,
+std::string plan_lcores(const engine_config& config, const std::vector<unsigned>& enabled,
                         lcore_layout& layout);
 
 } // namespace linecap

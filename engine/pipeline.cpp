@@ -109,7 +109,7 @@ rte_mempool* create_pool(const std::string& name, unsigned count, int socket, bo
 
 std::string make_pools(pipeline& p)
 {
-    const engine_options& o = p.options;
+    const engine_config& o = p.config;
     const unsigned lcores = static_cast<unsigned>(p.layout.workers.size() + p.layout.writers.size());
     // Packets can be in RX rings, in worker->writer rings, in mempool caches
     // and in flight in one burst per lcore; nowhere else.
@@ -209,7 +209,7 @@ std::string make_watch_pool(writer& w)
 
 std::string make_lcores(pipeline& p)
 {
-    const engine_options& o = p.options;
+    const engine_config& o = p.config;
     for (unsigned i = 0; i < p.layout.writers.size(); i++) {
         const unsigned lcore = p.layout.writers[i];
         writer* w = new_on_socket<writer>(rte_lcore_to_socket_id(lcore));
@@ -421,10 +421,10 @@ std::string build_pipeline(pipeline& p)
     unsigned lcore;
     RTE_LCORE_FOREACH_WORKER(lcore)
         enabled.push_back(lcore);
-    if (auto e = plan_lcores(p.options, enabled, p.layout); !e.empty())
+    if (auto e = plan_lcores(p.config, enabled, p.layout); !e.empty())
         return e;
     if (auto e = p.file ? plan_file_port(p)
-                        : plan_ports(p.options, static_cast<unsigned>(p.layout.workers.size()), p.ports);
+                        : plan_ports(p.config, static_cast<unsigned>(p.layout.workers.size()), p.ports);
         !e.empty())
         return e;
     if (auto e = make_pools(p); !e.empty())
@@ -440,7 +440,7 @@ std::string build_pipeline(pipeline& p)
     p.active_classifier.store(p.active_owner.get(), std::memory_order_release);
     for (port_plan& port : p.ports) {
         if (auto e = port.file ? open_file_port(*p.file, p.pools[port.socket])
-                               : start_port(p.options, port, p.pools[port.socket]);
+                               : start_port(p.config, port, p.pools[port.socket]);
             !e.empty())
             return e;
     }

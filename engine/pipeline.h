@@ -26,9 +26,9 @@
 #include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
 
+#include "engine/config.h"
 #include "engine/file_port.h"
 #include "engine/lcore_layout.h"
-#include "engine/options.h"
 #include "engine/ports.h"
 #include "core/tsc_clock.h"
 #include "engine/worker.h"
@@ -41,7 +41,7 @@ class classifier;
 struct session_filter;
 
 struct pipeline {
-    engine_options options;
+    engine_config config;
     tsc_clock clock;
     lcore_layout layout;
     std::vector<port_plan> ports;

@@ -151,7 +151,7 @@ std::string_view timestamp_source_name(timestamp_source source)
     return "?";
 }
 
-std::string plan_ports(const engine_options& o, unsigned nb_workers, std::vector<port_plan>& ports)
+std::string plan_ports(const engine_config& o, unsigned nb_workers, std::vector<port_plan>& ports)
 {
     if (rte_eth_dev_count_avail() == 0)
         return "no ports found: give a vdev (e.g. --vdev=net_pcap0,rx_pcap=FILE; one that failed "
@@ -225,7 +225,7 @@ unsigned port_mbuf_need(const port_plan& port)
     return static_cast<unsigned>(port.nb_queues) * (port.rx_desc + port.driver_mbufs_per_queue);
 }
 
-std::string start_port(const engine_options& o, port_plan& p, rte_mempool* pool)
+std::string start_port(const engine_config& o, port_plan& p, rte_mempool* pool)
 {
     const auto where = fmt::format("port {} ({})", p.id, p.name);
     rte_eth_dev_info info{};

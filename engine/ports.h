@@ -10,7 +10,7 @@
 
 #include <rte_mempool.h>
 
-#include "engine/options.h"
+#include "engine/config.h"
 
 namespace linecap {
 
@@ -59,7 +59,7 @@ struct port_plan {
 
 // Decides queues, timestamps and replay mode for every available port.
 // Returns an empty string, or what is wrong ("no ports found: ...").
-std::string plan_ports(const engine_options& options, unsigned nb_workers,
+std::string plan_ports(const engine_config& config, unsigned nb_workers,
                        std::vector<port_plan>& ports);
 
 // Mbufs one port needs for its RX rings.
@@ -67,7 +67,7 @@ unsigned port_mbuf_need(const port_plan& port);
 
 // Configures, sets up and starts a port, with RX queues filled from `pool`.
 // Returns an empty string, or the failure with the port and step named.
-std::string start_port(const engine_options& options, port_plan& port, rte_mempool* pool);
+std::string start_port(const engine_config& config, port_plan& port, rte_mempool* pool);
 
 // Stops and closes a port; safe on a port that failed to start.
 void close_port(const port_plan& port);

@@ -93,7 +93,7 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
     // Packets read from a file carry their wire length in their metadata.
     const int wire_len_offset =
         p.file ? packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len)) : -1;
-    auto filter = session_filter::compile(spec, error, p.options.bpf_jit, wire_len_offset);
+    auto filter = session_filter::compile(spec, error, p.config.bpf_jit, wire_len_offset);
     if (!filter) {
         close(dir_fd);
         return error;

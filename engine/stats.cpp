@@ -98,7 +98,8 @@ void print_summary(const pipeline& p, stop_reason reason, double elapsed_s, std:
                 fmt::print(out, "linecap: {}\n", error);
     fmt::print(out, "{} packets received, {} filtered out, {} matched\n", t.rx_packets, t.filtered, t.matched);
     fmt::print(out, "{} packets written ({}) in {} file{} under {}\n", t.written_packets,
-               human_bytes(t.written_bytes), t.files, t.files == 1 ? "" : "s", p.options.session.output.dir);
+               human_bytes(t.written_bytes), t.files, t.files == 1 ? "" : "s",
+               p.sessions[0] ? p.sessions[0]->spec.dir : std::string("(no session)"));
     fmt::print(out,
                "{} dropped by the NIC (imissed), {} for lack of mbufs, {} at full rings, "
                "{} by write errors, {} past limits\n",

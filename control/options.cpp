@@ -1,4 +1,4 @@
-#include "engine/options.h"
+#include "control/options.h"
 
 #include "filters/classifier.h"
 

@@ -19,10 +19,10 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
-#include "engine/daemon.h"
+#include "control/daemon.h"
 #include "engine/file_port.h"
-#include "engine/oneshot.h"
-#include "engine/options.h"
+#include "control/oneshot.h"
+#include "control/options.h"
 #include "engine/pipeline.h"
 #include "engine/sessions.h"
 #include "engine/stats.h"
@@ -52,13 +52,13 @@ bool is_help_word(const char* arg)
            std::strcmp(arg, "--version") == 0;
 }
 
-int write_stats_json(const pipeline& p, stop_reason reason, double elapsed_s)
+int write_stats_json(const pipeline& p, const std::string& path, stop_reason reason, double elapsed_s)
 {
-    std::ofstream out(p.options.stats_json);
+    std::ofstream out(path);
     out << stats_json(p, reason, elapsed_s).dump(2) << '\n';
     out.close();
     if (!out) {
-        fmt::print(stderr, "linecap: --stats-json {}: cannot write the file: {}\n", p.options.stats_json,
+        fmt::print(stderr, "linecap: --stats-json {}: cannot write the file: {}\n", path,
                    std::strerror(errno));
         return 1;
     }
@@ -189,7 +189,7 @@ int main(int argc, char** argv)
     int status = 0;
     {
         pipeline p;
-        p.options = options;
+        p.config = options;   // the engine's part of them
         p.file = std::move(files);
         if (std::string error = build_pipeline(p); !error.empty()) {
             fmt::print(stderr, "linecap: {}\n", error);
@@ -202,14 +202,17 @@ int main(int argc, char** argv)
                          : 1;
             fmt::print(stderr, "linecap: shut down after {:.3f} s\n",
                        p.seconds_since_start(p.stop_tsc ? p.stop_tsc : p.start_tsc));
-        } else if (!run_pipeline(p, start_oneshot_session, oneshot_control) || !p.sessions[0]) {
+        } else if (!run_pipeline(
+                       p, [&](pipeline& running) { return start_oneshot_session(running, options); },
+                       [&](pipeline& running) { oneshot_control(running, options); }) ||
+                   !p.sessions[0]) {
             status = 1;   // the reason is printed already
         } else {
             const stop_reason reason = p.sessions[0]->reason.load();
             const double elapsed = p.seconds_since_start(p.stop_tsc ? p.stop_tsc : p.start_tsc);
             print_summary(p, reason, elapsed, stderr);
             if (!options.stats_json.empty())
-                status = write_stats_json(p, reason, elapsed);
+                status = write_stats_json(p, options.stats_json, reason, elapsed);
             if (reason == stop_reason::disk_full || reason == stop_reason::error)
                 status = 1;
         }

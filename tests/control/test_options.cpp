@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <sys/stat.h>
 
-#include "engine/options.h"
+#include "control/options.h"
 #include "tests/support/dpdk_env.h"
 
 using namespace linecap;

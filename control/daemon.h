@@ -17,7 +17,7 @@
 #include "control/catalog.h"
 #include "control/protocol.h"
 #include "control/server.h"
-#include "engine/options.h"
+#include "control/options.h"
 #include "engine/pipeline.h"
 
 namespace linecap {

@@ -1,4 +1,4 @@
-#include "engine/oneshot.h"
+#include "control/oneshot.h"
 
 #include <cerrno>
 #include <cstring>
@@ -32,18 +32,17 @@ bool file_consumed(const pipeline& p)
 
 } // namespace
 
-std::string start_oneshot_session(pipeline& p)
+std::string start_oneshot_session(pipeline& p, const engine_options& options)
 {
-    const std::string& dir = p.options.session.output.dir;
+    const std::string& dir = options.session.output.dir;
     const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0)
         return fmt::format("--out {}: cannot open the folder: {}", dir, std::strerror(errno));
-    return add_session(p, 0, p.options.session, dir_fd);
+    return add_session(p, 0, options.session, dir_fd);
 }
 
-void oneshot_control(pipeline& p)
+void oneshot_control(pipeline& p, const engine_options& o)
 {
-    const engine_options& o = p.options;
     session& s = *p.sessions[0];
     const uint64_t hz = p.clock.hz;
     const uint64_t stats_every = static_cast<uint64_t>(o.stats_interval_s * static_cast<double>(hz));

@@ -1,4 +1,4 @@
-#include "engine/daemon.h"
+#include "control/daemon.h"
 
 #include <atomic>
 #include <filesystem>

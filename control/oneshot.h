@@ -5,16 +5,17 @@
 
 #include <string>
 
+#include "control/options.h"
 #include "engine/pipeline.h"
 
 namespace linecap {
 
 // The setup step of a one-shot capture, for run_pipeline(): the session of
 // the command line, in slot 0, its files under --out.
-std::string start_oneshot_session(pipeline& p);
+std::string start_oneshot_session(pipeline& p, const engine_options& options);
 
 // The control loop of a one-shot capture, for run_pipeline(). Decides why
 // the capture stops, records it on the session, and returns.
-void oneshot_control(pipeline& p);
+void oneshot_control(pipeline& p, const engine_options& options);
 
 } // namespace linecap

@@ -6,10 +6,13 @@
 #include <vector>
 
 #include "core/spec.h"
+#include "engine/config.h"
 
 namespace linecap {
 
-struct engine_options {
+// The data plane's configuration (engine/config.h: lcores, rings, pools,
+// queues) and, beside it, the session and the program's own settings.
+struct engine_options : engine_config {
     session_spec session;            // --filter-file, then the options below over it
     std::string filter_file;         // a session spec in JSON (docs/filters.md)
     std::string bpf;                 // --bpf, or the words after the options, as tcpdump takes them
@@ -17,18 +20,6 @@ struct engine_options {
     double idle_exit_s = 0;          // 0: never
     double stats_interval_s = 0;     // 0: no live counters
     std::string stats_json;          // where the final counters go, if anywhere
-    unsigned workers = 0;            // 0: derived from the lcores EAL gave us
-    unsigned writers = 0;
-    std::vector<unsigned> worker_lcores;
-    std::vector<unsigned> writer_lcores;
-    bool bpf_jit = false;            // BPF through DPDK's JIT (see filters/bpf.h)
-    bool lossless = false;           // wait for ring space on every port, not just replays
-    unsigned ring_size = 4096;       // per worker, mbuf pointers
-    unsigned rx_desc = 1024;         // per RX queue
-    unsigned burst = 32;             // RX burst size
-    unsigned mbufs = 0;              // 0: sized from the queues, rings and free memory
-    unsigned mtu = 0;                // 0: leave each port's MTU alone
-    bool promiscuous = true;
 
     // Daemon mode (docs/control.md): sessions come from the control socket.
     std::string control_socket;      // --control PATH; empty: a one-shot capture
