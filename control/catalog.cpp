@@ -14,6 +14,7 @@
 #include <fmt/ranges.h>
 
 #include "core/spec.h"
+#include "core/utc_time.h"
 #include "writers/recovery.h"
 
 namespace linecap {
@@ -56,16 +57,6 @@ bool read_file_at(int dir_fd, const std::string& path, std::string& text)
 }
 
 } // namespace
-
-std::string utc_iso8601(uint64_t unix_ns)
-{
-    const time_t seconds = static_cast<time_t>(unix_ns / 1000000000);
-    tm utc{};
-    gmtime_r(&seconds, &utc);
-    char date[32];
-    std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &utc);
-    return fmt::format("{}.{:09}Z", date, unix_ns % 1000000000);
-}
 
 ojson session_record::to_json() const
 {

@@ -91,7 +91,4 @@ private:
     std::vector<std::string> _warnings;
 };
 
-// UTC, ISO-8601, nanoseconds: 2026-11-23T10:15:02.123456789Z.
-std::string utc_iso8601(uint64_t unix_ns);
-
 } // namespace linecap

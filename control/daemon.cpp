@@ -10,6 +10,7 @@
 
 #include "control/describe.h"
 #include "control/telemetry.h"
+#include "core/utc_time.h"
 #include "engine/sessions.h"
 #include "engine/stats.h"
 #include "writers/merge.h"

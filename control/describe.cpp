@@ -7,6 +7,7 @@
 
 #include "core/packet.h"
 #include "core/spec.h"
+#include "core/utc_time.h"
 
 namespace linecap {
 
@@ -29,17 +30,10 @@ std::string tcp_flag_letters(uint8_t flags)
 
 std::string protocol_name(uint8_t proto)
 {
-    switch (proto) {
-    case 1: return "ICMP";
-    case 6: return "TCP";
-    case 17: return "UDP";
-    case 47: return "GRE";
-    case 50: return "ESP";
-    case 51: return "AH";
-    case 58: return "ICMPv6";
-    case 132: return "SCTP";
-    default: return fmt::format("proto {}", proto);
-    }
+    for (const auto& e : ip_protocol_names)
+        if (e.number == proto)
+            return std::string(e.display);
+    return fmt::format("proto {}", proto);
 }
 
 std::string endpoint(const packet_fields& f, const uint8_t* addr, bool port_known, uint16_t port_be)
@@ -57,11 +51,7 @@ std::string endpoint(const packet_fields& f, const uint8_t* addr, bool port_know
 std::string describe_packet(uint64_t unix_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len,
                             bool raw_ip)
 {
-    const time_t seconds = static_cast<time_t>(unix_ns / 1000000000);
-    tm utc{};
-    gmtime_r(&seconds, &utc);
-    std::string line = fmt::format("{:02}:{:02}:{:02}.{:09} ", utc.tm_hour, utc.tm_min, utc.tm_sec,
-                                   unix_ns % 1000000000);
+    std::string line = utc_time_of_day(unix_ns) + ' ';
     packet_fields f{};
     if (raw_ip) {
         // A raw IP reader tells the family by the version alone.

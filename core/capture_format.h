@@ -204,6 +204,21 @@ std::string_view format_name(file_format format);
 std::optional<file_format> parse_format(std::string_view name);
 std::string_view format_extension(file_format format);
 
+// What a capture file's first bytes announce: the format, and whether the
+// file was written on a machine of the other byte order (pcap: a swapped
+// magic; pcapng: a swapped byte-order magic). `head` holds the first `n`
+// bytes; 12 are enough for pcapng, 24 (the file header) for pcap. None when
+// it is neither, or too short to tell.
+struct capture_header {
+    file_format format;
+    bool swapped;
+};
+std::optional<capture_header> read_capture_header(const uint8_t* head, size_t n);
+
+// Names of capture files as linecap writes them (NAME.pcap, NAME.pcapng)
+// and as they are called while open (the same with .part after it).
+bool is_capture_file_name(std::string_view name);
+
 // What a Section Header Block says about the machine: "Linux 6.1.0", the CPU
 // model, "linecap 0.1.0". Read once.
 const std::string& host_os_description();

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 namespace linecap {
@@ -229,23 +230,22 @@ std::vector<port_range> parse_ports(const field& f)
     return out;
 }
 
-constexpr std::pair<std::string_view, uint8_t> protocol_names[] = {
-    {"icmp", 1}, {"tcp", 6}, {"udp", 17}, {"gre", 47}, {"esp", 50}, {"ah", 51},
-    {"icmpv6", 58}, {"sctp", 132},
-};
-
 std::vector<uint8_t> parse_protocols(const field& f)
 {
     std::vector<uint8_t> out;
     for (size_t i = 0, n = f.list("match any protocol"); i < n; i++) {
         const field item = f.at(i);
         if (item.value.is_string()) {
-            const auto* p = std::find_if(std::begin(protocol_names), std::end(protocol_names),
-                                         [&](const auto& e) { return e.first == item.value.get_ref<const std::string&>(); });
-            if (p == std::end(protocol_names))
-                item.fail(fmt::format("{} is not a protocol name (tcp, udp, icmp, icmpv6, sctp, gre, esp, "
-                                      "ah) or a number from 0 to 255", item.text()));
-            out.push_back(p->second);
+            const auto* p = std::find_if(std::begin(ip_protocol_names), std::end(ip_protocol_names),
+                                         [&](const auto& e) { return e.name == item.value.get_ref<const std::string&>(); });
+            if (p == std::end(ip_protocol_names)) {
+                std::vector<std::string_view> names;
+                for (const auto& e : ip_protocol_names)
+                    names.push_back(e.name);
+                item.fail(fmt::format("{} is not a protocol name ({}) or a number from 0 to 255", item.text(),
+                                      fmt::join(names, ", ")));
+            }
+            out.push_back(p->number);
         } else {
             out.push_back(static_cast<uint8_t>(item.whole_number(0, 255)));
         }

@@ -169,6 +169,18 @@ struct session_spec {
 std::string parse_session_spec(const nlohmann::json& json, session_spec& spec);
 std::string parse_session_spec_text(std::string_view text, session_spec& spec);
 
+// The IP protocols known by name: as a spec writes them ("tcp") and as a
+// packet line prints them ("TCP"), in the order error messages list them.
+struct ip_protocol_name {
+    uint8_t number;
+    std::string_view name;      // in specs and on command lines
+    std::string_view display;   // in watch lines
+};
+inline constexpr ip_protocol_name ip_protocol_names[] = {
+    {6, "tcp", "TCP"}, {17, "udp", "UDP"}, {1, "icmp", "ICMP"}, {58, "icmpv6", "ICMPv6"},
+    {132, "sctp", "SCTP"}, {47, "gre", "GRE"}, {50, "esp", "ESP"}, {51, "ah", "AH"},
+};
+
 // Checks of single values, shared by the spec and the command line.
 std::string check_session_name(std::string_view name);
 

@@ -23,14 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool is_capture_name(const std::string& name)
-{
-    for (const char* ext : {".pcap", ".pcapng", ".pcap.part", ".pcapng.part"})
-        if (name.size() > std::strlen(ext) && name.compare(name.size() - std::strlen(ext), std::string::npos, ext) == 0)
-            return true;
-    return false;
-}
-
 std::string linktype_text(int linktype)
 {
     const char* name = pcap_datalink_val_to_name(linktype);
@@ -40,19 +32,12 @@ std::string linktype_text(int linktype)
 std::optional<file_format> format_of(const std::string& path)
 {
     FILE* f = fopen(path.c_str(), "rb");
-    uint32_t magic = 0;
-    const bool ok = f && fread(&magic, sizeof magic, 1, f) == 1;
+    uint8_t head[sizeof(pcap_file_header)];
+    const size_t n = f ? fread(head, 1, sizeof head, f) : 0;
     if (f)
         fclose(f);
-    if (!ok)
-        return std::nullopt;
-    if (magic == pcap_magic_us || magic == __builtin_bswap32(pcap_magic_us))
-        return file_format::pcap_us;
-    if (magic == pcap_magic_ns || magic == __builtin_bswap32(pcap_magic_ns))
-        return file_format::pcap_ns;
-    if (magic == pcapng_section_header)
-        return file_format::pcapng;
-    return std::nullopt;
+    const std::optional<capture_header> header = read_capture_header(head, n);
+    return header ? std::optional(header->format) : std::nullopt;
 }
 
 // One input of the k-way merge: its reader and its pending record, copied
@@ -83,7 +68,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         if (fs::is_directory(in, ec)) {
             std::vector<std::string> found;
             for (const auto& entry : fs::directory_iterator(in, ec))
-                if (entry.is_regular_file() && is_capture_name(entry.path().filename()))
+                if (entry.is_regular_file() && is_capture_file_name(entry.path().filename().string()))
                     found.push_back(entry.path());
             if (ec)
                 return fmt::format("{}: cannot list the folder: {}", in, ec.message());

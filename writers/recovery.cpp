@@ -19,19 +19,10 @@ namespace {
 
 constexpr std::string_view part_suffix = ".part";
 
-bool ends_with_any(const std::string& name, std::initializer_list<std::string_view> suffixes)
-{
-    for (std::string_view s : suffixes)
-        if (name.size() > s.size() && name.ends_with(s))
-            return true;
-    return false;
-}
-
 // A session's capture files: not session.json, not a merge's output.
 bool is_session_capture(const std::string& name)
 {
-    return !name.starts_with("merged.") &&
-           ends_with_any(name, {".pcap", ".pcapng", ".pcap.part", ".pcapng.part"});
+    return !name.starts_with("merged.") && is_capture_file_name(name);
 }
 
 // The names in the folder, read through its descriptor (a dup: closedir
@@ -154,22 +145,13 @@ void count(int dir_fd, const std::string& dir, const std::string& name, folder_r
 
 std::optional<file_format> capture_format_of(int fd)
 {
-    uint8_t header[sizeof(pcap_file_header)];
-    const ssize_t n = pread(fd, header, sizeof header, 0);
-    if (n < 12)
+    uint8_t head[sizeof(pcap_file_header)];
+    const ssize_t n = pread(fd, head, sizeof head, 0);
+    const std::optional<capture_header> header = read_capture_header(head, n < 0 ? 0 : static_cast<size_t>(n));
+    // Recovery walks records in this machine's byte order, as linecap wrote them.
+    if (!header || header->swapped)
         return std::nullopt;
-    uint32_t magic, byte_order;
-    std::memcpy(&magic, header, 4);
-    std::memcpy(&byte_order, header + 8, 4);
-    if (magic == pcapng_section_header && byte_order == pcapng_byte_order_magic)
-        return file_format::pcapng;
-    if (n < static_cast<ssize_t>(sizeof(pcap_file_header)))
-        return std::nullopt;
-    if (magic == pcap_magic_ns)
-        return file_format::pcap_ns;
-    if (magic == pcap_magic_us)
-        return file_format::pcap_us;
-    return std::nullopt;
+    return header->format;
 }
 
 folder_recovery recover_capture_folder(int dir_fd, const std::string& dir)

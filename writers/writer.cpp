@@ -13,6 +13,7 @@
 #include <rte_prefetch.h>
 
 #include "core/decap.h"
+#include "core/utc_time.h"
 
 namespace linecap {
 
@@ -37,16 +38,6 @@ constexpr uint64_t live_skew_ns = 60ull * 1000000000ull;
 stop_reason reason_for_errno(int err)
 {
     return err == ENOSPC || err == EDQUOT ? stop_reason::disk_full : stop_reason::error;
-}
-
-std::string utc_basic(uint64_t ns)
-{
-    const time_t secs = static_cast<time_t>(ns / ns_per_second);
-    tm utc{};
-    gmtime_r(&secs, &utc);
-    char text[32];
-    strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
-    return text;
 }
 
 // The start of the aligned window holding `ts`: multiples of the interval

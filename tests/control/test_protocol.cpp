@@ -14,6 +14,7 @@
 #include "core/capture_format.h"
 #include "control/describe.h"
 #include "control/protocol.h"
+#include "core/utc_time.h"
 
 using namespace linecap;
 

@@ -1,6 +1,8 @@
 // The session spec: what it accepts, and one clear error for each kind of mistake.
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include "tests/filters/filter_helpers.h"
 
 using namespace linecap;
@@ -137,4 +139,15 @@ TEST_CASE("ranges become the fewest covering prefixes")
     CHECK(prefixes("0.0.0.0", "255.255.255.255") == std::vector<std::string>{"0.0.0.0/0"});
     CHECK(prefixes("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == std::vector<std::string>{"::/0"});
     CHECK(prefixes("2001:db8::ffff", "2001:db8::1:0") == std::vector<std::string>{"2001:db8::ffff/128", "2001:db8::1:0/128"});
+}
+
+TEST_CASE("every protocol name of the one table parses to its number")
+{
+    for (const auto& e : ip_protocol_names) {
+        session_spec s;
+        INFO(e.name);
+        REQUIRE(parse_session_spec_text(fmt::format(R"({{"match": [{{"protocols": ["{}"]}}]}})", e.name), s) == "");
+        REQUIRE(s.match.size() == 1);
+        CHECK(s.match[0].protocols == std::vector<uint8_t>{e.number});
+    }
 }

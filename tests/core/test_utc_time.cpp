@@ -1,0 +1,28 @@
+// UTC text from nanoseconds since the epoch: the three forms linecap prints,
+// on both sides of 2^31 s (2038) and past 2^32 s (2106).
+#include <catch2/catch.hpp>
+
+#include "core/utc_time.h"
+
+using namespace linecap;
+
+namespace {
+constexpr uint64_t ns = 1000000000;
+}
+
+TEST_CASE("utc_time: ISO 8601 extended with nanoseconds, basic, and the time of day")
+{
+    CHECK(utc_iso8601(0) == "1970-01-01T00:00:00.000000000Z");
+    CHECK(utc_iso8601(1700000000 * ns + 1) == "2023-11-14T22:13:20.000000001Z");
+    CHECK(utc_basic(1700000000 * ns + 999999999) == "20231114T221320Z");
+    CHECK(utc_time_of_day(1700000000 * ns + 123456789) == "22:13:20.123456789");
+}
+
+TEST_CASE("utc_time: past 2038 and 2106, seconds read unsigned")
+{
+    CHECK(utc_iso8601(2147483647 * ns) == "2038-01-19T03:14:07.000000000Z");
+    CHECK(utc_iso8601(2147483648 * ns) == "2038-01-19T03:14:08.000000000Z");
+    CHECK(utc_basic(4294967295 * ns) == "21060207T062815Z");
+    CHECK(utc_basic(4294967296 * ns) == "21060207T062816Z");
+    CHECK(utc_time_of_day(4294967295 * ns + 5) == "06:28:15.000000005");
+}
