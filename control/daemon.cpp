@@ -10,6 +10,7 @@
 
 #include "control/describe.h"
 #include "control/telemetry.h"
+#include "core/log.h"
 #include "core/utc_time.h"
 #include "engine/sessions.h"
 #include "engine/stats.h"
@@ -59,7 +60,7 @@ std::string control_daemon::prepare()
     if (std::string e = _catalog.open(_options.out_root); !e.empty())
         return e;
     for (const std::string& warning : _catalog.warnings())
-        fmt::print(stderr, "linecap: warning: {}\n", warning);
+        log_event(log_module::control, log_level::warning, "{}", warning);
     return _server.listen(_options.control_socket, _options.control_group);
 }
 
@@ -117,7 +118,7 @@ void control_daemon::run(pipeline& p)
     uint64_t next_telemetry = 0;
     const uint64_t stats_every = static_cast<uint64_t>(_options.stats_interval_s * static_cast<double>(p.clock.hz));
     uint64_t next_stats = p.start_tsc + stats_every;
-    fmt::print(stderr, "linecap: listening on {}, sessions under {}\n", _options.control_socket, _catalog.root());
+    log_event(log_module::control, log_level::info, "listening on {}, sessions under {}", _options.control_socket, _catalog.root());
 
     while (!_shutdown && !stop_requested_by_signal() && !p.failed.load(std::memory_order_relaxed)) {
         _server.poll(
@@ -237,7 +238,7 @@ std::string control_daemon::open_session(const session_spec& requested, const nl
     record->status = "running";
     record->started = utc_iso8601(_p->sessions[static_cast<unsigned>(slot)]->start_ns);
     save_record(*record);
-    fmt::print(stderr, "linecap: session {} ({}) started\n", record->id, record->name);
+    log_event(log_module::control, log_level::info, "session {} ({}) started", record->id, record->name);
     id = record->id;
     folder = spec.output.dir;
     return {};
@@ -258,7 +259,7 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
     if (!failed.empty()) {
         // Out of memory for a classifier without it: the session runs on.
         _retry_after_ns[slot] = _p->clock.now_ns() + 1000000000;
-        fmt::print(stderr, "linecap: session {}: cannot stop it yet: {}\n", record.id, failed);
+        log_event(log_module::control, log_level::warning, "session {}: cannot stop it yet: {}", record.id, failed);
         return failed;
     }
     // Samples of its packets taken before its files closed go to its
@@ -270,8 +271,8 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
     record.error = error;
     record.ended = utc_iso8601(_p->clock.now_ns());
     save_record(record);
-    fmt::print(stderr, "linecap: session {} ({}) {}: {}{}{}\n", record.id, record.name, record.status,
-               record.reason, error.empty() ? "" : ": ", error);
+    log_event(log_module::control, error.empty() ? log_level::info : log_level::error, "session {} ({}) {}: {}{}{}", record.id,
+              record.name, record.status, record.reason, error.empty() ? "" : ": ", error);
 
     bool watched = false;
     for (auto it = _watchers.begin(); it != _watchers.end();) {
@@ -292,7 +293,7 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
 void control_daemon::save_record(const session_record& record)
 {
     if (std::string e = _catalog.save(record); !e.empty()) {
-        fmt::print(stderr, "linecap: warning: session {}: {}; trying again every second\n", record.id, e);
+        log_event(log_module::control, log_level::warning, "session {}: {}; trying again every second", record.id, e);
         _unsaved.insert(record.id);
     } else {
         _unsaved.erase(record.id);
@@ -309,7 +310,7 @@ void control_daemon::retry_saves()
         const session_record* r = _catalog.find(*it);
         if (r == nullptr || _catalog.save(*r).empty()) {   // deleted, or saved at last
             if (r != nullptr)
-                fmt::print(stderr, "linecap: session {}: session.json written\n", r->id);
+                log_event(log_module::control, log_level::info, "session {}: session.json written", r->id);
             it = _unsaved.erase(it);
         } else {
             ++it;

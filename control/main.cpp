@@ -20,9 +20,10 @@
 #include <rte_errno.h>
 
 #include "control/daemon.h"
-#include "engine/file_port.h"
 #include "control/oneshot.h"
 #include "control/options.h"
+#include "core/log.h"
+#include "engine/file_port.h"
 #include "engine/pipeline.h"
 #include "engine/sessions.h"
 #include "engine/stats.h"
@@ -129,6 +130,8 @@ int main(int argc, char** argv)
     case parse_result::exit_usage: return 2;
     case parse_result::run: break;
     }
+    // The log (core/log.h), DPDK's lines included: a daemon's with times.
+    log_to_stderr(options.daemon());
     if (std::string error = validate_options(options); !error.empty()) {
         fmt::print(stderr, "linecap: {}\n", error);
         return 2;
@@ -200,8 +203,8 @@ int main(int argc, char** argv)
                          [&](pipeline& running) { daemon->run(running); })
                          ? 0
                          : 1;
-            fmt::print(stderr, "linecap: shut down after {:.3f} s\n",
-                       p.seconds_since_start(p.stop_tsc ? p.stop_tsc : p.start_tsc));
+            log_event(log_module::control, log_level::info, "shut down after {:.3f} s",
+                      p.seconds_since_start(p.stop_tsc ? p.stop_tsc : p.start_tsc));
         } else if (!run_pipeline(
                        p, [&](pipeline& running) { return start_oneshot_session(running, options); },
                        [&](pipeline& running) { oneshot_control(running, options); }) ||

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "control/protocol.h"
+#include "core/log.h"
 
 namespace linecap {
 
@@ -177,8 +178,8 @@ void control_server::accept_clients()
         const int fd = accept4(_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
             if (!_accept_failing)
-                fmt::print(stderr, "linecap: warning: {}: cannot accept a client: {}; trying again every {} ms\n",
-                           _path, strerror(errno), accept_retry_ms);
+                log_event(log_module::control, log_level::warning, "{}: cannot accept a client: {}; trying again every {} ms", _path,
+                          strerror(errno), accept_retry_ms);
             _accept_failing = true;
             _accept_paused_until = steady::now() + std::chrono::milliseconds(accept_retry_ms);
             return;
@@ -186,7 +187,7 @@ void control_server::accept_clients()
         if (fd < 0)
             return;   // EAGAIN, or a client that went away before we took it
         if (_accept_failing)
-            fmt::print(stderr, "linecap: {}: accepting clients again\n", _path);
+            log_event(log_module::control, log_level::info, "{}: accepting clients again", _path);
         _accept_failing = false;
         if (_clients.size() >= _limits.max_clients) {
             const std::string busy = error_reply(fmt::format(

@@ -21,6 +21,7 @@
 #include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 
+#include "core/log.h"
 #include "engine/stats.h"
 #include "filters/classifier.h"
 
@@ -176,11 +177,11 @@ std::string make_pools(pipeline& p)
                                    : "",
                                socket, rte_strerror(rte_errno));
         if (o.mbufs == 0 && count < need)
-            fmt::print(stderr,
-                       "linecap: warning: socket {}: a pool of {} mbufs ({} MiB) is all that fits, "
-                       "below the {} that RX queues and rings can hold; under load the driver may "
-                       "count no-mbuf drops. Give EAL more memory (-m) or lower --rx-desc/--ring-size.\n",
-                       socket, count, mbuf_pool_mib(count), need);
+            log_event(log_module::engine, log_level::warning,
+                      "socket {}: a pool of {} mbufs ({} MiB) is all that fits, below the {} that RX "
+                      "queues and rings can hold; under load the driver may count no-mbuf drops. Give "
+                      "EAL more memory (-m) or lower --rx-desc/--ring-size.",
+                      socket, count, mbuf_pool_mib(count), need);
         p.pools[socket] = pool;
     }
     return {};
@@ -343,7 +344,7 @@ void* control_main(void* arg)
     if (*call.setup)
         error = (*call.setup)(p);
     if (!error.empty()) {
-        fmt::print(stderr, "linecap: {}\n", error);
+        log_event(log_module::engine, log_level::error, "{}", error);
         p.failed.store(true, std::memory_order_relaxed);
     } else if (!p.failed.load(std::memory_order_relaxed)) {
         p.workers_go.store(true, std::memory_order_release);
@@ -460,7 +461,7 @@ bool run_pipeline(pipeline& p, const setup_step& setup, const control_loop& cont
     pthread_t thread;
     if (int rc = rte_ctrl_thread_create(&thread, "linecap-control", nullptr, control_main, &call); rc != 0 &&
         (rc = pthread_create(&thread, nullptr, control_main, &call)) != 0) {
-        fmt::print(stderr, "linecap: cannot start the control thread: {}\n", strerror(rc));
+        log_event(log_module::engine, log_level::error, "cannot start the control thread: {}", strerror(rc));
         return false;
     }
 
@@ -473,7 +474,7 @@ bool run_pipeline(pipeline& p, const setup_step& setup, const control_loop& cont
             return true;
         }
         if (int rc = rte_eal_remote_launch(role, arg, lcore); rc != 0) {
-            fmt::print(stderr, "linecap: cannot launch {} {} on lcore {}: {}\n", what, index, lcore, strerror(-rc));
+            log_event(log_module::engine, log_level::error, "cannot launch {} {} on lcore {}: {}", what, index, lcore, strerror(-rc));
             p.failed.store(true, std::memory_order_relaxed);
             return false;
         }

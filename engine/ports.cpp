@@ -18,6 +18,8 @@
 
 #include <pcap/pcap.h>
 
+#include "core/log.h"
+
 namespace linecap {
 
 namespace {
@@ -324,7 +326,7 @@ std::string start_port(const engine_config& o, port_plan& p, rte_mempool* pool)
         rte_eth_promiscuous_enable(p.id);
     }
     if (const std::string caveat = port_caveat(p); !caveat.empty())
-        fmt::print(stderr, "linecap: warning: {}: {}\n", where, caveat);
+        log_event(log_module::engine, log_level::warning, "{}: {}", where, caveat);
     return {};
 }
 

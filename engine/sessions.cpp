@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <rte_cycles.h>
 
+#include "core/log.h"
 #include "filters/classifier.h"
 
 namespace linecap {
@@ -99,7 +100,7 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
         return error;
     }
     if (filter->bpf && !filter->bpf->note().empty())
-        fmt::print(stderr, "linecap: session {}: note: bpf: {}\n", spec.output.name, filter->bpf->note());
+        log_event(log_module::engine, log_level::info, "session {}: note: bpf: {}", spec.output.name, filter->bpf->note());
     // From here the session owns the folder's descriptor.
     auto s = std::make_unique<session>();
     s->spec = spec.output;

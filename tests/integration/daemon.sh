@@ -160,6 +160,12 @@ kill -TERM "$pid"
 rc=0; wait "$pid" || rc=$?
 [ "$rc" = 0 ] || { cat "$WORK/daemon.log"; fail "the daemon exited with $rc on SIGTERM"; }
 [ ! -e "$SOCK" ] || fail "the socket was left behind"
+# The daemon's log (core/log.h): each of its lines after the UTC time.
+utc='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z'
+for line in "linecap: listening on $SOCK, sessions under $ROOT" "linecap: session $last \(last\) started" \
+    "linecap: session $last \(last\) finished: shutdown" "linecap: shut down after [0-9.]+ s"; do
+    grep -Eq "^$utc $line" "$WORK/daemon.log" || { cat "$WORK/daemon.log"; fail "no log line '$line' after a UTC time"; }
+done
 jq -e '.status == "finished" and .reason == "shutdown"' "$ROOT/$last-last/session.json" >/dev/null ||
     fail "session $last: $(cat "$ROOT/$last-last/session.json")"
 for f in "$ROOT/$last-last"/*.pcap; do check_readable "$f"; done

@@ -1,0 +1,57 @@
+// linecap's log: the events of the daemon and the engine (a session started,
+// a port's caveat, a catalog write that failed), one line each, with a
+// level, through DPDK's rte_log. Each module has a logtype of its own
+// (linecap.engine, linecap.writers, linecap.control), so EAL's --log-level
+// chooses what is shown, as for DPDK's own: --log-level=linecap.*:debug,
+// --log-level=linecap.control:warning. The default level is info.
+//
+// Lines go to stderr, DPDK's with them:
+//
+//   linecap: session 3 (web) started                         one-shot
+//   2026-11-29T18:42:00.123456789Z linecap: warning: ...     daemon (log_to_stderr(true))
+//
+// Never call it from a worker's or a writer's loop: formatting a line costs
+// microseconds, and stderr can block. What the fast path sees is counted
+// (core/counters.h), and the control thread reports it.
+//
+// What a user typed wrong (a bad option, a file that cannot be read) is not
+// logged: the program prints it as one plain "linecap: ..." line and exits.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+#include <rte_log.h>
+
+namespace linecap {
+
+enum class log_module : uint8_t { engine, writers, control };
+
+enum class log_level : uint32_t {
+    error = RTE_LOG_ERR,          // "linecap: error: ..."
+    warning = RTE_LOG_WARNING,    // "linecap: warning: ..."
+    info = RTE_LOG_INFO,          // "linecap: ..."
+    debug = RTE_LOG_DEBUG,        // "linecap: debug: ..."
+};
+
+// Whether a line of `level` from `module` would be shown.
+bool log_enabled(log_module module, log_level level);
+
+// Writes one line (no newline in `message`).
+void log_write(log_module module, log_level level, std::string_view message);
+
+template <typename... Args>
+void log_event(log_module module, log_level level, fmt::format_string<Args...> format, Args&&... args)
+{
+    if (log_enabled(module, level))
+        log_write(module, level, fmt::format(format, std::forward<Args>(args)...));
+}
+
+// Every rte_log line from here on, linecap's and DPDK's, goes to stderr,
+// each line after the UTC time if `timestamps` (a daemon's log). Call it
+// once, before rte_eal_init.
+void log_to_stderr(bool timestamps);
+
+} // namespace linecap
