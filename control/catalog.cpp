@@ -245,6 +245,11 @@ session_record* session_catalog::find(const std::string& id)
     return it == _records.end() ? nullptr : &it->second;
 }
 
+const session_record* session_catalog::find(const std::string& id) const
+{
+    return const_cast<session_catalog*>(this)->find(id);
+}
+
 std::vector<session_record*> session_catalog::all()
 {
     std::vector<session_record*> out;

@@ -71,6 +71,7 @@ public:
     void discard_new(const std::string& id);
 
     session_record* find(const std::string& id);
+    const session_record* find(const std::string& id) const;
     std::vector<session_record*> all();   // by id, oldest first
 
     // The capture files in a session's folder, by name.

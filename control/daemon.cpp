@@ -1,14 +1,10 @@
 #include "control/daemon.h"
 
-#include <atomic>
-#include <filesystem>
-#include <thread>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <rte_cycles.h>
 
-#include "control/describe.h"
 #include "control/telemetry.h"
 #include "core/log.h"
 #include "core/utc_time.h"
@@ -34,25 +30,11 @@ bool is_failure(stop_reason why)
 
 } // namespace
 
-struct control_daemon::pending_merge {
-    client_id client = 0;
-    std::string id;
-    std::thread thread;
-    std::atomic<bool> done{false};
-    std::string error;
-    merge_result result;
-};
-
-struct control_daemon::background_delete {
-    std::thread thread;
-    std::atomic<bool> done{false};
-};
-
 control_daemon::control_daemon(const engine_options& options) : _options(options) {}
 
 control_daemon::~control_daemon()
 {
-    finish_background(true);
+    reap_jobs(true);
 }
 
 std::string control_daemon::prepare()
@@ -125,9 +107,9 @@ void control_daemon::run(pipeline& p)
             poll_ms, [this](client_id c, std::string_view line) { on_request(c, line); },
             [this](client_id c) { on_gone(c); });
         end_sessions_that_stopped();
-        pump_watch();
+        _watch.pump(*_p, _catalog, _server);
         retry_saves();
-        finish_background(false);
+        reap_jobs(false);
         const uint64_t now = rte_rdtsc();
         if (now >= next_telemetry) {
             publish_telemetry_snapshots();
@@ -144,7 +126,7 @@ void control_daemon::run(pipeline& p)
     for (session_record* r : _catalog.all())
         if (r->slot >= 0)
             finish(*r, stop_reason::shutdown);
-    finish_background(true);
+    reap_jobs(true);
     publish_telemetry_snapshots();
     _server.flush(1000);
     _server.close();
@@ -164,8 +146,7 @@ void control_daemon::on_request(client_id client, std::string_view line)
 
 void control_daemon::on_gone(client_id client)
 {
-    if (_watchers.erase(client) > 0)
-        update_watched();
+    _watch.remove_client(*_p, _catalog, client);
 }
 
 std::string control_daemon::handle(client_id client, const request& req)
@@ -264,7 +245,7 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
     }
     // Samples of its packets taken before its files closed go to its
     // watchers now, before the slot can be reused.
-    pump_watch();
+    _watch.pump(*_p, _catalog, _server);
     record.slot = -1;
     record.status = is_failure(reason) ? "failed" : "finished";
     record.reason = std::string(stop_reason_name(reason));
@@ -273,20 +254,7 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
     save_record(record);
     log_event(log_module::control, error.empty() ? log_level::info : log_level::error, "session {} ({}) {}: {}{}{}", record.id,
               record.name, record.status, record.reason, error.empty() ? "" : ": ", error);
-
-    bool watched = false;
-    for (auto it = _watchers.begin(); it != _watchers.end();) {
-        if (it->second == record.id) {
-            _server.queue(it->first, ojson{{"event", "end"}, {"id", record.id}, {"reason", record.reason}}.dump());
-            _server.close_after_reply(it->first);
-            it = _watchers.erase(it);
-            watched = true;
-        } else {
-            ++it;
-        }
-    }
-    if (watched)
-        update_watched();
+    _watch.end_session(*_p, _catalog, _server, record.id, record.reason);
     return {};
 }
 
@@ -402,12 +370,9 @@ std::string control_daemon::merge(client_id client, const request& req)
     if (r->slot >= 0)
         return error_reply(fmt::format("session {} is still running; merge it once it has ended "
                                        "(linecapctl stop {})", r->id, r->id));
-    if (_merging.count(r->id))
+    if (_jobs.merging(r->id))
         return error_reply(fmt::format("session {} is being merged already", r->id));
     const std::string folder = _catalog.folder_path(*r);
-    auto job = std::make_unique<pending_merge>();
-    job->client = client;
-    job->id = r->id;
     merge_request request;
     for (const file_entry& f : _catalog.files(*r))
         if (!f.name.starts_with("merged."))
@@ -421,43 +386,21 @@ std::string control_daemon::merge(client_id client, const request& req)
     unlink(request.output.c_str());   // merging again replaces it
     // Off the control loop: a merge of gigabytes takes seconds, and the
     // loop enforces limits and serves other clients meanwhile.
-    pending_merge* raw = job.get();
-    job->thread = std::thread([raw, request] {
-        raw->error = merge_captures(request, raw->result);
-        raw->done.store(true, std::memory_order_release);
-    });
-    _merging.insert(r->id);
-    _merges.push_back(std::move(job));
+    _jobs.merge(client, r->id, std::move(request));
     _server.set_awaiting(client, true);
     return {};   // the reply comes when the merge is done
 }
 
-void control_daemon::finish_background(bool wait)
+void control_daemon::reap_jobs(bool wait)
 {
-    for (auto it = _deletes.begin(); it != _deletes.end();) {
-        if (wait || (*it)->done.load(std::memory_order_acquire)) {
-            (*it)->thread.join();
-            it = _deletes.erase(it);
-        } else {
-            ++it;
-        }
-    }
-    for (auto it = _merges.begin(); it != _merges.end();) {
-        pending_merge& m = **it;
-        if (!wait && !m.done.load(std::memory_order_acquire)) {
-            ++it;
-            continue;
-        }
-        m.thread.join();
+    _jobs.reap(wait, [this](const finished_merge& m) {
         if (!m.error.empty())
             _server.queue(m.client, error_reply(m.error));
         else
             _server.queue(m.client, ok_reply({{"id", m.id}, {"path", m.result.output}, {"packets", m.result.packets},
                                               {"files", m.result.files}, {"notes", m.result.notes}}));
         _server.set_awaiting(m.client, false);
-        _merging.erase(m.id);
-        it = _merges.erase(it);
-    }
+    });
 }
 
 std::string control_daemon::remove(const request& req)
@@ -467,21 +410,14 @@ std::string control_daemon::remove(const request& req)
         return error_reply(not_found(req.id));
     if (r->slot >= 0)
         return error_reply(fmt::format("session {} is running; stop it first (linecapctl stop {})", r->id, r->id));
-    if (_merging.count(r->id))
+    if (_jobs.merging(r->id))
         return error_reply(fmt::format("session {} is being merged; delete it once the merge is done", r->id));
     const std::string id = r->id;
     std::string trash;
     if (std::string e = _catalog.remove(id, trash); !e.empty())
         return error_reply(e);
     // Off the control loop: thousands of files take a while.
-    auto job = std::make_unique<background_delete>();
-    background_delete* raw = job.get();
-    job->thread = std::thread([raw, trash] {
-        std::error_code ec;
-        std::filesystem::remove_all(trash, ec);
-        raw->done.store(true, std::memory_order_release);
-    });
-    _deletes.push_back(std::move(job));
+    _jobs.remove_tree(trash);
     return ok_reply({{"id", id}});
 }
 
@@ -493,43 +429,10 @@ std::string control_daemon::watch(client_id client, const request& req)
     if (r->slot < 0)
         return error_reply(fmt::format("session {} is not running ({}); its files are in {}", r->id, r->status,
                                        _catalog.folder_path(*r)));
-    _watchers[client] = r->id;
+    _watch.add(*_p, _catalog, client, r->id);
     _server.set_streaming(client, true);
-    update_watched();
     return ok_reply({{"id", r->id}, {"watching", true},
                      {"max_lines_per_second", watch_samples_per_second * _p->writers.size()}});
-}
-
-void control_daemon::update_watched()
-{
-    session_mask mask = 0;
-    for (const auto& [client, id] : _watchers)
-        if (const session_record* r = _catalog.find(id); r != nullptr && r->slot >= 0)
-            mask |= static_cast<session_mask>(1u << r->slot);
-    for (writer* w : _p->writers)
-        w->watched.store(mask, std::memory_order_relaxed);
-}
-
-void control_daemon::pump_watch()
-{
-    for (writer* w : _p->writers) {
-        void* samples[64];
-        const unsigned n = rte_ring_sc_dequeue_burst(w->watch_samples, samples, 64, nullptr);
-        for (unsigned i = 0; i < n; i++) {
-            const auto* sample = static_cast<const watch_sample*>(samples[i]);
-            std::string line;
-            for (const auto& [client, id] : _watchers) {
-                const session_record* r = _catalog.find(id);
-                if (r == nullptr || r->slot < 0 || !(sample->sessions & (1u << r->slot)))
-                    continue;
-                if (line.empty())
-                    line = describe_packet(sample->ts_ns, sample->data, sample->caplen, sample->wire_len,
-                                           sample->raw_ip);
-                _server.queue_droppable(client, ojson{{"id", id}, {"packet", line}}.dump());
-            }
-            rte_ring_sp_enqueue(w->watch_free, samples[i]);
-        }
-    }
 }
 
 void control_daemon::publish_telemetry_snapshots()

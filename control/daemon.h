@@ -1,13 +1,14 @@
 // linecap as a daemon (--control): the data path runs from start to
 // shutdown, and capture sessions come and go over the control socket
 // (docs/control.md). This is the control thread's loop: it serves the
-// socket, starts and stops sessions (engine/sessions.h), ends those that
-// reached a limit, streams `watch` lines, runs merges off the loop, keeps
-// each session's session.json current and publishes DPDK telemetry.
+// socket, handles each request, starts and stops sessions
+// (engine/sessions.h), ends those that reached a limit, keeps each
+// session's session.json current and publishes DPDK telemetry. `watch`
+// lines go out through watch_fanout (control/watch.h); merges and deletes
+// run off the loop in background_jobs (control/jobs.h).
 #pragma once
 
 #include <array>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -15,9 +16,11 @@
 #include <vector>
 
 #include "control/catalog.h"
+#include "control/jobs.h"
+#include "control/options.h"
 #include "control/protocol.h"
 #include "control/server.h"
-#include "control/options.h"
+#include "control/watch.h"
 #include "engine/pipeline.h"
 
 namespace linecap {
@@ -41,9 +44,6 @@ public:
     void run(pipeline& p);
 
 private:
-    struct pending_merge;
-    struct background_delete;
-
     void on_request(client_id client, std::string_view line);
     void on_gone(client_id client);
     std::string handle(client_id client, const request& req);   // the reply line
@@ -67,10 +67,8 @@ private:
     // Returns an empty string, or why it could not (it then runs on).
     std::string finish(session_record& record, stop_reason why);
     void end_sessions_that_stopped();
-    void pump_watch();
-    void finish_background(bool wait);
+    void reap_jobs(bool wait);
     void publish_telemetry_snapshots();
-    void update_watched();
     // session.json written, or the record kept for retry_saves() (a full
     // disk, a descriptor limit, a planted link: a restart must not list a
     // session that ended as still running, so it is tried again).
@@ -88,10 +86,8 @@ private:
     pipeline* _p = nullptr;
     session_catalog _catalog;
     control_server _server;
-    std::map<client_id, std::string> _watchers;    // client -> session id
-    std::vector<std::unique_ptr<pending_merge>> _merges;
-    std::set<std::string> _merging;                // ids with a merge under way
-    std::vector<std::unique_ptr<background_delete>> _deletes;
+    watch_fanout _watch;
+    background_jobs _jobs;
     std::array<uint64_t, max_sessions> _retry_after_ns{};   // after a failed stop
     std::set<std::string> _unsaved;                // ids whose session.json is behind
     uint64_t _next_save_retry = 0;                 // TSC
