@@ -182,7 +182,9 @@ std::string remove_session(pipeline& p, unsigned slot, stop_reason why,
 stop_reason due_limit(const pipeline& p, unsigned slot, uint64_t now_ns)
 {
     const session* s = p.sessions[slot].get();
-    if (s == nullptr || s->spec.limits.seconds <= 0)
+    // A clock read before the session's start (a re-anchored clock) is no
+    // time elapsed, not 2^64 ns of it.
+    if (s == nullptr || s->spec.limits.seconds <= 0 || now_ns <= s->start_ns)
         return stop_reason::none;
     const double elapsed = static_cast<double>(now_ns - s->start_ns) / 1e9;
     return elapsed >= s->spec.limits.seconds ? stop_reason::duration : stop_reason::none;
