@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "control/session_options.h"
 #include "core/human_units.h"
 
 namespace {
@@ -199,119 +200,36 @@ void print_stats(const json& r)
                    human_bytes(number(w, "written_bytes")), number(w, "files"), number(w, "dropped_write"));
 }
 
-// What `start` builds from its options: one rule per combination of
-// --host/--port expansions (either direction), as tcpdump's "host" and
-// "port" mean.
-struct start_options {
-    std::string spec_file;
-    std::string name;
-    std::vector<std::string> src, dst, host, protocols;
-    std::vector<std::string> src_ports, dst_ports, ports;
-    std::vector<std::string> flags_any, flags_all, flags_none;
-    bool bidirectional = false;
-    std::string bpf, format;
-    std::optional<uint64_t> snaplen, count, max_bytes, rotate_mb, rotate_seconds, rotate_packets, keep;
-    std::optional<double> duration;
-    // Mirror collector mode (docs/mirror.md).
-    std::string tunnel, decap;
-    std::vector<std::string> vni, vxlan_ports, geneve_ports;
-};
-
-// Ports and protocols: numbers as numbers, anything else ("1000-2000",
-// "tcp") as strings; the daemon checks them all.
-json numbers_or_words(const std::vector<std::string>& values)
+// What `start` sends: the spec file's fields (if one is given) with the
+// options laid over them. Throws std::invalid_argument with what is wrong.
+json build_spec(const std::string& spec_file, linecap::session_arguments& options)
 {
-    json list = json::array();
-    for (const std::string& v : values) {
-        if (!v.empty() && v.size() < 10 && v.find_first_not_of("0123456789") == std::string::npos)
-            list.push_back(std::stoul(v));
-        else
-            list.push_back(v);
-    }
-    return list;
-}
-
-json build_spec(const start_options& o)
-{
-    json spec = json::object();
-    if (!o.spec_file.empty()) {
-        std::ifstream in(o.spec_file);
+    nlohmann::json spec = nlohmann::json::object();
+    if (!spec_file.empty()) {
+        std::ifstream in(spec_file);
         if (!in)
-            throw std::invalid_argument(fmt::format("{}: cannot read it: {}", o.spec_file, std::strerror(errno)));
+            throw std::invalid_argument(fmt::format("{}: cannot read it: {}", spec_file, std::strerror(errno)));
         std::stringstream buffer;
         buffer << in.rdbuf();
-        spec = json::parse(buffer.str(), nullptr, false);
-        if (spec.is_discarded() || !spec.is_object())
-            throw std::invalid_argument(fmt::format("{}: not a JSON object (a session spec, docs/filters.md)",
-                                                    o.spec_file));
+        if (std::string e = linecap::parse_spec_json(buffer.str(), spec); !e.empty())
+            throw std::invalid_argument(fmt::format("{}: {}", spec_file, e));
     }
-    const bool rule_options = !o.src.empty() || !o.dst.empty() || !o.host.empty() || !o.protocols.empty() ||
-                              !o.src_ports.empty() || !o.dst_ports.empty() || !o.ports.empty() ||
-                              !o.flags_any.empty() || !o.flags_all.empty() || !o.flags_none.empty() ||
-                              o.bidirectional;
-    if (rule_options) {
-        if (spec.contains("match"))
-            throw std::invalid_argument(
-                "the spec file has a \"match\" already: give the rule either there or with options");
-        json base = json::object();
-        if (!o.src.empty()) base["src"] = o.src;
-        if (!o.dst.empty()) base["dst"] = o.dst;
-        if (!o.src_ports.empty()) base["src_ports"] = numbers_or_words(o.src_ports);
-        if (!o.dst_ports.empty()) base["dst_ports"] = numbers_or_words(o.dst_ports);
-        if (!o.protocols.empty()) base["protocols"] = numbers_or_words(o.protocols);
-        if (!o.flags_any.empty() || !o.flags_all.empty() || !o.flags_none.empty()) {
-            json flags = json::object();
-            if (!o.flags_any.empty()) flags["any"] = o.flags_any;
-            if (!o.flags_all.empty()) flags["all"] = o.flags_all;
-            if (!o.flags_none.empty()) flags["none"] = o.flags_none;
-            base["tcp_flags"] = flags;
-        }
-        if (o.bidirectional) base["bidirectional"] = true;
-        std::vector<json> rules{base};
-        const auto either_way = [&](const std::vector<std::string>& values, const char* src_key,
-                                    const char* dst_key, const json& encoded) {
-            if (values.empty())
-                return;
-            std::vector<json> expanded;
-            for (const json& r : rules) {
-                if (r.contains(src_key) || r.contains(dst_key))
-                    throw std::invalid_argument(fmt::format("--host/--port cannot be combined with the {}/{} "
-                                                            "they stand for", src_key, dst_key));
-                json a = r, b = r;
-                a[src_key] = encoded;
-                b[dst_key] = encoded;
-                expanded.push_back(a);
-                expanded.push_back(b);
-            }
-            rules = expanded;
-        };
-        either_way(o.host, "src", "dst", json(o.host));
-        either_way(o.ports, "src_ports", "dst_ports", numbers_or_words(o.ports));
-        spec["match"] = rules;
-    }
-    if (!o.name.empty()) spec["name"] = o.name;
-    if (!o.tunnel.empty()) spec["tunnel"] = o.tunnel;
-    if (!o.vni.empty()) spec["vni"] = numbers_or_words(o.vni);
-    if (!o.decap.empty()) spec["decap"] = o.decap == "ip" ? json("ip") : json(true);
-    if (!o.vxlan_ports.empty()) spec["vxlan_ports"] = numbers_or_words(o.vxlan_ports);
-    if (!o.geneve_ports.empty()) spec["geneve_ports"] = numbers_or_words(o.geneve_ports);
-    if (!o.bpf.empty()) spec["bpf"] = o.bpf;
-    if (!o.format.empty()) spec["format"] = o.format;
-    if (o.snaplen) spec["snaplen"] = *o.snaplen;
-    if (o.count || o.max_bytes || o.duration) {
-        json& limits = spec["limits"];
-        if (o.count) limits["packets"] = *o.count;
-        if (o.max_bytes) limits["bytes"] = *o.max_bytes;
-        if (o.duration) limits["seconds"] = *o.duration;
-    }
-    if (o.rotate_mb || o.rotate_seconds || o.rotate_packets || o.keep) {
-        json& rotate = spec["rotate"];
-        if (o.rotate_mb) rotate["bytes"] = *o.rotate_mb * 1000000;
-        if (o.rotate_seconds) rotate["seconds"] = *o.rotate_seconds;
-        if (o.rotate_packets) rotate["packets"] = *o.rotate_packets;
-        if (o.keep) rotate["keep"] = *o.keep;
-    }
+    if (std::string e = options.lay_over(spec); !e.empty())
+        throw std::invalid_argument(e);
     return spec;
+}
+
+// The daemon's refusal of a spec ("start: spec: limits.packets: 0 is not
+// ..."), with a field the options gave named by its option, as linecap's
+// one-shot names it ("start: --count: 0 is not ...").
+std::string explain_refusal(const std::string& error, const linecap::session_arguments& options)
+{
+    constexpr std::string_view prefix = "start: spec: ";
+    if (!error.starts_with(prefix))
+        return error;
+    const std::string_view field_error = std::string_view(error).substr(prefix.size());
+    const std::string explained = options.explain(field_error);
+    return explained == field_error ? error : "start: " + explained;
 }
 
 volatile std::sig_atomic_t interrupted = 0;
@@ -334,40 +252,12 @@ int main(int argc, char** argv)
     app.add_option("--timeout", timeout_s, "Seconds to wait for a reply (default 60)")
         ->check(CLI::Range(0.1, 86400.0));
 
-    start_options so;
+    std::string spec_file;
+    linecap::session_arguments session;
     CLI::App* start = app.add_subcommand("start", "Start a session from a spec file and/or options");
-    start->add_option("spec", so.spec_file, "A session spec in JSON (docs/filters.md)")->type_name("FILE");
-    start->add_option("--name", so.name, "Session name: [A-Za-z0-9._-]{1,64}");
-    start->add_option("--src", so.src, "Source address, prefix or range (repeatable)");
-    start->add_option("--dst", so.dst, "Destination address, prefix or range (repeatable)");
-    start->add_option("--host", so.host, "Either address (as tcpdump's host)");
-    start->add_option("--src-port", so.src_ports, "Source port or range A-B");
-    start->add_option("--dst-port", so.dst_ports, "Destination port or range A-B");
-    start->add_option("--port", so.ports, "Either port (as tcpdump's port)");
-    start->add_option("--proto", so.protocols, "tcp, udp, icmp, icmpv6, sctp, gre, esp, ah or a number");
-    start->add_option("--tcp-flags", so.flags_any, "Any of these TCP flags set, e.g. syn,fin,rst")->delimiter(',');
-    start->add_option("--tcp-flags-all", so.flags_all, "All of these TCP flags set")->delimiter(',');
-    start->add_option("--tcp-flags-none", so.flags_none, "None of these TCP flags set, e.g. ack")->delimiter(',');
-    start->add_flag("--bidirectional", so.bidirectional, "Also match with source and destination swapped");
-    start->add_option("--bpf", so.bpf, "A tcpdump filter expression, ANDed with the rules");
-    start->add_option("-s,--snaplen", so.snaplen, "Bytes kept of each packet (0: all)");
-    start->add_option("-c,--count", so.count, "Stop after N packets");
-    start->add_option("--duration", so.duration, "Stop after S seconds");
-    start->add_option("--max-bytes", so.max_bytes, "Stop before the files pass N bytes");
-    start->add_option("--format", so.format, "pcap, pcap-ns (default) or pcapng");
-    start->add_option("-C,--rotate-mb", so.rotate_mb, "New file every N MB (10^6 bytes)");
-    start->add_option("-G,--rotate-seconds", so.rotate_seconds, "New file every S seconds (aligned windows)");
-    start->add_option("--rotate-packets", so.rotate_packets, "New file every N packets");
-    start->add_option("-W,--keep", so.keep, "Keep the last N closed files per writer");
-    start->add_option("--tunnel", so.tunnel, "inner: the rules apply to the packet inside VXLAN, GENEVE, GRE, "
-                                             "ERSPAN, IP-in-IP (docs/mirror.md); outer (default)")
-        ->check(CLI::IsMember({"inner", "outer"}));
-    start->add_option("--vni", so.vni, "Tunnel id or range A-B: VNI, GRE key, ERSPAN session id (repeatable)");
-    start->add_option("--decap", so.decap, "Write the inner packet: frame (inner Ethernet frames) or ip "
-                                           "(inner IP packets, raw IP link type)")
-        ->check(CLI::IsMember({"frame", "ip"}));
-    start->add_option("--vxlan-port", so.vxlan_ports, "UDP port carrying VXLAN (repeatable; default 4789)");
-    start->add_option("--geneve-port", so.geneve_ports, "UDP port carrying GENEVE (repeatable; default 6081)");
+    start->add_option("spec", spec_file, "A session spec in JSON (docs/filters.md); the options are laid over it")
+        ->type_name("FILE");
+    session.add_to(*start, "Session (what to keep and how to write it; also in the spec, docs/filters.md)");
 
     std::string id;
     auto with_id = [&](const char* name, const char* help) {
@@ -398,11 +288,23 @@ int main(int argc, char** argv)
         return app.exit(e) == 0 ? ok : usage;
     }
 
+    // A start's spec is built before connecting: a bad option costs no round trip.
+    json spec;
+    if (start->parsed()) {
+        try {
+            spec = build_spec(spec_file, session);
+        } catch (const std::invalid_argument& e) {
+            fmt::print(stderr, "linecapctl: start: {}\n", e.what());
+            return usage;
+        }
+    }
+
     const auto report = [&](const json& reply) {
         if (as_json)
             fmt::print("{}\n", reply.dump());
         if (!reply.value("ok", false)) {
-            fmt::print(stderr, "linecapctl: {}\n", reply.value("error", std::string("the daemon said no")));
+            const std::string error = reply.value("error", std::string("the daemon said no"));
+            fmt::print(stderr, "linecapctl: {}\n", start->parsed() ? explain_refusal(error, session) : error);
             return false;
         }
         return true;
@@ -411,13 +313,6 @@ int main(int argc, char** argv)
     try {
         connection conn(socket_path, timeout_s);
         if (start->parsed()) {
-            json spec;
-            try {
-                spec = build_spec(so);
-            } catch (const std::invalid_argument& e) {
-                fmt::print(stderr, "linecapctl: start: {}\n", e.what());
-                return usage;
-            }
             const json reply = conn.call({{"cmd", "start"}, {"spec", spec}});
             if (!report(reply))
                 return refused;

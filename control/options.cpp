@@ -1,5 +1,6 @@
 #include "control/options.h"
 
+#include "control/session_options.h"
 #include "filters/classifier.h"
 
 #include <cerrno>
@@ -14,6 +15,8 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 namespace linecap {
 
@@ -68,66 +71,29 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     app.set_version_flag("--version", std::string("linecap ") + LINECAP_VERSION);
     app.get_formatter()->column_width(34);
 
-    std::string format = "pcap-ns";
     std::vector<std::string> expression;
+    std::string out_dir;
     app.add_option("-r,--read", o.read_files,
                    "Read packets from a capture file (pcap or pcapng; - for standard input) instead of "
                    "ports, and stop at its end; given again, files are read one after the other")
         ->allow_extra_args(false)
         ->type_name("FILE");
-    app.add_option("-w,--out", o.session.output.dir,
+    app.add_option("-w,--out", out_dir,
                    "Folder for the capture files (created if missing); required without --control")
         ->type_name("DIR");
-    app.add_option("--name", o.session.output.name, "Session name, the prefix of every file name")
-        ->capture_default_str()
-        ->type_name("NAME");
     app.add_option("-F,--filter-file", o.filter_file,
-                   "Session spec in JSON: rules, bpf, payload, snaplen, format (docs/filters.md)")
+                   "Session spec in JSON: rules, bpf, payload, snaplen, format, limits, rotation "
+                   "(docs/filters.md); the session options below are laid over it")
         ->type_name("FILE");
-    app.add_option("--bpf", o.bpf, "A tcpdump filter expression, ANDed with the spec's")
+    app.add_option("expression", expression, "The tcpdump filter expression as the last words, as tcpdump takes "
+                                             "it (or --bpf)")
         ->type_name("EXPR");
-    app.add_option("expression", expression, "Or the tcpdump expression as the last words, as tcpdump takes it")
-        ->type_name("EXPR");
-    app.add_option("-s,--snaplen", o.session.output.snaplen,
-                   "Bytes kept of each packet; 0 keeps whole packets")
-        ->check(whole_number(0, 262144))
-        ->type_name("N")
-        ->capture_default_str();
-    app.add_option("-c,--count", o.session.output.limits.packets, "Stop after N packets are written")
-        ->check(whole_number(1))
-        ->type_name("N");
-    app.add_option("--duration", o.session.output.limits.seconds, "Stop after S seconds")
-        ->check(seconds())
-        ->type_name("S");
-    uint64_t rotate_mb = 0;
-    app.add_option("--max-bytes", o.session.output.limits.bytes,
-                   "Stop once the files hold N bytes (headers included)")
-        ->check(whole_number(1))
-        ->type_name("N");
-    app.add_option("-C,--rotate-mb", rotate_mb,
-                   "Start a new file before one grows past MB million bytes (tcpdump's -C)")
-        ->check(whole_number(1, 1000000))
-        ->type_name("MB");
-    app.add_option("-G,--rotate-seconds", o.session.output.rotate.seconds,
-                   "Start a new file every S seconds, aligned to the clock (tcpdump's -G)")
-        ->check(whole_number(1, 31 * 86400))
-        ->type_name("S");
-    app.add_option("--rotate-packets", o.session.output.rotate.packets, "Start a new file every N packets")
-        ->check(whole_number(1))
-        ->type_name("N");
-    app.add_option("-W,--keep", o.session.output.rotate.keep,
-                   "Keep only the last N closed files per writer, deleting the oldest")
-        ->check(whole_number(1, 1000000))
-        ->type_name("N");
+    session_arguments session;
+    session.add_to(app, "Session (what to keep and how to write it; also in a -F spec, docs/filters.md)");
     app.add_option("--idle-exit", o.idle_exit_s,
                    "Stop once no port has received a packet for S seconds (how a replay ends)")
         ->check(seconds())
         ->type_name("S");
-    app.add_option("--format", format,
-                   "pcap-ns (nanosecond pcap), pcap (microsecond pcap) or pcapng")
-        ->check(CLI::IsMember({"pcap", "pcap-ns", "pcapng"}))
-        ->type_name("FORMAT")
-        ->capture_default_str();
     app.add_option("--stats-json", o.stats_json, "Write the final counters to FILE as JSON")
         ->type_name("FILE");
     app.add_option("--stats-interval", o.stats_interval_s,
@@ -208,67 +174,66 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         std::cerr << "linecap: " << e.what() << "\nRun 'linecap -- --help' for the options.\n";
         return parse_result::exit_usage;
     }
-    o.session.output.format = *parse_format(format);
     o.promiscuous = !no_promisc;
+    const auto refuse = [](const std::string& what) {
+        std::cerr << "linecap: " << what << "\nRun 'linecap -- --help' for the options.\n";
+        return parse_result::exit_usage;
+    };
     if (!expression.empty()) {
-        if (!o.bpf.empty()) {
-            std::cerr << "linecap: give the filter expression either with --bpf or as the last words, not both\n";
-            return parse_result::exit_usage;
-        }
-        for (const std::string& word : expression)
-            o.bpf += (o.bpf.empty() ? "" : " ") + word;
+        if (app.count("--bpf") > 0)
+            return refuse("give the filter expression either with --bpf or as the last words, not both");
+        session.set_bpf(fmt::format("{}", fmt::join(expression, " ")), "the filter expression");
     }
-    o.session.output.rotate.bytes = rotate_mb * 1000000;
+
+    // Each mode refuses the other's options.
+    if (o.daemon()) {
+        if (app.count("--read") > 0)
+            return refuse("--read (-r) belongs to a one-shot capture; a daemon replays files through DPDK's "
+                          "net_pcap (--vdev net_pcap0,rx_pcap=FILE) with its sessions given by --start");
+        std::vector<std::string> oneshot;
+        for (const char* name : {"--out", "--filter-file"})
+            if (app.count(name) > 0)
+                oneshot.push_back(name);
+        for (std::string& name : session.given())
+            oneshot.push_back(std::move(name));
+        for (const char* name : {"--idle-exit", "--stats-json"})
+            if (app.count(name) > 0)
+                oneshot.push_back(name);
+        if (!oneshot.empty())
+            return refuse(fmt::format("{} belongs to a one-shot capture; with --control, give a session's filter, "
+                                      "limits and rotation to `linecapctl start` instead", oneshot.front()));
+        return parse_result::run;
+    }
+    for (const char* name : {"--out-root", "--max-sessions", "--control-group", "--start"})
+        if (app.count(name) > 0)
+            return refuse(fmt::format("{} is a daemon option: give --control PATH too", name));
+
+    // The session: the -F spec, the command line's fields over it, parsed once.
+    nlohmann::json spec = nlohmann::json::object();
+    const std::string in_file = o.filter_file.empty() ? "" : "--filter-file " + o.filter_file + ": ";
+    if (!o.filter_file.empty()) {
+        std::ifstream in(o.filter_file);
+        if (!in)
+            return refuse(fmt::format("{}cannot read it: {}", in_file, strerror(errno)));
+        std::stringstream text;
+        text << in.rdbuf();
+        if (std::string e = parse_spec_json(text.str(), spec); !e.empty())
+            return refuse(in_file + e);
+    }
+    if (std::string e = session.lay_over(spec); !e.empty())
+        return refuse(e);
+    session_spec parsed;
+    if (std::string e = parse_session_spec(spec, parsed); !e.empty()) {
+        const std::string explained = session.explain(e);
+        return refuse(explained != e ? explained : in_file + e);
+    }
+    o.session = std::move(parsed);
+    o.session.output.dir = out_dir;
     o.session.output.direct_io = !buffered;
-    // What the command line gave explicitly wins over the spec file.
-    for (const char* name : {"--name", "--snaplen", "--format", "--count", "--max-bytes", "--duration",
-                             "--rotate-mb", "--rotate-seconds", "--rotate-packets", "--keep", "--out-root",
-                             "--max-sessions", "--control-group", "--start"})
-        if (app.count(name) > 0)
-            o.given.push_back(name);
-    for (const char* name : {"--read", "--out", "--name", "--filter-file", "--bpf", "expression", "--snaplen", "--count",
-                             "--duration", "--max-bytes", "--rotate-mb", "--rotate-seconds", "--rotate-packets",
-                             "--keep", "--idle-exit", "--format", "--stats-json"})
-        if (app.count(name) > 0)
-            o.oneshot_given.push_back(name == std::string_view("expression") ? "a filter expression" : name);
     return parse_result::run;
 }
 
 namespace {
-
-// The spec file first, then what the command line said explicitly.
-std::string load_filter_file(engine_options& o)
-{
-    std::ifstream in(o.filter_file);
-    if (!in)
-        return fmt::format("--filter-file {}: cannot read it: {}", o.filter_file, strerror(errno));
-    std::stringstream text;
-    text << in.rdbuf();
-    session_spec spec;
-    if (std::string e = parse_session_spec_text(text.str(), spec); !e.empty())
-        return fmt::format("--filter-file {}: {}", o.filter_file, e);
-    // The file's values, then what the command line gave explicitly.
-    const output_spec cli = o.session.output;
-    output_spec& out = spec.output;
-    const auto given = [&](const char* name) {
-        return std::find(o.given.begin(), o.given.end(), name) != o.given.end();
-    };
-    out.dir = cli.dir;
-    out.chunk_bytes = cli.chunk_bytes;
-    out.direct_io = cli.direct_io;
-    if (given("--name")) out.name = cli.name;
-    if (given("--snaplen") || !spec.has_snaplen) out.snaplen = cli.snaplen;
-    if (given("--format") || !spec.has_format) out.format = cli.format;
-    if (given("--count")) out.limits.packets = cli.limits.packets;
-    if (given("--max-bytes")) out.limits.bytes = cli.limits.bytes;
-    if (given("--duration")) out.limits.seconds = cli.limits.seconds;
-    if (given("--rotate-mb")) out.rotate.bytes = cli.rotate.bytes;
-    if (given("--rotate-seconds")) out.rotate.seconds = cli.rotate.seconds;
-    if (given("--rotate-packets")) out.rotate.packets = cli.rotate.packets;
-    if (given("--keep")) out.rotate.keep = cli.rotate.keep;
-    o.session = std::move(spec);
-    return {};
-}
 
 // Sessions the daemon starts before the first packet: read, parsed and
 // checked here, so a bad one costs one line and no DPDK start-up.
@@ -299,30 +264,12 @@ std::string load_start_specs(engine_options& o)
 std::string validate_options(engine_options& o)
 {
     if (o.daemon()) {
-        if (!o.read_files.empty())
-            return "--read (-r) belongs to a one-shot capture; a daemon replays files through DPDK's "
-                   "net_pcap (--vdev net_pcap0,rx_pcap=FILE) with its sessions given by --start";
-        if (!o.oneshot_given.empty())
-            return fmt::format("{} belongs to a one-shot capture; with --control, give a session's filter, "
-                               "limits and rotation to `linecapctl start` instead", o.oneshot_given.front());
         if (o.out_root.empty())
             return "--control needs --out-root DIR, the folder where sessions' folders go";
         return load_start_specs(o);
     }
-    for (const char* name : {"--out-root", "--max-sessions", "--control-group", "--start"})
-        if (std::find(o.given.begin(), o.given.end(), name) != o.given.end())
-            return fmt::format("{} is a daemon option: give --control PATH too", name);
     if (o.session.output.dir.empty())
         return "--out (-w) DIR is required: the folder for the capture files (or run a daemon with --control)";
-    if (!o.filter_file.empty())
-        if (std::string e = load_filter_file(o); !e.empty())
-            return e;
-    if (o.session.output.rotate.keep != 0 && !o.session.output.rotate.any())
-        return "--keep (-W) keeps the last N files of a rotation: give -C, -G or --rotate-packets too";
-    if (!o.bpf.empty())
-        o.session.bpf = o.session.bpf.empty() ? o.bpf : "(" + o.session.bpf + ") and (" + o.bpf + ")";
-    if (std::string e = check_session_name(o.session.output.name); !e.empty())
-        return "--name " + e;
     if (std::string e = check_session_filter(o.session); !e.empty())
         return (o.filter_file.empty() ? "" : "--filter-file " + o.filter_file + ": ") + e;
     if (o.session.output.dir.empty())

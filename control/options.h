@@ -13,9 +13,10 @@ namespace linecap {
 // The data plane's configuration (engine/config.h: lcores, rings, pools,
 // queues) and, beside it, the session and the program's own settings.
 struct engine_options : engine_config {
-    session_spec session;            // --filter-file, then the options below over it
+    // The one-shot's session: the --filter-file spec with the command line's
+    // session options laid over it (control/session_options.h), parsed once.
+    session_spec session;
     std::string filter_file;         // a session spec in JSON (docs/filters.md)
-    std::string bpf;                 // --bpf, or the words after the options, as tcpdump takes them
     std::vector<std::string> read_files;   // -r FILE (repeatable): capture files, the only source (engine/file_port.h)
     double idle_exit_s = 0;          // 0: never
     double stats_interval_s = 0;     // 0: no live counters
@@ -30,11 +31,6 @@ struct engine_options : engine_config {
     std::vector<session_spec> start_specs;  // ... parsed and checked by validate_options()
     std::vector<std::string> start_texts;   // ... as the files said, for each session's metadata
 
-    // The options the command line gave explicitly: they win over --filter-file.
-    std::vector<std::string> given;
-    // The one-shot options given (refused in daemon mode).
-    std::vector<std::string> oneshot_given;
-
     bool daemon() const { return !control_socket.empty(); }
 };
 
@@ -44,13 +40,14 @@ enum class parse_result {
     exit_usage,   // a bad option; the message was printed
 };
 
-// Parses argv (argv[0] is the program name, the rest are linecap options).
-// Prints help or one error line to stderr as needed.
+// Parses argv (argv[0] is the program name, the rest are linecap options),
+// refuses the options of the other mode (one-shot or daemon), and builds the
+// one-shot's session spec. Prints help or one error to stderr as needed.
 parse_result parse_options(int argc, char** argv, engine_options& options);
 
-// Reads --filter-file, applies the command line over it, checks the filter
-// (BPF syntax, payload patterns, rule sizes), the fields against each other,
-// and creates the output folder and proves it writable.
+// Checks the session's filter (BPF syntax, payload patterns, rule sizes) and
+// the options against each other, reads the daemon's --start specs, and
+// creates the output folder and proves it writable.
 // Returns an empty string, or what is wrong.
 std::string validate_options(engine_options& options);
 

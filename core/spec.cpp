@@ -11,16 +11,18 @@
 
 namespace linecap {
 
-namespace {
-
 using nlohmann::json;
+
+namespace {
 
 struct spec_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+} // namespace
+
 // A JSON value and where it is in the spec, for error messages.
-struct field {
+struct spec_value {
     const json& value;
     std::string path;
 
@@ -28,8 +30,8 @@ struct field {
     {
         throw spec_error(path.empty() ? what : path + ": " + what);
     }
-    field at(const std::string& key) const { return {value.at(key), path.empty() ? key : path + "." + key}; }
-    field at(size_t i) const { return {value.at(i), fmt::format("{}[{}]", path, i)}; }
+    spec_value at(const std::string& key) const { return {value.at(key), path.empty() ? key : path + "." + key}; }
+    spec_value at(size_t i) const { return {value.at(i), fmt::format("{}[{}]", path, i)}; }
 
     std::string text() const { return value.dump(); }
 
@@ -69,11 +71,13 @@ struct field {
     }
 };
 
+namespace {
+
 template <typename Target>
-using field_parser = void (*)(const field&, Target&);
+using field_parser = void (*)(const spec_value&, Target&);
 
 template <typename Target, size_t N>
-void parse_object(const field& f, Target& target,
+void parse_object(const spec_value& f, Target& target,
                   const std::pair<std::string_view, field_parser<Target>> (&table)[N])
 {
     f.object();
@@ -138,7 +142,7 @@ u128 low_bits(unsigned n)
     return n >= 128 ? ~u128{0} : (u128{1} << n) - 1;
 }
 
-ip_range parse_ip_range(const field& f)
+ip_range parse_ip_range(const spec_value& f)
 {
     const std::string& text = f.string();
     ip_range r;
@@ -182,7 +186,7 @@ ip_range parse_ip_range(const field& f)
     return r;
 }
 
-std::vector<ip_range> parse_addresses(const field& f)
+std::vector<ip_range> parse_addresses(const spec_value& f)
 {
     std::vector<ip_range> out;
     for (size_t i = 0, n = f.list("match any address"); i < n; i++)
@@ -192,7 +196,7 @@ std::vector<ip_range> parse_addresses(const field& f)
 
 // --- ports, protocols, flags --------------------------------------------------
 
-port_range parse_port_range(const field& f)
+port_range parse_port_range(const spec_value& f)
 {
     if (f.value.is_number()) {
         if (!f.value.is_number_unsigned() || f.value.get<uint64_t>() > 65535)
@@ -222,7 +226,7 @@ port_range parse_port_range(const field& f)
     return r;
 }
 
-std::vector<port_range> parse_ports(const field& f)
+std::vector<port_range> parse_ports(const spec_value& f)
 {
     std::vector<port_range> out;
     for (size_t i = 0, n = f.list("match any port"); i < n; i++)
@@ -230,11 +234,11 @@ std::vector<port_range> parse_ports(const field& f)
     return out;
 }
 
-std::vector<uint8_t> parse_protocols(const field& f)
+std::vector<uint8_t> parse_protocols(const spec_value& f)
 {
     std::vector<uint8_t> out;
     for (size_t i = 0, n = f.list("match any protocol"); i < n; i++) {
-        const field item = f.at(i);
+        const spec_value item = f.at(i);
         if (item.value.is_string()) {
             const auto* p = std::find_if(std::begin(ip_protocol_names), std::end(ip_protocol_names),
                                          [&](const auto& e) { return e.name == item.value.get_ref<const std::string&>(); });
@@ -258,13 +262,13 @@ constexpr std::pair<std::string_view, uint8_t> flag_names[] = {
     {"ack", tcp_ack}, {"urg", tcp_urg}, {"ece", tcp_ece}, {"cwr", tcp_cwr},
 };
 
-uint8_t parse_flag_list(const field& f)
+uint8_t parse_flag_list(const spec_value& f)
 {
     if (!f.value.is_array())
         f.fail(fmt::format("expected a list of flag names, got {}", f.text()));
     uint8_t bits = 0;
     for (size_t i = 0; i < f.value.size(); i++) {
-        const field item = f.at(i);
+        const spec_value item = f.at(i);
         const std::string& name = item.string();
         const auto* p = std::find_if(std::begin(flag_names), std::end(flag_names),
                                      [&](const auto& e) { return e.first == name; });
@@ -276,19 +280,19 @@ uint8_t parse_flag_list(const field& f)
 }
 
 constexpr std::pair<std::string_view, field_parser<tcp_flags_match>> flags_fields[] = {
-    {"any", [](const field& f, tcp_flags_match& m) { m.any = parse_flag_list(f); }},
-    {"all", [](const field& f, tcp_flags_match& m) { m.all = parse_flag_list(f); }},
-    {"none", [](const field& f, tcp_flags_match& m) { m.none = parse_flag_list(f); }},
+    {"any", [](const spec_value& f, tcp_flags_match& m) { m.any = parse_flag_list(f); }},
+    {"all", [](const spec_value& f, tcp_flags_match& m) { m.all = parse_flag_list(f); }},
+    {"none", [](const spec_value& f, tcp_flags_match& m) { m.none = parse_flag_list(f); }},
 };
 
 constexpr std::pair<std::string_view, field_parser<match_rule>> rule_fields[] = {
-    {"src", [](const field& f, match_rule& r) { r.src = parse_addresses(f); }},
-    {"dst", [](const field& f, match_rule& r) { r.dst = parse_addresses(f); }},
-    {"src_ports", [](const field& f, match_rule& r) { r.src_ports = parse_ports(f); }},
-    {"dst_ports", [](const field& f, match_rule& r) { r.dst_ports = parse_ports(f); }},
-    {"protocols", [](const field& f, match_rule& r) { r.protocols = parse_protocols(f); }},
+    {"src", [](const spec_value& f, match_rule& r) { r.src = parse_addresses(f); }},
+    {"dst", [](const spec_value& f, match_rule& r) { r.dst = parse_addresses(f); }},
+    {"src_ports", [](const spec_value& f, match_rule& r) { r.src_ports = parse_ports(f); }},
+    {"dst_ports", [](const spec_value& f, match_rule& r) { r.dst_ports = parse_ports(f); }},
+    {"protocols", [](const spec_value& f, match_rule& r) { r.protocols = parse_protocols(f); }},
     {"tcp_flags",
-     [](const field& f, match_rule& r) {
+     [](const spec_value& f, match_rule& r) {
          tcp_flags_match m;
          parse_object(f, m, flags_fields);
          if ((m.all & m.none) != 0)
@@ -297,7 +301,7 @@ constexpr std::pair<std::string_view, field_parser<match_rule>> rule_fields[] = 
              f.fail("every flag of \"any\" is also in \"none\": the rule can never match");
          r.tcp_flags = m;
      }},
-    {"bidirectional", [](const field& f, match_rule& r) { r.bidirectional = f.boolean(); }},
+    {"bidirectional", [](const spec_value& f, match_rule& r) { r.bidirectional = f.boolean(); }},
 };
 
 bool has_family(const std::vector<ip_range>& list, uint8_t family)
@@ -305,7 +309,7 @@ bool has_family(const std::vector<ip_range>& list, uint8_t family)
     return std::any_of(list.begin(), list.end(), [&](const ip_range& r) { return r.family == family; });
 }
 
-void check_rule(const field& f, const match_rule& r)
+void check_rule(const spec_value& f, const match_rule& r)
 {
     if (!r.src.empty() && !r.dst.empty() && !(has_family(r.src, 4) && has_family(r.dst, 4)) &&
         !(has_family(r.src, 6) && has_family(r.dst, 6)))
@@ -320,44 +324,18 @@ void check_rule(const field& f, const match_rule& r)
         f.fail("tcp_flags only match TCP, and \"protocols\" does not name tcp");
 }
 
-constexpr std::pair<std::string_view, field_parser<payload_match>> payload_fields[] = {
-    {"patterns",
-     [](const field& f, payload_match& p) {
-         for (size_t i = 0, n = f.list("scan no payload"); i < n; i++) {
-             const std::string& pattern = f.at(i).string();
-             if (pattern.empty())
-                 f.at(i).fail("empty pattern: it would match every packet");
-             p.patterns.push_back(pattern);
-         }
-     }},
-    {"caseless", [](const field& f, payload_match& p) { p.caseless = f.boolean(); }},
-};
-
-double positive_seconds(const field& f)
+double positive_seconds(const spec_value& f)
 {
     if (!f.value.is_number() || !(f.value.get<double>() > 0) || f.value.get<double>() > 1e9)
         f.fail(fmt::format("{} is not a number of seconds above 0", f.text()));
     return f.value.get<double>();
 }
 
-constexpr std::pair<std::string_view, field_parser<session_limits>> limits_fields[] = {
-    {"packets", [](const field& f, session_limits& l) { l.packets = f.whole_number(1, UINT64_MAX); }},
-    {"bytes", [](const field& f, session_limits& l) { l.bytes = f.whole_number(1, UINT64_MAX); }},
-    {"seconds", [](const field& f, session_limits& l) { l.seconds = positive_seconds(f); }},
-};
-
-constexpr std::pair<std::string_view, field_parser<rotate_policy>> rotate_fields[] = {
-    {"bytes", [](const field& f, rotate_policy& r) { r.bytes = f.whole_number(1, UINT64_MAX); }},
-    {"seconds", [](const field& f, rotate_policy& r) { r.seconds = f.whole_number(1, 31 * 86400); }},
-    {"packets", [](const field& f, rotate_policy& r) { r.packets = f.whole_number(1, UINT64_MAX); }},
-    {"keep", [](const field& f, rotate_policy& r) { r.keep = static_cast<uint32_t>(f.whole_number(1, 1000000)); }},
-};
-
 // --- tunnels (docs/mirror.md) ----------------------------------------------------
 
 constexpr uint64_t max_tunnel_id = UINT32_MAX;   // GRE keys are 32 bits; VNIs 24, ERSPAN session ids 10
 
-tunnel_id_range parse_tunnel_id_range(const field& f)
+tunnel_id_range parse_tunnel_id_range(const spec_value& f)
 {
     const char* what = "is not a tunnel id from 0 to 4294967295 (VXLAN/GENEVE VNI: 24 bits, GRE key: 32, "
                        "ERSPAN session id: 10)";
@@ -390,13 +368,13 @@ tunnel_id_range parse_tunnel_id_range(const field& f)
 }
 
 // A list of UDP ports for one kind of tunnel, replacing its default.
-void parse_tunnel_ports(const field& f, uint16_t (&ports)[max_tunnel_ports], uint8_t& count)
+void parse_tunnel_ports(const spec_value& f, uint16_t (&ports)[max_tunnel_ports], uint8_t& count)
 {
     const size_t n = f.list("keep the standard port");
     if (n > max_tunnel_ports)
         f.fail(fmt::format("{} ports: at most {}", n, max_tunnel_ports));
     for (size_t i = 0; i < n; i++) {
-        const field item = f.at(i);
+        const spec_value item = f.at(i);
         const auto port = static_cast<uint16_t>(item.whole_number(1, 65535));
         for (size_t j = 0; j < i; j++)
             if (ports[j] == to_network16(port))
@@ -406,95 +384,188 @@ void parse_tunnel_ports(const field& f, uint16_t (&ports)[max_tunnel_ports], uin
     count = static_cast<uint8_t>(n);
 }
 
-constexpr std::pair<std::string_view, field_parser<session_spec>> spec_fields[] = {
-    {"name",
-     [](const field& f, session_spec& s) {
-         const std::string& name = f.string();
-         if (std::string e = check_session_name(name); !e.empty())
-             f.fail(e);
-         s.output.name = name;
-     }},
-    {"match",
-     [](const field& f, session_spec& s) {
-         if (!f.value.is_array())
-             f.fail(fmt::format("expected a list of rules, got {}", f.text()));
-         for (size_t i = 0; i < f.value.size(); i++) {
-             const field item = f.at(i);
-             match_rule rule;
-             parse_object(item, rule, rule_fields);
-             check_rule(item, rule);
-             s.match.push_back(std::move(rule));
-         }
-     }},
-    {"bpf", [](const field& f, session_spec& s) { s.bpf = f.string(); }},
-    {"tunnel",
-     [](const field& f, session_spec& s) {
-         const std::string& where = f.string();
-         if (where != "outer" && where != "inner")
-             f.fail(fmt::format("\"{}\": expected \"outer\" (rules apply to the outer headers) or \"inner\" "
-                                "(to the innermost packet of VXLAN, GENEVE, GRE, ERSPAN, IP-in-IP)", where));
-         s.tunnel.inner = where == "inner";
-     }},
-    {"vni",
-     [](const field& f, session_spec& s) {
+void parse_name(const spec_value& f, session_spec& s)
+{
+    const std::string& name = f.string();
+    if (std::string e = check_session_name(name); !e.empty())
+        f.fail(e);
+    s.output.name = name;
+}
+
+void parse_match(const spec_value& f, session_spec& s)
+{
+    if (!f.value.is_array())
+        f.fail(fmt::format("expected a list of rules, got {}", f.text()));
+    for (size_t i = 0; i < f.value.size(); i++) {
+        const spec_value item = f.at(i);
+        match_rule rule;
+        parse_object(item, rule, rule_fields);
+        check_rule(item, rule);
+        s.match.push_back(std::move(rule));
+    }
+}
+
+void parse_tunnel_where(const spec_value& f, session_spec& s)
+{
+    const std::string& where = f.string();
+    if (where != "outer" && where != "inner")
+        f.fail(fmt::format("\"{}\": expected \"outer\" (rules apply to the outer headers) or \"inner\" "
+                           "(to the innermost packet of VXLAN, GENEVE, GRE, ERSPAN, IP-in-IP)", where));
+    s.tunnel.inner = where == "inner";
+}
+
+void parse_outer(const spec_value& f, session_spec& s)
+{
+    match_rule rule;
+    parse_object(f, rule, rule_fields);
+    check_rule(f, rule);
+    s.tunnel.outer = std::move(rule);
+}
+
+void parse_decap(const spec_value& f, session_spec& s)
+{
+    if (f.value.is_string() && f.value.get_ref<const std::string&>() == "ip")
+        s.output.decap = decap_mode::ip;
+    else if (f.value.is_string() && f.value.get_ref<const std::string&>() == "frame")
+        s.output.decap = decap_mode::frame;
+    else if (f.value.is_boolean())
+        s.output.decap = f.value.get<bool>() ? decap_mode::frame : decap_mode::none;
+    else
+        f.fail(fmt::format("expected true or \"frame\" (the inner Ethernet frame), \"ip\" (the inner IP packet, "
+                           "in a LINKTYPE_RAW file) or false, got {}", f.text()));
+}
+
+void parse_patterns(const spec_value& f, session_spec& s)
+{
+    for (size_t i = 0, n = f.list("scan no payload"); i < n; i++) {
+        const std::string& pattern = f.at(i).string();
+        if (pattern.empty())
+            f.at(i).fail("empty pattern: it would match every packet");
+        s.payload.patterns.push_back(pattern);
+    }
+}
+
+void parse_format_name(const spec_value& f, session_spec& s)
+{
+    const auto format = parse_format(f.string());
+    if (!format)
+        f.fail(fmt::format("{} is not a format (pcap, pcap-ns, pcapng)", f.text()));
+    s.output.format = *format;
+}
+
+using enum words_as;
+
+// The table. Its order is the order of --help and of "known:" lists.
+constexpr session_field fields[] = {
+    {"name", "--name", "NAME", "Session name, the prefix of every file name: 1 to 64 of A-Z a-z 0-9 . _ -",
+     text, false, parse_name},
+    {"match", "", "", "The rules: a packet is kept if any rule matches (docs/filters.md)", text, false, parse_match},
+    // The command line's rule: every option given must hold.
+    {"match[].src", "--src", "ADDR", "Source address, prefix (10.0.0.0/8) or range (A-B); repeatable", texts},
+    {"match[].dst", "--dst", "ADDR", "Destination address, prefix or range; repeatable", texts},
+    {"match[].src", "--host", "ADDR", "Either address, as tcpdump's host (one rule each way); repeatable",
+     texts, true},
+    {"match[].src_ports", "--src-port", "PORT", "Source port or range A-B; repeatable", list},
+    {"match[].dst_ports", "--dst-port", "PORT", "Destination port or range A-B; repeatable", list},
+    {"match[].src_ports", "--port", "PORT", "Either port, as tcpdump's port (one rule each way); repeatable",
+     list, true},
+    {"match[].protocols", "--proto", "PROTO", "tcp, udp, icmp, icmpv6, sctp, gre, esp, ah or a number; repeatable",
+     list},
+    {"match[].tcp_flags.any", "--tcp-flags", "FLAGS", "Any of these TCP flags set, e.g. syn,fin,rst", texts},
+    {"match[].tcp_flags.all", "--tcp-flags-all", "FLAGS", "All of these TCP flags set", texts},
+    {"match[].tcp_flags.none", "--tcp-flags-none", "FLAGS", "None of these TCP flags set, e.g. ack", texts},
+    {"match[].bidirectional", "--bidirectional", "", "The rule also matches with source and destination swapped",
+     flag},
+    {"bpf", "--bpf", "EXPR", "A tcpdump filter expression, ANDed with the rules (and with the spec file's)", text,
+     false, [](const spec_value& f, session_spec& s) { s.bpf = f.string(); }},
+    {"tunnel", "--tunnel", "WHERE",
+     "inner: the rules apply to the packet inside VXLAN, GENEVE, GRE, ERSPAN, IP-in-IP (docs/mirror.md); "
+     "outer (the default)",
+     text, false, parse_tunnel_where},
+    {"vni", "--vni", "ID", "Tunnel id or range A-B: VNI, GRE key, ERSPAN session id; repeatable", list, false,
+     [](const spec_value& f, session_spec& s) {
          for (size_t i = 0, n = f.list("match any tunnel id"); i < n; i++)
              s.tunnel.ids.push_back(parse_tunnel_id_range(f.at(i)));
-         s.has_vni = true;
      }},
-    {"outer",
-     [](const field& f, session_spec& s) {
-         match_rule rule;
-         parse_object(f, rule, rule_fields);
-         check_rule(f, rule);
-         s.tunnel.outer = std::move(rule);
-     }},
-    {"decap",
-     [](const field& f, session_spec& s) {
-         if (f.value.is_string() && f.value.get_ref<const std::string&>() == "ip")
-             s.output.decap = decap_mode::ip;
-         else if (f.value.is_boolean())
-             s.output.decap = f.value.get<bool>() ? decap_mode::frame : decap_mode::none;
-         else
-             f.fail(fmt::format("expected true (the inner Ethernet frame), \"ip\" (the inner IP packet, in a "
-                                "LINKTYPE_RAW file) or false, got {}", f.text()));
-     }},
-    {"vxlan_ports",
-     [](const field& f, session_spec& s) {
+    {"outer", "", "", "A rule over the outer headers (with tunnel inner)", text, false, parse_outer},
+    {"decap", "--decap", "WHAT",
+     "Write the inner packet: frame (inner Ethernet frames) or ip (inner IP packets, raw IP link type)", text,
+     false, parse_decap},
+    {"vxlan_ports", "--vxlan-port", "PORT", "UDP port carrying VXLAN; repeatable (default 4789)", list, false,
+     [](const spec_value& f, session_spec& s) {
          parse_tunnel_ports(f, s.tunnel.ports.vxlan, s.tunnel.ports.vxlan_count);
-         s.has_vxlan_ports = true;
      }},
-    {"geneve_ports",
-     [](const field& f, session_spec& s) {
+    {"geneve_ports", "--geneve-port", "PORT", "UDP port carrying GENEVE; repeatable (default 6081)", list, false,
+     [](const spec_value& f, session_spec& s) {
          parse_tunnel_ports(f, s.tunnel.ports.geneve, s.tunnel.ports.geneve_count);
-         s.has_geneve_ports = true;
      }},
-    {"payload",
-     [](const field& f, session_spec& s) {
-         parse_object(f, s.payload, payload_fields);
-         if (s.payload.patterns.empty())
-             f.fail("\"patterns\" is missing");
-     }},
-    {"snaplen",
-     [](const field& f, session_spec& s) {
+    {"payload.patterns", "--payload", "REGEX",
+     "Keep only packets whose payload matches this pattern (Hyperscan syntax); repeatable: any", list, false,
+     parse_patterns},
+    {"payload.caseless", "--payload-caseless", "", "The payload patterns ignore case", flag, false,
+     [](const spec_value& f, session_spec& s) { s.payload.caseless = f.boolean(); }},
+    {"snaplen", "-s,--snaplen", "N", "Bytes kept of each packet; 0 keeps whole packets", number, false,
+     [](const spec_value& f, session_spec& s) {
          s.output.snaplen = static_cast<uint32_t>(f.whole_number(0, pcap_max_snaplen));
-         s.has_snaplen = true;
      }},
-    {"limits", [](const field& f, session_spec& s) { parse_object(f, s.output.limits, limits_fields); }},
-    {"rotate",
-     [](const field& f, session_spec& s) {
-         parse_object(f, s.output.rotate, rotate_fields);
-         if (s.output.rotate.keep != 0 && !s.output.rotate.any())
-             f.at("keep").fail("keeps the last N files of a rotation: give bytes, seconds or packets too");
+    {"limits.packets", "-c,--count", "N", "Stop after N packets are written", number, false,
+     [](const spec_value& f, session_spec& s) { s.output.limits.packets = f.whole_number(1, UINT64_MAX); }},
+    {"limits.bytes", "--max-bytes", "N", "Stop once the files hold N bytes (headers included)", number, false,
+     [](const spec_value& f, session_spec& s) { s.output.limits.bytes = f.whole_number(1, UINT64_MAX); }},
+    {"limits.seconds", "--duration", "S", "Stop after S seconds", number, false,
+     [](const spec_value& f, session_spec& s) { s.output.limits.seconds = positive_seconds(f); }},
+    {"rotate.bytes", "-C,--rotate-mb", "MB",
+     "Start a new file before one grows past MB million bytes (tcpdump's -C; rotate.bytes in a spec)", megabytes,
+     false, [](const spec_value& f, session_spec& s) { s.output.rotate.bytes = f.whole_number(1, UINT64_MAX); }},
+    {"rotate.seconds", "-G,--rotate-seconds", "S", "Start a new file every S seconds, aligned to the clock "
+     "(tcpdump's -G)", number, false,
+     [](const spec_value& f, session_spec& s) { s.output.rotate.seconds = f.whole_number(1, 31 * 86400); }},
+    {"rotate.packets", "--rotate-packets", "N", "Start a new file every N packets", number, false,
+     [](const spec_value& f, session_spec& s) { s.output.rotate.packets = f.whole_number(1, UINT64_MAX); }},
+    {"rotate.keep", "-W,--keep", "N", "Keep only the last N closed files per writer, deleting the oldest "
+     "(tcpdump's -W)", number, false,
+     [](const spec_value& f, session_spec& s) {
+         s.output.rotate.keep = static_cast<uint32_t>(f.whole_number(1, 1000000));
      }},
-    {"format",
-     [](const field& f, session_spec& s) {
-         const auto format = parse_format(f.string());
-         if (!format)
-             f.fail(fmt::format("{} is not a format (pcap, pcap-ns, pcapng)", f.text()));
-         s.output.format = *format;
-         s.has_format = true;
-     }},
+    {"format", "--format", "FORMAT", "pcap-ns (nanosecond pcap, the default), pcap (microsecond pcap) or pcapng",
+     text, false, parse_format_name},
 };
+
+// The JSON names at one level of the table ("" for the top, "limits." for
+// the limits object), in table order, without the command line's rule.
+std::vector<std::string_view> keys_under(std::string_view prefix)
+{
+    std::vector<std::string_view> keys;
+    for (const session_field& e : fields) {
+        if (!e.path.starts_with(prefix) || e.path.find("[]") != std::string_view::npos)
+            continue;
+        std::string_view key = e.path.substr(prefix.size());
+        key = key.substr(0, key.find('.'));
+        if (std::find(keys.begin(), keys.end(), key) == keys.end())
+            keys.push_back(key);
+    }
+    return keys;
+}
+
+// An object of the spec: each key is a field of the table, or an object of
+// fields below it ("limits" holds "limits.packets").
+void parse_fields(const spec_value& f, std::string_view prefix, session_spec& s)
+{
+    f.object();
+    for (const auto& item : f.value.items()) {
+        const std::string path = std::string(prefix) + item.key();
+        const auto* entry = std::find_if(std::begin(fields), std::end(fields),
+                                         [&](const session_field& e) { return e.path == path; });
+        if (entry != std::end(fields)) {
+            entry->parse(f.at(item.key()), s);
+            continue;
+        }
+        const std::vector<std::string_view> below = keys_under(path + ".");
+        if (below.empty())
+            f.at(item.key()).fail(fmt::format("unknown field (known: {})", fmt::join(keys_under(prefix), ", ")));
+        parse_fields(f.at(item.key()), path + ".", s);
+    }
+}
 
 } // namespace
 
@@ -562,17 +633,22 @@ std::string check_session_name(std::string_view name)
 
 namespace {
 
-// The tunnel fields only mean something with "tunnel": "inner", and a UDP
-// port is one kind of tunnel.
-void check_tunnel(const session_spec& spec)
+// The checks across fields, once every field is read.
+void check_fields(const json& j, const session_spec& spec)
 {
+    if (j.contains("payload") && !j["payload"].contains("patterns"))
+        throw spec_error("payload: \"patterns\" is missing");
+    if (spec.output.rotate.keep != 0 && !spec.output.rotate.any())
+        throw spec_error("rotate.keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
+    // The tunnel fields only mean something with "tunnel": "inner", and a
+    // UDP port is one kind of tunnel.
     if (!spec.tunnel.inner) {
         const std::pair<bool, const char*> named[] = {
-            {spec.has_vni, "vni"},
+            {j.contains("vni"), "vni"},
             {spec.tunnel.outer.has_value(), "outer"},
             {spec.output.decap != decap_mode::none, "decap"},
-            {spec.has_vxlan_ports, "vxlan_ports"},
-            {spec.has_geneve_ports, "geneve_ports"}};
+            {j.contains("vxlan_ports"), "vxlan_ports"},
+            {j.contains("geneve_ports"), "geneve_ports"}};
         for (const auto& [given, name] : named)
             if (given)
                 throw spec_error(fmt::format("{}: needs \"tunnel\": \"inner\" (with \"tunnel\": \"outer\", the "
@@ -580,13 +656,14 @@ void check_tunnel(const session_spec& spec)
                                              name));
     }
     const tunnel_ports& p = spec.tunnel.ports;
+    const bool vxlan_named = j.contains("vxlan_ports");
     for (unsigned i = 0; i < p.geneve_count; i++)
-        for (unsigned j = 0; j < p.vxlan_count; j++)
-            if (p.geneve[i] == p.vxlan[j])
+        for (unsigned v = 0; v < p.vxlan_count; v++)
+            if (p.geneve[i] == p.vxlan[v])
                 throw spec_error(fmt::format("geneve_ports[{}]: {} is also a VXLAN port (vxlan_ports{}): a port "
                                              "carries one kind of tunnel",
                                              i, to_network16(p.geneve[i]),
-                                             spec.has_vxlan_ports ? fmt::format("[{}]", j) : " default"));
+                                             vxlan_named ? fmt::format("[{}]", v) : " default"));
 }
 
 } // namespace
@@ -594,8 +671,8 @@ void check_tunnel(const session_spec& spec)
 std::string parse_session_spec(const json& j, session_spec& spec)
 {
     try {
-        parse_object(field{j, ""}, spec, spec_fields);
-        check_tunnel(spec);
+        parse_fields(spec_value{j, ""}, "", spec);
+        check_fields(j, spec);
         spec.output.tunnel = spec.tunnel.ports;
     } catch (const spec_error& e) {
         return e.what();
@@ -603,9 +680,8 @@ std::string parse_session_spec(const json& j, session_spec& spec)
     return {};
 }
 
-std::string parse_session_spec_text(std::string_view text, session_spec& spec)
+std::string parse_spec_json(std::string_view text, json& j)
 {
-    json j;
     try {
         j = json::parse(text);
     } catch (const json::exception& e) {
@@ -617,7 +693,20 @@ std::string parse_session_spec_text(std::string_view text, session_spec& spec)
             what = what.substr(p + 2);
         return "not valid JSON: " + what;
     }
+    return {};
+}
+
+std::string parse_session_spec_text(std::string_view text, session_spec& spec)
+{
+    json j;
+    if (std::string e = parse_spec_json(text, j); !e.empty())
+        return e;
     return parse_session_spec(j, spec);
+}
+
+std::span<const session_field> session_fields()
+{
+    return fields;
 }
 
 std::string_view stop_reason_name(stop_reason reason)

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,8 @@ struct session_limits {
     uint64_t packets = 0;   // packets written
     uint64_t bytes = 0;     // bytes written to its files, headers included
     double seconds = 0;     // since the session started
+
+    friend bool operator==(const session_limits&, const session_limits&) = default;
 };
 
 // When a writer closes a file and starts the next; 0 means never. Whichever
@@ -60,6 +63,8 @@ struct rotate_policy {
     uint64_t packets = 0;    // packets per file
     uint32_t keep = 0;       // closed files kept per writer, oldest deleted first
     bool any() const { return bytes != 0 || seconds != 0 || packets != 0; }
+
+    friend bool operator==(const rotate_policy&, const rotate_policy&) = default;
 };
 
 struct output_spec {
@@ -78,6 +83,8 @@ struct output_spec {
     // ports) instead of the mirrored frame; docs/mirror.md.
     decap_mode decap = decap_mode::none;
     tunnel_ports tunnel;
+
+    friend bool operator==(const output_spec&, const output_spec&) = default;
 };
 
 // An inclusive range of addresses of one family. CIDR prefixes and single
@@ -86,6 +93,8 @@ struct ip_range {
     uint8_t family = 4;   // 4 or 6
     std::array<uint8_t, 16> lo{};
     std::array<uint8_t, 16> hi{};
+
+    friend bool operator==(const ip_range&, const ip_range&) = default;
 };
 
 struct ip_prefix {
@@ -101,6 +110,8 @@ std::string format_address(uint8_t family, const std::array<uint8_t, 16>& addr);
 struct port_range {
     uint16_t lo = 0;
     uint16_t hi = 0;
+
+    friend bool operator==(const port_range&, const port_range&) = default;
 };
 
 // TCP flag bits, as in the TCP header's 14th byte.
@@ -113,6 +124,8 @@ struct tcp_flags_match {
     uint8_t any = 0;    // at least one of these set (0: no condition)
     uint8_t all = 0;    // all of these set
     uint8_t none = 0;   // none of these set
+
+    friend bool operator==(const tcp_flags_match&, const tcp_flags_match&) = default;
 };
 
 // One rule: every field present must hold; within a field, any element may.
@@ -131,17 +144,23 @@ struct match_rule {
         return src.empty() && dst.empty() && src_ports.empty() && dst_ports.empty() &&
                protocols.empty() && !tcp_flags;
     }
+
+    friend bool operator==(const match_rule&, const match_rule&) = default;
 };
 
 struct payload_match {
     std::vector<std::string> patterns;       // Hyperscan syntax; any may match
     bool caseless = false;
+
+    friend bool operator==(const payload_match&, const payload_match&) = default;
 };
 
 // An inclusive range of tunnel ids: VXLAN/GENEVE VNI, GRE key, ERSPAN session id.
 struct tunnel_id_range {
     uint32_t lo = 0;
     uint32_t hi = 0;
+
+    friend bool operator==(const tunnel_id_range&, const tunnel_id_range&) = default;
 };
 
 // Mirror collector mode (docs/mirror.md): what the rules apply to, and the
@@ -151,6 +170,8 @@ struct tunnel_spec {
     std::vector<tunnel_id_range> ids;        // "vni": empty: any tunnel, with an id or not
     std::optional<match_rule> outer;         // "outer": a rule over the outer headers
     tunnel_ports ports;                      // "vxlan_ports", "geneve_ports"
+
+    friend bool operator==(const tunnel_spec&, const tunnel_spec&) = default;
 };
 
 struct session_spec {
@@ -159,15 +180,55 @@ struct session_spec {
     std::string bpf;                         // libpcap filter expression, ANDed
     payload_match payload;                   // ANDed
     output_spec output;                      // name, snaplen, format
-    bool has_snaplen = false;                // given in the spec (the command line may override)
-    bool has_format = false;
-    // Which tunnel fields the spec named, for the cross-field check.
-    bool has_vni = false, has_vxlan_ports = false, has_geneve_ports = false;
+
+    friend bool operator==(const session_spec&, const session_spec&) = default;
 };
 
-// Parses a spec. Returns an empty string, or one error that names the field.
+// Parses a spec. Returns an empty string, or one error that names the field
+// by its path in the JSON ("match[2].dst_ports[0]: 70000 is not a port").
 std::string parse_session_spec(const nlohmann::json& json, session_spec& spec);
 std::string parse_session_spec_text(std::string_view text, session_spec& spec);
+// The first step of the above: the text as JSON, or "not valid JSON: ...".
+std::string parse_spec_json(std::string_view text, nlohmann::json& json);
+
+// --- The session fields: one table -----------------------------------------
+//
+// One entry per field of a session spec: where it sits in the JSON, the
+// command-line option that sets it, its help, and the validator that reads
+// it. parse_session_spec walks this table; both command lines (linecap's
+// one-shot options and `linecapctl start`, control/session_options.h) add an
+// option per entry and turn its words into JSON at the entry's path, which is
+// then parsed here like any spec, so a value means the same and is refused
+// with the same words wherever it is given.
+
+// How an option's words become the JSON value at its path.
+enum class words_as : uint8_t {
+    text,        // one word: a string
+    number,      // one word: a number when it reads as one, else the string (which the validator refuses)
+    megabytes,   // one word: a number of MB (10^6 bytes), written as bytes
+    list,        // repeatable: a list; each word a number when it reads as one, else a string
+    texts,       // repeatable, commas too: a list of strings
+    flag,        // no word: true
+};
+
+struct spec_value;   // a JSON value and its path in the spec (spec.cpp)
+using spec_field_parser = void (*)(const spec_value& value, session_spec& spec);
+
+struct session_field {
+    std::string_view path;        // "snaplen", "limits.packets"; "match[].src": a field of the command line's rule
+    std::string_view flags;       // CLI11 option names ("-s,--snaplen"); empty: JSON only
+    std::string_view type_name;   // the word's shape in --help ("N")
+    std::string_view help;
+    words_as words = words_as::text;
+    // tcpdump's "host" and "port": the rule is written twice, once with
+    // this path and once with its dst twin ("match[].src" -> "match[].dst").
+    bool either_way = false;
+    // Reads and checks the value; null for the rule options, which the
+    // "match" entry reads as part of the rules they build.
+    spec_field_parser parse = nullptr;
+};
+
+std::span<const session_field> session_fields();
 
 // The IP protocols known by name: as a spec writes them ("tcp") and as a
 // packet line prints them ("TCP"), in the order error messages list them.

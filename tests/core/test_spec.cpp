@@ -48,7 +48,6 @@ TEST_CASE("the issue's example spec parses into the right fields")
     CHECK(s.bpf == "not port 22");
     CHECK(s.payload.patterns.size() == 2);
     CHECK(s.output.snaplen == 128);
-    CHECK(s.has_snaplen);
     CHECK(s.output.format == file_format::pcap_ns);
     CHECK(check_session_filter(s) == "");
 }

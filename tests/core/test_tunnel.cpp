@@ -514,8 +514,8 @@ TEST_CASE("the spec's tunnel fields, and one clear error for each mistake")
     CHECK(spec_error(R"({"decap":true})").starts_with(R"(decap: needs "tunnel": "inner")"));
     CHECK(spec_error(R"({"decap":"ip"})").starts_with(R"(decap: needs "tunnel": "inner")"));
     CHECK(spec_error(R"({"tunnel":"inner","decap":"ethernet"})")
-              .starts_with(R"(decap: expected true (the inner Ethernet frame), "ip" (the inner IP packet, in a )"
-                           R"(LINKTYPE_RAW file) or false, got "ethernet")"));
+              .starts_with(R"(decap: expected true or "frame" (the inner Ethernet frame), "ip" (the inner IP )"
+                           R"(packet, in a LINKTYPE_RAW file) or false, got "ethernet")"));
     CHECK(spec_error(R"({"tunnel":"inner","decap":1})").ends_with("or false, got 1"));
     CHECK(spec_error(R"({"tunnel":"outer","vni":[1]})").starts_with(R"(vni: needs "tunnel": "inner")"));
     CHECK(spec_error(R"({"outer":{"src":["10.0.0.1"]}})").starts_with(R"(outer: needs "tunnel": "inner")"));

@@ -29,7 +29,7 @@ python3 "$CLIENT" bad-requests "$SOCK"
 rc=0; ctl stop 42 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "no session 42" "$WORK/err" || fail "linecapctl stop 42: exit $rc, $(cat "$WORK/err")"
 rc=0; ctl start --proto bogus 2>"$WORK/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "bogus" "$WORK/err" || fail "linecapctl start --proto bogus: exit $rc, $(cat "$WORK/err")"
+[ "$rc" = 1 ] && grep -q "^linecapctl: start: --proto: bogus is not a protocol name" "$WORK/err" || fail "linecapctl start --proto bogus: exit $rc, $(cat "$WORK/err")"
 rc=0; "$LINECAPCTL" --socket "$WORK/nowhere" ls 2>"$WORK/err" || rc=$?
 [ "$rc" = 3 ] && grep -q "cannot reach" "$WORK/err" || fail "no daemon: exit $rc, $(cat "$WORK/err")"
 

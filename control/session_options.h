@@ -1,0 +1,74 @@
+// The session fields as command-line options: one option per entry of the
+// table in core/spec.h, for linecap's one-shot capture and for
+// `linecapctl start`, so both take the same options with the same help.
+//
+// A command line gives a spec in pieces; lay_over() writes them as JSON over
+// a spec file's (or over {}), and that one spec is then parsed once by
+// parse_session_spec, the validator every entry point shares. explain()
+// turns the parser's JSON path back into the option the user typed:
+//
+//   linecap -- -w out -s 300000
+//   linecap: --snaplen: 300000 is not a whole number from 0 to 262144
+//
+// The option words are bound to CLI11 by reference: a session_arguments is
+// neither copied nor moved once add_to() has run.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/spec.h"
+
+namespace linecap {
+
+class session_arguments {
+public:
+    session_arguments() = default;
+    session_arguments(const session_arguments&) = delete;
+    session_arguments& operator=(const session_arguments&) = delete;
+
+    // Adds the table's options to app, under the help heading group.
+    void add_to(CLI::App& app, const std::string& group);
+
+    // After parsing: the options given, by their long names ("--snaplen"),
+    // in table order.
+    std::vector<std::string> given() const;
+
+    // The bpf field given otherwise (the one-shot's trailing expression);
+    // origin names it in messages.
+    void set_bpf(std::string expression, std::string origin);
+
+    // Writes the fields given over spec (a JSON object: a spec file's, or
+    // {}): a field given replaces the file's, except "bpf", which is ANDed
+    // with it; the rule options make one rule ("match"), or two per --host
+    // or --port (one each way), and refuse a file that has rules of its own.
+    // Returns an empty string, or what is wrong.
+    std::string lay_over(nlohmann::json& spec);
+
+    // An error of parse_session_spec about the spec lay_over() made, with a
+    // field this command line gave named by its option:
+    // "limits.packets: 0 is not ..." -> "--count: 0 is not ...". Other
+    // errors (a spec file's fields) come back unchanged.
+    std::string explain(std::string_view error) const;
+
+private:
+    struct option_words {
+        const session_field* field = nullptr;
+        CLI::Option* option = nullptr;
+        std::string word;                  // text, number, megabytes
+        std::vector<std::string> words;    // list, texts
+        bool set = false;                  // flag
+        std::string origin;                // how messages name it: "--snaplen"
+    };
+    std::vector<option_words> _options;
+    std::string _bpf, _bpf_origin;
+    // JSON paths lay_over() wrote, with the option that wrote each.
+    std::vector<std::pair<std::string, std::string>> _origins;
+};
+
+} // namespace linecap
