@@ -15,6 +15,7 @@
 
 #include "core/spec.h"
 #include "core/utc_time.h"
+#include "engine/stats.h"
 #include "writers/recovery.h"
 
 namespace linecap {
@@ -62,7 +63,8 @@ ojson session_record::to_json() const
 {
     return {
         {"id", id}, {"name", name}, {"folder", folder}, {"status", status}, {"reason", reason},
-        {"error", error}, {"note", note}, {"started", started}, {"ended", ended}, {"spec", spec}, {"counters", counters},
+        {"error", error}, {"note", note}, {"started", started}, {"ended", ended}, {"spec", spec},
+        {"counters", session_totals_json(counters)},
     };
 }
 
@@ -79,7 +81,7 @@ bool session_record::from_json(const nlohmann::json& j, session_record& out, std
         out.started = j.value("started", "");
         out.ended = j.value("ended", "");
         out.spec = j.value("spec", ojson::object());
-        out.counters = j.value("counters", ojson::object());
+        out.counters = session_totals_from_json(j.value("counters", nlohmann::json::object()));
     } catch (const nlohmann::json::exception& e) {
         error = e.what();
         return false;
@@ -170,7 +172,10 @@ void session_catalog::close_crashed(session_record& r)
                               found.removed_empty, found.removed_empty == 1 ? "" : "s");
     if (!found.warnings.empty())
         r.note += fmt::format(". Left as found: {}", fmt::join(found.warnings, "; "));
-    r.counters = ojson{{"written_packets", found.packets}, {"written_bytes", found.bytes}, {"files", found.files}};
+    r.counters = session_totals{};
+    r.counters.written_packets = found.packets;
+    r.counters.written_bytes = found.bytes;
+    r.counters.files = found.files;
     for (std::string& w : found.warnings)
         _warnings.push_back(fmt::format("session {}: {}", r.id, w));
     if (std::string e = save(r); !e.empty())

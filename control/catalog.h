@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/counters.h"
+
 namespace linecap {
 
 struct session_record {
@@ -32,7 +34,7 @@ struct session_record {
     std::string note;                   // what a restart found and tidied, for a crashed one
     std::string started;                // UTC, ISO-8601 with nanoseconds
     std::string ended;
-    nlohmann::ordered_json counters = nlohmann::ordered_json::object();   // last known
+    session_totals counters;            // last known: at its end, or what a restart found in its files
     int slot = -1;                      // the pipeline slot while running
 
     nlohmann::ordered_json to_json() const;

@@ -73,21 +73,20 @@ std::string control_daemon::not_found(const std::string& id) const
     return fmt::format("no session {} (linecapctl ls lists them)", id);
 }
 
-ojson control_daemon::counters_of(const session_record& record) const
+session_totals control_daemon::counters_of(const session_record& record) const
 {
     if (record.slot < 0)
         return record.counters;
-    return session_totals_json(sum_session(*_p, static_cast<unsigned>(record.slot)));
+    return sum_session(*_p, static_cast<unsigned>(record.slot));
 }
 
 ojson control_daemon::summary_of(const session_record& record) const
 {
-    const ojson c = counters_of(record);
-    const auto get = [&](const char* key) { return c.contains(key) ? c[key].get<uint64_t>() : uint64_t{0}; };
+    const session_totals c = counters_of(record);
     return {
         {"id", record.id}, {"name", record.name}, {"status", record.status}, {"reason", record.reason},
-        {"started", record.started}, {"ended", record.ended}, {"packets", get("written_packets")},
-        {"bytes", get("written_bytes")}, {"drops", get("dropped_ring") + get("dropped_write")},
+        {"started", record.started}, {"ended", record.ended}, {"packets", c.written_packets},
+        {"bytes", c.written_bytes}, {"drops", c.dropped_ring + c.dropped_write},
         {"folder", _catalog.folder_path(record)},
     };
 }
@@ -233,7 +232,7 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
     stop_reason reason = why;
     std::string error;
     const std::string failed = remove_session(*_p, slot, why, [&](const pipeline& p, unsigned s) {
-        record.counters = session_totals_json(sum_session(p, s));
+        record.counters = sum_session(p, s);
         reason = p.sessions[s]->reason.load();
         error = p.sessions[s]->error();
     });
@@ -312,7 +311,7 @@ std::string control_daemon::stop(const request& req)
         return error_reply(fmt::format("session {} has already ended ({}: {})", r->id, r->status, r->reason));
     if (std::string e = finish(*r, stop_reason::user); !e.empty())
         return error_reply(fmt::format("session {}: {}", r->id, e));
-    return ok_reply({{"id", r->id}, {"status", r->status}, {"reason", r->reason}, {"counters", r->counters}});
+    return ok_reply({{"id", r->id}, {"status", r->status}, {"reason", r->reason}, {"counters", session_totals_json(r->counters)}});
 }
 
 std::string control_daemon::list()
@@ -330,7 +329,7 @@ std::string control_daemon::show(const request& req)
         return error_reply(not_found(req.id));
     ojson session = r->to_json();
     session["folder"] = _catalog.folder_path(*r);
-    session["counters"] = counters_of(*r);
+    session["counters"] = session_totals_json(counters_of(*r));
     ojson files = ojson::array();
     for (const file_entry& f : _catalog.files(*r))
         files.push_back({{"name", f.name}, {"bytes", f.bytes}});

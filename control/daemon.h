@@ -75,7 +75,7 @@ private:
     void save_record(const session_record& record);
     void retry_saves();
 
-    nlohmann::ordered_json counters_of(const session_record& record) const;
+    session_totals counters_of(const session_record& record) const;
     nlohmann::ordered_json summary_of(const session_record& record) const;
     session_record* running_in(unsigned slot);
     std::string session_label(unsigned slot);   // its id, for per-session counters

@@ -25,4 +25,20 @@ private:
     std::atomic<uint64_t> _value{0};
 };
 
+// One session's counters, summed over workers and writers (engine/stats.h
+// sums them; the daemon's catalog keeps them for ended sessions). Also the
+// values a session slot's cumulative counters held when a session took it.
+struct session_totals {
+    uint64_t matched = 0;
+    uint64_t written_packets = 0;
+    uint64_t written_bytes = 0;    // headers included
+    uint64_t files = 0;            // created
+    uint64_t files_deleted = 0;    // by rotate.keep
+    uint64_t dropped_ring = 0;
+    uint64_t dropped_write = 0;
+    uint64_t dropped_limit = 0;
+
+    friend bool operator==(const session_totals&, const session_totals&) = default;
+};
+
 } // namespace linecap

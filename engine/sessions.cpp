@@ -114,12 +114,15 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
         const port_counters c = read_port_counters(port);
         return interface_counters{c.rx_packets, c.imissed + c.nombuf};
     };
-    // Counters of this slot are cumulative on the workers: a session counts
-    // from where its predecessor in the slot left them.
+    // The slot's counters are cumulative: the session counts from where its
+    // predecessor in the slot left them. (The slot is free: no worker
+    // classifies for it and no writer has an output in it, so they hold still.)
     for (const worker* w : p.workers) {
         s->base_matched.push_back(w->counters.session_matched[slot].get());
         s->base_ring_drops.push_back(w->counters.session_ring_drops[slot].get());
     }
+    for (const writer* w : p.writers)
+        s->base_writers.push_back(writer_slot_totals(w->counters[slot]));
 
     std::vector<std::unique_ptr<writer_command>> opened;
     if (std::string e = tell_writers(p, writer_command::kind::open_session, slot, s.get(), opened); !e.empty()) {

@@ -11,6 +11,23 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
+// A writer's counters over all its slots: cumulative, so ended sessions
+// count too and a daemon's totals never go down.
+session_totals sum_writer(const writer& w)
+{
+    session_totals t;
+    for (const session_counters& c : w.counters) {
+        const session_totals slot = writer_slot_totals(c);
+        t.written_packets += slot.written_packets;
+        t.written_bytes += slot.written_bytes;
+        t.files += slot.files;
+        t.files_deleted += slot.files_deleted;
+        t.dropped_write += slot.dropped_write;
+        t.dropped_limit += slot.dropped_limit;
+    }
+    return t;
+}
+
 } // namespace
 
 session_totals sum_session(const pipeline& p, unsigned slot)
@@ -19,18 +36,20 @@ session_totals sum_session(const pipeline& p, unsigned slot)
     const session* s = p.sessions[slot].get();
     if (s == nullptr)
         return t;
+    // Every counter of the slot, less what it held when this session took it.
     for (const worker* w : p.workers) {
         t.matched += w->counters.session_matched[slot].get() - s->base_matched[w->index];
         t.dropped_ring += w->counters.session_ring_drops[slot].get() - s->base_ring_drops[w->index];
     }
     for (const writer* w : p.writers) {
-        const session_counters& c = w->counters[slot];
-        t.written_packets += c.written_packets.get();
-        t.written_bytes += c.written_bytes.get();
-        t.files += c.files.get();
-        t.files_deleted += c.files_deleted.get();
-        t.dropped_write += c.write_drops.get();
-        t.dropped_limit += c.limit_drops.get();
+        const session_totals now = writer_slot_totals(w->counters[slot]);
+        const session_totals& base = s->base_writers[w->index];
+        t.written_packets += now.written_packets - base.written_packets;
+        t.written_bytes += now.written_bytes - base.written_bytes;
+        t.files += now.files - base.files;
+        t.files_deleted += now.files_deleted - base.files_deleted;
+        t.dropped_write += now.dropped_write - base.dropped_write;
+        t.dropped_limit += now.dropped_limit - base.dropped_limit;
     }
     return t;
 }
@@ -45,6 +64,25 @@ json session_totals_json(const session_totals& t)
     };
 }
 
+session_totals session_totals_from_json(const nlohmann::json& j)
+{
+    const auto get = [&](const char* key) {
+        return j.is_object() && j.contains(key) && j[key].is_number_unsigned() ? j[key].get<uint64_t>() : uint64_t{0};
+    };
+    session_totals t;
+    t.matched = get("matched_packets");
+    t.written_packets = get("written_packets");
+    t.written_bytes = get("written_bytes");
+    t.dropped_ring = get("dropped_ring");
+    t.dropped_write = get("dropped_write");
+    t.dropped_limit = get("dropped_limit");
+    // "files": what a restart wrote for a crashed session before the
+    // counters had one form.
+    t.files = j.is_object() && j.contains("files") ? get("files") : get("files_created");
+    t.files_deleted = get("files_deleted");
+    return t;
+}
+
 pipeline_totals sum_counters(const pipeline& p)
 {
     pipeline_totals t;
@@ -56,19 +94,13 @@ pipeline_totals sum_counters(const pipeline& p)
         t.matched += burst.matched;
         t.dropped_ring += w->counters.ring_drops.get();
     }
-    // Since the start: sessions that ended count too (the writers' retired
-    // counters), so a daemon's totals never go down.
-    const auto add = [&t](const session_counters& c) {
-        t.written_packets += c.written_packets.get();
-        t.written_bytes += c.written_bytes.get();
-        t.files += c.files.get();
-        t.dropped_write += c.write_drops.get();
-        t.dropped_limit += c.limit_drops.get();
-    };
     for (const writer* w : p.writers) {
-        add(w->retired);
-        for (const session_counters& c : w->counters)
-            add(c);
+        const session_totals written = sum_writer(*w);
+        t.written_packets += written.written_packets;
+        t.written_bytes += written.written_bytes;
+        t.files += written.files;
+        t.dropped_write += written.dropped_write;
+        t.dropped_limit += written.dropped_limit;
     }
     for (const port_plan& port : p.ports) {
         const port_counters c = read_port_counters(port.id);
@@ -154,20 +186,11 @@ json writers_json(const pipeline& p)
 {
     json writers = json::array();
     for (const writer* w : p.writers) {
-        const session_counters& r = w->retired;
-        uint64_t packets = r.written_packets.get(), bytes = r.written_bytes.get(), files = r.files.get();
-        uint64_t write_drops = r.write_drops.get(), limit_drops = r.limit_drops.get();
-        for (unsigned slot = 0; slot < max_sessions; slot++) {
-            packets += w->counters[slot].written_packets.get();
-            bytes += w->counters[slot].written_bytes.get();
-            files += w->counters[slot].files.get();
-            write_drops += w->counters[slot].write_drops.get();
-            limit_drops += w->counters[slot].limit_drops.get();
-        }
+        const session_totals t = sum_writer(*w);
         writers.push_back({
-            {"writer", w->index}, {"lcore", w->lcore}, {"written_packets", packets},
-            {"written_bytes", bytes}, {"files", files}, {"dropped_write", write_drops},
-            {"dropped_limit", limit_drops},
+            {"writer", w->index}, {"lcore", w->lcore}, {"written_packets", t.written_packets},
+            {"written_bytes", t.written_bytes}, {"files", t.files}, {"dropped_write", t.dropped_write},
+            {"dropped_limit", t.dropped_limit},
         });
     }
     return writers;

@@ -37,21 +37,11 @@ struct pipeline_totals {
     uint64_t dropped_limit = 0;    // matched after a limit was reached
 };
 
-// One session's counters, summed over workers and writers.
-struct session_totals {
-    uint64_t matched = 0;
-    uint64_t written_packets = 0;
-    uint64_t written_bytes = 0;
-    uint64_t files = 0;            // created
-    uint64_t files_deleted = 0;    // by rotate.keep
-    uint64_t dropped_ring = 0;
-    uint64_t dropped_write = 0;
-    uint64_t dropped_limit = 0;
-};
-
 // The session in `slot` (zeros if the slot is free).
 session_totals sum_session(const pipeline& p, unsigned slot);
+// As JSON, and back (a session.json's "counters"; keys missing read 0).
 nlohmann::ordered_json session_totals_json(const session_totals& t);
+session_totals session_totals_from_json(const nlohmann::json& j);
 
 // Everything since the start: ended sessions count too.
 pipeline_totals sum_counters(const pipeline& p);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "core/counters.h"
 #include "core/spec.h"
 #include "writers/capture_writer.h"
 
@@ -83,11 +84,13 @@ struct session {
     budget bytes_left;
     std::vector<capture_interface> interfaces;     // the ports, for pcapng
     interface_counter_reader read_interface = nullptr;
-    // The workers' per-slot counters when this session took its slot: they
-    // are cumulative, and a slot is reused by later sessions.
-    // Indexed by worker.
+    // What the slot's counters held when this session took the slot. The
+    // workers' and the writers' per-slot counters are cumulative over every
+    // session that has held the slot, never reset; a session counts from
+    // here (engine/stats.cpp). Indexed by worker, and by writer.
     std::vector<uint64_t> base_matched;
     std::vector<uint64_t> base_ring_drops;
+    std::vector<session_totals> base_writers;   // written_*, files*, dropped_write, dropped_limit
     std::atomic<stop_reason> reason{stop_reason::none};
 
     // Records why the session stops. The first reason wins; later ones are

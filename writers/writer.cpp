@@ -52,8 +52,8 @@ void publish(writer& w, unsigned slot)
     session_output& out = w.outputs[slot];
     session_counters& c = w.counters[slot];
     const bool open = out.file.file().is_open();
-    c.written_packets.set(out.closed_packets + (open ? out.file.durable_packets() : 0));
-    c.written_bytes.set(out.closed_bytes + (open ? out.file.file().durable_size() : 0));
+    c.written_packets.set(out.base_packets + out.closed_packets + (open ? out.file.durable_packets() : 0));
+    c.written_bytes.set(out.base_bytes + out.closed_bytes + (open ? out.file.file().durable_size() : 0));
 }
 
 void fail(writer& w, unsigned slot, int err, const std::string& what)
@@ -368,18 +368,6 @@ void carry_out(writer& w, writer_command& cmd)
 {
     switch (cmd.what) {
     case writer_command::kind::open_session: {
-        // The slot starts from zero; what its previous session counted moves
-        // to the writer's retired totals.
-        session_counters& c = w.counters[cmd.slot];
-        session_counters& r = w.retired;
-        const std::pair<counter*, counter*> pairs[] = {
-            {&c.written_packets, &r.written_packets}, {&c.written_bytes, &r.written_bytes},
-            {&c.files, &r.files}, {&c.files_deleted, &r.files_deleted},
-            {&c.write_drops, &r.write_drops}, {&c.limit_drops, &r.limit_drops}};
-        for (auto [slot_counter, retired] : pairs) {
-            retired->add(slot_counter->get());
-            slot_counter->set(0);
-        }
         cmd.rc = w.open_session(cmd.slot, cmd.target, cmd.error);
         break;
     }
@@ -424,6 +412,8 @@ int writer::open_session(unsigned slot, session* s, std::string& error)
     out.window_end_ns = UINT64_MAX;
     out.last_ts_ns = 0;
     out.closed_packets = out.closed_bytes = 0;
+    out.base_packets = counters[slot].written_packets.get();
+    out.base_bytes = counters[slot].written_bytes.get();
     out.on_disk.clear();
     const int rc = open_file(*this, slot, s->start_ns, error);
     if (rc != 0)

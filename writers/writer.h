@@ -33,7 +33,10 @@ constexpr unsigned max_rings_per_writer = 64;
 // several workers and a deep dequeue amortises the ring's head/tail updates.
 constexpr unsigned writer_burst = 128;
 
-// One session's counters on one writer. Written only by that writer.
+// The counters of one session slot on one writer. Written only by that
+// writer. Cumulative over every session that has held the slot, never reset,
+// as the workers' per-slot counters are: a session counts from the values
+// the slot held when it took it (session::base_writers, engine/stats.cpp).
 struct session_counters {
     counter written_packets;   // records that reached the kernel whole
     counter written_bytes;     // file bytes that reached the kernel, headers included
@@ -42,6 +45,20 @@ struct session_counters {
     counter write_drops;       // packets lost to a write error (or after one)
     counter limit_drops;       // packets matched after a limit was reached
 };
+
+// The counters of a slot on one writer, read now (matched and dropped_ring,
+// the workers' part, stay 0).
+inline session_totals writer_slot_totals(const session_counters& c)
+{
+    session_totals t;
+    t.written_packets = c.written_packets.get();
+    t.written_bytes = c.written_bytes.get();
+    t.files = c.files.get();
+    t.files_deleted = c.files_deleted.get();
+    t.dropped_write = c.write_drops.get();
+    t.dropped_limit = c.limit_drops.get();
+    return t;
+}
 
 // One session's files on one writer. Touched only by that writer.
 struct session_output {
@@ -54,6 +71,8 @@ struct session_output {
     uint64_t last_ts_ns = 0;       // of the last packet written
     uint64_t closed_packets = 0;   // in files already closed
     uint64_t closed_bytes = 0;
+    uint64_t base_packets = 0;     // the slot's written_packets when this session took it
+    uint64_t base_bytes = 0;       // ... and written_bytes
     std::deque<std::string> on_disk;   // closed files still on disk, oldest first
 };
 
@@ -125,7 +144,6 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
 
     // Published for readers.
     std::array<session_counters, max_sessions> counters{};
-    session_counters retired;   // of sessions that held a slot before its current one
 
     // Opens the first file of `s` in slot `slot` for this writer.
     // Returns 0, or -errno with `error` saying what failed.

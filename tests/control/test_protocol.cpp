@@ -188,8 +188,8 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         CHECK_THAT(crashed.note, Catch::Contains("without closing"));
         CHECK_THAT(crashed.note, Catch::Contains("cut 1 .part file back"));
         CHECK_THAT(crashed.note, Catch::Contains("removed 1 empty .part file"));
-        CHECK(crashed.counters["written_packets"] == 1 + 2 + 1 + 1);
-        CHECK(crashed.counters["files"] == 5);
+        CHECK(crashed.counters.written_packets == 1 + 2 + 1 + 1);
+        CHECK(crashed.counters.files == 5);
         const std::string dir = root + "/" + crashed.folder + "/";
         CHECK(std::filesystem::file_size(dir + "dns-w0-000002.pcap") == 24 + 2 * (16 + 60));
         CHECK_FALSE(std::filesystem::exists(dir + "dns-w0-000002.pcap.part"));

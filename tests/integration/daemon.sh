@@ -64,6 +64,9 @@ for _ in $(seq 50); do [ "$(field "$chain" .counters.written_packets)" -gt 0 ] &
 ctl stop "$chain" >/dev/null
 [ "$(field "$chain" .counters.written_packets)" -gt 0 ] || fail "the protochain session wrote nothing"
 check_session_files "$chain"
+# It took the slot session 1 ended in: it counts from zero, not from session 1's counts.
+[ "$(field "$chain" .counters.files_created)" = "$(ctl --json files "$chain" | jq '.files | length')" ] ||
+    fail "session $chain (a reused slot): files_created $(field "$chain" .counters.files_created)"
 tcpdump -r "$(ctl --json files "$chain" | jq -r '.files[0].path')" 'not ip6 protochain 58' 2>/dev/null | grep -q . &&
     fail "the protochain session holds packets that are not ICMPv6"
 
