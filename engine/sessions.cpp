@@ -137,7 +137,7 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
         std::vector<std::unique_ptr<writer_command>> closed;
         tell_writers(p, writer_command::kind::close_session, slot, nullptr, closed);
         for (writer* w : p.writers)
-            for (const std::string& name : files_on_disk(w->outputs[slot]))
+            for (const std::string& name : w->outputs[slot].files_on_disk())
                 unlinkat(s->dir_fd, name.c_str(), 0);
         return error;
     }

@@ -231,7 +231,7 @@ json stats_json(const pipeline& p, stop_reason reason, double elapsed_s)
             continue;
         json files = json::array();
         for (const writer* w : p.writers)
-            for (const std::string& name : files_on_disk(w->outputs[slot]))
+            for (const std::string& name : w->outputs[slot].files_on_disk())
                 files.push_back(name);
         json entry = {{"name", s->spec.name}, {"dir", s->spec.dir},
                       {"stop_reason", stop_reason_name(s->reason.load())}, {"error", s->error()}};

@@ -24,6 +24,7 @@
 #include "core/tsc_clock.h"
 #include "writers/capture_writer.h"
 #include "writers/session.h"
+#include "writers/session_output.h"
 
 namespace linecap {
 
@@ -32,49 +33,6 @@ constexpr unsigned max_rings_per_writer = 64;
 // Mbufs dequeued at once. Larger than the workers' RX burst: a writer serves
 // several workers and a deep dequeue amortises the ring's head/tail updates.
 constexpr unsigned writer_burst = 128;
-
-// The counters of one session slot on one writer. Written only by that
-// writer. Cumulative over every session that has held the slot, never reset,
-// as the workers' per-slot counters are: a session counts from the values
-// the slot held when it took it (session::base_writers, engine/stats.cpp).
-struct session_counters {
-    counter written_packets;   // records that reached the kernel whole
-    counter written_bytes;     // file bytes that reached the kernel, headers included
-    counter files;             // files created
-    counter files_deleted;     // closed files deleted to keep the last N (rotate.keep)
-    counter write_drops;       // packets lost to a write error (or after one)
-    counter limit_drops;       // packets matched after a limit was reached
-};
-
-// The counters of a slot on one writer, read now (matched and dropped_ring,
-// the workers' part, stay 0).
-inline session_totals writer_slot_totals(const session_counters& c)
-{
-    session_totals t;
-    t.written_packets = c.written_packets.get();
-    t.written_bytes = c.written_bytes.get();
-    t.files = c.files.get();
-    t.files_deleted = c.files_deleted.get();
-    t.dropped_write = c.write_drops.get();
-    t.dropped_limit = c.limit_drops.get();
-    return t;
-}
-
-// One session's files on one writer. Touched only by that writer.
-struct session_output {
-    session* owner = nullptr;      // null: slot unused
-    capture_writer file;           // the current file; not open between a time window's end and the next packet
-    uint32_t seq = 0;              // number of the last file opened, from 1
-    bool closed = false;           // no more files: the session stopped here
-    bool closed_by_limit = false;  // ...because a limit was reached (else a write error)
-    uint64_t window_end_ns = UINT64_MAX;  // time rotation: the current file's window ends here
-    uint64_t last_ts_ns = 0;       // of the last packet written
-    uint64_t closed_packets = 0;   // in files already closed
-    uint64_t closed_bytes = 0;
-    uint64_t base_packets = 0;     // the slot's written_packets when this session took it
-    uint64_t base_bytes = 0;       // ... and written_bytes
-    std::deque<std::string> on_disk;   // closed files still on disk, oldest first
-};
 
 // A request from the control thread, carried out by the writer lcore between
 // bursts (a writer's files and outputs are touched by that lcore only).
@@ -152,13 +110,5 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
 
 // The writer lcore's main loop; `arg` is a writer*. Returns 0.
 int writer_main(void* arg);
-
-// The names of the session's files this writer has on disk, closed ones
-// first. Only for use once the writer has stopped, or from the writer itself.
-std::vector<std::string> files_on_disk(const session_output& out);
-
-// File name of a writer's file: <session>-w<writer>-<seq>-<UTC start>.<ext>
-std::string capture_file_name(const output_spec& spec, unsigned writer_index, uint32_t seq,
-                              uint64_t start_ns);
 
 } // namespace linecap

@@ -1,0 +1,214 @@
+// One session's output on one writer (writers/session_output.h): rotation,
+// keep-last-N, limits and their stop reasons, and the slot's cumulative
+// counters, on real mbufs and real files read back with libpcap.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <fcntl.h>
+#include <filesystem>
+#include <unistd.h>
+
+#include <pcap/pcap.h>
+
+#include "core/utc_time.h"
+#include "tests/support/dpdk_env.h"
+#include "writers/session_output.h"
+
+using namespace linecap;
+
+namespace {
+
+constexpr uint64_t second = 1000000000ull;
+// 2026-11-28 10:00:10 UTC: ten seconds into a minute.
+constexpr uint64_t t0 = 1795860010ull * second;
+
+struct fixture {
+    std::string dir = test::temp_dir();
+    tsc_clock clock = tsc_clock::calibrate(10);
+    session_counters counters;
+    session_output out;
+    std::unique_ptr<session> s;
+
+    explicit fixture(output_spec spec = {}) { start(spec); }
+
+    void start(output_spec spec)
+    {
+        s = std::make_unique<session>();
+        spec.dir = dir;
+        spec.direct_io = false;
+        s->spec = spec;
+        s->dir_fd = open(dir.c_str(), O_DIRECTORY | O_CLOEXEC);
+        REQUIRE(s->dir_fd >= 0);
+        s->start_ns = t0;
+        s->packets_left.reset(spec.limits.packets);
+        s->bytes_left.reset(spec.limits.bytes);
+        out.attach(0, &clock, &counters);
+        std::string error;
+        REQUIRE(out.open(s.get(), error) == 0);
+        REQUIRE(error.empty());
+    }
+
+    // A 100-byte frame received at ts.
+    void write(uint64_t ts)
+    {
+        rte_mbuf* m = test::make_chain(std::vector<uint8_t>(100, 0xab), 2048);
+        REQUIRE(m != nullptr);
+        out.write(m, ts, m->pkt_len);
+        rte_pktmbuf_free(m);
+    }
+
+    // The capture files in the folder, by name, with their packet counts.
+    std::vector<std::pair<std::string, int>> files() const
+    {
+        std::vector<std::pair<std::string, int>> found;
+        for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+            const std::string name = entry.path().filename();
+            char errbuf[PCAP_ERRBUF_SIZE];
+            pcap_t* p = pcap_open_offline(entry.path().c_str(), errbuf);
+            INFO(name << ": " << errbuf);
+            REQUIRE(p != nullptr);
+            int packets = 0;
+            pcap_pkthdr* h;
+            const u_char* d;
+            while (pcap_next_ex(p, &h, &d) == 1)
+                packets++;
+            pcap_close(p);
+            found.emplace_back(name, packets);
+        }
+        std::sort(found.begin(), found.end());
+        return found;
+    }
+};
+
+std::vector<int> packet_counts(const std::vector<std::pair<std::string, int>>& files)
+{
+    std::vector<int> counts;
+    for (const auto& f : files)
+        counts.push_back(f.second);
+    return counts;
+}
+
+} // namespace
+
+TEST_CASE("session_output: a packet-count rotation fills files in order; the counters say what they hold")
+{
+    output_spec spec;
+    spec.name = "rot";
+    spec.rotate.packets = 3;
+    fixture f(spec);
+    for (int i = 0; i < 10; i++)
+        f.write(t0 + static_cast<uint64_t>(i) * 1000);
+    f.out.end();
+    const auto files = f.files();
+    CHECK(packet_counts(files) == std::vector<int>{3, 3, 3, 1});
+    CHECK(files[0].first == "rot-w0-000001-" + utc_basic(t0) + ".pcap");
+    CHECK(files[3].first.starts_with("rot-w0-000004-"));
+    CHECK(f.counters.written_packets.get() == 10);
+    CHECK(f.counters.files.get() == 4);
+    uint64_t bytes = 0;
+    for (const auto& [name, packets] : files)
+        bytes += std::filesystem::file_size(f.dir + "/" + name);
+    CHECK(f.counters.written_bytes.get() == bytes);
+    CHECK(f.s->reason.load() == stop_reason::none);
+}
+
+TEST_CASE("session_output: keep-last-N deletes the oldest closed files, and counts them")
+{
+    output_spec spec;
+    spec.rotate.packets = 3;
+    spec.rotate.keep = 2;
+    fixture f(spec);
+    for (int i = 0; i < 10; i++)
+        f.write(t0 + static_cast<uint64_t>(i));
+    f.out.end();
+    const auto files = f.files();
+    REQUIRE(files.size() == 2);
+    CHECK(files[0].first.starts_with("capture-w0-000003-"));
+    CHECK(files[1].first.starts_with("capture-w0-000004-"));
+    CHECK(packet_counts(files) == std::vector<int>{3, 1});
+    CHECK(f.counters.files.get() == 4);
+    CHECK(f.counters.files_deleted.get() == 2);
+    CHECK(f.counters.written_packets.get() == 10);   // written, deleted or not
+}
+
+TEST_CASE("session_output: time windows are aligned to the clock and never go back")
+{
+    output_spec spec;
+    spec.rotate.seconds = 60;
+    fixture f(spec);
+    f.write(t0);                   // 10:00:10, the first file (named after the session's start)
+    f.write(t0 + 40 * second);     // 10:00:50, same window
+    f.write(t0 + 55 * second);     // 10:01:05, the next window: a file named 10:01:00
+    f.write(t0 + 30 * second);     // late (10:00:40): stays in the current window
+    f.write(t0 + 170 * second);    // 10:03:00: a window of its own, 10:02 had no packet
+    f.out.end();
+    const auto files = f.files();
+    CHECK(packet_counts(files) == std::vector<int>{2, 2, 1});
+    REQUIRE(files.size() == 3);
+    CHECK(files[1].first == "capture-w0-000002-" + utc_basic(t0 + 50 * second) + ".pcap");
+    CHECK(files[2].first == "capture-w0-000003-" + utc_basic(t0 + 170 * second) + ".pcap");
+}
+
+TEST_CASE("session_output: a packet limit writes exactly N, stops the session, and counts the rest")
+{
+    output_spec spec;
+    spec.limits.packets = 5;
+    fixture f(spec);
+    for (int i = 0; i < 8; i++)
+        f.write(t0 + static_cast<uint64_t>(i));
+    CHECK(f.s->reason.load() == stop_reason::packets);
+    f.out.end();
+    CHECK(packet_counts(f.files()) == std::vector<int>{5});
+    CHECK(f.counters.written_packets.get() == 5);
+    CHECK(f.counters.limit_drops.get() == 3);
+    CHECK(f.counters.write_drops.get() == 0);
+}
+
+TEST_CASE("session_output: a byte limit holds for the file as closed, its header included")
+{
+    for (const file_format format : {file_format::pcap_ns, file_format::pcapng}) {
+        INFO(format_extension(format));
+        output_spec spec;
+        spec.format = format;
+        spec.limits.bytes = 1500;
+        fixture f(spec);
+        for (int i = 0; i < 20; i++)
+            f.write(t0 + static_cast<uint64_t>(i));
+        CHECK(f.s->reason.load() == stop_reason::bytes);
+        f.out.end();
+        const auto files = f.files();
+        REQUIRE(files.size() == 1);
+        const uint64_t size = std::filesystem::file_size(f.dir + "/" + files[0].first);
+        CHECK(size <= 1500);
+        CHECK(size > 1500 - 150);   // not stopped early: one more record would not fit
+        CHECK(f.counters.written_bytes.get() == size);
+        CHECK(f.counters.limit_drops.get() == 20 - static_cast<uint64_t>(files[0].second));
+    }
+}
+
+TEST_CASE("session_output: the slot's counters are cumulative; the next session counts from where they are")
+{
+    fixture f;
+    for (int i = 0; i < 4; i++)
+        f.write(t0 + static_cast<uint64_t>(i));
+    f.out.end();
+    const session_totals first = writer_slot_totals(f.counters);
+    CHECK(first.written_packets == 4);
+    CHECK(first.files == 1);
+
+    output_spec spec;
+    spec.name = "second";
+    f.start(spec);
+    for (int i = 0; i < 3; i++)
+        f.write(t0 + static_cast<uint64_t>(i));
+    f.out.housekeeping(f.clock.now_ns(), true);   // flushes and publishes
+    const session_totals now = writer_slot_totals(f.counters);
+    CHECK(now.written_packets - first.written_packets == 3);
+    CHECK(now.files - first.files == 1);
+    const auto names = f.out.files_on_disk();
+    REQUIRE(names.size() == 1);
+    CHECK(names[0].starts_with("second-w0-000001-"));
+    CHECK(names[0].ends_with(".pcap.part"));   // still open
+    f.out.end();
+    CHECK(writer_slot_totals(f.counters).written_packets == 7);
+}

@@ -1,0 +1,210 @@
+#include "writers/session_output.h"
+
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "core/utc_time.h"
+
+namespace linecap {
+
+namespace {
+
+// A live time-rotated file is closed this long after its window ends even if
+// no packet comes to trigger it, so operators get complete files on time.
+// "Live": its last packet is within live_skew of the wall clock (a replay's
+// packets carry old times, and its files rotate on packet times only).
+constexpr uint64_t window_grace_ns = 1000000000ull;
+constexpr uint64_t live_skew_ns = 60ull * 1000000000ull;
+
+stop_reason reason_for_errno(int err)
+{
+    return err == ENOSPC || err == EDQUOT ? stop_reason::disk_full : stop_reason::error;
+}
+
+} // namespace
+
+std::string capture_file_name(const output_spec& spec, unsigned writer_index, uint32_t seq,
+                              uint64_t start_ns)
+{
+    return fmt::format("{}-w{}-{:06}-{}.{}", spec.name, writer_index, seq, utc_basic(start_ns),
+                       format_extension(spec.format));
+}
+
+int session_output::open(session* s, std::string& error)
+{
+    _owner = s;
+    _seq = 0;
+    // Everything a previous session in this slot left behind (the file
+    // object itself is closed already, and keeps its buffer).
+    _closed = false;
+    _closed_by_limit = false;
+    _window_end_ns = UINT64_MAX;
+    _last_ts_ns = 0;
+    _closed_packets = _closed_bytes = 0;
+    _base_packets = _counters->written_packets.get();
+    _base_bytes = _counters->written_bytes.get();
+    _on_disk.clear();
+    const int rc = open_file(s->start_ns, error);
+    if (rc != 0)
+        _owner = nullptr;
+    return rc;
+}
+
+void session_output::publish()
+{
+    const bool open = _file.file().is_open();
+    _counters->written_packets.set(_base_packets + _closed_packets + (open ? _file.durable_packets() : 0));
+    _counters->written_bytes.set(_base_bytes + _closed_bytes + (open ? _file.file().durable_size() : 0));
+}
+
+void session_output::fail(int err, const std::string& what)
+{
+    _owner->fail(reason_for_errno(err),
+                 fmt::format("writer {}: {}/{}: {}", _writer_index, _owner->spec.dir, what, strerror(err)));
+    _closed = true;
+}
+
+// Deletes the oldest closed files beyond the session's keep count.
+void session_output::apply_keep()
+{
+    const uint32_t keep = _owner->spec.rotate.keep;
+    while (keep != 0 && _on_disk.size() > keep) {
+        unlinkat(_owner->dir_fd, _on_disk.front().c_str(), 0);
+        _on_disk.pop_front();
+        _counters->files_deleted.add(1);
+    }
+}
+
+// Closes the session's current file on this writer. A file that failed is
+// cut back to its last complete record; the packets that did not make it are
+// counted as write drops and the session stops with the reason.
+void session_output::close_file()
+{
+    output_file& file = _file.file();
+    if (!file.is_open())
+        return;
+    const int rc = _file.close(_clock->now_ns(), _owner->read_interface);
+    _closed_packets += _file.durable_packets();
+    _closed_bytes += file.durable_size();
+    _counters->write_drops.add(_file.packets() - _file.durable_packets());
+    _on_disk.push_back(file.name());
+    publish();
+    if (rc != 0) {
+        // A write error names the file it hit; otherwise closing failed:
+        // the rename to its final name (its folder removed, made read-only,
+        // or the name taken), and the file is left NAME.part.
+        const bool write_failed = file.error() != 0;
+        fail(-rc, write_failed ? file.name() : file.name() + ".part: cannot close it and rename it " + file.name());
+        return;
+    }
+    apply_keep();
+}
+
+void session_output::end(bool by_limit)
+{
+    if (_owner == nullptr)
+        return;
+    close_file();
+    if (!_closed)
+        _closed_by_limit = by_limit;
+    _closed = true;
+}
+
+void session_output::stop_at_limit(stop_reason why)
+{
+    _owner->stop(why);
+    _counters->limit_drops.add(1);
+    end(true);
+}
+
+// Opens the session's next file on this writer, named after `start_ns`.
+int session_output::open_file(uint64_t start_ns, std::string& error)
+{
+    session& s = *_owner;
+    const std::string name = capture_file_name(s.spec, _writer_index, ++_seq, start_ns);
+    capture_file_options options;
+    options.format = s.spec.format;
+    options.snaplen = s.spec.snaplen;
+    options.chunk_bytes = s.spec.chunk_bytes;
+    options.direct = s.spec.direct_io;
+    options.interfaces = &s.interfaces;
+    options.start_ns = s.start_ns;
+    options.linktype = linktype_of(s.spec.decap);
+    if (const int rc = _file.open(s.dir_fd, name, options); rc != 0) {
+        error = fmt::format("writer {}: cannot create {}/{}.part: {}", _writer_index, s.spec.dir, name, strerror(-rc));
+        return rc;
+    }
+    _window_end_ns = UINT64_MAX;   // set by the file's first packet
+    // What opening and closing the file add counts against the byte limit
+    // from the start, so a limit holds once the file is closed. A file whose
+    // header and closing blocks alone do not fit is not kept at all.
+    if (!s.bytes_left.take_all(_file.file().size() + _file.closing_bytes())) {
+        _file.file().discard();
+        s.stop(stop_reason::bytes);
+        end(true);
+        return 0;
+    }
+    _counters->files.add(1);
+    return 0;
+}
+
+// Opens a new file mid-capture; an error stops the session (a full disk, a
+// file descriptor limit, a folder removed under us).
+bool session_output::reopen(uint64_t start_ns)
+{
+    std::string error;
+    const int rc = open_file(start_ns, error);
+    if (rc != 0) {
+        _owner->fail(reason_for_errno(-rc), error);
+        _closed = true;
+        return false;
+    }
+    return !_closed;
+}
+
+bool session_output::rotate_file(uint64_t ts_ns)
+{
+    // A new time window starts at its aligned time; a size or count
+    // rotation, or a late packet, stays in the current window: windows
+    // never go back.
+    const uint64_t interval = _owner->spec.rotate.seconds * ns_per_second;
+    const bool new_window = interval != 0 && _window_end_ns != UINT64_MAX && ts_ns >= _window_end_ns;
+    const uint64_t start = new_window ? window_start(ts_ns, interval) : ts_ns;
+    const uint64_t window_end = _window_end_ns;
+    close_file();
+    if (_closed || !reopen(start))
+        return false;
+    if (!new_window)
+        _window_end_ns = window_end;
+    return true;
+}
+
+void session_output::housekeeping(uint64_t now_ns, bool flush_due)
+{
+    if (_owner == nullptr || _closed)
+        return;
+    output_file& file = _file.file();
+    if (!file.is_open())
+        return;
+    if (_window_end_ns != UINT64_MAX && now_ns >= _window_end_ns + window_grace_ns &&
+        _last_ts_ns + live_skew_ns > now_ns && _last_ts_ns < now_ns + live_skew_ns) {
+        close_file();   // the next packet opens the next window's file
+        return;
+    }
+    if (flush_due && file.has_pending() && file.flush() != 0)
+        end();
+    publish();
+}
+
+std::vector<std::string> session_output::files_on_disk() const
+{
+    std::vector<std::string> names(_on_disk.begin(), _on_disk.end());
+    if (_file.file().is_open())
+        names.push_back(_file.file().name() + ".part");
+    return names;
+}
+
+} // namespace linecap

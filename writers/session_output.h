@@ -1,0 +1,195 @@
+// One session's files on one writer: the current file, rotation (by size,
+// packets and aligned time windows), keep-last-N, the session's packet and
+// byte limits, and why writing stopped here (a limit, a write error).
+//
+// A session_output belongs to a writer lcore and is touched by it only
+// (writers/writer.h holds one per session slot); what it counts goes to the
+// slot's session_counters, which any thread may read. write() is the
+// per-packet path: inline, with everything that is not per packet (opening,
+// closing, rotating, deleting) out of line in session_output.cpp.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include <rte_branch_prediction.h>
+#include <rte_mbuf.h>
+
+#include "core/counters.h"
+#include "core/decap.h"
+#include "core/tsc_clock.h"
+#include "writers/capture_writer.h"
+#include "writers/session.h"
+
+namespace linecap {
+
+// The counters of one session slot on one writer. Written only by that
+// writer. Cumulative over every session that has held the slot, never reset,
+// as the workers' per-slot counters are: a session counts from the values
+// the slot held when it took it (session::base_writers, engine/stats.cpp).
+struct session_counters {
+    counter written_packets;   // records that reached the kernel whole
+    counter written_bytes;     // file bytes that reached the kernel, headers included
+    counter files;             // files created
+    counter files_deleted;     // closed files deleted to keep the last N (rotate.keep)
+    counter write_drops;       // packets lost to a write error (or after one)
+    counter limit_drops;       // packets matched after a limit was reached
+};
+
+// The counters of a slot on one writer, read now (matched and dropped_ring,
+// the workers' part, stay 0).
+inline session_totals writer_slot_totals(const session_counters& c)
+{
+    session_totals t;
+    t.written_packets = c.written_packets.get();
+    t.written_bytes = c.written_bytes.get();
+    t.files = c.files.get();
+    t.files_deleted = c.files_deleted.get();
+    t.dropped_write = c.write_drops.get();
+    t.dropped_limit = c.limit_drops.get();
+    return t;
+}
+
+// File name of a writer's file: <session>-w<writer>-<seq>-<UTC start>.<ext>
+std::string capture_file_name(const output_spec& spec, unsigned writer_index, uint32_t seq,
+                              uint64_t start_ns);
+
+// The start of the aligned window holding `ts`: multiples of the interval
+// since the epoch, so every writer's files cover the same spans.
+inline uint64_t window_start(uint64_t ts, uint64_t interval_ns)
+{
+    return ts - ts % interval_ns;
+}
+
+// What session `s` writes of `m`: the whole packet (whose original length
+// is `wire_len`: more than its bytes for a record of a capture file read
+// with -r), or for a decap session its inner packet, found again here with
+// the session's ports (the same bounded walk the classifier made; only
+// decap sessions' packets pay for it).
+inline record_cut cut_for(const session& s, const rte_mbuf* m, uint32_t wire_len)
+{
+    if (unlikely(s.spec.decap != decap_mode::none))
+        return decap_of(m, s.spec.tunnel, s.spec.decap);
+    record_cut cut;
+    cut.orig_len = wire_len;
+    return cut;
+}
+
+class session_output {
+public:
+    // Ties the output to its writer: the writer's number (in file names and
+    // messages), the clock (file times), the slot's counters.
+    void attach(unsigned writer_index, const tsc_clock* clock, session_counters* counters)
+    {
+        _writer_index = writer_index;
+        _clock = clock;
+        _counters = counters;
+    }
+
+    // Starts writing session `s` here: its first file, named after the
+    // session's start. Returns 0, or -errno with `error` saying what failed
+    // (the output is then unused again).
+    int open(session* s, std::string& error);
+
+    // Writes `m` (received at `ts_ns`, `wire_len` bytes on the wire) as a
+    // record of this session: takes the session's limits, rotates first if
+    // a rotation is due. A packet past a limit or after a write error is
+    // counted as a limit drop or a write drop.
+    void write(const rte_mbuf* m, uint64_t ts_ns, uint32_t wire_len)
+    {
+        if (unlikely(_closed || _owner == nullptr)) {
+            if (_closed_by_limit)
+                _counters->limit_drops.add(1);
+            else
+                _counters->write_drops.add(1);
+            return;
+        }
+        session& s = *_owner;
+        const record_cut cut = cut_for(s, m, wire_len);
+        const uint32_t record = _file.record_size(record_bytes(m, cut));
+        if (unlikely(!s.packets_left.unlimited()) && s.packets_left.take(1) == 0) {
+            stop_at_limit(stop_reason::packets);
+            return;
+        }
+        if (unlikely(!s.bytes_left.unlimited()) && !s.bytes_left.take_all(record)) {
+            stop_at_limit(stop_reason::bytes);
+            return;
+        }
+        const rotate_policy& rotate = s.spec.rotate;
+        if (unlikely(rotate.any())) {
+            if ((!_file.file().is_open() || rotation_due(rotate, ts_ns, record)) && !rotate_file(ts_ns)) {
+                _counters->write_drops.add(1);
+                return;
+            }
+            if (_window_end_ns == UINT64_MAX && rotate.seconds != 0)
+                _window_end_ns = window_start(ts_ns, rotate.seconds * ns_per_second) + rotate.seconds * ns_per_second;
+        }
+        _file.write_packet(m, ts_ns, cut);
+        _last_ts_ns = ts_ns;
+    }
+
+    // Closes the current file and writes no more: later packets are limit
+    // drops (by_limit) or write drops.
+    void end(bool by_limit = false);
+
+    // After a burst: a write error found by the file ends the output.
+    void end_if_failed()
+    {
+        if (unlikely(_file.file().error() != 0))
+            end();
+    }
+
+    // Every few milliseconds: closes a live time window's file once its
+    // window is over (even with no packet to trigger it), flushes if
+    // flush_due, and publishes the written counters.
+    void housekeeping(uint64_t now_ns, bool flush_due);
+
+    session* owner() const { return _owner; }
+    bool active() const { return _owner != nullptr; }
+
+    // The names of the files this output has on disk, closed ones first.
+    // Only from the writer lcore, or once the writer has stopped.
+    std::vector<std::string> files_on_disk() const;
+
+private:
+    void publish();
+    void fail(int err, const std::string& what);
+    void apply_keep();
+    void close_file();
+    int open_file(uint64_t start_ns, std::string& error);
+    bool reopen(uint64_t start_ns);
+    void stop_at_limit(stop_reason why);
+    // A file is full (packets, or bytes with this record and the closing
+    // blocks), or the packet is past the file's time window.
+    bool rotation_due(const rotate_policy& rotate, uint64_t ts_ns, uint32_t record) const
+    {
+        return _file.packets() > 0 &&
+               ((rotate.packets != 0 && _file.packets() >= rotate.packets) ||
+                (rotate.bytes != 0 && _file.file().size() + record + _file.closing_bytes() > rotate.bytes) ||
+                ts_ns >= _window_end_ns);
+    }
+    // Closes the current file (if open) and opens the next for a packet at
+    // ts_ns; false if the output ended instead (the packet is not written).
+    bool rotate_file(uint64_t ts_ns);
+
+    session* _owner = nullptr;      // null: slot unused
+    capture_writer _file;           // the current file; not open between a time window's end and the next packet
+    uint32_t _seq = 0;              // number of the last file opened, from 1
+    bool _closed = false;           // no more files: the session stopped here
+    bool _closed_by_limit = false;  // ...because a limit was reached (else a write error)
+    uint64_t _window_end_ns = UINT64_MAX;  // time rotation: the current file's window ends here
+    uint64_t _last_ts_ns = 0;       // of the last packet written
+    uint64_t _closed_packets = 0;   // in files already closed
+    uint64_t _closed_bytes = 0;
+    uint64_t _base_packets = 0;     // the slot's written_packets when this session took it
+    uint64_t _base_bytes = 0;       // ... and written_bytes
+    std::deque<std::string> _on_disk;   // closed files still on disk, oldest first
+
+    unsigned _writer_index = 0;
+    const tsc_clock* _clock = nullptr;
+    session_counters* _counters = nullptr;
+};
+
+} // namespace linecap
