@@ -15,7 +15,7 @@
 
 #include "core/spec.h"
 #include "core/utc_time.h"
-#include "engine/stats.h"
+#include "control/stats_json.h"
 #include "writers/recovery.h"
 
 namespace linecap {

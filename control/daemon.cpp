@@ -9,7 +9,7 @@
 #include "core/log.h"
 #include "core/utc_time.h"
 #include "engine/sessions.h"
-#include "engine/stats.h"
+#include "control/stats_json.h"
 #include "writers/merge.h"
 
 namespace linecap {
@@ -115,7 +115,7 @@ void control_daemon::run(pipeline& p)
             next_telemetry = now + static_cast<uint64_t>(telemetry_period_s * static_cast<double>(p.clock.hz));
         }
         if (stats_every != 0 && now >= next_stats) {
-            print_live_counters(p, p.seconds_since_start(now));
+            print_live_counters(take_snapshot(p), p.seconds_since_start(now));
             next_stats = now + stats_every;
         }
     }
@@ -339,13 +339,14 @@ std::string control_daemon::show(const request& req)
 
 std::string control_daemon::stats()
 {
+    const counters_snapshot snap = take_snapshot(*_p);
     return ok_reply({
         {"uptime_s", static_cast<double>(_p->clock.now_ns() - _started_ns) / 1e9},
         {"sessions_running", running_count()},
-        {"totals", totals_json(*_p)},
-        {"ports", ports_json(*_p)},
-        {"workers", workers_json(*_p, [this](unsigned slot) { return session_label(slot); })},
-        {"writers", writers_json(*_p)},
+        {"totals", totals_json(snap)},
+        {"ports", ports_json(snap)},
+        {"workers", workers_json(snap, [this](unsigned slot) { return session_label(slot); })},
+        {"writers", writers_json(snap)},
     });
 }
 
@@ -436,7 +437,8 @@ std::string control_daemon::watch(client_id client, const request& req)
 
 void control_daemon::publish_telemetry_snapshots()
 {
-    ojson totals = totals_json(*_p);
+    const counters_snapshot snap = take_snapshot(*_p);
+    ojson totals = totals_json(snap);
     totals["uptime_s"] = static_cast<uint64_t>((_p->clock.now_ns() - _started_ns) / 1000000000);
     totals["sessions_running"] = running_count();
     publish_telemetry("/linecap/stats", totals);
@@ -447,9 +449,9 @@ void control_daemon::publish_telemetry_snapshots()
             out[std::to_string(item[key].get<unsigned>())] = item;
         return out;
     };
-    publish_telemetry("/linecap/ports", by_index(ports_json(*_p), "port"));
-    publish_telemetry("/linecap/workers", by_index(workers_json(*_p, [this](unsigned slot) { return session_label(slot); }), "worker"));
-    publish_telemetry("/linecap/writers", by_index(writers_json(*_p), "writer"));
+    publish_telemetry("/linecap/ports", by_index(ports_json(snap), "port"));
+    publish_telemetry("/linecap/workers", by_index(workers_json(snap, [this](unsigned slot) { return session_label(slot); }), "worker"));
+    publish_telemetry("/linecap/writers", by_index(writers_json(snap), "writer"));
 
     ojson sessions = ojson::object();
     const auto all = _catalog.all();

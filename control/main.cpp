@@ -26,7 +26,7 @@
 #include "engine/file_port.h"
 #include "engine/pipeline.h"
 #include "engine/sessions.h"
-#include "engine/stats.h"
+#include "control/stats_json.h"
 #include "writers/merge.h"
 
 using namespace linecap;
@@ -53,10 +53,11 @@ bool is_help_word(const char* arg)
            std::strcmp(arg, "--version") == 0;
 }
 
-int write_stats_json(const pipeline& p, const std::string& path, stop_reason reason, double elapsed_s)
+int write_stats_json(const pipeline& p, const counters_snapshot& snap, const std::string& path, stop_reason reason,
+                     double elapsed_s)
 {
     std::ofstream out(path);
-    out << stats_json(p, reason, elapsed_s).dump(2) << '\n';
+    out << stats_json(p, snap, reason, elapsed_s).dump(2) << '\n';
     out.close();
     if (!out) {
         fmt::print(stderr, "linecap: --stats-json {}: cannot write the file: {}\n", path,
@@ -213,9 +214,10 @@ int main(int argc, char** argv)
         } else {
             const stop_reason reason = p.sessions[0]->reason.load();
             const double elapsed = p.seconds_since_start(p.stop_tsc ? p.stop_tsc : p.start_tsc);
-            print_summary(p, reason, elapsed, stderr);
+            const counters_snapshot snap = take_snapshot(p);
+            print_summary(snap, reason, elapsed, stderr);
             if (!options.stats_json.empty())
-                status = write_stats_json(p, options.stats_json, reason, elapsed);
+                status = write_stats_json(p, snap, options.stats_json, reason, elapsed);
             if (reason == stop_reason::disk_full || reason == stop_reason::error)
                 status = 1;
         }

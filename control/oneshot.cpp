@@ -8,7 +8,7 @@
 #include <rte_cycles.h>
 
 #include "engine/sessions.h"
-#include "engine/stats.h"
+#include "control/stats_json.h"
 
 namespace linecap {
 
@@ -74,7 +74,7 @@ void oneshot_control(pipeline& p, const engine_options& o)
                  static_cast<double>(now - last_rx) / static_cast<double>(hz) >= o.idle_exit_s)
             why = stop_reason::idle;
         if (o.stats_interval_s > 0 && now >= next_stats) {
-            print_live_counters(p, p.seconds_since_start(now));
+            print_live_counters(take_snapshot(p), p.seconds_since_start(now));
             next_stats += stats_every;
         }
     }

@@ -1,5 +1,8 @@
-// The pipeline's counters, added up: live on stderr, as a tcpdump-like
-// summary at the end, and as JSON (--stats-json, the control socket).
+// The pipeline's counters, added up in one place into typed totals: one
+// snapshot holds the totals and the rows per port, worker, writer and
+// session, and everything that shows counters (the one-shot's summary and
+// live line, --stats-json, the daemon's replies and DPDK telemetry:
+// control/stats_json.h) prints from it.
 //
 // They add up by construction, once the pipeline (or a session) has stopped:
 //   rx_packets = filtered + matched                               (packets)
@@ -9,14 +12,17 @@
 // the right-hand terms yet.
 #pragma once
 
+#include <array>
 #include <cstdint>
-#include <cstdio>
-#include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "writers/session.h"
+#include "core/counters.h"
+#include "core/packet_meta.h"
+#include "core/spec.h"
+#include "engine/ports.h"
+#include "engine/worker.h"
 
 namespace linecap {
 
@@ -37,31 +43,49 @@ struct pipeline_totals {
     uint64_t dropped_limit = 0;    // matched after a limit was reached
 };
 
-// The session in `slot` (zeros if the slot is free).
+struct port_row {
+    const port_plan* plan = nullptr;   // the pipeline's, alive as long as it is
+    port_counters counters;
+};
+
+struct worker_row {
+    unsigned worker = 0, lcore = 0, writer = 0;
+    worker_totals burst;               // rx, filtered, matched: one consistent burst boundary
+    uint64_t dropped_ring = 0;
+    // Per live session slot (0 for a free slot): since the session took it.
+    std::array<uint64_t, max_sessions> matched_by_session{};
+    std::array<uint64_t, max_sessions> dropped_ring_by_session{};
+};
+
+struct writer_row {
+    unsigned writer = 0, lcore = 0;
+    session_totals written;            // every slot, since the start (written_*, files*, dropped_write/limit)
+};
+
+struct session_row {
+    std::string name, dir;
+    stop_reason reason = stop_reason::none;
+    std::string error;
+    session_totals totals;
+};
+
+struct counters_snapshot {
+    pipeline_totals totals;            // since the start: ended sessions count too
+    std::vector<port_row> ports;
+    std::vector<worker_row> workers;
+    std::vector<writer_row> writers;
+    std::array<std::optional<session_row>, max_sessions> sessions;   // by slot; empty: a free slot
+};
+
+// Reads every counter of the pipeline once.
+counters_snapshot take_snapshot(const pipeline& p);
+
+// The files of the session in `slot` on disk, writer by writer, closed ones
+// first. Only once the writers have stopped (a writer's list is its own).
+std::vector<std::string> session_files(const pipeline& p, unsigned slot);
+
+// The session in `slot` alone (zeros if the slot is free): every counter of
+// the slot, less what it held when the session took the slot.
 session_totals sum_session(const pipeline& p, unsigned slot);
-// As JSON, and back (a session.json's "counters"; keys missing read 0).
-nlohmann::ordered_json session_totals_json(const session_totals& t);
-session_totals session_totals_from_json(const nlohmann::json& j);
-
-// Everything since the start: ended sessions count too.
-pipeline_totals sum_counters(const pipeline& p);
-
-// One line of live counters on stderr.
-void print_live_counters(const pipeline& p, double elapsed_s);
-
-// The end-of-capture summary of a one-shot capture on `out`.
-void print_summary(const pipeline& p, stop_reason reason, double elapsed_s, std::FILE* out);
-
-// Every counter: totals, and per port, per worker, per writer, per session.
-nlohmann::ordered_json stats_json(const pipeline& p, stop_reason reason, double elapsed_s);
-
-// The totals alone, and the per-port, per-worker and per-writer parts.
-// Workers list what they matched per live session, under the label
-// `session_label(slot)` gives (the slot number by default).
-nlohmann::ordered_json totals_json(const pipeline& p);
-nlohmann::ordered_json ports_json(const pipeline& p);
-nlohmann::ordered_json workers_json(const pipeline& p,
-                                    const std::function<std::string(unsigned slot)>& session_label = {});
-nlohmann::ordered_json writers_json(const pipeline& p);
 
 } // namespace linecap
