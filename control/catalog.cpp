@@ -59,10 +59,18 @@ bool read_file_at(int dir_fd, const std::string& path, std::string& text)
 
 } // namespace
 
+std::string_view session_record::status() const
+{
+    if (reason == stop_reason::none)
+        return "running";
+    return reason == stop_reason::error || reason == stop_reason::disk_full ? "failed" : "finished";
+}
+
 ojson session_record::to_json() const
 {
     return {
-        {"id", id}, {"name", name}, {"folder", folder}, {"status", status}, {"reason", reason},
+        {"id", id}, {"name", name}, {"folder", folder}, {"status", status()},
+        {"reason", reason == stop_reason::none ? std::string_view() : stop_reason_name(reason)},
         {"error", error}, {"note", note}, {"started", started}, {"ended", ended}, {"spec", spec},
         {"counters", session_totals_json(counters)},
     };
@@ -74,8 +82,14 @@ bool session_record::from_json(const nlohmann::json& j, session_record& out, std
         out.id = j.at("id").get<std::string>();
         out.name = j.at("name").get<std::string>();
         out.folder = j.at("folder").get<std::string>();
-        out.status = j.at("status").get<std::string>();
-        out.reason = j.value("reason", "");
+        const std::string status = j.at("status").get<std::string>();
+        const std::string reason = j.value("reason", "");
+        const auto why = reason.empty() ? std::optional(stop_reason::none) : stop_reason_from_name(reason);
+        if (!why || (status == "running") != (*why == stop_reason::none)) {
+            error = fmt::format("status \"{}\" with reason \"{}\" is not a state of a session", status, reason);
+            return false;
+        }
+        out.reason = *why;
         out.error = j.value("error", "");
         out.note = j.value("note", "");
         out.started = j.value("started", "");
@@ -133,7 +147,7 @@ std::string session_catalog::open(const std::string& out_root)
                                             folder, metadata_name, error.empty() ? "" : ": ", error));
             continue;
         }
-        if (r.status == "running")
+        if (r.reason == stop_reason::none)
             close_crashed(r);
         r.slot = -1;
         _records[id] = std::move(r);
@@ -156,8 +170,7 @@ void session_catalog::close_crashed(session_record& r)
         found = recover_capture_folder(dir_fd, dir);
         close(dir_fd);
     }
-    r.status = "finished";
-    r.reason = "crashed";
+    r.reason = stop_reason::crashed;
     r.error.clear();
     if (found.last_write_ns != 0)
         r.ended = utc_iso8601(found.last_write_ns);   // its last write: as close to the end as is known

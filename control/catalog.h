@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/counters.h"
+#include "core/spec.h"
 
 namespace linecap {
 
@@ -28,8 +29,7 @@ struct session_record {
     std::string name;
     std::string folder;                 // <id>-<name>, under the out root
     nlohmann::ordered_json spec;        // as the client gave it
-    std::string status = "running";     // running, finished, failed
-    std::string reason;                 // stop reason, once stopped ("crashed": see open())
+    stop_reason reason = stop_reason::none;   // none while it runs; crashed: see open()
     std::string error;                  // why it failed, if it did
     std::string note;                   // what a restart found and tidied, for a crashed one
     std::string started;                // UTC, ISO-8601 with nanoseconds
@@ -37,6 +37,11 @@ struct session_record {
     session_totals counters;            // last known: at its end, or what a restart found in its files
     int slot = -1;                      // the pipeline slot while running
 
+    // "running", "finished", or "failed" (a full disk, a write error): what
+    // the reason says. A crashed session's files were recovered: finished.
+    std::string_view status() const;
+
+    // As session.json holds it: "status" and "reason" ("" while running) by name.
     nlohmann::ordered_json to_json() const;
     static bool from_json(const nlohmann::json& j, session_record& out, std::string& error);
 };

@@ -23,11 +23,6 @@ using ojson = nlohmann::ordered_json;
 constexpr int poll_ms = 20;
 constexpr double telemetry_period_s = 0.5;
 
-bool is_failure(stop_reason why)
-{
-    return why == stop_reason::error || why == stop_reason::disk_full;
-}
-
 } // namespace
 
 control_daemon::control_daemon(const engine_options& options) : _options(options) {}
@@ -84,7 +79,8 @@ ojson control_daemon::summary_of(const session_record& record) const
 {
     const session_totals c = counters_of(record);
     return {
-        {"id", record.id}, {"name", record.name}, {"status", record.status}, {"reason", record.reason},
+        {"id", record.id}, {"name", record.name}, {"status", record.status()},
+        {"reason", record.reason == stop_reason::none ? std::string_view() : stop_reason_name(record.reason)},
         {"started", record.started}, {"ended", record.ended}, {"packets", c.written_packets},
         {"bytes", c.written_bytes}, {"drops", c.dropped_ring + c.dropped_write},
         {"folder", _catalog.folder_path(record)},
@@ -215,7 +211,7 @@ std::string control_daemon::open_session(const session_spec& requested, const nl
     }
     record->slot = slot;
     record->spec = spec_json;
-    record->status = "running";
+    record->reason = stop_reason::none;
     record->started = utc_iso8601(_p->sessions[static_cast<unsigned>(slot)]->start_ns);
     save_record(*record);
     log_event(log_module::control, log_level::info, "session {} ({}) started", record->id, record->name);
@@ -246,14 +242,13 @@ std::string control_daemon::finish(session_record& record, stop_reason why)
     // watchers now, before the slot can be reused.
     _watch.pump(*_p, _catalog, _server);
     record.slot = -1;
-    record.status = is_failure(reason) ? "failed" : "finished";
-    record.reason = std::string(stop_reason_name(reason));
+    record.reason = reason;
     record.error = error;
     record.ended = utc_iso8601(_p->clock.now_ns());
     save_record(record);
     log_event(log_module::control, error.empty() ? log_level::info : log_level::error, "session {} ({}) {}: {}{}{}", record.id,
-              record.name, record.status, record.reason, error.empty() ? "" : ": ", error);
-    _watch.end_session(*_p, _catalog, _server, record.id, record.reason);
+              record.name, record.status(), stop_reason_name(record.reason), error.empty() ? "" : ": ", error);
+    _watch.end_session(*_p, _catalog, _server, record.id, std::string(stop_reason_name(record.reason)));
     return {};
 }
 
@@ -308,10 +303,12 @@ std::string control_daemon::stop(const request& req)
     if (r == nullptr)
         return error_reply(not_found(req.id));
     if (r->slot < 0)
-        return error_reply(fmt::format("session {} has already ended ({}: {})", r->id, r->status, r->reason));
+        return error_reply(fmt::format("session {} has already ended ({}: {})", r->id, r->status(),
+                                       stop_reason_name(r->reason)));
     if (std::string e = finish(*r, stop_reason::user); !e.empty())
         return error_reply(fmt::format("session {}: {}", r->id, e));
-    return ok_reply({{"id", r->id}, {"status", r->status}, {"reason", r->reason}, {"counters", session_totals_json(r->counters)}});
+    return ok_reply({{"id", r->id}, {"status", r->status()}, {"reason", stop_reason_name(r->reason)},
+                     {"counters", session_totals_json(r->counters)}});
 }
 
 std::string control_daemon::list()
@@ -427,7 +424,7 @@ std::string control_daemon::watch(client_id client, const request& req)
     if (r == nullptr)
         return error_reply(not_found(req.id));
     if (r->slot < 0)
-        return error_reply(fmt::format("session {} is not running ({}); its files are in {}", r->id, r->status,
+        return error_reply(fmt::format("session {} is not running ({}); its files are in {}", r->id, r->status(),
                                        _catalog.folder_path(*r)));
     _watch.add(*_p, _catalog, client, r->id);
     _server.set_streaming(client, true);

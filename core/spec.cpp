@@ -722,8 +722,17 @@ std::string_view stop_reason_name(stop_reason reason)
     case stop_reason::error: return "error";
     case stop_reason::shutdown: return "shutdown";
     case stop_reason::end_of_file: return "end_of_file";
+    case stop_reason::crashed: return "crashed";
     }
     return "?";
+}
+
+std::optional<stop_reason> stop_reason_from_name(std::string_view name)
+{
+    for (auto r = static_cast<uint8_t>(stop_reason::none); r <= static_cast<uint8_t>(stop_reason::crashed); r++)
+        if (stop_reason_name(static_cast<stop_reason>(r)) == name)
+            return static_cast<stop_reason>(r);
+    return std::nullopt;
 }
 
 } // namespace linecap

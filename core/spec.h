@@ -42,9 +42,13 @@ enum class stop_reason : uint8_t {
     error,       // any other write or open error
     shutdown,    // the daemon is stopping
     end_of_file, // -r FILE: every record of the file is written
+    crashed,     // linecap ended without closing it (a crash, kill -9, power
+                 // loss); found, and its files recovered, by the next daemon start
 };
 
 std::string_view stop_reason_name(stop_reason reason);
+// The reason a name stands for ("packets"; "running" is none).
+std::optional<stop_reason> stop_reason_from_name(std::string_view name);
 
 // Limits on a session; 0 means none.
 struct session_limits {

@@ -129,6 +129,33 @@ void write_pcap(const std::string& path, unsigned records, unsigned partial)
 
 } // namespace
 
+TEST_CASE("the catalog reads a session's state by name, and refuses a state no session can be in")
+{
+    char tmpl[] = "/tmp/linecap-catalog.XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string root = tmpl;
+    const auto record = [&](const std::string& id, const std::string& status, const std::string& reason) {
+        std::filesystem::create_directory(root + "/" + id + "-s");
+        std::ofstream(root + "/" + id + "-s/session.json")
+            << nlohmann::json{{"id", id}, {"name", "s"}, {"folder", id + "-s"}, {"status", status}, {"reason", reason}}.dump();
+    };
+    record("1", "failed", "disk_full");
+    record("2", "running", "packets");
+    record("3", "finished", "bogus");
+    session_catalog c;
+    REQUIRE(c.open(root).empty());
+    REQUIRE(c.find("1") != nullptr);
+    CHECK(c.find("1")->reason == stop_reason::disk_full);
+    CHECK(c.find("1")->status() == "failed");
+    CHECK(c.find("2") == nullptr);
+    CHECK(c.find("3") == nullptr);
+    REQUIRE(c.warnings().size() == 2);
+    const std::string warnings = c.warnings()[0] + "\n" + c.warnings()[1];   // in the folders' order
+    CHECK_THAT(warnings, Catch::Contains("status \"running\" with reason \"packets\" is not a state of a session"));
+    CHECK_THAT(warnings, Catch::Contains("status \"finished\" with reason \"bogus\" is not a state of a session"));
+    std::filesystem::remove_all(root);
+}
+
 TEST_CASE("the catalog keeps sessions on disk and reads them back")
 {
     char tmpl[] = "/tmp/linecap-catalog.XXXXXX";
@@ -142,8 +169,7 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         int fd = -1;
         REQUIRE(c.create("web", r, fd).empty());
         close(fd);
-        r->status = "finished";
-        r->reason = "packets";
+        r->reason = stop_reason::packets;
         r->started = utc_iso8601(1700000000ull * 1000000000);
         REQUIRE(c.save(*r).empty());
         id_done = r->id;
@@ -175,15 +201,19 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         session_catalog c;
         REQUIRE(c.open(root).empty());
         REQUIRE(c.all().size() == 2);
-        CHECK(c.find(id_done)->status == "finished");
-        CHECK(c.find(id_done)->reason == "packets");
+        CHECK(c.find(id_done)->status() == "finished");
+        CHECK(c.find(id_done)->reason == stop_reason::packets);
         CHECK(c.find(id_done)->started == "2023-11-14T22:13:20.000000000Z");
+        // The record's typed state goes to disk by name, as before.
+        const auto saved = nlohmann::json::parse(std::ifstream(root + "/" + c.find(id_done)->folder + "/session.json"));
+        CHECK(saved["status"] == "finished");
+        CHECK(saved["reason"] == "packets");
         // The crashed session: finished, reason crashed, its .part files cut
         // back and renamed (never over an existing file), its counters what
         // the files hold.
         const session_record& crashed = *c.find(id_running);
-        CHECK(crashed.status == "finished");
-        CHECK(crashed.reason == "crashed");
+        CHECK(crashed.status() == "finished");
+        CHECK(crashed.reason == stop_reason::crashed);
         CHECK(crashed.error.empty());
         CHECK_THAT(crashed.note, Catch::Contains("without closing"));
         CHECK_THAT(crashed.note, Catch::Contains("cut 1 .part file back"));
