@@ -1,8 +1,11 @@
 #include "control/daemon.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <rte_cycles.h>
 
 #include "control/telemetry.h"
@@ -22,6 +25,11 @@ using ojson = nlohmann::ordered_json;
 // granularity of duration limits and of noticing a writer-side stop.
 constexpr int poll_ms = 20;
 constexpr double telemetry_period_s = 0.5;
+// A session that has matched nothing this long after its start gets a note.
+constexpr double quiet_note_after_s = 10;
+// Ports that only replay files and have received nothing this long have
+// reached the files' ends (a replay delivers as fast as the lcore takes).
+constexpr double replay_ended_after_s = 1;
 
 } // namespace
 
@@ -63,9 +71,36 @@ unsigned control_daemon::running_count() const
     return running;
 }
 
-std::string control_daemon::not_found(const std::string& id) const
+session_record* control_daemon::lookup(const std::string& key, bool running_first, std::string& error)
 {
-    return fmt::format("no session {} (linecapctl ls lists them)", id);
+    if (session_record* r = _catalog.find(key))
+        return r;
+    std::vector<session_record*> named;
+    for (session_record* r : _catalog.all())
+        if (r->name == key)
+            named.push_back(r);
+    // An operator reuses a name ("sub-4711" every morning): stop and watch
+    // mean the one running.
+    if (running_first && named.size() > 1) {
+        std::vector<session_record*> running;
+        for (session_record* r : named)
+            if (r->slot >= 0)
+                running.push_back(r);
+        if (running.size() == 1)
+            named = running;
+    }
+    if (named.size() == 1)
+        return named[0];
+    if (named.empty()) {
+        error = fmt::format("no session has the id or name {} (linecapctl ls lists them)", key);
+    } else {
+        std::vector<std::string> ids;
+        for (const session_record* r : named)
+            ids.push_back(r->id);
+        error = fmt::format("{} sessions are named {} (ids {}): give the id", named.size(), key,
+                            fmt::join(ids, ", "));
+    }
+    return nullptr;
 }
 
 session_totals control_daemon::counters_of(const session_record& record) const
@@ -106,6 +141,10 @@ void control_daemon::run(pipeline& p)
         retry_saves();
         reap_jobs(false);
         const uint64_t now = rte_rdtsc();
+        if (now >= _next_notes_check) {
+            send_new_notes();
+            _next_notes_check = now + p.clock.hz;
+        }
         if (now >= next_telemetry) {
             publish_telemetry_snapshots();
             next_telemetry = now + static_cast<uint64_t>(telemetry_period_s * static_cast<double>(p.clock.hz));
@@ -168,7 +207,7 @@ std::string control_daemon::start(const request& req)
     std::string id, folder;
     if (std::string e = open_session(req.spec, req.spec_json, id, folder); !e.empty())
         return error_reply(e);
-    return ok_reply({{"id", id}, {"folder", folder}});
+    return ok_reply({{"id", id}, {"folder", folder}, {"notes", notes_json(*_catalog.find(id))}});
 }
 
 std::string control_daemon::start_initial_sessions(pipeline& p)
@@ -210,6 +249,8 @@ std::string control_daemon::open_session(const session_spec& requested, const nl
         return e;
     }
     record->slot = slot;
+    _rx_at_start[static_cast<unsigned>(slot)] = take_snapshot(*_p).totals.rx_packets;
+    _notes_sent.erase(record->id);
     record->spec = spec_json;
     record->reason = stop_reason::none;
     record->started = utc_iso8601(_p->sessions[static_cast<unsigned>(slot)]->start_ns);
@@ -299,9 +340,10 @@ void control_daemon::end_sessions_that_stopped()
 
 std::string control_daemon::stop(const request& req)
 {
-    session_record* r = _catalog.find(req.id);
+    std::string error;
+    session_record* r = lookup(req.id, true, error);
     if (r == nullptr)
-        return error_reply(not_found(req.id));
+        return error_reply(error);
     if (r->slot < 0)
         return error_reply(fmt::format("session {} has already ended ({}: {})", r->id, r->status(),
                                        stop_reason_name(r->reason)));
@@ -321,9 +363,10 @@ std::string control_daemon::list()
 
 std::string control_daemon::show(const request& req)
 {
-    const session_record* r = _catalog.find(req.id);
+    std::string error;
+    const session_record* r = lookup(req.id, false, error);
     if (r == nullptr)
-        return error_reply(not_found(req.id));
+        return error_reply(error);
     ojson session = r->to_json();
     session["folder"] = _catalog.folder_path(*r);
     session["counters"] = session_totals_json(counters_of(*r));
@@ -331,6 +374,7 @@ std::string control_daemon::show(const request& req)
     for (const file_entry& f : _catalog.files(*r))
         files.push_back({{"name", f.name}, {"bytes", f.bytes}});
     session["files"] = files;
+    session["notes"] = notes_json(*r);
     return ok_reply({{"session", session}});
 }
 
@@ -349,9 +393,10 @@ std::string control_daemon::stats()
 
 std::string control_daemon::files(const request& req)
 {
-    const session_record* r = _catalog.find(req.id);
+    std::string error;
+    const session_record* r = lookup(req.id, false, error);
     if (r == nullptr)
-        return error_reply(not_found(req.id));
+        return error_reply(error);
     const std::string folder = _catalog.folder_path(*r);
     ojson files = ojson::array();
     for (const file_entry& f : _catalog.files(*r))
@@ -361,9 +406,10 @@ std::string control_daemon::files(const request& req)
 
 std::string control_daemon::merge(client_id client, const request& req)
 {
-    const session_record* r = _catalog.find(req.id);
+    std::string error;
+    const session_record* r = lookup(req.id, false, error);
     if (r == nullptr)
-        return error_reply(not_found(req.id));
+        return error_reply(error);
     if (r->slot >= 0)
         return error_reply(fmt::format("session {} is still running; merge it once it has ended "
                                        "(linecapctl stop {})", r->id, r->id));
@@ -388,6 +434,58 @@ std::string control_daemon::merge(client_id client, const request& req)
     return {};   // the reply comes when the merge is done
 }
 
+std::vector<control_daemon::session_note> control_daemon::notes_of(const session_record& record) const
+{
+    std::vector<session_note> notes;
+    if (record.slot < 0)
+        return notes;
+    const auto slot = static_cast<unsigned>(record.slot);
+    const double idle_s = _p->seconds_since_start(rte_rdtsc()) - _p->seconds_since_start(last_rx_tsc(*_p));
+    const bool only_replays = !_p->ports.empty() && std::all_of(_p->ports.begin(), _p->ports.end(),
+                                                                 [](const port_plan& port) { return port.replay; });
+    if (only_replays && idle_s >= replay_ended_after_s)
+        notes.push_back({"replay_ended",
+                         fmt::format("the ports replay files and have received nothing for {:.0f} s: the replays "
+                                     "have ended, so this session will see no more packets (linecapctl stop {})",
+                                     idle_s, record.id)});
+    const double age_s = static_cast<double>(_p->clock.now_ns() - _p->sessions[slot]->start_ns) / 1e9;
+    if (age_s < quiet_note_after_s || sum_session(*_p, slot).matched != 0)
+        return notes;
+    const uint64_t received = take_snapshot(*_p).totals.rx_packets - _rx_at_start[slot];
+    if (received != 0)
+        notes.push_back({"nothing_matched",
+                         fmt::format("no packet has matched in the {:.0f} s since this session started, while the "
+                                     "ports received {}: check its filter (linecapctl show {} prints it)",
+                                     age_s, received, record.id)});
+    else if (!only_replays)
+        notes.push_back({"nothing_arrived", fmt::format("no packet has arrived on any port in the {:.0f} s since "
+                                                        "this session started",
+                                                        age_s)});
+    return notes;
+}
+
+nlohmann::ordered_json control_daemon::notes_json(const session_record& record) const
+{
+    ojson texts = ojson::array();
+    for (const session_note& n : notes_of(record))
+        texts.push_back(n.text);
+    return texts;
+}
+
+void control_daemon::send_new_notes()
+{
+    for (const session_record* r : _catalog.all()) {
+        if (r->slot < 0) {
+            _notes_sent.erase(r->id);
+            continue;
+        }
+        std::set<std::string_view>& sent = _notes_sent[r->id];
+        for (const session_note& n : notes_of(*r))
+            if (sent.insert(n.kind).second)
+                _watch.note(_server, r->id, n.text);
+    }
+}
+
 void control_daemon::reap_jobs(bool wait)
 {
     _jobs.reap(wait, [this](const finished_merge& m) {
@@ -402,9 +500,10 @@ void control_daemon::reap_jobs(bool wait)
 
 std::string control_daemon::remove(const request& req)
 {
-    const session_record* r = _catalog.find(req.id);
+    std::string error;
+    const session_record* r = lookup(req.id, false, error);
     if (r == nullptr)
-        return error_reply(not_found(req.id));
+        return error_reply(error);
     if (r->slot >= 0)
         return error_reply(fmt::format("session {} is running; stop it first (linecapctl stop {})", r->id, r->id));
     if (_jobs.merging(r->id))
@@ -420,16 +519,21 @@ std::string control_daemon::remove(const request& req)
 
 std::string control_daemon::watch(client_id client, const request& req)
 {
-    const session_record* r = _catalog.find(req.id);
+    std::string error;
+    const session_record* r = lookup(req.id, true, error);
     if (r == nullptr)
-        return error_reply(not_found(req.id));
+        return error_reply(error);
     if (r->slot < 0)
         return error_reply(fmt::format("session {} is not running ({}); its files are in {}", r->id, r->status(),
                                        _catalog.folder_path(*r)));
     _watch.add(*_p, _catalog, client, r->id);
     _server.set_streaming(client, true);
+    // The notes due now go in this reply; the loop sends only later ones.
+    for (const session_note& n : notes_of(*r))
+        _notes_sent[r->id].insert(n.kind);
     return ok_reply({{"id", r->id}, {"watching", true},
-                     {"max_lines_per_second", watch_samples_per_second * _p->writers.size()}});
+                     {"max_lines_per_second", watch_samples_per_second * _p->writers.size()},
+                     {"notes", notes_json(*r)}});
 }
 
 void control_daemon::publish_telemetry_snapshots()

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <memory>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -80,7 +81,22 @@ private:
     session_record* running_in(unsigned slot);
     std::string session_label(unsigned slot);   // its id, for per-session counters
     unsigned running_count() const;
-    std::string not_found(const std::string& id) const;
+    // The session a command names by id or by name: a name must be one
+    // session's (running_first: or one running session's, for stop and
+    // watch). Null, with error saying why, if not.
+    session_record* lookup(const std::string& key, bool running_first, std::string& error);
+
+    // What a running session's user should know and cannot see in its
+    // counters: the ports' replays have ended, or nothing has matched a
+    // while after it started (docs/control.md, "Notes").
+    struct session_note {
+        std::string_view kind;   // "replay_ended", "nothing_matched", "nothing_arrived"
+        std::string text;
+    };
+    std::vector<session_note> notes_of(const session_record& record) const;
+    nlohmann::ordered_json notes_json(const session_record& record) const;
+    // Sends each running session's new notes to its watchers, once.
+    void send_new_notes();
 
     engine_options _options;
     pipeline* _p = nullptr;
@@ -91,6 +107,9 @@ private:
     std::array<uint64_t, max_sessions> _retry_after_ns{};   // after a failed stop
     std::set<std::string> _unsaved;                // ids whose session.json is behind
     uint64_t _next_save_retry = 0;                 // TSC
+    std::array<uint64_t, max_sessions> _rx_at_start{};      // packets the ports had received when it started
+    std::map<std::string, std::set<std::string_view>> _notes_sent;   // id -> kinds of note its watchers got
+    uint64_t _next_notes_check = 0;                // TSC
     bool _shutdown = false;
     uint64_t _started_ns = 0;
 };

@@ -16,7 +16,9 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <thread>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "control/session_options.h"
@@ -52,10 +55,13 @@ public:
             throw connection_error(fmt::format("{}: not a usable socket path", path));
         std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
         _fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (_fd < 0 || connect(_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+        if (_fd < 0 || connect(_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+            if (errno == EACCES || errno == EPERM)
+                throw connection_error(not_permitted(path));
             throw connection_error(fmt::format("cannot reach linecap at {}: {} (is the daemon running with "
                                                "--control {}? is --socket right?)",
                                                path, std::strerror(errno), path));
+        }
         set_timeout(timeout_s);
     }
     ~connection()
@@ -121,6 +127,26 @@ public:
     }
 
 private:
+    // A socket (or a folder on its path) this user may not use: the daemon
+    // runs, and membership of the socket's group is what is missing
+    // (docs/security.md).
+    static std::string not_permitted(const std::string& path)
+    {
+        struct stat st{};
+        if (stat(path.c_str(), &st) != 0)
+            return fmt::format("{}: permission denied: a folder on its path is closed to you; ask for access to it, "
+                               "or run as root",
+                               path);
+        const group* g = getgrgid(st.st_gid);
+        if (g == nullptr || st.st_gid == 0)
+            return fmt::format("{}: permission denied: the socket is root's; run as root, or start the daemon with "
+                               "--control-group GROUP and join that group",
+                               path);
+        return fmt::format("{}: permission denied: the socket is for root and the members of group {}; join it "
+                           "(usermod -aG {} $USER, then log in again) or run as root",
+                           path, g->gr_name, g->gr_name);
+    }
+
     int _fd = -1;
     std::string _in;
 };
@@ -156,6 +182,15 @@ void print_sessions(const json& sessions)
                    human_bytes(number(s, "bytes")), number(s, "drops"));
 }
 
+// A reply's notes (control_daemon::notes_of), on stderr as warnings are.
+void print_notes(const json& reply)
+{
+    if (reply.contains("notes") && reply["notes"].is_array())
+        for (const json& note : reply["notes"])
+            if (note.is_string())
+                fmt::print(stderr, "linecapctl: note: {}\n", note.get<std::string>());
+}
+
 void print_show(const json& s)
 {
     fmt::print("session {} ({})\n", text(s, "id"), text(s, "name"));
@@ -164,6 +199,9 @@ void print_show(const json& s)
         fmt::print("  error    {}\n", text(s, "error"));
     if (!text(s, "note").empty())
         fmt::print("  note     {}\n", text(s, "note"));
+    if (s.contains("notes"))
+        for (const json& note : s["notes"])
+            fmt::print("  note     {}\n", note.get<std::string>());
     fmt::print("  started  {}\n  ended    {}\n  folder   {}\n", text(s, "started"),
                text(s, "ended").empty() ? "-" : text(s, "ended"), text(s, "folder"));
     fmt::print("  spec     {}\n", s["spec"].dump());
@@ -242,6 +280,7 @@ int main(int argc, char** argv)
                  "The daemon runs as: linecap [EAL options] -- --control PATH --out-root DIR",
                  "linecapctl"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("linecapctl ") + LINECAP_VERSION);
     app.get_formatter()->column_width(30);
     std::string socket_path = getenv("LINECAP_SOCKET") ? getenv("LINECAP_SOCKET") : default_socket;
     bool as_json = false;
@@ -253,16 +292,25 @@ int main(int argc, char** argv)
         ->check(CLI::Range(0.1, 86400.0));
 
     std::string spec_file;
+    std::vector<std::string> expression;
     linecap::session_arguments session;
-    CLI::App* start = app.add_subcommand("start", "Start a session from a spec file and/or options");
-    start->add_option("spec", spec_file, "A session spec in JSON (docs/filters.md); the options are laid over it")
+    CLI::App* start = app.add_subcommand("start", "Start a session from options, a spec file and/or a filter "
+                                                  "expression, e.g. start -s 96 host 10.7.144.1 and tcp port 443");
+    start->add_option("-F,--filter-file", spec_file,
+                      "A session spec in JSON (docs/filters.md); the options are laid over it")
         ->type_name("FILE");
+    start->add_option("expression", expression,
+                      "A tcpdump filter expression as the last words, as tcpdump takes it (or --bpf); "
+                      "one word ending in .json is read as -F FILE")
+        ->type_name("EXPR");
     session.add_to(*start, "Session (what to keep and how to write it; also in the spec, docs/filters.md)");
 
     std::string id;
     auto with_id = [&](const char* name, const char* help) {
         CLI::App* sub = app.add_subcommand(name, help);
-        sub->add_option("id", id, "Session id (linecapctl ls)")->required();
+        sub->add_option("session", id, "The session's id, or its name where no other session has it (linecapctl ls)")
+            ->type_name("ID|NAME")
+            ->required();
         return sub;
     };
     CLI::App* stop = with_id("stop", "Stop a running session");
@@ -291,6 +339,20 @@ int main(int argc, char** argv)
     // A start's spec is built before connecting: a bad option costs no round trip.
     json spec;
     if (start->parsed()) {
+        // `linecapctl start ring.json`, as before -F: one word naming JSON
+        // is a spec file, never an expression (no tcpdump primitive ends so).
+        if (expression.size() == 1 && expression[0].ends_with(".json") && spec_file.empty()) {
+            spec_file = expression[0];
+            expression.clear();
+        }
+        if (!expression.empty()) {
+            if (start->count("--bpf") > 0) {
+                fmt::print(stderr, "linecapctl: start: give the filter expression either with --bpf or as the last "
+                                   "words, not both\n");
+                return usage;
+            }
+            session.set_bpf(fmt::format("{}", fmt::join(expression, " ")), "the filter expression");
+        }
         try {
             spec = build_spec(spec_file, session);
         } catch (const std::invalid_argument& e) {
@@ -316,8 +378,10 @@ int main(int argc, char** argv)
             const json reply = conn.call({{"cmd", "start"}, {"spec", spec}});
             if (!report(reply))
                 return refused;
-            if (!as_json)
+            if (!as_json) {
                 fmt::print("started session {} (files in {})\n", text(reply, "id"), text(reply, "folder"));
+                print_notes(reply);
+            }
         } else if (stop->parsed()) {
             const json reply = conn.call({{"cmd", "stop"}, {"id", id}});
             if (!report(reply))
@@ -384,8 +448,11 @@ int main(int argc, char** argv)
             if (!as_json)
                 fmt::print("session {} deleted\n", id);
         } else if (watch->parsed()) {
-            if (!report(conn.call({{"cmd", "watch"}, {"id", id}})))
+            const json reply = conn.call({{"cmd", "watch"}, {"id", id}});
+            if (!report(reply))
                 return refused;
+            if (!as_json)
+                print_notes(reply);
             conn.set_timeout(0);   // as long as the session runs
             for (;;) {
                 const json line = conn.read_line();
@@ -393,10 +460,13 @@ int main(int argc, char** argv)
                     fmt::print("{}\n", line.dump());
                 else if (line.contains("packet"))
                     fmt::print("{}\n", text(line, "packet"));
-                else if (line.contains("event"))
+                else if (text(line, "event") == "note")
+                    fmt::print(stderr, "linecapctl: note: {}\n", text(line, "note"));
+                else if (text(line, "event") == "end")
                     fmt::print(stderr, "linecapctl: session {} ended: {}\n", id, text(line, "reason"));
                 std::fflush(stdout);
-                if (line.contains("event"))
+                std::fflush(stderr);
+                if (text(line, "event") == "end")
                     break;
             }
         } else if (shutdown->parsed()) {

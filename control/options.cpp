@@ -1,6 +1,7 @@
 #include "control/options.h"
 
 #include "control/session_options.h"
+#include "core/human_units.h"
 #include "filters/classifier.h"
 
 #include <cerrno>
@@ -49,15 +50,15 @@ CLI::Validator whole_number(uint64_t min, uint64_t max = UINT64_MAX)
         "");
 }
 
+// A duration (core/human_units.h: "90", "1.5", "5m"), handed on as seconds.
 CLI::Validator seconds()
 {
     return CLI::Validator(
         [](std::string& text) -> std::string {
-            double value = 0;
-            const char* end = text.data() + text.size();
-            const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-            if (text.empty() || ec != std::errc() || ptr != end || !(value > 0) || value > 1e9)
-                return fmt::format("{} is not a number of seconds above 0", text);
+            const std::optional<double> value = parse_seconds(text);
+            if (!value || !(*value > 0) || *value > 1e9)
+                return fmt::format("{} is not a duration above 0: give {}", text, seconds_forms);
+            text = fmt::format("{}", *value);
             return {};
         },
         "");
@@ -91,15 +92,15 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     session_arguments session;
     session.add_to(app, "Session (what to keep and how to write it; also in a -F spec, docs/filters.md)");
     app.add_option("--idle-exit", o.idle_exit_s,
-                   "Stop once no port has received a packet for S seconds (how a replay ends)")
-        ->check(seconds())
-        ->type_name("S");
+                   "Stop once no port has received a packet for TIME (seconds, or 500ms, 1m; how a replay ends)")
+        ->transform(seconds())
+        ->type_name("TIME");
     app.add_option("--stats-json", o.stats_json, "Write the final counters to FILE as JSON")
         ->type_name("FILE");
     app.add_option("--stats-interval", o.stats_interval_s,
-                   "Print live counters to stderr every S seconds")
-        ->check(seconds())
-        ->type_name("S");
+                   "Print live counters to stderr every TIME (seconds, or 1m)")
+        ->transform(seconds())
+        ->type_name("TIME");
     app.add_option("--workers", o.workers, "Worker lcores (default: all lcores but the writers')")
         ->check(whole_number(1, 128))
         ->type_name("N");

@@ -60,8 +60,11 @@ std::string_view command_name(command c)
 
 std::string check_session_id(std::string_view id)
 {
-    if (id.empty() || id.size() > 20 || !std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return fmt::format("\"id\": {} is not a session id (a number, as start and list give)",
+    const bool digits = !id.empty() && id.size() <= 20 &&
+                        std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits && !check_session_name(id).empty())
+        return fmt::format("\"id\": {} is neither a session id (a number, as start and list give) nor a "
+                           "session name (letters, digits, '.', '_' and '-')",
                            quote(json(std::string(id))));
     return {};
 }
@@ -108,7 +111,7 @@ std::string parse_request(std::string_view line, request& out)
         else if (id->is_string())
             out.id = id->get<std::string>();
         else
-            return fmt::format("{}: \"id\": expected a session id (a string or a whole number), got {}", name,
+            return fmt::format("{}: \"id\": expected a session id or name (a string or a whole number), got {}", name,
                                quote(*id));
         if (std::string e = check_session_id(out.id); !e.empty())
             return fmt::format("{}: {}", name, e);

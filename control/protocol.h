@@ -50,8 +50,10 @@ struct request {
 // one error a person can act on, naming the field that is wrong.
 std::string parse_request(std::string_view line, request& out);
 
-// Session ids are decimal numbers given by the daemon; anything else is
-// refused before it gets near a path.
+// Where a command names a session: its id (a decimal number the daemon
+// gave) or its name (check_session_name's rules); anything else is refused
+// before it gets near a path. Which session a name means is the daemon's
+// question (control_daemon::lookup).
 std::string check_session_id(std::string_view id);
 
 // Replies, as one line each (no newline).

@@ -39,6 +39,13 @@ void watch_fanout::end_session(pipeline& p, const session_catalog& catalog, cont
         update(p, catalog);
 }
 
+void watch_fanout::note(control_server& server, const std::string& id, const std::string& text)
+{
+    for (const auto& [client, watched] : _watchers)
+        if (watched == id)
+            server.queue(client, nlohmann::ordered_json{{"event", "note"}, {"id", id}, {"note", text}}.dump());
+}
+
 void watch_fanout::update(pipeline& p, const session_catalog& catalog)
 {
     session_mask mask = 0;

@@ -27,6 +27,10 @@ public:
     void end_session(pipeline& p, const session_catalog& catalog, control_server& server, const std::string& id,
                      const std::string& reason);
 
+    // Tells the clients watching session `id` something its packets do not
+    // show (control_daemon::notes_of).
+    void note(control_server& server, const std::string& id, const std::string& text);
+
     // Sends the samples the writers took since the last call.
     void pump(pipeline& p, const session_catalog& catalog, control_server& server);
 

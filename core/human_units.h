@@ -1,9 +1,14 @@
-// Sizes for people: "812 B", "37.5 KiB", "1.2 GiB". Shared by the engine's
-// summaries and linecapctl.
+// Sizes and durations for people: "812 B", "37.5 KiB", "1.2 GiB" printed;
+// "90", "1.5", "90s", "5m", "2h", "1d" read. Shared by the engine's
+// summaries, the session fields and linecapctl.
 #pragma once
 
+#include <charconv>
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -19,5 +24,33 @@ inline std::string human_bytes(uint64_t bytes)
         return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024 * 1024));
     return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
 }
+
+// A duration as people type it: a number of seconds, or a number with one
+// of the units ms, s, m, h, d (as sleep(1) and systemd read them: "5m" is
+// 300). Nullopt if the text is anything else, negative, or not finite.
+inline std::optional<double> parse_seconds(std::string_view text)
+{
+    struct unit {
+        std::string_view suffix;
+        double seconds;
+    };
+    // "ms" before "s", so "5ms" is not read as 5m + "s".
+    constexpr unit units[] = {{"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+    double scale = 1;
+    for (const unit& u : units)
+        if (text.size() > u.suffix.size() && text.ends_with(u.suffix)) {
+            text.remove_suffix(u.suffix.size());
+            scale = u.seconds;
+            break;
+        }
+    double value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value < 0)
+        return std::nullopt;
+    return value * scale;
+}
+
+// What parse_seconds reads, for error messages.
+inline constexpr std::string_view seconds_forms = "seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)";
 
 } // namespace linecap

@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <charconv>
+#include <cmath>
 #include <stdexcept>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+
+#include "core/human_units.h"
+#include "core/spec_import.h"
 
 namespace linecap {
 
@@ -257,11 +261,6 @@ std::vector<uint8_t> parse_protocols(const spec_value& f)
     return out;
 }
 
-constexpr std::pair<std::string_view, uint8_t> flag_names[] = {
-    {"fin", tcp_fin}, {"syn", tcp_syn}, {"rst", tcp_rst}, {"psh", tcp_psh},
-    {"ack", tcp_ack}, {"urg", tcp_urg}, {"ece", tcp_ece}, {"cwr", tcp_cwr},
-};
-
 uint8_t parse_flag_list(const spec_value& f)
 {
     if (!f.value.is_array())
@@ -270,11 +269,11 @@ uint8_t parse_flag_list(const spec_value& f)
     for (size_t i = 0; i < f.value.size(); i++) {
         const spec_value item = f.at(i);
         const std::string& name = item.string();
-        const auto* p = std::find_if(std::begin(flag_names), std::end(flag_names),
-                                     [&](const auto& e) { return e.first == name; });
-        if (p == std::end(flag_names))
+        const auto* p = std::find_if(std::begin(tcp_flag_names), std::end(tcp_flag_names),
+                                     [&](const auto& e) { return e.name == name; });
+        if (p == std::end(tcp_flag_names))
             item.fail(fmt::format("\"{}\" is not a TCP flag (fin syn rst psh ack urg ece cwr)", name));
-        bits |= p->second;
+        bits |= p->bit;
     }
     return bits;
 }
@@ -293,6 +292,17 @@ constexpr std::pair<std::string_view, field_parser<match_rule>> rule_fields[] = 
     {"protocols", [](const spec_value& f, match_rule& r) { r.protocols = parse_protocols(f); }},
     {"tcp_flags",
      [](const spec_value& f, match_rule& r) {
+         // A bitmask, as other tools write flags (18): show it in this shape.
+         if (f.value.is_number_integer() && f.value.get<int64_t>() > 0 && f.value.get<int64_t>() <= 255) {
+             const auto mask = f.value.get<int64_t>();
+             std::vector<std::string> names;
+             for (const auto& flag : tcp_flag_names)
+                 if ((mask & flag.bit) != 0)
+                     names.push_back(fmt::format("\"{}\"", flag.name));
+             f.fail(fmt::format("{} is a bitmask; write the flags by name: {{\"any\": [{}]}} (any of them set; "
+                                "\"all\" and \"none\" too)",
+                                mask, fmt::join(names, ", ")));
+         }
          tcp_flags_match m;
          parse_object(f, m, flags_fields);
          if ((m.all & m.none) != 0)
@@ -324,11 +334,31 @@ void check_rule(const spec_value& f, const match_rule& r)
         f.fail("tcp_flags only match TCP, and \"protocols\" does not name tcp");
 }
 
+// A duration: a number of seconds, or a string with a unit ("5m"; core/human_units.h).
+std::optional<double> duration_of(const spec_value& f)
+{
+    if (f.value.is_number())
+        return f.value.get<double>();
+    if (f.value.is_string())
+        return parse_seconds(f.value.get_ref<const std::string&>());
+    return std::nullopt;
+}
+
 double positive_seconds(const spec_value& f)
 {
-    if (!f.value.is_number() || !(f.value.get<double>() > 0) || f.value.get<double>() > 1e9)
-        f.fail(fmt::format("{} is not a number of seconds above 0", f.text()));
-    return f.value.get<double>();
+    const std::optional<double> s = duration_of(f);
+    if (!s || !(*s > 0) || *s > 1e9)
+        f.fail(fmt::format("{} is not a duration above 0: give {}", f.text(), seconds_forms));
+    return *s;
+}
+
+// Whole seconds from 1 to max: rotation windows align to the clock's seconds.
+uint64_t whole_seconds(const spec_value& f, uint64_t max)
+{
+    const std::optional<double> s = duration_of(f);
+    if (!s || *s < 1 || *s > static_cast<double>(max) || *s != std::floor(*s))
+        f.fail(fmt::format("{} is not a whole number of seconds from 1 to {}: give {}", f.text(), max, seconds_forms));
+    return static_cast<uint64_t>(*s);
 }
 
 // --- tunnels (docs/mirror.md) ----------------------------------------------------
@@ -512,14 +542,14 @@ constexpr session_field fields[] = {
      [](const spec_value& f, session_spec& s) { s.output.limits.packets = f.whole_number(1, UINT64_MAX); }},
     {"limits.bytes", "--max-bytes", "N", "Stop once the files hold N bytes (headers included)", number, false,
      [](const spec_value& f, session_spec& s) { s.output.limits.bytes = f.whole_number(1, UINT64_MAX); }},
-    {"limits.seconds", "--duration", "S", "Stop after S seconds", number, false,
+    {"limits.seconds", "--duration", "TIME", "Stop after TIME: seconds, or with a unit (90s, 5m, 2h)", number, false,
      [](const spec_value& f, session_spec& s) { s.output.limits.seconds = positive_seconds(f); }},
     {"rotate.bytes", "-C,--rotate-mb", "MB",
      "Start a new file before one grows past MB million bytes (tcpdump's -C; rotate.bytes in a spec)", megabytes,
      false, [](const spec_value& f, session_spec& s) { s.output.rotate.bytes = f.whole_number(1, UINT64_MAX); }},
-    {"rotate.seconds", "-G,--rotate-seconds", "S", "Start a new file every S seconds, aligned to the clock "
-     "(tcpdump's -G)", number, false,
-     [](const spec_value& f, session_spec& s) { s.output.rotate.seconds = f.whole_number(1, 31 * 86400); }},
+    {"rotate.seconds", "-G,--rotate-seconds", "TIME", "Start a new file every TIME (seconds, or 5m, 1h), aligned to "
+     "the clock (tcpdump's -G)", number, false,
+     [](const spec_value& f, session_spec& s) { s.output.rotate.seconds = whole_seconds(f, 31 * 86400); }},
     {"rotate.packets", "--rotate-packets", "N", "Start a new file every N packets", number, false,
      [](const spec_value& f, session_spec& s) { s.output.rotate.packets = f.whole_number(1, UINT64_MAX); }},
     {"rotate.keep", "-W,--keep", "N", "Keep only the last N closed files per writer, deleting the oldest "
@@ -670,6 +700,15 @@ void check_fields(const json& j, const session_spec& spec)
 
 std::string parse_session_spec(const json& j, session_spec& spec)
 {
+    // A filter in a VPN gateway's schema is read as the spec it means.
+    if (is_gateway_capture_filter(j)) {
+        json imported;
+        if (std::string e = import_gateway_capture_filter(j, imported); !e.empty())
+            return e;
+        if (std::string e = parse_session_spec(imported, spec); !e.empty())
+            return gateway_error(j, e);
+        return {};
+    }
     try {
         parse_fields(spec_value{j, ""}, "", spec);
         check_fields(j, spec);

@@ -124,6 +124,16 @@ enum tcp_flag : uint8_t {
     tcp_ack = 0x10, tcp_urg = 0x20, tcp_ece = 0x40, tcp_cwr = 0x80,
 };
 
+// The flags by the names specs give them, in bit order.
+struct tcp_flag_name {
+    std::string_view name;
+    uint8_t bit;
+};
+inline constexpr tcp_flag_name tcp_flag_names[] = {
+    {"fin", tcp_fin}, {"syn", tcp_syn}, {"rst", tcp_rst}, {"psh", tcp_psh},
+    {"ack", tcp_ack}, {"urg", tcp_urg}, {"ece", tcp_ece}, {"cwr", tcp_cwr},
+};
+
 struct tcp_flags_match {
     uint8_t any = 0;    // at least one of these set (0: no condition)
     uint8_t all = 0;    // all of these set

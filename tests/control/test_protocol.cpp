@@ -60,8 +60,8 @@ TEST_CASE("bad requests get one error that says what is wrong")
     CHECK_THAT(error_of(R"({"cmd":"stop","spec":{}})"), Catch::Contains("unknown field \"spec\""));
     CHECK_THAT(error_of(R"({"cmd":"show"})"), Catch::Contains("\"id\" is missing"));
     CHECK_THAT(error_of(R"({"cmd":"show","id":-1})"), Catch::Contains("expected a session id"));
-    CHECK_THAT(error_of(R"({"cmd":"show","id":"1/../2"})"), Catch::Contains("not a session id"));
-    CHECK_THAT(error_of(R"({"cmd":"show","id":""})"), Catch::Contains("not a session id"));
+    CHECK_THAT(error_of(R"({"cmd":"show","id":"1/../2"})"), Catch::Contains("neither a session id"));
+    CHECK_THAT(error_of(R"({"cmd":"show","id":""})"), Catch::Contains("neither a session id"));
     CHECK_THAT(error_of(R"({"cmd":"start","spec":[]})"), Catch::Contains("expected an object"));
     CHECK_THAT(error_of(R"({"cmd":"start","spec":{"name":"a/b"}})"), Catch::Contains("name"));
     CHECK_THAT(error_of(R"({"cmd":"start","spec":{"name":""}})"), Catch::Contains("name"));

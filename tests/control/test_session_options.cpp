@@ -190,7 +190,9 @@ TEST_CASE("a bad value gets the validator's words, named by the option typed")
     const auto error = [](std::vector<std::string> words) { return through_linecapctl(std::move(words)).error; };
     CHECK(error({"-s", "300000"}) == "--snaplen: 300000 is not a whole number from 0 to 262144");
     CHECK(error({"-c", "12abc"}) == "--count: 12abc is not a whole number 1 or more");
-    CHECK(error({"--duration", "-3"}) == "--duration: -3 is not a number of seconds above 0");
+    CHECK(through_linecapctl({"--duration", "5m"}).parsed.output.limits.seconds == 300);
+    CHECK(error({"--duration", "5 min"}) == "--duration: 5 min is not a duration above 0: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)");
+    CHECK(error({"--duration", "-3"}) == "--duration: -3 is not a duration above 0: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)");
     CHECK(error({"-C", "0"}) == "--rotate-mb: 0 is not a whole number 1 or more");
     CHECK(error({"-W", "3"}) == "--keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
     CHECK(error({"--format", "pcapx"}) == "--format: pcapx is not a format (pcap, pcap-ns, pcapng)");

@@ -93,11 +93,11 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"snaplen":"64"})") == "snaplen: \"64\" is not a whole number from 0 to 262144");
     CHECK(spec_error(R"({"format":"pcapng2"})") == "format: \"pcapng2\" is not a format (pcap, pcap-ns, pcapng)");
     CHECK(spec_error(R"({"limits":{"packets":0}})") == "limits.packets: 0 is not a whole number 1 or more");
-    CHECK(spec_error(R"({"limits":{"seconds":-1}})") == "limits.seconds: -1 is not a number of seconds above 0");
+    CHECK(spec_error(R"({"limits":{"seconds":-1}})") == "limits.seconds: -1 is not a duration above 0: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)");
     CHECK(spec_error(R"({"limits":{"minutes":1}})") == "limits.minutes: unknown field (known: packets, bytes, seconds)");
     CHECK(spec_error(R"({"rotate":{"keep":5}})") ==
           "rotate.keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
-    CHECK(spec_error(R"({"rotate":{"seconds":0.5}})") == "rotate.seconds: 0.5 is not a whole number from 1 to 2678400");
+    CHECK(spec_error(R"({"rotate":{"seconds":0.5}})") == "rotate.seconds: 0.5 is not a whole number of seconds from 1 to 2678400: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)");
     CHECK(spec_error(R"({"name":"../etc"})") ==
           "name: \"../etc\": a session name has only letters, digits, '.', '_' and '-'");
     CHECK(spec_error(R"([1,2])") == "expected an object {...}, got [1,2]");
@@ -149,4 +149,28 @@ TEST_CASE("every protocol name of the one table parses to its number")
         REQUIRE(s.match.size() == 1);
         CHECK(s.match[0].protocols == std::vector<uint8_t>{e.number});
     }
+}
+
+TEST_CASE("durations read as people type them, as numbers of seconds or with a unit")
+{
+    const auto seconds = [](const char* value) {
+        session_spec s;
+        REQUIRE(parse_session_spec_text(fmt::format(R"({{"limits": {{"seconds": {}}}}})", value), s) == "");
+        return s.output.limits.seconds;
+    };
+    CHECK(seconds("2.5") == 2.5);
+    CHECK(seconds(R"("90s")") == 90);
+    CHECK(seconds(R"("5m")") == 300);
+    CHECK(seconds(R"("1.5h")") == 5400);
+    CHECK(seconds(R"("1d")") == 86400);
+    CHECK(seconds(R"("250ms")") == 0.25);
+    session_spec s;
+    REQUIRE(parse_session_spec_text(R"({"rotate": {"seconds": "1h"}})", s) == "");
+    CHECK(s.output.rotate.seconds == 3600);
+    CHECK(parse_session_spec_text(R"({"limits": {"seconds": "5 min"}})", s) ==
+          "limits.seconds: \"5 min\" is not a duration above 0: give seconds (90, 1.5) or a number with ms, s, m, "
+          "h or d (5m, 2h)");
+    CHECK(parse_session_spec_text(R"({"rotate": {"seconds": "1500ms"}})", s) ==
+          "rotate.seconds: \"1500ms\" is not a whole number of seconds from 1 to 2678400: give seconds (90, 1.5) or "
+          "a number with ms, s, m, h or d (5m, 2h)");
 }

@@ -24,12 +24,20 @@ start_daemon --control-group daemon
 [ "$(stat -c %a "$SOCK")" = 660 ] || fail "socket mode is $(stat -c %a "$SOCK"), not 660"
 [ "$(stat -c %G "$SOCK")" = daemon ] || fail "socket group is $(stat -c %G "$SOCK"), not daemon (--control-group)"
 
+"$LINECAPCTL" --version | grep -Eqx "linecapctl [0-9]+\.[0-9]+\.[0-9]+" || fail "linecapctl --version: $("$LINECAPCTL" --version 2>&1)"
+
 note "bad requests get one clear error each; the connection stays usable"
 python3 "$CLIENT" bad-requests "$SOCK"
 rc=0; ctl stop 42 2>"$WORK/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "no session 42" "$WORK/err" || fail "linecapctl stop 42: exit $rc, $(cat "$WORK/err")"
+[ "$rc" = 1 ] && grep -q "no session has the id or name 42" "$WORK/err" || fail "linecapctl stop 42: exit $rc, $(cat "$WORK/err")"
 rc=0; ctl start --proto bogus 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "^linecapctl: start: --proto: bogus is not a protocol name" "$WORK/err" || fail "linecapctl start --proto bogus: exit $rc, $(cat "$WORK/err")"
+note "a user outside --control-group is told what to join, not that the daemon is down"
+chmod o+x "$WORK"
+rc=0; setpriv --reuid nobody --regid nogroup --clear-groups "$LINECAPCTL" --socket "$SOCK" ls 2>"$WORK/err" || rc=$?
+[ "$rc" = 3 ] && grep -qx "linecapctl: $SOCK: permission denied: the socket is for root and the members of group daemon; join it (usermod -aG daemon \$USER, then log in again) or run as root" "$WORK/err" ||
+    fail "linecapctl as nobody: exit $rc, $(cat "$WORK/err")"
+chmod o-x "$WORK"
 rc=0; "$LINECAPCTL" --socket "$WORK/nowhere" ls 2>"$WORK/err" || rc=$?
 [ "$rc" = 3 ] && grep -q "cannot reach" "$WORK/err" || fail "no daemon: exit $rc, $(cat "$WORK/err")"
 
@@ -40,6 +48,8 @@ ctl start --name timed --proto icmp -s 64 --duration 1 >/dev/null
 ctl start --name ongoing --proto icmpv6 -s 64 >/dev/null
 ids=$(ctl --json ls | jq -r '[.sessions[] | .id] | join(" ")')
 [ "$ids" = "1 2 3 4" ] || fail "session ids are '$ids'"
+# Checked more than 10 s on: a session nothing matches says so.
+ctl start --name quiet host 192.0.2.99 >/dev/null
 for id in 1 2 3; do wait_ended "$id"; done
 [ "$(field 1 .reason)" = packets ] || fail "session 1 ended with $(field 1 .reason)"
 [ "$(field 2 .reason)" = bytes ] || fail "session 2 ended with $(field 2 .reason)"
@@ -71,11 +81,11 @@ tcpdump -r "$(ctl --json files "$chain" | jq -r '.files[0].path')" 'not ip6 prot
     fail "the protochain session holds packets that are not ICMPv6"
 
 note "watch: one line per packet, rate-limited; it ends when the session does"
-timeout 10 "$LINECAPCTL" --socket "$SOCK" watch 4 >"$WORK/watch.out" 2>"$WORK/watch.err" &
+timeout 10 "$LINECAPCTL" --socket "$SOCK" watch ongoing >"$WORK/watch.out" 2>"$WORK/watch.err" &
 watcher=$!
 sleep 1.5
 note "a session stopped mid-traffic: valid files, reason user"
-ctl stop 4 >/dev/null
+ctl stop ongoing >/dev/null   # by its name
 wait "$watcher" || fail "watch did not end with its session"
 grep -q "ended: user" "$WORK/watch.err" || fail "watch did not report the end: $(cat "$WORK/watch.err")"
 lines=$(wc -l <"$WORK/watch.out")
@@ -127,9 +137,17 @@ rc=0; ctl merge 4242 2>/dev/null || rc=$?
 [ "$rc" = 1 ] || fail "merge of a missing session did not fail"
 ctl start --name busy --proto icmp -s 64 >/dev/null
 busy=$(ctl --json ls | jq -r '.sessions[-1].id')
-rc=0; ctl rm "$busy" 2>"$WORK/err" || rc=$?
+rc=0; ctl rm busy 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "running" "$WORK/err" || fail "rm of a running session: $(cat "$WORK/err")"
-ctl stop "$busy" >/dev/null
+ctl stop busy >/dev/null
+note "a session by its name: where one session has it, or one running session for stop and watch"
+busy2=$(ctl --json start --name busy --proto icmp -s 64 | jq -r .id)
+rc=0; ctl show busy 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -qx "linecapctl: 2 sessions are named busy (ids $busy, $busy2): give the id" "$WORK/err" ||
+    fail "show of a shared name: exit $rc, $(cat "$WORK/err")"
+ctl stop busy >/dev/null
+[ "$(field "$busy2" .status)" = finished ] && [ "$(field "$busy" .reason)" = user ] ||
+    fail "stop busy did not stop the running one ($busy2)"
 folder=$(field 3 .folder)
 ctl rm 3 >/dev/null
 for _ in $(seq 50); do compgen -G "$ROOT/.deleted-*" >/dev/null || break; sleep 0.1; done
@@ -154,6 +172,15 @@ rss_after=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 echo "fds $fds_before -> $fds_after, RSS $rss_before -> $rss_after KiB"
 [ "$fds_after" = "$fds_before" ] || fail "file descriptors grew from $fds_before to $fds_after"
 [ $((rss_after - rss_before)) -lt 4096 ] || fail "RSS grew by $((rss_after - rss_before)) KiB over 1000 cycles"
+
+note "a session that has matched nothing for 10 s says so, in show and to its watchers"
+quiet_note="no packet has matched in the [0-9]+ s since this session started, while the ports received [0-9]+: check its filter \(linecapctl show quiet prints it\)"
+for _ in $(seq 100); do ctl show quiet | grep -q "  note" && break; sleep 0.1; done
+quiet_id=$(ctl --json show quiet | jq -r .session.id)
+ctl show quiet | grep -Eqx "  note     ${quiet_note/quiet/$quiet_id}" || fail "show quiet: $(ctl show quiet)"
+timeout 1 "$LINECAPCTL" --socket "$SOCK" watch quiet 2>"$WORK/quiet.err" || true
+grep -Eqx "linecapctl: note: ${quiet_note/quiet/$quiet_id}" "$WORK/quiet.err" || fail "watch quiet: $(cat "$WORK/quiet.err")"
+ctl stop quiet >/dev/null
 
 note "SIGTERM: running sessions end with reason shutdown, files closed valid, socket removed"
 ctl start --name last --proto icmp -s 64 >/dev/null

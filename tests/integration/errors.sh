@@ -42,7 +42,7 @@ expect_error 1 "a socket path must be 1 to 107 bytes" "${E[@]}" --vdev net_null0
 expect_error 1 "--control-group no-such-group-here: no such group" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock" --out-root "$WORK/root" --control-group no-such-group-here
 expect_error 2 "--snaplen: 300000 is not a whole number from 0 to 262144" "${E[@]}" -- -w "$out" -s 300000
 expect_error 2 "--count: 12abc is not a whole number 1 or more" "${E[@]}" -- -w "$out" -c 12abc
-expect_error 2 "--duration: -3 is not a number of seconds above 0" "${E[@]}" -- -w "$out" --duration -3
+expect_error 2 "--duration: -3 is not a duration above 0: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)" "${E[@]}" -- -w "$out" --duration -3
 expect_error 2 "--format: pcapng2 is not a format (pcap, pcap-ns, pcapng)" "${E[@]}" -- -w "$out" --format pcapng2
 # The session options are the table's (core/spec.h): the spec's validator
 # refuses a bad value, in the words linecapctl start uses, naming the option.

@@ -273,6 +273,12 @@ zshow=$("$LINECAPCTL" --socket "$zsock" --json show 1)
     fail "after the restart: written_packets $(jq -r .session.counters.written_packets <<<"$zshow"), not 5: $zshow"
 [ "$(tshark -r "$WORK"/zero-root/1-zero/*.pcap 2>/dev/null | wc -l)" = 5 ] || fail "the recovered file lost records"
 "$COMPARE" "$WORK/zero.pcap" "$WORK"/zero-root/1-zero/*.pcap --replayed-lengths
+note "a session started after the replay has ended says so, in start's reply and in show"
+sleep 1.2
+"$LINECAPCTL" --socket "$zsock" start --name late >/dev/null 2>"$WORK/late.err"
+late_note="the ports replay files and have received nothing for [0-9]+ s: the replays have ended, so this session will see no more packets \(linecapctl stop 2\)"
+grep -Eqx "linecapctl: note: $late_note" "$WORK/late.err" || fail "start after the replay's end: $(cat "$WORK/late.err")"
+"$LINECAPCTL" --socket "$zsock" show late | grep -Eqx "  note     $late_note" || fail "show late has no note"
 "$LINECAPCTL" --socket "$zsock" shutdown >/dev/null
 wait "$zpid" || fail "the second daemon did not shut down cleanly"
 
