@@ -238,25 +238,6 @@ void print_stats(const json& r)
                    human_bytes(number(w, "written_bytes")), number(w, "files"), number(w, "dropped_write"));
 }
 
-// What `start` sends: the spec file's fields (if one is given) with the
-// options laid over them. Throws std::invalid_argument with what is wrong.
-json build_spec(const std::string& spec_file, linecap::session_arguments& options)
-{
-    nlohmann::json spec = nlohmann::json::object();
-    if (!spec_file.empty()) {
-        std::ifstream in(spec_file);
-        if (!in)
-            throw std::invalid_argument(fmt::format("{}: cannot read it: {}", spec_file, std::strerror(errno)));
-        std::stringstream buffer;
-        buffer << in.rdbuf();
-        if (std::string e = linecap::parse_spec_json(buffer.str(), spec); !e.empty())
-            throw std::invalid_argument(fmt::format("{}: {}", spec_file, e));
-    }
-    if (std::string e = options.lay_over(spec); !e.empty())
-        throw std::invalid_argument(e);
-    return spec;
-}
-
 // The daemon's refusal of a spec ("start: spec: limits.packets: 0 is not
 // ..."), with a field the options gave named by its option, as linecap's
 // one-shot names it ("start: --count: 0 is not ...").
@@ -266,8 +247,7 @@ std::string explain_refusal(const std::string& error, const linecap::session_arg
     if (!error.starts_with(prefix))
         return error;
     const std::string_view field_error = std::string_view(error).substr(prefix.size());
-    const std::string explained = options.explain(field_error);
-    return explained == field_error ? error : "start: " + explained;
+    return "start: " + options.explain(field_error);
 }
 
 volatile std::sig_atomic_t interrupted = 0;
@@ -337,7 +317,7 @@ int main(int argc, char** argv)
     }
 
     // A start's spec is built before connecting: a bad option costs no round trip.
-    json spec;
+    nlohmann::json spec;
     if (start->parsed()) {
         // `linecapctl start ring.json`, as before -F: one word naming JSON
         // is a spec file, never an expression (no tcpdump primitive ends so).
@@ -353,10 +333,16 @@ int main(int argc, char** argv)
             }
             session.set_bpf(fmt::format("{}", fmt::join(expression, " ")), "the filter expression");
         }
-        try {
-            spec = build_spec(spec_file, session);
-        } catch (const std::invalid_argument& e) {
-            fmt::print(stderr, "linecapctl: start: {}\n", e.what());
+        if (std::string e = session.build(spec_file, spec); !e.empty()) {
+            fmt::print(stderr, "linecapctl: start: {}\n", e);
+            return usage;
+        }
+        // The daemon checks it again (and compiles its filter); checked here
+        // too, a bad value is refused by the validator the one-shot uses,
+        // in its words, without a daemon.
+        linecap::session_spec parsed;
+        if (std::string e = linecap::parse_session_spec(spec, parsed); !e.empty()) {
+            fmt::print(stderr, "linecapctl: start: {}\n", session.explain(e));
             return usage;
         }
     }

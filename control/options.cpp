@@ -210,24 +210,12 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
             return refuse(fmt::format("{} is a daemon option: give --control PATH too", name));
 
     // The session: the -F spec, the command line's fields over it, parsed once.
-    nlohmann::json spec = nlohmann::json::object();
-    const std::string in_file = o.filter_file.empty() ? "" : "--filter-file " + o.filter_file + ": ";
-    if (!o.filter_file.empty()) {
-        std::ifstream in(o.filter_file);
-        if (!in)
-            return refuse(fmt::format("{}cannot read it: {}", in_file, strerror(errno)));
-        std::stringstream text;
-        text << in.rdbuf();
-        if (std::string e = parse_spec_json(text.str(), spec); !e.empty())
-            return refuse(in_file + e);
-    }
-    if (std::string e = session.lay_over(spec); !e.empty())
+    nlohmann::json spec;
+    if (std::string e = session.build(o.filter_file, spec); !e.empty())
         return refuse(e);
     session_spec parsed;
-    if (std::string e = parse_session_spec(spec, parsed); !e.empty()) {
-        const std::string explained = session.explain(e);
-        return refuse(explained != e ? explained : in_file + e);
-    }
+    if (std::string e = parse_session_spec(spec, parsed); !e.empty())
+        return refuse(session.explain(e));
     o.session = std::move(parsed);
     o.session.output.dir = out_dir;
     o.session.output.direct_io = !buffered;

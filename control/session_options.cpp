@@ -1,6 +1,10 @@
 #include "control/session_options.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <cmath>
 #include <optional>
 
@@ -104,6 +108,23 @@ void session_arguments::set_bpf(std::string expression, std::string origin)
 {
     _bpf = std::move(expression);
     _bpf_origin = std::move(origin);
+}
+
+std::string session_arguments::build(const std::string& spec_file, json& spec)
+{
+    _file = spec_file;
+    spec = json::object();
+    if (!spec_file.empty()) {
+        const std::string in_file = "--filter-file " + spec_file + ": ";
+        std::ifstream in(spec_file);
+        if (!in)
+            return fmt::format("{}cannot read it: {}", in_file, std::strerror(errno));
+        std::stringstream text;
+        text << in.rdbuf();
+        if (std::string e = parse_spec_json(text.str(), spec); !e.empty())
+            return in_file + e;
+    }
+    return lay_over(spec);
 }
 
 std::string session_arguments::lay_over(json& spec)
@@ -220,7 +241,7 @@ std::string session_arguments::explain(std::string_view error) const
             best = &entry;
     }
     if (best == nullptr)
-        return std::string(error);
+        return _file.empty() ? std::string(error) : fmt::format("--filter-file {}: {}", _file, error);
     // "[2]: ..." -> ": ...": the list index of one word among the option's.
     std::string_view rest = error.substr(best->first.size());
     while (rest.starts_with('[') && rest.find(']') != std::string_view::npos)

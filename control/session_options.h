@@ -43,6 +43,12 @@ public:
     // origin names it in messages.
     void set_bpf(std::string expression, std::string origin);
 
+    // The spec this command line gives: the spec file's JSON (none if
+    // spec_file is empty) with the options laid over it (lay_over). Returns
+    // an empty string, or what is wrong, a file's faults named as
+    // "--filter-file FILE: ...".
+    std::string build(const std::string& spec_file, nlohmann::json& spec);
+
     // Writes the fields given over spec (a JSON object: a spec file's, or
     // {}): a field given replaces the file's, except "bpf", which is ANDed
     // with it; the rule options make one rule ("match"), or two per --host
@@ -53,7 +59,8 @@ public:
     // An error of parse_session_spec about the spec lay_over() made, with a
     // field this command line gave named by its option:
     // "limits.packets: 0 is not ..." -> "--count: 0 is not ...". Other
-    // errors (a spec file's fields) come back unchanged.
+    // errors are the spec file's fields: "--filter-file FILE: snaplen: ..."
+    // after build() with a file, else unchanged.
     std::string explain(std::string_view error) const;
 
 private:
@@ -67,6 +74,7 @@ private:
     };
     std::vector<option_words> _options;
     std::string _bpf, _bpf_origin;
+    std::string _file;   // build()'s spec file
     // JSON paths lay_over() wrote, with the option that wrote each.
     std::vector<std::pair<std::string, std::string>> _origins;
 };

@@ -60,7 +60,10 @@ json import_filter(const json& filter, const std::string& path)
         fail(path, fmt::format("expected an object {{\"SourceSubnets\": [...], ...}}, got {}", filter.dump()));
     json rule = json::object();
     bool single_direction = false;
-    for (const auto& [key, value] : filter.items()) {
+    for (const auto& item : filter.items()) {
+        // Named, not bound: clang's lambdas cannot capture structured bindings.
+        const std::string& key = item.key();
+        const json& value = item.value();
         const auto* field = std::find_if(std::begin(filter_fields), std::end(filter_fields),
                                          [&](const renamed& r) { return r.gateway == key; });
         if (field == std::end(filter_fields)) {
@@ -110,14 +113,15 @@ std::string import_gateway_capture_filter(const json& in, json& out)
 {
     try {
         out = json::object();
-        for (const auto& [key, value] : in.items()) {
+        for (const auto& item : in.items()) {
+            const std::string& key = item.key();
             const bool gateway_key = std::any_of(std::begin(top_fields), std::end(top_fields),
                                                  [&](const renamed& r) { return r.gateway == key; });
             if (!gateway_key && !is_spec_key(key))
                 fail(key, "unknown field (the gateway's: TracingFlags, MaxPacketBufferSize, MaxFileSize, Filters; "
                           "or one of linecap's spec, docs/filters.md)");
             if (!gateway_key)
-                out[key] = value;   // linecap's own, e.g. an option laid over the file
+                out[key] = item.value();   // linecap's own, e.g. an option laid over the file
         }
         if (in.contains("TracingFlags") && !(in["TracingFlags"].is_number_unsigned()))
             fail("TracingFlags", fmt::format("{} is not a whole number (the gateway's capture points; linecap "

@@ -31,7 +31,7 @@ python3 "$CLIENT" bad-requests "$SOCK"
 rc=0; ctl stop 42 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "no session has the id or name 42" "$WORK/err" || fail "linecapctl stop 42: exit $rc, $(cat "$WORK/err")"
 rc=0; ctl start --proto bogus 2>"$WORK/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "^linecapctl: start: --proto: bogus is not a protocol name" "$WORK/err" || fail "linecapctl start --proto bogus: exit $rc, $(cat "$WORK/err")"
+[ "$rc" = 2 ] && grep -q "^linecapctl: start: --proto: bogus is not a protocol name" "$WORK/err" || fail "linecapctl start --proto bogus: exit $rc, $(cat "$WORK/err")"
 note "a user outside --control-group is told what to join, not that the daemon is down"
 chmod o+x "$WORK"
 rc=0; setpriv --reuid nobody --regid nogroup --clear-groups "$LINECAPCTL" --socket "$SOCK" ls 2>"$WORK/err" || rc=$?

@@ -92,3 +92,25 @@ grep -q "Usage: linecap \[EAL options\] -- \[linecap options\]" "$WORK/help" || 
 "$LINECAP" -- --help >"$WORK/help" || fail "-- --help exited $?"
 grep -q -- "--snaplen" "$WORK/help" || fail "-- --help"
 echo PASS
+
+note "the same mistake gets the same words from linecap's one-shot and linecapctl start"
+printf '{"snaplen": 96,}' >"$WORK/comma.json"
+echo '{"Filters": [{"SourcePort": [70000]}]}' >"$WORK/gateway.json"
+same_words() {   # same_words ARGS...: both refuse ARGS with exit 2 and the same words
+    local rc1=0 rc2=0
+    "$LINECAP" "${E[@]}" --vdev net_null0 -- -w "$out" "$@" 2>"$WORK/one.err" >/dev/null || rc1=$?
+    "$LINECAPCTL" --socket "$WORK/no-daemon.sock" start "$@" 2>"$WORK/ctl.err" >/dev/null || rc2=$?
+    local one ctl
+    one=$(grep '^linecap: ' "$WORK/one.err" | sed 's/^linecap: //')
+    ctl=$(grep '^linecapctl: start: ' "$WORK/ctl.err" | sed 's/^linecapctl: start: //')
+    [ "$rc1" = 2 ] && [ "$rc2" = 2 ] && [ -n "$one" ] && [ "$one" = "$ctl" ] ||
+        fail "$*: linecap (exit $rc1) said '$one', linecapctl (exit $rc2) '$ctl'"
+    note "ok: $one"
+}
+same_words -F "$WORK/comma.json"
+same_words -F "$WORK/gateway.json"
+same_words --duration "5 min"
+same_words -s 300000
+same_words --tcp-flags syn,bogus
+same_words --vni 7
+same_words --bpf 'tcp' 'port 80'
