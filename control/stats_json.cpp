@@ -41,30 +41,24 @@ void print_summary(const counters_snapshot& snap, stop_reason reason, double ela
 
 json session_totals_json(const session_totals& t)
 {
-    return {
-        {"matched_packets", t.matched},   {"written_packets", t.written_packets},
-        {"written_bytes", t.written_bytes}, {"dropped_ring", t.dropped_ring},
-        {"dropped_write", t.dropped_write}, {"dropped_limit", t.dropped_limit},
-        {"files_created", t.files},         {"files_deleted", t.files_deleted},
-    };
+    json j = json::object();
+    for (const auto& [name, member] : session_totals_fields)
+        j[std::string(name)] = t.*member;
+    return j;
 }
 
 session_totals session_totals_from_json(const nlohmann::json& j)
 {
-    const auto get = [&](const char* key) {
-        return j.is_object() && j.contains(key) && j[key].is_number_unsigned() ? j[key].get<uint64_t>() : uint64_t{0};
-    };
     session_totals t;
-    t.matched = get("matched_packets");
-    t.written_packets = get("written_packets");
-    t.written_bytes = get("written_bytes");
-    t.dropped_ring = get("dropped_ring");
-    t.dropped_write = get("dropped_write");
-    t.dropped_limit = get("dropped_limit");
-    // "files": what a restart wrote for a crashed session before the
-    // counters had one form.
-    t.files = j.is_object() && j.contains("files") ? get("files") : get("files_created");
-    t.files_deleted = get("files_deleted");
+    if (!j.is_object())
+        return t;
+    for (const auto& [name, member] : session_totals_fields) {
+        // "files": what a restart wrote for a crashed session before the
+        // counters had one form.
+        const std::string key = name == "files_created" && j.contains("files") ? "files" : std::string(name);
+        if (j.contains(key) && j[key].is_number_unsigned())
+            t.*member = j[key].get<uint64_t>();
+    }
     return t;
 }
 

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string_view>
+#include <utility>
 
 namespace linecap {
 
@@ -39,6 +41,37 @@ struct session_totals {
     uint64_t dropped_limit = 0;
 
     friend bool operator==(const session_totals&, const session_totals&) = default;
+
+    session_totals& operator+=(const session_totals& o);
+    // What counters grew by since `earlier` (a slot's values when a session took it).
+    friend session_totals operator-(session_totals later, const session_totals& earlier);
 };
+
+// Every counter of session_totals, by the name replies and session.json
+// give it: one list, so a sum or a JSON object cannot miss one.
+inline constexpr std::pair<std::string_view, uint64_t session_totals::*> session_totals_fields[] = {
+    {"matched_packets", &session_totals::matched},
+    {"written_packets", &session_totals::written_packets},
+    {"written_bytes", &session_totals::written_bytes},
+    {"dropped_ring", &session_totals::dropped_ring},
+    {"dropped_write", &session_totals::dropped_write},
+    {"dropped_limit", &session_totals::dropped_limit},
+    {"files_created", &session_totals::files},
+    {"files_deleted", &session_totals::files_deleted},
+};
+
+inline session_totals& session_totals::operator+=(const session_totals& o)
+{
+    for (const auto& [name, member] : session_totals_fields)
+        this->*member += o.*member;
+    return *this;
+}
+
+inline session_totals operator-(session_totals later, const session_totals& earlier)
+{
+    for (const auto& [name, member] : session_totals_fields)
+        later.*member -= earlier.*member;
+    return later;
+}
 
 } // namespace linecap

@@ -11,15 +11,8 @@ namespace {
 session_totals sum_writer(const writer& w)
 {
     session_totals t;
-    for (const session_counters& c : w.counters) {
-        const session_totals slot = writer_slot_totals(c);
-        t.written_packets += slot.written_packets;
-        t.written_bytes += slot.written_bytes;
-        t.files += slot.files;
-        t.files_deleted += slot.files_deleted;
-        t.dropped_write += slot.dropped_write;
-        t.dropped_limit += slot.dropped_limit;
-    }
+    for (const session_counters& c : w.counters)
+        t += writer_slot_totals(c);
     return t;
 }
 
@@ -36,16 +29,8 @@ session_totals sum_session(const pipeline& p, unsigned slot)
         t.matched += w->counters.session_matched[slot].get() - s->base_matched[w->index];
         t.dropped_ring += w->counters.session_ring_drops[slot].get() - s->base_ring_drops[w->index];
     }
-    for (const writer* w : p.writers) {
-        const session_totals now = writer_slot_totals(w->counters[slot]);
-        const session_totals& base = s->base_writers[w->index];
-        t.written_packets += now.written_packets - base.written_packets;
-        t.written_bytes += now.written_bytes - base.written_bytes;
-        t.files += now.files - base.files;
-        t.files_deleted += now.files_deleted - base.files_deleted;
-        t.dropped_write += now.dropped_write - base.dropped_write;
-        t.dropped_limit += now.dropped_limit - base.dropped_limit;
-    }
+    for (const writer* w : p.writers)
+        t += writer_slot_totals(w->counters[slot]) - s->base_writers[w->index];
     return t;
 }
 

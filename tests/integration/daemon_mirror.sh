@@ -207,7 +207,7 @@ vni=$(spec dns-vni '{"tunnel":"inner","vxlan_ports":[4789,8472],"vni":[42,"100-1
 snap=$(spec icmp6-snap '{"name":"icmp6-snap","tunnel":"inner","vxlan_ports":[4789,8472],"decap":true,"snaplen":96,
                          "match":[{"protocols":["icmpv6"],"src":["2001:db8:5::/48"]}]}')
 ids=("$decap" "$whole" "$raw" "$outer" "$vni" "$snap")
-# A mirror option without --tunnel inner: the daemon's one-line error.
+# A mirror option without --tunnel inner: one line, before a round trip.
 err=$(ctl start --name stray --vni 7 2>&1) && fail "a --vni session without --tunnel inner started"
 [[ $err == *'vni: needs "tunnel": "inner"'* ]] || fail "--vni without --tunnel inner: $err"
 running=$(ctl --json ls | jq '[.sessions[] | select(.status == "running")] | length')

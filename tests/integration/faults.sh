@@ -63,7 +63,7 @@ steady=$(ctl --json start --name steady --proto icmpv6 -s 64 | jq -r .id)
 note "names and ids with paths in them are refused; nothing is written outside --out-root"
 python3 "$CLIENT" hostile-names "$SOCK" "$OUTSIDE"
 rc=0; ctl start --name ../escape 2>"$WORK/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "a session name has only letters" "$WORK/err" || fail "linecapctl --name ../escape: $(cat "$WORK/err")"
+[ "$rc" = 2 ] && grep -q "a session name has only letters" "$WORK/err" || fail "linecapctl --name ../escape: $(cat "$WORK/err")"
 
 note "a symbolic link planted at the next session folder's name is skipped, not followed"
 next=$(( $(ctl --json ls | jq -r '[.sessions[].id | tonumber] | max') + 1 ))
