@@ -200,15 +200,21 @@ std::string plan_ports(const engine_config& o, unsigned nb_workers, std::vector<
         // DPDK 22.11's net_pcap stamps every packet read from a file or an
         // interface with the pcap header time in microseconds (later releases
         // use nanoseconds) and sets the RX timestamp flag, without advertising
-        // the offload. No other driver's unit is known to us.
+        // the offload; except a file looped with infinite_rx=1. No other
+        // driver's unit is known to us.
         if (p.driver == "net_pcap") {
             p.timestamps = timestamp_source::pmd_us;
             if (kvargs_ptr kv = device_kvargs(info.device); kv && rte_kvargs_count(kv.get(), "rx_pcap") > 0) {
                 // A file read once is a replay: never drop, wait for the writer.
                 // A file looped with infinite_rx=1 sits in mbufs of our pool.
                 p.replay = !infinite_rx(kv.get());
-                if (!p.replay)
+                if (!p.replay) {
                     rte_kvargs_process(kv.get(), "rx_pcap", count_file_packets, &p.preloaded_packets);
+                    // Looped, each packet is a copy of one read at start-up,
+                    // into a fresh mbuf with no timestamp: the worker stamps
+                    // it from the TSC.
+                    p.timestamps = timestamp_source::tsc;
+                }
             }
         }
         // DPDK 22.11's net_af_packet counts none of the kernel's drops, and
