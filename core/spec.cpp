@@ -483,6 +483,18 @@ void parse_format_name(const spec_value& f, session_spec& s)
     s.output.format = *format;
 }
 
+// tcpdump's netmask for "broadcast": A.B.C.D, its ones first.
+void parse_netmask(const spec_value& f, session_spec& s)
+{
+    const std::string& text = f.string();
+    in_addr addr{};
+    const uint32_t mask = inet_pton(AF_INET, text.c_str(), &addr) == 1 ? ntohl(addr.s_addr) : 1;
+    if ((~mask & (~mask + 1)) != 0)   // the zeros below the ones are not one run
+        f.fail(fmt::format("\"{}\" is not an IPv4 netmask: A.B.C.D with its ones first, e.g. 255.255.255.0",
+                           text));
+    s.netmask = mask;
+}
+
 using enum words_as;
 
 // The table. Its order is the order of --help and of "known:" lists.
@@ -508,6 +520,10 @@ constexpr session_field fields[] = {
      flag},
     {"bpf", "--bpf", "EXPR", "A tcpdump filter expression, ANDed with the rules (and with the spec file's)", text,
      false, [](const spec_value& f, session_spec& s) { s.bpf = f.string(); }},
+    {"netmask", "--netmask", "A.B.C.D",
+     "The IPv4 netmask of the expression's \"ip broadcast\" (default 0.0.0.0, as tcpdump -r: "
+     "255.255.255.255 and 0.0.0.0 only)",
+     text, false, parse_netmask},
     {"tunnel", "--tunnel", "WHERE",
      "inner: the rules apply to the packet inside VXLAN, GENEVE, GRE, ERSPAN, IP-in-IP (docs/mirror.md); "
      "outer (the default)",

@@ -192,6 +192,7 @@ struct session_spec {
     std::vector<match_rule> match;           // empty: every packet (inner: every packet with an inner packet)
     tunnel_spec tunnel;
     std::string bpf;                         // libpcap filter expression, ANDed
+    uint32_t netmask = 0;                    // for its "broadcast", host order; 0, as tcpdump -r
     payload_match payload;                   // ANDed
     output_spec output;                      // name, snaplen, format
 

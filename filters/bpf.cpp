@@ -31,13 +31,13 @@ std::string quoted(const std::string& expression)
 }
 
 // Compiles for a dead handle: Ethernet frames, libpcap's largest snap
-// length, as tcpdump -r sees them.
-std::string compile_classic(const std::string& expression, bpf_program& program)
+// length and, unless told another, netmask 0, as tcpdump -r sees them.
+std::string compile_classic(const std::string& expression, uint32_t netmask, bpf_program& program)
 {
     std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 262144), &pcap_close);
     if (!dead)
         return "cannot open a libpcap handle to compile the filter";
-    if (pcap_compile(dead.get(), &program, expression.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+    if (pcap_compile(dead.get(), &program, expression.c_str(), 1, netmask) != 0)
         return fmt::format("{}: {}", quoted(expression), pcap_geterr(dead.get()));
     return {};
 }
@@ -112,18 +112,19 @@ void point_len_at(rte_bpf_prm& prm, int wire_len_offset)
 
 } // namespace
 
-std::string bpf_expression::check_syntax(const std::string& expression)
+std::string bpf_expression::check_syntax(const std::string& expression, uint32_t netmask)
 {
     bpf_program program{};
-    std::string error = compile_classic(expression, program);
+    std::string error = compile_classic(expression, netmask, program);
     if (error.empty())
         pcap_freecode(&program);
     return error;
 }
 
-std::string bpf_expression::compile(const std::string& expression, bool use_jit, int wire_len_offset)
+std::string bpf_expression::compile(const std::string& expression, bool use_jit, int wire_len_offset,
+                                    uint32_t netmask)
 {
-    if (std::string error = compile_classic(expression, _program); !error.empty())
+    if (std::string error = compile_classic(expression, netmask, _program); !error.empty())
         return error;
     _wire_len_offset = wire_len_offset;
     if (std::string why = dpdk_refusal(expression, _program); !why.empty()) {

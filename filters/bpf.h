@@ -44,10 +44,14 @@ public:
     // `wire_len_offset` is not negative: then it reads the 32-bit length at
     // that offset in the mbuf instead (packet_meta::wire_len of packets read
     // from a capture file, whose pkt_len is only what the file captured).
-    std::string compile(const std::string& expression, bool use_jit = false, int wire_len_offset = -1);
+    //
+    // `netmask` (host order) is what "broadcast" tests the destination
+    // against; 0, tcpdump -r's, makes "ip broadcast" 255.255.255.255 or 0.0.0.0.
+    std::string compile(const std::string& expression, bool use_jit = false, int wire_len_offset = -1,
+                        uint32_t netmask = 0);
 
     // libpcap's verdict on the expression alone; needs no DPDK.
-    static std::string check_syntax(const std::string& expression);
+    static std::string check_syntax(const std::string& expression, uint32_t netmask = 0);
 
     bool matches(rte_mbuf* m) const
     {

@@ -35,7 +35,7 @@ uint32_t scan_end(const rte_mbuf* m, const packet_fields& f)
 std::string check_session_filter(const session_spec& spec)
 {
     if (!spec.bpf.empty())
-        if (std::string e = bpf_expression::check_syntax(spec.bpf); !e.empty())
+        if (std::string e = bpf_expression::check_syntax(spec.bpf, spec.netmask); !e.empty())
             return "bpf: " + e;
     if (!spec.payload.patterns.empty()) {
         payload_scanner trial;
@@ -63,7 +63,7 @@ std::shared_ptr<const session_filter> session_filter::compile(const session_spec
                                [](const match_rule& r) { return r.matches_everything(); });
     if (!spec.bpf.empty()) {
         f->bpf = std::make_unique<bpf_expression>();
-        if (std::string e = f->bpf->compile(spec.bpf, bpf_jit, wire_len_offset); !e.empty()) {
+        if (std::string e = f->bpf->compile(spec.bpf, bpf_jit, wire_len_offset, spec.netmask); !e.empty()) {
             error = "bpf: " + e;
             return nullptr;
         }

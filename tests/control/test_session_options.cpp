@@ -95,6 +95,8 @@ const std::map<std::string, std::pair<std::vector<std::string>, json>> examples 
     {"--bidirectional", {{"--bidirectional", "--src", "10.1.2.3"},
                          {{"match", {{{"src", {"10.1.2.3"}}, {"bidirectional", true}}}}}}},
     {"--bpf", {{"--bpf", "not port 22"}, {{"bpf", "not port 22"}}}},
+    {"--netmask", {{"--bpf", "ip broadcast", "--netmask", "255.255.255.0"},
+                   {{"bpf", "ip broadcast"}, {"netmask", "255.255.255.0"}}}},
     {"--tunnel", {{"--tunnel", "inner"}, {{"tunnel", "inner"}}}},
     {"--vni", {{"--tunnel", "inner", "--vni", "5000", "--vni", "6000-6010"},
                {{"tunnel", "inner"}, {"vni", {5000, "6000-6010"}}}}},
@@ -203,6 +205,10 @@ TEST_CASE("a bad value gets the validator's words, named by the option typed")
     CHECK(error({"--proto", "bogus"}).starts_with("--proto: bogus is not a protocol name (tcp, udp"));
     CHECK(error({"--tcp-flags", "syn,bogus"}) == "--tcp-flags: bogus is not a TCP flag (fin syn rst psh ack urg ece cwr)");
     CHECK(error({"--vni", "5"}).starts_with("--vni: needs \"tunnel\": \"inner\""));
+    CHECK(error({"--netmask", "255.0.255.0"}) ==
+          "--netmask: 255.0.255.0 is not an IPv4 netmask: A.B.C.D with its ones first, e.g. 255.255.255.0");
+    CHECK(error({"--netmask", "/24"}) ==
+          "--netmask: /24 is not an IPv4 netmask: A.B.C.D with its ones first, e.g. 255.255.255.0");
     CHECK(error({"--tunnel", "sideways"}).starts_with("--tunnel \"sideways\": expected \"outer\""));
     // A rule the options make that can never match names the options that made it.
     CHECK(error({"--proto", "udp", "--tcp-flags", "syn"}) ==

@@ -88,7 +88,7 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"match":[{"protocols":["icmp"], "dst_ports":[80]}]})") ==
           "match[0]: ports are only read from TCP, UDP and SCTP, and \"protocols\" names none of them");
     CHECK(spec_error(R"({"matches":[]})") ==
-          "matches: unknown field (known: name, match, bpf, tunnel, vni, outer, decap, vxlan_ports, geneve_ports, payload, snaplen, limits, rotate, format)");
+          "matches: unknown field (known: name, match, bpf, netmask, tunnel, vni, outer, decap, vxlan_ports, geneve_ports, payload, snaplen, limits, rotate, format)");
     CHECK(spec_error(R"({"snaplen":300000})") == "snaplen: 300000 is not a whole number from 0 to 262144");
     CHECK(spec_error(R"({"snaplen":"64"})") == "snaplen: \"64\" is not a whole number from 0 to 262144");
     CHECK(spec_error(R"({"format":"pcapng2"})") == "format: \"pcapng2\" is not a format (pcap, pcap-ns, pcapng)");

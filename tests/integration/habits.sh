@@ -1,10 +1,48 @@
 #!/usr/bin/env bash
-# tcpdump's habits on linecap's command line: each port's timestamp source
-# named truly.
+# tcpdump's habits on linecap's command line: `ip broadcast` as tcpdump -r
+# compiles it, and each port's timestamp source named truly.
 source "$(dirname "$0")/lib.sh"
 
 E=(-l 0-1 "${EAL_TEST[@]}")
 "$GEN" -o "$WORK/in.pcap" -n 2000 --seed 3
+
+note "ip broadcast: the packets tcpdump -r keeps; --netmask: those of tcpdump on a /24"
+python3 - "$WORK/bcast.pcap" <<'PY'
+import struct, sys
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+def frame(dst, ident):
+    udp = struct.pack("!HHHH", 40000, 9, 8 + 4, 0) + b"ping"
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), ident, 0, 64, 17, 0,
+                     bytes([10, 1, 2, 7]), bytes(int(x) for x in dst.split(".")))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00" + ip + udp
+dsts = ["255.255.255.255", "10.1.2.255", "10.1.2.0", "10.1.2.7", "0.0.0.0", "192.168.1.255", "10.1.3.1", "10.255.255.255"]
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    for i, d in enumerate(dsts):
+        b = frame(d, i + 1)
+        f.write(struct.pack("<IIII", 1700000000 + i, 0, len(b), len(b)) + b)
+PY
+dsts() { tshark -r "$1" -T fields -e ip.dst | tr '\n' ' '; }
+run_linecap "$WORK/bcast.log" "${E[@]}" -- -r "$WORK/bcast.pcap" -w "$WORK/bcast" ip broadcast
+tcpdump -r "$WORK/bcast.pcap" -w "$WORK/bcast.ref" ip broadcast 2>/dev/null
+[ "$(dsts "$(only_file "$WORK/bcast")")" = "$(dsts "$WORK/bcast.ref")" ] ||
+    fail "ip broadcast: linecap kept $(dsts "$(only_file "$WORK/bcast")"), tcpdump -r $(dsts "$WORK/bcast.ref")"
+[ "$(dsts "$WORK/bcast.ref")" = "255.255.255.255 0.0.0.0 " ] || fail "tcpdump -r kept $(dsts "$WORK/bcast.ref")"
+# tcpdump -i on an interface of mask 255.255.255.0 compiles `ip broadcast` to this.
+run_linecap "$WORK/mask.log" "${E[@]}" -- -r "$WORK/bcast.pcap" -w "$WORK/mask" --netmask 255.255.255.0 ip broadcast
+tcpdump -r "$WORK/bcast.pcap" -w "$WORK/mask.ref" 'ip and (ip[19] == 255 or ip[19] == 0)' 2>/dev/null
+[ "$(dsts "$(only_file "$WORK/mask")")" = "$(dsts "$WORK/mask.ref")" ] ||
+    fail "--netmask 255.255.255.0 ip broadcast: linecap kept $(dsts "$(only_file "$WORK/mask")"), tcpdump $(dsts "$WORK/mask.ref")"
+[ "$(dsts "$WORK/mask.ref")" = "255.255.255.255 10.1.2.255 10.1.2.0 0.0.0.0 192.168.1.255 10.255.255.255 " ] ||
+    fail "tcpdump kept $(dsts "$WORK/mask.ref")"
+# The same through a net_pcap replay (the classifier's BPF on DPDK's side).
+run_linecap "$WORK/mask2.log" "${E[@]}" --vdev "net_pcap0,rx_pcap=$WORK/bcast.pcap" -- -w "$WORK/mask2" \
+    --netmask 255.255.255.0 --idle-exit 0.5 ip broadcast
+[ "$(dsts "$(only_file "$WORK/mask2")")" = "$(dsts "$WORK/mask.ref")" ] || fail "net_pcap replay: --netmask ip broadcast differs"
 
 note "a looped replay (infinite_rx=1) is stamped from the TSC, and says so"
 run_linecap "$WORK/loop.log" "${E[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap,infinite_rx=1" -- \
