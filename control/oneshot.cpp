@@ -1,5 +1,6 @@
 #include "control/oneshot.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -7,6 +8,7 @@
 #include <fmt/format.h>
 #include <rte_cycles.h>
 
+#include "core/log.h"
 #include "engine/sessions.h"
 #include "control/stats_json.h"
 
@@ -30,6 +32,24 @@ bool file_consumed(const pipeline& p)
     return taken == p.file->fed.load(std::memory_order_acquire);
 }
 
+// A capture whose every port replays a file once (net_pcap with rx_pcap,
+// no infinite_rx) has nothing more to receive once the files are read. Told
+// no end (--idle-exit, --duration), it stops once no port has received a
+// packet for this long, and says so at the start.
+constexpr double replay_idle_exit_s = 1.0;
+
+double idle_exit_of(const pipeline& p, const engine_options& o)
+{
+    if (o.idle_exit_s > 0 || o.session.output.limits.seconds > 0 || p.file || p.ports.empty() ||
+        !std::all_of(p.ports.begin(), p.ports.end(), [](const port_plan& port) { return port.replay; }))
+        return o.idle_exit_s;
+    log_event(log_module::control, log_level::info,
+              "every port replays a file: stopping once none has received a packet for {:g} s "
+              "(--idle-exit S or --duration S to choose)",
+              replay_idle_exit_s);
+    return replay_idle_exit_s;
+}
+
 } // namespace
 
 std::string start_oneshot_session(pipeline& p, const engine_options& options)
@@ -48,6 +68,7 @@ void oneshot_control(pipeline& p, const engine_options& o)
     const uint64_t stats_every = static_cast<uint64_t>(o.stats_interval_s * static_cast<double>(hz));
     uint64_t next_stats = p.start_tsc + stats_every;
     stop_reason why = stop_reason::none;
+    const double idle_exit_s = idle_exit_of(p, o);
 
     while (why == stop_reason::none) {
         // A file read to its end is done as soon as the workers have its
@@ -70,8 +91,8 @@ void oneshot_control(pipeline& p, const engine_options& o)
             if (!p.file->error.empty())
                 s.fail(why, p.file->error);
         }
-        else if (o.idle_exit_s > 0 && now > last_rx &&
-                 static_cast<double>(now - last_rx) / static_cast<double>(hz) >= o.idle_exit_s)
+        else if (idle_exit_s > 0 && now > last_rx &&
+                 static_cast<double>(now - last_rx) / static_cast<double>(hz) >= idle_exit_s)
             why = stop_reason::idle;
         if (o.stats_interval_s > 0 && now >= next_stats) {
             print_live_counters(take_snapshot(p), p.seconds_since_start(now));

@@ -1,10 +1,26 @@
 #!/usr/bin/env bash
-# tcpdump's habits on linecap's command line: `ip broadcast` as tcpdump -r
-# compiles it, and each port's timestamp source named truly.
+# tcpdump's habits on linecap's command line: a replay that ends by itself,
+# `ip broadcast` as tcpdump -r compiles it, and each port's timestamp source
+# named truly.
 source "$(dirname "$0")/lib.sh"
 
 E=(-l 0-1 "${EAL_TEST[@]}")
 "$GEN" -o "$WORK/in.pcap" -n 2000 --seed 3
+
+note "a replay told no end stops 1 s after its last packet, and says so"
+rc=0
+timeout -s INT 60 "$LINECAP" -l 0-1 --no-huge -m 512 --no-pci --no-shconf --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- \
+    -w "$WORK/replay" --stats-json "$WORK/replay.json" >"$WORK/replay.log" 2>&1 || rc=$?
+[ "$rc" = 0 ] || { cat "$WORK/replay.log"; fail "a replay without --idle-exit exited $rc (124: it never ended)"; }
+grep -q "^linecap: every port replays a file: stopping once none has received a packet for 1 s (--idle-exit S or --duration S to choose)$" \
+    "$WORK/replay.log" || { cat "$WORK/replay.log"; fail "the replay did not say how it ends"; }
+[ "$(json "$WORK/replay.json" '.stop_reason + " " + (.written_packets | tostring)')" = "idle 2000" ] ||
+    fail "replay: $(json "$WORK/replay.json" '.stop_reason + " " + (.written_packets | tostring)')"
+# Told when to stop, it does not stop on its own.
+run_linecap "$WORK/told.log" "${E[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- -w "$WORK/told" \
+    --duration 2.5 --stats-json "$WORK/told.json"
+[ "$(json "$WORK/told.json" .stop_reason)" = duration ] || fail "--duration replay stopped for $(json "$WORK/told.json" .stop_reason)"
+! grep -q "every port replays a file" "$WORK/told.log" || fail "a replay with --duration said it stops by itself"
 
 note "ip broadcast: the packets tcpdump -r keeps; --netmask: those of tcpdump on a /24"
 python3 - "$WORK/bcast.pcap" <<'PY'

@@ -48,8 +48,9 @@ check_readable "$(only_file "$WORK/signal")" "$(json "$WORK/signal.json" .writte
 
 note "a trickle is on disk within about a second, while the capture runs"
 "$GEN" -o "$WORK/one.pcap" -n 1
+# (--idle-exit: a replay would stop 1 s after its last packet by itself.)
 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/one.pcap" -- -w "$WORK/trickle" \
-    >"$WORK/trickle.log" 2>&1 &
+    --idle-exit 600 >"$WORK/trickle.log" 2>&1 &
 pid=$!
 cleanup_hooks+=("kill $pid 2>/dev/null")
 # From the file's creation (start-up is slow on a loaded machine), 2 s.
