@@ -8,7 +8,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <list>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -20,6 +23,7 @@
 #include <rte_errno.h>
 
 #include "control/daemon.h"
+#include "core/error_text.h"
 #include "control/oneshot.h"
 #include "control/options.h"
 #include "core/log.h"
@@ -60,8 +64,7 @@ int write_stats_json(const pipeline& p, const counters_snapshot& snap, const std
     out << stats_json(p, snap, reason, elapsed_s).dump(2) << '\n';
     out.close();
     if (!out) {
-        fmt::print(stderr, "linecap: --stats-json {}: cannot write the file: {}\n", path,
-                   std::strerror(errno));
+        fmt::print(stderr, "linecap: --stats-json {}: cannot write the file: {}\n", path, error_text(errno));
         return 1;
     }
     return 0;
@@ -99,6 +102,56 @@ bool names_pci_devices(const std::vector<char*>& eal_args)
                 return true;
     }
     return false;
+}
+
+// Whether one of EAL's words is `option` (as "--option", "--option=VALUE"
+// or "--option VALUE"); its value, if any, goes to *value.
+bool eal_option(const std::vector<char*>& eal_args, std::string_view option, std::string* value = nullptr)
+{
+    for (size_t i = 1; i < eal_args.size(); i++) {
+        const std::string_view a(eal_args[i]);
+        if (a == option) {
+            if (value != nullptr && i + 1 < eal_args.size())
+                *value = eal_args[i + 1];
+            return true;
+        }
+        if (a.starts_with(option) && a.size() > option.size() && a[option.size()] == '=') {
+            if (value != nullptr)
+                *value = a.substr(option.size() + 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+// After rte_eal_init failed: whether another process holds the lock on the
+// runtime config of EAL's file prefix (DPDK 22.11 then says "Cannot create
+// lock on ..." and leaves rte_errno 0). The file is where EAL puts it:
+// /var/run/dpdk/PREFIX/config for root, else under $XDG_RUNTIME_DIR or /tmp.
+// Returns the message for the operator, or an empty string.
+std::string runtime_prefix_taken(const std::vector<char*>& eal_args)
+{
+    if (eal_option(eal_args, "--no-shconf") || eal_option(eal_args, "--in-memory"))
+        return {};
+    std::string prefix = "rte";
+    eal_option(eal_args, "--file-prefix", &prefix);
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    const std::string base = getuid() == 0 ? "/var/run" : xdg != nullptr ? xdg : "/tmp";
+    const std::string config = fmt::format("{}/dpdk/{}/config", base, prefix);
+    const int fd = open(config.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return {};
+    struct flock lock{};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    const bool held = fcntl(fd, F_GETLK, &lock) == 0 && lock.l_type != F_UNLCK;
+    close(fd);
+    if (!held)
+        return {};
+    return fmt::format("another DPDK process (pid {}) holds EAL's runtime prefix \"{}\" ({}); to run beside it, "
+                       "give this one a prefix of its own with --file-prefix NAME, or no shared files with "
+                       "--no-shconf (EAL options, before '--')",
+                       lock.l_pid, prefix, config);
 }
 
 } // namespace
@@ -179,14 +232,30 @@ int main(int argc, char** argv)
         }
     }
 
+    std::list<std::string> added_words;   // stable addresses for eal_args
+    const auto add_eal_word = [&](std::string word, size_t at) {
+        added_words.push_back(std::move(word));
+        eal_args.insert(eal_args.begin() + static_cast<std::ptrdiff_t>(at), added_words.back().data());
+    };
+    // EAL's start-up lines (lcores, IOVA mode, ...) are for when something
+    // is wrong: warnings and errors only, unless the user sets a level.
+    if (std::none_of(eal_args.begin(), eal_args.end(),
+                     [](const char* a) { return std::string_view(a).starts_with("--log-level"); }))
+        add_eal_word("--log-level=lib.eal:warning", 1);
+
     install_signal_handlers();
     if (init_eal(eal_args) < 0) {
+        if (std::string taken = runtime_prefix_taken(eal_args); !taken.empty()) {
+            fmt::print(stderr, "linecap: {}\n", taken);
+            return 1;
+        }
+        // rte_errno is 0 after many of EAL's failures: no "Success" then.
         fmt::print(stderr,
-                   "linecap: DPDK EAL initialisation failed: {}. Check the EAL options before '--' "
+                   "linecap: DPDK EAL initialisation failed{}. Check the EAL options before '--' "
                    "(EAL's messages above say which; the options are in DPDK's Linux guide, "
                    "\"EAL parameters\"), that hugepages are reserved (or pass --no-huge -m 512), "
                    "and that you run as root.\n",
-                   rte_strerror(rte_errno));
+                   rte_errno != 0 ? ": " + rte_error_text(rte_errno) : "");
         return 1;
     }
 

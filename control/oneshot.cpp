@@ -1,4 +1,5 @@
 #include "control/oneshot.h"
+#include "core/error_text.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -57,7 +58,7 @@ std::string start_oneshot_session(pipeline& p, const engine_options& options)
     const std::string& dir = options.session.output.dir;
     const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0)
-        return fmt::format("--out {}: cannot open the folder: {}", dir, std::strerror(errno));
+        return fmt::format("--out {}: cannot open the folder: {}", dir, error_text(errno));
     return add_session(p, 0, options.session, dir_fd);
 }
 

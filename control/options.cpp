@@ -1,6 +1,7 @@
 #include "control/options.h"
 
 #include "control/session_options.h"
+#include "core/error_text.h"
 #include "core/human_units.h"
 #include "filters/classifier.h"
 
@@ -234,7 +235,7 @@ std::string load_start_specs(engine_options& o)
     for (const std::string& file : o.start_files) {
         std::ifstream in(file);
         if (!in)
-            return fmt::format("--start {}: cannot read it: {}", file, strerror(errno));
+            return fmt::format("--start {}: cannot read it: {}", file, error_text(errno));
         std::stringstream text;
         text << in.rdbuf();
         session_spec spec;
@@ -277,7 +278,7 @@ std::string validate_options(engine_options& o)
     if (!std::filesystem::is_directory(o.session.output.dir, ec))
         return fmt::format("--out {}: not a folder", o.session.output.dir);
     if (access(o.session.output.dir.c_str(), W_OK | X_OK) != 0)
-        return fmt::format("--out {}: cannot write there: {}", o.session.output.dir, strerror(errno));
+        return fmt::format("--out {}: cannot write there: {}", o.session.output.dir, error_text(errno));
     return {};
 }
 

@@ -1,4 +1,5 @@
 #include "engine/file_port.h"
+#include "core/error_text.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -151,7 +152,7 @@ std::string open_file_port(file_port& f, rte_mempool* pool)
 {
     f.pool = pool;
     if (rte_mbuf_dyn_rx_timestamp_register(&f.timestamp_offset, &f.timestamp_flag) != 0)
-        return fmt::format("cannot register the RX timestamp mbuf field: {}", rte_strerror(rte_errno));
+        return fmt::format("cannot register the RX timestamp mbuf field: {}", rte_error_text(rte_errno));
     return {};
 }
 

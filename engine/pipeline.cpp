@@ -1,4 +1,5 @@
 #include "engine/pipeline.h"
+#include "core/error_text.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -175,7 +176,7 @@ std::string make_pools(pipeline& p)
                                packed_for != nullptr
                                    ? fmt::format(" in one span, as {} needs", packed_for->driver)
                                    : "",
-                               socket, rte_strerror(rte_errno));
+                               socket, rte_error_text(rte_errno));
         if (o.mbufs == 0 && count < need)
             log_event(log_module::engine, log_level::warning,
                       "socket {}: a pool of {} mbufs ({} MiB) is all that fits, below the {} that RX "
@@ -200,7 +201,7 @@ std::string make_watch_pool(writer& w)
         rte_zmalloc_socket("linecap_watch", sizeof(watch_sample) * watch_pool_size, RTE_CACHE_LINE_SIZE, socket));
     if (w.watch_samples == nullptr || w.watch_free == nullptr || pool == nullptr) {
         rte_free(pool);
-        return fmt::format("writer {}: cannot set up its watch samples: {}", w.index, rte_strerror(rte_errno));
+        return fmt::format("writer {}: cannot set up its watch samples: {}", w.index, rte_error_text(rte_errno));
     }
     for (unsigned i = 0; i < watch_pool_size; i++)
         rte_ring_sp_enqueue(w.watch_free, &pool[i]);
@@ -228,7 +229,7 @@ std::string make_lcores(pipeline& p)
         w->commands = rte_ring_create(name.c_str(), 64, static_cast<int>(rte_lcore_to_socket_id(lcore)),
                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (w->commands == nullptr)
-            return fmt::format("writer {}: cannot create its command ring: {}", i, rte_strerror(rte_errno));
+            return fmt::format("writer {}: cannot create its command ring: {}", i, rte_error_text(rte_errno));
         if (std::string e = make_watch_pool(*w); !e.empty())
             return e;
     }
@@ -243,7 +244,7 @@ std::string make_lcores(pipeline& p)
     int ts_offset = -1;
     uint64_t ts_flag = 0;
     if (int rc = rte_mbuf_dyn_rx_timestamp_register(&ts_offset, &ts_flag); rc != 0)
-        return fmt::format("cannot register the RX timestamp mbuf field: {}", rte_strerror(rte_errno));
+        return fmt::format("cannot register the RX timestamp mbuf field: {}", rte_error_text(rte_errno));
 
     for (unsigned i = 0; i < p.layout.workers.size(); i++) {
         const unsigned lcore = p.layout.workers[i];
@@ -270,7 +271,7 @@ std::string make_lcores(pipeline& p)
                                   RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
         if (w->ring == nullptr)
             return fmt::format("worker {}: cannot create its ring of {} slots: {}", i, o.ring_size,
-                               rte_strerror(rte_errno));
+                               rte_error_text(rte_errno));
         writer& sink = *p.writers[w->writer_index];
         if (sink.nb_rings == max_rings_per_writer)
             return fmt::format("writer {} would serve more than {} workers; add writers", sink.index,
@@ -413,7 +414,7 @@ pipeline::~pipeline()
 std::string build_pipeline(pipeline& p)
 {
     if (register_packet_meta() != 0)
-        return fmt::format("cannot register the packet metadata mbuf field: {}", rte_strerror(rte_errno));
+        return fmt::format("cannot register the packet metadata mbuf field: {}", rte_error_text(rte_errno));
     // A file's packets carry their own times: the clock only times the run
     // and names files, and 10 ms of calibration (about 100 ppm) serve.
     p.clock = tsc_clock::calibrate(p.file ? 10 : 100);
@@ -461,7 +462,7 @@ bool run_pipeline(pipeline& p, const setup_step& setup, const control_loop& cont
     pthread_t thread;
     if (int rc = rte_ctrl_thread_create(&thread, "linecap-control", nullptr, control_main, &call); rc != 0 &&
         (rc = pthread_create(&thread, nullptr, control_main, &call)) != 0) {
-        log_event(log_module::engine, log_level::error, "cannot start the control thread: {}", strerror(rc));
+        log_event(log_module::engine, log_level::error, "cannot start the control thread: {}", error_text(rc));
         return false;
     }
 
@@ -474,7 +475,7 @@ bool run_pipeline(pipeline& p, const setup_step& setup, const control_loop& cont
             return true;
         }
         if (int rc = rte_eal_remote_launch(role, arg, lcore); rc != 0) {
-            log_event(log_module::engine, log_level::error, "cannot launch {} {} on lcore {}: {}", what, index, lcore, strerror(-rc));
+            log_event(log_module::engine, log_level::error, "cannot launch {} {} on lcore {}: {}", what, index, lcore, error_text(rc));
             p.failed.store(true, std::memory_order_relaxed);
             return false;
         }

@@ -1,4 +1,5 @@
 #include "engine/ports.h"
+#include "core/error_text.h"
 
 #include <algorithm>
 #include <array>
@@ -52,7 +53,7 @@ constexpr uint32_t frame_overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 2 * 
 
 std::string errno_text(int rc)
 {
-    return fmt::format("{} ({})", rc, rte_strerror(rc < 0 ? -rc : rc));
+    return fmt::format("{} ({})", rc, rte_error_text(rc));
 }
 
 using kvargs_ptr = std::unique_ptr<rte_kvargs, decltype(&rte_kvargs_free)>;

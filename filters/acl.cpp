@@ -1,4 +1,5 @@
 #include "filters/acl.h"
+#include "core/error_text.h"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -258,18 +259,18 @@ std::string build_context(rte_acl_ctx*& ctx, const char* what, int socket, const
     param.max_rule_num = static_cast<uint32_t>(rules.size() / rule_size);
     ctx = rte_acl_create(&param);
     if (ctx == nullptr)
-        return fmt::format("classifier: cannot create the {} trie: {}", what, rte_strerror(rte_errno));
+        return fmt::format("classifier: cannot create the {} trie: {}", what, rte_error_text(rte_errno));
     if (int rc = rte_acl_add_rules(ctx, reinterpret_cast<const rte_acl_rule*>(rules.data()),
                                    param.max_rule_num);
         rc != 0)
-        return fmt::format("classifier: cannot add {} {} rules: {}", param.max_rule_num, what, rte_strerror(-rc));
+        return fmt::format("classifier: cannot add {} {} rules: {}", param.max_rule_num, what, rte_error_text(rc));
     rte_acl_config config{};
     config.num_categories = categories;
     config.num_fields = nb_defs;
     std::copy(defs, defs + nb_defs, config.defs);
     if (int rc = rte_acl_build(ctx, &config); rc != 0)
         return fmt::format("classifier: building the {} trie of {} rules failed: {}", what,
-                           param.max_rule_num, rte_strerror(-rc));
+                           param.max_rule_num, rte_error_text(rc));
     return {};
 }
 

@@ -1,4 +1,5 @@
 #include "filters/bpf.h"
+#include "core/error_text.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -147,7 +148,7 @@ std::string bpf_expression::compile(const std::string& expression, bool use_jit,
     rte_free(prm);
     if (_bpf == nullptr) {
         _note = fmt::format("{} runs in libpcap's interpreter, as tcpdump runs it: DPDK's BPF verifier refuses "
-                            "the converted program ({})", quoted(expression), rte_strerror(rte_errno));
+                            "the converted program ({})", quoted(expression), rte_error_text(rte_errno));
         return {};
     }
     rte_bpf_jit jit{};

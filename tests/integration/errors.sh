@@ -60,6 +60,23 @@ expect_error 1 "worker-lcores: lcore 3 is not enabled" "${E[@]}" --vdev net_null
 expect_error 1 "raise --mbufs" "${E[@]}" --vdev net_pcap0,infinite_rx=1,rx_pcap="$WORK/big.pcap" -- -w "$out" --mbufs 1024 \
     < <("$GEN" -o "$WORK/big.pcap" -n 20000)
 
+# A second DPDK process on the runtime prefix of a running one: which
+# prefix, and how to run beside it; never errno 0's "Success".
+prefix="lc-errors-$$"
+"$GEN" -o "$WORK/one.pcap" -n 1
+"$LINECAP" -l 0-1 --no-huge -m 512 --no-pci --file-prefix "$prefix" --vdev "net_pcap0,rx_pcap=$WORK/one.pcap" -- \
+    -w "$WORK/first" --idle-exit 600 >"$WORK/first.log" 2>&1 &
+first=$!
+cleanup_hooks+=("kill $first 2>/dev/null; wait $first 2>/dev/null; rm -rf /var/run/dpdk/$prefix ${XDG_RUNTIME_DIR:-/tmp}/dpdk/$prefix")
+for _ in $(seq 150); do compgen -G "$WORK/first/*" >/dev/null && break; sleep 0.1; done
+compgen -G "$WORK/first/*" >/dev/null || { cat "$WORK/first.log" >&2; fail "the first linecap did not start"; }
+expect_error 1 "another DPDK process (pid $first) holds EAL's runtime prefix \"$prefix\" (.*/dpdk/$prefix/config); to run beside it, give this one a prefix of its own with --file-prefix NAME, or no shared files with --no-shconf (EAL options, before '--')" \
+    -l 0-1 --no-huge -m 512 --no-pci --file-prefix "$prefix" --vdev net_null0 -- -w "$out"
+! grep -q "Success" "$WORK/err" || { cat "$WORK/err" >&2; fail "an error printed errno 0 (Success)"; }
+kill -INT "$first"
+wait "$first" || fail "the first linecap exited $? after SIGINT"
+rm -rf "$WORK/first"
+
 # Bad filters, refused before DPDK starts.
 echo '{"match":[{},{},{"dst_ports":[70000]}]}' >"$WORK/bad-port.json"
 echo '{"match":[{"src":["10.1.0.5/24"]}]' >"$WORK/bad-json.json"

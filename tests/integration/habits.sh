@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tcpdump's habits on linecap's command line: a replay that ends by itself,
-# `ip broadcast` as tcpdump -r compiles it, and each port's timestamp source
-# named truly.
+# `ip broadcast` as tcpdump -r compiles it, EAL quiet unless asked, and each
+# port's timestamp source named truly.
 source "$(dirname "$0")/lib.sh"
 
 E=(-l 0-1 "${EAL_TEST[@]}")
@@ -16,6 +16,12 @@ grep -q "^linecap: every port replays a file: stopping once none has received a 
     "$WORK/replay.log" || { cat "$WORK/replay.log"; fail "the replay did not say how it ends"; }
 [ "$(json "$WORK/replay.json" '.stop_reason + " " + (.written_packets | tostring)')" = "idle 2000" ] ||
     fail "replay: $(json "$WORK/replay.json" '.stop_reason + " " + (.written_packets | tostring)')"
+# EAL's start-up lines are quiet by default...
+! grep -q "^EAL: Detected CPU lcores" "$WORK/replay.log" || { cat "$WORK/replay.log"; fail "EAL's start-up lines are shown"; }
+# ... and a --log-level of the user's raises them again.
+run_linecap "$WORK/loud.log" -l 0-1 --no-huge -m 512 --no-pci --no-shconf --log-level=lib.eal:info \
+    --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- -w "$WORK/loud" -c 10
+grep -q "^EAL: Detected CPU lcores" "$WORK/loud.log" || { cat "$WORK/loud.log"; fail "--log-level=lib.eal:info did not raise EAL's level"; }
 # Told when to stop, it does not stop on its own.
 run_linecap "$WORK/told.log" "${E[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- -w "$WORK/told" \
     --duration 2.5 --stats-json "$WORK/told.json"
