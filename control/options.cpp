@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <iostream>
+#include <memory>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -25,13 +26,25 @@ namespace linecap {
 namespace {
 
 const char* usage_intro =
-    "linecap: capture packets from DPDK ports into pcap files.\n\n"
-    "Usage: linecap [EAL options] -- [linecap options]\n\n"
-    "EAL options choose the lcores and the ports, e.g.\n"
-    "  -l 0-3 -a 0000:3b:00.0                            a NIC bound to vfio-pci\n"
-    "  --no-huge -m 512 --no-pci                         no hugepages needed\n"
-    "or read a capture file, as tcpdump -r does:\n"
-    "  linecap -l 0-1 --no-huge -m 512 -- -r in.pcap -w out [expression]\n";
+    "linecap: capture packets from DPDK ports into pcap files.\n";
+
+// CLI11's usage line would say "linecap [OPTIONS] [expression]", below the
+// description: this one says where EAL's options go, and names merge.
+class linecap_formatter : public CLI::Formatter {
+public:
+    std::string make_usage(const CLI::App*, std::string) const override
+    {
+        return "Usage: linecap [EAL options] -- [linecap options] [expression]\n"
+               "       linecap merge [-o FILE] FILE|DIR...   one time-ordered file from a capture's files "
+               "(linecap merge --help)\n\n"
+               "EAL options choose the lcores and the ports, e.g.\n"
+               "  -l 0-3 -a 0000:3b:00.0                            a NIC bound to vfio-pci\n"
+               "  --no-huge -m 512 --no-pci                         no hugepages needed\n"
+               "  --vdev net_pcap0,rx_pcap=in.pcap                  replay a capture file\n"
+               "or read a capture file, as tcpdump -r does:\n"
+               "  linecap -l 0-1 --no-huge -m 512 -- -r in.pcap -w out [expression]\n";
+    }
+};
 
 // One validator per kind of value, so every option says the same thing the
 // same way: what it got and what it wants.
@@ -71,7 +84,9 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
 {
     CLI::App app{usage_intro, "linecap"};
     app.set_version_flag("--version", std::string("linecap ") + LINECAP_VERSION);
-    app.get_formatter()->column_width(34);
+    auto formatter = std::make_shared<linecap_formatter>();
+    formatter->column_width(34);
+    app.formatter(formatter);
 
     std::vector<std::string> expression;
     std::string out_dir;
@@ -169,8 +184,8 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     } catch (const CLI::CallForAllHelp&) {
         std::cout << app.help();
         return parse_result::exit_ok;
-    } catch (const CLI::Success&) {
-        app.exit(CLI::Success());
+    } catch (const CLI::Success& e) {
+        app.exit(e);   // --version: prints it
         return parse_result::exit_ok;
     } catch (const CLI::ParseError& e) {
         std::cerr << "linecap: " << e.what() << "\nRun 'linecap -- --help' for the options.\n";

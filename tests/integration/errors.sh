@@ -106,8 +106,18 @@ fi
 # rest of the help would then die of SIGPIPE under pipefail.)
 "$LINECAP" --help >"$WORK/help" || fail "--help exited $?"
 grep -q "Usage: linecap \[EAL options\] -- \[linecap options\]" "$WORK/help" || fail "--help"
+[ "$(grep -c '^Usage:' "$WORK/help")" = 1 ] || { cat "$WORK/help"; fail "--help says Usage: more than once"; }
+grep -q "^       linecap merge \[-o FILE\] FILE|DIR" "$WORK/help" || fail "--help does not name linecap merge"
 "$LINECAP" -- --help >"$WORK/help" || fail "-- --help exited $?"
 grep -q -- "--snaplen" "$WORK/help" || fail "-- --help"
+grep -q -- "--netmask A.B.C.D" "$WORK/help" || fail "-- --help has no --netmask"
+for words in "--version" "-- --version"; do
+    # shellcheck disable=SC2086
+    "$LINECAP" $words >"$WORK/version" 2>&1 || fail "linecap $words exited $?"
+    [ "$(cat "$WORK/version")" = "linecap 0.1.0" ] || fail "linecap $words printed '$(cat "$WORK/version")'"
+done
+"$GEN" --help >"$WORK/gen-help" || fail "linecap-gen --help exited $?"
+grep -q "60% TCP, 31% UDP, 9% ICMP" "$WORK/gen-help" || { cat "$WORK/gen-help"; fail "linecap-gen --help does not say what traffic it makes"; }
 echo PASS
 
 note "the same mistake gets the same words from linecap's one-shot and linecapctl start"
