@@ -178,6 +178,17 @@ int main(int argc, char** argv)
         eal_args.insert(eal_args.end(), argv + 1, argv + argc);
     }
 
+    // linecap's options among EAL's (`linecap -w out --no-huge -- ...`) would
+    // reach EAL, which knows none of them: say where they go instead.
+    {
+        const std::vector<std::string> eal_words(eal_args.begin() + 1, eal_args.end());
+        const std::vector<std::string> our_words(our_args.begin() + 1, our_args.end());
+        if (std::string error = misplaced_options(eal_words, our_words, split < argc); !error.empty()) {
+            fmt::print(stderr, "linecap: {}\n", error);
+            return 2;
+        }
+    }
+
     engine_options options;
     switch (parse_options(static_cast<int>(our_args.size()), our_args.data(), options)) {
     case parse_result::exit_ok: return 0;
@@ -232,11 +243,27 @@ int main(int argc, char** argv)
         }
     }
 
+    // -i IFACE: an af_packet port on it, numbered past the user's own.
     std::list<std::string> added_words;   // stable addresses for eal_args
     const auto add_eal_word = [&](std::string word, size_t at) {
         added_words.push_back(std::move(word));
         eal_args.insert(eal_args.begin() + static_cast<std::ptrdiff_t>(at), added_words.back().data());
     };
+    unsigned af_packet = 0;
+    for (const std::string& iface : options.interfaces) {
+        const auto used = [&](unsigned n) {
+            const std::string name = fmt::format("net_af_packet{}", n);
+            return std::any_of(eal_args.begin(), eal_args.end(),
+                               [&](const char* a) { return std::string_view(a).find(name) != std::string_view::npos; });
+        };
+        while (used(af_packet))
+            af_packet++;
+        add_eal_word("--vdev", eal_args.size());
+        add_eal_word(fmt::format("net_af_packet{},iface={}", af_packet, iface), eal_args.size());
+    }
+    // An interface is the source: no PCI scan, unless EAL was told of PCI devices.
+    if (!options.interfaces.empty() && !names_pci_devices(eal_args))
+        eal_args.push_back(const_cast<char*>("--no-pci"));
     // EAL's start-up lines (lcores, IOVA mode, ...) are for when something
     // is wrong: warnings and errors only, unless the user sets a level.
     if (std::none_of(eal_args.begin(), eal_args.end(),

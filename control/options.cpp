@@ -14,6 +14,7 @@
 #include <sstream>
 #include <iostream>
 #include <memory>
+#include <net/if.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -41,7 +42,8 @@ public:
                "  -l 0-3 -a 0000:3b:00.0                            a NIC bound to vfio-pci\n"
                "  --no-huge -m 512 --no-pci                         no hugepages needed\n"
                "  --vdev net_pcap0,rx_pcap=in.pcap                  replay a capture file\n"
-               "or read a capture file, as tcpdump -r does:\n"
+               "or capture an interface, or read a capture file, as tcpdump -i and -r do:\n"
+               "  linecap --no-huge -m 512 -- -i eth0 -w out.pcap [expression]\n"
                "  linecap -l 0-1 --no-huge -m 512 -- -r in.pcap -w out [expression]\n";
     }
 };
@@ -78,35 +80,47 @@ CLI::Validator seconds()
         "");
 }
 
-} // namespace
+// The words of a command line, bound to CLI11 by define_options.
+struct command_line {
+    explicit command_line(engine_options& options) : o(options) {}
+    engine_options& o;
+    std::vector<std::string> expression;
+    std::string out;                 // -w: a folder, or FILE.pcap(ng): a file prefix
+    session_arguments session;
+    bool buffered = false;
+    bool no_promisc = false;
+};
 
-parse_result parse_options(int argc, char** argv, engine_options& o)
+void define_options(CLI::App& app, command_line& c)
 {
-    CLI::App app{usage_intro, "linecap"};
+    engine_options& o = c.o;
     app.set_version_flag("--version", std::string("linecap ") + LINECAP_VERSION);
     auto formatter = std::make_shared<linecap_formatter>();
     formatter->column_width(34);
     app.formatter(formatter);
 
-    std::vector<std::string> expression;
-    std::string out_dir;
     app.add_option("-r,--read", o.read_files,
                    "Read packets from a capture file (pcap or pcapng; - for standard input) instead of "
                    "ports, and stop at its end; given again, files are read one after the other")
         ->allow_extra_args(false)
         ->type_name("FILE");
-    app.add_option("-w,--out", out_dir,
-                   "Folder for the capture files (created if missing); required without --control")
-        ->type_name("DIR");
+    app.add_option("-w,--out", c.out,
+                   "Folder for the capture files (created if missing), or FILE.pcap / FILE.pcapng: the files "
+                   "go beside it, named FILE-w0-000001-<UTC>.pcap; required without --control")
+        ->type_name("DIR|FILE");
+    app.add_option("-i,--interface", o.interfaces,
+                   "Capture this kernel interface, as tcpdump -i does: EAL gets --vdev "
+                   "net_af_packet<N>,iface=IFACE; repeatable")
+        ->allow_extra_args(false)
+        ->type_name("IFACE");
     app.add_option("-F,--filter-file", o.filter_file,
                    "Session spec in JSON: rules, bpf, payload, snaplen, format, limits, rotation "
                    "(docs/filters.md); the session options below are laid over it")
         ->type_name("FILE");
-    app.add_option("expression", expression, "The tcpdump filter expression as the last words, as tcpdump takes "
+    app.add_option("expression", c.expression, "The tcpdump filter expression as the last words, as tcpdump takes "
                                              "it (or --bpf)")
         ->type_name("EXPR");
-    session_arguments session;
-    session.add_to(app, "Session (what to keep and how to write it; also in a -F spec, docs/filters.md)");
+    c.session.add_to(app, "Session (what to keep and how to write it; also in a -F spec, docs/filters.md)");
     app.add_option("--idle-exit", o.idle_exit_s,
                    "Stop once no port has received a packet for TIME (seconds, or 500ms, 1m; how a replay ends)")
         ->transform(seconds())
@@ -132,8 +146,7 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     app.add_flag("--bpf-jit", o.bpf_jit,
                  "Run BPF through DPDK's JIT, not its interpreter (DPDK 22.11's x86 JIT can crash on "
                  "short packets: docs/filters.md)");
-    bool buffered = false;
-    app.add_flag("--buffered-io", buffered, "Write through the page cache, not with O_DIRECT");
+    app.add_flag("--buffered-io", c.buffered, "Write through the page cache, not with O_DIRECT");
     app.add_flag("--lossless", o.lossless,
                  "Wait for ring space instead of dropping, on every port (replays always do)");
     app.add_option("--ring-size", o.ring_size, "Packets each worker's ring to its writer holds")
@@ -154,8 +167,7 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     app.add_option("--mtu", o.mtu, "Set each port's MTU (jumbo frames use mbuf chains)")
         ->check(whole_number(68, 16000))
         ->type_name("N");
-    bool no_promisc = false;
-    app.add_flag("-p,--no-promiscuous-mode", no_promisc, "Do not put ports in promiscuous mode");
+    app.add_flag("-p,--no-promiscuous-mode", c.no_promisc, "Do not put ports in promiscuous mode");
 
     const char* daemon_group = "Daemon (sessions started over a control socket, docs/control.md)";
     app.add_option("--control", o.control_socket, "Run as a daemon, listening on this Unix socket")
@@ -176,6 +188,136 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         ->group(daemon_group)
         ->type_name("SPEC");
 
+}
+
+// -w FILE.pcap or FILE.pcapng, as tcpdump users write it: the files go in
+// FILE's folder, named from its stem (the session name), in the suffix's
+// format. Anything else, and an existing folder whatever its name, is the
+// folder itself. Sets dir; returns an empty string, or what is wrong.
+std::string apply_file_prefix(const std::string& out, bool name_given, nlohmann::json& spec, std::string& dir)
+{
+    dir = out;
+    const std::filesystem::path path(out);
+    const std::string suffix = path.extension().string();
+    std::error_code ec;
+    if ((suffix != ".pcap" && suffix != ".pcapng") || std::filesystem::is_directory(path, ec))
+        return {};
+    const std::string stem = path.stem().string();
+    if (name_given)
+        return fmt::format("-w {} names the files \"{}\" already: leave --name out, or give -w a folder "
+                           "(-w {} --name NAME)",
+                           out, stem, path.parent_path().empty() ? "." : path.parent_path().string());
+    if (std::string e = check_session_name(stem); !e.empty())
+        return fmt::format("-w {}: the file name (without {}) starts every file's name: {}", out, suffix, e);
+    const std::string asked = spec.contains("format") && spec["format"].is_string() ? spec["format"].get<std::string>()
+                                                                                    : std::string();
+    const bool pcapng = suffix == ".pcapng";
+    if (!asked.empty() && (asked == "pcapng") != pcapng)
+        return fmt::format("-w {} names a {} file, but the format asked for is {}: name it {}{}, or leave the "
+                           "format out",
+                           out, pcapng ? "pcapng" : "pcap", asked, (path.parent_path() / stem).string(),
+                           pcapng ? ".pcap" : ".pcapng");
+    if (pcapng)
+        spec["format"] = "pcapng";
+    spec["name"] = stem;
+    dir = path.parent_path().empty() ? "." : path.parent_path().string();
+    return {};
+}
+
+// A word before "--" that is an option of linecap's and not of EAL's; with
+// `ambiguous` set, also -c, -r and -s, which EAL has too.
+const CLI::Option* linecap_option(const CLI::App& app, const std::string& word, bool ambiguous)
+{
+    if (word.size() < 2 || word[0] != '-' || word == "--")
+        return nullptr;
+    if (word[1] == '-') {
+        const std::string name = word.substr(0, word.find('='));
+        if (name == "--help" || name == "--version")
+            return nullptr;   // EAL's too
+        return app.get_option_no_throw(name);
+    }
+    if (word.size() != 2)
+        return nullptr;
+    constexpr std::string_view eal_short = "abcsdhlSmnrv";   // DPDK 22.11's EAL
+    if (eal_short.find(word[1]) != std::string_view::npos && !(ambiguous && std::string_view("crs").find(word[1]) != std::string_view::npos))
+        return nullptr;
+    return app.get_option_no_throw(word);
+}
+
+// A word as a shell would need it typed.
+std::string shell_word(const std::string& word)
+{
+    if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                "-_./=,:@%+") == std::string::npos)
+        return word;
+    std::string quoted = "'";
+    for (char ch : word)
+        quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+    return quoted + "'";
+}
+
+} // namespace
+
+std::string misplaced_options(const std::vector<std::string>& eal, const std::vector<std::string>& ours,
+                              bool separator)
+{
+    engine_options scratch;
+    CLI::App app{usage_intro, "linecap"};
+    command_line c(scratch);
+    define_options(app, c);
+    bool definite = false;
+    for (const std::string& word : eal)
+        definite = definite || linecap_option(app, word, false) != nullptr;
+    if (!definite)
+        return {};
+
+    std::vector<std::string> kept, moved;
+    std::string first;
+    size_t after_moved = 0;   // index past the last word moved
+    for (size_t i = 0; i < eal.size(); i++) {
+        const CLI::Option* option = linecap_option(app, eal[i], true);
+        if (option == nullptr) {
+            kept.push_back(eal[i]);
+            continue;
+        }
+        if (first.empty())
+            first = eal[i].substr(0, eal[i].find('='));
+        moved.push_back(eal[i]);
+        if (eal[i].find('=') == std::string::npos && option->get_expected_min() > 0 && i + 1 < eal.size())
+            moved.push_back(eal[++i]);
+        after_moved = i + 1;
+    }
+    // Without "--", the expression after linecap's last option is linecap's too.
+    if (!separator) {
+        size_t tail = eal.size();
+        while (tail > after_moved && !eal[tail - 1].starts_with("-"))
+            tail--;
+        if (tail == after_moved && tail < eal.size()) {
+            kept.resize(kept.size() - (eal.size() - tail));
+            moved.insert(moved.end(), eal.begin() + static_cast<std::ptrdiff_t>(tail), eal.end());
+        }
+    }
+    std::string typed = "linecap";
+    for (const std::string& w : kept)
+        typed += " " + shell_word(w);
+    typed += " --";
+    for (const std::string& w : moved)
+        typed += " " + shell_word(w);
+    for (const std::string& w : ours)
+        typed += " " + shell_word(w);
+    return fmt::format("{} is an option of linecap's, given before '--' where EAL's options go; linecap's come "
+                       "after '--': {}",
+                       first, typed);
+}
+
+parse_result parse_options(int argc, char** argv, engine_options& o)
+{
+    CLI::App app{usage_intro, "linecap"};
+    command_line c(o);
+    define_options(app, c);
+    std::vector<std::string>& expression = c.expression;
+    session_arguments& session = c.session;
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
@@ -191,7 +333,7 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         std::cerr << "linecap: " << e.what() << "\nRun 'linecap -- --help' for the options.\n";
         return parse_result::exit_usage;
     }
-    o.promiscuous = !no_promisc;
+    o.promiscuous = !c.no_promisc;
     const auto refuse = [](const std::string& what) {
         std::cerr << "linecap: " << what << "\nRun 'linecap -- --help' for the options.\n";
         return parse_result::exit_usage;
@@ -229,12 +371,15 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     nlohmann::json spec;
     if (std::string e = session.build(o.filter_file, spec); !e.empty())
         return refuse(e);
+    std::string out_dir;
+    if (std::string e = apply_file_prefix(c.out, app.count("--name") > 0, spec, out_dir); !e.empty())
+        return refuse(e);
     session_spec parsed;
     if (std::string e = parse_session_spec(spec, parsed); !e.empty())
         return refuse(session.explain(e));
     o.session = std::move(parsed);
     o.session.output.dir = out_dir;
-    o.session.output.direct_io = !buffered;
+    o.session.output.direct_io = !c.buffered;
     return parse_result::run;
 }
 
@@ -268,6 +413,13 @@ std::string load_start_specs(engine_options& o)
 
 std::string validate_options(engine_options& o)
 {
+    for (const std::string& iface : o.interfaces) {
+        if (!o.read_files.empty())
+            return fmt::format("-i {} captures an interface and -r reads a file: give one or the other", iface);
+        if (iface.empty() || iface.size() >= IF_NAMESIZE || iface.find(',') != std::string::npos ||
+            if_nametoindex(iface.c_str()) == 0)
+            return fmt::format("-i {}: no such network interface (`ip link` lists them)", iface);
+    }
     if (o.daemon()) {
         if (o.out_root.empty())
             return "--control needs --out-root DIR, the folder where sessions' folders go";

@@ -18,6 +18,7 @@ struct engine_options : engine_config {
     session_spec session;
     std::string filter_file;         // a session spec in JSON (docs/filters.md)
     std::vector<std::string> read_files;   // -r FILE (repeatable): capture files, the only source (engine/file_port.h)
+    std::vector<std::string> interfaces;   // -i IFACE (repeatable): net_af_packet vdevs added to EAL's words
     double idle_exit_s = 0;          // 0: never
     double stats_interval_s = 0;     // 0: no live counters
     std::string stats_json;          // where the final counters go, if anywhere
@@ -44,6 +45,13 @@ enum class parse_result {
 // refuses the options of the other mode (one-shot or daemon), and builds the
 // one-shot's session spec. Prints help or one error to stderr as needed.
 parse_result parse_options(int argc, char** argv, engine_options& options);
+
+// linecap's options among EAL's words (those before "--", or every word
+// when there is no "--"; `ours` are the words after it): an empty string,
+// or one message naming the first and saying what to type instead
+// ("-w is an option of linecap's, ...: linecap --no-huge -- -w out").
+std::string misplaced_options(const std::vector<std::string>& eal, const std::vector<std::string>& ours,
+                              bool separator);
 
 // Checks the session's filter (BPF syntax, payload patterns, rule sizes) and
 // the options against each other, reads the daemon's --start specs, and

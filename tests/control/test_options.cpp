@@ -103,6 +103,49 @@ TEST_CASE("-r FILE: repeatable, one file per -r, the expression after it; one-sh
     CHECK(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "-r", "a.pcap"}, daemon) == parse_result::exit_usage);
 }
 
+TEST_CASE("-w FILE.pcap and FILE.pcapng: a file prefix in FILE's folder, the format from the suffix")
+{
+    engine_options pcap;
+    REQUIRE(parse({"-w", "/tmp/caps/sub-42.pcap"}, pcap) == parse_result::run);
+    CHECK(pcap.session.output.dir == "/tmp/caps");
+    CHECK(pcap.session.output.name == "sub-42");
+    CHECK(pcap.session.output.format == file_format::pcap_ns);
+
+    engine_options here;
+    REQUIRE(parse({"-w", "ring.pcapng", "--format", "pcapng"}, here) == parse_result::run);
+    CHECK(here.session.output.dir == ".");
+    CHECK(here.session.output.name == "ring");
+    CHECK(here.session.output.format == file_format::pcapng);
+
+    engine_options folder;
+    REQUIRE(parse({"-w", "/tmp/caps/out"}, folder) == parse_result::run);
+    CHECK(folder.session.output.dir == "/tmp/caps/out");
+    CHECK(folder.session.output.name == "capture");
+
+    engine_options conflict;
+    CHECK(parse({"-w", "x.pcap", "--format", "pcapng"}, conflict) == parse_result::exit_usage);
+    CHECK(parse({"-w", "x.pcapng", "--format", "pcap-ns"}, conflict) == parse_result::exit_usage);
+    CHECK(parse({"-w", "x.pcap", "--name", "y"}, conflict) == parse_result::exit_usage);
+    CHECK(parse({"-w", "a b.pcap"}, conflict) == parse_result::exit_usage);
+}
+
+TEST_CASE("linecap's options among EAL's: the command to type instead")
+{
+    CHECK(misplaced_options({"--no-huge", "-m", "512"}, {"-w", "out"}, true) == "");
+    CHECK(misplaced_options({"-l", "0-1", "-s", "0x2", "-c", "3"}, {}, false) == "");   // EAL's own -s and -c
+    CHECK(misplaced_options({"-w", "out", "--no-huge", "-m", "512"}, {"-s", "64"}, true) ==
+          "-w is an option of linecap's, given before '--' where EAL's options go; linecap's come after '--': "
+          "linecap --no-huge -m 512 -- -w out -s 64");
+    // With one of linecap's for sure, -s and -c are linecap's too; without
+    // "--", the expression at the end is.
+    CHECK(misplaced_options({"--no-huge", "-i", "eth0", "-s", "128", "-w", "o.pcap", "host", "10.0.0.1"}, {}, false) ==
+          "-i is an option of linecap's, given before '--' where EAL's options go; linecap's come after '--': "
+          "linecap --no-huge -- -i eth0 -s 128 -w o.pcap host 10.0.0.1");
+    CHECK(misplaced_options({"--idle-exit=1", "--vdev", "net_null0"}, {"-w", "it's"}, true) ==
+          "--idle-exit is an option of linecap's, given before '--' where EAL's options go; linecap's come after "
+          "'--': linecap --vdev net_null0 -- --idle-exit=1 -w 'it'\\''s'");
+}
+
 TEST_CASE("validation: ring size, lcore lists, the output folder")
 {
     const std::string base = test::temp_dir();

@@ -21,7 +21,7 @@ E=(-l 0-1 "${EAL_TEST[@]}")
 out="$WORK/out-dir"
 
 expect_error 2 "The following argument was not expected: --bogus" "${E[@]}" -- -w "$out" --bogus
-expect_error 2 "--out: 1 required DIR missing" "${E[@]}" -- -w
+expect_error 2 "--out: 1 required DIR|FILE missing" "${E[@]}" -- -w
 expect_error 2 "--out (-w) DIR is required" "${E[@]}" --vdev net_null0
 expect_error 2 "--control needs --out-root" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock"
 expect_error 2 "--snaplen belongs to a one-shot capture" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock" --out-root "$WORK/root" -s 64
@@ -59,6 +59,21 @@ expect_error 1 "need 2 lcores (1 worker + 1 writer) but EAL enabled 1" -l 0 "${E
 expect_error 1 "worker-lcores: lcore 3 is not enabled" "${E[@]}" --vdev net_null0 -- -w "$out" --worker-lcores 3
 expect_error 1 "raise --mbufs" "${E[@]}" --vdev net_pcap0,infinite_rx=1,rx_pcap="$WORK/big.pcap" -- -w "$out" --mbufs 1024 \
     < <("$GEN" -o "$WORK/big.pcap" -n 20000)
+
+# linecap's options before "--", among EAL's: what to type instead.
+expect_error 2 "-w is an option of linecap's, given before '--' where EAL's options go; linecap's come after '--': linecap --no-huge -m 512 -- -w $out -s 64\$" \
+    -w "$out" --no-huge -m 512 -- -s 64
+expect_error 2 "-w is an option of linecap's, .*: linecap --no-huge -m 512 -- -w $out\$" --no-huge -m 512 -w "$out"
+expect_error 2 "-i is an option of linecap's, .*: linecap -l 0-1 --no-huge -- -i lo -w $out 'tcp\[13\] != 0' and port 80\$" \
+    -l 0-1 --no-huge -i lo -w "$out" 'tcp[13] != 0' and port 80
+expect_error 2 "--idle-exit is an option of linecap's" "${E[@]}" --idle-exit 1 --vdev net_null0 -- -w "$out"
+
+# -w FILE.pcap: a file prefix whose suffix is the format; -i: an interface that exists.
+expect_error 2 "-w $WORK/x.pcapng names a pcapng file, but the format asked for is pcap: name it $WORK/x.pcap, or leave the format out" \
+    "${E[@]}" --vdev net_null0 -- -w "$WORK/x.pcapng" --format pcap
+expect_error 2 "-w $WORK/x.pcap names the files \"x\" already: leave --name out" "${E[@]}" --vdev net_null0 -- -w "$WORK/x.pcap" --name y
+expect_error 2 "-i no-such-if0: no such network interface (\`ip link\` lists them)" "${E[@]}" -- -i no-such-if0 -w "$out"
+expect_error 2 "-i lo captures an interface and -r reads a file: give one or the other" "${E[@]}" -- -i lo -r "$WORK/x.pcap" -w "$out"
 
 # A second DPDK process on the runtime prefix of a running one: which
 # prefix, and how to run beside it; never errno 0's "Success".

@@ -1,11 +1,28 @@
 #!/usr/bin/env bash
-# tcpdump's habits on linecap's command line: a replay that ends by itself,
-# `ip broadcast` as tcpdump -r compiles it, EAL quiet unless asked, and each
-# port's timestamp source named truly.
+# tcpdump's habits on linecap's command line: -w FILE.pcap, -i IFACE, a
+# replay that ends by itself, `ip broadcast` as tcpdump -r compiles it, EAL
+# quiet unless asked, and each port's timestamp source named truly.
 source "$(dirname "$0")/lib.sh"
 
 E=(-l 0-1 "${EAL_TEST[@]}")
 "$GEN" -o "$WORK/in.pcap" -n 2000 --seed 3
+
+note "-w FILE.pcap and -w FILE.pcapng: a file prefix, the format from the suffix"
+run_linecap "$WORK/prefix.log" "${E[@]}" -- -r "$WORK/in.pcap" -w "$WORK/f.pcap"
+[ ! -d "$WORK/f.pcap" ] || fail "-w f.pcap made a folder"
+files=("$WORK"/f-w0-000001-*.pcap)
+[ "${#files[@]}" = 1 ] && [ -f "${files[0]}" ] || fail "-w f.pcap did not write f-w0-000001-<UTC>.pcap: $(ls "$WORK")"
+"$COMPARE" "$WORK/in.pcap" "${files[0]}"
+mkdir "$WORK/sub"
+run_linecap "$WORK/prefix.log" "${E[@]}" -- -r "$WORK/in.pcap" -w "$WORK/sub/g.pcapng" -c 10
+files=("$WORK"/sub/g-w0-000001-*.pcapng)
+[ -f "${files[0]}" ] || fail "-w sub/g.pcapng did not write sub/g-w0-000001-<UTC>.pcapng: $(ls "$WORK/sub")"
+capinfos -t "${files[0]}" | grep -q "pcapng" || fail "-w g.pcapng did not write pcapng"
+check_readable "${files[0]}" 10
+# An existing folder stays a folder, whatever its name.
+mkdir "$WORK/dir.pcap"
+run_linecap "$WORK/prefix.log" "${E[@]}" -- -r "$WORK/in.pcap" -w "$WORK/dir.pcap" -c 10
+check_readable "$(only_file "$WORK/dir.pcap")" 10
 
 note "a replay told no end stops 1 s after its last packet, and says so"
 rc=0
@@ -77,4 +94,23 @@ now=$(date +%s)
 awk -v t="$first" -v now="$now" 'BEGIN { exit !(t > now - 600 && t <= now + 1) }' ||
     fail "a looped packet is stamped $first, not about now ($now)"
 
+if [ "$(id -u)" = 0 ]; then
+    note "-i lo: an af_packet port on the interface"
+    port=$((20000 + $$ % 20000))
+    timeout -s INT 60 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" -- -i lo -w "$WORK/lo" --duration 4 \
+        --stats-json "$WORK/lo.json" udp port "$port" >"$WORK/lo.log" 2>&1 &
+    capture=$!
+    cleanup_hooks+=("kill $capture 2>/dev/null")
+    for _ in $(seq 150); do compgen -G "$WORK/lo/*" >/dev/null && break; sleep 0.1; done
+    python3 -c "
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(20):
+    s.sendto(b'linecap-i-%d' % i, ('127.0.0.1', $port)); time.sleep(0.01)"
+    wait "$capture" || { cat "$WORK/lo.log"; fail "linecap -i lo exited $?"; }
+    [ "$(json "$WORK/lo.json" '.ports[0].name + " " + .ports[0].driver')" = "net_af_packet0 net_af_packet" ] ||
+        fail "-i lo made port $(json "$WORK/lo.json" '.ports[0].name + " " + .ports[0].driver')"
+    got=$(tshark -r "$(only_file "$WORK/lo")" -Y "udp.dstport == $port" -T fields -e data.data | sort -u | wc -l)
+    [ "$got" = 20 ] || fail "-i lo captured $got of the 20 datagrams sent"
+fi
 echo PASS
