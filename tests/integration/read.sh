@@ -156,8 +156,8 @@ fi
 if [ -e "$CASES/12-caplen-gt-len/in.pcap" ]; then
     note "a record whose original length is below its captured length: every byte kept, len = caplen"
     for input in in.pcap in.pcapng; do
-        lc "$WORK/gt.log" -r "$CASES/12-caplen-gt-len/$input" -w "$WORK/gt-$input"
-        lens=$(tshark -r "$(only_file "$WORK/gt-$input")" -T fields -e frame.cap_len -e frame.len 2>/dev/null | tr '\t\n' '/ ')
+        lc "$WORK/gt.log" -r "$CASES/12-caplen-gt-len/$input" -w "$WORK/gt-${input/./-}"
+        lens=$(tshark -r "$(only_file "$WORK/gt-${input/./-}")" -T fields -e frame.cap_len -e frame.len 2>/dev/null | tr '\t\n' '/ ')
         [ "$lens" = "60/60 60/60 60/60 " ] || fail "$input: captured/original lengths $lens"
     done
 fi
