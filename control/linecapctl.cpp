@@ -319,19 +319,9 @@ int main(int argc, char** argv)
     // A start's spec is built before connecting: a bad option costs no round trip.
     nlohmann::json spec;
     if (start->parsed()) {
-        // `linecapctl start ring.json`, as before -F: one word naming JSON
-        // is a spec file, never an expression (no tcpdump primitive ends so).
-        if (expression.size() == 1 && expression[0].ends_with(".json") && spec_file.empty()) {
-            spec_file = expression[0];
-            expression.clear();
-        }
-        if (!expression.empty()) {
-            if (start->count("--bpf") > 0) {
-                fmt::print(stderr, "linecapctl: start: give the filter expression either with --bpf or as the last "
-                                   "words, not both\n");
-                return usage;
-            }
-            session.set_bpf(fmt::format("{}", fmt::join(expression, " ")), "the filter expression");
+        if (std::string e = session.take_last_words(expression, start->count("--bpf") > 0, spec_file); !e.empty()) {
+            fmt::print(stderr, "linecapctl: start: {}\n", e);
+            return usage;
         }
         if (std::string e = session.build(spec_file, spec); !e.empty()) {
             fmt::print(stderr, "linecapctl: start: {}\n", e);
@@ -373,7 +363,7 @@ int main(int argc, char** argv)
             if (!report(reply))
                 return refused;
             if (!as_json)
-                fmt::print("session {} {}: {}, {} packets written ({})\n", id, text(reply, "status"),
+                fmt::print("session {} {}: {}, {} packets written ({})\n", text(reply, "id"), text(reply, "status"),
                            text(reply, "reason"), number(reply["counters"], "written_packets"),
                            human_bytes(number(reply["counters"], "written_bytes")));
         } else if (ls->parsed()) {
@@ -449,7 +439,7 @@ int main(int argc, char** argv)
                 else if (text(line, "event") == "note")
                     fmt::print(stderr, "linecapctl: note: {}\n", text(line, "note"));
                 else if (text(line, "event") == "end")
-                    fmt::print(stderr, "linecapctl: session {} ended: {}\n", id, text(line, "reason"));
+                    fmt::print(stderr, "linecapctl: session {} ended: {}\n", text(line, "id"), text(line, "reason"));
                 std::fflush(stdout);
                 std::fflush(stderr);
                 if (text(line, "event") == "end")

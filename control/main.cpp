@@ -271,8 +271,12 @@ int main(int argc, char** argv)
         add_eal_word("--log-level=lib.eal:warning", 1);
 
     install_signal_handlers();
-    if (init_eal(eal_args) < 0) {
-        if (std::string taken = runtime_prefix_taken(eal_args); !taken.empty()) {
+    // rte_eal_init rewrites its argv in place (its last option's word
+    // becomes the program name): the words as given are read from a copy.
+    const std::vector<char*> eal_words = eal_args;
+    const int eal_parsed = init_eal(eal_args);
+    if (eal_parsed < 0) {
+        if (std::string taken = runtime_prefix_taken(eal_words); !taken.empty()) {
             fmt::print(stderr, "linecap: {}\n", taken);
             return 1;
         }
@@ -284,6 +288,19 @@ int main(int argc, char** argv)
                    "and that you run as root.\n",
                    rte_errno != 0 ? ": " + rte_error_text(rte_errno) : "");
         return 1;
+    }
+    // Words EAL took for no option of its own (it moves them to the end):
+    // a filter expression typed before "--" would otherwise be ignored and
+    // the capture run unfiltered.
+    if (const auto used = static_cast<size_t>(eal_parsed) + 1; used < eal_args.size()) {
+        std::string words;
+        for (size_t i = used; i < eal_args.size(); i++)
+            words += (words.empty() ? "" : " ") + std::string(eal_args[i]);
+        fmt::print(stderr, "linecap: \"{}\" before '--' is no EAL option or value; linecap's options and the filter "
+                           "expression go after '--': linecap [EAL options] -- -w out {}\n",
+                   words, words);
+        rte_eal_cleanup();
+        return 2;
     }
 
     int status = 0;

@@ -46,7 +46,7 @@ double idle_exit_of(const pipeline& p, const engine_options& o)
         return o.idle_exit_s;
     log_event(log_module::control, log_level::info,
               "every port replays a file: stopping once none has received a packet for {:g} s "
-              "(--idle-exit S or --duration S to choose)",
+              "(--idle-exit TIME or --duration TIME to choose)",
               replay_idle_exit_s);
     return replay_idle_exit_s;
 }

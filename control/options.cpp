@@ -118,7 +118,7 @@ void define_options(CLI::App& app, command_line& c)
                    "(docs/filters.md); the session options below are laid over it")
         ->type_name("FILE");
     app.add_option("expression", c.expression, "The tcpdump filter expression as the last words, as tcpdump takes "
-                                             "it (or --bpf)")
+                                               "it (or --bpf); one word ending in .json is read as -F FILE")
         ->type_name("EXPR");
     c.session.add_to(app, "Session (what to keep and how to write it; also in a -F spec, docs/filters.md)");
     app.add_option("--idle-exit", o.idle_exit_s,
@@ -204,8 +204,8 @@ std::string apply_file_prefix(const std::string& out, bool name_given, nlohmann:
         return {};
     const std::string stem = path.stem().string();
     if (name_given)
-        return fmt::format("-w {} names the files \"{}\" already: leave --name out, or give -w a folder "
-                           "(-w {} --name NAME)",
+        return fmt::format("-w {} names the files \"{}\" already: leave --name (and a -F spec's \"name\") out, "
+                           "or give -w a folder (-w {} --name NAME)",
                            out, stem, path.parent_path().empty() ? "." : path.parent_path().string());
     if (std::string e = check_session_name(stem); !e.empty())
         return fmt::format("-w {}: the file name (without {}) starts every file's name: {}", out, suffix, e);
@@ -242,6 +242,19 @@ const CLI::Option* linecap_option(const CLI::App& app, const std::string& word, 
     if (eal_short.find(word[1]) != std::string_view::npos && !(ambiguous && std::string_view("crs").find(word[1]) != std::string_view::npos))
         return nullptr;
     return app.get_option_no_throw(word);
+}
+
+// Whether an EAL option (DPDK 22.11) takes the next word as its value.
+bool eal_option_takes_value(const std::string& word)
+{
+    if (word.size() == 2 && word[0] == '-')
+        return std::string_view("abcdlmnrsS").find(word[1]) != std::string_view::npos;
+    constexpr std::string_view with_value[] = {
+        "--vdev", "--allow", "--block", "--file-prefix", "--log-level", "--proc-type", "--socket-mem",
+        "--socket-limit", "--huge-dir", "--base-virtaddr", "--iova-mode", "--lcores", "--main-lcore",
+        "--mbuf-pool-ops-name", "--vfio-intr", "--vfio-vf-token", "--trace", "--trace-dir", "--trace-bufsz",
+        "--trace-mode", "--force-max-simd-bitwidth"};
+    return std::find(std::begin(with_value), std::end(with_value), word) != std::end(with_value);
 }
 
 // A word as a shell would need it typed.
@@ -287,12 +300,15 @@ std::string misplaced_options(const std::vector<std::string>& eal, const std::ve
             moved.push_back(eal[++i]);
         after_moved = i + 1;
     }
-    // Without "--", the expression after linecap's last option is linecap's too.
+    // Without "--", the words at the end that are no option's value are
+    // the expression, linecap's too (EAL's options may come between).
     if (!separator) {
         size_t tail = eal.size();
         while (tail > after_moved && !eal[tail - 1].starts_with("-"))
             tail--;
-        if (tail == after_moved && tail < eal.size()) {
+        if (tail > after_moved && tail < eal.size() && eal_option_takes_value(eal[tail - 1]))
+            tail++;
+        if (tail < eal.size()) {
             kept.resize(kept.size() - (eal.size() - tail));
             moved.insert(moved.end(), eal.begin() + static_cast<std::ptrdiff_t>(tail), eal.end());
         }
@@ -338,11 +354,8 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         std::cerr << "linecap: " << what << "\nRun 'linecap -- --help' for the options.\n";
         return parse_result::exit_usage;
     };
-    if (!expression.empty()) {
-        if (app.count("--bpf") > 0)
-            return refuse("give the filter expression either with --bpf or as the last words, not both");
-        session.set_bpf(fmt::format("{}", fmt::join(expression, " ")), "the filter expression");
-    }
+    if (std::string e = session.take_last_words(expression, app.count("--bpf") > 0, o.filter_file); !e.empty())
+        return refuse(e);
 
     // Each mode refuses the other's options.
     if (o.daemon()) {
@@ -372,7 +385,7 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     if (std::string e = session.build(o.filter_file, spec); !e.empty())
         return refuse(e);
     std::string out_dir;
-    if (std::string e = apply_file_prefix(c.out, app.count("--name") > 0, spec, out_dir); !e.empty())
+    if (std::string e = apply_file_prefix(c.out, spec.contains("name"), spec, out_dir); !e.empty())
         return refuse(e);
     session_spec parsed;
     if (std::string e = parse_session_spec(spec, parsed); !e.empty())

@@ -110,6 +110,21 @@ void session_arguments::set_bpf(std::string expression, std::string origin)
     _bpf_origin = std::move(origin);
 }
 
+std::string session_arguments::take_last_words(const std::vector<std::string>& words, bool bpf_given,
+                                               std::string& spec_file)
+{
+    if (words.size() == 1 && words[0].ends_with(".json") && spec_file.empty()) {
+        spec_file = words[0];
+        return {};
+    }
+    if (words.empty())
+        return {};
+    if (bpf_given)
+        return "give the filter expression either with --bpf or as the last words, not both";
+    set_bpf(fmt::format("{}", fmt::join(words, " ")), "the filter expression");
+    return {};
+}
+
 std::string session_arguments::build(const std::string& spec_file, json& spec)
 {
     _file = spec_file;

@@ -43,6 +43,12 @@ public:
     // origin names it in messages.
     void set_bpf(std::string expression, std::string origin);
 
+    // The command line's last words: a tcpdump expression, ANDed as "bpf"
+    // (refused beside --bpf, bpf_given); or one word ending in ".json",
+    // read as the spec file when spec_file is empty (no tcpdump primitive
+    // ends so). Returns an empty string, or what is wrong.
+    std::string take_last_words(const std::vector<std::string>& words, bool bpf_given, std::string& spec_file);
+
     // The spec this command line gives: the spec file's JSON (none if
     // spec_file is empty) with the options laid over it (lay_over). Returns
     // an empty string, or what is wrong, a file's faults named as

@@ -357,7 +357,9 @@ uint64_t whole_seconds(const spec_value& f, uint64_t max)
 {
     const std::optional<double> s = duration_of(f);
     if (!s || *s < 1 || *s > static_cast<double>(max) || *s != std::floor(*s))
-        f.fail(fmt::format("{} is not a whole number of seconds from 1 to {}: give {}", f.text(), max, seconds_forms));
+        f.fail(fmt::format("{} is not a whole number of seconds from 1 to {}: give whole seconds (90) or a whole "
+                           "number of m, h or d (5m, 1h)",
+                           f.text(), max));
     return static_cast<uint64_t>(*s);
 }
 
@@ -674,6 +676,12 @@ std::string check_session_name(std::string_view name)
             return fmt::format("\"{}\": a session name has only letters, digits, '.', '_' and '-'", shown_name(name));
     if (name == "." || name == "..")
         return fmt::format("\"{}\" is not a session name", name);
+    // Commands take a session's id or its name: a name of digits alone
+    // would read as an id.
+    if (std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return fmt::format("\"{}\": a session name needs a letter or one of '.', '_', '-' (a number is a session "
+                           "id): e.g. \"sub-{}\"",
+                           name, name);
     return {};
 }
 
@@ -731,6 +739,10 @@ std::string parse_session_spec(const json& j, session_spec& spec)
         spec.output.tunnel = spec.tunnel.ports;
     } catch (const spec_error& e) {
         return e.what();
+    } catch (const json::exception& e) {
+        // The fields check each value's type before reading it; should one
+        // slip, a spec from a client still gets an answer, not an abort.
+        return fmt::format("the spec cannot be read: {}", e.what());
     }
     return {};
 }

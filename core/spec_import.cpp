@@ -74,12 +74,16 @@ json import_filter(const json& filter, const std::string& path)
         }
         const std::string at = fmt::format("{}.{}", path, key);
         if (key == "TcpFlags") {
-            if (!value.is_number_integer() || value.get<int64_t>() < -1 || value.get<int64_t>() > 255)
+            // -1 is signed; anything else must read as 0 to 255 unsigned
+            // (get<int64_t> would wrap 2^64-1 to -1).
+            const bool minus_one = value.is_number_integer() && !value.is_number_unsigned() &&
+                                   value.get<int64_t>() == -1;
+            if (!minus_one && !(value.is_number_unsigned() && value.get<uint64_t>() <= 255))
                 fail(at, fmt::format("{} is not a TCP flags bitmask from 0 to 255 (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 "
                                      "URG=32 ECE=64 CWR=128: 18 is SYN or ACK set; 0 or -1: any flags)",
                                      value.dump()));
-            const int64_t mask = value.get<int64_t>();
-            if (mask > 0) {
+            const uint64_t mask = minus_one ? 0 : value.get<uint64_t>();
+            if (mask != 0) {
                 json any = json::array();
                 for (const tcp_flag_name& flag : tcp_flag_names)
                     if ((mask & flag.bit) != 0)
@@ -129,6 +133,8 @@ std::string import_gateway_capture_filter(const json& in, json& out)
                                              in["TracingFlags"].dump()));
         if (in.contains("MaxPacketBufferSize") && !out.contains("snaplen"))
             out["snaplen"] = in["MaxPacketBufferSize"];
+        if (out.contains("rotate") && !out["rotate"].is_object())
+            fail("rotate", fmt::format("expected an object {{\"bytes\": ...}}, got {}", out["rotate"].dump()));
         if (in.contains("MaxFileSize") && !(out.contains("rotate") && out["rotate"].contains("bytes"))) {
             const json& mb = in["MaxFileSize"];
             if (!mb.is_number_unsigned() || mb.get<uint64_t>() == 0 || mb.get<uint64_t>() > UINT64_MAX / 1000000)
@@ -148,6 +154,9 @@ std::string import_gateway_capture_filter(const json& in, json& out)
         }
     } catch (const import_error& e) {
         return e.what();
+    } catch (const json::exception& e) {
+        // Nothing above should throw one; a hostile spec must not abort the daemon if it does.
+        return fmt::format("the gateway filter cannot be read: {}", e.what());
     }
     return {};
 }
@@ -172,7 +181,20 @@ std::string gateway_error(const json& in, const std::string& spec_error)
                     break;
                 }
         }
-        return out + std::string(rest);
+        // A check of the whole rule ("match[0]: tcp_flags only match TCP, and
+        // \"protocols\" does not name tcp") speaks of its fields by linecap's names.
+        std::string message(rest);
+        if (message.starts_with(": ")) {
+            constexpr std::pair<std::string_view, std::string_view> words[] = {
+                {"tcp_flags", "TcpFlags"},
+                {"\"protocols\"", "Protocol"},
+                {"src and dst", "SourceSubnets and DestinationSubnets"},
+            };
+            for (const auto& [linecap_word, gateway_word] : words)
+                if (const size_t at = message.find(linecap_word); at != std::string::npos)
+                    message.replace(at, linecap_word.size(), gateway_word);
+        }
+        return out + message;
     }
     if (spec_error.starts_with("snaplen:") && in.contains("MaxPacketBufferSize") && !in.contains("snaplen"))
         return "MaxPacketBufferSize" + spec_error.substr(7);

@@ -22,7 +22,7 @@
 // length in bytes; MaxFileSize, in MB (10^6 bytes, as -C), starts a new file.
 // TracingFlags picks which of the gateway's own capture points record
 // (inner, outer, IKE): linecap sees what the wire carries, so it is read
-// (0 to 11, as the gateway takes it) and has no further effect. docs/filters.md.
+// (a whole number) and has no further effect. docs/filters.md.
 #pragma once
 
 #include <string>

@@ -144,6 +144,18 @@ TEST_CASE("linecap's options among EAL's: the command to type instead")
     CHECK(misplaced_options({"--idle-exit=1", "--vdev", "net_null0"}, {"-w", "it's"}, true) ==
           "--idle-exit is an option of linecap's, given before '--' where EAL's options go; linecap's come after "
           "'--': linecap --vdev net_null0 -- --idle-exit=1 -w 'it'\\''s'");
+    // EAL's options after linecap's: the expression still moves, an EAL
+    // option's value stays (found by review: "host 10.0.0.1" stayed before
+    // "--", where EAL ignores it, and the capture ran unfiltered).
+    CHECK(misplaced_options({"-w", "o3", "-m", "512", "host", "10.0.0.1"}, {}, false) ==
+          "-w is an option of linecap's, given before '--' where EAL's options go; linecap's come after '--': "
+          "linecap -m 512 -- -w o3 host 10.0.0.1");
+    CHECK(misplaced_options({"--no-huge", "-m", "512", "-w", "o3", "--snaplen", "96", "--no-pci", "tcp"}, {}, false) ==
+          "-w is an option of linecap's, given before '--' where EAL's options go; linecap's come after '--': "
+          "linecap --no-huge -m 512 --no-pci -- -w o3 --snaplen 96 tcp");
+    CHECK(misplaced_options({"-w", "o3", "--file-prefix", "p1"}, {}, false) ==
+          "-w is an option of linecap's, given before '--' where EAL's options go; linecap's come after '--': "
+          "linecap --file-prefix p1 -- -w o3");
 }
 
 TEST_CASE("validation: ring size, lcore lists, the output folder")

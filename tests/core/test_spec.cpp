@@ -97,7 +97,9 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"limits":{"minutes":1}})") == "limits.minutes: unknown field (known: packets, bytes, seconds)");
     CHECK(spec_error(R"({"rotate":{"keep":5}})") ==
           "rotate.keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
-    CHECK(spec_error(R"({"rotate":{"seconds":0.5}})") == "rotate.seconds: 0.5 is not a whole number of seconds from 1 to 2678400: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)");
+    CHECK(spec_error(R"({"rotate":{"seconds":0.5}})") == "rotate.seconds: 0.5 is not a whole number of seconds from 1 to 2678400: give whole seconds (90) or a whole number of m, h or d (5m, 1h)");
+    CHECK(spec_error(R"({"name":"7"})") == "name: \"7\": a session name needs a letter or one of '.', '_', '-' (a "
+                                           "number is a session id): e.g. \"sub-7\"");
     CHECK(spec_error(R"({"name":"../etc"})") ==
           "name: \"../etc\": a session name has only letters, digits, '.', '_' and '-'");
     CHECK(spec_error(R"([1,2])") == "expected an object {...}, got [1,2]");
@@ -171,6 +173,6 @@ TEST_CASE("durations read as people type them, as numbers of seconds or with a u
           "limits.seconds: \"5 min\" is not a duration above 0: give seconds (90, 1.5) or a number with ms, s, m, "
           "h or d (5m, 2h)");
     CHECK(parse_session_spec_text(R"({"rotate": {"seconds": "1500ms"}})", s) ==
-          "rotate.seconds: \"1500ms\" is not a whole number of seconds from 1 to 2678400: give seconds (90, 1.5) or "
-          "a number with ms, s, m, h or d (5m, 2h)");
+          "rotate.seconds: \"1500ms\" is not a whole number of seconds from 1 to 2678400: give whole seconds (90) "
+          "or a whole number of m, h or d (5m, 1h)");
 }

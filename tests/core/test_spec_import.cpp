@@ -97,6 +97,21 @@ TEST_CASE("a gateway filter's mistakes are named by the gateway's fields")
           "linecap's spec, docs/filters.md)");
 }
 
+TEST_CASE("hostile gateway filters are refused with a message, never thrown")
+{
+    // Found by review: a non-object "rotate" beside MaxFileSize threw out of the
+    // parser and aborted the daemon.
+    CHECK(error_of(R"({"MaxFileSize": 200, "rotate": 5})") == "rotate: expected an object {\"bytes\": ...}, got 5");
+    // 2^64-1 is not -1.
+    CHECK_THAT(error_of(R"({"Filters": [{"TcpFlags": 18446744073709551615}]})"),
+               Catch::StartsWith("Filters[0].TcpFlags: 18446744073709551615 is not a TCP flags bitmask"));
+    CHECK_THAT(error_of(R"({"Filters": [{"TcpFlags": -2}]})"),
+               Catch::StartsWith("Filters[0].TcpFlags: -2 is not a TCP flags bitmask"));
+    // A check of the whole rule names the gateway's fields.
+    CHECK(error_of(R"({"Filters": [{"Protocol": [17], "TcpFlags": 2}]})") ==
+          "Filters[0]: TcpFlags only match TCP, and Protocol does not name tcp");
+}
+
 TEST_CASE("a bitmask in linecap's own tcp_flags gets the shape it should have")
 {
     CHECK(error_of(R"({"match": [{"tcp_flags": 18}]})") ==

@@ -71,7 +71,9 @@ expect_error 2 "--idle-exit is an option of linecap's" "${E[@]}" --idle-exit 1 -
 # -w FILE.pcap: a file prefix whose suffix is the format; -i: an interface that exists.
 expect_error 2 "-w $WORK/x.pcapng names a pcapng file, but the format asked for is pcap: name it $WORK/x.pcap, or leave the format out" \
     "${E[@]}" --vdev net_null0 -- -w "$WORK/x.pcapng" --format pcap
-expect_error 2 "-w $WORK/x.pcap names the files \"x\" already: leave --name out" "${E[@]}" --vdev net_null0 -- -w "$WORK/x.pcap" --name y
+expect_error 2 "-w $WORK/x.pcap names the files \"x\" already: leave --name (and a -F spec's \"name\") out" "${E[@]}" --vdev net_null0 -- -w "$WORK/x.pcap" --name y
+echo '{"name": "from-file"}' >"$WORK/named.json"
+expect_error 2 "-w $WORK/x.pcap names the files \"x\" already: leave --name (and a -F spec's \"name\") out" "${E[@]}" --vdev net_null0 -- -w "$WORK/x.pcap" -F "$WORK/named.json"
 expect_error 2 "-i no-such-if0: no such network interface (\`ip link\` lists them)" "${E[@]}" -- -i no-such-if0 -w "$out"
 expect_error 2 "-i lo captures an interface and -r reads a file: give one or the other" "${E[@]}" -- -i lo -r "$WORK/x.pcap" -w "$out"
 
@@ -88,9 +90,16 @@ compgen -G "$WORK/first/*" >/dev/null || { cat "$WORK/first.log" >&2; fail "the 
 expect_error 1 "another DPDK process (pid $first) holds EAL's runtime prefix \"$prefix\" (.*/dpdk/$prefix/config); to run beside it, give this one a prefix of its own with --file-prefix NAME, or no shared files with --no-shconf (EAL options, before '--')" \
     -l 0-1 --no-huge -m 512 --no-pci --file-prefix "$prefix" --vdev net_null0 -- -w "$out"
 ! grep -q "Success" "$WORK/err" || { cat "$WORK/err" >&2; fail "an error printed errno 0 (Success)"; }
+# --file-prefix as EAL's last word too (rte_eal_init rewrites that word).
+expect_error 1 "another DPDK process (pid $first) holds EAL's runtime prefix \"$prefix\"" \
+    -l 0-1 --no-huge -m 512 --no-pci --vdev net_null0 --file-prefix "$prefix" -- -w "$out"
 kill -INT "$first"
 wait "$first" || fail "the first linecap exited $? after SIGINT"
 rm -rf "$WORK/first"
+
+# A filter expression typed before "--": EAL would ignore it.
+expect_error 2 "\"host 10.0.0.1\" before '--' is no EAL option or value; linecap's options and the filter expression go after '--': linecap \[EAL options\] -- -w out host 10.0.0.1" \
+    "${E[@]}" --vdev net_null0 host 10.0.0.1 -- -w "$out"
 
 # Bad filters, refused before DPDK starts.
 echo '{"match":[{},{},{"dst_ports":[70000]}]}' >"$WORK/bad-port.json"

@@ -29,7 +29,7 @@ rc=0
 timeout -s INT 60 "$LINECAP" -l 0-1 --no-huge -m 512 --no-pci --no-shconf --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- \
     -w "$WORK/replay" --stats-json "$WORK/replay.json" >"$WORK/replay.log" 2>&1 || rc=$?
 [ "$rc" = 0 ] || { cat "$WORK/replay.log"; fail "a replay without --idle-exit exited $rc (124: it never ended)"; }
-grep -q "^linecap: every port replays a file: stopping once none has received a packet for 1 s (--idle-exit S or --duration S to choose)$" \
+grep -q "^linecap: every port replays a file: stopping once none has received a packet for 1 s (--idle-exit TIME or --duration TIME to choose)$" \
     "$WORK/replay.log" || { cat "$WORK/replay.log"; fail "the replay did not say how it ends"; }
 [ "$(json "$WORK/replay.json" '.stop_reason + " " + (.written_packets | tostring)')" = "idle 2000" ] ||
     fail "replay: $(json "$WORK/replay.json" '.stop_reason + " " + (.written_packets | tostring)')"
