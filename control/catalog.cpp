@@ -109,8 +109,9 @@ session_catalog::~session_catalog()
         close(_root_fd);
 }
 
-std::string session_catalog::open(const std::string& out_root)
+std::string session_catalog::open(const std::string& out_root, gid_t group)
 {
+    _group = group;
     std::error_code ec;
     fs::create_directories(out_root, ec);
     if (ec)
@@ -207,8 +208,20 @@ std::string session_catalog::create(const std::string& name, session_record*& ou
             return fmt::format("{}/{}: cannot create the session folder: {}", _root, folder, std::strerror(errno));
         }
         dir_fd = openat(_root_fd, folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        // The control group's, set-group-id (files made in it take its
+        // group), 0750: members of the group read the sessions, as the
+        // socket lets them (docs/security.md).
+        const char* step = "open";
+        int err = errno;
+        if (dir_fd >= 0 && _group != static_cast<gid_t>(-1) &&
+            (fchown(dir_fd, static_cast<uid_t>(-1), _group) != 0 || fchmod(dir_fd, 02750) != 0)) {
+            err = errno;
+            step = "give the --control-group";
+            close(dir_fd);
+            dir_fd = -1;
+        }
         if (dir_fd < 0) {
-            std::string e = fmt::format("{}/{}: cannot open the session folder: {}", _root, folder, std::strerror(errno));
+            std::string e = fmt::format("{}/{}: cannot {} the session folder: {}", _root, folder, step, std::strerror(err));
             unlinkat(_root_fd, folder.c_str(), AT_REMOVEDIR);
             _next_id = id;
             return e;

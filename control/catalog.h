@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <sys/types.h>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,10 @@ public:
     // in it; the folders of sessions a crash left "running" are tidied
     // first (synchronously: it reads their capture files once). Returns an
     // empty string or the error.
-    std::string open(const std::string& out_root);
+    // `group`: the --control-group's id (or -1): every session folder is
+    // made that group's, with the set-group-id bit, so its files are too,
+    // and members of the group can read them (docs/security.md).
+    std::string open(const std::string& out_root, gid_t group = static_cast<gid_t>(-1));
 
     const std::string& root() const { return _root; }
     int root_fd() const { return _root_fd; }
@@ -94,6 +98,7 @@ private:
 
     std::string _root;
     int _root_fd = -1;
+    gid_t _group = static_cast<gid_t>(-1);
     uint64_t _next_id = 1;
     std::map<uint64_t, session_record> _records;
     std::vector<std::string> _warnings;

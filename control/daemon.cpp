@@ -1,7 +1,11 @@
 #include "control/daemon.h"
 
 #include <algorithm>
-
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -42,7 +46,18 @@ control_daemon::~control_daemon()
 
 std::string control_daemon::prepare()
 {
-    if (std::string e = _catalog.open(_options.out_root); !e.empty())
+    // A merge writes into a pipe a client passed (linecapctl merge -o - |
+    // tshark): a reader that goes away is a write error for that merge, not
+    // a signal that ends the daemon.
+    std::signal(SIGPIPE, SIG_IGN);
+    gid_t group = static_cast<gid_t>(-1);
+    if (!_options.control_group.empty()) {
+        const struct group* g = getgrnam(_options.control_group.c_str());
+        if (g == nullptr)
+            return fmt::format("--control-group {}: no such group", _options.control_group);
+        group = g->gr_gid;
+    }
+    if (std::string e = _catalog.open(_options.out_root, group); !e.empty())
         return e;
     for (const std::string& warning : _catalog.warnings())
         log_event(log_module::control, log_level::warning, "{}", warning);
@@ -406,29 +421,41 @@ std::string control_daemon::files(const request& req)
 
 std::string control_daemon::merge(client_id client, const request& req)
 {
+    // The output is the client's own file (or pipe), opened by the client
+    // and passed with the request: it ends up the client's, written by the
+    // daemon without the client needing to read the session's folder, and
+    // nothing is left in the folder.
+    const int output_fd = _server.take_passed_fd(client);
+    const auto refuse = [&](const std::string& why) {
+        if (output_fd >= 0)
+            close(output_fd);
+        return error_reply(why);
+    };
     std::string error;
     const session_record* r = lookup(req.id, false, error);
     if (r == nullptr)
-        return error_reply(error);
-    if (r->slot >= 0)
-        return error_reply(fmt::format("session {} is still running; merge it once it has ended "
-                                       "(linecapctl stop {})", r->id, r->id));
-    if (_jobs.merging(r->id))
-        return error_reply(fmt::format("session {} is being merged already", r->id));
-    const std::string folder = _catalog.folder_path(*r);
+        return refuse(error);
+    if (output_fd < 0)
+        return refuse("merge: no output file came with the request: the client opens the file and passes its "
+                      "descriptor with the request (SCM_RIGHTS), as linecapctl merge ID -o FILE does");
+    const int folder_fd = openat(_catalog.root_fd(), r->folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (folder_fd < 0)
+        return refuse(fmt::format("{}: cannot open the session's folder: {}", _catalog.folder_path(*r), strerror(errno)));
     merge_request request;
-    for (const file_entry& f : _catalog.files(*r))
-        if (!f.name.starts_with("merged."))
-            request.inputs.push_back(folder + "/" + f.name);
-    if (request.inputs.empty())
-        return error_reply(fmt::format("session {} has no capture files to merge", r->id));
-    std::string format = "pcap-ns";
+    request.folder_fd = folder_fd;
+    request.folder = _catalog.folder_path(*r);
+    request.output_fd = output_fd;
+    request.output = req.output.empty() ? "the output" : req.output;
+    request.force = req.force;
+    request.since_ns = req.since_ns;
+    request.until_ns = req.until_ns;
+    // A running session's files are taken as they are on disk now (writers/merge.h).
+    request.live = r->slot >= 0;
     if (r->spec.contains("format") && r->spec["format"].is_string())
-        format = r->spec["format"].get<std::string>();
-    request.output = folder + (format == "pcapng" ? "/merged.pcapng" : "/merged.pcap");
-    unlink(request.output.c_str());   // merging again replaces it
+        request.format = parse_format(r->spec["format"].get<std::string>());
     // Off the control loop: a merge of gigabytes takes seconds, and the
-    // loop enforces limits and serves other clients meanwhile.
+    // loop enforces limits and serves other clients meanwhile. The job
+    // closes both descriptors.
     _jobs.merge(client, r->id, std::move(request));
     _server.set_awaiting(client, true);
     return {};   // the reply comes when the merge is done
@@ -492,7 +519,7 @@ void control_daemon::reap_jobs(bool wait)
         if (!m.error.empty())
             _server.queue(m.client, error_reply(m.error));
         else
-            _server.queue(m.client, ok_reply({{"id", m.id}, {"path", m.result.output}, {"packets", m.result.packets},
+            _server.queue(m.client, ok_reply({{"id", m.id}, {"output", m.result.output}, {"packets", m.result.packets},
                                               {"files", m.result.files}, {"notes", m.result.notes}}));
         _server.set_awaiting(m.client, false);
     });

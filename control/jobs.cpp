@@ -3,6 +3,7 @@
 #include <atomic>
 #include <filesystem>
 #include <thread>
+#include <unistd.h>
 
 namespace linecap {
 
@@ -29,6 +30,9 @@ void background_jobs::merge(client_id client, const std::string& id, merge_reque
     job* raw = j.get();
     j->thread = std::thread([raw, request = std::move(request)] {
         raw->merged.error = merge_captures(request, raw->merged.result);
+        for (int fd : {request.folder_fd, request.output_fd})
+            if (fd >= 0)
+                close(fd);
         raw->done.store(true, std::memory_order_release);
     });
     _merging.insert(id);
@@ -58,7 +62,7 @@ void background_jobs::reap(bool wait, const std::function<void(const finished_me
         j.thread.join();
         if (j.is_merge) {
             on_merged(j.merged);
-            _merging.erase(j.merged.id);
+            _merging.erase(_merging.find(j.merged.id));
         }
         it = _jobs.erase(it);
     }

@@ -30,7 +30,8 @@ public:
     background_jobs(const background_jobs&) = delete;
     background_jobs& operator=(const background_jobs&) = delete;
 
-    // Merges `request` for session `id`, asked by `client`.
+    // Merges `request` for session `id`, asked by `client`; closes the
+    // request's folder_fd and output_fd once done.
     void merge(client_id client, const std::string& id, merge_request request);
     bool merging(const std::string& id) const { return _merging.count(id) != 0; }
 
@@ -44,7 +45,7 @@ public:
 private:
     struct job;
     std::vector<std::unique_ptr<job>> _jobs;
-    std::set<std::string> _merging;   // ids with a merge under way
+    std::multiset<std::string> _merging;   // ids with merges under way (each client merges into its own file)
 };
 
 } // namespace linecap

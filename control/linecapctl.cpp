@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -31,10 +32,12 @@
 
 #include "control/session_options.h"
 #include "core/human_units.h"
+#include "core/utc_time.h"
 
 namespace {
 
 using json = nlohmann::ordered_json;
+using linecap::count_of;
 using linecap::human_bytes;
 
 constexpr const char* default_socket = "/run/linecap.sock";
@@ -78,12 +81,28 @@ public:
         setsockopt(_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     }
 
-    void send_line(const json& request)
+    // Sends a request line; `passed_fd` (merge's output file) goes with its
+    // first byte (SCM_RIGHTS), so the daemon gets it with this request.
+    void send_line(const json& request, int passed_fd = -1)
     {
         const std::string line = request.dump() + "\n";
         size_t done = 0;
         while (done < line.size()) {
-            const ssize_t n = send(_fd, line.data() + done, line.size() - done, MSG_NOSIGNAL);
+            iovec iov{const_cast<char*>(line.data() + done), line.size() - done};
+            msghdr msg{};
+            msg.msg_iov = &iov;
+            msg.msg_iovlen = 1;
+            alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+            if (passed_fd >= 0 && done == 0) {
+                msg.msg_control = control;
+                msg.msg_controllen = sizeof control;
+                cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                std::memcpy(CMSG_DATA(cm), &passed_fd, sizeof passed_fd);
+            }
+            const ssize_t n = sendmsg(_fd, &msg, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
@@ -120,9 +139,9 @@ public:
         }
     }
 
-    json call(const json& request)
+    json call(const json& request, int passed_fd = -1)
     {
-        send_line(request);
+        send_line(request, passed_fd);
         return read_line();
     }
 
@@ -250,6 +269,49 @@ std::string explain_refusal(const std::string& error, const linecap::session_arg
     return "start: " + options.explain(field_error);
 }
 
+// merge's and snapshot's output, opened here, as the user running
+// linecapctl: the file is theirs, and the daemon writes into it through the
+// descriptor passed with the request (no copy in the session's folder, no
+// need to read it). "-" is standard output.
+struct merge_output {
+    int fd = -1;
+    bool created = false;   // a file made here, removed again if nothing is written to it
+};
+
+merge_output open_merge_output(const std::string& command, const std::string& path, bool force)
+{
+    merge_output out;
+    if (path == "-") {
+        if (isatty(STDOUT_FILENO))
+            throw std::invalid_argument(fmt::format("{}: -o -: standard output is a terminal; send it to a program "
+                                                    "(linecapctl {} ID -o - | tshark -r -) or give a file",
+                                                    command, command));
+        out.fd = STDOUT_FILENO;
+        return out;
+    }
+    // Not O_TRUNC: with --force the daemon empties the file once it knows it
+    // is not one of the session's own files.
+    out.fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (force ? 0 : O_EXCL), 0640);
+    if (out.fd < 0 && errno == EEXIST)
+        throw std::invalid_argument(fmt::format("{}: {} already exists; give another -o, or --force to replace it",
+                                                command, path));
+    if (out.fd < 0)
+        throw std::invalid_argument(fmt::format("{}: cannot create {}: {}", command, path, std::strerror(errno)));
+    out.created = !force;
+    return out;
+}
+
+// --since/--until as the daemon takes them (ISO 8601): a relative time
+// ("-5m") is resolved here, against this machine's clock.
+std::string utc_option(const std::string& command, const char* option, const std::string& text)
+{
+    std::string error;
+    const std::optional<uint64_t> t = linecap::parse_utc_time(text, linecap::utc_now_ns(), error);
+    if (!t)
+        throw std::invalid_argument(fmt::format("{}: {} {}: {}", command, option, text, error));
+    return linecap::utc_iso8601(*t);
+}
+
 volatile std::sig_atomic_t interrupted = 0;
 
 } // namespace
@@ -302,9 +364,20 @@ int main(int argc, char** argv)
     stats->add_option("--watch", stats_every, "Print again every S seconds until interrupted")
         ->check(CLI::Range(0.1, 3600.0));
     CLI::App* files = with_id("files", "A session's files with their sizes");
-    CLI::App* merge = with_id("merge", "Merge a session's files into one, time-ordered, in its folder");
-    std::string merge_out;
-    merge->add_option("-o,--output", merge_out, "Also copy the merged file here");
+    CLI::App* merge = with_id("merge", "A session's files, running or ended, time-ordered in one file");
+    CLI::App* snapshot = with_id("snapshot", "What a running session holds on disk now (or a time window of it) "
+                                             "in one file; the capture goes on");
+    std::string merge_out, since, until;
+    bool force = false;
+    for (CLI::App* sub : {merge, snapshot}) {
+        sub->add_option("-o,--output", merge_out, "The file to write (required); - for standard output")
+            ->type_name("FILE");
+        sub->add_flag("--force", force, "Replace FILE if it exists");
+        sub->add_option("--since", since, "Only packets from this UTC time on: 2026-11-29T18:53:45Z, "
+                                          "\"2026-11-29 18:53:45\" (as ls prints it), or -5m (5 minutes ago)")
+            ->type_name("TIME");
+        sub->add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
+    }
     CLI::App* rm = with_id("rm", "Delete an ended session and its files");
     rm->alias("delete");
     CLI::App* watch = with_id("watch", "One line per packet of a running session (rate-limited)");
@@ -338,14 +411,49 @@ int main(int argc, char** argv)
     }
 
     const auto report = [&](const json& reply) {
-        if (as_json)
-            fmt::print("{}\n", reply.dump());
+        if (as_json)   // with merge -o -, standard output is the capture
+            fmt::print(merge_out == "-" ? stderr : stdout, "{}\n", reply.dump());
         if (!reply.value("ok", false)) {
             const std::string error = reply.value("error", std::string("the daemon said no"));
             fmt::print(stderr, "linecapctl: {}\n", start->parsed() ? explain_refusal(error, session) : error);
             return false;
         }
         return true;
+    };
+
+    // merge's output is opened before connecting, as the user: a name
+    // taken or a folder not writable costs no round trip.
+    merge_output output;
+    json merge_request;
+    CLI::App* merging = merge->parsed() ? merge : snapshot->parsed() ? snapshot : nullptr;
+    if (merging != nullptr) {
+        const std::string command = merging->get_name();
+        try {
+            if (merge_out.empty())
+                throw std::invalid_argument(fmt::format("{}: -o FILE is required: where to write the capture, e.g. "
+                                                        "linecapctl {} {} -o capture.pcap (or -o - | tshark -r -)",
+                                                        command, command, id));
+            merge_request = {{"cmd", "merge"}, {"id", id}, {"output", merge_out}, {"force", force}};
+            if (!since.empty())
+                merge_request["since"] = utc_option(command, "--since", since);
+            if (!until.empty())
+                merge_request["until"] = utc_option(command, "--until", until);
+        } catch (const std::invalid_argument& e) {
+            fmt::print(stderr, "linecapctl: {}\n", e.what());
+            return usage;
+        }
+        try {
+            output = open_merge_output(command, merge_out, force);
+        } catch (const std::invalid_argument& e) {
+            fmt::print(stderr, "linecapctl: {}\n", e.what());
+            return refused;
+        }
+    }
+    // A file made for a merge that wrote nothing into it goes again.
+    const auto discard_output = [&] {
+        struct stat st{};
+        if (output.created && fstat(output.fd, &st) == 0 && st.st_size == 0)
+            unlink(merge_out.c_str());
     };
 
     try {
@@ -363,8 +471,8 @@ int main(int argc, char** argv)
             if (!report(reply))
                 return refused;
             if (!as_json)
-                fmt::print("session {} {}: {}, {} packets written ({})\n", text(reply, "id"), text(reply, "status"),
-                           text(reply, "reason"), number(reply["counters"], "written_packets"),
+                fmt::print("session {} {}: {}, {} written ({})\n", text(reply, "id"), text(reply, "status"), text(reply, "reason"),
+                           count_of(number(reply["counters"], "written_packets"), "packet", "packets"),
                            human_bytes(number(reply["counters"], "written_bytes")));
         } else if (ls->parsed()) {
             const json reply = conn.call({{"cmd", "list"}});
@@ -397,26 +505,21 @@ int main(int argc, char** argv)
             if (!as_json)
                 for (const json& f : reply["files"])
                     fmt::print("{:>12}  {}\n", number(f, "bytes"), text(f, "path"));
-        } else if (merge->parsed()) {
+        } else if (merging != nullptr) {
             conn.set_timeout(0);   // a merge of gigabytes takes what it takes
-            const json reply = conn.call({{"cmd", "merge"}, {"id", id}});
-            if (!report(reply))
+            const json reply = conn.call(merge_request, output.fd);
+            if (!report(reply)) {
+                discard_output();
                 return refused;
-            std::string path = text(reply, "path");
-            if (!merge_out.empty()) {
-                std::error_code ec;
-                std::filesystem::copy_file(path, merge_out, std::filesystem::copy_options::overwrite_existing, ec);
-                if (ec) {
-                    fmt::print(stderr, "linecapctl: merge: cannot copy {} to {}: {}\n", path, merge_out, ec.message());
-                    return refused;
-                }
-                path = merge_out;
             }
             if (!as_json) {
                 for (const json& note : reply["notes"])
                     fmt::print(stderr, "linecapctl: note: {}\n", note.get<std::string>());
-                fmt::print("{} packets from {} files merged into {}\n", number(reply, "packets"),
-                           number(reply, "files"), path);
+                // With -o -, standard output is the capture: the summary goes to stderr.
+                fmt::print(merge_out == "-" ? stderr : stdout, "{} from {} merged into {}\n",
+                           count_of(number(reply, "packets"), "packet", "packets"),
+                           count_of(number(reply, "files"), "file", "files"),
+                           merge_out == "-" ? "standard output" : merge_out);
             }
         } else if (rm->parsed()) {
             if (!report(conn.call({{"cmd", "delete"}, {"id", id}})))
@@ -453,6 +556,7 @@ int main(int argc, char** argv)
         }
     } catch (const connection_error& e) {
         fmt::print(stderr, "linecapctl: {}\n", e.what());
+        discard_output();
         return unreachable;
     }
     return ok;

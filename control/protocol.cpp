@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "core/utc_time.h"
+
 namespace linecap {
 
 namespace {
@@ -16,6 +18,7 @@ struct command_shape {
     std::string_view name;
     bool wants_id;
     bool wants_spec;
+    bool wants_merge_options = false;
 };
 
 constexpr std::array<command_shape, 10> commands{{
@@ -25,7 +28,7 @@ constexpr std::array<command_shape, 10> commands{{
     {command::show, "show", true, false},
     {command::stats, "stats", false, false},
     {command::files, "files", true, false},
-    {command::merge, "merge", true, false},
+    {command::merge, "merge", true, false, true},
     {command::remove, "delete", true, false},
     {command::watch, "watch", true, false},
     {command::shutdown, "shutdown", false, false},
@@ -96,8 +99,12 @@ std::string parse_request(std::string_view line, request& out)
         expected += ", id";
     if (shape->wants_spec)
         expected += ", spec";
+    constexpr std::array<std::string_view, 4> merge_options{"since", "until", "force", "output"};
+    if (shape->wants_merge_options)
+        expected += ", since, until, force, output";
     for (const auto& [key, value] : j.items()) {
-        if (key == "cmd" || (key == "id" && shape->wants_id) || (key == "spec" && shape->wants_spec))
+        if (key == "cmd" || (key == "id" && shape->wants_id) || (key == "spec" && shape->wants_spec) ||
+            (shape->wants_merge_options && std::find(merge_options.begin(), merge_options.end(), key) != merge_options.end()))
             continue;
         return fmt::format("{}: unknown field {} (expected: {})", name, quote(json(key)), expected);
     }
@@ -115,6 +122,33 @@ std::string parse_request(std::string_view line, request& out)
                                quote(*id));
         if (std::string e = check_session_id(out.id); !e.empty())
             return fmt::format("{}: {}", name, e);
+    }
+    if (shape->wants_merge_options) {
+        for (const auto& [key, into] : {std::pair{"since", &out.since_ns}, std::pair{"until", &out.until_ns}}) {
+            const auto field = j.find(key);
+            if (field == j.end())
+                continue;
+            std::string e;
+            const std::optional<uint64_t> t = field->is_string()
+                                                  ? parse_utc_time(field->get<std::string>(), utc_now_ns(), e)
+                                                  : std::nullopt;
+            if (!t)
+                return fmt::format("{}: \"{}\": {} is {}", name, key, quote(*field),
+                                   field->is_string() ? e : "not a string: give a UTC time, e.g. \"2026-11-29T18:53:45Z\"");
+            *into = *t;
+        }
+        if (out.since_ns > out.until_ns)
+            return fmt::format("{}: \"since\" is after \"until\": no packet can be in between", name);
+        if (const auto force = j.find("force"); force != j.end()) {
+            if (!force->is_boolean())
+                return fmt::format("{}: \"force\": expected true or false, got {}", name, quote(*force));
+            out.force = force->get<bool>();
+        }
+        if (const auto output = j.find("output"); output != j.end()) {
+            if (!output->is_string())
+                return fmt::format("{}: \"output\": expected a file name, got {}", name, quote(*output));
+            out.output = output->get<std::string>();
+        }
     }
     if (shape->wants_spec) {
         const auto spec = j.find("spec");

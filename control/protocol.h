@@ -31,7 +31,7 @@ enum class command {
     show,       // id
     stats,
     files,      // id
-    merge,      // id
+    merge,      // id; since, until, force, output; the output file's descriptor passed with it
     remove,     // id ("delete" on the wire)
     watch,      // id
     shutdown,
@@ -44,6 +44,13 @@ struct request {
     std::string id;              // stop, show, files, merge, delete, watch
     session_spec spec;           // start: parsed and checked
     nlohmann::json spec_json;    // start: as given, kept in the session's metadata
+    // merge: the packets kept (UTC times, ISO 8601 on the wire), whether an
+    // existing output file may be replaced, and the output's name as the
+    // client calls it (for messages; the file itself comes as a descriptor).
+    uint64_t since_ns = 0;
+    uint64_t until_ns = UINT64_MAX;
+    bool force = false;
+    std::string output;
 };
 
 // Parses one request line (without its newline). Returns an empty string, or

@@ -31,6 +31,12 @@ double seconds_since(steady::time_point t)
     return std::chrono::duration<double>(steady::now() - t).count();
 }
 
+// Descriptors one recvmsg takes (merge passes one); the kernel closes any
+// beyond them (MSG_CTRUNC).
+constexpr size_t max_fds_per_read = 4;
+// Descriptors a client may have waiting for their lines.
+constexpr size_t max_pending_fds = 4;
+
 // Reads at most this much from one client per poll, so one fast client
 // cannot starve the others (or the daemon's other duties).
 constexpr size_t read_quantum = 256 << 10;
@@ -67,6 +73,19 @@ struct control_server::client {
     steady::time_point partial_since{};
     steady::time_point last_request = steady::now();
     steady::time_point last_sent = steady::now();   // or when output started waiting
+    uint64_t received = 0;        // bytes received so far: in[0] is byte received - in.size() of the stream
+    // Descriptors passed with SCM_RIGHTS, each with the stream offset of the
+    // first byte it came with: they belong to the line holding that byte.
+    std::vector<std::pair<uint64_t, int>> fds;
+    std::vector<int> line_fds;    // those of the line being handled
+
+    ~client()
+    {
+        for (const auto& [offset, fd] : fds)
+            ::close(fd);
+        for (int fd : line_fds)
+            ::close(fd);
+    }
 
     size_t pending() const { return out.size() - out_sent; }
 };
@@ -207,18 +226,27 @@ void control_server::accept_clients()
 void control_server::process_lines(client& c, const std::function<void(client_id, std::string_view)>& on_request)
 {
     size_t start = 0;
+    const uint64_t base = c.received - c.in.size();   // stream offset of c.in[0]
     for (size_t nl; !c.awaiting && !c.dead && !c.closing && c.pending() <= _limits.paused_input_output &&
                     (nl = c.in.find('\n', start)) != std::string::npos;
          start = nl + 1) {
         std::string_view line(c.in.data() + start, nl - start);
         if (!line.empty() && line.back() == '\r')
             line.remove_suffix(1);
+        drop_fds_before(c, base + start);   // sent with no line, or with a skipped one
+        while (!c.fds.empty() && c.fds.front().first <= base + nl) {
+            c.line_fds.push_back(c.fds.front().second);
+            c.fds.erase(c.fds.begin());
+        }
         if (c.skipping) {
             c.skipping = false;
         } else if (!line.empty()) {
             c.last_request = steady::now();
             on_request(c.id, line);
         }
+        for (int fd : c.line_fds)
+            ::close(fd);   // not taken by the handler
+        c.line_fds.clear();
     }
     c.in.erase(0, start);
     if (!c.skipping && c.in.size() > max_request_bytes && c.in.find('\n') == std::string::npos) {
@@ -226,8 +254,10 @@ void control_server::process_lines(client& c, const std::function<void(client_id
                                             max_request_bytes)));
         c.skipping = true;
     }
-    if (c.skipping)
+    if (c.skipping) {
         c.in.clear();
+        drop_fds_before(c, c.received);
+    }
     // Half a line waiting: since when (a complete line restarts the clock;
     // whole lines held back until the client reads its replies are not half).
     if (c.in.empty() || c.awaiting || c.in.find('\n') != std::string::npos)
@@ -241,7 +271,30 @@ void control_server::read_from(client& c, const std::function<void(client_id, st
     char buf[16384];
     size_t taken = 0;
     while (taken < read_quantum && !c.eof && !c.dead) {
-        const ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
+        iovec iov{buf, sizeof buf};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)];
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        const ssize_t n = recvmsg(c.fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n > 0) {
+            for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                    continue;
+                const size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < count; i++) {
+                    int fd;
+                    std::memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+                    if (c.fds.size() < max_pending_fds)
+                        c.fds.emplace_back(c.received, fd);
+                    else
+                        ::close(fd);   // a request needs one: more is a client hoarding our descriptors
+                }
+            }
+            c.received += static_cast<uint64_t>(n);
+        }
         if (n == 0) {
             c.eof = true;   // it has said all it will: answer, then close
             break;
@@ -365,6 +418,24 @@ void control_server::queue(client_id id, std::string_view line)
         c->last_sent = steady::now();   // the stall clock starts with the first unsent byte
     c->out.append(line);
     c->out.push_back('\n');
+}
+
+void control_server::drop_fds_before(client& c, uint64_t offset)
+{
+    while (!c.fds.empty() && c.fds.front().first < offset) {
+        ::close(c.fds.front().second);
+        c.fds.erase(c.fds.begin());
+    }
+}
+
+int control_server::take_passed_fd(client_id id)
+{
+    client* c = find(id);
+    if (c == nullptr || c->line_fds.empty())
+        return -1;
+    const int fd = c->line_fds.front();
+    c->line_fds.erase(c->line_fds.begin());
+    return fd;
 }
 
 void control_server::set_awaiting(client_id id, bool awaiting)

@@ -56,6 +56,11 @@ public:
     void poll(int timeout_ms, const std::function<void(client_id, std::string_view line)>& on_request,
               const std::function<void(client_id)>& on_gone);
 
+    // While `on_request` handles a line: a descriptor the client passed with
+    // it (SCM_RIGHTS; merge's output file), now the caller's to close; -1 if
+    // none. Descriptors a handler does not take are closed after it returns.
+    int take_passed_fd(client_id client);
+
     // Queues a reply line (the newline is added). Never blocks.
     void queue(client_id client, std::string_view line);
     // Queues a line that may be shed if the client is slow to read (watch
@@ -82,6 +87,7 @@ private:
     void read_from(client& c, const std::function<void(client_id, std::string_view)>& on_request);
     void process_lines(client& c, const std::function<void(client_id, std::string_view)>& on_request);
     void write_to(client& c);
+    void drop_fds_before(client& c, uint64_t offset);
     client* find(client_id id);
     const client* find(client_id id) const;
 

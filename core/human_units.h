@@ -1,6 +1,6 @@
-// Sizes and durations for people: "812 B", "37.5 KiB", "1.2 GiB" printed;
-// "90", "1.5", "90s", "5m", "2h", "1d" read. Shared by the engine's
-// summaries, the session fields and linecapctl.
+// Sizes, counts and durations for people: "812 B", "37.5 KiB", "1.2 GiB";
+// "1 file", "3 files" printed; "90", "1.5", "90s", "5m", "2h", "1d" read.
+// Shared by the engine's summaries, the session fields, merge and linecapctl.
 #pragma once
 
 #include <charconv>
@@ -52,5 +52,11 @@ inline std::optional<double> parse_seconds(std::string_view text)
 
 // What parse_seconds reads, for error messages.
 inline constexpr std::string_view seconds_forms = "seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)";
+
+// "1 file", "0 files", "3 packets": a count and its noun.
+inline std::string count_of(uint64_t n, std::string_view one, std::string_view many)
+{
+    return fmt::format("{} {}", n, n == 1 ? one : many);
+}
 
 } // namespace linecap

@@ -1,5 +1,7 @@
 #include "core/utc_time.h"
 
+#include <charconv>
+#include <chrono>
 #include <ctime>
 
 #include <fmt/chrono.h>
@@ -31,6 +33,64 @@ std::string utc_basic(uint64_t unix_ns)
 std::string utc_time_of_day(uint64_t unix_ns)
 {
     return fmt::format("{:%H:%M:%S}.{:09}", utc(unix_ns), unix_ns % ns_per_s);
+}
+
+uint64_t utc_now_ns()
+{
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, std::string& error)
+{
+    error = "not a UTC time: give 2026-11-29T18:53:45Z (ISO 8601), \"2026-11-29 18:53:45\" (as linecapctl ls "
+            "prints it), 20261129T185345Z (as file names have it) or -5m (5 minutes ago; s, m, h, d)";
+    if (text.starts_with('-')) {
+        uint64_t n = 0;
+        const char* end = text.data() + text.size();
+        const auto [unit, ec] = std::from_chars(text.data() + 1, end, n);
+        if (ec != std::errc{} || unit + 1 != end)
+            return std::nullopt;
+        uint64_t seconds = 0;
+        switch (*unit) {
+        case 's': seconds = n; break;
+        case 'm': seconds = n * 60; break;
+        case 'h': seconds = n * 3600; break;
+        case 'd': seconds = n * 86400; break;
+        default: return std::nullopt;
+        }
+        if (seconds > now_ns / ns_per_s)
+            return std::nullopt;
+        return now_ns - seconds * ns_per_s;
+    }
+    const std::string copy(text);   // strptime wants a C string
+    for (const char* layout : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y%m%dT%H%M%S"}) {
+        std::tm tm{};
+        const char* rest = strptime(copy.c_str(), layout, &tm);
+        if (rest == nullptr)
+            continue;
+        uint64_t fraction_ns = 0;
+        if (*rest == '.') {   // up to nine digits of a second
+            const char* digits = ++rest;
+            while (*rest >= '0' && *rest <= '9')
+                rest++;
+            const auto count = static_cast<size_t>(rest - digits);
+            if (count == 0 || count > 9)
+                return std::nullopt;
+            std::from_chars(digits, rest, fraction_ns);
+            for (size_t i = count; i < 9; i++)
+                fraction_ns *= 10;
+        }
+        if (*rest == 'Z')
+            rest++;
+        if (*rest != '\0')
+            return std::nullopt;
+        const std::time_t seconds = timegm(&tm);
+        if (seconds < 0)
+            return std::nullopt;
+        return static_cast<uint64_t>(seconds) * ns_per_s + fraction_ns;
+    }
+    return std::nullopt;
 }
 
 } // namespace linecap

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace linecap {
 
@@ -19,5 +21,16 @@ std::string utc_basic(uint64_t unix_ns);
 // The time of day, nanoseconds: "22:13:20.000000001", as tcpdump -tttt
 // prints it without the date (watch lines).
 std::string utc_time_of_day(uint64_t unix_ns);
+
+// The wall clock now, nanoseconds since the epoch.
+uint64_t utc_now_ns();
+
+// A time a person typed, as nanoseconds since the epoch (UTC): ISO 8601
+// ("2026-11-29T18:53:45Z", with a fraction of a second or without the Z),
+// the same with a space ("2026-11-29 18:53:45", as linecapctl ls prints it),
+// the basic form of file names ("20261129T185345Z"), or a time before `now_ns`
+// ("-5m", "-90s", "-2h", "-1d"). Nothing, with `error` saying what is
+// accepted, for anything else.
+std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, std::string& error);
 
 } // namespace linecap

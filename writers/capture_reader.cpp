@@ -213,7 +213,19 @@ capture_reader::~capture_reader() = default;
 
 std::string capture_reader::open(const std::string& path, bool partial)
 {
+    const int fd = path == "-" ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        _path = path;
+        return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
+    }
+    return open_descriptor(fd, path, partial);
+}
+
+std::string capture_reader::open_descriptor(int fd, const std::string& path, bool partial, uint64_t limit_bytes,
+                                            uint64_t limit_packets)
+{
     _path = path;
+    _limit_packets = limit_packets;
     _partial = partial;
     _pcap.reset();
     _wiretap.reset();
@@ -222,9 +234,6 @@ std::string capture_reader::open(const std::string& path, bool partial)
     _packets = _repaired = 0;
     _empty = false;
 
-    const int fd = path == "-" ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
     struct stat st{};
     const bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     uint8_t head[4] = {};
@@ -232,11 +241,12 @@ std::string capture_reader::open(const std::string& path, bool partial)
     auto src = std::make_unique<pcap_source>();
     FILE* stream = nullptr;
     if (regular) {
-        const auto size = static_cast<size_t>(st.st_size);
-        got = static_cast<size_t>(std::max<ssize_t>(pread(fd, head, sizeof head, 0), 0));
+        const auto size = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(st.st_size), limit_bytes));
+        got = static_cast<size_t>(std::max<ssize_t>(pread(fd, head, std::min(sizeof head, size), 0), 0));
         if (got == sizeof head && head[0] == 0x0a && head[1] == 0x0d && head[2] == 0x0d && head[3] == 0x0a) {
+            std::string error = open_with_wiretap(fd, "");   // pcapng: Wireshark's reader (its error if it fails)
             close(fd);
-            return open_with_wiretap("");   // pcapng: Wireshark's reader (its error if it fails)
+            return error;
         }
         void* m = size > 0 ? mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
         if (m != MAP_FAILED) {
@@ -303,21 +313,24 @@ std::string capture_reader::open(const std::string& path, bool partial)
         return ended_before_first_record(pcap_error);
     if (!regular)
         return fmt::format("{}: not a pcap or pcapng file libpcap can read from a stream: {}", path, pcap_error);
-    src.reset();
+    src.reset();   // closes the stream and with it the descriptor: wiretap opens the file by name
     // Another format Wireshark reads (snoop, erf, ...), perhaps.
-    return open_with_wiretap(
+    return open_with_wiretap(-1,
         is_pcap_magic(magic)
             ? fmt::format("{}: libpcap cannot read its header: {}", path, pcap_error)
             : fmt::format("{}: not a capture file: it starts with {} at byte 0, neither a pcap nor a pcapng "
                           "header, nor another format Wireshark reads", path, head_text(head, sizeof head)));
 }
 
-std::string capture_reader::open_with_wiretap(const std::string& failure)
+std::string capture_reader::open_with_wiretap(int fd, const std::string& failure)
 {
     init_wiretap();
     int err = 0;
     gchar* err_info = nullptr;
-    wtap* wth = wtap_open_offline(_path.c_str(), WTAP_TYPE_AUTO, &err, &err_info, FALSE);
+    // wiretap opens files by name only: an open descriptor by its name in
+    // /proc, which reaches the same file even once it is renamed or deleted.
+    const std::string name = fd >= 0 ? fmt::format("/proc/self/fd/{}", fd) : _path;
+    wtap* wth = wtap_open_offline(name.c_str(), WTAP_TYPE_AUTO, &err, &err_info, FALSE);
     if (wth == nullptr && _partial && err == WTAP_ERR_SHORT_READ) {
         g_free(err_info);
         return ended_before_first_record(wtap_strerror(err));
@@ -341,6 +354,25 @@ std::string capture_reader::ended_before_first_record(const std::string& why)
     _note = fmt::format("{}: ends before its first record ({})", _path, why);
     _empty = true;
     return {};
+}
+
+uint32_t capture_reader::snaplen() const
+{
+    if (_pcap)
+        return _pcap->snapshot;
+    uint32_t largest = 0;
+    if (_wiretap) {
+        wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(_wiretap->wth);
+        for (guint i = 0; idbs != nullptr && i < idbs->interface_data->len; i++) {
+            const wtap_block_t idb = g_array_index(idbs->interface_data, wtap_block_t, i);
+            const auto* mand = static_cast<const wtapng_if_descr_mandatory_t*>(wtap_block_get_mandatory_data(idb));
+            largest = std::max(largest, mand->snap_len);
+        }
+        g_free(idbs);
+        if (largest == 0 && wtap_snapshot_length(_wiretap->wth) > 0)
+            largest = static_cast<uint32_t>(wtap_snapshot_length(_wiretap->wth));
+    }
+    return largest;
 }
 
 int capture_reader::linktype() const
@@ -406,7 +438,9 @@ read_status capture_reader::next(capture_record& record)
 {
     if (!_error.empty())
         return read_status::error;
-    if (_empty)
+    // Past the packets of a growing file that were complete when its size
+    // was taken: the file is read as it was then.
+    if (_empty || _packets >= _limit_packets)
         return read_status::end;
     if (_pcap)
         return next_from_libpcap(record);

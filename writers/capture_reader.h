@@ -54,6 +54,15 @@ public:
     // is wrong, naming the file. A partial file cut inside its header opens
     // as one with no records (note() says so); linktype() is then -1.
     std::string open(const std::string& path, bool partial = false);
+    // The same from a descriptor already open (the reader takes it), named
+    // `path` in messages. With a limit, reads no further than byte
+    // `limit_bytes`, and hands out at most `limit_packets` packets: the
+    // complete records of a file still being written when its size was
+    // taken (walk_records: merge of a running session), however it grows,
+    // is renamed or deleted meanwhile. (Both, since wiretap reads ahead and
+    // cannot be held to a byte.)
+    std::string open_descriptor(int fd, const std::string& path, bool partial, uint64_t limit_bytes = UINT64_MAX,
+                                uint64_t limit_packets = UINT64_MAX);
 
     // The next packet. Records that are not packets (pcapng statistics,
     // name resolution, custom blocks) are skipped.
@@ -68,6 +77,9 @@ public:
     // The file's link type (LINKTYPE_ value): a pcap file's, or a pcapng
     // file's first interface's.
     int linktype() const;
+    // The largest snap length the file declares (pcapng: of its interfaces);
+    // 0 when it says none.
+    uint32_t snaplen() const;
     uint64_t packets() const { return _packets; }   // handed out so far
     uint64_t repaired() const { return _repaired; } // of those, captured length above original length
 
@@ -83,7 +95,7 @@ private:
 
     // `failure`: the error to give if wiretap cannot open it either (empty:
     // wiretap's own).
-    std::string open_with_wiretap(const std::string& failure);
+    std::string open_with_wiretap(int fd, const std::string& failure);
     std::string ended_before_first_record(const std::string& why);
     read_status next_from_libpcap(capture_record& record);
     read_status next_from_wiretap(capture_record& record);
@@ -99,6 +111,7 @@ private:
     std::string _note;
     uint64_t _packets = 0;
     uint64_t _repaired = 0;
+    uint64_t _limit_packets = UINT64_MAX;
 };
 
 } // namespace linecap

@@ -3,19 +3,28 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <queue>
+#include <tuple>
+#include <utility>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <pcap/pcap.h>
 
+#include "core/human_units.h"
+#include "core/utc_time.h"
 #include "writers/capture_reader.h"
 #include "writers/capture_writer.h"
+#include "writers/record_walk.h"
+#include "writers/recovery.h"
+#include "writers/session_output.h"
 
 namespace linecap {
 
@@ -23,21 +32,102 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A folder whose files keep being renamed or deleted under the listing (a
+// capture rotating many times a second with keep-N) is listed again, up to
+// this many times: each pass that loses a race still keeps what it opened.
+constexpr int max_listings = 1000;
+
 std::string linktype_text(int linktype)
 {
     const char* name = pcap_datalink_val_to_name(linktype);
     return name != nullptr ? name : fmt::format("{}", linktype);
 }
 
-std::optional<file_format> format_of(const std::string& path)
+// An input, open before any is read.
+struct opened_file {
+    std::string path;
+    int fd = -1;
+    struct stat st{};
+};
+
+struct opened_files {
+    std::vector<opened_file> files;
+    ~opened_files()
+    {
+        for (const opened_file& f : files)
+            if (f.fd >= 0)
+                close(f.fd);
+    }
+    bool holds(const struct stat& st) const
+    {
+        return std::any_of(files.begin(), files.end(), [&](const opened_file& f) {
+            return f.st.st_dev == st.st_dev && f.st.st_ino == st.st_ino;
+        });
+    }
+};
+
+// The names in the folder `dir_fd` (read through a duplicate: closedir
+// closes the descriptor it is given).
+std::string list_folder(int dir_fd, const std::string& dir, std::vector<std::string>& names)
 {
-    FILE* f = fopen(path.c_str(), "rb");
-    uint8_t head[sizeof(pcap_file_header)];
-    const size_t n = f ? fread(head, 1, sizeof head, f) : 0;
-    if (f)
-        fclose(f);
-    const std::optional<capture_header> header = read_capture_header(head, n);
-    return header ? std::optional(header->format) : std::nullopt;
+    names.clear();
+    const int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    DIR* d = fd >= 0 ? fdopendir(fd) : nullptr;
+    if (d == nullptr) {
+        const int err = errno;
+        if (fd >= 0)
+            close(fd);
+        return fmt::format("{}: cannot list the folder: {}", dir, strerror(err));
+    }
+    rewinddir(d);
+    while (const dirent* e = readdir(d))
+        if (is_writer_file_name(e->d_name))
+            names.emplace_back(e->d_name);
+    closedir(d);
+    return {};
+}
+
+// Opens every capture file of a folder linecap's writers may still be
+// writing. A file that goes between the listing and its open (a .part
+// renamed to its final name, a file deleted by keep-N) makes the folder be
+// listed again; files opened already stay open (their descriptors survive
+// the rename or the deletion) and are not taken twice. The folder's files
+// are appended to `out` sorted by name.
+std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
+{
+    const size_t first = out.files.size();
+    for (int listing = 0;; listing++) {
+        std::vector<std::string> names;
+        if (std::string e = list_folder(dir_fd, dir, names); !e.empty())
+            return e;
+        bool raced = false;
+        for (const std::string& name : names) {
+            const int fd = openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+            if (fd < 0 && errno == ENOENT) {
+                raced = true;
+                continue;
+            }
+            if (fd < 0)
+                return fmt::format("{}/{}: cannot open it: {}", dir, name, strerror(errno));
+            opened_file f{dir + "/" + name, fd, {}};
+            if (fstat(fd, &f.st) != 0 || !S_ISREG(f.st.st_mode) || out.holds(f.st)) {
+                close(fd);   // not a file, or one opened already under its .part name
+                continue;
+            }
+            out.files.push_back(std::move(f));
+        }
+        if (!raced)
+            break;
+        if (listing + 1 == max_listings)
+            return fmt::format("{}: files kept disappearing while they were opened ({} tries); try again", dir,
+                               max_listings);
+    }
+    if (out.files.size() == first)
+        return fmt::format("{}: no capture files written by linecap (NAME-wN-SEQ-TIME.pcap, .pcapng, .part) in this "
+                           "folder", dir);
+    std::sort(out.files.begin() + static_cast<std::ptrdiff_t>(first), out.files.end(),
+              [](const opened_file& a, const opened_file& b) { return a.path < b.path; });
+    return {};
 }
 
 // One input of the k-way merge: its reader and its pending record, copied
@@ -57,92 +147,153 @@ struct input {
     }
 };
 
+// Opens the output: standard output for "-", else the file, created (or,
+// with `force`, replaced once it is known not to be an input). Returns the
+// descriptor, or -1 with `error` set.
+int open_output(const std::string& path, bool force, std::string& error)
+{
+    if (path == "-") {
+        if (isatty(STDOUT_FILENO)) {
+            error = "-o -: standard output is a terminal; send it to a program (linecap merge -o - DIR | tshark -r -) "
+                    "or give a file";
+            return -1;
+        }
+        return fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
+    }
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (force ? 0 : O_EXCL), 0640);
+    if (fd < 0 && errno == EEXIST)
+        error = fmt::format("{}: already exists; give another -o, or --force to replace it", path);
+    else if (fd < 0)
+        error = fmt::format("{}: cannot create it: {}", path, strerror(errno));
+    return fd;
+}
+
 } // namespace
 
 std::string merge_captures(const merge_request& request, merge_result& result)
 {
-    // Expand folders, keep the order given.
-    std::vector<std::string> paths;
+    // Every input is opened before any is read: a snapshot of what is on disk now.
+    opened_files opened;
+    if (request.folder_fd >= 0)
+        if (std::string e = open_folder(request.folder_fd, request.folder, opened); !e.empty())
+            return e;
     for (const std::string& in : request.inputs) {
         std::error_code ec;
-        if (fs::is_directory(in, ec)) {
-            std::vector<std::string> found;
-            for (const auto& entry : fs::directory_iterator(in, ec))
-                if (entry.is_regular_file() && is_capture_file_name(entry.path().filename().string()))
-                    found.push_back(entry.path());
-            if (ec)
-                return fmt::format("{}: cannot list the folder: {}", in, ec.message());
-            std::sort(found.begin(), found.end());
-            if (found.empty())
-                return fmt::format("{}: no capture files (.pcap, .pcapng, .part) in this folder", in);
-            paths.insert(paths.end(), found.begin(), found.end());
-        } else {
-            paths.push_back(in);
+        if (in != "-" && fs::is_directory(in, ec)) {
+            const int dir_fd = open(in.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dir_fd < 0)
+                return fmt::format("{}: cannot open the folder: {}", in, strerror(errno));
+            std::string e = open_folder(dir_fd, in, opened);
+            close(dir_fd);
+            if (!e.empty())
+                return e;
+            continue;
         }
+        opened_file f{in, in == "-" ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : open(in.c_str(), O_RDONLY | O_CLOEXEC), {}};
+        if (f.fd < 0)
+            return fmt::format("{}: cannot open it: {}", in, strerror(errno));
+        fstat(f.fd, &f.st);
+        opened.files.push_back(std::move(f));
     }
-    if (paths.empty())
+    if (opened.files.empty())
         return "no input files";
 
+    uint8_t head[sizeof(pcap_file_header)];
+    const ssize_t head_len = S_ISREG(opened.files.front().st.st_mode) ? pread(opened.files.front().fd, head, sizeof head, 0) : 0;
+    const std::optional<capture_header> first = read_capture_header(head, head_len > 0 ? static_cast<size_t>(head_len) : 0);
+    const file_format format = request.format ? *request.format : first ? first->format : file_format::pcap_ns;
+
+    // The output: never one of the inputs, and an existing file replaced only when asked.
     std::string output = request.output;
-    const std::optional<file_format> first_format = format_of(paths.front());
-    const file_format format = request.format ? *request.format : first_format.value_or(file_format::pcap_ns);
     if (output.empty())
-        output = (fs::path(paths.front()).parent_path() / ("merged." + std::string(format_extension(format)))).string();
-    if (std::find_if(paths.begin(), paths.end(), [&](const std::string& p) {
-            std::error_code ec;
-            return fs::equivalent(p, output, ec);
-        }) != paths.end())
-        return fmt::format("{}: the output is also an input", output);
-    std::error_code exists_ec;
-    if (fs::exists(output, exists_ec))
-        return fmt::format("{}: already exists; give another -o", output);
+        output = (fs::path(opened.files.front().path).parent_path() / ("merged." + std::string(format_extension(format)))).string();
+    std::string error;
+    const int out_fd = request.output_fd >= 0 ? fcntl(request.output_fd, F_DUPFD_CLOEXEC, 0)
+                                              : open_output(output, request.force, error);
+    if (out_fd < 0)
+        return error.empty() ? fmt::format("{}: {}", output, strerror(errno)) : error;
+    // A file this merge created and has not written to yet goes again if the merge cannot start.
+    const bool created = request.output_fd < 0 && output != "-" && !request.force;
+    const auto abandon = [&](std::string why) {
+        close(out_fd);
+        if (created)
+            unlink(output.c_str());
+        return why;
+    };
+    struct stat out_st{};
+    fstat(out_fd, &out_st);
+    if (S_ISREG(out_st.st_mode)) {
+        if (opened.holds(out_st))
+            return abandon(fmt::format("{}: the output is also an input; give another -o", output));
+        if (request.force && ftruncate(out_fd, 0) != 0)
+            return abandon(fmt::format("{}: cannot replace it: {}", output, strerror(errno)));
+    }
 
     std::vector<std::unique_ptr<input>> inputs;
     int linktype = -1;
-    for (const std::string& path : paths) {
-        // A capture killed right after creating its next file leaves that
-        // .part file empty: nothing in it to lose, so not an error.
-        const bool partial = path.ends_with(".part");
-        std::error_code size_ec;
-        if (partial && fs::file_size(path, size_ec) == 0 && !size_ec) {
-            result.notes.push_back(fmt::format("{}: empty (the capture stopped as it created it); skipped", path));
-            continue;
+    uint32_t snaplen = 1;   // the largest of the inputs'; 0 once one has none
+    for (opened_file& f : opened.files) {
+        // A .part file is read up to its last complete record at the size it
+        // has now (it may be growing), or, left by a crash, before its torn tail.
+        const bool partial = f.path.ends_with(".part");
+        uint64_t limit_bytes = UINT64_MAX, limit_packets = UINT64_MAX;
+        if (partial && S_ISREG(f.st.st_mode)) {
+            const auto size = static_cast<uint64_t>(f.st.st_size);
+            if (size == 0) {   // a running capture's next file, just created
+                if (!request.live)
+                    result.notes.push_back(fmt::format("{}: empty (the capture stopped as it created it); skipped", f.path));
+                continue;
+            }
+            if (const std::optional<file_format> own = capture_format_of(f.fd)) {
+                const record_framing framing = framing_of(*own, true);
+                const walk_result walk = walk_records(f.fd, framing.first_record, size, framing);
+                if (walk.error == 0) {
+                    limit_bytes = walk.end;
+                    limit_packets = walk.packets;
+                    if (walk.end < size && !request.live)
+                        result.notes.push_back(
+                            walk.unwritten ? fmt::format("{}: ends after {} complete records: zeros follow at byte {} "
+                                                         "(the rest was never written)", f.path, walk.packets, walk.end)
+                                           : fmt::format("{}: ends after {} complete records (byte {} of {}: half a "
+                                                         "record follows, where the capture was cut)",
+                                                         f.path, walk.packets, walk.end, size));
+                }
+            }
         }
         auto in = std::make_unique<input>();
-        if (std::string error = in->reader.open(path, partial); !error.empty())
-            return error;
+        const int fd = std::exchange(f.fd, -1);   // the reader's now
+        if (std::string e = in->reader.open_descriptor(fd, f.path, partial, limit_bytes, limit_packets); !e.empty())
+            return abandon(e);
         const int dlt = in->reader.linktype();
-        if (dlt == -1) {   // a .part cut inside its header: nothing to merge
-            result.notes.push_back(in->reader.note());
+        if (dlt == -1) {   // a .part cut inside its header (or, running, still getting it): nothing to merge
+            if (!request.live)
+                result.notes.push_back(in->reader.note());
             continue;
         }
         if (linktype == -1)
             linktype = dlt;
         else if (dlt != linktype)
-            return fmt::format("{}: link type {} differs from the first input's {}; merge files of one kind",
-                               path, linktype_text(dlt), linktype_text(linktype));
+            return abandon(fmt::format("{}: link type {} differs from the first input's {}; merge files of one kind",
+                                       f.path, linktype_text(dlt), linktype_text(linktype)));
+        if (snaplen != 0)
+            snaplen = in->reader.snaplen() == 0 ? 0 : std::max(snaplen, in->reader.snaplen());
         inputs.push_back(std::move(in));
     }
     if (inputs.empty())
-        return "every input is an empty .part file: nothing to merge";
+        return abandon("every input is an empty .part file: nothing to merge");
     // The two link types linecap writes: Ethernet, and raw IP ("decap": "ip").
     if (linktype != DLT_EN10MB && linktype != DLT_RAW)
-        return fmt::format("{}: link type {} is neither Ethernet nor raw IP; linecap writes those two",
-                           paths.front(), linktype_text(linktype));
+        return abandon(fmt::format("{}: link type {} is neither Ethernet nor raw IP; linecap writes those two",
+                                   opened.files.front().path, linktype_text(linktype)));
 
-    const fs::path out_path(output);
-    const std::string dir = out_path.has_parent_path() ? out_path.parent_path().string() : ".";
-    const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0)
-        return fmt::format("{}: cannot open the folder: {}", dir, strerror(errno));
     capture_writer writer;
     capture_file_options options;
     options.format = format;
     options.linktype = linktype == DLT_RAW ? linktype_raw : linktype_ethernet;
-    if (int rc = writer.open(dir_fd, out_path.filename().string(), options); rc != 0) {
-        close(dir_fd);
-        return fmt::format("{}: cannot create it: {}", output, strerror(-rc));
-    }
+    // The header says what the records hold: the inputs' largest snap length.
+    options.snaplen = snaplen;
+    if (int rc = writer.attach(out_fd, output, options); rc != 0)
+        return abandon(fmt::format("{}: cannot write it: {}", output, strerror(-rc)));
 
     // Min-heap on (timestamp, input index): equal times keep the inputs' order.
     using entry = std::pair<uint64_t, size_t>;
@@ -165,14 +316,19 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     };
     auto advance = [&](size_t i) {
         input& in = *inputs[i];
-        if (!in.next()) {
-            ended(in);
-        } else if (in.record.linktype != linktype) {
-            unreadable.push_back(fmt::format("{}: record {} is link type {}, not {} like the rest",
-                                             in.reader.path(), in.reader.packets(), linktype_text(in.record.linktype),
-                                             linktype_text(linktype)));
-        } else {
-            heap.push({in.record.ts_ns, i});
+        for (;;) {
+            if (!in.next()) {
+                ended(in);
+            } else if (in.record.linktype != linktype) {
+                unreadable.push_back(fmt::format("{}: record {} is link type {}, not {} like the rest",
+                                                 in.reader.path(), in.reader.packets(),
+                                                 linktype_text(in.record.linktype), linktype_text(linktype)));
+            } else if (in.record.ts_ns < request.since_ns || in.record.ts_ns > request.until_ns) {
+                continue;   // outside the time window asked for
+            } else {
+                heap.push({in.record.ts_ns, i});
+            }
+            return;
         }
     };
     for (size_t i = 0; i < inputs.size(); i++)
@@ -185,18 +341,17 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         result.packets++;
         advance(i);
     }
-    const int rc = writer.close(0);
-    close(dir_fd);
+    const int rc = writer.close(0);   // closes out_fd
     if (rc != 0)
         return fmt::format("{}: writing failed: {}", output, strerror(-rc));
     result.output = output;
     result.files = inputs.size();
     if (!unreadable.empty()) {
-        std::string error;
+        std::string message;
         for (const std::string& e : unreadable)
-            error += e + "; ";
-        return error + fmt::format("merged what could be read ({} packets) into {}: it is incomplete",
-                                   result.packets, output);
+            message += e + "; ";
+        return message + fmt::format("merged what could be read ({}) into {}: it is incomplete",
+                                     count_of(result.packets, "packet", "packets"), output);
     }
     return {};
 }
@@ -205,13 +360,19 @@ int merge_main(int argc, char** argv)
 {
     CLI::App app{"linecap merge: captures merged into one file in timestamp order", "linecap merge"};
     merge_request request;
-    std::string format;
-    app.add_option("-o,--out", request.output, "The merged file (default: merged.<ext> beside the first input)")
+    std::string format, since, until;
+    app.add_option("-o,--out", request.output,
+                   "The merged file; - for standard output (default: merged.<ext> beside the first input)")
         ->type_name("FILE");
+    app.add_flag("--force", request.force, "Replace the -o file if it exists");
     app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")
         ->check(CLI::IsMember({"pcap", "pcap-ns", "pcapng"}))
         ->type_name("FORMAT");
-    app.add_option("inputs", request.inputs, "Capture files (.pcap, .pcapng, .part) or folders of them")
+    app.add_option("--since", since, "Only packets from this UTC time on (2026-11-29T18:53:45Z, \"2026-11-29 18:53:45\")")
+        ->type_name("TIME");
+    app.add_option("--until", until, "Only packets up to this UTC time")->type_name("TIME");
+    app.add_option("inputs", request.inputs,
+                   "Capture files (.pcap, .pcapng, .part) or folders of them (the files linecap wrote there)")
         ->required()
         ->type_name("FILE|DIR");
     try {
@@ -225,6 +386,18 @@ int merge_main(int argc, char** argv)
     }
     if (!format.empty())
         request.format = parse_format(format);
+    for (const auto& [text, option, into] : {std::tuple{&since, "--since", &request.since_ns},
+                                             std::tuple{&until, "--until", &request.until_ns}}) {
+        if (text->empty())
+            continue;
+        std::string e;
+        const std::optional<uint64_t> t = parse_utc_time(*text, utc_now_ns(), e);
+        if (!t) {
+            std::cerr << "linecap merge: " << option << " " << *text << ": " << e << "\n";
+            return 2;
+        }
+        *into = *t;
+    }
     merge_result result;
     const std::string error = merge_captures(request, result);
     for (const std::string& note : result.notes)
@@ -233,8 +406,8 @@ int merge_main(int argc, char** argv)
         std::cerr << "linecap merge: " << error << "\n";
         return 1;
     }
-    std::cerr << fmt::format("linecap merge: {} packets from {} file{} into {}\n", result.packets, result.files,
-                             result.files == 1 ? "" : "s", result.output);
+    std::cerr << fmt::format("linecap merge: {} from {} into {}\n", count_of(result.packets, "packet", "packets"),
+                             count_of(result.files, "file", "files"), result.output == "-" ? "standard output" : result.output);
     return 0;
 }
 

@@ -2,9 +2,16 @@
 // their last complete record) merged into one file in timestamp order, as a
 // streaming k-way merge: one pending record per input, so memory stays
 // constant whatever the sizes. Equal timestamps keep the order of the
-// inputs as given (directories expand to their files sorted by name).
+// inputs as given (folders expand to their files sorted by name).
+//
+// A folder may belong to a capture that is running: its files are opened
+// first, all of them, and read afterwards (an open descriptor survives the
+// rename of a .part file and the deletion of a file by keep-N), and a .part
+// file is read up to its last complete record at the size it had then. So a
+// merge is a snapshot of what was on disk, never a file read half.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,8 +22,20 @@ namespace linecap {
 
 struct merge_request {
     std::vector<std::string> inputs;       // files, or folders of capture files
-    std::string output;                    // empty: <first input's folder>/merged.<ext>
+    // Or a folder already open (the daemon's session folder, opened under
+    // its descriptors), named `folder` in messages. Not closed here.
+    int folder_fd = -1;
+    std::string folder;
+    std::string output;                    // the file to write; "-": standard output;
+                                           // empty: <first input's folder>/merged.<ext>
+    int output_fd = -1;                    // or a descriptor to write into (not closed here); `output` names it
+    bool force = false;                    // replace an existing output file
     std::optional<file_format> format;     // empty: the first input's
+    uint64_t since_ns = 0;                 // packets with since_ns <= time <= until_ns only
+    uint64_t until_ns = UINT64_MAX;
+    // The capture is running: its .part files are being written, and where
+    // their bytes end for now is no news (no note).
+    bool live = false;
 };
 
 struct merge_result {
@@ -30,8 +49,12 @@ struct merge_result {
 // input that cannot be read to its end (cut short, a damaged record, a
 // record of another link type) is an error too, after every record of every
 // input that could be read is written: `result` then says what the output
-// holds. Inputs named .part are files a capture was writing: their torn or
-// unwritten tail ends them with a note, not an error.
+// holds. Inputs named .part are files a capture was writing: they are read
+// up to their last complete record, with a note if half a record follows.
+// A folder contributes the files linecap's writers name
+// (is_writer_file_name), never an earlier merge's output. The output is
+// never an input, and an existing output file is replaced only with
+// `force`.
 std::string merge_captures(const merge_request& request, merge_result& result);
 
 // `linecap merge ...`: parses argv (argv[0] is "merge"), merges, prints a

@@ -1,5 +1,6 @@
 #include "writers/session_output.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <unistd.h>
@@ -31,6 +32,37 @@ std::string capture_file_name(const output_spec& spec, unsigned writer_index, ui
 {
     return fmt::format("{}-w{}-{:06}-{}.{}", spec.name, writer_index, seq, utc_basic(start_ns),
                        format_extension(spec.format));
+}
+
+bool is_writer_file_name(std::string_view name)
+{
+    // <session>-w<writer>-<6-digit seq>-<YYYYMMDDTHHMMSSZ>.<pcap|pcapng>[.part]
+    if (name.ends_with(".part"))
+        name.remove_suffix(5);
+    const size_t dot = name.rfind('.');
+    if (dot == std::string_view::npos || (name.substr(dot) != ".pcap" && name.substr(dot) != ".pcapng"))
+        return false;
+    name = name.substr(0, dot);
+    const auto digits = [](std::string_view s) {
+        return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    constexpr size_t time_len = 16;   // utc_basic: 20231114T221320Z
+    if (name.size() < time_len + 1)
+        return false;
+    const std::string_view time = name.substr(name.size() - time_len);
+    if (!digits(time.substr(0, 8)) || time[8] != 'T' || !digits(time.substr(9, 6)) || time[15] != 'Z')
+        return false;
+    name.remove_suffix(time_len);
+    if (!name.ends_with('-'))
+        return false;
+    name.remove_suffix(1);
+    const size_t seq_dash = name.rfind('-');
+    if (seq_dash == std::string_view::npos || !digits(name.substr(seq_dash + 1)) || name.size() - seq_dash - 1 < 6)
+        return false;
+    name = name.substr(0, seq_dash);
+    const size_t writer_dash = name.rfind("-w");
+    return writer_dash != std::string_view::npos && writer_dash != 0 && digits(name.substr(writer_dash + 2)) &&
+           check_session_name(name.substr(0, writer_dash)).empty();
 }
 
 int session_output::open(session* s, std::string& error)

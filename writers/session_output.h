@@ -56,6 +56,11 @@ inline session_totals writer_slot_totals(const session_counters& c)
 std::string capture_file_name(const output_spec& spec, unsigned writer_index, uint32_t seq,
                               uint64_t start_ns);
 
+// A name capture_file_name() gives, closed or still .part: what a merge of
+// a session's folder takes, and nothing else (session.json, a merge's
+// output, files put there by hand).
+bool is_writer_file_name(std::string_view name);
+
 // The start of the aligned window holding `ts`: multiples of the interval
 // since the epoch, so every writer's files cover the same spans.
 inline uint64_t window_start(uint64_t ts, uint64_t interval_ns)

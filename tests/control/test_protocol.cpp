@@ -70,6 +70,28 @@ TEST_CASE("bad requests get one error that says what is wrong")
     CHECK_THAT(error_of(huge), Catch::Contains("65536"));
 }
 
+TEST_CASE("merge takes a time window, force and the output's name; a bad one is refused with what to give")
+{
+    request r;
+    REQUIRE(parse_request(R"({"cmd":"merge","id":"3"})", r).empty());
+    CHECK(r.since_ns == 0);
+    CHECK(r.until_ns == UINT64_MAX);
+    CHECK_FALSE(r.force);
+    REQUIRE(parse_request(R"({"cmd":"merge","id":"3","since":"2023-11-14T22:13:20Z",
+        "until":"2023-11-14 22:13:21.5","force":true,"output":"/home/op/x.pcap"})", r).empty());
+    CHECK(r.since_ns == 1700000000ull * 1000000000u);
+    CHECK(r.until_ns == 1700000001ull * 1000000000u + 500000000u);
+    CHECK(r.force);
+    CHECK(r.output == "/home/op/x.pcap");
+    CHECK_THAT(error_of(R"({"cmd":"merge","id":"3","since":"yesterday"})"),
+               Catch::StartsWith("merge: \"since\": \"yesterday\" is not a UTC time: give 2026-11-29T18:53:45Z"));
+    CHECK_THAT(error_of(R"({"cmd":"merge","id":"3","until":5})"), Catch::Contains("not a string"));
+    CHECK_THAT(error_of(R"({"cmd":"merge","id":"3","since":"2023-11-14T22:13:21Z","until":"2023-11-14T22:13:20Z"})"),
+               Catch::Contains("\"since\" is after \"until\""));
+    CHECK_THAT(error_of(R"({"cmd":"merge","id":"3","force":"yes"})"), Catch::Contains("expected true or false"));
+    CHECK_THAT(error_of(R"({"cmd":"show","id":"3","since":"-5m"})"), Catch::Contains("unknown field \"since\""));
+}
+
 TEST_CASE("replies are one line of JSON")
 {
     const std::string ok = ok_reply({{"id", "3"}});

@@ -26,3 +26,26 @@ TEST_CASE("utc_time: past 2038 and 2106, seconds read unsigned")
     CHECK(utc_basic(4294967296 * ns) == "21060207T062816Z");
     CHECK(utc_time_of_day(4294967295 * ns + 5) == "06:28:15.000000005");
 }
+
+TEST_CASE("parse_utc_time: the forms people type (ISO 8601, as ls prints it, as file names have it, relative)")
+{
+    const uint64_t now = 1764441225 * ns;   // 2025-11-29T18:33:45Z
+    std::string error;
+    CHECK(parse_utc_time("2023-11-14T22:13:20Z", now, error) == 1700000000 * ns);
+    CHECK(parse_utc_time("2023-11-14T22:13:20.000000001Z", now, error) == 1700000000 * ns + 1);
+    CHECK(parse_utc_time("2023-11-14T22:13:20.5", now, error) == 1700000000 * ns + 500000000);
+    CHECK(parse_utc_time("2023-11-14 22:13:20", now, error) == 1700000000 * ns);
+    CHECK(parse_utc_time("20231114T221320Z", now, error) == 1700000000 * ns);
+    CHECK(parse_utc_time("2106-02-07T06:28:16Z", now, error) == 4294967296 * ns);
+    CHECK(parse_utc_time("-5m", now, error) == now - 300 * ns);
+    CHECK(parse_utc_time("-90s", now, error) == now - 90 * ns);
+    CHECK(parse_utc_time("-2h", now, error) == now - 7200 * ns);
+    CHECK(parse_utc_time("-1d", now, error) == now - 86400 * ns);
+    for (const char* bad : {"", "yesterday", "2023-11-14", "2023-11-14T22:13:20+01:00", "2023-11-14T22:13:20.1234567891Z",
+                            "-5", "-5w", "5m", "2023-11-14T22:13:20Zjunk"}) {
+        INFO(bad);
+        error.clear();
+        CHECK_FALSE(parse_utc_time(bad, now, error).has_value());
+        CHECK_THAT(error, Catch::Contains("2026-11-29T18:53:45Z") && Catch::Contains("-5m"));
+    }
+}

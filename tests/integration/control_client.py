@@ -6,6 +6,7 @@ well-behaved daemon must do; it prints what it saw and exits non-zero on a
 failure. Only the standard library, so nothing to install.
 """
 import json
+import os
 import socket
 import sys
 import time
@@ -146,14 +147,17 @@ def half_closed(path):
     print("ok: a half-closed client gets its reply, then the connection closes")
 
 
-def ordered(path, session_id):
-    """A merge's reply comes before the reply to the request sent after it."""
+def ordered(path, session_id, output):
+    """A merge's reply comes before the reply to the request sent after it.
+    The output file goes with the merge request, as linecapctl sends it."""
     s = connect(path, 60)
-    s.sendall(('{"cmd":"merge","id":"%s"}\n{"cmd":"list"}\n' % session_id).encode())
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    socket.send_fds(s, [('{"cmd":"merge","id":"%s"}\n{"cmd":"list"}\n' % session_id).encode()], [fd])
+    os.close(fd)
     s.shutdown(socket.SHUT_WR)   # and the merge reply must still arrive
     lines = Lines(s)
     first, second = lines.read(), lines.read()
-    if "path" not in first or "sessions" not in second:
+    if "packets" not in first or "sessions" not in second:
         fail(f"replies out of order: {first} then {second}")
     print("ok: merge then list on one connection: replies in order")
 
@@ -248,7 +252,7 @@ def main():
     elif what == "half-closed":
         half_closed(path)
     elif what == "ordered":
-        ordered(path, sys.argv[3])
+        ordered(path, sys.argv[3], sys.argv[4])
     elif what == "many":
         many_clients(path, int(sys.argv[3]))
     elif what == "flood":

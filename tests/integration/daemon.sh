@@ -127,13 +127,11 @@ done
 ctl stop "$tele" >/dev/null
 
 note "merge and delete"
-ctl merge 3 -o "$WORK/merged-copy.pcap" >/dev/null
-merged=$(ctl --json files 3 | jq -r '.files[] | select(.name | startswith("merged.")) | .path')
-check_readable "$merged" "$(field 3 .counters.written_packets)"
-cmp -s "$merged" "$WORK/merged-copy.pcap" || fail "merge -o copy differs"
-python3 "$CLIENT" ordered "$SOCK" 3
-check_readable "$merged" "$(field 3 .counters.written_packets)"
-rc=0; ctl merge 4242 2>/dev/null || rc=$?
+ctl merge 3 -o "$WORK/merged-3.pcap" >/dev/null
+check_readable "$WORK/merged-3.pcap" "$(field 3 .counters.written_packets)"
+python3 "$CLIENT" ordered "$SOCK" 3 "$WORK/merged-again.pcap"
+cmp -s "$WORK/merged-3.pcap" "$WORK/merged-again.pcap" || fail "two merges of an ended session differ"
+rc=0; ctl merge 4242 -o "$WORK/none.pcap" 2>/dev/null || rc=$?
 [ "$rc" = 1 ] || fail "merge of a missing session did not fail"
 ctl start --name busy --proto icmp -s 64 >/dev/null
 busy=$(ctl --json ls | jq -r '.sessions[-1].id')

@@ -164,8 +164,9 @@ got=$("$COUNT" "$WORK/killed-merged.pcap")
 note "a .part file ending in zeros (a crash while a chunk was in flight) merges up to the zeros"
 mkdir "$WORK/zeros"
 first=$(compgen -G "$WORK/killed/*.pcap" | head -1)
-cp "$first" "$WORK/zeros/cut.pcap.part"
-head -c 65536 /dev/zero >>"$WORK/zeros/cut.pcap.part"
+part="$WORK/zeros/$(basename "$first").part"   # a name the writers give: a folder's merge takes those only
+cp "$first" "$part"
+head -c 65536 /dev/zero >>"$part"
 "$LINECAP" merge -o "$WORK/zeros-merged.pcap" "$WORK/zeros" 2>"$WORK/zeros.log" || { cat "$WORK/zeros.log"; fail "merge of a zero-padded .part"; }
 grep -q "zeros follow" "$WORK/zeros.log" || { cat "$WORK/zeros.log"; fail "merge did not say where the data ends"; }
 [ "$("$COUNT" "$WORK/zeros-merged.pcap")" = "$("$COUNT" "$first")" ] || fail "zero records merged as packets"

@@ -4,20 +4,23 @@
 #include <pcap/pcap.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
 
 #include "tests/support/dpdk_env.h"
 #include "core/capture_format.h"
 #include "writers/capture_reader.h"
 #include "writers/merge.h"
+#include "writers/session_output.h"
 
 using namespace linecap;
 
 namespace {
 
 // A capture of `packets` 60-byte packets of link type `dlt`, one second apart from `first_sec`.
-void write_input(const std::string& path, int dlt, int packets, long first_sec)
+void write_input(const std::string& path, int dlt, int packets, long first_sec, int snaplen = 65535)
 {
-    pcap_t* dead = pcap_open_dead_with_tstamp_precision(dlt, 65535, PCAP_TSTAMP_PRECISION_NANO);
+    pcap_t* dead = pcap_open_dead_with_tstamp_precision(dlt, snaplen, PCAP_TSTAMP_PRECISION_NANO);
     pcap_dumper_t* dumper = pcap_dump_open(dead, path.c_str());
     REQUIRE(dumper != nullptr);
     const u_char packet[60] = {0x45};
@@ -219,4 +222,181 @@ TEST_CASE("merge orders times past 2038 after times before it (pcap seconds are 
     while (reader.next(r) == read_status::record)
         seconds.push_back(r.ts_ns / 1000000000u);
     CHECK(seconds == std::vector<uint64_t>{2147483647u, 2147483648u, 0xfffffff0u});
+}
+
+namespace {
+
+// The packets of a capture, and its header's snap length, read with libpcap.
+struct read_back {
+    std::vector<uint64_t> times_s;
+    int snaplen = -1;
+};
+
+read_back read_with_libpcap(const std::string& path)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
+    INFO(errbuf);
+    REQUIRE(p != nullptr);
+    read_back out;
+    out.snaplen = pcap_snapshot(p);
+    pcap_pkthdr* h;
+    const u_char* d;
+    while (pcap_next_ex(p, &h, &d) == 1)
+        out.times_s.push_back(static_cast<uint64_t>(h->ts.tv_sec));
+    pcap_close(p);
+    return out;
+}
+
+// A session folder as the writers leave it: two writers' files.
+const std::string w0 = "/ring-w0-000001-20231114T221320Z.pcap";
+const std::string w1 = "/ring-w1-000001-20231114T221320Z.pcap";
+
+} // namespace
+
+TEST_CASE("a folder's merge takes the files the writers named: never an earlier merge's output, nor other files")
+{
+    const std::string dir = test::temp_dir();
+    write_input(dir + w0, DLT_EN10MB, 3, 1700000000);
+    write_input(dir + w1, DLT_EN10MB, 2, 1700000010);
+    std::ofstream(dir + "/session.json") << "{}\n";
+    // What an earlier merge left beside them, and a file put there by hand.
+    write_input(dir + "/merged.pcap", DLT_EN10MB, 5, 1700000000);
+    write_input(dir + "/notes.pcap", DLT_EN10MB, 1, 1700000000);
+
+    merge_request request;
+    request.inputs = {dir};
+    request.output = dir + "/merged-again.pcap";
+    merge_result result;
+    REQUIRE(merge_captures(request, result) == "");
+    CHECK(result.packets == 5);
+    CHECK(result.files == 2);
+    // Merged again, with its own output now in the folder: still 5, not 10.
+    request.output = test::temp_dir() + "/third.pcap";
+    merge_result again;
+    REQUIRE(merge_captures(request, again) == "");
+    CHECK(again.packets == 5);
+    CHECK(again.files == 2);
+
+    CHECK(is_writer_file_name(w0.substr(1)));
+    CHECK(is_writer_file_name("ring-w12-123456-20231114T221320Z.pcapng.part"));
+    for (const char* other : {"merged.pcap", "merged.pcapng", "notes.pcap", "session.json", "ring-w0.pcap",
+                              "ring-w0-000001-20231114T221320Z.txt", "ring-wx-000001-20231114T221320Z.pcap",
+                              "ring-w0-01-20231114T221320Z.pcap", "-w0-000001-20231114T221320Z.pcap",
+                              "ring-w0-000001-2023111T221320Z.pcap", "a b-w0-000001-20231114T221320Z.pcap"}) {
+        INFO(other);
+        CHECK_FALSE(is_writer_file_name(other));
+    }
+}
+
+TEST_CASE("merge refuses to replace its output unless forced, and never writes over an input")
+{
+    const std::string dir = test::temp_dir();
+    write_input(dir + w0, DLT_EN10MB, 3, 1700000000);
+    const std::string out = test::temp_dir() + "/out.pcap";
+    std::ofstream(out) << "precious";
+
+    merge_request request;
+    request.inputs = {dir};
+    request.output = out;
+    merge_result result;
+    CHECK(merge_captures(request, result) == out + ": already exists; give another -o, or --force to replace it");
+    std::string kept;
+    std::getline(std::ifstream(out), kept);
+    CHECK(kept == "precious");
+
+    request.force = true;
+    REQUIRE(merge_captures(request, result) == "");
+    CHECK(read_with_libpcap(out).times_s.size() == 3);
+
+    // Forced onto one of its own inputs: refused, the input untouched.
+    const auto size = std::filesystem::file_size(dir + w0);
+    request.output = dir + w0;
+    CHECK(merge_captures(request, result) == dir + w0 + ": the output is also an input; give another -o");
+    CHECK(std::filesystem::file_size(dir + w0) == size);
+
+    // Refused before anything is written: the file made for it goes again.
+    write_input(dir + "/raw.pcap", DLT_RAW, 1, 1700000000);
+    merge_request mixed;
+    mixed.inputs = {dir + w0, dir + "/raw.pcap"};
+    mixed.output = dir + "/mixed.pcap";
+    CHECK_THAT(merge_captures(mixed, result), Catch::Contains("differs from the first input's"));
+    CHECK_FALSE(std::filesystem::exists(dir + "/mixed.pcap"));
+}
+
+TEST_CASE("the merged file's snap length is the largest of its inputs'")
+{
+    const std::string dir = test::temp_dir();
+    write_input(dir + w0, DLT_EN10MB, 2, 1700000000, 256);
+    write_input(dir + w1, DLT_EN10MB, 2, 1700000001, 128);
+    merge_request request;
+    request.inputs = {dir};
+    request.output = test::temp_dir() + "/out.pcap";
+    merge_result result;
+    REQUIRE(merge_captures(request, result) == "");
+    CHECK(read_with_libpcap(request.output).snaplen == 256);
+
+    // pcapng inputs: their interfaces' largest (wiretap's side of the reader).
+    const std::string two = test::temp_dir() + "/two.pcapng";
+    write_two_snaplen_pcapng(two, 2);
+    request.inputs = {two};
+    request.output = test::temp_dir() + "/out.pcap";
+    request.format = file_format::pcap_ns;
+    REQUIRE(merge_captures(request, result) == "");
+    CHECK(read_with_libpcap(request.output).snaplen == 65535);
+}
+
+TEST_CASE("merge keeps the packets of a time window: since and until, inclusive")
+{
+    const std::string dir = test::temp_dir();
+    write_input(dir + w0, DLT_EN10MB, 10, 1700000000);   // 1700000000 .. 1700000009
+    write_input(dir + w1, DLT_EN10MB, 10, 1700000005);   // 1700000005 .. 1700000014
+    merge_request request;
+    request.inputs = {dir};
+    request.output = test::temp_dir() + "/window.pcap";
+    request.since_ns = 1700000004ull * 1000000000u;
+    request.until_ns = 1700000006ull * 1000000000u;
+    merge_result result;
+    REQUIRE(merge_captures(request, result) == "");
+    CHECK(result.packets == 5);
+    CHECK(read_with_libpcap(request.output).times_s ==
+          std::vector<uint64_t>{1700000004, 1700000005, 1700000005, 1700000006, 1700000006});
+}
+
+TEST_CASE("a .part file is read up to its last complete record at the size it had; a live one without a note")
+{
+    const std::string dir = test::temp_dir();
+    const std::string part = dir + "/ring-w0-000002-20231114T221330Z.pcap.part";
+    write_input(part, DLT_EN10MB, 4, 1700000020);
+    write_input(dir + w0, DLT_EN10MB, 2, 1700000000);
+    {   // half a record: a header that promises 60 bytes, and 10 of them
+        std::ofstream f(part, std::ios::app | std::ios::binary);
+        const pcap_record_header h{1700000030, 0, 60, 60};
+        f.write(reinterpret_cast<const char*>(&h), sizeof h);
+        f.write("0123456789", 10);
+    }
+    // Created just now by a rotation: empty.
+    std::ofstream(dir + "/ring-w1-000001-20231114T221320Z.pcap.part").close();
+
+    merge_request request;
+    request.inputs = {dir};
+    request.output = test::temp_dir() + "/snapshot.pcap";
+    request.live = true;
+    merge_result live;
+    REQUIRE(merge_captures(request, live) == "");
+    CHECK(live.packets == 6);
+    CHECK(live.files == 2);
+    CHECK(read_with_libpcap(request.output).times_s ==
+          std::vector<uint64_t>{1700000000, 1700000001, 1700000020, 1700000021, 1700000022, 1700000023});
+    CHECK(live.notes.empty());   // a running capture's tails, and its next file just made empty, are no news
+
+    // The folder of a capture that was cut (not live): where and why it ends.
+    request.live = false;
+    request.output = test::temp_dir() + "/crashed.pcap";
+    merge_result cut;
+    REQUIRE(merge_captures(request, cut) == "");
+    CHECK(cut.packets == 6);
+    REQUIRE(cut.notes.size() == 2);
+    CHECK_THAT(cut.notes[0], Catch::Contains("ends after 4 complete records") && Catch::Contains("half a record"));
+    CHECK_THAT(cut.notes[1], Catch::Contains("empty"));
 }

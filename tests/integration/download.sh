@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Getting the pcap out of a daemon: a member of --control-group (an
+# unprivileged user made for the test) downloads sessions with linecapctl
+# merge into files of its own; merge never reads its own output, leaves no
+# copy in the session's folder and replaces a file only with --force;
+# snapshot grabs a running ring that rotates many times a second (keep-N)
+# again and again, whole and time-ordered.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+CLIENT="$(dirname "$0")/control_client.py"
+
+"$GEN" -o "$WORK/in.pcap" -n 2000 --seed 3
+
+# The operator: a user of its own, in the daemon's control group only.
+group="lcdl$$"
+user="lcdu$$"
+groupadd "$group"
+useradd -M -N -g "$group" -d /nonexistent -s /usr/sbin/nologin "$user" || { groupdel "$group"; fail "useradd"; }
+cleanup_hooks+=("userdel $user; groupdel $group")
+chmod 0755 "$WORK"   # mktemp's 0700 would keep the user from the socket
+HOME_DIR="$WORK/home"
+mkdir "$HOME_DIR"
+chown "$user:$group" "$HOME_DIR"
+as_user() {
+    setpriv --reuid "$user" --regid "$group" --init-groups "$@"
+}
+uctl() {
+    as_user "$LINECAPCTL" --socket "$SOCK" "$@"
+}
+# packets FILE: how many packets capinfos reads in it.
+packets() {
+    capinfos -M -c "$1" | awk -F': *' '/Number of packets/ {print $2}'
+}
+
+start_daemon --control-group "$group"
+
+note "a member of the control group downloads a session into a file of its own"
+id=$(uctl --json start --name dl --proto tcp -c 500 -s 256 | jq -r .id)
+wait_ended "$id"
+folder=$(field "$id" .folder)
+[ "$(stat -c '%a %G' "$folder")" = "2750 $group" ] || fail "session folder: $(stat -c '%a %G' "$folder"), not 2750 $group"
+for f in "$folder"/*; do
+    [ "$(stat -c '%a %G' "$f")" = "640 $group" ] || fail "$f: $(stat -c '%a %G' "$f"), not 640 $group"
+done
+uctl merge "$id" -o "$HOME_DIR/dl.pcap" >"$WORK/out" 2>"$WORK/err" || { cat "$WORK/err"; fail "merge as a member of the group"; }
+grep -qx "500 packets from 1 file merged into $HOME_DIR/dl.pcap" "$WORK/out" || fail "merge said: $(cat "$WORK/out")"
+[ "$(stat -c %U "$HOME_DIR/dl.pcap")" = "$user" ] || fail "the download belongs to $(stat -c %U "$HOME_DIR/dl.pcap")"
+check_readable "$HOME_DIR/dl.pcap" 500
+# The header's snap length is the inputs' (-s 256), not 262144.
+capinfos -l "$HOME_DIR/dl.pcap" | grep -q "Packet size limit: *file hdr: 256 bytes" ||
+    fail "merged snap length: $(capinfos -l "$HOME_DIR/dl.pcap")"
+# Nothing left in the session's folder but its own files.
+extra=$(ls "$folder" | grep -Ev '^session\.json$|^dl-w[0-9]+-[0-9]{6}-[0-9]{8}T[0-9]{6}Z\.pcap$' || true)
+[ -z "$extra" ] || fail "merge left $extra in $folder"
+# files, and the files themselves, are readable by the group too.
+path=$(uctl --json files "$id" | jq -r '.files[0].path')
+as_user capinfos -c "$path" >/dev/null || fail "a member of the group cannot read $path"
+
+note "merge refuses to replace a file unless --force, and never reads its own output"
+cp "$HOME_DIR/dl.pcap" "$WORK/dl-before.pcap"
+rc=0; uctl merge "$id" -o "$HOME_DIR/dl.pcap" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "dl.pcap already exists; give another -o, or --force to replace it" "$WORK/err" ||
+    fail "merge over a file: exit $rc, $(cat "$WORK/err")"
+cmp -s "$HOME_DIR/dl.pcap" "$WORK/dl-before.pcap" || fail "the refused merge changed the file"
+uctl merge "$id" -o "$HOME_DIR/dl.pcap" --force >/dev/null || fail "merge --force"
+check_readable "$HOME_DIR/dl.pcap" 500
+rc=0; uctl merge "$id" 2>"$WORK/err" || rc=$?
+[ "$rc" = 2 ] && grep -q "merge: -o FILE is required: where to write the capture, e.g. linecapctl merge $id -o capture.pcap" "$WORK/err" ||
+    fail "merge without -o: exit $rc, $(cat "$WORK/err")"
+"$LINECAP" merge -o "$WORK/by-hand.pcap" "$folder" 2>"$WORK/err" || { cat "$WORK/err"; fail "linecap merge of the folder"; }
+grep -q "500 packets from 1 file into" "$WORK/err" || fail "linecap merge said: $(cat "$WORK/err")"
+[ "$(packets "$WORK/by-hand.pcap")" = 500 ] || fail "linecap merge of the folder: $(packets "$WORK/by-hand.pcap") packets, not 500"
+rc=0; "$LINECAP" merge -o "$WORK/by-hand.pcap" "$folder" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "already exists; give another -o, or --force" "$WORK/err" || fail "linecap merge over a file: $(cat "$WORK/err")"
+# Standard output, straight into tshark.
+got=$(uctl merge "$id" -o - 2>"$WORK/err" | tshark -r - 2>/dev/null | wc -l)
+[ "$got" = 500 ] || { cat "$WORK/err"; fail "merge -o - | tshark -r -: $got packets"; }
+grep -q "500 packets from 1 file merged into standard output" "$WORK/err" || fail "merge -o - said: $(cat "$WORK/err")"
+# Over the socket without a file: refused, saying what to send.
+python3 "$CLIENT" call "$SOCK" "{\"cmd\":\"merge\",\"id\":\"$id\"}" | jq -e '.ok == false and
+    (.error | contains("no output file came with the request"))' >/dev/null || fail "a merge without a descriptor was not refused"
+rc=0; uctl merge 4242 -o "$HOME_DIR/none.pcap" 2>/dev/null || rc=$?
+[ "$rc" = 1 ] && [ ! -e "$HOME_DIR/none.pcap" ] || fail "a refused merge left its output file behind (exit $rc)"
+
+note "snapshot: a running ring rotating many times a second (keep-N), grabbed 20 times"
+ring=$(uctl --json start --name ring -s 128 --rotate-packets 1000 -W 3 | jq -r .id)
+sleep 1
+[ "$(field "$ring" .counters.files_deleted)" -gt 20 ] || fail "the ring rotated only $(field "$ring" .counters.files_created) times"
+for i in $(seq 20); do
+    out="$HOME_DIR/snap-$i.pcap"
+    uctl snapshot "$ring" -o "$out" >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; fail "snapshot $i"; }
+    [ ! -s "$WORK/err" ] || fail "snapshot $i said: $(cat "$WORK/err")"
+    check_readable "$out"
+    n=$(packets "$out")
+    # What a writer keeps: 3 closed files of 1000 and the one being written.
+    [ "$n" -ge 3000 ] && [ "$n" -le 6000 ] || fail "snapshot $i holds $n packets, not 3000 to 6000"
+    capinfos -o "$out" | grep -q "Strict time order: *True" || fail "snapshot $i is not time-ordered"
+done
+[ "$(field "$ring" .status)" = running ] || fail "the ring stopped"
+uctl merge "$ring" -o "$HOME_DIR/ring-now.pcap" >/dev/null || fail "merge of a running session"
+# A time window: UTC as ISO 8601 and as ls prints it.
+since=$(date -u -d '-0.5 second' +%Y-%m-%dT%H:%M:%S.%NZ)
+until=$(date -u -d '+1 second' '+%Y-%m-%d %H:%M:%S')
+uctl snapshot "$ring" --since "$since" --until "$until" -o "$HOME_DIR/window.pcap" >/dev/null || fail "snapshot --since --until"
+first=$(tshark -r "$HOME_DIR/window.pcap" -T fields -e frame.time_epoch -c 1 2>/dev/null)
+since_epoch=$(date -u -d "${since%Z}" +%s.%N)
+awk -v a="$first" -v b="$since_epoch" 'BEGIN {exit !(a >= b)}' || fail "snapshot --since $since starts at $first"
+uctl snapshot "$ring" --since -1m -o "$HOME_DIR/last-minute.pcap" >/dev/null || fail "snapshot --since -1m"
+rc=0; uctl snapshot "$ring" --since yesterday -o "$HOME_DIR/x.pcap" 2>"$WORK/err" || rc=$?
+[ "$rc" = 2 ] && grep -q "snapshot: --since yesterday: not a UTC time: give 2026-11-29T18:53:45Z" "$WORK/err" ||
+    fail "a bad --since: exit $rc, $(cat "$WORK/err")"
+
+ctl shutdown >/dev/null
+wait "$pid" || fail "the daemon did not exit cleanly"
+echo PASS
