@@ -371,8 +371,17 @@ std::string control_daemon::stop(const request& req)
 std::string control_daemon::list()
 {
     ojson sessions = ojson::array();
-    for (const session_record* r : _catalog.all())
-        sessions.push_back(summary_of(*r));
+    for (const session_record* r : _catalog.all()) {
+        ojson s = summary_of(*r);
+        // What its folder holds now, beside what it has written: less once
+        // keep-N deleted files. Read from the folder, so for `list` only,
+        // not for every telemetry snapshot.
+        uint64_t disk_bytes = 0;
+        for (const file_entry& f : _catalog.files(*r))
+            disk_bytes += f.bytes;
+        s["disk_bytes"] = disk_bytes;
+        sessions.push_back(std::move(s));
+    }
     return ok_reply({{"sessions", sessions}});
 }
 

@@ -6,6 +6,8 @@
 // people, or as the daemon's JSON with --json. Exit status 0 on success, 1
 // when the daemon says no, 2 on a usage error, 3 when the daemon cannot be
 // reached or the connection fails (no reply within --timeout included).
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -190,15 +192,45 @@ std::string text(const json& j, const char* key)
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
 }
 
+// The session table: each column as wide as its widest cell, so large
+// counts and long names never push the next column out of line. Numbers
+// right-aligned. ON DISK is what the session's folder holds now (a ring
+// with keep-N holds its last files), WRITTEN what it has written in all.
 void print_sessions(const json& sessions)
 {
-    fmt::print("{:<6} {:<20} {:<19}  {:<19}  {:<8} {:<9} {:>12} {:>10} {:>8}\n", "ID", "NAME", "START (UTC)",
-               "END (UTC)", "STATUS", "REASON", "PACKETS", "SIZE", "DROPS");
+    struct column {
+        std::string_view title;
+        bool numeric;
+    };
+    constexpr std::array<column, 10> columns{{{"ID", false}, {"NAME", false}, {"START (UTC)", false},
+                                              {"END (UTC)", false}, {"STATUS", false}, {"REASON", false},
+                                              {"PACKETS", true}, {"ON DISK", true}, {"WRITTEN", true},
+                                              {"DROPS", true}}};
+    std::vector<std::array<std::string, columns.size()>> rows;
+    std::array<std::string, columns.size()> titles;
+    for (size_t i = 0; i < columns.size(); i++)
+        titles[i] = columns[i].title;
+    rows.push_back(titles);
     for (const json& s : sessions)
-        fmt::print("{:<6} {:<20} {:<19}  {:<19}  {:<8} {:<9} {:>12} {:>10} {:>8}\n", text(s, "id"),
-                   text(s, "name"), short_time(s["started"]), short_time(s["ended"]), text(s, "status"),
-                   text(s, "reason").empty() ? "-" : text(s, "reason"), number(s, "packets"),
-                   human_bytes(number(s, "bytes")), number(s, "drops"));
+        rows.push_back({text(s, "id"), text(s, "name"), short_time(s["started"]), short_time(s["ended"]),
+                        text(s, "status"), text(s, "reason").empty() ? "-" : text(s, "reason"),
+                        std::to_string(number(s, "packets")), human_bytes(number(s, "disk_bytes")),
+                        human_bytes(number(s, "bytes")), std::to_string(number(s, "drops"))});
+    std::array<size_t, columns.size()> width{};
+    for (const auto& row : rows)
+        for (size_t i = 0; i < columns.size(); i++)
+            width[i] = std::max(width[i], row[i].size());
+    for (const auto& row : rows) {
+        std::string line;
+        for (size_t i = 0; i < columns.size(); i++) {
+            if (i != 0)
+                line += "  ";
+            line += columns[i].numeric ? fmt::format("{:>{}}", row[i], width[i]) : fmt::format("{:<{}}", row[i], width[i]);
+        }
+        while (!line.empty() && line.back() == ' ')
+            line.pop_back();
+        fmt::print("{}\n", line);
+    }
 }
 
 // A reply's notes (control_daemon::notes_of), on stderr as warnings are.
@@ -502,9 +534,13 @@ int main(int argc, char** argv)
             const json reply = conn.call({{"cmd", "files"}, {"id", id}});
             if (!report(reply))
                 return refused;
-            if (!as_json)
+            if (!as_json) {
+                size_t width = 0;
                 for (const json& f : reply["files"])
-                    fmt::print("{:>12}  {}\n", number(f, "bytes"), text(f, "path"));
+                    width = std::max(width, std::to_string(number(f, "bytes")).size());
+                for (const json& f : reply["files"])
+                    fmt::print("{:>{}}  {}\n", number(f, "bytes"), width, text(f, "path"));
+            }
         } else if (merging != nullptr) {
             conn.set_timeout(0);   // a merge of gigabytes takes what it takes
             const json reply = conn.call(merge_request, output.fd);

@@ -575,6 +575,9 @@ constexpr session_field fields[] = {
      [](const spec_value& f, session_spec& s) {
          s.output.rotate.keep = static_cast<uint32_t>(f.whole_number(1, 1000000));
      }},
+    {"rotate.keep_bytes", "--keep-bytes", "N", "Keep only the newest closed files that fit in N bytes, for the "
+     "session (each of its W writers keeps N/W), deleting the oldest", number, false,
+     [](const spec_value& f, session_spec& s) { s.output.rotate.keep_bytes = f.whole_number(1, UINT64_MAX); }},
     {"format", "--format", "FORMAT", "pcap-ns (nanosecond pcap, the default), pcap (microsecond pcap) or pcapng",
      text, false, parse_format_name},
 };
@@ -694,6 +697,8 @@ void check_fields(const json& j, const session_spec& spec)
         throw spec_error("payload: \"patterns\" is missing");
     if (spec.output.rotate.keep != 0 && !spec.output.rotate.any())
         throw spec_error("rotate.keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
+    if (spec.output.rotate.keep_bytes != 0 && !spec.output.rotate.any())
+        throw spec_error("rotate.keep_bytes: keeps the newest files of a rotation: give bytes, seconds or packets too");
     // The tunnel fields only mean something with "tunnel": "inner", and a
     // UDP port is one kind of tunnel.
     if (!spec.tunnel.inner) {

@@ -66,6 +66,7 @@ struct rotate_policy {
     uint64_t seconds = 0;    // files cover aligned wall-clock windows of this length
     uint64_t packets = 0;    // packets per file
     uint32_t keep = 0;       // closed files kept per writer, oldest deleted first
+    uint64_t keep_bytes = 0; // bytes of closed files kept per session, shared equally by its writers
     bool any() const { return bytes != 0 || seconds != 0 || packets != 0; }
 
     friend bool operator==(const rotate_policy&, const rotate_policy&) = default;

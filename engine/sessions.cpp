@@ -108,6 +108,10 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
     s->start_ns = p.clock.now_ns();
     s->packets_left.reset(spec.output.limits.packets);
     s->bytes_left.reset(spec.output.limits.bytes);
+    // Each writer keeps an equal share: a simple rule that holds without the
+    // writers talking to each other (docs/writers.md).
+    if (spec.output.rotate.keep_bytes != 0)
+        s->keep_bytes_per_writer = std::max<uint64_t>(1, spec.output.rotate.keep_bytes / p.writers.size());
     for (const port_plan& port : p.ports)
         s->interfaces.push_back({port.id, port.name, port.driver});
     s->read_interface = [](uint16_t port) {

@@ -82,6 +82,9 @@ struct session {
     uint64_t start_ns = 0;              // wall clock when the session started
     budget packets_left;
     budget bytes_left;
+    // rotate.keep_bytes, this writer's share: the session's bound divided
+    // equally among its writers (0: none).
+    uint64_t keep_bytes_per_writer = 0;
     std::vector<capture_interface> interfaces;     // the ports, for pcapng
     interface_counter_reader read_interface = nullptr;
     // What the slot's counters held when this session took the slot. The

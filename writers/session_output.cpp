@@ -79,6 +79,7 @@ int session_output::open(session* s, std::string& error)
     _base_packets = _counters->written_packets.get();
     _base_bytes = _counters->written_bytes.get();
     _on_disk.clear();
+    _on_disk_bytes = 0;
     const int rc = open_file(s->start_ns, error);
     if (rc != 0)
         _owner = nullptr;
@@ -99,12 +100,16 @@ void session_output::fail(int err, const std::string& what)
     _closed = true;
 }
 
-// Deletes the oldest closed files beyond the session's keep count.
+// Deletes the oldest closed files beyond the session's keep count
+// (rotate.keep) and beyond this writer's share of its keep_bytes.
 void session_output::apply_keep()
 {
     const uint32_t keep = _owner->spec.rotate.keep;
-    while (keep != 0 && _on_disk.size() > keep) {
-        unlinkat(_owner->dir_fd, _on_disk.front().c_str(), 0);
+    const uint64_t keep_bytes = _owner->keep_bytes_per_writer;
+    while (!_on_disk.empty() &&
+           ((keep != 0 && _on_disk.size() > keep) || (keep_bytes != 0 && _on_disk_bytes > keep_bytes))) {
+        unlinkat(_owner->dir_fd, _on_disk.front().first.c_str(), 0);
+        _on_disk_bytes -= _on_disk.front().second;
         _on_disk.pop_front();
         _counters->files_deleted.add(1);
     }
@@ -122,7 +127,8 @@ void session_output::close_file()
     _closed_packets += _file.durable_packets();
     _closed_bytes += file.durable_size();
     _counters->write_drops.add(_file.packets() - _file.durable_packets());
-    _on_disk.push_back(file.name());
+    _on_disk.emplace_back(file.name(), file.durable_size());
+    _on_disk_bytes += file.durable_size();
     publish();
     if (rc != 0) {
         // A write error names the file it hit; otherwise closing failed:
@@ -233,7 +239,9 @@ void session_output::housekeeping(uint64_t now_ns, bool flush_due)
 
 std::vector<std::string> session_output::files_on_disk() const
 {
-    std::vector<std::string> names(_on_disk.begin(), _on_disk.end());
+    std::vector<std::string> names;
+    for (const auto& [name, bytes] : _on_disk)
+        names.push_back(name);
     if (_file.file().is_open())
         names.push_back(_file.file().name() + ".part");
     return names;

@@ -190,7 +190,8 @@ private:
     uint64_t _closed_bytes = 0;
     uint64_t _base_packets = 0;     // the slot's written_packets when this session took it
     uint64_t _base_bytes = 0;       // ... and written_bytes
-    std::deque<std::string> _on_disk;   // closed files still on disk, oldest first
+    std::deque<std::pair<std::string, uint64_t>> _on_disk;   // closed files still on disk, oldest first, and sizes
+    uint64_t _on_disk_bytes = 0;    // their sum
 
     unsigned _writer_index = 0;
     const tsc_clock* _clock = nullptr;

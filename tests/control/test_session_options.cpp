@@ -115,6 +115,8 @@ const std::map<std::string, std::pair<std::vector<std::string>, json>> examples 
     {"--rotate-seconds", {{"-G", "60"}, {{"rotate", {{"seconds", 60}}}}}},
     {"--rotate-packets", {{"--rotate-packets", "100000"}, {{"rotate", {{"packets", 100000}}}}}},
     {"--keep", {{"-C", "50", "-W", "20"}, {{"rotate", {{"bytes", 50000000}, {"keep", 20}}}}}},
+    {"--keep-bytes", {{"-C", "50", "--keep-bytes", "1000000000"},
+                      {{"rotate", {{"bytes", 50000000}, {"keep_bytes", 1000000000}}}}}},
     {"--format", {{"--format", "pcapng"}, {{"format", "pcapng"}}}},
 };
 

@@ -97,6 +97,8 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"limits":{"minutes":1}})") == "limits.minutes: unknown field (known: packets, bytes, seconds)");
     CHECK(spec_error(R"({"rotate":{"keep":5}})") ==
           "rotate.keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
+    CHECK(spec_error(R"({"rotate":{"keep_bytes":1000000}})") ==
+          "rotate.keep_bytes: keeps the newest files of a rotation: give bytes, seconds or packets too");
     CHECK(spec_error(R"({"rotate":{"seconds":0.5}})") == "rotate.seconds: 0.5 is not a whole number of seconds from 1 to 2678400: give whole seconds (90) or a whole number of m, h or d (5m, 1h)");
     CHECK(spec_error(R"({"name":"7"})") == "name: \"7\": a session name needs a letter or one of '.', '_', '-' (a "
                                            "number is a session id): e.g. \"sub-7\"");

@@ -4,7 +4,8 @@
 # merge into files of its own; merge never reads its own output, leaves no
 # copy in the session's folder and replaces a file only with --force;
 # snapshot grabs a running ring that rotates many times a second (keep-N)
-# again and again, whole and time-ordered.
+# again and again, whole and time-ordered; ls shows what is on disk beside
+# what was written, in columns that fit; --keep-bytes bounds a ring in bytes.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 CLIENT="$(dirname "$0")/control_client.py"
@@ -109,6 +110,29 @@ uctl snapshot "$ring" --since -1m -o "$HOME_DIR/last-minute.pcap" >/dev/null || 
 rc=0; uctl snapshot "$ring" --since yesterday -o "$HOME_DIR/x.pcap" 2>"$WORK/err" || rc=$?
 [ "$rc" = 2 ] && grep -q "snapshot: --since yesterday: not a UTC time: give 2026-11-29T18:53:45Z" "$WORK/err" ||
     fail "a bad --since: exit $rc, $(cat "$WORK/err")"
+
+note "ls: what is on disk now beside what was written, in columns as wide as their data"
+long=$(printf 'n%.0s' $(seq 64))
+uctl start --name "$long" --proto icmp -s 64 >/dev/null
+sleep 0.3
+uctl --json ls >"$WORK/ls.json"
+jq -e --arg id "$ring" '.sessions[] | select(.id == $id) | .disk_bytes > 0 and .disk_bytes * 4 < .bytes' "$WORK/ls.json" >/dev/null ||
+    fail "ring: on disk vs written: $(jq -c --arg id "$ring" '.sessions[] | select(.id == $id)' "$WORK/ls.json")"
+uctl ls >"$WORK/ls.txt"
+head -1 "$WORK/ls.txt" | grep -Eq "PACKETS +ON DISK +WRITTEN +DROPS$" || fail "ls header: $(head -1 "$WORK/ls.txt")"
+# Every line ends at the same column (the last is right-aligned): nothing overflowed.
+[ "$(awk '{print length}' "$WORK/ls.txt" | sort -u | wc -l)" = 1 ] || { cat "$WORK/ls.txt"; fail "ls columns are not aligned"; }
+grep -q "$long" "$WORK/ls.txt" || fail "ls cut the long name"
+
+note "--keep-bytes: a ring bounded in bytes"
+kept=$(uctl --json start --name kept -s 128 --rotate-packets 500 --keep-bytes 300000 | jq -r .id)
+sleep 1
+closed=$(find "$(field "$kept" .folder)" -name '*.pcap' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+[ "$closed" -gt 0 ] && [ "$closed" -le 300000 ] || fail "--keep-bytes 300000: closed files hold $closed bytes"
+[ "$(field "$kept" .spec.rotate.keep_bytes)" = 300000 ] || fail "keep_bytes not in the spec: $(field "$kept" .spec)"
+rc=0; uctl start --name nokeep --keep-bytes 1000 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "keeps the newest files of a rotation: give bytes, seconds or packets too" "$WORK/err" ||
+    fail "--keep-bytes without rotation: exit $rc, $(cat "$WORK/err")"
 
 ctl shutdown >/dev/null
 wait "$pid" || fail "the daemon did not exit cleanly"

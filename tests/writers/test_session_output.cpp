@@ -131,6 +131,33 @@ TEST_CASE("session_output: keep-last-N deletes the oldest closed files, and coun
     CHECK(f.counters.written_packets.get() == 10);   // written, deleted or not
 }
 
+TEST_CASE("session_output: keep_bytes deletes the oldest closed files past the writer's share, and counts them")
+{
+    output_spec spec;
+    spec.rotate.packets = 3;
+    spec.rotate.keep_bytes = 400;
+    // A file of 3 packets: the 24-byte header and 3 records of 16 + 100 bytes.
+    constexpr uint64_t full_file = 24 + 3 * (16 + 100);
+    fixture f(spec);
+    f.s->keep_bytes_per_writer = 400;   // one writer: the session's whole bound
+    for (int i = 0; i < 7; i++)
+        f.write(t0 + static_cast<uint64_t>(i));
+    // Closed: files 1 and 2 (744 bytes, over 400): the oldest went.
+    auto files = f.files();
+    REQUIRE(files.size() == 2);
+    CHECK(files[0].first.starts_with("capture-w0-000002-"));
+    CHECK(std::filesystem::file_size(f.dir + "/" + files[0].first) == full_file);
+    CHECK(files[1].first.starts_with("capture-w0-000003-"));   // being written
+    f.out.end();
+    // Closed: 2 and 3 (the last, 1 packet): 372 + 140 bytes, over 400: 2 goes.
+    files = f.files();
+    REQUIRE(files.size() == 1);
+    CHECK(files[0].first.starts_with("capture-w0-000003-"));
+    CHECK(packet_counts(files) == std::vector<int>{1});
+    CHECK(f.counters.files_deleted.get() == 2);
+    CHECK(f.counters.written_packets.get() == 7);
+}
+
 TEST_CASE("session_output: time windows are aligned to the clock and never go back")
 {
     output_spec spec;
