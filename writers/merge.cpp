@@ -290,7 +290,10 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     capture_file_options options;
     options.format = format;
     options.linktype = linktype == DLT_RAW ? linktype_raw : linktype_ethernet;
-    // The header says what the records hold: the inputs' largest snap length.
+    // The header says what the records hold: the inputs' largest snap
+    // length. A record longer than its own file declared (a pcapng packet
+    // over its interface's snap length) is cut to it, as libpcap cuts such
+    // a record of a pcap file when it reads it.
     options.snaplen = snaplen;
     if (int rc = writer.attach(out_fd, output, options); rc != 0)
         return abandon(fmt::format("{}: cannot write it: {}", output, strerror(-rc)));

@@ -3,6 +3,7 @@
 
 #include <pcap/pcap.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
@@ -125,14 +126,14 @@ namespace {
 // lengths (what mergecap writes of a 64-byte and a 65535-byte capture), and
 // a 60-byte packet on each in turn. libpcap 1.10 refuses such a file after
 // its first packet; Wireshark's reader takes it whole.
-void write_two_snaplen_pcapng(const std::string& path, int packets)
+void write_two_snaplen_pcapng(const std::string& path, int packets, std::array<uint32_t, 2> snaplens = {64, 65535})
 {
     std::vector<uint8_t> out;
     auto put32 = [&](uint32_t v) { out.insert(out.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 4); };
     auto put16 = [&](uint16_t v) { out.insert(out.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 2); };
     put32(pcapng_section_header); put32(28); put32(pcapng_byte_order_magic); put16(1); put16(0);
     put32(0xffffffff); put32(0xffffffff); put32(28);
-    for (uint32_t snaplen : {64u, 65535u}) {   // IDB with if_tsresol 9
+    for (uint32_t snaplen : snaplens) {   // IDB with if_tsresol 9
         put32(pcapng_interface_description); put32(32); put16(1); put16(0); put32(snaplen);
         put16(9); put16(1); out.insert(out.end(), {9, 0, 0, 0}); put16(0); put16(0); put32(32);
     }
@@ -344,6 +345,25 @@ TEST_CASE("the merged file's snap length is the largest of its inputs'")
     request.format = file_format::pcap_ns;
     REQUIRE(merge_captures(request, result) == "");
     CHECK(read_with_libpcap(request.output).snaplen == 65535);
+
+    // Interfaces that declare less than their 60-byte records hold: the
+    // header says their largest, and the records are cut to it, as libpcap
+    // reads an over-long record of a pcap file (the output stays valid).
+    const std::string short_snap = test::temp_dir() + "/short.pcapng";
+    write_two_snaplen_pcapng(short_snap, 2, {32, 48});
+    request.inputs = {short_snap};
+    request.output = test::temp_dir() + "/out.pcap";
+    REQUIRE(merge_captures(request, result) == "");
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline(request.output.c_str(), errbuf);
+    REQUIRE(p != nullptr);
+    CHECK(pcap_snapshot(p) == 48);
+    pcap_pkthdr* h;
+    const u_char* d;
+    REQUIRE(pcap_next_ex(p, &h, &d) == 1);
+    CHECK(h->caplen == 48);
+    CHECK(h->len == 60);
+    pcap_close(p);
 }
 
 TEST_CASE("merge keeps the packets of a time window: since and until, inclusive")
