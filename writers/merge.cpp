@@ -371,9 +371,10 @@ int merge_main(int argc, char** argv)
     app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")
         ->check(CLI::IsMember({"pcap", "pcap-ns", "pcapng"}))
         ->type_name("FORMAT");
-    app.add_option("--since", since, "Only packets from this UTC time on (2026-11-29T18:53:45Z, \"2026-11-29 18:53:45\")")
+    app.add_option("--since", since, "Only packets from this UTC time on: 2026-11-29T18:53:45Z, \"2026-11-29 18:53:45\", "
+                                          "or -5m (5 minutes ago)")
         ->type_name("TIME");
-    app.add_option("--until", until, "Only packets up to this UTC time")->type_name("TIME");
+    app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
     app.add_option("inputs", request.inputs,
                    "Capture files (.pcap, .pcapng, .part) or folders of them (the files linecap wrote there)")
         ->required()
