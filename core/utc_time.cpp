@@ -1,5 +1,7 @@
 #include "core/utc_time.h"
 
+#include "core/human_units.h"
+
 #include <charconv>
 #include <chrono>
 #include <ctime>
@@ -44,24 +46,13 @@ uint64_t utc_now_ns()
 std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, std::string& error)
 {
     error = "not a UTC time: give 2026-11-29T18:53:45Z (ISO 8601), \"2026-11-29 18:53:45\" (as linecapctl ls "
-            "prints it), 20261129T185345Z (as file names have it) or -5m (5 minutes ago; s, m, h, d)";
+            "prints it), 20261129T185345Z (as file names have it) or -5m (5 minutes ago; ms, s, m, h, d)";
     if (text.starts_with('-')) {
-        uint64_t n = 0;
-        const char* end = text.data() + text.size();
-        const auto [unit, ec] = std::from_chars(text.data() + 1, end, n);
-        if (ec != std::errc{} || unit + 1 != end)
+        // A duration ago, read as every duration is (core/human_units.h).
+        const std::optional<double> seconds = parse_seconds(text.substr(1));
+        if (!seconds || *seconds * 1e9 > static_cast<double>(now_ns))
             return std::nullopt;
-        uint64_t seconds = 0;
-        switch (*unit) {
-        case 's': seconds = n; break;
-        case 'm': seconds = n * 60; break;
-        case 'h': seconds = n * 3600; break;
-        case 'd': seconds = n * 86400; break;
-        default: return std::nullopt;
-        }
-        if (seconds > now_ns / ns_per_s)
-            return std::nullopt;
-        return now_ns - seconds * ns_per_s;
+        return now_ns - static_cast<uint64_t>(*seconds * 1e9);
     }
     const std::string copy(text);   // strptime wants a C string
     for (const char* layout : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y%m%dT%H%M%S"}) {

@@ -41,8 +41,12 @@ TEST_CASE("parse_utc_time: the forms people type (ISO 8601, as ls prints it, as 
     CHECK(parse_utc_time("-90s", now, error) == now - 90 * ns);
     CHECK(parse_utc_time("-2h", now, error) == now - 7200 * ns);
     CHECK(parse_utc_time("-1d", now, error) == now - 86400 * ns);
+    // Every duration form (core/human_units.h): seconds alone, decimals, ms.
+    CHECK(parse_utc_time("-5", now, error) == now - 5 * ns);
+    CHECK(parse_utc_time("-1.5h", now, error) == now - 5400 * ns);
+    CHECK(parse_utc_time("-250ms", now, error) == now - ns / 4);
     for (const char* bad : {"", "yesterday", "2023-11-14", "2023-11-14T22:13:20+01:00", "2023-11-14T22:13:20.1234567891Z",
-                            "-5", "-5w", "5m", "2023-11-14T22:13:20Zjunk"}) {
+                            "-5w", "5m", "--5m", "2023-11-14T22:13:20Zjunk"}) {
         INFO(bad);
         error.clear();
         CHECK_FALSE(parse_utc_time(bad, now, error).has_value());
