@@ -192,7 +192,10 @@ for id in "$pcap_id" "$ng_id"; do
     # (the file is empty): the restart must then remove the file.
     for f in "${parts[@]}"; do
         if [ -s "$f" ]; then
-            echo "${f%.part}:$(stat -c %s "$f")" >>"$WORK/part-sizes"
+            # The bytes of its complete records: 10 random bytes can finish
+            # a record the kill cut (then the restart rightly keeps it), but
+            # never one more.
+            echo "${f%.part}:$(python3 "$(dirname "$0")/complete_prefix.py" "$f" 10)" >>"$WORK/part-sizes"
             head -c 10 /dev/urandom >>"$f"
         else
             note "session $id: $(basename "$f") empty (killed in a rotation)"
@@ -213,7 +216,7 @@ for id in "$pcap_id" "$ng_id"; do
     check_session_files "$id" "${readable[$id]}"
 done
 while IFS=: read -r f size; do
-    [ "$(stat -c %s "$f")" -le "$size" ] || fail "$f: $(stat -c %s "$f") bytes, more than the $size it had"
+    [ "$(stat -c %s "$f")" -le "$size" ] || fail "$f: $(stat -c %s "$f") bytes, more than the $size of complete records it could hold"
 done <"$WORK/part-sizes"
 while read -r f; do
     [ ! -e "$f" ] && [ ! -e "${f%.part}" ] || fail "$f: empty at the kill, not removed by the restart"
