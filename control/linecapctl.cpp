@@ -362,8 +362,18 @@ int main(int argc, char** argv)
     app.add_option("--socket", socket_path, "The daemon's control socket (default $LINECAP_SOCKET or /run/linecap.sock)")
         ->type_name("PATH");
     app.add_flag("--json", as_json, "Print the daemon's replies as JSON, one per line");
-    app.add_option("--timeout", timeout_s, "Seconds to wait for a reply (default 60)")
-        ->check(CLI::Range(0.1, 86400.0));
+    app.add_option("--timeout", timeout_s, "How long to wait for a reply: seconds, or 90s, 5m (default 60)")
+        ->transform(CLI::Validator(
+            [](std::string& text) -> std::string {
+                const std::optional<double> s = linecap::parse_seconds(text);
+                if (!s || *s < 0.1 || *s > 86400)
+                    return fmt::format("{} is not a duration from 0.1 s to 1 day: give {}", text,
+                                       linecap::seconds_forms);
+                text = fmt::format("{}", *s);
+                return {};
+            },
+            ""))
+        ->type_name("TIME");
 
     std::string spec_file;
     std::vector<std::string> expression;
@@ -417,8 +427,16 @@ int main(int argc, char** argv)
 
     try {
         app.parse(argc, argv);
+    } catch (const CLI::Success& e) {
+        app.exit(e);   // --help, --version
+        return ok;
     } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? ok : usage;
+        // One line, as the one-shot says it, with where to look.
+        std::string where = "linecapctl --help";
+        for (const CLI::App* sub : app.get_subcommands())
+            where = fmt::format("linecapctl {} --help", sub->get_name());
+        fmt::print(stderr, "linecapctl: {}\nRun '{}' for the options.\n", e.what(), where);
+        return usage;
     }
 
     // A start's spec is built before connecting: a bad option costs no round trip.

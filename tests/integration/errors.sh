@@ -165,3 +165,11 @@ same_words -s 300000
 same_words --tcp-flags syn,bogus
 same_words --vni 7
 same_words --bpf 'tcp' 'port 80'
+
+note "linecapctl's command-line mistakes: one line in the one-shot's shape, and where to look"
+rc=0; "$LINECAPCTL" --timeout 0 ls 2>"$WORK/ctl.err" || rc=$?
+[ "$rc" = 2 ] && [ "$(head -1 "$WORK/ctl.err")" = "linecapctl: --timeout: 0 is not a duration from 0.1 s to 1 day: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)" ] ||
+    fail "linecapctl --timeout 0: exit $rc, $(cat "$WORK/ctl.err")"
+rc=0; "$LINECAPCTL" start --snaplen 2>"$WORK/ctl.err" || rc=$?
+[ "$rc" = 2 ] && grep -qx "Run 'linecapctl start --help' for the options." "$WORK/ctl.err" ||
+    fail "linecapctl start --snaplen: exit $rc, $(cat "$WORK/ctl.err")"
