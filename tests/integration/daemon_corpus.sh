@@ -154,7 +154,10 @@ for ((start = 0; start < ${#files[@]}; start += per_daemon)); do
         fi
         sleep 0.05
     done
-    [ -n "$done_at" ] || fail "$label: ports did not go round their files within 30 s: $(ctl --json stats | jq -c '[.ports[].rx_packets]') from $base, want ${want[*]}"
+    # Seen once, under load: every port's count stood still for the 30 s.
+    # What the ports, workers and writers say then tells a dry mbuf pool
+    # (nombuf) from a stuck worker or writer.
+    [ -n "$done_at" ] || fail "$label: ports did not go round their files within 30 s: $(ctl --json stats | jq -c '[.ports[].rx_packets]') from $base, want ${want[*]}; stats: $(ctl --json stats | jq -c '{totals, ports: [.ports[] | {rx_packets, imissed, nombuf}], workers: [.workers[] | {rx_packets, matched_packets, dropped_ring}], writers}')"
 
     check_sessions "$label" "${ids[@]}"
     total_rx=$((total_rx + $(ctl --json stats | jq '[.ports[].rx_packets] | add')))
