@@ -410,6 +410,7 @@ std::string control_daemon::stats()
         {"sessions_running", running_count()},
         {"totals", totals_json(snap)},
         {"ports", ports_json(snap)},
+        {"pools", pools_json(snap)},
         {"workers", workers_json(snap, [this](unsigned slot) { return session_label(slot); })},
         {"writers", writers_json(snap)},
     });

@@ -98,6 +98,14 @@ json ports_json(const counters_snapshot& snap)
     return ports;
 }
 
+json pools_json(const counters_snapshot& snap)
+{
+    json pools = json::array();
+    for (const pool_row& pool : snap.pools)
+        pools.push_back({{"socket", pool.socket}, {"mbufs", pool.mbufs}, {"free", pool.free}});
+    return pools;
+}
+
 json workers_json(const counters_snapshot& snap, const std::function<std::string(unsigned)>& session_label)
 {
     json workers = json::array();
@@ -142,6 +150,7 @@ json stats_json(const pipeline& p, const counters_snapshot& snap, stop_reason re
     j["elapsed_s"] = elapsed_s;
     j["stop_reason"] = stop_reason_name(reason);
     j["ports"] = ports_json(snap);
+    j["pools"] = pools_json(snap);
     j["workers"] = workers_json(snap);
     j["writers"] = writers_json(snap);
     json sessions = json::array();

@@ -29,6 +29,8 @@ session_totals session_totals_from_json(const nlohmann::json& j);
 // `session_label(slot)` gives (the slot number by default).
 nlohmann::ordered_json totals_json(const counters_snapshot& snap);
 nlohmann::ordered_json ports_json(const counters_snapshot& snap);
+// [{"socket", "mbufs", "free"}]: each mbuf pool's size and what is free now.
+nlohmann::ordered_json pools_json(const counters_snapshot& snap);
 nlohmann::ordered_json workers_json(const counters_snapshot& snap,
                                     const std::function<std::string(unsigned slot)>& session_label = {});
 nlohmann::ordered_json writers_json(const counters_snapshot& snap);

@@ -72,17 +72,29 @@ bool infinite_rx(const rte_kvargs* kv)
     return value != nullptr && std::strcmp(value, "0") != 0;
 }
 
-int count_file_packets(const char*, const char* file, void* total)
+// The files of an infinite_rx port: how many packets the driver keeps in
+// mbufs, and the first file that holds none.
+struct looped_files {
+    unsigned packets = 0;
+    std::string empty_file;
+};
+
+int count_file_packets(const char*, const char* file, void* arg)
 {
+    looped_files& looped = *static_cast<looped_files*>(arg);
     char errbuf[PCAP_ERRBUF_SIZE];
     pcap_t* pcap = pcap_open_offline(file, errbuf);
     if (pcap == nullptr)
         return 0;   // net_pcap itself reports the bad file
     pcap_pkthdr* header;
     const u_char* data;
+    unsigned packets = 0;
     while (pcap_next_ex(pcap, &header, &data) == 1)
-        ++*static_cast<unsigned*>(total);
+        packets++;
     pcap_close(pcap);
+    looped.packets += packets;
+    if (packets == 0 && looped.empty_file.empty())
+        looped.empty_file = file;
     return 0;
 }
 
@@ -210,7 +222,20 @@ std::string plan_ports(const engine_config& o, unsigned nb_workers, std::vector<
                 // A file looped with infinite_rx=1 sits in mbufs of our pool.
                 p.replay = !infinite_rx(kv.get());
                 if (!p.replay) {
-                    rte_kvargs_process(kv.get(), "rx_pcap", count_file_packets, &p.preloaded_packets);
+                    looped_files looped;
+                    rte_kvargs_process(kv.get(), "rx_pcap", count_file_packets, &looped);
+                    // DPDK 22.11's net_pcap takes a burst of mbufs from the
+                    // pool before it looks at the file's ring and keeps
+                    // them when the ring is empty: every poll of an empty
+                    // file's queue loses a burst, uncounted, until the
+                    // pool is dry and no port receives any more.
+                    if (!looped.empty_file.empty())
+                        return fmt::format("port {} ({}): rx_pcap={} holds no packets, and an empty file "
+                                           "looped with infinite_rx=1 makes DPDK 22.11's net_pcap lose "
+                                           "mbufs on every poll until no port receives: leave the file "
+                                           "out, or replay it once (without infinite_rx=1)",
+                                           p.id, p.name, looped.empty_file);
+                    p.preloaded_packets = looped.packets;
                     // Looped, each packet is a copy of one read at start-up,
                     // into a fresh mbuf with no timestamp: the worker stamps
                     // it from the TSC.

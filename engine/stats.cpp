@@ -2,6 +2,8 @@
 
 #include "engine/pipeline.h"
 
+#include <rte_mempool.h>
+
 namespace linecap {
 
 namespace {
@@ -53,6 +55,9 @@ counters_snapshot take_snapshot(const pipeline& p)
         t.dropped_nombuf += row.counters.nombuf;
         snap.ports.push_back(row);
     }
+    for (unsigned socket = 0; socket < p.pools.size(); socket++)
+        if (const rte_mempool* pool = p.pools[socket])
+            snap.pools.push_back({socket, pool->size, rte_mempool_avail_count(pool)});
     for (const worker* w : p.workers) {
         worker_row row;
         row.worker = w->index;

@@ -69,9 +69,19 @@ struct session_row {
     session_totals totals;
 };
 
+// An mbuf pool (one per NUMA socket with ports). Some drivers do not count
+// the packets they could not receive for want of an mbuf (DPDK 22.11's
+// net_pcap with infinite_rx=1 does not): a pool near empty says so.
+struct pool_row {
+    unsigned socket = 0;
+    unsigned mbufs = 0;                // its size
+    unsigned free = 0;                 // in the pool and the lcores' caches now
+};
+
 struct counters_snapshot {
     pipeline_totals totals;            // since the start: ended sessions count too
     std::vector<port_row> ports;
+    std::vector<pool_row> pools;
     std::vector<worker_row> workers;
     std::vector<writer_row> writers;
     std::array<std::optional<session_row>, max_sessions> sessions;   // by slot; empty: a free slot

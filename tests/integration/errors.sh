@@ -59,6 +59,12 @@ expect_error 1 "need 2 lcores (1 worker + 1 writer) but EAL enabled 1" -l 0 "${E
 expect_error 1 "worker-lcores: lcore 3 is not enabled" "${E[@]}" --vdev net_null0 -- -w "$out" --worker-lcores 3
 expect_error 1 "raise --mbufs" "${E[@]}" --vdev net_pcap0,infinite_rx=1,rx_pcap="$WORK/big.pcap" -- -w "$out" --mbufs 1024 \
     < <("$GEN" -o "$WORK/big.pcap" -n 20000)
+# A pcap file header and no record: looped, DPDK 22.11's net_pcap would lose
+# a burst of mbufs on every poll of its queue, until no port received.
+printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00\0\0\0\0\0\0\0\0\xff\xff\0\0\x01\0\0\0' >"$WORK/empty.pcap"
+"$GEN" -o "$WORK/some.pcap" -n 10 >/dev/null
+expect_error 1 "port 0 (net_pcap0): rx_pcap=$WORK/empty.pcap holds no packets, .*: leave the file out, or replay it once (without infinite_rx=1)" \
+    "${E[@]}" --vdev net_pcap0,infinite_rx=1,rx_pcap="$WORK/some.pcap",rx_pcap="$WORK/empty.pcap" -- -w "$out"
 
 # linecap's options before "--", among EAL's: what to type instead.
 expect_error 2 "-w is an option of linecap's, given before '--' where EAL's options go; linecap's come after '--': linecap --no-huge -m 512 -- -w $out -s 64\$" \
