@@ -125,9 +125,6 @@ int worker_main(void* arg)
 
         const uint64_t tsc = rte_rdtsc();
         w.last_rx_tsc.store(tsc, std::memory_order_relaxed);
-        uint64_t bytes = 0;
-        for (unsigned i = 0; i < nb_rx; i++)
-            bytes += pkts[i]->pkt_len;
 
         // Classify the whole burst, then keep the wanted packets in order at
         // the front of the array, stamped, and free the rest in one bulk
@@ -139,8 +136,10 @@ int worker_main(void* arg)
         rte_mbuf* unwanted[max_burst];
         unsigned matched = 0, filtered = 0;
         session_mask all = 0, any = 0;
+        uint64_t bytes = 0;   // summed here, where the classifier has left each mbuf in L1
         for (unsigned i = 0; i < nb_rx; i++) {
             rte_mbuf* m = pkts[i];
+            bytes += m->pkt_len;
             if (masks[i] != 0) {
                 packet_meta* meta = meta_of(m);
                 meta->ts_ns = timestamp_of(w, q, m, burst_ns);

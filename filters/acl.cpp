@@ -6,7 +6,10 @@
 #include <atomic>
 #include <cstddef>
 
+#include <cstring>
+
 #include <fmt/format.h>
+#include <rte_byteorder.h>
 #include <rte_errno.h>
 
 namespace linecap {
@@ -274,6 +277,127 @@ std::string build_context(rte_acl_ctx*& ctx, const char* what, int socket, const
     return {};
 }
 
+// rte_acl's MASK field: a prefix length, as the mask of the bits it covers.
+uint32_t prefix_mask(uint32_t bits)
+{
+    return bits == 0 ? 0 : ~0u << (32 - std::min(bits, 32u));
+}
+
+std::vector<detail::scan_rule_v4> scan_rules_v4(const std::vector<uint8_t>& packed)
+{
+    std::vector<detail::scan_rule_v4> out;
+    for (size_t at = 0; at < packed.size(); at += sizeof(acl_rule_v4)) {
+        acl_rule_v4 r;
+        std::memcpy(&r, packed.data() + at, sizeof r);
+        detail::scan_rule_v4 s{};
+        s.proto_value = static_cast<uint8_t>(r.field[0].value.u8 & r.field[0].mask_range.u8);
+        s.proto_mask = r.field[0].mask_range.u8;
+        s.src_lo = r.field[1].value.u32;
+        s.src_span = r.field[1].mask_range.u32 - r.field[1].value.u32;
+        s.dst_lo = r.field[2].value.u32;
+        s.dst_span = r.field[2].mask_range.u32 - r.field[2].value.u32;
+        s.src_port_lo = r.field[3].value.u16;
+        s.src_port_span = static_cast<uint16_t>(r.field[3].mask_range.u16 - r.field[3].value.u16);
+        s.dst_port_lo = r.field[4].value.u16;
+        s.dst_port_span = static_cast<uint16_t>(r.field[4].mask_range.u16 - r.field[4].value.u16);
+        s.meta_value = r.field[5].value.u32 & r.field[5].mask_range.u32;
+        s.meta_mask = r.field[5].mask_range.u32;
+        s.categories = r.data.category_mask;
+        out.push_back(s);
+    }
+    return out;
+}
+
+std::vector<detail::scan_rule_v6> scan_rules_v6(const std::vector<uint8_t>& packed)
+{
+    std::vector<detail::scan_rule_v6> out;
+    for (size_t at = 0; at < packed.size(); at += sizeof(acl_rule_v6)) {
+        acl_rule_v6 r;
+        std::memcpy(&r, packed.data() + at, sizeof r);
+        detail::scan_rule_v6 s{};
+        s.proto_value = static_cast<uint8_t>(r.field[0].value.u8 & r.field[0].mask_range.u8);
+        s.proto_mask = r.field[0].mask_range.u8;
+        for (unsigned k = 0; k < 4; k++) {
+            s.src_mask[k] = prefix_mask(r.field[1 + k].mask_range.u32);
+            s.src_value[k] = r.field[1 + k].value.u32 & s.src_mask[k];
+            s.dst_mask[k] = prefix_mask(r.field[5 + k].mask_range.u32);
+            s.dst_value[k] = r.field[5 + k].value.u32 & s.dst_mask[k];
+        }
+        s.src_port_lo = r.field[9].value.u16;
+        s.src_port_span = static_cast<uint16_t>(r.field[9].mask_range.u16 - r.field[9].value.u16);
+        s.dst_port_lo = r.field[10].value.u16;
+        s.dst_port_span = static_cast<uint16_t>(r.field[10].mask_range.u16 - r.field[10].value.u16);
+        s.meta_value = r.field[11].value.u32 & r.field[11].mask_range.u32;
+        s.meta_mask = r.field[11].mask_range.u32;
+        s.categories = r.data.category_mask;
+        out.push_back(s);
+    }
+    return out;
+}
+
+// The key's fields as rte_acl reads them: bytes in network order, compared
+// with the rules' host-order values.
+uint32_t key32(const uint8_t* key, size_t offset)
+{
+    uint32_t v;
+    std::memcpy(&v, key + offset, 4);
+    return rte_be_to_cpu_32(v);
+}
+
+uint16_t key16(const uint8_t* key, size_t offset)
+{
+    uint16_t v;
+    std::memcpy(&v, key + offset, 2);
+    return rte_be_to_cpu_16(v);
+}
+
+// Every rule is tested, with no branch on the packet: a mixed burst costs
+// what a uniform one does.
+uint32_t scan_v4(const uint8_t* key, const std::vector<detail::scan_rule_v4>& rules)
+{
+    const uint8_t proto = key[offsetof(packet_fields, proto)];
+    const uint32_t src = key32(key, offsetof(packet_fields, src));
+    const uint32_t dst = key32(key, offsetof(packet_fields, dst));
+    const uint16_t src_port = key16(key, offsetof(packet_fields, src_port));
+    const uint16_t dst_port = key16(key, offsetof(packet_fields, dst_port));
+    const uint32_t meta = key32(key, offsetof(packet_fields, present));
+    uint32_t bits = 0;
+    for (const detail::scan_rule_v4& r : rules) {
+        const bool match = ((proto & r.proto_mask) == r.proto_value) & (src - r.src_lo <= r.src_span) &
+                           (dst - r.dst_lo <= r.dst_span) &
+                           (static_cast<uint16_t>(src_port - r.src_port_lo) <= r.src_port_span) &
+                           (static_cast<uint16_t>(dst_port - r.dst_port_lo) <= r.dst_port_span) &
+                           ((meta & r.meta_mask) == r.meta_value);
+        bits |= r.categories & (0u - static_cast<uint32_t>(match));
+    }
+    return bits;
+}
+
+uint32_t scan_v6(const uint8_t* key, const std::vector<detail::scan_rule_v6>& rules)
+{
+    const uint8_t proto = key[offsetof(packet_fields, proto)];
+    uint32_t src[4], dst[4];
+    for (unsigned k = 0; k < 4; k++) {
+        src[k] = key32(key, offsetof(packet_fields, src) + 4 * k);
+        dst[k] = key32(key, offsetof(packet_fields, dst) + 4 * k);
+    }
+    const uint16_t src_port = key16(key, offsetof(packet_fields, src_port));
+    const uint16_t dst_port = key16(key, offsetof(packet_fields, dst_port));
+    const uint32_t meta = key32(key, offsetof(packet_fields, present));
+    uint32_t bits = 0;
+    for (const detail::scan_rule_v6& r : rules) {
+        uint32_t differ = 0;
+        for (unsigned k = 0; k < 4; k++)
+            differ |= ((src[k] & r.src_mask[k]) ^ r.src_value[k]) | ((dst[k] & r.dst_mask[k]) ^ r.dst_value[k]);
+        const bool match = (differ == 0) & ((proto & r.proto_mask) == r.proto_value) &
+                           (static_cast<uint16_t>(src_port - r.src_port_lo) <= r.src_port_span) &
+                           (static_cast<uint16_t>(dst_port - r.dst_port_lo) <= r.dst_port_span) &
+                           ((meta & r.meta_mask) == r.meta_value);
+        bits |= r.categories & (0u - static_cast<uint32_t>(match));
+    }
+    return bits;
+}
+
 } // namespace
 
 acl_classifier::~acl_classifier()
@@ -318,16 +442,66 @@ std::string acl_classifier::add_session(unsigned slot, const std::vector<match_r
     return {};
 }
 
-std::string acl_classifier::build(int socket)
+std::string acl_classifier::build(int socket, size_t scan_max)
 {
     // rte_acl returns results in multiples of 4 categories (one SIMD word), or 1.
     _categories = _highest_slot == 0 ? 1 : (_highest_slot + 1 + 3) / 4 * 4;
-    if (auto e = build_context(_v4, "linecap_acl4_", socket, _rules_v4, sizeof(acl_rule_v4), defs_v4, fields_v4,
-                               _categories);
-        !e.empty())
+    if (_rules_v4.size() / sizeof(acl_rule_v4) <= scan_max)
+        _scan_v4 = scan_rules_v4(_rules_v4);
+    else if (auto e = build_context(_v4, "linecap_acl4_", socket, _rules_v4, sizeof(acl_rule_v4), defs_v4,
+                                    fields_v4, _categories);
+             !e.empty())
         return e;
+    if (_rules_v6.size() / sizeof(acl_rule_v6) <= scan_max) {
+        _scan_v6 = scan_rules_v6(_rules_v6);
+        return {};
+    }
     return build_context(_v6, "linecap_acl6_", socket, _rules_v6, sizeof(acl_rule_v6), defs_v6, fields_v6,
                          _categories);
+}
+
+void acl_classifier::classify_trie(rte_acl_ctx* ctx, const uint8_t** keys, uint32_t* bits, uint32_t n) const
+{
+    // rte_acl writes one result per category: a piece of the keys at a time.
+    constexpr uint32_t piece = 64;
+    uint32_t results[piece * RTE_ACL_MAX_CATEGORIES];
+    const unsigned categories = _categories;
+    for (uint32_t done = 0; done < n; done += piece) {
+        const uint32_t count = std::min(piece, n - done);
+        rte_acl_classify(ctx, keys + done, results, count, categories);
+        for (uint32_t j = 0; j < count; j++) {
+            uint32_t b = 0;
+            for (unsigned c = 0; c < categories; c++)
+                b |= static_cast<uint32_t>(results[j * categories + c] != 0) << c;
+            bits[done + j] = b;
+        }
+    }
+}
+
+void acl_classifier::classify_v4(const uint8_t** keys, uint32_t* bits, uint32_t n) const
+{
+    if (_v4 != nullptr) {
+        classify_trie(_v4, keys, bits, n);
+        return;
+    }
+    if (_scan_v4.empty())
+        std::fill(bits, bits + n, 0u);
+    else
+        for (uint32_t j = 0; j < n; j++)
+            bits[j] = scan_v4(keys[j], _scan_v4);
+}
+
+void acl_classifier::classify_v6(const uint8_t** keys, uint32_t* bits, uint32_t n) const
+{
+    if (_v6 != nullptr) {
+        classify_trie(_v6, keys, bits, n);
+        return;
+    }
+    if (_scan_v6.empty())
+        std::fill(bits, bits + n, 0u);
+    else
+        for (uint32_t j = 0; j < n; j++)
+            bits[j] = scan_v6(keys[j], _scan_v6);
 }
 
 } // namespace linecap

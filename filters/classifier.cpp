@@ -218,16 +218,16 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
 
     // 2. Every session's rules in one rte_acl pass per family.
     if (_acl_sessions != 0) {
-        uint32_t results[chunk * RTE_ACL_MAX_CATEGORIES];
-        // The tries hold inner sessions' rules too: those bits are not for the outer keys.
+        uint32_t bits[chunk];
+        // The rules hold inner sessions' too: those bits are not for the outer keys.
         const session_mask wanted = _acl_sessions;
         auto collect = [&](const uint16_t* index, unsigned count) {
             for (unsigned j = 0; j < count; j++)
-                masks[index[j]] |= static_cast<session_mask>(_acl.matched(results, j)) & wanted;
+                masks[index[j]] |= static_cast<session_mask>(bits[j]) & wanted;
         };
-        _acl.classify_v4(keys4, results, n4);
+        _acl.classify_v4(keys4, bits, n4);
         collect(index4, n4);
-        _acl.classify_v6(keys6, results, n6);
+        _acl.classify_v6(keys6, bits, n6);
         collect(index6, n6);
     }
 
@@ -250,7 +250,7 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
     const uint8_t* keys4[chunk];
     const uint8_t* keys6[chunk];
     uint16_t index4[chunk], index6[chunk], tunneled[chunk];
-    uint32_t results[chunk * RTE_ACL_MAX_CATEGORIES];
+    uint32_t results[chunk];   // per key: the categories matched
 
     for (const inner_group& g : _groups) {
         unsigned n4 = 0, n6 = 0, nt = 0;
@@ -283,7 +283,7 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
         if (g.by_rules != 0) {
             auto collect = [&](const uint16_t* index, unsigned count) {
                 for (unsigned j = 0; j < count; j++)
-                    bits[index[j]] |= static_cast<session_mask>(_acl.matched(results, j)) & g.by_rules;
+                    bits[index[j]] |= static_cast<session_mask>(results[j]) & g.by_rules;
             };
             _acl.classify_v4(keys4, results, n4);
             collect(index4, n4);
@@ -307,7 +307,7 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
             }
             auto keep = [&](const uint16_t* index, unsigned count) {
                 for (unsigned j = 0; j < count; j++) {
-                    const auto b = static_cast<session_mask>(_outer_rules.matched(results, j));
+                    const auto b = static_cast<session_mask>(results[j]);
                     bits[index[j]] &= static_cast<session_mask>(~(checked & ~b));
                 }
             };

@@ -114,9 +114,14 @@ public:
         session& s = *_owner;
         const record_cut cut = cut_for(s, m, wire_len);
         const uint32_t record = _file.record_size(record_bytes(m, cut));
-        if (unlikely(!s.packets_left.unlimited()) && s.packets_left.take(1) == 0) {
-            stop_at_limit(stop_reason::packets);
-            return;
+        if (unlikely(!s.packets_left.unlimited())) {
+            // What the burst took (take_packet_budget) first, else one more.
+            if (_packets_granted != 0) {
+                _packets_granted--;
+            } else if (s.packets_left.take(1) == 0) {
+                stop_at_limit(stop_reason::packets);
+                return;
+            }
         }
         if (unlikely(!s.bytes_left.unlimited()) && !s.bytes_left.take_all(record)) {
             stop_at_limit(stop_reason::bytes);
@@ -133,6 +138,17 @@ public:
         }
         _file.write_packet(m, ts_ns, cut);
         _last_ts_ns = ts_ns;
+    }
+
+    // Before a burst that holds `count` packets for a session with a packet
+    // limit: takes up to that many from the session's budget, in one atomic
+    // operation, for write() to spend (it takes its own packet by packet
+    // without this). Each of those packets reaches write(), so nothing taken
+    // is left unspent while the output is open.
+    void take_packet_budget(uint32_t count)
+    {
+        if (_owner != nullptr && !_closed)
+            _packets_granted = _owner->packets_left.take(count);
     }
 
     // Closes the current file and writes no more: later packets are limit
@@ -186,6 +202,7 @@ private:
     bool _closed_by_limit = false;  // ...because a limit was reached (else a write error)
     uint64_t _window_end_ns = UINT64_MAX;  // time rotation: the current file's window ends here
     uint64_t _last_ts_ns = 0;       // of the last packet written
+    uint64_t _packets_granted = 0;  // of the packet limit: taken for this burst, not yet written
     uint64_t _closed_packets = 0;   // in files already closed
     uint64_t _closed_bytes = 0;
     uint64_t _base_packets = 0;     // the slot's written_packets when this session took it

@@ -84,8 +84,25 @@ void sample_for_watch(writer& w, rte_mbuf** pkts, unsigned n)
     }
 }
 
+// Each session with a packet limit takes what this burst holds for it from
+// the budget its writers share, in one atomic operation: exactly that many
+// packets are written, the rest are limit drops, as if taken one by one.
+void take_packet_budgets(writer& w, rte_mbuf* const* pkts, unsigned n)
+{
+    uint32_t counts[max_sessions] = {};
+    session_mask seen = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const session_mask limited = meta_of(pkts[i])->sessions & w.packet_limited;
+        seen |= limited;
+        for_each_session(limited, [&](unsigned slot) { counts[slot]++; });
+    }
+    for_each_session(seen, [&](unsigned slot) { w.outputs[slot].take_packet_budget(counts[slot]); });
+}
+
 void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
 {
+    if (unlikely(w.packet_limited != 0))
+        take_packet_budgets(w, pkts, n);
     for (unsigned i = 0; i < n && i < prefetch_headers_ahead; i++) {
         rte_mbuf_prefetch_part1(pkts[i]);
         rte_mbuf_prefetch_part2(pkts[i]);
@@ -160,6 +177,9 @@ void carry_out(writer& w, writer_command& cmd)
 
 int writer::open_session(unsigned slot, session* s, std::string& error)
 {
+    const auto bit = static_cast<session_mask>(1u << slot);
+    packet_limited = static_cast<session_mask>(s->packets_left.unlimited() ? packet_limited & ~bit
+                                                                            : packet_limited | bit);
     outputs[slot].attach(index, clock, &counters[slot]);
     return outputs[slot].open(s, error);
 }

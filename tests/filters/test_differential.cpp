@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <pcap/pcap.h>
 
+#include "filters/acl.h"
 #include "tests/filters/filter_helpers.h"
 
 using namespace linecap;
@@ -390,4 +391,92 @@ TEST_CASE("the classifier agrees with libpcap on random packets and random specs
     INFO(specs_tested << " specs, " << kept_total << " packets kept in all");
     CHECK(specs_tested > 200);
     CHECK(kept_total > 10000);   // the specs do select: neither all nor nothing
+}
+
+TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
+{
+    // The same rules, of several sessions at once, scanned and in a trie
+    // (filters/acl.h): real parses of random packets, and keys whose every
+    // field is random (presence bits, flags and address words included).
+    random_source r(20261130);
+    std::vector<test_packet> packets;
+    for (int i = 0; i < 2000; i++)
+        packets.push_back(random_packet(r));
+    std::vector<packet_fields> keys;
+    for (const test_packet& p : packets) {
+        packet_fields f{};
+        if (parse_packet(p.bytes.data(), static_cast<uint32_t>(p.bytes.size()), f))
+            keys.push_back(f);
+    }
+    for (int i = 0; i < 2000; i++) {
+        packet_fields f{};
+        auto* bytes = reinterpret_cast<uint8_t*>(&f);
+        for (size_t b = 0; b < sizeof f; b++)
+            bytes[b] = static_cast<uint8_t>(r.below(256));
+        f.family = r.chance(50) ? 4 : 6;
+        keys.push_back(f);
+    }
+    const std::vector<const packet_fields*> v4 = [&] {
+        std::vector<const packet_fields*> out;
+        for (const packet_fields& f : keys)
+            if (f.family == 4)
+                out.push_back(&f);
+        return out;
+    }();
+    const std::vector<const packet_fields*> v6 = [&] {
+        std::vector<const packet_fields*> out;
+        for (const packet_fields& f : keys)
+            if (f.family == 6)
+                out.push_back(&f);
+        return out;
+    }();
+    REQUIRE(v4.size() > 1000);
+    REQUIRE(v6.size() > 1000);
+
+    unsigned rule_sets = 0, matches = 0;
+    for (int round = 0; round < 100; round++) {
+        acl_classifier scanned, trie;
+        const unsigned sessions = 1 + r.below(6);
+        for (unsigned slot = 0; slot < sessions; slot++) {
+            std::vector<match_rule> rules;
+            for (unsigned i = 0, n = 1 + r.below(4); i < n; i++) {
+                session_spec spec;
+                if (parse_session_spec_text(json{{"match", json::array({random_rule(r)})}}.dump(), spec) != "")
+                    continue;
+                rules.push_back(spec.match[0]);
+            }
+            if (rules.empty() || scanned.add_session(slot, rules) != "")
+                continue;
+            REQUIRE(trie.add_session(slot, rules) == "");
+        }
+        REQUIRE(scanned.build(0, SIZE_MAX) == "");
+        REQUIRE(trie.build(0, 0) == "");
+        rule_sets++;
+        for (const auto* family : {&v4, &v6}) {
+            for (size_t at = 0; at < family->size(); at += 64) {
+                const auto n = static_cast<uint32_t>(std::min<size_t>(64, family->size() - at));
+                const uint8_t* k[64];
+                for (uint32_t j = 0; j < n; j++)
+                    k[j] = reinterpret_cast<const uint8_t*>((*family)[at + j]);
+                uint32_t a[64], b[64];
+                if (family == &v4) {
+                    scanned.classify_v4(k, a, n);
+                    trie.classify_v4(k, b, n);
+                } else {
+                    scanned.classify_v6(k, a, n);
+                    trie.classify_v6(k, b, n);
+                }
+                for (uint32_t j = 0; j < n; j++) {
+                    matches += a[j] != 0;
+                    if (a[j] != b[j])
+                        FAIL("round " << round << ", IPv" << (family == &v4 ? 4 : 6) << " key "
+                                      << hex(std::vector<uint8_t>(k[j], k[j] + sizeof(packet_fields)))
+                                      << ": the scan gives sessions " << a[j] << ", the trie " << b[j]);
+                }
+            }
+        }
+    }
+    INFO(rule_sets << " rule sets, " << matches << " keys matched");
+    CHECK(rule_sets > 60);
+    CHECK(matches > 1000);
 }
