@@ -75,7 +75,7 @@ int session_output::open(session* s, std::string& error)
     _closed_by_limit = false;
     _window_end_ns = UINT64_MAX;
     _last_ts_ns = 0;
-    _packets_granted = 0;
+    _packets_granted = _bytes_granted = 0;
     _closed_packets = _closed_bytes = 0;
     _base_packets = _counters->written_packets.get();
     _base_bytes = _counters->written_bytes.get();

@@ -123,9 +123,13 @@ public:
                 return;
             }
         }
-        if (unlikely(!s.bytes_left.unlimited()) && !s.bytes_left.take_all(record)) {
-            stop_at_limit(stop_reason::bytes);
-            return;
+        if (unlikely(!s.bytes_left.unlimited())) {
+            if (_bytes_granted >= record) {
+                _bytes_granted -= record;
+            } else if (!s.bytes_left.take_all(record)) {
+                stop_at_limit(stop_reason::bytes);
+                return;
+            }
         }
         const rotate_policy& rotate = s.spec.rotate;
         if (unlikely(rotate.any())) {
@@ -149,6 +153,22 @@ public:
     {
         if (_owner != nullptr && !_closed)
             _packets_granted = _owner->packets_left.take(count);
+    }
+
+    // The same for a byte limit: `bytes` is what this burst's records for
+    // the session add up to (record_size). Taken whole or not at all, as a
+    // record is: when less is left, write() takes record by record and the
+    // record that does not fit ends the session.
+    void take_byte_budget(uint64_t bytes)
+    {
+        if (_owner != nullptr && !_closed)
+            _bytes_granted = _owner->bytes_left.take_all(bytes) ? bytes : 0;
+    }
+
+    // The bytes write() would take for `m` (see write()), for take_byte_budget.
+    uint32_t record_size(const rte_mbuf* m, uint32_t wire_len) const
+    {
+        return _owner == nullptr ? 0 : _file.record_size(record_bytes(m, cut_for(*_owner, m, wire_len)));
     }
 
     // Closes the current file and writes no more: later packets are limit
@@ -203,6 +223,7 @@ private:
     uint64_t _window_end_ns = UINT64_MAX;  // time rotation: the current file's window ends here
     uint64_t _last_ts_ns = 0;       // of the last packet written
     uint64_t _packets_granted = 0;  // of the packet limit: taken for this burst, not yet written
+    uint64_t _bytes_granted = 0;    // of the byte limit: likewise
     uint64_t _closed_packets = 0;   // in files already closed
     uint64_t _closed_bytes = 0;
     uint64_t _base_packets = 0;     // the slot's written_packets when this session took it

@@ -84,25 +84,36 @@ void sample_for_watch(writer& w, rte_mbuf** pkts, unsigned n)
     }
 }
 
-// Each session with a packet limit takes what this burst holds for it from
-// the budget its writers share, in one atomic operation: exactly that many
-// packets are written, the rest are limit drops, as if taken one by one.
-void take_packet_budgets(writer& w, rte_mbuf* const* pkts, unsigned n)
+// Each session with a limit takes what this burst holds for it from the
+// budget its writers share, in one atomic operation per limit: exactly the
+// packets and bytes the limit allows are written, the rest are limit drops,
+// as if taken one by one (session_output::write).
+void take_budgets(writer& w, rte_mbuf* const* pkts, unsigned n)
 {
     uint32_t counts[max_sessions] = {};
-    session_mask seen = 0;
+    uint64_t bytes[max_sessions] = {};
+    session_mask counted = 0, sized = 0;
     for (unsigned i = 0; i < n; i++) {
-        const session_mask limited = meta_of(pkts[i])->sessions & w.packet_limited;
-        seen |= limited;
-        for_each_session(limited, [&](unsigned slot) { counts[slot]++; });
+        const rte_mbuf* m = pkts[i];
+        const packet_meta* meta = meta_of(m);
+        const session_mask by_count = meta->sessions & w.packet_limited;
+        const session_mask by_size = meta->sessions & w.byte_limited;
+        counted |= by_count;
+        sized |= by_size;
+        for_each_session(by_count, [&](unsigned slot) { counts[slot]++; });
+        if (by_size != 0) {
+            const uint32_t wire_len = w.wire_len_in_meta ? meta->wire_len : m->pkt_len;
+            for_each_session(by_size, [&](unsigned slot) { bytes[slot] += w.outputs[slot].record_size(m, wire_len); });
+        }
     }
-    for_each_session(seen, [&](unsigned slot) { w.outputs[slot].take_packet_budget(counts[slot]); });
+    for_each_session(counted, [&](unsigned slot) { w.outputs[slot].take_packet_budget(counts[slot]); });
+    for_each_session(sized, [&](unsigned slot) { w.outputs[slot].take_byte_budget(bytes[slot]); });
 }
 
 void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
 {
-    if (unlikely(w.packet_limited != 0))
-        take_packet_budgets(w, pkts, n);
+    if (unlikely((w.packet_limited | w.byte_limited) != 0))
+        take_budgets(w, pkts, n);
     for (unsigned i = 0; i < n && i < prefetch_headers_ahead; i++) {
         rte_mbuf_prefetch_part1(pkts[i]);
         rte_mbuf_prefetch_part2(pkts[i]);
@@ -178,8 +189,11 @@ void carry_out(writer& w, writer_command& cmd)
 int writer::open_session(unsigned slot, session* s, std::string& error)
 {
     const auto bit = static_cast<session_mask>(1u << slot);
-    packet_limited = static_cast<session_mask>(s->packets_left.unlimited() ? packet_limited & ~bit
-                                                                            : packet_limited | bit);
+    const auto with = [bit](session_mask set, bool limited) {
+        return static_cast<session_mask>(limited ? set | bit : set & ~bit);
+    };
+    packet_limited = with(packet_limited, !s->packets_left.unlimited());
+    byte_limited = with(byte_limited, !s->bytes_left.unlimited());
     outputs[slot].attach(index, clock, &counters[slot]);
     return outputs[slot].open(s, error);
 }

@@ -99,9 +99,10 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
     uint64_t next_sample_tsc = 0;
     uint8_t watch_turn = 0;                    // the slot whose record the next sample shows, if watched
     std::array<session_output, max_sessions> outputs{};
-    // The slots whose session has a packet limit: those take their share
-    // of it once per burst (write_burst), not once per packet.
+    // The slots whose session has a packet (byte) limit: those take their
+    // share of it once per burst (write_burst), not once per packet.
     session_mask packet_limited = 0;
+    session_mask byte_limited = 0;
 
     // Published for readers.
     std::array<session_counters, max_sessions> counters{};

@@ -213,6 +213,49 @@ TEST_CASE("session_output: a byte limit holds for the file as closed, its header
     }
 }
 
+TEST_CASE("session_output: limits taken once per burst write exactly what taking them one by one writes")
+{
+    // Two outputs of one session (two writers) take their bursts' shares
+    // of the budget in turns, as write_burst does: the packet limit and the
+    // byte limit each end the session exactly where packet-by-packet
+    // taking would, whichever writer reaches it.
+    rte_mbuf* m = test::make_chain(std::vector<uint8_t>(100, 0xab), 2048);
+    REQUIRE(m != nullptr);
+    for (const bool by_bytes : {false, true}) {
+        INFO((by_bytes ? "byte limit" : "packet limit"));
+        output_spec spec;
+        spec.format = file_format::pcap_us;
+        if (by_bytes)
+            spec.limits.bytes = 2 * 24 + 116 * 45 + 100;   // two file headers, 45 records of 16 + 100 bytes, and some
+        else
+            spec.limits.packets = 45;
+        fixture f(spec);
+        session_counters second_counters;
+        session_output second;
+        second.attach(1, &f.clock, &second_counters);
+        std::string error;
+        // The second writer's file takes its header from the byte budget too.
+        REQUIRE(second.open(f.s.get(), error) == 0);
+        const uint64_t records = 45;
+        uint64_t ts = t0;
+        for (int burst = 0; burst < 4; burst++) {
+            session_output& out = burst % 2 ? second : f.out;
+            if (by_bytes)
+                out.take_byte_budget(16 * out.record_size(m, m->pkt_len));
+            else
+                out.take_packet_budget(16);
+            for (int i = 0; i < 16; i++)
+                out.write(m, ts++, m->pkt_len);
+        }
+        CHECK(f.s->reason.load() == (by_bytes ? stop_reason::bytes : stop_reason::packets));
+        f.out.end();
+        second.end();
+        CHECK(f.counters.written_packets.get() + second_counters.written_packets.get() == records);
+        CHECK(f.counters.limit_drops.get() + second_counters.limit_drops.get() == 64 - records);
+    }
+    rte_pktmbuf_free(m);
+}
+
 TEST_CASE("session_output: the slot's counters are cumulative; the next session counts from where they are")
 {
     fixture f;
