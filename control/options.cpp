@@ -80,6 +80,18 @@ CLI::Validator seconds()
         "");
 }
 
+// --idle-mode's words (engine/config.h).
+CLI::Validator idle_mode_word()
+{
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            if (!parse_idle_mode(text))
+                return fmt::format("{} is not an idle mode: give poll, pause, monitor or sleep", text);
+            return {};
+        },
+        "");
+}
+
 // The words of a command line, bound to CLI11 by define_options.
 struct command_line {
     explicit command_line(engine_options& options) : o(options) {}
@@ -89,6 +101,7 @@ struct command_line {
     session_arguments session;
     bool buffered = false;
     bool no_promisc = false;
+    std::string idle = std::string(idle_mode_name(engine_config{}.idle));
 };
 
 void define_options(CLI::App& app, command_line& c)
@@ -149,6 +162,13 @@ void define_options(CLI::App& app, command_line& c)
     app.add_flag("--buffered-io", c.buffered, "Write through the page cache, not with O_DIRECT");
     app.add_flag("--lossless", o.lossless,
                  "Wait for ring space instead of dropping, on every port (replays always do)");
+    app.add_option("--idle-mode", c.idle,
+                   "What workers do while no packet arrives: sleep (nap after a few µs of empty polls, "
+                   "giving the CPU back), poll (busy-poll, 100% of a core), pause or monitor (DPDK's power "
+                   "management: less power, but the core stays busy)")
+        ->check(idle_mode_word())
+        ->type_name("MODE")
+        ->capture_default_str();
     app.add_option("--ring-size", o.ring_size, "Packets each worker's ring to its writer holds")
         ->check(whole_number(64, 1u << 20))
         ->type_name("N")
@@ -350,6 +370,7 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         return parse_result::exit_usage;
     }
     o.promiscuous = !c.no_promisc;
+    o.idle = *parse_idle_mode(c.idle);   // checked by idle_mode_word()
     const auto refuse = [](const std::string& what) {
         std::cerr << "linecap: " << what << "\nRun 'linecap -- --help' for the options.\n";
         return parse_result::exit_usage;
@@ -433,6 +454,9 @@ std::string validate_options(engine_options& o)
             if_nametoindex(iface.c_str()) == 0)
             return fmt::format("-i {}: no such network interface (`ip link` lists them)", iface);
     }
+    if (!o.read_files.empty() && (o.idle == idle_mode::pause || o.idle == idle_mode::monitor))
+        return fmt::format("--idle-mode {} is DPDK's power management of ports' RX queues, and -r reads a "
+                           "file, which never idles: leave --idle-mode out", idle_mode_name(o.idle));
     if (o.daemon()) {
         if (o.out_root.empty())
             return "--control needs --out-root DIR, the folder where sessions' folders go";

@@ -90,7 +90,7 @@ json ports_json(const counters_snapshot& snap)
         ports.push_back({
             {"port", port.id}, {"name", port.name}, {"driver", port.driver},
             {"rx_queues", port.nb_queues}, {"rss", port.rss}, {"replay", port.replay},
-            {"timestamps", timestamp_source_name(port.timestamps)},
+            {"timestamps", timestamp_source_name(port.timestamps)}, {"idle_mode", idle_mode_name(port.idle)},
             {"rx_packets", c.rx_packets}, {"rx_bytes", c.rx_bytes}, {"imissed", c.imissed},
             {"nombuf", c.nombuf}, {"ierrors", c.ierrors},
         });

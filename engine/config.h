@@ -5,9 +5,42 @@
 // engine never reads the command line.
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 namespace linecap {
+
+// What a worker does while its RX queues are empty (--idle-mode;
+// docs/architecture.md, "Idle workers"). PAUSE and MONITOR lower the core's
+// power but keep it busy as the OS sees it (they wait in user space and
+// never yield); only `sleep` gives the CPU back to other processes.
+enum class idle_mode : uint8_t {
+    poll,      // busy-poll: the lowest latency, 100% of a core
+    pause,     // DPDK's PMD power management, PAUSE: a 1 µs pause after 512 empty polls
+    monitor,   // DPDK's PMD power management, MONITOR: UMWAIT on the next RX descriptor
+    sleep,     // linecap's own: a short nanosleep after a run of empty polls (engine/worker.cpp)
+};
+
+constexpr std::string_view idle_mode_name(idle_mode mode)
+{
+    switch (mode) {
+    case idle_mode::poll: return "poll";
+    case idle_mode::pause: return "pause";
+    case idle_mode::monitor: return "monitor";
+    case idle_mode::sleep: return "sleep";
+    }
+    return "?";
+}
+
+constexpr std::optional<idle_mode> parse_idle_mode(std::string_view text)
+{
+    for (idle_mode mode : {idle_mode::poll, idle_mode::pause, idle_mode::monitor, idle_mode::sleep})
+        if (text == idle_mode_name(mode))
+            return mode;
+    return std::nullopt;
+}
 
 struct engine_config {
     unsigned workers = 0;            // 0: derived from the lcores EAL gave us (engine/lcore_layout.h)
@@ -22,6 +55,9 @@ struct engine_config {
     unsigned mbufs = 0;              // 0: sized from the queues, rings and free memory
     unsigned mtu = 0;                // 0: leave each port's MTU alone
     bool promiscuous = true;
+    // Sleep: an idle daemon or capture gives its cores back to the host, and
+    // a burst's onset fits in the RX ring (measured: docs/performance.md).
+    idle_mode idle = idle_mode::sleep;
 };
 
 } // namespace linecap

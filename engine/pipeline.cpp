@@ -282,7 +282,8 @@ std::string make_lcores(pipeline& p)
     // Queues go round-robin over the workers, so that RSS queue q of a port
     // and queue q of the next port land on different workers.
     unsigned next = 0;
-    for (const port_plan& port : p.ports) {
+    for (port_plan& port : p.ports) {
+        port.queue_lcores.clear();
         for (uint16_t q = 0; q < port.nb_queues; q++) {
             worker& w = *p.workers[next++ % p.workers.size()];
             if (w.nb_queues == max_queues_per_worker)
@@ -290,8 +291,16 @@ std::string make_lcores(pipeline& p)
                                    max_queues_per_worker);
             w.queues[w.nb_queues++] = {port.id, q, port.timestamps, port.replay || o.lossless,
                                        timestamp_unit_ns(port.timestamps), port.file ? p.file.get() : nullptr};
+            port.queue_lcores.push_back(w.lcore);
         }
+        // A file (-r) is read as fast as the writers take it and never
+        // idles: its worker never naps, whatever the mode.
+        port.idle = port.file ? idle_mode::poll : o.idle;
     }
+    // Napping is the worker's own (--idle-mode sleep); pause and monitor run
+    // inside the RX call, set up per queue by start_port.
+    for (worker* w : p.workers)
+        w->idle_nap_us = o.idle == idle_mode::sleep && !p.file ? sleep_nap_us : 0;
     return {};
 }
 

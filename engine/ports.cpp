@@ -11,11 +11,13 @@
 
 #include <fmt/format.h>
 #include <rte_bus.h>
+#include <rte_cpuflags.h>
 #include <rte_dev.h>
 #include <rte_devargs.h>
 #include <rte_ethdev.h>
 #include <rte_kvargs.h>
 #include <rte_mbuf.h>
+#include <rte_power_pmd_mgmt.h>
 
 #include <pcap/pcap.h>
 
@@ -151,6 +153,72 @@ std::string port_caveat(const port_plan& p)
         return "a net_ring made by --vdev receives only what is transmitted on it, and linecap "
                "never transmits: nothing will arrive (net_ring serves programs that build ports "
                "over their own rings). To replay a file use --vdev net_pcap0,rx_pcap=FILE";
+    return {};
+}
+
+// --idle-mode monitor: RX queues put under MONITOR per lcore, across ports.
+// One queue per lcore is all that UMWAIT can watch; several need the CPU's
+// multi-monitor (RTM), which DPDK checks when the second is added.
+std::array<unsigned, RTE_MAX_LCORE> monitored_queues{};
+
+// What --idle-mode monitor needs of the driver and of the CPU, checked before
+// DPDK's power management is asked (it answers only -ENOTSUP): empty, or the
+// one line saying which and what to type instead.
+std::string check_monitor(const port_plan& p, const std::string& where)
+{
+    const std::string instead = "use --idle-mode sleep (which gives the CPU back to other processes) or "
+                                "--idle-mode pause";
+    for (uint16_t q = 0; q < p.nb_queues; q++) {
+        rte_power_monitor_cond cond{};
+        if (rte_eth_get_monitor_addr(p.id, q, &cond) == -ENOTSUP)
+            return fmt::format("{}: --idle-mode monitor waits for the driver to write the queue's next RX "
+                               "descriptor, and driver {} cannot say where that is (it has no "
+                               "get_monitor_addr in DPDK 22.11): {}", where, p.driver, instead);
+    }
+    rte_cpu_intrinsics cpu{};
+    rte_cpu_get_intrinsics_support(&cpu);
+    if (!cpu.power_monitor)
+        return fmt::format("{}: --idle-mode monitor needs the CPU to wait on a memory address in user "
+                           "space (UMONITOR/UMWAIT, the WAITPKG feature), which this CPU lacks (see the "
+                           "flags in /proc/cpuinfo): {}", where, instead);
+    if (!cpu.power_monitor_multi) {
+        for (uint16_t q = 0; q < p.nb_queues; q++) {
+            const unsigned lcore = p.queue_lcores[q];
+            if (monitored_queues[lcore] != 0)
+                return fmt::format("{}: --idle-mode monitor: the worker on lcore {} polls more than one "
+                                   "RX queue, and watching several needs the CPU's multi-monitor "
+                                   "(RTM), which this CPU lacks: add workers (one per queue), or {}",
+                                   where, lcore, instead);
+            monitored_queues[lcore]++;
+        }
+    }
+    return {};
+}
+
+// --idle-mode pause or monitor: DPDK's power management, an RX callback on
+// each queue that pauses (PAUSE: rte_pause() for 1 µs after 512 empty polls
+// of every queue of the lcore) or waits in UMWAIT for the next descriptor
+// write (MONITOR). Either keeps the thread running as the OS sees it. DPDK
+// takes it only while the queues are stopped: here, before the port starts.
+std::string enable_power_management(port_plan& p, const std::string& where)
+{
+    if (p.idle != idle_mode::pause && p.idle != idle_mode::monitor)
+        return {};
+    if (p.queue_lcores.size() != p.nb_queues)
+        return fmt::format("{}: --idle-mode {}: no worker lcore is known for its queues", where,
+                           idle_mode_name(p.idle));
+    if (p.idle == idle_mode::monitor)
+        if (std::string e = check_monitor(p, where); !e.empty())
+            return e;
+    const rte_power_pmd_mgmt_type type =
+        p.idle == idle_mode::pause ? RTE_POWER_MGMT_TYPE_PAUSE : RTE_POWER_MGMT_TYPE_MONITOR;
+    for (uint16_t q = 0; q < p.nb_queues; q++) {
+        if (int rc = rte_power_ethdev_pmgmt_queue_enable(p.queue_lcores[q], p.id, q, type); rc != 0)
+            return fmt::format("{}: RX queue {}: DPDK's power management refused --idle-mode {}: {}; "
+                               "use --idle-mode sleep or poll", where, q, idle_mode_name(p.idle),
+                               errno_text(rc));
+        p.power_managed_queues = static_cast<uint16_t>(q + 1);
+    }
     return {};
 }
 
@@ -339,6 +407,9 @@ std::string start_port(const engine_config& o, port_plan& p, rte_mempool* pool)
                                p.driver);
     }
 
+    if (std::string e = enable_power_management(p, where); !e.empty())
+        return e;
+
     if (int rc = rte_eth_dev_start(p.id); rc != 0)
         return fmt::format("{}: start failed: {}{}", where, errno_text(rc),
                            p.driver == "net_memif"
@@ -366,6 +437,10 @@ void close_port(const port_plan& port)
 {
     if (port.started)
         rte_eth_dev_stop(port.id);
+    // DPDK's power management frees its callbacks here, so only with the
+    // queues stopped and no worker polling.
+    for (uint16_t q = 0; q < port.power_managed_queues; q++)
+        rte_power_ethdev_pmgmt_queue_disable(port.queue_lcores[q], port.id, q);
     rte_eth_dev_close(port.id);
 }
 

@@ -55,6 +55,12 @@ struct port_plan {
     uint64_t rx_offloads = 0;
     // net_af_packet, net_af_xdp: the kernel interface it reads (see read_port_counters)
     std::string kernel_iface;
+    // What the workers polling it do when its queues are empty (the file of
+    // -r: poll, it never idles), and the worker lcore of each queue, which
+    // DPDK's power management (pause, monitor) is set up for.
+    idle_mode idle = idle_mode::poll;
+    std::vector<unsigned> queue_lcores;
+    uint16_t power_managed_queues = 0;   // queues 0..n-1 have DPDK's power management on
 };
 
 // Decides queues, timestamps and replay mode for every available port.
@@ -65,11 +71,15 @@ std::string plan_ports(const engine_config& config, unsigned nb_workers,
 // Mbufs one port needs for its RX rings.
 unsigned port_mbuf_need(const port_plan& port);
 
-// Configures, sets up and starts a port, with RX queues filled from `pool`.
-// Returns an empty string, or the failure with the port and step named.
+// Configures, sets up and starts a port, with RX queues filled from `pool`;
+// with --idle-mode pause or monitor, turns DPDK's power management on for
+// each queue (on the lcore in `queue_lcores`) before the port starts, as it
+// must be. Returns an empty string, or the failure with the port and step
+// named (monitor on a driver or CPU that cannot: what to type instead).
 std::string start_port(const engine_config& config, port_plan& port, rte_mempool* pool);
 
-// Stops and closes a port; safe on a port that failed to start.
+// Stops a port, turns its power management off (its queues stopped, as
+// DPDK requires) and closes it; safe on a port that failed to start.
 void close_port(const port_plan& port);
 
 struct port_counters {
