@@ -60,6 +60,32 @@ TEST_CASE("bad options are refused before anything starts")
     CHECK(parse({"--help"}, o) == parse_result::exit_ok);
 }
 
+TEST_CASE("--idle-mode takes its four words, sleep by default, and refuses pause and monitor with -r")
+{
+    engine_options d;
+    REQUIRE(parse({"-w", "/tmp/x"}, d) == parse_result::run);
+    CHECK(d.idle == idle_mode::sleep);
+    for (idle_mode mode : {idle_mode::poll, idle_mode::pause, idle_mode::monitor, idle_mode::sleep}) {
+        engine_options o;
+        REQUIRE(parse({"-w", "/tmp/x", "--idle-mode", std::string(idle_mode_name(mode))}, o) == parse_result::run);
+        CHECK(o.idle == mode);
+        engine_options daemon;   // an engine option: the daemon takes it too
+        REQUIRE(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "--idle-mode", std::string(idle_mode_name(mode))},
+                      daemon) == parse_result::run);
+        CHECK(daemon.idle == mode);
+    }
+    engine_options bad;
+    CHECK(parse({"-w", "/tmp/x", "--idle-mode", "busy"}, bad) == parse_result::exit_usage);
+    CHECK(parse({"-w", "/tmp/x", "--idle-mode", ""}, bad) == parse_result::exit_usage);
+    CHECK(parse({"-w", "/tmp/x", "--idle-mode", "Sleep"}, bad) == parse_result::exit_usage);
+    CHECK(parse({"-w", "/tmp/x", "--idle-mode"}, bad) == parse_result::exit_usage);
+
+    engine_options file;
+    REQUIRE(parse({"-r", "/tmp/in.pcap", "-w", "/tmp/x", "--idle-mode", "pause"}, file) == parse_result::run);
+    CHECK_THAT(validate_options(file), Catch::Contains("--idle-mode pause is DPDK's power management of ports' RX "
+                                                       "queues, and -r reads a file"));
+}
+
 TEST_CASE("one-shot or daemon: each needs its own options and refuses the other's")
 {
     engine_options o;

@@ -65,6 +65,14 @@ printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00\0\0\0\0\0\0\0\0\xff\xff\0\0\x01\0\0\0' 
 "$GEN" -o "$WORK/some.pcap" -n 10 >/dev/null
 expect_error 1 "port 0 (net_pcap0): rx_pcap=$WORK/empty.pcap holds no packets, .*: leave the file out, or replay it once (without infinite_rx=1)" \
     "${E[@]}" --vdev net_pcap0,infinite_rx=1,rx_pcap="$WORK/some.pcap",rx_pcap="$WORK/empty.pcap" -- -w "$out"
+# --idle-mode: a word that is no mode; DPDK's power management where it
+# cannot apply (a file read with -r; MONITOR on a driver that cannot say
+# which descriptor to watch, as net_pcap, on any CPU).
+expect_error 2 "--idle-mode: busy is not an idle mode: give poll, pause, monitor or sleep" "${E[@]}" -- -w "$out" --idle-mode busy
+expect_error 2 "--idle-mode pause is DPDK's power management of ports' RX queues, and -r reads a file, which never idles: leave --idle-mode out" \
+    "${E[@]}" -- -r "$WORK/some.pcap" -w "$out" --idle-mode pause
+expect_error 1 "port 0 (net_pcap0): --idle-mode monitor .* driver net_pcap cannot say where that is .*: use --idle-mode sleep .* or --idle-mode pause" \
+    "${E[@]}" --vdev net_pcap0,rx_pcap="$WORK/some.pcap" -- -w "$out" --idle-mode monitor
 
 # linecap's options before "--", among EAL's: what to type instead.
 expect_error 2 "-w is an option of linecap's, given before '--' where EAL's options go; linecap's come after '--': linecap --no-huge -m 512 -- -w $out -s 64\$" \
