@@ -35,13 +35,14 @@ constexpr unsigned max_burst = 512;
 
 struct file_port;
 
-// --idle-mode sleep: how long a worker's nap asks for. Packets that arrive meanwhile wait in the RX ring
-// (1024 descriptors by default), so a nap plus the kernel's wake-up must end
-// before a burst's onset fills it: measured here (KVM, timer slack 1 µs) a
-// 50 µs nap lasts 80 µs, during which 10 Mpps bring 800 packets, < 1024;
-// at 14.88 Mpps (10 GbE, 64-byte frames) it would be 1190: give such a port
-// --rx-desc 4096 or --idle-mode poll. And the naps' cost stays small: 12 500
-// wake-ups a second, 19% of a core measured (docs/performance.md).
+// --idle-mode sleep: how long a worker's nap asks for. Packets that arrive
+// meanwhile wait in the RX ring (1024 descriptors by default), so a nap plus
+// the kernel's wake-up must end before a burst's onset fills it: measured
+// here (KVM, timer slack 1 µs) a 50 µs nap lasts 80 µs, during which 10 Mpps
+// bring 800 packets, < 1024; at 14.88 Mpps (10 GbE, 64-byte frames) it would
+// be 1190: give such a port --rx-desc 4096 or --idle-mode poll. And the
+// naps cost little: 12 500 wake-ups a second, 11-22% of a core for an idle
+// worker, measured (docs/performance.md, "Idle workers").
 constexpr unsigned sleep_nap_us = 50;
 
 struct rx_queue {
