@@ -99,26 +99,24 @@ static_assert(idle_polls_before_nap >= max_queues_per_worker, "a nap must wait f
 // was counted to hold (worker.h, sleep_nap_us).
 constexpr unsigned long nap_timer_slack_ns = 1000;
 
-// Where a worker's run of empty polls stands. Kept by the empty-poll path
-// alone: a packet since the last look shows as a new last_rx_tsc, which the
-// busy path stores anyway, so that path pays nothing for napping.
-struct idle_state {
-    uint64_t seen_rx_tsc = 0;
-    unsigned empty_polls = 0;
-};
-
-// After an empty poll, with napping on.
-inline void nap_when_idle(worker& w, idle_state& idle)
+// After an empty poll, with napping on. The run of empty polls is kept by
+// this path alone, in the worker's struct: a packet since the last look
+// shows as a new last_rx_tsc, which the busy path stores anyway, so that
+// path pays nothing for napping. Out of line, and its state in the
+// worker's struct rather than in locals, so that the loop keeps every
+// register it had: its machine code for a burst is as without naps (objdump
+// of worker_main, docs/performance.md).
+[[gnu::noinline]] void nap_when_idle(worker& w)
 {
     const uint64_t last = w.last_rx_tsc.load(std::memory_order_relaxed);
-    if (last != idle.seen_rx_tsc) {   // a packet since the last empty poll: count afresh
-        idle.seen_rx_tsc = last;
-        idle.empty_polls = 0;
+    if (last != w.idle_seen_rx_tsc) {   // a packet since the last empty poll: count afresh
+        w.idle_seen_rx_tsc = last;
+        w.idle_empty_polls = 0;
     }
-    if (++idle.empty_polls < idle_polls_before_nap)
+    if (++w.idle_empty_polls < idle_polls_before_nap)
         return;
     rte_delay_us_sleep(w.idle_nap_us);
-    idle.empty_polls = idle_polls_before_nap - w.nb_queues;
+    w.idle_empty_polls = idle_polls_before_nap - w.nb_queues;
 }
 
 } // namespace
@@ -139,9 +137,7 @@ int worker_main(void* arg)
     worker& w = *static_cast<worker*>(arg);
     rte_mbuf* pkts[max_burst];
     unsigned next_queue = 0;
-    const bool naps = w.idle_nap_us != 0;
-    idle_state idle;
-    if (naps)
+    if (w.idle_nap_us != 0)
         prctl(PR_SET_TIMERSLACK, nap_timer_slack_ns);   // this thread's naps only
     // A replay must not start before its session exists, or its first
     // packets would be classified for nobody.
@@ -163,8 +159,8 @@ int worker_main(void* arg)
                                    ? rte_eth_rx_burst(q.port, q.queue, pkts, static_cast<uint16_t>(w.burst))
                                    : receive_file_records(*q.file, pkts, static_cast<uint16_t>(w.burst));
         if (unlikely(nb_rx == 0)) {
-            if (naps)
-                nap_when_idle(w, idle);
+            if (w.idle_nap_us != 0)
+                nap_when_idle(w);
             continue;
         }
 

@@ -93,18 +93,25 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     const std::atomic<bool>* stop = nullptr;     // stop polling
     const std::atomic<bool>* abandon = nullptr;  // stop waiting for ring space, even on replays
     int rx_timestamp_offset = -1;                // the driver's RX timestamp dynamic field
+    // --idle-mode sleep: how long the worker naps once its queues have been
+    // empty for a while (sleep_nap_us above); 0: never naps (poll; pause and
+    // monitor, which DPDK runs inside the RX call; -r). In the padding
+    // before the next field, so that no counter moves.
+    unsigned idle_nap_us = 0;
     uint64_t rx_timestamp_flag = 0;
     const std::atomic<const classifier*>* filter = nullptr;   // which sessions want which packet (RCU)
     rte_rcu_qsbr* qsbr = nullptr;                // quiescent states reported here, thread id = index
-    // --idle-mode sleep: how long the worker naps once its queues have been
-    // empty for a while (worker.cpp says how long and why); 0: never naps
-    // (poll; pause and monitor, which DPDK runs inside the RX call; -r).
-    unsigned idle_nap_us = 0;
 
     // Published for readers.
     worker_counters counters;
     std::atomic<uint64_t> last_rx_tsc{0};        // TSC of the last non-empty burst
     std::atomic<bool> done{false};
+
+    // The worker's own: where its run of empty polls stands (--idle-mode
+    // sleep; worker.cpp), kept here rather than in the loop's registers,
+    // after everything else so that no counter moves.
+    uint64_t idle_seen_rx_tsc = 0;
+    unsigned idle_empty_polls = 0;
 };
 
 // The worker lcore's main loop; `arg` is a worker*. Returns 0.
