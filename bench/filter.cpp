@@ -27,10 +27,10 @@
 // as a "tunnel": "inner" session on the VXLAN frames (the inner pass).
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -146,11 +146,17 @@ int classify_file(const std::string& file, unsigned count, const std::vector<std
         return 1;
     }
     rte_mempool* pool = rte_pktmbuf_pool_create("bench_file", count + 1024, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    if (pool == nullptr) {
+        fmt::print(stderr, "no mbuf pool for {} frames: {}\n", count, rte_strerror(rte_errno));
+        return 1;
+    }
     std::vector<rte_mbuf*> pkts;
     pcap_pkthdr* h;
     const u_char* data;
     while (pkts.size() < count && pcap_next_ex(in, &h, &data) == 1) {
         rte_mbuf* m = rte_pktmbuf_alloc(pool);
+        if (m == nullptr)
+            break;
         const uint16_t len = static_cast<uint16_t>(std::min<uint32_t>(h->caplen, rte_pktmbuf_tailroom(m)));
         std::memcpy(rte_pktmbuf_append(m, len), data, len);
         pkts.push_back(m);

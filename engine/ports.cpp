@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -68,10 +69,14 @@ kvargs_ptr device_kvargs(const rte_device* device)
     return {rte_kvargs_parse(devargs->args, nullptr), &rte_kvargs_free};
 }
 
+// As DPDK 22.11's net_pcap reads it (pmd_pcap_probe): given exactly once,
+// with a number above 0 (atoi's reading); twice is ignored, with a warning.
 bool infinite_rx(const rte_kvargs* kv)
 {
+    if (rte_kvargs_count(kv, "infinite_rx") != 1)
+        return false;
     const char* value = rte_kvargs_get(kv, "infinite_rx");
-    return value != nullptr && std::strcmp(value, "0") != 0;
+    return value != nullptr && std::atoi(value) > 0;
 }
 
 // The files of an infinite_rx port: how many packets the driver keeps in
@@ -298,10 +303,11 @@ std::string plan_ports(const engine_config& o, unsigned nb_workers, std::vector<
                     // file's queue loses a burst, uncounted, until the
                     // pool is dry and no port receives any more.
                     if (!looped.empty_file.empty())
-                        return fmt::format("port {} ({}): rx_pcap={} holds no packets, and an empty file "
-                                           "looped with infinite_rx=1 makes DPDK 22.11's net_pcap lose "
-                                           "mbufs on every poll until no port receives: leave the file "
-                                           "out, or replay it once (without infinite_rx=1)",
+                        return fmt::format("port {} ({}): libpcap reads no packet from rx_pcap={}, and a "
+                                           "file with none looped with infinite_rx=1 makes DPDK 22.11's "
+                                           "net_pcap lose mbufs on every poll until no port receives: "
+                                           "leave the file out, or replay it once (on a port of its own, "
+                                           "without infinite_rx=1)",
                                            p.id, p.name, looped.empty_file);
                     p.preloaded_packets = looped.packets;
                     // Looped, each packet is a copy of one read at start-up,

@@ -8,7 +8,7 @@
 // sessions hold) is matched by a plain scan of the same rules instead, a few
 // compares per rule with no branch: on mixed traffic a trie walk costs more
 // than the rules it holds. Both read the same rules with rte_acl's meaning
-// (tests/filters/test_acl.cpp holds them equal).
+// (tests/filters/test_differential.cpp holds them equal).
 #pragma once
 
 #include <cstdint>

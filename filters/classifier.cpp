@@ -216,7 +216,7 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
         }
     }
 
-    // 2. Every session's rules in one rte_acl pass per family.
+    // 2. Every session's rules in one pass per family (a scan, or rte_acl's trie).
     if (_acl_sessions != 0) {
         uint32_t bits[chunk];
         // The rules hold inner sessions' too: those bits are not for the outer keys.

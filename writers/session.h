@@ -62,6 +62,13 @@ public:
         return granted;
     }
 
+    // Returns what was taken and will not be spent.
+    void give_back(uint64_t unspent)
+    {
+        if (!_unlimited && unspent != 0)
+            _left.fetch_add(unspent, std::memory_order_relaxed);
+    }
+
 private:
     std::atomic<uint64_t> _left{0};
     bool _unlimited = true;

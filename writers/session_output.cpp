@@ -142,10 +142,19 @@ void session_output::close_file()
     apply_keep();
 }
 
+// What a burst took of the limits and will not write goes back to them.
+void session_output::give_back_grants()
+{
+    _owner->packets_left.give_back(_packets_granted);
+    _owner->bytes_left.give_back(_bytes_granted);
+    _packets_granted = _bytes_granted = 0;
+}
+
 void session_output::end(bool by_limit)
 {
     if (_owner == nullptr)
         return;
+    give_back_grants();
     close_file();
     if (!_closed)
         _closed_by_limit = by_limit;
@@ -179,7 +188,10 @@ int session_output::open_file(uint64_t start_ns, std::string& error)
     _window_end_ns = UINT64_MAX;   // set by the file's first packet
     // What opening and closing the file add counts against the byte limit
     // from the start, so a limit holds once the file is closed. A file whose
-    // header and closing blocks alone do not fit is not kept at all.
+    // header and closing blocks alone do not fit is not kept at all. The
+    // records of this burst after it take their bytes one by one again.
+    s.bytes_left.give_back(_bytes_granted);
+    _bytes_granted = 0;
     if (!s.bytes_left.take_all(_file.file().size() + _file.closing_bytes())) {
         _file.file().discard();
         s.stop(stop_reason::bytes);

@@ -149,16 +149,20 @@ public:
     // operation, for write() to spend (it takes its own packet by packet
     // without this). Each of those packets reaches write(), so nothing taken
     // is left unspent while the output is open.
-    void take_packet_budget(uint32_t count)
+    // Returns how many were granted.
+    uint64_t take_packet_budget(uint32_t count)
     {
         if (_owner != nullptr && !_closed)
             _packets_granted = _owner->packets_left.take(count);
+        return _packets_granted;
     }
 
     // The same for a byte limit: `bytes` is what this burst's records for
     // the session add up to (record_size). Taken whole or not at all, as a
     // record is: when less is left, write() takes record by record and the
-    // record that does not fit ends the session.
+    // record that does not fit ends the session. A file opened within the
+    // burst gives back what is left first (open_file), so its header is
+    // charged between the records around it, as when taken one by one.
     void take_byte_budget(uint64_t bytes)
     {
         if (_owner != nullptr && !_closed)
@@ -202,6 +206,7 @@ private:
     int open_file(uint64_t start_ns, std::string& error);
     bool reopen(uint64_t start_ns);
     void stop_at_limit(stop_reason why);
+    void give_back_grants();
     // A file is full (packets, or bytes with this record and the closing
     // blocks), or the packet is past the file's time window.
     bool rotation_due(const rotate_policy& rotate, uint64_t ts_ns, uint32_t record) const

@@ -106,8 +106,16 @@ void take_budgets(writer& w, rte_mbuf* const* pkts, unsigned n)
             for_each_session(by_size, [&](unsigned slot) { bytes[slot] += w.outputs[slot].record_size(m, wire_len); });
         }
     }
-    for_each_session(counted, [&](unsigned slot) { w.outputs[slot].take_packet_budget(counts[slot]); });
-    for_each_session(sized, [&](unsigned slot) { w.outputs[slot].take_byte_budget(bytes[slot]); });
+    // A session short of packets writes only some of the records summed:
+    // those take their bytes one by one, or bytes would be held for records
+    // that are never written.
+    session_mask short_of_packets = 0;
+    for_each_session(counted, [&](unsigned slot) {
+        if (w.outputs[slot].take_packet_budget(counts[slot]) < counts[slot])
+            short_of_packets |= static_cast<session_mask>(1u << slot);
+    });
+    for_each_session(static_cast<session_mask>(sized & ~short_of_packets),
+                     [&](unsigned slot) { w.outputs[slot].take_byte_budget(bytes[slot]); });
 }
 
 void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
@@ -179,6 +187,7 @@ void carry_out(writer& w, writer_command& cmd)
         // packet for it is in a ring by now.
         drain_queued(w);
         w.outputs[cmd.slot].end();
+        w.forget_limits(cmd.slot);
         break;
     }
     cmd.done.store(true, std::memory_order_release);
@@ -195,7 +204,17 @@ int writer::open_session(unsigned slot, session* s, std::string& error)
     packet_limited = with(packet_limited, !s->packets_left.unlimited());
     byte_limited = with(byte_limited, !s->bytes_left.unlimited());
     outputs[slot].attach(index, clock, &counters[slot]);
-    return outputs[slot].open(s, error);
+    const int rc = outputs[slot].open(s, error);
+    if (rc != 0)
+        forget_limits(slot);
+    return rc;
+}
+
+void writer::forget_limits(unsigned slot)
+{
+    const auto kept = static_cast<session_mask>(~(1u << slot));
+    packet_limited &= kept;
+    byte_limited &= kept;
 }
 
 int writer_main(void* arg)

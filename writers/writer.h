@@ -110,6 +110,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
     // Opens the first file of `s` in slot `slot` for this writer.
     // Returns 0, or -errno with `error` saying what failed.
     int open_session(unsigned slot, session* s, std::string& error);
+    // The slot's session has ended here: its limits need no budget per burst.
+    void forget_limits(unsigned slot);
 };
 
 // The writer lcore's main loop; `arg` is a writer*. Returns 0.

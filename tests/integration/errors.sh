@@ -63,7 +63,7 @@ expect_error 1 "raise --mbufs" "${E[@]}" --vdev net_pcap0,infinite_rx=1,rx_pcap=
 # a burst of mbufs on every poll of its queue, until no port received.
 printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00\0\0\0\0\0\0\0\0\xff\xff\0\0\x01\0\0\0' >"$WORK/empty.pcap"
 "$GEN" -o "$WORK/some.pcap" -n 10 >/dev/null
-expect_error 1 "port 0 (net_pcap0): rx_pcap=$WORK/empty.pcap holds no packets, .*: leave the file out, or replay it once (without infinite_rx=1)" \
+expect_error 1 "port 0 (net_pcap0): libpcap reads no packet from rx_pcap=$WORK/empty.pcap, .*: leave the file out, or replay it once (on a port of its own, without infinite_rx=1)" \
     "${E[@]}" --vdev net_pcap0,infinite_rx=1,rx_pcap="$WORK/some.pcap",rx_pcap="$WORK/empty.pcap" -- -w "$out"
 # --idle-mode: a word that is no mode; DPDK's power management where it
 # cannot apply (a file read with -r; MONITOR on a driver that cannot say

@@ -256,6 +256,51 @@ TEST_CASE("session_output: limits taken once per burst write exactly what taking
     rte_pktmbuf_free(m);
 }
 
+TEST_CASE("session_output: a file opened within a burst charges its header where records taken one by one would")
+{
+    // Rotation every 10 packets under a byte limit: the burst's grant is
+    // given back when the next file opens, so its header is charged between
+    // records 10 and 11, and the session ends at the same record as when
+    // every record is taken alone. Also with a packet limit beside it.
+    rte_mbuf* m = test::make_chain(std::vector<uint8_t>(100, 0xab), 2048);
+    REQUIRE(m != nullptr);
+    for (const uint64_t packets : {uint64_t{0}, uint64_t{20}}) {
+        INFO("packet limit " << packets);
+        uint64_t written[2], drops[2];
+        stop_reason reason[2];
+        for (const bool by_burst : {false, true}) {
+            output_spec spec;
+            spec.format = file_format::pcap_us;
+            spec.rotate.packets = 10;
+            // The first burst's 16 records fit, they and the second file's
+            // header do not: taken one by one, the 16th record is the first
+            // that does not fit.
+            spec.limits.bytes = 24 + 116 * 16 + 10;
+            spec.limits.packets = packets;
+            fixture f(spec);
+            uint64_t ts = t0;
+            for (int burst = 0; burst < 2; burst++) {
+                if (by_burst) {
+                    if (f.out.take_packet_budget(16) == 16 || packets == 0)
+                        f.out.take_byte_budget(16 * f.out.record_size(m, m->pkt_len));
+                }
+                for (int i = 0; i < 16; i++)
+                    f.out.write(m, ts++, m->pkt_len);
+            }
+            reason[by_burst] = f.s->reason.load();
+            f.out.end();
+            written[by_burst] = f.counters.written_packets.get();
+            drops[by_burst] = f.counters.limit_drops.get() + f.counters.write_drops.get();
+        }
+        CHECK(written[1] == written[0]);
+        CHECK(written[0] == 15);
+        CHECK(drops[1] == drops[0]);
+        CHECK(reason[1] == reason[0]);
+        CHECK(reason[0] == stop_reason::bytes);
+    }
+    rte_pktmbuf_free(m);
+}
+
 TEST_CASE("session_output: the slot's counters are cumulative; the next session counts from where they are")
 {
     fixture f;
