@@ -94,7 +94,8 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
     // Packets read from a file carry their wire length in their metadata.
     const int wire_len_offset =
         p.file ? packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len)) : -1;
-    auto filter = session_filter::compile(spec, error, p.config.bpf_jit, wire_len_offset);
+    const bpf_runner runner = p.config.bpf_interpreter ? bpf_runner::interpreter : bpf_runner::guarded_jit;
+    auto filter = session_filter::compile(spec, error, runner, wire_len_offset);
     if (!filter) {
         close(dir_fd);
         return error;

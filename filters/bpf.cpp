@@ -5,9 +5,11 @@
 #include <cerrno>
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 #include <pcap/pcap.h>
+#include <rte_branch_prediction.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
 
@@ -58,6 +60,67 @@ void fix_indirect_loads(rte_bpf_prm& prm)
     for (uint32_t i = 0; i < prm.nb_ins; i++)
         if (BPF_CLASS(ins[i].code) == BPF_LD && BPF_MODE(ins[i].code) == BPF_IND)
             ins[i].src_reg = x_register;
+}
+
+// DPDK's x86-64 JIT (22.11, and upstream as of 2026: emit_tst_imm) encodes
+// `jset #k` with k in -128..127 as `test r/m64, imm32` followed by a
+// 1-byte immediate: the CPU takes the next three bytes of code as the rest
+// of the immediate and runs what follows from the middle of an instruction
+// (a write through whatever RCX holds, then a fault: "ether[0] & 1 == 0"
+// crashed on every packet it reached). libpcap emits such a jset for every
+// flag test (tcp[13] & 2, ether[0] & 1). Each is rewritten here as the
+// converter itself writes a jset whose k is negative: the constant moved
+// into its scratch register (EBPF_REG_8, live only inside one classic
+// instruction's expansion), then a jset on that register, which the JIT
+// encodes right. Jumps are re-aimed over the inserted moves. Returns false
+// (and changes nothing) when a jump would then be too long for its 16 bits.
+bool fix_short_jset_immediates(rte_bpf_prm& prm, std::vector<ebpf_insn>& rewritten)
+{
+    constexpr uint8_t scratch_register = EBPF_REG_8;
+    auto short_jset = [](const ebpf_insn& in) {
+        return in.code == (BPF_JMP | BPF_JSET | BPF_K) && in.imm == static_cast<int8_t>(in.imm);
+    };
+    const uint32_t n = prm.nb_ins;
+    if (std::none_of(prm.ins, prm.ins + n, short_jset))
+        return true;
+    // Where each old instruction starts in the new program; [n]: the end.
+    std::vector<uint32_t> start(n + 1);
+    for (uint32_t i = 0, at = 0; i <= n; i++) {
+        start[i] = at;
+        if (i < n)
+            at += short_jset(prm.ins[i]) ? 2 : 1;
+    }
+    rewritten.clear();
+    rewritten.reserve(start[n]);
+    for (uint32_t i = 0; i < n; i++) {
+        ebpf_insn in = prm.ins[i];
+        if (short_jset(in)) {
+            ebpf_insn move{};
+            move.code = BPF_ALU | EBPF_MOV | BPF_K;
+            move.dst_reg = scratch_register;
+            move.imm = in.imm;
+            rewritten.push_back(move);
+            in.code = BPF_JMP | BPF_JSET | BPF_X;
+            in.src_reg = scratch_register;
+            in.imm = 0;
+        }
+        const bool jumps = BPF_CLASS(in.code) == BPF_JMP && BPF_OP(in.code) != EBPF_CALL &&
+                           BPF_OP(in.code) != EBPF_EXIT;
+        if (jumps) {
+            const int64_t target = int64_t{i} + 1 + in.off;
+            if (target < 0 || target > int64_t{n})
+                return false;   // the verifier refuses it anyway
+            const int64_t off = int64_t{start[static_cast<uint32_t>(target)]} -
+                                (int64_t{static_cast<int64_t>(rewritten.size())} + 1);
+            if (off < INT16_MIN || off > INT16_MAX)
+                return false;
+            in.off = static_cast<int16_t>(off);
+        }
+        rewritten.push_back(in);
+    }
+    prm.ins = rewritten.data();
+    prm.nb_ins = static_cast<uint32_t>(rewritten.size());
+    return true;
 }
 
 // Why rte_bpf_convert will refuse a classic program, from the program
@@ -111,7 +174,65 @@ void point_len_at(rte_bpf_prm& prm, int wire_len_offset)
             ins[i].off = static_cast<int16_t>(wire_len_offset);
 }
 
+// Bytes a classic load of `code`'s size field reads.
+uint64_t load_size(uint16_t code)
+{
+    switch (BPF_SIZE(code)) {
+    case BPF_W: return 4;
+    case BPF_H: return 2;
+    default: return 1;
+    }
+}
+
 } // namespace
+
+bpf_load_bound compute_load_bound(const bpf_insn* instructions, unsigned count)
+{
+    // Flow-insensitive: the largest X any instruction can set holds at every
+    // indexed load. Enough for libpcap's programs, whose only X is the IPv4
+    // header length, and never too small.
+    constexpr uint64_t header_length_max = 60;   // 4 * 0xf
+    bpf_load_bound b;
+    bool header_length_seen = false;
+    for (unsigned i = 0; i < count; i++) {
+        const bpf_insn& in = instructions[i];
+        const uint64_t k = in.k;
+        switch (BPF_CLASS(in.code)) {
+        case BPF_LD:
+            if (BPF_MODE(in.code) == BPF_ABS)
+                b.absolute_end = std::max(b.absolute_end, k + load_size(in.code));
+            else if (BPF_MODE(in.code) == BPF_IND)
+                b.indexed_end = std::max(b.indexed_end, k + load_size(in.code));
+            break;   // BPF_IMM, BPF_LEN, BPF_MEM: no packet byte
+        case BPF_LDX:
+            if (BPF_MODE(in.code) == BPF_IMM) {
+                b.x_constant_max = std::max(b.x_constant_max, k);
+            } else if (BPF_MODE(in.code) == BPF_MSH && BPF_SIZE(in.code) == BPF_B) {
+                b.absolute_end = std::max(b.absolute_end, k + 1);
+                header_length_seen = true;
+                const auto end = b.header_length_offsets.begin() + std::min(b.header_lengths, bpf_load_bound::max_header_lengths);
+                if (std::find(b.header_length_offsets.begin(), end, in.k) == end) {
+                    if (b.header_lengths < bpf_load_bound::max_header_lengths)
+                        b.header_length_offsets[b.header_lengths] = in.k;
+                    b.header_lengths++;
+                }
+            } else {
+                b.bounded = false;   // ldx M[k], ldx len: any value
+            }
+            break;
+        case BPF_MISC:
+            if (BPF_MISCOP(in.code) == BPF_TAX)
+                b.bounded = false;   // X = A: any value
+            break;
+        default:
+            break;
+        }
+    }
+    b.x_max = header_length_seen ? std::max(b.x_constant_max, header_length_max) : b.x_constant_max;
+    if (b.bounded)
+        b.worst_case = b.indexed_end == 0 ? b.absolute_end : std::max(b.absolute_end, b.x_max + b.indexed_end);
+    return b;
+}
 
 std::string bpf_expression::check_syntax(const std::string& expression, uint32_t netmask)
 {
@@ -122,7 +243,7 @@ std::string bpf_expression::check_syntax(const std::string& expression, uint32_t
     return error;
 }
 
-std::string bpf_expression::compile(const std::string& expression, bool use_jit, int wire_len_offset,
+std::string bpf_expression::compile(const std::string& expression, bpf_runner runner, int wire_len_offset,
                                     uint32_t netmask)
 {
     if (std::string error = compile_classic(expression, netmask, _program); !error.empty())
@@ -144,6 +265,9 @@ std::string bpf_expression::compile(const std::string& expression, bool use_jit,
     fix_indirect_loads(*prm);
     if (wire_len_offset >= 0)
         point_len_at(*prm, wire_len_offset);
+    // Only a program whose every jset the JIT encodes right may be JIT-run.
+    std::vector<ebpf_insn> rewritten;   // rte_bpf_load copies the program
+    const bool jit_encodes_it = runner == bpf_runner::guarded_jit && fix_short_jset_immediates(*prm, rewritten);
     _bpf = rte_bpf_load(prm);
     rte_free(prm);
     if (_bpf == nullptr) {
@@ -151,10 +275,54 @@ std::string bpf_expression::compile(const std::string& expression, bool use_jit,
                             "the converted program ({})", quoted(expression), rte_error_text(rte_errno));
         return {};
     }
+    // The bound is of the classic program; the conversion keeps every load
+    // at its offset and size (and fix_indirect_loads only renames X), and
+    // point_len_at's loads read the mbuf, not the packet.
+    _bound = compute_load_bound(_program.bf_insns, _program.bf_len);
     rte_bpf_jit jit{};
-    if (use_jit && rte_bpf_get_jit(_bpf, &jit) == 0 && jit.func != nullptr)
+    if (jit_encodes_it && _bound.bounded && rte_bpf_get_jit(_bpf, &jit) == 0 && jit.func != nullptr)
         _jit = jit.func;
     return {};
+}
+
+void bpf_expression::match_burst(rte_mbuf* const* pkts, unsigned n, uint64_t* kept) const
+{
+    for (unsigned done = 0; done < n; done += bpf_burst_max)
+        match_slice(pkts + done, std::min(bpf_burst_max, n - done), kept + done);
+}
+
+void bpf_expression::match_slice(rte_mbuf* const* pkts, unsigned n, uint64_t* kept) const
+{
+    if (_bpf == nullptr) {
+        for (unsigned i = 0; i < n; i++)
+            kept[i] = matches_in_libpcap(pkts[i]);
+        return;
+    }
+    // rte_bpf_exec_burst takes the packets as void*: the ones for the
+    // interpreter are gathered here, with where their verdicts go.
+    void* slow[bpf_burst_max];
+    uint16_t where[bpf_burst_max];
+    unsigned n_slow = 0;
+    if (_jit != nullptr) {
+        for (unsigned i = 0; i < n; i++) {
+            if (likely(_bound.fits(pkts[i]))) {
+                kept[i] = _jit(pkts[i]);
+            } else {
+                slow[n_slow] = pkts[i];
+                where[n_slow++] = static_cast<uint16_t>(i);
+            }
+        }
+        if (likely(n_slow == 0))
+            return;
+        uint64_t verdicts[bpf_burst_max];
+        rte_bpf_exec_burst(_bpf, slow, verdicts, n_slow);
+        for (unsigned j = 0; j < n_slow; j++)
+            kept[where[j]] = verdicts[j];
+        return;
+    }
+    for (unsigned i = 0; i < n; i++)
+        slow[i] = pkts[i];
+    rte_bpf_exec_burst(_bpf, slow, kept, n);
 }
 
 bool bpf_expression::matches_in_libpcap(const rte_mbuf* m) const

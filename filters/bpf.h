@@ -1,18 +1,26 @@
 // tcpdump's filter language in the fast path: compiled by libpcap
 // (pcap_compile for Ethernet), converted to eBPF by rte_bpf_convert, loaded
-// by rte_bpf and run by its interpreter, or by its JIT when asked
-// (--bpf-jit). The program reads the mbuf, so it sees every segment of a
-// chained packet. What DPDK cannot run (a loop: libpcap's "protochain")
-// runs in libpcap's own interpreter (bpf_filter), as tcpdump runs it.
+// by rte_bpf and run over a burst: DPDK's x86-64 JIT for each packet whose
+// loads all fall inside its first segment (bpf_load_bound), DPDK's
+// interpreter for the rest (or for all, --bpf-interpreter). The program
+// reads the mbuf, so it sees every segment of a chained packet. What DPDK
+// cannot run (a loop: libpcap's "protochain") runs in libpcap's own
+// interpreter (bpf_filter), as tcpdump runs it.
 //
-// Why the interpreter by default: DPDK 22.11's x86-64 JIT calls out to
-// __rte_pktmbuf_read (for a load past the first segment, or past the end of
-// a short packet) with the stack misaligned, and the callee's SSE code
-// faults. Found by test_differential.cpp on a 1-byte packet with
-// "ether[0] & 1 == 0"; fixed upstream in 2026 ("bpf: fix x86 call stack
-// alignment for external calls"), not in Debian 12's 22.11.11.
+// Why the JIT is guarded: DPDK 22.11's x86-64 JIT loads a packet byte inline
+// when the load lies inside the first segment (its test: data_len - offset >=
+// size) and otherwise calls out to __rte_pktmbuf_read with the stack
+// misaligned, and the callee's SSE code faults. Found by
+// test_differential.cpp on a 1-byte packet with "ether[0] & 1 == 0"; fixed
+// upstream in 2026 ("bpf: fix x86 call stack alignment for external calls"),
+// not in Debian 12's 22.11.11. A packet whose first segment holds every byte
+// the program can load never takes that call, so the JIT runs only those.
+// The same JIT also mis-encodes `jset #k` for k in -128..127 (every TCP
+// flag test): bpf.cpp rewrites those before the program is loaded.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,6 +33,69 @@ namespace linecap {
 
 // rte_bpf_convert refuses classic programs longer than the kernel's BPF_MAXINSNS.
 constexpr unsigned bpf_max_instructions = 4096;
+
+// Packets bpf_expression::match_burst takes in one call: the classifier's
+// chunk (classifier.cpp), so its stack arrays stay in L1.
+constexpr unsigned bpf_burst_max = 64;
+
+// How a program DPDK loaded is run.
+enum class bpf_runner {
+    guarded_jit,    // the JIT for packets bpf_load_bound::fits, the interpreter for the rest (the default)
+    interpreter,    // DPDK's interpreter for every packet (--bpf-interpreter)
+};
+
+// How far into a packet a classic program's loads can reach, from the
+// program alone, so that a packet can be checked in a few instructions
+// before the JIT runs it. Offsets are bytes from the start of the frame.
+//
+// Absolute loads (ld/ldh/ldb [k], and the byte ldxb 4*([k]&0xf) reads)
+// reach k + size. Indexed loads ([x + k]) reach X + k + size, so X needs a
+// bound: X starts at 0 and is set by `ldx #k` (X = k) or by
+// `ldxb 4*([k]&0xf)` (X = 4 * the low nibble of byte k: at most 60, and
+// for a given packet exactly that), which is all libpcap emits for port,
+// flag and payload-offset tests behind an IPv4 header. Any other way to set
+// X (tax, ldx M[k], ldx len) leaves it unbounded: such a program is never
+// JIT-run.
+struct bpf_load_bound {
+    // ldxb 4*([k]&0xf) sites whose byte a packet's own X is computed from;
+    // a program with more uses x_max for every packet.
+    static constexpr unsigned max_header_lengths = 4;
+
+    bool bounded = true;            // false: X can hold anything; no bound exists
+    uint64_t absolute_end = 0;      // one past the last byte an absolute load can read
+    uint64_t indexed_end = 0;       // largest k + size of an [x + k] load; 0: none
+    uint64_t x_constant_max = 0;    // largest X from `ldx #k` (0, X's first value, if none)
+    uint64_t x_max = 0;             // largest X at all: x_constant_max, or 60 with ldxb 4*([k]&0xf)
+    std::array<uint32_t, max_header_lengths> header_length_offsets{};   // the k of each ldxb 4*([k]&0xf)
+    unsigned header_lengths = 0;    // how many; > max_header_lengths: too many to look at per packet
+
+    // Bytes a packet's first segment must hold for no load of the program
+    // to leave it, whatever the packet: max(absolute_end, x_max +
+    // indexed_end); UINT64_MAX when not bounded.
+    uint64_t worst_case = UINT64_MAX;
+
+    // True when no load of the program can leave `m`'s first segment: its
+    // data_len is at least worst_case, or at least what X can be for this
+    // packet (computed from its own header-length bytes) plus indexed_end.
+    // Reads at most max_header_lengths bytes of the first segment.
+    bool fits(const rte_mbuf* m) const
+    {
+        const uint32_t held = m->data_len;
+        if (held >= worst_case)
+            return true;
+        if (!bounded || held < absolute_end || header_lengths > max_header_lengths)
+            return false;
+        // Every header-length byte lies below absolute_end, so inside the segment.
+        const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
+        uint64_t x = x_constant_max;
+        for (unsigned i = 0; i < header_lengths; i++)
+            x = std::max<uint64_t>(x, 4u * (data[header_length_offsets[i]] & 0xfu));
+        return held >= x + indexed_end;
+    }
+};
+
+// The bound of a classic program (see bpf_load_bound).
+bpf_load_bound compute_load_bound(const bpf_insn* instructions, unsigned count);
 
 class bpf_expression {
 public:
@@ -47,31 +118,50 @@ public:
     //
     // `netmask` (host order) is what "broadcast" tests the destination
     // against; 0, tcpdump -r's, makes "ip broadcast" 255.255.255.255 or 0.0.0.0.
-    std::string compile(const std::string& expression, bool use_jit = false, int wire_len_offset = -1,
-                        uint32_t netmask = 0);
+    //
+    // `runner`: bpf_runner::guarded_jit uses DPDK's JIT where it is safe
+    // (bpf_load_bound) and the interpreter elsewhere; an expression whose
+    // bound cannot be computed, or that the JIT does not take, runs in the
+    // interpreter.
+    std::string compile(const std::string& expression, bpf_runner runner = bpf_runner::guarded_jit,
+                        int wire_len_offset = -1, uint32_t netmask = 0);
 
     // libpcap's verdict on the expression alone; needs no DPDK.
     static std::string check_syntax(const std::string& expression, uint32_t netmask = 0);
 
+    // The expression's verdict on one packet (the mbuf is only read).
     bool matches(rte_mbuf* m) const
     {
-        if (_jit != nullptr)
+        if (_jit != nullptr && _bound.fits(m))
             return _jit(m) != 0;
         if (_bpf != nullptr)
             return rte_bpf_exec(_bpf, m) != 0;
         return matches_in_libpcap(m);
     }
+
+    // The verdicts on `n` packets: kept[i] is nonzero when the expression
+    // keeps pkts[i]. One call for the burst: DPDK's JIT in a loop over the
+    // packets that fit its bound, one rte_bpf_exec_burst over the others.
+    // No allocation; any n (work is done bpf_burst_max packets at a time).
+    // The mbufs are only read.
+    void match_burst(rte_mbuf* const* pkts, unsigned n, uint64_t* kept) const;
+
+    // True when the JIT runs the packets that fit load_bound().
     bool jitted() const { return _jit != nullptr; }
     // Empty, or why the expression runs in libpcap's interpreter (a line
     // for the operator when the session starts).
     const std::string& note() const { return _note; }
+    // What the compiled classic program's loads can reach.
+    const bpf_load_bound& load_bound() const { return _bound; }
 
 private:
     bool matches_in_libpcap(const rte_mbuf* m) const;
+    void match_slice(rte_mbuf* const* pkts, unsigned n, uint64_t* kept) const;
 
     bpf_program _program{};         // libpcap's; run by libpcap when DPDK cannot
     rte_bpf* _bpf = nullptr;
-    uint64_t (*_jit)(void*) = nullptr;
+    uint64_t (*_jit)(void*) = nullptr;  // null: no JIT (not asked, unbounded, or DPDK gave none)
+    bpf_load_bound _bound;
     std::string _note;
     int _wire_len_offset = -1;      // see compile()
 };

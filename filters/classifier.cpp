@@ -16,6 +16,7 @@ constexpr unsigned prefetch_ahead = 3;
 // Packets classified per pass: the keys and results of one pass stay in L1.
 constexpr unsigned chunk = 64;
 static_assert(chunk <= 64, "classify_inner keeps one bit per packet of a chunk in a uint64_t");
+static_assert(chunk <= bpf_burst_max, "run_late_stages hands a session's packets of a chunk to BPF in one call");
 
 // Where a payload scan stops: the end the IP header declares, and for UDP
 // the datagram's (the parse leaves the UDP length to the readers of UDP
@@ -54,7 +55,7 @@ std::string check_session_filter(const session_spec& spec)
 }
 
 std::shared_ptr<const session_filter> session_filter::compile(const session_spec& spec, std::string& error,
-                                                              bool bpf_jit, int wire_len_offset)
+                                                              bpf_runner bpf, int wire_len_offset)
 {
     auto f = std::make_shared<session_filter>();
     f->rules = spec.match;
@@ -63,7 +64,7 @@ std::shared_ptr<const session_filter> session_filter::compile(const session_spec
                                [](const match_rule& r) { return r.matches_everything(); });
     if (!spec.bpf.empty()) {
         f->bpf = std::make_unique<bpf_expression>();
-        if (std::string e = f->bpf->compile(spec.bpf, bpf_jit, wire_len_offset, spec.netmask); !e.empty()) {
+        if (std::string e = f->bpf->compile(spec.bpf, bpf, wire_len_offset, spec.netmask); !e.empty()) {
             error = "bpf: " + e;
             return nullptr;
         }
@@ -360,7 +361,8 @@ void classifier::classify_inner(unsigned worker, rte_mbuf* const* pkts, unsigned
 }
 
 // BPF, then payload, each only for the packets still wanted by that session,
-// for the sessions in `which`.
+// for the sessions in `which`. BPF takes a session's wanted packets of the
+// chunk in one call (bpf_expression::match_burst). `n` is at most a chunk.
 void classifier::run_late_stages(unsigned worker, rte_mbuf* const* pkts, unsigned n,
                                  const packet_fields* fields, session_mask* masks, session_mask which) const
 {
@@ -371,14 +373,30 @@ void classifier::run_late_stages(unsigned worker, rte_mbuf* const* pkts, unsigne
         const session_mask bit = static_cast<session_mask>(1u << e.slot);
         if (!(which & bit))
             continue;
+        if (f.bpf) {
+            rte_mbuf* wanted[chunk];
+            uint16_t where[chunk];
+            uint64_t kept[chunk];
+            unsigned n_wanted = 0;
+            for (unsigned i = 0; i < n; i++) {
+                if (masks[i] & bit) {
+                    wanted[n_wanted] = pkts[i];
+                    where[n_wanted++] = static_cast<uint16_t>(i);
+                }
+            }
+            f.bpf->match_burst(wanted, n_wanted, kept);
+            for (unsigned j = 0; j < n_wanted; j++)
+                if (kept[j] == 0)
+                    masks[where[j]] &= static_cast<session_mask>(~bit);
+        }
+        if (!f.payload)
+            continue;
         for (unsigned i = 0; i < n; i++) {
             if (!(masks[i] & bit))
                 continue;
-            bool keep = !f.bpf || f.bpf->matches(pkts[i]);
-            if (keep && f.payload)
-                keep = fields[i].family != 0 &&
-                       f.payload->matches(pkts[i], fields[i].payload_offset, scan_end(pkts[i], fields[i]),
-                                           _scratch[worker]);
+            const bool keep = fields[i].family != 0 &&
+                              f.payload->matches(pkts[i], fields[i].payload_offset, scan_end(pkts[i], fields[i]),
+                                                 _scratch[worker]);
             if (!keep)
                 masks[i] &= static_cast<session_mask>(~bit);
         }

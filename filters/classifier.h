@@ -2,7 +2,7 @@
 // burst. Three stages, each paid only by the packets the cheaper one kept:
 //
 //   parse (core/packet.h) -> rte_acl: rules of all sessions in one pass
-//        -> BPF, per session that has an expression
+//        -> BPF, per session that has an expression, over the packets it still wants
 //        -> Hyperscan payload scan, per session that has patterns
 //
 // Sessions with "tunnel": "inner" (docs/mirror.md) take a second pass, paid
@@ -58,11 +58,12 @@ struct session_filter {
 
     // Compiles the BPF expression and the payload patterns of `spec`.
     // Returns null and sets `error` (which names the field) on failure.
-    // `bpf_jit`: run BPF through DPDK's JIT rather than its interpreter (see bpf.h).
+    // `bpf`: how DPDK runs the BPF expression (see bpf.h).
     // `wire_len_offset`: where BPF's `len` reads the wire length, if not
     // from pkt_len (packets read from a capture file; see bpf.h).
     static std::shared_ptr<const session_filter> compile(const session_spec& spec, std::string& error,
-                                                         bool bpf_jit = false, int wire_len_offset = -1);
+                                                         bpf_runner bpf = bpf_runner::guarded_jit,
+                                                         int wire_len_offset = -1);
 };
 
 // Everything that can be checked of a spec's filter without DPDK running:

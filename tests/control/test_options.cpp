@@ -45,6 +45,21 @@ TEST_CASE("options parse into the struct, tcpdump's short forms included")
     CHECK(d.session.output.snaplen == 0);
 }
 
+TEST_CASE("BPF runs in the guarded JIT unless --bpf-interpreter; --bpf-jit is still accepted")
+{
+    engine_options d;
+    REQUIRE(parse({"-w", "/tmp/x", "tcp"}, d) == parse_result::run);
+    CHECK_FALSE(d.bpf_interpreter);
+    engine_options old;
+    REQUIRE(parse({"-w", "/tmp/x", "--bpf-jit", "tcp"}, old) == parse_result::run);
+    CHECK_FALSE(old.bpf_interpreter);
+    engine_options i;
+    REQUIRE(parse({"-w", "/tmp/x", "--bpf-interpreter", "tcp"}, i) == parse_result::run);
+    CHECK(i.bpf_interpreter);
+    engine_options both;
+    CHECK(parse({"-w", "/tmp/x", "--bpf-jit", "--bpf-interpreter", "tcp"}, both) == parse_result::exit_usage);
+}
+
 TEST_CASE("bad options are refused before anything starts")
 {
     engine_options o;

@@ -8,7 +8,7 @@
 
 namespace linecap::test {
 
-std::unique_ptr<classifier> build_classifier(const std::vector<std::string>& specs_json, bool bpf_jit)
+std::unique_ptr<classifier> build_classifier(const std::vector<std::string>& specs_json, bpf_runner bpf)
 {
     std::vector<classifier::entry> entries;
     for (unsigned slot = 0; slot < specs_json.size(); slot++) {
@@ -17,7 +17,7 @@ std::unique_ptr<classifier> build_classifier(const std::vector<std::string>& spe
         INFO(specs_json[slot]);
         REQUIRE(parse_error == "");
         std::string error;
-        auto filter = session_filter::compile(spec, error, bpf_jit);
+        auto filter = session_filter::compile(spec, error, bpf);
         INFO(error);
         REQUIRE(filter != nullptr);
         entries.push_back({slot, filter});

@@ -14,8 +14,9 @@
 namespace linecap::test {
 
 // A classifier for one or more specs (slot i = specs[i]); fails the test on error.
+// BPF runs as linecap runs it by default (filters/bpf.h) unless `bpf` says otherwise.
 std::unique_ptr<classifier> build_classifier(const std::vector<std::string>& specs_json,
-                                             bool bpf_jit = false);
+                                             bpf_runner bpf = bpf_runner::guarded_jit);
 
 // The masks the classifier gives each frame.
 std::vector<session_mask> classify_frames(const classifier& c, const std::vector<std::vector<uint8_t>>& frames);

@@ -323,7 +323,7 @@ TEST_CASE("BPF len, greater and less test a file record's wire length (linecap -
             if (stated >= 0)
                 REQUIRE(reference == (stated == 1));
             bpf_expression bpf;
-            REQUIRE(bpf.compile(e.expression, false, file ? wire_len_offset : -1).empty());
+            REQUIRE(bpf.compile(e.expression, bpf_runner::guarded_jit, file ? wire_len_offset : -1).empty());
             rte_mbuf* m = make_chain(frame, 2048);
             meta_of(m)->wire_len = 1500;
             CHECK(bpf.matches(m) == reference);
