@@ -154,7 +154,10 @@ void session_output::end(bool by_limit)
 {
     if (_owner == nullptr)
         return;
-    give_back_grants();
+    // Once ended, the session may be gone (the control thread frees it after
+    // the writers have closed it): nothing of it is touched again.
+    if (!_closed)
+        give_back_grants();
     close_file();
     if (!_closed)
         _closed_by_limit = by_limit;

@@ -172,7 +172,7 @@ public:
     // The bytes write() would take for `m` (see write()), for take_byte_budget.
     uint32_t record_size(const rte_mbuf* m, uint32_t wire_len) const
     {
-        return _owner == nullptr ? 0 : _file.record_size(record_bytes(m, cut_for(*_owner, m, wire_len)));
+        return _owner == nullptr || _closed ? 0 : _file.record_size(record_bytes(m, cut_for(*_owner, m, wire_len)));
     }
 
     // Closes the current file and writes no more: later packets are limit
