@@ -137,6 +137,19 @@ result measure(const std::vector<rte_mbuf*>& pkts, double seconds, Fn&& classify
     return {ns / static_cast<double>(packets), 100.0 * static_cast<double>(kept) / static_cast<double>(packets)};
 }
 
+// The classifier's cost over `pkts`, bursts of `burst`: what a worker calls.
+result measure_classifier(const classifier& c, const std::vector<rte_mbuf*>& pkts, double seconds)
+{
+    session_mask masks[burst];
+    return measure(pkts, seconds, [&](rte_mbuf** b) {
+        c.classify(0, b, burst, masks);
+        uint64_t k = 0;
+        for (unsigned i = 0; i < burst; i++)
+            k += masks[i] != 0;
+        return k;
+    });
+}
+
 // The --pcap form: each session alone over the file's first `count` frames.
 int classify_file(const std::string& file, unsigned count, const std::vector<std::string>& spec_files,
                   const std::vector<std::string>& expressions, double seconds)
@@ -198,14 +211,7 @@ int classify_file(const std::string& file, unsigned count, const std::vector<std
             fmt::print(stderr, "{}: {}\n", name, error);
             return 1;
         }
-        session_mask masks[burst];
-        const result r = measure(pkts, seconds, [&](rte_mbuf** b) {
-            c->classify(0, b, burst, masks);
-            uint64_t k = 0;
-            for (unsigned i = 0; i < burst; i++)
-                k += masks[i] != 0;
-            return k;
-        });
+        const result r = measure_classifier(*c, pkts, seconds);
         fmt::print("{:7.1f} ns/packet  kept {:5.2f}%  {}\n", r.ns_per_packet, r.kept_percent, name);
     }
     return 0;
@@ -299,14 +305,7 @@ int main(int argc, char** argv)
             fmt::print(stderr, "classifier: {}\n", error);
             return 1;
         }
-        session_mask masks[burst];
-        const result ours = measure(pkts, seconds, [&](rte_mbuf** b) {
-            c->classify(0, b, burst, masks);
-            uint64_t k = 0;
-            for (unsigned i = 0; i < burst; i++)
-                k += masks[i] != 0;
-            return k;
-        });
+        const result ours = measure_classifier(*c, pkts, seconds);
 
         auto fmt_result = [](const result& r) {
             return fmt::format("{:7.1f} {:6.2f}", r.ns_per_packet, 1000.0 / r.ns_per_packet);
@@ -397,14 +396,7 @@ int main(int argc, char** argv)
                 fmt::print(stderr, "classifier: {}\n", error);
                 std::exit(1);
             }
-            session_mask masks[burst];
-            return measure(traffic_set, seconds, [&](rte_mbuf** b) {
-                c->classify(0, b, burst, masks);
-                uint64_t k = 0;
-                for (unsigned i = 0; i < burst; i++)
-                    k += masks[i] != 0;
-                return k;
-            });
+            return measure_classifier(*c, traffic_set, seconds);
         };
         const std::string inner_spec = R"({"tunnel":"inner",)" + rules.spec.substr(1);
         const result plain = run(rules.spec, pkts);

@@ -12,10 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
-
-#include <rte_acl.h>
 
 #include "core/packet.h"
 #include "core/spec.h"
@@ -29,32 +28,9 @@ constexpr size_t max_acl_rules = 65536;
 // A family with at most this many rules is scanned, not put in a trie.
 constexpr size_t scan_max_rules = 8;
 
-namespace detail {
-
-// One rule as the scan reads it: rte_acl's fields, host order. Ranges as
-// (lo, hi - lo) so one unsigned compare tests both ends; bitmask fields
-// (proto, the presence/flags word, IPv6 address words) as (value, mask).
-struct scan_rule_v4 {
-    uint32_t src_lo, src_span, dst_lo, dst_span;
-    uint16_t src_port_lo, src_port_span, dst_port_lo, dst_port_span;
-    uint32_t meta_value, meta_mask;
-    uint8_t proto_value, proto_mask;
-    uint32_t categories;   // one bit per category the rule belongs to
-};
-
-struct scan_rule_v6 {
-    uint32_t src_value[4], src_mask[4], dst_value[4], dst_mask[4];
-    uint16_t src_port_lo, src_port_span, dst_port_lo, dst_port_span;
-    uint32_t meta_value, meta_mask;
-    uint8_t proto_value, proto_mask;
-    uint32_t categories;
-};
-
-} // namespace detail
-
 class acl_classifier {
 public:
-    acl_classifier() = default;
+    acl_classifier();
     ~acl_classifier();
     acl_classifier(const acl_classifier&) = delete;
     acl_classifier& operator=(const acl_classifier&) = delete;
@@ -78,16 +54,16 @@ public:
     void classify_v6(const uint8_t** keys, uint32_t* bits, uint32_t n) const;
 
 private:
-    void classify_trie(rte_acl_ctx* ctx, const uint8_t** keys, uint32_t* bits, uint32_t n) const;
+    // One address family's rules (rte_acl's packed rules, as add_session
+    // expands them) and what build() made of them: a trie or a scan list.
+    // Defined in acl.cpp, for 4 and 6.
+    template <int Family>
+    struct family;
 
-    std::vector<uint8_t> _rules_v4;   // packed rte_acl rules, built by add_session
-    std::vector<uint8_t> _rules_v6;
     unsigned _highest_slot = 0;
     unsigned _categories = 1;
-    rte_acl_ctx* _v4 = nullptr;       // null: no trie for the family (scanned, or no rules)
-    rte_acl_ctx* _v6 = nullptr;
-    std::vector<detail::scan_rule_v4> _scan_v4;
-    std::vector<detail::scan_rule_v6> _scan_v6;
+    std::unique_ptr<family<4>> _v4;
+    std::unique_ptr<family<6>> _v6;
 };
 
 } // namespace linecap

@@ -416,20 +416,14 @@ TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
         f.family = r.chance(50) ? 4 : 6;
         keys.push_back(f);
     }
-    const std::vector<const packet_fields*> v4 = [&] {
+    const auto of_family = [&](uint8_t family) {
         std::vector<const packet_fields*> out;
         for (const packet_fields& f : keys)
-            if (f.family == 4)
+            if (f.family == family)
                 out.push_back(&f);
         return out;
-    }();
-    const std::vector<const packet_fields*> v6 = [&] {
-        std::vector<const packet_fields*> out;
-        for (const packet_fields& f : keys)
-            if (f.family == 6)
-                out.push_back(&f);
-        return out;
-    }();
+    };
+    const std::vector<const packet_fields*> v4 = of_family(4), v6 = of_family(6);
     REQUIRE(v4.size() > 1000);
     REQUIRE(v6.size() > 1000);
 
