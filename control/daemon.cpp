@@ -12,6 +12,7 @@
 #include <fmt/ranges.h>
 #include <rte_cycles.h>
 
+#include "control/metrics.h"
 #include "control/telemetry.h"
 #include "core/log.h"
 #include "core/utc_time.h"
@@ -61,7 +62,15 @@ std::string control_daemon::prepare()
         return e;
     for (const std::string& warning : _catalog.warnings())
         log_event(log_module::control, log_level::warning, "{}", warning);
-    return _server.listen(_options.control_socket, _options.control_group);
+    if (std::string e = _server.listen(_options.control_socket, _options.control_group); !e.empty())
+        return e;
+    if (!_options.http_listen.empty()) {
+        _http = std::make_unique<http_api>(
+            http_settings{_options.http_host, _options.http_port, _options.http_token}, _bridge);
+        if (std::string e = _http->bind(); !e.empty())
+            return e;
+    }
+    return {};
 }
 
 session_record* control_daemon::running_in(unsigned slot)
@@ -146,11 +155,17 @@ void control_daemon::run(pipeline& p)
     const uint64_t stats_every = static_cast<uint64_t>(_options.stats_interval_s * static_cast<double>(p.clock.hz));
     uint64_t next_stats = p.start_tsc + stats_every;
     log_event(log_module::control, log_level::info, "listening on {}, sessions under {}", _options.control_socket, _catalog.root());
+    // HTTP threads are started here, on the control thread: they run where
+    // it runs, never on a worker's or a writer's lcore.
+    _server.wake_on(_bridge.fd());
+    if (_http)
+        _http->start();
 
     while (!_shutdown && !stop_requested_by_signal() && !p.failed.load(std::memory_order_relaxed)) {
         _server.poll(
             poll_ms, [this](client_id c, std::string_view line) { on_request(c, line); },
             [this](client_id c) { on_gone(c); });
+        _bridge.serve([this](const http_call& call) { return answer_http(call); });
         end_sessions_that_stopped();
         _watch.pump(*_p, _catalog, _server);
         retry_saves();
@@ -170,6 +185,11 @@ void control_daemon::run(pipeline& p)
         }
     }
 
+    // HTTP calls get 503 from now on; downloads under way end (a client
+    // resumes them with a Range), then the HTTP threads.
+    _bridge.close();
+    if (_http)
+        _http->stop();
     // Shutdown: every running session ends with reason "shutdown", its
     // files closed valid, before the workers stop.
     for (session_record* r : _catalog.all())
@@ -404,8 +424,13 @@ std::string control_daemon::show(const request& req)
 
 std::string control_daemon::stats()
 {
+    return ok_reply(stats_fields());
+}
+
+nlohmann::ordered_json control_daemon::stats_fields()
+{
     const counters_snapshot snap = take_snapshot(*_p);
-    return ok_reply({
+    return ojson({
         {"uptime_s", static_cast<double>(_p->clock.now_ns() - _started_ns) / 1e9},
         {"sessions_running", running_count()},
         {"totals", totals_json(snap)},
@@ -414,6 +439,42 @@ std::string control_daemon::stats()
         {"workers", workers_json(snap, [this](unsigned slot) { return session_label(slot); })},
         {"writers", writers_json(snap)},
     });
+}
+
+http_answer control_daemon::answer_http(const http_call& call)
+{
+    switch (call.what) {
+    case http_call::kind::health:
+        return {200, ojson({{"status", "ok"}, {"sessions_running", running_count()}}).dump()};
+    case http_call::kind::metrics: {
+        ojson sessions = ojson::array();
+        for (const session_record* r : _catalog.all())
+            if (r->slot >= 0)
+                sessions.push_back({{"id", r->id}, {"name", r->name}, {"counters", session_totals_json(counters_of(*r))}});
+        return {200, prometheus_text(stats_fields(), sessions), "text/plain; version=0.0.4; charset=utf-8"};
+    }
+    case http_call::kind::request: break;
+    }
+    const request& req = call.req;
+    // The routes build none of these: a watch or a merge needs a socket
+    // client, and shutdown is the operator's, not the web's.
+    if (req.cmd == command::watch || req.cmd == command::merge || req.cmd == command::shutdown)
+        return {400, ojson({{"error", fmt::format("{} is not served over HTTP", command_name(req.cmd))}}).dump()};
+    // The session the command names, looked up as handle() will: its
+    // state says which refusal it is (404, 409, ...).
+    bool found = true, running = false;
+    if (!req.id.empty()) {
+        std::string ignored;
+        const session_record* r = lookup(req.id, req.cmd == command::stop, ignored);
+        found = r != nullptr;
+        running = found && r->slot >= 0;
+    }
+    ojson reply = ojson::parse(handle(0, req));
+    const bool ok = reply.value("ok", false);
+    reply.erase("ok");
+    if (ok)
+        return {req.cmd == command::start ? 201 : 200, reply.dump(-1, ' ', false, ojson::error_handler_t::replace)};
+    return {refusal_status(req.cmd, found, running), reply.dump(-1, ' ', false, ojson::error_handler_t::replace)};
 }
 
 std::string control_daemon::files(const request& req)

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "control/catalog.h"
+#include "control/http_api.h"
 #include "control/jobs.h"
 #include "control/options.h"
 #include "control/protocol.h"
@@ -58,10 +59,14 @@ private:
     std::string list();
     std::string show(const request& req);
     std::string stats();
+    nlohmann::ordered_json stats_fields();   // the reply's, without "ok"
     std::string files(const request& req);
     std::string merge(client_id client, const request& req);
     std::string remove(const request& req);
     std::string watch(client_id client, const request& req);
+    // The HTTP API's calls (control/http_api.h): a request answered as the
+    // socket answers it, with its status code; /metrics; /healthz.
+    http_answer answer_http(const http_call& call);
 
     // Ends a running session: out of the classifier, files closed, record
     // saved, watchers told.
@@ -104,6 +109,8 @@ private:
     control_server _server;
     watch_fanout _watch;
     background_jobs _jobs;
+    control_bridge _bridge;                        // HTTP threads -> this thread
+    std::unique_ptr<http_api> _http;               // --http; null without
     std::array<uint64_t, max_sessions> _retry_after_ns{};   // after a failed stop
     std::set<std::string> _unsaved;                // ids whose session.json is behind
     uint64_t _next_save_retry = 0;                 // TSC

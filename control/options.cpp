@@ -1,5 +1,6 @@
 #include "control/options.h"
 
+#include "control/http_api.h"
 #include "control/session_options.h"
 #include "core/error_text.h"
 #include "core/human_units.h"
@@ -212,6 +213,15 @@ void define_options(CLI::App& app, command_line& c)
                    "Start a session from this spec file before the first packet (repeatable)")
         ->group(daemon_group)
         ->type_name("SPEC");
+    app.add_option("--http", o.http_listen,
+                   "Serve the HTTP API (docs/http.md) on this address and port: 127.0.0.1:8080, [::1]:8080; "
+                   "an address not loopback needs --http-token-file")
+        ->group(daemon_group)
+        ->type_name("ADDR:PORT");
+    app.add_option("--http-token-file", o.http_token_file,
+                   "The HTTP API's bearer token, read from this file (one line, 16 to 4096 printable characters)")
+        ->group(daemon_group)
+        ->type_name("FILE");
 
 }
 
@@ -400,9 +410,11 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         if (!oneshot.empty())
             return refuse(fmt::format("{} belongs to a one-shot capture; with --control, give a session's filter, "
                                       "limits and rotation to `linecapctl start` instead", oneshot.front()));
+        if (app.count("--http") > 0 && o.http_listen.empty())
+            return refuse("--http: the address is empty: give ADDR:PORT, e.g. 127.0.0.1:8080");
         return parse_result::run;
     }
-    for (const char* name : {"--out-root", "--max-sessions", "--control-group", "--start"})
+    for (const char* name : {"--out-root", "--max-sessions", "--control-group", "--start", "--http", "--http-token-file"})
         if (app.count(name) > 0)
             return refuse(fmt::format("{} is a daemon option: give --control PATH too", name));
 
@@ -448,6 +460,28 @@ std::string load_start_specs(engine_options& o)
     return {};
 }
 
+// --http and --http-token-file: the address parsed, the token read, and an
+// address other machines reach refused without a token.
+std::string check_http_options(engine_options& o)
+{
+    if (o.http_listen.empty()) {
+        if (!o.http_token_file.empty())
+            return "--http-token-file is the HTTP API's token: give --http ADDR:PORT too";
+        return {};
+    }
+    if (std::string e = parse_http_address(o.http_listen, o.http_host, o.http_port); !e.empty())
+        return fmt::format("--http {}: {}", o.http_listen, e);
+    if (!o.http_token_file.empty()) {
+        if (std::string e = read_http_token(o.http_token_file, o.http_token); !e.empty())
+            return fmt::format("--http-token-file {}: {}", o.http_token_file, e);
+    } else if (!is_loopback_address(o.http_host)) {
+        return fmt::format("--http {}: {} is not a loopback address, and whoever reaches it could start and delete "
+                           "captures: give --http-token-file FILE (a bearer token), or listen on 127.0.0.1 or [::1]",
+                           o.http_listen, o.http_host);
+    }
+    return {};
+}
+
 } // namespace
 
 std::string validate_options(engine_options& o)
@@ -465,6 +499,8 @@ std::string validate_options(engine_options& o)
     if (o.daemon()) {
         if (o.out_root.empty())
             return "--control needs --out-root DIR, the folder where sessions' folders go";
+        if (std::string e = check_http_options(o); !e.empty())
+            return e;
         return load_start_specs(o);
     }
     if (o.session.output.dir.empty())

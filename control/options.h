@@ -2,6 +2,7 @@
 // into a plain struct and checked as a whole before DPDK starts.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,13 @@ struct engine_options : engine_config {
     std::vector<std::string> start_files;   // --start: specs of sessions present from the first packet
     std::vector<session_spec> start_specs;  // ... parsed and checked by validate_options()
     std::vector<std::string> start_texts;   // ... as the files said, for each session's metadata
+    // The HTTP API (docs/http.md): --http ADDR:PORT, and the bearer token
+    // read from --http-token-file, both checked by validate_options().
+    std::string http_listen;         // as given; empty: no HTTP
+    std::string http_token_file;
+    std::string http_host;           // an IP address, without brackets
+    uint16_t http_port = 0;
+    std::string http_token;          // empty: none (loopback only)
 
     bool daemon() const { return !control_socket.empty(); }
 };

@@ -344,7 +344,7 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
     if (_fd < 0)
         return;
     std::vector<pollfd> fds;
-    fds.reserve(_clients.size() + 1);
+    fds.reserve(_clients.size() + 2);
     fds.push_back({_fd, static_cast<short>(steady::now() < _accept_paused_until ? 0 : POLLIN), 0});
     // No POLLIN after EOF (it would stay readable and spin us), while a
     // client awaits a reply (its next requests wait their turn), nor while
@@ -354,12 +354,15 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
                        static_cast<short>((c->eof || c->awaiting || c->pending() > _limits.paused_input_output ? 0 : POLLIN) |
                                           (c->pending() > 0 ? POLLOUT : 0)),
                        0});
+    // Last, so fds[i+1] stays _clients[i].
+    if (_wake_fd >= 0)
+        fds.push_back({_wake_fd, POLLIN, 0});
     const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
 
     // Clients are only added by accept_clients(), after this loop: fds[i+1]
     // is _clients[i].
     if (ready > 0) {
-        for (size_t i = 0; i + 1 < fds.size(); i++) {
+        for (size_t i = 0; i < _clients.size(); i++) {
             client& c = *_clients[i];
             const short events = fds[i + 1].revents;
             if (events & (POLLIN | POLLHUP | POLLERR))

@@ -56,6 +56,10 @@ public:
     void poll(int timeout_ms, const std::function<void(client_id, std::string_view line)>& on_request,
               const std::function<void(client_id)>& on_gone);
 
+    // A descriptor whose readability ends poll()'s wait too (the HTTP API's
+    // eventfd, control/http_api.h); reading it is the caller's. -1: none.
+    void wake_on(int fd) { _wake_fd = fd; }
+
     // While `on_request` handles a line: a descriptor the client passed with
     // it (SCM_RIGHTS; merge's output file), now the caller's to close; -1 if
     // none. Descriptors a handler does not take are closed after it returns.
@@ -92,6 +96,7 @@ private:
     const client* find(client_id id) const;
 
     int _fd = -1;
+    int _wake_fd = -1;
     std::string _path;
     server_limits _limits;
     client_id _next_id = 1;

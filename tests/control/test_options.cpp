@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <sys/stat.h>
 
 #include "control/options.h"
@@ -124,6 +125,48 @@ TEST_CASE("one-shot or daemon: each needs its own options and refuses the other'
     CHECK(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "-c", "10"}, mixed) == parse_result::exit_usage);
     engine_options stray;
     CHECK(parse({"-w", "/tmp/linecap-x", "--max-sessions", "4"}, stray) == parse_result::exit_usage);
+}
+
+TEST_CASE("--http: a daemon option, parsed and checked before DPDK; beyond loopback only with a token")
+{
+    engine_options d;
+    REQUIRE(parse({"--control", "/tmp/s", "--out-root", "/tmp/linecap-root", "--http", "[::1]:8080"}, d) ==
+            parse_result::run);
+    REQUIRE(validate_options(d).empty());
+    CHECK(d.http_host == "::1");
+    CHECK(d.http_port == 8080);
+    CHECK(d.http_token.empty());
+
+    engine_options open;
+    REQUIRE(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "--http", "0.0.0.0:8080"}, open) == parse_result::run);
+    CHECK_THAT(validate_options(open), Catch::Contains("0.0.0.0 is not a loopback address") &&
+                                           Catch::Contains("--http-token-file"));
+
+    char dir[] = "/tmp/linecap-token.XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string token_file = std::string(dir) + "/token";
+    {
+        std::ofstream(token_file) << "s3cret-s3cret-s3cret\n";
+    }
+    engine_options tokened;
+    REQUIRE(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "--http", "0.0.0.0:8080", "--http-token-file",
+                   token_file},
+                  tokened) == parse_result::run);
+    CHECK(validate_options(tokened).empty());
+    CHECK(tokened.http_token == "s3cret-s3cret-s3cret");
+    std::filesystem::remove_all(dir);
+
+    engine_options bad;
+    REQUIRE(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "--http", "127.0.0.1:0"}, bad) == parse_result::run);
+    CHECK_THAT(validate_options(bad), Catch::StartsWith("--http 127.0.0.1:0: \"0\" is not a port"));
+    engine_options alone;
+    REQUIRE(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "--http-token-file", "/tmp/t"}, alone) ==
+            parse_result::run);
+    CHECK_THAT(validate_options(alone), Catch::Contains("give --http ADDR:PORT too"));
+    engine_options oneshot;
+    CHECK(parse({"-w", "/tmp/linecap-x", "--http", "127.0.0.1:8080"}, oneshot) == parse_result::exit_usage);
+    engine_options empty;
+    CHECK(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "--http", ""}, empty) == parse_result::exit_usage);
 }
 
 TEST_CASE("-r FILE: repeatable, one file per -r, the expression after it; one-shot only")

@@ -1,0 +1,529 @@
+#include "control/http_api.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <pthread.h>
+#include <sstream>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error_text.h"
+#include "core/log.h"
+
+namespace linecap {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Threads answering HTTP requests. cpp-httplib gives each connection a
+// thread for as long as it is open, so this many stalled clients (each until
+// its read timeout) are what it takes to make others wait; 8 keeps a few for
+// everyone else and costs little, as they sleep in poll().
+constexpr size_t http_threads = 8;
+// A connection whose client sends or reads nothing for this long is closed
+// (per read or write, as cpp-httplib counts them).
+constexpr time_t io_timeout_s = 5;
+// An idle keep-alive connection holds a thread: not for long.
+constexpr time_t keep_alive_s = 2;
+// How long a request waits for the control thread. Stopping a session waits
+// for its writers to close its files, which takes up to seconds.
+constexpr std::chrono::milliseconds control_timeout{15000};
+constexpr std::chrono::milliseconds health_timeout{2000};
+// A file download reads this much per call of cpp-httplib's provider.
+constexpr size_t download_chunk = 256 << 10;
+
+constexpr std::string_view json_type = "application/json";
+
+std::string error_body(std::string_view message)
+{
+    return json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void send_error(httplib::Response& res, int status, std::string_view message)
+{
+    res.status = status;
+    res.set_content(error_body(message), std::string(json_type));
+}
+
+void send(httplib::Response& res, const http_answer& answer)
+{
+    res.status = answer.status;
+    res.set_content(answer.body, answer.content_type);
+}
+
+// A request's path as a log line may show it: no control characters.
+std::string printable(std::string_view text)
+{
+    std::string out;
+    for (const char c : text.substr(0, 200))
+        out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+    return out;
+}
+
+// A running session's file being written (NAME.part) is typed as NAME.
+std::string_view content_type_of(std::string_view name)
+{
+    if (name.ends_with(".part"))
+        name.remove_suffix(5);
+    if (name.ends_with(".pcap"))
+        return "application/vnd.tcpdump.pcap";
+    if (name.ends_with(".pcapng"))
+        return "application/x-pcapng";
+    if (name.ends_with(".json"))
+        return json_type;
+    return "application/octet-stream";
+}
+
+// A POST or DELETE route's handler, given the request's body. cpp-httplib
+// would wait for a body without Content-Length until the connection closes
+// (`curl -X DELETE` sends none, and waits for the reply): such a request has
+// an empty body here. A body over the limit is refused with 413 by the reader.
+using body_handler = std::function<void(const httplib::Request&, httplib::Response&, const std::string& body)>;
+
+httplib::Server::HandlerWithContentReader with_body(body_handler handler)
+{
+    return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
+                                          const httplib::ContentReader& reader) {
+        std::string body;
+        const bool has_body = req.has_header("Content-Length") ||
+                              req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+        if (has_body && !reader([&](const char* data, size_t n) {
+                body.append(data, n);
+                return true;
+            })) {
+            if (res.status < 400)
+                res.status = 400;
+            res.set_header("Connection", "close");
+            return;   // 413 (over the limit) or 400, with the error handler's body
+        }
+        handler(req, res, body);
+    };
+}
+
+} // namespace
+
+// ---- the bridge ----
+
+control_bridge::control_bridge() : _fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+control_bridge::~control_bridge()
+{
+    close();
+    if (_fd >= 0)
+        ::close(_fd);
+}
+
+std::optional<http_answer> control_bridge::call(http_call call, std::chrono::milliseconds timeout)
+{
+    auto p = std::make_shared<pending>();
+    p->call = std::move(call);
+    std::unique_lock lock(_mutex);
+    if (_closed)
+        return std::nullopt;
+    _queue.push_back(p);
+    if (_fd >= 0) {
+        const uint64_t one = 1;
+        [[maybe_unused]] const ssize_t n = write(_fd, &one, sizeof one);   // EAGAIN: readable already
+    }
+    if (!_answered.wait_for(lock, timeout, [&] { return p->answer.has_value() || _closed; }))
+        p->given_up = true;   // the control thread skips it
+    return p->answer;
+}
+
+void control_bridge::serve(const std::function<http_answer(const http_call&)>& answer)
+{
+    if (_fd >= 0) {
+        uint64_t count;
+        [[maybe_unused]] const ssize_t n = read(_fd, &count, sizeof count);
+    }
+    for (;;) {
+        std::shared_ptr<pending> p;
+        {
+            std::lock_guard lock(_mutex);
+            while (!_queue.empty() && _queue.front()->given_up)
+                _queue.pop_front();
+            if (_queue.empty() || _closed)
+                return;
+            p = std::move(_queue.front());
+            _queue.pop_front();
+        }
+        // Answered without the lock: HTTP threads keep handing calls over.
+        http_answer a = answer(p->call);
+        {
+            std::lock_guard lock(_mutex);
+            p->answer = std::move(a);
+        }
+        _answered.notify_all();
+    }
+}
+
+void control_bridge::close()
+{
+    {
+        std::lock_guard lock(_mutex);
+        _closed = true;
+        _queue.clear();
+    }
+    _answered.notify_all();
+}
+
+// ---- options ----
+
+std::string parse_http_address(std::string_view text, std::string& host, uint16_t& port)
+{
+    constexpr std::string_view forms = "give ADDR:PORT: an IPv4 address and a port (127.0.0.1:8080), or an IPv6 "
+                                       "address in brackets ([::1]:8080); the port 1 to 65535";
+    std::string_view address, port_text;
+    bool v6 = false;
+    if (text.starts_with('[')) {
+        const size_t close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return std::string(forms);
+        address = text.substr(1, close - 1);
+        port_text = text.substr(close + 2);
+        v6 = true;
+    } else {
+        const size_t colon = text.rfind(':');
+        if (colon == std::string_view::npos)
+            return fmt::format("no port: {}", forms);
+        address = text.substr(0, colon);
+        port_text = text.substr(colon + 1);
+        if (address.find(':') != std::string_view::npos)
+            return fmt::format("an IPv6 address goes in brackets: {}", forms);
+    }
+    unsigned char bytes[sizeof(in6_addr)];
+    const std::string a(address);
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, a.c_str(), bytes) != 1)
+        return fmt::format("\"{}\" is not an IPv{} address (a name is not taken: write the address): {}", printable(a),
+                           v6 ? 6 : 4, forms);
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+    if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || value == 0 ||
+        value > 65535)
+        return fmt::format("\"{}\" is not a port: {}", printable(port_text), forms);
+    host = a;
+    port = static_cast<uint16_t>(value);
+    return {};
+}
+
+bool is_loopback_address(const std::string& host)
+{
+    in_addr v4;
+    if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    in6_addr v6;
+    if (inet_pton(AF_INET6, host.c_str(), &v6) != 1)
+        return false;
+    if (IN6_IS_ADDR_LOOPBACK(&v6))
+        return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+}
+
+std::string read_http_token(const std::string& path, std::string& token)
+{
+    constexpr size_t min_token = 16, max_token = 4096;
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return fmt::format("cannot read it: {}", error_text(errno));
+    std::string text;
+    char buffer[1024];
+    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+        text.append(buffer, static_cast<size_t>(in.gcount()));
+        if (text.size() > max_token + 2)
+            return fmt::format("longer than {} bytes: the token is one line of {} to {} characters", max_token,
+                               min_token, max_token);
+    }
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ' || text.back() == '\t'))
+        text.pop_back();
+    if (text.empty())
+        return "it is empty: write a token in it, e.g. openssl rand -hex 32 > FILE";
+    for (const char c : text)
+        if (c <= ' ' || c > '~')
+            return "the token has a character a bearer token cannot carry: one line of printable ASCII, no spaces";
+    if (text.size() < min_token)
+        return fmt::format("the token is {} characters long, too easy to guess: give at least {} "
+                           "(openssl rand -hex 32 > FILE)",
+                           text.size(), min_token);
+    token = std::move(text);
+    return {};
+}
+
+bool same_token(std::string_view given, std::string_view expected)
+{
+    // Every byte of `expected` is compared, whatever `given` holds.
+    unsigned diff = given.size() != expected.size() ? 1 : 0;
+    for (size_t i = 0; i < expected.size(); i++)
+        diff |= static_cast<unsigned char>(expected[i]) ^
+                static_cast<unsigned char>(i < given.size() ? given[i] : ~expected[i]);
+    return diff == 0;
+}
+
+int refusal_status(command cmd, bool found, bool running)
+{
+    if (!found)
+        return 404;
+    switch (cmd) {
+    case command::stop: return running ? 503 : 409;   // running: it could not be stopped yet
+    case command::remove: return 409;                 // running, or being merged
+    default: return 400;
+    }
+}
+
+// ---- the server ----
+
+struct http_api::impl {
+    http_settings settings;
+    control_bridge& bridge;
+    httplib::Server server;
+    std::thread thread;
+
+    impl(http_settings s, control_bridge& b) : settings(std::move(s)), bridge(b) {}
+
+    std::string where() const
+    {
+        return settings.host.find(':') == std::string::npos ? fmt::format("{}:{}", settings.host, settings.port)
+                                                             : fmt::format("[{}]:{}", settings.host, settings.port);
+    }
+
+    // A socket command, as linecapctl would send it, parsed by the socket's
+    // parser and answered by the control thread.
+    http_answer command_answer(const json& line)
+    {
+        request req;
+        if (std::string e = parse_request(line.dump(-1, ' ', false, json::error_handler_t::replace), req); !e.empty())
+            return {400, error_body(e)};
+        http_call call;
+        call.req = std::move(req);
+        return answer(std::move(call), control_timeout);
+    }
+
+    http_answer answer(http_call call, std::chrono::milliseconds timeout)
+    {
+        if (std::optional<http_answer> a = bridge.call(std::move(call), timeout))
+            return *a;
+        return {503, error_body(fmt::format("linecap's control thread did not answer within {} s (shutting down, "
+                                            "or busy): try again",
+                                            std::chrono::duration<double>(timeout).count()))};
+    }
+
+    void download(const httplib::Request& req, httplib::Response& res)
+    {
+        const std::string id = req.matches[1];
+        const std::string name = req.matches[2];
+        const http_answer listed = command_answer({{"cmd", "files"}, {"id", id}});
+        if (listed.status != 200)
+            return send(res, listed);
+        // Only a name the control thread listed in the session's folder is
+        // served: never a path a client wrote.
+        const json files = json::parse(listed.body, nullptr, false);
+        const std::string folder = files.value("folder", std::string());
+        bool listed_name = false;
+        if (files.contains("files") && files["files"].is_array())
+            for (const json& f : files["files"])
+                listed_name = listed_name || (f.is_object() && f.value("name", std::string()) == name);
+        if (!listed_name || folder.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+            return send_error(res, 404,
+                              fmt::format("session {} has no file {} (GET /api/v1/sessions/{}/files lists them)",
+                                          printable(id), printable(name), printable(id)));
+        const std::string path = folder + "/" + name;
+        const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st{};
+        if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            const int err = errno;
+            if (fd >= 0)
+                close(fd);
+            return send_error(res, 404, fmt::format("{}: cannot open it: {}", path, error_text(err, "not a file")));
+        }
+        const auto size = static_cast<size_t>(st.st_size);
+        // A range that starts past the end: 416, with the size, as RFC 9110
+        // asks (curl -C - of a file it has whole). No body: cpp-httplib
+        // would cut a body to the range asked for.
+        for (const auto& [first, last] : req.ranges) {
+            if ((first >= 0 && static_cast<size_t>(first) >= size) || (first < 0 && last <= 0)) {
+                close(fd);
+                res.status = 416;
+                res.set_header("Content-Range", fmt::format("bytes */{}", size));
+                return;
+            }
+        }
+        res.set_header("Content-Disposition", fmt::format("attachment; filename=\"{}\"", name));
+        res.set_header("Accept-Ranges", "bytes");
+        auto buffer = std::make_shared<std::vector<char>>(download_chunk);
+        // Streams from the file as the client reads (cpp-httplib sends
+        // Content-Length, and answers a Range with 206 and the range's
+        // bytes); res.status stays unset for that.
+        res.set_content_provider(
+            size, std::string(content_type_of(name)),
+            [fd, buffer](size_t offset, size_t length, httplib::DataSink& sink) {
+                const ssize_t n = pread(fd, buffer->data(), std::min(length, buffer->size()), static_cast<off_t>(offset));
+                if (n <= 0)
+                    return false;   // the file shrank (a keep-N rotation deleted it meanwhile): cut short
+                return sink.write(buffer->data(), static_cast<size_t>(n));
+            },
+            [fd](bool) { close(fd); });
+    }
+
+    void routes()
+    {
+        using httplib::Request;
+        using httplib::Response;
+        const std::string session = R"(/api/v1/sessions/([^/]+))";
+
+        server.Get("/healthz", [this](const Request&, Response& res) {
+            http_call call;
+            call.what = http_call::kind::health;
+            send(res, answer(std::move(call), health_timeout));
+        });
+        server.Get("/metrics", [this](const Request&, Response& res) {
+            http_call call;
+            call.what = http_call::kind::metrics;
+            send(res, answer(std::move(call), control_timeout));
+        });
+        server.Get("/api/v1/stats",
+                   [this](const Request&, Response& res) { send(res, command_answer({{"cmd", "stats"}})); });
+        server.Get("/api/v1/sessions",
+                   [this](const Request&, Response& res) { send(res, command_answer({{"cmd", "list"}})); });
+        server.Post("/api/v1/sessions", with_body([this](const Request&, Response& res, const std::string& body) {
+            json spec = json::parse(body, nullptr, false);
+            if (spec.is_discarded())
+                return send_error(res, 400, "the body is not valid JSON: send a session spec (docs/filters.md), "
+                                            "e.g. {\"name\": \"web\", \"match\": [{\"port\": 443}]}");
+            const http_answer a = command_answer({{"cmd", "start"}, {"spec", std::move(spec)}});
+            if (a.status == 201) {
+                const json reply = json::parse(a.body, nullptr, false);
+                if (reply.contains("id") && reply["id"].is_string())
+                    res.set_header("Location", "/api/v1/sessions/" + reply["id"].get<std::string>());
+            }
+            send(res, a);
+        }));
+        server.Get(session, [this](const Request& req, Response& res) {
+            send(res, command_answer({{"cmd", "show"}, {"id", req.matches[1].str()}}));
+        });
+        // Their bodies, if any, are read and ignored.
+        server.Post(session + "/stop", with_body([this](const Request& req, Response& res, const std::string&) {
+            send(res, command_answer({{"cmd", "stop"}, {"id", req.matches[1].str()}}));
+        }));
+        server.Delete(session, with_body([this](const Request& req, Response& res, const std::string&) {
+            send(res, command_answer({{"cmd", "delete"}, {"id", req.matches[1].str()}}));
+        }));
+        server.Get(session + "/files", [this](const Request& req, Response& res) {
+            send(res, command_answer({{"cmd", "files"}, {"id", req.matches[1].str()}}));
+        });
+        server.Get(session + "/files/([^/]+)", [this](const Request& req, Response& res) { download(req, res); });
+    }
+
+    void limits()
+    {
+        server.new_task_queue = [] { return new httplib::ThreadPool(http_threads); };
+        server.set_payload_max_length(max_request_bytes);
+        server.set_read_timeout(io_timeout_s, 0);
+        server.set_write_timeout(io_timeout_s, 0);
+        server.set_keep_alive_timeout(keep_alive_s);
+        server.set_keep_alive_max_count(100);
+
+        server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+            if (settings.token.empty())
+                return httplib::Server::HandlerResponse::Unhandled;
+            const std::string header = req.get_header_value("Authorization");
+            constexpr std::string_view scheme = "Bearer ";
+            const bool bearer = header.size() > scheme.size() && strncasecmp(header.c_str(), scheme.data(), scheme.size()) == 0;
+            if (bearer && same_token(std::string_view(header).substr(scheme.size()), settings.token))
+                return httplib::Server::HandlerResponse::Unhandled;
+            res.set_header("WWW-Authenticate", "Bearer realm=\"linecap\"");
+            // A body it sent is not read: the connection ends with the reply.
+            res.set_header("Connection", "close");
+            send_error(res, 401,
+                       header.empty() ? "no Authorization header: send Authorization: Bearer TOKEN, the token of "
+                                        "the daemon's --http-token-file"
+                                      : "the bearer token is wrong");
+            return httplib::Server::HandlerResponse::Handled;
+        });
+        // cpp-httplib's own refusals (no such route, a body over the limit,
+        // a bad Range) get a JSON body as the API's do.
+        server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+            if (!res.body.empty() || res.content_length_ != 0 || res.has_header("Content-Range"))
+                return httplib::Server::HandlerResponse::Unhandled;
+            std::string message;
+            switch (res.status) {
+            case 404: message = fmt::format("no route {} {} (docs/http.md lists them)", req.method, printable(req.path)); break;
+            case 413: message = fmt::format("the request body is over {} bytes", max_request_bytes); break;
+            default: message = fmt::format("HTTP {}", res.status); break;
+            }
+            res.set_content(error_body(message), std::string(json_type));
+            return httplib::Server::HandlerResponse::Handled;
+        }));
+        server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+            std::string what = "unknown exception";
+            try {
+                std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {
+            }
+            log_event(log_module::control, log_level::error, "http: {} {}: {}", req.method, printable(req.path), what);
+            send_error(res, 500, what);
+        });
+        server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+            // What changes something at info, the rest at debug.
+            const bool reads = req.method == "GET" || req.method == "HEAD";
+            log_event(log_module::control, reads && res.status < 500 ? log_level::debug : log_level::info,
+                      "http: {} {} {} from {}", req.method, printable(req.path), res.status, printable(req.remote_addr));
+        });
+    }
+};
+
+http_api::http_api(http_settings settings, control_bridge& bridge)
+    : _impl(std::make_unique<impl>(std::move(settings), bridge))
+{
+    _impl->limits();
+    _impl->routes();
+}
+
+http_api::~http_api()
+{
+    stop();
+}
+
+std::string http_api::bind()
+{
+    if (!_impl->server.bind_to_port(_impl->settings.host, _impl->settings.port))
+        return fmt::format("--http {}: cannot listen there: the port is taken, or the address is not one of this "
+                           "machine's (ip -brief address lists them)",
+                           _impl->where());
+    return {};
+}
+
+void http_api::start()
+{
+    if (_impl->thread.joinable())
+        return;
+    _impl->thread = std::thread([this] { _impl->server.listen_after_bind(); });
+    pthread_setname_np(_impl->thread.native_handle(), "linecap-http");
+    // stop() only stops a server that runs: wait until it does.
+    for (int i = 0; i < 1000 && !_impl->server.is_running(); i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    log_event(log_module::control, log_level::info, "HTTP API on http://{}/ ({})", _impl->where(),
+              _impl->settings.token.empty() ? "no token: loopback only" : "bearer token required");
+}
+
+void http_api::stop()
+{
+    if (!_impl->thread.joinable())
+        return;
+    _impl->server.stop();
+    _impl->thread.join();
+}
+
+} // namespace linecap

@@ -1,0 +1,144 @@
+// The daemon's HTTP API (--http ADDR:PORT, docs/http.md): linecapctl's
+// operations as JSON routes under /api/v1, file downloads, /metrics and
+// /healthz, served by cpp-httplib on threads of its own, started by the
+// control thread (so on the control thread's CPUs, never a worker's or a
+// writer's lcore).
+//
+//   HTTP client ──▶ http_api thread ──(request)──▶ control_bridge ──▶ control thread
+//                   (parse_request,   ◀─(status, JSON)──  queue + eventfd     (the only one
+//                    file downloads)                      polled with the      touching
+//                                                         control socket)     sessions)
+//
+// A route becomes the same `request` the control socket parses
+// (control/protocol.h), checked by the same code, and the control thread
+// answers it with the same reply: what the socket refuses, the API refuses
+// with the same message. Only file downloads are served on the HTTP thread
+// itself, from a folder and a file name the control thread listed.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "control/protocol.h"
+
+namespace linecap {
+
+// What an HTTP thread asks the control thread.
+struct http_call {
+    enum class kind {
+        request,   // `req`, a socket command parsed by parse_request
+        metrics,   // /metrics: the counters in Prometheus' text format
+        health,    // /healthz: the control loop answers
+    };
+    kind what = kind::request;
+    request req;
+};
+
+// The control thread's answer: the status code and the body.
+struct http_answer {
+    int status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+};
+
+// The hand-over between HTTP threads and the control thread: a queue, and an
+// eventfd that is readable while calls wait (the control loop polls it
+// beside its socket).
+class control_bridge {
+public:
+    control_bridge();
+    ~control_bridge();
+    control_bridge(const control_bridge&) = delete;
+    control_bridge& operator=(const control_bridge&) = delete;
+
+    // The eventfd, for the control loop's poll(); -1 if it could not be made
+    // (the loop then serves calls at its 20 ms tick).
+    int fd() const { return _fd; }
+
+    // HTTP thread: hands `call` over and waits up to `timeout` for the
+    // answer. Empty if it did not come (a call given up is never carried
+    // out later) or if the bridge is closed.
+    std::optional<http_answer> call(http_call call, std::chrono::milliseconds timeout);
+
+    // Control thread: answers every waiting call with `answer`.
+    void serve(const std::function<http_answer(const http_call&)>& answer);
+
+    // No call is taken from now on: those waiting, and later ones, get an
+    // empty answer at once.
+    void close();
+
+private:
+    struct pending {
+        http_call call;
+        std::optional<http_answer> answer;
+        bool given_up = false;
+    };
+    std::mutex _mutex;
+    std::condition_variable _answered;
+    std::deque<std::shared_ptr<pending>> _queue;
+    bool _closed = false;
+    int _fd = -1;
+};
+
+// --http's ADDR:PORT: an IPv4 address (127.0.0.1:8080) or an IPv6 address in
+// brackets ([::1]:8080), and a port 1 to 65535. Sets host (without brackets)
+// and port; returns an empty string or what is wrong.
+std::string parse_http_address(std::string_view text, std::string& host, uint16_t& port);
+
+// 127.0.0.0/8, ::1, or ::ffff:127.x.y.z: only this machine reaches it.
+bool is_loopback_address(const std::string& host);
+
+// Reads --http-token-file: one line (trailing white space dropped) of 16 to
+// 4096 printable ASCII characters without spaces. Returns an empty string or
+// what is wrong.
+std::string read_http_token(const std::string& path, std::string& token);
+
+// Whether `given` is `expected`, in a time that depends on `expected`'s
+// length only (no early exit at the first differing byte).
+bool same_token(std::string_view given, std::string_view expected);
+
+// HTTP's status for a socket reply to `cmd` that was refused when the
+// session it named was found (`found`) and running (`running`): 404 for an
+// unknown session, 409 for one in the wrong state, 400 otherwise.
+int refusal_status(command cmd, bool found, bool running);
+
+// The HTTP server. Limits (docs/http.md): http_threads threads; request
+// bodies up to max_request_bytes (413 past it); each read and write of a
+// connection times out; a call to the control thread waits at most
+// control_timeout.
+struct http_settings {
+    std::string host;
+    uint16_t port = 0;
+    std::string token;   // empty: no Authorization asked (loopback only)
+};
+
+class http_api {
+public:
+    http_api(http_settings settings, control_bridge& bridge);
+    ~http_api();   // stop()
+    http_api(const http_api&) = delete;
+    http_api& operator=(const http_api&) = delete;
+
+    // Binds the address (before DPDK starts: a port in use costs one line).
+    // Returns an empty string or the error.
+    std::string bind();
+    // Serves on a thread of its own (and cpp-httplib's pool), started from
+    // the caller's thread: call it on the control thread.
+    void start();
+    // Stops accepting, lets requests in progress end, joins the threads.
+    void stop();
+
+private:
+    struct impl;
+    std::unique_ptr<impl> _impl;
+};
+
+} // namespace linecap
