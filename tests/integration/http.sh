@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# The daemon's HTTP API (--http, docs/http.md) on endless replayed traffic:
+# --http's option errors; every route with its status and body; sessions
+# started over HTTP seen by linecapctl and the other way round; the socket's
+# refusals given word for word; downloads whole, by Range and resumed; path
+# traversal; the 64 KiB body limit; a stalled client beside a quick one;
+# /metrics against `stats`; the bearer token.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+started=$(date +%s)
+# Its notes say when, against its 60 s budget.
+note() {
+    echo "--- [$(($(date +%s) - started)) s] $*"
+}
+
+"$GEN" -o "$WORK/in.pcap" -n 2000 --seed 3
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+PORT=$(free_port)
+URL="http://127.0.0.1:$PORT"
+AUTH=()   # curl's Authorization header, once a token is in force
+
+# req METHOD PATH [curl options]: prints the status code; the body goes to
+# $WORK/body, the headers to $WORK/headers.
+req() {
+    local method=$1 path=$2
+    shift 2
+    curl -sS --max-time 10 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method" "${AUTH[@]}" "$@" \
+        "$URL$path"
+}
+
+# expect STATUS METHOD PATH [curl options]: fails unless the status is STATUS.
+expect() {
+    local want=$1 got
+    shift
+    got=$(req "$@") || fail "curl $*: failed"
+    [ "$got" = "$want" ] || fail "$1 $2: HTTP $got, expected $want: $(head -c 500 "$WORK/body")"
+}
+
+# The error the control socket gives for the request line $1; or, given
+# CMD ID, for {"cmd": CMD, "id": ID} with ID URL-decoded (NUL and all).
+socket_error() {
+    python3 - "$SOCK" "$@" <<'EOF'
+import json, socket, sys, urllib.parse
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+line = sys.argv[2] if len(sys.argv) == 3 else json.dumps({"cmd": sys.argv[2], "id": urllib.parse.unquote(sys.argv[3])})
+s.sendall(line.encode() + b"\n")
+print(json.loads(s.makefile().readline())["error"])
+EOF
+}
+
+header() {
+    tr -d '\r' <"$WORK/headers" | awk -v h="$1" 'BEGIN {IGNORECASE = 1} index(tolower($0), tolower(h) ":") == 1 {sub(/^[^:]*: */, ""); print}' | tail -1
+}
+
+note "--http refusals: one line each, exit 2, before DPDK starts"
+echo "0123456789abcdef0123456789abcdef" >"$WORK/token"
+: >"$WORK/empty-token"
+refused() {
+    local want=$1 rc=0
+    shift
+    "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-refused" --vdev net_null0 -- "$@" \
+        >"$WORK/refused.log" 2>&1 || rc=$?
+    [ "$rc" = 2 ] || { cat "$WORK/refused.log"; fail "linecap $*: exit $rc, expected 2"; }
+    head -1 "$WORK/refused.log" | grep -qF "linecap: $want" ||
+        fail "linecap $*: said $(head -1 "$WORK/refused.log"), expected linecap: $want"
+    # Nothing of DPDK's: it never started.
+    ! grep -q "EAL" "$WORK/refused.log" || fail "linecap $*: DPDK started: $(cat "$WORK/refused.log")"
+    [ ! -e "$WORK/refused.sock" ] || fail "linecap $*: the socket was made"
+}
+daemon_words=(--control "$WORK/refused.sock" --out-root "$WORK/refused-root")
+refused "--http 127.0.0.1: no port: give ADDR:PORT" "${daemon_words[@]}" --http 127.0.0.1
+refused "--http 127.0.0.1:99999: \"99999\" is not a port" "${daemon_words[@]}" --http 127.0.0.1:99999
+refused "--http 127.0.0.1:0: \"0\" is not a port" "${daemon_words[@]}" --http 127.0.0.1:0
+refused "--http localhost:8080: \"localhost\" is not an IPv4 address" "${daemon_words[@]}" --http localhost:8080
+refused "--http ::1:8080: an IPv6 address goes in brackets" "${daemon_words[@]}" --http ::1:8080
+refused "--http: the address is empty" "${daemon_words[@]}" --http ""
+refused "--http 0.0.0.0:$PORT: 0.0.0.0 is not a loopback address" "${daemon_words[@]}" --http "0.0.0.0:$PORT"
+refused "--http-token-file $WORK/missing: cannot read it: No such file or directory" "${daemon_words[@]}" \
+    --http "0.0.0.0:$PORT" --http-token-file "$WORK/missing"
+refused "--http-token-file $WORK/empty-token: it is empty" "${daemon_words[@]}" --http "0.0.0.0:$PORT" \
+    --http-token-file "$WORK/empty-token"
+refused "--http-token-file is the HTTP API's token: give --http ADDR:PORT too" "${daemon_words[@]}" \
+    --http-token-file "$WORK/token"
+refused "--http is a daemon option: give --control PATH too" -w "$WORK/x" --http "127.0.0.1:$PORT"
+[ ! -e "$WORK/refused-root" ] || fail "a refused daemon made its --out-root"
+
+start_daemon --http "127.0.0.1:$PORT"
+grep -q "HTTP API on http://127.0.0.1:$PORT/ (no token: loopback only)" "$WORK/daemon.log" ||
+    fail "the log does not say where the HTTP API is: $(cat "$WORK/daemon.log")"
+
+note "GET /healthz, and the sessions list, empty"
+expect 200 GET /healthz
+jq -e '.status == "ok" and .sessions_running == 0' "$WORK/body" >/dev/null || fail "/healthz: $(cat "$WORK/body")"
+expect 200 GET /api/v1/sessions
+jq -e '.sessions == []' "$WORK/body" >/dev/null || fail "GET /api/v1/sessions: $(cat "$WORK/body")"
+[ "$(header Content-Type)" = application/json ] || fail "Content-Type $(header Content-Type)"
+
+note "POST /api/v1/sessions starts a session linecapctl lists; one linecapctl started is listed over HTTP"
+expect 201 POST /api/v1/sessions -H 'Content-Type: application/json' \
+    --data '{"name": "web", "match": [{"protocols": ["udp"]}], "snaplen": 96, "rotate": {"bytes": 1000000, "keep": 2}}'
+jq -e '.id == "1" and (.folder | endswith("/1-web")) and (.notes | type == "array") and (has("ok") | not)' \
+    "$WORK/body" >/dev/null || fail "POST /api/v1/sessions: $(cat "$WORK/body")"
+[ "$(header Location)" = /api/v1/sessions/1 ] || fail "Location: $(header Location)"
+ctl --json ls | jq -e '.sessions | map(select(.id == "1" and .name == "web" and .status == "running")) | length == 1' \
+    >/dev/null || fail "linecapctl ls does not list the session started over HTTP: $(ctl --json ls)"
+[ "$(field 1 .spec.snaplen)" = 96 ] || fail "session 1's spec: $(ctl --json show 1)"
+# Files of 1 MB, the last 2 kept: the disk holds little however fast the replay.
+id=$(ctl --json start --name ctl --proto tcp -s 64 --format pcapng -C 1 -W 2 | jq -r .id)
+[ "$id" = 2 ] || fail "linecapctl start gave id $id"
+expect 200 GET /api/v1/sessions
+jq -e '.sessions | map(.id) == ["1", "2"]' "$WORK/body" >/dev/null || fail "GET /api/v1/sessions: $(cat "$WORK/body")"
+jq -e '.sessions[1] | .name == "ctl" and .status == "running"' "$WORK/body" >/dev/null ||
+    fail "session 2 over HTTP: $(cat "$WORK/body")"
+# The same rows as linecapctl ls --json: the same fields, in the same order.
+[ "$(jq -c '.sessions | map(keys_unsorted)' "$WORK/body")" = "$(ctl --json ls | jq -c '.sessions | map(keys_unsorted)')" ] ||
+    fail "the rows differ from linecapctl ls --json: $(cat "$WORK/body") vs $(ctl --json ls)"
+
+note "GET /api/v1/sessions/ID as show; unknown ids 404, malformed ones 400, with the socket's words"
+expect 200 GET /api/v1/sessions/1
+jq -e '.session | .id == "1" and .name == "web" and .status == "running" and .spec.snaplen == 96' "$WORK/body" \
+    >/dev/null || fail "GET /api/v1/sessions/1: $(cat "$WORK/body")"
+[ "$(jq -c '.session | keys_unsorted' "$WORK/body")" = "$(ctl --json show 1 | jq -c '.session | keys_unsorted')" ] ||
+    fail "GET /api/v1/sessions/1 and linecapctl show 1 differ in fields"
+expect 200 GET /api/v1/sessions/web   # by name, as the socket takes it
+jq -e '.session.id == "1"' "$WORK/body" >/dev/null || fail "GET /api/v1/sessions/web: $(cat "$WORK/body")"
+for id in 999 nobody; do
+    expect 404 GET "/api/v1/sessions/$id"
+    [ "$(jq -r .error "$WORK/body")" = "$(socket_error "{\"cmd\":\"show\",\"id\":\"$id\"}")" ] ||
+        fail "GET /api/v1/sessions/$id: $(cat "$WORK/body")"
+    rc=0; ctl show "$id" 2>"$WORK/err" || rc=$?
+    [ "$(cat "$WORK/err")" = "linecapctl: $(jq -r .error "$WORK/body")" ] || fail "linecapctl show $id said $(cat "$WORK/err")"
+done
+for bad in 'a%20b' '123456789012345678901' '%2e%2e' 'x%00y' "$(printf 'a%.0s' {1..300})"; do
+    expect 400 GET "/api/v1/sessions/$bad"
+    want=$(socket_error show "$bad")
+    [ "$(jq -r .error "$WORK/body")" = "$want" ] || fail "GET /api/v1/sessions/$bad: $(cat "$WORK/body"), the socket says $want"
+done
+expect 404 GET /api/v1/nothing-here
+jq -e '.error | startswith("no route GET /api/v1/nothing-here")' "$WORK/body" >/dev/null || fail "no route: $(cat "$WORK/body")"
+
+note "a bad spec: 400 with the socket's message, naming the field as linecapctl start does"
+bad='{"name": "bad", "snaplen": 300000}'
+expect 400 POST /api/v1/sessions --data "$bad"
+http_error=$(jq -r .error "$WORK/body")
+[ "$http_error" = "$(socket_error "{\"cmd\":\"start\",\"spec\":$bad}")" ] ||
+    fail "POST a bad spec: $http_error; the socket says $(socket_error "{\"cmd\":\"start\",\"spec\":$bad}")"
+echo "$bad" >"$WORK/bad.json"
+rc=0; ctl start -F "$WORK/bad.json" 2>"$WORK/err" || rc=$?
+[ "$rc" = 2 ] || fail "linecapctl start -F bad.json: exit $rc"
+# linecapctl: "linecapctl: start: --filter-file F: snaplen: ..."; the socket: "start: spec: snaplen: ...".
+[ "start: spec: ${http_error#start: spec: }" = "$http_error" ] && [ -n "${http_error#start: spec: }" ] ||
+    fail "the refusal does not name the spec's field: $http_error"
+[ "$(cat "$WORK/err")" = "linecapctl: start: --filter-file $WORK/bad.json: ${http_error#start: spec: }" ] ||
+    fail "linecapctl start says $(cat "$WORK/err"), the API $http_error"
+grep -q snaplen <<<"$http_error" || fail "the refusal does not name snaplen: $http_error"
+expect 400 POST /api/v1/sessions --data '{"name": "bad", "match": [{"protocols": ["bogus"]}]}'
+jq -e '.error | startswith("start: spec: ") and contains("bogus")' "$WORK/body" >/dev/null || fail "$(cat "$WORK/body")"
+expect 400 POST /api/v1/sessions --data 'not json'
+jq -e '.error | startswith("the body is not valid JSON")' "$WORK/body" >/dev/null || fail "$(cat "$WORK/body")"
+expect 400 POST /api/v1/sessions --data '[1, 2]'
+[ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"start","spec":[1,2]}')" ] || fail "$(cat "$WORK/body")"
+note "a body over 64 KiB: 413"
+head -c 70000 /dev/zero | tr '\0' ' ' >"$WORK/big"
+expect 413 POST /api/v1/sessions --data-binary @"$WORK/big"
+jq -e '.error | contains("65536")' "$WORK/body" >/dev/null || fail "413's body: $(cat "$WORK/body")"
+expect 200 GET /api/v1/sessions   # the daemon is well
+jq -e '.sessions | length == 2' "$WORK/body" >/dev/null || fail "a refused start left a session: $(cat "$WORK/body")"
+
+note "stalled clients (one header byte, then nothing) do not keep GET /api/v1/sessions from answering within a second"
+python3 - "$PORT" 4 3 >"$WORK/stalled.log" 2>&1 <<'EOF' &
+import socket, sys, time
+port, n, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+held = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"G")
+    held.append(s)
+print("stalling", flush=True)
+time.sleep(seconds)
+EOF
+stall_pid=$!
+cleanup_hooks+=("kill $stall_pid 2>/dev/null")
+for _ in $(seq 50); do grep -q stalling "$WORK/stalled.log" && break; sleep 0.05; done
+grep -q stalling "$WORK/stalled.log" || fail "the stalled clients did not connect: $(cat "$WORK/stalled.log")"
+for _ in 1 2 3; do
+    t=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 1 "$URL/api/v1/sessions") ||
+        fail "GET /api/v1/sessions did not answer within a second beside stalled clients"
+    [ "${t% *}" = 200 ] || fail "GET /api/v1/sessions beside stalled clients: $t"
+done
+ctl ls >/dev/null || fail "the control socket does not answer beside stalled HTTP clients"
+wait "$stall_pid" || true
+
+note "stop over HTTP; stopping again 409; the files: list, download, Range, resume"
+for _ in $(seq 100); do [ "$(field 1 .counters.written_bytes)" -gt 200000 ] && break; sleep 0.1; done
+expect 200 POST /api/v1/sessions/1/stop
+jq -e '.id == "1" and .status == "finished" and .reason == "user" and (.counters.written_packets > 0)' "$WORK/body" \
+    >/dev/null || fail "POST /api/v1/sessions/1/stop: $(cat "$WORK/body")"
+expect 409 POST /api/v1/sessions/1/stop
+[ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"stop","id":"1"}')" ] || fail "stop twice: $(cat "$WORK/body")"
+expect 404 POST /api/v1/sessions/999/stop
+expect 200 GET /api/v1/sessions/1/files
+jq -e '.id == "1" and (.files | length) >= 1' "$WORK/body" >/dev/null || fail "GET .../files: $(cat "$WORK/body")"
+[ "$(jq -c . "$WORK/body")" = "$(ctl --json files 1 | jq -c 'del(.ok)')" ] || fail "files differ from linecapctl files"
+read -r name path size < <(jq -r '.files | max_by(.bytes) | "\(.name) \(.path) \(.bytes)"' "$WORK/body")
+[[ "$name" == *.pcap ]] || fail "session 1's file $name"
+[ "$size" -gt 200000 ] || fail "session 1's file is $size bytes"
+expect 200 GET "/api/v1/sessions/1/files/$name"
+mv "$WORK/body" "$WORK/whole.pcap"
+[ "$(header Content-Type)" = application/vnd.tcpdump.pcap ] || fail "Content-Type $(header Content-Type)"
+[ "$(header Content-Length)" = "$size" ] || fail "Content-Length $(header Content-Length), the file has $size"
+whole=$(sha256sum <"$WORK/whole.pcap" | cut -d' ' -f1)
+[ "$whole" = "$(sha256sum <"$path" | cut -d' ' -f1)" ] || fail "the download is not the file"
+check_readable "$WORK/whole.pcap"
+expect 206 GET "/api/v1/sessions/1/files/$name" -r 0-99
+mv "$WORK/body" "$WORK/range"
+[ "$(stat -c %s "$WORK/range")" = 100 ] || fail "-r 0-99 gave $(stat -c %s "$WORK/range") bytes"
+cmp -s "$WORK/range" <(head -c 100 "$path") || fail "-r 0-99 is not the file's first 100 bytes"
+[ "$(header Content-Range)" = "bytes 0-99/$size" ] || fail "Content-Range $(header Content-Range)"
+expect 416 GET "/api/v1/sessions/1/files/$name" -r "$size-"
+[ "$(header Content-Range)" = "bytes */$size" ] || fail "416's Content-Range $(header Content-Range)"
+# A download cut in the middle: a client that reads part of the file and
+# vanishes (the server must carry on), and a partial file that curl -C -
+# completes with a Range from where it stopped.
+python3 - "$PORT" "/api/v1/sessions/1/files/$name" <<'EOF' || fail "the vanishing client"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(f"GET {sys.argv[2]} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+got = s.recv(50000)
+assert got.startswith(b"HTTP/1.1 200"), got[:100]
+s.close()
+EOF
+expect 200 GET /healthz
+half=$((size / 2))
+expect 206 GET "/api/v1/sessions/1/files/$name" -r "0-$((half - 1))"
+mv "$WORK/body" "$WORK/resumed.pcap"
+cut=$(stat -c %s "$WORK/resumed.pcap")
+[ "$cut" = "$half" ] || fail "the first half holds $cut of $half bytes"
+curl -sS -C - -o "$WORK/resumed.pcap" -w '%{http_code}' "$URL/api/v1/sessions/1/files/$name" >"$WORK/code"
+[ "$(cat "$WORK/code")" = 206 ] || fail "curl -C - got HTTP $(cat "$WORK/code")"
+[ "$(sha256sum <"$WORK/resumed.pcap" | cut -d' ' -f1)" = "$whole" ] || fail "the resumed download differs"
+# A pcapng session's files say so (one stopped, so its files stay put).
+expect 201 POST /api/v1/sessions --data '{"name": "ng", "format": "pcapng", "snaplen": 64, "match": [{"protocols": ["icmp"]}]}'
+ng_id=$(jq -r .id "$WORK/body")
+sleep 0.3
+expect 200 POST "/api/v1/sessions/$ng_id/stop"
+expect 200 GET "/api/v1/sessions/$ng_id/files"
+ng=$(jq -r '.files[0].name' "$WORK/body")
+[[ "$ng" == *.pcapng ]] || fail "session $ng_id's file $ng"
+expect 200 HEAD "/api/v1/sessions/$ng_id/files/$ng" -I
+[ "$(header Content-Type)" = application/x-pcapng ] || fail "pcapng Content-Type $(header Content-Type)"
+
+note "paths outside the session's folder: refused, never served"
+folder=$(dirname "$path")
+ln -s /etc/passwd "$folder/evil.pcap"
+echo secret >"$WORK/outside.pcap"
+for p in "1/files/..%2f..%2f..%2f..%2fetc%2fpasswd" "1/files/..%2fsession.json" "1/files/%2e%2e" \
+    "1/files/evil.pcap" "1/files/session.json" "..%2f..%2f/files/passwd" "1/files/..%2f..%2foutside.pcap" \
+    "1/files/nothing.pcap" "1/files/$name%00.txt"; do
+    code=$(req GET "/api/v1/sessions/$p") || fail "curl $p"
+    [ "$code" = 404 ] || [ "$code" = 400 ] || fail "GET /api/v1/sessions/$p: HTTP $code"
+    ! grep -q "root:\|secret" "$WORK/body" || fail "GET /api/v1/sessions/$p served a file outside the folder"
+done
+rm "$folder/evil.pcap"
+code=$(curl -sS --path-as-is -o "$WORK/body" -w '%{http_code}' "$URL/api/v1/sessions/1/files/../../../../etc/passwd")
+[ "$code" = 404 ] || [ "$code" = 400 ] || fail "a literal ../ path: HTTP $code"
+! grep -q "root:" "$WORK/body" || fail "a literal ../ path served /etc/passwd"
+
+note "GET /api/v1/stats as stats; /metrics in Prometheus' format, agreeing with stats"
+expect 200 GET /api/v1/stats
+[ "$(jq -c 'keys_unsorted' "$WORK/body")" = "$(ctl --json stats | jq -c 'del(.ok) | keys_unsorted')" ] ||
+    fail "GET /api/v1/stats's fields differ from linecapctl stats"
+jq -e '.sessions_running == 1 and .ports[0].rx_packets > 0' "$WORK/body" >/dev/null || fail "stats: $(cat "$WORK/body")"
+before=$(ctl --json stats)
+show_before=$(ctl --json show 2)
+expect 200 GET /metrics
+mv "$WORK/body" "$WORK/metrics"
+after=$(ctl --json stats)
+show_after=$(ctl --json show 2)
+[[ "$(header Content-Type)" == "text/plain; version=0.0.4"* ]] || fail "/metrics Content-Type $(header Content-Type)"
+if command -v promtool >/dev/null; then
+    promtool check metrics <"$WORK/metrics" >"$WORK/promtool.log" 2>&1 || { cat "$WORK/promtool.log"; fail "promtool check metrics"; }
+else
+    note "(promtool is not installed: the format is checked by the lines below only)"
+fi
+# metric NAME LABELS: its value.
+metric() {
+    awk -v m="$1{$2}" '$1 == m {print $2}' "$WORK/metrics"
+}
+# between NAME LABELS JQ: the metric lies between the value JQ picks from the
+# stats before and after it (counters only grow).
+between() {
+    local v lo hi
+    v=$(metric "$1" "$2")
+    lo=$(jq -r "$3" <<<"$4")
+    hi=$(jq -r "$3" <<<"$5")
+    [ -n "$v" ] || fail "/metrics has no $1{$2}: $(cat "$WORK/metrics")"
+    [ "$lo" -le "$v" ] && [ "$v" -le "$hi" ] || fail "$1{$2} = $v, stats say $lo then $hi"
+}
+port_labels='port="0",name="net_pcap0"'
+between linecap_port_rx_packets_total "$port_labels" '.ports[0].rx_packets' "$before" "$after"
+between linecap_port_imissed_total "$port_labels" '.ports[0].imissed' "$before" "$after"
+between linecap_port_nombuf_total "$port_labels" '.ports[0].nombuf' "$before" "$after"
+wl=$(jq -r '.workers[0] | "worker=\"\(.worker)\",lcore=\"\(.lcore)\""' <<<"$before")
+between linecap_worker_rx_packets_total "$wl" '.workers[0].rx_packets' "$before" "$after"
+between linecap_worker_matched_packets_total "$wl" '.workers[0].matched_packets' "$before" "$after"
+between linecap_worker_dropped_ring_total "$wl" '.workers[0].dropped_ring' "$before" "$after"
+vl=$(jq -r '.writers[0] | "writer=\"\(.writer)\",lcore=\"\(.lcore)\""' <<<"$before")
+between linecap_writer_written_packets_total "$vl" '.writers[0].written_packets' "$before" "$after"
+between linecap_writer_written_bytes_total "$vl" '.writers[0].written_bytes' "$before" "$after"
+between linecap_writer_files_total "$vl" '.writers[0].files' "$before" "$after"
+between linecap_writer_dropped_write_total "$vl" '.writers[0].dropped_write' "$before" "$after"
+sl='session="2",name="ctl"'
+between linecap_session_matched_packets_total "$sl" '.session.counters.matched_packets' "$show_before" "$show_after"
+between linecap_session_written_packets_total "$sl" '.session.counters.written_packets' "$show_before" "$show_after"
+between linecap_session_dropped_ring_total "$sl" '.session.counters.dropped_ring' "$show_before" "$show_after"
+grep -qx 'linecap_sessions_running 1' "$WORK/metrics" || fail "/metrics: linecap_sessions_running is not 1"
+! grep -q 'session="1"' "$WORK/metrics" || fail "/metrics lists ended session 1"
+for family in linecap_port_rx_packets_total linecap_worker_matched_packets_total linecap_writer_written_bytes_total \
+    linecap_session_written_packets_total; do
+    grep -qx "# HELP $family .*" "$WORK/metrics" && grep -qx "# TYPE $family counter" "$WORK/metrics" ||
+        fail "/metrics: no HELP or TYPE for $family"
+done
+
+note "DELETE: a running session 409, an unknown one 404, a malformed id 400, an ended one deleted"
+expect 409 DELETE /api/v1/sessions/2
+[ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"delete","id":"2"}')" ] || fail "DELETE running: $(cat "$WORK/body")"
+expect 404 DELETE /api/v1/sessions/999
+expect 400 DELETE '/api/v1/sessions/a%20b'
+expect 200 DELETE /api/v1/sessions/1
+jq -e '.id == "1"' "$WORK/body" >/dev/null || fail "DELETE /api/v1/sessions/1: $(cat "$WORK/body")"
+expect 404 GET /api/v1/sessions/1
+ctl --json ls | jq -e '.sessions | map(.id) == ["2", "3"]' >/dev/null || fail "linecapctl ls after DELETE: $(ctl --json ls)"
+expect 404 GET "/api/v1/sessions/1/files/$name"
+
+note "shutdown: the HTTP port closes with the daemon"
+ctl shutdown >/dev/null
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$pid" 2>/dev/null || fail "the daemon did not exit"
+wait "$pid" || fail "the daemon exited with $?"
+! curl -sS --max-time 2 -o /dev/null "$URL/healthz" 2>/dev/null || fail "the HTTP port still answers after shutdown"
+
+note "a token: 401 without it and with a wrong one, 200 with it"
+rm -f "$SOCK"
+PORT=$(free_port)
+URL="http://127.0.0.1:$PORT"
+start_daemon --http "127.0.0.1:$PORT" --http-token-file "$WORK/token"
+grep -q "HTTP API on http://127.0.0.1:$PORT/ (bearer token required)" "$WORK/daemon.log" || fail "the log: $(cat "$WORK/daemon.log")"
+expect 401 GET /api/v1/sessions
+[ "$(header WWW-Authenticate)" = 'Bearer realm="linecap"' ] || fail "WWW-Authenticate $(header WWW-Authenticate)"
+jq -e '.error | startswith("no Authorization header")' "$WORK/body" >/dev/null || fail "401: $(cat "$WORK/body")"
+expect 401 GET /metrics
+expect 401 GET /healthz
+expect 401 GET /api/v1/sessions -H 'Authorization: Bearer 0123456789abcdef0123456789abcdeX'
+jq -e '.error == "the bearer token is wrong"' "$WORK/body" >/dev/null || fail "401: $(cat "$WORK/body")"
+expect 401 GET /api/v1/sessions -H 'Authorization: Bearer 0123456789abcdef0123456789abcdef0'
+expect 401 GET /api/v1/sessions -H 'Authorization: Basic MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY='
+expect 401 POST /api/v1/sessions --data '{"name": "sneaky"}'
+ctl --json ls | jq -e '.sessions | map(select(.name == "sneaky")) | length == 0' >/dev/null || fail "a 401 started a session"
+AUTH=(-H "Authorization: Bearer $(cat "$WORK/token")")
+expect 200 GET /api/v1/sessions
+jq -e '.sessions | map(.id) == ["2", "3"]' "$WORK/body" >/dev/null || fail "after a restart: $(cat "$WORK/body")"
+expect 201 POST /api/v1/sessions --data '{"name": "tokened"}'
+expect 200 GET /healthz
+ctl shutdown >/dev/null
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+wait "$pid" || fail "the daemon exited with $?"
+
+elapsed=$(($(date +%s) - started))
+note "done in $elapsed s"
+[ "$elapsed" -lt 60 ] || fail "the test took $elapsed s, over its 60 s budget"
