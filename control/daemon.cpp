@@ -66,7 +66,8 @@ std::string control_daemon::prepare()
         return e;
     if (!_options.http_listen.empty()) {
         _http = std::make_unique<http_api>(
-            http_settings{_options.http_host, _options.http_port, _options.http_token}, _bridge);
+            http_settings{_options.http_host, _options.http_port, _options.http_token, _options.http_token_file},
+            _bridge);
         if (std::string e = _http->bind(); !e.empty())
             return e;
     }

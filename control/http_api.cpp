@@ -1,6 +1,7 @@
 #include "control/http_api.h"
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include <pthread.h>
 #include <sstream>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -288,6 +290,9 @@ struct http_api::impl {
     control_bridge& bridge;
     httplib::Server server;
     std::thread thread;
+    // Set by stop(): downloads under way end at their next chunk, so a slow
+    // client of a large file does not hold up the daemon's shutdown.
+    std::atomic<bool> stopping = false;
 
     impl(http_settings s, control_bridge& b) : settings(std::move(s)), bridge(b) {}
 
@@ -366,7 +371,9 @@ struct http_api::impl {
         // bytes); res.status stays unset for that.
         res.set_content_provider(
             size, std::string(content_type_of(name)),
-            [fd, buffer](size_t offset, size_t length, httplib::DataSink& sink) {
+            [fd, buffer, stopping = &stopping](size_t offset, size_t length, httplib::DataSink& sink) {
+                if (stopping->load(std::memory_order_relaxed))
+                    return false;   // the daemon is shutting down: the client resumes with a Range
                 const ssize_t n = pread(fd, buffer->data(), std::min(length, buffer->size()), static_cast<off_t>(offset));
                 if (n <= 0)
                     return false;   // the file shrank (a keep-N rotation deleted it meanwhile): cut short
@@ -399,7 +406,7 @@ struct http_api::impl {
             json spec = json::parse(body, nullptr, false);
             if (spec.is_discarded())
                 return send_error(res, 400, "the body is not valid JSON: send a session spec (docs/filters.md), "
-                                            "e.g. {\"name\": \"web\", \"match\": [{\"port\": 443}]}");
+                                            "e.g. {\"name\": \"web\", \"match\": [{\"dst_ports\": [443]}]}");
             const http_answer a = command_answer({{"cmd", "start"}, {"spec", std::move(spec)}});
             if (a.status == 201) {
                 const json reply = json::parse(a.body, nullptr, false);
@@ -427,6 +434,13 @@ struct http_api::impl {
     void limits()
     {
         server.new_task_queue = [] { return new httplib::ThreadPool(http_threads); };
+        // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with
+        // which a second daemon on the same port would start and take half
+        // of the first one's connections instead of being refused.
+        server.set_socket_options([](int sock) {
+            const int yes = 1;
+            setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        });
         server.set_payload_max_length(max_request_bytes);
         server.set_read_timeout(io_timeout_s, 0);
         server.set_write_timeout(io_timeout_s, 0);
@@ -516,12 +530,19 @@ void http_api::start()
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     log_event(log_module::control, log_level::info, "HTTP API on http://{}/ ({})", _impl->where(),
               _impl->settings.token.empty() ? "no token: loopback only" : "bearer token required");
+    struct stat st{};
+    const std::string& file = _impl->settings.token_file;
+    if (!file.empty() && stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
+        log_event(log_module::control, log_level::warning,
+                  "--http-token-file {} can be read by others than its owner (mode {:04o}): chmod 600 {}", file,
+                  st.st_mode & 07777, file);
 }
 
 void http_api::stop()
 {
     if (!_impl->thread.joinable())
         return;
+    _impl->stopping = true;
     _impl->server.stop();
     _impl->thread.join();
 }

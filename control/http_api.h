@@ -118,6 +118,7 @@ struct http_settings {
     std::string host;
     uint16_t port = 0;
     std::string token;   // empty: no Authorization asked (loopback only)
+    std::string token_file;   // where it came from, for a warning about its mode
 };
 
 class http_api {

@@ -58,6 +58,7 @@ header() {
 
 note "--http refusals: one line each, exit 2, before DPDK starts"
 echo "0123456789abcdef0123456789abcdef" >"$WORK/token"
+chmod 644 "$WORK/token"   # readable by all: the daemon warns (below)
 : >"$WORK/empty-token"
 refused() {
     local want=$1 rc=0
@@ -91,6 +92,15 @@ refused "--http is a daemon option: give --control PATH too" -w "$WORK/x" --http
 start_daemon --http "127.0.0.1:$PORT"
 grep -q "HTTP API on http://127.0.0.1:$PORT/ (no token: loopback only)" "$WORK/daemon.log" ||
     fail "the log does not say where the HTTP API is: $(cat "$WORK/daemon.log")"
+
+note "a second daemon on the same port is refused before DPDK starts (no SO_REUSEPORT sharing)"
+rc=0
+timeout -s KILL 20 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-second" --vdev net_null0 -- --control "$WORK/second.sock" \
+    --out-root "$WORK/second-root" --http "127.0.0.1:$PORT" >"$WORK/second.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { cat "$WORK/second.log"; fail "a second daemon on port $PORT: exit $rc, expected 1"; }
+[ "$(cat "$WORK/second.log")" = "linecap: --http 127.0.0.1:$PORT: cannot listen there: the port is taken, or the address is not one of this machine's (ip -brief address lists them)" ] ||
+    fail "a second daemon on port $PORT said: $(cat "$WORK/second.log")"
+[ ! -e "$WORK/second.sock" ] || fail "the refused daemon left its socket"
 
 note "GET /healthz, and the sessions list, empty"
 expect 200 GET /healthz
@@ -349,6 +359,9 @@ PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
 start_daemon --http "127.0.0.1:$PORT" --http-token-file "$WORK/token"
 grep -q "HTTP API on http://127.0.0.1:$PORT/ (bearer token required)" "$WORK/daemon.log" || fail "the log: $(cat "$WORK/daemon.log")"
+# The token file is mode 0644: the log says so.
+grep -q "warning: --http-token-file $WORK/token can be read by others than its owner (mode 0644): chmod 600" \
+    "$WORK/daemon.log" || fail "no warning about the token file's mode: $(cat "$WORK/daemon.log")"
 expect 401 GET /api/v1/sessions
 [ "$(header WWW-Authenticate)" = 'Bearer realm="linecap"' ] || fail "WWW-Authenticate $(header WWW-Authenticate)"
 jq -e '.error | startswith("no Authorization header")' "$WORK/body" >/dev/null || fail "401: $(cat "$WORK/body")"
