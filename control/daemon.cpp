@@ -463,19 +463,24 @@ http_answer control_daemon::answer_http(const http_call& call)
         return {400, ojson({{"error", fmt::format("{} is not served over HTTP", command_name(req.cmd))}}).dump()};
     // The session the command names, looked up as handle() will: its
     // state says which refusal it is (404, 409, ...).
-    bool found = true, running = false;
+    bool found = true, running = false, ambiguous = false;
     if (!req.id.empty()) {
         std::string ignored;
         const session_record* r = lookup(req.id, req.cmd == command::stop, ignored);
         found = r != nullptr;
         running = found && r->slot >= 0;
+        // Not found, but a name several sessions share: the request must
+        // say which (400), not "no such session" (404).
+        const auto all = _catalog.all();
+        ambiguous = !found && std::any_of(all.begin(), all.end(), [&](const session_record* s) { return s->name == req.id; });
     }
     ojson reply = ojson::parse(handle(0, req));
     const bool ok = reply.value("ok", false);
     reply.erase("ok");
+    const std::string body = reply.dump(-1, ' ', false, ojson::error_handler_t::replace);
     if (ok)
-        return {req.cmd == command::start ? 201 : 200, reply.dump(-1, ' ', false, ojson::error_handler_t::replace)};
-    return {refusal_status(req.cmd, found, running), reply.dump(-1, ' ', false, ojson::error_handler_t::replace)};
+        return {req.cmd == command::start ? 201 : 200, body};
+    return {ambiguous ? 400 : refusal_status(req.cmd, found, running), body};
 }
 
 std::string control_daemon::files(const request& req)

@@ -346,6 +346,15 @@ expect 404 GET /api/v1/sessions/1
 ctl --json ls | jq -e '.sessions | map(.id) == ["2", "3"]' >/dev/null || fail "linecapctl ls after DELETE: $(ctl --json ls)"
 expect 404 GET "/api/v1/sessions/1/files/$name"
 
+note "a name two sessions share: 400 with the socket's words; stop takes the running one"
+expect 201 POST /api/v1/sessions --data '{"name": "ng", "snaplen": 64, "match": [{"protocols": ["icmp"]}]}'
+twin=$(jq -r .id "$WORK/body")
+expect 400 GET /api/v1/sessions/ng
+[ "$(jq -r .error "$WORK/body")" = "$(socket_error show ng)" ] || fail "GET a shared name: $(cat "$WORK/body")"
+jq -e '.error | startswith("2 sessions are named ng")' "$WORK/body" >/dev/null || fail "$(cat "$WORK/body")"
+expect 200 POST /api/v1/sessions/ng/stop
+jq -e --arg id "$twin" '.id == $id and .reason == "user"' "$WORK/body" >/dev/null || fail "stop ng: $(cat "$WORK/body")"
+
 note "shutdown: the HTTP port closes with the daemon"
 ctl shutdown >/dev/null
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -375,7 +384,7 @@ expect 401 POST /api/v1/sessions --data '{"name": "sneaky"}'
 ctl --json ls | jq -e '.sessions | map(select(.name == "sneaky")) | length == 0' >/dev/null || fail "a 401 started a session"
 AUTH=(-H "Authorization: Bearer $(cat "$WORK/token")")
 expect 200 GET /api/v1/sessions
-jq -e '.sessions | map(.id) == ["2", "3"]' "$WORK/body" >/dev/null || fail "after a restart: $(cat "$WORK/body")"
+jq -e '.sessions | map(.id) == ["2", "3", "4"]' "$WORK/body" >/dev/null || fail "after a restart: $(cat "$WORK/body")"
 expect 201 POST /api/v1/sessions --data '{"name": "tokened"}'
 expect 200 GET /healthz
 ctl shutdown >/dev/null
