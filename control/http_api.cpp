@@ -139,8 +139,11 @@ std::optional<http_answer> control_bridge::call(http_call call, std::chrono::mil
         const uint64_t one = 1;
         [[maybe_unused]] const ssize_t n = write(_fd, &one, sizeof one);   // EAGAIN: readable already
     }
-    if (!_answered.wait_for(lock, timeout, [&] { return p->answer.has_value() || _closed; }))
-        p->given_up = true;   // the control thread skips it
+    _answered.wait_for(lock, timeout, [&] { return p->answer.has_value() || (_closed && !p->taken); });
+    if (p->taken)
+        _answered.wait(lock, [&] { return p->answer.has_value(); });   // being carried out: its answer comes
+    else
+        p->given_up = true;   // serve() skips it
     return p->answer;
 }
 
@@ -150,19 +153,27 @@ void control_bridge::serve(const std::function<http_answer(const http_call&)>& a
         uint64_t count;
         [[maybe_unused]] const ssize_t n = read(_fd, &count, sizeof count);
     }
-    for (;;) {
-        std::shared_ptr<pending> p;
-        {
-            std::lock_guard lock(_mutex);
-            while (!_queue.empty() && _queue.front()->given_up)
-                _queue.pop_front();
-            if (_queue.empty() || _closed)
-                return;
-            p = std::move(_queue.front());
-            _queue.pop_front();
-        }
+    // The calls waiting now, taken at once: those handed over while they
+    // are answered wait for the next tick (the eventfd wakes it at once).
+    std::deque<std::shared_ptr<pending>> batch;
+    {
+        std::lock_guard lock(_mutex);
+        if (_closed)
+            return;
+        batch.swap(_queue);
+        std::erase_if(batch, [](const std::shared_ptr<pending>& p) { return p->given_up; });
+        for (const auto& p : batch)
+            p->taken = true;
+    }
+    for (const auto& p : batch) {
         // Answered without the lock: HTTP threads keep handing calls over.
-        http_answer a = answer(p->call);
+        // Whatever happens, a taken call gets an answer: its caller waits.
+        http_answer a;
+        try {
+            a = answer(p->call);
+        } catch (const std::exception& e) {
+            a = {500, error_body(e.what())};
+        }
         {
             std::lock_guard lock(_mutex);
             p->answer = std::move(a);
@@ -176,7 +187,7 @@ void control_bridge::close()
     {
         std::lock_guard lock(_mutex);
         _closed = true;
-        _queue.clear();
+        _queue.clear();   // not taken: their callers get an empty answer
     }
     _answered.notify_all();
 }

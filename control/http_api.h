@@ -64,22 +64,30 @@ public:
     int fd() const { return _fd; }
 
     // HTTP thread: hands `call` over and waits up to `timeout` for the
-    // answer. Empty if it did not come (a call given up is never carried
-    // out later) or if the bridge is closed.
+    // control thread to take it. Empty if it was not taken by then (it is
+    // then never carried out) or if the bridge is closed before it was
+    // taken; once taken, the answer is always waited for, however long it
+    // takes, since the call is being carried out (a 503 for a start that
+    // did happen would make the client start it twice).
     std::optional<http_answer> call(http_call call, std::chrono::milliseconds timeout);
 
-    // Control thread: answers every waiting call with `answer`.
+    // Control thread: answers the calls waiting when it is called, and no
+    // more: those handed over meanwhile wait for the next call (the eventfd
+    // is readable again), so HTTP clients cannot keep the control loop from
+    // its socket and its sessions.
     void serve(const std::function<http_answer(const http_call&)>& answer);
 
-    // No call is taken from now on: those waiting, and later ones, get an
-    // empty answer at once.
+    // No call is taken from now on: those waiting and not taken, and later
+    // ones, get an empty answer at once. A call being answered (by another
+    // thread than the caller of close()) still gets its answer.
     void close();
 
 private:
     struct pending {
         http_call call;
         std::optional<http_answer> answer;
-        bool given_up = false;
+        bool taken = false;      // serve() has it: the caller waits for the answer
+        bool given_up = false;   // the caller left before it was taken: never served
     };
     std::mutex _mutex;
     std::condition_variable _answered;

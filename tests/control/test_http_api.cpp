@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -136,6 +137,103 @@ TEST_CASE("the bridge: a call is answered by the serving thread; one given up is
     const auto start = std::chrono::steady_clock::now();
     CHECK_FALSE(bridge.call(call, 5000ms).has_value());
     CHECK(std::chrono::steady_clock::now() - start < 1s);
+}
+
+TEST_CASE("the bridge: one serve() answers the calls waiting when it began, not those handed over meanwhile")
+{
+    // Each answer hands a new call over (as busy HTTP clients would) before
+    // it returns: serve() must return after one, or the control loop would
+    // never get back to its socket and its sessions.
+    control_bridge bridge;
+    std::vector<std::thread> clients;
+    std::atomic<int> handed = 0, answered = 0;
+    const auto hand_over = [&] {
+        handed++;
+        clients.emplace_back([&] {
+            http_call c;
+            // (Catch's CHECK is for the test's thread only.)
+            if (bridge.call(c, 5000ms).has_value())
+                answered++;
+        });
+        // Until the call is in the queue (a push under a mutex).
+        std::this_thread::sleep_for(20ms);
+    };
+    int served = 0;
+    const auto answer = [&](const http_call&) {
+        served++;
+        if (handed < 4)
+            hand_over();
+        return http_answer{};
+    };
+    hand_over();
+    for (int round = 1; round <= 4; round++) {
+        INFO("round " << round);
+        served = 0;
+        bridge.serve(answer);
+        CHECK(served == 1);
+    }
+    for (auto& t : clients)
+        t.join();
+    CHECK(answered == 4);
+}
+
+TEST_CASE("the bridge: a call taken before its timeout gets its answer, however late; close() ends only those waiting")
+{
+    control_bridge bridge;
+    http_call call;
+    call.req.id = std::to_string(42);
+    // Taken at once, answered after the caller's 50 ms: the caller gets the
+    // answer (a start carried out must not look refused).
+    std::atomic<bool> answering = false;
+    std::thread control([&] {
+        while (!answering) {
+            pollfd p{bridge.fd(), POLLIN, 0};
+            ::poll(&p, 1, 5);
+            bridge.serve([&](const http_call& c) {
+                answering = true;
+                std::this_thread::sleep_for(300ms);
+                return http_answer{201, c.req.id};
+            });
+        }
+    });
+    const auto start = std::chrono::steady_clock::now();
+    const auto late = bridge.call(call, 50ms);
+    control.join();
+    REQUIRE(late.has_value());
+    CHECK(late->status == 201);
+    CHECK(late->body == "42");
+    CHECK(std::chrono::steady_clock::now() - start >= 250ms);
+
+    // Closed from another thread while one call waits (not taken) and
+    // another is being answered: the first gets nothing at once, the second
+    // its answer.
+    std::optional<http_answer> waiting, served;
+    std::atomic<bool> in_answer = false;
+    std::thread first([&] { served = bridge.call(call, 5000ms); });
+    std::thread control2([&] {
+        for (int i = 0; i < 500 && !in_answer; i++) {
+            pollfd p{bridge.fd(), POLLIN, 0};
+            ::poll(&p, 1, 5);
+            bridge.serve([&](const http_call&) {
+                in_answer = true;
+                std::this_thread::sleep_for(300ms);
+                return http_answer{200, "done"};
+            });
+        }
+    });
+    while (!in_answer)
+        std::this_thread::sleep_for(1ms);
+    std::thread second([&] { waiting = bridge.call(call, 5000ms); });
+    std::this_thread::sleep_for(50ms);
+    const auto closing = std::chrono::steady_clock::now();
+    bridge.close();
+    second.join();
+    CHECK(std::chrono::steady_clock::now() - closing < 200ms);
+    CHECK_FALSE(waiting.has_value());
+    first.join();
+    control2.join();
+    REQUIRE(served.has_value());
+    CHECK(served->body == "done");
 }
 
 TEST_CASE("/metrics: Prometheus text from the stats reply's rows, each family with HELP and TYPE")
