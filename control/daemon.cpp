@@ -186,16 +186,19 @@ void control_daemon::run(pipeline& p)
         }
     }
 
-    // HTTP calls get 503 from now on; downloads under way end (a client
-    // resumes them with a Range), then the HTTP threads.
+    // HTTP calls get 503 from now on (none is being answered: this thread
+    // answers them).
     _bridge.close();
-    if (_http)
-        _http->stop();
     // Shutdown: every running session ends with reason "shutdown", its
-    // files closed valid, before the workers stop.
+    // files closed valid, before the workers stop, and before anything an
+    // HTTP client does can delay it.
     for (session_record* r : _catalog.all())
         if (r->slot >= 0)
             finish(*r, stop_reason::shutdown);
+    // Then the HTTP threads: every connection is ended (a download under way
+    // ends short; the client resumes it with a Range), in milliseconds.
+    if (_http)
+        _http->stop();
     reap_jobs(true);
     publish_telemetry_snapshots();
     _server.flush(1000);

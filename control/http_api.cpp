@@ -5,9 +5,12 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
+#include <optional>
 #include <pthread.h>
+#include <regex>
 #include <sstream>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -29,11 +32,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// Threads answering HTTP requests. cpp-httplib gives each connection a
-// thread for as long as it is open, so this many stalled clients (each until
-// its read timeout) are what it takes to make others wait; 8 keeps a few for
-// everyone else and costs little, as they sleep in poll().
-constexpr size_t http_threads = 8;
 // A connection whose client sends or reads nothing for this long is closed
 // (per read or write, as cpp-httplib counts them).
 constexpr time_t io_timeout_s = 5;
@@ -88,10 +86,53 @@ std::string_view content_type_of(std::string_view name)
     return "application/octet-stream";
 }
 
+// cpp-httplib hands handlers a const view of its own, non-const Request;
+// the ranges it will apply to the reply are changed through it.
+httplib::Request& mutable_request(const httplib::Request& req)
+{
+    return const_cast<httplib::Request&>(req);
+}
+
+// A file download, the one answer a Range applies to: cpp-httplib 0.11.4
+// applies it to every reply (a JSON body cut to the range, an error body
+// turned into 416).
+bool is_download(const httplib::Request& req)
+{
+    static const std::regex pattern(R"(/api/v1/sessions/[^/]+/files/[^/]+)");
+    return (req.method == "GET" || req.method == "HEAD") && std::regex_match(req.path, pattern);
+}
+
+// A request's Content-Length, if it has one that is a number.
+std::optional<uint64_t> content_length(const httplib::Request& req)
+{
+    if (!req.has_header("Content-Length"))
+        return std::nullopt;
+    const std::string text = req.get_header_value("Content-Length");
+    uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+        return UINT64_MAX;   // refused as too large: no body of that length is read
+    return value;
+}
+
+void refuse_too_large(httplib::Response& res)
+{
+    // The rest of the body is not read: the connection ends with the reply.
+    res.status = 413;
+    res.set_header("Connection", "close");
+    res.set_content(error_body(fmt::format("the request body is over {} bytes: send a session spec of at most {} "
+                                           "bytes",
+                                           max_request_bytes, max_request_bytes)),
+                    std::string(json_type));
+}
+
 // A POST or DELETE route's handler, given the request's body. cpp-httplib
 // would wait for a body without Content-Length until the connection closes
 // (`curl -X DELETE` sends none, and waits for the reply): such a request has
-// an empty body here. A body over the limit is refused with 413 by the reader.
+// an empty body here. cpp-httplib 0.11.4 checks its payload limit only
+// against a Content-Length, and then reads (and drops) the whole body before
+// refusing it: here a Content-Length over the limit is refused before a byte
+// of the body is read, and a chunked body as soon as it passes the limit.
 using body_handler = std::function<void(const httplib::Request&, httplib::Response&, const std::string& body)>;
 
 httplib::Server::HandlerWithContentReader with_body(body_handler handler)
@@ -99,16 +140,25 @@ httplib::Server::HandlerWithContentReader with_body(body_handler handler)
     return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
                                           const httplib::ContentReader& reader) {
         std::string body;
-        const bool has_body = req.has_header("Content-Length") ||
-                              req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+        const std::optional<uint64_t> length = content_length(req);
+        if (length && *length > max_request_bytes)
+            return refuse_too_large(res);
+        const bool has_body = length || req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+        bool too_large = false;
         if (has_body && !reader([&](const char* data, size_t n) {
+                if (body.size() + n > max_request_bytes) {
+                    too_large = true;
+                    return false;
+                }
                 body.append(data, n);
                 return true;
             })) {
+            if (too_large)
+                return refuse_too_large(res);
             if (res.status < 400)
                 res.status = 400;
             res.set_header("Connection", "close");
-            return;   // 413 (over the limit) or 400, with the error handler's body
+            return;   // 400, with the error handler's body
         }
         handler(req, res, body);
     };
@@ -296,21 +346,70 @@ int refusal_status(command cmd, bool found, bool running)
 
 // ---- the server ----
 
+namespace {
+
+// Ends every connection the server accepted on `port` with shutdown(2), so
+// that a thread blocked on one (a client that trickles its headers, a
+// download nobody reads) returns at once. cpp-httplib 0.11.4 keeps accepted
+// sockets to itself: they are found among the process's descriptors as the
+// TCP sockets whose local port is ours and that do not listen (a client's
+// socket has a port of its own). shutdown() neither closes nor reuses a
+// descriptor, so the thread that owns it still closes it.
+void end_connections(uint16_t port)
+{
+    DIR* dir = opendir("/proc/self/fd");
+    if (dir == nullptr)
+        return;
+    while (const dirent* entry = readdir(dir)) {
+        int fd = -1;
+        const std::string_view text(entry->d_name);
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), fd);
+        if (ec != std::errc() || end != text.data() + text.size() || fd == dirfd(dir))
+            continue;
+        struct stat st{};
+        if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        sockaddr_storage address{};
+        socklen_t length = sizeof address;
+        if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+            continue;
+        uint16_t local = 0;
+        if (address.ss_family == AF_INET)
+            local = ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+        else if (address.ss_family == AF_INET6)
+            local = ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+        int listening = 1;
+        socklen_t size = sizeof listening;
+        if (local != port || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || listening != 0)
+            continue;
+        shutdown(fd, SHUT_RDWR);
+    }
+    closedir(dir);
+}
+
+} // namespace
+
 struct http_api::impl {
     http_settings settings;
     control_bridge& bridge;
     httplib::Server server;
     std::thread thread;
+    uint16_t bound_port = 0;
+    // Set by the server's thread as it ends (every connection ended too).
+    std::atomic<bool> finished = false;
     // Set by stop(): downloads under way end at their next chunk, so a slow
     // client of a large file does not hold up the daemon's shutdown.
     std::atomic<bool> stopping = false;
+    // Downloads under way (settings.max_downloads at most).
+    std::atomic<size_t> downloads = 0;
 
     impl(http_settings s, control_bridge& b) : settings(std::move(s)), bridge(b) {}
 
     std::string where() const
     {
-        return settings.host.find(':') == std::string::npos ? fmt::format("{}:{}", settings.host, settings.port)
-                                                             : fmt::format("[{}]:{}", settings.host, settings.port);
+        const uint16_t port = bound_port != 0 ? bound_port : settings.port;
+        return settings.host.find(':') == std::string::npos ? fmt::format("{}:{}", settings.host, port)
+                                                             : fmt::format("[{}]:{}", settings.host, port);
     }
 
     // A socket command, as linecapctl would send it, parsed by the socket's
@@ -336,6 +435,11 @@ struct http_api::impl {
 
     void download(const httplib::Request& req, httplib::Response& res)
     {
+        // The Range applies to the file only: every other answer (404, 409,
+        // 416, 503) goes whole, so that curl -C - never takes an error for a
+        // download it has complete.
+        httplib::Ranges ranges;
+        ranges.swap(mutable_request(req).ranges);
         const std::string id = req.matches[1];
         const std::string name = req.matches[2];
         const http_answer listed = command_answer({{"cmd", "files"}, {"id", id}});
@@ -353,6 +457,15 @@ struct http_api::impl {
             return send_error(res, 404,
                               fmt::format("session {} has no file {} (GET /api/v1/sessions/{}/files lists them)",
                                           printable(id), printable(name), printable(id)));
+        // The writer grows a file ahead of its data (ftruncate, then the
+        // records): its size counts zeros that are not packets yet, and a
+        // download resumed later would keep them.
+        if (name.ends_with(".part"))
+            return send_error(res, 409,
+                              fmt::format("{} is still being written: download {} once session {} has moved on to "
+                                          "its next file or ended (GET /api/v1/sessions/{}/files lists it then)",
+                                          printable(name), printable(name.substr(0, name.size() - 5)),
+                                          printable(id), printable(id)));
         const std::string path = folder + "/" + name;
         const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         struct stat st{};
@@ -366,7 +479,7 @@ struct http_api::impl {
         // A range that starts past the end: 416, with the size, as RFC 9110
         // asks (curl -C - of a file it has whole). No body: cpp-httplib
         // would cut a body to the range asked for.
-        for (const auto& [first, last] : req.ranges) {
+        for (const auto& [first, last] : ranges) {
             if ((first >= 0 && static_cast<size_t>(first) >= size) || (first < 0 && last <= 0)) {
                 close(fd);
                 res.status = 416;
@@ -376,6 +489,28 @@ struct http_api::impl {
         }
         res.set_header("Content-Disposition", fmt::format("attachment; filename=\"{}\"", name));
         res.set_header("Accept-Ranges", "bytes");
+        // cpp-httplib sends a provider of 0 bytes with no Content-Length and
+        // calls it for more: an empty file is an empty body.
+        if (size == 0) {
+            close(fd);
+            res.set_content(std::string(), std::string(content_type_of(name)));
+            return;
+        }
+        // A range that ends past the end ends at the last byte (RFC 9110):
+        // cpp-httplib 0.11.4 would announce the range as asked and send less.
+        for (auto& [first, last] : ranges)
+            if (first >= 0 && last >= 0 && static_cast<size_t>(last) >= size)
+                last = static_cast<ssize_t>(size - 1);
+        if (downloads.fetch_add(1) >= settings.max_downloads) {
+            downloads.fetch_sub(1);
+            close(fd);
+            res.set_header("Retry-After", "5");
+            return send_error(res, 503,
+                              fmt::format("{} downloads are under way, the most linecap serves at once: try again in "
+                                          "a few seconds",
+                                          settings.max_downloads));
+        }
+        mutable_request(req).ranges = std::move(ranges);
         auto buffer = std::make_shared<std::vector<char>>(download_chunk);
         // Streams from the file as the client reads (cpp-httplib sends
         // Content-Length, and answers a Range with 206 and the range's
@@ -387,10 +522,13 @@ struct http_api::impl {
                     return false;   // the daemon is shutting down: the client resumes with a Range
                 const ssize_t n = pread(fd, buffer->data(), std::min(length, buffer->size()), static_cast<off_t>(offset));
                 if (n <= 0)
-                    return false;   // the file shrank (a keep-N rotation deleted it meanwhile): cut short
+                    return false;   // an I/O error, or the file was truncated: cut short
                 return sink.write(buffer->data(), static_cast<size_t>(n));
             },
-            [fd](bool) { close(fd); });
+            [fd, downloads = &downloads](bool) {
+                close(fd);
+                downloads->fetch_sub(1);
+            });
     }
 
     void routes()
@@ -444,7 +582,7 @@ struct http_api::impl {
 
     void limits()
     {
-        server.new_task_queue = [] { return new httplib::ThreadPool(http_threads); };
+        server.new_task_queue = [threads = settings.threads] { return new httplib::ThreadPool(threads); };
         // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with
         // which a second daemon on the same port would start and take half
         // of the first one's connections instead of being refused.
@@ -453,12 +591,23 @@ struct http_api::impl {
             setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
         });
         server.set_payload_max_length(max_request_bytes);
+        // A client that asks before sending a body too large gets 413 instead
+        // of "100 Continue", and sends none of it.
+        server.set_expect_100_continue_handler([](const httplib::Request& req, httplib::Response& res) {
+            if (const std::optional<uint64_t> length = content_length(req); length && *length > max_request_bytes) {
+                refuse_too_large(res);
+                return 413;
+            }
+            return 100;
+        });
         server.set_read_timeout(io_timeout_s, 0);
         server.set_write_timeout(io_timeout_s, 0);
         server.set_keep_alive_timeout(keep_alive_s);
         server.set_keep_alive_max_count(100);
 
         server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+            if (!is_download(req))
+                mutable_request(req).ranges.clear();   // see is_download(); download() keeps its own
             if (settings.token.empty())
                 return httplib::Server::HandlerResponse::Unhandled;
             const std::string header = req.get_header_value("Authorization");
@@ -466,6 +615,7 @@ struct http_api::impl {
             const bool bearer = header.size() > scheme.size() && strncasecmp(header.c_str(), scheme.data(), scheme.size()) == 0;
             if (bearer && same_token(std::string_view(header).substr(scheme.size()), settings.token))
                 return httplib::Server::HandlerResponse::Unhandled;
+            mutable_request(req).ranges.clear();
             res.set_header("WWW-Authenticate", "Bearer realm=\"linecap\"");
             // A body it sent is not read: the connection ends with the reply.
             res.set_header("Connection", "close");
@@ -483,7 +633,7 @@ struct http_api::impl {
             std::string message;
             switch (res.status) {
             case 404: message = fmt::format("no route {} {} (docs/http.md lists them)", req.method, printable(req.path)); break;
-            case 413: message = fmt::format("the request body is over {} bytes", max_request_bytes); break;
+            case 413: message = fmt::format("the request body is over {} bytes", max_request_bytes); break;   // see with_body()
             default: message = fmt::format("HTTP {}", res.status); break;
             }
             res.set_content(error_body(message), std::string(json_type));
@@ -523,20 +673,38 @@ http_api::~http_api()
 
 std::string http_api::bind()
 {
-    if (!_impl->server.bind_to_port(_impl->settings.host, _impl->settings.port))
+    bool bound = false;
+    if (_impl->settings.port == 0) {
+        const int port = _impl->server.bind_to_any_port(_impl->settings.host);
+        bound = port > 0;
+        _impl->bound_port = bound ? static_cast<uint16_t>(port) : 0;
+    } else {
+        bound = _impl->server.bind_to_port(_impl->settings.host, _impl->settings.port);
+        _impl->bound_port = bound ? _impl->settings.port : 0;
+    }
+    if (!bound)
         return fmt::format("--http {}: cannot listen there: the port is taken, or the address is not one of this "
                            "machine's (ip -brief address lists them)",
                            _impl->where());
     return {};
 }
 
+uint16_t http_api::port() const
+{
+    return _impl->bound_port;
+}
+
 void http_api::start()
 {
     if (_impl->thread.joinable())
         return;
-    _impl->thread = std::thread([this] { _impl->server.listen_after_bind(); });
+    _impl->thread = std::thread([this] {
+        _impl->server.listen_after_bind();
+        _impl->finished = true;
+    });
     pthread_setname_np(_impl->thread.native_handle(), "linecap-http");
-    // stop() only stops a server that runs: wait until it does.
+    // stop() only stops a server that runs: wait until it does (stop()
+    // waits too, should it take longer).
     for (int i = 0; i < 1000 && !_impl->server.is_running(); i++)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     log_event(log_module::control, log_level::info, "HTTP API on http://{}/ ({})", _impl->where(),
@@ -554,7 +722,18 @@ void http_api::stop()
     if (!_impl->thread.joinable())
         return;
     _impl->stopping = true;
-    _impl->server.stop();
+    // Server::stop() acts only on a server that runs (and only once), and
+    // the server's thread ends only when every connection has: until then,
+    // the connections accepted meanwhile are ended too.
+    bool stopped = false;
+    while (!_impl->finished) {
+        if (!stopped && _impl->server.is_running()) {
+            _impl->server.stop();
+            stopped = true;
+        }
+        end_connections(_impl->bound_port);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     _impl->thread.join();
 }
 

@@ -139,10 +139,16 @@ public:
     // Binds the address (before DPDK starts: a port in use costs one line).
     // Returns an empty string or the error.
     std::string bind();
+    // The port bound (the one settings gave, or the one picked for 0).
+    uint16_t port() const;
     // Serves on a thread of its own (and cpp-httplib's pool), started from
     // the caller's thread: call it on the control thread.
     void start();
-    // Stops accepting, lets requests in progress end, joins the threads.
+    // Stops accepting, ends every connection (shutdown(2): a client that
+    // trickles bytes or reads nothing cannot hold it up; a download ends
+    // short, and the client resumes it with a Range), joins the threads.
+    // Returns within a few milliseconds of the last handler's return: close
+    // the bridge first, so that none waits for the control thread.
     void stop();
 
 private:

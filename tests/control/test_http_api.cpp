@@ -1,17 +1,26 @@
-// The HTTP API's parts that need no server: --http's address and token,
-// the token comparison, the status of a refusal, the bridge to the control
-// thread (real threads), and /metrics' text.
+// The HTTP API: --http's address and token, the token comparison, the
+// status of a refusal, the bridge to the control thread (real threads),
+// /metrics' text; and the server itself on a loopback port, its control
+// thread a stand-in that answers `files` with a folder of the test's own,
+// its clients raw sockets (so that the bytes on the wire are what is
+// checked, and a client can stall, trickle or never read).
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <netinet/in.h>
 #include <poll.h>
+#include <regex>
+#include <sstream>
+#include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "control/http_api.h"
@@ -234,6 +243,315 @@ TEST_CASE("the bridge: a call taken before its timeout gets its answer, however 
     control2.join();
     REQUIRE(served.has_value());
     CHECK(served->body == "done");
+}
+
+namespace {
+
+// A session's folder, and the server with a stand-in control thread that
+// answers `files` with it (the names given), `list` with no session, and
+// anything else for an unknown session with 404.
+struct test_server {
+    std::string folder;
+    std::vector<std::string> names;
+    control_bridge bridge;
+    std::atomic<bool> done = false;
+    std::thread control;
+    std::unique_ptr<http_api> api;
+
+    explicit test_server(std::vector<std::string> listed, http_settings settings = {})
+        : names(std::move(listed))
+    {
+        char dir[] = "/tmp/linecap-http.XXXXXX";
+        REQUIRE(mkdtemp(dir) != nullptr);
+        folder = std::string(dir);
+        settings.host = "127.0.0.1";
+        settings.port = 0;
+        api = std::make_unique<http_api>(settings, bridge);
+        REQUIRE(api->bind().empty());
+        REQUIRE(api->port() != 0);
+        control = std::thread([this] {
+            while (!done) {
+                pollfd p{bridge.fd(), POLLIN, 0};
+                ::poll(&p, 1, 10);
+                bridge.serve([this](const http_call& c) { return answer(c); });
+            }
+        });
+        api->start();
+    }
+
+    ~test_server()
+    {
+        bridge.close();
+        api->stop();
+        done = true;
+        control.join();
+        std::filesystem::remove_all(folder);
+    }
+
+    http_answer answer(const http_call& c) const
+    {
+        if (c.req.cmd == command::list)
+            return {200, R"({"sessions":[]})"};
+        if (c.req.cmd == command::files && c.req.id == "1") {
+            nlohmann::json files = nlohmann::json::array();
+            for (const std::string& n : names)
+                files.push_back({{"name", n}});
+            return {200, nlohmann::json{{"id", "1"}, {"folder", folder}, {"files", files}}.dump()};
+        }
+        return {404, R"({"error":"no session has the id or name )" + c.req.id + R"("})"};
+    }
+
+    void write(const std::string& name, size_t bytes) const
+    {
+        std::ofstream out(folder + "/" + name, std::ios::binary);
+        for (size_t i = 0; i < bytes; i++)
+            out.put(static_cast<char>('a' + i % 26));
+    }
+
+    uint16_t port() const { return api->port(); }
+};
+
+int connect_to(uint16_t port)
+{
+    const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(s >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(s, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+    return s;
+}
+
+void send_all(int s, std::string_view text)
+{
+    while (!text.empty()) {
+        const ssize_t n = ::send(s, text.data(), text.size(), MSG_NOSIGNAL);
+        if (n <= 0)
+            return;   // the server ended the connection: what it said is read next
+        text.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
+// What the server sends until it closes the connection, or until `wait`.
+std::string read_all(int s, std::chrono::milliseconds wait)
+{
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    char buffer[65536];
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
+            break;
+        pollfd p{s, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+            break;
+        const ssize_t n = recv(s, buffer, sizeof buffer, 0);
+        if (n <= 0)
+            break;
+        out.append(buffer, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+// One request on a connection of its own ("Connection: close" asked for),
+// and the whole reply.
+std::string exchange(uint16_t port, std::string_view request, std::chrono::milliseconds wait = 3000ms)
+{
+    const int s = connect_to(port);
+    send_all(s, request);
+    std::string reply = read_all(s, wait);
+    close(s);
+    return reply;
+}
+
+std::string http_get(uint16_t port, std::string_view path, std::string_view headers = "")
+{
+    return exchange(port, fmt::format("GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}\r\n", path, headers));
+}
+
+struct http_reply {
+    int status = 0;
+    std::string head, body;
+    bool has(std::string_view header_line) const { return head.find(fmt::format("\r\n{}\r\n", header_line)) != std::string::npos; }
+};
+
+http_reply parse_reply(const std::string& text)
+{
+    http_reply r;
+    const size_t end = text.find("\r\n\r\n");
+    r.head = text.substr(0, end == std::string::npos ? text.size() : end + 2);
+    r.body = end == std::string::npos ? "" : text.substr(end + 4);
+    if (text.starts_with("HTTP/1.1 ") && text.size() >= 12)
+        r.status = std::stoi(text.substr(9, 3));
+    return r;
+}
+
+} // namespace
+
+TEST_CASE("HTTP: a Range applies to a download only; JSON replies and errors go whole")
+{
+    test_server server(std::vector<std::string>{"a.pcap"});
+    server.write("a.pcap", 100);
+    // JSON: whole, 200 (cpp-httplib alone sends 206 and the first 4 bytes).
+    http_reply r = parse_reply(http_get(server.port(), "/api/v1/sessions", "Range: bytes=0-3\r\n"));
+    INFO(r.head);
+    CHECK(r.status == 200);
+    CHECK(r.body == R"({"sessions":[])" "}");
+    CHECK(r.head.find("Content-Range") == std::string::npos);
+    // A file that is not there any more, resumed by curl -C - past the
+    // error's length: 404, not 416 (which curl takes for "complete").
+    r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/files/gone.pcap", "Range: bytes=100000-\r\n"));
+    CHECK(r.status == 404);
+    CHECK(r.body.find("session 1 has no file gone.pcap") != std::string::npos);
+    r = parse_reply(http_get(server.port(), "/api/v1/sessions/7/files/a.pcap", "Range: bytes=2-\r\n"));
+    CHECK(r.status == 404);
+    CHECK(r.body.starts_with("{\"error\""));
+    // No route: the JSON error, whole.
+    r = parse_reply(http_get(server.port(), "/api/v1/nothing", "Range: bytes=1-\r\n"));
+    CHECK(r.status == 404);
+    CHECK(r.body.starts_with("{\"error\":\"no route GET /api/v1/nothing"));
+    // The file itself: 206 with the range.
+    r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/files/a.pcap", "Range: bytes=1-3\r\n"));
+    CHECK(r.status == 206);
+    CHECK(r.body == "bcd");
+    CHECK(r.has("Content-Range: bytes 1-3/100"));
+}
+
+TEST_CASE("HTTP: a range that ends past the file ends at its last byte")
+{
+    test_server server(std::vector<std::string>{"a.pcap"});
+    server.write("a.pcap", 100);
+    const http_reply r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/files/a.pcap", "Range: bytes=0-999999\r\n"));
+    INFO(r.head);
+    CHECK(r.status == 206);
+    CHECK(r.has("Content-Length: 100"));
+    CHECK(r.has("Content-Range: bytes 0-99/100"));
+    CHECK(r.body.size() == 100);
+    const http_reply tail = parse_reply(http_get(server.port(), "/api/v1/sessions/1/files/a.pcap", "Range: bytes=90-200\r\n"));
+    CHECK(tail.status == 206);
+    CHECK(tail.has("Content-Range: bytes 90-99/100"));
+    CHECK(tail.body == "mnopqrstuv");
+    // Past the start: 416 with the size, no body.
+    const http_reply past = parse_reply(http_get(server.port(), "/api/v1/sessions/1/files/a.pcap", "Range: bytes=100-\r\n"));
+    CHECK(past.status == 416);
+    CHECK(past.has("Content-Range: bytes */100"));
+}
+
+TEST_CASE("HTTP: an empty file is an empty body with Content-Length 0; a .part file is 409")
+{
+    test_server server(std::vector<std::string>{"empty.pcap", "b.pcap.part"});
+    server.write("empty.pcap", 0);
+    server.write("b.pcap.part", 4096);
+    const http_reply r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/files/empty.pcap"));
+    INFO(r.head);
+    CHECK(r.status == 200);
+    CHECK(r.has("Content-Length: 0"));
+    CHECK(r.body.empty());
+    const http_reply part = parse_reply(http_get(server.port(), "/api/v1/sessions/1/files/b.pcap.part"));
+    INFO(part.head);
+    CHECK(part.status == 409);
+    CHECK(part.body.find("b.pcap.part is still being written: download b.pcap once session 1") != std::string::npos);
+}
+
+TEST_CASE("HTTP: bodies over 64 KiB are refused before they are read: by Content-Length, Expect, or chunked as they pass it")
+{
+    test_server server(std::vector<std::string>{});
+    const std::string post = "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+    // Announced, and never sent: 413 at once (cpp-httplib alone waits to
+    // read it all, 5 s per read).
+    auto start = std::chrono::steady_clock::now();
+    http_reply r = parse_reply(exchange(server.port(), post + "Content-Length: 100000000\r\n\r\n"));
+    INFO(r.head);
+    CHECK(r.status == 413);
+    CHECK(r.body.find("over 65536 bytes") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    // Asked with Expect: 413 instead of 100 Continue.
+    r = parse_reply(exchange(server.port(), post + "Content-Length: 100000000\r\nExpect: 100-continue\r\n\r\n", 1000ms));
+    CHECK(r.status == 413);
+    // Chunked: refused once past the limit, without its end ever sent.
+    start = std::chrono::steady_clock::now();
+    const int s = connect_to(server.port());
+    send_all(s, post + "Transfer-Encoding: chunked\r\n\r\n");
+    const std::string chunk = "1000\r\n" + std::string(4096, ' ') + "\r\n";
+    for (int i = 0; i < 17; i++)
+        send_all(s, chunk);
+    r = parse_reply(read_all(s, 3000ms));
+    close(s);
+    CHECK(r.status == 413);
+    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    // One under the limit is read (and refused as not JSON).
+    const std::string spaces(1000, ' ');
+    r = parse_reply(exchange(server.port(), post + "Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + spaces + "\r\n0\r\n\r\n"));
+    CHECK(r.status == 400);
+    CHECK(r.body.find("not valid JSON") != std::string::npos);
+}
+
+TEST_CASE("HTTP: 20 idle connections and 10 downloads nobody reads leave GET /api/v1/sessions answered within a second")
+{
+    test_server server(std::vector<std::string>{"big.pcap"});
+    server.write("big.pcap", 8 << 20);
+    std::vector<int> held;
+    for (int i = 0; i < 20; i++)
+        held.push_back(connect_to(server.port()));
+    for (int i = 0; i < 10; i++) {
+        held.push_back(connect_to(server.port()));
+        send_all(held.back(), "GET /api/v1/sessions/1/files/big.pcap HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    std::this_thread::sleep_for(200ms);
+    for (int i = 0; i < 3; i++) {
+        const auto start = std::chrono::steady_clock::now();
+        const http_reply r = parse_reply(http_get(server.port(), "/api/v1/sessions"));
+        CHECK(r.status == 200);
+        CHECK(std::chrono::steady_clock::now() - start < 1s);
+    }
+    for (const int s : held)
+        close(s);
+}
+
+TEST_CASE("HTTP: downloads past max_downloads are 503 with Retry-After")
+{
+    http_settings settings;
+    settings.max_downloads = 1;
+    test_server server(std::vector<std::string>{"big.pcap"}, settings);
+    server.write("big.pcap", 8 << 20);
+    const int slow = connect_to(server.port());
+    send_all(slow, "GET /api/v1/sessions/1/files/big.pcap HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::this_thread::sleep_for(200ms);   // its first bytes are sent, the rest waits for a reader
+    const http_reply r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/files/big.pcap"));
+    INFO(r.head);
+    CHECK(r.status == 503);
+    CHECK(r.has("Retry-After: 5"));
+    CHECK(r.body.find("1 downloads are under way") != std::string::npos);
+    close(slow);
+}
+
+TEST_CASE("HTTP: stop() ends connections that trickle headers or read nothing, at once")
+{
+    auto server = std::make_unique<test_server>(std::vector<std::string>{"big.pcap"});
+    server->write("big.pcap", 8 << 20);
+    const uint16_t port = server->port();
+    // One byte every 300 ms, never a whole line (each within the 5 s read
+    // timeout: cpp-httplib alone waits for it as long as it goes on).
+    std::atomic<bool> trickling = true;
+    std::thread trickler([&] {
+        const int s = connect_to(port);
+        for (int i = 0; i < 40 && trickling; i++) {
+            if (::send(s, "G", 1, MSG_NOSIGNAL) != 1)
+                break;
+            std::this_thread::sleep_for(300ms);
+        }
+        close(s);
+    });
+    const int slow = connect_to(port);
+    send_all(slow, "GET /api/v1/sessions/1/files/big.pcap HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::this_thread::sleep_for(500ms);
+    const auto start = std::chrono::steady_clock::now();
+    server.reset();
+    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    trickling = false;
+    trickler.join();
+    close(slow);
 }
 
 TEST_CASE("/metrics: Prometheus text from the stats reply's rows, each family with HELP and TYPE")

@@ -2,9 +2,11 @@
 # The daemon's HTTP API (--http, docs/http.md) on endless replayed traffic:
 # --http's option errors; every route with its status and body; sessions
 # started over HTTP seen by linecapctl and the other way round; the socket's
-# refusals given word for word; downloads whole, by Range and resumed; path
-# traversal; the 64 KiB body limit; a stalled client beside a quick one;
-# /metrics against `stats`; the bearer token.
+# refusals given word for word; downloads whole, by Range and resumed, a
+# file being written refused; path traversal; the 64 KiB body limit, sent
+# whole or chunked; /metrics against `stats`; a shutdown that a trickling
+# client does not hold up; the bearer token. (Stalled, idle and slow clients
+# beside quick ones: tests/control/test_http_api.cpp.)
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 started=$(date +%s)
@@ -173,36 +175,25 @@ expect 400 POST /api/v1/sessions --data 'not json'
 jq -e '.error | startswith("the body is not valid JSON")' "$WORK/body" >/dev/null || fail "$(cat "$WORK/body")"
 expect 400 POST /api/v1/sessions --data '[1, 2]'
 [ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"start","spec":[1,2]}')" ] || fail "$(cat "$WORK/body")"
-note "a body over 64 KiB: 413"
+note "a body over 64 KiB: 413, sent whole or chunked"
 head -c 70000 /dev/zero | tr '\0' ' ' >"$WORK/big"
 expect 413 POST /api/v1/sessions --data-binary @"$WORK/big"
 jq -e '.error | contains("65536")' "$WORK/body" >/dev/null || fail "413's body: $(cat "$WORK/body")"
+expect 413 POST /api/v1/sessions -H 'Transfer-Encoding: chunked' --data-binary @"$WORK/big"
+jq -e '.error | contains("65536")' "$WORK/body" >/dev/null || fail "chunked 413's body: $(cat "$WORK/body")"
 expect 200 GET /api/v1/sessions   # the daemon is well
 jq -e '.sessions | length == 2' "$WORK/body" >/dev/null || fail "a refused start left a session: $(cat "$WORK/body")"
 
-note "stalled clients (one header byte, then nothing) do not keep GET /api/v1/sessions from answering within a second"
-python3 - "$PORT" 4 3 >"$WORK/stalled.log" 2>&1 <<'EOF' &
-import socket, sys, time
-port, n, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-held = []
-for _ in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(b"G")
-    held.append(s)
-print("stalling", flush=True)
-time.sleep(seconds)
-EOF
-stall_pid=$!
-cleanup_hooks+=("kill $stall_pid 2>/dev/null")
-for _ in $(seq 50); do grep -q stalling "$WORK/stalled.log" && break; sleep 0.05; done
-grep -q stalling "$WORK/stalled.log" || fail "the stalled clients did not connect: $(cat "$WORK/stalled.log")"
-for _ in 1 2 3; do
-    t=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 1 "$URL/api/v1/sessions") ||
-        fail "GET /api/v1/sessions did not answer within a second beside stalled clients"
-    [ "${t% *}" = 200 ] || fail "GET /api/v1/sessions beside stalled clients: $t"
-done
-ctl ls >/dev/null || fail "the control socket does not answer beside stalled HTTP clients"
-wait "$stall_pid" || true
+note "a file being written is 409; an unknown session's files 404"
+expect 200 GET /api/v1/sessions/2/files
+part=$(jq -r '.files | map(select(.name | endswith(".part"))) | .[0].name' "$WORK/body")
+[[ "$part" == *.part ]] || fail "session 2 has no file being written: $(cat "$WORK/body")"
+expect 409 GET "/api/v1/sessions/2/files/$part" -r 0-99
+jq -e --arg f "${part%.part}" '.error | contains("still being written: download \($f)")' "$WORK/body" >/dev/null ||
+    fail "GET $part: $(cat "$WORK/body")"
+expect 404 GET /api/v1/sessions/999/files
+expect 404 GET /api/v1/sessions/999/files/x.pcap -r 10-
+jq -e '.error | startswith("no session has the id or name 999")' "$WORK/body" >/dev/null || fail "$(cat "$WORK/body")"
 
 note "stop over HTTP; stopping again 409; the files: list, download, Range, resume"
 for _ in $(seq 100); do [ "$(field 1 .counters.written_bytes)" -gt 200000 ] && break; sleep 0.1; done
@@ -355,11 +346,30 @@ jq -e '.error | startswith("2 sessions are named ng")' "$WORK/body" >/dev/null |
 expect 200 POST /api/v1/sessions/ng/stop
 jq -e --arg id "$twin" '.id == $id and .reason == "user"' "$WORK/body" >/dev/null || fail "stop ng: $(cat "$WORK/body")"
 
-note "shutdown: the HTTP port closes with the daemon"
+note "shutdown beside a client that trickles its headers: the daemon exits at once, its files closed"
+python3 - "$PORT" >"$WORK/trickle.log" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print("trickling", flush=True)
+for _ in range(60):   # a byte every 0.5 s, each within the 5 s read timeout: 30 s
+    try:
+        s.sendall(b"G")
+    except OSError:
+        break
+    time.sleep(0.5)
+PY
+trickle_pid=$!
+cleanup_hooks+=("kill $trickle_pid 2>/dev/null")
+for _ in $(seq 50); do grep -q trickling "$WORK/trickle.log" && break; sleep 0.05; done
+grep -q trickling "$WORK/trickle.log" || fail "the trickling client did not connect: $(cat "$WORK/trickle.log")"
 ctl shutdown >/dev/null
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-! kill -0 "$pid" 2>/dev/null || fail "the daemon did not exit"
+# (Without ending the connection, the daemon waited for the client: 30 s.)
+for _ in $(seq 80); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$pid" 2>/dev/null || fail "the daemon did not exit within 8 s of shutdown beside a trickling HTTP client"
 wait "$pid" || fail "the daemon exited with $?"
+kill "$trickle_pid" 2>/dev/null || true
+wait "$trickle_pid" || true
+[ -z "$(find "$ROOT" -name '*.part')" ] || fail "files left .part after shutdown: $(find "$ROOT" -name '*.part')"
 ! curl -sS --max-time 2 -o /dev/null "$URL/healthz" 2>/dev/null || fail "the HTTP port still answers after shutdown"
 
 note "a token: 401 without it and with a wrong one, 200 with it"
