@@ -157,7 +157,7 @@ void control_daemon::run(pipeline& p)
     uint64_t next_stats = p.start_tsc + stats_every;
     log_event(log_module::control, log_level::info, "listening on {}, sessions under {}", _options.control_socket, _catalog.root());
     // HTTP threads are started here, on the control thread: they run where
-    // it runs, never on a worker's or a writer's lcore.
+    // it runs (never on a worker's lcore; on -l 0-1, on writer 0's CPU).
     _server.wake_on(_bridge.fd());
     if (_http)
         _http->start();

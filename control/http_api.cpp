@@ -651,9 +651,10 @@ struct http_api::impl {
             send_error(res, 500, what);
         });
         server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-            // What changes something at info, the rest at debug.
-            const bool reads = req.method == "GET" || req.method == "HEAD";
-            log_event(log_module::control, reads && res.status < 500 ? log_level::debug : log_level::info,
+            // What changes something, a refused token (someone guessing?) and
+            // a 5xx at info; the rest at debug.
+            const bool quiet = (req.method == "GET" || req.method == "HEAD") && res.status < 500 && res.status != 401;
+            log_event(log_module::control, quiet ? log_level::debug : log_level::info,
                       "http: {} {} {} from {}", req.method, printable(req.path), res.status, printable(req.remote_addr));
         });
     }

@@ -1,8 +1,9 @@
 // The daemon's HTTP API (--http ADDR:PORT, docs/http.md): linecapctl's
 // operations as JSON routes under /api/v1, file downloads, /metrics and
 // /healthz, served by cpp-httplib on threads of its own, started by the
-// control thread (so on the control thread's CPUs, never a worker's or a
-// writer's lcore).
+// control thread (so on the control thread's CPUs: never a worker's lcore;
+// on -l 0-1, where no CPU is free, that is the main lcore's CPU, beside
+// writer 0).
 //
 //   HTTP client ──▶ http_api thread ──(request)──▶ control_bridge ──▶ control thread
 //                   (parse_request,   ◀─(status, JSON)──  queue + eventfd     (the only one

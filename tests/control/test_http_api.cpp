@@ -591,4 +591,11 @@ TEST_CASE("/metrics: Prometheus text from the stats reply's rows, each family wi
     CHECK(text.find("# TYPE linecap_session_written_bytes_total counter") != std::string::npos);
     // Every line is a comment or a sample, and the text ends with a newline.
     CHECK(text.back() == '\n');
+    const std::regex comment(R"(# (HELP|TYPE) linecap_[a-z_]+ .+)");
+    const std::regex sample(R"(linecap_[a-z_]+(\{([a-z]+="([^"\\]|\\.)*",?)+\})? [0-9.]+)");
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        INFO(line);
+        CHECK((std::regex_match(line, comment) || std::regex_match(line, sample)));
+    }
 }
