@@ -466,12 +466,17 @@ http_answer control_daemon::answer_http(const http_call& call)
         return {400, ojson({{"error", fmt::format("{} is not served over HTTP", command_name(req.cmd))}}).dump()};
     // The session the command names, looked up as handle() will: its
     // state says which refusal it is (404, 409, ...).
-    bool found = true, running = false, ambiguous = false;
+    refusal_facts facts;
+    bool ambiguous = false;
+    facts.shutting_down = _shutdown;
+    facts.at_limit = req.cmd == command::start && free_session_slot(*_p, _options.session_limit) < 0;
     if (!req.id.empty()) {
         std::string ignored;
         const session_record* r = lookup(req.id, req.cmd == command::stop, ignored);
-        found = r != nullptr;
-        running = found && r->slot >= 0;
+        const bool found = r != nullptr;
+        facts.found = found;
+        facts.running = found && r->slot >= 0;
+        facts.merging = found && _jobs.merging(r->id);
         // Not found, but a name several sessions share: the request must
         // say which (400), not "no such session" (404).
         const auto all = _catalog.all();
@@ -483,7 +488,7 @@ http_answer control_daemon::answer_http(const http_call& call)
     const std::string body = reply.dump(-1, ' ', false, ojson::error_handler_t::replace);
     if (ok)
         return {req.cmd == command::start ? 201 : 200, body};
-    return {ambiguous ? 400 : refusal_status(req.cmd, found, running), body};
+    return {ambiguous ? 400 : refusal_status(req.cmd, facts), body};
 }
 
 std::string control_daemon::files(const request& req)

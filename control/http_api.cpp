@@ -333,14 +333,20 @@ bool same_token(std::string_view given, std::string_view expected)
     return diff == 0;
 }
 
-int refusal_status(command cmd, bool found, bool running)
+int refusal_status(command cmd, const refusal_facts& facts)
 {
-    if (!found)
+    if (!facts.found)
         return 404;
     switch (cmd) {
-    case command::stop: return running ? 503 : 409;   // running: it could not be stopped yet
-    case command::remove: return 409;                 // running, or being merged
-    default: return 400;
+    case command::start:
+        return facts.shutting_down ? 503 : facts.at_limit ? 409 : 400;
+    case command::stop:
+        return facts.running ? 503 : 409;   // running: it could not be stopped yet
+    case command::remove:
+        // Neither running nor merged: the catalog could not remove it.
+        return facts.running || facts.merging ? 409 : 500;
+    default:
+        return 400;
     }
 }
 

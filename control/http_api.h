@@ -114,20 +114,41 @@ std::string read_http_token(const std::string& path, std::string& token);
 // length only (no early exit at the first differing byte).
 bool same_token(std::string_view given, std::string_view expected);
 
-// HTTP's status for a socket reply to `cmd` that was refused when the
-// session it named was found (`found`) and running (`running`): 404 for an
-// unknown session, 409 for one in the wrong state, 400 otherwise.
-int refusal_status(command cmd, bool found, bool running);
+// What the control thread knew, as it carried out a request it refused, of
+// the session the request named and of itself.
+struct refusal_facts {
+    bool found = true;           // the session named exists (or none was named)
+    bool running = false;        // it is running
+    bool merging = false;        // it is being merged
+    bool at_limit = false;       // --max-sessions sessions are running
+    bool shutting_down = false;  // the daemon is shutting down
+};
 
-// The HTTP server. Limits (docs/http.md): http_threads threads; request
+// HTTP's status for a socket reply to `cmd` that was refused: 404 for an
+// unknown session; 409 for one in the wrong state, or a start beyond
+// --max-sessions; 503 for a stop not carried out yet, or a start while the
+// daemon shuts down; 500 for a delete of an ended session that failed (an
+// I/O error); 400 otherwise (the request itself is wrong).
+int refusal_status(command cmd, const refusal_facts& facts);
+
+// The HTTP server. Limits (docs/http.md): `threads` threads; request
 // bodies up to max_request_bytes (413 past it); each read and write of a
 // connection times out; a call to the control thread waits at most
-// control_timeout.
+// control_timeout to be taken.
 struct http_settings {
     std::string host;
-    uint16_t port = 0;
+    uint16_t port = 0;   // 0: any free port (tests; --http refuses 0), see http_api::port()
     std::string token;   // empty: no Authorization asked (loopback only)
     std::string token_file;   // where it came from, for a warning about its mode
+    // cpp-httplib gives each open connection a thread for as long as it is
+    // open (an idle one 2 s, a stalled one 5 s per read, a download as long
+    // as it lasts): 64, so that 20 idle clients and 10 slow downloads leave
+    // most for everyone else. They sleep in poll() and cost their stacks'
+    // touched pages only.
+    size_t threads = 64;
+    // Downloads under way at once; one more is 503 with Retry-After. Half
+    // the threads, so downloads never take them all.
+    size_t max_downloads = 32;
 };
 
 class http_api {

@@ -93,15 +93,22 @@ TEST_CASE("tokens compare equal only when equal, whatever the lengths")
     CHECK_FALSE(same_token(std::string(16, '\0'), "0123456789abcdef"));
 }
 
-TEST_CASE("a refusal's status: 404 unknown session, 409 wrong state, 400 the rest")
+TEST_CASE("a refusal's status: 404 unknown session, 409 wrong state or full, 503 not yet or shutting down, 500 I/O, 400 the rest")
 {
-    CHECK(refusal_status(command::show, false, false) == 404);
-    CHECK(refusal_status(command::remove, false, false) == 404);
-    CHECK(refusal_status(command::remove, true, true) == 409);
-    CHECK(refusal_status(command::stop, true, false) == 409);
-    CHECK(refusal_status(command::stop, true, true) == 503);
-    CHECK(refusal_status(command::start, true, false) == 400);
-    CHECK(refusal_status(command::files, true, false) == 400);
+    const refusal_facts unknown{.found = false};
+    const refusal_facts ended{};
+    const refusal_facts running{.running = true};
+    CHECK(refusal_status(command::show, unknown) == 404);
+    CHECK(refusal_status(command::remove, unknown) == 404);
+    CHECK(refusal_status(command::remove, running) == 409);
+    CHECK(refusal_status(command::remove, refusal_facts{.merging = true}) == 409);
+    CHECK(refusal_status(command::remove, ended) == 500);   // the catalog could not remove its folder
+    CHECK(refusal_status(command::stop, ended) == 409);
+    CHECK(refusal_status(command::stop, running) == 503);
+    CHECK(refusal_status(command::start, ended) == 400);
+    CHECK(refusal_status(command::start, refusal_facts{.at_limit = true}) == 409);
+    CHECK(refusal_status(command::start, refusal_facts{.at_limit = true, .shutting_down = true}) == 503);
+    CHECK(refusal_status(command::files, ended) == 400);
 }
 
 TEST_CASE("the bridge: a call is answered by the serving thread; one given up is never served; closed, none waits")
