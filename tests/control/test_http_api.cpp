@@ -363,7 +363,7 @@ std::string read_all(int s, std::chrono::milliseconds wait)
 
 // One request on a connection of its own ("Connection: close" asked for),
 // and the whole reply.
-std::string exchange(uint16_t port, std::string_view request, std::chrono::milliseconds wait = 3000ms)
+std::string round_trip(uint16_t port, std::string_view request, std::chrono::milliseconds wait = 3000ms)
 {
     const int s = connect_to(port);
     send_all(s, request);
@@ -374,7 +374,7 @@ std::string exchange(uint16_t port, std::string_view request, std::chrono::milli
 
 std::string http_get(uint16_t port, std::string_view path, std::string_view headers = "")
 {
-    return exchange(port, fmt::format("GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}\r\n", path, headers));
+    return round_trip(port, fmt::format("GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}\r\n", path, headers));
 }
 
 struct http_reply {
@@ -468,13 +468,13 @@ TEST_CASE("HTTP: bodies over 64 KiB are refused before they are read: by Content
     // Announced, and never sent: 413 at once (cpp-httplib alone waits to
     // read it all, 5 s per read).
     auto start = std::chrono::steady_clock::now();
-    http_reply r = parse_reply(exchange(server.port(), post + "Content-Length: 100000000\r\n\r\n"));
+    http_reply r = parse_reply(round_trip(server.port(), post + "Content-Length: 100000000\r\n\r\n"));
     INFO(r.head);
     CHECK(r.status == 413);
     CHECK(r.body.find("over 65536 bytes") != std::string::npos);
     CHECK(std::chrono::steady_clock::now() - start < 1s);
     // Asked with Expect: 413 instead of 100 Continue.
-    r = parse_reply(exchange(server.port(), post + "Content-Length: 100000000\r\nExpect: 100-continue\r\n\r\n", 1000ms));
+    r = parse_reply(round_trip(server.port(), post + "Content-Length: 100000000\r\nExpect: 100-continue\r\n\r\n", 1000ms));
     CHECK(r.status == 413);
     // Chunked: refused once past the limit, without its end ever sent.
     start = std::chrono::steady_clock::now();
@@ -489,7 +489,7 @@ TEST_CASE("HTTP: bodies over 64 KiB are refused before they are read: by Content
     CHECK(std::chrono::steady_clock::now() - start < 1s);
     // One under the limit is read (and refused as not JSON).
     const std::string spaces(1000, ' ');
-    r = parse_reply(exchange(server.port(), post + "Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + spaces + "\r\n0\r\n\r\n"));
+    r = parse_reply(round_trip(server.port(), post + "Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + spaces + "\r\n0\r\n\r\n"));
     CHECK(r.status == 400);
     CHECK(r.body.find("not valid JSON") != std::string::npos);
 }
