@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "engine/sessions.h"
+#include "filters/classifier.h"
 #include "control/stats_json.h"
 
 namespace linecap {
@@ -59,7 +60,14 @@ std::string start_oneshot_session(pipeline& p, const engine_options& options)
     const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0)
         return fmt::format("--out {}: cannot open the folder: {}", dir, error_text(errno));
-    return add_session(p, 0, options.session, dir_fd);
+    if (std::string e = add_session(p, 0, options.session, dir_fd); !e.empty())
+        return e;
+    // -r: the one session's expression decides for every record, so it can
+    // refuse records before they are copied into mbufs (engine/file_port.h).
+    // The workers start after this step.
+    if (p.file && p.filters[0]->bpf)
+        p.file->prefilter = p.filters[0]->bpf.get();
+    return {};
 }
 
 void oneshot_control(pipeline& p, const engine_options& o)

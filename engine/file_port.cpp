@@ -17,6 +17,8 @@
 #include <rte_memcpy.h>
 
 #include "core/packet_meta.h"
+#include "engine/worker.h"
+#include "filters/bpf.h"
 
 namespace linecap {
 
@@ -74,6 +76,30 @@ rte_mbuf* to_mbuf(file_port& f, const capture_record& r)
     return head;
 }
 
+// A record seen as a one-segment mbuf that points into the reader's buffer,
+// for the prefilter's program: the bytes, their length, and the wire length
+// where BPF's `len` reads it (packet_meta::wire_len). Never allocated,
+// freed or handed on. A record over 65535 bytes does not fit one segment's
+// 16-bit length: it is copied and classified without a prefilter.
+class record_view {
+public:
+    record_view() { _m.nb_segs = 1; }
+
+    static bool fits(const capture_record& r) { return r.caplen <= UINT16_MAX; }
+
+    rte_mbuf* of(const capture_record& r)
+    {
+        _m.buf_addr = const_cast<uint8_t*>(r.data);   // read only: BPF does not write packets
+        _m.buf_len = _m.data_len = static_cast<uint16_t>(r.caplen);
+        _m.pkt_len = r.caplen;
+        meta_of(&_m)->wire_len = r.len;
+        return &_m;
+    }
+
+private:
+    rte_mbuf _m{};
+};
+
 // The reading is over: an error (already in f.error), or the last file's end.
 void finish(file_port& f)
 {
@@ -126,15 +152,26 @@ bool next_record(file_port& f)
 
 } // namespace
 
-uint16_t receive_file_records(file_port& f, rte_mbuf** pkts, uint16_t n)
+uint16_t receive_file_records(file_port& f, worker& w, rte_mbuf** pkts, uint16_t n)
 {
     if (f.finished.load(std::memory_order_relaxed))
         return 0;
     uint16_t got = 0;
     uint64_t bytes = 0;
+    unsigned refused = 0;
+    uint64_t refused_bytes = 0;
+    record_view view;
     while (got < n) {
-        if (!f.has_pending && !(f.has_pending = next_record(f)))
-            break;
+        if (!f.has_pending) {
+            if (got + refused == prefilter_look_ahead || !(f.has_pending = next_record(f)))
+                break;
+            if (f.prefilter != nullptr && record_view::fits(f.pending) && !f.prefilter->matches(view.of(f.pending))) {
+                f.has_pending = false;
+                refused++;
+                refused_bytes += f.pending.caplen;
+                continue;
+            }
+        }
         rte_mbuf* m = to_mbuf(f, f.pending);
         if (m == nullptr)
             break;   // the pool is empty: the record waits for the writer to free some
@@ -142,9 +179,18 @@ uint16_t receive_file_records(file_port& f, rte_mbuf** pkts, uint16_t n)
         pkts[got++] = m;
         bytes += f.pending.caplen;
     }
-    f.fed.store(f.fed.load(std::memory_order_relaxed) + got, std::memory_order_release);
-    f.rx_packets.store(f.rx_packets.load(std::memory_order_relaxed) + got, std::memory_order_relaxed);
-    f.rx_bytes.store(f.rx_bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+    if (refused != 0) {
+        // As the worker counts a burst's packets that no session wants.
+        rte_seqcount_write_begin(&w.counters.burst_seq);
+        w.counters.rx_packets.add(refused);
+        w.counters.rx_bytes.add(refused_bytes);
+        w.counters.filtered.add(refused);
+        rte_seqcount_write_end(&w.counters.burst_seq);
+        w.last_rx_tsc.store(rte_rdtsc(), std::memory_order_relaxed);
+    }
+    f.fed.store(f.fed.load(std::memory_order_relaxed) + got + refused, std::memory_order_release);
+    f.rx_packets.store(f.rx_packets.load(std::memory_order_relaxed) + got + refused, std::memory_order_relaxed);
+    f.rx_bytes.store(f.rx_bytes.load(std::memory_order_relaxed) + bytes + refused_bytes, std::memory_order_relaxed);
     return got;
 }
 

@@ -20,6 +20,13 @@
 // the chain holds, which DPDK's packet reads rely on: see filters/bpf.cpp).
 // Lossless: a record waits, read but not yet handed out, while the pool is
 // empty.
+//
+// A record the session's tcpdump expression refuses never becomes an mbuf:
+// the expression runs on the record where the reader holds it (`prefilter`),
+// and only the records it keeps are copied, then classified as any packet
+// (the expression again, with the rules and payload patterns). On a
+// selective filter most records cost a read and one BPF run, as in
+// `tcpdump -r`; the copy, the ring and the writer are paid by matches only.
 #pragma once
 
 #include <atomic>
@@ -34,6 +41,9 @@
 #include "writers/capture_reader.h"
 
 namespace linecap {
+
+class bpf_expression;
+struct worker;
 
 // The largest record linecap reads: libpcap's own limit for Ethernet.
 constexpr uint32_t max_file_frame = 262144;
@@ -57,6 +67,11 @@ struct file_port {
     rte_mempool* pool = nullptr;        // the worker allocates from it, through its lcore's cache
     int timestamp_offset = -1;          // the RX timestamp dynamic field
     uint64_t timestamp_flag = 0;
+    // The BPF expression every packet must pass to be wanted at all (the
+    // one session's, on -r), run on each record before it is copied into an
+    // mbuf; null: none, every record is copied. Not owned (the session's
+    // filter, which outlives the workers); set before the workers start.
+    const bpf_expression* prefilter = nullptr;
 
     // The worker's own, once it polls the port.
     std::unique_ptr<capture_reader> file;   // the one being read
@@ -65,7 +80,8 @@ struct file_port {
     bool has_pending = false;
 
     // The worker -> others.
-    alignas(64) std::atomic<uint64_t> fed{0};       // records handed out as mbufs
+    alignas(64) std::atomic<uint64_t> fed{0};       // records handed to the worker: as mbufs, or counted
+                                                    // as received and filtered (refused by `prefilter`)
     std::atomic<uint64_t> rx_packets{0};            // the port's counters, per burst
     std::atomic<uint64_t> rx_bytes{0};
     // `error` is written before `finished` is set (release).
@@ -74,9 +90,15 @@ struct file_port {
 };
 
 // The worker's RX call for the file's queue: up to `n` records as mbufs.
-// Returns fewer at the end of the files (then `finished`) or when the pool
-// is empty (the record waits).
-uint16_t receive_file_records(file_port& f, rte_mbuf** pkts, uint16_t n);
+// Returns fewer at the end of the files (then `finished`), when the pool is
+// empty (the record waits), or when `prefilter` refused most of the records
+// looked at (at most prefilter_look_ahead per call, so the worker keeps
+// passing its quiescent points). Records the prefilter refuses are counted
+// in `w`'s counters as received and filtered, as the classifier would have.
+uint16_t receive_file_records(file_port& f, worker& w, rte_mbuf** pkts, uint16_t n);
+
+// Records one receive_file_records call looks at, at most.
+constexpr unsigned prefilter_look_ahead = 1024;
 
 // Gets the port ready: the worker will allocate from `pool`. Returns an
 // empty string or the failure.

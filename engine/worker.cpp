@@ -157,7 +157,7 @@ int worker_main(void* arg)
         // file's queue (-r) is read here, every other from its ethdev.
         const uint16_t nb_rx = likely(q.file == nullptr)
                                    ? rte_eth_rx_burst(q.port, q.queue, pkts, static_cast<uint16_t>(w.burst))
-                                   : receive_file_records(*q.file, pkts, static_cast<uint16_t>(w.burst));
+                                   : receive_file_records(*q.file, w, pkts, static_cast<uint16_t>(w.burst));
         if (unlikely(nb_rx == 0)) {
             if (w.idle_nap_us != 0)
                 nap_when_idle(w);

@@ -9,7 +9,11 @@
 
 #include <fmt/format.h>
 
+#include <pcap/pcap.h>
+
 #include "engine/file_port.h"
+#include "engine/worker.h"
+#include "filters/bpf.h"
 #include "tests/support/dpdk_env.h"
 
 using namespace linecap;
@@ -246,7 +250,7 @@ TEST_CASE("files that are not Ethernet captures are refused at open, by name")
     for (const bad& b : {bad{"text.pcap", "hello, world\n", "not a capture file: it starts with 68 65 6c 6c"},
                          bad{"empty.pcap", "", "not a capture file: it holds 0 bytes"},
                          bad{"short.pcap", "\xd4\xc3", "not a capture file: it holds 2 bytes"},
-                         bad{"header-cut.pcap", pcap_file({}).substr(0, 20), "libpcap cannot read its header"},
+                         bad{"header-cut.pcap", pcap_file(std::vector<raw_record>{}).substr(0, 20), "libpcap cannot read its header"},
                          bad{"raw-ip.pcap", pcap_file({{1, 0, 20, 20}}, false, false, 101),
                              "its link type is RAW ("}}) {
         const auto path = write_file(b.name, b.bytes);
@@ -259,4 +263,129 @@ TEST_CASE("files that are not Ethernet captures are refused at open, by name")
     std::string error;
     CHECK(open_replay_file("/nonexistent/x.pcap", error) == nullptr);
     CHECK(error == "-r /nonexistent/x.pcap: cannot open it: No such file or directory");
+}
+
+namespace {
+
+// What one -r run through receive_file_records hands out and counts.
+struct prefiltered_run {
+    std::vector<uint64_t> kept_records;   // indexes of the records handed out as mbufs
+    uint64_t calls_before_first_packet = 0;
+    uint64_t fed_after_first_call = 0;
+    bool finished_after_first_call = false;
+    worker_totals counted;
+    uint64_t fed = 0, port_packets = 0, port_bytes = 0;
+};
+
+prefiltered_run receive_all(const std::string& path, const bpf_expression* prefilter,
+                            const std::vector<raw_record>& records)
+{
+    prefiltered_run run;
+    file_port f;
+    f.paths = {path};
+    REQUIRE(open_file_port(f, test::mbuf_pool()) == "");
+    f.prefilter = prefilter;
+    auto w = std::make_unique<worker>();
+    rte_mbuf* pkts[32];
+    for (uint64_t call = 0;; call++) {
+        const uint16_t n = receive_file_records(f, *w, pkts, 32);
+        if (call == 0) {
+            run.fed_after_first_call = f.fed.load();
+            run.finished_after_first_call = f.finished.load();
+        }
+        for (uint16_t i = 0; i < n; i++) {
+            // Which record it is: its wire length is its own (below).
+            const uint32_t wire = meta_of(pkts[i])->wire_len;
+            uint64_t index = 0;
+            while (index < records.size() && records[index].len != wire)
+                index++;
+            REQUIRE(index < records.size());
+            CHECK(pkts[i]->pkt_len == records[index].caplen);
+            run.kept_records.push_back(index);
+            rte_pktmbuf_free(pkts[i]);
+        }
+        if (n == 0 && f.finished.load())
+            break;
+        REQUIRE(call < 100000);
+    }
+    REQUIRE(f.error == "");
+    run.counted = read_worker_totals(w->counters);
+    run.fed = f.fed.load();
+    run.port_packets = f.rx_packets.load();
+    run.port_bytes = f.rx_bytes.load();
+    close_file_port(f);
+    return run;
+}
+
+} // namespace
+
+TEST_CASE("-r's prefilter: the records the expression refuses are counted as received and filtered, never copied")
+{
+    // Every record has a wire length of its own, so a handed-out mbuf names
+    // its record. Odd ones: an empty record of a long packet, a snapped one,
+    // one over 65535 bytes (no one-segment view: copied, as the classifier
+    // decides), and 3000 that the expression refuses in a row (more than one
+    // call's look-ahead).
+    std::vector<raw_record> records;
+    for (uint32_t i = 0; i < 200; i++)
+        records.push_back({i, 0, 60 + i % 7, 1000 + i});
+    records.push_back({300, 0, 0, 262144});
+    records.push_back({301, 0, 96, 1500 * 7});
+    records.push_back({302, 0, 70000, 70000});
+    for (uint32_t i = 0; i < 3000; i++)
+        records.push_back({400 + i, 0, 64, 20000 + i});
+    records.push_back({9000, 0, 61, 19999});
+    const auto path = write_file("prefilter.pcap", pcap_file(records));
+    // Records' first bytes run 1, 2, 3, ... (pcap_file's seeds).
+    const std::string expression = GENERATE(as<std::string>{}, "ether[0] & 3 = 1 or len = 262144 or len = 10500",
+                                            "len < 1100 and ether[2] > 40", "len = 19999");
+    const bpf_runner runner = GENERATE(bpf_runner::guarded_jit, bpf_runner::interpreter);
+    INFO(expression);
+    bpf_expression prefilter;
+    REQUIRE(prefilter.compile(expression, runner, packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len)))
+            == "");
+
+    // libpcap's own interpreter on the bytes as the file holds them: what tcpdump -r keeps.
+    bpf_program program{};
+    std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 262144), &pcap_close);
+    REQUIRE(pcap_compile(dead.get(), &program, expression.c_str(), 1, 0) == 0);
+    std::vector<uint64_t> expected;
+    uint64_t bytes = 0, refused_bytes = 0;
+    for (uint64_t r = 0; r < records.size(); r++) {
+        const std::string data = frame_bytes(records[r].caplen, static_cast<uint8_t>(r + 1));
+        bytes += records[r].caplen;
+        // The record too long for a view is handed out whatever the expression says.
+        if (records[r].caplen > UINT16_MAX ||
+            bpf_filter(program.bf_insns, reinterpret_cast<const u_char*>(data.data()), records[r].len,
+                       records[r].caplen) != 0)
+            expected.push_back(r);
+        else
+            refused_bytes += records[r].caplen;
+    }
+    pcap_freecode(&program);
+
+    const prefiltered_run run = receive_all(path, &prefilter, records);
+    CHECK(run.kept_records == expected);
+    // The worker counts the mbufs handed out once it has classified them;
+    // the port counts the refused ones for it, as received and filtered.
+    CHECK(run.counted.rx_packets == records.size() - expected.size());
+    CHECK(run.counted.rx_bytes == refused_bytes);
+    CHECK(run.counted.filtered == records.size() - expected.size());
+    CHECK(run.counted.matched == 0);
+    CHECK(run.fed == records.size());
+    CHECK(run.port_packets == records.size());
+    CHECK(run.port_bytes == bytes);
+    if (expression == "len = 19999") {
+        // One call looks at prefilter_look_ahead records at most, and hands
+        // none out: the worker passes a quiescent point between calls.
+        CHECK(run.fed_after_first_call == prefilter_look_ahead);
+        CHECK_FALSE(run.finished_after_first_call);
+        CHECK(run.kept_records == std::vector<uint64_t>{202, records.size() - 1});
+    }
+
+    // Without a prefilter every record is handed out.
+    const prefiltered_run all = receive_all(path, nullptr, records);
+    CHECK(all.kept_records.size() == records.size());
+    CHECK(all.counted.rx_packets == 0);   // the worker counts them, after classifying
+    CHECK(all.fed == records.size());
 }
