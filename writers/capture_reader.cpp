@@ -32,6 +32,9 @@ constexpr size_t pipe_buffer_bytes = 1 << 20;
 constexpr size_t mapped_buffer_bytes = 64 << 10;
 // How far ahead of the reader a mapped file's pages are read in.
 constexpr size_t populate_window_bytes = 32 << 20;
+// How far ahead of the record being read its lines are prefetched (direct
+// reading of a mapped pcap file).
+constexpr uint64_t prefetch_ahead_bytes = 2048;
 // Records between two looks at how far the pages are read in.
 constexpr uint64_t populate_every = 32;
 
@@ -152,6 +155,18 @@ struct capture_reader::pcap_source {
     // ftell. -1: not known (a pipe).
     int64_t next_offset = -1;
     bool counted = false;
+    // Records read straight out of the mapping, skipping libpcap's two
+    // fread()s per record (one a copy of the whole record): a standard pcap
+    // layout of version 2.4 or later (no swapped length fields) and a link
+    // type with no pseudo-header to byte-swap (Ethernet, raw IP). Only a
+    // record libpcap would hand out unchanged is taken this way (whole in
+    // the file, within the snap length); any other is read by libpcap
+    // itself, from its offset, as before: its truncation to the snap length,
+    // its errors and their words stay libpcap's.
+    bool direct = false;
+    bool swapped = false;        // the file's byte order is not ours
+    int dlt = -1;                // pcap_datalink()
+    uint64_t prefetched = 0;     // the mapping's cache lines asked for up to here (direct reading)
 
     ~pcap_source()
     {
@@ -181,7 +196,7 @@ struct capture_reader::pcap_source {
     {
         if (map == nullptr || populated >= map_bytes)
             return;
-        const long at = std::ftell(stream);
+        const long at = counted ? next_offset : std::ftell(stream);
         if (populated != 0 && at >= 0 && static_cast<size_t>(at) + populate_window_bytes / 2 < populated)
             return;
         const size_t bytes = std::min(populate_window_bytes, map_bytes - populated);
@@ -304,6 +319,10 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
             src->next_offset = std::ftell(stream);
             src->counted = src->next_offset == sizeof(pcap_file_header) &&
                            magic != 0xa1b2cd34u && magic != __builtin_bswap32(0xa1b2cd34u);
+            const int dlt = src->dlt = pcap_datalink(src->pcap);
+            src->swapped = pcap_is_swapped(src->pcap) == 1;
+            src->direct = src->counted && pcap_major_version(src->pcap) == 2 && pcap_minor_version(src->pcap) >= 4 &&
+                          (dlt == DLT_EN10MB || dlt == DLT_RAW);
         }
         _pcap = std::move(src);
         return {};
@@ -455,6 +474,43 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     if (_packets % populate_every == 0)
         src.populate_ahead();
     const int64_t offset = src.offset();
+    int64_t record_end = -1;   // where the record ends in the file, if its header says (direct reading)
+    if (src.direct && static_cast<uint64_t>(offset) + sizeof(pcap_record_header) > src.map_bytes) {
+        std::fseek(src.stream, offset, SEEK_SET);   // the end, or half a header: libpcap says which
+    } else if (src.direct) {
+        // Each record is found from the length in the header before it: a
+        // chain of loads, each a miss to memory. Asking for the lines ahead
+        // turns it into a stream.
+        const uint64_t ahead = std::min<uint64_t>(static_cast<uint64_t>(offset) + prefetch_ahead_bytes, src.map_bytes);
+        for (src.prefetched = std::max<uint64_t>(src.prefetched, static_cast<uint64_t>(offset) & ~uint64_t{63});
+             src.prefetched < ahead; src.prefetched += 64)
+            __builtin_prefetch(static_cast<const uint8_t*>(src.map) + src.prefetched);
+        const uint8_t* at = static_cast<const uint8_t*>(src.map) + offset;
+        pcap_record_header raw;
+        std::memcpy(&raw, at, sizeof raw);
+        if (src.swapped)
+            raw = {__builtin_bswap32(raw.ts_sec), __builtin_bswap32(raw.ts_frac), __builtin_bswap32(raw.caplen),
+                   __builtin_bswap32(raw.len)};
+        record_end = offset + static_cast<int64_t>(sizeof raw) + raw.caplen;
+        if (raw.caplen <= src.snapshot && static_cast<uint64_t>(record_end) <= src.map_bytes) {
+            if (check_pcap_record(raw, src.max_caplen, _partial) == record_verdict::unwritten) {
+                _note = fmt::format("{}: ends after {} complete records: zeros follow at byte {} (the rest was "
+                                    "never written)", _path, _packets, offset);
+                return read_status::end;
+            }
+            src.next_offset = record_end;
+            record.ts_ns = uint64_t{raw.ts_sec} * ns_per_second +
+                           (src.nanosecond ? uint64_t{raw.ts_frac} : uint64_t{raw.ts_frac} * 1000);
+            record.caplen = raw.caplen;
+            record.len = raw.len;
+            record.interface = 0;
+            record.linktype = src.dlt;
+            record.data = at + sizeof raw;
+            return finish(record);
+        }
+        // Not a record to take as it lies: libpcap reads it, from where it starts.
+        std::fseek(src.stream, offset, SEEK_SET);
+    }
     pcap_pkthdr* h = nullptr;
     const u_char* data = nullptr;
     const int rc = pcap_next_ex(src.pcap, &h, &data);
@@ -474,7 +530,10 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     case record_verdict::record:
         break;
     }
-    src.advance(*h);
+    if (record_end >= 0)
+        src.next_offset = record_end;   // the file's length of it, whatever libpcap cut it to
+    else
+        src.advance(*h);
     uint64_t seconds, fraction_ns;
     if (src.pcapng) {
         // libpcap counts pcapng times in 64 bits and normalises the fraction.

@@ -389,3 +389,58 @@ TEST_CASE("-r's prefilter: the records the expression refuses are counted as rec
     CHECK(all.counted.rx_packets == 0);   // the worker counts them, after classifying
     CHECK(all.fed == records.size());
 }
+
+TEST_CASE("pcap records read straight out of the mapping are libpcap's records, odd ones included")
+{
+    // Records libpcap hands out changed (cut to the file's snap length, one
+    // longer than its original length), in files of both byte orders, µs
+    // and ns, versions 2.4 (read out of the mapping) and 2.3 (libpcap's
+    // length swap: read by libpcap throughout), each against libpcap's own
+    // pcap_next_ex on the same file, record after record.
+    const bool nanosecond = GENERATE(false, true);
+    const bool big_endian = GENERATE(false, true);
+    const uint16_t minor = GENERATE(uint16_t{4}, uint16_t{3});
+    std::string bytes = pcap_file({{1, 3841916976u, 60, 60}, {2, 5, 100, 100}, {3, 6, 64, 1500}, {4, 7, 200, 50},
+                                   {5, 8, 61, 61}, {6, 9, 0, 0}, {7, 10, 65, 66}},
+                                  nanosecond, big_endian);
+    const uint32_t snaplen = big_endian ? __builtin_bswap32(64u) : 64u;
+    std::memcpy(&bytes[16], &snaplen, 4);
+    const uint16_t minor_field = big_endian ? __builtin_bswap16(minor) : minor;
+    std::memcpy(&bytes[6], &minor_field, 2);
+    const auto path = write_file("odd.pcap", bytes);
+    INFO("nanosecond " << nanosecond << ", big endian " << big_endian << ", version 2." << minor);
+
+    const read_result r = read_all(path);
+    char errbuf[PCAP_ERRBUF_SIZE];
+    std::unique_ptr<pcap_t, decltype(&pcap_close)> pcap(
+        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf), &pcap_close);
+    REQUIRE(pcap != nullptr);
+    pcap_pkthdr* h = nullptr;
+    const u_char* data = nullptr;
+    size_t i = 0;
+    int rc = 0;
+    while ((rc = pcap_next_ex(pcap.get(), &h, &data)) == 1) {
+        REQUIRE(i < r.records.size());
+        INFO("record " << i + 1);
+        CHECK(r.records[i].caplen == h->caplen);
+        CHECK(r.records[i].len == std::max(h->len, h->caplen));
+        CHECK(r.records[i].ts_ns == uint64_t{static_cast<uint32_t>(h->ts.tv_sec)} * ns +
+                                        (nanosecond ? uint64_t{static_cast<uint32_t>(h->ts.tv_usec)}
+                                                    : uint64_t{static_cast<uint32_t>(h->ts.tv_usec / 1000)} * 1000));
+        CHECK(r.data[i] == std::string(reinterpret_cast<const char*>(data), h->caplen));
+        i++;
+    }
+    CHECK(r.records.size() == i);
+    CHECK(r.ended == (rc == PCAP_ERROR_BREAK));
+    if (minor == 4) {
+        CHECK(i == 7);
+        // The record after the one cut to 64 bytes starts where the file has it.
+        REQUIRE(r.records.size() >= 5);
+        CHECK(r.data[4] == frame_bytes(61, 5));
+    } else {
+        // 2.3: libpcap takes 200 bytes of a 50-byte packet for swapped
+        // lengths, reads 50, and the next header is in the middle of data.
+        CHECK(i == 4);
+        CHECK(r.error.find("record 5") != std::string::npos);
+    }
+}
