@@ -66,7 +66,8 @@ std::string control_daemon::prepare()
         return e;
     if (!_options.http_listen.empty()) {
         _http = std::make_unique<http_api>(
-            http_settings{_options.http_host, _options.http_port, _options.http_token, _options.http_token_file},
+            http_settings{_options.http_host, _options.http_port, _options.http_token, _options.http_token_file,
+                          {_options.http_cert, _options.http_key, _options.http_client_ca}},
             _bridge);
         if (std::string e = _http->bind(); !e.empty())
             return e;
@@ -460,9 +461,10 @@ http_answer control_daemon::answer_http(const http_call& call)
     case http_call::kind::request: break;
     }
     const request& req = call.req;
-    // The routes build none of these: a watch or a merge needs a socket
-    // client, and shutdown is the operator's, not the web's.
-    if (req.cmd == command::watch || req.cmd == command::merge || req.cmd == command::shutdown)
+    // The routes build none of these: a watch needs a socket client, a
+    // merge a pipe to write into (GET .../pcap gives one), and shutdown is
+    // the operator's, not the web's.
+    if (req.cmd == command::watch || (req.cmd == command::merge && call.output_fd < 0) || req.cmd == command::shutdown)
         return {400, ojson({{"error", fmt::format("{} is not served over HTTP", command_name(req.cmd))}}).dump()};
     // The session the command names, looked up as handle() will: its
     // state says which refusal it is (404, 409, ...).
@@ -481,6 +483,20 @@ http_answer control_daemon::answer_http(const http_call& call)
         // say which (400), not "no such session" (404).
         const auto all = _catalog.all();
         ambiguous = !found && std::any_of(all.begin(), all.end(), [&](const session_record* s) { return s->name == req.id; });
+    }
+    if (req.cmd == command::merge) {
+        // Streamed into the pipe from now on: the reply says what the HTTP
+        // thread names the download after.
+        std::string ignored;
+        const session_record* r = lookup(req.id, false, ignored);
+        const std::string id = r ? r->id : std::string(), name = r ? r->name : std::string();
+        const bool running = r && r->slot >= 0;
+        const std::string error = merge_into(0, req, call.output_fd, call.outcome);
+        if (error.empty())
+            return {200, ojson({{"id", id}, {"name", name}, {"running", running}}).dump()};
+        ojson reply = ojson::parse(error);
+        reply.erase("ok");
+        return {ambiguous ? 400 : refusal_status(req.cmd, facts), reply.dump(-1, ' ', false, ojson::error_handler_t::replace)};
     }
     ojson reply = ojson::parse(handle(0, req));
     const bool ok = reply.value("ok", false);
@@ -510,7 +526,12 @@ std::string control_daemon::merge(client_id client, const request& req)
     // and passed with the request: it ends up the client's, written by the
     // daemon without the client needing to read the session's folder, and
     // nothing is left in the folder.
-    const int output_fd = _server.take_passed_fd(client);
+    return merge_into(client, req, _server.take_passed_fd(client), nullptr);
+}
+
+std::string control_daemon::merge_into(client_id client, const request& req, int output_fd,
+                                       std::shared_ptr<merge_outcome> outcome)
+{
     const auto refuse = [&](const std::string& why) {
         if (output_fd >= 0)
             close(output_fd);
@@ -536,11 +557,21 @@ std::string control_daemon::merge(client_id client, const request& req)
     request.until_ns = req.until_ns;
     // A running session's files are taken as they are on disk now (writers/merge.h).
     request.live = r->slot >= 0;
-    if (r->spec.contains("format") && r->spec["format"].is_string())
+    if (req.format)
+        request.format = req.format;
+    else if (r->spec.contains("format") && r->spec["format"].is_string())
         request.format = parse_format(r->spec["format"].get<std::string>());
     // Off the control loop: a merge of gigabytes takes seconds, and the
     // loop enforces limits and serves other clients meanwhile. The job
     // closes both descriptors.
+    if (outcome) {
+        _jobs.merge(client, r->id, std::move(request), [outcome](const std::string& error) {
+            const std::lock_guard lock(outcome->mutex);
+            outcome->error = error;
+            outcome->done = true;
+        });
+        return {};
+    }
     _jobs.merge(client, r->id, std::move(request));
     _server.set_awaiting(client, true);
     return {};   // the reply comes when the merge is done
@@ -601,6 +632,12 @@ void control_daemon::send_new_notes()
 void control_daemon::reap_jobs(bool wait)
 {
     _jobs.reap(wait, [this](const finished_merge& m) {
+        if (m.streamed) {   // GET .../pcap: its client got the bytes, or went away (a write error here)
+            if (!m.error.empty())
+                log_event(log_module::control, log_level::info, "http: the merge of session {} ended early: {}", m.id,
+                          m.error);
+            return;
+        }
         if (!m.error.empty())
             _server.queue(m.client, error_reply(m.error));
         else

@@ -62,6 +62,11 @@ private:
     nlohmann::ordered_json stats_fields();   // the reply's, without "ok"
     std::string files(const request& req);
     std::string merge(client_id client, const request& req);
+    // The socket's merge and HTTP's (GET .../pcap, control/http_stream.h):
+    // the same checks and refusals, into `output_fd` (closed here or by the
+    // job). With `outcome` the merge is streamed: no socket client waits.
+    // Returns the error reply, or an empty string once the merge runs.
+    std::string merge_into(client_id client, const request& req, int output_fd, std::shared_ptr<merge_outcome> outcome);
     std::string remove(const request& req);
     std::string watch(client_id client, const request& req);
     // The HTTP API's calls (control/http_api.h): a request answered as the

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
+#include <netinet/in.h>
 #include <optional>
 #include <pthread.h>
 #include <regex>
@@ -23,6 +24,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "control/http_stream.h"
 #include "core/error_text.h"
 #include "core/log.h"
 
@@ -354,14 +356,70 @@ int refusal_status(command cmd, const refusal_facts& facts)
 
 namespace {
 
-// Ends every connection the server accepted on `port` with shutdown(2), so
-// that a thread blocked on one (a client that trickles its headers, a
-// download nobody reads) returns at once. cpp-httplib 0.11.4 keeps accepted
-// sockets to itself: they are found among the process's descriptors as the
-// TCP sockets whose local port is ours and that do not listen (a client's
-// socket has a port of its own). shutdown() neither closes nor reuses a
+// The address the server listens on, as getsockname() gives its accepted
+// sockets: the host's (or any, for a wildcard host) and the port.
+struct listen_address {
+    int family = AF_INET;
+    in_addr v4{};
+    in6_addr v6{};
+    bool any = false;   // 0.0.0.0 or ::: accepted sockets have the address they were reached at
+    uint16_t port = 0;
+};
+
+listen_address listen_address_of(const std::string& host, uint16_t port)
+{
+    listen_address a;
+    a.port = port;
+    if (inet_pton(AF_INET, host.c_str(), &a.v4) == 1) {
+        a.any = a.v4.s_addr == htonl(INADDR_ANY);
+    } else if (inet_pton(AF_INET6, host.c_str(), &a.v6) == 1) {
+        a.family = AF_INET6;
+        a.any = IN6_IS_ADDR_UNSPECIFIED(&a.v6);
+    }
+    return a;
+}
+
+// Whether `fd` is a connection accepted on `listen`: a connected TCP socket
+// (not listening, with a peer) whose local address is the listening one.
+// While the server listens, no other socket can have that address: bind()
+// refuses it and connect() picks no port a listener holds; a UDP socket
+// or another address's TCP socket on the same port number does not match.
+bool accepted_on(int fd, const listen_address& listen)
+{
+    int type = 0, protocol = 0, listening = 1;
+    socklen_t size = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) != 0 || type != SOCK_STREAM)
+        return false;
+    size = sizeof protocol;
+    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &size) != 0 || protocol != IPPROTO_TCP)
+        return false;
+    size = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || listening != 0)
+        return false;
+    sockaddr_storage local{}, peer{};
+    socklen_t length = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0 || local.ss_family != listen.family)
+        return false;
+    length = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0)
+        return false;
+    if (listen.family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&local);
+        return ntohs(in->sin_port) == listen.port && (listen.any || in->sin_addr.s_addr == listen.v4.s_addr);
+    }
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&local);
+    return ntohs(in6->sin6_port) == listen.port && (listen.any || IN6_ARE_ADDR_EQUAL(&in6->sin6_addr, &listen.v6));
+}
+
+// Ends every connection the server accepted with shutdown(2), so that a
+// thread blocked on one (a client that trickles its headers, a download
+// nobody reads) returns at once. cpp-httplib 0.11.4 keeps accepted sockets
+// to itself (no hook sees them: set_socket_options applies to the listening
+// socket only, and the task a connection becomes holds its descriptor
+// opaquely), so they are found among the process's descriptors by their
+// local address (accepted_on). shutdown() neither closes nor reuses a
 // descriptor, so the thread that owns it still closes it.
-void end_connections(uint16_t port)
+void end_connections(const listen_address& listen)
 {
     DIR* dir = opendir("/proc/self/fd");
     if (dir == nullptr)
@@ -373,20 +431,7 @@ void end_connections(uint16_t port)
         if (ec != std::errc() || end != text.data() + text.size() || fd == dirfd(dir))
             continue;
         struct stat st{};
-        if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
-            continue;
-        sockaddr_storage address{};
-        socklen_t length = sizeof address;
-        if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-            continue;
-        uint16_t local = 0;
-        if (address.ss_family == AF_INET)
-            local = ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
-        else if (address.ss_family == AF_INET6)
-            local = ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
-        int listening = 1;
-        socklen_t size = sizeof listening;
-        if (local != port || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || listening != 0)
+        if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) || !accepted_on(fd, listen))
             continue;
         shutdown(fd, SHUT_RDWR);
     }
@@ -398,7 +443,9 @@ void end_connections(uint16_t port)
 struct http_api::impl {
     http_settings settings;
     control_bridge& bridge;
-    httplib::Server server;
+    std::string tls_error;   // why the TLS context could not be made (bind() says it)
+    std::unique_ptr<httplib::Server> owned_server = make_server();
+    httplib::Server& server = *owned_server;
     std::thread thread;
     uint16_t bound_port = 0;
     // Set by the server's thread as it ends (every connection ended too).
@@ -408,8 +455,27 @@ struct http_api::impl {
     std::atomic<bool> stopping = false;
     // Downloads under way (settings.max_downloads at most).
     std::atomic<size_t> downloads = 0;
+    // Merges streamed (GET .../pcap; settings.max_merges at most).
+    std::atomic<size_t> merges = 0;
 
     impl(http_settings s, control_bridge& b) : settings(std::move(s)), bridge(b) {}
+
+    // HTTPS with settings.tls's files, set up by setup_tls (the checks
+    // --http-cert's were given at start-up), or plain HTTP.
+    std::unique_ptr<httplib::Server> make_server()
+    {
+        if (!settings.tls.enabled())
+            return std::make_unique<httplib::Server>();
+        return std::make_unique<httplib::SSLServer>([this](SSL_CTX& ctx) {
+            tls_error = setup_tls(ctx, settings.tls);
+            return tls_error.empty();
+        });
+    }
+
+    std::string url() const
+    {
+        return fmt::format("{}://{}/", settings.tls.enabled() ? "https" : "http", where());
+    }
 
     std::string where() const
     {
@@ -584,6 +650,9 @@ struct http_api::impl {
             send(res, command_answer({{"cmd", "files"}, {"id", req.matches[1].str()}}));
         });
         server.Get(session + "/files/([^/]+)", [this](const Request& req, Response& res) { download(req, res); });
+        server.Get(session + "/pcap", [this](const Request& req, Response& res) {
+            serve_merge(req, res, {bridge, stopping, merges, settings.max_merges, control_timeout});
+        });
     }
 
     void limits()
@@ -680,6 +749,8 @@ http_api::~http_api()
 
 std::string http_api::bind()
 {
+    if (!_impl->server.is_valid())
+        return _impl->tls_error.empty() ? "--http-cert: OpenSSL cannot make a TLS context" : _impl->tls_error;
     bool bound = false;
     if (_impl->settings.port == 0) {
         const int port = _impl->server.bind_to_any_port(_impl->settings.host);
@@ -714,8 +785,12 @@ void http_api::start()
     // waits too, should it take longer).
     for (int i = 0; i < 1000 && !_impl->server.is_running(); i++)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    log_event(log_module::control, log_level::info, "HTTP API on http://{}/ ({})", _impl->where(),
-              _impl->settings.token.empty() ? "no token: loopback only" : "bearer token required");
+    const http_settings& s = _impl->settings;
+    const std::string access = !s.tls.client_ca.empty() ? (s.token.empty() ? "client certificate required"
+                                                                            : "client certificate and bearer token required")
+                               : !s.token.empty()        ? "bearer token required"
+                                                         : "no token: loopback only";
+    log_event(log_module::control, log_level::info, "HTTP API on {} ({})", _impl->url(), access);
     struct stat st{};
     const std::string& file = _impl->settings.token_file;
     if (!file.empty() && stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
@@ -732,13 +807,16 @@ void http_api::stop()
     // Server::stop() acts only on a server that runs (and only once), and
     // the server's thread ends only when every connection has: until then,
     // the connections accepted meanwhile are ended too.
+    // Connections are ended first while the server still holds its address
+    // (see accepted_on), then again as long as the server's thread runs.
+    const listen_address listen = listen_address_of(_impl->settings.host, _impl->bound_port);
     bool stopped = false;
     while (!_impl->finished) {
+        end_connections(listen);
         if (!stopped && _impl->server.is_running()) {
             _impl->server.stop();
             stopped = true;
         }
-        end_connections(_impl->bound_port);
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     _impl->thread.join();

@@ -28,9 +28,18 @@
 #include <string>
 #include <string_view>
 
+#include "control/http_tls.h"
 #include "control/protocol.h"
 
 namespace linecap {
+
+// How a merge streamed over HTTP (GET .../pcap) ended: told by the merge's
+// thread before it closes the pipe, read by the HTTP thread at the pipe's end.
+struct merge_outcome {
+    std::mutex mutex;
+    bool done = false;
+    std::string error;   // empty: merged whole
+};
 
 // What an HTTP thread asks the control thread.
 struct http_call {
@@ -41,6 +50,11 @@ struct http_call {
     };
     kind what = kind::request;
     request req;
+    // A merge (GET .../pcap): the write end of the pipe the merge writes
+    // into, the control thread's to close once it has taken the call (the
+    // caller's if the call was not taken); and where its outcome is told.
+    int output_fd = -1;
+    std::shared_ptr<merge_outcome> outcome;
 };
 
 // The control thread's answer: the status code and the body.
@@ -140,6 +154,9 @@ struct http_settings {
     uint16_t port = 0;   // 0: any free port (tests; --http refuses 0), see http_api::port()
     std::string token;   // empty: no Authorization asked (loopback only)
     std::string token_file;   // where it came from, for a warning about its mode
+    // HTTPS with these files, mutual TLS with a client CA (control/http_tls.h);
+    // no certificate: plain HTTP.
+    tls_files tls;
     // cpp-httplib gives each open connection a thread for as long as it is
     // open (an idle one 2 s, a stalled one 5 s per read, a download as long
     // as it lasts): 64, so that 20 idle clients and 10 slow downloads leave
@@ -149,6 +166,10 @@ struct http_settings {
     // Downloads under way at once; one more is 503 with Retry-After. Half
     // the threads, so downloads never take them all.
     size_t max_downloads = 32;
+    // Merges streamed at once (GET .../pcap): each reads every file of a
+    // session and takes a CPU while its client keeps up; the machine's
+    // spare CPUs are few (the workers poll theirs).
+    size_t max_merges = 4;
 };
 
 class http_api {

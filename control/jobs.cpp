@@ -21,15 +21,19 @@ background_jobs::~background_jobs()
     reap(true, [](const finished_merge&) {});
 }
 
-void background_jobs::merge(client_id client, const std::string& id, merge_request request)
+void background_jobs::merge(client_id client, const std::string& id, merge_request request,
+                            std::function<void(const std::string& error)> on_done)
 {
     auto j = std::make_unique<job>();
     j->is_merge = true;
     j->merged.client = client;
     j->merged.id = id;
+    j->merged.streamed = static_cast<bool>(on_done);
     job* raw = j.get();
-    j->thread = std::thread([raw, request = std::move(request)] {
+    j->thread = std::thread([raw, request = std::move(request), on_done = std::move(on_done)] {
         raw->merged.error = merge_captures(request, raw->merged.result);
+        if (on_done)
+            on_done(raw->merged.error);
         for (int fd : {request.folder_fd, request.output_fd})
             if (fd >= 0)
                 close(fd);

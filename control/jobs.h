@@ -21,6 +21,7 @@ struct finished_merge {
     std::string id;        // the session's
     std::string error;     // empty: merged
     merge_result result;
+    bool streamed = false; // an HTTP download's (GET .../pcap): no socket client waits for a reply
 };
 
 class background_jobs {
@@ -31,8 +32,12 @@ public:
     background_jobs& operator=(const background_jobs&) = delete;
 
     // Merges `request` for session `id`, asked by `client`; closes the
-    // request's folder_fd and output_fd once done.
-    void merge(client_id client, const std::string& id, merge_request request);
+    // request's folder_fd and output_fd once done. `on_done`, if given, is
+    // called on the merge's thread with its error (empty: merged) before
+    // the descriptors are closed: a reader of a pipe knows the outcome by
+    // the time it reads the end of the stream. Such a merge is `streamed`.
+    void merge(client_id client, const std::string& id, merge_request request,
+               std::function<void(const std::string& error)> on_done = {});
     bool merging(const std::string& id) const { return _merging.count(id) != 0; }
 
     // Deletes the tree at `path` (a folder the catalog moved out of sight).

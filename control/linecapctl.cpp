@@ -409,7 +409,7 @@ int main(int argc, char** argv)
     CLI::App* merge = with_id("merge", "A session's files, running or ended, time-ordered in one file");
     CLI::App* snapshot = with_id("snapshot", "What a running session holds on disk now (or a time window of it) "
                                              "in one file; the capture goes on");
-    std::string merge_out, since, until;
+    std::string merge_out, since, until, merge_format;
     bool force = false;
     for (CLI::App* sub : {merge, snapshot}) {
         sub->add_option("-o,--output", merge_out, "The file to write (required); - for standard output")
@@ -419,6 +419,8 @@ int main(int argc, char** argv)
                                           "\"2026-11-29 18:53:45\" (as ls prints it), or -5m (5 minutes ago)")
             ->type_name("TIME");
         sub->add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
+        sub->add_option("--format", merge_format, "pcap, pcap-ns or pcapng (default: the session's)")
+            ->type_name("FORMAT");
     }
     CLI::App* rm = with_id("rm", "Delete an ended session and its files");
     rm->alias("delete");
@@ -488,6 +490,8 @@ int main(int argc, char** argv)
                 merge_request["since"] = utc_option(command, "--since", since);
             if (!until.empty())
                 merge_request["until"] = utc_option(command, "--until", until);
+            if (!merge_format.empty())   // checked by the daemon's parser, as GET .../pcap?format= is
+                merge_request["format"] = merge_format;
         } catch (const std::invalid_argument& e) {
             fmt::print(stderr, "linecapctl: {}\n", e.what());
             return usage;

@@ -1,6 +1,7 @@
 #include "control/options.h"
 
 #include "control/http_api.h"
+#include "control/http_tls.h"
 #include "control/session_options.h"
 #include "core/error_text.h"
 #include "core/human_units.h"
@@ -222,7 +223,18 @@ void define_options(CLI::App& app, command_line& c)
                    "The HTTP API's bearer token, read from this file (one line, 16 to 4096 printable characters)")
         ->group(daemon_group)
         ->type_name("FILE");
-
+    app.add_option("--http-cert", o.http_cert, "Serve the HTTP API over HTTPS with this certificate (PEM; its chain "
+                                               "after it), with --http-key")
+        ->group(daemon_group)
+        ->type_name("FILE");
+    app.add_option("--http-key", o.http_key, "The --http-cert certificate's private key (PEM, unencrypted)")
+        ->group(daemon_group)
+        ->type_name("FILE");
+    app.add_option("--http-client-ca", o.http_client_ca,
+                   "HTTPS clients must present a certificate this CA signed (mutual TLS; PEM); counts as "
+                   "authentication on an address not loopback")
+        ->group(daemon_group)
+        ->type_name("FILE");
 }
 
 // -w FILE.pcap or FILE.pcapng, as tcpdump users write it: the files go in
@@ -414,7 +426,8 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
             return refuse("--http: the address is empty: give ADDR:PORT, e.g. 127.0.0.1:8080");
         return parse_result::run;
     }
-    for (const char* name : {"--out-root", "--max-sessions", "--control-group", "--start", "--http", "--http-token-file"})
+    for (const char* name : {"--out-root", "--max-sessions", "--control-group", "--start", "--http", "--http-token-file",
+                             "--http-cert", "--http-key", "--http-client-ca"})
         if (app.count(name) > 0)
             return refuse(fmt::format("{} is a daemon option: give --control PATH too", name));
 
@@ -467,17 +480,26 @@ std::string check_http_options(engine_options& o)
     if (o.http_listen.empty()) {
         if (!o.http_token_file.empty())
             return "--http-token-file is the HTTP API's token: give --http ADDR:PORT too";
+        for (const auto& [name, value] : {std::pair{"--http-cert", &o.http_cert}, std::pair{"--http-key", &o.http_key},
+                                          std::pair{"--http-client-ca", &o.http_client_ca}})
+            if (!value->empty())
+                return fmt::format("{} is for the HTTP API's HTTPS: give --http ADDR:PORT too", name);
         return {};
     }
     if (std::string e = parse_http_address(o.http_listen, o.http_host, o.http_port); !e.empty())
         return fmt::format("--http {}: {}", o.http_listen, e);
+    if (std::string e = check_tls({o.http_cert, o.http_key, o.http_client_ca}); !e.empty())
+        return e;
+    // A client certificate a CA of the operator's signed is authentication;
+    // TLS alone is not (anyone may connect over it).
     if (!o.http_token_file.empty()) {
         if (std::string e = read_http_token(o.http_token_file, o.http_token); !e.empty())
             return fmt::format("--http-token-file {}: {}", o.http_token_file, e);
-    } else if (!is_loopback_address(o.http_host)) {
+    } else if (!is_loopback_address(o.http_host) && o.http_client_ca.empty()) {
         return fmt::format("--http {}: {} is not a loopback address, and whoever reaches it could start and delete "
-                           "captures: give --http-token-file FILE (a bearer token), or listen on 127.0.0.1 or [::1]",
-                           o.http_listen, o.http_host);
+                           "captures: give --http-token-file FILE (a bearer token){}, or listen on 127.0.0.1 or [::1]",
+                           o.http_listen, o.http_host,
+                           o.http_cert.empty() ? "" : " or --http-client-ca FILE (client certificates)");
     }
     return {};
 }

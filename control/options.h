@@ -39,6 +39,11 @@ struct engine_options : engine_config {
     std::string http_host;           // an IP address, without brackets
     uint16_t http_port = 0;
     std::string http_token;          // empty: none (loopback only)
+    // HTTPS (--http-cert, --http-key) and mutual TLS (--http-client-ca):
+    // files checked by validate_options() (control/http_tls.h).
+    std::string http_cert;
+    std::string http_key;
+    std::string http_client_ca;
 
     bool daemon() const { return !control_socket.empty(); }
 };

@@ -99,9 +99,9 @@ std::string parse_request(std::string_view line, request& out)
         expected += ", id";
     if (shape->wants_spec)
         expected += ", spec";
-    constexpr std::array<std::string_view, 4> merge_options{"since", "until", "force", "output"};
+    constexpr std::array<std::string_view, 5> merge_options{"since", "until", "force", "output", "format"};
     if (shape->wants_merge_options)
-        expected += ", since, until, force, output";
+        expected += ", since, until, force, output, format";
     for (const auto& [key, value] : j.items()) {
         if (key == "cmd" || (key == "id" && shape->wants_id) || (key == "spec" && shape->wants_spec) ||
             (shape->wants_merge_options && std::find(merge_options.begin(), merge_options.end(), key) != merge_options.end()))
@@ -148,6 +148,11 @@ std::string parse_request(std::string_view line, request& out)
             if (!output->is_string())
                 return fmt::format("{}: \"output\": expected a file name, got {}", name, quote(*output));
             out.output = output->get<std::string>();
+        }
+        if (const auto format = j.find("format"); format != j.end()) {
+            if (!format->is_string() || !parse_format(format->get<std::string>()))
+                return fmt::format("{}: \"format\": {} is not a format (pcap, pcap-ns, pcapng)", name, quote(*format));
+            out.format = parse_format(format->get<std::string>());
         }
     }
     if (shape->wants_spec) {

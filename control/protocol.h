@@ -31,7 +31,7 @@ enum class command {
     show,       // id
     stats,
     files,      // id
-    merge,      // id; since, until, force, output; the output file's descriptor passed with it
+    merge,      // id; since, until, force, output, format; the output file's descriptor passed with it
     remove,     // id ("delete" on the wire)
     watch,      // id
     shutdown,
@@ -51,6 +51,8 @@ struct request {
     uint64_t until_ns = UINT64_MAX;
     bool force = false;
     std::string output;
+    // merge: the output's format (pcap, pcap-ns, pcapng); empty: the session's.
+    std::optional<file_format> format;
 };
 
 // Parses one request line (without its newline). Returns an empty string, or

@@ -9,7 +9,11 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <cstring>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <fstream>
 #include <netinet/in.h>
 #include <poll.h>
@@ -264,6 +268,8 @@ struct test_server {
     std::atomic<bool> done = false;
     std::thread control;
     std::unique_ptr<http_api> api;
+    // Answers a merge (GET .../pcap) if set: given the pipe's write end to close.
+    std::function<http_answer(const http_call&)> on_merge;
 
     explicit test_server(std::vector<std::string> listed, http_settings settings = {})
         : names(std::move(listed))
@@ -297,6 +303,8 @@ struct test_server {
 
     http_answer answer(const http_call& c) const
     {
+        if (c.req.cmd == command::merge && on_merge)
+            return on_merge(c);
         if (c.req.cmd == command::list)
             return {200, R"({"sessions":[]})"};
         if (c.req.cmd == command::files && c.req.id == "1") {
@@ -559,6 +567,228 @@ TEST_CASE("HTTP: stop() ends connections that trickle headers or read nothing, a
     trickling = false;
     trickler.join();
     close(slow);
+}
+
+TEST_CASE("HTTP: stop() ends the server's connections only, not a UDP or TCP socket of the process on its port number")
+{
+    auto server = std::make_unique<test_server>(std::vector<std::string>{});
+    const uint16_t port = server->port();
+    // A UDP socket on 127.0.0.1 and the server's port number, talking to itself.
+    const int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(udp, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(connect(udp, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+    // A TCP connection from 127.0.0.2 and the server's port number to a listener of the test's.
+    const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in l{};
+    l.sin_family = AF_INET;
+    l.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof l;
+    REQUIRE(bind(listener, reinterpret_cast<const sockaddr*>(&l), sizeof l) == 0);
+    REQUIRE(listen(listener, 4) == 0);
+    REQUIRE(getsockname(listener, reinterpret_cast<sockaddr*>(&l), &length) == 0);
+    const int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in other = a;
+    other.sin_addr.s_addr = htonl(0x7f000002);
+    REQUIRE(bind(tcp, reinterpret_cast<const sockaddr*>(&other), sizeof other) == 0);
+    REQUIRE(connect(tcp, reinterpret_cast<const sockaddr*>(&l), sizeof l) == 0);
+    const int peer = accept(listener, nullptr, nullptr);
+    REQUIRE(peer >= 0);
+    // And a client of the server that trickles, so that stop() has a connection to end.
+    const int trickler = connect_to(port);
+    send_all(trickler, "G");
+    std::this_thread::sleep_for(100ms);
+
+    const auto start = std::chrono::steady_clock::now();
+    server.reset();
+    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    // The server's connection was ended; the others work on.
+    pollfd ended{trickler, POLLIN, 0};
+    CHECK(::poll(&ended, 1, 500) == 1);
+    char c = 0;
+    CHECK(recv(trickler, &c, 1, 0) == 0);
+    CHECK(::send(udp, "u", 1, MSG_NOSIGNAL) == 1);
+    CHECK(recv(udp, &c, 1, MSG_DONTWAIT) == 1);
+    CHECK(::send(tcp, "t", 1, MSG_NOSIGNAL) == 1);
+    CHECK(read_all(peer, 200ms) == "t");
+    for (const int fd : {udp, listener, tcp, peer, trickler})
+        close(fd);
+}
+
+namespace {
+
+// The body of a chunked reply, decoded, and whether it ended with its last
+// (empty) chunk: a stream cut short has none.
+std::pair<std::string, bool> dechunk(const std::string& body)
+{
+    std::string out;
+    size_t at = 0;
+    while (at < body.size()) {
+        const size_t line_end = body.find("\r\n", at);
+        if (line_end == std::string::npos)
+            break;
+        const size_t size = std::stoul(body.substr(at, line_end - at), nullptr, 16);
+        if (size == 0)
+            return {out, true};
+        if (line_end + 2 + size > body.size())
+            break;
+        out += body.substr(line_end + 2, size);
+        at = line_end + 2 + size + 2;
+    }
+    return {out, false};
+}
+
+size_t open_descriptors()
+{
+    return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                             std::filesystem::directory_iterator()));
+}
+
+// A stand-in for the control thread's merge: a thread writes `data` into the
+// pipe (then, if `endless`, more until a write fails), tells `error` as the
+// merge's outcome, and closes the pipe. The threads are joined by join().
+struct merge_stand_in {
+    std::string data;
+    std::string error;
+    bool endless = false;
+    std::mutex mutex;
+    std::vector<std::thread> threads;
+    std::atomic<int> write_errno = 0;
+    std::atomic<int> merges = 0;
+
+    http_answer operator()(const http_call& c)
+    {
+        merges++;
+        const std::lock_guard lock(mutex);
+        threads.emplace_back([this, fd = c.output_fd, outcome = c.outcome] {
+            std::string_view left = data;
+            bool failed = false;
+            while (!left.empty() || (endless && !failed)) {
+                const std::string_view piece = left.empty() ? std::string_view(data).substr(0, 4096) : left;
+                const ssize_t n = ::write(fd, piece.data(), piece.size());
+                if (n < 0) {
+                    write_errno = errno;
+                    failed = true;
+                    break;
+                }
+                if (!left.empty())
+                    left.remove_prefix(static_cast<size_t>(n));
+            }
+            {
+                const std::lock_guard outcome_lock(outcome->mutex);
+                outcome->error = failed ? std::string("the HTTP download: writing failed: ") + strerror(write_errno)
+                                        : error;
+                outcome->done = true;
+            }
+            close(fd);
+        });
+        return {200, R"({"id":"1","name":"web","running":false})"};
+    }
+
+    void join()
+    {
+        const std::lock_guard lock(mutex);
+        for (std::thread& t : threads)
+            t.join();
+        threads.clear();
+    }
+};
+
+} // namespace
+
+TEST_CASE("HTTP /pcap: the merge streamed chunked as written; its failure before a byte an error, after one a cut stream")
+{
+    std::signal(SIGPIPE, SIG_IGN);   // the daemon's setting: a reader gone is EPIPE
+    test_server server({});
+    merge_stand_in merge;
+    server.on_merge = [&](const http_call& c) { return merge(c); };
+    std::string capture = "\xd4\xc3\xb2\xa1";   // a pcap file header's magic, then data
+    for (int i = 0; i < 300000; i++)
+        capture += static_cast<char>('a' + i % 26);
+    merge.data = capture;
+
+    // Whole: a 200 with every byte, in chunks, ended by the last chunk.
+    http_reply r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/pcap"));
+    INFO(r.head);
+    CHECK(r.status == 200);
+    CHECK(r.has("Transfer-Encoding: chunked"));
+    CHECK(r.has("Content-Type: application/vnd.tcpdump.pcap"));
+    CHECK(r.has("Content-Disposition: attachment; filename=\"web-1.pcap\""));
+    auto [body, complete] = dechunk(r.body);
+    CHECK(complete);
+    CHECK(body == capture);
+
+    // pcapng's first bytes: its type and name.
+    merge.data = std::string("\x0a\x0d\x0d\x0a", 4) + "rest";
+    r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/pcap?format=pcapng"));
+    CHECK(r.has("Content-Type: application/x-pcapng"));
+    CHECK(r.has("Content-Disposition: attachment; filename=\"web-1.pcapng\""));
+    CHECK(dechunk(r.body).first == merge.data);
+
+    // Failed before its first byte: an error reply with the merge's words.
+    merge.data.clear();
+    merge.error = "/x/1-web: no capture files written by linecap";
+    r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/pcap"));
+    CHECK(r.status == 500);
+    CHECK(r.body == R"({"error":"merge: /x/1-web: no capture files written by linecap"})");
+
+    // Failed after bytes went: the stream ends without its last chunk.
+    merge.data = capture;
+    merge.error = "an input was cut short";
+    r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/pcap"));
+    CHECK(r.status == 200);
+    std::tie(body, complete) = dechunk(r.body);
+    CHECK_FALSE(complete);
+    CHECK(body == capture);
+
+    // A format the socket's parser refuses: 400 with its words, and no merge.
+    const int before = merge.merges;
+    r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/pcap?format=pcapx"));
+    CHECK(r.status == 400);
+    CHECK(r.body == R"x({"error":"merge: \"format\": \"pcapx\" is not a format (pcap, pcap-ns, pcapng)"})x");
+    CHECK(merge.merges == before);
+    merge.join();
+}
+
+TEST_CASE("HTTP /pcap: a client that goes away ends the merge with EPIPE; past max_merges 503; nothing leaks")
+{
+    std::signal(SIGPIPE, SIG_IGN);
+    http_settings settings;
+    settings.max_merges = 1;
+    test_server server({}, settings);
+    merge_stand_in merge;
+    merge.data = std::string("\xd4\xc3\xb2\xa1", 4) + std::string(4096, 'x');
+    merge.endless = true;   // writes until the pipe's reader is gone
+    server.on_merge = [&](const http_call& c) { return merge(c); };
+    const size_t fds_before = open_descriptors();
+
+    const int client = connect_to(server.port());
+    send_all(client, "GET /api/v1/sessions/1/pcap HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string first = read_all(client, 300ms);
+    CHECK(first.starts_with("HTTP/1.1 200"));
+    // The one stream allowed is under way: another is 503.
+    const http_reply busy = parse_reply(http_get(server.port(), "/api/v1/sessions/1/pcap"));
+    CHECK(busy.status == 503);
+    CHECK(busy.has("Retry-After: 5"));
+    CHECK(busy.body.find("1 merges are under way") != std::string::npos);
+    CHECK(merge.write_errno == 0);
+
+    // The client goes away: the merge's next write fails with EPIPE.
+    close(client);
+    for (int i = 0; i < 300 && merge.write_errno == 0; i++)
+        std::this_thread::sleep_for(10ms);
+    CHECK(merge.write_errno == EPIPE);
+    merge.join();
+    // Counted down: another stream is served; and every descriptor is closed.
+    merge.endless = false;
+    const http_reply again = parse_reply(http_get(server.port(), "/api/v1/sessions/1/pcap"));
+    CHECK(again.status == 200);
+    merge.join();
+    std::this_thread::sleep_for(100ms);   // the server's side of the last connection closes
+    CHECK(open_descriptors() == fds_before);
 }
 
 TEST_CASE("/metrics: Prometheus text from the stats reply's rows, each family with HELP and TYPE")

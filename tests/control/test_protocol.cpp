@@ -8,6 +8,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "control/catalog.h"
@@ -90,6 +91,22 @@ TEST_CASE("merge takes a time window, force and the output's name; a bad one is 
                Catch::Contains("\"since\" is after \"until\""));
     CHECK_THAT(error_of(R"({"cmd":"merge","id":"3","force":"yes"})"), Catch::Contains("expected true or false"));
     CHECK_THAT(error_of(R"({"cmd":"show","id":"3","since":"-5m"})"), Catch::Contains("unknown field \"since\""));
+}
+
+TEST_CASE("merge takes a format, or the session's; another is refused naming the three")
+{
+    request r;
+    REQUIRE(parse_request(R"({"cmd":"merge","id":"3"})", r).empty());
+    CHECK_FALSE(r.format.has_value());
+    for (const auto& [name, format] : {std::pair{"pcap", file_format::pcap_us}, std::pair{"pcap-ns", file_format::pcap_ns},
+                                       std::pair{"pcapng", file_format::pcapng}}) {
+        REQUIRE(parse_request(fmt::format(R"({{"cmd":"merge","id":"3","format":"{}"}})", name), r).empty());
+        CHECK(r.format == format);
+    }
+    CHECK(error_of(R"({"cmd":"merge","id":"3","format":"pcapx"})") ==
+          "merge: \"format\": \"pcapx\" is not a format (pcap, pcap-ns, pcapng)");
+    CHECK(error_of(R"({"cmd":"merge","id":"3","format":1})") == "merge: \"format\": 1 is not a format (pcap, pcap-ns, pcapng)");
+    CHECK_THAT(error_of(R"({"cmd":"show","id":"3","format":"pcap"})"), Catch::Contains("unknown field \"format\""));
 }
 
 TEST_CASE("replies are one line of JSON")

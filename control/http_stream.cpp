@@ -1,0 +1,177 @@
+#include "control/http_stream.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <poll.h>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error_text.h"
+
+namespace linecap {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Read from the pipe per call of cpp-httplib's provider: a pipe holds 64 KiB.
+constexpr size_t stream_chunk = 64 << 10;
+// How often a read waiting for the merge looks whether the server stops.
+constexpr int stopping_check_ms = 100;
+
+void send_error(httplib::Response& res, int status, std::string_view message)
+{
+    res.status = status;
+    res.set_content(json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+// The read end of the pipe, as the provider reads it.
+struct merge_stream {
+    int fd = -1;
+    std::vector<char> buffer = std::vector<char>(stream_chunk);
+    size_t pending = 0;   // bytes read before the reply began, sent first
+    std::shared_ptr<merge_outcome> outcome;
+    const std::atomic<bool>* stopping = nullptr;
+    std::atomic<size_t>* merges = nullptr;
+
+    ~merge_stream()
+    {
+        // Counted down first: once the merge sees EPIPE, the stream is not counted.
+        if (merges != nullptr)
+            merges->fetch_sub(1);
+        if (fd >= 0)
+            close(fd);
+    }
+
+    // Reads what the merge has written, waiting for it: > 0 bytes, 0 at the
+    // merge's end, -1 if the server stops or the pipe fails.
+    ssize_t read_some()
+    {
+        for (;;) {
+            if (stopping->load(std::memory_order_relaxed))
+                return -1;
+            pollfd p{fd, POLLIN, 0};
+            const int ready = ::poll(&p, 1, stopping_check_ms);
+            if (ready < 0 && errno != EINTR)
+                return -1;
+            if (ready <= 0)
+                continue;
+            const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+            if (n >= 0)
+                return n;
+            if (errno != EINTR && errno != EAGAIN)
+                return -1;
+        }
+    }
+
+    std::string error() const
+    {
+        const std::lock_guard lock(outcome->mutex);
+        return outcome->done ? outcome->error : "the merge ended without saying how";
+    }
+};
+
+} // namespace
+
+void serve_merge(const httplib::Request& req, httplib::Response& res, const merge_stream_context& context)
+{
+    const std::string id = req.matches[1];
+    // The socket's merge request, checked by the socket's parser: the id,
+    // and the format as the query gives it.
+    json line = {{"cmd", "merge"}, {"id", id}, {"output", "the HTTP download"}};
+    if (req.has_param("format"))
+        line["format"] = req.get_param_value("format");
+    request merge;
+    if (std::string e = parse_request(line.dump(-1, ' ', false, json::error_handler_t::replace), merge); !e.empty())
+        return send_error(res, 400, e);
+
+    auto stream = std::make_shared<merge_stream>();
+    stream->stopping = &context.stopping;
+    if (context.merges.fetch_add(1) >= context.max_merges) {
+        context.merges.fetch_sub(1);
+        res.set_header("Retry-After", "5");
+        return send_error(res, 503, fmt::format("{} merges are under way, the most linecap streams at once: try again "
+                                                "in a few seconds",
+                                                context.max_merges));
+    }
+    stream->merges = &context.merges;   // counted down as `stream` goes
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0)
+        return send_error(res, 500, fmt::format("cannot make a pipe for the merge: {}", error_text(errno)));
+    stream->fd = pipe_fds[0];
+    stream->outcome = std::make_shared<merge_outcome>();
+
+    http_call call;
+    call.req = std::move(merge);
+    call.output_fd = pipe_fds[1];
+    call.outcome = stream->outcome;
+    const std::optional<http_answer> answer = context.bridge.call(std::move(call), context.control_timeout);
+    if (!answer) {   // never taken: the write end is still ours
+        close(pipe_fds[1]);
+        return send_error(res, 503, fmt::format("linecap's control thread did not answer within {} s (shutting down, "
+                                                "or busy): try again",
+                                                std::chrono::duration<double>(context.control_timeout).count()));
+    }
+    // Taken: the control thread closed the write end, or the merge will.
+    if (answer->status != 200) {
+        res.status = answer->status;
+        res.set_content(answer->body, answer->content_type);
+        return;
+    }
+    const json started = json::parse(answer->body, nullptr, false);
+    const std::string session = started.is_object() ? started.value("id", id) : id;
+    const std::string name = started.is_object() ? started.value("name", std::string()) : std::string();
+    const bool running = started.is_object() && started.value("running", false);
+
+    // The status is given once the merge has written its first bytes: a
+    // merge that fails before (no file on disk yet, files of two link
+    // types) is an error reply with the merge's words, not an empty 200.
+    const ssize_t first = stream->read_some();
+    if (first <= 0) {
+        if (first < 0)
+            return send_error(res, 503, "linecap is shutting down: try again once it is back");
+        // A running session with nothing on disk yet is not ready: 409.
+        return send_error(res, running ? 409 : 500, fmt::format("merge: {}", stream->error()));
+    }
+    stream->pending = static_cast<size_t>(first);
+    // The merge's format, from its first bytes: pcapng's Section Header
+    // Block type, else a pcap file header.
+    constexpr unsigned char pcapng_shb[4] = {0x0a, 0x0d, 0x0d, 0x0a};
+    const bool pcapng = first >= 4 && std::memcmp(stream->buffer.data(), pcapng_shb, 4) == 0;
+    const std::string file = fmt::format("{}{}{}.{}", name, name.empty() ? "" : "-", session, pcapng ? "pcapng" : "pcap");
+    res.set_header("Content-Disposition", fmt::format("attachment; filename=\"{}\"", file));
+    res.set_chunked_content_provider(
+        pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
+        [stream](size_t, httplib::DataSink& sink) {
+            if (stream->pending != 0) {
+                const size_t n = std::exchange(stream->pending, 0);
+                return sink.write(stream->buffer.data(), n);
+            }
+            const ssize_t n = stream->read_some();
+            if (n > 0)
+                return sink.write(stream->buffer.data(), static_cast<size_t>(n));
+            if (n == 0) {
+                // The merge's end. Cut short (an input could not be read to
+                // its end; the control loop logs why): the reply ends
+                // without its last chunk, so the client sees an incomplete
+                // transfer, not a whole file.
+                if (!stream->error().empty())
+                    return false;
+                sink.done();
+                return true;
+            }
+            return false;   // shutting down: the connection ends
+        },
+        // The read end closed (the merge, if still writing, gets EPIPE and
+        // ends), the count of streams down: whether the client read all or
+        // went away.
+        [stream](bool) mutable { stream.reset(); });
+}
+
+} // namespace linecap

@@ -1,0 +1,43 @@
+// GET /api/v1/sessions/{id}/pcap (docs/http.md): a session's files merged
+// in time order, streamed to the client as the merge produces them.
+//
+//   HTTP thread ──(merge request + pipe's write end)──▶ control thread
+//        │                                               (the socket's merge: same checks,
+//        │                                                same refusals; the session cannot
+//        │                                                be deleted while it runs)
+//        │                                                      │
+//        ◀──── pipe ◀── merge_captures on a job thread ◀────────┘
+//   chunked reply
+//
+// Nothing is held whole, in memory or on disk: the pipe holds 64 KiB, the
+// merge writes as the client reads. A client that goes away closes the
+// pipe's read end; the merge's next write fails (EPIPE: SIGPIPE is ignored
+// by the daemon) and its job ends, to be joined by the control loop.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+
+#include <httplib.h>
+
+#include "control/http_api.h"
+
+namespace linecap {
+
+// What the route needs of the server that serves it.
+struct merge_stream_context {
+    control_bridge& bridge;
+    const std::atomic<bool>& stopping;   // the server is stopping: streams end at once
+    std::atomic<size_t>& merges;         // streams under way
+    size_t max_merges;                   // one more is 503 with Retry-After
+    std::chrono::milliseconds control_timeout;
+};
+
+// The route's handler; req.matches[1] is the session's id or name. The
+// query's `format` (pcap, pcap-ns, pcapng) is the socket's merge field of
+// that name, checked by its parser. Whatever the outcome, every descriptor
+// is closed and the count of streams restored once the reply is done.
+void serve_merge(const httplib::Request& req, httplib::Response& res, const merge_stream_context& context);
+
+} // namespace linecap

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# GET /api/v1/sessions/{id}/pcap (docs/http.md) on endless replayed traffic:
+# a running session's merge readable; an ended one's byte for byte
+# linecapctl merge's, in each format; the socket's refusals word for word; a
+# session being merged over HTTP not deletable, and a client that hangs up
+# mid-merge ending it (EPIPE, logged). Then hostile requests, each with its
+# status while a session captures and other clients are served: a request
+# line and a header over cpp-httplib's 8 KiB, a body over 64 KiB, a client
+# that trickles its headers a byte a second and then stalls, path traversal
+# in a file name and an id, ids that are not ids.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+started=$(date +%s)
+note() {
+    echo "--- [$(($(date +%s) - started)) s] $*"
+}
+
+"$GEN" -o "$WORK/in.pcap" -n 2000 --seed 5
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT"
+
+# req METHOD PATH [curl options]: the status; the body in $WORK/body, the headers in $WORK/headers.
+req() {
+    local method=$1 path=$2
+    shift 2
+    curl -sS --max-time 10 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method" "$@" "$URL$path"
+}
+expect() {
+    local want=$1 got
+    shift
+    got=$(req "$@") || fail "curl $*: failed"
+    [ "$got" = "$want" ] || fail "$1 $2: HTTP $got, expected $want: $(head -c 500 "$WORK/body")"
+}
+header() {
+    tr -d '\r' <"$WORK/headers" | awk -v h="$1" 'BEGIN {IGNORECASE = 1} index(tolower($0), tolower(h) ":") == 1 {sub(/^[^:]*: */, ""); print}' | tail -1
+}
+# The control socket's error for the request line $1.
+socket_error() {
+    python3 - "$SOCK" "$1" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+print(json.loads(s.makefile().readline())["error"])
+EOF
+}
+
+start_daemon --http "127.0.0.1:$PORT"
+# Session 1 ends itself at 8 MB, in files of 1 MB: a merge of 8 inputs,
+# more than a stalled client's socket and the pipe hold.
+id=$(ctl --json start --name big --proto udp -s 96 -C 1 --max-bytes 8000000 | jq -r .id)
+[ "$id" = 1 ] || fail "session big has id $id"
+# Session 2 captures throughout: the hostile requests must not stop it.
+live=$(ctl --json start --name live --proto tcp -s 64 -C 1 -W 2 | jq -r .id)
+
+note "a running session's merge: what is on disk now, readable"
+for _ in $(seq 100); do [ "$(field "$live" .counters.written_bytes)" -gt 500000 ] && break; sleep 0.05; done
+expect 200 GET "/api/v1/sessions/$live/pcap"
+[ "$(header Transfer-Encoding)" = chunked ] || fail "Transfer-Encoding $(header Transfer-Encoding)"
+mv "$WORK/body" "$WORK/live.pcap"
+check_readable "$WORK/live.pcap"
+
+note "an ended session's merge is linecapctl merge's, byte for byte, in each format"
+wait_ended 1
+[ "$(field 1 .reason)" = bytes ] || fail "session 1 ended with $(field 1 .reason)"
+expect 200 GET /api/v1/sessions/1/pcap
+mv "$WORK/body" "$WORK/http.pcap"
+[ "$(header Content-Type)" = application/vnd.tcpdump.pcap ] || fail "Content-Type $(header Content-Type)"
+[ "$(header Content-Disposition)" = 'attachment; filename="big-1.pcap"' ] ||
+    fail "Content-Disposition $(header Content-Disposition)"
+ctl merge 1 -o "$WORK/ctl.pcap" >/dev/null
+[ "$(stat -c %s "$WORK/ctl.pcap")" -gt 7000000 ] || fail "the merge holds $(stat -c %s "$WORK/ctl.pcap") bytes"
+cmp "$WORK/http.pcap" "$WORK/ctl.pcap" || fail "GET /pcap differs from linecapctl merge -o"
+check_readable "$WORK/http.pcap"
+packets=$(capinfos -M -c "$WORK/ctl.pcap" | awk -F': *' '/Number of packets/ {print $2}')
+for format in pcapng pcap pcap-ns; do
+    expect 200 GET "/api/v1/sessions/big/pcap?format=$format"
+    ext=pcap; type=application/vnd.tcpdump.pcap
+    [ "$format" = pcapng ] && ext=pcapng && type=application/x-pcapng
+    [ "$(header Content-Type)" = "$type" ] || fail "?format=$format: Content-Type $(header Content-Type)"
+    [ "$(header Content-Disposition)" = "attachment; filename=\"big-1.$ext\"" ] ||
+        fail "?format=$format: Content-Disposition $(header Content-Disposition)"
+    ctl merge 1 --format "$format" -o "$WORK/ctl-$format.out" >/dev/null
+    cmp "$WORK/body" "$WORK/ctl-$format.out" || fail "GET /pcap?format=$format differs from linecapctl merge --format $format"
+    got=$(capinfos -M -c "$WORK/body" | awk -F': *' '/Number of packets/ {print $2}')
+    [ "$got" = "$packets" ] || fail "?format=$format holds $got packets, the pcap $packets"
+done
+check_readable "$WORK/ctl-pcapng.out" "$packets"
+capinfos -t "$WORK/ctl-pcapng.out" | grep -q pcapng || fail "?format=pcapng is not pcapng: $(capinfos -t "$WORK/ctl-pcapng.out")"
+
+note "the socket's refusals, word for word"
+expect 400 GET "/api/v1/sessions/1/pcap?format=bogus"
+[ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"merge","id":"1","format":"bogus"}')" ] ||
+    fail "?format=bogus: $(cat "$WORK/body")"
+expect 404 GET /api/v1/sessions/999/pcap
+[ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"merge","id":"999"}')" ] || fail "999: $(cat "$WORK/body")"
+expect 400 GET '/api/v1/sessions/a%20b/pcap'
+[ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"merge","id":"a b"}')" ] || fail "a b: $(cat "$WORK/body")"
+
+note "a session merged over HTTP cannot be deleted; a client that hangs up ends the merge"
+python3 - "$PORT" >"$WORK/stalled.log" 2>&1 <<'EOF' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # the merge soon waits for this reader
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /api/v1/sessions/1/pcap HTTP/1.1\r\nHost: x\r\n\r\n")
+head = s.recv(100)
+print("reading" if head.startswith(b"HTTP/1.1 200") else head, flush=True)
+time.sleep(20)   # killed before
+EOF
+stalled=$!
+cleanup_hooks+=("kill $stalled 2>/dev/null")
+for _ in $(seq 100); do grep -q reading "$WORK/stalled.log" && break; sleep 0.05; done
+grep -q reading "$WORK/stalled.log" || fail "the stalled client: $(cat "$WORK/stalled.log")"
+expect 409 DELETE /api/v1/sessions/1
+[ "$(jq -r .error "$WORK/body")" = "session 1 is being merged; delete it once the merge is done" ] ||
+    fail "DELETE mid-merge: $(cat "$WORK/body")"
+rc=0; ctl rm 1 2>"$WORK/err" || rc=$?
+[ "$rc" != 0 ] && grep -q "being merged" "$WORK/err" || fail "linecapctl rm mid-merge: exit $rc, $(cat "$WORK/err")"
+kill "$stalled"
+wait "$stalled" 2>/dev/null || true
+for _ in $(seq 50); do grep -q "merge of session 1 ended early" "$WORK/daemon.log" && break; sleep 0.1; done
+grep -q "http: the merge of session 1 ended early: the HTTP download: writing failed: Broken pipe" "$WORK/daemon.log" ||
+    fail "no EPIPE for the merge whose client hung up: $(tail -5 "$WORK/daemon.log")"
+for _ in $(seq 50); do [ "$(req DELETE /api/v1/sessions/1)" = 200 ] && break; sleep 0.1; done
+expect 404 GET /api/v1/sessions/1
+
+note "hostile requests: each its status, nothing else affected"
+before=$(field "$live" .counters.written_packets)
+# A request line of 9000 bytes: over cpp-httplib's 8192.
+code=$(curl -sS --max-time 5 -o "$WORK/body" -w '%{http_code}' "$URL/api/v1/sessions/$(printf 'a%.0s' {1..9000})")
+[ "$code" = 414 ] || fail "a 9000-byte request line: HTTP $code"
+# A header line of 9000 bytes.
+code=$(curl -sS --max-time 5 -o "$WORK/body" -w '%{http_code}' -H "X-Big: $(printf 'b%.0s' {1..9000})" "$URL/healthz" || true)
+[ "$code" = 400 ] || fail "a 9000-byte header: HTTP $code"
+expect 200 GET /healthz
+# A body over 64 KiB.
+head -c 70000 /dev/zero | tr '\0' ' ' >"$WORK/big"
+expect 413 POST /api/v1/sessions --data-binary @"$WORK/big"
+# Slowloris: a request a byte a second for 4 s, then nothing: served meanwhile,
+# the connection dropped by the 5 s read timeout.
+python3 - "$PORT" >"$WORK/slow.log" 2>&1 <<'EOF' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+for b in b"GET ":
+    s.sendall(bytes([b]))
+    time.sleep(1)
+print("stalled", flush=True)
+start = time.monotonic()
+s.settimeout(12)
+try:
+    got = s.recv(100)
+except socket.timeout:
+    got = None
+print("closed" if got == b"" else f"got {got!r}", f"{time.monotonic() - start:.1f}", flush=True)
+EOF
+slow=$!
+cleanup_hooks+=("kill $slow 2>/dev/null")
+for _ in 1 2 3; do
+    t0=$(date +%s%N)
+    expect 200 GET /healthz
+    [ $((($(date +%s%N) - t0) / 1000000)) -lt 1000 ] || fail "/healthz took over a second beside the slow client"
+    ctl ls >/dev/null || fail "the socket does not answer beside the slow client"
+    sleep 1
+done
+wait "$slow" || true
+read -r outcome after < <(tail -1 "$WORK/slow.log")
+[ "$outcome" = closed ] || fail "the slow client: $(cat "$WORK/slow.log")"
+awk -v t="$after" 'BEGIN {exit !(t >= 4 && t <= 7)}' || fail "the stalled client was dropped after $after s, expected 5"
+# Path traversal in a file name, and in an id: never a byte from outside.
+for p in "$live/files/..%2f..%2f..%2fetc%2fpasswd" "$live/files/%2e%2e%2f%2e%2e%2fsession.json" \
+    "$live/files/%2fetc%2fpasswd" "$live/files/%2e%2e" "..%2f$live/files/x.pcap" "%2e%2e%2f$live/pcap" \
+    "%2fetc%2fpasswd/pcap"; do
+    code=$(req GET "/api/v1/sessions/$p")
+    [ "$code" = 404 ] || [ "$code" = 400 ] || fail "GET /api/v1/sessions/$p: HTTP $code"
+    ! grep -q "root:" "$WORK/body" || fail "GET /api/v1/sessions/$p served /etc/passwd"
+done
+expect 404 GET "/api/v1/sessions/$live/files/%2e%2e%2f%2e%2e%2fsession.json"
+expect 404 GET "/api/v1/sessions/%2e%2e%2f$live/pcap"   # ../2/pcap: no route
+# Ids that are not ids: a name nobody has 404, what is neither 400.
+expect 404 GET /api/v1/sessions/abc/pcap
+expect 400 GET '/api/v1/sessions/-1%21/pcap'
+expect 400 GET '/api/v1/sessions/1.5e3%20/files'
+# The daemon answers, and session 2 still captures.
+expect 200 GET /healthz
+[ "$(field "$live" .status)" = running ] || fail "session $live: $(field "$live" .status)"
+sleep 0.3
+[ "$(field "$live" .counters.written_packets)" -gt "$before" ] || fail "session $live stopped capturing"
+
+ctl shutdown >/dev/null
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+wait "$pid" || fail "the daemon exited with $?"
+elapsed=$(($(date +%s) - started))
+note "done in $elapsed s"
+[ "$elapsed" -lt 40 ] || fail "the test took $elapsed s, over its 40 s budget"
