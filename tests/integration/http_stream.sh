@@ -60,6 +60,14 @@ expect 200 GET "/api/v1/sessions/$live/pcap"
 mv "$WORK/body" "$WORK/live.pcap"
 check_readable "$WORK/live.pcap"
 
+# A session nothing matches: its merge is a capture of no packet, as linecapctl's.
+none=$(ctl --json start --name none --host 192.0.2.99 | jq -r .id)
+sleep 0.2
+expect 200 GET "/api/v1/sessions/$none/pcap"
+ctl merge "$none" -o "$WORK/none.pcap" >/dev/null
+cmp "$WORK/body" "$WORK/none.pcap" || fail "an empty session's /pcap differs from linecapctl merge's"
+[ "$(stat -c %s "$WORK/body")" = 24 ] || fail "an empty session's /pcap holds $(stat -c %s "$WORK/body") bytes, not a pcap header's 24"
+
 note "an ended session's merge is linecapctl merge's, byte for byte, in each format"
 wait_ended 1
 [ "$(field 1 .reason)" = bytes ] || fail "session 1 ended with $(field 1 .reason)"
