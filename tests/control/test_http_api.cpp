@@ -767,8 +767,12 @@ TEST_CASE("HTTP /pcap: a client that goes away ends the merge with EPIPE; past m
 
     const int client = connect_to(server.port());
     send_all(client, "GET /api/v1/sessions/1/pcap HTTP/1.1\r\nHost: x\r\n\r\n");
-    const std::string first = read_all(client, 300ms);
-    CHECK(first.starts_with("HTTP/1.1 200"));
+    // Its first bytes only (the stand-in writes without end).
+    char first[4096];
+    pollfd readable{client, POLLIN, 0};
+    REQUIRE(::poll(&readable, 1, 2000) == 1);
+    const ssize_t got = recv(client, first, sizeof first, 0);
+    CHECK(std::string_view(first, got > 0 ? static_cast<size_t>(got) : 0).starts_with("HTTP/1.1 200"));
     // The one stream allowed is under way: another is 503.
     const http_reply busy = parse_reply(http_get(server.port(), "/api/v1/sessions/1/pcap"));
     CHECK(busy.status == 503);
