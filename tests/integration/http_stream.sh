@@ -52,6 +52,8 @@ id=$(ctl --json start --name big --proto udp -s 96 -C 1 --max-bytes 8000000 | jq
 [ "$id" = 1 ] || fail "session big has id $id"
 # Session 2 captures throughout: the hostile requests must not stop it.
 live=$(ctl --json start --name live --proto tcp -s 64 -C 1 -W 2 | jq -r .id)
+# Session 3, as large as 1, is being merged to a client that reads nothing when the daemon shuts down.
+last=$(ctl --json start --name last --proto udp -s 96 -C 1 --max-bytes 8000000 | jq -r .id)
 
 note "a running session's merge: what is on disk now, readable"
 for _ in $(seq 100); do [ "$(field "$live" .counters.written_bytes)" -gt 500000 ] && break; sleep 0.05; done
@@ -195,9 +197,37 @@ expect 200 GET /healthz
 sleep 0.3
 [ "$(field "$live" .counters.written_packets)" -gt "$before" ] || fail "session $live stopped capturing"
 
+note "shutdown beside a merge streamed to a client that reads nothing: the daemon exits at once"
+wait_ended "$last"
+python3 - "$PORT" "$last" >"$WORK/last.log" 2>&1 <<'EOF' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(f"GET /api/v1/sessions/{sys.argv[2]}/pcap HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+print("reading" if s.recv(100).startswith(b"HTTP/1.1 200") else "refused", flush=True)
+time.sleep(3)   # the merge waits for this reader
+s.settimeout(10)
+try:
+    while s.recv(65536):   # what was sent before the end, then the end
+        pass
+    print("ended", flush=True)
+except OSError as e:
+    print("ended:", e, flush=True)
+EOF
+last_client=$!
+cleanup_hooks+=("kill $last_client 2>/dev/null")
+for _ in $(seq 100); do grep -q reading "$WORK/last.log" && break; sleep 0.05; done
+grep -q reading "$WORK/last.log" || fail "the last client: $(cat "$WORK/last.log")"
+t0=$(date +%s%N)
 ctl shutdown >/dev/null
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$pid" 2>/dev/null || fail "the daemon did not exit within 10 s of shutdown beside a streamed merge"
 wait "$pid" || fail "the daemon exited with $?"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -lt 3000 ] || fail "shutdown took $ms ms beside a streamed merge"
+wait "$last_client" || true
+grep -q "^ended" "$WORK/last.log" || fail "the last client: $(cat "$WORK/last.log")"
 elapsed=$(($(date +%s) - started))
 note "done in $elapsed s"
 [ "$elapsed" -lt 40 ] || fail "the test took $elapsed s, over its 40 s budget"
