@@ -31,6 +31,13 @@ void send_error(httplib::Response& res, int status, std::string_view message)
     res.set_content(json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
+// The download's Content-Disposition: web-1.pcap (names and ids are
+// letters, digits, '.', '_' and '-': nothing to quote).
+std::string attachment(const std::string& name, const std::string& id, bool pcapng)
+{
+    return fmt::format("attachment; filename=\"{}{}{}.{}\"", name, name.empty() ? "" : "-", id, pcapng ? "pcapng" : "pcap");
+}
+
 // The read end of the pipe, as the provider reads it.
 struct merge_stream {
     int fd = -1;
@@ -91,6 +98,32 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
     if (std::string e = parse_request(line.dump(-1, ' ', false, json::error_handler_t::replace), merge); !e.empty())
         return send_error(res, 400, e);
 
+    // HEAD: the headers a GET would get, without a merge made to be thrown
+    // away. The session looked up as `show` looks it up (the same lookup
+    // and words as merge's); the format the one asked for, or the session's.
+    if (req.method == "HEAD") {
+        http_call show;
+        show.req.cmd = command::show;
+        show.req.id = merge.id;
+        const std::optional<http_answer> shown = context.bridge.call(std::move(show), context.control_timeout);
+        if (!shown || shown->status != 200) {
+            res.status = shown ? shown->status : 503;
+            return;
+        }
+        const json reply = json::parse(shown->body, nullptr, false);
+        const json session = reply.is_object() && reply.contains("session") ? reply["session"] : json::object();
+        const json spec = session.is_object() && session.contains("spec") ? session["spec"] : json::object();
+        bool pcapng = merge.format == file_format::pcapng;
+        if (!merge.format && spec.is_object() && spec.contains("format") && spec["format"].is_string())
+            pcapng = parse_format(spec["format"].get<std::string>()) == file_format::pcapng;
+        const std::string name = session.is_object() ? session.value("name", std::string()) : std::string();
+        const std::string session_id = session.is_object() ? session.value("id", id) : id;
+        res.set_header("Content-Disposition", attachment(name, session_id, pcapng));
+        res.set_chunked_content_provider(pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
+                                         [](size_t, httplib::DataSink&) { return false; });   // never called for HEAD
+        return;
+    }
+
     auto stream = std::make_shared<merge_stream>();
     stream->stopping = &context.stopping;
     if (context.merges.fetch_add(1) >= context.max_merges) {
@@ -144,8 +177,7 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
     // Block type, else a pcap file header.
     constexpr unsigned char pcapng_shb[4] = {0x0a, 0x0d, 0x0d, 0x0a};
     const bool pcapng = first >= 4 && std::memcmp(stream->buffer.data(), pcapng_shb, 4) == 0;
-    const std::string file = fmt::format("{}{}{}.{}", name, name.empty() ? "" : "-", session, pcapng ? "pcapng" : "pcap");
-    res.set_header("Content-Disposition", fmt::format("attachment; filename=\"{}\"", file));
+    res.set_header("Content-Disposition", attachment(name, session, pcapng));
     res.set_chunked_content_provider(
         pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
         [stream](size_t, httplib::DataSink& sink) {

@@ -744,8 +744,14 @@ TEST_CASE("HTTP /pcap: the merge streamed chunked as written; its failure before
     CHECK_FALSE(complete);
     CHECK(body == capture);
 
-    // A format the socket's parser refuses: 400 with its words, and no merge.
+    // HEAD starts no merge: the session is looked up with show (the
+    // stand-in knows none: 404).
     const int before = merge.merges;
+    r = parse_reply(round_trip(server.port(), "HEAD /api/v1/sessions/1/pcap HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    CHECK(r.status == 404);
+    CHECK(merge.merges == before);
+
+    // A format the socket's parser refuses: 400 with its words, and no merge.
     r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/pcap?format=pcapx"));
     CHECK(r.status == 400);
     CHECK(r.body == R"x({"error":"merge: \"format\": \"pcapx\" is not a format (pcap, pcap-ns, pcapng)"})x");

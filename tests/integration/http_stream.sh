@@ -96,6 +96,16 @@ for format in pcapng pcap pcap-ns; do
     [ "$got" = "$packets" ] || fail "?format=$format holds $got packets, the pcap $packets"
 done
 check_readable "$WORK/ctl-pcapng.out" "$packets"
+# HEAD: a GET's headers, and no merge made.
+merges_logged=$(grep -c "merge of session" "$WORK/daemon.log" || true)
+expect 200 HEAD "/api/v1/sessions/1/pcap?format=pcapng" -I
+[ "$(header Content-Type)" = application/x-pcapng ] || fail "HEAD ?format=pcapng: Content-Type $(header Content-Type)"
+expect 200 HEAD /api/v1/sessions/big/pcap -I
+[ "$(header Content-Type)" = application/vnd.tcpdump.pcap ] || fail "HEAD: Content-Type $(header Content-Type)"
+[ "$(header Content-Disposition)" = 'attachment; filename="big-1.pcap"' ] || fail "HEAD: $(header Content-Disposition)"
+expect 404 HEAD /api/v1/sessions/999/pcap -I
+sleep 0.2
+[ "$(grep -c "merge of session" "$WORK/daemon.log" || true)" = "$merges_logged" ] || fail "a HEAD made a merge: $(tail -3 "$WORK/daemon.log")"
 capinfos -t "$WORK/ctl-pcapng.out" | grep -q pcapng || fail "?format=pcapng is not pcapng: $(capinfos -t "$WORK/ctl-pcapng.out")"
 
 note "the socket's refusals, word for word"
