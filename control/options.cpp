@@ -216,7 +216,7 @@ void define_options(CLI::App& app, command_line& c)
         ->type_name("SPEC");
     app.add_option("--http", o.http_listen,
                    "Serve the HTTP API (docs/http.md) on this address and port: 127.0.0.1:8080, [::1]:8080; "
-                   "an address not loopback needs --http-token-file")
+                   "an address not loopback needs --http-token-file or --http-client-ca")
         ->group(daemon_group)
         ->type_name("ADDR:PORT");
     app.add_option("--http-token-file", o.http_token_file,

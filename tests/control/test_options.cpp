@@ -1,8 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
+#include <vector>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "control/options.h"
 #include "tests/support/dpdk_env.h"
@@ -167,6 +173,68 @@ TEST_CASE("--http: a daemon option, parsed and checked before DPDK; beyond loopb
     CHECK(parse({"-w", "/tmp/linecap-x", "--http", "127.0.0.1:8080"}, oneshot) == parse_result::exit_usage);
     engine_options empty;
     CHECK(parse({"--control", "/tmp/s", "--out-root", "/tmp/r", "--http", ""}, empty) == parse_result::exit_usage);
+}
+
+namespace {
+
+// A self-signed certificate (CN `cn`) and its key, PEM, made in-process.
+void write_self_signed(const std::string& cert_path, const std::string& key_path, const char* cn)
+{
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    REQUIRE(key != nullptr);
+    X509* x = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME* name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    REQUIRE(X509_sign(x, key, EVP_sha256()) > 0);
+    std::FILE* f = std::fopen(cert_path.c_str(), "w");
+    PEM_write_X509(f, x);
+    std::fclose(f);
+    f = std::fopen(key_path.c_str(), "w");
+    PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+    std::fclose(f);
+    X509_free(x);
+    EVP_PKEY_free(key);
+}
+
+} // namespace
+
+TEST_CASE("--http-cert, --http-key, --http-client-ca: in pairs, matching, and client certificates count as authentication")
+{
+    char dir[] = "/tmp/linecap-tls.XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string d(dir);
+    write_self_signed(d + "/server.pem", d + "/server.key", "127.0.0.1");
+    write_self_signed(d + "/ca.pem", d + "/ca.key", "linecap test CA");
+    const std::vector<std::string> daemon{"--control", "/tmp/s", "--out-root", "/tmp/r"};
+    const auto check = [&](std::vector<std::string> words) {
+        words.insert(words.begin(), daemon.begin(), daemon.end());
+        engine_options o;
+        REQUIRE(parse(words, o) == parse_result::run);
+        return validate_options(o);
+    };
+    const std::string cert = d + "/server.pem", key = d + "/server.key", ca = d + "/ca.pem";
+    // Loopback with HTTPS, and with client certificates.
+    CHECK(check({"--http", "127.0.0.1:8443", "--http-cert", cert, "--http-key", key}).empty());
+    CHECK(check({"--http", "127.0.0.1:8443", "--http-cert", cert, "--http-key", key, "--http-client-ca", ca}).empty());
+    // Off loopback: client certificates are enough; TLS alone is not.
+    CHECK(check({"--http", "0.0.0.0:8443", "--http-cert", cert, "--http-key", key, "--http-client-ca", ca}).empty());
+    CHECK_THAT(check({"--http", "0.0.0.0:8443", "--http-cert", cert, "--http-key", key}),
+               Catch::StartsWith("--http 0.0.0.0:8443: 0.0.0.0 is not a loopback address") &&
+                   Catch::Contains("--http-token-file FILE (a bearer token) or --http-client-ca FILE"));
+    // Halves of a pair, a key of another certificate, a client CA alone, no --http.
+    CHECK_THAT(check({"--http", "127.0.0.1:8443", "--http-cert", cert}), Catch::StartsWith("--http-cert " + cert + " needs its private key"));
+    CHECK_THAT(check({"--http", "127.0.0.1:8443", "--http-key", key}), Catch::Contains("give --http-cert FILE too"));
+    CHECK_THAT(check({"--http", "127.0.0.1:8443", "--http-client-ca", ca}),
+               Catch::StartsWith("--http-client-ca " + ca + " asks HTTPS clients for a certificate"));
+    CHECK_THAT(check({"--http", "127.0.0.1:8443", "--http-cert", cert, "--http-key", d + "/ca.key"}),
+               Catch::StartsWith("--http-key " + d + "/ca.key is not the key of --http-cert " + cert));
+    CHECK_THAT(check({"--http-cert", cert, "--http-key", key}), Catch::StartsWith("--http-cert is for the HTTP API's HTTPS"));
+    std::filesystem::remove_all(d);
 }
 
 TEST_CASE("-r FILE: repeatable, one file per -r, the expression after it; one-shot only")
