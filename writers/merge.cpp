@@ -336,7 +336,9 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     };
     for (size_t i = 0; i < inputs.size(); i++)
         advance(i);
-    while (!heap.empty()) {
+    // A write that failed (a reader of the pipe that hung up: EPIPE; a full
+    // disk) ends the merge: the records after it would be read for nothing.
+    while (!heap.empty() && writer.file().error() == 0) {
         const size_t i = heap.top().second;
         heap.pop();
         input& in = *inputs[i];

@@ -27,6 +27,8 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 REF="$(dirname "$0")/tunnel_reference.py"
+# One tshark decoding per capture, whatever the questions asked of it.
+export TUNNEL_REFERENCE_CACHE="$WORK/tshark-fields"
 DECODE=(--tshark-arg -d --tshark-arg udp.port==8472,vxlan)   # 8472: Linux's VXLAN port
 
 # The input: 6000 tunnelled frames (every kind, µs apart, so a time names

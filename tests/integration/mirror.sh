@@ -7,6 +7,8 @@
 source "$(dirname "$0")/lib.sh"
 
 REF="$(dirname "$0")/tunnel_reference.py"
+# One tshark decoding per capture, whatever the questions asked of it.
+export TUNNEL_REFERENCE_CACHE="$WORK/tshark-fields"
 "$GEN" -o "$WORK/in.pcap" -n 6000 --profile tunnels --seed 41 --flows 512
 
 # run_spec NAME SPEC [INPUT]: one-shot linecap with the spec, into $WORK/NAME;

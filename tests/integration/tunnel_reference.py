@@ -15,6 +15,8 @@ carrying anything but Ethernet, IP or ERSPAN (WCCP, Cisco metadata). With --deca
 decapsulated packets: its only IP packet is the "inner" one.
 """
 import ipaddress
+import hashlib
+import os
 import subprocess
 import sys
 
@@ -96,6 +98,31 @@ def parse(line, decapsulated):
     return p
 
 
+def tshark_output(cmd, path):
+    """tshark's fields for `cmd`; with TUNNEL_REFERENCE_CACHE set (a folder),
+    kept there for the same command on the same bytes (the file's name
+    aside), so a test asking several questions of one capture decodes it
+    once."""
+    cache = os.environ.get("TUNNEL_REFERENCE_CACHE")
+    if not cache:
+        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    digest = hashlib.sha256(repr(cmd[:1] + cmd[3:]).encode())
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    key = digest.hexdigest()
+    kept = os.path.join(cache, key)
+    if os.path.exists(kept):
+        with open(kept) as f:
+            return f.read()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    os.makedirs(cache, exist_ok=True)
+    with open(kept + ".tmp", "w") as f:
+        f.write(out)
+    os.rename(kept + ".tmp", kept)
+    return out
+
+
 def main():
     args = sys.argv[1:]
     decapsulated = "--decapsulated" in args
@@ -109,7 +136,7 @@ def main():
     cmd = ["tshark", "-r", path, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"] + extra
     for name in FIELDS:
         cmd += ["-e", name]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = tshark_output(cmd, path)
     code = compile(expr, "EXPR", "eval")
     for line in out.splitlines():
         p = parse(line, decapsulated)

@@ -6,7 +6,9 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <csignal>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/support/dpdk_env.h"
 #include "core/capture_format.h"
@@ -419,4 +421,28 @@ TEST_CASE("a .part file is read up to its last complete record at the size it ha
     REQUIRE(cut.notes.size() == 2);
     CHECK_THAT(cut.notes[0], Catch::Contains("ends after 4 complete records") && Catch::Contains("half a record"));
     CHECK_THAT(cut.notes[1], Catch::Contains("empty"));
+}
+
+TEST_CASE("a merge whose reader hangs up stops at its first failed write, not at the end of its inputs")
+{
+    // GET .../pcap and `linecapctl merge -o - | head`: the pipe's reader goes
+    // away; the merge must not read the rest of a session for nothing.
+    const std::string dir = test::temp_dir();
+    write_input(dir + "/a.pcap", DLT_EN10MB, 200000, 1000);
+    write_input(dir + "/b.pcap", DLT_EN10MB, 200000, 1000);
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    close(fds[0]);   // the reader is gone before the first byte
+    const auto previous = std::signal(SIGPIPE, SIG_IGN);   // as the daemon runs
+    merge_request request;
+    request.inputs = {dir + "/a.pcap", dir + "/b.pcap"};
+    request.output = "the HTTP client";
+    request.output_fd = fds[1];
+    merge_result result;
+    const std::string error = merge_captures(request, result);
+    std::signal(SIGPIPE, previous);
+    close(fds[1]);
+    INFO(error);
+    CHECK(error.find("Broken pipe") != std::string::npos);
+    CHECK(result.packets < 400000 / 2);   // the records of the first buffer written (4 MiB), not all
 }
