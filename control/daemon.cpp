@@ -461,10 +461,11 @@ http_answer control_daemon::answer_http(const http_call& call)
     case http_call::kind::request: break;
     }
     const request& req = call.req;
-    // The routes build none of these: a watch needs a socket client, a
-    // merge a pipe to write into (GET .../pcap gives one), and shutdown is
-    // the operator's, not the web's.
-    if (req.cmd == command::watch || (req.cmd == command::merge && call.output_fd < 0) || req.cmd == command::shutdown)
+    // The routes build none of these: a watch needs a live stream (GET
+    // .../live gives one), a merge a pipe to write into (GET .../pcap gives
+    // one), and shutdown is the operator's, not the web's.
+    if ((req.cmd == command::watch && !call.live) || (req.cmd == command::merge && call.output_fd < 0) ||
+        req.cmd == command::shutdown)
         return {400, ojson({{"error", fmt::format("{} is not served over HTTP", command_name(req.cmd))}}).dump()};
     // The session the command names, looked up as handle() will: its
     // state says which refusal it is (404, 409, ...).
@@ -498,7 +499,7 @@ http_answer control_daemon::answer_http(const http_call& call)
         reply.erase("ok");
         return {ambiguous ? 400 : refusal_status(req.cmd, facts), reply.dump(-1, ' ', false, ojson::error_handler_t::replace)};
     }
-    ojson reply = ojson::parse(handle(0, req));
+    ojson reply = ojson::parse(req.cmd == command::watch ? watch(0, req, call.live) : handle(0, req));
     const bool ok = reply.value("ok", false);
     reply.erase("ok");
     const std::string body = reply.dump(-1, ' ', false, ojson::error_handler_t::replace);
@@ -666,7 +667,7 @@ std::string control_daemon::remove(const request& req)
     return ok_reply({{"id", id}});
 }
 
-std::string control_daemon::watch(client_id client, const request& req)
+std::string control_daemon::watch(client_id client, const request& req, std::shared_ptr<live_stream> live)
 {
     std::string error;
     const session_record* r = lookup(req.id, true, error);
@@ -675,8 +676,13 @@ std::string control_daemon::watch(client_id client, const request& req)
     if (r->slot < 0)
         return error_reply(fmt::format("session {} is not running ({}); its files are in {}", r->id, r->status(),
                                        _catalog.folder_path(*r)));
-    _watch.add(*_p, _catalog, client, r->id);
-    _server.set_streaming(client, true);
+    if (live) {
+        if (std::string e = _watch.add_live(*_p, _catalog, std::move(live), r->id); !e.empty())
+            return error_reply(e);
+    } else {
+        _watch.add(*_p, _catalog, client, r->id);
+        _server.set_streaming(client, true);
+    }
     // The notes due now go in this reply; the loop sends only later ones.
     for (const session_note& n : notes_of(*r))
         _notes_sent[r->id].insert(n.kind);

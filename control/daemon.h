@@ -68,7 +68,8 @@ private:
     // Returns the error reply, or an empty string once the merge runs.
     std::string merge_into(client_id client, const request& req, int output_fd, std::shared_ptr<merge_outcome> outcome);
     std::string remove(const request& req);
-    std::string watch(client_id client, const request& req);
+    // A socket client's watch, or (live) an HTTP client's (GET .../live).
+    std::string watch(client_id client, const request& req, std::shared_ptr<live_stream> live = nullptr);
     // The HTTP API's calls (control/http_api.h): a request answered as the
     // socket answers it, with its status code; /metrics; /healthz.
     http_answer answer_http(const http_call& call);

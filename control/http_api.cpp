@@ -25,6 +25,8 @@
 #include <nlohmann/json.hpp>
 
 #include "control/http_stream.h"
+#include "control/console.h"
+#include "control/http_live.h"
 #include "core/error_text.h"
 #include "core/log.h"
 
@@ -102,6 +104,20 @@ bool is_download(const httplib::Request& req)
 {
     static const std::regex pattern(R"(/api/v1/sessions/[^/]+/files/[^/]+)");
     return (req.method == "GET" || req.method == "HEAD") && std::regex_match(req.path, pattern);
+}
+
+// The web console's page and files: served without a token (they hold no
+// data; the page asks for the token and sends it with each call).
+bool is_console(const httplib::Request& req)
+{
+    return (req.method == "GET" || req.method == "HEAD") && (req.path == "/" || req.path.starts_with("/console/"));
+}
+
+// GET /api/v1/sessions/{id}/live, the one route that takes ?access_token=.
+bool is_live(const httplib::Request& req)
+{
+    static const std::regex pattern(R"(/api/v1/sessions/[^/]+/live)");
+    return req.method == "GET" && std::regex_match(req.path, pattern);
 }
 
 // A request's Content-Length, if it has one that is a number.
@@ -347,6 +363,8 @@ int refusal_status(command cmd, const refusal_facts& facts)
     case command::remove:
         // Neither running nor merged: the catalog could not remove it.
         return facts.running || facts.merging ? 409 : 500;
+    case command::watch:
+        return facts.running ? 503 : 409;   // running: the live streams' limits
     default:
         return 400;
     }
@@ -486,13 +504,14 @@ struct http_api::impl {
 
     // A socket command, as linecapctl would send it, parsed by the socket's
     // parser and answered by the control thread.
-    http_answer command_answer(const json& line)
+    http_answer command_answer(const json& line, std::shared_ptr<live_stream> live = nullptr)
     {
         request req;
         if (std::string e = parse_request(line.dump(-1, ' ', false, json::error_handler_t::replace), req); !e.empty())
             return {400, error_body(e)};
         http_call call;
         call.req = std::move(req);
+        call.live = std::move(live);
         return answer(std::move(call), control_timeout);
     }
 
@@ -653,6 +672,31 @@ struct http_api::impl {
         server.Get(session + "/pcap", [this](const Request& req, Response& res) {
             serve_merge(req, res, {bridge, stopping, merges, settings.max_merges, control_timeout});
         });
+        // `watch` as server-sent events (control/http_live.h): the socket's
+        // command, checked and refused by the same code.
+        server.Get(session + "/live", [this](const Request& req, Response& res) {
+            auto stream = std::make_shared<live_stream>();
+            const http_answer a = command_answer({{"cmd", "watch"}, {"id", req.matches[1].str()}}, stream);
+            if (a.status != 200)
+                return send(res, a);
+            // cpp-httplib would gzip a text/* reply for a client that takes
+            // it, and its compressor holds lines back until it has a block.
+            mutable_request(req).headers.erase("Accept-Encoding");
+            stream_live(res, std::move(stream), a.body, stopping);
+        });
+        // The web console (control/console/): static files, no data.
+        server.Get("/|/console/[^/]+", [](const Request& req, Response& res) {
+            const console_file* file = find_console_file(req.path == "/" ? "/console/index.html" : req.path);
+            if (file == nullptr)
+                return send_error(res, 404, fmt::format("no route GET {} (docs/http.md lists them)", printable(req.path)));
+            res.set_header("X-Content-Type-Options", "nosniff");
+            res.set_header("X-Frame-Options", "DENY");
+            res.set_header("Referrer-Policy", "no-referrer");
+            res.set_header("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                                      "img-src 'self'; connect-src 'self'; frame-ancestors 'none'");
+            res.set_header("Cache-Control", "no-cache");
+            res.set_content(std::string(file->body), std::string(file->content_type));
+        });
     }
 
     void limits()
@@ -683,12 +727,17 @@ struct http_api::impl {
         server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
             if (!is_download(req))
                 mutable_request(req).ranges.clear();   // see is_download(); download() keeps its own
-            if (settings.token.empty())
+            if (settings.token.empty() || is_console(req))
                 return httplib::Server::HandlerResponse::Unhandled;
             const std::string header = req.get_header_value("Authorization");
             constexpr std::string_view scheme = "Bearer ";
             const bool bearer = header.size() > scheme.size() && strncasecmp(header.c_str(), scheme.data(), scheme.size()) == 0;
             if (bearer && same_token(std::string_view(header).substr(scheme.size()), settings.token))
+                return httplib::Server::HandlerResponse::Unhandled;
+            // A browser's EventSource cannot send a header: /live takes the
+            // token as ?access_token= too (docs/security.md), nothing else does.
+            if (header.empty() && is_live(req) && req.has_param("access_token") &&
+                same_token(req.get_param_value("access_token"), settings.token))
                 return httplib::Server::HandlerResponse::Unhandled;
             mutable_request(req).ranges.clear();
             res.set_header("WWW-Authenticate", "Bearer realm=\"linecap\"");

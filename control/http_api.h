@@ -40,6 +40,7 @@ struct merge_outcome {
     bool done = false;
     std::string error;   // empty: merged whole
 };
+class live_stream;   // control/http_live.h
 
 // What an HTTP thread asks the control thread.
 struct http_call {
@@ -55,6 +56,8 @@ struct http_call {
     // caller's if the call was not taken); and where its outcome is told.
     int output_fd = -1;
     std::shared_ptr<merge_outcome> outcome;
+    // A `watch` (GET /api/v1/sessions/{id}/live): the stream its lines go to.
+    std::shared_ptr<live_stream> live;
 };
 
 // The control thread's answer: the status code and the body.
@@ -140,8 +143,9 @@ struct refusal_facts {
 
 // HTTP's status for a socket reply to `cmd` that was refused: 404 for an
 // unknown session; 409 for one in the wrong state, or a start beyond
-// --max-sessions; 503 for a stop not carried out yet, or a start while the
-// daemon shuts down; 500 for a delete of an ended session that failed (an
+// --max-sessions; 503 for a stop not carried out yet, a start while the
+// daemon shuts down, or a watch (/live) of a running session beyond the
+// live streams' limits; 500 for a delete of an ended session that failed (an
 // I/O error); 400 otherwise (the request itself is wrong).
 int refusal_status(command cmd, const refusal_facts& facts);
 
@@ -158,11 +162,11 @@ struct http_settings {
     // no certificate: plain HTTP.
     tls_files tls;
     // cpp-httplib gives each open connection a thread for as long as it is
-    // open (an idle one 2 s, a stalled one 5 s per read, a download as long
-    // as it lasts): 64, so that 20 idle clients and 10 slow downloads leave
-    // most for everyone else. They sleep in poll() and cost their stacks'
-    // touched pages only.
-    size_t threads = 64;
+    // open (an idle one 2 s, a stalled one 5 s per read, a download or a
+    // live stream as long as it lasts): 96, so that 32 downloads and 32
+    // live streams (max_live_streams) at once leave a third for everyone
+    // else. They sleep in poll() and cost their stacks' touched pages only.
+    size_t threads = 96;
     // Downloads under way at once; one more is 503 with Retry-After. Half
     // the threads, so downloads never take them all.
     size_t max_downloads = 32;

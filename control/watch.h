@@ -9,6 +9,7 @@
 #include <string>
 
 #include "control/catalog.h"
+#include "control/http_live.h"
 #include "control/server.h"
 #include "engine/pipeline.h"
 
@@ -18,6 +19,12 @@ class watch_fanout {
 public:
     // `client` follows session `id` (running); the writers start sampling it.
     void add(pipeline& p, const session_catalog& catalog, client_id client, const std::string& id);
+
+    // An HTTP client follows session `id` (running) through `stream`.
+    // Returns an empty string, or why not: max_live_per_session streams
+    // follow that session already, or max_live_streams are open.
+    std::string add_live(pipeline& p, const session_catalog& catalog, std::shared_ptr<live_stream> stream,
+                         const std::string& id);
 
     // A client that went away. Returns whether it was watching.
     bool remove_client(pipeline& p, const session_catalog& catalog, client_id client);
@@ -38,7 +45,15 @@ private:
     // Tells the writers which slots are watched.
     void update(pipeline& p, const session_catalog& catalog);
 
+    // Forgets the live streams whose HTTP client has gone.
+    void drop_abandoned(pipeline& p, const session_catalog& catalog);
+
     std::map<client_id, std::string> _watchers;   // client -> session id
+    struct live_watcher {
+        std::shared_ptr<live_stream> stream;
+        std::string id;   // the session followed
+    };
+    std::vector<live_watcher> _live;
 };
 
 } // namespace linecap

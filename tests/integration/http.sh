@@ -413,6 +413,18 @@ AUTH=(-H "Authorization: Bearer $(cat "$WORK/token")")
 expect 200 GET /api/v1/sessions
 jq -e '.sessions | map(.id) == ["2", "3", "4"]' "$WORK/body" >/dev/null || fail "after a restart: $(cat "$WORK/body")"
 expect 201 POST /api/v1/sessions --data '{"name": "tokened"}'
+# The console's page without the token; /live takes it as ?access_token= too, and no other route does.
+token=$(cat "$WORK/token")
+AUTH=()
+expect 200 GET /
+expect 401 GET /api/v1/sessions/tokened/live
+expect 401 GET "/api/v1/sessions/tokened/live?access_token=0123456789abcdef0123456789abcdeX"
+expect 401 GET "/api/v1/sessions?access_token=$token"
+expect 401 GET "/api/v1/stats?access_token=$token"
+timeout 2 curl -sS -N "$URL/api/v1/sessions/tokened/live?access_token=$token" >"$WORK/live" 2>/dev/null || true
+grep -q '^event: watching' "$WORK/live" || fail "/live with ?access_token=: $(head -c 300 "$WORK/live")"
+! grep -qF "$token" "$WORK/daemon.log" || fail "the daemon's log holds the token"
+AUTH=(-H "Authorization: Bearer $token")
 expect 200 GET /healthz
 ctl shutdown >/dev/null
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

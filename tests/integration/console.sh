@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The web console (GET /, docs/http.md#the-web-console) in headless Chromium,
+# and GET /api/v1/sessions/{id}/live, against a daemon on endless replayed
+# traffic (loopback only):
+#  - the console page and its files, served without a token, nothing from elsewhere;
+#  - in Chromium (console_cdp.py, over the DevTools protocol): the table lists a
+#    session started with linecapctl; the form starts a session (its spec checked
+#    through the API); a subnet with host bits set shows the daemon's own error
+#    next to the source field, and starts nothing; the live panel shows session
+#    1's packet lines, in the format of linecapctl watch; a screenshot;
+#  - /live with curl -N: the watching event, packet lines, the end event with
+#    the stop reason; 404, 409 and 400 with the socket's words for watch;
+#  - the limits (live_limits.py): 20 idle connections and 10 live streams while
+#    GET /api/v1/sessions answers within a second; the 5th stream on a session and
+#    the 33rd in all 503, each naming its limit.
+# LINECAP_CONSOLE_SCREENSHOT=FILE keeps the screenshot (docs/console.png is made so).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+started=$(date +%s)
+note() {
+    echo "--- [$(($(date +%s) - started)) s] $*"
+}
+
+command -v chromium >/dev/null || fail "chromium is not installed: scripts/bootstrap installs it"
+# Debian's python3, which has Debian's websocket module (a python3 earlier in PATH may not).
+PY=/usr/bin/python3
+"$PY" -c 'import websocket' 2>/dev/null ||
+    fail "python3's websocket module is not installed: scripts/bootstrap installs it (python3-websocket)"
+"$GEN" -o "$WORK/in.pcap" -n 2000 --seed 3
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT"
+start_daemon --http "127.0.0.1:$PORT" --max-sessions 16
+# Every session rotates 1 MB files and keeps 2: the disk holds little however fast the replay.
+ctl start --name from-socket --proto udp -s 96 -C 1 -W 2 >/dev/null
+
+note "the page and its files: HTML, CSS and JS from the binary, no other origin named"
+code=$(curl -sS -o "$WORK/index.html" -D "$WORK/headers" -w '%{http_code}' "$URL/")
+[ "$code" = 200 ] || fail "GET /: HTTP $code"
+grep -qi '^content-type: text/html; charset=utf-8' "$WORK/headers" || fail "GET /: $(cat "$WORK/headers")"
+grep -qi "^content-security-policy: default-src 'none'; script-src 'self'" "$WORK/headers" ||
+    fail "GET /: no Content-Security-Policy: $(cat "$WORK/headers")"
+for f in console.js console.css; do
+    code=$(curl -sS -o "$WORK/$f" -w '%{http_code}' "$URL/console/$f")
+    [ "$code" = 200 ] || fail "GET /console/$f: HTTP $code"
+    cmp -s "$WORK/$f" "$here/../../control/console/$f" || fail "GET /console/$f is not control/console/$f"
+done
+! grep -Eqi '(src|href)="(https?:)?//' "$WORK/index.html" || fail "the page loads something from elsewhere"
+! grep -Eq 'https?://' "$WORK/console.js" "$WORK/console.css" || fail "the console's files name another origin"
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$URL/console/nothing.js")
+[ "$code" = 404 ] || fail "GET /console/nothing.js: HTTP $code"
+
+note "Chromium: the table, the form, a bad subnet, the live panel"
+shot=${LINECAP_CONSOLE_SCREENSHOT:-$WORK/console.png}
+settle=2.5   # for docs/console.png, a longer rate chart
+[ -z "${LINECAP_CONSOLE_SCREENSHOT:-}" ] || settle=20
+"$PY" "$here/console_cdp.py" "$URL/" "$WORK" "$shot" "$settle" >"$WORK/page.json" ||
+    fail "the console in Chromium (its log: $(tail -5 "$WORK/chromium.log" 2>/dev/null))"
+jq . "$WORK/page.json" | head -c 3000
+jq -e '.row | contains("from-socket") and contains("running") and contains("udp")' "$WORK/page.json" >/dev/null ||
+    fail "session 1's row: $(jq -r .row "$WORK/page.json")"
+# The session the form started, as the API has it.
+form_id=$(jq -r '.started | capture("^Session (?<id>[0-9]+) started").id' "$WORK/page.json")
+[ -n "$form_id" ] || fail "the form's message: $(jq -r .started "$WORK/page.json")"
+spec=$(curl -sS "$URL/api/v1/sessions/$form_id" | jq -c .session.spec)
+jq -e '.name == "form-made" and .snaplen == 128 and .bpf == "not port 22" and
+    .match == [{"dst": ["10.0.0.0/8", "192.168.1.1-192.168.1.200"], "dst_ports": [53, "5000-6000"],
+                "protocols": ["udp"], "bidirectional": true}] and
+    .limits == {"packets": 100000000, "seconds": "10m", "bytes": 20000000000} and
+    .rotate == {"bytes": 1000000, "keep": 2}' <<<"$spec" >/dev/null ||
+    fail "session $form_id, started from the form, has the spec $spec"
+[ "$(ctl --json show "$form_id" | jq -r .session.status)" = running ] || fail "session $form_id is not running"
+# The bad subnet: the daemon's words for the same spec, next to the source field only.
+want=$(curl -sS -d '{"name": "bad-subnet", "match": [{"src": ["10.1.0.5/24"]}]}' "$URL/api/v1/sessions" | jq -r .error)
+[[ "$want" == *"10.1.0.5/24 has host bits set"* ]] || fail "the API's error for a bad subnet: $want"
+[ "$(jq -r .bad "$WORK/page.json")" = "$want" ] ||
+    fail "the page shows \"$(jq -r .bad "$WORK/page.json")\" next to the source field, the daemon says \"$want\""
+jq -e '.errors_shown == ["err-src"] and .src_marked' "$WORK/page.json" >/dev/null ||
+    fail "field errors shown: $(jq -c .errors_shown "$WORK/page.json")"
+ctl --json ls | jq -e '.sessions | map(select(.name == "bad-subnet")) | length == 0' >/dev/null ||
+    fail "the bad subnet started a session"
+# The live panel: lines as linecapctl watch prints them (time, IPv4, UDP: session 1 is UDP).
+timeout 2 "$LINECAPCTL" --socket "$SOCK" watch 1 >"$WORK/watch.txt" 2>&1 || true
+line_re='^[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9} IPv[46] .*UDP'
+grep -Eq "$line_re" "$WORK/watch.txt" || fail "linecapctl watch 1 printed: $(head -5 "$WORK/watch.txt")"
+jq -r '.live[]' "$WORK/page.json" >"$WORK/live.txt"
+[ "$(grep -Ecv "$line_re" "$WORK/live.txt")" = 0 ] || fail "the live panel shows lines that are not packets: $(grep -Ev "$line_re" "$WORK/live.txt" | head -3)"
+[ "$(wc -l <"$WORK/live.txt")" -ge 12 ] || fail "the live panel shows $(wc -l <"$WORK/live.txt") lines"
+jq -e '.live_status | startswith("following session 1")' "$WORK/page.json" >/dev/null ||
+    fail "the live panel's status: $(jq -r .live_status "$WORK/page.json")"
+[ "$(head -c 8 "$shot" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "the screenshot is not a PNG"
+[ "$(stat -c %s "$shot")" -gt 50000 ] || fail "the screenshot is $(stat -c %s "$shot") bytes: an empty page?"
+
+note "/live with curl -N: watching, packet lines, the end event with the stop reason"
+curl -sS -N --max-time 20 "$URL/api/v1/sessions/$form_id/live" >"$WORK/sse.txt" 2>&1 &
+curl_pid=$!
+cleanup_hooks+=("kill $curl_pid 2>/dev/null")
+for _ in $(seq 50); do grep -q '^event: watching' "$WORK/sse.txt" && break; sleep 0.1; done
+curl -sS -X POST -o /dev/null "$URL/api/v1/sessions/$form_id/stop"
+wait "$curl_pid" || fail "curl -N of session $form_id's live stream: exit $? (not ended by the session's end): $(cat "$WORK/sse.txt")"
+grep -qx "data: {\"id\":\"$form_id\",\"watching\":true,\"max_lines_per_second\":200,\"notes\":\[\]}" "$WORK/sse.txt" ||
+    fail "no watching event: $(head -5 "$WORK/sse.txt")"
+tail -3 "$WORK/sse.txt" | tr '\n' '|' | grep -qx "event: end|data: {\"id\":\"$form_id\",\"reason\":\"user\"}||" ||
+    fail "the stream does not end with the end event: $(tail -5 "$WORK/sse.txt")"
+# Session 1's stream: its lines, each a data: line of a default event.
+timeout 2 curl -sS -N "$URL/api/v1/sessions/1/live" >"$WORK/sse1.txt" 2>/dev/null || true
+grep -E '^data: ' "$WORK/sse1.txt" | tail -n +2 | sed 's/^data: //' >"$WORK/sse1-lines.txt"
+[ "$(wc -l <"$WORK/sse1-lines.txt")" -ge 5 ] || fail "session 1's stream over 2 s: $(head -c 500 "$WORK/sse1.txt")"
+[ "$(grep -Ecv "$line_re" "$WORK/sse1-lines.txt")" = 0 ] || fail "session 1's stream: $(head -5 "$WORK/sse1-lines.txt")"
+
+note "/live refusals: the socket's words for watch"
+socket_error() {
+    python3 -c 'import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(json.dumps({"cmd": "watch", "id": sys.argv[2]}).encode() + b"\n")
+print(json.loads(s.makefile().readline())["error"])' "$SOCK" "$1"
+}
+for case in "404 999" "409 $form_id" "400 a%20b"; do
+    read -r want id <<<"$case"
+    code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/api/v1/sessions/$id/live")
+    [ "$code" = "$want" ] || fail "GET /api/v1/sessions/$id/live: HTTP $code, expected $want: $(cat "$WORK/body")"
+    [ "$(jq -r .error "$WORK/body")" = "$(socket_error "$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))' "$id")")" ] ||
+        fail "GET /api/v1/sessions/$id/live says $(cat "$WORK/body"), the socket's watch $(socket_error "$id")"
+done
+
+note "limits: 20 idle connections and 10 live streams; a 5th on a session, a 33rd in all"
+quiet=()
+for i in $(seq 8); do
+    # GRE: nothing of the replay matches; running, and quiet.
+    quiet+=("$(ctl --json start --name "quiet-$i" --proto gre -s 64 | jq -r .id)")
+done
+"$PY" "$here/live_limits.py" "$PORT" 1 "${quiet[@]}" || fail "the live streams' limits"
+ctl ls >/dev/null || fail "the control socket does not answer after the limits"
+
+ctl shutdown >/dev/null
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+wait "$pid" || fail "the daemon exited with $?"
+elapsed=$(($(date +%s) - started))
+note "done in $elapsed s"
+[ -n "${LINECAP_CONSOLE_SCREENSHOT:-}" ] || [ "$elapsed" -lt 40 ] || fail "the test took $elapsed s, over its 40 s budget"
