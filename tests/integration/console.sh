@@ -12,7 +12,9 @@
 #    the stop reason; 404, 409 and 400 with the socket's words for watch;
 #  - the limits (live_limits.py): 20 idle connections and 10 live streams while
 #    GET /api/v1/sessions answers within a second; the 5th stream on a session and
-#    the 33rd in all 503, each naming its limit.
+#    the 33rd in all 503, each naming its limit;
+#  - a daemon with --http-token-file: the page asks for the token, and with it typed
+#    in lists the sessions and follows one live (/live authenticated by ?access_token=).
 # LINECAP_CONSOLE_SCREENSHOT=FILE keeps the screenshot (docs/console.png is made so).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
@@ -133,6 +135,24 @@ done
 "$PY" "$here/live_limits.py" "$PORT" 1 "${quiet[@]}" || fail "the live streams' limits"
 ctl ls >/dev/null || fail "the control socket does not answer after the limits"
 
+ctl shutdown >/dev/null
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+wait "$pid" || fail "the daemon exited with $?"
+
+note "with --http-token-file: the page asks for the token, and works with it (/live by ?access_token=)"
+rm -rf "$SOCK" "$ROOT"
+openssl rand -hex 32 >"$WORK/token" 2>/dev/null || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
+chmod 600 "$WORK/token"
+start_daemon --http "127.0.0.1:$PORT" --http-token-file "$WORK/token"
+ctl start --name tokened --proto udp -s 96 -C 1 -W 2 >/dev/null
+rm -rf "$WORK/chromium"
+"$PY" "$here/console_cdp.py" --token "$(cat "$WORK/token")" "$URL/" "$WORK" >"$WORK/token-page.json" ||
+    fail "the console with a token"
+jq -e '(.banner | contains("bearer token")) and (.row | contains("tokened")) and .stored != null and
+    (.live | length >= 3)' "$WORK/token-page.json" >/dev/null || fail "the console with a token: $(cat "$WORK/token-page.json")"
+[ "$(jq -r '.live[]' "$WORK/token-page.json" | grep -Ecv "$line_re")" = 0 ] ||
+    fail "the live panel with a token: $(jq -c .live "$WORK/token-page.json")"
+grep -q "http: GET /api/v1/sessions 401 from 127.0.0.1" "$WORK/daemon.log" || fail "the page's first calls were not refused"
 ctl shutdown >/dev/null
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 wait "$pid" || fail "the daemon exited with $?"

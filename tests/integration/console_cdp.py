@@ -2,6 +2,7 @@
 """Drives the web console in headless Chromium over the DevTools protocol.
 
     console_cdp.py URL WORKDIR SCREENSHOT [SETTLE_SECONDS]
+    console_cdp.py --token TOKEN URL WORKDIR
 
 Starts Chromium (its profile in WORKDIR/chromium, killed on the way out,
 whatever happens), opens URL (the console of a daemon on which the socket
@@ -19,6 +20,11 @@ and saves a screenshot of the whole page at SCREENSHOT, SETTLE_SECONDS
 (default 2.5) after the counters first show rates (longer: more of the
 rate chart). Exit status 1, with the
 step and what the page held, if a step does not happen within its time.
+
+With --token (a daemon with --http-token-file, session 1 running): the
+page, loaded without the token, says it needs one; the token typed in its
+field lists session 1 and follows it live (the stream authenticated by
+?access_token=). Prints {"banner": ..., "row": ..., "live": [...]}.
 """
 
 import base64
@@ -92,11 +98,17 @@ def start_chromium(url, workdir):
 
 
 def main():
-    url, workdir, screenshot = sys.argv[1:4]
-    settle = float(sys.argv[4]) if len(sys.argv) > 4 else 2.5
+    token = None
+    if sys.argv[1] == '--token':
+        token = sys.argv[2]
+        del sys.argv[1:3]
+    url, workdir = sys.argv[1:3]
     proc, ws_url = start_chromium(url, workdir)
     try:
-        run(Page(ws_url), screenshot, settle)
+        if token:
+            run_with_token(Page(ws_url), token)
+        else:
+            run(Page(ws_url), sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 2.5)
     finally:
         # Its whole process group: the browser, its renderers, its GPU process.
         try:
@@ -104,6 +116,23 @@ def main():
         except ProcessLookupError:
             pass
         proc.wait()
+
+
+def run_with_token(page, token):
+    out = {}
+    page.call('Runtime.enable')
+    out['banner'] = page.wait('the page asks for the token', 'document.getElementById("banner")?.hidden === false && '
+                              'document.getElementById("banner").textContent', 10)
+    page.js(f'document.getElementById("token").value = {json.dumps(token)}')
+    page.js('document.querySelector("#token-form button").click()')
+    row = 'document.querySelector(\'#sessions tbody tr[data-id="1"]\')'
+    out['row'] = page.wait('the sessions table lists session 1 with the token', f'{row} && {row}.innerText', 10)
+    out['stored'] = page.js('sessionStorage.getItem("linecap-token")')
+    page.js(f'[...{row}.querySelectorAll("button")].find(b => b.textContent === "View live").click()')
+    lines = ('document.getElementById("live-lines").innerText.split("\\n").filter(l => l.length)')
+    out['live'] = page.wait('the live panel shows packet lines with the token', f'{lines}.length >= 3 && {lines}', 15,
+                            show='document.getElementById("live-status").textContent')
+    print(json.dumps(out))
 
 
 def run(page, screenshot, settle):
