@@ -682,7 +682,7 @@ struct http_api::impl {
             // cpp-httplib would gzip a text/* reply for a client that takes
             // it, and its compressor holds lines back until it has a block.
             mutable_request(req).headers.erase("Accept-Encoding");
-            stream_live(res, std::move(stream), a.body, stopping);
+            stream_live(req, res, std::move(stream), a.body, stopping);
         });
         // The web console (control/console/): static files, no data.
         server.Get("/|/console/[^/]+", [](const Request& req, Response& res) {

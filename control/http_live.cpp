@@ -1,5 +1,11 @@
 #include "control/http_live.h"
 
+#include <arpa/inet.h>
+#include <charconv>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +18,13 @@ constexpr std::chrono::milliseconds take_wait{250};
 // A comment after this much silence: a client that has gone is found by
 // the write failing, and its thread and its place under the limits freed.
 constexpr std::chrono::seconds keep_alive_every{5};
+// A live stream's socket send buffer (the kernel doubles it). Its lines
+// come at most a few hundred a second, ~100 bytes each: a client that
+// stops reading fills this and its own receive buffer within seconds,
+// and the server's 5 s write timeout then closes it. With the kernel's
+// default (it grows to 4 MiB) that would take many minutes, holding a
+// thread and a place under the limits.
+constexpr int live_send_buffer = 16 << 10;
 
 } // namespace
 
@@ -96,9 +109,52 @@ std::string live_stream::take(std::chrono::milliseconds wait, bool& ended)
     return out;
 }
 
-void stream_live(httplib::Response& res, std::shared_ptr<live_stream> stream, const std::string& watch_reply,
-                 const std::atomic<bool>& stopping)
+int connection_fd(int local_port, const std::string& remote_addr, int remote_port)
 {
+    DIR* dir = opendir("/proc/self/fd");
+    if (dir == nullptr)
+        return -1;
+    int found = -1;
+    while (const dirent* entry = readdir(dir)) {
+        int fd = -1;
+        const std::string_view text(entry->d_name);
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), fd);
+        if (ec != std::errc() || end != text.data() + text.size())
+            continue;
+        sockaddr_storage local{}, peer{};
+        socklen_t local_size = sizeof local, peer_size = sizeof peer;
+        if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
+            getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0)
+            continue;
+        char address[INET6_ADDRSTRLEN] = {};
+        int lport = -1, pport = -1;
+        if (local.ss_family == AF_INET && peer.ss_family == AF_INET) {
+            const auto* l = reinterpret_cast<const sockaddr_in*>(&local);
+            const auto* p = reinterpret_cast<const sockaddr_in*>(&peer);
+            lport = ntohs(l->sin_port);
+            pport = ntohs(p->sin_port);
+            inet_ntop(AF_INET, &p->sin_addr, address, sizeof address);
+        } else if (local.ss_family == AF_INET6 && peer.ss_family == AF_INET6) {
+            const auto* l = reinterpret_cast<const sockaddr_in6*>(&local);
+            const auto* p = reinterpret_cast<const sockaddr_in6*>(&peer);
+            lport = ntohs(l->sin6_port);
+            pport = ntohs(p->sin6_port);
+            inet_ntop(AF_INET6, &p->sin6_addr, address, sizeof address);
+        }
+        if (lport == local_port && pport == remote_port && remote_addr == address) {
+            found = fd;
+            break;
+        }
+    }
+    closedir(dir);
+    return found;
+}
+
+void stream_live(const httplib::Request& req, httplib::Response& res, std::shared_ptr<live_stream> stream,
+                 const std::string& watch_reply, const std::atomic<bool>& stopping)
+{
+    if (const int fd = connection_fd(req.local_port, req.remote_addr, req.remote_port); fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &live_send_buffer, sizeof live_send_buffer);
     // The first events: the reply to the watch, then its notes. retry: how
     // long a browser's EventSource waits before it reconnects after a
     // dropped connection (a session that has ended then gets 409 and the

@@ -24,6 +24,7 @@
 #include <string_view>
 
 namespace httplib {
+struct Request;
 struct Response;
 }
 
@@ -78,8 +79,15 @@ std::string sse_event(std::string_view event, std::string_view data);
 // socket's reply without "ok") and a `note` event for each of its notes,
 // then the stream's events until the session ends (`end`), the client goes
 // or `stopping` is set. A comment every few seconds of silence finds a
-// client that has gone.
-void stream_live(httplib::Response& res, std::shared_ptr<live_stream> stream, const std::string& watch_reply,
-                 const std::atomic<bool>& stopping);
+// client that has gone. The connection's send buffer is made small
+// (live_send_buffer), so that a client that stops reading is closed by the
+// server's write timeout within seconds.
+void stream_live(const httplib::Request& req, httplib::Response& res, std::shared_ptr<live_stream> stream,
+                 const std::string& watch_reply, const std::atomic<bool>& stopping);
+
+// The descriptor of the TCP connection from remote_addr:remote_port to our
+// local_port, or -1. cpp-httplib keeps its sockets to itself: it is found
+// among the process's descriptors (as http_api's end_connections does).
+int connection_fd(int local_port, const std::string& remote_addr, int remote_port);
 
 } // namespace linecap

@@ -10,6 +10,7 @@
 #    1's packet lines, in the format of linecapctl watch; a screenshot;
 #  - /live with curl -N: the watching event, packet lines, the end event with
 #    the stop reason; 404, 409 and 400 with the socket's words for watch;
+#  - a client that stops reading its stream is closed by the server within seconds;
 #  - the limits (live_limits.py): 20 idle connections and 10 live streams while
 #    GET /api/v1/sessions answers within a second; the 5th stream on a session and
 #    the 33rd in all 503, each naming its limit;
@@ -36,6 +37,11 @@ URL="http://127.0.0.1:$PORT"
 start_daemon --http "127.0.0.1:$PORT" --max-sessions 16
 # Every session rotates 1 MB files and keeps 2: the disk holds little however fast the replay.
 ctl start --name from-socket --proto udp -s 96 -C 1 -W 2 >/dev/null
+# A client that stops reading a stream is closed by the server (its write timeout), in the background meanwhile.
+stalled=$(ctl --json start --name stalled --proto udp -s 64 -C 1 -W 2 | jq -r .id)
+"$PY" "$here/live_limits.py" --stall 14 "$PORT" "$stalled" >"$WORK/stall.log" 2>&1 &
+stall_pid=$!
+cleanup_hooks+=("kill $stall_pid 2>/dev/null")
 
 note "the page and its files: HTML, CSS and JS from the binary, no other origin named"
 code=$(curl -sS -o "$WORK/index.html" -D "$WORK/headers" -w '%{http_code}' "$URL/")
@@ -59,7 +65,7 @@ settle=2.5   # for docs/console.png, a longer rate chart
 [ -z "${LINECAP_CONSOLE_SCREENSHOT:-}" ] || settle=20
 "$PY" "$here/console_cdp.py" "$URL/" "$WORK" "$shot" "$settle" >"$WORK/page.json" ||
     fail "the console in Chromium (its log: $(tail -5 "$WORK/chromium.log" 2>/dev/null))"
-jq . "$WORK/page.json" | head -c 3000
+head -c 3000 "$WORK/page.json"; echo
 jq -e '.row | contains("from-socket") and contains("running") and contains("udp")' "$WORK/page.json" >/dev/null ||
     fail "session 1's row: $(jq -r .row "$WORK/page.json")"
 # The session the form started, as the API has it.
@@ -125,6 +131,10 @@ for case in "404 999" "409 $form_id" "400 a%20b"; do
     [ "$(jq -r .error "$WORK/body")" = "$(socket_error "$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))' "$id")")" ] ||
         fail "GET /api/v1/sessions/$id/live says $(cat "$WORK/body"), the socket's watch $(socket_error "$id")"
 done
+
+note "a client that stopped reading its stream was closed"
+wait "$stall_pid" || fail "the stalled client: $(cat "$WORK/stall.log")"
+cat "$WORK/stall.log"
 
 note "limits: 20 idle connections and 10 live streams; a 5th on a session, a 33rd in all"
 quiet=()

@@ -2,6 +2,7 @@
 """GET /api/v1/sessions/{id}/live under load, with raw sockets.
 
     live_limits.py PORT BUSY QUIET...
+    live_limits.py --stall SECONDS PORT SESSION
 
 BUSY is a running session whose packets flow; QUIET are running sessions
 (eight at least). Checks, and exits 1 naming the first that fails:
@@ -14,6 +15,11 @@ BUSY is a running session whose packets flow; QUIET are running sessions
     error naming the total;
   - once they are all closed, BUSY takes a stream again (the closed ones
     were forgotten), within 3 s.
+
+With --stall: a client with a small receive buffer opens SESSION's stream
+(its packets flowing), reads its first event and then nothing for SECONDS;
+then the server must have closed it: what is left to read ends (EOF or a
+reset) within 3 s, instead of lines flowing on.
 """
 
 import json
@@ -21,10 +27,14 @@ import socket
 import sys
 import time
 
+STALL = None
+if sys.argv[1] == '--stall':
+    STALL = float(sys.argv[2])
+    del sys.argv[1:3]
 PORT = int(sys.argv[1])
 BUSY = sys.argv[2]
 QUIET = sys.argv[3:]
-if len(QUIET) < 8:
+if STALL is None and len(QUIET) < 8:
     sys.exit('live_limits: give eight quiet sessions at least')
 
 
@@ -32,9 +42,13 @@ def fail(message):
     sys.exit(f'live_limits: {message}')
 
 
-def open_live(session):
+def open_live(session, receive_buffer=None):
     """A live stream: returns (status, socket or None, the headers and what came after them)."""
-    s = socket.create_connection(('127.0.0.1', PORT), timeout=5)
+    s = socket.socket()
+    if receive_buffer:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    s.settimeout(5)
+    s.connect(('127.0.0.1', PORT))
     s.sendall(f'GET /api/v1/sessions/{session}/live HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n'.encode())
     got = b''
     while b'\r\n\r\n' not in got:
@@ -78,6 +92,33 @@ def sessions_list_time():
         fail(f'GET /api/v1/sessions: {got[:200]!r}')
     return time.monotonic() - start
 
+
+def stall():
+    status, s, text = open_live(BUSY, receive_buffer=4096)
+    if status != 200:
+        fail(f'the stalled client: HTTP {status} {text}')
+    time.sleep(STALL)
+    s.settimeout(0.5)
+    deadline = time.monotonic() + 3
+    read = 0
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        read += len(chunk)
+    else:
+        fail(f'a client that read nothing for {STALL:.0f} s is still served ({read} bytes read in 3 s after it)')
+    print(f'a client that read nothing for {STALL:.0f} s was closed; {read} bytes were left to read', flush=True)
+    sys.exit(0)
+
+
+if STALL is not None:
+    stall()
 
 idle = [socket.create_connection(('127.0.0.1', PORT)) for _ in range(20)]
 streams = []
