@@ -35,7 +35,10 @@ std::string watch_fanout::add_live(pipeline& p, const session_catalog& catalog, 
 
 void watch_fanout::drop_abandoned(pipeline& p, const session_catalog& catalog)
 {
-    if (std::erase_if(_live, [](const live_watcher& w) { return w.stream->abandoned(); }) != 0)
+    // Abandoned, or held by nobody else (its HTTP handler never got to
+    // stream it): either way, nobody takes its lines.
+    const auto gone = [](const live_watcher& w) { return w.stream->abandoned() || w.stream.use_count() == 1; };
+    if (std::erase_if(_live, gone) != 0)
         update(p, catalog);
 }
 

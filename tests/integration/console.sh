@@ -31,6 +31,8 @@ PY=/usr/bin/python3
 "$PY" -c 'import websocket' 2>/dev/null ||
     fail "python3's websocket module is not installed: scripts/bootstrap installs it (python3-websocket)"
 "$GEN" -o "$WORK/in.pcap" -n 2000 --seed 3
+# Chromium's process group, should console_cdp.py be killed before it kills it.
+cleanup_hooks+=('[ ! -s "$WORK/chromium.pid" ] || kill -9 -- "-$(cat "$WORK/chromium.pid")" 2>/dev/null')
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT"

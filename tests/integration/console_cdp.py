@@ -82,6 +82,9 @@ def start_chromium(url, workdir):
          '--window-size=1440,1180', '--hide-scrollbars', url],
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, 'chromium.log'), 'w'),
         start_new_session=True)
+    # For console.sh's clean-up, should this script be killed before its own.
+    with open(os.path.join(workdir, 'chromium.pid'), 'w') as f:
+        f.write(str(proc.pid))
     port_file = os.path.join(profile, 'DevToolsActivePort')
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -98,6 +101,8 @@ def start_chromium(url, workdir):
 
 
 def main():
+    # meson's timeout sends SIGTERM: the finally below still kills Chromium.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit('console_cdp: terminated'))
     token = None
     if sys.argv[1] == '--token':
         token = sys.argv[2]
@@ -116,6 +121,7 @@ def main():
         except ProcessLookupError:
             pass
         proc.wait()
+        os.remove(os.path.join(workdir, 'chromium.pid'))   # gone: console.sh has nothing left to kill
 
 
 def run_with_token(page, token):
