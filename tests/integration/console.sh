@@ -64,7 +64,7 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' "$URL/console/nothing.js")
 note "Chromium: the table, the form, a bad subnet, the live panel"
 shot=${LINECAP_CONSOLE_SCREENSHOT:-$WORK/console.png}
 settle=2.5   # for docs/console.png, a longer rate chart
-[ -z "${LINECAP_CONSOLE_SCREENSHOT:-}" ] || settle=20
+[ -z "${LINECAP_CONSOLE_SCREENSHOT:-}" ] || settle=60
 "$PY" "$here/console_cdp.py" "$URL/" "$WORK" "$shot" "$settle" >"$WORK/page.json" ||
     fail "the console in Chromium (its log: $(tail -5 "$WORK/chromium.log" 2>/dev/null))"
 head -c 3000 "$WORK/page.json"; echo
