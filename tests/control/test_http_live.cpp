@@ -1,11 +1,23 @@
 // GET /api/v1/sessions/{id}/live's stream (control/http_live.h): the
 // bounded queue between the control thread and a client's HTTP thread, on
-// real threads, and the server-sent events it turns into.
+// real threads, and the server-sent events it turns into; then the route on
+// the real server (a loopback port), its control thread a stand-in that
+// keeps the stream a watch gives it, its client a raw socket.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <arpa/inet.h>
+#include <atomic>
 #include <chrono>
+#include <memory>
+#include <mutex>
+#include <netinet/in.h>
+#include <poll.h>
 #include <string>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
+#include <vector>
 
 #include "control/http_api.h"
 #include "control/http_live.h"
@@ -117,4 +129,180 @@ TEST_CASE("refusal_status of a watch (/live): 404 unknown, 409 ended, 503 past t
     CHECK(refusal_status(command::watch, facts) == 409);
     facts.running = true;
     CHECK(refusal_status(command::watch, facts) == 503);
+}
+
+namespace {
+
+// The server, its control thread a stand-in: a watch of session 1 is
+// accepted (its stream kept in `streams`), of anything else 404.
+struct live_server {
+    control_bridge bridge;
+    std::atomic<bool> done = false;
+    std::thread control;
+    std::unique_ptr<http_api> api;
+    std::mutex mutex;
+    std::vector<std::shared_ptr<live_stream>> streams;
+
+    explicit live_server(std::string token = {})
+    {
+        http_settings settings;
+        settings.host = "127.0.0.1";
+        settings.token = std::move(token);
+        api = std::make_unique<http_api>(settings, bridge);
+        REQUIRE(api->bind().empty());
+        control = std::thread([this] {
+            while (!done) {
+                pollfd p{bridge.fd(), POLLIN, 0};
+                ::poll(&p, 1, 10);
+                bridge.serve([this](const http_call& c) -> http_answer {
+                    if (c.req.cmd != command::watch || c.req.id != "1" || !c.live)
+                        return {404, R"({"error":"no session has the id or name )" + c.req.id + R"("})"};
+                    std::lock_guard lock(mutex);
+                    streams.push_back(c.live);
+                    return {200, R"({"id":"1","watching":true,"max_lines_per_second":200,"notes":["a note"]})"};
+                });
+            }
+        });
+        api->start();
+    }
+
+    ~live_server()
+    {
+        bridge.close();
+        api->stop();
+        done = true;
+        control.join();
+    }
+
+    std::shared_ptr<live_stream> stream(size_t i)
+    {
+        for (int tries = 0; tries < 300; tries++) {
+            {
+                std::lock_guard lock(mutex);
+                if (streams.size() > i)
+                    return streams[i];
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        FAIL("the stand-in control thread got no watch");
+        return nullptr;
+    }
+};
+
+int open_get(uint16_t port, const std::string& path, int receive_buffer = 0, bool gzip = true)
+{
+    const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(s >= 0);
+    if (receive_buffer != 0)
+        setsockopt(s, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(s, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+    const std::string request =
+        "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n";
+    REQUIRE(send(s, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    return s;
+}
+
+// Reads until `until` is in what was read, the connection ends, or `wait` passes.
+std::string read_until(int s, const std::string& until, std::chrono::milliseconds wait)
+{
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    char buffer[65536];
+    while (out.find(until) == std::string::npos) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{s, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+            break;
+        const ssize_t n = recv(s, buffer, sizeof buffer, 0);
+        if (n <= 0)
+            break;
+        out.append(buffer, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("HTTP /live: events as they are pushed, uncompressed though gzip is offered; the end event ends the response")
+{
+    live_server server;
+    const int s = open_get(server.api->port(), "/api/v1/sessions/1/live");
+    std::string text = read_until(s, "event: note", 3000ms);
+    CHECK(text.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(text.find("Content-Type: text/event-stream\r\n") != std::string::npos);
+    CHECK(text.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+    CHECK(text.find("Content-Encoding") == std::string::npos);
+    CHECK(text.find("event: watching\ndata: {\"id\":\"1\",\"watching\":true") != std::string::npos);
+    const std::shared_ptr<live_stream> stream = server.stream(0);
+    stream->push_line("10:15:02.123456789 IPv4 10.0.0.1.443 > 10.0.0.2.51234: TCP [S.] length 60");
+    text = read_until(s, "length 60", 3000ms);
+    CHECK(text.find("data: 10:15:02.123456789 IPv4 10.0.0.1.443 > 10.0.0.2.51234: TCP [S.] length 60\n\n") !=
+          std::string::npos);
+    stream->end(R"({"id":"1","reason":"user"})");
+    text = read_until(s, "\r\n0\r\n\r\n", 3000ms);   // the last chunk
+    CHECK(text.find("event: end\ndata: {\"id\":\"1\",\"reason\":\"user\"}\n\n") != std::string::npos);
+    CHECK(text.ends_with("\r\n0\r\n\r\n"));
+    close(s);
+    // The stream is forgotten once its response is over.
+    for (int i = 0; i < 300 && !stream->abandoned(); i++)
+        std::this_thread::sleep_for(10ms);
+    CHECK(stream->abandoned());
+    // Refused by the control thread: its status and body, no stream.
+    const int other = open_get(server.api->port(), "/api/v1/sessions/2/live", 0, false);
+    text = read_until(other, "\"}", 3000ms);
+    CHECK(text.starts_with("HTTP/1.1 404 "));
+    CHECK(text.find("no session has the id or name 2") != std::string::npos);
+    close(other);
+}
+
+TEST_CASE("HTTP /live: the control thread pushes to a client that reads nothing without waiting; it is closed")
+{
+    live_server server;
+    const int s = open_get(server.api->port(), "/api/v1/sessions/1/live", 4096);
+    CHECK(read_until(s, "event: watching", 3000ms).find("event: watching") != std::string::npos);
+    const std::shared_ptr<live_stream> stream = server.stream(0);
+    // 30 000 lines a second, far more than the client reads (nothing): each
+    // push returns at once, and the HTTP thread, blocked on the full socket,
+    // gives up at the 5 s write timeout.
+    const std::string line(100, 'x');
+    const auto start = std::chrono::steady_clock::now();
+    std::chrono::nanoseconds slowest{0};
+    while (!stream->abandoned() && std::chrono::steady_clock::now() - start < 15s) {
+        for (int i = 0; i < 300; i++) {
+            const auto before = std::chrono::steady_clock::now();
+            stream->push_line(line);
+            slowest = std::max(slowest, std::chrono::steady_clock::now() - before);
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    CHECK(stream->abandoned());
+    CHECK(std::chrono::steady_clock::now() - start < 12s);
+    CHECK(slowest < 50ms);
+    close(s);
+}
+
+TEST_CASE("HTTP /live: with a token, ?access_token= on /live only; the console without the token")
+{
+    const std::string token = "0123456789abcdef0123456789abcdef";
+    live_server server(token);
+    const uint16_t port = server.api->port();
+    const auto status_of = [&](const std::string& path) {
+        const int s = open_get(port, path);
+        const std::string text = read_until(s, "\r\n\r\n", 3000ms);
+        close(s);
+        return text.size() >= 12 ? std::stoi(text.substr(9, 3)) : 0;
+    };
+    CHECK(status_of("/api/v1/sessions/1/live") == 401);
+    CHECK(status_of("/api/v1/sessions/1/live?access_token=0123456789abcdef0123456789abcdeX") == 401);
+    CHECK(status_of("/api/v1/sessions/1/live?access_token=" + token.substr(1)) == 401);
+    CHECK(status_of("/api/v1/sessions/1/live?access_token=" + token) == 200);
+    CHECK(status_of("/api/v1/sessions?access_token=" + token) == 401);
+    CHECK(status_of("/api/v1/stats?access_token=" + token) == 401);
+    CHECK(status_of("/") == 200);
+    CHECK(status_of("/console/console.js") == 200);
+    CHECK(status_of("/console/nothing.js") == 404);
 }
