@@ -365,6 +365,8 @@ int refusal_status(command cmd, const refusal_facts& facts)
         return facts.running || facts.merging ? 409 : 500;
     case command::watch:
         return facts.running ? 503 : 409;   // running: the live streams' limits
+    case command::merge:
+        return 500;   // found, its format parsed: only its folder could not be opened
     default:
         return 400;
     }

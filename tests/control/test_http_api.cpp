@@ -113,6 +113,8 @@ TEST_CASE("a refusal's status: 404 unknown session, 409 wrong state or full, 503
     CHECK(refusal_status(command::start, refusal_facts{.at_limit = true}) == 409);
     CHECK(refusal_status(command::start, refusal_facts{.at_limit = true, .shutting_down = true}) == 503);
     CHECK(refusal_status(command::files, ended) == 400);
+    CHECK(refusal_status(command::merge, ended) == 500);    // its folder could not be opened
+    CHECK(refusal_status(command::merge, unknown) == 404);
 }
 
 TEST_CASE("the bridge: a call is answered by the serving thread; one given up is never served; closed, none waits")
