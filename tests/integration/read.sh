@@ -78,9 +78,11 @@ EOF
         local i=0 f
         for f in "${references[@]}"; do
             i=$((i + 1))
-            tcpdump_ns "$f" "$out.ref/$i.pcap" "$expr" || fail "tcpdump cannot read $f"
             echo "$out.ref/$i.pcap" >>"$out.list"
-        done
+            printf '%s\0%s\0' "$f" "$out.ref/$i.pcap"
+        done | EXPR=$expr xargs -0 -n 2 -P "$(nproc)" sh -c \
+            'tcpdump --time-stamp-precision=nano -r "$1" -w "$2" ${EXPR:+"$EXPR"} 2>/dev/null || { echo "tcpdump cannot read $1" >&2; exit 255; }' tcpdump_ns ||
+            fail "tcpdump could not make the references (above)"
         local want got
         want=$(packets "$out.ref"/*.pcap)
         got=$(json "$out.json" .written_packets)
