@@ -36,9 +36,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// A connection whose client sends or reads nothing for this long is closed
-// (per read or write, as cpp-httplib counts them).
-constexpr time_t io_timeout_s = 5;
 // An idle keep-alive connection holds a thread: not for long.
 constexpr time_t keep_alive_s = 2;
 // How long a request waits for the control thread. Stopping a session waits
@@ -720,8 +717,8 @@ struct http_api::impl {
             }
             return 100;
         });
-        server.set_read_timeout(io_timeout_s, 0);
-        server.set_write_timeout(io_timeout_s, 0);
+        server.set_read_timeout(settings.io_timeout.count(), 0);
+        server.set_write_timeout(settings.io_timeout.count(), 0);
         server.set_keep_alive_timeout(keep_alive_s);
         server.set_keep_alive_max_count(100);
 

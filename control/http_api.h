@@ -174,6 +174,9 @@ struct http_settings {
     // session and takes a CPU while its client keeps up; the machine's
     // spare CPUs are few (the workers poll theirs).
     size_t max_merges = 4;
+    // How long one read or one write of a connection may wait: a client
+    // that sends or takes nothing for this long is dropped.
+    std::chrono::seconds io_timeout{5};
 };
 
 class http_api {
