@@ -29,9 +29,12 @@
 
 #include "control/http_api.h"
 #include "control/metrics.h"
+#include "tests/support/loopback_client.h"
 
 using namespace linecap;
 using namespace std::chrono_literals;
+using linecap::test::connect_to;
+using linecap::test::send_all;
 
 TEST_CASE("--http: ADDR:PORT with an IPv4 address or an IPv6 one in brackets")
 {
@@ -328,56 +331,13 @@ struct test_server {
     uint16_t port() const { return api->port(); }
 };
 
-int connect_to(uint16_t port)
-{
-    const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(s >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(s, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
-    return s;
-}
-
-void send_all(int s, std::string_view text)
-{
-    while (!text.empty()) {
-        const ssize_t n = ::send(s, text.data(), text.size(), MSG_NOSIGNAL);
-        if (n <= 0)
-            return;   // the server ended the connection: what it said is read next
-        text.remove_prefix(static_cast<size_t>(n));
-    }
-}
-
-// What the server sends until it closes the connection, or until `wait`.
-std::string read_all(int s, std::chrono::milliseconds wait)
-{
-    std::string out;
-    const auto deadline = std::chrono::steady_clock::now() + wait;
-    char buffer[65536];
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0)
-            break;
-        pollfd p{s, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-            break;
-        const ssize_t n = recv(s, buffer, sizeof buffer, 0);
-        if (n <= 0)
-            break;
-        out.append(buffer, static_cast<size_t>(n));
-    }
-    return out;
-}
-
 // One request on a connection of its own ("Connection: close" asked for),
 // and the whole reply.
 std::string round_trip(uint16_t port, std::string_view request, std::chrono::milliseconds wait = 3000ms)
 {
     const int s = connect_to(port);
     send_all(s, request);
-    std::string reply = read_all(s, wait);
+    std::string reply = test::read_until(s, "", wait);
     close(s);
     return reply;
 }
@@ -493,7 +453,7 @@ TEST_CASE("HTTP: bodies over 64 KiB are refused before they are read: by Content
     const std::string chunk = "1000\r\n" + std::string(4096, ' ') + "\r\n";
     for (int i = 0; i < 17; i++)
         send_all(s, chunk);
-    r = parse_reply(read_all(s, 3000ms));
+    r = parse_reply(test::read_until(s, "", 3000ms));
     close(s);
     CHECK(r.status == 413);
     CHECK(std::chrono::steady_clock::now() - start < 1s);
@@ -615,7 +575,7 @@ TEST_CASE("HTTP: stop() ends the server's connections only, not a UDP or TCP soc
     CHECK(::send(udp, "u", 1, MSG_NOSIGNAL) == 1);
     CHECK(recv(udp, &c, 1, MSG_DONTWAIT) == 1);
     CHECK(::send(tcp, "t", 1, MSG_NOSIGNAL) == 1);
-    CHECK(read_all(peer, 200ms) == "t");
+    CHECK(test::read_until(peer, "", 200ms) == "t");
     for (const int fd : {udp, listener, tcp, peer, trickler})
         close(fd);
 }

@@ -21,6 +21,7 @@
 
 #include "control/http_api.h"
 #include "control/http_live.h"
+#include "tests/support/loopback_client.h"
 
 using namespace linecap;
 using namespace std::chrono_literals;
@@ -192,39 +193,14 @@ struct live_server {
 
 int open_get(uint16_t port, const std::string& path, int receive_buffer = 0, bool gzip = true)
 {
-    const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(s >= 0);
-    if (receive_buffer != 0)
-        setsockopt(s, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(s, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+    const int s = test::connect_to(port, receive_buffer);
     const std::string request =
         "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n";
-    REQUIRE(send(s, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    test::send_all(s, request);
     return s;
 }
 
-// Reads until `until` is in what was read, the connection ends, or `wait` passes.
-std::string read_until(int s, const std::string& until, std::chrono::milliseconds wait)
-{
-    std::string out;
-    const auto deadline = std::chrono::steady_clock::now() + wait;
-    char buffer[65536];
-    while (out.find(until) == std::string::npos) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        pollfd p{s, POLLIN, 0};
-        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-            break;
-        const ssize_t n = recv(s, buffer, sizeof buffer, 0);
-        if (n <= 0)
-            break;
-        out.append(buffer, static_cast<size_t>(n));
-    }
-    return out;
-}
+using test::read_until;
 
 } // namespace
 

@@ -9,56 +9,13 @@
 # beside quick ones: tests/control/test_http_api.cpp.)
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
-started=$(date +%s)
-# Its notes say when, against its 40 s budget.
-note() {
-    echo "--- [$(($(date +%s) - started)) s] $*"
-}
+source "$(dirname "$0")/http_lib.sh"
 
 command -v promtool >/dev/null ||
     fail "promtool is not installed (it checks /metrics): scripts/bootstrap installs it (apt-get install prometheus)"
 "$GEN" -o "$WORK/in.pcap" -n 2000 --seed 3
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
-AUTH=()   # curl's Authorization header, once a token is in force
-
-# req METHOD PATH [curl options]: prints the status code; the body goes to
-# $WORK/body, the headers to $WORK/headers.
-req() {
-    local method=$1 path=$2
-    shift 2
-    curl -sS --max-time 10 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method" "${AUTH[@]}" "$@" \
-        "$URL$path"
-}
-
-# expect STATUS METHOD PATH [curl options]: fails unless the status is STATUS.
-expect() {
-    local want=$1 got
-    shift
-    got=$(req "$@") || fail "curl $*: failed"
-    [ "$got" = "$want" ] || fail "$1 $2: HTTP $got, expected $want: $(head -c 500 "$WORK/body")"
-}
-
-# The error the control socket gives for the request line $1; or, given
-# CMD ID, for {"cmd": CMD, "id": ID} with ID URL-decoded (NUL and all).
-socket_error() {
-    python3 - "$SOCK" "$@" <<'EOF'
-import json, socket, sys, urllib.parse
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-line = sys.argv[2] if len(sys.argv) == 3 else json.dumps({"cmd": sys.argv[2], "id": urllib.parse.unquote(sys.argv[3])})
-s.sendall(line.encode() + b"\n")
-print(json.loads(s.makefile().readline())["error"])
-EOF
-}
-
-header() {
-    tr -d '\r' <"$WORK/headers" | awk -v h="$1" 'BEGIN {IGNORECASE = 1} index(tolower($0), tolower(h) ":") == 1 {sub(/^[^:]*: */, ""); print}' | tail -1
-}
 
 note "--http refusals: one line each, exit 2, before DPDK starts"
 echo "0123456789abcdef0123456789abcdef" >"$WORK/token"
@@ -426,10 +383,4 @@ grep -q '^event: watching' "$WORK/live" || fail "/live with ?access_token=: $(he
 ! grep -qF "$token" "$WORK/daemon.log" || fail "the daemon's log holds the token"
 AUTH=(-H "Authorization: Bearer $token")
 expect 200 GET /healthz
-ctl shutdown >/dev/null
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-wait "$pid" || fail "the daemon exited with $?"
-
-elapsed=$(($(date +%s) - started))
-note "done in $elapsed s"
-[ "$elapsed" -lt 40 ] || fail "the test took $elapsed s, over its 40 s budget"
+shut_down_within_budget

@@ -10,40 +10,10 @@
 # in a file name and an id, ids that are not ids.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
-started=$(date +%s)
-note() {
-    echo "--- [$(($(date +%s) - started)) s] $*"
-}
+source "$(dirname "$0")/http_lib.sh"
 
 "$GEN" -o "$WORK/in.pcap" -n 2000 --seed 5
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT"
-
-# req METHOD PATH [curl options]: the status; the body in $WORK/body, the headers in $WORK/headers.
-req() {
-    local method=$1 path=$2
-    shift 2
-    curl -sS --max-time 10 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method" "$@" "$URL$path"
-}
-expect() {
-    local want=$1 got
-    shift
-    got=$(req "$@") || fail "curl $*: failed"
-    [ "$got" = "$want" ] || fail "$1 $2: HTTP $got, expected $want: $(head -c 500 "$WORK/body")"
-}
-header() {
-    tr -d '\r' <"$WORK/headers" | awk -v h="$1" 'BEGIN {IGNORECASE = 1} index(tolower($0), tolower(h) ":") == 1 {sub(/^[^:]*: */, ""); print}' | tail -1
-}
-# The control socket's error for the request line $1.
-socket_error() {
-    python3 - "$SOCK" "$1" <<'EOF'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-print(json.loads(s.makefile().readline())["error"])
-EOF
-}
 
 start_daemon --http "127.0.0.1:$PORT"
 # Session 1 ends itself at 8 MB, in files of 1 MB: a merge of 8 inputs,
@@ -238,6 +208,4 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -lt 3000 ] || fail "shutdown took $ms ms beside a streamed merge"
 wait "$last_client" || true
 grep -q "^ended" "$WORK/last.log" || fail "the last client: $(cat "$WORK/last.log")"
-elapsed=$(($(date +%s) - started))
-note "done in $elapsed s"
-[ "$elapsed" -lt 40 ] || fail "the test took $elapsed s, over its 40 s budget"
+end_of_test
