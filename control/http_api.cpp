@@ -676,6 +676,8 @@ struct http_api::impl {
         server.Get(session + "/live", [this](const Request& req, Response& res) {
             auto stream = std::make_shared<live_stream>();
             const http_answer a = command_answer({{"cmd", "watch"}, {"id", req.matches[1].str()}}, stream);
+            if (a.status == 503)   // past the live streams' limits: as a download's or a merge's 503
+                res.set_header("Retry-After", "5");
             if (a.status != 200)
                 return send(res, a);
             // (cpp-httplib compresses no text/event-stream: each event goes

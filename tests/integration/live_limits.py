@@ -10,7 +10,7 @@ BUSY is a running session whose packets flow; QUIET are running sessions
   - 20 idle connections and 10 live streams open (4 on BUSY, read by
     nobody after their first event, so they stall), GET /api/v1/sessions
     answers within a second, three times;
-  - a 5th stream on BUSY: 503, the error naming the per-session limit;
+  - a 5th stream on BUSY: 503 with Retry-After: 5, the error naming the per-session limit;
   - streams up to 32 in all, then a 33rd on a session with none: 503, the
     error naming the total;
   - once they are all closed, BUSY takes a stream again (the closed ones
@@ -42,6 +42,9 @@ def fail(message):
     sys.exit(f'live_limits: {message}')
 
 
+refusal_headers = {}   # session -> the headers of its last refused stream
+
+
 def open_live(session, receive_buffer=None):
     """A live stream: returns (status, socket or None, the headers and what came after them)."""
     s = socket.socket()
@@ -64,6 +67,7 @@ def open_live(session, receive_buffer=None):
         while len(body) < length:
             body += s.recv(4096)
         s.close()
+        refusal_headers[session] = head.decode(errors='replace').lower()
         return status, None, body.decode()
     # The first event (watching) arrives at once.
     while b'event: watching' not in got:
@@ -139,6 +143,8 @@ status, _, text = open_live(BUSY)
 want = f'4 live streams follow session {BUSY} already, the most per session'
 if status != 503 or want not in json.loads(text).get('error', ''):
     fail(f'a 5th stream on session {BUSY}: HTTP {status} {text}, expected 503 saying "{want}"')
+if '\r\nretry-after: 5\r\n' not in refusal_headers[BUSY] + '\r\n':
+    fail(f'a 5th stream on session {BUSY}: 503 without Retry-After: 5: {refusal_headers[BUSY]!r}')
 print(f'a 5th stream on session {BUSY}: 503 {text}', flush=True)
 
 for session in QUIET[1:2] * 2 + [q for q in QUIET[2:] for _ in range(4)]:
@@ -154,6 +160,8 @@ status, _, text = open_live(QUIET[-1])   # none of the 32 follows it
 want = '32 live streams are open, the most linecap serves at once'
 if status != 503 or want not in json.loads(text).get('error', ''):
     fail(f'a 33rd stream: HTTP {status} {text}, expected 503 saying "{want}"')
+if '\r\nretry-after: 5\r\n' not in refusal_headers[QUIET[-1]] + '\r\n':
+    fail(f'a 33rd stream: 503 without Retry-After: 5: {refusal_headers[QUIET[-1]]!r}')
 print(f'a 33rd stream: 503 {text}', flush=True)
 took = sessions_list_time()
 if took >= 1:
