@@ -8,6 +8,12 @@
 #    through the API); a subnet with host bits set shows the daemon's own error
 #    next to the source field, and starts nothing; the live panel shows session
 #    1's packet lines, in the format of linecapctl watch; a screenshot;
+#    a capture of one host as a new user makes it: started from the form,
+#    followed live, stopped with its Stop button (the API: reason user; the
+#    row: ended, its end time and reason, within 5 s), its PCAP button's file
+#    (Browser.setDownloadBehavior) identical to linecapctl merge's and read by
+#    tshark with show's written count, then deleted with its confirmation
+#    accepted (the API: 404; the row gone); no Delete on a running session;
 #  - /live with curl -N: the watching event, packet lines, the end event with
 #    the stop reason; 404, 409 and 400 with the socket's words for watch;
 #  - a client that stops reading its stream is closed by the server within seconds;
@@ -15,7 +21,9 @@
 #    GET /api/v1/sessions answers within a second; the 5th stream on a session and
 #    the 33rd in all 503, each naming its limit;
 #  - a daemon with --http-token-file: the page asks for the token, and with it typed
-#    in lists the sessions and follows one live (/live authenticated by ?access_token=).
+#    in lists the sessions and follows one live (/live authenticated by ?access_token=);
+#    one host captured, stopped and downloaded as above (the PCAP fetched with the
+#    token and saved from a blob:), identical to linecapctl merge's.
 # LINECAP_CONSOLE_SCREENSHOT=FILE keeps the screenshot (docs/console.png is made so).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
@@ -61,10 +69,11 @@ done
 code=$(curl -sS -o /dev/null -w '%{http_code}' "$URL/console/nothing.js")
 [ "$code" = 404 ] || fail "GET /console/nothing.js: HTTP $code"
 
-note "Chromium: the table, the form, a bad subnet, the live panel"
+note "Chromium: the table, the form, a bad subnet, one host started, followed, stopped, downloaded and deleted, the live panel"
 shot=${LINECAP_CONSOLE_SCREENSHOT:-$WORK/console.png}
 settle=2.5   # for docs/console.png, a longer rate chart
 [ -z "${LINECAP_CONSOLE_SCREENSHOT:-}" ] || settle=60
+export LINECAP_SOCK="$SOCK"   # console_cdp.py's linecapctl merge and show
 "$PY" "$here/console_cdp.py" "$URL/" "$WORK" "$shot" "$settle" >"$WORK/page.json" ||
     fail "the console in Chromium (its log: $(tail -5 "$WORK/chromium.log" 2>/dev/null))"
 head -c 3000 "$WORK/page.json"; echo
@@ -101,6 +110,48 @@ jq -e '.live_status | startswith("following session 1")' "$WORK/page.json" >/dev
     fail "the live panel's status: $(jq -r .live_status "$WORK/page.json")"
 [ "$(head -c 8 "$shot" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "the screenshot is not a PNG"
 [ "$(stat -c %s "$shot")" -gt 50000 ] || fail "the screenshot is $(stat -c %s "$shot") bytes: an empty page?"
+
+# check_one_host PAGE_JSON NAME: a capture of one host made from the page
+# (console_cdp.py's capture_one_host): stopped from the table, downloaded.
+check_one_host() {
+    local page=$1 name=$2 id ended file packets written
+    id=$(jq -r .host.id "$page")
+    [[ "$id" =~ ^[0-9]+$ ]] || fail "$name: the form's session id: $(jq -c .host "$page")"
+    jq -e '.host.running_actions | index("Stop") and index("View live") and index("PCAP") and (index("Delete") | not)' \
+        "$page" >/dev/null || fail "$name running offers $(jq -c .host.running_actions "$page")"
+    # Stop: the API has it ended by the user, and so does the table, within seconds.
+    jq -e '.host.api.session | .status != "running" and .reason == "user" and .ended != ""' "$page" >/dev/null ||
+        fail "$name after Stop, as the API has it: $(jq -c '.host.api.session | del(.spec)' "$page")"
+    ended=$(jq -r .host.api.session.ended "$page")
+    jq -e --arg ended "${ended:0:10} ${ended:11:8}" '.host | .ended_row == {ended: $ended, status: .api.session.status,
+        reason: "user"} and .stop_shown_s < 5' "$page" >/dev/null ||
+        fail "$name's row after Stop: $(jq -c '.host.ended_row' "$page") (the API: ended $ended); shown in $(jq .host.stop_shown_s "$page") s"
+    jq -e '.host.ended_actions == ["PCAP", "Delete"]' "$page" >/dev/null ||
+        fail "$name ended offers $(jq -c .host.ended_actions "$page")"
+    jq -e --arg id "$id" '.host.live_status | contains("session \($id) has ended (user)")' "$page" >/dev/null ||
+        fail "the live panel after Stop: $(jq -r .host.live_status "$page")"
+    # PCAP: the browser's file is linecapctl merge's of the same session, byte for byte, whole.
+    file=$(jq -r .host.file "$page")
+    [ "$(jq -r .host.file_name "$page")" = "$name-$id.pcap" ] || fail "$name's PCAP saved as $(jq -r .host.file_name "$page")"
+    cmp "$file" "$(jq -r .host.merged "$page")" ||
+        fail "$name's PCAP from the browser ($(stat -c %s "$file") bytes) is not linecapctl merge's ($(stat -c %s "$(jq -r .host.merged "$page")"))"
+    packets=$(tshark -r "$file" 2>/dev/null | wc -l)
+    written=$(jq -r .host.show.session.counters.written_packets "$page")
+    [ "$packets" -gt 0 ] && [ "$packets" = "$written" ] ||
+        fail "$name's PCAP: tshark reads $packets packets, linecapctl show says $written written"
+    ! tshark -r "$file" -T fields -e ip.addr 2>/dev/null | grep -v '10\.7\.64\.56' | grep -q . ||
+        fail "$name's PCAP holds packets of other hosts"
+    echo "$name (session $id): stopped, shown ended in $(jq .host.stop_shown_s "$page") s; its PCAP, $packets packets, is merge's"
+}
+check_one_host "$WORK/page.json" one-host
+host_id=$(jq -r .host.id "$WORK/page.json")
+# Delete, confirmed: gone from the API (and the page's table: console_cdp.py waited for that).
+jq -e --arg id "$host_id" '.deleted == {type: "confirm", message: "Delete session \($id) and all its files?"}' \
+    "$WORK/page.json" >/dev/null || fail "Delete's confirmation: $(jq -c .deleted "$WORK/page.json")"
+code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/api/v1/sessions/$host_id")
+[ "$code" = 404 ] || fail "session $host_id, deleted from the page: HTTP $code $(cat "$WORK/body")"
+jq -e '.running_1_actions | index("Delete") | not' "$WORK/page.json" >/dev/null ||
+    fail "running session 1 offers $(jq -c .running_1_actions "$WORK/page.json")"
 
 note "/live with curl -N: watching, packet lines, the end event with the stop reason"
 curl -sS -N --max-time 20 "$URL/api/v1/sessions/$form_id/live" >"$WORK/sse.txt" 2>&1 &
@@ -165,6 +216,9 @@ jq -e '(.banner | contains("bearer token")) and (.row | contains("tokened")) and
 [ "$(jq -r '.live[]' "$WORK/token-page.json" | grep -Ecv "$line_re")" = 0 ] ||
     fail "the live panel with a token: $(jq -c .live "$WORK/token-page.json")"
 grep -q "http: GET /api/v1/sessions 401 from 127.0.0.1" "$WORK/daemon.log" || fail "the page's first calls were not refused"
+check_one_host "$WORK/token-page.json" one-host-token
+jq -e '.host.file_url | startswith("blob:")' "$WORK/token-page.json" >/dev/null ||
+    fail "with a token, the PCAP came from $(jq -r .host.file_url "$WORK/token-page.json"), not the page's fetch"
 ctl shutdown >/dev/null
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 wait "$pid" || fail "the daemon exited with $?"

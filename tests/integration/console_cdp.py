@@ -14,6 +14,14 @@ daemon's API:
   started   the form's message after a valid "Start capture"
   bad       the error shown next to the source field after a bad subnet,
             and which field errors were shown
+  host      a capture of one host (10.7.64.56, both directions) as a new
+            user makes it: started from the form, "View live", "Stop" (the
+            row once ended, how long it took, the API's session then),
+            "PCAP" (the file the browser saved, Browser.setDownloadBehavior;
+            linecapctl merge of the same session beside it, and show)
+  deleted   what the confirmation said on "Delete" of that session, accepted
+            (Page.handleJavaScriptDialog) once the row has left the table
+  running_1_actions  the buttons of running session 1 (no Delete)
   live      the live panel's lines after "View live" on session 1
 
 and saves a screenshot of the whole page at SCREENSHOT, SETTLE_SECONDS
@@ -24,7 +32,10 @@ step and what the page held, if a step does not happen within its time.
 With --token (a daemon with --http-token-file, session 1 running): the
 page, loaded without the token, says it needs one; the token typed in its
 field lists session 1 and follows it live (the stream authenticated by
-?access_token=). Prints {"banner": ..., "row": ..., "live": [...]}.
+?access_token=), then captures one host as above but for Delete (the PCAP
+fetched with the token, saved from a blob: URL). Prints {"banner": ...,
+"row": ..., "live": [...], "host": {...}}. linecapctl (LINECAPCTL) is run
+on the socket LINECAP_SOCK.
 """
 
 import base64
@@ -41,19 +52,55 @@ import websocket
 
 
 class Page:
+    """A DevTools connection: a page's, or the browser's (Browser.* and its events)."""
+
     def __init__(self, ws_url):
         self.ws = websocket.create_connection(ws_url, timeout=10, suppress_origin=True)
         self.next_id = 0
+        self.events = []   # events read while waiting for a reply, for event()
+        self.replies = {}  # replies read while waiting for another's or for an event
 
-    def call(self, method, **params):
+    def send(self, method, **params):
         self.next_id += 1
         self.ws.send(json.dumps({'id': self.next_id, 'method': method, 'params': params}))
+        return self.next_id
+
+    def reply(self, call_id, method=''):
+        while call_id not in self.replies:
+            self.keep(json.loads(self.ws.recv()))
+        reply = self.replies.pop(call_id)
+        if 'error' in reply:
+            raise RuntimeError(f'{method}: {reply["error"]}')
+        return reply.get('result', {})
+
+    def keep(self, message):
+        if 'method' in message:
+            self.events.append(message)
+        elif 'id' in message:
+            self.replies[message['id']] = message   # a call sent earlier, its reply not asked for yet
+
+    def call(self, method, **params):
+        return self.reply(self.send(method, **params), method)
+
+    def event(self, step, accept, timeout):
+        """The first event (kept or to come) for which accept(event) is true."""
+        deadline = time.monotonic() + timeout
         while True:
-            reply = json.loads(self.ws.recv())
-            if reply.get('id') == self.next_id:
-                if 'error' in reply:
-                    raise RuntimeError(f'{method}: {reply["error"]}')
-                return reply.get('result', {})
+            for e in self.events:
+                if accept(e):
+                    self.events.remove(e)
+                    return e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                sys.exit(f'console_cdp: {step}: not within {timeout} s; events: {self.events[-5:]}')
+            self.ws.settimeout(left)
+            try:
+                e = json.loads(self.ws.recv())
+            except websocket.WebSocketTimeoutException:
+                continue
+            finally:
+                self.ws.settimeout(10)
+            self.keep(e)
 
     def js(self, expression):
         r = self.call('Runtime.evaluate', expression=expression, awaitPromise=True, returnByValue=True)
@@ -94,7 +141,8 @@ def start_chromium(url, workdir):
             port = int(open(port_file).read().split()[0])
             pages = json.load(urllib.request.urlopen(f'http://127.0.0.1:{port}/json/list', timeout=2))
             page = next(p for p in pages if p.get('type') == 'page')
-            return proc, page['webSocketDebuggerUrl']
+            browser = json.load(urllib.request.urlopen(f'http://127.0.0.1:{port}/json/version', timeout=2))
+            return proc, page['webSocketDebuggerUrl'], browser['webSocketDebuggerUrl']
         except (OSError, ValueError, IndexError, StopIteration):
             time.sleep(0.1)
     sys.exit('console_cdp: chromium did not open its DevTools port within 20 s')
@@ -108,12 +156,13 @@ def main():
         token = sys.argv[2]
         del sys.argv[1:3]
     url, workdir = sys.argv[1:3]
-    proc, ws_url = start_chromium(url, workdir)
+    proc, ws_url, browser_url = start_chromium(url, workdir)
     try:
+        downloads = Downloads(Page(browser_url), os.path.join(workdir, 'downloads-token' if token else 'downloads'))
         if token:
-            run_with_token(Page(ws_url), token)
+            run_with_token(Page(ws_url), downloads, token)
         else:
-            run(Page(ws_url), sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 2.5)
+            run(Page(ws_url), downloads, sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 2.5)
     finally:
         # Its whole process group: the browser, its renderers, its GPU process.
         try:
@@ -124,9 +173,115 @@ def main():
         os.remove(os.path.join(workdir, 'chromium.pid'))   # gone: console.sh has nothing left to kill
 
 
-def run_with_token(page, token):
+class Downloads:
+    """What the browser downloads, saved in FOLDER (Browser.setDownloadBehavior
+    on the browser's connection, whose events say when a file is whole)."""
+
+    def __init__(self, browser, folder):
+        os.makedirs(folder, exist_ok=True)
+        self.browser = browser
+        self.folder = folder
+        browser.call('Browser.setDownloadBehavior', behavior='allow', downloadPath=folder, eventsEnabled=True)
+
+    def wait(self, step, timeout=10):
+        """(the name the browser gave the file, its path, the URL it came from), once completed."""
+        begin = self.browser.event(step, lambda e: e['method'] == 'Browser.downloadWillBegin', timeout)['params']
+        done = self.browser.event(step, lambda e: e['method'] == 'Browser.downloadProgress' and
+                                  e['params']['guid'] == begin['guid'] and
+                                  e['params']['state'] in ('completed', 'canceled'), timeout)['params']
+        if done['state'] != 'completed':
+            sys.exit(f'console_cdp: {step}: the download was {done["state"]}: {begin}')
+        path = done.get('filePath') or os.path.join(self.folder, begin['suggestedFilename'])
+        return begin['suggestedFilename'], path, begin['url']
+
+
+def ctl(*args):
+    """linecapctl on the daemon's socket (console.sh exports LINECAP_SOCK)."""
+    r = subprocess.run([os.environ['LINECAPCTL'], '--socket', os.environ['LINECAP_SOCK'], *args],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f'console_cdp: linecapctl {" ".join(args)}: exit {r.returncode}: {r.stderr}')
+    return r.stdout
+
+
+def row_of(session_id):
+    return f'document.querySelector(\'#sessions tbody tr[data-id="{session_id}"]\')'
+
+
+def actions_of(row):
+    """The labels of a row's buttons and links, as the page shows them."""
+    return f'[...{row}.querySelectorAll(".actions button, .actions a")].map(b => b.textContent)'
+
+
+def click(row, label):
+    return f'[...{row}.querySelectorAll(".actions button, .actions a")].find(b => b.textContent === {json.dumps(label)}).click()'
+
+
+def capture_one_host(page, downloads, url, token, name):
+    """A new user's capture of one host, all from the page: started from the
+    form, followed live, stopped from the table, its PCAP downloaded. Returns
+    what the page showed, the session as the API then has it, and the paths of
+    the file the browser saved and of `linecapctl merge` of the same session."""
+    out = {}
+    page.js('document.getElementById("start-form").reset(); document.getElementById("form-message").textContent = ""')
+    page.js(f'document.getElementById("f-name").value = {json.dumps(name)}')
+    page.js('document.getElementById("f-dst").value = "10.7.64.56"')   # one host of the replay (linecap-gen --seed 3)
+    page.js('document.getElementById("f-bidirectional").checked = true')
+    page.js('document.getElementById("f-snaplen").value = "96"')
+    page.js('document.querySelector("#start-form button[type=submit]").click()')
+    message = page.wait(f'the form starts {name}', 'document.getElementById("form-message").textContent.startsWith("Session ") && '
+                        'document.getElementById("form-message").textContent', 10)
+    out['id'] = session_id = message.split()[1]
+    row = row_of(session_id)
+    page.wait(f'the table lists {name} running', f'{row} && {row}.innerText.includes("running")', 10)
+    out['running_actions'] = page.js(actions_of(row))
+
+    page.js(click(row, 'View live'))
+    lines = 'document.getElementById("live-lines").innerText.split("\\n").filter(l => l.length)'
+    out['live'] = page.wait(f'the live panel shows {name}\'s packets', f'{lines}.length >= 3 && {lines}', 10,
+                            show='document.getElementById("live-status").textContent')
+
+    page.js(click(row, 'Stop'))
+    stopped = time.monotonic()
+    cells = f'[...{row}.cells].map(c => c.textContent)'
+    shown = page.wait(f'the table shows {name} ended', f'{row} && {row}.querySelector(".badge").textContent !== "running" '
+                      f'&& {cells}', 5)
+    out['stop_shown_s'] = round(time.monotonic() - stopped, 2)
+    out['ended_row'] = {'ended': shown[4], 'status': shown[5], 'reason': shown[6]}
+    out['ended_actions'] = page.js(actions_of(row))
+    out['live_status'] = page.wait('the live panel says the session ended',
+                                   'document.getElementById("live-status").textContent.includes("has ended") && '
+                                   'document.getElementById("live-status").textContent', 5)
+    request = urllib.request.Request(f'{url}api/v1/sessions/{session_id}',
+                                     headers={'Authorization': f'Bearer {token}'} if token else {})
+    out['api'] = json.load(urllib.request.urlopen(request, timeout=5))
+
+    page.js(click(row, 'PCAP'))
+    out['file_name'], out['file'], out['file_url'] = downloads.wait(f'the PCAP of {name} downloads')
+    # The same session merged by linecapctl, and its counters, for console.sh to compare.
+    out['merged'] = os.path.join(downloads.folder, f'merged-{session_id}.pcap')
+    ctl('merge', session_id, '-o', out['merged'])
+    out['show'] = json.loads(ctl('--json', 'show', session_id))
+    return out
+
+
+def delete_session(page, session_id):
+    """Delete on an ended session's row, its confirmation accepted as a user
+    would; what the dialog said, once the row has left the table."""
+    row = row_of(session_id)
+    # click() returns only once the confirm() it opens is answered.
+    pending = page.send('Runtime.evaluate', expression=click(row, 'Delete'))
+    dialog = page.event('Delete asks for a confirmation', lambda e: e['method'] == 'Page.javascriptDialogOpening', 5)
+    page.call('Page.handleJavaScriptDialog', accept=True)
+    page.reply(pending, 'Runtime.evaluate')
+    page.wait(f'session {session_id} leaves the table once deleted', f'!{row}', 5)
+    return {'type': dialog['params']['type'], 'message': dialog['params']['message']}
+
+
+def run_with_token(page, downloads, token):
     out = {}
     page.call('Runtime.enable')
+    page.call('Page.enable')
     out['banner'] = page.wait('the page asks for the token', 'document.getElementById("banner")?.hidden === false && '
                               'document.getElementById("banner").textContent', 10)
     page.js(f'document.getElementById("token").value = {json.dumps(token)}')
@@ -138,10 +293,12 @@ def run_with_token(page, token):
     lines = ('document.getElementById("live-lines").innerText.split("\\n").filter(l => l.length)')
     out['live'] = page.wait('the live panel shows packet lines with the token', f'{lines}.length >= 3 && {lines}', 15,
                             show='document.getElementById("live-status").textContent')
+    # The PCAP link fetched with the token, handed to the browser as a blob.
+    out['host'] = capture_one_host(page, downloads, page.js('location.href'), token, 'one-host-token')
     print(json.dumps(out))
 
 
-def run(page, screenshot, settle):
+def run(page, downloads, screenshot, settle):
     out = {}
     page.call('Runtime.enable')
     row = 'document.querySelector(\'#sessions tbody tr[data-id="1"]\')'
@@ -176,6 +333,13 @@ def run(page, screenshot, settle):
     page.js('document.querySelectorAll(".field-error").forEach(e => e.textContent = "");'
             'document.getElementById("f-src").classList.remove("invalid");'
             'document.getElementById("form-message").textContent = ""')
+
+    # One host: started, followed live, stopped, downloaded, deleted.
+    page.call('Page.enable')   # for the confirmation dialog's event
+    out['host'] = capture_one_host(page, downloads, page.js('location.href'), None, 'one-host')
+    out['running_1_actions'] = page.js(actions_of(row))
+    out['deleted'] = delete_session(page, out['host']['id'])
+    page.js('document.getElementById("start-form").reset(); document.getElementById("form-message").textContent = ""')
 
     # The live panel of session 1.
     page.js(f'[...{row}.querySelectorAll("button")].find(b => b.textContent === "View live").click()')
