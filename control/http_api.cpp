@@ -4,10 +4,13 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
+#include <mutex>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <optional>
 #include <pthread.h>
@@ -18,6 +21,7 @@
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
+#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -436,7 +440,8 @@ bool accepted_on(int fd, const listen_address& listen)
 // opaquely), so they are found among the process's descriptors by their
 // local address (accepted_on). shutdown() neither closes nor reuses a
 // descriptor, so the thread that owns it still closes it.
-void end_connections(const listen_address& listen)
+template <typename F>
+void for_each_connection(const listen_address& listen, F&& fn)
 {
     DIR* dir = opendir("/proc/self/fd");
     if (dir == nullptr)
@@ -450,9 +455,33 @@ void end_connections(const listen_address& listen)
         struct stat st{};
         if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) || !accepted_on(fd, listen))
             continue;
-        shutdown(fd, SHUT_RDWR);
+        fn(fd);
     }
     closedir(dir);
+}
+
+void end_connections(const listen_address& listen)
+{
+    for_each_connection(listen, [](int fd) { shutdown(fd, SHUT_RDWR); });
+}
+
+// A connection's peer as cpp-httplib names it (Request::remote_addr and
+// remote_port: numeric host, then port); empty if it has none.
+std::string peer_of(int fd)
+{
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0 ||
+        getnameinfo(reinterpret_cast<const sockaddr*>(&peer), length, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return {};
+    return fmt::format("{} {}", host, port);
+}
+
+std::string peer_of(const httplib::Request& req)
+{
+    return fmt::format("{} {}", req.remote_addr, req.remote_port);
 }
 
 } // namespace
@@ -474,6 +503,81 @@ struct http_api::impl {
     std::atomic<size_t> downloads = 0;
     // Merges streamed (GET .../pcap; settings.max_merges at most).
     std::atomic<size_t> merges = 0;
+
+    // The request deadline (settings.request_deadline): by peer, whether a
+    // request of it is being answered, or since when it has owed one (its
+    // last reply). Marked as each request is routed and as its reply is
+    // logged; read by `guard`, a thread that looks at the connections once
+    // a period and closes those that owe a request past the deadline.
+    struct peer_state {
+        bool in_request = false;
+        std::chrono::steady_clock::time_point since;   // of the last mark
+    };
+    std::mutex peers_mutex;
+    std::unordered_map<std::string, peer_state> peers;
+    std::thread guard;
+    std::mutex guard_mutex;
+    std::condition_variable guard_wake;
+
+    void mark(const httplib::Request& req, bool in_request)
+    {
+        const std::lock_guard lock(peers_mutex);
+        peers[peer_of(req)] = {in_request, std::chrono::steady_clock::now()};
+    }
+
+    // with_body, the request marked as being answered once its body is in
+    // (until then it owes the deadline its body too: a body trickled a byte
+    // a second is the same attack as headers trickled).
+    httplib::Server::HandlerWithContentReader received_body(body_handler handler)
+    {
+        return with_body([this, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
+                                                              const std::string& body) {
+            mark(req, true);
+            handler(req, res, body);
+        });
+    }
+
+    // The guard's loop, until stopping.
+    void guard_requests()
+    {
+        using clock = std::chrono::steady_clock;
+        const listen_address listen = listen_address_of(settings.host, bound_port);
+        const auto period = std::min<clock::duration>(std::chrono::seconds(1), settings.request_deadline / 4);
+        std::unordered_map<std::string, clock::time_point> opened;   // connections seen, by peer: when first
+        std::unique_lock lock(guard_mutex);
+        while (!guard_wake.wait_for(lock, period, [this] { return stopping.load(); })) {
+            const clock::time_point now = clock::now();
+            std::unordered_map<std::string, clock::time_point> seen;
+            for_each_connection(listen, [&](int fd) {
+                const std::string peer = peer_of(fd);
+                if (peer.empty())
+                    return;
+                const auto known = opened.find(peer);
+                clock::time_point owes_since = seen[peer] = known != opened.end() ? known->second : now;
+                {
+                    const std::lock_guard peers_lock(peers_mutex);
+                    if (const auto p = peers.find(peer); p != peers.end()) {
+                        if (p->second.in_request)
+                            return;   // being answered: a download or a live stream may last
+                        owes_since = std::max(owes_since, p->second.since);
+                    }
+                }
+                if (now - owes_since < settings.request_deadline)
+                    return;
+                shutdown(fd, SHUT_RDWR);   // its thread, blocked reading, returns and closes it
+                log_event(log_module::control, log_level::info,
+                          "http: closed a connection from {}: no whole request within {} s", printable(peer),
+                          settings.request_deadline.count());
+            });
+            opened = std::move(seen);
+            // Peers gone for a minute are forgotten (a mark is made only by
+            // a request, so one still connected keeps its own).
+            const std::lock_guard peers_lock(peers_mutex);
+            std::erase_if(peers, [&](const auto& p) {
+                return !opened.contains(p.first) && now - p.second.since > std::chrono::minutes(1);
+            });
+        }
+    }
 
     impl(http_settings s, control_bridge& b) : settings(std::move(s)), bridge(b) {}
 
@@ -641,7 +745,7 @@ struct http_api::impl {
                    [this](const Request&, Response& res) { send(res, command_answer({{"cmd", "stats"}})); });
         server.Get("/api/v1/sessions",
                    [this](const Request&, Response& res) { send(res, command_answer({{"cmd", "list"}})); });
-        server.Post("/api/v1/sessions", with_body([this](const Request&, Response& res, const std::string& body) {
+        server.Post("/api/v1/sessions", received_body([this](const Request&, Response& res, const std::string& body) {
             json spec = json::parse(body, nullptr, false);
             if (spec.is_discarded())
                 return send_error(res, 400, "the body is not valid JSON: send a session spec (docs/filters.md), "
@@ -658,10 +762,10 @@ struct http_api::impl {
             send(res, command_answer({{"cmd", "show"}, {"id", req.matches[1].str()}}));
         });
         // Their bodies, if any, are read and ignored.
-        server.Post(session + "/stop", with_body([this](const Request& req, Response& res, const std::string&) {
+        server.Post(session + "/stop", received_body([this](const Request& req, Response& res, const std::string&) {
             send(res, command_answer({{"cmd", "stop"}, {"id", req.matches[1].str()}}));
         }));
-        server.Delete(session, with_body([this](const Request& req, Response& res, const std::string&) {
+        server.Delete(session, received_body([this](const Request& req, Response& res, const std::string&) {
             send(res, command_answer({{"cmd", "delete"}, {"id", req.matches[1].str()}}));
         }));
         server.Get(session + "/files", [this](const Request& req, Response& res) {
@@ -725,6 +829,11 @@ struct http_api::impl {
         server.set_keep_alive_max_count(100);
 
         server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+            // Routed: the line and headers are in. A body that follows is
+            // read by the route (received_body marks it then).
+            if (content_length(req).value_or(0) == 0 &&
+                req.get_header_value("Transfer-Encoding").find("chunked") == std::string::npos)
+                mark(req, true);
             if (!is_download(req))
                 mutable_request(req).ranges.clear();   // see is_download(); download() keeps its own
             if (settings.token.empty() || is_console(req))
@@ -774,7 +883,8 @@ struct http_api::impl {
             log_event(log_module::control, log_level::error, "http: {} {}: {}", req.method, printable(req.path), what);
             send_error(res, 500, what);
         });
-        server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+        server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+            mark(req, false);   // answered: the connection owes the next request from now
             // What changes something, a refused token (someone guessing?) and
             // a 5xx at info; the rest at debug.
             const bool quiet = (req.method == "GET" || req.method == "HEAD") && res.status < 500 && res.status != 401;
@@ -830,6 +940,8 @@ void http_api::start()
         _impl->finished = true;
     });
     pthread_setname_np(_impl->thread.native_handle(), "linecap-http");
+    _impl->guard = std::thread([this] { _impl->guard_requests(); });
+    pthread_setname_np(_impl->guard.native_handle(), "linecap-http-gd");
     // stop() only stops a server that runs: wait until it does (stop()
     // waits too, should it take longer).
     for (int i = 0; i < 1000 && !_impl->server.is_running(); i++)
@@ -852,7 +964,13 @@ void http_api::stop()
 {
     if (!_impl->thread.joinable())
         return;
-    _impl->stopping = true;
+    {
+        const std::lock_guard lock(_impl->guard_mutex);
+        _impl->stopping = true;
+    }
+    _impl->guard_wake.notify_all();
+    if (_impl->guard.joinable())
+        _impl->guard.join();
     // Server::stop() acts only on a server that runs (and only once), and
     // the server's thread ends only when every connection has: until then,
     // the connections accepted meanwhile are ended too.

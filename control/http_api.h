@@ -177,6 +177,11 @@ struct http_settings {
     // How long one read or one write of a connection may wait: a client
     // that sends or takes nothing for this long is dropped.
     std::chrono::seconds io_timeout{5};
+    // How long a connection may take to send a whole request line and its
+    // headers, from its opening or from the reply before: one that
+    // trickles them (a byte a second is within io_timeout) is closed then,
+    // since it holds one of the threads all the while.
+    std::chrono::seconds request_deadline{10};
 };
 
 class http_api {

@@ -808,3 +808,69 @@ TEST_CASE("/metrics: Prometheus text from the stats reply's rows, each family wi
         CHECK((std::regex_match(line, comment) || std::regex_match(line, sample)));
     }
 }
+
+namespace {
+
+// Sends `head`, then `trickle` a byte every 100 ms until the server closes
+// the connection; how long after `head` it did (or 6 s: it never did).
+std::chrono::milliseconds closed_after(uint16_t port, std::string_view head, std::string_view trickle)
+{
+    const int s = connect_to(port);
+    send_all(s, head);
+    const auto start = std::chrono::steady_clock::now();
+    for (size_t i = 0; std::chrono::steady_clock::now() - start < 6s; i++) {
+        if (::send(s, &trickle[i % trickle.size()], 1, MSG_NOSIGNAL) != 1)
+            break;
+        pollfd p{s, POLLIN, 0};
+        char reply[4096];   // a reply to a whole request in `head` is read and dropped
+        if (::poll(&p, 1, 100) == 1 && recv(s, reply, sizeof reply, 0) <= 0)
+            break;
+    }
+    close(s);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+}
+
+} // namespace
+
+TEST_CASE("HTTP: a connection that owes its request past the deadline is closed; one being answered is not")
+{
+    http_settings settings;
+    settings.request_deadline = 1s;
+    test_server server({"big.pcap"}, settings);
+    server.write("big.pcap", 4 << 20);
+    const uint16_t port = server.port();
+
+    // A download nobody reads for longer than the deadline (within the 5 s
+    // write timeout) is a request being answered: it comes whole.
+    const int download = connect_to(port, 8192);
+    send_all(download, "GET /api/v1/sessions/1/files/big.pcap HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+
+    // Headers trickled a byte at a time (each read within the 5 s read
+    // timeout, which alone would wait as long as it goes on), a body
+    // trickled, and a second request on a kept-alive connection trickled:
+    // each closed between the deadline and the guard's next look after it.
+    std::chrono::milliseconds headers{0}, body{0}, second{0};
+    std::thread a([&] { headers = closed_after(port, "GET /api/v1/sessions HTTP/1.1\r\nHost: x\r\nX-Slow: ", "abc"); });
+    std::thread b([&] {
+        body = closed_after(port, "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n", "{");
+    });
+    std::thread c([&] {
+        second = closed_after(port, "GET /api/v1/sessions HTTP/1.1\r\nHost: x\r\n\r\n", "GET /api/v1/sess");
+    });
+    // Others are answered meanwhile.
+    std::this_thread::sleep_for(500ms);
+    CHECK(parse_reply(http_get(port, "/api/v1/sessions")).status == 200);
+    a.join();
+    b.join();
+    c.join();
+    INFO("headers " << headers.count() << " ms, body " << body.count() << " ms, second request " << second.count() << " ms");
+    CHECK((headers >= 1s && headers < 3s));
+    CHECK((body >= 1s && body < 3s));
+    CHECK((second >= 1s && second < 3s));   // from its first reply
+
+    const std::string reply = test::read_until(download, "", 5000ms);
+    close(download);
+    const size_t head_end = reply.find("\r\n\r\n");
+    REQUIRE(head_end != std::string::npos);
+    CHECK(reply.size() - head_end - 4 == size_t{4} << 20);
+}
