@@ -102,7 +102,7 @@ check_sessions() {
         check_session_files "$id"
         if [ "$name" = snap64 ]; then
             while read -r f; do
-                longest=$(tshark -r "$f" -T fields -e frame.cap_len 2>/dev/null | sort -n | tail -1)
+                longest=$("$COUNT" --longest "$f")
                 [ "${longest:-0}" -le 64 ] || fail "$label: session snap64: a record of $longest bytes in $f"
             done < <(ctl --json files "$id" | jq -r '.files[].path')
         fi

@@ -50,7 +50,7 @@ only_file() {
 # Opens cleanly in capinfos and tshark, and holds N packets if N is given.
 check_readable() {
     local file=$1 want=${2:-}
-    capinfos "$file" >"$WORK/capinfos.out" 2>&1 || { cat "$WORK/capinfos.out" >&2; fail "capinfos rejects $file"; }
+    check_capinfos "$file"
     # capinfos reads every record; tshark dissects the first 100000 (it takes
     # seconds per million packets).
     tshark -r "$file" -c 100000 >/dev/null 2>"$WORK/tshark.err" || { cat "$WORK/tshark.err" >&2; fail "tshark rejects $file"; }
@@ -60,9 +60,21 @@ check_readable() {
     fi
     if [ -n "$want" ]; then
         local got
-        got=$(capinfos -M -c "$file" | awk -F': *' '/Number of packets/ {print $2}')
+        got=$(capinfos_packets)
         [ "$got" = "$want" ] || fail "$file holds $got packets, expected $want"
     fi
+}
+
+# capinfos (Wireshark's reader) reads every record of FILE without an error.
+# -M: whole numbers, so that callers can take the count from capinfos.out
+# (capinfos_packets) instead of reading the file again.
+check_capinfos() {
+    capinfos -M "$1" >"$WORK/capinfos.out" 2>&1 || { cat "$WORK/capinfos.out" >&2; fail "capinfos rejects $1"; }
+}
+
+# The packets capinfos counted in the file check_readable (or check_capinfos) read last.
+capinfos_packets() {
+    awk -F': *' '/^Number of packets/ {print $2}' "$WORK/capinfos.out"
 }
 
 # corpus_vdevs EXTRA FILE...: net_pcap ports replaying the files, 16 per
