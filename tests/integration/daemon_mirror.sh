@@ -255,7 +255,7 @@ note "web-ip: inner IP packets (no Ethernet, no VLAN tag) in a raw IP file, merg
 ctl merge "$raw" -o "$WORK/web-ip.pcap" >/dev/null
 file=$WORK/web-ip.pcap
 check_decapsulated web-ip "$file" 'raw:ip:tcp' rawip
-[ "$(tcpdump -r "$file" 2>/dev/null | wc -l)" = "$("$COUNT" "$file")" ] || fail "web-ip: tcpdump does not read every record"
+[ "$(tcpdump -n -r "$file" 2>/dev/null | wc -l)" = "$("$COUNT" "$file")" ] || fail "web-ip: tcpdump does not read every record"
 check_tuples web "$file" 'p.inner' --decapsulated
 note "web-ip: $(frames "$file" decap "$WORK/in.pcap" "$WORK/web.times")"
 check_watch web-ip-watch "$raw" "$file"

@@ -80,7 +80,7 @@ check_decap() {
     fi
     if [[ $spec == *'"decap":"ip"'* ]]; then
         capinfos -E "$file" | grep -q 'Raw IP' || fail "$name: the file's link type is not raw IP: $(capinfos -E "$file")"
-        [ "$(tcpdump -r "$file" 2>/dev/null | wc -l)" = "$want" ] || fail "$name: tcpdump does not read the $want packets"
+        [ "$(tcpdump -n -r "$file" 2>/dev/null | wc -l)" = "$want" ] || fail "$name: tcpdump does not read the $want packets"
         if grep -Evq '^raw:ip(v6)?:' "$WORK/$name.protocols"; then
             fail "$name: a record is not an IP packet: $(grep -Evm1 '^raw:ip(v6)?:' "$WORK/$name.protocols")"
         fi
@@ -172,8 +172,8 @@ want_ip=$(cut -d' ' -f2 "$WORK/cut.expect" | paste -sd' ')
 # Readers see captures cut by a snap length, not damaged packets.
 for name in cut-frame cut-ip; do
     file=$(only_file "$WORK/$name")
-    if tcpdump -vr "$file" 2>&1 | grep -Eq 'truncated|bytes missing'; then
-        fail "$name: tcpdump reads a damaged packet: $(tcpdump -vr "$file" 2>&1 | grep -Em1 'truncated|bytes missing')"
+    if tcpdump -nvr "$file" 2>&1 | grep -Eq 'truncated|bytes missing'; then
+        fail "$name: tcpdump reads a damaged packet: $(tcpdump -nvr "$file" 2>&1 | grep -Em1 'truncated|bytes missing')"
     fi
     if tshark -r "$file" -T fields -e _ws.expert.message 2>/dev/null | grep -Eq 'Malformed|exceeds'; then
         fail "$name: tshark reads a malformed packet"
