@@ -6,11 +6,9 @@
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
-#include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
 #include <mutex>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <optional>
 #include <pthread.h>
@@ -30,6 +28,7 @@
 
 #include "control/http_stream.h"
 #include "control/console.h"
+#include "control/http_connections.h"
 #include "control/http_live.h"
 #include "core/error_text.h"
 #include "core/log.h"
@@ -377,112 +376,15 @@ int refusal_status(command cmd, const refusal_facts& facts)
 
 namespace {
 
-// The address the server listens on, as getsockname() gives its accepted
-// sockets: the host's (or any, for a wildcard host) and the port.
-struct listen_address {
-    int family = AF_INET;
-    in_addr v4{};
-    in6_addr v6{};
-    bool any = false;   // 0.0.0.0 or ::: accepted sockets have the address they were reached at
-    uint16_t port = 0;
-};
-
-listen_address listen_address_of(const std::string& host, uint16_t port)
-{
-    listen_address a;
-    a.port = port;
-    if (inet_pton(AF_INET, host.c_str(), &a.v4) == 1) {
-        a.any = a.v4.s_addr == htonl(INADDR_ANY);
-    } else if (inet_pton(AF_INET6, host.c_str(), &a.v6) == 1) {
-        a.family = AF_INET6;
-        a.any = IN6_IS_ADDR_UNSPECIFIED(&a.v6);
-    }
-    return a;
-}
-
-// Whether `fd` is a connection accepted on `listen`: a connected TCP socket
-// (not listening, with a peer) whose local address is the listening one.
-// While the server listens, no other socket can have that address: bind()
-// refuses it and connect() picks no port a listener holds; a UDP socket
-// or another address's TCP socket on the same port number does not match.
-bool accepted_on(int fd, const listen_address& listen)
-{
-    int type = 0, protocol = 0, listening = 1;
-    socklen_t size = sizeof type;
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) != 0 || type != SOCK_STREAM)
-        return false;
-    size = sizeof protocol;
-    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &size) != 0 || protocol != IPPROTO_TCP)
-        return false;
-    size = sizeof listening;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || listening != 0)
-        return false;
-    sockaddr_storage local{}, peer{};
-    socklen_t length = sizeof local;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0 || local.ss_family != listen.family)
-        return false;
-    length = sizeof peer;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0)
-        return false;
-    if (listen.family == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(&local);
-        return ntohs(in->sin_port) == listen.port && (listen.any || in->sin_addr.s_addr == listen.v4.s_addr);
-    }
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&local);
-    return ntohs(in6->sin6_port) == listen.port && (listen.any || IN6_ARE_ADDR_EQUAL(&in6->sin6_addr, &listen.v6));
-}
-
 // Ends every connection the server accepted with shutdown(2), so that a
 // thread blocked on one (a client that trickles its headers, a download
-// nobody reads) returns at once. cpp-httplib 0.11.4 keeps accepted sockets
-// to itself (no hook sees them: set_socket_options applies to the listening
-// socket only, and the task a connection becomes holds its descriptor
-// opaquely), so they are found among the process's descriptors by their
-// local address (accepted_on). shutdown() neither closes nor reuses a
+// nobody reads) returns at once. shutdown() neither closes nor reuses a
 // descriptor, so the thread that owns it still closes it.
-template <typename F>
-void for_each_connection(const listen_address& listen, F&& fn)
-{
-    DIR* dir = opendir("/proc/self/fd");
-    if (dir == nullptr)
-        return;
-    while (const dirent* entry = readdir(dir)) {
-        int fd = -1;
-        const std::string_view text(entry->d_name);
-        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), fd);
-        if (ec != std::errc() || end != text.data() + text.size() || fd == dirfd(dir))
-            continue;
-        struct stat st{};
-        if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) || !accepted_on(fd, listen))
-            continue;
-        fn(fd);
-    }
-    closedir(dir);
-}
-
 void end_connections(const listen_address& listen)
 {
     for_each_connection(listen, [](int fd) { shutdown(fd, SHUT_RDWR); });
 }
 
-// A connection's peer as cpp-httplib names it (Request::remote_addr and
-// remote_port: numeric host, then port); empty if it has none.
-std::string peer_of(int fd)
-{
-    sockaddr_storage peer{};
-    socklen_t length = sizeof peer;
-    char host[NI_MAXHOST], port[NI_MAXSERV];
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0 ||
-        getnameinfo(reinterpret_cast<const sockaddr*>(&peer), length, host, sizeof host, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        return {};
-    return fmt::format("{} {}", host, port);
-}
-
-std::string peer_of(const httplib::Request& req)
-{
-    return fmt::format("{} {}", req.remote_addr, req.remote_port);
-}
 
 } // namespace
 
@@ -522,7 +424,7 @@ struct http_api::impl {
     void mark(const httplib::Request& req, bool in_request)
     {
         const std::lock_guard lock(peers_mutex);
-        peers[peer_of(req)] = {in_request, std::chrono::steady_clock::now()};
+        peers[peer_name(req.remote_addr, req.remote_port)] = {in_request, std::chrono::steady_clock::now()};
     }
 
     // with_body, the request marked as being answered once its body is in

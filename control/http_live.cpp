@@ -1,9 +1,6 @@
 #include "control/http_live.h"
+#include "control/http_connections.h"
 
-#include <arpa/inet.h>
-#include <charconv>
-#include <dirent.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <httplib.h>
@@ -109,51 +106,11 @@ std::string live_stream::take(std::chrono::milliseconds wait, bool& ended)
     return out;
 }
 
-int connection_fd(int local_port, const std::string& remote_addr, int remote_port)
-{
-    DIR* dir = opendir("/proc/self/fd");
-    if (dir == nullptr)
-        return -1;
-    int found = -1;
-    while (const dirent* entry = readdir(dir)) {
-        int fd = -1;
-        const std::string_view text(entry->d_name);
-        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), fd);
-        if (ec != std::errc() || end != text.data() + text.size())
-            continue;
-        sockaddr_storage local{}, peer{};
-        socklen_t local_size = sizeof local, peer_size = sizeof peer;
-        if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
-            getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0)
-            continue;
-        char address[INET6_ADDRSTRLEN] = {};
-        int lport = -1, pport = -1;
-        if (local.ss_family == AF_INET && peer.ss_family == AF_INET) {
-            const auto* l = reinterpret_cast<const sockaddr_in*>(&local);
-            const auto* p = reinterpret_cast<const sockaddr_in*>(&peer);
-            lport = ntohs(l->sin_port);
-            pport = ntohs(p->sin_port);
-            inet_ntop(AF_INET, &p->sin_addr, address, sizeof address);
-        } else if (local.ss_family == AF_INET6 && peer.ss_family == AF_INET6) {
-            const auto* l = reinterpret_cast<const sockaddr_in6*>(&local);
-            const auto* p = reinterpret_cast<const sockaddr_in6*>(&peer);
-            lport = ntohs(l->sin6_port);
-            pport = ntohs(p->sin6_port);
-            inet_ntop(AF_INET6, &p->sin6_addr, address, sizeof address);
-        }
-        if (lport == local_port && pport == remote_port && remote_addr == address) {
-            found = fd;
-            break;
-        }
-    }
-    closedir(dir);
-    return found;
-}
-
 void stream_live(const httplib::Request& req, httplib::Response& res, std::shared_ptr<live_stream> stream,
                  const std::string& watch_reply, const std::atomic<bool>& stopping)
 {
-    if (const int fd = connection_fd(req.local_port, req.remote_addr, req.remote_port); fd >= 0)
+    const listen_address local = listen_address_of(req.local_addr, static_cast<uint16_t>(req.local_port));
+    if (const int fd = connection_from(local, peer_name(req.remote_addr, req.remote_port)); fd >= 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &live_send_buffer, sizeof live_send_buffer);
     // The first events: the reply to the watch, then its notes. retry: how
     // long a browser's EventSource waits before it reconnects after a

@@ -85,9 +85,4 @@ std::string sse_event(std::string_view event, std::string_view data);
 void stream_live(const httplib::Request& req, httplib::Response& res, std::shared_ptr<live_stream> stream,
                  const std::string& watch_reply, const std::atomic<bool>& stopping);
 
-// The descriptor of the TCP connection from remote_addr:remote_port to our
-// local_port, or -1. cpp-httplib keeps its sockets to itself: it is found
-// among the process's descriptors (as http_api's end_connections does).
-int connection_fd(int local_port, const std::string& remote_addr, int remote_port);
-
 } // namespace linecap

@@ -161,7 +161,7 @@ TEST_CASE("the bridge: a call is answered by the serving thread; one given up is
     bridge.close();
     const auto start = std::chrono::steady_clock::now();
     CHECK_FALSE(bridge.call(call, 5000ms).has_value());
-    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    CHECK(std::chrono::steady_clock::now() - start < 3s);   // the fault waits out a 5 s timeout
 }
 
 TEST_CASE("the bridge: one serve() answers the calls waiting when it began, not those handed over meanwhile")
@@ -253,7 +253,7 @@ TEST_CASE("the bridge: a call taken before its timeout gets its answer, however 
     const auto closing = std::chrono::steady_clock::now();
     bridge.close();
     second.join();
-    CHECK(std::chrono::steady_clock::now() - closing < 200ms);
+    CHECK(std::chrono::steady_clock::now() - closing < 1s);   // not its 5 s
     CHECK_FALSE(waiting.has_value());
     first.join();
     control2.join();
@@ -442,7 +442,7 @@ TEST_CASE("HTTP: bodies over 64 KiB are refused before they are read: by Content
     INFO(r.head);
     CHECK(r.status == 413);
     CHECK(r.body.find("over 65536 bytes") != std::string::npos);
-    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    CHECK(std::chrono::steady_clock::now() - start < 3s);   // the fault waits out a 5 s timeout
     // Asked with Expect: 413 instead of 100 Continue.
     r = parse_reply(round_trip(server.port(), post + "Content-Length: 100000000\r\nExpect: 100-continue\r\n\r\n", 1000ms));
     CHECK(r.status == 413);
@@ -456,7 +456,7 @@ TEST_CASE("HTTP: bodies over 64 KiB are refused before they are read: by Content
     r = parse_reply(test::read_until(s, "", 3000ms));
     close(s);
     CHECK(r.status == 413);
-    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    CHECK(std::chrono::steady_clock::now() - start < 3s);   // the fault waits out a 5 s timeout
     // One under the limit is read (and refused as not JSON).
     const std::string spaces(1000, ' ');
     r = parse_reply(round_trip(server.port(), post + "Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + spaces + "\r\n0\r\n\r\n"));
@@ -480,7 +480,7 @@ TEST_CASE("HTTP: 20 idle connections and 10 downloads nobody reads leave GET /ap
         const auto start = std::chrono::steady_clock::now();
         const http_reply r = parse_reply(http_get(server.port(), "/api/v1/sessions"));
         CHECK(r.status == 200);
-        CHECK(std::chrono::steady_clock::now() - start < 1s);
+        CHECK(std::chrono::steady_clock::now() - start < 3s);   // the fault waits out a 5 s timeout
     }
     for (const int s : held)
         close(s);
@@ -525,7 +525,7 @@ TEST_CASE("HTTP: stop() ends connections that trickle headers or read nothing, a
     std::this_thread::sleep_for(500ms);
     const auto start = std::chrono::steady_clock::now();
     server.reset();
-    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    CHECK(std::chrono::steady_clock::now() - start < 3s);   // the fault waits out a 5 s timeout
     trickling = false;
     trickler.join();
     close(slow);
@@ -566,7 +566,7 @@ TEST_CASE("HTTP: stop() ends the server's connections only, not a UDP or TCP soc
 
     const auto start = std::chrono::steady_clock::now();
     server.reset();
-    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    CHECK(std::chrono::steady_clock::now() - start < 3s);   // the fault waits out a 5 s timeout
     // The server's connection was ended; the others work on.
     pollfd ended{trickler, POLLIN, 0};
     CHECK(::poll(&ended, 1, 500) == 1);
@@ -811,13 +811,16 @@ TEST_CASE("/metrics: Prometheus text from the stats reply's rows, each family wi
 
 namespace {
 
-// Sends `head`, then `trickle` a byte every 100 ms until the server closes
-// the connection; how long after `head` it did (or 6 s: it never did).
+// Connects, sends `head`, then `trickle` a byte every 100 ms until the server
+// closes the connection; how long after connecting it did (or 6 s: it never
+// did). Timed from before connect(): the server's deadline starts when it
+// accepts, or after its reply to `head`, both later, so the figure is never
+// below the deadline.
 std::chrono::milliseconds closed_after(uint16_t port, std::string_view head, std::string_view trickle)
 {
+    const auto start = std::chrono::steady_clock::now();
     const int s = connect_to(port);
     send_all(s, head);
-    const auto start = std::chrono::steady_clock::now();
     for (size_t i = 0; std::chrono::steady_clock::now() - start < 6s; i++) {
         if (::send(s, &trickle[i % trickle.size()], 1, MSG_NOSIGNAL) != 1)
             break;
@@ -866,7 +869,7 @@ TEST_CASE("HTTP: a connection that owes its request past the deadline is closed;
     INFO("headers " << headers.count() << " ms, body " << body.count() << " ms, second request " << second.count() << " ms");
     CHECK((headers >= 1s && headers < 3s));
     CHECK((body >= 1s && body < 3s));
-    CHECK((second >= 1s && second < 3s));   // from its first reply
+    CHECK((second >= 1s && second < 3s));
 
     const std::string reply = test::read_until(download, "", 5000ms);
     close(download);
