@@ -162,6 +162,8 @@ void control_daemon::run(pipeline& p)
     _server.wake_on(_bridge.fd());
     if (_http)
         _http->start();
+    if (!_options.fleet_etcd.empty())
+        join_fleet();
 
     while (!_shutdown && !stop_requested_by_signal() && !p.failed.load(std::memory_order_relaxed)) {
         _server.poll(
@@ -172,6 +174,8 @@ void control_daemon::run(pipeline& p)
         _watch.pump(*_p, _catalog, _server);
         retry_saves();
         reap_jobs(false);
+        if (_fleet)
+            _fleet->set_running(running_count());
         const uint64_t now = rte_rdtsc();
         if (now >= _next_notes_check) {
             send_new_notes();
@@ -200,10 +204,31 @@ void control_daemon::run(pipeline& p)
     // ends short; the client resumes it with a Range), in milliseconds.
     if (_http)
         _http->stop();
+    // Last, so that a node still capturing is never shown gone.
+    if (_fleet)
+        _fleet->stop();
     reap_jobs(true);
     publish_telemetry_snapshots();
     _server.flush(1000);
     _server.close();
+}
+
+// Registers this node in the fleet's etcd from a thread of its own, kept
+// there while the daemon runs (fleet/node.h). etcd out of reach is logged,
+// never fatal: the capture does not depend on it.
+void control_daemon::join_fleet()
+{
+    node_identity node;
+    node.name = _options.node_name;
+    node.url = _options.fleet_url;
+    node.version = LINECAP_VERSION;
+    node.started = utc_iso8601(utc_now_ns());
+    for (const port_row& row : take_snapshot(*_p).ports)
+        node.ports.push_back({row.plan->id, row.plan->name, row.plan->driver});
+    registration_settings settings;
+    settings.etcd.endpoints = _options.fleet_endpoints;
+    _fleet = std::make_unique<node_registration>(settings, node);
+    _fleet->start();
 }
 
 void control_daemon::on_request(client_id client, std::string_view line)

@@ -24,6 +24,7 @@
 #include "control/server.h"
 #include "control/watch.h"
 #include "engine/pipeline.h"
+#include "fleet/node.h"
 
 namespace linecap {
 
@@ -73,6 +74,7 @@ private:
     // The HTTP API's calls (control/http_api.h): a request answered as the
     // socket answers it, with its status code; /metrics; /healthz.
     http_answer answer_http(const http_call& call);
+    void join_fleet();
 
     // Ends a running session: out of the classifier, files closed, record
     // saved, watchers told.
@@ -117,6 +119,7 @@ private:
     background_jobs _jobs;
     control_bridge _bridge;                        // HTTP threads -> this thread
     std::unique_ptr<http_api> _http;               // --http; null without
+    std::unique_ptr<node_registration> _fleet;     // --fleet-etcd; null without
     std::array<uint64_t, max_sessions> _retry_after_ns{};   // after a failed stop
     std::set<std::string> _unsaved;                // ids whose session.json is behind
     uint64_t _next_save_retry = 0;                 // TSC

@@ -33,6 +33,8 @@
 #include <nlohmann/json.hpp>
 
 #include "control/session_options.h"
+#include "fleet/etcd.h"
+#include "fleet/node.h"
 #include "core/human_units.h"
 #include "core/utc_time.h"
 
@@ -192,31 +194,21 @@ std::string text(const json& j, const char* key)
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
 }
 
-// The session table: each column as wide as its widest cell, so large
-// counts and long names never push the next column out of line. Numbers
-// right-aligned. ON DISK is what the session's folder holds now (a ring
-// with keep-N holds its last files), WRITTEN what it has written in all.
-void print_sessions(const json& sessions)
+struct column {
+    std::string_view title;
+    bool numeric;   // right-aligned
+};
+
+// A table: each column as wide as its widest cell, so large counts and long
+// names never push the next column out of line.
+void print_table(const std::vector<column>& columns, const std::vector<std::vector<std::string>>& cells)
 {
-    struct column {
-        std::string_view title;
-        bool numeric;
-    };
-    constexpr std::array<column, 10> columns{{{"ID", false}, {"NAME", false}, {"START (UTC)", false},
-                                              {"END (UTC)", false}, {"STATUS", false}, {"REASON", false},
-                                              {"PACKETS", true}, {"ON DISK", true}, {"WRITTEN", true},
-                                              {"DROPS", true}}};
-    std::vector<std::array<std::string, columns.size()>> rows;
-    std::array<std::string, columns.size()> titles;
-    for (size_t i = 0; i < columns.size(); i++)
-        titles[i] = columns[i].title;
-    rows.push_back(titles);
-    for (const json& s : sessions)
-        rows.push_back({text(s, "id"), text(s, "name"), short_time(s["started"]), short_time(s["ended"]),
-                        text(s, "status"), text(s, "reason").empty() ? "-" : text(s, "reason"),
-                        std::to_string(number(s, "packets")), human_bytes(number(s, "disk_bytes")),
-                        human_bytes(number(s, "bytes")), std::to_string(number(s, "drops"))});
-    std::array<size_t, columns.size()> width{};
+    std::vector<std::vector<std::string>> rows;
+    rows.emplace_back();
+    for (const column& c : columns)
+        rows.back().emplace_back(c.title);
+    rows.insert(rows.end(), cells.begin(), cells.end());
+    std::vector<size_t> width(columns.size());
     for (const auto& row : rows)
         for (size_t i = 0; i < columns.size(); i++)
             width[i] = std::max(width[i], row[i].size());
@@ -231,6 +223,46 @@ void print_sessions(const json& sessions)
             line.pop_back();
         fmt::print("{}\n", line);
     }
+}
+
+// The session table. ON DISK is what the session's folder holds now (a ring
+// with keep-N holds its last files), WRITTEN what it has written in all.
+void print_sessions(const json& sessions)
+{
+    std::vector<std::vector<std::string>> rows;
+    for (const json& s : sessions)
+        rows.push_back({text(s, "id"), text(s, "name"), short_time(s["started"]), short_time(s["ended"]),
+                        text(s, "status"), text(s, "reason").empty() ? "-" : text(s, "reason"),
+                        std::to_string(number(s, "packets")), human_bytes(number(s, "disk_bytes")),
+                        human_bytes(number(s, "bytes")), std::to_string(number(s, "drops"))});
+    print_table({{"ID", false}, {"NAME", false}, {"START (UTC)", false}, {"END (UTC)", false}, {"STATUS", false},
+                 {"REASON", false}, {"PACKETS", true}, {"ON DISK", true}, {"WRITTEN", true}, {"DROPS", true}},
+                rows);
+}
+
+// The fleet's nodes (fleet/node.h's records). A node is listed while its
+// lease lives: STATUS says what it does, CLOCK whether its system clock is
+// synchronised (a merge across nodes orders packets by it).
+void print_nodes(const json& nodes)
+{
+    std::vector<std::vector<std::string>> rows;
+    for (const json& n : nodes) {
+        const json clock = n.value("clock", json::object());
+        const uint64_t running = number(n, "sessions_running");
+        std::vector<std::string> ports;
+        for (const json& p : n.value("ports", json::array()))
+            ports.push_back(text(p, "name"));
+        rows.push_back({text(n, "name"), text(n, "url"),
+                        running == 0 ? "idle" : fmt::format("capturing ({})", count_of(running, "session", "sessions")),
+                        clock.value("synchronised", false)
+                            ? fmt::format("synchronised, ±{} µs", clock.value("est_error_us", int64_t{0}))
+                            : "NOT synchronised",
+                        text(n, "version"), ports.empty() ? "-" : fmt::format("{}", fmt::join(ports, ",")),
+                        short_time(n.value("updated", json()))});
+    }
+    print_table({{"NODE", false}, {"URL", false}, {"STATUS", false}, {"CLOCK", false}, {"VERSION", false},
+                 {"PORTS", false}, {"UPDATED (UTC)", false}},
+                rows);
 }
 
 // A reply's notes (control_daemon::notes_of), on stderr as warnings are.
@@ -348,6 +380,44 @@ volatile std::sig_atomic_t interrupted = 0;
 
 } // namespace
 
+// `linecapctl fleet ...`: etcd's view of the fleet.
+int run_fleet(const std::string& etcd_urls, bool as_json, const CLI::App* nodes)
+{
+    linecap::etcd_settings settings;
+    if (etcd_urls.empty()) {
+        fmt::print(stderr, "linecapctl: fleet: give --etcd URL (or set LINECAP_ETCD): the fleet's etcd, e.g. "
+                           "--etcd http://127.0.0.1:2379\n");
+        return usage;
+    }
+    if (std::string e = linecap::parse_etcd_endpoints(etcd_urls, settings.endpoints); !e.empty()) {
+        fmt::print(stderr, "linecapctl: --etcd: {}\n", e);
+        return usage;
+    }
+    linecap::etcd_client etcd(settings);
+    if (nodes->parsed()) {
+        std::vector<linecap::etcd_kv> kvs;
+        int64_t revision = 0;
+        if (std::string e = etcd.list(std::string(linecap::fleet_prefix) + "nodes/", kvs, revision); !e.empty()) {
+            fmt::print(stderr, "linecapctl: {}\n", e);
+            return unreachable;
+        }
+        json list = json::array();
+        for (const linecap::etcd_kv& kv : kvs) {
+            json record = json::parse(kv.value, nullptr, false);
+            if (record.is_object() && record.contains("name") && record.contains("url"))
+                list.push_back(std::move(record));
+            else
+                fmt::print(stderr, "linecapctl: note: {} in etcd is not a node's record: left out\n",
+                           kv.key);
+        }
+        if (as_json)
+            fmt::print("{}\n", json{{"ok", true}, {"nodes", list}}.dump());
+        else
+            print_nodes(list);
+    }
+    return ok;
+}
+
 int main(int argc, char** argv)
 {
     CLI::App app{"linecapctl: start, stop, list and inspect linecap capture sessions over the control socket.\n"
@@ -427,6 +497,16 @@ int main(int argc, char** argv)
     CLI::App* watch = with_id("watch", "One line per packet of a running session (rate-limited)");
     CLI::App* shutdown = app.add_subcommand("shutdown", "Stop every session and the daemon");
 
+    // The fleet's commands talk to etcd, not to a daemon's socket.
+    std::string etcd_urls = getenv("LINECAP_ETCD") ? getenv("LINECAP_ETCD") : "";
+    app.add_option("--etcd", etcd_urls, "The fleet's etcd for `fleet` commands (docs/fleet.md): http://HOST:2379"
+                                        "[,URL...] (default $LINECAP_ETCD)")
+        ->type_name("URLS");
+    CLI::App* fleet = app.add_subcommand("fleet", "The fleet of linecap daemons coordinated through etcd "
+                                                  "(docs/fleet.md): fleet nodes");
+    fleet->require_subcommand(1);
+    CLI::App* fleet_nodes = fleet->add_subcommand("nodes", "The fleet's nodes: name, URL, status, clock");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -434,12 +514,18 @@ int main(int argc, char** argv)
         return ok;
     } catch (const CLI::ParseError& e) {
         // One line, as the one-shot says it, with where to look.
-        std::string where = "linecapctl --help";
-        for (const CLI::App* sub : app.get_subcommands())
-            where = fmt::format("linecapctl {} --help", sub->get_name());
+        std::string where = "linecapctl";
+        for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+            sub = sub->get_subcommands().front();
+            where += " " + sub->get_name();
+        }
+        where += " --help";
         fmt::print(stderr, "linecapctl: {}\nRun '{}' for the options.\n", e.what(), where);
         return usage;
     }
+
+    if (fleet->parsed())
+        return run_fleet(etcd_urls, as_json, fleet_nodes);
 
     // A start's spec is built before connecting: a bad option costs no round trip.
     nlohmann::json spec;

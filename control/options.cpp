@@ -6,6 +6,8 @@
 #include "core/error_text.h"
 #include "core/human_units.h"
 #include "filters/classifier.h"
+#include "fleet/etcd.h"
+#include "fleet/node.h"
 
 #include <cerrno>
 #include <algorithm>
@@ -235,6 +237,18 @@ void define_options(CLI::App& app, command_line& c)
                    "authentication on an address not loopback")
         ->group(daemon_group)
         ->type_name("FILE");
+    app.add_option("--fleet-etcd", o.fleet_etcd,
+                   "Join a fleet coordinated by this etcd (docs/fleet.md): its client URLs, "
+                   "http://127.0.0.1:2379[,URL...]; with --node and --http")
+        ->group(daemon_group)
+        ->type_name("URLS");
+    app.add_option("--node", o.node_name, "This daemon's name in the fleet: letters, digits, '.', '_', '-'")
+        ->group(daemon_group)
+        ->type_name("NAME");
+    app.add_option("--fleet-url", o.fleet_url,
+                   "The URL other nodes and linecapctl reach this daemon's HTTP API at (default: from --http)")
+        ->group(daemon_group)
+        ->type_name("URL");
 }
 
 // -w FILE.pcap or FILE.pcapng, as tcpdump users write it: the files go in
@@ -424,10 +438,12 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
                                       "limits and rotation to `linecapctl start` instead", oneshot.front()));
         if (app.count("--http") > 0 && o.http_listen.empty())
             return refuse("--http: the address is empty: give ADDR:PORT, e.g. 127.0.0.1:8080");
+        if (app.count("--fleet-etcd") > 0 && o.fleet_etcd.empty())
+            return refuse("--fleet-etcd: the URL is empty: give etcd's client URL, e.g. http://127.0.0.1:2379");
         return parse_result::run;
     }
     for (const char* name : {"--out-root", "--max-sessions", "--control-group", "--start", "--http", "--http-token-file",
-                             "--http-cert", "--http-key", "--http-client-ca"})
+                             "--http-cert", "--http-key", "--http-client-ca", "--fleet-etcd", "--node", "--fleet-url"})
         if (app.count(name) > 0)
             return refuse(fmt::format("{} is a daemon option: give --control PATH too", name));
 
@@ -504,6 +520,43 @@ std::string check_http_options(engine_options& o)
     return {};
 }
 
+// --fleet-etcd, --node and --fleet-url: all or none (the last has a
+// default), with --http, which is how nodes and linecapctl reach each other.
+std::string check_fleet_options(engine_options& o)
+{
+    if (o.fleet_etcd.empty()) {
+        for (const auto& [name, value] : {std::pair{"--node", &o.node_name}, std::pair{"--fleet-url", &o.fleet_url}})
+            if (!value->empty())
+                return fmt::format("{} is for a node of a fleet: give --fleet-etcd URL too (docs/fleet.md)", name);
+        return {};
+    }
+    if (std::string e = parse_etcd_endpoints(o.fleet_etcd, o.fleet_endpoints); !e.empty())
+        return "--fleet-etcd: " + e;
+    if (o.node_name.empty())
+        return "--fleet-etcd needs --node NAME: this daemon's name in the fleet, e.g. --node collector-3";
+    if (std::string e = check_node_name(o.node_name); !e.empty())
+        return e;
+    if (o.http_listen.empty())
+        return "--fleet-etcd needs --http ADDR:PORT: the nodes of a fleet and linecapctl reach each other over "
+               "the HTTP API";
+    if (o.fleet_url.empty()) {
+        std::string host = o.http_host;
+        if (host == "0.0.0.0" || host == "::") {   // reached by the host's name
+            char name[256] = {};
+            gethostname(name, sizeof name - 1);
+            host = name;
+        } else if (host.find(':') != std::string::npos) {
+            host = "[" + host + "]";
+        }
+        o.fleet_url = fmt::format("{}://{}:{}", o.http_cert.empty() ? "http" : "https", host, o.http_port);
+    } else if (std::vector<std::string> url; !parse_etcd_endpoints(o.fleet_url, url).empty() || url.size() != 1) {
+        return fmt::format("--fleet-url {}: give this daemon's HTTP API as http://HOST:PORT (or https://), e.g. "
+                           "http://10.0.0.7:8080",
+                           o.fleet_url);
+    }
+    return {};
+}
+
 } // namespace
 
 std::string validate_options(engine_options& o)
@@ -522,6 +575,8 @@ std::string validate_options(engine_options& o)
         if (o.out_root.empty())
             return "--control needs --out-root DIR, the folder where sessions' folders go";
         if (std::string e = check_http_options(o); !e.empty())
+            return e;
+        if (std::string e = check_fleet_options(o); !e.empty())
             return e;
         return load_start_specs(o);
     }

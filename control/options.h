@@ -44,6 +44,13 @@ struct engine_options : engine_config {
     std::string http_cert;
     std::string http_key;
     std::string http_client_ca;
+    // The fleet (docs/fleet.md): --fleet-etcd URL[,URL...] and --node NAME,
+    // checked by validate_options(); --fleet-url defaults to the --http
+    // address's URL.
+    std::string fleet_etcd;
+    std::vector<std::string> fleet_endpoints;
+    std::string node_name;
+    std::string fleet_url;
 
     bool daemon() const { return !control_socket.empty(); }
 };

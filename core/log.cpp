@@ -18,6 +18,7 @@ int logtype(log_module module)
         rte_log_register_type_and_pick_level("linecap.engine", RTE_LOG_INFO),
         rte_log_register_type_and_pick_level("linecap.writers", RTE_LOG_INFO),
         rte_log_register_type_and_pick_level("linecap.control", RTE_LOG_INFO),
+        rte_log_register_type_and_pick_level("linecap.fleet", RTE_LOG_INFO),
     };
     return types[static_cast<unsigned>(module)];
 }

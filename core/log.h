@@ -1,7 +1,7 @@
 // linecap's log: the events of the daemon and the engine (a session started,
 // a port's caveat, a catalog write that failed), one line each, with a
 // level, through DPDK's rte_log. Each module has a logtype of its own
-// (linecap.engine, linecap.writers, linecap.control), so EAL's --log-level
+// (linecap.engine, linecap.writers, linecap.control, linecap.fleet), so EAL's --log-level
 // chooses what is shown, as for DPDK's own: --log-level=linecap.*:debug,
 // --log-level=linecap.control:warning. The default level is info.
 //
@@ -27,7 +27,7 @@
 
 namespace linecap {
 
-enum class log_module : uint8_t { engine, writers, control };
+enum class log_module : uint8_t { engine, writers, control, fleet };
 
 enum class log_level : uint32_t {
     error = RTE_LOG_ERR,          // "linecap: error: ..."

@@ -38,7 +38,8 @@ LAYERS = {
     'filters': ['core'],
     'writers': ['core'],
     'engine': ['core', 'filters', 'writers'],
-    'control': ['core', 'filters', 'writers', 'engine'],
+    'fleet': ['core'],
+    'control': ['core', 'filters', 'writers', 'engine', 'fleet'],
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')

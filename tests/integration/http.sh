@@ -21,19 +21,6 @@ note "--http refusals: one line each, exit 2, before DPDK starts"
 echo "0123456789abcdef0123456789abcdef" >"$WORK/token"
 chmod 644 "$WORK/token"   # readable by all: the daemon warns (below)
 : >"$WORK/empty-token"
-refused() {
-    local want=$1 rc=0
-    shift
-    "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-refused" --vdev net_null0 -- "$@" \
-        >"$WORK/refused.log" 2>&1 || rc=$?
-    [ "$rc" = 2 ] || { cat "$WORK/refused.log"; fail "linecap $*: exit $rc, expected 2"; }
-    head -1 "$WORK/refused.log" | grep -qF "linecap: $want" ||
-        fail "linecap $*: said $(head -1 "$WORK/refused.log"), expected linecap: $want"
-    # Nothing of DPDK's: it never started.
-    ! grep -q "EAL" "$WORK/refused.log" || fail "linecap $*: DPDK started: $(cat "$WORK/refused.log")"
-    [ ! -e "$WORK/refused.sock" ] || fail "linecap $*: the socket was made"
-}
-daemon_words=(--control "$WORK/refused.sock" --out-root "$WORK/refused-root")
 refused "--http 127.0.0.1: no port: give ADDR:PORT" "${daemon_words[@]}" --http 127.0.0.1
 refused "--http 127.0.0.1:99999: \"99999\" is not a port" "${daemon_words[@]}" --http 127.0.0.1:99999
 refused "--http 127.0.0.1:0: \"0\" is not a port" "${daemon_words[@]}" --http 127.0.0.1:0

@@ -10,6 +10,26 @@ note() {
     echo "--- [$(($(date +%s) - started)) s] $*"
 }
 
+# refused WANT WORDS...: linecap with WORDS (after "--") exits 2 with one
+# line, "linecap: WANT..." (WANT its start; a usage error adds "Run 'linecap --
+# --help' ..."), before DPDK starts and before it makes its socket or
+# --out-root. daemon_words are a daemon's, for WORDS.
+daemon_words=(--control "$WORK/refused.sock" --out-root "$WORK/refused-root")
+refused() {
+    local want=$1 rc=0
+    shift
+    "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-refused" --vdev net_null0 -- "$@" \
+        >"$WORK/refused.log" 2>&1 || rc=$?
+    [ "$rc" = 2 ] || { cat "$WORK/refused.log"; fail "linecap $*: exit $rc, expected 2"; }
+    [ "$(grep -vc "^Run 'linecap -- --help'" "$WORK/refused.log")" = 1 ] ||
+        fail "linecap $*: more than one line: $(cat "$WORK/refused.log")"
+    case "$(head -1 "$WORK/refused.log")" in
+    "linecap: $want"*) ;;
+    *) fail "linecap $*: said $(cat "$WORK/refused.log"), expected linecap: $want" ;;
+    esac
+    [ ! -e "$WORK/refused.sock" ] && [ ! -e "$WORK/refused-root" ] || fail "linecap $*: made its socket or root"
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -43,36 +43,25 @@ cert stranger stranger other-ca "extendedKeyUsage=clientAuth"
 echo "not a certificate" >"$pki/junk.pem"
 
 note "option errors: one line each, exit 2, before DPDK starts"
-refused() {
-    local want=$1 rc=0
-    shift
-    "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-refused" --vdev net_null0 -- \
-        --control "$WORK/refused.sock" --out-root "$WORK/refused-root" "$@" >"$WORK/refused.log" 2>&1 || rc=$?
-    [ "$rc" = 2 ] || { cat "$WORK/refused.log"; fail "linecap $*: exit $rc, expected 2"; }
-    [ "$(wc -l <"$WORK/refused.log")" = 1 ] || fail "linecap $*: more than one line: $(cat "$WORK/refused.log")"
-    [ "$(cat "$WORK/refused.log")" = "linecap: $want" ] ||
-        fail "linecap $*: said $(cat "$WORK/refused.log"), expected linecap: $want"
-    [ ! -e "$WORK/refused.sock" ] && [ ! -e "$WORK/refused-root" ] || fail "linecap $*: made its socket or root"
-}
 H=(--http "127.0.0.1:$PORT")
 refused "--http-cert $pki/server.pem needs its private key: give --http-key FILE too (PEM, unencrypted)" \
-    "${H[@]}" --http-cert "$pki/server.pem"
+    "${daemon_words[@]}" "${H[@]}" --http-cert "$pki/server.pem"
 refused "--http-key $pki/server.key is the key of an HTTPS certificate: give --http-cert FILE too (the certificate, PEM)" \
-    "${H[@]}" --http-key "$pki/server.key"
+    "${daemon_words[@]}" "${H[@]}" --http-key "$pki/server.key"
 refused "--http-client-ca $pki/ca.pem asks HTTPS clients for a certificate, and the API serves plain HTTP: give --http-cert FILE --http-key FILE too" \
-    "${H[@]}" --http-client-ca "$pki/ca.pem"
+    "${daemon_words[@]}" "${H[@]}" --http-client-ca "$pki/ca.pem"
 refused "--http-cert $WORK/missing.pem: cannot read it: No such file or directory" \
-    "${H[@]}" --http-cert "$WORK/missing.pem" --http-key "$pki/server.key"
+    "${daemon_words[@]}" "${H[@]}" --http-cert "$WORK/missing.pem" --http-key "$pki/server.key"
 refused "--http-key $WORK/missing.key: cannot read it: No such file or directory" \
-    "${H[@]}" --http-cert "$pki/server.pem" --http-key "$WORK/missing.key"
+    "${daemon_words[@]}" "${H[@]}" --http-cert "$pki/server.pem" --http-key "$WORK/missing.key"
 refused "--http-client-ca $WORK/missing.pem: cannot read it: No such file or directory" \
-    "${H[@]}" --http-cert "$pki/server.pem" --http-key "$pki/server.key" --http-client-ca "$WORK/missing.pem"
+    "${daemon_words[@]}" "${H[@]}" --http-cert "$pki/server.pem" --http-key "$pki/server.key" --http-client-ca "$WORK/missing.pem"
 # (Words after the reason come from OpenSSL: the start and the advice are linecap's.)
 refused_like() {
     local start=$1 end=$2 rc=0
     shift 2
     "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-refused" --vdev net_null0 -- \
-        --control "$WORK/refused.sock" --out-root "$WORK/refused-root" "$@" >"$WORK/refused.log" 2>&1 || rc=$?
+        "${daemon_words[@]}" "$@" >"$WORK/refused.log" 2>&1 || rc=$?
     [ "$rc" = 2 ] && [ "$(wc -l <"$WORK/refused.log")" = 1 ] || { cat "$WORK/refused.log"; fail "linecap $*: exit $rc"; }
     local line
     line=$(cat "$WORK/refused.log")
@@ -91,10 +80,10 @@ refused_like "--http-client-ca $pki/junk.pem: no CA certificate OpenSSL can read
     "): give the PEM certificate of the CA that signs the clients' certificates" \
     "${H[@]}" --http-cert "$pki/server.pem" --http-key "$pki/server.key" --http-client-ca "$pki/junk.pem"
 refused "--http-cert is for the HTTP API's HTTPS: give --http ADDR:PORT too" \
-    --http-cert "$pki/server.pem" --http-key "$pki/server.key"
+    "${daemon_words[@]}" --http-cert "$pki/server.pem" --http-key "$pki/server.key"
 # TLS alone is not authentication: an address not loopback still needs a token (or client certificates).
 refused "--http 0.0.0.0:$PORT: 0.0.0.0 is not a loopback address, and whoever reaches it could start and delete captures: give --http-token-file FILE (a bearer token) or --http-client-ca FILE (client certificates), or listen on 127.0.0.1 or [::1]" \
-    --http "0.0.0.0:$PORT" --http-cert "$pki/server.pem" --http-key "$pki/server.key"
+    "${daemon_words[@]}" --http "0.0.0.0:$PORT" --http-cert "$pki/server.pem" --http-key "$pki/server.key"
 
 note "HTTPS: curl --cacert gets in; without the CA, or in plain HTTP, no reply"
 start_daemon "${H[@]}" --http-cert "$pki/server.pem" --http-key "$pki/server.key"

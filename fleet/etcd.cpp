@@ -1,0 +1,408 @@
+#include "fleet/etcd.h"
+
+#include <atomic>
+#include <mutex>
+#include <regex>
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+
+namespace linecap {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string base64(const std::string& bytes)
+{
+    std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+    out.resize(static_cast<size_t>(n));
+    return out;
+}
+
+// etcd's base64 (padded); nullopt if it is not.
+std::optional<std::string> unbase64(const std::string& text)
+{
+    if (text.size() % 4 != 0)
+        return std::nullopt;
+    std::string out(text.size() / 4 * 3, '\0');
+    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+    if (n < 0)
+        return std::nullopt;
+    // EVP_DecodeBlock counts the padding's bytes as decoded zeros.
+    size_t padding = 0;
+    for (size_t i = text.size(); i > 0 && text[i - 1] == '='; i--)
+        padding++;
+    out.resize(static_cast<size_t>(n) - padding);
+    return out;
+}
+
+// The end of the range of every key that starts with `prefix` (etcd's
+// clientv3.GetPrefixRangeEnd): the prefix with its last byte below 0xff
+// incremented; "\0" (to the end of the keys) if there is none.
+std::string prefix_end(const std::string& prefix)
+{
+    std::string end = prefix;
+    while (!end.empty()) {
+        auto& last = reinterpret_cast<unsigned char&>(end.back());
+        if (last < 0xff) {
+            last++;
+            return end;
+        }
+        end.pop_back();
+    }
+    return std::string(1, '\0');
+}
+
+// protobuf's JSON mapping writes int64 as a string, and leaves out zeros.
+int64_t number(const json& j, const char* field)
+{
+    if (!j.is_object() || !j.contains(field))
+        return 0;
+    const json& v = j[field];
+    if (v.is_number_integer())
+        return v.get<int64_t>();
+    if (v.is_string()) {
+        try {
+            return std::stoll(v.get<std::string>());
+        } catch (const std::exception&) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+std::optional<etcd_kv> kv_of(const json& j)
+{
+    etcd_kv kv;
+    const auto key = unbase64(j.value("key", std::string()));
+    const auto value = unbase64(j.value("value", std::string()));
+    if (!key || !value)
+        return std::nullopt;
+    kv.key = *key;
+    kv.value = *value;
+    kv.create_revision = number(j, "create_revision");
+    kv.mod_revision = number(j, "mod_revision");
+    kv.lease = number(j, "lease");
+    return kv;
+}
+
+std::string transport_error(httplib::Error e, const etcd_settings& s)
+{
+    switch (e) {
+    case httplib::Error::Connection: return "cannot connect (is etcd running there? is the URL right?)";
+    case httplib::Error::ConnectionTimeout: return fmt::format("no connection within {} ms", s.connect_timeout.count());
+    case httplib::Error::Read: return fmt::format("no reply within {} ms, or the connection broke", s.timeout.count());
+    case httplib::Error::Write: return "the connection broke while sending";
+    case httplib::Error::Canceled: return "interrupted";
+    case httplib::Error::SSLConnection: return "the TLS handshake failed (an https:// URL for a plain-HTTP etcd?)";
+    case httplib::Error::SSLServerVerification: return "etcd's certificate could not be verified";
+    default: return fmt::format("HTTP client error {}", httplib::to_string(e));
+    }
+}
+
+} // namespace
+
+std::string parse_etcd_endpoints(const std::string& list, std::vector<std::string>& endpoints)
+{
+    static const std::regex url(R"(^(https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})/?$)");
+    endpoints.clear();
+    size_t start = 0;
+    while (start <= list.size()) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        std::string item = list.substr(start, comma - start);
+        std::smatch m;
+        if (!std::regex_match(item, m, url) || std::stoul(m[3].str()) == 0 || std::stoul(m[3].str()) > 65535)
+            return fmt::format("{} is not an etcd client URL: give http://HOST:PORT (or https://), e.g. "
+                               "http://127.0.0.1:2379, several separated by commas",
+                               item.empty() ? "\"\"" : item);
+        if (item.back() == '/')
+            item.pop_back();
+        endpoints.push_back(item);
+        start = comma + 1;
+    }
+    return {};
+}
+
+struct etcd_client::impl {
+    etcd_settings settings;
+    std::vector<std::unique_ptr<httplib::Client>> clients;   // one per endpoint, made when first used
+    size_t current = 0;                                       // the endpoint that answered last
+    std::mutex interrupt_mutex;
+    httplib::Client* watching = nullptr;   // the client of a watch under way
+    std::atomic<bool> interrupted = false;
+
+    httplib::Client& client(size_t i)
+    {
+        if (!clients[i]) {
+            clients[i] = std::make_unique<httplib::Client>(settings.endpoints[i]);
+            clients[i]->set_connection_timeout(settings.connect_timeout);
+            clients[i]->set_read_timeout(settings.timeout);
+            clients[i]->set_write_timeout(settings.timeout);
+            clients[i]->set_keep_alive(true);
+        }
+        return *clients[i];
+    }
+
+    // POSTs `body` to `path` on each endpoint in turn, from the current one,
+    // until one answers. An answer is etcd's JSON, error or not; an error
+    // reply ({"error": ..., "code": ...}) comes back as text, not tried on
+    // the next endpoint (the cluster said it).
+    std::string call(const std::string& what, const std::string& path, const json& body, json& reply)
+    {
+        std::string errors;
+        for (size_t tried = 0; tried < settings.endpoints.size(); tried++) {
+            const size_t i = (current + tried) % settings.endpoints.size();
+            // etcd 3.4's gateway sends its error replies chunked with a
+            // trailer (Grpc-Trailer-Content-Type), which cpp-httplib 0.11.4
+            // cannot read past: the call fails as a read error after the
+            // whole body came. So the status and body are taken as they
+            // arrive, and a whole JSON body is etcd's answer either way.
+            int status = 0;
+            std::string text;
+            httplib::Request req;
+            req.method = "POST";
+            req.path = path;
+            req.body = body.dump();
+            req.set_header("Content-Type", "application/json");
+            req.response_handler = [&](const httplib::Response& r) {
+                status = r.status;
+                return true;
+            };
+            req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+                text.append(data, size);
+                return true;
+            };
+            const httplib::Result r = client(i).send(req);
+            reply = json::parse(text, nullptr, false);
+            if (!r && (status == 0 || reply.is_discarded())) {
+                errors += fmt::format("{}etcd {}: {}: {}", errors.empty() ? "" : "; ", settings.endpoints[i], what,
+                                      transport_error(r.error(), settings));
+                continue;
+            }
+            current = i;
+            if (reply.is_discarded() || !reply.is_object())
+                return fmt::format("etcd {}: {}: HTTP {} and not JSON (is this etcd's client URL, and etcd 3.4 "
+                                   "or later?)",
+                                   settings.endpoints[i], what, status);
+            if (status != 200 || reply.contains("error"))
+                return fmt::format("etcd {}: {}: {}", settings.endpoints[i], what,
+                                   reply.value("message", reply.value("error", fmt::format("HTTP {}", status))));
+            return {};
+        }
+        return errors;
+    }
+};
+
+etcd_client::etcd_client(etcd_settings settings) : _impl(std::make_unique<impl>())
+{
+    _impl->settings = std::move(settings);
+    _impl->clients.resize(_impl->settings.endpoints.size());
+}
+
+etcd_client::~etcd_client() = default;
+
+const std::string& etcd_client::endpoint() const
+{
+    return _impl->settings.endpoints[_impl->current];
+}
+
+std::string etcd_client::grant(int64_t ttl, int64_t& lease)
+{
+    json reply;
+    if (std::string e = _impl->call("lease grant", "/v3/lease/grant", {{"TTL", ttl}}, reply); !e.empty())
+        return e;
+    lease = number(reply, "ID");
+    return lease != 0 ? "" : fmt::format("etcd {}: lease grant: no lease in the reply", endpoint());
+}
+
+std::string etcd_client::keep_alive(int64_t lease, int64_t& ttl)
+{
+    json reply;
+    if (std::string e = _impl->call("lease keep-alive", "/v3/lease/keepalive", {{"ID", std::to_string(lease)}}, reply);
+        !e.empty())
+        return e;
+    // One response of the stream: {"result": {"ID": ..., "TTL": ...}}, TTL
+    // left out (0) when the lease is gone.
+    ttl = number(reply.value("result", json::object()), "TTL");
+    return {};
+}
+
+std::string etcd_client::revoke(int64_t lease)
+{
+    json reply;
+    return _impl->call("lease revoke", "/v3/lease/revoke", {{"ID", std::to_string(lease)}}, reply);
+}
+
+std::string etcd_client::put(const std::string& key, const std::string& value, int64_t lease)
+{
+    json body = {{"key", base64(key)}, {"value", base64(value)}};
+    if (lease != 0)
+        body["lease"] = std::to_string(lease);
+    json reply;
+    return _impl->call(fmt::format("put {}", key), "/v3/kv/put", body, reply);
+}
+
+std::string etcd_client::get(const std::string& key, std::optional<etcd_kv>& kv)
+{
+    json reply;
+    kv.reset();
+    if (std::string e = _impl->call(fmt::format("get {}", key), "/v3/kv/range", {{"key", base64(key)}}, reply);
+        !e.empty())
+        return e;
+    for (const json& item : reply.value("kvs", json::array()))
+        kv = kv_of(item);
+    return {};
+}
+
+std::string etcd_client::list(const std::string& prefix, std::vector<etcd_kv>& kvs, int64_t& revision)
+{
+    json reply;
+    kvs.clear();
+    if (std::string e = _impl->call(fmt::format("list {}", prefix), "/v3/kv/range",
+                                    {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}}, reply);
+        !e.empty())
+        return e;
+    revision = number(reply.value("header", json::object()), "revision");
+    for (const json& item : reply.value("kvs", json::array()))
+        if (std::optional<etcd_kv> kv = kv_of(item))
+            kvs.push_back(std::move(*kv));
+    return {};
+}
+
+std::string etcd_client::create(const std::string& key, const std::string& value, bool& created, int64_t lease)
+{
+    json put = {{"key", base64(key)}, {"value", base64(value)}};
+    if (lease != 0)
+        put["lease"] = std::to_string(lease);
+    const json body = {
+        {"compare", {{{"key", base64(key)}, {"result", "EQUAL"}, {"target", "CREATE"}, {"create_revision", "0"}}}},
+        {"success", {{{"request_put", put}}}},
+    };
+    json reply;
+    if (std::string e = _impl->call(fmt::format("create {}", key), "/v3/kv/txn", body, reply); !e.empty())
+        return e;
+    created = reply.value("succeeded", false);
+    return {};
+}
+
+std::string etcd_client::remove(const std::string& key)
+{
+    json reply;
+    return _impl->call(fmt::format("delete {}", key), "/v3/kv/deleterange", {{"key", base64(key)}}, reply);
+}
+
+void etcd_client::interrupt()
+{
+    _impl->interrupted = true;
+    const std::lock_guard lock(_impl->interrupt_mutex);
+    if (_impl->watching != nullptr)
+        _impl->watching->stop();
+}
+
+etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t start_revision,
+                                          const std::function<bool(const etcd_event&)>& on_event)
+{
+    watch_end end;
+    end.revision = start_revision > 0 ? start_revision - 1 : 0;
+    json create = {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}};
+    if (start_revision > 0)
+        create["start_revision"] = std::to_string(start_revision);
+    const std::string body = json{{"create_request", create}}.dump();
+
+    httplib::Client& client = _impl->client(_impl->current);
+    const std::string& where = _impl->settings.endpoints[_impl->current];
+    {
+        const std::lock_guard lock(_impl->interrupt_mutex);
+        if (_impl->interrupted.exchange(false))
+            return end;
+        _impl->watching = &client;
+    }
+    // The stream: one JSON object per line, {"result": {...}}, split across
+    // reads as TCP pleases.
+    std::string pending;
+    bool stopped = false;
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v3/watch";
+    req.body = body;
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+        pending.append(data, size);
+        for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+            const json message = json::parse(pending.substr(0, nl), nullptr, false);
+            pending.erase(0, nl + 1);
+            if (message.is_discarded() || !message.is_object()) {
+                end.error = fmt::format("etcd {}: watch {}: a reply that is not JSON", where, prefix);
+                return false;
+            }
+            if (message.contains("error")) {
+                const json& error = message["error"];
+                end.error = fmt::format("etcd {}: watch {}: {}", where, prefix,
+                                        error.is_object() ? error.value("message", error.dump()) : error.dump());
+                return false;
+            }
+            const json result = message.value("result", json::object());
+            const json header = result.value("header", json::object());
+            if (number(result, "compact_revision") != 0) {
+                end.compacted = true;
+                end.error = fmt::format("etcd {}: watch {}: revision {} was compacted (the oldest kept is {})",
+                                        where, prefix, start_revision, number(result, "compact_revision"));
+                return false;
+            }
+            if (result.value("canceled", false)) {
+                end.error = fmt::format("etcd {}: watch {}: canceled by etcd: {}", where, prefix,
+                                        result.value("cancel_reason", std::string("no reason given")));
+                return false;
+            }
+            // From now on: every change after the store's revision at creation.
+            if (result.value("created", false) && start_revision <= 0)
+                end.revision = number(header, "revision");
+            for (const json& e : result.value("events", json::array())) {
+                etcd_event event;
+                event.deleted = e.value("type", std::string("PUT")) == "DELETE";
+                std::optional<etcd_kv> kv = kv_of(e.value("kv", json::object()));
+                if (!kv) {
+                    end.error = fmt::format("etcd {}: watch {}: an event whose key is not base64", where, prefix);
+                    return false;
+                }
+                event.kv = std::move(*kv);
+                const int64_t revision = event.kv.mod_revision;
+                if (!on_event(event)) {
+                    stopped = true;
+                    end.revision = revision;
+                    return false;
+                }
+                end.revision = revision;
+            }
+        }
+        return true;
+    };
+    const httplib::Result r = client.send(req);
+    {
+        const std::lock_guard lock(_impl->interrupt_mutex);
+        _impl->watching = nullptr;
+        if (_impl->interrupted.exchange(false))
+            stopped = true;
+    }
+    if (stopped || !end.error.empty())
+        return end;
+    if (!r) {
+        end.error = fmt::format("etcd {}: watch {}: {}", where, prefix, transport_error(r.error(), _impl->settings));
+        // The next call tries the next endpoint first.
+        if (r.error() == httplib::Error::Connection || r.error() == httplib::Error::ConnectionTimeout)
+            _impl->current = (_impl->current + 1) % _impl->settings.endpoints.size();
+    } else if (r->status != 200) {
+        end.error = fmt::format("etcd {}: watch {}: HTTP {}", where, prefix, r->status);
+    } else {
+        end.error = fmt::format("etcd {}: watch {}: the stream ended", where, prefix);
+    }
+    return end;
+}
+
+} // namespace linecap

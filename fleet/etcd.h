@@ -1,0 +1,100 @@
+// etcd v3 through its JSON gateway (etcd 3.4's grpc-gateway: POST /v3/kv/range,
+// /v3/kv/put, /v3/kv/txn, /v3/kv/deleterange, /v3/lease/grant,
+// /v3/lease/keepalive, /v3/lease/revoke, /v3/watch), over cpp-httplib's
+// client. The gateway speaks protobuf's JSON mapping: keys and values are
+// base64, 64-bit numbers are strings, and fields at their default value
+// (false, 0, an event's type PUT) are left out. See etcd's
+// Documentation/dev-guide/api_grpc_gateway.md and rpc.proto.
+//
+// One etcd_client is used by one thread at a time (it holds one HTTP
+// connection per endpoint). Every call is bounded by the settings' timeouts
+// except watch(), which runs until its callback says stop. Errors come back
+// as text naming the endpoint and what failed ("etcd http://127.0.0.1:2379:
+// put /linecap/nodes/a: connection refused"); no call throws or logs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace linecap {
+
+struct etcd_settings {
+    // http://HOST:PORT or https://HOST:PORT, as etcd's --advertise-client-urls;
+    // tried in turn, starting from the last one that answered.
+    std::vector<std::string> endpoints;
+    std::chrono::milliseconds connect_timeout{1000};
+    std::chrono::milliseconds timeout{3000};   // one call's reply
+};
+
+// "http://a:2379,http://b:2379" split and checked: empty, or what is wrong
+// and what to type instead.
+std::string parse_etcd_endpoints(const std::string& list, std::vector<std::string>& endpoints);
+
+struct etcd_kv {
+    std::string key;
+    std::string value;
+    int64_t create_revision = 0;
+    int64_t mod_revision = 0;
+    int64_t lease = 0;   // 0: none
+};
+
+struct etcd_event {
+    bool deleted = false;   // DELETE; otherwise PUT (kv.value is the new value)
+    etcd_kv kv;
+};
+
+class etcd_client {
+public:
+    explicit etcd_client(etcd_settings settings);
+    ~etcd_client();
+    etcd_client(const etcd_client&) = delete;
+    etcd_client& operator=(const etcd_client&) = delete;
+
+    // A lease of `ttl` seconds; its id in `lease`.
+    std::string grant(int64_t ttl, int64_t& lease);
+    // One keep-alive of `lease`; `ttl` is what it has left after it: 0 when
+    // the lease has expired or was revoked (its keys are gone).
+    std::string keep_alive(int64_t lease, int64_t& ttl);
+    // Ends `lease` now, and deletes its keys.
+    std::string revoke(int64_t lease);
+
+    std::string put(const std::string& key, const std::string& value, int64_t lease = 0);
+    // `key` if it exists (nullopt otherwise).
+    std::string get(const std::string& key, std::optional<etcd_kv>& kv);
+    // Every key under `prefix`, in key order, and the store's revision at the read.
+    std::string list(const std::string& prefix, std::vector<etcd_kv>& kvs, int64_t& revision);
+    // Puts `key` only if it does not exist (a transaction comparing its
+    // create_revision with 0): `created` says whether it did.
+    std::string create(const std::string& key, const std::string& value, bool& created, int64_t lease = 0);
+    std::string remove(const std::string& key);
+
+    // Watches every key under `prefix` from `start_revision` on (0: from
+    // now), calling `on_event` for each change in revision order, until
+    // `on_event` says false, interrupt() is called, or the stream ends or
+    // breaks (etcd gone; or no reply within the settings' timeout: the
+    // caller watches again from `revision` + 1, so nothing is lost).
+    struct watch_end {
+        std::string error;        // empty: stopped by on_event or interrupt()
+        int64_t revision = 0;     // every change up to it was delivered
+        bool compacted = false;   // start_revision is gone from etcd's history: list again
+    };
+    watch_end watch(const std::string& prefix, int64_t start_revision,
+                    const std::function<bool(const etcd_event&)>& on_event);
+    // Ends a watch() under way in another thread, or the next one to start
+    // (the one call that may come from another thread).
+    void interrupt();
+
+    // The endpoint the last call used.
+    const std::string& endpoint() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> _impl;
+};
+
+} // namespace linecap

@@ -1,0 +1,74 @@
+# What the fleet's tests share, after lib.sh and http_lib.sh: a real etcd on
+# loopback (Debian's etcd-server), and daemons that join it as nodes.
+command -v etcd >/dev/null ||
+    fail "etcd is not installed: scripts/bootstrap installs it (apt-get install etcd-server etcd-client)"
+
+ETCD_PID=
+# start_etcd: one member on two free loopback ports, its data under $WORK;
+# sets ETCD (its client URL). Killed by the test's cleanup.
+start_etcd() {
+    local client peer
+    client=$(free_port)
+    peer=$(free_port)
+    ETCD="http://127.0.0.1:$client"
+    etcd --name fleet-test --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+        --initial-cluster "fleet-test=http://127.0.0.1:$peer" >>"$WORK/etcd.log" 2>&1 &
+    ETCD_PID=$!
+    cleanup_hooks+=("kill -CONT $ETCD_PID 2>/dev/null; kill -9 $ETCD_PID 2>/dev/null")
+    for _ in $(seq 100); do
+        curl -sf --max-time 1 "$ETCD/health" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    cat "$WORK/etcd.log"
+    fail "etcd did not come up on $ETCD"
+}
+
+# start_node NAME PCAP [OPTIONS...]: a daemon replaying PCAP that joins the
+# fleet as NAME, its HTTP API on a free port; sets NODE_PID[NAME] and
+# NODE_PORT[NAME]. Its socket is $WORK/NAME.sock, its log $WORK/NAME.log.
+declare -A NODE_PID NODE_PORT
+start_node() {
+    local name=$1 pcap=$2 port
+    shift 2
+    port=$(free_port)
+    "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-$name" --vdev "net_pcap0,rx_pcap=$pcap" -- \
+        --control "$WORK/$name.sock" --out-root "$WORK/$name-sessions" --http "127.0.0.1:$port" \
+        --fleet-etcd "$ETCD" --node "$name" "$@" >>"$WORK/$name.log" 2>&1 &
+    NODE_PID[$name]=$!
+    NODE_PORT[$name]=$port
+    cleanup_hooks+=("kill -9 ${NODE_PID[$name]} 2>/dev/null")
+    for _ in $(seq 150); do
+        "$LINECAPCTL" --socket "$WORK/$name.sock" ls >/dev/null 2>&1 && return 0
+        kill -0 "${NODE_PID[$name]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$WORK/$name.log"
+    fail "node $name did not come up"
+}
+
+node_ctl() {
+    local name=$1
+    shift
+    "$LINECAPCTL" --socket "$WORK/$name.sock" "$@"
+}
+
+# nodes: `fleet nodes --json`'s list.
+nodes() {
+    "$LINECAPCTL" --etcd "$ETCD" --json fleet nodes | jq -c '.nodes'
+}
+
+# wait_nodes JQ SECONDS: until JQ holds of the nodes' list (true/false), at
+# most SECONDS; prints how long it took (ms). Fails if it never does.
+wait_nodes() {
+    local test=$1 limit=$2 t0 t1
+    t0=$(date +%s%N)
+    while :; do
+        nodes | jq -e "$test" >/dev/null && break
+        t1=$(date +%s%N)
+        [ $(((t1 - t0) / 1000000)) -lt $((limit * 1000)) ] ||
+            fail "the fleet's nodes did not come to ($test) within $limit s: $(nodes)"
+        sleep 0.1
+    done
+    echo $((($(date +%s%N) - t0) / 1000000))
+}

@@ -1,0 +1,101 @@
+#include "tests/support/etcd_server.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <httplib.h>
+
+namespace linecap::test {
+
+namespace {
+
+// A port free on 127.0.0.1 now (the kernel's pick for port 0).
+int free_port()
+{
+    const int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof a;
+    REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&a), &size) == 0);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+} // namespace
+
+etcd_server::etcd_server()
+{
+    REQUIRE(access("/usr/bin/etcd", X_OK) == 0);   // scripts/bootstrap installs etcd-server
+    char dir[] = "/tmp/linecap-etcd.XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    _dir = dir;
+    const int client = free_port(), peer = free_port();
+    _url = fmt::format("http://127.0.0.1:{}", client);
+    const std::string peer_url = fmt::format("http://127.0.0.1:{}", peer);
+    std::vector<std::string> args = {"/usr/bin/etcd",
+                                     "--name=unit",
+                                     "--data-dir=" + _dir + "/data",
+                                     "--listen-client-urls=" + _url,
+                                     "--advertise-client-urls=" + _url,
+                                     "--listen-peer-urls=" + peer_url,
+                                     "--initial-advertise-peer-urls=" + peer_url,
+                                     "--initial-cluster=unit=" + peer_url};
+    const std::string log = _dir + "/etcd.log";
+    _pid = fork();
+    REQUIRE(_pid >= 0);
+    if (_pid == 0) {
+        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        std::vector<char*> argv;
+        for (std::string& a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    httplib::Client health(_url);
+    health.set_connection_timeout(std::chrono::milliseconds(200));
+    for (int i = 0; i < 100; i++) {
+        if (const auto r = health.Get("/health"); r && r->status == 200)
+            return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL("etcd did not answer on " << _url << " within 10 s (its log: " << _dir << "/etcd.log)");
+}
+
+etcd_server::~etcd_server()
+{
+    if (_pid > 0) {
+        kill(_pid, SIGCONT);
+        kill(_pid, SIGKILL);
+        waitpid(_pid, nullptr, 0);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(_dir, ec);
+}
+
+void etcd_server::pause()
+{
+    kill(_pid, SIGSTOP);
+}
+
+void etcd_server::resume()
+{
+    kill(_pid, SIGCONT);
+}
+
+} // namespace linecap::test
