@@ -68,12 +68,15 @@ std::string_view session_record::status() const
 
 ojson session_record::to_json() const
 {
-    return {
+    ojson j = {
         {"id", id}, {"name", name}, {"folder", folder}, {"status", status()},
         {"reason", reason == stop_reason::none ? std::string_view() : stop_reason_name(reason)},
         {"error", error}, {"note", note}, {"started", started}, {"ended", ended}, {"spec", spec},
         {"counters", session_totals_json(counters)},
     };
+    if (!fleet.empty())
+        j["fleet"] = fleet;
+    return j;
 }
 
 bool session_record::from_json(const nlohmann::json& j, session_record& out, std::string& error)
@@ -95,6 +98,7 @@ bool session_record::from_json(const nlohmann::json& j, session_record& out, std
         out.started = j.value("started", "");
         out.ended = j.value("ended", "");
         out.spec = j.value("spec", ojson::object());
+        out.fleet = j.value("fleet", "");
         out.counters = session_totals_from_json(j.value("counters", nlohmann::json::object()));
     } catch (const nlohmann::json::exception& e) {
         error = e.what();

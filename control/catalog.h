@@ -30,6 +30,7 @@ struct session_record {
     std::string name;
     std::string folder;                 // <id>-<name>, under the out root
     nlohmann::ordered_json spec;        // as the client gave it
+    std::string fleet;                  // the fleet session it runs for (docs/fleet.md); empty: none
     stop_reason reason = stop_reason::none;   // none while it runs; crashed: see open()
     std::string error;                  // why it failed, if it did
     std::string note;                   // what a restart found and tidied, for a crashed one

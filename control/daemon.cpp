@@ -139,13 +139,16 @@ session_totals control_daemon::counters_of(const session_record& record) const
 ojson control_daemon::summary_of(const session_record& record) const
 {
     const session_totals c = counters_of(record);
-    return {
+    ojson row = {
         {"id", record.id}, {"name", record.name}, {"status", record.status()},
         {"reason", record.reason == stop_reason::none ? std::string_view() : stop_reason_name(record.reason)},
         {"started", record.started}, {"ended", record.ended}, {"packets", c.written_packets},
         {"bytes", c.written_bytes}, {"drops", c.dropped_ring + c.dropped_write},
         {"folder", _catalog.folder_path(record)},
     };
+    if (!record.fleet.empty())
+        row["fleet"] = record.fleet;
+    return row;
 }
 
 void control_daemon::run(pipeline& p)
@@ -192,8 +195,11 @@ void control_daemon::run(pipeline& p)
     }
 
     // HTTP calls get 503 from now on (none is being answered: this thread
-    // answers them).
+    // answers them), and the fleet agent's get nothing: it stops, and
+    // starts no session meanwhile.
     _bridge.close();
+    if (_fleet_agent)
+        _fleet_agent->stop();
     // Shutdown: every running session ends with reason "shutdown", its
     // files closed valid, before the workers stop, and before anything an
     // HTTP client does can delay it.
@@ -229,6 +235,22 @@ void control_daemon::join_fleet()
     settings.etcd.endpoints = _options.fleet_endpoints;
     _fleet = std::make_unique<node_registration>(settings, node);
     _fleet->start();
+    // Its requests go to this thread as the HTTP API's do, and are answered
+    // as the socket answers them.
+    agent_settings agent;
+    agent.etcd = settings.etcd;
+    _fleet_agent = std::make_unique<fleet_agent>(
+        agent, node.name, _started_ns, *_fleet, [this](const nlohmann::json& line) -> nlohmann::json {
+            http_call call;
+            call.what = http_call::kind::socket;
+            if (std::string e = parse_request(line.dump(), call.req); !e.empty())
+                return {{"ok", false}, {"error", e}};
+            const std::optional<http_answer> answer = _bridge.call(std::move(call), std::chrono::seconds(5));
+            if (!answer)
+                return {{"ok", false}, {"error", "linecap is shutting down"}};
+            return nlohmann::json::parse(answer->body, nullptr, false);
+        });
+    _fleet_agent->start();
 }
 
 void control_daemon::on_request(client_id client, std::string_view line)
@@ -269,8 +291,15 @@ std::string control_daemon::handle(client_id client, const request& req)
 
 std::string control_daemon::start(const request& req)
 {
+    // A fleet session runs once on a node: a restarted daemon's agent finds
+    // it here (running, or ended by the crash) and does not start it again.
+    if (!req.fleet.empty())
+        for (const session_record* r : _catalog.all())
+            if (r->fleet == req.fleet)
+                return error_reply(fmt::format("fleet session {} already ran here, as session {} ({})", req.fleet, r->id,
+                                               r->status()));
     std::string id, folder;
-    if (std::string e = open_session(req.spec, req.spec_json, id, folder); !e.empty())
+    if (std::string e = open_session(req.spec, req.spec_json, id, folder, req.fleet); !e.empty())
         return error_reply(e);
     return ok_reply({{"id", id}, {"folder", folder}, {"notes", notes_json(*_catalog.find(id))}});
 }
@@ -293,7 +322,7 @@ std::string control_daemon::start_initial_sessions(pipeline& p)
 }
 
 std::string control_daemon::open_session(const session_spec& requested, const nlohmann::json& spec_json,
-                                         std::string& id, std::string& folder)
+                                         std::string& id, std::string& folder, const std::string& fleet)
 {
     if (_shutdown)
         return "linecap is shutting down";
@@ -317,10 +346,15 @@ std::string control_daemon::open_session(const session_spec& requested, const nl
     _rx_at_start[static_cast<unsigned>(slot)] = take_snapshot(*_p).totals.rx_packets;
     _notes_sent.erase(record->id);
     record->spec = spec_json;
+    record->fleet = fleet;
     record->reason = stop_reason::none;
     record->started = utc_iso8601(_p->sessions[static_cast<unsigned>(slot)]->start_ns);
     save_record(*record);
-    log_event(log_module::control, log_level::info, "session {} ({}) started", record->id, record->name);
+    if (fleet.empty())
+        log_event(log_module::control, log_level::info, "session {} ({}) started", record->id, record->name);
+    else
+        log_event(log_module::control, log_level::info, "session {} ({}) started for fleet session {}", record->id,
+                  record->name, fleet);
     id = record->id;
     folder = spec.output.dir;
     return {};
@@ -483,6 +517,7 @@ http_answer control_daemon::answer_http(const http_call& call)
                 sessions.push_back({{"id", r->id}, {"name", r->name}, {"counters", session_totals_json(counters_of(*r))}});
         return {200, prometheus_text(stats_fields(), sessions), "text/plain; version=0.0.4; charset=utf-8"};
     }
+    case http_call::kind::socket: return {200, handle(0, call.req)};
     case http_call::kind::request: break;
     }
     const request& req = call.req;

@@ -24,6 +24,7 @@
 #include "control/server.h"
 #include "control/watch.h"
 #include "engine/pipeline.h"
+#include "fleet/agent.h"
 #include "fleet/node.h"
 
 namespace linecap {
@@ -53,9 +54,10 @@ private:
 
     std::string start(const request& req);
     // A session from a request or --start: its folder, its slot in the
-    // pipeline, its record. Returns an empty string or why not.
+    // pipeline, its record (tagged with `fleet`, the fleet session it runs
+    // for, if any). Returns an empty string or why not.
     std::string open_session(const session_spec& requested, const nlohmann::json& spec_json, std::string& id,
-                             std::string& folder);
+                             std::string& folder, const std::string& fleet = {});
     std::string stop(const request& req);
     std::string list();
     std::string show(const request& req);
@@ -120,6 +122,7 @@ private:
     control_bridge _bridge;                        // HTTP threads -> this thread
     std::unique_ptr<http_api> _http;               // --http; null without
     std::unique_ptr<node_registration> _fleet;     // --fleet-etcd; null without
+    std::unique_ptr<fleet_agent> _fleet_agent;     // ... and the fleet sessions it runs
     std::array<uint64_t, max_sessions> _retry_after_ns{};   // after a failed stop
     std::set<std::string> _unsaved;                // ids whose session.json is behind
     uint64_t _next_save_retry = 0;                 // TSC

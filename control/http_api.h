@@ -48,6 +48,7 @@ struct http_call {
         request,   // `req`, a socket command parsed by parse_request
         metrics,   // /metrics: the counters in Prometheus' text format
         health,    // /healthz: the control loop answers
+        socket,    // `req` answered as the socket answers it (the body is its reply line): the fleet agent
     };
     kind what = kind::request;
     request req;

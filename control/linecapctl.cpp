@@ -16,6 +16,8 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -34,6 +36,7 @@
 
 #include "control/session_options.h"
 #include "fleet/etcd.h"
+#include "fleet/fleet_session.h"
 #include "fleet/node.h"
 #include "core/human_units.h"
 #include "core/utc_time.h"
@@ -380,8 +383,151 @@ volatile std::sig_atomic_t interrupted = 0;
 
 } // namespace
 
-// `linecapctl fleet ...`: etcd's view of the fleet.
-int run_fleet(const std::string& etcd_urls, bool as_json, const CLI::App* nodes)
+// The spec of `start` and `fleet start`: the spec file, the options laid
+// over it and the expression ANDed in, checked by the validator the
+// one-shot uses (the daemon checks again). Empty, or what is wrong.
+std::string build_spec(linecap::session_arguments& session, const std::vector<std::string>& expression,
+                       bool bpf_given, std::string spec_file, nlohmann::json& spec)
+{
+    if (std::string e = session.take_last_words(expression, bpf_given, spec_file); !e.empty())
+        return e;
+    if (std::string e = session.build(spec_file, spec); !e.empty())
+        return e;
+    linecap::session_spec parsed;
+    if (std::string e = linecap::parse_session_spec(spec, parsed); !e.empty())
+        return session.explain(e);
+    return {};
+}
+
+// What `fleet` commands take besides --etcd.
+struct fleet_arguments {
+    const CLI::App* nodes = nullptr;
+    const CLI::App* start = nullptr;
+    const CLI::App* ls = nullptr;
+    const CLI::App* show = nullptr;
+    const CLI::App* stop = nullptr;
+    std::string id;                  // show, stop; start's --id
+    std::vector<std::string> targets;   // start --nodes
+    std::string start_time, end_time;   // start --start, --end
+    bool late_join = false;
+    double wait_s = 5;
+    linecap::session_arguments session;
+    std::vector<std::string> expression;
+    std::string spec_file;
+};
+
+struct fleet_view {
+    std::vector<json> nodes;                          // the records of the nodes registered now
+    std::map<std::string, json> sessions;             // by id
+    std::map<std::string, std::vector<json>> status;  // by fleet session id: each node's
+};
+
+// Reads the fleet's keys: empty, or what went wrong.
+std::string read_fleet(linecap::etcd_client& etcd, fleet_view& view)
+{
+    std::vector<linecap::etcd_kv> kvs;
+    int64_t revision = 0;
+    if (std::string e = etcd.list(std::string(linecap::fleet_prefix) + "nodes/", kvs, revision); !e.empty())
+        return e;
+    for (const linecap::etcd_kv& kv : kvs) {
+        json record = json::parse(kv.value, nullptr, false);
+        if (record.is_object() && record.contains("name") && record.contains("url"))
+            view.nodes.push_back(std::move(record));
+        else
+            fmt::print(stderr, "linecapctl: note: {} in etcd is not a node's record: left out\n", kv.key);
+    }
+    if (std::string e = etcd.list(linecap::fleet_sessions_prefix(), kvs, revision); !e.empty())
+        return e;
+    for (const linecap::etcd_kv& kv : kvs)
+        if (json j = json::parse(kv.value, nullptr, false); j.is_object())
+            view.sessions[kv.key.substr(linecap::fleet_sessions_prefix().size())] = std::move(j);
+    if (std::string e = etcd.list(linecap::fleet_statuses_prefix(), kvs, revision); !e.empty())
+        return e;
+    for (const linecap::etcd_kv& kv : kvs) {
+        const std::string rest = kv.key.substr(linecap::fleet_statuses_prefix().size());   // ID/NODE
+        if (json j = json::parse(kv.value, nullptr, false); j.is_object() && rest.find('/') != std::string::npos)
+            view.status[rest.substr(0, rest.find('/'))].push_back(std::move(j));
+    }
+    return {};
+}
+
+// A fleet session's row of `fleet ls`: nodes by status, counters summed.
+json fleet_row(const std::string& id, const json& session, const std::vector<json>& statuses)
+{
+    uint64_t running = 0, finished = 0, failed = 0, packets = 0, bytes = 0, drops = 0;
+    for (const json& st : statuses) {
+        const std::string status = text(st, "status");
+        running += status == "running";
+        finished += status == "finished";
+        failed += status == "failed" || status == "not_started" || status == "gone";
+        const json counters = st.value("counters", json::object());
+        packets += number(counters, "written_packets");
+        bytes += number(counters, "written_bytes");
+        drops += number(counters, "dropped_ring") + number(counters, "dropped_write");
+    }
+    const json spec = session.value("spec", json::object());
+    const bool stopped = session.value("stopped", false);
+    return {{"id", id},
+            {"name", spec.value("name", std::string("capture"))},
+            {"created", text(session, "created")},
+            {"start", text(session, "start")},
+            {"end", text(session, "end")},
+            {"nodes", session.value("nodes", json::array())},
+            {"status", running > 0 ? (stopped ? "stopping" : "running") : stopped ? "stopped" : "finished"},
+            {"nodes_running", running},
+            {"nodes_finished", finished},
+            {"nodes_failed", failed},
+            {"packets", packets},
+            {"bytes", bytes},
+            {"drops", drops}};
+}
+
+// `fleet start`: waits until every node it targets that is in the fleet has
+// said how it went (or `wait_s`); its rows.
+std::vector<json> wait_for_nodes(linecap::etcd_client& etcd, const std::string& id, const std::vector<std::string>& nodes,
+                                 double wait_s, const std::function<bool(const json&)>& done)
+{
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
+    for (;;) {
+        std::vector<linecap::etcd_kv> kvs;
+        int64_t revision = 0;
+        std::vector<json> rows;
+        if (etcd.list(linecap::fleet_status_prefix(id), kvs, revision).empty())
+            for (const linecap::etcd_kv& kv : kvs)
+                if (json j = json::parse(kv.value, nullptr, false); j.is_object())
+                    rows.push_back(std::move(j));
+        size_t answered = 0;
+        for (const std::string& node : nodes)
+            answered += std::any_of(rows.begin(), rows.end(),
+                                    [&](const json& r) { return text(r, "node") == node && done(r); });
+        if (answered == nodes.size() || std::chrono::steady_clock::now() >= until)
+            return rows;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+void print_fleet_nodes_status(const std::vector<json>& rows)
+{
+    std::vector<std::vector<std::string>> cells;
+    for (const json& r : rows) {
+        const json counters = r.value("counters", json::object());
+        std::string status = text(r, "status");
+        if (!text(r, "reason").empty())
+            status += " (" + text(r, "reason") + ")";
+        cells.push_back({text(r, "node"), text(r, "local_id").empty() ? "-" : text(r, "local_id"), status,
+                         std::to_string(number(counters, "written_packets")),
+                         human_bytes(number(counters, "written_bytes")),
+                         std::to_string(number(counters, "dropped_ring") + number(counters, "dropped_write")),
+                         std::to_string(r.value("files", json::array()).size()),
+                         text(r, "error").empty() ? "-" : text(r, "error")});
+    }
+    print_table({{"NODE", false}, {"SESSION", false}, {"STATUS", false}, {"PACKETS", true}, {"WRITTEN", true},
+                 {"DROPS", true}, {"FILES", true}, {"ERROR", false}},
+                cells);
+}
+
+// `linecapctl fleet ...`: the fleet as etcd holds it.
+int run_fleet(const std::string& etcd_urls, bool as_json, fleet_arguments& a)
 {
     linecap::etcd_settings settings;
     if (etcd_urls.empty()) {
@@ -393,29 +539,196 @@ int run_fleet(const std::string& etcd_urls, bool as_json, const CLI::App* nodes)
         fmt::print(stderr, "linecapctl: --etcd: {}\n", e);
         return usage;
     }
+    // A fleet session to start is checked whole before etcd is asked.
+    linecap::fleet_session session;
+    if (a.start->parsed()) {
+        const auto refuse = [](const std::string& e) {
+            fmt::print(stderr, "linecapctl: fleet start: {}\n", e);
+            return usage;
+        };
+        if (std::string e = build_spec(a.session, a.expression, a.start->count("--bpf") > 0, a.spec_file, session.spec);
+            !e.empty())
+            return refuse(e);
+        for (const std::string& node : a.targets)
+            if (std::string e = linecap::check_node_name(node, "--nodes"); !e.empty())
+                return refuse(e);
+        const uint64_t now = linecap::utc_now_ns();
+        session.id = a.id.empty() ? fmt::format("{}-{}", session.spec.value("name", std::string("capture")),
+                                                linecap::utc_basic(now))
+                                  : a.id;
+        if (std::string e = linecap::check_fleet_id(session.id); !e.empty())
+            return refuse("--id: " + e);
+        for (const auto& [option, given, into] :
+             {std::tuple{"--start", &a.start_time, &session.start_ns}, std::tuple{"--end", &a.end_time, &session.end_ns}}) {
+            if (given->empty())
+                continue;
+            std::string e;
+            const std::optional<uint64_t> t = linecap::parse_utc_time(*given, now, e);
+            if (!t)
+                return refuse(fmt::format("{} {}: {}", option, *given, e));
+            *into = *t;
+        }
+        if (session.end_ns != 0 && session.end_ns <= std::max(now, session.start_ns))
+            return refuse(fmt::format("--end {} is not after the start ({}): give a later time",
+                                      linecap::utc_iso8601(session.end_ns),
+                                      linecap::utc_iso8601(std::max(now, session.start_ns))));
+        session.nodes = a.targets;
+        session.late_join = a.late_join;
+        session.created = linecap::utc_iso8601(now);
+    }
+
     linecap::etcd_client etcd(settings);
-    if (nodes->parsed()) {
-        std::vector<linecap::etcd_kv> kvs;
-        int64_t revision = 0;
-        if (std::string e = etcd.list(std::string(linecap::fleet_prefix) + "nodes/", kvs, revision); !e.empty()) {
+    fleet_view view;
+    if (std::string e = read_fleet(etcd, view); !e.empty()) {
+        fmt::print(stderr, "linecapctl: {}\n", e);
+        return unreachable;
+    }
+    if (a.nodes->parsed()) {
+        if (as_json)
+            fmt::print("{}\n", json{{"ok", true}, {"nodes", view.nodes}}.dump());
+        else
+            print_nodes(view.nodes);
+        return ok;
+    }
+    if (a.ls->parsed()) {
+        json rows = json::array();
+        for (const auto& [id, s] : view.sessions)
+            rows.push_back(fleet_row(id, s, view.status[id]));
+        if (as_json) {
+            fmt::print("{}\n", json{{"ok", true}, {"sessions", rows}}.dump());
+            return ok;
+        }
+        std::vector<std::vector<std::string>> cells;
+        for (const json& r : rows)
+            cells.push_back({text(r, "id"), text(r, "name"), short_time(r["start"].get<std::string>().empty() ? r["created"] : r["start"]),
+                             short_time(r["end"]), text(r, "status"), std::to_string(number(r, "nodes_running")),
+                             std::to_string(number(r, "nodes_finished")), std::to_string(number(r, "nodes_failed")),
+                             std::to_string(number(r, "packets")), human_bytes(number(r, "bytes")),
+                             std::to_string(number(r, "drops"))});
+        print_table({{"ID", false}, {"NAME", false}, {"START (UTC)", false}, {"END (UTC)", false}, {"STATUS", false},
+                     {"RUNNING", true}, {"FINISHED", true}, {"FAILED", true}, {"PACKETS", true}, {"WRITTEN", true},
+                     {"DROPS", true}},
+                    cells);
+        return ok;
+    }
+    std::vector<std::string> live;   // the nodes in the fleet now
+    for (const json& n : view.nodes)
+        live.push_back(text(n, "name"));
+
+    if (a.start->parsed()) {
+        bool created = false;
+        if (std::string e = etcd.create(linecap::fleet_session_key(session.id),
+                                        linecap::fleet_session_json(session).dump(), created);
+            !e.empty()) {
             fmt::print(stderr, "linecapctl: {}\n", e);
             return unreachable;
         }
-        json list = json::array();
-        for (const linecap::etcd_kv& kv : kvs) {
-            json record = json::parse(kv.value, nullptr, false);
-            if (record.is_object() && record.contains("name") && record.contains("url"))
-                list.push_back(std::move(record));
-            else
-                fmt::print(stderr, "linecapctl: note: {} in etcd is not a node's record: left out\n",
-                           kv.key);
+        if (!created) {
+            fmt::print(stderr, "linecapctl: fleet start: fleet session {} exists already (linecapctl fleet show {}): "
+                               "give another --id\n",
+                       session.id, session.id);
+            return refused;
         }
-        if (as_json)
-            fmt::print("{}\n", json{{"ok", true}, {"nodes", list}}.dump());
-        else
-            print_nodes(list);
+        std::vector<std::string> targeted;
+        for (const std::string& node : live)
+            if (session.targets(node))
+                targeted.push_back(node);
+        for (const std::string& node : session.nodes)
+            if (std::find(live.begin(), live.end(), node) == live.end())
+                fmt::print(stderr, "linecapctl: note: node {} is not in the fleet now{}\n", node,
+                           session.late_join ? ": it starts the session when it joins" : "");
+        const bool later = session.start_ns > linecap::utc_now_ns();
+        const std::vector<json> rows = wait_for_nodes(etcd, session.id, targeted, a.wait_s, [&](const json& r) {
+            return text(r, "status") != (later ? "" : "waiting");
+        });
+        size_t started = 0;
+        std::vector<std::string> missing;
+        for (const std::string& node : targeted) {
+            const auto r = std::find_if(rows.begin(), rows.end(), [&](const json& j) { return text(j, "node") == node; });
+            if (r != rows.end() && (text(*r, "status") == "running" || (later && text(*r, "status") == "waiting")))
+                started++;
+            else
+                missing.push_back(node);
+        }
+        if (as_json) {
+            fmt::print("{}\n", json{{"ok", missing.empty()}, {"id", session.id}, {"nodes", rows}}.dump());
+        } else {
+            fmt::print("fleet session {} {} on {} of {} nodes{}\n", session.id, later ? "scheduled" : "started",
+                       started, targeted.size(),
+                       targeted.empty() ? " (no node of the fleet is targeted now)" : "");
+            for (const std::string& node : missing) {
+                const auto r = std::find_if(rows.begin(), rows.end(), [&](const json& j) { return text(j, "node") == node; });
+                fmt::print(stderr, "linecapctl: node {}: {}\n", node,
+                           r == rows.end() ? fmt::format("no word within {} s", a.wait_s)
+                                           : text(*r, "status") + (text(*r, "error").empty() ? "" : ": " + text(*r, "error")));
+            }
+        }
+        return missing.empty() ? ok : refused;
     }
-    return ok;
+
+    // show and stop name one.
+    const auto found = view.sessions.find(a.id);
+    if (found == view.sessions.end()) {
+        fmt::print(stderr, "linecapctl: fleet {}: no fleet session {} (linecapctl fleet ls lists them)\n",
+                   a.show->parsed() ? "show" : "stop", a.id);
+        return refused;
+    }
+    if (a.show->parsed()) {
+        std::vector<json>& rows = view.status[a.id];
+        // Targeted nodes in the fleet that have said nothing.
+        linecap::fleet_session s;
+        linecap::parse_fleet_session(found->second, s);
+        for (const std::string& node : live)
+            if (s.targets(node) && std::none_of(rows.begin(), rows.end(), [&](const json& r) { return text(r, "node") == node; }))
+                rows.push_back({{"node", node}, {"status", "no status yet"}});
+        if (as_json) {
+            fmt::print("{}\n", json{{"ok", true}, {"session", fleet_row(a.id, found->second, rows)},
+                                    {"spec", found->second.value("spec", json::object())}, {"nodes", rows}}
+                                   .dump());
+            return ok;
+        }
+        const json row = fleet_row(a.id, found->second, rows);
+        fmt::print("fleet session {} ({}): {}, created {}{}{}\nspec: {}\n\n", a.id, text(row, "name"), text(row, "status"),
+                   short_time(row["created"]),
+                   text(row, "start").empty() ? "" : ", from " + short_time(row["start"]),
+                   text(row, "end").empty() ? "" : ", until " + short_time(row["end"]),
+                   found->second.value("spec", json::object()).dump());
+        print_fleet_nodes_status(rows);
+        return ok;
+    }
+    // stop: the key says so, and each node stops its own.
+    linecap::fleet_session s;
+    if (std::string e = linecap::parse_fleet_session(found->second, s); !e.empty()) {
+        fmt::print(stderr, "linecapctl: fleet stop: {} in etcd: {}\n", linecap::fleet_session_key(a.id), e);
+        return refused;
+    }
+    s.stopped = true;
+    if (std::string e = etcd.put(linecap::fleet_session_key(a.id), linecap::fleet_session_json(s).dump()); !e.empty()) {
+        fmt::print(stderr, "linecapctl: {}\n", e);
+        return unreachable;
+    }
+    std::vector<std::string> running;
+    for (const json& r : view.status[a.id])
+        if (text(r, "status") == "running")
+            running.push_back(text(r, "node"));
+    const std::vector<json> rows =
+        wait_for_nodes(etcd, a.id, running, a.wait_s, [](const json& r) { return text(r, "status") != "running"; });
+    std::vector<std::string> still;
+    for (const json& r : rows)
+        if (text(r, "status") == "running")
+            still.push_back(text(r, "node"));
+    if (as_json) {
+        fmt::print("{}\n", json{{"ok", still.empty()}, {"session", fleet_row(a.id, found->second, rows)}, {"nodes", rows}}.dump());
+    } else {
+        const json row = fleet_row(a.id, found->second, rows);
+        fmt::print("fleet session {} stopped on {}: {} written ({}), {} dropped\n", a.id,
+                   count_of(running.size(), "node", "nodes"),
+                   count_of(number(row, "packets"), "packet", "packets"), human_bytes(number(row, "bytes")),
+                   number(row, "drops"));
+        for (const std::string& node : still)
+            fmt::print(stderr, "linecapctl: node {}: still running after {} s\n", node, a.wait_s);
+    }
+    return still.empty() ? ok : refused;
 }
 
 int main(int argc, char** argv)
@@ -503,9 +816,40 @@ int main(int argc, char** argv)
                                         "[,URL...] (default $LINECAP_ETCD)")
         ->type_name("URLS");
     CLI::App* fleet = app.add_subcommand("fleet", "The fleet of linecap daemons coordinated through etcd "
-                                                  "(docs/fleet.md): fleet nodes");
+                                                  "(docs/fleet.md): fleet nodes, start, ls, show, stop");
     fleet->require_subcommand(1);
-    CLI::App* fleet_nodes = fleet->add_subcommand("nodes", "The fleet's nodes: name, URL, status, clock");
+    fleet_arguments fa;
+    fa.nodes = fleet->add_subcommand("nodes", "The fleet's nodes: name, URL, status, clock");
+    CLI::App* fleet_start = fleet->add_subcommand(
+        "start", "Start a session on every node of the fleet (or --nodes): a spec file, options and/or an expression, "
+                 "as start takes them");
+    fa.start = fleet_start;
+    fleet_start->add_option("-F,--filter-file", fa.spec_file, "A session spec in JSON (docs/filters.md)")->type_name("FILE");
+    fleet_start->add_option("expression", fa.expression, "A tcpdump filter expression as the last words")
+        ->type_name("EXPR");
+    fleet_start->add_option("--nodes", fa.targets, "Only these nodes (default: every node)")
+        ->delimiter(',')
+        ->type_name("NAME,...");
+    fleet_start->add_option("--id", fa.id, "The fleet session's id (default: NAME-<UTC time>); refused if it exists")
+        ->type_name("ID");
+    fleet_start->add_option("--start", fa.start_time, "Start at this UTC time (2026-11-30T03:10:00Z), not at once")
+        ->type_name("TIME");
+    fleet_start->add_option("--end", fa.end_time, "End at this UTC time on every node")->type_name("TIME");
+    fleet_start->add_flag("--late-join", fa.late_join, "Nodes that join the fleet while it runs start it too");
+    fleet_start->add_option("--wait", fa.wait_s, "Seconds to wait for the nodes to say they run it (default 5)")
+        ->check(CLI::Range(0.0, 600.0))
+        ->type_name("S");
+    fa.session.add_to(*fleet_start, "Session (as linecapctl start takes it; docs/filters.md)");
+    fa.ls = fleet->add_subcommand("ls", "The fleet sessions: nodes running, finished and failed, counters summed");
+    CLI::App* fleet_show = fleet->add_subcommand("show", "A fleet session's spec and each node's status of it");
+    fa.show = fleet_show;
+    CLI::App* fleet_stop = fleet->add_subcommand("stop", "Stop a fleet session on every node");
+    fa.stop = fleet_stop;
+    for (CLI::App* sub : {fleet_show, fleet_stop})
+        sub->add_option("id", fa.id, "The fleet session's id (fleet ls)")->required()->type_name("ID");
+    fleet_stop->add_option("--wait", fa.wait_s, "Seconds to wait for the nodes to stop it (default 5)")
+        ->check(CLI::Range(0.0, 600.0))
+        ->type_name("S");
 
     try {
         app.parse(argc, argv);
@@ -525,25 +869,13 @@ int main(int argc, char** argv)
     }
 
     if (fleet->parsed())
-        return run_fleet(etcd_urls, as_json, fleet_nodes);
+        return run_fleet(etcd_urls, as_json, fa);
 
     // A start's spec is built before connecting: a bad option costs no round trip.
     nlohmann::json spec;
     if (start->parsed()) {
-        if (std::string e = session.take_last_words(expression, start->count("--bpf") > 0, spec_file); !e.empty()) {
+        if (std::string e = build_spec(session, expression, start->count("--bpf") > 0, spec_file, spec); !e.empty()) {
             fmt::print(stderr, "linecapctl: start: {}\n", e);
-            return usage;
-        }
-        if (std::string e = session.build(spec_file, spec); !e.empty()) {
-            fmt::print(stderr, "linecapctl: start: {}\n", e);
-            return usage;
-        }
-        // The daemon checks it again (and compiles its filter); checked here
-        // too, a bad value is refused by the validator the one-shot uses,
-        // in its words, without a daemon.
-        linecap::session_spec parsed;
-        if (std::string e = linecap::parse_session_spec(spec, parsed); !e.empty()) {
-            fmt::print(stderr, "linecapctl: start: {}\n", session.explain(e));
             return usage;
         }
     }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/utc_time.h"
+#include "fleet/fleet_session.h"
 
 namespace linecap {
 
@@ -98,12 +99,12 @@ std::string parse_request(std::string_view line, request& out)
     if (shape->wants_id)
         expected += ", id";
     if (shape->wants_spec)
-        expected += ", spec";
+        expected += ", spec, fleet";
     constexpr std::array<std::string_view, 5> merge_options{"since", "until", "force", "output", "format"};
     if (shape->wants_merge_options)
         expected += ", since, until, force, output, format";
     for (const auto& [key, value] : j.items()) {
-        if (key == "cmd" || (key == "id" && shape->wants_id) || (key == "spec" && shape->wants_spec) ||
+        if (key == "cmd" || (key == "id" && shape->wants_id) || ((key == "spec" || key == "fleet") && shape->wants_spec) ||
             (shape->wants_merge_options && std::find(merge_options.begin(), merge_options.end(), key) != merge_options.end()))
             continue;
         return fmt::format("{}: unknown field {} (expected: {})", name, quote(json(key)), expected);
@@ -164,6 +165,13 @@ std::string parse_request(std::string_view line, request& out)
         if (std::string e = parse_session_spec(*spec, out.spec); !e.empty())
             return fmt::format("{}: spec: {}", name, e);
         out.spec_json = *spec;
+        if (const auto fleet = j.find("fleet"); fleet != j.end()) {
+            if (!fleet->is_string())
+                return fmt::format("{}: \"fleet\": expected a fleet session id (a string), got {}", name, quote(*fleet));
+            out.fleet = fleet->get<std::string>();
+            if (std::string e = check_fleet_id(out.fleet); !e.empty())
+                return fmt::format("{}: \"fleet\": {}", name, e);
+        }
     }
     return {};
 }

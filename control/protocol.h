@@ -3,6 +3,7 @@
 //
 //   -> {"cmd":"start","spec":{...session spec...}}
 //   <- {"ok":true,"id":"7"}
+//   -> {"cmd":"start","spec":{...},"fleet":"web-20261130T124800Z"}   (a node's fleet agent)
 //   -> {"cmd":"stop","id":"7"}
 //   <- {"ok":false,"error":"no session 7 (see list)"}
 //
@@ -44,6 +45,7 @@ struct request {
     std::string id;              // stop, show, files, merge, delete, watch
     session_spec spec;           // start: parsed and checked
     nlohmann::json spec_json;    // start: as given, kept in the session's metadata
+    std::string fleet;           // start: the fleet session it runs for (fleet/agent.h); empty: none
     // merge: the packets kept (UTC times, ISO 8601 on the wire), whether an
     // existing output file may be replaced, and the output's name as the
     // client calls it (for messages; the file itself comes as a descriptor).

@@ -75,13 +75,16 @@ public:
 
     // Watches every key under `prefix` from `start_revision` on (0: from
     // now), calling `on_event` for each change in revision order, until
-    // `on_event` says false, interrupt() is called, or the stream ends or
-    // breaks (etcd gone; or no reply within the settings' timeout: the
-    // caller watches again from `revision` + 1, so nothing is lost).
+    // `on_event` says false, interrupt() is called, nothing has come for
+    // the settings' timeout, or the stream breaks (etcd gone). The caller
+    // watches again from `revision` + 1, so nothing is lost: a watch is
+    // also how a thread waits for news and still does other work each
+    // timeout.
     struct watch_end {
-        std::string error;        // empty: stopped by on_event or interrupt()
+        std::string error;        // empty: stopped by on_event or interrupt(), or quiet for the timeout
         int64_t revision = 0;     // every change up to it was delivered
         bool compacted = false;   // start_revision is gone from etcd's history: list again
+        bool created = false;     // etcd confirmed the watch (a timeout after that is quiet, not a fault)
     };
     watch_end watch(const std::string& prefix, int64_t start_revision,
                     const std::function<bool(const etcd_event&)>& on_event);

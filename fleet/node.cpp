@@ -14,22 +14,22 @@ std::string node_key(const std::string& name)
     return std::string(fleet_prefix) + "nodes/" + name;
 }
 
-std::string check_node_name(const std::string& name)
+std::string check_node_name(const std::string& name, const char* option)
 {
     const auto allowed = [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
                c == '-';
     };
     if (name.empty() || name.size() > 63)
-        return fmt::format("--node {}: a node name has 1 to 63 characters, e.g. --node collector-3",
+        return fmt::format("{} {}: a node name has 1 to 63 characters, e.g. collector-3", option,
                            name.empty() ? "\"\"" : name);
     for (const char c : name)
         if (!allowed(c))
-            return fmt::format("--node {}: '{}' is not allowed: a node name has letters, digits, '.', '_' and '-', "
-                               "e.g. --node collector-3",
-                               name, c);
+            return fmt::format("{} {}: '{}' is not allowed: a node name has letters, digits, '.', '_' and '-', "
+                               "e.g. collector-3",
+                               option, name, c);
     if (name.front() == '.' || name.front() == '-')
-        return fmt::format("--node {}: a node name starts with a letter, a digit or '_'", name);
+        return fmt::format("{} {}: a node name starts with a letter, a digit or '_'", option, name);
     return {};
 }
 
@@ -155,6 +155,8 @@ void node_registration::run()
                 continue;
             }
             lease = granted;
+            _lease = lease;
+            _registrations++;
             written = clock::now();
             if (first || _failing)
                 log_event(log_module::fleet, log_level::info, "fleet: node {} registered in etcd {} as {} ({} s lease)",
@@ -176,6 +178,7 @@ void node_registration::run()
                       "fleet: node {}'s lease expired (etcd was out of reach for longer than {} s): registering again",
                       _node.name, _settings.lease_ttl_s);
             lease = 0;
+            _lease = 0;
             _failing = true;   // logs the registration when it succeeds
             continue;
         }

@@ -11,6 +11,7 @@
 // thread says so once in the log and registers again when etcd answers.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -32,8 +33,8 @@ std::string node_key(const std::string& name);
 
 // A node name: 1 to 63 letters, digits, '.', '_' or '-', not starting with
 // '.' or '-' (it is a key's last part and a pcapng interface's prefix).
-// Empty, or what is wrong with it.
-std::string check_node_name(const std::string& name);
+// Empty, or what is wrong with it, said of `option` (as typed).
+std::string check_node_name(const std::string& name, const char* option = "--node");
 
 // The kernel's clock discipline, from adjtimex(2) (what NTP or chrony told
 // it): whether the system clock is synchronised, and its estimated and
@@ -86,6 +87,12 @@ public:
     // moments (from the control thread; never waits on etcd).
     void set_running(unsigned sessions);
 
+    // The lease the record is under now (0: not registered), and how many
+    // times the node has registered: keys written under an earlier lease
+    // are gone and are written again (fleet/agent.h's statuses).
+    int64_t lease() const { return _lease.load(); }
+    uint64_t registrations() const { return _registrations.load(); }
+
 private:
     std::string write_record(int64_t lease);
     void run();
@@ -102,6 +109,8 @@ private:
     unsigned _running = 0;    // under _mutex
     bool _changed = false;    // _running not yet in etcd
     bool _failing = false;   // the last call failed (said once in the log)
+    std::atomic<int64_t> _lease = 0;
+    std::atomic<uint64_t> _registrations = 0;
 };
 
 } // namespace linecap

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <fstream>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <regex>
 #include <sstream>
@@ -28,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/http_api.h"
+#include "control/http_connections.h"
 #include "control/metrics.h"
 #include "tests/support/loopback_client.h"
 
@@ -462,6 +464,25 @@ TEST_CASE("HTTP: bodies over 64 KiB are refused before they are read: by Content
     r = parse_reply(round_trip(server.port(), post + "Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + spaces + "\r\n0\r\n\r\n"));
     CHECK(r.status == 400);
     CHECK(r.body.find("not valid JSON") != std::string::npos);
+}
+
+TEST_CASE("HTTP: the server's connections have Nagle's algorithm off (no 40 ms wait for a delayed ACK per reply)")
+{
+    test_server server(std::vector<std::string>{});
+    const int client = connect_to(server.port());
+    // A kept-alive request answered, so the connection is the server's for sure.
+    send_all(client, "GET /api/v1/sessions HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE(parse_reply(test::read_until(client, "\r\n\r\n", 3000ms)).status == 200);
+    int found = 0;
+    for_each_connection(listen_address_of("127.0.0.1", server.port()), [&](int fd) {
+        int nodelay = 0;
+        socklen_t size = sizeof nodelay;
+        REQUIRE(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &size) == 0);
+        CHECK(nodelay == 1);
+        found++;
+    });
+    CHECK(found == 1);
+    close(client);
 }
 
 TEST_CASE("HTTP: 20 idle connections and 10 downloads nobody reads leave GET /api/v1/sessions answered within a second")

@@ -48,6 +48,10 @@ TEST_CASE("well-formed requests parse into their command and fields")
     CHECK(r.spec.output.limits.packets == 10);
     REQUIRE(r.spec.match.size() == 1);
     CHECK(r.spec_json["name"] == "web");
+    CHECK(r.fleet.empty());
+    // A node's fleet agent tags what it starts with the fleet session's id.
+    REQUIRE(parse_request(R"({"cmd":"start","spec":{},"fleet":"web-20261130T124800Z"})", r).empty());
+    CHECK(r.fleet == "web-20261130T124800Z");
 }
 
 TEST_CASE("bad requests get one error that says what is wrong")
@@ -67,6 +71,11 @@ TEST_CASE("bad requests get one error that says what is wrong")
     CHECK_THAT(error_of(R"({"cmd":"start","spec":{"name":"a/b"}})"), Catch::Contains("name"));
     CHECK_THAT(error_of(R"({"cmd":"start","spec":{"name":""}})"), Catch::Contains("name"));
     CHECK_THAT(error_of(R"({"cmd":"start","spec":{"limits":{"packets":-5}}})"), Catch::Contains("packets"));
+    CHECK(error_of(R"({"cmd":"start","spec":{},"fleet":7})") ==
+          "start: \"fleet\": expected a fleet session id (a string), got 7");
+    CHECK_THAT(error_of(R"({"cmd":"start","spec":{},"fleet":"../x"})"),
+               Catch::StartsWith("start: \"fleet\": fleet session id ../x: "));
+    CHECK(error_of(R"({"cmd":"stop","id":"1","fleet":"x"})") == "stop: unknown field \"fleet\" (expected: cmd, id)");
     const std::string huge = R"({"cmd":"list","x":")" + std::string(70000, 'a') + "\"}";
     CHECK_THAT(error_of(huge), Catch::Contains("65536"));
 }
@@ -210,6 +219,7 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         close(fd);
         r->reason = stop_reason::packets;
         r->started = utc_iso8601(1700000000ull * 1000000000);
+        r->fleet = "web-1";
         REQUIRE(c.save(*r).empty());
         id_done = r->id;
         REQUIRE(c.create("dns", r, fd).empty());
@@ -247,6 +257,10 @@ TEST_CASE("the catalog keeps sessions on disk and reads them back")
         const auto saved = nlohmann::json::parse(std::ifstream(root + "/" + c.find(id_done)->folder + "/session.json"));
         CHECK(saved["status"] == "finished");
         CHECK(saved["reason"] == "packets");
+        // The fleet session it ran for, kept so that a restart never runs it twice.
+        CHECK(saved["fleet"] == "web-1");
+        CHECK(c.find(id_done)->fleet == "web-1");
+        CHECK(c.find(id_running)->fleet.empty());
         // The crashed session: finished, reason crashed, its .part files cut
         // back and renamed (never over an existing file), its counters what
         // the files hold.

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fleet/etcd.h"
+#include "fleet/fleet_session.h"
 #include "fleet/node.h"
 #include "tests/support/etcd_server.h"
 
@@ -49,12 +50,53 @@ TEST_CASE("fleet: node names are a key's last part")
 {
     for (const std::string& good : std::vector<std::string>{"a", "collector-3", "lb_7.rack2", std::string(63, 'x')})
         CHECK(check_node_name(good).empty());
-    CHECK(check_node_name("") == "--node \"\": a node name has 1 to 63 characters, e.g. --node collector-3");
+    CHECK(check_node_name("") == "--node \"\": a node name has 1 to 63 characters, e.g. collector-3");
+    CHECK(check_node_name("a b", "--nodes") == "--nodes a b: ' ' is not allowed: a node name has letters, digits, '.', '_' and '-', e.g. collector-3");
     CHECK(check_node_name(std::string(64, 'x')).find("1 to 63 characters") != std::string::npos);
     CHECK(check_node_name("a/b") == "--node a/b: '/' is not allowed: a node name has letters, digits, '.', '_' and "
-                                    "'-', e.g. --node collector-3");
+                                    "'-', e.g. collector-3");
     CHECK(check_node_name("-a").find("starts with a letter") != std::string::npos);
     CHECK(check_node_name(".").find("starts with a letter") != std::string::npos);
+}
+
+TEST_CASE("fleet: a fleet session's record round-trips, names its targets, and refuses what it cannot be")
+{
+    fleet_session s;
+    s.id = "web-20261130T124800Z";
+    s.spec = {{"name", "web"}, {"snaplen", 64}};
+    s.nodes = {"a", "b"};
+    s.start_ns = 1764500000ull * 1000000000;
+    s.end_ns = s.start_ns + 300ull * 1000000000;
+    s.late_join = true;
+    s.created = "2026-11-30T12:48:00.000000000Z";
+    const nlohmann::json j = fleet_session_json(s);
+    CHECK(j["start"] == "2025-11-30T10:53:20.000000000Z");
+    fleet_session back;
+    REQUIRE(parse_fleet_session(j, back) == "");
+    CHECK(back.id == s.id);
+    CHECK(back.spec == s.spec);
+    CHECK(back.nodes == s.nodes);
+    CHECK(back.start_ns == s.start_ns);
+    CHECK(back.end_ns == s.end_ns);
+    CHECK(back.late_join);
+    CHECK_FALSE(back.stopped);
+    CHECK(back.targets("a"));
+    CHECK_FALSE(back.targets("c"));
+    back.nodes.clear();
+    CHECK(back.targets("c"));   // no list: every node
+    CHECK(fleet_session_key("x") == "/linecap/sessions/x");
+    CHECK(fleet_status_key("x", "a") == "/linecap/status/x/a");
+
+    const auto error_of = [](const char* text) {
+        fleet_session out;
+        return parse_fleet_session(nlohmann::json::parse(text), out);
+    };
+    CHECK(error_of("[]") == "not a JSON object");
+    CHECK_THAT(error_of(R"({"spec":{}})"), Catch::Contains("id"));
+    CHECK_THAT(error_of(R"({"id":"../x","spec":{}})"), Catch::StartsWith("fleet session id ../x: "));
+    CHECK(error_of(R"({"id":"x","spec":[]})") == "\"spec\" is not a session spec (a JSON object)");
+    CHECK_THAT(error_of(R"({"id":"x","spec":{},"nodes":["a/b"]})"), Catch::StartsWith("--node a/b: "));
+    CHECK_THAT(error_of(R"({"id":"x","spec":{},"start":"tomorrow"})"), Catch::StartsWith("\"start\": "));
 }
 
 TEST_CASE("etcd: keys and values through the JSON gateway, binary and all")
@@ -184,14 +226,22 @@ TEST_CASE("etcd: a watch delivers every change in order, resumes from its revisi
     CHECK(end.error == "");
     CHECK(std::chrono::steady_clock::now() - start < 1900ms);   // before the 2 s read timeout
 
-    // No reply within the timeout: an error, and the revision to resume from.
+    // Quiet for the timeout: no error, and the revision to resume from.
     end = etcd.watch("/quiet/", 0, [](const etcd_event&) { return true; });
-    CHECK(end.error.find("no reply within 2000 ms") != std::string::npos);
+    CHECK(end.error == "");
+    CHECK(end.created);
     CHECK(end.revision >= listed);
+    const int64_t quiet_revision = end.revision;
+    // etcd frozen: the watch is never confirmed, and that is an error.
+    server.pause();
+    end = etcd.watch("/quiet/", 0, [](const etcd_event&) { return true; });
+    server.resume();
+    CHECK_FALSE(end.created);
+    CHECK(end.error.find("no reply within 2000 ms") != std::string::npos);
 
     // Compacted history: said, so that the caller lists again.
     httplib::Client admin(server.url());
-    const int64_t now = end.revision;
+    const int64_t now = quiet_revision;
     REQUIRE(admin.Post("/v3/kv/compaction", nlohmann::json{{"revision", std::to_string(now)}}.dump(),
                        "application/json"));
     end = etcd.watch("/w/", 2, [](const etcd_event&) { return true; });

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -91,6 +93,24 @@ etcd_server::~etcd_server()
 void etcd_server::pause()
 {
     kill(_pid, SIGSTOP);
+    // kill() returns before every thread has stopped: wait until each of
+    // its threads is shown stopped ('T'), so no reply can leave after this.
+    const auto stopped = [](const std::filesystem::path& stat_file) {
+        std::ifstream stat(stat_file);
+        const std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const size_t close = text.rfind(')');
+        return close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'T';
+    };
+    for (int i = 0; i < 1000; i++) {
+        bool all = true;
+        std::error_code ec;
+        for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", _pid), ec))
+            all = all && stopped(task.path() / "stat");
+        if (all && !ec)
+            return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    FAIL("etcd was sent SIGSTOP and did not stop within a second");
 }
 
 void etcd_server::resume()

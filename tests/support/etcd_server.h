@@ -19,7 +19,8 @@ public:
 
     // http://127.0.0.1:PORT
     const std::string& url() const { return _url; }
-    // SIGSTOP / SIGCONT: etcd stops answering, its connections stay open.
+    // SIGSTOP (returning once the process is stopped) / SIGCONT: etcd stops
+    // answering, its connections stay open.
     void pause();
     void resume();
 

@@ -1,0 +1,328 @@
+#include "fleet/agent.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/log.h"
+#include "core/utc_time.h"
+
+namespace linecap {
+
+namespace {
+
+using json = nlohmann::json;
+
+bool ok(const json& reply)
+{
+    return reply.is_object() && reply.value("ok", false);
+}
+
+std::string error_of(const json& reply)
+{
+    return reply.is_object() ? reply.value("error", std::string("the daemon did not answer")) : "no reply";
+}
+
+} // namespace
+
+fleet_agent::fleet_agent(agent_settings settings, std::string node, uint64_t started_ns,
+                         const node_registration& registration, daemon_call call)
+    : _settings(std::move(settings)), _node(std::move(node)), _started_ns(started_ns), _registration(registration),
+      _call(std::move(call)),
+      _watcher([&] {
+          etcd_settings s = _settings.etcd;
+          s.timeout = _settings.quiet_watch;
+          return s;
+      }()),
+      _etcd(_settings.etcd)
+{
+}
+
+fleet_agent::~fleet_agent()
+{
+    stop();
+}
+
+void fleet_agent::start()
+{
+    _watcher_thread = std::thread([this] { watch(); });
+    _agent_thread = std::thread([this] { run(); });
+}
+
+void fleet_agent::stop()
+{
+    {
+        const std::lock_guard lock(_mutex);
+        _stopping = true;
+    }
+    _wake.notify_all();
+    _watcher.interrupt();
+    if (_watcher_thread.joinable())
+        _watcher_thread.join();
+    if (_agent_thread.joinable())
+        _agent_thread.join();
+}
+
+bool fleet_agent::wait(std::chrono::milliseconds d)
+{
+    std::unique_lock lock(_mutex);
+    _wake.wait_for(lock, d, [this] { return _stopping; });
+    return !_stopping;
+}
+
+void fleet_agent::push(news n)
+{
+    {
+        const std::lock_guard lock(_mutex);
+        _queue.push_back(std::move(n));
+    }
+    _wake.notify_all();
+}
+
+// A failure is logged when it starts and the recovery when it ends.
+void fleet_agent::say(bool failed, const std::string& what)
+{
+    if (failed && !_failing)
+        log_event(log_module::fleet, log_level::warning, "fleet: {}; sessions run on, retrying every {} ms", what,
+                  _settings.retry.count());
+    else if (!failed && _failing)
+        log_event(log_module::fleet, log_level::info, "fleet: etcd {} answers again: following fleet sessions",
+                  _watcher.endpoint());
+    _failing = failed;
+}
+
+// The watcher thread: lists the fleet sessions, then watches them from that
+// revision; lists again only when etcd has compacted what it missed.
+void fleet_agent::watch()
+{
+    int64_t revision = 0;
+    bool listed = false;
+    for (;;) {
+        if (!listed) {
+            std::vector<etcd_kv> kvs;
+            if (std::string e = _watcher.list(fleet_sessions_prefix(), kvs, revision); !e.empty()) {
+                say(true, fmt::format("cannot list fleet sessions: {}", e));
+                if (!wait(_settings.retry))
+                    break;
+                continue;
+            }
+            news listing{news::kind::listed, {}, {}, {}};
+            for (const etcd_kv& kv : kvs)
+                listing.present.push_back(kv.key);
+            push(std::move(listing));
+            for (etcd_kv& kv : kvs)
+                push({news::kind::put, std::move(kv.key), std::move(kv.value), {}});
+            listed = true;
+        }
+        const etcd_client::watch_end end = _watcher.watch(fleet_sessions_prefix(), revision + 1, [&](const etcd_event& e) {
+            push({e.deleted ? news::kind::deleted : news::kind::put, e.kv.key, e.kv.value, {}});
+            return true;
+        });
+        revision = std::max(revision, end.revision);
+        {
+            const std::lock_guard lock(_mutex);
+            if (_stopping)
+                break;
+        }
+        if (end.compacted) {
+            listed = false;   // what changed meanwhile is in a new listing
+        } else if (!end.error.empty()) {
+            say(true, fmt::format("cannot follow fleet sessions: {}", end.error));
+            if (!wait(_settings.retry))
+                break;
+            continue;
+        }
+        say(false, "");
+    }
+}
+
+// The agent thread: the watcher's news as it comes, and each tick the start
+// and end times that have come and the statuses.
+void fleet_agent::run()
+{
+    for (;;) {
+        std::vector<news> batch;
+        {
+            std::unique_lock lock(_mutex);
+            _wake.wait_for(lock, _settings.report, [this] { return _stopping || !_queue.empty(); });
+            if (_stopping)
+                break;
+            batch.swap(_queue);
+        }
+        for (const news& n : batch) {
+            if (n.what == news::kind::listed)
+                on_listing(n.present);
+            else
+                on_session(n.key, n.value, n.what == news::kind::deleted);
+        }
+        for (auto& [id, t] : _sessions)
+            reconcile(t);
+        report(false);
+    }
+}
+
+void fleet_agent::on_listing(const std::vector<std::string>& present)
+{
+    // Fleet sessions deleted while this node could not watch.
+    std::vector<std::string> gone;
+    for (const auto& [id, t] : _sessions)
+        if (std::find(present.begin(), present.end(), fleet_session_key(id)) == present.end())
+            gone.push_back(id);
+    for (const std::string& id : gone)
+        on_session(fleet_session_key(id), "", true);
+    // This node's sessions already tagged with a fleet id: a daemon
+    // restarted after a crash finds them and starts none twice.
+    const json local = _call({{"cmd", "list"}});
+    if (!ok(local)) {
+        log_event(log_module::fleet, log_level::warning, "fleet: cannot list this node's sessions: {}", error_of(local));
+        return;
+    }
+    for (const json& row : local.value("sessions", json::array()))
+        if (row.contains("fleet")) {
+            const std::string id = row["fleet"].get<std::string>();
+            if (std::find(present.begin(), present.end(), fleet_session_key(id)) != present.end() &&
+                _sessions[id].local_id.empty())
+                _sessions[id].local_id = row.value("id", "");
+        }
+}
+
+void fleet_agent::on_session(const std::string& key, const std::string& value, bool deleted)
+{
+    const std::string id = key.substr(fleet_sessions_prefix().size());
+    const auto found = _sessions.find(id);
+    fleet_session s;
+    std::string error;
+    if (!deleted) {
+        error = parse_fleet_session(json::parse(value, nullptr, false), s);
+        if (!error.empty()) {
+            log_event(log_module::fleet, log_level::warning, "fleet: {} in etcd is not a fleet session ({}): left alone",
+                      key, error);
+            return;
+        }
+    }
+    if (deleted || !s.targets(_node)) {
+        // Deleted, or no longer for this node: its session here stops, and
+        // this node's status of it goes.
+        if (found == _sessions.end())
+            return;
+        found->second.gone = true;
+        if (!found->second.session.id.empty())
+            reconcile(found->second);
+        _etcd.remove(fleet_status_key(id, _node));
+        _sessions.erase(found);
+        return;
+    }
+    tracked& t = _sessions[id];
+    const bool first = t.session.id.empty();
+    t.session = std::move(s);
+    if (first && t.local_id.empty() && !t.session.late_join) {
+        // Created before this node joined: not for it, unless it says so.
+        std::string e;
+        const std::optional<uint64_t> created = parse_utc_time(t.session.created, utc_now_ns(), e);
+        if (created && *created < _started_ns && !t.session.stopped)
+            t.start_error = "this node joined after the fleet session began (fleet start --late-join lets late "
+                            "nodes in)";
+    }
+    reconcile(t);
+}
+
+void fleet_agent::reconcile(tracked& t)
+{
+    if (t.session.id.empty())
+        return;   // a local session's entry whose key did not parse
+    const uint64_t now = utc_now_ns();
+    const fleet_session& s = t.session;
+    const bool ended = s.end_ns != 0 && now >= s.end_ns;
+    const bool wanted = !t.gone && !s.stopped && !ended;
+    if (t.local_id.empty()) {
+        if (!wanted || now < s.start_ns || !t.start_error.empty())
+            return;
+        json spec = s.spec;
+        if (s.end_ns != 0) {
+            // The end time as the session's own limit, so it ends on time
+            // even if etcd is away then (whole seconds, rounded up).
+            const uint64_t left_s = (s.end_ns - now + 999999999) / 1000000000;
+            if (!spec.contains("limits") || !spec["limits"].is_object())
+                spec["limits"] = json::object();
+            if (!spec["limits"].contains("seconds"))
+                spec["limits"]["seconds"] = left_s;
+        }
+        const json reply = _call({{"cmd", "start"}, {"spec", spec}, {"fleet", s.id}});
+        if (!ok(reply)) {
+            t.start_error = error_of(reply);
+            log_event(log_module::fleet, log_level::warning, "fleet: fleet session {} cannot start here: {}", s.id,
+                      t.start_error);
+            return;
+        }
+        t.local_id = reply.value("id", "");
+        log_event(log_module::fleet, log_level::info, "fleet: fleet session {} runs here as session {}", s.id,
+                  t.local_id);
+        return;
+    }
+    if (!wanted && !t.ended) {
+        // Stopped (or past its end, or deleted): ours ends, if it still runs.
+        const json shown = _call({{"cmd", "show"}, {"id", t.local_id}});
+        if (ok(shown) && shown["session"].value("status", "") == "running") {
+            const json reply = _call({{"cmd", "stop"}, {"id", t.local_id}});
+            if (ok(reply))
+                log_event(log_module::fleet, log_level::info, "fleet: fleet session {} {}: session {} stopped", s.id,
+                          t.gone ? "deleted" : "stopped", t.local_id);
+        }
+    }
+}
+
+json fleet_agent::status_of(tracked& t)
+{
+    json status = {{"node", _node}};
+    if (t.local_id.empty()) {
+        const bool waiting = t.start_error.empty();
+        status["status"] = waiting ? (t.session.stopped ? "stopped" : "waiting") : "not_started";
+        if (!waiting)
+            status["error"] = t.start_error;
+        if (waiting && t.session.start_ns != 0)
+            status["start"] = utc_iso8601(t.session.start_ns);
+        return status;
+    }
+    status["local_id"] = t.local_id;
+    const json shown = _call({{"cmd", "show"}, {"id", t.local_id}});
+    if (!ok(shown)) {
+        status["status"] = "gone";
+        status["error"] = error_of(shown);   // deleted here (linecapctl rm)
+        t.ended = true;
+        return status;
+    }
+    const json& s = shown["session"];
+    json files = json::array();
+    for (const json& f : s.value("files", json::array()))
+        files.push_back(f.value("name", ""));
+    for (const char* field : {"name", "status", "reason", "error", "started", "ended", "counters"})
+        if (s.contains(field))
+            status[field] = s[field];
+    status["files"] = files;
+    t.ended = s.value("status", "") != "running";
+    return status;
+}
+
+void fleet_agent::report(bool force)
+{
+    const int64_t lease = _registration.lease();
+    if (lease == 0)
+        return;   // not registered (etcd away): written once it is
+    if (const uint64_t n = _registration.registrations(); n != _registrations_seen) {
+        _registrations_seen = n;
+        force = true;   // the statuses under the earlier lease went with it
+    }
+    for (auto& [id, t] : _sessions) {
+        if (t.session.id.empty() || (t.ended && !t.written.empty() && !force))
+            continue;   // nothing new to say
+        json status = status_of(t);
+        const std::string text = status.dump();
+        if (!force && text == t.written)
+            continue;
+        status["updated"] = utc_iso8601(utc_now_ns());
+        if (_etcd.put(fleet_status_key(id, _node), status.dump(), lease).empty())
+            t.written = text;
+    }
+}
+
+} // namespace linecap
