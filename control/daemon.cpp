@@ -246,8 +246,10 @@ void control_daemon::join_fleet()
             if (std::string e = parse_request(line.dump(), call.req); !e.empty())
                 return {{"ok", false}, {"error", e}};
             const std::optional<http_answer> answer = _bridge.call(std::move(call), std::chrono::seconds(5));
-            if (!answer)
-                return {{"ok", false}, {"error", "linecap is shutting down"}};
+            if (!answer)   // not carried out: the agent asks again
+                return {{"ok", false},
+                        {"unavailable", true},
+                        {"error", "the control thread did not take the request within 5 s (busy, or shutting down)"}};
             return nlohmann::json::parse(answer->body, nullptr, false);
         });
     _fleet_agent->start();

@@ -454,10 +454,11 @@ std::string read_fleet(linecap::etcd_client& etcd, fleet_view& view)
 // A fleet session's row of `fleet ls`: nodes by status, counters summed.
 json fleet_row(const std::string& id, const json& session, const std::vector<json>& statuses)
 {
-    uint64_t running = 0, finished = 0, failed = 0, packets = 0, bytes = 0, drops = 0;
+    uint64_t running = 0, finished = 0, failed = 0, waiting = 0, packets = 0, bytes = 0, drops = 0;
     for (const json& st : statuses) {
         const std::string status = text(st, "status");
         running += status == "running";
+        waiting += status == "waiting";
         finished += status == "finished";
         failed += status == "failed" || status == "not_started" || status == "gone";
         const json counters = st.value("counters", json::object());
@@ -465,15 +466,18 @@ json fleet_row(const std::string& id, const json& session, const std::vector<jso
         bytes += number(counters, "written_bytes");
         drops += number(counters, "dropped_ring") + number(counters, "dropped_write");
     }
-    const json spec = session.value("spec", json::object());
-    const bool stopped = session.value("stopped", false);
+    const json spec = session.contains("spec") && session["spec"].is_object() ? session["spec"] : json::object();
+    const bool stopped = session.contains("stopped") && session["stopped"].is_boolean() && session["stopped"].get<bool>();
     return {{"id", id},
-            {"name", spec.value("name", std::string("capture"))},
+            {"name", spec.contains("name") && spec["name"].is_string() ? spec["name"].get<std::string>() : "capture"},
             {"created", text(session, "created")},
             {"start", text(session, "start")},
             {"end", text(session, "end")},
             {"nodes", session.value("nodes", json::array())},
-            {"status", running > 0 ? (stopped ? "stopping" : "running") : stopped ? "stopped" : "finished"},
+            {"status", running > 0 ? (stopped ? "stopping" : "running")
+                       : stopped   ? "stopped"
+                       : waiting > 0 ? "scheduled"
+                                     : "finished"},
             {"nodes_running", running},
             {"nodes_finished", finished},
             {"nodes_failed", failed},
@@ -526,8 +530,23 @@ void print_fleet_nodes_status(const std::vector<json>& rows)
                 cells);
 }
 
-// `linecapctl fleet ...`: the fleet as etcd holds it.
+int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_arguments& a);
+
+// `linecapctl fleet ...`: the fleet as etcd holds it. A key someone wrote by
+// hand with fields of the wrong type is said, not a crash.
 int run_fleet(const std::string& etcd_urls, bool as_json, fleet_arguments& a)
+{
+    try {
+        return run_fleet_commands(etcd_urls, as_json, a);
+    } catch (const nlohmann::json::exception& e) {
+        fmt::print(stderr, "linecapctl: fleet: a key under {} in etcd is not what linecap writes ({}): "
+                           "etcdctl get --prefix {} shows them\n",
+                   linecap::fleet_prefix, e.what(), linecap::fleet_prefix);
+        return refused;
+    }
+}
+
+int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_arguments& a)
 {
     linecap::etcd_settings settings;
     if (etcd_urls.empty()) {
@@ -703,9 +722,22 @@ int run_fleet(const std::string& etcd_urls, bool as_json, fleet_arguments& a)
         return refused;
     }
     s.stopped = true;
-    if (std::string e = etcd.put(linecap::fleet_session_key(a.id), linecap::fleet_session_json(s).dump()); !e.empty()) {
+    // Over the value read only: a key deleted or changed meanwhile is not
+    // brought back or overwritten.
+    std::optional<linecap::etcd_kv> current;
+    bool replaced = false;
+    std::string e = etcd.get(linecap::fleet_session_key(a.id), current);
+    if (e.empty() && current)
+        e = etcd.replace(linecap::fleet_session_key(a.id), linecap::fleet_session_json(s).dump(), current->mod_revision,
+                         replaced);
+    if (!e.empty()) {
         fmt::print(stderr, "linecapctl: {}\n", e);
         return unreachable;
+    }
+    if (!replaced) {
+        fmt::print(stderr, "linecapctl: fleet stop: fleet session {} changed or was deleted meanwhile: run it again\n",
+                   a.id);
+        return refused;
     }
     std::vector<std::string> running;
     for (const json& r : view.status[a.id])

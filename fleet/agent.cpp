@@ -1,6 +1,7 @@
 #include "fleet/agent.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -20,7 +21,14 @@ bool ok(const json& reply)
 
 std::string error_of(const json& reply)
 {
-    return reply.is_object() ? reply.value("error", std::string("the daemon did not answer")) : "no reply";
+    return reply.is_object() && reply.contains("error") && reply["error"].is_string() ? reply["error"].get<std::string>()
+                                                                                        : "the daemon did not answer";
+}
+
+// The control thread did not take the request: nothing was done, ask again.
+bool unavailable(const json& reply)
+{
+    return !reply.is_object() || reply.value("unavailable", false);
 }
 
 } // namespace
@@ -57,6 +65,7 @@ void fleet_agent::stop()
     }
     _wake.notify_all();
     _watcher.interrupt();
+    _etcd.interrupt();
     if (_watcher_thread.joinable())
         _watcher_thread.join();
     if (_agent_thread.joinable())
@@ -106,12 +115,19 @@ void fleet_agent::watch()
                     break;
                 continue;
             }
-            news listing{news::kind::listed, {}, {}, {}};
-            for (const etcd_kv& kv : kvs)
-                listing.present.push_back(kv.key);
-            push(std::move(listing));
-            for (etcd_kv& kv : kvs)
-                push({news::kind::put, std::move(kv.key), std::move(kv.value), {}});
+            // The listing and its keys' values in one hand-over: the agent
+            // sees them together.
+            std::vector<news> batch;
+            batch.push_back({news::kind::listed, {}, {}, {}});
+            for (etcd_kv& kv : kvs) {
+                batch.front().present.push_back(kv.key);
+                batch.push_back({news::kind::put, std::move(kv.key), std::move(kv.value), {}});
+            }
+            {
+                const std::lock_guard lock(_mutex);
+                std::move(batch.begin(), batch.end(), std::back_inserter(_queue));
+            }
+            _wake.notify_all();
             listed = true;
         }
         const etcd_client::watch_end end = _watcher.watch(fleet_sessions_prefix(), revision + 1, [&](const etcd_event& e) {
@@ -155,45 +171,71 @@ void fleet_agent::run()
             else
                 on_session(n.key, n.value, n.what == news::kind::deleted);
         }
+        if (!_local_known)
+            learn_local();
         for (auto& [id, t] : _sessions)
             reconcile(t);
-        report(false);
+        report();
+        forget_gone();
     }
 }
 
 void fleet_agent::on_listing(const std::vector<std::string>& present)
 {
     // Fleet sessions deleted while this node could not watch.
-    std::vector<std::string> gone;
-    for (const auto& [id, t] : _sessions)
+    for (auto& [id, t] : _sessions)
         if (std::find(present.begin(), present.end(), fleet_session_key(id)) == present.end())
-            gone.push_back(id);
-    for (const std::string& id : gone)
-        on_session(fleet_session_key(id), "", true);
-    // This node's sessions already tagged with a fleet id: a daemon
-    // restarted after a crash finds them and starts none twice.
+            t.gone = true;
+    learn_local();
+}
+
+// This node's sessions already tagged with a fleet id: a daemon restarted
+// after a crash finds them, and starts none of them twice. Until it knows
+// them, it starts nothing.
+bool fleet_agent::learn_local()
+{
     const json local = _call({{"cmd", "list"}});
     if (!ok(local)) {
-        log_event(log_module::fleet, log_level::warning, "fleet: cannot list this node's sessions: {}", error_of(local));
-        return;
+        if (!unavailable(local))
+            log_event(log_module::fleet, log_level::warning, "fleet: cannot list this node's sessions: {}",
+                      error_of(local));
+        return false;
     }
     for (const json& row : local.value("sessions", json::array()))
-        if (row.contains("fleet")) {
-            const std::string id = row["fleet"].get<std::string>();
-            if (std::find(present.begin(), present.end(), fleet_session_key(id)) != present.end() &&
-                _sessions[id].local_id.empty())
-                _sessions[id].local_id = row.value("id", "");
+        if (row.is_object() && row.contains("fleet") && row["fleet"].is_string()) {
+            tracked& t = _sessions[row["fleet"].get<std::string>()];
+            if (t.local_id.empty())
+                t.local_id = row.value("id", "");
         }
+    _local_known = true;
+    return true;
+}
+
+// Entries whose key went (or that no longer target this node), once their
+// session here has ended: their status goes too.
+void fleet_agent::forget_gone()
+{
+    for (auto it = _sessions.begin(); it != _sessions.end();) {
+        tracked& t = it->second;
+        // An entry with no session is a local session whose key has gone
+        // (learn_local): nothing of it is in etcd.
+        const bool drop = t.session.id.empty() || (t.gone && (t.local_id.empty() || t.ended));
+        if (drop && !t.session.id.empty() && !_etcd.remove(fleet_status_key(it->first, _node)).empty()) {
+            ++it;   // tried again next tick
+            continue;
+        }
+        it = drop ? _sessions.erase(it) : std::next(it);
+    }
 }
 
 void fleet_agent::on_session(const std::string& key, const std::string& value, bool deleted)
 {
     const std::string id = key.substr(fleet_sessions_prefix().size());
-    const auto found = _sessions.find(id);
     fleet_session s;
-    std::string error;
     if (!deleted) {
-        error = parse_fleet_session(json::parse(value, nullptr, false), s);
+        std::string error = parse_fleet_session(json::parse(value, nullptr, false), s);
+        if (error.empty() && s.id != id)
+            error = fmt::format("its \"id\" is {}, not the key's", s.id);
         if (!error.empty()) {
             log_event(log_module::fleet, log_level::warning, "fleet: {} in etcd is not a fleet session ({}): left alone",
                       key, error);
@@ -201,27 +243,25 @@ void fleet_agent::on_session(const std::string& key, const std::string& value, b
         }
     }
     if (deleted || !s.targets(_node)) {
-        // Deleted, or no longer for this node: its session here stops, and
-        // this node's status of it goes.
-        if (found == _sessions.end())
-            return;
-        found->second.gone = true;
-        if (!found->second.session.id.empty())
+        // Deleted, or no longer for this node: its session here stops
+        // (reconcile), and the entry and its status go once it has ended
+        // (forget_gone).
+        if (const auto found = _sessions.find(id); found != _sessions.end()) {
+            found->second.gone = true;
             reconcile(found->second);
-        _etcd.remove(fleet_status_key(id, _node));
-        _sessions.erase(found);
+        }
         return;
     }
     tracked& t = _sessions[id];
     const bool first = t.session.id.empty();
     t.session = std::move(s);
+    t.gone = false;
     if (first && t.local_id.empty() && !t.session.late_join) {
-        // Created before this node joined: not for it, unless it says so.
+        // Begun before this node joined: not for it, unless it says so.
         std::string e;
         const std::optional<uint64_t> created = parse_utc_time(t.session.created, utc_now_ns(), e);
-        if (created && *created < _started_ns && !t.session.stopped)
-            t.start_error = "this node joined after the fleet session began (fleet start --late-join lets late "
-                            "nodes in)";
+        const uint64_t began = std::max(created.value_or(0), t.session.start_ns);
+        t.late = began != 0 && began < _started_ns && !t.session.stopped;
     }
     reconcile(t);
 }
@@ -229,31 +269,40 @@ void fleet_agent::on_session(const std::string& key, const std::string& value, b
 void fleet_agent::reconcile(tracked& t)
 {
     if (t.session.id.empty())
-        return;   // a local session's entry whose key did not parse
+        return;   // a local session's entry whose key is not (or no longer) there
     const uint64_t now = utc_now_ns();
     const fleet_session& s = t.session;
     const bool ended = s.end_ns != 0 && now >= s.end_ns;
     const bool wanted = !t.gone && !s.stopped && !ended;
     if (t.local_id.empty()) {
-        if (!wanted || now < s.start_ns || !t.start_error.empty())
+        if (!wanted || now < s.start_ns || t.late || !_local_known)
             return;
         json spec = s.spec;
         if (s.end_ns != 0) {
             // The end time as the session's own limit, so it ends on time
-            // even if etcd is away then (whole seconds, rounded up).
+            // even if etcd is away then (whole seconds, rounded up; the
+            // spec's own limit if that is sooner).
             const uint64_t left_s = (s.end_ns - now + 999999999) / 1000000000;
             if (!spec.contains("limits") || !spec["limits"].is_object())
                 spec["limits"] = json::object();
-            if (!spec["limits"].contains("seconds"))
-                spec["limits"]["seconds"] = left_s;
+            json& limit = spec["limits"]["seconds"];
+            if (!limit.is_number() || limit.get<double>() > static_cast<double>(left_s))
+                limit = left_s;
         }
         const json reply = _call({{"cmd", "start"}, {"spec", spec}, {"fleet", s.id}});
+        if (unavailable(reply))
+            return;   // not carried out: next tick
         if (!ok(reply)) {
+            // Refused (a spec this daemon cannot run, --max-sessions
+            // reached, ...): said once, asked again each tick, since the
+            // cause may pass.
+            if (error_of(reply) != t.start_error)
+                log_event(log_module::fleet, log_level::warning, "fleet: fleet session {} cannot start here: {}", s.id,
+                          error_of(reply));
             t.start_error = error_of(reply);
-            log_event(log_module::fleet, log_level::warning, "fleet: fleet session {} cannot start here: {}", s.id,
-                      t.start_error);
             return;
         }
+        t.start_error.clear();
         t.local_id = reply.value("id", "");
         log_event(log_module::fleet, log_level::info, "fleet: fleet session {} runs here as session {}", s.id,
                   t.local_id);
@@ -268,23 +317,33 @@ void fleet_agent::reconcile(tracked& t)
                 log_event(log_module::fleet, log_level::info, "fleet: fleet session {} {}: session {} stopped", s.id,
                           t.gone ? "deleted" : "stopped", t.local_id);
         }
+        // Its end is learnt by status_of() (t.ended), once that status is
+        // the one written.
     }
 }
 
-json fleet_agent::status_of(tracked& t)
+// This node's status of `t`; nullopt when the control thread did not answer
+// (the last one written stands).
+std::optional<json> fleet_agent::status_of(tracked& t)
 {
     json status = {{"node", _node}};
     if (t.local_id.empty()) {
-        const bool waiting = t.start_error.empty();
-        status["status"] = waiting ? (t.session.stopped ? "stopped" : "waiting") : "not_started";
-        if (!waiting)
-            status["error"] = t.start_error;
-        if (waiting && t.session.start_ns != 0)
-            status["start"] = utc_iso8601(t.session.start_ns);
+        if (t.late || !t.start_error.empty()) {
+            status["status"] = "not_started";
+            status["error"] = t.late ? "this node joined after the fleet session began (fleet start --late-join "
+                                       "lets late nodes in)"
+                                     : t.start_error;
+        } else {
+            status["status"] = t.session.stopped ? "stopped" : "waiting";
+            if (t.session.start_ns != 0)
+                status["start"] = utc_iso8601(t.session.start_ns);
+        }
         return status;
     }
     status["local_id"] = t.local_id;
     const json shown = _call({{"cmd", "show"}, {"id", t.local_id}});
+    if (unavailable(shown))
+        return std::nullopt;
     if (!ok(shown)) {
         status["status"] = "gone";
         status["error"] = error_of(shown);   // deleted here (linecapctl rm)
@@ -303,25 +362,36 @@ json fleet_agent::status_of(tracked& t)
     return status;
 }
 
-void fleet_agent::report(bool force)
+// Each status that changed, or was written under an earlier lease (gone
+// with it), or not at all yet. Stops at the first failure: etcd away, the
+// rest waits for the next tick rather than a timeout each.
+void fleet_agent::report()
 {
     const int64_t lease = _registration.lease();
     if (lease == 0)
         return;   // not registered (etcd away): written once it is
-    if (const uint64_t n = _registration.registrations(); n != _registrations_seen) {
-        _registrations_seen = n;
-        force = true;   // the statuses under the earlier lease went with it
-    }
     for (auto& [id, t] : _sessions) {
-        if (t.session.id.empty() || (t.ended && !t.written.empty() && !force))
-            continue;   // nothing new to say
-        json status = status_of(t);
-        const std::string text = status.dump();
-        if (!force && text == t.written)
+        {
+            const std::lock_guard lock(_mutex);
+            if (_stopping)
+                return;
+        }
+        if (t.session.id.empty() || t.gone)
             continue;
-        status["updated"] = utc_iso8601(utc_now_ns());
-        if (_etcd.put(fleet_status_key(id, _node), status.dump(), lease).empty())
-            t.written = text;
+        if (t.ended && !t.written.empty() && t.written_lease == lease)
+            continue;   // its final status is written
+        const std::optional<json> status = status_of(t);
+        if (!status)
+            continue;
+        const std::string text = status->dump();
+        if (text == t.written && t.written_lease == lease)
+            continue;
+        json stamped = *status;
+        stamped["updated"] = utc_iso8601(utc_now_ns());
+        if (!_etcd.put(fleet_status_key(id, _node), stamped.dump(), lease).empty())
+            return;
+        t.written = text;
+        t.written_lease = lease;
     }
 }
 

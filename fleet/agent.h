@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -32,8 +33,9 @@
 namespace linecap {
 
 // One request of the control protocol (docs/control.md), answered by the
-// daemon's control thread; its reply as JSON ({"ok": false, "error": ...}
-// when refused or when the daemon could not answer).
+// daemon's control thread; its reply as JSON: {"ok": false, "error": ...}
+// when refused, with "unavailable": true when the control thread did not
+// take the request (busy, or shutting down): it was not carried out.
 using daemon_call = std::function<nlohmann::json(const nlohmann::json& request)>;
 
 struct agent_settings {
@@ -59,10 +61,12 @@ private:
     struct tracked {
         fleet_session session;
         std::string local_id;        // this node's session of it; empty: none (yet)
-        std::string start_error;     // why it could not start here
+        std::string start_error;     // why the last start was refused (tried again each tick)
+        bool late = false;           // this node joined after it began, and it takes no late joiners
         std::string written;         // the status last put (its JSON), to skip unchanged ones
+        int64_t written_lease = 0;   // ... and the lease it was put under
         bool ended = false;          // its session here has ended (its status no longer changes)
-        bool gone = false;           // its key was deleted
+        bool gone = false;           // its key was deleted, or it no longer targets this node
     };
 
     // What the watcher hands the agent: a change, or a listing (the keys
@@ -78,10 +82,12 @@ private:
     void run();
     void push(news n);
     void on_listing(const std::vector<std::string>& present);
+    bool learn_local();
     void on_session(const std::string& key, const std::string& value, bool deleted);
     void reconcile(tracked& t);
-    void report(bool force);
-    nlohmann::json status_of(tracked& t);
+    void report();
+    std::optional<nlohmann::json> status_of(tracked& t);
+    void forget_gone();
     void say(bool failed, const std::string& what);
     bool wait(std::chrono::milliseconds d);
 
@@ -94,7 +100,7 @@ private:
     etcd_client _etcd;      // the agent thread's
     // The agent thread's own:
     std::map<std::string, tracked> _sessions;   // by fleet id: those that target this node
-    uint64_t _registrations_seen = 0;
+    bool _local_known = false;   // this node's tagged sessions are in _sessions (nothing starts before)
     // The watcher thread's own:
     bool _failing = false;
     std::thread _agent_thread, _watcher_thread;

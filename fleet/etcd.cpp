@@ -3,6 +3,7 @@
 #include <atomic>
 #include <mutex>
 #include <regex>
+#include <thread>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -134,8 +135,27 @@ struct etcd_client::impl {
     std::vector<std::unique_ptr<httplib::Client>> clients;   // one per endpoint, made when first used
     size_t current = 0;                                       // the endpoint that answered last
     std::mutex interrupt_mutex;
-    httplib::Client* watching = nullptr;   // the client of a watch under way
-    std::atomic<bool> interrupted = false;
+    httplib::Client* in_flight = nullptr;   // the client of the call under way (under interrupt_mutex)
+    bool interrupted = false;               // for good (under interrupt_mutex)
+
+    // Runs `req` on endpoint i's client where interrupt() can end it;
+    // nullopt if interrupt() came first.
+    std::optional<httplib::Result> send(size_t i, const httplib::Request& req)
+    {
+        httplib::Client& c = client(i);
+        {
+            const std::lock_guard lock(interrupt_mutex);
+            if (interrupted)
+                return std::nullopt;
+            in_flight = &c;
+        }
+        httplib::Result r = c.send(req);
+        const std::lock_guard lock(interrupt_mutex);
+        in_flight = nullptr;
+        if (interrupted)
+            return std::nullopt;
+        return r;
+    }
 
     httplib::Client& client(size_t i)
     {
@@ -182,12 +202,21 @@ struct etcd_client::impl {
                 text.append(data, size);
                 return true;
             };
-            const httplib::Result r = client(i).send(req);
+            const std::optional<httplib::Result> sent = send(i, req);
+            if (!sent)
+                return fmt::format("etcd {}: {}: interrupted", settings.endpoints[i], what);
+            const httplib::Result& r = *sent;
             reply = json::parse(text, nullptr, false);
             if (!r && (status == 0 || reply.is_discarded())) {
                 errors += fmt::format("{}etcd {}: {}: {}", errors.empty() ? "" : "; ", settings.endpoints[i], what,
                                       transport_error(r.error(), settings));
-                continue;
+                // The next endpoint only when this one was never reached:
+                // a request that went out may have been carried out (a
+                // transaction sent again would find its own key).
+                if (r.error() == httplib::Error::Connection || r.error() == httplib::Error::ConnectionTimeout ||
+                    r.error() == httplib::Error::SSLConnection)
+                    continue;
+                return errors;
             }
             current = i;
             if (reply.is_discarded() || !reply.is_object())
@@ -295,6 +324,21 @@ std::string etcd_client::create(const std::string& key, const std::string& value
     return {};
 }
 
+std::string etcd_client::replace(const std::string& key, const std::string& value, int64_t mod_revision,
+                                 bool& replaced)
+{
+    const json body = {
+        {"compare",
+         {{{"key", base64(key)}, {"result", "EQUAL"}, {"target", "MOD"}, {"mod_revision", std::to_string(mod_revision)}}}},
+        {"success", {{{"request_put", {{"key", base64(key)}, {"value", base64(value)}}}}}},
+    };
+    json reply;
+    if (std::string e = _impl->call(fmt::format("replace {}", key), "/v3/kv/txn", body, reply); !e.empty())
+        return e;
+    replaced = reply.value("succeeded", false);
+    return {};
+}
+
 std::string etcd_client::remove(const std::string& key)
 {
     json reply;
@@ -303,10 +347,16 @@ std::string etcd_client::remove(const std::string& key)
 
 void etcd_client::interrupt()
 {
+    // httplib's stop() ends a call whose socket is open; one that is still
+    // connecting opens it after, so stop() is repeated until the call is over.
+    std::unique_lock lock(_impl->interrupt_mutex);
     _impl->interrupted = true;
-    const std::lock_guard lock(_impl->interrupt_mutex);
-    if (_impl->watching != nullptr)
-        _impl->watching->stop();
+    while (_impl->in_flight != nullptr) {
+        _impl->in_flight->stop();
+        lock.unlock();
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        lock.lock();
+    }
 }
 
 etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t start_revision,
@@ -319,14 +369,8 @@ etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t sta
         create["start_revision"] = std::to_string(start_revision);
     const std::string body = json{{"create_request", create}}.dump();
 
-    httplib::Client& client = _impl->client(_impl->current);
-    const std::string& where = _impl->settings.endpoints[_impl->current];
-    {
-        const std::lock_guard lock(_impl->interrupt_mutex);
-        if (_impl->interrupted.exchange(false))
-            return end;
-        _impl->watching = &client;
-    }
+    const size_t endpoint = _impl->current;
+    const std::string& where = _impl->settings.endpoints[endpoint];
     // The stream: one JSON object per line, {"result": {...}}, split across
     // reads as TCP pleases.
     std::string pending;
@@ -390,15 +434,10 @@ etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t sta
         }
         return true;
     };
-    const httplib::Result r = client.send(req);
-    {
-        const std::lock_guard lock(_impl->interrupt_mutex);
-        _impl->watching = nullptr;
-        if (_impl->interrupted.exchange(false))
-            stopped = true;
-    }
-    if (stopped || !end.error.empty())
+    const std::optional<httplib::Result> sent = _impl->send(endpoint, req);
+    if (!sent || stopped || !end.error.empty())
         return end;
+    const httplib::Result& r = *sent;
     if (!r && r.error() == httplib::Error::Read && end.created)
         return end;   // quiet for the timeout
     if (!r) {

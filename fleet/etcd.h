@@ -7,8 +7,9 @@
 // Documentation/dev-guide/api_grpc_gateway.md and rpc.proto.
 //
 // One etcd_client is used by one thread at a time (it holds one HTTP
-// connection per endpoint). Every call is bounded by the settings' timeouts
-// except watch(), which runs until its callback says stop. Errors come back
+// connection per endpoint). Every call is bounded by the settings' timeouts.
+// A call is tried on the next endpoint only when this one could not be
+// reached: one that went out may have been carried out. Errors come back
 // as text naming the endpoint and what failed ("etcd http://127.0.0.1:2379:
 // put /linecap/nodes/a: connection refused"); no call throws or logs.
 #pragma once
@@ -71,6 +72,10 @@ public:
     // Puts `key` only if it does not exist (a transaction comparing its
     // create_revision with 0): `created` says whether it did.
     std::string create(const std::string& key, const std::string& value, bool& created, int64_t lease = 0);
+    // Puts `key` only if it was last changed at `mod_revision` (a
+    // transaction): `replaced` says whether it was (not if it changed or
+    // went meanwhile).
+    std::string replace(const std::string& key, const std::string& value, int64_t mod_revision, bool& replaced);
     std::string remove(const std::string& key);
 
     // Watches every key under `prefix` from `start_revision` on (0: from
@@ -88,8 +93,9 @@ public:
     };
     watch_end watch(const std::string& prefix, int64_t start_revision,
                     const std::function<bool(const etcd_event&)>& on_event);
-    // Ends a watch() under way in another thread, or the next one to start
-    // (the one call that may come from another thread).
+    // Ends the call under way in another thread (a watch, or any other), and
+    // every later one at once: for a thread that is being stopped. The one
+    // member that may be called from another thread.
     void interrupt();
 
     // The endpoint the last call used.

@@ -156,7 +156,6 @@ void node_registration::run()
             }
             lease = granted;
             _lease = lease;
-            _registrations++;
             written = clock::now();
             if (first || _failing)
                 log_event(log_module::fleet, log_level::info, "fleet: node {} registered in etcd {} as {} ({} s lease)",

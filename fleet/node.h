@@ -87,11 +87,10 @@ public:
     // moments (from the control thread; never waits on etcd).
     void set_running(unsigned sessions);
 
-    // The lease the record is under now (0: not registered), and how many
-    // times the node has registered: keys written under an earlier lease
-    // are gone and are written again (fleet/agent.h's statuses).
+    // The lease the record is under now (0: not registered). Keys written
+    // under an earlier one are gone with it: fleet/agent.h writes its
+    // statuses again when this changes.
     int64_t lease() const { return _lease.load(); }
-    uint64_t registrations() const { return _registrations.load(); }
 
 private:
     std::string write_record(int64_t lease);
@@ -110,7 +109,6 @@ private:
     bool _changed = false;    // _running not yet in etcd
     bool _failing = false;   // the last call failed (said once in the log)
     std::atomic<int64_t> _lease = 0;
-    std::atomic<uint64_t> _registrations = 0;
 };
 
 } // namespace linecap

@@ -139,6 +139,15 @@ TEST_CASE("etcd: keys and values through the JSON gateway, binary and all")
     CHECK_FALSE(created);
     REQUIRE(etcd.get("/t/once", kv) == "");
     CHECK(kv->value == "first");
+    // replace: only over the revision read.
+    REQUIRE(etcd.get("/t/once", kv) == "");
+    bool replaced = false;
+    REQUIRE(etcd.replace("/t/once", "third", kv->mod_revision, replaced) == "");
+    CHECK(replaced);
+    REQUIRE(etcd.replace("/t/once", "fourth", kv->mod_revision, replaced) == "");
+    CHECK_FALSE(replaced);   // it changed since
+    REQUIRE(etcd.get("/t/once", kv) == "");
+    CHECK(kv->value == "third");
     REQUIRE(etcd.remove("/t/once") == "");
     REQUIRE(etcd.get("/t/once", kv) == "");
     CHECK_FALSE(kv.has_value());
@@ -215,16 +224,21 @@ TEST_CASE("etcd: a watch delivers every change in order, resumes from its revisi
     });
     CHECK(seen == std::vector<std::string>{"/w/d"});
 
-    // interrupt() from another thread ends a watch with nothing to deliver.
-    std::thread stopper([&] {
-        std::this_thread::sleep_for(300ms);
-        etcd.interrupt();
-    });
-    const auto start = std::chrono::steady_clock::now();
-    end = etcd.watch("/quiet/", 0, [](const etcd_event&) { return true; });
-    stopper.join();
-    CHECK(end.error == "");
-    CHECK(std::chrono::steady_clock::now() - start < 1900ms);   // before the 2 s read timeout
+    // interrupt() from another thread ends a watch with nothing to deliver,
+    // and every later call of that client at once.
+    {
+        etcd_client stopped(settings_for(server.url()));
+        std::thread stopper([&] {
+            std::this_thread::sleep_for(300ms);
+            stopped.interrupt();
+        });
+        const auto start = std::chrono::steady_clock::now();
+        end = stopped.watch("/quiet/", 0, [](const etcd_event&) { return true; });
+        stopper.join();
+        CHECK(end.error == "");
+        CHECK(std::chrono::steady_clock::now() - start < 1900ms);   // before the 2 s read timeout
+        CHECK(stopped.put("/t/k", "v") == fmt::format("etcd {}: put /t/k: interrupted", server.url()));
+    }
 
     // Quiet for the timeout: no error, and the revision to resume from.
     end = etcd.watch("/quiet/", 0, [](const etcd_event&) { return true; });

@@ -4,9 +4,9 @@
 # clock (`linecapctl fleet nodes`); fleet sessions started on some nodes
 # and on all, a late joiner, a duplicate id, stop; a node killed with -9
 # gone within its lease and, restarted, not running a fleet session twice;
-# etcd frozen past the lease while a node captures: not a packet lost, one
-# warning, the node back and its status caught up; a clean shutdown gone at
-# once. (The etcd client and the registration thread alone, against a
+# clean shutdowns gone at once; etcd frozen past the lease while a node
+# captures: not a packet lost meanwhile, one warning, the node back and its
+# status caught up. (The etcd client and the registration thread alone, against a
 # real etcd too: tests/fleet/test_etcd.cpp.)
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
@@ -75,8 +75,8 @@ note "fleet start on a and b: both run it within a second, c does not; the id on
 # packets a second on b, far within what one writer takes even beside four
 # daemons and etcd on two CPUs), in a ring of two 1 MB files.
 t0=$(date +%s%N)
-fleet start --id web --nodes a,b --name web -s 64 -C 1 -W 2 tcp dst port 443 and 'tcp[13] & 2 != 0' >"$WORK/out" ||
-    fail "fleet start: $(cat "$WORK/out")"
+fleet start --id web --nodes a,b --name web -s 64 -C 1 -W 2 tcp dst port 443 and 'tcp[13] & 2 != 0' >"$WORK/out" 2>&1 ||
+    fail "fleet start: $(cat "$WORK/out"); a: $(grep fleet "$WORK/a.log"); b: $(grep fleet "$WORK/b.log")"
 took=$((($(date +%s%N) - t0) / 1000000))
 note "fleet start returned after $took ms: $(cat "$WORK/out")"
 [ "$(cat "$WORK/out")" = "fleet session web started on 2 of 2 nodes" ] || fail "fleet start said $(cat "$WORK/out")"
@@ -138,18 +138,28 @@ status all a | jq -e '.status == "finished" and .reason == "crashed" and .local_
 node_ctl a --json ls | jq -e '[.sessions[] | select(.fleet == "all")] | length == 1' >/dev/null ||
     fail "a ran all twice: $(node_ctl a --json ls)"
 
+note "c and d shut down: gone from the fleet at once (their leases revoked)"
+for name in c d; do
+    node_ctl "$name" shutdown >/dev/null
+    for _ in $(seq 100); do kill -0 "${NODE_PID[$name]}" 2>/dev/null || break; sleep 0.1; done
+    wait "${NODE_PID[$name]}" || fail "$name exited with $?"
+done
+nodes | jq -e '([.[].name] | sort) == ["a", "b"]' >/dev/null || fail "c or d still listed after its shutdown: $(nodes)"
+
 note "etcd frozen for 8 s (past the leases) while b captures: nothing lost, one warning, b back, statuses caught up"
-written() { node_ctl b --json show all | jq '.session.counters.written_packets'; }
-before=$(written)
+counters() { node_ctl b --json show all | jq -c '.session.counters | [.written_packets, .dropped_ring + .dropped_write]'; }
+before=$(counters)
 kill -STOP "$ETCD_PID"
 sleep 8
-during=$(written)
+during=$(counters)
 kill -CONT "$ETCD_PID"
-took=$(wait_nodes '([.[].name] | sort) == ["a", "b", "c", "d"] and (.[] | select(.name == "b") | .sessions_running == 1)' 10)
+took=$(wait_nodes '([.[].name] | sort) == ["a", "b"] and (.[] | select(.name == "b") | .sessions_running == 1)' 10)
 note "every node listed again $took ms after etcd answered"
-[ "$during" -gt "$before" ] || fail "b wrote nothing while etcd was frozen ($before, then $during packets)"
-node_ctl b --json show all | jq -e '.session.counters | .dropped_ring == 0 and .dropped_write == 0' >/dev/null ||
-    fail "b dropped packets: $(node_ctl b --json show all)"
+# Written meanwhile, and no drop while etcd was frozen (the test's four
+# daemons share two CPUs: a drop before, from that, is not etcd's doing).
+jq -en --argjson b "$before" --argjson d "$during" '$d[0] > $b[0] and $d[1] == $b[1]' >/dev/null ||
+    fail "b while etcd was frozen: [written, dropped] $before, then $during"
+during=$(echo "$during" | jq '.[0]')
 for _ in $(seq 30); do [ "$(status all b | jq '.counters.written_packets')" -ge "$during" ] && break; sleep 0.1; done
 [ "$(status all b | jq '.counters.written_packets')" -ge "$during" ] || fail "b's status did not catch up: $(status all b)"
 [ "$(grep -c "warning: fleet: cannot keep node b's lease alive" "$WORK/b.log")" = 1 ] ||
@@ -158,7 +168,7 @@ grep -q "warning: fleet: node b's lease expired (etcd was out of reach for longe
     fail "b's log: $(grep fleet "$WORK/b.log")"
 [ "$(grep -c "fleet: node b registered in etcd" "$WORK/b.log")" = 2 ] || fail "b's log: $(grep fleet "$WORK/b.log")"
 
-note "fleet stop all; b shut down: gone from the fleet at once (its lease revoked)"
+note "fleet stop all; b shut down: gone from the fleet at once"
 fleet stop all >"$WORK/out" 2>&1 || fail "fleet stop all: $(cat "$WORK/out")"
 fleet_json ls | jq -e '.sessions[] | select(.id == "all") | .nodes_running == 0' >/dev/null ||
     fail "fleet ls after stop all: $(fleet_json ls)"
