@@ -6,7 +6,7 @@
 
 #include "core/spec.h"
 #include "core/utc_time.h"
-#include "fleet/node.h"
+#include "fleet/names.h"
 
 namespace linecap {
 

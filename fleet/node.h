@@ -23,18 +23,9 @@
 #include <nlohmann/json.hpp>
 
 #include "fleet/etcd.h"
+#include "fleet/names.h"
 
 namespace linecap {
-
-// Where linecap's keys live in etcd: every fleet shares one etcd under it.
-inline constexpr const char* fleet_prefix = "/linecap/";
-
-std::string node_key(const std::string& name);
-
-// A node name: 1 to 63 letters, digits, '.', '_' or '-', not starting with
-// '.' or '-' (it is a key's last part and a pcapng interface's prefix).
-// Empty, or what is wrong with it, said of `option` (as typed).
-std::string check_node_name(const std::string& name, const char* option = "--node");
 
 // The kernel's clock discipline, from adjtimex(2) (what NTP or chrony told
 // it): whether the system clock is synchronised, and its estimated and
