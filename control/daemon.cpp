@@ -151,10 +151,39 @@ ojson control_daemon::summary_of(const session_record& record) const
     return row;
 }
 
+// Every second: the system clock read beside the TSC, and the mapping the
+// lcores stamp with moved towards it, smoothly and never backwards
+// (core/tsc_clock.h). An offset above a millisecond (the system clock set,
+// or NTP stepping it) is logged when it appears and when it is gone.
+void control_daemon::reanchor_clock()
+{
+    const clock_discipline::outcome o = _discipline->adjust(_p->clock.mapping(), read_system_clock(_p->clock.hz));
+    _p->clock.rebase(o.next.ns_per_tsc, o.stepped ? static_cast<uint64_t>(o.offset_ns) : 0);
+    constexpr int64_t large_ns = 1000000;
+    if (o.stepped)
+        log_event(log_module::control, log_level::warning,
+                  "the system clock went forward by {:.3f} s: packet times follow it at once", o.offset_ns / 1e9);
+    else if (std::llabs(o.offset_ns) > large_ns && !_offset_said)
+        log_event(log_module::control, log_level::warning,
+                  "the system clock is {:.3f} ms {} linecap's (set, or stepped by NTP): packet times follow it smoothly, "
+                  "{:+.0f} ppm, never backwards",
+                  std::llabs(o.offset_ns) / 1e6, o.offset_ns > 0 ? "ahead of" : "behind", o.ppm);
+    else if (std::llabs(o.offset_ns) <= large_ns / 10 && _offset_said)
+        log_event(log_module::control, log_level::info, "packet times agree with the system clock again ({:+} ns)",
+                  o.offset_ns);
+    if (std::llabs(o.offset_ns) > large_ns)
+        _offset_said = true;
+    else if (std::llabs(o.offset_ns) <= large_ns / 10)
+        _offset_said = false;
+    if (_fleet)
+        _fleet->set_capture_clock({true, o.offset_ns, o.error_ns, o.ppm});
+}
+
 void control_daemon::run(pipeline& p)
 {
     _p = &p;
     _started_ns = p.clock.now_ns();
+    _discipline = std::make_unique<clock_discipline>(p.clock.mapping().ns_per_tsc);
     register_telemetry();
     uint64_t next_telemetry = 0;
     const uint64_t stats_every = static_cast<uint64_t>(_options.stats_interval_s * static_cast<double>(p.clock.hz));
@@ -183,6 +212,10 @@ void control_daemon::run(pipeline& p)
         if (now >= _next_notes_check) {
             send_new_notes();
             _next_notes_check = now + p.clock.hz;
+        }
+        if (now >= _next_reanchor) {
+            reanchor_clock();
+            _next_reanchor = now + p.clock.hz;
         }
         if (now >= next_telemetry) {
             publish_telemetry_snapshots();

@@ -25,6 +25,7 @@
 #include "control/watch.h"
 #include "engine/pipeline.h"
 #include "fleet/agent.h"
+#include "core/tsc_clock.h"
 #include "fleet/node.h"
 
 namespace linecap {
@@ -77,6 +78,7 @@ private:
     // socket answers it, with its status code; /metrics; /healthz.
     http_answer answer_http(const http_call& call);
     void join_fleet();
+    void reanchor_clock();
 
     // Ends a running session: out of the classifier, files closed, record
     // saved, watchers told.
@@ -129,6 +131,11 @@ private:
     std::array<uint64_t, max_sessions> _rx_at_start{};      // packets the ports had received when it started
     std::map<std::string, std::set<std::string_view>> _notes_sent;   // id -> kinds of note its watchers got
     uint64_t _next_notes_check = 0;                // TSC
+    // The clock packets are stamped with, re-anchored to the system clock
+    // every second (core/tsc_clock.h); created in run().
+    std::unique_ptr<clock_discipline> _discipline;
+    uint64_t _next_reanchor = 0;                   // TSC
+    bool _offset_said = false;                     // a large offset logged (once until it is small again)
     bool _shutdown = false;
     uint64_t _started_ns = 0;
 };

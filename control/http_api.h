@@ -29,6 +29,7 @@
 #include <string_view>
 
 #include "control/http_tls.h"
+#include "control/http_token.h"
 #include "control/protocol.h"
 
 namespace linecap {
@@ -123,10 +124,6 @@ std::string parse_http_address(std::string_view text, std::string& host, uint16_
 // 127.0.0.0/8, ::1, or ::ffff:127.x.y.z: only this machine reaches it.
 bool is_loopback_address(const std::string& host);
 
-// Reads --http-token-file: one line (trailing white space dropped) of 16 to
-// 4096 printable ASCII characters without spaces. Returns an empty string or
-// what is wrong.
-std::string read_http_token(const std::string& path, std::string& token);
 
 // Whether `given` is `expected`, in a time that depends on `expected`'s
 // length only (no early exit at the first differing byte).

@@ -90,10 +90,11 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
 {
     const std::string id = req.matches[1];
     // The socket's merge request, checked by the socket's parser: the id,
-    // and the format as the query gives it.
+    // and the format and times as the query gives them.
     json line = {{"cmd", "merge"}, {"id", id}, {"output", "the HTTP download"}};
-    if (req.has_param("format"))
-        line["format"] = req.get_param_value("format");
+    for (const char* field : {"format", "since", "until"})   // since, until: UTC, as merge's
+        if (req.has_param(field))
+            line[field] = req.get_param_value(field);
     request merge;
     if (std::string e = parse_request(line.dump(-1, ' ', false, json::error_handler_t::replace), merge); !e.empty())
         return send_error(res, 400, e);

@@ -34,6 +34,8 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "control/fleet_merge.h"
+#include "control/http_token.h"
 #include "control/session_options.h"
 #include "fleet/etcd.h"
 #include "fleet/fleet_session.h"
@@ -49,7 +51,8 @@ using linecap::human_bytes;
 
 constexpr const char* default_socket = "/run/linecap.sock";
 
-enum exit_code { ok = 0, refused = 1, usage = 2, unreachable = 3 };
+// partial: fleet merge wrote a file without every node's part.
+enum exit_code { ok = 0, refused = 1, usage = 2, unreachable = 3, partial = 4 };
 
 struct connection_error : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -406,7 +409,9 @@ struct fleet_arguments {
     const CLI::App* ls = nullptr;
     const CLI::App* show = nullptr;
     const CLI::App* stop = nullptr;
-    std::string id;                  // show, stop; start's --id
+    const CLI::App* merge = nullptr;
+    const CLI::App* rm = nullptr;
+    std::string id;                  // show, stop, merge, rm; start's --id
     std::vector<std::string> targets;   // start --nodes
     std::string start_time, end_time;   // start --start, --end
     bool late_join = false;
@@ -414,6 +419,9 @@ struct fleet_arguments {
     linecap::session_arguments session;
     std::vector<std::string> expression;
     std::string spec_file;
+    // merge
+    std::string output, format = "pcapng", since, until, token_file, ca_file, cert_file, key_file;
+    bool force = false;
 };
 
 struct fleet_view {
@@ -530,6 +538,123 @@ void print_fleet_nodes_status(const std::vector<json>& rows)
                 cells);
 }
 
+// `fleet merge ID -o OUT`: every node's part fetched over its HTTP API and
+// merged (control/fleet_merge.h). Exit status `partial` when a node's part
+// is missing from the file.
+int run_fleet_merge(linecap::etcd_client& etcd, bool as_json, const fleet_arguments& a)
+{
+    const auto refuse = [](const std::string& e, int status) {
+        fmt::print(stderr, "linecapctl: fleet merge: {}\n", e);
+        return status;
+    };
+    linecap::fleet_merge_settings settings;
+    settings.format = *linecap::parse_format(a.format);   // checked by the option
+    settings.ca_file = a.ca_file;
+    settings.cert_file = a.cert_file;
+    settings.key_file = a.key_file;
+    if (!a.token_file.empty())
+        if (std::string e = linecap::read_http_token(a.token_file, settings.token); !e.empty())
+            return refuse(fmt::format("--token-file {}: {}", a.token_file, e), usage);
+    if (a.cert_file.empty() != a.key_file.empty())
+        return refuse("--cert and --key go together: the client certificate and its key", usage);
+    for (const auto& [option, given, into] : {std::tuple{"--since", &a.since, &settings.since_ns},
+                                              std::tuple{"--until", &a.until, &settings.until_ns}}) {
+        if (given->empty())
+            continue;
+        std::string e;
+        const std::optional<uint64_t> t = linecap::parse_utc_time(*given, linecap::utc_now_ns(), e);
+        if (!t)
+            return refuse(fmt::format("{} {}: {}", option, *given, e), usage);
+        *into = *t;
+    }
+    if (settings.since_ns > settings.until_ns)
+        return refuse(fmt::format("--since {} is after --until {}: no packet can be in between", a.since, a.until), usage);
+    linecap::fleet_merge_plan plan;
+    bool unreachable_etcd = false;
+    if (std::string e = linecap::plan_fleet_merge(etcd, a.id, plan, unreachable_etcd); !e.empty())
+        return refuse(e, unreachable_etcd ? unreachable : refused);
+    merge_output output;
+    try {
+        output = open_merge_output("fleet merge", a.output, a.force);
+    } catch (const std::invalid_argument& e) {
+        fmt::print(stderr, "linecapctl: {}\n", e.what());
+        return refused;
+    }
+    settings.truncate_output = a.force && output.fd != STDOUT_FILENO;
+    // The parts wait beside the output (its filesystem has room for the
+    // merge), or in $TMPDIR when it is standard output.
+    settings.spool_dir = a.output != "-" ? std::filesystem::absolute(a.output).parent_path().string()
+                         : getenv("TMPDIR") != nullptr ? getenv("TMPDIR") : "/tmp";
+    const std::string name = a.output == "-" ? "standard output" : a.output;
+    linecap::fleet_merge_report report;
+    const std::string error = linecap::fleet_merge(plan, settings, output.fd, name, report);
+    for (const std::string& w : report.clock_warnings)
+        fmt::print(stderr, "linecapctl: warning: {}: packets of different nodes closer in time than that may be out "
+                           "of order\n", w);
+    for (const std::string& note : report.merged.notes)
+        fmt::print(stderr, "linecapctl: note: {}\n", note);
+    for (const auto& [node, why] : report.missing)
+        fmt::print(stderr, "linecapctl: fleet merge: node {} is missing: {}\n", node, why);
+    if (!error.empty()) {
+        if (output.created)
+            unlink(a.output.c_str());
+        return refuse(error, refused);
+    }
+    if (as_json) {
+        json missing = json::array();
+        for (const auto& [node, why] : report.missing)
+            missing.push_back({{"node", node}, {"reason", why}});
+        fmt::print(a.output == "-" ? stderr : stdout, "{}\n",
+                   json{{"ok", !report.partial()}, {"id", a.id}, {"output", name}, {"packets", report.merged.packets},
+                        {"nodes", report.merged_nodes}, {"missing", missing}, {"clock_warnings", report.clock_warnings}}
+                       .dump());
+    } else {
+        fmt::print(a.output == "-" ? stderr : stdout, "fleet session {}: {} from {} merged into {}{}\n", a.id,
+                   count_of(report.merged.packets, "packet", "packets"),
+                   count_of(report.merged_nodes.size(), "node", "nodes"), name,
+                   report.partial() ? fmt::format(": PARTIAL, {} missing", count_of(report.missing.size(), "node", "nodes"))
+                                    : "");
+    }
+    return report.partial() ? partial : ok;
+}
+
+bool has_members(linecap::etcd_client& etcd, const std::string& id)
+{
+    std::vector<linecap::etcd_kv> kvs;
+    int64_t revision = 0;
+    return etcd.list(linecap::fleet_member_prefix(id), kvs, revision).empty() && !kvs.empty();
+}
+
+// `fleet rm ID`: an ended fleet session's keys go from etcd (the session,
+// and the record of which nodes ran it). Each node's own session and files
+// stay, listed by its linecapctl ls and removed there.
+int run_fleet_rm(linecap::etcd_client& etcd, const fleet_view& view, const std::string& id)
+{
+    std::vector<std::string> running;
+    if (const auto st = view.status.find(id); st != view.status.end())
+        for (const json& r : st->second)
+            if (text(r, "status") == "running" || text(r, "status") == "waiting")
+                running.push_back(text(r, "node"));
+    if (!running.empty()) {
+        fmt::print(stderr, "linecapctl: fleet rm: fleet session {} still runs on {} ({}): stop it first "
+                           "(linecapctl fleet stop {})\n",
+                   id, count_of(running.size(), "node", "nodes"), fmt::join(running, ", "), id);
+        return refused;
+    }
+    // The session first: no node starts it, or records running it, once
+    // it is gone; then the record of who ran it, in one request.
+    std::string e = etcd.remove(linecap::fleet_session_key(id));
+    if (e.empty())
+        e = etcd.remove_prefix(linecap::fleet_member_prefix(id));
+    if (!e.empty()) {
+        fmt::print(stderr, "linecapctl: {}\n", e);
+        return unreachable;
+    }
+    fmt::print("fleet session {} removed from etcd; each node keeps its own session and files (linecapctl ls there)\n",
+               id);
+    return ok;
+}
+
 int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_arguments& a);
 
 // `linecapctl fleet ...`: the fleet as etcd holds it. A key someone wrote by
@@ -597,6 +722,8 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
     }
 
     linecap::etcd_client etcd(settings);
+    if (a.merge->parsed())
+        return run_fleet_merge(etcd, as_json, a);
     fleet_view view;
     if (std::string e = read_fleet(etcd, view); !e.empty()) {
         fmt::print(stderr, "linecapctl: {}\n", e);
@@ -685,11 +812,13 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         return missing.empty() ? ok : refused;
     }
 
-    // show and stop name one.
+    // show, stop and rm name one (rm also what a broken rm left: who ran it).
     const auto found = view.sessions.find(a.id);
+    if (a.rm->parsed() && (found != view.sessions.end() || has_members(etcd, a.id)))
+        return run_fleet_rm(etcd, view, a.id);
     if (found == view.sessions.end()) {
         fmt::print(stderr, "linecapctl: fleet {}: no fleet session {} (linecapctl fleet ls lists them)\n",
-                   a.show->parsed() ? "show" : "stop", a.id);
+                   a.show->parsed() ? "show" : a.rm->parsed() ? "rm" : "stop", a.id);
         return refused;
     }
     if (a.show->parsed()) {
@@ -848,7 +977,7 @@ int main(int argc, char** argv)
                                         "[,URL...] (default $LINECAP_ETCD)")
         ->type_name("URLS");
     CLI::App* fleet = app.add_subcommand("fleet", "The fleet of linecap daemons coordinated through etcd "
-                                                  "(docs/fleet.md): fleet nodes, start, ls, show, stop");
+                                                  "(docs/fleet.md): fleet nodes, start, ls, show, stop, merge, rm");
     fleet->require_subcommand(1);
     fleet_arguments fa;
     fa.nodes = fleet->add_subcommand("nodes", "The fleet's nodes: name, URL, status, clock");
@@ -877,7 +1006,32 @@ int main(int argc, char** argv)
     fa.show = fleet_show;
     CLI::App* fleet_stop = fleet->add_subcommand("stop", "Stop a fleet session on every node");
     fa.stop = fleet_stop;
-    for (CLI::App* sub : {fleet_show, fleet_stop})
+    CLI::App* fleet_merge = fleet->add_subcommand(
+        "merge", "Every node's files of a fleet session, fetched over its HTTP API, merged in time order into one "
+                 "file (pcapng: one interface per node and port, named node:port)");
+    fa.merge = fleet_merge;
+    fleet_merge->add_option("-o,--output", fa.output, "The file to write (required); - for standard output")
+        ->required()
+        ->type_name("FILE");
+    fleet_merge->add_flag("--force", fa.force, "Replace FILE if it exists");
+    fleet_merge->add_option("--format", fa.format, "pcapng (default), pcap or pcap-ns (no interfaces, no comment)")
+        ->check(CLI::IsMember({"pcap", "pcap-ns", "pcapng"}))
+        ->type_name("FORMAT");
+    fleet_merge->add_option("--since", fa.since, "Only packets from this UTC time on (2026-11-30T03:10:00Z, or -5m)")
+        ->type_name("TIME");
+    fleet_merge->add_option("--until", fa.until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
+    fleet_merge->add_option("--token-file", fa.token_file,
+                            "The nodes' HTTP bearer token, as their --http-token-file (default $LINECAP_HTTP_TOKEN_FILE)")
+        ->envname("LINECAP_HTTP_TOKEN_FILE")
+        ->type_name("FILE");
+    fleet_merge->add_option("--ca", fa.ca_file, "https nodes: the CA certificate that signed theirs (PEM)")
+        ->type_name("FILE");
+    fleet_merge->add_option("--cert", fa.cert_file, "A client certificate (PEM), for nodes with --http-client-ca")
+        ->type_name("FILE");
+    fleet_merge->add_option("--key", fa.key_file, "The client certificate's key (PEM)")->type_name("FILE");
+    CLI::App* fleet_rm = fleet->add_subcommand("rm", "Remove an ended fleet session from etcd (the nodes keep their files)");
+    fa.rm = fleet_rm;
+    for (CLI::App* sub : {fleet_show, fleet_stop, fleet_merge, fleet_rm})
         sub->add_option("id", fa.id, "The fleet session's id (fleet ls)")->required()->type_name("ID");
     fleet_stop->add_option("--wait", fa.wait_s, "Seconds to wait for the nodes to stop it (default 5)")
         ->check(CLI::Range(0.0, 600.0))

@@ -155,6 +155,7 @@ constexpr uint32_t pcapng_byte_order_magic = 0x1A2B3C4D;
 
 // Option codes.
 constexpr uint16_t pcapng_opt_end = 0;
+constexpr uint16_t pcapng_opt_comment = 1;   // any block's comment (UTF-8)
 constexpr uint16_t pcapng_shb_hardware = 2;
 constexpr uint16_t pcapng_shb_os = 3;
 constexpr uint16_t pcapng_shb_userappl = 4;

@@ -378,21 +378,38 @@ void fleet_agent::report()
         }
         if (t.session.id.empty() || t.gone)
             continue;
-        if (t.ended && !t.written.empty() && t.written_lease == lease)
-            continue;   // its final status is written
-        const std::optional<json> status = status_of(t);
-        if (!status)
-            continue;
-        const std::string text = status->dump();
-        if (text == t.written && t.written_lease == lease)
-            continue;
-        json stamped = *status;
-        stamped["updated"] = utc_iso8601(utc_now_ns());
-        if (!_etcd.put(fleet_status_key(id, _node), stamped.dump(), lease).empty())
+        if (!write_status(id, t, lease))
             return;
-        t.written = text;
-        t.written_lease = lease;
+        if (!t.local_id.empty() && !t.member_written) {
+            // After the status (what `fleet start` waits for), and without a
+            // lease: the node's part outlives the node (fleet merge).
+            const json member = {{"node", _node}, {"local_id", t.local_id}};
+            if (!_etcd.put(fleet_member_key(id, _node), member.dump()).empty())
+                return;
+            t.member_written = true;
+        }
     }
+}
+
+// `t`'s status, if it changed or was written under an earlier lease (or
+// not at all). false: etcd did not take it.
+bool fleet_agent::write_status(const std::string& id, tracked& t, int64_t lease)
+{
+    if (t.ended && !t.written.empty() && t.written_lease == lease)
+        return true;   // its final status is written
+    const std::optional<json> status = status_of(t);
+    if (!status)
+        return true;
+    const std::string text = status->dump();
+    if (text == t.written && t.written_lease == lease)
+        return true;
+    json stamped = *status;
+    stamped["updated"] = utc_iso8601(utc_now_ns());
+    if (!_etcd.put(fleet_status_key(id, _node), stamped.dump(), lease).empty())
+        return false;
+    t.written = text;
+    t.written_lease = lease;
+    return true;
 }
 
 } // namespace linecap

@@ -66,6 +66,7 @@ private:
         std::string written;         // the status last put (its JSON), to skip unchanged ones
         int64_t written_lease = 0;   // ... and the lease it was put under
         bool ended = false;          // its session here has ended (its status no longer changes)
+        bool member_written = false; // its member key (fleet_member_key) says this node ran it
         bool gone = false;           // its key was deleted, or it no longer targets this node
     };
 
@@ -86,6 +87,7 @@ private:
     void on_session(const std::string& key, const std::string& value, bool deleted);
     void reconcile(tracked& t);
     void report();
+    bool write_status(const std::string& id, tracked& t, int64_t lease);
     std::optional<nlohmann::json> status_of(tracked& t);
     void forget_gone();
     void say(bool failed, const std::string& what);

@@ -345,6 +345,13 @@ std::string etcd_client::remove(const std::string& key)
     return _impl->call(fmt::format("delete {}", key), "/v3/kv/deleterange", {{"key", base64(key)}}, reply);
 }
 
+std::string etcd_client::remove_prefix(const std::string& prefix)
+{
+    json reply;
+    return _impl->call(fmt::format("delete {}*", prefix), "/v3/kv/deleterange",
+                       {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}}, reply);
+}
+
 void etcd_client::interrupt()
 {
     // httplib's stop() ends a call whose socket is open; one that is still

@@ -77,6 +77,8 @@ public:
     // went meanwhile).
     std::string replace(const std::string& key, const std::string& value, int64_t mod_revision, bool& replaced);
     std::string remove(const std::string& key);
+    // Every key under `prefix`, in one request.
+    std::string remove_prefix(const std::string& prefix);
 
     // Watches every key under `prefix` from `start_revision` on (0: from
     // now), calling `on_event` for each change in revision order, until

@@ -25,6 +25,21 @@ std::string fleet_statuses_prefix()
     return std::string(fleet_prefix) + "status/";
 }
 
+std::string fleet_members_prefix()
+{
+    return std::string(fleet_prefix) + "members/";
+}
+
+std::string fleet_member_prefix(const std::string& id)
+{
+    return fleet_members_prefix() + id + "/";
+}
+
+std::string fleet_member_key(const std::string& id, const std::string& node)
+{
+    return fleet_member_prefix(id) + node;
+}
+
 std::string fleet_session_key(const std::string& id)
 {
     return fleet_sessions_prefix() + id;

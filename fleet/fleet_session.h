@@ -4,6 +4,10 @@
 //   /linecap/sessions/<id>           the fleet session (below), created once
 //                                    (a transaction that fails if the id exists)
 //   /linecap/status/<id>/<node>      each node's status of it, under the node's lease
+//   /linecap/members/<id>/<node>     a node that ran it, and its session's id
+//                                    there; no lease: a node that dies is still
+//                                    known to have taken part (fleet merge says
+//                                    it is missing, and finds it once back)
 //
 // The session key is written by `linecapctl fleet start` and `fleet stop`
 // and read by every node's agent (fleet/agent.h); a status key is written by
@@ -34,8 +38,11 @@ struct fleet_session {
 std::string fleet_session_key(const std::string& id);
 std::string fleet_status_prefix(const std::string& id);   // every node's status of it
 std::string fleet_status_key(const std::string& id, const std::string& node);
+std::string fleet_member_prefix(const std::string& id);   // every node that ran it
+std::string fleet_member_key(const std::string& id, const std::string& node);
 std::string fleet_sessions_prefix();
 std::string fleet_statuses_prefix();
+std::string fleet_members_prefix();
 
 // A fleet session id: 1 to 64 letters, digits, '.', '_', '-' (a key's part,
 // as a session name is a folder's). Empty, or what is wrong with it.

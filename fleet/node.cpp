@@ -1,5 +1,7 @@
 #include "fleet/node.h"
 
+#include <cmath>
+
 #include <sys/timex.h>
 
 #include <fmt/format.h>
@@ -20,22 +22,26 @@ kernel_clock read_kernel_clock()
     return c;
 }
 
-nlohmann::json clock_json(const kernel_clock& clock)
+nlohmann::json clock_json(const kernel_clock& clock, const capture_clock& capture)
 {
-    return {{"synchronised", clock.synchronised},
-            {"est_error_us", clock.est_error_us},
-            {"max_error_us", clock.max_error_us}};
+    nlohmann::json j = {{"synchronised", clock.synchronised},
+                        {"est_error_us", clock.est_error_us},
+                        {"max_error_us", clock.max_error_us}};
+    if (capture.known)
+        j["capture"] = {{"offset_ns", capture.offset_ns}, {"error_ns", capture.error_ns},
+                        {"slew_ppm", std::round(capture.slew_ppm * 1000) / 1000}};
+    return j;
 }
 
 nlohmann::json node_record(const node_identity& node, unsigned running, const kernel_clock& clock,
-                           const std::string& updated_utc)
+                           const std::string& updated_utc, const capture_clock& capture)
 {
     nlohmann::json ports = nlohmann::json::array();
     for (const node_port& p : node.ports)
         ports.push_back({{"port", p.id}, {"name", p.name}, {"driver", p.driver}});
     return {{"name", node.name},         {"url", node.url},         {"version", node.version},
             {"ports", ports},            {"sessions_running", running},
-            {"clock", clock_json(clock)}, {"started", node.started}, {"updated", updated_utc}};
+            {"clock", clock_json(clock, capture)}, {"started", node.started}, {"updated", updated_utc}};
 }
 
 node_registration::node_registration(registration_settings settings, node_identity node)
@@ -64,6 +70,12 @@ void node_registration::stop()
         _thread.join();
 }
 
+void node_registration::set_capture_clock(const capture_clock& clock)
+{
+    const std::lock_guard lock(_mutex);
+    _capture = clock;
+}
+
 void node_registration::set_running(unsigned sessions)
 {
     {
@@ -88,13 +100,15 @@ bool node_registration::wait(std::chrono::milliseconds d, bool on_change)
 std::string node_registration::write_record(int64_t lease)
 {
     unsigned running;
+    capture_clock capture;
     {
         const std::lock_guard lock(_mutex);
         running = _running;
+        capture = _capture;
         _changed = false;
     }
     return _etcd.put(node_key(_node.name),
-                     node_record(_node, running, read_kernel_clock(), utc_iso8601(utc_now_ns())).dump(), lease);
+                     node_record(_node, running, read_kernel_clock(), utc_iso8601(utc_now_ns()), capture).dump(), lease);
 }
 
 // A failure is logged when it starts, and the recovery when it ends: etcd

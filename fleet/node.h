@@ -36,7 +36,16 @@ struct kernel_clock {
     int64_t max_error_us = 0;
 };
 kernel_clock read_kernel_clock();
-nlohmann::json clock_json(const kernel_clock& clock);
+
+// linecap's own clock (the TSC clock packets are stamped with,
+// core/tsc_clock.h) against the system clock at its last re-anchoring.
+struct capture_clock {
+    bool known = false;      // re-anchored at least once
+    int64_t offset_ns = 0;   // the system clock minus linecap's
+    uint64_t error_ns = 0;   // the reading's uncertainty
+    double slew_ppm = 0;     // how fast linecap's clock runs against its calibration, taking the offset away
+};
+nlohmann::json clock_json(const kernel_clock& clock, const capture_clock& capture = {});
 
 struct node_port {
     unsigned id = 0;
@@ -55,7 +64,7 @@ struct node_identity {
 
 // `running`: the sessions the node runs now.
 nlohmann::json node_record(const node_identity& node, unsigned running, const kernel_clock& clock,
-                           const std::string& updated_utc);
+                           const std::string& updated_utc, const capture_clock& capture = {});
 
 struct registration_settings {
     etcd_settings etcd;
@@ -77,6 +86,9 @@ public:
     // The number of sessions running changed: the record says it within
     // moments (from the control thread; never waits on etcd).
     void set_running(unsigned sessions);
+    // linecap's clock was re-anchored: the record says so when next written
+    // (from the control thread; never waits on etcd).
+    void set_capture_clock(const capture_clock& clock);
 
     // The lease the record is under now (0: not registered). Keys written
     // under an earlier one are gone with it: fleet/agent.h writes its
@@ -97,6 +109,7 @@ private:
     std::condition_variable _wake;
     bool _stopping = false;
     unsigned _running = 0;    // under _mutex
+    capture_clock _capture;   // under _mutex
     bool _changed = false;    // _running not yet in etcd
     bool _failing = false;   // the last call failed (said once in the log)
     std::atomic<int64_t> _lease = 0;

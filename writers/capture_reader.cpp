@@ -394,6 +394,43 @@ uint32_t capture_reader::snaplen() const
     return largest;
 }
 
+std::string capture_reader::interface_option(uint32_t index, int option) const
+{
+    if (!_wiretap)
+        return {};
+    std::string value;
+    wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(_wiretap->wth);
+    if (idbs != nullptr && index < idbs->interface_data->len) {
+        char* text = nullptr;
+        const wtap_block_t idb = g_array_index(idbs->interface_data, wtap_block_t, index);
+        if (wtap_block_get_string_option_value(idb, static_cast<guint>(option), &text) == WTAP_OPTTYPE_SUCCESS &&
+            text != nullptr)
+            value = text;
+    }
+    g_free(idbs);
+    return value;
+}
+
+uint32_t capture_reader::interface_count() const
+{
+    if (!_wiretap)
+        return 0;
+    wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(_wiretap->wth);
+    const uint32_t count = idbs != nullptr ? idbs->interface_data->len : 0;
+    g_free(idbs);
+    return count;
+}
+
+std::string capture_reader::interface_name(uint32_t index) const
+{
+    return interface_option(index, OPT_IDB_NAME);
+}
+
+std::string capture_reader::interface_description(uint32_t index) const
+{
+    return interface_option(index, OPT_IDB_DESCRIPTION);
+}
+
 int capture_reader::linktype() const
 {
     if (_pcap)

@@ -80,6 +80,12 @@ public:
     // The largest snap length the file declares (pcapng: of its interfaces);
     // 0 when it says none.
     uint32_t snaplen() const;
+    // A pcapng file's interface `index` as its Interface Description Block
+    // names it (if_name, if_description); empty strings when it has no such
+    // option, for pcap files and for files libpcap reads.
+    uint32_t interface_count() const;   // the interfaces described so far (pcapng); 0 otherwise
+    std::string interface_name(uint32_t index) const;
+    std::string interface_description(uint32_t index) const;
     uint64_t packets() const { return _packets; }   // handed out so far
     uint64_t repaired() const { return _repaired; } // of those, captured length above original length
 
@@ -96,6 +102,7 @@ private:
     // `failure`: the error to give if wiretap cannot open it either (empty:
     // wiretap's own).
     std::string open_with_wiretap(int fd, const std::string& failure);
+    std::string interface_option(uint32_t index, int option) const;
     std::string ended_before_first_record(const std::string& why);
     read_status next_from_libpcap(capture_record& record);
     read_status next_from_wiretap(capture_record& record);

@@ -116,6 +116,8 @@ void capture_writer::write_pcapng_header(const capture_file_options& options)
     shb.option(pcapng_shb_hardware, host_hardware_description());
     shb.option(pcapng_shb_os, host_os_description());
     shb.option(pcapng_shb_userappl, std::string("linecap ") + LINECAP_VERSION);
+    if (!options.comment.empty())
+        shb.option(pcapng_opt_comment, options.comment);
     shb.end_options();
     shb.append_to(_file);
 

@@ -41,6 +41,7 @@ struct capture_file_options {
     const std::vector<capture_interface>* interfaces = nullptr;   // pcapng; none: one "linecap"
     uint64_t start_ns = 0;                         // pcapng statistics' start time
     uint32_t linktype = linktype_ethernet;         // of every packet in the file
+    std::string comment{};                         // pcapng: the section's comment (shb opt_comment); pcap has none
 };
 
 class capture_writer {

@@ -130,20 +130,27 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
     return {};
 }
 
-// One input of the k-way merge: its reader and its pending record, copied
-// out of the reader's buffer (which the next read reuses).
-struct input {
-    capture_reader reader;
+// One input of the k-way merge: the caller's reader, its pending record
+// copied out of the reader's buffer (which the next read reuses), and where
+// its interfaces go in the output.
+struct pending_input {
+    merge_input& in;
     capture_record record;
     std::vector<uint8_t> data;
+    std::vector<uint32_t> interface_of;   // the reader's interface -> the output's
 
     // Loads the next record; false at the end or at an error (the reader says which).
     bool next()
     {
-        if (reader.next(record) != read_status::record)
+        if (in.reader.next(record) != read_status::record)
             return false;
         data.assign(record.data, record.data + record.caplen);
         return true;
+    }
+    uint32_t output_interface() const
+    {
+        return record.interface < interface_of.size() ? interface_of[record.interface]
+                                                      : interface_of.empty() ? 0 : interface_of[0];
     }
 };
 
@@ -229,9 +236,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
             return abandon(fmt::format("{}: cannot replace it: {}", output, strerror(errno)));
     }
 
-    std::vector<std::unique_ptr<input>> inputs;
-    int linktype = -1;
-    uint32_t snaplen = 1;   // the largest of the inputs'; 0 once one has none
+    std::vector<std::unique_ptr<merge_input>> inputs;
     for (opened_file& f : opened.files) {
         // A .part file is read up to its last complete record at the size it
         // has now (it may be growing), or, left by a crash, before its torn tail.
@@ -260,43 +265,82 @@ std::string merge_captures(const merge_request& request, merge_result& result)
                 }
             }
         }
-        auto in = std::make_unique<input>();
+        auto in = std::make_unique<merge_input>();
         const int fd = std::exchange(f.fd, -1);   // the reader's now
         if (std::string e = in->reader.open_descriptor(fd, f.path, partial, limit_bytes, limit_packets); !e.empty())
             return abandon(e);
-        const int dlt = in->reader.linktype();
-        if (dlt == -1) {   // a .part cut inside its header (or, running, still getting it): nothing to merge
+        if (in->reader.linktype() == -1) {   // a .part cut inside its header (or, running, still getting it): nothing to merge
             if (!request.live)
                 result.notes.push_back(in->reader.note());
             continue;
         }
-        if (linktype == -1)
-            linktype = dlt;
-        else if (dlt != linktype)
-            return abandon(fmt::format("{}: link type {} differs from the first input's {}; merge files of one kind",
-                                       f.path, linktype_text(dlt), linktype_text(linktype)));
-        if (snaplen != 0)
-            snaplen = in->reader.snaplen() == 0 ? 0 : std::max(snaplen, in->reader.snaplen());
         inputs.push_back(std::move(in));
     }
     if (inputs.empty())
         return abandon("every input is an empty .part file: nothing to merge");
+    merge_sink out{out_fd, output, format, request.since_ns, request.until_ns, {}};
+    bool attached = false;
+    std::string e = merge_readers(inputs, out, result, attached);
+    return attached ? e : abandon(e);
+}
+
+std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, const merge_sink& out,
+                          merge_result& result, bool& attached)
+{
+    attached = false;
+    const std::string& output = out.name;
+    std::vector<pending_input> pending;
+    pending.reserve(inputs.size());
+    int linktype = -1;
+    uint32_t snaplen = 1;   // the largest of the inputs'; 0 once one has none
+    std::vector<capture_interface> interfaces;   // the output's (pcapng)
+    for (std::unique_ptr<merge_input>& in : inputs) {
+        const int dlt = in->reader.linktype();
+        if (linktype == -1)
+            linktype = dlt;
+        else if (dlt != linktype)
+            return fmt::format("{}: link type {} differs from the first input's {}; merge files of one kind",
+                               in->reader.path(), linktype_text(dlt), linktype_text(linktype));
+        if (snaplen != 0)
+            snaplen = in->reader.snaplen() == 0 ? 0 : std::max(snaplen, in->reader.snaplen());
+        pending_input& p = pending.emplace_back(pending_input{*in, {}, {}, {}});
+        if (out.format != file_format::pcapng)
+            continue;
+        // Its interfaces in the output's: one per name and description.
+        const uint32_t count = std::max(in->reader.interface_count(), 1u);
+        for (uint32_t i = 0; i < count; i++) {
+            std::pair<std::string, std::string> named =
+                in->name_interface ? in->name_interface(i)
+                                   : std::pair{in->reader.interface_name(i), in->reader.interface_description(i)};
+            if (named.first.empty())
+                named.first = "linecap";
+            const auto same = std::find_if(interfaces.begin(), interfaces.end(), [&](const capture_interface& c) {
+                return c.name == named.first && c.description == named.second;
+            });
+            p.interface_of.push_back(static_cast<uint32_t>(same - interfaces.begin()));
+            if (same == interfaces.end())
+                interfaces.push_back({static_cast<uint16_t>(interfaces.size()), named.first, named.second});
+        }
+    }
     // The two link types linecap writes: Ethernet, and raw IP ("decap": "ip").
     if (linktype != DLT_EN10MB && linktype != DLT_RAW)
-        return abandon(fmt::format("{}: link type {} is neither Ethernet nor raw IP; linecap writes those two",
-                                   opened.files.front().path, linktype_text(linktype)));
+        return fmt::format("{}: link type {} is neither Ethernet nor raw IP; linecap writes those two",
+                           inputs.front()->reader.path(), linktype_text(linktype));
 
     capture_writer writer;
     capture_file_options options;
-    options.format = format;
+    options.format = out.format;
     options.linktype = linktype == DLT_RAW ? linktype_raw : linktype_ethernet;
+    options.interfaces = &interfaces;
+    options.comment = out.comment;
     // The header says what the records hold: the inputs' largest snap
     // length. A record longer than its own file declared (a pcapng packet
     // over its interface's snap length) is cut to it, as libpcap cuts such
     // a record of a pcap file when it reads it.
     options.snaplen = snaplen;
-    if (int rc = writer.attach(out_fd, output, options); rc != 0)
-        return abandon(fmt::format("{}: cannot write it: {}", output, strerror(-rc)));
+    if (int rc = writer.attach(out.fd, output, options); rc != 0)
+        return fmt::format("{}: cannot write it: {}", output, strerror(-rc));
+    attached = true;
 
     // Min-heap on (timestamp, input index): equal times keep the inputs' order.
     using entry = std::pair<uint64_t, size_t>;
@@ -306,47 +350,47 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     // An input that ended: how (a partial file's torn tail is a note; a
     // finished file that stops early, or a record of another link type, is
     // an error).
-    auto ended = [&](input& in) {
-        if (!in.reader.error().empty())
-            unreadable.push_back(in.reader.error());
-        else if (!in.reader.note().empty())
-            result.notes.push_back(in.reader.note());
-        if (in.reader.repaired() != 0)
+    auto ended = [&](const capture_reader& reader) {
+        if (!reader.error().empty())
+            unreadable.push_back(reader.error());
+        else if (!reader.note().empty())
+            result.notes.push_back(reader.note());
+        if (reader.repaired() != 0)
             result.notes.push_back(fmt::format("{}: {} record{} a captured length above the original length; "
                                                "written with the original length raised to match",
-                                               in.reader.path(), in.reader.repaired(),
-                                               in.reader.repaired() == 1 ? " has" : "s have"));
+                                               reader.path(), reader.repaired(),
+                                               reader.repaired() == 1 ? " has" : "s have"));
     };
     auto advance = [&](size_t i) {
-        input& in = *inputs[i];
+        pending_input& p = pending[i];
         for (;;) {
-            if (!in.next()) {
-                ended(in);
-            } else if (in.record.linktype != linktype) {
+            if (!p.next()) {
+                ended(p.in.reader);
+            } else if (p.record.linktype != linktype) {
                 unreadable.push_back(fmt::format("{}: record {} is link type {}, not {} like the rest",
-                                                 in.reader.path(), in.reader.packets(),
-                                                 linktype_text(in.record.linktype), linktype_text(linktype)));
-            } else if (in.record.ts_ns < request.since_ns || in.record.ts_ns > request.until_ns) {
+                                                 p.in.reader.path(), p.in.reader.packets(),
+                                                 linktype_text(p.record.linktype), linktype_text(linktype)));
+            } else if (p.record.ts_ns < out.since_ns || p.record.ts_ns > out.until_ns) {
                 continue;   // outside the time window asked for
             } else {
-                heap.push({in.record.ts_ns, i});
+                heap.push({p.record.ts_ns, i});
             }
             return;
         }
     };
-    for (size_t i = 0; i < inputs.size(); i++)
+    for (size_t i = 0; i < pending.size(); i++)
         advance(i);
     // A write that failed (a reader of the pipe that hung up: EPIPE; a full
     // disk) ends the merge: the records after it would be read for nothing.
     while (!heap.empty() && writer.file().error() == 0) {
         const size_t i = heap.top().second;
         heap.pop();
-        input& in = *inputs[i];
-        writer.write_record(in.record.ts_ns, in.record.len, in.data.data(), in.record.caplen);
+        const pending_input& p = pending[i];
+        writer.write_record(p.record.ts_ns, p.record.len, p.data.data(), p.record.caplen, p.output_interface());
         result.packets++;
         advance(i);
     }
-    const int rc = writer.close(0);   // closes out_fd
+    const int rc = writer.close(0);   // closes out.fd
     if (rc != 0)
         return fmt::format("{}: writing failed: {}", output, strerror(-rc));
     result.output = output;

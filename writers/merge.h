@@ -12,11 +12,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/capture_format.h"
+#include "writers/capture_reader.h"
 
 namespace linecap {
 
@@ -56,6 +59,35 @@ struct merge_result {
 // never an input, and an existing output file is replaced only with
 // `force`.
 std::string merge_captures(const merge_request& request, merge_result& result);
+
+// One input of a merge whose reader the caller opened (fleet merge: a
+// node's download). `name_interface` names each of its pcapng interfaces
+// in a pcapng output (index: the reader's interface); unset, an interface
+// keeps its own name and description (if_name, if_description), and the
+// interfaces of inputs without any (pcap) are one, "linecap". Interfaces
+// of one name and description are one in the output.
+struct merge_input {
+    capture_reader reader;
+    std::function<std::pair<std::string, std::string>(uint32_t index)> name_interface;
+};
+
+// Where merge_readers writes.
+struct merge_sink {
+    int fd = -1;                        // taken (closed) once the output's header is written
+    std::string name;                   // in messages
+    file_format format = file_format::pcapng;
+    uint64_t since_ns = 0;              // as merge_request's
+    uint64_t until_ns = UINT64_MAX;
+    std::string comment;                // pcapng: the Section Header Block's comment (opt_comment)
+};
+
+// The k-way merge of open readers, in time order (equal times keep the
+// order of `inputs`). Returns an empty string, or what is wrong: before
+// anything is written (the inputs' link types differ, or are neither
+// Ethernet nor raw IP; `out.fd` is then left open, `attached` false), or
+// after, when an input could not be read to its end (as merge_captures).
+std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, const merge_sink& out,
+                          merge_result& result, bool& attached);
 
 // `linecap merge ...`: parses argv (argv[0] is "merge"), merges, prints a
 // summary or one error. Returns the exit status.

@@ -6,13 +6,14 @@
 # gone within its lease and, restarted, not running a fleet session twice;
 # clean shutdowns gone at once; etcd frozen past the lease while a node
 # captures: not a packet lost meanwhile, one warning, the node back and its
-# status caught up. (The etcd client and the registration thread alone, against a
+# status caught up; fleet merge against mergecap, with a node gone (partial,
+# exit 4) and back; fleet rm. (The etcd client and the registration thread alone, against a
 # real etcd too: tests/fleet/test_etcd.cpp.)
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 source "$(dirname "$0")/http_lib.sh"
 source "$(dirname "$0")/fleet_lib.sh"
-budget=60   # four daemons and etcd; two waits for a 5 s lease
+budget=100   # four daemons and etcd; two waits for a 5 s lease; five merges
 
 note "--fleet-etcd, --node, --fleet-url refusals: one line each, exit 2, before DPDK starts"
 H=(--http "127.0.0.1:$PORT")
@@ -126,17 +127,76 @@ done
 fleet_json ls | jq -e '.sessions[] | select(.id == "web") | .status == "stopped" and .nodes_finished == 2' >/dev/null ||
     fail "fleet ls after stop: $(fleet_json ls)"
 
+note "fleet merge web: a's and b's parts over their APIs, one pcapng, interfaces a:0 and b:0, the packets mergecap gives"
+# What mergecap makes of the nodes' own downloads, in node order (mergecap
+# keeps its inputs' order for equal times, as fleet merge keeps the nodes').
+for name in a b; do
+    curl -sf -o "$WORK/web-$name.pcapng" "http://127.0.0.1:${NODE_PORT[$name]}/api/v1/sessions/1/pcap?format=pcapng" ||
+        fail "node $name's download"
+done
+mergecap -w "$WORK/web-mergecap.pcapng" "$WORK/web-a.pcapng" "$WORK/web-b.pcapng"
+unsynced_before=$(nodes | jq '[.[] | select(.name == "a" or .name == "b") | select(.clock.synchronised | not)] | length')
+rc=0; fleet merge web -o "$WORK/web.pcapng" >"$WORK/out" 2>"$WORK/err" || rc=$?
+[ "$rc" = 0 ] || fail "fleet merge web: exit $rc: $(cat "$WORK/out" "$WORK/err")"
+count_a=$("$COUNT" "$WORK/web-a.pcapng")
+count_b=$("$COUNT" "$WORK/web-b.pcapng")
+# a replayed its file once, before the session began: its part is a file of no packets.
+[ "$count_a" = 0 ] && [ "$count_b" -gt 0 ] || fail "the nodes' parts: a $count_a packets, b $count_b"
+grep -qx "fleet session web: $((count_a + count_b)) packets from 2 nodes merged into $WORK/web.pcapng" "$WORK/out" ||
+    fail "fleet merge said $(cat "$WORK/out")"
+"$COMPARE" "$WORK/web-mergecap.pcapng" "$WORK/web.pcapng" || fail "fleet merge's packets are not mergecap's"
+# idbs FILE: its interfaces, NAME=PACKETS each; comment FILE: its comment (capinfos, one call each).
+idbs() { capinfos -M "$1" | awk '/^ +Name = /{n=$3} /^ +Number of packets = /{printf "%s%s=%s", sep, n, $5; sep=" "}'; }
+comment() { capinfos -k "$1" | sed -n '/^Capture comment/,$p'; }
+# Every packet on b's interface (a has none), both described; the file's comment.
+[ "$(idbs "$WORK/web.pcapng")" = "a:0=0 b:0=$count_b" ] || fail "interfaces: $(capinfos -M "$WORK/web.pcapng")"
+capinfos -M "$WORK/web.pcapng" | grep -qx " *Description = node b, net_pcap0 (net_pcap)" ||
+    fail "interface descriptions: $(capinfos -M "$WORK/web.pcapng")"
+comment "$WORK/web.pcapng" | grep -q "linecap fleet merge of fleet session web: nodes a, b" ||
+    fail "the merged file's comment: $(capinfos -k "$WORK/web.pcapng")"
+# A node whose record says its clock is not synchronised is warned of, in
+# the output and the comment alike (the records read just before and just
+# after the merge: the kernel's state may change between them).
+warned=$(grep -c "warning: node [ab]'s clock is NOT synchronised" "$WORK/err" || true)
+[ "$warned" = "$(comment "$WORK/web.pcapng" | grep -o "clock: node [ab]'s clock is NOT synchronised" | wc -l)" ] ||
+    fail "clock warnings: $(cat "$WORK/err"); the comment: $(comment "$WORK/web.pcapng")"
+unsynced() { nodes | jq '[.[] | select(.name == "a" or .name == "b") | select(.clock.synchronised | not)] | length'; }
+[ "$warned" = "$unsynced_before" ] || [ "$warned" = "$(unsynced)" ] ||
+    fail "clock warnings for $warned nodes, the records say $unsynced_before then $(unsynced): $(cat "$WORK/err")"
+fleet merge web -o "$WORK/web.pcap" --format pcap >/dev/null 2>&1 || fail "fleet merge --format pcap"
+"$COMPARE" "$WORK/web-mergecap.pcapng" "$WORK/web.pcap" --timestamps us || fail "fleet merge --format pcap's packets"
+rc=0; fleet merge web -o "$WORK/web.pcapng" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "fleet merge: $WORK/web.pcapng already exists; give another -o, or --force to replace it" "$WORK/err" ||
+    fail "fleet merge over a file: exit $rc: $(cat "$WORK/err")"
+rc=0; fleet merge nosuch -o "$WORK/x.pcapng" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "linecapctl: fleet merge: no fleet session nosuch (linecapctl fleet ls lists them)" "$WORK/err" &&
+    [ ! -e "$WORK/x.pcapng" ] || fail "fleet merge nosuch: exit $rc: $(cat "$WORK/err")"
+
+
 note "kill -9 of a: gone from the fleet within its 5 s lease; restarted, it does not run a fleet session twice"
 kill -9 "${NODE_PID[a]}"
 took=$(wait_nodes '([.[].name] | sort) == ["b", "c", "d"]' 8)
 note "a gone after $took ms"
 [ "$took" -le 6500 ] || fail "a took $took ms to go, its lease is 5 s (and a keep-alive a third of it)"
+note "fleet merge all while a is gone: partial (exit 4), a named as missing in the output and in the file's comment"
+rc=0; fleet merge all -o "$WORK/all.pcapng" >"$WORK/out" 2>"$WORK/err" || rc=$?
+[ "$rc" = 4 ] || fail "fleet merge all without a: exit $rc: $(cat "$WORK/out" "$WORK/err") $(etcdctl --endpoints "$ETCD" get --prefix /linecap/)"
+grep -q "linecapctl: fleet merge: node a is missing: not in the fleet now (its lease ran out" "$WORK/err" ||
+    fail "fleet merge all without a said: $(cat "$WORK/err")"
+grep -qE "^fleet session all: [0-9]+ packets from 3 nodes merged into $WORK/all.pcapng: PARTIAL, 1 node missing$" "$WORK/out" ||
+    fail "fleet merge all without a said: $(cat "$WORK/out")"
+comment "$WORK/all.pcapng" | grep -q "PARTIAL: node a is missing" || fail "all.pcapng's comment: $(capinfos -k "$WORK/all.pcapng")"
+[ "$(idbs "$WORK/all.pcapng" | sed 's/=[0-9]*//g')" = "b:0 c:0 d:0" ] || fail "all.pcapng's interfaces: $(capinfos -M "$WORK/all.pcapng")"
 start_node a "$WORK/in.pcap" --idle-mode sleep
 for _ in $(seq 50); do [ "$(status all a | jq -r .status)" = finished ] && break; sleep 0.1; done
 status all a | jq -e '.status == "finished" and .reason == "crashed" and .local_id == "3"' >/dev/null ||
     fail "a's status of all after its restart: $(status all a)"
 node_ctl a --json ls | jq -e '[.sessions[] | select(.fleet == "all")] | length == 1' >/dev/null ||
     fail "a ran all twice: $(node_ctl a --json ls)"
+rc=0; fleet merge all -o "$WORK/all-back.pcapng" >"$WORK/out" 2>&1 || rc=$?
+[ "$rc" = 0 ] && grep -qE "^fleet session all: [0-9]+ packets from 4 nodes merged" "$WORK/out" ||
+    fail "fleet merge all with a back: exit $rc: $(cat "$WORK/out")"
+[ "$(idbs "$WORK/all-back.pcapng" | sed 's/=[0-9]*//g')" = "a:0 b:0 c:0 d:0" ] || fail "all-back.pcapng's interfaces: $(capinfos -M "$WORK/all-back.pcapng")"
 
 note "c and d shut down: gone from the fleet at once (their leases revoked)"
 for name in c d; do
@@ -168,10 +228,20 @@ grep -q "warning: fleet: node b's lease expired (etcd was out of reach for longe
     fail "b's log: $(grep fleet "$WORK/b.log")"
 [ "$(grep -c "fleet: node b registered in etcd" "$WORK/b.log")" = 2 ] || fail "b's log: $(grep fleet "$WORK/b.log")"
 
-note "fleet stop all; b shut down: gone from the fleet at once"
+note "fleet rm: refused while running; fleet stop all, then rm; b shut down: gone from the fleet at once"
+rc=0; fleet rm all 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "linecapctl: fleet rm: fleet session all still runs on 1 node (b): stop it first (linecapctl fleet stop all)" "$WORK/err" ||
+    fail "fleet rm all while running: exit $rc: $(cat "$WORK/err")"
 fleet stop all >"$WORK/out" 2>&1 || fail "fleet stop all: $(cat "$WORK/out")"
 fleet_json ls | jq -e '.sessions[] | select(.id == "all") | .nodes_running == 0' >/dev/null ||
     fail "fleet ls after stop all: $(fleet_json ls)"
+fleet rm all >"$WORK/out" || fail "fleet rm all: $(cat "$WORK/out")"
+left=$(etcdctl --endpoints "$ETCD" get --prefix --keys-only /linecap/) || fail "etcdctl get failed"
+echo "$left" | grep -q "^/linecap/nodes/b$" || fail "etcdctl lists no node b: not a test of what is left: $left"
+! echo "$left" | grep -qE "^/linecap/(sessions/all|members/all/)" || fail "fleet rm left keys: $left"
+fleet_json ls | jq -e '[.sessions[].id] | index("all") == null' >/dev/null || fail "fleet ls after rm: $(fleet_json ls)"
+node_ctl b --json ls | jq -e '[.sessions[] | select(.fleet == "all")] | length == 1' >/dev/null ||
+    fail "b's own session of all should stay: $(node_ctl b --json ls)"
 node_ctl b shutdown >/dev/null
 for _ in $(seq 100); do kill -0 "${NODE_PID[b]}" 2>/dev/null || break; sleep 0.1; done
 wait "${NODE_PID[b]}" || fail "b exited with $?"

@@ -10,6 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 source "$(dirname "$0")/http_lib.sh"
+budget=60   # python3 (the socket's words) and curl a hundred times: 40 s on a slow machine
 
 command -v promtool >/dev/null ||
     fail "promtool is not installed (it checks /metrics): scripts/bootstrap installs it (apt-get install prometheus)"

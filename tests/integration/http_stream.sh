@@ -11,6 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 source "$(dirname "$0")/http_lib.sh"
+budget=50   # a merge of 20 files in four formats and a window, and hostile clients
 
 "$GEN" -o "$WORK/in.pcap" -n 2000 --seed 5
 URL="http://127.0.0.1:$PORT"
@@ -66,6 +67,20 @@ for format in pcapng pcap pcap-ns; do
     [ "$got" = "$packets" ] || fail "?format=$format holds $got packets, the pcap $packets"
 done
 check_readable "$WORK/ctl-pcapng.out" "$packets"
+# ?since=&until=: the window linecapctl merge --since --until keeps (packets 100 to 200).
+window=()
+for t in $(tshark -r "$WORK/ctl.pcap" -c 200 -T fields -e frame.time_epoch | sed -n '100p;200p'); do
+    window+=("$(date -u -d "@$t" +%Y-%m-%dT%H:%M:%S.%NZ)")
+done
+expect 200 GET "/api/v1/sessions/1/pcap?since=${window[0]}&until=${window[1]}"
+ctl merge 1 --since "${window[0]}" --until "${window[1]}" -o "$WORK/ctl-window.pcap" >/dev/null
+cmp "$WORK/body" "$WORK/ctl-window.pcap" || fail "GET /pcap?since=&until= differs from linecapctl merge --since --until"
+# (101 at least: packets of one burst may share a time with the 100th or the 200th.)
+in_window=$("$COUNT" "$WORK/body")
+[ "$in_window" -ge 101 ] && [ "$in_window" -lt "$packets" ] || fail "the window holds $in_window packets of $packets"
+expect 400 GET "/api/v1/sessions/1/pcap?since=yesterday"
+[ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"merge","id":"1","since":"yesterday"}')" ] ||
+    fail "?since=yesterday: $(cat "$WORK/body")"
 # HEAD: a GET's headers, and no merge made.
 merges_logged=$(grep -c "merge of session" "$WORK/daemon.log" || true)
 expect 200 HEAD "/api/v1/sessions/1/pcap?format=pcapng" -I

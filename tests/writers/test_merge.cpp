@@ -7,12 +7,15 @@
 #include <filesystem>
 #include <fstream>
 #include <csignal>
+#include <fcntl.h>
+#include <iterator>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/support/dpdk_env.h"
 #include "core/capture_format.h"
 #include "writers/capture_reader.h"
+#include "writers/capture_writer.h"
 #include "writers/merge.h"
 #include "writers/session_output.h"
 
@@ -445,4 +448,93 @@ TEST_CASE("a merge whose reader hangs up stops at its first failed write, not at
     INFO(error);
     CHECK(error.find("Broken pipe") != std::string::npos);
     CHECK(result.packets < 400000 / 2);   // the records of the first buffer written (4 MiB), not all
+}
+
+namespace {
+
+// A pcapng file of two ports' interfaces, as a writer makes it: packet i on
+// port i % 2, 1 µs apart from `first_ns`.
+void write_two_port_pcapng(const std::string& dir, const std::string& name, int packets, uint64_t first_ns)
+{
+    const std::vector<capture_interface> ports = {{0, "net_pcap0", "net_pcap"}, {1, "net_pcap1", "net_pcap"}};
+    capture_file_options o;
+    o.format = file_format::pcapng;
+    o.chunk_bytes = 1 << 16;
+    o.interfaces = &ports;
+    const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    capture_writer w;
+    REQUIRE(w.open(dir_fd, name, o) == 0);
+    const uint8_t frame[60] = {0x02};
+    for (int i = 0; i < packets; i++)
+        w.write_record(first_ns + static_cast<uint64_t>(i) * 1000, 60, frame, 60, static_cast<uint32_t>(i % 2));
+    REQUIRE(w.close(0) == 0);
+    close(dir_fd);
+}
+
+// Each record's interface name, in the order read.
+std::vector<std::string> interfaces_of(const std::string& path)
+{
+    capture_reader r;
+    REQUIRE(r.open(path) == "");
+    std::vector<std::string> names;
+    capture_record rec;
+    while (r.next(rec) == read_status::record)
+        names.push_back(r.interface_name(rec.interface));
+    return names;
+}
+
+} // namespace
+
+TEST_CASE("a pcapng merge keeps its inputs' interfaces, one per name; a pcap input's is \"linecap\"")
+{
+    const std::string dir = test::temp_dir();
+    write_two_port_pcapng(dir, "a.pcapng", 4, 1700000000ull * 1000000000u);
+    write_two_port_pcapng(dir, "b.pcapng", 2, 1700000000ull * 1000000000u + 500);
+    write_input(dir + "/c.pcap", DLT_EN10MB, 1, 1700000001);
+    pcap_close(merge_and_open({dir + "/a.pcapng", dir + "/b.pcapng", dir + "/c.pcap"}, dir, "out", file_format::pcapng, 7));
+    // a0 (port 0), b0 (0), a1 (1), b1 (1), a2 (0), a3 (1), then c's.
+    CHECK(interfaces_of(dir + "/out.pcapng") ==
+          std::vector<std::string>{"net_pcap0", "net_pcap0", "net_pcap1", "net_pcap1", "net_pcap0", "net_pcap1", "linecap"});
+    capture_reader r;
+    REQUIRE(r.open(dir + "/out.pcapng") == "");
+    CHECK(r.interface_count() == 3);
+    CHECK(r.interface_description(1) == "net_pcap");
+}
+
+TEST_CASE("merge_readers of readers opened by the caller (fleet merge's parts): interfaces renamed per input, the comment")
+{
+    const std::string dir = test::temp_dir();
+    write_two_port_pcapng(dir, "a.pcapng", 3, 1700000000ull * 1000000000u);
+    write_two_port_pcapng(dir, "b.pcapng", 3, 1700000000ull * 1000000000u + 500);
+    std::vector<std::unique_ptr<merge_input>> inputs;
+    for (const char* node : {"a", "b"}) {
+        auto in = std::make_unique<merge_input>();
+        REQUIRE(in->reader.open(dir + "/" + node + ".pcapng") == "");
+        const capture_reader& reader = in->reader;
+        in->name_interface = [node = std::string(node), &reader](uint32_t i) {
+            return std::pair{node + ":" + reader.interface_name(i), std::string("node ") + node};
+        };
+        inputs.push_back(std::move(in));
+    }
+    const std::string out_path = dir + "/fleet.pcapng";
+    merge_sink out;
+    out.fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    out.name = out_path;
+    out.comment = "fleet merge of x: nodes a, b";
+    merge_result result;
+    bool attached = false;
+    CHECK(merge_readers(inputs, out, result, attached) == "");
+    CHECK(attached);
+    CHECK(result.packets == 6);
+    // a0 (port 0), b0 (0), a1 (1), b1 (1), a2 (0), b2 (0).
+    CHECK(interfaces_of(out_path) ==
+          std::vector<std::string>{"a:net_pcap0", "b:net_pcap0", "a:net_pcap1", "b:net_pcap1", "a:net_pcap0", "b:net_pcap0"});
+    capture_reader r;
+    REQUIRE(r.open(out_path) == "");
+    CHECK(r.interface_count() == 4);
+    CHECK(r.interface_description(3) == "node b");
+    // The comment, as the section header holds it (opt_comment, code 1).
+    std::ifstream in(out_path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(bytes.find("fleet merge of x: nodes a, b") != std::string::npos);
 }
