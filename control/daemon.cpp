@@ -265,7 +265,7 @@ void control_daemon::join_fleet()
     for (const port_row& row : take_snapshot(*_p).ports)
         node.ports.push_back({row.plan->id, row.plan->name, row.plan->driver});
     registration_settings settings;
-    settings.etcd.endpoints = _options.fleet_endpoints;
+    settings.etcd = _options.fleet_etcd_settings;
     _fleet = std::make_unique<node_registration>(settings, node);
     _fleet->start();
     // Its requests go to this thread as the HTTP API's do, and are answered

@@ -422,6 +422,7 @@ struct fleet_arguments {
     // merge
     std::string output, format = "pcapng", since, until, token_file, ca_file, cert_file, key_file;
     bool force = false;
+    linecap::etcd_credential_options etcd;   // --etcd-cacert, -cert, -key, -user, -password-file
 };
 
 struct fleet_view {
@@ -681,6 +682,10 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
     }
     if (std::string e = linecap::parse_etcd_endpoints(etcd_urls, settings.endpoints); !e.empty()) {
         fmt::print(stderr, "linecapctl: --etcd: {}\n", e);
+        return usage;
+    }
+    if (std::string e = linecap::apply_etcd_credentials(a.etcd, "--etcd-", settings); !e.empty()) {
+        fmt::print(stderr, "linecapctl: {}\n", e);
         return usage;
     }
     // A fleet session to start is checked whole before etcd is asked.
@@ -976,10 +981,21 @@ int main(int argc, char** argv)
     app.add_option("--etcd", etcd_urls, "The fleet's etcd for `fleet` commands (docs/fleet.md): http://HOST:2379"
                                         "[,URL...] (default $LINECAP_ETCD)")
         ->type_name("URLS");
+    fleet_arguments fa;
+    // etcd's TLS and users, named as etcdctl names them.
+    app.add_option("--etcd-cacert", fa.etcd.cacert, "The CA that signed etcd's certificate, for https:// etcd URLs "
+                                                    "(PEM; default: the system's)")
+        ->type_name("FILE");
+    app.add_option("--etcd-cert", fa.etcd.cert, "A client certificate for an etcd run with --client-cert-auth (PEM)")
+        ->type_name("FILE");
+    app.add_option("--etcd-key", fa.etcd.key, "The key of --etcd-cert (PEM)")->type_name("FILE");
+    app.add_option("--etcd-user", fa.etcd.user, "etcd's user, when etcd's auth is enabled (with --etcd-password-file)")
+        ->type_name("NAME");
+    app.add_option("--etcd-password-file", fa.etcd.password_file, "A file whose first line is --etcd-user's password")
+        ->type_name("FILE");
     CLI::App* fleet = app.add_subcommand("fleet", "The fleet of linecap daemons coordinated through etcd "
                                                   "(docs/fleet.md): fleet nodes, start, ls, show, stop, merge, rm");
     fleet->require_subcommand(1);
-    fleet_arguments fa;
     fa.nodes = fleet->add_subcommand("nodes", "The fleet's nodes: name, URL, status, clock");
     CLI::App* fleet_start = fleet->add_subcommand(
         "start", "Start a session on every node of the fleet (or --nodes): a spec file, options and/or an expression, "

@@ -242,6 +242,24 @@ void define_options(CLI::App& app, command_line& c)
                    "http://127.0.0.1:2379[,URL...]; with --node and --http")
         ->group(daemon_group)
         ->type_name("URLS");
+    const std::pair<const char*, std::string*> etcd_files[] = {
+        {"--fleet-etcd-cacert", &o.fleet_etcd_credentials.cacert},
+        {"--fleet-etcd-cert", &o.fleet_etcd_credentials.cert},
+        {"--fleet-etcd-key", &o.fleet_etcd_credentials.key},
+        {"--fleet-etcd-password-file", &o.fleet_etcd_credentials.password_file}};
+    const char* etcd_file_help[] = {"The CA that signed etcd's certificate, for https:// etcd URLs (PEM; default: "
+                                    "the system's)",
+                                    "This node's client certificate, for an etcd run with --client-cert-auth (PEM)",
+                                    "The key of --fleet-etcd-cert (PEM)",
+                                    "A file whose first line is --fleet-etcd-user's password (etcd's auth)"};
+    for (size_t i = 0; i < std::size(etcd_files); i++)
+        app.add_option(etcd_files[i].first, *etcd_files[i].second, etcd_file_help[i])
+            ->group(daemon_group)
+            ->type_name("FILE");
+    app.add_option("--fleet-etcd-user", o.fleet_etcd_credentials.user,
+                   "etcd's user for this node, when etcd's auth is enabled (with --fleet-etcd-password-file)")
+        ->group(daemon_group)
+        ->type_name("NAME");
     app.add_option("--node", o.node_name, "This daemon's name in the fleet: letters, digits, '.', '_', '-'")
         ->group(daemon_group)
         ->type_name("NAME");
@@ -443,7 +461,9 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         return parse_result::run;
     }
     for (const char* name : {"--out-root", "--max-sessions", "--control-group", "--start", "--http", "--http-token-file",
-                             "--http-cert", "--http-key", "--http-client-ca", "--fleet-etcd", "--node", "--fleet-url"})
+                             "--http-cert", "--http-key", "--http-client-ca", "--fleet-etcd", "--fleet-etcd-cacert",
+                             "--fleet-etcd-cert", "--fleet-etcd-key", "--fleet-etcd-user", "--fleet-etcd-password-file",
+                             "--node", "--fleet-url"})
         if (app.count(name) > 0)
             return refuse(fmt::format("{} is a daemon option: give --control PATH too", name));
 
@@ -525,13 +545,21 @@ std::string check_http_options(engine_options& o)
 std::string check_fleet_options(engine_options& o)
 {
     if (o.fleet_etcd.empty()) {
-        for (const auto& [name, value] : {std::pair{"--node", &o.node_name}, std::pair{"--fleet-url", &o.fleet_url}})
+        etcd_credential_options& c = o.fleet_etcd_credentials;
+        for (const auto& [name, value] :
+             {std::pair{"--node", &o.node_name}, std::pair{"--fleet-url", &o.fleet_url},
+              std::pair{"--fleet-etcd-cacert", &c.cacert}, std::pair{"--fleet-etcd-cert", &c.cert},
+              std::pair{"--fleet-etcd-key", &c.key}, std::pair{"--fleet-etcd-user", &c.user},
+              std::pair{"--fleet-etcd-password-file", &c.password_file}})
             if (!value->empty())
                 return fmt::format("{} is for a node of a fleet: give --fleet-etcd URL too (docs/fleet.md)", name);
         return {};
     }
-    if (std::string e = parse_etcd_endpoints(o.fleet_etcd, o.fleet_endpoints); !e.empty())
+    if (std::string e = parse_etcd_endpoints(o.fleet_etcd, o.fleet_etcd_settings.endpoints); !e.empty())
         return "--fleet-etcd: " + e;
+    if (std::string e = apply_etcd_credentials(o.fleet_etcd_credentials, "--fleet-etcd-", o.fleet_etcd_settings);
+        !e.empty())
+        return e;
     if (o.node_name.empty())
         return "--fleet-etcd needs --node NAME: this daemon's name in the fleet, e.g. --node collector-3";
     if (std::string e = check_node_name(o.node_name); !e.empty())

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/spec.h"
+#include "fleet/etcd.h"
 #include "engine/config.h"
 
 namespace linecap {
@@ -48,7 +49,8 @@ struct engine_options : engine_config {
     // checked by validate_options(); --fleet-url defaults to the --http
     // address's URL.
     std::string fleet_etcd;
-    std::vector<std::string> fleet_endpoints;
+    etcd_credential_options fleet_etcd_credentials;   // --fleet-etcd-cacert, -cert, -key, -user, -password-file
+    etcd_settings fleet_etcd_settings;                // all of them, checked (validate_options)
     std::string node_name;
     std::string fleet_url;
 

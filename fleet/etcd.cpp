@@ -1,6 +1,10 @@
 #include "fleet/etcd.h"
 
 #include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 #include <regex>
 #include <thread>
@@ -9,6 +13,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <unistd.h>
 
 namespace linecap {
 
@@ -130,6 +135,38 @@ std::string parse_etcd_endpoints(const std::string& list, std::vector<std::strin
     return {};
 }
 
+std::string apply_etcd_credentials(const etcd_credential_options& o, const std::string& prefix,
+                                   etcd_settings& settings)
+{
+    settings.cert_hint = fmt::format("{0}cert FILE and {0}key FILE", prefix);
+    settings.user_hint = fmt::format("{0}user NAME and {0}password-file FILE", prefix);
+    if (o.cert.empty() != o.key.empty())
+        return fmt::format("{0}cert and {0}key go together: the client certificate and its key (PEM)", prefix);
+    for (const auto& [option, path] : {std::pair{"cacert", &o.cacert}, std::pair{"cert", &o.cert},
+                                       std::pair{"key", &o.key}, std::pair{"password-file", &o.password_file}})
+        if (!path->empty() && access(path->c_str(), R_OK) != 0)
+            return fmt::format("{}{} {}: cannot read it: {}", prefix, option, *path, std::strerror(errno));
+    if (o.user.empty() != o.password_file.empty())
+        return fmt::format("{0}user and {0}password-file go together: etcd's user name, and a file whose first "
+                           "line is its password",
+                           prefix);
+    settings.ca_file = o.cacert;
+    settings.cert_file = o.cert;
+    settings.key_file = o.key;
+    settings.user = o.user;
+    settings.password.clear();
+    if (!o.password_file.empty()) {
+        std::ifstream in(o.password_file);
+        std::getline(in, settings.password);
+        while (!settings.password.empty() && std::isspace(static_cast<unsigned char>(settings.password.back())))
+            settings.password.pop_back();
+        if (settings.password.empty())
+            return fmt::format("{}password-file {}: its first line is empty: put etcd's password for {} there",
+                               prefix, o.password_file, o.user);
+    }
+    return {};
+}
+
 struct etcd_client::impl {
     etcd_settings settings;
     std::vector<std::unique_ptr<httplib::Client>> clients;   // one per endpoint, made when first used
@@ -160,7 +197,12 @@ struct etcd_client::impl {
     httplib::Client& client(size_t i)
     {
         if (!clients[i]) {
-            clients[i] = std::make_unique<httplib::Client>(settings.endpoints[i]);
+            clients[i] = settings.cert_file.empty()
+                             ? std::make_unique<httplib::Client>(settings.endpoints[i])
+                             : std::make_unique<httplib::Client>(settings.endpoints[i], settings.cert_file,
+                                                                 settings.key_file);
+            if (!settings.ca_file.empty())
+                clients[i]->set_ca_cert_path(settings.ca_file.c_str());
             clients[i]->set_connection_timeout(settings.connect_timeout);
             clients[i]->set_read_timeout(settings.timeout);
             clients[i]->set_write_timeout(settings.timeout);
@@ -173,11 +215,76 @@ struct etcd_client::impl {
         return *clients[i];
     }
 
-    // POSTs `body` to `path` on each endpoint in turn, from the current one,
-    // until one answers. An answer is etcd's JSON, error or not; an error
-    // reply ({"error": ..., "code": ...}) comes back as text, not tried on
-    // the next endpoint (the cluster said it).
+    std::string token;   // etcd's auth token for settings.user; empty: none yet
+
+    // call_as_user(), with a token first when settings.user is given, and
+    // once more with a new one when etcd says the token is no longer valid
+    // (a simple token expires after --auth-token-ttl idle, a JWT at its
+    // expiry).
     std::string call(const std::string& what, const std::string& path, const json& body, json& reply)
+    {
+        if (!settings.user.empty() && token.empty())
+            if (std::string e = authenticate(); !e.empty())
+                return e;
+        std::string e = call_as_user(what, path, body, reply);
+        if (!settings.user.empty() && e.find("invalid auth token") != std::string::npos) {
+            token.clear();
+            if (e = authenticate(); !e.empty())
+                return e;
+            e = call_as_user(what, path, body, reply);
+        }
+        return e;
+    }
+
+    std::string authenticate()
+    {
+        json reply;
+        std::string e = call_as_user(fmt::format("authenticate as {}", settings.user), "/v3/auth/authenticate",
+                                     {{"name", settings.user}, {"password", settings.password}}, reply);
+        if (!e.empty())
+            return e;
+        token = reply.value("token", std::string());
+        return token.empty() ? fmt::format("etcd {}: authenticate as {}: no token in the reply (is etcd's auth "
+                                           "enabled? etcdctl auth enable)",
+                                           settings.endpoints[current], settings.user)
+                             : "";
+    }
+
+    // What etcd's error message means for this client, when it is about
+    // who it is: the option to give.
+    std::string explain(const std::string& message) const
+    {
+        if (message.find("user name is empty") != std::string::npos)
+            return fmt::format("{}: etcd has authentication enabled: give {}", message, settings.user_hint);
+        if (message.find("authentication failed") != std::string::npos)
+            return fmt::format("{}: check {}", message, settings.user_hint);
+        if (message.find("permission denied") != std::string::npos)
+            return fmt::format("{}: etcd's user {} needs a role with readwrite on the prefix /linecap/ "
+                               "(etcdctl role grant-permission ROLE --prefix=true readwrite /linecap/)",
+                               message, settings.user.empty() ? "(none)" : settings.user);
+        return message;
+    }
+
+    // A transport error on endpoint i, with what may have caused it: an
+    // etcd that asks for a client certificate (--client-cert-auth) ends the
+    // connection at the TLS handshake, or (TLS 1.3) once the request is
+    // being sent or its reply read.
+    std::string transport_error_at(size_t i, httplib::Error e) const
+    {
+        std::string text = transport_error(e, settings);
+        if (settings.endpoints[i].starts_with("https://") && settings.cert_file.empty() &&
+            (e == httplib::Error::SSLConnection || e == httplib::Error::Read || e == httplib::Error::Write))
+            text += fmt::format(" (if etcd asks for client certificates, --client-cert-auth, give {})",
+                                settings.cert_hint);
+        return text;
+    }
+
+    // POSTs `body` to `path` on each endpoint in turn, from the current one,
+    // until one answers, with the token when there is one. An answer is
+    // etcd's JSON, error or not; an error reply ({"error": ..., "code":
+    // ...}) comes back as text, not tried on the next endpoint (the cluster
+    // said it).
+    std::string call_as_user(const std::string& what, const std::string& path, const json& body, json& reply)
     {
         std::string errors;
         for (size_t tried = 0; tried < settings.endpoints.size(); tried++) {
@@ -194,6 +301,8 @@ struct etcd_client::impl {
             req.path = path;
             req.body = body.dump();
             req.set_header("Content-Type", "application/json");
+            if (!token.empty())
+                req.set_header("Authorization", token);
             req.response_handler = [&](const httplib::Response& r) {
                 status = r.status;
                 return true;
@@ -209,7 +318,7 @@ struct etcd_client::impl {
             reply = json::parse(text, nullptr, false);
             if (!r && (status == 0 || reply.is_discarded())) {
                 errors += fmt::format("{}etcd {}: {}: {}", errors.empty() ? "" : "; ", settings.endpoints[i], what,
-                                      transport_error(r.error(), settings));
+                                      transport_error_at(i, r.error()));
                 // The next endpoint only when this one was never reached:
                 // a request that went out may have been carried out (a
                 // transaction sent again would find its own key).
@@ -225,7 +334,7 @@ struct etcd_client::impl {
                                    settings.endpoints[i], what, status);
             if (status != 200 || reply.contains("error"))
                 return fmt::format("etcd {}: {}: {}", settings.endpoints[i], what,
-                                   reply.value("message", reply.value("error", fmt::format("HTTP {}", status))));
+                                   explain(reply.value("message", reply.value("error", fmt::format("HTTP {}", status)))));
             return {};
         }
         return errors;
@@ -375,6 +484,11 @@ etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t sta
     if (start_revision > 0)
         create["start_revision"] = std::to_string(start_revision);
     const std::string body = json{{"create_request", create}}.dump();
+    if (!_impl->settings.user.empty() && _impl->token.empty())
+        if (std::string e = _impl->authenticate(); !e.empty()) {
+            end.error = e;
+            return end;
+        }
 
     const size_t endpoint = _impl->current;
     const std::string& where = _impl->settings.endpoints[endpoint];
@@ -387,6 +501,8 @@ etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t sta
     req.path = "/v3/watch";
     req.body = body;
     req.set_header("Content-Type", "application/json");
+    if (!_impl->token.empty())
+        req.set_header("Authorization", _impl->token);
     req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
         pending.append(data, size);
         for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
@@ -399,7 +515,10 @@ etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t sta
             if (message.contains("error")) {
                 const json& error = message["error"];
                 end.error = fmt::format("etcd {}: watch {}: {}", where, prefix,
-                                        error.is_object() ? error.value("message", error.dump()) : error.dump());
+                                        _impl->explain(error.is_object() ? error.value("message", error.dump())
+                                                                         : error.dump()));
+                if (end.error.find("invalid auth token") != std::string::npos)
+                    _impl->token.clear();   // the next call asks for a new one
                 return false;
             }
             const json result = message.value("result", json::object());
@@ -448,7 +567,7 @@ etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t sta
     if (!r && r.error() == httplib::Error::Read && end.created)
         return end;   // quiet for the timeout
     if (!r) {
-        end.error = fmt::format("etcd {}: watch {}: {}", where, prefix, transport_error(r.error(), _impl->settings));
+        end.error = fmt::format("etcd {}: watch {}: {}", where, prefix, _impl->transport_error_at(endpoint, r.error()));
         // The next call tries the next endpoint first.
         if (r.error() == httplib::Error::Connection || r.error() == httplib::Error::ConnectionTimeout)
             _impl->current = (_impl->current + 1) % _impl->settings.endpoints.size();

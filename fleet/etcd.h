@@ -7,7 +7,7 @@
 // Documentation/dev-guide/api_grpc_gateway.md and rpc.proto.
 //
 // One etcd_client is used by one thread at a time (it holds one HTTP
-// connection per endpoint). Every call is bounded by the settings' timeouts.
+// connection per endpoint, and its auth token). Every call is bounded by the settings' timeouts.
 // A call is tried on the next endpoint only when this one could not be
 // reached: one that went out may have been carried out. Errors come back
 // as text naming the endpoint and what failed ("etcd http://127.0.0.1:2379:
@@ -30,11 +30,38 @@ struct etcd_settings {
     std::vector<std::string> endpoints;
     std::chrono::milliseconds connect_timeout{1000};
     std::chrono::milliseconds timeout{3000};   // one call's reply
+
+    // TLS, for https:// endpoints (etcd's --cert-file): ca_file, PEM, the
+    // CA that signed etcd's certificate (its --trusted-ca-file's peer;
+    // empty: the system's CAs); cert_file and key_file, PEM, this client's
+    // certificate and key, for an etcd run with --client-cert-auth.
+    std::string ca_file, cert_file, key_file;
+    // etcd's own users (etcdctl user add, auth enable): the token etcd's
+    // /v3/auth/authenticate gives for user and password goes with every
+    // call, and is asked for again when etcd says it is no longer valid.
+    // Empty user: none.
+    std::string user, password;
+    // How this program's user gives a client certificate and a user, for
+    // errors that say what to type: "--etcd-cert FILE and --etcd-key FILE".
+    std::string cert_hint = "a client certificate and key";
+    std::string user_hint = "a user and password";
 };
 
 // "http://a:2379,http://b:2379" split and checked: empty, or what is wrong
 // and what to type instead.
 std::string parse_etcd_endpoints(const std::string& list, std::vector<std::string>& endpoints);
+
+// The TLS and user options of a program that talks to etcd, named like
+// etcdctl's (--cacert, --cert, --key, --user) after the program's prefix
+// ("--etcd-" for linecapctl, "--fleet-etcd-" for the daemon), checked and
+// laid into settings: cert and key go together and are read now, as is the
+// CA; the password is the first line of password_file, which a user needs.
+// Returns an empty string, or what is wrong and what to type instead.
+struct etcd_credential_options {
+    std::string cacert, cert, key, user, password_file;
+};
+std::string apply_etcd_credentials(const etcd_credential_options& options, const std::string& prefix,
+                                   etcd_settings& settings);
 
 struct etcd_kv {
     std::string key;

@@ -82,10 +82,12 @@ run_daemon() {
     fail "$label: the daemon did not come up"
 }
 
-# check_sessions LABEL ID...: each stopped session's counters add up, its
-# files read cleanly and hold what it wrote, snap64 kept 64 bytes at most.
+# check_sessions LABEL ID...: each stopped session's counters add up; what
+# the daemon says of its files is kept for check_files, which reads them
+# once the daemon has gone (its worker polls endless ports to the end, and
+# the readers would share the other core).
 check_sessions() {
-    local label=$1 id name f longest
+    local label=$1 id name
     shift
     for id in "$@"; do
         ctl --json stop "$id" >"$WORK/stop.json" || fail "$label: stop $id failed"
@@ -95,20 +97,31 @@ check_sessions() {
     for id in "$@"; do
         ctl --json show "$id" >"$WORK/show.json"
         name=$(jq -r .session.name "$WORK/show.json")
+        echo "$name" >"$WORK/name-$id"
         jq -e '.session.counters as $c | $c.matched_packets == $c.written_packets + $c.dropped_ring +
                $c.dropped_write + $c.dropped_limit and $c.written_packets <= $c.matched_packets and
                $c.matched_packets > 0' "$WORK/show.json" >/dev/null ||
             fail "$label: session $name: counters $(jq -c .session.counters "$WORK/show.json")"
-        check_session_files "$id"
-        if [ "$name" = snap64 ]; then
-            while read -r f; do
-                longest=$("$COUNT" --longest "$f")
-                [ "${longest:-0}" -le 64 ] || fail "$label: session snap64: a record of $longest bytes in $f"
-            done < <(ctl --json files "$id" | jq -r '.files[].path')
-        fi
+        record_session_files "$id"
     done
     note "$label: $(ctl --json stats | jq '[.ports[].rx_packets] | add') packets received, 5 sessions: $(
         for id in "$@"; do ctl --json show "$id" | jq -r '"\(.session.name) \(.session.counters.written_packets)"'; done | paste -sd, -)"
+}
+
+# check_files LABEL ID...: after check_sessions and end_daemon, each
+# session's files read cleanly and hold what it wrote; snap64 kept 64 bytes
+# at most.
+check_files() {
+    local label=$1 id f longest
+    shift
+    for id in "$@"; do
+        check_recorded_files "$id"
+        [ "$(cat "$WORK/name-$id")" = snap64 ] || continue
+        while read -r f; do
+            longest=$("$COUNT" --longest "$f")
+            [ "${longest:-0}" -le 64 ] || fail "$label: session snap64: a record of $longest bytes in $f"
+        done <"$WORK/files-$id"
+    done
 }
 
 # end_daemon LABEL: shut down cleanly, no sanitizer report.
@@ -165,6 +178,7 @@ for ((start = 0; start < ${#files[@]}; start += per_daemon)); do
     check_sessions "$label" "${ids[@]}"
     total_rx=$((total_rx + $(ctl --json stats | jq '[.ports[].rx_packets] | add')))
     end_daemon "$label"
+    check_files "$label" "${ids[@]}"
     rm -rf "$root"
 done
 note "part 1: $total_rx packets from ${#files[@]} captures through five sessions started over the socket"
@@ -205,6 +219,7 @@ for ((start = 0; start < ${#big_files[@]}; start += per_daemon)); do
     [ "$(field "$all_id" .counters.written_packets)" = "$rx" ] ||
         fail "$label: session all wrote $(field "$all_id" .counters.written_packets) of $rx packets received from a replay"
     end_daemon "$label"
+    check_files "$label" "${ids[@]}"
     rm -rf "$root"
 done
 note "part 2: $expected packets from ${#big_files[@]} big-frame captures through five sessions given with --start"

@@ -64,8 +64,44 @@ check_session_counters() {
 # hundred times would take minutes); with N, they hold N packets together;
 # and the session's written_packets agree.
 check_session_files() {
-    local id=$1 want=${2:-} total=0 n i files
-    mapfile -t files < <(ctl --json files "$id" | jq -r '.files[].path')
+    record_session_files "$1"
+    check_recorded_files "$@"
+}
+
+# record_session_files ID: what the daemon says of the ended session, kept
+# for check_recorded_files, so that the files can be read after the daemon
+# has gone (a daemon on endless replay keeps a core busy, and the readers
+# take twice as long beside it): its files ($WORK/files-ID, one path a
+# line) and its written_packets ($WORK/written-ID).
+record_session_files() {
+    ctl --json files "$1" | jq -r '.files[].path' >"$WORK/files-$1" || fail "session $1: linecapctl files failed"
+    field "$1" .counters.written_packets >"$WORK/written-$1"
+}
+
+# defer_session_files ID [N]: check_session_files, the files read later,
+# by check_deferred_files, once the daemon has gone.
+deferred_checks=()
+defer_session_files() {
+    record_session_files "$1"
+    deferred_checks+=("$*")
+}
+
+# check_deferred_files: the checks defer_session_files left, in order.
+check_deferred_files() {
+    local args
+    for args in "${deferred_checks[@]}"; do
+        # shellcheck disable=SC2086 # ID and N, as given
+        check_recorded_files $args
+    done
+    deferred_checks=()
+}
+
+# check_recorded_files ID [N]: check_session_files, from what
+# record_session_files kept.
+check_recorded_files() {
+    local id=$1 want=${2:-} total=0 n i files written
+    mapfile -t files <"$WORK/files-$id"
+    written=$(cat "$WORK/written-$id")
     for ((i = 0; i < ${#files[@]}; i++)); do
         [[ "${files[i]}" != *.part ]] || fail "session $id: ${files[i]} still .part after it ended"
         if [ "$i" = 0 ] || [ "$i" = $((${#files[@]} - 1)) ]; then
@@ -76,8 +112,7 @@ check_session_files() {
         n=$(capinfos_packets)
         total=$((total + n))
     done
-    [ "$total" = "$(field "$id" .counters.written_packets)" ] ||
-        fail "session $id: files hold $total packets, counters say $(field "$id" .counters.written_packets)"
+    [ "$total" = "$written" ] || fail "session $id: files hold $total packets, counters say $written"
     [ -z "$want" ] || [ "$total" = "$want" ] || fail "session $id: $total packets, expected $want"
 }
 

@@ -4,23 +4,27 @@ command -v etcd >/dev/null ||
     fail "etcd is not installed: scripts/bootstrap installs it (apt-get install etcd-server etcd-client)"
 
 ETCD_PID=
-# start_etcd: one member on two free loopback ports, its data under $WORK;
-# sets ETCD (its client URL). Killed by the test's cleanup.
+ETCD_CURL=()   # what curl needs to reach it (TLS: CA, client certificate)
+# start_etcd [NAME [SCHEME [ETCD-OPTIONS...]]]: one member NAME (default
+# fleet-test) on two free loopback ports, its client URL SCHEME (default
+# http), its data under $WORK/NAME; sets ETCD (its client URL) and
+# ETCD_PID. Killed by the test's cleanup.
 start_etcd() {
-    local client peer
+    local name=${1:-fleet-test} scheme=${2:-http} client peer
+    shift $(($# < 2 ? $# : 2))
     client=$(free_port)
     peer=$(free_port)
-    ETCD="http://127.0.0.1:$client"
-    etcd --name fleet-test --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+    ETCD="$scheme://127.0.0.1:$client"
+    etcd --name "$name" --data-dir "$WORK/$name" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
         --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-        --initial-cluster "fleet-test=http://127.0.0.1:$peer" >>"$WORK/etcd.log" 2>&1 &
+        --initial-cluster "$name=http://127.0.0.1:$peer" "$@" >>"$WORK/$name.log" 2>&1 &
     ETCD_PID=$!
     cleanup_hooks+=("kill -CONT $ETCD_PID 2>/dev/null; kill -9 $ETCD_PID 2>/dev/null")
     for _ in $(seq 100); do
-        curl -sf --max-time 1 "$ETCD/health" >/dev/null 2>&1 && return 0
+        curl -sf --max-time 1 "${ETCD_CURL[@]}" "$ETCD/health" >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-    cat "$WORK/etcd.log"
+    cat "$WORK/$name.log"
     fail "etcd did not come up on $ETCD"
 }
 
@@ -56,10 +60,12 @@ node_ctl() {
 # nodes: `fleet nodes --json`'s list. Asked again if etcd is slow to answer
 # (exit 3): two CPUs shared by etcd, four daemons and tshark can hold it
 # past the client's 3 s now and then, which is not what these tests test.
+# ETCD_CTL: linecapctl's options for this etcd besides --etcd (TLS, user).
+ETCD_CTL=()
 nodes() {
     local out
     for _ in 1 2 3; do
-        out=$("$LINECAPCTL" --etcd "$ETCD" --json fleet nodes) && break
+        out=$("$LINECAPCTL" --etcd "$ETCD" "${ETCD_CTL[@]}" --json fleet nodes) && break
     done
     echo "$out" | jq -c '.nodes'
 }
