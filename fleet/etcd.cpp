@@ -1,5 +1,6 @@
 #include "fleet/etcd.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -12,7 +13,10 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <unistd.h>
 
 namespace linecap {
@@ -135,6 +139,57 @@ std::string parse_etcd_endpoints(const std::string& list, std::vector<std::strin
     return {};
 }
 
+namespace {
+
+bool utf8(const std::string& text)
+{
+    try {
+        (void)json(text).dump();
+        return true;
+    } catch (const json::exception&) {
+        return false;
+    }
+}
+
+// The PEM files read as OpenSSL reads them when it connects: the CA one
+// certificate or more, the certificate one, the key one that matches it.
+// cpp-httplib only says "HTTP client error Success" for a client it could
+// not set up, so the options are named here.
+std::string check_pem(const etcd_credential_options& o, const std::string& prefix)
+{
+    const auto open = [](const std::string& path) {
+        return std::unique_ptr<BIO, decltype(&BIO_free)>(BIO_new_file(path.c_str(), "r"), BIO_free);
+    };
+    if (!o.cacert.empty()) {
+        auto bio = open(o.cacert);
+        std::unique_ptr<X509, decltype(&X509_free)> ca(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)
+                                                           : nullptr,
+                                                       X509_free);
+        if (!ca)
+            return fmt::format("{}cacert {}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)", prefix,
+                               o.cacert);
+    }
+    if (o.cert.empty())
+        return {};
+    auto cert_bio = open(o.cert);
+    std::unique_ptr<X509, decltype(&X509_free)> cert(
+        cert_bio ? PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);
+    if (!cert)
+        return fmt::format("{}cert {}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)", prefix, o.cert);
+    auto key_bio = open(o.key);
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+        key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr) : nullptr, EVP_PKEY_free);
+    if (!key)
+        return fmt::format("{}key {}: no PEM private key in it, or one with a passphrase (give an unencrypted "
+                           "key)",
+                           prefix, o.key);
+    if (X509_check_private_key(cert.get(), key.get()) != 1)
+        return fmt::format("{}key {} is not the key of {}cert {}", prefix, o.key, prefix, o.cert);
+    return {};
+}
+
+} // namespace
+
 std::string apply_etcd_credentials(const etcd_credential_options& o, const std::string& prefix,
                                    etcd_settings& settings)
 {
@@ -150,6 +205,16 @@ std::string apply_etcd_credentials(const etcd_credential_options& o, const std::
         return fmt::format("{0}user and {0}password-file go together: etcd's user name, and a file whose first "
                            "line is its password",
                            prefix);
+    const bool tls = std::any_of(settings.endpoints.begin(), settings.endpoints.end(),
+                                 [](const std::string& url) { return url.starts_with("https://"); });
+    for (const auto& [option, path] : {std::pair{"cacert", &o.cacert}, std::pair{"cert", &o.cert}})
+        if (!path->empty() && !tls)
+            return fmt::format("{}{} is for https:// etcd URLs: give etcd's https:// client URL, or leave it out",
+                               prefix, option);
+    std::string pem_error = check_pem(o, prefix);
+    ERR_clear_error();   // what OpenSSL queued on this thread, before a TLS call reads the queue
+    if (!pem_error.empty())
+        return pem_error;
     settings.ca_file = o.cacert;
     settings.cert_file = o.cert;
     settings.key_file = o.key;
@@ -164,8 +229,27 @@ std::string apply_etcd_credentials(const etcd_credential_options& o, const std::
             return fmt::format("{}password-file {}: its first line is empty: put etcd's password for {} there",
                                prefix, o.password_file, o.user);
     }
+    // They go to etcd in JSON, which holds UTF-8 text only.
+    for (const auto& [what, text] : {std::pair{"user", &settings.user}, std::pair{"password-file", &settings.password}})
+        if (!utf8(*text))
+            return fmt::format("{}{}: {} is not UTF-8 text, which etcd's JSON gateway takes", prefix, what,
+                               std::string(what) == "user" ? "the name" : "the password");
     return {};
 }
+
+// Does etcd's error say the token it was given is no longer good? A simple
+// token expires after --auth-token-ttl idle or with etcd's restart; a JWT
+// at its expiry, and any token once users or roles changed ("revision of
+// auth store is old"). etcd 3.4 cancels a watch on such a token with
+// "permission denied".
+namespace {
+bool stale_token(const std::string& error)
+{
+    return error.find("invalid auth token") != std::string::npos ||
+           error.find("auth store is old") != std::string::npos ||
+           error.find("permission denied") != std::string::npos;
+}
+} // namespace
 
 struct etcd_client::impl {
     etcd_settings settings;
@@ -227,7 +311,7 @@ struct etcd_client::impl {
             if (std::string e = authenticate(); !e.empty())
                 return e;
         std::string e = call_as_user(what, path, body, reply);
-        if (!settings.user.empty() && e.find("invalid auth token") != std::string::npos) {
+        if (!settings.user.empty() && stale_token(e)) {
             token.clear();
             if (e = authenticate(); !e.empty())
                 return e;
@@ -256,6 +340,8 @@ struct etcd_client::impl {
     {
         if (message.find("user name is empty") != std::string::npos)
             return fmt::format("{}: etcd has authentication enabled: give {}", message, settings.user_hint);
+        if (message.find("authentication is not enabled") != std::string::npos)
+            return fmt::format("{}: etcd takes no user: leave out {}", message, settings.user_hint);
         if (message.find("authentication failed") != std::string::npos)
             return fmt::format("{}: check {}", message, settings.user_hint);
         if (message.find("permission denied") != std::string::npos)
@@ -478,6 +564,20 @@ void etcd_client::interrupt()
 etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t start_revision,
                                           const std::function<bool(const etcd_event&)>& on_event)
 {
+    watch_end end = watch_once(prefix, start_revision, on_event);
+    if (_impl->settings.user.empty() || !stale_token(end.error))
+        return end;
+    // A token gone stale since the last call (watch_once dropped it): once
+    // more with a new one, from where the first left off, as a caller would.
+    const bool created = end.created;
+    end = watch_once(prefix, end.revision > 0 ? end.revision + 1 : start_revision, on_event);
+    end.created = end.created || created;
+    return end;
+}
+
+etcd_client::watch_end etcd_client::watch_once(const std::string& prefix, int64_t start_revision,
+                                               const std::function<bool(const etcd_event&)>& on_event)
+{
     watch_end end;
     end.revision = start_revision > 0 ? start_revision - 1 : 0;
     json create = {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}};
@@ -517,7 +617,7 @@ etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t sta
                 end.error = fmt::format("etcd {}: watch {}: {}", where, prefix,
                                         _impl->explain(error.is_object() ? error.value("message", error.dump())
                                                                          : error.dump()));
-                if (end.error.find("invalid auth token") != std::string::npos)
+                if (stale_token(end.error))
                     _impl->token.clear();   // the next call asks for a new one
                 return false;
             }
@@ -531,7 +631,9 @@ etcd_client::watch_end etcd_client::watch(const std::string& prefix, int64_t sta
             }
             if (result.value("canceled", false)) {
                 end.error = fmt::format("etcd {}: watch {}: canceled by etcd: {}", where, prefix,
-                                        result.value("cancel_reason", std::string("no reason given")));
+                                        _impl->explain(result.value("cancel_reason", std::string("no reason given"))));
+                if (stale_token(end.error))
+                    _impl->token.clear();   // the next watch asks for a new one
                 return false;
             }
             // From now on: every change after the store's revision at creation.

@@ -131,6 +131,9 @@ public:
     const std::string& endpoint() const;
 
 private:
+    watch_end watch_once(const std::string& prefix, int64_t start_revision,
+                         const std::function<bool(const etcd_event&)>& on_event);
+
     struct impl;
     std::unique_ptr<impl> _impl;
 };

@@ -53,6 +53,18 @@ ETCD_CURL=(--cacert "$certs/ca.pem" --cert "$certs/node.pem" --key "$certs/node.
 start_etcd tls https --cert-file "$certs/server.pem" --key-file "$certs/server.key" \
     --trusted-ca-file "$certs/ca.pem" --client-cert-auth
 CA=(--etcd-cacert "$certs/ca.pem")
+# A key that is not the certificate's, a CA that is no certificate, and TLS
+# options for an http:// etcd: refused before anything starts.
+cert other other 'extendedKeyUsage=clientAuth'
+refused "--fleet-etcd-key $certs/other.key is not the key of --fleet-etcd-cert $certs/node.pem" \
+    "${daemon_words[@]}" "${H[@]}" --fleet-etcd "$ETCD" --node a --fleet-etcd-cert "$certs/node.pem" --fleet-etcd-key "$certs/other.key"
+refused "--fleet-etcd-cacert $certs/node.key: no PEM certificate in it (-----BEGIN CERTIFICATE-----)" \
+    "${daemon_words[@]}" "${H[@]}" --fleet-etcd "$ETCD" --node a --fleet-etcd-cacert "$certs/node.key"
+refused "--fleet-etcd-cacert is for https:// etcd URLs: give etcd's https:// client URL, or leave it out" \
+    "${daemon_words[@]}" "${H[@]}" --fleet-etcd http://127.0.0.1:2379 --node a --fleet-etcd-cacert "$certs/ca.pem"
+rc=0; "$LINECAPCTL" --etcd "$ETCD" --etcd-cert "$certs/node.pem" --etcd-key "$certs/other.key" fleet nodes 2>"$WORK/err" || rc=$?
+[ "$rc" = 2 ] && [ "$(cat "$WORK/err")" = "linecapctl: --etcd-key $certs/other.key is not the key of --etcd-cert $certs/node.pem" ] ||
+    fail "linecapctl with another certificate's key: exit $rc: $(cat "$WORK/err")"
 CLIENT=(--etcd-cert "$certs/node.pem" --etcd-key "$certs/node.key")
 
 rc=0; "$LINECAPCTL" --etcd "$ETCD" "${CA[@]}" fleet nodes 2>"$WORK/err" || rc=$?
@@ -81,14 +93,15 @@ out=$("$LINECAPCTL" --etcd "$ETCD" "${ETCD_CTL[@]}" --json fleet start --name tl
     fail "fleet start over TLS: $out"
 jq -e '.nodes | length == 1 and .[0].node == "certified" and .[0].status == "running"' <<<"$out" >/dev/null ||
     fail "fleet start over TLS did not reach the node: $out"
-[ "$(node_ctl bare --json ls | jq '.sessions | length')" = 0 ] || fail "the node etcd refused runs a fleet session"
 "$LINECAPCTL" --etcd "$ETCD" "${ETCD_CTL[@]}" fleet stop "$(jq -r .id <<<"$out")" >/dev/null || fail "fleet stop over TLS"
 for n in bare certified; do node_ctl "$n" shutdown >/dev/null; wait "${NODE_PID[$n]}" || fail "node $n: exit $?"; done
 kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
 
-note "an etcd with its users on"
+note "an etcd with its users on, its tokens good for a second idle"
 ETCD_CURL=()
-start_etcd users http
+# --auth-token-ttl 1: the nodes' tokens go stale between their calls (the
+# watch is made again every 10 s quiet), so they must ask for new ones.
+start_etcd users http --auth-token-ttl 1
 etcdctl --endpoints "$ETCD" user add root --new-user-password linecap-test-pw --interactive=false >/dev/null ||
     fail "etcdctl user add"
 etcdctl --endpoints "$ETCD" auth enable >/dev/null || fail "etcdctl auth enable"
@@ -105,12 +118,19 @@ start_node nouser "$WORK/in.pcap" --idle-mode sleep
 start_node user "$WORK/in.pcap" --idle-mode sleep --fleet-etcd-user root --fleet-etcd-password-file "$WORK/password"
 ETCD_CTL=(--etcd-user root --etcd-password-file "$WORK/password")
 wait_nodes '[.[].name] == ["user"]' 10 >/dev/null
+for _ in $(seq 100); do
+    grep -F "fleet:" "$WORK/nouser.log" | grep -qF "give --fleet-etcd-user NAME and --fleet-etcd-password-file FILE" && break
+    sleep 0.1
+done
 grep -F "fleet:" "$WORK/nouser.log" | grep -qF "give --fleet-etcd-user NAME and --fleet-etcd-password-file FILE" ||
     fail "the node without a user does not say what to give: $(cat "$WORK/nouser.log")"
+sleep 11   # past the watch's 10 s: every token of the node has gone stale at least once
 out=$("$LINECAPCTL" --etcd "$ETCD" "${ETCD_CTL[@]}" --json fleet start --name users --proto udp --wait 10) ||
     fail "fleet start as root: $out"
 jq -e '.nodes | length == 1 and .[0].node == "user" and .[0].status == "running"' <<<"$out" >/dev/null ||
     fail "fleet start as root did not reach the node: $out"
+grep -F "fleet:" "$WORK/user.log" | grep -q "warning" &&
+    fail "the node with a user warned: $(grep -F "fleet:" "$WORK/user.log" | grep warning)"
 for n in nouser user; do node_ctl "$n" shutdown >/dev/null; wait "${NODE_PID[$n]}" || fail "node $n: exit $?"; done
 end_of_test
 echo PASS
