@@ -1,6 +1,3 @@
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 #include <cstring>
@@ -13,6 +10,9 @@
 #include "tests/support/dpdk_env.h"
 
 namespace linecap::test {
+
+// Catch2's session over argv (catch_runner.cpp): the tests' exit status.
+int run_catch(int argc, char** argv);
 
 namespace {
 rte_mempool* pool = nullptr;
@@ -80,7 +80,7 @@ int main(int argc, char** argv)
         fprintf(stderr, "unit tests: mbuf pool: %s\n", rte_strerror(rte_errno));
         return 1;
     }
-    const int result = Catch::Session().run(argc, argv);
+    const int result = linecap::test::run_catch(argc, argv);
     for (const std::string& d : linecap::test::dirs)
         std::filesystem::remove_all(d);
     rte_mempool_free(linecap::test::pool);
