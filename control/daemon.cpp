@@ -65,10 +65,24 @@ std::string control_daemon::prepare()
     if (std::string e = _server.listen(_options.control_socket, _options.control_group); !e.empty())
         return e;
     if (!_options.http_listen.empty()) {
-        _http = std::make_unique<http_api>(
-            http_settings{_options.http_host, _options.http_port, _options.http_token, _options.http_token_file,
-                          {_options.http_cert, _options.http_key, _options.http_client_ca}},
-            _bridge);
+        http_settings http;
+        http.host = _options.http_host;
+        http.port = _options.http_port;
+        http.token = _options.http_token;
+        http.token_file = _options.http_token_file;
+        http.tls = {_options.http_cert, _options.http_key, _options.http_client_ca};
+        if (!_options.fleet_etcd.empty()) {
+            http.fleet_etcd = _options.fleet_etcd_settings;
+            // The fleet's nodes share this node's token and, over HTTPS, its
+            // CA (--http-client-ca) and certificate, presented as a client's
+            // (docs/fleet.md, "Security").
+            http.fleet_peers.token = _options.http_token;
+            http.fleet_peers.ca_file = _options.http_client_ca;
+            http.fleet_peers.cert_file = _options.http_cert;
+            http.fleet_peers.key_file = _options.http_key;
+            http.fleet_peers.spool_dir = _options.out_root;
+        }
+        _http = std::make_unique<http_api>(std::move(http), _bridge);
         if (std::string e = _http->bind(); !e.empty())
             return e;
     }

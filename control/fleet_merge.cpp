@@ -118,6 +118,7 @@ struct download {
             path += "&until=" + utc_iso8601(settings.until_ns);
         int status = 0;
         int write_error = 0;
+        bool cancelled = false;
         std::string refusal;   // the body of a reply other than 200: {"error": "..."}
         const httplib::Result r = client->Get(
             path, headers,
@@ -126,6 +127,10 @@ struct download {
                 return true;
             },
             [&](const char* data, size_t n) {
+                if (settings.cancel && settings.cancel->load(std::memory_order_relaxed)) {
+                    cancelled = true;
+                    return false;
+                }
                 if (status != 200) {
                     refusal.append(data, std::min(n, size_t{4096} - std::min(refusal.size(), size_t{4096})));
                     return true;
@@ -135,7 +140,9 @@ struct download {
                 write_error = errno;
                 return false;
             });
-        if (write_error != 0)
+        if (cancelled)
+            error = "the merge was cancelled";
+        else if (write_error != 0)
             error = fmt::format("cannot keep its part: {}", error_text(write_error));
         else if (!r)
             error = fmt::format("{}: {}", node.url,
@@ -314,6 +321,10 @@ std::string fleet_merge(const fleet_merge_plan& plan, const fleet_merge_settings
                                   : fmt::format("fleet session {}: no node's part could be fetched", plan.id);
     }
 
+    if (settings.cancel && settings.cancel->load()) {
+        close(out_fd);
+        return "the merge was cancelled";
+    }
     if (settings.truncate_output && ftruncate(out_fd, 0) != 0) {
         const std::string e = fmt::format("{}: cannot empty it: {}", out_name, error_text(errno));
         close(out_fd);
@@ -337,6 +348,8 @@ std::string fleet_merge(const fleet_merge_plan& plan, const fleet_merge_settings
     for (const std::string& w : report.clock_warnings)
         out.comment += "\nclock: " + w + "; packets of different nodes closer in time than that may be out of order";
 
+    if (settings.on_parts_fetched)
+        settings.on_parts_fetched(report);
     bool attached = false;
     const std::string error = merge_readers(inputs, out, report.merged, attached);
     if (!attached) {

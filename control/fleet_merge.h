@@ -18,9 +18,12 @@
 // output's `node:port` interfaces.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -60,6 +63,14 @@ struct fleet_merge_plan {
 // session that is not there.
 std::string plan_fleet_merge(etcd_client& etcd, const std::string& id, fleet_merge_plan& plan, bool& unreachable);
 
+struct fleet_merge_report {
+    merge_result merged;
+    std::vector<std::string> merged_nodes;                          // nodes whose part is in the file whole
+    std::vector<std::pair<std::string, std::string>> missing;       // nodes whose part is not, and why
+    std::vector<std::string> clock_warnings;                        // one per node, said once
+    bool partial() const { return !missing.empty(); }
+};
+
 struct fleet_merge_settings {
     std::string token;        // the nodes' bearer token (--http-token-file); empty: none sent
     std::string ca_file;      // https nodes: the CA that signed their certificates; empty: the system's
@@ -71,14 +82,13 @@ struct fleet_merge_settings {
     std::chrono::milliseconds timeout{30000};   // connecting to a node, and its silence mid-download
     std::string spool_dir = "/tmp";             // where the parts are kept while the merge runs (O_TMPFILE)
     bool truncate_output = false;               // empty out_fd first (--force), once the parts are in
-};
-
-struct fleet_merge_report {
-    merge_result merged;
-    std::vector<std::string> merged_nodes;                          // nodes whose part is in the file whole
-    std::vector<std::pair<std::string, std::string>> missing;       // nodes whose part is not, and why
-    std::vector<std::string> clock_warnings;                        // one per node, said once
-    bool partial() const { return !missing.empty(); }
+    // Called once every part is fetched (or not), before the first byte is
+    // written: the report's `missing` and `clock_warnings` are known then.
+    // On the calling thread; may be empty.
+    std::function<void(const fleet_merge_report&)> on_parts_fetched;
+    // Set by someone else: the downloads end at their next bytes, and the
+    // merge does not begin (an HTTP client that went away). May be empty.
+    std::shared_ptr<std::atomic<bool>> cancel;
 };
 
 // Merges into `out_fd` (taken: closed when done), named `out_name` in

@@ -26,8 +26,9 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "control/http_stream.h"
 #include "control/console.h"
+#include "control/fleet_view.h"
+#include "control/http_stream.h"
 #include "control/http_connections.h"
 #include "control/http_live.h"
 #include "core/error_text.h"
@@ -374,8 +375,17 @@ struct http_api::impl {
     std::atomic<bool> stopping = false;
     // Downloads under way (settings.max_downloads at most).
     std::atomic<size_t> downloads = 0;
-    // Merges streamed (GET .../pcap; settings.max_merges at most).
+    // Merges streamed (GET .../pcap; settings.max_merges at most), and
+    // fleet merges (settings.max_fleet_merges), counted apart: a fleet
+    // merge downloads this node's own part through GET .../pcap.
     std::atomic<size_t> merges = 0;
+    std::atomic<size_t> fleet_merges = 0;
+    // The fleet's etcd (settings.fleet_etcd), one client for every fleet
+    // route: its token (etcd users) kept between calls, one call at a
+    // time; interrupted by stop().
+    std::unique_ptr<etcd_client> fleet_etcd =
+        settings.fleet_etcd ? std::make_unique<etcd_client>(*settings.fleet_etcd) : nullptr;
+    std::mutex fleet_etcd_mutex;
 
     // The request deadline (settings.request_deadline): by peer, whether a
     // request of it is being answered, or since when it has owed one (its
@@ -598,6 +608,37 @@ struct http_api::impl {
             });
     }
 
+    static constexpr const char* not_in_fleet =
+        "this node is not in a fleet: its daemon runs without --fleet-etcd (docs/fleet.md)";
+
+    // The fleet's keys, or the refusal sent: 404 when this node is in no
+    // fleet, 503 when etcd does not answer.
+    bool read_fleet_view(httplib::Response& res, fleet_view& view)
+    {
+        if (!settings.fleet_etcd) {
+            send_error(res, 404, not_in_fleet);
+            return false;
+        }
+        std::string e;
+        {
+            const std::lock_guard lock(fleet_etcd_mutex);
+            e = read_fleet(*fleet_etcd, view);
+        }
+        if (!e.empty()) {
+            res.set_header("Retry-After", "5");
+            send_error(res, 503, e);
+            return false;
+        }
+        return true;
+    }
+
+    static void send_json(httplib::Response& res, nlohmann::ordered_json body, const std::vector<std::string>& notes)
+    {
+        if (!notes.empty())
+            body["notes"] = notes;
+        res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), "application/json");
+    }
+
     void routes()
     {
         using httplib::Request;
@@ -647,6 +688,43 @@ struct http_api::impl {
         server.Get(session + "/files/([^/]+)", [this](const Request& req, Response& res) { download(req, res); });
         server.Get(session + "/pcap", [this](const Request& req, Response& res) {
             serve_merge(req, res, {bridge, stopping, merges, settings.max_merges, control_timeout});
+        });
+        // The fleet (docs/fleet.md): what linecapctl fleet nodes, ls and
+        // show --json print, read from etcd by the same code; and fleet
+        // merge from this node, which fetches the others' parts.
+        const std::string fleet_session = R"(/api/v1/fleet/sessions/([^/]+))";
+        server.Get("/api/v1/fleet/nodes", [this](const Request&, Response& res) {
+            fleet_view view;
+            if (read_fleet_view(res, view))
+                send_json(res, {{"ok", true}, {"nodes", view.nodes}}, view.notes);
+        });
+        server.Get("/api/v1/fleet/sessions", [this](const Request&, Response& res) {
+            fleet_view view;
+            if (read_fleet_view(res, view))
+                send_json(res, {{"ok", true}, {"sessions", fleet_rows(view)}}, view.notes);
+        });
+        server.Get(fleet_session, [this](const Request& req, Response& res) {
+            fleet_view view;
+            if (!read_fleet_view(res, view))
+                return;
+            std::optional<nlohmann::ordered_json> shown = fleet_show(view, req.matches[1].str());
+            if (!shown)
+                return send_error(res, 404, fmt::format("no fleet session {} (GET /api/v1/fleet/sessions lists them)",
+                                                        printable(req.matches[1].str())));
+            nlohmann::ordered_json reply{{"ok", true}};   // first, as linecapctl prints it
+            reply.update(*shown);
+            send_json(res, std::move(reply), view.notes);
+        });
+        server.Get(fleet_session + "/pcap", [this](const Request& req, Response& res) {
+            if (!settings.fleet_etcd)
+                return send_error(res, 404, not_in_fleet);
+            serve_fleet_merge(
+                req, res, {bridge, stopping, fleet_merges, settings.max_fleet_merges, control_timeout},
+                [this](const std::string& id, fleet_merge_plan& plan, bool& unreachable) {
+                    const std::lock_guard lock(fleet_etcd_mutex);
+                    return plan_fleet_merge(*fleet_etcd, id, plan, unreachable);
+                },
+                settings.fleet_peers);
         });
         // `watch` as server-sent events (control/http_live.h): the socket's
         // command, checked and refused by the same code.
@@ -848,6 +926,8 @@ void http_api::stop()
         _impl->stopping = true;
     }
     _impl->guard_wake.notify_all();
+    if (_impl->fleet_etcd)   // a fleet route waiting on etcd answers at once
+        _impl->fleet_etcd->interrupt();
     if (_impl->guard.joinable())
         _impl->guard.join();
     // Server::stop() acts only on a server that runs (and only once), and

@@ -28,9 +28,11 @@
 #include <string>
 #include <string_view>
 
+#include "control/fleet_merge.h"
 #include "control/http_tls.h"
 #include "control/http_token.h"
 #include "control/protocol.h"
+#include "fleet/etcd.h"
 
 namespace linecap {
 
@@ -172,6 +174,10 @@ struct http_settings {
     // session and takes a CPU while its client keeps up; the machine's
     // spare CPUs are few (the workers poll theirs).
     size_t max_merges = 4;
+    // Fleet merges made by this node at once (GET /api/v1/fleet/.../pcap):
+    // each downloads every node's part (this node's own through one of the
+    // max_merges above) and spools them on disk.
+    size_t max_fleet_merges = 2;
     // How long one read or one write of a connection may wait: a client
     // that sends or takes nothing for this long is dropped.
     std::chrono::seconds io_timeout{5};
@@ -180,6 +186,13 @@ struct http_settings {
     // trickles them (a byte a second is within io_timeout) is closed then,
     // since it holds one of the threads all the while.
     std::chrono::seconds request_deadline{10};
+    // The fleet this node is in (--fleet-etcd), for the /api/v1/fleet
+    // routes; unset: not in a fleet, and they answer 404.
+    std::optional<etcd_settings> fleet_etcd;
+    // How a fleet merge from this node reaches the nodes' APIs (its own
+    // among them): token, CA, client certificate; and where it keeps their
+    // parts while it merges (spool_dir).
+    fleet_merge_settings fleet_peers;
 };
 
 class http_api {

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <memory>
 #include <poll.h>
+#include <set>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -13,6 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error_text.h"
+#include "core/log.h"
+#include "core/utc_time.h"
+#include "fleet/fleet_session.h"
 
 namespace linecap {
 
@@ -44,11 +49,14 @@ struct merge_stream {
     std::vector<char> buffer = std::vector<char>(stream_chunk);
     size_t pending = 0;   // bytes read before the reply began, sent first
     std::shared_ptr<merge_outcome> outcome;
+    std::shared_ptr<std::atomic<bool>> cancel;   // a fleet merge's: set as the stream goes
     const std::atomic<bool>* stopping = nullptr;
     std::atomic<size_t>* merges = nullptr;
 
     ~merge_stream()
     {
+        if (cancel)
+            cancel->store(true);
         // Counted down first: once the merge sees EPIPE, the stream is not counted.
         if (merges != nullptr)
             merges->fetch_sub(1);
@@ -83,6 +91,68 @@ struct merge_stream {
         return outcome->done ? outcome->error : "the merge ended without saying how";
     }
 };
+
+const char* content_type(bool pcapng)
+{
+    return pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap";
+}
+
+// HEAD: the headers a GET would get, no merge made to be thrown away.
+void send_head(httplib::Response& res, const std::string& disposition, bool pcapng)
+{
+    res.set_header("Content-Disposition", disposition);
+    res.set_chunked_content_provider(content_type(pcapng),
+                                     [](size_t, httplib::DataSink&) { return false; });   // never called for HEAD
+}
+
+// Counts `stream` among the merges under way (counted down as it goes), or
+// refuses the request: 503 past the limit.
+bool take_slot(httplib::Response& res, const merge_stream_context& context, merge_stream& stream)
+{
+    stream.stopping = &context.stopping;
+    if (context.merges.fetch_add(1) >= context.max_merges) {
+        context.merges.fetch_sub(1);
+        res.set_header("Retry-After", "5");
+        send_error(res, 503, fmt::format("{} merges are under way, the most linecap streams at once: try again in a "
+                                         "few seconds",
+                                         context.max_merges));
+        return false;
+    }
+    stream.merges = &context.merges;
+    return true;
+}
+
+// The reply: the bytes read so far (stream.pending), then the pipe to its
+// end, chunked.
+void send_stream(httplib::Response& res, std::shared_ptr<merge_stream> stream, bool pcapng)
+{
+    res.set_chunked_content_provider(
+        content_type(pcapng),
+        [stream](size_t, httplib::DataSink& sink) {
+            if (stream->pending != 0) {
+                const size_t n = std::exchange(stream->pending, 0);
+                return sink.write(stream->buffer.data(), n);
+            }
+            const ssize_t n = stream->read_some();
+            if (n > 0)
+                return sink.write(stream->buffer.data(), static_cast<size_t>(n));
+            if (n == 0) {
+                // The merge's end. Cut short (an input could not be read to
+                // its end; the control loop logs why): the reply ends
+                // without its last chunk, so the client sees an incomplete
+                // transfer, not a whole file.
+                if (!stream->error().empty())
+                    return false;
+                sink.done();
+                return true;
+            }
+            return false;   // shutting down: the connection ends
+        },
+        // The read end closed (the merge, if still writing, gets EPIPE and
+        // ends), the count of streams down: whether the client read all or
+        // went away.
+        [stream](bool) mutable { stream.reset(); });
+}
 
 } // namespace
 
@@ -119,22 +189,12 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
             pcapng = parse_format(spec["format"].get<std::string>()) == file_format::pcapng;
         const std::string name = session.is_object() ? session.value("name", std::string()) : std::string();
         const std::string session_id = session.is_object() ? session.value("id", id) : id;
-        res.set_header("Content-Disposition", attachment(name, session_id, pcapng));
-        res.set_chunked_content_provider(pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
-                                         [](size_t, httplib::DataSink&) { return false; });   // never called for HEAD
-        return;
+        return send_head(res, attachment(name, session_id, pcapng), pcapng);
     }
 
     auto stream = std::make_shared<merge_stream>();
-    stream->stopping = &context.stopping;
-    if (context.merges.fetch_add(1) >= context.max_merges) {
-        context.merges.fetch_sub(1);
-        res.set_header("Retry-After", "5");
-        return send_error(res, 503, fmt::format("{} merges are under way, the most linecap streams at once: try again "
-                                                "in a few seconds",
-                                                context.max_merges));
-    }
-    stream->merges = &context.merges;   // counted down as `stream` goes
+    if (!take_slot(res, context, *stream))
+        return;
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) != 0)
         return send_error(res, 500, fmt::format("cannot make a pipe for the merge: {}", error_text(errno)));
@@ -179,32 +239,137 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
     constexpr unsigned char pcapng_shb[4] = {0x0a, 0x0d, 0x0d, 0x0a};
     const bool pcapng = first >= 4 && std::memcmp(stream->buffer.data(), pcapng_shb, 4) == 0;
     res.set_header("Content-Disposition", attachment(name, session, pcapng));
-    res.set_chunked_content_provider(
-        pcapng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
-        [stream](size_t, httplib::DataSink& sink) {
-            if (stream->pending != 0) {
-                const size_t n = std::exchange(stream->pending, 0);
-                return sink.write(stream->buffer.data(), n);
-            }
-            const ssize_t n = stream->read_some();
-            if (n > 0)
-                return sink.write(stream->buffer.data(), static_cast<size_t>(n));
-            if (n == 0) {
-                // The merge's end. Cut short (an input could not be read to
-                // its end; the control loop logs why): the reply ends
-                // without its last chunk, so the client sees an incomplete
-                // transfer, not a whole file.
-                if (!stream->error().empty())
-                    return false;
-                sink.done();
-                return true;
-            }
-            return false;   // shutting down: the connection ends
-        },
-        // The read end closed (the merge, if still writing, gets EPIPE and
-        // ends), the count of streams down: whether the client read all or
-        // went away.
-        [stream](bool) mutable { stream.reset(); });
+    send_stream(res, std::move(stream), pcapng);
+}
+
+// What the fleet merge's thread knows once every part is fetched, before
+// its first byte: read by the HTTP thread once that byte has come.
+struct fleet_parts {
+    std::mutex mutex;
+    std::set<std::string> missing;   // nodes whose part is not in the file
+    std::set<std::string> failed;    // nodes whose session there failed: what they wrote is in it
+    size_t clock_warnings = 0;
+};
+
+void serve_fleet_merge(const httplib::Request& req, httplib::Response& res, const merge_stream_context& context,
+                       const fleet_plan_function& plan_merge, const fleet_merge_settings& peers)
+{
+    const std::string id = req.matches[1];
+    if (std::string e = check_fleet_id(id); !e.empty())
+        return send_error(res, 400, e);
+    // fleet merge's options, in the query: the same checks and words.
+    fleet_merge_settings settings = peers;
+    if (req.has_param("format")) {
+        const std::string format = req.get_param_value("format");
+        const std::optional<file_format> f = parse_format(format);
+        if (!f)
+            return send_error(res, 400, fmt::format("format {}: give pcapng (the default: one interface per node and "
+                                                    "port), pcap or pcap-ns",
+                                                    format));
+        settings.format = *f;
+    }
+    for (const auto& [field, into] : {std::pair{"since", &settings.since_ns}, std::pair{"until", &settings.until_ns}}) {
+        if (!req.has_param(field))
+            continue;
+        const std::string given = req.get_param_value(field);
+        std::string e;
+        const std::optional<uint64_t> t = parse_utc_time(given, utc_now_ns(), e);
+        if (!t)
+            return send_error(res, 400, fmt::format("{} {}: {}", field, given, e));
+        *into = *t;
+    }
+    if (settings.since_ns > settings.until_ns)
+        return send_error(res, 400, fmt::format("since {} is after until {}: no packet can be in between",
+                                                req.get_param_value("since"), req.get_param_value("until")));
+    fleet_merge_plan plan;
+    bool unreachable = false;
+    if (std::string e = plan_merge(id, plan, unreachable); !e.empty()) {
+        if (unreachable)
+            res.set_header("Retry-After", "5");
+        return send_error(res, unreachable ? 503 : 404, e);
+    }
+    const bool pcapng = settings.format == file_format::pcapng;
+    if (req.method == "HEAD")
+        return send_head(res, attachment("fleet", id, pcapng), pcapng);
+
+    auto stream = std::make_shared<merge_stream>();
+    if (!take_slot(res, context, *stream))
+        return;
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0)
+        return send_error(res, 500, fmt::format("cannot make a pipe for the merge: {}", error_text(errno)));
+    stream->fd = pipe_fds[0];
+    stream->outcome = std::make_shared<merge_outcome>();
+    // Set as the stream goes (the reply done, the client gone, the server
+    // stopping): the thread's downloads end at their next bytes.
+    stream->cancel = std::make_shared<std::atomic<bool>>(false);
+    settings.cancel = stream->cancel;
+    auto parts = std::make_shared<fleet_parts>();
+    // The thread keeps the write end open until it has told the outcome:
+    // the reader's end of file then always finds it told. It touches
+    // nothing of the server's, which may be gone before it ends.
+    const auto merge = [plan = std::move(plan), settings = std::move(settings), write_end = pipe_fds[1],
+                        outcome = stream->outcome, parts]() mutable {
+        std::string error;
+        try {
+            size_t missing_before = 0;
+            settings.on_parts_fetched = [&](const fleet_merge_report& report) {
+                const std::lock_guard lock(parts->mutex);
+                for (const auto& [node, why] : report.missing)
+                    parts->missing.insert(node);
+                for (const fleet_merge_node& n : plan.nodes)
+                    if (!n.failed.empty())
+                        parts->failed.insert(n.node);
+                parts->clock_warnings = report.clock_warnings.size();
+                missing_before = report.missing.size();
+            };
+            fleet_merge_report report;
+            const int fd = fcntl(write_end, F_DUPFD_CLOEXEC, 0);   // fleet_merge closes it
+            error = fd < 0 ? fmt::format("cannot duplicate the pipe: {}", error_text(errno))
+                           : fleet_merge(plan, settings, fd, "the HTTP download", report);
+            // A part that broke off once the file had begun: named in no
+            // header and no comment, so the reply must not end whole.
+            for (size_t i = missing_before; error.empty() && i < report.missing.size(); i++)
+                if (parts->failed.count(report.missing[i].first) == 0)
+                    error = fmt::format("node {}'s part: {}", report.missing[i].first, report.missing[i].second);
+        } catch (const std::exception& e) {
+            error = fmt::format("the merge stopped: {}", e.what());
+        }
+        {
+            const std::lock_guard lock(outcome->mutex);
+            outcome->done = true;
+            outcome->error = std::move(error);
+        }
+        close(write_end);
+    };
+    try {
+        std::thread(std::move(merge)).detach();
+    } catch (const std::system_error& e) {
+        close(pipe_fds[1]);
+        return send_error(res, 503, fmt::format("cannot start the merge: {}: try again", e.what()));
+    }
+
+    const ssize_t first = stream->read_some();
+    if (first <= 0) {
+        if (first < 0)
+            return send_error(res, 503, "linecap is shutting down: try again once it is back");
+        return send_error(res, 502, fmt::format("fleet merge: {}", stream->error()));
+    }
+    stream->pending = static_cast<size_t>(first);
+    {
+        const std::lock_guard lock(parts->mutex);
+        if (!parts->missing.empty())
+            res.set_header("Linecap-Missing-Nodes", fmt::format("{}", fmt::join(parts->missing, ", ")));
+        if (!parts->failed.empty())
+            res.set_header("Linecap-Failed-Nodes", fmt::format("{}", fmt::join(parts->failed, ", ")));
+        res.set_header("Linecap-Clock-Warnings", std::to_string(parts->clock_warnings));
+        log_event(log_module::control, log_level::info,
+                  "fleet merge of fleet session {} over HTTP to {}: {} missing{}", id, req.remote_addr,
+                  parts->missing.empty() ? "no node" : fmt::format("{}", fmt::join(parts->missing, ", ")),
+                  parts->failed.empty() ? "" : fmt::format(", failed there: {}", fmt::join(parts->failed, ", ")));
+    }
+    res.set_header("Content-Disposition", attachment("fleet", id, pcapng));
+    send_stream(res, std::move(stream), pcapng);
 }
 
 } // namespace linecap

@@ -18,9 +18,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <string>
 
 #include <httplib.h>
 
+#include "control/fleet_merge.h"
 #include "control/http_api.h"
 
 namespace linecap {
@@ -39,5 +42,24 @@ struct merge_stream_context {
 // that name, checked by its parser. Whatever the outcome, every descriptor
 // is closed and the count of streams restored once the reply is done.
 void serve_merge(const httplib::Request& req, httplib::Response& res, const merge_stream_context& context);
+
+// GET /api/v1/fleet/sessions/{id}/pcap (docs/fleet.md): fleet merge from
+// this node, which fetches every node's part over its API (its own too)
+// with `peers`' token and certificates, then streams the merge as above.
+// The query takes fleet merge's `format` (pcapng by default: one interface
+// per node and port), `since` and `until`. The merge runs on a thread of
+// its own; its parts are spooled in `peers.spool_dir` until it ends.
+// Headers: Linecap-Missing-Nodes names the nodes whose part is not in the
+// file, Linecap-Failed-Nodes those whose session failed there (what they
+// wrote is in it; both also said in the pcapng file's comment), and
+// Linecap-Clock-Warnings counts the nodes whose clocks make the order
+// doubtful. A part that breaks off once the reply has begun ends it
+// without its last chunk: the client sees an incomplete transfer. The
+// merge's thread outlives the reply if it must: the reply's end (or the
+// client's) cancels its downloads at their next bytes.
+// plan_merge: plan_fleet_merge through the server's etcd client.
+using fleet_plan_function = std::function<std::string(const std::string& id, fleet_merge_plan&, bool& unreachable)>;
+void serve_fleet_merge(const httplib::Request& req, httplib::Response& res, const merge_stream_context& context,
+                       const fleet_plan_function& plan_merge, const fleet_merge_settings& peers);
 
 } // namespace linecap

@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/fleet_merge.h"
+#include "control/fleet_view.h"
 #include "control/http_token.h"
 #include "control/session_options.h"
 #include "fleet/etcd.h"
@@ -425,76 +426,6 @@ struct fleet_arguments {
     linecap::etcd_credential_options etcd;   // --etcd-cacert, -cert, -key, -user, -password-file
 };
 
-struct fleet_view {
-    std::vector<json> nodes;                          // the records of the nodes registered now
-    std::map<std::string, json> sessions;             // by id
-    std::map<std::string, std::vector<json>> status;  // by fleet session id: each node's
-};
-
-// Reads the fleet's keys: empty, or what went wrong.
-std::string read_fleet(linecap::etcd_client& etcd, fleet_view& view)
-{
-    std::vector<linecap::etcd_kv> kvs;
-    int64_t revision = 0;
-    if (std::string e = etcd.list(std::string(linecap::fleet_prefix) + "nodes/", kvs, revision); !e.empty())
-        return e;
-    for (const linecap::etcd_kv& kv : kvs) {
-        json record = json::parse(kv.value, nullptr, false);
-        if (record.is_object() && record.contains("name") && record.contains("url"))
-            view.nodes.push_back(std::move(record));
-        else
-            fmt::print(stderr, "linecapctl: note: {} in etcd is not a node's record: left out\n", kv.key);
-    }
-    if (std::string e = etcd.list(linecap::fleet_sessions_prefix(), kvs, revision); !e.empty())
-        return e;
-    for (const linecap::etcd_kv& kv : kvs)
-        if (json j = json::parse(kv.value, nullptr, false); j.is_object())
-            view.sessions[kv.key.substr(linecap::fleet_sessions_prefix().size())] = std::move(j);
-    if (std::string e = etcd.list(linecap::fleet_statuses_prefix(), kvs, revision); !e.empty())
-        return e;
-    for (const linecap::etcd_kv& kv : kvs) {
-        const std::string rest = kv.key.substr(linecap::fleet_statuses_prefix().size());   // ID/NODE
-        if (json j = json::parse(kv.value, nullptr, false); j.is_object() && rest.find('/') != std::string::npos)
-            view.status[rest.substr(0, rest.find('/'))].push_back(std::move(j));
-    }
-    return {};
-}
-
-// A fleet session's row of `fleet ls`: nodes by status, counters summed.
-json fleet_row(const std::string& id, const json& session, const std::vector<json>& statuses)
-{
-    uint64_t running = 0, finished = 0, failed = 0, waiting = 0, packets = 0, bytes = 0, drops = 0;
-    for (const json& st : statuses) {
-        const std::string status = text(st, "status");
-        running += status == "running";
-        waiting += status == "waiting";
-        finished += status == "finished";
-        failed += status == "failed" || status == "not_started" || status == "gone";
-        const json counters = st.value("counters", json::object());
-        packets += number(counters, "written_packets");
-        bytes += number(counters, "written_bytes");
-        drops += number(counters, "dropped_ring") + number(counters, "dropped_write");
-    }
-    const json spec = session.contains("spec") && session["spec"].is_object() ? session["spec"] : json::object();
-    const bool stopped = session.contains("stopped") && session["stopped"].is_boolean() && session["stopped"].get<bool>();
-    return {{"id", id},
-            {"name", spec.contains("name") && spec["name"].is_string() ? spec["name"].get<std::string>() : "capture"},
-            {"created", text(session, "created")},
-            {"start", text(session, "start")},
-            {"end", text(session, "end")},
-            {"nodes", session.value("nodes", json::array())},
-            {"status", running > 0 ? (stopped ? "stopping" : "running")
-                       : stopped   ? "stopped"
-                       : waiting > 0 ? "scheduled"
-                                     : "finished"},
-            {"nodes_running", running},
-            {"nodes_finished", finished},
-            {"nodes_failed", failed},
-            {"packets", packets},
-            {"bytes", bytes},
-            {"drops", drops}};
-}
-
 // `fleet start`: waits until every node it targets that is in the fleet has
 // said how it went (or `wait_s`); its rows.
 std::vector<json> wait_for_nodes(linecap::etcd_client& etcd, const std::string& id, const std::vector<std::string>& nodes,
@@ -519,7 +450,7 @@ std::vector<json> wait_for_nodes(linecap::etcd_client& etcd, const std::string& 
     }
 }
 
-void print_fleet_nodes_status(const std::vector<json>& rows)
+void print_fleet_nodes_status(const json& rows)
 {
     std::vector<std::vector<std::string>> cells;
     for (const json& r : rows) {
@@ -629,7 +560,7 @@ bool has_members(linecap::etcd_client& etcd, const std::string& id)
 // `fleet rm ID`: an ended fleet session's keys go from etcd (the session,
 // and the record of which nodes ran it). Each node's own session and files
 // stay, listed by its linecapctl ls and removed there.
-int run_fleet_rm(linecap::etcd_client& etcd, const fleet_view& view, const std::string& id)
+int run_fleet_rm(linecap::etcd_client& etcd, const linecap::fleet_view& view, const std::string& id)
 {
     std::vector<std::string> running;
     if (const auto st = view.status.find(id); st != view.status.end())
@@ -729,11 +660,13 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
     linecap::etcd_client etcd(settings);
     if (a.merge->parsed())
         return run_fleet_merge(etcd, as_json, a);
-    fleet_view view;
-    if (std::string e = read_fleet(etcd, view); !e.empty()) {
+    linecap::fleet_view view;
+    if (std::string e = linecap::read_fleet(etcd, view); !e.empty()) {
         fmt::print(stderr, "linecapctl: {}\n", e);
         return unreachable;
     }
+    for (const std::string& note : view.notes)
+        fmt::print(stderr, "linecapctl: note: {}\n", note);
     if (a.nodes->parsed()) {
         if (as_json)
             fmt::print("{}\n", json{{"ok", true}, {"nodes", view.nodes}}.dump());
@@ -742,9 +675,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         return ok;
     }
     if (a.ls->parsed()) {
-        json rows = json::array();
-        for (const auto& [id, s] : view.sessions)
-            rows.push_back(fleet_row(id, s, view.status[id]));
+        const json rows = linecap::fleet_rows(view);
         if (as_json) {
             fmt::print("{}\n", json{{"ok", true}, {"sessions", rows}}.dump());
             return ok;
@@ -827,26 +758,20 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         return refused;
     }
     if (a.show->parsed()) {
-        std::vector<json>& rows = view.status[a.id];
-        // Targeted nodes in the fleet that have said nothing.
-        linecap::fleet_session s;
-        linecap::parse_fleet_session(found->second, s);
-        for (const std::string& node : live)
-            if (s.targets(node) && std::none_of(rows.begin(), rows.end(), [&](const json& r) { return text(r, "node") == node; }))
-                rows.push_back({{"node", node}, {"status", "no status yet"}});
+        const json shown = *linecap::fleet_show(view, a.id);
         if (as_json) {
-            fmt::print("{}\n", json{{"ok", true}, {"session", fleet_row(a.id, found->second, rows)},
-                                    {"spec", found->second.value("spec", json::object())}, {"nodes", rows}}
-                                   .dump());
+            json reply{{"ok", true}};
+            reply.update(shown);
+            fmt::print("{}\n", reply.dump());
             return ok;
         }
-        const json row = fleet_row(a.id, found->second, rows);
+        const json& row = shown["session"];
         fmt::print("fleet session {} ({}): {}, created {}{}{}\nspec: {}\n\n", a.id, text(row, "name"), text(row, "status"),
                    short_time(row["created"]),
                    text(row, "start").empty() ? "" : ", from " + short_time(row["start"]),
                    text(row, "end").empty() ? "" : ", until " + short_time(row["end"]),
-                   found->second.value("spec", json::object()).dump());
-        print_fleet_nodes_status(rows);
+                   shown["spec"].dump());
+        print_fleet_nodes_status(shown["nodes"]);
         return ok;
     }
     // stop: the key says so, and each node stops its own.
@@ -884,9 +809,9 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         if (text(r, "status") == "running")
             still.push_back(text(r, "node"));
     if (as_json) {
-        fmt::print("{}\n", json{{"ok", still.empty()}, {"session", fleet_row(a.id, found->second, rows)}, {"nodes", rows}}.dump());
+        fmt::print("{}\n", json{{"ok", still.empty()}, {"session", linecap::fleet_row(a.id, found->second, rows)}, {"nodes", rows}}.dump());
     } else {
-        const json row = fleet_row(a.id, found->second, rows);
+        const json row = linecap::fleet_row(a.id, found->second, rows);
         fmt::print("fleet session {} stopped on {}: {} written ({}), {} dropped\n", a.id,
                    count_of(running.size(), "node", "nodes"),
                    count_of(number(row, "packets"), "packet", "packets"), human_bytes(number(row, "bytes")),

@@ -10,6 +10,8 @@ const state = {
   liveId: null,
   stats: null,           // the last /api/v1/stats reply
   history: [],           // [{rx, written}] per poll, for the chart
+  fleet: null,           // whether this node is in a fleet: unknown until asked
+  fleetAsking: false,    // a reading of the fleet under way
 };
 const REFRESH_MS = 2000;
 const LIVE_LINES = 400;
@@ -193,6 +195,70 @@ async function deleteSession(id) {
   if (r.status !== 200) showBanner(`Delete session ${id}: ${r.data.error || 'HTTP ' + r.status}`);
   state.specs.delete(id);
   refreshSessions();
+}
+
+// ---- the fleet (shown when this node is in one: /api/v1/fleet answers) ----
+
+async function refreshFleet() {
+  if (state.fleet === false || state.fleetAsking) return;   // one reading of etcd at a time
+  state.fleetAsking = true;
+  let nodes, sessions;
+  try {
+    [nodes, sessions] = await Promise.all([api('GET', '/api/v1/fleet/nodes'), api('GET', '/api/v1/fleet/sessions')]);
+  } finally {
+    state.fleetAsking = false;
+  }
+  if (nodes.status === 404) {   // not in a fleet: never asked again
+    state.fleet = false;
+    $('fleet').hidden = true;
+    return;
+  }
+  if (nodes.status !== 200 || sessions.status !== 200) {
+    $('fleet-updated').textContent = (nodes.data.error || sessions.data.error || 'no answer') + ' (shown: the last known)';
+    return;
+  }
+  state.fleet = true;
+  $('fleet').hidden = false;
+  $('fleet-nodes').tBodies[0].replaceChildren(...(nodes.data.nodes || []).map(nodeRow));
+  const rows = sessions.data.sessions || [];
+  $('fleet-sessions').tBodies[0].replaceChildren(...rows.slice().reverse().map(fleetRow));
+  $('no-fleet-sessions').hidden = rows.length !== 0;
+  $('fleet-updated').textContent = 'updated ' + new Date().toISOString().slice(11, 19) + ' UTC';
+}
+
+function nodeRow(n) {
+  const clock = n.clock || {};
+  const running = Number(n.sessions_running || 0);
+  return el('tr', {'data-node': n.name},
+    el('td', {class: 'mono', text: n.name}),
+    el('td', {class: 'mono', text: n.url}),
+    el('td', {text: running ? `capturing (${running} session${running === 1 ? '' : 's'})` : 'idle'}),
+    el('td', {class: clock.synchronised ? '' : 'bad', text: clock.synchronised
+      ? `synchronised, ±${clock.est_error_us} µs` : 'NOT synchronised'}),
+    el('td', {text: n.version || ''}),
+    el('td', {class: 'mono', text: (Array.isArray(n.ports) ? n.ports : []).map((p) => p && p.name).join(', ') || '-'}),
+    el('td', {class: 'mono', text: utc(n.updated)}));
+}
+
+function fleetRow(f) {
+  const id = encodeURIComponent(f.id);
+  // The merge is made by this node: it fetches every node's part.
+  const pcap = el('a', {class: 'button', href: `/api/v1/fleet/sessions/${id}/pcap`, download: `fleet-${f.id}.pcapng`,
+                        text: 'Merged PCAP', title: "every node's files merged in time order, one interface per node"});
+  pcap.addEventListener('click', (e) => downloadWithToken(e, pcap));
+  return el('tr', {'data-fleet': f.id},
+    el('td', {class: 'mono', text: f.id}),
+    el('td', {text: f.name}),
+    el('td', {class: 'mono', text: utc(f.start || f.created)}),
+    el('td', {class: 'mono', text: utc(f.end)}),
+    el('td', {}, el('span', {class: 'badge ' + f.status, text: f.status})),
+    el('td', {class: 'num', text: count(f.nodes_running)}),
+    el('td', {class: 'num', text: count(f.nodes_finished)}),
+    el('td', {class: 'num', text: count(f.nodes_failed)}),
+    el('td', {class: 'num', text: count(f.packets)}),
+    el('td', {class: 'num', text: bytes(f.bytes)}),
+    el('td', {class: 'num', text: count(f.drops)}),
+    el('td', {}, el('div', {class: 'actions'}, pcap)));
 }
 
 // ---- the start form ----
@@ -453,6 +519,7 @@ function main() {
     state.specs.clear();
     refreshSessions();
     refreshStats();
+    refreshFleet();
   });
   $('start-form').addEventListener('submit', startCapture);
   $('live-close').addEventListener('click', () => {
@@ -463,6 +530,8 @@ function main() {
   refreshStats();
   setInterval(refreshSessions, REFRESH_MS);
   setInterval(refreshStats, REFRESH_MS);
+  refreshFleet();
+  setInterval(refreshFleet, REFRESH_MS);
   window.addEventListener('resize', drawChart);
 }
 

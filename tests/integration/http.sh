@@ -100,6 +100,12 @@ for bad in 'a%20b' '123456789012345678901' '%2e%2e' 'x%00y' "$(printf 'a%.0s' {1
 done
 expect 404 GET /api/v1/nothing-here
 jq -e '.error | startswith("no route GET /api/v1/nothing-here")' "$WORK/body" >/dev/null || fail "no route: $(cat "$WORK/body")"
+# The fleet routes of a daemon in no fleet (fleet.sh tests them in one).
+for path in /api/v1/fleet/nodes /api/v1/fleet/sessions /api/v1/fleet/sessions/web /api/v1/fleet/sessions/web/pcap; do
+    expect 404 GET "$path"
+    jq -e '.error == "this node is not in a fleet: its daemon runs without --fleet-etcd (docs/fleet.md)"' "$WORK/body" \
+        >/dev/null || fail "GET $path: $(cat "$WORK/body")"
+done
 
 note "a bad spec: 400 with the socket's message, naming the field as linecapctl start does"
 bad='{"name": "bad", "snaplen": 300000}'
