@@ -17,6 +17,7 @@
 
 #include "core/error_text.h"
 #include "core/human_units.h"
+#include "core/sigpipe.h"
 #include "core/utc_time.h"
 #include "fleet/fleet_session.h"
 #include "fleet/names.h"
@@ -120,6 +121,7 @@ struct download {
         int write_error = 0;
         bool cancelled = false;
         std::string refusal;   // the body of a reply other than 200: {"error": "..."}
+        const sigpipe_blocked no_sigpipe;   // a node that ends the connection (https://)
         const httplib::Result r = client->Get(
             path, headers,
             [&](const httplib::Response& res) {

@@ -105,21 +105,33 @@ void send_head(httplib::Response& res, const std::string& disposition, bool pcap
                                      [](size_t, httplib::DataSink&) { return false; });   // never called for HEAD
 }
 
-// Counts `stream` among the merges under way (counted down as it goes), or
-// refuses the request: 503 past the limit.
-bool take_slot(httplib::Response& res, const merge_stream_context& context, merge_stream& stream)
+// A merge stream counted among the merges under way (counted down as it
+// goes), reading a new pipe, with an outcome to be told; the pipe's write
+// end in `write_end`, for the merge. Null when the request is refused,
+// with the reply made: 503 past the limit, 500 without a pipe.
+std::shared_ptr<merge_stream> open_merge_stream(httplib::Response& res, const merge_stream_context& context,
+                                                int& write_end)
 {
-    stream.stopping = &context.stopping;
+    auto stream = std::make_shared<merge_stream>();
+    stream->stopping = &context.stopping;
     if (context.merges.fetch_add(1) >= context.max_merges) {
         context.merges.fetch_sub(1);
         res.set_header("Retry-After", "5");
         send_error(res, 503, fmt::format("{} merges are under way, the most linecap streams at once: try again in a "
                                          "few seconds",
                                          context.max_merges));
-        return false;
+        return nullptr;
     }
-    stream.merges = &context.merges;
-    return true;
+    stream->merges = &context.merges;
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        send_error(res, 500, fmt::format("cannot make a pipe for the merge: {}", error_text(errno)));
+        return nullptr;
+    }
+    stream->fd = pipe_fds[0];
+    write_end = pipe_fds[1];
+    stream->outcome = std::make_shared<merge_outcome>();
+    return stream;
 }
 
 // The reply: the bytes read so far (stream.pending), then the pipe to its
@@ -192,22 +204,18 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
         return send_head(res, attachment(name, session_id, pcapng), pcapng);
     }
 
-    auto stream = std::make_shared<merge_stream>();
-    if (!take_slot(res, context, *stream))
+    int write_end = -1;
+    std::shared_ptr<merge_stream> stream = open_merge_stream(res, context, write_end);
+    if (!stream)
         return;
-    int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0)
-        return send_error(res, 500, fmt::format("cannot make a pipe for the merge: {}", error_text(errno)));
-    stream->fd = pipe_fds[0];
-    stream->outcome = std::make_shared<merge_outcome>();
 
     http_call call;
     call.req = std::move(merge);
-    call.output_fd = pipe_fds[1];
+    call.output_fd = write_end;
     call.outcome = stream->outcome;
     const std::optional<http_answer> answer = context.bridge.call(std::move(call), context.control_timeout);
     if (!answer) {   // never taken: the write end is still ours
-        close(pipe_fds[1]);
+        close(write_end);
         return send_error(res, 503, fmt::format("linecap's control thread did not answer within {} s (shutting down, "
                                                 "or busy): try again",
                                                 std::chrono::duration<double>(context.control_timeout).count()));
@@ -268,19 +276,10 @@ void serve_fleet_merge(const httplib::Request& req, httplib::Response& res, cons
                                                     format));
         settings.format = *f;
     }
-    for (const auto& [field, into] : {std::pair{"since", &settings.since_ns}, std::pair{"until", &settings.until_ns}}) {
-        if (!req.has_param(field))
-            continue;
-        const std::string given = req.get_param_value(field);
-        std::string e;
-        const std::optional<uint64_t> t = parse_utc_time(given, utc_now_ns(), e);
-        if (!t)
-            return send_error(res, 400, fmt::format("{} {}: {}", field, given, e));
-        *into = *t;
-    }
-    if (settings.since_ns > settings.until_ns)
-        return send_error(res, 400, fmt::format("since {} is after until {}: no packet can be in between",
-                                                req.get_param_value("since"), req.get_param_value("until")));
+    if (std::string e = parse_utc_window("since", req.get_param_value("since"), "until", req.get_param_value("until"),
+                                         utc_now_ns(), settings.since_ns, settings.until_ns);
+        !e.empty())
+        return send_error(res, 400, e);
     fleet_merge_plan plan;
     bool unreachable = false;
     if (std::string e = plan_merge(id, plan, unreachable); !e.empty()) {
@@ -292,14 +291,10 @@ void serve_fleet_merge(const httplib::Request& req, httplib::Response& res, cons
     if (req.method == "HEAD")
         return send_head(res, attachment("fleet", id, pcapng), pcapng);
 
-    auto stream = std::make_shared<merge_stream>();
-    if (!take_slot(res, context, *stream))
+    int write_end = -1;
+    std::shared_ptr<merge_stream> stream = open_merge_stream(res, context, write_end);
+    if (!stream)
         return;
-    int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0)
-        return send_error(res, 500, fmt::format("cannot make a pipe for the merge: {}", error_text(errno)));
-    stream->fd = pipe_fds[0];
-    stream->outcome = std::make_shared<merge_outcome>();
     // Set as the stream goes (the reply done, the client gone, the server
     // stopping): the thread's downloads end at their next bytes.
     stream->cancel = std::make_shared<std::atomic<bool>>(false);
@@ -308,7 +303,7 @@ void serve_fleet_merge(const httplib::Request& req, httplib::Response& res, cons
     // The thread keeps the write end open until it has told the outcome:
     // the reader's end of file then always finds it told. It touches
     // nothing of the server's, which may be gone before it ends.
-    const auto merge = [plan = std::move(plan), settings = std::move(settings), write_end = pipe_fds[1],
+    const auto merge = [plan = std::move(plan), settings = std::move(settings), write_end,
                         outcome = stream->outcome, parts]() mutable {
         std::string error;
         try {
@@ -345,7 +340,7 @@ void serve_fleet_merge(const httplib::Request& req, httplib::Response& res, cons
     try {
         std::thread(std::move(merge)).detach();
     } catch (const std::system_error& e) {
-        close(pipe_fds[1]);
+        close(write_end);
         return send_error(res, 503, fmt::format("cannot start the merge: {}: try again", e.what()));
     }
 

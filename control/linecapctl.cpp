@@ -489,18 +489,10 @@ int run_fleet_merge(linecap::etcd_client& etcd, bool as_json, const fleet_argume
             return refuse(fmt::format("--token-file {}: {}", a.token_file, e), usage);
     if (a.cert_file.empty() != a.key_file.empty())
         return refuse("--cert and --key go together: the client certificate and its key", usage);
-    for (const auto& [option, given, into] : {std::tuple{"--since", &a.since, &settings.since_ns},
-                                              std::tuple{"--until", &a.until, &settings.until_ns}}) {
-        if (given->empty())
-            continue;
-        std::string e;
-        const std::optional<uint64_t> t = linecap::parse_utc_time(*given, linecap::utc_now_ns(), e);
-        if (!t)
-            return refuse(fmt::format("{} {}: {}", option, *given, e), usage);
-        *into = *t;
-    }
-    if (settings.since_ns > settings.until_ns)
-        return refuse(fmt::format("--since {} is after --until {}: no packet can be in between", a.since, a.until), usage);
+    if (std::string e = linecap::parse_utc_window("--since", a.since, "--until", a.until, linecap::utc_now_ns(),
+                                                  settings.since_ns, settings.until_ns);
+        !e.empty())
+        return refuse(e, usage);
     linecap::fleet_merge_plan plan;
     bool unreachable_etcd = false;
     if (std::string e = linecap::plan_fleet_merge(etcd, a.id, plan, unreachable_etcd); !e.empty())

@@ -30,6 +30,27 @@ namespace linecap {
 
 namespace {
 
+// A node's credentials for its etcd (fleet/etcd.h), named as etcdctl's
+// options: defined, listed as daemon options and as a fleet node's, from
+// this one table.
+struct etcd_credential_option {
+    const char* name;
+    std::string etcd_credential_options::*field;
+    const char* type;
+    const char* help;
+};
+constexpr etcd_credential_option etcd_credential_table[] = {
+    {"--fleet-etcd-cacert", &etcd_credential_options::cacert, "FILE",
+     "The CA that signed etcd's certificate, for https:// etcd URLs (PEM; default: the system's)"},
+    {"--fleet-etcd-cert", &etcd_credential_options::cert, "FILE",
+     "This node's client certificate, for an etcd run with --client-cert-auth (PEM)"},
+    {"--fleet-etcd-key", &etcd_credential_options::key, "FILE", "The key of --fleet-etcd-cert (PEM)"},
+    {"--fleet-etcd-user", &etcd_credential_options::user, "NAME",
+     "etcd's user for this node, when etcd's auth is enabled (with --fleet-etcd-password-file)"},
+    {"--fleet-etcd-password-file", &etcd_credential_options::password_file, "FILE",
+     "A file whose first line is --fleet-etcd-user's password (etcd's auth)"},
+};
+
 const char* usage_intro =
     "linecap: capture packets from DPDK ports into pcap files.\n";
 
@@ -242,24 +263,8 @@ void define_options(CLI::App& app, command_line& c)
                    "http://127.0.0.1:2379[,URL...]; with --node and --http")
         ->group(daemon_group)
         ->type_name("URLS");
-    const std::pair<const char*, std::string*> etcd_files[] = {
-        {"--fleet-etcd-cacert", &o.fleet_etcd_credentials.cacert},
-        {"--fleet-etcd-cert", &o.fleet_etcd_credentials.cert},
-        {"--fleet-etcd-key", &o.fleet_etcd_credentials.key},
-        {"--fleet-etcd-password-file", &o.fleet_etcd_credentials.password_file}};
-    const char* etcd_file_help[] = {"The CA that signed etcd's certificate, for https:// etcd URLs (PEM; default: "
-                                    "the system's)",
-                                    "This node's client certificate, for an etcd run with --client-cert-auth (PEM)",
-                                    "The key of --fleet-etcd-cert (PEM)",
-                                    "A file whose first line is --fleet-etcd-user's password (etcd's auth)"};
-    for (size_t i = 0; i < std::size(etcd_files); i++)
-        app.add_option(etcd_files[i].first, *etcd_files[i].second, etcd_file_help[i])
-            ->group(daemon_group)
-            ->type_name("FILE");
-    app.add_option("--fleet-etcd-user", o.fleet_etcd_credentials.user,
-                   "etcd's user for this node, when etcd's auth is enabled (with --fleet-etcd-password-file)")
-        ->group(daemon_group)
-        ->type_name("NAME");
+    for (const etcd_credential_option& c : etcd_credential_table)
+        app.add_option(c.name, o.fleet_etcd_credentials.*c.field, c.help)->group(daemon_group)->type_name(c.type);
     app.add_option("--node", o.node_name, "This daemon's name in the fleet: letters, digits, '.', '_', '-'")
         ->group(daemon_group)
         ->type_name("NAME");
@@ -460,10 +465,12 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
             return refuse("--fleet-etcd: the URL is empty: give etcd's client URL, e.g. http://127.0.0.1:2379");
         return parse_result::run;
     }
-    for (const char* name : {"--out-root", "--max-sessions", "--control-group", "--start", "--http", "--http-token-file",
-                             "--http-cert", "--http-key", "--http-client-ca", "--fleet-etcd", "--fleet-etcd-cacert",
-                             "--fleet-etcd-cert", "--fleet-etcd-key", "--fleet-etcd-user", "--fleet-etcd-password-file",
-                             "--node", "--fleet-url"})
+    std::vector<const char*> daemon_only = {"--out-root", "--max-sessions", "--control-group", "--start", "--http",
+                                            "--http-token-file", "--http-cert", "--http-key", "--http-client-ca",
+                                            "--fleet-etcd", "--node", "--fleet-url"};
+    for (const etcd_credential_option& c : etcd_credential_table)
+        daemon_only.push_back(c.name);
+    for (const char* name : daemon_only)
         if (app.count(name) > 0)
             return refuse(fmt::format("{} is a daemon option: give --control PATH too", name));
 
@@ -545,12 +552,11 @@ std::string check_http_options(engine_options& o)
 std::string check_fleet_options(engine_options& o)
 {
     if (o.fleet_etcd.empty()) {
-        etcd_credential_options& c = o.fleet_etcd_credentials;
-        for (const auto& [name, value] :
-             {std::pair{"--node", &o.node_name}, std::pair{"--fleet-url", &o.fleet_url},
-              std::pair{"--fleet-etcd-cacert", &c.cacert}, std::pair{"--fleet-etcd-cert", &c.cert},
-              std::pair{"--fleet-etcd-key", &c.key}, std::pair{"--fleet-etcd-user", &c.user},
-              std::pair{"--fleet-etcd-password-file", &c.password_file}})
+        std::vector<std::pair<const char*, const std::string*>> node_only = {{"--node", &o.node_name},
+                                                                             {"--fleet-url", &o.fleet_url}};
+        for (const etcd_credential_option& c : etcd_credential_table)
+            node_only.emplace_back(c.name, &(o.fleet_etcd_credentials.*c.field));
+        for (const auto& [name, value] : node_only)
             if (!value->empty())
                 return fmt::format("{} is for a node of a fleet: give --fleet-etcd URL too (docs/fleet.md)", name);
         return {};

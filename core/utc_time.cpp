@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <ctime>
+#include <tuple>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -82,6 +83,24 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
         return static_cast<uint64_t>(seconds) * ns_per_s + fraction_ns;
     }
     return std::nullopt;
+}
+
+std::string parse_utc_window(std::string_view since_name, const std::string& since, std::string_view until_name,
+                             const std::string& until, uint64_t now_ns, uint64_t& since_ns, uint64_t& until_ns)
+{
+    for (const auto& [name, text, into] :
+         {std::tuple{since_name, &since, &since_ns}, std::tuple{until_name, &until, &until_ns}}) {
+        if (text->empty())
+            continue;
+        std::string error;
+        const std::optional<uint64_t> t = parse_utc_time(*text, now_ns, error);
+        if (!t)
+            return fmt::format("{} {}: {}", name, *text, error);
+        *into = *t;
+    }
+    if (since_ns > until_ns)
+        return fmt::format("{} {} is after {} {}: no packet can be in between", since_name, since, until_name, until);
+    return {};
 }
 
 } // namespace linecap

@@ -33,4 +33,13 @@ uint64_t utc_now_ns();
 // accepted, for anything else.
 std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, std::string& error);
 
+// A window of times typed as two texts, each empty for no bound, parsed as
+// parse_utc_time parses them: `since_ns` and `until_ns` set for the texts
+// given, left as they are for the others. Empty, or what is wrong, in the
+// words every entry point uses, with the names as the user gave them
+// ("--since" on a command line, "since" in a query): "--since 3pm: ...",
+// or "--since X is after --until Y: no packet can be in between".
+std::string parse_utc_window(std::string_view since_name, const std::string& since, std::string_view until_name,
+                             const std::string& until, uint64_t now_ns, uint64_t& since_ns, uint64_t& until_ns);
+
 } // namespace linecap

@@ -19,6 +19,8 @@
 #include <openssl/x509.h>
 #include <unistd.h>
 
+#include "core/sigpipe.h"
+
 namespace linecap {
 
 namespace {
@@ -270,7 +272,10 @@ struct etcd_client::impl {
                 return std::nullopt;
             in_flight = &c;
         }
-        httplib::Result r = c.send(req);
+        httplib::Result r = [&] {
+            const sigpipe_blocked no_sigpipe;   // an https:// etcd that ends the connection
+            return c.send(req);
+        }();
         const std::lock_guard lock(interrupt_mutex);
         in_flight = nullptr;
         if (interrupted)
@@ -617,8 +622,6 @@ etcd_client::watch_end etcd_client::watch_once(const std::string& prefix, int64_
                 end.error = fmt::format("etcd {}: watch {}: {}", where, prefix,
                                         _impl->explain(error.is_object() ? error.value("message", error.dump())
                                                                          : error.dump()));
-                if (stale_token(end.error))
-                    _impl->token.clear();   // the next call asks for a new one
                 return false;
             }
             const json result = message.value("result", json::object());
@@ -632,8 +635,6 @@ etcd_client::watch_end etcd_client::watch_once(const std::string& prefix, int64_
             if (result.value("canceled", false)) {
                 end.error = fmt::format("etcd {}: watch {}: canceled by etcd: {}", where, prefix,
                                         _impl->explain(result.value("cancel_reason", std::string("no reason given"))));
-                if (stale_token(end.error))
-                    _impl->token.clear();   // the next watch asks for a new one
                 return false;
             }
             // From now on: every change after the store's revision at creation.
@@ -663,6 +664,10 @@ etcd_client::watch_end etcd_client::watch_once(const std::string& prefix, int64_
         return true;
     };
     const std::optional<httplib::Result> sent = _impl->send(endpoint, req);
+    // A token etcd refused (in an error, or as a cancel's reason): the next
+    // call asks for a new one.
+    if (stale_token(end.error))
+        _impl->token.clear();
     if (!sent || stopped || !end.error.empty())
         return end;
     const httplib::Result& r = *sent;

@@ -436,17 +436,11 @@ int merge_main(int argc, char** argv)
     }
     if (!format.empty())
         request.format = parse_format(format);
-    for (const auto& [text, option, into] : {std::tuple{&since, "--since", &request.since_ns},
-                                             std::tuple{&until, "--until", &request.until_ns}}) {
-        if (text->empty())
-            continue;
-        std::string e;
-        const std::optional<uint64_t> t = parse_utc_time(*text, utc_now_ns(), e);
-        if (!t) {
-            std::cerr << "linecap merge: " << option << " " << *text << ": " << e << "\n";
-            return 2;
-        }
-        *into = *t;
+    if (std::string e = parse_utc_window("--since", since, "--until", until, utc_now_ns(), request.since_ns,
+                                         request.until_ns);
+        !e.empty()) {
+        std::cerr << "linecap merge: " << e << "\n";
+        return 2;
     }
     merge_result result;
     const std::string error = merge_captures(request, result);

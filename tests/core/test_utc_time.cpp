@@ -53,3 +53,22 @@ TEST_CASE("parse_utc_time: the forms people type (ISO 8601, as ls prints it, as 
         CHECK_THAT(error, Catch::Contains("2026-11-29T18:53:45Z") && Catch::Contains("-5m"));
     }
 }
+
+TEST_CASE("parse_utc_window: both bounds, either, neither, reversed, and the bad one named as the user gave it")
+{
+    const uint64_t ns = 1000000000ULL;
+    const uint64_t now = 1700000000 * ns;
+    uint64_t since = 0, until = UINT64_MAX;
+    CHECK(parse_utc_window("--since", "", "--until", "", now, since, until).empty());
+    CHECK((since == 0 && until == UINT64_MAX));
+    CHECK(parse_utc_window("--since", "-5m", "--until", "", now, since, until).empty());
+    CHECK((since == now - 300 * ns && until == UINT64_MAX));
+    since = 0;
+    CHECK(parse_utc_window("since", "", "until", "2023-11-14T22:13:20Z", now, since, until).empty());
+    CHECK((since == 0 && until == now));
+    until = UINT64_MAX;
+    CHECK(parse_utc_window("--since", "-1m", "--until", "-2m", now, since, until) ==
+          "--since -1m is after --until -2m: no packet can be in between");
+    const std::string bad = parse_utc_window("since", "-5m", "until", "noon", now, since, until);
+    CHECK_THAT(bad, Catch::StartsWith("until noon: ") && Catch::Contains("2026-11-29T18:53:45Z"));
+}

@@ -87,7 +87,7 @@ run_daemon() {
 # once the daemon has gone (its worker polls endless ports to the end, and
 # the readers would share the other core).
 check_sessions() {
-    local label=$1 id name
+    local label=$1 id
     shift
     for id in "$@"; do
         ctl --json stop "$id" >"$WORK/stop.json" || fail "$label: stop $id failed"
@@ -95,13 +95,9 @@ check_sessions() {
     done
     kill -0 "$pid" 2>/dev/null && ctl ls >/dev/null || { cat "$log" >&2; fail "$label: the daemon died"; }
     for id in "$@"; do
-        ctl --json show "$id" >"$WORK/show.json"
-        name=$(jq -r .session.name "$WORK/show.json")
-        echo "$name" >"$WORK/name-$id"
-        jq -e '.session.counters as $c | $c.matched_packets == $c.written_packets + $c.dropped_ring +
-               $c.dropped_write + $c.dropped_limit and $c.written_packets <= $c.matched_packets and
-               $c.matched_packets > 0' "$WORK/show.json" >/dev/null ||
-            fail "$label: session $name: counters $(jq -c .session.counters "$WORK/show.json")"
+        check_session_counters "$id"   # sets matched
+        [ "$matched" -gt 0 ] || fail "$label: session $id matched nothing"
+        ctl --json show "$id" | jq -r .session.name >"$WORK/name-$id"
         record_session_files "$id"
     done
     note "$label: $(ctl --json stats | jq '[.ports[].rx_packets] | add') packets received, 5 sessions: $(

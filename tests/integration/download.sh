@@ -73,6 +73,10 @@ grep -q "500 packets from 1 file into" "$WORK/err" || fail "linecap merge said: 
 [ "$(packets "$WORK/by-hand.pcap")" = 500 ] || fail "linecap merge of the folder: $(packets "$WORK/by-hand.pcap") packets, not 500"
 rc=0; "$LINECAP" merge -o "$WORK/by-hand.pcap" "$folder" 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "already exists; give another -o, or --force" "$WORK/err" || fail "linecap merge over a file: $(cat "$WORK/err")"
+# A reversed window: the words linecapctl and the API use, nothing made.
+rc=0; "$LINECAP" merge --since -1m --until -2m -o "$WORK/window.pcap" "$folder" 2>"$WORK/err" || rc=$?
+[ "$rc" = 2 ] && [ "$(cat "$WORK/err")" = "linecap merge: --since -1m is after --until -2m: no packet can be in between" ] &&
+    [ ! -e "$WORK/window.pcap" ] || fail "linecap merge with a reversed window: exit $rc: $(cat "$WORK/err")"
 # Standard output, straight into tshark.
 got=$(uctl merge "$id" -o - 2>"$WORK/err" | tshark -r - 2>/dev/null | wc -l)
 [ "$got" = 500 ] || { cat "$WORK/err"; fail "merge -o - | tshark -r -: $got packets"; }

@@ -215,6 +215,7 @@ expect_status 404 "$api_c/sessions/nosuch/pcap" "no fleet session nosuch (lineca
 [ "$(curl -s -I -o /dev/null -w '%{http_code}' "$api_c/sessions/nosuch/pcap")" = 404 ] || fail "HEAD of an unknown fleet session's pcap"
 expect_status 400 "$api_c/sessions/web/pcap?format=pcapx" \
     "format pcapx: give pcapng (the default: one interface per node and port), pcap or pcap-ns"
+expect_status 400 "$api_c/sessions/web/pcap?since=-1m&until=-2m" "since -1m is after until -2m: no packet can be in between"
 # The console of c in Chromium: the fleet's nodes and sessions, web's merged download.
 timeout 60 chromium --headless=new --no-sandbox --disable-gpu --no-first-run --user-data-dir="$WORK/chromium" \
     --virtual-time-budget=5000 --dump-dom "http://127.0.0.1:${NODE_PORT[c]}/" >"$WORK/console.html" 2>"$WORK/chromium.log" ||
