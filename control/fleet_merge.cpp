@@ -19,6 +19,7 @@
 #include "core/human_units.h"
 #include "core/sigpipe.h"
 #include "core/utc_time.h"
+#include "core/write_all.h"
 #include "fleet/fleet_session.h"
 #include "fleet/names.h"
 
@@ -44,21 +45,6 @@ std::string read_objects(etcd_client& etcd, const std::string& prefix, std::map<
         if (json j = json::parse(kv.value, nullptr, false); j.is_object())
             out[kv.key.substr(prefix.size())] = std::move(j);
     return {};
-}
-
-// Writes all of `data` into the spool file; false when it cannot (a full disk).
-bool write_all(int fd, const char* data, size_t n)
-{
-    while (n > 0) {
-        const ssize_t w = write(fd, data, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        data += w;
-        n -= static_cast<size_t>(w);
-    }
-    return true;
 }
 
 // One node's download: a thread that GETs its merged files into an

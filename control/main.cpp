@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <list>
 #include <fstream>
 #include <memory>
@@ -31,6 +32,8 @@
 #include "engine/pipeline.h"
 #include "engine/sessions.h"
 #include "control/stats_json.h"
+#include "query/query.h"
+#include "writers/capture_index.h"
 #include "writers/merge.h"
 
 using namespace linecap;
@@ -158,9 +161,13 @@ std::string runtime_prefix_taken(const std::vector<char*>& eal_args)
 
 int main(int argc, char** argv)
 {
-    // `linecap merge ...` needs no DPDK.
+    // `linecap merge`, `index` and `query` need no DPDK.
     if (argc > 1 && std::strcmp(argv[1], "merge") == 0)
         return merge_main(argc - 1, argv + 1);
+    if (argc > 1 && std::strcmp(argv[1], "index") == 0)
+        return index_main(argc - 1, argv + 1);
+    if (argc > 1 && std::strcmp(argv[1], "query") == 0)
+        return query_main(argc - 1, argv + 1);
 
     // EAL's words before "--", ours after it. Without "--", `linecap --help`
     // is ours and anything else is EAL's.
@@ -197,6 +204,11 @@ int main(int argc, char** argv)
     }
     // The log (core/log.h), DPDK's lines included: a daemon's with times.
     log_to_stderr(options.daemon());
+    // validate_options makes the --out folder; a -r file refused below
+    // takes it away again if it made it (and nothing is in it).
+    std::error_code out_ec;
+    const bool out_existed = options.session.output.dir.empty() ||
+                             std::filesystem::exists(options.session.output.dir, out_ec);
     if (std::string error = validate_options(options); !error.empty()) {
         fmt::print(stderr, "linecap: {}\n", error);
         return 2;
@@ -216,6 +228,8 @@ int main(int argc, char** argv)
                 const std::unique_ptr<capture_reader> file = open_replay_file(path, error);
                 if (!file) {
                     fmt::print(stderr, "linecap: {}\n", error);
+                    if (!out_existed)
+                        std::filesystem::remove(options.session.output.dir, out_ec);
                     return 1;
                 }
                 kind = file->format_name() + " file";

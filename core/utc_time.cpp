@@ -47,10 +47,17 @@ uint64_t utc_now_ns()
 std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, std::string& error)
 {
     error = "not a UTC time: give 2026-11-29T18:53:45Z (ISO 8601), \"2026-11-29 18:53:45\" (as linecapctl ls "
-            "prints it), 20261129T185345Z (as file names have it) or -5m (5 minutes ago; ms, s, m, h, d)";
-    if (text.starts_with('-')) {
-        // A duration ago, read as every duration is (core/human_units.h).
-        const std::optional<double> seconds = parse_seconds(text.substr(1));
+            "prints it), 20261129T185345Z (as file names have it) or -5m or \"5m ago\" (5 minutes ago; ms, s, m, "
+            "h, d)";
+    // A duration ago, read as every duration is (core/human_units.h): "-5m",
+    // or "5m ago" as Stenographer's queries say it.
+    std::string_view ago;
+    if (text.starts_with('-'))
+        ago = text.substr(1);
+    else if (text.ends_with(" ago"))
+        ago = text.substr(0, text.size() - 4);
+    if (!ago.empty() || text == "-") {
+        const std::optional<double> seconds = parse_seconds(ago);
         if (!seconds || *seconds * 1e9 > static_cast<double>(now_ns))
             return std::nullopt;
         return now_ns - static_cast<uint64_t>(*seconds * 1e9);

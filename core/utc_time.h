@@ -29,7 +29,7 @@ uint64_t utc_now_ns();
 // ("2026-11-29T18:53:45Z", with a fraction of a second or without the Z),
 // the same with a space ("2026-11-29 18:53:45", as linecapctl ls prints it),
 // the basic form of file names ("20261129T185345Z"), or a time before `now_ns`
-// ("-5m", "-90s", "-2h", "-1d"). Nothing, with `error` saying what is
+// ("-5m", "-90s", "-2h", "-1d", or "5m ago"). Nothing, with `error` saying what is
 // accepted, for anything else.
 std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, std::string& error);
 

@@ -33,16 +33,9 @@ std::string quoted(const std::string& expression)
     return fmt::format("\"{}...\" ({} characters)", expression.substr(0, shown), expression.size());
 }
 
-// Compiles for a dead handle: Ethernet frames, libpcap's largest snap
-// length and, unless told another, netmask 0, as tcpdump -r sees them.
 std::string compile_classic(const std::string& expression, uint32_t netmask, bpf_program& program)
 {
-    std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 262144), &pcap_close);
-    if (!dead)
-        return "cannot open a libpcap handle to compile the filter";
-    if (pcap_compile(dead.get(), &program, expression.c_str(), 1, netmask) != 0)
-        return fmt::format("{}: {}", quoted(expression), pcap_geterr(dead.get()));
-    return {};
+    return compile_tcpdump_filter(expression, DLT_EN10MB, netmask, program);
 }
 
 // DPDK's rte_bpf_convert (22.11, and upstream as of 2026) maps a classic
@@ -232,6 +225,17 @@ bpf_load_bound compute_load_bound(const bpf_insn* instructions, unsigned count)
     if (b.bounded)
         b.worst_case = b.indexed_end == 0 ? b.absolute_end : std::max(b.absolute_end, b.x_max + b.indexed_end);
     return b;
+}
+
+std::string compile_tcpdump_filter(const std::string& expression, int linktype, uint32_t netmask,
+                                   bpf_program& program)
+{
+    std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(linktype, 262144), &pcap_close);
+    if (!dead)
+        return "cannot open a libpcap handle to compile the filter";
+    if (pcap_compile(dead.get(), &program, expression.c_str(), 1, netmask) != 0)
+        return fmt::format("{}: {}", quoted(expression), pcap_geterr(dead.get()));
+    return {};
 }
 
 std::string bpf_expression::check_syntax(const std::string& expression, uint32_t netmask)

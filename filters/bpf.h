@@ -34,6 +34,14 @@ namespace linecap {
 // rte_bpf_convert refuses classic programs longer than the kernel's BPF_MAXINSNS.
 constexpr unsigned bpf_max_instructions = 4096;
 
+// Compiles a tcpdump expression for packets of `linktype` (a DLT_ value) as
+// tcpdump -r does: optimized, libpcap's largest snap length, `netmask` for
+// "ip broadcast" (tcpdump -r: 0). "" or the expression quoted and libpcap's
+// words: "\"host foo\": unknown host 'foo'". The caller frees `program`
+// (pcap_freecode) once compiled.
+std::string compile_tcpdump_filter(const std::string& expression, int linktype, uint32_t netmask,
+                                   bpf_program& program);
+
 // Packets bpf_expression::match_burst takes in one call: the classifier's
 // chunk (classifier.cpp), so its stack arrays stay in L1.
 constexpr unsigned bpf_burst_max = 64;

@@ -37,9 +37,10 @@ LAYERS = {
     'core': [],
     'filters': ['core'],
     'writers': ['core'],
+    'query': ['core', 'filters', 'writers'],
     'engine': ['core', 'filters', 'writers'],
     'fleet': ['core'],
-    'control': ['core', 'filters', 'writers', 'engine', 'fleet'],
+    'control': ['core', 'filters', 'writers', 'query', 'engine', 'fleet'],
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')

@@ -107,6 +107,51 @@ int prefixed_close(void* cookie)
     return rc;
 }
 
+// Byte ranges of a regular file read as one stream (open_ranges): the
+// file's head, then each range, by pread. `read_bytes` counts them.
+struct ranges_source {
+    int fd = -1;
+    std::vector<byte_range> ranges;   // the head first
+    size_t current = 0;
+    uint64_t done = 0;                // bytes read of ranges[current]
+    std::atomic<uint64_t>* read_bytes = nullptr;
+};
+
+ssize_t ranges_read(void* cookie, char* buf, size_t n)
+{
+    auto& src = *static_cast<ranges_source*>(cookie);
+    while (src.current < src.ranges.size() && src.done == src.ranges[src.current].bytes) {
+        src.current++;
+        src.done = 0;
+    }
+    if (src.current == src.ranges.size())
+        return 0;
+    const byte_range& r = src.ranges[src.current];
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(n, r.bytes - src.done));
+    ssize_t got;
+    do
+        got = pread(src.fd, buf, want, static_cast<off_t>(r.offset + src.done));
+    while (got < 0 && errno == EINTR);
+    if (got == 0) {   // the file is shorter than the range: it ends here
+        src.current = src.ranges.size();
+        return 0;
+    }
+    if (got > 0) {
+        src.done += static_cast<uint64_t>(got);
+        if (src.read_bytes != nullptr)
+            src.read_bytes->fetch_add(static_cast<uint64_t>(got), std::memory_order_relaxed);
+    }
+    return got;
+}
+
+int ranges_close(void* cookie)
+{
+    auto* src = static_cast<ranges_source*>(cookie);
+    const int rc = close(src->fd);
+    delete src;
+    return rc;
+}
+
 // Up to `n` bytes from `fd`, fewer only at its end.
 size_t read_fully(int fd, uint8_t* to, size_t n)
 {
@@ -297,13 +342,51 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
         }
         std::setvbuf(stream, nullptr, _IOFBF, pipe_buffer_bytes);
     }
+    return open_with_libpcap(std::move(src), stream, head, got, regular);
+}
+
+std::string capture_reader::open_ranges(int fd, const std::string& path, bool partial, uint64_t head_bytes,
+                                        const std::vector<byte_range>& ranges, std::atomic<uint64_t>* read_bytes)
+{
+    _path = path;
+    _limit_packets = UINT64_MAX;
+    _partial = partial;
+    _pcap.reset();
+    _wiretap.reset();
+    _error.clear();
+    _note.clear();
+    _packets = _repaired = 0;
+    _empty = false;
+
+    auto* r = new ranges_source;
+    r->fd = fd;
+    r->read_bytes = read_bytes;
+    r->ranges.push_back({0, head_bytes});
+    r->ranges.insert(r->ranges.end(), ranges.begin(), ranges.end());
+    uint8_t head[4] = {};
+    const ssize_t got = pread(fd, head, sizeof head, 0);
+    FILE* stream = fopencookie(r, "rb", cookie_io_functions_t{ranges_read, nullptr, nullptr, ranges_close});
+    if (stream == nullptr) {
+        ranges_close(r);
+        return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
+    }
+    std::setvbuf(stream, nullptr, _IOFBF, pipe_buffer_bytes);
+    return open_with_libpcap(std::make_unique<pcap_source>(), stream, head, got > 0 ? static_cast<size_t>(got) : 0,
+                             false);
+}
+
+std::string capture_reader::open_with_libpcap(std::unique_ptr<pcap_source> src, FILE* stream, const uint8_t* head,
+                                              size_t got, bool regular)
+{
+    const std::string& path = _path;
+    const bool partial = _partial;
     src->stream = stream;
 
     uint32_t magic = 0;
     std::memcpy(&magic, head, sizeof magic);
     if (got == 0 && partial)
         return ended_before_first_record("no bytes");
-    if (got < sizeof head)
+    if (got < 4)
         return fmt::format("{}: not a capture file: it holds {} byte{}, less than a file header", path, got,
                            got == 1 ? "" : "s");
     char errbuf[PCAP_ERRBUF_SIZE] = "";
@@ -338,7 +421,7 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
         is_pcap_magic(magic)
             ? fmt::format("{}: libpcap cannot read its header: {}", path, pcap_error)
             : fmt::format("{}: not a capture file: it starts with {} at byte 0, neither a pcap nor a pcapng "
-                          "header, nor another format Wireshark reads", path, head_text(head, sizeof head)));
+                          "header, nor another format Wireshark reads", path, head_text(head, 4)));
 }
 
 std::string capture_reader::open_with_wiretap(int fd, const std::string& failure)
@@ -363,6 +446,17 @@ std::string capture_reader::open_with_wiretap(int fd, const std::string& failure
                                : failure;
     }
     g_free(err_info);
+    // A format wiretap knows that holds no network packets (its heuristics
+    // take a six-byte text file for MP4 media): not a capture file.
+    const int encap = wtap_file_encap(wth);
+    if (encap != WTAP_ENCAP_PER_PACKET && pcap_linktype_of(encap) == -1) {
+        const std::string format = wtap_file_type_subtype_description(wtap_file_type_subtype(wth));
+        wtap_close(wth);
+        return failure.empty() ? fmt::format("{}: not a capture file: Wireshark's reader takes it for {}, which "
+                                             "holds no network packets",
+                                             _path, format)
+                               : failure;
+    }
     _wiretap = std::make_unique<wiretap_source>();
     _wiretap->wth = wth;
     return {};

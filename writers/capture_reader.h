@@ -22,11 +22,20 @@
 // record: that ends it without an error, and note() says so.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace linecap {
+
+// Bytes [offset, offset + bytes) of a file.
+struct byte_range {
+    uint64_t offset = 0;
+    uint64_t bytes = 0;
+};
 
 struct capture_record {
     uint64_t ts_ns = 0;             // nanoseconds since the Unix epoch
@@ -63,6 +72,16 @@ public:
     // cannot be held to a byte.)
     std::string open_descriptor(int fd, const std::string& path, bool partial, uint64_t limit_bytes = UINT64_MAX,
                                 uint64_t limit_packets = UINT64_MAX);
+
+    // Only the byte ranges `ranges` (whole records, in file order) of the
+    // regular file `fd` (the reader takes it), after its first `head_bytes`
+    // (the file header; pcapng: the blocks before its first packet): the
+    // chunks of an index a query reads (query/query.h), read with libpcap as
+    // one file made of the head and the ranges. `partial` as open's.
+    // `read_bytes`, if given, counts the bytes read (it must outlive the
+    // reader).
+    std::string open_ranges(int fd, const std::string& path, bool partial, uint64_t head_bytes,
+                            const std::vector<byte_range>& ranges, std::atomic<uint64_t>* read_bytes = nullptr);
 
     // The next packet. Records that are not packets (pcapng statistics,
     // name resolution, custom blocks) are skipped.
@@ -102,6 +121,9 @@ private:
     // `failure`: the error to give if wiretap cannot open it either (empty:
     // wiretap's own).
     std::string open_with_wiretap(int fd, const std::string& failure);
+    // libpcap on `stream` (it takes it): `head`, the file's first `got` bytes.
+    std::string open_with_libpcap(std::unique_ptr<pcap_source> src, FILE* stream, const uint8_t* head, size_t got,
+                                  bool regular);
     std::string interface_option(uint32_t index, int option) const;
     std::string ended_before_first_record(const std::string& why);
     read_status next_from_libpcap(capture_record& record);

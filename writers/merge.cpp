@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <pcap/pcap.h>
 
+#include "core/command_line.h"
 #include "core/human_units.h"
 #include "core/utc_time.h"
 #include "writers/capture_reader.h"
@@ -267,7 +268,10 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         }
         auto in = std::make_unique<merge_input>();
         const int fd = std::exchange(f.fd, -1);   // the reader's now
-        if (std::string e = in->reader.open_descriptor(fd, f.path, partial, limit_bytes, limit_packets); !e.empty())
+        std::string e = request.open_input
+                            ? request.open_input(fd, f.path, partial, limit_bytes, in->reader, result.notes)
+                            : in->reader.open_descriptor(fd, f.path, partial, limit_bytes, limit_packets);
+        if (!e.empty())
             return abandon(e);
         if (in->reader.linktype() == -1) {   // a .part cut inside its header (or, running, still getting it): nothing to merge
             if (!request.live)
@@ -278,7 +282,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     }
     if (inputs.empty())
         return abandon("every input is an empty .part file: nothing to merge");
-    merge_sink out{out_fd, output, format, request.since_ns, request.until_ns, {}};
+    merge_sink out{out_fd, output, format, request.since_ns, request.until_ns, {}, request.keep};
     bool attached = false;
     std::string e = merge_readers(inputs, out, result, attached);
     return attached ? e : abandon(e);
@@ -372,6 +376,8 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
                                                  linktype_text(p.record.linktype), linktype_text(linktype)));
             } else if (p.record.ts_ns < out.since_ns || p.record.ts_ns > out.until_ns) {
                 continue;   // outside the time window asked for
+            } else if (out.keep && !out.keep(p.record)) {
+                continue;   // not selected (linecap query's filter)
             } else {
                 heap.push({p.record.ts_ns, i});
             }
@@ -425,15 +431,8 @@ int merge_main(int argc, char** argv)
                    "Capture files (.pcap, .pcapng, .part) or folders of them (the files linecap wrote there)")
         ->required()
         ->type_name("FILE|DIR");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp&) {
-        std::cout << app.help();
-        return 0;
-    } catch (const CLI::ParseError& e) {
-        std::cerr << "linecap merge: " << e.what() << "\nRun 'linecap merge --help' for the options.\n";
-        return 2;
-    }
+    if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap merge"))
+        return *status;
     if (!format.empty())
         request.format = parse_format(format);
     if (std::string e = parse_utc_window("--since", since, "--until", until, utc_now_ns(), request.since_ns,

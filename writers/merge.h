@@ -39,6 +39,15 @@ struct merge_request {
     // The capture is running: its .part files are being written, and where
     // their bytes end for now is no news (no note).
     bool live = false;
+    // How each input is opened (linecap query: the chunks its index
+    // selects), the reader taking `fd`; `limit_bytes` is where a .part
+    // file's complete records end. Notes go to `notes`. Unset: the whole
+    // file (capture_reader::open_descriptor).
+    std::function<std::string(int fd, const std::string& path, bool partial, uint64_t limit_bytes,
+                              capture_reader& reader, std::vector<std::string>& notes)>
+        open_input;
+    // Which records go into the output (linecap query's filter); unset: all.
+    std::function<bool(const capture_record&)> keep;
 };
 
 struct merge_result {
@@ -79,6 +88,7 @@ struct merge_sink {
     uint64_t since_ns = 0;              // as merge_request's
     uint64_t until_ns = UINT64_MAX;
     std::string comment;                // pcapng: the Section Header Block's comment (opt_comment)
+    std::function<bool(const capture_record&)> keep;   // as merge_request's
 };
 
 // The k-way merge of open readers, in time order (equal times keep the

@@ -39,6 +39,8 @@ TEST_CASE("parse_utc_time: the forms people type (ISO 8601, as ls prints it, as 
     CHECK(parse_utc_time("2106-02-07T06:28:16Z", now, error) == 4294967296 * ns);
     CHECK(parse_utc_time("-5m", now, error) == now - 300 * ns);
     CHECK(parse_utc_time("-90s", now, error) == now - 90 * ns);
+    CHECK(parse_utc_time("15m ago", now, error) == now - 900 * ns);   // as Stenographer says it
+    CHECK(parse_utc_time("1.5h ago", now, error) == now - 5400 * ns);
     CHECK(parse_utc_time("-2h", now, error) == now - 7200 * ns);
     CHECK(parse_utc_time("-1d", now, error) == now - 86400 * ns);
     // Every duration form (core/human_units.h): seconds alone, decimals, ms.
@@ -46,7 +48,7 @@ TEST_CASE("parse_utc_time: the forms people type (ISO 8601, as ls prints it, as 
     CHECK(parse_utc_time("-1.5h", now, error) == now - 5400 * ns);
     CHECK(parse_utc_time("-250ms", now, error) == now - ns / 4);
     for (const char* bad : {"", "yesterday", "2023-11-14", "2023-11-14T22:13:20+01:00", "2023-11-14T22:13:20.1234567891Z",
-                            "-5w", "5m", "--5m", "2023-11-14T22:13:20Zjunk"}) {
+                            "-5w", "5m", "--5m", "2023-11-14T22:13:20Zjunk", " ago", "5m  ago", "-5m ago", "ago"}) {
         INFO(bad);
         error.clear();
         CHECK_FALSE(parse_utc_time(bad, now, error).has_value());

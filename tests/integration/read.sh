@@ -227,10 +227,13 @@ tcpdump_ns "$WORK/torn.pcap" "$WORK/torn.ref" || true   # tcpdump also stops the
 "$COMPARE" "$WORK/torn.ref" "$(only_file "$WORK/torn")" >/dev/null
 check_readable "$(only_file "$WORK/torn")" 999
 
-note "not a capture, empty, missing: one line naming the file, exit 1, nothing written"
+note "not a capture, empty, missing: one line naming the file, exit 1, nothing written, no -w folder made"
 echo "this is not a capture file" >"$WORK/text.pcap"
+# Six bytes Wireshark's reader takes for MP4 media: still no capture file.
+echo "hello" >"$WORK/hello.pcap"
 : >"$WORK/empty.pcap"
 for bad in "text.pcap:not a capture file: it starts with 74 68 69 73" "empty.pcap:not a capture file: it holds 0 bytes" \
+           "hello.pcap:not a capture file: it starts with 68 65 6c 6c at byte 0, neither a pcap nor a pcapng header" \
            "missing.pcap:cannot open it: No such file or directory"; do
     name=${bad%%:*}
     rc=0
@@ -238,7 +241,11 @@ for bad in "text.pcap:not a capture file: it starts with 74 68 69 73" "empty.pca
     [ "$rc" = 1 ] || { cat "$WORK/bad.log"; fail "$name: exit $rc, not 1"; }
     [ "$(grep -c '^linecap: ' "$WORK/bad.log")" = 1 ] || { cat "$WORK/bad.log"; fail "$name: not exactly one line"; }
     grep -q "^linecap: -r $WORK/$name: ${bad#*:}" "$WORK/bad.log" || { cat "$WORK/bad.log"; fail "$name: wrong error"; }
-    [ -z "$(ls -A "$WORK/bad" 2>/dev/null)" ] || fail "$name: files were written"
+    [ ! -e "$WORK/bad" ] || fail "$name: the -w folder was made: $(ls -la "$WORK/bad")"
+    rc=0
+    "$LINECAP" merge -o "$WORK/bad.pcap" "$WORK/$name" 2>"$WORK/bad.log" || rc=$?
+    [ "$rc" = 1 ] && [ "$(wc -l <"$WORK/bad.log")" = 1 ] && grep -qF "linecap merge: $WORK/$name: ${bad#*:}" "$WORK/bad.log" ||
+        fail "$name: linecap merge: exit $rc: $(cat "$WORK/bad.log")"
 done
 rc=0
 timeout 60 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --vdev net_null0 -- -r "$WORK/whole.pcap" -w "$WORK/bad" \

@@ -1,0 +1,265 @@
+#include "query/query.h"
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <pcap/pcap.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/command_line.h"
+#include "core/error_text.h"
+#include "core/human_units.h"
+#include "core/utc_time.h"
+#include "filters/bpf.h"
+#include "query/prune.h"
+#include "writers/capture_index.h"
+
+namespace linecap {
+
+namespace {
+
+// The programs of one expression, compiled for each link type met.
+class compiled_filters {
+public:
+    explicit compiled_filters(std::string expression) : _expression(std::move(expression)) {}
+    ~compiled_filters()
+    {
+        for (auto& [linktype, program] : _programs)
+            pcap_freecode(&program);
+    }
+    compiled_filters(const compiled_filters&) = delete;
+    compiled_filters& operator=(const compiled_filters&) = delete;
+
+    // The program for `linktype`, or null with `error` set.
+    const bpf_program* program(int linktype, std::string& error)
+    {
+        if (const auto it = _programs.find(linktype); it != _programs.end())
+            return &it->second;
+        bpf_program p{};
+        error = compile_tcpdump_filter(_expression, linktype, 0, p);
+        if (!error.empty())
+            return nullptr;
+        return &_programs.emplace(linktype, p).first->second;
+    }
+
+    // Does the packet pass the expression? (libpcap's interpreter, as
+    // tcpdump -r runs it.) A record of a link type the expression cannot
+    // be compiled for fails it.
+    bool accepts(const capture_record& r)
+    {
+        std::string error;
+        const bpf_program* p = program(r.linktype, error);
+        if (p == nullptr)
+            return false;
+        pcap_pkthdr h{};
+        h.caplen = r.caplen;
+        h.len = r.len;
+        return pcap_offline_filter(p, &h, r.data) != 0;
+    }
+
+private:
+    std::string _expression;
+    std::map<int, bpf_program> _programs;
+};
+
+// The chunks of one indexed file to read, as byte ranges (adjacent chunks
+// merged): those in the time window that the filter may match, those that
+// must always be read, and what the index does not cover.
+std::vector<byte_range> select_ranges(const capture_index& index, uint64_t file_bytes, const query_request& request,
+                                      const chunk_filter& filter, query_result& result)
+{
+    std::vector<byte_range> ranges;
+    const auto add = [&](uint64_t offset, uint64_t bytes) {
+        if (!ranges.empty() && ranges.back().offset + ranges.back().bytes == offset)
+            ranges.back().bytes += bytes;
+        else
+            ranges.push_back({offset, bytes});
+    };
+    uint64_t covered = index.head_bytes;
+    for (const index_chunk& c : index.chunks) {
+        if (c.offset + c.bytes > file_bytes)
+            break;   // past what is read of the file (a .part's complete records)
+        result.chunks++;
+        covered = c.offset + c.bytes;
+        const bool in_window = c.packets == 0 || (c.max_ns >= request.since_ns && c.min_ns <= request.until_ns);
+        if (c.pinned || (in_window && filter.may_match(c))) {
+            result.chunks_read++;
+            add(c.offset, c.bytes);
+        }
+    }
+    if (covered < file_bytes)
+        add(covered, file_bytes - covered);   // written after the index's last chunk: read whole
+    return ranges;
+}
+
+} // namespace
+
+std::string check_query_expression(const std::string& expression, int linktype)
+{
+    bpf_program p{};
+    std::string error = compile_tcpdump_filter(expression, linktype, 0, p);
+    if (error.empty())
+        pcap_freecode(&p);
+    return error.empty() ? error : "bpf: " + error;
+}
+
+std::string run_query(const query_request& request, query_result& result)
+{
+    result = query_result{};
+    const bool filtered = !request.expression.empty();
+    auto filters = std::make_shared<compiled_filters>(request.expression);
+    chunk_filter pruning;
+    if (filtered) {
+        std::string error;
+        const bpf_program* ethernet = filters->program(1, error);
+        if (ethernet == nullptr)
+            return "bpf: " + error;
+        if (std::string e = pruning.load(*ethernet); !e.empty())
+            result.merge.notes.push_back(fmt::format("the index cannot narrow the search: {}", e));
+    }
+    auto read_bytes = std::make_shared<std::atomic<uint64_t>>(0);
+
+    merge_request merge;
+    merge.inputs = request.inputs;
+    merge.output = request.output;
+    merge.force = request.force;
+    merge.format = request.format;
+    merge.since_ns = request.since_ns;
+    merge.until_ns = request.until_ns;
+    if (filtered)
+        merge.keep = [filters](const capture_record& r) { return filters->accepts(r); };
+    merge.open_input = [&](int fd, const std::string& path, bool partial, uint64_t limit_bytes,
+                           capture_reader& reader, std::vector<std::string>& notes) -> std::string {
+        struct stat st{};
+        fstat(fd, &st);
+        const uint64_t file_bytes = std::min<uint64_t>(static_cast<uint64_t>(st.st_size), limit_bytes);
+        result.capture_bytes += file_bytes;
+        const auto whole = [&](const std::string& why) {
+            if (!why.empty())
+                notes.push_back(why);
+            read_bytes->fetch_add(file_bytes, std::memory_order_relaxed);
+            return reader.open_descriptor(fd, path, partial, limit_bytes);
+        };
+        const std::string index_path = index_name_of(path);
+        const int index_fd = open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (index_fd < 0)
+            return whole(errno == ENOENT ? fmt::format("{}: no index ({}): read whole (linecap index {} makes one)",
+                                                       path, index_path, path)
+                                         : fmt::format("{}: cannot open its index: {}: read whole", path,
+                                                       error_text(errno)));
+        capture_index index;
+        const std::string error = read_capture_index(index_fd, index_path, index);
+        close(index_fd);
+        if (!error.empty())
+            return whole(error + ": the file is read whole");
+        if (!index.note.empty())
+            notes.push_back(index.note);
+        // The index must be this file's: its head is the file's head, and
+        // its first chunk starts with the file's first record.
+        std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(index.head_bytes, 1 << 20)));
+        bool same = index.head_bytes == head.size() && index.head_bytes <= file_bytes &&
+                    pread(fd, head.data(), head.size(), 0) == static_cast<ssize_t>(head.size()) &&
+                    index_crc(head.data(), head.size()) == index.head_crc;
+        if (same && !index.chunks.empty()) {
+            const index_chunk& first = index.chunks.front();
+            uint8_t start[index_first_bytes];
+            const auto n = static_cast<size_t>(std::min(first.bytes, index_first_bytes));
+            same = pread(fd, start, n, static_cast<off_t>(first.offset)) == static_cast<ssize_t>(n) &&
+                   index_crc(start, n) == first.first_crc;
+        }
+        if (!same)
+            return whole(fmt::format("{}: its index {} is another file's (their headers differ): read whole", path,
+                                     index_path));
+        result.files_indexed++;
+        const std::vector<byte_range> ranges = select_ranges(index, file_bytes, request, pruning, result);
+        read_bytes->fetch_add(index.head_bytes, std::memory_order_relaxed);
+        return reader.open_ranges(fd, path, partial, index.head_bytes, ranges, read_bytes.get());
+    };
+    const std::string error = merge_captures(merge, result.merge);
+    result.bytes_read = read_bytes->load();
+    return error;
+}
+
+int query_main(int argc, char** argv)
+{
+    CLI::App app{"linecap query: the packets of capture files that a tcpdump expression selects in a time window, in "
+                 "time order, read through each file's index (docs/query.md)",
+                 "linecap query"};
+    query_request request;
+    std::string format, since, until;
+    std::vector<std::string> words;
+    app.add_option("-o,--out", request.output, "The file to write; - for standard output")
+        ->required()
+        ->type_name("FILE");
+    app.add_flag("--force", request.force, "Replace the -o file if it exists");
+    app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")
+        ->check(CLI::IsMember({"pcap", "pcap-ns", "pcapng"}))
+        ->type_name("FORMAT");
+    app.add_option("--since", since,
+                   "Only packets from this UTC time on: 2026-11-29T18:53:45Z, \"2026-11-29 18:53:45\", -5m or "
+                   "\"5m ago\"")
+        ->type_name("TIME");
+    app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
+    app.add_option("words", words,
+                   "Capture files or folders (the files linecap wrote there), then the tcpdump expression")
+        ->required()
+        ->type_name("FILE|DIR... [EXPRESSION]");
+    if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap query"))
+        return *status;
+    // The inputs are the leading words that name files or folders; the
+    // expression is the rest, as tcpdump takes it.
+    size_t first_word = 0;
+    for (std::error_code ec; first_word < words.size() && std::filesystem::exists(words[first_word], ec);)
+        first_word++;
+    request.inputs.assign(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(first_word));
+    for (size_t i = first_word; i < words.size(); i++)
+        request.expression += (i == first_word ? "" : " ") + words[i];
+    if (request.inputs.empty()) {
+        std::cerr << fmt::format("linecap query: {}: no such file or folder; give the capture files or folders "
+                                 "first, then the expression: linecap query -o OUT DIR \"host 10.0.0.1\"\n",
+                                 words.front());
+        return 2;
+    }
+    if (!format.empty())
+        request.format = parse_format(format);
+    if (std::string e = parse_utc_window("--since", since, "--until", until, utc_now_ns(), request.since_ns,
+                                         request.until_ns);
+        !e.empty()) {
+        std::cerr << "linecap query: " << e << "\n";
+        return 2;
+    }
+    if (!request.expression.empty())
+        if (std::string e = check_query_expression(request.expression); !e.empty()) {
+            std::cerr << "linecap query: " << e << "\n";
+            return 2;
+        }
+    query_result result;
+    const std::string error = run_query(request, result);
+    for (const std::string& note : result.merge.notes)
+        std::cerr << "linecap query: note: " << note << "\n";
+    if (!error.empty()) {
+        std::cerr << "linecap query: " << error << "\n";
+        return 1;
+    }
+    std::cerr << fmt::format(
+        "linecap query: {} from {} into {}: read {} of {} ({:.2f}%), {} of {} indexed chunks\n",
+        count_of(result.merge.packets, "packet", "packets"), count_of(result.merge.files, "file", "files"),
+        result.merge.output == "-" ? "standard output" : result.merge.output, human_bytes(result.bytes_read),
+        human_bytes(result.capture_bytes),
+        result.capture_bytes == 0 ? 0.0
+                                  : 100.0 * static_cast<double>(result.bytes_read) /
+                                        static_cast<double>(result.capture_bytes),
+        result.chunks_read, result.chunks);
+    return 0;
+}
+
+} // namespace linecap

@@ -1,0 +1,55 @@
+// linecap query: the packets of capture files (a ring's folder, or files)
+// that a tcpdump expression selects in a time window, into one file in
+// time order (docs/query.md). Each file's index (FILE.idx,
+// writers/capture_index.h) says which of its chunks may hold a match
+// (query/prune.h); only those are read, and each of their packets is
+// checked with the expression itself (libpcap's pcap_offline_filter), so
+// the result is what `tcpdump -r` selects over every file, whatever the
+// index holds. A file without a usable index is read whole, and a note says
+// so.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/capture_format.h"
+#include "writers/merge.h"
+
+namespace linecap {
+
+struct query_request {
+    std::vector<std::string> inputs;   // files, or folders of linecap's capture files
+    std::string output;                // "-": standard output
+    bool force = false;                // replace an existing output file
+    std::optional<file_format> format; // empty: the first input's
+    uint64_t since_ns = 0;             // packets with since_ns <= time <= until_ns
+    uint64_t until_ns = UINT64_MAX;
+    std::string expression;            // tcpdump's language; empty: every packet
+};
+
+struct query_result {
+    merge_result merge;                // the output, its packets, notes
+    uint64_t files_indexed = 0;        // inputs read through their index
+    uint64_t chunks = 0;               // chunks of those inputs
+    uint64_t chunks_read = 0;          // of them, read
+    uint64_t capture_bytes = 0;        // bytes of every input
+    uint64_t bytes_read = 0;           // bytes read from them
+};
+
+// Compiles `expression` for `linktype` as tcpdump does (optimized, netmask
+// unknown). "" or libpcap's words, as every entry point gives them:
+// `filter "EXPR": ...`.
+std::string check_query_expression(const std::string& expression, int linktype = 1);
+
+// Runs the query. "" or what is wrong (as merge_captures: after writing
+// what could be read, when an input could not be read to its end).
+std::string run_query(const query_request& request, query_result& result);
+
+// `linecap query ...`: parses argv (argv[0] is "query"), queries, prints a
+// summary or one error. Returns the exit status: 0, 1 (a failure while
+// reading or writing), 2 (the command line).
+int query_main(int argc, char** argv);
+
+} // namespace linecap

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# linecap index and linecap query (docs/query.md), offline: a ring of
+# generated traffic (pcap and pcapng files, in the writers' names), indexed
+# in small chunks so that windows fall on chunk and file edges; random
+# queries (hosts, nets, ports, protocols, and/or/not, time windows) give
+# exactly what tcpdump -r with the same expression selects from the files
+# merged over the same window; a host that is nowhere reads no chunk; and
+# each bad input (expression, window, file, index missing, torn, damaged or
+# another file's) gets its one message, with the right packets still.
+source "$(dirname "$0")/lib.sh"
+SECONDS=0
+
+ring="$WORK/ring"
+mkdir -p "$ring"
+# Four files of 4000 packets on 512 flows, 2 ms apart on average, one after
+# the other in time; the third as pcapng.
+for i in 1 2 3 4; do
+    "$GEN" -o "$WORK/g$i.pcap" -n 4000 --flows 512 --seed "$i" --gap-ns 2000000 \
+        --start-offset-ns $(((i - 1) * 9000000000)) >/dev/null
+done
+mv "$WORK/g1.pcap" "$ring/q-w0-000001-20231114T221320Z.pcap"
+mv "$WORK/g2.pcap" "$ring/q-w0-000002-20231114T221329Z.pcap"
+"$LINECAP" merge --format pcapng -o "$ring/q-w0-000003-20231114T221338Z.pcapng" "$WORK/g3.pcap" 2>/dev/null
+mv "$WORK/g4.pcap" "$ring/q-w0-000004-20231114T221347Z.pcap"
+
+note "[$SECONDS s] linecap index: every file of the folder, in 8 KiB chunks"
+"$LINECAP" index --chunk-bytes 8192 "$ring" >"$WORK/index.out" 2>"$WORK/index.err" ||
+    fail "linecap index: $(cat "$WORK/index.err")"
+[ "$(grep -c 'packets in' "$WORK/index.out")" = 4 ] || fail "linecap index: $(cat "$WORK/index.out")"
+for f in "$ring"/*.pcap "$ring"/*.pcapng; do
+    [ -s "$f.idx" ] || fail "no index beside $f"
+done
+grep -q '^.*q-w0-000003.*pcapng.idx: 4000 packets in' "$WORK/index.out" || fail "the pcapng file: $(cat "$WORK/index.out")"
+note "$(head -1 "$WORK/index.out")"
+
+# The reference: the files merged over the window, then tcpdump -r with the expression.
+reference() {   # OUT SINCE UNTIL EXPRESSION
+    local out=$1 since=$2 until=$3
+    shift 3
+    local window=()
+    [ -z "$since" ] || window+=(--since "$since")
+    [ -z "$until" ] || window+=(--until "$until")
+    "$LINECAP" merge "${window[@]}" --format pcap -o "$WORK/window.pcap" --force "$ring" 2>/dev/null
+    tcpdump -r "$WORK/window.pcap" -w "$out" "$@" 2>/dev/null
+}
+
+# Times of packets at file and chunk edges: the first and last packets of
+# each file, and packets a few chunks in.
+times=()
+for f in "$ring"/*.pcap; do
+    mapfile -t t < <(tcpdump -tt -nn -r "$f" 2>/dev/null | awk 'NR==1 || NR==57 || NR==800 || NR==2311 {print $1} END {print $1}')
+    times+=("${t[@]}")
+done
+utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%S.%6NZ; }
+
+# Hosts that occur, and terms of the expressions.
+mapfile -t hosts < <(tcpdump -nn -r "$ring/q-w0-000002-20231114T221329Z.pcap" 2>/dev/null | head -400 |
+    grep -oE 'IP 10\.[0-9]+\.[0-9]+\.[0-9]+' | cut -c4- | sort -u | head -20)
+[ "${#hosts[@]}" -ge 10 ] || fail "too few hosts in the generated traffic: ${hosts[*]}"
+terms=("tcp" "udp" "icmp" "ip6" "port 443" "port 53" "tcp port 80" "udp port 123" "net 10.4.0.0/16"
+    "net 10.1.0.0/16" "portrange 1024-2000" "tcp[13] & 2 != 0" "ip6 and port 22" "vlan" "greater 1000")
+term() {
+    if [ $((RANDOM % 2)) = 0 ]; then echo "host ${hosts[RANDOM % ${#hosts[@]}]}"; else echo "${terms[RANDOM % ${#terms[@]}]}"; fi
+}
+
+RANDOM=2026
+note "[$SECONDS s] 30 random queries against tcpdump -r over the merged window"
+for q in $(seq 30); do
+    case $((RANDOM % 4)) in
+    0) expression="$(term)" ;;
+    1) expression="$(term) and $(term)" ;;
+    2) expression="$(term) or not $(term)" ;;
+    3) expression="($(term) or $(term)) and not $(term)" ;;
+    esac
+    since="" until=""
+    case $((RANDOM % 3)) in
+    0) ;;
+    1) since=$(utc "${times[RANDOM % ${#times[@]}]}") ;;
+    2) a=${times[RANDOM % ${#times[@]}]} b=${times[RANDOM % ${#times[@]}]}
+       if awk "BEGIN {exit !($a > $b)}"; then t=$a a=$b b=$t; fi
+       since=$(utc "$a") until=$(utc "$b") ;;
+    esac
+    window=()
+    [ -z "$since" ] || window+=(--since "$since")
+    [ -z "$until" ] || window+=(--until "$until")
+    if ! tcpdump -d "$expression" >/dev/null 2>"$WORK/tcpdump.err"; then
+        # libpcap refuses it ("expression rejects all packets"): so does the query, in its words.
+        why=$(grep -v '^Warning' "$WORK/tcpdump.err" | sed 's/^tcpdump: //')
+        rc=0
+        "$LINECAP" query -o "$WORK/q.pcap" --force "$ring" "$expression" 2>"$WORK/q.err" || rc=$?
+        [ "$rc" = 2 ] && [ "$(cat "$WORK/q.err")" = "linecap query: bpf: \"$expression\": $why" ] ||
+            fail "query $q ($expression), which tcpdump refuses ($why): exit $rc: $(cat "$WORK/q.err")"
+        continue
+    fi
+    reference "$WORK/ref.pcap" "$since" "$until" "$expression"
+    rc=0
+    "$LINECAP" query "${window[@]}" --format pcap -o "$WORK/q.pcap" --force "$ring" "$expression" \
+        2>"$WORK/q.err" || rc=$?
+    [ "$rc" = 0 ] || fail "query $q ($expression; ${window[*]}): exit $rc: $(cat "$WORK/q.err")"
+    "$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 ||
+        fail "query $q ($expression; ${window[*]}) differs from tcpdump's: $(cat "$WORK/cmp.out"); $(cat "$WORK/q.err")"
+    grep -q "note" "$WORK/q.err" && fail "query $q: a note where every file has its index: $(cat "$WORK/q.err")"
+    if [ "$q" -le 3 ]; then note "  $expression ${window[*]}: $(tail -1 "$WORK/q.err")"; fi
+done
+
+note "[$SECONDS s] a host that is nowhere: no chunk read, no packet, only the files' heads"
+"$LINECAP" query -o "$WORK/none.pcap" "$ring" host 10.200.1.1 and tcp 2>"$WORK/q.err" ||
+    fail "query of an absent host: $(cat "$WORK/q.err")"
+grep -qE '^linecap query: 0 packets from 4 files into .*: read [0-9.]+ B of .*, 0 of [0-9]+ indexed chunks$' \
+    "$WORK/q.err" || fail "an absent host read chunks: $(cat "$WORK/q.err")"
+note "$(cat "$WORK/q.err")"
+"$LINECAP" query -o "$WORK/one.pcap" "$ring" "host ${hosts[0]}" 2>"$WORK/q.err"
+note "one host: $(cat "$WORK/q.err")"
+
+note "[$SECONDS s] the errors: one line each, and the packets still right"
+expect() {   # RC MESSAGE COMMAND...
+    local want_rc=$1 message=$2
+    shift 2
+    local rc=0
+    "$@" >/dev/null 2>"$WORK/err" || rc=$?
+    [ "$rc" = "$want_rc" ] && grep -qF -- "$message" "$WORK/err" ||
+        fail "$*: exit $rc (want $want_rc), said: $(cat "$WORK/err") (want: $message)"
+}
+expect 2 "linecap query: bpf: \"host foo bar\": " "$LINECAP" query -o "$WORK/x.pcap" "$ring" host foo bar
+expect 2 "linecap query: --since 2023-11-14T22:14:00Z is after --until 2023-11-14T22:13:00Z: no packet can be in between" \
+    "$LINECAP" query --since 2023-11-14T22:14:00Z --until 2023-11-14T22:13:00Z -o "$WORK/x.pcap" "$ring"
+expect 2 "linecap query: --since yesterday: not a UTC time" "$LINECAP" query --since yesterday -o "$WORK/x.pcap" "$ring"
+expect 2 "linecap query: nowhere: no such file or folder; give the capture files or folders first" \
+    "$LINECAP" query -o "$WORK/x.pcap" nowhere host 10.0.0.1
+printf 'not a capture file at all' >"$WORK/text.pcap"
+expect 1 "$WORK/text.pcap: not a capture file" "$LINECAP" query -o "$WORK/x.pcap" "$WORK/text.pcap" tcp
+expect 1 "linecap index: $WORK/text.pcap: not a pcap or pcapng file linecap can index" "$LINECAP" index "$WORK/text.pcap"
+expect 2 "--chunk-bytes" "$LINECAP" index --chunk-bytes 12 "$ring"
+[ ! -e "$WORK/x.pcap" ] || fail "a refused query left its output behind"
+
+# The index missing, torn, damaged, or another file's: that file is read
+# whole (a note says why), and the result is the same.
+check_same() {   # WHAT EXPECTED-NOTE
+    reference "$WORK/ref.pcap" "" "" "host ${hosts[1]} or port 53"
+    "$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "host ${hosts[1]} or port 53" 2>"$WORK/q.err" ||
+        fail "$1: $(cat "$WORK/q.err")"
+    grep -qF -- "$2" "$WORK/q.err" || fail "$1: no note saying \"$2\": $(cat "$WORK/q.err")"
+    "$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "$1: $(cat "$WORK/cmp.out")"
+    note "$1: $(grep -F -- "$2" "$WORK/q.err")"
+}
+f2="$ring/q-w0-000002-20231114T221329Z.pcap"
+cp "$f2.idx" "$WORK/saved.idx"
+rm "$f2.idx"
+check_same "index missing" "$f2: no index ($f2.idx): read whole (linecap index $f2 makes one)"
+cp "$WORK/saved.idx" "$f2.idx"
+truncate -s -7 "$f2.idx"
+check_same "index torn" "is torn"
+cp "$WORK/saved.idx" "$f2.idx"
+printf '\xff' | dd of="$f2.idx" bs=1 seek=300 conv=notrunc status=none
+check_same "index damaged" "damaged (its CRC does not match)"
+cp "$ring/q-w0-000001-20231114T221320Z.pcap.idx" "$f2.idx"
+check_same "another file's index" "is another file's (their headers differ): read whole"
+printf 'garbage' >"$f2.idx"
+check_same "not an index" "not a linecap index"
+"$LINECAP" index "$f2" >/dev/null
+
+note "done in $SECONDS s"

@@ -1,0 +1,280 @@
+// The index and its pruning against libpcap: over random chunks of random
+// packets (IPv4 and IPv6, TCP, UDP, ICMP, fragments, VLAN tags, packets cut
+// short anywhere), a chunk holding a packet that an expression accepts
+// (pcap_offline_filter, as tcpdump -r) is never pruned, and chunks without
+// the host, net, port or protocol asked for are. Then the index file: a
+// round trip, and a torn or damaged one read up to the damage.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <pcap/pcap.h>
+#include <unistd.h>
+
+#include "filters/bpf.h"
+#include "query/prune.h"
+#include "writers/capture_index.h"
+
+using namespace linecap;
+
+namespace {
+
+struct packet {
+    std::vector<uint8_t> bytes;
+    uint32_t caplen;
+};
+
+void put16(std::vector<uint8_t>& b, size_t at, uint16_t v)
+{
+    b[at] = static_cast<uint8_t>(v >> 8);
+    b[at + 1] = static_cast<uint8_t>(v);
+}
+
+void put32(std::vector<uint8_t>& b, size_t at, uint32_t v)
+{
+    put16(b, at, static_cast<uint16_t>(v >> 16));
+    put16(b, at + 2, static_cast<uint16_t>(v));
+}
+
+// Addresses and ports from small pools, so that expressions hit and miss.
+constexpr uint32_t ipv4_pool[] = {0x0a000001, 0x0a000002, 0x0a010005, 0xc0a80101, 0x08080808, 0xac100001};
+constexpr uint16_t port_pool[] = {22, 53, 80, 443, 1234, 8080, 40000};
+constexpr uint8_t ipv6_last[] = {1, 2, 0x50};
+
+packet random_packet(std::mt19937& rng)
+{
+    const auto pick = [&](auto& pool) { return pool[rng() % std::size(pool)]; };
+    std::vector<uint8_t> b(120, 0);
+    size_t l3 = 14;
+    if (rng() % 8 == 0) {   // a VLAN tag
+        put16(b, 12, 0x8100);
+        put16(b, 14, static_cast<uint16_t>(rng() % 4095));
+        l3 = 18;
+    }
+    const bool v6 = rng() % 3 == 0;
+    put16(b, l3 - 2, v6 ? 0x86dd : 0x0800);
+    const uint8_t protocols[] = {6, 17, 1, 58, 47};
+    const uint8_t proto = protocols[rng() % (v6 ? 5 : 5)];
+    size_t l4;
+    if (!v6) {
+        b[l3] = rng() % 6 == 0 ? 0x46 : 0x45;   // some with options
+        b[l3 + 8] = static_cast<uint8_t>(rng());
+        b[l3 + 9] = proto;
+        put32(b, l3 + 12, pick(ipv4_pool));
+        put32(b, l3 + 16, pick(ipv4_pool));
+        if (rng() % 6 == 0)
+            put16(b, l3 + 6, static_cast<uint16_t>(rng() % 2 == 0 ? 0x2000 : 0x00b9));   // MF, or a later fragment
+        l4 = l3 + 4 * (b[l3] & 0xf);
+    } else {
+        b[l3] = 0x60;
+        b[l3 + 6] = proto;
+        for (size_t a : {l3 + 8, l3 + 24}) {
+            put32(b, a, 0x20010db8);
+            b[a + 15] = pick(ipv6_last);
+        }
+        l4 = l3 + 40;
+    }
+    put16(b, l4, pick(port_pool));
+    put16(b, l4 + 2, pick(port_pool));
+    b[l4 + 13] = static_cast<uint8_t>(rng());   // TCP flags
+    const uint32_t caplen = rng() % 4 == 0 ? static_cast<uint32_t>(rng() % b.size()) : static_cast<uint32_t>(b.size());
+    return {b, caplen};
+}
+
+bool accepts(const bpf_program& p, const packet& pkt)
+{
+    pcap_pkthdr h{};
+    h.caplen = pkt.caplen;
+    h.len = static_cast<uint32_t>(pkt.bytes.size());
+    return pcap_offline_filter(&p, &h, pkt.bytes.data()) != 0;
+}
+
+index_chunk chunk_of(const std::vector<packet>& packets)
+{
+    index_builder b;
+    for (const packet& p : packets)
+        b.add_packet(p.bytes.data(), p.caplen, 1);
+    return b.finish(0, 1, false, packets.front().bytes.data());
+}
+
+struct compiled {
+    bpf_program program{};
+    chunk_filter filter;
+    bool ok = false;
+    // `may_fail`: libpcap may refuse it (some random combinations, such as
+    // "vlan and ... and icmp6", are beyond what libpcap 1.10 compiles).
+    explicit compiled(const std::string& expression, bool may_fail = false)
+    {
+        const std::string e = compile_tcpdump_filter(expression, DLT_EN10MB, 0, program);
+        INFO(expression << ": " << e);
+        if (may_fail && !e.empty())
+            return;
+        REQUIRE(e.empty());
+        REQUIRE(filter.load(program).empty());
+        ok = true;
+    }
+    ~compiled()
+    {
+        if (ok)
+            pcap_freecode(&program);
+    }
+};
+
+} // namespace
+
+TEST_CASE("prune: a chunk with a packet the expression accepts is never pruned")
+{
+    const std::vector<std::string> terms = {
+        "host 10.0.0.1", "host 10.0.0.2", "src host 192.168.1.1", "dst host 8.8.8.8", "net 10.0.0.0/8",
+        "net 10.1.0.0/16", "net 172.16.0.0/12", "port 443", "port 53", "src port 22", "dst port 8080",
+        "portrange 1000-2000", "tcp", "udp", "icmp", "ip proto 47", "ip6", "ip6 host 2001:db8::1",
+        "ip6 host 2001:db8::50", "host 2001:db8::2", "ip6 net 2001:db8::/32", "tcp port 80", "udp port 53",
+        "tcp[13] & 2 != 0", "tcp[tcpflags] & tcp-syn != 0", "ip[8] > 64", "greater 100", "less 60",
+        "vlan and host 10.0.0.1", "icmp6", "ip[6:2] & 0x1fff != 0", "ether proto 0x86dd", "udp[0:2] = 53",
+        "ip host 10.1.0.5 and tcp", "host 1.2.3.4", "port 9999",
+    };
+    std::mt19937 rng(2026);
+    std::vector<std::string> expressions = terms;
+    for (int i = 0; i < 60; i++) {   // and/or/not combinations of them
+        const std::string& a = terms[rng() % terms.size()];
+        const std::string& b = terms[rng() % terms.size()];
+        const char* op = rng() % 2 == 0 ? " and " : " or ";
+        expressions.push_back((rng() % 3 == 0 ? "not (" + a + ")" : "(" + a + ")") + op + "(" + b + ")");
+    }
+    std::vector<std::vector<packet>> chunks;
+    for (int c = 0; c < 60; c++) {
+        std::vector<packet> packets;
+        const int n = 1 + static_cast<int>(rng() % 12);
+        for (int i = 0; i < n; i++)
+            packets.push_back(random_packet(rng));
+        chunks.push_back(std::move(packets));
+    }
+    std::vector<index_chunk> indexed;
+    for (const auto& packets : chunks)
+        indexed.push_back(chunk_of(packets));
+    size_t matching = 0, pruned = 0;
+    for (const std::string& expression : expressions) {
+        const bool combination = &expression - expressions.data() >= static_cast<std::ptrdiff_t>(terms.size());
+        compiled c(expression, combination);
+        if (!c.ok)
+            continue;
+        for (size_t i = 0; i < chunks.size(); i++) {
+            bool any = false;
+            for (const packet& p : chunks[i])
+                any = any || accepts(c.program, p);
+            const bool maybe = c.filter.may_match(indexed[i]);
+            INFO(expression << ", chunk " << i);
+            if (any)
+                REQUIRE(maybe);
+            matching += any;
+            pruned += !maybe;
+        }
+    }
+    CHECK(matching > 500);   // the test asks questions with answers
+    CHECK(pruned > 500);     // and the index answers "no" to many
+}
+
+TEST_CASE("prune: chunks without the host, net, port or protocol asked for are pruned")
+{
+    std::mt19937 rng(7);
+    std::vector<packet> packets;
+    for (int i = 0; i < 200; i++)
+        packets.push_back(random_packet(rng));
+    const index_chunk all = chunk_of(packets);
+    for (const char* expression : {"host 1.2.3.4", "net 11.0.0.0/8", "port 9999", "tcp port 9999",
+                                   "ip proto 89", "ip6 host 2001:db8::99", "host 1.2.3.4 or port 9999",
+                                   "host 10.0.0.1 and port 9999", "portrange 50000-60000",
+                                   "src host 1.2.3.4 and tcp[13] & 2 != 0"}) {
+        compiled c(expression);
+        INFO(expression);
+        CHECK_FALSE(c.filter.may_match(all));
+    }
+    for (const char* expression : {"host 10.0.0.1", "net 10.0.0.0/8", "port 443", "not host 1.2.3.4", "tcp",
+                                   "ip6 host 2001:db8::50", "greater 10", "ether host 00:00:00:00:00:01"}) {
+        compiled c(expression);
+        INFO(expression);
+        CHECK(c.filter.may_match(all));
+    }
+    // A chunk of nothing but ARP holds no IPv4 address: any host is pruned.
+    std::vector<uint8_t> arp(60, 0);
+    arp[12] = 0x08;
+    arp[13] = 0x06;
+    index_builder b;
+    b.add_packet(arp.data(), 60, 5);
+    const index_chunk arps = b.finish(0, 60, false, arp.data());
+    compiled host("host 10.0.0.1");
+    CHECK_FALSE(host.filter.may_match(arps));
+    compiled is_arp("arp");
+    CHECK(is_arp.filter.may_match(arps));
+}
+
+TEST_CASE("capture index file: a round trip, then torn and damaged entries")
+{
+    char dir[] = "/tmp/linecap-index-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string path = std::string(dir) + "/a.idx";
+    std::mt19937 rng(11);
+    index_file_writer w;
+    REQUIRE(w.open(path, 1, 24, 0x1234).empty());
+    uint64_t offset = 24;
+    std::vector<std::vector<packet>> chunks(3);
+    for (auto& packets : chunks) {
+        index_builder b;
+        for (int i = 0; i < 50; i++) {
+            packets.push_back(random_packet(rng));
+            b.add_packet(packets.back().bytes.data(), packets.back().caplen, 1000 + static_cast<uint64_t>(i));
+        }
+        REQUIRE(w.append(b.finish(offset, 5000, false, packets.front().bytes.data())).empty());
+        offset += 5000;
+    }
+    REQUIRE(w.close().empty());
+    const uint64_t size = w.bytes();
+
+    int fd = open(path.c_str(), O_RDONLY);
+    capture_index index;
+    REQUIRE(read_capture_index(fd, path, index).empty());
+    close(fd);
+    CHECK(index.note.empty());
+    CHECK(index.head_bytes == 24);
+    CHECK(index.head_crc == 0x1234);
+    REQUIRE(index.chunks.size() == 3);
+    CHECK(index.chunks[1].offset == 5024);
+    CHECK(index.chunks[2].packets == 50);
+    CHECK(index.chunks[0].min_ns == 1000);
+    CHECK(index.chunks[0].max_ns == 1049);
+    for (size_t i = 0; i < 3; i++) {
+        const index_chunk again = chunk_of(chunks[i]);
+        for (size_t f = 0; f < index_field_count; f++)
+            CHECK(index.chunks[i].set_size(static_cast<index_field>(f)) == again.set_size(static_cast<index_field>(f)));
+    }
+
+    // The last entry cut short: the first two are read, a note names the third.
+    REQUIRE(truncate(path.c_str(), static_cast<off_t>(size - 10)) == 0);
+    fd = open(path.c_str(), O_RDONLY);
+    REQUIRE(read_capture_index(fd, path, index).empty());
+    CHECK(index.chunks.size() == 2);
+    CHECK(index.note.find("chunk 3 is torn") != std::string::npos);
+    CHECK(index.note.find("from byte 10024 is read whole") != std::string::npos);
+    // A byte of the second entry changed: its CRC says so.
+    const uint8_t bad = 0x5a;
+    close(fd);
+    fd = open(path.c_str(), O_RDWR);
+    REQUIRE(pwrite(fd, &bad, 1, static_cast<off_t>(32 + (size - 32) / 2)) == 1);   // inside the second of three
+    REQUIRE(read_capture_index(fd, path, index).empty());
+    CHECK(index.chunks.size() < 2);
+    CHECK(index.note.find("damaged") != std::string::npos);
+    close(fd);
+    // Not an index at all.
+    const std::string other = std::string(dir) + "/b.idx";
+    fd = open(other.c_str(), O_RDWR | O_CREAT, 0600);
+    REQUIRE(write(fd, "0123456789abcdef0123456789abcdef0123", 36) == 36);
+    CHECK(read_capture_index(fd, other, index) == other + ": not a linecap index (it does not start with LCINDEX)");
+    close(fd);
+    unlink(path.c_str());
+    unlink(other.c_str());
+    rmdir(dir);
+}

@@ -1,0 +1,737 @@
+#include "writers/capture_index.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <roaring/roaring.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core/capture_format.h"
+#include "core/command_line.h"
+#include "core/error_text.h"
+#include "core/write_all.h"
+#include "writers/session_output.h"
+
+namespace linecap {
+
+void roaring_free::operator()(roaring_bitmap_s* r) const
+{
+    roaring_bitmap_free(r);
+}
+
+namespace {
+
+inline uint16_t be16(const uint8_t* p)
+{
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+
+inline uint32_t be32(const uint8_t* p)
+{
+    return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+
+// Is `mask` a run of ones from the top (a prefix: 0xffffff00), or 0?
+bool prefix_mask(uint32_t mask)
+{
+    return (~mask & (~mask + 1)) == 0;
+}
+
+} // namespace
+
+const roaring_bitmap_s* index_chunk::set(index_field field) const
+{
+    const auto f = static_cast<size_t>(field);
+    if (!sets[f] && serialized[f].first != nullptr)
+        sets[f].reset(roaring_bitmap_portable_deserialize_safe(reinterpret_cast<const char*>(serialized[f].first),
+                                                               serialized[f].second));
+    return sets[f].get();
+}
+
+bool index_chunk::holds(index_field field, char op, uint32_t mask, uint32_t k) const
+{
+    const roaring_bitmap_t* r = set(field);
+    if (r == nullptr)
+        return true;   // unreadable: the chunk is read
+    if (roaring_bitmap_is_empty(r))
+        return false;
+    if (op == '=' && (k & ~mask) != 0)
+        return false;   // no v & mask has bits outside the mask
+    if (op == '=' && prefix_mask(mask)) {   // v & mask == k: v in [k, k | ~mask]
+        const uint32_t high = k | ~mask;
+        const uint64_t below = k == 0 ? 0 : roaring_bitmap_rank(r, k - 1);
+        return roaring_bitmap_rank(r, high) > below;
+    }
+    if (mask == UINT32_MAX && op == '>')
+        return roaring_bitmap_maximum(r) > k;
+    if (mask == UINT32_MAX && op == '}')
+        return roaring_bitmap_maximum(r) >= k;
+    // Anything else (a mask with holes, >, >= under a mask, &): every value.
+    struct query {
+        char op;
+        uint32_t mask, k;
+        bool found;
+    } q{op, mask, k, false};
+    roaring_iterate(
+        r,
+        [](uint32_t v, void* p) {
+            auto& q = *static_cast<query*>(p);
+            const uint32_t m = v & q.mask;
+            q.found = q.op == '=' ? m == q.k : q.op == '>' ? m > q.k : q.op == '}' ? m >= q.k : (m & q.k) != 0;
+            return !q.found;
+        },
+        &q);
+    return q.found;
+}
+
+uint64_t index_chunk::set_size(index_field field) const
+{
+    const roaring_bitmap_t* r = set(field);
+    return r == nullptr ? 0 : roaring_bitmap_get_cardinality(r);
+}
+
+void index_builder::add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
+{
+    _packets++;
+    _min_ns = std::min(_min_ns, ts_ns);
+    _max_ns = std::max(_max_ns, ts_ns);
+    if (caplen < 14)
+        return;
+    const auto add = [this](index_field f, uint32_t v) { _values[static_cast<size_t>(f)].push_back(v); };
+    // Each load as a BPF load: made only where the packet holds its bytes.
+    const uint16_t ethertype = be16(data + 12);
+    if (ethertype == 0x0800) {
+        if (caplen >= 24)
+            add(index_field::protocol, data[23]);
+        if (caplen >= 30)
+            add(index_field::ipv4_address, be32(data + 26));
+        if (caplen >= 34)
+            add(index_field::ipv4_address, be32(data + 30));
+        if (caplen >= 22 && (be16(data + 20) & 0x1fff) == 0) {
+            const uint32_t l4 = 14 + 4 * (data[14] & 0xfu);
+            if (caplen >= l4 + 2)
+                add(index_field::l4_word, be16(data + l4));
+            if (caplen >= l4 + 4)
+                add(index_field::l4_word, be16(data + l4 + 2));
+        }
+    } else if (ethertype == 0x0806 || ethertype == 0x8035) {   // ARP, RARP: `host` asks their IPv4 addresses too
+        if (caplen >= 32)
+            add(index_field::ipv4_address, be32(data + 28));
+        if (caplen >= 42)
+            add(index_field::ipv4_address, be32(data + 38));
+    } else if (ethertype == 0x86dd) {
+        if (caplen >= 21)
+            add(index_field::protocol, data[20]);
+        for (uint32_t i = 0; i < 4; i++) {
+            const auto f = static_cast<index_field>(static_cast<uint8_t>(index_field::ipv6_word0) + i);
+            if (caplen >= 26 + 4 * i)
+                add(f, be32(data + 22 + 4 * i));
+            if (caplen >= 42 + 4 * i)
+                add(f, be32(data + 38 + 4 * i));
+        }
+        if (caplen >= 56)
+            add(index_field::l4_word, be16(data + 54));
+        if (caplen >= 58)
+            add(index_field::l4_word, be16(data + 56));
+    }
+}
+
+index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, const uint8_t* first)
+{
+    index_chunk c;
+    c.first_crc = index_crc(first, static_cast<size_t>(std::min(bytes, index_first_bytes)));
+    c.offset = offset;
+    c.bytes = bytes;
+    c.packets = _packets;
+    c.min_ns = _packets == 0 ? 0 : _min_ns;
+    c.max_ns = _packets == 0 ? 0 : _max_ns;
+    c.pinned = pinned;
+    for (size_t f = 0; f < index_field_count; f++) {
+        std::vector<uint32_t>& v = _values[f];
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+        c.sets[f].reset(roaring_bitmap_of_ptr(v.size(), v.data()));
+        roaring_bitmap_run_optimize(c.sets[f].get());
+        v.clear();
+    }
+    _packets = 0;
+    _min_ns = UINT64_MAX;
+    _max_ns = 0;
+    return c;
+}
+
+// --- the index file -----------------------------------------------------------
+//
+// Host byte order. A 32-byte header: "LCINDEX\0", the version (1), the
+// capture file's link type, its head's length and CRC-32, and the
+// header's own CRC-32. Then one entry per chunk: its length, where and
+// what (offset, bytes, packets, times, flags), each set's length and
+// portable serialization, and the CRC-32 of all of it. An entry's fields:
+// entry_header.
+
+namespace {
+
+constexpr char index_magic[8] = {'L', 'C', 'I', 'N', 'D', 'E', 'X', '\0'};
+constexpr uint32_t index_version = 1;
+
+struct index_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t linktype;
+    uint64_t head_bytes;
+    uint32_t head_crc;
+    uint32_t header_crc;   // of the 28 bytes before it
+};
+static_assert(sizeof(index_header) == 32);
+
+struct entry_header {
+    uint32_t entry_bytes;   // the whole entry, this header and the CRC included
+    uint32_t flags;         // 1: pinned
+    uint64_t offset;
+    uint64_t bytes;
+    uint64_t packets;
+    uint64_t min_ns;
+    uint64_t max_ns;
+    uint32_t first_crc;
+    uint32_t reserved;      // 0
+};
+static_assert(sizeof(entry_header) == 56);
+
+constexpr uint32_t flag_pinned = 1;
+
+} // namespace
+
+uint32_t index_crc(const void* data, size_t n, uint32_t crc)
+{
+    // zlib's: DPDK's rte_hash_crc loads 8 bytes at a time from any address
+    // (UBSan: misaligned loads), and an index entry sits anywhere.
+    return static_cast<uint32_t>(crc32_z(crc, static_cast<const Bytef*>(data), n));
+}
+
+std::string index_name_of(const std::string& capture_name)
+{
+    if (capture_name.ends_with(".part"))
+        return capture_name.substr(0, capture_name.size() - 5) + ".idx.part";
+    return capture_name + ".idx";
+}
+
+index_file_writer::~index_file_writer()
+{
+    if (_fd >= 0)
+        ::close(_fd);
+}
+
+std::string index_file_writer::open(const std::string& path, uint32_t linktype, uint64_t head_bytes,
+                                    uint32_t head_crc)
+{
+    _path = path;
+    _bytes = 0;
+    _fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (_fd < 0)
+        return fmt::format("{}: cannot create the index: {}", path, error_text(errno));
+    index_header h{};
+    std::memcpy(h.magic, index_magic, sizeof h.magic);
+    h.version = index_version;
+    h.linktype = linktype;
+    h.head_bytes = head_bytes;
+    h.head_crc = head_crc;
+    h.header_crc = index_crc(&h, offsetof(index_header, header_crc));
+    if (!write_all(_fd, &h, sizeof h))
+        return fmt::format("{}: cannot write the index: {}", path, error_text(errno));
+    _bytes = sizeof h;
+    return {};
+}
+
+std::string index_file_writer::append(const index_chunk& chunk)
+{
+    std::vector<uint8_t> entry(sizeof(entry_header));
+    for (size_t f = 0; f < index_field_count; f++) {
+        const roaring_bitmap_t* set = chunk.set(static_cast<index_field>(f));
+        if (set == nullptr)
+            return fmt::format("{}: chunk at byte {} has no set {}", _path, chunk.offset, f);
+        const uint32_t n = static_cast<uint32_t>(roaring_bitmap_portable_size_in_bytes(set));
+        const size_t at = entry.size();
+        entry.resize(at + sizeof n + n);
+        std::memcpy(entry.data() + at, &n, sizeof n);
+        roaring_bitmap_portable_serialize(set, reinterpret_cast<char*>(entry.data() + at + sizeof n));
+    }
+    entry_header h{static_cast<uint32_t>(entry.size() + 4), chunk.pinned ? flag_pinned : 0, chunk.offset,
+                   chunk.bytes, chunk.packets, chunk.min_ns, chunk.max_ns, chunk.first_crc, 0};
+    std::memcpy(entry.data(), &h, sizeof h);
+    const uint32_t crc = index_crc(entry.data(), entry.size());
+    entry.insert(entry.end(), reinterpret_cast<const uint8_t*>(&crc), reinterpret_cast<const uint8_t*>(&crc) + 4);
+    if (!write_all(_fd, entry.data(), entry.size()))
+        return fmt::format("{}: cannot write the index: {}", _path, error_text(errno));
+    _bytes += entry.size();
+    return {};
+}
+
+std::string index_file_writer::close()
+{
+    if (_fd < 0)
+        return {};
+    const int fd = std::exchange(_fd, -1);
+    if (::close(fd) != 0)
+        return fmt::format("{}: cannot write the index: {}", _path, error_text(errno));
+    return {};
+}
+
+std::string read_capture_index(int fd, const std::string& name, capture_index& out)
+{
+    out = capture_index{};
+    struct stat st{};
+    if (fstat(fd, &st) != 0)
+        return fmt::format("{}: cannot read the index: {}", name, error_text(errno));
+    std::vector<uint8_t>& bytes = out.bytes;
+    bytes.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < bytes.size()) {
+        const ssize_t n = pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fmt::format("{}: cannot read the index: {}", name, error_text(errno));
+        if (n == 0)
+            break;
+        got += static_cast<size_t>(n);
+    }
+    bytes.resize(got);
+    out.index_bytes = got;
+    index_header h{};
+    if (got < sizeof h)
+        return fmt::format("{}: not a linecap index: {} bytes, less than its header", name, got);
+    std::memcpy(&h, bytes.data(), sizeof h);
+    if (std::memcmp(h.magic, index_magic, sizeof h.magic) != 0)
+        return fmt::format("{}: not a linecap index (it does not start with LCINDEX)", name);
+    if (h.header_crc != index_crc(&h, offsetof(index_header, header_crc)))
+        return fmt::format("{}: the index's header is damaged (its CRC does not match)", name);
+    if (h.version != index_version)
+        return fmt::format("{}: index version {}, where this linecap reads {}: make it again with linecap index",
+                           name, h.version, index_version);
+    out.linktype = h.linktype;
+    out.head_bytes = h.head_bytes;
+    out.head_crc = h.head_crc;
+    uint64_t next = h.head_bytes;   // where the next chunk must start
+    for (size_t at = sizeof h; at < got;) {
+        const size_t chunk_number = out.chunks.size() + 1;
+        entry_header e{};
+        if (got - at < sizeof e + 4) {
+            out.note = fmt::format("{}: chunk {} is torn (byte {}): the capture file from byte {} is read whole",
+                                   name, chunk_number, at, next);
+            break;
+        }
+        std::memcpy(&e, bytes.data() + at, sizeof e);
+        uint32_t crc = 0;
+        const bool whole = e.entry_bytes >= sizeof e + 4 && e.entry_bytes <= got - at;
+        if (whole)
+            std::memcpy(&crc, bytes.data() + at + e.entry_bytes - 4, 4);
+        if (!whole || crc != index_crc(bytes.data() + at, e.entry_bytes - 4)) {
+            out.note = fmt::format("{}: chunk {} is {} (byte {}): the capture file from byte {} is read whole", name,
+                                   chunk_number, whole ? "damaged (its CRC does not match)" : "torn", at, next);
+            break;
+        }
+        if (e.offset != next) {
+            out.note = fmt::format("{}: chunk {} starts at byte {} of the capture file, where the one before ended "
+                                   "at {}: the file from byte {} is read whole",
+                                   name, chunk_number, e.offset, next, next);
+            break;
+        }
+        index_chunk c;
+        c.offset = e.offset;
+        c.bytes = e.bytes;
+        c.packets = e.packets;
+        c.min_ns = e.min_ns;
+        c.max_ns = e.max_ns;
+        c.pinned = (e.flags & flag_pinned) != 0;
+        c.first_crc = e.first_crc;
+        size_t p = at + sizeof e;
+        const size_t end = at + e.entry_bytes - 4;
+        bool sets_ok = true;
+        for (auto& [set_bytes, set_size] : c.serialized) {   // checked now, read when a query asks
+            uint32_t n = 0;
+            if (end - p < sizeof n) {
+                sets_ok = false;
+                break;
+            }
+            std::memcpy(&n, bytes.data() + p, sizeof n);
+            p += sizeof n;
+            const char* data = reinterpret_cast<const char*>(bytes.data() + p);
+            if (n > end - p || roaring_bitmap_portable_deserialize_size(data, n) != n) {
+                sets_ok = false;
+                break;
+            }
+            set_bytes = bytes.data() + p;
+            set_size = n;
+            p += n;
+        }
+        if (!sets_ok || p != end) {
+            out.note = fmt::format("{}: chunk {}'s sets cannot be read (byte {}): the capture file from byte {} is "
+                                   "read whole",
+                                   name, chunk_number, at, next);
+            break;
+        }
+        next = e.offset + e.bytes;
+        out.chunks.push_back(std::move(c));
+        at += e.entry_bytes;
+    }
+    return {};
+}
+
+// --- indexing a capture file --------------------------------------------------
+
+namespace {
+
+// The records of a mapped capture file, as the index needs them: where each
+// starts and ends, and a packet's time and bytes. pcap in either byte order
+// (µs, ns), and pcapng (either byte order, per-interface resolution).
+class capture_framer {
+public:
+    capture_framer(const uint8_t* data, size_t size, std::string name) : _data(data), _size(size), _name(std::move(name)) {}
+
+    // Reads the file's header. "" or why it cannot be indexed.
+    std::string start()
+    {
+        const std::optional<capture_header> h = read_capture_header(_data, std::min<size_t>(_size, 24));
+        if (!h)
+            return fmt::format("{}: not a pcap or pcapng file linecap can index", _name);
+        _swapped = h->swapped;
+        if (h->format == file_format::pcapng) {
+            _pcapng = true;
+            // The head: the blocks before the first packet.
+            for (_at = 0; _at < _size;) {
+                uint32_t type = 0, total = 0;
+                if (!block_at(_at, type, total))
+                    break;
+                if (is_packet_block(type))
+                    break;
+                if (std::string e = note_block(type, _at, total); !e.empty())
+                    return e;
+                _at += total;
+            }
+            return {};
+        }
+        uint32_t linktype = u32(20);
+        _nanosecond = h->format == file_format::pcap_ns;
+        if ((linktype & 0x0fffffff) != linktype_ethernet)
+            return fmt::format("{}: link type {}, not Ethernet: linecap indexes Ethernet captures (queries read this "
+                               "file whole)",
+                               _name, linktype & 0x0fffffff);
+        _max_caplen = pcap_max_caplen(u32(16));
+        _at = sizeof(pcap_file_header);
+        return {};
+    }
+
+    uint64_t offset() const { return _at; }
+
+    // The next record from offset(): false at the end of the file, or at
+    // what is not a record (error() then says what, unless the file merely
+    // ends inside a record: torn()).
+    bool next(bool& packet, bool& pins, uint64_t& ts_ns, const uint8_t*& bytes, uint32_t& caplen)
+    {
+        packet = pins = false;
+        if (_at >= _size)
+            return false;
+        if (!_pcapng) {
+            if (_size - _at < sizeof(pcap_record_header))
+                return torn_at(_at);
+            const uint32_t sec = u32(_at), frac = u32(_at + 4);
+            caplen = u32(_at + 8);
+            if (caplen > _max_caplen) {
+                _error = fmt::format("{}: byte {}: a record of {} captured bytes, more than the file allows ({}): "
+                                     "indexed up to there",
+                                     _name, _at, caplen, _max_caplen);
+                return false;
+            }
+            if (_size - _at - sizeof(pcap_record_header) < caplen)
+                return torn_at(_at);
+            packet = true;
+            ts_ns = uint64_t{sec} * ns_per_second + (_nanosecond ? frac : uint64_t{frac} * 1000);
+            bytes = _data + _at + sizeof(pcap_record_header);
+            _at += sizeof(pcap_record_header) + caplen;
+            return true;
+        }
+        uint32_t type = 0, total = 0;
+        if (!block_at(_at, type, total))
+            return false;
+        const uint64_t at = _at;
+        _at += total;
+        if (type == pcapng_enhanced_packet || type == pcapng_packet_obsolete) {
+            if (total < 32)
+                return bad_block(at, "a packet block too short for its header");
+            const uint32_t iface = type == pcapng_packet_obsolete ? u16(at + 8) : u32(at + 8);
+            caplen = u32(at + 20);
+            if (caplen > total - 32)
+                return bad_block(at, "a packet block whose captured length runs past its end");
+            if (iface >= _interfaces.size())
+                return bad_block(at, fmt::format("a packet of interface {}, which no block described", iface));
+            const uint64_t units = uint64_t{u32(at + 12)} << 32 | u32(at + 16);
+            const uint64_t per_second = _interfaces[iface];
+            packet = true;
+            ts_ns = per_second == ns_per_second ? units
+                    : ns_per_second % per_second == 0
+                        ? units * (ns_per_second / per_second)
+                        : static_cast<uint64_t>(static_cast<unsigned __int128>(units) * ns_per_second / per_second);
+            bytes = _data + at + 28;
+            return true;
+        }
+        if (type == pcapng_simple_packet) {
+            if (total < 16 || _interfaces.empty())
+                return bad_block(at, "a simple packet block without an interface or too short");
+            caplen = std::min(u32(at + 8), total - 16);
+            packet = true;
+            ts_ns = 0;   // it has none; libpcap reads it as the epoch
+            bytes = _data + at + 12;
+            return true;
+        }
+        if (type == pcapng_section_header || type == pcapng_interface_description) {
+            pins = true;
+            if (std::string e = note_block(type, at, total); !e.empty()) {
+                _error = e;
+                return false;
+            }
+        }
+        return true;
+    }
+
+    const std::string& error() const { return _error; }
+    bool torn() const { return _torn; }
+
+private:
+    uint32_t u32(uint64_t at) const
+    {
+        uint32_t v;
+        std::memcpy(&v, _data + at, 4);
+        return _swapped ? __builtin_bswap32(v) : v;
+    }
+    uint16_t u16(uint64_t at) const
+    {
+        uint16_t v;
+        std::memcpy(&v, _data + at, 2);
+        return _swapped ? __builtin_bswap16(v) : v;
+    }
+
+    bool torn_at(uint64_t at)
+    {
+        _torn = true;
+        _error = fmt::format("{}: ends inside a record at byte {} (a file being written, or cut): indexed up to there",
+                             _name, at);
+        return false;
+    }
+
+    bool bad_block(uint64_t at, const std::string& what)
+    {
+        _error = fmt::format("{}: byte {}: {}: indexed up to there", _name, at, what);
+        return false;
+    }
+
+    // The block at `at`: its type and total length, checked by the rule of
+    // capture_format.h. False (with error()) where there is none.
+    bool block_at(uint64_t at, uint32_t& type, uint32_t& total)
+    {
+        if (_size - at < 12)
+            return torn_at(at);
+        type = u32(at);
+        if (type == pcapng_section_header) {   // its byte-order magic sets the order of all that follows
+            uint32_t bom;
+            std::memcpy(&bom, _data + at + 8, 4);
+            _swapped = bom == 0x4d3c2b1a;
+        }
+        total = u32(at + 4);
+        if (check_pcapng_block(type, total, UINT32_MAX, false) != record_verdict::record)
+            return bad_block(at, fmt::format("not a pcapng block (type {:#x}, length {})", type, total));
+        if (total > _size - at)
+            return torn_at(at);
+        return true;
+    }
+
+    // Section and interface blocks: the interfaces' time resolutions; every
+    // interface must be Ethernet.
+    std::string note_block(uint32_t type, uint64_t at, uint32_t total)
+    {
+        if (type == pcapng_section_header) {
+            _interfaces.clear();
+            return {};
+        }
+        if (type != pcapng_interface_description)
+            return {};
+        if (total < 20)
+            return fmt::format("{}: byte {}: an interface block too short for its fields", _name, at);
+        const uint16_t linktype = u16(at + 8);
+        if (linktype != linktype_ethernet)
+            return fmt::format("{}: interface {} has link type {}, not Ethernet: linecap indexes Ethernet captures "
+                               "(queries read this file whole)",
+                               _name, _interfaces.size(), linktype);
+        uint64_t per_second = 1000000;   // if_tsresol's default: microseconds
+        for (uint64_t o = at + 16; o + 4 <= at + total - 4;) {
+            const uint16_t code = u16(o), len = u16(o + 2);
+            if (code == 0)
+                break;
+            if (code == 9 && len >= 1 && o + 5 <= at + total - 4) {
+                const uint8_t r = _data[o + 4];
+                const unsigned power = r & 0x7f;
+                if ((r & 0x80) != 0 ? power > 63 : power > 19)
+                    return fmt::format("{}: byte {}: interface {}'s time resolution ({:#x}) is finer than linecap "
+                                       "reads",
+                                       _name, at, _interfaces.size(), r);
+                per_second = 1;
+                for (unsigned i = 0; i < power; i++)
+                    per_second *= (r & 0x80) != 0 ? 2 : 10;
+            }
+            o += 4 + ((len + 3u) & ~3u);
+        }
+        _interfaces.push_back(per_second);
+        return {};
+    }
+
+    static bool is_packet_block(uint32_t type)
+    {
+        return type == pcapng_enhanced_packet || type == pcapng_simple_packet || type == pcapng_packet_obsolete;
+    }
+
+    const uint8_t* _data;
+    size_t _size;
+    std::string _name;
+    uint64_t _at = 0;
+    bool _pcapng = false;
+    bool _swapped = false;
+    bool _nanosecond = false;
+    bool _torn = false;
+    uint32_t _max_caplen = pcap_max_snaplen;
+    std::vector<uint64_t> _interfaces;   // pcapng: time units per second of each interface of the section
+    std::string _error;
+};
+
+} // namespace
+
+std::string index_capture_file(const std::string& path, const std::string& index_path, uint64_t chunk_bytes,
+                               index_build_result& result)
+{
+    result = index_build_result{};
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fmt::format("{}: cannot open it: {}", path, error_text(errno));
+    struct stat st{};
+    fstat(fd, &st);
+    const auto size = static_cast<size_t>(st.st_size);
+    if (size == 0) {
+        close(fd);
+        return fmt::format("{}: empty: not a capture file", path);
+    }
+    void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return fmt::format("{}: cannot read it: {}", path, error_text(errno));
+    madvise(map, size, MADV_SEQUENTIAL);
+    const auto* data = static_cast<const uint8_t*>(map);
+    result.capture_bytes = size;
+    capture_framer framer(data, size, path);
+    std::string error = framer.start();
+    if (!error.empty()) {
+        munmap(map, size);
+        return error;
+    }
+    const uint64_t head = framer.offset();
+    index_file_writer out;
+    error = out.open(index_path, linktype_ethernet, head, index_crc(data, head));
+    index_builder builder;
+    uint64_t chunk_start = head;
+    bool pinned = false;
+    bool packet = false, pins = false;
+    uint64_t ts_ns = 0;
+    const uint8_t* bytes = nullptr;
+    uint32_t caplen = 0;
+    while (error.empty() && framer.next(packet, pins, ts_ns, bytes, caplen)) {
+        if (packet)
+            builder.add_packet(bytes, caplen, ts_ns);
+        pinned |= pins;
+        if (framer.offset() - chunk_start >= chunk_bytes) {
+            result.packets += builder.packets();
+            error = out.append(builder.finish(chunk_start, framer.offset() - chunk_start, pinned, data + chunk_start));
+            result.chunks++;
+            chunk_start = framer.offset();
+            pinned = false;
+        }
+    }
+    if (error.empty() && framer.offset() > chunk_start) {
+        result.packets += builder.packets();
+        error = out.append(builder.finish(chunk_start, framer.offset() - chunk_start, pinned, data + chunk_start));
+        result.chunks++;
+    }
+    munmap(map, size);
+    if (std::string e = out.close(); error.empty())
+        error = e;
+    if (!error.empty()) {
+        unlink(index_path.c_str());
+        return error;
+    }
+    result.index_bytes = out.bytes();
+    // What follows the last record (a damaged record, half of one) is not
+    // covered: a query reads it, and says what it finds there.
+    return framer.error();
+}
+
+int index_main(int argc, char** argv)
+{
+    CLI::App app{"Writes the index (FILE.idx) of each capture file named, or of each capture file linecap wrote in "
+                 "each folder named, for `linecap query` (docs/query.md).",
+                 "linecap index"};
+    std::vector<std::string> inputs;
+    uint64_t chunk_bytes = 4 << 20;
+    app.add_option("inputs", inputs, "capture files, or folders of them")->required();
+    app.add_option("--chunk-bytes", chunk_bytes, "bytes of capture file per index chunk (the writers' chunk: 4194304)")
+        ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 32));
+    if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap index"))
+        return *status;
+    std::vector<std::string> files;
+    for (const std::string& in : inputs) {
+        std::error_code ec;
+        if (!std::filesystem::is_directory(in, ec)) {
+            files.push_back(in);
+            continue;
+        }
+        std::vector<std::string> names;
+        for (const auto& e : std::filesystem::directory_iterator(in, ec))
+            if (is_writer_file_name(e.path().filename().string()))
+                names.push_back(e.path().string());
+        if (ec) {
+            fmt::print(stderr, "linecap index: {}: cannot list the folder: {}\n", in, ec.message());
+            return 1;
+        }
+        std::sort(names.begin(), names.end());
+        if (names.empty())
+            fmt::print(stderr, "linecap index: {}: no capture files written by linecap in this folder\n", in);
+        files.insert(files.end(), names.begin(), names.end());
+    }
+    int status = 0;
+    for (const std::string& file : files) {
+        if (file.ends_with(".part")) {
+            fmt::print(stderr, "linecap index: {}: being written (or left by a crash): its writer indexes it\n", file);
+            continue;
+        }
+        index_build_result r;
+        const std::string index_path = index_name_of(file);
+        const std::string e = index_capture_file(file, index_path, chunk_bytes, r);
+        if (!e.empty() && r.index_bytes == 0) {
+            fmt::print(stderr, "linecap index: {}\n", e);
+            status = 1;
+            continue;
+        }
+        if (!e.empty())
+            fmt::print(stderr, "linecap index: {}\n", e);
+        fmt::print("{}: {} packets in {} chunk{}, {} bytes of index ({:.3f}% of the file)\n", index_path, r.packets,
+                   r.chunks, r.chunks == 1 ? "" : "s", r.index_bytes,
+                   r.capture_bytes == 0 ? 0.0 : 100.0 * static_cast<double>(r.index_bytes) / static_cast<double>(r.capture_bytes));
+    }
+    return status;
+}
+
+} // namespace linecap
