@@ -153,11 +153,16 @@ std::string clock_doubt(const fleet_merge_node& n)
 {
     const uint64_t behind = static_cast<uint64_t>(std::llabs(n.capture_offset_ns)) + n.capture_error_ns;
     if (!n.clock_synchronised)
-        return fmt::format("node {}'s clock is NOT synchronised (no NTP or chrony, or they lost their sources)", n.node);
+        return fmt::format("node {}'s clock is NOT synchronised (no NTP or chrony, or they lost their sources): its "
+                           "packets and other nodes' may be out of order by as much as its clock is off",
+                           n.node);
     if (n.clock_error_us > fleet_clock_warning_us)
-        return fmt::format("node {}'s clock error is ±{} µs", n.node, n.clock_error_us);
+        return fmt::format("node {}'s clock error is ±{} µs: packets of different nodes closer in time than that may "
+                           "be out of order",
+                           n.node, n.clock_error_us);
     if (behind > static_cast<uint64_t>(fleet_clock_warning_us) * 1000)
-        return fmt::format("node {}'s packet times are {:.3f} ms off its system clock (catching up with a clock that was set)",
+        return fmt::format("node {}'s packet times are {:.3f} ms off its system clock (catching up with a clock that "
+                           "was set): packets of different nodes closer in time than that may be out of order",
                            n.node, static_cast<double>(n.capture_offset_ns) / 1e6);
     return {};
 }
@@ -334,7 +339,7 @@ std::string fleet_merge(const fleet_merge_plan& plan, const fleet_merge_settings
         if (!d->node.failed.empty())
             out.comment += fmt::format("\nPARTIAL: node {}: {}", d->node.node, d->node.failed);
     for (const std::string& w : report.clock_warnings)
-        out.comment += "\nclock: " + w + "; packets of different nodes closer in time than that may be out of order";
+        out.comment += "\nclock: " + w;
 
     if (settings.on_parts_fetched)
         settings.on_parts_fetched(report);

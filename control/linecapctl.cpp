@@ -513,8 +513,7 @@ int run_fleet_merge(linecap::etcd_client& etcd, bool as_json, const fleet_argume
     linecap::fleet_merge_report report;
     const std::string error = linecap::fleet_merge(plan, settings, output.fd, name, report);
     for (const std::string& w : report.clock_warnings)
-        fmt::print(stderr, "linecapctl: warning: {}: packets of different nodes closer in time than that may be out "
-                           "of order\n", w);
+        fmt::print(stderr, "linecapctl: warning: {}\n", w);
     for (const std::string& note : report.merged.notes)
         fmt::print(stderr, "linecapctl: note: {}\n", note);
     for (const auto& [node, why] : report.missing)
