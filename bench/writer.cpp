@@ -8,8 +8,10 @@
 // packet's first snaplen bytes after its record header into the chunk
 // buffer, write full 1 MiB chunks, and free the mbufs in bulk (a reference
 // taken before keeps them alive for the next round). Targets: /dev/null
-// (the writer's CPU cost), and files in DIR with O_DIRECT and buffered,
-// next to `dd oflag=direct` on the same folder in the same run.
+// (the writer's CPU cost), /dev/null with every record indexed (the cost
+// of a session's "index", the index itself in DIR), and files in DIR with
+// O_DIRECT and buffered, next to `dd oflag=direct` on the same folder in
+// the same run.
 #include <chrono>
 #include <cstdio>
 #include <fcntl.h>
@@ -25,6 +27,7 @@
 #include <rte_ring.h>
 
 #include "bench/traffic.h"
+#include "writers/capture_index.h"
 #include "writers/capture_writer.h"
 
 using namespace linecap;
@@ -61,9 +64,12 @@ std::vector<rte_mbuf*> build(rte_mempool* pool, traffic::profile shape)
     return out;
 }
 
-// Runs the writer loop into `w` for about `seconds`.
-result run(capture_writer& w, rte_ring* ring, std::vector<rte_mbuf*>& pkts, double seconds)
+// Runs the writer loop into `w` for about `seconds`, indexing each record
+// with `index` if it is open (as session_output::write does).
+result run(capture_writer& w, rte_ring* ring, std::vector<rte_mbuf*>& pkts, double seconds,
+           capture_file_indexer* index = nullptr)
 {
+    record_start record;
     uint64_t packets = 0;
     const auto start = std::chrono::steady_clock::now();
     double elapsed = 0;
@@ -75,8 +81,16 @@ result run(capture_writer& w, rte_ring* ring, std::vector<rte_mbuf*>& pkts, doub
                 rte_mbuf_refcnt_update(pkts[i + k], 1);   // the free below gives it back
             rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void* const*>(&pkts[i]), burst, nullptr);
             const unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(got), burst, nullptr);
-            for (unsigned k = 0; k < n; k++)
-                w.write_packet(got[k], ts++);
+            if (index != nullptr && index->is_open()) {
+                for (unsigned k = 0; k < n; k++) {
+                    const uint64_t at = w.file().size();
+                    w.write_packet(got[k], ts, record_cut{}, record);
+                    index->add(at, w.file().size(), record.header.data(), record.data.data(), record.data_len, ts++);
+                }
+            } else {
+                for (unsigned k = 0; k < n; k++)
+                    w.write_packet(got[k], ts++);
+            }
             rte_pktmbuf_free_bulk(got, n);
             packets += n;
         }
@@ -137,10 +151,11 @@ int main(int argc, char** argv)
         {"IMIX, whole", traffic::profile::imix, 0},
         {"1514 B, whole", traffic::profile::large, 0},
     };
-    fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "packets", "/dev/null", "disk, O_DIRECT",
-               "disk, buffered", "dd direct", "O_DIRECT");
-    fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "", "Mpps    GB/s", "Mpps    GB/s",
-               "Mpps    GB/s", "GB/s", "vs dd");
+    fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "packets", "/dev/null",
+               "/dev/null, indexed", "disk, O_DIRECT", "O_DIRECT, indexed", "disk, buffered", "dd direct",
+               "O_DIRECT");
+    fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "", "Mpps    GB/s",
+               "Mpps    of plain", "Mpps    GB/s", "Mpps    of plain", "Mpps    GB/s", "GB/s", "vs dd");
     for (const profile_def& p : profiles) {
         auto pkts = build(pool, p.shape);
         capture_file_options options;
@@ -152,6 +167,32 @@ int main(int argc, char** argv)
         null_writer.attach(null_fd, "/dev/null", options);
         const result to_null = run(null_writer, ring, pkts, seconds);
         null_writer.close(0);
+
+        // The same with each record indexed (its keys, and a 16 MiB chunk's
+        // sets made and appended to an index in DIR as it fills): the
+        // writer's CPU cost of "index".
+        capture_writer indexed_writer;
+        indexed_writer.attach(open("/dev/null", O_WRONLY), "/dev/null", options);
+        const std::string head_name = "linecap-bench-index.pcap";
+        {
+            const int fd = openat(dir_fd, (head_name + ".part").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0640);
+            const pcap_file_header h = make_pcap_file_header(options.format, options.snaplen, linktype_ethernet);
+            if (fd < 0 || write(fd, &h, sizeof h) != sizeof h) {
+                fmt::print(stderr, "{}: cannot write {}.part\n", dir, head_name);
+                return 1;
+            }
+            close(fd);
+        }
+        capture_file_indexer index;
+        if (std::string e = index.open(dir_fd, head_name, sizeof(pcap_file_header)); !e.empty()) {
+            fmt::print(stderr, "{}\n", e);
+            return 1;
+        }
+        const result indexed = run(indexed_writer, ring, pkts, seconds, &index);
+        indexed_writer.close(0);
+        index.close(false);
+        unlinkat(dir_fd, (head_name + ".part").c_str(), 0);
+        unlinkat(dir_fd, index_name_of(head_name + ".part").c_str(), 0);
 
         result to_disk[2];
         for (int buffered = 0; buffered < 2; buffered++) {
@@ -168,10 +209,37 @@ int main(int argc, char** argv)
             w.close(0);
             unlinkat(dir_fd, name.c_str(), 0);
         }
+        // Into the disk with O_DIRECT and every record indexed (the index
+        // beside the file, as a session with "index" writes it): what the
+        // index costs where the disk, not the core, sets the rate.
+        result direct_indexed{};
+        {
+            capture_writer w;
+            options.direct = true;
+            const std::string name = "linecap-bench-writer-indexed.pcap";
+            if (int rc = w.open(dir_fd, name, options); rc != 0) {
+                fmt::print(stderr, "{}/{}: {}\n", dir, name, strerror(-rc));
+                return 1;
+            }
+            capture_file_indexer file_index;
+            if (std::string e = file_index.open(dir_fd, name, w.file().size()); !e.empty()) {
+                fmt::print(stderr, "{}\n", e);
+                return 1;
+            }
+            direct_indexed = run(w, ring, pkts, seconds, &file_index);
+            w.close(0);
+            file_index.close(true);
+            unlinkat(dir_fd, name.c_str(), 0);
+            unlinkat(dir_fd, index_name_of(name).c_str(), 0);
+        }
         const double dd = dd_direct(dir, 2ull << 30, chunk);
         auto cell = [](const result& r) { return fmt::format("{:6.2f}  {:6.2f}", r.mpps, r.gbytes_per_s); };
-        fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>10.2f} | {:>7.0f}%\n", p.name, cell(to_null),
-                   cell(to_disk[0]), cell(to_disk[1]), dd, 100.0 * to_disk[0].gbytes_per_s / dd);
+        const auto share = [](const result& r, const result& plain) {
+            return fmt::format("{:6.2f}  {:5.1f}%", r.mpps, 100.0 * r.mpps / plain.mpps);
+        };
+        fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10.2f} | {:>7.0f}%\n", p.name,
+                   cell(to_null), share(indexed, to_null), cell(to_disk[0]), share(direct_indexed, to_disk[0]),
+                   cell(to_disk[1]), dd, 100.0 * to_disk[0].gbytes_per_s / dd);
         std::fflush(stdout);
         for (rte_mbuf* m : pkts)
             rte_pktmbuf_free(m);

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <filesystem>
+#include <map>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "core/spec.h"
 #include "core/utc_time.h"
 #include "control/stats_json.h"
+#include "writers/capture_index.h"
 #include "writers/recovery.h"
 
 namespace linecap {
@@ -188,6 +190,10 @@ void session_catalog::close_crashed(session_record& r)
     if (found.removed_empty != 0)
         r.note += fmt::format("; it removed {} empty .part file{} (created just before the end, no header yet)",
                               found.removed_empty, found.removed_empty == 1 ? "" : "s");
+    if (found.reindexed != 0)
+        r.note += fmt::format("; it made {} index{} again from {} file{}", found.reindexed,
+                              found.reindexed == 1 ? "" : "es", found.reindexed == 1 ? "its" : "their",
+                              found.reindexed == 1 ? "" : "s");
     if (!found.warnings.empty())
         r.note += fmt::format(". Left as found: {}", fmt::join(found.warnings, "; "));
     r.counters = session_totals{};
@@ -332,6 +338,7 @@ void session_catalog::forget(const std::string& id)
 std::vector<file_entry> session_catalog::files(const session_record& record) const
 {
     std::vector<file_entry> out;
+    std::map<std::string, uint64_t> indexes;   // by name
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(folder_path(record), ec)) {
         const std::string name = entry.path().filename().string();
@@ -340,8 +347,14 @@ std::vector<file_entry> session_catalog::files(const session_record& record) con
             continue;
         std::error_code size_ec;
         const uint64_t size = entry.file_size(size_ec);
-        out.push_back({name, size_ec ? 0 : size});
+        if (name.ends_with(".idx") || name.ends_with(".idx.part"))
+            indexes[name] = size_ec ? 0 : size;
+        else
+            out.push_back({name, size_ec ? 0 : size, 0});
     }
+    for (file_entry& f : out)
+        if (const auto it = indexes.find(index_name_of(f.name)); it != indexes.end())
+            f.index_bytes = it->second;
     std::sort(out.begin(), out.end(), [](const file_entry& a, const file_entry& b) { return a.name < b.name; });
     return out;
 }

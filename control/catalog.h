@@ -48,9 +48,12 @@ struct session_record {
     static bool from_json(const nlohmann::json& j, session_record& out, std::string& error);
 };
 
+// A capture file in a session's folder, and its index's size (FILE.idx or
+// FILE.idx.part beside it; 0: none).
 struct file_entry {
     std::string name;
     uint64_t bytes = 0;
+    uint64_t index_bytes = 0;
 };
 
 class session_catalog {

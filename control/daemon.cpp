@@ -511,7 +511,7 @@ std::string control_daemon::list()
         // not for every telemetry snapshot.
         uint64_t disk_bytes = 0;
         for (const file_entry& f : _catalog.files(*r))
-            disk_bytes += f.bytes;
+            disk_bytes += f.bytes + f.index_bytes;
         s["disk_bytes"] = disk_bytes;
         sessions.push_back(std::move(s));
     }
@@ -529,7 +529,7 @@ std::string control_daemon::show(const request& req)
     session["counters"] = session_totals_json(counters_of(*r));
     ojson files = ojson::array();
     for (const file_entry& f : _catalog.files(*r))
-        files.push_back({{"name", f.name}, {"bytes", f.bytes}});
+        files.push_back({{"name", f.name}, {"bytes", f.bytes}, {"index_bytes", f.index_bytes}});
     session["files"] = files;
     session["notes"] = notes_json(*r);
     return ok_reply({{"session", session}});
@@ -626,7 +626,8 @@ std::string control_daemon::files(const request& req)
     const std::string folder = _catalog.folder_path(*r);
     ojson files = ojson::array();
     for (const file_entry& f : _catalog.files(*r))
-        files.push_back({{"name", f.name}, {"bytes", f.bytes}, {"path", folder + "/" + f.name}});
+        files.push_back(
+            {{"name", f.name}, {"bytes", f.bytes}, {"index_bytes", f.index_bytes}, {"path", folder + "/" + f.name}});
     return ok_reply({{"id", r->id}, {"folder", folder}, {"files", files}});
 }
 

@@ -55,14 +55,18 @@ const char* usage_intro =
     "linecap: capture packets from DPDK ports into pcap files.\n";
 
 // CLI11's usage line would say "linecap [OPTIONS] [expression]", below the
-// description: this one says where EAL's options go, and names merge.
+// description: this one says where EAL's options go, and names merge,
+// index and query.
 class linecap_formatter : public CLI::Formatter {
 public:
     std::string make_usage(const CLI::App*, std::string) const override
     {
         return "Usage: linecap [EAL options] -- [linecap options] [expression]\n"
                "       linecap merge [-o FILE] FILE|DIR...   one time-ordered file from a capture's files "
-               "(linecap merge --help)\n\n"
+               "(linecap merge --help)\n"
+               "       linecap index FILE|DIR...             an index beside each capture file (FILE.idx)\n"
+               "       linecap query -o FILE FILE|DIR... [expression]   what the expression selects, read "
+               "through the indexes (linecap query --help)\n\n"
                "EAL options choose the lcores and the ports, e.g.\n"
                "  -l 0-3 -a 0000:3b:00.0                            a NIC bound to vfio-pci\n"
                "  --no-huge -m 512 --no-pci                         no hugepages needed\n"

@@ -580,6 +580,9 @@ constexpr session_field fields[] = {
      [](const spec_value& f, session_spec& s) { s.output.rotate.keep_bytes = f.whole_number(1, UINT64_MAX); }},
     {"format", "--format", "FORMAT", "pcap-ns (nanosecond pcap, the default), pcap (microsecond pcap) or pcapng",
      text, false, parse_format_name},
+    {"index", "--index", "", "Write an index beside each file (FILE.idx) for linecap query; on by default for "
+     "rings (a rotation with keep), \"index\": false in a spec turns it off", flag, false,
+     [](const spec_value& f, session_spec& s) { s.output.index = f.boolean(); }},
 };
 
 // The JSON names at one level of the table ("" for the top, "limits." for
@@ -699,6 +702,9 @@ void check_fields(const json& j, const session_spec& spec)
         throw spec_error("rotate.keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
     if (spec.output.rotate.keep_bytes != 0 && !spec.output.rotate.any())
         throw spec_error("rotate.keep_bytes: keeps the newest files of a rotation: give bytes, seconds or packets too");
+    if (spec.output.index == true && spec.output.decap == decap_mode::ip)
+        throw spec_error("index: indexes Ethernet frames, and \"decap\": \"ip\" writes raw IP packets: use "
+                         "\"decap\": \"frame\" (the inner packets behind an Ethernet header) or no index");
     // The tunnel fields only mean something with "tunnel": "inner", and a
     // UDP port is one kind of tunnel.
     if (!spec.tunnel.inner) {

@@ -88,6 +88,15 @@ struct output_spec {
     // ports) instead of the mirrored frame; docs/mirror.md.
     decap_mode decap = decap_mode::none;
     tunnel_ports tunnel;
+    // "index": an index beside each file for linecap query (FILE.idx,
+    // docs/query.md). Unset: on for rings (rotation with keep or
+    // keep_bytes), off otherwise. Never for raw IP files ("decap": "ip"):
+    // the index is of Ethernet frames.
+    std::optional<bool> index;
+    bool indexed() const
+    {
+        return decap != decap_mode::ip && index.value_or(rotate.any() && (rotate.keep != 0 || rotate.keep_bytes != 0));
+    }
 
     friend bool operator==(const output_spec&, const output_spec&) = default;
 };

@@ -52,8 +52,9 @@ public:
     }
 
     // Does the packet pass the expression? (libpcap's interpreter, as
-    // tcpdump -r runs it.) A record of a link type the expression cannot
-    // be compiled for fails it.
+    // tcpdump -r runs it.) Each input's link type has a program
+    // (run_query checks it before reading); a record of another link type
+    // ends its input before it gets here (merge_readers).
     bool accepts(const capture_record& r)
     {
         std::string error;
@@ -90,8 +91,9 @@ std::vector<byte_range> select_ranges(const capture_index& index, uint64_t file_
             break;   // past what is read of the file (a .part's complete records)
         result.chunks++;
         covered = c.offset + c.bytes;
-        const bool in_window = c.packets == 0 || (c.max_ns >= request.since_ns && c.min_ns <= request.until_ns);
-        if (c.pinned || (in_window && filter.may_match(c))) {
+        const bool in_window =
+            c.packets == 0 || (c.max_ns >= request.merge.since_ns && c.min_ns <= request.merge.until_ns);
+        if (c.pinned() || (in_window && filter.may_match(c))) {
             result.chunks_read++;
             add(c.offset, c.bytes);
         }
@@ -128,13 +130,9 @@ std::string run_query(const query_request& request, query_result& result)
     }
     auto read_bytes = std::make_shared<std::atomic<uint64_t>>(0);
 
-    merge_request merge;
-    merge.inputs = request.inputs;
-    merge.output = request.output;
-    merge.force = request.force;
-    merge.format = request.format;
-    merge.since_ns = request.since_ns;
-    merge.until_ns = request.until_ns;
+    // Files without an index: one note for all of them.
+    std::vector<std::string> unindexed;
+    merge_request merge = request.merge;
     if (filtered)
         merge.keep = [filters](const capture_record& r) { return filters->accepts(r); };
     merge.open_input = [&](int fd, const std::string& path, bool partial, uint64_t limit_bytes,
@@ -143,19 +141,29 @@ std::string run_query(const query_request& request, query_result& result)
         fstat(fd, &st);
         const uint64_t file_bytes = std::min<uint64_t>(static_cast<uint64_t>(st.st_size), limit_bytes);
         result.capture_bytes += file_bytes;
+        // The expression must compile for the file's link type, as tcpdump
+        // -r requires: `ether host` means nothing to raw IP packets.
+        const auto opened = [&](std::string error) {
+            if (error.empty() && filtered && reader.linktype() != -1)
+                if (filters->program(reader.linktype(), error) == nullptr)
+                    error = fmt::format("{}: its packets are {}: bpf: {}", path, linktype_text(reader.linktype()),
+                                        error);
+            return error;
+        };
         const auto whole = [&](const std::string& why) {
             if (!why.empty())
                 notes.push_back(why);
             read_bytes->fetch_add(file_bytes, std::memory_order_relaxed);
-            return reader.open_descriptor(fd, path, partial, limit_bytes);
+            return opened(reader.open_descriptor(fd, path, partial, limit_bytes));
         };
         const std::string index_path = index_name_of(path);
         const int index_fd = open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (index_fd < 0)
-            return whole(errno == ENOENT ? fmt::format("{}: no index ({}): read whole (linecap index {} makes one)",
-                                                       path, index_path, path)
-                                         : fmt::format("{}: cannot open its index: {}: read whole", path,
-                                                       error_text(errno)));
+        if (index_fd < 0) {
+            if (errno != ENOENT)
+                return whole(fmt::format("{}: cannot open its index: {}: read whole", path, error_text(errno)));
+            unindexed.push_back(path);
+            return whole("");
+        }
         capture_index index;
         const std::string error = read_capture_index(index_fd, index_path, index);
         close(index_fd);
@@ -179,13 +187,32 @@ std::string run_query(const query_request& request, query_result& result)
         if (!same)
             return whole(fmt::format("{}: its index {} is another file's (their headers differ): read whole", path,
                                      index_path));
-        result.files_indexed++;
+        // A view libpcap refuses (a pcapng file whose interfaces it cannot
+        // take apart from their packets) is read whole instead.
+        const int whole_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        const uint64_t chunks_before = result.chunks, read_before = result.chunks_read;
         const std::vector<byte_range> ranges = select_ranges(index, file_bytes, request, pruning, result);
-        read_bytes->fetch_add(index.head_bytes, std::memory_order_relaxed);
-        return reader.open_ranges(fd, path, partial, index.head_bytes, ranges, read_bytes.get());
+        std::string opened_ranges = reader.open_ranges(fd, path, partial, index.head_bytes, ranges, read_bytes.get());
+        if (!opened_ranges.empty() && whole_fd >= 0) {
+            result.chunks = chunks_before;
+            result.chunks_read = read_before;
+            fd = whole_fd;
+            return whole(fmt::format("{}: its chunks cannot be read apart ({}): read whole", path, opened_ranges));
+        }
+        if (whole_fd >= 0)
+            close(whole_fd);
+        result.files_indexed++;
+        return opened(opened_ranges);
     };
     const std::string error = merge_captures(merge, result.merge);
     result.bytes_read = read_bytes->load();
+    if (unindexed.size() == 1)
+        result.merge.notes.push_back(fmt::format("{}: no index ({}): read whole (linecap index {} makes one)",
+                                                 unindexed[0], index_name_of(unindexed[0]), unindexed[0]));
+    else if (unindexed.size() > 1)
+        result.merge.notes.push_back(fmt::format("{} files have no index ({} ... {}): read whole (linecap index "
+                                                 "FILE|DIR... makes them)",
+                                                 unindexed.size(), unindexed.front(), unindexed.back()));
     return error;
 }
 
@@ -197,10 +224,10 @@ int query_main(int argc, char** argv)
     query_request request;
     std::string format, since, until;
     std::vector<std::string> words;
-    app.add_option("-o,--out", request.output, "The file to write; - for standard output")
+    app.add_option("-o,--out", request.merge.output, "The file to write; - for standard output")
         ->required()
         ->type_name("FILE");
-    app.add_flag("--force", request.force, "Replace the -o file if it exists");
+    app.add_flag("--force", request.merge.force, "Replace the -o file if it exists");
     app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")
         ->check(CLI::IsMember({"pcap", "pcap-ns", "pcapng"}))
         ->type_name("FORMAT");
@@ -220,19 +247,19 @@ int query_main(int argc, char** argv)
     size_t first_word = 0;
     for (std::error_code ec; first_word < words.size() && std::filesystem::exists(words[first_word], ec);)
         first_word++;
-    request.inputs.assign(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(first_word));
+    request.merge.inputs.assign(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(first_word));
     for (size_t i = first_word; i < words.size(); i++)
         request.expression += (i == first_word ? "" : " ") + words[i];
-    if (request.inputs.empty()) {
+    if (request.merge.inputs.empty()) {
         std::cerr << fmt::format("linecap query: {}: no such file or folder; give the capture files or folders "
                                  "first, then the expression: linecap query -o OUT DIR \"host 10.0.0.1\"\n",
                                  words.front());
         return 2;
     }
     if (!format.empty())
-        request.format = parse_format(format);
-    if (std::string e = parse_utc_window("--since", since, "--until", until, utc_now_ns(), request.since_ns,
-                                         request.until_ns);
+        request.merge.format = parse_format(format);
+    if (std::string e = parse_utc_window("--since", since, "--until", until, utc_now_ns(), request.merge.since_ns,
+                                         request.merge.until_ns);
         !e.empty()) {
         std::cerr << "linecap query: " << e << "\n";
         return 2;

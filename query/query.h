@@ -20,12 +20,10 @@
 namespace linecap {
 
 struct query_request {
-    std::vector<std::string> inputs;   // files, or folders of linecap's capture files
-    std::string output;                // "-": standard output
-    bool force = false;                // replace an existing output file
-    std::optional<file_format> format; // empty: the first input's
-    uint64_t since_ns = 0;             // packets with since_ns <= time <= until_ns
-    uint64_t until_ns = UINT64_MAX;
+    // The inputs (files, folders of linecap's capture files, or a folder
+    // open under a descriptor), the output, its format and the time window,
+    // as a merge takes them. Its open_input and keep are the query's own.
+    merge_request merge;
     std::string expression;            // tcpdump's language; empty: every packet
 };
 

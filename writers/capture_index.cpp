@@ -57,46 +57,100 @@ const roaring_bitmap_s* index_chunk::set(index_field field) const
     return sets[f].get();
 }
 
+namespace {
+
+// Is there a value v in `r` with (v & mask) <op> k (op as index_chunk::holds)?
+// Over the values from `base` to base + `span` - 1 only, less `base`.
+bool any_value(const roaring_bitmap_t* r, uint64_t base, uint64_t span, char op, uint32_t mask, uint32_t k)
+{
+    const uint64_t last = base + span - 1;
+    const auto count_between = [&](uint64_t lo, uint64_t hi) {   // values in [base + lo, base + hi]
+        const uint64_t below = base + lo == 0 ? 0 : roaring_bitmap_rank(r, static_cast<uint32_t>(base + lo - 1));
+        return roaring_bitmap_rank(r, static_cast<uint32_t>(base + hi)) - below;
+    };
+    if (count_between(0, span - 1) == 0)
+        return false;
+    if (op == '=' && (k & ~mask) != 0)
+        return false;   // no v & mask has bits outside the mask
+    const uint64_t full = span - 1;   // the mask of every bit of a value
+    if (op == '=' && prefix_mask(mask | ~static_cast<uint32_t>(full)))   // v & mask == k: v in [k, k | ~mask]
+        return count_between(k, k | (~mask & full)) > 0;
+    if ((mask & full) == full && op == '>')
+        return k < full && count_between(uint64_t{k} + 1, full) > 0;
+    if ((mask & full) == full && op == '}')
+        return count_between(k, full) > 0;
+    // Anything else (a mask with holes, >, >= under a mask, &): every value.
+    roaring_uint32_iterator_t* it = roaring_create_iterator(r);
+    bool found = false;
+    for (bool more = roaring_move_uint32_iterator_equalorlarger(it, static_cast<uint32_t>(base));
+         more && it->current_value <= last && !found; more = roaring_advance_uint32_iterator(it)) {
+        const uint32_t m = static_cast<uint32_t>(it->current_value - base) & mask;
+        found = op == '=' ? m == k : op == '>' ? m > k : op == '}' ? m >= k : (m & k) != 0;
+    }
+    roaring_free_uint32_iterator(it);
+    return found;
+}
+
+constexpr uint64_t folded_high = 0x10000;   // a folded set's high halves: 0x10000 + h
+
+} // namespace
+
 bool index_chunk::holds(index_field field, char op, uint32_t mask, uint32_t k) const
 {
     const roaring_bitmap_t* r = set(field);
     if (r == nullptr)
         return true;   // unreadable: the chunk is read
-    if (roaring_bitmap_is_empty(r))
-        return false;
-    if (op == '=' && (k & ~mask) != 0)
-        return false;   // no v & mask has bits outside the mask
-    if (op == '=' && prefix_mask(mask)) {   // v & mask == k: v in [k, k | ~mask]
-        const uint32_t high = k | ~mask;
-        const uint64_t below = k == 0 ? 0 : roaring_bitmap_rank(r, k - 1);
-        return roaring_bitmap_rank(r, high) > below;
+    if (!folded(field))
+        return any_value(r, 0, uint64_t{1} << 32, op, mask, k);
+    // Every v of the set has its high half among the high halves and its
+    // low half among the low ones: each condition below follows from
+    // (v & mask) <op> k.
+    const uint32_t mh = mask >> 16, kh = k >> 16, ml = mask & 0xffff, kl = k & 0xffff;
+    const auto high = [&](char o, uint32_t kk) { return any_value(r, folded_high, 0x10000, o, mh, kk); };
+    const auto low = [&](char o, uint32_t kk) { return any_value(r, 0, 0x10000, o, ml, kk); };
+    switch (op) {
+    case '=':
+        return high('=', kh) && low('=', kl);
+    case '>':
+    case '}':
+        return high('>', kh) || (high('=', kh) && low(op, kl));
+    default:   // '&'
+        return high('&', kh) || low('&', kl);
     }
-    if (mask == UINT32_MAX && op == '>')
-        return roaring_bitmap_maximum(r) > k;
-    if (mask == UINT32_MAX && op == '}')
-        return roaring_bitmap_maximum(r) >= k;
-    // Anything else (a mask with holes, >, >= under a mask, &): every value.
-    struct query {
-        char op;
-        uint32_t mask, k;
-        bool found;
-    } q{op, mask, k, false};
-    roaring_iterate(
-        r,
-        [](uint32_t v, void* p) {
-            auto& q = *static_cast<query*>(p);
-            const uint32_t m = v & q.mask;
-            q.found = q.op == '=' ? m == q.k : q.op == '>' ? m > q.k : q.op == '}' ? m >= q.k : (m & q.k) != 0;
-            return !q.found;
-        },
-        &q);
-    return q.found;
 }
 
 uint64_t index_chunk::set_size(index_field field) const
 {
     const roaring_bitmap_t* r = set(field);
     return r == nullptr ? 0 : roaring_bitmap_get_cardinality(r);
+}
+
+index_builder::index_builder(folding fold) : _fold(fold)
+{
+    reset();
+}
+
+void index_builder::reset()
+{
+    for (size_t f = 0; f < wide_fields; f++) {
+        _wide[f].reset(roaring_bitmap_create());
+        _pending[f].clear();
+        _recent[f].fill(0);
+    }
+    _protocols.fill(0);
+    _l4_words.fill(0);
+    _packets = 0;
+    _min_ns = UINT64_MAX;
+    _max_ns = 0;
+}
+
+void index_builder::flush(size_t f)
+{
+    std::vector<uint32_t>& v = _pending[f];
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    roaring_bitmap_add_many(_wide[f].get(), v.size(), v.data());
+    v.clear();
 }
 
 void index_builder::add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
@@ -106,44 +160,68 @@ void index_builder::add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts
     _max_ns = std::max(_max_ns, ts_ns);
     if (caplen < 14)
         return;
-    const auto add = [this](index_field f, uint32_t v) { _values[static_cast<size_t>(f)].push_back(v); };
+    const auto protocol = [this](uint8_t p) { _protocols[p >> 6] |= uint64_t{1} << (p & 63); };
+    const auto l4_word = [this](uint16_t w) { _l4_words[w >> 6] |= uint64_t{1} << (w & 63); };
     // Each load as a BPF load: made only where the packet holds its bytes.
     const uint16_t ethertype = be16(data + 12);
     if (ethertype == 0x0800) {
         if (caplen >= 24)
-            add(index_field::protocol, data[23]);
+            protocol(data[23]);
         if (caplen >= 30)
-            add(index_field::ipv4_address, be32(data + 26));
+            add_wide(index_field::ipv4_address, be32(data + 26));
         if (caplen >= 34)
-            add(index_field::ipv4_address, be32(data + 30));
+            add_wide(index_field::ipv4_address, be32(data + 30));
         if (caplen >= 22 && (be16(data + 20) & 0x1fff) == 0) {
             const uint32_t l4 = 14 + 4 * (data[14] & 0xfu);
             if (caplen >= l4 + 2)
-                add(index_field::l4_word, be16(data + l4));
+                l4_word(be16(data + l4));
             if (caplen >= l4 + 4)
-                add(index_field::l4_word, be16(data + l4 + 2));
+                l4_word(be16(data + l4 + 2));
         }
     } else if (ethertype == 0x0806 || ethertype == 0x8035) {   // ARP, RARP: `host` asks their IPv4 addresses too
         if (caplen >= 32)
-            add(index_field::ipv4_address, be32(data + 28));
+            add_wide(index_field::ipv4_address, be32(data + 28));
         if (caplen >= 42)
-            add(index_field::ipv4_address, be32(data + 38));
+            add_wide(index_field::ipv4_address, be32(data + 38));
     } else if (ethertype == 0x86dd) {
         if (caplen >= 21)
-            add(index_field::protocol, data[20]);
+            protocol(data[20]);
         for (uint32_t i = 0; i < 4; i++) {
             const auto f = static_cast<index_field>(static_cast<uint8_t>(index_field::ipv6_word0) + i);
             if (caplen >= 26 + 4 * i)
-                add(f, be32(data + 22 + 4 * i));
+                add_wide(f, be32(data + 22 + 4 * i));
             if (caplen >= 42 + 4 * i)
-                add(f, be32(data + 38 + 4 * i));
+                add_wide(f, be32(data + 38 + 4 * i));
         }
         if (caplen >= 56)
-            add(index_field::l4_word, be16(data + 54));
+            l4_word(be16(data + 54));
         if (caplen >= 58)
-            add(index_field::l4_word, be16(data + 56));
+            l4_word(be16(data + 56));
     }
 }
+
+namespace {
+
+// Appends base + the values whose bits are set in `words` (bit i of word
+// w: the value 64w + i), in order.
+void append_bits(const uint64_t* words, size_t count, uint64_t base, std::vector<uint32_t>& out)
+{
+    for (size_t w = 0; w < count; w++)
+        for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1)
+            out.push_back(static_cast<uint32_t>(base + 64 * w + static_cast<size_t>(__builtin_ctzll(bits))));
+}
+
+// The set of the bits set in `words`.
+roaring_ptr set_of_bits(const uint64_t* words, size_t count)
+{
+    std::vector<uint32_t> values;
+    append_bits(words, count, 0, values);
+    roaring_ptr r(roaring_bitmap_of_ptr(values.size(), values.data()));
+    roaring_bitmap_run_optimize(r.get());
+    return r;
+}
+
+} // namespace
 
 index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, const uint8_t* first)
 {
@@ -154,34 +232,64 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
     c.packets = _packets;
     c.min_ns = _packets == 0 ? 0 : _min_ns;
     c.max_ns = _packets == 0 ? 0 : _max_ns;
-    c.pinned = pinned;
-    for (size_t f = 0; f < index_field_count; f++) {
-        std::vector<uint32_t>& v = _values[f];
-        std::sort(v.begin(), v.end());
-        v.erase(std::unique(v.begin(), v.end()), v.end());
-        c.sets[f].reset(roaring_bitmap_of_ptr(v.size(), v.data()));
-        roaring_bitmap_run_optimize(c.sets[f].get());
-        v.clear();
+    c.flags = pinned ? chunk_place::chunk_pinned : 0;
+    for (size_t f = 0; f < wide_fields; f++) {
+        flush(f);
+        roaring_ptr exact = std::move(_wide[f]);
+        roaring_bitmap_run_optimize(exact.get());
+        const auto field = static_cast<index_field>(f);
+        // Folded where the values are strewn over the whole 32-bit space
+        // (random IPv6 interface identifiers): a roaring container of
+        // nearly one value each, over 4 bytes a value, and the halves of
+        // such values are as good as independent. Addresses that share
+        // their high halves (a /16 of clients) stay exact: 2 bytes a value
+        // at most, and folding them would lose which low half goes with
+        // which high one.
+        const size_t exact_bytes = roaring_bitmap_portable_size_in_bytes(exact.get());
+        const uint64_t values = roaring_bitmap_get_cardinality(exact.get());
+        if (_fold == folding::always ||
+            (_fold == folding::when_smaller && exact_bytes > 16384 && exact_bytes > 4 * values)) {
+            // The halves as bits (no sort: a chunk's end costs no more than a batch).
+            std::vector<uint32_t>& buffer = _halves;   // the exact values, then the folded ones
+            buffer.resize(static_cast<size_t>(values));
+            roaring_bitmap_to_uint32_array(exact.get(), buffer.data());
+            std::array<uint64_t, 65536 / 64> lows{}, highs{};
+            for (const uint32_t x : buffer) {
+                lows[(x & 0xffff) >> 6] |= uint64_t{1} << (x & 63);
+                highs[x >> 22] |= uint64_t{1} << ((x >> 16) & 63);
+            }
+            buffer.clear();
+            append_bits(lows.data(), lows.size(), 0, buffer);
+            append_bits(highs.data(), highs.size(), folded_high, buffer);
+            roaring_ptr folded(roaring_bitmap_of_ptr(buffer.size(), buffer.data()));
+            roaring_bitmap_run_optimize(folded.get());
+            if (_fold == folding::always ||
+                roaring_bitmap_portable_size_in_bytes(folded.get()) < exact_bytes) {
+                exact = std::move(folded);
+                c.flags |= chunk_place::chunk_folded(field);
+            }
+        }
+        c.sets[f] = std::move(exact);
     }
-    _packets = 0;
-    _min_ns = UINT64_MAX;
-    _max_ns = 0;
+    c.sets[static_cast<size_t>(index_field::protocol)] = set_of_bits(_protocols.data(), _protocols.size());
+    c.sets[static_cast<size_t>(index_field::l4_word)] = set_of_bits(_l4_words.data(), _l4_words.size());
+    reset();
     return c;
 }
 
 // --- the index file -----------------------------------------------------------
 //
-// Host byte order. A 32-byte header: "LCINDEX\0", the version (1), the
+// Host byte order. A 32-byte header: "LCINDEX\0", the version (2), the
 // capture file's link type, its head's length and CRC-32, and the
-// header's own CRC-32. Then one entry per chunk: its length, where and
-// what (offset, bytes, packets, times, flags), each set's length and
-// portable serialization, and the CRC-32 of all of it. An entry's fields:
-// entry_header.
+// header's own CRC-32. Then one entry per chunk: its length, its place
+// (chunk_place: offset, bytes, packets, times, first CRC, flags), each
+// set's length and portable serialization, and the CRC-32 of all of it.
+// Version 1 had no folded sets.
 
 namespace {
 
 constexpr char index_magic[8] = {'L', 'C', 'I', 'N', 'D', 'E', 'X', '\0'};
-constexpr uint32_t index_version = 1;
+constexpr uint32_t index_version = 2;
 
 struct index_header {
     char magic[8];
@@ -195,18 +303,10 @@ static_assert(sizeof(index_header) == 32);
 
 struct entry_header {
     uint32_t entry_bytes;   // the whole entry, this header and the CRC included
-    uint32_t flags;         // 1: pinned
-    uint64_t offset;
-    uint64_t bytes;
-    uint64_t packets;
-    uint64_t min_ns;
-    uint64_t max_ns;
-    uint32_t first_crc;
     uint32_t reserved;      // 0
+    chunk_place place;
 };
 static_assert(sizeof(entry_header) == 56);
-
-constexpr uint32_t flag_pinned = 1;
 
 } // namespace
 
@@ -231,11 +331,11 @@ index_file_writer::~index_file_writer()
 }
 
 std::string index_file_writer::open(const std::string& path, uint32_t linktype, uint64_t head_bytes,
-                                    uint32_t head_crc)
+                                    uint32_t head_crc, int dir_fd)
 {
     _path = path;
     _bytes = 0;
-    _fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    _fd = ::openat(dir_fd, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (_fd < 0)
         return fmt::format("{}: cannot create the index: {}", path, error_text(errno));
     index_header h{};
@@ -264,8 +364,7 @@ std::string index_file_writer::append(const index_chunk& chunk)
         std::memcpy(entry.data() + at, &n, sizeof n);
         roaring_bitmap_portable_serialize(set, reinterpret_cast<char*>(entry.data() + at + sizeof n));
     }
-    entry_header h{static_cast<uint32_t>(entry.size() + 4), chunk.pinned ? flag_pinned : 0, chunk.offset,
-                   chunk.bytes, chunk.packets, chunk.min_ns, chunk.max_ns, chunk.first_crc, 0};
+    const entry_header h{static_cast<uint32_t>(entry.size() + 4), 0, chunk};
     std::memcpy(entry.data(), &h, sizeof h);
     const uint32_t crc = index_crc(entry.data(), entry.size());
     entry.insert(entry.end(), reinterpret_cast<const uint8_t*>(&crc), reinterpret_cast<const uint8_t*>(&crc) + 4);
@@ -339,20 +438,14 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
                                    chunk_number, whole ? "damaged (its CRC does not match)" : "torn", at, next);
             break;
         }
-        if (e.offset != next) {
+        if (e.place.offset != next) {
             out.note = fmt::format("{}: chunk {} starts at byte {} of the capture file, where the one before ended "
                                    "at {}: the file from byte {} is read whole",
-                                   name, chunk_number, e.offset, next, next);
+                                   name, chunk_number, e.place.offset, next, next);
             break;
         }
         index_chunk c;
-        c.offset = e.offset;
-        c.bytes = e.bytes;
-        c.packets = e.packets;
-        c.min_ns = e.min_ns;
-        c.max_ns = e.max_ns;
-        c.pinned = (e.flags & flag_pinned) != 0;
-        c.first_crc = e.first_crc;
+        static_cast<chunk_place&>(c) = e.place;
         size_t p = at + sizeof e;
         const size_t end = at + e.entry_bytes - 4;
         bool sets_ok = true;
@@ -379,11 +472,72 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
                                    name, chunk_number, at, next);
             break;
         }
-        next = e.offset + e.bytes;
+        next = e.place.offset + e.place.bytes;
         out.chunks.push_back(std::move(c));
         at += e.entry_bytes;
     }
     return {};
+}
+
+// --- the writers' index -------------------------------------------------------
+
+std::string capture_file_indexer::open(int dir_fd, const std::string& name, uint64_t head_bytes)
+{
+    discard();
+    _error.clear();
+    _name = name;
+    // The header was flushed by capture_writer::open: read it back for its CRC.
+    std::vector<uint8_t> head(static_cast<size_t>(head_bytes));
+    const int fd = ::openat(dir_fd, (name + ".part").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return fmt::format("{}.part: cannot read its header for the index: {}", name, error_text(errno));
+    const ssize_t got = pread(fd, head.data(), head.size(), 0);
+    const int err = errno;
+    ::close(fd);
+    if (got != static_cast<ssize_t>(head.size()))
+        return fmt::format("{}.part: cannot read its header for the index: {}", name,
+                           got < 0 ? error_text(err) : "the file is shorter");
+    if (std::string e = _out.open(index_name_of(name + ".part"), linktype_ethernet, head_bytes,
+                                  index_crc(head.data(), head.size()), dir_fd);
+        !e.empty())
+        return e;
+    _dir_fd = dir_fd;
+    _chunk_end = head_bytes;
+    return {};
+}
+
+void capture_file_indexer::finish_chunk()
+{
+    const index_chunk c = _builder.finish(_chunk_offset, _chunk_end - _chunk_offset, false, _first.data());
+    if (_error.empty())
+        _error = _out.append(c);
+}
+
+std::string capture_file_indexer::close(bool renamed)
+{
+    if (_dir_fd < 0)
+        return {};
+    if (_builder.packets() > 0)
+        finish_chunk();
+    std::string error = _error;
+    if (std::string e = _out.close(); error.empty())
+        error = e;
+    if (renamed && renameat(_dir_fd, index_name_of(_name + ".part").c_str(), _dir_fd, index_name_of(_name).c_str()) != 0 &&
+        error.empty())
+        error = fmt::format("{}: cannot rename it {}: {}", index_name_of(_name + ".part"), index_name_of(_name),
+                            error_text(errno));
+    _dir_fd = -1;
+    return error;
+}
+
+void capture_file_indexer::discard()
+{
+    if (_dir_fd < 0)
+        return;
+    _out.close();
+    unlinkat(_dir_fd, index_name_of(_name + ".part").c_str(), 0);
+    _builder.finish(0, 0, false, _first.data());   // the builder starts empty
+    _dir_fd = -1;
 }
 
 // --- indexing a capture file --------------------------------------------------
@@ -503,6 +657,9 @@ public:
     }
 
     const std::string& error() const { return _error; }
+    // The file cannot be indexed at all (an interface that is not
+    // Ethernet): no index is better than one of its first records.
+    bool refused() const { return _refused; }
     bool torn() const { return _torn; }
 
 private:
@@ -566,10 +723,12 @@ private:
         if (total < 20)
             return fmt::format("{}: byte {}: an interface block too short for its fields", _name, at);
         const uint16_t linktype = u16(at + 8);
-        if (linktype != linktype_ethernet)
+        if (linktype != linktype_ethernet) {
+            _refused = true;
             return fmt::format("{}: interface {} has link type {}, not Ethernet: linecap indexes Ethernet captures "
                                "(queries read this file whole)",
                                _name, _interfaces.size(), linktype);
+        }
         uint64_t per_second = 1000000;   // if_tsresol's default: microseconds
         for (uint64_t o = at + 16; o + 4 <= at + total - 4;) {
             const uint16_t code = u16(o), len = u16(o + 2);
@@ -608,15 +767,16 @@ private:
     uint32_t _max_caplen = pcap_max_snaplen;
     std::vector<uint64_t> _interfaces;   // pcapng: time units per second of each interface of the section
     std::string _error;
+    bool _refused = false;
 };
 
 } // namespace
 
 std::string index_capture_file(const std::string& path, const std::string& index_path, uint64_t chunk_bytes,
-                               index_build_result& result)
+                               index_build_result& result, int dir_fd)
 {
     result = index_build_result{};
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = openat(dir_fd, path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fmt::format("{}: cannot open it: {}", path, error_text(errno));
     struct stat st{};
@@ -641,7 +801,7 @@ std::string index_capture_file(const std::string& path, const std::string& index
     }
     const uint64_t head = framer.offset();
     index_file_writer out;
-    error = out.open(index_path, linktype_ethernet, head, index_crc(data, head));
+    error = out.open(index_path, linktype_ethernet, head, index_crc(data, head), dir_fd);
     index_builder builder;
     uint64_t chunk_start = head;
     bool pinned = false;
@@ -649,28 +809,35 @@ std::string index_capture_file(const std::string& path, const std::string& index
     uint64_t ts_ns = 0;
     const uint8_t* bytes = nullptr;
     uint32_t caplen = 0;
+    // Chunks end after a packet (as the writers' do): blocks after a file's
+    // last packet (pcapng's statistics) are in none, and a query reads them.
+    uint64_t packets_end = chunk_start;
     while (error.empty() && framer.next(packet, pins, ts_ns, bytes, caplen)) {
-        if (packet)
-            builder.add_packet(bytes, caplen, ts_ns);
         pinned |= pins;
-        if (framer.offset() - chunk_start >= chunk_bytes) {
+        if (!packet)
+            continue;
+        builder.add_packet(bytes, caplen, ts_ns);
+        packets_end = framer.offset();
+        if (packets_end - chunk_start >= chunk_bytes) {
             result.packets += builder.packets();
-            error = out.append(builder.finish(chunk_start, framer.offset() - chunk_start, pinned, data + chunk_start));
+            error = out.append(builder.finish(chunk_start, packets_end - chunk_start, pinned, data + chunk_start));
             result.chunks++;
-            chunk_start = framer.offset();
+            chunk_start = packets_end;
             pinned = false;
         }
     }
-    if (error.empty() && framer.offset() > chunk_start) {
+    if (error.empty() && packets_end > chunk_start) {
         result.packets += builder.packets();
-        error = out.append(builder.finish(chunk_start, framer.offset() - chunk_start, pinned, data + chunk_start));
+        error = out.append(builder.finish(chunk_start, packets_end - chunk_start, pinned, data + chunk_start));
         result.chunks++;
     }
     munmap(map, size);
     if (std::string e = out.close(); error.empty())
         error = e;
+    if (error.empty() && framer.refused())
+        error = framer.error();
     if (!error.empty()) {
-        unlink(index_path.c_str());
+        unlinkat(dir_fd, index_path.c_str(), 0);
         return error;
     }
     result.index_bytes = out.bytes();
@@ -685,9 +852,9 @@ int index_main(int argc, char** argv)
                  "each folder named, for `linecap query` (docs/query.md).",
                  "linecap index"};
     std::vector<std::string> inputs;
-    uint64_t chunk_bytes = 4 << 20;
+    uint64_t chunk_bytes = index_chunk_bytes;
     app.add_option("inputs", inputs, "capture files, or folders of them")->required();
-    app.add_option("--chunk-bytes", chunk_bytes, "bytes of capture file per index chunk (the writers' chunk: 4194304)")
+    app.add_option("--chunk-bytes", chunk_bytes, "bytes of capture file per index chunk (default 16777216, as the writers index)")
         ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 32));
     if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap index"))
         return *status;

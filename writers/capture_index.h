@@ -32,6 +32,8 @@
 #pragma once
 
 #include <array>
+#include <cstring>
+#include <fcntl.h>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -58,20 +60,41 @@ struct roaring_free {
 };
 using roaring_ptr = std::unique_ptr<roaring_bitmap_s, roaring_free>;
 
-// One chunk: where it is in the capture file, its times and its keys.
-struct index_chunk {
+// Where a chunk is in its capture file and what it spans: an index entry's
+// fixed part, stored as is (host byte order, 48 bytes).
+struct chunk_place {
     uint64_t offset = 0;     // of its first record in the capture file
     uint64_t bytes = 0;      // whole records (pcapng: blocks) from there
     uint64_t packets = 0;
     uint64_t min_ns = 0;     // earliest and latest packet times (records need not be in order)
     uint64_t max_ns = 0;
-    // It holds blocks a reader needs for the records after it (pcapng:
-    // another section, or interfaces described after the first packet):
-    // always read.
-    bool pinned = false;
     // CRC-32 of the chunk's first 16 bytes (a record header: its time and
     // lengths): an index is checked against its capture file with it.
     uint32_t first_crc = 0;
+    uint32_t flags = 0;      // chunk_pinned | chunk_folded(field)...
+
+    // It holds blocks a reader needs for the records after it (pcapng:
+    // another section, or interfaces described after the first packet):
+    // always read.
+    bool pinned() const { return (flags & chunk_pinned) != 0; }
+    static constexpr uint32_t chunk_pinned = 1;
+    // Set `field` is folded: it holds the high and low 16-bit halves of the
+    // values, not the values (index_chunk::holds).
+    static constexpr uint32_t chunk_folded(index_field field) { return 0x100u << static_cast<unsigned>(field); }
+};
+static_assert(sizeof(chunk_place) == 48);
+
+// One chunk: its place, and its sets of keys.
+//
+// A set of 32-bit values (addresses) is stored as is, or "folded" when that
+// is smaller: the high halves (v >> 16) as values 0x10000 + h and the low
+// halves as values l, in one bitmap of at most two full 8 KiB containers.
+// A folded set answers "is there a value v with ..." with "there are halves
+// that could make one": a superset, so a query reads more, never less.
+// Random address words (IPv6 privacy addresses, a /16 of clients) are what
+// it is for: each value costs about 10 bytes exactly, nothing folded
+// (docs/query.md has the figures).
+struct index_chunk : chunk_place {
     // The sets: made by index_builder, or read from an index file on first
     // use (`serialized`, which points into capture_index::bytes): a query
     // reads only the sets its expression asks about.
@@ -79,16 +102,25 @@ struct index_chunk {
     std::array<std::pair<const uint8_t*, uint32_t>, index_field_count> serialized{};
     // Set `field`, or null if it cannot be read (a query then reads the chunk).
     const roaring_bitmap_s* set(index_field field) const;
+    bool folded(index_field field) const { return (flags & chunk_folded(field)) != 0; }
 
     // Does set `field` hold a value v with (v & mask) <op> k? op: '=', '>',
-    // '}' (>=), '&' ((v & mask & k) != 0). Exact over the set.
+    // '}' (>=), '&' ((v & mask & k) != 0). Exact over an unfolded set; over
+    // a folded one, true whenever some high half and some low half could
+    // make such a v.
     bool holds(index_field field, char op, uint32_t mask, uint32_t k) const;
+    // The values in set `field` (a folded set: its halves).
     uint64_t set_size(index_field field) const;
 };
 
 // Gathers a chunk's keys from its packets, then makes its sets.
 class index_builder {
 public:
+    // How a 32-bit set is stored: folded when that is smaller (the
+    // default), never, or always (tests).
+    enum class folding { when_smaller, never, always };
+    explicit index_builder(folding fold = folding::when_smaller);
+
     // The keys of one Ethernet packet: `data` holds its first `caplen` bytes.
     void add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns);
     // The chunk so far, made into sets, with its place and the CRC of its
@@ -98,10 +130,41 @@ public:
     uint64_t packets() const { return _packets; }
 
 private:
-    std::array<std::vector<uint32_t>, index_field_count> _values;
+    // What a writer can afford per packet: a few loads and stores, no
+    // sort. The 16-bit keys (protocols, ports) set bits; a 32-bit key goes
+    // through a small cache of the values met lately (packets of a flow
+    // repeat their addresses), and a value new to it is kept for a batch;
+    // a batch of 8192 is sorted into the chunk's set, so that no moment of
+    // a chunk costs more than a batch (a writer that stalls fills its ring).
+    static constexpr size_t wide_fields = 5;       // ipv4_address and ipv6_word0-3: index_field 0 to 4
+    static constexpr size_t recent_slots = 1024;   // per wide field, direct-mapped
+    static constexpr size_t batch_values = 8192;
+
+    void add_wide(index_field field, uint32_t v)
+    {
+        const auto f = static_cast<size_t>(field);
+        uint64_t& slot = _recent[f][(v * 0x9e3779b1u) >> 22];   // 10 bits of a multiplicative hash
+        const uint64_t tagged = uint64_t{1} << 32 | v;             // 0: an empty slot
+        if (slot == tagged)
+            return;
+        slot = tagged;
+        _pending[f].push_back(v);
+        if (_pending[f].size() >= batch_values)
+            flush(f);
+    }
+    void flush(size_t f);
+    void reset();
+
+    std::array<std::vector<uint32_t>, wide_fields> _pending;             // not yet in _wide
+    std::array<roaring_ptr, wide_fields> _wide;                          // the chunk's values so far
+    std::array<std::array<uint64_t, recent_slots>, wide_fields> _recent{};
+    std::array<uint64_t, 256 / 64> _protocols{};                         // a bit per protocol number
+    std::array<uint64_t, 65536 / 64> _l4_words{};                        // a bit per port (half-word)
+    std::vector<uint32_t> _halves;   // a folded set's values, made in finish()
     uint64_t _packets = 0;
     uint64_t _min_ns = UINT64_MAX;
     uint64_t _max_ns = 0;
+    folding _fold;
 };
 
 // A capture file's index as read back.
@@ -125,8 +188,10 @@ std::string index_name_of(const std::string& capture_name);
 class index_file_writer {
 public:
     ~index_file_writer();
-    // Creates `path` (replacing it) and writes the header. "" or what failed.
-    std::string open(const std::string& path, uint32_t linktype, uint64_t head_bytes, uint32_t head_crc);
+    // Creates `path` (in `dir_fd`: relative to it; replacing it) and writes
+    // the header. "" or what failed.
+    std::string open(const std::string& path, uint32_t linktype, uint64_t head_bytes, uint32_t head_crc,
+                     int dir_fd = AT_FDCWD);
     std::string append(const index_chunk& chunk);
     std::string close();
     uint64_t bytes() const { return _bytes; }
@@ -145,8 +210,66 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
 // CRC-32 (zlib's) of `n` bytes, continuing `crc`.
 uint32_t index_crc(const void* data, size_t n, uint32_t crc = 0);
 
+// Bytes of capture file per index chunk, by default: 16 MiB keeps the
+// index under 1% of the file with tens of thousands of hosts in every
+// chunk, and a chunk is read in tens of milliseconds (docs/query.md).
+constexpr uint64_t index_chunk_bytes = 16 << 20;
+
 // The bytes of a chunk's start that index_chunk::first_crc covers.
 constexpr uint64_t index_first_bytes = 16;
+
+// The index of a capture file as its writer writes it (a session with
+// "index"): FILE.idx.part beside FILE.part, one entry appended per
+// index_chunk_bytes of the file, renamed FILE.idx when the file is
+// renamed. The writer lcore owns it. add() is per record; the rest is once
+// per chunk or per file.
+class capture_file_indexer {
+public:
+    ~capture_file_indexer() { discard(); }
+    // Starts the index of the capture file `name` (its NAME.part, just
+    // created in `dir_fd`, whose first `head_bytes` bytes, its header, are
+    // on disk). "" or what failed (the file is then written without an
+    // index).
+    std::string open(int dir_fd, const std::string& name, uint64_t head_bytes);
+    bool is_open() const { return _dir_fd >= 0; }
+    // One record, at [offset, end) of the file: its first 16 bytes and
+    // the first `len` (<= 64) bytes of its packet, received at ts_ns.
+    void add(uint64_t offset, uint64_t end, const uint8_t* header16, const uint8_t* packet, uint32_t len,
+             uint64_t ts_ns)
+    {
+        if (_builder.packets() == 0) {
+            _chunk_offset = offset;
+            std::memcpy(_first.data(), header16, _first.size());
+        }
+        _builder.add_packet(packet, len, ts_ns);
+        _chunk_end = end;
+        if (end - _chunk_offset >= _chunk_bytes)
+            finish_chunk();
+    }
+    // The last chunk, then the index's rename to NAME.idx when `renamed`
+    // (the capture file was renamed NAME; else it stays NAME.idx.part,
+    // beside NAME.part). "" or what failed.
+    std::string close(bool renamed);
+    // Removes NAME.idx.part (the capture file was discarded).
+    void discard();
+    // Chunk size (tests make it small).
+    void set_chunk_bytes(uint64_t bytes) { _chunk_bytes = bytes; }
+    // The first error appending an entry: the index then ends before it.
+    const std::string& error() const { return _error; }
+
+private:
+    void finish_chunk();
+
+    index_builder _builder;
+    index_file_writer _out;
+    int _dir_fd = -1;
+    std::string _name;
+    uint64_t _chunk_bytes = index_chunk_bytes;
+    uint64_t _chunk_offset = 0;
+    uint64_t _chunk_end = 0;
+    std::array<uint8_t, 16> _first{};
+    std::string _error;
+};
 
 // What indexing a capture file found.
 struct index_build_result {
@@ -160,8 +283,9 @@ struct index_build_result {
 // pcapng) into `index_path`, in chunks of about `chunk_bytes`, as the
 // writers do. Files whose packets are not Ethernet are refused (queries
 // read them whole). "" or what is wrong, naming the file and the byte.
+// Relative paths are in `dir_fd`'s folder.
 std::string index_capture_file(const std::string& path, const std::string& index_path, uint64_t chunk_bytes,
-                               index_build_result& result);
+                               index_build_result& result, int dir_fd = AT_FDCWD);
 
 // `linecap index FILE|DIR...`: parses argv (argv[0] is "index"), indexes,
 // prints a summary or one error per file. Returns the exit status.

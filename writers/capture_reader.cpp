@@ -726,4 +726,10 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
     }
 }
 
+std::string linktype_text(int linktype)
+{
+    const char* name = pcap_datalink_val_to_name(linktype);
+    return name != nullptr ? name : fmt::format("{}", linktype);
+}
+
 } // namespace linecap

@@ -143,4 +143,7 @@ private:
     uint64_t _limit_packets = UINT64_MAX;
 };
 
+// A link type's name as libpcap gives it (EN10MB, RAW), or its number.
+std::string linktype_text(int linktype);
+
 } // namespace linecap

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,16 @@ struct capture_file_options {
     std::string comment{};                         // pcapng: the section's comment (shb opt_comment); pcap has none
 };
 
+// The start of a record as written (for the file's index,
+// writers/capture_index.h): its first 16 bytes (the record header: pcap's,
+// or an EPB's type, length, interface and time) and the first bytes of
+// the packet it holds.
+struct record_start {
+    std::array<uint8_t, 16> header;
+    std::array<uint8_t, 64> data;   // the index reads no key past byte 58
+    uint32_t data_len = 0;          // min(caplen, 64)
+};
+
 class capture_writer {
 public:
     // Creates NAME.part in `dir_fd` and writes the file's header (pcapng: the
@@ -67,6 +78,19 @@ public:
     // record's original length comes in cut.orig_len too.
     uint32_t write_packet(const rte_mbuf* m, uint64_t ts_ns, const record_cut& cut = record_cut{})
     {
+        return write_packet<false>(m, ts_ns, cut, nullptr);
+    }
+    // The same, and `start` gets the record's start (for its index).
+    uint32_t write_packet(const rte_mbuf* m, uint64_t ts_ns, const record_cut& cut, record_start& start)
+    {
+        return write_packet<true>(m, ts_ns, cut, &start);
+    }
+
+private:
+    // One body for both: a session without an index pays nothing for it.
+    template <bool keep_start>
+    uint32_t write_packet(const rte_mbuf* m, uint64_t ts_ns, const record_cut& cut, record_start* start)
+    {
         uint32_t available = m->data_len;
         if (__builtin_expect(m->nb_segs > 1, 0))
             for (const rte_mbuf* seg = m->next; seg != nullptr; seg = seg->next)
@@ -78,18 +102,30 @@ public:
         available = std::min(available, stop);
         available = (available > skip ? available - skip : 0) + cut.prefix_len;
         const uint32_t caplen = std::min({kept, _snaplen, available});
-        const uint32_t bytes = append_record_header(ts_ns, caplen, len, interface_of(m->port));
+        const uint32_t bytes = append_record_header(ts_ns, caplen, len, interface_of(m->port),
+                                                    keep_start ? start->header.data() : nullptr);
         const uint32_t head = std::min(caplen, cut.prefix_len);
         if (head != 0)
             _file.append(cut.prefix, head);
         uint32_t left = caplen - head;
+        if constexpr (keep_start) {
+            start->data_len = std::min<uint32_t>(caplen, sizeof start->data);
+            if (head != 0)
+                std::memcpy(start->data.data(), cut.prefix, std::min(head, start->data_len));
+        }
         for (const rte_mbuf* seg = m; left > 0; seg = seg->next) {
             if (skip >= seg->data_len) {
                 skip -= seg->data_len;
                 continue;
             }
             const uint32_t n = std::min<uint32_t>(left, seg->data_len - skip);
-            _file.append(rte_pktmbuf_mtod_offset(seg, const uint8_t*, skip), n);
+            const uint8_t* piece = rte_pktmbuf_mtod_offset(seg, const uint8_t*, skip);
+            _file.append(piece, n);
+            if constexpr (keep_start) {   // the record's bytes from caplen - left on
+                const uint32_t at = caplen - left;
+                if (at < start->data_len)
+                    std::memcpy(start->data.data() + at, piece, std::min(n, start->data_len - at));
+            }
             skip = 0;
             left -= n;
         }
@@ -97,6 +133,7 @@ public:
         return bytes;
     }
 
+public:
     // Appends one record from a flat buffer (merge, tests). `data` may be
     // null when `caplen` is 0 (merge's empty vector for a record of no bytes).
     uint32_t write_record(uint64_t ts_ns, uint32_t orig_len, const uint8_t* data, uint32_t caplen,
@@ -142,12 +179,17 @@ public:
     }
 
 private:
-    uint32_t append_record_header(uint64_t ts_ns, uint32_t caplen, uint32_t len, uint32_t interface)
+    // `copy`, if given, gets the header's first 16 bytes.
+    uint32_t append_record_header(uint64_t ts_ns, uint32_t caplen, uint32_t len, uint32_t interface,
+                                  uint8_t* copy = nullptr)
     {
         _packets++;
         if (_format != file_format::pcapng) {
             const pcap_record_header h = make_pcap_record_header(_format, ts_ns, caplen, len);
+            static_assert(sizeof h == 16);
             _file.append(&h, sizeof h);
+            if (copy != nullptr)
+                std::memcpy(copy, &h, 16);
             return sizeof h + caplen;
         }
         const uint32_t total = sizeof(pcapng_epb_header) + pcapng_padded(caplen) + 4;
@@ -155,6 +197,8 @@ private:
                                      static_cast<uint32_t>(ts_ns >> 32), static_cast<uint32_t>(ts_ns),
                                      caplen, len};
         _file.append(&h, sizeof h);
+        if (copy != nullptr)
+            std::memcpy(copy, &h, 16);
         return total;
     }
 

@@ -38,12 +38,6 @@ namespace fs = std::filesystem;
 // this many times: each pass that loses a race still keeps what it opened.
 constexpr int max_listings = 1000;
 
-std::string linktype_text(int linktype)
-{
-    const char* name = pcap_datalink_val_to_name(linktype);
-    return name != nullptr ? name : fmt::format("{}", linktype);
-}
-
 // An input, open before any is read.
 struct opened_file {
     std::string path;

@@ -1,5 +1,7 @@
 #include "writers/recovery.h"
 
+#include "writers/capture_index.h"
+
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -10,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "writers/capture_index.h"
 #include "writers/output_file.h"
 #include "writers/record_walk.h"
 
@@ -141,6 +144,25 @@ void count(int dir_fd, const std::string& dir, const std::string& name, folder_r
                                            name, s.walk.end, s.size));
 }
 
+// The index a writer was writing when the crash came (NAME.idx.part beside
+// NAME, renamed from NAME.part above or already): made again from the
+// file, whose records it may not all cover, as NAME.idx.
+void reindex(int dir_fd, const std::string& dir, const std::string& name, folder_recovery& out)
+{
+    const std::string torn = index_name_of(name + std::string(part_suffix));
+    struct stat st{};
+    if (fstatat(dir_fd, torn.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+        return;
+    if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return;   // an empty .part removed: nothing to index
+    index_build_result r;
+    if (std::string e = index_capture_file(name, index_name_of(name), index_chunk_bytes, r, dir_fd); !e.empty())
+        out.warnings.push_back(fmt::format("{}/{}: its index cannot be made again: {}", dir, name, e));
+    else
+        out.reindexed++;
+    unlinkat(dir_fd, torn.c_str(), 0);
+}
+
 } // namespace
 
 std::optional<file_format> capture_format_of(int fd)
@@ -168,12 +190,17 @@ folder_recovery recover_capture_folder(int dir_fd, const std::string& dir)
         if (!is_session_capture(name) || fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISREG(st.st_mode))
             continue;   // symbolic links, folders, devices: not ours to touch
+        std::string closed = name;
         if (name.ends_with(part_suffix)) {
-            if (std::string w = salvage(dir_fd, dir, name, out); !w.empty())
+            if (std::string w = salvage(dir_fd, dir, name, out); !w.empty()) {
                 out.warnings.push_back(std::move(w));
+                continue;   // its index stays NAME.idx.part, beside it
+            }
+            closed = name.substr(0, name.size() - part_suffix.size());
         } else {
             count(dir_fd, dir, name, out);
         }
+        reindex(dir_fd, dir, closed, out);
     }
     return out;
 }

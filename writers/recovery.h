@@ -4,7 +4,9 @@
 // renamed NAME, never over an existing file; one that cannot be made valid
 // keeps its .part name, with a warning. An empty .part (the crash came
 // between its creation and its header's write) held nothing: it is removed.
-// Closed files are valid already and only counted. Used by the daemon at
+// Closed files are valid already and only counted. An index a writer was
+// writing (NAME.idx.part) is made again from its file as NAME.idx. Used by
+// the daemon at
 // start-up (control/catalog.cpp).
 #pragma once
 
@@ -24,6 +26,7 @@ struct folder_recovery {
     unsigned renamed = 0;        // .part files cut back and renamed
     unsigned removed_empty = 0;  // empty .part files removed: created, the crash came before their header
     uint64_t cut_bytes = 0;      // bytes of half-written records removed
+    unsigned reindexed = 0;      // indexes made again from their files (NAME.idx.part left by the crash)
     uint64_t last_write_ns = 0;  // the newest modification time among them
     std::vector<std::string> warnings;   // files left as they were, and why
 };

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/log.h"
 #include "core/utc_time.h"
 
 namespace linecap {
@@ -110,6 +111,7 @@ void session_output::apply_keep()
     while (!_on_disk.empty() &&
            ((keep != 0 && _on_disk.size() > keep) || (keep_bytes != 0 && _on_disk_bytes > keep_bytes))) {
         unlinkat(_owner->dir_fd, _on_disk.front().first.c_str(), 0);
+        unlinkat(_owner->dir_fd, index_name_of(_on_disk.front().first).c_str(), 0);   // if it has one
         _on_disk_bytes -= _on_disk.front().second;
         _on_disk.pop_front();
         _counters->files_deleted.add(1);
@@ -125,6 +127,11 @@ void session_output::close_file()
     if (!file.is_open())
         return;
     const int rc = _file.close(_clock->now_ns(), _owner->read_interface);
+    // The index is renamed with its file (and stays .idx.part beside a
+    // .part the rename left). An index that failed leaves the capture
+    // whole: a query reads the file past the index's last chunk.
+    if (std::string e = _index.close(rc == 0); !e.empty())
+        log_event(log_module::writers, log_level::warning, "writer {}: {}/{}: the index: {}", _writer_index, _owner->spec.dir, file.name(), e);
     _closed_packets += _file.durable_packets();
     _closed_bytes += file.durable_size();
     _counters->write_drops.add(_file.packets() - _file.durable_packets());
@@ -188,6 +195,9 @@ int session_output::open_file(uint64_t start_ns, std::string& error)
         error = fmt::format("writer {}: cannot create {}/{}.part: {}", _writer_index, s.spec.dir, name, strerror(-rc));
         return rc;
     }
+    if (s.spec.indexed())
+        if (std::string e = _index.open(s.dir_fd, name, _file.file().size()); !e.empty())
+            log_event(log_module::writers, log_level::warning, "writer {}: {}/{}: no index for this file: {}", _writer_index, s.spec.dir, name, e);
     _window_end_ns = UINT64_MAX;   // set by the file's first packet
     // What opening and closing the file add counts against the byte limit
     // from the start, so a limit holds once the file is closed. A file whose
@@ -197,6 +207,7 @@ int session_output::open_file(uint64_t start_ns, std::string& error)
     _bytes_granted = 0;
     if (!s.bytes_left.take_all(_file.file().size() + _file.closing_bytes())) {
         _file.file().discard();
+        _index.discard();
         s.stop(stop_reason::bytes);
         end(true);
         return 0;

@@ -20,6 +20,7 @@
 #include "core/counters.h"
 #include "core/decap.h"
 #include "core/tsc_clock.h"
+#include "writers/capture_index.h"
 #include "writers/capture_writer.h"
 #include "writers/session.h"
 
@@ -140,7 +141,14 @@ public:
             if (_window_end_ns == UINT64_MAX && rotate.seconds != 0)
                 _window_end_ns = window_start(ts_ns, rotate.seconds * ns_per_second) + rotate.seconds * ns_per_second;
         }
-        _file.write_packet(m, ts_ns, cut);
+        if (_index.is_open()) {
+            const uint64_t at = _file.file().size();
+            _file.write_packet(m, ts_ns, cut, _record_start);
+            _index.add(at, _file.file().size(), _record_start.header.data(), _record_start.data.data(),
+                       _record_start.data_len, ts_ns);
+        } else {
+            _file.write_packet(m, ts_ns, cut);
+        }
         _last_ts_ns = ts_ns;
     }
 
@@ -194,6 +202,8 @@ public:
     session* owner() const { return _owner; }
     bool active() const { return _owner != nullptr; }
 
+    // Index chunk size for this output's files (tests; default index_chunk_bytes).
+    void set_index_chunk_bytes(uint64_t bytes) { _index.set_chunk_bytes(bytes); }
     // The names of the files this output has on disk, closed ones first.
     // Only from the writer lcore, or once the writer has stopped.
     std::vector<std::string> files_on_disk() const;
@@ -222,6 +232,8 @@ private:
 
     session* _owner = nullptr;      // null: slot unused
     capture_writer _file;           // the current file; not open between a time window's end and the next packet
+    capture_file_indexer _index;    // its index, when the session has one ("index")
+    record_start _record_start;     // what the index takes of each record
     uint32_t _seq = 0;              // number of the last file opened, from 1
     bool _closed = false;           // no more files: the session stopped here
     bool _closed_by_limit = false;  // ...because a limit was reached (else a write error)

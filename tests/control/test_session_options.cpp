@@ -118,6 +118,7 @@ const std::map<std::string, std::pair<std::vector<std::string>, json>> examples 
     {"--keep-bytes", {{"-C", "50", "--keep-bytes", "1000000000"},
                       {{"rotate", {{"bytes", 50000000}, {"keep_bytes", 1000000000}}}}}},
     {"--format", {{"--format", "pcapng"}, {{"format", "pcapng"}}}},
+    {"--index", {{"--index"}, {{"index", true}}}},
 };
 
 std::string long_name(std::string_view flags)

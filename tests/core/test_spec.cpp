@@ -88,7 +88,7 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"match":[{"protocols":["icmp"], "dst_ports":[80]}]})") ==
           "match[0]: ports are only read from TCP, UDP and SCTP, and \"protocols\" names none of them");
     CHECK(spec_error(R"({"matches":[]})") ==
-          "matches: unknown field (known: name, match, bpf, netmask, tunnel, vni, outer, decap, vxlan_ports, geneve_ports, payload, snaplen, limits, rotate, format)");
+          "matches: unknown field (known: name, match, bpf, netmask, tunnel, vni, outer, decap, vxlan_ports, geneve_ports, payload, snaplen, limits, rotate, format, index)");
     CHECK(spec_error(R"({"snaplen":300000})") == "snaplen: 300000 is not a whole number from 0 to 262144");
     CHECK(spec_error(R"({"snaplen":"64"})") == "snaplen: \"64\" is not a whole number from 0 to 262144");
     CHECK(spec_error(R"({"format":"pcapng2"})") == "format: \"pcapng2\" is not a format (pcap, pcap-ns, pcapng)");
@@ -99,6 +99,10 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
           "rotate.keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
     CHECK(spec_error(R"({"rotate":{"keep_bytes":1000000}})") ==
           "rotate.keep_bytes: keeps the newest files of a rotation: give bytes, seconds or packets too");
+    CHECK(spec_error(R"({"tunnel":"inner","decap":"ip","index":true})") ==
+          "index: indexes Ethernet frames, and \"decap\": \"ip\" writes raw IP packets: use \"decap\": "
+          "\"frame\" (the inner packets behind an Ethernet header) or no index");
+    CHECK(spec_error(R"({"index":"yes"})").starts_with("index: "));
     CHECK(spec_error(R"({"rotate":{"seconds":0.5}})") == "rotate.seconds: 0.5 is not a whole number of seconds from 1 to 2678400: give whole seconds (90) or a whole number of m, h or d (5m, 1h)");
     CHECK(spec_error(R"({"name":"7"})") == "name: \"7\": a session name needs a letter or one of '.', '_', '-' (a "
                                            "number is a session id): e.g. \"sub-7\"");
@@ -177,4 +181,21 @@ TEST_CASE("durations read as people type them, as numbers of seconds or with a u
     CHECK(parse_session_spec_text(R"({"rotate": {"seconds": "1500ms"}})", s) ==
           "rotate.seconds: \"1500ms\" is not a whole number of seconds from 1 to 2678400: give whole seconds (90) "
           "or a whole number of m, h or d (5m, 1h)");
+}
+
+TEST_CASE("rings are indexed unless the spec says otherwise; raw IP files never are")
+{
+    const auto indexed = [](const char* text) {
+        session_spec s;
+        REQUIRE(parse_session_spec_text(text, s).empty());
+        return s.output.indexed();
+    };
+    CHECK(indexed(R"({"rotate":{"seconds":60,"keep":10}})"));
+    CHECK(indexed(R"({"rotate":{"bytes":1000000,"keep_bytes":100000000}})"));
+    CHECK_FALSE(indexed(R"({"rotate":{"seconds":60}})"));
+    CHECK_FALSE(indexed(R"({})"));
+    CHECK(indexed(R"({"index":true})"));
+    CHECK_FALSE(indexed(R"({"rotate":{"seconds":60,"keep":10},"index":false})"));
+    CHECK_FALSE(indexed(R"({"rotate":{"seconds":60,"keep":10},"tunnel":"inner","decap":"ip"})"));
+    CHECK(indexed(R"({"rotate":{"seconds":60,"keep":10},"tunnel":"inner","decap":"frame"})"));
 }

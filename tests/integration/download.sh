@@ -95,11 +95,14 @@ for i in $(seq 20); do
     out="$HOME_DIR/snap-$i.pcap"
     uctl snapshot "$ring" -o "$out" >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; fail "snapshot $i"; }
     [ ! -s "$WORK/err" ] || fail "snapshot $i said: $(cat "$WORK/err")"
-    check_readable "$out"
-    n=$(packets "$out")
+    # Wireshark's reader reads every record of every snapshot (capinfos);
+    # tshark dissects the first and the last (1.5 s each).
+    if [ "$i" = 1 ] || [ "$i" = 20 ]; then check_readable "$out"; fi
+    capinfos -M -c -o "$out" >"$WORK/capinfos.out" 2>&1 || { cat "$WORK/capinfos.out"; fail "capinfos rejects snapshot $i"; }
+    n=$(capinfos_packets)
     # What a writer keeps: 3 closed files of 1000 and the one being written.
     [ "$n" -ge 3000 ] && [ "$n" -le 6000 ] || fail "snapshot $i holds $n packets, not 3000 to 6000"
-    capinfos -o "$out" | grep -q "Strict time order: *True" || fail "snapshot $i is not time-ordered"
+    grep -q "Strict time order: *True" "$WORK/capinfos.out" || fail "snapshot $i is not time-ordered"
 done
 [ "$(field "$ring" .status)" = running ] || fail "the ring stopped"
 uctl merge "$ring" -o "$HOME_DIR/ring-now.pcap" >/dev/null || fail "merge of a running session"

@@ -174,7 +174,8 @@ ctl stop "$steady" >/dev/null
 defer_session_files "$steady"
 
 note "kill -9 mid-capture: closed files valid; the restart cuts each .part back and renames it"
-pcap_id=$(ctl --json start --name crashpcap -s 200 --rotate-packets 30000 | jq -r .id)
+# crashpcap has an index: the restart makes the one it was writing again.
+pcap_id=$(ctl --json start --name crashpcap -s 200 --rotate-packets 30000 --index | jq -r .id)
 ng_id=$(ctl --json start --name crashng --format pcapng --rotate-packets 30000 | jq -r .id)
 closed_both() {
     compgen -G "$ROOT/$pcap_id-crashpcap/*.pcap" >/dev/null && compgen -G "$ROOT/$ng_id-crashng/*.pcapng" >/dev/null
@@ -190,7 +191,8 @@ declare -A readable
 : >"$WORK/part-empty"
 for id in "$pcap_id" "$ng_id"; do
     dir=$(echo "$ROOT/$id"-*)
-    parts=("$dir"/*.part)
+    parts=()
+    for f in "$dir"/*.part; do [[ "$f" == *.idx.part ]] || parts+=("$f"); done
     [ -e "${parts[0]}" ] || fail "session $id: no .part file after kill -9"
     for f in "$dir"/*.pcap "$dir"/*.pcapng; do
         if [ -e "$f" ]; then check_readable "$f"; fi
@@ -210,8 +212,9 @@ for id in "$pcap_id" "$ng_id"; do
             echo "$f" >>"$WORK/part-empty"
         fi
     done
-    readable[$id]=$("$COUNT" "$dir"/*)
+    readable[$id]=$("$COUNT" "${parts[@]}" $(compgen -G "$dir/*.pcap" || true) $(compgen -G "$dir/*.pcapng" || true))
 done
+compgen -G "$ROOT/$pcap_id-crashpcap/*.idx.part" >/dev/null || fail "session $pcap_id: no .idx.part after kill -9"
 log_mark=$(wc -l <"$WORK/daemon.log")
 start_daemon
 for id in "$pcap_id" "$ng_id"; do
@@ -223,6 +226,17 @@ for id in "$pcap_id" "$ng_id"; do
     ! compgen -G "$ROOT/$id-*/*.part" >/dev/null || fail "session $id: .part left: $(echo "$ROOT/$id"-*/*.part)"
     check_session_files "$id" "${readable[$id]}"
 done
+# The index the crash tore is made again from its file, and a query through
+# the indexes finds what tcpdump finds in the files.
+field "$pcap_id" .note | grep -q "it made 1 index again from its file" || fail "session $pcap_id: note '$(field "$pcap_id" .note)'"
+crash_dir=$(echo "$ROOT/$pcap_id"-*)
+for f in "$crash_dir"/*.pcap; do [ -s "$f.idx" ] || fail "no index beside $f after the restart: $(ls "$crash_dir")"; done
+"$LINECAP" query -o "$WORK/crash-q.pcap" "$crash_dir" udp 2>"$WORK/crash-q.err" || fail "$(cat "$WORK/crash-q.err")"
+! grep -q note "$WORK/crash-q.err" || fail "query after the restart: $(cat "$WORK/crash-q.err")"
+"$LINECAP" merge -o "$WORK/crash-all.pcap" "$crash_dir" 2>/dev/null
+tcpdump -r "$WORK/crash-all.pcap" -w "$WORK/crash-t.pcap" udp 2>/dev/null
+[ "$("$COUNT" "$WORK/crash-q.pcap")" = "$("$COUNT" "$WORK/crash-t.pcap")" ] ||
+    fail "query after the restart: $("$COUNT" "$WORK/crash-q.pcap") packets, not tcpdump's"
 while IFS=: read -r f size; do
     [ "$(stat -c %s "$f")" -le "$size" ] || fail "$f: $(stat -c %s "$f") bytes, more than the $size of complete records it could hold"
 done <"$WORK/part-sizes"

@@ -23,6 +23,12 @@ mkdir -p "$WORK/wireshark"
 echo "tcp.analyze_sequence_numbers: FALSE" >"$WORK/wireshark/preferences"
 export WIRESHARK_CONFIG_DIR="$WORK/wireshark"
 
+# python3 as the interpreter itself: through a version manager's shim
+# (pyenv) each start costs over a second, and the tests start it often.
+mkdir -p "$WORK/bin"
+ln -s "$(python3 -c 'import sys; print(sys.executable)')" "$WORK/bin/python3"
+export PATH="$WORK/bin:$PATH"
+
 # EAL for tests: no hugepages, no PCI, no shared config, quiet.
 EAL_TEST=(--no-huge -m 512 --no-pci --no-shconf --log-level=lib.eal:error --log-level=pmd.net.pcap:error)
 

@@ -6,7 +6,9 @@
 # exactly what tcpdump -r with the same expression selects from the files
 # merged over the same window; a host that is nowhere reads no chunk; and
 # each bad input (expression, window, file, index missing, torn, damaged or
-# another file's) gets its one message, with the right packets still.
+# another file's) gets its one message, with the right packets still; and a
+# daemon's ring, indexed by its writers, answers within a second of a
+# packet's arrival, and exactly once it has stopped.
 source "$(dirname "$0")/lib.sh"
 SECONDS=0
 
@@ -158,5 +160,97 @@ check_same "another file's index" "is another file's (their headers differ): rea
 printf 'garbage' >"$f2.idx"
 check_same "not an index" "not a linecap index"
 "$LINECAP" index "$f2" >/dev/null
+# Two files without an index: one note for both.
+mv "$f2.idx" "$WORK/saved2.idx"
+f4="$ring/q-w0-000004-20231114T221347Z.pcap"
+mv "$f4.idx" "$WORK/saved4.idx"
+check_same "two indexes missing" "2 files have no index ($f2 ... $f4): read whole"
+[ "$(grep -c 'no index' "$WORK/q.err")" = 1 ] || fail "more than one note for two files: $(cat "$WORK/q.err")"
+mv "$WORK/saved2.idx" "$f2.idx"
+mv "$WORK/saved4.idx" "$f4.idx"
+
+note "[$SECONDS s] odd files: raw IP, interfaces of two link types, a pcapng version libpcap refuses"
+python3 - "$WORK" <<'PY'
+import struct, sys
+work = sys.argv[1]
+def block(t, body):
+    body += b'\0' * ((4 - len(body) % 4) % 4)
+    return struct.pack('<II', t, 12 + len(body)) + body + struct.pack('<I', 12 + len(body))
+def shb(major): return block(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, major, 0, -1))
+def idb(linktype): return block(1, struct.pack('<HHI', linktype, 0, 65535))
+def epb(iface, ts, data): return block(6, struct.pack('<IIIII', iface, 0, ts, len(data), len(data)) + data)
+ip = bytes([0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2])
+eth = bytes(12) + b'\x08\x00' + ip
+open(work + '/two-types.pcapng', 'wb').write(shb(1) + idb(1) + epb(0, 1000, eth) + idb(101) + epb(1, 2000, ip))
+open(work + '/v2.pcapng', 'wb').write(shb(2) + idb(1) + epb(0, 1000, eth))
+record = lambda ts: struct.pack('<IIII', ts, 0, len(ip), len(ip)) + ip
+open(work + '/raw.pcap', 'wb').write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 101) + record(1) + record(2))
+PY
+# An expression that means nothing for a file's link type is refused in
+# tcpdump's words, naming the file, rather than matching nothing.
+expect 1 "$WORK/raw.pcap: its packets are RAW: bpf: \"ether host 00:00:00:00:00:01\": ethernet addresses supported only on" \
+    "$LINECAP" query -o "$WORK/x.pcap" "$WORK/raw.pcap" ether host 00:00:00:00:00:01
+"$LINECAP" query -o "$WORK/raw-out.pcap" "$WORK/raw.pcap" host 10.0.0.1 2>/dev/null || fail "raw IP: host 10.0.0.1"
+[ "$("$COUNT" "$WORK/raw-out.pcap")" = 2 ] || fail "raw IP: host 10.0.0.1: $("$COUNT" "$WORK/raw-out.pcap") packets, want 2"
+# A file with a raw IP interface is not indexed at all (no index of its
+# first records), and says so.
+expect 1 "interface 1 has link type 101, not Ethernet" "$LINECAP" index "$WORK/two-types.pcapng"
+[ ! -e "$WORK/two-types.pcapng.idx" ] || fail "linecap index left an index of a file it refused"
+# A file libpcap refuses but the index does not: read whole, and the
+# refusal is the one linecap merge gives.
+"$LINECAP" index "$WORK/v2.pcapng" >/dev/null
+"$LINECAP" merge -o "$WORK/x.pcap" "$WORK/v2.pcapng" 2>"$WORK/merge.err" && fail "merge read a pcapng of version 2"
+expect 1 "$(sed 's/^linecap merge: //' "$WORK/merge.err")" "$LINECAP" query -o "$WORK/x.pcap" "$WORK/v2.pcapng" host 10.0.0.1
+grep -qF "its chunks cannot be read apart" "$WORK/err" || fail "v2.pcapng: no note: $(cat "$WORK/err")"
+
+note "[$SECONDS s] a daemon's ring indexes as it writes: a packet is found within a second, while the ring rotates"
+source "$(dirname "$0")/daemon_lib.sh"
+"$GEN" -o "$WORK/in.pcap" -n 4000 --flows 256 --seed 9 >/dev/null
+start_daemon
+# About 2% of the replayed packets: some 20 MB a file, a 16 MiB index
+# chunk or so in each.
+id=$(ctl --json start --name live --proto udp --dst-port 53 -s 96 -G 4 -W 2 | jq -r .id)
+folder=$(field "$id" .folder)
+sleep 6
+# The newest packet a query finds is at most a second older than the
+# query: the file being written (.part) is read past its index's last
+# chunk, flushed every half second by its writer.
+asked=$(date +%s.%N)
+"$LINECAP" query --since "4s ago" -o "$WORK/live.pcap" "$folder" udp 2>"$WORK/live.err" ||
+    fail "a query of a running ring: $(cat "$WORK/live.err")"
+newest=$(tcpdump -tt -nn -r "$WORK/live.pcap" 2>/dev/null | awk '{t = $1} END {print t}')
+[ -n "$newest" ] || fail "a query of a running ring found nothing: $(cat "$WORK/live.err")"
+lag=$(awk -v a="$asked" -v n="$newest" 'BEGIN {printf "%.3f", a - n}')
+note "newest packet found: $lag s before the query ($(tail -1 "$WORK/live.err"))"
+awk -v l="$lag" 'BEGIN {exit !(l <= 1.0)}' || fail "the newest packet found is $lag s old, over a second"
+ctl stop "$id" >/dev/null
+wait_ended "$id"
+ctl shutdown >/dev/null 2>&1 || true
+wait "$pid" 2>/dev/null || true
+# Each file has its index, and no index is left .part.
+shopt -s nullglob
+captures=("$folder"/live-w*.pcap)
+indexes=("$folder"/*.idx)
+parts=("$folder"/*.idx.part)
+shopt -u nullglob
+[ "${#captures[@]}" -ge 2 ] && [ "${#indexes[@]}" = "${#captures[@]}" ] && [ "${#parts[@]}" = 0 ] ||
+    fail "the ring's files and indexes: $(ls "$folder")"
+for f in "${captures[@]}"; do [ -s "$f.idx" ] || fail "no index beside $f"; done
+# The result is what tcpdump selects from the ring's files, through the
+# writers' own indexes (no note: every file has one).
+ring="$folder"
+client=$(tcpdump -nn -r "${captures[0]}" -c 1 ip 2>/dev/null | grep -oE 'IP 10\.[0-9]+\.[0-9]+\.[0-9]+' | cut -c4- || true)
+[ -n "$client" ] || fail "no IPv4 packet in ${captures[0]}"
+expression="host $client or host 10.99.1.1"
+reference "$WORK/ref.pcap" "" "" "$expression"
+"$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "$expression" 2>"$WORK/q.err" ||
+    fail "query of the ring: $(cat "$WORK/q.err")"
+grep -q "note" "$WORK/q.err" && fail "a note where every file has its index: $(cat "$WORK/q.err")"
+"$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "the ring: $(cat "$WORK/cmp.out")"
+note "the ring: $(tail -1 "$WORK/q.err")"
+# A host that is nowhere: the writers' indexes say so, and no chunk is read.
+"$LINECAP" query -o "$WORK/ring-none.pcap" "$ring" host 10.99.1.1 2>"$WORK/q.err" || fail "$(cat "$WORK/q.err")"
+grep -qE ': 0 packets from [0-9]+ files .*, 0 of [1-9][0-9]* indexed chunks$' "$WORK/q.err" ||
+    fail "a host that is nowhere, in the ring: $(cat "$WORK/q.err")"
 
 note "done in $SECONDS s"

@@ -60,7 +60,7 @@ EOF
     diff "$WORK/normal.want" "$WORK/normal.txt" >&2 || fail "the corpus's malformed lengths and times are not the three known ones"
     references=()
     for f in "${readable[@]}"; do
-        n="$WORK/normal/$(basename "$f")"
+        n="$WORK/normal/${f##*/}"
         [ -e "$n" ] && references+=("$n") || references+=("$f")
     done
     read_args=()

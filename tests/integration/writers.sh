@@ -53,8 +53,10 @@ counts=$(for f in "$WORK"/count/*; do capinfos -c -M "$f" | awk -F': *' '/Number
 
 note "-G 5 -C 1 -W 2: whichever comes first rotates; only the last 2 closed files are kept"
 run_linecap "$WORK/log" "${E[@]}" -- -w "$WORK/keep" -G 5 -C 1 -W 2 --idle-exit 0.5 --stats-json "$WORK/keep.json"
-files=("$WORK"/keep/*)
+files=("$WORK"/keep/*.pcap)
 [ "${#files[@]}" = 2 ] || fail "-W 2 left ${#files[@]} files"
+[ "$(ls "$WORK/keep" | wc -l)" = 4 ] && [ -s "${files[0]}.idx" ] && [ -s "${files[1]}.idx" ] ||
+    fail "-W 2: the ring's files and their indexes: $(ls "$WORK/keep")"
 created=$(json "$WORK/keep.json" '.sessions[0].files_created')
 deleted=$(json "$WORK/keep.json" '.sessions[0].files_deleted')
 [ "$deleted" = $((created - 2)) ] || fail "created $created, deleted $deleted, 2 kept?"
@@ -104,8 +106,11 @@ note "a session spec's rotate and limits"
 echo '{"name":"spec","rotate":{"packets":1000,"keep":2},"limits":{"packets":2500},"format":"pcapng"}' >"$WORK/spec.json"
 run_linecap "$WORK/log" "${E[@]}" -- -w "$WORK/spec" -F "$WORK/spec.json" --idle-exit 0.5 --stats-json "$WORK/spec.json.out"
 [ "$(json "$WORK/spec.json.out" .stop_reason)" = packets ] || fail "limits.packets did not stop the capture"
-[ "$(ls "$WORK/spec" | wc -l)" = 2 ] || fail "rotate.keep 2 left $(ls "$WORK/spec" | wc -l) files"
+[ "$(ls "$WORK/spec" | grep -vc '\.idx$')" = 2 ] || fail "rotate.keep 2 left $(ls "$WORK/spec")"
 [ "$(ls "$WORK"/spec/spec-w0-*.pcapng | wc -l)" = 2 ] || fail "files not named after the spec"
+# A ring: each file has its index, deleted with it by keep.
+for f in "$WORK"/spec/spec-w0-*.pcapng; do [ -s "$f.idx" ] || fail "no index beside $f: $(ls "$WORK/spec")"; done
+[ "$(ls "$WORK"/spec/*.idx | wc -l)" = 2 ] || fail "indexes of deleted files left: $(ls "$WORK/spec")"
 
 if [ "$(id -u)" = 0 ]; then
     note "a full disk: the capture stops with disk_full, exit 1, a valid file, nothing lost silently"
@@ -147,7 +152,7 @@ for attempt in 1 2 3; do
     compgen -G "$WORK/killed/*.part" >/dev/null && break
     note "attempt $attempt: killed between two files; again"
 done
-parts=("$WORK"/killed/*.part)
+parts=("$WORK"/killed/*.pcap.part)
 [ -e "${parts[0]}" ] || fail "no .part file after kill -9"
 closed=0
 for f in "$WORK"/killed/*.pcap; do
@@ -157,7 +162,7 @@ done
 [ "$closed" -ge 1 ] || fail "no closed file after 10 s at full rate"
 "$LINECAP" merge -o "$WORK/killed-merged.pcap" "$WORK/killed" 2>"$WORK/merge.log" || { cat "$WORK/merge.log"; fail "merge after kill -9"; }
 check_readable "$WORK/killed-merged.pcap"
-want=$("$COUNT" --stop-at-zeros "$WORK"/killed/*)
+want=$("$COUNT" --stop-at-zeros "$WORK"/killed/*.pcap "$WORK"/killed/*.pcap.part)
 got=$("$COUNT" "$WORK/killed-merged.pcap")
 [ "$got" = "$want" ] || fail "merged $got packets, the files hold $want readable ones"
 

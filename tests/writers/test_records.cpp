@@ -188,6 +188,7 @@ TEST_CASE("every reader reads back every odd record the writer writes, in every 
         const folder_recovery recovered = recover_capture_folder(dir_fd, dir);
         close(dir_fd);
         CHECK(recovered.packets == odd_records.size());
+        INFO((recovered.warnings.empty() ? "" : recovered.warnings.front()));
         CHECK(recovered.warnings.empty());
         fs::remove_all(dir);
     }

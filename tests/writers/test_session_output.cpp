@@ -6,12 +6,16 @@
 #include <algorithm>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <unistd.h>
 
 #include <pcap/pcap.h>
 
 #include "core/utc_time.h"
 #include "tests/support/dpdk_env.h"
+#include "writers/capture_index.h"
+#include "writers/recovery.h"
 #include "writers/session_output.h"
 
 using namespace linecap;
@@ -49,12 +53,26 @@ struct fixture {
     }
 
     // A 100-byte frame received at ts.
-    void write(uint64_t ts)
+    void write(uint64_t ts) { write(std::vector<uint8_t>(100, 0xab), ts); }
+
+    // A frame in `segment`-byte segments, received at ts.
+    void write(const std::vector<uint8_t>& frame, uint64_t ts, uint16_t segment = 2048)
     {
-        rte_mbuf* m = test::make_chain(std::vector<uint8_t>(100, 0xab), 2048);
+        rte_mbuf* m = test::make_chain(frame, segment);
         REQUIRE(m != nullptr);
         out.write(m, ts, m->pkt_len);
         rte_pktmbuf_free(m);
+    }
+
+    // The indexes in the folder (NAME.idx, NAME.idx.part), by name.
+    std::vector<std::string> indexes() const
+    {
+        std::vector<std::string> found;
+        for (const auto& entry : std::filesystem::directory_iterator(dir))
+            if (const std::string name = entry.path().filename(); name.find(".idx") != std::string::npos)
+                found.push_back(name);
+        std::sort(found.begin(), found.end());
+        return found;
     }
 
     // The capture files in the folder, by name, with their packet counts.
@@ -63,6 +81,8 @@ struct fixture {
         std::vector<std::pair<std::string, int>> found;
         for (const auto& entry : std::filesystem::directory_iterator(dir)) {
             const std::string name = entry.path().filename();
+            if (name.find(".idx") != std::string::npos)
+                continue;
             char errbuf[PCAP_ERRBUF_SIZE];
             pcap_t* p = pcap_open_offline(entry.path().c_str(), errbuf);
             INFO(name << ": " << errbuf);
@@ -129,6 +149,65 @@ TEST_CASE("session_output: keep-last-N deletes the oldest closed files, and coun
     CHECK(f.counters.files.get() == 4);
     CHECK(f.counters.files_deleted.get() == 2);
     CHECK(f.counters.written_packets.get() == 10);   // written, deleted or not
+    // A ring is indexed unless told otherwise; each index goes with its file.
+    CHECK(f.indexes() == std::vector<std::string>{files[0].first + ".idx", files[1].first + ".idx"});
+}
+
+TEST_CASE("session_output: the index a writer writes is the one linecap index makes of its file")
+{
+    for (const file_format format : {file_format::pcap_ns, file_format::pcapng}) {
+        output_spec spec;
+        spec.format = format;
+        spec.rotate.packets = 150;
+        spec.index = true;
+        fixture f(spec);
+        f.out.set_index_chunk_bytes(4096);
+        // IPv4 and IPv6 frames of many addresses and ports, some of them
+        // in 20-byte segments (a header across segments), some cut short.
+        std::mt19937 rng(5);
+        for (int i = 0; i < 400; i++) {
+            const bool v6 = i % 3 == 0;
+            std::vector<uint8_t> frame(60 + rng() % 200, 0);
+            frame[12] = v6 ? 0x86 : 0x08;
+            frame[13] = v6 ? 0xdd : 0x00;
+            for (size_t b = 14; b < std::min<size_t>(frame.size(), 70); b++)
+                frame[b] = static_cast<uint8_t>(rng() % 4 == 0 ? rng() : b);
+            frame[14] = v6 ? 0x60 : 0x45;
+            frame[20] = frame[21] = 0;   // unfragmented
+            if (i % 7 == 0)
+                frame.resize(20 + rng() % 30);
+            f.write(frame, t0 + static_cast<uint64_t>(i) * 1000, i % 5 == 0 ? 20 : 2048);
+        }
+        if (format == file_format::pcap_ns) {
+            // The file being written has its index as far as its chunks are complete.
+            capture_index partial;
+            const std::string part = f.indexes().back();
+            REQUIRE(part.ends_with(".idx.part"));
+            const int fd = open((f.dir + "/" + part).c_str(), O_RDONLY);
+            REQUIRE(read_capture_index(fd, part, partial).empty());
+            close(fd);
+            CHECK(partial.chunks.size() >= 1);
+        }
+        f.out.end();
+        const auto files = f.files();
+        REQUIRE(files.size() == 3);
+        REQUIRE(f.indexes().size() == 3);
+        for (const auto& [name, packets] : files) {
+            INFO(name);
+            const std::string path = f.dir + "/" + name;
+            index_build_result r;
+            REQUIRE(index_capture_file(path, path + ".again", 4096, r).empty());
+            CHECK(r.packets == static_cast<uint64_t>(packets));
+            CHECK(r.chunks > 3);
+            const auto bytes = [](const std::string& p) {
+                std::ifstream in(p, std::ios::binary);
+                return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+            };
+            const bool same = bytes(path + ".idx") == bytes(path + ".again");
+            CHECK(same);
+            std::filesystem::remove(path + ".again");
+        }
+    }
 }
 
 TEST_CASE("session_output: keep_bytes deletes the oldest closed files past the writer's share, and counts them")
@@ -326,4 +405,46 @@ TEST_CASE("session_output: the slot's counters are cumulative; the next session 
     CHECK(names[0].ends_with(".pcap.part"));   // still open
     f.out.end();
     CHECK(writer_slot_totals(f.counters).written_packets == 7);
+}
+
+TEST_CASE("session_output: after a crash, recovery makes the index of the file being written again")
+{
+    output_spec spec;
+    spec.index = true;
+    fixture f(spec);
+    f.out.set_index_chunk_bytes(2048);
+    for (int i = 0; i < 100; i++) {
+        std::vector<uint8_t> frame(90, 0);
+        frame[12] = 0x08;
+        frame[14] = 0x45;
+        frame[23] = 17;
+        frame[29] = static_cast<uint8_t>(i);   // 0.0.0.i
+        f.write(frame, t0 + static_cast<uint64_t>(i));
+    }
+    f.out.housekeeping(t0, true);   // flushed, as every half second; then the crash: nothing closed
+    REQUIRE(f.indexes().size() == 1);
+    CHECK(f.indexes().front().ends_with(".idx.part"));
+    const int dir_fd = open(f.dir.c_str(), O_RDONLY | O_DIRECTORY);
+    const folder_recovery recovered = recover_capture_folder(dir_fd, f.dir);
+    close(dir_fd);
+    INFO((recovered.warnings.empty() ? "" : recovered.warnings.front()));
+    CHECK(recovered.warnings.empty());
+    CHECK(recovered.renamed == 1);
+    CHECK(recovered.reindexed == 1);
+    const auto files = f.files();
+    REQUIRE(files.size() == 1);
+    CHECK(files[0].second == 100);
+    CHECK(f.indexes() == std::vector<std::string>{files[0].first + ".idx"});
+    capture_index index;
+    const int fd = open((f.dir + "/" + files[0].first + ".idx").c_str(), O_RDONLY);
+    REQUIRE(read_capture_index(fd, "the index", index).empty());
+    close(fd);
+    uint64_t packets = 0;
+    for (const index_chunk& c : index.chunks)
+        packets += c.packets;
+    CHECK(packets == 100);
+    CHECK(index.chunks.size() == 1);   // made again in chunks of the default size
+    CHECK(index.chunks.back().holds(index_field::ipv4_address, '=', UINT32_MAX, 99));
+    for (const index_chunk& c : index.chunks)
+        CHECK_FALSE(c.holds(index_field::ipv4_address, '=', UINT32_MAX, 100));
 }
