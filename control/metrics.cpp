@@ -120,7 +120,8 @@ std::string prometheus_text(const ojson& stats, const ojson& sessions)
                {"written_bytes", "File bytes of the running session (show: counters.written_bytes)."},
                {"dropped_ring", "Packets of the running session dropped at a full ring (show: counters.dropped_ring)."},
                {"dropped_write", "Packets of the running session lost to write errors (show: counters.dropped_write)."},
-               {"dropped_limit", "Packets of the running session past its limit (show: counters.dropped_limit)."}}},
+               {"dropped_limit", "Packets of the running session past its limit (show: counters.dropped_limit)."},
+               {"index_errors", "Files of the running session written without a whole index (show: counters.index_errors)."}}},
              sessions, "counters");
 
     const ojson pools = stats.value("pools", ojson::array());

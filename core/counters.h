@@ -39,6 +39,7 @@ struct session_totals {
     uint64_t dropped_ring = 0;
     uint64_t dropped_write = 0;
     uint64_t dropped_limit = 0;
+    uint64_t index_errors = 0;     // files written whole whose index failed (rotation's log says why)
 
     friend bool operator==(const session_totals&, const session_totals&) = default;
 
@@ -58,6 +59,7 @@ inline constexpr std::pair<std::string_view, uint64_t session_totals::*> session
     {"dropped_limit", &session_totals::dropped_limit},
     {"files_created", &session_totals::files},
     {"files_deleted", &session_totals::files_deleted},
+    {"index_errors", &session_totals::index_errors},
 };
 
 inline session_totals& session_totals::operator+=(const session_totals& o)

@@ -610,7 +610,9 @@ void parse_fields(const spec_value& f, std::string_view prefix, session_spec& s)
         const std::string path = std::string(prefix) + item.key();
         const auto* entry = std::find_if(std::begin(fields), std::end(fields),
                                          [&](const session_field& e) { return e.path == path; });
-        if (entry != std::end(fields)) {
+        // "match[].src" names a rule's field for --help and options only: a
+        // key of that name in a spec is unknown, not a field without a parser.
+        if (entry != std::end(fields) && entry->parse) {
             entry->parse(f.at(item.key()), s);
             continue;
         }

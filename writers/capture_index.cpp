@@ -522,10 +522,14 @@ std::string capture_file_indexer::close(bool renamed)
     std::string error = _error;
     if (std::string e = _out.close(); error.empty())
         error = e;
-    if (renamed && renameat(_dir_fd, index_name_of(_name + ".part").c_str(), _dir_fd, index_name_of(_name).c_str()) != 0 &&
-        error.empty())
-        error = fmt::format("{}: cannot rename it {}: {}", index_name_of(_name + ".part"), index_name_of(_name),
-                            error_text(errno));
+    if (renamed && renameat(_dir_fd, index_name_of(_name + ".part").c_str(), _dir_fd, index_name_of(_name).c_str()) != 0) {
+        // Left beside its renamed file it would be no one's (keep-N deletes
+        // NAME.idx): the file is read whole instead.
+        if (error.empty())
+            error = fmt::format("{}: cannot rename it {}: {}; removed it", index_name_of(_name + ".part"),
+                                index_name_of(_name), error_text(errno));
+        unlinkat(_dir_fd, index_name_of(_name + ".part").c_str(), 0);
+    }
     _dir_fd = -1;
     return error;
 }
@@ -536,7 +540,7 @@ void capture_file_indexer::discard()
         return;
     _out.close();
     unlinkat(_dir_fd, index_name_of(_name + ".part").c_str(), 0);
-    _builder.finish(0, 0, false, _first.data());   // the builder starts empty
+    _builder.reset();
     _dir_fd = -1;
 }
 

@@ -91,9 +91,10 @@ static_assert(sizeof(chunk_place) == 48);
 // halves as values l, in one bitmap of at most two full 8 KiB containers.
 // A folded set answers "is there a value v with ..." with "there are halves
 // that could make one": a superset, so a query reads more, never less.
-// Random address words (IPv6 privacy addresses, a /16 of clients) are what
-// it is for: each value costs about 10 bytes exactly, nothing folded
-// (docs/query.md has the figures).
+// Random address words (IPv6 privacy addresses, IPv4 clients from all over
+// the Internet) are what it is for: each such value costs about 10 bytes
+// exact. Values that share their high halves (a /16 of clients) cost 2
+// bytes or less exact and stay exact (docs/query.md has the figures).
 struct index_chunk : chunk_place {
     // The sets: made by index_builder, or read from an index file on first
     // use (`serialized`, which points into capture_index::bytes): a query
@@ -128,6 +129,8 @@ public:
     // starts the next chunk empty.
     index_chunk finish(uint64_t offset, uint64_t bytes, bool pinned, const uint8_t* first);
     uint64_t packets() const { return _packets; }
+    // Drops the chunk so far: the builder starts the next chunk empty.
+    void reset();
 
 private:
     // What a writer can afford per packet: a few loads and stores, no
@@ -153,7 +156,6 @@ private:
             flush(f);
     }
     void flush(size_t f);
-    void reset();
 
     std::array<std::vector<uint32_t>, wide_fields> _pending;             // not yet in _wide
     std::array<roaring_ptr, wide_fields> _wide;                          // the chunk's values so far
@@ -248,7 +250,8 @@ public:
     }
     // The last chunk, then the index's rename to NAME.idx when `renamed`
     // (the capture file was renamed NAME; else it stays NAME.idx.part,
-    // beside NAME.part). "" or what failed.
+    // beside NAME.part; an index that cannot be renamed is removed). "" or
+    // what failed (the session counts it: index_errors).
     std::string close(bool renamed);
     // Removes NAME.idx.part (the capture file was discarded).
     void discard();

@@ -130,8 +130,10 @@ void session_output::close_file()
     // The index is renamed with its file (and stays .idx.part beside a
     // .part the rename left). An index that failed leaves the capture
     // whole: a query reads the file past the index's last chunk.
-    if (std::string e = _index.close(rc == 0); !e.empty())
+    if (std::string e = _index.close(rc == 0); !e.empty()) {
+        _counters->index_errors.add(1);
         log_event(log_module::writers, log_level::warning, "writer {}: {}/{}: the index: {}", _writer_index, _owner->spec.dir, file.name(), e);
+    }
     _closed_packets += _file.durable_packets();
     _closed_bytes += file.durable_size();
     _counters->write_drops.add(_file.packets() - _file.durable_packets());
@@ -196,8 +198,10 @@ int session_output::open_file(uint64_t start_ns, std::string& error)
         return rc;
     }
     if (s.spec.indexed())
-        if (std::string e = _index.open(s.dir_fd, name, _file.file().size()); !e.empty())
+        if (std::string e = _index.open(s.dir_fd, name, _file.file().size()); !e.empty()) {
+            _counters->index_errors.add(1);
             log_event(log_module::writers, log_level::warning, "writer {}: {}/{}: no index for this file: {}", _writer_index, s.spec.dir, name, e);
+        }
     _window_end_ns = UINT64_MAX;   // set by the file's first packet
     // What opening and closing the file add counts against the byte limit
     // from the start, so a limit holds once the file is closed. A file whose

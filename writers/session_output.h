@@ -37,6 +37,7 @@ struct session_counters {
     counter files_deleted;     // closed files deleted to keep the last N (rotate.keep)
     counter write_drops;       // packets lost to a write error (or after one)
     counter limit_drops;       // packets matched after a limit was reached
+    counter index_errors;      // files whose index could not be made or written whole (docs/query.md)
 };
 
 // The counters of a slot on one writer, read now (matched and dropped_ring,
@@ -50,6 +51,7 @@ inline session_totals writer_slot_totals(const session_counters& c)
     t.files_deleted = c.files_deleted.get();
     t.dropped_write = c.write_drops.get();
     t.dropped_limit = c.limit_drops.get();
+    t.index_errors = c.index_errors.get();
     return t;
 }
 

@@ -284,6 +284,7 @@ sl='session="2",name="ctl"'
 between linecap_session_matched_packets_total "$sl" '.session.counters.matched_packets' "$show_before" "$show_after"
 between linecap_session_written_packets_total "$sl" '.session.counters.written_packets' "$show_before" "$show_after"
 between linecap_session_dropped_ring_total "$sl" '.session.counters.dropped_ring' "$show_before" "$show_after"
+between linecap_session_index_errors_total "$sl" '.session.counters.index_errors' "$show_before" "$show_after"
 grep -qx 'linecap_sessions_running 1' "$WORK/metrics" || fail "/metrics: linecap_sessions_running is not 1"
 ! grep -q 'session="1"' "$WORK/metrics" || fail "/metrics lists ended session 1"
 for family in linecap_port_rx_packets_total linecap_worker_matched_packets_total linecap_writer_written_bytes_total \

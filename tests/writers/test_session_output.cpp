@@ -26,6 +26,22 @@ constexpr uint64_t second = 1000000000ull;
 // 2026-11-28 10:00:10 UTC: ten seconds into a minute.
 constexpr uint64_t t0 = 1795860010ull * second;
 
+// The packets of a capture file libpcap reads whole.
+int packets_in(const std::string& path)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
+    INFO(path << ": " << errbuf);
+    REQUIRE(p != nullptr);
+    int packets = 0;
+    pcap_pkthdr* h;
+    const u_char* d;
+    while (pcap_next_ex(p, &h, &d) == 1)
+        packets++;
+    pcap_close(p);
+    return packets;
+}
+
 struct fixture {
     std::string dir = test::temp_dir();
     tsc_clock clock = tsc_clock::calibrate(10);
@@ -83,17 +99,7 @@ struct fixture {
             const std::string name = entry.path().filename();
             if (name.find(".idx") != std::string::npos)
                 continue;
-            char errbuf[PCAP_ERRBUF_SIZE];
-            pcap_t* p = pcap_open_offline(entry.path().c_str(), errbuf);
-            INFO(name << ": " << errbuf);
-            REQUIRE(p != nullptr);
-            int packets = 0;
-            pcap_pkthdr* h;
-            const u_char* d;
-            while (pcap_next_ex(p, &h, &d) == 1)
-                packets++;
-            pcap_close(p);
-            found.emplace_back(name, packets);
+            found.emplace_back(name, packets_in(entry.path()));
         }
         std::sort(found.begin(), found.end());
         return found;
@@ -208,6 +214,30 @@ TEST_CASE("session_output: the index a writer writes is the one linecap index ma
             std::filesystem::remove(path + ".again");
         }
     }
+}
+
+TEST_CASE("session_output: a file whose index fails is written whole, and the session counts it")
+{
+    output_spec spec;
+    spec.name = "ix";
+    spec.rotate.packets = 2;
+    spec.index = true;
+    fixture f(spec);
+    // The second file's index cannot take its name: a folder holds it.
+    const std::string& dir = f.dir;
+    const std::string second_file = "ix-w0-000002-" + utc_basic(t0) + ".pcap";
+    std::filesystem::create_directories(dir + "/" + second_file + ".idx/taken");
+    for (int i = 0; i < 4; i++)
+        f.write(t0 + static_cast<uint64_t>(i) * 1000);
+    f.out.end();
+    CHECK(f.counters.index_errors.get() == 1);
+    CHECK(writer_slot_totals(f.counters).index_errors == 1);
+    CHECK(f.counters.written_packets.get() == 4);
+    CHECK(packets_in(dir + "/" + second_file) == 2);
+    // The first file's index is whole; the second's is gone, not left
+    // beside its file under no file's name (a query reads that file whole).
+    CHECK(f.indexes() == std::vector<std::string>{"ix-w0-000001-" + utc_basic(t0) + ".pcap.idx", second_file + ".idx"});
+    CHECK(std::filesystem::is_directory(dir + "/" + second_file + ".idx"));
 }
 
 TEST_CASE("session_output: keep_bytes deletes the oldest closed files past the writer's share, and counts them")
