@@ -85,7 +85,7 @@ result run(capture_writer& w, rte_ring* ring, std::vector<rte_mbuf*>& pkts, doub
                 for (unsigned k = 0; k < n; k++) {
                     const uint64_t at = w.file().size();
                     w.write_packet(got[k], ts, record_cut{}, record);
-                    index->add(at, w.file().size(), record.header.data(), record.data.data(), record.data_len, ts++);
+                    index->add(at, w.file().size(), record.header.data(), record.data, record.data_len, ts++);
                 }
             } else {
                 for (unsigned k = 0; k < n; k++)

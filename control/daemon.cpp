@@ -328,7 +328,8 @@ std::string control_daemon::handle(client_id client, const request& req)
     case command::show: return show(req);
     case command::stats: return stats();
     case command::files: return files(req);
-    case command::merge: return merge(client, req);
+    case command::merge:
+    case command::query: return merge(client, req);
     case command::remove: return remove(req);
     case command::watch: return watch(client, req);
     case command::shutdown:
@@ -573,7 +574,8 @@ http_answer control_daemon::answer_http(const http_call& call)
     // The routes build none of these: a watch needs a live stream (GET
     // .../live gives one), a merge a pipe to write into (GET .../pcap gives
     // one), and shutdown is the operator's, not the web's.
-    if ((req.cmd == command::watch && !call.live) || (req.cmd == command::merge && call.output_fd < 0) ||
+    const bool merge = req.cmd == command::merge || req.cmd == command::query;
+    if ((req.cmd == command::watch && !call.live) || (merge && call.output_fd < 0) ||
         req.cmd == command::shutdown)
         return {400, ojson({{"error", fmt::format("{} is not served over HTTP", command_name(req.cmd))}}).dump()};
     // The session the command names, looked up as handle() will: its
@@ -594,7 +596,7 @@ http_answer control_daemon::answer_http(const http_call& call)
         const auto all = _catalog.all();
         ambiguous = !found && std::any_of(all.begin(), all.end(), [&](const session_record* s) { return s->name == req.id; });
     }
-    if (req.cmd == command::merge) {
+    if (merge) {
         // Streamed into the pipe from now on: the reply says what the HTTP
         // thread names the download after.
         std::string ignored;
@@ -652,13 +654,30 @@ std::string control_daemon::merge_into(client_id client, const request& req, int
     const session_record* r = lookup(req.id, false, error);
     if (r == nullptr)
         return refuse(error);
+    const bool query = req.cmd == command::query;
+    const std::string_view cmd = command_name(req.cmd);
     if (output_fd < 0)
-        return refuse("merge: no output file came with the request: the client opens the file and passes its "
-                      "descriptor with the request (SCM_RIGHTS), as linecapctl merge ID -o FILE does");
+        return refuse(fmt::format("{}: no output file came with the request: the client opens the file and passes "
+                                  "its descriptor with the request (SCM_RIGHTS), as linecapctl {} ID -o FILE does",
+                                  cmd, cmd));
+    // The words `linecap query` gives for the same expression.
+    if (query && !req.filter.empty())
+        if (std::string e = check_query_expression(req.filter); !e.empty())
+            return refuse(fmt::format("query: {}", e));
+    inner_host inner;
+    if (query && !req.inner_host.empty())
+        if (std::string e = parse_inner_host(req.inner_host, inner); !e.empty())
+            return refuse(fmt::format("query: \"inner_host\": {}", e));
     const int folder_fd = openat(_catalog.root_fd(), r->folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (folder_fd < 0)
         return refuse(fmt::format("{}: cannot open the session's folder: {}", _catalog.folder_path(*r), strerror(errno)));
-    merge_request request;
+    query_request asked;
+    asked.expression = req.filter;
+    if (!req.inner_host.empty())
+        asked.inner = inner;
+    asked.vni = req.vni;
+    merge_request& request = asked.merge;
+    request.read_rate = static_cast<uint64_t>(_options.read_rate_mb * 1e6);
     request.folder_fd = folder_fd;
     request.folder = _catalog.folder_path(*r);
     request.output_fd = output_fd;
@@ -676,14 +695,14 @@ std::string control_daemon::merge_into(client_id client, const request& req, int
     // loop enforces limits and serves other clients meanwhile. The job
     // closes both descriptors.
     if (outcome) {
-        _jobs.merge(client, r->id, std::move(request), [outcome](const std::string& error) {
+        _jobs.merge(client, r->id, std::move(asked), query, [outcome](const std::string& error) {
             const std::lock_guard lock(outcome->mutex);
             outcome->error = error;
             outcome->done = true;
         });
         return {};
     }
-    _jobs.merge(client, r->id, std::move(request));
+    _jobs.merge(client, r->id, std::move(asked), query);
     _server.set_awaiting(client, true);
     return {};   // the reply comes when the merge is done
 }
@@ -745,15 +764,19 @@ void control_daemon::reap_jobs(bool wait)
     _jobs.reap(wait, [this](const finished_merge& m) {
         if (m.streamed) {   // GET .../pcap: its client got the bytes, or went away (a write error here)
             if (!m.error.empty())
-                log_event(log_module::control, log_level::info, "http: the merge of session {} ended early: {}", m.id,
+                log_event(log_module::control, log_level::info, "http: the {} of session {} ended early: {}",
+                          m.query ? "query" : "merge", m.id,
                           m.error);
             return;
         }
-        if (!m.error.empty())
-            _server.queue(m.client, error_reply(m.error));
-        else
-            _server.queue(m.client, ok_reply({{"id", m.id}, {"output", m.result.output}, {"packets", m.result.packets},
-                                              {"files", m.result.files}, {"notes", m.result.notes}}));
+        const merge_result& merged = m.result.merge;
+        ojson reply = {{"id", m.id}, {"output", merged.output}, {"packets", merged.packets}, {"files", merged.files},
+                       {"notes", merged.notes}};
+        if (m.query)   // what the indexes saved: as `linecap query` prints it
+            reply.update({{"files_indexed", m.result.files_indexed}, {"chunks", m.result.chunks},
+                          {"chunks_read", m.result.chunks_read}, {"capture_bytes", m.result.capture_bytes},
+                          {"bytes_read", m.result.bytes_read}});
+        _server.queue(m.client, m.error.empty() ? ok_reply(reply) : error_reply(m.error));
         _server.set_awaiting(m.client, false);
     });
 }

@@ -338,6 +338,7 @@ int refusal_status(command cmd, const refusal_facts& facts)
     case command::watch:
         return facts.running ? 503 : 409;   // running: the live streams' limits
     case command::merge:
+    case command::query:
         return 500;   // found, its format parsed: only its folder could not be opened
     default:
         return 400;
@@ -688,6 +689,9 @@ struct http_api::impl {
         server.Get(session + "/files/([^/]+)", [this](const Request& req, Response& res) { download(req, res); });
         server.Get(session + "/pcap", [this](const Request& req, Response& res) {
             serve_merge(req, res, {bridge, stopping, merges, settings.max_merges, control_timeout});
+        });
+        server.Get(session + "/query", [this](const Request& req, Response& res) {
+            serve_merge(req, res, {bridge, stopping, merges, settings.max_merges, control_timeout}, true);
         });
         // The fleet (docs/fleet.md): what linecapctl fleet nodes, ls and
         // show --json print, read from etcd by the same code; and fleet

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/utc_time.h"
 #include "fleet/fleet_session.h"
+#include "query/query.h"
 
 namespace linecap {
 
@@ -168,18 +169,35 @@ void send_stream(httplib::Response& res, std::shared_ptr<merge_stream> stream, b
 
 } // namespace
 
-void serve_merge(const httplib::Request& req, httplib::Response& res, const merge_stream_context& context)
+void serve_merge(const httplib::Request& req, httplib::Response& res, const merge_stream_context& context, bool query)
 {
     const std::string id = req.matches[1];
-    // The socket's merge request, checked by the socket's parser: the id,
-    // and the format and times as the query gives them.
-    json line = {{"cmd", "merge"}, {"id", id}, {"output", "the HTTP download"}};
+    // The socket's merge or query request, checked by the socket's parser:
+    // the id, and the format, times and filter as the URL gives them.
+    const char* cmd = query ? "query" : "merge";
+    json line = {{"cmd", cmd}, {"id", id}, {"output", "the HTTP download"}};
     for (const char* field : {"format", "since", "until"})   // since, until: UTC, as merge's
         if (req.has_param(field))
             line[field] = req.get_param_value(field);
+    for (const char* field : {"filter", "inner_host"})
+        if (query && req.has_param(field))
+            line[field] = req.get_param_value(field);
+    if (query && req.has_param("vni")) {   // a number on the socket: a number here if it reads as one
+        const std::string text = req.get_param_value("vni");
+        uint32_t vni = 0;
+        line["vni"] = parse_vni(text, vni).empty() ? json(vni) : json(text);
+    }
     request merge;
     if (std::string e = parse_request(line.dump(-1, ' ', false, json::error_handler_t::replace), merge); !e.empty())
         return send_error(res, 400, e);
+    // A filter tcpdump would refuse is the request's fault (400), in the
+    // words the socket and `linecap query` give.
+    if (query && !merge.filter.empty())
+        if (std::string e = check_query_expression(merge.filter); !e.empty())
+            return send_error(res, 400, fmt::format("query: {}", e));
+    if (inner_host inner; query && !merge.inner_host.empty())
+        if (std::string e = parse_inner_host(merge.inner_host, inner); !e.empty())
+            return send_error(res, 400, fmt::format("query: \"inner_host\": {}", e));
 
     // HEAD: the headers a GET would get, without a merge made to be thrown
     // away. The session looked up as `show` looks it up (the same lookup
@@ -239,7 +257,7 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
         if (first < 0)
             return send_error(res, 503, "linecap is shutting down: try again once it is back");
         // A running session with nothing on disk yet is not ready: 409.
-        return send_error(res, running ? 409 : 500, fmt::format("merge: {}", stream->error()));
+        return send_error(res, running ? 409 : 500, fmt::format("{}: {}", cmd, stream->error()));
     }
     stream->pending = static_cast<size_t>(first);
     // The merge's format, from its first bytes: pcapng's Section Header

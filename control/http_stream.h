@@ -37,11 +37,15 @@ struct merge_stream_context {
     std::chrono::milliseconds control_timeout;
 };
 
-// The route's handler; req.matches[1] is the session's id or name. The
-// query's `format` (pcap, pcap-ns, pcapng) is the socket's merge field of
-// that name, checked by its parser. Whatever the outcome, every descriptor
-// is closed and the count of streams restored once the reply is done.
-void serve_merge(const httplib::Request& req, httplib::Response& res, const merge_stream_context& context);
+// The routes' handler (GET .../pcap, and with `query` GET .../query);
+// req.matches[1] is the session's id or name. The URL's `format` (pcap,
+// pcap-ns, pcapng), `since`, `until` and, for a query, `filter` (a tcpdump
+// expression) are the socket's merge and query fields of those names,
+// checked by its parser and the daemon's. Whatever the outcome, every
+// descriptor is closed and the count of streams restored once the reply is
+// done.
+void serve_merge(const httplib::Request& req, httplib::Response& res, const merge_stream_context& context,
+                 bool query = false);
 
 // GET /api/v1/fleet/sessions/{id}/pcap (docs/fleet.md): fleet merge from
 // this node, which fetches every node's part over its API (its own too)

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
 
@@ -21,20 +23,39 @@ background_jobs::~background_jobs()
     reap(true, [](const finished_merge&) {});
 }
 
-void background_jobs::merge(client_id client, const std::string& id, merge_request request,
+namespace {
+
+// The calling thread yields the CPU to every other thread (SCHED_IDLE) and
+// the disk to every other reader and writer (the idle I/O class; only the
+// bfq scheduler acts on it). Best effort: a thread that cannot lower its
+// priority still runs, paced by its read rate.
+void lower_priorities()
+{
+    sched_param none{};
+    sched_setscheduler(0, SCHED_IDLE, &none);   // 0: this thread (Linux schedules threads)
+    constexpr int ioprio_class_idle = 3, ioprio_class_shift = 13, ioprio_who_process = 1;
+    syscall(SYS_ioprio_set, ioprio_who_process, 0, ioprio_class_idle << ioprio_class_shift);
+}
+
+} // namespace
+
+void background_jobs::merge(client_id client, const std::string& id, query_request request, bool query,
                             std::function<void(const std::string& error)> on_done)
 {
     auto j = std::make_unique<job>();
     j->is_merge = true;
     j->merged.client = client;
     j->merged.id = id;
+    j->merged.query = query;
     j->merged.streamed = static_cast<bool>(on_done);
     job* raw = j.get();
-    j->thread = std::thread([raw, request = std::move(request), on_done = std::move(on_done)] {
-        raw->merged.error = merge_captures(request, raw->merged.result);
+    j->thread = std::thread([raw, request = std::move(request), query, on_done = std::move(on_done)] {
+        lower_priorities();
+        raw->merged.error = query ? run_query(request, raw->merged.result)
+                                  : merge_captures(request.merge, raw->merged.result.merge);
         if (on_done)
             on_done(raw->merged.error);
-        for (int fd : {request.folder_fd, request.output_fd})
+        for (int fd : {request.merge.folder_fd, request.merge.output_fd})
             if (fd >= 0)
                 close(fd);
         raw->done.store(true, std::memory_order_release);

@@ -1,7 +1,12 @@
-// The daemon's work that takes seconds: merges of a session's files and
-// deletes of its folder run on threads of their own, so the control loop
-// goes on enforcing limits and serving clients meanwhile. The loop starts
-// them and reaps them; nothing else touches them.
+// The daemon's work that takes seconds: merges and queries of a session's
+// files and deletes of its folder run on threads of their own, so the
+// control loop goes on enforcing limits and serving clients meanwhile. The
+// loop starts them and reaps them; nothing else touches them.
+//
+// A merge or query thread runs at the lowest priorities Linux has (CPU:
+// SCHED_IDLE; disk: the idle I/O class, which the bfq scheduler honours),
+// and reads at most merge_request::read_rate bytes a second: on a machine
+// where the writers share its CPU and disk, the capture comes first.
 #pragma once
 
 #include <functional>
@@ -11,17 +16,19 @@
 #include <vector>
 
 #include "control/server.h"
+#include "query/query.h"
 #include "writers/merge.h"
 
 namespace linecap {
 
-// A merge that has ended: for the client that asked, the reply to send.
+// A merge or query that has ended: for the client that asked, the reply to send.
 struct finished_merge {
     client_id client = 0;
     std::string id;        // the session's
     std::string error;     // empty: merged
-    merge_result result;
-    bool streamed = false; // an HTTP download's (GET .../pcap): no socket client waits for a reply
+    bool query = false;
+    query_result result;   // a merge's: result.merge only
+    bool streamed = false; // an HTTP download's (GET .../pcap, .../query): no socket client waits for a reply
 };
 
 class background_jobs {
@@ -31,12 +38,14 @@ public:
     background_jobs(const background_jobs&) = delete;
     background_jobs& operator=(const background_jobs&) = delete;
 
-    // Merges `request` for session `id`, asked by `client`; closes the
-    // request's folder_fd and output_fd once done. `on_done`, if given, is
-    // called on the merge's thread with its error (empty: merged) before
-    // the descriptors are closed: a reader of a pipe knows the outcome by
-    // the time it reads the end of the stream. Such a merge is `streamed`.
-    void merge(client_id client, const std::string& id, merge_request request,
+    // Merges `request.merge` for session `id`, asked by `client`, or, if
+    // `query`, queries it (query/query.h: through the files' indexes, with
+    // request.expression); closes the request's folder_fd and output_fd
+    // once done. `on_done`, if given, is called on the job's thread with
+    // its error (empty: done) before the descriptors are closed: a reader
+    // of a pipe knows the outcome by the time it reads the end of the
+    // stream. Such a job is `streamed`.
+    void merge(client_id client, const std::string& id, query_request request, bool query,
                std::function<void(const std::string& error)> on_done = {});
     bool merging(const std::string& id) const { return _merging.count(id) != 0; }
 

@@ -874,9 +874,22 @@ int main(int argc, char** argv)
     CLI::App* merge = with_id("merge", "A session's files, running or ended, time-ordered in one file");
     CLI::App* snapshot = with_id("snapshot", "What a running session holds on disk now (or a time window of it) "
                                              "in one file; the capture goes on");
+    CLI::App* query = with_id("query", "The packets of a session's files, running or ended, that a tcpdump "
+                                       "expression selects, read through their indexes (docs/query.md)");
+    std::vector<std::string> query_words;
+    std::string query_inner;
+    uint64_t query_vni = 0;
+    query->add_option("--inner-host", query_inner,
+                      "Only packets in a tunnel whose innermost packet has this source or destination address")
+        ->type_name("ADDR");
+    query->add_option("--vni", query_vni, "Only packets whose outermost tunnel has this id (VNI, GRE key, ERSPAN "
+                                          "session id)")
+        ->type_name("N");
+    query->add_option("expression", query_words, "The tcpdump expression, as the last words (as tcpdump takes it)")
+        ->type_name("EXPRESSION");
     std::string merge_out, since, until, merge_format;
     bool force = false;
-    for (CLI::App* sub : {merge, snapshot}) {
+    for (CLI::App* sub : {merge, snapshot, query}) {
         sub->add_option("-o,--output", merge_out, "The file to write (required); - for standard output")
             ->type_name("FILE");
         sub->add_flag("--force", force, "Replace FILE if it exists");
@@ -1013,7 +1026,7 @@ int main(int argc, char** argv)
     // taken or a folder not writable costs no round trip.
     merge_output output;
     json merge_request;
-    CLI::App* merging = merge->parsed() ? merge : snapshot->parsed() ? snapshot : nullptr;
+    CLI::App* merging = merge->parsed() ? merge : snapshot->parsed() ? snapshot : query->parsed() ? query : nullptr;
     if (merging != nullptr) {
         const std::string command = merging->get_name();
         try {
@@ -1021,7 +1034,14 @@ int main(int argc, char** argv)
                 throw std::invalid_argument(fmt::format("{}: -o FILE is required: where to write the capture, e.g. "
                                                         "linecapctl {} {} -o capture.pcap (or -o - | tshark -r -)",
                                                         command, command, id));
-            merge_request = {{"cmd", "merge"}, {"id", id}, {"output", merge_out}, {"force", force}};
+            merge_request = {{"cmd", query->parsed() ? "query" : "merge"}, {"id", id}, {"output", merge_out},
+                             {"force", force}};
+            if (query->parsed() && !query_words.empty())   // checked by the daemon, which compiles it
+                merge_request["filter"] = fmt::format("{}", fmt::join(query_words, " "));
+            if (query->parsed() && !query_inner.empty())   // and these by its parser
+                merge_request["inner_host"] = query_inner;
+            if (query->parsed() && query->count("--vni") > 0)
+                merge_request["vni"] = query_vni;
             if (!since.empty())
                 merge_request["since"] = utc_option(command, "--since", since);
             if (!until.empty())
@@ -1110,10 +1130,22 @@ int main(int argc, char** argv)
                 for (const json& note : reply["notes"])
                     fmt::print(stderr, "linecapctl: note: {}\n", note.get<std::string>());
                 // With -o -, standard output is the capture: the summary goes to stderr.
-                fmt::print(merge_out == "-" ? stderr : stdout, "{} from {} merged into {}\n",
-                           count_of(number(reply, "packets"), "packet", "packets"),
-                           count_of(number(reply, "files"), "file", "files"),
-                           merge_out == "-" ? "standard output" : merge_out);
+                const std::string into = merge_out == "-" ? "standard output" : merge_out;
+                if (query->parsed())   // as `linecap query` says it
+                    fmt::print(merge_out == "-" ? stderr : stdout,
+                               "{} from {} into {}: read {} of {} ({:.2f}%), {} of {} indexed chunks\n",
+                               count_of(number(reply, "packets"), "packet", "packets"),
+                               count_of(number(reply, "files"), "file", "files"), into,
+                               human_bytes(number(reply, "bytes_read")), human_bytes(number(reply, "capture_bytes")),
+                               number(reply, "capture_bytes") == 0
+                                   ? 0.0
+                                   : 100.0 * static_cast<double>(number(reply, "bytes_read")) /
+                                         static_cast<double>(number(reply, "capture_bytes")),
+                               number(reply, "chunks_read"), number(reply, "chunks"));
+                else
+                    fmt::print(merge_out == "-" ? stderr : stdout, "{} from {} merged into {}\n",
+                               count_of(number(reply, "packets"), "packet", "packets"),
+                               count_of(number(reply, "files"), "file", "files"), into);
             }
         } else if (rm->parsed()) {
             if (!report(conn.call({{"cmd", "delete"}, {"id", id}})))

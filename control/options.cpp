@@ -241,6 +241,12 @@ void define_options(CLI::App& app, command_line& c)
                    "Start a session from this spec file before the first packet (repeatable)")
         ->group(daemon_group)
         ->type_name("SPEC");
+    app.add_option("--read-rate", o.read_rate_mb,
+                   "MB per second that a merge, query or download of a session's files reads at most, so the "
+                   "writers keep the disk (default 256; 0: no limit)")
+        ->group(daemon_group)
+        ->check(CLI::Range(0.0, 1e6))
+        ->type_name("MB/S");
     app.add_option("--http", o.http_listen,
                    "Serve the HTTP API (docs/http.md) on this address and port: 127.0.0.1:8080, [::1]:8080; "
                    "an address not loopback needs --http-token-file or --http-client-ca")

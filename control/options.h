@@ -33,6 +33,10 @@ struct engine_options : engine_config {
     std::vector<std::string> start_files;   // --start: specs of sessions present from the first packet
     std::vector<session_spec> start_specs;  // ... parsed and checked by validate_options()
     std::vector<std::string> start_texts;   // ... as the files said, for each session's metadata
+    // --read-rate: what a merge, query or download of a session's files
+    // reads at most, in MB (10^6 bytes) per second; 0: no limit
+    // (merge_request::read_rate, control/jobs.h).
+    double read_rate_mb = 256;
     // The HTTP API (docs/http.md): --http ADDR:PORT, and the bearer token
     // read from --http-token-file, both checked by validate_options().
     std::string http_listen;         // as given; empty: no HTTP

@@ -20,9 +20,10 @@ struct command_shape {
     bool wants_id;
     bool wants_spec;
     bool wants_merge_options = false;
+    bool wants_filter = false;
 };
 
-constexpr std::array<command_shape, 10> commands{{
+constexpr std::array<command_shape, 11> commands{{
     {command::start, "start", false, true},
     {command::stop, "stop", true, false},
     {command::list, "list", false, false},
@@ -30,6 +31,7 @@ constexpr std::array<command_shape, 10> commands{{
     {command::stats, "stats", false, false},
     {command::files, "files", true, false},
     {command::merge, "merge", true, false, true},
+    {command::query, "query", true, false, true, true},
     {command::remove, "delete", true, false},
     {command::watch, "watch", true, false},
     {command::shutdown, "shutdown", false, false},
@@ -103,8 +105,11 @@ std::string parse_request(std::string_view line, request& out)
     constexpr std::array<std::string_view, 5> merge_options{"since", "until", "force", "output", "format"};
     if (shape->wants_merge_options)
         expected += ", since, until, force, output, format";
+    if (shape->wants_filter)
+        expected += ", filter, inner_host, vni";
     for (const auto& [key, value] : j.items()) {
         if (key == "cmd" || (key == "id" && shape->wants_id) || ((key == "spec" || key == "fleet") && shape->wants_spec) ||
+            ((key == "filter" || key == "inner_host" || key == "vni") && shape->wants_filter) ||
             (shape->wants_merge_options && std::find(merge_options.begin(), merge_options.end(), key) != merge_options.end()))
             continue;
         return fmt::format("{}: unknown field {} (expected: {})", name, quote(json(key)), expected);
@@ -155,6 +160,23 @@ std::string parse_request(std::string_view line, request& out)
                 return fmt::format("{}: \"format\": {} is not a format (pcap, pcap-ns, pcapng)", name, quote(*format));
             out.format = parse_format(format->get<std::string>());
         }
+    }
+    if (const auto filter = j.find("filter"); shape->wants_filter && filter != j.end()) {
+        if (!filter->is_string())
+            return fmt::format("{}: \"filter\": expected a tcpdump expression (a string), got {}", name, quote(*filter));
+        out.filter = filter->get<std::string>();
+    }
+    if (const auto inner = j.find("inner_host"); shape->wants_filter && inner != j.end()) {
+        if (!inner->is_string())
+            return fmt::format("{}: \"inner_host\": expected an address (a string), got {}", name, quote(*inner));
+        out.inner_host = inner->get<std::string>();
+    }
+    if (const auto vni = j.find("vni"); shape->wants_filter && vni != j.end()) {
+        if (!vni->is_number_unsigned() || vni->get<uint64_t>() > UINT32_MAX)
+            return fmt::format("{}: \"vni\": {} is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN "
+                               "or GENEVE VNI, a GRE key, an ERSPAN session id)",
+                               name, quote(*vni));
+        out.vni = static_cast<uint32_t>(vni->get<uint64_t>());
     }
     if (shape->wants_spec) {
         const auto spec = j.find("spec");

@@ -33,6 +33,7 @@ enum class command {
     stats,
     files,      // id
     merge,      // id; since, until, force, output, format; the output file's descriptor passed with it
+    query,      // as merge, and filter
     remove,     // id ("delete" on the wire)
     watch,      // id
     shutdown,
@@ -42,7 +43,7 @@ std::string_view command_name(command c);
 
 struct request {
     command cmd = command::list;
-    std::string id;              // stop, show, files, merge, delete, watch
+    std::string id;              // stop, show, files, merge, query, delete, watch
     session_spec spec;           // start: parsed and checked
     nlohmann::json spec_json;    // start: as given, kept in the session's metadata
     std::string fleet;           // start: the fleet session it runs for (fleet/agent.h); empty: none
@@ -55,6 +56,13 @@ struct request {
     std::string output;
     // merge: the output's format (pcap, pcap-ns, pcapng); empty: the session's.
     std::optional<file_format> format;
+    // query: a tcpdump expression (docs/query.md); empty: every packet in
+    // the time window. Compiled by the daemon (query/query.h). And the
+    // tunnel terms: the innermost packet's address (checked by the daemon:
+    // query/query.h's parse_inner_host) and the outermost tunnel id.
+    std::string filter;
+    std::string inner_host;
+    std::optional<uint32_t> vni;
 };
 
 // Parses one request line (without its newline). Returns an empty string, or

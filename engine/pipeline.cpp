@@ -212,6 +212,9 @@ std::string make_watch_pool(writer& w)
 std::string make_lcores(pipeline& p)
 {
     const engine_config& o = p.config;
+    p.reaper = std::make_unique<file_reaper>();
+    if (std::string e = p.reaper->start("linecap_reaper"); !e.empty())
+        return e;
     for (unsigned i = 0; i < p.layout.writers.size(); i++) {
         const unsigned lcore = p.layout.writers[i];
         writer* w = new_on_socket<writer>(rte_lcore_to_socket_id(lcore));
@@ -224,6 +227,7 @@ std::string make_lcores(pipeline& p)
         w->flush_interval_tsc = p.clock.hz / 2;   // captured data on disk within half a second
         w->wire_len_in_meta = p.file != nullptr;
         w->idle_nap_us = 20;
+        w->reaper = p.reaper.get();
         p.writers.push_back(w);
         const std::string name = fmt::format("linecap_cmd_{}", i);
         w->commands = rte_ring_create(name.c_str(), 64, static_cast<int>(rte_lcore_to_socket_id(lcore)),

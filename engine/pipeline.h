@@ -49,6 +49,7 @@ struct pipeline {
     std::vector<rte_mempool*> pools;        // one per NUMA socket in use
     std::vector<worker*> workers;           // on their lcore's socket
     std::vector<writer*> writers;
+    std::unique_ptr<file_reaper> reaper;    // the writers' deleted files, closed off their lcores
 
     // Sessions by slot (the bit in packet masks); null slots are free. A
     // slot's objects live until every writer has closed its files.

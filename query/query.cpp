@@ -1,7 +1,9 @@
 #include "query/query.h"
 
+#include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -72,6 +74,32 @@ private:
     std::map<int, bpf_program> _programs;
 };
 
+// Do the packet's tunnel keys satisfy the request's tunnel terms? (Only
+// an Ethernet packet has a tunnel the index walks.)
+bool tunnel_terms_hold(const query_request& request, const capture_record& r)
+{
+    tunnel_keys keys;
+    if (r.linktype != DLT_EN10MB || !read_tunnel_keys(r.data, r.caplen, keys))
+        return false;
+    if (request.vni && (!keys.has_id || keys.id != *request.vni))
+        return false;
+    if (request.inner) {
+        const size_t n = request.inner->family == 4 ? 4 : 16;
+        return keys.family == request.inner->family && (std::memcmp(keys.src, request.inner->address, n) == 0 ||
+                                                        std::memcmp(keys.dst, request.inner->address, n) == 0);
+    }
+    return true;
+}
+
+// May a packet of `c` satisfy the request's tunnel terms, by its sets?
+bool tunnel_terms_may_hold(const query_request& request, const index_chunk& c)
+{
+    if (request.vni && !c.holds(index_field::tunnel_id, '=', UINT32_MAX, *request.vni))
+        return false;
+    return !request.inner || c.holds(index_field::inner_address, '=', UINT32_MAX,
+                                     tunnel_keys::address_key(request.inner->family, request.inner->address));
+}
+
 // The chunks of one indexed file to read, as byte ranges (adjacent chunks
 // merged): those in the time window that the filter may match, those that
 // must always be read, and what the index does not cover.
@@ -93,7 +121,7 @@ std::vector<byte_range> select_ranges(const capture_index& index, uint64_t file_
         covered = c.offset + c.bytes;
         const bool in_window =
             c.packets == 0 || (c.max_ns >= request.merge.since_ns && c.min_ns <= request.merge.until_ns);
-        if (c.pinned() || (in_window && filter.may_match(c))) {
+        if (c.pinned() || (in_window && filter.may_match(c) && tunnel_terms_may_hold(request, c))) {
             result.chunks_read++;
             add(c.offset, c.bytes);
         }
@@ -104,6 +132,32 @@ std::vector<byte_range> select_ranges(const capture_index& index, uint64_t file_
 }
 
 } // namespace
+
+std::string parse_inner_host(const std::string& text, inner_host& out)
+{
+    out = inner_host{};
+    if (inet_pton(AF_INET, text.c_str(), out.address) == 1)
+        out.family = 4;
+    else if (inet_pton(AF_INET6, text.c_str(), out.address) == 1)
+        out.family = 6;
+    else
+        return fmt::format("\"{}\" is not an IPv4 or IPv6 address (one address, no prefix: 10.4.2.50, "
+                           "2001:db8::7)",
+                           text);
+    return {};
+}
+
+std::string parse_vni(const std::string& text, uint32_t& out)
+{
+    uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v > UINT32_MAX)
+        return fmt::format("\"{}\" is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE "
+                           "VNI, a GRE key, an ERSPAN session id)",
+                           text);
+    out = static_cast<uint32_t>(v);
+    return {};
+}
 
 std::string check_query_expression(const std::string& expression, int linktype)
 {
@@ -133,8 +187,10 @@ std::string run_query(const query_request& request, query_result& result)
     // Files without an index: one note for all of them.
     std::vector<std::string> unindexed;
     merge_request merge = request.merge;
-    if (filtered)
-        merge.keep = [filters](const capture_record& r) { return filters->accepts(r); };
+    if (filtered || request.inner || request.vni)
+        merge.keep = [filters, filtered, &request](const capture_record& r) {
+            return (!filtered || filters->accepts(r)) && (!(request.inner || request.vni) || tunnel_terms_hold(request, r));
+        };
     merge.open_input = [&](int fd, const std::string& path, bool partial, uint64_t limit_bytes,
                            capture_reader& reader, std::vector<std::string>& notes) -> std::string {
         struct stat st{};
@@ -236,6 +292,13 @@ int query_main(int argc, char** argv)
                    "\"5m ago\"")
         ->type_name("TIME");
     app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
+    std::string inner, vni;
+    app.add_option("--inner-host", inner,
+                   "Only packets in a tunnel (VXLAN on 4789 or 8472, GENEVE, GRE, ERSPAN, IP-in-IP) whose innermost "
+                   "packet has this source or destination address")
+        ->type_name("ADDR");
+    app.add_option("--vni", vni, "Only packets whose outermost tunnel has this id (VNI, GRE key, ERSPAN session id)")
+        ->type_name("N");
     app.add_option("words", words,
                    "Capture files or folders (the files linecap wrote there), then the tcpdump expression")
         ->required()
@@ -269,6 +332,22 @@ int query_main(int argc, char** argv)
             std::cerr << "linecap query: " << e << "\n";
             return 2;
         }
+    if (!inner.empty()) {
+        inner_host host;
+        if (std::string e = parse_inner_host(inner, host); !e.empty()) {
+            std::cerr << "linecap query: --inner-host: " << e << "\n";
+            return 2;
+        }
+        request.inner = host;
+    }
+    if (!vni.empty()) {
+        uint32_t id = 0;
+        if (std::string e = parse_vni(vni, id); !e.empty()) {
+            std::cerr << "linecap query: --vni: " << e << "\n";
+            return 2;
+        }
+        request.vni = id;
+    }
     query_result result;
     const std::string error = run_query(request, result);
     for (const std::string& note : result.merge.notes)

@@ -19,13 +19,32 @@
 
 namespace linecap {
 
+// A tunnel term of a query: the innermost packet of a tunnel (VXLAN,
+// GENEVE, GRE, ERSPAN, IP-in-IP: writers/capture_index.h's tunnel_keys)
+// has this source or destination address, or its outermost tunnel id is
+// this VNI (GRE key, ERSPAN session id).
+struct inner_host {
+    uint8_t family = 0;               // 4 or 6
+    uint8_t address[16]{};            // network byte order
+};
+
 struct query_request {
     // The inputs (files, folders of linecap's capture files, or a folder
     // open under a descriptor), the output, its format and the time window,
     // as a merge takes them. Its open_input and keep are the query's own.
     merge_request merge;
     std::string expression;            // tcpdump's language; empty: every packet
+    // Tunnel terms, ANDed with the expression (tcpdump's language has none
+    // for a VXLAN's inner packet): --inner-host, --vni.
+    std::optional<inner_host> inner;
+    std::optional<uint32_t> vni;
 };
+
+// Parses --inner-host's address (IPv4 or IPv6, no prefix). "" or what is
+// wrong, as every entry point words it.
+std::string parse_inner_host(const std::string& text, inner_host& out);
+// Parses --vni: a whole number from 0 to 4294967295.
+std::string parse_vni(const std::string& text, uint32_t& out);
 
 struct query_result {
     merge_result merge;                // the output, its packets, notes

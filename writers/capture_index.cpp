@@ -18,10 +18,13 @@
 #include "core/capture_format.h"
 #include "core/command_line.h"
 #include "core/error_text.h"
+#include "core/tunnel.h"
 #include "core/write_all.h"
 #include "writers/session_output.h"
 
 namespace linecap {
+
+static_assert(sizeof(record_start{}.copy) == index_packet_bytes, "the writer keeps what the index reads");
 
 void roaring_free::operator()(roaring_bitmap_s* r) const
 {
@@ -38,6 +41,37 @@ inline uint16_t be16(const uint8_t* p)
 inline uint32_t be32(const uint8_t* p)
 {
     return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+
+// Could the packet be in a tunnel? The full walk (read_tunnel_keys) only
+// for those: never false where the walk could find one. An untagged IPv4
+// packet carrying GRE or IP-in-IP, or UDP to a tunnel port (read where the
+// walk reads it: past the header's IHL, in the bytes captured); an
+// untagged IPv6 packet carrying those, or an extension header
+// core/packet.h walks (hop-by-hop, routing, fragment, destination options,
+// AH); any tagged frame.
+inline bool might_tunnel(const uint8_t* data, uint32_t caplen, uint16_t ethertype)
+{
+    const auto tunnel_port = [&](uint32_t l4) {
+        if (caplen < l4 + 4)
+            return false;
+        const uint16_t port = be16(data + l4 + 2);
+        return port == 4789 || port == 8472 || port == 6081;
+    };
+    if (ethertype == 0x0800) {
+        if (caplen < 24)
+            return false;
+        const uint8_t p = data[23];
+        return p == 47 || p == 4 || p == 41 || (p == 17 && tunnel_port(14 + 4 * (data[14] & 0xfu)));
+    }
+    if (ethertype == 0x86dd) {
+        if (caplen < 21)
+            return false;
+        const uint8_t next = data[20];
+        return next == 47 || next == 4 || next == 41 || (next == 17 && tunnel_port(54)) || next == 0 || next == 43 ||
+               next == 44 || next == 60 || next == 51;
+    }
+    return ethertype == 0x8100 || ethertype == 0x88a8 || ethertype == 0x9100;
 }
 
 // Is `mask` a run of ones from the top (a prefix: 0xffffff00), or 0?
@@ -153,6 +187,36 @@ void index_builder::flush(size_t f)
     v.clear();
 }
 
+uint32_t tunnel_keys::address_key(uint8_t family, const uint8_t* address)
+{
+    if (family == 4)
+        return be32(address);
+    return be32(address) ^ be32(address + 4) ^ be32(address + 8) ^ be32(address + 12);
+}
+
+bool read_tunnel_keys(const uint8_t* data, uint32_t caplen, tunnel_keys& keys)
+{
+    static const tunnel_ports ports = [] {
+        tunnel_ports p;
+        p.vxlan[1] = to_network16(8472);
+        p.vxlan_count = 2;
+        return p;
+    }();
+    keys = tunnel_keys{};
+    tunnel_view t;
+    packet_fields inner{};
+    if (!locate_inner(data, std::min(caplen, index_packet_bytes), ports, t, inner))
+        return false;
+    keys.has_id = t.has_id;
+    keys.id = t.id;
+    if (inner.family == 4 || inner.family == 6) {
+        keys.family = inner.family;
+        std::memcpy(keys.src, inner.src, sizeof keys.src);
+        std::memcpy(keys.dst, inner.dst, sizeof keys.dst);
+    }
+    return true;
+}
+
 void index_builder::add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
 {
     _packets++;
@@ -160,10 +224,22 @@ void index_builder::add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts
     _max_ns = std::max(_max_ns, ts_ns);
     if (caplen < 14)
         return;
+    caplen = std::min(caplen, index_packet_bytes);
     const auto protocol = [this](uint8_t p) { _protocols[p >> 6] |= uint64_t{1} << (p & 63); };
     const auto l4_word = [this](uint16_t w) { _l4_words[w >> 6] |= uint64_t{1} << (w & 63); };
     // Each load as a BPF load: made only where the packet holds its bytes.
     const uint16_t ethertype = be16(data + 12);
+    if (might_tunnel(data, caplen, ethertype)) {
+        tunnel_keys keys;
+        if (read_tunnel_keys(data, caplen, keys)) {
+            if (keys.family != 0) {
+                add_wide(index_field::inner_address, tunnel_keys::address_key(keys.family, keys.src));
+                add_wide(index_field::inner_address, tunnel_keys::address_key(keys.family, keys.dst));
+            }
+            if (keys.has_id)
+                add_wide(index_field::tunnel_id, keys.id);
+        }
+    }
     if (ethertype == 0x0800) {
         if (caplen >= 24)
             protocol(data[23]);
@@ -284,12 +360,12 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
 // header's own CRC-32. Then one entry per chunk: its length, its place
 // (chunk_place: offset, bytes, packets, times, first CRC, flags), each
 // set's length and portable serialization, and the CRC-32 of all of it.
-// Version 1 had no folded sets.
+// Version 1 had no folded sets; version 2 no tunnel sets.
 
 namespace {
 
 constexpr char index_magic[8] = {'L', 'C', 'I', 'N', 'D', 'E', 'X', '\0'};
-constexpr uint32_t index_version = 2;
+constexpr uint32_t index_version = 3;
 
 struct index_header {
     char magic[8];

@@ -19,6 +19,14 @@
 //    i of either address in set i), the byte at 20 (the next header) and the
 //    half-words at 54 and 56.
 //
+// And, for a packet in a tunnel (VXLAN on UDP port 4789 or 8472, GENEVE on
+// 6081, GRE with ERSPAN, IP-in-IP: core/tunnel.h's walk over the packet's
+// first index_packet_bytes bytes, as a worker walks it), the innermost
+// packet's addresses (an IPv6 address as the XOR of its four words) and the
+// outermost tunnel id (the VNI, GRE key or ERSPAN session id): what a query
+// with --inner-host or --vni asks (query/query.h), checked per packet by the
+// same walk (read_tunnel_keys).
+//
 // Each value is recorded only when the packet holds its bytes (a filter's
 // load past the captured bytes rejects the packet), and nothing is
 // checked for being a well-formed header: the index records what a filter
@@ -43,17 +51,43 @@ struct roaring_bitmap_s;
 
 namespace linecap {
 
-// The sets of keys a chunk's packets hold, as listed above.
+// The sets of keys a chunk's packets hold, as listed above. The 32-bit ones
+// first (index_builder keeps them alike).
 enum class index_field : uint8_t {
     ipv4_address,   // words at 26, 30 under 0x0800; at 28, 38 under 0x0806 and 0x8035
     ipv6_word0,     // word i of the addresses at 22 and 38 under 0x86dd (bytes 22+4i, 38+4i)
     ipv6_word1,
     ipv6_word2,
     ipv6_word3,
+    inner_address,  // a tunnel's innermost packet's source and destination (tunnel_keys::address_key)
+    tunnel_id,      // a tunnel's outermost id: VNI, GRE key, ERSPAN session id
     protocol,       // byte 23 under 0x0800, byte 20 under 0x86dd
     l4_word,        // the half-words at the transport header's 0 and 2 (IPv4 unfragmented, IPv6 at 54, 56)
 };
-constexpr size_t index_field_count = 7;
+constexpr size_t index_field_count = 9;
+
+// The bytes of a packet the index reads (and a query's tunnel check): as
+// many as a worker's tunnel walk reads (core/tunnel.h, tunnel_headers_max).
+constexpr uint32_t index_packet_bytes = 1024;
+
+// A packet's tunnel, as the index keeps it. The walk of core/tunnel.h over
+// the first index_packet_bytes bytes, with VXLAN on UDP ports 4789 and 8472
+// and GENEVE on 6081 (the default ports and Linux's old VXLAN port: a
+// session's own vxlan_ports and geneve_ports are not the index's).
+struct tunnel_keys {
+    uint8_t family = 0;          // of the innermost IP packet: 4 or 6; 0: none found
+    uint8_t src[16]{}, dst[16]{};   // its addresses, network byte order (IPv4: the first 4 bytes)
+    bool has_id = false;
+    uint32_t id = 0;
+    // An IPv4 address as its 32-bit value; an IPv6 address as the XOR of
+    // its four words (a query for one reads every chunk holding any address
+    // with the same key: more, never less).
+    static uint32_t address_key(uint8_t family, const uint8_t* address);
+};
+
+// The tunnel keys of the Ethernet packet whose first `caplen` bytes are
+// at `data`. False (and `keys` empty) when it is in no tunnel.
+bool read_tunnel_keys(const uint8_t* data, uint32_t caplen, tunnel_keys& keys);
 
 struct roaring_free {
     void operator()(roaring_bitmap_s* r) const;
@@ -122,7 +156,8 @@ public:
     enum class folding { when_smaller, never, always };
     explicit index_builder(folding fold = folding::when_smaller);
 
-    // The keys of one Ethernet packet: `data` holds its first `caplen` bytes.
+    // The keys of one Ethernet packet: `data` holds its first `caplen`
+    // bytes (it reads no more than index_packet_bytes of them).
     void add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns);
     // The chunk so far, made into sets, with its place and the CRC of its
     // first bytes (`first`: the first min(16, bytes) of them); the builder
@@ -139,7 +174,7 @@ private:
     // repeat their addresses), and a value new to it is kept for a batch;
     // a batch of 8192 is sorted into the chunk's set, so that no moment of
     // a chunk costs more than a batch (a writer that stalls fills its ring).
-    static constexpr size_t wide_fields = 5;       // ipv4_address and ipv6_word0-3: index_field 0 to 4
+    static constexpr size_t wide_fields = 7;       // ipv4_address to tunnel_id: index_field 0 to 6
     static constexpr size_t recent_slots = 1024;   // per wide field, direct-mapped
     static constexpr size_t batch_values = 8192;
 
@@ -235,7 +270,8 @@ public:
     std::string open(int dir_fd, const std::string& name, uint64_t head_bytes);
     bool is_open() const { return _dir_fd >= 0; }
     // One record, at [offset, end) of the file: its first 16 bytes and
-    // the first `len` (<= 64) bytes of its packet, received at ts_ns.
+    // the first `len` (<= index_packet_bytes) bytes of its packet,
+    // received at ts_ns.
     void add(uint64_t offset, uint64_t end, const uint8_t* header16, const uint8_t* packet, uint32_t len,
              uint64_t ts_ns)
     {

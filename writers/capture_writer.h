@@ -48,11 +48,14 @@ struct capture_file_options {
 // The start of a record as written (for the file's index,
 // writers/capture_index.h): its first 16 bytes (the record header: pcap's,
 // or an EPB's type, length, interface and time) and the first bytes of
-// the packet it holds.
+// the packet it holds, valid until the mbuf is freed or the next record.
 struct record_start {
     std::array<uint8_t, 16> header;
-    std::array<uint8_t, 64> data;   // the index reads no key past byte 58
-    uint32_t data_len = 0;          // min(caplen, 64)
+    // The record's first data_len bytes: in the mbuf's first segment when
+    // they are all there as written (no copy: the common case), else in `copy`.
+    const uint8_t* data = nullptr;
+    uint32_t data_len = 0;            // min(caplen, bytes of copy)
+    std::array<uint8_t, 1024> copy;   // index_packet_bytes: a tunnel walk's reach
 };
 
 class capture_writer {
@@ -108,10 +111,13 @@ private:
         if (head != 0)
             _file.append(cut.prefix, head);
         uint32_t left = caplen - head;
+        [[maybe_unused]] bool copy_start = false;
         if constexpr (keep_start) {
-            start->data_len = std::min<uint32_t>(caplen, sizeof start->data);
+            start->data_len = std::min<uint32_t>(caplen, sizeof start->copy);
+            copy_start = head != 0 || skip != 0 || m->data_len < start->data_len;
+            start->data = copy_start ? start->copy.data() : rte_pktmbuf_mtod(m, const uint8_t*);
             if (head != 0)
-                std::memcpy(start->data.data(), cut.prefix, std::min(head, start->data_len));
+                std::memcpy(start->copy.data(), cut.prefix, std::min(head, start->data_len));
         }
         for (const rte_mbuf* seg = m; left > 0; seg = seg->next) {
             if (skip >= seg->data_len) {
@@ -123,8 +129,8 @@ private:
             _file.append(piece, n);
             if constexpr (keep_start) {   // the record's bytes from caplen - left on
                 const uint32_t at = caplen - left;
-                if (at < start->data_len)
-                    std::memcpy(start->data.data() + at, piece, std::min(n, start->data_len - at));
+                if (copy_start && at < start->data_len)
+                    std::memcpy(start->copy.data() + at, piece, std::min(n, start->data_len - at));
             }
             skip = 0;
             left -= n;

@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <iostream>
+#include <chrono>
 #include <memory>
 #include <queue>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <sys/stat.h>
@@ -149,6 +151,65 @@ struct pending_input {
     }
 };
 
+// Keeps a reader to `rate` bytes per second on average (0: no limit): it
+// sleeps whenever it is ahead of that pace, checked per MiB read.
+class read_pacer {
+public:
+    explicit read_pacer(uint64_t rate) : _rate(rate) {}
+    void consume(uint64_t bytes)
+    {
+        if (_rate == 0 || (_unchecked += bytes) < (1 << 20))
+            return;
+        _read += _unchecked;
+        _unchecked = 0;
+        const auto due = _start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                      std::chrono::duration<double>(static_cast<double>(_read) / static_cast<double>(_rate)));
+        std::this_thread::sleep_until(due);
+    }
+
+private:
+    uint64_t _rate;
+    uint64_t _read = 0;
+    uint64_t _unchecked = 0;
+    std::chrono::steady_clock::time_point _start = std::chrono::steady_clock::now();
+};
+
+// Sends a regular output file's pages to the disk as they are written (one
+// step of write_behind_bytes behind, waited for, and dropped from the page
+// cache), instead of leaving the kernel to gather hundreds of megabytes of
+// dirty pages: ext4 (data=ordered) makes a journal commit wait for them, and
+// with it a capture writer's fallocate, rename or truncate on the same disk:
+// its rings fill meanwhile. Not a regular file (a pipe): nothing to do.
+class write_behind {
+public:
+    explicit write_behind(int fd)
+    {
+        struct stat st{};
+        _fd = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fd : -1;
+    }
+    // `written`: the output's bytes handed to the kernel so far.
+    void wrote(uint64_t written)
+    {
+        if (_fd < 0 || written - _started < write_behind_bytes)
+            return;
+        sync_file_range(_fd, static_cast<off_t>(_started), static_cast<off_t>(written - _started),
+                        SYNC_FILE_RANGE_WRITE);
+        if (_started > _done) {   // the step before: on disk once this returns
+            sync_file_range(_fd, static_cast<off_t>(_done), static_cast<off_t>(_started - _done),
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+            posix_fadvise(_fd, static_cast<off_t>(_done), static_cast<off_t>(_started - _done), POSIX_FADV_DONTNEED);
+        }
+        _done = _started;
+        _started = written;
+    }
+
+private:
+    static constexpr uint64_t write_behind_bytes = 8 << 20;
+    int _fd = -1;
+    uint64_t _started = 0;   // writeback started up to here
+    uint64_t _done = 0;      // on disk up to here
+};
+
 // Opens the output: standard output for "-", else the file, created (or,
 // with `force`, replaced once it is known not to be an input). Returns the
 // descriptor, or -1 with `error` set.
@@ -276,7 +337,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     }
     if (inputs.empty())
         return abandon("every input is an empty .part file: nothing to merge");
-    merge_sink out{out_fd, output, format, request.since_ns, request.until_ns, {}, request.keep};
+    merge_sink out{out_fd, output, format, request.since_ns, request.until_ns, {}, request.keep, request.read_rate};
     bool attached = false;
     std::string e = merge_readers(inputs, out, result, attached);
     return attached ? e : abandon(e);
@@ -359,12 +420,16 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
                                                reader.path(), reader.repaired(),
                                                reader.repaired() == 1 ? " has" : "s have"));
     };
+    read_pacer pacer(out.read_rate);
     auto advance = [&](size_t i) {
         pending_input& p = pending[i];
         for (;;) {
             if (!p.next()) {
                 ended(p.in.reader);
-            } else if (p.record.linktype != linktype) {
+                return;
+            }
+            pacer.consume(p.record.caplen + 16);
+            if (p.record.linktype != linktype) {
                 unreadable.push_back(fmt::format("{}: record {} is link type {}, not {} like the rest",
                                                  p.in.reader.path(), p.in.reader.packets(),
                                                  linktype_text(p.record.linktype), linktype_text(linktype)));
@@ -382,11 +447,13 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
         advance(i);
     // A write that failed (a reader of the pipe that hung up: EPIPE; a full
     // disk) ends the merge: the records after it would be read for nothing.
+    write_behind behind(out.fd);
     while (!heap.empty() && writer.file().error() == 0) {
         const size_t i = heap.top().second;
         heap.pop();
         const pending_input& p = pending[i];
         writer.write_record(p.record.ts_ns, p.record.len, p.data.data(), p.record.caplen, p.output_interface());
+        behind.wrote(writer.file().durable_size());
         result.packets++;
         advance(i);
     }

@@ -48,6 +48,11 @@ struct merge_request {
         open_input;
     // Which records go into the output (linecap query's filter); unset: all.
     std::function<bool(const capture_record&)> keep;
+    // At most this many bytes of records read per second (their headers
+    // counted as 16 bytes), so that a merge or query of a running ring
+    // leaves the disk to its writers; 0: as fast as the inputs read. The
+    // daemon's --read-rate.
+    uint64_t read_rate = 0;
 };
 
 struct merge_result {
@@ -89,6 +94,7 @@ struct merge_sink {
     uint64_t until_ns = UINT64_MAX;
     std::string comment;                // pcapng: the Section Header Block's comment (opt_comment)
     std::function<bool(const capture_record&)> keep;   // as merge_request's
+    uint64_t read_rate = 0;                            // as merge_request's
 };
 
 // The k-way merge of open readers, in time order (equal times keep the

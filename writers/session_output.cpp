@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -110,7 +111,13 @@ void session_output::apply_keep()
     const uint64_t keep_bytes = _owner->keep_bytes_per_writer;
     while (!_on_disk.empty() &&
            ((keep != 0 && _on_disk.size() > keep) || (keep_bytes != 0 && _on_disk_bytes > keep_bytes))) {
-        unlinkat(_owner->dir_fd, _on_disk.front().first.c_str(), 0);
+        // Held open while its name goes, so that the reaper's close, not
+        // this lcore, frees its extents (writers/file_reaper.h).
+        const char* name = _on_disk.front().first.c_str();
+        const int fd = _reaper != nullptr ? openat(_owner->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+        unlinkat(_owner->dir_fd, name, 0);
+        if (fd >= 0 && !_reaper->take(fd))
+            close(fd);
         unlinkat(_owner->dir_fd, index_name_of(_on_disk.front().first).c_str(), 0);   // if it has one
         _on_disk_bytes -= _on_disk.front().second;
         _on_disk.pop_front();

@@ -22,6 +22,7 @@
 #include "core/tsc_clock.h"
 #include "writers/capture_index.h"
 #include "writers/capture_writer.h"
+#include "writers/file_reaper.h"
 #include "writers/session.h"
 
 namespace linecap {
@@ -88,12 +89,15 @@ inline record_cut cut_for(const session& s, const rte_mbuf* m, uint32_t wire_len
 class session_output {
 public:
     // Ties the output to its writer: the writer's number (in file names and
-    // messages), the clock (file times), the slot's counters.
-    void attach(unsigned writer_index, const tsc_clock* clock, session_counters* counters)
+    // messages), the clock (file times), the slot's counters, and what
+    // closes the files keep-N deletes (null: this output, on its lcore).
+    void attach(unsigned writer_index, const tsc_clock* clock, session_counters* counters,
+                file_reaper* reaper = nullptr)
     {
         _writer_index = writer_index;
         _clock = clock;
         _counters = counters;
+        _reaper = reaper;
     }
 
     // Starts writing session `s` here: its first file, named after the
@@ -146,7 +150,7 @@ public:
         if (_index.is_open()) {
             const uint64_t at = _file.file().size();
             _file.write_packet(m, ts_ns, cut, _record_start);
-            _index.add(at, _file.file().size(), _record_start.header.data(), _record_start.data.data(),
+            _index.add(at, _file.file().size(), _record_start.header.data(), _record_start.data,
                        _record_start.data_len, ts_ns);
         } else {
             _file.write_packet(m, ts_ns, cut);
@@ -253,6 +257,7 @@ private:
     unsigned _writer_index = 0;
     const tsc_clock* _clock = nullptr;
     session_counters* _counters = nullptr;
+    file_reaper* _reaper = nullptr;
 };
 
 } // namespace linecap

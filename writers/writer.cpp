@@ -203,7 +203,7 @@ int writer::open_session(unsigned slot, session* s, std::string& error)
     };
     packet_limited = with(packet_limited, !s->packets_left.unlimited());
     byte_limited = with(byte_limited, !s->bytes_left.unlimited());
-    outputs[slot].attach(index, clock, &counters[slot]);
+    outputs[slot].attach(index, clock, &counters[slot], reaper);
     const int rc = outputs[slot].open(s, error);
     if (rc != 0)
         forget_limits(slot);

@@ -78,6 +78,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
     const tsc_clock* clock = nullptr;
     const std::atomic<bool>* stop = nullptr;   // set once every worker has stopped
     rte_ring* commands = nullptr;              // writer_command*, from the control thread
+    file_reaper* reaper = nullptr;             // closes the files keep-N deletes (the pipeline's)
     uint64_t flush_interval_tsc = 0;
     // The pipeline reads a capture file (linecap -r): each packet's original
     // length is packet_meta::wire_len, not its pkt_len (the bytes it holds).

@@ -6,6 +6,7 @@
 #include <pcap/pcap.h>
 
 #include <filesystem>
+#include <sched.h>
 
 #include "control/jobs.h"
 #include "tests/support/dpdk_env.h"
@@ -43,10 +44,10 @@ TEST_CASE("background_jobs: a merge is handed back once, with its result; delete
     std::vector<finished_merge> merged;
     {
         background_jobs jobs;
-        merge_request request;
-        request.inputs = {dir + "/a.pcap", dir + "/b.pcap"};
-        request.output = dir + "/merged.pcap";
-        jobs.merge(7, "12", request);
+        query_request request;
+        request.merge.inputs = {dir + "/a.pcap", dir + "/b.pcap"};
+        request.merge.output = dir + "/merged.pcap";
+        jobs.merge(7, "12", request, false);
         jobs.remove_tree(dir + "/trash");
         CHECK(jobs.merging("12"));
         CHECK_FALSE(jobs.merging("13"));
@@ -58,23 +59,45 @@ TEST_CASE("background_jobs: a merge is handed back once, with its result; delete
     CHECK(merged[0].client == 7);
     CHECK(merged[0].id == "12");
     CHECK(merged[0].error == "");
-    CHECK(merged[0].result.packets == 7);
-    CHECK(merged[0].result.files == 2);
-    CHECK(merged[0].result.output == dir + "/merged.pcap");
+    CHECK_FALSE(merged[0].query);
+    CHECK(merged[0].result.merge.packets == 7);
+    CHECK(merged[0].result.merge.files == 2);
+    CHECK(merged[0].result.merge.output == dir + "/merged.pcap");
     CHECK_FALSE(fs::exists(dir + "/trash"));
 
     SECTION("a merge that fails is handed back with its error")
     {
         background_jobs jobs;
-        merge_request request;
-        request.inputs = {dir + "/missing.pcap"};
-        request.output = dir + "/merged-2.pcap";
-        jobs.merge(9, "14", request);
+        query_request request;
+        request.merge.inputs = {dir + "/missing.pcap"};
+        request.merge.output = dir + "/merged-2.pcap";
+        jobs.merge(9, "14", request, false);
         std::vector<finished_merge> failed;
         jobs.reap(true, [&](const finished_merge& m) { failed.push_back(m); });
         REQUIRE(failed.size() == 1);
         CHECK(failed[0].client == 9);
         CHECK_THAT(failed[0].error, Catch::Contains("missing.pcap"));
+    }
+
+    SECTION("a query keeps what its expression selects, paced, on a thread that yields to every other")
+    {
+        background_jobs jobs;
+        query_request request;
+        request.merge.inputs = {dir + "/a.pcap", dir + "/b.pcap"};
+        request.merge.output = dir + "/queried.pcap";
+        request.merge.since_ns = 101'000'000'000ull;   // b's first packet on
+        request.merge.read_rate = 1;                   // 1 byte a second: paced per MiB, so no wait here
+        request.expression = "len >= 60";
+        int policy = -1;
+        jobs.merge(3, "15", request, true, [&](const std::string&) { policy = sched_getscheduler(0); });
+        std::vector<finished_merge> queried;
+        jobs.reap(true, [&](const finished_merge& m) { queried.push_back(m); });
+        REQUIRE(queried.size() == 1);
+        CHECK(queried[0].query);
+        CHECK(queried[0].error == "");
+        CHECK(queried[0].result.merge.packets == 6);   // a's 102 and 104, and b's four
+        CHECK(queried[0].result.capture_bytes == 2 * 24 + 7 * (16 + 60));
+        CHECK(policy == SCHED_IDLE);
     }
     fs::remove_all(dir);
 }

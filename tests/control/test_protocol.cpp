@@ -102,6 +102,37 @@ TEST_CASE("merge takes a time window, force and the output's name; a bad one is 
     CHECK_THAT(error_of(R"({"cmd":"show","id":"3","since":"-5m"})"), Catch::Contains("unknown field \"since\""));
 }
 
+TEST_CASE("query takes merge's fields and a filter; merge takes no filter")
+{
+    request r;
+    REQUIRE(parse_request(R"({"cmd":"query","id":"web","filter":"host 10.0.0.1","since":"2023-11-14T22:13:20Z",
+                              "format":"pcap","output":"q.pcap","force":true})", r).empty());
+    CHECK(r.cmd == command::query);
+    CHECK(r.id == "web");
+    CHECK(r.filter == "host 10.0.0.1");
+    CHECK(r.since_ns == 1700000000ull * 1000000000ull);
+    CHECK(r.format == file_format::pcap_us);
+    CHECK(r.force);
+    request none;
+    REQUIRE(parse_request(R"({"cmd":"query","id":"3"})", none).empty());
+    CHECK(none.filter.empty());   // every packet in the window
+    CHECK(error_of(R"({"cmd":"query","id":"3","filter":["host"]})") ==
+          "query: \"filter\": expected a tcpdump expression (a string), got [\"host\"]");
+    CHECK(error_of(R"({"cmd":"merge","id":"3","filter":"host 10.0.0.1"})") ==
+          "merge: unknown field \"filter\" (expected: cmd, id, since, until, force, output, format)");
+    CHECK(error_of(R"({"cmd":"query","id":"3","filters":"x"})") ==
+          "query: unknown field \"filters\" (expected: cmd, id, since, until, force, output, format, filter, inner_host, vni)");
+    REQUIRE(parse_request(R"({"cmd":"query","id":"3","inner_host":"10.4.2.50","vni":4294967295})", r).empty());
+    CHECK(r.inner_host == "10.4.2.50");   // checked by the daemon, as the filter is
+    CHECK(r.vni == 4294967295u);
+    CHECK(error_of(R"({"cmd":"query","id":"3","vni":4294967296})") ==
+          "query: \"vni\": 4294967296 is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE VNI, "
+          "a GRE key, an ERSPAN session id)");
+    CHECK(error_of(R"({"cmd":"query","id":"3","inner_host":7})") ==
+          "query: \"inner_host\": expected an address (a string), got 7");
+    CHECK(error_of(R"({"cmd":"query"})") == "query: \"id\" is missing");
+}
+
 TEST_CASE("merge takes a format, or the session's; another is refused naming the three")
 {
     request r;

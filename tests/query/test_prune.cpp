@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -327,4 +328,57 @@ TEST_CASE("capture index file: a round trip, then torn and damaged entries")
     unlink(path.c_str());
     unlink(other.c_str());
     rmdir(dir);
+}
+
+TEST_CASE("index: every tunnel the query's walk finds is in its chunk's sets, and others are not")
+{
+    // Every Ethernet capture of the corpus, each file one chunk: whatever
+    // read_tunnel_keys finds in a packet (the query's check), the chunk
+    // holds (the builder walks only the packets that might be in a tunnel).
+    const std::string dir = LINECAP_CORPUS_DIR;
+    if (!std::filesystem::is_directory(dir)) {
+        WARN("the tcpdump corpus is not at " << dir << ": skipped");
+        return;
+    }
+    size_t tunnels = 0, with_id = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        char errbuf[PCAP_ERRBUF_SIZE];
+        pcap_t* p = pcap_open_offline(entry.path().c_str(), errbuf);
+        if (p == nullptr)
+            continue;
+        if (pcap_datalink(p) != DLT_EN10MB) {
+            pcap_close(p);
+            continue;
+        }
+        index_builder b;
+        std::vector<tunnel_keys> found;
+        pcap_pkthdr* h;
+        const u_char* d;
+        while (pcap_next_ex(p, &h, &d) == 1) {
+            b.add_packet(d, h->caplen, 1);
+            if (tunnel_keys k; read_tunnel_keys(d, h->caplen, k))
+                found.push_back(k);
+        }
+        pcap_close(p);
+        const uint8_t none[16] = {};
+        const index_chunk c = b.finish(0, 1, false, none);
+        INFO(entry.path().filename().string());
+        for (const tunnel_keys& k : found) {
+            if (k.family != 0) {
+                tunnels++;
+                CHECK(c.holds(index_field::inner_address, '=', UINT32_MAX, tunnel_keys::address_key(k.family, k.src)));
+                CHECK(c.holds(index_field::inner_address, '=', UINT32_MAX, tunnel_keys::address_key(k.family, k.dst)));
+            }
+            if (k.has_id) {
+                with_id++;
+                CHECK(c.holds(index_field::tunnel_id, '=', UINT32_MAX, k.id));
+            }
+        }
+        if (found.empty()) {   // no tunnel, no tunnel keys
+            CHECK(c.set_size(index_field::inner_address) == 0);
+            CHECK(c.set_size(index_field::tunnel_id) == 0);
+        }
+    }
+    CHECK(tunnels > 100);   // the corpus's VXLAN, GENEVE, GRE, ERSPAN and IP-in-IP captures
+    CHECK(with_id > 50);
 }

@@ -1,0 +1,77 @@
+#include "writers/file_reaper.h"
+
+#include <chrono>
+#include <cstdint>
+#include <sched.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <rte_errno.h>
+#include <rte_ring.h>
+
+#include "core/error_text.h"
+
+namespace linecap {
+
+namespace {
+
+// A rotation deletes a file every few seconds at most: 1024 waiting is
+// far more than a 5 ms pass leaves.
+constexpr unsigned reaper_ring_size = 1024;
+constexpr auto reaper_pass = std::chrono::milliseconds(5);
+
+} // namespace
+
+file_reaper::~file_reaper()
+{
+    stop();
+}
+
+std::string file_reaper::start(const std::string& name)
+{
+    _ring = rte_ring_create(name.c_str(), reaper_ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    if (_ring == nullptr)
+        return fmt::format("{}: cannot create the ring of deleted files: {}", name, rte_error_text(rte_errno));
+    _thread = std::thread([this] { run(); });
+    return {};
+}
+
+bool file_reaper::take(int fd)
+{
+    if (_ring == nullptr || _stopping.load(std::memory_order_relaxed))
+        return false;
+    return rte_ring_enqueue(_ring, reinterpret_cast<void*>(static_cast<intptr_t>(fd))) == 0;
+}
+
+void file_reaper::run()
+{
+    sched_param none{};
+    sched_setscheduler(0, SCHED_IDLE, &none);   // 0: this thread
+    void* taken[64];
+    for (;;) {
+        const bool last = _stopping.load(std::memory_order_acquire);
+        unsigned n;
+        while ((n = rte_ring_dequeue_burst(_ring, taken, 64, nullptr)) > 0)
+            for (unsigned i = 0; i < n; i++)
+                close(static_cast<int>(reinterpret_cast<intptr_t>(taken[i])));
+        if (last)
+            return;
+        std::this_thread::sleep_for(reaper_pass);
+    }
+}
+
+void file_reaper::stop()
+{
+    if (_ring == nullptr)
+        return;
+    _stopping.store(true, std::memory_order_release);
+    if (_thread.joinable())
+        _thread.join();
+    void* fd;   // one handed as the thread made its last pass
+    while (rte_ring_dequeue(_ring, &fd) == 0)
+        close(static_cast<int>(reinterpret_cast<intptr_t>(fd)));
+    rte_ring_free(_ring);
+    _ring = nullptr;
+}
+
+} // namespace linecap
