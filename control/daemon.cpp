@@ -677,7 +677,8 @@ std::string control_daemon::merge_into(client_id client, const request& req, int
         asked.inner = inner;
     asked.vni = req.vni;
     merge_request& request = asked.merge;
-    request.read_rate = static_cast<uint64_t>(_options.read_rate_mb * 1e6);
+    // 0: no limit; anything above it at least a byte a second.
+    request.read_rate = _options.read_rate_mb > 0 ? std::max<uint64_t>(1, static_cast<uint64_t>(_options.read_rate_mb * 1e6)) : 0;
     request.folder_fd = folder_fd;
     request.folder = _catalog.folder_path(*r);
     request.output_fd = output_fd;

@@ -40,7 +40,7 @@ struct merge_stream_context {
 // The routes' handler (GET .../pcap, and with `query` GET .../query);
 // req.matches[1] is the session's id or name. The URL's `format` (pcap,
 // pcap-ns, pcapng), `since`, `until` and, for a query, `filter` (a tcpdump
-// expression) are the socket's merge and query fields of those names,
+// expression), `inner_host` and `vni` are the socket's merge and query fields of those names,
 // checked by its parser and the daemon's. Whatever the outcome, every
 // descriptor is closed and the count of streams restored once the reply is
 // done.

@@ -69,6 +69,7 @@ void background_jobs::remove_tree(const std::string& path)
     auto j = std::make_unique<job>();
     job* raw = j.get();
     j->thread = std::thread([raw, path] {
+        lower_priorities();   // freeing gigabytes of extents: the writers first
         std::error_code ec;   // what cannot be removed stays in the hidden folder
         std::filesystem::remove_all(path, ec);
         raw->done.store(true, std::memory_order_release);

@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/fleet_merge.h"
+#include "core/tunnel_id.h"
 #include "control/fleet_view.h"
 #include "control/http_token.h"
 #include "control/session_options.h"
@@ -877,8 +878,7 @@ int main(int argc, char** argv)
     CLI::App* query = with_id("query", "The packets of a session's files, running or ended, that a tcpdump "
                                        "expression selects, read through their indexes (docs/query.md)");
     std::vector<std::string> query_words;
-    std::string query_inner;
-    uint64_t query_vni = 0;
+    std::string query_inner, query_vni;
     query->add_option("--inner-host", query_inner,
                       "Only packets in a tunnel whose innermost packet has this source or destination address")
         ->type_name("ADDR");
@@ -1040,8 +1040,12 @@ int main(int argc, char** argv)
                 merge_request["filter"] = fmt::format("{}", fmt::join(query_words, " "));
             if (query->parsed() && !query_inner.empty())   // and these by its parser
                 merge_request["inner_host"] = query_inner;
-            if (query->parsed() && query->count("--vni") > 0)
-                merge_request["vni"] = query_vni;
+            if (query->parsed() && !query_vni.empty()) {   // as linecap query reads it
+                uint32_t vni = 0;
+                if (std::string e = linecap::parse_vni(query_vni, vni); !e.empty())
+                    throw std::invalid_argument("query: --vni: " + e);
+                merge_request["vni"] = vni;
+            }
             if (!since.empty())
                 merge_request["since"] = utc_option(command, "--since", since);
             if (!until.empty())

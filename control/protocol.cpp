@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/tunnel_id.h"
 #include "core/utc_time.h"
 #include "fleet/fleet_session.h"
 
@@ -172,11 +173,12 @@ std::string parse_request(std::string_view line, request& out)
         out.inner_host = inner->get<std::string>();
     }
     if (const auto vni = j.find("vni"); shape->wants_filter && vni != j.end()) {
-        if (!vni->is_number_unsigned() || vni->get<uint64_t>() > UINT32_MAX)
-            return fmt::format("{}: \"vni\": {} is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN "
-                               "or GENEVE VNI, a GRE key, an ERSPAN session id)",
-                               name, quote(*vni));
-        out.vni = static_cast<uint32_t>(vni->get<uint64_t>());
+        uint32_t id = 0;
+        const std::string text = vni->is_string() ? vni->get<std::string>() : vni->dump();
+        if (std::string e = parse_vni(text, id); !e.empty() || !vni->is_number_unsigned())
+            return fmt::format("{}: \"vni\": {}", name,
+                               e.empty() ? fmt::format("{} is a string: give the number itself", quote(*vni)) : e);
+        out.vni = id;
     }
     if (shape->wants_spec) {
         const auto spec = j.find("spec");

@@ -147,18 +147,6 @@ std::string parse_inner_host(const std::string& text, inner_host& out)
     return {};
 }
 
-std::string parse_vni(const std::string& text, uint32_t& out)
-{
-    uint64_t v = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v > UINT32_MAX)
-        return fmt::format("\"{}\" is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE "
-                           "VNI, a GRE key, an ERSPAN session id)",
-                           text);
-    out = static_cast<uint32_t>(v);
-    return {};
-}
-
 std::string check_query_expression(const std::string& expression, int linktype)
 {
     bpf_program p{};

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/capture_format.h"
+#include "core/tunnel_id.h"
 #include "writers/merge.h"
 
 namespace linecap {
@@ -43,8 +44,7 @@ struct query_request {
 // Parses --inner-host's address (IPv4 or IPv6, no prefix). "" or what is
 // wrong, as every entry point words it.
 std::string parse_inner_host(const std::string& text, inner_host& out);
-// Parses --vni: a whole number from 0 to 4294967295.
-std::string parse_vni(const std::string& text, uint32_t& out);
+// --vni: core/tunnel_id.h's parse_vni.
 
 struct query_result {
     merge_result merge;                // the output, its packets, notes

@@ -355,7 +355,7 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
 
 // --- the index file -----------------------------------------------------------
 //
-// Host byte order. A 32-byte header: "LCINDEX\0", the version (2), the
+// Host byte order. A 32-byte header: "LCINDEX\0", the version (3), the
 // capture file's link type, its head's length and CRC-32, and the
 // header's own CRC-32. Then one entry per chunk: its length, its place
 // (chunk_place: offset, bytes, packets, times, first CRC, flags), each

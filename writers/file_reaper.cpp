@@ -3,10 +3,12 @@
 #include <chrono>
 #include <cstdint>
 #include <sched.h>
+#include <thread>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <rte_errno.h>
+#include <rte_lcore.h>
 #include <rte_ring.h>
 
 #include "core/error_text.h"
@@ -32,7 +34,16 @@ std::string file_reaper::start(const std::string& name)
     _ring = rte_ring_create(name.c_str(), reaper_ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (_ring == nullptr)
         return fmt::format("{}: cannot create the ring of deleted files: {}", name, rte_error_text(rte_errno));
-    _thread = std::thread([this] { run(); });
+    const auto body = [](void* self) -> void* {
+        static_cast<file_reaper*>(self)->run();
+        return nullptr;
+    };
+    if (int rc = rte_ctrl_thread_create(&_thread, "linecap-reaper", nullptr, body, this); rc != 0) {
+        rte_ring_free(_ring);
+        _ring = nullptr;
+        return fmt::format("{}: cannot start the thread that closes deleted files: {}", name, error_text(rc < 0 ? -rc : rc));
+    }
+    _running = true;
     return {};
 }
 
@@ -65,8 +76,9 @@ void file_reaper::stop()
     if (_ring == nullptr)
         return;
     _stopping.store(true, std::memory_order_release);
-    if (_thread.joinable())
-        _thread.join();
+    if (_running)
+        pthread_join(_thread, nullptr);
+    _running = false;
     void* fd;   // one handed as the thread made its last pass
     while (rte_ring_dequeue(_ring, &fd) == 0)
         close(static_cast<int>(reinterpret_cast<intptr_t>(fd)));

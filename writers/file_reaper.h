@@ -7,12 +7,13 @@
 // and a keep-N ring dropped thousands at each delete). So the writer opens
 // the file, unlinks its name (cheap: one directory entry) and hands the
 // descriptor here; this thread closes it, the last reference, and pays for
-// the extents at the lowest CPU priority (SCHED_IDLE).
+// the extents at the lowest CPU priority (SCHED_IDLE), on the control
+// threads' CPUs.
 #pragma once
 
 #include <atomic>
+#include <pthread.h>
 #include <string>
-#include <thread>
 
 struct rte_ring;
 
@@ -39,7 +40,10 @@ private:
     void run();
 
     rte_ring* _ring = nullptr;   // int descriptors as pointers: many producers, one consumer
-    std::thread _thread;
+    // A DPDK control thread: on the CPUs no lcore polls, where there are
+    // any (else the main lcore's, as the control thread).
+    pthread_t _thread{};
+    bool _running = false;
     std::atomic<bool> _stopping{false};
 };
 

@@ -182,31 +182,40 @@ private:
 // its rings fill meanwhile. Not a regular file (a pipe): nothing to do.
 class write_behind {
 public:
-    explicit write_behind(int fd)
+    // `written`: the output's bytes handed to the kernel so far (they end
+    // at the descriptor's offset now: a client's file may start anywhere).
+    write_behind(int fd, uint64_t written)
     {
         struct stat st{};
-        _fd = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fd : -1;
+        const int flags = fcntl(fd, F_GETFL);
+        const off_t at = lseek(fd, 0, SEEK_CUR);
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || flags < 0 || (flags & O_APPEND) != 0 || at < 0 ||
+            static_cast<uint64_t>(at) < written)
+            return;
+        _fd = fd;
+        _base = static_cast<uint64_t>(at) - written;
+        _started = _done = written;
     }
-    // `written`: the output's bytes handed to the kernel so far.
     void wrote(uint64_t written)
     {
         if (_fd < 0 || written - _started < write_behind_bytes)
             return;
-        sync_file_range(_fd, static_cast<off_t>(_started), static_cast<off_t>(written - _started),
-                        SYNC_FILE_RANGE_WRITE);
+        sync_file_range(_fd, offset(_started), offset(written) - offset(_started), SYNC_FILE_RANGE_WRITE);
         if (_started > _done) {   // the step before: on disk once this returns
-            sync_file_range(_fd, static_cast<off_t>(_done), static_cast<off_t>(_started - _done),
+            sync_file_range(_fd, offset(_done), offset(_started) - offset(_done),
                             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-            posix_fadvise(_fd, static_cast<off_t>(_done), static_cast<off_t>(_started - _done), POSIX_FADV_DONTNEED);
+            posix_fadvise(_fd, offset(_done), offset(_started) - offset(_done), POSIX_FADV_DONTNEED);
         }
         _done = _started;
         _started = written;
     }
 
 private:
+    off_t offset(uint64_t written) const { return static_cast<off_t>(_base + written); }
     static constexpr uint64_t write_behind_bytes = 8 << 20;
-    int _fd = -1;
-    uint64_t _started = 0;   // writeback started up to here
+    int _fd = -1;            // -1: nothing to do
+    uint64_t _base = 0;      // the file offset of the output's first byte
+    uint64_t _started = 0;   // writeback started up to here (output bytes)
     uint64_t _done = 0;      // on disk up to here
 };
 
@@ -447,7 +456,7 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
         advance(i);
     // A write that failed (a reader of the pipe that hung up: EPIPE; a full
     // disk) ends the merge: the records after it would be read for nothing.
-    write_behind behind(out.fd);
+    write_behind behind(out.fd, writer.file().durable_size());
     while (!heap.empty() && writer.file().error() == 0) {
         const size_t i = heap.top().second;
         heap.pop();

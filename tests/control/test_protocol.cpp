@@ -126,8 +126,10 @@ TEST_CASE("query takes merge's fields and a filter; merge takes no filter")
     CHECK(r.inner_host == "10.4.2.50");   // checked by the daemon, as the filter is
     CHECK(r.vni == 4294967295u);
     CHECK(error_of(R"({"cmd":"query","id":"3","vni":4294967296})") ==
-          "query: \"vni\": 4294967296 is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE VNI, "
-          "a GRE key, an ERSPAN session id)");
+          "query: \"vni\": \"4294967296\" is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE "
+          "VNI, a GRE key, an ERSPAN session id)");
+    CHECK(error_of(R"({"cmd":"query","id":"3","vni":"42"})") ==
+          "query: \"vni\": \"42\" is a string: give the number itself");
     CHECK(error_of(R"({"cmd":"query","id":"3","inner_host":7})") ==
           "query: \"inner_host\": expected an address (a string), got 7");
     CHECK(error_of(R"({"cmd":"query"})") == "query: \"id\" is missing");
