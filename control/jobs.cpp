@@ -25,16 +25,17 @@ background_jobs::~background_jobs()
 
 namespace {
 
-// The calling thread yields the CPU to every other thread (SCHED_IDLE) and
-// the disk to every other reader and writer (the idle I/O class; only the
-// bfq scheduler acts on it). Best effort: a thread that cannot lower its
-// priority still runs, paced by its read rate.
+// The calling thread yields the CPU to every other thread (SCHED_IDLE: it
+// runs when they rest) and the disk to other readers and writers (the
+// lowest best-effort I/O level; the bfq and kyber schedulers act on it).
+// Best effort: a thread that cannot lower its priority still runs, paced
+// by its read rate.
 void lower_priorities()
 {
     sched_param none{};
     sched_setscheduler(0, SCHED_IDLE, &none);   // 0: this thread (Linux schedules threads)
-    constexpr int ioprio_class_idle = 3, ioprio_class_shift = 13, ioprio_who_process = 1;
-    syscall(SYS_ioprio_set, ioprio_who_process, 0, ioprio_class_idle << ioprio_class_shift);
+    constexpr int ioprio_class_best_effort = 2, ioprio_class_shift = 13, ioprio_who_process = 1, lowest = 7;
+    syscall(SYS_ioprio_set, ioprio_who_process, 0, ioprio_class_best_effort << ioprio_class_shift | lowest);
 }
 
 } // namespace
@@ -49,8 +50,8 @@ void background_jobs::merge(client_id client, const std::string& id, query_reque
     j->merged.query = query;
     j->merged.streamed = static_cast<bool>(on_done);
     job* raw = j.get();
+    request.merge.on_opened = lower_priorities;
     j->thread = std::thread([raw, request = std::move(request), query, on_done = std::move(on_done)] {
-        lower_priorities();
         raw->merged.error = query ? run_query(request, raw->merged.result)
                                   : merge_captures(request.merge, raw->merged.result.merge);
         if (on_done)

@@ -3,10 +3,13 @@
 // control loop goes on enforcing limits and serving clients meanwhile. The
 // loop starts them and reaps them; nothing else touches them.
 //
-// A merge or query thread runs at the lowest priorities Linux has (CPU:
-// SCHED_IDLE; disk: the idle I/O class, which the bfq scheduler honours),
-// and reads at most merge_request::read_rate bytes a second: on a machine
-// where the writers share its CPU and disk, the capture comes first.
+// A merge or query thread, once it has opened its files (at full speed: a
+// ring rotating many times a second deletes what it is slow to open), runs
+// only when the other threads of its CPU rest (SCHED_IDLE), at the lowest
+// best-effort I/O level, and
+// reads at most merge_request::read_rate bytes a second: on a machine where
+// the writers share its CPU and disk, the capture comes first. A writer
+// that never rests makes such a job wait until it does.
 #pragma once
 
 #include <functional>

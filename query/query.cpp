@@ -200,8 +200,15 @@ std::string run_query(const query_request& request, query_result& result)
             read_bytes->fetch_add(file_bytes, std::memory_order_relaxed);
             return opened(reader.open_descriptor(fd, path, partial, limit_bytes));
         };
-        const std::string index_path = index_name_of(path);
-        const int index_fd = open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
+        std::string index_path = index_name_of(path);
+        int index_fd = open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (index_fd < 0 && errno == ENOENT && path.ends_with(".part")) {
+            // Renamed with its file since the folder was listed (a
+            // rotation): the index under the new name (the head's CRC
+            // below says whether it is this file's).
+            index_path = index_name_of(path.substr(0, path.size() - 5));
+            index_fd = open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
+        }
         if (index_fd < 0) {
             if (errno != ENOENT)
                 return whole(fmt::format("{}: cannot open its index: {}: read whole", path, error_text(errno)));

@@ -2,7 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <sched.h>
+#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 
@@ -56,8 +56,7 @@ bool file_reaper::take(int fd)
 
 void file_reaper::run()
 {
-    sched_param none{};
-    sched_setscheduler(0, SCHED_IDLE, &none);   // 0: this thread
+    setpriority(PRIO_PROCESS, 0, 19);   // 0: this thread; SCHED_IDLE could starve it, and the disk stay full
     void* taken[64];
     for (;;) {
         const bool last = _stopping.load(std::memory_order_acquire);

@@ -7,8 +7,8 @@
 // and a keep-N ring dropped thousands at each delete). So the writer opens
 // the file, unlinks its name (cheap: one directory entry) and hands the
 // descriptor here; this thread closes it, the last reference, and pays for
-// the extents at the lowest CPU priority (SCHED_IDLE), on the control
-// threads' CPUs.
+// the extents at the lowest CPU priority (nice 19: it progresses on a busy
+// CPU, so the space is freed), on the control threads' CPUs.
 #pragma once
 
 #include <atomic>

@@ -269,6 +269,8 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     }
     if (opened.files.empty())
         return "no input files";
+    if (request.on_opened)
+        request.on_opened();
 
     uint8_t head[sizeof(pcap_file_header)];
     const ssize_t head_len = S_ISREG(opened.files.front().st.st_mode) ? pread(opened.files.front().fd, head, sizeof head, 0) : 0;

@@ -48,6 +48,10 @@ struct merge_request {
         open_input;
     // Which records go into the output (linecap query's filter); unset: all.
     std::function<bool(const capture_record&)> keep;
+    // Called once every input is open, before any is read: a job that
+    // races a rotating ring to open its files at full speed can take its
+    // time from there (the daemon lowers its priority here, control/jobs.h).
+    std::function<void()> on_opened;
     // At most this many bytes of records read per second (their headers
     // counted as 16 bytes), so that a merge or query of a running ring
     // leaves the disk to its writers; 0: as fast as the inputs read. The
