@@ -660,22 +660,14 @@ std::string control_daemon::merge_into(client_id client, const request& req, int
         return refuse(fmt::format("{}: no output file came with the request: the client opens the file and passes "
                                   "its descriptor with the request (SCM_RIGHTS), as linecapctl {} ID -o FILE does",
                                   cmd, cmd));
-    // The words `linecap query` gives for the same expression.
-    if (query && !req.filter.empty())
-        if (std::string e = check_query_expression(req.filter); !e.empty())
+    // The words `linecap query` gives for the same expression or address.
+    query_request asked;
+    if (query)
+        if (std::string e = take_query_terms(req.filter, req.inner_host, req.vni, asked); !e.empty())
             return refuse(fmt::format("query: {}", e));
-    inner_host inner;
-    if (query && !req.inner_host.empty())
-        if (std::string e = parse_inner_host(req.inner_host, inner); !e.empty())
-            return refuse(fmt::format("query: \"inner_host\": {}", e));
     const int folder_fd = openat(_catalog.root_fd(), r->folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (folder_fd < 0)
         return refuse(fmt::format("{}: cannot open the session's folder: {}", _catalog.folder_path(*r), strerror(errno)));
-    query_request asked;
-    asked.expression = req.filter;
-    if (!req.inner_host.empty())
-        asked.inner = inner;
-    asked.vni = req.vni;
     merge_request& request = asked.merge;
     // 0: no limit; anything above it at least a byte a second.
     request.read_rate = _options.read_rate_mb > 0 ? std::max<uint64_t>(1, static_cast<uint64_t>(_options.read_rate_mb * 1e6)) : 0;

@@ -192,12 +192,9 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
         return send_error(res, 400, e);
     // A filter tcpdump would refuse is the request's fault (400), in the
     // words the socket and `linecap query` give.
-    if (query && !merge.filter.empty())
-        if (std::string e = check_query_expression(merge.filter); !e.empty())
+    if (query_request terms; query)
+        if (std::string e = take_query_terms(merge.filter, merge.inner_host, merge.vni, terms); !e.empty())
             return send_error(res, 400, fmt::format("query: {}", e));
-    if (inner_host inner; query && !merge.inner_host.empty())
-        if (std::string e = parse_inner_host(merge.inner_host, inner); !e.empty())
-            return send_error(res, 400, fmt::format("query: \"inner_host\": {}", e));
 
     // HEAD: the headers a GET would get, without a merge made to be thrown
     // away. The session looked up as `show` looks it up (the same lookup

@@ -35,7 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/fleet_merge.h"
-#include "core/tunnel_id.h"
+#include "query/query.h"
 #include "control/fleet_view.h"
 #include "control/http_token.h"
 #include "control/session_options.h"
@@ -1136,16 +1136,10 @@ int main(int argc, char** argv)
                 // With -o -, standard output is the capture: the summary goes to stderr.
                 const std::string into = merge_out == "-" ? "standard output" : merge_out;
                 if (query->parsed())   // as `linecap query` says it
-                    fmt::print(merge_out == "-" ? stderr : stdout,
-                               "{} from {} into {}: read {} of {} ({:.2f}%), {} of {} indexed chunks\n",
-                               count_of(number(reply, "packets"), "packet", "packets"),
-                               count_of(number(reply, "files"), "file", "files"), into,
-                               human_bytes(number(reply, "bytes_read")), human_bytes(number(reply, "capture_bytes")),
-                               number(reply, "capture_bytes") == 0
-                                   ? 0.0
-                                   : 100.0 * static_cast<double>(number(reply, "bytes_read")) /
-                                         static_cast<double>(number(reply, "capture_bytes")),
-                               number(reply, "chunks_read"), number(reply, "chunks"));
+                    fmt::print(merge_out == "-" ? stderr : stdout, "{}\n",
+                               linecap::query_summary(number(reply, "packets"), number(reply, "files"), merge_out,
+                                                      number(reply, "bytes_read"), number(reply, "capture_bytes"),
+                                                      number(reply, "chunks_read"), number(reply, "chunks")));
                 else
                     fmt::print(merge_out == "-" ? stderr : stdout, "{} from {} merged into {}\n",
                                count_of(number(reply, "packets"), "packet", "packets"),

@@ -147,6 +147,23 @@ std::string parse_inner_host(const std::string& text, inner_host& out)
     return {};
 }
 
+std::string take_query_terms(const std::string& filter, const std::string& inner_host_text,
+                             std::optional<uint32_t> vni, query_request& out)
+{
+    if (!filter.empty())
+        if (std::string e = check_query_expression(filter); !e.empty())
+            return e;
+    out.expression = filter;
+    if (!inner_host_text.empty()) {
+        inner_host host;
+        if (std::string e = parse_inner_host(inner_host_text, host); !e.empty())
+            return "\"inner_host\": " + e;
+        out.inner = host;
+    }
+    out.vni = vni;
+    return {};
+}
+
 std::string check_query_expression(const std::string& expression, int linktype)
 {
     bpf_program p{};
@@ -175,9 +192,10 @@ std::string run_query(const query_request& request, query_result& result)
     // Files without an index: one note for all of them.
     std::vector<std::string> unindexed;
     merge_request merge = request.merge;
-    if (filtered || request.inner || request.vni)
-        merge.keep = [filters, filtered, &request](const capture_record& r) {
-            return (!filtered || filters->accepts(r)) && (!(request.inner || request.vni) || tunnel_terms_hold(request, r));
+    const bool tunnel_terms = request.inner || request.vni;
+    if (filtered || tunnel_terms)
+        merge.keep = [filters, filtered, tunnel_terms, &request](const capture_record& r) {
+            return (!filtered || filters->accepts(r)) && (!tunnel_terms || tunnel_terms_hold(request, r));
         };
     merge.open_input = [&](int fd, const std::string& path, bool partial, uint64_t limit_bytes,
                            capture_reader& reader, std::vector<std::string>& notes) -> std::string {
@@ -351,15 +369,10 @@ int query_main(int argc, char** argv)
         std::cerr << "linecap query: " << error << "\n";
         return 1;
     }
-    std::cerr << fmt::format(
-        "linecap query: {} from {} into {}: read {} of {} ({:.2f}%), {} of {} indexed chunks\n",
-        count_of(result.merge.packets, "packet", "packets"), count_of(result.merge.files, "file", "files"),
-        result.merge.output == "-" ? "standard output" : result.merge.output, human_bytes(result.bytes_read),
-        human_bytes(result.capture_bytes),
-        result.capture_bytes == 0 ? 0.0
-                                  : 100.0 * static_cast<double>(result.bytes_read) /
-                                        static_cast<double>(result.capture_bytes),
-        result.chunks_read, result.chunks);
+    std::cerr << "linecap query: "
+              << query_summary(result.merge.packets, result.merge.files, result.merge.output, result.bytes_read,
+                               result.capture_bytes, result.chunks_read, result.chunks)
+              << "\n";
     return 0;
 }
 

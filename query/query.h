@@ -14,7 +14,10 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "core/capture_format.h"
+#include "core/human_units.h"
 #include "core/tunnel_id.h"
 #include "writers/merge.h"
 
@@ -40,6 +43,27 @@ struct query_request {
     std::optional<inner_host> inner;
     std::optional<uint32_t> vni;
 };
+
+// The line `linecap query` and `linecapctl query` end with: "17 packets
+// from 4 files into one.pcap: read 61.4 KiB of 3.1 MiB (1.93%), 4 of 410
+// indexed chunks". `into`: the output's name ("-": standard output).
+inline std::string query_summary(uint64_t packets, uint64_t files, const std::string& into, uint64_t bytes_read,
+                                 uint64_t capture_bytes, uint64_t chunks_read, uint64_t chunks)
+{
+    return fmt::format("{} from {} into {}: read {} of {} ({:.2f}%), {} of {} indexed chunks",
+                       count_of(packets, "packet", "packets"), count_of(files, "file", "files"),
+                       into == "-" ? "standard output" : into, human_bytes(bytes_read), human_bytes(capture_bytes),
+                       capture_bytes == 0 ? 0.0
+                                          : 100.0 * static_cast<double>(bytes_read) / static_cast<double>(capture_bytes),
+                       chunks_read, chunks);
+}
+
+// The query terms of the socket's and HTTP's query (control/protocol.h:
+// filter, inner_host, vni) into `out`, checked as `linecap query` checks
+// them. "" or what is wrong, in the words every entry point gives
+// ("bpf: ...", "\"inner_host\": ...").
+std::string take_query_terms(const std::string& filter, const std::string& inner_host_text,
+                             std::optional<uint32_t> vni, query_request& out);
 
 // Parses --inner-host's address (IPv4 or IPv6, no prefix). "" or what is
 // wrong, as every entry point words it.

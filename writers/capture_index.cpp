@@ -43,6 +43,15 @@ inline uint32_t be32(const uint8_t* p)
     return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
 }
 
+// The tunnel ports the index walks: VXLAN's default and Linux's old port,
+// GENEVE's default.
+const tunnel_ports index_tunnel_ports = [] {
+    tunnel_ports p;
+    p.vxlan[1] = to_network16(8472);
+    p.vxlan_count = 2;
+    return p;
+}();
+
 // Could the packet be in a tunnel? The full walk (read_tunnel_keys) only
 // for those: never false where the walk could find one. An untagged IPv4
 // packet carrying GRE or IP-in-IP, or UDP to a tunnel port (read where the
@@ -55,8 +64,10 @@ inline bool might_tunnel(const uint8_t* data, uint32_t caplen, uint16_t ethertyp
     const auto tunnel_port = [&](uint32_t l4) {
         if (caplen < l4 + 4)
             return false;
-        const uint16_t port = be16(data + l4 + 2);
-        return port == 4789 || port == 8472 || port == 6081;
+        uint16_t port;   // network byte order, as tunnel_ports has them
+        std::memcpy(&port, data + l4 + 2, sizeof port);
+        return detail::listed(index_tunnel_ports.vxlan, index_tunnel_ports.vxlan_count, port) ||
+               detail::listed(index_tunnel_ports.geneve, index_tunnel_ports.geneve_count, port);
     };
     if (ethertype == 0x0800) {
         if (caplen < 24)
@@ -196,16 +207,10 @@ uint32_t tunnel_keys::address_key(uint8_t family, const uint8_t* address)
 
 bool read_tunnel_keys(const uint8_t* data, uint32_t caplen, tunnel_keys& keys)
 {
-    static const tunnel_ports ports = [] {
-        tunnel_ports p;
-        p.vxlan[1] = to_network16(8472);
-        p.vxlan_count = 2;
-        return p;
-    }();
     keys = tunnel_keys{};
     tunnel_view t;
     packet_fields inner{};
-    if (!locate_inner(data, std::min(caplen, index_packet_bytes), ports, t, inner))
+    if (!locate_inner(data, std::min(caplen, index_packet_bytes), index_tunnel_ports, t, inner))
         return false;
     keys.has_id = t.has_id;
     keys.id = t.id;
