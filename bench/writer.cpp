@@ -1,6 +1,6 @@
 // bench/writer: the writer alone, on one core, no NIC.
 //
-//   build/bench/linecap-bench-writer [--dir DIR] [--seconds S]
+//   build/bench/linecap-bench-writer [--dir DIR] [--seconds S] [--only 64|imix|1514]
 //
 // Packets are built once in mbufs. Each round does what a writer lcore does
 // per burst of 128: dequeue pointers from an SPSC rte_ring (the worker's
@@ -38,6 +38,7 @@ constexpr unsigned burst = 128;
 constexpr unsigned working_set = 4096;
 
 struct profile_def {
+    const char* key;    // --only
     const char* name;
     traffic::profile shape;
     uint32_t snaplen;
@@ -130,6 +131,9 @@ int main(int argc, char** argv)
     app.add_option("--seconds", seconds, "Time per measurement");
     size_t chunk = capture_file_options{}.chunk_bytes;
     app.add_option("--chunk", chunk, "Bytes per write");
+    std::string only;
+    app.add_option("--only", only, "One kind of packets: 64, imix or 1514 (default: all three)")
+        ->check(CLI::IsMember({"64", "imix", "1514"}));
     CLI11_PARSE(app, argc, argv);
 
     const char* eal[] = {"bench", "--no-huge", "-m", "512", "--no-pci", "--no-shconf", "-l", "0",
@@ -147,9 +151,9 @@ int main(int argc, char** argv)
     }
 
     const profile_def profiles[] = {
-        {"64 B, snaplen 64", traffic::profile::small, 64},
-        {"IMIX, whole", traffic::profile::imix, 0},
-        {"1514 B, whole", traffic::profile::large, 0},
+        {"64", "64 B, snaplen 64", traffic::profile::small, 64},
+        {"imix", "IMIX, whole", traffic::profile::imix, 0},
+        {"1514", "1514 B, whole", traffic::profile::large, 0},
     };
     fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "packets", "/dev/null",
                "/dev/null, indexed", "disk, O_DIRECT", "O_DIRECT, indexed", "disk, buffered", "dd direct",
@@ -157,6 +161,8 @@ int main(int argc, char** argv)
     fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "", "Mpps    GB/s",
                "Mpps    of plain", "Mpps    GB/s", "Mpps    of plain", "Mpps    GB/s", "GB/s", "vs dd");
     for (const profile_def& p : profiles) {
+        if (!only.empty() && only != p.key)
+            continue;
         auto pkts = build(pool, p.shape);
         capture_file_options options;
         options.snaplen = p.snaplen;

@@ -880,7 +880,8 @@ int main(int argc, char** argv)
     std::vector<std::string> query_words;
     std::string query_inner, query_vni;
     query->add_option("--inner-host", query_inner,
-                      "Only packets in a tunnel whose innermost packet has this source or destination address")
+                      "Only packets in a tunnel whose innermost packet has a source or destination address in "
+                      "ADDR: an address, a prefix (10.4.2.0/24) or a range (10.4.2.1-10.4.2.9)")
         ->type_name("ADDR");
     query->add_option("--vni", query_vni, "Only packets whose outermost tunnel has this id (VNI, GRE key, ERSPAN "
                                           "session id)")

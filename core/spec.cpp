@@ -146,47 +146,58 @@ u128 low_bits(unsigned n)
     return n >= 128 ? ~u128{0} : (u128{1} << n) - 1;
 }
 
-ip_range parse_ip_range(const spec_value& f)
+} // namespace
+
+std::string parse_ip_range(std::string_view text, ip_range& r)
 {
-    const std::string& text = f.string();
-    ip_range r;
+    r = ip_range{};
     if (const auto slash = text.find('/'); slash != std::string::npos) {
-        const std::string_view addr_text(text.data(), slash);
+        const std::string_view addr_text = text.substr(0, slash);
         if (!parse_address(addr_text, r.family, r.lo))
-            f.fail(fmt::format("{} is not an IPv4 or IPv6 address", addr_text));
+            return fmt::format("{} is not an IPv4 or IPv6 address", addr_text);
         unsigned length = 0;
         const char* begin = text.data() + slash + 1;
         const char* end = text.data() + text.size();
         const auto [ptr, ec] = std::from_chars(begin, end, length);
         if (begin == end || ec != std::errc() || ptr != end)
-            f.fail(fmt::format("{}: the prefix length must be a number", text));
+            return fmt::format("{}: the prefix length must be a number", text);
         if (length > width(r.family))
-            f.fail(fmt::format("{}: prefix length {} is too long for IPv{}", text, length, r.family));
+            return fmt::format("{}: prefix length {} is too long for IPv{}", text, length, r.family);
         const u128 host_mask = low_bits(width(r.family) - length);
         const u128 base = to_int(r.family, r.lo);
         if ((base & host_mask) != 0)
-            f.fail(fmt::format("{} has host bits set: did you mean {}/{}?", text,
-                               format_address(r.family, from_int(r.family, base & ~host_mask)), length));
+            return fmt::format("{} has host bits set: did you mean {}/{}?", text,
+                               format_address(r.family, from_int(r.family, base & ~host_mask)), length);
         r.hi = from_int(r.family, base | host_mask);
-        return r;
+        return {};
     }
     if (const auto dash = text.find('-'); dash != std::string::npos) {
-        const std::string_view lo_text(text.data(), dash);
-        const std::string_view hi_text = std::string_view(text).substr(dash + 1);
+        const std::string_view lo_text = text.substr(0, dash);
+        const std::string_view hi_text = text.substr(dash + 1);
         uint8_t hi_family = 0;
         if (!parse_address(lo_text, r.family, r.lo))
-            f.fail(fmt::format("{} is not an IPv4 or IPv6 address", lo_text));
+            return fmt::format("{} is not an IPv4 or IPv6 address", lo_text);
         if (!parse_address(hi_text, hi_family, r.hi))
-            f.fail(fmt::format("{} is not an IPv4 or IPv6 address", hi_text));
+            return fmt::format("{} is not an IPv4 or IPv6 address", hi_text);
         if (hi_family != r.family)
-            f.fail(fmt::format("{} mixes IPv4 and IPv6", text));
+            return fmt::format("{} mixes IPv4 and IPv6", text);
         if (to_int(r.family, r.lo) > to_int(r.family, r.hi))
-            f.fail(fmt::format("{} is a reversed range: the first address must be the lower", text));
-        return r;
+            return fmt::format("{} is a reversed range: the first address must be the lower", text);
+        return {};
     }
     if (!parse_address(text, r.family, r.lo))
-        f.fail(fmt::format("{} is not an IPv4 or IPv6 address, prefix or range", text));
+        return fmt::format("{} is not an IPv4 or IPv6 address, prefix or range", text);
     r.hi = r.lo;
+    return {};
+}
+
+namespace {
+
+ip_range parse_ip_range(const spec_value& f)
+{
+    ip_range r;
+    if (std::string e = linecap::parse_ip_range(f.string(), r); !e.empty())
+        f.fail(e);
     return r;
 }
 

@@ -117,6 +117,11 @@ struct ip_prefix {
     uint8_t length = 0;   // bits
 };
 
+// Parses an address (10.4.2.50, 2001:db8::7), a CIDR prefix (10.4.2.0/24)
+// or a range (10.4.2.1-10.4.2.9) into `out`: "" or what is wrong with it,
+// in the words a spec's "src" and "dst" give.
+std::string parse_ip_range(std::string_view text, ip_range& out);
+
 // The fewest CIDR prefixes that cover exactly the range.
 std::vector<ip_prefix> range_to_prefixes(const ip_range& range);
 std::string format_address(uint8_t family, const std::array<uint8_t, 16>& addr);

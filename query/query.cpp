@@ -84,9 +84,12 @@ bool tunnel_terms_hold(const query_request& request, const capture_record& r)
     if (request.vni && (!keys.has_id || keys.id != *request.vni))
         return false;
     if (request.inner) {
-        const size_t n = request.inner->family == 4 ? 4 : 16;
-        return keys.family == request.inner->family && (std::memcmp(keys.src, request.inner->address, n) == 0 ||
-                                                        std::memcmp(keys.dst, request.inner->address, n) == 0);
+        const ip_range& r = *request.inner;
+        const size_t n = r.family == 4 ? 4 : 16;
+        const auto in_range = [&](const uint8_t* a) {   // network byte order compares as numbers do
+            return std::memcmp(a, r.lo.data(), n) >= 0 && std::memcmp(a, r.hi.data(), n) <= 0;
+        };
+        return keys.family == r.family && (in_range(keys.src) || in_range(keys.dst));
     }
     return true;
 }
@@ -96,8 +99,20 @@ bool tunnel_terms_may_hold(const query_request& request, const index_chunk& c)
 {
     if (request.vni && !c.holds(index_field::tunnel_id, '=', UINT32_MAX, *request.vni))
         return false;
-    return !request.inner || c.holds(index_field::inner_address, '=', UINT32_MAX,
-                                     tunnel_keys::address_key(request.inner->family, request.inner->address));
+    if (!request.inner)
+        return true;
+    const ip_range& r = *request.inner;
+    if (r.lo == r.hi)
+        return c.holds(index_field::inner_address, '=', UINT32_MAX, tunnel_keys::address_key(r.family, r.lo.data()));
+    if (r.family == 6)   // a set of IPv6 addresses' XORs says nothing of a prefix: any inner address may be one
+        return c.set_size(index_field::inner_address) > 0;
+    // IPv4: a prefix is a masked value (several, for a range).
+    for (const ip_prefix& p : range_to_prefixes(r)) {
+        const uint32_t mask = p.length == 0 ? 0 : UINT32_MAX << (32 - p.length);
+        if (c.holds(index_field::inner_address, '=', mask, tunnel_keys::address_key(4, p.addr.data()) & mask))
+            return true;
+    }
+    return false;
 }
 
 // The chunks of one indexed file to read, as byte ranges (adjacent chunks
@@ -133,18 +148,9 @@ std::vector<byte_range> select_ranges(const capture_index& index, uint64_t file_
 
 } // namespace
 
-std::string parse_inner_host(const std::string& text, inner_host& out)
+std::string parse_inner_host(const std::string& text, ip_range& out)
 {
-    out = inner_host{};
-    if (inet_pton(AF_INET, text.c_str(), out.address) == 1)
-        out.family = 4;
-    else if (inet_pton(AF_INET6, text.c_str(), out.address) == 1)
-        out.family = 6;
-    else
-        return fmt::format("\"{}\" is not an IPv4 or IPv6 address (one address, no prefix: 10.4.2.50, "
-                           "2001:db8::7)",
-                           text);
-    return {};
+    return parse_ip_range(text, out);
 }
 
 std::string take_query_terms(const std::string& filter, const std::string& inner_host_text,
@@ -155,7 +161,7 @@ std::string take_query_terms(const std::string& filter, const std::string& inner
             return e;
     out.expression = filter;
     if (!inner_host_text.empty()) {
-        inner_host host;
+        ip_range host;
         if (std::string e = parse_inner_host(inner_host_text, host); !e.empty())
             return "\"inner_host\": " + e;
         out.inner = host;
@@ -308,7 +314,8 @@ int query_main(int argc, char** argv)
     std::string inner, vni;
     app.add_option("--inner-host", inner,
                    "Only packets in a tunnel (VXLAN on 4789 or 8472, GENEVE, GRE, ERSPAN, IP-in-IP) whose innermost "
-                   "packet has this source or destination address")
+                   "packet has a source or destination address in ADDR: an address (10.4.2.50), a prefix "
+                   "(10.4.2.0/24) or a range (10.4.2.1-10.4.2.9)")
         ->type_name("ADDR");
     app.add_option("--vni", vni, "Only packets whose outermost tunnel has this id (VNI, GRE key, ERSPAN session id)")
         ->type_name("N");
@@ -346,7 +353,7 @@ int query_main(int argc, char** argv)
             return 2;
         }
     if (!inner.empty()) {
-        inner_host host;
+        ip_range host;
         if (std::string e = parse_inner_host(inner, host); !e.empty()) {
             std::cerr << "linecap query: --inner-host: " << e << "\n";
             return 2;

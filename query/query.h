@@ -18,19 +18,11 @@
 
 #include "core/capture_format.h"
 #include "core/human_units.h"
+#include "core/spec.h"   // ip_range
 #include "core/tunnel_id.h"
 #include "writers/merge.h"
 
 namespace linecap {
-
-// A tunnel term of a query: the innermost packet of a tunnel (VXLAN,
-// GENEVE, GRE, ERSPAN, IP-in-IP: writers/capture_index.h's tunnel_keys)
-// has this source or destination address, or its outermost tunnel id is
-// this VNI (GRE key, ERSPAN session id).
-struct inner_host {
-    uint8_t family = 0;               // 4 or 6
-    uint8_t address[16]{};            // network byte order
-};
 
 struct query_request {
     // The inputs (files, folders of linecap's capture files, or a folder
@@ -39,8 +31,12 @@ struct query_request {
     merge_request merge;
     std::string expression;            // tcpdump's language; empty: every packet
     // Tunnel terms, ANDed with the expression (tcpdump's language has none
-    // for a VXLAN's inner packet): --inner-host, --vni.
-    std::optional<inner_host> inner;
+    // for a VXLAN's inner packet): the innermost packet of a tunnel (VXLAN,
+    // GENEVE, GRE, ERSPAN, IP-in-IP: writers/capture_index.h's tunnel_keys)
+    // has a source or destination address in `inner` (--inner-host: an
+    // address, prefix or range), and its outermost tunnel id is `vni`
+    // (--vni: a VNI, GRE key or ERSPAN session id).
+    std::optional<ip_range> inner;
     std::optional<uint32_t> vni;
 };
 
@@ -65,9 +61,10 @@ inline std::string query_summary(uint64_t packets, uint64_t files, const std::st
 std::string take_query_terms(const std::string& filter, const std::string& inner_host_text,
                              std::optional<uint32_t> vni, query_request& out);
 
-// Parses --inner-host's address (IPv4 or IPv6, no prefix). "" or what is
-// wrong, as every entry point words it.
-std::string parse_inner_host(const std::string& text, inner_host& out);
+// Parses --inner-host's address, CIDR prefix or range (IPv4 or IPv6:
+// core/spec.h's parse_ip_range, as a spec's "src"). "" or what is wrong, as
+// every entry point words it.
+std::string parse_inner_host(const std::string& text, ip_range& out);
 // --vni: core/tunnel_id.h's parse_vni.
 
 struct query_result {

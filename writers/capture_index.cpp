@@ -180,7 +180,10 @@ void index_builder::reset()
     for (size_t f = 0; f < wide_fields; f++) {
         _wide[f].reset(roaring_bitmap_create());
         _pending[f].clear();
+        // Empty: 0 in every slot but 0's own, which holds 1 (whose slot is another).
+        static_assert(recent_slot(0) == 0 && recent_slot(1) != 0);
         _recent[f].fill(0);
+        _recent[f][recent_slot(0)] = 1;
     }
     _protocols.fill(0);
     _l4_words.fill(0);

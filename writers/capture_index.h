@@ -174,18 +174,23 @@ private:
     // repeat their addresses), and a value new to it is kept for a batch;
     // a batch of 8192 is sorted into the chunk's set, so that no moment of
     // a chunk costs more than a batch (a writer that stalls fills its ring).
+    // The cache is direct-mapped, 4096 values of 4 bytes (16 KiB: the IPv4
+    // one, the ports and the protocols stay in a core's L1 together): 1024
+    // slots missed one lookup in three on 256 flows, 1000 addresses
+    // (bench/writer, docs/performance.md).
     static constexpr size_t wide_fields = 7;       // ipv4_address to tunnel_id: index_field 0 to 6
-    static constexpr size_t recent_slots = 1024;   // per wide field, direct-mapped
+    static constexpr size_t recent_slots = 4096;   // per wide field
+    static constexpr unsigned recent_shift = 20;   // 32 - log2(recent_slots)
     static constexpr size_t batch_values = 8192;
 
-    void add_wide(index_field field, uint32_t v)
+    static constexpr uint32_t recent_slot(uint32_t v) { return (v * 0x9e3779b1u) >> recent_shift; }   // a multiplicative hash
+    [[gnu::always_inline]] void add_wide(index_field field, uint32_t v)
     {
         const auto f = static_cast<size_t>(field);
-        uint64_t& slot = _recent[f][(v * 0x9e3779b1u) >> 22];   // 10 bits of a multiplicative hash
-        const uint64_t tagged = uint64_t{1} << 32 | v;             // 0: an empty slot
-        if (slot == tagged)
+        uint32_t& slot = _recent[f][recent_slot(v)];
+        if (slot == v)
             return;
-        slot = tagged;
+        slot = v;
         _pending[f].push_back(v);
         if (_pending[f].size() >= batch_values)
             flush(f);
@@ -194,7 +199,9 @@ private:
 
     std::array<std::vector<uint32_t>, wide_fields> _pending;             // not yet in _wide
     std::array<roaring_ptr, wide_fields> _wide;                          // the chunk's values so far
-    std::array<std::array<uint64_t, recent_slots>, wide_fields> _recent{};
+    // Empty, each slot holds a value that does not hash to it (reset()):
+    // no value can be found where it was never put.
+    std::array<std::array<uint32_t, recent_slots>, wide_fields> _recent{};
     std::array<uint64_t, 256 / 64> _protocols{};                         // a bit per protocol number
     std::array<uint64_t, 65536 / 64> _l4_words{};                        // a bit per port (half-word)
     std::vector<uint32_t> _halves;   // a folded set's values, made in finish()

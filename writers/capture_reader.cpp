@@ -25,8 +25,9 @@ namespace linecap {
 
 namespace {
 
-// stdio's buffer over a pipe: one read() per MiB instead of one per 4 KiB
-// (libpcap reads each record header and body with its own fread()).
+// stdio's buffer over a pipe or a chunk read by pread (open_ranges): one
+// read() per MiB instead of one per 8 KiB (libpcap reads each record header
+// and body with its own fread()).
 constexpr size_t pipe_buffer_bytes = 1 << 20;
 // stdio's buffer over a mapped file (fmemopen): copies of this size.
 constexpr size_t mapped_buffer_bytes = 64 << 10;
@@ -212,6 +213,16 @@ struct capture_reader::pcap_source {
     bool swapped = false;        // the file's byte order is not ours
     int dlt = -1;                // pcap_datalink()
     uint64_t prefetched = 0;     // the mapping's cache lines asked for up to here (direct reading)
+    // stdio's buffer, of our size: glibc's setvbuf takes the size only with
+    // a buffer (given none, it makes its own of 8 KiB, whatever the size).
+    // Freed after the stream is closed (the destructor's body).
+    std::unique_ptr<char[]> stdio_buffer;
+
+    void set_buffer(FILE* s, size_t bytes)
+    {
+        stdio_buffer = std::make_unique_for_overwrite<char[]>(bytes);
+        std::setvbuf(s, stdio_buffer.get(), _IOFBF, bytes);
+    }
 
     ~pcap_source()
     {
@@ -317,7 +328,7 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
             } else {
                 src->map = m;
                 src->map_bytes = size;
-                std::setvbuf(stream, nullptr, _IOFBF, mapped_buffer_bytes);
+                src->set_buffer(stream, mapped_buffer_bytes);
             }
         }
         if (stream == nullptr) {
@@ -326,7 +337,7 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
                 close(fd);
                 return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
             }
-            std::setvbuf(stream, nullptr, _IOFBF, pipe_buffer_bytes);
+            src->set_buffer(stream, pipe_buffer_bytes);
         } else {
             close(fd);
         }
@@ -340,7 +351,7 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
             prefixed_close(p);
             return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
         }
-        std::setvbuf(stream, nullptr, _IOFBF, pipe_buffer_bytes);
+        src->set_buffer(stream, pipe_buffer_bytes);
     }
     return open_with_libpcap(std::move(src), stream, head, got, regular);
 }
@@ -370,9 +381,9 @@ std::string capture_reader::open_ranges(int fd, const std::string& path, bool pa
         ranges_close(r);
         return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
     }
-    std::setvbuf(stream, nullptr, _IOFBF, pipe_buffer_bytes);
-    return open_with_libpcap(std::make_unique<pcap_source>(), stream, head, got > 0 ? static_cast<size_t>(got) : 0,
-                             false);
+    auto src = std::make_unique<pcap_source>();
+    src->set_buffer(stream, pipe_buffer_bytes);
+    return open_with_libpcap(std::move(src), stream, head, got > 0 ? static_cast<size_t>(got) : 0, false);
 }
 
 std::string capture_reader::open_with_libpcap(std::unique_ptr<pcap_source> src, FILE* stream, const uint8_t* head,

@@ -233,9 +233,11 @@ host=${host%.*}   # a TCP or UDP packet's address.port
 [ -n "$host" ] || fail "no inner IPv4 packet in the tunnels"
 vni=$(tshark -r "$WORK/tun-all.pcap" -T fields -e vxlan.vni 2>/dev/null | grep -m1 -E '^[0-9]+$' || true)
 [ -n "$vni" ] || fail "no VXLAN VNI in the tunnels"
-for terms in "--inner-host $host" "--vni $vni" "--inner-host $host --vni $vni"; do
+net="${host%.*.*}.0.0/16"   # and its /16: a prefix, as a spec's "src" takes it
+for terms in "--inner-host $host" "--inner-host $net" "--vni $vni" "--inner-host $host --vni $vni"; do
     spec="{\"tunnel\": \"inner\", $ports"
-    case $terms in *--inner-host*) spec+=", \"match\": [{\"src\": [\"$host\"], \"bidirectional\": true}]" ;; esac
+    inner=$(sed -nE 's/.*--inner-host ([^ ]+).*/\1/p' <<<"$terms")
+    [ -z "$inner" ] || spec+=", \"match\": [{\"src\": [\"$inner\"], \"bidirectional\": true}]"
     case $terms in *--vni*) spec+=", \"vni\": [$vni]" ;; esac
     inner_reference "$WORK/tun-ref.pcap" "$spec}"
     # shellcheck disable=SC2086 # the terms are words
@@ -246,12 +248,14 @@ for terms in "--inner-host $host" "--vni $vni" "--inner-host $host --vni $vni"; 
     [ "$(capinfos -M -c "$WORK/tq.pcap" | awk '/Number of packets/ {print $NF}')" -gt 0 ] || fail "query $terms: no packet"
     note "  $terms: $(tail -1 "$WORK/q.err")"
 done
-# An inner host that is nowhere: no chunk read.
-"$LINECAP" query --inner-host 198.51.100.77 -o "$WORK/tq.pcap" --force "$tun" 2>"$WORK/q.err" || fail "$(cat "$WORK/q.err")"
-grep -qE ': 0 packets from 2 files .*, 0 of [1-9][0-9]* indexed chunks$' "$WORK/q.err" ||
-    fail "an inner host that is nowhere: $(cat "$WORK/q.err")"
-expect 2 'linecap query: --inner-host: "10.0.0.0/8" is not an IPv4 or IPv6 address' \
-    "$LINECAP" query --inner-host 10.0.0.0/8 -o "$WORK/x.pcap" "$tun"
+# An inner host, prefix or range that is nowhere: no chunk read.
+for inner in 198.51.100.77 198.51.100.0/24 198.51.100.1-198.51.100.9; do
+    "$LINECAP" query --inner-host $inner -o "$WORK/tq.pcap" --force "$tun" 2>"$WORK/q.err" || fail "$(cat "$WORK/q.err")"
+    grep -qE ': 0 packets from 2 files .*, 0 of [1-9][0-9]* indexed chunks$' "$WORK/q.err" ||
+        fail "an inner host that is nowhere ($inner): $(cat "$WORK/q.err")"
+done
+expect 2 'linecap query: --inner-host: 10.0.0.1/8 has host bits set: did you mean 10.0.0.0/8?' \
+    "$LINECAP" query --inner-host 10.0.0.1/8 -o "$WORK/x.pcap" "$tun"
 expect 2 'linecap query: --vni: "4294967296" is not a tunnel id' \
     "$LINECAP" query --vni 4294967296 -o "$WORK/x.pcap" "$tun"
 
@@ -367,14 +371,14 @@ ctl query "$id" --inner-host 198.51.100.77 --vni 7 -o "$WORK/tq-ctl.pcap" >"$WOR
     fail "linecapctl query --inner-host: $(cat "$WORK/ctl.out")"
 grep -qE '^0 packets from [0-9]+ files into .*, 0 of [1-9][0-9]* indexed chunks$' "$WORK/ctl.out" ||
     fail "linecapctl query --inner-host of a ring without tunnels: $(cat "$WORK/ctl.out")"
-"$LINECAP" query --inner-host 10.0.0.0/8 -o "$WORK/x.pcap" "$tun" 2>"$WORK/offline.err" && fail "--inner-host 10.0.0.0/8"
+"$LINECAP" query --inner-host 10.0.0.1/8 -o "$WORK/x.pcap" "$tun" 2>"$WORK/offline.err" && fail "--inner-host 10.0.0.1/8"
 want=$(sed 's/^linecap query: --inner-host: //' "$WORK/offline.err")
-ctl query "$id" --inner-host 10.0.0.0/8 -o "$WORK/x.pcap" 2>"$WORK/ctl.err" && fail "linecapctl --inner-host 10.0.0.0/8"
+ctl query "$id" --inner-host 10.0.0.1/8 -o "$WORK/x.pcap" 2>"$WORK/ctl.err" && fail "linecapctl --inner-host 10.0.0.1/8"
 [ "$(cat "$WORK/ctl.err")" = "linecapctl: query: \"inner_host\": $want" ] ||
-    fail "linecapctl query --inner-host 10.0.0.0/8: $(cat "$WORK/ctl.err"), want: $want"
-code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?inner_host=10.0.0.0/8&vni=7")
+    fail "linecapctl query --inner-host 10.0.0.1/8: $(cat "$WORK/ctl.err"), want: $want"
+code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?inner_host=10.0.0.1/8&vni=7")
 [ "$code" = 400 ] && [ "$(jq -r .error "$WORK/body")" = "query: \"inner_host\": $want" ] ||
-    fail "GET .../query?inner_host=10.0.0.0/8: HTTP $code: $(cat "$WORK/body")"
+    fail "GET .../query?inner_host=10.0.0.1/8: HTTP $code: $(cat "$WORK/body")"
 code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?vni=x")
 [ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF 'query: "vni": "x" is not a tunnel id' ||
     fail "GET .../query?vni=x: HTTP $code: $(cat "$WORK/body")"

@@ -18,6 +18,7 @@
 
 #include "filters/bpf.h"
 #include "query/prune.h"
+#include "query/query.h"
 #include "writers/capture_index.h"
 
 using namespace linecap;
@@ -381,4 +382,29 @@ TEST_CASE("index: every tunnel the query's walk finds is in its chunk's sets, an
     }
     CHECK(tunnels > 100);   // the corpus's VXLAN, GENEVE, GRE, ERSPAN and IP-in-IP captures
     CHECK(with_id > 50);
+}
+
+TEST_CASE("query: --inner-host takes an address, a prefix or a range, in the words of a spec's \"src\"")
+{
+    ip_range r;
+    REQUIRE(parse_inner_host("10.4.2.50", r).empty());
+    CHECK(r.family == 4);
+    CHECK(r.lo == r.hi);
+    REQUIRE(parse_inner_host("10.4.2.0/24", r).empty());
+    CHECK(format_address(4, r.lo) == "10.4.2.0");
+    CHECK(format_address(4, r.hi) == "10.4.2.255");
+    REQUIRE(parse_inner_host("2001:db8::/32", r).empty());
+    CHECK(r.family == 6);
+    CHECK(format_address(6, r.hi) == "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");
+    REQUIRE(parse_inner_host("10.4.2.1-10.4.2.9", r).empty());
+    CHECK(format_address(4, r.hi) == "10.4.2.9");
+    CHECK(parse_inner_host("10.4.2.50/24", r) == "10.4.2.50/24 has host bits set: did you mean 10.4.2.0/24?");
+    CHECK(parse_inner_host("10.4.2.0/33", r) == "10.4.2.0/33: prefix length 33 is too long for IPv4");
+    CHECK(parse_inner_host("10.4.2.9-10.4.2.1", r) ==
+          "10.4.2.9-10.4.2.1 is a reversed range: the first address must be the lower");
+    CHECK(parse_inner_host("foo", r) == "foo is not an IPv4 or IPv6 address, prefix or range");
+    // The same words as a spec's "src" (core/spec.h), after its field's path.
+    session_spec spec;
+    const std::string e = parse_session_spec_text(R"({"match": [{"src": ["10.4.2.50/24"]}]})", spec);
+    CHECK(e.ends_with("10.4.2.50/24 has host bits set: did you mean 10.4.2.0/24?"));
 }
