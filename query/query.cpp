@@ -267,6 +267,8 @@ std::string run_query(const query_request& request, query_result& result)
         const int whole_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         const uint64_t chunks_before = result.chunks, read_before = result.chunks_read;
         const std::vector<byte_range> ranges = select_ranges(index, file_bytes, request, pruning, result);
+        if (std::string damaged = index.damage_note(); !damaged.empty())
+            notes.push_back(damaged);
         std::string opened_ranges = reader.open_ranges(fd, path, partial, index.head_bytes, ranges, read_bytes.get());
         if (!opened_ranges.empty() && whole_fd >= 0) {
             result.chunks = chunks_before;

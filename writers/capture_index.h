@@ -118,6 +118,24 @@ struct chunk_place {
 };
 static_assert(sizeof(chunk_place) == 48);
 
+// Where an index file's sets are read from on demand (capture_index):
+// its descriptor, and what was found damaged while reading them.
+struct index_set_source {
+    int fd = -1;                 // owned, while the index is read by its directory; else -1 (all in memory)
+    std::string name;            // of the index file, for notes
+    mutable uint64_t damaged = 0;        // sets whose bytes did not match their CRC or did not decode
+    mutable std::string first_damage;    // the first of them, in words
+    ~index_set_source();
+};
+
+// Where one set of a chunk is stored in its index file.
+struct stored_set {
+    const uint8_t* bytes = nullptr;   // in memory (capture_index::bytes), or null: read at `offset`
+    uint64_t offset = 0;              // in the index file
+    uint32_t size = 0;                // 0: none
+    uint32_t crc = 0;                 // CRC-32 of its bytes
+};
+
 // One chunk: its place, and its sets of keys.
 //
 // A set of 32-bit values (addresses) is stored as is, or "folded" when that
@@ -131,11 +149,14 @@ static_assert(sizeof(chunk_place) == 48);
 // bytes or less exact and stay exact (docs/query.md has the figures).
 struct index_chunk : chunk_place {
     // The sets: made by index_builder, or read from an index file on first
-    // use (`serialized`, which points into capture_index::bytes): a query
-    // reads only the sets its expression asks about.
+    // use (`stored`, checked against its CRC then): a query reads only the
+    // sets its expression asks about, of the chunks in its time window.
     mutable std::array<roaring_ptr, index_field_count> sets;
-    std::array<std::pair<const uint8_t*, uint32_t>, index_field_count> serialized{};
-    // Set `field`, or null if it cannot be read (a query then reads the chunk).
+    std::array<stored_set, index_field_count> stored{};
+    std::shared_ptr<const index_set_source> source;   // of `stored`
+    mutable uint16_t unreadable = 0;                  // a bit per set found damaged (counted once)
+    // Set `field`, or null if it cannot be read (a query then reads the
+    // chunk; a damaged set is counted in source->damaged).
     const roaring_bitmap_s* set(index_field field) const;
     bool folded(index_field field) const { return (flags & chunk_folded(field)) != 0; }
 
@@ -219,16 +240,25 @@ struct capture_index {
     std::vector<index_chunk> chunks;   // in file order, contiguous from head_bytes
     std::string note;          // a torn or damaged tail: which chunk, and why (its bytes are then not covered)
     uint64_t index_bytes = 0;  // the size of the index file
-    std::vector<uint8_t> bytes;   // the index file, which the chunks' serialized sets point into
+    // A finished index is read by its directory: its chunks' places now,
+    // their sets when asked (from `source`). One without (being written, or
+    // cut short) is read whole into `bytes`, which the sets point into.
+    bool by_directory = false;
+    std::vector<uint8_t> bytes;
+    std::shared_ptr<const index_set_source> source;
+    // The sets found damaged so far, in words ("" if none): a note.
+    std::string damage_note() const;
 };
 
 // The name of a capture file's index: FILE.idx, and FILE.idx.part beside
 // FILE.part (renamed with it).
 std::string index_name_of(const std::string& capture_name);
 
-// Writes an index file: the header, then one entry per chunk, each with its
-// own CRC-32, appended as the chunks are made (a reader takes the entries
-// up to the first torn or damaged one).
+// Writes an index file: the header, then one entry per chunk, appended as
+// the chunks are made (a reader takes the entries up to the first torn or
+// damaged one), then, when it is closed, a directory of the entries (a
+// reader of the finished file reads the directory and only the sets it
+// needs). Layout and CRCs: capture_index.cpp.
 class index_file_writer {
 public:
     ~index_file_writer();
@@ -237,18 +267,23 @@ public:
     std::string open(const std::string& path, uint32_t linktype, uint64_t head_bytes, uint32_t head_crc,
                      int dir_fd = AT_FDCWD);
     std::string append(const index_chunk& chunk);
-    std::string close();
+    // Writes the directory (unless `finished` is false: the file is being
+    // discarded), then closes.
+    std::string close(bool finished = true);
     uint64_t bytes() const { return _bytes; }
 
 private:
     int _fd = -1;
     std::string _path;
     uint64_t _bytes = 0;
+    std::vector<uint8_t> _directory;   // the entries' heads, as they were appended
 };
 
-// Reads the index in `fd` (not closed). "" with `out` filled, or why it
-// cannot be used at all (not an index, another version, a damaged header),
-// naming `name`. A damaged or torn entry ends the chunks there, with a note.
+// Reads the index in `fd` (not closed; `out` keeps a duplicate of it, to
+// read sets from). "" with `out` filled, or why it cannot be used at all
+// (not an index, another version, a damaged header), naming `name`. A
+// damaged or torn entry ends the chunks there, with a note; a damaged set
+// is found when it is read (capture_index::damage_note).
 std::string read_capture_index(int fd, const std::string& name, capture_index& out);
 
 // CRC-32 (zlib's) of `n` bytes, continuing `crc`.

@@ -150,11 +150,17 @@ cp "$f2.idx" "$WORK/saved.idx"
 rm "$f2.idx"
 check_same "index missing" "$f2: no index ($f2.idx): read whole (linecap index $f2 makes one)"
 cp "$WORK/saved.idx" "$f2.idx"
-truncate -s -7 "$f2.idx"
+truncate -s $(($(stat -c %s "$f2.idx") / 2)) "$f2.idx"   # into its entries (the directory is at the end)
 check_same "index torn" "is torn"
 cp "$WORK/saved.idx" "$f2.idx"
-printf '\xff' | dd of="$f2.idx" bs=1 seek=300 conv=notrunc status=none
-check_same "index damaged" "damaged (its CRC does not match)"
+truncate -s -7 "$f2.idx"   # its directory's trailer: read entry by entry, every chunk
+check_same "index's directory cut short" ""
+grep -q "idx" "$WORK/q.err" && fail "a directory cut short: a note: $(cat "$WORK/q.err")"
+cp "$WORK/saved.idx" "$f2.idx"
+# The first chunk's IPv4 address set (after the 32-byte header and the
+# entry's 136-byte head), which the query reads: its own CRC says so.
+printf '\xff' | dd of="$f2.idx" bs=1 seek=$((32 + 136 + 2)) conv=notrunc status=none
+check_same "index damaged" "1 set unreadable (the IPv4 address set of the chunk at byte 24 of the capture file, at byte 168: damaged (its CRC does not match)): its chunk read whole"
 cp "$ring/q-w0-000001-20231114T221320Z.pcap.idx" "$f2.idx"
 check_same "another file's index" "is another file's (their headers differ): read whole"
 printf 'garbage' >"$f2.idx"

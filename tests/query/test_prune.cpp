@@ -304,22 +304,57 @@ TEST_CASE("capture index file: a round trip, then torn and damaged entries")
             CHECK(index.chunks[i].set_size(static_cast<index_field>(f)) == again.set_size(static_cast<index_field>(f)));
     }
 
-    // The last entry cut short: the first two are read, a note names the third.
+    CHECK(index.by_directory);   // finished: read by its directory
+    const uint64_t second_entry = index.chunks[1].stored[0].offset - 136;
+    const uint64_t entries_end = index.chunks[2].stored[index_field_count - 1].offset +
+                                 index.chunks[2].stored[index_field_count - 1].size;
+    CHECK(size == entries_end + 8 + 3 * 136 + 24);   // the directory: its magic, 3 heads, the trailer
+    const auto damage = [&](uint64_t at) {
+        const int rw = open(path.c_str(), O_RDWR);
+        uint8_t b = 0;
+        REQUIRE(pread(rw, &b, 1, static_cast<off_t>(at)) == 1);
+        b ^= 0x5a;
+        REQUIRE(pwrite(rw, &b, 1, static_cast<off_t>(at)) == 1);
+        close(rw);
+    };
+    const auto read_again = [&] {
+        const int rd = open(path.c_str(), O_RDONLY);
+        REQUIRE(read_capture_index(rd, path, index).empty());
+        close(rd);
+    };
+
+    // A set's byte changed: its chunk's other sets are read, that one is
+    // not (its chunk is then read whole), and a note says which.
+    damage(index.chunks[1].stored[0].offset + 3);
+    read_again();
+    REQUIRE(index.chunks.size() == 3);
+    CHECK(index.chunks[1].set(index_field::ipv4_address) == nullptr);
+    CHECK(index.chunks[1].holds(index_field::ipv4_address, '=', UINT32_MAX, 1));   // unreadable: may hold anything
+    CHECK(index.chunks[1].set(index_field::l4_word) != nullptr);
+    CHECK(index.damage_note() == path + ": 1 set unreadable (the IPv4 address set of the chunk at byte 5024 of the "
+                                        "capture file, at byte " +
+                                        std::to_string(index.chunks[1].stored[0].offset) +
+                                        ": damaged (its CRC does not match)): its chunk read whole");
+    damage(index.chunks[1].stored[0].offset + 3);   // back as it was
+
+    // The directory's trailer cut short: read whole, entry by entry, all three.
     REQUIRE(truncate(path.c_str(), static_cast<off_t>(size - 10)) == 0);
-    fd = open(path.c_str(), O_RDONLY);
-    REQUIRE(read_capture_index(fd, path, index).empty());
+    read_again();
+    CHECK_FALSE(index.by_directory);
+    CHECK(index.chunks.size() == 3);
+    CHECK(index.note.empty());
+    CHECK(index.chunks[2].set_size(index_field::l4_word) == chunk_of(chunks[2]).set_size(index_field::l4_word));
+    // The last entry cut short: the first two are read, a note names the third.
+    REQUIRE(truncate(path.c_str(), static_cast<off_t>(entries_end - 10)) == 0);
+    read_again();
     CHECK(index.chunks.size() == 2);
     CHECK(index.note.find("chunk 3 is torn") != std::string::npos);
     CHECK(index.note.find("from byte 10024 is read whole") != std::string::npos);
-    // A byte of the second entry changed: its CRC says so.
-    const uint8_t bad = 0x5a;
-    close(fd);
-    fd = open(path.c_str(), O_RDWR);
-    REQUIRE(pwrite(fd, &bad, 1, static_cast<off_t>(32 + (size - 32) / 2)) == 1);   // inside the second of three
-    REQUIRE(read_capture_index(fd, path, index).empty());
-    CHECK(index.chunks.size() < 2);
-    CHECK(index.note.find("damaged") != std::string::npos);
-    close(fd);
+    // A byte of the second entry's head changed: its CRC says so.
+    damage(second_entry + 20);
+    read_again();
+    CHECK(index.chunks.size() == 1);
+    CHECK(index.note.find("chunk 2 is damaged (its CRC does not match)") != std::string::npos);
     // Not an index at all.
     const std::string other = std::string(dir) + "/b.idx";
     fd = open(other.c_str(), O_RDWR | O_CREAT, 0600);

@@ -236,6 +236,7 @@ TEST_CASE("session_output: the index a writer writes is the one linecap index ma
             REQUIRE(read_capture_index(fd, part, partial).empty());
             close(fd);
             CHECK(partial.chunks.size() >= 1);
+            CHECK_FALSE(partial.by_directory);   // written at close
         }
         f.out.end();
         const auto files = f.files();
@@ -258,6 +259,8 @@ TEST_CASE("session_output: the index a writer writes is the one linecap index ma
             const int fd = open((path + ".idx").c_str(), O_RDONLY);
             REQUIRE(read_capture_index(fd, name, index).empty());
             close(fd);
+            CHECK(index.by_directory);
+            CHECK(index.damage_note().empty());
             uint64_t inner = 0;
             for (const index_chunk& c : index.chunks)
                 inner += c.set_size(index_field::inner_address);
