@@ -169,7 +169,7 @@ std::string parse_request(std::string_view line, request& out)
     }
     if (const auto inner = j.find("inner_host"); shape->wants_filter && inner != j.end()) {
         if (!inner->is_string())
-            return fmt::format("{}: \"inner_host\": expected an address (a string), got {}", name, quote(*inner));
+            return fmt::format("{}: \"inner_host\": expected an address, prefix or range (a string), got {}", name, quote(*inner));
         out.inner_host = inner->get<std::string>();
     }
     if (const auto vni = j.find("vni"); shape->wants_filter && vni != j.end()) {

@@ -58,8 +58,9 @@ struct request {
     std::optional<file_format> format;
     // query: a tcpdump expression (docs/query.md); empty: every packet in
     // the time window. Compiled by the daemon (query/query.h). And the
-    // tunnel terms: the innermost packet's address (checked by the daemon:
-    // query/query.h's parse_inner_host) and the outermost tunnel id.
+    // tunnel terms: the innermost packet's address, prefix or range
+    // (checked by the daemon: query/query.h's parse_inner_host) and the
+    // outermost tunnel id.
     std::string filter;
     std::string inner_host;
     std::optional<uint32_t> vni;

@@ -104,8 +104,9 @@ bool tunnel_terms_may_hold(const query_request& request, const index_chunk& c)
     const ip_range& r = *request.inner;
     if (r.lo == r.hi)
         return c.holds(index_field::inner_address, '=', UINT32_MAX, tunnel_keys::address_key(r.family, r.lo.data()));
-    if (r.family == 6)   // a set of IPv6 addresses' XORs says nothing of a prefix: any inner address may be one
-        return c.set_size(index_field::inner_address) > 0;
+    if (r.family == 6) {   // a set of IPv6 addresses' XORs says nothing of a prefix: any inner address may be one
+        return c.any(index_field::inner_address);
+    }
     // IPv4: a prefix is a masked value (several, for a range).
     for (const ip_prefix& p : range_to_prefixes(r)) {
         const uint32_t mask = p.length == 0 ? 0 : UINT32_MAX << (32 - p.length);

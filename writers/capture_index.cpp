@@ -149,7 +149,7 @@ std::string capture_index::damage_note() const
         return {};
     return fmt::format("{}: {} set{} unreadable ({}): {} read whole", source->name, source->damaged,
                        source->damaged == 1 ? "" : "s", source->first_damage,
-                       source->damaged == 1 ? "its chunk" : "their chunks");
+                       source->damaged == 1 ? "its chunk" : "the chunk of each");
 }
 
 namespace {
@@ -212,6 +212,12 @@ bool index_chunk::holds(index_field field, char op, uint32_t mask, uint32_t k) c
     default:   // '&'
         return high('&', kh) || low('&', kl);
     }
+}
+
+bool index_chunk::any(index_field field) const
+{
+    const roaring_bitmap_t* r = set(field);
+    return r == nullptr || !roaring_bitmap_is_empty(r);
 }
 
 uint64_t index_chunk::set_size(index_field field) const
@@ -425,7 +431,7 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
 // magic, "LCIDXEND").
 //
 // A query reads the trailer and the directory (136 bytes a chunk, about
-// 0.05% of the index's 16 MiB chunks' sets), then only the sets it asks
+// 0.13% of a 16 MiB chunk's sets on the bench's ring), then only the sets it asks
 // about, of the chunks in its time window, each checked against its own
 // CRC. An index without a directory (its file still being written, or cut
 // short) is read whole, entry by entry, up to the first torn or damaged
@@ -629,9 +635,11 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
     // A finished index: its trailer and directory.
     index_trailer t{};
     std::vector<uint8_t> directory;
+    // (Each bound checked apart: a crafted trailer must not wrap a sum.)
     if (size >= sizeof h + sizeof directory_magic + sizeof t && pread_all(fd, &t, sizeof t, size - sizeof t) &&
         std::memcmp(t.magic, trailer_magic, sizeof t.magic) == 0 && t.directory_offset >= sizeof h &&
-        t.directory_offset + sizeof directory_magic + uint64_t{t.chunks} * sizeof(entry_head) + sizeof t == size) {
+        t.directory_offset <= size - sizeof t - sizeof directory_magic &&
+        size - sizeof t - sizeof directory_magic - t.directory_offset == uint64_t{t.chunks} * sizeof(entry_head)) {
         directory.resize(static_cast<size_t>(size - sizeof t - t.directory_offset));
         if (!pread_all(fd, directory.data(), directory.size(), t.directory_offset) ||
             index_crc(directory.data(), directory.size()) != t.directory_crc ||
@@ -667,7 +675,7 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
 
     // No directory: the whole file, entry by entry.
     ::close(std::exchange(source->fd, -1));   // the sets are in `bytes`
-    std::vector<uint8_t>& bytes = out.bytes;
+    std::vector<uint8_t>& bytes = source->bytes;
     bytes.resize(static_cast<size_t>(size));
     size_t got = 0;
     while (got < bytes.size()) {

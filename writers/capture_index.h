@@ -121,7 +121,8 @@ static_assert(sizeof(chunk_place) == 48);
 // Where an index file's sets are read from on demand (capture_index):
 // its descriptor, and what was found damaged while reading them.
 struct index_set_source {
-    int fd = -1;                 // owned, while the index is read by its directory; else -1 (all in memory)
+    int fd = -1;                 // owned, while the index is read by its directory; else -1
+    std::vector<uint8_t> bytes;  // the whole file, when it is read without a directory
     std::string name;            // of the index file, for notes
     mutable uint64_t damaged = 0;        // sets whose bytes did not match their CRC or did not decode
     mutable std::string first_damage;    // the first of them, in words
@@ -130,7 +131,7 @@ struct index_set_source {
 
 // Where one set of a chunk is stored in its index file.
 struct stored_set {
-    const uint8_t* bytes = nullptr;   // in memory (capture_index::bytes), or null: read at `offset`
+    const uint8_t* bytes = nullptr;   // in memory (index_set_source::bytes), or null: read at `offset`
     uint64_t offset = 0;              // in the index file
     uint32_t size = 0;                // 0: none
     uint32_t crc = 0;                 // CRC-32 of its bytes
@@ -165,8 +166,11 @@ struct index_chunk : chunk_place {
     // a folded one, true whenever some high half and some low half could
     // make such a v.
     bool holds(index_field field, char op, uint32_t mask, uint32_t k) const;
-    // The values in set `field` (a folded set: its halves).
+    // The values in set `field` (a folded set: its halves); 0 if it cannot be read.
     uint64_t set_size(index_field field) const;
+    // Does set `field` hold any value, or can it not be read (the chunk
+    // may then hold anything)?
+    bool any(index_field field) const;
 };
 
 // Gathers a chunk's keys from its packets, then makes its sets.
@@ -242,9 +246,8 @@ struct capture_index {
     uint64_t index_bytes = 0;  // the size of the index file
     // A finished index is read by its directory: its chunks' places now,
     // their sets when asked (from `source`). One without (being written, or
-    // cut short) is read whole into `bytes`, which the sets point into.
+    // cut short) is read whole into source->bytes, which the sets point into.
     bool by_directory = false;
-    std::vector<uint8_t> bytes;
     std::shared_ptr<const index_set_source> source;
     // The sets found damaged so far, in words ("" if none): a note.
     std::string damage_note() const;

@@ -31,6 +31,12 @@ namespace {
 constexpr size_t pipe_buffer_bytes = 1 << 20;
 // stdio's buffer over a mapped file (fmemopen): copies of this size.
 constexpr size_t mapped_buffer_bytes = 64 << 10;
+// A merge or a query holds every input open at once: past this much of
+// stdio buffers in the process, a reader gets at most 64 KiB (a query of a
+// thousand files would otherwise hold a GiB of them).
+constexpr size_t stdio_buffers_budget = 64 << 20;
+constexpr size_t stdio_buffer_past_budget = 64 << 10;
+std::atomic<size_t> stdio_buffers_in_use{0};
 // How far ahead of the reader a mapped file's pages are read in.
 constexpr size_t populate_window_bytes = 32 << 20;
 // How far ahead of the record being read its lines are prefetched (direct
@@ -217,9 +223,14 @@ struct capture_reader::pcap_source {
     // a buffer (given none, it makes its own of 8 KiB, whatever the size).
     // Freed after the stream is closed (the destructor's body).
     std::unique_ptr<char[]> stdio_buffer;
+    size_t stdio_buffer_bytes = 0;
 
     void set_buffer(FILE* s, size_t bytes)
     {
+        if (stdio_buffers_in_use.load(std::memory_order_relaxed) + bytes > stdio_buffers_budget)
+            bytes = std::min(bytes, stdio_buffer_past_budget);
+        stdio_buffers_in_use.fetch_add(bytes, std::memory_order_relaxed);
+        stdio_buffer_bytes = bytes;
         stdio_buffer = std::make_unique_for_overwrite<char[]>(bytes);
         std::setvbuf(s, stdio_buffer.get(), _IOFBF, bytes);
     }
@@ -232,6 +243,7 @@ struct capture_reader::pcap_source {
             std::fclose(stream);
         if (map != nullptr)
             munmap(map, map_bytes);
+        stdio_buffers_in_use.fetch_sub(stdio_buffer_bytes, std::memory_order_relaxed);
     }
     // Where the next record starts, or -1 (a pipe).
     int64_t offset() const

@@ -131,7 +131,7 @@ TEST_CASE("query takes merge's fields and a filter; merge takes no filter")
     CHECK(error_of(R"({"cmd":"query","id":"3","vni":"42"})") ==
           "query: \"vni\": \"42\" is a string: give the number itself");
     CHECK(error_of(R"({"cmd":"query","id":"3","inner_host":7})") ==
-          "query: \"inner_host\": expected an address (a string), got 7");
+          "query: \"inner_host\": expected an address, prefix or range (a string), got 7");
     CHECK(error_of(R"({"cmd":"query"})") == "query: \"id\" is missing");
 }
 

@@ -154,7 +154,7 @@ truncate -s $(($(stat -c %s "$f2.idx") / 2)) "$f2.idx"   # into its entries (the
 check_same "index torn" "is torn"
 cp "$WORK/saved.idx" "$f2.idx"
 truncate -s -7 "$f2.idx"   # its directory's trailer: read entry by entry, every chunk
-check_same "index's directory cut short" ""
+check_same "index's directory cut short" " packets from 4 files into "
 grep -q "idx" "$WORK/q.err" && fail "a directory cut short: a note: $(cat "$WORK/q.err")"
 cp "$WORK/saved.idx" "$f2.idx"
 # The first chunk's IPv4 address set (after the 32-byte header and the
@@ -239,8 +239,12 @@ host=${host%.*}   # a TCP or UDP packet's address.port
 [ -n "$host" ] || fail "no inner IPv4 packet in the tunnels"
 vni=$(tshark -r "$WORK/tun-all.pcap" -T fields -e vxlan.vni 2>/dev/null | grep -m1 -E '^[0-9]+$' || true)
 [ -n "$vni" ] || fail "no VXLAN VNI in the tunnels"
-net="${host%.*.*}.0.0/16"   # and its /16: a prefix, as a spec's "src" takes it
-for terms in "--inner-host $host" "--inner-host $net" "--vni $vni" "--inner-host $host --vni $vni"; do
+# Its /16 (a prefix, as a spec's "src" takes it), a range of its /24 that
+# is no one prefix, and the generator's IPv6 prefix (whose inner packets
+# the index keeps as the XOR of their words: no help for a prefix).
+net="${host%.*.*}.0.0/16" range="${host%.*}.1-${host%.*}.254"
+for terms in "--inner-host $host" "--inner-host $net" "--inner-host $range" "--inner-host 2001:db8::/32" \
+    "--vni $vni" "--inner-host $host --vni $vni"; do
     spec="{\"tunnel\": \"inner\", $ports"
     inner=$(sed -nE 's/.*--inner-host ([^ ]+).*/\1/p' <<<"$terms")
     [ -z "$inner" ] || spec+=", \"match\": [{\"src\": [\"$inner\"], \"bidirectional\": true}]"

@@ -329,6 +329,7 @@ TEST_CASE("capture index file: a round trip, then torn and damaged entries")
     read_again();
     REQUIRE(index.chunks.size() == 3);
     CHECK(index.chunks[1].set(index_field::ipv4_address) == nullptr);
+    CHECK(index.chunks[1].any(index_field::ipv4_address));   // unreadable: may hold anything
     CHECK(index.chunks[1].holds(index_field::ipv4_address, '=', UINT32_MAX, 1));   // unreadable: may hold anything
     CHECK(index.chunks[1].set(index_field::l4_word) != nullptr);
     CHECK(index.damage_note() == path + ": 1 set unreadable (the IPv4 address set of the chunk at byte 5024 of the "
@@ -442,4 +443,62 @@ TEST_CASE("query: --inner-host takes an address, a prefix or a range, in the wor
     session_spec spec;
     const std::string e = parse_session_spec_text(R"({"match": [{"src": ["10.4.2.50/24"]}]})", spec);
     CHECK(e.ends_with("10.4.2.50/24 has host bits set: did you mean 10.4.2.0/24?"));
+}
+
+TEST_CASE("index: the values an empty recent-values cache holds are found like any other")
+{
+    // The cache marks its empty slots with 0 and 1 (index_builder::reset):
+    // the addresses 0.0.0.0 and 0.0.0.1 are kept all the same, in the
+    // chunk after a finished one too.
+    index_builder b;
+    std::vector<uint8_t> p(60, 0);
+    put16(p, 12, 0x0800);
+    p[14] = 0x45;
+    p[23] = 17;
+    put32(p, 26, 0);
+    put32(p, 30, 1);
+    for (int round = 0; round < 2; round++) {
+        b.add_packet(p.data(), static_cast<uint32_t>(p.size()), 1);
+        const index_chunk c = b.finish(0, 60, false, p.data());
+        CHECK(c.holds(index_field::ipv4_address, '=', UINT32_MAX, 0));
+        CHECK(c.holds(index_field::ipv4_address, '=', UINT32_MAX, 1));
+        CHECK(c.set_size(index_field::ipv4_address) == 2);
+    }
+}
+
+TEST_CASE("capture index file: a directory whose trailer does not add up is not used")
+{
+    char dir[] = "/tmp/linecap-index-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string path = std::string(dir) + "/a.idx";
+    std::mt19937 rng(5);
+    index_file_writer w;
+    REQUIRE(w.open(path, 1, 24, 0).empty());
+    index_builder b;
+    const packet p = random_packet(rng);
+    b.add_packet(p.bytes.data(), p.caplen, 1);
+    REQUIRE(w.append(b.finish(24, 1000, false, p.bytes.data())).empty());
+    REQUIRE(w.close().empty());
+    const uint64_t size = w.bytes();
+    // A trailer whose sum wraps to the file's size: 2^32 - 1 chunks and
+    // an offset just short of 2^64 (read as it is, the reader would ask
+    // for hundreds of GiB).
+    struct {
+        uint64_t directory_offset;
+        uint32_t chunks;
+        uint32_t crc;
+        char magic[8];
+    } t{size - 32 - uint64_t{0xffffffff} * 136, 0xffffffff, 0, {'L', 'C', 'I', 'D', 'X', 'E', 'N', 'D'}};
+    static_assert(sizeof t == 24);
+    const int fd = open(path.c_str(), O_RDWR);
+    REQUIRE(pwrite(fd, &t, sizeof t, static_cast<off_t>(size - sizeof t)) == sizeof t);
+    capture_index index;
+    REQUIRE(read_capture_index(fd, path, index).empty());
+    close(fd);
+    CHECK_FALSE(index.by_directory);   // read entry by entry instead
+    CHECK(index.chunks.size() == 1);
+    CHECK(index.note.empty());
+    CHECK(index.chunks[0].set(index_field::l4_word) != nullptr);   // its sets read from the whole file
+    unlink(path.c_str());
+    rmdir(dir);
 }
