@@ -661,9 +661,11 @@ std::string control_daemon::merge_into(client_id client, const request& req, int
                                   "its descriptor with the request (SCM_RIGHTS), as linecapctl {} ID -o FILE does",
                                   cmd, cmd));
     // The words `linecap query` gives for the same expression or address.
+    // The expression is compiled by the job, not here: libpcap resolves a
+    // host name in it, which can wait seconds on DNS (query_job_error).
     query_request asked;
     if (query)
-        if (std::string e = take_query_terms(req.filter, req.inner_host, req.vni, asked); !e.empty())
+        if (std::string e = take_query_terms(req.filter, req.inner_host, req.vni, asked, false); !e.empty())
             return refuse(fmt::format("query: {}", e));
     const int folder_fd = openat(_catalog.root_fd(), r->folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (folder_fd < 0)

@@ -155,9 +155,9 @@ std::string parse_inner_host(const std::string& text, ip_range& out)
 }
 
 std::string take_query_terms(const std::string& filter, const std::string& inner_host_text,
-                             std::optional<uint32_t> vni, query_request& out)
+                             std::optional<uint32_t> vni, query_request& out, bool compile)
 {
-    if (!filter.empty())
+    if (compile && !filter.empty())
         if (std::string e = check_query_expression(filter); !e.empty())
             return e;
     out.expression = filter;
@@ -169,6 +169,14 @@ std::string take_query_terms(const std::string& filter, const std::string& inner
     }
     out.vni = vni;
     return {};
+}
+
+std::string query_job_error(const query_request& request)
+{
+    if (request.expression.empty())
+        return {};
+    const std::string e = check_query_expression(request.expression);
+    return e.empty() ? e : "query: " + e;
 }
 
 std::string check_query_expression(const std::string& expression, int linktype)

@@ -57,9 +57,17 @@ inline std::string query_summary(uint64_t packets, uint64_t files, const std::st
 // The query terms of the socket's and HTTP's query (control/protocol.h:
 // filter, inner_host, vni) into `out`, checked as `linecap query` checks
 // them. "" or what is wrong, in the words every entry point gives
-// ("bpf: ...", "\"inner_host\": ...").
+// ("bpf: ...", "\"inner_host\": ..."). `compile`: false leaves the filter
+// unchecked, for a thread that must not wait on it (libpcap resolves host
+// names as it compiles: the daemon's control loop); the query's own thread
+// then checks it first (query_job_error).
 std::string take_query_terms(const std::string& filter, const std::string& inner_host_text,
-                             std::optional<uint32_t> vni, query_request& out);
+                             std::optional<uint32_t> vni, query_request& out, bool compile = true);
+
+// What a query job says before it reads anything when its expression does
+// not compile: "query: bpf: ...", the words the socket and HTTP give for it;
+// "" when it compiles (or there is none).
+std::string query_job_error(const query_request& request);
 
 // Parses --inner-host's address, CIDR prefix or range (IPv4 or IPv6:
 // core/spec.h's parse_ip_range, as a spec's "src"). "" or what is wrong, as
