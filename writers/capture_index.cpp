@@ -1,7 +1,11 @@
 #include "writers/capture_index.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -1131,15 +1135,47 @@ int index_main(int argc, char** argv)
             fmt::print(stderr, "linecap index: {}: no capture files written by linecap in this folder\n", in);
         files.insert(files.end(), names.begin(), names.end());
     }
+    // Each file's index is work of its own: on every CPU at once (a ring of
+    // 1 GB files indexes at some 250 MB/s a CPU), reported in the order
+    // given, each as soon as it and those before it are done.
+    struct outcome {
+        index_build_result r;
+        std::string error;
+        bool done = false;
+    };
+    std::vector<outcome> outcomes(files.size());
+    std::mutex mutex;
+    std::condition_variable done;
+    std::atomic<size_t> next{0};
+    const auto work = [&] {
+        for (size_t i; (i = next.fetch_add(1)) < files.size();) {
+            outcome o;
+            if (!files[i].ends_with(".part"))
+                o.error = index_capture_file(files[i], index_name_of(files[i]), chunk_bytes, o.r);
+            const std::lock_guard lock(mutex);
+            outcomes[i] = std::move(o);
+            outcomes[i].done = true;
+            done.notify_all();
+        }
+    };
+    std::vector<std::thread> pool;
+    const size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), files.size());
+    for (size_t t = 0; t < threads; t++)
+        pool.emplace_back(work);
     int status = 0;
-    for (const std::string& file : files) {
+    for (size_t i = 0; i < files.size(); i++) {
+        const std::string& file = files[i];
+        {
+            std::unique_lock lock(mutex);
+            done.wait(lock, [&] { return outcomes[i].done; });
+        }
         if (file.ends_with(".part")) {
             fmt::print(stderr, "linecap index: {}: being written (or left by a crash): its writer indexes it\n", file);
             continue;
         }
-        index_build_result r;
+        const index_build_result& r = outcomes[i].r;
+        const std::string& e = outcomes[i].error;
         const std::string index_path = index_name_of(file);
-        const std::string e = index_capture_file(file, index_path, chunk_bytes, r);
         if (!e.empty() && r.index_bytes == 0) {
             fmt::print(stderr, "linecap index: {}\n", e);
             status = 1;
@@ -1150,7 +1186,10 @@ int index_main(int argc, char** argv)
         fmt::print("{}: {} packets in {} chunk{}, {} bytes of index ({:.3f}% of the file)\n", index_path, r.packets,
                    r.chunks, r.chunks == 1 ? "" : "s", r.index_bytes,
                    r.capture_bytes == 0 ? 0.0 : 100.0 * static_cast<double>(r.index_bytes) / static_cast<double>(r.capture_bytes));
+        std::fflush(stdout);
     }
+    for (std::thread& t : pool)
+        t.join();
     return status;
 }
 
