@@ -37,6 +37,21 @@ void roaring_free::operator()(roaring_bitmap_s* r) const
 
 namespace {
 
+// Reads `n` bytes at `offset`: false if fewer are there.
+bool pread_all(int fd, void* to, size_t n, uint64_t offset)
+{
+    size_t got = 0;
+    while (got < n) {
+        const ssize_t r = pread(fd, static_cast<uint8_t*>(to) + got, n - got, static_cast<off_t>(offset + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += static_cast<size_t>(r);
+    }
+    return true;
+}
+
 inline uint16_t be16(const uint8_t* p)
 {
     return static_cast<uint16_t>(p[0] << 8 | p[1]);
@@ -124,12 +139,9 @@ const roaring_bitmap_s* index_chunk::set(index_field field) const
     std::string damage;
     if (bytes == nullptr) {
         read.resize(s.size);
-        ssize_t got;
-        do
-            got = pread(source->fd, read.data(), read.size(), static_cast<off_t>(s.offset));
-        while (got < 0 && errno == EINTR);
-        if (got != static_cast<ssize_t>(read.size()))
-            damage = fmt::format("cannot read it: {}", got < 0 ? error_text(errno) : "the file is shorter");
+        errno = 0;   // a short file sets none
+        if (!pread_all(source->fd, read.data(), read.size(), s.offset))
+            damage = fmt::format("cannot read it: {}", errno != 0 ? error_text(errno) : "the index is shorter");
         bytes = read.data();
     }
     if (damage.empty() && index_crc(bytes, s.size) != s.crc)
@@ -481,21 +493,6 @@ struct index_trailer {
     char magic[8];
 };
 static_assert(sizeof(index_trailer) == 24);
-
-// Reads `n` bytes at `offset`: false if fewer are there.
-bool pread_all(int fd, void* to, size_t n, uint64_t offset)
-{
-    size_t got = 0;
-    while (got < n) {
-        const ssize_t r = pread(fd, static_cast<uint8_t*>(to) + got, n - got, static_cast<off_t>(offset + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        got += static_cast<size_t>(r);
-    }
-    return true;
-}
 
 } // namespace
 
