@@ -323,7 +323,10 @@ inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t ty
 
 namespace detail {
 
-inline bool parse_frame(const uint8_t* data, uint32_t len, uint32_t at, uint32_t limit, packet_fields& f)
+// `v4`, `v6`: whether an IP header of that family is parsed at all. A
+// frame of a family not asked for is left as one with no IP header.
+inline bool parse_frame(const uint8_t* data, uint32_t len, uint32_t at, uint32_t limit, packet_fields& f,
+                        bool v4 = true, bool v6 = true)
 {
     f.proto = 0;
     f.family = 0;
@@ -340,6 +343,8 @@ inline bool parse_frame(const uint8_t* data, uint32_t len, uint32_t at, uint32_t
     }
     const uint32_t l3 = type_at + 2;
     f.l3_offset = l3;
+    if ((type == ether_ipv4 && !v4) || (type == ether_ipv6 && !v6))
+        return false;
     return parse_ip(data, len, l3, type, limit, f);
 }
 
@@ -364,6 +369,14 @@ inline bool parse_ip_at(const uint8_t* data, uint32_t len, uint32_t at, uint8_t 
 inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
 {
     return detail::parse_frame(data, len, 0, no_declared_end, f);
+}
+
+// The same for a classifier whose rules name only some families: a frame of
+// IPv4 (`v4` false) or IPv6 (`v6` false) is not parsed past its link layer
+// and reads as a frame with no IP header. What is parsed is parsed as above.
+inline bool parse_packet_families(const uint8_t* data, uint32_t len, bool v4, bool v6, packet_fields& f)
+{
+    return detail::parse_frame(data, len, 0, no_declared_end, f, v4, v6);
 }
 
 // The same for a packet that starts with its IP header (no link layer), of

@@ -505,6 +505,11 @@ size_t acl_classifier::rule_count() const
     return _v4->rule_count() + _v6->rule_count();
 }
 
+bool acl_classifier::has_rules(int family) const
+{
+    return (family == 4 ? _v4->rule_count() : _v6->rule_count()) != 0;
+}
+
 std::string acl_classifier::add_session(unsigned slot, const std::vector<match_rule>& rules)
 {
     _highest_slot = std::max(_highest_slot, slot);

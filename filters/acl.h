@@ -45,6 +45,8 @@ public:
     std::string build(int socket, size_t scan_max = scan_max_rules);
 
     unsigned categories() const { return _categories; }
+    // Whether any rule of that family (4 or 6) was added.
+    bool has_rules(int family) const;
     size_t rule_count() const;
 
     // For each of the `n` keys (packet_fields of IPv4, core/packet.h), the

@@ -137,6 +137,13 @@ std::unique_ptr<classifier> classifier::build(const std::vector<entry>& sessions
         c->_needs_parse |= !e.filter->match_all || e.filter->payload != nullptr || e.filter->inner;
         c->_late_stages |= e.filter->bpf != nullptr || e.filter->payload != nullptr;
     }
+    const bool fields_are_keys_only =
+        c->_groups.empty() && std::none_of(sessions.begin(), sessions.end(),
+                                           [](const entry& e) { return e.filter->payload != nullptr; });
+    if (fields_are_keys_only) {
+        c->_parse_v4 = c->_acl.has_rules(4);
+        c->_parse_v6 = c->_acl.has_rules(6);
+    }
     if (std::string err = c->_acl.build(socket); !err.empty()) {
         error = err;
         return nullptr;
@@ -200,11 +207,13 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
         // 2 KiB. A chain whose first segment is shorter than the headers may
         // be (a tiny first segment from a virtual device) is copied out first.
         if (likely(m->data_len >= headers_max || m->data_len == m->pkt_len)) {
-            parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, fields[i]);
+            parse_packet_families(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, _parse_v4, _parse_v6,
+                                  fields[i]);
         } else {
             uint8_t copy[headers_max];
             const uint32_t len = std::min<uint32_t>(m->pkt_len, headers_max);
-            parse_packet(static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, copy)), len, fields[i]);
+            parse_packet_families(static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, copy)), len, _parse_v4,
+                                  _parse_v6, fields[i]);
         }
         masks[i] = _match_all;
         const uint8_t* key = reinterpret_cast<const uint8_t*>(&fields[i]);

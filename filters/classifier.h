@@ -118,6 +118,12 @@ private:
     session_mask _id_sessions = 0;           // inner sessions with "vni"
     bool _needs_parse = false;         // rules or payload patterns: headers must be parsed
     bool _late_stages = false;         // BPF or payload patterns
+    // The IP families whose headers the parse reads. When the parsed fields
+    // are only rte_acl's keys (no payload patterns, no inner sessions), a
+    // family no rule names is not parsed: on mixed traffic, a session of
+    // IPv4 rules pays nothing for IPv6 headers.
+    bool _parse_v4 = true;
+    bool _parse_v6 = true;
     std::vector<hs_scratch_t*> _scratch;   // one per worker
 };
 

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include <fmt/format.h>
@@ -481,4 +482,38 @@ TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
     CHECK(rule_sets > 60);
     CHECK(matches > 1000);
     CHECK(partial > 100);
+}
+
+TEST_CASE("a parse of only some families parses those as the whole parse does, and no others")
+{
+    // The classifier parses only the families its rules name
+    // (parse_packet_families): what it parses must be what the whole
+    // parse gives, field for field; a frame of another family reads as one
+    // with no IP header. Random packets, their cuts, and both orders.
+    random_source r(20261201);
+    unsigned of_family[7] = {};
+    for (int i = 0; i < 3000; i++) {
+        test_packet p = random_packet(r);
+        const auto len = static_cast<uint32_t>(r.chance(20) ? r.below(static_cast<unsigned>(p.bytes.size()) + 1)
+                                                            : p.bytes.size());
+        packet_fields whole{};
+        const bool ip = parse_packet(p.bytes.data(), len, whole);
+        of_family[whole.family]++;
+        for (const auto& [v4, v6] : {std::pair{true, false}, std::pair{false, true}, std::pair{false, false},
+                                     std::pair{true, true}}) {
+            const bool asked = (whole.family == 4 && v4) || (whole.family == 6 && v6);
+            INFO("packet " << hex(p.bytes) << " cut to " << len << ", v4 " << v4 << ", v6 " << v6);
+            packet_fields some{};
+            CHECK(parse_packet_families(p.bytes.data(), len, v4, v6, some) == (ip && asked));
+            if (asked)
+                CHECK(std::memcmp(&some, &whole, sizeof some) == 0);
+            packet_fields reused;
+            std::memset(&reused, 0xa5, sizeof reused);   // a previous packet's leftovers
+            parse_packet_families(p.bytes.data(), len, v4, v6, reused);
+            CHECK(reused.family == (asked ? whole.family : 0));
+        }
+    }
+    CHECK(of_family[4] > 500);
+    CHECK(of_family[6] > 500);
+    CHECK(of_family[0] > 50);
 }
