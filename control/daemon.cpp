@@ -215,7 +215,7 @@ void control_daemon::run(pipeline& p)
         _server.poll(
             poll_ms, [this](client_id c, std::string_view line) { on_request(c, line); },
             [this](client_id c) { on_gone(c); });
-        _bridge.serve([this](const http_call& call) { return answer_http(call); });
+        _bridge.serve([this](const http_call& call, const later_answer& later) { return answer_http(call, later); });
         end_sessions_that_stopped();
         _watch.pump(*_p, _catalog, _server);
         retry_saves();
@@ -243,8 +243,14 @@ void control_daemon::run(pipeline& p)
 
     // HTTP calls get 503 from now on (none is being answered: this thread
     // answers them), and the fleet agent's get nothing: it stops, and
-    // starts no session meanwhile.
+    // starts no session meanwhile. Starts whose filters are being compiled
+    // are refused now ("shutting down"), not once a resolver gives up:
+    // their HTTP threads and the agent wait for those answers, and the
+    // sessions must end first. Their threads are joined last.
+    _shutdown = true;
     _bridge.close();
+    refuse_pending_starts();
+    _server.flush(100);   // their socket clients hear it now, not once the threads are joined
     if (_fleet_agent)
         _fleet_agent->stop();
     // Shutdown: every running session ends with reason "shutdown", its
@@ -322,7 +328,14 @@ void control_daemon::on_gone(client_id client)
 std::string control_daemon::handle(client_id client, const request& req)
 {
     switch (req.cmd) {
-    case command::start: return start(req);
+    case command::start:
+        // The reply comes when the filter is compiled (or at once, refused).
+        _server.set_awaiting(client, true);
+        start(req, [this, client](const std::string& line, int) {
+            _server.queue(client, line);
+            _server.set_awaiting(client, false);
+        });
+        return {};
     case command::stop: return stop(req);
     case command::list: return list();
     case command::show: return show(req);
@@ -339,19 +352,100 @@ std::string control_daemon::handle(client_id client, const request& req)
     return error_reply("unhandled command");
 }
 
-std::string control_daemon::start(const request& req)
+void control_daemon::start(const request& req, start_reply reply)
 {
     // A fleet session runs once on a node: a restarted daemon's agent finds
     // it here (running, or ended by the crash) and does not start it again.
-    if (!req.fleet.empty())
-        for (const session_record* r : _catalog.all())
-            if (r->fleet == req.fleet)
-                return error_reply(fmt::format("fleet session {} already ran here, as session {} ({})", req.fleet, r->id,
-                                               r->status()));
-    std::string id, folder;
-    if (std::string e = open_session(req.spec, req.spec_json, id, folder, req.fleet); !e.empty())
-        return error_reply(e);
-    return ok_reply({{"id", id}, {"folder", folder}, {"notes", notes_json(*_catalog.find(id))}});
+    const auto ran_here = [this](const std::string& fleet) -> std::string {
+        if (!fleet.empty())
+            for (const session_record* r : _catalog.all())
+                if (r->fleet == fleet)
+                    return fmt::format("fleet session {} already ran here, as session {} ({})", fleet, r->id,
+                                       r->status());
+        return {};
+    };
+    std::string refused = ran_here(req.fleet);
+    if (refused.empty() && _shutdown)
+        refused = "linecap is shutting down";
+    if (refused.empty() && free_session_slot(*_p, _options.session_limit) < 0)
+        refused = at_session_limit();
+    if (!refused.empty()) {
+        reply(error_reply(refused), start_refusal_status());
+        return;
+    }
+    if (_pending_starts.size() >= max_sessions) {
+        reply(error_reply(fmt::format("{} starts are waiting for their filters to compile (a host name in an expression "
+                                      "waits on DNS); try again once they are answered",
+                                      _pending_starts.size())),
+              503);
+        return;
+    }
+    // Compiled on a job's thread; the rest here, once it is done. Meanwhile
+    // the loop goes on (the fleet session and the slot are checked again).
+    struct compiled {
+        std::shared_ptr<const session_filter> filter;
+        std::string error;
+    };
+    auto c = std::make_shared<compiled>();
+    auto pending = std::make_shared<pending_start>();
+    pending->reply = std::move(reply);
+    const auto work = [c, &p = *_p, spec = req.spec] {
+        try {
+            c->filter = compile_session_filter(p, spec, c->error);
+        } catch (const std::exception& e) {
+            c->error = fmt::format("compiling the filter: {}", e.what());
+        }
+    };
+    const auto then = [this, c, req, ran_here, pending] {
+        std::erase(_pending_starts, pending);
+        if (pending->answered)   // refused at shutdown
+            return;
+        pending->answered = true;
+        if (!c->filter) {
+            pending->reply(error_reply(c->error), 400);
+            return;
+        }
+        try {
+            std::string id, folder, e = ran_here(req.fleet);
+            if (e.empty())
+                e = open_session(req.spec, req.spec_json, c->filter, id, folder, req.fleet);
+            if (!e.empty()) {
+                pending->reply(error_reply(e), start_refusal_status());
+                return;
+            }
+            pending->reply(ok_reply({{"id", id}, {"folder", folder}, {"notes", notes_json(*_catalog.find(id))}}),
+                           201);
+        } catch (const std::exception& e) {   // answered whatever happens: its client waits
+            pending->reply(error_reply(fmt::format("start: {}", e.what())), 500);
+        }
+    };
+    try {
+        _jobs.run(work, then);
+    } catch (const std::system_error& e) {
+        pending->reply(error_reply(fmt::format("cannot start a thread to compile the filter: {}", e.what())), 503);
+        return;
+    }
+    _pending_starts.push_back(pending);
+}
+
+void control_daemon::refuse_pending_starts()
+{
+    for (const auto& pending : _pending_starts)
+        if (!pending->answered) {
+            pending->answered = true;
+            pending->reply(error_reply("linecap is shutting down"), 503);
+        }
+}
+
+int control_daemon::start_refusal_status() const
+{
+    return _shutdown ? 503 : free_session_slot(*_p, _options.session_limit) < 0 ? 409 : 400;
+}
+
+std::string control_daemon::at_session_limit() const
+{
+    return fmt::format("{} sessions are running, the --max-sessions limit; stop one first (linecapctl stop ID)",
+                       _options.session_limit);
 }
 
 std::string control_daemon::start_initial_sessions(pipeline& p)
@@ -360,7 +454,11 @@ std::string control_daemon::start_initial_sessions(pipeline& p)
     for (size_t i = 0; i < _options.start_specs.size(); i++) {
         std::string id, folder;
         const nlohmann::json spec_json = nlohmann::json::parse(_options.start_texts[i]);
-        if (std::string e = open_session(_options.start_specs[i], spec_json, id, folder); !e.empty()) {
+        std::string e;
+        std::shared_ptr<const session_filter> filter = compile_session_filter(p, _options.start_specs[i], e);
+        if (filter)
+            e = open_session(_options.start_specs[i], spec_json, std::move(filter), id, folder);
+        if (!e.empty()) {
             // The daemon exits: those already started end as at a shutdown.
             for (session_record* r : _catalog.all())
                 if (r->slot >= 0)
@@ -372,14 +470,14 @@ std::string control_daemon::start_initial_sessions(pipeline& p)
 }
 
 std::string control_daemon::open_session(const session_spec& requested, const nlohmann::json& spec_json,
-                                         std::string& id, std::string& folder, const std::string& fleet)
+                                         std::shared_ptr<const session_filter> filter, std::string& id,
+                                         std::string& folder, const std::string& fleet)
 {
     if (_shutdown)
         return "linecap is shutting down";
     const int slot = free_session_slot(*_p, _options.session_limit);
     if (slot < 0)
-        return fmt::format("{} sessions are running, the --max-sessions limit; stop one first "
-                           "(linecapctl stop ID)", _options.session_limit);
+        return at_session_limit();
     session_spec spec = requested;
     spec.output.direct_io = _options.session.output.direct_io;
     session_record* record = nullptr;
@@ -387,7 +485,7 @@ std::string control_daemon::open_session(const session_spec& requested, const nl
     if (std::string e = _catalog.create(spec.output.name, record, dir_fd); !e.empty())
         return e;
     spec.output.dir = _catalog.folder_path(*record);
-    if (std::string e = add_session(*_p, static_cast<unsigned>(slot), spec, dir_fd); !e.empty()) {
+    if (std::string e = add_session(*_p, static_cast<unsigned>(slot), spec, dir_fd, std::move(filter)); !e.empty()) {
         const std::string discarded = record->id;
         _catalog.discard_new(discarded);
         return e;
@@ -555,35 +653,47 @@ nlohmann::ordered_json control_daemon::stats_fields()
     });
 }
 
-http_answer control_daemon::answer_http(const http_call& call)
+std::optional<http_answer> control_daemon::answer_http(const http_call& call, const later_answer& later)
 {
     switch (call.what) {
     case http_call::kind::health:
-        return {200, ojson({{"status", "ok"}, {"sessions_running", running_count()}}).dump()};
+        return http_answer{200, ojson({{"status", "ok"}, {"sessions_running", running_count()}}).dump()};
     case http_call::kind::metrics: {
         ojson sessions = ojson::array();
         for (const session_record* r : _catalog.all())
             if (r->slot >= 0)
                 sessions.push_back({{"id", r->id}, {"name", r->name}, {"counters", session_totals_json(counters_of(*r))}});
-        return {200, prometheus_text(stats_fields(), sessions), "text/plain; version=0.0.4; charset=utf-8"};
+        return http_answer{200, prometheus_text(stats_fields(), sessions), "text/plain; version=0.0.4; charset=utf-8"};
     }
-    case http_call::kind::socket: return {200, handle(0, call.req)};
+    case http_call::kind::socket:   // the fleet agent's: the reply line as the socket gives it
+        if (call.req.cmd == command::start) {
+            start(call.req, [later](const std::string& line, int) { later({200, line}); });
+            return std::nullopt;
+        }
+        return http_answer{200, handle(0, call.req)};
     case http_call::kind::request: break;
     }
     const request& req = call.req;
+    if (req.cmd == command::start) {
+        start(req, [later](const std::string& line, int status) {
+            ojson reply = ojson::parse(line);
+            reply.erase("ok");
+            later({status, reply.dump(-1, ' ', false, ojson::error_handler_t::replace)});
+        });
+        return std::nullopt;
+    }
     // The routes build none of these: a watch needs a live stream (GET
     // .../live gives one), a merge a pipe to write into (GET .../pcap gives
     // one), and shutdown is the operator's, not the web's.
     const bool merge = req.cmd == command::merge || req.cmd == command::query;
     if ((req.cmd == command::watch && !call.live) || (merge && call.output_fd < 0) ||
         req.cmd == command::shutdown)
-        return {400, ojson({{"error", fmt::format("{} is not served over HTTP", command_name(req.cmd))}}).dump()};
+        return http_answer{400, ojson({{"error", fmt::format("{} is not served over HTTP", command_name(req.cmd))}}).dump()};
     // The session the command names, looked up as handle() will: its
     // state says which refusal it is (404, 409, ...).
     refusal_facts facts;
     bool ambiguous = false;
     facts.shutting_down = _shutdown;
-    facts.at_limit = req.cmd == command::start && free_session_slot(*_p, _options.session_limit) < 0;
     if (!req.id.empty()) {
         std::string ignored;
         const session_record* r = lookup(req.id, req.cmd == command::stop, ignored);
@@ -605,18 +715,18 @@ http_answer control_daemon::answer_http(const http_call& call)
         const bool running = r && r->slot >= 0;
         const std::string error = merge_into(0, req, call.output_fd, call.outcome);
         if (error.empty())
-            return {200, ojson({{"id", id}, {"name", name}, {"running", running}}).dump()};
+            return http_answer{200, ojson({{"id", id}, {"name", name}, {"running", running}}).dump()};
         ojson reply = ojson::parse(error);
         reply.erase("ok");
-        return {ambiguous ? 400 : refusal_status(req.cmd, facts), reply.dump(-1, ' ', false, ojson::error_handler_t::replace)};
+        return http_answer{ambiguous ? 400 : refusal_status(req.cmd, facts), reply.dump(-1, ' ', false, ojson::error_handler_t::replace)};
     }
     ojson reply = ojson::parse(req.cmd == command::watch ? watch(0, req, call.live) : handle(0, req));
     const bool ok = reply.value("ok", false);
     reply.erase("ok");
     const std::string body = reply.dump(-1, ' ', false, ojson::error_handler_t::replace);
     if (ok)
-        return {req.cmd == command::start ? 201 : 200, body};
-    return {ambiguous ? 400 : refusal_status(req.cmd, facts), body};
+        return http_answer{200, body};
+    return http_answer{ambiguous ? 400 : refusal_status(req.cmd, facts), body};
 }
 
 std::string control_daemon::files(const request& req)

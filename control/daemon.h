@@ -53,12 +53,34 @@ private:
     void on_gone(client_id client);
     std::string handle(client_id client, const request& req);   // the reply line
 
-    std::string start(const request& req);
-    // A session from a request or --start: its folder, its slot in the
-    // pipeline, its record (tagged with `fleet`, the fleet session it runs
-    // for, if any). Returns an empty string or why not.
-    std::string open_session(const session_spec& requested, const nlohmann::json& spec_json, std::string& id,
-                             std::string& folder, const std::string& fleet = {});
+    // A start's reply: the line the socket sends, and the status HTTP
+    // answers with (201, or the refusal's: 400, 409 at --max-sessions, 503
+    // shutting down or too many starts waiting).
+    using start_reply = std::function<void(const std::string& line, int status)>;
+    // A start from the socket, HTTP or the fleet agent. Its filter is
+    // compiled by a job, off the loop (libpcap resolves a host name in an
+    // expression, which can wait seconds on DNS); the session is opened
+    // here once it is done. `reply` is called once, on this thread: at once
+    // for a start refused before its compile, else when it is done (or at
+    // shutdown, refused).
+    void start(const request& req, start_reply reply);
+    // The starts whose filters are being compiled; each is answered once.
+    struct pending_start {
+        start_reply reply;
+        bool answered = false;
+    };
+    // Refuses them all ("shutting down"): their clients, HTTP threads and
+    // the fleet agent do not wait for a resolver at shutdown.
+    void refuse_pending_starts();
+    int start_refusal_status() const;   // a start refused now: 503, 409 or 400
+    // A session from a request or --start, with its compiled filter: its
+    // folder, its slot in the pipeline, its record (tagged with `fleet`,
+    // the fleet session it runs for, if any). Returns an empty string or
+    // why not.
+    std::string open_session(const session_spec& requested, const nlohmann::json& spec_json,
+                             std::shared_ptr<const session_filter> filter, std::string& id, std::string& folder,
+                             const std::string& fleet = {});
+    std::string at_session_limit() const;   // the refusal when every slot is taken
     std::string stop(const request& req);
     std::string list();
     std::string show(const request& req);
@@ -76,7 +98,8 @@ private:
     std::string watch(client_id client, const request& req, std::shared_ptr<live_stream> live = nullptr);
     // The HTTP API's calls (control/http_api.h): a request answered as the
     // socket answers it, with its status code; /metrics; /healthz.
-    http_answer answer_http(const http_call& call);
+    // Nothing: `later` will be called (a start).
+    std::optional<http_answer> answer_http(const http_call& call, const later_answer& later);
     void join_fleet();
     void reanchor_clock();
 
@@ -125,6 +148,7 @@ private:
     std::unique_ptr<http_api> _http;               // --http; null without
     std::unique_ptr<node_registration> _fleet;     // --fleet-etcd; null without
     std::unique_ptr<fleet_agent> _fleet_agent;     // ... and the fleet sessions it runs
+    std::vector<std::shared_ptr<pending_start>> _pending_starts;
     std::array<uint64_t, max_sessions> _retry_after_ns{};   // after a failed stop
     std::set<std::string> _unsaved;                // ids whose session.json is behind
     uint64_t _next_save_retry = 0;                 // TSC

@@ -216,7 +216,7 @@ std::optional<http_answer> control_bridge::call(http_call call, std::chrono::mil
     return p->answer;
 }
 
-void control_bridge::serve(const std::function<http_answer(const http_call&)>& answer)
+void control_bridge::serve(const std::function<std::optional<http_answer>(const http_call&, const later_answer&)>& answer)
 {
     if (_fd >= 0) {
         uint64_t count;
@@ -237,18 +237,25 @@ void control_bridge::serve(const std::function<http_answer(const http_call&)>& a
     for (const auto& p : batch) {
         // Answered without the lock: HTTP threads keep handing calls over.
         // Whatever happens, a taken call gets an answer: its caller waits.
-        http_answer a;
+        const later_answer give = [this, p](http_answer a) {
+            {
+                std::lock_guard lock(_mutex);
+                p->answer = std::move(a);
+            }
+            _answered.notify_all();
+        };
         try {
-            a = answer(p->call);
+            if (std::optional<http_answer> a = answer(p->call, give))
+                give(std::move(*a));
         } catch (const std::exception& e) {
-            a = {500, error_body(e.what())};
+            give({500, error_body(e.what())});
         }
-        {
-            std::lock_guard lock(_mutex);
-            p->answer = std::move(a);
-        }
-        _answered.notify_all();
     }
+}
+
+void control_bridge::serve(const std::function<http_answer(const http_call&)>& answer)
+{
+    serve([&](const http_call& call, const later_answer&) -> std::optional<http_answer> { return answer(call); });
 }
 
 void control_bridge::close()

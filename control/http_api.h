@@ -71,6 +71,11 @@ struct http_answer {
     std::string content_type = "application/json";
 };
 
+// How the control thread gives the answer of a call it could not answer at
+// once (a start, whose filter is compiled off the control loop): called
+// once, on the control thread.
+using later_answer = std::function<void(http_answer)>;
+
 // The hand-over between HTTP threads and the control thread: a queue, and an
 // eventfd that is readable while calls wait (the control loop polls it
 // beside its socket).
@@ -96,7 +101,11 @@ public:
     // Control thread: answers the calls waiting when it is called, and no
     // more: those handed over meanwhile wait for the next call (the eventfd
     // is readable again), so HTTP clients cannot keep the control loop from
-    // its socket and its sessions.
+    // its socket and its sessions. `answer` returns the answer, or nothing
+    // when it has kept the later_answer to give it later: its caller waits
+    // until then, however long (the call is being carried out).
+    void serve(const std::function<std::optional<http_answer>(const http_call&, const later_answer&)>& answer);
+    // The same, every call answered at once.
     void serve(const std::function<http_answer(const http_call&)>& answer);
 
     // No call is taken from now on: those waiting and not taken, and later

@@ -14,6 +14,7 @@ struct background_jobs::job {
     std::atomic<bool> done{false};
     bool is_merge = false;
     finished_merge merged;   // a merge's outcome, written by its thread before `done`
+    std::function<void()> then;   // a run()'s, called by the reaper
 };
 
 background_jobs::background_jobs() = default;
@@ -80,20 +81,38 @@ void background_jobs::remove_tree(const std::string& path)
     _jobs.push_back(std::move(j));
 }
 
+void background_jobs::run(std::function<void()> work, std::function<void()> then)
+{
+    auto j = std::make_unique<job>();
+    job* raw = j.get();
+    j->then = std::move(then);
+    j->thread = std::thread([raw, work = std::move(work)] {
+        work();
+        raw->done.store(true, std::memory_order_release);
+    });
+    _jobs.push_back(std::move(j));
+}
+
 void background_jobs::reap(bool wait, const std::function<void(const finished_merge&)>& on_merged)
 {
+    // A `then` may start jobs of its own: taken out of the list first.
+    std::vector<std::unique_ptr<job>> ended;
     for (auto it = _jobs.begin(); it != _jobs.end();) {
-        job& j = **it;
-        if (!wait && !j.done.load(std::memory_order_acquire)) {
+        if (!wait && !(*it)->done.load(std::memory_order_acquire)) {
             ++it;
             continue;
         }
-        j.thread.join();
-        if (j.is_merge) {
-            on_merged(j.merged);
-            _merging.erase(_merging.find(j.merged.id));
-        }
+        ended.push_back(std::move(*it));
         it = _jobs.erase(it);
+    }
+    for (const auto& j : ended) {
+        j->thread.join();
+        if (j->is_merge) {
+            on_merged(j->merged);
+            _merging.erase(_merging.find(j->merged.id));
+        } else if (j->then) {
+            j->then();
+        }
     }
 }
 

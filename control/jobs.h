@@ -55,8 +55,13 @@ public:
     // Deletes the tree at `path` (a folder the catalog moved out of sight).
     void remove_tree(const std::string& path);
 
+    // Runs `work` on a thread of its own, at the usual priority (a start's
+    // filter compile: short, unless libpcap waits on DNS for a host name),
+    // then `then` on the thread that reaps it, once it is done.
+    void run(std::function<void()> work, std::function<void()> then);
+
     // Joins the jobs that are done, or all of them if `wait`; each merge
-    // that ended is handed to `on_merged`.
+    // that ended is handed to `on_merged`, each run's `then` is called.
     void reap(bool wait, const std::function<void(const finished_merge&)>& on_merged);
 
 private:

@@ -348,9 +348,12 @@ void control_server::poll(int timeout_ms, const std::function<void(client_id, st
     fds.push_back({_fd, static_cast<short>(steady::now() < _accept_paused_until ? 0 : POLLIN), 0});
     // No POLLIN after EOF (it would stay readable and spin us), while a
     // client awaits a reply (its next requests wait their turn), nor while
-    // it has not read what it already asked for.
+    // it has not read what it already asked for. A client that hung up with
+    // nothing to send it (awaiting a reply: a merge, a start waiting on
+    // DNS) is left out: poll reports a hang-up whatever is asked, and would
+    // return at once until the reply came.
     for (const auto& c : _clients)
-        fds.push_back({c->fd,
+        fds.push_back({c->eof && c->pending() == 0 ? -1 : c->fd,
                        static_cast<short>((c->eof || c->awaiting || c->pending() > _limits.paused_input_output ? 0 : POLLIN) |
                                           (c->pending() > 0 ? POLLOUT : 0)),
                        0});

@@ -88,18 +88,31 @@ int free_session_slot(const pipeline& p, unsigned limit)
     return -1;
 }
 
-std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, int dir_fd)
+std::shared_ptr<const session_filter> compile_session_filter(const pipeline& p, const session_spec& spec,
+                                                             std::string& error)
 {
-    std::string error;
     // Packets read from a file carry their wire length in their metadata.
     const int wire_len_offset =
         p.file ? packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len)) : -1;
     const bpf_runner runner = p.config.bpf_interpreter ? bpf_runner::interpreter : bpf_runner::guarded_jit;
-    auto filter = session_filter::compile(spec, error, runner, wire_len_offset);
+    return session_filter::compile(spec, error, runner, wire_len_offset);
+}
+
+std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, int dir_fd)
+{
+    std::string error;
+    auto filter = compile_session_filter(p, spec, error);
     if (!filter) {
         close(dir_fd);
         return error;
     }
+    return add_session(p, slot, spec, dir_fd, std::move(filter));
+}
+
+std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, int dir_fd,
+                        std::shared_ptr<const session_filter> filter)
+{
+    std::string error;
     if (filter->bpf && !filter->bpf->note().empty())
         log_event(log_module::engine, log_level::info, "session {}: note: bpf: {}", spec.output.name, filter->bpf->note());
     // From here the session owns the folder's descriptor.

@@ -16,17 +16,33 @@
 #include <string>
 #include <vector>
 
-#include "engine/pipeline.h"
 #include "core/spec.h"
+#include "engine/pipeline.h"
+#include "filters/classifier.h"
 
 namespace linecap {
 
 // A free slot below `limit`, or -1.
 int free_session_slot(const pipeline& p, unsigned limit);
 
-// Starts `spec` in `slot`, its files under the folder `dir_fd` (taken over:
-// closed with the session). Returns an empty string, or the error (a bad
-// filter, a file that cannot be created) with nothing left behind.
+// The filter of `spec` (filters/classifier.h) as this pipeline runs it:
+// BPF in DPDK's JIT or interpreter (--bpf-interpreter), its `len` read
+// from the packet's metadata when the pipeline reads a file. It reads only
+// what is fixed once the pipeline is set up, so any thread may call it: the
+// daemon compiles off its control loop, since libpcap resolves a host name
+// in an expression, which can wait seconds on DNS. Null, with `error` (the
+// field named: "bpf: ..."), if it does not compile.
+std::shared_ptr<const session_filter> compile_session_filter(const pipeline& p, const session_spec& spec,
+                                                             std::string& error);
+
+// Starts `spec` in `slot` with `filter` (compile_session_filter's), its
+// files under the folder `dir_fd` (taken over: closed with the session).
+// Returns an empty string, or the error (a file that cannot be created)
+// with nothing left behind.
+std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, int dir_fd,
+                        std::shared_ptr<const session_filter> filter);
+
+// The same, compiling the filter first (a bad filter is one more error).
 std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, int dir_fd);
 
 // Stops the session in `slot` (recording `why` if it has no reason yet),

@@ -166,6 +166,31 @@ TEST_CASE("the bridge: a call is answered by the serving thread; one given up is
     CHECK(std::chrono::steady_clock::now() - start < 3s);   // the fault waits out a 5 s timeout
 }
 
+TEST_CASE("the bridge: a call answered later (a start compiling its filter) is waited for, past its timeout")
+{
+    control_bridge bridge;
+    std::optional<later_answer> kept;
+    std::optional<http_answer> got;
+    http_call call;
+    call.req.id = std::to_string(9);
+    // The caller's timeout is for the call to be taken, not answered.
+    std::thread caller([&] { got = bridge.call(call, 100ms); });
+    while (!kept) {
+        bridge.serve([&](const http_call&, const later_answer& later) -> std::optional<http_answer> {
+            kept = later;
+            return std::nullopt;
+        });
+        std::this_thread::sleep_for(5ms);
+    }
+    std::this_thread::sleep_for(300ms);   // past the timeout: the caller still waits
+    CHECK_FALSE(got.has_value());
+    (*kept)({201, "started"});
+    caller.join();
+    REQUIRE(got.has_value());
+    CHECK(got->status == 201);
+    CHECK(got->body == "started");
+}
+
 TEST_CASE("the bridge: one serve() answers the calls waiting when it began, not those handed over meanwhile")
 {
     // Each answer hands a new call over (as busy HTTP clients would) before

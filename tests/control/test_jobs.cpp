@@ -1,11 +1,15 @@
 // The daemon's background jobs: a merge runs off the loop and is handed back
 // once, with its result; a session being merged says so until it is reaped;
-// a deleted tree is gone once its job is reaped.
+// a deleted tree is gone once its job is reaped; a run() is done off the
+// reaping thread and its `then` called on it, once.
 #include <catch2/catch.hpp>
 
 #include <pcap/pcap.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <sched.h>
 
 #include "control/jobs.h"
@@ -100,4 +104,32 @@ TEST_CASE("background_jobs: a merge is handed back once, with its result; delete
         CHECK(policy == SCHED_IDLE);   // lowered once its files were open
     }
     fs::remove_all(dir);
+}
+
+TEST_CASE("background_jobs: run() does its work on a thread of its own, then hands `then` to the reaper, once")
+{
+    background_jobs jobs;
+    std::atomic<bool> release = false;
+    std::thread::id worked_on, then_on;
+    int thens = 0;
+    jobs.run(
+        [&] {
+            worked_on = std::this_thread::get_id();
+            while (!release)
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        },
+        [&] {
+            then_on = std::this_thread::get_id();
+            thens++;
+        });
+    const auto ignore = [](const finished_merge&) { FAIL("run() is no merge"); };
+    jobs.reap(false, ignore);   // still working: not reaped
+    CHECK(thens == 0);
+    release = true;
+    jobs.reap(true, ignore);
+    CHECK(thens == 1);
+    CHECK(worked_on != std::this_thread::get_id());
+    CHECK(then_on == std::this_thread::get_id());
+    jobs.reap(true, ignore);   // nothing left
+    CHECK(thens == 1);
 }

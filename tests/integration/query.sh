@@ -278,8 +278,8 @@ URL="http://127.0.0.1:$PORT/api/v1/sessions"
 # ring's rate, which the queries below must not make the writer miss. With
 # the default, a query of everything at this rate still costs the writer
 # drops now and then (docs/query.md, "Beside a running capture"); with 16384
-# (50 ms), a test running beside this one (scripts/test runs two at once)
-# cost the writer drops in about one run in ten, with or without a query.
+# (50 ms), a busy machine cost the writer drops in about one run in ten,
+# with or without a query.
 start_daemon --http "127.0.0.1:$PORT" --ring-size 65536
 # About 2% of the replayed packets: some 20 MB a file, a 16 MiB index
 # chunk or so in each.
@@ -301,8 +301,8 @@ awk -v l="$lag" 'BEGIN {exit !(l <= 1.0)}' || fail "the newest packet found is $
 note "[$SECONDS s] the daemon's query (linecapctl query, GET .../query) while the ring runs: no packet dropped"
 drops() { ctl --json show "$id" | jq -r '.session.counters | .dropped_ring + .dropped_write'; }
 # What the ring drops with no query, for 4 s before the queries and 4 s
-# after: on a machine busy with other work (tests run two at a time), a
-# writer sharing a CPU drops anyway, and then the queries' share cannot be
+# after: on a machine busy with other work (the VM's neighbours, a build),
+# a writer sharing a CPU drops anyway, and then the queries' share cannot be
 # told apart.
 quiet_start=$(drops)
 sleep 4
