@@ -246,11 +246,16 @@ void control_daemon::run(pipeline& p)
     // starts no session meanwhile. Starts whose filters are being compiled
     // are refused now ("shutting down"), not once a resolver gives up:
     // their HTTP threads and the agent wait for those answers, and the
-    // sessions must end first. Their threads are joined last.
+    // sessions must end first.
     _shutdown = true;
     _bridge.close();
     refuse_pending_starts();
-    _server.flush(100);   // their socket clients hear it now, not once the threads are joined
+    _server.flush(100);   // their socket clients hear it now
+    // Their threads wait on a resolver: the exit does not.
+    if (const size_t left = _jobs.abandon_runs(); left != 0)
+        log_event(log_module::control, log_level::info,
+                  "{} start{} still compiling {} filter{} (a host name waiting on DNS) left behind", left,
+                  left == 1 ? "" : "s", left == 1 ? "its" : "their", left == 1 ? "" : "s");
     if (_fleet_agent)
         _fleet_agent->stop();
     // Shutdown: every running session ends with reason "shutdown", its
@@ -383,15 +388,18 @@ void control_daemon::start(const request& req, start_reply reply)
     // Compiled on a job's thread; the rest here, once it is done. Meanwhile
     // the loop goes on (the fleet session and the slot are checked again).
     struct compiled {
-        std::shared_ptr<const session_filter> filter;
+        std::shared_ptr<session_filter> filter;
         std::string error;
     };
     auto c = std::make_shared<compiled>();
     auto pending = std::make_shared<pending_start>();
     pending->reply = std::move(reply);
-    const auto work = [c, &p = *_p, spec = req.spec] {
+    // The thread does libpcap's and Hyperscan's part, and touches nothing
+    // of DPDK or of the daemon: at exit it is left behind if a resolver
+    // still keeps it (background_jobs::abandon_runs).
+    const auto work = [c, spec = req.spec] {
         try {
-            c->filter = compile_session_filter(p, spec, c->error);
+            c->filter = session_filter::prepare(spec, c->error);
         } catch (const std::exception& e) {
             c->error = fmt::format("compiling the filter: {}", e.what());
         }
@@ -401,7 +409,9 @@ void control_daemon::start(const request& req, start_reply reply)
         if (pending->answered)   // refused at shutdown
             return;
         pending->answered = true;
-        if (!c->filter) {
+        if (c->filter)
+            c->error = load_session_filter(*_p, *c->filter);
+        if (!c->error.empty()) {
             pending->reply(error_reply(c->error), 400);
             return;
         }

@@ -11,7 +11,8 @@ namespace linecap {
 
 struct background_jobs::job {
     std::thread thread;
-    std::atomic<bool> done{false};
+    // Shared with a run()'s thread, which may outlive the job (abandon_runs).
+    std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
     bool is_merge = false;
     finished_merge merged;   // a merge's outcome, written by its thread before `done`
     std::function<void()> then;   // a run()'s, called by the reaper
@@ -62,7 +63,7 @@ void background_jobs::merge(client_id client, const std::string& id, query_reque
         for (int fd : {request.merge.folder_fd, request.merge.output_fd})
             if (fd >= 0)
                 close(fd);
-        raw->done.store(true, std::memory_order_release);
+        raw->done->store(true, std::memory_order_release);
     });
     _merging.insert(id);
     _jobs.push_back(std::move(j));
@@ -76,7 +77,7 @@ void background_jobs::remove_tree(const std::string& path)
         lower_priorities();   // freeing gigabytes of extents: the writers first
         std::error_code ec;   // what cannot be removed stays in the hidden folder
         std::filesystem::remove_all(path, ec);
-        raw->done.store(true, std::memory_order_release);
+        raw->done->store(true, std::memory_order_release);
     });
     _jobs.push_back(std::move(j));
 }
@@ -84,11 +85,10 @@ void background_jobs::remove_tree(const std::string& path)
 void background_jobs::run(std::function<void()> work, std::function<void()> then)
 {
     auto j = std::make_unique<job>();
-    job* raw = j.get();
     j->then = std::move(then);
-    j->thread = std::thread([raw, work = std::move(work)] {
+    j->thread = std::thread([done = j->done, work = std::move(work)] {
         work();
-        raw->done.store(true, std::memory_order_release);
+        done->store(true, std::memory_order_release);
     });
     _jobs.push_back(std::move(j));
 }
@@ -98,7 +98,7 @@ void background_jobs::reap(bool wait, const std::function<void(const finished_me
     // A `then` may start jobs of its own: taken out of the list first.
     std::vector<std::unique_ptr<job>> ended;
     for (auto it = _jobs.begin(); it != _jobs.end();) {
-        if (!wait && !(*it)->done.load(std::memory_order_acquire)) {
+        if (!wait && !(*it)->done->load(std::memory_order_acquire)) {
             ++it;
             continue;
         }
@@ -114,6 +114,21 @@ void background_jobs::reap(bool wait, const std::function<void(const finished_me
             j->then();
         }
     }
+}
+
+size_t background_jobs::abandon_runs()
+{
+    size_t left = 0;
+    for (auto it = _jobs.begin(); it != _jobs.end();) {
+        if ((*it)->then && !(*it)->done->load(std::memory_order_acquire)) {
+            (*it)->thread.detach();
+            left++;
+            it = _jobs.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return left;
 }
 
 } // namespace linecap

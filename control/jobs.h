@@ -59,6 +59,10 @@ public:
     // filter compile: short, unless libpcap waits on DNS for a host name),
     // then `then` on the thread that reaps it, once it is done.
     void run(std::function<void()> work, std::function<void()> then);
+    // Leaves every run() still working to finish on its own (its `then` is
+    // never called) and returns how many: at exit, where a resolver must
+    // not hold the process. Their `work` must own all it touches.
+    size_t abandon_runs();
 
     // Joins the jobs that are done, or all of them if `wait`; each merge
     // that ended is handed to `on_merged`, each run's `then` is called.

@@ -88,14 +88,26 @@ int free_session_slot(const pipeline& p, unsigned limit)
     return -1;
 }
 
-std::shared_ptr<const session_filter> compile_session_filter(const pipeline& p, const session_spec& spec,
-                                                             std::string& error)
+std::string load_session_filter(const pipeline& p, session_filter& filter)
 {
     // Packets read from a file carry their wire length in their metadata.
     const int wire_len_offset =
         p.file ? packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len)) : -1;
     const bpf_runner runner = p.config.bpf_interpreter ? bpf_runner::interpreter : bpf_runner::guarded_jit;
-    return session_filter::compile(spec, error, runner, wire_len_offset);
+    return filter.load_bpf(runner, wire_len_offset);
+}
+
+std::shared_ptr<const session_filter> compile_session_filter(const pipeline& p, const session_spec& spec,
+                                                             std::string& error)
+{
+    std::shared_ptr<session_filter> filter = session_filter::prepare(spec, error);
+    if (!filter)
+        return nullptr;
+    if (std::string e = load_session_filter(p, *filter); !e.empty()) {
+        error = e;
+        return nullptr;
+    }
+    return filter;
 }
 
 std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, int dir_fd)

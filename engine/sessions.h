@@ -27,13 +27,16 @@ int free_session_slot(const pipeline& p, unsigned limit);
 
 // The filter of `spec` (filters/classifier.h) as this pipeline runs it:
 // BPF in DPDK's JIT or interpreter (--bpf-interpreter), its `len` read
-// from the packet's metadata when the pipeline reads a file. It reads only
-// what is fixed once the pipeline is set up, so any thread may call it: the
-// daemon compiles off its control loop, since libpcap resolves a host name
-// in an expression, which can wait seconds on DNS. Null, with `error` (the
-// field named: "bpf: ..."), if it does not compile.
+// from the packet's metadata when the pipeline reads a file. Null, with
+// `error` (the field named: "bpf: ..."), if it does not compile.
 std::shared_ptr<const session_filter> compile_session_filter(const pipeline& p, const session_spec& spec,
                                                              std::string& error);
+
+// The DPDK half of the same, for a filter prepared on another thread
+// (session_filter::prepare: the daemon prepares off its control loop, since
+// libpcap resolves a host name in an expression, which can wait seconds on
+// DNS). Empty, or the error.
+std::string load_session_filter(const pipeline& p, session_filter& filter);
 
 // Starts `spec` in `slot` with `filter` (compile_session_filter's), its
 // files under the folder `dir_fd` (taken over: closed with the session).

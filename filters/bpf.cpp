@@ -250,8 +250,20 @@ std::string bpf_expression::check_syntax(const std::string& expression, uint32_t
 std::string bpf_expression::compile(const std::string& expression, bpf_runner runner, int wire_len_offset,
                                     uint32_t netmask)
 {
-    if (std::string error = compile_classic(expression, netmask, _program); !error.empty())
+    if (std::string error = parse(expression, netmask); !error.empty())
         return error;
+    return load(runner, wire_len_offset);
+}
+
+std::string bpf_expression::parse(const std::string& expression, uint32_t netmask)
+{
+    _expression = expression;
+    return compile_classic(expression, netmask, _program);
+}
+
+std::string bpf_expression::load(bpf_runner runner, int wire_len_offset)
+{
+    const std::string& expression = _expression;
     _wire_len_offset = wire_len_offset;
     if (std::string why = dpdk_refusal(expression, _program); !why.empty()) {
         _note = fmt::format("{} runs in libpcap's interpreter, as tcpdump runs it: DPDK cannot run it ({})",

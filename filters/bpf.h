@@ -134,6 +134,13 @@ public:
     std::string compile(const std::string& expression, bpf_runner runner = bpf_runner::guarded_jit,
                         int wire_len_offset = -1, uint32_t netmask = 0);
 
+    // compile() in its two halves. parse() is libpcap's alone (it resolves
+    // host names, which can wait seconds on DNS): any thread, DPDK running
+    // or not. load() is DPDK's (convert, verify, JIT), after parse()
+    // succeeded; it returns an error only when DPDK is out of memory.
+    std::string parse(const std::string& expression, uint32_t netmask = 0);
+    std::string load(bpf_runner runner = bpf_runner::guarded_jit, int wire_len_offset = -1);
+
     // libpcap's verdict on the expression alone; needs no DPDK.
     static std::string check_syntax(const std::string& expression, uint32_t netmask = 0);
 
@@ -166,6 +173,7 @@ private:
     bool matches_in_libpcap(const rte_mbuf* m) const;
     void match_slice(rte_mbuf* const* pkts, unsigned n, uint64_t* kept) const;
 
+    std::string _expression;        // as given, for messages
     bpf_program _program{};         // libpcap's; run by libpcap when DPDK cannot
     rte_bpf* _bpf = nullptr;
     uint64_t (*_jit)(void*) = nullptr;  // null: no JIT (not asked, unbounded, or DPDK gave none)

@@ -57,6 +57,26 @@ std::string check_session_filter(const session_spec& spec)
 std::shared_ptr<const session_filter> session_filter::compile(const session_spec& spec, std::string& error,
                                                               bpf_runner bpf, int wire_len_offset)
 {
+    std::shared_ptr<session_filter> f = prepare(spec, error);
+    if (!f)
+        return nullptr;
+    if (std::string e = f->load_bpf(bpf, wire_len_offset); !e.empty()) {
+        error = e;
+        return nullptr;
+    }
+    return f;
+}
+
+std::string session_filter::load_bpf(bpf_runner runner, int wire_len_offset)
+{
+    if (!bpf)
+        return {};
+    const std::string e = bpf->load(runner, wire_len_offset);
+    return e.empty() ? e : "bpf: " + e;
+}
+
+std::shared_ptr<session_filter> session_filter::prepare(const session_spec& spec, std::string& error)
+{
     auto f = std::make_shared<session_filter>();
     f->rules = spec.match;
     f->match_all = spec.match.empty() ||
@@ -64,7 +84,7 @@ std::shared_ptr<const session_filter> session_filter::compile(const session_spec
                                [](const match_rule& r) { return r.matches_everything(); });
     if (!spec.bpf.empty()) {
         f->bpf = std::make_unique<bpf_expression>();
-        if (std::string e = f->bpf->compile(spec.bpf, bpf, wire_len_offset, spec.netmask); !e.empty()) {
+        if (std::string e = f->bpf->parse(spec.bpf, spec.netmask); !e.empty()) {
             error = "bpf: " + e;
             return nullptr;
         }

@@ -64,6 +64,14 @@ struct session_filter {
     static std::shared_ptr<const session_filter> compile(const session_spec& spec, std::string& error,
                                                          bpf_runner bpf = bpf_runner::guarded_jit,
                                                          int wire_len_offset = -1);
+
+    // compile() in two halves. prepare() needs no DPDK (libpcap, which
+    // resolves host names and can wait seconds on DNS, and Hyperscan): any
+    // thread, even one still running when the process exits. load_bpf()
+    // then hands the BPF program to DPDK. Each returns null or an empty
+    // string on success, else the error as compile() words it.
+    static std::shared_ptr<session_filter> prepare(const session_spec& spec, std::string& error);
+    std::string load_bpf(bpf_runner bpf = bpf_runner::guarded_jit, int wire_len_offset = -1);
 };
 
 // Everything that can be checked of a spec's filter without DPDK running:

@@ -133,3 +133,31 @@ TEST_CASE("background_jobs: run() does its work on a thread of its own, then han
     jobs.reap(true, ignore);   // nothing left
     CHECK(thens == 1);
 }
+
+TEST_CASE("background_jobs: abandon_runs() leaves a run still working to finish alone, its `then` never called")
+{
+    auto release = std::make_shared<std::atomic<bool>>(false);
+    auto finished = std::make_shared<std::atomic<bool>>(false);
+    int thens = 0;
+    {
+        background_jobs jobs;
+        jobs.run(
+            [release, finished] {   // owns all it touches, as abandon_runs asks
+                while (!*release)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                *finished = true;
+            },
+            [&] { thens++; });
+        jobs.run([] {}, [&] { thens++; });
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));   // the second is done, not reaped
+        CHECK(jobs.abandon_runs() == 1);
+        jobs.reap(true, [](const finished_merge&) {});   // waits for nothing abandoned
+        CHECK(thens == 1);
+    }   // the jobs are gone; the abandoned thread is not
+    CHECK_FALSE(*finished);
+    *release = true;
+    for (int i = 0; i < 2000 && !*finished; i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    CHECK(*finished);
+    CHECK(thens == 1);
+}
