@@ -179,14 +179,16 @@ curl -sf "$api_c/nodes" | jq -ec '.ok and ([.nodes[] | {name, url}] | sort_by(.n
     fail "GET .../fleet/nodes: $(curl -s "$api_c/nodes")"
 # web has ended: its row and its nodes' statuses no longer change. The
 # shapes as fleet.md gives them, then the same as linecapctl's.
-row=$(curl -sf "$api_c/sessions" | jq -c '.sessions[] | select(.id == "web")')
+row=$(curl -sf "$api_c/sessions" | jq -c '.sessions[] | select(.id == "web")') ||
+    fail "GET .../fleet/sessions from c: $(curl -s "$api_c/sessions")"
 echo "$row" | jq -e --argjson n "$count_b" 'keys_unsorted == ["id", "name", "created", "start", "end", "nodes", "status",
     "nodes_running", "nodes_finished", "nodes_failed", "packets", "bytes", "drops"] and .status == "stopped"
     and .nodes == ["a", "b"] and .nodes_finished == 2 and .packets >= $n' >/dev/null ||
     fail "GET .../fleet/sessions, web's row: $row"
 [ "$row" = "$(fleet_json ls | jq -c '.sessions[] | select(.id == "web")')" ] ||
     fail "GET .../fleet/sessions: $row, fleet ls: $(fleet_json ls)"
-shown=$(curl -sf "$api_c/sessions/web" | jq -c '[keys_unsorted, .session, .spec, [.nodes[] | {node, status, local_id}]]')
+shown=$(curl -sf "$api_c/sessions/web" | jq -c '[keys_unsorted, .session, .spec, [.nodes[] | {node, status, local_id}]]') ||
+    fail "GET .../fleet/sessions/web from c: $(curl -s "$api_c/sessions/web")"
 echo "$shown" | jq -e '.[0] == ["ok", "session", "spec", "nodes"] and .[2].name == "web"
     and .[3] == [{"node": "a", "status": "finished", "local_id": "1"}, {"node": "b", "status": "finished", "local_id": "1"}]' \
     >/dev/null || fail "GET .../fleet/sessions/web: $shown"
