@@ -36,6 +36,14 @@ constexpr double quiet_note_after_s = 10;
 // reached the files' ends (a replay delivers as fast as the lcore takes).
 constexpr double replay_ended_after_s = 1;
 
+// A socket reply as an HTTP body: its fields without "ok", which the HTTP
+// status says instead.
+std::string http_body(ojson reply)
+{
+    reply.erase("ok");
+    return reply.dump(-1, ' ', false, ojson::error_handler_t::replace);
+}
+
 } // namespace
 
 control_daemon::control_daemon(const engine_options& options) : _options(options) {}
@@ -686,9 +694,7 @@ std::optional<http_answer> control_daemon::answer_http(const http_call& call, co
     const request& req = call.req;
     if (req.cmd == command::start) {
         start(req, [later](const std::string& line, int status) {
-            ojson reply = ojson::parse(line);
-            reply.erase("ok");
-            later({status, reply.dump(-1, ' ', false, ojson::error_handler_t::replace)});
+            later({status, http_body(ojson::parse(line))});
         });
         return std::nullopt;
     }
@@ -726,14 +732,11 @@ std::optional<http_answer> control_daemon::answer_http(const http_call& call, co
         const std::string error = merge_into(0, req, call.output_fd, call.outcome);
         if (error.empty())
             return http_answer{200, ojson({{"id", id}, {"name", name}, {"running", running}}).dump()};
-        ojson reply = ojson::parse(error);
-        reply.erase("ok");
-        return http_answer{ambiguous ? 400 : refusal_status(req.cmd, facts), reply.dump(-1, ' ', false, ojson::error_handler_t::replace)};
+        return http_answer{ambiguous ? 400 : refusal_status(req.cmd, facts), http_body(ojson::parse(error))};
     }
     ojson reply = ojson::parse(req.cmd == command::watch ? watch(0, req, call.live) : handle(0, req));
     const bool ok = reply.value("ok", false);
-    reply.erase("ok");
-    const std::string body = reply.dump(-1, ' ', false, ojson::error_handler_t::replace);
+    const std::string body = http_body(std::move(reply));
     if (ok)
         return http_answer{200, body};
     return http_answer{ambiguous ? 400 : refusal_status(req.cmd, facts), body};
@@ -782,7 +785,8 @@ std::string control_daemon::merge_into(client_id client, const request& req, int
                                   cmd, cmd));
     // The words `linecap query` gives for the same expression or address.
     // The expression is compiled by the job, not here: libpcap resolves a
-    // host name in it, which can wait seconds on DNS (query_job_error).
+    // host name in it, which can wait seconds on DNS (run_query refuses it
+    // before reading anything).
     query_request asked;
     if (query)
         if (std::string e = take_query_terms(req.filter, req.inner_host, req.vni, asked, false); !e.empty())

@@ -54,10 +54,15 @@ void background_jobs::merge(client_id client, const std::string& id, query_reque
     job* raw = j.get();
     request.merge.on_opened = lower_priorities;
     j->thread = std::thread([raw, request = std::move(request), query, on_done = std::move(on_done)] {
-        if (query && (raw->merged.error = query_job_error(request)).empty())
+        if (query) {
             raw->merged.error = run_query(request, raw->merged.result);
-        else if (!query)
+            // Refused before anything was read: the words the socket and
+            // HTTP give for an expression tcpdump refuses.
+            if (raw->merged.result.expression_refused)
+                raw->merged.error = "query: " + raw->merged.error;
+        } else {
             raw->merged.error = merge_captures(request.merge, raw->merged.result.merge);
+        }
         if (on_done)
             on_done(raw->merged.error);
         for (int fd : {request.merge.folder_fd, request.merge.output_fd})

@@ -78,6 +78,20 @@ std::string swap_classifier(pipeline& p)
     return {};
 }
 
+// How this pipeline runs BPF: DPDK's guarded JIT, or its interpreter
+// (--bpf-interpreter); packets read from a file carry their wire length in
+// their metadata, where the program's `len` is read.
+struct bpf_loading {
+    bpf_runner runner;
+    int wire_len_offset;
+};
+
+bpf_loading bpf_loading_of(const pipeline& p)
+{
+    return {p.config.bpf_interpreter ? bpf_runner::interpreter : bpf_runner::guarded_jit,
+            p.file ? packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len)) : -1};
+}
+
 } // namespace
 
 int free_session_slot(const pipeline& p, unsigned limit)
@@ -90,24 +104,15 @@ int free_session_slot(const pipeline& p, unsigned limit)
 
 std::string load_session_filter(const pipeline& p, session_filter& filter)
 {
-    // Packets read from a file carry their wire length in their metadata.
-    const int wire_len_offset =
-        p.file ? packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len)) : -1;
-    const bpf_runner runner = p.config.bpf_interpreter ? bpf_runner::interpreter : bpf_runner::guarded_jit;
-    return filter.load_bpf(runner, wire_len_offset);
+    const bpf_loading how = bpf_loading_of(p);
+    return filter.load_bpf(how.runner, how.wire_len_offset);
 }
 
 std::shared_ptr<const session_filter> compile_session_filter(const pipeline& p, const session_spec& spec,
                                                              std::string& error)
 {
-    std::shared_ptr<session_filter> filter = session_filter::prepare(spec, error);
-    if (!filter)
-        return nullptr;
-    if (std::string e = load_session_filter(p, *filter); !e.empty()) {
-        error = e;
-        return nullptr;
-    }
-    return filter;
+    const bpf_loading how = bpf_loading_of(p);
+    return session_filter::compile(spec, error, how.runner, how.wire_len_offset);
 }
 
 std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, int dir_fd)

@@ -171,14 +171,6 @@ std::string take_query_terms(const std::string& filter, const std::string& inner
     return {};
 }
 
-std::string query_job_error(const query_request& request)
-{
-    if (request.expression.empty())
-        return {};
-    const std::string e = check_query_expression(request.expression);
-    return e.empty() ? e : "query: " + e;
-}
-
 std::string check_query_expression(const std::string& expression, int linktype)
 {
     bpf_program p{};
@@ -197,8 +189,10 @@ std::string run_query(const query_request& request, query_result& result)
     if (filtered) {
         std::string error;
         const bpf_program* ethernet = filters->program(1, error);
-        if (ethernet == nullptr)
+        if (ethernet == nullptr) {
+            result.expression_refused = true;
             return "bpf: " + error;
+        }
         if (std::string e = pruning.load(*ethernet); !e.empty())
             result.merge.notes.push_back(fmt::format("the index cannot narrow the search: {}", e));
     }
@@ -358,11 +352,6 @@ int query_main(int argc, char** argv)
         std::cerr << "linecap query: " << e << "\n";
         return 2;
     }
-    if (!request.expression.empty())
-        if (std::string e = check_query_expression(request.expression); !e.empty()) {
-            std::cerr << "linecap query: " << e << "\n";
-            return 2;
-        }
     if (!inner.empty()) {
         ip_range host;
         if (std::string e = parse_inner_host(inner, host); !e.empty()) {
@@ -385,7 +374,7 @@ int query_main(int argc, char** argv)
         std::cerr << "linecap query: note: " << note << "\n";
     if (!error.empty()) {
         std::cerr << "linecap query: " << error << "\n";
-        return 1;
+        return result.expression_refused ? 2 : 1;   // an expression tcpdump refuses is the command line's fault
     }
     std::cerr << "linecap query: "
               << query_summary(result.merge.packets, result.merge.files, result.merge.output, result.bytes_read,

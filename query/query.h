@@ -59,15 +59,10 @@ inline std::string query_summary(uint64_t packets, uint64_t files, const std::st
 // them. "" or what is wrong, in the words every entry point gives
 // ("bpf: ...", "\"inner_host\": ..."). `compile`: false leaves the filter
 // unchecked, for a thread that must not wait on it (libpcap resolves host
-// names as it compiles: the daemon's control loop); the query's own thread
-// then checks it first (query_job_error).
+// names as it compiles: the daemon's control loop); run_query then refuses
+// it before it reads anything (query_result::expression_refused).
 std::string take_query_terms(const std::string& filter, const std::string& inner_host_text,
                              std::optional<uint32_t> vni, query_request& out, bool compile = true);
-
-// What a query job says before it reads anything when its expression does
-// not compile: "query: bpf: ...", the words the socket and HTTP give for it;
-// "" when it compiles (or there is none).
-std::string query_job_error(const query_request& request);
 
 // Parses --inner-host's address, CIDR prefix or range (IPv4 or IPv6:
 // core/spec.h's parse_ip_range, as a spec's "src"). "" or what is wrong, as
@@ -82,6 +77,7 @@ struct query_result {
     uint64_t chunks_read = 0;          // of them, read
     uint64_t capture_bytes = 0;        // bytes of every input
     uint64_t bytes_read = 0;           // bytes read from them
+    bool expression_refused = false;   // the expression did not compile: nothing was read or written
 };
 
 // Compiles `expression` for `linktype` as tcpdump does (optimized, netmask
