@@ -7,19 +7,23 @@ ETCD_PID=
 ETCD_CURL=()   # what curl needs to reach it (TLS: CA, client certificate)
 # start_etcd [NAME [SCHEME [ETCD-OPTIONS...]]]: one member NAME (default
 # fleet-test) on two free loopback ports, its client URL SCHEME (default
-# http), its data under $WORK/NAME; sets ETCD (its client URL) and
-# ETCD_PID. Killed by the test's cleanup.
+# http); sets ETCD (its client URL) and ETCD_PID. Its log is $WORK/NAME.log,
+# its data in memory (/dev/shm): etcd syncs its log to disk at every write,
+# and on a disk still writing back what earlier tests wrote (gigabytes of
+# captures) one sync can take seconds, past the nodes' 3 s calls. Killed
+# and removed by the test's cleanup.
 start_etcd() {
-    local name=${1:-fleet-test} scheme=${2:-http} client peer
+    local name=${1:-fleet-test} scheme=${2:-http} client peer data
     shift $(($# < 2 ? $# : 2))
     client=$(free_port)
     peer=$(free_port)
+    data=$(mktemp -d /dev/shm/linecap-etcd.XXXXXX 2>/dev/null || mktemp -d "$WORK/$name.XXXXXX")
     ETCD="$scheme://127.0.0.1:$client"
-    etcd --name "$name" --data-dir "$WORK/$name" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+    etcd --name "$name" --data-dir "$data" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
         --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
         --initial-cluster "$name=http://127.0.0.1:$peer" "$@" >>"$WORK/$name.log" 2>&1 &
     ETCD_PID=$!
-    cleanup_hooks+=("kill -CONT $ETCD_PID 2>/dev/null; kill -9 $ETCD_PID 2>/dev/null")
+    cleanup_hooks+=("kill -CONT $ETCD_PID 2>/dev/null; kill -9 $ETCD_PID 2>/dev/null; wait $ETCD_PID 2>/dev/null; rm -rf $data")
     for _ in $(seq 100); do
         curl -sf --max-time 1 "${ETCD_CURL[@]}" "$ETCD/health" >/dev/null 2>&1 && return 0
         sleep 0.1
