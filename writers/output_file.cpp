@@ -110,6 +110,7 @@ void output_file::reset_state()
     _written_end = 0;
     _grown_to = 0;
     _error = 0;
+    _cached_block = no_block;
 }
 
 int output_file::attach(int fd, const std::string& name, size_t chunk_bytes)
@@ -223,19 +224,37 @@ void output_file::preallocate(uint64_t end)
         _can_preallocate = false;
 }
 
+// Writes the buffer's first block through the buffered descriptor if a
+// flush left it in the page cache (see the header), and no more than `len`
+// bytes of it. Returns the bytes written (0 if it was not cached), or
+// -errno.
+ssize_t output_file::write_cached_block(size_t len)
+{
+    if (_cached_block != _base)
+        return 0;
+    const size_t n = std::min(len, io_alignment);
+    if (write_at(_tail_fd, _buffer.get(), n, _base) != 0)
+        return -_error;
+    if (n == io_alignment)
+        _cached_block = no_block;
+    return static_cast<ssize_t>(n);
+}
+
 int output_file::write_full_buffer()
 {
     preallocate(_base + _capacity);
-    int rc = 0;
-    if (_direct && _ring && _spare) {
+    const ssize_t cached = write_cached_block(_capacity);
+    int rc = cached < 0 ? static_cast<int>(cached) : 0;
+    const size_t skip = cached < 0 ? 0 : static_cast<size_t>(cached);
+    if (rc == 0 && skip < _capacity && _direct && _ring && _spare) {
         // The previous chunk's buffer is the spare: wait for it first.
-        if ((rc = finish_in_flight()) == 0 && submit_full_buffer())
+        if ((rc = finish_in_flight()) == 0 && submit_full_buffer(skip))
             return 0;
     }
     // No io_uring, or it could not take this chunk: write it here and now.
     // After a failed chunk this one is lost with it.
     if (rc == 0)
-        rc = write_at(_fd, _buffer.get(), _capacity, _base);
+        rc = write_at(_fd, _buffer.get() + skip, _capacity - skip, _base + skip);
     _base += _capacity;
     _used = 0;
     if (rc != 0)
@@ -245,9 +264,10 @@ int output_file::write_full_buffer()
     return 0;
 }
 
-// Hands the full buffer to io_uring and takes the spare one. Returns false
-// if io_uring did not take it (the buffer is still ours to write).
-bool output_file::submit_full_buffer()
+// Hands the full buffer, from byte `skip` on (the bytes before are written),
+// to io_uring and takes the spare one. Returns false if io_uring did not
+// take it (the buffer is still ours to write).
+bool output_file::submit_full_buffer(size_t skip)
 {
     // A direct write past the end of the file must also grow it: ext4 and
     // xfs cannot do that without blocking, so io_uring hands the write to a
@@ -265,10 +285,10 @@ bool output_file::submit_full_buffer()
     io_uring_sqe* sqe = io_uring_get_sqe(_ring.get());
     if (sqe == nullptr)
         return false;
-    io_uring_prep_write(sqe, _fd, _buffer.get(), static_cast<unsigned>(_capacity), _base);
+    io_uring_prep_write(sqe, _fd, _buffer.get() + skip, static_cast<unsigned>(_capacity - skip), _base + skip);
     if (io_uring_submit(_ring.get()) != 1)
         return false;
-    _in_flight = {true, _base, _capacity, _record_end, _records};
+    _in_flight = {true, _base + skip, _capacity - skip, skip, _record_end, _records};
     std::swap(_buffer, _spare);
     _base += _capacity;
     _used = 0;
@@ -294,7 +314,7 @@ int output_file::finish_in_flight()
     const size_t done = res > 0 ? static_cast<size_t>(res) : 0;
     if (done > 0)
         _written_end = std::max(_written_end, w.offset + done);
-    if (done < w.len && write_at(_fd, _spare.get() + done, w.len - done, w.offset + done) != 0)
+    if (done < w.len && write_at(_fd, _spare.get() + w.skipped + done, w.len - done, w.offset + done) != 0)
         return -_error;
     _flushed = std::max(_flushed, w.offset + w.len);
     _durable_end = std::max(_durable_end, w.record_end);
@@ -333,21 +353,28 @@ int output_file::flush()
     if (!has_pending())
         return 0;
     preallocate(_base + _used);
-    // Whole blocks directly; the partial last block through the buffered
+    // The block the last flush left in the page cache, there again; whole
+    // blocks directly; the partial last block through the buffered
     // descriptor, exactly as long as it is, so the file never shows padding.
+    const ssize_t cached = write_cached_block(_used);
+    if (cached < 0)
+        return -_error;
+    const auto done = static_cast<size_t>(cached);
     const size_t whole = _direct ? _used / io_alignment * io_alignment : _used;
-    if (whole > 0 && write_at(_fd, _buffer.get(), whole, _base) != 0)
+    if (whole > done && write_at(_fd, _buffer.get() + done, whole - done, _base + done) != 0)
         return -_error;
     const size_t tail = _used - whole;
-    if (tail > 0 && write_at(_tail_fd, _buffer.get() + whole, tail, _base + whole) != 0)
+    if (tail > 0 && done < _used && write_at(_tail_fd, _buffer.get() + whole, tail, _base + whole) != 0)
         return -_error;
     _flushed = _base + _used;
-    // The partial block stays at the front of the buffer: the next direct
-    // write starts at its (aligned) offset and covers it again.
+    // The partial block stays at the front of the buffer, and in the page
+    // cache: the next write of it goes there again (write_cached_block).
     if (tail > 0)
         std::memmove(_buffer.get(), _buffer.get() + whole, tail);
     _base += whole;
     _used = tail;
+    if (tail > 0)
+        _cached_block = _base;
     mark_durable();
     return 0;
 }

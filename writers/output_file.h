@@ -12,8 +12,12 @@
 // - flush() (every half second from the writer) makes everything appended
 //   readable: whole 4 KiB blocks go out directly; the last partial block goes
 //   through a second, buffered descriptor of the same file, and stays in the
-//   buffer so the next direct write covers its block again. No padding is
-//   ever visible to a reader.
+//   buffer. No padding is ever visible to a reader. That block is now in the
+//   page cache, so the next write of it goes through the buffered descriptor
+//   too, whole this time, and the direct writes resume after it: the kernel
+//   makes a direct write over a cached page write that page back and wait
+//   for it first, which on a disk busy with other files' writeback held the
+//   writer for seconds.
 // - A full chunk of an O_DIRECT file is handed to io_uring and the writer
 //   goes on filling a second buffer while the disk takes the first: copying
 //   and writing overlap instead of taking turns (at 64-byte packets the copy
@@ -115,12 +119,13 @@ public:
 private:
     int reserve_buffer(size_t chunk_bytes);
     void start_async();
-    bool submit_full_buffer();
+    bool submit_full_buffer(size_t skip);
     int finish_in_flight();
     void reset_state();
     void append_spilling(const uint8_t* data, size_t len);
     int write_full_buffer();
     int write_at(int fd, const uint8_t* data, size_t len, uint64_t offset);
+    ssize_t write_cached_block(size_t len);
     void mark_durable();
     void preallocate(uint64_t end);
     void recover_written_records();
@@ -136,6 +141,7 @@ private:
         bool busy = false;
         uint64_t offset = 0;
         size_t len = 0;
+        size_t skipped = 0;        // bytes of its buffer before the write (write_cached_block's)
         uint64_t record_end = 0;   // last complete record inside it, and the count up to there
         uint64_t records = 0;
     };
@@ -153,6 +159,10 @@ private:
     write_in_flight _in_flight;
     size_t _used = 0;           // bytes in the buffer
     uint64_t _base = 0;         // file offset of the buffer's first byte (4 KiB-aligned)
+    // The block a flush's partial tail left in the page cache (it is _base
+    // while it is not yet written whole), or no_block.
+    static constexpr uint64_t no_block = UINT64_MAX;
+    uint64_t _cached_block = no_block;
     uint64_t _offset = 0;       // logical size: bytes appended
     uint64_t _flushed = 0;      // bytes the kernel has
     uint64_t _record_end = 0;   // where the last complete record ends

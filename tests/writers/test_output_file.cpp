@@ -5,6 +5,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -151,5 +152,79 @@ TEST_CASE("chunks written while the next one fills hold exactly what was appende
     close(fd);
     got.resize(expected.size());
     CHECK(got == expected);
+    close(dfd);
+}
+
+namespace {
+
+// Is the file's page at `offset` in the page cache? (mincore over a mapping
+// of the file: what the kernel holds of it now.)
+bool page_cached(const std::string& path, uint64_t offset)
+{
+    const int fd = open(path.c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    const long page = sysconf(_SC_PAGESIZE);
+    void* map = mmap(nullptr, static_cast<size_t>(page), PROT_READ, MAP_SHARED, fd, static_cast<off_t>(offset));
+    REQUIRE(map != MAP_FAILED);
+    unsigned char resident = 0;
+    REQUIRE(mincore(map, static_cast<size_t>(page), &resident) == 0);
+    munmap(map, static_cast<size_t>(page));
+    close(fd);
+    return (resident & 1) != 0;
+}
+
+} // namespace
+
+TEST_CASE("the block a flush's tail left in the page cache is written there again, never directly")
+{
+    // A direct write over a cached page makes the kernel write that page
+    // back and wait for it first: seconds, on a disk busy with other files.
+    // Written through the page cache again, the page stays there; a direct
+    // write over it would have dropped it from the cache.
+    const std::string dir = test::temp_dir();
+    const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    const std::string part = dir + "/cached.bin.part";
+    std::vector<uint8_t> expected;
+    const auto append = [&](output_file& f, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+            const auto b = static_cast<uint8_t>(expected.size() * 7 + 3);
+            f.append(&b, 1);
+            expected.push_back(b);
+        }
+        f.end_record();
+    };
+    output_file f;
+    REQUIRE(f.open(dfd, "cached.bin", 8192) == 0);
+    if (!f.is_direct())
+        WARN("no O_DIRECT in " << dir << ": nothing to test");
+    else {
+        append(f, 5000);   // one whole block and a tail of 904 bytes in block 1
+        REQUIRE(f.flush() == 0);
+        CHECK(page_cached(part, 4096));
+        SECTION("by the next flush")
+        {
+            append(f, 6000);   // block 1 completed, a tail in block 2
+            REQUIRE(f.flush() == 0);
+            CHECK(page_cached(part, 4096));
+            CHECK(page_cached(part, 2 * 4096));   // the new tail
+        }
+        SECTION("by the next full chunk (io_uring's, where there is io_uring)")
+        {
+            append(f, 12000);   // the chunk [4096, 12288) fills; a flush writes block 3 and a tail in 4
+            REQUIRE(f.flush() == 0);
+            CHECK(page_cached(part, 4096));
+            CHECK(!page_cached(part, 2 * 4096));   // written directly
+            CHECK(!page_cached(part, 3 * 4096));
+            CHECK(page_cached(part, 4 * 4096));
+        }
+        REQUIRE(f.close() == 0);
+        std::vector<uint8_t> got(expected.size() + 1);
+        const int fd = open((dir + "/cached.bin").c_str(), O_RDONLY);
+        REQUIRE(fd >= 0);
+        CHECK(read(fd, got.data(), got.size()) == static_cast<ssize_t>(expected.size()));
+        close(fd);
+        got.resize(expected.size());
+        CHECK(got == expected);
+    }
     close(dfd);
 }
