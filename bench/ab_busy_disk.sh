@@ -8,15 +8,16 @@
 # and dropped at the rings, and where the capture's threads waited in the
 # kernel (D state, sampled every 50 ms from /proc/PID/task/*/stack: the
 # function each waited in; "invalidate" is a direct write waiting for a
-# cached page's writeback). Compare the written counts; the disk is the
-# bottleneck, so both drop.
+# cached page's writeback; reading the stacks needs root). Compare the
+# written counts; the disk is the bottleneck, so both drop.
 #
 #   bench/ab_busy_disk.sh A-BINARY B-BINARY [DIR [ROUNDS]]   (DIR: /var/tmp, ROUNDS: 3)
 set -u
 [ $# -ge 2 ] || { echo "usage: bench/ab_busy_disk.sh A-BINARY B-BINARY [DIR [ROUNDS]]" >&2; exit 2; }
 A=$1 B=$2 dir=${3:-/var/tmp} rounds=${4:-3}
 mix=$(cd "$(dirname "$0")/../../shared/traffic" && pwd)/mix-20k.pcap
-work=$(mktemp -d "$dir/linecap-busy.XXXXXX")
+work=$(mktemp -d "$dir/linecap-busy.XXXXXX") || exit 1
+[ "$(id -u)" = 0 ] || echo "not root: the threads' stacks cannot be read, the waits are not tallied" >&2
 trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$work"' EXIT
 # Counts the D-state waits of process $1's threads until it exits.
 sample_waits() {
@@ -44,7 +45,7 @@ for round in $(seq "$rounds"); do
     [ $((round % 2)) = 0 ] && order="B A"
     for which in $order; do
         bin=${!which}
-        rm -rf "$work/ring" "$work/dd"
+        rm -rf "$work/ring" "$work/dd" "$work/s.json"
         sync
         dd if=/dev/zero of="$work/dd" bs=1M count=8000 2>/dev/null &
         dd_pid=$!
@@ -53,9 +54,15 @@ for round in $(seq "$rounds"); do
             --log-level=lib.eal:error --log-level=pmd.net.pcap:error \
             --vdev "net_pcap0,rx_pcap=$mix,infinite_rx=1" -- \
             -w "$work/ring/" -s 128 -C 200 -W 3 --duration 15 --stats-json "$work/s.json" >/dev/null 2>&1 &
-        waits=$(sample_waits $!)
-        wait $!
+        capture=$!
+        waits=$(sample_waits "$capture")
+        status=0
+        wait "$capture" || status=$?
         wait "$dd_pid"
+        if [ "$status" != 0 ] || [ ! -s "$work/s.json" ]; then
+            echo "$which: linecap exited with $status, no counters" >&2
+            continue
+        fi
         echo "$which written $(jq .written_packets "$work/s.json") dropped_ring $(jq .dropped_ring "$work/s.json") waits: $waits"
     done
 done

@@ -235,8 +235,14 @@ ssize_t output_file::write_cached_block(size_t len)
     const size_t n = std::min(len, io_alignment);
     if (write_at(_tail_fd, _buffer.get(), n, _base) != 0)
         return -_error;
-    if (n == io_alignment)
+    if (n == io_alignment) {
+        // Whole: its write-back starts now, ahead of the direct writes after
+        // it, and is not waited for. Left to the kernel's flusher (up to 30
+        // s), a machine crash would leave a block of zeros there, after
+        // which the restart's salvage cuts the file.
+        sync_file_range(_tail_fd, static_cast<off_t>(_base), io_alignment, SYNC_FILE_RANGE_WRITE);
         _cached_block = no_block;
+    }
     return static_cast<ssize_t>(n);
 }
 

@@ -14,10 +14,10 @@
 //   through a second, buffered descriptor of the same file, and stays in the
 //   buffer. No padding is ever visible to a reader. That block is now in the
 //   page cache, so the next write of it goes through the buffered descriptor
-//   too, whole this time, and the direct writes resume after it: the kernel
-//   makes a direct write over a cached page write that page back and wait
-//   for it first, which on a disk busy with other files' writeback held the
-//   writer for seconds.
+//   too, whole this time (its write-back started then, not waited for), and
+//   the direct writes resume after it: the kernel makes a direct write over
+//   a cached page write that page back and wait for it first, which on a
+//   disk busy with other files' writeback held the writer for seconds.
 // - A full chunk of an O_DIRECT file is handed to io_uring and the writer
 //   goes on filling a second buffer while the disk takes the first: copying
 //   and writing overlap instead of taking turns (at 64-byte packets the copy

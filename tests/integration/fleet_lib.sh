@@ -8,16 +8,21 @@ ETCD_CURL=()   # what curl needs to reach it (TLS: CA, client certificate)
 # start_etcd [NAME [SCHEME [ETCD-OPTIONS...]]]: one member NAME (default
 # fleet-test) on two free loopback ports, its client URL SCHEME (default
 # http); sets ETCD (its client URL) and ETCD_PID. Its log is $WORK/NAME.log,
-# its data in memory (/dev/shm): etcd syncs its log to disk at every write,
-# and on a disk still writing back what earlier tests wrote (gigabytes of
-# captures) one sync can take seconds, past the nodes' 3 s calls. Killed
-# and removed by the test's cleanup.
+# its data in memory (/dev/shm, when it has 1 GiB free: etcd preallocates
+# 64 MB log segments): etcd syncs its log to disk at every write, and on a
+# disk still writing back what earlier tests wrote (gigabytes of captures)
+# one sync can take seconds, past the nodes' 3 s calls. Killed and removed
+# by the test's cleanup.
 start_etcd() {
     local name=${1:-fleet-test} scheme=${2:-http} client peer data
     shift $(($# < 2 ? $# : 2))
     client=$(free_port)
     peer=$(free_port)
-    data=$(mktemp -d /dev/shm/linecap-etcd.XXXXXX 2>/dev/null || mktemp -d "$WORK/$name.XXXXXX")
+    data=
+    if [ "$(df --output=avail -k /dev/shm 2>/dev/null | tail -1)" -ge $((1 << 20)) ] 2>/dev/null; then
+        data=$(mktemp -d /dev/shm/linecap-etcd.XXXXXX)
+    fi
+    [ -n "$data" ] || data=$(mktemp -d "$WORK/$name.XXXXXX")
     ETCD="$scheme://127.0.0.1:$client"
     etcd --name "$name" --data-dir "$data" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
         --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \

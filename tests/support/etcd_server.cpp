@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <iterator>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -41,11 +43,14 @@ int free_port()
 etcd_server::etcd_server()
 {
     REQUIRE(access("/usr/bin/etcd", X_OK) == 0);   // scripts/bootstrap installs etcd-server
-    // In memory where there is /dev/shm: etcd syncs its log to disk at
-    // every write, and on a disk busy writing back other files one sync can
-    // take seconds, past the calls' timeouts these tests hold to.
+    // In memory where /dev/shm has 1 GiB free (etcd preallocates 64 MB log
+    // segments): etcd syncs its log to disk at every write, and on a disk
+    // busy writing back other files one sync can take seconds, past the
+    // calls' timeouts these tests hold to.
     char shm[] = "/dev/shm/linecap-etcd.XXXXXX", tmp[] = "/tmp/linecap-etcd.XXXXXX";
-    const char* dir = mkdtemp(shm);
+    struct statvfs fs{};
+    const bool roomy = statvfs("/dev/shm", &fs) == 0 && fs.f_bavail * fs.f_frsize >= (uint64_t{1} << 30);
+    const char* dir = roomy ? mkdtemp(shm) : nullptr;
     if (dir == nullptr)
         dir = mkdtemp(tmp);
     REQUIRE(dir != nullptr);
