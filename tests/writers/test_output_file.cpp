@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <vector>
 
 #include <pcap/pcap.h>
 
@@ -34,6 +35,18 @@ struct file_size_limit {
     }
     ~file_size_limit() { setrlimit(RLIMIT_FSIZE, &saved); }
 };
+
+// The file at `path` holds exactly `expected`, no byte more.
+void check_file_holds(const std::string& path, const std::vector<uint8_t>& expected)
+{
+    std::vector<uint8_t> got(expected.size() + 1);
+    const int fd = open(path.c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    CHECK(read(fd, got.data(), got.size()) == static_cast<ssize_t>(expected.size()));
+    close(fd);
+    got.resize(expected.size());
+    CHECK(got == expected);
+}
 
 uint64_t count_records(const std::string& path)
 {
@@ -147,13 +160,7 @@ TEST_CASE("chunks written while the next one fills hold exactly what was appende
     CHECK(f.records() == 3000);
     REQUIRE(f.close() == 0);
     CHECK(f.durable_records() == 3000);
-    std::vector<uint8_t> got(expected.size() + 1);
-    const int fd = open((dir + "/overlap.bin").c_str(), O_RDONLY);
-    REQUIRE(fd >= 0);
-    CHECK(read(fd, got.data(), got.size()) == static_cast<ssize_t>(expected.size()));
-    close(fd);
-    got.resize(expected.size());
-    CHECK(got == expected);
+    check_file_holds(dir + "/overlap.bin", expected);
     close(dfd);
 }
 
@@ -224,13 +231,7 @@ TEST_CASE("the block a flush's tail left in the page cache is written there agai
             CHECK(page_cached(part, 4 * 4096));
         }
         REQUIRE(f.close() == 0);
-        std::vector<uint8_t> got(expected.size() + 1);
-        const int fd = open((dir + "/cached.bin").c_str(), O_RDONLY);
-        REQUIRE(fd >= 0);
-        CHECK(read(fd, got.data(), got.size()) == static_cast<ssize_t>(expected.size()));
-        close(fd);
-        got.resize(expected.size());
-        CHECK(got == expected);
+        check_file_holds(dir + "/cached.bin", expected);
     }
     close(dfd);
 }
