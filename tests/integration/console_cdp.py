@@ -3,6 +3,7 @@
 
     console_cdp.py URL WORKDIR SCREENSHOT [SETTLE_SECONDS]
     console_cdp.py --token TOKEN URL WORKDIR
+    console_cdp.py --fleet URL WORKDIR
 
 Starts Chromium (its profile in WORKDIR/chromium, killed on the way out,
 whatever happens), opens URL (the console of a daemon on which the socket
@@ -36,6 +37,11 @@ field lists session 1 and follows it live (the stream authenticated by
 fetched with the token, saved from a blob: URL). Prints {"banner": ...,
 "row": ..., "live": [...], "host": {...}}. linecapctl (LINECAPCTL) is run
 on the socket LINECAP_SOCK.
+
+With --fleet (the console of a node of a fleet, fleet.sh): once the fleet
+panel shows a fleet session, prints the panel as the page shows it:
+{"hidden": false, "nodes": {NAME: [cells]}, "sessions": {ID: [cells]},
+"links": [[ID, href of its PCAP]]}.
 """
 
 import base64
@@ -152,12 +158,18 @@ def main():
     # meson's timeout sends SIGTERM: the finally below still kills Chromium.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit('console_cdp: terminated'))
     token = None
-    if sys.argv[1] == '--token':
+    fleet = sys.argv[1] == '--fleet'
+    if fleet:
+        del sys.argv[1]
+    elif sys.argv[1] == '--token':
         token = sys.argv[2]
         del sys.argv[1:3]
     url, workdir = sys.argv[1:3]
     proc, ws_url, browser_url = start_chromium(url, workdir)
     try:
+        if fleet:
+            print(json.dumps(fleet_panel(Page(ws_url))))
+            return
         downloads = Downloads(Page(browser_url), os.path.join(workdir, 'downloads-token' if token else 'downloads'))
         if token:
             run_with_token(Page(ws_url), downloads, token)
@@ -215,6 +227,24 @@ def actions_of(row):
 
 def click(row, label):
     return f'[...{row}.querySelectorAll(".actions button, .actions a")].find(b => b.textContent === {json.dumps(label)}).click()'
+
+
+def fleet_panel(page):
+    """The fleet panel once it lists a fleet session: each row's cells by node
+    name and by fleet session id, and each session's PCAP link."""
+    page.wait('the fleet panel lists a fleet session',
+              'document.getElementById("fleet")?.hidden === false && document.querySelector("#fleet-sessions tr[data-fleet]") !== null',
+              30, show='(document.getElementById("fleet")?.outerHTML ?? document.body.innerText).slice(0, 3000)')
+    return page.js('''(() => {
+        const cells = tr => [...tr.cells].map(c => c.textContent.trim());
+        const rows = (selector, key) => Object.fromEntries(
+            [...document.querySelectorAll(selector)].map(tr => [tr.dataset[key], cells(tr)]));
+        return {hidden: document.getElementById("fleet").hidden,
+                nodes: rows("#fleet-nodes tr[data-node]", "node"),
+                sessions: rows("#fleet-sessions tr[data-fleet]", "fleet"),
+                links: [...document.querySelectorAll("#fleet-sessions tr[data-fleet] a")]
+                    .map(a => [a.closest("tr").dataset.fleet, a.getAttribute("href")])};
+    })()''')
 
 
 def capture_one_host(page, downloads, url, token, name):

@@ -219,38 +219,14 @@ expect_status 400 "$api_c/sessions/web/pcap?format=pcapx" \
     "format pcapx: give pcapng (the default: one interface per node and port), pcap or pcap-ns"
 expect_status 400 "$api_c/sessions/web/pcap?since=-1m&until=-2m" "since -1m is after until -2m: no packet can be in between"
 # The console of c in Chromium: the fleet's nodes and sessions, web's merged download.
-timeout 60 chromium --headless=new --no-sandbox --disable-gpu --no-first-run --user-data-dir="$WORK/chromium" \
-    --virtual-time-budget=5000 --dump-dom "http://127.0.0.1:${NODE_PORT[c]}/" >"$WORK/console.html" 2>"$WORK/chromium.log" ||
-    fail "chromium --dump-dom of c's console: $(tail -3 "$WORK/chromium.log")"
-python3 - "$WORK/console.html" <<'PYEOF' || fail "c's console's fleet panel: $(grep -o '<section class="card" id="fleet".*' "$WORK/console.html" | head -c 3000)"
-import html.parser, sys
-class Rows(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.section_hidden, self.rows, self.links, self.cur = None, {}, [], None
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == 'section' and a.get('id') == 'fleet':
-            self.section_hidden = 'hidden' in a
-        if tag == 'tr' and ('data-node' in a or 'data-fleet' in a):
-            self.cur = ('node', a['data-node']) if 'data-node' in a else ('fleet', a['data-fleet'])
-            self.rows[self.cur] = []
-        if tag == 'a' and self.cur and self.cur[0] == 'fleet':
-            self.links.append((self.cur[1], a.get('href')))
-    def handle_endtag(self, tag):
-        if tag == 'tr':
-            self.cur = None
-    def handle_data(self, data):
-        if self.cur and data.strip():
-            self.rows[self.cur].append(data.strip())
-p = Rows()
-p.feed(open(sys.argv[1]).read())
-assert p.section_hidden is False, 'the fleet panel is hidden'
-assert {n for k, n in p.rows if k == 'node'} == {'a', 'b', 'c', 'd'}, p.rows
-web = p.rows[('fleet', 'web')]
-assert web[:2] == ['web', 'web'] and 'stopped' in web, web
-assert ('web', '/api/v1/fleet/sessions/web/pcap') in p.links, p.links
-PYEOF
+# (console_cdp.py waits for the panel and kills Chromium on its way out; the hook, should it be killed first.)
+cleanup_hooks+=('[ ! -s "$WORK/chromium.pid" ] || kill -9 -- "-$(cat "$WORK/chromium.pid")" 2>/dev/null')
+/usr/bin/python3 "$(dirname "$0")/console_cdp.py" --fleet "http://127.0.0.1:${NODE_PORT[c]}/" "$WORK" >"$WORK/panel.json" ||
+    fail "c's console in Chromium (its log: $(tail -3 "$WORK/chromium.log" 2>/dev/null))"
+jq -e '.hidden == false and (.nodes | keys) == ["a", "b", "c", "d"]
+    and .sessions.web[0:2] == ["web", "web"] and any(.sessions.web[]; . == "stopped")
+    and any(.links[]; . == ["web", "/api/v1/fleet/sessions/web/pcap"])' "$WORK/panel.json" >/dev/null ||
+    fail "c's console's fleet panel: $(cat "$WORK/panel.json")"
 
 
 note "kill -9 of a: gone from the fleet within its 5 s lease; restarted, it does not run a fleet session twice"
