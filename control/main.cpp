@@ -9,12 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <list>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -156,6 +158,32 @@ std::string runtime_prefix_taken(const std::vector<char*>& eal_args)
                        "--no-shconf (EAL options, before '--')",
                        lock.l_pid, prefix, config);
 }
+
+// Where a daemon's exit spends its time after "shut down after" (its
+// sessions' files are closed by then): said, as a warning, only when the
+// steps took over a second, since an operator's restart waits on them.
+class exit_steps {
+public:
+    void done(const char* step)
+    {
+        const auto now = std::chrono::steady_clock::now();
+        const double seconds = std::chrono::duration<double>(now - _last).count();
+        _total += seconds;
+        _steps += fmt::format("{}{} {:.1f} s", _steps.empty() ? "" : ", ", step, seconds);
+        _last = now;
+    }
+    void report() const
+    {
+        if (_total > 1.0)
+            log_event(log_module::control, log_level::warning, "the exit took {:.1f} s after shutting down: {}",
+                      _total, _steps);
+    }
+
+private:
+    std::chrono::steady_clock::time_point _last = std::chrono::steady_clock::now();
+    double _total = 0;
+    std::string _steps;
+};
 
 } // namespace
 
@@ -318,6 +346,7 @@ int main(int argc, char** argv)
     }
 
     int status = 0;
+    std::optional<exit_steps> exit_timing;   // a daemon's
     {
         pipeline p;
         p.config = options;   // the engine's part of them
@@ -333,6 +362,7 @@ int main(int argc, char** argv)
                          : 1;
             log_event(log_module::control, log_level::info, "shut down after {:.3f} s",
                       p.seconds_since_start(p.stop_tsc ? p.stop_tsc : p.start_tsc));
+            exit_timing.emplace();
         } else if (!run_pipeline(
                        p, [&](pipeline& running) { return start_oneshot_session(running, options); },
                        [&](pipeline& running) { oneshot_control(running, options); }) ||
@@ -349,7 +379,17 @@ int main(int argc, char** argv)
                 status = 1;
         }
         close_ports(p);
+        if (exit_timing)
+            exit_timing->done("ports closed");
     }
+    if (exit_timing)
+        exit_timing->done("writers' files and threads released");
     rte_eal_cleanup();
+    if (exit_timing) {
+        exit_timing->done("EAL cleaned up");
+        daemon.reset();
+        exit_timing->done("control threads joined");
+        exit_timing->report();
+    }
     return status;
 }

@@ -110,7 +110,7 @@ void output_file::reset_state()
     _written_end = 0;
     _grown_to = 0;
     _error = 0;
-    _cached_block = no_block;
+    _front_block_cached = false;
 }
 
 int output_file::attach(int fd, const std::string& name, size_t chunk_bytes)
@@ -230,18 +230,20 @@ void output_file::preallocate(uint64_t end)
 // -errno.
 ssize_t output_file::write_cached_block(size_t len)
 {
-    if (_cached_block != _base)
+    if (!_front_block_cached)
         return 0;
     const size_t n = std::min(len, io_alignment);
+    const bool whole = n == io_alignment;
+    if (whole)
+        _front_block_cached = false;   // written whole now, or lost with this write
     if (write_at(_tail_fd, _buffer.get(), n, _base) != 0)
         return -_error;
-    if (n == io_alignment) {
-        // Whole: its write-back starts now, ahead of the direct writes after
-        // it, and is not waited for. Left to the kernel's flusher (up to 30
-        // s), a machine crash would leave a block of zeros there, after
-        // which the restart's salvage cuts the file.
+    if (whole) {
+        // Its write-back starts now, ahead of the direct writes after it,
+        // and is not waited for. Left to the kernel's flusher (up to 30 s),
+        // a machine crash would leave a block of zeros there, after which
+        // the restart's salvage cuts the file.
         sync_file_range(_tail_fd, static_cast<off_t>(_base), io_alignment, SYNC_FILE_RANGE_WRITE);
-        _cached_block = no_block;
     }
     return static_cast<ssize_t>(n);
 }
@@ -379,8 +381,7 @@ int output_file::flush()
         std::memmove(_buffer.get(), _buffer.get() + whole, tail);
     _base += whole;
     _used = tail;
-    if (tail > 0)
-        _cached_block = _base;
+    _front_block_cached = tail > 0;
     mark_durable();
     return 0;
 }

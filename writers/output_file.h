@@ -159,10 +159,9 @@ private:
     write_in_flight _in_flight;
     size_t _used = 0;           // bytes in the buffer
     uint64_t _base = 0;         // file offset of the buffer's first byte (4 KiB-aligned)
-    // The block a flush's partial tail left in the page cache (it is _base
-    // while it is not yet written whole), or no_block.
-    static constexpr uint64_t no_block = UINT64_MAX;
-    uint64_t _cached_block = no_block;
+    // The buffer's first block is in the page cache: a flush wrote its
+    // partial tail there, and it is not yet written whole.
+    bool _front_block_cached = false;
     uint64_t _offset = 0;       // logical size: bytes appended
     uint64_t _flushed = 0;      // bytes the kernel has
     uint64_t _record_end = 0;   // where the last complete record ends

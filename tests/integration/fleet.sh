@@ -263,10 +263,19 @@ note "c and d shut down: gone from the fleet at once (their leases revoked)"
 for name in c d; do
     asked=$SECONDS
     node_ctl "$name" shutdown >/dev/null
-    for _ in $(seq 100); do kill -0 "${NODE_PID[$name]}" 2>/dev/null || break; sleep 0.1; done
+    for i in $(seq 100); do
+        kill -0 "${NODE_PID[$name]}" 2>/dev/null || break
+        # Still there after 3 s: where each of its threads waits in the kernel.
+        [ "$i" != 30 ] || for t in /proc/"${NODE_PID[$name]}"/task/*; do
+            echo "$(cat "$t/comm" "$t/wchan" 2>/dev/null | tr '\n' ' '): $(tr '\n' ' ' <"$t/stack" 2>/dev/null)"
+        done >"$WORK/$name.exit-stacks"
+        sleep 0.1
+    done
     wait "${NODE_PID[$name]}" || fail "$name exited with $?"
-    # A slow exit is shown, not failed: what it waited on is in its log.
-    [ $((SECONDS - asked)) -le 5 ] || note "$name took $((SECONDS - asked)) s to exit; its log ends: $(tail -5 "$WORK/$name.log")"
+    # A slow exit is shown, not failed: what it waited on is in its log (the
+    # exit's steps) and in its threads' kernel stacks.
+    [ $((SECONDS - asked)) -le 5 ] ||
+        note "$name took $((SECONDS - asked)) s to exit; its log ends: $(tail -5 "$WORK/$name.log"); its threads at 3 s: $(cat "$WORK/$name.exit-stacks" 2>/dev/null)"
 done
 nodes | jq -e '([.[].name] | sort) == ["a", "b"]' >/dev/null || fail "c or d still listed after its shutdown: $(nodes)"
 
