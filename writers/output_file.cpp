@@ -1,7 +1,9 @@
 #include "writers/output_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <ctime>
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdio.h>
@@ -19,6 +21,13 @@ constexpr size_t io_alignment = 4096;
 
 // Preallocation step: one fallocate() per 64 MiB written.
 constexpr uint64_t preallocation_step = 64ull << 20;
+
+uint64_t monotonic_ns()
+{
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<uint64_t>(t.tv_sec) * 1000000000 + static_cast<uint64_t>(t.tv_nsec);
+}
 
 std::string part_name(const std::string& name)
 {
@@ -111,6 +120,7 @@ void output_file::reset_state()
     _grown_to = 0;
     _error = 0;
     _front_block_cached = false;
+    _after_in_flight = {};
 }
 
 int output_file::attach(int fd, const std::string& name, size_t chunk_bytes)
@@ -238,14 +248,33 @@ ssize_t output_file::write_cached_block(size_t len)
         _front_block_cached = false;   // written whole now, or lost with this write
     if (write_at(_tail_fd, _buffer.get(), n, _base) != 0)
         return -_error;
-    if (whole) {
-        // Its write-back starts now, ahead of the direct writes after it,
-        // and is not waited for. Left to the kernel's flusher (up to 30 s),
-        // a machine crash would leave a block of zeros there, after which
-        // the restart's salvage cuts the file.
-        sync_file_range(_tail_fd, static_cast<off_t>(_base), io_alignment, SYNC_FILE_RANGE_WRITE);
-    }
+    if (whole)
+        start_writeback(_base, io_alignment);
     return static_cast<ssize_t>(n);
+}
+
+// Starts the write-back of what the buffered descriptor wrote at [offset,
+// offset + len), and does not wait for it. Left to the kernel's flusher (up
+// to 30 s), a machine crash would leave zeros there, before blocks written
+// directly, and the restart's salvage would cut the file at them. Through
+// io_uring where there is one: sync_file_range itself can wait, for the
+// journal or for room in the disk's queue (behind a query's reads, for
+// hundreds of milliseconds), and io_uring runs it on a kernel thread of its
+// own. Its success posts nothing (IOSQE_CQE_SKIP_SUCCESS); a failure is
+// reaped and ignored by finish_in_flight (the flusher writes the pages all
+// the same).
+void output_file::start_writeback(uint64_t offset, uint64_t len)
+{
+    if (_ring && (_ring->features & IORING_FEAT_CQE_SKIP) != 0) {
+        if (io_uring_sqe* sqe = io_uring_get_sqe(_ring.get()); sqe != nullptr) {
+            io_uring_prep_sync_file_range(sqe, _tail_fd, static_cast<unsigned>(len), offset, SYNC_FILE_RANGE_WRITE);
+            io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+            io_uring_sqe_set_data64(sqe, writeback_tag);
+            if (io_uring_submit(_ring.get()) == 1)
+                return;
+        }
+    }
+    sync_file_range(_tail_fd, static_cast<off_t>(offset), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
 }
 
 int output_file::write_full_buffer()
@@ -254,20 +283,39 @@ int output_file::write_full_buffer()
     const ssize_t cached = write_cached_block(_capacity);
     int rc = cached < 0 ? static_cast<int>(cached) : 0;
     const size_t skip = cached < 0 ? 0 : static_cast<size_t>(cached);
+    int fd = _fd;
     if (rc == 0 && skip < _capacity && _direct && _ring && _spare) {
-        // The previous chunk's buffer is the spare: wait for it first.
-        if ((rc = finish_in_flight()) == 0 && submit_full_buffer(skip))
+        // The previous chunk's buffer is the spare: free once its write is
+        // done, which is waited for while the write is younger than
+        // slow_write_ns (a disk that takes a chunk in a few milliseconds
+        // sets the writer's pace: direct writes are its fastest).
+        const uint64_t age = monotonic_ns() - _in_flight.submitted_ns;
+        if ((rc = finish_in_flight(_in_flight.busy && age < slow_write_ns ? slow_write_ns - age : 0)) == 0 &&
+            !_in_flight.busy && submit_full_buffer(skip))
             return 0;
+        // Still not done: the disk is stalled (behind a query's reads of it,
+        // or other files' write-back, one chunk's write took 440 ms). This
+        // chunk goes through the page cache, its write-back started, rather
+        // than the writer waiting while its rings fill; the page cache waits
+        // for the disk only once it holds more than the kernel lets it
+        // (vm.dirty_ratio).
+        if (rc == 0 && _in_flight.busy)
+            fd = _tail_fd;
     }
     // No io_uring, or it could not take this chunk: write it here and now.
     // After a failed chunk this one is lost with it.
     if (rc == 0)
-        rc = write_at(_fd, _buffer.get() + skip, _capacity - skip, _base + skip);
+        rc = write_at(fd, _buffer.get() + skip, _capacity - skip, _base + skip);
+    if (rc == 0 && fd == _tail_fd)
+        start_writeback(_base + skip, _capacity - skip);
     _base += _capacity;
     _used = 0;
     if (rc != 0)
         return rc;
-    _flushed = _base;
+    if (_in_flight.busy)
+        _after_in_flight = {_base, _record_end, _records};
+    else
+        _flushed = _base;
     mark_durable();
     return 0;
 }
@@ -294,26 +342,51 @@ bool output_file::submit_full_buffer(size_t skip)
     if (sqe == nullptr)
         return false;
     io_uring_prep_write(sqe, _fd, _buffer.get() + skip, static_cast<unsigned>(_capacity - skip), _base + skip);
+    io_uring_sqe_set_data64(sqe, write_tag);
     if (io_uring_submit(_ring.get()) != 1)
         return false;
-    _in_flight = {true, _base + skip, _capacity - skip, skip, _record_end, _records};
+    _in_flight = {true, _base + skip, _capacity - skip, skip, _record_end, _records, monotonic_ns()};
     std::swap(_buffer, _spare);
     _base += _capacity;
     _used = 0;
     return true;
 }
 
-// Waits for the write in flight. What it did not write whole (a short write
-// as a disk fills, or an error) is written again synchronously by write_at,
-// which knows how to finish a short direct write and reports the real error.
-int output_file::finish_in_flight()
+// Waits for the write in flight, up to `wait_ns` (wait_forever: until it
+// is done; 0: takes it only if it is done). What it did not write whole (a
+// short write as a disk fills, or an error) is written again synchronously
+// by write_at, which knows how to finish a short direct write and reports
+// the real error.
+int output_file::finish_in_flight(uint64_t wait_ns)
 {
-    if (!_in_flight.busy)
+    if (!_ring)
         return 0;
     io_uring_cqe* cqe = nullptr;
     int rc;
-    while ((rc = io_uring_wait_cqe(_ring.get(), &cqe)) == -EINTR)
-        ;
+    for (;;) {
+        if (!_in_flight.busy || wait_ns == 0) {
+            rc = io_uring_peek_cqe(_ring.get(), &cqe);
+        } else if (wait_ns == wait_forever) {
+            rc = io_uring_wait_cqe(_ring.get(), &cqe);
+        } else {
+            __kernel_timespec timeout{static_cast<int64_t>(wait_ns / 1000000000), static_cast<long long>(wait_ns % 1000000000)};
+            rc = io_uring_wait_cqe_timeout(_ring.get(), &cqe, &timeout);
+        }
+        if (rc == -EINTR)
+            continue;
+        if (rc == 0 && cqe->user_data == writeback_tag) {   // a write-back that could not start
+            io_uring_cqe_seen(_ring.get(), cqe);
+            continue;
+        }
+        if (!_in_flight.busy) {
+            if (rc == 0)   // no other kind is submitted
+                io_uring_cqe_seen(_ring.get(), cqe);
+            return 0;
+        }
+        if (rc == -EAGAIN || rc == -ETIME)   // still being written
+            return 0;
+        break;
+    }
     const write_in_flight w = _in_flight;
     _in_flight.busy = false;
     const int64_t res = rc == 0 ? cqe->res : rc;
@@ -324,9 +397,10 @@ int output_file::finish_in_flight()
         _written_end = std::max(_written_end, w.offset + done);
     if (done < w.len && write_at(_fd, _spare.get() + w.skipped + done, w.len - done, w.offset + done) != 0)
         return -_error;
-    _flushed = std::max(_flushed, w.offset + w.len);
-    _durable_end = std::max(_durable_end, w.record_end);
-    _durable_records = std::max(_durable_records, w.records);
+    _flushed = std::max({_flushed, w.offset + w.len, _after_in_flight.end});
+    _durable_end = std::max({_durable_end, w.record_end, _after_in_flight.record_end});
+    _durable_records = std::max({_durable_records, w.records, _after_in_flight.records});
+    _after_in_flight = {};
     return 0;
 }
 
@@ -350,31 +424,35 @@ void output_file::append_spilling(const uint8_t* data, size_t len)
     }
 }
 
-int output_file::flush()
+int output_file::flush(bool wait)
 {
     if (_fd < 0)
         return -EBADF;
     if (_error != 0)
         return -_error;
-    if (finish_in_flight() != 0)
+    if (finish_in_flight(wait ? wait_forever : 0) != 0)
         return -_error;
     if (!has_pending())
         return 0;
     preallocate(_base + _used);
-    // The block the last flush left in the page cache, there again; whole
-    // blocks directly; the partial last block through the buffered
-    // descriptor, exactly as long as it is, so the file never shows padding.
-    const ssize_t cached = write_cached_block(_used);
-    if (cached < 0)
-        return -_error;
-    const auto done = static_cast<size_t>(cached);
+    // The buffer through the page cache (a direct file's buffered
+    // descriptor), exactly as long as it is, so the file never shows
+    // padding: a direct write here waited for the disk on the writer's
+    // core, and behind a query's reads of the same disk that was up to
+    // 750 ms, three times what a worker's ring holds. The whole blocks'
+    // write-back starts now.
     const size_t whole = _direct ? _used / io_alignment * io_alignment : _used;
-    if (whole > done && write_at(_fd, _buffer.get() + done, whole - done, _base + done) != 0)
+    if (_used > 0 && write_at(_direct ? _tail_fd : _fd, _buffer.get(), _used, _base) != 0)
         return -_error;
+    if (_direct && whole > 0)
+        start_writeback(_base, whole);
     const size_t tail = _used - whole;
-    if (tail > 0 && done < _used && write_at(_tail_fd, _buffer.get() + whole, tail, _base + whole) != 0)
-        return -_error;
-    _flushed = _base + _used;
+    // A chunk still being written (not waited for): the bytes after it are
+    // in the kernel, but the file is whole up to them only once it is done.
+    if (_in_flight.busy)
+        _after_in_flight = {_base + _used, _record_end, _records};
+    else
+        _flushed = _base + _used;
     // The partial block stays at the front of the buffer, and in the page
     // cache: the next write of it goes there again (write_cached_block).
     if (tail > 0)

@@ -10,19 +10,23 @@
 //   bandwidth of buffered ones (docs/performance.md). Elsewhere, buffered
 //   writes of the same chunks.
 // - flush() (every half second from the writer) makes everything appended
-//   readable: whole 4 KiB blocks go out directly; the last partial block goes
-//   through a second, buffered descriptor of the same file, and stays in the
-//   buffer. No padding is ever visible to a reader. That block is now in the
-//   page cache, so the next write of it goes through the buffered descriptor
-//   too, whole this time (its write-back started then, not waited for), and
-//   the direct writes resume after it: the kernel makes a direct write over
-//   a cached page write that page back and wait for it first, which on a
-//   disk busy with other files' writeback held the writer for seconds.
+//   readable: the buffer goes through a second, buffered descriptor of the
+//   same file, exactly as long as it is (no padding is ever visible to a
+//   reader), so that the writer never waits for the disk there (a direct
+//   write waited behind a query's reads of the same disk for up to 750 ms).
+//   The write-back of its whole blocks is started on io_uring's kernel
+//   thread and not waited for. The last partial block stays in the buffer,
+//   and in the page cache, so the next write of it goes through the
+//   buffered descriptor too, whole this time, and the direct writes resume
+//   after it: the kernel makes a direct write over a cached page write that
+//   page back and wait for it first, which on a disk busy with other files'
+//   writeback held the writer for seconds.
 // - A full chunk of an O_DIRECT file is handed to io_uring and the writer
 //   goes on filling a second buffer while the disk takes the first: copying
 //   and writing overlap instead of taking turns (at 64-byte packets the copy
 //   costs as much as the write; docs/performance.md). At most one write is in
-//   flight; a flush() or close() waits for it. Without io_uring (a kernel or
+//   flight; close() and flush() wait for it, the writer's periodic
+//   flush(false) does not. Without io_uring (a kernel or
 //   a sandbox that refuses it) the same chunks are written synchronously.
 //   The file is grown to the end of the chunk before it is handed over, so
 //   that the kernel can issue the write at once (see submit_full_buffer).
@@ -87,8 +91,13 @@ public:
         _records++;
     }
 
-    // Hands whatever is buffered to the kernel. Returns 0 or -errno.
-    int flush();
+    // Hands whatever is buffered to the kernel, through the page cache (it
+    // never waits for the disk but for `wait`). With `wait` (the default),
+    // first waits for the chunk io_uring is writing, if any; without (the
+    // writer's flush every half second), a chunk still being written is
+    // left to finish, and the file is whole up to the bytes flushed after it
+    // once it has. Returns 0 or -errno.
+    int flush(bool wait = true);
 
     // Flushes, trims preallocated space (or, after a failed write, cuts the
     // file to its last complete record), closes it and renames NAME.part to
@@ -120,7 +129,13 @@ private:
     int reserve_buffer(size_t chunk_bytes);
     void start_async();
     bool submit_full_buffer(size_t skip);
-    int finish_in_flight();
+    static constexpr uint64_t wait_forever = UINT64_MAX;
+    int finish_in_flight(uint64_t wait_ns = wait_forever);
+    // A chunk's direct write that takes longer is a stalled disk: the next
+    // chunk goes through the page cache rather than wait for it.
+    static constexpr uint64_t slow_write_ns = 10'000'000;
+    void start_writeback(uint64_t offset, uint64_t len);
+    static constexpr uint64_t write_tag = 1, writeback_tag = 2;   // io_uring user_data
     void reset_state();
     void append_spilling(const uint8_t* data, size_t len);
     int write_full_buffer();
@@ -144,6 +159,7 @@ private:
         size_t skipped = 0;        // bytes of its buffer before the write (write_cached_block's)
         uint64_t record_end = 0;   // last complete record inside it, and the count up to there
         uint64_t records = 0;
+        uint64_t submitted_ns = 0;   // CLOCK_MONOTONIC
     };
 
     int _fd = -1;             // O_DIRECT where supported
@@ -157,6 +173,11 @@ private:
     std::unique_ptr<io_uring, ring_deleter> _ring;   // null: synchronous writes
     bool _async_refused = false;                     // io_uring unavailable: do not ask again
     write_in_flight _in_flight;
+    // What was written through the page cache after the chunk in flight,
+    // while it was: the file is whole up to there once that chunk is done.
+    struct written_after {
+        uint64_t end = 0, record_end = 0, records = 0;
+    } _after_in_flight;
     size_t _used = 0;           // bytes in the buffer
     uint64_t _base = 0;         // file offset of the buffer's first byte (4 KiB-aligned)
     // The buffer's first block is in the page cache: a flush wrote its

@@ -270,7 +270,7 @@ void session_output::housekeeping(uint64_t now_ns, bool flush_due)
         close_file();   // the next packet opens the next window's file
         return;
     }
-    if (flush_due && file.has_pending() && file.flush() != 0)
+    if (flush_due && file.has_pending() && file.flush(false) != 0)
         end();
     publish();
 }
