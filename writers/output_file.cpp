@@ -121,6 +121,8 @@ void output_file::reset_state()
     _error = 0;
     _front_block_cached = false;
     _after_in_flight = {};
+    _writeback_from = UINT64_MAX;   // of the previous file: its flusher's now
+    _writeback_to = 0;
 }
 
 int output_file::attach(int fd, const std::string& name, size_t chunk_bytes)
@@ -260,21 +262,37 @@ ssize_t output_file::write_cached_block(size_t len)
 // io_uring where there is one: sync_file_range itself can wait, for the
 // journal or for room in the disk's queue (behind a query's reads, for
 // hundreds of milliseconds), and io_uring runs it on a kernel thread of its
-// own. Its success posts nothing (IOSQE_CQE_SKIP_SUCCESS); a failure is
-// reaped and ignored by finish_in_flight (the flusher writes the pages all
-// the same).
+// own. One at a time: io_uring's kernel threads are few (as many as its
+// queue's entries), and a chunk's direct write that needs one must not
+// wait behind a pile of them; the ranges asked for meanwhile are merged
+// and started when it is done (finish_in_flight reaps it). A range still
+// waiting when the file is closed is left to the kernel's flusher.
 void output_file::start_writeback(uint64_t offset, uint64_t len)
 {
-    if (_ring && (_ring->features & IORING_FEAT_CQE_SKIP) != 0) {
-        if (io_uring_sqe* sqe = io_uring_get_sqe(_ring.get()); sqe != nullptr) {
-            io_uring_prep_sync_file_range(sqe, _tail_fd, static_cast<unsigned>(len), offset, SYNC_FILE_RANGE_WRITE);
-            io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
-            io_uring_sqe_set_data64(sqe, writeback_tag);
-            if (io_uring_submit(_ring.get()) == 1)
-                return;
-        }
+    if (!_ring) {
+        sync_file_range(_tail_fd, static_cast<off_t>(offset), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
+        return;
     }
-    sync_file_range(_tail_fd, static_cast<off_t>(offset), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
+    _writeback_from = std::min(_writeback_from, offset);
+    _writeback_to = std::max(_writeback_to, offset + len);
+    submit_writeback();
+}
+
+void output_file::submit_writeback()
+{
+    if (_writeback_busy || _writeback_from >= _writeback_to || _tail_fd < 0)
+        return;
+    io_uring_sqe* sqe = io_uring_get_sqe(_ring.get());
+    if (sqe == nullptr)
+        return;   // tried again when the next one is reaped or asked for
+    io_uring_prep_sync_file_range(sqe, _tail_fd, static_cast<unsigned>(_writeback_to - _writeback_from), _writeback_from,
+                                  SYNC_FILE_RANGE_WRITE);
+    io_uring_sqe_set_data64(sqe, writeback_tag);
+    if (io_uring_submit(_ring.get()) < 1)
+        return;
+    _writeback_busy = true;
+    _writeback_from = UINT64_MAX;
+    _writeback_to = 0;
 }
 
 int output_file::write_full_buffer()
@@ -361,21 +379,26 @@ int output_file::finish_in_flight(uint64_t wait_ns)
 {
     if (!_ring)
         return 0;
+    const uint64_t deadline = wait_ns == wait_forever || wait_ns == 0 ? 0 : monotonic_ns() + wait_ns;
     io_uring_cqe* cqe = nullptr;
     int rc;
     for (;;) {
-        if (!_in_flight.busy || wait_ns == 0) {
+        const uint64_t now = deadline != 0 ? monotonic_ns() : 0;
+        if (!_in_flight.busy || wait_ns == 0 || (deadline != 0 && now >= deadline)) {
             rc = io_uring_peek_cqe(_ring.get(), &cqe);
-        } else if (wait_ns == wait_forever) {
+        } else if (deadline == 0) {
             rc = io_uring_wait_cqe(_ring.get(), &cqe);
         } else {
-            __kernel_timespec timeout{static_cast<int64_t>(wait_ns / 1000000000), static_cast<long long>(wait_ns % 1000000000)};
+            const uint64_t left = deadline - now;
+            __kernel_timespec timeout{static_cast<int64_t>(left / 1000000000), static_cast<long long>(left % 1000000000)};
             rc = io_uring_wait_cqe_timeout(_ring.get(), &cqe, &timeout);
         }
         if (rc == -EINTR)
             continue;
-        if (rc == 0 && cqe->user_data == writeback_tag) {   // a write-back that could not start
+        if (rc == 0 && cqe->user_data == writeback_tag) {   // a write-back's start: done (or refused: the flusher has it)
             io_uring_cqe_seen(_ring.get(), cqe);
+            _writeback_busy = false;
+            submit_writeback();   // the ranges asked for meanwhile
             continue;
         }
         if (!_in_flight.busy) {

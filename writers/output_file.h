@@ -135,6 +135,7 @@ private:
     // chunk goes through the page cache rather than wait for it.
     static constexpr uint64_t slow_write_ns = 10'000'000;
     void start_writeback(uint64_t offset, uint64_t len);
+    void submit_writeback();
     static constexpr uint64_t write_tag = 1, writeback_tag = 2;   // io_uring user_data
     void reset_state();
     void append_spilling(const uint8_t* data, size_t len);
@@ -178,6 +179,11 @@ private:
     struct written_after {
         uint64_t end = 0, record_end = 0, records = 0;
     } _after_in_flight;
+    // io_uring's write-back start (start_writeback): one at a time, and the
+    // range asked for meanwhile (empty: from >= to).
+    bool _writeback_busy = false;
+    uint64_t _writeback_from = UINT64_MAX;
+    uint64_t _writeback_to = 0;
     size_t _used = 0;           // bytes in the buffer
     uint64_t _base = 0;         // file offset of the buffer's first byte (4 KiB-aligned)
     // The buffer's first block is in the page cache: a flush wrote its
