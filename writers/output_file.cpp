@@ -237,22 +237,28 @@ void output_file::preallocate(uint64_t end)
 }
 
 // Writes the buffer's first block through the buffered descriptor if a
-// flush left it in the page cache (see the header), and no more than `len`
-// bytes of it. Returns the bytes written (0 if it was not cached), or
+// flush left it in the page cache (see the header), and starts its
+// write-back. Returns the bytes written (0 if it was not cached), or
 // -errno.
-ssize_t output_file::write_cached_block(size_t len)
+ssize_t output_file::write_cached_block()
 {
     if (!_front_block_cached)
         return 0;
-    const size_t n = std::min(len, io_alignment);
-    const bool whole = n == io_alignment;
-    if (whole)
-        _front_block_cached = false;   // written whole now, or lost with this write
-    if (write_at(_tail_fd, _buffer.get(), n, _base) != 0)
+    _front_block_cached = false;   // written whole now, or lost with this write
+    if (write_at(_tail_fd, _buffer.get(), io_alignment, _base) != 0)
         return -_error;
-    if (whole)
-        start_writeback(_base, io_alignment);
-    return static_cast<ssize_t>(n);
+    start_writeback(_base, io_alignment);
+    return static_cast<ssize_t>(io_alignment);
+}
+
+// io_uring_submit, and whether the entries prepared are now io_uring's.
+// A failed io_uring_enter (-EAGAIN when the kernel cannot allocate,
+// -EBUSY) leaves them queued, and the next submit of anything sends them:
+// they count as submitted then, their buffers untouched until they
+// complete, and finish_in_flight sends them before it waits.
+bool output_file::submit_prepared()
+{
+    return io_uring_submit(_ring.get()) > 0 || io_uring_sq_ready(_ring.get()) > 0;
 }
 
 // Starts the write-back of what the buffered descriptor wrote at [offset,
@@ -288,7 +294,7 @@ void output_file::submit_writeback()
     io_uring_prep_sync_file_range(sqe, _tail_fd, static_cast<unsigned>(_writeback_to - _writeback_from), _writeback_from,
                                   SYNC_FILE_RANGE_WRITE);
     io_uring_sqe_set_data64(sqe, writeback_tag);
-    if (io_uring_submit(_ring.get()) < 1)
+    if (!submit_prepared())
         return;
     _writeback_busy = true;
     _writeback_from = UINT64_MAX;
@@ -298,7 +304,7 @@ void output_file::submit_writeback()
 int output_file::write_full_buffer()
 {
     preallocate(_base + _capacity);
-    const ssize_t cached = write_cached_block(_capacity);
+    const ssize_t cached = write_cached_block();
     int rc = cached < 0 ? static_cast<int>(cached) : 0;
     const size_t skip = cached < 0 ? 0 : static_cast<size_t>(cached);
     int fd = _fd;
@@ -361,7 +367,7 @@ bool output_file::submit_full_buffer(size_t skip)
         return false;
     io_uring_prep_write(sqe, _fd, _buffer.get() + skip, static_cast<unsigned>(_capacity - skip), _base + skip);
     io_uring_sqe_set_data64(sqe, write_tag);
-    if (io_uring_submit(_ring.get()) != 1)
+    if (!submit_prepared())
         return false;
     _in_flight = {true, _base + skip, _capacity - skip, skip, _record_end, _records, monotonic_ns()};
     std::swap(_buffer, _spare);
@@ -384,14 +390,28 @@ int output_file::finish_in_flight(uint64_t wait_ns)
     int rc;
     for (;;) {
         const uint64_t now = deadline != 0 ? monotonic_ns() : 0;
-        if (!_in_flight.busy || wait_ns == 0 || (deadline != 0 && now >= deadline)) {
+        const bool waits = _in_flight.busy && wait_ns != 0 && (deadline == 0 || now < deadline);
+        // Entries a failed submit left queued (submit_prepared) are sent
+        // first: a wait for their completion would never end. While the
+        // kernel refuses them, a wait is a millisecond at a time.
+        bool unsent = false;
+        if (io_uring_sq_ready(_ring.get()) > 0) {
+            if (waits && deadline == 0)
+                unsent = io_uring_submit_and_wait(_ring.get(), 1) < 0;
+            else
+                unsent = io_uring_submit(_ring.get()) < 0;
+        }
+        if (!waits) {
             rc = io_uring_peek_cqe(_ring.get(), &cqe);
-        } else if (deadline == 0) {
+        } else if (deadline == 0 && !unsent) {
             rc = io_uring_wait_cqe(_ring.get(), &cqe);
         } else {
-            const uint64_t left = deadline - now;
+            const uint64_t left = std::min(deadline == 0 ? UINT64_MAX : deadline - now,
+                                           unsent ? uint64_t{1'000'000} : UINT64_MAX);
             __kernel_timespec timeout{static_cast<int64_t>(left / 1000000000), static_cast<long long>(left % 1000000000)};
             rc = io_uring_wait_cqe_timeout(_ring.get(), &cqe, &timeout);
+            if (rc == -ETIME && unsent)
+                continue;   // sent again, or the deadline's peek
         }
         if (rc == -EINTR)
             continue;

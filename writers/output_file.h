@@ -141,7 +141,8 @@ private:
     void append_spilling(const uint8_t* data, size_t len);
     int write_full_buffer();
     int write_at(int fd, const uint8_t* data, size_t len, uint64_t offset);
-    ssize_t write_cached_block(size_t len);
+    ssize_t write_cached_block();
+    bool submit_prepared();
     void mark_durable();
     void preallocate(uint64_t end);
     void recover_written_records();

@@ -18,12 +18,13 @@ BUSY is a running session whose packets flow; QUIET are running sessions
 
 With --stall: a client with a small receive buffer opens SESSION's stream
 (its packets flowing), reads its first event and then nothing for SECONDS;
-then the server must have closed it: what is left to read ends (EOF or a
-reset) within 3 s, instead of lines flowing on.
+then the server must have closed its end (ss shows it past ESTABLISHED
+within 3 s), and what is left to read must end (EOF or a reset).
 """
 
 import json
 import socket
+import subprocess
 import sys
 import time
 
@@ -97,13 +98,31 @@ def sessions_list_time():
     return time.monotonic() - start
 
 
+def server_side_state(client):
+    """The TCP state of the server's end of `client`'s connection (ss), or '' once it is gone."""
+    local_port = client.getsockname()[1]
+    out = subprocess.run(['ss', '-tnH', 'state', 'all', f'( sport = :{PORT} and dport = :{local_port} )'],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return out[0] if out else ''
+
+
 def stall():
     status, s, text = open_live(BUSY, receive_buffer=4096)
     if status != 200:
         fail(f'the stalled client: HTTP {status} {text}')
     time.sleep(STALL)
-    s.settimeout(0.5)
+    # The server's end must have closed by now (its write timeout). Seen
+    # from the server, not by reading: the client's tiny window has made
+    # the server probe it at TCP's backed-off intervals (6.4 s and more by
+    # now), so the last bytes and the FIN may take that long to arrive.
     deadline = time.monotonic() + 3
+    while (state := server_side_state(s)) in ('ESTAB', 'CLOSE-WAIT') and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if state in ('ESTAB', 'CLOSE-WAIT'):
+        fail(f'a client that read nothing for {STALL:.0f} s is still served: the server\'s end is {state}')
+    # What is left to read then ends (the FIN or a reset), however slowly it comes.
+    s.settimeout(1)
+    deadline = time.monotonic() + 30
     read = 0
     while time.monotonic() < deadline:
         try:
@@ -116,8 +135,10 @@ def stall():
             break
         read += len(chunk)
     else:
-        fail(f'a client that read nothing for {STALL:.0f} s is still served ({read} bytes read in 3 s after it)')
-    print(f'a client that read nothing for {STALL:.0f} s was closed; {read} bytes were left to read', flush=True)
+        fail(f'a client that read nothing for {STALL:.0f} s: the server\'s end is {state or "closed"}, '
+             f'but its stream has not ended 30 s later ({read} bytes read)')
+    print(f'a client that read nothing for {STALL:.0f} s was closed (the server\'s end {state or "gone"}); '
+          f'{read} bytes were left to read', flush=True)
     sys.exit(0)
 
 

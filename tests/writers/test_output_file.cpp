@@ -4,13 +4,21 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstddef>
 #include <fcntl.h>
 #include <filesystem>
 #include <random>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/io_uring.h>
 #include <linux/magic.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -276,3 +284,83 @@ TEST_CASE("the writer's flush(false) leaves a chunk in flight to finish, and the
     check_file_holds(dir + "/nowait.bin", expected);
     close(dfd);
 }
+
+#if defined(__x86_64__)
+namespace {
+
+// From here on, this process's io_uring_enter fails with EAGAIN (as when
+// the kernel cannot allocate) whenever it is asked to submit exactly one
+// entry without waiting for any: what io_uring_submit asks for a lone
+// write. Two entries, or a submit that also waits, go through. A real
+// refusal by the kernel (a seccomp filter), no mock. Returns whether the
+// filter is in place.
+bool refuse_lone_submits()
+{
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[1])),   // to_submit (low half)
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[3])),   // flags
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, IORING_ENTER_GETEVENTS, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
+    };
+    const sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0)
+        return false;
+    // A lone submit on no ring at all: EAGAIN from the filter, not EBADF.
+    return syscall(__NR_io_uring_enter, -1, 1, 0, 0, nullptr, 0) == -1 && errno == EAGAIN;
+}
+
+} // namespace
+
+TEST_CASE("a chunk whose submit the kernel refused is written once, where it belongs")
+{
+    // A refused io_uring_enter leaves the write queued in the ring, and the
+    // next submit of anything sends it: its buffer must not have been
+    // refilled meanwhile, nor the chunk written a second time elsewhere.
+    // Each chunk's own submit is refused here; the write-back start that
+    // follows it, or a flush's wait, sends it.
+    const std::string dir = test::temp_dir();
+    const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    std::vector<uint8_t> expected(10 * 8192 + 100);
+    for (size_t i = 0; i < expected.size(); i++)
+        expected[i] = static_cast<uint8_t>(i / 8192 * 31 + i % 251);   // each chunk unlike the others
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        // The child writes (the filter is for good); 77: nothing to test.
+        output_file f;
+        if (f.open(dfd, "refused.bin", 8192) != 0)
+            _exit(1);
+        if (!f.overlaps_writes())
+            _exit(77);
+        if (!refuse_lone_submits())
+            _exit(2);
+        for (size_t at = 0; at < expected.size(); at += 1000) {
+            f.append(expected.data() + at, std::min<size_t>(1000, expected.size() - at));
+            f.end_record();
+            if (at == 5000 * 8 && f.flush() != 0)   // a wait with a refused write queued
+                _exit(3);
+        }
+        _exit(f.close() == 0 && f.durable_records() == (expected.size() + 999) / 1000 ? 0 : 4);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        WARN("no O_DIRECT or no io_uring in " << dir << ": nothing to test");
+    else {
+        INFO("the child's exit status (1 open, 2 the filter, 3 a flush, 4 close): " << WEXITSTATUS(status));
+        REQUIRE(WEXITSTATUS(status) == 0);
+        check_file_holds(dir + "/refused.bin", expected);
+    }
+    close(dfd);
+}
+#endif
