@@ -222,6 +222,27 @@ private:
     }
     void flush(size_t f);
 
+    // A flow met lately in this chunk adds nothing: its packets repeat all
+    // their keys. A direct-mapped cache of the header bytes that make them
+    // all, for packets whose keys they are: untagged, in no tunnel, IPv4
+    // unfragmented (or a first fragment) without options, IPv6 without
+    // extension headers, their ports captured. One probe for the packet
+    // instead of one per key (IPv6: eight address words). Empty: all zeros,
+    // which no packet's entry is (its `rest` holds a mark).
+    struct flow4_entry {
+        uint64_t addresses = 0;   // bytes 26-33: source and destination
+        uint64_t rest = 0;        // bytes 34-37 (ports), the protocol, the mark
+    };
+    struct flow6_entry {
+        uint64_t addresses[4]{};   // bytes 22-53
+        uint64_t rest = 0;         // bytes 54-57 (ports), the next header, the mark
+    };
+    static constexpr size_t flow4_slots = 1024, flow6_slots = 512;
+    bool seen_flow4(const uint8_t* data);
+    bool seen_flow6(const uint8_t* data);
+    std::array<flow4_entry, flow4_slots> _flows4{};
+    std::array<flow6_entry, flow6_slots> _flows6{};
+
     std::array<std::vector<uint32_t>, wide_fields> _pending;             // not yet in _wide
     std::array<roaring_ptr, wide_fields> _wide;                          // the chunk's values so far
     // Empty, each slot holds a value that does not hash to it (reset()):
