@@ -226,6 +226,12 @@ void output_file::preallocate(uint64_t end)
 {
     if (!_can_preallocate || end <= _preallocated)
         return;
+    // ext4 and xfs make fallocate wait for every direct write in flight on
+    // the file (inode_dio_wait): behind a disk slowed by others, seconds on
+    // the writer's core while its rings filled. Not now, then: the next
+    // chunk or flush asks again.
+    if (_in_flight.busy && (finish_in_flight(0) != 0 || _in_flight.busy))
+        return;
     const uint64_t target = (end + preallocation_step - 1) / preallocation_step * preallocation_step;
     // Space reserved past the end of the file without changing its size; a
     // filesystem that cannot (or a disk too full to) is simply not asked again.
