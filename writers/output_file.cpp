@@ -228,9 +228,10 @@ void output_file::preallocate(uint64_t end)
         return;
     // ext4 and xfs make fallocate wait for every direct write in flight on
     // the file (inode_dio_wait): behind a disk slowed by others, seconds on
-    // the writer's core while its rings filled. Not now, then: the next
-    // chunk or flush asks again.
-    if (_in_flight.busy && (finish_in_flight(0) != 0 || _in_flight.busy))
+    // the writer's core while its rings filled. Not now, then: the callers
+    // ask once they have reaped it (write_full_buffer, before the next
+    // chunk's write), or at the next flush.
+    if (_in_flight.busy)
         return;
     const uint64_t target = (end + preallocation_step - 1) / preallocation_step * preallocation_step;
     // Space reserved past the end of the file without changing its size; a
@@ -309,7 +310,6 @@ void output_file::submit_writeback()
 
 int output_file::write_full_buffer()
 {
-    preallocate(_base + _capacity);
     const ssize_t cached = write_cached_block();
     int rc = cached < 0 ? static_cast<int>(cached) : 0;
     const size_t skip = cached < 0 ? 0 : static_cast<size_t>(cached);
@@ -321,8 +321,11 @@ int output_file::write_full_buffer()
         // sets the writer's pace: direct writes are its fastest).
         const uint64_t age = monotonic_ns() - _in_flight.submitted_ns;
         if ((rc = finish_in_flight(_in_flight.busy && age < slow_write_ns ? slow_write_ns - age : 0)) == 0 &&
-            !_in_flight.busy && submit_full_buffer(skip))
-            return 0;
+            !_in_flight.busy) {
+            preallocate(_base + _capacity);
+            if (submit_full_buffer(skip))
+                return 0;
+        }
         // Still not done: the disk is stalled (behind a query's reads of it,
         // or other files' write-back, one chunk's write took 440 ms). This
         // chunk goes through the page cache, its write-back started, rather
@@ -334,8 +337,10 @@ int output_file::write_full_buffer()
     }
     // No io_uring, or it could not take this chunk: write it here and now.
     // After a failed chunk this one is lost with it.
-    if (rc == 0)
+    if (rc == 0) {
+        preallocate(_base + _capacity);
         rc = write_at(fd, _buffer.get() + skip, _capacity - skip, _base + skip);
+    }
     if (rc == 0 && fd == _tail_fd)
         start_writeback(_base + skip, _capacity - skip);
     _base += _capacity;

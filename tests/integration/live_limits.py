@@ -101,8 +101,11 @@ def sessions_list_time():
 def server_side_state(client):
     """The TCP state of the server's end of `client`'s connection (ss), or '' once it is gone."""
     local_port = client.getsockname()[1]
-    out = subprocess.run(['ss', '-tnH', 'state', 'all', f'( sport = :{PORT} and dport = :{local_port} )'],
-                         capture_output=True, text=True, check=True).stdout.split()
+    try:
+        out = subprocess.run(['ss', '-tnH', 'state', 'all', f'( sport = :{PORT} and dport = :{local_port} )'],
+                             capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError) as e:
+        fail(f'ss (iproute2, which scripts/bootstrap installs) cannot list the connection: {e}')
     return out[0] if out else ''
 
 

@@ -28,17 +28,20 @@ blkio=/sys/fs/cgroup/blkio
 
 truncate -s 2G "$WORK/disk.img"
 loop=$(losetup -f --show "$WORK/disk.img") || skip "no free loop device"
+device=$(($(stat -c '0x%t' "$loop"))):$(($(stat -c '0x%T' "$loop")))
 cg="$blkio/linecap-test-$$"
 mkdir "$WORK/slow"
-# The daemon first (its files are on the disk), then the disk and the cgroup.
-# io_uring's workers may hold the daemon's files a moment after it is gone.
-cleanup_hooks+=("[ -z \"\$pid\" ] || { kill -9 \$pid; wait \$pid; } 2>/dev/null
-    for _ in \$(seq 20); do umount '$WORK/slow' 2>/dev/null && break; sleep 0.2; done
-    umount -l '$WORK/slow' 2>/dev/null; losetup -d $loop; rmdir '$cg'")
+# The throttle lifted (a killed daemon waits for its direct writes), the
+# daemon gone (its files are on the disk; io_uring's workers may hold them
+# a moment longer), then the disk and the cgroup.
+cleanup_hooks+=("echo '$device 0' 2>/dev/null >'$cg/blkio.throttle.write_bps_device'
+    [ -z \"\$pid\" ] || { kill -9 \$pid; wait \$pid; } 2>/dev/null
+    for _ in \$(seq 20); do mountpoint -q '$WORK/slow' || break; umount '$WORK/slow' 2>/dev/null || sleep 0.2; done
+    ! mountpoint -q '$WORK/slow' || umount -l '$WORK/slow'
+    losetup -d $loop; rmdir '$cg' 2>/dev/null")
 mkfs.ext4 -q "$loop"
 mount "$loop" "$WORK/slow"
 mkdir "$cg"
-device=$(($(stat -c '0x%t' "$loop"))):$(($(stat -c '0x%T' "$loop")))
 
 "$GEN" -o "$WORK/in.pcap" -n 4000 --flows 256 --seed 9
 ROOT="$WORK/slow/sessions"
@@ -85,7 +88,7 @@ fi
 note "stopped: the file whole, every packet written in it"
 ctl stop "$id" >/dev/null
 wait_ended "$id"
-file=$(find "$ROOT" -name '*.pcap' | head -1)
+file=$(find "$ROOT" -name '*.pcap' -print -quit)
 [ -n "$file" ] || fail "no capture file under $ROOT: $(find "$ROOT")"
 in_file=$("$COUNT" "$file") || fail "$file does not read to its end: $in_file"
 [ "$in_file" = "$(counter written_packets)" ] ||
