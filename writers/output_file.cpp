@@ -323,7 +323,7 @@ int output_file::write_full_buffer()
         if ((rc = finish_in_flight(_in_flight.busy && age < slow_write_ns ? slow_write_ns - age : 0)) == 0 &&
             !_in_flight.busy) {
             preallocate(_base + _capacity);
-            if (submit_full_buffer(skip))
+            if (_ring && submit_full_buffer(skip))   // no ring: abandoned by the wait (abandon_ring)
                 return 0;
         }
         // Still not done: the disk is stalled (behind a query's reads of it,
@@ -378,6 +378,7 @@ bool output_file::submit_full_buffer(size_t skip)
         return false;
     io_uring_prep_write(sqe, _fd, _buffer.get() + skip, static_cast<unsigned>(_capacity - skip), _base + skip);
     io_uring_sqe_set_data64(sqe, write_tag);
+    _write_sq_index = _ring->sq.sqe_tail - 1;
     if (!submit_prepared())
         return false;
     _in_flight = {true, _base + skip, _capacity - skip, skip, _record_end, _records, monotonic_ns()};
@@ -388,10 +389,8 @@ bool output_file::submit_full_buffer(size_t skip)
 }
 
 // Waits for the write in flight, up to `wait_ns` (wait_forever: until it
-// is done; 0: takes it only if it is done). What it did not write whole (a
-// short write as a disk fills, or an error) is written again synchronously
-// by write_at, which knows how to finish a short direct write and reports
-// the real error.
+// is done; 0: takes it only if it is done), and completes it
+// (complete_in_flight).
 int output_file::finish_in_flight(uint64_t wait_ns)
 {
     if (!_ring)
@@ -404,14 +403,19 @@ int output_file::finish_in_flight(uint64_t wait_ns)
         const bool waits = _in_flight.busy && wait_ns != 0 && (deadline == 0 || now < deadline);
         // Entries a failed submit left queued (submit_prepared) are sent
         // first: a wait for their completion would never end. While the
-        // kernel refuses them, a wait is a millisecond at a time.
-        bool unsent = false;
+        // kernel refuses the write, a wait is a millisecond at a time; a
+        // refusal that lasts (not a moment's EAGAIN or EBUSY, or for a
+        // second) gives up io_uring for this file's writes.
+        int refused = 0;
         if (io_uring_sq_ready(_ring.get()) > 0) {
-            if (waits && deadline == 0)
-                unsent = io_uring_submit_and_wait(_ring.get(), 1) < 0;
-            else
-                unsent = io_uring_submit(_ring.get()) < 0;
+            const int sent = waits && deadline == 0 ? io_uring_submit_and_wait(_ring.get(), 1)
+                                                    : io_uring_submit(_ring.get());
+            refused = sent < 0 ? sent : 0;
         }
+        const bool unsent = _in_flight.busy && !write_taken();
+        if (unsent && ((refused != 0 && refused != -EAGAIN && refused != -EBUSY && refused != -EINTR) ||
+                       monotonic_ns() - _in_flight.submitted_ns > refused_write_ns))
+            return abandon_ring();
         if (!waits) {
             rc = io_uring_peek_cqe(_ring.get(), &cqe);
         } else if (deadline == 0 && !unsent) {
@@ -441,11 +445,44 @@ int output_file::finish_in_flight(uint64_t wait_ns)
             return 0;
         break;
     }
-    const write_in_flight w = _in_flight;
-    _in_flight.busy = false;
+    if (rc != 0 && !write_taken())   // an error while io_uring still holds the write unsent
+        return abandon_ring();
     const int64_t res = rc == 0 ? cqe->res : rc;
     if (rc == 0)
         io_uring_cqe_seen(_ring.get(), cqe);
+    return complete_in_flight(res);
+}
+
+// Has the kernel taken the write in flight from the submission queue? A
+// submit it refused leaves it there (submit_prepared), and the next submit
+// of anything sends it.
+bool output_file::write_taken() const
+{
+    return static_cast<int>(io_uring_smp_load_acquire(_ring->sq.khead) - _write_sq_index) > 0;
+}
+
+// io_uring refuses the write for good: the ring goes, and the entries it
+// never took with it (never run), and this file writes synchronously from
+// now on; the chunk is written here and now. Write-back ranges not yet
+// started are left to the kernel's flusher.
+int output_file::abandon_ring()
+{
+    _ring.reset();
+    _async_refused = true;
+    _writeback_busy = false;
+    _writeback_from = UINT64_MAX;
+    _writeback_to = 0;
+    return _in_flight.busy ? complete_in_flight(0) : 0;
+}
+
+// The write in flight is done, `res` bytes of it written (or -errno):
+// what it did not write whole (a short write as a disk fills, or an error)
+// is written again synchronously by write_at, which knows how to finish a
+// short direct write and reports the real error.
+int output_file::complete_in_flight(int64_t res)
+{
+    const write_in_flight w = _in_flight;
+    _in_flight.busy = false;
     const size_t done = res > 0 ? static_cast<size_t>(res) : 0;
     if (done > 0)
         _written_end = std::max(_written_end, w.offset + done);

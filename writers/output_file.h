@@ -143,6 +143,12 @@ private:
     int write_at(int fd, const uint8_t* data, size_t len, uint64_t offset);
     ssize_t write_cached_block();
     bool submit_prepared();
+    bool write_taken() const;
+    int abandon_ring();
+    int complete_in_flight(int64_t res);
+    // How long a write io_uring keeps refusing to take (EAGAIN, EBUSY) is
+    // retried before the file gives up io_uring.
+    static constexpr uint64_t refused_write_ns = 1'000'000'000;
     void mark_durable();
     void preallocate(uint64_t end);
     void recover_written_records();
@@ -175,6 +181,7 @@ private:
     std::unique_ptr<io_uring, ring_deleter> _ring;   // null: synchronous writes
     bool _async_refused = false;                     // io_uring unavailable: do not ask again
     write_in_flight _in_flight;
+    unsigned _write_sq_index = 0;   // its entry in the ring's submission queue (write_taken)
     // What was written through the page cache after the chunk in flight,
     // while it was: the file is whole up to there once that chunk is done.
     struct written_after {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <fcntl.h>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -288,34 +289,68 @@ TEST_CASE("the writer's flush(false) leaves a chunk in flight to finish, and the
 #if defined(__x86_64__)
 namespace {
 
-// From here on, this process's io_uring_enter fails with EAGAIN (as when
-// the kernel cannot allocate) whenever it is asked to submit exactly one
-// entry without waiting for any: what io_uring_submit asks for a lone
-// write. Two entries, or a submit that also waits, go through. A real
-// refusal by the kernel (a seccomp filter), no mock. Returns whether the
-// filter is in place.
-bool refuse_lone_submits()
+// From here on, this process's io_uring_enter fails with `error`: with
+// `lone_only`, whenever it is asked to submit exactly one entry without
+// waiting for any (what io_uring_submit asks for a lone write; two entries,
+// or a submit that also waits, go through), as the kernel's EAGAIN when it
+// cannot allocate; otherwise whenever it is asked to submit anything, as a
+// security policy's EPERM would. A real refusal by the kernel (a seccomp
+// filter), no mock. Returns whether the filter is in place.
+bool refuse_submits(bool lone_only, uint32_t error)
 {
-    sock_filter filter[] = {
+    const sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    const sock_filter refuse = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | error);
+    std::vector<sock_filter> filter = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        allow,
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        allow,
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[1])),   // to_submit (low half)
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[3])),   // flags
-        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, IORING_ENTER_GETEVENTS, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
     };
-    const sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+    if (lone_only)
+        filter.insert(filter.end(), {
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 1, 0),
+            allow,
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[3])),   // flags
+            BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, IORING_ENTER_GETEVENTS, 0, 1),
+            allow,
+            refuse,
+        });
+    else
+        filter.insert(filter.end(), {BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1), allow, refuse});
+    const sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0)
         return false;
-    // A lone submit on no ring at all: EAGAIN from the filter, not EBADF.
-    return syscall(__NR_io_uring_enter, -1, 1, 0, 0, nullptr, 0) == -1 && errno == EAGAIN;
+    // A lone submit on no ring at all: the filter's error, not EBADF.
+    return syscall(__NR_io_uring_enter, -1, 1, 0, 0, nullptr, 0) == -1 && errno == static_cast<int>(error);
+}
+
+// Runs `write` in a child process whose io_uring submits refuse_submits
+// refuses, then checks the file `name` in `dir` holds exactly `expected`.
+// The child exits with what `write` returns (77: nothing to test); a hang
+// ends with SIGALRM after 20 s.
+void check_refused_writes(const std::string& dir, const char* name, const std::vector<uint8_t>& expected,
+                          const std::function<int()>& write)
+{
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        alarm(20);
+        _exit(write());
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    INFO("the child's status: " << status << " (a signal: " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << ")");
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        WARN("no O_DIRECT or no io_uring in " << dir << ": nothing to test");
+    else {
+        INFO("the child's exit status (1 open, 2 the filter, 3 a flush, 4 close): " << WEXITSTATUS(status));
+        REQUIRE(WEXITSTATUS(status) == 0);
+        check_file_holds(dir + "/" + name, expected);
+    }
 }
 
 } // namespace
@@ -325,41 +360,34 @@ TEST_CASE("a chunk whose submit the kernel refused is written once, where it bel
     // A refused io_uring_enter leaves the write queued in the ring, and the
     // next submit of anything sends it: its buffer must not have been
     // refilled meanwhile, nor the chunk written a second time elsewhere.
-    // Each chunk's own submit is refused here; the write-back start that
-    // follows it, or a flush's wait, sends it.
     const std::string dir = test::temp_dir();
     const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
     std::vector<uint8_t> expected(10 * 8192 + 100);
     for (size_t i = 0; i < expected.size(); i++)
         expected[i] = static_cast<uint8_t>(i / 8192 * 31 + i % 251);   // each chunk unlike the others
-    const pid_t child = fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        // The child writes (the filter is for good); 77: nothing to test.
+    const auto write = [&](const char* name, bool lone_only, uint32_t error) {
         output_file f;
-        if (f.open(dfd, "refused.bin", 8192) != 0)
-            _exit(1);
+        if (f.open(dfd, name, 8192) != 0)
+            return 1;
         if (!f.overlaps_writes())
-            _exit(77);
-        if (!refuse_lone_submits())
-            _exit(2);
+            return 77;
+        if (!refuse_submits(lone_only, error))
+            return 2;
         for (size_t at = 0; at < expected.size(); at += 1000) {
             f.append(expected.data() + at, std::min<size_t>(1000, expected.size() - at));
             f.end_record();
             if (at == 5000 * 8 && f.flush() != 0)   // a wait with a refused write queued
-                _exit(3);
+                return 3;
         }
-        _exit(f.close() == 0 && f.durable_records() == (expected.size() + 999) / 1000 ? 0 : 4);
+        return f.close() == 0 && f.durable_records() == (expected.size() + 999) / 1000 ? 0 : 4;
+    };
+    SECTION("for a moment (EAGAIN): each chunk's own submit; the write-back start after it, or a wait, sends it")
+    {
+        check_refused_writes(dir, "refused.bin", expected, [&] { return write("refused.bin", true, EAGAIN); });
     }
-    int status = 0;
-    REQUIRE(waitpid(child, &status, 0) == child);
-    REQUIRE(WIFEXITED(status));
-    if (WEXITSTATUS(status) == 77)
-        WARN("no O_DIRECT or no io_uring in " << dir << ": nothing to test");
-    else {
-        INFO("the child's exit status (1 open, 2 the filter, 3 a flush, 4 close): " << WEXITSTATUS(status));
-        REQUIRE(WEXITSTATUS(status) == 0);
-        check_file_holds(dir + "/refused.bin", expected);
+    SECTION("for good (EPERM, as a security policy): the file gives up io_uring and writes synchronously")
+    {
+        check_refused_writes(dir, "denied.bin", expected, [&] { return write("denied.bin", false, EPERM); });
     }
     close(dfd);
 }
