@@ -390,50 +390,43 @@ bool output_file::submit_full_buffer(size_t skip)
 
 // Waits for the write in flight, up to `wait_ns` (wait_forever: until it
 // is done; 0: takes it only if it is done), and completes it
-// (complete_in_flight).
+// (complete_in_flight). Write-back starts completing meanwhile are reaped
+// on the way.
 int output_file::finish_in_flight(uint64_t wait_ns)
 {
     if (!_ring)
         return 0;
-    const uint64_t deadline = wait_ns == wait_forever || wait_ns == 0 ? 0 : monotonic_ns() + wait_ns;
-    io_uring_cqe* cqe = nullptr;
-    int rc;
+    const bool forever = wait_ns == wait_forever;
+    const uint64_t deadline = forever || wait_ns == 0 ? 0 : monotonic_ns() + wait_ns;
     for (;;) {
         const uint64_t now = deadline != 0 ? monotonic_ns() : 0;
-        const bool waits = _in_flight.busy && wait_ns != 0 && (deadline == 0 || now < deadline);
-        // Entries a failed submit left queued (submit_prepared) are sent
-        // first: a wait for their completion would never end. While the
-        // kernel refuses the write, a wait is a millisecond at a time; a
-        // refusal that lasts (not a moment's EAGAIN or EBUSY, or for a
-        // second) gives up io_uring for this file's writes.
-        int refused = 0;
-        if (io_uring_sq_ready(_ring.get()) > 0) {
-            const int sent = waits && deadline == 0 ? io_uring_submit_and_wait(_ring.get(), 1)
-                                                    : io_uring_submit(_ring.get());
-            refused = sent < 0 ? sent : 0;
-        }
+        const bool waits = _in_flight.busy && (forever || (deadline != 0 && now < deadline));
+        // Entries a refused submit left queued are sent first: a wait for
+        // their completion would never end.
+        const int refused = send_queued(waits && forever);
         const bool unsent = _in_flight.busy && !write_taken();
-        if (unsent && ((refused != 0 && refused != -EAGAIN && refused != -EBUSY && refused != -EINTR) ||
-                       monotonic_ns() - _in_flight.submitted_ns > refused_write_ns))
+        if (unsent && refused_for_good(refused))
             return abandon_ring();
+        io_uring_cqe* cqe = nullptr;
+        int rc;
         if (!waits) {
             rc = io_uring_peek_cqe(_ring.get(), &cqe);
-        } else if (deadline == 0 && !unsent) {
+        } else if (forever && !unsent) {
             rc = io_uring_wait_cqe(_ring.get(), &cqe);
         } else {
-            const uint64_t left = std::min(deadline == 0 ? UINT64_MAX : deadline - now,
+            // While the kernel refuses the write, a millisecond at a time,
+            // sending it again after each.
+            const uint64_t left = std::min(forever ? UINT64_MAX : deadline - now,
                                            unsent ? uint64_t{1'000'000} : UINT64_MAX);
             __kernel_timespec timeout{static_cast<int64_t>(left / 1000000000), static_cast<long long>(left % 1000000000)};
             rc = io_uring_wait_cqe_timeout(_ring.get(), &cqe, &timeout);
             if (rc == -ETIME && unsent)
-                continue;   // sent again, or the deadline's peek
+                continue;
         }
         if (rc == -EINTR)
             continue;
-        if (rc == 0 && cqe->user_data == writeback_tag) {   // a write-back's start: done (or refused: the flusher has it)
-            io_uring_cqe_seen(_ring.get(), cqe);
-            _writeback_busy = false;
-            submit_writeback();   // the ranges asked for meanwhile
+        if (rc == 0 && cqe->user_data == writeback_tag) {
+            reap_writeback(cqe);
             continue;
         }
         if (!_in_flight.busy) {
@@ -443,14 +436,42 @@ int output_file::finish_in_flight(uint64_t wait_ns)
         }
         if (rc == -EAGAIN || rc == -ETIME)   // still being written
             return 0;
-        break;
+        if (rc != 0 && !write_taken())   // an error while io_uring still holds the write unsent
+            return abandon_ring();
+        const int64_t res = rc == 0 ? cqe->res : rc;
+        if (rc == 0)
+            io_uring_cqe_seen(_ring.get(), cqe);
+        return complete_in_flight(res);
     }
-    if (rc != 0 && !write_taken())   // an error while io_uring still holds the write unsent
-        return abandon_ring();
-    const int64_t res = rc == 0 ? cqe->res : rc;
-    if (rc == 0)
-        io_uring_cqe_seen(_ring.get(), cqe);
-    return complete_in_flight(res);
+}
+
+// Sends the entries a refused submit left queued (submit_prepared), and
+// waits for one completion too when `and_wait`. Returns 0, or the error
+// of a new refusal.
+int output_file::send_queued(bool and_wait)
+{
+    if (io_uring_sq_ready(_ring.get()) == 0)
+        return 0;
+    const int sent = and_wait ? io_uring_submit_and_wait(_ring.get(), 1) : io_uring_submit(_ring.get());
+    return sent < 0 ? sent : 0;
+}
+
+// Does the kernel refuse the unsent write for good? Not a moment's EAGAIN
+// or EBUSY (or a signal), unless the write has been refused for
+// refused_write_ns: then io_uring is given up for this file's writes.
+bool output_file::refused_for_good(int refused) const
+{
+    return (refused != 0 && refused != -EAGAIN && refused != -EBUSY && refused != -EINTR) ||
+           monotonic_ns() - _in_flight.submitted_ns > refused_write_ns;
+}
+
+// A write-back's start is done (or was refused: the kernel's flusher has
+// the range); the ranges asked for meanwhile are started.
+void output_file::reap_writeback(io_uring_cqe* cqe)
+{
+    io_uring_cqe_seen(_ring.get(), cqe);
+    _writeback_busy = false;
+    submit_writeback();
 }
 
 // Has the kernel taken the write in flight from the submission queue? A

@@ -47,6 +47,7 @@
 #include "writers/record_walk.h"
 
 struct io_uring;
+struct io_uring_cqe;
 
 namespace linecap {
 
@@ -143,6 +144,9 @@ private:
     int write_at(int fd, const uint8_t* data, size_t len, uint64_t offset);
     ssize_t write_cached_block();
     bool submit_prepared();
+    int send_queued(bool and_wait);
+    bool refused_for_good(int refused) const;
+    void reap_writeback(io_uring_cqe* cqe);
     bool write_taken() const;
     int abandon_ring();
     int complete_in_flight(int64_t res);
