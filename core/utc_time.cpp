@@ -58,8 +58,12 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
         ago = text.substr(0, text.size() - 4);
     if (!ago.empty() || text == "-") {
         const std::optional<double> seconds = parse_seconds(ago);
-        if (!seconds || *seconds * 1e9 > static_cast<double>(now_ns))
+        if (!seconds)
             return std::nullopt;
+        if (*seconds * 1e9 > static_cast<double>(now_ns)) {
+            error = "further back than 1970-01-01T00:00:00Z, where capture times start";
+            return std::nullopt;
+        }
         return now_ns - static_cast<uint64_t>(*seconds * 1e9);
     }
     const std::string copy(text);   // strptime wants a C string
@@ -84,9 +88,29 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
             rest++;
         if (*rest != '\0')
             return std::nullopt;
-        const std::time_t seconds = timegm(&tm);
-        if (seconds < 0)
+        const std::tm given = tm;
+        const std::time_t seconds = timegm(&tm);   // normalizes tm: 2023-11-31 becomes 2023-12-01
+        if (std::tie(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) !=
+            std::tie(given.tm_year, given.tm_mon, given.tm_mday, given.tm_hour, given.tm_min, given.tm_sec)) {
+            // (A leap second too: 23:59:60 is in no capture's clock, which counts POSIX seconds.)
+            error = fmt::format("no such date and time (it would be {}): check the day of the month and the "
+                                "hours, minutes and seconds (at most 23:59:59)",
+                                fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm));
             return std::nullopt;
+        }
+        if (seconds < 0) {
+            error = "before 1970-01-01T00:00:00Z, where capture times start";
+            return std::nullopt;
+        }
+        // Past INT64_MAX ns (2262-04-11T23:47:16Z), the last instant every
+        // count of nanoseconds since 1970 holds (signed or not): later ones
+        // would wrap round to other times.
+        constexpr uint64_t latest_ns = INT64_MAX;
+        if (static_cast<uint64_t>(seconds) > latest_ns / ns_per_s ||
+            static_cast<uint64_t>(seconds) * ns_per_s > latest_ns - fraction_ns) {
+            error = "after 2262-04-11T23:47:16Z, the last time linecap can hold: leave it out for no bound";
+            return std::nullopt;
+        }
         return static_cast<uint64_t>(seconds) * ns_per_s + fraction_ns;
     }
     return std::nullopt;

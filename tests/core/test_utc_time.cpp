@@ -74,3 +74,36 @@ TEST_CASE("parse_utc_window: both bounds, either, neither, reversed, and the bad
     const std::string bad = parse_utc_window("since", "-5m", "until", "noon", now, since, until);
     CHECK_THAT(bad, Catch::StartsWith("until noon: ") && Catch::Contains("2026-11-29T18:53:45Z"));
 }
+
+TEST_CASE("parse_utc_time: dates that do not exist, before 1970 or past what 64 bits of nanoseconds hold are refused, never wrapped")
+{
+    const uint64_t now = 1764441225 * ns;
+    std::string error;
+    // The last instant: INT64_MAX ns.
+    CHECK(parse_utc_time("2262-04-11T23:47:16.854775807Z", now, error) == uint64_t{INT64_MAX});
+    for (const char* late : {"2262-04-11T23:47:16.854775808Z", "2262-04-11T23:47:17Z", "2608-06-04T21:47:59Z",
+                             "9999-12-31T23:59:59Z"}) {
+        INFO(late);
+        CHECK_FALSE(parse_utc_time(late, now, error).has_value());
+        CHECK(error == "after 2262-04-11T23:47:16Z, the last time linecap can hold: leave it out for no bound");
+    }
+    for (const char* early : {"1969-12-31T23:59:59Z", "1900-01-01 00:00:00"}) {
+        INFO(early);
+        CHECK_FALSE(parse_utc_time(early, now, error).has_value());
+        CHECK(error == "before 1970-01-01T00:00:00Z, where capture times start");
+    }
+    const std::pair<const char*, const char*> impossible[] = {
+        {"2023-11-31T00:00:00Z", "2023-12-01T00:00:00Z"},   // November has 30 days
+        {"2023-02-29T12:00:00Z", "2023-03-01T12:00:00Z"},   // not a leap year
+        {"2023-11-14T23:59:60Z", "2023-11-15T00:00:00Z"},   // a leap second: not in POSIX time
+        {"20231114T221361Z", "2023-11-14T22:14:01Z"},
+    };
+    for (const auto& [text, would_be] : impossible) {
+        INFO(text);
+        CHECK_FALSE(parse_utc_time(text, now, error).has_value());
+        CHECK_THAT(error, Catch::StartsWith("no such date and time (it would be " + std::string(would_be) + ")"));
+    }
+    CHECK(parse_utc_time("2024-02-29T12:00:00Z", now, error) == 1709208000 * ns);   // a leap year's
+    CHECK_FALSE(parse_utc_time("9999999999d ago", now, error).has_value());
+    CHECK(error == "further back than 1970-01-01T00:00:00Z, where capture times start");
+}
