@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <thread>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <vector>
 
@@ -70,9 +71,15 @@ etcd_server::etcd_server()
     _pid = fork();
     REQUIRE(_pid >= 0);
     if (_pid == 0) {
+        // etcd dies with the test, and takes none of its descriptors: an
+        // etcd left behind holding DPDK's telemetry socket (which EAL opens
+        // without close-on-exec) made the next test process's EAL wait
+        // forever in connect(), checking whether that socket was in use.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
+        close_range(3, ~0U, 0);
         std::vector<char*> argv;
         for (std::string& a : args)
             argv.push_back(a.data());

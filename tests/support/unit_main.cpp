@@ -62,9 +62,11 @@ std::string temp_dir()
 
 int main(int argc, char** argv)
 {
-    // EAL without hugepages, PCI or a shared config: runs anywhere, side by side.
+    // EAL without hugepages, PCI, a shared config or a telemetry socket
+    // (every unit-test process would take /var/run/dpdk/rte's): runs
+    // anywhere, side by side.
     const char* eal_argv[] = {"linecap-unit", "--no-huge", "-m", "1024", "--no-pci", "--no-shconf",
-                              "-l", "0", "--log-level", "lib.*:error", nullptr};
+                              "--no-telemetry", "-l", "0", "--log-level", "lib.*:error", nullptr};
     int eal_argc = static_cast<int>(sizeof eal_argv / sizeof eal_argv[0]) - 1;
     if (rte_eal_init(eal_argc, const_cast<char**>(eal_argv)) < 0) {
         fprintf(stderr, "unit tests: EAL init failed: %s\n", rte_strerror(rte_errno));
