@@ -121,6 +121,85 @@ bool is_live(const httplib::Request& req)
     return req.method == "GET" && std::regex_match(req.path, pattern);
 }
 
+// What is wrong with the URL's parameters, or "": one the route does not
+// take (a misspelt "fitler" would otherwise be ignored, and its download
+// hold every packet), one given twice (which would win?), a NUL byte (it
+// would cut a filter short), a % not followed by two hex digits (taken as
+// it is, it would be another filter). GET .../pcap takes format, since and
+// until, .../query those and filter, inner_host and vni, .../live
+// access_token; the console's files are not checked; the rest take none.
+std::string check_url_parameters(const httplib::Request& req)
+{
+    if (is_console(req))
+        return {};
+    static const std::regex query(R"(/api/v1/sessions/[^/]+/query)");
+    static const std::regex pcap(R"(/api/v1/(fleet/)?sessions/[^/]+/pcap)");
+    std::vector<std::string_view> takes;
+    if (std::regex_match(req.path, query))
+        takes = {"filter", "since", "until", "format", "inner_host", "vni"};
+    else if (std::regex_match(req.path, pcap))
+        takes = {"since", "until", "format"};
+    else if (is_live(req))
+        takes = {"access_token"};
+    const auto route = [&] { return fmt::format("{} {}", req.method, req.path); };
+    const auto taken = [&] {
+        if (takes.empty())
+            return std::string("takes none");
+        std::string list;
+        for (size_t i = 0; i < takes.size(); i++)
+            list += fmt::format("{}{}", i == 0 ? "" : i + 1 == takes.size() ? " and " : ", ", takes[i]);
+        return "takes " + list;
+    };
+    for (auto it = req.params.begin(); it != req.params.end(); it = req.params.upper_bound(it->first)) {
+        const std::string& name = it->first;
+        if (std::find(takes.begin(), takes.end(), name) == takes.end())
+            return fmt::format("URL parameter \"{}\": {} {}", name, route(), taken());
+        if (req.params.count(name) > 1)
+            return fmt::format("URL parameter \"{}\" given {} times: give it once", name, req.params.count(name));
+        if (it->second.find('\0') != std::string::npos)
+            return fmt::format("URL parameter \"{}\" holds a NUL byte (%00)", name);
+    }
+    if (const size_t q = req.target.find('?'); q != std::string::npos)
+        for (size_t i = req.target.find('%', q); i != std::string::npos; i = req.target.find('%', i + 1))
+            if (i + 2 >= req.target.size() || !std::isxdigit(static_cast<unsigned char>(req.target[i + 1])) ||
+                !std::isxdigit(static_cast<unsigned char>(req.target[i + 2])))
+                return fmt::format("the URL's parameters hold a % not followed by two hex digits, at \"{}\": write "
+                                   "a % itself as %25",
+                                   req.target.substr(i, 3));
+    return {};
+}
+
+// cpp-httplib's thread pool, with a bound on the connections it holds.
+// cpp-httplib 0.11.4 accepts every connection and queues it for a thread,
+// descriptor and all, without limit: a thousand idle connections (each a
+// thread's for the request deadline) took the descriptors a writer needed
+// for its next file, and the capture failed ("Too many open files").
+// Past the bound, the accepting thread serves the connection itself: while
+// it does, nothing more is accepted, and the kernel's listen backlog (then
+// its refusals) holds the rest, at no descriptor of ours.
+class bounded_pool final : public httplib::TaskQueue {
+public:
+    explicit bounded_pool(size_t threads) : _pool(threads), _bound(2 * threads) {}
+    void enqueue(std::function<void()> fn) override
+    {
+        if (_held.load(std::memory_order_relaxed) >= _bound) {
+            fn();
+            return;
+        }
+        _held.fetch_add(1, std::memory_order_relaxed);
+        _pool.enqueue([this, fn = std::move(fn)] {
+            fn();
+            _held.fetch_sub(1, std::memory_order_relaxed);
+        });
+    }
+    void shutdown() override { _pool.shutdown(); }
+
+private:
+    httplib::ThreadPool _pool;
+    const size_t _bound;               // connections queued or being served
+    std::atomic<size_t> _held{0};
+};
+
 // A request's Content-Length, if it has one that is a number.
 std::optional<uint64_t> content_length(const httplib::Request& req)
 {
@@ -767,7 +846,7 @@ struct http_api::impl {
 
     void limits()
     {
-        server.new_task_queue = [threads = settings.threads] { return new httplib::ThreadPool(threads); };
+        server.new_task_queue = [threads = settings.threads] { return new bounded_pool(threads); };
         // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with
         // which a second daemon on the same port would start and take half
         // of the first one's connections instead of being refused.
@@ -804,18 +883,28 @@ struct http_api::impl {
                 mark(req, true);
             if (!is_download(req))
                 mutable_request(req).ranges.clear();   // see is_download(); download() keeps its own
-            if (settings.token.empty() || is_console(req))
+            // Who may ask first (401), then what is asked (400).
+            const auto checked = [&]() {
+                if (std::string e = check_url_parameters(req); !e.empty()) {
+                    mutable_request(req).ranges.clear();
+                    res.set_header("Connection", "close");   // a body it sent is not read
+                    send_error(res, 400, e);
+                    return httplib::Server::HandlerResponse::Handled;
+                }
                 return httplib::Server::HandlerResponse::Unhandled;
+            };
+            if (settings.token.empty() || is_console(req))
+                return checked();
             const std::string header = req.get_header_value("Authorization");
             constexpr std::string_view scheme = "Bearer ";
             const bool bearer = header.size() > scheme.size() && strncasecmp(header.c_str(), scheme.data(), scheme.size()) == 0;
             if (bearer && same_token(std::string_view(header).substr(scheme.size()), settings.token))
-                return httplib::Server::HandlerResponse::Unhandled;
+                return checked();
             // A browser's EventSource cannot send a header: /live takes the
             // token as ?access_token= too (docs/security.md), nothing else does.
             if (header.empty() && is_live(req) && req.has_param("access_token") &&
                 same_token(req.get_param_value("access_token"), settings.token))
-                return httplib::Server::HandlerResponse::Unhandled;
+                return checked();
             mutable_request(req).ranges.clear();
             res.set_header("WWW-Authenticate", "Bearer realm=\"linecap\"");
             // A body it sent is not read: the connection ends with the reply.

@@ -746,8 +746,48 @@ void check_fields(const json& j, const session_spec& spec)
 
 } // namespace
 
+namespace {
+
+// Where the first text of `j` (a string, or an object's key) holding a NUL
+// byte is, in the words of the fields' errors ("match[0].src[1]"), and at
+// which character; "" if none. Every value that reaches a C string
+// (libpcap's expression, inet_pton's address, Hyperscan's pattern) would be
+// cut short there, and a filter cut short selects more than it says.
+// Walked without recursion: a spec may nest as deep as its bytes allow.
+std::string first_nul(const json& root)
+{
+    std::vector<std::pair<const json*, std::string>> todo{{&root, ""}};
+    while (!todo.empty()) {
+        const auto [j, path] = todo.back();
+        todo.pop_back();
+        const auto nul_in = [](const std::string& text, const std::string& where) {
+            const size_t at = text.find('\0');
+            return at == std::string::npos ? std::string{} : fmt::format("{}: a NUL byte at character {}", where, at + 1);
+        };
+        if (j->is_string()) {
+            if (std::string e = nul_in(j->get_ref<const std::string&>(), path.empty() ? "the spec" : path); !e.empty())
+                return e;
+        } else if (j->is_object()) {
+            for (auto it = j->rbegin(); it != j->rend(); ++it) {
+                const std::string field = path.empty() ? it.key() : path + "." + it.key();
+                if (std::string e = nul_in(it.key(), "a field's name" + (path.empty() ? "" : " in " + path)); !e.empty())
+                    return e;
+                todo.emplace_back(&it.value(), field);
+            }
+        } else if (j->is_array()) {
+            for (size_t i = j->size(); i-- > 0;)
+                todo.emplace_back(&(*j)[i], fmt::format("{}[{}]", path, i));
+        }
+    }
+    return {};
+}
+
+} // namespace
+
 std::string parse_session_spec(const json& j, session_spec& spec)
 {
+    if (std::string e = first_nul(j); !e.empty())
+        return e + ": a spec's text cannot hold one";
     // A filter in a VPN gateway's schema is read as the spec it means.
     if (is_gateway_capture_filter(j)) {
         json imported;

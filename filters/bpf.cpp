@@ -230,6 +230,11 @@ bpf_load_bound compute_load_bound(const bpf_insn* instructions, unsigned count)
 std::string compile_tcpdump_filter(const std::string& expression, int linktype, uint32_t netmask,
                                    bpf_program& program)
 {
+    // libpcap takes a C string: what follows a NUL would go unread, and
+    // "tcp\0and udp" would select every TCP packet.
+    if (const size_t nul = expression.find('\0'); nul != std::string::npos)
+        return fmt::format("{}: a NUL byte at character {}: an expression is text", quoted(expression.substr(0, nul)),
+                           nul + 1);
     std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(linktype, 262144), &pcap_close);
     if (!dead)
         return "cannot open a libpcap handle to compile the filter";

@@ -119,8 +119,9 @@ bool tunnel_terms_may_hold(const query_request& request, const index_chunk& c)
 // The chunks of one indexed file to read, as byte ranges (adjacent chunks
 // merged): those in the time window that the filter may match, those that
 // must always be read, and what the index does not cover.
-std::vector<byte_range> select_ranges(const capture_index& index, uint64_t file_bytes, const query_request& request,
-                                      const chunk_filter& filter, query_result& result)
+std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64_t file_bytes,
+                                      const query_request& request, const chunk_filter& filter, query_result& result,
+                                      std::string& mismatch)
 {
     std::vector<byte_range> ranges;
     const auto add = [&](uint64_t offset, uint64_t bytes) {
@@ -138,6 +139,16 @@ std::vector<byte_range> select_ranges(const capture_index& index, uint64_t file_
         const bool in_window =
             c.packets == 0 || (c.max_ns >= request.merge.since_ns && c.min_ns <= request.merge.until_ns);
         if (c.pinned() || (in_window && filter.may_match(c) && tunnel_terms_may_hold(request, c))) {
+            // It must start where the index says: a record's header (its
+            // time and lengths) at its offset. Records moved (one deleted
+            // or cut out after indexing) put another's bytes there.
+            uint8_t start[index_first_bytes];
+            const auto n = static_cast<size_t>(std::min(c.bytes, index_first_bytes));
+            if (pread(fd, start, n, static_cast<off_t>(c.offset)) != static_cast<ssize_t>(n) ||
+                index_crc(start, n) != c.first_crc) {
+                mismatch = fmt::format("the chunk at byte {} does not start with the record its index names", c.offset);
+                return {};
+            }
             result.chunks_read++;
             add(c.offset, c.bytes);
         }
@@ -244,6 +255,8 @@ std::string run_query(const query_request& request, query_result& result)
         }
         capture_index index;
         const std::string error = read_capture_index(index_fd, index_path, index);
+        struct stat index_st{};
+        fstat(index_fd, &index_st);
         close(index_fd);
         if (!error.empty())
             return whole(error + ": the file is read whole");
@@ -265,11 +278,38 @@ std::string run_query(const query_request& request, query_result& result)
         if (!same)
             return whole(fmt::format("{}: its index {} is another file's (their headers differ): read whole", path,
                                      index_path));
+        // A finished file written to after its index (edited in place, its
+        // records rewritten: the head and every chunk's start may still
+        // match) is no longer what the index describes. Its writer, linecap
+        // index and the restart's recovery all write the index after the
+        // file's last change. (A .part is still being written: its index
+        // covers the chunks written so far, and the rest is read whole.)
+        const auto later = [](const timespec& a, const timespec& b) {
+            return std::tie(a.tv_sec, a.tv_nsec) > std::tie(b.tv_sec, b.tv_nsec);
+        };
+        if (!partial && later(st.st_mtim, index_st.st_mtim))
+            return whole(fmt::format("{}: changed after its index {} was written: read whole (linecap index {} "
+                                     "makes it again)",
+                                     path, index_path, path));
+        if (!partial && !index.chunks.empty() && index.chunks.back().offset + index.chunks.back().bytes > file_bytes)
+            return whole(fmt::format("{}: shorter than its index {} says (the file changed after it was indexed): "
+                                     "read whole (linecap index {} makes it again)",
+                                     path, index_path, path));
         // A view libpcap refuses (a pcapng file whose interfaces it cannot
         // take apart from their packets) is read whole instead.
         const int whole_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         const uint64_t chunks_before = result.chunks, read_before = result.chunks_read;
-        const std::vector<byte_range> ranges = select_ranges(index, file_bytes, request, pruning, result);
+        std::string mismatch;
+        const std::vector<byte_range> ranges = select_ranges(index, fd, file_bytes, request, pruning, result, mismatch);
+        if (!mismatch.empty()) {
+            result.chunks = chunks_before;
+            result.chunks_read = read_before;
+            if (whole_fd >= 0)
+                close(whole_fd);
+            return whole(fmt::format("{}: {} (the file changed after it was indexed): read whole (linecap index {} "
+                                     "makes its index again)",
+                                     path, mismatch, path));
+        }
         if (std::string damaged = index.damage_note(); !damaged.empty())
             notes.push_back(damaged);
         std::string opened_ranges = reader.open_ranges(fd, path, partial, index.head_bytes, ranges, read_bytes.get());
@@ -332,8 +372,14 @@ int query_main(int argc, char** argv)
         return *status;
     // The inputs are the leading words that name files or folders; the
     // expression is the rest, as tcpdump takes it.
+    // (A name that cannot be looked at, for want of permission, is an input
+    // too: opening it says why.)
+    const auto names_something = [](const std::string& word) {
+        struct stat st{};
+        return lstat(word.c_str(), &st) == 0 || (errno != ENOENT && errno != ENOTDIR && errno != ENAMETOOLONG);
+    };
     size_t first_word = 0;
-    for (std::error_code ec; first_word < words.size() && std::filesystem::exists(words[first_word], ec);)
+    while (first_word < words.size() && names_something(words[first_word]))
         first_word++;
     request.merge.inputs.assign(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(first_word));
     for (size_t i = first_word; i < words.size(); i++)
@@ -373,7 +419,17 @@ int query_main(int argc, char** argv)
     for (const std::string& note : result.merge.notes)
         std::cerr << "linecap query: note: " << note << "\n";
     if (!error.empty()) {
-        std::cerr << "linecap query: " << error << "\n";
+        // An input misspelt after the first is read as the expression's
+        // start: say so when that word looks like a file's name.
+        const std::string& word = words[first_word];
+        const size_t dot = word.rfind('.');
+        const bool file_like = word.find('/') != std::string::npos ||
+                               (dot != std::string::npos && dot + 1 < word.size() && std::isalpha(word[dot + 1]));
+        std::cerr << "linecap query: " << error
+                  << (result.expression_refused && file_like
+                          ? fmt::format(" (\"{}\", read as its first word, is no file or folder)", word)
+                          : "")
+                  << "\n";
         return result.expression_refused ? 2 : 1;   // an expression tcpdump refuses is the command line's fault
     }
     std::cerr << "linecap query: "

@@ -23,6 +23,7 @@
 #include "core/command_line.h"
 #include "core/human_units.h"
 #include "core/utc_time.h"
+#include "writers/capture_index.h"
 #include "writers/capture_reader.h"
 #include "writers/capture_writer.h"
 #include "writers/record_walk.h"
@@ -93,6 +94,7 @@ std::string list_folder(int dir_fd, const std::string& dir, std::vector<std::str
 std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
 {
     const size_t first = out.files.size();
+    bool found = false;   // a capture file, perhaps opened already through another input
     for (int listing = 0;; listing++) {
         std::vector<std::string> names;
         if (std::string e = list_folder(dir_fd, dir, names); !e.empty())
@@ -107,8 +109,13 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
             if (fd < 0)
                 return fmt::format("{}/{}: cannot open it: {}", dir, name, strerror(errno));
             opened_file f{dir + "/" + name, fd, {}};
-            if (fstat(fd, &f.st) != 0 || !S_ISREG(f.st.st_mode) || out.holds(f.st)) {
-                close(fd);   // not a file, or one opened already under its .part name
+            if (fstat(fd, &f.st) != 0 || !S_ISREG(f.st.st_mode)) {
+                close(fd);
+                continue;
+            }
+            found = true;
+            if (out.holds(f.st)) {
+                close(fd);   // opened already: under its .part name, or the folder was given twice
                 continue;
             }
             out.files.push_back(std::move(f));
@@ -119,7 +126,7 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
             return fmt::format("{}: files kept disappearing while they were opened ({} tries); try again", dir,
                                max_listings);
     }
-    if (out.files.size() == first)
+    if (!found)
         return fmt::format("{}: no capture files written by linecap (NAME-wN-SEQ-TIME.pcap, .pcapng, .part) in this "
                            "folder", dir);
     std::sort(out.files.begin() + static_cast<std::ptrdiff_t>(first), out.files.end(),
@@ -265,6 +272,10 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         if (f.fd < 0)
             return fmt::format("{}: cannot open it: {}", in, strerror(errno));
         fstat(f.fd, &f.st);
+        if (S_ISREG(f.st.st_mode) && opened.holds(f.st)) {
+            close(f.fd);   // given twice (by name, through a link, or in a folder given too): read once
+            continue;
+        }
         opened.files.push_back(std::move(f));
     }
     if (opened.files.empty())
@@ -299,6 +310,14 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     if (S_ISREG(out_st.st_mode)) {
         if (opened.holds(out_st))
             return abandon(fmt::format("{}: the output is also an input; give another -o", output));
+        // Nor an input's index (a query reads it after the output is open).
+        for (const opened_file& f : opened.files) {
+            struct stat index_st{};
+            if (S_ISREG(f.st.st_mode) && stat(index_name_of(f.path).c_str(), &index_st) == 0 &&
+                index_st.st_dev == out_st.st_dev && index_st.st_ino == out_st.st_ino)
+                return abandon(fmt::format("{}: the output is the index of the input {}; give another -o", output,
+                                           f.path));
+        }
         if (request.force && ftruncate(out_fd, 0) != 0)
             return abandon(fmt::format("{}: cannot replace it: {}", output, strerror(errno)));
     }

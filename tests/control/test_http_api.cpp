@@ -532,6 +532,40 @@ TEST_CASE("HTTP: 20 idle connections and 10 downloads nobody reads leave GET /ap
         close(s);
 }
 
+TEST_CASE("HTTP: idle connections past twice the threads wait in the kernel's backlog, not among the daemon's descriptors")
+{
+    http_settings settings;
+    settings.threads = 4;
+    test_server server(std::vector<std::string>{}, settings);
+    const auto accepted = [&] {
+        size_t n = 0;
+        for_each_connection(listen_address_of("127.0.0.1", server.port()), [&](int) { n++; });
+        return n;
+    };
+    // 100 clients that connect and say nothing (before: each was accepted
+    // and queued for a thread, its descriptor the daemon's, without limit).
+    // Connected without waiting: past the listen backlog, a connect waits
+    // for the SYN's retransmissions.
+    std::vector<int> idle;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(server.port());
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 100; i++) {
+        const int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        REQUIRE(s >= 0);
+        connect(s, reinterpret_cast<const sockaddr*>(&to), sizeof to);   // EINPROGRESS
+        idle.push_back(s);
+    }
+    std::this_thread::sleep_for(300ms);
+    CHECK(accepted() <= 2 * settings.threads + 1);   // queued or served, and the one the accepting thread serves
+    for (const int s : idle)
+        close(s);
+    // Once they are gone, the API answers again.
+    std::this_thread::sleep_for(300ms);
+    CHECK(parse_reply(http_get(server.port(), "/api/v1/sessions")).status == 200);
+}
+
 TEST_CASE("HTTP: downloads past max_downloads are 503 with Retry-After")
 {
     http_settings settings;

@@ -204,3 +204,24 @@ TEST_CASE("rings are indexed unless the spec says otherwise; raw IP files never 
     CHECK_FALSE(indexed(R"({"rotate":{"seconds":60,"keep":10},"tunnel":"inner","decap":"ip"})"));
     CHECK(indexed(R"({"rotate":{"seconds":60,"keep":10},"tunnel":"inner","decap":"frame"})"));
 }
+
+TEST_CASE("a NUL byte anywhere in a spec's text is refused with where it is, never cut short in a C string")
+{
+    // Each would have been read up to its NUL: "tcp" selects every TCP packet.
+    const std::pair<const char*, const char*> cases[] = {
+        {R"({"bpf": "tcp\u0000 and not tcp"})", "bpf: a NUL byte at character 4: a spec's text cannot hold one"},
+        {R"({"payload": {"patterns": [".\u0000NEVER"]}})",
+         "payload.patterns[0]: a NUL byte at character 2: a spec's text cannot hold one"},
+        {R"({"netmask": "255.255.255.0\u0000junk"})", "netmask: a NUL byte at character 14: a spec's text cannot hold one"},
+        {R"({"match": [{"src": ["10.0.0.0/8", "10.0.0.1\u0000junk"]}]})",
+         "match[0].src[1]: a NUL byte at character 9: a spec's text cannot hold one"},
+        {R"({"name": "a\u0000b"})", "name: a NUL byte at character 2: a spec's text cannot hold one"},
+        {R"({"match": [{"sr\u0000c": ["10.0.0.1"]}]})",
+         "a field's name in match[0]: a NUL byte at character 3: a spec's text cannot hold one"},
+    };
+    for (const auto& [text, error] : cases) {
+        INFO(text);
+        session_spec s;
+        CHECK(parse_session_spec_text(text, s) == error);
+    }
+}

@@ -216,3 +216,13 @@ TEST_CASE("an unbounded program and --bpf-interpreter run in DPDK's interpreter 
         CHECK_FALSE(reference.matches(other));
     }
 }
+
+TEST_CASE("an expression with a NUL byte is refused, not cut short where libpcap's C string ends")
+{
+    bpf_program program{};
+    const std::string expression("tcp\0and udp", 11);
+    CHECK(compile_tcpdump_filter(expression, DLT_EN10MB, 0, program) ==
+          "\"tcp\": a NUL byte at character 4: an expression is text");
+    REQUIRE(compile_tcpdump_filter("tcp and udp", DLT_EN10MB, 0, program) ==
+            "\"tcp and udp\": expression rejects all packets");
+}

@@ -165,7 +165,74 @@ cp "$ring/q-w0-000001-20231114T221320Z.pcap.idx" "$f2.idx"
 check_same "another file's index" "is another file's (their headers differ): read whole"
 printf 'garbage' >"$f2.idx"
 check_same "not an index" "not a linecap index"
-"$LINECAP" index "$f2" >/dev/null
+"$LINECAP" index --chunk-bytes 8192 "$f2" >/dev/null
+
+# A file changed after its index was written: read whole, never pruned by
+# what the index says of its old contents. Edited in place (every second
+# IPv4 packet's source rewritten to an address the ring does not hold,
+# lengths kept): only the file's time tells.
+cp -p "$f2" "$WORK/f2.saved"
+edit_f2() {   # python code run over `records` (a list of bytearrays, each a record header and its packet)
+    python3 - "$f2" "$1" <<'PY'
+import struct, sys
+path, edit = sys.argv[1], sys.argv[2]
+d = open(path, 'rb').read()
+records, o = [], 24
+while o + 16 <= len(d):
+    n = 16 + struct.unpack('<I', d[o + 8:o + 12])[0]
+    records.append(bytearray(d[o:o + n]))
+    o += n
+exec(edit)
+with open(path, 'r+b') as f:   # in place: the same inode, its time now
+    f.write(d[:24] + b''.join(bytes(r) for r in records))
+    f.truncate()
+PY
+}
+edit_f2 "
+for i, r in enumerate(records):
+    if i % 2 and len(r) >= 16 + 34 and r[16 + 12:16 + 14] == b'\x08\x00':
+        r[16 + 26:16 + 30] = bytes([192, 0, 2, 77])"
+check_stale() {   # WHAT EXPRESSION EXPECTED-NOTE
+    reference "$WORK/ref.pcap" "" "" "$2"
+    "$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "$2" 2>"$WORK/q.err" || fail "$1: $(cat "$WORK/q.err")"
+    grep -qF -- "$3" "$WORK/q.err" || fail "$1: no note saying \"$3\": $(cat "$WORK/q.err")"
+    "$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "$1: $(cat "$WORK/cmp.out")"
+    [ "$("$COUNT" "$WORK/q.pcap")" -gt 0 ] || fail "$1: no packet, so nothing was shown"
+    note "$1: $("$COUNT" "$WORK/q.pcap") packets; $(grep -F -- "$3" "$WORK/q.err")"
+}
+check_stale "edited in place after its index" "host 192.0.2.77" \
+    "$f2: changed after its index $f2.idx was written: read whole (linecap index $f2 makes it again)"
+# Records moved (one repeated in the middle), the file's time set back to
+# before its index's: the first chunk a query reads past the change does
+# not start with the record its index names.
+cp -p "$WORK/f2.saved" "$f2"
+edit_f2 "records.insert(len(records) // 3, records[len(records) // 3])"
+touch -r "$WORK/f2.saved" "$f2"
+check_stale "a record added after its index" "host ${hosts[1]} or port 53" \
+    "does not start with the record its index names (the file changed after it was indexed): read whole"
+# One cut out at the end: shorter than its index says.
+cp -p "$WORK/f2.saved" "$f2"
+edit_f2 "records.pop()"
+touch -r "$WORK/f2.saved" "$f2"
+check_stale "a record cut off after its index" "host ${hosts[1]} or port 53" \
+    "$f2: shorter than its index $f2.idx says (the file changed after it was indexed): read whole"
+cp -p "$WORK/f2.saved" "$f2"
+"$LINECAP" index --chunk-bytes 8192 "$f2" >/dev/null
+
+# An input given twice (a file in a folder given too, a folder twice) is
+# read once; the output may be neither an input nor an input's index; an
+# input misspelt after the first is named.
+reference "$WORK/ref.pcap" "" "" "port 53"
+"$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "$f2" "$ring/" "port 53" 2>"$WORK/q.err" ||
+    fail "inputs given twice: $(cat "$WORK/q.err")"
+"$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "inputs given twice: $(cat "$WORK/cmp.out")"
+cp "$f2.idx" "$WORK/f2.idx.saved"
+expect 1 "linecap query: $f2.idx: the output is the index of the input $f2; give another -o" \
+    "$LINECAP" query --force -o "$f2.idx" "$ring" port 53
+cmp -s "$f2.idx" "$WORK/f2.idx.saved" || fail "a query refused for writing over an index changed it"
+expect 2 "(\"$ring/nowhere.pcap\", read as its first word, is no file or folder)" \
+    "$LINECAP" query -o "$WORK/x.pcap" "$ring" "$ring/nowhere.pcap" host 10.0.0.1
+
 # Two files without an index: one note for both.
 mv "$f2.idx" "$WORK/saved2.idx"
 f4="$ring/q-w0-000004-20231114T221347Z.pcap"
@@ -399,6 +466,23 @@ code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?vni=x")
 [ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF 'query: "vni": "x" is not a tunnel id' ||
     fail "GET .../query?vni=x: HTTP $code: $(cat "$WORK/body")"
 note "--inner-host, --vni over the socket and HTTP: $(cat "$WORK/ctl.out"); $want"
+# The URL's parameters: one the route does not take (misspelt), one given
+# twice, a NUL, a bad %-escape are refused (400), never ignored.
+for bad in "fitler=udp|URL parameter \"fitler\": GET /api/v1/sessions/$id/query takes filter, since, until, format, inner_host and vni" \
+    "filter=udp&filter=tcp|URL parameter \"filter\" given 2 times: give it once" \
+    "filter=tcp%00and%20udp|URL parameter \"filter\" holds a NUL byte (%00)" \
+    "filter=host%zz|the URL's parameters hold a % not followed by two hex digits, at \"%zz\"" \
+    "format=pcap&format=xyz|URL parameter \"format\" given 2 times"; do
+    code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?${bad%%|*}")
+    [ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF -- "${bad#*|}" ||
+        fail "GET .../query?${bad%%|*}: HTTP $code: $(head -c 300 "$WORK/body"), want 400 and ${bad#*|}"
+done
+code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/pcap?filter=udp")
+[ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF "URL parameter \"filter\": GET /api/v1/sessions/$id/pcap takes since, until and format" ||
+    fail "GET .../pcap?filter=udp: HTTP $code: $(head -c 300 "$WORK/body")"
+code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL?state=running")
+[ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF "URL parameter \"state\": GET /api/v1/sessions takes none" ||
+    fail "GET /api/v1/sessions?state=running: HTTP $code: $(head -c 300 "$WORK/body")"
 # A host that is nowhere: the writers' indexes say so, and no chunk is read.
 "$LINECAP" query -o "$WORK/ring-none.pcap" "$ring" host 10.99.1.1 2>"$WORK/q.err" || fail "$(cat "$WORK/q.err")"
 grep -qE ': 0 packets from [0-9]+ files .*, 0 of [1-9][0-9]* indexed chunks$' "$WORK/q.err" ||
