@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <regex>
 #include <thread>
@@ -36,20 +37,27 @@ std::string base64(const std::string& bytes)
     return out;
 }
 
-// etcd's base64 (padded); nullopt if it is not.
+// etcd's base64 (padded); nullopt if it is not: a length that is not a
+// multiple of 4, a character outside the alphabet, or padding ('=') other
+// than one or two at the end. EVP_DecodeBlock alone takes "====" (and counts
+// its padding as decoded zeros, fewer than the '=' given).
 std::optional<std::string> unbase64(const std::string& text)
 {
-    if (text.size() % 4 != 0)
+    if (text.size() % 4 != 0 || text.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
         return std::nullopt;
+    size_t padding = 0;
+    while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=')
+        padding++;
+    for (size_t i = 0; i < text.size() - padding; i++) {
+        const char c = text[i];
+        if (!(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '+' && c != '/')
+            return std::nullopt;
+    }
     std::string out(text.size() / 4 * 3, '\0');
     const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                   reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-    if (n < 0)
+    if (n < 0 || static_cast<size_t>(n) < padding)
         return std::nullopt;
-    // EVP_DecodeBlock counts the padding's bytes as decoded zeros.
-    size_t padding = 0;
-    for (size_t i = text.size(); i > 0 && text[i - 1] == '='; i--)
-        padding++;
     out.resize(static_cast<size_t>(n) - padding);
     return out;
 }
@@ -89,11 +97,47 @@ int64_t number(const json& j, const char* field)
     return 0;
 }
 
+// A reply's fields, read only when they have the type etcd gives them: a
+// reply etcd would not send (another server, a proxy, a newer etcd) reads as
+// fields left out, never as json's type_error, which no thread here catches
+// on its way. `field` absent or of another type: an empty object or array,
+// `otherwise`, false.
+const json& object_at(const json& j, const char* field)
+{
+    static const json empty = json::object();
+    const auto it = j.is_object() ? j.find(field) : j.end();
+    return j.is_object() && it != j.end() && it->is_object() ? *it : empty;
+}
+
+const json& array_at(const json& j, const char* field)
+{
+    static const json empty = json::array();
+    const auto it = j.is_object() ? j.find(field) : j.end();
+    return j.is_object() && it != j.end() && it->is_array() ? *it : empty;
+}
+
+std::string text_at(const json& j, const char* field, const std::string& otherwise = {})
+{
+    const auto it = j.is_object() ? j.find(field) : j.end();
+    return j.is_object() && it != j.end() && it->is_string() ? it->get<std::string>() : otherwise;
+}
+
+bool flag_at(const json& j, const char* field)
+{
+    const auto it = j.is_object() ? j.find(field) : j.end();
+    return j.is_object() && it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
+// nullopt if `j` is not a key-value object: no key, or a key or value that
+// is not base64 text (a value left out is an empty one).
 std::optional<etcd_kv> kv_of(const json& j)
 {
+    if (!j.is_object() || !j.contains("key") || !j["key"].is_string() ||
+        (j.contains("value") && !j["value"].is_string()))
+        return std::nullopt;
     etcd_kv kv;
-    const auto key = unbase64(j.value("key", std::string()));
-    const auto value = unbase64(j.value("value", std::string()));
+    const auto key = unbase64(text_at(j, "key"));
+    const auto value = unbase64(text_at(j, "value"));
     if (!key || !value)
         return std::nullopt;
     kv.key = *key;
@@ -102,6 +146,39 @@ std::optional<etcd_kv> kv_of(const json& j)
     kv.mod_revision = number(j, "mod_revision");
     kv.lease = number(j, "lease");
     return kv;
+}
+
+// etcd's error reply: {"error": "...", "code": 14, "message": "..."} from a
+// unary call; {"error": {"grpc_code": 14, "http_code": 503, "message": "...",
+// "http_status": "..."}} from a streaming one (/v3/lease/keepalive, /v3/watch).
+struct etcd_error {
+    std::string message;
+    int64_t grpc_code = 0;
+};
+
+etcd_error error_of(const json& reply, int status)
+{
+    const std::string otherwise = fmt::format("HTTP {}", status);
+    const json& error = object_at(reply, "error");
+    if (!error.empty())
+        return {text_at(error, "message", error.dump(-1, ' ', false, json::error_handler_t::replace)),
+                number(error, "grpc_code")};
+    if (reply.is_object() && reply.contains("error") && !reply["error"].is_string())
+        return {text_at(reply, "message", reply["error"].dump(-1, ' ', false, json::error_handler_t::replace)),
+                number(reply, "code")};
+    return {text_at(reply, "message", text_at(reply, "error", otherwise)), number(reply, "code")};
+}
+
+// An error that says this member cannot serve now, where another may: gRPC's
+// Unavailable (etcd's "no leader", "leader changed", "request timed out",
+// "server stopped") or DeadlineExceeded, by its code or its words.
+bool member_unavailable(const etcd_error& e)
+{
+    constexpr int64_t grpc_deadline_exceeded = 4, grpc_unavailable = 14;
+    return e.grpc_code == grpc_unavailable || e.grpc_code == grpc_deadline_exceeded ||
+           e.message.find("etcdserver: request timed out") != std::string::npos ||
+           e.message.find("etcdserver: no leader") != std::string::npos ||
+           e.message.find("etcdserver: leader changed") != std::string::npos;
 }
 
 std::string transport_error(httplib::Error e, const etcd_settings& s)
@@ -274,7 +351,14 @@ struct etcd_client::impl {
         }
         httplib::Result r = [&] {
             const sigpipe_blocked no_sigpipe;   // an https:// etcd that ends the connection
-            return c.send(req);
+            try {
+                return c.send(req);
+            } catch (...) {
+                // Not left in flight: interrupt() would wait for it forever.
+                const std::lock_guard lock(interrupt_mutex);
+                in_flight = nullptr;
+                throw;
+            }
         }();
         const std::lock_guard lock(interrupt_mutex);
         in_flight = nullptr;
@@ -306,21 +390,29 @@ struct etcd_client::impl {
 
     std::string token;   // etcd's auth token for settings.user; empty: none yet
 
+    // Whether a call may go to the next endpoint after it went out to one
+    // that gave no answer (a read timeout, a member without a leader):
+    // reads, lease calls, puts of the node's own keys and deletes may be
+    // carried out twice; a transaction (create, replace) sent twice could
+    // find its own write, and goes to the next only when it never went out.
+    enum class sending { repeatable, once };
+
     // call_as_user(), with a token first when settings.user is given, and
     // once more with a new one when etcd says the token is no longer valid
     // (a simple token expires after --auth-token-ttl idle, a JWT at its
     // expiry).
-    std::string call(const std::string& what, const std::string& path, const json& body, json& reply)
+    std::string call(const std::string& what, const std::string& path, const json& body, json& reply,
+                     sending how = sending::repeatable)
     {
         if (!settings.user.empty() && token.empty())
             if (std::string e = authenticate(); !e.empty())
                 return e;
-        std::string e = call_as_user(what, path, body, reply);
+        std::string e = call_as_user(what, path, body, reply, how);
         if (!settings.user.empty() && stale_token(e)) {
             token.clear();
             if (e = authenticate(); !e.empty())
                 return e;
-            e = call_as_user(what, path, body, reply);
+            e = call_as_user(what, path, body, reply, how);
         }
         return e;
     }
@@ -329,10 +421,11 @@ struct etcd_client::impl {
     {
         json reply;
         std::string e = call_as_user(fmt::format("authenticate as {}", settings.user), "/v3/auth/authenticate",
-                                     {{"name", settings.user}, {"password", settings.password}}, reply);
+                                     {{"name", settings.user}, {"password", settings.password}}, reply,
+                                     sending::repeatable);
         if (!e.empty())
             return e;
-        token = reply.value("token", std::string());
+        token = text_at(reply, "token");
         return token.empty() ? fmt::format("etcd {}: authenticate as {}: no token in the reply (is etcd's auth "
                                            "enabled? etcdctl auth enable)",
                                            settings.endpoints[current], settings.user)
@@ -374,59 +467,94 @@ struct etcd_client::impl {
     // until one answers, with the token when there is one. An answer is
     // etcd's JSON, error or not; an error reply ({"error": ..., "code":
     // ...}) comes back as text, not tried on the next endpoint (the cluster
-    // said it).
-    std::string call_as_user(const std::string& what, const std::string& path, const json& body, json& reply)
+    // said it), unless it says that this member cannot serve now and the
+    // call is repeatable. No exception leaves it: a reply etcd would not send
+    // is an error like any other.
+    std::string call_as_user(const std::string& what, const std::string& path, const json& body, json& reply,
+                             sending how)
     {
         std::string errors;
+        const auto failed = [&](size_t i, const std::string& why) {
+            errors += fmt::format("{}etcd {}: {}: {}", errors.empty() ? "" : "; ", settings.endpoints[i], what, why);
+        };
         for (size_t tried = 0; tried < settings.endpoints.size(); tried++) {
             const size_t i = (current + tried) % settings.endpoints.size();
-            // etcd 3.4's gateway sends its error replies chunked with a
-            // trailer (Grpc-Trailer-Content-Type), which cpp-httplib 0.11.4
-            // cannot read past: the call fails as a read error after the
-            // whole body came. So the status and body are taken as they
-            // arrive, and a whole JSON body is etcd's answer either way.
-            int status = 0;
-            std::string text;
-            httplib::Request req;
-            req.method = "POST";
-            req.path = path;
-            req.body = body.dump();
-            req.set_header("Content-Type", "application/json");
-            if (!token.empty())
-                req.set_header("Authorization", token);
-            req.response_handler = [&](const httplib::Response& r) {
-                status = r.status;
-                return true;
-            };
-            req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
-                text.append(data, size);
-                return true;
-            };
-            const std::optional<httplib::Result> sent = send(i, req);
-            if (!sent)
-                return fmt::format("etcd {}: {}: interrupted", settings.endpoints[i], what);
-            const httplib::Result& r = *sent;
-            reply = json::parse(text, nullptr, false);
-            if (!r && (status == 0 || reply.is_discarded())) {
-                errors += fmt::format("{}etcd {}: {}: {}", errors.empty() ? "" : "; ", settings.endpoints[i], what,
-                                      transport_error_at(i, r.error()));
-                // The next endpoint only when this one was never reached:
-                // a request that went out may have been carried out (a
-                // transaction sent again would find its own key).
-                if (r.error() == httplib::Error::Connection || r.error() == httplib::Error::ConnectionTimeout ||
-                    r.error() == httplib::Error::SSLConnection)
+            try {
+                // etcd 3.4's gateway sends its error replies chunked with a
+                // trailer (Grpc-Trailer-Content-Type), which cpp-httplib
+                // 0.11.4 cannot read past: the call fails as a read error
+                // after the whole body came. So the status and body are taken
+                // as they arrive, and a whole JSON body is etcd's answer
+                // either way.
+                int status = 0;
+                std::string text;
+                httplib::Request req;
+                req.method = "POST";
+                req.path = path;
+                req.body = body.dump();
+                req.set_header("Content-Type", "application/json");
+                if (!token.empty())
+                    req.set_header("Authorization", token);
+                req.response_handler = [&](const httplib::Response& r) {
+                    status = r.status;
+                    return true;
+                };
+                std::string too_big;   // what a reply too big for memory threw, inside cpp-httplib's read
+                req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+                    try {
+                        text.append(data, size);
+                        return true;
+                    } catch (const std::exception& e) {
+                        too_big = e.what();
+                        return false;
+                    }
+                };
+                const std::optional<httplib::Result> sent = send(i, req);
+                if (!sent)
+                    return fmt::format("etcd {}: {}: interrupted", settings.endpoints[i], what);
+                const httplib::Result& r = *sent;
+                if (!too_big.empty()) {
+                    failed(i, fmt::format("a reply too big to hold ({})", too_big));
                     continue;
+                }
+                reply = json::parse(text, nullptr, false);
+                if (!r && (status == 0 || reply.is_discarded())) {
+                    failed(i, transport_error_at(i, r.error()));
+                    // A request that went out may have been carried out (a
+                    // transaction sent again would find its own key): sent
+                    // once, it goes to the next endpoint only when this one
+                    // was never reached.
+                    if (how == sending::repeatable || r.error() == httplib::Error::Connection ||
+                        r.error() == httplib::Error::ConnectionTimeout || r.error() == httplib::Error::SSLConnection)
+                        continue;
+                    return errors;
+                }
+                if (reply.is_discarded() || !reply.is_object()) {
+                    failed(i, fmt::format("HTTP {} and not JSON (is this etcd's client URL, and etcd 3.4 or later?)",
+                                          status));
+                    if (how == sending::repeatable)
+                        continue;
+                    current = i;
+                    return errors;
+                }
+                if (status != 200 || reply.contains("error")) {
+                    const etcd_error e = error_of(reply, status);
+                    if (how == sending::repeatable && member_unavailable(e)) {
+                        failed(i, explain(e.message));
+                        continue;
+                    }
+                    current = i;
+                    return fmt::format("etcd {}: {}: {}", settings.endpoints[i], what, explain(e.message));
+                }
+                current = i;
+                return {};
+            } catch (const std::exception& e) {
+                // json's errors on a reply of another shape, length_error or
+                // bad_alloc on sizes a reply gives: this call fails, the
+                // thread that made it goes on.
+                failed(i, fmt::format("a reply etcd would not send ({})", e.what()));
                 return errors;
             }
-            current = i;
-            if (reply.is_discarded() || !reply.is_object())
-                return fmt::format("etcd {}: {}: HTTP {} and not JSON (is this etcd's client URL, and etcd 3.4 "
-                                   "or later?)",
-                                   settings.endpoints[i], what, status);
-            if (status != 200 || reply.contains("error"))
-                return fmt::format("etcd {}: {}: {}", settings.endpoints[i], what,
-                                   explain(reply.value("message", reply.value("error", fmt::format("HTTP {}", status)))));
-            return {};
         }
         return errors;
     }
@@ -462,7 +590,7 @@ std::string etcd_client::keep_alive(int64_t lease, int64_t& ttl)
         return e;
     // One response of the stream: {"result": {"ID": ..., "TTL": ...}}, TTL
     // left out (0) when the lease is gone.
-    ttl = number(reply.value("result", json::object()), "TTL");
+    ttl = number(object_at(reply, "result"), "TTL");
     return {};
 }
 
@@ -488,8 +616,9 @@ std::string etcd_client::get(const std::string& key, std::optional<etcd_kv>& kv)
     if (std::string e = _impl->call(fmt::format("get {}", key), "/v3/kv/range", {{"key", base64(key)}}, reply);
         !e.empty())
         return e;
-    for (const json& item : reply.value("kvs", json::array()))
-        kv = kv_of(item);
+    for (const json& item : array_at(reply, "kvs"))
+        if (kv = kv_of(item); !kv)
+            return fmt::format("etcd {}: get {}: a key or value in the reply that is not base64", endpoint(), key);
     return {};
 }
 
@@ -501,10 +630,13 @@ std::string etcd_client::list(const std::string& prefix, std::vector<etcd_kv>& k
                                     {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}}, reply);
         !e.empty())
         return e;
-    revision = number(reply.value("header", json::object()), "revision");
-    for (const json& item : reply.value("kvs", json::array()))
-        if (std::optional<etcd_kv> kv = kv_of(item))
-            kvs.push_back(std::move(*kv));
+    revision = number(object_at(reply, "header"), "revision");
+    for (const json& item : array_at(reply, "kvs")) {
+        std::optional<etcd_kv> kv = kv_of(item);
+        if (!kv)
+            return fmt::format("etcd {}: list {}: a key or value in the reply that is not base64", endpoint(), prefix);
+        kvs.push_back(std::move(*kv));
+    }
     return {};
 }
 
@@ -518,9 +650,10 @@ std::string etcd_client::create(const std::string& key, const std::string& value
         {"success", {{{"request_put", put}}}},
     };
     json reply;
-    if (std::string e = _impl->call(fmt::format("create {}", key), "/v3/kv/txn", body, reply); !e.empty())
+    if (std::string e = _impl->call(fmt::format("create {}", key), "/v3/kv/txn", body, reply, impl::sending::once);
+        !e.empty())
         return e;
-    created = reply.value("succeeded", false);
+    created = flag_at(reply, "succeeded");
     return {};
 }
 
@@ -533,9 +666,10 @@ std::string etcd_client::replace(const std::string& key, const std::string& valu
         {"success", {{{"request_put", {{"key", base64(key)}, {"value", base64(value)}}}}}},
     };
     json reply;
-    if (std::string e = _impl->call(fmt::format("replace {}", key), "/v3/kv/txn", body, reply); !e.empty())
+    if (std::string e = _impl->call(fmt::format("replace {}", key), "/v3/kv/txn", body, reply, impl::sending::once);
+        !e.empty())
         return e;
-    replaced = reply.value("succeeded", false);
+    replaced = flag_at(reply, "succeeded");
     return {};
 }
 
@@ -585,10 +719,6 @@ etcd_client::watch_end etcd_client::watch_once(const std::string& prefix, int64_
 {
     watch_end end;
     end.revision = start_revision > 0 ? start_revision - 1 : 0;
-    json create = {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}};
-    if (start_revision > 0)
-        create["start_revision"] = std::to_string(start_revision);
-    const std::string body = json{{"create_request", create}}.dump();
     if (!_impl->settings.user.empty() && _impl->token.empty())
         if (std::string e = _impl->authenticate(); !e.empty()) {
             end.error = e;
@@ -597,58 +727,64 @@ etcd_client::watch_end etcd_client::watch_once(const std::string& prefix, int64_
 
     const size_t endpoint = _impl->current;
     const std::string& where = _impl->settings.endpoints[endpoint];
-    // The stream: one JSON object per line, {"result": {...}}, split across
-    // reads as TCP pleases.
-    std::string pending;
-    bool stopped = false;
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v3/watch";
-    req.body = body;
-    req.set_header("Content-Type", "application/json");
-    if (!_impl->token.empty())
-        req.set_header("Authorization", _impl->token);
-    req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
-        pending.append(data, size);
-        for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
-            const json message = json::parse(pending.substr(0, nl), nullptr, false);
-            pending.erase(0, nl + 1);
+    // A watch is one endpoint's: when it fails for want of an answer there
+    // (no reply, a broken stream, a member without a leader), the next call
+    // tries the next endpoint first. A watch can be made again anywhere.
+    bool next_endpoint = false;
+    try {
+        json create = {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}};
+        if (start_revision > 0)
+            create["start_revision"] = std::to_string(start_revision);
+        // The stream: one JSON object per line, {"result": {...}}, split
+        // across reads as TCP pleases.
+        std::string pending;
+        bool stopped = false;
+        httplib::Request req;
+        req.method = "POST";
+        req.path = "/v3/watch";
+        req.body = json{{"create_request", create}}.dump();
+        req.set_header("Content-Type", "application/json");
+        if (!_impl->token.empty())
+            req.set_header("Authorization", _impl->token);
+        // One line of the stream; false: the watch ends here (end says why).
+        const auto take = [&](const std::string& line) {
+            const json message = json::parse(line, nullptr, false);
             if (message.is_discarded() || !message.is_object()) {
                 end.error = fmt::format("etcd {}: watch {}: a reply that is not JSON", where, prefix);
+                next_endpoint = true;
                 return false;
             }
             if (message.contains("error")) {
-                const json& error = message["error"];
-                end.error = fmt::format("etcd {}: watch {}: {}", where, prefix,
-                                        _impl->explain(error.is_object() ? error.value("message", error.dump())
-                                                                         : error.dump()));
+                const etcd_error error = error_of(message, 200);
+                end.error = fmt::format("etcd {}: watch {}: {}", where, prefix, _impl->explain(error.message));
+                next_endpoint = member_unavailable(error);
                 return false;
             }
-            const json result = message.value("result", json::object());
-            const json header = result.value("header", json::object());
+            const json& result = object_at(message, "result");
             if (number(result, "compact_revision") != 0) {
                 end.compacted = true;
-                end.error = fmt::format("etcd {}: watch {}: revision {} was compacted (the oldest kept is {})",
-                                        where, prefix, start_revision, number(result, "compact_revision"));
+                end.error = fmt::format("etcd {}: watch {}: revision {} was compacted (the oldest kept is {})", where,
+                                        prefix, start_revision, number(result, "compact_revision"));
                 return false;
             }
-            if (result.value("canceled", false)) {
+            if (flag_at(result, "canceled")) {
                 end.error = fmt::format("etcd {}: watch {}: canceled by etcd: {}", where, prefix,
-                                        _impl->explain(result.value("cancel_reason", std::string("no reason given"))));
+                                        _impl->explain(text_at(result, "cancel_reason", "no reason given")));
                 return false;
             }
             // From now on: every change after the store's revision at creation.
-            if (result.value("created", false)) {
+            if (flag_at(result, "created")) {
                 end.created = true;
                 if (start_revision <= 0)
-                    end.revision = number(header, "revision");
+                    end.revision = number(object_at(result, "header"), "revision");
             }
-            for (const json& e : result.value("events", json::array())) {
+            for (const json& e : array_at(result, "events")) {
                 etcd_event event;
-                event.deleted = e.value("type", std::string("PUT")) == "DELETE";
-                std::optional<etcd_kv> kv = kv_of(e.value("kv", json::object()));
+                event.deleted = text_at(e, "type", "PUT") == "DELETE";
+                std::optional<etcd_kv> kv = kv_of(object_at(e, "kv"));
                 if (!kv) {
-                    end.error = fmt::format("etcd {}: watch {}: an event whose key is not base64", where, prefix);
+                    end.error = fmt::format("etcd {}: watch {}: an event without a base64 key and value", where,
+                                            prefix);
                     return false;
                 }
                 event.kv = std::move(*kv);
@@ -660,29 +796,50 @@ etcd_client::watch_end etcd_client::watch_once(const std::string& prefix, int64_
                 }
                 end.revision = revision;
             }
+            return true;
+        };
+        req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+            // Nothing may be thrown through cpp-httplib's read: a reply of
+            // a shape or size etcd would not send ends the watch with an error.
+            try {
+                pending.append(data, size);
+                for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+                    const std::string line = pending.substr(0, nl);
+                    pending.erase(0, nl + 1);
+                    if (!take(line))
+                        return false;
+                }
+                return true;
+            } catch (const std::exception& e) {
+                end.error = fmt::format("etcd {}: watch {}: a reply etcd would not send ({})", where, prefix, e.what());
+                next_endpoint = true;
+                return false;
+            }
+        };
+        const std::optional<httplib::Result> sent = _impl->send(endpoint, req);
+        // A token etcd refused (in an error, or as a cancel's reason): the
+        // next call asks for a new one.
+        if (stale_token(end.error))
+            _impl->token.clear();
+        if (sent && !stopped && end.error.empty()) {
+            const httplib::Result& r = *sent;
+            if (!r && r.error() == httplib::Error::Read && end.created)
+                return end;   // quiet for the timeout
+            next_endpoint = true;
+            if (!r)
+                end.error = fmt::format("etcd {}: watch {}: {}", where, prefix,
+                                        _impl->transport_error_at(endpoint, r.error()));
+            else if (r->status != 200)
+                end.error = fmt::format("etcd {}: watch {}: HTTP {}", where, prefix, r->status);
+            else
+                end.error = fmt::format("etcd {}: watch {}: the stream ended", where, prefix);
         }
-        return true;
-    };
-    const std::optional<httplib::Result> sent = _impl->send(endpoint, req);
-    // A token etcd refused (in an error, or as a cancel's reason): the next
-    // call asks for a new one.
-    if (stale_token(end.error))
-        _impl->token.clear();
-    if (!sent || stopped || !end.error.empty())
-        return end;
-    const httplib::Result& r = *sent;
-    if (!r && r.error() == httplib::Error::Read && end.created)
-        return end;   // quiet for the timeout
-    if (!r) {
-        end.error = fmt::format("etcd {}: watch {}: {}", where, prefix, _impl->transport_error_at(endpoint, r.error()));
-        // The next call tries the next endpoint first.
-        if (r.error() == httplib::Error::Connection || r.error() == httplib::Error::ConnectionTimeout)
-            _impl->current = (_impl->current + 1) % _impl->settings.endpoints.size();
-    } else if (r->status != 200) {
-        end.error = fmt::format("etcd {}: watch {}: HTTP {}", where, prefix, r->status);
-    } else {
-        end.error = fmt::format("etcd {}: watch {}: the stream ended", where, prefix);
+    } catch (const std::exception& e) {
+        end.error = fmt::format("etcd {}: watch {}: {}", where, prefix, e.what());
+        next_endpoint = true;
     }
+    if (next_endpoint)
+        _impl->current = (endpoint + 1) % _impl->settings.endpoints.size();
     return end;
 }
 

@@ -8,8 +8,11 @@
 //
 // One etcd_client is used by one thread at a time (it holds one HTTP
 // connection per endpoint, and its auth token). Every call is bounded by the settings' timeouts.
-// A call is tried on the next endpoint only when this one could not be
-// reached: one that went out may have been carried out. Errors come back
+// A call goes to the next endpoint when this one gives no answer: it could
+// not be reached, did not reply within the timeout, or said it cannot serve
+// now (etcd's Unavailable: no leader, request timed out). A transaction
+// (create, replace) goes on only when this one could not be reached: one that
+// went out may have been carried out. Errors come back
 // as text naming the endpoint and what failed ("etcd http://127.0.0.1:2379:
 // put /linecap/nodes/a: connection refused"); no call throws or logs.
 #pragma once
@@ -113,7 +116,9 @@ public:
     // the settings' timeout, or the stream breaks (etcd gone). The caller
     // watches again from `revision` + 1, so nothing is lost: a watch is
     // also how a thread waits for news and still does other work each
-    // timeout.
+    // timeout. A watch is made on one endpoint; one that ends there for want
+    // of an answer (no reply, a broken stream, etcd's Unavailable) has the
+    // next call try the next endpoint first.
     struct watch_end {
         std::string error;        // empty: stopped by on_event or interrupt(), or quiet for the timeout
         int64_t revision = 0;     // every change up to it was delivered

@@ -4,7 +4,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <thread>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -28,6 +34,85 @@ etcd_settings settings_for(const std::string& url)
     s.timeout = 2000ms;
     return s;
 }
+
+template <typename Condition>
+bool wait_for(Condition&& condition, std::chrono::milliseconds limit)
+{
+    const auto start = std::chrono::steady_clock::now();
+    while (!condition() && std::chrono::steady_clock::now() - start < limit)
+        std::this_thread::sleep_for(50ms);
+    return condition();
+}
+
+// A member that takes connections and never answers (a host whose etcd
+// hangs): a socket that listens and never accepts, the kernel completing
+// the handshakes.
+class silent_listener {
+public:
+    silent_listener()
+    {
+        _fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t size = sizeof a;
+        REQUIRE(bind(_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(listen(_fd, 64) == 0);
+        REQUIRE(getsockname(_fd, reinterpret_cast<sockaddr*>(&a), &size) == 0);
+        _url = fmt::format("http://127.0.0.1:{}", ntohs(a.sin_port));
+    }
+    ~silent_listener() { close(_fd); }
+    silent_listener(const silent_listener&) = delete;
+    silent_listener& operator=(const silent_listener&) = delete;
+    const std::string& url() const { return _url; }
+
+private:
+    int _fd = -1;
+    std::string _url;
+};
+
+// An HTTP server on loopback that answers each path with the reply set for
+// it: what no etcd sends, or what a sick member does.
+class scripted_server {
+public:
+    scripted_server()
+    {
+        _server.Post(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+            const std::lock_guard lock(_mutex);
+            const auto found = _replies.find(req.path);
+            if (found == _replies.end()) {
+                res.status = 404;
+                return;
+            }
+            res.status = found->second.first;
+            res.set_content(found->second.second, "application/json");
+        });
+        const int port = _server.bind_to_any_port("127.0.0.1");
+        REQUIRE(port > 0);
+        _url = fmt::format("http://127.0.0.1:{}", port);
+        _thread = std::thread([this] { _server.listen_after_bind(); });
+    }
+    ~scripted_server()
+    {
+        _server.stop();
+        _thread.join();
+    }
+    scripted_server(const scripted_server&) = delete;
+    scripted_server& operator=(const scripted_server&) = delete;
+    const std::string& url() const { return _url; }
+    void reply(const std::string& path, int status, const std::string& body)
+    {
+        const std::lock_guard lock(_mutex);
+        _replies[path] = {status, body};
+    }
+
+private:
+    httplib::Server _server;
+    std::thread _thread;
+    std::mutex _mutex;
+    std::map<std::string, std::pair<int, std::string>> _replies;
+    std::string _url;
+};
 
 } // namespace
 
@@ -326,4 +411,151 @@ TEST_CASE("fleet: a node's record lives under its lease: there at once, updated,
     // Stopped: revoked, gone at once.
     registration->stop();
     CHECK(record().is_null());
+}
+
+TEST_CASE("etcd: a reply etcd would not send is an error, never an exception")
+{
+    scripted_server server;
+    etcd_client etcd(settings_for(server.url()));
+    const std::string at = "etcd " + server.url() + ": ";
+
+    // A streaming call's error: "error" is an object.
+    server.reply("/v3/lease/keepalive", 404,
+                 R"({"error":{"grpc_code":5,"http_code":404,"message":"etcdserver: requested lease not found",)"
+                 R"("http_status":"Not Found"}})");
+    int64_t ttl = 0;
+    CHECK(etcd.keep_alive(7, ttl) == at + "lease keep-alive: etcdserver: requested lease not found");
+    server.reply("/v3/lease/keepalive", 200, R"({"result":"soon"})");
+    CHECK(etcd.keep_alive(7, ttl) == "");
+    CHECK(ttl == 0);
+    // A unary call's error, with an "error" of another type.
+    server.reply("/v3/kv/put", 400, R"({"error":["no"],"code":3})");
+    CHECK(etcd.put("/t/k", "v") == at + "put /t/k: [\"no\"]");
+
+    // Keys and values that are not base64 text; "====" once made a string
+    // of SIZE_MAX bytes.
+    std::optional<etcd_kv> kv;
+    std::vector<etcd_kv> kvs;
+    int64_t revision = 0;
+    for (const char* kvs_json : {R"(["x"])", R"([5])", R"([{"key":7}])", R"([{"value":"eA=="}])",
+                                 R"([{"key":"===="}])", R"([{"key":"eA=="}, {"key":"e==="}])", R"([{"key":"e=A="}])",
+                                 R"([{"key":"eA==","value":"e*=="}])", R"([{"key":"eA==","value":{}}])"}) {
+        INFO(kvs_json);
+        server.reply("/v3/kv/range", 200, fmt::format(R"({{"header":{{"revision":"9"}},"kvs":{}}})", kvs_json));
+        CHECK(etcd.get("/t/k", kv) == at + "get /t/k: a key or value in the reply that is not base64");
+        CHECK_FALSE(kv.has_value());
+        CHECK(etcd.list("/t/", kvs, revision) == at + "list /t/: a key or value in the reply that is not base64");
+    }
+    // Fields of other types read as left out.
+    server.reply("/v3/kv/range", 200, R"({"header":[],"kvs":{"key":"eA=="}})");
+    CHECK(etcd.list("/t/", kvs, revision) == "");
+    CHECK(kvs.empty());
+    server.reply("/v3/kv/txn", 200, R"({"succeeded":"yes"})");
+    bool created = true;
+    CHECK(etcd.create("/t/k", "v", created) == "");
+    CHECK_FALSE(created);
+    server.reply("/v3/lease/grant", 200, R"({"ID":{"x":1}})");
+    int64_t lease = 0;
+    CHECK(etcd.grant(5, lease) == at + "lease grant: no lease in the reply");
+
+    // A watch's stream: an error object, events that are not key-values.
+    const auto watch_error = [&](const std::string& stream) {
+        server.reply("/v3/watch", 200, stream);
+        return etcd.watch("/t/", 0, [](const etcd_event&) { return true; }).error;
+    };
+    CHECK(watch_error(R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader"}})"
+                      "\n") == at + "watch /t/: etcdserver: no leader");
+    CHECK(watch_error(R"({"result":{"created":"yes","canceled":1,"events":[5]}})"
+                      "\n") == at + "watch /t/: an event without a base64 key and value");
+    CHECK(watch_error(R"({"result":{"events":[{"type":7,"kv":{"key":"===="}}]}})"
+                      "\n") == at + "watch /t/: an event without a base64 key and value");
+    CHECK(watch_error(R"({"result":[]})"
+                      "\n") == at + "watch /t/: the stream ended");
+
+    // A token that is not text.
+    etcd_settings with_user = settings_for(server.url());
+    with_user.user = "u";
+    with_user.password = "p";
+    etcd_client user(with_user);
+    server.reply("/v3/auth/authenticate", 200, R"({"token":5})");
+    CHECK(user.put("/t/k", "v") == at + "authenticate as u: no token in the reply (is etcd's auth enabled? etcdctl "
+                                        "auth enable)");
+}
+
+TEST_CASE("etcd: a member that hangs or cannot serve is passed over for the next; a transaction is sent once")
+{
+    test::etcd_server server;
+    silent_listener silent;
+    etcd_settings s = settings_for(silent.url());
+    s.timeout = 1000ms;
+    s.endpoints.push_back(server.url());
+    s.endpoints.push_back("http://127.0.0.1:1");
+
+    // The first call waits out the silent member's timeout once; the rest
+    // go to the member that answered.
+    const auto start = std::chrono::steady_clock::now();
+    etcd_client etcd(s);
+    REQUIRE(etcd.put("/t/k", "v") == "");
+    CHECK(etcd.endpoint() == server.url());
+    std::optional<etcd_kv> kv;
+    REQUIRE(etcd.get("/t/k", kv) == "");
+    CHECK(kv.has_value());
+    CHECK(std::chrono::steady_clock::now() - start < 2500ms);
+    for (const std::string first : {"grant", "keep-alive", "watch"}) {
+        INFO(first);
+        etcd_client fresh(s);
+        int64_t lease = 0, ttl = 0;
+        if (first == "grant") {
+            CHECK(fresh.grant(60, lease) == "");
+        } else if (first == "keep-alive") {
+            REQUIRE(etcd.grant(60, lease) == "");
+            CHECK(fresh.keep_alive(lease, ttl) == "");
+            CHECK(ttl == 60);
+        } else {
+            // A watch is one endpoint's: it fails there, the next is made on
+            // the next member.
+            const auto watch = [&] { return fresh.watch("/t/", 0, [](const etcd_event&) { return false; }); };
+            CHECK(watch().error.find(silent.url() + ": watch /t/: no reply within 1000 ms") != std::string::npos);
+            const etcd_client::watch_end end = watch();
+            CHECK(end.error == "");
+            CHECK(end.created);
+        }
+        CHECK(fresh.endpoint() == server.url());
+    }
+
+    // A transaction that went out to the silent member may yet be carried
+    // out: not sent again.
+    etcd_client txn(s);
+    bool created = false;
+    CHECK(txn.create("/t/once", "v", created) ==
+          fmt::format("etcd {}: create /t/once: no reply within 1000 ms, or the connection broke", silent.url()));
+    CHECK(txn.get("/t/once", kv) == "");
+    CHECK_FALSE(kv.has_value());
+
+    // A member that says it cannot serve (no leader, a request that timed
+    // out): the next, for a call that may be repeated.
+    scripted_server sick;
+    for (const char* error : {R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})",
+                              R"({"error":"etcdserver: request timed out","code":2})"}) {
+        INFO(error);
+        for (const char* path : {"/v3/kv/put", "/v3/kv/range", "/v3/lease/grant", "/v3/kv/txn"})
+            sick.reply(path, 503, error);
+        etcd_settings with_sick = settings_for(sick.url());
+        with_sick.endpoints.push_back(server.url());
+        etcd_client beside(with_sick);
+        CHECK(beside.create("/t/sick", "v", created).find("etcdserver: ") != std::string::npos);
+        CHECK(beside.endpoint() == sick.url());
+        CHECK(beside.put("/t/k", "w") == "");
+        CHECK(beside.endpoint() == server.url());
+    }
+
+    // A node registers through the member that answers.
+    registration_settings settings;
+    settings.etcd = s;
+    settings.lease_ttl_s = 2;
+    settings.retry = 200ms;
+    node_registration node(settings, {"n1", "http://127.0.0.1:8080", "9.9", {}, "2026-11-30T00:00:00Z"});
+    node.start();
+    CHECK(wait_for([&] { return etcd.get("/linecap/nodes/n1", kv).empty() && kv.has_value(); }, 4000ms));
+    CHECK(node.lease() != 0);
 }
