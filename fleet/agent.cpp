@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/human_units.h"
 #include "core/log.h"
 #include "core/utc_time.h"
 
@@ -107,55 +108,72 @@ void fleet_agent::watch()
     int64_t revision = 0;
     bool listed = false;
     for (;;) {
-        if (!listed) {
-            std::vector<etcd_kv> kvs;
-            if (std::string e = _watcher.list(fleet_sessions_prefix(), kvs, revision); !e.empty()) {
-                say(true, fmt::format("cannot list fleet sessions: {}", e));
-                if (!wait(_settings.retry))
-                    break;
-                continue;
-            }
-            // The listing and its keys' values in one hand-over: the agent
-            // sees them together.
-            std::vector<news> batch;
-            batch.push_back({news::kind::listed, {}, {}, {}});
-            for (etcd_kv& kv : kvs) {
-                batch.front().present.push_back(kv.key);
-                batch.push_back({news::kind::put, std::move(kv.key), std::move(kv.value), {}});
-            }
-            {
-                const std::lock_guard lock(_mutex);
-                std::move(batch.begin(), batch.end(), std::back_inserter(_queue));
-            }
-            _wake.notify_all();
-            listed = true;
+        try {
+            if (!watch_step(revision, listed))
+                return;
+        } catch (const std::exception& e) {
+            // A fault no reply of etcd's should cause (etcd_client throws
+            // nothing): said, and the watcher lists again after a pause.
+            // Never the daemon's end: capture must not depend on etcd.
+            log_event(log_module::fleet, log_level::error, "fleet: following fleet sessions failed: {}; sessions run "
+                      "on, listing them again in {} ms", e.what(), _settings.retry.count());
+            listed = false;
+            if (!wait(_settings.retry))
+                return;
         }
-        const etcd_client::watch_end end = _watcher.watch(fleet_sessions_prefix(), revision + 1, [&](const etcd_event& e) {
-            push({e.deleted ? news::kind::deleted : news::kind::put, e.kv.key, e.kv.value, {}});
-            return true;
-        });
-        revision = std::max(revision, end.revision);
+    }
+}
+
+// One listing if `listed` is not, then one watch from `revision`; false:
+// stopping.
+bool fleet_agent::watch_step(int64_t& revision, bool& listed)
+{
+    if (!listed) {
+        std::vector<etcd_kv> kvs;
+        if (std::string e = _watcher.list(fleet_sessions_prefix(), kvs, revision); !e.empty()) {
+            say(true, fmt::format("cannot list fleet sessions: {}", e));
+            return wait(_settings.retry);
+        }
+        // The listing and its keys' values in one hand-over: the agent
+        // sees them together.
+        std::vector<news> batch;
+        batch.push_back({news::kind::listed, {}, {}, {}});
+        for (etcd_kv& kv : kvs) {
+            batch.front().present.push_back(kv.key);
+            batch.push_back({news::kind::put, std::move(kv.key), std::move(kv.value), {}});
+        }
         {
             const std::lock_guard lock(_mutex);
-            if (_stopping)
-                break;
+            std::move(batch.begin(), batch.end(), std::back_inserter(_queue));
         }
-        if (end.compacted) {
-            listed = false;   // what changed meanwhile is in a new listing
-        } else if (!end.error.empty()) {
-            say(true, fmt::format("cannot follow fleet sessions: {}", end.error));
-            if (!wait(_settings.retry))
-                break;
-            continue;
-        }
-        say(false, "");
+        _wake.notify_all();
+        listed = true;
     }
+    const etcd_client::watch_end end = _watcher.watch(fleet_sessions_prefix(), revision + 1, [&](const etcd_event& e) {
+        push({e.deleted ? news::kind::deleted : news::kind::put, e.kv.key, e.kv.value, {}});
+        return true;
+    });
+    revision = std::max(revision, end.revision);
+    {
+        const std::lock_guard lock(_mutex);
+        if (_stopping)
+            return false;
+    }
+    if (end.compacted) {
+        listed = false;   // what changed meanwhile is in a new listing
+    } else if (!end.error.empty()) {
+        say(true, fmt::format("cannot follow fleet sessions: {}", end.error));
+        return wait(_settings.retry);
+    }
+    say(false, "");
+    return true;
 }
 
 // The agent thread: the watcher's news as it comes, and each tick the start
 // and end times that have come and the statuses.
 void fleet_agent::run()
 {
+    std::string last_fault;
     for (;;) {
         std::vector<news> batch;
         {
@@ -165,18 +183,35 @@ void fleet_agent::run()
                 break;
             batch.swap(_queue);
         }
-        for (const news& n : batch) {
-            if (n.what == news::kind::listed)
-                on_listing(n.present);
-            else
-                on_session(n.key, n.value, n.what == news::kind::deleted);
-        }
-        if (!_local_known)
-            learn_local();
-        for (auto& [id, t] : _sessions)
-            reconcile(t);
-        report();
-        forget_gone();
+        // A fault no reply should cause (a daemon or etcd reply of a shape
+        // this code does not expect) is said (once while it repeats), and
+        // skips that news or the rest of this tick; the next tick tries
+        // again. Never the daemon's end: capture must not depend on etcd.
+        const auto guarded = [&](const auto& step) {
+            try {
+                step();
+            } catch (const std::exception& e) {
+                if (e.what() != last_fault)
+                    log_event(log_module::fleet, log_level::error, "fleet: following fleet sessions failed: {}; "
+                              "sessions run on, trying again every {} ms", e.what(), _settings.report.count());
+                last_fault = e.what();
+            }
+        };
+        for (const news& n : batch)
+            guarded([&] {
+                if (n.what == news::kind::listed)
+                    on_listing(n.present);
+                else
+                    on_session(n.key, n.value, n.what == news::kind::deleted);
+            });
+        guarded([&] {
+            if (!_local_known)
+                learn_local();
+            for (auto& [id, t] : _sessions)
+                reconcile(t);
+            report();
+            forget_gone();
+        });
     }
 }
 
@@ -285,8 +320,15 @@ void fleet_agent::reconcile(tracked& t)
             const uint64_t left_s = (s.end_ns - now + 999999999) / 1000000000;
             if (!spec.contains("limits") || !spec["limits"].is_object())
                 spec["limits"] = json::object();
+            // The spec's limit read as its parser reads it (core/spec.cpp):
+            // seconds, or text with a unit, as linecapctl sends --duration
+            // 5m. One it cannot read is left for the daemon to refuse, in
+            // its own words.
             json& limit = spec["limits"]["seconds"];
-            if (!limit.is_number() || limit.get<double>() > static_cast<double>(left_s))
+            const std::optional<double> given = limit.is_number() ? std::optional(limit.get<double>())
+                                                : limit.is_string() ? parse_seconds(limit.get<std::string>())
+                                                                    : std::nullopt;
+            if (limit.is_null() || (given && *given > static_cast<double>(left_s)))
                 limit = left_s;
         }
         const json reply = _call({{"cmd", "start"}, {"spec", spec}, {"fleet", s.id}});

@@ -80,6 +80,7 @@ private:
     };
 
     void watch();
+    bool watch_step(int64_t& revision, bool& listed);
     void run();
     void push(news n);
     void on_listing(const std::vector<std::string>& present);

@@ -125,26 +125,66 @@ void node_registration::say(bool failed, const std::string& what)
 
 void node_registration::run()
 {
+    int64_t lease = 0;
+    for (;;) {
+        try {
+            keep_registered(lease);
+            break;   // stopping
+        } catch (const std::exception& e) {
+            // A fault no reply of etcd's should cause (etcd_client throws
+            // nothing): said, and the registration goes on after a pause.
+            // Never the daemon's end: capture must not depend on etcd.
+            log_event(log_module::fleet, log_level::error, "fleet: node {}'s registration failed: {}; capturing goes "
+                      "on, trying again in {} ms", _node.name, e.what(), _settings.retry.count());
+            _failing = true;
+            if (!wait(_settings.retry, false))
+                break;
+        }
+    }
+    // Leaving: the record goes at once rather than when the lease runs out
+    // (not tried when etcd is not answering: the daemon's exit would wait
+    // for the call's timeout, and the lease ends anyway).
+    if (lease != 0 && !_failing) {
+        if (std::string e = _etcd.revoke(lease); !e.empty())
+            log_event(log_module::fleet, log_level::warning, "fleet: node {} leaves without revoking its lease ({}): "
+                      "its record goes within {} s", _node.name, e, _settings.lease_ttl_s);
+    }
+}
+
+// Registers the node and keeps its lease alive until stop(); `lease` is the
+// one it is registered under (0: none).
+void node_registration::keep_registered(int64_t& lease)
+{
     using clock = std::chrono::steady_clock;
     const std::string key = node_key(_node.name);
     const auto keep_alive_every = std::chrono::milliseconds(_settings.lease_ttl_s * 1000 / 3);
-    int64_t lease = 0;
     clock::time_point written{};
     bool first = true;
+    int64_t granted = 0;   // a lease whose record could not be written yet
     for (;;) {
         if (lease == 0) {
-            // (Re)join: a lease, then the record under it.
-            int64_t granted = 0;
-            std::string e = _etcd.grant(_settings.lease_ttl_s, granted);
+            // (Re)join: a lease, then the record under it. A lease granted
+            // by an attempt whose put failed is used again while it lives:
+            // a new one each retry would leave one behind a second.
+            std::string e;
+            if (granted != 0) {
+                int64_t ttl = 0;
+                e = _etcd.keep_alive(granted, ttl);
+                if (e.empty() && ttl <= 0)
+                    granted = 0;   // expired meanwhile
+            }
+            if (e.empty() && granted == 0)
+                e = _etcd.grant(_settings.lease_ttl_s, granted);
             if (e.empty())
                 e = write_record(granted);
             if (!e.empty()) {
                 say(true, fmt::format("cannot register node {}: {}", _node.name, e));
                 if (!wait(_settings.retry, false))
-                    break;
+                    return;
                 continue;
             }
             lease = granted;
+            granted = 0;
             _lease = lease;
             written = clock::now();
             if (first || _failing)
@@ -154,7 +194,7 @@ void node_registration::run()
             _failing = false;
         }
         if (!wait(_failing ? _settings.retry : keep_alive_every, !_failing))
-            break;
+            return;
         int64_t ttl = 0;
         if (std::string e = _etcd.keep_alive(lease, ttl); !e.empty()) {
             // The lease may outlive a short outage: kept alive again when
@@ -180,14 +220,6 @@ void node_registration::run()
         if (changed || clock::now() - written >= _settings.refresh)
             if (write_record(lease).empty())
                 written = clock::now();
-    }
-    // Leaving: the record goes at once rather than when the lease runs out
-    // (not tried when etcd is not answering: the daemon's exit would wait
-    // for the call's timeout, and the lease ends anyway).
-    if (lease != 0 && !_failing) {
-        if (std::string e = _etcd.revoke(lease); !e.empty())
-            log_event(log_module::fleet, log_level::warning, "fleet: node {} leaves without revoking its lease ({}): "
-                      "its record goes within {} s", _node.name, e, _settings.lease_ttl_s);
     }
 }
 

@@ -98,6 +98,7 @@ public:
 private:
     std::string write_record(int64_t lease);
     void run();
+    void keep_registered(int64_t& lease);
     void say(bool failed, const std::string& what);
     bool wait(std::chrono::milliseconds d, bool on_change);
 

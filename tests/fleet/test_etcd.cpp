@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include <netinet/in.h>
@@ -16,6 +17,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "core/utc_time.h"
+#include "fleet/agent.h"
 #include "fleet/etcd.h"
 #include "fleet/fleet_session.h"
 #include "fleet/node.h"
@@ -558,4 +561,133 @@ TEST_CASE("etcd: a member that hangs or cannot serve is passed over for the next
     node.start();
     CHECK(wait_for([&] { return etcd.get("/linecap/nodes/n1", kv).empty() && kv.has_value(); }, 4000ms));
     CHECK(node.lease() != 0);
+}
+
+TEST_CASE("fleet: a node whose record cannot be written keeps one lease, not one a retry")
+{
+    test::etcd_server server;
+    // etcd's users on: "reader" may read /linecap/ (base64 "/linecap/" to
+    // "/linecap0") and not write it. A lease it may have; its record it
+    // cannot put.
+    httplib::Client admin(server.url());
+    const auto post = [&](const std::string& path, const nlohmann::json& body, const std::string& token = "") {
+        httplib::Headers headers;
+        if (!token.empty())
+            headers.emplace("Authorization", token);
+        const httplib::Result r = admin.Post(path.c_str(), headers, body.dump(), "application/json");
+        REQUIRE(r);
+        INFO(path << ": " << r->body);
+        REQUIRE(r->status == 200);
+        return nlohmann::json::parse(r->body);
+    };
+    post("/v3/auth/user/add", {{"name", "root"}, {"password", "rootpw"}});
+    post("/v3/auth/user/grant", {{"user", "root"}, {"role", "root"}});
+    post("/v3/auth/user/add", {{"name", "reader"}, {"password", "readerpw"}});
+    post("/v3/auth/role/add", {{"name", "read"}});
+    post("/v3/auth/role/grant", {{"name", "read"},
+                                 {"perm", {{"permType", "READ"}, {"key", "L2xpbmVjYXAv"}, {"range_end", "L2xpbmVjYXAw"}}}});
+    post("/v3/auth/user/grant", {{"user", "reader"}, {"role", "read"}});
+    post("/v3/auth/enable", nlohmann::json::object());
+    const std::string root =
+        post("/v3/auth/authenticate", {{"name", "root"}, {"password", "rootpw"}})["token"].get<std::string>();
+
+    registration_settings settings;
+    settings.etcd = settings_for(server.url());
+    settings.etcd.user = "reader";
+    settings.etcd.password = "readerpw";
+    settings.lease_ttl_s = 60;   // none expires while the test runs
+    settings.retry = 100ms;
+    {
+        node_registration node(settings, {"n1", "http://127.0.0.1:8080", "9.9", {}, "2026-11-30T00:00:00Z"});
+        node.start();
+        std::this_thread::sleep_for(2000ms);   // about 20 attempts
+        CHECK(node.lease() == 0);
+    }
+    const nlohmann::json leases = post("/v3/lease/leases", nlohmann::json::object(), root);
+    CHECK(leases.value("leases", nlohmann::json::array()).size() == 1);
+}
+
+namespace {
+
+// The daemon's control thread as the fleet agent sees it: this node runs
+// no session yet, and starts each one it is asked to (its spec kept, by
+// fleet id). The first list of its sessions throws when `throw_once`.
+struct recording_daemon {
+    std::mutex mutex;
+    std::map<std::string, nlohmann::json> started;   // by fleet id
+    bool throw_once = false;
+
+    daemon_call call()
+    {
+        return [this](const nlohmann::json& request) -> nlohmann::json {
+            const std::lock_guard lock(mutex);
+            const std::string cmd = request.value("cmd", "");
+            if (cmd == "list") {
+                if (std::exchange(throw_once, false))
+                    throw std::runtime_error("a list that fails");
+                return {{"ok", true}, {"sessions", nlohmann::json::array()}};
+            }
+            if (cmd == "start") {
+                started[request["fleet"].get<std::string>()] = request["spec"];
+                return {{"ok", true}, {"id", fmt::format("s{}", started.size())}};
+            }
+            return {{"ok", true}, {"session", {{"status", "running"}}}};
+        };
+    }
+    std::optional<nlohmann::json> spec_of(const std::string& id)
+    {
+        const std::lock_guard lock(mutex);
+        const auto found = started.find(id);
+        return found == started.end() ? std::nullopt : std::optional(found->second);
+    }
+};
+
+} // namespace
+
+TEST_CASE("fleet: a node runs a fleet session to its end time, or to the spec's own limit if that is sooner")
+{
+    test::etcd_server server;
+    registration_settings node_settings;
+    node_settings.etcd = settings_for(server.url());
+    node_registration node(node_settings, {"n1", "http://127.0.0.1:8080", "9.9", {}, "2026-11-30T00:00:00Z"});
+    node.start();
+    agent_settings settings;
+    settings.etcd = settings_for(server.url());
+    settings.report = 100ms;
+    settings.retry = 100ms;
+    recording_daemon daemon;
+    daemon.throw_once = GENERATE(false, true);   // a fault in the agent's thread: said, and tried again
+    fleet_agent agent(settings, "n1", utc_now_ns(), node, daemon.call());
+    agent.start();
+
+    // Two hours from now; "5m" as linecapctl sends --duration 5m.
+    etcd_client etcd(settings.etcd);
+    const uint64_t now = utc_now_ns(), two_hours = 7200ull * 1000000000;
+    const std::map<std::string, nlohmann::json> limits = {
+        {"text-sooner", "5m"}, {"text-later", "3h"}, {"number-sooner", 90}, {"number-later", 86400},
+        {"none", nullptr}};
+    for (const auto& [id, limit] : limits) {
+        fleet_session s;
+        s.id = id;
+        s.spec = {{"name", id}};
+        if (!limit.is_null())
+            s.spec["limits"] = {{"seconds", limit}};
+        s.end_ns = now + two_hours;
+        s.late_join = true;
+        s.created = utc_iso8601(now);
+        bool created = false;
+        REQUIRE(etcd.create(fleet_session_key(id), fleet_session_json(s).dump(), created) == "");
+    }
+    for (const auto& [id, limit] : limits) {
+        INFO(id);
+        REQUIRE(wait_for([&] { return daemon.spec_of(id).has_value(); }, 5000ms));
+        const nlohmann::json seconds = (*daemon.spec_of(id))["limits"]["seconds"];
+        if (id.ends_with("sooner")) {
+            CHECK(seconds == limit);
+        } else {
+            REQUIRE(seconds.is_number());
+            CHECK(seconds.get<double>() <= 7200);
+            CHECK(seconds.get<double>() > 7100);
+        }
+    }
 }
