@@ -56,7 +56,8 @@ struct download {
     std::thread thread;
     std::string error;    // set by the thread: empty when the whole body came
 
-    explicit download(const fleet_merge_node& n) : node(n) {}
+    download(const fleet_merge_node& n, std::string id) : node(n), fleet_id(std::move(id)) {}
+    const std::string fleet_id;   // the fleet session whose part this is
     ~download()
     {
         if (thread.joinable())
@@ -98,6 +99,25 @@ struct download {
         httplib::Headers headers;
         if (!settings.token.empty())
             headers.emplace("Authorization", "Bearer " + settings.token);
+        // The node's session of that number must be this fleet session's:
+        // a node numbers its sessions itself (rebuilt under the same name,
+        // or a removed session's number taken again after a restart), and
+        // another capture merged as its part would be a wrong file that
+        // says nothing of it.
+        if (node.local_id.empty() || node.local_id.find_first_not_of("0123456789") != std::string::npos) {
+            error = fmt::format("its session there, \"{}\", is not a session number", node.local_id);
+            return;
+        }
+        if (const httplib::Result shown = client->Get(fmt::format("/api/v1/sessions/{}", node.local_id), headers);
+            shown && shown->status == 200) {
+            const json reply = json::parse(shown->body, nullptr, false);
+            const std::string fleet = text_of(reply.is_object() ? reply.value("session", json::object()) : json(), "fleet");
+            if (fleet != fleet_id) {
+                error = fmt::format("its session {} there is {}, not fleet session {}", node.local_id,
+                                    fleet.empty() ? "no fleet session's" : "fleet session " + fleet + "'s", fleet_id);
+                return;
+            }
+        }
         std::string path = fmt::format("/api/v1/sessions/{}/pcap?format=pcapng", node.local_id);
         if (settings.since_ns != 0)
             path += "&since=" + utc_iso8601(settings.since_ns);
@@ -273,7 +293,7 @@ std::string fleet_merge(const fleet_merge_plan& plan, const fleet_merge_settings
             report.missing.emplace_back(n.node, n.missing);
             continue;
         }
-        auto d = std::make_unique<download>(n);
+        auto d = std::make_unique<download>(n, plan.id);
         if (std::string e = d->start(settings, settings.spool_dir); !e.empty()) {
             close(out_fd);
             return e;

@@ -171,6 +171,17 @@ rc=0; fleet merge web -o "$WORK/web.pcapng" 2>"$WORK/err" || rc=$?
 rc=0; fleet merge nosuch -o "$WORK/x.pcapng" 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "linecapctl: fleet merge: no fleet session nosuch (linecapctl fleet ls lists them)" "$WORK/err" &&
     [ ! -e "$WORK/x.pcapng" ] || fail "fleet merge nosuch: exit $rc: $(cat "$WORK/err")"
+# A node's member key naming a session of another capture (its number
+# taken again, the node rebuilt): that node is missing, its part not merged.
+other=$(node_ctl a --json start --name other --proto udp | jq -r .id)
+node_ctl a stop "$other" >/dev/null
+member=$(etcdctl --endpoints "$ETCD" get --print-value-only /linecap/members/web/a)
+etcdctl --endpoints "$ETCD" put /linecap/members/web/a "$(jq -c --arg id "$other" '.local_id = $id' <<<"$member")" >/dev/null
+rc=0; fleet merge web -o "$WORK/wrong.pcapng" >"$WORK/out" 2>"$WORK/err" || rc=$?
+[ "$rc" = 4 ] && grep -qF "node a is missing: its session $other there is no fleet session's, not fleet session web" "$WORK/err" ||
+    fail "fleet merge of a member naming another session: exit $rc: $(cat "$WORK/out" "$WORK/err")"
+etcdctl --endpoints "$ETCD" put /linecap/members/web/a "$member" >/dev/null
+node_ctl a rm "$other" >/dev/null 2>&1 || true
 
 note "the fleet over c's HTTP API (c ran none of web): nodes, fleet sessions and show as linecapctl prints them, the merge as fleet merge makes it"
 api_c="http://127.0.0.1:${NODE_PORT[c]}/api/v1/fleet"
