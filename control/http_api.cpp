@@ -174,30 +174,35 @@ std::string check_url_parameters(const httplib::Request& req)
 // descriptor and all, without limit: a thousand idle connections (each a
 // thread's for the request deadline) took the descriptors a writer needed
 // for its next file, and the capture failed ("Too many open files").
-// Past the bound, the accepting thread serves the connection itself: while
-// it does, nothing more is accepted, and the kernel's listen backlog (then
-// its refusals) holds the rest, at no descriptor of ours.
+// enqueue() runs on the accepting thread: past the bound it waits for a
+// held connection to end (the guard closes idle ones within the request
+// deadline) and accepts nothing meanwhile, so the kernel's listen backlog,
+// then its refusals, hold the rest, at no descriptor of ours.
 class bounded_pool final : public httplib::TaskQueue {
 public:
     explicit bounded_pool(size_t threads) : _pool(threads), _bound(2 * threads) {}
     void enqueue(std::function<void()> fn) override
     {
-        if (_held.load(std::memory_order_relaxed) >= _bound) {
-            fn();
-            return;
+        {
+            std::unique_lock lock(_mutex);
+            _room.wait(lock, [this] { return _held < _bound; });
+            _held++;
         }
-        _held.fetch_add(1, std::memory_order_relaxed);
         _pool.enqueue([this, fn = std::move(fn)] {
             fn();
-            _held.fetch_sub(1, std::memory_order_relaxed);
+            const std::lock_guard lock(_mutex);
+            _held--;
+            _room.notify_one();
         });
     }
     void shutdown() override { _pool.shutdown(); }
 
 private:
     httplib::ThreadPool _pool;
-    const size_t _bound;               // connections queued or being served
-    std::atomic<size_t> _held{0};
+    const size_t _bound;   // connections queued or being served
+    std::mutex _mutex;
+    std::condition_variable _room;
+    size_t _held = 0;
 };
 
 // A request's Content-Length, if it has one that is a number.

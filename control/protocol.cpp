@@ -144,8 +144,9 @@ std::string parse_request(std::string_view line, request& out)
                                    field->is_string() ? e : "not a string: give a UTC time, e.g. \"2026-11-29T18:53:45Z\"");
             *into = *t;
         }
-        if (out.since_ns > out.until_ns)
-            return fmt::format("{}: \"since\" is after \"until\": no packet can be in between", name);
+        if (out.since_ns > out.until_ns)   // in the words of linecap query's and merge's --since and --until
+            return fmt::format("{}: \"since\" {} is after \"until\" {}: no packet can be in between", name,
+                               quote(j.at("since")), quote(j.at("until")));
         if (const auto force = j.find("force"); force != j.end()) {
             if (!force->is_boolean())
                 return fmt::format("{}: \"force\": expected true or false, got {}", name, quote(*force));

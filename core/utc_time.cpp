@@ -108,7 +108,8 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
         constexpr uint64_t latest_ns = INT64_MAX;
         if (static_cast<uint64_t>(seconds) > latest_ns / ns_per_s ||
             static_cast<uint64_t>(seconds) * ns_per_s > latest_ns - fraction_ns) {
-            error = "after 2262-04-11T23:47:16Z, the last time linecap can hold: leave it out for no bound";
+            error = "after 2262-04-11T23:47:16.854775807Z, the last time linecap can hold: leave it out for no "
+                    "bound";
             return std::nullopt;
         }
         return static_cast<uint64_t>(seconds) * ns_per_s + fraction_ns;

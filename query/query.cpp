@@ -288,8 +288,8 @@ std::string run_query(const query_request& request, query_result& result)
             return std::tie(a.tv_sec, a.tv_nsec) > std::tie(b.tv_sec, b.tv_nsec);
         };
         if (!partial && later(st.st_mtim, index_st.st_mtim))
-            return whole(fmt::format("{}: changed after its index {} was written: read whole (linecap index {} "
-                                     "makes it again)",
+            return whole(fmt::format("{}: changed after its index {} was written (or copied without its times: cp "
+                                     "-p keeps them): read whole (linecap index {} makes it again)",
                                      path, index_path, path));
         if (!partial && !index.chunks.empty() && index.chunks.back().offset + index.chunks.back().bytes > file_bytes)
             return whole(fmt::format("{}: shorter than its index {} says (the file changed after it was indexed): "
@@ -372,11 +372,12 @@ int query_main(int argc, char** argv)
         return *status;
     // The inputs are the leading words that name files or folders; the
     // expression is the rest, as tcpdump takes it.
-    // (A name that cannot be looked at, for want of permission, is an input
-    // too: opening it says why.)
+    // (A path that cannot be looked at for want of permission is an input
+    // too: opening it says why. Not a word without a '/': from a folder the
+    // user may not search, every word would be one, "udp" included.)
     const auto names_something = [](const std::string& word) {
         struct stat st{};
-        return lstat(word.c_str(), &st) == 0 || (errno != ENOENT && errno != ENOTDIR && errno != ENAMETOOLONG);
+        return lstat(word.c_str(), &st) == 0 || (errno == EACCES && word.find('/') != std::string::npos);
     };
     size_t first_word = 0;
     while (first_word < words.size() && names_something(words[first_word]))
@@ -421,15 +422,16 @@ int query_main(int argc, char** argv)
     if (!error.empty()) {
         // An input misspelt after the first is read as the expression's
         // start: say so when that word looks like a file's name.
-        const std::string& word = words[first_word];
-        const size_t dot = word.rfind('.');
-        const bool file_like = word.find('/') != std::string::npos ||
-                               (dot != std::string::npos && dot + 1 < word.size() && std::isalpha(word[dot + 1]));
-        std::cerr << "linecap query: " << error
-                  << (result.expression_refused && file_like
-                          ? fmt::format(" (\"{}\", read as its first word, is no file or folder)", word)
-                          : "")
-                  << "\n";
+        std::string hint;
+        if (result.expression_refused && first_word < words.size()) {
+            const std::string& word = words[first_word];
+            const size_t dot = word.rfind('.');
+            if (word.find('/') != std::string::npos ||
+                (dot != std::string::npos && dot + 1 < word.size() &&
+                 std::isalpha(static_cast<unsigned char>(word[dot + 1]))))
+                hint = fmt::format(" (\"{}\", read as its first word, is no file or folder)", word);
+        }
+        std::cerr << "linecap query: " << error << hint << "\n";
         return result.expression_refused ? 2 : 1;   // an expression tcpdump refuses is the command line's fault
     }
     std::cerr << "linecap query: "

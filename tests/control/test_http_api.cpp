@@ -558,7 +558,7 @@ TEST_CASE("HTTP: idle connections past twice the threads wait in the kernel's ba
         idle.push_back(s);
     }
     std::this_thread::sleep_for(300ms);
-    CHECK(accepted() <= 2 * settings.threads + 1);   // queued or served, and the one the accepting thread serves
+    CHECK(accepted() <= 2 * settings.threads + 1);   // queued or served, and the one the accepting thread holds
     for (const int s : idle)
         close(s);
     // Once they are gone, the API answers again.

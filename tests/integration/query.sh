@@ -201,7 +201,7 @@ check_stale() {   # WHAT EXPRESSION EXPECTED-NOTE
     note "$1: $("$COUNT" "$WORK/q.pcap") packets; $(grep -F -- "$3" "$WORK/q.err")"
 }
 check_stale "edited in place after its index" "host 192.0.2.77" \
-    "$f2: changed after its index $f2.idx was written: read whole (linecap index $f2 makes it again)"
+    "$f2: changed after its index $f2.idx was written (or copied without its times: cp -p keeps them): read whole (linecap index $f2 makes it again)"
 # Records moved (one repeated in the middle), the file's time set back to
 # before its index's: the first chunk a query reads past the change does
 # not start with the record its index names.
@@ -226,6 +226,10 @@ reference "$WORK/ref.pcap" "" "" "port 53"
 "$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "$f2" "$ring/" "port 53" 2>"$WORK/q.err" ||
     fail "inputs given twice: $(cat "$WORK/q.err")"
 "$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "inputs given twice: $(cat "$WORK/cmp.out")"
+# No expression and an error: the message, not a crash (the hint above
+# looked for the expression's first word).
+touch "$WORK/exists.pcap"
+expect 1 "linecap query: $WORK/exists.pcap: already exists" "$LINECAP" query -o "$WORK/exists.pcap" "$f2"
 cp "$f2.idx" "$WORK/f2.idx.saved"
 expect 1 "linecap query: $f2.idx: the output is the index of the input $f2; give another -o" \
     "$LINECAP" query --force -o "$f2.idx" "$ring" port 53

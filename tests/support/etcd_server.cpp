@@ -68,6 +68,7 @@ etcd_server::etcd_server()
                                      "--initial-advertise-peer-urls=" + peer_url,
                                      "--initial-cluster=unit=" + peer_url};
     const std::string log = _dir + "/etcd.log";
+    const pid_t parent = getpid();
     _pid = fork();
     REQUIRE(_pid >= 0);
     if (_pid == 0) {
@@ -76,6 +77,8 @@ etcd_server::etcd_server()
         // without close-on-exec) made the next test process's EAL wait
         // forever in connect(), checking whether that socket was in use.
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);   // the test died before the line above
         const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
