@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -406,6 +407,12 @@ void control_daemon::start(const request& req, start_reply reply)
     // of DPDK or of the daemon: at exit it is left behind if a resolver
     // still keeps it (background_jobs::abandon_runs).
     const auto work = [c, spec = req.spec] {
+        // At the lowest normal priority: libpcap's optimizer takes time
+        // cubic in an expression's terms (800 "or host" terms: 100 s), and
+        // at the writers' priority two such starts made a running ring
+        // drop three times as much. Not SCHED_IDLE: beside a writer that
+        // never rests, a start would never compile.
+        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
         try {
             c->filter = session_filter::prepare(spec, c->error);
         } catch (const std::exception& e) {

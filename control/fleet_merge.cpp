@@ -42,7 +42,7 @@ std::string read_objects(etcd_client& etcd, const std::string& prefix, std::map<
     if (std::string e = etcd.list(prefix, kvs, revision); !e.empty())
         return e;
     for (const etcd_kv& kv : kvs)
-        if (json j = json::parse(kv.value, nullptr, false); j.is_object())
+        if (json j = parse_stored_json(kv.value); j.is_object())
             out[kv.key.substr(prefix.size())] = std::move(j);
     return {};
 }
@@ -110,7 +110,7 @@ struct download {
         }
         if (const httplib::Result shown = client->Get(fmt::format("/api/v1/sessions/{}", node.local_id), headers);
             shown && shown->status == 200) {
-            const json reply = json::parse(shown->body, nullptr, false);
+            const json reply = parse_stored_json(shown->body);   // a peer's, nested as deep as it likes
             const std::string fleet = text_of(reply.is_object() ? reply.value("session", json::object()) : json(), "fleet");
             if (fleet != fleet_id) {
                 error = fmt::format("its session {} there is {}, not fleet session {}", node.local_id,
@@ -231,7 +231,7 @@ std::string plan_fleet_merge(etcd_client& etcd, const std::string& id, fleet_mer
     if (!key)
         return fmt::format("no fleet session {} (linecapctl fleet ls lists them)", id);
     fleet_session session;
-    if (e = parse_fleet_session(json::parse(key->value, nullptr, false), session); !e.empty())
+    if (e = parse_fleet_session(parse_stored_json(key->value), session); !e.empty())
         return fmt::format("{} in etcd is not a fleet session: {}", key->key, e);
 
     // Who took part: the nodes it names, those that ran it, those that say a status of it.

@@ -33,7 +33,7 @@ std::string read_fleet(etcd_client& etcd, fleet_view& view)
     if (std::string e = etcd.list(std::string(fleet_prefix) + "nodes/", kvs, revision); !e.empty())
         return e;
     for (const etcd_kv& kv : kvs) {
-        json record = json::parse(kv.value, nullptr, false);
+        json record = parse_stored_json(kv.value);
         if (record.is_object() && record.contains("name") && record.contains("url"))
             view.nodes.push_back(std::move(record));
         else
@@ -42,13 +42,13 @@ std::string read_fleet(etcd_client& etcd, fleet_view& view)
     if (std::string e = etcd.list(fleet_sessions_prefix(), kvs, revision); !e.empty())
         return e;
     for (const etcd_kv& kv : kvs)
-        if (json j = json::parse(kv.value, nullptr, false); j.is_object())
+        if (json j = parse_stored_json(kv.value); j.is_object())
             view.sessions[kv.key.substr(fleet_sessions_prefix().size())] = std::move(j);
     if (std::string e = etcd.list(fleet_statuses_prefix(), kvs, revision); !e.empty())
         return e;
     for (const etcd_kv& kv : kvs) {
         const std::string rest = kv.key.substr(fleet_statuses_prefix().size());   // ID/NODE
-        if (json j = json::parse(kv.value, nullptr, false); j.is_object() && rest.find('/') != std::string::npos)
+        if (json j = parse_stored_json(kv.value); j.is_object() && rest.find('/') != std::string::npos)
             view.status[rest.substr(0, rest.find('/'))].push_back(std::move(j));
     }
     return {};

@@ -439,7 +439,7 @@ std::vector<json> wait_for_nodes(linecap::etcd_client& etcd, const std::string& 
         std::vector<json> rows;
         if (etcd.list(linecap::fleet_status_prefix(id), kvs, revision).empty())
             for (const linecap::etcd_kv& kv : kvs)
-                if (json j = json::parse(kv.value, nullptr, false); j.is_object())
+                if (json j = linecap::parse_stored_json(kv.value); j.is_object())
                     rows.push_back(std::move(j));
         size_t answered = 0;
         for (const std::string& node : nodes)

@@ -583,6 +583,23 @@ std::string check_fleet_options(engine_options& o)
     if (o.http_listen.empty())
         return "--fleet-etcd needs --http ADDR:PORT: the nodes of a fleet and linecapctl reach each other over "
                "the HTTP API";
+    // A loopback API is other hosts' own loopback: with an etcd elsewhere,
+    // the fleet's other nodes (and linecapctl fleet merge) would fetch this
+    // node's part from whatever listens on their 127.0.0.1. With an etcd
+    // on loopback too, the fleet is this host, and loopback is right.
+    const auto on_loopback = [](const std::string& url) {   // http://HOST:PORT, HOST maybe [v6] or a name
+        const size_t from = url.find("://") == std::string::npos ? 0 : url.find("://") + 3;
+        std::string host = url.substr(from);
+        host = host.starts_with('[') ? host.substr(1, host.find(']') - 1) : host.substr(0, host.rfind(':'));
+        return host == "localhost" || is_loopback_address(host);
+    };
+    if (o.fleet_url.empty() && is_loopback_address(o.http_host))
+        for (const std::string& endpoint : o.fleet_etcd_settings.endpoints)
+            if (!on_loopback(endpoint))
+                return fmt::format("--http {}: the other nodes of a fleet whose etcd is at {} cannot reach a "
+                                   "loopback address: give --http an address they reach, or --fleet-url "
+                                   "http://HOST:PORT where they reach this one (a proxy, NAT)",
+                                   o.http_listen, endpoint);
     if (o.fleet_url.empty()) {
         std::string host = o.http_host;
         if (host == "0.0.0.0" || host == "::") {   // reached by the host's name

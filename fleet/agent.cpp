@@ -268,7 +268,7 @@ void fleet_agent::on_session(const std::string& key, const std::string& value, b
     const std::string id = key.substr(fleet_sessions_prefix().size());
     fleet_session s;
     if (!deleted) {
-        std::string error = parse_fleet_session(json::parse(value, nullptr, false), s);
+        std::string error = parse_fleet_session(parse_stored_json(value), s);
         if (error.empty() && s.id != id)
             error = fmt::format("its \"id\" is {}, not the key's", s.id);
         if (!error.empty()) {

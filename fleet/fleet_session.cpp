@@ -62,6 +62,20 @@ std::string check_fleet_id(const std::string& id)
     return {};
 }
 
+nlohmann::json parse_stored_json(std::string_view text)
+{
+    constexpr int deepest = 64;
+    bool too_deep = false;
+    nlohmann::json j = nlohmann::json::parse(
+        text,
+        [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+            too_deep = too_deep || depth > deepest;
+            return !too_deep;   // past the limit nothing more is kept
+        },
+        false);
+    return too_deep ? nlohmann::json(nlohmann::json::value_t::discarded) : j;
+}
+
 nlohmann::json fleet_session_json(const fleet_session& s)
 {
     nlohmann::json j = {{"id", s.id}, {"spec", s.spec}, {"nodes", s.nodes}, {"late_join", s.late_join},

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -47,6 +48,14 @@ std::string fleet_members_prefix();
 // A fleet session id: 1 to 64 letters, digits, '.', '_', '-' (a key's part,
 // as a session name is a folder's). Empty, or what is wrong with it.
 std::string check_fleet_id(const std::string& id);
+
+// A value read from etcd (a node's record, a fleet session, a status, a
+// member key) as JSON, or a discarded value (is_discarded()) when it is not
+// JSON or nests deeper than 64 levels: anyone who may write under
+// /linecap/ could otherwise store a value nested 500 000 deep, and
+// nlohmann's copy and dump, which recurse, would overflow the stack of
+// every node's agent and every console that read it.
+nlohmann::json parse_stored_json(std::string_view text);
 
 nlohmann::json fleet_session_json(const fleet_session& s);
 // etcd's value back into a fleet_session: empty, or what is wrong.

@@ -691,3 +691,18 @@ TEST_CASE("fleet: a node runs a fleet session to its end time, or to the spec's 
         }
     }
 }
+
+TEST_CASE("fleet: a value in etcd nested past 64 levels is read as no JSON, never copied deep (the stack)")
+{
+    const auto nested = [](size_t depth) {
+        return R"({"id":"x","spec":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
+    };
+    CHECK(linecap::parse_stored_json(nested(64)).is_object());   // the spec at level 1, its arrays to 64
+    CHECK(linecap::parse_stored_json(nested(65)).is_discarded());
+    // 500 000 levels: read, judged, and dropped without recursion.
+    const nlohmann::json deep = linecap::parse_stored_json(nested(500000));
+    CHECK(deep.is_discarded());
+    linecap::fleet_session s;
+    CHECK_FALSE(linecap::parse_fleet_session(deep, s).empty());
+    CHECK(linecap::parse_stored_json("not json").is_discarded());
+}

@@ -32,6 +32,8 @@ refused "--fleet-url ftp://x: give this daemon's HTTP API as http://HOST:PORT (o
 refused "--fleet-etcd: the URL is empty: give etcd's client URL, e.g. http://127.0.0.1:2379" \
     "${daemon_words[@]}" "${H[@]}" --fleet-etcd "" --node a
 refused "--fleet-etcd is a daemon option: give --control PATH too" -w "$WORK/x" --fleet-etcd http://127.0.0.1:2379
+refused "--http 127.0.0.1:$PORT: the other nodes of a fleet whose etcd is at http://192.0.2.1:2379 cannot reach a loopback address: give --http an address they reach, or --fleet-url http://HOST:PORT where they reach this one (a proxy, NAT)" \
+    "${daemon_words[@]}" "${H[@]}" --fleet-etcd http://192.0.2.1:2379 --node a
 
 note "linecapctl fleet: usage errors exit 2, etcd out of reach exits 3"
 rc=0; "$LINECAPCTL" fleet nodes 2>"$WORK/err" || rc=$?
