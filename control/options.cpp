@@ -101,8 +101,8 @@ CLI::Validator seconds()
     return CLI::Validator(
         [](std::string& text) -> std::string {
             const std::optional<double> value = parse_seconds(text);
-            if (!value || !(*value > 0) || *value > 1e9)
-                return fmt::format("{} is not a duration above 0: give {}", text, seconds_forms);
+            if (std::string e = duration_problem(text, value); !e.empty())
+                return e;
             text = fmt::format("{}", *value);
             return {};
         },

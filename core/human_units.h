@@ -53,6 +53,22 @@ inline std::optional<double> parse_seconds(std::string_view text)
 // What parse_seconds reads, for error messages.
 inline constexpr std::string_view seconds_forms = "seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)";
 
+// The longest duration a limit or an option takes: 10^9 s, some 31 years.
+inline constexpr double longest_duration_s = 1e9;
+
+// What is wrong with `seconds` (parse_seconds' reading of `shown`, or none)
+// as a duration above 0 and at most longest_duration_s; "" if nothing.
+inline std::string duration_problem(std::string_view shown, std::optional<double> seconds)
+{
+    if (seconds && *seconds > longest_duration_s)
+        return fmt::format("{} is longer than 10^9 s (some 31 years), the longest duration linecap takes: leave the "
+                           "limit out for none",
+                           shown);
+    if (!seconds || !(*seconds > 0))
+        return fmt::format("{} is not a duration above 0: give {}", shown, seconds_forms);
+    return {};
+}
+
 // "1 file", "0 files", "3 packets": a count and its noun.
 inline std::string count_of(uint64_t n, std::string_view one, std::string_view many)
 {

@@ -358,8 +358,8 @@ std::optional<double> duration_of(const spec_value& f)
 double positive_seconds(const spec_value& f)
 {
     const std::optional<double> s = duration_of(f);
-    if (!s || !(*s > 0) || *s > 1e9)
-        f.fail(fmt::format("{} is not a duration above 0: give {}", f.text(), seconds_forms));
+    if (std::string e = duration_problem(f.text(), s); !e.empty())
+        f.fail(e);
     return *s;
 }
 

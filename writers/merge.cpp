@@ -346,7 +346,8 @@ std::string merge_captures(const merge_request& request, merge_result& result)
                             walk.unwritten ? fmt::format("{}: ends after {} complete records: zeros follow at byte {} "
                                                          "(the rest was never written)", f.path, walk.packets, walk.end)
                                            : fmt::format("{}: ends after {} complete records (byte {} of {}: half a "
-                                                         "record follows, where the capture was cut)",
+                                                         "record follows: the capture was cut there, or is still "
+                                                         "writing it)",
                                                          f.path, walk.packets, walk.end, size));
                 }
             }

@@ -99,6 +99,8 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"format":"pcapng2"})") == "format: \"pcapng2\" is not a format (pcap, pcap-ns, pcapng)");
     CHECK(spec_error(R"({"limits":{"packets":0}})") == "limits.packets: 0 is not a whole number 1 or more");
     CHECK(spec_error(R"({"limits":{"seconds":-1}})") == "limits.seconds: -1 is not a duration above 0: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)");
+    CHECK(spec_error(R"({"limits":{"seconds":1e10}})") == "limits.seconds: 10000000000.0 is longer than 10^9 s (some 31 years), the longest duration linecap takes: leave the limit out for none");
+    CHECK(spec_error(R"({"limits":{"seconds":"100000d"}})") == "limits.seconds: \"100000d\" is longer than 10^9 s (some 31 years), the longest duration linecap takes: leave the limit out for none");
     CHECK(spec_error(R"({"limits":{"minutes":1}})") == "limits.minutes: unknown field (known: packets, bytes, seconds)");
     CHECK(spec_error(R"({"rotate":{"keep":5}})") ==
           "rotate.keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
