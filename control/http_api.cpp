@@ -218,6 +218,24 @@ std::optional<uint64_t> content_length(const httplib::Request& req)
     return value;
 }
 
+// What is wrong with a request's Content-Length, or "": not a number of
+// bytes (it had been refused as a body over the limit, which it was not),
+// or given twice with different values (RFC 9112, 6.3: which one frames
+// the body is unknowable).
+std::string check_content_length(const httplib::Request& req)
+{
+    const size_t given = req.get_header_value_count("Content-Length");
+    for (size_t i = 0; i < given; i++) {
+        const std::string text = req.get_header_value("Content-Length", i);
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+            return fmt::format("Content-Length: \"{}\" is not a number of bytes", printable(text));
+        if (i > 0 && text != req.get_header_value("Content-Length", 0))
+            return fmt::format("Content-Length given {} times with different values ({} and {}): send one",
+                               given, req.get_header_value("Content-Length", 0), text);
+    }
+    return {};
+}
+
 void refuse_too_large(httplib::Response& res)
 {
     // The rest of the body is not read: the connection ends with the reply.
@@ -888,6 +906,12 @@ struct http_api::impl {
                 mark(req, true);
             if (!is_download(req))
                 mutable_request(req).ranges.clear();   // see is_download(); download() keeps its own
+            if (std::string e = check_content_length(req); !e.empty()) {
+                mutable_request(req).ranges.clear();
+                res.set_header("Connection", "close");   // its body, whatever its length, is not read
+                send_error(res, 400, e);
+                return httplib::Server::HandlerResponse::Handled;
+            }
             // Who may ask first (401), then what is asked (400).
             const auto checked = [&]() {
                 if (std::string e = check_url_parameters(req); !e.empty()) {

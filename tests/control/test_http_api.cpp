@@ -566,6 +566,19 @@ TEST_CASE("HTTP: idle connections past twice the threads wait in the kernel's ba
     CHECK(parse_reply(http_get(server.port(), "/api/v1/sessions")).status == 200);
 }
 
+TEST_CASE("HTTP: a Content-Length that is no number, or two that differ, is a 400 saying so")
+{
+    test_server server(std::vector<std::string>{});
+    http_reply r = parse_reply(round_trip(server.port(), "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nConnection: "
+                                                         "close\r\nContent-Length: abc\r\n\r\n{}"));
+    CHECK(r.status == 400);   // was 413, "over 65536 bytes"
+    CHECK(r.body.find("Content-Length: \\\"abc\\\" is not a number of bytes") != std::string::npos);
+    r = parse_reply(round_trip(server.port(), "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                              "Content-Length: 15\r\nContent-Length: 3\r\n\r\n{}"));
+    CHECK(r.status == 400);   // was a session started with the first
+    CHECK(r.body.find("Content-Length given 2 times with different values (15 and 3): send one") != std::string::npos);
+}
+
 TEST_CASE("HTTP: downloads past max_downloads are 503 with Retry-After")
 {
     http_settings settings;
