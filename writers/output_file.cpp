@@ -112,6 +112,7 @@ int output_file::reserve_buffer(size_t chunk_bytes)
 void output_file::reset_state()
 {
     _used = 0;
+    set_fill_check();
     _base = _offset = _flushed = _record_end = _durable_end = 0;
     _records = _durable_records = 0;
     _preallocated = 0;
@@ -523,17 +524,36 @@ void output_file::append_spilling(const uint8_t* data, size_t len)
         return;
     }
     while (len > 0) {
-        const size_t n = std::min(len, _capacity - _used);
+        const size_t n = std::min(len, _fill_check - _used);
         std::memcpy(_buffer.get() + _used, data, n);
         _used += n;
         _offset += n;
         data += n;
         len -= n;
-        if (_used == _capacity && write_full_buffer() != 0) {
+        if (_used == _fill_check && reach_fill_check() != 0) {
             _offset += len;
             return;
         }
     }
+}
+
+// The buffer has reached _fill_check: a full buffer is written
+// (write_full_buffer); short of that, while the chunk in flight has taken
+// longer than slow_write_ns and is still not done, what the buffer holds
+// goes through the page cache now, as a flush does, so the writer never
+// copies a whole chunk there in one call.
+int output_file::reach_fill_check()
+{
+    int rc = 0;
+    if (_used == _capacity) {
+        rc = write_full_buffer();
+    } else if (_in_flight.busy && monotonic_ns() - _in_flight.submitted_ns >= slow_write_ns) {
+        rc = finish_in_flight(0);
+        if (rc == 0 && _in_flight.busy)
+            rc = flush(false);
+    }
+    set_fill_check();
+    return rc;
 }
 
 int output_file::flush(bool wait)
@@ -572,6 +592,7 @@ int output_file::flush(bool wait)
     _base += whole;
     _used = tail;
     _front_block_cached = tail > 0;
+    set_fill_check();
     mark_durable();
     return 0;
 }

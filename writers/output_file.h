@@ -30,6 +30,10 @@
 //   a sandbox that refuses it) the same chunks are written synchronously.
 //   The file is grown to the end of the chunk before it is handed over, so
 //   that the kernel can issue the write at once (see submit_full_buffer).
+// - A chunk's direct write still not done after slow_write_ns is a stalled
+//   disk: the writer does not wait for it, and what it appends meanwhile
+//   goes through the page cache a megabyte at a time, as a flush does,
+//   until the write is done and whole chunks go direct again.
 // - Space is preallocated ahead of the data (fallocate, 64 MiB at a time)
 //   where the filesystem allows it, and trimmed by close().
 // - A write error is remembered, later appends are discarded, and close()
@@ -37,6 +41,7 @@
 //   whole: a full disk leaves a valid, shorter file behind.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -76,7 +81,7 @@ public:
     // header and per packet costs more than the copy itself.
     void append(const void* data, size_t len)
     {
-        if (__builtin_expect(_used + len < _capacity, 1)) {
+        if (__builtin_expect(_used + len < _fill_check, 1)) {
             rte_memcpy(_buffer.get() + _used, data, len);
             _used += len;
             _offset += len;
@@ -135,6 +140,13 @@ private:
     // A chunk's direct write that takes longer is a stalled disk: the next
     // chunk goes through the page cache rather than wait for it.
     static constexpr uint64_t slow_write_ns = 10'000'000;
+    // While it is stalled, what is appended goes through the page cache
+    // this many bytes at a time (about a millisecond of copying): a whole
+    // chunk in one write() held the writer for 20-40 ms, past what a
+    // worker's ring holds (tests/integration/slow_disk.sh).
+    static constexpr size_t write_through_bytes = 1u << 20;
+    int reach_fill_check();
+    void set_fill_check() { _fill_check = std::min(_capacity, _used + write_through_bytes); }
     void start_writeback(uint64_t offset, uint64_t len);
     void submit_writeback();
     static constexpr uint64_t write_tag = 1, writeback_tag = 2;   // io_uring user_data
@@ -197,6 +209,10 @@ private:
     uint64_t _writeback_from = UINT64_MAX;
     uint64_t _writeback_to = 0;
     size_t _used = 0;           // bytes in the buffer
+    // append() leaves its inline path when the buffer reaches this: the
+    // buffer's end, or sooner, every write_through_bytes, to see whether a
+    // stalled chunk's write has the rest go through the page cache.
+    size_t _fill_check = 0;
     uint64_t _base = 0;         // file offset of the buffer's first byte (4 KiB-aligned)
     // The buffer's first block is in the page cache: a flush wrote its
     // partial tail there, and it is not yet written whole.
