@@ -446,6 +446,14 @@ int output_file::finish_in_flight(uint64_t wait_ns)
     }
 }
 
+bool output_file::write_settled()
+{
+    if (!_in_flight.busy)
+        return true;
+    const uint64_t age = monotonic_ns() - _in_flight.submitted_ns;
+    return finish_in_flight(age < slow_write_ns ? slow_write_ns - age : 0) != 0 || !_in_flight.busy;
+}
+
 // Sends the entries a refused submit left queued (submit_prepared), and
 // waits for one completion too when `and_wait`. Returns 0, or the error
 // of a new refusal.

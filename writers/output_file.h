@@ -105,6 +105,13 @@ public:
     // once it has. Returns 0 or -errno.
     int flush(bool wait = true);
 
+    // Whether no chunk's write is in flight now, after waiting for one while
+    // it is younger than slow_write_ns (a disk that takes a chunk in a few
+    // milliseconds). False: the disk is stalled, and close() would wait for
+    // it on the caller's core; a writer then keeps the file open (its
+    // rotation waits) and asks again later. An error is left for close().
+    bool write_settled();
+
     // Flushes, trims preallocated space (or, after a failed write, cuts the
     // file to its last complete record), closes it and renames NAME.part to
     // NAME. Returns 0 or the first -errno seen while writing or closing; the

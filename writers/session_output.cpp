@@ -22,6 +22,10 @@ namespace {
 constexpr uint64_t window_grace_ns = 1000000000ull;
 constexpr uint64_t live_skew_ns = 60ull * 1000000000ull;
 
+// A rotation held by a stalled chunk write (rotate_file) asks the file
+// again after this long, not at every packet.
+constexpr uint64_t rotation_retry_ns = 1000000;
+
 stop_reason reason_for_errno(int err)
 {
     return err == ENOSPC || err == EDQUOT ? stop_reason::disk_full : stop_reason::error;
@@ -243,6 +247,15 @@ bool session_output::reopen(uint64_t start_ns)
 
 bool session_output::rotate_file(uint64_t ts_ns)
 {
+    if (_file.file().is_open()) {
+        const uint64_t now = _clock->now_ns();
+        if (now < _rotation_retry_ns)
+            return true;
+        if (!_file.file().write_settled()) {
+            _rotation_retry_ns = now + rotation_retry_ns;
+            return true;
+        }
+    }
     // A new time window starts at its aligned time; a size or count
     // rotation, or a late packet, stays in the current window: windows
     // never go back.
@@ -266,7 +279,7 @@ void session_output::housekeeping(uint64_t now_ns, bool flush_due)
     if (!file.is_open())
         return;
     if (_window_end_ns != UINT64_MAX && now_ns >= _window_end_ns + window_grace_ns &&
-        _last_ts_ns + live_skew_ns > now_ns && _last_ts_ns < now_ns + live_skew_ns) {
+        _last_ts_ns + live_skew_ns > now_ns && _last_ts_ns < now_ns + live_skew_ns && file.write_settled()) {
         close_file();   // the next packet opens the next window's file
         return;
     }

@@ -234,6 +234,10 @@ private:
     }
     // Closes the current file (if open) and opens the next for a packet at
     // ts_ns; false if the output ended instead (the packet is not written).
+    // While the file's chunk write is stalled the rotation waits and the
+    // packet goes into the current file: closing it would wait for the disk
+    // on the writer's core (seconds behind a slow disk), while the workers'
+    // rings overflow.
     bool rotate_file(uint64_t ts_ns);
 
     session* _owner = nullptr;      // null: slot unused
@@ -244,6 +248,9 @@ private:
     bool _closed = false;           // no more files: the session stopped here
     bool _closed_by_limit = false;  // ...because a limit was reached (else a write error)
     uint64_t _window_end_ns = UINT64_MAX;  // time rotation: the current file's window ends here
+    // A rotation held while the file's chunk write is stalled (write_settled)
+    // is tried again from here on (writer clock, ns).
+    uint64_t _rotation_retry_ns = 0;
     uint64_t _last_ts_ns = 0;       // of the last packet written
     uint64_t _packets_granted = 0;  // of the packet limit: taken for this burst, not yet written
     uint64_t _bytes_granted = 0;    // of the byte limit: likewise
