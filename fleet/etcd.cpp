@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -417,12 +418,33 @@ struct etcd_client::impl {
         return e;
     }
 
+    // etcd checks a password with bcrypt, tens of milliseconds of its CPU
+    // an attempt: a user and password it refused are not sent again for a
+    // pause that doubles from a second up to a minute (every node of a
+    // fleet retries each second), and the refusal is repeated meanwhile.
+    // Any other failure (etcd out of reach) is tried again at once.
+    static constexpr std::chrono::seconds refused_pause_first{1}, refused_pause_most{60};
+    std::chrono::steady_clock::time_point refused_until{};
+    std::chrono::seconds refused_pause{0};
+    std::string refused;
+
     std::string authenticate()
     {
+        const auto now = std::chrono::steady_clock::now();
+        if (now < refused_until)
+            return fmt::format("{} (asked again in {} s)", refused,
+                               std::chrono::ceil<std::chrono::seconds>(refused_until - now).count());
         json reply;
         std::string e = call_as_user(fmt::format("authenticate as {}", settings.user), "/v3/auth/authenticate",
                                      {{"name", settings.user}, {"password", settings.password}}, reply,
                                      sending::repeatable);
+        if (e.find("authentication failed") != std::string::npos) {
+            refused_pause = std::clamp(refused_pause * 2, refused_pause_first, refused_pause_most);
+            refused_until = now + refused_pause;
+            refused = e;
+        } else if (e.empty()) {
+            refused_pause = {};
+        }
         if (!e.empty())
             return e;
         token = text_at(reply, "token");

@@ -82,6 +82,7 @@ public:
     {
         _server.Post(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
             const std::lock_guard lock(_mutex);
+            _requests[req.path]++;
             const auto found = _replies.find(req.path);
             if (found == _replies.end()) {
                 res.status = 404;
@@ -108,12 +109,19 @@ public:
         const std::lock_guard lock(_mutex);
         _replies[path] = {status, body};
     }
+    // Requests received for `path` so far.
+    unsigned requests(const std::string& path)
+    {
+        const std::lock_guard lock(_mutex);
+        return _requests[path];
+    }
 
 private:
     httplib::Server _server;
     std::thread _thread;
     std::mutex _mutex;
     std::map<std::string, std::pair<int, std::string>> _replies;
+    std::map<std::string, unsigned> _requests;
     std::string _url;
 };
 
@@ -563,6 +571,38 @@ TEST_CASE("etcd: a member that hangs or cannot serve is passed over for the next
     CHECK(node.lease() != 0);
 }
 
+TEST_CASE("etcd: a user and password etcd refused are not sent again for a pause that doubles")
+{
+    scripted_server server;
+    etcd_settings settings = settings_for(server.url());
+    settings.user = "u";
+    settings.password = "wrong";
+    etcd_client etcd(settings);
+    // etcd 3.4's answer (the real one: the next test case).
+    server.reply("/v3/auth/authenticate", 400,
+                 R"({"error":"etcdserver: authentication failed, invalid user ID or password","code":3,)"
+                 R"("message":"etcdserver: authentication failed, invalid user ID or password"})");
+    const std::string refused = "etcd " + server.url() +
+                                ": authenticate as u: etcdserver: authentication failed, invalid user ID or password: "
+                                "check a user and password";
+    CHECK(etcd.put("/t/k", "v") == refused);
+    CHECK(etcd.put("/t/k", "v") == refused + " (asked again in 1 s)");
+    std::optional<etcd_kv> kv;
+    CHECK(etcd.get("/t/k", kv) == refused + " (asked again in 1 s)");
+    CHECK(server.requests("/v3/auth/authenticate") == 1);
+    std::this_thread::sleep_for(1100ms);
+    CHECK(etcd.put("/t/k", "v") == refused);
+    CHECK(etcd.put("/t/k", "v") == refused + " (asked again in 2 s)");
+    CHECK(server.requests("/v3/auth/authenticate") == 2);
+    // Once etcd takes them, nothing is held back.
+    std::this_thread::sleep_for(2100ms);
+    server.reply("/v3/auth/authenticate", 200, R"({"token":"t1"})");
+    server.reply("/v3/kv/put", 200, R"({"header":{"revision":"2"}})");
+    CHECK(etcd.put("/t/k", "v") == "");
+    CHECK(server.requests("/v3/auth/authenticate") == 3);
+    CHECK(server.requests("/v3/kv/put") == 1);
+}
+
 TEST_CASE("fleet: a node whose record cannot be written keeps one lease, not one a retry")
 {
     test::etcd_server server;
@@ -590,6 +630,19 @@ TEST_CASE("fleet: a node whose record cannot be written keeps one lease, not one
     post("/v3/auth/enable", nlohmann::json::object());
     const std::string root =
         post("/v3/auth/authenticate", {{"name", "root"}, {"password", "rootpw"}})["token"].get<std::string>();
+
+    // etcd's refusal of a wrong password, as the client reads it, and the
+    // pause before it is asked again.
+    {
+        etcd_settings wrong = settings_for(server.url());
+        wrong.user = "reader";
+        wrong.password = "not-readerpw";
+        etcd_client etcd(wrong);
+        const std::string refused = "etcd " + server.url() + ": authenticate as reader: etcdserver: authentication "
+                                                             "failed, invalid user ID or password: check a user and password";
+        CHECK(etcd.put("/linecap/x", "v") == refused);
+        CHECK(etcd.put("/linecap/x", "v") == refused + " (asked again in 1 s)");
+    }
 
     registration_settings settings;
     settings.etcd = settings_for(server.url());
