@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <memory>
 #include <set>
 #include <thread>
@@ -45,6 +46,27 @@ std::string read_objects(etcd_client& etcd, const std::string& prefix, std::map<
         if (json j = parse_stored_json(kv.value); j.is_object())
             out[kv.key.substr(prefix.size())] = std::move(j);
     return {};
+}
+
+// The spool's filesystem keeps this share of its size free, checked every
+// spool_check_bytes written: a daemon spools into its --out-root, where its
+// captures write, and a merge of long parts must not take their room.
+constexpr uint64_t spool_reserve_percent = 5;
+constexpr uint64_t spool_check_bytes = 1 << 20;
+
+// Why the spool (the file `fd`, in `dir`) must take no more, or empty.
+std::string spool_room_problem(int fd, const std::string& dir)
+{
+    struct statvfs fs {};
+    if (fstatvfs(fd, &fs) != 0)
+        return {};   // the write that follows says what is wrong, if anything
+    const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    const uint64_t size = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+    if (free_bytes * 100 >= size * spool_reserve_percent)
+        return {};
+    return fmt::format("cannot keep its part: {} has {} free, under the {}% of its filesystem ({}) kept free for "
+                       "captures: merge a shorter time span or fewer nodes",
+                       dir, human_bytes(free_bytes), spool_reserve_percent, human_bytes(size));
 }
 
 // One node's download: a thread that GETs its merged files into an
@@ -126,6 +148,8 @@ struct download {
         int status = 0;
         int write_error = 0;
         bool cancelled = false;
+        uint64_t spooled = 0;   // bytes of the part written to the spool so far
+        std::string room;       // the spool's filesystem is down to its reserve (spool_room_problem)
         std::string refusal;   // the body of a reply other than 200: {"error": "..."}
         const sigpipe_blocked no_sigpipe;   // a node that ends the connection (https://)
         const httplib::Result r = client->Get(
@@ -143,6 +167,10 @@ struct download {
                     refusal.append(data, std::min(n, size_t{4096} - std::min(refusal.size(), size_t{4096})));
                     return true;
                 }
+                if (spooled / spool_check_bytes != (spooled + n) / spool_check_bytes || spooled == 0)
+                    if (room = spool_room_problem(fd, settings.spool_dir); !room.empty())
+                        return false;
+                spooled += n;
                 if (write_all(fd, data, n))
                     return true;
                 write_error = errno;
@@ -150,6 +178,8 @@ struct download {
             });
         if (cancelled)
             error = "the merge was cancelled";
+        else if (!room.empty())
+            error = room;
         else if (write_error != 0)
             error = fmt::format("cannot keep its part: {}", error_text(write_error));
         else if (!r)

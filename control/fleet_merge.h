@@ -13,7 +13,9 @@
 // are whole: a node whose packets come late in time is never left waiting
 // on the merge, which its server would take for a stalled client (5 s)
 // and cut off. So the merge needs as much free space as the parts take,
-// for as long as it runs. Each node's own files were merged by the node
+// for as long as it runs; a part that would leave the spool's filesystem
+// less than 5% of its size free stops there, and its node is missing (a
+// daemon spools into its --out-root, which its captures need). Each node's own files were merged by the node
 // (its API's pcap route); its pcapng interfaces (one per port) become the
 // output's `node:port` interfaces.
 #pragma once

@@ -167,6 +167,18 @@ unsynced() { nodes | jq '[.[] | select(.name == "a" or .name == "b") | select(.c
     fail "clock warnings for $warned nodes, the records say $unsynced_before then $(unsynced): $(cat "$WORK/err")"
 fleet merge web -o "$WORK/web.pcap" --format pcap >/dev/null 2>&1 || fail "fleet merge --format pcap"
 "$COMPARE" "$WORK/web-mergecap.pcapng" "$WORK/web.pcap" --timestamps us || fail "fleet merge --format pcap's packets"
+# The parts are spooled beside the output; a filesystem down to 5% free
+# takes none (a daemon's console merge spools into its --out-root, where
+# its captures write).
+mkdir "$WORK/small"
+mount -t tmpfs -o size=4m tmpfs "$WORK/small"
+cleanup_hooks+=("! mountpoint -q '$WORK/small' || umount '$WORK/small'")
+head -c $((3900 * 1024)) /dev/zero >"$WORK/small/filler"
+rc=0; fleet merge web -o "$WORK/small/web.pcapng" >"$WORK/out" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "fleet merge: node b is missing: cannot keep its part: $WORK/small has 196.0 KiB free, under the 5% of its filesystem (4096.0 KiB) kept free for captures: merge a shorter time span or fewer nodes" "$WORK/err" ||
+    fail "fleet merge into a full filesystem: exit $rc: $(cat "$WORK/out" "$WORK/err")"
+[ "$(ls "$WORK/small")" = filler ] || fail "fleet merge into a full filesystem left $(ls "$WORK/small")"
+umount "$WORK/small"
 rc=0; fleet merge web -o "$WORK/web.pcapng" 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "fleet merge: $WORK/web.pcapng already exists; give another -o, or --force to replace it" "$WORK/err" ||
     fail "fleet merge over a file: exit $rc: $(cat "$WORK/err")"
