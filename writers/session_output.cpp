@@ -170,25 +170,27 @@ void session_output::give_back_grants()
     _packets_granted = _bytes_granted = 0;
 }
 
-void session_output::end(bool by_limit)
+void session_output::end(bool by_limit, bool hold)
 {
     if (_owner == nullptr)
         return;
     // Once ended, the session may be gone (the control thread frees it after
     // the writers have closed it): nothing of it is touched again.
-    if (!_closed)
+    if (!_closed) {
         give_back_grants();
-    close_file();
-    if (!_closed)
         _closed_by_limit = by_limit;
-    _closed = true;
+        _closed = true;
+    }
+    _close_held = hold && _file.file().is_open() && !_file.file().write_settled();
+    if (!_close_held)
+        close_file();
 }
 
 void session_output::stop_at_limit(stop_reason why)
 {
     _owner->stop(why);
     _counters->limit_drops.add(1);
-    end(true);
+    end(true, true);
 }
 
 // Opens the session's next file on this writer, named after `start_ns`.
@@ -273,6 +275,10 @@ bool session_output::rotate_file(uint64_t ts_ns)
 
 void session_output::housekeeping(uint64_t now_ns, bool flush_due)
 {
+    if (_close_held && _file.file().write_settled()) {
+        _close_held = false;
+        close_file();
+    }
     if (_owner == nullptr || _closed)
         return;
     output_file& file = _file.file();

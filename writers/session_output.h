@@ -191,7 +191,12 @@ public:
 
     // Closes the current file and writes no more: later packets are limit
     // drops (by_limit) or write drops.
-    void end(bool by_limit = false);
+    // `hold`: behind a stalled disk (output_file::write_settled) the file's
+    // close is held rather than waited for on the writer's core:
+    // housekeeping closes it once the chunk write is done, and close_held()
+    // says so until then. Without, the file is closed before end() returns.
+    void end(bool by_limit = false, bool hold = false);
+    bool close_held() const { return _close_held; }
 
     // After a burst: a write error found by the file ends the output.
     void end_if_failed()
@@ -251,6 +256,7 @@ private:
     // A rotation held while the file's chunk write is stalled (write_settled)
     // is tried again from here on (writer clock, ns).
     uint64_t _rotation_retry_ns = 0;
+    bool _close_held = false;        // ended, its file still open: closed by housekeeping (end)
     uint64_t _last_ts_ns = 0;       // of the last packet written
     uint64_t _packets_granted = 0;  // of the packet limit: taken for this burst, not yet written
     uint64_t _bytes_granted = 0;    // of the byte limit: likewise

@@ -149,11 +149,31 @@ void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
     for_each_session(touched, [&](unsigned slot) { w.outputs[slot].end_if_failed(); });
 }
 
+// close_session commands whose file's close was held (session_output::end)
+// are done once it is closed, or at once when `wait`, closing it here.
+void finish_held_closes(writer& w, bool wait)
+{
+    for (auto it = w.held_closes.begin(); it != w.held_closes.end();) {
+        session_output& out = w.outputs[(*it)->slot];
+        if (wait)
+            out.end();
+        if (out.close_held()) {
+            ++it;
+            continue;
+        }
+        w.forget_limits((*it)->slot);
+        (*it)->done.store(true, std::memory_order_release);
+        it = w.held_closes.erase(it);
+    }
+}
+
 void housekeeping(writer& w, bool flush_due)
 {
     const uint64_t now = w.clock->now_ns();
     for (session_output& out : w.outputs)
         out.housekeeping(now, flush_due);
+    if (!w.held_closes.empty())
+        finish_held_closes(w, false);
 }
 
 // Writes every packet already in the rings (up to their length now: the
@@ -186,7 +206,14 @@ void carry_out(writer& w, writer_command& cmd)
         // waited until no worker can still be classifying with it: every
         // packet for it is in a ring by now.
         drain_queued(w);
-        w.outputs[cmd.slot].end();
+        // Behind a stalled disk the file's close is held until its chunk
+        // write is done (session_output::end), and the control thread waits
+        // for it meanwhile; this writer's other sessions go on.
+        w.outputs[cmd.slot].end(false, true);
+        if (w.outputs[cmd.slot].close_held()) {
+            w.held_closes.push_back(&cmd);
+            return;
+        }
         w.forget_limits(cmd.slot);
         break;
     }
@@ -263,6 +290,7 @@ int writer_main(void* arg)
         }
     }
 
+    finish_held_closes(w, true);
     for (session_output& out : w.outputs)
         out.end();
     return 0;

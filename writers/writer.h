@@ -105,6 +105,10 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
     session_mask packet_limited = 0;
     session_mask byte_limited = 0;
 
+    // close_session commands held while their file's chunk write is
+    // stalled (session_output::ready_to_end), done by housekeeping.
+    std::vector<writer_command*> held_closes;
+
     // Published for readers.
     std::array<session_counters, max_sessions> counters{};
 

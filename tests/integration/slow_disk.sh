@@ -51,8 +51,12 @@ ROOT="$WORK/slow/sessions"
 DAEMON_WRAP=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg")
 start_daemon
 id=$(ctl --json start --name slow --proto udp --dst-port 53 -s 96 -C 20 | jq -r .id)
-counter() { ctl --json show "$id" | jq -r ".session.counters.$1"; }
-drops() { ctl --json show "$id" | jq -r '.session.counters | .dropped_ring + .dropped_write'; }
+# Another session of the same writer, a fifth as many packets (checked
+# while the first one stops, below).
+other=$(ctl --json start --name other --proto udp --dst-port 53 --src 10.0.0.0/16 -s 64 | jq -r .id)
+# counter NAME [ID], drops [ID]: of session ID, the rotating one by default.
+counter() { ctl --json show "${2:-$id}" | jq -r ".session.counters.$1"; }
+drops() { ctl --json show "${1:-$id}" | jq -r '.session.counters | .dropped_ring + .dropped_write'; }
 sleep 2
 
 note "the disk at full speed: 4 s"
@@ -67,8 +71,26 @@ matched_before=$(counter matched_packets)
 sleep 6
 during=$(($(drops) - before))
 matched=$(($(counter matched_packets) - matched_before))
+
+# The session stopped while the disk is still slow, its chunk's write
+# stalled: the writer holds its file's close until that write is done, and
+# another session of the same writer goes on meanwhile (a close that waited
+# for the disk on the writer's core dropped its packets). The throttle is
+# lifted a second into the stop: behind it, the daemon's own write-back
+# (its cgroup's, throttled too) would hold the chunk's write for tens of
+# seconds.
+other_before=$(drops "$other")
+other_matched_before=$(counter matched_packets "$other")
+t0=$(date +%s%N)
+ctl stop "$id" >/dev/null &
+stopping=$!
+sleep 1
 throttled=$(awk -v d="$device" '$1 == d && $2 == "Write" {print $3}' "$cg/blkio.throttle.io_service_bytes")
 echo "$device 0" >"$cg/blkio.throttle.write_bps_device"
+wait "$stopping" || fail "linecapctl stop $id failed"
+stop_ms=$((($(date +%s%N) - t0) / 1000000))
+other_during=$(($(drops "$other") - other_before))
+other_matched=$(($(counter matched_packets "$other") - other_matched_before))
 note "through the throttle, since the start: $((${throttled:-0} >> 20)) MiB; dropped while slow: $during of $matched (in 4 s before: $quiet)"
 [ "${throttled:-0}" -gt 0 ] || fail "the cgroup's counters show no write to $loop: the throttle was not at work"
 # Matched against dropped (some two million packets): a writer that waited
@@ -85,11 +107,16 @@ if [ "$quiet" = 0 ]; then
 else
     note "not checked: the ring dropped $quiet packets in 4 s at the disk's full speed (a busy machine), $during while it was slow"
 fi
+note "session $id stopped in $stop_ms ms, the disk slow for the first second; session $other meanwhile dropped $other_during of $other_matched"
+if [ "$quiet" = 0 ]; then
+    [ $((other_during * 500)) -lt "$other_matched" ] ||
+        fail "session $other dropped $other_during of $other_matched packets while session $id's file was closed behind the slow disk"
+fi
+ctl stop "$other" >/dev/null
 
 note "stopped: every file whole, together every packet written"
-ctl stop "$id" >/dev/null
 wait_ended "$id"
-files=$(find "$ROOT" -name '*.pcap' | sort)
+files=$(find "$ROOT/$id-slow" -name "*.pcap" | sort)
 [ -n "$files" ] || fail "no capture file under $ROOT: $(find "$ROOT")"
 total=0
 for file in $files; do
