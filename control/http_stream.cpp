@@ -176,6 +176,7 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
     // the id, and the format, times and filter as the URL gives them.
     const char* cmd = query ? "query" : "merge";
     json line = {{"cmd", cmd}, {"id", id}, {"output", "the HTTP download"}};
+    // Given empty is given: "until=" is refused as --until "" is.
     for (const char* field : {"format", "since", "until"})   // since, until: UTC, as merge's
         if (req.has_param(field))
             line[field] = req.get_param_value(field);

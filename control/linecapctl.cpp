@@ -43,6 +43,7 @@
 #include "fleet/fleet_session.h"
 #include "fleet/node.h"
 #include "core/human_units.h"
+#include "core/query_fields.h"
 #include "core/utc_time.h"
 
 namespace {
@@ -371,17 +372,6 @@ merge_output open_merge_output(const std::string& command, const std::string& pa
         throw std::invalid_argument(fmt::format("{}: cannot create {}: {}", command, path, std::strerror(errno)));
     out.created = !force;
     return out;
-}
-
-// --since/--until as the daemon takes them (ISO 8601): a relative time
-// ("-5m") is resolved here, against this machine's clock.
-std::string utc_option(const std::string& command, const char* option, const std::string& text)
-{
-    std::string error;
-    const std::optional<uint64_t> t = linecap::parse_utc_time(text, linecap::utc_now_ns(), error);
-    if (!t)
-        throw std::invalid_argument(fmt::format("{}: {} {}: {}", command, option, text, error));
-    return linecap::utc_iso8601(*t);
 }
 
 volatile std::sig_atomic_t interrupted = 0;
@@ -1039,20 +1029,36 @@ int main(int argc, char** argv)
                              {"force", force}};
             if (query->parsed() && !query_words.empty())   // checked by the daemon, which compiles it
                 merge_request["filter"] = fmt::format("{}", fmt::join(query_words, " "));
-            if (query->parsed() && !query_inner.empty())   // and these by its parser
-                merge_request["inner_host"] = query_inner;
-            if (query->parsed() && !query_vni.empty()) {   // as linecap query reads it
-                uint32_t vni = 0;
-                if (std::string e = linecap::parse_vni(query_vni, vni); !e.empty())
-                    throw std::invalid_argument("query: --vni: " + e);
-                merge_request["vni"] = vni;
-            }
-            if (!since.empty())
-                merge_request["since"] = utc_option(command, "--since", since);
-            if (!until.empty())
-                merge_request["until"] = utc_option(command, "--until", until);
-            if (!merge_format.empty())   // checked by the daemon's parser, as GET .../pcap?format= is
+            // The window, format and tunnel terms, checked here as `linecap
+            // query` checks them (core/query_fields.h: the daemon checks
+            // again, in the same words): a mistake costs no round trip and
+            // is named by its option. Given empty is a mistake, not left out.
+            const auto given = [&](const char* option, const std::string& text) {
+                const CLI::Option* o = merging->get_option_no_throw(option);
+                return o != nullptr && o->count() > 0 ? std::optional<std::string>(text) : std::nullopt;
+            };
+            linecap::query_fields fields;
+            if (std::string e = linecap::parse_query_fields(
+                    {.since = given("--since", since),
+                     .until = given("--until", until),
+                     .format = given("--format", merge_format),
+                     .inner_host = given("--inner-host", query_inner),
+                     .vni = given("--vni", query_vni)},
+                    linecap::field_spelling::option, linecap::utc_now_ns(), fields);
+                !e.empty())
+                throw std::invalid_argument(fmt::format("{}: {}", command, e));
+            // Times as the daemon takes them (ISO 8601): a relative time is
+            // the user's now, not the daemon's.
+            if (given("--since", since))
+                merge_request["since"] = linecap::utc_iso8601(fields.since_ns);
+            if (given("--until", until))
+                merge_request["until"] = linecap::utc_iso8601(fields.until_ns);
+            if (fields.format)
                 merge_request["format"] = merge_format;
+            if (fields.inner_host)
+                merge_request["inner_host"] = query_inner;
+            if (fields.vni)
+                merge_request["vni"] = *fields.vni;
         } catch (const std::invalid_argument& e) {
             fmt::print(stderr, "linecapctl: {}\n", e.what());
             return usage;

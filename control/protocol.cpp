@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/query_fields.h"
 #include "core/tunnel_id.h"
 #include "core/utc_time.h"
 #include "fleet/fleet_session.h"
@@ -130,23 +131,18 @@ std::string parse_request(std::string_view line, request& out)
         if (std::string e = check_session_id(out.id); !e.empty())
             return fmt::format("{}: {}", name, e);
     }
+    // The window, format and tunnel terms: checked by the parse every entry
+    // point shares (core/query_fields.h), once their JSON types are right.
+    query_field_texts texts;
     if (shape->wants_merge_options) {
-        for (const auto& [key, into] : {std::pair{"since", &out.since_ns}, std::pair{"until", &out.until_ns}}) {
-            const auto field = j.find(key);
-            if (field == j.end())
-                continue;
-            std::string e;
-            const std::optional<uint64_t> t = field->is_string()
-                                                  ? parse_utc_time(field->get<std::string>(), utc_now_ns(), e)
-                                                  : std::nullopt;
-            if (!t)
-                return fmt::format("{}: \"{}\": {} is {}", name, key, quote(*field),
-                                   field->is_string() ? e : "not a string: give a UTC time, e.g. \"2026-11-29T18:53:45Z\"");
-            *into = *t;
-        }
-        if (out.since_ns > out.until_ns)   // in the words of linecap query's and merge's --since and --until
-            return fmt::format("{}: \"since\" {} is after \"until\" {}: no packet can be in between", name,
-                               quote(j.at("since")), quote(j.at("until")));
+        for (const auto& [key, into] : {std::pair{"since", &texts.since}, std::pair{"until", &texts.until}})
+            if (const auto field = j.find(key); field != j.end()) {
+                if (!field->is_string())
+                    return fmt::format("{}: \"{}\": {} is not a string: give a UTC time, e.g. "
+                                       "\"2026-11-29T18:53:45Z\"",
+                                       name, key, quote(*field));
+                *into = field->get<std::string>();
+            }
         if (const auto force = j.find("force"); force != j.end()) {
             if (!force->is_boolean())
                 return fmt::format("{}: \"force\": expected true or false, got {}", name, quote(*force));
@@ -158,9 +154,11 @@ std::string parse_request(std::string_view line, request& out)
             out.output = output->get<std::string>();
         }
         if (const auto format = j.find("format"); format != j.end()) {
-            if (!format->is_string() || !parse_format(format->get<std::string>()))
-                return fmt::format("{}: \"format\": {} is not a format (pcap, pcap-ns, pcapng)", name, quote(*format));
-            out.format = parse_format(format->get<std::string>());
+            if (!format->is_string())
+                return fmt::format("{}: \"format\": {} is not a string: give \"pcap\", \"pcap-ns\" or "
+                                   "\"pcapng\"",
+                                   name, quote(*format));
+            texts.format = format->get<std::string>();
         }
     }
     if (const auto filter = j.find("filter"); shape->wants_filter && filter != j.end()) {
@@ -171,15 +169,25 @@ std::string parse_request(std::string_view line, request& out)
     if (const auto inner = j.find("inner_host"); shape->wants_filter && inner != j.end()) {
         if (!inner->is_string())
             return fmt::format("{}: \"inner_host\": expected an address, prefix or range (a string), got {}", name, quote(*inner));
-        out.inner_host = inner->get<std::string>();
+        texts.inner_host = inner->get<std::string>();
     }
     if (const auto vni = j.find("vni"); shape->wants_filter && vni != j.end()) {
+        // A number on the wire. A string that reads as one is refused as a
+        // string; any other string is refused for what it says.
         uint32_t id = 0;
-        const std::string text = vni->is_string() ? vni->get<std::string>() : vni->dump();
-        if (std::string e = parse_vni(text, id); !e.empty() || !vni->is_number_unsigned())
-            return fmt::format("{}: \"vni\": {}", name,
-                               e.empty() ? fmt::format("{} is a string: give the number itself", quote(*vni)) : e);
-        out.vni = id;
+        if (vni->is_string() && parse_vni(vni->get<std::string>(), id).empty())
+            return fmt::format("{}: \"vni\": {} is a string: give the number itself", name, quote(*vni));
+        texts.vni = vni->is_string() ? vni->get<std::string>() : vni->dump();   // -1, 1.5, true: refused
+    }
+    if (shape->wants_merge_options) {
+        query_fields fields;
+        if (std::string e = parse_query_fields(texts, field_spelling::request, utc_now_ns(), fields); !e.empty())
+            return fmt::format("{}: {}", name, e);
+        out.since_ns = fields.since_ns;
+        out.until_ns = fields.until_ns;
+        out.format = fields.format;
+        out.inner_host = fields.inner_host;
+        out.vni = fields.vni;
     }
     if (shape->wants_spec) {
         const auto spec = j.find("spec");

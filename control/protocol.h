@@ -50,6 +50,8 @@ struct request {
     // merge: the packets kept (UTC times, ISO 8601 on the wire), whether an
     // existing output file may be replaced, and the output's name as the
     // client calls it (for messages; the file itself comes as a descriptor).
+    // The window and the format (and a query's tunnel terms) are parsed as
+    // every entry point parses them (core/query_fields.h).
     uint64_t since_ns = 0;
     uint64_t until_ns = UINT64_MAX;
     bool force = false;
@@ -57,12 +59,12 @@ struct request {
     // merge: the output's format (pcap, pcap-ns, pcapng); empty: the session's.
     std::optional<file_format> format;
     // query: a tcpdump expression (docs/query.md); empty: every packet in
-    // the time window. Compiled by the daemon (query/query.h). And the
-    // tunnel terms: the innermost packet's address, prefix or range
-    // (checked by the daemon: query/query.h's parse_inner_host) and the
-    // outermost tunnel id.
+    // the time window. Compiled by the daemon (query/query.h), off the
+    // control loop (libpcap resolves host names as it compiles). And the
+    // tunnel terms: the innermost packet's address, prefix or range, and
+    // the outermost tunnel id.
     std::string filter;
-    std::string inner_host;
+    std::optional<ip_range> inner_host;
     std::optional<uint32_t> vni;
 };
 

@@ -20,6 +20,7 @@
 #include "core/command_line.h"
 #include "core/error_text.h"
 #include "core/human_units.h"
+#include "core/query_fields.h"
 #include "core/utc_time.h"
 #include "filters/bpf.h"
 #include "query/prune.h"
@@ -165,19 +166,14 @@ std::string parse_inner_host(const std::string& text, ip_range& out)
     return parse_ip_range(text, out);
 }
 
-std::string take_query_terms(const std::string& filter, const std::string& inner_host_text,
+std::string take_query_terms(const std::string& filter, const std::optional<ip_range>& inner_host,
                              std::optional<uint32_t> vni, query_request& out, bool compile)
 {
     if (compile && !filter.empty())
         if (std::string e = check_query_expression(filter); !e.empty())
             return e;
     out.expression = filter;
-    if (!inner_host_text.empty()) {
-        ip_range host;
-        if (std::string e = parse_inner_host(inner_host_text, host); !e.empty())
-            return "\"inner_host\": " + e;
-        out.inner = host;
-    }
+    out.inner = inner_host;
     out.vni = vni;
     return {};
 }
@@ -348,21 +344,23 @@ int query_main(int argc, char** argv)
         ->required()
         ->type_name("FILE");
     app.add_flag("--force", request.merge.force, "Replace the -o file if it exists");
-    app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")
-        ->check(CLI::IsMember({"pcap", "pcap-ns", "pcapng"}))
-        ->type_name("FORMAT");
-    app.add_option("--since", since,
+    // Checked by the parse every entry point shares (core/query_fields.h),
+    // not by CLI11, whose words would be this entry point's alone.
+    CLI::Option* format_option =
+        app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")->type_name("FORMAT");
+    CLI::Option* since_option = app.add_option("--since", since,
                    "Only packets from this UTC time on: 2026-11-29T18:53:45Z, \"2026-11-29 18:53:45\", -5m or "
                    "\"5m ago\"")
         ->type_name("TIME");
-    app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
+    CLI::Option* until_option =
+        app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
     std::string inner, vni;
-    app.add_option("--inner-host", inner,
+    CLI::Option* inner_option = app.add_option("--inner-host", inner,
                    "Only packets in a tunnel (VXLAN on 4789 or 8472, GENEVE, GRE, ERSPAN, IP-in-IP) whose innermost "
                    "packet has a source or destination address in ADDR: an address (10.4.2.50), a prefix "
                    "(10.4.2.0/24) or a range (10.4.2.1-10.4.2.9)")
         ->type_name("ADDR");
-    app.add_option("--vni", vni, "Only packets whose outermost tunnel has this id (VNI, GRE key, ERSPAN session id)")
+    CLI::Option* vni_option = app.add_option("--vni", vni, "Only packets whose outermost tunnel has this id (VNI, GRE key, ERSPAN session id)")
         ->type_name("N");
     app.add_option("words", words,
                    "Capture files or folders (the files linecap wrote there), then the tcpdump expression")
@@ -391,30 +389,27 @@ int query_main(int argc, char** argv)
                                  words.front());
         return 2;
     }
-    if (!format.empty())
-        request.merge.format = parse_format(format);
-    if (std::string e = parse_utc_window("--since", since, "--until", until, utc_now_ns(), request.merge.since_ns,
-                                         request.merge.until_ns);
+    // Given empty is not left out: --until "" is a mistake (a variable
+    // that was never set), refused as every entry point refuses it.
+    const auto given = [](const CLI::Option* option, const std::string& text) {
+        return option->count() > 0 ? std::optional<std::string>(text) : std::nullopt;
+    };
+    query_fields fields;
+    if (std::string e = parse_query_fields({.since = given(since_option, since),
+                                            .until = given(until_option, until),
+                                            .format = given(format_option, format),
+                                            .inner_host = given(inner_option, inner),
+                                            .vni = given(vni_option, vni)},
+                                           field_spelling::option, utc_now_ns(), fields);
         !e.empty()) {
         std::cerr << "linecap query: " << e << "\n";
         return 2;
     }
-    if (!inner.empty()) {
-        ip_range host;
-        if (std::string e = parse_inner_host(inner, host); !e.empty()) {
-            std::cerr << "linecap query: --inner-host: " << e << "\n";
-            return 2;
-        }
-        request.inner = host;
-    }
-    if (!vni.empty()) {
-        uint32_t id = 0;
-        if (std::string e = parse_vni(vni, id); !e.empty()) {
-            std::cerr << "linecap query: --vni: " << e << "\n";
-            return 2;
-        }
-        request.vni = id;
-    }
+    request.merge.since_ns = fields.since_ns;
+    request.merge.until_ns = fields.until_ns;
+    request.merge.format = fields.format;
+    request.inner = fields.inner_host;
+    request.vni = fields.vni;
     query_result result;
     const std::string error = run_query(request, result);
     for (const std::string& note : result.merge.notes)

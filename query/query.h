@@ -55,13 +55,14 @@ inline std::string query_summary(uint64_t packets, uint64_t files, const std::st
 }
 
 // The query terms of the socket's and HTTP's query (control/protocol.h:
-// filter, inner_host, vni) into `out`, checked as `linecap query` checks
-// them. "" or what is wrong, in the words every entry point gives
-// ("bpf: ...", "\"inner_host\": ..."). `compile`: false leaves the filter
-// unchecked, for a thread that must not wait on it (libpcap resolves host
-// names as it compiles: the daemon's control loop); run_query then refuses
-// it before it reads anything (query_result::expression_refused).
-std::string take_query_terms(const std::string& filter, const std::string& inner_host_text,
+// filter, and inner_host and vni as its parser read them: core/query_fields.h)
+// into `out`, the filter checked as `linecap query` checks it. "" or what is
+// wrong, in the words every entry point gives ("bpf: ..."). `compile`:
+// false leaves the filter unchecked, for a thread that must not wait on it
+// (libpcap resolves host names as it compiles: the daemon's control loop);
+// run_query then refuses it before it reads anything
+// (query_result::expression_refused).
+std::string take_query_terms(const std::string& filter, const std::optional<ip_range>& inner_host,
                              std::optional<uint32_t> vni, query_request& out, bool compile = true);
 
 // Parses --inner-host's address, CIDR prefix or range (IPv4 or IPv6:

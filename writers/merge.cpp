@@ -22,6 +22,7 @@
 
 #include "core/command_line.h"
 #include "core/human_units.h"
+#include "core/query_fields.h"
 #include "core/utc_time.h"
 #include "writers/capture_index.h"
 #include "writers/capture_reader.h"
@@ -512,27 +513,35 @@ int merge_main(int argc, char** argv)
                    "The merged file; - for standard output (default: merged.<ext> beside the first input)")
         ->type_name("FILE");
     app.add_flag("--force", request.force, "Replace the -o file if it exists");
-    app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")
-        ->check(CLI::IsMember({"pcap", "pcap-ns", "pcapng"}))
-        ->type_name("FORMAT");
-    app.add_option("--since", since, "Only packets from this UTC time on: 2026-11-29T18:53:45Z, \"2026-11-29 18:53:45\", "
-                                          "or -5m (5 minutes ago)")
-        ->type_name("TIME");
-    app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
+    // Checked by the parse every entry point shares (core/query_fields.h).
+    CLI::Option* format_option =
+        app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")->type_name("FORMAT");
+    CLI::Option* since_option =
+        app.add_option("--since", since, "Only packets from this UTC time on: 2026-11-29T18:53:45Z, \"2026-11-29 "
+                                         "18:53:45\", or -5m (5 minutes ago)")
+            ->type_name("TIME");
+    CLI::Option* until_option =
+        app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
     app.add_option("inputs", request.inputs,
                    "Capture files (.pcap, .pcapng, .part) or folders of them (the files linecap wrote there)")
         ->required()
         ->type_name("FILE|DIR");
     if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap merge"))
         return *status;
-    if (!format.empty())
-        request.format = parse_format(format);
-    if (std::string e = parse_utc_window("--since", since, "--until", until, utc_now_ns(), request.since_ns,
-                                         request.until_ns);
+    const auto given = [](const CLI::Option* option, const std::string& text) {
+        return option->count() > 0 ? std::optional<std::string>(text) : std::nullopt;   // "" given is a mistake
+    };
+    query_fields fields;
+    if (std::string e = parse_query_fields({.since = given(since_option, since), .until = given(until_option, until),
+                                            .format = given(format_option, format)},
+                                           field_spelling::option, utc_now_ns(), fields);
         !e.empty()) {
         std::cerr << "linecap merge: " << e << "\n";
         return 2;
     }
+    request.since_ns = fields.since_ns;
+    request.until_ns = fields.until_ns;
+    request.format = fields.format;
     merge_result result;
     const std::string error = merge_captures(request, result);
     for (const std::string& note : result.notes)

@@ -94,10 +94,13 @@ TEST_CASE("merge takes a time window, force and the output's name; a bad one is 
     CHECK(r.force);
     CHECK(r.output == "/home/op/x.pcap");
     CHECK_THAT(error_of(R"({"cmd":"merge","id":"3","since":"yesterday"})"),
-               Catch::StartsWith("merge: \"since\": \"yesterday\" is not a UTC time: give 2026-11-29T18:53:45Z"));
+               Catch::StartsWith("merge: \"since\" yesterday: not a UTC time: give 2026-11-29T18:53:45Z"));
+    CHECK(error_of(R"({"cmd":"merge","id":"3","until":""})") ==
+          "merge: \"until\": empty: give a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago), or leave "
+          "\"until\" out for no bound");
     CHECK_THAT(error_of(R"({"cmd":"merge","id":"3","until":5})"), Catch::Contains("not a string"));
     CHECK_THAT(error_of(R"({"cmd":"merge","id":"3","since":"2023-11-14T22:13:21Z","until":"2023-11-14T22:13:20Z"})"),
-               Catch::EndsWith("merge: \"since\" \"2023-11-14T22:13:21Z\" is after \"until\" \"2023-11-14T22:13:20Z\": no "
+               Catch::EndsWith("merge: \"since\" 2023-11-14T22:13:21Z is after \"until\" 2023-11-14T22:13:20Z: no "
                                "packet can be in between"));
     CHECK_THAT(error_of(R"({"cmd":"merge","id":"3","force":"yes"})"), Catch::Contains("expected true or false"));
     CHECK_THAT(error_of(R"({"cmd":"show","id":"3","since":"-5m"})"), Catch::Contains("unknown field \"since\""));
@@ -124,13 +127,26 @@ TEST_CASE("query takes merge's fields and a filter; merge takes no filter")
     CHECK(error_of(R"({"cmd":"query","id":"3","filters":"x"})") ==
           "query: unknown field \"filters\" (expected: cmd, id, since, until, force, output, format, filter, inner_host, vni)");
     REQUIRE(parse_request(R"({"cmd":"query","id":"3","inner_host":"10.4.2.50","vni":4294967295})", r).empty());
-    CHECK(r.inner_host == "10.4.2.50");   // checked by the daemon, as the filter is
+    REQUIRE(r.inner_host.has_value());   // parsed here, as linecap query parses --inner-host
+    CHECK(r.inner_host->family == 4);
+    CHECK(r.inner_host->lo == r.inner_host->hi);
     CHECK(r.vni == 4294967295u);
     CHECK(error_of(R"({"cmd":"query","id":"3","vni":4294967296})") ==
           "query: \"vni\": \"4294967296\" is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE "
           "VNI, a GRE key, an ERSPAN session id)");
     CHECK(error_of(R"({"cmd":"query","id":"3","vni":"42"})") ==
           "query: \"vni\": \"42\" is a string: give the number itself");
+    CHECK(error_of(R"({"cmd":"query","id":"3","inner_host":"10.0.0.1/8"})") ==
+          "query: \"inner_host\": 10.0.0.1/8 has host bits set: did you mean 10.0.0.0/8?");
+    CHECK(error_of(R"({"cmd":"query","id":"3","inner_host":""})") ==
+          "query: \"inner_host\": empty: give an address (10.4.2.50), a prefix (10.4.2.0/24) or a range "
+          "(10.4.2.1-10.4.2.9), or leave \"inner_host\" out for no tunnel term");
+    CHECK(error_of(R"({"cmd":"query","id":"3","vni":""})") ==
+          "query: \"vni\": empty: give a tunnel id (a whole number from 0 to 4294967295), or leave \"vni\" out for "
+          "no tunnel term");
+    CHECK(error_of(R"({"cmd":"query","id":"3","vni":-1})") ==
+          "query: \"vni\": \"-1\" is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE VNI, a "
+          "GRE key, an ERSPAN session id)");
     CHECK(error_of(R"({"cmd":"query","id":"3","inner_host":7})") ==
           "query: \"inner_host\": expected an address, prefix or range (a string), got 7");
     CHECK(error_of(R"({"cmd":"query"})") == "query: \"id\" is missing");
@@ -148,7 +164,10 @@ TEST_CASE("merge takes a format, or the session's; another is refused naming the
     }
     CHECK(error_of(R"({"cmd":"merge","id":"3","format":"pcapx"})") ==
           "merge: \"format\": \"pcapx\" is not a format (pcap, pcap-ns, pcapng)");
-    CHECK(error_of(R"({"cmd":"merge","id":"3","format":1})") == "merge: \"format\": 1 is not a format (pcap, pcap-ns, pcapng)");
+    CHECK(error_of(R"({"cmd":"merge","id":"3","format":""})") ==
+          "merge: \"format\": empty: give pcap, pcap-ns or pcapng, or leave \"format\" out for the capture's own");
+    CHECK(error_of(R"({"cmd":"merge","id":"3","format":1})") ==
+          "merge: \"format\": 1 is not a string: give \"pcap\", \"pcap-ns\" or \"pcapng\"");
     CHECK_THAT(error_of(R"({"cmd":"show","id":"3","format":"pcap"})"), Catch::Contains("unknown field \"format\""));
 }
 

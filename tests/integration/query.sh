@@ -449,7 +449,7 @@ code=$(curl -sS -o "$WORK/body" -w '%{http_code}' -G "$URL/$id/query" --data-url
 [ "$code" = 400 ] && [ "$(jq -r .error "$WORK/body")" = "query: $want" ] ||
     fail "GET .../query?filter=host foo bar: HTTP $code: $(cat "$WORK/body"), want 400 and query: $want"
 code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?since=yesterday")
-[ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF 'query: "since": "yesterday" is not a UTC time' ||
+[ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF 'query: "since" yesterday: not a UTC time' ||
     fail "GET .../query?since=yesterday: HTTP $code: $(cat "$WORK/body")"
 note "a bad expression, from each entry point: $want"
 # The tunnel terms: a ring of plain traffic holds no tunnel (every chunk
@@ -461,7 +461,7 @@ grep -qE '^0 packets from [0-9]+ files into .*, 0 of [1-9][0-9]* indexed chunks$
 "$LINECAP" query --inner-host 10.0.0.1/8 -o "$WORK/x.pcap" "$tun" 2>"$WORK/offline.err" && fail "--inner-host 10.0.0.1/8"
 want=$(sed 's/^linecap query: --inner-host: //' "$WORK/offline.err")
 ctl query "$id" --inner-host 10.0.0.1/8 -o "$WORK/x.pcap" 2>"$WORK/ctl.err" && fail "linecapctl --inner-host 10.0.0.1/8"
-[ "$(cat "$WORK/ctl.err")" = "linecapctl: query: \"inner_host\": $want" ] ||
+[ "$(cat "$WORK/ctl.err")" = "linecapctl: query: --inner-host: $want" ] ||
     fail "linecapctl query --inner-host 10.0.0.1/8: $(cat "$WORK/ctl.err"), want: $want"
 code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?inner_host=10.0.0.1/8&vni=7")
 [ "$code" = 400 ] && [ "$(jq -r .error "$WORK/body")" = "query: \"inner_host\": $want" ] ||
@@ -470,6 +470,34 @@ code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?vni=x")
 [ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF 'query: "vni": "x" is not a tunnel id' ||
     fail "GET .../query?vni=x: HTTP $code: $(cat "$WORK/body")"
 note "--inner-host, --vni over the socket and HTTP: $(cat "$WORK/ctl.out"); $want"
+# Each mistake in the window, the format or the tunnel terms gets the same
+# words from linecap query, linecapctl query and GET .../query (one parse:
+# core/query_fields.h), the field named as each spells it. An empty value
+# is a mistake everywhere (a variable never set), never "no bound".
+same_words() {   # OPTION VALUE PARAMETER WORDS (with --OPTION; the request's spell it "PARAMETER")
+    local option=$1 value=$2 parameter=$3 words=$4
+    local request_words=${words//$option/\"$parameter\"} rc=0
+    "$LINECAP" query "$option" "$value" -o "$WORK/x.pcap" "$ring" 2>"$WORK/offline.err" || rc=$?
+    [ "$rc" = 2 ] && [ "$(cat "$WORK/offline.err")" = "linecap query: $words" ] ||
+        fail "linecap query $option '$value': exit $rc: $(cat "$WORK/offline.err"), want: linecap query: $words"
+    rc=0
+    ctl query "$id" "$option" "$value" -o "$WORK/x.pcap" 2>"$WORK/ctl.err" || rc=$?
+    [ "$rc" != 0 ] && [ "$(cat "$WORK/ctl.err")" = "linecapctl: query: $words" ] ||
+        fail "linecapctl query $option '$value': exit $rc: $(cat "$WORK/ctl.err"), want: linecapctl: query: $words"
+    [ ! -e "$WORK/x.pcap" ] || fail "a refused query ($option '$value') left its -o file"
+    code=$(curl -sS -o "$WORK/body" -w '%{http_code}' -G "$URL/$id/query" --data-urlencode "$parameter=$value")
+    [ "$code" = 400 ] && [ "$(jq -r .error "$WORK/body")" = "query: $request_words" ] ||
+        fail "GET .../query?$parameter='$value': HTTP $code: $(cat "$WORK/body"), want 400 and query: $request_words"
+}
+same_words --until "" until "--until: empty: give a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago), or leave --until out for no bound"
+same_words --since "" since "--since: empty: give a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago), or leave --since out for no bound"
+same_words --format "" format "--format: empty: give pcap, pcap-ns or pcapng, or leave --format out for the capture's own"
+same_words --format xyz format "--format: \"xyz\" is not a format (pcap, pcap-ns, pcapng)"
+same_words --inner-host "" inner_host "--inner-host: empty: give an address (10.4.2.50), a prefix (10.4.2.0/24) or a range (10.4.2.1-10.4.2.9), or leave --inner-host out for no tunnel term"
+same_words --inner-host 300.1.1.1 inner_host "--inner-host: 300.1.1.1 is not an IPv4 or IPv6 address, prefix or range"
+same_words --vni "" vni "--vni: empty: give a tunnel id (a whole number from 0 to 4294967295), or leave --vni out for no tunnel term"
+same_words --vni x vni "--vni: \"x\" is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE VNI, a GRE key, an ERSPAN session id)"
+note "the same words from each entry point for an empty or bad --since, --until, --format, --inner-host, --vni"
 # The URL's parameters: one the route does not take (misspelt), one given
 # twice, a NUL, a bad %-escape are refused (400), never ignored.
 for bad in "fitler=udp|URL parameter \"fitler\": GET /api/v1/sessions/$id/query takes filter, since, until, format, inner_host and vni" \
