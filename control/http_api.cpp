@@ -749,27 +749,76 @@ struct http_api::impl {
         res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), "application/json");
     }
 
+    // Every route's path and method, as routes() registers them: a request
+    // for a path some route serves, by a method none of them takes, is
+    // 405 with Allow (RFC 9110), not cpp-httplib's 404 "no route" (or 400,
+    // for a POST without a body, which it would try to read first).
+    struct route_method {
+        std::regex path;
+        std::string method;
+    };
+    std::vector<route_method> route_methods;
+
+    template <class Handler>
+    void get(const std::string& path, Handler handler)   // and HEAD
+    {
+        route_methods.push_back({std::regex(path), "GET"});
+        server.Get(path, std::move(handler));
+    }
+    template <class Handler>
+    void post(const std::string& path, Handler handler)
+    {
+        route_methods.push_back({std::regex(path), "POST"});
+        server.Post(path, std::move(handler));
+    }
+    template <class Handler>
+    void remove(const std::string& path, Handler handler)
+    {
+        route_methods.push_back({std::regex(path), "DELETE"});
+        server.Delete(path, std::move(handler));
+    }
+
+    // The methods that `path` takes ("GET, HEAD"), or "" where no route
+    // serves it (a 404), or where `method` is one of them.
+    std::string methods_refusing(const std::string& method, const std::string& path) const
+    {
+        std::vector<std::string> allowed;
+        for (const route_method& r : route_methods) {
+            if (!std::regex_match(path, r.path))
+                continue;
+            if (r.method == method || (r.method == "GET" && method == "HEAD"))
+                return {};
+            allowed.push_back(r.method);
+            if (r.method == "GET")
+                allowed.push_back("HEAD");
+        }
+        std::string list;
+        for (const std::string& m : allowed)
+            list += (list.empty() ? "" : ", ") + m;
+        return list;
+    }
+
     void routes()
     {
         using httplib::Request;
         using httplib::Response;
         const std::string session = R"(/api/v1/sessions/([^/]+))";
 
-        server.Get("/healthz", [this](const Request&, Response& res) {
+        get("/healthz", [this](const Request&, Response& res) {
             http_call call;
             call.what = http_call::kind::health;
             send(res, answer(std::move(call), health_timeout));
         });
-        server.Get("/metrics", [this](const Request&, Response& res) {
+        get("/metrics", [this](const Request&, Response& res) {
             http_call call;
             call.what = http_call::kind::metrics;
             send(res, answer(std::move(call), control_timeout));
         });
-        server.Get("/api/v1/stats",
+        get("/api/v1/stats",
                    [this](const Request&, Response& res) { send(res, command_answer({{"cmd", "stats"}})); });
-        server.Get("/api/v1/sessions",
+        get("/api/v1/sessions",
                    [this](const Request&, Response& res) { send(res, command_answer({{"cmd", "list"}})); });
-        server.Post("/api/v1/sessions", received_body([this](const Request&, Response& res, const std::string& body) {
+        post("/api/v1/sessions", received_body([this](const Request&, Response& res, const std::string& body) {
             json spec = json::parse(body, nullptr, false);
             if (spec.is_discarded())
                 return send_error(res, 400, "the body is not valid JSON: send a session spec (docs/filters.md), "
@@ -782,41 +831,41 @@ struct http_api::impl {
             }
             send(res, a);
         }));
-        server.Get(session, [this](const Request& req, Response& res) {
+        get(session, [this](const Request& req, Response& res) {
             send(res, command_answer({{"cmd", "show"}, {"id", req.matches[1].str()}}));
         });
         // Their bodies, if any, are read and ignored.
-        server.Post(session + "/stop", received_body([this](const Request& req, Response& res, const std::string&) {
+        post(session + "/stop", received_body([this](const Request& req, Response& res, const std::string&) {
             send(res, command_answer({{"cmd", "stop"}, {"id", req.matches[1].str()}}));
         }));
-        server.Delete(session, received_body([this](const Request& req, Response& res, const std::string&) {
+        remove(session, received_body([this](const Request& req, Response& res, const std::string&) {
             send(res, command_answer({{"cmd", "delete"}, {"id", req.matches[1].str()}}));
         }));
-        server.Get(session + "/files", [this](const Request& req, Response& res) {
+        get(session + "/files", [this](const Request& req, Response& res) {
             send(res, command_answer({{"cmd", "files"}, {"id", req.matches[1].str()}}));
         });
-        server.Get(session + "/files/([^/]+)", [this](const Request& req, Response& res) { download(req, res); });
-        server.Get(session + "/pcap", [this](const Request& req, Response& res) {
+        get(session + "/files/([^/]+)", [this](const Request& req, Response& res) { download(req, res); });
+        get(session + "/pcap", [this](const Request& req, Response& res) {
             serve_merge(req, res, {bridge, stopping, merges, settings.max_merges, control_timeout});
         });
-        server.Get(session + "/query", [this](const Request& req, Response& res) {
+        get(session + "/query", [this](const Request& req, Response& res) {
             serve_merge(req, res, {bridge, stopping, merges, settings.max_merges, control_timeout}, true);
         });
         // The fleet (docs/fleet.md): what linecapctl fleet nodes, ls and
         // show --json print, read from etcd by the same code; and fleet
         // merge from this node, which fetches the others' parts.
         const std::string fleet_session = R"(/api/v1/fleet/sessions/([^/]+))";
-        server.Get("/api/v1/fleet/nodes", [this](const Request&, Response& res) {
+        get("/api/v1/fleet/nodes", [this](const Request&, Response& res) {
             fleet_view view;
             if (read_fleet_view(res, view))
                 send_json(res, {{"ok", true}, {"nodes", view.nodes}}, view.notes);
         });
-        server.Get("/api/v1/fleet/sessions", [this](const Request&, Response& res) {
+        get("/api/v1/fleet/sessions", [this](const Request&, Response& res) {
             fleet_view view;
             if (read_fleet_view(res, view))
                 send_json(res, {{"ok", true}, {"sessions", fleet_rows(view)}}, view.notes);
         });
-        server.Get(fleet_session, [this](const Request& req, Response& res) {
+        get(fleet_session, [this](const Request& req, Response& res) {
             fleet_view view;
             if (!read_fleet_view(res, view))
                 return;
@@ -828,7 +877,7 @@ struct http_api::impl {
             reply.update(*shown);
             send_json(res, std::move(reply), view.notes);
         });
-        server.Get(fleet_session + "/pcap", [this](const Request& req, Response& res) {
+        get(fleet_session + "/pcap", [this](const Request& req, Response& res) {
             if (!settings.fleet_etcd)
                 return send_error(res, 404, not_in_fleet);
             serve_fleet_merge(
@@ -841,7 +890,7 @@ struct http_api::impl {
         });
         // `watch` as server-sent events (control/http_live.h): the socket's
         // command, checked and refused by the same code.
-        server.Get(session + "/live", [this](const Request& req, Response& res) {
+        get(session + "/live", [this](const Request& req, Response& res) {
             auto stream = std::make_shared<live_stream>();
             const http_answer a = command_answer({{"cmd", "watch"}, {"id", req.matches[1].str()}}, stream);
             if (a.status == 503)   // past the live streams' limits: as a download's or a merge's 503
@@ -853,7 +902,7 @@ struct http_api::impl {
             stream_live(req, res, std::move(stream), a.body, stopping);
         });
         // The web console (control/console/): static files, no data.
-        server.Get("/|/console/[^/]+", [](const Request& req, Response& res) {
+        get("/|/console/[^/]+", [](const Request& req, Response& res) {
             const console_file* file = find_console_file(req.path == "/" ? "/console/index.html" : req.path);
             if (file == nullptr)
                 return send_error(res, 404, fmt::format("no route GET {} (docs/http.md lists them)", printable(req.path)));
@@ -912,8 +961,16 @@ struct http_api::impl {
                 send_error(res, 400, e);
                 return httplib::Server::HandlerResponse::Handled;
             }
-            // Who may ask first (401), then what is asked (400).
+            // Who may ask first (401), then what is asked (405, 400).
             const auto checked = [&]() {
+                if (std::string allow = methods_refusing(req.method, req.path); !allow.empty()) {
+                    mutable_request(req).ranges.clear();
+                    res.set_header("Allow", allow);
+                    res.set_header("Connection", "close");   // a body it sent is not read
+                    send_error(res, 405, fmt::format("{} {}: the route takes {} (docs/http.md)", req.method,
+                                                     printable(req.path), allow));
+                    return httplib::Server::HandlerResponse::Handled;
+                }
                 if (std::string e = check_url_parameters(req); !e.empty()) {
                     mutable_request(req).ranges.clear();
                     res.set_header("Connection", "close");   // a body it sent is not read

@@ -1021,6 +1021,10 @@ int main(int argc, char** argv)
     if (merging != nullptr) {
         const std::string command = merging->get_name();
         try {
+            if (merge_out.empty() && merging->get_option("--output")->count() > 0)
+                throw std::invalid_argument(fmt::format("{}: -o: empty: give the file to write, e.g. -o capture.pcap "
+                                                        "(or -o - for standard output)",
+                                                        command));
             if (merge_out.empty())
                 throw std::invalid_argument(fmt::format("{}: -o FILE is required: where to write the capture, e.g. "
                                                         "linecapctl {} {} -o capture.pcap (or -o - | tshark -r -)",

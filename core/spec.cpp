@@ -151,8 +151,12 @@ u128 low_bits(unsigned n)
 std::string parse_ip_range(std::string_view text, ip_range& r)
 {
     r = ip_range{};
+    if (text.empty())
+        return "no address: give an address (10.4.2.50), a prefix (10.4.2.0/24) or a range (10.4.2.1-10.4.2.9)";
     if (const auto slash = text.find('/'); slash != std::string::npos) {
         const std::string_view addr_text = text.substr(0, slash);
+        if (addr_text.empty())
+            return fmt::format("{}: the address before the / is missing: give a prefix as 10.4.2.0/24", text);
         if (!parse_address(addr_text, r.family, r.lo))
             return fmt::format("{} is not an IPv4 or IPv6 address", addr_text);
         unsigned length = 0;
@@ -175,6 +179,9 @@ std::string parse_ip_range(std::string_view text, ip_range& r)
         const std::string_view lo_text = text.substr(0, dash);
         const std::string_view hi_text = text.substr(dash + 1);
         uint8_t hi_family = 0;
+        if (lo_text.empty() || hi_text.empty())
+            return fmt::format("{}: the address {} the - is missing: give a range as 10.4.2.1-10.4.2.9", text,
+                               lo_text.empty() ? "before" : "after");
         if (!parse_address(lo_text, r.family, r.lo))
             return fmt::format("{} is not an IPv4 or IPv6 address", lo_text);
         if (!parse_address(hi_text, hi_family, r.hi))

@@ -362,12 +362,25 @@ int query_main(int argc, char** argv)
         ->type_name("ADDR");
     CLI::Option* vni_option = app.add_option("--vni", vni, "Only packets whose outermost tunnel has this id (VNI, GRE key, ERSPAN session id)")
         ->type_name("N");
+    // Not ->required(): CLI11 would say "words is required", its name for
+    // the list, not what the user must give.
     app.add_option("words", words,
                    "Capture files or folders (the files linecap wrote there), then the tcpdump expression")
-        ->required()
         ->type_name("FILE|DIR... [EXPRESSION]");
     if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap query"))
         return *status;
+    // -o "" (a variable never set) would be merge's default, merged.pcap
+    // beside the first input: a file nobody named.
+    if (request.merge.output.empty()) {
+        std::cerr << "linecap query: -o: empty: give the file to write, e.g. -o capture.pcap (or -o - for standard "
+                     "output)\n";
+        return 2;
+    }
+    if (words.empty()) {
+        std::cerr << "linecap query: no capture file or folder given: give them, then the expression: linecap query "
+                     "-o OUT DIR \"host 10.0.0.1\"\n";
+        return 2;
+    }
     // The inputs are the leading words that name files or folders; the
     // expression is the rest, as tcpdump takes it.
     // (A path that cannot be looked at for want of permission is an input

@@ -509,9 +509,10 @@ int merge_main(int argc, char** argv)
     CLI::App app{"linecap merge: captures merged into one file in timestamp order", "linecap merge"};
     merge_request request;
     std::string format, since, until;
-    app.add_option("-o,--out", request.output,
-                   "The merged file; - for standard output (default: merged.<ext> beside the first input)")
-        ->type_name("FILE");
+    CLI::Option* out_option =
+        app.add_option("-o,--out", request.output,
+                       "The merged file; - for standard output (default: merged.<ext> beside the first input)")
+            ->type_name("FILE");
     app.add_flag("--force", request.force, "Replace the -o file if it exists");
     // Checked by the parse every entry point shares (core/query_fields.h).
     CLI::Option* format_option =
@@ -528,6 +529,12 @@ int merge_main(int argc, char** argv)
         ->type_name("FILE|DIR");
     if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap merge"))
         return *status;
+    // -o "" (a variable never set) is no request for the default name.
+    if (out_option->count() > 0 && request.output.empty()) {
+        std::cerr << "linecap merge: -o: empty: give the file to write, e.g. -o capture.pcap (or -o - for standard "
+                     "output; leave -o out for merged.<ext> beside the first input)\n";
+        return 2;
+    }
     const auto given = [](const CLI::Option* option, const std::string& text) {
         return option->count() > 0 ? std::optional<std::string>(text) : std::nullopt;   // "" given is a mistake
     };

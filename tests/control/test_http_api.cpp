@@ -970,3 +970,39 @@ TEST_CASE("HTTP: a connection that owes its request past the deadline is closed;
     REQUIRE(head_end != std::string::npos);
     CHECK(reply.size() - head_end - 4 == size_t{4} << 20);
 }
+
+TEST_CASE("HTTP: a method a route does not take is 405 with Allow, on every route; a path no route serves is 404")
+{
+    test_server server(std::vector<std::string>{});
+    const auto ask = [&](std::string_view method, std::string_view path, std::string_view body = "") {
+        return parse_reply(round_trip(server.port(), fmt::format("{} {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}\r\n",
+                                                                 method, path, body)));
+    };
+    // POST without a body was cpp-httplib's 400 (it read for one), with one its 404.
+    http_reply r = ask("POST", "/api/v1/sessions/1/query");
+    INFO(r.head);
+    CHECK(r.status == 405);
+    CHECK(r.has("Allow: GET, HEAD"));
+    CHECK(r.body == R"x({"error":"POST /api/v1/sessions/1/query: the route takes GET, HEAD (docs/http.md)"})x");
+    r = ask("POST", "/api/v1/sessions/1/pcap?since=-1m");
+    CHECK(r.status == 405);
+    CHECK(r.has("Allow: GET, HEAD"));
+    r = ask("GET", "/api/v1/sessions/1/stop");
+    CHECK(r.status == 405);
+    CHECK(r.has("Allow: POST"));
+    CHECK(r.body == R"x({"error":"GET /api/v1/sessions/1/stop: the route takes POST (docs/http.md)"})x");
+    r = ask("PUT", "/api/v1/sessions/1");
+    CHECK(r.status == 405);
+    CHECK(r.has("Allow: GET, HEAD, DELETE"));
+    r = ask("DELETE", "/api/v1/stats");
+    CHECK(r.status == 405);
+    CHECK(r.has("Allow: GET, HEAD"));
+    r = ask("PUT", "/api/v1/sessions");
+    CHECK(r.status == 405);
+    CHECK(r.has("Allow: GET, HEAD, POST"));
+    r = ask("POST", "/api/v1/sessions/1/query", "Content-Length: 2\r\n\r\n{}");   // with a body, not read
+    CHECK(r.status == 405);
+    r = ask("POST", "/api/v1/nothing-here", "Content-Length: 0\r\n");
+    CHECK(r.status == 404);
+    CHECK(r.body == R"x({"error":"no route POST /api/v1/nothing-here (docs/http.md lists them)"})x");
+}

@@ -133,6 +133,25 @@ printf 'not a capture file at all' >"$WORK/text.pcap"
 expect 1 "$WORK/text.pcap: not a capture file" "$LINECAP" query -o "$WORK/x.pcap" "$WORK/text.pcap" tcp
 expect 1 "linecap index: $WORK/text.pcap: not a pcap or pcapng file linecap can index" "$LINECAP" index "$WORK/text.pcap"
 expect 2 "--chunk-bytes" "$LINECAP" index --chunk-bytes 12 "$ring"
+# No input, an empty -o (it would have been merge's merged.pcap beside the
+# first input), an --inner-host without its address: what to give.
+expect_exactly() {   # RC MESSAGE COMMAND...
+    local want_rc=$1 message=$2
+    shift 2
+    local rc=0
+    "$@" >/dev/null 2>"$WORK/err" || rc=$?
+    [ "$rc" = "$want_rc" ] && [ "$(cat "$WORK/err")" = "$message" ] ||
+        fail "$*: exit $rc (want $want_rc), said: $(cat "$WORK/err") (want exactly: $message)"
+}
+expect_exactly 2 'linecap query: no capture file or folder given: give them, then the expression: linecap query -o OUT DIR "host 10.0.0.1"' \
+    "$LINECAP" query -o "$WORK/x.pcap"
+expect_exactly 2 "linecap query: -o: empty: give the file to write, e.g. -o capture.pcap (or -o - for standard output)" \
+    "$LINECAP" query -o "" "$ring" tcp
+[ ! -e "$ring/merged.pcap" ] || fail "linecap query -o '' wrote $ring/merged.pcap"
+expect_exactly 2 "linecap query: --inner-host: /8: the address before the / is missing: give a prefix as 10.4.2.0/24" \
+    "$LINECAP" query --inner-host /8 -o "$WORK/x.pcap" "$ring"
+expect_exactly 2 "linecap query: --inner-host: 10.0.0.1-: the address after the - is missing: give a range as 10.4.2.1-10.4.2.9" \
+    "$LINECAP" query --inner-host 10.0.0.1- -o "$WORK/x.pcap" "$ring"
 [ ! -e "$WORK/x.pcap" ] || fail "a refused query left its output behind"
 
 # The index missing, torn, damaged, or another file's: that file is read
@@ -498,6 +517,9 @@ same_words --inner-host 300.1.1.1 inner_host "--inner-host: 300.1.1.1 is not an 
 same_words --vni "" vni "--vni: empty: give a tunnel id (a whole number from 0 to 4294967295), or leave --vni out for no tunnel term"
 same_words --vni x vni "--vni: \"x\" is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE VNI, a GRE key, an ERSPAN session id)"
 note "the same words from each entry point for an empty or bad --since, --until, --format, --inner-host, --vni"
+rc=0; ctl query "$id" -o "" udp 2>"$WORK/ctl.err" || rc=$?
+[ "$rc" = 2 ] && [ "$(cat "$WORK/ctl.err")" = "linecapctl: query: -o: empty: give the file to write, e.g. -o capture.pcap (or -o - for standard output)" ] ||
+    fail "linecapctl query -o '': exit $rc: $(cat "$WORK/ctl.err")"
 # The URL's parameters: one the route does not take (misspelt), one given
 # twice, a NUL, a bad %-escape are refused (400), never ignored.
 for bad in "fitler=udp|URL parameter \"fitler\": GET /api/v1/sessions/$id/query takes filter, since, until, format, inner_host and vni" \

@@ -461,6 +461,14 @@ TEST_CASE("query: --inner-host takes an address, a prefix or a range, in the wor
     CHECK(parse_inner_host("10.4.2.9-10.4.2.1", r) ==
           "10.4.2.9-10.4.2.1 is a reversed range: the first address must be the lower");
     CHECK(parse_inner_host("foo", r) == "foo is not an IPv4 or IPv6 address, prefix or range");
+    // A side left out is said to be missing, not named as an empty string.
+    CHECK(parse_inner_host("/8", r) == "/8: the address before the / is missing: give a prefix as 10.4.2.0/24");
+    CHECK(parse_inner_host("10.0.0.1-", r) ==
+          "10.0.0.1-: the address after the - is missing: give a range as 10.4.2.1-10.4.2.9");
+    CHECK(parse_inner_host("-10.0.0.9", r) ==
+          "-10.0.0.9: the address before the - is missing: give a range as 10.4.2.1-10.4.2.9");
+    CHECK(parse_inner_host("", r) ==
+          "no address: give an address (10.4.2.50), a prefix (10.4.2.0/24) or a range (10.4.2.1-10.4.2.9)");
     // The same words as a spec's "src" (core/spec.h), after its field's path.
     session_spec spec;
     const std::string e = parse_session_spec_text(R"({"match": [{"src": ["10.4.2.50/24"]}]})", spec);
