@@ -125,11 +125,14 @@ std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64
                                       std::string& mismatch)
 {
     std::vector<byte_range> ranges;
+    // The file's records before each range, so that a record the reader
+    // cannot read whole is named by its place in the file (capture_reader).
+    uint64_t records_before = 0;
     const auto add = [&](uint64_t offset, uint64_t bytes) {
         if (!ranges.empty() && ranges.back().offset + ranges.back().bytes == offset)
             ranges.back().bytes += bytes;
         else
-            ranges.push_back({offset, bytes});
+            ranges.push_back({offset, bytes, records_before});
     };
     uint64_t covered = index.head_bytes;
     for (const index_chunk& c : index.chunks) {
@@ -153,6 +156,7 @@ std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64
             result.chunks_read++;
             add(c.offset, c.bytes);
         }
+        records_before += c.packets;
     }
     if (covered < file_bytes)
         add(covered, file_bytes - covered);   // written after the index's last chunk: read whole

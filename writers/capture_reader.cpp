@@ -121,7 +121,20 @@ struct ranges_source {
     std::vector<byte_range> ranges;   // the head first
     size_t current = 0;
     uint64_t done = 0;                // bytes read of ranges[current]
+    uint64_t delivered = 0;           // bytes of the stream so far: where stdio is in it
     std::atomic<uint64_t>* read_bytes = nullptr;
+
+    // Where byte `position` of the stream is in the file, and the file's
+    // count of records before its range. `from`: the range to look from
+    // (positions only grow), updated.
+    std::pair<uint64_t, uint64_t> in_file(uint64_t position, size_t& from, uint64_t& range_start) const
+    {
+        while (from + 1 < ranges.size() && position >= range_start + ranges[from].bytes) {
+            range_start += ranges[from].bytes;
+            from++;
+        }
+        return {ranges[from].offset + (position - range_start), ranges[from].records_before};
+    }
 };
 
 ssize_t ranges_read(void* cookie, char* buf, size_t n)
@@ -145,10 +158,24 @@ ssize_t ranges_read(void* cookie, char* buf, size_t n)
     }
     if (got > 0) {
         src.done += static_cast<uint64_t>(got);
+        src.delivered += static_cast<uint64_t>(got);
         if (src.read_bytes != nullptr)
             src.read_bytes->fetch_add(static_cast<uint64_t>(got), std::memory_order_relaxed);
     }
     return got;
+}
+
+// ftell() only (stdio asks the cookie once, then counts itself): where the
+// stream is, so a record can be placed in the file. No other seek.
+int ranges_seek(void* cookie, off64_t* offset, int whence)
+{
+    const auto& src = *static_cast<ranges_source*>(cookie);
+    if (whence != SEEK_CUR || *offset != 0) {
+        errno = ESPIPE;
+        return -1;
+    }
+    *offset = static_cast<off64_t>(src.delivered);
+    return 0;
 }
 
 int ranges_close(void* cookie)
@@ -216,6 +243,13 @@ struct capture_reader::pcap_source {
     // itself, from its offset, as before: its truncation to the snap length,
     // its errors and their words stay libpcap's.
     bool direct = false;
+    // Read by ranges (open_ranges; the stream's cookie, closed with it):
+    // where the record being read is in the file, and its number there.
+    const ranges_source* ranges = nullptr;
+    size_t range = 0;                  // of ranges->ranges, the record's
+    uint64_t range_start = 0;          // where that range starts in the stream
+    uint64_t record_offset = 0;        // in the file
+    uint64_t record_number = 0;        // in the file, from 1
     bool swapped = false;        // the file's byte order is not ours
     int dlt = -1;                // pcap_datalink()
     uint64_t prefetched = 0;     // the mapping's cache lines asked for up to here (direct reading)
@@ -388,13 +422,14 @@ std::string capture_reader::open_ranges(int fd, const std::string& path, bool pa
     r->ranges.insert(r->ranges.end(), ranges.begin(), ranges.end());
     uint8_t head[4] = {};
     const ssize_t got = pread(fd, head, sizeof head, 0);
-    FILE* stream = fopencookie(r, "rb", cookie_io_functions_t{ranges_read, nullptr, nullptr, ranges_close});
+    FILE* stream = fopencookie(r, "rb", cookie_io_functions_t{ranges_read, nullptr, ranges_seek, ranges_close});
     if (stream == nullptr) {
         ranges_close(r);
         return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
     }
     auto src = std::make_unique<pcap_source>();
     src->set_buffer(stream, pipe_buffer_bytes);
+    src->ranges = r;
     return open_with_libpcap(std::move(src), stream, head, got > 0 ? static_cast<size_t>(got) : 0, false);
 }
 
@@ -589,10 +624,17 @@ std::string capture_reader::format_name() const
 
 read_status capture_reader::stop(const std::string& what, int64_t offset)
 {
+    // Read by ranges, the records handed out are those of the ranges only:
+    // the record is named by its place in the file, as a whole read names it.
+    uint64_t record = _packets + 1;
+    if (_pcap && _pcap->ranges != nullptr && _pcap->record_number != 0) {
+        record = _pcap->record_number;
+        offset = static_cast<int64_t>(_pcap->record_offset);
+    }
     const std::string where =
-        offset >= 0 ? fmt::format("record {} (byte {})", _packets + 1, offset) : fmt::format("record {}", _packets + 1);
+        offset >= 0 ? fmt::format("record {} (byte {})", record, offset) : fmt::format("record {}", record);
     if (_partial) {
-        _note = fmt::format("{}: ends after {} complete records: {} {}", _path, _packets, where, what);
+        _note = fmt::format("{}: ends after {} complete records: {} {}", _path, record - 1, where, what);
         return read_status::end;
     }
     _error = fmt::format("{}: {}: {}", _path, where, what);
@@ -664,6 +706,19 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
         }
         // Not a record to take as it lies: libpcap reads it, from where it starts.
         std::fseek(src.stream, offset, SEEK_SET);
+    }
+    if (src.ranges != nullptr) {
+        // The record's place in the file: its range's first record's number,
+        // plus the records read in that range before it.
+        const size_t range_before = src.range;
+        const long position = std::ftell(src.stream);
+        if (position >= 0) {
+            const auto [in_file, records_before] =
+                src.ranges->in_file(static_cast<uint64_t>(position), src.range, src.range_start);
+            src.record_number = src.range != range_before || src.record_number == 0 ? records_before + 1
+                                                                                     : src.record_number + 1;
+            src.record_offset = in_file;
+        }
     }
     pcap_pkthdr* h = nullptr;
     const u_char* data = nullptr;

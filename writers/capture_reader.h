@@ -35,6 +35,10 @@ namespace linecap {
 struct byte_range {
     uint64_t offset = 0;
     uint64_t bytes = 0;
+    // The file's count of records before the range (the index's packets of
+    // the chunks before it): a record the reader cannot read whole is named
+    // by its place in the file, whichever ranges were read.
+    uint64_t records_before = 0;
 };
 
 struct capture_record {

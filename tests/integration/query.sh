@@ -237,6 +237,42 @@ check_stale "a record cut off after its index" "host ${hosts[1]} or port 53" \
     "$f2: shorter than its index $f2.idx says (the file changed after it was indexed): read whole"
 cp -p "$WORK/f2.saved" "$f2"
 "$LINECAP" index --chunk-bytes 8192 "$f2" >/dev/null
+# A copy cut inside a record, its index made when it was shorter (the file
+# grew after it) and newer than it: the tail past the index is read by
+# ranges. The record that is not whole is named by its place in the file,
+# the same whatever the expression (the ranges' records were counted
+# instead: 1877, 419, 1394), as a read of the whole file names it.
+read -r cut_size cut_record cut_byte < <(python3 - "$f2" <<'PY'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+o, n = 24, 0
+while o + 16 <= len(d):
+    end = o + 16 + struct.unpack('<I', d[o + 8:o + 12])[0]
+    n += 1
+    if end > 1000000:   # the record across byte 1000000: cut 10 bytes into its packet
+        print(o + 26, n, o)
+        break
+    o = end
+PY
+)
+head -c 600000 "$f2" >"$WORK/cut.pcap"
+"$LINECAP" index --chunk-bytes 8192 "$WORK/cut.pcap" >/dev/null 2>&1 || true   # up to its last whole record
+head -c "$cut_size" "$f2" >"$WORK/cut.pcap"
+touch -d '+1 minute' "$WORK/cut.pcap.idx"
+head -c "$cut_size" "$f2" >"$WORK/cut-whole.pcap"   # no index: read whole
+for e in "" "host ${hosts[1]}" "udp port 53"; do
+    for input in "$WORK/cut.pcap" "$WORK/cut-whole.pcap"; do
+        rc=0
+        # shellcheck disable=SC2086 # the expression's words
+        "$LINECAP" query -o "$WORK/q.pcap" --force "$input" $e 2>"$WORK/q.err" || rc=$?
+        want="linecap query: $input: record $cut_record (byte $cut_byte): truncated dump file;"
+        [ "$rc" = 1 ] && grep -qF -- "$want" "$WORK/q.err" ||
+            fail "a file cut in record $cut_record (byte $cut_byte), expression '$e': exit $rc: $(cat "$WORK/q.err") (want: $want)"
+        [ "$input" = "$WORK/cut-whole.pcap" ] || ! grep -q "read whole" "$WORK/q.err" ||
+            fail "the cut file was not read through its index: $(cat "$WORK/q.err")"
+    done
+done
+note "a cut file: record $cut_record (byte $cut_byte) whatever the expression, through its index or not"
 
 # An input given twice (a file in a folder given too, a folder twice) is
 # read once; the output may be neither an input nor an input's index; an
