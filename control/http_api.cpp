@@ -236,6 +236,26 @@ std::string check_content_length(const httplib::Request& req)
     return {};
 }
 
+// What is wrong with a request's Authorization header (RFC 6750: "Bearer",
+// any case, then the token), or "" when it holds `token`. A client that sent
+// another scheme, or no token, is told so, not that its token is wrong.
+std::string authorization_problem(std::string_view header, std::string_view token)
+{
+    constexpr std::string_view send = "send Authorization: Bearer TOKEN, the token of the daemon's --http-token-file";
+    if (header.empty())
+        return fmt::format("no Authorization header: {}", send);
+    const std::string_view scheme = header.substr(0, header.find(' '));
+    if (scheme.size() != 6 || strncasecmp(scheme.data(), "Bearer", 6) != 0)
+        return fmt::format("Authorization: the \"{}\" scheme is not taken: {}", printable(scheme), send);
+    std::string_view given = header.substr(scheme.size());
+    given.remove_prefix(std::min(given.size(), given.find_first_not_of(' ')));
+    if (given.empty())
+        return fmt::format("Authorization: Bearer without a token: {}", send);
+    if (!same_token(given, token))
+        return fmt::format("the bearer token is wrong: {}", send);
+    return {};
+}
+
 void refuse_too_large(httplib::Response& res)
 {
     // The rest of the body is not read: the connection ends with the reply.
@@ -982,9 +1002,8 @@ struct http_api::impl {
             if (settings.token.empty() || is_console(req))
                 return checked();
             const std::string header = req.get_header_value("Authorization");
-            constexpr std::string_view scheme = "Bearer ";
-            const bool bearer = header.size() > scheme.size() && strncasecmp(header.c_str(), scheme.data(), scheme.size()) == 0;
-            if (bearer && same_token(std::string_view(header).substr(scheme.size()), settings.token))
+            const std::string problem = authorization_problem(header, settings.token);
+            if (problem.empty())
                 return checked();
             // A browser's EventSource cannot send a header: /live takes the
             // token as ?access_token= too (docs/security.md), nothing else does.
@@ -995,10 +1014,7 @@ struct http_api::impl {
             res.set_header("WWW-Authenticate", "Bearer realm=\"linecap\"");
             // A body it sent is not read: the connection ends with the reply.
             res.set_header("Connection", "close");
-            send_error(res, 401,
-                       header.empty() ? "no Authorization header: send Authorization: Bearer TOKEN, the token of "
-                                        "the daemon's --http-token-file"
-                                      : "the bearer token is wrong");
+            send_error(res, 401, problem);
             return httplib::Server::HandlerResponse::Handled;
         });
         // cpp-httplib's own refusals (no such route, a body over the limit,

@@ -356,7 +356,18 @@ expect 401 GET /metrics
 grep -q "http: GET /api/v1/sessions 401 from 127.0.0.1" "$WORK/daemon.log" || fail "no 401 in the log: $(cat "$WORK/daemon.log")"
 expect 401 GET /healthz
 expect 401 GET /api/v1/sessions -H 'Authorization: Bearer 0123456789abcdef0123456789abcdeX'
-jq -e '.error == "the bearer token is wrong"' "$WORK/body" >/dev/null || fail "401: $(cat "$WORK/body")"
+SEND="send Authorization: Bearer TOKEN, the token of the daemon's --http-token-file"
+jq -e --arg m "the bearer token is wrong: $SEND" '.error == $m' "$WORK/body" >/dev/null || fail "401: $(cat "$WORK/body")"
+# Another scheme, or Bearer without a token, is told what is wrong with it (was "the bearer token is wrong").
+expect 401 GET /api/v1/sessions -H "Authorization: Token $(cat "$WORK/token")"
+[ "$(header WWW-Authenticate)" = 'Bearer realm="linecap"' ] || fail "WWW-Authenticate $(header WWW-Authenticate)"
+jq -e --arg m "Authorization: the \"Token\" scheme is not taken: $SEND" '.error == $m' "$WORK/body" >/dev/null ||
+    fail "401 Token: $(cat "$WORK/body")"
+expect 401 GET /api/v1/sessions -H 'Authorization: Bearer'
+jq -e --arg m "Authorization: Bearer without a token: $SEND" '.error == $m' "$WORK/body" >/dev/null ||
+    fail "401 Bearer alone: $(cat "$WORK/body")"
+# The scheme in any case, the token after one space or more (RFC 6750).
+expect 200 GET /api/v1/sessions -H "Authorization: bearer   $(cat "$WORK/token")"
 expect 401 GET /api/v1/sessions -H 'Authorization: Bearer 0123456789abcdef0123456789abcdef0'
 expect 401 GET /api/v1/sessions -H 'Authorization: Basic MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY='
 expect 401 POST /api/v1/sessions --data '{"name": "sneaky"}'
