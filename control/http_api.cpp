@@ -622,8 +622,14 @@ struct http_api::impl {
     // parser and answered by the control thread.
     http_answer command_answer(const json& line, std::shared_ptr<live_stream> live = nullptr)
     {
+        return command_line_answer(line.dump(-1, ' ', false, json::error_handler_t::replace), std::move(live));
+    }
+
+    // The same, given the socket's line as text.
+    http_answer command_line_answer(const std::string& line, std::shared_ptr<live_stream> live = nullptr)
+    {
         request req;
-        if (std::string e = parse_request(line.dump(-1, ' ', false, json::error_handler_t::replace), req); !e.empty())
+        if (std::string e = parse_request(line, req); !e.empty())
             return {400, error_body(e)};
         http_call call;
         call.req = std::move(req);
@@ -839,11 +845,14 @@ struct http_api::impl {
         get("/api/v1/sessions",
                    [this](const Request&, Response& res) { send(res, command_answer({{"cmd", "list"}})); });
         post("/api/v1/sessions", received_body([this](const Request&, Response& res, const std::string& body) {
-            json spec = json::parse(body, nullptr, false);
-            if (spec.is_discarded())
-                return send_error(res, 400, "the body is not valid JSON: send a session spec (docs/filters.md), "
-                                            "e.g. {\"name\": \"web\", \"match\": [{\"dst_ports\": [443]}]}");
-            const http_answer a = command_answer({{"cmd", "start"}, {"spec", std::move(spec)}});
+            // Checked as linecapctl and the one-shot check a spec file (the
+            // same words, with where), then handed to the socket's parser as
+            // written: parsed and written out again, "-0" had become 0 (and
+            // been taken) where every other entry point refuses it.
+            json spec;
+            if (std::string e = parse_spec_json(body, spec); !e.empty())
+                return send_error(res, 400, "start: spec: " + e);
+            const http_answer a = command_line_answer(R"({"cmd":"start","spec":)" + body + "}");
             if (a.status == 201) {
                 const json reply = json::parse(a.body, nullptr, false);
                 if (reply.contains("id") && reply["id"].is_string())

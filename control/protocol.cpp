@@ -82,9 +82,10 @@ std::string parse_request(std::string_view line, request& out)
     if (line.size() > max_request_bytes)
         return fmt::format("request of {} bytes refused: the limit is {} bytes per line", line.size(),
                            max_request_bytes);
-    json j = json::parse(line, nullptr, false);
-    if (j.is_discarded())
-        return "not valid JSON: send one JSON object per line, e.g. {\"cmd\":\"list\"}";
+    // The same words, with where, as a spec file's (linecapctl start -F, the one-shot's -F, the HTTP body).
+    json j;
+    if (std::string e = parse_spec_json(line, j); !e.empty())
+        return e + ": send one JSON object per line, e.g. {\"cmd\":\"list\"}";
     if (!j.is_object())
         return fmt::format("expected a JSON object, got {}", quote(j));
     const auto cmd_field = j.find("cmd");

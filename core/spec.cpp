@@ -37,7 +37,7 @@ struct spec_value {
     spec_value at(const std::string& key) const { return {value.at(key), path.empty() ? key : path + "." + key}; }
     spec_value at(size_t i) const { return {value.at(i), fmt::format("{}[{}]", path, i)}; }
 
-    std::string text() const { return value.dump(); }
+    std::string text() const { return negative_zero() ? "-0" : value.dump(); }
 
     const std::string& string() const
     {
@@ -51,11 +51,20 @@ struct spec_value {
             fail(fmt::format("expected true or false, got {}", text()));
         return value.get<bool>();
     }
+    // nlohmann reads every number without a sign as unsigned, and "-0" as a
+    // signed 0: refused where a number without a sign is asked, and said.
+    bool negative_zero() const
+    {
+        return value.is_number_integer() && !value.is_number_unsigned() && value.get<int64_t>() == 0;
+    }
+    std::string sign_hint() const { return negative_zero() ? ": write 0, without a sign" : ""; }
+
     uint64_t whole_number(uint64_t min, uint64_t max) const
     {
         if (!value.is_number_unsigned() || value.get<uint64_t>() < min || value.get<uint64_t>() > max)
-            fail(max == UINT64_MAX ? fmt::format("{} is not a whole number {} or more", text(), min)
-                                   : fmt::format("{} is not a whole number from {} to {}", text(), min, max));
+            fail(max == UINT64_MAX
+                     ? fmt::format("{} is not a whole number {} or more{}", text(), min, sign_hint())
+                     : fmt::format("{} is not a whole number from {} to {}{}", text(), min, max, sign_hint()));
         return value.get<uint64_t>();
     }
     // A list of at least one element. An empty list would match nothing:
@@ -222,7 +231,7 @@ port_range parse_port_range(const spec_value& f)
 {
     if (f.value.is_number()) {
         if (!f.value.is_number_unsigned() || f.value.get<uint64_t>() > 65535)
-            f.fail(fmt::format("{} is not a port", f.text()));
+            f.fail(fmt::format("{} is not a port{}", f.text(), f.sign_hint()));
         const auto p = static_cast<uint16_t>(f.value.get<uint64_t>());
         return {p, p};
     }
@@ -391,7 +400,7 @@ tunnel_id_range parse_tunnel_id_range(const spec_value& f)
                        "ERSPAN session id: 10)";
     if (f.value.is_number()) {
         if (!f.value.is_number_unsigned() || f.value.get<uint64_t>() > max_tunnel_id)
-            f.fail(fmt::format("{} {}", f.text(), what));
+            f.fail(fmt::format("{} {}{}", f.text(), what, f.sign_hint()));
         const auto v = static_cast<uint32_t>(f.value.get<uint64_t>());
         return {v, v};
     }
@@ -822,10 +831,24 @@ std::string parse_spec_json(std::string_view text, json& j)
 {
     try {
         j = json::parse(text);
+    } catch (const json::parse_error& e) {
+        // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..."
+        // -> "not valid JSON at byte 31 (line 3, column 5): syntax error ..."
+        std::string what = e.what();
+        std::string where;
+        if (const auto p = what.find("] parse error at "); p != std::string::npos) {
+            what = what.substr(p + 17);
+            if (const auto colon = what.find(": "); colon != std::string::npos && what.starts_with("line ")) {
+                where = fmt::format(" ({})", what.substr(0, colon));
+                what = what.substr(colon + 2);
+            }
+        } else if (const auto tag = what.find("] "); tag != std::string::npos) {
+            what = what.substr(tag + 2);
+        }
+        return fmt::format("not valid JSON at byte {}{}: {}", e.byte, where, what);
     } catch (const json::exception& e) {
         // Not only parse_error: a number too large for a double (1e400) is
         // out_of_range, and escaped as far as std::terminate (found by fuzz-spec).
-        // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." -> the part after the tag
         std::string what = e.what();
         if (const auto p = what.find("] "); p != std::string::npos)
             what = what.substr(p + 2);

@@ -116,7 +116,15 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"name":"../etc"})") ==
           "name: \"../etc\": a session name has only letters, digits, '.', '_' and '-'");
     CHECK(spec_error(R"([1,2])") == "expected an object {...}, got [1,2]");
-    CHECK_THAT(spec_error(R"({"match": [})"), Catch::StartsWith("not valid JSON: parse error at line 1, column 12"));
+    CHECK(spec_error(R"({"match": [})") ==
+          "not valid JSON at byte 12 (line 1, column 12): syntax error while parsing value - unexpected '}'; "
+          "expected '[', '{', or a literal");
+    CHECK(spec_error("{\n  \"snaplen\": 96,,\n}") ==
+          "not valid JSON at byte 19 (line 2, column 17): syntax error while parsing object key - unexpected ','; "
+          "expected string literal");
+    // "-0" (nlohmann's signed 0) where a number without a sign is asked: refused, named as written.
+    CHECK(spec_error(R"({"snaplen": -0})") == "snaplen: -0 is not a whole number from 0 to 262144: write 0, without a sign");
+    CHECK(spec_error(R"({"match": [{"dst_ports": [-0]}]})") == "match[0].dst_ports[0]: -0 is not a port: write 0, without a sign");
     // Found by fuzz-spec: nlohmann's out_of_range escaped parse_session_spec_text and aborted `linecap -F`.
     CHECK(spec_error(R"({"snaplen": 1e400})") == "not valid JSON: number overflow parsing '1e400'");
     CHECK_THAT(spec_error(R"({"bpf":"tcp port"})"), Catch::StartsWith("bpf: \"tcp port\": can't parse filter expression: syntax error"));

@@ -120,7 +120,7 @@ echo '{"match":[{},{},{"dst_ports":[70000]}]}' >"$WORK/bad-port.json"
 echo '{"match":[{"src":["10.1.0.5/24"]}]' >"$WORK/bad-json.json"
 echo '{"payload":{"patterns":["(unclosed"]}}' >"$WORK/bad-regex.json"
 expect_error 2 "--filter-file $WORK/bad-port.json: match\[2\].dst_ports\[0\]: 70000 is not a port" "${E[@]}" -- -w "$out" -F "$WORK/bad-port.json"
-expect_error 2 "not valid JSON: parse error at line 2" "${E[@]}" -- -w "$out" -F "$WORK/bad-json.json"
+expect_error 2 "not valid JSON at byte 36 (line 2, column 1): syntax error while parsing object - unexpected end of input; expected '}'" "${E[@]}" -- -w "$out" -F "$WORK/bad-json.json"
 expect_error 2 "payload.patterns\[0\]: \"(unclosed\": Missing close parenthesis" "${E[@]}" -- -w "$out" -F "$WORK/bad-regex.json"
 expect_error 2 "cannot read it: No such file or directory" "${E[@]}" -- -w "$out" -F "$WORK/missing.json"
 expect_error 2 "--filter-file $WORK/bad-port.json: match\[2\].dst_ports\[0\]: 70000 is not a port" "${E[@]}" -- -w "$out" -F "$WORK/bad-port.json" -s 64

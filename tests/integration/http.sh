@@ -125,7 +125,31 @@ grep -q snaplen <<<"$http_error" || fail "the refusal does not name snaplen: $ht
 expect 400 POST /api/v1/sessions --data '{"name": "bad", "match": [{"protocols": ["bogus"]}]}'
 jq -e '.error | startswith("start: spec: ") and contains("bogus")' "$WORK/body" >/dev/null || fail "$(cat "$WORK/body")"
 expect 400 POST /api/v1/sessions --data 'not json'
-jq -e '.error | startswith("the body is not valid JSON")' "$WORK/body" >/dev/null || fail "$(cat "$WORK/body")"
+jq -e '.error == "start: spec: not valid JSON at byte 2 (line 1, column 2): syntax error while parsing value - invalid literal; last read: '"'"'no'"'"'"' \
+    "$WORK/body" >/dev/null || fail "$(cat "$WORK/body")"
+# Not JSON, and "-0" (valid JSON, taken over HTTP alone, its 0 written out again): the words linecapctl
+# start -F and the one-shot's -F give, after "start: spec: " (and the socket's, for -0: the body goes to it as written).
+for bad in '{"name": "web", "snaplen": 96,, "match": []}' '{"name":"a"} {"name":"b"}' \
+    '{"name":"z","snaplen":-0}' '{"name":"z","match":[{"dst_ports":[-0]}]}'; do
+    expect 400 POST /api/v1/sessions --data "$bad"
+    http_error=$(jq -r .error "$WORK/body")
+    printf '%s' "$bad" >"$WORK/bad.json"
+    rc=0; ctl start -F "$WORK/bad.json" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 2 ] || fail "linecapctl start -F $bad: exit $rc"
+    [ "$(cat "$WORK/err")" = "linecapctl: start: --filter-file $WORK/bad.json: ${http_error#start: spec: }" ] ||
+        fail "$bad: linecapctl start says $(cat "$WORK/err"), the API $http_error"
+    "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-oneshot" -- -r "$WORK/in.pcap" -w "$WORK/os-out" \
+        -F "$WORK/bad.json" 2>"$WORK/err" && fail "the one-shot took $bad"
+    [ "$(head -1 "$WORK/err")" = "linecap: --filter-file $WORK/bad.json: ${http_error#start: spec: }" ] ||
+        fail "$bad: the one-shot says $(head -1 "$WORK/err"), the API $http_error"
+    case $bad in *-0*)
+        [ "$http_error" = "$(socket_error "{\"cmd\":\"start\",\"spec\":$bad}")" ] ||
+            fail "$bad: the socket says $(socket_error "{\"cmd\":\"start\",\"spec\":$bad}"), the API $http_error";;
+    esac
+done
+expect 400 POST /api/v1/sessions --data '{"name":"z","snaplen":-0}'
+jq -e '.error == "start: spec: snaplen: -0 is not a whole number from 0 to 262144: write 0, without a sign"' \
+    "$WORK/body" >/dev/null || fail "-0: $(cat "$WORK/body")"
 expect 400 POST /api/v1/sessions --data '[1, 2]'
 [ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"start","spec":[1,2]}')" ] || fail "$(cat "$WORK/body")"
 note "a body over 64 KiB: 413, sent whole or chunked"
