@@ -225,6 +225,51 @@ std::vector<ip_range> parse_addresses(const spec_value& f)
     return out;
 }
 
+// --- bpf -----------------------------------------------------------------------
+
+// libpcap's optimiser takes time that grows with the cube of an expression's
+// terms (500 "host" terms joined by "or" kept a CPU 25 s, 800 100 s), and a
+// compile cannot be abandoned once begun: a start waited for it, and its
+// CPU was the control thread's. 128 terms compile within half a second; many
+// addresses or ports belong in the rules' lists, which cost nothing per entry
+// (one rte_acl pass).
+constexpr size_t max_bpf_terms = 128;
+constexpr size_t max_bpf_bytes = 8192;
+
+// An expression's terms: its "and", "or", "&&" and "||" operators, plus one.
+size_t bpf_terms(std::string_view expression)
+{
+    size_t operators = 0;
+    for (const std::string_view op : {"&&", "||"})
+        for (size_t at = expression.find(op); at != std::string_view::npos; at = expression.find(op, at + 2))
+            operators++;
+    for (size_t begin = 0; begin < expression.size();) {
+        const size_t start = expression.find_first_not_of(" \t\n()!", begin);
+        if (start == std::string_view::npos)
+            break;
+        const size_t end = std::min(expression.find_first_of(" \t\n()!", start), expression.size());
+        const std::string_view word = expression.substr(start, end - start);
+        operators += word == "and" || word == "or";
+        begin = end;
+    }
+    return operators + 1;
+}
+
+const std::string& checked_bpf_size(const spec_value& f)
+{
+    const std::string& expression = f.string();
+    constexpr std::string_view instead = "match many addresses or ports with the rules' lists (\"src\", \"dst\", "
+                                         "\"dst_ports\"...: docs/filters.md), or split the capture into sessions";
+    if (expression.size() > max_bpf_bytes)
+        f.fail(fmt::format("the expression is {} bytes, over the {} linecap compiles: {}", expression.size(),
+                           max_bpf_bytes, instead));
+    if (const size_t terms = bpf_terms(expression); terms > max_bpf_terms)
+        f.fail(fmt::format("the expression has {} terms joined by and/or, over the {} linecap compiles (libpcap's "
+                           "optimiser takes time that grows with their cube: 500 took 25 s): {}",
+                           terms, max_bpf_terms, instead));
+    return expression;
+}
+
 // --- ports, protocols, flags --------------------------------------------------
 
 port_range parse_port_range(const spec_value& f)
@@ -548,7 +593,7 @@ constexpr session_field fields[] = {
     {"match[].bidirectional", "--bidirectional", "", "The rule also matches with source and destination swapped",
      flag},
     {"bpf", "--bpf", "EXPR", "A tcpdump filter expression, ANDed with the rules (and with the spec file's)", text,
-     false, [](const spec_value& f, session_spec& s) { s.bpf = f.string(); }},
+     false, [](const spec_value& f, session_spec& s) { s.bpf = checked_bpf_size(f); }},
     {"netmask", "--netmask", "A.B.C.D",
      "The IPv4 netmask of the expression's \"ip broadcast\" (default 0.0.0.0, as tcpdump -r: "
      "255.255.255.255 and 0.0.0.0 only)",

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/filters/filter_helpers.h"
 
@@ -127,6 +128,21 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"match": [{"dst_ports": [-0]}]})") == "match[0].dst_ports[0]: -0 is not a port: write 0, without a sign");
     // Found by fuzz-spec: nlohmann's out_of_range escaped parse_session_spec_text and aborted `linecap -F`.
     CHECK(spec_error(R"({"snaplen": 1e400})") == "not valid JSON: number overflow parsing '1e400'");
+    // An expression's terms are bounded (libpcap's optimiser: time as their cube), said the same from every
+    // entry point (the one-shot's and linecapctl's words, the socket's and HTTP's specs all come here).
+    const auto hosts = [](size_t n, std::string_view op) {
+        std::string e = "host 10.0.0.0";
+        for (size_t i = 1; i < n; i++)
+            e += fmt::format(" {} host 10.0.{}.{}", op, i / 256, i % 256);
+        return e;
+    };
+    CHECK(spec_error(nlohmann::json{{"bpf", hosts(128, "or")}}.dump()).empty());
+    CHECK(spec_error(nlohmann::json{{"bpf", hosts(129, "||")}}.dump()) ==
+          "bpf: the expression has 129 terms joined by and/or, over the 128 linecap compiles (libpcap's optimiser "
+          "takes time that grows with their cube: 500 took 25 s): match many addresses or ports with the rules' "
+          "lists (\"src\", \"dst\", \"dst_ports\"...: docs/filters.md), or split the capture into sessions");
+    CHECK_THAT(spec_error(nlohmann::json{{"bpf", "tcp and (" + std::string(9000, ' ') + "udp)"}}.dump()),
+               Catch::StartsWith("bpf: the expression is 9013 bytes, over the 8192 linecap compiles: "));
     CHECK_THAT(spec_error(R"({"bpf":"tcp port"})"), Catch::StartsWith("bpf: \"tcp port\": can't parse filter expression: syntax error"));
     CHECK_THAT(spec_error(R"({"bpf":"tcp port 99999"})"), Catch::Contains("port 99999"));
     CHECK_THAT(spec_error(R"({"payload":{"patterns":["ok", "(ab"]}})"),
