@@ -131,7 +131,11 @@ bool compare(uint16_t op, uint32_t v, uint32_t k)
 
 class evaluator {
 public:
-    evaluator(const std::vector<bpf_insn>& program, const index_chunk& chunk) : _program(program), _chunk(chunk) {}
+    evaluator(const std::vector<bpf_insn>& program, const index_chunk& chunk, int block)
+        : _program(program), _chunk(chunk), _block(block)
+    {
+    }
+    uint32_t asked = 0;   // bit f: a path compared a value of set f
 
     // May a path from `s` return nonzero?
     bool accepts(const state& s)
@@ -208,7 +212,8 @@ private:
                     can_be_false = !can_be_true;
                 } else if (a.kind == abstract_value::field) {
                     const char how = op == BPF_JEQ ? '=' : op == BPF_JGT ? '>' : op == BPF_JGE ? '}' : '&';
-                    can_be_true = _chunk.holds(a.set, how, a.mask, k);
+                    can_be_true = _chunk.holds(a.set, how, a.mask, k, _block);
+                    asked |= 1u << static_cast<unsigned>(a.set);
                 } else if (a.kind == abstract_value::ethertype && op == BPF_JEQ && a.mask == UINT32_MAX) {
                     taken.facts.ethertype = static_cast<uint16_t>(k);
                 } else if (a.kind == abstract_value::fragment && op == BPF_JSET && (a.mask & k & 0x1fff) == 0x1fff) {
@@ -227,6 +232,7 @@ private:
 
     const std::vector<bpf_insn>& _program;
     const index_chunk& _chunk;
+    const int _block;
     std::map<state, bool> _memo;
 };
 
@@ -251,12 +257,15 @@ std::string chunk_filter::load(const bpf_program& program)
     return {};
 }
 
-bool chunk_filter::may_match(const index_chunk& chunk) const
+bool chunk_filter::may_match(const index_chunk& chunk, int block, uint32_t* asked_sets) const
 {
     if (_program.empty())
         return true;
-    evaluator e(_program, chunk);
-    return e.accepts(state{0, {}, {}, {}});
+    evaluator e(_program, chunk, block);
+    const bool may = e.accepts(state{0, {}, {}, {}});
+    if (asked_sets != nullptr)
+        *asked_sets = e.asked;
+    return may;
 }
 
 } // namespace linecap

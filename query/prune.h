@@ -32,8 +32,11 @@ public:
     // An empty filter (no expression): every chunk.
     bool empty() const { return _program.empty(); }
 
-    // May a packet of `chunk` be accepted by the program?
-    bool may_match(const index_chunk& chunk) const;
+    // May a packet of `chunk` be accepted by the program? Of its block
+    // `block` (index_chunk::blocks), if not -1. `asked_sets`, if given: bit
+    // f set when the answer compared a value of set f (index_field): its
+    // blocks can tell more only when the IPv4 addresses were asked.
+    bool may_match(const index_chunk& chunk, int block = -1, uint32_t* asked_sets = nullptr) const;
 
 private:
     std::vector<bpf_insn> _program;

@@ -128,11 +128,38 @@ std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64
     // The file's records before each range, so that a record the reader
     // cannot read whole is named by its place in the file (capture_reader).
     uint64_t records_before = 0;
-    const auto add = [&](uint64_t offset, uint64_t bytes) {
+    const auto add = [&](uint64_t offset, uint64_t bytes, uint64_t records) {
         if (!ranges.empty() && ranges.back().offset + ranges.back().bytes == offset)
             ranges.back().bytes += bytes;
         else
-            ranges.push_back({offset, bytes, records_before});
+            ranges.push_back({offset, bytes, records});
+    };
+    // Does the record its index names start at `offset` (its first 16
+    // bytes' CRC)? Records moved (one deleted or cut out after indexing)
+    // put another's bytes there.
+    const auto starts_there = [&](uint64_t offset, uint64_t bytes, uint32_t crc) {
+        uint8_t start[index_first_bytes];
+        const auto n = static_cast<size_t>(std::min(bytes, index_first_bytes));
+        if (pread(fd, start, n, static_cast<off_t>(offset)) == static_cast<ssize_t>(n) && index_crc(start, n) == crc)
+            return true;
+        mismatch = fmt::format("the chunk at byte {} does not start with the record its index names", offset);
+        return false;
+    };
+    const auto in_window = [&](const index_chunk& c) {
+        return c.packets == 0 || (c.max_ns >= request.merge.since_ns && c.min_ns <= request.merge.until_ns);
+    };
+    // The sets the first chunk's answer asked about, of every chunk in the
+    // window, asked of the disk at once (a finished index's sets are read
+    // from its file one chunk at a time: on a cold disk each read would
+    // wait its turn).
+    bool read_ahead = !(index.source && index.source->fd >= 0);
+    const auto ask_ahead = [&](uint32_t asked_sets) {
+        read_ahead = true;
+        for (const index_chunk& c : index.chunks)
+            for (size_t f = 0; f < index_field_count; f++)
+                if ((asked_sets & (1u << f)) != 0 && c.stored[f].size != 0 && !c.pinned() && in_window(c))
+                    posix_fadvise(index.source->fd, static_cast<off_t>(c.stored[f].offset), c.stored[f].size,
+                                  POSIX_FADV_WILLNEED);
     };
     uint64_t covered = index.head_bytes;
     for (const index_chunk& c : index.chunks) {
@@ -140,26 +167,43 @@ std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64
             break;   // past what is read of the file (a .part's complete records)
         result.chunks++;
         covered = c.offset + c.bytes;
-        const bool in_window =
-            c.packets == 0 || (c.max_ns >= request.merge.since_ns && c.min_ns <= request.merge.until_ns);
-        if (c.pinned() || (in_window && filter.may_match(c) && tunnel_terms_may_hold(request, c))) {
-            // It must start where the index says: a record's header (its
-            // time and lengths) at its offset. Records moved (one deleted
-            // or cut out after indexing) put another's bytes there.
-            uint8_t start[index_first_bytes];
-            const auto n = static_cast<size_t>(std::min(c.bytes, index_first_bytes));
-            if (pread(fd, start, n, static_cast<off_t>(c.offset)) != static_cast<ssize_t>(n) ||
-                index_crc(start, n) != c.first_crc) {
-                mismatch = fmt::format("the chunk at byte {} does not start with the record its index names", c.offset);
-                return {};
+        uint32_t asked_sets = 0;
+        const bool may = !c.pinned() && in_window(c) && filter.may_match(c, -1, &asked_sets);
+        if (!read_ahead && asked_sets != 0)
+            ask_ahead(asked_sets);
+        if (c.pinned() || (may && tunnel_terms_may_hold(request, c))) {
+            // Of a chunk with blocks, when its IPv4 addresses decided: the
+            // blocks that may match. Else the whole chunk.
+            const bool asks_ipv4 = (asked_sets & (1u << static_cast<unsigned>(index_field::ipv4_address))) != 0;
+            const index_blocks* blocks = asks_ipv4 && !c.pinned() ? c.blocks() : nullptr;
+            bool read_any = true;
+            if (blocks == nullptr) {
+                if (!starts_there(c.offset, c.bytes, c.first_crc))
+                    return {};
+                add(c.offset, c.bytes, records_before);
+            } else {
+                const size_t ranges_before = ranges.size();
+                const uint64_t range_bytes_before = ranges.empty() ? 0 : ranges.back().bytes;
+                uint64_t block_records = records_before;
+                for (size_t j = 0; j < blocks->places.size(); j++) {
+                    const index_block& b = blocks->places[j];
+                    if (filter.may_match(c, static_cast<int>(j))) {
+                        if (!starts_there(b.offset, b.bytes, b.first_crc))
+                            return {};
+                        add(b.offset, b.bytes, block_records);
+                    }
+                    block_records += b.packets;
+                }
+                if (ranges.size() == ranges_before && (ranges.empty() || ranges.back().bytes == range_bytes_before))
+                    read_any = false;
             }
-            result.chunks_read++;
-            add(c.offset, c.bytes);
+            result.chunks_read += read_any ? 1 : 0;
         }
+        c.drop_read_sets();
         records_before += c.packets;
     }
     if (covered < file_bytes)
-        add(covered, file_bytes - covered);   // written after the index's last chunk: read whole
+        add(covered, file_bytes - covered, records_before);   // written after the index's last chunk: read whole
     return ranges;
 }
 

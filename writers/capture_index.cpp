@@ -117,6 +117,9 @@ bool prefix_mask(uint32_t mask)
     return (~mask & (~mask + 1)) == 0;
 }
 
+constexpr unsigned flow_block_shift = 48;   // an IPv4 flow's block, in its entry's `rest`
+constexpr uint64_t flow_block_bits = uint64_t{0xffff} << flow_block_shift;
+
 } // namespace
 
 namespace {
@@ -135,6 +138,45 @@ index_set_source::~index_set_source()
         ::close(fd);
 }
 
+namespace {
+
+// The bytes of `s` (in `source`'s memory, or read into `read`), checked
+// against its CRC: null and `damage` in words when they cannot be had.
+const uint8_t* stored_bytes(const stored_set& s, const index_set_source& source, std::vector<uint8_t>& read,
+                            std::string& damage)
+{
+    const uint8_t* bytes = s.bytes;
+    if (bytes == nullptr) {
+        read.resize(s.size);
+        errno = 0;   // a short file sets none
+        if (!pread_all(source.fd, read.data(), read.size(), s.offset)) {
+            damage = fmt::format("cannot read it: {}", errno != 0 ? error_text(errno) : "the index is shorter");
+            return nullptr;
+        }
+        bytes = read.data();
+    }
+    if (index_crc(bytes, s.size) != s.crc) {
+        damage = "damaged (its CRC does not match)";
+        return nullptr;
+    }
+    return bytes;
+}
+
+constexpr unsigned blocks_unreadable = 1u << index_field_count;   // index_chunk::unreadable's bit for the block table
+
+// A block table as index_builder serializes it (host byte order): the
+// number of blocks n (2 to index_max_blocks), then per block its offset
+// from the chunk's start, its packets and the CRC of its first 16 bytes
+// (3 x 32 bits), then one byte per value of the chunk's IPv4 set, in the
+// set's order: bit j, the value occurs in block j.
+struct block_table_entry {
+    uint32_t offset;
+    uint32_t packets;
+    uint32_t first_crc;
+};
+
+} // namespace
+
 const roaring_bitmap_s* index_chunk::set(index_field field) const
 {
     const auto f = static_cast<size_t>(field);
@@ -142,18 +184,8 @@ const roaring_bitmap_s* index_chunk::set(index_field field) const
     if (sets[f] || s.size == 0 || !source || (unreadable & (1u << f)) != 0)
         return sets[f].get();
     std::vector<uint8_t> read;
-    const uint8_t* bytes = s.bytes;
     std::string damage;
-    if (bytes == nullptr) {
-        read.resize(s.size);
-        errno = 0;   // a short file sets none
-        if (!pread_all(source->fd, read.data(), read.size(), s.offset))
-            damage = fmt::format("cannot read it: {}", errno != 0 ? error_text(errno) : "the index is shorter");
-        bytes = read.data();
-    }
-    if (damage.empty() && index_crc(bytes, s.size) != s.crc)
-        damage = "damaged (its CRC does not match)";
-    if (damage.empty()) {
+    if (const uint8_t* bytes = stored_bytes(s, *source, read, damage)) {
         sets[f].reset(roaring_bitmap_portable_deserialize_safe(reinterpret_cast<const char*>(bytes), s.size));
         if (!sets[f])
             damage = "not a set it can decode";
@@ -164,6 +196,64 @@ const roaring_bitmap_s* index_chunk::set(index_field field) const
         source->first_damage = fmt::format("the {} set of the chunk at byte {} of the capture file, at byte {}: {}",
                                            field_names[f], offset, s.offset, damage);
     return sets[f].get();
+}
+
+const index_blocks* index_chunk::blocks() const
+{
+    if (_blocks)
+        return _blocks->places.empty() ? nullptr : &*_blocks;
+    _blocks.emplace();
+    if ((block_table.empty() && (stored_blocks.size == 0 || !source)) || folded(index_field::ipv4_address))
+        return nullptr;
+    std::vector<uint8_t> read;
+    std::string damage;
+    const uint8_t* bytes = block_table.data();
+    size_t size = block_table.size();
+    if (block_table.empty()) {
+        bytes = stored_bytes(stored_blocks, *source, read, damage);
+        size = stored_blocks.size;
+    }
+    const roaring_bitmap_t* ipv4 = bytes == nullptr ? nullptr : set(index_field::ipv4_address);
+    if (bytes != nullptr && ipv4 != nullptr) {
+        uint32_t n = 0;
+        if (size >= sizeof n)
+            std::memcpy(&n, bytes, sizeof n);
+        const uint64_t values = roaring_bitmap_get_cardinality(ipv4);
+        std::vector<index_block> places;
+        bool ok = n >= 2 && n <= index_max_blocks && size == sizeof n + n * sizeof(block_table_entry) + values;
+        uint64_t packets_sum = 0;
+        for (uint32_t j = 0; ok && j < n; j++) {
+            block_table_entry e;
+            std::memcpy(&e, bytes + sizeof n + j * sizeof e, sizeof e);
+            // Contiguous from the chunk's start, each inside it.
+            ok = (j == 0 ? e.offset == 0 : e.offset > places.back().offset - offset) && e.offset < this->bytes;
+            if (ok && j > 0)
+                places.back().bytes = offset + e.offset - places.back().offset;
+            places.push_back({offset + e.offset, this->bytes - e.offset, e.packets, e.first_crc});
+            packets_sum += e.packets;
+        }
+        if (ok && packets_sum == packets) {
+            _blocks->places = std::move(places);
+            const uint8_t* masks = bytes + sizeof n + n * sizeof(block_table_entry);
+            _blocks->masks.assign(masks, masks + values);
+            return &*_blocks;
+        }
+        damage = "not a block table it can read";
+    }
+    if (damage.empty() || block_table.size() > 0)
+        return nullptr;   // the IPv4 set itself is unreadable: counted as that
+    unreadable |= static_cast<uint16_t>(blocks_unreadable);
+    if (source->damaged++ == 0)
+        source->first_damage = fmt::format("the block table of the chunk at byte {} of the capture file, at byte {}: {}",
+                                           offset, stored_blocks.offset, damage);
+    return nullptr;
+}
+
+void index_chunk::drop_read_sets() const
+{
+    for (size_t f = 0; f < index_field_count; f++)
+        if (stored[f].size != 0 && source)
+            sets[f].reset();
 }
 
 std::string capture_index::damage_note() const
@@ -213,8 +303,24 @@ constexpr uint64_t folded_high = 0x10000;   // a folded set's high halves: 0x100
 
 } // namespace
 
-bool index_chunk::holds(index_field field, char op, uint32_t mask, uint32_t k) const
+bool index_chunk::holds(index_field field, char op, uint32_t mask, uint32_t k, int block) const
 {
+    if (block >= 0 && field == index_field::ipv4_address && op == '=' && prefix_mask(mask)) {
+        const index_blocks* b = blocks();
+        const roaring_bitmap_t* r = set(field);
+        if (b != nullptr && r != nullptr && static_cast<size_t>(block) < b->places.size()) {
+            if ((k & ~mask) != 0)
+                return false;
+            // The values in [k, k | ~mask]: ranks lo to hi - 1.
+            const uint64_t lo = k == 0 ? 0 : roaring_bitmap_rank(r, k - 1);
+            const uint64_t hi = roaring_bitmap_rank(r, k | ~mask);
+            const auto bit = static_cast<uint8_t>(1u << block);
+            for (uint64_t i = lo; i < hi; i++)
+                if ((b->masks[static_cast<size_t>(i)] & bit) != 0)
+                    return true;
+            return false;
+        }
+    }
     const roaring_bitmap_t* r = set(field);
     if (r == nullptr)
         return true;   // unreadable: the chunk is read
@@ -254,15 +360,20 @@ index_builder::index_builder(folding fold) : _fold(fold)
     reset();
 }
 
+void index_builder::empty_recent(size_t f)
+{
+    // Empty: 0 in every slot but 0's own, which holds 1 (whose slot is another).
+    static_assert(recent_slot(0) == 0 && recent_slot(1) != 0);
+    _recent[f].fill(0);
+    _recent[f][recent_slot(0)] = 1;
+}
+
 void index_builder::reset()
 {
     for (size_t f = 0; f < wide_fields; f++) {
         _wide[f].reset(roaring_bitmap_create());
         _pending[f].clear();
-        // Empty: 0 in every slot but 0's own, which holds 1 (whose slot is another).
-        static_assert(recent_slot(0) == 0 && recent_slot(1) != 0);
-        _recent[f].fill(0);
-        _recent[f][recent_slot(0)] = 1;
+        empty_recent(f);
     }
     _protocols.fill(0);
     _l4_words.fill(0);
@@ -271,6 +382,10 @@ void index_builder::reset()
     _packets = 0;
     _min_ns = UINT64_MAX;
     _max_ns = 0;
+    _blocks.clear();
+    _flow_block = 0;
+    _block_values.clear();
+    _block_ipv4.reset(roaring_bitmap_create());
 }
 
 void index_builder::flush(size_t f)
@@ -279,7 +394,65 @@ void index_builder::flush(size_t f)
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
     roaring_bitmap_add_many(_wide[f].get(), v.size(), v.data());
+    if (f == static_cast<size_t>(index_field::ipv4_address) && !_blocks.empty())
+        roaring_bitmap_add_many(_block_ipv4.get(), v.size(), v.data());
     v.clear();
+}
+
+void index_builder::start_block(uint64_t offset, const uint8_t* first16)
+{
+    if (!_blocks.empty())
+        close_block();
+    _blocks.push_back({offset, _packets, index_crc(first16, index_first_bytes)});
+    _block_offset = offset;
+    _flow_block = uint64_t{_blocks.size()} << flow_block_shift;
+}
+
+// The open block's IPv4 values, kept sorted; the IPv4 cache, which would
+// hide a value's first packet in the next block, emptied (16 KiB once per
+// block: 2 MiB of file). The IPv4 flow cache keeps its flows: each entry
+// says which block it was met in (seen_flow4).
+void index_builder::close_block()
+{
+    constexpr auto ipv4 = static_cast<size_t>(index_field::ipv4_address);
+    flush(ipv4);
+    std::vector<uint32_t>& values = _block_values.emplace_back(roaring_bitmap_get_cardinality(_block_ipv4.get()));
+    roaring_bitmap_to_uint32_array(_block_ipv4.get(), values.data());
+    roaring_bitmap_clear(_block_ipv4.get());
+    empty_recent(ipv4);
+}
+
+// The block table of the chunk whose IPv4 set is `ipv4` (exact): the
+// blocks' places, then each value's blocks, by one walk of each block's
+// sorted values beside the set's.
+std::vector<uint8_t> index_builder::block_table(uint64_t chunk_offset, uint32_t first_crc, const roaring_bitmap_s* ipv4)
+{
+    const auto n = static_cast<uint32_t>(_blocks.size());
+    const uint64_t values = roaring_bitmap_get_cardinality(ipv4);
+    std::vector<uint8_t> table(sizeof n + n * sizeof(block_table_entry) + values);
+    std::memcpy(table.data(), &n, sizeof n);
+    for (uint32_t j = 0; j < n; j++) {
+        const uint64_t end_packets = j + 1 < n ? _blocks[j + 1].first_packet : _packets;
+        // Block 0 starts with the chunk (pcapng: with the blocks before its first packet).
+        block_table_entry e{j == 0 ? 0 : static_cast<uint32_t>(_blocks[j].offset - chunk_offset),
+                            static_cast<uint32_t>(end_packets - _blocks[j].first_packet),
+                            j == 0 ? first_crc : _blocks[j].first_crc};
+        std::memcpy(table.data() + sizeof n + j * sizeof e, &e, sizeof e);
+    }
+    std::vector<uint32_t>& all = _halves;   // scratch
+    all.resize(static_cast<size_t>(values));
+    roaring_bitmap_to_uint32_array(ipv4, all.data());
+    uint8_t* masks = table.data() + sizeof n + n * sizeof(block_table_entry);
+    for (uint32_t j = 0; j < n; j++) {
+        size_t i = 0;
+        for (const uint32_t v : _block_values[j]) {   // every one is in `all`, both sorted
+            while (all[i] < v)
+                i++;
+            masks[i] |= static_cast<uint8_t>(1u << j);
+        }
+    }
+    all.clear();
+    return table;
 }
 
 uint32_t tunnel_keys::address_key(uint8_t family, const uint8_t* address)
@@ -328,9 +501,20 @@ size_t flow_slot(uint64_t key)
     e.rest = ports | uint64_t{data[23]} << 32 | flow_mark;
     flow4_entry& slot = _flows4[flow_slot<10>(e.addresses ^ (e.rest << 7))];
     static_assert(flow4_slots == 1 << 10);
-    if (slot.addresses == e.addresses && slot.rest == e.rest)
+    // The block it was last met in (the high bits of `rest`), which the
+    // hash leaves out: met in an earlier block of the chunk, only its
+    // addresses are new to this one.
+    const uint64_t block = _flow_block;
+    if (slot.addresses == e.addresses && (slot.rest & ~flow_block_bits) == e.rest) {
+        if ((slot.rest & flow_block_bits) != block) {
+            slot.rest = e.rest | block;
+            add_wide(index_field::ipv4_address, be32(data + 26));
+            add_wide(index_field::ipv4_address, be32(data + 30));
+        }
         return true;
+    }
     slot = e;
+    slot.rest |= block;
     return false;
 }
 
@@ -448,6 +632,8 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
     c.min_ns = _packets == 0 ? 0 : _min_ns;
     c.max_ns = _packets == 0 ? 0 : _max_ns;
     c.flags = pinned ? chunk_place::chunk_pinned : 0;
+    if (!_blocks.empty())
+        close_block();
     for (size_t f = 0; f < wide_fields; f++) {
         flush(f);
         roaring_ptr exact = std::move(_wide[f]);
@@ -488,18 +674,25 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
     }
     c.sets[static_cast<size_t>(index_field::protocol)] = set_of_bits(_protocols.data(), _protocols.size());
     c.sets[static_cast<size_t>(index_field::l4_word)] = set_of_bits(_l4_words.data(), _l4_words.size());
+    // Blocks, where a query can use them: an exact IPv4 set (a folded one
+    // has no values to give blocks to) of a chunk read apart (a pinned one
+    // is read whole).
+    if (_blocks.size() >= 2 && !pinned && !c.folded(index_field::ipv4_address))
+        c.block_table = block_table(offset, c.first_crc, c.sets[0].get());
     reset();
     return c;
 }
 
 // --- the index file -----------------------------------------------------------
 //
-// Host byte order. A 32-byte header: "LCINDEX\0", the version (4), the
+// Host byte order. A 32-byte header: "LCINDEX\0", the version (5), the
 // capture file's link type, its head's length and CRC-32, and the
 // header's own CRC-32. Then one entry per chunk, appended as chunks are
-// made: its head (136 bytes: its length, its place (chunk_place: offset,
-// bytes, packets, times, first CRC, flags), each set's length and CRC-32,
-// and the CRC-32 of the head), then each set's portable serialization.
+// made: its head (136 bytes: its length, its block table's length, its
+// place (chunk_place: offset, bytes, packets, times, first CRC, flags),
+// each set's length and CRC-32, the CRC-32 of the head, the block table's
+// CRC-32), then each set's portable serialization, then the block table
+// (index_builder::block_table; none for a chunk of one block).
 // Then, once the file is finished, its directory: "LCIDXDIR", every
 // entry's head again in order, and a 24-byte trailer (the directory's
 // offset, the number of chunks, the CRC-32 of the directory from its
@@ -511,14 +704,16 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
 // CRC. An index without a directory (its file still being written, or cut
 // short) is read whole, entry by entry, up to the first torn or damaged
 // head. Version 1 had no folded sets, 2 no tunnel sets, 3 no directory
-// and one CRC over each entry.
+// and one CRC over each entry; 4, read too, no block tables (its head's
+// two words for them were 0).
 
 namespace {
 
 constexpr char index_magic[8] = {'L', 'C', 'I', 'N', 'D', 'E', 'X', '\0'};
 constexpr char directory_magic[8] = {'L', 'C', 'I', 'D', 'X', 'D', 'I', 'R'};
 constexpr char trailer_magic[8] = {'L', 'C', 'I', 'D', 'X', 'E', 'N', 'D'};
-constexpr uint32_t index_version = 4;
+constexpr uint32_t index_version = 5;
+constexpr uint32_t index_version_without_blocks = 4;   // read too: its chunks have no blocks
 
 struct index_header {
     char magic[8];
@@ -536,12 +731,12 @@ struct set_entry {
 };
 
 struct entry_head {
-    uint32_t entry_bytes;   // the whole entry: this head and the sets
-    uint32_t reserved;      // 0
+    uint32_t entry_bytes;   // the whole entry: this head, the sets, the block table
+    uint32_t blocks_bytes;  // the block table's length: 0 for none (always, in version 4)
     chunk_place place;
     std::array<set_entry, index_field_count> sets;
     uint32_t head_crc;      // of the bytes before it
-    uint32_t reserved2;     // 0
+    uint32_t blocks_crc;    // the block table's CRC-32 (the table is checked against it when read)
 };
 static_assert(sizeof(entry_head) == 136);
 
@@ -612,6 +807,11 @@ std::string index_file_writer::append(const index_chunk& chunk)
         roaring_bitmap_portable_serialize(set, reinterpret_cast<char*>(entry.data() + at));
         h.sets[f] = {n, index_crc(entry.data() + at, n)};
     }
+    if (!chunk.block_table.empty()) {
+        h.blocks_bytes = static_cast<uint32_t>(chunk.block_table.size());
+        h.blocks_crc = index_crc(chunk.block_table.data(), chunk.block_table.size());
+        entry.insert(entry.end(), chunk.block_table.begin(), chunk.block_table.end());
+    }
     h.entry_bytes = static_cast<uint32_t>(entry.size());
     h.head_crc = index_crc(&h, offsetof(entry_head, head_crc));
     std::memcpy(entry.data(), &h, sizeof h);
@@ -659,6 +859,8 @@ std::string chunk_of_head(const entry_head& h, uint64_t at, index_chunk& c)
         c.stored[f] = {nullptr, p, h.sets[f].bytes, h.sets[f].crc};
         p += h.sets[f].bytes;
     }
+    c.stored_blocks = {nullptr, p, h.blocks_bytes, h.blocks_crc};
+    p += h.blocks_bytes;
     return p == at + h.entry_bytes ? "" : "its sets do not add up to its length";
 }
 
@@ -679,7 +881,7 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
         return fmt::format("{}: not a linecap index (it does not start with LCINDEX)", name);
     if (h.header_crc != index_crc(&h, offsetof(index_header, header_crc)))
         return fmt::format("{}: the index's header is damaged (its CRC does not match)", name);
-    if (h.version != index_version)
+    if (h.version != index_version && h.version != index_version_without_blocks)
         return fmt::format("{}: index version {}, where this linecap reads {}: make it again with linecap index",
                            name, h.version, index_version);
     out.linktype = h.linktype;
@@ -780,6 +982,7 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
         }
         for (stored_set& s : c.stored)
             s.bytes = bytes.data() + s.offset;
+        c.stored_blocks.bytes = bytes.data() + c.stored_blocks.offset;
         c.source = source;
         next = e.place.offset + e.place.bytes;
         out.chunks.push_back(std::move(c));
@@ -1125,10 +1328,13 @@ std::string index_capture_file(const std::string& path, const std::string& index
     // Chunks end after a packet (as the writers' do): blocks after a file's
     // last packet (pcapng's statistics) are in none, and a query reads them.
     uint64_t packets_end = chunk_start;
-    while (error.empty() && framer.next(packet, pins, ts_ns, bytes, caplen)) {
+    builder.set_chunk_bytes(chunk_bytes);
+    for (uint64_t at = framer.offset(); error.empty() && framer.next(packet, pins, ts_ns, bytes, caplen);
+         at = framer.offset()) {
         pinned |= pins;
         if (!packet)
             continue;
+        builder.begin_record(at, data + at);
         builder.add_packet(bytes, caplen, ts_ns);
         packets_end = framer.offset();
         if (packets_end - chunk_start >= chunk_bytes) {

@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -137,6 +138,28 @@ struct stored_set {
     uint32_t crc = 0;                 // CRC-32 of its bytes
 };
 
+// A chunk's blocks (index version 5): up to index_max_blocks byte ranges of
+// whole records, each starting at a packet's record at least
+// chunk_bytes / index_max_blocks after the one before, and for each value
+// of the chunk's IPv4 address set (when it is exact, not folded), which
+// blocks hold it. A query for a host reads the blocks that hold it rather
+// than the whole chunk (docs/query.md has the figures).
+struct index_block {
+    uint64_t offset = 0;     // in the capture file
+    uint64_t bytes = 0;
+    uint64_t packets = 0;    // its records
+    uint32_t first_crc = 0;  // CRC-32 of its first 16 bytes (as chunk_place::first_crc)
+};
+constexpr size_t index_max_blocks = 8;   // a value's blocks: one byte
+
+struct index_blocks {
+    std::vector<index_block> places;   // in file order, contiguous, covering the chunk
+    // Bit j of masks[i]: the i-th smallest value of the chunk's IPv4
+    // address set occurs in block j (as an address word, at the places
+    // the set's values are read from).
+    std::vector<uint8_t> masks;
+};
+
 // One chunk: its place, and its sets of keys.
 //
 // A set of 32-bit values (addresses) is stored as is, or "folded" when that
@@ -155,7 +178,26 @@ struct index_chunk : chunk_place {
     mutable std::array<roaring_ptr, index_field_count> sets;
     std::array<stored_set, index_field_count> stored{};
     std::shared_ptr<const index_set_source> source;   // of `stored`
-    mutable uint16_t unreadable = 0;                  // a bit per set found damaged (counted once)
+    mutable uint16_t unreadable = 0;                  // a bit per set found damaged (counted once); bit 9: the block table
+    // The block table (index version 5; none for a chunk of one block, a
+    // folded IPv4 set, an older index): made by index_builder
+    // (`block_table`, serialized as in the index file), or read on first
+    // use (`stored_blocks`).
+    std::vector<uint8_t> block_table;
+    stored_set stored_blocks{};
+    // Its blocks, or null when it has none or its table cannot be read
+    // (damage counted as a set's is): a query then reads the whole chunk.
+    const index_blocks* blocks() const;
+    // The sets one query has asked about, dropped: a query asks each
+    // chunk once, and a set kept costs its memory (a 16 MiB chunk's IPv4
+    // set is some 40 KB; a ring of 650 chunks, 26 MB) and the page faults
+    // of taking it. Sets made by index_builder (not read) are kept.
+    void drop_read_sets() const;
+
+private:
+    mutable std::optional<index_blocks> _blocks;   // blocks() once asked: empty places if none
+
+public:
     // Set `field`, or null if it cannot be read (a query then reads the
     // chunk; a damaged set is counted in source->damaged).
     const roaring_bitmap_s* set(index_field field) const;
@@ -165,13 +207,22 @@ struct index_chunk : chunk_place {
     // '}' (>=), '&' ((v & mask & k) != 0). Exact over an unfolded set; over
     // a folded one, true whenever some high half and some low half could
     // make such a v.
-    bool holds(index_field field, char op, uint32_t mask, uint32_t k) const;
+    // With `block` (0 to blocks()->places.size() - 1): the same question of
+    // that block's packets, as far as the block table can tell (an IPv4
+    // address compared with `=` under a prefix mask; else the chunk's
+    // answer).
+    bool holds(index_field field, char op, uint32_t mask, uint32_t k, int block = -1) const;
     // The values in set `field` (a folded set: its halves); 0 if it cannot be read.
     uint64_t set_size(index_field field) const;
     // Does set `field` hold any value, or can it not be read (the chunk
     // may then hold anything)?
     bool any(index_field field) const;
 };
+
+// Bytes of capture file per index chunk, by default: 16 MiB keeps the
+// index under 1% of the file with tens of thousands of hosts in every
+// chunk, and a chunk is read in tens of milliseconds (docs/query.md).
+constexpr uint64_t index_chunk_bytes = 16 << 20;
 
 // Gathers a chunk's keys from its packets, then makes its sets.
 class index_builder {
@@ -181,6 +232,14 @@ public:
     enum class folding { when_smaller, never, always };
     explicit index_builder(folding fold = folding::when_smaller);
 
+    // Where the next packet's record starts in the capture file, and its
+    // first 16 bytes: called before add_packet, it divides the chunk into
+    // blocks (index_blocks). Without it a chunk has no blocks.
+    void begin_record(uint64_t offset, const uint8_t* first16)
+    {
+        if (_packets == 0 || (offset - _block_offset >= _block_bytes && _blocks.size() < index_max_blocks))
+            start_block(offset, first16);
+    }
     // The keys of one Ethernet packet: `data` holds its first `caplen`
     // bytes (it reads no more than index_packet_bytes of them).
     void add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns);
@@ -191,6 +250,8 @@ public:
     uint64_t packets() const { return _packets; }
     // Drops the chunk so far: the builder starts the next chunk empty.
     void reset();
+    // The chunk size the driver uses: blocks are an index_max_blocks-th of it.
+    void set_chunk_bytes(uint64_t bytes) { _block_bytes = (bytes + index_max_blocks - 1) / index_max_blocks; }
 
 private:
     // What a writer can afford per packet: a few loads and stores, no
@@ -221,6 +282,10 @@ private:
             flush(f);
     }
     void flush(size_t f);
+    void start_block(uint64_t offset, const uint8_t* first16);
+    void close_block();
+    void empty_recent(size_t f);
+    std::vector<uint8_t> block_table(uint64_t chunk_offset, uint32_t first_crc, const roaring_bitmap_s* ipv4);
 
     // A flow met lately in this chunk adds nothing: its packets repeat all
     // their keys. A direct-mapped cache of the header bytes that make them
@@ -231,7 +296,7 @@ private:
     // which no packet's entry is (its `rest` holds a mark).
     struct flow4_entry {
         uint64_t addresses = 0;   // bytes 26-33: source and destination
-        uint64_t rest = 0;        // bytes 34-37 (ports), the protocol, the mark
+        uint64_t rest = 0;        // bytes 34-37 (ports), the protocol, the mark, the block it was met in
     };
     struct flow6_entry {
         uint64_t addresses[4]{};   // bytes 22-53
@@ -255,6 +320,23 @@ private:
     uint64_t _min_ns = UINT64_MAX;
     uint64_t _max_ns = 0;
     folding _fold;
+
+    // The chunk's blocks so far (begin_record): where each starts in the
+    // file, its packets and the CRC of its first bytes; the IPv4 values of
+    // each closed block, sorted; the open block's. A value's first packet
+    // in each block is kept: the recent-values cache of IPv4 and the flow
+    // caches are emptied at each block's start.
+    struct block_start {
+        uint64_t offset;
+        uint64_t first_packet;   // the chunk's packet count at its start
+        uint32_t first_crc;
+    };
+    uint64_t _block_bytes = (index_chunk_bytes + index_max_blocks - 1) / index_max_blocks;
+    uint64_t _block_offset = 0;
+    std::vector<block_start> _blocks;
+    uint64_t _flow_block = 0;   // the open block's number, as an IPv4 flow's entry holds it
+    std::vector<std::vector<uint32_t>> _block_values;
+    roaring_ptr _block_ipv4;
 };
 
 // A capture file's index as read back.
@@ -313,11 +395,6 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
 // CRC-32 (zlib's) of `n` bytes, continuing `crc`.
 uint32_t index_crc(const void* data, size_t n, uint32_t crc = 0);
 
-// Bytes of capture file per index chunk, by default: 16 MiB keeps the
-// index under 1% of the file with tens of thousands of hosts in every
-// chunk, and a chunk is read in tens of milliseconds (docs/query.md).
-constexpr uint64_t index_chunk_bytes = 16 << 20;
-
 // The bytes of a chunk's start that index_chunk::first_crc covers.
 constexpr uint64_t index_first_bytes = 16;
 
@@ -345,6 +422,7 @@ public:
             _chunk_offset = offset;
             std::memcpy(_first.data(), header16, _first.size());
         }
+        _builder.begin_record(offset, header16);
         _builder.add_packet(packet, len, ts_ns);
         _chunk_end = end;
         if (end - _chunk_offset >= _chunk_bytes)
@@ -358,7 +436,11 @@ public:
     // Removes NAME.idx.part (the capture file was discarded).
     void discard();
     // Chunk size (tests make it small).
-    void set_chunk_bytes(uint64_t bytes) { _chunk_bytes = bytes; }
+    void set_chunk_bytes(uint64_t bytes)
+    {
+        _chunk_bytes = bytes;
+        _builder.set_chunk_bytes(bytes);
+    }
     // The first error appending an entry: the index then ends before it.
     const std::string& error() const { return _error; }
 

@@ -2,7 +2,7 @@
 // from arbitrary bytes, as `linecap query` reads the FILE.idx beside each
 // capture file: by its directory when its trailer says it has one, entry
 // by entry otherwise; then every set of every chunk asked for and
-// questioned, as a query's pruning does. Whatever the bytes, the reader
+// questioned, as a query's pruning does, and each chunk's blocks. Whatever the bytes, the reader
 // must not crash nor allocate past what the file holds; the chunks it
 // takes must be contiguous from the capture file's head, and a set that
 // cannot be read must make its chunk "may hold anything" (never pruned).
@@ -53,6 +53,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             c.holds(field, '}', UINT32_MAX, 1024);
             c.holds(field, '&', 0x0fff, 0x0002);
             (void)c.set_size(field);
+        }
+        // Its blocks, if it has any: they cover the chunk in order, hold
+        // its packets, and give each value of its IPv4 set its blocks.
+        if (const index_blocks* b = c.blocks()) {
+            uint64_t at = c.offset, packets = 0;
+            for (const index_block& p : b->places) {
+                if (p.offset != at || p.bytes == 0)
+                    std::abort();
+                at += p.bytes;
+                packets += p.packets;
+            }
+            if (at != c.offset + c.bytes || packets != c.packets ||
+                b->masks.size() != c.set_size(index_field::ipv4_address))
+                std::abort();
+            for (size_t j = 0; j < b->places.size(); j++) {
+                c.holds(index_field::ipv4_address, '=', UINT32_MAX, 0x0a000001, static_cast<int>(j));
+                c.holds(index_field::ipv4_address, '=', 0xff000000, 0x0a000000, static_cast<int>(j));
+            }
         }
     }
     (void)index.damage_note();

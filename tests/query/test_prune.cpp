@@ -6,6 +6,7 @@
 // round trip, and a torn or damaged one read up to the damage.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -587,6 +588,116 @@ TEST_CASE("capture index file: a directory whose trailer does not add up is not 
     CHECK(index.chunks.size() == 1);
     CHECK(index.note.empty());
     CHECK(index.chunks[0].set(index_field::l4_word) != nullptr);   // its sets read from the whole file
+    unlink(path.c_str());
+    rmdir(dir);
+}
+
+TEST_CASE("chunk blocks: a block may match a host or net exactly when one of its packets does, through the file")
+{
+    // 400 records of 100 bytes from byte 24, in a chunk of 40 000 bytes:
+    // 8 blocks of 50 records (a block starts at the first record 5000
+    // bytes or more past the one before).
+    std::mt19937 rng(21);
+    index_builder b;
+    b.set_chunk_bytes(40000);
+    std::vector<packet> packets;
+    std::vector<std::array<uint8_t, 16>> firsts;
+    for (int i = 0; i < 400; i++) {
+        packets.push_back(random_packet(rng));
+        std::array<uint8_t, 16>& first = firsts.emplace_back();
+        for (auto& x : first)
+            x = static_cast<uint8_t>(rng());
+        b.begin_record(24 + 100 * static_cast<uint64_t>(i), first.data());
+        b.add_packet(packets.back().bytes.data(), packets.back().caplen, 1000 + static_cast<uint64_t>(i));
+    }
+    const index_chunk built = b.finish(24, 40000, false, firsts[0].data());
+
+    char dir[] = "/tmp/linecap-blocks-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string path = std::string(dir) + "/a.idx";
+    index_file_writer w;
+    REQUIRE(w.open(path, 1, 24, 0x1234).empty());
+    REQUIRE(w.append(built).empty());
+    REQUIRE(w.close().empty());
+    capture_index index;
+    int fd = open(path.c_str(), O_RDONLY);
+    REQUIRE(read_capture_index(fd, path, index).empty());
+    close(fd);
+    REQUIRE(index.chunks.size() == 1);
+
+    for (const index_chunk* c : {&built, static_cast<const index_chunk*>(&index.chunks[0])}) {
+        const index_blocks* blocks = c->blocks();
+        REQUIRE(blocks != nullptr);
+        REQUIRE(blocks->places.size() == 8);
+        for (size_t j = 0; j < 8; j++) {
+            CHECK(blocks->places[j].offset == 24 + 5000 * j);
+            CHECK(blocks->places[j].bytes == 5000);
+            CHECK(blocks->places[j].packets == 50);
+            CHECK(blocks->places[j].first_crc == index_crc(firsts[50 * j].data(), 16));
+        }
+        // Each host and net of the pool, and one nowhere: block j may
+        // match exactly when libpcap accepts one of its 50 packets.
+        std::vector<std::string> expressions = {"host 10.9.9.9", "net 10.0.0.0/8", "net 10.1.0.0/16",
+                                                "src net 192.168.0.0/16", "host 10.0.0.1 and tcp"};
+        for (const uint32_t a : ipv4_pool)
+            expressions.push_back(fmt::format("host {}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255));
+        size_t pruned = 0;
+        for (const std::string& e : expressions) {
+            compiled q(e);
+            for (size_t j = 0; j < 8; j++) {
+                bool accepted = false;
+                for (size_t i = 50 * j; i < 50 * (j + 1); i++)
+                    accepted |= accepts(q.program, packets[i]);
+                INFO(e << ", block " << j);
+                const bool may = q.filter.may_match(*c, static_cast<int>(j));
+                CHECK((may || !accepted));   // never pruned when a packet matches
+                if (e.find(" and ") == std::string::npos)
+                    CHECK(may == accepted);   // and, for an address alone, exact
+                pruned += may ? 0 : 1;
+            }
+        }
+        CHECK(pruned > 8);
+    }
+
+    // The table's bytes damaged: no blocks (the chunk is read whole), and
+    // a note says why.
+    const uint64_t table_at = index.chunks[0].stored_blocks.offset;
+    REQUIRE(index.chunks[0].stored_blocks.size == 4 + 8 * 12 + index.chunks[0].set_size(index_field::ipv4_address));
+    const int rw = open(path.c_str(), O_RDWR);
+    uint8_t x = 0;
+    REQUIRE(pread(rw, &x, 1, static_cast<off_t>(table_at + 5)) == 1);
+    x ^= 0x5a;
+    REQUIRE(pwrite(rw, &x, 1, static_cast<off_t>(table_at + 5)) == 1);
+    close(rw);
+    fd = open(path.c_str(), O_RDONLY);
+    REQUIRE(read_capture_index(fd, path, index).empty());
+    close(fd);
+    CHECK(index.chunks[0].blocks() == nullptr);
+    CHECK(index.damage_note() == path + ": 1 set unreadable (the block table of the chunk at byte 24 of the capture "
+                                        "file, at byte " + std::to_string(table_at) +
+                                        ": damaged (its CRC does not match)): its chunk read whole");
+
+    // An index of version 4 (before blocks) is read: its chunks have none.
+    index_file_writer w4;
+    index_builder b4;
+    b4.add_packet(packets[0].bytes.data(), packets[0].caplen, 1);
+    REQUIRE(w4.open(path, 1, 24, 0x1234).empty());
+    REQUIRE(w4.append(b4.finish(24, 100, false, firsts[0].data())).empty());
+    REQUIRE(w4.close().empty());
+    const int rw4 = open(path.c_str(), O_RDWR);
+    uint32_t header[7];
+    REQUIRE(pread(rw4, header, sizeof header, 0) == sizeof header);
+    header[2] = 4;   // the version, after the 8-byte magic
+    const uint32_t header_crc = index_crc(header, sizeof header);
+    REQUIRE(pwrite(rw4, header, sizeof header, 0) == sizeof header);
+    REQUIRE(pwrite(rw4, &header_crc, 4, 28) == 4);
+    close(rw4);
+    fd = open(path.c_str(), O_RDONLY);
+    CHECK(read_capture_index(fd, path, index).empty());
+    close(fd);
+    REQUIRE(index.chunks.size() == 1);
+    CHECK(index.chunks[0].blocks() == nullptr);
+    CHECK(index.chunks[0].packets == 1);
     unlink(path.c_str());
     rmdir(dir);
 }
