@@ -313,6 +313,21 @@ std::string plan_fleet_merge(etcd_client& etcd, const std::string& id, fleet_mer
     return {};
 }
 
+std::string parse_fleet_merge_fields(const std::optional<std::string>& since, const std::optional<std::string>& until,
+                                     const std::optional<std::string>& format, field_spelling spelling,
+                                     uint64_t now_ns, fleet_merge_settings& settings)
+{
+    query_fields fields;
+    if (std::string e = parse_query_fields({.since = since, .until = until, .format = format}, spelling, now_ns, fields,
+                                           "for pcapng (one interface per node and port)");
+        !e.empty())
+        return e;
+    settings.since_ns = fields.since_ns;
+    settings.until_ns = fields.until_ns;
+    settings.format = fields.format.value_or(file_format::pcapng);
+    return {};
+}
+
 std::string fleet_merge(const fleet_merge_plan& plan, const fleet_merge_settings& settings, int out_fd,
                         const std::string& out_name, fleet_merge_report& report)
 {

@@ -26,10 +26,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/capture_format.h"
+#include "core/query_fields.h"
 #include "fleet/etcd.h"
 #include "writers/merge.h"
 
@@ -92,6 +94,17 @@ struct fleet_merge_settings {
     // merge does not begin (an HTTP client that went away). May be empty.
     std::shared_ptr<std::atomic<bool>> cancel;
 };
+
+// fleet merge's window and format as given (nullopt: not given): linecapctl
+// fleet merge's --since, --until and --format, GET
+// /api/v1/fleet/sessions/{id}/pcap's since, until and format. Parsed by the
+// query's parse (core/query_fields.h), so a mistake reads as it does for a
+// query or a session's merge, the field named as `spelling` names it; an
+// empty one is refused, and leaving the format out is pcapng. Sets
+// `settings`' times and format; empty, or what is wrong.
+std::string parse_fleet_merge_fields(const std::optional<std::string>& since, const std::optional<std::string>& until,
+                                     const std::optional<std::string>& format, field_spelling spelling,
+                                     uint64_t now_ns, fleet_merge_settings& settings);
 
 // Merges into `out_fd` (taken: closed when done), named `out_name` in
 // messages. Returns empty when at least one node's part was merged (the

@@ -281,21 +281,18 @@ void serve_fleet_merge(const httplib::Request& req, httplib::Response& res, cons
     const std::string id = req.matches[1];
     if (std::string e = check_fleet_id(id); !e.empty())
         return send_error(res, 400, e);
-    // fleet merge's options, in the query: the same checks and words.
+    // fleet merge's options, in the query: the parse and words of linecapctl
+    // fleet merge and of a session's merge (core/query_fields.h), the field
+    // named as the URL names it. Given empty is given: "since=" is refused
+    // as --since "" is, not taken for no bound.
     fleet_merge_settings settings = peers;
-    if (req.has_param("format")) {
-        const std::string format = req.get_param_value("format");
-        const std::optional<file_format> f = parse_format(format);
-        if (!f)
-            return send_error(res, 400, fmt::format("format {}: give pcapng (the default: one interface per node and "
-                                                    "port), pcap or pcap-ns",
-                                                    format));
-        settings.format = *f;
-    }
-    if (std::string e = parse_utc_window("since", req.get_param_value("since"), "until", req.get_param_value("until"),
-                                         utc_now_ns(), settings.since_ns, settings.until_ns);
+    const auto param = [&](const char* name) {
+        return req.has_param(name) ? std::optional<std::string>(req.get_param_value(name)) : std::nullopt;
+    };
+    if (std::string e = parse_fleet_merge_fields(param("since"), param("until"), param("format"),
+                                                 field_spelling::request, utc_now_ns(), settings);
         !e.empty())
-        return send_error(res, 400, e);
+        return send_error(res, 400, fmt::format("fleet merge: {}", e));
     fleet_merge_plan plan;
     bool unreachable = false;
     if (std::string e = plan_merge(id, plan, unreachable); !e.empty()) {

@@ -412,7 +412,7 @@ struct fleet_arguments {
     std::vector<std::string> expression;
     std::string spec_file;
     // merge
-    std::string output, format = "pcapng", since, until, token_file, ca_file, cert_file, key_file;
+    std::string output, format, since, until, token_file, ca_file, cert_file, key_file;
     bool force = false;
     linecap::etcd_credential_options etcd;   // --etcd-cacert, -cert, -key, -user, -password-file
 };
@@ -471,7 +471,6 @@ int run_fleet_merge(linecap::etcd_client& etcd, bool as_json, const fleet_argume
         return status;
     };
     linecap::fleet_merge_settings settings;
-    settings.format = *linecap::parse_format(a.format);   // checked by the option
     settings.ca_file = a.ca_file;
     settings.cert_file = a.cert_file;
     settings.key_file = a.key_file;
@@ -480,8 +479,16 @@ int run_fleet_merge(linecap::etcd_client& etcd, bool as_json, const fleet_argume
             return refuse(fmt::format("--token-file {}: {}", a.token_file, e), usage);
     if (a.cert_file.empty() != a.key_file.empty())
         return refuse("--cert and --key go together: the client certificate and its key", usage);
-    if (std::string e = linecap::parse_utc_window("--since", a.since, "--until", a.until, linecap::utc_now_ns(),
-                                                  settings.since_ns, settings.until_ns);
+    // The window and format, in the words of GET .../fleet/sessions/{id}/pcap
+    // and of a session's merge (core/query_fields.h). Given empty is a
+    // mistake, not left out.
+    const auto given = [&](const char* option, const std::string& text) {
+        const CLI::Option* o = a.merge->get_option_no_throw(option);
+        return o != nullptr && o->count() > 0 ? std::optional<std::string>(text) : std::nullopt;
+    };
+    if (std::string e = linecap::parse_fleet_merge_fields(given("--since", a.since), given("--until", a.until),
+                                                          given("--format", a.format), linecap::field_spelling::option,
+                                                          linecap::utc_now_ns(), settings);
         !e.empty())
         return refuse(e, usage);
     linecap::fleet_merge_plan plan;
@@ -951,7 +958,6 @@ int main(int argc, char** argv)
         ->type_name("FILE");
     fleet_merge->add_flag("--force", fa.force, "Replace FILE if it exists");
     fleet_merge->add_option("--format", fa.format, "pcapng (default), pcap or pcap-ns (no interfaces, no comment)")
-        ->check(CLI::IsMember({"pcap", "pcap-ns", "pcapng"}))
         ->type_name("FORMAT");
     fleet_merge->add_option("--since", fa.since, "Only packets from this UTC time on (2026-11-30T03:10:00Z, or -5m)")
         ->type_name("TIME");

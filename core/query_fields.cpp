@@ -17,7 +17,7 @@ struct query_field_rule {
     std::string_view option;    // on a command line
     std::string_view request;   // in the socket's JSON and HTTP's URL
     std::string_view give;      // what an empty value should have been
-    std::string_view absent;    // what leaving the field out means
+    std::string_view absent;    // what leaving the field out means (the format's: the caller's)
 };
 
 constexpr std::array<query_field_rule, 5> query_field_rules{{
@@ -25,7 +25,7 @@ constexpr std::array<query_field_rule, 5> query_field_rules{{
      "a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago)", "for no bound"},
     {&query_field_texts::until, "--until", "until",
      "a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago)", "for no bound"},
-    {&query_field_texts::format, "--format", "format", "pcap, pcap-ns or pcapng", "for the capture's own"},
+    {&query_field_texts::format, "--format", "format", "pcap, pcap-ns or pcapng", format_absent_capture_own},
     {&query_field_texts::inner_host, "--inner-host", "inner_host",
      "an address (10.4.2.50), a prefix (10.4.2.0/24) or a range (10.4.2.1-10.4.2.9)", "for no tunnel term"},
     {&query_field_texts::vni, "--vni", "vni", "a tunnel id (a whole number from 0 to 4294967295)",
@@ -48,13 +48,14 @@ const query_field_rule& rule_of(std::optional<std::string> query_field_texts::*t
 } // namespace
 
 std::string parse_query_fields(const query_field_texts& given, field_spelling spelling, uint64_t now_ns,
-                               query_fields& out)
+                               query_fields& out, std::string_view format_absent)
 {
     // Empty first, for every field alike: "" is a value nobody means.
     for (const query_field_rule& rule : query_field_rules)
         if (const std::optional<std::string>& text = given.*rule.text; text && text->empty()) {
             const std::string name = name_of(rule, spelling);
-            return fmt::format("{}: empty: give {}, or leave {} out {}", name, rule.give, name, rule.absent);
+            return fmt::format("{}: empty: give {}, or leave {} out {}", name, rule.give, name,
+                               rule.text == &query_field_texts::format ? format_absent : rule.absent);
         }
     const std::string since_name = name_of(rule_of(&query_field_texts::since), spelling);
     const std::string until_name = name_of(rule_of(&query_field_texts::until), spelling);

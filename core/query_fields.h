@@ -44,6 +44,12 @@ struct query_fields {
     std::optional<uint32_t> vni;             // the outermost tunnel's id
 };
 
+// What leaving the format out means, as an empty format's message says it
+// ("or leave --format out for the capture's own"): a query and a session's
+// merge write the capture's own format; a fleet merge writes pcapng
+// (control/fleet_merge.h).
+inline constexpr std::string_view format_absent_capture_own = "for the capture's own";
+
 // Parses `given` into `out` (times relative to `now_ns`: "-5m"). "" or one
 // line naming the field as `spelling` spells it and what to type:
 //   --until: empty: give a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago), or leave --until out for no bound
@@ -53,6 +59,6 @@ struct query_fields {
 //   --inner-host: 10.0.0.1/8 has host bits set: did you mean 10.0.0.0/8?
 //   --vni: "x" is not a tunnel id: a whole number from 0 to 4294967295 (...)
 std::string parse_query_fields(const query_field_texts& given, field_spelling spelling, uint64_t now_ns,
-                               query_fields& out);
+                               query_fields& out, std::string_view format_absent = format_absent_capture_own);
 
 } // namespace linecap

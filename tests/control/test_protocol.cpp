@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include "control/catalog.h"
 #include "core/capture_format.h"
 #include "control/describe.h"
+#include "control/fleet_merge.h"
 #include "control/protocol.h"
 #include "core/utc_time.h"
 
@@ -169,6 +171,66 @@ TEST_CASE("merge takes a format, or the session's; another is refused naming the
     CHECK(error_of(R"({"cmd":"merge","id":"3","format":1})") ==
           "merge: \"format\": 1 is not a string: give \"pcap\", \"pcap-ns\" or \"pcapng\"");
     CHECK_THAT(error_of(R"({"cmd":"show","id":"3","format":"pcap"})"), Catch::Contains("unknown field \"format\""));
+}
+
+TEST_CASE("fleet merge's since, until and format: merge's parse and words; no format is pcapng")
+{
+    constexpr uint64_t now_ns = 1700000000ull * 1000000000ull;
+    using text = std::optional<std::string>;
+    const auto fleet_error = [&](const text& since, const text& until, const text& format, field_spelling spelling) {
+        fleet_merge_settings settings;
+        return parse_fleet_merge_fields(since, until, format, spelling, now_ns, settings);
+    };
+    fleet_merge_settings settings;
+    REQUIRE(parse_fleet_merge_fields(std::nullopt, std::nullopt, std::nullopt, field_spelling::request, now_ns, settings)
+                .empty());
+    CHECK(settings.format == file_format::pcapng);
+    CHECK(settings.since_ns == 0);
+    CHECK(settings.until_ns == UINT64_MAX);
+    REQUIRE(parse_fleet_merge_fields("2023-11-14T22:13:00Z", "-5s", "pcap", field_spelling::option, now_ns, settings)
+                .empty());
+    CHECK(settings.since_ns == 1699999980ull * 1000000000ull);
+    CHECK(settings.until_ns == now_ns - 5000000000ull);
+    CHECK(settings.format == file_format::pcap_us);
+
+    // The URL's parameters (GET /api/v1/fleet/sessions/{id}/pcap, which
+    // says "fleet merge: " before them): the socket's merge's words, after
+    // its "merge: ".
+    for (const auto& [since, until] :
+         {std::pair<text, text>{"", std::nullopt}, {std::nullopt, ""}, {"yesterday", std::nullopt},
+          {"2023-11-14T22:13:21Z", "2023-11-14T22:13:20Z"}}) {
+        nlohmann::json line = {{"cmd", "merge"}, {"id", "3"}};
+        if (since)
+            line["since"] = *since;
+        if (until)
+            line["until"] = *until;
+        const std::string fleet = fleet_error(since, until, std::nullopt, field_spelling::request);
+        CHECK_FALSE(fleet.empty());
+        CHECK("merge: " + fleet == error_of(line.dump()));
+    }
+    CHECK(fleet_error("", std::nullopt, std::nullopt, field_spelling::request) ==
+          "\"since\": empty: give a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago), or leave \"since\" "
+          "out for no bound");
+    CHECK(fleet_error(std::nullopt, "", std::nullopt, field_spelling::request) ==
+          "\"until\": empty: give a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago), or leave \"until\" "
+          "out for no bound");
+    CHECK(fleet_error("-1m", "-2m", std::nullopt, field_spelling::request) ==
+          "\"since\" -1m is after \"until\" -2m: no packet can be in between");
+    CHECK(fleet_error(std::nullopt, std::nullopt, "pcapx", field_spelling::request) ==
+          "\"format\": \"pcapx\" is not a format (pcap, pcap-ns, pcapng)");
+    // Left out, the format is pcapng, not the capture's own: said so.
+    CHECK(fleet_error(std::nullopt, std::nullopt, "", field_spelling::request) ==
+          "\"format\": empty: give pcap, pcap-ns or pcapng, or leave \"format\" out for pcapng (one interface per "
+          "node and port)");
+    // linecapctl fleet merge's options: the same words, the options named.
+    CHECK(fleet_error("", std::nullopt, std::nullopt, field_spelling::option) ==
+          "--since: empty: give a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago), or leave --since out "
+          "for no bound");
+    CHECK(fleet_error(std::nullopt, std::nullopt, "", field_spelling::option) ==
+          "--format: empty: give pcap, pcap-ns or pcapng, or leave --format out for pcapng (one interface per node "
+          "and port)");
+    CHECK(fleet_error("-1m", "-2m", std::nullopt, field_spelling::option) ==
+          "--since -1m is after --until -2m: no packet can be in between");
 }
 
 TEST_CASE("replies are one line of JSON")

@@ -240,9 +240,36 @@ expect_status() {   # STATUS URL MESSAGE: the reply's status and its error
 expect_status 404 "$api_c/sessions/nosuch" "no fleet session nosuch (GET /api/v1/fleet/sessions lists them)"
 expect_status 404 "$api_c/sessions/nosuch/pcap" "no fleet session nosuch (linecapctl fleet ls lists them)"
 [ "$(curl -s -I -o /dev/null -w '%{http_code}' "$api_c/sessions/nosuch/pcap")" = 404 ] || fail "HEAD of an unknown fleet session's pcap"
-expect_status 400 "$api_c/sessions/web/pcap?format=pcapx" \
-    "format pcapx: give pcapng (the default: one interface per node and port), pcap or pcap-ns"
-expect_status 400 "$api_c/sessions/web/pcap?since=-1m&until=-2m" "since -1m is after until -2m: no packet can be in between"
+# fleet merge's since, until and format: one parse with a session's merge
+# and query (core/query_fields.h), so the same words from the URL and from
+# linecapctl fleet merge, each naming the field as it spells it; empty is a
+# mistake, never "no bound". fleet_words [--as-query] WORDS QUERY
+# [OPTION VALUE]...: GET .../fleet/sessions/web/pcap?QUERY is 400 with
+# "fleet merge: WORDS" (and, --as-query, c's GET .../sessions/1/query?QUERY
+# 400 with "query: WORDS"); linecapctl fleet merge with the options exits 2
+# with WORDS, the options named, and makes no file.
+fleet_words() {
+    local as_query=false rc=0 p words query option_words
+    [ "$1" != --as-query ] || { as_query=true; shift; }
+    words=$1 query=$2 option_words=$1
+    shift 2
+    for p in since until format; do option_words=${option_words//\"$p\"/--$p}; done
+    expect_status 400 "$api_c/sessions/web/pcap?$query" "fleet merge: $words"
+    ! $as_query || expect_status 400 "http://127.0.0.1:${NODE_PORT[c]}/api/v1/sessions/1/query?$query" "query: $words"
+    fleet merge web -o "$WORK/x.pcapng" "$@" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 2 ] && [ "$(cat "$WORK/err")" = "linecapctl: fleet merge: $option_words" ] && [ ! -e "$WORK/x.pcapng" ] ||
+        fail "fleet merge web $*: exit $rc: $(cat "$WORK/err"), want: linecapctl: fleet merge: $option_words"
+}
+fleet_words --as-query '"since": empty: give a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago), or leave "since" out for no bound' \
+    'since=' --since ''
+fleet_words --as-query '"until": empty: give a UTC time (2026-11-29T18:53:45Z, or -15m: 15 minutes ago), or leave "until" out for no bound' \
+    'until=' --until ''
+fleet_words '"format": empty: give pcap, pcap-ns or pcapng, or leave "format" out for pcapng (one interface per node and port)' \
+    'format=' --format ''
+fleet_words --as-query '"format": "pcapx" is not a format (pcap, pcap-ns, pcapng)' 'format=pcapx' --format pcapx
+fleet_words --as-query '"since" yesterday: not a UTC time: give 2026-11-29T18:53:45Z (ISO 8601), "2026-11-29 18:53:45" (as linecapctl ls prints it), 20261129T185345Z (as file names have it) or -5m or "5m ago" (5 minutes ago; ms, s, m, h, d)' \
+    'since=yesterday' --since yesterday
+fleet_words --as-query '"since" -1m is after "until" -2m: no packet can be in between' 'since=-1m&until=-2m' --since -1m --until -2m
 # The console of c in Chromium: the fleet's nodes and sessions, web's merged download.
 # (console_cdp.py waits for the panel and kills Chromium on its way out; the hook, should it be killed first.)
 cleanup_hooks+=('[ ! -s "$WORK/chromium.pid" ] || kill -9 -- "-$(cat "$WORK/chromium.pid")" 2>/dev/null')
