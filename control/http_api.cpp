@@ -31,6 +31,7 @@
 #include "control/http_stream.h"
 #include "control/http_connections.h"
 #include "control/http_live.h"
+#include "control/request_limit.h"
 #include "core/error_text.h"
 #include "core/log.h"
 
@@ -256,15 +257,15 @@ std::string authorization_problem(std::string_view header, std::string_view toke
     return {};
 }
 
-void refuse_too_large(httplib::Response& res)
+// `length`: the body's, when its Content-Length says it; none when a
+// chunked body passed the limit. linecapctl start says the same of a spec
+// too large (control/request_limit.h).
+void refuse_too_large(httplib::Response& res, std::optional<uint64_t> length)
 {
     // The rest of the body is not read: the connection ends with the reply.
     res.status = 413;
     res.set_header("Connection", "close");
-    res.set_content(error_body(fmt::format("the request body is over {} bytes: send a session spec of at most {} "
-                                           "bytes",
-                                           max_request_bytes, max_request_bytes)),
-                    std::string(json_type));
+    res.set_content(error_body(request_too_large("the request body", length)), std::string(json_type));
 }
 
 // A POST or DELETE route's handler, given the request's body. cpp-httplib
@@ -283,7 +284,7 @@ httplib::Server::HandlerWithContentReader with_body(body_handler handler)
         std::string body;
         const std::optional<uint64_t> length = content_length(req);
         if (length && *length > max_request_bytes)
-            return refuse_too_large(res);
+            return refuse_too_large(res, length == UINT64_MAX ? std::nullopt : length);
         const bool has_body = length || req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
         bool too_large = false;
         if (has_body && !reader([&](const char* data, size_t n) {
@@ -295,7 +296,7 @@ httplib::Server::HandlerWithContentReader with_body(body_handler handler)
                 return true;
             })) {
             if (too_large)
-                return refuse_too_large(res);
+                return refuse_too_large(res, std::nullopt);
             if (res.status < 400)
                 res.status = 400;
             res.set_header("Connection", "close");
@@ -960,7 +961,7 @@ struct http_api::impl {
         // of "100 Continue", and sends none of it.
         server.set_expect_100_continue_handler([](const httplib::Request& req, httplib::Response& res) {
             if (const std::optional<uint64_t> length = content_length(req); length && *length > max_request_bytes) {
-                refuse_too_large(res);
+                refuse_too_large(res, length == UINT64_MAX ? std::nullopt : length);
                 return 413;
             }
             return 100;
@@ -1034,7 +1035,7 @@ struct http_api::impl {
             std::string message;
             switch (res.status) {
             case 404: message = fmt::format("no route {} {} (docs/http.md lists them)", req.method, printable(req.path)); break;
-            case 413: message = fmt::format("the request body is over {} bytes", max_request_bytes); break;   // see with_body()
+            case 413: message = request_too_large("the request body", std::nullopt); break;   // see with_body()
             default: message = fmt::format("HTTP {}", res.status); break;
             }
             res.set_content(error_body(message), std::string(json_type));

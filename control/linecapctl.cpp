@@ -38,6 +38,7 @@
 #include "query/query.h"
 #include "control/fleet_view.h"
 #include "control/http_token.h"
+#include "control/request_limit.h"
 #include "control/session_options.h"
 #include "fleet/etcd.h"
 #include "fleet/fleet_session.h"
@@ -1004,6 +1005,14 @@ int main(int argc, char** argv)
     if (start->parsed()) {
         if (std::string e = build_spec(session, expression, start->count("--bpf") > 0, spec_file, spec); !e.empty()) {
             fmt::print(stderr, "linecapctl: start: {}\n", e);
+            return usage;
+        }
+        // The socket takes requests of up to 64 KiB: a larger one is refused
+        // here, with its size and the HTTP API's words for a body too large
+        // (the daemon's own refusal can say neither the size nor the spec).
+        if (const size_t bytes = json{{"cmd", "start"}, {"spec", spec}}.dump().size(); bytes > linecap::max_request_bytes) {
+            fmt::print(stderr, "linecapctl: start: {}\n",
+                       linecap::request_too_large("the request with its session spec", bytes));
             return usage;
         }
     }

@@ -18,12 +18,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/request_limit.h"   // max_request_bytes
 #include "core/spec.h"
 
 namespace linecap {
-
-// A request line longer than this is refused (and the rest of it skipped).
-constexpr size_t max_request_bytes = 64 * 1024;
 
 enum class command {
     start,      // spec

@@ -152,12 +152,22 @@ jq -e '.error == "start: spec: snaplen: -0 is not a whole number from 0 to 26214
     "$WORK/body" >/dev/null || fail "-0: $(cat "$WORK/body")"
 expect 400 POST /api/v1/sessions --data '[1, 2]'
 [ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"start","spec":[1,2]}')" ] || fail "$(cat "$WORK/body")"
-note "a body over 64 KiB: 413, sent whole or chunked"
+note "a body over 64 KiB: 413, sent whole or chunked; linecapctl start's spec that large refused in the same words"
 head -c 70000 /dev/zero | tr '\0' ' ' >"$WORK/big"
+too_large="over 65536 bytes (64 KiB), the most one request may be: send a smaller session spec (address prefixes or ranges such as 10.4.2.0/24 or 10.4.2.1-10.4.2.9 instead of long lists of addresses, or the capture split into sessions)"
 expect 413 POST /api/v1/sessions --data-binary @"$WORK/big"
-jq -e '.error | contains("65536")' "$WORK/body" >/dev/null || fail "413's body: $(cat "$WORK/body")"
+jq -e --arg m "the request body is 70000 bytes, $too_large" '.error == $m' "$WORK/body" >/dev/null ||
+    fail "413's body: $(cat "$WORK/body")"
 expect 413 POST /api/v1/sessions -H 'Transfer-Encoding: chunked' --data-binary @"$WORK/big"
-jq -e '.error | contains("65536")' "$WORK/body" >/dev/null || fail "chunked 413's body: $(cat "$WORK/body")"
+jq -e --arg m "the request body is $too_large" '.error == $m' "$WORK/body" >/dev/null ||
+    fail "chunked 413's body: $(cat "$WORK/body")"
+# A spec of 6000 source addresses: valid, and 78917 bytes as the socket's
+# request. Refused before linecapctl connects (the daemon's refusal could
+# say neither), with its size; exit 2.
+python3 -c 'import json; print(json.dumps({"name": "big", "match": [{"src": ["10.%d.%d.1" % (i // 250, i % 250) for i in range(6000)]}]}))' >"$WORK/big.json"
+rc=0; ctl start -F "$WORK/big.json" 2>"$WORK/err" || rc=$?
+[ "$rc" = 2 ] && [ "$(cat "$WORK/err")" = "linecapctl: start: the request with its session spec is 78917 bytes, $too_large" ] ||
+    fail "linecapctl start of a 78917-byte request: exit $rc: $(cat "$WORK/err")"
 expect 200 GET /api/v1/sessions   # the daemon is well
 jq -e '.sessions | length == 2' "$WORK/body" >/dev/null || fail "a refused start left a session: $(cat "$WORK/body")"
 
