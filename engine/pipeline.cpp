@@ -281,6 +281,7 @@ std::string make_lcores(pipeline& p)
             return fmt::format("writer {} would serve more than {} workers; add writers", sink.index,
                                max_rings_per_writer);
         sink.rings[sink.nb_rings++] = w->ring;
+        w->doorbell = &sink.doorbell;
     }
 
     // Queues go round-robin over the workers, so that RSS queue q of a port
@@ -374,6 +375,9 @@ void* control_main(void* arg)
         rte_delay_us_sleep(1000);
     }
     p.stop_writers.store(true, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_seq_cst);   // the stop before the look at each doorbell
+    for (writer* w : p.writers)
+        ring_doorbell(w->doorbell);
     return nullptr;
 }
 

@@ -45,6 +45,10 @@ std::string tell_writers(pipeline& p, writer_command::kind what, unsigned slot, 
         }
         if (!error.empty())
             break;
+        // Fenced, unlike a worker's ring: the command is not followed by
+        // another enqueue that would ring again (writers/doorbell.h).
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        ring_doorbell(w->doorbell);
         commands.push_back(std::move(cmd));
     }
     for (auto& cmd : commands) {

@@ -60,6 +60,7 @@ inline void count_per_session(std::array<counter, max_sessions>& per_session, rt
 inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
 {
     unsigned sent = rte_ring_sp_enqueue_burst(w.ring, reinterpret_cast<void* const*>(pkts), n, nullptr);
+    ring_doorbell(*w.doorbell);
     if (likely(sent == n))
         return;
     if (q.lossless) {
@@ -75,6 +76,7 @@ inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
             w.last_rx_tsc.store(rte_rdtsc(), std::memory_order_relaxed);
             sent += rte_ring_sp_enqueue_burst(w.ring, reinterpret_cast<void* const*>(pkts + sent),
                                               n - sent, nullptr);
+            ring_doorbell(*w.doorbell);
         }
         if (sent == n)
             return;

@@ -5,11 +5,12 @@
 // A worker polls its RX queues in bursts, stamps each packet with its
 // wall-clock time, decides which sessions want it, frees the packets nobody
 // wants and hands the rest to its writer over a single-producer ring, by
-// pointer. Nothing here allocates, locks, logs or makes a system call while
-// packets flow. On a live port a full ring is a counted drop; a replay waits
-// for room instead. With --idle-mode sleep, a worker whose queues have all
-// been empty for a few µs naps in the kernel (its one system call), giving
-// its CPU back to the host.
+// pointer, and rings the writer's doorbell (writers/doorbell.h). Nothing here
+// allocates, locks, logs or makes a system call while packets flow, but the
+// one that wakes a writer asleep after 1 ms without packets. On a live port
+// a full ring is a counted drop; a replay waits for room instead. With
+// --idle-mode sleep, a worker whose queues have all been empty for a few µs
+// naps in the kernel, giving its CPU back to the host.
 #pragma once
 
 #include <array>
@@ -25,6 +26,7 @@
 #include "core/packet_meta.h"
 #include "engine/ports.h"
 #include "core/tsc_clock.h"
+#include "writers/doorbell.h"
 
 namespace linecap {
 
@@ -88,6 +90,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     unsigned nb_queues = 0;
     unsigned burst = 32;
     rte_ring* ring = nullptr;                    // to the writer, single producer
+    writer_doorbell* doorbell = nullptr;         // the writer's, rung after each enqueue
     const tsc_clock* clock = nullptr;
     const std::atomic<bool>* go = nullptr;       // start polling (sessions of a one-shot run are in place)
     const std::atomic<bool>* stop = nullptr;     // stop polling

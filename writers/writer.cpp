@@ -220,6 +220,16 @@ void carry_out(writer& w, writer_command& cmd)
     cmd.done.store(true, std::memory_order_release);
 }
 
+// Whether a writer about to sleep on its doorbell has nothing waiting: no
+// packet in a ring, no command, no stop.
+bool nothing_to_do(const writer& w)
+{
+    for (unsigned r = 0; r < w.nb_rings; r++)
+        if (!rte_ring_empty(w.rings[r]))
+            return false;
+    return rte_ring_empty(w.commands) && !w.stop->load(std::memory_order_acquire);
+}
+
 } // namespace
 
 int writer::open_session(unsigned slot, session* s, std::string& error)
@@ -251,7 +261,9 @@ int writer_main(void* arg)
     const uint64_t housekeeping_tsc = w.clock->hz / housekeeping_per_second;
     uint64_t next_housekeeping = rte_rdtsc() + housekeeping_tsc;
     uint64_t next_flush = rte_rdtsc() + w.flush_interval_tsc;
+    const uint64_t doorbell_idle_tsc = w.clock->hz * doorbell_idle_ns / 1'000'000'000;
     unsigned idle_passes = 0;
+    uint64_t idle_since = 0;   // TSC of this idle spell's first nap
 
     for (;;) {
         // Read before draining: once every worker has stopped, a pass that
@@ -270,8 +282,17 @@ int writer_main(void* arg)
         if (got == 0) {
             if (stopping)
                 break;
-            if (++idle_passes >= idle_passes_before_nap)
-                rte_delay_us_sleep(w.idle_nap_us);
+            if (++idle_passes >= idle_passes_before_nap) {
+                const uint64_t now = rte_rdtsc();
+                if (idle_passes == idle_passes_before_nap)
+                    idle_since = now;
+                if (now - idle_since < doorbell_idle_tsc || now >= next_housekeeping)
+                    rte_delay_us_sleep(w.idle_nap_us);
+                else
+                    sleep_on_doorbell(w.doorbell, static_cast<uint64_t>(static_cast<double>(next_housekeeping - now) * 1e9 /
+                                                            static_cast<double>(w.clock->hz)),
+                                      [&w] { return nothing_to_do(w); });
+            }
         } else {
             idle_passes = 0;
         }

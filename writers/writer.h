@@ -23,6 +23,7 @@
 #include "core/packet_meta.h"
 #include "core/tsc_clock.h"
 #include "writers/capture_writer.h"
+#include "writers/doorbell.h"
 #include "writers/session.h"
 #include "writers/session_output.h"
 
@@ -83,12 +84,13 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
     // The pipeline reads a capture file (linecap -r): each packet's original
     // length is packet_meta::wire_len, not its pkt_len (the bytes it holds).
     bool wire_len_in_meta = false;
-    // How long an idle writer naps between passes over its rings: far
-    // shorter than a ring takes to fill at line rate. With -r nothing is
-    // lost by a longer nap (workers wait for room), and each wake-up
-    // preempts the file's reader, which shares the writer's CPU: 200 µs
-    // there (a ring of 4096 takes 300 µs to fill at the reader's fastest).
+    // How long an idle writer naps between passes over its rings, until it
+    // has been idle long enough to sleep on its doorbell: far shorter than
+    // a ring takes to fill at line rate.
     unsigned idle_nap_us = 20;
+    // Rung by the workers after each enqueue and by the control thread after
+    // each command, for a writer idle long enough to sleep (doorbell.h).
+    writer_doorbell doorbell;
     rte_ring* watch_samples = nullptr;         // watch_sample*, to the control thread
     rte_ring* watch_free = nullptr;            // watch_sample*, back from it
     watch_sample* watch_pool = nullptr;        // what the two rings cycle

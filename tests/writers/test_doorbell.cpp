@@ -1,0 +1,111 @@
+// The writer's doorbell (writers/doorbell.h): a sleeping writer is woken by a
+// producer's ring, never sleeps with work waiting, and, with a producer that
+// enqueues at random moments against a writer that sleeps whenever it finds
+// nothing, loses no wake-up: every sleep ends by a ring, none by its timeout.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "writers/doorbell.h"
+
+using namespace linecap;
+using namespace std::chrono;
+
+namespace {
+
+// Far past anything a ring takes: a sleep that lasts this long was not woken.
+constexpr uint64_t long_timeout_ns = 20'000'000'000;
+
+} // namespace
+
+TEST_CASE("a rung doorbell ends the writer's sleep", "[doorbell]")
+{
+    writer_doorbell d;
+    bool slept = false;
+    steady_clock::duration took{};
+    std::thread writer([&] {
+        const auto t0 = steady_clock::now();
+        slept = sleep_on_doorbell(d, long_timeout_ns, [] { return true; });
+        took = steady_clock::now() - t0;
+    });
+    while (d.asleep.load() == 0)
+        std::this_thread::yield();
+    std::this_thread::sleep_for(milliseconds(20));   // into the futex wait, most likely
+    ring_doorbell(d);
+    writer.join();
+    CHECK(slept);
+    CHECK(took >= milliseconds(15));   // it did wait in the kernel until the ring
+    CHECK(took < seconds(10));         // woken, not timed out
+    CHECK(d.asleep.load() == 0);
+}
+
+TEST_CASE("a writer with work waiting does not sleep", "[doorbell]")
+{
+    writer_doorbell d;
+    CHECK_FALSE(sleep_on_doorbell(d, long_timeout_ns, [] { return false; }));
+    CHECK(d.asleep.load() == 0);
+    // Nobody asleep: a ring makes no wake-up and changes nothing.
+    ring_doorbell(d);
+    CHECK(d.asleep.load() == 0);
+}
+
+TEST_CASE("a ring between the writer's last look and its wait ends the wait at once", "[doorbell]")
+{
+    writer_doorbell d;
+    const auto t0 = steady_clock::now();
+    // The producer enqueues and rings right after the writer found nothing.
+    CHECK(sleep_on_doorbell(d, long_timeout_ns, [&d] {
+        ring_doorbell(d);
+        return true;
+    }));
+    CHECK(steady_clock::now() - t0 < seconds(10));
+    CHECK(d.asleep.load() == 0);
+}
+
+TEST_CASE("a producer at random moments against a writer that sleeps when idle: no wake-up lost", "[doorbell]")
+{
+    // The ring, reduced to its two counters: the producer's tail (published
+    // with release, as rte_ring's) and the writer's count of what it took.
+    std::atomic<uint64_t> produced{0};
+    constexpr uint64_t items = 20'000;
+    writer_doorbell d;
+    uint64_t consumed = 0;
+    unsigned sleeps = 0;
+    steady_clock::duration longest_sleep{};
+
+    std::thread writer([&] {
+        while (consumed < items) {
+            const uint64_t tail = produced.load(std::memory_order_acquire);
+            if (tail != consumed) {
+                consumed = tail;
+                continue;
+            }
+            const auto t0 = steady_clock::now();
+            if (sleep_on_doorbell(d, long_timeout_ns,
+                                  [&] { return produced.load(std::memory_order_acquire) == consumed; })) {
+                sleeps++;
+                longest_sleep = std::max(longest_sleep, steady_clock::now() - t0);
+            }
+        }
+    });
+    std::mt19937 random(7);
+    for (uint64_t i = 1; i <= items; i++) {
+        produced.store(i, std::memory_order_release);
+        ring_doorbell(d);
+        // Mostly back to back, now and then a pause long enough for the
+        // writer to go to sleep.
+        if (random() % 16 == 0)
+            std::this_thread::sleep_for(microseconds(random() % 200));
+    }
+    // The last enqueue has no next one to ring again: fenced, as the
+    // control thread's commands are.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    ring_doorbell(d);
+    writer.join();
+    CHECK(consumed == items);
+    CHECK(sleeps > 100);                        // the writer did sleep between bursts
+    CHECK(longest_sleep < seconds(10));         // and every sleep was ended by a ring
+}
