@@ -43,6 +43,7 @@
 #include "fleet/etcd.h"
 #include "fleet/fleet_session.h"
 #include "fleet/node.h"
+#include "core/command_line.h"
 #include "core/human_units.h"
 #include "core/query_fields.h"
 #include "core/utc_time.h"
@@ -981,7 +982,7 @@ int main(int argc, char** argv)
         ->type_name("S");
 
     try {
-        app.parse(argc, argv);
+        linecap::parse_command_line(app, argc, argv);
     } catch (const CLI::Success& e) {
         app.exit(e);   // --help, --version
         return ok;

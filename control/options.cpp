@@ -3,6 +3,7 @@
 #include "control/http_api.h"
 #include "control/http_tls.h"
 #include "control/session_options.h"
+#include "core/command_line.h"
 #include "core/error_text.h"
 #include "core/human_units.h"
 #include "filters/classifier.h"
@@ -429,7 +430,7 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     session_arguments& session = c.session;
 
     try {
-        app.parse(argc, argv);
+        parse_command_line(app, argc, argv);
     } catch (const CLI::CallForHelp&) {
         std::cout << app.help();
         return parse_result::exit_ok;

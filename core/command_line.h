@@ -3,20 +3,51 @@
 // where the options are, exit status 2.
 #pragma once
 
+#include <algorithm>
 #include <iostream>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 namespace linecap {
+
+// app.parse(argc, argv), but "--NAME=" (nothing after the '=') gives NAME an
+// empty value, as getopt does. CLI11 2.1 takes such a word as "--NAME" and
+// the next word as its value: `--since= -o out.pcap` made "-o" the time and
+// left the output missing. With the empty value the option's own check
+// says what is wrong ("--since: empty: give a UTC time ..."), the same words
+// as `--since ""` gets. Words after "--" (a tcpdump expression) are kept as
+// they are. Throws what app.parse throws.
+inline void parse_command_line(CLI::App& app, int argc, char** argv)
+{
+    std::vector<std::string> words;
+    bool options = true;
+    for (int i = 1; i < argc; i++) {
+        std::string word = argv[i];
+        if (word == "--")
+            options = false;
+        if (options && word.size() > 3 && word.compare(0, 2, "--") == 0 && word.back() == '=' &&
+            word.find('=') == word.size() - 1) {
+            word.pop_back();
+            words.push_back(std::move(word));
+            words.emplace_back();
+            continue;
+        }
+        words.push_back(std::move(word));
+    }
+    std::reverse(words.begin(), words.end());   // CLI::App::parse(vector) takes them last first
+    app.parse(words);
+}
 
 // Parses argv into `app`. Nullopt when the command goes on; else the exit
 // status (0 after --help, printed; 2 after an error, said on stderr).
 inline std::optional<int> parse_subcommand(CLI::App& app, int argc, char** argv, std::string_view name)
 {
     try {
-        app.parse(argc, argv);
+        parse_command_line(app, argc, argv);
     } catch (const CLI::CallForHelp&) {
         std::cout << app.help();
         return 0;

@@ -44,6 +44,8 @@ expect_error 2 "--snaplen: 300000 is not a whole number from 0 to 262144" "${E[@
 expect_error 2 "--count: 12abc is not a whole number 1 or more" "${E[@]}" -- -w "$out" -c 12abc
 expect_error 2 "--duration: -3 is not a duration above 0: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)" "${E[@]}" -- -w "$out" --duration -3
 expect_error 2 "--format: pcapng2 is not a format (pcap, pcap-ns, pcapng)" "${E[@]}" -- -w "$out" --format pcapng2
+# "--format=" is an empty value, as "--format ''" is: not "--format" taking "-c" for its value.
+expect_error 2 "--format:  is not a format (pcap, pcap-ns, pcapng)" "${E[@]}" -- -w "$out" --format= -c 5
 # The session options are the table's (core/spec.h): the spec's validator
 # refuses a bad value, in the words linecapctl start uses, naming the option.
 expect_error 2 "--host: 10.0.0.300 is not an IPv4 or IPv6 address, prefix or range" "${E[@]}" -- -w "$out" --host 10.0.0.300

@@ -531,15 +531,24 @@ note "--inner-host, --vni over the socket and HTTP: $(cat "$WORK/ctl.out"); $wan
 # is a mistake everywhere (a variable never set), never "no bound".
 same_words() {   # OPTION VALUE PARAMETER WORDS (with --OPTION; the request's spell it "PARAMETER")
     local option=$1 value=$2 parameter=$3 words=$4
-    local request_words=${words//$option/\"$parameter\"} rc=0
-    "$LINECAP" query "$option" "$value" -o "$WORK/x.pcap" "$ring" 2>"$WORK/offline.err" || rc=$?
-    [ "$rc" = 2 ] && [ "$(cat "$WORK/offline.err")" = "linecap query: $words" ] ||
-        fail "linecap query $option '$value': exit $rc: $(cat "$WORK/offline.err"), want: linecap query: $words"
-    rc=0
-    ctl query "$id" "$option" "$value" -o "$WORK/x.pcap" 2>"$WORK/ctl.err" || rc=$?
-    [ "$rc" != 0 ] && [ "$(cat "$WORK/ctl.err")" = "linecapctl: query: $words" ] ||
-        fail "linecapctl query $option '$value': exit $rc: $(cat "$WORK/ctl.err"), want: linecapctl: query: $words"
-    [ ! -e "$WORK/x.pcap" ] || fail "a refused query ($option '$value') left its -o file"
+    local request_words=${words//$option/\"$parameter\"} rc spelling
+    # An empty value spelt "--since=" too: the same as "--since ''" (CLI11
+    # alone would take the next word as its value).
+    local spellings=(apart)
+    [ -n "$value" ] || spellings+=(joined)
+    for spelling in "${spellings[@]}"; do
+        local words_of=("$option" "$value")
+        [ "$spelling" = apart ] || words_of=("$option=")
+        rc=0
+        "$LINECAP" query "${words_of[@]}" -o "$WORK/x.pcap" "$ring" 2>"$WORK/offline.err" || rc=$?
+        [ "$rc" = 2 ] && [ "$(cat "$WORK/offline.err")" = "linecap query: $words" ] ||
+            fail "linecap query ${words_of[*]}: exit $rc: $(cat "$WORK/offline.err"), want: linecap query: $words"
+        rc=0
+        ctl query "$id" "${words_of[@]}" -o "$WORK/x.pcap" 2>"$WORK/ctl.err" || rc=$?
+        [ "$rc" != 0 ] && [ "$(cat "$WORK/ctl.err")" = "linecapctl: query: $words" ] ||
+            fail "linecapctl query ${words_of[*]}: exit $rc: $(cat "$WORK/ctl.err"), want: linecapctl: query: $words"
+        [ ! -e "$WORK/x.pcap" ] || fail "a refused query (${words_of[*]}) left its -o file"
+    done
     code=$(curl -sS -o "$WORK/body" -w '%{http_code}' -G "$URL/$id/query" --data-urlencode "$parameter=$value")
     [ "$code" = 400 ] && [ "$(jq -r .error "$WORK/body")" = "query: $request_words" ] ||
         fail "GET .../query?$parameter='$value': HTTP $code: $(cat "$WORK/body"), want 400 and query: $request_words"
