@@ -79,9 +79,6 @@ std::string check_session_id(std::string_view id)
 
 std::string parse_request(std::string_view line, request& out)
 {
-    if (line.size() > max_request_bytes)
-        return fmt::format("request of {} bytes refused: the limit is {} bytes per line", line.size(),
-                           max_request_bytes);
     // The same words, with where, as a spec file's (linecapctl start -F, the one-shot's -F, the HTTP body).
     json j;
     if (std::string e = parse_spec_json(line, j); !e.empty())

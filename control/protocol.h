@@ -67,7 +67,11 @@ struct request {
 };
 
 // Parses one request line (without its newline). Returns an empty string, or
-// one error a person can act on, naming the field that is wrong.
+// one error a person can act on, naming the field that is wrong. Of any
+// length: the socket bounds its lines (control_server, max_request_bytes),
+// the HTTP API its bodies, before they come here wrapped in a request; the
+// fleet agent's come from etcd (a fleet session's spec, as large as etcd
+// takes a value: 1.5 MiB by default).
 std::string parse_request(std::string_view line, request& out);
 
 // Where a command names a session: its id (a decimal number the daemon

@@ -240,6 +240,9 @@ void control_server::process_lines(client& c, const std::function<void(client_id
         }
         if (c.skipping) {
             c.skipping = false;
+        } else if (line.size() > max_request_bytes) {   // arrived whole, before the check below saw it
+            queue(c.id, error_reply(fmt::format("request of {} bytes refused: the limit is {} bytes per line",
+                                                line.size(), max_request_bytes)));
         } else if (!line.empty()) {
             c.last_request = steady::now();
             on_request(c.id, line);

@@ -339,6 +339,8 @@ struct test_server {
             return on_merge(c);
         if (c.req.cmd == command::list)
             return {200, R"({"sessions":[]})"};
+        if (c.req.cmd == command::start)
+            return {201, R"({"id":"7"})"};
         if (c.req.cmd == command::files && c.req.id == "1") {
             nlohmann::json files = nlohmann::json::array();
             for (const std::string& n : names)
@@ -486,6 +488,19 @@ TEST_CASE("HTTP: bodies over 64 KiB are refused before they are read: by Content
     r = parse_reply(round_trip(server.port(), post + "Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + spaces + "\r\n0\r\n\r\n"));
     CHECK(r.status == 400);
     CHECK(r.body.find("not valid JSON") != std::string::npos);
+    // A spec of exactly 64 KiB is taken: the limit is the body's, not that
+    // of the socket line the body is wrapped in ({"cmd":"start","spec":...},
+    // 22 bytes more; refused as "request of 65558 bytes" before).
+    const std::string spec = R"({"name":"big")" + std::string(65536 - 14, ' ') + "}";
+    REQUIRE(spec.size() == 65536);
+    r = parse_reply(round_trip(server.port(), post + fmt::format("Content-Length: {}\r\n\r\n", spec.size()) + spec));
+    INFO(r.body);
+    CHECK(r.status == 201);
+    CHECK(r.has("Location: /api/v1/sessions/7"));
+    // One byte more is the 413.
+    r = parse_reply(round_trip(server.port(), post + fmt::format("Content-Length: {}\r\n\r\n", spec.size() + 1) + spec + " "));
+    CHECK(r.status == 413);
+    CHECK(r.body.find("is 65537 bytes, over 65536 bytes") != std::string::npos);
 }
 
 TEST_CASE("HTTP: the server's connections have Nagle's algorithm off (no 40 ms wait for a delayed ACK per reply)")
