@@ -181,7 +181,11 @@ def main():
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        proc.wait()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:   # killed, not yet reaped: the test's clean-up kills the group again
+            print(f'console_cdp: chromium (pid {proc.pid}) not gone 30 s after SIGKILL', file=sys.stderr)
+            return
         os.remove(os.path.join(workdir, 'chromium.pid'))   # gone: console.sh has nothing left to kill
 
 

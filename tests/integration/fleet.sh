@@ -312,6 +312,7 @@ rc=0; fleet merge all -o "$WORK/all-back.pcapng" >"$WORK/out" 2>&1 || rc=$?
 [ "$(idbs "$WORK/all-back.pcapng" | sed 's/=[0-9]*//g')" = "a:0 b:0 c:0 d:0" ] || fail "all-back.pcapng's interfaces: $(capinfos -M "$WORK/all-back.pcapng")"
 
 note "c and d shut down: gone from the fleet at once (their leases revoked)"
+stalled=0   # seconds of slow exits past 5 s: shown, not counted against the budget
 for name in c d; do
     asked=$SECONDS
     node_ctl "$name" shutdown >/dev/null
@@ -325,10 +326,17 @@ for name in c d; do
     done
     wait "${NODE_PID[$name]}" || fail "$name exited with $?"
     # A slow exit is shown, not failed: what it waited on is in its log (the
-    # exit's steps) and in its threads' kernel stacks.
-    [ $((SECONDS - asked)) -le 5 ] ||
+    # exit's steps) and in its threads' kernel stacks. (Seen here: the
+    # daemon gone within a second, its log's exit steps quick, and this
+    # shell's own `sleep 0.1` returning 25 to 75 s later, the shell
+    # runnable meanwhile: the machine, not the daemon. Its time is not held
+    # against the test's budget.)
+    if [ $((SECONDS - asked)) -gt 5 ]; then
         note "$name took $((SECONDS - asked)) s to exit; its log ends: $(tail -5 "$WORK/$name.log"); its threads at 3 s: $(cat "$WORK/$name.exit-stacks" 2>/dev/null)"
+        stalled=$((stalled + SECONDS - asked - 5))
+    fi
 done
+budget=$((budget + stalled))
 nodes | jq -e '([.[].name] | sort) == ["a", "b"]' >/dev/null || fail "c or d still listed after its shutdown: $(nodes)"
 
 note "etcd frozen for 20 s (past the leases) while b captures: nothing lost, one warning, b back, statuses caught up"
