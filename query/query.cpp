@@ -161,6 +161,14 @@ std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64
                     posix_fadvise(index.source->fd, static_cast<off_t>(c.stored[f].offset), c.stored[f].size,
                                   POSIX_FADV_WILLNEED);
     };
+    // The file's summary first: a file it rules out has no chunk whose
+    // sets need reading (a rare host over a ring is in a few of its files).
+    // Not asked of a file outside the window, whose chunks are not asked.
+    bool file_may = true;
+    if (index.summary && in_window(*index.summary)) {
+        file_may = filter.may_match(*index.summary) && tunnel_terms_may_hold(request, *index.summary);
+        index.summary->drop_read_sets();
+    }
     uint64_t covered = index.head_bytes;
     for (const index_chunk& c : index.chunks) {
         if (c.offset + c.bytes > file_bytes)
@@ -168,7 +176,7 @@ std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64
         result.chunks++;
         covered = c.offset + c.bytes;
         uint32_t asked_sets = 0;
-        const bool may = !c.pinned() && in_window(c) && filter.may_match(c, -1, &asked_sets);
+        const bool may = !c.pinned() && file_may && in_window(c) && filter.may_match(c, -1, &asked_sets);
         if (!read_ahead && asked_sets != 0)
             ask_ahead(asked_sets);
         if (c.pinned() || (may && tunnel_terms_may_hold(request, c))) {

@@ -192,9 +192,13 @@ const roaring_bitmap_s* index_chunk::set(index_field field) const
     }
     if (!damage.empty())
         unreadable |= static_cast<uint16_t>(1u << f);
-    if (!damage.empty() && source->damaged++ == 0)
+    if (!damage.empty() && (flags & chunk_summary) != 0) {
+        if (source->summary_damage.empty())
+            source->summary_damage = fmt::format("its {} set, at byte {}: {}", field_names[f], s.offset, damage);
+    } else if (!damage.empty() && source->damaged++ == 0) {
         source->first_damage = fmt::format("the {} set of the chunk at byte {} of the capture file, at byte {}: {}",
                                            field_names[f], offset, s.offset, damage);
+    }
     return sets[f].get();
 }
 
@@ -258,11 +262,17 @@ void index_chunk::drop_read_sets() const
 
 std::string capture_index::damage_note() const
 {
-    if (!source || source->damaged == 0)
+    if (!source)
         return {};
-    return fmt::format("{}: {} set{} unreadable ({}): {} read whole", source->name, source->damaged,
-                       source->damaged == 1 ? "" : "s", source->first_damage,
-                       source->damaged == 1 ? "its chunk" : "the chunk of each");
+    std::string note;
+    if (source->damaged != 0)
+        note = fmt::format("{}: {} set{} unreadable ({}): {} read whole", source->name, source->damaged,
+                           source->damaged == 1 ? "" : "s", source->first_damage,
+                           source->damaged == 1 ? "its chunk" : "the chunk of each");
+    if (!source->summary_damage.empty())
+        note += fmt::format("{}{}: its summary unreadable ({}): each chunk asked instead", note.empty() ? "" : "; ",
+                            source->name, source->summary_damage);
+    return note;
 }
 
 namespace {
@@ -705,15 +715,20 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
 // short) is read whole, entry by entry, up to the first torn or damaged
 // head. Version 1 had no folded sets, 2 no tunnel sets, 3 no directory
 // and one CRC over each entry; 4, read too, no block tables (its head's
-// two words for them were 0).
+// two words for them were 0); 5, read too, no summary.
 
 namespace {
 
 constexpr char index_magic[8] = {'L', 'C', 'I', 'N', 'D', 'E', 'X', '\0'};
 constexpr char directory_magic[8] = {'L', 'C', 'I', 'D', 'X', 'D', 'I', 'R'};
 constexpr char trailer_magic[8] = {'L', 'C', 'I', 'D', 'X', 'E', 'N', 'D'};
-constexpr uint32_t index_version = 5;
-constexpr uint32_t index_version_without_blocks = 4;   // read too: its chunks have no blocks
+// Before the summary's sets (version 6), so that a reader walking the
+// entries of an index whose directory is lost stops there, as at the
+// directory's own magic.
+constexpr char summary_magic[8] = {'L', 'C', 'I', 'D', 'X', 'S', 'U', 'M'};
+constexpr uint32_t index_version = 6;
+constexpr uint32_t index_version_without_summary = 5;   // read too: its directory has no summary
+constexpr uint32_t index_version_without_blocks = 4;    // read too: no summary, and its chunks have no blocks
 
 struct index_header {
     char magic[8];
@@ -739,6 +754,16 @@ struct entry_head {
     uint32_t blocks_crc;    // the block table's CRC-32 (the table is checked against it when read)
 };
 static_assert(sizeof(entry_head) == 136);
+
+// The directory's last part (version 6): the file's summary sets, stored
+// just before the directory (after summary_magic) in this order, each's length and CRC-32, and
+// which of them there are (bit f: set f).
+struct summary_head {
+    std::array<set_entry, index_field_count> sets;
+    uint32_t present;
+    uint32_t reserved;   // 0
+};
+static_assert(sizeof(summary_head) == 80);
 
 struct index_trailer {
     uint64_t directory_offset;
@@ -776,6 +801,9 @@ std::string index_file_writer::open(const std::string& path, uint32_t linktype, 
     _path = path;
     _bytes = 0;
     _directory.assign(directory_magic, directory_magic + sizeof directory_magic);
+    for (roaring_ptr& u : _union)
+        u.reset(roaring_bitmap_create());
+    _unions_dropped = 0;
     _fd = ::openat(dir_fd, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (_fd < 0)
         return fmt::format("{}: cannot create the index: {}", path, error_text(errno));
@@ -806,6 +834,12 @@ std::string index_file_writer::append(const index_chunk& chunk)
         entry.resize(at + n);
         roaring_bitmap_portable_serialize(set, reinterpret_cast<char*>(entry.data() + at));
         h.sets[f] = {n, index_crc(entry.data() + at, n)};
+        // The summary: a union of exact sets (a folded one's halves are
+        // not its values).
+        if (chunk.folded(static_cast<index_field>(f)))
+            _unions_dropped |= 1u << f;
+        else if ((_unions_dropped & (1u << f)) == 0)
+            roaring_bitmap_or_inplace(_union[f].get(), set);
     }
     if (!chunk.block_table.empty()) {
         h.blocks_bytes = static_cast<uint32_t>(chunk.block_table.size());
@@ -829,17 +863,40 @@ std::string index_file_writer::close(bool finished)
     const int fd = std::exchange(_fd, -1);
     std::string error;
     if (finished) {
+        // The summary's sets, then its head at the directory's end.
+        const auto chunks = static_cast<uint32_t>((_directory.size() - sizeof directory_magic) / sizeof(entry_head));
+        summary_head sh{};
+        std::vector<uint8_t> sets(summary_magic, summary_magic + sizeof summary_magic);
+        for (size_t f = 0; f < index_field_count; f++) {
+            if ((_unions_dropped & (1u << f)) != 0)
+                continue;
+            roaring_bitmap_run_optimize(_union[f].get());
+            const auto n = static_cast<uint32_t>(roaring_bitmap_portable_size_in_bytes(_union[f].get()));
+            const size_t at = sets.size();
+            sets.resize(at + n);
+            roaring_bitmap_portable_serialize(_union[f].get(), reinterpret_cast<char*>(sets.data() + at));
+            sh.sets[f] = {n, index_crc(sets.data() + at, n)};
+            sh.present |= 1u << f;
+        }
+        if (write_all(fd, sets.data(), sets.size()))
+            _bytes += sets.size();
+        else
+            error = fmt::format("{}: cannot write the index's summary: {}", _path, error_text(errno));
+        _directory.insert(_directory.end(), reinterpret_cast<const uint8_t*>(&sh),
+                          reinterpret_cast<const uint8_t*>(&sh) + sizeof sh);
         index_trailer t{};
         t.directory_offset = _bytes;
-        t.chunks = static_cast<uint32_t>((_directory.size() - sizeof directory_magic) / sizeof(entry_head));
+        t.chunks = chunks;
         t.directory_crc = index_crc(_directory.data(), _directory.size());
         std::memcpy(t.magic, trailer_magic, sizeof t.magic);
         _directory.insert(_directory.end(), reinterpret_cast<const uint8_t*>(&t),
                           reinterpret_cast<const uint8_t*>(&t) + sizeof t);
-        if (write_all(fd, _directory.data(), _directory.size()))
-            _bytes += _directory.size();
-        else
-            error = fmt::format("{}: cannot write the index's directory: {}", _path, error_text(errno));
+        if (error.empty()) {   // else no directory: the index is read entry by entry
+            if (write_all(fd, _directory.data(), _directory.size()))
+                _bytes += _directory.size();
+            else
+                error = fmt::format("{}: cannot write the index's directory: {}", _path, error_text(errno));
+        }
     }
     if (::close(fd) != 0 && error.empty())
         error = fmt::format("{}: cannot write the index: {}", _path, error_text(errno));
@@ -866,6 +923,49 @@ std::string chunk_of_head(const entry_head& h, uint64_t at, index_chunk& c)
 
 } // namespace
 
+namespace {
+
+// The summary whose head is at `head`, its sets from `at` (the end of the
+// last entry) to `end` (the directory), into out.summary; none if its sets
+// do not fill that span exactly.
+void read_summary(const uint8_t* head, uint64_t at, uint64_t end,
+                  const std::shared_ptr<const index_set_source>& source, capture_index& out)
+{
+    summary_head sh;
+    std::memcpy(&sh, head, sizeof sh);
+    auto summary = std::make_unique<index_chunk>();
+    summary->offset = out.head_bytes;
+    summary->flags = chunk_place::chunk_summary;
+    summary->min_ns = UINT64_MAX;
+    for (const index_chunk& c : out.chunks) {
+        summary->bytes += c.bytes;
+        summary->packets += c.packets;
+        if (c.packets != 0) {
+            summary->min_ns = std::min(summary->min_ns, c.min_ns);
+            summary->max_ns = std::max(summary->max_ns, c.max_ns);
+        }
+    }
+    if (summary->packets == 0)
+        summary->min_ns = 0;
+    if (end - at < sizeof summary_magic)
+        return;
+    at += sizeof summary_magic;
+    for (size_t f = 0; f < index_field_count; f++) {
+        if ((sh.present & (1u << f)) == 0)
+            continue;   // no summary of it: may hold anything
+        if (sh.sets[f].bytes > end - at)
+            return;
+        summary->stored[f] = {nullptr, at, sh.sets[f].bytes, sh.sets[f].crc};
+        at += sh.sets[f].bytes;
+    }
+    if (at != end)
+        return;
+    summary->source = source;
+    out.summary = std::move(summary);
+}
+
+} // namespace
+
 std::string read_capture_index(int fd, const std::string& name, capture_index& out)
 {
     out = capture_index{};
@@ -881,7 +981,8 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
         return fmt::format("{}: not a linecap index (it does not start with LCINDEX)", name);
     if (h.header_crc != index_crc(&h, offsetof(index_header, header_crc)))
         return fmt::format("{}: the index's header is damaged (its CRC does not match)", name);
-    if (h.version != index_version && h.version != index_version_without_blocks)
+    if (h.version != index_version && h.version != index_version_without_summary &&
+        h.version != index_version_without_blocks)
         return fmt::format("{}: index version {}, where this linecap reads {}: make it again with linecap index",
                            name, h.version, index_version);
     out.linktype = h.linktype;
@@ -898,10 +999,13 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
     index_trailer t{};
     std::vector<uint8_t> directory;
     // (Each bound checked apart: a crafted trailer must not wrap a sum.)
-    if (size >= sizeof h + sizeof directory_magic + sizeof t && pread_all(fd, &t, sizeof t, size - sizeof t) &&
-        std::memcmp(t.magic, trailer_magic, sizeof t.magic) == 0 && t.directory_offset >= sizeof h &&
-        t.directory_offset <= size - sizeof t - sizeof directory_magic &&
-        size - sizeof t - sizeof directory_magic - t.directory_offset == uint64_t{t.chunks} * sizeof(entry_head)) {
+    // Version 6's directory ends with the summary's head.
+    const uint64_t summary_bytes = h.version == index_version ? sizeof(summary_head) : 0;
+    if (size >= sizeof h + sizeof directory_magic + summary_bytes + sizeof t &&
+        pread_all(fd, &t, sizeof t, size - sizeof t) && std::memcmp(t.magic, trailer_magic, sizeof t.magic) == 0 &&
+        t.directory_offset >= sizeof h && t.directory_offset <= size - sizeof t - sizeof directory_magic - summary_bytes &&
+        size - sizeof t - sizeof directory_magic - summary_bytes - t.directory_offset ==
+            uint64_t{t.chunks} * sizeof(entry_head)) {
         directory.resize(static_cast<size_t>(size - sizeof t - t.directory_offset));
         if (!pread_all(fd, directory.data(), directory.size(), t.directory_offset) ||
             index_crc(directory.data(), directory.size()) != t.directory_crc ||
@@ -932,6 +1036,8 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
             at += e.entry_bytes;
             out.chunks.push_back(std::move(c));
         }
+        if (summary_bytes != 0 && out.chunks.size() == t.chunks)
+            read_summary(directory.data() + directory.size() - summary_bytes, at, t.directory_offset, source, out);
         return {};
     }
 
@@ -954,8 +1060,10 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
     uint64_t next = h.head_bytes;
     for (size_t at = sizeof h; at < got;) {
         const size_t chunk_number = out.chunks.size() + 1;
-        if (got - at >= sizeof directory_magic && std::memcmp(bytes.data() + at, directory_magic, sizeof directory_magic) == 0)
-            break;   // a directory cut short: every entry is there
+        if (got - at >= sizeof directory_magic &&
+            (std::memcmp(bytes.data() + at, directory_magic, sizeof directory_magic) == 0 ||
+             std::memcmp(bytes.data() + at, summary_magic, sizeof summary_magic) == 0))
+            break;   // a summary or directory cut short: every entry is there
         entry_head e{};
         if (got - at < sizeof e) {
             out.note = fmt::format("{}: chunk {} is torn (byte {}): the capture file from byte {} is read whole",

@@ -113,6 +113,8 @@ struct chunk_place {
     // always read.
     bool pinned() const { return (flags & chunk_pinned) != 0; }
     static constexpr uint32_t chunk_pinned = 1;
+    // The file's summary (capture_index::summary), not a chunk of it.
+    static constexpr uint32_t chunk_summary = 2;
     // Set `field` is folded: it holds the high and low 16-bit halves of the
     // values, not the values (index_chunk::holds).
     static constexpr uint32_t chunk_folded(index_field field) { return 0x100u << static_cast<unsigned>(field); }
@@ -127,6 +129,7 @@ struct index_set_source {
     std::string name;            // of the index file, for notes
     mutable uint64_t damaged = 0;        // sets whose bytes did not match their CRC or did not decode
     mutable std::string first_damage;    // the first of them, in words
+    mutable std::string summary_damage;  // the first set of the file's summary that could not be read, in words
     ~index_set_source();
 };
 
@@ -352,6 +355,12 @@ struct capture_index {
     // cut short) is read whole into source->bytes, which the sets point into.
     bool by_directory = false;
     std::shared_ptr<const index_set_source> source;
+    // A finished index of version 6 has a summary of the whole file: each
+    // set the union of its chunks' (none where a chunk's set is folded:
+    // that set of the summary may then hold anything). Its place spans the
+    // file's chunks; flags: chunk_place::chunk_summary. A query asks it
+    // first, and reads no chunk's sets of a file it rules out.
+    std::unique_ptr<index_chunk> summary;
     // The sets found damaged so far, in words ("" if none): a note.
     std::string damage_note() const;
 };
@@ -373,8 +382,8 @@ public:
     std::string open(const std::string& path, uint32_t linktype, uint64_t head_bytes, uint32_t head_crc,
                      int dir_fd = AT_FDCWD);
     std::string append(const index_chunk& chunk);
-    // Writes the directory (unless `finished` is false: the file is being
-    // discarded), then closes.
+    // Writes the file's summary and the directory (unless `finished` is
+    // false: the file is being discarded), then closes.
     std::string close(bool finished = true);
     uint64_t bytes() const { return _bytes; }
 
@@ -383,6 +392,10 @@ private:
     std::string _path;
     uint64_t _bytes = 0;
     std::vector<uint8_t> _directory;   // the entries' heads, as they were appended
+    // The summary so far: each set's union over the chunks appended, null
+    // once a chunk's set was folded (no summary of that set).
+    std::array<roaring_ptr, index_field_count> _union;
+    uint32_t _unions_dropped = 0;   // bit f: set f has no summary
 };
 
 // Reads the index in `fd` (not closed; `out` keeps a duplicate of it, to

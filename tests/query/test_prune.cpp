@@ -97,6 +97,47 @@ bool accepts(const bpf_program& p, const packet& pkt)
     return pcap_offline_filter(&p, &h, pkt.bytes.data()) != 0;
 }
 
+// Rewrites the finished index at `path` (this version, with a summary) as
+// an index of `version` 5 or 4 would have been written: no summary sets,
+// a directory without the summary's head, its CRC and the trailer to
+// match. (The chunks' entries are alike in 4 and 5 but for the block
+// table, which a one-packet chunk has not.)
+void rewrite_as_version(const std::string& path, uint32_t version)
+{
+    std::vector<uint8_t> f(std::filesystem::file_size(path));
+    const int fd = open(path.c_str(), O_RDWR);
+    REQUIRE(pread(fd, f.data(), f.size(), 0) == static_cast<ssize_t>(f.size()));
+    uint64_t directory_offset = 0;
+    uint32_t chunks = 0;
+    std::memcpy(&directory_offset, f.data() + f.size() - 24, 8);
+    std::memcpy(&chunks, f.data() + f.size() - 16, 4);
+    // The directory: its magic, the chunks' heads, the summary's head (80
+    // bytes); the summary's magic (8 bytes) and sets lie between the last
+    // entry and it.
+    std::vector<uint8_t> directory(f.begin() + static_cast<ptrdiff_t>(directory_offset), f.end() - 24);
+    REQUIRE(directory.size() == 8 + 136 * uint64_t{chunks} + 80);
+    uint32_t summary_set_bytes = 8;
+    for (size_t i = 0; i < index_field_count; i++) {
+        uint32_t n = 0;
+        std::memcpy(&n, directory.data() + directory.size() - 80 + 8 * i, 4);
+        summary_set_bytes += n;
+    }
+    directory.resize(directory.size() - 80);
+    std::vector<uint8_t> out(f.begin(), f.begin() + static_cast<ptrdiff_t>(directory_offset - summary_set_bytes));
+    const uint64_t new_offset = out.size();
+    out.insert(out.end(), directory.begin(), directory.end());
+    const uint32_t crc = index_crc(directory.data(), directory.size());
+    out.insert(out.end(), f.end() - 24, f.end());
+    std::memcpy(out.data() + out.size() - 24, &new_offset, 8);
+    std::memcpy(out.data() + out.size() - 12, &crc, 4);
+    std::memcpy(out.data() + 8, &version, 4);
+    const uint32_t header_crc = index_crc(out.data(), 28);
+    std::memcpy(out.data() + 28, &header_crc, 4);
+    REQUIRE(ftruncate(fd, 0) == 0);
+    REQUIRE(pwrite(fd, out.data(), out.size(), 0) == static_cast<ssize_t>(out.size()));
+    close(fd);
+}
+
 index_chunk chunk_of(const std::vector<packet>& packets,
                      index_builder::folding fold = index_builder::folding::when_smaller)
 {
@@ -310,7 +351,27 @@ TEST_CASE("capture index file: a round trip, then torn and damaged entries")
     const uint64_t second_entry = index.chunks[1].stored[0].offset - 136;
     const uint64_t entries_end = index.chunks[2].stored[index_field_count - 1].offset +
                                  index.chunks[2].stored[index_field_count - 1].size;
-    CHECK(size == entries_end + 8 + 3 * 136 + 24);   // the directory: its magic, 3 heads, the trailer
+    // The summary's magic and sets, then the directory: its magic, 3
+    // heads, the summary's head, the trailer.
+    REQUIRE(index.summary != nullptr);
+    uint64_t summary_sets = 0;
+    for (const stored_set& s : index.summary->stored)
+        summary_sets += s.size;
+    CHECK(size == entries_end + 8 + summary_sets + 8 + 3 * 136 + 80 + 24);
+    CHECK(index.summary->stored[0].offset == entries_end + 8);
+    CHECK(index.summary->packets == 150);
+    CHECK(index.summary->offset == 24);
+    CHECK(index.summary->bytes == 15000);
+    // Each of its sets the union of the chunks' (the packets come from
+    // small pools: the chunks share most values).
+    for (size_t f = 0; f < index_field_count; f++) {
+        const auto field = static_cast<index_field>(f);
+        roaring_ptr all(roaring_bitmap_create());
+        for (size_t i = 0; i < 3; i++)
+            roaring_bitmap_or_inplace(all.get(), chunk_of(chunks[i]).set(field));
+        INFO("set " << f);
+        CHECK(index.summary->set_size(field) == roaring_bitmap_get_cardinality(all.get()));
+    }
     const auto damage = [&](uint64_t at) {
         const int rw = open(path.c_str(), O_RDWR);
         uint8_t b = 0;
@@ -347,6 +408,14 @@ TEST_CASE("capture index file: a round trip, then torn and damaged entries")
     CHECK(index.chunks.size() == 3);
     CHECK(index.note.empty());
     CHECK(index.chunks[2].set_size(index_field::l4_word) == chunk_of(chunks[2]).set_size(index_field::l4_word));
+    // Cut inside the summary's sets: the same, the walk stopping at the
+    // summary's magic.
+    REQUIRE(truncate(path.c_str(), static_cast<off_t>(entries_end + 8 + 5)) == 0);
+    read_again();
+    CHECK_FALSE(index.by_directory);
+    CHECK(index.chunks.size() == 3);
+    CHECK(index.note.empty());
+    CHECK(index.summary == nullptr);
     // The last entry cut short: the first two are read, a note names the third.
     REQUIRE(truncate(path.c_str(), static_cast<off_t>(entries_end - 10)) == 0);
     read_again();
@@ -569,15 +638,15 @@ TEST_CASE("capture index file: a directory whose trailer does not add up is not 
     REQUIRE(w.append(b.finish(24, 1000, false, p.bytes.data())).empty());
     REQUIRE(w.close().empty());
     const uint64_t size = w.bytes();
-    // A trailer whose sum wraps to the file's size: 2^32 - 1 chunks and
-    // an offset just short of 2^64 (read as it is, the reader would ask
+    // A trailer whose sum wraps to the file's size (with the magic and the
+    // summary's head): 2^32 - 1 chunks and an offset just short of 2^64 (read as it is, the reader would ask
     // for hundreds of GiB).
     struct {
         uint64_t directory_offset;
         uint32_t chunks;
         uint32_t crc;
         char magic[8];
-    } t{size - 32 - uint64_t{0xffffffff} * 136, 0xffffffff, 0, {'L', 'C', 'I', 'D', 'X', 'E', 'N', 'D'}};
+    } t{size - 32 - 80 - uint64_t{0xffffffff} * 136, 0xffffffff, 0, {'L', 'C', 'I', 'D', 'X', 'E', 'N', 'D'}};
     static_assert(sizeof t == 24);
     const int fd = open(path.c_str(), O_RDWR);
     REQUIRE(pwrite(fd, &t, sizeof t, static_cast<off_t>(size - sizeof t)) == sizeof t);
@@ -677,27 +746,99 @@ TEST_CASE("chunk blocks: a block may match a host or net exactly when one of its
                                         "file, at byte " + std::to_string(table_at) +
                                         ": damaged (its CRC does not match)): its chunk read whole");
 
-    // An index of version 4 (before blocks) is read: its chunks have none.
-    index_file_writer w4;
-    index_builder b4;
-    b4.add_packet(packets[0].bytes.data(), packets[0].caplen, 1);
-    REQUIRE(w4.open(path, 1, 24, 0x1234).empty());
-    REQUIRE(w4.append(b4.finish(24, 100, false, firsts[0].data())).empty());
-    REQUIRE(w4.close().empty());
-    const int rw4 = open(path.c_str(), O_RDWR);
-    uint32_t header[7];
-    REQUIRE(pread(rw4, header, sizeof header, 0) == sizeof header);
-    header[2] = 4;   // the version, after the 8-byte magic
-    const uint32_t header_crc = index_crc(header, sizeof header);
-    REQUIRE(pwrite(rw4, header, sizeof header, 0) == sizeof header);
-    REQUIRE(pwrite(rw4, &header_crc, 4, 28) == 4);
-    close(rw4);
-    fd = open(path.c_str(), O_RDONLY);
-    CHECK(read_capture_index(fd, path, index).empty());
+    // Indexes of version 5 (before the summary) and 4 (before blocks) are
+    // read by their directories: no summary, and in 4 no blocks.
+    for (const uint32_t version : {5u, 4u}) {
+        INFO("version " << version);
+        index_file_writer old;
+        index_builder b;
+        b.add_packet(packets[0].bytes.data(), packets[0].caplen, 1);
+        REQUIRE(old.open(path, 1, 24, 0x1234).empty());
+        REQUIRE(old.append(b.finish(24, 100, false, firsts[0].data())).empty());
+        REQUIRE(old.close().empty());
+        rewrite_as_version(path, version);
+        fd = open(path.c_str(), O_RDONLY);
+        CHECK(read_capture_index(fd, path, index).empty());
+        close(fd);
+        CHECK(index.by_directory);
+        CHECK(index.summary == nullptr);
+        REQUIRE(index.chunks.size() == 1);
+        CHECK(index.chunks[0].blocks() == nullptr);
+        CHECK(index.chunks[0].packets == 1);
+        CHECK(index.damage_note().empty());
+    }
+    unlink(path.c_str());
+    rmdir(dir);
+}
+
+TEST_CASE("index summary: a file whose summary rules a host out has none of its chunks' sets read")
+{
+    // Two chunks of 10.0.0.x and one of 192.168.1.x (IPv4, untagged).
+    char dir[] = "/tmp/linecap-summary-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string path = std::string(dir) + "/a.idx";
+    index_file_writer w;
+    REQUIRE(w.open(path, 1, 24, 0).empty());
+    std::mt19937 rng(3);
+    for (int chunk = 0; chunk < 3; chunk++) {
+        index_builder b;
+        packet p = random_packet(rng);
+        while (p.bytes[12] != 0x08 || p.bytes[13] != 0x00)
+            p = random_packet(rng);
+        p.caplen = static_cast<uint32_t>(p.bytes.size());
+        put32(p.bytes, 26, chunk < 2 ? 0x0a000001 + static_cast<uint32_t>(chunk) : 0xc0a80101);
+        put32(p.bytes, 30, chunk < 2 ? 0x0a000009 : 0xc0a80102);
+        b.add_packet(p.bytes.data(), p.caplen, 1);
+        REQUIRE(w.append(b.finish(24 + 1000 * static_cast<uint64_t>(chunk), 1000, false, p.bytes.data())).empty());
+    }
+    REQUIRE(w.close().empty());
+    capture_index index;
+    int fd = open(path.c_str(), O_RDONLY);
+    REQUIRE(read_capture_index(fd, path, index).empty());
     close(fd);
-    REQUIRE(index.chunks.size() == 1);
-    CHECK(index.chunks[0].blocks() == nullptr);
-    CHECK(index.chunks[0].packets == 1);
+    REQUIRE(index.summary != nullptr);
+    CHECK(index.summary->set_size(index_field::ipv4_address) == 5);
+    CHECK((index.summary->flags & chunk_place::chunk_summary) != 0);
+    compiled absent("host 10.0.0.7"), present("host 192.168.1.2"), other("net 172.16.0.0/12 or host 10.0.0.2");
+    CHECK_FALSE(absent.filter.may_match(*index.summary));
+    CHECK(present.filter.may_match(*index.summary));
+    CHECK(other.filter.may_match(*index.summary));
+    CHECK_FALSE(other.filter.may_match(index.chunks[0]));
+    CHECK(other.filter.may_match(index.chunks[1]));
+
+    // Its IPv4 set damaged: may hold anything, and the note names it.
+    const uint64_t at = index.summary->stored[0].offset;
+    const int rw = open(path.c_str(), O_RDWR);
+    uint8_t x = 0;
+    REQUIRE(pread(rw, &x, 1, static_cast<off_t>(at + 2)) == 1);
+    x ^= 0x5a;
+    REQUIRE(pwrite(rw, &x, 1, static_cast<off_t>(at + 2)) == 1);
+    close(rw);
+    fd = open(path.c_str(), O_RDONLY);
+    REQUIRE(read_capture_index(fd, path, index).empty());
+    close(fd);
+    REQUIRE(index.summary != nullptr);
+    CHECK(absent.filter.may_match(*index.summary));
+    CHECK(index.damage_note() == path + ": its summary unreadable (its IPv4 address set, at byte " +
+                                        std::to_string(at) + ": damaged (its CRC does not match)): each chunk asked instead");
+
+    // A folded set in any chunk: that set has no summary (may hold anything).
+    index_file_writer w2;
+    REQUIRE(w2.open(path, 1, 24, 0).empty());
+    for (int chunk = 0; chunk < 2; chunk++) {
+        index_builder b(chunk == 0 ? index_builder::folding::always : index_builder::folding::never);
+        const packet p = random_packet(rng);
+        b.add_packet(p.bytes.data(), p.caplen, 1);
+        REQUIRE(w2.append(b.finish(24 + 1000 * static_cast<uint64_t>(chunk), 1000, false, p.bytes.data())).empty());
+    }
+    REQUIRE(w2.close().empty());
+    fd = open(path.c_str(), O_RDONLY);
+    REQUIRE(read_capture_index(fd, path, index).empty());
+    close(fd);
+    REQUIRE(index.summary != nullptr);
+    CHECK(index.summary->stored[0].size == 0);
+    CHECK(absent.filter.may_match(*index.summary));
+    CHECK(index.summary->stored[static_cast<size_t>(index_field::l4_word)].size != 0);   // ports are never folded
     unlink(path.c_str());
     rmdir(dir);
 }
