@@ -14,13 +14,31 @@
 
 namespace linecap {
 
+// Whether "--NAME" (`option`) is a flag wherever `app` and its
+// subcommands define it: an option that takes no value.
+inline bool is_flag_only(const CLI::App& app, const std::string& option, bool& defined)
+{
+    for (const CLI::Option* o : app.get_options())
+        if (o->check_name(option)) {
+            defined = true;
+            if (o->get_expected_max() != 0)
+                return false;
+        }
+    for (const CLI::App* sub : app.get_subcommands({}))
+        if (!is_flag_only(*sub, option, defined))
+            return false;
+    return true;
+}
+
 // app.parse(argc, argv), but "--NAME=" (nothing after the '=') gives NAME an
 // empty value, as getopt does. CLI11 2.1 takes such a word as "--NAME" and
 // the next word as its value: `--since= -o out.pcap` made "-o" the time and
 // left the output missing. With the empty value the option's own check
 // says what is wrong ("--since: empty: give a UTC time ..."), the same words
-// as `--since ""` gets. Words after "--" (a tcpdump expression) are kept as
-// they are. Throws what app.parse throws.
+// as `--since ""` gets. A flag so spelt (`--force=`) is refused, as getopt
+// refuses it, rather than leaving an empty word for a file name. Words after
+// "--" (a tcpdump expression) are kept as they are. Throws what app.parse
+// throws.
 inline void parse_command_line(CLI::App& app, int argc, char** argv)
 {
     std::vector<std::string> words;
@@ -32,6 +50,9 @@ inline void parse_command_line(CLI::App& app, int argc, char** argv)
         if (options && word.size() > 3 && word.compare(0, 2, "--") == 0 && word.back() == '=' &&
             word.find('=') == word.size() - 1) {
             word.pop_back();
+            bool defined = false;
+            if (is_flag_only(app, word, defined) && defined)
+                throw CLI::ArgumentMismatch(word + ": takes no value (" + word + "=): give " + word + " alone, or leave it out");
             words.push_back(std::move(word));
             words.emplace_back();
             continue;

@@ -562,6 +562,17 @@ same_words --inner-host 300.1.1.1 inner_host "--inner-host: 300.1.1.1 is not an 
 same_words --vni "" vni "--vni: empty: give a tunnel id (a whole number from 0 to 4294967295), or leave --vni out for no tunnel term"
 same_words --vni x vni "--vni: \"x\" is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE VNI, a GRE key, an ERSPAN session id)"
 note "the same words from each entry point for an empty or bad --since, --until, --format, --inner-host, --vni"
+# A flag spelt "--force=" is refused by both commands, naming it (CLI11
+# alone left an empty word, taken for a file named "").
+rc=0
+"$LINECAP" query --force= -o "$WORK/x.pcap" "$ring" 2>"$WORK/offline.err" || rc=$?
+[ "$rc" = 2 ] && [ "$(head -1 "$WORK/offline.err")" = "linecap query: --force: takes no value (--force=): give --force alone, or leave it out" ] ||
+    fail "linecap query --force=: exit $rc: $(cat "$WORK/offline.err")"
+rc=0
+ctl query "$id" --force= -o "$WORK/x.pcap" 2>"$WORK/ctl.err" || rc=$?
+[ "$rc" != 0 ] && [ "$(head -1 "$WORK/ctl.err")" = "linecapctl: --force: takes no value (--force=): give --force alone, or leave it out" ] ||
+    fail "linecapctl query --force=: exit $rc: $(cat "$WORK/ctl.err")"
+[ ! -e "$WORK/x.pcap" ] || fail "a refused query (--force=) left its -o file"
 rc=0; ctl query "$id" -o "" udp 2>"$WORK/ctl.err" || rc=$?
 [ "$rc" = 2 ] && [ "$(cat "$WORK/ctl.err")" = "linecapctl: query: -o: empty: give the file to write, e.g. -o capture.pcap (or -o - for standard output)" ] ||
     fail "linecapctl query -o '': exit $rc: $(cat "$WORK/ctl.err")"
