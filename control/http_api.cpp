@@ -39,6 +39,12 @@ namespace linecap {
 
 namespace {
 
+// What a connection may send of one request before it is whole: its line and
+// headers (a few KiB from real clients; cpp-httplib takes 8 KiB a line, as
+// many lines as come) and a body of at most max_request_bytes, with room to
+// spare. One that sends more without a whole request is closed (guard).
+constexpr uint64_t max_owed_bytes = 1024 * 1024;
+
 using json = nlohmann::json;
 
 // An idle keep-alive connection holds a thread: not for long.
@@ -556,18 +562,31 @@ struct http_api::impl {
     {
         using clock = std::chrono::steady_clock;
         const listen_address listen = listen_address_of(settings.host, bound_port);
-        const auto period = std::min<clock::duration>(std::chrono::seconds(1), settings.request_deadline / 4);
-        std::unordered_map<std::string, clock::time_point> opened;   // connections seen, by peer: when first
+        // Four looks a deadline, at most 4 a second: the byte bound below
+        // is checked as often (a flood at loopback speed adds some 100 MB a
+        // second to the daemon before its connection is closed).
+        const auto period =
+            std::min<clock::duration>(std::chrono::milliseconds(250), settings.request_deadline / 4);
+        // A connection seen: when first, and the bytes it had sent (the
+        // kernel's count) when it began to owe its present request.
+        struct seen_connection {
+            clock::time_point opened;
+            clock::time_point owes_since;
+            uint64_t bytes_then = 0;
+        };
+        std::unordered_map<std::string, seen_connection> known;   // by peer
         std::unique_lock lock(guard_mutex);
         while (!guard_wake.wait_for(lock, period, [this] { return stopping.load(); })) {
             const clock::time_point now = clock::now();
-            std::unordered_map<std::string, clock::time_point> seen;
+            std::unordered_map<std::string, seen_connection> seen;
             for_each_connection(listen, [&](int fd) {
                 const std::string peer = peer_of(fd);
                 if (peer.empty())
                     return;
-                const auto known = opened.find(peer);
-                clock::time_point owes_since = seen[peer] = known != opened.end() ? known->second : now;
+                const uint64_t bytes = bytes_received(fd);
+                const auto k = known.find(peer);
+                seen_connection& c = seen[peer] = k != known.end() ? k->second : seen_connection{now, now, bytes};
+                clock::time_point owes_since = c.opened;
                 {
                     const std::lock_guard peers_lock(peers_mutex);
                     if (const auto p = peers.find(peer); p != peers.end()) {
@@ -576,6 +595,20 @@ struct http_api::impl {
                         owes_since = std::max(owes_since, p->second.since);
                     }
                 }
+                if (owes_since != c.owes_since)   // answered since the last look: a new request owed
+                    c = {c.opened, owes_since, bytes};
+                // cpp-httplib keeps every header line it reads (8 KiB each,
+                // without a bound on their number) until the request is
+                // whole: a client that sends more than a request can hold is
+                // closed before its headers take the daemon's memory.
+                if (bytes - c.bytes_then > max_owed_bytes) {
+                    shutdown(fd, SHUT_RDWR);
+                    log_event(log_module::control, log_level::info,
+                              "http: closed a connection from {}: {} bytes sent without a whole request, over the "
+                              "{} one request may take",
+                              printable(peer), bytes - c.bytes_then, max_owed_bytes);
+                    return;
+                }
                 if (now - owes_since < settings.request_deadline)
                     return;
                 shutdown(fd, SHUT_RDWR);   // its thread, blocked reading, returns and closes it
@@ -583,12 +616,12 @@ struct http_api::impl {
                           "http: closed a connection from {}: no whole request within {} s", printable(peer),
                           settings.request_deadline.count());
             });
-            opened = std::move(seen);
+            known = std::move(seen);
             // Peers gone for a minute are forgotten (a mark is made only by
             // a request, so one still connected keeps its own).
             const std::lock_guard peers_lock(peers_mutex);
             std::erase_if(peers, [&](const auto& p) {
-                return !opened.contains(p.first) && now - p.second.since > std::chrono::minutes(1);
+                return !known.contains(p.first) && now - p.second.since > std::chrono::minutes(1);
             });
         }
     }

@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 #include <charconv>
+#include <cstddef>
 #include <dirent.h>
+#include <linux/tcp.h>   // struct tcp_info with tcpi_bytes_received (glibc's netinet/tcp.h stops short of it)
 #include <netdb.h>
 #include <string_view>
 #include <sys/socket.h>
@@ -68,6 +70,16 @@ void for_each_connection(const listen_address& listen, const std::function<void(
         fn(fd);
     }
     closedir(dir);
+}
+
+uint64_t bytes_received(int fd)
+{
+    tcp_info info{};
+    socklen_t n = sizeof info;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &n) != 0 ||
+        n < offsetof(tcp_info, tcpi_bytes_received) + sizeof info.tcpi_bytes_received)
+        return 0;
+    return info.tcpi_bytes_received;
 }
 
 std::string peer_of(int fd)

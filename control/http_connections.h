@@ -50,6 +50,11 @@ std::string peer_of(int fd);
 // The same name from cpp-httplib's Request::remote_addr and remote_port.
 std::string peer_name(const std::string& remote_addr, int remote_port);
 
+// The bytes the peer of connection `fd` has sent so far (the kernel's
+// count, TCP_INFO's tcpi_bytes_received: what reached the socket, read or
+// not; TLS records counted whole); 0 if the kernel will not say.
+uint64_t bytes_received(int fd);
+
 // The descriptor of the connection accepted on `listen` from `peer` (as
 // peer_of gives it), or -1.
 int connection_from(const listen_address& listen, const std::string& peer);

@@ -179,6 +179,35 @@ read -r outcome after < <(tail -1 "$WORK/slow.log")
 awk -v t="$after" 'BEGIN {exit !(t >= 9.5 && t <= 12.5)}' || fail "the trickling client was closed after $after s, expected 10"
 grep -q 'http: closed a connection from 127.0.0.1 [0-9]*: no whole request within 10 s' "$WORK/daemon.log" ||
     fail "the request deadline is not in the daemon's log"
+# A header flood: header lines of 8 KB, as fast as loopback takes them.
+# cpp-httplib keeps every line until the request is whole (an unbounded
+# count), so without a bound the daemon grew by some 120 MB a second until
+# the deadline; the guard closes a connection that sends more than 1 MiB
+# without a whole request.
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
+rss_before=$(rss_kb)
+python3 - "$PORT" >"$WORK/flood.log" 2>&1 <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(1)   # the daemon no longer reading: its side is gone
+s.sendall(b"GET /api/v1/sessions HTTP/1.1\r\nHost: x\r\n")
+line = b"X-Flood: " + b"a" * 8000 + b"\r\n"
+start, sent = time.monotonic(), 0
+try:
+    while time.monotonic() - start < 8:
+        s.sendall(line * 16)
+        sent += len(line) * 16
+except OSError:
+    pass
+print(f"sent {sent} bytes in {time.monotonic() - start:.1f} s", flush=True)
+EOF
+rss_after=$(rss_kb)
+grep -q 'http: closed a connection from 127.0.0.1 [0-9]*: [0-9]* bytes sent without a whole request, over the 1048576 one request may take' \
+    "$WORK/daemon.log" || fail "a header flood was not closed for its bytes: $(cat "$WORK/flood.log"); $(tail -3 "$WORK/daemon.log")"
+[ $((rss_after - rss_before)) -lt 262144 ] ||
+    fail "a header flood grew the daemon by $(((rss_after - rss_before) / 1024)) MB ($(cat "$WORK/flood.log"))"
+expect 200 GET /healthz
+note "a header flood: $(cat "$WORK/flood.log"), closed; the daemon grew by $(((rss_after - rss_before) / 1024)) MB"
 # Path traversal in a file name, and in an id: never a byte from outside.
 for p in "$live/files/..%2f..%2f..%2fetc%2fpasswd" "$live/files/%2e%2e%2f%2e%2e%2fsession.json" \
     "$live/files/%2fetc%2fpasswd" "$live/files/%2e%2e" "..%2f$live/files/x.pcap" "%2e%2e%2f$live/pcap" \
