@@ -601,7 +601,7 @@ struct http_api::impl {
                 // without a bound on their number) until the request is
                 // whole: a client that sends more than a request can hold is
                 // closed before its headers take the daemon's memory.
-                if (bytes - c.bytes_then > max_owed_bytes) {
+                if (bytes > c.bytes_then && bytes - c.bytes_then > max_owed_bytes) {   // (0: the kernel would not say)
                     shutdown(fd, SHUT_RDWR);
                     log_event(log_module::control, log_level::info,
                               "http: closed a connection from {}: {} bytes sent without a whole request, over the "

@@ -52,7 +52,8 @@ inline void parse_command_line(CLI::App& app, int argc, char** argv)
             word.pop_back();
             bool defined = false;
             if (is_flag_only(app, word, defined) && defined)
-                throw CLI::ArgumentMismatch(word + ": takes no value (" + word + "=): give " + word + " alone, or leave it out");
+                throw CLI::ArgumentMismatch(word + ": takes no value (" + word + "=): give " + word +
+                                            " alone, or leave it out");
             words.push_back(std::move(word));
             words.emplace_back();
             continue;

@@ -106,9 +106,12 @@ for i in $(seq 20); do
 done
 [ "$(field "$ring" .status)" = running ] || fail "the ring stopped"
 uctl merge "$ring" -o "$HOME_DIR/ring-now.pcap" >/dev/null || fail "merge of a running session"
-# A time window: UTC as ISO 8601 and as ls prints it.
+# A time window: UTC as ISO 8601 and as ls prints it. The ring holds only
+# its last 0.2 s or so, and ls's format has whole seconds: an --until of
+# "+1 second" cut to the second can end 0.1 s from now, and a snapshot
+# started later than that plus 0.2 s found the window's packets deleted.
 since=$(date -u -d '-0.5 second' +%Y-%m-%dT%H:%M:%S.%NZ)
-until=$(date -u -d '+1 second' '+%Y-%m-%d %H:%M:%S')
+until=$(date -u -d '+2 second' '+%Y-%m-%d %H:%M:%S')
 uctl snapshot "$ring" --since "$since" --until "$until" -o "$HOME_DIR/window.pcap" >/dev/null || fail "snapshot --since --until"
 first=$(tshark -r "$HOME_DIR/window.pcap" -T fields -e frame.time_epoch -c 1 2>/dev/null)
 since_epoch=$(date -u -d "${since%Z}" +%s.%N)
