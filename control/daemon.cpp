@@ -415,6 +415,11 @@ void control_daemon::start(const request& req, start_reply reply)
         setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
         try {
             c->filter = session_filter::prepare(spec, c->error);
+            // What the spec says (its "bpf", its "payload"), named as every
+            // other refusal of a spec is named, so that linecapctl and the
+            // HTTP API say it with the words the one-shot uses.
+            if (!c->error.empty())
+                c->error = "start: spec: " + c->error;
         } catch (const std::exception& e) {
             c->error = fmt::format("compiling the filter: {}", e.what());
         }

@@ -886,7 +886,14 @@ struct http_api::impl {
             json spec;
             if (std::string e = parse_spec_json(body, spec); !e.empty())
                 return send_error(res, 400, "start: spec: " + e);
-            const http_answer a = command_line_answer(R"({"cmd":"start","spec":)" + body + "}");
+            // A UTF-8 byte order mark, which the JSON parser skips at the
+            // start of a text and nowhere else, goes: the body is placed
+            // inside the request.
+            const std::string_view bom = "\xef\xbb\xbf";
+            const std::string_view spec_text = std::string_view(body).starts_with(bom)
+                                                   ? std::string_view(body).substr(bom.size())
+                                                   : std::string_view(body);
+            const http_answer a = command_line_answer(R"({"cmd":"start","spec":)" + std::string(spec_text) + "}");
             if (a.status == 201) {
                 const json reply = json::parse(a.body, nullptr, false);
                 if (reply.contains("id") && reply["id"].is_string())

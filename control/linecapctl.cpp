@@ -45,6 +45,7 @@
 #include "fleet/node.h"
 #include "core/command_line.h"
 #include "core/human_units.h"
+#include "core/log.h"
 #include "core/query_fields.h"
 #include "core/utc_time.h"
 
@@ -53,6 +54,7 @@ namespace {
 using json = nlohmann::ordered_json;
 using linecap::count_of;
 using linecap::human_bytes;
+using linecap::print_error;
 
 constexpr const char* default_socket = "/run/linecap.sock";
 
@@ -282,7 +284,7 @@ void print_notes(const json& reply)
     if (reply.contains("notes") && reply["notes"].is_array())
         for (const json& note : reply["notes"])
             if (note.is_string())
-                fmt::print(stderr, "linecapctl: note: {}\n", note.get<std::string>());
+                print_error("linecapctl", "note: " + note.get<std::string>());
 }
 
 void print_show(const json& s)
@@ -501,7 +503,7 @@ int run_fleet_merge(linecap::etcd_client& etcd, bool as_json, const fleet_argume
     try {
         output = open_merge_output("fleet merge", a.output, a.force);
     } catch (const std::invalid_argument& e) {
-        fmt::print(stderr, "linecapctl: {}\n", e.what());
+        print_error("linecapctl", e.what());
         return refused;
     }
     settings.truncate_output = a.force && output.fd != STDOUT_FILENO;
@@ -570,7 +572,7 @@ int run_fleet_rm(linecap::etcd_client& etcd, const linecap::fleet_view& view, co
     if (e.empty())
         e = etcd.remove_prefix(linecap::fleet_member_prefix(id));
     if (!e.empty()) {
-        fmt::print(stderr, "linecapctl: {}\n", e);
+        print_error("linecapctl", e);
         return unreachable;
     }
     fmt::print("fleet session {} removed from etcd; each node keeps its own session and files (linecapctl ls there)\n",
@@ -607,7 +609,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         return usage;
     }
     if (std::string e = linecap::apply_etcd_credentials(a.etcd, "--etcd-", settings); !e.empty()) {
-        fmt::print(stderr, "linecapctl: {}\n", e);
+        print_error("linecapctl", e);
         return usage;
     }
     // A fleet session to start is checked whole before etcd is asked.
@@ -653,7 +655,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         return run_fleet_merge(etcd, as_json, a);
     linecap::fleet_view view;
     if (std::string e = linecap::read_fleet(etcd, view); !e.empty()) {
-        fmt::print(stderr, "linecapctl: {}\n", e);
+        print_error("linecapctl", e);
         return unreachable;
     }
     for (const std::string& note : view.notes)
@@ -693,7 +695,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         if (std::string e = etcd.create(linecap::fleet_session_key(session.id),
                                         linecap::fleet_session_json(session).dump(), created);
             !e.empty()) {
-            fmt::print(stderr, "linecapctl: {}\n", e);
+            print_error("linecapctl", e);
             return unreachable;
         }
         if (!created) {
@@ -781,7 +783,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         e = etcd.replace(linecap::fleet_session_key(a.id), linecap::fleet_session_json(s).dump(), current->mod_revision,
                          replaced);
     if (!e.empty()) {
-        fmt::print(stderr, "linecapctl: {}\n", e);
+        print_error("linecapctl", e);
         return unreachable;
     }
     if (!replaced) {
@@ -994,7 +996,8 @@ int main(int argc, char** argv)
             where += " " + sub->get_name();
         }
         where += " --help";
-        fmt::print(stderr, "linecapctl: {}\nRun '{}' for the options.\n", e.what(), where);
+        print_error("linecapctl", e.what());
+        fmt::print(stderr, "Run '{}' for the options.\n", where);
         return usage;
     }
 
@@ -1005,7 +1008,7 @@ int main(int argc, char** argv)
     nlohmann::json spec;
     if (start->parsed()) {
         if (std::string e = build_spec(session, expression, start->count("--bpf") > 0, spec_file, spec); !e.empty()) {
-            fmt::print(stderr, "linecapctl: start: {}\n", e);
+            print_error("linecapctl", "start: " + e);
             return usage;
         }
         // The socket takes requests of up to 64 KiB: a larger one is refused
@@ -1023,7 +1026,7 @@ int main(int argc, char** argv)
             fmt::print(merge_out == "-" ? stderr : stdout, "{}\n", reply.dump());
         if (!reply.value("ok", false)) {
             const std::string error = reply.value("error", std::string("the daemon said no"));
-            fmt::print(stderr, "linecapctl: {}\n", start->parsed() ? explain_refusal(error, session) : error);
+            print_error("linecapctl", start->parsed() ? explain_refusal(error, session) : error);
             return false;
         }
         return true;
@@ -1080,13 +1083,13 @@ int main(int argc, char** argv)
             if (fields.vni)
                 merge_request["vni"] = *fields.vni;
         } catch (const std::invalid_argument& e) {
-            fmt::print(stderr, "linecapctl: {}\n", e.what());
+            print_error("linecapctl", e.what());
             return usage;
         }
         try {
             output = open_merge_output(command, merge_out, force);
         } catch (const std::invalid_argument& e) {
-            fmt::print(stderr, "linecapctl: {}\n", e.what());
+            print_error("linecapctl", e.what());
             return refused;
         }
     }
@@ -1159,7 +1162,7 @@ int main(int argc, char** argv)
             }
             if (!as_json) {
                 for (const json& note : reply["notes"])
-                    fmt::print(stderr, "linecapctl: note: {}\n", note.get<std::string>());
+                    print_error("linecapctl", "note: " + note.get<std::string>());
                 // With -o -, standard output is the capture: the summary goes to stderr.
                 const std::string into = merge_out == "-" ? "standard output" : merge_out;
                 if (query->parsed())   // as `linecap query` says it
@@ -1206,7 +1209,7 @@ int main(int argc, char** argv)
                 fmt::print("linecap is shutting down\n");
         }
     } catch (const connection_error& e) {
-        fmt::print(stderr, "linecapctl: {}\n", e.what());
+        print_error("linecapctl", e.what());
         discard_output();
         return unreachable;
     }

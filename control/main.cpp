@@ -219,7 +219,7 @@ int main(int argc, char** argv)
         const std::vector<std::string> eal_words(eal_args.begin() + 1, eal_args.end());
         const std::vector<std::string> our_words(our_args.begin() + 1, our_args.end());
         if (std::string error = misplaced_options(eal_words, our_words, split < argc); !error.empty()) {
-            fmt::print(stderr, "linecap: {}\n", error);
+            print_error("linecap", error);
             return 2;
         }
     }
@@ -238,7 +238,7 @@ int main(int argc, char** argv)
     const bool out_existed = options.session.output.dir.empty() ||
                              std::filesystem::exists(options.session.output.dir, out_ec);
     if (std::string error = validate_options(options); !error.empty()) {
-        fmt::print(stderr, "linecap: {}\n", error);
+        print_error("linecap", error);
         return 2;
     }
 
@@ -255,7 +255,7 @@ int main(int argc, char** argv)
             if (path != "-" && (stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode))) {
                 const std::unique_ptr<capture_reader> file = open_replay_file(path, error);
                 if (!file) {
-                    fmt::print(stderr, "linecap: {}\n", error);
+                    print_error("linecap", error);
                     if (!out_existed)
                         std::filesystem::remove(options.session.output.dir, out_ec);
                     return 1;
@@ -280,7 +280,7 @@ int main(int argc, char** argv)
     if (options.daemon()) {
         daemon = std::make_unique<control_daemon>(options);
         if (std::string error = daemon->prepare(); !error.empty()) {
-            fmt::print(stderr, "linecap: {}\n", error);
+            print_error("linecap", error);
             return 1;
         }
     }
@@ -319,7 +319,7 @@ int main(int argc, char** argv)
     const int eal_parsed = init_eal(eal_args);
     if (eal_parsed < 0) {
         if (std::string taken = runtime_prefix_taken(eal_words); !taken.empty()) {
-            fmt::print(stderr, "linecap: {}\n", taken);
+            print_error("linecap", taken);
             return 1;
         }
         // rte_errno is 0 after many of EAL's failures: no "Success" then.
@@ -352,7 +352,7 @@ int main(int argc, char** argv)
         p.config = options;   // the engine's part of them
         p.file = std::move(files);
         if (std::string error = build_pipeline(p); !error.empty()) {
-            fmt::print(stderr, "linecap: {}\n", error);
+            print_error("linecap", error);
             status = 1;
         } else if (daemon) {
             status = run_pipeline(

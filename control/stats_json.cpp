@@ -30,9 +30,14 @@ void print_summary(const counters_snapshot& snap, stop_reason reason, double ela
         if (s && !s->error.empty())
             fmt::print(out, "linecap: {}\n", s->error);
     fmt::print(out, "{} packets received, {} filtered out, {} matched\n", t.rx_packets, t.filtered, t.matched);
-    fmt::print(out, "{} packets written ({}) in {} file{} under {}\n", t.written_packets,
+    // A ring's keep deletes files: what is left is said, or an empty
+    // folder would contradict the line.
+    const uint64_t deleted = snap.sessions[0] ? snap.sessions[0]->totals.files_deleted : 0;
+    fmt::print(out, "{} packets written ({}) in {} file{} under {}{}\n", t.written_packets,
                human_bytes(t.written_bytes), t.files, t.files == 1 ? "" : "s",
-               snap.sessions[0] ? snap.sessions[0]->dir : std::string("(no session)"));
+               snap.sessions[0] ? snap.sessions[0]->dir : std::string("(no session)"),
+               deleted == 0 ? std::string()
+                            : fmt::format(", {} of them deleted since by the ring's keep (-W, --keep-bytes)", deleted));
     fmt::print(out,
                "{} dropped by the NIC (imissed), {} for lack of mbufs, {} at full rings, "
                "{} by write errors, {} past limits\n",

@@ -70,8 +70,29 @@ bool log_enabled(log_module module, log_level level)
     return type >= 0 && rte_log_can_log(static_cast<uint32_t>(type), static_cast<uint32_t>(level));
 }
 
-void log_write(log_module module, log_level level, std::string_view message)
+std::string one_line(std::string_view text)
 {
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f)
+            out += fmt::format("\\x{:02x}", byte);
+        else
+            out += c;
+    }
+    return out;
+}
+
+void print_error(std::string_view program, std::string_view message)
+{
+    fmt::print(stderr, "{}: {}\n", program, one_line(message));
+}
+
+void log_write(log_module module, log_level level, std::string_view raw_message)
+{
+    const std::string line = one_line(raw_message);
+    const std::string_view message = line;
     const int type = logtype(module);
     if (type < 0) {   // no room for a logtype: never lose the line
         fmt::print(stderr, "linecap: {}{}\n", level_word(level), message);

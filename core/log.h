@@ -39,8 +39,18 @@ enum class log_level : uint32_t {
 // Whether a line of `level` from `module` would be shown.
 bool log_enabled(log_module module, log_level level);
 
-// Writes one line (no newline in `message`).
+// Writes one line: a control character in `message` (a newline, an ESC
+// that would recolour a terminal, from a name or an expression a client
+// sent) is written as \xNN (one_line).
 void log_write(log_module module, log_level level, std::string_view message);
+
+// `text` as one line of a log or of an error on a terminal: the control
+// characters (0x00-0x1f, 0x7f) as \xNN, the rest as it is.
+std::string one_line(std::string_view text);
+
+// "PROGRAM: MESSAGE\n" on stderr, the message as one_line makes it: how
+// linecap and linecapctl say an error.
+void print_error(std::string_view program, std::string_view message);
 
 template <typename... Args>
 void log_event(log_module module, log_level level, fmt::format_string<Args...> format, Args&&... args)

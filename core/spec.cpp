@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
+#include <unordered_set>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -37,7 +39,18 @@ struct spec_value {
     spec_value at(const std::string& key) const { return {value.at(key), path.empty() ? key : path + "." + key}; }
     spec_value at(size_t i) const { return {value.at(i), fmt::format("{}[{}]", path, i)}; }
 
-    std::string text() const { return negative_zero() ? "-0" : value.dump(); }
+    // The value as an error shows it: JSON, at most 80 bytes of it (a
+    // 60 KB value echoed whole made a 60 KB error line).
+    std::string text() const
+    {
+        if (negative_zero())
+            return "-0";
+        constexpr size_t shown_max = 80;
+        std::string shown = value.dump(-1, ' ', false, json::error_handler_t::replace);
+        if (shown.size() > shown_max)
+            shown = fmt::format("{}... ({} bytes)", shown.substr(0, shown_max - 3), shown.size());
+        return shown;
+    }
 
     const std::string& string() const
     {
@@ -776,6 +789,11 @@ void check_fields(const json& j, const session_spec& spec)
         throw spec_error("rotate.keep: keeps the last N files of a rotation: give bytes, seconds or packets too");
     if (spec.output.rotate.keep_bytes != 0 && !spec.output.rotate.any())
         throw spec_error("rotate.keep_bytes: keeps the newest files of a rotation: give bytes, seconds or packets too");
+    if (spec.output.rotate.keep_bytes != 0 && spec.output.rotate.keep_bytes < spec.output.rotate.bytes)
+        throw spec_error(fmt::format("rotate.keep_bytes: {} bytes is less than one file of the rotation (rotate.bytes "
+                                     "{}): every file would be deleted as it closed; give keep_bytes room for several "
+                                     "files (it counts bytes, where -C counts MB)",
+                                     spec.output.rotate.keep_bytes, spec.output.rotate.bytes));
     if (spec.output.index == true && spec.output.decap == decap_mode::ip)
         throw spec_error("index: indexes Ethernet frames, and \"decap\": \"ip\" writes raw IP packets: use "
                          "\"decap\": \"frame\" (the inner packets behind an Ethernet header) or no index");
@@ -872,10 +890,79 @@ std::string parse_session_spec(const json& j, session_spec& spec)
     return {};
 }
 
+namespace {
+
+// What JSON's grammar allows and a spec never means: a field given twice in
+// one object (nlohmann keeps the last, so `"match"` twice silently captured
+// everything), and nesting deeper than any spec needs (every later step
+// that walks a value, dump() for an error among them, recurses: 100 000
+// '[' overflowed the stack).
+struct json_shape_error {
+    std::string what;
+};
+
+constexpr int spec_depth_max = 32;   // a spec needs 5: request, spec, match, a rule, a list
+
+// The path of the object being read, as error messages name fields:
+// "match[].src" ([] for an element of a list).
+struct json_shape_check {
+    struct level {
+        bool is_object;
+        std::string key;                          // the last key read (objects)
+        std::unordered_set<std::string> keys;     // all of them, to find one given twice
+    };
+    std::vector<level> levels;
+
+    std::string path() const
+    {
+        std::string out;
+        for (size_t i = 0; i + 1 < levels.size(); i++)
+            out += levels[i].is_object ? (out.empty() ? "" : ".") + levels[i].key : "[]";
+        return out;
+    }
+
+    bool operator()(int depth, json::parse_event_t event, json& parsed)
+    {
+        using event_t = json::parse_event_t;
+        switch (event) {
+        case event_t::object_start:
+        case event_t::array_start:
+            if (depth >= spec_depth_max)
+                throw json_shape_error{fmt::format("lists and objects nested more than {} deep: a spec needs 5 at "
+                                                   "most (a rule's list of addresses in \"match\")",
+                                                   spec_depth_max)};
+            levels.push_back({event == event_t::object_start, {}, {}});
+            break;
+        case event_t::key: {
+            level& here = levels.back();
+            here.key = parsed.get<std::string>();
+            if (!here.keys.insert(here.key).second) {
+                const std::string where = path();
+                throw json_shape_error{fmt::format("{}{} is given twice: give each field once",
+                                                   where.empty() ? "" : where + ": ",
+                                                   json(here.key).dump(-1, ' ', false, json::error_handler_t::replace))};
+            }
+            break;
+        }
+        case event_t::object_end:
+        case event_t::array_end:
+            levels.pop_back();
+            break;
+        case event_t::value:
+            break;
+        }
+        return true;
+    }
+};
+
+} // namespace
+
 std::string parse_spec_json(std::string_view text, json& j)
 {
     try {
-        j = json::parse(text);
+        j = json::parse(text, json_shape_check{});
+    } catch (const json_shape_error& e) {
+        return e.what;
     } catch (const json::parse_error& e) {
         // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..."
         // -> "not valid JSON at byte 31 (line 3, column 5): syntax error ..."

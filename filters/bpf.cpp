@@ -121,14 +121,14 @@ bool fix_short_jset_immediates(rte_bpf_prm& prm, std::vector<ebpf_insn>& rewritt
 // line), or an empty string. Its refusals (lib/bpf/bpf_convert.c, 22.11):
 // more than BPF_MAXINSNS instructions, a jump whose target is not ahead of
 // it within the program (a loop: libpcap's protochain), a load of Linux
-// socket metadata (SKF_AD_OFF offsets), and instructions it does not know.
+// socket metadata (SKF_AD_OFF offsets: compile_tcpdump_filter refuses
+// those first), and instructions it does not know.
 std::string dpdk_refusal(const std::string& expression, const bpf_program& program)
 {
     const unsigned n = program.bf_len;
     if (n > bpf_max_instructions)
         return fmt::format("it compiles to {} instructions, DPDK takes at most {}; \"match\" rules for the "
                            "five-tuple part run faster (docs/filters.md)", n, bpf_max_instructions);
-    constexpr uint32_t linux_metadata_offset = 0xfffff000;   // SKF_AD_OFF: (uint32_t)-0x1000
     for (unsigned i = 0; i < n; i++) {
         const bpf_insn& in = program.bf_insns[i];
         const uint64_t next = uint64_t{i} + 1;
@@ -143,9 +143,6 @@ std::string dpdk_refusal(const std::string& expression, const bpf_program& progr
             return fmt::format("instruction {} of the compiled program jumps backwards (a loop), which DPDK's BPF "
                                "does not run", i);
         }
-        if ((BPF_CLASS(in.code) == BPF_LD || BPF_CLASS(in.code) == BPF_LDX) && in.k >= linux_metadata_offset)
-            return fmt::format("instruction {} reads Linux socket metadata (ancillary data), which a DPDK port "
-                               "does not have", i);
     }
     return {};
 }
@@ -240,6 +237,24 @@ std::string compile_tcpdump_filter(const std::string& expression, int linktype, 
         return "cannot open a libpcap handle to compile the filter";
     if (pcap_compile(dead.get(), &program, expression.c_str(), 1, netmask) != 0)
         return fmt::format("{}: {}", quoted(expression), pcap_geterr(dead.get()));
+    // libpcap compiles "inbound", "outbound" and "ifindex" for a handle
+    // that reads no file into loads of Linux socket metadata (SKF_AD_OFF
+    // offsets), which no packet here has: its interpreter fails every such
+    // load, so the expression would match nothing, or everything under a
+    // "not". tcpdump -r refuses them; so does linecap, on every path.
+    constexpr uint32_t linux_metadata_offset = 0xfffff000;   // SKF_AD_OFF: (uint32_t)-0x1000
+    for (unsigned i = 0; i < program.bf_len; i++) {
+        const bpf_insn& in = program.bf_insns[i];
+        if ((BPF_CLASS(in.code) == BPF_LD || BPF_CLASS(in.code) == BPF_LDX) && BPF_MODE(in.code) == BPF_ABS &&
+            in.k >= linux_metadata_offset) {
+            pcap_freecode(&program);
+            return fmt::format("{}: asks for the Linux socket's metadata (\"inbound\", \"outbound\", \"ifindex\": "
+                               "instruction {} of the compiled program), which packets from a DPDK port or a "
+                               "file do not carry, as tcpdump -r refuses it: select a direction by its addresses "
+                               "or ports instead (\"src net 10.0.0.0/8\")",
+                               quoted(expression), i);
+        }
+    }
     return {};
 }
 

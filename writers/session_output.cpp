@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -117,6 +118,16 @@ void session_output::apply_keep()
            ((keep != 0 && _on_disk.size() > keep) || (keep_bytes != 0 && _on_disk_bytes > keep_bytes))) {
         // Held open while its name goes, so that the reaper's close, not
         // this lcore, frees its extents (writers/file_reaper.h).
+        // The file just closed, alone over the bound: every file is
+        // deleted as it closes. Said once: nothing else would tell.
+        if (_on_disk.size() == 1 && !_said_keep_too_small && keep_bytes != 0 && _on_disk_bytes > keep_bytes) {
+            _said_keep_too_small = true;
+            log_event(log_module::writers, log_level::warning,
+                      "writer {}: {}/{}: {} bytes, over this writer's share of keep_bytes ({} bytes): deleted as "
+                      "soon as it was closed, as every file of this size will be; give keep_bytes room for several "
+                      "files (it counts bytes: 1 GB is 1000000000)",
+                      _writer_index, _owner->spec.dir, _on_disk.front().first, _on_disk_bytes, keep_bytes);
+        }
         const char* name = _on_disk.front().first.c_str();
         const int fd = _reaper != nullptr ? openat(_owner->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
         unlinkat(_owner->dir_fd, name, 0);
@@ -193,11 +204,41 @@ void session_output::stop_at_limit(stop_reason why)
     end(true, true);
 }
 
+namespace {
+
+// Whether the folder holds a capture file NAME or NAME.part. (An index
+// name taken fails only the index: the file is kept whole, and counted in
+// index_errors.)
+bool name_taken(int dir_fd, const std::string& name)
+{
+    struct stat st;
+    for (const std::string& n : {name, name + ".part"})
+        if (fstatat(dir_fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+            return true;
+    return false;
+}
+
+// How many taken names open_file passes over before it tries the next one
+// anyway (and its error says which name was taken).
+constexpr uint32_t max_name_tries = 1000;
+
+} // namespace
+
 // Opens the session's next file on this writer, named after `start_ns`.
 int session_output::open_file(uint64_t start_ns, std::string& error)
 {
     session& s = *_owner;
-    const std::string name = capture_file_name(s.spec, _writer_index, ++_seq, start_ns);
+    // A name already taken in the folder (an earlier run of the same
+    // session name into it: replayed files name their rotations by the
+    // packets' times, which repeat) is passed over for the next sequence
+    // number; the file would otherwise be written whole and then refused
+    // its final name, its packets lost.
+    std::string name;
+    for (uint32_t tries = 0;; tries++) {
+        name = capture_file_name(s.spec, _writer_index, ++_seq, start_ns);
+        if (tries == max_name_tries || !name_taken(s.dir_fd, name))
+            break;
+    }
     capture_file_options options;
     options.format = s.spec.format;
     options.snaplen = s.spec.snaplen;

@@ -266,6 +266,7 @@ private:
     uint64_t _base_bytes = 0;       // ... and written_bytes
     std::deque<std::pair<std::string, uint64_t>> _on_disk;   // closed files still on disk, oldest first, and sizes
     uint64_t _on_disk_bytes = 0;    // their sum
+    bool _said_keep_too_small = false;   // a file over keep_bytes' share was deleted as it closed (logged once)
 
     unsigned _writer_index = 0;
     const tsc_clock* _clock = nullptr;

@@ -59,3 +59,13 @@ TEST_CASE("log: EAL's --log-level patterns choose what is shown, per module")
     REQUIRE(rte_log_set_level_pattern("linecap.control", RTE_LOG_INFO) == 0);
     CHECK(out == "linecap: warning: shown\nlinecap: another module: shown\n");
 }
+
+TEST_CASE("log: a client's newline or ESC in a message cannot make a second line or recolour a terminal")
+{
+    // A session name or an expression a client sent, echoed in a note.
+    const std::string out = logged([] {
+        log_event(log_module::control, log_level::info, "note: bpf: {}", "\"udp\nlinecap: error: FAKE\x1b[31m\"");
+    });
+    CHECK(out == "linecap: note: bpf: \"udp\\x0alinecap: error: FAKE\\x1b[31m\"\n");
+    CHECK(one_line(std::string("a\0b\tc\x7f" "d\xc3\xa9", 9)) == "a\\x00b\\x09c\\x7fd\xc3\xa9");   // UTF-8 kept
+}

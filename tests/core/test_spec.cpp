@@ -126,6 +126,33 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     // "-0" (nlohmann's signed 0) where a number without a sign is asked: refused, named as written.
     CHECK(spec_error(R"({"snaplen": -0})") == "snaplen: -0 is not a whole number from 0 to 262144: write 0, without a sign");
     CHECK(spec_error(R"({"match": [{"dst_ports": [-0]}]})") == "match[0].dst_ports[0]: -0 is not a port: write 0, without a sign");
+    // A field given twice: JSON's grammar allows it and nlohmann keeps the last, so a second, empty
+    // "match" captured everything. Named with its place, from every entry point (they all come here).
+    CHECK(spec_error(R"({"match":[{"src":["192.0.2.1"]}],"snaplen":64,"match":[]})") ==
+          "\"match\" is given twice: give each field once");
+    CHECK(spec_error(R"({"match":[{"src":["192.0.2.1"],"dst":["10.0.0.1"],"src":[]}]})") ==
+          "match[]: \"src\" is given twice: give each field once");
+    CHECK(spec_error(R"({"rotate":{"bytes":1000,"bytes":2000}})") == "rotate: \"bytes\" is given twice: give each field once");
+    CHECK(spec_error(R"({"match":[{"src":["192.0.2.1"]},{"src":["192.0.2.2"]}]})").empty());   // one per object
+    // Nesting past any spec's: refused before anything walks it (an error's echo of a value, dump(),
+    // recursed 100 000 levels deep and overflowed the stack).
+    for (const char* open : {"[", "{\"a\":"}) {
+        std::string deep = "{\"snaplen\":";
+        for (int i = 0; i < 100000; i++)
+            deep += open;
+        CHECK(spec_error(deep) == "lists and objects nested more than 32 deep: a spec needs 5 at most (a rule's "
+                                  "list of addresses in \"match\")");
+    }
+    std::string nested = "{\"snaplen\":" + std::string(20, '[') + std::string(20, ']') + "}";
+    CHECK(spec_error(nested) == "snaplen: [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]] is not a whole number from 0 to 262144");
+    // A value echoed in an error: at most 80 bytes of it, and its length.
+    CHECK(spec_error(nlohmann::json{{"snaplen", std::string(60000, 'x')}}.dump()) ==
+          fmt::format("snaplen: \"{}... (60002 bytes) is not a whole number from 0 to 262144", std::string(76, 'x')));
+    // keep_bytes below one file of the rotation would delete every file as it closed.
+    CHECK(spec_error(R"({"rotate":{"bytes":2000000,"keep_bytes":1000000}})") ==
+          "rotate.keep_bytes: 1000000 bytes is less than one file of the rotation (rotate.bytes 2000000): every file "
+          "would be deleted as it closed; give keep_bytes room for several files (it counts bytes, where -C counts MB)");
+    CHECK(spec_error(R"({"rotate":{"bytes":2000000,"keep_bytes":2000000}})").empty());
     // Found by fuzz-spec: nlohmann's out_of_range escaped parse_session_spec_text and aborted `linecap -F`.
     CHECK(spec_error(R"({"snaplen": 1e400})") == "not valid JSON: number overflow parsing '1e400'");
     // An expression's terms are bounded (libpcap's optimiser: time as their cube), said the same from every

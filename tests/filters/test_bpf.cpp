@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include <fmt/format.h>
 #include <pcap/pcap.h>
 
 #include "tests/filters/filter_helpers.h"
@@ -225,4 +226,22 @@ TEST_CASE("an expression with a NUL byte is refused, not cut short where libpcap
           "\"tcp\": a NUL byte at character 4: an expression is text");
     REQUIRE(compile_tcpdump_filter("tcp and udp", DLT_EN10MB, 0, program) ==
             "\"tcp and udp\": expression rejects all packets");
+}
+
+TEST_CASE("inbound, outbound and ifindex are refused on every path, as tcpdump -r refuses them")
+{
+    // libpcap compiles them into loads of the Linux socket's metadata, which
+    // its interpreter fails on every packet here: "not inbound" matched
+    // nothing, silently, where tcpdump -r refuses the expression.
+    for (const char* expression : {"inbound", "not outbound", "tcp and inbound"}) {
+        bpf_program program{};
+        const std::string e = compile_tcpdump_filter(expression, DLT_EN10MB, 0, program);
+        CHECK_THAT(e, Catch::StartsWith(fmt::format("\"{}\": asks for the Linux socket's metadata", expression)));
+        CHECK_THAT(e, Catch::Contains("select a direction by its addresses or ports instead"));
+        CHECK(program.bf_insns == nullptr);   // freed
+        CHECK(bpf_expression::check_syntax(expression) == e);
+    }
+    bpf_program program{};
+    REQUIRE(compile_tcpdump_filter("tcp and src net 10.0.0.0/8", DLT_EN10MB, 0, program).empty());
+    pcap_freecode(&program);
 }

@@ -130,7 +130,8 @@ jq -e '.error == "start: spec: not valid JSON at byte 2 (line 1, column 2): synt
 # Not JSON, and "-0" (valid JSON, taken over HTTP alone, its 0 written out again): the words linecapctl
 # start -F and the one-shot's -F give, after "start: spec: " (and the socket's, for -0: the body goes to it as written).
 for bad in '{"name": "web", "snaplen": 96,, "match": []}' '{"name":"a"} {"name":"b"}' \
-    '{"name":"z","snaplen":-0}' '{"name":"z","match":[{"dst_ports":[-0]}]}'; do
+    '{"name":"z","snaplen":-0}' '{"name":"z","match":[{"dst_ports":[-0]}]}' \
+    '{"name":"z","match":[{"src":["10.0.0.1"]}],"match":[]}' '{"name":"z","snaplen":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}'; do
     expect 400 POST /api/v1/sessions --data "$bad"
     http_error=$(jq -r .error "$WORK/body")
     printf '%s' "$bad" >"$WORK/bad.json"
@@ -150,6 +151,20 @@ done
 expect 400 POST /api/v1/sessions --data '{"name":"z","snaplen":-0}'
 jq -e '.error == "start: spec: snaplen: -0 is not a whole number from 0 to 262144: write 0, without a sign"' \
     "$WORK/body" >/dev/null || fail "-0: $(cat "$WORK/body")"
+# A body that starts with a UTF-8 byte order mark is read as the files are (the BOM skipped): this one
+# reaches the spec's own check.
+printf '\xef\xbb\xbf{"name":"z","snaplen":-0}' >"$WORK/bom.json"
+expect 400 POST /api/v1/sessions --data-binary @"$WORK/bom.json"
+jq -e '.error == "start: spec: snaplen: -0 is not a whole number from 0 to 262144: write 0, without a sign"' \
+    "$WORK/body" >/dev/null || fail "a body with a BOM: $(cat "$WORK/body")"
+# An expression libpcap refuses, compiled by the daemon: named as a spec's field, as the one-shot names it.
+printf '%s' '{"name":"z","bpf":"tcp port"}' >"$WORK/bad-bpf.json"
+expect 400 POST /api/v1/sessions --data-binary @"$WORK/bad-bpf.json"
+bpf_error='bpf: "tcp port": can'"'"'t parse filter expression: syntax error'
+[ "$(jq -r .error "$WORK/body")" = "start: spec: $bpf_error" ] || fail "a bad bpf over HTTP: $(cat "$WORK/body")"
+rc=0; ctl start -F "$WORK/bad-bpf.json" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && [ "$(cat "$WORK/err")" = "linecapctl: start: --filter-file $WORK/bad-bpf.json: $bpf_error" ] ||
+    fail "a bad bpf from linecapctl start -F: exit $rc, $(cat "$WORK/err")"
 expect 400 POST /api/v1/sessions --data '[1, 2]'
 [ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"start","spec":[1,2]}')" ] || fail "$(cat "$WORK/body")"
 note "a body over 64 KiB: 413, sent whole or chunked; linecapctl start's spec that large refused in the same words"

@@ -270,6 +270,45 @@ TEST_CASE("session_output: the index a writer writes is the one linecap index ma
     }
 }
 
+TEST_CASE("session_output: a name an earlier run left in the folder is passed over, and no packet is lost")
+{
+    // A replay run twice into one folder: its rotations are named by the
+    // packets' times, the same both times. The second run's files were
+    // written whole and then refused their names (RENAME_NOREPLACE), their
+    // packets counted as write drops.
+    output_spec spec;
+    spec.name = "re";
+    spec.rotate.packets = 2;
+    fixture f(spec);
+    const std::string taken = "re-w0-000002-" + utc_basic(t0) + ".pcap";
+    const std::string taken_part = "re-w0-000003-" + utc_basic(t0) + ".pcap.part";
+    for (const std::string& name : {taken, taken_part}) {
+        std::FILE* file = std::fopen((f.dir + "/" + name).c_str(), "w");
+        REQUIRE(file != nullptr);
+        std::fputs("an earlier run's", file);
+        std::fclose(file);
+    }
+    for (int i = 0; i < 6; i++)
+        f.write(t0 + static_cast<uint64_t>(i) * 1000);
+    f.out.end();
+    CHECK(f.counters.written_packets.get() == 6);
+    CHECK(f.counters.write_drops.get() == 0);
+    CHECK(std::filesystem::file_size(f.dir + "/" + taken) == 16);   // untouched
+    CHECK(std::filesystem::file_size(f.dir + "/" + taken_part) == 16);
+    std::vector<std::string> names;
+    int packets = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(f.dir))
+        if (const std::string name = entry.path().filename(); name != taken && name != taken_part) {
+            names.push_back(name);
+            packets += packets_in(entry.path());
+        }
+    std::sort(names.begin(), names.end());
+    CHECK(packets == 6);
+    REQUIRE(names.size() == 3);
+    CHECK(names[1] == "re-w0-000004-" + utc_basic(t0) + ".pcap");
+    CHECK(names[2] == "re-w0-000005-" + utc_basic(t0) + ".pcap");
+}
+
 TEST_CASE("session_output: a file whose index fails is written whole, and the session counts it")
 {
     output_spec spec;
