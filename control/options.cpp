@@ -511,18 +511,16 @@ std::string load_start_specs(engine_options& o)
         return fmt::format("--start is given {} times, more than the {} sessions --max-sessions allows",
                            o.start_files.size(), o.session_limit);
     for (const std::string& file : o.start_files) {
-        std::ifstream in(file);
-        if (!in)
-            return fmt::format("--start {}: cannot read it: {}", file, error_text(errno));
-        std::stringstream text;
-        text << in.rdbuf();
+        std::string text;
+        if (std::string e = read_spec_file(file, text); !e.empty())
+            return fmt::format("--start {}: {}", file, e);
         session_spec spec;
-        if (std::string e = parse_session_spec_text(text.str(), spec); !e.empty())
+        if (std::string e = parse_session_spec_text(text, spec); !e.empty())
             return fmt::format("--start {}: {}", file, e);
         if (std::string e = check_session_filter(spec); !e.empty())
             return fmt::format("--start {}: {}", file, e);
         o.start_specs.push_back(std::move(spec));
-        o.start_texts.push_back(text.str());
+        o.start_texts.push_back(std::move(text));
     }
     return {};
 }

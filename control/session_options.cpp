@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <cmath>
@@ -125,18 +126,30 @@ std::string session_arguments::take_last_words(const std::vector<std::string>& w
     return {};
 }
 
+std::string read_spec_file(const std::string& path, std::string& text)
+{
+    std::ifstream in(path);
+    if (!in)
+        return fmt::format("cannot read it: {}", std::strerror(errno));
+    // A folder opens, and reads as nothing: "not valid JSON ... end of input" would not say why.
+    if (std::error_code ec; std::filesystem::is_directory(path, ec))
+        return "is a folder: give the spec file in it (a JSON object, docs/filters.md)";
+    std::stringstream contents;
+    contents << in.rdbuf();
+    text = contents.str();
+    return {};
+}
+
 std::string session_arguments::build(const std::string& spec_file, json& spec)
 {
     _file = spec_file;
     spec = json::object();
     if (!spec_file.empty()) {
         const std::string in_file = "--filter-file " + spec_file + ": ";
-        std::ifstream in(spec_file);
-        if (!in)
-            return fmt::format("{}cannot read it: {}", in_file, std::strerror(errno));
-        std::stringstream text;
-        text << in.rdbuf();
-        if (std::string e = parse_spec_json(text.str(), spec); !e.empty())
+        std::string text;
+        if (std::string e = read_spec_file(spec_file, text); !e.empty())
+            return in_file + e;
+        if (std::string e = parse_spec_json(text, spec); !e.empty())
             return in_file + e;
     }
     return lay_over(spec);

@@ -85,4 +85,9 @@ private:
     std::vector<std::pair<std::string, std::string>> _origins;
 };
 
+// Reads the spec file `path` (-F, --filter-file, --start) into `text`: ""
+// or why it cannot ("cannot read it: No such file or directory", "is a
+// folder: ..."), to follow the option and the path.
+std::string read_spec_file(const std::string& path, std::string& text);
+
 } // namespace linecap

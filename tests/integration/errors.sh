@@ -34,6 +34,7 @@ echo '{"name": "x", "snaplen": "big"}' >"$WORK/bad-field.json"
 D=(--vdev net_null0 -- --control "$WORK/sock" --out-root "$WORK/root")
 expect_error 2 "--start is a daemon option" "${E[@]}" --vdev net_null0 -- -w "$out" --start "$WORK/ok.json"
 expect_error 2 "--start $WORK/none.json: cannot read it: No such file or directory" "${E[@]}" "${D[@]}" --start "$WORK/none.json"
+expect_error 2 "--start $WORK: is a folder: give the spec file in it" "${E[@]}" "${D[@]}" --start "$WORK"
 expect_error 2 "--start $WORK/bad-bpf.json: bpf: \"tcp and and\": can't parse filter expression: syntax error" "${E[@]}" "${D[@]}" --start "$WORK/bad-bpf.json"
 expect_error 2 "--start $WORK/bad-field.json: snaplen: \"big\" is not a whole number" "${E[@]}" "${D[@]}" --start "$WORK/bad-field.json"
 expect_error 2 "--start is given 2 times, more than the 1 sessions --max-sessions allows" "${E[@]}" "${D[@]}" --max-sessions 1 --start "$WORK/ok.json" --start "$WORK/ok.json"
@@ -127,6 +128,7 @@ expect_error 2 "--filter-file $WORK/bad-port.json: match\[2\].dst_ports\[0\]: 70
 expect_error 2 "not valid JSON at byte 36 (line 2, column 1): syntax error while parsing object - unexpected end of input; expected '}'" "${E[@]}" -- -w "$out" -F "$WORK/bad-json.json"
 expect_error 2 "payload.patterns\[0\]: \"(unclosed\": Missing close parenthesis" "${E[@]}" -- -w "$out" -F "$WORK/bad-regex.json"
 expect_error 2 "cannot read it: No such file or directory" "${E[@]}" -- -w "$out" -F "$WORK/missing.json"
+expect_error 2 "--filter-file $WORK: is a folder: give the spec file in it" "${E[@]}" -- -w "$out" -F "$WORK"
 expect_error 2 "--filter-file $WORK/bad-port.json: match\[2\].dst_ports\[0\]: 70000 is not a port" "${E[@]}" -- -w "$out" -F "$WORK/bad-port.json" -s 64
 expect_error 2 "the spec file has a \"match\" already: give the rules either there or with --port" "${E[@]}" -- -w "$out" -F "$WORK/bad-port.json" --port 80
 expect_error 2 "bpf: \"tcp port\": can't parse filter expression: syntax error" "${E[@]}" -- -w "$out" tcp port
