@@ -631,6 +631,13 @@ std::string validate_options(engine_options& o)
     if (!o.read_files.empty() && (o.idle == idle_mode::pause || o.idle == idle_mode::monitor))
         return fmt::format("--idle-mode {} is DPDK's power management of ports' RX queues, and -r reads a "
                            "file, which never idles: leave --idle-mode out", idle_mode_name(o.idle));
+    for (const auto& [option, lcores] : {std::pair{"--worker-lcores", &o.worker_lcores},
+                                         std::pair{"--writer-lcores", &o.writer_lcores}})
+        for (size_t i = 0; i < lcores->size(); i++)
+            if (std::find(lcores->begin(), lcores->begin() + static_cast<long>(i), (*lcores)[i]) !=
+                lcores->begin() + static_cast<long>(i))
+                return fmt::format("{}: lcore {} is listed twice: give each lcore once (one worker or writer "
+                                   "each)", option, (*lcores)[i]);
     if (o.daemon()) {
         if (o.out_root.empty())
             return "--control needs --out-root DIR, the folder where sessions' folders go";
@@ -652,6 +659,15 @@ std::string validate_options(engine_options& o)
     if (!o.writer_lcores.empty() && o.writers != 0 && o.writers != o.writer_lcores.size())
         return fmt::format("--writers {} disagrees with --writer-lcores, which lists {}", o.writers,
                            o.writer_lcores.size());
+    // Written at the end: a folder that is not there is said now, not after the capture.
+    if (!o.stats_json.empty()) {
+        const std::filesystem::path parent = std::filesystem::path(o.stats_json).parent_path();
+        const std::string folder = parent.empty() ? "." : parent.string();
+        if (std::error_code ec; std::filesystem::is_directory(o.stats_json, ec))
+            return fmt::format("--stats-json {}: is a folder: give a file name in it", o.stats_json);
+        if (access(folder.c_str(), W_OK) != 0)
+            return fmt::format("--stats-json {}: cannot write into {}: {}", o.stats_json, folder, error_text(errno));
+    }
 
     std::error_code ec;
     std::filesystem::create_directories(o.session.output.dir, ec);

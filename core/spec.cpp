@@ -308,6 +308,14 @@ port_range parse_port_range(const spec_value& f)
         const uint16_t p = number(text);
         return {p, p};
     }
+    // Both ends must be ports: "80-", "-5-10" and "1-2-3" are said whole.
+    const auto is_port = [](std::string_view part) {
+        unsigned v = 0;
+        const auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+        return !part.empty() && ec == std::errc() && ptr == part.data() + part.size() && v <= 65535;
+    };
+    if (!is_port(std::string_view(text).substr(0, dash)) || !is_port(std::string_view(text).substr(dash + 1)))
+        f.fail(fmt::format("{} is not a port range: give both ends, from 0 to 65535, e.g. \"1024-65535\"", f.text()));
     const port_range r{number(std::string_view(text).substr(0, dash)),
                        number(std::string_view(text).substr(dash + 1))};
     if (r.lo > r.hi)

@@ -61,6 +61,10 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
           "match[0].dst_ports[0]: 2000-1000 is a reversed range: the first port must be the lower");
     CHECK(spec_error(R"({"match":[{"dst_ports":["80x"]}]})") == "match[0].dst_ports[0]: 80x is not a port");
     CHECK(spec_error(R"({"match":[{"dst_ports":[1.5]}]})") == "match[0].dst_ports[0]: 1.5 is not a port");
+    for (const char* range : {"80-", "-5-10", "1-2-3", "1-65536", "a-b"})
+        CHECK(spec_error(fmt::format(R"({{"match":[{{"dst_ports":["{}"]}}]}})", range)) ==
+              fmt::format("match[0].dst_ports[0]: \"{}\" is not a port range: give both ends, from 0 to 65535, e.g. "
+                          "\"1024-65535\"", range));
     CHECK(spec_error(R"({"match":[{"src":["10.1.0.5/24"]}]})") ==
           "match[0].src[0]: 10.1.0.5/24 has host bits set: did you mean 10.1.0.0/24?");
     CHECK(spec_error(R"({"match":[{"src":["10.0.0.0/33"]}]})") ==
