@@ -291,19 +291,26 @@ std::string run_query(const query_request& request, query_result& result)
             return opened(reader.open_descriptor(fd, path, partial, limit_bytes));
         };
         std::string index_path = index_name_of(path);
-        int index_fd = open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
+        // O_NONBLOCK: a FIFO at an index's name would hold the open (and
+        // a daemon's merge thread) until something wrote to it.
+        constexpr int index_flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+        int index_fd = open(index_path.c_str(), index_flags);
         if (index_fd < 0 && errno == ENOENT && path.ends_with(".part")) {
             // Renamed with its file since the folder was listed (a
             // rotation): the index under the new name (the head's CRC
             // below says whether it is this file's).
             index_path = index_name_of(path.substr(0, path.size() - 5));
-            index_fd = open(index_path.c_str(), O_RDONLY | O_CLOEXEC);
+            index_fd = open(index_path.c_str(), index_flags);
         }
         if (index_fd < 0) {
             if (errno != ENOENT)
                 return whole(fmt::format("{}: cannot open its index: {}: read whole", path, error_text(errno)));
             unindexed.push_back(path);
             return whole("");
+        }
+        if (struct stat st{}; fstat(index_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            close(index_fd);
+            return whole(fmt::format("{}: not a file: {}: read whole", index_path, path));
         }
         capture_index index;
         const std::string error = read_capture_index(index_fd, index_path, index);

@@ -1400,11 +1400,15 @@ std::string index_capture_file(const std::string& path, const std::string& index
                                index_build_result& result, int dir_fd)
 {
     result = index_build_result{};
-    const int fd = openat(dir_fd, path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO named like a capture file would hold the open.
+    const int fd = openat(dir_fd, path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return fmt::format("{}: cannot open it: {}", path, error_text(errno));
     struct stat st{};
-    fstat(fd, &st);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return fmt::format("{}: not a file (a FIFO, a device or a socket): not a capture file", path);
+    }
     const auto size = static_cast<size_t>(st.st_size);
     if (size == 0) {
         close(fd);

@@ -300,6 +300,22 @@ check_same "two indexes missing" "2 files have no index ($f2 ... $f4): read whol
 [ "$(grep -c 'no index' "$WORK/q.err")" = 1 ] || fail "more than one note for two files: $(cat "$WORK/q.err")"
 mv "$WORK/saved2.idx" "$f2.idx"
 mv "$WORK/saved4.idx" "$f4.idx"
+# A FIFO at an index's name, or at a capture file's: never opened to wait
+# for a writer (a daemon's merge thread held for good), said and read whole.
+mv "$f2.idx" "$WORK/saved2.idx"
+mkfifo "$f2.idx"
+rc=0; timeout 20 "$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "host ${hosts[1]} or port 53" \
+    2>"$WORK/q.err" || rc=$?
+[ "$rc" = 0 ] && grep -qF "$f2.idx: not a file: $f2: read whole" "$WORK/q.err" ||
+    fail "a FIFO at $f2.idx: exit $rc (124: it waited for a writer), $(cat "$WORK/q.err")"
+"$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a FIFO at $f2.idx: $(cat "$WORK/cmp.out")"
+rm "$f2.idx"
+mv "$WORK/saved2.idx" "$f2.idx"
+mkdir -p "$WORK/fifo-dir"
+mkfifo "$WORK/fifo-dir/q-w0-000009-20231114T221420Z.pcap"
+rc=0; timeout 20 "$LINECAP" index "$WORK/fifo-dir" 2>"$WORK/idx.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "q-w0-000009-20231114T221420Z.pcap: not a file (a FIFO, a device or a socket)" "$WORK/idx.err" ||
+    fail "linecap index of a FIFO: exit $rc, $(cat "$WORK/idx.err")"
 
 note "[$SECONDS s] odd files: raw IP, interfaces of two link types, a pcapng version libpcap refuses"
 python3 - "$WORK" <<'PY'
