@@ -162,6 +162,7 @@ constexpr uint16_t pcapng_shb_userappl = 4;
 constexpr uint16_t pcapng_if_name = 2;
 constexpr uint16_t pcapng_if_description = 3;
 constexpr uint16_t pcapng_if_tsresol = 9;
+constexpr uint16_t pcapng_if_tsoffset = 14;   // int64 seconds added to the interface's times
 constexpr uint16_t pcapng_isb_starttime = 2;
 constexpr uint16_t pcapng_isb_endtime = 3;
 constexpr uint16_t pcapng_isb_ifrecv = 4;

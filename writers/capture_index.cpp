@@ -1252,12 +1252,19 @@ public:
             if (iface >= _interfaces.size())
                 return bad_block(at, fmt::format("a packet of interface {}, which no block described", iface));
             const uint64_t units = uint64_t{u32(at + 12)} << 32 | u32(at + 16);
-            const uint64_t per_second = _interfaces[iface];
+            const uint64_t per_second = _interfaces[iface].per_second;
             packet = true;
             ts_ns = per_second == ns_per_second ? units
                     : ns_per_second % per_second == 0
                         ? units * (ns_per_second / per_second)
                         : static_cast<uint64_t>(static_cast<unsigned __int128>(units) * ns_per_second / per_second);
+            // if_tsoffset: seconds added to every time of the interface, as
+            // libpcap and Wireshark add them (a time before 1970 as 0).
+            if (const __int128 shifted = static_cast<__int128>(ts_ns) +
+                                         static_cast<__int128>(_interfaces[iface].offset_s) * ns_per_second;
+                _interfaces[iface].offset_s != 0)
+                ts_ns = shifted < 0 ? 0 : shifted > static_cast<__int128>(UINT64_MAX) ? UINT64_MAX
+                                                                                        : static_cast<uint64_t>(shifted);
             bytes = _data + at + 28;
             return true;
         }
@@ -1354,6 +1361,7 @@ private:
                                _name, _interfaces.size(), linktype);
         }
         uint64_t per_second = 1000000;   // if_tsresol's default: microseconds
+        int64_t offset_s = 0;            // if_tsoffset's: none
         for (uint64_t o = at + 16; o + 4 <= at + total - 4;) {
             const uint16_t code = u16(o), len = u16(o + 2);
             if (code == 0)
@@ -1369,9 +1377,12 @@ private:
                 for (unsigned i = 0; i < power; i++)
                     per_second *= (r & 0x80) != 0 ? 2 : 10;
             }
+            if (code == pcapng_if_tsoffset && len == 8 && o + 12 <= at + total - 4)
+                offset_s = static_cast<int64_t>(uint64_t{u32(o + 4 + (_swapped ? 0 : 4))} << 32 |
+                                                u32(o + 4 + (_swapped ? 4 : 0)));
             o += 4 + ((len + 3u) & ~3u);
         }
-        _interfaces.push_back(per_second);
+        _interfaces.push_back({per_second, offset_s});
         return {};
     }
 
@@ -1389,7 +1400,11 @@ private:
     bool _nanosecond = false;
     bool _torn = false;
     uint32_t _max_caplen = pcap_max_snaplen;
-    std::vector<uint64_t> _interfaces;   // pcapng: time units per second of each interface of the section
+    struct interface_time {
+        uint64_t per_second;   // time units per second (if_tsresol)
+        int64_t offset_s;      // seconds added to each time (if_tsoffset)
+    };
+    std::vector<interface_time> _interfaces;   // pcapng: each interface of the section
     std::string _error;
     bool _refused = false;
 };

@@ -351,6 +351,27 @@ expect 1 "interface 1 has link type 101, not Ethernet" "$LINECAP" index "$WORK/t
 expect 1 "$(sed 's/^linecap merge: //' "$WORK/merge.err")" "$LINECAP" query -o "$WORK/x.pcap" "$WORK/v2.pcapng" host 10.0.0.1
 grep -qF "its chunks cannot be read apart" "$WORK/err" || fail "v2.pcapng: no note: $(cat "$WORK/err")"
 
+note "[$SECONDS s] pcapng if_tsoffset (seconds added to an interface's times, either sign, either byte order): the index's chunk times with it"
+python3 - "$WORK" <<'PY'
+import struct, sys
+for name, off, bo in (('off.pcapng', 1000, '<'), ('offneg.pcapng', -1000, '<'), ('offbe.pcapng', 1000, '>')):
+    def blk(t, b):
+        b += bytes(-len(b) % 4); l = 12 + len(b); return struct.pack(bo + 'II', t, l) + b + struct.pack(bo + 'I', l)
+    o = [blk(0x0A0D0D0A, struct.pack(bo + 'IHHq', 0x1A2B3C4D, 1, 0, -1)),
+         blk(1, struct.pack(bo + 'HHI', 1, 0, 0) + struct.pack(bo + 'HHB3x', 9, 1, 9) + struct.pack(bo + 'HHq', 14, 8, off) + bytes(4))]
+    pkt = bytes(12) + b'\x08\x00\x45' + bytes(8) + b'\x11' + bytes(2) + bytes([10, 1, 0, 1, 10, 9, 0, 1]) + bytes(300)
+    for i in range(3000):
+        t = (1700000000 - off) * 10**9 + i * 10**6
+        o.append(blk(6, struct.pack(bo + 'IIIII', 0, t >> 32, t & 0xffffffff, len(pkt), len(pkt)) + pkt))
+    open(sys.argv[1] + '/' + name, 'wb').write(b''.join(o))
+PY
+for f in off offneg offbe; do
+    "$LINECAP" index --chunk-bytes 65536 "$WORK/$f.pcapng" >/dev/null 2>&1 || fail "linecap index $f.pcapng"
+    "$LINECAP" query -o "$WORK/$f-q.pcap" --since 2023-11-14T22:13:21Z --until 2023-11-14T22:13:21.5Z "$WORK/$f.pcapng" \
+        2>"$WORK/q.err" || fail "$f: $(cat "$WORK/q.err")"
+    [ "$("$COUNT" "$WORK/$f-q.pcap")" = 501 ] || fail "$f.pcapng: $("$COUNT" "$WORK/$f-q.pcap") packets in the window, not 501: $(cat "$WORK/q.err")"
+done
+
 note "[$SECONDS s] tunnels: --inner-host and --vni, exactly what an inner session selects"
 # Mirrored traffic (VXLAN on 4789 and 8472, GENEVE, GRE, ERSPAN, IP-in-IP,
 # some two deep), in two files indexed in small chunks. The reference is
