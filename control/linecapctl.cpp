@@ -343,6 +343,10 @@ std::string explain_refusal(const std::string& error, const linecap::session_arg
     if (!error.starts_with(prefix))
         return error;
     const std::string_view field_error = std::string_view(error).substr(prefix.size());
+    // An expression libpcap refuses, given as words or --bpf: the one-shot's
+    // words ("bpf: \"tcp port\": ..."); in a spec file, named after it.
+    if (field_error.starts_with("bpf: ") && options.spec_file().empty())
+        return "start: " + std::string(field_error);
     return "start: " + options.explain(field_error);
 }
 
@@ -517,7 +521,7 @@ int run_fleet_merge(linecap::etcd_client& etcd, bool as_json, const fleet_argume
     for (const std::string& w : report.clock_warnings)
         fmt::print(stderr, "linecapctl: warning: {}\n", w);
     for (const std::string& note : report.merged.notes)
-        fmt::print(stderr, "linecapctl: note: {}\n", note);
+        print_error("linecapctl", "note: " + std::string(note));
     for (const auto& [node, why] : report.missing)
         fmt::print(stderr, "linecapctl: fleet merge: node {} is missing: {}\n", node, why);
     if (!error.empty()) {
@@ -659,7 +663,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         return unreachable;
     }
     for (const std::string& note : view.notes)
-        fmt::print(stderr, "linecapctl: note: {}\n", note);
+        print_error("linecapctl", "note: " + std::string(note));
     if (a.nodes->parsed()) {
         if (as_json)
             fmt::print("{}\n", json{{"ok", true}, {"nodes", view.nodes}}.dump());
@@ -1194,7 +1198,7 @@ int main(int argc, char** argv)
                 else if (line.contains("packet"))
                     fmt::print("{}\n", text(line, "packet"));
                 else if (text(line, "event") == "note")
-                    fmt::print(stderr, "linecapctl: note: {}\n", text(line, "note"));
+                    print_error("linecapctl", "note: " + std::string(text(line, "note")));
                 else if (text(line, "event") == "end")
                     fmt::print(stderr, "linecapctl: session {} ended: {}\n", text(line, "id"), text(line, "reason"));
                 std::fflush(stdout);

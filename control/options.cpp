@@ -6,6 +6,7 @@
 #include "core/command_line.h"
 #include "core/error_text.h"
 #include "core/human_units.h"
+#include "core/log.h"
 #include "filters/classifier.h"
 #include "fleet/etcd.h"
 #include "fleet/node.h"
@@ -441,13 +442,13 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         app.exit(e);   // --version: prints it
         return parse_result::exit_ok;
     } catch (const CLI::ParseError& e) {
-        std::cerr << "linecap: " << e.what() << "\nRun 'linecap -- --help' for the options.\n";
+        std::cerr << "linecap: " << one_line(e.what()) << "\nRun 'linecap -- --help' for the options.\n";
         return parse_result::exit_usage;
     }
     o.promiscuous = !c.no_promisc;
     o.idle = *parse_idle_mode(c.idle);   // checked by idle_mode_word()
     const auto refuse = [](const std::string& what) {
-        std::cerr << "linecap: " << what << "\nRun 'linecap -- --help' for the options.\n";
+        std::cerr << "linecap: " << one_line(what) << "\nRun 'linecap -- --help' for the options.\n";
         return parse_result::exit_usage;
     };
     if (std::string e = session.take_last_words(expression, app.count("--bpf") > 0, o.filter_file); !e.empty())
@@ -659,20 +660,22 @@ std::string validate_options(engine_options& o)
     if (!o.writer_lcores.empty() && o.writers != 0 && o.writers != o.writer_lcores.size())
         return fmt::format("--writers {} disagrees with --writer-lcores, which lists {}", o.writers,
                            o.writer_lcores.size());
-    // Written at the end: a folder that is not there is said now, not after the capture.
-    if (!o.stats_json.empty()) {
-        const std::filesystem::path parent = std::filesystem::path(o.stats_json).parent_path();
-        const std::string folder = parent.empty() ? "." : parent.string();
-        if (std::error_code ec; std::filesystem::is_directory(o.stats_json, ec))
-            return fmt::format("--stats-json {}: is a folder: give a file name in it", o.stats_json);
-        if (access(folder.c_str(), W_OK) != 0)
-            return fmt::format("--stats-json {}: cannot write into {}: {}", o.stats_json, folder, error_text(errno));
-    }
 
     std::error_code ec;
     std::filesystem::create_directories(o.session.output.dir, ec);
     if (ec)
         return fmt::format("--out {}: cannot create the folder: {}", o.session.output.dir, ec.message());
+    // Written at the end: a file that cannot be written is said now, not
+    // after the capture (after -w's folder is made: it may go in there).
+    if (!o.stats_json.empty()) {
+        const std::filesystem::path parent = std::filesystem::path(o.stats_json).parent_path();
+        const std::string folder = parent.empty() ? "." : parent.string();
+        if (std::filesystem::is_directory(o.stats_json, ec))
+            return fmt::format("--stats-json {}: is a folder: give a file name in it", o.stats_json);
+        if (access(o.stats_json.c_str(), F_OK) == 0 ? access(o.stats_json.c_str(), W_OK) != 0
+                                                     : access(folder.c_str(), W_OK) != 0)
+            return fmt::format("--stats-json {}: cannot write it: {}", o.stats_json, error_text(errno));
+    }
     if (!std::filesystem::is_directory(o.session.output.dir, ec))
         return fmt::format("--out {}: not a folder", o.session.output.dir);
     if (access(o.session.output.dir.c_str(), W_OK | X_OK) != 0)

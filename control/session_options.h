@@ -54,6 +54,8 @@ public:
     // an empty string, or what is wrong, a file's faults named as
     // "--filter-file FILE: ...".
     std::string build(const std::string& spec_file, nlohmann::json& spec);
+    // The spec file build() read ("" for none).
+    const std::string& spec_file() const { return _file; }
 
     // Writes the fields given over spec (a JSON object: a spec file's, or
     // {}): a field given replaces the file's, except "bpf", which is ANDed

@@ -1,5 +1,7 @@
 #include "control/stats_json.h"
 
+#include "core/log.h"
+
 #include <fmt/format.h>
 
 #include "core/human_units.h"
@@ -28,7 +30,7 @@ void print_summary(const counters_snapshot& snap, stop_reason reason, double ela
     fmt::print(out, "linecap: stopped after {:.3f} s: {}\n", elapsed_s, stop_reason_name(reason));
     for (const auto& s : snap.sessions)
         if (s && !s->error.empty())
-            fmt::print(out, "linecap: {}\n", s->error);
+            fmt::print(out, "linecap: {}\n", one_line(s->error));
     fmt::print(out, "{} packets received, {} filtered out, {} matched\n", t.rx_packets, t.filtered, t.matched);
     // A ring's keep deletes files: what is left is said, or an empty
     // folder would contradict the line.

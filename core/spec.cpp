@@ -909,10 +909,16 @@ struct json_shape_error {
     std::string what;
 };
 
-constexpr int spec_depth_max = 32;   // a spec needs 5: request, spec, match, a rule, a list
+constexpr int spec_depth_max = 32;   // a spec needs 4: the spec, "match", a rule, its list of addresses
 
 // The path of the object being read, as error messages name fields:
 // "match[].src" ([] for an element of a list).
+//
+// A SAX handler, run over the text before it is parsed into a value: a
+// callback given to json::parse would do as well, but nlohmann 3.11 then
+// walks the parent list again after each object in it, time that grows as
+// the square of a list's length (64 KiB of "[{},{},...]" on the control
+// thread).
 struct json_shape_check {
     struct level {
         bool is_object;
@@ -928,39 +934,46 @@ struct json_shape_check {
             out += levels[i].is_object ? (out.empty() ? "" : ".") + levels[i].key : "[]";
         return out;
     }
-
-    bool operator()(int depth, json::parse_event_t event, json& parsed)
+    bool open(bool is_object)
     {
-        using event_t = json::parse_event_t;
-        switch (event) {
-        case event_t::object_start:
-        case event_t::array_start:
-            if (depth >= spec_depth_max)
-                throw json_shape_error{fmt::format("lists and objects nested more than {} deep: a spec needs 5 at "
-                                                   "most (a rule's list of addresses in \"match\")",
-                                                   spec_depth_max)};
-            levels.push_back({event == event_t::object_start, {}, {}});
-            break;
-        case event_t::key: {
-            level& here = levels.back();
-            here.key = parsed.get<std::string>();
-            if (!here.keys.insert(here.key).second) {
-                const std::string where = path();
-                throw json_shape_error{fmt::format("{}{} is given twice: give each field once",
-                                                   where.empty() ? "" : where + ": ",
-                                                   json(here.key).dump(-1, ' ', false, json::error_handler_t::replace))};
-            }
-            break;
-        }
-        case event_t::object_end:
-        case event_t::array_end:
-            levels.pop_back();
-            break;
-        case event_t::value:
-            break;
+        if (levels.size() >= spec_depth_max)
+            throw json_shape_error{fmt::format("lists and objects nested more than {} deep: a spec needs 4 (a "
+                                               "rule's list of addresses in \"match\")",
+                                               spec_depth_max)};
+        levels.push_back({is_object, {}, {}});
+        return true;
+    }
+    bool close()
+    {
+        levels.pop_back();
+        return true;
+    }
+
+    bool start_object(std::size_t) { return open(true); }
+    bool start_array(std::size_t) { return open(false); }
+    bool end_object() { return close(); }
+    bool end_array() { return close(); }
+    bool key(std::string& name)
+    {
+        level& here = levels.back();
+        here.key = name;
+        if (!here.keys.insert(name).second) {
+            const std::string where = path();
+            throw json_shape_error{fmt::format("{}{} is given twice: give each field once",
+                                               where.empty() ? "" : where + ": ",
+                                               json(name).dump(-1, ' ', false, json::error_handler_t::replace))};
         }
         return true;
     }
+    bool null() { return true; }
+    bool boolean(bool) { return true; }
+    bool number_integer(json::number_integer_t) { return true; }
+    bool number_unsigned(json::number_unsigned_t) { return true; }
+    bool number_float(json::number_float_t, const std::string&) { return true; }
+    bool string(std::string&) { return true; }
+    bool binary(json::binary_t&) { return true; }
+    // Not JSON: json::parse, next, says where and why.
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
 };
 
 } // namespace
@@ -968,7 +981,9 @@ struct json_shape_check {
 std::string parse_spec_json(std::string_view text, json& j)
 {
     try {
-        j = json::parse(text, json_shape_check{});
+        json_shape_check shape;
+        json::sax_parse(text, &shape);
+        j = json::parse(text);
     } catch (const json_shape_error& e) {
         return e.what;
     } catch (const json::parse_error& e) {

@@ -225,7 +225,7 @@ bpf_load_bound compute_load_bound(const bpf_insn* instructions, unsigned count)
 }
 
 std::string compile_tcpdump_filter(const std::string& expression, int linktype, uint32_t netmask,
-                                   bpf_program& program)
+                                   bpf_program& program, bool allow_socket_metadata)
 {
     // libpcap takes a C string: what follows a NUL would go unread, and
     // "tcp\0and udp" would select every TCP packet.
@@ -243,10 +243,11 @@ std::string compile_tcpdump_filter(const std::string& expression, int linktype, 
     // load, so the expression would match nothing, or everything under a
     // "not". tcpdump -r refuses them; so does linecap, on every path.
     constexpr uint32_t linux_metadata_offset = 0xfffff000;   // SKF_AD_OFF: (uint32_t)-0x1000
-    for (unsigned i = 0; i < program.bf_len; i++) {
+    // (Absolute loads, and loads at X + k: "geneve and inbound" compiles to one.)
+    for (unsigned i = 0; i < program.bf_len && !allow_socket_metadata; i++) {
         const bpf_insn& in = program.bf_insns[i];
-        if ((BPF_CLASS(in.code) == BPF_LD || BPF_CLASS(in.code) == BPF_LDX) && BPF_MODE(in.code) == BPF_ABS &&
-            in.k >= linux_metadata_offset) {
+        if ((BPF_CLASS(in.code) == BPF_LD || BPF_CLASS(in.code) == BPF_LDX) &&
+            (BPF_MODE(in.code) == BPF_ABS || BPF_MODE(in.code) == BPF_IND) && in.k >= linux_metadata_offset) {
             pcap_freecode(&program);
             return fmt::format("{}: asks for the Linux socket's metadata (\"inbound\", \"outbound\", \"ifindex\": "
                                "instruction {} of the compiled program), which packets from a DPDK port or a "

@@ -38,9 +38,13 @@ constexpr unsigned bpf_max_instructions = 4096;
 // tcpdump -r does: optimized, libpcap's largest snap length, `netmask` for
 // "ip broadcast" (tcpdump -r: 0). "" or the expression quoted and libpcap's
 // words: "\"host foo\": unknown host 'foo'". The caller frees `program`
-// (pcap_freecode) once compiled.
+// (pcap_freecode) once compiled. An expression that asks for the Linux
+// socket's metadata ("inbound", "outbound", "ifindex" on Ethernet, which no
+// packet here carries) is refused, as tcpdump -r refuses it, unless
+// `allow_socket_metadata` (a compile whose program only narrows a search
+// and decides no packet: linecap query's pruning).
 std::string compile_tcpdump_filter(const std::string& expression, int linktype, uint32_t netmask,
-                                   bpf_program& program);
+                                   bpf_program& program, bool allow_socket_metadata = false);
 
 // Packets bpf_expression::match_burst takes in one call: the classifier's
 // chunk (classifier.cpp), so its stack arrays stay in L1.

@@ -38,9 +38,26 @@ public:
     {
         for (auto& [linktype, program] : _programs)
             pcap_freecode(&program);
+        if (_pruning)
+            pcap_freecode(&*_pruning);
     }
     compiled_filters(const compiled_filters&) = delete;
     compiled_filters& operator=(const compiled_filters&) = delete;
+
+    // The program the index's pruning reads (Ethernet's), or null with
+    // `error` set: it decides no packet, so it may ask for what no file's
+    // packets carry (each file's own program is refused then).
+    const bpf_program* pruning_program(std::string& error)
+    {
+        if (!_pruning) {
+            bpf_program p{};
+            error = compile_tcpdump_filter(_expression, 1, 0, p, true);
+            if (!error.empty())
+                return nullptr;
+            _pruning = p;
+        }
+        return &*_pruning;
+    }
 
     // The program for `linktype`, or null with `error` set.
     const bpf_program* program(int linktype, std::string& error)
@@ -73,6 +90,7 @@ public:
 private:
     std::string _expression;
     std::map<int, bpf_program> _programs;
+    std::optional<bpf_program> _pruning;
 };
 
 // Do the packet's tunnel keys satisfy the request's tunnel terms? (Only
@@ -237,7 +255,10 @@ std::string take_query_terms(const std::string& filter, const std::optional<ip_r
 std::string check_query_expression(const std::string& expression, int linktype)
 {
     bpf_program p{};
-    std::string error = compile_tcpdump_filter(expression, linktype, 0, p);
+    // Its syntax: whether each file's link type takes it is asked per file
+    // ("inbound" is refused for Ethernet and means something in Linux
+    // cooked captures).
+    std::string error = compile_tcpdump_filter(expression, linktype, 0, p, true);
     if (error.empty())
         pcap_freecode(&p);
     return error.empty() ? error : "bpf: " + error;
@@ -251,7 +272,7 @@ std::string run_query(const query_request& request, query_result& result)
     chunk_filter pruning;
     if (filtered) {
         std::string error;
-        const bpf_program* ethernet = filters->program(1, error);
+        const bpf_program* ethernet = filters->pruning_program(error);
         if (ethernet == nullptr) {
             result.expression_refused = true;
             return "bpf: " + error;

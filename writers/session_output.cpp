@@ -88,6 +88,7 @@ int session_output::open(session* s, std::string& error)
     _base_bytes = _counters->written_bytes.get();
     _on_disk.clear();
     _on_disk_bytes = 0;
+    _said_keep_too_small = false;
     const int rc = open_file(s->start_ns, error);
     if (rc != 0)
         _owner = nullptr;

@@ -144,8 +144,8 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
         std::string deep = "{\"snaplen\":";
         for (int i = 0; i < 100000; i++)
             deep += open;
-        CHECK(spec_error(deep) == "lists and objects nested more than 32 deep: a spec needs 5 at most (a rule's "
-                                  "list of addresses in \"match\")");
+        CHECK(spec_error(deep) == "lists and objects nested more than 32 deep: a spec needs 4 (a rule's list of "
+                                  "addresses in \"match\")");
     }
     std::string nested = "{\"snaplen\":" + std::string(20, '[') + std::string(20, ']') + "}";
     CHECK(spec_error(nested) == "snaplen: [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]] is not a whole number from 0 to 262144");

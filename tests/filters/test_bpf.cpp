@@ -233,7 +233,7 @@ TEST_CASE("inbound, outbound and ifindex are refused on every path, as tcpdump -
     // libpcap compiles them into loads of the Linux socket's metadata, which
     // its interpreter fails on every packet here: "not inbound" matched
     // nothing, silently, where tcpdump -r refuses the expression.
-    for (const char* expression : {"inbound", "not outbound", "tcp and inbound"}) {
+    for (const char* expression : {"inbound", "not outbound", "tcp and inbound", "geneve and inbound"}) {
         bpf_program program{};
         const std::string e = compile_tcpdump_filter(expression, DLT_EN10MB, 0, program);
         CHECK_THAT(e, Catch::StartsWith(fmt::format("\"{}\": asks for the Linux socket's metadata", expression)));
@@ -243,5 +243,12 @@ TEST_CASE("inbound, outbound and ifindex are refused on every path, as tcpdump -
     }
     bpf_program program{};
     REQUIRE(compile_tcpdump_filter("tcp and src net 10.0.0.0/8", DLT_EN10MB, 0, program).empty());
+    pcap_freecode(&program);
+    // A program that decides no packet (a query's pruning) may ask; so may
+    // a Linux cooked capture's, where libpcap reads the direction from the
+    // packet's own header.
+    REQUIRE(compile_tcpdump_filter("inbound", DLT_EN10MB, 0, program, true).empty());
+    pcap_freecode(&program);
+    REQUIRE(compile_tcpdump_filter("inbound", DLT_LINUX_SLL, 0, program).empty());
     pcap_freecode(&program);
 }

@@ -130,7 +130,7 @@ expect_error 2 "payload.patterns\[0\]: \"(unclosed\": Missing close parenthesis"
 expect_error 2 "cannot read it: No such file or directory" "${E[@]}" -- -w "$out" -F "$WORK/missing.json"
 expect_error 2 "--filter-file $WORK: is a folder: give the spec file in it" "${E[@]}" -- -w "$out" -F "$WORK"
 expect_error 2 "--worker-lcores: lcore 1 is listed twice: give each lcore once" "${E[@]}" -- -w "$out" --worker-lcores 1,1
-expect_error 2 "--stats-json /nonexistent/x.json: cannot write into /nonexistent: No such file or directory" "${E[@]}" -- -w "$out" --stats-json /nonexistent/x.json
+expect_error 2 "--stats-json /nonexistent/x.json: cannot write it: No such file or directory" "${E[@]}" -- -w "$out" --stats-json /nonexistent/x.json
 expect_error 2 "--stats-json $WORK: is a folder: give a file name in it" "${E[@]}" -- -w "$out" --stats-json "$WORK"
 expect_error 2 "--port: 80- is not a port range: give both ends, from 0 to 65535" "${E[@]}" -- -w "$out" --port 80-
 expect_error 2 "--filter-file $WORK/bad-port.json: match\[2\].dst_ports\[0\]: 70000 is not a port" "${E[@]}" -- -w "$out" -F "$WORK/bad-port.json" -s 64
