@@ -1,5 +1,6 @@
 #include "query/query.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
@@ -9,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
@@ -83,7 +85,7 @@ public:
             return false;
         pcap_pkthdr h{};
         h.caplen = r.caplen;
-        h.len = r.len;
+        h.len = r.file_len;   // as the file gives it, as tcpdump -r filters it (`greater 80`)
         return pcap_offline_filter(p, &h, r.data) != 0;
     }
 
@@ -326,7 +328,12 @@ std::string run_query(const query_request& request, query_result& result)
         if (index_fd < 0) {
             if (errno != ENOENT)
                 return whole(fmt::format("{}: cannot open its index: {}: read whole", path, error_text(errno)));
-            unindexed.push_back(path);
+            // A file of a running ring deleted (keep) or renamed since it
+            // was opened went with its index: read whole, with no note that
+            // it has none (nor the advice to make one of a file gone).
+            struct stat now{};
+            if (stat(path.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+                unindexed.push_back(path);
             return whole("");
         }
         if (struct stat st{}; fstat(index_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -416,6 +423,25 @@ std::string run_query(const query_request& request, query_result& result)
     return error;
 }
 
+namespace {
+
+// The words an expression in tcpdump's language starts with (libpcap's
+// pcap-filter(7): its primitives' qualifiers and protocols, and `not`);
+// `(` and `!` too.
+bool is_expression_keyword(const std::string& word)
+{
+    static constexpr std::string_view keywords[] = {
+        "(", "!", "not", "dst", "src", "host", "net", "port", "portrange", "gateway", "less", "greater", "len",
+        "proto", "protochain", "ether", "fddi", "tr", "wlan", "ip", "ip6", "arp", "rarp", "decnet", "lat", "sca",
+        "moprc", "mopdl", "tcp", "udp", "icmp", "icmp6", "igmp", "igrp", "pim", "vrrp", "carp", "sctp", "ah", "esp",
+        "atalk", "aarp", "iso", "esis", "es-is", "isis", "is-is", "clnp", "stp", "ipx", "netbeui", "vlan", "mpls",
+        "pppoed", "pppoes", "geneve", "broadcast", "multicast", "inbound", "outbound", "ifindex", "link", "type",
+        "subtype", "dir", "llc", "l1", "l2", "iih", "lsp", "snp", "csnp", "psnp", "radio", "byte"};
+    return std::find(std::begin(keywords), std::end(keywords), word) != std::end(keywords);
+}
+
+} // namespace
+
 int query_main(int argc, char** argv)
 {
     CLI::App app{"linecap query: the packets of capture files that a tcpdump expression selects in a time window, in "
@@ -470,7 +496,12 @@ int query_main(int argc, char** argv)
     // (A path that cannot be looked at for want of permission is an input
     // too: opening it says why. Not a word without a '/': from a folder the
     // user may not search, every word would be one, "udp" included.)
+    // A word of tcpdump's language starts the expression even where a file
+    // or folder has its name (`linecap query -o OUT DIR host 10.0.0.1` run
+    // in a folder holding one named host): ./host names that one.
     const auto names_something = [](const std::string& word) {
+        if (word.find('/') == std::string::npos && is_expression_keyword(word))
+            return false;
         struct stat st{};
         return lstat(word.c_str(), &st) == 0 || (errno == EACCES && word.find('/') != std::string::npos);
     };

@@ -349,6 +349,7 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
     _error.clear();
     _note.clear();
     _packets = _repaired = 0;
+    _whole_from_record = _whole_from_packets = 0;
     _empty = false;
 
     struct stat st{};
@@ -413,6 +414,7 @@ std::string capture_reader::open_ranges(int fd, const std::string& path, bool pa
     _error.clear();
     _note.clear();
     _packets = _repaired = 0;
+    _whole_from_record = _whole_from_packets = 0;
     _empty = false;
 
     auto* r = new ranges_source;
@@ -627,6 +629,8 @@ read_status capture_reader::stop(const std::string& what, int64_t offset)
     // Read by ranges, the records handed out are those of the ranges only:
     // the record is named by its place in the file, as a whole read names it.
     uint64_t record = _packets + 1;
+    if (_whole_from_record != 0)   // read whole from a record on (read_whole_from_here)
+        record = _whole_from_record + (_packets - _whole_from_packets) + 1;
     if (_pcap && _pcap->ranges != nullptr && _pcap->record_number != 0) {
         record = _pcap->record_number;
         offset = static_cast<int64_t>(_pcap->record_offset);
@@ -643,6 +647,7 @@ read_status capture_reader::stop(const std::string& what, int64_t offset)
 
 read_status capture_reader::finish(capture_record& record)
 {
+    record.file_len = record.len;
     if (repair_lengths(record.caplen, record.len))
         _repaired++;
     _packets++;
@@ -725,8 +730,11 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     const int rc = pcap_next_ex(src.pcap, &h, &data);
     if (rc == PCAP_ERROR_BREAK)
         return read_status::end;
-    if (rc != 1)
+    if (rc != 1) {
+        if (read_whole_from_here())
+            return next_from_wiretap(record);
         return stop(pcap_geterr(src.pcap), offset);
+    }
     const pcap_record_header raw = {static_cast<uint32_t>(h->ts.tv_sec), static_cast<uint32_t>(h->ts.tv_usec),
                                      h->caplen, h->len};
     switch (check_pcap_record(raw, src.max_caplen, _partial)) {
@@ -766,6 +774,54 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     record.linktype = pcap_datalink(src.pcap);
     record.data = data;
     return finish(record);
+}
+
+bool capture_reader::read_whole_from_here()
+{
+    // A finished pcapng file read by ranges is read whole by Wireshark's
+    // reader when it is not (open_descriptor). libpcap refuses records that
+    // reader takes (a packet longer than its interface's snap length:
+    // "invalid packet capture length"), so a query's answer would depend on
+    // whether the index ruled that record's chunk out. From the record
+    // libpcap refused on, the file is read as a whole read reads it: past
+    // the records before it, by the same reader, whose verdict on it and
+    // on the rest (its error, with its place in the file) is the whole
+    // read's.
+    pcap_source& src = *_pcap;
+    if (src.ranges == nullptr || !src.pcapng || _partial || src.record_number == 0)
+        return false;
+    const uint64_t records_before = src.record_number - 1;
+    std::atomic<uint64_t>* read_bytes = src.ranges->read_bytes;
+    const uint64_t read_by_ranges = src.ranges->delivered;
+    const int fd = fcntl(src.ranges->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct stat st{};
+    if (fstat(fd, &st) != 0 || !open_with_wiretap(fd, "").empty()) {
+        close(fd);
+        _wiretap.reset();
+        return false;
+    }
+    close(fd);   // wiretap opened it again, by its name in /proc
+    _pcap.reset();
+    if (read_bytes != nullptr)
+        read_bytes->fetch_add(static_cast<uint64_t>(st.st_size) - std::min(read_by_ranges, static_cast<uint64_t>(st.st_size)),
+                              std::memory_order_relaxed);   // the file's bytes in all, counted once
+    wiretap_source& w = *_wiretap;
+    for (uint64_t skipped = 0; skipped < records_before;) {
+        int err = 0;
+        gchar* err_info = nullptr;
+        gint64 data_offset = 0;
+        wtap_rec_reset(&w.rec);
+        if (!wtap_read(w.wth, &w.rec, &w.buf, &err, &err_info, &data_offset)) {
+            g_free(err_info);
+            break;   // the next read says what ends it (its error, or the end)
+        }
+        skipped += w.rec.rec_type == REC_TYPE_PACKET ? 1 : 0;
+    }
+    _whole_from_record = records_before;
+    _whole_from_packets = _packets;
+    return true;
 }
 
 read_status capture_reader::next_from_wiretap(capture_record& record)

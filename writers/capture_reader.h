@@ -45,6 +45,10 @@ struct capture_record {
     uint64_t ts_ns = 0;             // nanoseconds since the Unix epoch
     uint32_t caplen = 0;            // bytes at `data`
     uint32_t len = 0;               // original length on the wire; never below caplen
+    // The original length as the record gives it: below caplen in a
+    // malformed record, which `len` raises to caplen (repair_lengths). What
+    // libpcap hands a filter (`greater N` in tcpdump -r reads this one).
+    uint32_t file_len = 0;
     uint32_t interface = 0;         // pcapng interface index; 0 in pcap files
     int linktype = 0;               // the record's LINKTYPE_ value (pcapng: its interface's)
     const uint8_t* data = nullptr;  // owned by the reader; valid until the next call to next()
@@ -132,6 +136,9 @@ private:
     std::string ended_before_first_record(const std::string& why);
     read_status next_from_libpcap(capture_record& record);
     read_status next_from_wiretap(capture_record& record);
+    // Read by ranges, libpcap refused a record: reads the file whole from
+    // it on, as a whole read would. Whether it could.
+    bool read_whole_from_here();
     read_status finish(capture_record& record);
     read_status stop(const std::string& what, int64_t offset);   // offset -1: unknown (a pipe)
 
@@ -145,6 +152,11 @@ private:
     uint64_t _packets = 0;
     uint64_t _repaired = 0;
     uint64_t _limit_packets = UINT64_MAX;
+    // Read whole from the record after the first `_whole_from_record` of
+    // the file on, once `_whole_from_packets` were handed out
+    // (read_whole_from_here); 0: not so.
+    uint64_t _whole_from_record = 0;
+    uint64_t _whole_from_packets = 0;
 };
 
 // A link type's name as libpcap gives it (EN10MB, RAW), or its number.

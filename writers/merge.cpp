@@ -47,10 +47,14 @@ struct opened_file {
     std::string path;
     int fd = -1;
     struct stat st{};
+    bool in_folder = false;   // found in a folder given, not named
 };
 
 struct opened_files {
     std::vector<opened_file> files;
+    // A folder's files that cannot be opened: the merge goes on without
+    // them and ends with their errors (merge_result::unreadable).
+    std::vector<std::string> unopened;
     ~opened_files()
     {
         for (const opened_file& f : files)
@@ -86,6 +90,19 @@ std::string list_folder(int dir_fd, const std::string& dir, std::vector<std::str
     return {};
 }
 
+// The errors of inputs that could not be read, for one message: the first
+// three, and how many more (a ring of a thousand unreadable files is not a
+// thousand-line error).
+std::string unreadable_text(const std::vector<std::string>& errors)
+{
+    std::string text;
+    for (size_t i = 0; i < errors.size() && i < 3; i++)
+        text += (i == 0 ? "" : "; ") + errors[i];
+    if (errors.size() > 3)
+        text += fmt::format("; and {} more inputs that could not be read", errors.size() - 3);
+    return text;
+}
+
 // Opens every capture file of a folder linecap's writers may still be
 // writing. A file that goes between the listing and its open (a .part
 // renamed to its final name, a file deleted by keep-N) makes the folder be
@@ -107,9 +124,17 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
                 raced = true;
                 continue;
             }
-            if (fd < 0)
-                return fmt::format("{}/{}: cannot open it: {}", dir, name, strerror(errno));
-            opened_file f{dir + "/" + name, fd, {}};
+            if (fd < 0) {
+                // One file of a ring that cannot be read must not hide the
+                // others' packets: said at the end, as a damaged one is.
+                found = true;
+                out.unopened.push_back(
+                    errno == ELOOP ? fmt::format("{}/{}: a symbolic link: not followed in a folder (give the file it "
+                                                 "names, or the link itself, as an input)", dir, name)
+                                   : fmt::format("{}/{}: cannot open it: {}", dir, name, strerror(errno)));
+                continue;
+            }
+            opened_file f{dir + "/" + name, fd, {}, true};
             if (fstat(fd, &f.st) != 0 || !S_ISREG(f.st.st_mode)) {
                 close(fd);
                 continue;
@@ -279,6 +304,8 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         }
         opened.files.push_back(std::move(f));
     }
+    if (opened.files.empty() && !opened.unopened.empty())
+        return unreadable_text(opened.unopened) + ": nothing to merge";
     if (opened.files.empty())
         return "no input files";
     if (request.on_opened)
@@ -358,6 +385,10 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         std::string e = request.open_input
                             ? request.open_input(fd, f.path, partial, limit_bytes, in->reader, result.notes)
                             : in->reader.open_descriptor(fd, f.path, partial, limit_bytes, limit_packets);
+        if (!e.empty() && f.in_folder) {
+            result.unreadable.push_back(e);   // the folder's other files are merged
+            continue;
+        }
         if (!e.empty())
             return abandon(e);
         if (in->reader.linktype() == -1) {   // a .part cut inside its header (or, running, still getting it): nothing to merge
@@ -367,6 +398,9 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         }
         inputs.push_back(std::move(in));
     }
+    result.unreadable.insert(result.unreadable.begin(), opened.unopened.begin(), opened.unopened.end());
+    if (inputs.empty() && !result.unreadable.empty())
+        return abandon(unreadable_text(result.unreadable) + ": nothing to merge");
     if (inputs.empty())
         return abandon("every input is an empty .part file: nothing to merge");
     merge_sink out{out_fd, output, format, request.since_ns, request.until_ns, {}, request.keep, request.read_rate};
@@ -437,7 +471,7 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     using entry = std::pair<uint64_t, size_t>;
     auto later = [](const entry& a, const entry& b) { return a.first != b.first ? a.first > b.first : a.second > b.second; };
     std::priority_queue<entry, std::vector<entry>, decltype(later)> heap(later);
-    std::vector<std::string> unreadable;   // finished inputs that could not be read to their end
+    std::vector<std::string>& unreadable = result.unreadable;   // and finished inputs that could not be read to their end
     // An input that ended: how (a partial file's torn tail is a note; a
     // finished file that stops early, or a record of another link type, is
     // an error).
@@ -495,11 +529,8 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     result.output = output;
     result.files = inputs.size();
     if (!unreadable.empty()) {
-        std::string message;
-        for (const std::string& e : unreadable)
-            message += e + "; ";
-        return message + fmt::format("merged what could be read ({}) into {}: it is incomplete",
-                                     count_of(result.packets, "packet", "packets"), output);
+        return unreadable_text(unreadable) + fmt::format("; merged what could be read ({}) into {}: it is incomplete",
+                                                         count_of(result.packets, "packet", "packets"), output);
     }
     return {};
 }

@@ -64,6 +64,10 @@ struct merge_result {
     uint64_t packets = 0;
     size_t files = 0;
     std::vector<std::string> notes;        // inputs that ended early, and why
+    // Inputs that could not be read to their end, or at all (a file a folder
+    // holds that cannot be opened or is no capture), each as its error:
+    // merge_readers' error names them all, after merging the rest.
+    std::vector<std::string> unreadable;
 };
 
 // Returns an empty string, or what is wrong (naming the file). A finished

@@ -292,6 +292,14 @@ cmp -s "$f2.idx" "$WORK/f2.idx.saved" || fail "a query refused for writing over 
 expect 2 "(\"$ring/nowhere.pcap\", read as its first word, is no file or folder)" \
     "$LINECAP" query -o "$WORK/x.pcap" "$ring" "$ring/nowhere.pcap" host 10.0.0.1
 
+# A folder named like a word of the expression does not take it: host
+# starts the expression; ./host would name the folder.
+mkdir -p "$WORK/host"
+reference "$WORK/ref.pcap" "" "" "host ${hosts[1]}"
+(cd "$WORK" && "$LINECAP" query -o q.pcap --format pcap --force ring host "${hosts[1]}" 2>q.err) ||
+    fail "a folder named host beside the ring: $(cat "$WORK/q.err")"
+"$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a folder named host: $(cat "$WORK/cmp.out")"
+
 # Two files without an index: one note for both.
 mv "$f2.idx" "$WORK/saved2.idx"
 f4="$ring/q-w0-000004-20231114T221347Z.pcap"
@@ -316,6 +324,26 @@ mkfifo "$WORK/fifo-dir/q-w0-000009-20231114T221420Z.pcap"
 rc=0; timeout 20 "$LINECAP" index "$WORK/fifo-dir" 2>"$WORK/idx.err" || rc=$?
 [ "$rc" = 1 ] && grep -q "q-w0-000009-20231114T221420Z.pcap: not a file (a FIFO, a device or a socket)" "$WORK/idx.err" ||
     fail "linecap index of a FIFO: exit $rc, $(cat "$WORK/idx.err")"
+
+# A folder's file that cannot be read (a symbolic link, never followed in a
+# folder; text at a capture file's name) does not hide the others: they
+# are merged, and the error names it, the output incomplete (exit 1). A
+# folder of nothing else: the same words, nothing to merge.
+reference "$WORK/ref.pcap" "" "" "port 53"
+ln -s "$f2" "$ring/q-w0-000008-20231114T221419Z.pcap"
+printf 'text, not packets' >"$ring/q-w0-000009-20231114T221420Z.pcap"
+rc=0; "$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "port 53" 2>"$WORK/q.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "$ring/q-w0-000008-20231114T221419Z.pcap: a symbolic link: not followed in a folder" "$WORK/q.err" &&
+    grep -qF "$ring/q-w0-000009-20231114T221420Z.pcap: not a capture file" "$WORK/q.err" &&
+    grep -qF "it is incomplete" "$WORK/q.err" || fail "a link and a text file in the ring: exit $rc, $(cat "$WORK/q.err")"
+"$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a link and a text file in the ring: $(cat "$WORK/cmp.out")"
+rm "$ring/q-w0-000008-20231114T221419Z.pcap" "$ring/q-w0-000009-20231114T221420Z.pcap"
+mkdir -p "$WORK/links-only"
+ln -s "$f2" "$WORK/links-only/q-w0-000001-20231114T221320Z.pcap"
+expect 1 "$WORK/links-only/q-w0-000001-20231114T221320Z.pcap: a symbolic link: not followed in a folder (give the file it names, or the link itself, as an input): nothing to merge" \
+    "$LINECAP" query -o "$WORK/x.pcap" "$WORK/links-only" port 53
+"$LINECAP" query -o "$WORK/q.pcap" --force "$WORK/links-only/q-w0-000001-20231114T221320Z.pcap" port 53 2>"$WORK/q.err" ||
+    fail "a link named as an input: $(cat "$WORK/q.err")"
 
 note "[$SECONDS s] odd files: raw IP, interfaces of two link types, a pcapng version libpcap refuses"
 python3 - "$WORK" <<'PY'
@@ -370,6 +398,75 @@ for f in off offneg offbe; do
     "$LINECAP" query -o "$WORK/$f-q.pcap" --since 2023-11-14T22:13:21Z --until 2023-11-14T22:13:21.5Z "$WORK/$f.pcapng" \
         2>"$WORK/q.err" || fail "$f: $(cat "$WORK/q.err")"
     [ "$("$COUNT" "$WORK/$f-q.pcap")" = 501 ] || fail "$f.pcapng: $("$COUNT" "$WORK/$f-q.pcap") packets in the window, not 501: $(cat "$WORK/q.err")"
+done
+
+note "[$SECONDS s] records libpcap reads otherwise: a pcapng packet over its interface's snap length, a pcap record longer than its packet"
+# libpcap refuses a pcapng packet longer than its interface's snaplen
+# (tcpdump -r stops there); Wireshark's reader, which reads a pcapng file
+# whole, takes it. The answer is the whole read's whether or not the index
+# ruled that record's chunk out (hosts 10.7.0.1-4 are in every chunk, the
+# long record is 10.9.9.9's, one in the middle). The same file cut in its
+# last block: the same error from a read through the index as from a whole
+# read.
+python3 - "$WORK" <<'PY'
+import struct, sys
+work = sys.argv[1]
+def block(t, body):
+    body += bytes(-len(body) % 4)
+    return struct.pack('<II', t, 12 + len(body)) + body + struct.pack('<I', 12 + len(body))
+def frame(src, size):
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, size - 14, 1, 0, 64, 17, 0, bytes(src), bytes([10, 8, 0, 1]))
+    return bytes(12) + b'\x08\x00' + ip + struct.pack('!HHHH', 1000, 53, size - 34, 0) + bytes(size - 42)
+out = [block(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1)), block(1, struct.pack('<HHI', 1, 0, 96))]
+for i in range(2000):
+    t = 1700000000 * 10**6 + i * 1000
+    data = frame([10, 9, 9, 9], 200) if i == 1000 else frame([10, 7, 0, 1 + i % 4], 90)
+    out.append(block(6, struct.pack('<IIIII', 0, t >> 32, t & 0xffffffff, len(data), len(data)) + data))
+whole = b''.join(out)
+for name, data in (('long.pcapng', whole), ('long-whole.pcapng', whole), ('long-cut.pcapng', whole[:-40]),
+                   ('long-cut-whole.pcapng', whole[:-40])):
+    open(work + '/' + name, 'wb').write(data)
+PY
+"$LINECAP" index --chunk-bytes 4096 "$WORK/long.pcapng" >/dev/null 2>&1 || fail "linecap index long.pcapng"
+"$LINECAP" index --chunk-bytes 4096 "$WORK/long-cut.pcapng" >/dev/null 2>&1 || true   # up to its last whole block
+for e in "host 10.7.0.2" "host 10.9.9.9" "greater 150" "udp"; do
+    for f in long long-whole; do
+        # shellcheck disable=SC2086 # the expression's words
+        "$LINECAP" query -o "$WORK/$f-q.pcap" --force "$WORK/$f.pcapng" $e 2>"$WORK/q.err" ||
+            fail "$f.pcapng, '$e': $(cat "$WORK/q.err")"
+    done
+    "$COMPARE" "$WORK/long-whole-q.pcap" "$WORK/long-q.pcap" >"$WORK/cmp.out" 2>&1 ||
+        fail "a pcapng packet over its snaplen, '$e': through the index, not as read whole: $(cat "$WORK/cmp.out")"
+    for f in long-cut long-cut-whole; do
+        # shellcheck disable=SC2086 # the expression's words
+        "$LINECAP" query -o "$WORK/$f-q.pcap" --force "$WORK/$f.pcapng" $e 2>"$WORK/$f.err" &&
+            fail "$f.pcapng, '$e': a cut file read to its end"
+        sed -i "s|$f.pcapng|FILE|g; s|$f-q.pcap|OUT|g; /note/d" "$WORK/$f.err"
+    done
+    cmp -s "$WORK/long-cut.err" "$WORK/long-cut-whole.err" ||
+        fail "a cut pcapng, '$e': through the index: $(cat "$WORK/long-cut.err"); read whole: $(cat "$WORK/long-cut-whole.err")"
+done
+[ "$("$COUNT" "$WORK/long-whole-q.pcap")" = 2000 ] || fail "long.pcapng udp: $("$COUNT" "$WORK/long-whole-q.pcap") packets, not 2000"
+"$LINECAP" query -o "$WORK/long-q.pcap" --force "$WORK/long.pcapng" host 10.9.9.9 2>"$WORK/q.err"
+grep -qF "(100.00%)" "$WORK/q.err" ||
+    fail "long.pcapng: the bytes read counted twice (ranges, then whole): $(cat "$WORK/q.err")"
+# A pcap record whose captured length is above its original length: its
+# bytes are kept and its length raised in the output, but it is selected by
+# the length the file gives, as tcpdump -r selects it (`greater`, `less`).
+python3 - "$WORK" <<'PY'
+import struct, sys
+d = bytes(12) + b'\x08\x00' + struct.pack('!BBHHHBBH4s4s', 0x45, 0, 86, 1, 0, 64, 17, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + bytes(66)
+with open(sys.argv[1] + '/raised.pcap', 'wb') as f:
+    f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    f.write(struct.pack('<IIII', 1000, 0, 100, 60) + d + struct.pack('<IIII', 1001, 0, 100, 100) + d)
+PY
+for e in "greater 80" "less 70" "len == 60" "len == 100"; do
+    # shellcheck disable=SC2086 # the expression's words
+    want=$(tcpdump -r "$WORK/raised.pcap" $e 2>/dev/null | wc -l)
+    # shellcheck disable=SC2086
+    "$LINECAP" query -o "$WORK/raised-q.pcap" --force "$WORK/raised.pcap" $e 2>"$WORK/q.err" || fail "raised.pcap '$e': $(cat "$WORK/q.err")"
+    [ "$("$COUNT" "$WORK/raised-q.pcap")" = "$want" ] ||
+        fail "a record with caplen 100 > len 60, '$e': $("$COUNT" "$WORK/raised-q.pcap") packets, tcpdump -r selects $want"
 done
 
 note "[$SECONDS s] tunnels: --inner-host and --vni, exactly what an inner session selects"
