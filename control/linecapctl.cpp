@@ -48,6 +48,7 @@
 #include "core/log.h"
 #include "core/query_fields.h"
 #include "core/utc_time.h"
+#include "filters/bpf.h"
 
 namespace {
 
@@ -343,10 +344,13 @@ std::string explain_refusal(const std::string& error, const linecap::session_arg
     if (!error.starts_with(prefix))
         return error;
     const std::string_view field_error = std::string_view(error).substr(prefix.size());
-    // An expression libpcap refuses, given as words or --bpf: the one-shot's
-    // words ("bpf: \"tcp port\": ..."); in a spec file, named after it.
-    if (field_error.starts_with("bpf: ") && options.spec_file().empty())
-        return "start: " + std::string(field_error);
+    // An expression libpcap refuses: the one-shot's words, naming the part
+    // that fails, the spec file's or the command line's (each compiled
+    // here, alone, to tell which; only once the daemon has said no).
+    if (field_error.starts_with("bpf: "))
+        return "start: " + linecap::explain_bpf_error(field_error, options.bpf_parts(), [](const std::string& e) {
+                   return linecap::bpf_expression::check_syntax(e);
+               });
     return "start: " + options.explain(field_error);
 }
 

@@ -188,11 +188,16 @@ std::string session_arguments::lay_over(json& spec)
         spec[pointer(path)] = std::move(value);
         _origins.emplace_back(path, origin);
     };
+    _file_bpf.clear();
+    _command_bpf.clear();
+    if (spec.contains("bpf") && spec["bpf"].is_string())
+        _file_bpf = spec["bpf"].get<std::string>();
     const auto and_bpf = [&](const std::string& expression, const std::string& origin) {
         if (spec.contains("bpf") && spec["bpf"].is_string() && !spec["bpf"].get<std::string>().empty())
             spec["bpf"] = fmt::format("({}) and ({})", spec["bpf"].get<std::string>(), expression);
         else
             spec["bpf"] = expression;
+        _command_bpf = expression;
         _origins.emplace_back("bpf", origin);
     };
 
@@ -256,6 +261,27 @@ std::string session_arguments::lay_over(json& spec)
         for (const auto& [key, origin] : origins[i])
             _origins.emplace_back(fmt::format("match[{}].{}", i, key), origin);
     return {};
+}
+
+bpf_parts session_arguments::bpf_parts() const
+{
+    return {_file, _file_bpf, _command_bpf};
+}
+
+std::string explain_bpf_error(std::string_view error, const bpf_parts& parts,
+                              const std::function<std::string(const std::string&)>& check)
+{
+    if (!error.starts_with("bpf: "))
+        return std::string(error);
+    if (parts.command_bpf.empty())   // the file's alone
+        return parts.file.empty() ? std::string(error) : fmt::format("--filter-file {}: {}", parts.file, error);
+    if (parts.file_bpf.empty())   // the command line's alone
+        return std::string(error);
+    if (std::string e = check(parts.command_bpf); !e.empty())
+        return "bpf: " + e;
+    if (std::string e = check(parts.file_bpf); !e.empty())
+        return fmt::format("--filter-file {}: bpf: {}", parts.file, e);
+    return std::string(error);   // each compiles alone, not the two together: both are shown
 }
 
 std::string session_arguments::explain(std::string_view error) const

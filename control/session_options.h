@@ -22,6 +22,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "control/bpf_parts.h"
 #include "core/spec.h"
 
 namespace linecap {
@@ -71,6 +72,9 @@ public:
     // after build() with a file, else unchanged.
     std::string explain(std::string_view error) const;
 
+    // Where the spec's "bpf" came from (explain_bpf_error).
+    struct bpf_parts bpf_parts() const;
+
 private:
     struct option_words {
         const session_field* field = nullptr;
@@ -83,6 +87,9 @@ private:
     std::vector<option_words> _options;
     std::string _bpf, _bpf_origin;
     std::string _file;   // build()'s spec file
+    // What lay_over() ANDed: the spec file's bpf, and the command line's
+    // (the expression's words, or --bpf).
+    std::string _file_bpf, _command_bpf;
     // JSON paths lay_over() wrote, with the option that wrote each.
     std::vector<std::pair<std::string, std::string>> _origins;
 };

@@ -136,6 +136,12 @@ expect_error 2 "--port: 80- is not a port range: give both ends, from 0 to 65535
 expect_error 2 "--filter-file $WORK/bad-port.json: match\[2\].dst_ports\[0\]: 70000 is not a port" "${E[@]}" -- -w "$out" -F "$WORK/bad-port.json" -s 64
 expect_error 2 "the spec file has a \"match\" already: give the rules either there or with --port" "${E[@]}" -- -w "$out" -F "$WORK/bad-port.json" --port 80
 expect_error 2 "bpf: \"tcp port\": can't parse filter expression: syntax error" "${E[@]}" -- -w "$out" tcp port
+# A spec file's bpf ANDed with the expression: the part that fails is named
+# (each compiled alone), never the file for the command line's words.
+printf '%s' '{"bpf":"udp"}' >"$WORK/udp.json"
+printf '%s' '{"bpf":"udp port"}' >"$WORK/udp-port.json"
+expect_error 2 "linecap: bpf: \"tcp port\": can't parse filter expression: syntax error" "${E[@]}" -- -w "$out" -F "$WORK/udp.json" tcp port
+expect_error 2 "linecap: --filter-file $WORK/udp-port.json: bpf: \"udp port\": can't parse" "${E[@]}" -- -w "$out" -F "$WORK/udp-port.json" tcp
 expect_error 2 "either with --bpf or as the last words, not both" "${E[@]}" -- -w "$out" --bpf tcp udp
 expect_error 2 "--name \"a/b\"" "${E[@]}" -- -w "$out" --name a/b
 

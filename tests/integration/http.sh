@@ -165,6 +165,14 @@ bpf_error='bpf: "tcp port": can'"'"'t parse filter expression: syntax error'
 rc=0; ctl start -F "$WORK/bad-bpf.json" 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && [ "$(cat "$WORK/err")" = "linecapctl: start: --filter-file $WORK/bad-bpf.json: $bpf_error" ] ||
     fail "a bad bpf from linecapctl start -F: exit $rc, $(cat "$WORK/err")"
+# The file's bpf good, the expression laid over it not: the expression is named, as the one-shot names it.
+printf '%s' '{"name":"z","bpf":"udp"}' >"$WORK/udp-bpf.json"
+rc=0; ctl start -F "$WORK/udp-bpf.json" tcp port 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && [ "$(cat "$WORK/err")" = "linecapctl: start: $bpf_error" ] ||
+    fail "linecapctl start -F GOOD.json tcp port: exit $rc, $(cat "$WORK/err")"
+rc=0; ctl start -F "$WORK/bad-bpf.json" udp 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && [ "$(cat "$WORK/err")" = "linecapctl: start: --filter-file $WORK/bad-bpf.json: $bpf_error" ] ||
+    fail "linecapctl start -F BAD.json udp: exit $rc, $(cat "$WORK/err")"
 expect 400 POST /api/v1/sessions --data '[1, 2]'
 [ "$(jq -r .error "$WORK/body")" = "$(socket_error '{"cmd":"start","spec":[1,2]}')" ] || fail "$(cat "$WORK/body")"
 note "a body over 64 KiB: 413, sent whole or chunked; linecapctl start's spec that large refused in the same words"
