@@ -298,20 +298,11 @@ std::string run_query(const query_request& request, query_result& result)
         fstat(fd, &st);
         const uint64_t file_bytes = std::min<uint64_t>(static_cast<uint64_t>(st.st_size), limit_bytes);
         result.capture_bytes += file_bytes;
-        // The expression must compile for the file's link type, as tcpdump
-        // -r requires: `ether host` means nothing to raw IP packets.
-        const auto opened = [&](std::string error) {
-            if (error.empty() && filtered && reader.linktype() != -1)
-                if (filters->program(reader.linktype(), error) == nullptr)
-                    error = fmt::format("{}: its packets are {}: bpf: {}", path, linktype_text(reader.linktype()),
-                                        error);
-            return error;
-        };
         const auto whole = [&](const std::string& why) {
             if (!why.empty())
                 notes.push_back(why);
             read_bytes->fetch_add(file_bytes, std::memory_order_relaxed);
-            return opened(reader.open_descriptor(fd, path, partial, limit_bytes));
+            return reader.open_descriptor(fd, path, partial, limit_bytes);
         };
         std::string index_path = index_name_of(path);
         // O_NONBLOCK: a FIFO at an index's name would hold the open (and
@@ -352,19 +343,22 @@ std::string run_query(const query_request& request, query_result& result)
         // The index must be this file's: its head is the file's head, and
         // its first chunk starts with the file's first record.
         std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(index.head_bytes, 1 << 20)));
-        bool same = index.head_bytes == head.size() && index.head_bytes <= file_bytes &&
-                    pread(fd, head.data(), head.size(), 0) == static_cast<ssize_t>(head.size()) &&
-                    index_crc(head.data(), head.size()) == index.head_crc;
-        if (same && !index.chunks.empty()) {
+        const bool same_head = index.head_bytes == head.size() && index.head_bytes <= file_bytes &&
+                               pread(fd, head.data(), head.size(), 0) == static_cast<ssize_t>(head.size()) &&
+                               index_crc(head.data(), head.size()) == index.head_crc;
+        if (!same_head)
+            return whole(fmt::format("{}: its index {} is another file's (their headers differ): read whole", path,
+                                     index_path));
+        if (!index.chunks.empty()) {
             const index_chunk& first = index.chunks.front();
             uint8_t start[index_first_bytes];
             const auto n = static_cast<size_t>(std::min(first.bytes, index_first_bytes));
-            same = pread(fd, start, n, static_cast<off_t>(first.offset)) == static_cast<ssize_t>(n) &&
-                   index_crc(start, n) == first.first_crc;
+            if (pread(fd, start, n, static_cast<off_t>(first.offset)) != static_cast<ssize_t>(n) ||
+                index_crc(start, n) != first.first_crc)
+                return whole(fmt::format("{}: its index {} is another file's (the file's first record is not the "
+                                         "one it names): read whole",
+                                         path, index_path));
         }
-        if (!same)
-            return whole(fmt::format("{}: its index {} is another file's (their headers differ): read whole", path,
-                                     index_path));
         // A finished file written to after its index (edited in place, its
         // records rewritten: the head and every chunk's start may still
         // match) is no longer what the index describes. Its writer, linecap
@@ -409,8 +403,19 @@ std::string run_query(const query_request& request, query_result& result)
         if (whole_fd >= 0)
             close(whole_fd);
         result.files_indexed++;
-        return opened(opened_ranges);
+        return opened_ranges;
     };
+    // The expression must compile for each file's link type, as tcpdump -r
+    // requires: `ether host` means nothing to raw IP packets. A refusal of
+    // the request, not a file's fault: the merge stops before it writes.
+    if (filtered)
+        merge.check_input = [&](const capture_reader& reader) -> std::string {
+            std::string error;
+            if (filters->program(reader.linktype(), error) == nullptr)
+                return fmt::format("{}: its packets are {}: bpf: {}", reader.path(), linktype_text(reader.linktype()),
+                                   error);
+            return {};
+        };
     const std::string error = merge_captures(merge, result.merge);
     result.bytes_read = read_bytes->load();
     if (unindexed.size() == 1)
@@ -436,7 +441,8 @@ bool is_expression_keyword(const std::string& word)
         "moprc", "mopdl", "tcp", "udp", "icmp", "icmp6", "igmp", "igrp", "pim", "vrrp", "carp", "sctp", "ah", "esp",
         "atalk", "aarp", "iso", "esis", "es-is", "isis", "is-is", "clnp", "stp", "ipx", "netbeui", "vlan", "mpls",
         "pppoed", "pppoes", "geneve", "broadcast", "multicast", "inbound", "outbound", "ifindex", "link", "type",
-        "subtype", "dir", "llc", "l1", "l2", "iih", "lsp", "snp", "csnp", "psnp", "radio", "byte"};
+        "subtype", "dir", "llc", "l1", "l2", "iih", "lsp", "snp", "csnp", "psnp", "radio", "byte", "length",
+        "ppp", "slip", "addr1", "addr2", "addr3", "addr4", "ra", "ta", "direction"};
     return std::find(std::begin(keywords), std::end(keywords), word) != std::end(keywords);
 }
 
@@ -496,17 +502,18 @@ int query_main(int argc, char** argv)
     // (A path that cannot be looked at for want of permission is an input
     // too: opening it says why. Not a word without a '/': from a folder the
     // user may not search, every word would be one, "udp" included.)
-    // A word of tcpdump's language starts the expression even where a file
-    // or folder has its name (`linecap query -o OUT DIR host 10.0.0.1` run
-    // in a folder holding one named host): ./host names that one.
-    const auto names_something = [](const std::string& word) {
-        if (word.find('/') == std::string::npos && is_expression_keyword(word))
+    // After the first (there is at least one input), a word of tcpdump's
+    // language starts the expression even where a file or folder has its
+    // name (`linecap query -o OUT DIR host 10.0.0.1` run in a folder
+    // holding one named host): ./host names that one.
+    const auto names_something = [](const std::string& word, bool first) {
+        if (!first && word.find('/') == std::string::npos && is_expression_keyword(word))
             return false;
         struct stat st{};
         return lstat(word.c_str(), &st) == 0 || (errno == EACCES && word.find('/') != std::string::npos);
     };
     size_t first_word = 0;
-    while (first_word < words.size() && names_something(words[first_word]))
+    while (first_word < words.size() && names_something(words[first_word], first_word == 0))
         first_word++;
     request.merge.inputs.assign(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(first_word));
     for (size_t i = first_word; i < words.size(); i++)

@@ -349,7 +349,8 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
     _error.clear();
     _note.clear();
     _packets = _repaired = 0;
-    _whole_from_record = _whole_from_packets = 0;
+    _whole_from_record.reset();
+    _whole_from_packets = 0;
     _empty = false;
 
     struct stat st{};
@@ -414,7 +415,8 @@ std::string capture_reader::open_ranges(int fd, const std::string& path, bool pa
     _error.clear();
     _note.clear();
     _packets = _repaired = 0;
-    _whole_from_record = _whole_from_packets = 0;
+    _whole_from_record.reset();
+    _whole_from_packets = 0;
     _empty = false;
 
     auto* r = new ranges_source;
@@ -629,8 +631,8 @@ read_status capture_reader::stop(const std::string& what, int64_t offset)
     // Read by ranges, the records handed out are those of the ranges only:
     // the record is named by its place in the file, as a whole read names it.
     uint64_t record = _packets + 1;
-    if (_whole_from_record != 0)   // read whole from a record on (read_whole_from_here)
-        record = _whole_from_record + (_packets - _whole_from_packets) + 1;
+    if (_whole_from_record)   // read whole from a record on (read_whole_from_here)
+        record = *_whole_from_record + (_packets - _whole_from_packets) + 1;
     if (_pcap && _pcap->ranges != nullptr && _pcap->record_number != 0) {
         record = _pcap->record_number;
         offset = static_cast<int64_t>(_pcap->record_offset);
@@ -732,7 +734,7 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
         return read_status::end;
     if (rc != 1) {
         if (read_whole_from_here())
-            return next_from_wiretap(record);
+            return _error.empty() ? next_from_wiretap(record) : read_status::error;
         return stop(pcap_geterr(src.pcap), offset);
     }
     const pcap_record_header raw = {static_cast<uint32_t>(h->ts.tv_sec), static_cast<uint32_t>(h->ts.tv_usec),
@@ -808,19 +810,27 @@ bool capture_reader::read_whole_from_here()
         read_bytes->fetch_add(static_cast<uint64_t>(st.st_size) - std::min(read_by_ranges, static_cast<uint64_t>(st.st_size)),
                               std::memory_order_relaxed);   // the file's bytes in all, counted once
     wiretap_source& w = *_wiretap;
+    _whole_from_packets = _packets;
     for (uint64_t skipped = 0; skipped < records_before;) {
+        const int64_t offset = wtap_read_so_far(w.wth);
         int err = 0;
         gchar* err_info = nullptr;
         gint64 data_offset = 0;
         wtap_rec_reset(&w.rec);
         if (!wtap_read(w.wth, &w.rec, &w.buf, &err, &err_info, &data_offset)) {
+            // Records the ranges read whole cannot be read again: said
+            // where, as a whole read would say it (or the file ended early).
+            std::string what = err == 0 ? "the file ends before it (it was cut since)" : wtap_strerror(err);
+            if (err_info != nullptr)
+                what += fmt::format(" ({})", err_info);
             g_free(err_info);
-            break;   // the next read says what ends it (its error, or the end)
+            _whole_from_record = skipped;
+            stop(what, offset);
+            return true;
         }
         skipped += w.rec.rec_type == REC_TYPE_PACKET ? 1 : 0;
     }
     _whole_from_record = records_before;
-    _whole_from_packets = _packets;
     return true;
 }
 

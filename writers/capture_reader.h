@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -137,7 +138,8 @@ private:
     read_status next_from_libpcap(capture_record& record);
     read_status next_from_wiretap(capture_record& record);
     // Read by ranges, libpcap refused a record: reads the file whole from
-    // it on, as a whole read would. Whether it could.
+    // it on, as a whole read would. Whether it could (then error() is set if
+    // the records before it could not be read again).
     bool read_whole_from_here();
     read_status finish(capture_record& record);
     read_status stop(const std::string& what, int64_t offset);   // offset -1: unknown (a pipe)
@@ -152,10 +154,10 @@ private:
     uint64_t _packets = 0;
     uint64_t _repaired = 0;
     uint64_t _limit_packets = UINT64_MAX;
-    // Read whole from the record after the first `_whole_from_record` of
-    // the file on, once `_whole_from_packets` were handed out
-    // (read_whole_from_here); 0: not so.
-    uint64_t _whole_from_record = 0;
+    // Read whole (read_whole_from_here) from the record after the file's
+    // first `_whole_from_record` on, once `_whole_from_packets` were handed
+    // out.
+    std::optional<uint64_t> _whole_from_record;
     uint64_t _whole_from_packets = 0;
 };
 

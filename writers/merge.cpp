@@ -113,7 +113,11 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
 {
     const size_t first = out.files.size();
     bool found = false;   // a capture file, perhaps opened already through another input
+    const size_t unopened_before = out.unopened.size();
+    std::vector<std::pair<struct stat, std::string>> links;   // symbolic links to files, and what to say of them
     for (int listing = 0;; listing++) {
+        out.unopened.resize(unopened_before);   // each listing says its own
+        links.clear();
         std::vector<std::string> names;
         if (std::string e = list_folder(dir_fd, dir, names); !e.empty())
             return e;
@@ -126,12 +130,18 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
             }
             if (fd < 0) {
                 // One file of a ring that cannot be read must not hide the
-                // others' packets: said at the end, as a damaged one is.
+                // others' packets: said at the end, as a damaged one is. A
+                // link to a file the merge reads anyway is no loss.
                 found = true;
-                out.unopened.push_back(
-                    errno == ELOOP ? fmt::format("{}/{}: a symbolic link: not followed in a folder (give the file it "
-                                                 "names, or the link itself, as an input)", dir, name)
-                                   : fmt::format("{}/{}: cannot open it: {}", dir, name, strerror(errno)));
+                struct stat target{};
+                if (errno == ELOOP && fstatat(dir_fd, name.c_str(), &target, 0) == 0 && S_ISREG(target.st_mode))
+                    links.emplace_back(target, fmt::format("{}/{}: a symbolic link: not followed in a folder (give "
+                                                           "the file it names, or the link itself, as an input)",
+                                                           dir, name));
+                else
+                    out.unopened.push_back(errno == ELOOP ? fmt::format("{}/{}: a symbolic link to no file", dir, name)
+                                                          : fmt::format("{}/{}: cannot open it: {}", dir, name,
+                                                                        strerror(errno)));
                 continue;
             }
             opened_file f{dir + "/" + name, fd, {}, true};
@@ -152,6 +162,9 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
             return fmt::format("{}: files kept disappearing while they were opened ({} tries); try again", dir,
                                max_listings);
     }
+    for (const auto& [target, said] : links)
+        if (!out.holds(target))
+            out.unopened.push_back(said);
     if (!found)
         return fmt::format("{}: no capture files written by linecap (NAME-wN-SEQ-TIME.pcap, .pcapng, .part) in this "
                            "folder", dir);
@@ -396,6 +409,9 @@ std::string merge_captures(const merge_request& request, merge_result& result)
                 result.notes.push_back(in->reader.note());
             continue;
         }
+        if (request.check_input)
+            if (std::string refused = request.check_input(in->reader); !refused.empty())
+                return abandon(refused);
         inputs.push_back(std::move(in));
     }
     result.unreadable.insert(result.unreadable.begin(), opened.unopened.begin(), opened.unopened.end());

@@ -46,6 +46,11 @@ struct merge_request {
     std::function<std::string(int fd, const std::string& path, bool partial, uint64_t limit_bytes,
                               capture_reader& reader, std::vector<std::string>& notes)>
         open_input;
+    // Called with each input once it is open (its link type known): an error
+    // refuses the whole merge before anything is written, where open_input's
+    // error for a file a folder holds only leaves that file out (linecap
+    // query: an expression the input's link type cannot take). Unset: none.
+    std::function<std::string(const capture_reader& reader)> check_input;
     // Which records go into the output (linecap query's filter); unset: all.
     std::function<bool(const capture_record&)> keep;
     // Called once every input is open, before any is read: a job that
@@ -66,7 +71,8 @@ struct merge_result {
     std::vector<std::string> notes;        // inputs that ended early, and why
     // Inputs that could not be read to their end, or at all (a file a folder
     // holds that cannot be opened or is no capture), each as its error:
-    // merge_readers' error names them all, after merging the rest.
+    // merge_readers' error names them (the first three, and how many more),
+    // after merging the rest.
     std::vector<std::string> unreadable;
 };
 

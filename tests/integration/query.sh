@@ -181,7 +181,9 @@ cp "$WORK/saved.idx" "$f2.idx"
 printf '\xff' | dd of="$f2.idx" bs=1 seek=$((32 + 136 + 2)) conv=notrunc status=none
 check_same "index damaged" "1 set unreadable (the IPv4 address set of the chunk at byte 24 of the capture file, at byte 168: damaged (its CRC does not match)): its chunk read whole"
 cp "$ring/q-w0-000001-20231114T221320Z.pcap.idx" "$f2.idx"
-check_same "another file's index" "is another file's (their headers differ): read whole"
+check_same "another file's index" "is another file's (the file's first record is not the one it names): read whole"
+cp "$ring/q-w0-000003-20231114T221338Z.pcapng.idx" "$f2.idx"
+check_same "a pcapng file's index" "is another file's (their headers differ): read whole"
 printf 'garbage' >"$f2.idx"
 check_same "not an index" "not a linecap index"
 "$LINECAP" index --chunk-bytes 8192 "$f2" >/dev/null
@@ -299,6 +301,12 @@ reference "$WORK/ref.pcap" "" "" "host ${hosts[1]}"
 (cd "$WORK" && "$LINECAP" query -o q.pcap --format pcap --force ring host "${hosts[1]}" 2>q.err) ||
     fail "a folder named host beside the ring: $(cat "$WORK/q.err")"
 "$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a folder named host: $(cat "$WORK/cmp.out")"
+# The first word is an input whatever its name (there is always one).
+cp -r "$ring" "$WORK/ip"
+(cd "$WORK" && "$LINECAP" query -o q.pcap --format pcap --force ip host "${hosts[1]}" 2>q.err) ||
+    fail "a ring in a folder named ip: $(cat "$WORK/q.err")"
+"$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a ring named ip: $(cat "$WORK/cmp.out")"
+rm -r "$WORK/ip"
 
 # Two files without an index: one note for both.
 mv "$f2.idx" "$WORK/saved2.idx"
@@ -330,7 +338,7 @@ rc=0; timeout 20 "$LINECAP" index "$WORK/fifo-dir" 2>"$WORK/idx.err" || rc=$?
 # are merged, and the error names it, the output incomplete (exit 1). A
 # folder of nothing else: the same words, nothing to merge.
 reference "$WORK/ref.pcap" "" "" "port 53"
-ln -s "$f2" "$ring/q-w0-000008-20231114T221419Z.pcap"
+ln -s "$WORK/f2.saved" "$ring/q-w0-000008-20231114T221419Z.pcap"
 printf 'text, not packets' >"$ring/q-w0-000009-20231114T221420Z.pcap"
 rc=0; "$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "port 53" 2>"$WORK/q.err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "$ring/q-w0-000008-20231114T221419Z.pcap: a symbolic link: not followed in a folder" "$WORK/q.err" &&
@@ -338,6 +346,12 @@ rc=0; "$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "port 53"
     grep -qF "it is incomplete" "$WORK/q.err" || fail "a link and a text file in the ring: exit $rc, $(cat "$WORK/q.err")"
 "$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a link and a text file in the ring: $(cat "$WORK/cmp.out")"
 rm "$ring/q-w0-000008-20231114T221419Z.pcap" "$ring/q-w0-000009-20231114T221420Z.pcap"
+# A link to a file of the ring itself loses nothing: no error.
+ln -s "$f2" "$ring/q-w0-000008-20231114T221419Z.pcap"
+"$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "port 53" 2>"$WORK/q.err" ||
+    fail "a link in the ring to one of its files: $(cat "$WORK/q.err")"
+"$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a link to a ring's file: $(cat "$WORK/cmp.out")"
+rm "$ring/q-w0-000008-20231114T221419Z.pcap"
 mkdir -p "$WORK/links-only"
 ln -s "$f2" "$WORK/links-only/q-w0-000001-20231114T221320Z.pcap"
 expect 1 "$WORK/links-only/q-w0-000001-20231114T221320Z.pcap: a symbolic link: not followed in a folder (give the file it names, or the link itself, as an input): nothing to merge" \
@@ -366,6 +380,15 @@ PY
 # tcpdump's words, naming the file, rather than matching nothing.
 expect 1 "$WORK/raw.pcap: its packets are RAW: bpf: \"ether host 00:00:00:00:00:01\": ethernet addresses supported only on" \
     "$LINECAP" query -o "$WORK/x.pcap" "$WORK/raw.pcap" ether host 00:00:00:00:00:01
+# In a folder too: the request is refused before anything is written (not
+# each file left out as if it could not be read).
+mkdir -p "$WORK/raw-ring"
+cp "$WORK/raw.pcap" "$WORK/raw-ring/r-w0-000001-20231114T221320Z.pcap"
+cp "$WORK/raw.pcap" "$WORK/raw-ring/r-w0-000002-20231114T221321Z.pcap"
+expect 1 "$WORK/raw-ring/r-w0-000001-20231114T221320Z.pcap: its packets are RAW: bpf: \"ether host 00:00:00:00:00:01\"" \
+    "$LINECAP" query -o "$WORK/x.pcap" "$WORK/raw-ring" ether host 00:00:00:00:00:01
+[ "$(grep -c "its packets are RAW" "$WORK/err")" = 1 ] && ! grep -q "incomplete" "$WORK/err" && [ ! -e "$WORK/x.pcap" ] ||
+    fail "a folder of raw IP files, ether host: $(cat "$WORK/err")"
 "$LINECAP" query -o "$WORK/raw-out.pcap" "$WORK/raw.pcap" host 10.0.0.1 2>/dev/null || fail "raw IP: host 10.0.0.1"
 [ "$("$COUNT" "$WORK/raw-out.pcap")" = 2 ] || fail "raw IP: host 10.0.0.1: $("$COUNT" "$WORK/raw-out.pcap") packets, want 2"
 # A file with a raw IP interface is not indexed at all (no index of its

@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include "query/query.h"
 
 using namespace linecap;

@@ -295,6 +295,46 @@ TEST_CASE("a folder's merge takes the files the writers named: never an earlier 
     }
 }
 
+TEST_CASE("a folder's file that cannot be read is left out, named; the others are merged")
+{
+    const std::string dir = test::temp_dir();
+    const std::string outside = test::temp_dir();
+    write_input(dir + w0, DLT_EN10MB, 3, 1700000000);
+    write_input(outside + "/elsewhere.pcap", DLT_EN10MB, 4, 1700000005);
+    // A link to a file outside (never followed in a folder), a link to the
+    // folder's own file (no loss: no error), text at a capture file's name.
+    const std::string link = dir + "/s-w0-000002-20231114T221321Z.pcap";
+    const std::string same = dir + "/s-w0-000003-20231114T221322Z.pcap";
+    const std::string text = dir + "/s-w0-000004-20231114T221323Z.pcap";
+    REQUIRE(symlink((outside + "/elsewhere.pcap").c_str(), link.c_str()) == 0);
+    REQUIRE(symlink((dir + w0).c_str(), same.c_str()) == 0);
+    std::ofstream(text) << "not packets\n";
+
+    merge_request request;
+    request.inputs = {dir};
+    request.output = outside + "/out.pcap";
+    merge_result result;
+    const std::string error = merge_captures(request, result);
+    INFO(error);
+    CHECK(error.find(link + ": a symbolic link: not followed in a folder") != std::string::npos);
+    CHECK(error.find(text + ": not a capture file") != std::string::npos);
+    CHECK(error.find(same) == std::string::npos);
+    CHECK(error.ends_with("merged what could be read (3 packets) into " + outside + "/out.pcap: it is incomplete"));
+    CHECK(result.packets == 3);
+    // Named as an input, the link is read; text named as an input is
+    // refused before anything is written.
+    request.inputs = {dir + w0, link};
+    request.output = outside + "/named.pcap";
+    merge_result named;
+    CHECK(merge_captures(request, named) == "");
+    CHECK(named.packets == 7);
+    request.inputs = {dir + w0, text};
+    request.output = outside + "/refused.pcap";
+    merge_result refused;
+    CHECK(merge_captures(request, refused).starts_with(text + ": not a capture file"));
+    CHECK_FALSE(std::filesystem::exists(request.output));
+}
+
 TEST_CASE("merge refuses to replace its output unless forced, and never writes over an input")
 {
     const std::string dir = test::temp_dir();
