@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/did_you_mean.h"
 #include "core/query_fields.h"
 #include "core/tunnel_id.h"
 #include "core/utc_time.h"
@@ -112,7 +113,14 @@ std::string parse_request(std::string_view line, request& out)
             ((key == "filter" || key == "inner_host" || key == "vni") && shape->wants_filter) ||
             (shape->wants_merge_options && std::find(merge_options.begin(), merge_options.end(), key) != merge_options.end()))
             continue;
-        return fmt::format("{}: unknown field {} (expected: {})", name, quote(json(key)), expected);
+        std::vector<std::string_view> known;
+        for (size_t at = 0; at < expected.size();) {
+            const size_t comma = std::min(expected.find(", ", at), expected.size());
+            known.push_back(std::string_view(expected).substr(at, comma - at));
+            at = comma + 2;
+        }
+        return fmt::format("{}: unknown field {}{} (expected: {})", name, quote(json(key)), did_you_mean(key, known),
+                           expected);
     }
     if (shape->wants_id) {
         const auto id = j.find("id");

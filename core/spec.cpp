@@ -12,6 +12,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "core/did_you_mean.h"
 #include "core/human_units.h"
 #include "core/spec_import.h"
 
@@ -72,12 +73,37 @@ struct spec_value {
     }
     std::string sign_hint() const { return negative_zero() ? ": write 0, without a sign" : ""; }
 
+    // A number written as a JSON string: "100" (quoted: shown as it should
+    // be), "10M" (a unit: no conversion offered, since which unit a field
+    // counts in, and whether M is 1000² or 1024², is the field's own).
+    std::string string_hint() const
+    {
+        const std::string& s = value.get_ref<const std::string&>();
+        uint64_t n = 0;
+        const char* end = s.data() + s.size();
+        const auto [ptr, ec] = std::from_chars(s.data(), end, n);
+        if (ec != std::errc() || ptr == s.data())
+            return {};
+        if (ptr == end)
+            return fmt::format(": write it as a number, without quotes: {}", n);
+        // A unit: k, K, M, G, T, with an i and a B or without.
+        std::string_view unit(ptr, static_cast<size_t>(end - ptr));
+        if (unit.ends_with('B'))
+            unit.remove_suffix(1);
+        if (unit.ends_with('i'))
+            unit.remove_suffix(1);
+        if (unit.size() > 1 || (unit.size() == 1 && std::string_view("kKMGT").find(unit[0]) == std::string_view::npos))
+            return {};
+        return ": give a plain number, without a unit";
+    }
+
     uint64_t whole_number(uint64_t min, uint64_t max) const
     {
-        if (!value.is_number_unsigned() || value.get<uint64_t>() < min || value.get<uint64_t>() > max)
-            fail(max == UINT64_MAX
-                     ? fmt::format("{} is not a whole number {} or more{}", text(), min, sign_hint())
-                     : fmt::format("{} is not a whole number from {} to {}{}", text(), min, max, sign_hint()));
+        if (!value.is_number_unsigned() || value.get<uint64_t>() < min || value.get<uint64_t>() > max) {
+            const std::string hint = value.is_string() ? string_hint() : sign_hint();
+            fail(max == UINT64_MAX ? fmt::format("{} is not a whole number {} or more{}", text(), min, hint)
+                                   : fmt::format("{} is not a whole number from {} to {}{}", text(), min, max, hint));
+        }
         return value.get<uint64_t>();
     }
     // A list of at least one element. An empty list would match nothing:
@@ -112,10 +138,10 @@ void parse_object(const spec_value& f, Target& target,
         const auto* entry = std::find_if(std::begin(table), std::end(table),
                                          [&](const auto& e) { return e.first == key; });
         if (entry == std::end(table)) {
-            std::string known;
+            std::vector<std::string_view> known;
             for (const auto& e : table)
-                known += (known.empty() ? "" : ", ") + std::string(e.first);
-            f.at(key).fail(fmt::format("unknown field (known: {})", known));
+                known.push_back(e.first);
+            f.at(key).fail(fmt::format("unknown field{} (known: {})", did_you_mean(key, known), fmt::join(known, ", ")));
         }
         entry->second(f.at(key), target);
     }
@@ -186,9 +212,12 @@ std::string parse_ip_range(std::string_view text, ip_range& r)
         const char* end = text.data() + text.size();
         const auto [ptr, ec] = std::from_chars(begin, end, length);
         if (begin == end || ec != std::errc() || ptr != end)
-            return fmt::format("{}: the prefix length must be a number", text);
+            return fmt::format("{}: the prefix length after the / must be a whole number from 0 to {} (IPv{}), "
+                               "e.g. {}/24",
+                               text, width(r.family), r.family, addr_text);
         if (length > width(r.family))
-            return fmt::format("{}: prefix length {} is too long for IPv{}", text, length, r.family);
+            return fmt::format("{}: prefix length {} is too long for IPv{}: give 0 to {}", text, length, r.family,
+                               width(r.family));
         const u128 host_mask = low_bits(width(r.family) - length);
         const u128 base = to_int(r.family, r.lo);
         if ((base & host_mask) != 0)
@@ -710,8 +739,11 @@ void parse_fields(const spec_value& f, std::string_view prefix, session_spec& s)
             continue;
         }
         const std::vector<std::string_view> below = keys_under(path + ".");
-        if (below.empty())
-            f.at(item.key()).fail(fmt::format("unknown field (known: {})", fmt::join(keys_under(prefix), ", ")));
+        if (below.empty()) {
+            const std::vector<std::string_view> known = keys_under(prefix);
+            f.at(item.key()).fail(
+                fmt::format("unknown field{} (known: {})", did_you_mean(item.key(), known), fmt::join(known, ", ")));
+        }
         parse_fields(f.at(item.key()), path + ".", s);
     }
 }

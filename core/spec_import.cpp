@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/did_you_mean.h"
 #include "core/spec.h"
 
 namespace linecap {
@@ -70,7 +71,8 @@ json import_filter(const json& filter, const std::string& path)
             std::vector<std::string_view> known;
             for (const renamed& r : filter_fields)
                 known.push_back(r.gateway);
-            fail(path + "." + key, fmt::format("unknown field (known: {})", fmt::join(known, ", ")));
+            fail(path + "." + key, fmt::format("unknown field{} (known: {})", did_you_mean(key, known),
+                                               fmt::join(known, ", ")));
         }
         const std::string at = fmt::format("{}.{}", path, key);
         if (key == "TcpFlags") {

@@ -130,7 +130,7 @@ TEST_CASE("query takes merge's fields and a filter; merge takes no filter")
     CHECK(error_of(R"({"cmd":"merge","id":"3","filter":"host 10.0.0.1"})") ==
           "merge: unknown field \"filter\" (expected: cmd, id, since, until, force, output, format)");
     CHECK(error_of(R"({"cmd":"query","id":"3","filters":"x"})") ==
-          "query: unknown field \"filters\" (expected: cmd, id, since, until, force, output, format, filter, inner_host, vni)");
+          "query: unknown field \"filters\": did you mean \"filter\"? (expected: cmd, id, since, until, force, output, format, filter, inner_host, vni)");
     REQUIRE(parse_request(R"({"cmd":"query","id":"3","inner_host":"10.4.2.50","vni":4294967295})", r).empty());
     REQUIRE(r.inner_host.has_value());   // parsed here, as linecap query parses --inner-host
     CHECK(r.inner_host->family == 4);

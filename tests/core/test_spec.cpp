@@ -68,7 +68,7 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"match":[{"src":["10.1.0.5/24"]}]})") ==
           "match[0].src[0]: 10.1.0.5/24 has host bits set: did you mean 10.1.0.0/24?");
     CHECK(spec_error(R"({"match":[{"src":["10.0.0.0/33"]}]})") ==
-          "match[0].src[0]: 10.0.0.0/33: prefix length 33 is too long for IPv4");
+          "match[0].src[0]: 10.0.0.0/33: prefix length 33 is too long for IPv4: give 0 to 32");
     CHECK(spec_error(R"({"match":[{"src":["300.1.1.1"]}]})") ==
           "match[0].src[0]: 300.1.1.1 is not an IPv4 or IPv6 address, prefix or range");
     CHECK(spec_error(R"({"match":[{"dst":["10.0.0.9-10.0.0.1"]}]})") ==
@@ -87,20 +87,23 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
           "match[0].tcp_flags: a flag cannot be in both \"all\" and \"none\"");
     CHECK(spec_error(R"({"match":[{"bidirectional":"yes"}]})") == "match[0].bidirectional: expected true or false, got \"yes\"");
     CHECK(spec_error(R"({"match":[{"srcc":["10.0.0.1"]}]})") ==
-          "match[0].srcc: unknown field (known: src, dst, src_ports, dst_ports, protocols, tcp_flags, bidirectional)");
+          "match[0].srcc: unknown field: did you mean \"src\"? (known: src, dst, src_ports, dst_ports, protocols, tcp_flags, bidirectional)");
     CHECK(spec_error(R"({"match":[{"src":["10.0.0.1"], "dst":["::1"]}]})") ==
           "match[0]: src and dst share no address family (IPv4 with IPv6): the rule can never match");
     CHECK(spec_error(R"({"match":[{"protocols":["icmp"], "dst_ports":[80]}]})") ==
           "match[0]: ports are only read from TCP, UDP and SCTP, and \"protocols\" names none of them");
     CHECK(spec_error(R"({"matches":[]})") ==
-          "matches: unknown field (known: name, match, bpf, netmask, tunnel, vni, outer, decap, vxlan_ports, geneve_ports, payload, snaplen, limits, rotate, format, index)");
+          "matches: unknown field: did you mean \"match\"? (known: name, match, bpf, netmask, tunnel, vni, outer, decap, vxlan_ports, geneve_ports, payload, snaplen, limits, rotate, format, index)");
     // The table's option-only paths are no keys of a spec (found by fuzz-spec: a null parser).
     CHECK(spec_error(R"({"match[].src":["10.0.0.1"]})") ==
           "match[].src: unknown field (known: name, match, bpf, netmask, tunnel, vni, outer, decap, vxlan_ports, geneve_ports, payload, snaplen, limits, rotate, format, index)");
     CHECK(spec_error(R"({"match[]":{"tcp_flags":{"any":["syn"]}}})") ==
-          "match[]: unknown field (known: name, match, bpf, netmask, tunnel, vni, outer, decap, vxlan_ports, geneve_ports, payload, snaplen, limits, rotate, format, index)");
+          "match[]: unknown field: did you mean \"match\"? (known: name, match, bpf, netmask, tunnel, vni, outer, decap, vxlan_ports, geneve_ports, payload, snaplen, limits, rotate, format, index)");
     CHECK(spec_error(R"({"snaplen":300000})") == "snaplen: 300000 is not a whole number from 0 to 262144");
-    CHECK(spec_error(R"({"snaplen":"64"})") == "snaplen: \"64\" is not a whole number from 0 to 262144");
+    CHECK(spec_error(R"({"snaplen":"64"})") == "snaplen: \"64\" is not a whole number from 0 to 262144: write it as a number, without quotes: 64");
+    CHECK(spec_error(R"({"limits":{"bytes":"10MiB"}})") == "limits.bytes: \"10MiB\" is not a whole number 1 or more: give a plain number, without a unit");
+    CHECK(spec_error(R"({"limits":{"packet":5}})") == "limits.packet: unknown field: did you mean \"packets\"? (known: packets, bytes, seconds)");
+    CHECK(spec_error(R"({"match":[{"src":["10.0.0.0/-1"]}]})") == "match[0].src[0]: 10.0.0.0/-1: the prefix length after the / must be a whole number from 0 to 32 (IPv4), e.g. 10.0.0.0/24");
     CHECK(spec_error(R"({"format":"pcapng2"})") == "format: \"pcapng2\" is not a format (pcap, pcap-ns, pcapng)");
     CHECK(spec_error(R"({"limits":{"packets":0}})") == "limits.packets: 0 is not a whole number 1 or more");
     CHECK(spec_error(R"({"limits":{"seconds":-1}})") == "limits.seconds: -1 is not a duration above 0: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)");

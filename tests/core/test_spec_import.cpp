@@ -77,7 +77,7 @@ TEST_CASE("a gateway filter's mistakes are named by the gateway's fields")
     CHECK(error_of(R"({"Filters": [{}, {"DestinationSubnets": ["10.0.0.300"]}]})") ==
           "Filters[1].DestinationSubnets[0]: 10.0.0.300 is not an IPv4 or IPv6 address, prefix or range");
     CHECK(error_of(R"({"Filters": [{"Protocl": [6]}]})") ==
-          "Filters[0].Protocl: unknown field (known: SourceSubnets, DestinationSubnets, SourcePort, DestinationPort, "
+          "Filters[0].Protocl: unknown field: did you mean \"Protocol\"? (known: SourceSubnets, DestinationSubnets, SourcePort, DestinationPort, "
           "Protocol, TcpFlags, CaptureSingleDirectionTrafficOnly)");
     CHECK(error_of(R"({"Filters": [{"TcpFlags": 256}]})") ==
           "Filters[0].TcpFlags: 256 is not a TCP flags bitmask from 0 to 255 (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 "

@@ -527,7 +527,7 @@ TEST_CASE("query: --inner-host takes an address, a prefix or a range, in the wor
     REQUIRE(parse_inner_host("10.4.2.1-10.4.2.9", r).empty());
     CHECK(format_address(4, r.hi) == "10.4.2.9");
     CHECK(parse_inner_host("10.4.2.50/24", r) == "10.4.2.50/24 has host bits set: did you mean 10.4.2.0/24?");
-    CHECK(parse_inner_host("10.4.2.0/33", r) == "10.4.2.0/33: prefix length 33 is too long for IPv4");
+    CHECK(parse_inner_host("10.4.2.0/33", r) == "10.4.2.0/33: prefix length 33 is too long for IPv4: give 0 to 32");
     CHECK(parse_inner_host("10.4.2.9-10.4.2.1", r) ==
           "10.4.2.9-10.4.2.1 is a reversed range: the first address must be the lower");
     CHECK(parse_inner_host("foo", r) == "foo is not an IPv4 or IPv6 address, prefix or range");
