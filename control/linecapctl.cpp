@@ -338,6 +338,50 @@ void print_stats(const json& r)
 // The daemon's refusal of a spec ("start: spec: limits.packets: 0 is not
 // ..."), with a field the options gave named by its option, as linecap's
 // one-shot names it ("start: --count: 0 is not ...").
+// An option of linecap's own command line given to `linecapctl start`,
+// which CLI11 only calls unexpected: what it is and where it goes instead.
+// "" for any other parse error. `where`: "linecapctl start --help".
+std::string oneshot_option_refusal(const CLI::ParseError& e, const std::string& where)
+{
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) == nullptr || !where.starts_with("linecapctl start "))
+        return {};
+    // CLI11 lists the words it did not expect after ": ", last first.
+    const std::string_view what = e.what();
+    const size_t colon = what.find(": ");
+    if (colon == std::string_view::npos)
+        return {};
+    std::vector<std::string_view> words;
+    for (std::string_view rest = what.substr(colon + 2); !rest.empty();) {
+        const size_t space = std::min(rest.find(' '), rest.size());
+        std::string_view word = rest.substr(0, space);
+        words.insert(words.begin(), word.substr(0, word.find('=')));   // --out=DIR
+        rest.remove_prefix(std::min(space + 1, rest.size()));
+    }
+    struct instead {
+        std::string_view option, alias, why;
+    };
+    static constexpr instead table[] = {
+        {"--read", "-r", "a daemon's sessions capture its ports (a file is replayed as a port: linecap --vdev "
+                         "net_pcap0,rx_pcap=FILE ... -- --control PATH)"},
+        {"--out", "-w", "a daemon writes each session's files in a folder of its own under its --out-root"},
+        {"--interface", "-i", "a daemon's ports are given when it starts (linecap ... -- -i IFACE --control PATH)"},
+        {"--idle-exit", "", "a session stops by its limits (-c, --max-bytes, --duration) or by linecapctl stop"},
+        {"--stats-json", "", "linecapctl show ID --json and linecapctl stats give a session's counters"},
+        {"--stats-interval", "", "linecapctl stats --watch SECONDS prints live counters"},
+        {"--workers", "", "a daemon's lcores are given when it starts"},
+        {"--writers", "", "a daemon's lcores are given when it starts"},
+        {"--worker-lcores", "", "a daemon's lcores are given when it starts"},
+        {"--writer-lcores", "", "a daemon's lcores are given when it starts"},
+    };
+    for (const std::string_view word : words)
+        for (const instead& i : table)
+            if (word == i.option || (!i.alias.empty() && word == i.alias))
+                return fmt::format("start: {} is an option of linecap's one-shot capture, not of a daemon's "
+                                   "session: {} (run '{}' for a session's options)",
+                                   word, i.why, where);
+    return {};
+}
+
 std::string explain_refusal(const std::string& error, const linecap::session_arguments& options)
 {
     constexpr std::string_view prefix = "start: spec: ";
@@ -1004,6 +1048,10 @@ int main(int argc, char** argv)
             where += " " + sub->get_name();
         }
         where += " --help";
+        if (std::string said = oneshot_option_refusal(e, where); !said.empty()) {
+            print_error("linecapctl", said);
+            return usage;
+        }
         print_error("linecapctl", e.what());
         fmt::print(stderr, "Run '{}' for the options.\n", where);
         return usage;

@@ -309,8 +309,11 @@ std::string session_arguments::explain(std::string_view error) const
     // session name has ...").
     if (rest.starts_with('"')) {
         const size_t close = rest.find('"', 1);
-        if (close != std::string_view::npos && rest.substr(1, close - 1).find('\\') == std::string_view::npos) {
-            if (rest.substr(close + 1).starts_with(" is not"))
+        // (Unquoted only when nothing in it is escaped: "a\x09b" is not
+        // what was typed.)
+        if (close != std::string_view::npos) {
+            const bool as_typed = rest.substr(1, close - 1).find('\\') == std::string_view::npos;
+            if (as_typed && rest.substr(close + 1).starts_with(" is not"))
                 return fmt::format("{}: {}{}", best->second, rest.substr(1, close - 1), rest.substr(close + 1));
             if (rest.substr(close + 1).starts_with(":"))
                 return fmt::format("{} {}", best->second, rest);

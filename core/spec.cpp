@@ -808,7 +808,7 @@ std::string check_session_name(std::string_view name)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
             return fmt::format("\"{}\": a session name has only letters, digits, '.', '_' and '-'", shown_name(name));
     if (name == "." || name == "..")
-        return fmt::format("\"{}\" is not a session name", name);
+        return fmt::format("\"{}\": a session name is not \".\" or \"..\" (they name folders)", name);
     // Commands take a session's id or its name: a name of digits alone
     // would read as an id.
     if (std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))

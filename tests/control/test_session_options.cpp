@@ -203,6 +203,11 @@ TEST_CASE("a bad value gets the validator's words, named by the option typed")
     CHECK(error({"--format", "pcapx"}) == "--format: pcapx is not a format (pcap, pcap-ns, pcapng)");
     CHECK(error({"--name", "a/b"}) ==
           "--name \"a/b\": a session name has only letters, digits, '.', '_' and '-'");
+    // Every refusal of a name in one shape: the option, the name quoted as
+    // the message shows it (escaped where it must be), what is wrong.
+    CHECK(error({"--name", ""}) == "--name \"\": a session name has 1 to 64 characters");
+    CHECK(error({"--name", ".."}) == "--name \"..\": a session name is not \".\" or \"..\" (they name folders)");
+    CHECK(error({"--name", "a\tb"}) == "--name \"a\\x09b\": a session name has only letters, digits, '.', '_' and '-'");
     CHECK(error({"--dst-port", "70000"}) == "--dst-port: 70000 is not a port");
     CHECK(error({"--host", "10.0.0.300"}) == "--host: 10.0.0.300 is not an IPv4 or IPv6 address, prefix or range");
     CHECK(error({"--proto", "bogus"}).starts_with("--proto: bogus is not a protocol name (tcp, udp"));

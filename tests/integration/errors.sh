@@ -200,6 +200,17 @@ note "linecapctl's command-line mistakes: one line in the one-shot's shape, and 
 rc=0; "$LINECAPCTL" --timeout 0 ls 2>"$WORK/ctl.err" || rc=$?
 [ "$rc" = 2 ] && [ "$(head -1 "$WORK/ctl.err")" = "linecapctl: --timeout: 0 is not a duration from 0.1 s to 1 day: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)" ] ||
     fail "linecapctl --timeout 0: exit $rc, $(cat "$WORK/ctl.err")"
+# Options of the one-shot given to a daemon's session: what each is, and what a session has instead.
+for option in "-r x.pcap" "-w out" "--out=out" "-i eth0" "--idle-exit 1" "--stats-json s.json"; do
+    rc=0
+    # shellcheck disable=SC2086 # the option and its value
+    "$LINECAPCTL" start $option tcp 2>"$WORK/ctl.err" || rc=$?
+    first=${option%% *}
+    first=${first%%=*}
+    [ "$rc" = 2 ] && [ "$(wc -l <"$WORK/ctl.err")" = 1 ] &&
+        grep -q "^linecapctl: start: $first is an option of linecap's one-shot capture, not of a daemon's session: .* (run 'linecapctl start --help' for a session's options)$" "$WORK/ctl.err" ||
+        fail "linecapctl start $option: exit $rc, $(cat "$WORK/ctl.err")"
+done
 rc=0; "$LINECAPCTL" start --snaplen 2>"$WORK/ctl.err" || rc=$?
 [ "$rc" = 2 ] && grep -qx "Run 'linecapctl start --help' for the options." "$WORK/ctl.err" ||
     fail "linecapctl start --snaplen: exit $rc, $(cat "$WORK/ctl.err")"
