@@ -252,6 +252,16 @@ int main(int argc, char** argv)
             // its errors come then.
             struct stat st{};
             std::string kind = "capture stream";
+            if (path != "-" && stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+                print_error("linecap", fmt::format("-r {}: is a folder: give its capture files (-r takes one file "
+                                                   "and may be given again: they are read one after the other; "
+                                                   "linecap merge -o - {} | linecap ... -r - reads a folder's files "
+                                                   "in time order)",
+                                                   path, path));
+                if (!out_existed)
+                    std::filesystem::remove(options.session.output.dir, out_ec);
+                return 2;
+            }
             if (path != "-" && (stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode))) {
                 const std::unique_ptr<capture_reader> file = open_replay_file(path, error);
                 if (!file) {

@@ -129,6 +129,7 @@ expect_error 2 "not valid JSON at byte 36 (line 2, column 1): syntax error while
 expect_error 2 "payload.patterns\[0\]: \"(unclosed\": Missing close parenthesis" "${E[@]}" -- -w "$out" -F "$WORK/bad-regex.json"
 expect_error 2 "cannot read it: No such file or directory" "${E[@]}" -- -w "$out" -F "$WORK/missing.json"
 expect_error 2 "--filter-file $WORK: is a folder: give the spec file in it" "${E[@]}" -- -w "$out" -F "$WORK"
+expect_error 2 "-r $WORK: is a folder: give its capture files" "${E[@]}" -- -w "$out" -r "$WORK"
 expect_error 2 "--worker-lcores: lcore 1 is listed twice: give each lcore once" "${E[@]}" -- -w "$out" --worker-lcores 1,1
 expect_error 2 "--stats-json /nonexistent/x.json: cannot write it: No such file or directory" "${E[@]}" -- -w "$out" --stats-json /nonexistent/x.json
 expect_error 2 "--stats-json $WORK: is a folder: give a file name in it" "${E[@]}" -- -w "$out" --stats-json "$WORK"
