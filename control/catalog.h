@@ -38,6 +38,10 @@ struct session_record {
     std::string ended;
     session_totals counters;            // last known: at its end, or what a restart found in its files
     int slot = -1;                      // the pipeline slot while running
+    // What the filter's compile said while it runs (a bpf expression DPDK
+    // cannot run, run in libpcap's interpreter instead): a note of start's
+    // reply, show and watch. Not kept in session.json.
+    std::string filter_note;
 
     // "running", "finished", or "failed" (a full disk, a write error): what
     // the reason says. A crashed session's files were recovered: finished.

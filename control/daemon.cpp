@@ -515,12 +515,14 @@ std::string control_daemon::open_session(const session_spec& requested, const nl
     if (std::string e = _catalog.create(spec.output.name, record, dir_fd); !e.empty())
         return e;
     spec.output.dir = _catalog.folder_path(*record);
+    const std::string bpf_note = filter && filter->bpf ? filter->bpf->note() : std::string();
     if (std::string e = add_session(*_p, static_cast<unsigned>(slot), spec, dir_fd, std::move(filter)); !e.empty()) {
         const std::string discarded = record->id;
         _catalog.discard_new(discarded);
         return e;
     }
     record->slot = slot;
+    record->filter_note = bpf_note.empty() ? bpf_note : "bpf: " + bpf_note;
     _rx_at_start[static_cast<unsigned>(slot)] = take_snapshot(*_p).totals.rx_packets;
     _notes_sent.erase(record->id);
     record->spec = spec_json;
@@ -843,6 +845,8 @@ std::vector<control_daemon::session_note> control_daemon::notes_of(const session
     std::vector<session_note> notes;
     if (record.slot < 0)
         return notes;
+    if (!record.filter_note.empty())
+        notes.push_back({"bpf", record.filter_note});
     const auto slot = static_cast<unsigned>(record.slot);
     const double idle_s = _p->seconds_since_start(rte_rdtsc()) - _p->seconds_since_start(last_rx_tsc(*_p));
     const bool only_replays = !_p->ports.empty() && std::all_of(_p->ports.begin(), _p->ports.end(),

@@ -130,7 +130,7 @@ private:
     // counters: the ports' replays have ended, or nothing has matched a
     // while after it started (docs/control.md, "Notes").
     struct session_note {
-        std::string_view kind;   // "replay_ended", "nothing_matched", "nothing_arrived"
+        std::string_view kind;   // "bpf", "replay_ended", "nothing_matched", "nothing_arrived"
         std::string text;
     };
     std::vector<session_note> notes_of(const session_record& record) const;

@@ -446,4 +446,13 @@ grep -q '^event: watching' "$WORK/live" || fail "/live with ?access_token=: $(he
 ! grep -qF "$token" "$WORK/daemon.log" || fail "the daemon's log holds the token"
 AUTH=(-H "Authorization: Bearer $token")
 expect 200 GET /healthz
+# A bpf DPDK cannot run (libpcap's loop over IPv6 headers) runs in libpcap's
+# interpreter: said in the start's reply and by show, as the one-shot says it.
+ctl --json start --name chain ip protochain 17 >"$WORK/chain.json" || fail "start ip protochain 17"
+jq -e '.notes | any(startswith("bpf: \"ip protochain 17\" runs in libpcap'"'"'s interpreter, as tcpdump runs it"))' \
+    "$WORK/chain.json" >/dev/null || fail "no bpf note in the start's reply: $(cat "$WORK/chain.json")"
+chain=$(jq -r .id "$WORK/chain.json")
+ctl show "$chain" 2>&1 | grep -q "^  note     bpf: \"ip protochain 17\" runs in libpcap.s interpreter" ||
+    fail "no bpf note from show: $(ctl show "$chain" 2>&1)"
+ctl stop "$chain" >/dev/null
 shut_down_within_budget
