@@ -117,8 +117,6 @@ void session_output::apply_keep()
     const uint64_t keep_bytes = _owner->keep_bytes_per_writer;
     while (!_on_disk.empty() &&
            ((keep != 0 && _on_disk.size() > keep) || (keep_bytes != 0 && _on_disk_bytes > keep_bytes))) {
-        // Held open while its name goes, so that the reaper's close, not
-        // this lcore, frees its extents (writers/file_reaper.h).
         // The file just closed, alone over the bound: every file is
         // deleted as it closes. Said once: nothing else would tell.
         if (_on_disk.size() == 1 && !_said_keep_too_small && keep_bytes != 0 && _on_disk_bytes > keep_bytes) {
@@ -129,6 +127,8 @@ void session_output::apply_keep()
                       "files (it counts bytes: 1 GB is 1000000000)",
                       _writer_index, _owner->spec.dir, _on_disk.front().first, _on_disk_bytes, keep_bytes);
         }
+        // Held open while its name goes, so that the reaper's close, not
+        // this lcore, frees its extents (writers/file_reaper.h).
         const char* name = _on_disk.front().first.c_str();
         const int fd = _reaper != nullptr ? openat(_owner->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
         unlinkat(_owner->dir_fd, name, 0);
