@@ -82,7 +82,7 @@ std::string parse_request(std::string_view line, request& out)
 {
     // The same words, with where, as a spec file's (linecapctl start -F, the one-shot's -F, the HTTP body).
     json j;
-    if (std::string e = parse_spec_json(line, j); !e.empty())
+    if (std::string e = parse_spec_json(line, j, 1); !e.empty())   // the request's object around its spec
         return e + ": send one JSON object per line, e.g. {\"cmd\":\"list\"}";
     if (!j.is_object())
         return fmt::format("expected a JSON object, got {}", quote(j));

@@ -155,6 +155,22 @@ std::string session_arguments::build(const std::string& spec_file, json& spec)
     return lay_over(spec);
 }
 
+namespace {
+
+// Where an expression's parentheses fail to pair: "" when they pair.
+std::string unpaired_parenthesis(std::string_view expression)
+{
+    int depth = 0;
+    for (size_t i = 0; i < expression.size(); i++) {
+        depth += expression[i] == '(' ? 1 : expression[i] == ')' ? -1 : 0;
+        if (depth < 0)
+            return fmt::format("the \")\" at byte {} closes no \"(\"", i);
+    }
+    return depth == 0 ? std::string() : fmt::format("{} \"(\" left open", depth);
+}
+
+} // namespace
+
 std::string session_arguments::lay_over(json& spec)
 {
     _origins.clear();
@@ -192,11 +208,23 @@ std::string session_arguments::lay_over(json& spec)
     _command_bpf.clear();
     if (spec.contains("bpf") && spec["bpf"].is_string())
         _file_bpf = spec["bpf"].get<std::string>();
+    std::string unpaired;   // a part whose parentheses would break out of the AND
     const auto and_bpf = [&](const std::string& expression, const std::string& origin) {
-        if (spec.contains("bpf") && spec["bpf"].is_string() && !spec["bpf"].get<std::string>().empty())
-            spec["bpf"] = fmt::format("({}) and ({})", spec["bpf"].get<std::string>(), expression);
-        else
+        if (spec.contains("bpf") && spec["bpf"].is_string() && !spec["bpf"].get<std::string>().empty()) {
+            // "(A) and (B)" is A and B only if each pairs its own
+            // parentheses: B = "tcp) or (udp" would make it "(A and tcp)
+            // or udp". libpcap's grammar has no other place for a
+            // parenthesis, so pairing them is the whole check.
+            const std::string& file_bpf = spec["bpf"].get_ref<const std::string&>();
+            if (std::string e = unpaired_parenthesis(expression); !e.empty() && unpaired.empty())
+                unpaired = fmt::format("{} \"{}\": {}", origin, expression, e);
+            if (std::string e = unpaired_parenthesis(file_bpf); !e.empty() && unpaired.empty())
+                unpaired = fmt::format("{}bpf \"{}\": {}", _file.empty() ? "" : "--filter-file " + _file + ": ",
+                                       file_bpf, e);
+            spec["bpf"] = fmt::format("({}) and ({})", file_bpf, expression);
+        } else {
             spec["bpf"] = expression;
+        }
         _command_bpf = expression;
         _origins.emplace_back("bpf", origin);
     };
@@ -225,6 +253,8 @@ std::string session_arguments::lay_over(json& spec)
     }
     if (!_bpf_origin.empty())
         and_bpf(_bpf, _bpf_origin);
+    if (!unpaired.empty())
+        return unpaired + " (each part of the ANDed bpf must stand alone)";
     if (rule_options.empty())
         return {};
 

@@ -48,8 +48,12 @@ struct spec_value {
             return "-0";
         constexpr size_t shown_max = 80;
         std::string shown = value.dump(-1, ' ', false, json::error_handler_t::replace);
-        if (shown.size() > shown_max)
-            shown = fmt::format("{}... ({} bytes)", shown.substr(0, shown_max - 3), shown.size());
+        if (shown.size() > shown_max) {
+            size_t cut = shown_max - 3;
+            while (cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xc0) == 0x80)
+                cut--;   // at a character's start: never half of a UTF-8 sequence
+            shown = fmt::format("{}... ({} bytes)", shown.substr(0, cut), shown.size());
+        }
         return shown;
     }
 
@@ -958,6 +962,7 @@ struct json_shape_check {
         std::unordered_set<std::string> keys;     // all of them, to find one given twice
     };
     std::vector<level> levels;
+    size_t depth_max = spec_depth_max;
 
     std::string path() const
     {
@@ -968,7 +973,7 @@ struct json_shape_check {
     }
     bool open(bool is_object)
     {
-        if (levels.size() >= spec_depth_max)
+        if (levels.size() >= depth_max)
             throw json_shape_error{fmt::format("lists and objects nested more than {} deep: a spec needs 4 (a "
                                                "rule's list of addresses in \"match\")",
                                                spec_depth_max)};
@@ -1010,10 +1015,11 @@ struct json_shape_check {
 
 } // namespace
 
-std::string parse_spec_json(std::string_view text, json& j)
+std::string parse_spec_json(std::string_view text, json& j, int levels_above)
 {
     try {
         json_shape_check shape;
+        shape.depth_max = static_cast<size_t>(spec_depth_max + std::max(levels_above, 0));
         json::sax_parse(text, &shape);
         j = json::parse(text);
     } catch (const json_shape_error& e) {

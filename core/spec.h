@@ -219,7 +219,10 @@ struct session_spec {
 std::string parse_session_spec(const nlohmann::json& json, session_spec& spec);
 std::string parse_session_spec_text(std::string_view text, session_spec& spec);
 // The first step of the above: the text as JSON, or "not valid JSON: ...".
-std::string parse_spec_json(std::string_view text, nlohmann::json& json);
+// `levels_above`: objects around the spec in `text` (a socket request's,
+// {"cmd":"start","spec":{...}}: 1), which the spec's depth limit does not
+// count, so a spec is taken or refused alike from every entry point.
+std::string parse_spec_json(std::string_view text, nlohmann::json& json, int levels_above = 0);
 
 // --- The session fields: one table -----------------------------------------
 //

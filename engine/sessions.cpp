@@ -134,6 +134,19 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
                         std::shared_ptr<const session_filter> filter)
 {
     std::string error;
+    // Each writer keeps its share of keep_bytes (below): a share under one
+    // file of the rotation deletes every file as it closes. The spec's own
+    // check (keep_bytes against one file) cannot know the writers.
+    const rotate_policy& rotate = spec.output.rotate;
+    const auto writers = static_cast<uint64_t>(p.writers.size());
+    if (rotate.keep_bytes != 0 && rotate.bytes != 0 && writers > 1 && rotate.keep_bytes / writers < rotate.bytes) {
+        close(dir_fd);
+        return fmt::format("rotate.keep_bytes: {} bytes is less than one file of the rotation (rotate.bytes {}) for "
+                           "each of the {} writers, which keep {} bytes each: every file would be deleted as it "
+                           "closed; give keep_bytes at least {} (or a smaller rotate.bytes)",
+                           rotate.keep_bytes, rotate.bytes, writers, rotate.keep_bytes / writers,
+                           rotate.bytes > UINT64_MAX / writers ? UINT64_MAX : rotate.bytes * writers);
+    }
     if (filter->bpf && !filter->bpf->note().empty())
         log_event(log_module::engine, log_level::info, "session {}: note: bpf: {}", spec.output.name, filter->bpf->note());
     // From here the session owns the folder's descriptor.

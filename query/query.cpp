@@ -142,7 +142,7 @@ bool tunnel_terms_may_hold(const query_request& request, const index_chunk& c)
 // must always be read, and what the index does not cover.
 std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64_t file_bytes,
                                       const query_request& request, const chunk_filter& filter, query_result& result,
-                                      std::string& mismatch)
+                                      std::string& mismatch, uint64_t& covered)
 {
     std::vector<byte_range> ranges;
     // The file's records before each range, so that a record the reader
@@ -189,7 +189,7 @@ std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64
         file_may = filter.may_match(*index.summary) && tunnel_terms_may_hold(request, *index.summary);
         index.summary->drop_read_sets();
     }
-    uint64_t covered = index.head_bytes;
+    covered = index.head_bytes;
     for (const index_chunk& c : index.chunks) {
         if (c.offset + c.bytes > file_bytes)
             break;   // past what is read of the file (a .part's complete records)
@@ -381,7 +381,9 @@ std::string run_query(const query_request& request, query_result& result)
         const int whole_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         const uint64_t chunks_before = result.chunks, read_before = result.chunks_read;
         std::string mismatch;
-        const std::vector<byte_range> ranges = select_ranges(index, fd, file_bytes, request, pruning, result, mismatch);
+        uint64_t covered = 0;   // where the index's chunks end
+        const std::vector<byte_range> ranges =
+            select_ranges(index, fd, file_bytes, request, pruning, result, mismatch, covered);
         if (!mismatch.empty()) {
             result.chunks = chunks_before;
             result.chunks_read = read_before;
@@ -393,7 +395,8 @@ std::string run_query(const query_request& request, query_result& result)
         }
         if (std::string damaged = index.damage_note(); !damaged.empty())
             notes.push_back(damaged);
-        std::string opened_ranges = reader.open_ranges(fd, path, partial, index.head_bytes, ranges, read_bytes.get());
+        std::string opened_ranges = reader.open_ranges(fd, path, partial, index.head_bytes, ranges, read_bytes.get(),
+                                                       covered < file_bytes ? covered : UINT64_MAX);
         if (!opened_ranges.empty() && whole_fd >= 0) {
             result.chunks = chunks_before;
             result.chunks_read = read_before;

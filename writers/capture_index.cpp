@@ -24,6 +24,7 @@
 #include "core/error_text.h"
 #include "core/tunnel.h"
 #include "core/write_all.h"
+#include "writers/capture_reader.h"
 #include "writers/session_output.h"
 
 namespace linecap {
@@ -1443,6 +1444,21 @@ std::string index_capture_file(const std::string& path, const std::string& index
         return error;
     }
     const uint64_t head = framer.offset();
+    // A pcapng file read whole is read by Wireshark's reader
+    // (capture_reader), which refuses some records libpcap takes (a block
+    // whose trailing length differs, an option past its block's end, a
+    // Simple Packet Block over its interface's snap length). The index
+    // stops before the first: a query reads the file from there as a whole
+    // read does (capture_reader::open_ranges' whole_from), so its answer,
+    // and the error that ends it, never depend on what the index ruled out.
+    std::unique_ptr<capture_reader> whole_read;
+    if (size >= 4 && std::memcmp(data, "\x0a\x0d\x0d\x0a", 4) == 0) {   // a Section Header Block
+        whole_read = std::make_unique<capture_reader>();
+        const int whole_fd = openat(dir_fd, path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (whole_fd < 0 || !whole_read->open_descriptor(whole_fd, path, false).empty())
+            whole_read.reset();   // nor can a whole read take it: the framer's verdict stands
+    }
+    std::string refused_by_whole_read;
     index_file_writer out;
     error = out.open(index_path, linktype_ethernet, head, index_crc(data, head), dir_fd);
     index_builder builder;
@@ -1461,6 +1477,18 @@ std::string index_capture_file(const std::string& path, const std::string& index
         pinned |= pins;
         if (!packet)
             continue;
+        if (whole_read) {
+            capture_record record;
+            if (whole_read->next(record) != read_status::record) {
+                refused_by_whole_read =
+                    whole_read->error().empty()
+                        ? fmt::format("{}: byte {}: Wireshark's reader sees no packet there (it ended after {} "
+                                      "packets): indexed up to there; a query reads the rest whole",
+                                      path, at, whole_read->packets())
+                        : whole_read->error() + ": indexed up to there; a query reads the rest whole, and says so";
+                break;
+            }
+        }
         builder.begin_record(at, data + at);
         builder.add_packet(bytes, caplen, ts_ns);
         packets_end = framer.offset();
@@ -1489,7 +1517,7 @@ std::string index_capture_file(const std::string& path, const std::string& index
     result.index_bytes = out.bytes();
     // What follows the last record (a damaged record, half of one) is not
     // covered: a query reads it, and says what it finds there.
-    return framer.error();
+    return refused_by_whole_read.empty() ? framer.error() : refused_by_whole_read;
 }
 
 int index_main(int argc, char** argv)

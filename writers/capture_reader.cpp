@@ -351,6 +351,7 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
     _packets = _repaired = 0;
     _whole_from_record.reset();
     _whole_from_packets = 0;
+    _whole_from_offset = UINT64_MAX;
     _empty = false;
 
     struct stat st{};
@@ -405,7 +406,8 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
 }
 
 std::string capture_reader::open_ranges(int fd, const std::string& path, bool partial, uint64_t head_bytes,
-                                        const std::vector<byte_range>& ranges, std::atomic<uint64_t>* read_bytes)
+                                        const std::vector<byte_range>& ranges, std::atomic<uint64_t>* read_bytes,
+                                        uint64_t whole_from)
 {
     _path = path;
     _limit_packets = UINT64_MAX;
@@ -417,6 +419,7 @@ std::string capture_reader::open_ranges(int fd, const std::string& path, bool pa
     _packets = _repaired = 0;
     _whole_from_record.reset();
     _whole_from_packets = 0;
+    _whole_from_offset = UINT64_MAX;
     _empty = false;
 
     auto* r = new ranges_source;
@@ -431,6 +434,7 @@ std::string capture_reader::open_ranges(int fd, const std::string& path, bool pa
         ranges_close(r);
         return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
     }
+    _whole_from_offset = whole_from;
     auto src = std::make_unique<pcap_source>();
     src->set_buffer(stream, pipe_buffer_bytes);
     src->ranges = r;
@@ -737,6 +741,11 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
             return _error.empty() ? next_from_wiretap(record) : read_status::error;
         return stop(pcap_geterr(src.pcap), offset);
     }
+    // A packet past the index's end (open_ranges' whole_from): from it on,
+    // the file is read as a whole read reads it (the blocks after a file's
+    // last packet, its statistics, are no packets and never get here).
+    if (src.ranges != nullptr && src.pcapng && src.record_offset >= _whole_from_offset && read_whole_from_here())
+        return _error.empty() ? next_from_wiretap(record) : read_status::error;
     const pcap_record_header raw = {static_cast<uint32_t>(h->ts.tv_sec), static_cast<uint32_t>(h->ts.tv_usec),
                                      h->caplen, h->len};
     switch (check_pcap_record(raw, src.max_caplen, _partial)) {

@@ -89,8 +89,13 @@ public:
     // one file made of the head and the ranges. `partial` as open's.
     // `read_bytes`, if given, counts the bytes read (it must outlive the
     // reader).
+    // `whole_from`: of a finished pcapng file, where its index ends (the
+    // rest is the last range): from the first record there on, the file is
+    // read as a whole read reads it, by Wireshark's reader (where a record
+    // libpcap takes and that reader refuses stopped the index).
     std::string open_ranges(int fd, const std::string& path, bool partial, uint64_t head_bytes,
-                            const std::vector<byte_range>& ranges, std::atomic<uint64_t>* read_bytes = nullptr);
+                            const std::vector<byte_range>& ranges, std::atomic<uint64_t>* read_bytes = nullptr,
+                            uint64_t whole_from = UINT64_MAX);
 
     // The next packet. Records that are not packets (pcapng statistics,
     // name resolution, custom blocks) are skipped.
@@ -159,6 +164,7 @@ private:
     // out.
     std::optional<uint64_t> _whole_from_record;
     uint64_t _whole_from_packets = 0;
+    uint64_t _whole_from_offset = UINT64_MAX;   // open_ranges' whole_from
 };
 
 // A link type's name as libpcap gives it (EN10MB, RAW), or its number.

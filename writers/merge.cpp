@@ -55,6 +55,23 @@ struct opened_files {
     // A folder's files that cannot be opened: the merge goes on without
     // them and ends with their errors (merge_result::unreadable).
     std::vector<std::string> unopened;
+    std::vector<std::pair<dev_t, ino_t>> unopened_ids;   // each once, however its folder was spelt
+    // A folder's symbolic links to files, never followed, and what to say
+    // of each unless the merge reads its file anyway (resolved once every
+    // input is open: the file may be given after the folder).
+    struct link {
+        struct stat self, target;
+        std::string said;
+    };
+    std::vector<link> links;
+    void add_unopened(const struct stat& self, std::string said)
+    {
+        const std::pair<dev_t, ino_t> id{self.st_dev, self.st_ino};
+        if (std::find(unopened_ids.begin(), unopened_ids.end(), id) != unopened_ids.end())
+            return;   // its folder given twice
+        unopened_ids.push_back(id);
+        unopened.push_back(std::move(said));
+    }
     ~opened_files()
     {
         for (const opened_file& f : files)
@@ -113,10 +130,11 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
 {
     const size_t first = out.files.size();
     bool found = false;   // a capture file, perhaps opened already through another input
-    const size_t unopened_before = out.unopened.size();
-    std::vector<std::pair<struct stat, std::string>> links;   // symbolic links to files, and what to say of them
+    // What this folder's listing found unopenable (each listing again says its own).
+    std::vector<std::pair<struct stat, std::string>> unopened;
+    std::vector<opened_files::link> links;
     for (int listing = 0;; listing++) {
-        out.unopened.resize(unopened_before);   // each listing says its own
+        unopened.clear();
         links.clear();
         std::vector<std::string> names;
         if (std::string e = list_folder(dir_fd, dir, names); !e.empty())
@@ -132,16 +150,20 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
                 // One file of a ring that cannot be read must not hide the
                 // others' packets: said at the end, as a damaged one is. A
                 // link to a file the merge reads anyway is no loss.
+                const int err = errno;
                 found = true;
-                struct stat target{};
-                if (errno == ELOOP && fstatat(dir_fd, name.c_str(), &target, 0) == 0 && S_ISREG(target.st_mode))
-                    links.emplace_back(target, fmt::format("{}/{}: a symbolic link: not followed in a folder (give "
-                                                           "the file it names, or the link itself, as an input)",
-                                                           dir, name));
+                struct stat self{}, target{};
+                fstatat(dir_fd, name.c_str(), &self, AT_SYMLINK_NOFOLLOW);
+                if (err == ELOOP && fstatat(dir_fd, name.c_str(), &target, 0) == 0 && S_ISREG(target.st_mode))
+                    links.push_back({self, target,
+                                     fmt::format("{}/{}: a symbolic link: not followed in a folder (give the file it "
+                                                 "names, or the link itself, as an input)",
+                                                 dir, name)});
                 else
-                    out.unopened.push_back(errno == ELOOP ? fmt::format("{}/{}: a symbolic link to no file", dir, name)
-                                                          : fmt::format("{}/{}: cannot open it: {}", dir, name,
-                                                                        strerror(errno)));
+                    unopened.emplace_back(self, err == ELOOP ? fmt::format("{}/{}: a symbolic link to no file", dir,
+                                                                           name)
+                                                             : fmt::format("{}/{}: cannot open it: {}", dir, name,
+                                                                           strerror(err)));
                 continue;
             }
             opened_file f{dir + "/" + name, fd, {}, true};
@@ -162,9 +184,9 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
             return fmt::format("{}: files kept disappearing while they were opened ({} tries); try again", dir,
                                max_listings);
     }
-    for (const auto& [target, said] : links)
-        if (!out.holds(target))
-            out.unopened.push_back(said);
+    for (auto& [self, said] : unopened)
+        out.add_unopened(self, std::move(said));
+    out.links.insert(out.links.end(), links.begin(), links.end());
     if (!found)
         return fmt::format("{}: no capture files written by linecap (NAME-wN-SEQ-TIME.pcap, .pcapng, .part) in this "
                            "folder", dir);
@@ -317,6 +339,9 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         }
         opened.files.push_back(std::move(f));
     }
+    for (const opened_files::link& l : opened.links)
+        if (!opened.holds(l.target))
+            opened.add_unopened(l.self, l.said);
     if (opened.files.empty() && !opened.unopened.empty())
         return unreadable_text(opened.unopened) + ": nothing to merge";
     if (opened.files.empty())

@@ -64,6 +64,14 @@ TEST_CASE("bad requests get one error that says what is wrong")
     CHECK_THAT(error_of(R"({"cmd":null})"), Catch::Contains("expected a string"));
     CHECK_THAT(error_of(R"({"cmd":"rm","id":"1"})"), Catch::Contains("unknown command"));
     CHECK_THAT(error_of(R"({"cmd":"list","id":"1"})"), Catch::Contains("unknown field \"id\""));
+    // A spec's depth is counted from the spec, as an HTTP body's is: 32
+    // levels inside a start request pass the shape check, 33 do not.
+    const auto spec_of_depth = [](int depth) {
+        return R"({"cmd":"start","spec":)" + std::string(static_cast<size_t>(depth), '[') +
+               std::string(static_cast<size_t>(depth), ']') + "}";
+    };
+    CHECK_THAT(error_of(spec_of_depth(32)), !Catch::Contains("nested more than"));
+    CHECK_THAT(error_of(spec_of_depth(33)), Catch::StartsWith("lists and objects nested more than 32 deep"));
     CHECK_THAT(error_of(R"({"cmd":"stop","spec":{}})"), Catch::Contains("unknown field \"spec\""));
     CHECK_THAT(error_of(R"({"cmd":"show"})"), Catch::Contains("\"id\" is missing"));
     CHECK_THAT(error_of(R"({"cmd":"show","id":-1})"), Catch::Contains("expected a session id"));

@@ -155,6 +155,13 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     // A value echoed in an error: at most 80 bytes of it, and its length.
     CHECK(spec_error(nlohmann::json{{"snaplen", std::string(60000, 'x')}}.dump()) ==
           fmt::format("snaplen: \"{}... (60002 bytes) is not a whole number from 0 to 262144", std::string(76, 'x')));
+    // Cut at a character's start: byte 77 of "\"x" and two-byte characters
+    // is the second half of the 38th, which goes whole.
+    std::string accents;
+    for (int i = 0; i < 100; i++)
+        accents += "\u00e9";
+    CHECK(spec_error(nlohmann::json{{"snaplen", "x" + accents}}.dump()) ==
+          fmt::format("snaplen: \"x{}... (203 bytes) is not a whole number from 0 to 262144", accents.substr(0, 74)));
     // keep_bytes below one file of the rotation would delete every file as it closed.
     CHECK(spec_error(R"({"rotate":{"bytes":2000000,"keep_bytes":1000000}})") ==
           "rotate.keep_bytes: 1000000 bytes is less than one file of the rotation (rotate.bytes 2000000): every file "

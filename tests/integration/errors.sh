@@ -196,6 +196,10 @@ same_words -s 300000
 same_words --tcp-flags syn,bogus
 same_words --vni 7
 same_words --bpf 'tcp' 'port 80'
+# A part of the ANDed bpf that would break out of its parentheses.
+printf '%s' '{"bpf":"host 10.0.0.1"}' >"$WORK/host-bpf.json"
+same_words -F "$WORK/host-bpf.json" 'tcp) or (udp'
+same_words -F "$WORK/host-bpf.json" --bpf 'udp) or (icmp'
 
 note "linecapctl's command-line mistakes: one line in the one-shot's shape, and where to look"
 rc=0; "$LINECAPCTL" --timeout 0 ls 2>"$WORK/ctl.err" || rc=$?

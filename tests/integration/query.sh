@@ -470,6 +470,39 @@ for e in "host 10.7.0.2" "host 10.9.9.9" "greater 150" "udp"; do
         fail "a cut pcapng, '$e': through the index: $(cat "$WORK/long-cut.err"); read whole: $(cat "$WORK/long-cut-whole.err")"
 done
 [ "$("$COUNT" "$WORK/long-whole-q.pcap")" = 2000 ] || fail "long.pcapng udp: $("$COUNT" "$WORK/long-whole-q.pcap") packets, not 2000"
+# A block whose trailing length differs from its leading one, in the
+# middle: libpcap reads on, Wireshark's reader (a whole read's) stops. The
+# index stops there too, so that a query through it reads the rest as a
+# whole read does: the same packets and the same error, whatever it prunes.
+python3 - "$WORK/long-whole.pcapng" "$WORK/trailer.pcapng" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+o, n = 0, 0
+while o < len(d):
+    t, length = struct.unpack('<II', d[o:o + 8])
+    if t == 6:
+        n += 1
+        if n == 1500:
+            struct.pack_into('<I', d, o + length - 4, length + 4)
+    o += length
+open(sys.argv[2], 'wb').write(d)
+PY
+cp "$WORK/trailer.pcapng" "$WORK/trailer-whole.pcapng"
+"$LINECAP" index --chunk-bytes 4096 "$WORK/trailer.pcapng" >/dev/null 2>"$WORK/idx.err"
+grep -qF "$WORK/trailer.pcapng: record 1500 " "$WORK/idx.err" && grep -qF "indexed up to there" "$WORK/idx.err" ||
+    fail "linecap index of a block with a bad trailing length: $(cat "$WORK/idx.err")"
+for e in "host 10.7.0.2" "host 10.9.9.9" "udp"; do
+    for f in trailer trailer-whole; do
+        # shellcheck disable=SC2086 # the expression's words
+        "$LINECAP" query -o "$WORK/$f-q.pcap" --force "$WORK/$f.pcapng" $e 2>"$WORK/$f.err" &&
+            fail "$f.pcapng, '$e': read past a damaged block with no error"
+        sed -i "s|$f.pcapng|FILE|g; s|$f-q.pcap|OUT|g; /note/d" "$WORK/$f.err"
+    done
+    cmp -s "$WORK/trailer.err" "$WORK/trailer-whole.err" ||
+        fail "a bad trailing length, '$e': through the index: $(cat "$WORK/trailer.err"); whole: $(cat "$WORK/trailer-whole.err")"
+    "$COMPARE" "$WORK/trailer-whole-q.pcap" "$WORK/trailer-q.pcap" >"$WORK/cmp.out" 2>&1 ||
+        fail "a bad trailing length, '$e': $(cat "$WORK/cmp.out")"
+done
 "$LINECAP" query -o "$WORK/long-q.pcap" --force "$WORK/long.pcapng" host 10.9.9.9 2>"$WORK/q.err"
 grep -qF "(100.00%)" "$WORK/q.err" ||
     fail "long.pcapng: the bytes read counted twice (ranges, then whole): $(cat "$WORK/q.err")"

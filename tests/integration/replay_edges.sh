@@ -69,4 +69,11 @@ check_counters_add_up "$WORK/multi.json"
 # Queue 0 (a.pcap) goes to worker 0 and writer 0; queue 1 (b.pcap) to worker 1, writer 1.
 "$COMPARE" "$WORK/a.pcap" "$WORK"/multi/capture-w0-*.pcap
 "$COMPARE" "$WORK/b.pcap" "$WORK"/multi/capture-w1-*.pcap
+# Each writer keeps its share of --keep-bytes: a share under one file of -C
+# would delete every file as it closed. Refused when the writers are known.
+rc=0
+"$LINECAP" --lcores "0@0,1@1,2@1,3@0" "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/a.pcap,rx_pcap=$WORK/b.pcap" -- \
+    -w "$WORK/kept" --workers 2 --writers 2 --idle-exit 1 -C 1 --keep-bytes 1500000 >"$WORK/kept.out" 2>"$WORK/kept.err" || rc=$?
+[ "$rc" != 0 ] && grep -qF "rotate.keep_bytes: 1500000 bytes is less than one file of the rotation (rotate.bytes 1000000) for each of the 2 writers, which keep 750000 bytes each: every file would be deleted as it closed; give keep_bytes at least 2000000" "$WORK/kept.err" ||
+    fail "--keep-bytes under two writers' files: exit $rc, $(grep -v '^EAL' "$WORK/kept.err")"
 echo PASS

@@ -328,6 +328,26 @@ TEST_CASE("a folder's file that cannot be read is left out, named; the others ar
     merge_result named;
     CHECK(merge_captures(request, named) == "");
     CHECK(named.packets == 7);
+    // The link's file given after the folder: read, so no loss. The folder
+    // given twice: each file named once. A link to nothing: said so.
+    const std::string dangling = dir + "/s-w0-000005-20231114T221324Z.pcap";
+    REQUIRE(symlink((outside + "/nothing.pcap").c_str(), dangling.c_str()) == 0);
+    request.inputs = {dir, dir + "/", outside + "/elsewhere.pcap"};
+    request.output = outside + "/twice.pcap";
+    merge_result twice;
+    const std::string twice_error = merge_captures(request, twice);
+    INFO(twice_error);
+    CHECK(twice_error.find(link) == std::string::npos);
+    CHECK(twice_error.find(dangling + ": a symbolic link to no file") != std::string::npos);
+    const auto count = [&](const std::string& what) {
+        size_t n = 0;
+        for (size_t at = twice_error.find(what); at != std::string::npos; at = twice_error.find(what, at + 1))
+            n++;
+        return n;
+    };
+    CHECK(count("s-w0-000004-20231114T221323Z.pcap:") == 1);   // under either spelling of the folder
+    CHECK(count("s-w0-000005-20231114T221324Z.pcap:") == 1);
+    CHECK(twice.packets == 7);
     request.inputs = {dir + w0, text};
     request.output = outside + "/refused.pcap";
     merge_result refused;
