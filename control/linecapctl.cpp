@@ -373,12 +373,29 @@ std::string oneshot_option_refusal(const CLI::ParseError& e, const std::string& 
         {"--worker-lcores", "", "a daemon's lcores are given when it starts"},
         {"--writer-lcores", "", "a daemon's lcores are given when it starts"},
     };
-    for (const std::string_view word : words)
+    // The engine's and the daemon's own settings, one for all its sessions.
+    static constexpr std::string_view daemon_wide[] = {
+        "--bpf-interpreter", "--bpf-jit", "--buffered-io", "--lossless", "--idle-mode", "--ring-size", "--rx-desc",
+        "--burst", "--mbufs", "--mtu", "-p", "--no-promiscuous-mode", "--control", "--out-root", "--max-sessions",
+        "--control-group", "--start", "--read-rate", "--http", "--http-token-file", "--http-cert", "--http-key",
+        "--http-client-ca", "--fleet-etcd", "--node", "--fleet-url"};
+    // -wDIR, -rFILE: a short option with its value attached, as getopt takes it.
+    const auto names = [](std::string_view word, std::string_view option, std::string_view alias) {
+        return word == option || (!alias.empty() && (word == alias || (alias.size() == 2 && word.starts_with(alias))));
+    };
+    for (const std::string_view word : words) {
+        for (const std::string_view option : daemon_wide)
+            if (word == option)
+                return fmt::format("start: {} is one of linecap's own settings, not a session's: the daemon takes it "
+                                   "when it starts, for all its sessions (linecap ... -- {} ... --control PATH) (run "
+                                   "'{}' for a session's options)",
+                                   word, word, where);
         for (const instead& i : table)
-            if (word == i.option || (!i.alias.empty() && word == i.alias))
+            if (names(word, i.option, i.alias))
                 return fmt::format("start: {} is an option of linecap's one-shot capture, not of a daemon's "
                                    "session: {} (run '{}' for a session's options)",
-                                   word, i.why, where);
+                                   word.size() > 2 && word[1] != '-' ? word.substr(0, 2) : word, i.why, where);
+    }
     return {};
 }
 

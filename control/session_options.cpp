@@ -210,6 +210,8 @@ std::string session_arguments::lay_over(json& spec)
         _file_bpf = spec["bpf"].get<std::string>();
     std::string unpaired;   // a part whose parentheses would break out of the AND
     const auto and_bpf = [&](const std::string& expression, const std::string& origin) {
+        if (expression.empty() && spec.contains("bpf"))
+            return;   // --bpf '' adds nothing to the file's
         if (spec.contains("bpf") && spec["bpf"].is_string() && !spec["bpf"].get<std::string>().empty()) {
             // "(A) and (B)" is A and B only if each pairs its own
             // parentheses: B = "tcp) or (udp" would make it "(A and tcp)

@@ -215,10 +215,15 @@ std::string parse_ip_range(std::string_view text, ip_range& r)
         const char* begin = text.data() + slash + 1;
         const char* end = text.data() + text.size();
         const auto [ptr, ec] = std::from_chars(begin, end, length);
-        if (begin == end || ec != std::errc() || ptr != end)
+        if (begin == end || ec != std::errc() || ptr != end) {
+            // The example is one the parse takes: the address's /24 (IPv6: /64), host bits cleared.
+            const unsigned example = r.family == 4 ? 24 : 64;
+            const u128 base = to_int(r.family, r.lo) & ~low_bits(width(r.family) - example);
             return fmt::format("{}: the prefix length after the / must be a whole number from 0 to {} (IPv{}), "
-                               "e.g. {}/24",
-                               text, width(r.family), r.family, addr_text);
+                               "e.g. {}/{}",
+                               text, width(r.family), r.family, format_address(r.family, from_int(r.family, base)),
+                               example);
+        }
         if (length > width(r.family))
             return fmt::format("{}: prefix length {} is too long for IPv{}: give 0 to {}", text, length, r.family,
                                width(r.family));

@@ -171,6 +171,11 @@ TEST_CASE("the options are laid over a spec file: a field given wins, bpf is AND
     CHECK(one_shot == r.parsed);
     // ... and the trailing expression is ANDed as --bpf is.
     CHECK(through_linecap({"-F", spec_file, "port", "443"}, dir + "/out").bpf == "(tcp) and (port 443)");
+    // --bpf '' adds nothing to the file's (not "(tcp) and ()").
+    CHECK(through_linecapctl({"--bpf", ""}, file).parsed.bpf == "tcp");
+    // A part that would close the AND's parentheses (an OR with everything after).
+    CHECK(through_linecapctl({"--bpf", "udp) or (icmp"}, file).error ==
+          "--bpf \"udp) or (icmp\": the \")\" at byte 3 closes no \"(\" (each part of the ANDed bpf must stand alone)");
 
     CHECK(through_linecapctl({"--port", "80"}, {{"match", json::array({json::object()})}}).error ==
           "the spec file has a \"match\" already: give the rules either there or with --port");

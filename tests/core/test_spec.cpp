@@ -103,6 +103,10 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"snaplen":"64"})") == "snaplen: \"64\" is not a whole number from 0 to 262144: write it as a number, without quotes: 64");
     CHECK(spec_error(R"({"limits":{"bytes":"10MiB"}})") == "limits.bytes: \"10MiB\" is not a whole number 1 or more: give a plain number, without a unit");
     CHECK(spec_error(R"({"limits":{"packet":5}})") == "limits.packet: unknown field: did you mean \"packets\"? (known: packets, bytes, seconds)");
+    CHECK(spec_error(R"({"match":[{"src":["10.0.0.5/x"]}]})") ==
+          "match[0].src[0]: 10.0.0.5/x: the prefix length after the / must be a whole number from 0 to 32 (IPv4), e.g. 10.0.0.0/24");
+    CHECK(spec_error(R"({"match":[{"src":["2001:db8::1/abc"]}]})") ==
+          "match[0].src[0]: 2001:db8::1/abc: the prefix length after the / must be a whole number from 0 to 128 (IPv6), e.g. 2001:db8::/64");
     CHECK(spec_error(R"({"match":[{"src":["10.0.0.0/-1"]}]})") == "match[0].src[0]: 10.0.0.0/-1: the prefix length after the / must be a whole number from 0 to 32 (IPv4), e.g. 10.0.0.0/24");
     CHECK(spec_error(R"({"format":"pcapng2"})") == "format: \"pcapng2\" is not a format (pcap, pcap-ns, pcapng)");
     CHECK(spec_error(R"({"limits":{"packets":0}})") == "limits.packets: 0 is not a whole number 1 or more");

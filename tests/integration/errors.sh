@@ -206,14 +206,23 @@ rc=0; "$LINECAPCTL" --timeout 0 ls 2>"$WORK/ctl.err" || rc=$?
 [ "$rc" = 2 ] && [ "$(head -1 "$WORK/ctl.err")" = "linecapctl: --timeout: 0 is not a duration from 0.1 s to 1 day: give seconds (90, 1.5) or a number with ms, s, m, h or d (5m, 2h)" ] ||
     fail "linecapctl --timeout 0: exit $rc, $(cat "$WORK/ctl.err")"
 # Options of the one-shot given to a daemon's session: what each is, and what a session has instead.
-for option in "-r x.pcap" "-w out" "--out=out" "-i eth0" "--idle-exit 1" "--stats-json s.json"; do
+for option in "-r x.pcap" "-w out" "-wout" "--out=out" "-i eth0" "--idle-exit 1" "--stats-json s.json"; do
     rc=0
     # shellcheck disable=SC2086 # the option and its value
     "$LINECAPCTL" start $option tcp 2>"$WORK/ctl.err" || rc=$?
     first=${option%% *}
     first=${first%%=*}
+    [ "$first" = -wout ] && first=-w
     [ "$rc" = 2 ] && [ "$(wc -l <"$WORK/ctl.err")" = 1 ] &&
         grep -q "^linecapctl: start: $first is an option of linecap's one-shot capture, not of a daemon's session: .* (run 'linecapctl start --help' for a session's options)$" "$WORK/ctl.err" ||
+        fail "linecapctl start $option: exit $rc, $(cat "$WORK/ctl.err")"
+done
+# The daemon's own settings: given when it starts, for all its sessions.
+for option in "--lossless" "--ring-size 4096" "-p" "--control /tmp/x.sock"; do
+    rc=0
+    # shellcheck disable=SC2086 # the option and its value
+    "$LINECAPCTL" start $option tcp 2>"$WORK/ctl.err" || rc=$?
+    [ "$rc" = 2 ] && grep -q "^linecapctl: start: ${option%% *} is one of linecap's own settings, not a session's: the daemon takes it when it starts" "$WORK/ctl.err" ||
         fail "linecapctl start $option: exit $rc, $(cat "$WORK/ctl.err")"
 done
 rc=0; "$LINECAPCTL" start --snaplen 2>"$WORK/ctl.err" || rc=$?
