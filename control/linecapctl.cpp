@@ -49,6 +49,7 @@
 #include "core/query_fields.h"
 #include "core/utc_time.h"
 #include "filters/bpf.h"
+#include "filters/classifier.h"
 
 namespace {
 
@@ -464,6 +465,12 @@ std::string build_spec(linecap::session_arguments& session, const std::vector<st
     linecap::session_spec parsed;
     if (std::string e = linecap::parse_session_spec(spec, parsed); !e.empty())
         return session.explain(e);
+    // Compiled as the daemon compiles it (libpcap, Hyperscan, the rules),
+    // in the one-shot's words.
+    if (std::string e = linecap::check_session_filter(parsed); !e.empty())
+        return session.explain_filter_error(e, [&](const std::string& expression) {
+            return linecap::bpf_expression::check_syntax(expression, parsed.netmask);
+        });
     return {};
 }
 

@@ -34,6 +34,7 @@
 #include "engine/pipeline.h"
 #include "engine/sessions.h"
 #include "control/stats_json.h"
+#include "query/commands.h"
 #include "query/query.h"
 #include "writers/capture_index.h"
 #include "writers/merge.h"

@@ -496,8 +496,13 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
     session_spec parsed;
     if (std::string e = parse_session_spec(spec, parsed); !e.empty())
         return refuse(session.explain(e));
+    // Compiled as a daemon compiles it (libpcap, Hyperscan, the rules), in
+    // linecapctl start's words.
+    if (std::string e = check_session_filter(parsed); !e.empty())
+        return refuse(session.explain_filter_error(e, [&](const std::string& expression) {
+            return bpf_expression::check_syntax(expression, parsed.netmask);
+        }));
     o.session = std::move(parsed);
-    o.bpf_from = session.bpf_parts();
     o.session.output.dir = out_dir;
     o.session.output.direct_io = !c.buffered;
     return parse_result::run;
@@ -651,11 +656,6 @@ std::string validate_options(engine_options& o)
     }
     if (o.session.output.dir.empty())
         return "--out (-w) DIR is required: the folder for the capture files (or run a daemon with --control)";
-    if (std::string e = check_session_filter(o.session); !e.empty())
-        return e.starts_with("bpf: ") ? explain_bpf_error(e, o.bpf_from, [&](const std::string& expression) {
-            return bpf_expression::check_syntax(expression, o.session.netmask);
-        })
-                                      : (o.filter_file.empty() ? "" : "--filter-file " + o.filter_file + ": ") + e;
     if (o.session.output.dir.empty())
         return "--out: the folder name is empty";
     if (!o.worker_lcores.empty() && o.workers != 0 && o.workers != o.worker_lcores.size())

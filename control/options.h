@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "control/bpf_parts.h"
 #include "core/spec.h"
 #include "fleet/etcd.h"
 #include "engine/config.h"
@@ -20,7 +19,6 @@ struct engine_options : engine_config {
     // session options laid over it (control/session_options.h), parsed once.
     session_spec session;
     std::string filter_file;         // a session spec in JSON (docs/filters.md)
-    bpf_parts bpf_from;              // the file's and the command line's parts of session.bpf
     std::vector<std::string> read_files;   // -r FILE (repeatable): capture files, the only source (engine/file_port.h)
     std::vector<std::string> interfaces;   // -i IFACE (repeatable): net_af_packet vdevs added to EAL's words
     double idle_exit_s = 0;          // 0: never

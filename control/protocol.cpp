@@ -98,30 +98,20 @@ std::string parse_request(std::string_view line, request& out)
         return fmt::format("\"cmd\": unknown command {} (one of {})", quote(*cmd_field), command_list());
     out.cmd = shape->cmd;
 
-    std::string expected = "cmd";
+    std::vector<std::string_view> known{"cmd"};
     if (shape->wants_id)
-        expected += ", id";
+        known.push_back("id");
     if (shape->wants_spec)
-        expected += ", spec, fleet";
+        known.insert(known.end(), {"spec", "fleet"});
     constexpr std::array<std::string_view, 5> merge_options{"since", "until", "force", "output", "format"};
     if (shape->wants_merge_options)
-        expected += ", since, until, force, output, format";
+        known.insert(known.end(), merge_options.begin(), merge_options.end());
     if (shape->wants_filter)
-        expected += ", filter, inner_host, vni";
-    for (const auto& [key, value] : j.items()) {
-        if (key == "cmd" || (key == "id" && shape->wants_id) || ((key == "spec" || key == "fleet") && shape->wants_spec) ||
-            ((key == "filter" || key == "inner_host" || key == "vni") && shape->wants_filter) ||
-            (shape->wants_merge_options && std::find(merge_options.begin(), merge_options.end(), key) != merge_options.end()))
-            continue;
-        std::vector<std::string_view> known;
-        for (size_t at = 0; at < expected.size();) {
-            const size_t comma = std::min(expected.find(", ", at), expected.size());
-            known.push_back(std::string_view(expected).substr(at, comma - at));
-            at = comma + 2;
-        }
-        return fmt::format("{}: unknown field {}{} (expected: {})", name, quote(json(key)), did_you_mean(key, known),
-                           expected);
-    }
+        known.insert(known.end(), {"filter", "inner_host", "vni"});
+    for (const auto& [key, value] : j.items())
+        if (std::find(known.begin(), known.end(), key) == known.end())
+            return fmt::format("{}: unknown field {}{} (expected: {})", name, quote(json(key)), did_you_mean(key, known),
+                               fmt::join(known, ", "));
     if (shape->wants_id) {
         const auto id = j.find("id");
         if (id == j.end())

@@ -316,6 +316,12 @@ std::string explain_bpf_error(std::string_view error, const bpf_parts& parts,
     return std::string(error);   // each compiles alone, not the two together: both are shown
 }
 
+std::string session_arguments::explain_filter_error(std::string_view error,
+                                                    const std::function<std::string(const std::string&)>& check_bpf) const
+{
+    return error.starts_with("bpf: ") ? explain_bpf_error(error, bpf_parts(), check_bpf) : explain(error);
+}
+
 std::string session_arguments::explain(std::string_view error) const
 {
     const std::pair<std::string, std::string>* best = nullptr;
@@ -335,6 +341,9 @@ std::string session_arguments::explain(std::string_view error) const
     if (!rest.starts_with(": "))
         return fmt::format("{}: {}", best->second, error);
     rest.remove_prefix(2);
+    // The size of both parts of an ANDed bpf (each may be within it alone).
+    if (best->first == "bpf" && !_file_bpf.empty() && !_command_bpf.empty())
+        return fmt::format("{} ANDed with the bpf of --filter-file {}: {}", best->second, _file, rest);
     // A word the validator shows as a JSON string is shown as it was typed
     // ("\"12abc\" is not a whole number" -> "--count: 12abc is not ..."),
     // or after the option when the message is about it ("--name \"a/b\": a

@@ -14,6 +14,7 @@
 // neither copied nor moved once add_to() has run.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -74,6 +75,13 @@ public:
 
     // Where the spec's "bpf" came from (explain_bpf_error).
     struct bpf_parts bpf_parts() const;
+
+    // A fault check_session_filter (filters/classifier.h) found in the spec
+    // build() made, named as this command line gave it: a "bpf: ..." by
+    // explain_bpf_error (check_bpf: libpcap's words for one part, or ""),
+    // the rest by explain() ("payload.patterns[0]: ..." -> "--payload ...").
+    std::string explain_filter_error(std::string_view error,
+                                     const std::function<std::string(const std::string&)>& check_bpf) const;
 
 private:
     struct option_words {

@@ -1,9 +1,10 @@
 // "did you mean ...?" for a name misspelt: a spec's field, a request's
-// field. The nearest known name by Levenshtein's distance, if it is within
-// two edits (a slip: "snapln", "srcc", "snaplenn").
+// field. The nearest known name by edit distance, if it is within two
+// edits (a slip: "snapln", "srcc", "snaplenn", "nmae", "SNAPLEN").
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,19 +13,26 @@
 
 namespace linecap {
 
-// Edits (insertions, deletions, substitutions) from `a` to `b`.
+// Edits (insertions, deletions, substitutions, and swaps of two adjacent
+// letters: "nmae") from `a` to `b`, letters compared without case
+// ("SNAPLEN"): the optimal string alignment distance.
 inline size_t edit_distance(std::string_view a, std::string_view b)
 {
-    std::vector<size_t> row(b.size() + 1);
+    const auto same = [](char x, char y) {
+        return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+    };
+    // Three rows of the table: i - 2, i - 1 and i.
+    std::vector<size_t> before(b.size() + 1), above(b.size() + 1), row(b.size() + 1);
     for (size_t j = 0; j <= b.size(); j++)
         row[j] = j;
     for (size_t i = 1; i <= a.size(); i++) {
-        size_t diagonal = row[0];
+        before.swap(above);
+        above.swap(row);
         row[0] = i;
         for (size_t j = 1; j <= b.size(); j++) {
-            const size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diagonal = above;
+            row[j] = std::min({above[j] + 1, row[j - 1] + 1, above[j - 1] + (same(a[i - 1], b[j - 1]) ? 0 : 1)});
+            if (i > 1 && j > 1 && same(a[i - 1], b[j - 2]) && same(a[i - 2], b[j - 1]))
+                row[j] = std::min(row[j], before[j - 2] + 1);
         }
     }
     return row[b.size()];

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -88,15 +89,19 @@ struct spec_value {
         const auto [ptr, ec] = std::from_chars(s.data(), end, n);
         if (ec != std::errc() || ptr == s.data())
             return {};
-        if (ptr == end)
+        // A unit after the number, a space before it or not, in any case:
+        // k, M, G, T, with an i and a B or without ("10M", "10 MB", "4kib").
+        std::string unit;
+        for (const char* c = ptr; c != end; c++)
+            if (*c != ' ')
+                unit += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+        if (unit.empty())
             return fmt::format(": write it as a number, without quotes: {}", n);
-        // A unit: k, K, M, G, T, with an i and a B or without.
-        std::string_view unit(ptr, static_cast<size_t>(end - ptr));
-        if (unit.ends_with('B'))
-            unit.remove_suffix(1);
+        if (unit.ends_with('b'))
+            unit.pop_back();
         if (unit.ends_with('i'))
-            unit.remove_suffix(1);
-        if (unit.size() > 1 || (unit.size() == 1 && std::string_view("kKMGT").find(unit[0]) == std::string_view::npos))
+            unit.pop_back();
+        if (unit.size() > 1 || (unit.size() == 1 && std::string_view("kmgt").find(unit[0]) == std::string_view::npos))
             return {};
         return ": give a plain number, without a unit";
     }
@@ -375,14 +380,20 @@ std::vector<uint8_t> parse_protocols(const spec_value& f)
     for (size_t i = 0, n = f.list("match any protocol"); i < n; i++) {
         const spec_value item = f.at(i);
         if (item.value.is_string()) {
+            const std::string& name = item.value.get_ref<const std::string&>();
+            // tcpdump's word for ICMPv6 (its primitive "icmp6") is taken too.
+            if (name == "icmp6") {
+                out.push_back(58);
+                continue;
+            }
             const auto* p = std::find_if(std::begin(ip_protocol_names), std::end(ip_protocol_names),
-                                         [&](const auto& e) { return e.name == item.value.get_ref<const std::string&>(); });
+                                         [&](const auto& e) { return e.name == name; });
             if (p == std::end(ip_protocol_names)) {
                 std::vector<std::string_view> names;
                 for (const auto& e : ip_protocol_names)
                     names.push_back(e.name);
-                item.fail(fmt::format("{} is not a protocol name ({}) or a number from 0 to 255", item.text(),
-                                      fmt::join(names, ", ")));
+                item.fail(fmt::format("{} is not a protocol name ({}) or a number from 0 to 255{}", item.text(),
+                                      fmt::join(names, ", "), did_you_mean(name, names)));
             }
             out.push_back(p->number);
         } else {

@@ -12,14 +12,12 @@
 #include <memory>
 #include <string_view>
 
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/command_line.h"
 #include "core/error_text.h"
 #include "core/human_units.h"
 #include "core/query_fields.h"
@@ -321,11 +319,13 @@ std::string run_query(const query_request& request, query_result& result)
                 return whole(fmt::format("{}: cannot open its index: {}: read whole", path, error_text(errno)));
             // A file of a running ring deleted (keep) or renamed since it
             // was opened went with its index: read whole, with no note that
-            // it has none (nor the advice to make one of a file gone).
+            // it has none (nor the advice to make one of a file gone). A
+            // file that is no capture has none either: what it is, is said.
             struct stat now{};
-            if (stat(path.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+            std::string e = whole("");
+            if (e.empty() && stat(path.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
                 unindexed.push_back(path);
-            return whole("");
+            return e;
         }
         if (struct stat st{}; fstat(index_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
             close(index_fd);
@@ -429,149 +429,6 @@ std::string run_query(const query_request& request, query_result& result)
                                                  "FILE|DIR... makes them)",
                                                  unindexed.size(), unindexed.front(), unindexed.back()));
     return error;
-}
-
-namespace {
-
-// The words an expression in tcpdump's language starts with (libpcap's
-// pcap-filter(7): its primitives' qualifiers and protocols, and `not`);
-// `(` and `!` too.
-bool is_expression_keyword(const std::string& word)
-{
-    static constexpr std::string_view keywords[] = {
-        "(", "!", "not", "dst", "src", "host", "net", "port", "portrange", "gateway", "less", "greater", "len",
-        "proto", "protochain", "ether", "fddi", "tr", "wlan", "ip", "ip6", "arp", "rarp", "decnet", "lat", "sca",
-        "moprc", "mopdl", "tcp", "udp", "icmp", "icmp6", "igmp", "igrp", "pim", "vrrp", "carp", "sctp", "ah", "esp",
-        "atalk", "aarp", "iso", "esis", "es-is", "isis", "is-is", "clnp", "stp", "ipx", "netbeui", "vlan", "mpls",
-        "pppoed", "pppoes", "geneve", "broadcast", "multicast", "inbound", "outbound", "ifindex", "link", "type",
-        "subtype", "dir", "llc", "l1", "l2", "iih", "lsp", "snp", "csnp", "psnp", "radio", "byte", "length",
-        "ppp", "slip", "addr1", "addr2", "addr3", "addr4", "ra", "ta", "direction"};
-    return std::find(std::begin(keywords), std::end(keywords), word) != std::end(keywords);
-}
-
-} // namespace
-
-int query_main(int argc, char** argv)
-{
-    CLI::App app{"linecap query: the packets of capture files that a tcpdump expression selects in a time window, in "
-                 "time order, read through each file's index (docs/query.md)",
-                 "linecap query"};
-    query_request request;
-    std::string format, since, until;
-    std::vector<std::string> words;
-    app.add_option("-o,--out", request.merge.output, "The file to write; - for standard output")
-        ->required()
-        ->type_name("FILE");
-    app.add_flag("--force", request.merge.force, "Replace the -o file if it exists");
-    // Checked by the parse every entry point shares (core/query_fields.h),
-    // not by CLI11, whose words would be this entry point's alone.
-    CLI::Option* format_option =
-        app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")->type_name("FORMAT");
-    CLI::Option* since_option = app.add_option("--since", since,
-                   "Only packets from this UTC time on: 2026-11-29T18:53:45Z, \"2026-11-29 18:53:45\", -5m or "
-                   "\"5m ago\"")
-        ->type_name("TIME");
-    CLI::Option* until_option =
-        app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
-    std::string inner, vni;
-    CLI::Option* inner_option = app.add_option("--inner-host", inner,
-                   "Only packets in a tunnel (VXLAN on 4789 or 8472, GENEVE, GRE, ERSPAN, IP-in-IP) whose innermost "
-                   "packet has a source or destination address in ADDR: an address (10.4.2.50), a prefix "
-                   "(10.4.2.0/24) or a range (10.4.2.1-10.4.2.9)")
-        ->type_name("ADDR");
-    CLI::Option* vni_option = app.add_option("--vni", vni, "Only packets whose outermost tunnel has this id (VNI, GRE key, ERSPAN session id)")
-        ->type_name("N");
-    // Not ->required(): CLI11 would say "words is required", its name for
-    // the list, not what the user must give.
-    app.add_option("words", words,
-                   "Capture files or folders (the files linecap wrote there), then the tcpdump expression")
-        ->type_name("FILE|DIR... [EXPRESSION]");
-    if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap query"))
-        return *status;
-    // -o "" (a variable never set) would be merge's default, merged.pcap
-    // beside the first input: a file nobody named.
-    if (request.merge.output.empty()) {
-        std::cerr << "linecap query: -o: empty: give the file to write, e.g. -o capture.pcap (or -o - for standard "
-                     "output)\n";
-        return 2;
-    }
-    if (words.empty()) {
-        std::cerr << "linecap query: no capture file or folder given: give them, then the expression: linecap query "
-                     "-o OUT DIR \"host 10.0.0.1\"\n";
-        return 2;
-    }
-    // The inputs are the leading words that name files or folders; the
-    // expression is the rest, as tcpdump takes it.
-    // (A path that cannot be looked at for want of permission is an input
-    // too: opening it says why. Not a word without a '/': from a folder the
-    // user may not search, every word would be one, "udp" included.)
-    // After the first (there is at least one input), a word of tcpdump's
-    // language starts the expression even where a file or folder has its
-    // name (`linecap query -o OUT DIR host 10.0.0.1` run in a folder
-    // holding one named host): ./host names that one.
-    const auto names_something = [](const std::string& word, bool first) {
-        if (!first && word.find('/') == std::string::npos && is_expression_keyword(word))
-            return false;
-        struct stat st{};
-        return lstat(word.c_str(), &st) == 0 || (errno == EACCES && word.find('/') != std::string::npos);
-    };
-    size_t first_word = 0;
-    while (first_word < words.size() && names_something(words[first_word], first_word == 0))
-        first_word++;
-    request.merge.inputs.assign(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(first_word));
-    for (size_t i = first_word; i < words.size(); i++)
-        request.expression += (i == first_word ? "" : " ") + words[i];
-    if (request.merge.inputs.empty()) {
-        std::cerr << fmt::format("linecap query: {}: no such file or folder; give the capture files or folders "
-                                 "first, then the expression: linecap query -o OUT DIR \"host 10.0.0.1\"\n",
-                                 words.front());
-        return 2;
-    }
-    // Given empty is not left out: --until "" is a mistake (a variable
-    // that was never set), refused as every entry point refuses it.
-    const auto given = [](const CLI::Option* option, const std::string& text) {
-        return option->count() > 0 ? std::optional<std::string>(text) : std::nullopt;
-    };
-    query_fields fields;
-    if (std::string e = parse_query_fields({.since = given(since_option, since),
-                                            .until = given(until_option, until),
-                                            .format = given(format_option, format),
-                                            .inner_host = given(inner_option, inner),
-                                            .vni = given(vni_option, vni)},
-                                           field_spelling::option, utc_now_ns(), fields);
-        !e.empty()) {
-        std::cerr << "linecap query: " << e << "\n";
-        return 2;
-    }
-    request.merge.since_ns = fields.since_ns;
-    request.merge.until_ns = fields.until_ns;
-    request.merge.format = fields.format;
-    request.inner = fields.inner_host;
-    request.vni = fields.vni;
-    query_result result;
-    const std::string error = run_query(request, result);
-    for (const std::string& note : result.merge.notes)
-        std::cerr << "linecap query: note: " << note << "\n";
-    if (!error.empty()) {
-        // An input misspelt after the first is read as the expression's
-        // start: say so when that word looks like a file's name.
-        std::string hint;
-        if (result.expression_refused && first_word < words.size()) {
-            const std::string& word = words[first_word];
-            const size_t dot = word.rfind('.');
-            if (word.find('/') != std::string::npos ||
-                (dot != std::string::npos && dot + 1 < word.size() &&
-                 std::isalpha(static_cast<unsigned char>(word[dot + 1]))))
-                hint = fmt::format(" (\"{}\", read as its first word, is no file or folder)", word);
-        }
-        std::cerr << "linecap query: " << error << hint << "\n";
-        return result.expression_refused ? 2 : 1;   // an expression tcpdump refuses is the command line's fault
-    }
-    std::cerr << "linecap query: "
-              << query_summary(result.merge.packets, result.merge.files, result.merge.output, result.bytes_read,
-                               result.capture_bytes, result.chunks_read, result.chunks)
-              << "\n";
-    return 0;
 }
 
 } // namespace linecap

@@ -90,9 +90,4 @@ std::string check_query_expression(const std::string& expression, int linktype =
 // what could be read, when an input could not be read to its end).
 std::string run_query(const query_request& request, query_result& result);
 
-// `linecap query ...`: parses argv (argv[0] is "query"), queries, prints a
-// summary or one error. Returns the exit status: 0, 1 (a failure while
-// reading or writing), 2 (the command line).
-int query_main(int argc, char** argv);
-
 } // namespace linecap

@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <roaring/roaring.h>
@@ -20,7 +19,6 @@
 #include <zlib.h>
 
 #include "core/capture_format.h"
-#include "core/command_line.h"
 #include "core/error_text.h"
 #include "core/tunnel.h"
 #include "core/write_all.h"
@@ -1518,96 +1516,6 @@ std::string index_capture_file(const std::string& path, const std::string& index
     // What follows the last record (a damaged record, half of one) is not
     // covered: a query reads it, and says what it finds there.
     return refused_by_whole_read.empty() ? framer.error() : refused_by_whole_read;
-}
-
-int index_main(int argc, char** argv)
-{
-    CLI::App app{"Writes the index (FILE.idx) of each capture file named, or of each capture file linecap wrote in "
-                 "each folder named, for `linecap query` (docs/query.md).",
-                 "linecap index"};
-    std::vector<std::string> inputs;
-    uint64_t chunk_bytes = index_chunk_bytes;
-    app.add_option("inputs", inputs, "capture files, or folders of them")->required();
-    app.add_option("--chunk-bytes", chunk_bytes, "bytes of capture file per index chunk (default 16777216, as the writers index)")
-        ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 32));
-    if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap index"))
-        return *status;
-    std::vector<std::string> files;
-    for (const std::string& in : inputs) {
-        std::error_code ec;
-        if (!std::filesystem::is_directory(in, ec)) {
-            files.push_back(in);
-            continue;
-        }
-        std::vector<std::string> names;
-        for (const auto& e : std::filesystem::directory_iterator(in, ec))
-            if (is_writer_file_name(e.path().filename().string()))
-                names.push_back(e.path().string());
-        if (ec) {
-            fmt::print(stderr, "linecap index: {}: cannot list the folder: {}\n", in, ec.message());
-            return 1;
-        }
-        std::sort(names.begin(), names.end());
-        if (names.empty())
-            fmt::print(stderr, "linecap index: {}: no capture files written by linecap in this folder\n", in);
-        files.insert(files.end(), names.begin(), names.end());
-    }
-    // Each file's index is work of its own: on every CPU at once (a ring of
-    // 1 GB files indexes at some 250 MB/s a CPU), reported in the order
-    // given, each as soon as it and those before it are done.
-    struct outcome {
-        index_build_result r;
-        std::string error;
-        bool done = false;
-    };
-    std::vector<outcome> outcomes(files.size());
-    std::mutex mutex;
-    std::condition_variable done;
-    std::atomic<size_t> next{0};
-    const auto work = [&] {
-        for (size_t i; (i = next.fetch_add(1)) < files.size();) {
-            outcome o;
-            if (!files[i].ends_with(".part"))
-                o.error = index_capture_file(files[i], index_name_of(files[i]), chunk_bytes, o.r);
-            const std::lock_guard lock(mutex);
-            outcomes[i] = std::move(o);
-            outcomes[i].done = true;
-            done.notify_all();
-        }
-    };
-    std::vector<std::thread> pool;
-    const size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), files.size());
-    for (size_t t = 0; t < threads; t++)
-        pool.emplace_back(work);
-    int status = 0;
-    for (size_t i = 0; i < files.size(); i++) {
-        const std::string& file = files[i];
-        {
-            std::unique_lock lock(mutex);
-            done.wait(lock, [&] { return outcomes[i].done; });
-        }
-        if (file.ends_with(".part")) {
-            fmt::print(stderr, "linecap index: {}: being written (or left by a crash): its writer indexes it\n", file);
-            continue;
-        }
-        const index_build_result& r = outcomes[i].r;
-        const std::string& e = outcomes[i].error;
-        const std::string index_path = index_name_of(file);
-        if (!e.empty() && r.index_bytes == 0) {
-            fmt::print(stderr, "linecap index: {}\n", e);
-            status = 1;
-            continue;
-        }
-        if (!e.empty())
-            fmt::print(stderr, "linecap index: {}\n", e);
-        fmt::print("{}: {} packets in {} chunk{}, {} bytes of index ({:.3f}% of the file)\n", index_path, r.packets,
-                   r.chunks, r.chunks == 1 ? "" : "s", r.index_bytes,
-                   r.capture_bytes == 0 ? 0.0 : 100.0 * static_cast<double>(r.index_bytes) / static_cast<double>(r.capture_bytes));
-        std::fflush(stdout);
-    }
-    for (std::thread& t : pool)
-        t.join();
-    return status;
 }
 
 } // namespace linecap

@@ -487,9 +487,4 @@ struct index_build_result {
 std::string index_capture_file(const std::string& path, const std::string& index_path, uint64_t chunk_bytes,
                                index_build_result& result, int dir_fd = AT_FDCWD);
 
-// `linecap index FILE|DIR...`: parses argv (argv[0] is "index"), indexes
-// the files on every CPU at once, prints a summary or one error per file,
-// in the order given. Returns the exit status.
-int index_main(int argc, char** argv);
-
 } // namespace linecap

@@ -323,6 +323,22 @@ struct capture_reader::wiretap_source {
         if (wth != nullptr)
             wtap_close(wth);
     }
+    // The next record into rec and buf: true, or false at the end (`error`
+    // empty) or on an error (`error` says what, wiretap's words).
+    bool read(std::string& error)
+    {
+        int err = 0;
+        gchar* err_info = nullptr;
+        gint64 data_offset = 0;
+        wtap_rec_reset(&rec);
+        if (wtap_read(wth, &rec, &buf, &err, &err_info, &data_offset))
+            return true;
+        error = err == 0 ? "" : wtap_strerror(err);
+        if (err_info != nullptr)
+            error += fmt::format(" ({})", err_info);
+        g_free(err_info);
+        return false;
+    }
 };
 
 capture_reader::capture_reader() = default;
@@ -790,11 +806,14 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
 bool capture_reader::read_whole_from_here()
 {
     // A finished pcapng file read by ranges is read whole by Wireshark's
-    // reader when it is not (open_descriptor). libpcap refuses records that
-    // reader takes (a packet longer than its interface's snap length:
-    // "invalid packet capture length"), so a query's answer would depend on
-    // whether the index ruled that record's chunk out. From the record
-    // libpcap refused on, the file is read as a whole read reads it: past
+    // reader when it is not (open_descriptor). The two readers judge some
+    // records differently, so a query's answer would depend on whether the
+    // index ruled their chunks out. Two cases switch to the whole read:
+    // - libpcap refuses a record that reader takes (a packet longer than
+    //   its interface's snap length: "invalid packet capture length");
+    // - a packet lies past the index's end (open_ranges' whole_from):
+    //   `linecap index` stopped before a record Wireshark's reader refuses.
+    // From that record on, the file is read as a whole read reads it: past
     // the records before it, by the same reader, whose verdict on it and
     // on the rest (its error, with its place in the file) is the whole
     // read's.
@@ -822,19 +841,12 @@ bool capture_reader::read_whole_from_here()
     _whole_from_packets = _packets;
     for (uint64_t skipped = 0; skipped < records_before;) {
         const int64_t offset = wtap_read_so_far(w.wth);
-        int err = 0;
-        gchar* err_info = nullptr;
-        gint64 data_offset = 0;
-        wtap_rec_reset(&w.rec);
-        if (!wtap_read(w.wth, &w.rec, &w.buf, &err, &err_info, &data_offset)) {
+        std::string what;
+        if (!w.read(what)) {
             // Records the ranges read whole cannot be read again: said
             // where, as a whole read would say it (or the file ended early).
-            std::string what = err == 0 ? "the file ends before it (it was cut since)" : wtap_strerror(err);
-            if (err_info != nullptr)
-                what += fmt::format(" ({})", err_info);
-            g_free(err_info);
             _whole_from_record = skipped;
-            stop(what, offset);
+            stop(what.empty() ? "the file ends before it (it was cut since)" : what, offset);
             return true;
         }
         skipped += w.rec.rec_type == REC_TYPE_PACKET ? 1 : 0;
@@ -848,19 +860,9 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
     wiretap_source& w = *_wiretap;
     for (;;) {
         const int64_t offset = wtap_read_so_far(w.wth);
-        int err = 0;
-        gchar* err_info = nullptr;
-        gint64 data_offset = 0;
-        wtap_rec_reset(&w.rec);
-        if (!wtap_read(w.wth, &w.rec, &w.buf, &err, &err_info, &data_offset)) {
-            if (err == 0)
-                return read_status::end;
-            std::string what = wtap_strerror(err);
-            if (err_info != nullptr)
-                what += fmt::format(" ({})", err_info);
-            g_free(err_info);
-            return stop(what, offset);
-        }
+        std::string what;
+        if (!w.read(what))
+            return what.empty() ? read_status::end : stop(what, offset);
         if (w.rec.rec_type != REC_TYPE_PACKET)
             continue;
         const wtap_packet_header& p = w.rec.rec_header.packet_header;

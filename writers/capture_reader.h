@@ -142,8 +142,8 @@ private:
     std::string ended_before_first_record(const std::string& why);
     read_status next_from_libpcap(capture_record& record);
     read_status next_from_wiretap(capture_record& record);
-    // Read by ranges, libpcap refused a record: reads the file whole from
-    // it on, as a whole read would. Whether it could (then error() is set if
+    // Read by ranges, libpcap refused a record or a packet lies past the
+    // index's end: reads the file whole from it on, as a whole read would. Whether it could (then error() is set if
     // the records before it could not be read again).
     bool read_whole_from_here();
     read_status finish(capture_record& record);

@@ -16,11 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <pcap/pcap.h>
 
-#include "core/command_line.h"
 #include "core/human_units.h"
 #include "core/query_fields.h"
 #include "core/utc_time.h"
@@ -574,64 +572,6 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
                                                          count_of(result.packets, "packet", "packets"), output);
     }
     return {};
-}
-
-int merge_main(int argc, char** argv)
-{
-    CLI::App app{"linecap merge: captures merged into one file in timestamp order", "linecap merge"};
-    merge_request request;
-    std::string format, since, until;
-    CLI::Option* out_option =
-        app.add_option("-o,--out", request.output,
-                       "The merged file; - for standard output (default: merged.<ext> beside the first input)")
-            ->type_name("FILE");
-    app.add_flag("--force", request.force, "Replace the -o file if it exists");
-    // Checked by the parse every entry point shares (core/query_fields.h).
-    CLI::Option* format_option =
-        app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")->type_name("FORMAT");
-    CLI::Option* since_option =
-        app.add_option("--since", since, "Only packets from this UTC time on: 2026-11-29T18:53:45Z, \"2026-11-29 "
-                                         "18:53:45\", or -5m (5 minutes ago)")
-            ->type_name("TIME");
-    CLI::Option* until_option =
-        app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
-    app.add_option("inputs", request.inputs,
-                   "Capture files (.pcap, .pcapng, .part) or folders of them (the files linecap wrote there)")
-        ->required()
-        ->type_name("FILE|DIR");
-    if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap merge"))
-        return *status;
-    // -o "" (a variable never set) is no request for the default name.
-    if (out_option->count() > 0 && request.output.empty()) {
-        std::cerr << "linecap merge: -o: empty: give the file to write, e.g. -o capture.pcap (or -o - for standard "
-                     "output; leave -o out for merged.<ext> beside the first input)\n";
-        return 2;
-    }
-    const auto given = [](const CLI::Option* option, const std::string& text) {
-        return option->count() > 0 ? std::optional<std::string>(text) : std::nullopt;   // "" given is a mistake
-    };
-    query_fields fields;
-    if (std::string e = parse_query_fields({.since = given(since_option, since), .until = given(until_option, until),
-                                            .format = given(format_option, format)},
-                                           field_spelling::option, utc_now_ns(), fields);
-        !e.empty()) {
-        std::cerr << "linecap merge: " << e << "\n";
-        return 2;
-    }
-    request.since_ns = fields.since_ns;
-    request.until_ns = fields.until_ns;
-    request.format = fields.format;
-    merge_result result;
-    const std::string error = merge_captures(request, result);
-    for (const std::string& note : result.notes)
-        std::cerr << "linecap merge: note: " << note << "\n";
-    if (!error.empty()) {
-        std::cerr << "linecap merge: " << error << "\n";
-        return 1;
-    }
-    std::cerr << fmt::format("linecap merge: {} from {} into {}\n", count_of(result.packets, "packet", "packets"),
-                             count_of(result.files, "file", "files"), result.output == "-" ? "standard output" : result.output);
-    return 0;
 }
 
 } // namespace linecap

@@ -119,8 +119,4 @@ struct merge_sink {
 std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, const merge_sink& out,
                           merge_result& result, bool& attached);
 
-// `linecap merge ...`: parses argv (argv[0] is "merge"), merges, prints a
-// summary or one error. Returns the exit status.
-int merge_main(int argc, char** argv);
-
 } // namespace linecap

@@ -77,7 +77,21 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"match":[{"src":[]}]})") == "match[0].src: empty list: leave the field out to match any address");
     CHECK(spec_error(R"({"match":[{"src":"10.0.0.1"}]})") == "match[0].src: expected a list, got \"10.0.0.1\"");
     CHECK(spec_error(R"({"match":[{"protocols":["tcpp"]}]})") ==
-          "match[0].protocols[0]: \"tcpp\" is not a protocol name (tcp, udp, icmp, icmpv6, sctp, gre, esp, ah) or a number from 0 to 255");
+          "match[0].protocols[0]: \"tcpp\" is not a protocol name (tcp, udp, icmp, icmpv6, sctp, gre, esp, ah) or a number from 0 to 255: did you mean \"tcp\"?");
+    CHECK(spec_error(R"({"match":[{"protocols":["icmpv7"]}]})") ==
+          "match[0].protocols[0]: \"icmpv7\" is not a protocol name (tcp, udp, icmp, icmpv6, sctp, gre, esp, ah) or a number from 0 to 255: did you mean \"icmpv6\"?");
+    CHECK(spec_error(R"({"match":[{"protocols":["nfs"]}]})") ==
+          "match[0].protocols[0]: \"nfs\" is not a protocol name (tcp, udp, icmp, icmpv6, sctp, gre, esp, ah) or a number from 0 to 255");
+    // tcpdump's word for ICMPv6.
+    {
+        session_spec icmp6;
+        REQUIRE(parse_session_spec_text(R"({"match":[{"protocols":["icmp6"]}]})", icmp6) == "");
+        CHECK(icmp6.match.at(0).protocols == std::vector<uint8_t>{58});
+    }
+    // A swap of two letters, and a name in capitals, are slips too.
+    CHECK(spec_error(R"({"nmae":"x"})").starts_with("nmae: unknown field: did you mean \"name\"?"));
+    CHECK(spec_error(R"({"bfp":"tcp"})").starts_with("bfp: unknown field: did you mean \"bpf\"?"));
+    CHECK(spec_error(R"({"SNAPLEN":64})").starts_with("SNAPLEN: unknown field: did you mean \"snaplen\"?"));
     CHECK(spec_error(R"({"match":[{"protocols":[256]}]})") == "match[0].protocols[0]: 256 is not a whole number from 0 to 255");
     CHECK(spec_error(R"({"match":[{"tcp_flags":{"any":["syn","bogus"]}}]})") ==
           "match[0].tcp_flags.any[1]: \"bogus\" is not a TCP flag (fin syn rst psh ack urg ece cwr)");
@@ -102,6 +116,10 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
     CHECK(spec_error(R"({"snaplen":300000})") == "snaplen: 300000 is not a whole number from 0 to 262144");
     CHECK(spec_error(R"({"snaplen":"64"})") == "snaplen: \"64\" is not a whole number from 0 to 262144: write it as a number, without quotes: 64");
     CHECK(spec_error(R"({"limits":{"bytes":"10MiB"}})") == "limits.bytes: \"10MiB\" is not a whole number 1 or more: give a plain number, without a unit");
+    CHECK(spec_error(R"({"limits":{"bytes":"10 MB"}})") == "limits.bytes: \"10 MB\" is not a whole number 1 or more: give a plain number, without a unit");
+    CHECK(spec_error(R"({"limits":{"bytes":"10mb"}})") == "limits.bytes: \"10mb\" is not a whole number 1 or more: give a plain number, without a unit");
+    CHECK(spec_error(R"({"limits":{"bytes":"10 "}})") == "limits.bytes: \"10 \" is not a whole number 1 or more: write it as a number, without quotes: 10");
+    CHECK(spec_error(R"({"limits":{"bytes":"10 apples"}})") == "limits.bytes: \"10 apples\" is not a whole number 1 or more");
     CHECK(spec_error(R"({"limits":{"packet":5}})") == "limits.packet: unknown field: did you mean \"packets\"? (known: packets, bytes, seconds)");
     CHECK(spec_error(R"({"match":[{"src":["10.0.0.5/x"]}]})") ==
           "match[0].src[0]: 10.0.0.5/x: the prefix length after the / must be a whole number from 0 to 32 (IPv4), e.g. 10.0.0.0/24");

@@ -733,7 +733,8 @@ TEST_CASE("fleet: a node runs a fleet session to its end time, or to the spec's 
     }
     for (const auto& [id, limit] : limits) {
         INFO(id);
-        REQUIRE(wait_for([&] { return daemon.spec_of(id).has_value(); }, 5000ms));
+        const std::string& name = id;   // (clang 14 lambdas cannot capture a structured binding)
+        REQUIRE(wait_for([&] { return daemon.spec_of(name).has_value(); }, 5000ms));
         const nlohmann::json seconds = (*daemon.spec_of(id))["limits"]["seconds"];
         if (id.ends_with("sooner")) {
             CHECK(seconds == limit);

@@ -200,6 +200,17 @@ same_words --bpf 'tcp' 'port 80'
 printf '%s' '{"bpf":"host 10.0.0.1"}' >"$WORK/host-bpf.json"
 same_words -F "$WORK/host-bpf.json" 'tcp) or (udp'
 same_words -F "$WORK/host-bpf.json" --bpf 'udp) or (icmp'
+# What only compiling finds: libpcap's, Hyperscan's and the rules' refusals,
+# named by the option that gave them.
+same_words --payload '(ab'
+same_words 'tcp port'
+same_words -F "$WORK/host-bpf.json" 'tcp port'
+# Two parts within the size limit alone, over it ANDed.
+terms=$(printf 'port %d or ' $(seq 1 80)); terms="${terms% or }"
+printf '{"bpf":"%s"}' "$terms" >"$WORK/long-bpf.json"
+same_words -F "$WORK/long-bpf.json" "$terms"
+grep -q "^linecap: the filter expression ANDed with the bpf of --filter-file $WORK/long-bpf.json: the expression has 160 terms" "$WORK/one.err" ||
+    fail "ANDed parts over the limit: $(cat "$WORK/one.err")"
 
 note "linecapctl's command-line mistakes: one line in the one-shot's shape, and where to look"
 rc=0; "$LINECAPCTL" --timeout 0 ls 2>"$WORK/ctl.err" || rc=$?

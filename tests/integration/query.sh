@@ -344,6 +344,8 @@ rc=0; "$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring" "port 53"
 [ "$rc" = 1 ] && grep -qF "$ring/q-w0-000008-20231114T221419Z.pcap: a symbolic link: not followed in a folder" "$WORK/q.err" &&
     grep -qF "$ring/q-w0-000009-20231114T221420Z.pcap: not a capture file" "$WORK/q.err" &&
     grep -qF "it is incomplete" "$WORK/q.err" || fail "a link and a text file in the ring: exit $rc, $(cat "$WORK/q.err")"
+# What the text file is, is said; not that it has no index.
+! grep -q "no index" "$WORK/q.err" || fail "a text file in the ring noted as having no index: $(cat "$WORK/q.err")"
 "$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a link and a text file in the ring: $(cat "$WORK/cmp.out")"
 rm "$ring/q-w0-000008-20231114T221419Z.pcap" "$ring/q-w0-000009-20231114T221420Z.pcap"
 # A link to a file of the ring itself loses nothing: no error.

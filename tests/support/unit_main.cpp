@@ -1,4 +1,6 @@
 #include <cstdlib>
+#include <sched.h>
+#include <string>
 #include <filesystem>
 #include <cstring>
 #include <stdexcept>
@@ -64,9 +66,21 @@ int main(int argc, char** argv)
 {
     // EAL without hugepages, PCI, a shared config or a telemetry socket
     // (every unit-test process would take /var/run/dpdk/rte's): runs
-    // anywhere, side by side.
+    // anywhere, side by side. Lcore 0 floats over every CPU this process
+    // may use ("0@(0,1)"), not pinned to CPU 0 as "-l 0" would pin it:
+    // processes run side by side (tests/meson.build) would share one CPU.
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    std::string lcores = "0@(";
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0)
+        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET(cpu, &cpus))
+                lcores += std::to_string(cpu) + ",";
+    lcores.back() = ')';
+    if (lcores == "0@)")
+        lcores = "0";
     const char* eal_argv[] = {"linecap-unit", "--no-huge", "-m", "1024", "--no-pci", "--no-shconf",
-                              "--no-telemetry", "-l", "0", "--log-level", "lib.*:error", nullptr};
+                              "--no-telemetry", "--lcores", lcores.c_str(), "--log-level", "lib.*:error", nullptr};
     int eal_argc = static_cast<int>(sizeof eal_argv / sizeof eal_argv[0]) - 1;
     if (rte_eal_init(eal_argc, const_cast<char**>(eal_argv)) < 0) {
         fprintf(stderr, "unit tests: EAL init failed: %s\n", rte_strerror(rte_errno));
