@@ -465,8 +465,13 @@ std::string build_spec(linecap::session_arguments& session, const std::vector<st
     linecap::session_spec parsed;
     if (std::string e = linecap::parse_session_spec(spec, parsed); !e.empty())
         return session.explain(e);
-    // Compiled as the daemon compiles it (libpcap, Hyperscan, the rules),
-    // in the one-shot's words.
+    // The payload patterns and the rules compiled as the daemon compiles
+    // them (Hyperscan, the rule classifier), in the one-shot's words. Not
+    // the expression: libpcap resolves the host names in it as it compiles
+    // (`host db.example`), and the daemon's resolver (a fleet's nodes') is
+    // the one that counts, not this machine's; its refusal is explained
+    // when it comes (explain_refusal).
+    parsed.bpf.clear();
     if (std::string e = linecap::check_session_filter(parsed); !e.empty())
         return session.explain_filter_error(e, [&](const std::string& expression) {
             return linecap::bpf_expression::check_syntax(expression, parsed.netmask);

@@ -35,9 +35,6 @@
 #include "engine/sessions.h"
 #include "control/stats_json.h"
 #include "query/commands.h"
-#include "query/query.h"
-#include "writers/capture_index.h"
-#include "writers/merge.h"
 
 using namespace linecap;
 

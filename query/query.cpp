@@ -6,8 +6,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <filesystem>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <string_view>

@@ -1,14 +1,8 @@
 #include "writers/capture_index.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <cstring>
-#include <filesystem>
-#include <iostream>
 
 #include <fcntl.h>
 #include <fmt/format.h>

@@ -143,8 +143,9 @@ private:
     read_status next_from_libpcap(capture_record& record);
     read_status next_from_wiretap(capture_record& record);
     // Read by ranges, libpcap refused a record or a packet lies past the
-    // index's end: reads the file whole from it on, as a whole read would. Whether it could (then error() is set if
-    // the records before it could not be read again).
+    // index's end: reads the file whole from it on, as a whole read would.
+    // Whether it could (then error() is set if the records before it could
+    // not be read again).
     bool read_whole_from_here();
     read_status finish(capture_record& record);
     read_status stop(const std::string& what, int64_t offset);   // offset -1: unknown (a pipe)

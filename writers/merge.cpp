@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <filesystem>
-#include <iostream>
 #include <chrono>
 #include <memory>
 #include <queue>

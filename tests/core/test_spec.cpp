@@ -82,12 +82,14 @@ TEST_CASE("each kind of bad spec gets its message, naming the field")
           "match[0].protocols[0]: \"icmpv7\" is not a protocol name (tcp, udp, icmp, icmpv6, sctp, gre, esp, ah) or a number from 0 to 255: did you mean \"icmpv6\"?");
     CHECK(spec_error(R"({"match":[{"protocols":["nfs"]}]})") ==
           "match[0].protocols[0]: \"nfs\" is not a protocol name (tcp, udp, icmp, icmpv6, sctp, gre, esp, ah) or a number from 0 to 255");
-    // tcpdump's word for ICMPv6.
+    // tcpdump's word for ICMPv6, and icmpv4 beside icmpv6.
     {
-        session_spec icmp6;
-        REQUIRE(parse_session_spec_text(R"({"match":[{"protocols":["icmp6"]}]})", icmp6) == "");
-        CHECK(icmp6.match.at(0).protocols == std::vector<uint8_t>{58});
+        session_spec icmp;
+        REQUIRE(parse_session_spec_text(R"({"match":[{"protocols":["icmp6", "icmpv4"]}]})", icmp) == "");
+        CHECK(icmp.match.at(0).protocols == std::vector<uint8_t>{58, 1});
     }
+    CHECK(spec_error(R"({"match":[{"protocols":["ICMP6"]}]})") ==
+          "match[0].protocols[0]: \"ICMP6\" is not a protocol name (tcp, udp, icmp, icmpv6, sctp, gre, esp, ah) or a number from 0 to 255: did you mean \"icmp6\"?");
     // A swap of two letters, and a name in capitals, are slips too.
     CHECK(spec_error(R"({"nmae":"x"})").starts_with("nmae: unknown field: did you mean \"name\"?"));
     CHECK(spec_error(R"({"bfp":"tcp"})").starts_with("bfp: unknown field: did you mean \"bpf\"?"));

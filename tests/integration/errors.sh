@@ -200,11 +200,10 @@ same_words --bpf 'tcp' 'port 80'
 printf '%s' '{"bpf":"host 10.0.0.1"}' >"$WORK/host-bpf.json"
 same_words -F "$WORK/host-bpf.json" 'tcp) or (udp'
 same_words -F "$WORK/host-bpf.json" --bpf 'udp) or (icmp'
-# What only compiling finds: libpcap's, Hyperscan's and the rules' refusals,
-# named by the option that gave them.
+# What only compiling finds: Hyperscan's refusal, named by the option that
+# gave it (an expression is compiled by the daemon, whose resolver counts:
+# docs/control.md).
 same_words --payload '(ab'
-same_words 'tcp port'
-same_words -F "$WORK/host-bpf.json" 'tcp port'
 # Two parts within the size limit alone, over it ANDed.
 terms=$(printf 'port %d or ' $(seq 1 80)); terms="${terms% or }"
 printf '{"bpf":"%s"}' "$terms" >"$WORK/long-bpf.json"
