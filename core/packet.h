@@ -150,7 +150,7 @@ inline transport_view no_payload(uint8_t present, uint32_t len)
 // Ports, flags and payload bounds of the transport header at `l4`, in an IP
 // packet that ends at `ip_end` (no_declared_end: unknown); `len` is the
 // bytes there that are the IP packet's.
-inline transport_view parse_l4(const uint8_t* data, uint32_t len, uint32_t l4, bool first_fragment,
+[[gnu::always_inline]] inline transport_view parse_l4(const uint8_t* data, uint32_t len, uint32_t l4, bool first_fragment,
                                uint8_t proto, uint8_t present, uint32_t ip_end)
 {
     transport_view t;
@@ -160,6 +160,22 @@ inline transport_view parse_l4(const uint8_t* data, uint32_t len, uint32_t l4, b
     if (!first_fragment || !(present & have_proto))
         return t;
     t.present |= have_transport;
+    if (__builtin_expect(l4 + 14 <= len, 1)) {
+        // Every field below is there: the same result with no branch on the
+        // protocol, which on mixed traffic the CPU cannot guess (TCP, UDP
+        // and ICMP in turn). The bytes of a protocol without them are read
+        // and dropped by the masks.
+        const bool tcp = proto == 6, udp = proto == 17;
+        const uint32_t with_ports = 0u - static_cast<uint32_t>(tcp | udp | (proto == 132));
+        const uint32_t is_tcp = 0u - static_cast<uint32_t>(tcp);
+        std::memcpy(&t.ports, data + l4, 4);
+        t.ports &= with_ports;
+        t.present |= static_cast<uint8_t>(((have_src_port | have_dst_port) & with_ports) | (have_tcp_flags & is_tcp));
+        t.tcp_flags = static_cast<uint8_t>(data[l4 + 13] & is_tcp);
+        const uint32_t tcp_header = (data[l4 + 12] >> 4) * 4u;
+        t.payload_offset = l4 + (tcp_header & is_tcp) + (8u & (0u - static_cast<uint32_t>(udp)));
+        return t;
+    }
     if (has_ports(proto)) {
         if (l4 + 4 <= len) {
             std::memcpy(&t.ports, data + l4, 4);
@@ -191,129 +207,143 @@ inline void store_transport(const transport_view& t, uint8_t address_words, pack
     f.payload_end = t.payload_end;
 }
 
-// The IP header of ethertype `type` at `l3`, and what follows it. The
-// payload's end is never past `limit`: the end of the packet around an
-// inner packet, no_declared_end for a frame.
+// The IPv4 header at `l3`, and what follows it. The payload's end is never
+// past `limit`: the end of the packet around an inner packet,
+// no_declared_end for a frame.
+inline void parse_ipv4(const uint8_t* data, uint32_t len, uint32_t l3, uint32_t limit, packet_fields& f)
+{
+    f.family = 4;
+    uint8_t present = 0, proto = 0;
+    uint32_t src = 0, dst = 0;
+    bool first_fragment;
+    uint32_t header;                      // IHL, in bytes
+    uint32_t ip_end = no_declared_end;    // l3 + the total length
+    if (__builtin_expect(l3 + 20 <= len, 1)) {
+        // The whole fixed header, its first 8 bytes in one load (so the
+        // total length costs the outer pass next to nothing), read as
+        // the little-endian word it is on every machine DPDK builds for here.
+        static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
+        uint64_t head;
+        std::memcpy(&head, data + l3, 8);
+        header = (head & 0x0f) * 4u;
+        ip_end = l3 + __builtin_bswap16(static_cast<uint16_t>(head >> 16));
+        first_fragment = (__builtin_bswap16(static_cast<uint16_t>(head >> 48)) & 0x1fff) == 0;
+        proto = data[l3 + 9];
+        std::memcpy(&src, data + l3 + 12, 4);
+        std::memcpy(&dst, data + l3 + 16, 4);
+        present = have_proto | have_src | have_dst;
+    } else {
+        if (l3 + 10 <= len) {
+            proto = data[l3 + 9];
+            present |= have_proto;
+        }
+        if (l3 + 16 <= len) {
+            std::memcpy(&src, data + l3 + 12, 4);
+            present |= have_src;
+        }
+        first_fragment = l3 + 8 <= len && (load16(data + l3 + 6) & 0x1fff) == 0;
+        header = l3 < len ? (data[l3] & 0x0f) * 4u : 0u;
+        if (l3 + 4 <= len)
+            ip_end = l3 + load16(data + l3 + 2);
+    }
+    const uint32_t l4 = l3 + header;
+    // Only a length that ends before the bytes parsed changes what is
+    // read: it bounds them (padding follows) if it can be a length, and
+    // bounds nothing otherwise (declared_ip_length's rule). One past them
+    // is kept unchecked: a length that cannot be (under 20 bytes, or
+    // under the header's) is past them only in a packet that ends inside
+    // its IP header, which has nothing behind it to bound.
+    uint32_t end = len;
+    if (__builtin_expect(ip_end < len, 0)) {
+        if (ip_end >= l3 + 20 && ip_end >= l4)
+            end = ip_end;
+        else
+            ip_end = no_declared_end;
+    }
+    const transport_view t =
+        parse_l4(data, end, l4, first_fragment, proto, present, std::min(ip_end, limit));
+    f.proto = proto;
+    std::memcpy(f.src, &src, 4);
+    std::memcpy(f.dst, &dst, 4);
+    store_transport(t, 0, f);
+}
+
+// The IPv6 header at `l3`, its extension headers and what follows them;
+// `limit` as for parse_ipv4.
+inline void parse_ipv6(const uint8_t* data, uint32_t len, uint32_t l3, uint32_t limit, packet_fields& f)
+{
+    f.family = 6;
+    // libpcap matches an IPv6 prefix against the 32-bit words it covers
+    // only, so a packet cut inside an address still matches a short
+    // prefix; the words that are there are recorded for the same reason.
+    std::memset(f.src, 0, sizeof f.src);
+    std::memset(f.dst, 0, sizeof f.dst);
+    uint8_t words = 0, present = 0;
+    for (unsigned k = 0; k < 4; k++) {
+        if (l3 + 8 + 4 * k + 4 <= len) {
+            std::memcpy(f.src + 4 * k, data + l3 + 8 + 4 * k, 4);
+            words |= static_cast<uint8_t>(1u << k);
+        }
+        if (l3 + 24 + 4 * k + 4 <= len) {
+            std::memcpy(f.dst + 4 * k, data + l3 + 24 + 4 * k, 4);
+            words |= static_cast<uint8_t>(0x10u << k);
+        }
+    }
+    if (l3 + 24 <= len)
+        present |= have_src;
+    if (l3 + 40 <= len)
+        present |= have_dst;
+    if (l3 + 7 > len) {
+        store_transport(no_payload(present, len), words, f);
+        return;
+    }
+    // The extension headers and the transport header are read within
+    // the payload length (ip_end is past the fixed header when declared).
+    const uint32_t declared = declared_ip_length(data, len, l3, 6);
+    const uint32_t ip_end = declared != 0 ? l3 + declared : no_declared_end;
+    len = std::min(len, ip_end);
+    uint8_t next = data[l3 + 6];
+    uint32_t at = l3 + 40;
+    bool first_fragment = true;
+    bool known = true;
+    for (unsigned i = 0; i < max_ipv6_extensions; i++) {
+        uint32_t size;
+        if (next == 0 || next == 43 || next == 60) {          // hop-by-hop, routing, destination
+            if (at + 2 > len) { known = false; break; }
+            size = (data[at + 1] + 1u) * 8u;
+        } else if (next == 51) {                              // AH
+            if (at + 2 > len) { known = false; break; }
+            size = (data[at + 1] + 2u) * 4u;
+        } else if (next == 44) {                              // fragment
+            if (at + 8 > len) { known = false; break; }
+            size = 8;
+            first_fragment = first_fragment && (load16(data + at + 2) >> 3) == 0;
+        } else {
+            break;
+        }
+        next = data[at];
+        at += size;
+    }
+    if (!known) {   // an extension header cut short: no protocol, no ports
+        store_transport(no_payload(present, len), words, f);
+        return;
+    }
+    f.proto = next;
+    store_transport(
+        parse_l4(data, len, at, first_fragment, next, present | have_proto, std::min(ip_end, limit)), words, f);
+}
+
+// The IP header of ethertype `type` at `l3`, and what follows it; false,
+// and nothing written, for another ethertype.
 inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t type, uint32_t limit,
                      packet_fields& f)
 {
     if (type == ether_ipv4) {
-        f.family = 4;
-        uint8_t present = 0, proto = 0;
-        uint32_t src = 0, dst = 0;
-        bool first_fragment;
-        uint32_t header;                      // IHL, in bytes
-        uint32_t ip_end = no_declared_end;    // l3 + the total length
-        if (__builtin_expect(l3 + 20 <= len, 1)) {
-            // The whole fixed header, its first 8 bytes in one load (so the
-            // total length costs the outer pass next to nothing), read as
-            // the little-endian word it is on every machine DPDK builds for here.
-            static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
-            uint64_t head;
-            std::memcpy(&head, data + l3, 8);
-            header = (head & 0x0f) * 4u;
-            ip_end = l3 + __builtin_bswap16(static_cast<uint16_t>(head >> 16));
-            first_fragment = (__builtin_bswap16(static_cast<uint16_t>(head >> 48)) & 0x1fff) == 0;
-            proto = data[l3 + 9];
-            std::memcpy(&src, data + l3 + 12, 4);
-            std::memcpy(&dst, data + l3 + 16, 4);
-            present = have_proto | have_src | have_dst;
-        } else {
-            if (l3 + 10 <= len) {
-                proto = data[l3 + 9];
-                present |= have_proto;
-            }
-            if (l3 + 16 <= len) {
-                std::memcpy(&src, data + l3 + 12, 4);
-                present |= have_src;
-            }
-            first_fragment = l3 + 8 <= len && (load16(data + l3 + 6) & 0x1fff) == 0;
-            header = l3 < len ? (data[l3] & 0x0f) * 4u : 0u;
-            if (l3 + 4 <= len)
-                ip_end = l3 + load16(data + l3 + 2);
-        }
-        const uint32_t l4 = l3 + header;
-        // Only a length that ends before the bytes parsed changes what is
-        // read: it bounds them (padding follows) if it can be a length, and
-        // bounds nothing otherwise (declared_ip_length's rule). One past them
-        // is kept unchecked: a length that cannot be (under 20 bytes, or
-        // under the header's) is past them only in a packet that ends inside
-        // its IP header, which has nothing behind it to bound.
-        uint32_t end = len;
-        if (__builtin_expect(ip_end < len, 0)) {
-            if (ip_end >= l3 + 20 && ip_end >= l4)
-                end = ip_end;
-            else
-                ip_end = no_declared_end;
-        }
-        const transport_view t =
-            parse_l4(data, end, l4, first_fragment, proto, present, std::min(ip_end, limit));
-        f.proto = proto;
-        std::memcpy(f.src, &src, 4);
-        std::memcpy(f.dst, &dst, 4);
-        store_transport(t, 0, f);
+        parse_ipv4(data, len, l3, limit, f);
         return true;
     }
     if (type == ether_ipv6) {
-        f.family = 6;
-        // libpcap matches an IPv6 prefix against the 32-bit words it covers
-        // only, so a packet cut inside an address still matches a short
-        // prefix; the words that are there are recorded for the same reason.
-        std::memset(f.src, 0, sizeof f.src);
-        std::memset(f.dst, 0, sizeof f.dst);
-        uint8_t words = 0, present = 0;
-        for (unsigned k = 0; k < 4; k++) {
-            if (l3 + 8 + 4 * k + 4 <= len) {
-                std::memcpy(f.src + 4 * k, data + l3 + 8 + 4 * k, 4);
-                words |= static_cast<uint8_t>(1u << k);
-            }
-            if (l3 + 24 + 4 * k + 4 <= len) {
-                std::memcpy(f.dst + 4 * k, data + l3 + 24 + 4 * k, 4);
-                words |= static_cast<uint8_t>(0x10u << k);
-            }
-        }
-        if (l3 + 24 <= len)
-            present |= have_src;
-        if (l3 + 40 <= len)
-            present |= have_dst;
-        if (l3 + 7 > len) {
-            store_transport(no_payload(present, len), words, f);
-            return true;
-        }
-        // The extension headers and the transport header are read within
-        // the payload length (ip_end is past the fixed header when declared).
-        const uint32_t declared = declared_ip_length(data, len, l3, 6);
-        const uint32_t ip_end = declared != 0 ? l3 + declared : no_declared_end;
-        len = std::min(len, ip_end);
-        uint8_t next = data[l3 + 6];
-        uint32_t at = l3 + 40;
-        bool first_fragment = true;
-        bool known = true;
-        for (unsigned i = 0; i < max_ipv6_extensions; i++) {
-            uint32_t size;
-            if (next == 0 || next == 43 || next == 60) {          // hop-by-hop, routing, destination
-                if (at + 2 > len) { known = false; break; }
-                size = (data[at + 1] + 1u) * 8u;
-            } else if (next == 51) {                              // AH
-                if (at + 2 > len) { known = false; break; }
-                size = (data[at + 1] + 2u) * 4u;
-            } else if (next == 44) {                              // fragment
-                if (at + 8 > len) { known = false; break; }
-                size = 8;
-                first_fragment = first_fragment && (load16(data + at + 2) >> 3) == 0;
-            } else {
-                break;
-            }
-            next = data[at];
-            at += size;
-        }
-        if (!known) {   // an extension header cut short: no protocol, no ports
-            store_transport(no_payload(present, len), words, f);
-            return true;
-        }
-        f.proto = next;
-        store_transport(
-            parse_l4(data, len, at, first_fragment, next, present | have_proto, std::min(ip_end, limit)), words, f);
+        parse_ipv6(data, len, l3, limit, f);
         return true;
     }
     return false;
@@ -323,38 +353,51 @@ inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t ty
 
 namespace detail {
 
-// `v4`, `v6`: whether an IP header of that family is parsed at all. A
-// frame of a family not asked for is left as one with no IP header.
-inline bool parse_frame(const uint8_t* data, uint32_t len, uint32_t at, uint32_t limit, packet_fields& f,
-                        bool v4 = true, bool v6 = true)
+// The fields of a frame with no IP header, or none parsed yet: no payload
+// unless a header says where it starts.
+inline void no_ip_header(uint32_t l3, uint32_t len, packet_fields& f)
 {
     f.proto = 0;
     f.family = 0;
-    f.l3_offset = at;
-    // No payload unless a header says where it starts.
+    f.l3_offset = l3;
     store_transport(no_payload(0, len), 0, f);
+}
+
+// The link layer of the frame at `at`: the family of its IP header (4 or
+// 6, if `v4` or `v6` asks for it; else 0), which starts at the f.l3_offset
+// this writes, and every other field as for a frame with no IP header.
+inline uint8_t parse_link(const uint8_t* data, uint32_t len, uint32_t at, packet_fields& f, bool v4, bool v6)
+{
+    no_ip_header(at, len, f);
     if (len < at + 14)
-        return false;
+        return 0;
     uint32_t type_at = at + 12;
     uint16_t type = load16(data + type_at);
     for (unsigned i = 0; i < max_vlan_tags && is_vlan(type) && type_at + 6 <= len; i++) {
         type_at += 4;
         type = load16(data + type_at);
     }
-    const uint32_t l3 = type_at + 2;
-    f.l3_offset = l3;
-    if ((type == ether_ipv4 && !v4) || (type == ether_ipv6 && !v6))
-        return false;
-    return parse_ip(data, len, l3, type, limit, f);
+    f.l3_offset = type_at + 2;
+    return static_cast<uint8_t>(((type == ether_ipv4) & v4) * 4 | ((type == ether_ipv6) & v6) * 6);
+}
+
+// `v4`, `v6`: whether an IP header of that family is parsed at all. A
+// frame of a family not asked for is left as one with no IP header.
+inline bool parse_frame(const uint8_t* data, uint32_t len, uint32_t at, uint32_t limit, packet_fields& f,
+                        bool v4 = true, bool v6 = true)
+{
+    const uint8_t family = parse_link(data, len, at, f, v4, v6);
+    if (family == 4)
+        parse_ipv4(data, len, f.l3_offset, limit, f);
+    else if (family == 6)
+        parse_ipv6(data, len, f.l3_offset, limit, f);
+    return family != 0;
 }
 
 inline bool parse_ip_at(const uint8_t* data, uint32_t len, uint32_t at, uint8_t family, uint32_t limit,
                         packet_fields& f)
 {
-    f.proto = 0;
-    f.family = 0;
-    f.l3_offset = at;
-    store_transport(no_payload(0, len), 0, f);
+    no_ip_header(at, len, f);
     if (len <= at)
         return false;
     return parse_ip(data, len, at, family == 4 ? ether_ipv4 : ether_ipv6, limit, f);
@@ -377,6 +420,27 @@ inline bool parse_packet(const uint8_t* data, uint32_t len, packet_fields& f)
 inline bool parse_packet_families(const uint8_t* data, uint32_t len, bool v4, bool v6, packet_fields& f)
 {
     return detail::parse_frame(data, len, 0, no_declared_end, f, v4, v6);
+}
+
+// parse_packet_families in two steps, for a caller that parses a burst a
+// family at a time (on mixed traffic a branch on each packet's family is
+// one the CPU mostly guesses wrong): parse_link_layer writes every field as
+// for a frame with no IP header and returns the family whose step below
+// completes the parse (4 or 6, if asked for), or 0 when the parse is
+// already complete. The two steps give what parse_packet_families gives.
+inline uint8_t parse_link_layer(const uint8_t* data, uint32_t len, bool v4, bool v6, packet_fields& f)
+{
+    return detail::parse_link(data, len, 0, f, v4, v6);
+}
+
+inline void parse_ipv4_of_frame(const uint8_t* data, uint32_t len, packet_fields& f)
+{
+    detail::parse_ipv4(data, len, f.l3_offset, no_declared_end, f);
+}
+
+inline void parse_ipv6_of_frame(const uint8_t* data, uint32_t len, packet_fields& f)
+{
+    detail::parse_ipv6(data, len, f.l3_offset, no_declared_end, f);
 }
 
 // The same for a packet that starts with its IP header (no link layer), of

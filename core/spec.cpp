@@ -381,27 +381,27 @@ std::vector<uint8_t> parse_protocols(const spec_value& f)
         const spec_value item = f.at(i);
         if (item.value.is_string()) {
             const std::string& name = item.value.get_ref<const std::string&>();
-            // tcpdump's word for ICMPv6 (its primitive "icmp6"), and "icmpv4"
-            // beside "icmpv6", are taken too.
-            if (name == "icmp6" || name == "icmpv4") {
-                out.push_back(name == "icmp6" ? 58 : 1);
+            const auto named = [&](const auto& e) { return e.name == name; };
+            if (const auto* p = std::find_if(std::begin(ip_protocol_names), std::end(ip_protocol_names), named);
+                p != std::end(ip_protocol_names)) {
+                out.push_back(p->number);
                 continue;
             }
-            const auto* p = std::find_if(std::begin(ip_protocol_names), std::end(ip_protocol_names),
-                                         [&](const auto& e) { return e.name == name; });
-            if (p == std::end(ip_protocol_names)) {
-                std::vector<std::string_view> names;
-                for (const auto& e : ip_protocol_names)
-                    names.push_back(e.name);
-                // The aliases suggested too, after the names (the first of
-                // equals wins): "ICMP6" is one edit from icmp and icmpv6, and
-                // none from icmp6.
-                std::vector<std::string_view> suggestions = names;
-                suggestions.insert(suggestions.end(), {"icmp6", "icmpv4"});
-                item.fail(fmt::format("{} is not a protocol name ({}) or a number from 0 to 255{}", item.text(),
-                                      fmt::join(names, ", "), did_you_mean(name, suggestions)));
+            if (const auto* a = std::find_if(std::begin(ip_protocol_aliases), std::end(ip_protocol_aliases), named);
+                a != std::end(ip_protocol_aliases)) {
+                out.push_back(a->number);
+                continue;
             }
-            out.push_back(p->number);
+            std::vector<std::string_view> names;
+            for (const auto& e : ip_protocol_names)
+                names.push_back(e.name);
+            // The aliases are suggested after the names (the first of equals
+            // wins): "ICMP6" is one edit from icmp and icmpv6, and none from icmp6.
+            std::vector<std::string_view> suggestions = names;
+            for (const auto& a : ip_protocol_aliases)
+                suggestions.push_back(a.name);
+            item.fail(fmt::format("{} is not a protocol name ({}) or a number from 0 to 255{}", item.text(),
+                                  fmt::join(names, ", "), did_you_mean(name, suggestions)));
         } else {
             out.push_back(static_cast<uint8_t>(item.whole_number(0, 255)));
         }

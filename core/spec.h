@@ -275,6 +275,15 @@ inline constexpr ip_protocol_name ip_protocol_names[] = {
     {132, "sctp", "SCTP"}, {47, "gre", "GRE"}, {50, "esp", "ESP"}, {51, "ah", "AH"},
 };
 
+// Other names a spec may use for some of them: tcpdump's word for ICMPv6
+// (its primitive "icmp6"), and "icmpv4" beside "icmpv6". Taken and
+// suggested after the names above, never listed or printed.
+struct ip_protocol_alias {
+    uint8_t number;
+    std::string_view name;
+};
+inline constexpr ip_protocol_alias ip_protocol_aliases[] = {{58, "icmp6"}, {1, "icmpv4"}};
+
 // Checks of single values, shared by the spec and the command line.
 std::string check_session_name(std::string_view name);
 

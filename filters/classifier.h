@@ -1,7 +1,7 @@
 // The compiled filter of every session, as one object a worker calls once per
 // burst. Three stages, each paid only by the packets the cheaper one kept:
 //
-//   parse (core/packet.h) -> rte_acl: rules of all sessions in one pass
+//   parse (core/packet.h: link layers, then IPv4, then IPv6 headers) -> rte_acl: rules of all sessions in one pass
 //        -> BPF, per session that has an expression, over the packets it still wants
 //        -> Hyperscan payload scan, per session that has patterns
 //

@@ -484,7 +484,7 @@ TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
     CHECK(partial > 100);
 }
 
-TEST_CASE("a parse of only some families parses those as the whole parse does, and no others")
+TEST_CASE("a parse of only some families parses those as the whole parse does, and no others, in one step or two")
 {
     // The classifier parses only the families its rules name
     // (parse_packet_families): what it parses must be what the whole
@@ -511,6 +511,17 @@ TEST_CASE("a parse of only some families parses those as the whole parse does, a
             std::memset(&reused, 0xa5, sizeof reused);   // a previous packet's leftovers
             parse_packet_families(p.bytes.data(), len, v4, v6, reused);
             CHECK(reused.family == (asked ? whole.family : 0));
+            // The classifier's two steps (link layer, then a family's IP
+            // headers) write the same bytes over the same leftovers.
+            packet_fields stepped;
+            std::memset(&stepped, 0xa5, sizeof stepped);
+            const uint8_t family = parse_link_layer(p.bytes.data(), len, v4, v6, stepped);
+            CHECK(family == (asked ? whole.family : 0));
+            if (family == 4)
+                parse_ipv4_of_frame(p.bytes.data(), len, stepped);
+            else if (family == 6)
+                parse_ipv6_of_frame(p.bytes.data(), len, stepped);
+            CHECK(std::memcmp(&stepped, &reused, sizeof stepped) == 0);
         }
     }
     CHECK(of_family[4] > 500);
