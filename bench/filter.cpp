@@ -3,7 +3,7 @@
 //   build/bench/linecap-bench-filter [--packets N] [--rules 1,16,256,4096] [--seconds S]
 //   build/bench/linecap-bench-filter --write-pcap F --write-specs DIR [--packets N] [--rules ...]
 //   build/bench/linecap-bench-filter --pcap F [--spec S.json ...] [--expression EXPR ...] [--packets N]
-//                                    [--driver-copy] [--hugepages]
+//                                    [--repeat N] [--driver-copy] [--hugepages]
 //
 // The second form writes the same traffic as a pcap file and each rule set
 // as DIR/rules-N.json (a session spec) and DIR/rules-N.bpf (the tcpdump
@@ -25,8 +25,9 @@
 // perf and for a change's effect before the whole engine is run. What a
 // small working set hides: the CPU learns the order of a few thousand
 // frames by heart, and its branches on each frame's kind (family, tag,
-// protocol) stop costing anything. --driver-copy --packets 20000 on
-// mix-20k.pcap is the worker's case instead: each burst copied from the
+// protocol) stop costing anything (--packets 2048 --repeat 10 shows it:
+// as many frames, as cold, in an order of 2048). --driver-copy --packets
+// 20480 on mix-20k.pcap is the worker's case instead: each burst copied from the
 // file's frames into recycled mbufs, as net_pcap's infinite_rx does, then
 // classified; the figure is the time beyond the copy alone (measured
 // first). --hugepages runs it on hugepages, as the engine does.
@@ -199,7 +200,7 @@ result measure_after_copy(const classifier* c, const std::vector<rte_mbuf*>& sou
 
 // The --pcap form: each session alone over the file's first `count` frames.
 int classify_file(const std::string& file, unsigned count, const std::vector<std::string>& spec_files,
-                  const std::vector<std::string>& expressions, double seconds, bool driver_copy)
+                  const std::vector<std::string>& expressions, double seconds, bool driver_copy, unsigned repeat)
 {
     char errbuf[PCAP_ERRBUF_SIZE];
     pcap_t* in = pcap_open_offline(file.c_str(), errbuf);
@@ -207,7 +208,8 @@ int classify_file(const std::string& file, unsigned count, const std::vector<std
         fmt::print(stderr, "{}\n", errbuf);
         return 1;
     }
-    rte_mempool* pool = rte_pktmbuf_pool_create("bench_file", count + 1024, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    rte_mempool* pool =
+        rte_pktmbuf_pool_create("bench_file", count * repeat + 1024, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     if (pool == nullptr) {
         fmt::print(stderr, "no mbuf pool for {} frames: {}\n", count, rte_strerror(rte_errno));
         return 1;
@@ -229,10 +231,24 @@ int classify_file(const std::string& file, unsigned count, const std::vector<std
         fmt::print(stderr, "{}: fewer than {} frames\n", file, burst);
         return 1;
     }
-    rte_mempool* rx_pool = rte_pktmbuf_pool_create("bench_rx", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-    if (rx_pool == nullptr) {
-        fmt::print(stderr, "no mbuf pool for the driver's copies: {}\n", rte_strerror(rte_errno));
-        return 1;
+    // --repeat: the same frames again, each in an mbuf of its own, so the
+    // order is learnable and the copy's source as large and as cold.
+    for (size_t frames = pkts.size(), copy = 1; copy < repeat; copy++)
+        for (size_t i = 0; i < frames; i++) {
+            rte_mbuf* m = rte_pktmbuf_copy(pkts[i], pool, 0, UINT32_MAX);
+            if (m == nullptr) {
+                fmt::print(stderr, "no mbuf for {} frames {} times\n", frames, repeat);
+                return 1;
+            }
+            pkts.push_back(m);
+        }
+    rte_mempool* rx_pool = nullptr;
+    if (driver_copy) {
+        rx_pool = rte_pktmbuf_pool_create("bench_rx", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+        if (rx_pool == nullptr) {
+            fmt::print(stderr, "no mbuf pool for the driver's copies: {}\n", rte_strerror(rte_errno));
+            return 1;
+        }
     }
     std::vector<std::pair<std::string, session_spec>> sessions;
     for (const std::string& f : spec_files) {
@@ -298,6 +314,9 @@ int main(int argc, char** argv)
     app.add_option("--spec", spec_files, "With --pcap: a session spec file");
     app.add_option("--expression", expressions, "With --pcap: a tcpdump expression");
     bool driver_copy = false, hugepages = false;
+    unsigned repeat = 1;
+    app.add_option("--repeat", repeat, "With --pcap: the frames this many times over, each copy in mbufs of its own")
+        ->check(CLI::Range(1u, 64u));
     app.add_flag("--driver-copy", driver_copy,
                  "With --pcap: copy each burst from the frames into fresh mbufs first, as net_pcap's "
                  "infinite_rx does, and report the cost beyond that copy");
@@ -315,7 +334,7 @@ int main(int argc, char** argv)
     register_packet_meta();
     if (!pcap_file.empty())
         return classify_file(pcap_file, app.count("--packets") ? packets : 1024, spec_files, expressions, seconds,
-                             driver_copy);
+                             driver_copy, repeat);
     rte_mempool* pool = rte_pktmbuf_pool_create("bench", packets + 1024, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     const auto pkts = make_traffic(pool, packets, 7);
     pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);

@@ -88,7 +88,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     unsigned writer_index = 0;
     std::array<rx_queue, max_queues_per_worker> queues{};
     unsigned nb_queues = 0;
-    unsigned burst = 32;
+    unsigned burst = 64;                         // engine_config::burst
     rte_ring* ring = nullptr;                    // to the writer, single producer
     writer_doorbell* doorbell = nullptr;         // the writer's, rung after each enqueue
     const tsc_clock* clock = nullptr;

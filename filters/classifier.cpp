@@ -213,8 +213,7 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
     //    parsed fields are the keys rte_acl reads. In two passes: each
     //    packet's link layer first, then the IP headers a family at a time,
     //    so that the parse has no branch on the family of each packet, which
-    //    on mixed traffic the CPU guesses wrong one time in three or so
-    //    (docs/performance.md).
+    //    on mixed traffic the CPU cannot foresee (docs/performance.md).
     packet_fields fields[chunk];
     const uint8_t* keys4[chunk];
     const uint8_t* keys6[chunk];

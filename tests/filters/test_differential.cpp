@@ -484,6 +484,39 @@ TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
     CHECK(partial > 100);
 }
 
+TEST_CASE("the transport header's branch-free reading is the careful one")
+{
+    // parse_l4 reads ports, flags and the payload's start with masks when
+    // the 14 bytes are there, parse_l4_careful field by field: every
+    // protocol, every length around 14, fragments and unknown protocols.
+    random_source r(20261203);
+    unsigned fast = 0;
+    for (unsigned proto = 0; proto < 256; proto++)
+        for (int round = 0; round < 40; round++) {
+            std::vector<uint8_t> bytes(96);
+            for (uint8_t& b : bytes)
+                b = static_cast<uint8_t>(r.below(256));
+            const uint32_t l4 = r.below(40);
+            const auto len = static_cast<uint32_t>(l4 + r.below(30));
+            const bool first_fragment = !r.chance(10);
+            const auto present = static_cast<uint8_t>(have_src | have_dst | (r.chance(90) ? have_proto : 0));
+            const uint32_t ip_end = r.chance(50) ? no_declared_end : len;
+            const auto a = detail::parse_l4(bytes.data(), len, l4, first_fragment, static_cast<uint8_t>(proto),
+                                            present, ip_end);
+            const auto b = detail::parse_l4_careful(bytes.data(), len, l4, first_fragment,
+                                                    static_cast<uint8_t>(proto), present, ip_end);
+            INFO("protocol " << proto << ", l4 " << l4 << ", len " << len << ", first fragment " << first_fragment
+                             << ", present " << int(present) << ", bytes " << hex(bytes));
+            CHECK(a.ports == b.ports);
+            CHECK(int(a.present) == int(b.present));
+            CHECK(int(a.tcp_flags) == int(b.tcp_flags));
+            CHECK(a.payload_offset == b.payload_offset);
+            CHECK(a.payload_end == b.payload_end);
+            fast += first_fragment && (present & have_proto) && l4 + 14 <= len;
+        }
+    CHECK(fast > 3000);   // the branch-free path was taken, for every protocol
+}
+
 TEST_CASE("a parse of only some families parses those as the whole parse does, and no others, in one step or two")
 {
     // The classifier parses only the families its rules name
