@@ -345,16 +345,16 @@ inline void parse_ipv6(const uint8_t* data, uint32_t len, uint32_t l3, uint32_t 
         parse_l4(data, len, at, first_fragment, next, present | have_proto, std::min(ip_end, limit)), words, f);
 }
 
-// The IP header of ethertype `type` at `l3`, and what follows it; false,
-// and nothing written, for another ethertype.
-inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint16_t type, uint32_t limit,
+// The IP header of version `family` (4 or 6) at `l3`, and what follows it;
+// false, and nothing written, for family 0 (no IP header).
+inline bool parse_ip(const uint8_t* data, uint32_t len, uint32_t l3, uint8_t family, uint32_t limit,
                      packet_fields& f)
 {
-    if (type == ether_ipv4) {
+    if (family == 4) {
         parse_ipv4(data, len, l3, limit, f);
         return true;
     }
-    if (type == ether_ipv6) {
+    if (family == 6) {
         parse_ipv6(data, len, l3, limit, f);
         return true;
     }
@@ -398,12 +398,8 @@ inline uint8_t parse_link(const uint8_t* data, uint32_t len, uint32_t at, packet
 inline bool parse_frame(const uint8_t* data, uint32_t len, uint32_t at, uint32_t limit, packet_fields& f,
                         bool v4 = true, bool v6 = true)
 {
-    const uint8_t family = parse_link(data, len, at, f, v4, v6);
-    if (family == 4)
-        parse_ipv4(data, len, f.l3_offset, limit, f);
-    else if (family == 6)
-        parse_ipv6(data, len, f.l3_offset, limit, f);
-    return family != 0;
+    const uint8_t family = parse_link(data, len, at, f, v4, v6); // sets f.l3_offset
+    return parse_ip(data, len, f.l3_offset, family, limit, f);
 }
 
 inline bool parse_ip_at(const uint8_t* data, uint32_t len, uint32_t at, uint8_t family, uint32_t limit,
@@ -412,7 +408,7 @@ inline bool parse_ip_at(const uint8_t* data, uint32_t len, uint32_t at, uint8_t 
     no_ip_header(at, len, f);
     if (len <= at)
         return false;
-    return parse_ip(data, len, at, family == 4 ? ether_ipv4 : ether_ipv6, limit, f);
+    return parse_ip(data, len, at, family, limit, f);
 }
 
 } // namespace detail
