@@ -413,6 +413,80 @@ struct scan_rule_v6 {
     return bits;
 }
 
+// address_prefilter's making (filters/acl.h). One side of a rule: the
+// buckets its addresses can fall in, as [first, first + count) of the /24s
+// or /48s they start with, before hashing; count 0 for more than
+// most_buckets_per_rule of them.
+constexpr uint64_t most_buckets_per_rule = 256;
+
+struct prefilter_side {
+    uint64_t first = 0, count = 0;
+};
+
+prefilter_side side_of_range_v4(uint32_t lo, uint32_t hi)
+{
+    const uint64_t count = (hi >> 8) - (lo >> 8) + 1ull;
+    return {lo >> 8, count <= most_buckets_per_rule ? count : 0};
+}
+
+// rte_acl's MASK fields of one IPv6 address: four words of value and
+// prefix length.
+prefilter_side side_of_prefix_v6(const rte_acl_field* words)
+{
+    const uint32_t length = words[0].mask_range.u32 + words[1].mask_range.u32;
+    if (length < 40)
+        return {};
+    const uint32_t high = words[0].value.u32 & prefix_mask(words[0].mask_range.u32);
+    const uint32_t low = words[1].value.u32 & prefix_mask(words[1].mask_range.u32);
+    const uint64_t value = static_cast<uint64_t>(high) << 16 | low >> 16;
+    const uint32_t free_bits = length >= 48 ? 0 : 48 - length;
+    return {value >> free_bits << free_bits, 1ull << free_bits};
+}
+
+// The filter of a family's packed rules (Rule: acl_rule_v4 or _v6); off
+// (empty) when some rule cannot be marked or too many buckets are.
+template <typename Rule>
+address_prefilter make_prefilter(const std::vector<uint8_t>& rules, int family)
+{
+    using filter = address_prefilter;
+    filter f;
+    f.src.assign(filter::buckets / 64, 0);
+    f.dst.assign(filter::buckets / 64, 0);
+    // A key is let through by either of its two buckets: past an eighth of
+    // the buckets marked, the filter would let through too much to pay.
+    const size_t most_marked = filter::buckets / 8;
+    size_t marked = 0;
+    // Marks the side whose addresses fall in fewer buckets; false if neither can be.
+    const auto add = [&](prefilter_side s, prefilter_side d) {
+        const bool use_src = s.count != 0 && (d.count == 0 || s.count <= d.count);
+        const prefilter_side& chosen = use_src ? s : d;
+        if (chosen.count == 0)
+            return false;
+        std::vector<uint64_t>& set = use_src ? f.src : f.dst;
+        for (uint64_t k = 0; k < chosen.count; k++) {
+            const uint64_t leading = chosen.first + k;
+            const uint32_t b = family == 4 ? filter::bucket_v4(static_cast<uint32_t>(leading << 8))
+                                           : filter::bucket_v6(leading);
+            marked += !filter::test(set, b);
+            set[b / 64] |= 1ull << (b % 64);
+        }
+        return true;
+    };
+    bool all_marked = !rules.empty();
+    for (size_t at = 0; at < rules.size() && all_marked && marked <= most_marked; at += sizeof(Rule)) {
+        Rule r;
+        std::memcpy(&r, rules.data() + at, sizeof r);
+        if (family == 4)
+            all_marked = add(side_of_range_v4(r.field[1].value.u32, r.field[1].mask_range.u32),
+                             side_of_range_v4(r.field[2].value.u32, r.field[2].mask_range.u32));
+        else
+            all_marked = add(side_of_prefix_v6(&r.field[1]), side_of_prefix_v6(&r.field[5]));
+    }
+    if (!all_marked || marked > most_marked)
+        return {};
+    return f;
+}
+
 // What differs between the families, for acl_classifier::family.
 template <int Family>
 struct family_traits;
@@ -444,6 +518,7 @@ struct acl_classifier::family {
     std::vector<uint8_t> rules;   // packed rte_acl rules, appended by add_session
     rte_acl_ctx* trie = nullptr;  // null: scanned, or no rules
     std::vector<typename traits::scan_rule> scanned;
+    address_prefilter prefilter;  // asked before the trie; off (empty) when it would pass too much
 
     family() = default;
     ~family() { rte_acl_free(trie); }
@@ -454,9 +529,11 @@ struct acl_classifier::family {
 
     std::string build(int socket, size_t scan_max, unsigned categories)
     {
-        if (rule_count() > scan_max)
+        prefilter = make_prefilter<typename traits::acl_rule>(rules, Family);
+        if (rule_count() > scan_max) {
             return build_context(trie, traits::trie_name, socket, rules, sizeof(typename traits::acl_rule),
                                  traits::defs, traits::nb_defs, categories);
+        }
         for (size_t at = 0; at < rules.size(); at += sizeof(typename traits::acl_rule)) {
             typename traits::acl_rule r;
             std::memcpy(&r, rules.data() + at, sizeof r);
@@ -483,14 +560,35 @@ struct acl_classifier::family {
         // rte_acl writes one result per category: a piece of the keys at a time.
         constexpr uint32_t piece = 64;
         uint32_t results[piece * RTE_ACL_MAX_CATEGORIES];
+        const uint8_t* walked[piece];   // the piece's keys the prefilter lets through
+        uint32_t where[piece];          // their places in the piece
         for (uint32_t done = 0; done < n; done += piece) {
             const uint32_t count = std::min(piece, n - done);
-            rte_acl_classify(trie, keys + done, results, count, categories);
-            for (uint32_t j = 0; j < count; j++) {
+            const uint8_t* const* piece_keys = keys + done;
+            uint32_t to_walk = count;
+            if (prefilter.on()) {
+                // Compacted with no branch on the filter's answer (mixed traffic).
+                to_walk = 0;
+                for (uint32_t j = 0; j < count; j++) {
+                    bits[done + j] = 0;
+                    walked[to_walk] = piece_keys[j];
+                    where[to_walk] = j;
+                    const uint8_t* key = piece_keys[j];
+                    const uint8_t* src = key + offsetof(packet_fields, src);
+                    const uint8_t* dst = key + offsetof(packet_fields, dst);
+                    to_walk += Family == 4 ? prefilter.may_match_v4(src, dst)
+                                           : prefilter.may_match_v6(src, dst);
+                }
+                piece_keys = walked;
+            }
+            if (to_walk == 0)
+                continue;
+            rte_acl_classify(trie, const_cast<const uint8_t**>(piece_keys), results, to_walk, categories);
+            for (uint32_t j = 0; j < to_walk; j++) {
                 uint32_t b = 0;
                 for (unsigned c = 0; c < categories; c++)
                     b |= static_cast<uint32_t>(results[j * categories + c] != 0) << c;
-                bits[done + j] = b;
+                bits[done + (prefilter.on() ? where[j] : j)] = b;
             }
         }
     }
@@ -508,6 +606,12 @@ size_t acl_classifier::rule_count() const
 bool acl_classifier::has_rules(int family) const
 {
     return (family == 4 ? _v4->rule_count() : _v6->rule_count()) != 0;
+}
+
+const address_prefilter* acl_classifier::prefilter(int family) const
+{
+    const address_prefilter& f = family == 4 ? _v4->prefilter : _v6->prefilter;
+    return f.on() ? &f : nullptr;
 }
 
 std::string acl_classifier::add_session(unsigned slot, const std::vector<match_rule>& rules)

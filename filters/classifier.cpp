@@ -31,6 +31,31 @@ uint32_t scan_end(const rte_mbuf* m, const packet_fields& f)
     return length != nullptr ? udp_payload_end(f, static_cast<uint32_t>(length[0] << 8 | length[1])) : f.payload_end;
 }
 
+// Keeps, of the packets `list[0..count)` whose IP header of version
+// Family starts at their fields' l3_offset, those whose addresses `filter`
+// lets through, and those whose fixed header is cut short (their keys hold
+// what is there: they are parsed whole); returns how many are kept. With no
+// branch on the filter's answer, which on mixed traffic the CPU cannot
+// foresee.
+template <int Family>
+unsigned keep_addresses_that_may_match(rte_mbuf* const* pkts, const packet_fields* fields, uint16_t* list,
+                                       unsigned count, const address_prefilter& filter)
+{
+    constexpr uint32_t header = Family == 4 ? 20 : 40;
+    constexpr uint32_t src_at = Family == 4 ? 12 : 8;
+    constexpr uint32_t dst_at = Family == 4 ? 16 : 24;
+    unsigned kept = 0;
+    for (unsigned j = 0; j < count; j++) {
+        const unsigned i = list[j];
+        const uint8_t* ip = rte_pktmbuf_mtod(pkts[i], const uint8_t*) + fields[i].l3_offset;
+        const bool cut = fields[i].l3_offset + header > pkts[i]->data_len;
+        list[kept] = static_cast<uint16_t>(i);
+        kept += cut || (Family == 4 ? filter.may_match_v4(ip + src_at, ip + dst_at)
+                                    : filter.may_match_v6(ip + src_at, ip + dst_at));
+    }
+    return kept;
+}
+
 } // namespace
 
 std::string check_session_filter(const session_spec& spec)
@@ -168,6 +193,10 @@ std::unique_ptr<classifier> classifier::build(const std::vector<entry>& sessions
         error = err;
         return nullptr;
     }
+    if (fields_are_keys_only) {
+        c->_address_first4 = c->_acl.prefilter(4);
+        c->_address_first6 = c->_acl.prefilter(6);
+    }
     if (c->_outer_rule_sessions != 0)
         if (std::string err = c->_outer_rules.build(socket); !err.empty()) {
             error = "outer: " + err;
@@ -213,7 +242,10 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
     //    parsed fields are the keys rte_acl reads. In two passes: each
     //    packet's link layer first, then the IP headers a family at a time,
     //    so that the parse has no branch on the family of each packet, which
-    //    on mixed traffic the CPU cannot foresee (docs/performance.md).
+    //    on mixed traffic the CPU cannot foresee (docs/performance.md). When
+    //    the fields are only keys, a packet whose addresses no rule can
+    //    match is parsed no further than them, and keeps the fields of a
+    //    frame with no IP header: it is no family's key.
     packet_fields fields[chunk];
     const uint8_t* keys4[chunk];
     const uint8_t* keys6[chunk];
@@ -255,6 +287,10 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
             index6[n6++] = static_cast<uint16_t>(i);
         }
     }
+    if (_address_first4 != nullptr)
+        to_parse4 = keep_addresses_that_may_match<4>(pkts, fields, ip4, to_parse4, *_address_first4);
+    if (_address_first6 != nullptr)
+        to_parse6 = keep_addresses_that_may_match<6>(pkts, fields, ip6, to_parse6, *_address_first6);
     for (unsigned j = 0; j < to_parse4; j++) {
         const unsigned i = ip4[j];
         parse_ipv4_of_frame(rte_pktmbuf_mtod(pkts[i], const uint8_t*), pkts[i]->data_len, fields[i]);

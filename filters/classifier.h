@@ -96,6 +96,12 @@ public:
     void classify(unsigned worker, rte_mbuf* const* pkts, unsigned n, session_mask* masks) const;
 
     size_t acl_rules() const { return _acl.rule_count(); }
+    // Whether packets of that IP version (4 or 6) are asked the rules'
+    // address prefilter before the rest of their headers is parsed.
+    bool addresses_first(int family) const
+    {
+        return (family == 4 ? _address_first4 : _address_first6) != nullptr;
+    }
 
 private:
     // Inner sessions that share tunnel ports share one tunnel walk.
@@ -132,6 +138,12 @@ private:
     // IPv4 rules pays nothing for IPv6 headers.
     bool _parse_v4 = true;
     bool _parse_v6 = true;
+    // Then too, a family whose rules have an address prefilter (acl.h) is
+    // asked it from the frame's addresses first, and only the packets it
+    // lets through are parsed further: the others match no rule. Null: no
+    // such step for that family. They point into _acl.
+    const address_prefilter* _address_first4 = nullptr;
+    const address_prefilter* _address_first6 = nullptr;
     std::vector<hs_scratch_t*> _scratch;   // one per worker
 };
 

@@ -29,7 +29,8 @@ std::unique_ptr<classifier> build_classifier(const std::vector<std::string>& spe
     return c;
 }
 
-std::vector<session_mask> classify_frames(const classifier& c, const std::vector<std::vector<uint8_t>>& frames)
+std::vector<session_mask> classify_frames(const classifier& c, const std::vector<std::vector<uint8_t>>& frames,
+                                          unsigned short_first_every)
 {
     std::vector<session_mask> masks(frames.size());
     // Bursts of at most 512, as a worker sees them.
@@ -37,7 +38,8 @@ std::vector<session_mask> classify_frames(const classifier& c, const std::vector
         const unsigned n = static_cast<unsigned>(std::min<size_t>(512, frames.size() - done));
         std::vector<rte_mbuf*> mbufs;
         for (unsigned i = 0; i < n; i++)
-            mbufs.push_back(make_chain(frames[done + i], 2048));
+            mbufs.push_back(make_chain(frames[done + i],
+                                       short_first_every != 0 && (done + i) % short_first_every == 0 ? 20 : 2048));
         c.classify(0, mbufs.data(), n, masks.data() + done);
         for (rte_mbuf* m : mbufs)
             rte_pktmbuf_free(m);

@@ -19,7 +19,10 @@ std::unique_ptr<classifier> build_classifier(const std::vector<std::string>& spe
                                              bpf_runner bpf = bpf_runner::guarded_jit);
 
 // The masks the classifier gives each frame.
-std::vector<session_mask> classify_frames(const classifier& c, const std::vector<std::vector<uint8_t>>& frames);
+// `short_first_every`: if not 0, every such frame is a chain of 20-byte
+// segments (the classifier copies its headers out), the others one segment.
+std::vector<session_mask> classify_frames(const classifier& c, const std::vector<std::vector<uint8_t>>& frames,
+                                          unsigned short_first_every = 0);
 
 // One spec, one frame: kept or not?
 bool keeps(const std::string& spec_json, const std::vector<uint8_t>& frame);

@@ -298,12 +298,19 @@ TEST_CASE("the classifier agrees with libpcap on random packets and random specs
     for (const auto& p : packets)
         frames.push_back(p.bytes);
 
-    unsigned specs_tested = 0, kept_total = 0;
-    for (int round = 0; round < 300; round++) {
+    unsigned specs_tested = 0, kept_total = 0, addresses_first = 0, kept_addresses_first = 0;
+    for (int round = 0; round < 400; round++) {
         json spec = json::object();
         json rules = json::array();
-        for (unsigned i = 0, n = 1 + r.below(3); i < n; i++)
-            rules.push_back(random_rule(r));
+        // From round 300 every rule names an address, so that the classifier
+        // asks the rules' address prefilter before parsing the rest of a
+        // packet's headers (unless a rule's addresses are too wide).
+        for (unsigned i = 0, n = 1 + r.below(3); i < n; i++) {
+            json rule = random_rule(r);
+            while (round >= 300 && !rule.contains("src") && !rule.contains("dst"))
+                rule = random_rule(r);
+            rules.push_back(rule);
+        }
         spec["match"] = rules;
         if (r.chance(20))
             spec["bpf"] = r.pick(extra_bpf);
@@ -351,7 +358,11 @@ TEST_CASE("the classifier agrees with libpcap on random packets and random specs
             fprintf(stderr, "%.3f s, %zu ACL rules: %s\n",
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), c->acl_rules(),
                     text.c_str());
-        const auto masks = classify_frames(*c, frames);
+        // Every third frame chained, so that a burst mixes headers copied out
+        // of a chain with headers parsed in place (and asked the prefilter first).
+        const auto masks = classify_frames(*c, frames, 3);
+        const bool first = c->addresses_first(4) || c->addresses_first(6);
+        addresses_first += first;
         for (size_t i = 0; i < packets.size(); i++) {
             const test_packet& pkt = packets[i];
             bool want = parsed.match.empty();
@@ -369,6 +380,7 @@ TEST_CASE("the classifier agrees with libpcap on random packets and random specs
                 want = want && extra->matches(packets[i].bytes);
             const bool got = masks[i] & 1;
             kept_total += got;
+            kept_addresses_first += got && first;
             if (got != want) {
                 (void)pkt;
                 std::string reference;
@@ -389,9 +401,13 @@ TEST_CASE("the classifier agrees with libpcap on random packets and random specs
             }
         }
     }
-    INFO(specs_tested << " specs, " << kept_total << " packets kept in all");
-    CHECK(specs_tested > 200);
+    INFO(specs_tested << " specs, " << kept_total << " packets kept in all; " << addresses_first
+                      << " specs' addresses asked first, " << kept_addresses_first
+                      << " packets kept by them");
+    CHECK(specs_tested > 250);
     CHECK(kept_total > 10000);   // the specs do select: neither all nor nothing
+    CHECK(addresses_first > 150);
+    CHECK(kept_addresses_first > 40000);
 }
 
 TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
@@ -428,17 +444,23 @@ TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
     REQUIRE(v4.size() > 1000);
     REQUIRE(v6.size() > 1000);
 
-    unsigned rule_sets = 0, matches = 0, partial = 0;
-    for (int round = 0; round < 100; round++) {
+    unsigned rule_sets = 0, matches = 0, partial = 0, prefiltered = 0, matches_prefiltered = 0;
+    for (int round = 0; round < 160; round++) {
         acl_classifier scanned, trie;
         // Up to 16 sessions: every category rte_acl has.
         const unsigned sessions = round % 10 == 0 ? max_sessions : 1 + r.below(6);
+        // From round 100 every rule names an address, so that the trie's
+        // address prefilter is on (unless a rule's addresses are too wide).
+        const bool addressed = round >= 100;
         unsigned added = 0;
         for (unsigned slot = 0; slot < sessions; slot++) {
             std::vector<match_rule> rules;
             for (unsigned i = 0, n = 1 + r.below(4); i < n; i++) {
+                json rule = random_rule(r);
+                while (addressed && !rule.contains("src") && !rule.contains("dst"))
+                    rule = random_rule(r);
                 session_spec spec;
-                if (parse_session_spec_text(json{{"match", json::array({random_rule(r)})}}.dump(), spec) != "")
+                if (parse_session_spec_text(json{{"match", json::array({rule})}}.dump(), spec) != "")
                     continue;
                 rules.push_back(spec.match[0]);
             }
@@ -453,6 +475,8 @@ TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
         REQUIRE(trie.build(0, 0) == "");
         rule_sets++;
         for (const auto* family : {&v4, &v6}) {
+            const bool filtered = trie.prefilter(family == &v4 ? 4 : 6) != nullptr;
+            prefiltered += filtered;
             for (size_t at = 0; at < family->size(); at += 64) {
                 const auto n = static_cast<uint32_t>(std::min<size_t>(64, family->size() - at));
                 const uint8_t* k[64];
@@ -468,6 +492,7 @@ TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
                 }
                 for (uint32_t j = 0; j < n; j++) {
                     matches += a[j] != 0;
+                    matches_prefiltered += filtered && a[j] != 0;
                     // Some sessions and not others: the bits are not all or nothing.
                     partial += a[j] != 0 && b[j] != 0 && (a[j] & (a[j] - 1)) == 0 && added > 1;
                     if (a[j] != b[j])
@@ -478,10 +503,150 @@ TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
             }
         }
     }
-    INFO(rule_sets << " rule sets, " << matches << " keys matched, " << partial << " by one session of several");
-    CHECK(rule_sets > 60);
+    INFO(rule_sets << " rule sets, " << matches << " keys matched, " << partial
+                   << " by one session of several; " << prefiltered << " tries prefiltered, "
+                   << matches_prefiltered << " keys matched through them");
+    CHECK(rule_sets > 100);
     CHECK(matches > 1000);
     CHECK(partial > 100);
+    CHECK(prefiltered > 60);
+    CHECK(matches_prefiltered > 15000);
+}
+
+namespace {
+
+// `a` plus `delta` (+1 or -1), as a number of `bytes` bytes, wrapping.
+std::array<uint8_t, 16> step(std::array<uint8_t, 16> a, unsigned bytes, int delta)
+{
+    for (unsigned i = bytes; i-- > 0;) {
+        const uint8_t before = a[i];
+        a[i] = static_cast<uint8_t>(a[i] + delta);
+        if ((delta > 0 && before != 0xff) || (delta < 0 && before != 0))
+            break;
+    }
+    return a;
+}
+
+} // namespace
+
+TEST_CASE("the address prefilter lets through every key a rule matches, at the edges of each rule's addresses")
+{
+    // Hand-picked rules at the prefilter's limits (filters/acl.h): ranges
+    // across a /24 boundary, exactly 256 /24s, one side any, bidirectional,
+    // IPv6 prefixes around /40 and /48; keys at each range's first and last
+    // address and one past each, in either place, IPv6 ones cut short too.
+    // Every key a rule matches (the scan says) must pass the prefilter, the
+    // trie must agree with the scan, and keys must be turned away too.
+    struct rule_set {
+        std::vector<std::string> rules;   // JSON, one session each
+        bool on[2];                       // the prefilter of IPv4, of IPv6: on?
+    };
+    const std::vector<rule_set> sets = {
+        {{R"({"src": ["10.0.0.255-10.0.1.0"]})", R"({"dst": ["10.2.0.0-10.2.255.255"], "protocols": ["udp"]})",
+          R"({"src": ["0.0.0.0/0"], "dst": ["192.0.2.0/24"]})", R"({"src": ["198.51.100.7"], "bidirectional": true})",
+          R"({"src": ["203.0.113.0/25"], "dst_ports": [80]})", R"({"src": ["10.9.0.0/16"], "dst": ["10.8.7.6"]})"},
+         {true, false}},
+        {{R"({"src": ["10.0.0.1-10.1.0.0"]})"}, {false, false}},   // 257 /24s
+        {{R"({"src": ["10.0.0.0/8"], "dst": ["192.0.2.1"]})", R"({"dst": ["10.0.0.0/15"]})"}, {false, false}},
+        {{R"({"dst": ["2001:db8:aa00::/40"]})", R"({"src": ["2001:db8:bb00::/44"], "protocols": ["tcp"]})",
+          R"({"dst": ["2001:db8:cc00::/47"]})", R"({"src": ["2001:db8:dd::/48"], "bidirectional": true})",
+          R"({"dst": ["2001:db8:ee:ff00::/56"]})", R"({"src": ["2001:db8:ff:1::/64"]})",
+          R"({"src": ["2001:db8:1:2::3"], "dst": ["::/0"]})", R"({"dst": ["2001:db8:1:2::10-2001:db8:1:2::2f"]})"},
+         {false, true}},
+        {{R"({"dst": ["2001:db8::/39"]})", R"({"dst": ["2001:db8:1::/48"]})"}, {false, false}},
+    };
+    random_source r(20261204);
+    unsigned matched = 0, turned_away = 0, sets_on = 0;
+    for (const rule_set& set : sets) {
+        acl_classifier scanned, trie;
+        std::vector<ip_range> edges_of[2];   // each family's ranges, src and dst alike
+        for (unsigned slot = 0; slot < set.rules.size(); slot++) {
+            session_spec spec;
+            INFO(set.rules[slot]);
+            REQUIRE(parse_session_spec_text(R"({"match": [)" + set.rules[slot] + "]}", spec) == "");
+            REQUIRE(scanned.add_session(slot, spec.match) == "");
+            REQUIRE(trie.add_session(slot, spec.match) == "");
+            for (const auto* side : {&spec.match[0].src, &spec.match[0].dst})
+                for (const ip_range& range : *side)
+                    edges_of[range.family == 4 ? 0 : 1].push_back(range);
+        }
+        REQUIRE(scanned.build(0, SIZE_MAX) == "");
+        REQUIRE(trie.build(0, 0) == "");
+        for (unsigned fi = 0; fi < 2; fi++) {
+            const uint8_t family = fi == 0 ? 4 : 6;
+            const unsigned bytes = family == 4 ? 4 : 16;
+            INFO("rule set " << (&set - sets.data()) << ", IPv" << unsigned{family});
+            const address_prefilter* filter = trie.prefilter(family);
+            CHECK((filter != nullptr) == set.on[fi]);
+            sets_on += filter != nullptr;
+            // Addresses at and around every range's ends, and random ones.
+            std::vector<std::array<uint8_t, 16>> addresses;
+            for (const ip_range& range : edges_of[fi])
+                for (const auto& a : {range.lo, range.hi})
+                    for (int delta : {-1, 0, 1})
+                        addresses.push_back(delta == 0 ? a : step(a, bytes, delta));
+            for (int i = 0; i < 40; i++) {
+                std::array<uint8_t, 16> a{};
+                for (unsigned b = 0; b < bytes; b++)
+                    a[b] = static_cast<uint8_t>(r.below(256));
+                addresses.push_back(a);
+            }
+            std::vector<packet_fields> keys;
+            for (const auto& a : addresses)
+                for (const auto& b : addresses) {
+                    packet_fields f{};
+                    f.family = family;
+                    f.proto = r.chance(50) ? 6 : 17;
+                    std::memcpy(f.src, a.data(), bytes);
+                    std::memcpy(f.dst, b.data(), bytes);
+                    f.src_port = htons(static_cast<uint16_t>(r.chance(50) ? 80 : r.below(65536)));
+                    f.dst_port = htons(static_cast<uint16_t>(r.chance(50) ? 80 : r.below(65536)));
+                    f.present = have_proto | have_src | have_dst | have_transport | have_src_port | have_dst_port;
+                    f.address_words = 0xff;
+                    if (family == 6 && r.chance(20)) {
+                        // Cut inside the addresses: the words past the cut are
+                        // zero and absent, as parse_ipv6 leaves them.
+                        const unsigned src_words = r.below(5), dst_words = src_words == 4 ? r.below(5) : 0;
+                        f.address_words = static_cast<uint8_t>(((1u << src_words) - 1) | ((1u << dst_words) - 1) << 4);
+                        std::memset(f.src + 4 * src_words, 0, 16 - 4 * src_words);
+                        std::memset(f.dst + 4 * dst_words, 0, 16 - 4 * dst_words);
+                        f.present = static_cast<uint8_t>(have_proto | (src_words == 4 ? have_src : 0) |
+                                                         (dst_words == 4 ? have_dst : 0));
+                    }
+                    keys.push_back(f);
+                }
+            for (size_t at = 0; at < keys.size(); at += 64) {
+                const auto n = static_cast<uint32_t>(std::min<size_t>(64, keys.size() - at));
+                const uint8_t* k[64];
+                for (uint32_t j = 0; j < n; j++)
+                    k[j] = reinterpret_cast<const uint8_t*>(&keys[at + j]);
+                uint32_t want[64], got[64];
+                if (family == 4) {
+                    scanned.classify_v4(k, want, n);
+                    trie.classify_v4(k, got, n);
+                } else {
+                    scanned.classify_v6(k, want, n);
+                    trie.classify_v6(k, got, n);
+                }
+                for (uint32_t j = 0; j < n; j++) {
+                    const packet_fields& f = keys[at + j];
+                    const bool passes = filter == nullptr ||
+                                        (family == 4 ? filter->may_match_v4(f.src, f.dst)
+                                                     : filter->may_match_v6(f.src, f.dst));
+                    matched += want[j] != 0;
+                    turned_away += !passes;
+                    INFO("key " << hex(std::vector<uint8_t>(k[j], k[j] + sizeof(packet_fields))));
+                    if (want[j] != 0)
+                        REQUIRE(passes);
+                    REQUIRE(got[j] == want[j]);
+                }
+            }
+        }
+    }
+    INFO(matched << " keys matched, " << turned_away << " turned away");
+    CHECK(sets_on == 2);
+    CHECK(matched > 2000);
+    CHECK(turned_away > 5000);
 }
 
 TEST_CASE("the transport header's branch-free reading is the careful one")
