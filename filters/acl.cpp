@@ -467,7 +467,7 @@ address_prefilter make_prefilter(const std::vector<uint8_t>& rules, int family)
             const uint64_t leading = chosen.first + k;
             const uint32_t b = family == 4 ? filter::bucket_v4(static_cast<uint32_t>(leading << 8))
                                            : filter::bucket_v6(leading);
-            marked += !filter::test(set, b);
+            marked += filter::marked(set, b) == 0;
             set[b / 64] |= 1ull << (b % 64);
         }
         return true;

@@ -45,11 +45,12 @@ constexpr size_t scan_max_rules = 8;
 // 2^15 buckets) are marked on that side, and a key whose source bucket and
 // destination bucket are both unmarked matches no rule. A rule is marked on
 // the side whose addresses fall in fewer buckets (at most 256: IPv4
-// addresses within 256 /24s, such as a /16, an IPv6 /40 or narrower). A rule with neither, or rules that mark more
-// than an eighth of the buckets (more than an eighth of random keys would
-// pass), leave the filter off: empty. The rules decide every key the filter
-// lets through, so it never changes a result, only how much work a key
-// costs (tests/filters/test_differential.cpp).
+// addresses within 256 /24s, such as a /16; an IPv6 /40 or narrower). A
+// rule with neither, or rules that mark more than an eighth of the buckets
+// (more than an eighth of random keys would pass), leave the filter off:
+// empty. The rules decide every key the filter lets through, so it never
+// changes a result, only how much work a key costs
+// (tests/filters/test_differential.cpp).
 struct address_prefilter {
     static constexpr unsigned bucket_bits = 15;
     static constexpr uint32_t buckets = 1u << bucket_bits;
@@ -68,7 +69,9 @@ struct address_prefilter {
     {
         return static_cast<uint32_t>((top48 * 0x9E3779B97F4A7C15ull) >> (64 - bucket_bits));
     }
-    static bool test(const std::vector<uint64_t>& set, uint32_t bucket)
+    // 1 if `bucket` is marked in `set`, else 0: a number, so that a key's
+    // buckets are combined with no branch.
+    static uint64_t marked(const std::vector<uint64_t>& set, uint32_t bucket)
     {
         return set[bucket / 64] >> (bucket % 64) & 1;
     }
@@ -79,12 +82,12 @@ struct address_prefilter {
     // that is on (acl_classifier::prefilter gives null for one that is off).
     [[gnu::always_inline]] bool may_match_v4(const uint8_t* src_address, const uint8_t* dst_address) const
     {
-        return test(src, bucket_v4(rte_be_to_cpu_32(load32(src_address)))) |
-               test(dst, bucket_v4(rte_be_to_cpu_32(load32(dst_address))));
+        return (marked(src, bucket_v4(rte_be_to_cpu_32(load32(src_address)))) |
+                marked(dst, bucket_v4(rte_be_to_cpu_32(load32(dst_address))))) != 0;
     }
     [[gnu::always_inline]] bool may_match_v6(const uint8_t* src_address, const uint8_t* dst_address) const
     {
-        return test(src, bucket_v6(top48(src_address))) | test(dst, bucket_v6(top48(dst_address)));
+        return (marked(src, bucket_v6(top48(src_address))) | marked(dst, bucket_v6(top48(dst_address)))) != 0;
     }
 
 private:
