@@ -2,6 +2,9 @@
 // burst. Three stages, each paid only by the packets the cheaper one kept:
 //
 //   parse (core/packet.h: link layers, then IPv4, then IPv6 headers) -> rte_acl: rules of all sessions in one pass
+//        (a packet whose addresses no rule can match, as the rules' address
+//        prefilter says (acl.h), is not parsed past them when the parsed
+//        fields serve only as the rules' keys, and never reaches rte_acl)
 //        -> BPF, per session that has an expression, over the packets it still wants
 //        -> Hyperscan payload scan, per session that has patterns
 //

@@ -410,6 +410,24 @@ TEST_CASE("the classifier agrees with libpcap on random packets and random specs
     CHECK(kept_addresses_first > 40000);
 }
 
+namespace {
+
+// The `n` keys of IP version `family`, by the scanned rules into `a` and by
+// the trie into `b`.
+void classify_both(const acl_classifier& scanned, const acl_classifier& trie, int family, const uint8_t** k,
+                   uint32_t n, uint32_t* a, uint32_t* b)
+{
+    if (family == 4) {
+        scanned.classify_v4(k, a, n);
+        trie.classify_v4(k, b, n);
+    } else {
+        scanned.classify_v6(k, a, n);
+        trie.classify_v6(k, b, n);
+    }
+}
+
+} // namespace
+
 TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
 {
     // The same rules, of several sessions at once, scanned and in a trie
@@ -483,13 +501,7 @@ TEST_CASE("the rule scan and rte_acl's trie give every key the same sessions")
                 for (uint32_t j = 0; j < n; j++)
                     k[j] = reinterpret_cast<const uint8_t*>((*family)[at + j]);
                 uint32_t a[64], b[64];
-                if (family == &v4) {
-                    scanned.classify_v4(k, a, n);
-                    trie.classify_v4(k, b, n);
-                } else {
-                    scanned.classify_v6(k, a, n);
-                    trie.classify_v6(k, b, n);
-                }
+                classify_both(scanned, trie, family == &v4 ? 4 : 6, k, n, a, b);
                 for (uint32_t j = 0; j < n; j++) {
                     matches += a[j] != 0;
                     matches_prefiltered += filtered && a[j] != 0;
@@ -621,13 +633,7 @@ TEST_CASE("the address prefilter lets through every key a rule matches, at the e
                 for (uint32_t j = 0; j < n; j++)
                     k[j] = reinterpret_cast<const uint8_t*>(&keys[at + j]);
                 uint32_t want[64], got[64];
-                if (family == 4) {
-                    scanned.classify_v4(k, want, n);
-                    trie.classify_v4(k, got, n);
-                } else {
-                    scanned.classify_v6(k, want, n);
-                    trie.classify_v6(k, got, n);
-                }
+                classify_both(scanned, trie, family, k, n, want, got);
                 for (uint32_t j = 0; j < n; j++) {
                     const packet_fields& f = keys[at + j];
                     const bool passes = filter == nullptr ||
