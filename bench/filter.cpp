@@ -200,7 +200,8 @@ result measure_after_copy(const classifier* c, const std::vector<rte_mbuf*>& sou
 
 // The --pcap form: each session alone over the file's first `count` frames.
 int classify_file(const std::string& file, unsigned count, const std::vector<std::string>& spec_files,
-                  const std::vector<std::string>& expressions, double seconds, bool driver_copy, unsigned repeat)
+                  const std::vector<std::string>& expressions, double seconds, bool driver_copy, unsigned repeat,
+                  bpf_runner runner)
 {
     char errbuf[PCAP_ERRBUF_SIZE];
     pcap_t* in = pcap_open_offline(file.c_str(), errbuf);
@@ -273,7 +274,7 @@ int classify_file(const std::string& file, unsigned count, const std::vector<std
     fmt::print("{} frames of {}, bursts of {}\n", pkts.size(), file, burst);
     for (const auto& [name, spec] : sessions) {
         std::string error;
-        auto filter = session_filter::compile(spec, error);
+        auto filter = session_filter::compile(spec, error, runner);
         auto c = filter ? classifier::build({{0, filter}}, 1, 0, error) : nullptr;
         if (!c) {
             fmt::print(stderr, "{}: {}\n", name, error);
@@ -321,6 +322,8 @@ int main(int argc, char** argv)
                  "With --pcap: copy each burst from the frames into fresh mbufs first, as net_pcap's "
                  "infinite_rx does, and report the cost beyond that copy");
     app.add_flag("--hugepages", hugepages, "Run EAL on hugepages (1 GiB of them), not --no-huge");
+    bool bpf_jit = false;
+    app.add_flag("--bpf-jit", bpf_jit, "With --pcap: run expressions in DPDK's guarded JIT, as linecap --bpf-jit does");
     CLI11_PARSE(app, argc, argv);
 
     const char* eal[] = {"bench", "--no-pci", "--no-shconf", "-l", "0", "--log-level", "lib.*:error",
@@ -334,7 +337,7 @@ int main(int argc, char** argv)
     register_packet_meta();
     if (!pcap_file.empty())
         return classify_file(pcap_file, app.count("--packets") ? packets : 1024, spec_files, expressions, seconds,
-                             driver_copy, repeat);
+                             driver_copy, repeat, bpf_jit ? bpf_runner::guarded_jit : bpf_runner::interpreter);
     rte_mempool* pool = rte_pktmbuf_pool_create("bench", packets + 1024, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     const auto pkts = make_traffic(pool, packets, 7);
     pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);

@@ -38,6 +38,15 @@ enum field_bit : uint8_t {
     have_transport = 0x40,
 };
 
+// Where an IP header's addresses start and how long its fixed part is, in
+// bytes from the header's start (RFC 791 section 3.1, RFC 8200 section 3).
+constexpr uint32_t ipv4_header_min = 20;
+constexpr uint32_t ipv4_src_at = 12;
+constexpr uint32_t ipv4_dst_at = 16;
+constexpr uint32_t ipv6_header_len = 40;
+constexpr uint32_t ipv6_src_at = 8;
+constexpr uint32_t ipv6_dst_at = 24;
+
 // The parse's result is also what rte_acl reads (filters/acl.cpp gives it
 // these offsets), so no key is copied between parsing and classifying. The
 // layout serves both families: proto alone first (rte_acl wants a one-byte
@@ -230,7 +239,7 @@ inline void parse_ipv4(const uint8_t* data, uint32_t len, uint32_t l3, uint32_t 
     bool first_fragment;
     uint32_t header;                      // IHL, in bytes
     uint32_t ip_end = no_declared_end;    // l3 + the total length
-    if (__builtin_expect(l3 + 20 <= len, 1)) {
+    if (__builtin_expect(l3 + ipv4_header_min <= len, 1)) {
         // The whole fixed header, its first 8 bytes in one load (so the
         // total length costs the outer pass next to nothing), read as
         // the little-endian word it is on every machine DPDK builds for here.
@@ -241,16 +250,16 @@ inline void parse_ipv4(const uint8_t* data, uint32_t len, uint32_t l3, uint32_t 
         ip_end = l3 + __builtin_bswap16(static_cast<uint16_t>(head >> 16));
         first_fragment = (__builtin_bswap16(static_cast<uint16_t>(head >> 48)) & 0x1fff) == 0;
         proto = data[l3 + 9];
-        std::memcpy(&src, data + l3 + 12, 4);
-        std::memcpy(&dst, data + l3 + 16, 4);
+        std::memcpy(&src, data + l3 + ipv4_src_at, 4);
+        std::memcpy(&dst, data + l3 + ipv4_dst_at, 4);
         present = have_proto | have_src | have_dst;
     } else {
         if (l3 + 10 <= len) {
             proto = data[l3 + 9];
             present |= have_proto;
         }
-        if (l3 + 16 <= len) {
-            std::memcpy(&src, data + l3 + 12, 4);
+        if (l3 + ipv4_src_at + 4 <= len) {
+            std::memcpy(&src, data + l3 + ipv4_src_at, 4);
             present |= have_src;
         }
         first_fragment = l3 + 8 <= len && (load16(data + l3 + 6) & 0x1fff) == 0;
@@ -267,7 +276,7 @@ inline void parse_ipv4(const uint8_t* data, uint32_t len, uint32_t l3, uint32_t 
     // its IP header, which has nothing behind it to bound.
     uint32_t end = len;
     if (__builtin_expect(ip_end < len, 0)) {
-        if (ip_end >= l3 + 20 && ip_end >= l4)
+        if (ip_end >= l3 + ipv4_header_min && ip_end >= l4)
             end = ip_end;
         else
             ip_end = no_declared_end;
@@ -292,18 +301,18 @@ inline void parse_ipv6(const uint8_t* data, uint32_t len, uint32_t l3, uint32_t 
     std::memset(f.dst, 0, sizeof f.dst);
     uint8_t words = 0, present = 0;
     for (unsigned k = 0; k < 4; k++) {
-        if (l3 + 8 + 4 * k + 4 <= len) {
-            std::memcpy(f.src + 4 * k, data + l3 + 8 + 4 * k, 4);
+        if (l3 + ipv6_src_at + 4 * k + 4 <= len) {
+            std::memcpy(f.src + 4 * k, data + l3 + ipv6_src_at + 4 * k, 4);
             words |= static_cast<uint8_t>(1u << k);
         }
-        if (l3 + 24 + 4 * k + 4 <= len) {
-            std::memcpy(f.dst + 4 * k, data + l3 + 24 + 4 * k, 4);
+        if (l3 + ipv6_dst_at + 4 * k + 4 <= len) {
+            std::memcpy(f.dst + 4 * k, data + l3 + ipv6_dst_at + 4 * k, 4);
             words |= static_cast<uint8_t>(0x10u << k);
         }
     }
-    if (l3 + 24 <= len)
+    if (l3 + ipv6_src_at + 16 <= len)
         present |= have_src;
-    if (l3 + 40 <= len)
+    if (l3 + ipv6_dst_at + 16 <= len)
         present |= have_dst;
     if (l3 + 7 > len) {
         store_transport(no_payload(present, len), words, f);
@@ -315,7 +324,7 @@ inline void parse_ipv6(const uint8_t* data, uint32_t len, uint32_t l3, uint32_t 
     const uint32_t ip_end = declared != 0 ? l3 + declared : no_declared_end;
     len = std::min(len, ip_end);
     uint8_t next = data[l3 + 6];
-    uint32_t at = l3 + 40;
+    uint32_t at = l3 + ipv6_header_len;
     bool first_fragment = true;
     bool known = true;
     for (unsigned i = 0; i < max_ipv6_extensions; i++) {

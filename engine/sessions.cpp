@@ -82,8 +82,8 @@ std::string swap_classifier(pipeline& p)
     return {};
 }
 
-// How this pipeline runs BPF: DPDK's guarded JIT, or its interpreter
-// (--bpf-interpreter); packets read from a file carry their wire length in
+// How this pipeline runs BPF: DPDK's interpreter, or its guarded JIT
+// (--bpf-jit); packets read from a file carry their wire length in
 // their metadata, where the program's `len` is read.
 struct bpf_loading {
     bpf_runner runner;
@@ -92,7 +92,7 @@ struct bpf_loading {
 
 bpf_loading bpf_loading_of(const pipeline& p)
 {
-    return {p.config.bpf_interpreter ? bpf_runner::interpreter : bpf_runner::guarded_jit,
+    return {p.config.bpf_jit ? bpf_runner::guarded_jit : bpf_runner::interpreter,
             p.file ? packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len)) : -1};
 }
 

@@ -413,78 +413,39 @@ struct scan_rule_v6 {
     return bits;
 }
 
-// address_prefilter's making (filters/acl.h). One side of a rule: the
-// buckets its addresses can fall in, as [first, first + count) of the /24s
-// or /48s they start with, before hashing; count 0 for more than
-// most_buckets_per_rule of them.
-constexpr uint64_t most_buckets_per_rule = 256;
-
-struct prefilter_side {
-    uint64_t first = 0, count = 0;
-};
-
-prefilter_side side_of_range_v4(uint32_t lo, uint32_t hi)
-{
-    const uint64_t count = (hi >> 8) - (lo >> 8) + 1ull;
-    return {lo >> 8, count <= most_buckets_per_rule ? count : 0};
-}
-
-// rte_acl's MASK fields of one IPv6 address: four words of value and
-// prefix length.
+// rte_acl's MASK fields of one IPv6 address (four words of value and
+// prefix length): the prefilter's side of it.
 prefilter_side side_of_prefix_v6(const rte_acl_field* words)
 {
-    const uint32_t length = words[0].mask_range.u32 + words[1].mask_range.u32;
-    if (length < 40)
-        return {};
     const uint32_t high = words[0].value.u32 & prefix_mask(words[0].mask_range.u32);
     const uint32_t low = words[1].value.u32 & prefix_mask(words[1].mask_range.u32);
     const uint64_t value = static_cast<uint64_t>(high) << 16 | low >> 16;
+    const uint32_t length = words[0].mask_range.u32 + words[1].mask_range.u32;
     const uint32_t free_bits = length >= 48 ? 0 : 48 - length;
-    return {value >> free_bits << free_bits, 1ull << free_bits};
+    const uint64_t first = value >> free_bits << free_bits;
+    return prefilter_side_v6(first, first + ((1ull << free_bits) - 1));
 }
 
-// The filter of a family's packed rules (Rule: acl_rule_v4 or _v6); off
-// (empty) when some rule cannot be marked or too many buckets are.
+// The address prefilter (filters/address_prefilter.h) of a family's packed
+// rules (Rule: acl_rule_v4 or _v6): each rule is a condition on its source
+// and destination ranges. Off when there is no rule, when some rule cannot
+// be marked, or when too many buckets are.
 template <typename Rule>
 address_prefilter make_prefilter(const std::vector<uint8_t>& rules, int family)
 {
-    using filter = address_prefilter;
-    filter f;
-    f.src.assign(filter::buckets / 64, 0);
-    f.dst.assign(filter::buckets / 64, 0);
-    // A key is let through by either of its two buckets: past an eighth of
-    // the buckets marked, the filter would let through too much to pay.
-    const size_t most_marked = filter::buckets / 8;
-    size_t marked = 0;
-    // Marks the side whose addresses fall in fewer buckets; false if neither can be.
-    const auto add = [&](prefilter_side s, prefilter_side d) {
-        const bool use_src = s.count != 0 && (d.count == 0 || s.count <= d.count);
-        const prefilter_side& chosen = use_src ? s : d;
-        if (chosen.count == 0)
-            return false;
-        std::vector<uint64_t>& set = use_src ? f.src : f.dst;
-        for (uint64_t k = 0; k < chosen.count; k++) {
-            const uint64_t leading = chosen.first + k;
-            const uint32_t b = family == 4 ? filter::bucket_v4(static_cast<uint32_t>(leading << 8))
-                                           : filter::bucket_v6(leading);
-            marked += filter::marked(set, b) == 0;
-            set[b / 64] |= 1ull << (b % 64);
-        }
-        return true;
-    };
-    bool all_marked = !rules.empty();
-    for (size_t at = 0; at < rules.size() && all_marked && marked <= most_marked; at += sizeof(Rule)) {
+    address_prefilter_builder builder(family);
+    for (size_t at = 0; at < rules.size() && builder.usable(); at += sizeof(Rule)) {
         Rule r;
         std::memcpy(&r, rules.data() + at, sizeof r);
         if (family == 4)
-            all_marked = add(side_of_range_v4(r.field[1].value.u32, r.field[1].mask_range.u32),
-                             side_of_range_v4(r.field[2].value.u32, r.field[2].mask_range.u32));
+            builder.add(prefilter_side_v4(r.field[1].value.u32, r.field[1].mask_range.u32),
+                        prefilter_side_v4(r.field[2].value.u32, r.field[2].mask_range.u32));
         else
-            all_marked = add(side_of_prefix_v6(&r.field[1]), side_of_prefix_v6(&r.field[5]));
+            builder.add(side_of_prefix_v6(&r.field[1]), side_of_prefix_v6(&r.field[5]));
     }
-    if (!all_marked || marked > most_marked)
+    if (rules.empty())
         return {};
-    return f;
+    return builder.finish();
 }
 
 // What differs between the families, for acl_classifier::family.

@@ -2,6 +2,7 @@
 #include "core/error_text.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <memory>
@@ -224,6 +225,185 @@ bpf_load_bound compute_load_bound(const bpf_insn* instructions, unsigned count)
     return b;
 }
 
+namespace {
+
+// The 4-byte words of a frame whose values a path of the program can fix
+// (bpf_address_filter): where each family keeps its addresses.
+enum address_word : unsigned {
+    ip4_src, ip4_dst, arp_sender, arp_target, ip6_src_high, ip6_src_next, ip6_dst_high, ip6_dst_next,
+    address_words
+};
+using address_filter = bpf_address_filter;
+constexpr std::array<uint32_t, address_words> address_word_at = {
+    address_filter::l3_at + ipv4_src_at,     address_filter::l3_at + ipv4_dst_at,
+    address_filter::arp_sender_at,           address_filter::arp_target_at,
+    address_filter::l3_at + ipv6_src_at,     address_filter::l3_at + ipv6_src_at + 4,
+    address_filter::l3_at + ipv6_dst_at,     address_filter::l3_at + ipv6_dst_at + 4};
+
+// What a path has learnt of a packet it keeps.
+struct path_facts {
+    int32_t ether_type = -1;   // -1: not fixed
+    // Per address word, the bits fixed (mask) and their values; mask 0: none.
+    std::array<uint32_t, address_words> mask{}, value{};
+};
+
+// What the accumulator holds, as far as the walk knows: the packet's
+// `size` bytes at `offset` (a big-endian number, as classic loads give it)
+// ANDed with `mask`; or, when !loaded, anything.
+struct accumulator {
+    bool loaded = false;
+    uint32_t offset = 0, size = 0, mask = 0;
+};
+
+// A path's fact from a `jeq #k` it takes with `a` in the accumulator;
+// false when the path is impossible (the same bytes fixed two ways).
+bool learn(path_facts& facts, const accumulator& a, uint32_t k)
+{
+    if (!a.loaded)
+        return true;
+    if ((k & ~a.mask) != 0)
+        return false;   // A never holds such a value
+    if (a.offset == address_filter::ether_type_at && a.size == 2 && a.mask == 0xffff) {
+        if (facts.ether_type >= 0 && facts.ether_type != static_cast<int32_t>(k))
+            return false;
+        facts.ether_type = static_cast<int32_t>(k);
+        return true;
+    }
+    if (a.size != 4)
+        return true;
+    for (unsigned w = 0; w < address_words; w++) {
+        if (address_word_at[w] != a.offset)
+            continue;
+        if (((facts.value[w] ^ k) & facts.mask[w] & a.mask) != 0)
+            return false;
+        facts.mask[w] |= a.mask;
+        facts.value[w] |= k;
+    }
+    return true;
+}
+
+prefilter_side side_v4(const path_facts& f, address_word w)
+{
+    if (f.mask[w] == 0)
+        return {};
+    return prefilter_side_v4(f.value[w], f.value[w] | ~f.mask[w]);
+}
+
+// The first 48 bits of an IPv6 address from its first two words.
+prefilter_side side_v6(const path_facts& f, address_word high, address_word next)
+{
+    if (f.mask[high] == 0)
+        return {};
+    const uint64_t lo = uint64_t{f.value[high]} << 16 | f.value[next] >> 16;
+    const uint64_t hi = uint64_t{f.value[high] | ~f.mask[high]} << 16 | (f.value[next] | ~f.mask[next]) >> 16;
+    return prefilter_side_v6(lo, hi);
+}
+
+// A path that keeps its packet becomes a condition of its type's filter;
+// false if it cannot.
+bool add_kept_path(const path_facts& f, address_prefilter_builder& v4, address_prefilter_builder& v6,
+                   bpf_address_filter& kept)
+{
+    switch (f.ether_type) {
+    case 0x0800:
+        kept.keeps_ip4 = true;
+        return v4.add(side_v4(f, ip4_src), side_v4(f, ip4_dst));
+    case 0x0806:
+    case 0x8035:
+        kept.keeps_arp = true;
+        return v4.add(side_v4(f, arp_sender), side_v4(f, arp_target));
+    case 0x86dd:
+        return v6.add(side_v6(f, ip6_src_high, ip6_src_next), side_v6(f, ip6_dst_high, ip6_dst_next));
+    default:
+        return false;   // no type, or one whose addresses are not looked at
+    }
+}
+
+} // namespace
+
+bpf_address_filter compute_address_filter(const bpf_insn* instructions, unsigned count)
+{
+    // Instructions visited over all paths: past this the program has too
+    // many paths to follow (libpcap's for a few hosts and ports visit some
+    // hundreds).
+    constexpr unsigned most_steps = 1u << 16;
+    struct branch {
+        uint64_t pc;
+        accumulator a;
+        path_facts facts;
+    };
+    address_prefilter_builder v4(4), v6(6);
+    bpf_address_filter f;
+    std::vector<branch> pending{{0, {}, {}}};
+    unsigned steps = 0;
+    bool usable = true;
+    while (!pending.empty() && usable) {
+        branch b = pending.back();
+        pending.pop_back();
+        for (bool path_ended = false; !path_ended && usable;) {
+            if (++steps > most_steps || b.pc >= count) {
+                usable = false;   // too many paths, or off the end (DPDK refuses such a program)
+                break;
+            }
+            const bpf_insn& in = instructions[b.pc];
+            switch (BPF_CLASS(in.code)) {
+            case BPF_RET:
+                // ret #0 drops the packet; ret #k and ret a (anything) may keep it.
+                if (BPF_RVAL(in.code) != BPF_K || in.k != 0)
+                    usable = add_kept_path(b.facts, v4, v6, f);
+                path_ended = true;
+                break;
+            case BPF_LD:
+                b.a = {};
+                if (BPF_MODE(in.code) == BPF_ABS) {
+                    const auto size = static_cast<uint32_t>(load_size(in.code));
+                    b.a = {true, in.k, size, size == 4 ? ~0u : (1u << (8 * size)) - 1};
+                }
+                b.pc++;
+                break;
+            case BPF_ALU:
+                if (in.code == (BPF_ALU | BPF_AND | BPF_K) && b.a.loaded)
+                    b.a.mask &= in.k;
+                else
+                    b.a = {};
+                b.pc++;
+                break;
+            case BPF_MISC:
+                if (BPF_MISCOP(in.code) == BPF_TXA)
+                    b.a = {};
+                b.pc++;
+                break;
+            case BPF_JMP: {
+                const uint64_t next = b.pc + 1;
+                if (BPF_OP(in.code) == BPF_JA) {
+                    b.pc = next + in.k;
+                    break;
+                }
+                const uint64_t taken = next + in.jt, not_taken = next + in.jf;
+                if (taken == not_taken) {
+                    b.pc = taken;
+                    break;
+                }
+                pending.push_back({not_taken, b.a, b.facts});
+                b.pc = taken;
+                if (in.code == (BPF_JMP | BPF_JEQ | BPF_K) && !learn(b.facts, b.a, in.k))
+                    path_ended = true;   // no packet takes it
+                break;
+            }
+            default:   // ldx, st, stx: the accumulator is as it was
+                b.pc++;
+                break;
+            }
+        }
+    }
+    if (!usable)
+        return {};
+    f.v4 = v4.finish();
+    f.v6 = v6.finish();
+    f.on = f.v4.on() && f.v6.on();
+    return f;
+}
+
 std::string compile_tcpdump_filter(const std::string& expression, int linktype, uint32_t netmask,
                                    bpf_program& program, bool allow_socket_metadata)
 {
@@ -286,6 +466,8 @@ std::string bpf_expression::load(bpf_runner runner, int wire_len_offset)
 {
     const std::string& expression = _expression;
     _wire_len_offset = wire_len_offset;
+    // Asked before whichever runs the program (DPDK's JIT or interpreter, or libpcap's).
+    _addresses = compute_address_filter(_program.bf_insns, _program.bf_len);
     if (std::string why = dpdk_refusal(expression, _program); !why.empty()) {
         _note = fmt::format("{} runs in libpcap's interpreter, as tcpdump runs it: DPDK cannot run it ({})",
                             quoted(expression), why);
@@ -324,8 +506,28 @@ std::string bpf_expression::load(bpf_runner runner, int wire_len_offset)
 
 void bpf_expression::match_burst(rte_mbuf* const* pkts, unsigned n, uint64_t* kept) const
 {
-    for (unsigned done = 0; done < n; done += bpf_burst_max)
-        match_slice(pkts + done, std::min(bpf_burst_max, n - done), kept + done);
+    for (unsigned done = 0; done < n; done += bpf_burst_max) {
+        const unsigned count = std::min(bpf_burst_max, n - done);
+        if (!_addresses.on) {
+            match_slice(pkts + done, count, kept + done);
+            continue;
+        }
+        // Only the packets the address filter lets through run the program,
+        // gathered with no branch on its answer (mixed traffic).
+        rte_mbuf* asked[bpf_burst_max];
+        uint16_t where[bpf_burst_max];
+        uint64_t verdicts[bpf_burst_max];
+        unsigned n_asked = 0;
+        for (unsigned i = 0; i < count; i++) {
+            kept[done + i] = 0;
+            asked[n_asked] = pkts[done + i];
+            where[n_asked] = static_cast<uint16_t>(i);
+            n_asked += _addresses.may_match(pkts[done + i]);
+        }
+        match_slice(asked, n_asked, verdicts);
+        for (unsigned j = 0; j < n_asked; j++)
+            kept[done + where[j]] = verdicts[j];
+    }
 }
 
 void bpf_expression::match_slice(rte_mbuf* const* pkts, unsigned n, uint64_t* kept) const

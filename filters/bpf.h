@@ -1,11 +1,21 @@
 // tcpdump's filter language in the fast path: compiled by libpcap
 // (pcap_compile for Ethernet), converted to eBPF by rte_bpf_convert, loaded
-// by rte_bpf and run over a burst: DPDK's x86-64 JIT for each packet whose
-// loads all fall inside its first segment (bpf_load_bound), DPDK's
-// interpreter for the rest (or for all, --bpf-interpreter). The program
-// reads the mbuf, so it sees every segment of a chained packet. What DPDK
-// cannot run (a loop: libpcap's "protochain") runs in libpcap's own
-// interpreter (bpf_filter), as tcpdump runs it.
+// by rte_bpf and run over a burst, after an address filter derived from the
+// program (bpf_address_filter) has turned away the packets it cannot keep:
+// DPDK's interpreter, or with --bpf-jit DPDK's x86-64 JIT for each packet
+// whose loads all fall inside its first segment (bpf_load_bound) and the
+// interpreter for the rest. The program reads the mbuf, so it sees every
+// segment of a chained packet. What DPDK cannot run (a loop: libpcap's
+// "protochain") runs in libpcap's own interpreter (bpf_filter), as tcpdump
+// runs it.
+//
+// Why the JIT is not the default: DPDK 22.11's x86-64 JIT sizes its jumps in
+// passes that stop when the code's total size stops changing, not when every
+// jump's target has, so some programs come out with jumps into the middle of
+// an instruction (a crash) or to the wrong one. test_differential.cpp found
+// one among random expressions (test_bpf.cpp keeps it); upstream has the same
+// loop as of 2026. Behind the address filter the interpreter costs the
+// headline expressions about 1 ns a packet more (docs/performance.md).
 //
 // Why the JIT is guarded: DPDK 22.11's x86-64 JIT loads a packet byte inline
 // when the load lies inside the first segment (its test: data_len - offset >=
@@ -26,8 +36,12 @@
 #include <vector>
 
 #include <pcap/pcap.h>
+#include <rte_branch_prediction.h>
 #include <rte_bpf.h>
 #include <rte_mbuf.h>
+
+#include "core/packet.h"
+#include "filters/address_prefilter.h"
 
 namespace linecap {
 
@@ -52,8 +66,8 @@ constexpr unsigned bpf_burst_max = 64;
 
 // How a program DPDK loaded is run.
 enum class bpf_runner {
-    guarded_jit,    // the JIT for packets bpf_load_bound::fits, the interpreter for the rest (the default)
-    interpreter,    // DPDK's interpreter for every packet (--bpf-interpreter)
+    interpreter,    // DPDK's interpreter for every packet (the default)
+    guarded_jit,    // the JIT for packets bpf_load_bound::fits, the interpreter for the rest (--bpf-jit)
 };
 
 // How far into a packet a classic program's loads can reach, from the
@@ -109,6 +123,67 @@ struct bpf_load_bound {
 // The bound of a classic program (see bpf_load_bound).
 bpf_load_bound compute_load_bound(const bpf_insn* instructions, unsigned count);
 
+// What a classic program requires of a packet's addresses, from the program
+// alone, so that most packets of mixed traffic are turned away in a few
+// instructions before the program runs: on such traffic the JIT's branches
+// cost some 10 ns a packet, the check below 2-3 (docs/performance.md).
+//
+// Every path through the program (jumps only go forward) to a `ret` that
+// can keep the packet is followed, learning from each `jeq #k` it takes what
+// the packet holds: its Ethernet type (ldh [12]) and the 4-byte words at
+// the frame offsets of the IPv4, ARP and IPv6 addresses (ld [k], or ld [k]
+// then and #m: what libpcap emits for "host" and "net"). A path that keeps
+// an IPv4 packet (type 0x0800) must have fixed the leading bits of its
+// source or its destination, one that keeps an ARP or RARP packet (0x0806,
+// 0x8035: "host" asks of those too) its sender's or target's, one that
+// keeps an IPv6 packet (0x86dd) its source's or destination's first 48
+// bits: each is a condition of an address_prefilter (address_prefilter.h),
+// one for IPv4 and ARP (their addresses share it; a packet of a type no
+// path keeps is turned away), one for IPv6. A keeping path that fixes no type, a
+// type of no other kind, or no address of its type, or a program with more
+// paths than are worth following, leaves the filter off: an expression
+// about VLAN-tagged frames ("vlan and host ...", whose loads lie 4 bytes
+// on), or with no address ("tcp port 443"). The loads are the program's
+// own, at the same offsets, so the filter lets through every packet the
+// program can keep (tests/filters/test_differential.cpp).
+struct bpf_address_filter {
+    // Frame offsets the check reads (Ethernet, RFC 826's ARP for IPv4).
+    static constexpr uint32_t ether_type_at = 12;
+    static constexpr uint32_t l3_at = 14;
+    static constexpr uint32_t arp_sender_at = l3_at + 14;
+    static constexpr uint32_t arp_target_at = l3_at + 24;
+    // A first segment shorter than this (up to the first 8 bytes of an
+    // IPv6 destination) is let through: the program decides.
+    static constexpr uint32_t reads = l3_at + ipv6_dst_at + 8;
+
+    bool on = false;
+    address_prefilter v4;   // IPv4 and ARP addresses; nothing marked: no such packet is kept
+    address_prefilter v6;
+    bool keeps_ip4 = false;   // whether some path keeps an IPv4 packet; an ARP or RARP packet
+    bool keeps_arp = false;
+
+    // False: the program keeps no such packet. Only for a filter that is on.
+    [[gnu::always_inline]] bool may_match(const rte_mbuf* m) const
+    {
+        if (unlikely(m->data_len < reads))
+            return true;
+        const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+        const uint32_t type = static_cast<uint32_t>(frame[ether_type_at] << 8 | frame[ether_type_at + 1]);
+        const bool ip4 = type == 0x0800, ip6 = type == 0x86dd;
+        const bool arp = (type == 0x0806) | (type == 0x8035);
+        // Both families are asked, with no branch on the type, which on
+        // mixed traffic the CPU cannot foresee.
+        const uint32_t src = arp ? arp_sender_at : l3_at + ipv4_src_at;
+        const uint32_t dst = arp ? arp_target_at : l3_at + ipv4_dst_at;
+        const bool in4 = v4.may_match_v4(frame + src, frame + dst);
+        const bool in6 = v6.may_match_v6(frame + l3_at + ipv6_src_at, frame + l3_at + ipv6_dst_at);
+        return (((ip4 & keeps_ip4) | (arp & keeps_arp)) & in4) | (ip6 & in6);
+    }
+};
+
+// The address filter of a classic program for Ethernet (see bpf_address_filter).
+bpf_address_filter compute_address_filter(const bpf_insn* instructions, unsigned count);
+
 class bpf_expression {
 public:
     bpf_expression() = default;
@@ -131,11 +206,12 @@ public:
     // `netmask` (host order) is what "broadcast" tests the destination
     // against; 0, tcpdump -r's, makes "ip broadcast" 255.255.255.255 or 0.0.0.0.
     //
-    // `runner`: bpf_runner::guarded_jit uses DPDK's JIT where it is safe
-    // (bpf_load_bound) and the interpreter elsewhere; an expression whose
-    // bound cannot be computed, or that the JIT does not take, runs in the
-    // interpreter.
-    std::string compile(const std::string& expression, bpf_runner runner = bpf_runner::guarded_jit,
+    // `runner`: bpf_runner::guarded_jit uses DPDK's JIT where its stack is
+    // safe (bpf_load_bound) and the interpreter elsewhere; an expression
+    // whose bound cannot be computed, or that the JIT does not take, runs in
+    // the interpreter. The JIT's jump layout is not safe for every program
+    // (above): it is for benchmarks and for comparing.
+    std::string compile(const std::string& expression, bpf_runner runner = bpf_runner::interpreter,
                         int wire_len_offset = -1, uint32_t netmask = 0);
 
     // compile() in its two halves. parse() is libpcap's alone (it resolves
@@ -143,7 +219,7 @@ public:
     // or not. load() is DPDK's (convert, verify, JIT), after parse()
     // succeeded; it returns an error only when DPDK is out of memory.
     std::string parse(const std::string& expression, uint32_t netmask = 0);
-    std::string load(bpf_runner runner = bpf_runner::guarded_jit, int wire_len_offset = -1);
+    std::string load(bpf_runner runner = bpf_runner::interpreter, int wire_len_offset = -1);
 
     // libpcap's verdict on the expression alone; needs no DPDK.
     static std::string check_syntax(const std::string& expression, uint32_t netmask = 0);
@@ -151,6 +227,8 @@ public:
     // The expression's verdict on one packet (the mbuf is only read).
     bool matches(rte_mbuf* m) const
     {
+        if (_addresses.on && !_addresses.may_match(m))
+            return false;
         if (_jit != nullptr && _bound.fits(m))
             return _jit(m) != 0;
         if (_bpf != nullptr)
@@ -172,6 +250,9 @@ public:
     const std::string& note() const { return _note; }
     // What the compiled classic program's loads can reach.
     const bpf_load_bound& load_bound() const { return _bound; }
+    // What it requires of a packet's addresses; asked of every packet
+    // before the program when on.
+    const bpf_address_filter& address_filter() const { return _addresses; }
 
 private:
     bool matches_in_libpcap(const rte_mbuf* m) const;
@@ -182,6 +263,7 @@ private:
     rte_bpf* _bpf = nullptr;
     uint64_t (*_jit)(void*) = nullptr;  // null: no JIT (not asked, unbounded, or DPDK gave none)
     bpf_load_bound _bound;
+    bpf_address_filter _addresses;
     std::string _note;
     int _wire_len_offset = -1;      // see compile()
 };

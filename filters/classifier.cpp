@@ -41,9 +41,9 @@ template <int Family>
 unsigned keep_addresses_that_may_match(rte_mbuf* const* pkts, const packet_fields* fields, uint16_t* list,
                                        unsigned count, const address_prefilter& filter)
 {
-    constexpr uint32_t header = Family == 4 ? 20 : 40;
-    constexpr uint32_t src_at = Family == 4 ? 12 : 8;
-    constexpr uint32_t dst_at = Family == 4 ? 16 : 24;
+    constexpr uint32_t header = Family == 4 ? ipv4_header_min : ipv6_header_len;
+    constexpr uint32_t src_at = Family == 4 ? ipv4_src_at : ipv6_src_at;
+    constexpr uint32_t dst_at = Family == 4 ? ipv4_dst_at : ipv6_dst_at;
     unsigned kept = 0;
     for (unsigned j = 0; j < count; j++) {
         const unsigned i = list[j];

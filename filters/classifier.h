@@ -3,9 +3,10 @@
 //
 //   parse (core/packet.h: link layers, then IPv4, then IPv6 headers) -> rte_acl: rules of all sessions in one pass
 //        (a packet whose addresses no rule can match, as the rules' address
-//        prefilter says (acl.h), is not parsed past them when the parsed
+//        prefilter says (address_prefilter.h), is not parsed past them when the parsed
 //        fields serve only as the rules' keys, and never reaches rte_acl)
 //        -> BPF, per session that has an expression, over the packets it still wants
+//           (those its program's address filter, bpf.h, lets through)
 //        -> Hyperscan payload scan, per session that has patterns
 //
 // Sessions with "tunnel": "inner" (docs/mirror.md) take a second pass, paid
@@ -65,7 +66,7 @@ struct session_filter {
     // `wire_len_offset`: where BPF's `len` reads the wire length, if not
     // from pkt_len (packets read from a capture file; see bpf.h).
     static std::shared_ptr<const session_filter> compile(const session_spec& spec, std::string& error,
-                                                         bpf_runner bpf = bpf_runner::guarded_jit,
+                                                         bpf_runner bpf = bpf_runner::interpreter,
                                                          int wire_len_offset = -1);
 
     // compile() in two halves. prepare() needs no DPDK (libpcap, which
@@ -74,7 +75,7 @@ struct session_filter {
     // then hands the BPF program to DPDK. Each returns null or an empty
     // string on success, else the error as compile() words it.
     static std::shared_ptr<session_filter> prepare(const session_spec& spec, std::string& error);
-    std::string load_bpf(bpf_runner bpf = bpf_runner::guarded_jit, int wire_len_offset = -1);
+    std::string load_bpf(bpf_runner bpf = bpf_runner::interpreter, int wire_len_offset = -1);
 };
 
 // Everything that can be checked of a spec's filter without DPDK running:
@@ -141,7 +142,7 @@ private:
     // IPv4 rules pays nothing for IPv6 headers.
     bool _parse_v4 = true;
     bool _parse_v6 = true;
-    // Then too, a family whose rules have an address prefilter (acl.h) is
+    // Then too, a family whose rules have an address prefilter (address_prefilter.h) is
     // asked it from the frame's addresses first, and only the packets it
     // lets through are parsed further: the others match no rule. Null: no
     // such step for that family. They point into _acl.

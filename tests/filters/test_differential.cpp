@@ -22,6 +22,7 @@
 #include <cstring>
 #include <random>
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <pcap/pcap.h>
@@ -34,6 +35,13 @@ using namespace linecap::test;
 using json = nlohmann::json;
 
 namespace {
+
+// A fixed seed, so a failure reproduces; LINECAP_DIFF_SEED explores others.
+uint64_t test_seed(uint64_t fixed)
+{
+    const char* text = std::getenv("LINECAP_DIFF_SEED");
+    return text ? std::strtoull(text, nullptr, 10) : fixed;
+}
 
 struct random_source {
     std::mt19937_64 rng;
@@ -277,9 +285,7 @@ std::string hex(const std::vector<uint8_t>& bytes)
 
 TEST_CASE("the classifier agrees with libpcap on random packets and random specs")
 {
-    // A fixed seed, so a failure reproduces; LINECAP_DIFF_SEED explores others.
-    const char* seed_text = std::getenv("LINECAP_DIFF_SEED");
-    const uint64_t seed = seed_text ? std::strtoull(seed_text, nullptr, 10) : 20261122;
+    const uint64_t seed = test_seed(20261122);
     INFO("seed " << seed);
     random_source r(seed);
     std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 262144), &pcap_close);
@@ -731,4 +737,116 @@ TEST_CASE("a parse of only some families parses those as the whole parse does, a
     CHECK(of_family[4] > 500);
     CHECK(of_family[6] > 500);
     CHECK(of_family[0] > 50);
+}
+
+namespace {
+
+// A random tcpdump expression of address terms (host, net, src/dst, ip,
+// ip6, arp) mixed with protocol and port terms, joined by and/or/not.
+std::string random_expression(random_source& r, unsigned depth)
+{
+    if (depth == 0 || r.chance(35)) {
+        static const std::vector<std::string> directions = {"", "src ", "dst ", "src or dst ", "src and dst "};
+        switch (r.below(8)) {
+        case 0:
+        case 1:
+        case 2:
+            return r.pick(directions) + "host " + r.pick(v4_hosts);
+        case 3:
+            return r.pick(directions) + "host " + r.pick(v6_hosts);
+        case 4: {
+            static const std::vector<std::string> nets = {"10.0.0.0/24", "10.0.0.0/16", "10.0.1.0/24",
+                                                          "192.168.0.0/23", "10.0.0.0/8", "2001:db8::/48",
+                                                          "2001:db8::/40", "2001:db8::/32", "2001:db8:0:1::/64"};
+            return r.pick(directions) + "net " + r.pick(nets);
+        }
+        case 5:
+            return "arp " + r.pick(directions) + "host " + r.pick(v4_hosts);
+        case 6: {
+            static const std::vector<std::string> kinds = {"ip", "ip6", "arp", "tcp", "udp", "icmp"};
+            return r.pick(kinds);
+        }
+        default: {
+            static const std::vector<std::string> kinds = {"", "tcp ", "udp "};
+            return r.pick(kinds) + r.pick(directions) + "port " + std::to_string(r.pick(port_pool));
+        }
+        }
+    }
+    const std::string a = random_expression(r, depth - 1);
+    switch (r.below(10)) {
+    case 0:
+        return "not (" + a + ")";
+    case 1:
+    case 2:
+    case 3:
+        return "(" + a + ") or (" + random_expression(r, depth - 1) + ")";
+    default:
+        return "(" + a + ") and (" + random_expression(r, depth - 1) + ")";
+    }
+}
+
+} // namespace
+
+TEST_CASE("a tcpdump expression's address filter turns away no packet libpcap keeps")
+{
+    // Random expressions over random packets, each judged by
+    // bpf_expression::match_burst (the address filter, then DPDK's
+    // interpreter, the default) and by libpcap. ARP packets carry the pool's
+    // addresses, as "host" asks of them too.
+    const uint64_t seed = test_seed(20261203);
+    INFO("seed " << seed);
+    random_source r(seed);
+    std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 262144), &pcap_close);
+    std::vector<std::vector<uint8_t>> frames;
+    for (int i = 0; i < 2000; i++) {
+        test_packet p = random_packet(r);
+        const size_t type_at = 12 + 4 * p.vlan_tags;
+        const size_t sender_at = type_at + 2 + 14, target_at = type_at + 2 + 24;   // RFC 826, for IPv4
+        const bool arp = p.bytes.size() >= target_at + 4 && p.bytes[type_at] == 0x08 && p.bytes[type_at + 1] == 0x06;
+        for (size_t at : {sender_at, target_at})
+            if (arp)
+                REQUIRE(inet_pton(AF_INET, r.pick(v4_hosts).c_str(), p.bytes.data() + at) == 1);
+        frames.push_back(p.bytes);
+    }
+    std::vector<rte_mbuf*> mbufs;
+    for (size_t i = 0; i < frames.size(); i++)
+        mbufs.push_back(make_chain(frames[i], i % 3 == 2 ? 20 : 2048));   // every third chained
+    unsigned tested = 0, on = 0, kept_on = 0, turned_away = 0;
+    std::vector<uint64_t> kept(frames.size());
+    for (int round = 0; round < 400; round++) {
+        const std::string expression = random_expression(r, 1 + r.below(3));
+        bpf_program probe{};
+        if (!compile_tcpdump_filter(expression, DLT_EN10MB, 0, probe).empty())
+            continue;   // "expression rejects all packets", and the like
+        pcap_freecode(&probe);
+        bpf_expression bpf;
+        REQUIRE(bpf.compile(expression) == "");
+        compiled_bpf reference(dead.get(), expression);
+        if (std::getenv("LINECAP_DIFF_VERBOSE"))
+            fprintf(stderr, "%s\n", expression.c_str());
+        tested++;
+        const bool filtered = bpf.address_filter().on;
+        on += filtered;
+        bpf.match_burst(mbufs.data(), static_cast<unsigned>(mbufs.size()), kept.data());
+        for (size_t i = 0; i < frames.size(); i++) {
+            const bool want = reference.matches(frames[i]);
+            if ((kept[i] != 0) != want)
+                FAIL("expression " << expression << " (address filter " << (filtered ? "on" : "off")
+                                   << ")\npacket " << i << ": " << hex(frames[i]) << "\nlinecap "
+                                   << (kept[i] ? "keeps" : "drops") << " it, libpcap "
+                                   << (want ? "keeps" : "drops") << " it");
+            if (filtered) {
+                kept_on += want;
+                turned_away += !bpf.address_filter().may_match(mbufs[i]);
+            }
+        }
+    }
+    for (rte_mbuf* m : mbufs)
+        rte_pktmbuf_free(m);
+    INFO(tested << " expressions, " << on << " with the address filter on; they keep " << kept_on
+                << " packets and the filter turns away " << turned_away);
+    CHECK(tested > 250);
+    CHECK(on > 100);
+    CHECK(kept_on > 5000);
+    CHECK(turned_away > 50000);
 }

@@ -71,13 +71,13 @@ run_linecap "$WORK/bpf.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$W
 tcpdump -r "$WORK/in.pcap" -w "$WORK/bpf.ref" 'vlan and tcp' 2>/dev/null
 "$COMPARE" "$WORK/bpf.ref" "$(only_file "$WORK/bpf")"
 
-note "--bpf-interpreter: the same expressions through DPDK's interpreter instead of its guarded JIT, the same packets"
-run_linecap "$WORK/interp.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- \
-    -w "$WORK/interp" --idle-exit 0.5 --bpf-interpreter --bpf 'vlan and tcp'
-"$COMPARE" "$WORK/bpf.ref" "$(only_file "$WORK/interp")"
-run_linecap "$WORK/interp-words.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- \
-    -w "$WORK/interp-words" --idle-exit 0.5 --bpf-interpreter udp and port 53
-"$COMPARE" "$WORK/words.ref" "$(only_file "$WORK/interp-words")"
+note "--bpf-jit: the same expressions through DPDK's guarded JIT instead of its interpreter, the same packets"
+run_linecap "$WORK/jit.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- \
+    -w "$WORK/jit" --idle-exit 0.5 --bpf-jit --bpf 'vlan and tcp'
+"$COMPARE" "$WORK/bpf.ref" "$(only_file "$WORK/jit")"
+run_linecap "$WORK/jit-words.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- \
+    -w "$WORK/jit-words" --idle-exit 0.5 --bpf-jit udp and port 53
+"$COMPARE" "$WORK/words.ref" "$(only_file "$WORK/jit-words")"
 
 note "an expression DPDK cannot run (protochain compiles to a loop) runs in libpcap's interpreter, as tcpdump's"
 run_linecap "$WORK/chain.log" -l 0-1 "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- \

@@ -1,0 +1,72 @@
+#include "filters/address_prefilter.h"
+
+namespace linecap {
+
+namespace {
+
+// A side that starts with more leading bits than this is not marked.
+constexpr uint64_t most_buckets_per_side = 256;
+
+// A key passes on either of its two buckets: past an eighth of the buckets
+// marked, the filter would let through too much to pay.
+constexpr size_t most_marked = address_prefilter::buckets / 8;
+
+prefilter_side side_of(uint64_t lo, uint64_t hi)
+{
+    if (hi < lo)
+        return {};
+    const uint64_t count = hi - lo + 1;
+    return {lo, count <= most_buckets_per_side ? count : 0};
+}
+
+} // namespace
+
+prefilter_side prefilter_side_v4(uint32_t lo, uint32_t hi)
+{
+    return side_of(lo >> 8, hi >> 8);
+}
+
+prefilter_side prefilter_side_v6(uint64_t lo48, uint64_t hi48)
+{
+    return side_of(lo48, hi48);
+}
+
+address_prefilter_builder::address_prefilter_builder(int family) : _family(family)
+{
+    _filter.src.assign(address_prefilter::buckets / 64, 0);
+    _filter.dst.assign(address_prefilter::buckets / 64, 0);
+}
+
+bool address_prefilter_builder::add(prefilter_side s, prefilter_side d)
+{
+    const bool use_src = s.count != 0 && (d.count == 0 || s.count <= d.count);
+    const prefilter_side& chosen = use_src ? s : d;
+    if (chosen.count == 0) {
+        _failed = true;
+        return false;
+    }
+    std::vector<uint64_t>& set = use_src ? _filter.src : _filter.dst;
+    for (uint64_t k = 0; k < chosen.count; k++) {
+        const uint64_t leading = chosen.first + k;
+        const uint32_t b = _family == 4 ? address_prefilter::bucket_v4(static_cast<uint32_t>(leading << 8))
+                                        : address_prefilter::bucket_v6(leading);
+        _marked += address_prefilter::marked(set, b) == 0;
+        set[b / 64] |= 1ull << (b % 64);
+    }
+    _failed = _failed || _marked > most_marked;
+    return !_failed;
+}
+
+bool address_prefilter_builder::usable() const
+{
+    return !_failed;
+}
+
+address_prefilter address_prefilter_builder::finish()
+{
+    if (_failed)
+        return {};
+    return std::move(_filter);
+}
+
+} // namespace linecap
