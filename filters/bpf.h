@@ -15,7 +15,7 @@
 // an instruction (a crash) or to the wrong one. test_differential.cpp found
 // one among random expressions (test_bpf.cpp keeps it); upstream has the same
 // loop as of 2026. Behind the address filter the interpreter costs the
-// headline expressions about 1 ns a packet more (docs/performance.md).
+// headline expressions 1-3 ns a packet more (docs/performance.md).
 //
 // Why the JIT is guarded: DPDK 22.11's x86-64 JIT loads a packet byte inline
 // when the load lies inside the first segment (its test: data_len - offset >=
