@@ -237,10 +237,11 @@ public:
     }
 
     // The verdicts on `n` packets: kept[i] is nonzero when the expression
-    // keeps pkts[i]. One call for the burst: DPDK's JIT in a loop over the
-    // packets that fit its bound, one rte_bpf_exec_burst over the others.
-    // No allocation; any n (work is done bpf_burst_max packets at a time).
-    // The mbufs are only read.
+    // keeps pkts[i]. The packets the address filter lets through (all, when
+    // it is off) run in one rte_bpf_exec_burst; with the guarded JIT, those
+    // that fit its bound run in the JIT, the others in one
+    // rte_bpf_exec_burst. No allocation; any n (work is done bpf_burst_max
+    // packets at a time). The mbufs are only read.
     void match_burst(rte_mbuf* const* pkts, unsigned n, uint64_t* kept) const;
 
     // True when the JIT runs the packets that fit load_bound().
