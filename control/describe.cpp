@@ -65,7 +65,7 @@ std::string describe_packet(uint64_t unix_ns, const uint8_t* data, uint32_t capl
     }
     if (f.family == 0 || (f.present & (have_src | have_dst)) != (have_src | have_dst)) {
         uint16_t type = caplen >= 14 ? static_cast<uint16_t>(data[12] << 8 | data[13]) : 0;
-        const char* name = type == 0x0806 ? "ARP" : type == 0x88cc ? "LLDP" : nullptr;
+        const char* name = type == ether_type_arp ? "ARP" : type == 0x88cc ? "LLDP" : nullptr;
         if (caplen < 14)
             line += "truncated Ethernet frame";
         else if (name != nullptr)

@@ -47,6 +47,14 @@ constexpr uint32_t ipv6_header_len = 40;
 constexpr uint32_t ipv6_src_at = 8;
 constexpr uint32_t ipv6_dst_at = 24;
 
+// The Ethernet types (IEEE 802 EtherTypes) whose addresses linecap reads:
+// the filters, the index and the query pruner ask of ARP and RARP too,
+// because libpcap's "host" and "net" do.
+constexpr uint16_t ether_type_ipv4 = 0x0800;
+constexpr uint16_t ether_type_arp = 0x0806;
+constexpr uint16_t ether_type_rarp = 0x8035;
+constexpr uint16_t ether_type_ipv6 = 0x86dd;
+
 // The parse's result is also what rte_acl reads (filters/acl.cpp gives it
 // these offsets), so no key is copied between parsing and classifying. The
 // layout serves both families: proto alone first (rte_acl wants a one-byte
@@ -121,8 +129,6 @@ inline uint32_t declared_ip_length(const uint8_t* data, uint32_t len, uint32_t l
 
 namespace detail {
 
-constexpr uint16_t ether_ipv4 = 0x0800;
-constexpr uint16_t ether_ipv6 = 0x86dd;
 constexpr unsigned max_vlan_tags = 2;
 constexpr unsigned max_ipv6_extensions = 8;
 
@@ -399,7 +405,7 @@ inline uint8_t parse_link(const uint8_t* data, uint32_t len, uint32_t at, packet
         type = load16(data + type_at);
     }
     f.l3_offset = type_at + 2;
-    return static_cast<uint8_t>(((type == ether_ipv4) & v4) * 4 | ((type == ether_ipv6) & v6) * 6);
+    return static_cast<uint8_t>(((type == ether_type_ipv4) & v4) * 4 | ((type == ether_type_ipv6) & v6) * 6);
 }
 
 // `v4`, `v6`: whether an IP header of that family is parsed at all. A

@@ -104,8 +104,8 @@ inline bool listed(const uint16_t* ports, unsigned count, uint16_t port)
 inline inner_kind kind_of_ethertype(uint16_t type)
 {
     return type == 0x6558 ? inner_kind::ethernet
-         : type == ether_ipv4 ? inner_kind::ipv4
-         : type == ether_ipv6 ? inner_kind::ipv6
+         : type == ether_type_ipv4 ? inner_kind::ipv4
+         : type == ether_type_ipv6 ? inner_kind::ipv6
                               : inner_kind::none;
 }
 

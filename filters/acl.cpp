@@ -529,17 +529,22 @@ struct acl_classifier::family {
             uint32_t to_walk = count;
             if (prefilter.on()) {
                 // Compacted with no branch on the filter's answer (mixed traffic).
-                to_walk = 0;
-                for (uint32_t j = 0; j < count; j++) {
-                    bits[done + j] = 0;
-                    walked[to_walk] = piece_keys[j];
-                    where[to_walk] = j;
-                    const uint8_t* key = piece_keys[j];
-                    const uint8_t* src = key + offsetof(packet_fields, src);
-                    const uint8_t* dst = key + offsetof(packet_fields, dst);
-                    to_walk += Family == 4 ? prefilter.may_match_v4(src, dst)
-                                           : prefilter.may_match_v6(src, dst);
-                }
+                to_walk = prefilter.with_marks([&](auto marks) {
+                    uint32_t kept = 0;
+                    for (uint32_t j = 0; j < count; j++) {
+                        bits[done + j] = 0;
+                        walked[kept] = piece_keys[j];
+                        where[kept] = j;
+                        const uint8_t* key = piece_keys[j];
+                        const uint8_t* src = key + offsetof(packet_fields, src);
+                        const uint8_t* dst = key + offsetof(packet_fields, dst);
+                        if constexpr (Family == 4)
+                            kept += prefilter.template may_match_v4<marks.value>(src, dst);
+                        else
+                            kept += prefilter.may_match_v6(src, dst);
+                    }
+                    return kept;
+                });
                 piece_keys = walked;
             }
             if (to_walk == 0)

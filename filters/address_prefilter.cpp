@@ -6,6 +6,8 @@ namespace {
 
 // A side that starts with more leading bits than this is not marked.
 constexpr uint64_t most_buckets_per_side = 256;
+// An IPv4 side of at most this many addresses marks each of them.
+constexpr uint64_t most_addresses_per_side = 16;
 
 // A key passes on either of its two buckets: past an eighth of the buckets
 // marked, the filter would let through too much to pay.
@@ -23,7 +25,12 @@ prefilter_side side_of(uint64_t lo, uint64_t hi)
 
 prefilter_side prefilter_side_v4(uint32_t lo, uint32_t hi)
 {
-    return side_of(lo >> 8, hi >> 8);
+    prefilter_side side = side_of(lo >> 8, hi >> 8);
+    if (hi >= lo && uint64_t{hi} - lo < most_addresses_per_side) {
+        side.first_address = lo;
+        side.addresses = hi - lo + 1;
+    }
+    return side;
 }
 
 prefilter_side prefilter_side_v6(uint64_t lo48, uint64_t hi48)
@@ -37,21 +44,41 @@ address_prefilter_builder::address_prefilter_builder(int family) : _family(famil
     _filter.dst.assign(address_prefilter::buckets / 64, 0);
 }
 
+namespace {
+
+// How many addresses a side's marks let through, to compare the two sides:
+// its addresses, or 256 for each /24 (IPv6: its /48s, compared alike).
+uint64_t reach(const prefilter_side& side)
+{
+    return side.addresses != 0 ? side.addresses : side.count * 256;
+}
+
+} // namespace
+
 bool address_prefilter_builder::add(prefilter_side s, prefilter_side d)
 {
-    const bool use_src = s.count != 0 && (d.count == 0 || s.count <= d.count);
+    const bool use_src = s.count != 0 && (d.count == 0 || reach(s) <= reach(d));
     const prefilter_side& chosen = use_src ? s : d;
     if (chosen.count == 0) {
         _failed = true;
         return false;
     }
     std::vector<uint64_t>& set = use_src ? _filter.src : _filter.dst;
-    for (uint64_t k = 0; k < chosen.count; k++) {
-        const uint64_t leading = chosen.first + k;
-        const uint32_t b = _family == 4 ? address_prefilter::bucket_v4(static_cast<uint32_t>(leading << 8))
-                                        : address_prefilter::bucket_v6(leading);
+    auto mark = [&](uint32_t b) {
         _marked += address_prefilter::marked(set, b) == 0;
         set[b / 64] |= 1ull << (b % 64);
+    };
+    if (_family == 4 && chosen.addresses != 0) {
+        _address_marks = true;
+        for (uint32_t k = 0; k < chosen.addresses; k++)
+            mark(address_prefilter::bucket_v4_address(chosen.first_address + k));
+    } else {
+        _prefix_marks = true;
+        for (uint64_t k = 0; k < chosen.count; k++) {
+            const uint64_t leading = chosen.first + k;
+            mark(_family == 4 ? address_prefilter::bucket_v4(static_cast<uint32_t>(leading << 8))
+                              : address_prefilter::bucket_v6(leading));
+        }
     }
     _failed = _failed || _marked > most_marked;
     return !_failed;
@@ -66,6 +93,9 @@ address_prefilter address_prefilter_builder::finish()
 {
     if (_failed)
         return {};
+    _filter.marks = _address_marks && _prefix_marks ? address_prefilter::both_marks
+                  : _address_marks                  ? address_prefilter::address_marks
+                                                    : address_prefilter::prefix_marks;
     return std::move(_filter);
 }
 

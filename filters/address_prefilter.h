@@ -3,24 +3,29 @@
 // subscribers, a collector's few hosts of interest) most packets then skip
 // that filter. Two filters are made of it: the rules' (filters/acl.cpp,
 // before the trie walk and the parse past the addresses) and a tcpdump
-// expression's (filters/bpf.cpp, before DPDK's JIT).
+// expression's (filters/bpf.cpp, before DPDK's interpreter).
 //
 // Each condition of the filter it stands for compares the leading bits of a
-// source or a destination with a prefix or a range: the buckets those bits
-// can fall in (an IPv4 address's /24, an IPv6 address's /48, hashed to 2^15
-// buckets) are marked on that side, and a packet whose source bucket and
-// destination bucket are both unmarked meets no condition. A condition is
-// marked on the side whose addresses fall in fewer buckets (at most 256:
-// IPv4 addresses within 256 /24s, such as a /16; an IPv6 /40 or narrower).
-// A condition with neither, or conditions that mark more than an eighth of
-// the buckets (more than an eighth of random packets would pass), leave the
-// filter off. The filter it stands for decides every packet let through, so
-// it never changes a result, only how much work a packet costs
-// (tests/filters/test_differential.cpp).
+// source or a destination with a prefix or a range. The condition is marked
+// on the side that lets fewer addresses through, in that side's set of
+// 2^15 bits:
+//  - an IPv4 side of a few addresses (a host, up to 16) marks each address,
+//    hashed, so that a host's neighbours in its /24 (a gateway's other
+//    subscribers) are turned away too;
+//  - a wider side marks the buckets its leading bits fall in (an IPv4
+//    address's /24, an IPv6 address's /48, hashed), at most 256 of them:
+//    IPv4 addresses within 256 /24s, such as a /16; an IPv6 /40 or narrower.
+// A packet whose source and destination hit no mark on their sides meets no
+// condition. A condition with no side that can be marked, or conditions
+// that mark more than an eighth of a set (more than an eighth of random
+// packets would pass), leave the filter off. The filter it stands for
+// decides every packet let through, so it never changes a result, only how
+// much work a packet costs (tests/filters/test_differential.cpp).
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include <rte_byteorder.h>
@@ -33,12 +38,24 @@ struct address_prefilter {
 
     std::vector<uint64_t> src, dst;   // one bit per bucket; empty: off
 
+    // Which marks the IPv4 sets hold (IPv6's hold prefixes, or nothing): a
+    // packet is asked of those alone, two lookups for a filter of hosts or
+    // of prefixes, four for one of both.
+    enum marks_kind : uint8_t { prefix_marks = 1, address_marks = 2, both_marks = 3 };
+    uint8_t marks = prefix_marks;
+
     bool on() const { return !src.empty(); }
 
     // An IPv4 address's /24: the top 24 bits of `address` (host order).
     static uint32_t bucket_v4(uint32_t address)
     {
         return ((address >> 8) * 0x9E3779B1u) >> (32 - bucket_bits);
+    }
+    // An IPv4 address itself (host order), with a multiplier of its own, so
+    // that an address and its /24 fall in unrelated buckets.
+    static uint32_t bucket_v4_address(uint32_t address)
+    {
+        return (address * 0x85EBCA77u) >> (32 - bucket_bits);
     }
     // An IPv6 address's /48: its first 48 bits as a number.
     static uint32_t bucket_v6(uint64_t top48)
@@ -52,13 +69,40 @@ struct address_prefilter {
         return set[bucket / 64] >> (bucket % 64) & 1;
     }
 
+    // body(std::integral_constant<uint8_t, marks>{}): what body returns.
+    template <typename Body>
+    [[gnu::always_inline]] decltype(auto) with_marks(Body&& body) const
+    {
+        switch (marks) {
+        case address_marks:
+            return body(std::integral_constant<uint8_t, address_marks>{});
+        case both_marks:
+            return body(std::integral_constant<uint8_t, both_marks>{});
+        default:
+            return body(std::integral_constant<uint8_t, prefix_marks>{});
+        }
+    }
+
     // `src`, `dst`: the packet's addresses, network byte order (IPv4: 4
     // bytes each; IPv6: 8 bytes of each are loaded, the first 6 used).
     // False: no condition holds for the packet. Only for a filter that is on.
+    // Marks: this filter's `marks`; a loop over packets takes it from
+    // with_marks, so that it asks nothing of the filter per packet.
+    template <uint8_t Marks>
     [[gnu::always_inline]] bool may_match_v4(const uint8_t* src_address, const uint8_t* dst_address) const
     {
-        return (marked(src, bucket_v4(rte_be_to_cpu_32(load32(src_address)))) |
-                marked(dst, bucket_v4(rte_be_to_cpu_32(load32(dst_address))))) != 0;
+        const uint32_t s = rte_be_to_cpu_32(load32(src_address));
+        const uint32_t d = rte_be_to_cpu_32(load32(dst_address));
+        uint64_t hit = 0;
+        if constexpr ((Marks & prefix_marks) != 0)
+            hit |= marked(src, bucket_v4(s)) | marked(dst, bucket_v4(d));
+        if constexpr ((Marks & address_marks) != 0)
+            hit |= marked(src, bucket_v4_address(s)) | marked(dst, bucket_v4_address(d));
+        return hit != 0;
+    }
+    bool may_match_v4(const uint8_t* src_address, const uint8_t* dst_address) const
+    {
+        return with_marks([&](auto m) { return may_match_v4<m.value>(src_address, dst_address); });
     }
     [[gnu::always_inline]] bool may_match_v6(const uint8_t* src_address, const uint8_t* dst_address) const
     {
@@ -82,9 +126,12 @@ private:
 // One side of a condition: the leading bits (an IPv4 address's top 24, an
 // IPv6 address's top 48) its addresses can start with, as the range
 // [first, first + count). count 0: more than 256 of them, too many to mark
-// (or no condition on that side).
+// (or no condition on that side). An IPv4 side of at most 16 addresses has
+// them too, as [first_address, first_address + addresses) in host order;
+// addresses 0: more, or IPv6.
 struct prefilter_side {
     uint64_t first = 0, count = 0;
+    uint32_t first_address = 0, addresses = 0;
 };
 
 // IPv4 addresses lo..hi (host order).
@@ -98,9 +145,9 @@ public:
     explicit address_prefilter_builder(int family);
 
     // A condition: the source is on `src`'s side or the destination on
-    // `dst`'s (either will do). Marks the side that holds fewer leading
-    // bits; false, and finish() gives a filter that is off, when neither
-    // can be marked.
+    // `dst`'s (either will do). Marks the side that lets fewer addresses
+    // through (its addresses if it has them, else its leading bits); false,
+    // and finish() gives a filter that is off, when neither can be marked.
     bool add(prefilter_side src, prefilter_side dst);
     // False once a condition could not be marked or too many buckets are.
     bool usable() const;
@@ -113,6 +160,7 @@ private:
     address_prefilter _filter;
     size_t _marked = 0;
     bool _failed = false;
+    bool _prefix_marks = false, _address_marks = false;
 };
 
 } // namespace linecap

@@ -305,14 +305,14 @@ bool add_kept_path(const path_facts& f, address_prefilter_builder& v4, address_p
                    bpf_address_filter& kept)
 {
     switch (f.ether_type) {
-    case 0x0800:
+    case ether_type_ipv4:
         kept.keeps_ip4 = true;
         return v4.add(side_v4(f, ip4_src), side_v4(f, ip4_dst));
-    case 0x0806:
-    case 0x8035:
+    case ether_type_arp:
+    case ether_type_rarp:
         kept.keeps_arp = true;
         return v4.add(side_v4(f, arp_sender), side_v4(f, arp_target));
-    case 0x86dd:
+    case ether_type_ipv6:
         return v6.add(side_v6(f, ip6_src_high, ip6_src_next), side_v6(f, ip6_dst_high, ip6_dst_next));
     default:
         return false;   // no type, or one whose addresses are not looked at
@@ -400,7 +400,6 @@ bpf_address_filter compute_address_filter(const bpf_insn* instructions, unsigned
         return {};
     f.v4 = v4.finish();
     f.v6 = v6.finish();
-    f.on = f.v4.on() && f.v6.on();
     return f;
 }
 
@@ -508,7 +507,7 @@ void bpf_expression::match_burst(rte_mbuf* const* pkts, unsigned n, uint64_t* ke
 {
     for (unsigned done = 0; done < n; done += bpf_burst_max) {
         const unsigned count = std::min(bpf_burst_max, n - done);
-        if (!_addresses.on) {
+        if (!_addresses.on()) {
             match_slice(pkts + done, count, kept + done);
             continue;
         }
@@ -517,13 +516,16 @@ void bpf_expression::match_burst(rte_mbuf* const* pkts, unsigned n, uint64_t* ke
         rte_mbuf* asked[bpf_burst_max];
         uint16_t where[bpf_burst_max];
         uint64_t verdicts[bpf_burst_max];
-        unsigned n_asked = 0;
-        for (unsigned i = 0; i < count; i++) {
-            kept[done + i] = 0;
-            asked[n_asked] = pkts[done + i];
-            where[n_asked] = static_cast<uint16_t>(i);
-            n_asked += _addresses.may_match(pkts[done + i]);
-        }
+        const unsigned n_asked = _addresses.v4.with_marks([&](auto marks) {
+            unsigned asking = 0;
+            for (unsigned i = 0; i < count; i++) {
+                kept[done + i] = 0;
+                asked[asking] = pkts[done + i];
+                where[asking] = static_cast<uint16_t>(i);
+                asking += _addresses.may_match<marks.value>(pkts[done + i]);
+            }
+            return asking;
+        });
         match_slice(asked, n_asked, verdicts);
         for (unsigned j = 0; j < n_asked; j++)
             kept[done + where[j]] = verdicts[j];

@@ -156,28 +156,36 @@ struct bpf_address_filter {
     // IPv6 destination) is let through: the program decides.
     static constexpr uint32_t reads = l3_at + ipv6_dst_at + 8;
 
-    bool on = false;
     address_prefilter v4;   // IPv4 and ARP addresses; nothing marked: no such packet is kept
     address_prefilter v6;
     bool keeps_ip4 = false;   // whether some path keeps an IPv4 packet; an ARP or RARP packet
     bool keeps_arp = false;
 
+    // The walk sets both families' filters or neither.
+    bool on() const { return v4.on() && v6.on(); }
+
     // False: the program keeps no such packet. Only for a filter that is on.
+    // Marks: v4's (address_prefilter::with_marks).
+    template <uint8_t Marks>
     [[gnu::always_inline]] bool may_match(const rte_mbuf* m) const
     {
         if (unlikely(m->data_len < reads))
             return true;
         const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
         const uint32_t type = static_cast<uint32_t>(frame[ether_type_at] << 8 | frame[ether_type_at + 1]);
-        const bool ip4 = type == 0x0800, ip6 = type == 0x86dd;
-        const bool arp = (type == 0x0806) | (type == 0x8035);
+        const bool ip4 = type == ether_type_ipv4, ip6 = type == ether_type_ipv6;
+        const bool arp = (type == ether_type_arp) | (type == ether_type_rarp);
         // Both families are asked, with no branch on the type, which on
         // mixed traffic the CPU cannot foresee.
         const uint32_t src = arp ? arp_sender_at : l3_at + ipv4_src_at;
         const uint32_t dst = arp ? arp_target_at : l3_at + ipv4_dst_at;
-        const bool in4 = v4.may_match_v4(frame + src, frame + dst);
+        const bool in4 = v4.may_match_v4<Marks>(frame + src, frame + dst);
         const bool in6 = v6.may_match_v6(frame + l3_at + ipv6_src_at, frame + l3_at + ipv6_dst_at);
         return (((ip4 & keeps_ip4) | (arp & keeps_arp)) & in4) | (ip6 & in6);
+    }
+    bool may_match(const rte_mbuf* m) const
+    {
+        return v4.with_marks([&](auto marks) { return may_match<marks.value>(m); });
     }
 };
 
@@ -227,7 +235,7 @@ public:
     // The expression's verdict on one packet (the mbuf is only read).
     bool matches(rte_mbuf* m) const
     {
-        if (_addresses.on && !_addresses.may_match(m))
+        if (_addresses.on() && !_addresses.may_match(m))
             return false;
         if (_jit != nullptr && _bound.fits(m))
             return _jit(m) != 0;

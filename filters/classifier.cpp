@@ -44,16 +44,20 @@ unsigned keep_addresses_that_may_match(rte_mbuf* const* pkts, const packet_field
     constexpr uint32_t header = Family == 4 ? ipv4_header_min : ipv6_header_len;
     constexpr uint32_t src_at = Family == 4 ? ipv4_src_at : ipv6_src_at;
     constexpr uint32_t dst_at = Family == 4 ? ipv4_dst_at : ipv6_dst_at;
-    unsigned kept = 0;
-    for (unsigned j = 0; j < count; j++) {
-        const unsigned i = list[j];
-        const uint8_t* ip = rte_pktmbuf_mtod(pkts[i], const uint8_t*) + fields[i].l3_offset;
-        const bool cut = fields[i].l3_offset + header > pkts[i]->data_len;
-        list[kept] = static_cast<uint16_t>(i);
-        kept += cut || (Family == 4 ? filter.may_match_v4(ip + src_at, ip + dst_at)
-                                    : filter.may_match_v6(ip + src_at, ip + dst_at));
-    }
-    return kept;
+    return filter.with_marks([&](auto marks) {
+        unsigned kept = 0;
+        for (unsigned j = 0; j < count; j++) {
+            const unsigned i = list[j];
+            const uint8_t* ip = rte_pktmbuf_mtod(pkts[i], const uint8_t*) + fields[i].l3_offset;
+            const bool cut = fields[i].l3_offset + header > pkts[i]->data_len;
+            list[kept] = static_cast<uint16_t>(i);
+            if constexpr (Family == 4)
+                kept += cut || filter.template may_match_v4<marks.value>(ip + src_at, ip + dst_at);
+            else
+                kept += cut || filter.may_match_v6(ip + src_at, ip + dst_at);
+        }
+        return kept;
+    });
 }
 
 } // namespace

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "core/packet.h"
+
 namespace linecap {
 
 namespace {
@@ -54,7 +56,7 @@ abstract_value absolute_load(uint32_t size, uint32_t k, const path_facts& facts)
 {
     if (size == 2 && k == 12)
         return abstract_value::of_kind(abstract_value::ethertype);
-    if (facts.ethertype == 0x0800) {
+    if (facts.ethertype == ether_type_ipv4) {
         if (size == 1 && k == 23)
             return abstract_value::of_field(index_field::protocol);
         if (size == 4 && (k == 26 || k == 30))
@@ -62,9 +64,9 @@ abstract_value absolute_load(uint32_t size, uint32_t k, const path_facts& facts)
         if (size == 2 && k == 20)
             return abstract_value::of_kind(abstract_value::fragment);
     }
-    if ((facts.ethertype == 0x0806 || facts.ethertype == 0x8035) && size == 4 && (k == 28 || k == 38))
+    if ((facts.ethertype == ether_type_arp || facts.ethertype == ether_type_rarp) && size == 4 && (k == 28 || k == 38))
         return abstract_value::of_field(index_field::ipv4_address);   // ARP's and RARP's sender and target
-    if (facts.ethertype == 0x86dd) {
+    if (facts.ethertype == ether_type_ipv6) {
         if (size == 1 && k == 20)
             return abstract_value::of_field(index_field::protocol);
         if (size == 4 && k >= 22 && k < 54 && (k - 22) % 4 == 0)
@@ -164,7 +166,7 @@ private:
             case BPF_IND:
                 // The ports: [x + 14] and [x + 16] past an IPv4 header, of a
                 // packet that is no later fragment.
-                s.a = s.x.kind == abstract_value::ipv4_header_length && s.facts.ethertype == 0x0800 &&
+                s.a = s.x.kind == abstract_value::ipv4_header_length && s.facts.ethertype == ether_type_ipv4 &&
                               s.facts.unfragmented && load_size(code) == 2 && (i.k == 14 || i.k == 16)
                           ? abstract_value::of_field(index_field::l4_word)
                           : abstract_value{};
@@ -175,7 +177,7 @@ private:
         case BPF_LDX:
             if (BPF_MODE(code) == BPF_IMM)
                 s.x = abstract_value::of_constant(i.k);
-            else if (BPF_MODE(code) == BPF_MSH && i.k == 14 && s.facts.ethertype == 0x0800)
+            else if (BPF_MODE(code) == BPF_MSH && i.k == 14 && s.facts.ethertype == ether_type_ipv4)
                 s.x = abstract_value::of_kind(abstract_value::ipv4_header_length);
             else
                 s.x = {};

@@ -14,6 +14,7 @@
 
 #include "core/capture_format.h"
 #include "core/error_text.h"
+#include "core/packet.h"
 #include "core/tunnel.h"
 #include "core/write_all.h"
 #include "writers/capture_reader.h"
@@ -88,13 +89,13 @@ inline bool might_tunnel(const uint8_t* data, uint32_t caplen, uint16_t ethertyp
         return detail::listed(index_tunnel_ports.vxlan, index_tunnel_ports.vxlan_count, port) ||
                detail::listed(index_tunnel_ports.geneve, index_tunnel_ports.geneve_count, port);
     };
-    if (ethertype == 0x0800) {
+    if (ethertype == ether_type_ipv4) {
         if (caplen < l3 + 10)
             return false;
         const uint8_t p = data[l3 + 9];
         return p == 47 || p == 4 || p == 41 || (p == 17 && tunnel_port(l3 + 4 * (data[l3] & 0xfu)));
     }
-    if (ethertype == 0x86dd) {
+    if (ethertype == ether_type_ipv6) {
         if (caplen < l3 + 7)
             return false;
         const uint8_t next = data[l3 + 6];
@@ -559,14 +560,14 @@ void index_builder::add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts
             if (keys.has_id)
                 add_wide(index_field::tunnel_id, keys.id);
         }
-    } else if (ethertype == 0x0800 && caplen >= 38 && (data[14] & 0xfu) == 5 && (be16(data + 20) & 0x1fff) == 0) {
+    } else if (ethertype == ether_type_ipv4 && caplen >= 38 && (data[14] & 0xfu) == 5 && (be16(data + 20) & 0x1fff) == 0) {
         if (seen_flow4(data))
             return;
-    } else if (ethertype == 0x86dd && caplen >= 58) {
+    } else if (ethertype == ether_type_ipv6 && caplen >= 58) {
         if (seen_flow6(data))
             return;
     }
-    if (ethertype == 0x0800) {
+    if (ethertype == ether_type_ipv4) {
         if (caplen >= 24)
             protocol(data[23]);
         if (caplen >= 30)
@@ -580,12 +581,12 @@ void index_builder::add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts
             if (caplen >= l4 + 4)
                 l4_word(be16(data + l4 + 2));
         }
-    } else if (ethertype == 0x0806 || ethertype == 0x8035) {   // ARP, RARP: `host` asks their IPv4 addresses too
+    } else if (ethertype == ether_type_arp || ethertype == ether_type_rarp) {   // ARP, RARP: `host` asks their IPv4 addresses too
         if (caplen >= 32)
             add_wide(index_field::ipv4_address, be32(data + 28));
         if (caplen >= 42)
             add_wide(index_field::ipv4_address, be32(data + 38));
-    } else if (ethertype == 0x86dd) {
+    } else if (ethertype == ether_type_ipv6) {
         if (caplen >= 21)
             protocol(data[20]);
         for (uint32_t i = 0; i < 4; i++) {

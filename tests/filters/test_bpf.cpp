@@ -297,7 +297,7 @@ TEST_CASE("the address filter of compiled expressions: on where every kept packe
                                    "ip6 net 2001:db8:100::/40", "host 10.1.0.1 or host 2001:db8::1",
                                    "arp host 10.0.0.1", "(host 10.0.0.1 or host 10.0.0.2) and (port 22 or port 80)"}) {
         INFO(expression);
-        CHECK(address_filter_of(expression).on);
+        CHECK(address_filter_of(expression).on());
     }
     // A path keeps packets of any address, or of a type whose addresses are
     // not looked at, or addresses too wide to mark.
@@ -305,12 +305,12 @@ TEST_CASE("the address filter of compiled expressions: on where every kept packe
                                    "vlan and host 10.1.0.1", "net 10.0.0.0/8", "ip6 net 2001:db8::/32",
                                    "ether host 02:00:00:00:00:01", "greater 100", "ip[12:4] > 0x0a000000", "ip"}) {
         INFO(expression);
-        CHECK_FALSE(address_filter_of(expression).on);
+        CHECK_FALSE(address_filter_of(expression).on());
     }
 
     // What it lets through: only the kept type and its addresses' buckets.
     const bpf_address_filter host_port = address_filter_of("ip src host 10.1.0.1 and tcp dst port 443");
-    REQUIRE(host_port.on);
+    REQUIRE(host_port.on());
     CHECK(filter_lets_through(host_port, tcp4("10.1.0.1", "10.0.0.2", 1000, 443)));
     CHECK(filter_lets_through(host_port, tcp4("10.1.0.1", "10.0.0.2", 1000, 80)));   // the program decides the port
     CHECK_FALSE(filter_lets_through(host_port, tcp4("10.9.9.9", "10.1.0.1", 1000, 443)));   // src only
@@ -318,13 +318,21 @@ TEST_CASE("the address filter of compiled expressions: on where every kept packe
     CHECK_FALSE(filter_lets_through(host_port, arp_request("10.1.0.1", "10.1.0.2")));
 
     const bpf_address_filter host = address_filter_of("host 10.0.0.7 or host 2001:db8::1");
-    REQUIRE(host.on);
-    CHECK(filter_lets_through(host, tcp4("10.0.0.8", "10.0.0.7", 1000, 443)));   // same /24: let through
+    REQUIRE(host.on());
+    CHECK(filter_lets_through(host, tcp4("10.0.0.8", "10.0.0.7", 1000, 443)));
+    // The host's address is marked, not its /24: its neighbours are turned away.
+    CHECK_FALSE(filter_lets_through(host, tcp4("10.0.0.8", "10.0.0.9", 1000, 443)));
+    CHECK_FALSE(filter_lets_through(host, arp_request("10.0.0.8", "10.0.0.6")));
     CHECK(filter_lets_through(host, arp_request("10.0.0.7", "10.0.0.99")));      // "host" asks of ARP
     CHECK(filter_lets_through(host, arp_request("10.0.0.99", "10.0.0.7")));
     CHECK(filter_lets_through(host, tcp6("2001:db8::2", "2001:db8::1", 1000, 443)));
     CHECK_FALSE(filter_lets_through(host, tcp4("192.168.0.1", "172.16.0.1", 1000, 443)));
     CHECK_FALSE(filter_lets_through(host, tcp6("2001:db8:5::1", "2001:db8:6::2", 1000, 443)));
+    // A subnet's /24 is marked: any of its addresses goes on to the program.
+    const bpf_address_filter net = address_filter_of("src net 10.1.2.0/24 and udp dst port 53");
+    REQUIRE(net.on());
+    CHECK(filter_lets_through(net, tcp4("10.1.2.77", "10.0.0.1", 1000, 53)));
+    CHECK_FALSE(filter_lets_through(net, tcp4("10.1.3.77", "10.1.2.77", 1000, 53)));
     // A first segment too short to hold the addresses is the program's to decide.
     auto cut = tcp4("192.168.0.1", "172.16.0.1", 1000, 443);
     cut.resize(bpf_address_filter::reads - 1);
@@ -335,7 +343,7 @@ TEST_CASE("the address filter of compiled expressions: on where every kept packe
                                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, 2),
                                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 26), BPF_STMT(BPF_RET | BPF_A, 0),
                                BPF_STMT(BPF_RET | BPF_K, 0)};
-    CHECK_FALSE(compute_address_filter(keep_a, 5).on);
+    CHECK_FALSE(compute_address_filter(keep_a, 5).on());
     // The address through M[], through X, or masked to nothing: not known.
     const bpf_insn through_memory[] = {BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
                                        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, 5),
@@ -343,21 +351,21 @@ TEST_CASE("the address filter of compiled expressions: on where every kept packe
                                        BPF_STMT(BPF_LD | BPF_MEM, 0),
                                        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0a000001, 0, 1),
                                        BPF_STMT(BPF_RET | BPF_K, 65535), BPF_STMT(BPF_RET | BPF_K, 0)};
-    CHECK_FALSE(compute_address_filter(through_memory, 8).on);
+    CHECK_FALSE(compute_address_filter(through_memory, 8).on());
     const bpf_insn through_x[] = {BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
                                   BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, 5),
                                   BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 26), BPF_STMT(BPF_MISC | BPF_TAX, 0),
                                   BPF_STMT(BPF_MISC | BPF_TXA, 0),
                                   BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0a000001, 0, 1),
                                   BPF_STMT(BPF_RET | BPF_K, 65535), BPF_STMT(BPF_RET | BPF_K, 0)};
-    CHECK_FALSE(compute_address_filter(through_x, 8).on);
+    CHECK_FALSE(compute_address_filter(through_x, 8).on());
     const bpf_insn masked_to_nothing[] = {BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
                                           BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, 4),
                                           BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 26),
                                           BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0),
                                           BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
                                           BPF_STMT(BPF_RET | BPF_K, 65535), BPF_STMT(BPF_RET | BPF_K, 0)};
-    CHECK_FALSE(compute_address_filter(masked_to_nothing, 7).on);
+    CHECK_FALSE(compute_address_filter(masked_to_nothing, 7).on());
     // Two compares of the same address that cannot both hold: no packet
     // takes the keeping path, so the filter is on and lets nothing through.
     const bpf_insn contradiction[] = {BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
@@ -368,16 +376,16 @@ TEST_CASE("the address filter of compiled expressions: on where every kept packe
                                       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0a000002, 0, 1),
                                       BPF_STMT(BPF_RET | BPF_K, 65535), BPF_STMT(BPF_RET | BPF_K, 0)};
     const bpf_address_filter never = compute_address_filter(contradiction, 8);
-    CHECK(never.on);
+    CHECK(never.on());
     CHECK_FALSE(filter_lets_through(never, tcp4("10.0.0.1", "10.0.0.2", 1, 2)));
     CHECK_FALSE(filter_lets_through(never, tcp4("10.0.0.2", "10.0.0.1", 1, 2)));
     // A jump off the end of the program.
     const bpf_insn off_the_end[] = {BPF_JUMP(BPF_JMP | BPF_JA, 5, 0, 0), BPF_STMT(BPF_RET | BPF_K, 0)};
-    CHECK_FALSE(compute_address_filter(off_the_end, 2).on);
+    CHECK_FALSE(compute_address_filter(off_the_end, 2).on());
     // A program that keeps nothing: on, and lets nothing through.
     const bpf_insn nothing[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
     const bpf_address_filter none = compute_address_filter(nothing, 1);
-    CHECK(none.on);
+    CHECK(none.on());
     CHECK_FALSE(filter_lets_through(none, tcp4("10.0.0.1", "10.0.0.2", 1, 2)));
 }
 
@@ -412,7 +420,7 @@ TEST_CASE("DPDK 22.11's JIT still lays out some programs' jumps wrong: the inter
     bpf_expression jitted;
     REQUIRE(jitted.compile(expression, bpf_runner::guarded_jit) == "");
     REQUIRE(jitted.jitted());
-    REQUIRE_FALSE(jitted.address_filter().on);   // every frame reaches the JIT
+    REQUIRE_FALSE(jitted.address_filter().on());   // every frame reaches the JIT
     std::fflush(nullptr);
     const pid_t child = fork();
     REQUIRE(child >= 0);

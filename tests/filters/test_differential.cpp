@@ -562,7 +562,9 @@ TEST_CASE("the address prefilter lets through every key a rule matches, at the e
     const std::vector<rule_set> sets = {
         {{R"({"src": ["10.0.0.255-10.0.1.0"]})", R"({"dst": ["10.2.0.0-10.2.255.255"], "protocols": ["udp"]})",
           R"({"src": ["0.0.0.0/0"], "dst": ["192.0.2.0/24"]})", R"({"src": ["198.51.100.7"], "bidirectional": true})",
-          R"({"src": ["203.0.113.0/25"], "dst_ports": [80]})", R"({"src": ["10.9.0.0/16"], "dst": ["10.8.7.6"]})"},
+          R"({"src": ["203.0.113.0/25"], "dst_ports": [80]})", R"({"src": ["10.9.0.0/16"], "dst": ["10.8.7.6"]})",
+          // 16 addresses across a /24 boundary (each marked), 17 (their /24s).
+          R"({"src": ["10.20.0.250-10.20.1.9"]})", R"({"dst": ["10.30.0.250-10.30.1.10"], "protocols": ["tcp"]})"},
          {true, false}},
         {{R"({"src": ["10.0.0.1-10.1.0.0"]})"}, {false, false}},   // 257 /24s
         {{R"({"src": ["10.0.0.0/8"], "dst": ["192.0.2.1"]})", R"({"dst": ["10.0.0.0/15"]})"}, {false, false}},
@@ -659,6 +661,58 @@ TEST_CASE("the address prefilter lets through every key a rule matches, at the e
     CHECK(sets_on == 2);
     CHECK(matched > 2000);
     CHECK(turned_away > 5000);
+}
+
+TEST_CASE("the address prefilter marks a host's address, not its /24, and a subnet's /24s")
+{
+    // A gateway's capture of one subscriber: its neighbours in the /24 are
+    // turned away before the parse and the trie, the subscriber's packets
+    // go on, and a subnet's rule still lets its whole /24 through.
+    const auto prefilter_of = [](const std::vector<std::string>& rules, acl_classifier& trie) {
+        for (unsigned slot = 0; slot < rules.size(); slot++) {
+            session_spec spec;
+            REQUIRE(parse_session_spec_text(R"({"match": [)" + rules[slot] + "]}", spec) == "");
+            REQUIRE(trie.add_session(slot, spec.match) == "");
+        }
+        REQUIRE(trie.build(0, 0) == "");
+        const address_prefilter* filter = trie.prefilter(4);
+        REQUIRE(filter != nullptr);
+        return filter;
+    };
+    const auto through = [](const address_prefilter& f, const char* src, const char* dst) {
+        uint8_t s[4], d[4];
+        REQUIRE(inet_pton(AF_INET, src, s) == 1);
+        REQUIRE(inet_pton(AF_INET, dst, d) == 1);
+        return f.may_match_v4(s, d);
+    };
+    const auto neighbours_through = [&](const address_prefilter& f, const char* net, bool as_src) {
+        unsigned n = 0;
+        for (unsigned last = 0; last < 256; last++) {
+            const std::string a = fmt::format("{}.{}", net, last);
+            n += as_src ? through(f, a.c_str(), "192.0.2.200") : through(f, "192.0.2.200", a.c_str());
+        }
+        return n;
+    };
+
+    acl_classifier host_trie;
+    const address_prefilter& host = *prefilter_of({R"({"src": ["10.1.0.1"], "protocols": ["tcp"], "dst_ports": [443]})"},
+                                                  host_trie);
+    CHECK(host.marks == address_prefilter::address_marks);
+    CHECK(through(host, "10.1.0.1", "192.0.2.200"));
+    CHECK(neighbours_through(host, "10.1.0", true) == 1);    // 10.1.0.1 alone
+    CHECK(neighbours_through(host, "10.1.0", false) == 0);   // the rule asks the source
+
+    acl_classifier mixed_trie;
+    const address_prefilter& mixed =
+        *prefilter_of({R"({"src": ["10.1.0.1"], "bidirectional": true})", R"({"dst": ["10.2.0.0/24"]})",
+                       R"({"src": ["10.3.0.0/16"], "dst": ["10.4.0.16-10.4.0.31"]})"},
+                      mixed_trie);
+    CHECK(mixed.marks == address_prefilter::both_marks);
+    CHECK(neighbours_through(mixed, "10.1.0", true) == 1);
+    CHECK(neighbours_through(mixed, "10.1.0", false) == 1);
+    CHECK(neighbours_through(mixed, "10.2.0", false) == 256);
+    CHECK(neighbours_through(mixed, "10.4.0", false) == 16);   // 16 addresses: each marked, not the /16
+    CHECK(through(mixed, "10.3.9.9", "192.0.2.200") == false);
 }
 
 TEST_CASE("the transport header's branch-free reading is the careful one")
@@ -838,7 +892,7 @@ TEST_CASE("a tcpdump expression's address filter turns away no packet libpcap ke
         if (std::getenv("LINECAP_DIFF_VERBOSE"))
             fprintf(stderr, "%s\n", expression.c_str());
         tested++;
-        const bool filtered = bpf.address_filter().on;
+        const bool filtered = bpf.address_filter().on();
         on += filtered;
         bpf.match_burst(mbufs.data(), static_cast<unsigned>(mbufs.size()), kept.data());
         for (size_t i = 0; i < frames.size(); i++) {
