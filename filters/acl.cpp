@@ -414,16 +414,18 @@ struct scan_rule_v6 {
 }
 
 // rte_acl's MASK fields of one IPv6 address (four words of value and
-// prefix length): the prefilter's side of it.
+// prefix length): the prefilter's side of it, from its first 64 bits.
 prefilter_side side_of_prefix_v6(const rte_acl_field* words)
 {
     const uint32_t high = words[0].value.u32 & prefix_mask(words[0].mask_range.u32);
     const uint32_t low = words[1].value.u32 & prefix_mask(words[1].mask_range.u32);
-    const uint64_t value = static_cast<uint64_t>(high) << 16 | low >> 16;
+    const uint64_t first = static_cast<uint64_t>(high) << 32 | low;
+    // One prefix over the words (set_mask_fields): word 1's length is 0
+    // unless word 0's is 32.
     const uint32_t length = words[0].mask_range.u32 + words[1].mask_range.u32;
-    const uint32_t free_bits = length >= 48 ? 0 : 48 - length;
-    const uint64_t first = value >> free_bits << free_bits;
-    return prefilter_side_v6(first, first + ((1ull << free_bits) - 1));
+    const uint32_t free_bits = 64 - length;   // length: 0 to 64
+    const uint64_t span = free_bits == 64 ? ~0ull : (1ull << free_bits) - 1;
+    return prefilter_side_v6(first, first + span);
 }
 
 // The address prefilter (filters/address_prefilter.h) of a family's packed
@@ -541,7 +543,7 @@ struct acl_classifier::family {
                         if constexpr (Family == 4)
                             kept += prefilter.template may_match_v4<marks.value>(src, dst);
                         else
-                            kept += prefilter.may_match_v6(src, dst);
+                            kept += prefilter.template may_match_v6<marks.value>(src, dst);
                     }
                     return kept;
                 });

@@ -6,11 +6,12 @@ namespace {
 
 // A side that starts with more leading bits than this is not marked.
 constexpr uint64_t most_buckets_per_side = 256;
-// An IPv4 side of at most this many addresses marks each of them.
+// A side of at most this many IPv4 addresses or IPv6 /64s marks each.
 constexpr uint64_t most_addresses_per_side = 16;
 
-// A key passes on either of its two buckets: past an eighth of the buckets
-// marked, the filter would let through too much to pay.
+// A key passes on any of the buckets it is asked of (two, or four for a
+// filter of both kinds of marks): past this many marked in the two sets,
+// the filter would let through too much to pay.
 constexpr size_t most_marked = address_prefilter::buckets / 8;
 
 prefilter_side side_of(uint64_t lo, uint64_t hi)
@@ -21,21 +22,27 @@ prefilter_side side_of(uint64_t lo, uint64_t hi)
     return {lo, count <= most_buckets_per_side ? count : 0};
 }
 
-} // namespace
-
-prefilter_side prefilter_side_v4(uint32_t lo, uint32_t hi)
+// The side of addresses lo..hi, whose leading bits are lo >> shift..hi >> shift.
+prefilter_side side_of(uint64_t lo, uint64_t hi, unsigned shift)
 {
-    prefilter_side side = side_of(lo >> 8, hi >> 8);
-    if (hi >= lo && uint64_t{hi} - lo < most_addresses_per_side) {
+    prefilter_side side = side_of(lo >> shift, hi >> shift);
+    if (hi >= lo && hi - lo < most_addresses_per_side) {
         side.first_address = lo;
         side.addresses = hi - lo + 1;
     }
     return side;
 }
 
-prefilter_side prefilter_side_v6(uint64_t lo48, uint64_t hi48)
+} // namespace
+
+prefilter_side prefilter_side_v4(uint32_t lo, uint32_t hi)
 {
-    return side_of(lo48, hi48);
+    return side_of(lo, hi, 8);
+}
+
+prefilter_side prefilter_side_v6(uint64_t lo64, uint64_t hi64)
+{
+    return side_of(lo64, hi64, 16);
 }
 
 address_prefilter_builder::address_prefilter_builder(int family) : _family(family)
@@ -46,18 +53,18 @@ address_prefilter_builder::address_prefilter_builder(int family) : _family(famil
 
 namespace {
 
-// How many addresses a side's marks let through, to compare the two sides:
-// its addresses, or 256 for each /24 (IPv6: its /48s, compared alike).
-uint64_t reach(const prefilter_side& side)
+// How many addresses (IPv6: /64s) a side's marks let through, to compare
+// the two sides: its own, or a /24's 256 or a /48's 65 536 for each.
+uint64_t reach(const prefilter_side& side, int family)
 {
-    return side.addresses != 0 ? side.addresses : side.count * 256;
+    return side.addresses != 0 ? side.addresses : side.count << (family == 4 ? 8 : 16);
 }
 
 } // namespace
 
 bool address_prefilter_builder::add(prefilter_side s, prefilter_side d)
 {
-    const bool use_src = s.count != 0 && (d.count == 0 || reach(s) <= reach(d));
+    const bool use_src = s.count != 0 && (d.count == 0 || reach(s, _family) <= reach(d, _family));
     const prefilter_side& chosen = use_src ? s : d;
     if (chosen.count == 0) {
         _failed = true;
@@ -68,10 +75,13 @@ bool address_prefilter_builder::add(prefilter_side s, prefilter_side d)
         _marked += address_prefilter::marked(set, b) == 0;
         set[b / 64] |= 1ull << (b % 64);
     };
-    if (_family == 4 && chosen.addresses != 0) {
+    if (chosen.addresses != 0) {
         _address_marks = true;
-        for (uint32_t k = 0; k < chosen.addresses; k++)
-            mark(address_prefilter::bucket_v4_address(chosen.first_address + k));
+        for (uint64_t k = 0; k < chosen.addresses; k++) {
+            const uint64_t a = chosen.first_address + k;
+            mark(_family == 4 ? address_prefilter::bucket_v4_address(static_cast<uint32_t>(a))
+                              : address_prefilter::bucket_v6_address(a));
+        }
     } else {
         _prefix_marks = true;
         for (uint64_t k = 0; k < chosen.count; k++) {

@@ -9,16 +9,18 @@
 // source or a destination with a prefix or a range. The condition is marked
 // on the side that lets fewer addresses through, in that side's set of
 // 2^15 bits:
-//  - an IPv4 side of a few addresses (a host, up to 16) marks each address,
-//    hashed, so that a host's neighbours in its /24 (a gateway's other
+//  - a side of a few addresses (up to 16 IPv4 addresses, a host's; up to 16
+//    IPv6 /64s, a subscriber's prefix or a host's) marks each, hashed, so
+//    that its neighbours in the /24 or the /48 (a gateway's other
 //    subscribers) are turned away too;
 //  - a wider side marks the buckets its leading bits fall in (an IPv4
 //    address's /24, an IPv6 address's /48, hashed), at most 256 of them:
 //    IPv4 addresses within 256 /24s, such as a /16; an IPv6 /40 or narrower.
 // A packet whose source and destination hit no mark on their sides meets no
 // condition. A condition with no side that can be marked, or conditions
-// that mark more than an eighth of a set (more than an eighth of random
-// packets would pass), leave the filter off. The filter it stands for
+// that mark more than 4 096 bits of the two sets together (an eighth of
+// one: a random address, asked two or four times, would pass too often to
+// pay), leave the filter off. The filter it stands for
 // decides every packet let through, so it never changes a result, only how
 // much work a packet costs (tests/filters/test_differential.cpp).
 #pragma once
@@ -38,9 +40,8 @@ struct address_prefilter {
 
     std::vector<uint64_t> src, dst;   // one bit per bucket; empty: off
 
-    // Which marks the IPv4 sets hold (IPv6's hold prefixes, or nothing): a
-    // packet is asked of those alone, two lookups for a filter of hosts or
-    // of prefixes, four for one of both.
+    // Which marks the sets hold: a packet is asked of those alone, two
+    // lookups for a filter of hosts or of prefixes, four for one of both.
     enum marks_kind : uint8_t { prefix_marks = 1, address_marks = 2, both_marks = 3 };
     uint8_t marks = prefix_marks;
 
@@ -61,6 +62,11 @@ struct address_prefilter {
     static uint32_t bucket_v6(uint64_t top48)
     {
         return static_cast<uint32_t>((top48 * 0x9E3779B97F4A7C15ull) >> (64 - bucket_bits));
+    }
+    // An IPv6 address's /64: its first 64 bits as a number.
+    static uint32_t bucket_v6_address(uint64_t top64)
+    {
+        return static_cast<uint32_t>((top64 * 0xC2B2AE3D27D4EB4Full) >> (64 - bucket_bits));
     }
     // 1 if `bucket` is marked in `set`, else 0: a number, so that a key's
     // buckets are combined with no branch.
@@ -84,7 +90,7 @@ struct address_prefilter {
     }
 
     // `src`, `dst`: the packet's addresses, network byte order (IPv4: 4
-    // bytes each; IPv6: 8 bytes of each are loaded, the first 6 used).
+    // bytes each; IPv6: their first 8 bytes).
     // False: no condition holds for the packet. Only for a filter that is on.
     // Marks: this filter's `marks`; a loop over packets takes it from
     // with_marks, so that it asks nothing of the filter per packet.
@@ -104,9 +110,20 @@ struct address_prefilter {
     {
         return with_marks([&](auto m) { return may_match_v4<m.value>(src_address, dst_address); });
     }
+    template <uint8_t Marks>
     [[gnu::always_inline]] bool may_match_v6(const uint8_t* src_address, const uint8_t* dst_address) const
     {
-        return (marked(src, bucket_v6(top48(src_address))) | marked(dst, bucket_v6(top48(dst_address)))) != 0;
+        const uint64_t s = top64(src_address), d = top64(dst_address);
+        uint64_t hit = 0;
+        if constexpr ((Marks & prefix_marks) != 0)
+            hit |= marked(src, bucket_v6(s >> 16)) | marked(dst, bucket_v6(d >> 16));
+        if constexpr ((Marks & address_marks) != 0)
+            hit |= marked(src, bucket_v6_address(s)) | marked(dst, bucket_v6_address(d));
+        return hit != 0;
+    }
+    bool may_match_v6(const uint8_t* src_address, const uint8_t* dst_address) const
+    {
+        return with_marks([&](auto m) { return may_match_v6<m.value>(src_address, dst_address); });
     }
 
 private:
@@ -116,28 +133,30 @@ private:
         std::memcpy(&v, p, 4);
         return v;
     }
-    static uint64_t top48(const uint8_t* address)
+    static uint64_t top64(const uint8_t* address)
     {
-        return static_cast<uint64_t>(rte_be_to_cpu_32(load32(address))) << 16 |
-               rte_be_to_cpu_32(load32(address + 4)) >> 16;
+        uint64_t v;
+        std::memcpy(&v, address, 8);
+        return rte_be_to_cpu_64(v);
     }
 };
 
 // One side of a condition: the leading bits (an IPv4 address's top 24, an
 // IPv6 address's top 48) its addresses can start with, as the range
 // [first, first + count). count 0: more than 256 of them, too many to mark
-// (or no condition on that side). An IPv4 side of at most 16 addresses has
-// them too, as [first_address, first_address + addresses) in host order;
-// addresses 0: more, or IPv6.
+// (or no condition on that side). A side of at most 16 IPv4 addresses or
+// IPv6 /64s has them too, as [first_address, first_address + addresses)
+// (an address in host order, a /64's first 64 bits as a number);
+// addresses 0: more.
 struct prefilter_side {
     uint64_t first = 0, count = 0;
-    uint32_t first_address = 0, addresses = 0;
+    uint64_t first_address = 0, addresses = 0;
 };
 
 // IPv4 addresses lo..hi (host order).
 prefilter_side prefilter_side_v4(uint32_t lo, uint32_t hi);
-// IPv6 addresses whose first 48 bits are lo48..hi48.
-prefilter_side prefilter_side_v6(uint64_t lo48, uint64_t hi48);
+// IPv6 addresses whose first 64 bits are lo64..hi64.
+prefilter_side prefilter_side_v6(uint64_t lo64, uint64_t hi64);
 
 // Makes an address_prefilter of one family (4 or 6) from its conditions.
 class address_prefilter_builder {

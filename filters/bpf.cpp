@@ -289,13 +289,13 @@ prefilter_side side_v4(const path_facts& f, address_word w)
     return prefilter_side_v4(f.value[w], f.value[w] | ~f.mask[w]);
 }
 
-// The first 48 bits of an IPv6 address from its first two words.
+// The first 64 bits of an IPv6 address from its first two words.
 prefilter_side side_v6(const path_facts& f, address_word high, address_word next)
 {
     if (f.mask[high] == 0)
         return {};
-    const uint64_t lo = uint64_t{f.value[high]} << 16 | f.value[next] >> 16;
-    const uint64_t hi = uint64_t{f.value[high] | ~f.mask[high]} << 16 | (f.value[next] | ~f.mask[next]) >> 16;
+    const uint64_t lo = uint64_t{f.value[high]} << 32 | f.value[next];
+    const uint64_t hi = uint64_t{f.value[high] | ~f.mask[high]} << 32 | (f.value[next] | ~f.mask[next]);
     return prefilter_side_v6(lo, hi);
 }
 
@@ -516,13 +516,13 @@ void bpf_expression::match_burst(rte_mbuf* const* pkts, unsigned n, uint64_t* ke
         rte_mbuf* asked[bpf_burst_max];
         uint16_t where[bpf_burst_max];
         uint64_t verdicts[bpf_burst_max];
-        const unsigned n_asked = _addresses.v4.with_marks([&](auto marks) {
+        const unsigned n_asked = _addresses.with_marks([&](auto marks4, auto marks6) {
             unsigned asking = 0;
             for (unsigned i = 0; i < count; i++) {
                 kept[done + i] = 0;
                 asked[asking] = pkts[done + i];
                 where[asking] = static_cast<uint16_t>(i);
-                asking += _addresses.may_match<marks.value>(pkts[done + i]);
+                asking += _addresses.may_match<marks4.value, marks6.value>(pkts[done + i]);
             }
             return asking;
         });

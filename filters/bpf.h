@@ -136,7 +136,7 @@ bpf_load_bound compute_load_bound(const bpf_insn* instructions, unsigned count);
 // an IPv4 packet (type 0x0800) must have fixed the leading bits of its
 // source or its destination, one that keeps an ARP or RARP packet (0x0806,
 // 0x8035: "host" asks of those too) its sender's or target's, one that
-// keeps an IPv6 packet (0x86dd) its source's or destination's first 48
+// keeps an IPv6 packet (0x86dd) its source's or destination's first 64
 // bits: each is a condition of an address_prefilter (address_prefilter.h),
 // one for IPv4 and ARP (their addresses share it; a packet of a type no
 // path keeps is turned away), one for IPv6. A keeping path that fixes no type, a
@@ -164,9 +164,17 @@ struct bpf_address_filter {
     // The walk sets both families' filters or neither.
     bool on() const { return v4.on() && v6.on(); }
 
+    // body(marks of v4, marks of v6), each a std::integral_constant
+    // (address_prefilter::with_marks): what body returns.
+    template <typename Body>
+    [[gnu::always_inline]] decltype(auto) with_marks(Body&& body) const
+    {
+        return v4.with_marks([&](auto marks4) { return v6.with_marks([&](auto marks6) { return body(marks4, marks6); }); });
+    }
+
     // False: the program keeps no such packet. Only for a filter that is on.
-    // Marks: v4's (address_prefilter::with_marks).
-    template <uint8_t Marks>
+    // Marks4, Marks6: v4's and v6's (with_marks).
+    template <uint8_t Marks4, uint8_t Marks6>
     [[gnu::always_inline]] bool may_match(const rte_mbuf* m) const
     {
         if (unlikely(m->data_len < reads))
@@ -179,13 +187,13 @@ struct bpf_address_filter {
         // mixed traffic the CPU cannot foresee.
         const uint32_t src = arp ? arp_sender_at : l3_at + ipv4_src_at;
         const uint32_t dst = arp ? arp_target_at : l3_at + ipv4_dst_at;
-        const bool in4 = v4.may_match_v4<Marks>(frame + src, frame + dst);
-        const bool in6 = v6.may_match_v6(frame + l3_at + ipv6_src_at, frame + l3_at + ipv6_dst_at);
+        const bool in4 = v4.may_match_v4<Marks4>(frame + src, frame + dst);
+        const bool in6 = v6.may_match_v6<Marks6>(frame + l3_at + ipv6_src_at, frame + l3_at + ipv6_dst_at);
         return (((ip4 & keeps_ip4) | (arp & keeps_arp)) & in4) | (ip6 & in6);
     }
     bool may_match(const rte_mbuf* m) const
     {
-        return v4.with_marks([&](auto marks) { return may_match<marks.value>(m); });
+        return with_marks([&](auto marks4, auto marks6) { return may_match<marks4.value, marks6.value>(m); });
     }
 };
 

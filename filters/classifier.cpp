@@ -54,7 +54,7 @@ unsigned keep_addresses_that_may_match(rte_mbuf* const* pkts, const packet_field
             if constexpr (Family == 4)
                 kept += cut || filter.template may_match_v4<marks.value>(ip + src_at, ip + dst_at);
             else
-                kept += cut || filter.may_match_v6(ip + src_at, ip + dst_at);
+                kept += cut || filter.template may_match_v6<marks.value>(ip + src_at, ip + dst_at);
         }
         return kept;
     });

@@ -303,11 +303,16 @@ int query_main(int argc, char** argv)
         // start: say so when that word looks like a file's name.
         std::string hint;
         if (result.expression_refused && first_word < words.size()) {
+            // Not a whole expression given as one argument ("net 10.4.0.0/16
+            // and ...": a space), nor a prefix (10.4.0.0/16, 2001:db8::/32).
             const std::string& word = words[first_word];
             const size_t dot = word.rfind('.');
-            if (word.find('/') != std::string::npos ||
-                (dot != std::string::npos && dot + 1 < word.size() &&
-                 std::isalpha(static_cast<unsigned char>(word[dot + 1]))))
+            const bool prefix = word.find_first_not_of("0123456789abcdefABCDEF.:/") == std::string::npos;
+            const bool spaced = word.find_first_of(" \t") != std::string::npos;
+            if (!spaced && !prefix &&
+                (word.find('/') != std::string::npos ||
+                 (dot != std::string::npos && dot + 1 < word.size() &&
+                  std::isalpha(static_cast<unsigned char>(word[dot + 1])))))
                 hint = fmt::format(" (\"{}\", read as its first word, is no file or folder)", word);
         }
         std::cerr << "linecap query: " << error << hint << "\n";

@@ -1175,6 +1175,7 @@ public:
         const std::optional<capture_header> h = read_capture_header(_data, std::min<size_t>(_size, 24));
         if (!h)
             return fmt::format("{}: not a pcap or pcapng file linecap can index", _name);
+        _capture_header = true;
         _swapped = h->swapped;
         if (h->format == file_format::pcapng) {
             _pcapng = true;
@@ -1203,6 +1204,8 @@ public:
     }
 
     uint64_t offset() const { return _at; }
+    // Whether start() found a pcap or pcapng header.
+    bool is_capture_header() const { return _capture_header; }
 
     // The next record from offset(): false at the end of the file, or at
     // what is not a record (error() then says what, unless the file merely
@@ -1389,6 +1392,7 @@ private:
     size_t _size;
     std::string _name;
     uint64_t _at = 0;
+    bool _capture_header = false;
     bool _pcapng = false;
     bool _swapped = false;
     bool _nanosecond = false;
@@ -1434,6 +1438,19 @@ std::string index_capture_file(const std::string& path, const std::string& index
     std::string error = framer.start();
     if (!error.empty()) {
         munmap(map, size);
+        // Neither pcap nor pcapng: what a read of it says (-r, a query), or,
+        // for another format Wireshark reads, that it is not indexed.
+        if (!framer.is_capture_header()) {
+            capture_reader reader;
+            const int read_fd = openat(dir_fd, path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+            if (read_fd < 0)
+                return error;
+            if (std::string why = reader.open_descriptor(read_fd, path, false); !why.empty())
+                return why;
+            return fmt::format("{}: a capture file linecap does not index (it indexes pcap and pcapng files "
+                               "with the standard headers); queries read it whole",
+                               path);
+        }
         return error;
     }
     const uint64_t head = framer.offset();

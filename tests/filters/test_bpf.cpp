@@ -328,6 +328,7 @@ TEST_CASE("the address filter of compiled expressions: on where every kept packe
     CHECK(filter_lets_through(host, tcp6("2001:db8::2", "2001:db8::1", 1000, 443)));
     CHECK_FALSE(filter_lets_through(host, tcp4("192.168.0.1", "172.16.0.1", 1000, 443)));
     CHECK_FALSE(filter_lets_through(host, tcp6("2001:db8:5::1", "2001:db8:6::2", 1000, 443)));
+    CHECK_FALSE(filter_lets_through(host, tcp6("2001:db8:0:5::1", "2001:db8:0:6::1", 1000, 443)));   // its /48, not its /64
     // A subnet's /24 is marked: any of its addresses goes on to the program.
     const bpf_address_filter net = address_filter_of("src net 10.1.2.0/24 and udp dst port 53");
     REQUIRE(net.on());

@@ -571,7 +571,9 @@ TEST_CASE("the address prefilter lets through every key a rule matches, at the e
         {{R"({"dst": ["2001:db8:aa00::/40"]})", R"({"src": ["2001:db8:bb00::/44"], "protocols": ["tcp"]})",
           R"({"dst": ["2001:db8:cc00::/47"]})", R"({"src": ["2001:db8:dd::/48"], "bidirectional": true})",
           R"({"dst": ["2001:db8:ee:ff00::/56"]})", R"({"src": ["2001:db8:ff:1::/64"]})",
-          R"({"src": ["2001:db8:1:2::3"], "dst": ["::/0"]})", R"({"dst": ["2001:db8:1:2::10-2001:db8:1:2::2f"]})"},
+          R"({"src": ["2001:db8:1:2::3"], "dst": ["::/0"]})", R"({"dst": ["2001:db8:1:2::10-2001:db8:1:2::2f"]})",
+          // 16 /64s (each marked), 32 (their /48).
+          R"({"dst": ["2001:db8:77:10::/60"]})", R"({"src": ["2001:db8:78:20::/59"], "protocols": ["udp"]})"},
          {false, true}},
         {{R"({"dst": ["2001:db8::/39"]})", R"({"dst": ["2001:db8:1::/48"]})"}, {false, false}},
     };
@@ -663,7 +665,7 @@ TEST_CASE("the address prefilter lets through every key a rule matches, at the e
     CHECK(turned_away > 5000);
 }
 
-TEST_CASE("the address prefilter marks a host's address, not its /24, and a subnet's /24s")
+TEST_CASE("the address prefilter marks a host's address (IPv6: its /64), not its /24 or /48, and a subnet's /24s")
 {
     // A gateway's capture of one subscriber: its neighbours in the /24 are
     // turned away before the parse and the trie, the subscriber's packets
@@ -713,6 +715,62 @@ TEST_CASE("the address prefilter marks a host's address, not its /24, and a subn
     CHECK(neighbours_through(mixed, "10.2.0", false) == 256);
     CHECK(neighbours_through(mixed, "10.4.0", false) == 16);   // 16 addresses: each marked, not the /16
     CHECK(through(mixed, "10.3.9.9", "192.0.2.200") == false);
+
+    // 17 addresses mark their /24s: all of each goes on to the trie.
+    acl_classifier wider_trie;
+    const address_prefilter& wider = *prefilter_of({R"({"dst": ["10.5.0.250-10.5.1.10"]})"}, wider_trie);
+    CHECK(wider.marks == address_prefilter::prefix_marks);
+    CHECK(neighbours_through(wider, "10.5.0", false) == 256);
+    CHECK(neighbours_through(wider, "10.5.1", false) == 256);
+    CHECK(neighbours_through(wider, "10.5.2", false) == 0);
+
+    // IPv6: a host's /64 is marked, not its /48; a /48 rule marks the /48.
+    acl_classifier v6_trie;
+    for (const auto& [slot, rule] : {std::pair{0u, R"({"src": ["2001:db8:1:2::5"], "bidirectional": true})"},
+                                     std::pair{1u, R"({"dst": ["2001:db8:9::/48"]})"}}) {
+        session_spec spec;
+        REQUIRE(parse_session_spec_text(std::string(R"({"match": [)") + rule + "]}", spec) == "");
+        REQUIRE(v6_trie.add_session(slot, spec.match) == "");
+    }
+    REQUIRE(v6_trie.build(0, 0) == "");
+    const address_prefilter* v6 = v6_trie.prefilter(6);
+    REQUIRE(v6 != nullptr);
+    CHECK(v6->marks == address_prefilter::both_marks);
+    const auto through6 = [&](const char* src, const char* dst) {
+        uint8_t s[16], d[16];
+        REQUIRE(inet_pton(AF_INET6, src, s) == 1);
+        REQUIRE(inet_pton(AF_INET6, dst, d) == 1);
+        return v6->may_match_v6(s, d);
+    };
+    CHECK(through6("2001:db8:1:2::5", "2001:db8:ff::1"));
+    CHECK(through6("2001:db8:ff::1", "2001:db8:1:2::5"));
+    CHECK(through6("2001:db8:1:2::77", "2001:db8:ff::1"));        // the same /64: let through, the trie decides
+    CHECK_FALSE(through6("2001:db8:1:3::5", "2001:db8:ff::1"));   // the same /48, another /64
+    CHECK_FALSE(through6("2001:db8:1:ffff::5", "2001:db8:1:3::1"));
+    CHECK(through6("2001:db8:ff::1", "2001:db8:9:abcd::1"));       // anywhere in the /48
+
+    // A /60 is 16 /64s, each marked; a /59, 32, marks its /48.
+    acl_classifier narrow_trie, wide_trie;
+    for (auto [trie, rule] : {std::pair{&narrow_trie, R"({"dst": ["2001:db8:77:10::/60"]})"},
+                              std::pair{&wide_trie, R"({"dst": ["2001:db8:78:20::/59"]})"}}) {
+        session_spec spec;
+        REQUIRE(parse_session_spec_text(std::string(R"({"match": [)") + rule + "]}", spec) == "");
+        REQUIRE(trie->add_session(0, spec.match) == "");
+        REQUIRE(trie->build(0, 0) == "");
+        REQUIRE(trie->prefilter(6) != nullptr);
+    }
+    CHECK(narrow_trie.prefilter(6)->marks == address_prefilter::address_marks);
+    CHECK(wide_trie.prefilter(6)->marks == address_prefilter::prefix_marks);
+    const auto dst_through = [](const address_prefilter* f, const char* dst) {
+        uint8_t s[16], d[16];
+        REQUIRE(inet_pton(AF_INET6, "2001:db8:ff::1", s) == 1);
+        REQUIRE(inet_pton(AF_INET6, dst, d) == 1);
+        return f->may_match_v6(s, d);
+    };
+    CHECK(dst_through(narrow_trie.prefilter(6), "2001:db8:77:1f::1"));
+    CHECK_FALSE(dst_through(narrow_trie.prefilter(6), "2001:db8:77:20::1"));
+    CHECK_FALSE(dst_through(narrow_trie.prefilter(6), "2001:db8:77:f::1"));
+    CHECK(dst_through(wide_trie.prefilter(6), "2001:db8:78:ffff::1"));
 }
 
 TEST_CASE("the transport header's branch-free reading is the careful one")
@@ -811,7 +869,8 @@ std::string random_expression(random_source& r, unsigned depth)
         case 4: {
             static const std::vector<std::string> nets = {"10.0.0.0/24", "10.0.0.0/16", "10.0.1.0/24",
                                                           "192.168.0.0/23", "10.0.0.0/8", "2001:db8::/48",
-                                                          "2001:db8::/40", "2001:db8::/32", "2001:db8:0:1::/64"};
+                                                          "2001:db8::/40", "2001:db8::/32", "2001:db8:0:1::/64",
+                                                          "2001:db8::/62", "2001:db8::/60", "2001:db8::/56"};
             return r.pick(directions) + "net " + r.pick(nets);
         }
         case 5:

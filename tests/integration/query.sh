@@ -131,7 +131,12 @@ expect 2 "linecap query: nowhere: no such file or folder; give the capture files
     "$LINECAP" query -o "$WORK/x.pcap" nowhere host 10.0.0.1
 printf 'not a capture file at all' >"$WORK/text.pcap"
 expect 1 "$WORK/text.pcap: not a capture file" "$LINECAP" query -o "$WORK/x.pcap" "$WORK/text.pcap" tcp
-expect 1 "linecap index: $WORK/text.pcap: not a pcap or pcapng file linecap can index" "$LINECAP" index "$WORK/text.pcap"
+# The same words as a read of it (-r, a query): what it starts with.
+expect 1 "linecap index: $WORK/text.pcap: not a capture file: it starts with 6e 6f 74 20 at byte 0" \
+    "$LINECAP" index "$WORK/text.pcap"
+printf '\xd4\xc3\xb2\xa1\x02\x00' >"$WORK/cut-header.pcap"
+expect 1 "linecap index: $WORK/cut-header.pcap: libpcap cannot read its header: truncated dump file" \
+    "$LINECAP" index "$WORK/cut-header.pcap"
 expect 2 "--chunk-bytes" "$LINECAP" index --chunk-bytes 12 "$ring"
 # No input, an empty -o (it would have been merge's merged.pcap beside the
 # first input), an --inner-host without its address: what to give.
@@ -293,6 +298,12 @@ expect 1 "linecap query: $f2.idx: the output is the index of the input $f2; give
 cmp -s "$f2.idx" "$WORK/f2.idx.saved" || fail "a query refused for writing over an index changed it"
 expect 2 "(\"$ring/nowhere.pcap\", read as its first word, is no file or folder)" \
     "$LINECAP" query -o "$WORK/x.pcap" "$ring" "$ring/nowhere.pcap" host 10.0.0.1
+# An expression given as one argument, or starting with a prefix, is no
+# misspelt file's name: libpcap's words alone.
+expect_exactly 2 'linecap query: bpf: "ip6 and net 10.4.0.0/16": expression rejects all packets' \
+    "$LINECAP" query -o "$WORK/x.pcap" "$ring" "ip6 and net 10.4.0.0/16"
+expect_exactly 2 'linecap query: bpf: "10.4.0.0/16 and ip6": can'\''t parse filter expression: syntax error' \
+    "$LINECAP" query -o "$WORK/x.pcap" "$ring" 10.4.0.0/16 and ip6
 
 # A folder named like a word of the expression does not take it: host
 # starts the expression; ./host would name the folder.
