@@ -61,23 +61,31 @@ mapfile -t hosts < <(tcpdump -nn -r "$ring/q-w0-000002-20231114T221329Z.pcap" 2>
 [ "${#hosts[@]}" -ge 10 ] || fail "too few hosts in the generated traffic: ${hosts[*]}"
 terms=("tcp" "udp" "icmp" "ip6" "port 443" "port 53" "tcp port 80" "udp port 123" "net 10.4.0.0/16"
     "net 10.1.0.0/16" "portrange 1024-2000" "tcp[13] & 2 != 0" "ip6 and port 22" "vlan" "greater 1000")
-term() {
-    if [ $((RANDOM % 2)) = 0 ]; then echo "host ${hosts[RANDOM % ${#hosts[@]}]}"; else echo "${terms[RANDOM % ${#terms[@]}]}"; fi
+# Sets $drawn to a random term, in this shell: a $(...) subshell reseeds
+# RANDOM, and the queries would differ from run to run.
+draw_term() {
+    if [ $((RANDOM % 2)) = 0 ]; then drawn="host ${hosts[RANDOM % ${#hosts[@]}]}"; else drawn="${terms[RANDOM % ${#terms[@]}]}"; fi
+}
+terms_of() {   # terms_of N: $drawn_terms, N random terms
+    drawn_terms=()
+    for _ in $(seq "$1"); do draw_term; drawn_terms+=("$drawn"); done
 }
 
-RANDOM=2026
+# QUERY_SEED=N picks another set of queries (the hosts come from the ring,
+# whose files depend on the capture's timing).
+RANDOM=${QUERY_SEED:-2026}
 note "[$SECONDS s] 30 random queries against tcpdump -r over the merged window"
 for q in $(seq 30); do
     case $((RANDOM % 4)) in
-    0) expression="$(term)" ;;
-    1) expression="$(term) and $(term)" ;;
-    2) expression="$(term) or not $(term)" ;;
-    3) expression="($(term) or $(term)) and not $(term)" ;;
+    0) terms_of 1; expression=${drawn_terms[0]} ;;
+    1) terms_of 2; expression="${drawn_terms[0]} and ${drawn_terms[1]}" ;;
+    2) terms_of 2; expression="${drawn_terms[0]} or not ${drawn_terms[1]}" ;;
+    3) terms_of 3; expression="(${drawn_terms[0]} or ${drawn_terms[1]}) and not ${drawn_terms[2]}" ;;
     esac
     since="" until=""
     case $((RANDOM % 3)) in
     0) ;;
-    1) since=$(utc "${times[RANDOM % ${#times[@]}]}") ;;
+    1) a=${times[RANDOM % ${#times[@]}]}; since=$(utc "$a") ;;
     2) a=${times[RANDOM % ${#times[@]}]} b=${times[RANDOM % ${#times[@]}]}
        if awk "BEGIN {exit !($a > $b)}"; then t=$a a=$b b=$t; fi
        since=$(utc "$a") until=$(utc "$b") ;;
