@@ -76,14 +76,14 @@ bool address_prefilter_builder::add(prefilter_side s, prefilter_side d)
         set[b / 64] |= 1ull << (b % 64);
     };
     if (chosen.addresses != 0) {
-        _address_marks = true;
+        _marks |= address_prefilter::address_marks;
         for (uint64_t k = 0; k < chosen.addresses; k++) {
             const uint64_t a = chosen.first_address + k;
             mark(_family == 4 ? address_prefilter::bucket_v4_address(static_cast<uint32_t>(a))
                               : address_prefilter::bucket_v6_address(a));
         }
     } else {
-        _prefix_marks = true;
+        _marks |= address_prefilter::prefix_marks;
         for (uint64_t k = 0; k < chosen.count; k++) {
             const uint64_t leading = chosen.first + k;
             mark(_family == 4 ? address_prefilter::bucket_v4(static_cast<uint32_t>(leading << 8))
@@ -103,9 +103,7 @@ address_prefilter address_prefilter_builder::finish()
 {
     if (_failed)
         return {};
-    _filter.marks = _address_marks && _prefix_marks ? address_prefilter::both_marks
-                  : _address_marks                  ? address_prefilter::address_marks
-                                                    : address_prefilter::prefix_marks;
+    _filter.marks = _marks != 0 ? _marks : uint8_t{address_prefilter::prefix_marks};   // none: empty sets, nothing passes
     return std::move(_filter);
 }
 

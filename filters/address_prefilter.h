@@ -179,7 +179,7 @@ private:
     address_prefilter _filter;
     size_t _marked = 0;
     bool _failed = false;
-    bool _prefix_marks = false, _address_marks = false;
+    uint8_t _marks = 0;   // the address_prefilter::marks_kind bits of the sides marked
 };
 
 } // namespace linecap

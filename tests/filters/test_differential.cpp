@@ -670,14 +670,15 @@ TEST_CASE("the address prefilter marks a host's address (IPv6: its /64), not its
     // A gateway's capture of one subscriber: its neighbours in the /24 are
     // turned away before the parse and the trie, the subscriber's packets
     // go on, and a subnet's rule still lets its whole /24 through.
-    const auto prefilter_of = [](const std::vector<std::string>& rules, acl_classifier& trie) {
+    // One session per rule; the family's prefilter, which must be on.
+    const auto prefilter_of = [](const std::vector<std::string>& rules, acl_classifier& trie, int family = 4) {
         for (unsigned slot = 0; slot < rules.size(); slot++) {
             session_spec spec;
             REQUIRE(parse_session_spec_text(R"({"match": [)" + rules[slot] + "]}", spec) == "");
             REQUIRE(trie.add_session(slot, spec.match) == "");
         }
         REQUIRE(trie.build(0, 0) == "");
-        const address_prefilter* filter = trie.prefilter(4);
+        const address_prefilter* filter = trie.prefilter(family);
         REQUIRE(filter != nullptr);
         return filter;
     };
@@ -725,52 +726,34 @@ TEST_CASE("the address prefilter marks a host's address (IPv6: its /64), not its
     CHECK(neighbours_through(wider, "10.5.2", false) == 0);
 
     // IPv6: a host's /64 is marked, not its /48; a /48 rule marks the /48.
-    acl_classifier v6_trie;
-    for (const auto& [slot, rule] : {std::pair{0u, R"({"src": ["2001:db8:1:2::5"], "bidirectional": true})"},
-                                     std::pair{1u, R"({"dst": ["2001:db8:9::/48"]})"}}) {
-        session_spec spec;
-        REQUIRE(parse_session_spec_text(std::string(R"({"match": [)") + rule + "]}", spec) == "");
-        REQUIRE(v6_trie.add_session(slot, spec.match) == "");
-    }
-    REQUIRE(v6_trie.build(0, 0) == "");
-    const address_prefilter* v6 = v6_trie.prefilter(6);
-    REQUIRE(v6 != nullptr);
-    CHECK(v6->marks == address_prefilter::both_marks);
-    const auto through6 = [&](const char* src, const char* dst) {
+    const auto through6 = [](const address_prefilter& f, const char* src, const char* dst) {
         uint8_t s[16], d[16];
         REQUIRE(inet_pton(AF_INET6, src, s) == 1);
         REQUIRE(inet_pton(AF_INET6, dst, d) == 1);
-        return v6->may_match_v6(s, d);
+        return f.may_match_v6(s, d);
     };
-    CHECK(through6("2001:db8:1:2::5", "2001:db8:ff::1"));
-    CHECK(through6("2001:db8:ff::1", "2001:db8:1:2::5"));
-    CHECK(through6("2001:db8:1:2::77", "2001:db8:ff::1"));        // the same /64: let through, the trie decides
-    CHECK_FALSE(through6("2001:db8:1:3::5", "2001:db8:ff::1"));   // the same /48, another /64
-    CHECK_FALSE(through6("2001:db8:1:ffff::5", "2001:db8:1:3::1"));
-    CHECK(through6("2001:db8:ff::1", "2001:db8:9:abcd::1"));       // anywhere in the /48
+    acl_classifier v6_trie;
+    const address_prefilter& v6 =
+        *prefilter_of({R"({"src": ["2001:db8:1:2::5"], "bidirectional": true})", R"({"dst": ["2001:db8:9::/48"]})"},
+                      v6_trie, 6);
+    CHECK(v6.marks == address_prefilter::both_marks);
+    CHECK(through6(v6, "2001:db8:1:2::5", "2001:db8:ff::1"));
+    CHECK(through6(v6, "2001:db8:ff::1", "2001:db8:1:2::5"));
+    CHECK(through6(v6, "2001:db8:1:2::77", "2001:db8:ff::1"));        // the same /64: let through, the trie decides
+    CHECK_FALSE(through6(v6, "2001:db8:1:3::5", "2001:db8:ff::1"));   // the same /48, another /64
+    CHECK_FALSE(through6(v6, "2001:db8:1:ffff::5", "2001:db8:1:3::1"));
+    CHECK(through6(v6, "2001:db8:ff::1", "2001:db8:9:abcd::1"));       // anywhere in the /48
 
     // A /60 is 16 /64s, each marked; a /59, 32, marks its /48.
     acl_classifier narrow_trie, wide_trie;
-    for (auto [trie, rule] : {std::pair{&narrow_trie, R"({"dst": ["2001:db8:77:10::/60"]})"},
-                              std::pair{&wide_trie, R"({"dst": ["2001:db8:78:20::/59"]})"}}) {
-        session_spec spec;
-        REQUIRE(parse_session_spec_text(std::string(R"({"match": [)") + rule + "]}", spec) == "");
-        REQUIRE(trie->add_session(0, spec.match) == "");
-        REQUIRE(trie->build(0, 0) == "");
-        REQUIRE(trie->prefilter(6) != nullptr);
-    }
-    CHECK(narrow_trie.prefilter(6)->marks == address_prefilter::address_marks);
-    CHECK(wide_trie.prefilter(6)->marks == address_prefilter::prefix_marks);
-    const auto dst_through = [](const address_prefilter* f, const char* dst) {
-        uint8_t s[16], d[16];
-        REQUIRE(inet_pton(AF_INET6, "2001:db8:ff::1", s) == 1);
-        REQUIRE(inet_pton(AF_INET6, dst, d) == 1);
-        return f->may_match_v6(s, d);
-    };
-    CHECK(dst_through(narrow_trie.prefilter(6), "2001:db8:77:1f::1"));
-    CHECK_FALSE(dst_through(narrow_trie.prefilter(6), "2001:db8:77:20::1"));
-    CHECK_FALSE(dst_through(narrow_trie.prefilter(6), "2001:db8:77:f::1"));
-    CHECK(dst_through(wide_trie.prefilter(6), "2001:db8:78:ffff::1"));
+    const address_prefilter& narrow = *prefilter_of({R"({"dst": ["2001:db8:77:10::/60"]})"}, narrow_trie, 6);
+    const address_prefilter& wide = *prefilter_of({R"({"dst": ["2001:db8:78:20::/59"]})"}, wide_trie, 6);
+    CHECK(narrow.marks == address_prefilter::address_marks);
+    CHECK(wide.marks == address_prefilter::prefix_marks);
+    CHECK(through6(narrow, "2001:db8:ff::1", "2001:db8:77:1f::1"));
+    CHECK_FALSE(through6(narrow, "2001:db8:ff::1", "2001:db8:77:20::1"));
+    CHECK_FALSE(through6(narrow, "2001:db8:ff::1", "2001:db8:77:f::1"));
+    CHECK(through6(wide, "2001:db8:ff::1", "2001:db8:78:ffff::1"));
 }
 
 TEST_CASE("the transport header's branch-free reading is the careful one")
