@@ -30,9 +30,8 @@ std::unique_ptr<capture_reader> open_replay_file(const std::string& path, std::s
         return nullptr;
     }
     if (const int dlt = reader->linktype(); dlt != DLT_EN10MB) {
-        const char* name = pcap_datalink_val_to_name(dlt);
-        error = fmt::format("-r {}: its link type is {} ({}); linecap reads Ethernet captures only", path,
-                            name ? name : "unknown", dlt);
+        error = fmt::format("-r {}: its link type is {}; linecap reads Ethernet captures only", path,
+                            linktype_text(dlt));
         return nullptr;
     }
     return reader;
@@ -127,8 +126,9 @@ bool next_record(file_port& f)
         switch (f.file->next(f.pending)) {
         case read_status::record:
             if (f.pending.linktype != DLT_EN10MB) {
-                f.error = fmt::format("-r {}: record {} is not Ethernet (link type {}); linecap reads Ethernet "
-                                      "captures only", f.file->path(), f.file->packets(), f.pending.linktype);
+                f.error = fmt::format("-r {}: record {} is not Ethernet (its link type is {}); linecap reads "
+                                      "Ethernet captures only",
+                                      f.file->path(), f.file->packets(), linktype_text(f.pending.linktype));
                 finish(f);
                 return false;
             }

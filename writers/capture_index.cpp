@@ -1197,7 +1197,7 @@ public:
         if ((linktype & 0x0fffffff) != linktype_ethernet)
             return fmt::format("{}: link type {}, not Ethernet: linecap indexes Ethernet captures (queries read this "
                                "file whole)",
-                               _name, linktype & 0x0fffffff);
+                               _name, linktype_text(dlt_of_linktype(static_cast<int>(linktype & 0x0fffffff))));
         _max_caplen = pcap_max_caplen(u32(16));
         _at = sizeof(pcap_file_header);
         return {};
@@ -1355,7 +1355,7 @@ private:
             _refused = true;
             return fmt::format("{}: interface {} has link type {}, not Ethernet: linecap indexes Ethernet captures "
                                "(queries read this file whole)",
-                               _name, _interfaces.size(), linktype);
+                               _name, _interfaces.size(), linktype_text(dlt_of_linktype(linktype)));
         }
         uint64_t per_second = 1000000;   // if_tsresol's default: microseconds
         int64_t offset_s = 0;            // if_tsoffset's: none

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 #include <fmt/format.h>
 #include <pcap/pcap.h>
@@ -57,18 +58,19 @@ void init_wiretap()
     });
 }
 
-// The LINKTYPE_ value of a wiretap encapsulation. libwiretap 4.0 exports
-// only the other direction, so search it: linecap's two link types first
-// (Ethernet, raw IP: several LINKTYPEs map to wiretap's raw IP), then the
-// range the LINKTYPE registry uses. -1 when none maps to it.
-int pcap_linktype_of(int wtap_encap)
+// libpcap's DLT_ value of a wiretap encapsulation, as pcap_datalink gives
+// it for the same file read by libpcap. libwiretap 4.0 exports only the
+// other direction (from a LINKTYPE_ value), so search it: linecap's two link
+// types first (Ethernet, raw IP: several LINKTYPEs map to wiretap's raw IP),
+// then the range the LINKTYPE registry uses. -1 when none maps to it.
+int dlt_of_wtap_encap(int wtap_encap)
 {
-    for (int dlt : {1, 101})
-        if (wtap_pcap_encap_to_wtap_encap(dlt) == wtap_encap)
-            return dlt;
-    for (int dlt = 0; dlt < 300; dlt++)
-        if (wtap_pcap_encap_to_wtap_encap(dlt) == wtap_encap)
-            return dlt;
+    for (int linktype : {1, 101})
+        if (wtap_pcap_encap_to_wtap_encap(linktype) == wtap_encap)
+            return dlt_of_linktype(linktype);
+    for (int linktype = 0; linktype < 300; linktype++)
+        if (wtap_pcap_encap_to_wtap_encap(linktype) == wtap_encap)
+            return dlt_of_linktype(linktype);
     return -1;
 }
 
@@ -531,7 +533,7 @@ std::string capture_reader::open_with_wiretap(int fd, const std::string& failure
     // A format wiretap knows that holds no network packets (its heuristics
     // take a six-byte text file for MP4 media): not a capture file.
     const int encap = wtap_file_encap(wth);
-    if (encap != WTAP_ENCAP_PER_PACKET && pcap_linktype_of(encap) == -1) {
+    if (encap != WTAP_ENCAP_PER_PACKET && dlt_of_wtap_encap(encap) == -1) {
         const std::string format = wtap_file_type_subtype_description(wtap_file_type_subtype(wth));
         wtap_close(wth);
         return failure.empty() ? fmt::format("{}: not a capture file: Wireshark's reader takes it for {}, which "
@@ -620,12 +622,12 @@ int capture_reader::linktype() const
             if (idbs != nullptr && idbs->interface_data->len > 0) {
                 const wtap_block_t idb = g_array_index(idbs->interface_data, wtap_block_t, 0);
                 const auto* mand = static_cast<const wtapng_if_descr_mandatory_t*>(wtap_block_get_mandatory_data(idb));
-                first = pcap_linktype_of(mand->wtap_encap);
+                first = dlt_of_wtap_encap(mand->wtap_encap);
             }
             g_free(idbs);
             return first;
         }
-        return pcap_linktype_of(encap);
+        return dlt_of_wtap_encap(encap);
     }
     return -1;
 }
@@ -873,7 +875,7 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
         record.caplen = p.caplen;
         record.len = p.len;
         record.interface = (w.rec.presence_flags & WTAP_HAS_INTERFACE_ID) ? p.interface_id : 0;
-        record.linktype = pcap_linktype_of(p.pkt_encap);
+        record.linktype = dlt_of_wtap_encap(p.pkt_encap);
         // wiretap reads a packet's bytes into the buffer's space without
         // moving its length: caplen bytes are there once wtap_read succeeded.
         record.data = ws_buffer_start_ptr(&w.buf);
@@ -881,10 +883,27 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
     }
 }
 
-std::string linktype_text(int linktype)
+int dlt_of_linktype(int linktype)
 {
-    const char* name = pcap_datalink_val_to_name(linktype);
-    return name != nullptr ? name : fmt::format("{}", linktype);
+    // pcap-common.c's LINKTYPE_ values from before the registry matched
+    // DLT_ numbers (LINKTYPE_ATM_RFC1483 to _PPP_BSDOS, _ATM_CLIP): every
+    // other value is the same number in both (on Linux).
+    static constexpr std::pair<int, int> renumbered[] = {
+        {100, DLT_ATM_RFC1483}, {101, DLT_RAW}, {102, DLT_SLIP_BSDOS}, {103, DLT_PPP_BSDOS}, {106, DLT_ATM_CLIP},
+    };
+    for (const auto& [from, dlt] : renumbered)
+        if (linktype == from)
+            return dlt;
+    return linktype;
+}
+
+std::string linktype_text(int dlt)
+{
+    const char* name = pcap_datalink_val_to_name(dlt);
+    const char* description = pcap_datalink_val_to_description(dlt);
+    if (name == nullptr)
+        return fmt::format("{} (unknown to libpcap)", dlt);
+    return description != nullptr ? fmt::format("{} ({})", name, description) : name;
 }
 
 } // namespace linecap

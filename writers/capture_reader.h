@@ -51,7 +51,7 @@ struct capture_record {
     // libpcap hands a filter (`greater N` in tcpdump -r reads this one).
     uint32_t file_len = 0;
     uint32_t interface = 0;         // pcapng interface index; 0 in pcap files
-    int linktype = 0;               // the record's LINKTYPE_ value (pcapng: its interface's)
+    int linktype = 0;               // the record's DLT_ value, as pcap_datalink gives it (pcapng: its interface's)
     const uint8_t* data = nullptr;  // owned by the reader; valid until the next call to next()
 };
 
@@ -107,8 +107,9 @@ public:
     const std::string& error() const { return _error; }
     // For a partial file that ended early: how, and where. Empty otherwise.
     const std::string& note() const { return _note; }
-    // The file's link type (LINKTYPE_ value): a pcap file's, or a pcapng
-    // file's first interface's.
+    // The file's link type (DLT_ value, as pcap_datalink gives it, whichever
+    // library reads the file): a pcap file's, or a pcapng file's first
+    // interface's.
     int linktype() const;
     // The largest snap length the file declares (pcapng: of its interfaces);
     // 0 when it says none.
@@ -168,7 +169,16 @@ private:
     uint64_t _whole_from_offset = UINT64_MAX;   // open_ranges' whole_from
 };
 
-// A link type's name as libpcap gives it (EN10MB, RAW), or its number.
-std::string linktype_text(int linktype);
+// libpcap's DLT_ value (what pcap_datalink returns, pcap_open_dead and
+// pcap_compile take) of a LINKTYPE_ value (what a pcap header or pcapng
+// interface holds): the same number but for five from before the registry
+// (LINKTYPE_RAW 101 is DLT_RAW 12). https://www.tcpdump.org/linktypes.html
+int dlt_of_linktype(int linktype);
+
+// A link type as tcpdump names it, "RAW (Raw IP)", "LINUX_SLL (Linux cooked
+// v1)", from its DLT_ value; "147 (unknown to libpcap)" for a value
+// libpcap has no name for. The one wording of every message about a file's
+// link type (-r, merge, query, index).
+std::string linktype_text(int dlt);
 
 } // namespace linecap

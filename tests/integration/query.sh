@@ -396,25 +396,32 @@ open(work + '/two-types.pcapng', 'wb').write(shb(1) + idb(1) + epb(0, 1000, eth)
 open(work + '/v2.pcapng', 'wb').write(shb(2) + idb(1) + epb(0, 1000, eth))
 record = lambda ts: struct.pack('<IIII', ts, 0, len(ip), len(ip)) + ip
 open(work + '/raw.pcap', 'wb').write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 101) + record(1) + record(2))
+open(work + '/raw.pcapng', 'wb').write(shb(1) + idb(101) + epb(0, 3000, ip) + epb(0, 4000, ip))
 PY
 # An expression that means nothing for a file's link type is refused in
 # tcpdump's words, naming the file, rather than matching nothing.
-expect 1 "$WORK/raw.pcap: its packets are RAW: bpf: \"ether host 00:00:00:00:00:01\": ethernet addresses supported only on" \
+expect 1 "$WORK/raw.pcap: its packets are RAW (Raw IP): bpf: \"ether host 00:00:00:00:00:01\": ethernet addresses supported only on" \
     "$LINECAP" query -o "$WORK/x.pcap" "$WORK/raw.pcap" ether host 00:00:00:00:00:01
 # In a folder too: the request is refused before anything is written (not
 # each file left out as if it could not be read).
 mkdir -p "$WORK/raw-ring"
 cp "$WORK/raw.pcap" "$WORK/raw-ring/r-w0-000001-20231114T221320Z.pcap"
 cp "$WORK/raw.pcap" "$WORK/raw-ring/r-w0-000002-20231114T221321Z.pcap"
-expect 1 "$WORK/raw-ring/r-w0-000001-20231114T221320Z.pcap: its packets are RAW: bpf: \"ether host 00:00:00:00:00:01\"" \
+expect 1 "$WORK/raw-ring/r-w0-000001-20231114T221320Z.pcap: its packets are RAW (Raw IP): bpf: \"ether host 00:00:00:00:00:01\"" \
     "$LINECAP" query -o "$WORK/x.pcap" "$WORK/raw-ring" ether host 00:00:00:00:00:01
-[ "$(grep -c "its packets are RAW" "$WORK/err")" = 1 ] && ! grep -q "incomplete" "$WORK/err" && [ ! -e "$WORK/x.pcap" ] ||
+[ "$(grep -c "its packets are RAW (Raw IP)" "$WORK/err")" = 1 ] && ! grep -q "incomplete" "$WORK/err" && [ ! -e "$WORK/x.pcap" ] ||
     fail "a folder of raw IP files, ether host: $(cat "$WORK/err")"
 "$LINECAP" query -o "$WORK/raw-out.pcap" "$WORK/raw.pcap" host 10.0.0.1 2>/dev/null || fail "raw IP: host 10.0.0.1"
 [ "$("$COUNT" "$WORK/raw-out.pcap")" = 2 ] || fail "raw IP: host 10.0.0.1: $("$COUNT" "$WORK/raw-out.pcap") packets, want 2"
+# Raw IP in pcapng (Wireshark's reader, LINKTYPE_RAW 101) is the same link
+# type as in pcap (libpcap's DLT_RAW 12): queried alone and with the pcap.
+rm -f "$WORK/raw-out.pcap"
+"$LINECAP" query -o "$WORK/raw-out.pcap" "$WORK/raw.pcapng" "$WORK/raw.pcap" host 10.0.0.1 2>"$WORK/err" ||
+    fail "raw IP in pcapng: host 10.0.0.1: $(cat "$WORK/err")"
+[ "$("$COUNT" "$WORK/raw-out.pcap")" = 4 ] || fail "raw IP, pcapng and pcap: $("$COUNT" "$WORK/raw-out.pcap") packets, want 4"
 # A file with a raw IP interface is not indexed at all (no index of its
 # first records), and says so.
-expect 1 "interface 1 has link type 101, not Ethernet" "$LINECAP" index "$WORK/two-types.pcapng"
+expect 1 "interface 1 has link type RAW (Raw IP), not Ethernet" "$LINECAP" index "$WORK/two-types.pcapng"
 [ ! -e "$WORK/two-types.pcapng.idx" ] || fail "linecap index left an index of a file it refused"
 # A file libpcap refuses but the index does not: read whole, and the
 # refusal is the one linecap merge gives.
@@ -657,6 +664,7 @@ awk -v l="$lag" 'BEGIN {exit !(l <= 1.0)}' || fail "linecapctl query: the newest
 # much. The job yields both (control/jobs.h) and writes behind
 # (writers/merge.h): the capture loses nothing.
 ctl query "$id" -o "$WORK/ctl-all.pcap" >"$WORK/ctl.out" 2>&1 || fail "linecapctl query: $(cat "$WORK/ctl.out")"
+after_ctl=$(drops)
 note "linecapctl query, everything: $(tail -1 "$WORK/ctl.out")"
 code=$(curl -sS --max-time 60 -o "$WORK/http-all.pcap" -w '%{http_code}' "$URL/$id/query?filter=udp") ||
     fail "GET .../query failed"
@@ -667,7 +675,8 @@ during=$((after - before))
 sleep 4
 quiet_after=$(($(drops) - after))
 if [ "$quiet" = 0 ] && [ "$quiet_after" = 0 ]; then
-    [ "$during" = 0 ] || fail "the ring dropped $during packets while it was queried, none in 4 s before nor in 4 s after"
+    [ "$during" = 0 ] || fail "the ring dropped $during packets while it was queried ($((after_ctl - before)) by the" \
+        "end of linecapctl's queries, $((after - after_ctl)) during GET .../query), none in 4 s before nor in 4 s after"
     note "the ring dropped nothing in 4 s without a query before and after, nor while it was queried"
 else
     note "not checked: the ring dropped $quiet and $quiet_after packets in 4 s with no query before and after (a busy machine), $during while queried"

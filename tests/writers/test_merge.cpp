@@ -75,18 +75,52 @@ TEST_CASE("merge keeps raw IP captures (\"decap\": \"ip\") raw, and refuses mixe
         pcap_close(p);
     }
 
+    // A raw IP pcapng file is read by Wireshark's reader, whose link type is
+    // the file's LINKTYPE_RAW (101): the reader gives libpcap's DLT_RAW (12)
+    // whichever library reads, so it merges with raw IP pcap files (the two
+    // numbers once made it "link type 101, neither Ethernet nor raw IP").
+    capture_reader ng;
+    REQUIRE(ng.open(dir + "/raw.pcapng") == "");
+    CHECK(std::string(ng.library()) == "wiretap");
+    CHECK(ng.linktype() == DLT_RAW);
+    capture_record record;
+    REQUIRE(ng.next(record) == read_status::record);
+    CHECK(record.linktype == DLT_RAW);
+    for (const file_format format : {file_format::pcap_ns, file_format::pcapng}) {
+        pcap_t* p = merge_and_open({dir + "/raw.pcapng", dir + "/raw-a.pcap"}, dir, "again", format, 6);
+        CHECK(pcap_datalink(p) == DLT_RAW);
+        pcap_close(p);
+    }
+
     merge_request mixed;
     mixed.inputs = {dir + "/raw-a.pcap", dir + "/eth.pcap"};
     mixed.output = dir + "/mixed.pcap";
     merge_result result;
-    CHECK(merge_captures(mixed, result) ==
-          dir + "/eth.pcap: link type EN10MB differs from the first input's RAW; merge files of one kind");
+    CHECK(merge_captures(mixed, result) == dir + "/eth.pcap: link type EN10MB (Ethernet) differs from the first "
+                                                 "input's RAW (Raw IP); merge files of one kind");
+    mixed.inputs = {dir + "/raw.pcapng", dir + "/eth.pcap"};
+    CHECK(merge_captures(mixed, result) == dir + "/eth.pcap: link type EN10MB (Ethernet) differs from the first "
+                                                 "input's RAW (Raw IP); merge files of one kind");
 
     merge_request other;
     other.inputs = {dir + "/sll.pcap"};
     other.output = dir + "/other.pcap";
-    CHECK(merge_captures(other, result) ==
-          dir + "/sll.pcap: link type LINUX_SLL is neither Ethernet nor raw IP; linecap writes those two");
+    CHECK(merge_captures(other, result) == dir + "/sll.pcap: link type LINUX_SLL (Linux cooked v1) is neither "
+                                                 "Ethernet nor raw IP; linecap writes those two");
+}
+
+TEST_CASE("a link type is named as tcpdump names it, from the file's LINKTYPE_ number or libpcap's DLT_")
+{
+    CHECK(dlt_of_linktype(1) == DLT_EN10MB);
+    CHECK(dlt_of_linktype(101) == DLT_RAW);   // the registry's number for libpcap's 12
+    CHECK(dlt_of_linktype(100) == DLT_ATM_RFC1483);
+    CHECK(dlt_of_linktype(106) == DLT_ATM_CLIP);
+    CHECK(dlt_of_linktype(113) == DLT_LINUX_SLL);   // from 104 on, one number
+    CHECK(dlt_of_linktype(12) == DLT_RAW);          // an old file that wrote the DLT_ itself
+    CHECK(linktype_text(DLT_RAW) == "RAW (Raw IP)");
+    CHECK(linktype_text(DLT_LINUX_SLL) == "LINUX_SLL (Linux cooked v1)");
+    CHECK(linktype_text(dlt_of_linktype(101)) == linktype_text(DLT_RAW));
+    CHECK(linktype_text(4000) == "4000 (unknown to libpcap)");
 }
 
 // Found by fuzz-merge-reader: a record of no captured bytes reached memcpy
