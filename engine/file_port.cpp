@@ -126,8 +126,7 @@ bool next_record(file_port& f)
         switch (f.file->next(f.pending)) {
         case read_status::record:
             if (f.pending.linktype != DLT_EN10MB) {
-                f.error = fmt::format("-r {}: record {} is not Ethernet (its link type is {}); linecap reads "
-                                      "Ethernet captures only",
+                f.error = fmt::format("-r {}: record {}'s link type is {}; linecap reads Ethernet captures only",
                                       f.file->path(), f.file->packets(), linktype_text(f.pending.linktype));
                 finish(f);
                 return false;

@@ -71,8 +71,10 @@ std::string pcap_file(const std::vector<raw_record>& records, bool nanosecond = 
     return out;
 }
 
-// A pcapng section with one Ethernet interface of resolution 10^-`tsresol`.
-std::string pcapng_file(uint8_t tsresol, const std::vector<std::pair<uint64_t, raw_record>>& packets)
+// A pcapng section with one interface (Ethernet unless `linktype` says) of
+// resolution 10^-`tsresol`.
+std::string pcapng_file(uint8_t tsresol, const std::vector<std::pair<uint64_t, raw_record>>& packets,
+                        uint16_t linktype = 1)
 {
     std::string out;
     put32(out, 0x0A0D0D0A);
@@ -85,7 +87,7 @@ std::string pcapng_file(uint8_t tsresol, const std::vector<std::pair<uint64_t, r
     put32(out, 28);
     put32(out, 1);   // interface description
     put32(out, 32);
-    put16(out, 1);   // Ethernet
+    put16(out, linktype);
     put16(out, 0);
     put32(out, 262144);
     put16(out, 9);   // if_tsresol
@@ -251,8 +253,13 @@ TEST_CASE("files that are not Ethernet captures are refused at open, by name")
                          bad{"empty.pcap", "", "not a capture file: it holds 0 bytes"},
                          bad{"short.pcap", "\xd4\xc3", "not a capture file: it holds 2 bytes"},
                          bad{"header-cut.pcap", pcap_file(std::vector<raw_record>{}).substr(0, 20), "libpcap cannot read its header"},
+                         // The same words whichever library reads the file (libpcap, Wireshark's reader).
                          bad{"raw-ip.pcap", pcap_file({{1, 0, 20, 20}}, false, false, 101),
-                             "its link type is RAW ("}}) {
+                             "its link type is RAW (Raw IP); linecap reads Ethernet captures only"},
+                         bad{"raw-ip.pcapng", pcapng_file(6, {{1, {0, 0, 20, 20}}}, 101),
+                             "its link type is RAW (Raw IP); linecap reads Ethernet captures only"},
+                         bad{"sll.pcapng", pcapng_file(6, {{1, {0, 0, 20, 20}}}, 113),
+                             "its link type is LINUX_SLL (Linux cooked v1); linecap reads Ethernet captures only"}}) {
         const auto path = write_file(b.name, b.bytes);
         std::string error;
         CHECK(open_replay_file(path, error) == nullptr);
