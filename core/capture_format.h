@@ -28,8 +28,12 @@ constexpr uint32_t pcap_magic_us = 0xa1b2c3d4;
 constexpr uint32_t pcap_magic_ns = 0xa1b23c4d;
 constexpr uint16_t pcap_version_major = 2;
 constexpr uint16_t pcap_version_minor = 4;
-constexpr uint32_t linktype_ethernet = 1;   // DLT_EN10MB: every file but a "decap": "ip" session's
-constexpr uint32_t linktype_raw = 101;      // DLT_RAW: IPv4 or IPv6 packets, told apart by their version
+// LINKTYPE_ values, what a file's header and interfaces hold; libpcap's API
+// takes DLT_ values (dlt_of_linktype, writers/capture_reader.h).
+// LINKTYPE_ETHERNET (DLT_EN10MB): every file but a "decap": "ip" session's.
+constexpr uint32_t linktype_ethernet = 1;
+// LINKTYPE_RAW (libpcap's DLT_RAW is 12): IPv4 or IPv6 packets, told apart by their version.
+constexpr uint32_t linktype_raw = 101;
 
 // libpcap's MAXIMUM_SNAPLEN: larger snap lengths make readers refuse the file.
 // A snap length of 0 on the command line means "whole packet" and is written

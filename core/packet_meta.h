@@ -22,10 +22,12 @@ struct packet_meta {
     uint64_t ts_ns;          // nanoseconds since the Unix epoch, UTC
     session_mask sessions;   // sessions that want this packet
     // Packets read from a capture file only (engine/file_port.h): the
-    // record's original length, which is more than the bytes the mbuf holds
-    // (its pkt_len) when the file was captured with a snap length. Set by
-    // the file reader; read by BPF's `len` and by the writers in a -r run,
-    // and by nothing else: ports' packets leave it unwritten.
+    // record's original length as the file gives it, which is more than the
+    // bytes the mbuf holds (its pkt_len) when the file was captured with a
+    // snap length, and less in a malformed record (what libpcap hands a
+    // filter; the writers raise it to the bytes written: record_length).
+    // Set by the file reader; read by BPF's `len` and by the writers in a -r
+    // run, and by nothing else: ports' packets leave it unwritten.
     uint32_t wire_len;
 };
 static_assert(sizeof(packet_meta) == 16, "the metadata fits the 16 bytes it always took");

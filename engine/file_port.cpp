@@ -71,7 +71,10 @@ rte_mbuf* to_mbuf(file_port& f, const capture_record& r)
     head->port = f.port_id;
     head->ol_flags |= f.timestamp_flag;
     *RTE_MBUF_DYNFIELD(head, f.timestamp_offset, rte_mbuf_timestamp_t*) = r.ts_ns;
-    meta_of(head)->wire_len = r.len;
+    // What BPF's `len` reads, as libpcap hands a filter: the length the file
+    // gives, even under caplen in a malformed record (the writer raises it:
+    // record_length).
+    meta_of(head)->wire_len = r.file_len;
     return head;
 }
 
@@ -91,7 +94,7 @@ public:
         _m.buf_addr = const_cast<uint8_t*>(r.data);   // read only: BPF does not write packets
         _m.buf_len = _m.data_len = static_cast<uint16_t>(r.caplen);
         _m.pkt_len = r.caplen;
-        meta_of(&_m)->wire_len = r.len;
+        meta_of(&_m)->wire_len = r.file_len;
         return &_m;
     }
 

@@ -1192,12 +1192,20 @@ public:
             }
             return {};
         }
-        uint32_t linktype = u32(20);
+        // Before format version 2.4 a record's two lengths may come in the
+        // other order (libpcap swaps them for 2.2, and for 2.3 when the
+        // captured one is the larger): such records are read whole by libpcap.
+        if (const uint16_t major = u16(4), minor = u16(6); major != pcap_version_major || minor < pcap_version_minor)
+            return fmt::format("{}: pcap format version {}.{}, whose records linecap does not index (it indexes "
+                               "version 2.4); queries read this file whole",
+                               _name, major, minor);
+        // The link type is the low 16 bits; the rest say FCS lengths (libpcap's LT_LINKTYPE).
+        const int linktype = static_cast<int>(u32(20) & 0xffff);
         _nanosecond = h->format == file_format::pcap_ns;
-        if ((linktype & 0x0fffffff) != linktype_ethernet)
+        if (linktype != linktype_ethernet)
             return fmt::format("{}: link type {}, not Ethernet: linecap indexes Ethernet captures (queries read this "
                                "file whole)",
-                               _name, linktype_text(dlt_of_linktype(static_cast<int>(linktype & 0x0fffffff))));
+                               _name, linktype_text(dlt_of_linktype(linktype)));
         _max_caplen = pcap_max_caplen(u32(16));
         _at = sizeof(pcap_file_header);
         return {};

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
+#include <optional>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,14 +64,26 @@ void init_wiretap()
 // other direction (from a LINKTYPE_ value), so search it: linecap's two link
 // types first (Ethernet, raw IP: several LINKTYPEs map to wiretap's raw IP),
 // then the range the LINKTYPE registry uses. -1 when none maps to it.
+// Several LINKTYPEs map to one encapsulation (raw IP: 101, 12 and 14;
+// ATM_CLIP: 106 and 16, 18, 19; ENC: 109 and 13): the registry's number is
+// searched before the per-platform DLT_ numbers 11-19 that old files hold,
+// as wiretap's own reverse table orders them. Wiretap keeps only the
+// encapsulation, so a few numbers come back as their twin (LINKTYPE_PPP_HDLC
+// 50 as PPP 9, NETBSD_HDLC 112 as C_HDLC 104).
 int dlt_of_wtap_encap(int wtap_encap)
 {
-    for (int linktype : {1, 101})
-        if (wtap_pcap_encap_to_wtap_encap(linktype) == wtap_encap)
-            return dlt_of_linktype(linktype);
-    for (int linktype = 0; linktype < 300; linktype++)
-        if (wtap_pcap_encap_to_wtap_encap(linktype) == wtap_encap)
-            return dlt_of_linktype(linktype);
+    if (wtap_encap == WTAP_ENCAP_UNKNOWN)   // also what unknown LINKTYPEs map to: never a match
+        return -1;
+    const auto search = [wtap_encap](int from, int to) {
+        for (int linktype = from; linktype < to; linktype++)
+            if (wtap_pcap_encap_to_wtap_encap(linktype) == wtap_encap)
+                return dlt_of_linktype(linktype);
+        return -1;
+    };
+    static constexpr std::pair<int, int> in_order[] = {{1, 2}, {101, 102}, {0, 11}, {20, 300}, {11, 20}};
+    for (const auto& [from, to] : in_order)
+        if (const int dlt = search(from, to); dlt != -1)
+            return dlt;
     return -1;
 }
 
@@ -325,10 +338,38 @@ struct capture_reader::wiretap_source {
         if (wth != nullptr)
             wtap_close(wth);
     }
+    // A pcapng file whose first interface block comes after other blocks
+    // (decryption secrets, as `editcap --inject-secrets` writes them, name
+    // resolution, custom blocks): its link type, snap length and interfaces
+    // are known once wiretap has read that far. open_with_wiretap reads
+    // its first record then; the next read hands it out.
+    struct read_ahead {
+        bool got = false;
+        std::string error;
+        int64_t at = 0;
+    };
+    std::optional<read_ahead> ahead;
+
+    void read_first_record()
+    {
+        read_ahead a;
+        a.at = wtap_read_so_far(wth);
+        a.got = read(a.error);
+        ahead = std::move(a);
+    }
+    // Where the next record starts (as wiretap counts: see stop()).
+    int64_t position() const { return ahead ? ahead->at : wtap_read_so_far(wth); }
+
     // The next record into rec and buf: true, or false at the end (`error`
     // empty) or on an error (`error` says what, wiretap's words).
     bool read(std::string& error)
     {
+        if (ahead) {
+            const bool got = ahead->got;
+            error = std::move(ahead->error);
+            ahead.reset();
+            return got;
+        }
         int err = 0;
         gchar* err_info = nullptr;
         gint64 data_offset = 0;
@@ -530,19 +571,35 @@ std::string capture_reader::open_with_wiretap(int fd, const std::string& failure
                                : failure;
     }
     g_free(err_info);
+    auto source = std::make_unique<wiretap_source>();
+    source->wth = wth;
+    const bool pcapng = wtap_file_type_subtype(wth) == wtap_pcapng_file_type_subtype();
+    int encap = wtap_file_encap(wth);
+    if (encap == WTAP_ENCAP_UNKNOWN && pcapng) {   // no interface block yet
+        source->read_first_record();
+        encap = wtap_file_encap(wth);
+        wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(wth);
+        const bool interfaces = idbs != nullptr && idbs->interface_data->len > 0;
+        g_free(idbs);
+        if (encap == WTAP_ENCAP_UNKNOWN && interfaces)
+            return fmt::format("{}: its first interface's link type is one Wireshark's reader does not know; linecap "
+                               "reads Ethernet and raw IP captures",
+                               _path);
+        if (encap == WTAP_ENCAP_UNKNOWN && !source->ahead->got && source->ahead->error.empty()) {
+            _wiretap = std::move(source);
+            return ended_before_first_record("no interface block");
+        }
+    }
     // A format wiretap knows that holds no network packets (its heuristics
     // take a six-byte text file for MP4 media): not a capture file.
-    const int encap = wtap_file_encap(wth);
     if (encap != WTAP_ENCAP_PER_PACKET && dlt_of_wtap_encap(encap) == -1) {
         const std::string format = wtap_file_type_subtype_description(wtap_file_type_subtype(wth));
-        wtap_close(wth);
         return failure.empty() ? fmt::format("{}: not a capture file: Wireshark's reader takes it for {}, which "
                                              "holds no network packets",
                                              _path, format)
-                               : failure;
+                               : failure;   // source's destructor closes wth
     }
-    _wiretap = std::make_unique<wiretap_source>();
-    _wiretap->wth = wth;
+    _wiretap = std::move(source);
     return {};
 }
 
@@ -842,7 +899,7 @@ bool capture_reader::read_whole_from_here()
     wiretap_source& w = *_wiretap;
     _whole_from_packets = _packets;
     for (uint64_t skipped = 0; skipped < records_before;) {
-        const int64_t offset = wtap_read_so_far(w.wth);
+        const int64_t offset = w.position();
         std::string what;
         if (!w.read(what)) {
             // Records the ranges read whole cannot be read again: said
@@ -861,7 +918,7 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
 {
     wiretap_source& w = *_wiretap;
     for (;;) {
-        const int64_t offset = wtap_read_so_far(w.wth);
+        const int64_t offset = w.position();
         std::string what;
         if (!w.read(what))
             return what.empty() ? read_status::end : stop(what, offset);

@@ -196,6 +196,26 @@ for expr in "greater 1000" "less 100" "len > 96 and len < 600"; do
     "$COMPARE" "$out.ref" "$(only_file "$out")" >/dev/null || fail "snapped, $expr: records differ"
 done
 
+note "a record whose captured length is above its original length: selected by the length the file gives, as in tcpdump"
+# (its bytes are kept and its length raised in the output; query.sh asks
+# the same of linecap query)
+python3 - "$WORK" <<'PY'
+import struct, sys
+d = bytes(12) + b'\x08\x00' + struct.pack('!BBHHHBBH4s4s', 0x45, 0, 86, 1, 0, 64, 17, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + bytes(66)
+with open(sys.argv[1] + '/raised.pcap', 'wb') as f:
+    f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    f.write(struct.pack('<IIII', 1000, 0, 100, 60) + d + struct.pack('<IIII', 1001, 0, 100, 100) + d)
+PY
+for expr in "greater 80" "less 70" "len == 60" "len == 100"; do
+    out="$WORK/raised-${expr// /-}"
+    lc "$out.log" -r "$WORK/raised.pcap" -w "$out" --bpf "$expr" --stats-json "$out.json"
+    # shellcheck disable=SC2086 # the expression's words
+    want=$(tcpdump -r "$WORK/raised.pcap" $expr 2>/dev/null | wc -l)
+    [ "$want" = 1 ] || fail "raised.pcap, $expr: tcpdump selects $want of 2: not a test"
+    [ "$(json "$out.json" .written_packets)" = "$want" ] ||
+        fail "a record with caplen 100 > len 60, $expr: $(json "$out.json" .written_packets) written, tcpdump -r selects $want"
+done
+
 note "standard input (-r -) and a pipe: read once, as they come"
 "$GEN" -o "$WORK/pipe.pcap" -n 2000 --profile mixed --seed 45
 lc "$WORK/stdin.log" -r - -w "$WORK/stdin" --stats-json "$WORK/stdin.json" <"$WORK/pipe.pcap"

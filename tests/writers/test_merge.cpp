@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <iterator>
 #include <sys/stat.h>
@@ -109,18 +110,109 @@ TEST_CASE("merge keeps raw IP captures (\"decap\": \"ip\") raw, and refuses mixe
                                                  "Ethernet nor raw IP; linecap writes those two");
 }
 
+namespace {
+
+// pcapng blocks, little-endian (draft-ietf-opsawg-pcapng, section 3.1).
+std::string pcapng_block(uint32_t type, std::string body)
+{
+    body.resize((body.size() + 3) & ~size_t{3}, '\0');
+    const auto u32 = [](uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+    const uint32_t total = static_cast<uint32_t>(body.size()) + 12;
+    return u32(type) + u32(total) + body + u32(total);
+}
+const std::string pcapng_shb =
+    pcapng_block(0x0A0D0D0A, std::string("\x4d\x3c\x2b\x1a\x01\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff", 16));
+std::string pcapng_idb(uint16_t linktype)
+{
+    std::string body(8, '\0');
+    std::memcpy(body.data(), &linktype, 2);   // snap length 0: none
+    return pcapng_block(1, body);
+}
+std::string pcapng_epb(uint32_t ts_us, const std::string& data)
+{
+    const uint32_t head[5] = {0, 0, ts_us, static_cast<uint32_t>(data.size()), static_cast<uint32_t>(data.size())};
+    return pcapng_block(6, std::string(reinterpret_cast<const char*>(head), sizeof head) + data);
+}
+void write_bytes(const std::string& path, const std::string& bytes)
+{
+    std::ofstream(path, std::ios::binary) << bytes;
+}
+
+} // namespace
+
 TEST_CASE("a link type is named as tcpdump names it, from the file's LINKTYPE_ number or libpcap's DLT_")
 {
-    CHECK(dlt_of_linktype(1) == DLT_EN10MB);
-    CHECK(dlt_of_linktype(101) == DLT_RAW);   // the registry's number for libpcap's 12
-    CHECK(dlt_of_linktype(100) == DLT_ATM_RFC1483);
-    CHECK(dlt_of_linktype(106) == DLT_ATM_CLIP);
-    CHECK(dlt_of_linktype(113) == DLT_LINUX_SLL);   // from 104 on, one number
-    CHECK(dlt_of_linktype(12) == DLT_RAW);          // an old file that wrote the DLT_ itself
     CHECK(linktype_text(DLT_RAW) == "RAW (Raw IP)");
     CHECK(linktype_text(DLT_LINUX_SLL) == "LINUX_SLL (Linux cooked v1)");
-    CHECK(linktype_text(dlt_of_linktype(101)) == linktype_text(DLT_RAW));
     CHECK(linktype_text(4000) == "4000 (unknown to libpcap)");
+
+    // Each LINKTYPE_ number as libpcap reads it from a pcap file (its own
+    // linktype_to_dlt), against dlt_of_linktype, and against Wireshark's
+    // reader's for the same number in a pcapng interface.
+    const std::string dir = test::temp_dir();
+    for (const uint16_t linktype : {0, 1, 9, 11, 12, 100, 101, 102, 103, 104, 105, 106, 108, 109, 113, 127, 228, 276}) {
+        INFO("LINKTYPE " << linktype);
+        write_input(dir + "/lt.pcap", DLT_EN10MB, 1, 1700000000);
+        std::fstream f(dir + "/lt.pcap", std::ios::binary | std::ios::in | std::ios::out);
+        const uint32_t wide = linktype;
+        f.seekp(20).write(reinterpret_cast<const char*>(&wide), 4);
+        f.close();
+        char errbuf[PCAP_ERRBUF_SIZE];
+        pcap_t* p = pcap_open_offline((dir + "/lt.pcap").c_str(), errbuf);
+        REQUIRE(p != nullptr);
+        const int libpcap_dlt = pcap_datalink(p);
+        pcap_close(p);
+        CHECK(dlt_of_linktype(linktype) == libpcap_dlt);
+
+        capture_reader pcap_read;
+        REQUIRE(pcap_read.open(dir + "/lt.pcap") == "");
+        CHECK(pcap_read.linktype() == libpcap_dlt);
+        write_bytes(dir + "/lt.pcapng", pcapng_shb + pcapng_idb(linktype) + pcapng_epb(1, std::string(60, 'x')));
+        capture_reader ng;
+        if (linktype == 102 || linktype == 103) {   // BSD/OS SLIP and PPP: not in Wireshark's table
+            CHECK(ng.open(dir + "/lt.pcapng") == dir + "/lt.pcapng: its first interface's link type is one "
+                                                       "Wireshark's reader does not know; linecap reads Ethernet "
+                                                       "and raw IP captures");
+            continue;
+        }
+        REQUIRE(ng.open(dir + "/lt.pcapng") == "");
+        CHECK(std::string(ng.library()) == "wiretap");
+        CHECK(ng.linktype() == libpcap_dlt);
+        CHECK(linktype_text(ng.linktype()) == linktype_text(libpcap_dlt));
+    }
+}
+
+// Blocks before the first interface block (decryption secrets, as `editcap
+// --inject-secrets` writes them) left Wireshark's reader without a link
+// type when the file was opened: it was refused as "link type 4".
+TEST_CASE("a pcapng file whose first interface block comes after other blocks reads as any other")
+{
+    const std::string dir = test::temp_dir();
+    const std::string secrets = pcapng_block(0x0000000A, std::string("KSLT\x08\0\0\0CLIENT_R", 16));
+    const std::string frame = std::string(12, '\0') + std::string("\x08\x00\x45", 3) + std::string(45, '\0');
+    write_bytes(dir + "/dsb.pcapng", pcapng_shb + secrets + pcapng_idb(1) + pcapng_epb(1, frame) + pcapng_epb(2, frame));
+    capture_reader r;
+    REQUIRE(r.open(dir + "/dsb.pcapng") == "");
+    CHECK(r.linktype() == DLT_EN10MB);
+    CHECK(r.interface_count() == 1);
+    capture_record record;
+    for (uint32_t us = 1; us <= 2; us++) {
+        REQUIRE(r.next(record) == read_status::record);
+        CHECK(record.ts_ns == us * 1000);
+        CHECK(record.caplen == frame.size());
+        CHECK(record.linktype == DLT_EN10MB);
+    }
+    CHECK(r.next(record) == read_status::end);
+    CHECK(r.error() == "");
+    pcap_t* p = merge_and_open({dir + "/dsb.pcapng"}, dir, "dsb-merged", file_format::pcapng, 2);
+    CHECK(pcap_datalink(p) == DLT_EN10MB);
+    pcap_close(p);
+
+    // A section with no interface and no packet: no records, not a refusal.
+    write_bytes(dir + "/bare.pcapng", pcapng_shb + secrets);
+    capture_reader bare;
+    REQUIRE(bare.open(dir + "/bare.pcapng") == "");
+    CHECK(bare.next(record) == read_status::end);
 }
 
 // Found by fuzz-merge-reader: a record of no captured bytes reached memcpy
