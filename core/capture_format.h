@@ -123,12 +123,11 @@ enum class record_verdict : uint8_t {
     invalid,     // not a record: the data ends here, and a finished file is damaged
 };
 
-// The largest captured length a pcap file with this header snap length may
-// hold (libpcap's rule: the larger of the two).
-inline uint32_t pcap_max_caplen(uint32_t file_snaplen)
-{
-    return file_snaplen > pcap_max_snaplen ? file_snaplen : pcap_max_snaplen;
-}
+// The largest captured length a pcap record may have, whatever its file's
+// snap length says: libpcap refuses a longer one of the link types linecap
+// reads ("invalid packet capture length N, bigger than maximum of 262144":
+// its max_snaplen_for_dlt of Ethernet and raw IP), and tcpdump -r stops there.
+constexpr uint32_t pcap_max_caplen = pcap_max_snaplen;
 
 inline record_verdict check_pcap_record(const pcap_record_header& h, uint32_t max_caplen, bool may_be_unwritten)
 {

@@ -1206,7 +1206,6 @@ public:
             return fmt::format("{}: link type {}, not Ethernet: linecap indexes Ethernet captures (queries read this "
                                "file whole)",
                                _name, linktype_text(dlt_of_linktype(linktype)));
-        _max_caplen = pcap_max_caplen(u32(16));
         _at = sizeof(pcap_file_header);
         return {};
     }
@@ -1228,10 +1227,10 @@ public:
                 return torn_at(_at);
             const uint32_t sec = u32(_at), frac = u32(_at + 4);
             caplen = u32(_at + 8);
-            if (caplen > _max_caplen) {
+            if (caplen > pcap_max_caplen) {
                 _error = fmt::format("{}: byte {}: a record of {} captured bytes, more than the file allows ({}): "
                                      "indexed up to there",
-                                     _name, _at, caplen, _max_caplen);
+                                     _name, _at, caplen, pcap_max_caplen);
                 return false;
             }
             if (_size - _at - sizeof(pcap_record_header) < caplen)
@@ -1405,7 +1404,6 @@ private:
     bool _swapped = false;
     bool _nanosecond = false;
     bool _torn = false;
-    uint32_t _max_caplen = pcap_max_snaplen;
     struct interface_time {
         uint64_t per_second;   // time units per second (if_tsresol)
         int64_t offset_s;      // seconds added to each time (if_tsoffset)

@@ -238,7 +238,6 @@ struct capture_reader::pcap_source {
     void* map = nullptr;         // the file, mapped; null for a pipe
     size_t map_bytes = 0;
     size_t populated = 0;        // bytes of the mapping read in so far
-    uint32_t max_caplen = pcap_max_snaplen;
     bool pcapng = false;         // libpcap reading pcapng (from a pipe)
     bool nanosecond = false;     // pcap with nanosecond fractions
     uint32_t snapshot = 0;
@@ -518,7 +517,6 @@ std::string capture_reader::open_with_libpcap(std::unique_ptr<pcap_source> src, 
     src->pcap = pcap_fopen_offline_with_tstamp_precision(stream, PCAP_TSTAMP_PRECISION_NANO, errbuf);
     if (src->pcap != nullptr) {
         src->snapshot = static_cast<uint32_t>(pcap_snapshot(src->pcap));
-        src->max_caplen = pcap_max_caplen(src->snapshot);
         src->pcapng = magic == pcapng_section_header;
         src->nanosecond = magic == pcap_magic_ns || magic == __builtin_bswap32(pcap_magic_ns);
         // The standard pcap layouts (either byte order, µs or ns): records
@@ -774,8 +772,9 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
             raw = {__builtin_bswap32(raw.ts_sec), __builtin_bswap32(raw.ts_frac), __builtin_bswap32(raw.caplen),
                    __builtin_bswap32(raw.len)};
         record_end = offset + static_cast<int64_t>(sizeof raw) + raw.caplen;
-        if (raw.caplen <= src.snapshot && static_cast<uint64_t>(record_end) <= src.map_bytes) {
-            if (check_pcap_record(raw, src.max_caplen, _partial) == record_verdict::unwritten) {
+        if (raw.caplen <= std::min(src.snapshot, pcap_max_caplen) &&
+            static_cast<uint64_t>(record_end) <= src.map_bytes) {
+            if (check_pcap_record(raw, pcap_max_caplen, _partial) == record_verdict::unwritten) {
                 _note = fmt::format("{}: ends after {} complete records: zeros follow at byte {} (the rest was "
                                     "never written)", _path, _packets, offset);
                 return read_status::end;
@@ -823,13 +822,13 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
         return _error.empty() ? next_from_wiretap(record) : read_status::error;
     const pcap_record_header raw = {static_cast<uint32_t>(h->ts.tv_sec), static_cast<uint32_t>(h->ts.tv_usec),
                                      h->caplen, h->len};
-    switch (check_pcap_record(raw, src.max_caplen, _partial)) {
+    switch (check_pcap_record(raw, pcap_max_caplen, _partial)) {
     case record_verdict::unwritten:
         _note = fmt::format("{}: ends after {} complete records: zeros follow at byte {} (the rest was never "
                             "written)", _path, _packets, offset);
         return read_status::end;
     case record_verdict::invalid:
-        return stop(fmt::format("captured length {} is over the file's limit {}", h->caplen, src.max_caplen), offset);
+        return stop(fmt::format("captured length {} is over the file's limit {}", h->caplen, pcap_max_caplen), offset);
     case record_verdict::record:
         break;
     }

@@ -21,7 +21,7 @@ struct record_framing {
     // Zeros after the last record end the data without making the file
     // damaged: a file being written, or cut by a failed write (.part).
     bool may_be_unwritten = true;
-    uint32_t max_caplen = pcap_max_snaplen;   // pcap: pcap_max_caplen of the file's snap length
+    uint32_t max_caplen = pcap_max_caplen;   // pcap: the longest record libpcap reads
     uint64_t first_record = 0;        // offset of the first record: after pcap's file header
 };
 

@@ -405,7 +405,25 @@ old = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 2, 0, 0, 64, 1)
 for ts in range(1, 6):
     old += struct.pack('<IIII', ts, 0, 100, len(udp)) + udp
 open(work + '/v22.pcap', 'wb').write(old)
+# A snap length of 400000 and a record of 300000 bytes between two of 100:
+# libpcap reads no record over 262144 bytes of Ethernet, whatever the snap
+# length says.
+big = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 400000, 1)
+for ts, n in ((1, 100), (2, 300000), (3, 100)):
+    big += struct.pack('<IIII', ts, 0, n, n) + udp + bytes(n - len(udp))
+open(work + '/big.pcap', 'wb').write(big)
 PY
+# One answer for it from every reader: tcpdump's.
+tcpdump -r "$WORK/big.pcap" >/dev/null 2>"$WORK/err" || true
+grep -qF "invalid packet capture length 300000, bigger than maximum of 262144" "$WORK/err" ||
+    fail "tcpdump -r reads big.pcap otherwise: not a test: $(cat "$WORK/err")"
+big_error="$WORK/big.pcap: record 2 (byte 140): invalid packet capture length 300000, bigger than maximum of 262144"
+expect 1 "$big_error" "$LINECAP" merge -o "$WORK/big-m.pcap" "$WORK/big.pcap"
+expect 1 "$big_error" "$LINECAP" query -o "$WORK/big-q.pcap" "$WORK/big.pcap" udp
+expect 0 "more than the file allows (262144): indexed up to there" "$LINECAP" index "$WORK/big.pcap"
+expect 1 "$big_error" "$LINECAP" query -o "$WORK/big-qi.pcap" "$WORK/big.pcap" udp
+[ "$("$COUNT" "$WORK/big-q.pcap")" = 1 ] && [ "$("$COUNT" "$WORK/big-qi.pcap")" = 1 ] ||
+    fail "big.pcap: $("$COUNT" "$WORK/big-q.pcap") and $("$COUNT" "$WORK/big-qi.pcap") packets, want the first"
 # Records whose lengths come in the older order are not indexed (a walk that
 # took them in 2.4's order misread every length: a query through its index
 # lost packets); queried, the file is read whole, as tcpdump reads it.
