@@ -1373,13 +1373,14 @@ private:
             if (code == 9 && len >= 1 && o + 5 <= at + total - 4) {
                 const uint8_t r = _data[o + 4];
                 const unsigned power = r & 0x7f;
-                if ((r & 0x80) != 0 ? power > 63 : power > 19)
-                    return fmt::format("{}: byte {}: interface {}'s time resolution ({:#x}) is finer than linecap "
-                                       "reads",
-                                       _name, at, _interfaces.size(), r);
                 per_second = 1;
-                for (unsigned i = 0; i < power; i++)
+                for (unsigned i = 0; i < power && per_second <= max_time_units_per_second; i++)
                     per_second *= (r & 0x80) != 0 ? 2 : 10;
+                if (per_second > max_time_units_per_second)
+                    return fmt::format("{}: byte {}: interface {}'s time resolution ({}^-{} s) is finer than linecap "
+                                       "reads ({})",
+                                       _name, at, _interfaces.size(), (r & 0x80) != 0 ? 2 : 10, power,
+                                       resolution_text(max_time_units_per_second));
             }
             if (code == pcapng_if_tsoffset && len == 8 && o + 12 <= at + total - 4)
                 offset_s = static_cast<int64_t>(uint64_t{u32(o + 4 + (_swapped ? 0 : 4))} << 32 |

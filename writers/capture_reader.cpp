@@ -325,6 +325,26 @@ struct capture_reader::wiretap_source {
     wtap* wth = nullptr;
     wtap_rec rec{};
     Buffer buf{};
+    // Per interface met so far: its time units a second (if_tsresol).
+    std::vector<uint64_t> units_per_second;
+
+    // Interface `index`'s time units a second (0: none such), learnt as
+    // records name interfaces not met before: once each.
+    uint64_t resolution_of(uint32_t index)
+    {
+        if (index >= units_per_second.size()) {
+            wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(wth);
+            for (guint i = static_cast<guint>(units_per_second.size()); idbs != nullptr && i < idbs->interface_data->len;
+                 i++) {
+                const wtap_block_t idb = g_array_index(idbs->interface_data, wtap_block_t, i);
+                units_per_second.push_back(
+                    static_cast<const wtapng_if_descr_mandatory_t*>(wtap_block_get_mandatory_data(idb))
+                        ->time_units_per_second);
+            }
+            g_free(idbs);
+        }
+        return index < units_per_second.size() ? units_per_second[index] : 0;
+    }
     wiretap_source()
     {
         wtap_rec_init(&rec);
@@ -924,6 +944,11 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
         if (w.rec.rec_type != REC_TYPE_PACKET)
             continue;
         const wtap_packet_header& p = w.rec.rec_header.packet_header;
+        if (const uint64_t units = (w.rec.presence_flags & WTAP_HAS_INTERFACE_ID) ? w.resolution_of(p.interface_id) : 0;
+            units > max_time_units_per_second)
+            return stop(fmt::format("interface {}'s time resolution ({}) is finer than linecap reads ({})",
+                                    p.interface_id, resolution_text(units), resolution_text(max_time_units_per_second)),
+                        offset);
         // Unsigned: a pcapng time past 2554 (over 64 bits of nanoseconds) wraps.
         record.ts_ns = (w.rec.presence_flags & WTAP_HAS_TS)
                            ? static_cast<uint64_t>(w.rec.ts.secs) * ns_per_second + static_cast<uint64_t>(w.rec.ts.nsecs)
@@ -937,6 +962,21 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
         record.data = ws_buffer_start_ptr(&w.buf);
         return finish(record);
     }
+}
+
+std::string resolution_text(uint64_t units_per_second)
+{
+    for (const uint64_t base : {10, 2}) {
+        unsigned power = 0;
+        uint64_t left = units_per_second;
+        while (left > 1 && left % base == 0) {
+            left /= base;
+            power++;
+        }
+        if (left == 1)
+            return power == 0 ? "1 s" : fmt::format("{}^-{} s", base, power);
+    }
+    return fmt::format("1/{} s", units_per_second);
 }
 
 int dlt_of_linktype(int linktype)

@@ -169,6 +169,15 @@ private:
     uint64_t _whole_from_offset = UINT64_MAX;   // open_ranges' whole_from
 };
 
+// The finest pcapng time resolution (if_tsresol) linecap reads: 10^-10 s.
+// Wireshark's reader 4.0 gets finer decimal ones wrong (its nanoseconds
+// overflow 64 bits: 10^-12 s gave 1000000.008569957 for 1000000.654206000),
+// and libpcap finer binary ones (2^-40 s); the index refuses them too, so
+// that a query's answer never depends on which reader read the file.
+constexpr uint64_t max_time_units_per_second = 10'000'000'000;
+// A resolution as a person writes it: "10^-12 s", "2^-40 s".
+std::string resolution_text(uint64_t units_per_second);
+
 // libpcap's DLT_ value (what pcap_datalink returns, pcap_open_dead and
 // pcap_compile take) of a LINKTYPE_ value (what a pcap header or pcapng
 // interface holds): the same number but for five from before the registry

@@ -412,7 +412,20 @@ big = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 400000, 1)
 for ts, n in ((1, 100), (2, 300000), (3, 100)):
     big += struct.pack('<IIII', ts, 0, n, n) + udp + bytes(n - len(udp))
 open(work + '/big.pcap', 'wb').write(big)
+# An interface of picoseconds (if_tsresol 12), a packet at 1000000.654206 s.
+ps = struct.pack('<HHI', 1, 0, 0) + struct.pack('<HHB3x', 9, 1, 12) + struct.pack('<HH', 0, 0)
+units = (1000000 * 10**9 + 654206000) * 1000
+open(work + '/ps.pcapng', 'wb').write(shb(1) + block(1, ps) + block(6, struct.pack('<IIIII', 0, units >> 32, units & 0xffffffff, len(udp), len(udp)) + udp))
 PY
+# Wireshark's reader miscomputes the times of resolutions finer than 10^-10
+# s (1000000.008569957 here): refused in the same words by every reader,
+# where the index used to take it and a query's times depended on it.
+ps_error="interface 0's time resolution (10^-12 s) is finer than linecap reads (10^-10 s)"
+expect 1 "$ps_error" "$LINECAP" index "$WORK/ps.pcapng"
+[ ! -e "$WORK/ps.pcapng.idx" ] || fail "linecap index left an index of a picosecond interface"
+expect 1 "$WORK/ps.pcapng: record 1 (byte " "$LINECAP" query -o "$WORK/ps-q.pcap" "$WORK/ps.pcapng" udp
+grep -qF "$ps_error" "$WORK/err" || fail "a picosecond interface, queried: $(cat "$WORK/err")"
+expect 1 "$ps_error" "$LINECAP" merge -o "$WORK/ps-m.pcap" "$WORK/ps.pcapng"
 # One answer for it from every reader: tcpdump's.
 tcpdump -r "$WORK/big.pcap" >/dev/null 2>"$WORK/err" || true
 grep -qF "invalid packet capture length 300000, bigger than maximum of 262144" "$WORK/err" ||
