@@ -216,6 +216,25 @@ for expr in "greater 80" "less 70" "len == 60" "len == 100"; do
         fail "a record with caplen 100 > len 60, $expr: $(json "$out.json" .written_packets) written, tcpdump -r selects $want"
 done
 
+note "a pcapng whose second interface is raw IP: -r stops at its first packet, as tcpdump -r stops, and says why"
+python3 - "$WORK" <<'PY'
+import struct, sys
+def block(t, body):
+    body += b'\0' * ((4 - len(body) % 4) % 4)
+    return struct.pack('<II', t, 12 + len(body)) + body + struct.pack('<I', 12 + len(body))
+ip = bytes([0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2])
+epb = lambda iface, ts, data: block(6, struct.pack('<IIIII', iface, 0, ts, len(data), len(data)) + data)
+with open(sys.argv[1] + '/two-types.pcapng', 'wb') as f:
+    f.write(block(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1)) + block(1, struct.pack('<HHI', 1, 0, 65535)) +
+            epb(0, 1000, bytes(12) + b'\x08\x00' + ip) + block(1, struct.pack('<HHI', 101, 0, 65535)) + epb(1, 2000, ip))
+PY
+rc=0
+timeout 60 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" -- -r "$WORK/two-types.pcapng" -w "$WORK/two-types" \
+    --stats-json "$WORK/two-types.json" >"$WORK/two-types.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -qF "$WORK/two-types.pcapng: record 2's link type is RAW (Raw IP); linecap reads Ethernet captures only" \
+    "$WORK/two-types.log" || fail "a second interface of raw IP: exit $rc: $(cat "$WORK/two-types.log")"
+[ "$(json "$WORK/two-types.json" .written_packets)" = 1 ] || fail "a second interface of raw IP: the first packet not kept"
+
 note "standard input (-r -) and a pipe: read once, as they come"
 "$GEN" -o "$WORK/pipe.pcap" -n 2000 --profile mixed --seed 45
 lc "$WORK/stdin.log" -r - -w "$WORK/stdin" --stats-json "$WORK/stdin.json" <"$WORK/pipe.pcap"
