@@ -29,7 +29,7 @@ std::unique_ptr<capture_reader> open_replay_file(const std::string& path, std::s
         error = "-r " + e;
         return nullptr;
     }
-    if (const int dlt = reader->linktype(); dlt != DLT_EN10MB) {
+    if (const int dlt = reader->dlt(); dlt != DLT_EN10MB) {
         error = fmt::format("-r {}: its link type is {}; linecap reads Ethernet captures only", path,
                             linktype_text(dlt));
         return nullptr;
@@ -128,9 +128,9 @@ bool next_record(file_port& f)
         }
         switch (f.file->next(f.pending)) {
         case read_status::record:
-            if (f.pending.linktype != DLT_EN10MB) {
+            if (f.pending.dlt != DLT_EN10MB) {
                 f.error = fmt::format("-r {}: record {}'s link type is {}; linecap reads Ethernet captures only",
-                                      f.file->path(), f.file->packets(), linktype_text(f.pending.linktype));
+                                      f.file->path(), f.file->packets(), linktype_text(f.pending.dlt));
                 finish(f);
                 return false;
             }

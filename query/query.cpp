@@ -34,7 +34,7 @@ public:
     explicit compiled_filters(std::string expression) : _expression(std::move(expression)) {}
     ~compiled_filters()
     {
-        for (auto& [linktype, program] : _programs)
+        for (auto& [dlt, program] : _programs)
             pcap_freecode(&program);
         if (_pruning)
             pcap_freecode(&*_pruning);
@@ -57,16 +57,16 @@ public:
         return &*_pruning;
     }
 
-    // The program for `linktype`, or null with `error` set.
-    const bpf_program* program(int linktype, std::string& error)
+    // The program for link type `dlt` (a DLT_ value), or null with `error` set.
+    const bpf_program* program(int dlt, std::string& error)
     {
-        if (const auto it = _programs.find(linktype); it != _programs.end())
+        if (const auto it = _programs.find(dlt); it != _programs.end())
             return &it->second;
         bpf_program p{};
-        error = compile_tcpdump_filter(_expression, linktype, 0, p);
+        error = compile_tcpdump_filter(_expression, dlt, 0, p);
         if (!error.empty())
             return nullptr;
-        return &_programs.emplace(linktype, p).first->second;
+        return &_programs.emplace(dlt, p).first->second;
     }
 
     // Does the packet pass the expression? (libpcap's interpreter, as
@@ -76,7 +76,7 @@ public:
     bool accepts(const capture_record& r)
     {
         std::string error;
-        const bpf_program* p = program(r.linktype, error);
+        const bpf_program* p = program(r.dlt, error);
         if (p == nullptr)
             return false;
         pcap_pkthdr h{};
@@ -96,7 +96,7 @@ private:
 bool tunnel_terms_hold(const query_request& request, const capture_record& r)
 {
     tunnel_keys keys;
-    if (r.linktype != DLT_EN10MB || !read_tunnel_keys(r.data, r.caplen, keys))
+    if (r.dlt != DLT_EN10MB || !read_tunnel_keys(r.data, r.caplen, keys))
         return false;
     if (request.vni && (!keys.has_id || keys.id != *request.vni))
         return false;
@@ -250,13 +250,13 @@ std::string take_query_terms(const std::string& filter, const std::optional<ip_r
     return {};
 }
 
-std::string check_query_expression(const std::string& expression, int linktype)
+std::string check_query_expression(const std::string& expression, int dlt)
 {
     bpf_program p{};
     // Its syntax: whether each file's link type takes it is asked per file
     // ("inbound" is refused for Ethernet and means something in Linux
     // cooked captures).
-    std::string error = compile_tcpdump_filter(expression, linktype, 0, p, true);
+    std::string error = compile_tcpdump_filter(expression, dlt, 0, p, true);
     if (error.empty())
         pcap_freecode(&p);
     return error.empty() ? error : "bpf: " + error;
@@ -412,8 +412,8 @@ std::string run_query(const query_request& request, query_result& result)
     if (filtered)
         merge.check_input = [&](const capture_reader& reader) -> std::string {
             std::string error;
-            if (filters->program(reader.linktype(), error) == nullptr)
-                return fmt::format("{}: its packets are {}: bpf: {}", reader.path(), linktype_text(reader.linktype()),
+            if (filters->program(reader.dlt(), error) == nullptr)
+                return fmt::format("{}: its packets are {}: bpf: {}", reader.path(), linktype_text(reader.dlt()),
                                    error);
             return {};
         };

@@ -81,10 +81,10 @@ struct query_result {
     bool expression_refused = false;   // the expression did not compile: nothing was read or written
 };
 
-// Compiles `expression` for `linktype` as tcpdump does (optimized, netmask
-// unknown). "" or libpcap's words, as every entry point gives them:
-// `filter "EXPR": ...`.
-std::string check_query_expression(const std::string& expression, int linktype = 1);
+// Compiles `expression` for link type `dlt` (a DLT_ value; 1: DLT_EN10MB) as
+// tcpdump does (optimized, netmask unknown). "" or libpcap's words, as every
+// entry point gives them: `filter "EXPR": ...`.
+std::string check_query_expression(const std::string& expression, int dlt = 1);
 
 // Runs the query. "" or what is wrong (as merge_captures: after writing
 // what could be read, when an input could not be read to its end).

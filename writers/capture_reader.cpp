@@ -684,7 +684,7 @@ std::string capture_reader::interface_description(uint32_t index) const
     return interface_option(index, OPT_IDB_DESCRIPTION);
 }
 
-int capture_reader::linktype() const
+int capture_reader::dlt() const
 {
     if (_pcap)
         return pcap_datalink(_pcap->pcap);
@@ -805,7 +805,7 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
             record.caplen = raw.caplen;
             record.len = raw.len;
             record.interface = 0;
-            record.linktype = src.dlt;
+            record.dlt = src.dlt;
             record.data = at + sizeof raw;
             return finish(record);
         }
@@ -876,7 +876,7 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     record.caplen = h->caplen;
     record.len = h->len;
     record.interface = 0;
-    record.linktype = pcap_datalink(src.pcap);
+    record.dlt = pcap_datalink(src.pcap);
     record.data = data;
     return finish(record);
 }
@@ -956,7 +956,7 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
         record.caplen = p.caplen;
         record.len = p.len;
         record.interface = (w.rec.presence_flags & WTAP_HAS_INTERFACE_ID) ? p.interface_id : 0;
-        record.linktype = dlt_of_wtap_encap(p.pkt_encap);
+        record.dlt = dlt_of_wtap_encap(p.pkt_encap);
         // wiretap reads a packet's bytes into the buffer's space without
         // moving its length: caplen bytes are there once wtap_read succeeded.
         record.data = ws_buffer_start_ptr(&w.buf);

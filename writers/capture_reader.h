@@ -51,7 +51,7 @@ struct capture_record {
     // libpcap hands a filter (`greater N` in tcpdump -r reads this one).
     uint32_t file_len = 0;
     uint32_t interface = 0;         // pcapng interface index; 0 in pcap files
-    int linktype = 0;               // the record's DLT_ value, as pcap_datalink gives it (pcapng: its interface's)
+    int dlt = 0;                    // the record's DLT_ value, as pcap_datalink gives it (pcapng: its interface's)
     const uint8_t* data = nullptr;  // owned by the reader; valid until the next call to next()
 };
 
@@ -70,7 +70,7 @@ public:
 
     // Opens `path` ("-": standard input). Returns an empty string, or what
     // is wrong, naming the file. A partial file cut inside its header opens
-    // as one with no records (note() says so); linktype() is then -1.
+    // as one with no records (note() says so); dlt() is then -1.
     std::string open(const std::string& path, bool partial = false);
     // The same from a descriptor already open (the reader takes it), named
     // `path` in messages. With a limit, reads no further than byte
@@ -110,7 +110,7 @@ public:
     // The file's link type (DLT_ value, as pcap_datalink gives it, whichever
     // library reads the file): a pcap file's, or a pcapng file's first
     // interface's.
-    int linktype() const;
+    int dlt() const;
     // The largest snap length the file declares (pcapng: of its interfaces);
     // 0 when it says none.
     uint32_t snaplen() const;

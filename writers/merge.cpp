@@ -426,7 +426,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         }
         if (!e.empty())
             return abandon(e);
-        if (in->reader.linktype() == -1) {   // a .part cut inside its header (or, running, still getting it): nothing to merge
+        if (in->reader.dlt() == -1) {   // a .part cut inside its header (or, running, still getting it): nothing to merge
             if (!request.live)
                 result.notes.push_back(in->reader.note());
             continue;
@@ -454,16 +454,16 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     const std::string& output = out.name;
     std::vector<pending_input> pending;
     pending.reserve(inputs.size());
-    int linktype = -1;
+    int merged_dlt = -1;
     uint32_t snaplen = 1;   // the largest of the inputs'; 0 once one has none
     std::vector<capture_interface> interfaces;   // the output's (pcapng)
     for (std::unique_ptr<merge_input>& in : inputs) {
-        const int dlt = in->reader.linktype();
-        if (linktype == -1)
-            linktype = dlt;
-        else if (dlt != linktype)
+        const int dlt = in->reader.dlt();
+        if (merged_dlt == -1)
+            merged_dlt = dlt;
+        else if (dlt != merged_dlt)
             return fmt::format("{}: link type {} differs from the first input's {}; merge files of one kind",
-                               in->reader.path(), linktype_text(dlt), linktype_text(linktype));
+                               in->reader.path(), linktype_text(dlt), linktype_text(merged_dlt));
         if (snaplen != 0)
             snaplen = in->reader.snaplen() == 0 ? 0 : std::max(snaplen, in->reader.snaplen());
         pending_input& p = pending.emplace_back(pending_input{*in, {}, {}, {}});
@@ -486,14 +486,14 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
         }
     }
     // The two link types linecap writes: Ethernet, and raw IP ("decap": "ip").
-    if (linktype != DLT_EN10MB && linktype != DLT_RAW)
+    if (merged_dlt != DLT_EN10MB && merged_dlt != DLT_RAW)
         return fmt::format("{}: link type {} is neither Ethernet nor raw IP; linecap writes those two",
-                           inputs.front()->reader.path(), linktype_text(linktype));
+                           inputs.front()->reader.path(), linktype_text(merged_dlt));
 
     capture_writer writer;
     capture_file_options options;
     options.format = out.format;
-    options.linktype = linktype == DLT_RAW ? linktype_raw : linktype_ethernet;
+    options.linktype = merged_dlt == DLT_RAW ? linktype_raw : linktype_ethernet;
     options.interfaces = &interfaces;
     options.comment = out.comment;
     // The header says what the records hold: the inputs' largest snap
@@ -533,10 +533,10 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
                 return;
             }
             pacer.consume(p.record.caplen + 16);
-            if (p.record.linktype != linktype) {
+            if (p.record.dlt != merged_dlt) {
                 unreadable.push_back(fmt::format("{}: record {} is link type {}, not {} like the rest",
                                                  p.in.reader.path(), p.in.reader.packets(),
-                                                 linktype_text(p.record.linktype), linktype_text(linktype)));
+                                                 linktype_text(p.record.dlt), linktype_text(merged_dlt)));
             } else if (p.record.ts_ns < out.since_ns || p.record.ts_ns > out.until_ns) {
                 continue;   // outside the time window asked for
             } else if (out.keep && !out.keep(p.record)) {

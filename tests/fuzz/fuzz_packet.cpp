@@ -362,7 +362,7 @@ void check_decap_record(const rte_mbuf* m, const uint8_t* frame, size_t size, co
         fail("the decap record is not one record of the inner frame's bytes");
     linecap::pcap_file_header fh;
     std::memcpy(&fh, file.data(), sizeof fh);
-    if (fh.linktype != (mode == decap_mode::ip ? 101u : 1u))
+    if (fh.linktype != linktype_of(mode))
         fail("the decap file's link type is not the session's");
     linecap::pcap_record_header h;
     std::memcpy(&h, file.data() + header, sizeof h);

@@ -583,13 +583,7 @@ grep -qF "(100.00%)" "$WORK/q.err" ||
 # A pcap record whose captured length is above its original length: its
 # bytes are kept and its length raised in the output, but it is selected by
 # the length the file gives, as tcpdump -r selects it (`greater`, `less`).
-python3 - "$WORK" <<'PY'
-import struct, sys
-d = bytes(12) + b'\x08\x00' + struct.pack('!BBHHHBBH4s4s', 0x45, 0, 86, 1, 0, 64, 17, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + bytes(66)
-with open(sys.argv[1] + '/raised.pcap', 'wb') as f:
-    f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
-    f.write(struct.pack('<IIII', 1000, 0, 100, 60) + d + struct.pack('<IIII', 1001, 0, 100, 100) + d)
-PY
+python3 "$(dirname "$0")/raised_capture.py" "$WORK/raised.pcap"
 for e in "greater 80" "less 70" "len == 60" "len == 100"; do
     # shellcheck disable=SC2086 # the expression's words
     want=$(tcpdump -r "$WORK/raised.pcap" $e 2>/dev/null | wc -l)

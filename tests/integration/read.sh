@@ -199,13 +199,7 @@ done
 note "a record whose captured length is above its original length: selected by the length the file gives, as in tcpdump"
 # (its bytes are kept and its length raised in the output; query.sh asks
 # the same of linecap query)
-python3 - "$WORK" <<'PY'
-import struct, sys
-d = bytes(12) + b'\x08\x00' + struct.pack('!BBHHHBBH4s4s', 0x45, 0, 86, 1, 0, 64, 17, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + bytes(66)
-with open(sys.argv[1] + '/raised.pcap', 'wb') as f:
-    f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
-    f.write(struct.pack('<IIII', 1000, 0, 100, 60) + d + struct.pack('<IIII', 1001, 0, 100, 100) + d)
-PY
+python3 "$HERE/raised_capture.py" "$WORK/raised.pcap"
 for expr in "greater 80" "less 70" "len == 60" "len == 100"; do
     out="$WORK/raised-${expr// /-}"
     lc "$out.log" -r "$WORK/raised.pcap" -w "$out" --bpf "$expr" --stats-json "$out.json"

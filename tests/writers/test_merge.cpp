@@ -83,10 +83,10 @@ TEST_CASE("merge keeps raw IP captures (\"decap\": \"ip\") raw, and refuses mixe
     capture_reader ng;
     REQUIRE(ng.open(dir + "/raw.pcapng") == "");
     CHECK(std::string(ng.library()) == "wiretap");
-    CHECK(ng.linktype() == DLT_RAW);
+    CHECK(ng.dlt() == DLT_RAW);
     capture_record record;
     REQUIRE(ng.next(record) == read_status::record);
-    CHECK(record.linktype == DLT_RAW);
+    CHECK(record.dlt == DLT_RAW);
     for (const file_format format : {file_format::pcap_ns, file_format::pcapng}) {
         pcap_t* p = merge_and_open({dir + "/raw.pcapng", dir + "/raw-a.pcap"}, dir, "again", format, 6);
         CHECK(pcap_datalink(p) == DLT_RAW);
@@ -166,7 +166,7 @@ TEST_CASE("a link type is named as tcpdump names it, from the file's LINKTYPE_ n
 
         capture_reader pcap_read;
         REQUIRE(pcap_read.open(dir + "/lt.pcap") == "");
-        CHECK(pcap_read.linktype() == libpcap_dlt);
+        CHECK(pcap_read.dlt() == libpcap_dlt);
         write_bytes(dir + "/lt.pcapng", pcapng_shb + pcapng_idb(linktype) + pcapng_epb(1, std::string(60, 'x')));
         capture_reader ng;
         if (linktype == 102 || linktype == 103) {   // BSD/OS SLIP and PPP: not in Wireshark's table
@@ -177,8 +177,8 @@ TEST_CASE("a link type is named as tcpdump names it, from the file's LINKTYPE_ n
         }
         REQUIRE(ng.open(dir + "/lt.pcapng") == "");
         CHECK(std::string(ng.library()) == "wiretap");
-        CHECK(ng.linktype() == libpcap_dlt);
-        CHECK(linktype_text(ng.linktype()) == linktype_text(libpcap_dlt));
+        CHECK(ng.dlt() == libpcap_dlt);
+        CHECK(linktype_text(ng.dlt()) == linktype_text(libpcap_dlt));
     }
 }
 
@@ -193,14 +193,14 @@ TEST_CASE("a pcapng file whose first interface block comes after other blocks re
     write_bytes(dir + "/dsb.pcapng", pcapng_shb + secrets + pcapng_idb(1) + pcapng_epb(1, frame) + pcapng_epb(2, frame));
     capture_reader r;
     REQUIRE(r.open(dir + "/dsb.pcapng") == "");
-    CHECK(r.linktype() == DLT_EN10MB);
+    CHECK(r.dlt() == DLT_EN10MB);
     CHECK(r.interface_count() == 1);
     capture_record record;
     for (uint32_t us = 1; us <= 2; us++) {
         REQUIRE(r.next(record) == read_status::record);
         CHECK(record.ts_ns == us * 1000);
         CHECK(record.caplen == frame.size());
-        CHECK(record.linktype == DLT_EN10MB);
+        CHECK(record.dlt == DLT_EN10MB);
     }
     CHECK(r.next(record) == read_status::end);
     CHECK(r.error() == "");
