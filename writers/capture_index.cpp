@@ -1195,7 +1195,8 @@ public:
         // Before format version 2.4 a record's two lengths may come in the
         // other order (libpcap swaps them for 2.2, and for 2.3 when the
         // captured one is the larger): such records are read whole by libpcap.
-        if (const uint16_t major = u16(4), minor = u16(6); major != pcap_version_major || minor < pcap_version_minor)
+        // (libpcap refuses versions after 2.4: their chunks could not be read apart.)
+        if (const uint16_t major = u16(4), minor = u16(6); major != pcap_version_major || minor != pcap_version_minor)
             return fmt::format("{}: pcap format version {}.{}, whose records linecap does not index (it indexes "
                                "version 2.4); queries read this file whole",
                                _name, major, minor);

@@ -603,9 +603,11 @@ std::string capture_reader::open_with_wiretap(int fd, const std::string& failure
             return fmt::format("{}: its first interface's link type is one Wireshark's reader does not know; linecap "
                                "reads Ethernet and raw IP captures",
                                _path);
-        if (encap == WTAP_ENCAP_UNKNOWN && !source->ahead->got && source->ahead->error.empty()) {
+        if (encap == WTAP_ENCAP_UNKNOWN && !source->ahead->got && (source->ahead->error.empty() || _partial)) {
+            // No packet, or (a file still being written) none yet.
+            const std::string why = source->ahead->error.empty() ? "no interface block" : source->ahead->error;
             _wiretap = std::move(source);
-            return ended_before_first_record("no interface block");
+            return ended_before_first_record(why);
         }
     }
     // A format wiretap knows that holds no network packets (its heuristics
@@ -995,6 +997,8 @@ int dlt_of_linktype(int linktype)
 
 std::string linktype_text(int dlt)
 {
+    if (dlt == -1)   // capture_reader::dlt() of a file that has described no interface
+        return "none (the file describes no interface)";
     const char* name = pcap_datalink_val_to_name(dlt);
     const char* description = pcap_datalink_val_to_description(dlt);
     if (name == nullptr)

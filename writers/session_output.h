@@ -73,10 +73,11 @@ inline uint64_t window_start(uint64_t ts, uint64_t interval_ns)
 }
 
 // What session `s` writes of `m`: the whole packet (whose original length
-// is `wire_len`: more than its bytes for a record of a capture file read
-// with -r), or for a decap session its inner packet, found again here with
-// the session's ports (the same bounded walk the classifier made; only
-// decap sessions' packets pay for it).
+// is `wire_len`: for a record of a capture file read with -r, the length
+// the file gives, more than its bytes when snapped, less in a malformed
+// record, which record_length raises), or for a decap session its inner
+// packet, found again here with the session's ports (the same bounded walk
+// the classifier made; only decap sessions' packets pay for it).
 inline record_cut cut_for(const session& s, const rte_mbuf* m, uint32_t wire_len)
 {
     if (unlikely(s.spec.decap != decap_mode::none))

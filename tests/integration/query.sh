@@ -416,6 +416,10 @@ open(work + '/big.pcap', 'wb').write(big)
 ps = struct.pack('<HHI', 1, 0, 0) + struct.pack('<HHB3x', 9, 1, 12) + struct.pack('<HH', 0, 0)
 units = (1000000 * 10**9 + 654206000) * 1000
 open(work + '/ps.pcapng', 'wb').write(shb(1) + block(1, ps) + block(6, struct.pack('<IIIII', 0, units >> 32, units & 0xffffffff, len(udp), len(udp)) + udp))
+# The finest read: 10^-10 s.
+units //= 100
+ps = ps[:12] + bytes([10]) + ps[13:]
+open(work + '/ps10.pcapng', 'wb').write(shb(1) + block(1, ps) + block(6, struct.pack('<IIIII', 0, units >> 32, units & 0xffffffff, len(udp), len(udp)) + udp))
 PY
 # Wireshark's reader miscomputes the times of resolutions finer than 10^-10
 # s (1000000.008569957 here): refused in the same words by every reader,
@@ -426,6 +430,10 @@ expect 1 "$ps_error" "$LINECAP" index "$WORK/ps.pcapng"
 expect 1 "$WORK/ps.pcapng: record 1 (byte " "$LINECAP" query -o "$WORK/ps-q.pcap" "$WORK/ps.pcapng" udp
 grep -qF "$ps_error" "$WORK/err" || fail "a picosecond interface, queried: $(cat "$WORK/err")"
 expect 1 "$ps_error" "$LINECAP" merge -o "$WORK/ps-m.pcap" "$WORK/ps.pcapng"
+"$LINECAP" query -o "$WORK/ps10-q.pcap" --format pcap-ns "$WORK/ps10.pcapng" udp 2>"$WORK/err" ||
+    fail "an interface of 10^-10 s: $(cat "$WORK/err")"
+[ "$(tcpdump --time-stamp-precision=nano -tt -r "$WORK/ps10-q.pcap" 2>/dev/null | cut -d' ' -f1)" = 1000000.654206000 ] ||
+    fail "an interface of 10^-10 s: $(tcpdump --time-stamp-precision=nano -tt -r "$WORK/ps10-q.pcap" 2>&1)"
 # One answer for it from every reader: tcpdump's.
 tcpdump -r "$WORK/big.pcap" >/dev/null 2>"$WORK/err" || true
 grep -qF "invalid packet capture length 300000, bigger than maximum of 262144" "$WORK/err" ||

@@ -212,7 +212,10 @@ TEST_CASE("a pcapng file whose first interface block comes after other blocks re
     write_bytes(dir + "/bare.pcapng", pcapng_shb + secrets);
     capture_reader bare;
     REQUIRE(bare.open(dir + "/bare.pcapng") == "");
+    CHECK(bare.dlt() == -1);
+    CHECK(bare.note() == dir + "/bare.pcapng: ends before its first record (no interface block)");
     CHECK(bare.next(record) == read_status::end);
+    CHECK(linktype_text(bare.dlt()) == "none (the file describes no interface)");
 }
 
 // Found by fuzz-merge-reader: a record of no captured bytes reached memcpy
