@@ -977,7 +977,7 @@ int main(int argc, char** argv)
             ->type_name("FILE");
         sub->add_flag("--force", force, "Replace FILE if it exists");
         sub->add_option("--since", since, "Only packets from this UTC time on: 2026-11-29T18:53:45Z, "
-                                          "\"2026-11-29 18:53:45\" (as ls prints it), or -5m (5 minutes ago)")
+                                          "\"2026-11-29 18:53:45\" (as ls prints it), -5m or \"5m ago\" (5 minutes ago)")
             ->type_name("TIME");
         sub->add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
         sub->add_option("--format", merge_format, "pcap, pcap-ns or pcapng (default: the session's)")
@@ -1044,7 +1044,7 @@ int main(int argc, char** argv)
     fleet_merge->add_flag("--force", fa.force, "Replace FILE if it exists");
     fleet_merge->add_option("--format", fa.format, "pcapng (default), pcap or pcap-ns (no interfaces, no comment)")
         ->type_name("FORMAT");
-    fleet_merge->add_option("--since", fa.since, "Only packets from this UTC time on (2026-11-30T03:10:00Z, or -5m)")
+    fleet_merge->add_option("--since", fa.since, "Only packets from this UTC time on (2026-11-30T03:10:00Z, -5m or \"5m ago\")")
         ->type_name("TIME");
     fleet_merge->add_option("--until", fa.until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
     fleet_merge->add_option("--token-file", fa.token_file,

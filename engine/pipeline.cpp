@@ -7,12 +7,15 @@
 #include <fcntl.h>
 #include <new>
 #include <pthread.h>
+#include <string_view>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_bus.h>
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -314,13 +317,24 @@ std::string make_lcores(pipeline& p)
 std::string plan_file_port(pipeline& p)
 {
     if (const uint16_t n = rte_eth_dev_count_avail(); n != 0) {
-        uint16_t id = 0;
-        RTE_ETH_FOREACH_DEV(id) break;
+        // What to leave out: a virtual device's --vdev; a NIC's -a (or
+        // --no-pci, which ends the PCI scan that found it).
+        bool virtual_device = false, other_device = false;
+        uint16_t id = 0, first = RTE_MAX_ETHPORTS;
+        RTE_ETH_FOREACH_DEV(id) {
+            first = std::min(first, id);
+            rte_eth_dev_info info{};
+            const bool vdev = rte_eth_dev_info_get(id, &info) == 0 && info.device != nullptr &&
+                              std::string_view(rte_bus_name(rte_dev_bus(info.device))) == "vdev";
+            (vdev ? virtual_device : other_device) = true;
+        }
         char name[RTE_ETH_NAME_MAX_LEN] = "?";
-        rte_eth_dev_get_name_by_port(id, name);
-        return fmt::format("-r {}: the file is the only source, but EAL also found {} port{} ({}{}): "
-                           "leave out --vdev and -a, or add --no-pci", p.file->name, n,
-                           n == 1 ? "" : "s", name, n > 1 ? ", ..." : "");
+        rte_eth_dev_get_name_by_port(first, name);
+        return fmt::format("-r {}: the file is the only source, but EAL also found {} port{} ({}{}): {}",
+                           p.file->name, n, n == 1 ? "" : "s", name, n > 1 ? ", ..." : "",
+                           !other_device ? "leave out --vdev"
+                           : virtual_device ? "leave out --vdev and -a, or add --no-pci"
+                                            : "leave out -a, or add --no-pci");
     }
     port_plan port;
     port.id = p.file->port_id;

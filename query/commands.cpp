@@ -154,7 +154,7 @@ int merge_main(int argc, char** argv)
         app.add_option("--format", format, "pcap-ns, pcap or pcapng (default: the first input's)")->type_name("FORMAT");
     CLI::Option* since_option =
         app.add_option("--since", since, "Only packets from this UTC time on: 2026-11-29T18:53:45Z, \"2026-11-29 "
-                                         "18:53:45\", or -5m (5 minutes ago)")
+                                         "18:53:45\", -5m or \"5m ago\" (5 minutes ago)")
             ->type_name("TIME");
     CLI::Option* until_option =
         app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");

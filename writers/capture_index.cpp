@@ -689,7 +689,7 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
 
 // --- the index file -----------------------------------------------------------
 //
-// Host byte order. A 32-byte header: "LCINDEX\0", the version (5), the
+// Host byte order. A 32-byte header: "LCINDEX\0", the version (6), the
 // capture file's link type, its head's length and CRC-32, and the
 // header's own CRC-32. Then one entry per chunk, appended as chunks are
 // made: its head (136 bytes: its length, its block table's length, its

@@ -264,6 +264,12 @@ struct capture_reader::pcap_source {
     uint64_t range_start = 0;          // where that range starts in the stream
     uint64_t record_offset = 0;        // in the file
     uint64_t record_number = 0;        // in the file, from 1
+    // Read by ranges, a pcapng file of more than one interface, mapped:
+    // libpcap hands out no record's interface, so it is read from the
+    // packet's block in the file (packet_interface). Null otherwise (every
+    // record is interface 0).
+    const uint8_t* blocks = nullptr;
+    size_t blocks_bytes = 0;
     bool swapped = false;        // the file's byte order is not ours
     int dlt = -1;                // pcap_datalink()
     uint64_t prefetched = 0;     // the mapping's cache lines asked for up to here (direct reading)
@@ -291,7 +297,36 @@ struct capture_reader::pcap_source {
             std::fclose(stream);
         if (map != nullptr)
             munmap(map, map_bytes);
+        if (blocks != nullptr)
+            munmap(const_cast<uint8_t*>(blocks), blocks_bytes);
         stdio_buffers_in_use.fetch_sub(stdio_buffer_bytes, std::memory_order_relaxed);
+    }
+    // The interface of the packet libpcap read from the blocks starting at
+    // file offset `at` (record_offset): the first packet block there on
+    // (statistics, name resolution and other blocks skipped, as libpcap
+    // skips them). 0 when the blocks lie past the mapping (a file that grew
+    // since it was opened) or do not hold together.
+    uint32_t packet_interface(uint64_t at) const
+    {
+        const auto word = [&](uint64_t o) {
+            uint32_t v;
+            std::memcpy(&v, blocks + o, sizeof v);
+            return swapped ? __builtin_bswap32(v) : v;
+        };
+        while (at + 12 <= blocks_bytes) {
+            const uint32_t type = word(at), total = word(at + 4);
+            if (type == pcapng_enhanced_packet)
+                return word(at + 8);
+            if (type == pcapng_packet_obsolete) {   // a 16-bit interface id, then a 16-bit drop count
+                uint16_t id;
+                std::memcpy(&id, blocks + at + 8, sizeof id);
+                return swapped ? __builtin_bswap16(id) : id;
+            }
+            if (type == pcapng_simple_packet || total < 12 || total % 4 != 0)
+                return 0;   // a simple packet block belongs to the first interface
+            at += total;
+        }
+        return 0;
     }
     // Where the next record starts, or -1 (a pipe).
     int64_t offset() const
@@ -431,6 +466,7 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
     _whole_from_packets = 0;
     _whole_from_offset = UINT64_MAX;
     _empty = false;
+    _head_interfaces.clear();
 
     struct stat st{};
     const bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
@@ -499,6 +535,7 @@ std::string capture_reader::open_ranges(int fd, const std::string& path, bool pa
     _whole_from_packets = 0;
     _whole_from_offset = UINT64_MAX;
     _empty = false;
+    _head_interfaces.clear();
 
     auto* r = new ranges_source;
     r->fd = fd;
@@ -516,7 +553,34 @@ std::string capture_reader::open_ranges(int fd, const std::string& path, bool pa
     auto src = std::make_unique<pcap_source>();
     src->set_buffer(stream, pipe_buffer_bytes);
     src->ranges = r;
-    return open_with_libpcap(std::move(src), stream, head, got > 0 ? static_cast<size_t>(got) : 0, false);
+    std::string error = open_with_libpcap(std::move(src), stream, head, got > 0 ? static_cast<size_t>(got) : 0, false);
+    if (error.empty() && _pcap && _pcap->pcapng)
+        name_head_interfaces(r->fd);
+    return error;
+}
+
+void capture_reader::name_head_interfaces(int fd)
+{
+    // libpcap names no interface: Wireshark's reader reads them from the
+    // file's head (the interface blocks before its first packet), as a
+    // whole read of the file has them.
+    capture_reader head;
+    const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0 || !head.open_descriptor(copy, _path, _partial).empty())
+        return;
+    for (uint32_t i = 0; i < head.interface_count(); i++)
+        _head_interfaces.push_back({head.interface_name(i), head.interface_description(i)});
+    // And libpcap says no record's interface: with more than one, each is
+    // read from its packet's block, in the file mapped.
+    struct stat st{};
+    if (_head_interfaces.size() < 2 || fstat(fd, &st) != 0 || st.st_size <= 0)
+        return;
+    void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED)
+        return;
+    _pcap->blocks = static_cast<const uint8_t*>(m);
+    _pcap->blocks_bytes = static_cast<size_t>(st.st_size);
+    _pcap->swapped = pcap_is_swapped(_pcap->pcap) == 1;
 }
 
 std::string capture_reader::open_with_libpcap(std::unique_ptr<pcap_source> src, FILE* stream, const uint8_t* head,
@@ -651,8 +715,11 @@ uint32_t capture_reader::snaplen() const
 
 std::string capture_reader::interface_option(uint32_t index, int option) const
 {
-    if (!_wiretap)
-        return {};
+    if (!_wiretap) {
+        if (index >= _head_interfaces.size())
+            return {};
+        return option == OPT_IDB_NAME ? _head_interfaces[index].first : _head_interfaces[index].second;
+    }
     std::string value;
     wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(_wiretap->wth);
     if (idbs != nullptr && index < idbs->interface_data->len) {
@@ -669,7 +736,7 @@ std::string capture_reader::interface_option(uint32_t index, int option) const
 uint32_t capture_reader::interface_count() const
 {
     if (!_wiretap)
-        return 0;
+        return static_cast<uint32_t>(_head_interfaces.size());
     wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(_wiretap->wth);
     const uint32_t count = idbs != nullptr ? idbs->interface_data->len : 0;
     g_free(idbs);
@@ -877,7 +944,7 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     record.ts_ns = seconds * ns_per_second + fraction_ns;
     record.caplen = h->caplen;
     record.len = h->len;
-    record.interface = 0;
+    record.interface = src.blocks != nullptr ? src.packet_interface(src.record_offset) : 0;
     record.dlt = pcap_datalink(src.pcap);
     record.data = data;
     return finish(record);

@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace linecap {
@@ -116,7 +117,8 @@ public:
     uint32_t snaplen() const;
     // A pcapng file's interface `index` as its Interface Description Block
     // names it (if_name, if_description); empty strings when it has no such
-    // option, for pcap files and for files libpcap reads.
+    // option, for pcap files and for pcapng read from a pipe (libpcap names
+    // no interface). Read by ranges, the interfaces of the file's head.
     uint32_t interface_count() const;   // the interfaces described so far (pcapng); 0 otherwise
     std::string interface_name(uint32_t index) const;
     std::string interface_description(uint32_t index) const;
@@ -140,6 +142,10 @@ private:
     std::string open_with_libpcap(std::unique_ptr<pcap_source> src, FILE* stream, const uint8_t* head, size_t got,
                                   bool regular);
     std::string interface_option(uint32_t index, int option) const;
+    // Read by ranges (libpcap), a pcapng file's interfaces from its head,
+    // by Wireshark's reader; with more than one, each record's interface
+    // from its block (pcap_source::packet_interface). `fd`: the file.
+    void name_head_interfaces(int fd);
     std::string ended_before_first_record(const std::string& why);
     read_status next_from_libpcap(capture_record& record);
     read_status next_from_wiretap(capture_record& record);
@@ -167,6 +173,9 @@ private:
     std::optional<uint64_t> _whole_from_record;
     uint64_t _whole_from_packets = 0;
     uint64_t _whole_from_offset = UINT64_MAX;   // open_ranges' whole_from
+    // Read by ranges, a pcapng file's interfaces (if_name, if_description),
+    // as its head describes them (name_head_interfaces).
+    std::vector<std::pair<std::string, std::string>> _head_interfaces;
 };
 
 // The finest pcapng time resolution (if_tsresol) linecap reads: 10^-10 s.

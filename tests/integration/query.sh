@@ -434,6 +434,46 @@ expect 1 "$ps_error" "$LINECAP" merge -o "$WORK/ps-m.pcap" "$WORK/ps.pcapng"
     fail "an interface of 10^-10 s: $(cat "$WORK/err")"
 [ "$(tcpdump --time-stamp-precision=nano -tt -r "$WORK/ps10-q.pcap" 2>/dev/null | cut -d' ' -f1)" = 1000000.654206000 ] ||
     fail "an interface of 10^-10 s: $(tcpdump --time-stamp-precision=nano -tt -r "$WORK/ps10-q.pcap" 2>&1)"
+# A pcapng file of two named interfaces (what a session on two ports
+# writes), in either byte order, with statistics between packets and a
+# packet in the obsolete packet block: a query through the index (libpcap
+# reads its chunks, and names no interface) puts each packet on its own
+# interface, named as the file names it, as a whole read does.
+python3 - "$WORK" <<'PY'
+import struct, sys
+work = sys.argv[1]
+for order, name in (('<', 'two-ports.pcapng'), ('>', 'two-ports-be.pcapng')):
+    def block(t, body):
+        body += b'\0' * ((4 - len(body) % 4) % 4)
+        return struct.pack(order + 'II', t, 12 + len(body)) + body + struct.pack(order + 'I', 12 + len(body))
+    def option(code, value):
+        return struct.pack(order + 'HH', code, len(value)) + value + b'\0' * ((4 - len(value) % 4) % 4)
+    def idb(if_name):
+        return block(1, struct.pack(order + 'HHI', 1, 0, 65535) + option(2, if_name) + option(0, b''))
+    def packet(iface, ts, host):
+        ip = bytes([0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, host, 10, 0, 0, 99])
+        eth = bytes(12) + b'\x08\x00' + ip
+        if ts % 7 == 3:   # the obsolete packet block: a 16-bit interface id, then drops
+            return block(2, struct.pack(order + 'HHIIII', iface, 0, 0, ts, len(eth), len(eth)) + eth)
+        return block(6, struct.pack(order + 'IIIII', iface, 0, ts, len(eth), len(eth)) + eth)
+    shb = block(0x0A0D0D0A, struct.pack(order + 'IHHq', 0x1A2B3C4D, 1, 0, -1))
+    body = b''.join(packet(ts % 2, ts * 1000, 1 + ts % 3) +
+                    (block(5, struct.pack(order + 'III', ts % 2, 0, ts * 1000)) if ts % 5 == 0 else b'')
+                    for ts in range(1, 301))
+    open(work + '/' + name, 'wb').write(shb + idb(b'eth7') + idb(b'eth8') + body)
+PY
+interfaces() { tshark -r "$1" -T fields -e frame.interface_name -e frame.time_epoch -e ip.src 2>/dev/null; }
+for f in two-ports two-ports-be; do
+    "$LINECAP" index --chunk-bytes 4096 "$WORK/$f.pcapng" >/dev/null 2>"$WORK/err" || fail "$f: linecap index: $(cat "$WORK/err")"
+    "$LINECAP" query --format pcapng -o "$WORK/$f-q.pcapng" "$WORK/$f.pcapng" not host 10.0.0.2 2>"$WORK/err" ||
+        fail "$f, queried: $(cat "$WORK/err")"
+    grep -qE "of [0-9]+ indexed chunks" "$WORK/err" && ! grep -q "read whole" "$WORK/err" ||
+        fail "$f: the query did not read through its index: $(cat "$WORK/err")"
+    tshark -r "$WORK/$f.pcapng" -w "$WORK/$f-ref.pcapng" -Y "not ip.addr == 10.0.0.2" 2>/dev/null
+    [ "$(interfaces "$WORK/$f-ref.pcapng" | grep -c eth8)" = 100 ] || fail "$f: the reference is not one: $(interfaces "$WORK/$f-ref.pcapng" | head -3)"
+    diff <(interfaces "$WORK/$f-ref.pcapng") <(interfaces "$WORK/$f-q.pcapng") >"$WORK/diff" ||
+        fail "$f: a query through the index puts packets on other interfaces than the file: $(head -4 "$WORK/diff")"
+done
 # One answer for it from every reader: tcpdump's.
 tcpdump -r "$WORK/big.pcap" >/dev/null 2>"$WORK/err" || true
 grep -qF "invalid packet capture length 300000, bigger than maximum of 262144" "$WORK/err" ||
