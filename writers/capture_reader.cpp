@@ -396,7 +396,9 @@ struct capture_reader::wiretap_source {
     // (decryption secrets, as `editcap --inject-secrets` writes them, name
     // resolution, custom blocks): its link type, snap length and interfaces
     // are known once wiretap has read that far. open_with_wiretap reads
-    // its first record then; the next read hands it out.
+    // up to its first record after them (wiretap hands out custom blocks as
+    // records of their own, which next() skips anyway); the next read hands
+    // that record out.
     struct read_ahead {
         bool got = false;
         std::string error;
@@ -404,11 +406,13 @@ struct capture_reader::wiretap_source {
     };
     std::optional<read_ahead> ahead;
 
-    void read_first_record()
+    void read_past_leading_blocks()
     {
         read_ahead a;
-        a.at = wtap_read_so_far(wth);
-        a.got = read(a.error);
+        do {
+            a.at = wtap_read_so_far(wth);
+            a.got = read(a.error);   // a fresh read: `ahead` is empty until the loop ends
+        } while (a.got && rec.rec_type != REC_TYPE_PACKET && wtap_file_encap(wth) == WTAP_ENCAP_UNKNOWN);
         ahead = std::move(a);
     }
     // Where the next record starts (as wiretap counts: see stop()).
@@ -658,7 +662,7 @@ std::string capture_reader::open_with_wiretap(int fd, const std::string& failure
     const bool pcapng = wtap_file_type_subtype(wth) == wtap_pcapng_file_type_subtype();
     int encap = wtap_file_encap(wth);
     if (encap == WTAP_ENCAP_UNKNOWN && pcapng) {   // no interface block yet
-        source->read_first_record();
+        source->read_past_leading_blocks();
         encap = wtap_file_encap(wth);
         wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(wth);
         const bool interfaces = idbs != nullptr && idbs->interface_data->len > 0;

@@ -184,38 +184,48 @@ TEST_CASE("a link type is named as tcpdump names it, from the file's LINKTYPE_ n
 
 // Blocks before the first interface block (decryption secrets, as `editcap
 // --inject-secrets` writes them) left Wireshark's reader without a link
-// type when the file was opened: it was refused as "link type 4".
+// type when the file was opened: it was refused as "link type 4". Custom
+// blocks there (which Wireshark's reader hands out as records of their
+// own) were refused as "not a capture file" by -r, merge and a query,
+// where tcpdump and tshark read the packets after them.
 TEST_CASE("a pcapng file whose first interface block comes after other blocks reads as any other")
 {
     const std::string dir = test::temp_dir();
     const std::string secrets = pcapng_block(0x0000000A, std::string("KSLT\x08\0\0\0CLIENT_R", 16));
+    // Custom blocks of the PEN for documentation (32473), copied and not.
+    const std::string custom = pcapng_block(0x00000BAD, std::string("\xd9\x7e\0\0hello", 9));
+    const std::string custom_no_copy = pcapng_block(0x40000BAD, std::string("\xd9\x7e\0\0hi", 6));
     const std::string frame = std::string(12, '\0') + std::string("\x08\x00\x45", 3) + std::string(45, '\0');
-    write_bytes(dir + "/dsb.pcapng", pcapng_shb + secrets + pcapng_idb(1) + pcapng_epb(1, frame) + pcapng_epb(2, frame));
-    capture_reader r;
-    REQUIRE(r.open(dir + "/dsb.pcapng") == "");
-    CHECK(r.dlt() == DLT_EN10MB);
-    CHECK(r.interface_count() == 1);
-    capture_record record;
-    for (uint32_t us = 1; us <= 2; us++) {
-        REQUIRE(r.next(record) == read_status::record);
-        CHECK(record.ts_ns == us * 1000);
-        CHECK(record.caplen == frame.size());
-        CHECK(record.dlt == DLT_EN10MB);
-    }
-    CHECK(r.next(record) == read_status::end);
-    CHECK(r.error() == "");
-    pcap_t* p = merge_and_open({dir + "/dsb.pcapng"}, dir, "dsb-merged", file_format::pcapng, 2);
-    CHECK(pcap_datalink(p) == DLT_EN10MB);
-    pcap_close(p);
+    for (const std::string& leading : {secrets, custom, custom_no_copy, custom + secrets + custom_no_copy}) {
+        INFO("leading blocks: " << leading.size() << " bytes");
+        write_bytes(dir + "/dsb.pcapng", pcapng_shb + leading + pcapng_idb(1) + pcapng_epb(1, frame) + pcapng_epb(2, frame));
+        capture_reader r;
+        REQUIRE(r.open(dir + "/dsb.pcapng") == "");
+        CHECK(r.dlt() == DLT_EN10MB);
+        CHECK(r.interface_count() == 1);
+        capture_record record;
+        for (uint32_t us = 1; us <= 2; us++) {
+            REQUIRE(r.next(record) == read_status::record);
+            CHECK(record.ts_ns == us * 1000);
+            CHECK(record.caplen == frame.size());
+            CHECK(record.dlt == DLT_EN10MB);
+        }
+        CHECK(r.next(record) == read_status::end);
+        CHECK(r.error() == "");
+        pcap_t* p = merge_and_open({dir + "/dsb.pcapng"}, dir, "dsb-merged-" + std::to_string(leading.size()),
+                                   file_format::pcapng, 2);
+        CHECK(pcap_datalink(p) == DLT_EN10MB);
+        pcap_close(p);
 
-    // A section with no interface and no packet: no records, not a refusal.
-    write_bytes(dir + "/bare.pcapng", pcapng_shb + secrets);
-    capture_reader bare;
-    REQUIRE(bare.open(dir + "/bare.pcapng") == "");
-    CHECK(bare.dlt() == -1);
-    CHECK(bare.note() == dir + "/bare.pcapng: ends before its first record (no interface block)");
-    CHECK(bare.next(record) == read_status::end);
-    CHECK(linktype_text(bare.dlt()) == "none (the file describes no interface)");
+        // A section with no interface and no packet: no records, not a refusal.
+        write_bytes(dir + "/bare.pcapng", pcapng_shb + leading);
+        capture_reader bare;
+        REQUIRE(bare.open(dir + "/bare.pcapng") == "");
+        CHECK(bare.dlt() == -1);
+        CHECK(bare.note() == dir + "/bare.pcapng: ends before its first record (no interface block)");
+        CHECK(bare.next(record) == read_status::end);
+        CHECK(linktype_text(bare.dlt()) == "none (the file describes no interface)");
+    }
 }
 
 // Found by fuzz-merge-reader: a record of no captured bytes reached memcpy
