@@ -499,7 +499,7 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     // The header says what the records hold: the inputs' largest snap
     // length. A record longer than its own file declared (a pcapng packet
     // over its interface's snap length) is cut to it, as libpcap cuts such
-    // a record of a pcap file when it reads it.
+    // a record of a pcap file when it reads it, and a note says so.
     options.snaplen = snaplen;
     if (int rc = writer.attach(out.fd, output, options); rc != 0)
         return fmt::format("{}: cannot write it: {}", output, strerror(-rc));
@@ -552,15 +552,27 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     // A write that failed (a reader of the pipe that hung up: EPIPE; a full
     // disk) ends the merge: the records after it would be read for nothing.
     write_behind behind(out.fd, writer.file().durable_size());
+    // Records cut to the output's snap length: counted, and the first one's
+    // file named, so that no byte is left out unsaid.
+    const uint32_t output_snaplen = snaplen == 0 ? pcap_max_snaplen : std::min(snaplen, pcap_max_snaplen);
+    uint64_t cut = 0;
+    std::string first_cut;
     while (!heap.empty() && writer.file().error() == 0) {
         const size_t i = heap.top().second;
         heap.pop();
         const pending_input& p = pending[i];
+        if (p.record.caplen > output_snaplen && cut++ == 0)
+            first_cut = fmt::format("{} (record {})", p.in.reader.path(), p.in.reader.packets());
         writer.write_record(p.record.ts_ns, p.record.len, p.data.data(), p.record.caplen, p.output_interface());
         behind.wrote(writer.file().durable_size());
         result.packets++;
         advance(i);
     }
+    if (cut != 0)
+        result.notes.push_back(fmt::format("{} (the first: {}) longer than its file's snap length and every "
+                                           "input's: cut to {} bytes (tcpdump -r refuses such a pcapng record; "
+                                           "Wireshark reads it whole)",
+                                           count_of(cut, "record", "records"), first_cut, output_snaplen));
     const int rc = writer.close(0);   // closes out.fd
     if (rc != 0)
         return fmt::format("{}: writing failed: {}", output, strerror(-rc));

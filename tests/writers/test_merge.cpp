@@ -228,6 +228,40 @@ TEST_CASE("a pcapng file whose first interface block comes after other blocks re
     }
 }
 
+// A pcapng packet longer than its interface's snap length (tcpdump -r
+// refuses it; Wireshark reads it whole) is cut to the output's snap length,
+// the inputs' largest: said in a note naming the first, never silently.
+TEST_CASE("merge says how many records it cut to the output's snap length, and where the first was")
+{
+    const std::string dir = test::temp_dir();
+    std::string idb_body(8, '\0');
+    idb_body[0] = 1;     // Ethernet
+    idb_body[4] = 64;    // snap length 64
+    const std::string frame = std::string(12, '\0') + std::string("\x08\x00\x45", 3) + std::string(85, '\0');
+    write_bytes(dir + "/over.pcapng", pcapng_shb + pcapng_block(1, idb_body) + pcapng_epb(1, frame.substr(0, 60)) +
+                                          pcapng_epb(2, frame) + pcapng_epb(3, frame));
+    merge_request request;
+    request.inputs = {dir + "/over.pcapng"};
+    request.output = dir + "/over-merged.pcap";
+    merge_result result;
+    REQUIRE(merge_captures(request, result) == "");
+    CHECK(result.packets == 3);
+    REQUIRE(result.notes.size() == 1);
+    CHECK(result.notes[0] == "2 records (the first: " + dir + "/over.pcapng (record 2)) longer than its file's snap "
+                             "length and every input's: cut to 64 bytes (tcpdump -r refuses such a pcapng record; "
+                             "Wireshark reads it whole)");
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline(request.output.c_str(), errbuf);
+    REQUIRE(p != nullptr);
+    pcap_pkthdr* h = nullptr;
+    const u_char* data = nullptr;
+    for (const uint32_t want : {60u, 64u, 64u}) {
+        REQUIRE(pcap_next_ex(p, &h, &data) == 1);
+        CHECK(h->caplen == want);
+    }
+    pcap_close(p);
+}
+
 // Found by fuzz-merge-reader: a record of no captured bytes reached memcpy
 // as an empty vector's data(), null, which is undefined whatever the length;
 // the sanitizer build (scripts/test) stops on it.
