@@ -166,6 +166,21 @@ std::string check_url_parameters(const httplib::Request& req)
         if (it->second.find('\0') != std::string::npos)
             return fmt::format("URL parameter \"{}\" holds a NUL byte (%00)", name);
     }
+    // cpp-httplib splits a parameter at every "=" and keeps the last piece
+    // as its value: "filter=tcp=udp" would be the filter "udp".
+    if (const size_t q = req.target.find('?'); q != std::string::npos) {
+        const std::string_view parameters = std::string_view(req.target).substr(q + 1);
+        for (size_t at = 0; at <= parameters.size();) {
+            const size_t end = std::min(parameters.find('&', at), parameters.size());
+            const std::string_view one = parameters.substr(at, end - at);
+            const size_t first = one.find('=');
+            if (first != std::string_view::npos && one.find('=', first + 1) != std::string_view::npos)
+                return fmt::format("URL parameter \"{}\" holds an \"=\" in its value: write it as %3D (curl -G "
+                                   "--data-urlencode '{}' does)",
+                                   httplib::detail::decode_url(std::string(one.substr(0, first)), true), one);
+            at = end + 1;
+        }
+    }
     if (const size_t q = req.target.find('?'); q != std::string::npos)
         for (size_t i = req.target.find('%', q); i != std::string::npos; i = req.target.find('%', i + 1))
             if (i + 2 >= req.target.size() || !std::isxdigit(static_cast<unsigned char>(req.target[i + 1])) ||

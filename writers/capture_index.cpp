@@ -798,7 +798,18 @@ std::string index_file_writer::open(const std::string& path, uint32_t linktype, 
     for (roaring_ptr& u : _union)
         u.reset(roaring_bitmap_create());
     _unions_dropped = 0;
-    _fd = ::openat(dir_fd, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    // O_NONBLOCK: a FIFO at the index's name would hold the open until
+    // something read it (a regular file ignores the flag).
+    _fd = ::openat(dir_fd, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+    struct stat st{};
+    if (_fd >= 0 && (fstat(_fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        ::close(_fd);
+        _fd = -1;
+        errno = ENXIO;
+    }
+    if (_fd < 0 && errno == ENXIO)
+        return fmt::format("{}: cannot create the index: something other than a file is there (a FIFO, a device): "
+                           "remove it", path);
     if (_fd < 0)
         return fmt::format("{}: cannot create the index: {}", path, error_text(errno));
     index_header h{};
@@ -1479,6 +1490,7 @@ std::string index_capture_file(const std::string& path, const std::string& index
     std::string refused_by_whole_read;
     index_file_writer out;
     error = out.open(index_path, linktype_ethernet, head, index_crc(data, head), dir_fd);
+    const bool created = out.created();   // else what is at its name is not ours to remove
     index_builder builder;
     uint64_t chunk_start = head;
     bool pinned = false;
@@ -1529,7 +1541,8 @@ std::string index_capture_file(const std::string& path, const std::string& index
     if (error.empty() && framer.refused())
         error = framer.error();
     if (!error.empty()) {
-        unlinkat(dir_fd, index_path.c_str(), 0);
+        if (created)
+            unlinkat(dir_fd, index_path.c_str(), 0);
         return error;
     }
     result.index_bytes = out.bytes();

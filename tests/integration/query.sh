@@ -344,6 +344,10 @@ rc=0; timeout 20 "$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring
 [ "$rc" = 0 ] && grep -qF "$f2.idx: not a file: $f2: read whole" "$WORK/q.err" ||
     fail "a FIFO at $f2.idx: exit $rc (124: it waited for a writer), $(cat "$WORK/q.err")"
 "$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a FIFO at $f2.idx: $(cat "$WORK/cmp.out")"
+# linecap index does not wait on it either: it says what is there.
+rc=0; timeout 20 "$LINECAP" index "$f2" >/dev/null 2>"$WORK/i.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "$f2.idx: cannot create the index: something other than a file is there (a FIFO, a device): remove it" "$WORK/i.err" ||
+    fail "linecap index with a FIFO at $f2.idx: exit $rc (124: it waited for a reader), $(cat "$WORK/i.err")"
 rm "$f2.idx"
 mv "$WORK/saved2.idx" "$f2.idx"
 mkdir -p "$WORK/fifo-dir"
@@ -898,7 +902,9 @@ for bad in "fitler=udp|URL parameter \"fitler\": GET /api/v1/sessions/$id/query 
     "filter=udp&filter=tcp|URL parameter \"filter\" given 2 times: give it once" \
     "filter=tcp%00and%20udp|URL parameter \"filter\" holds a NUL byte (%00)" \
     "filter=host%zz|the URL's parameters hold a % not followed by two hex digits, at \"%zz\"" \
-    "format=pcap&format=xyz|URL parameter \"format\" given 2 times"; do
+    "format=pcap&format=xyz|URL parameter \"format\" given 2 times" \
+    "filter=tcp=udp|URL parameter \"filter\" holds an \"=\" in its value: write it as %3D" \
+    "since=2023-11-14T22:13:30Z;until=2023-11-14T22:13:31Z|URL parameter \"since\" holds an \"=\" in its value"; do
     code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?${bad%%|*}")
     [ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF -- "${bad#*|}" ||
         fail "GET .../query?${bad%%|*}: HTTP $code: $(head -c 300 "$WORK/body"), want 400 and ${bad#*|}"
