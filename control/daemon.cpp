@@ -828,9 +828,10 @@ std::string control_daemon::merge_into(client_id client, const request& req, int
     // loop enforces limits and serves other clients meanwhile. The job
     // closes both descriptors.
     if (outcome) {
-        _jobs.merge(client, r->id, std::move(asked), query, [outcome](const std::string& error) {
+        _jobs.merge(client, r->id, std::move(asked), query, [outcome](const std::string& error, bool refused) {
             const std::lock_guard lock(outcome->mutex);
             outcome->error = error;
+            outcome->refused = refused;
             outcome->done = true;
         });
         return {};

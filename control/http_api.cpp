@@ -128,6 +128,31 @@ bool is_live(const httplib::Request& req)
     return req.method == "GET" && std::regex_match(req.path, pattern);
 }
 
+// A URL parameter whose value holds an "=" not written %3D, said, or "".
+// cpp-httplib splits a parameter at every "=" and keeps the last piece as
+// its value: "filter=tcp=udp" would be the filter "udp".
+std::string unencoded_equals(const std::string& target)
+{
+    const size_t q = target.find('?');
+    if (q == std::string::npos)
+        return {};
+    const std::string_view parameters = std::string_view(target).substr(q + 1);
+    for (size_t at = 0; at <= parameters.size();) {
+        const size_t end = std::min(parameters.find('&', at), parameters.size());
+        const std::string_view one = parameters.substr(at, end - at);
+        const size_t first = one.find('=');
+        if (first != std::string_view::npos && one.find('=', first + 1) != std::string_view::npos) {
+            const std::string name = httplib::detail::decode_url(std::string(one.substr(0, first)), true);
+            const std::string value = httplib::detail::decode_url(std::string(one.substr(first + 1)), true);
+            return fmt::format("URL parameter \"{}\" holds an \"=\" in its value: write it as %3D (curl -G "
+                               "--data-urlencode '{}={}' does)",
+                               name, name, value);
+        }
+        at = end + 1;
+    }
+    return {};
+}
+
 // What is wrong with the URL's parameters, or "": one the route does not
 // take (a misspelt "fitler" would otherwise be ignored, and its download
 // hold every packet), one given twice (which would win?), a NUL byte (it
@@ -166,21 +191,8 @@ std::string check_url_parameters(const httplib::Request& req)
         if (it->second.find('\0') != std::string::npos)
             return fmt::format("URL parameter \"{}\" holds a NUL byte (%00)", name);
     }
-    // cpp-httplib splits a parameter at every "=" and keeps the last piece
-    // as its value: "filter=tcp=udp" would be the filter "udp".
-    if (const size_t q = req.target.find('?'); q != std::string::npos) {
-        const std::string_view parameters = std::string_view(req.target).substr(q + 1);
-        for (size_t at = 0; at <= parameters.size();) {
-            const size_t end = std::min(parameters.find('&', at), parameters.size());
-            const std::string_view one = parameters.substr(at, end - at);
-            const size_t first = one.find('=');
-            if (first != std::string_view::npos && one.find('=', first + 1) != std::string_view::npos)
-                return fmt::format("URL parameter \"{}\" holds an \"=\" in its value: write it as %3D (curl -G "
-                                   "--data-urlencode '{}' does)",
-                                   httplib::detail::decode_url(std::string(one.substr(0, first)), true), one);
-            at = end + 1;
-        }
-    }
+    if (std::string e = unencoded_equals(req.target); !e.empty())
+        return e;
     if (const size_t q = req.target.find('?'); q != std::string::npos)
         for (size_t i = req.target.find('%', q); i != std::string::npos; i = req.target.find('%', i + 1))
             if (i + 2 >= req.target.size() || !std::isxdigit(static_cast<unsigned char>(req.target[i + 1])) ||

@@ -42,6 +42,7 @@ struct merge_outcome {
     std::mutex mutex;
     bool done = false;
     std::string error;   // empty: merged whole
+    bool refused = false;   // the error is the request's fault (a query's expression): 400
 };
 class live_stream;   // control/http_live.h
 

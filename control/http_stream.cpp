@@ -91,6 +91,11 @@ struct merge_stream {
         const std::lock_guard lock(outcome->mutex);
         return outcome->done ? outcome->error : "the merge ended without saying how";
     }
+    bool refused() const
+    {
+        const std::lock_guard lock(outcome->mutex);
+        return outcome->done && outcome->refused;
+    }
 };
 
 const char* content_type(bool pcapng)
@@ -254,7 +259,11 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
     if (first <= 0) {
         if (first < 0)
             return send_error(res, 503, "linecap is shutting down: try again once it is back");
-        // A running session with nothing on disk yet is not ready: 409.
+        // An expression the files' link type cannot take is the request's
+        // fault: 400, in the words the socket gives. A running session with
+        // nothing on disk yet is not ready: 409.
+        if (stream->refused())
+            return send_error(res, 400, stream->error());
         return send_error(res, running ? 409 : 500, fmt::format("{}: {}", cmd, stream->error()));
     }
     stream->pending = static_cast<size_t>(first);

@@ -43,7 +43,7 @@ void lower_priorities()
 } // namespace
 
 void background_jobs::merge(client_id client, const std::string& id, query_request request, bool query,
-                            std::function<void(const std::string& error)> on_done)
+                            std::function<void(const std::string& error, bool refused)> on_done)
 {
     auto j = std::make_unique<job>();
     j->is_merge = true;
@@ -56,15 +56,16 @@ void background_jobs::merge(client_id client, const std::string& id, query_reque
     j->thread = std::thread([raw, request = std::move(request), query, on_done = std::move(on_done)] {
         if (query) {
             raw->merged.error = run_query(request, raw->merged.result);
-            // Refused before anything was read: the words the socket and
-            // HTTP give for an expression tcpdump refuses.
-            if (raw->merged.result.expression_refused)
+            // Refused before anything was read (an expression tcpdump
+            // refuses, or one the files' link type cannot take): the words
+            // the socket and HTTP give for an expression they refuse.
+            if (raw->merged.result.expression_refused || raw->merged.result.merge.refused)
                 raw->merged.error = "query: " + raw->merged.error;
         } else {
             raw->merged.error = merge_captures(request.merge, raw->merged.result.merge);
         }
         if (on_done)
-            on_done(raw->merged.error);
+            on_done(raw->merged.error, raw->merged.result.expression_refused || raw->merged.result.merge.refused);
         for (int fd : {request.merge.folder_fd, request.merge.output_fd})
             if (fd >= 0)
                 close(fd);

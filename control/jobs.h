@@ -45,11 +45,13 @@ public:
     // `query`, queries it (query/query.h: through the files' indexes, with
     // request.expression); closes the request's folder_fd and output_fd
     // once done. `on_done`, if given, is called on the job's thread with
-    // its error (empty: done) before the descriptors are closed: a reader
+    // its error (empty: done), and whether that error is the request's
+    // fault (a query's expression refused), before the descriptors are
+    // closed: a reader
     // of a pipe knows the outcome by the time it reads the end of the
     // stream. Such a job is `streamed`.
     void merge(client_id client, const std::string& id, query_request request, bool query,
-               std::function<void(const std::string& error)> on_done = {});
+               std::function<void(const std::string& error, bool refused)> on_done = {});
     bool merging(const std::string& id) const { return _merging.count(id) != 0; }
 
     // Deletes the tree at `path` (a folder the catalog moved out of sight).

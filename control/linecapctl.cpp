@@ -1081,7 +1081,7 @@ int main(int argc, char** argv)
             print_error("linecapctl", said);
             return usage;
         }
-        print_error("linecapctl", e.what());
+        print_error("linecapctl", linecap::parse_error_text(e));
         fmt::print(stderr, "Run '{}' for the options.\n", where);
         return usage;
     }
@@ -1135,6 +1135,15 @@ int main(int argc, char** argv)
                                                         command, command, id));
             merge_request = {{"cmd", query->parsed() ? "query" : "merge"}, {"id", id}, {"output", merge_out},
                              {"force", force}};
+            // A file or folder first, as `linecap query` takes them: the
+            // daemon queries the session's own files.
+            if (struct stat st{}; query->parsed() && !query_words.empty() &&
+                                  query_words.front().find('/') != std::string::npos &&
+                                  lstat(query_words.front().c_str(), &st) == 0)
+                throw std::invalid_argument(fmt::format("query: {} is a file or folder: linecapctl query {} reads the "
+                                                        "session's own files; leave it out (linecap query -o OUT "
+                                                        "FILE|DIR... EXPRESSION reads files you name)",
+                                                        query_words.front(), id));
             if (query->parsed() && !query_words.empty())   // checked by the daemon, which compiles it
                 merge_request["filter"] = fmt::format("{}", fmt::join(query_words, " "));
             // The window, format and tunnel terms, checked here as `linecap

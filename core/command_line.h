@@ -64,6 +64,20 @@ inline void parse_command_line(CLI::App& app, int argc, char** argv)
     app.parse(words);
 }
 
+// What a parse error says, in the words every entry point uses: an option
+// given twice is "--since given 2 times: give it once" (as HTTP says of a
+// URL parameter), where CLI11 says "--since: At Most 1 required but
+// received 2".
+inline std::string parse_error_text(const CLI::ParseError& e)
+{
+    const std::string what = e.what();
+    constexpr std::string_view at_most = ": At Most 1 required but received ";
+    const size_t at = what.find(at_most);
+    if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) == nullptr || at == std::string::npos)
+        return what;
+    return what.substr(0, at) + " given " + what.substr(at + at_most.size()) + " times: give it once";
+}
+
 // Parses argv into `app`. Nullopt when the command goes on; else the exit
 // status (0 after --help, printed; 2 after an error, said on stderr).
 inline std::optional<int> parse_subcommand(CLI::App& app, int argc, char** argv, std::string_view name)
@@ -74,7 +88,7 @@ inline std::optional<int> parse_subcommand(CLI::App& app, int argc, char** argv,
         std::cout << app.help();
         return 0;
     } catch (const CLI::ParseError& e) {
-        std::cerr << name << ": " << e.what() << "\nRun '" << name << " --help' for the options.\n";
+        std::cerr << name << ": " << parse_error_text(e) << "\nRun '" << name << " --help' for the options.\n";
         return 2;
     }
     return std::nullopt;

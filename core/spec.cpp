@@ -257,8 +257,14 @@ std::string parse_ip_range(std::string_view text, ip_range& r)
             return fmt::format("{} is a reversed range: the first address must be the lower", text);
         return {};
     }
-    if (!parse_address(text, r.family, r.lo))
-        return fmt::format("{} is not an IPv4 or IPv6 address, prefix or range", text);
+    if (!parse_address(text, r.family, r.lo)) {
+        // Quoted when a space or nothing would not show.
+        const bool unseen = text.empty() || std::any_of(text.begin(), text.end(), [](char c) {
+            return std::isspace(static_cast<unsigned char>(c)) != 0;
+        });
+        return fmt::format("{} is not an IPv4 or IPv6 address, prefix or range",
+                           unseen ? fmt::format("\"{}\"", text) : std::string(text));
+    }
     r.hi = r.lo;
     return {};
 }

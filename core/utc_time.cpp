@@ -3,6 +3,7 @@
 #include "core/human_units.h"
 
 #include <charconv>
+#include <cstring>
 #include <chrono>
 #include <ctime>
 #include <tuple>
@@ -66,7 +67,12 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
         }
         return now_ns - static_cast<uint64_t>(*seconds * 1e9);
     }
-    const std::string copy(text);   // strptime wants a C string
+    std::string copy(text);   // strptime wants a C string
+    // RFC 3339 (5.6, its note) allows a lower-case "t" and "z".
+    if (copy.size() > 10 && copy[10] == 't')
+        copy[10] = 'T';
+    else if (copy.size() > 8 && copy[8] == 't')
+        copy[8] = 'T';
     for (const char* layout : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y%m%dT%H%M%S"}) {
         std::tm tm{};
         const char* rest = strptime(copy.c_str(), layout, &tm);
@@ -78,18 +84,42 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
             while (*rest >= '0' && *rest <= '9')
                 rest++;
             const auto count = static_cast<size_t>(rest - digits);
-            if (count == 0 || count > 9)
+            if (count == 0)
                 return std::nullopt;
+            if (count > 9) {
+                error = fmt::format("{} digits after the seconds, where linecap keeps nanoseconds: give at most nine "
+                                    "(18:53:45.123456789)",
+                                    count);
+                return std::nullopt;
+            }
             std::from_chars(digits, rest, fraction_ns);
             for (size_t i = count; i < 9; i++)
                 fraction_ns *= 10;
         }
-        if (*rest == 'Z')
+        // RFC 3339's offset from UTC: Z, or +HH:MM / -HH:MM (the local
+        // time's, taken off to give UTC).
+        int64_t offset_s = 0;
+        if (*rest == 'Z' || *rest == 'z') {
             rest++;
+        } else if ((*rest == '+' || *rest == '-') && std::strlen(rest) == 6 && rest[3] == ':') {
+            const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+            if (!digit(rest[1]) || !digit(rest[2]) || !digit(rest[4]) || !digit(rest[5]))
+                return std::nullopt;
+            const int hours = (rest[1] - '0') * 10 + (rest[2] - '0'), minutes = (rest[4] - '0') * 10 + (rest[5] - '0');
+            if (hours > 23 || minutes > 59) {
+                error = fmt::format("the offset from UTC {} is no offset: give +HH:MM with HH at most 23 and MM at "
+                                    "most 59, or Z for UTC",
+                                    rest);
+                return std::nullopt;
+            }
+            offset_s = (*rest == '-' ? -1 : 1) * (hours * 3600 + minutes * 60);
+            rest += 6;
+        }
         if (*rest != '\0')
             return std::nullopt;
         const std::tm given = tm;
-        const std::time_t seconds = timegm(&tm);   // normalizes tm: 2023-11-31 becomes 2023-12-01
+        const std::time_t local = timegm(&tm);   // normalizes tm: 2023-11-31 becomes 2023-12-01
+        const std::time_t seconds = local - offset_s;
         if (std::tie(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) !=
             std::tie(given.tm_year, given.tm_mon, given.tm_mday, given.tm_hour, given.tm_min, given.tm_sec)) {
             // (A leap second too: 23:59:60 is in no capture's clock, which counts POSIX seconds.)

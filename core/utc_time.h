@@ -26,7 +26,9 @@ std::string utc_time_of_day(uint64_t unix_ns);
 uint64_t utc_now_ns();
 
 // A time a person typed, as nanoseconds since the epoch (UTC): ISO 8601
-// ("2026-11-29T18:53:45Z", with a fraction of a second or without the Z),
+// ("2026-11-29T18:53:45Z", with a fraction of a second of up to nine
+// digits, without the Z, or with RFC 3339's offset from UTC instead,
+// "2026-11-29T19:53:45+01:00"; "t" and "z" in lower case too),
 // the same with a space ("2026-11-29 18:53:45", as linecapctl ls prints it),
 // the basic form of file names ("20261129T185345Z"), or a time before `now_ns`
 // ("-5m", "-90s", "-2h", "-1d", or "5m ago"). Nothing, with `error` saying what is

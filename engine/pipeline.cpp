@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <rte_bus.h>
 #include <rte_cycles.h>
+#include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
-#include <rte_bus.h>
-#include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -322,7 +322,8 @@ std::string plan_file_port(pipeline& p)
         bool virtual_device = false, other_device = false;
         uint16_t id = 0, first = RTE_MAX_ETHPORTS;
         RTE_ETH_FOREACH_DEV(id) {
-            first = std::min(first, id);
+            if (first == RTE_MAX_ETHPORTS)
+                first = id;
             rte_eth_dev_info info{};
             const bool vdev = rte_eth_dev_info_get(id, &info) == 0 && info.device != nullptr &&
                               std::string_view(rte_bus_name(rte_dev_bus(info.device))) == "vdev";

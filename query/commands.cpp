@@ -205,9 +205,9 @@ int query_main(int argc, char** argv)
     query_request request;
     std::string format, since, until;
     std::vector<std::string> words;
-    app.add_option("-o,--out", request.merge.output, "The file to write; - for standard output")
-        ->required()
-        ->type_name("FILE");
+    // Not ->required(): CLI11 would say "--out is required", not what to type.
+    CLI::Option* out_option =
+        app.add_option("-o,--out", request.merge.output, "The file to write; - for standard output")->type_name("FILE");
     app.add_flag("--force", request.merge.force, "Replace the -o file if it exists");
     // Checked by the parse every entry point shares (core/query_fields.h),
     // not by CLI11, whose words would be this entry point's alone.
@@ -234,6 +234,11 @@ int query_main(int argc, char** argv)
         ->type_name("FILE|DIR... [EXPRESSION]");
     if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap query"))
         return *status;
+    if (out_option->count() == 0) {   // the words linecapctl query gives
+        std::cerr << "linecap query: -o FILE is required: where to write the capture, e.g. linecap query -o "
+                     "capture.pcap DIR EXPRESSION (or -o - | tshark -r -)\n";
+        return 2;
+    }
     // -o "" (a variable never set) would be merge's default, merged.pcap
     // beside the first input: a file nobody named.
     if (request.merge.output.empty()) {

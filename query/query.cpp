@@ -419,6 +419,16 @@ std::string run_query(const query_request& request, query_result& result)
         };
     const std::string error = merge_captures(merge, result.merge);
     result.bytes_read = read_bytes->load();
+    // A file still being written (or left by a crash) is indexed by its
+    // writer, or by the daemon's recovery: linecap index refuses it, so it
+    // gets no advice to run it.
+    const auto part = std::stable_partition(unindexed.begin(), unindexed.end(),
+                                            [](const std::string& p) { return !p.ends_with(".part"); });
+    for (auto it = part; it != unindexed.end(); ++it)
+        result.merge.notes.push_back(fmt::format("{}: no index ({}): read whole (a file being written is indexed by "
+                                                 "its writer, if its session indexes)",
+                                                 *it, index_name_of(*it)));
+    unindexed.erase(part, unindexed.end());
     if (unindexed.size() == 1)
         result.merge.notes.push_back(fmt::format("{}: no index ({}): read whole (linecap index {} makes one)",
                                                  unindexed[0], index_name_of(unindexed[0]), unindexed[0]));

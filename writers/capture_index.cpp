@@ -798,10 +798,18 @@ std::string index_file_writer::open(const std::string& path, uint32_t linktype, 
     for (roaring_ptr& u : _union)
         u.reset(roaring_bitmap_create());
     _unions_dropped = 0;
-    // O_NONBLOCK: a FIFO at the index's name would hold the open until
-    // something read it (a regular file ignores the flag).
-    _fd = ::openat(dir_fd, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+    // Something other than a file at the index's name (a FIFO, a device)
+    // is not opened to be emptied; O_NONBLOCK: one put there meanwhile
+    // would hold the open until something read it (a regular file ignores
+    // the flag).
     struct stat st{};
+    const bool other = fstatat(dir_fd, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) &&
+                       !S_ISLNK(st.st_mode);   // a link: O_NOFOLLOW says so
+    _fd = other ? -1
+                : ::openat(dir_fd, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                           0640);
+    if (other)
+        errno = ENXIO;
     if (_fd >= 0 && (fstat(_fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         ::close(_fd);
         _fd = -1;

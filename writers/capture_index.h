@@ -386,7 +386,7 @@ public:
     // false: the file is being discarded), then closes.
     std::string close(bool finished = true);
     uint64_t bytes() const { return _bytes; }
-    bool created() const { return _fd >= 0; }   // open() made the file (until close)
+    bool created() const { return _fd >= 0; }   // open() made the file, or emptied the one there (until close)
 
 private:
     int _fd = -1;

@@ -270,6 +270,7 @@ struct capture_reader::pcap_source {
     // record is interface 0).
     const uint8_t* blocks = nullptr;
     size_t blocks_bytes = 0;
+    uint64_t record_position = 0;   // in the stream, where the record being read starts
     bool swapped = false;        // the file's byte order is not ours
     int dlt = -1;                // pcap_datalink()
     uint64_t prefetched = 0;     // the mapping's cache lines asked for up to here (direct reading)
@@ -302,18 +303,27 @@ struct capture_reader::pcap_source {
         stdio_buffers_in_use.fetch_sub(stdio_buffer_bytes, std::memory_order_relaxed);
     }
     // The interface of the packet libpcap read from the blocks starting at
-    // file offset `at` (record_offset): the first packet block there on
-    // (statistics, name resolution and other blocks skipped, as libpcap
-    // skips them). 0 when the blocks lie past the mapping (a file that grew
-    // since it was opened) or do not hold together.
-    uint32_t packet_interface(uint64_t at) const
+    // stream position `position` (record_position): the first packet block
+    // from there on, as libpcap met it (statistics, name resolution and
+    // other blocks skipped, as libpcap skips them), each block found in the
+    // file through the ranges: the walk follows the stream libpcap read,
+    // never into bytes no range holds. The id is the
+    // block's own, numbered in its section, as Wireshark's reader gives it
+    // for a second section that describes the same interfaces as the first.
+    // 0 for blocks that do not hold together.
+    uint32_t packet_interface(uint64_t position) const
     {
         const auto word = [&](uint64_t o) {
             uint32_t v;
             std::memcpy(&v, blocks + o, sizeof v);
             return swapped ? __builtin_bswap32(v) : v;
         };
-        while (at + 12 <= blocks_bytes) {
+        size_t range_index = range;
+        uint64_t start = range_start;
+        for (;;) {
+            const uint64_t at = ranges->in_file(position, range_index, start).first;
+            if (at + 12 > blocks_bytes)
+                return 0;
             const uint32_t type = word(at), total = word(at + 4);
             if (type == pcapng_enhanced_packet)
                 return word(at + 8);
@@ -324,9 +334,8 @@ struct capture_reader::pcap_source {
             }
             if (type == pcapng_simple_packet || total < 12 || total % 4 != 0)
                 return 0;   // a simple packet block belongs to the first interface
-            at += total;
+            position += total;
         }
-        return 0;
     }
     // Where the next record starts, or -1 (a pipe).
     int64_t offset() const
@@ -394,11 +403,11 @@ struct capture_reader::wiretap_source {
     }
     // A pcapng file whose first interface block comes after other blocks
     // (decryption secrets, as `editcap --inject-secrets` writes them, name
-    // resolution, custom blocks): its link type, snap length and interfaces
-    // are known once wiretap has read that far. open_with_wiretap reads
-    // up to its first record after them (wiretap hands out custom blocks as
-    // records of their own, which next() skips anyway); the next read hands
-    // that record out.
+    // resolution, custom blocks), or has interface blocks after such blocks:
+    // its link type, snap length and interfaces are known once wiretap has
+    // read that far. open_with_wiretap reads up to its first packet (wiretap
+    // hands out custom blocks as records of their own, which next() skips
+    // anyway); the next read hands that packet out.
     struct read_ahead {
         bool got = false;
         std::string error;
@@ -412,7 +421,7 @@ struct capture_reader::wiretap_source {
         do {
             a.at = wtap_read_so_far(wth);
             a.got = read(a.error);   // a fresh read: `ahead` is empty until the loop ends
-        } while (a.got && rec.rec_type != REC_TYPE_PACKET && wtap_file_encap(wth) == WTAP_ENCAP_UNKNOWN);
+        } while (a.got && rec.rec_type != REC_TYPE_PACKET);
         ahead = std::move(a);
     }
     // Where the next record starts (as wiretap counts: see stop()).
@@ -660,10 +669,14 @@ std::string capture_reader::open_with_wiretap(int fd, const std::string& failure
     auto source = std::make_unique<wiretap_source>();
     source->wth = wth;
     const bool pcapng = wtap_file_type_subtype(wth) == wtap_pcapng_file_type_subtype();
-    int encap = wtap_file_encap(wth);
-    if (encap == WTAP_ENCAP_UNKNOWN && pcapng) {   // no interface block yet
+    // Every interface described before the first packet is known once
+    // that packet is read (wiretap reads at open only the interface blocks
+    // right after the section header): read ahead to it, so that
+    // interface_count() says them all from the start.
+    if (pcapng)
         source->read_past_leading_blocks();
-        encap = wtap_file_encap(wth);
+    int encap = wtap_file_encap(wth);
+    if (encap == WTAP_ENCAP_UNKNOWN && pcapng) {   // no interface block before the first packet
         wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(wth);
         const bool interfaces = idbs != nullptr && idbs->interface_data->len > 0;
         g_free(idbs);
@@ -796,6 +809,15 @@ std::string capture_reader::format_name() const
     return "capture";
 }
 
+uint64_t capture_reader::record_number() const
+{
+    if (_pcap && _pcap->ranges != nullptr && _pcap->record_number != 0)
+        return _pcap->record_number;
+    if (_whole_from_record)   // read whole from a record on (read_whole_from_here)
+        return *_whole_from_record + (_packets - _whole_from_packets);
+    return _packets;
+}
+
 read_status capture_reader::stop(const std::string& what, int64_t offset)
 {
     // Read by ranges, the records handed out are those of the ranges only:
@@ -896,6 +918,7 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
             src.record_number = src.range != range_before || src.record_number == 0 ? records_before + 1
                                                                                      : src.record_number + 1;
             src.record_offset = in_file;
+            src.record_position = static_cast<uint64_t>(position);
         }
     }
     pcap_pkthdr* h = nullptr;
@@ -948,7 +971,7 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     record.ts_ns = seconds * ns_per_second + fraction_ns;
     record.caplen = h->caplen;
     record.len = h->len;
-    record.interface = src.blocks != nullptr ? src.packet_interface(src.record_offset) : 0;
+    record.interface = src.blocks != nullptr ? src.packet_interface(src.record_position) : 0;
     record.dlt = pcap_datalink(src.pcap);
     record.data = data;
     return finish(record);

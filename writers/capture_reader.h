@@ -123,6 +123,10 @@ public:
     std::string interface_name(uint32_t index) const;
     std::string interface_description(uint32_t index) const;
     uint64_t packets() const { return _packets; }   // handed out so far
+    // The file's number (from 1) of the packet last handed out: its place
+    // in the file, whichever ranges were read (packets() counts only those
+    // read).
+    uint64_t record_number() const;
     uint64_t repaired() const { return _repaired; } // of those, captured length above original length
 
     // Which library reads the file: "libpcap" or "wiretap".

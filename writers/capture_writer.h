@@ -174,6 +174,9 @@ public:
 
     output_file& file() { return _file; }
     const output_file& file() const { return _file; }
+    // What a record is cut to: the snap length the file declares (its
+    // options' snaplen, at most pcap_max_snaplen; none: pcap_max_snaplen).
+    uint32_t snaplen() const { return _snaplen; }
     file_format format() const { return _format; }
 
     // Packets in the file, and packets that reached the kernel whole.

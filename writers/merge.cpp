@@ -165,7 +165,11 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
             }
             opened_file f{dir + "/" + name, fd, {}, true};
             if (fstat(fd, &f.st) != 0 || !S_ISREG(f.st.st_mode)) {
+                // Named as a capture, but not a file: said as a damaged one
+                // is (opened without waiting: O_NONBLOCK), never read.
                 close(fd);
+                found = true;
+                unopened.emplace_back(f.st, fmt::format("{}: not a file (a FIFO, a device or a socket)", f.path));
                 continue;
             }
             found = true;
@@ -432,8 +436,10 @@ std::string merge_captures(const merge_request& request, merge_result& result)
             continue;
         }
         if (request.check_input)
-            if (std::string refused = request.check_input(in->reader); !refused.empty())
+            if (std::string refused = request.check_input(in->reader); !refused.empty()) {
+                result.refused = true;
                 return abandon(refused);
+            }
         inputs.push_back(std::move(in));
     }
     result.unreadable.insert(result.unreadable.begin(), opened.unopened.begin(), opened.unopened.end());
@@ -535,7 +541,7 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
             pacer.consume(p.record.caplen + 16);
             if (p.record.dlt != merged_dlt) {
                 unreadable.push_back(fmt::format("{}: record {} is link type {}, not {} like the rest",
-                                                 p.in.reader.path(), p.in.reader.packets(),
+                                                 p.in.reader.path(), p.in.reader.record_number(),
                                                  linktype_text(p.record.dlt), linktype_text(merged_dlt)));
             } else if (p.record.ts_ns < out.since_ns || p.record.ts_ns > out.until_ns) {
                 continue;   // outside the time window asked for
@@ -554,7 +560,7 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     write_behind behind(out.fd, writer.file().durable_size());
     // Records cut to the output's snap length: counted, and the first one's
     // file named, so that no byte is left out unsaid.
-    const uint32_t output_snaplen = snaplen == 0 ? pcap_max_snaplen : std::min(snaplen, pcap_max_snaplen);
+    const uint32_t output_snaplen = writer.snaplen();
     uint64_t cut = 0;
     std::string first_cut;
     while (!heap.empty() && writer.file().error() == 0) {
@@ -562,17 +568,18 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
         heap.pop();
         const pending_input& p = pending[i];
         if (p.record.caplen > output_snaplen && cut++ == 0)
-            first_cut = fmt::format("{} (record {})", p.in.reader.path(), p.in.reader.packets());
+            first_cut = fmt::format("{}: record {}", p.in.reader.path(), p.in.reader.record_number());
         writer.write_record(p.record.ts_ns, p.record.len, p.data.data(), p.record.caplen, p.output_interface());
         behind.wrote(writer.file().durable_size());
         result.packets++;
         advance(i);
     }
     if (cut != 0)
-        result.notes.push_back(fmt::format("{} (the first: {}) longer than its file's snap length and every "
-                                           "input's: cut to {} bytes (tcpdump -r refuses such a pcapng record; "
-                                           "Wireshark reads it whole)",
-                                           count_of(cut, "record", "records"), first_cut, output_snaplen));
+        result.notes.push_back(fmt::format("{}{}: longer than every input's snap length: cut to {} bytes (tcpdump "
+                                           "-r refuses such a pcapng record; Wireshark reads it whole)",
+                                           first_cut,
+                                           cut == 1 ? "" : fmt::format(" and {} more", cut - 1),
+                                           output_snaplen));
     const int rc = writer.close(0);   // closes out.fd
     if (rc != 0)
         return fmt::format("{}: writing failed: {}", output, strerror(-rc));

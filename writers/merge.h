@@ -74,6 +74,10 @@ struct merge_result {
     // merge_readers' error names them (the first three, and how many more),
     // after merging the rest.
     std::vector<std::string> unreadable;
+    // merge_request::check_input refused an input: the request's fault (a
+    // query's expression that the files' link type cannot take), nothing
+    // written.
+    bool refused = false;
 };
 
 // Returns an empty string, or what is wrong (naming the file). A finished

@@ -93,7 +93,7 @@ TEST_CASE("background_jobs: a merge is handed back once, with its result; delete
         request.merge.read_rate = 1;                   // 1 byte a second: paced per MiB, so no wait here
         request.expression = "len >= 60";
         int policy = -1;
-        jobs.merge(3, "15", request, true, [&](const std::string&) { policy = sched_getscheduler(0); });
+        jobs.merge(3, "15", request, true, [&](const std::string&, bool) { policy = sched_getscheduler(0); });
         std::vector<finished_merge> queried;
         jobs.reap(true, [&](const finished_merge& m) { queried.push_back(m); });
         REQUIRE(queried.size() == 1);

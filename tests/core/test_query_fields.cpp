@@ -82,6 +82,8 @@ TEST_CASE("query fields: values parse, bad ones are refused in one set of words"
           "\"since\" 2023-11-14T22:14:00Z is after \"until\" 2023-11-14T22:13:00Z: no packet can be in between");
     CHECK(error_of({.inner_host = "300.1.1.1"}, field_spelling::option) ==
           "--inner-host: 300.1.1.1 is not an IPv4 or IPv6 address, prefix or range");
+    CHECK(error_of({.inner_host = "10.0.0.1 "}, field_spelling::option) ==   // a space that would not show
+          "--inner-host: \"10.0.0.1 \" is not an IPv4 or IPv6 address, prefix or range");
     CHECK(error_of({.vni = "x"}, field_spelling::request) ==
           "\"vni\": \"x\" is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE VNI, a GRE key, "
           "an ERSPAN session id)");

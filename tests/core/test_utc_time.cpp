@@ -47,7 +47,21 @@ TEST_CASE("parse_utc_time: the forms people type (ISO 8601, as ls prints it, as 
     CHECK(parse_utc_time("-5", now, error) == now - 5 * ns);
     CHECK(parse_utc_time("-1.5h", now, error) == now - 5400 * ns);
     CHECK(parse_utc_time("-250ms", now, error) == now - ns / 4);
-    for (const char* bad : {"", "yesterday", "2023-11-14", "2023-11-14T22:13:20+01:00", "2023-11-14T22:13:20.1234567891Z",
+    // RFC 3339: an offset from UTC, taken off; "t" and "z" in lower case.
+    CHECK(parse_utc_time("2023-11-14T23:13:20+01:00", now, error) == 1700000000 * ns);
+    CHECK(parse_utc_time("2023-11-14T17:43:20.5-04:30", now, error) == 1700000000 * ns + 500000000);
+    CHECK(parse_utc_time("2023-11-14T22:13:20+00:00", now, error) == 1700000000 * ns);
+    CHECK(parse_utc_time("2023-11-14t22:13:20z", now, error) == 1700000000 * ns);
+    CHECK(parse_utc_time("1970-01-01T01:00:00+01:00", now, error) == 0);
+    error.clear();
+    CHECK_FALSE(parse_utc_time("1970-01-01T00:59:59+01:00", now, error).has_value());
+    CHECK(error == "before 1970-01-01T00:00:00Z, where capture times start");
+    CHECK_FALSE(parse_utc_time("2023-11-14T22:13:20+24:00", now, error).has_value());
+    CHECK(error == "the offset from UTC +24:00 is no offset: give +HH:MM with HH at most 23 and MM at most 59, or Z "
+                   "for UTC");
+    CHECK_FALSE(parse_utc_time("2023-11-14T22:13:20.1234567891Z", now, error).has_value());
+    CHECK(error == "10 digits after the seconds, where linecap keeps nanoseconds: give at most nine (18:53:45.123456789)");
+    for (const char* bad : {"", "yesterday", "2023-11-14", "2023-11-14T22:13:20+0100", "2023-11-14T22:13:20+01:0x",
                             "-5w", "5m", "--5m", "2023-11-14T22:13:20Zjunk", " ago", "5m  ago", "-5m ago", "ago"}) {
         INFO(bad);
         error.clear();

@@ -135,6 +135,10 @@ expect 2 "linecap query: bpf: \"host foo bar\": " "$LINECAP" query -o "$WORK/x.p
 expect 2 "linecap query: --since 2023-11-14T22:14:00Z is after --until 2023-11-14T22:13:00Z: no packet can be in between" \
     "$LINECAP" query --since 2023-11-14T22:14:00Z --until 2023-11-14T22:13:00Z -o "$WORK/x.pcap" "$ring"
 expect 2 "linecap query: --since yesterday: not a UTC time" "$LINECAP" query --since yesterday -o "$WORK/x.pcap" "$ring"
+expect 2 "linecap query: --since given 2 times: give it once" \
+    "$LINECAP" query --since -5m --since -4m -o "$WORK/x.pcap" "$ring" host 10.0.0.1
+expect 2 "linecap query: -o FILE is required: where to write the capture, e.g. linecap query -o capture.pcap DIR EXPRESSION" \
+    "$LINECAP" query "$ring" host 10.0.0.1
 expect 2 "linecap query: nowhere: no such file or folder; give the capture files or folders first" \
     "$LINECAP" query -o "$WORK/x.pcap" nowhere host 10.0.0.1
 printf 'not a capture file at all' >"$WORK/text.pcap"
@@ -355,6 +359,15 @@ mkfifo "$WORK/fifo-dir/q-w0-000009-20231114T221420Z.pcap"
 rc=0; timeout 20 "$LINECAP" index "$WORK/fifo-dir" 2>"$WORK/idx.err" || rc=$?
 [ "$rc" = 1 ] && grep -q "q-w0-000009-20231114T221420Z.pcap: not a file (a FIFO, a device or a socket)" "$WORK/idx.err" ||
     fail "linecap index of a FIFO: exit $rc, $(cat "$WORK/idx.err")"
+# Queried, or merged, beside a capture: named, never waited on, the
+# capture's packets written, the output incomplete (exit 1).
+cp "$ring/q-w0-000001-20231114T221320Z.pcap" "$WORK/fifo-dir/"
+for cmd in query merge; do
+    rc=0; timeout 20 "$LINECAP" "$cmd" -o "$WORK/fifo-$cmd.pcap" "$WORK/fifo-dir" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 1 ] && grep -qF "$WORK/fifo-dir/q-w0-000009-20231114T221420Z.pcap: not a file (a FIFO, a device or a socket)" "$WORK/err" &&
+        [ "$("$COUNT" "$WORK/fifo-$cmd.pcap")" = 4000 ] ||
+        fail "linecap $cmd of a folder with a FIFO: exit $rc (124: it waited), $(cat "$WORK/err")"
+done
 
 # A folder's file that cannot be read (a symbolic link, never followed in a
 # folder; text at a capture file's name) does not hide the others: they
@@ -439,14 +452,18 @@ expect 1 "$ps_error" "$LINECAP" merge -o "$WORK/ps-m.pcap" "$WORK/ps.pcapng"
 [ "$(tcpdump --time-stamp-precision=nano -tt -r "$WORK/ps10-q.pcap" 2>/dev/null | cut -d' ' -f1)" = 1000000.654206000 ] ||
     fail "an interface of 10^-10 s: $(tcpdump --time-stamp-precision=nano -tt -r "$WORK/ps10-q.pcap" 2>&1)"
 # A pcapng file of two named interfaces (what a session on two ports
-# writes), in either byte order, with statistics between packets and a
-# packet in the obsolete packet block: a query through the index (libpcap
-# reads its chunks, and names no interface) puts each packet on its own
-# interface, named as the file names it, as a whole read does.
+# writes), in either byte order, the second described after a name
+# resolution block, statistics after every run of 20 packets of one host
+# (the blocks after a run ruled out hold them), and packets in
+# the obsolete packet block too: a query through the index (libpcap reads
+# its chunks, and names no interface) puts each packet on its own
+# interface, named as the file names it, as tshark reads the file. A file
+# of two sections that describe the same interfaces: through the index as
+# read whole.
 python3 - "$WORK" <<'PY'
 import struct, sys
 work = sys.argv[1]
-for order, name in (('<', 'two-ports.pcapng'), ('>', 'two-ports-be.pcapng')):
+for order, name in (('<', 'two-ports'), ('>', 'two-ports-be')):
     def block(t, body):
         body += b'\0' * ((4 - len(body) % 4) % 4)
         return struct.pack(order + 'II', t, 12 + len(body)) + body + struct.pack(order + 'I', 12 + len(body))
@@ -456,27 +473,43 @@ for order, name in (('<', 'two-ports.pcapng'), ('>', 'two-ports-be.pcapng')):
         return block(1, struct.pack(order + 'HHI', 1, 0, 65535) + option(2, if_name) + option(0, b''))
     def packet(iface, ts, host):
         ip = bytes([0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, host, 10, 0, 0, 99])
-        eth = bytes(12) + b'\x08\x00' + ip
+        eth = bytes(12) + b'\x08\x00' + ip + bytes(40)
         if ts % 7 == 3:   # the obsolete packet block: a 16-bit interface id, then drops
             return block(2, struct.pack(order + 'HHIIII', iface, 0, 0, ts, len(eth), len(eth)) + eth)
         return block(6, struct.pack(order + 'IIIII', iface, 0, ts, len(eth), len(eth)) + eth)
+    def packets(first, count):
+        # Interfaces in runs of 40: the packet after a run of one host (ruled
+        # out) is on another interface than the next packet of that host.
+        return b''.join(packet((ts // 40) % 2, ts * 1000, 1 + (ts // 20) % 3) +
+                        (block(5, struct.pack(order + 'III', ts % 2, 0, ts * 1000)) if ts % 20 == 19 else b'')
+                        for ts in range(first, first + count))
     shb = block(0x0A0D0D0A, struct.pack(order + 'IHHq', 0x1A2B3C4D, 1, 0, -1))
-    body = b''.join(packet(ts % 2, ts * 1000, 1 + ts % 3) +
-                    (block(5, struct.pack(order + 'III', ts % 2, 0, ts * 1000)) if ts % 5 == 0 else b'')
-                    for ts in range(1, 301))
-    open(work + '/' + name, 'wb').write(shb + idb(b'eth7') + idb(b'eth8') + body)
+    nrb = block(4, b'\0\0\0\0')
+    head = shb + idb(b'eth7') + nrb + idb(b'eth8')
+    open(work + '/' + name + '.pcapng', 'wb').write(head + packets(1, 600))
+    if order == '<':
+        open(work + '/two-sections.pcapng', 'wb').write(head + packets(1, 300) + head + packets(301, 300))
 PY
 interfaces() { tshark -r "$1" -T fields -e frame.interface_name -e frame.time_epoch -e ip.src 2>/dev/null; }
-for f in two-ports two-ports-be; do
+for f in two-ports two-ports-be two-sections; do
     "$LINECAP" index --chunk-bytes 4096 "$WORK/$f.pcapng" >/dev/null 2>"$WORK/err" || fail "$f: linecap index: $(cat "$WORK/err")"
-    "$LINECAP" query --format pcapng -o "$WORK/$f-q.pcapng" "$WORK/$f.pcapng" not host 10.0.0.2 2>"$WORK/err" ||
+    "$LINECAP" query --format pcapng -o "$WORK/$f-q.pcapng" "$WORK/$f.pcapng" host 10.0.0.2 2>"$WORK/err" ||
         fail "$f, queried: $(cat "$WORK/err")"
-    grep -qE "of [0-9]+ indexed chunks" "$WORK/err" && ! grep -q "read whole" "$WORK/err" ||
-        fail "$f: the query did not read through its index: $(cat "$WORK/err")"
-    tshark -r "$WORK/$f.pcapng" -w "$WORK/$f-ref.pcapng" -Y "not ip.addr == 10.0.0.2" 2>/dev/null
-    [ "$(interfaces "$WORK/$f-ref.pcapng" | grep -c eth8)" = 100 ] || fail "$f: the reference is not one: $(interfaces "$WORK/$f-ref.pcapng" | head -3)"
+    # Through the index, some blocks ruled out (the runs of other hosts).
+    grep -qE "of [1-9][0-9]* indexed chunks" "$WORK/err" && ! grep -qE "\(100\.00%\)|read whole" "$WORK/err" ||
+        fail "$f: the query did not read through its index, ruling blocks out: $(cat "$WORK/err")"
+    if [ "$f" = two-sections ]; then   # the reference: the file read whole
+        mv "$WORK/$f.pcapng.idx" "$WORK/$f.idx.saved"
+        "$LINECAP" query --format pcapng -o "$WORK/$f-ref.pcapng" "$WORK/$f.pcapng" host 10.0.0.2 2>/dev/null
+        mv "$WORK/$f.idx.saved" "$WORK/$f.pcapng.idx"
+    else
+        tshark -r "$WORK/$f.pcapng" -w "$WORK/$f-ref.pcapng" -Y "ip.addr == 10.0.0.2" 2>/dev/null
+        [ "$(interfaces "$WORK/$f-ref.pcapng" | grep -c eth8)" = 80 ] ||
+            fail "$f: the reference is not one: $(interfaces "$WORK/$f-ref.pcapng" | head -3)"
+    fi
+    [ "$(interfaces "$WORK/$f-ref.pcapng" | wc -l)" = 200 ] || fail "$f: $(interfaces "$WORK/$f-ref.pcapng" | wc -l) packets in the reference"
     diff <(interfaces "$WORK/$f-ref.pcapng") <(interfaces "$WORK/$f-q.pcapng") >"$WORK/diff" ||
-        fail "$f: a query through the index puts packets on other interfaces than the file: $(head -4 "$WORK/diff")"
+        fail "$f: a query through the index puts packets on other interfaces than a whole read: $(head -4 "$WORK/diff")"
 done
 # One answer for it from every reader: tcpdump's.
 tcpdump -r "$WORK/big.pcap" >/dev/null 2>"$WORK/err" || true
@@ -827,6 +860,21 @@ code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?since=yesterda
 [ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF 'query: "since" yesterday: not a UTC time' ||
     fail "GET .../query?since=yesterday: HTTP $code: $(cat "$WORK/body")"
 note "a bad expression, from each entry point: $want"
+# One the files' link type cannot take: the request's fault too (400, not
+# 409), in the words of linecap query, from each entry point.
+"$LINECAP" query -o "$WORK/x.pcap" "$ring" inbound 2>"$WORK/offline.err" && fail "linecap query took inbound"
+grep -qF 'its packets are EN10MB (Ethernet): bpf: "inbound": asks for the Linux socket' "$WORK/offline.err" ||
+    fail "linecap query inbound: $(cat "$WORK/offline.err")"
+ctl query "$id" -o "$WORK/x.pcap" inbound 2>"$WORK/ctl.err" && fail "linecapctl query took inbound"
+grep -qE '^linecapctl: query: .*: its packets are EN10MB \(Ethernet\): bpf: "inbound": asks for' "$WORK/ctl.err" ||
+    fail "linecapctl query inbound: $(cat "$WORK/ctl.err")"
+code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?filter=inbound")
+[ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qE '^query: .*: its packets are EN10MB \(Ethernet\): bpf: "inbound": asks for' ||
+    fail "GET .../query?filter=inbound: HTTP $code: $(cat "$WORK/body"), want 400"
+# A folder first, out of linecap query's habit: said, not compiled as the expression.
+rc=0; ctl query "$id" -o "$WORK/x.pcap" "$ring" host 10.0.0.1 2>"$WORK/ctl.err" || rc=$?
+[ "$rc" = 2 ] && grep -qF "linecapctl: query: $ring is a file or folder: linecapctl query $id reads the session's own files; leave it out" "$WORK/ctl.err" ||
+    fail "linecapctl query with a folder: exit $rc: $(cat "$WORK/ctl.err")"
 # The tunnel terms: a ring of plain traffic holds no tunnel (every chunk
 # pruned), and a bad address is refused in linecap query's words.
 ctl query "$id" --inner-host 198.51.100.77 --vni 7 -o "$WORK/tq-ctl.pcap" >"$WORK/ctl.out" 2>&1 ||

@@ -100,6 +100,20 @@ TEST_CASE("query: no index note for a file gone since opened")
         CHECK(notes.find(first.string() + ": no index") != std::string::npos);
         CHECK(notes.find(second.string()) == std::string::npos);
     }
+    SECTION("a .part file: no advice to run linecap index, which refuses it")
+    {
+        const fs::path part = dir / "r-w0-000003-20231114T221340Z.pcap.part";
+        write_pcap(part, 1700000020, 3);
+        REQUIRE(run_query(request, result) == "");
+        CHECK(result.merge.packets == 15);
+        const std::string notes = joined(result.merge.notes);
+        CAPTURE(notes);
+        CHECK(notes.find(part.string() + ": no index (" + (dir / "r-w0-000003-20231114T221340Z.pcap.idx.part").string() +
+                         "): read whole (a file being written is indexed by its writer, if its session indexes)") !=
+              std::string::npos);
+        CHECK(notes.find("linecap index " + part.string()) == std::string::npos);
+        CHECK(notes.find("2 files have no index") != std::string::npos);
+    }
     fs::remove_all(dir);
     fs::remove(request.merge.output);
 }
