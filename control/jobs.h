@@ -47,9 +47,8 @@ public:
     // once done. `on_done`, if given, is called on the job's thread with
     // its error (empty: done), and whether that error is the request's
     // fault (a query's expression refused), before the descriptors are
-    // closed: a reader
-    // of a pipe knows the outcome by the time it reads the end of the
-    // stream. Such a job is `streamed`.
+    // closed: a reader of a pipe knows the outcome by the time it reads
+    // the end of the stream. Such a job is `streamed`.
     void merge(client_id client, const std::string& id, query_request request, bool query,
                std::function<void(const std::string& error, bool refused)> on_done = {});
     bool merging(const std::string& id) const { return _merging.count(id) != 0; }

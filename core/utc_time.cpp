@@ -3,8 +3,8 @@
 #include "core/human_units.h"
 
 #include <charconv>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <tuple>
 
@@ -47,9 +47,9 @@ uint64_t utc_now_ns()
 
 std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, std::string& error)
 {
-    error = "not a UTC time: give 2026-11-29T18:53:45Z (ISO 8601), \"2026-11-29 18:53:45\" (as linecapctl ls "
-            "prints it), 20261129T185345Z (as file names have it) or -5m or \"5m ago\" (5 minutes ago; ms, s, m, "
-            "h, d)";
+    error = "not a UTC time: give 2026-11-29T18:53:45Z (ISO 8601; or with its offset from UTC, "
+            "2026-11-29T19:53:45+01:00), \"2026-11-29 18:53:45\" (as linecapctl ls prints it), 20261129T185345Z "
+            "(as file names have it) or -5m or \"5m ago\" (5 minutes ago; ms, s, m, h, d)";
     // A duration ago, read as every duration is (core/human_units.h): "-5m",
     // or "5m ago" as Stenographer's queries say it.
     std::string_view ago;
@@ -99,6 +99,7 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
         // RFC 3339's offset from UTC: Z, or +HH:MM / -HH:MM (the local
         // time's, taken off to give UTC).
         int64_t offset_s = 0;
+        std::string offset_text = "Z";   // as typed, for a date that does not exist
         if (*rest == 'Z' || *rest == 'z') {
             rest++;
         } else if ((*rest == '+' || *rest == '-') && std::strlen(rest) == 6 && rest[3] == ':') {
@@ -113,6 +114,7 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
                 return std::nullopt;
             }
             offset_s = (*rest == '-' ? -1 : 1) * (hours * 3600 + minutes * 60);
+            offset_text.assign(rest, 6);
             rest += 6;
         }
         if (*rest != '\0')
@@ -123,9 +125,9 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
         if (std::tie(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) !=
             std::tie(given.tm_year, given.tm_mon, given.tm_mday, given.tm_hour, given.tm_min, given.tm_sec)) {
             // (A leap second too: 23:59:60 is in no capture's clock, which counts POSIX seconds.)
-            error = fmt::format("no such date and time (it would be {}): check the day of the month and the "
+            error = fmt::format("no such date and time (it would be {}{}): check the day of the month and the "
                                 "hours, minutes and seconds (at most 23:59:59)",
-                                fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm));
+                                fmt::format("{:%Y-%m-%dT%H:%M:%S}", tm), offset_text);
             return std::nullopt;
         }
         if (seconds < 0) {

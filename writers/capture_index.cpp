@@ -816,8 +816,8 @@ std::string index_file_writer::open(const std::string& path, uint32_t linktype, 
         errno = ENXIO;
     }
     if (_fd < 0 && errno == ENXIO)
-        return fmt::format("{}: cannot create the index: something other than a file is there (a FIFO, a device): "
-                           "remove it", path);
+        return fmt::format("{}: cannot create the index: something other than a file is there (a folder, a FIFO, "
+                           "a device): remove it", path);
     if (_fd < 0)
         return fmt::format("{}: cannot create the index: {}", path, error_text(errno));
     index_header h{};

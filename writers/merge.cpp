@@ -166,8 +166,11 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
             opened_file f{dir + "/" + name, fd, {}, true};
             if (fstat(fd, &f.st) != 0 || !S_ISREG(f.st.st_mode)) {
                 // Named as a capture, but not a file: said as a damaged one
-                // is (opened without waiting: O_NONBLOCK), never read.
+                // is (opened without waiting: O_NONBLOCK), never read. A
+                // folder so named holds no packets of this one: passed over.
                 close(fd);
+                if (S_ISDIR(f.st.st_mode))
+                    continue;
                 found = true;
                 unopened.emplace_back(f.st, fmt::format("{}: not a file (a FIFO, a device or a socket)", f.path));
                 continue;
@@ -575,7 +578,7 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
         advance(i);
     }
     if (cut != 0)
-        result.notes.push_back(fmt::format("{}{}: longer than every input's snap length: cut to {} bytes (tcpdump "
+        result.notes.push_back(fmt::format("{}{}: longer than the output's snap length (the inputs' largest): cut to {} bytes (tcpdump "
                                            "-r refuses such a pcapng record; Wireshark reads it whole)",
                                            first_cut,
                                            cut == 1 ? "" : fmt::format(" and {} more", cut - 1),

@@ -59,6 +59,14 @@ TEST_CASE("parse_utc_time: the forms people type (ISO 8601, as ls prints it, as 
     CHECK_FALSE(parse_utc_time("2023-11-14T22:13:20+24:00", now, error).has_value());
     CHECK(error == "the offset from UTC +24:00 is no offset: give +HH:MM with HH at most 23 and MM at most 59, or Z "
                    "for UTC");
+    CHECK(parse_utc_time("2023-11-14T20:13:20-02:00", now, error) == 1700000000 * ns);   // behind UTC: later in UTC
+    CHECK(parse_utc_time("2023-11-15T00:13:20+02:00", now, error) == 1700000000 * ns);   // the day before in UTC
+    CHECK(parse_utc_time("20231114t221320z", now, error) == 1700000000 * ns);
+    CHECK_FALSE(parse_utc_time("2023-11-31T00:30:00+01:00", now, error).has_value());
+    CHECK(error == "no such date and time (it would be 2023-12-01T00:30:00+01:00): check the day of the month and "
+                   "the hours, minutes and seconds (at most 23:59:59)");
+    CHECK_FALSE(parse_utc_time("2262-04-12T01:47:17+02:00", now, error).has_value());
+    CHECK_THAT(error, Catch::StartsWith("after 2262-04-11T23:47:16.854775807Z"));
     CHECK_FALSE(parse_utc_time("2023-11-14T22:13:20.1234567891Z", now, error).has_value());
     CHECK(error == "10 digits after the seconds, where linecap keeps nanoseconds: give at most nine (18:53:45.123456789)");
     for (const char* bad : {"", "yesterday", "2023-11-14", "2023-11-14T22:13:20+0100", "2023-11-14T22:13:20+01:0x",

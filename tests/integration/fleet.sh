@@ -267,7 +267,7 @@ fleet_words --as-query '"until": empty: give a UTC time (2026-11-29T18:53:45Z, o
 fleet_words '"format": empty: give pcap, pcap-ns or pcapng, or leave "format" out for pcapng (one interface per node and port)' \
     'format=' --format ''
 fleet_words --as-query '"format": "pcapx" is not a format (pcap, pcap-ns, pcapng)' 'format=pcapx' --format pcapx
-fleet_words --as-query '"since" yesterday: not a UTC time: give 2026-11-29T18:53:45Z (ISO 8601), "2026-11-29 18:53:45" (as linecapctl ls prints it), 20261129T185345Z (as file names have it) or -5m or "5m ago" (5 minutes ago; ms, s, m, h, d)' \
+fleet_words --as-query '"since" yesterday: not a UTC time: give 2026-11-29T18:53:45Z (ISO 8601; or with its offset from UTC, 2026-11-29T19:53:45+01:00), "2026-11-29 18:53:45" (as linecapctl ls prints it), 20261129T185345Z (as file names have it) or -5m or "5m ago" (5 minutes ago; ms, s, m, h, d)' \
     'since=yesterday' --since yesterday
 fleet_words --as-query '"since" -1m is after "until" -2m: no packet can be in between' 'since=-1m&until=-2m' --since -1m --until -2m
 # The console of c in Chromium: the fleet's nodes and sessions, web's merged download.

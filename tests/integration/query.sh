@@ -350,7 +350,7 @@ rc=0; timeout 20 "$LINECAP" query -o "$WORK/q.pcap" --format pcap --force "$ring
 "$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a FIFO at $f2.idx: $(cat "$WORK/cmp.out")"
 # linecap index does not wait on it either: it says what is there.
 rc=0; timeout 20 "$LINECAP" index "$f2" >/dev/null 2>"$WORK/i.err" || rc=$?
-[ "$rc" = 1 ] && grep -qF "$f2.idx: cannot create the index: something other than a file is there (a FIFO, a device): remove it" "$WORK/i.err" ||
+[ "$rc" = 1 ] && grep -qF "$f2.idx: cannot create the index: something other than a file is there (a folder, a FIFO, a device): remove it" "$WORK/i.err" ||
     fail "linecap index with a FIFO at $f2.idx: exit $rc (124: it waited for a reader), $(cat "$WORK/i.err")"
 rm "$f2.idx"
 mv "$WORK/saved2.idx" "$f2.idx"
@@ -362,10 +362,11 @@ rc=0; timeout 20 "$LINECAP" index "$WORK/fifo-dir" 2>"$WORK/idx.err" || rc=$?
 # Queried, or merged, beside a capture: named, never waited on, the
 # capture's packets written, the output incomplete (exit 1).
 cp "$ring/q-w0-000001-20231114T221320Z.pcap" "$WORK/fifo-dir/"
+mkdir "$WORK/fifo-dir/q-w0-000010-20231114T221421Z.pcap"   # a folder so named: passed over, not named
 for cmd in query merge; do
     rc=0; timeout 20 "$LINECAP" "$cmd" -o "$WORK/fifo-$cmd.pcap" "$WORK/fifo-dir" 2>"$WORK/err" || rc=$?
     [ "$rc" = 1 ] && grep -qF "$WORK/fifo-dir/q-w0-000009-20231114T221420Z.pcap: not a file (a FIFO, a device or a socket)" "$WORK/err" &&
-        [ "$("$COUNT" "$WORK/fifo-$cmd.pcap")" = 4000 ] ||
+        ! grep -q "q-w0-000010" "$WORK/err" && [ "$("$COUNT" "$WORK/fifo-$cmd.pcap")" = 4000 ] ||
         fail "linecap $cmd of a folder with a FIFO: exit $rc (124: it waited), $(cat "$WORK/err")"
 done
 

@@ -247,8 +247,8 @@ TEST_CASE("merge says how many records it cut to the output's snap length, and w
     REQUIRE(merge_captures(request, result) == "");
     CHECK(result.packets == 3);
     REQUIRE(result.notes.size() == 1);
-    CHECK(result.notes[0] == dir + "/over.pcapng: record 2 and 1 more: longer than every input's snap "
-                             "length: cut to 64 bytes (tcpdump -r refuses such a pcapng record; Wireshark reads it "
+    CHECK(result.notes[0] == dir + "/over.pcapng: record 2 and 1 more: longer than the output's snap "
+                             "length (the inputs' largest): cut to 64 bytes (tcpdump -r refuses such a pcapng record; Wireshark reads it "
                              "whole)");
     char errbuf[PCAP_ERRBUF_SIZE];
     pcap_t* p = pcap_open_offline(request.output.c_str(), errbuf);
