@@ -821,14 +821,12 @@ uint64_t capture_reader::record_number() const
 read_status capture_reader::stop(const std::string& what, int64_t offset)
 {
     // Read by ranges, the records handed out are those of the ranges only:
-    // the record is named by its place in the file, as a whole read names it.
-    uint64_t record = _packets + 1;
-    if (_whole_from_record)   // read whole from a record on (read_whole_from_here)
-        record = *_whole_from_record + (_packets - _whole_from_packets) + 1;
-    if (_pcap && _pcap->ranges != nullptr && _pcap->record_number != 0) {
-        record = _pcap->record_number;
+    // the record is named by its place in the file, as a whole read names it
+    // (by ranges, record_number() is already the one being read).
+    const bool by_ranges = _pcap && _pcap->ranges != nullptr && _pcap->record_number != 0;
+    const uint64_t record = by_ranges ? record_number() : record_number() + 1;
+    if (by_ranges)
         offset = static_cast<int64_t>(_pcap->record_offset);
-    }
     const std::string where =
         offset >= 0 ? fmt::format("record {} (byte {})", record, offset) : fmt::format("record {}", record);
     if (_partial) {
