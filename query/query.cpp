@@ -231,6 +231,15 @@ std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64
     return ranges;
 }
 
+// A file's modification time in words: UTC to the ns (RFC 3339).
+std::string file_time_text(const timespec& t)
+{
+    if (t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1000000000 ||
+        static_cast<uint64_t>(t.tv_sec) >= UINT64_MAX / 1000000000)
+        return fmt::format("{}.{:09} s from 1970", t.tv_sec, t.tv_nsec);
+    return utc_iso8601(static_cast<uint64_t>(t.tv_sec) * 1000000000 + static_cast<uint64_t>(t.tv_nsec));
+}
+
 } // namespace
 
 std::string parse_inner_host(const std::string& text, ip_range& out)
@@ -360,13 +369,28 @@ std::string run_query(const query_request& request, query_result& result)
         // A finished file written to after its index (edited in place, its
         // records rewritten: the head and every chunk's start may still
         // match) is no longer what the index describes. Its writer, linecap
-        // index and the restart's recovery all write the index after the
-        // file's last change. (A .part is still being written: its index
-        // covers the chunks written so far, and the rest is read whole.)
+        // index and the restart's recovery record the file's size and time
+        // in the index after its last change (capture_stamp); any other is
+        // a change, or a copy that did not keep the file's time, which costs
+        // a whole read, never a wrong answer. An index without the stamp (of
+        // version 6, or without its directory) can only be older than its
+        // file. (A .part is still being written: its index covers the
+        // chunks written so far, and the rest is read whole.)
+        if (!partial && index.stamp && index.stamp->bytes != file_bytes)
+            return whole(fmt::format("{}: {} bytes, where its index {} recorded {} (the file changed after it was "
+                                     "indexed): read whole (linecap index {} makes it again)",
+                                     path, file_bytes, index_path, index.stamp->bytes, path));
+        if (!partial && index.stamp &&
+            (index.stamp->mtime.tv_sec != st.st_mtim.tv_sec || index.stamp->mtime.tv_nsec != st.st_mtim.tv_nsec))
+            return whole(fmt::format("{}: modified {}, where its index {} recorded {} (the file changed after it "
+                                     "was indexed, or was copied without its times: cp -p keeps them): read whole "
+                                     "(linecap index {} makes it again)",
+                                     path, file_time_text(st.st_mtim), index_path,
+                                     file_time_text(index.stamp->mtime), path));
         const auto later = [](const timespec& a, const timespec& b) {
             return std::tie(a.tv_sec, a.tv_nsec) > std::tie(b.tv_sec, b.tv_nsec);
         };
-        if (!partial && later(st.st_mtim, index_st.st_mtim))
+        if (!partial && !index.stamp && later(st.st_mtim, index_st.st_mtim))
             return whole(fmt::format("{}: changed after its index {} was written (or copied without its times: cp "
                                      "-p keeps them): read whole (linecap index {} makes it again)",
                                      path, index_path, path));

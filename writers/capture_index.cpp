@@ -689,7 +689,7 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
 
 // --- the index file -----------------------------------------------------------
 //
-// Host byte order. A 32-byte header: "LCINDEX\0", the version (6), the
+// Host byte order. A 32-byte header: "LCINDEX\0", the version (7), the
 // capture file's link type, its head's length and CRC-32, and the
 // header's own CRC-32. Then one entry per chunk, appended as chunks are
 // made: its head (136 bytes: its length, its block table's length, its
@@ -709,7 +709,8 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
 // short) is read whole, entry by entry, up to the first torn or damaged
 // head. Version 1 had no folded sets, 2 no tunnel sets, 3 no directory
 // and one CRC over each entry; 4, read too, no block tables (its head's
-// two words for them were 0); 5, read too, no summary.
+// two words for them were 0); 5, read too, no summary; 6, read too, no
+// stamp of the capture file (its summary's head was 80 bytes).
 
 namespace {
 
@@ -720,7 +721,8 @@ constexpr char trailer_magic[8] = {'L', 'C', 'I', 'D', 'X', 'E', 'N', 'D'};
 // entries of an index whose directory is lost stops there, as at the
 // directory's own magic.
 constexpr char summary_magic[8] = {'L', 'C', 'I', 'D', 'X', 'S', 'U', 'M'};
-constexpr uint32_t index_version = 6;
+constexpr uint32_t index_version = 7;
+constexpr uint32_t index_version_without_stamp = 6;     // read too: its summary's head is 80 bytes
 constexpr uint32_t index_version_without_summary = 5;   // read too: its directory has no summary
 constexpr uint32_t index_version_without_blocks = 4;    // read too: no summary, and its chunks have no blocks
 
@@ -750,14 +752,19 @@ struct entry_head {
 static_assert(sizeof(entry_head) == 136);
 
 // The directory's last part (version 6): the file's summary sets, stored
-// just before the directory (after summary_magic) in this order, each's length and CRC-32, and
-// which of them there are (bit f: set f).
+// just before the directory (after summary_magic) in this order, each's
+// length and CRC-32, and which of them there are (bit f: set f). Version 7
+// adds the capture file's stamp (capture_stamp) after them.
 struct summary_head {
     std::array<set_entry, index_field_count> sets;
     uint32_t present;
-    uint32_t reserved;   // 0
+    uint32_t stamped;          // 1: the stamp's three fields hold the capture file's; 0: unknown
+    uint64_t capture_bytes;    // its size
+    int64_t capture_mtime_s;   // its modification time, in seconds and ns (st_mtim)
+    int64_t capture_mtime_ns;
 };
-static_assert(sizeof(summary_head) == 80);
+static_assert(sizeof(summary_head) == 104);
+constexpr size_t summary_head_bytes_v6 = offsetof(summary_head, capture_bytes);   // 80
 
 struct index_trailer {
     uint64_t directory_offset;
@@ -869,7 +876,7 @@ std::string index_file_writer::append(const index_chunk& chunk)
     return {};
 }
 
-std::string index_file_writer::close(bool finished)
+std::string index_file_writer::close(bool finished, const std::optional<capture_stamp>& stamp)
 {
     if (_fd < 0)
         return {};
@@ -890,6 +897,12 @@ std::string index_file_writer::close(bool finished)
             roaring_bitmap_portable_serialize(_union[f].get(), reinterpret_cast<char*>(sets.data() + at));
             sh.sets[f] = {n, index_crc(sets.data() + at, n)};
             sh.present |= 1u << f;
+        }
+        if (stamp) {
+            sh.stamped = 1;
+            sh.capture_bytes = stamp->bytes;
+            sh.capture_mtime_s = stamp->mtime.tv_sec;
+            sh.capture_mtime_ns = stamp->mtime.tv_nsec;
         }
         if (write_all(fd, sets.data(), sets.size()))
             _bytes += sets.size();
@@ -941,11 +954,9 @@ namespace {
 // The summary whose head is at `head`, its sets from `at` (the end of the
 // last entry) to `end` (the directory), into out.summary; none if its sets
 // do not fill that span exactly.
-void read_summary(const uint8_t* head, uint64_t at, uint64_t end,
+void read_summary(const summary_head& sh, uint64_t at, uint64_t end,
                   const std::shared_ptr<const index_set_source>& source, capture_index& out)
 {
-    summary_head sh;
-    std::memcpy(&sh, head, sizeof sh);
     auto summary = std::make_unique<index_chunk>();
     summary->offset = out.head_bytes;
     summary->flags = chunk_place::chunk_summary;
@@ -994,8 +1005,8 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
         return fmt::format("{}: not a linecap index (it does not start with LCINDEX)", name);
     if (h.header_crc != index_crc(&h, offsetof(index_header, header_crc)))
         return fmt::format("{}: the index's header is damaged (its CRC does not match)", name);
-    if (h.version != index_version && h.version != index_version_without_summary &&
-        h.version != index_version_without_blocks)
+    if (h.version != index_version && h.version != index_version_without_stamp &&
+        h.version != index_version_without_summary && h.version != index_version_without_blocks)
         return fmt::format("{}: index version {}, where this linecap reads {}: make it again with linecap index",
                            name, h.version, index_version);
     out.linktype = h.linktype;
@@ -1012,8 +1023,11 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
     index_trailer t{};
     std::vector<uint8_t> directory;
     // (Each bound checked apart: a crafted trailer must not wrap a sum.)
-    // Version 6's directory ends with the summary's head.
-    const uint64_t summary_bytes = h.version == index_version ? sizeof(summary_head) : 0;
+    // Version 6's directory ends with the summary's head, version 7's with
+    // a longer one.
+    const uint64_t summary_bytes = h.version == index_version                ? sizeof(summary_head)
+                                   : h.version == index_version_without_stamp ? summary_head_bytes_v6
+                                                                              : 0;
     if (size >= sizeof h + sizeof directory_magic + summary_bytes + sizeof t &&
         pread_all(fd, &t, sizeof t, size - sizeof t) && std::memcmp(t.magic, trailer_magic, sizeof t.magic) == 0 &&
         t.directory_offset >= sizeof h && t.directory_offset <= size - sizeof t - sizeof directory_magic - summary_bytes &&
@@ -1049,8 +1063,13 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
             at += e.entry_bytes;
             out.chunks.push_back(std::move(c));
         }
+        summary_head sh{};   // version 6's is shorter: no stamp
+        std::memcpy(&sh, directory.data() + directory.size() - summary_bytes, summary_bytes);
+        if (sh.stamped == 1)
+            out.stamp = capture_stamp{sh.capture_bytes, {static_cast<time_t>(sh.capture_mtime_s),
+                                                         static_cast<long>(sh.capture_mtime_ns)}};
         if (summary_bytes != 0 && out.chunks.size() == t.chunks)
-            read_summary(directory.data() + directory.size() - summary_bytes, at, t.directory_offset, source, out);
+            read_summary(sh, at, t.directory_offset, source, out);
         return {};
     }
 
@@ -1153,7 +1172,11 @@ std::string capture_file_indexer::close(bool renamed)
     if (_builder.packets() > 0)
         finish_chunk();
     std::string error = _error;
-    if (std::string e = _out.close(); error.empty())
+    std::optional<capture_stamp> stamp;
+    struct stat st{};
+    if (fstatat(_dir_fd, (renamed ? _name : _name + ".part").c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+        stamp = capture_stamp{static_cast<uint64_t>(st.st_size), st.st_mtim};
+    if (std::string e = _out.close(true, stamp); error.empty())
         error = e;
     if (renamed && renameat(_dir_fd, index_name_of(_name + ".part").c_str(), _dir_fd, index_name_of(_name).c_str()) != 0) {
         // Left beside its renamed file it would be no one's (keep-N deletes
@@ -1544,7 +1567,9 @@ std::string index_capture_file(const std::string& path, const std::string& index
         result.chunks++;
     }
     munmap(map, size);
-    if (std::string e = out.close(); error.empty())
+    // The file as it was opened: one written to while it was read gets
+    // another time, and its index is then not used.
+    if (std::string e = out.close(true, capture_stamp{size, st.st_mtim}); error.empty())
         error = e;
     if (error.empty() && framer.refused())
         error = framer.error();

@@ -46,6 +46,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <time.h>
 #include <vector>
 
 struct roaring_bitmap_s;
@@ -342,6 +343,15 @@ private:
     roaring_ptr _block_ipv4;
 };
 
+// A capture file as it was when its index was finished: its size and its
+// modification time (stat's st_size and st_mtim). A finished file whose size
+// or time is another has been written to since, or copied without its times
+// (cp without -p): the index no longer says what it holds.
+struct capture_stamp {
+    uint64_t bytes = 0;
+    timespec mtime{};
+};
+
 // A capture file's index as read back.
 struct capture_index {
     uint32_t linktype = 0;
@@ -361,6 +371,10 @@ struct capture_index {
     // file's chunks; flags: chunk_place::chunk_summary. A query asks it
     // first, and reads no chunk's sets of a file it rules out.
     std::unique_ptr<index_chunk> summary;
+    // A finished index of version 7: its capture file when it was
+    // finished. None for an index without its directory, or of an older
+    // version (the query then compares the two files' times instead).
+    std::optional<capture_stamp> stamp;
     // The sets found damaged so far, in words ("" if none): a note.
     std::string damage_note() const;
 };
@@ -383,8 +397,9 @@ public:
                      int dir_fd = AT_FDCWD);
     std::string append(const index_chunk& chunk);
     // Writes the file's summary and the directory (unless `finished` is
-    // false: the file is being discarded), then closes.
-    std::string close(bool finished = true);
+    // false: the file is being discarded), with `stamp`, the capture file
+    // after its last change (none: unknown), then closes.
+    std::string close(bool finished = true, const std::optional<capture_stamp>& stamp = std::nullopt);
     uint64_t bytes() const { return _bytes; }
     bool created() const { return _fd >= 0; }   // open() made the file, or emptied the one there (until close)
 
@@ -444,8 +459,10 @@ public:
     }
     // The last chunk, then the index's rename to NAME.idx when `renamed`
     // (the capture file was renamed NAME; else it stays NAME.idx.part,
-    // beside NAME.part; an index that cannot be renamed is removed). "" or
-    // what failed (the session counts it: index_errors).
+    // beside NAME.part; an index that cannot be renamed is removed). Call
+    // it after the capture file's last change (its close): the index
+    // records the file's size and time then. "" or what failed (the
+    // session counts it: index_errors).
     std::string close(bool renamed);
     // Removes NAME.idx.part (the capture file was discarded).
     void discard();

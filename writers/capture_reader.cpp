@@ -302,16 +302,25 @@ struct capture_reader::pcap_source {
             munmap(const_cast<uint8_t*>(blocks), blocks_bytes);
         stdio_buffers_in_use.fetch_sub(stdio_buffer_bytes, std::memory_order_relaxed);
     }
+    // Interfaces described past the head (another section's, or after the
+    // first packet), as packet_interface passes their blocks: their names
+    // and descriptions, numbered after the head's in file order.
+    std::vector<std::pair<std::string, std::string>> later_interfaces;
+    uint32_t head_interfaces = 0;   // the head's (name_head_interfaces)
+    uint32_t section_base = 0;      // the first interface of the section being read, in that numbering
+
     // The interface of the packet libpcap read from the blocks starting at
     // stream position `position` (record_position): the first packet block
     // from there on, as libpcap met it (statistics, name resolution and
     // other blocks skipped, as libpcap skips them), each block found in the
     // file through the ranges: the walk follows the stream libpcap read,
-    // never into bytes no range holds. The id is the
-    // block's own, numbered in its section, as Wireshark's reader gives it
-    // for a second section that describes the same interfaces as the first.
-    // 0 for blocks that do not hold together.
-    uint32_t packet_interface(uint64_t position) const
+    // never into bytes no range holds. Section and interface blocks on the
+    // way (a query reads every chunk that holds one) are taken note of:
+    // the id a packet block holds is numbered in its section (the pcapng
+    // spec), and the file's interfaces are numbered in file order, across
+    // sections, as a whole read numbers them. 0 for blocks that do not hold
+    // together.
+    uint32_t packet_interface(uint64_t position)
     {
         const auto word = [&](uint64_t o) {
             uint32_t v;
@@ -324,18 +333,54 @@ struct capture_reader::pcap_source {
             const uint64_t at = ranges->in_file(position, range_index, start).first;
             if (at + 12 > blocks_bytes)
                 return 0;
+            if (word(at) == pcapng_section_header) {   // the same in either byte order
+                uint32_t magic;
+                std::memcpy(&magic, blocks + at + 8, sizeof magic);
+                swapped = magic == __builtin_bswap32(pcapng_byte_order_magic);
+                section_base = head_interfaces + static_cast<uint32_t>(later_interfaces.size());
+            }
             const uint32_t type = word(at), total = word(at + 4);
             if (type == pcapng_enhanced_packet)
-                return word(at + 8);
+                return section_base + word(at + 8);
             if (type == pcapng_packet_obsolete) {   // a 16-bit interface id, then a 16-bit drop count
                 uint16_t id;
                 std::memcpy(&id, blocks + at + 8, sizeof id);
-                return swapped ? __builtin_bswap16(id) : id;
+                return section_base + (swapped ? __builtin_bswap16(id) : id);
             }
-            if (type == pcapng_simple_packet || total < 12 || total % 4 != 0)
-                return 0;   // a simple packet block belongs to the first interface
+            if (type == pcapng_simple_packet)
+                return section_base;   // the section's first interface
+            if (total < 12 || total % 4 != 0 || at + total > blocks_bytes)
+                return 0;
+            if (type == pcapng_interface_description)
+                later_interfaces.push_back(interface_names(at, total));
             position += total;
         }
+    }
+
+    // The if_name and if_description options of the Interface Description
+    // Block of `total` bytes at `at`.
+    std::pair<std::string, std::string> interface_names(uint64_t at, uint32_t total) const
+    {
+        std::pair<std::string, std::string> names;
+        const auto half = [&](uint64_t o) {
+            uint16_t v;
+            std::memcpy(&v, blocks + o, sizeof v);
+            return swapped ? __builtin_bswap16(v) : v;
+        };
+        // Options from byte 16 (after the link type, a reserved half-word
+        // and the snap length) up to the trailing length.
+        for (uint64_t o = at + 16; o + 4 <= at + total - 4;) {
+            const uint16_t code = half(o), length = half(o + 2);
+            if (code == 0 || o + 4 + length > at + total - 4)
+                break;
+            const std::string value(reinterpret_cast<const char*>(blocks + o + 4), length);
+            if (code == 2)   // if_name
+                names.first = value.substr(0, value.find('\0'));
+            else if (code == 3)   // if_description
+                names.second = value.substr(0, value.find('\0'));
+            o += 4 + ((length + 3u) & ~3u);
+        }
+        return names;
     }
     // Where the next record starts, or -1 (a pipe).
     int64_t offset() const
@@ -371,6 +416,22 @@ struct capture_reader::wiretap_source {
     Buffer buf{};
     // Per interface met so far: its time units a second (if_tsresol).
     std::vector<uint64_t> units_per_second;
+    // pcapng numbers a packet's interface within its section; Wireshark's
+    // reader (4.0) hands out that number, but lists the interfaces of every
+    // section in one list, in file order. A record's interface in that
+    // list (the one capture_reader numbers them by) is its section's first
+    // there plus its number.
+    uint32_t interfaces = 0;        // in wiretap's list so far
+    uint32_t section = 0;           // of the record read last
+    uint32_t section_base = 0;      // its section's first interface in the list
+    int64_t record_offset = 0;      // where the record read last starts in the file (its block)
+    // The file, to walk the blocks between two sections' records (none: a
+    // pipe, a compressed file).
+    std::string path;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    bool swapped = false;           // the byte order of the section walked last is not ours
+    bool byte_order_known = false;  // `swapped` was read from the file
 
     // Interface `index`'s time units a second (0: none such), learnt as
     // records name interfaces not met before: once each.
@@ -427,6 +488,48 @@ struct capture_reader::wiretap_source {
     // Where the next record starts (as wiretap counts: see stop()).
     int64_t position() const { return ahead ? ahead->at : wtap_read_so_far(wth); }
 
+    // The Interface Description Blocks after the last Section Header Block
+    // among the blocks in [from, to) of the file (`from`: a block's start,
+    // in the byte order `swapped` says); none if they cannot be walked (no
+    // file to walk, another file at its name now, blocks that do not end at
+    // `to`).
+    std::optional<uint32_t> interfaces_of_last_section(int64_t from, int64_t to)
+    {
+        if (path.empty() || from < 0 || to < from)
+            return std::nullopt;
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        struct stat st{};
+        if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != dev || st.st_ino != ino) {
+            if (fd >= 0)
+                ::close(fd);
+            return std::nullopt;
+        }
+        uint32_t count = 0;
+        int64_t at = from;
+        uint32_t first[3];   // the file's first section's header: its byte order
+        if (!byte_order_known && pread(fd, first, sizeof first, 0) == static_cast<ssize_t>(sizeof first)) {
+            swapped = first[2] == __builtin_bswap32(pcapng_byte_order_magic);
+            byte_order_known = true;
+        }
+        while (at < to) {
+            uint32_t head[3];
+            if (pread(fd, head, sizeof head, at) != static_cast<ssize_t>(sizeof head))
+                break;
+            if (head[0] == pcapng_section_header) {   // the same in either byte order
+                swapped = head[2] == __builtin_bswap32(pcapng_byte_order_magic);
+                count = 0;
+            }
+            const uint32_t type = swapped ? __builtin_bswap32(head[0]) : head[0];
+            const uint32_t total = swapped ? __builtin_bswap32(head[1]) : head[1];
+            if (total < 12 || total % 4 != 0)
+                break;
+            count += type == pcapng_interface_description ? 1 : 0;
+            at += total;
+        }
+        ::close(fd);
+        return at == to ? std::optional(count) : std::nullopt;
+    }
+
     // The next record into rec and buf: true, or false at the end (`error`
     // empty) or on an error (`error` says what, wiretap's words).
     bool read(std::string& error)
@@ -441,8 +544,22 @@ struct capture_reader::wiretap_source {
         gchar* err_info = nullptr;
         gint64 data_offset = 0;
         wtap_rec_reset(&rec);
-        if (wtap_read(wth, &rec, &buf, &err, &err_info, &data_offset))
+        if (wtap_read(wth, &rec, &buf, &err, &err_info, &data_offset)) {
+            const uint32_t before = interfaces;
+            while (wtap_get_next_interface_description(wth) != nullptr)
+                interfaces++;
+            if (rec.section_number != section) {
+                // The interfaces this section has described so far are the
+                // last ones listed: those after its header in the blocks
+                // read since the last record. Without the file to walk,
+                // every one met since then is taken for this section's.
+                section = rec.section_number;
+                const std::optional<uint32_t> own = interfaces_of_last_section(record_offset, data_offset);
+                section_base = own && *own <= interfaces ? interfaces - *own : before;
+            }
+            record_offset = data_offset;
             return true;
+        }
         error = err == 0 ? "" : wtap_strerror(err);
         if (err_info != nullptr)
             error += fmt::format(" ({})", err_info);
@@ -583,10 +700,11 @@ void capture_reader::name_head_interfaces(int fd)
         return;
     for (uint32_t i = 0; i < head.interface_count(); i++)
         _head_interfaces.push_back({head.interface_name(i), head.interface_description(i)});
-    // And libpcap says no record's interface: with more than one, each is
-    // read from its packet's block, in the file mapped.
+    // And libpcap says no record's interface: each is read from its
+    // packet's block, in the file mapped (packet_interface).
+    _pcap->head_interfaces = static_cast<uint32_t>(_head_interfaces.size());
     struct stat st{};
-    if (_head_interfaces.size() < 2 || fstat(fd, &st) != 0 || st.st_size <= 0)
+    if (fstat(fd, &st) != 0 || st.st_size <= 0)
         return;
     void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED)
@@ -669,6 +787,14 @@ std::string capture_reader::open_with_wiretap(int fd, const std::string& failure
     auto source = std::make_unique<wiretap_source>();
     source->wth = wth;
     const bool pcapng = wtap_file_type_subtype(wth) == wtap_pcapng_file_type_subtype();
+    // The file by its name (its descriptor is closed once wiretap has
+    // opened it), checked to be the same file when it is walked.
+    if (struct stat st{}; pcapng && wtap_get_compression_type(wth) == WTAP_UNCOMPRESSED &&
+                          (fd >= 0 ? fstat(fd, &st) : stat(_path.c_str(), &st)) == 0 && S_ISREG(st.st_mode)) {
+        source->path = _path;
+        source->dev = st.st_dev;
+        source->ino = st.st_ino;
+    }
     // Every interface described before the first packet is known once
     // that packet is read (wiretap reads at open only the interface blocks
     // right after the section header): read ahead to it, so that
@@ -733,9 +859,14 @@ uint32_t capture_reader::snaplen() const
 std::string capture_reader::interface_option(uint32_t index, int option) const
 {
     if (!_wiretap) {
-        if (index >= _head_interfaces.size())
+        const std::pair<std::string, std::string>* named =
+            index < _head_interfaces.size() ? &_head_interfaces[index]
+            : _pcap && index - _head_interfaces.size() < _pcap->later_interfaces.size()
+                ? &_pcap->later_interfaces[index - _head_interfaces.size()]
+                : nullptr;
+        if (named == nullptr)
             return {};
-        return option == OPT_IDB_NAME ? _head_interfaces[index].first : _head_interfaces[index].second;
+        return option == OPT_IDB_NAME ? named->first : named->second;
     }
     std::string value;
     wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(_wiretap->wth);
@@ -753,7 +884,7 @@ std::string capture_reader::interface_option(uint32_t index, int option) const
 uint32_t capture_reader::interface_count() const
 {
     if (!_wiretap)
-        return static_cast<uint32_t>(_head_interfaces.size());
+        return static_cast<uint32_t>(_head_interfaces.size() + (_pcap ? _pcap->later_interfaces.size() : 0));
     wtapng_iface_descriptions_t* idbs = wtap_file_get_idb_info(_wiretap->wth);
     const uint32_t count = idbs != nullptr ? idbs->interface_data->len : 0;
     g_free(idbs);
@@ -1038,10 +1169,12 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
         if (w.rec.rec_type != REC_TYPE_PACKET)
             continue;
         const wtap_packet_header& p = w.rec.rec_header.packet_header;
-        if (const uint64_t units = (w.rec.presence_flags & WTAP_HAS_INTERFACE_ID) ? w.resolution_of(p.interface_id) : 0;
+        const uint32_t interface =
+            (w.rec.presence_flags & WTAP_HAS_INTERFACE_ID) ? w.section_base + p.interface_id : 0;
+        if (const uint64_t units = (w.rec.presence_flags & WTAP_HAS_INTERFACE_ID) ? w.resolution_of(interface) : 0;
             units > max_time_units_per_second)
             return stop(fmt::format("interface {}'s time resolution ({}) is finer than linecap reads ({})",
-                                    p.interface_id, resolution_text(units), resolution_text(max_time_units_per_second)),
+                                    interface, resolution_text(units), resolution_text(max_time_units_per_second)),
                         offset);
         // Unsigned: a pcapng time past 2554 (over 64 bits of nanoseconds) wraps.
         record.ts_ns = (w.rec.presence_flags & WTAP_HAS_TS)
@@ -1049,7 +1182,7 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
                            : 0;
         record.caplen = p.caplen;
         record.len = p.len;
-        record.interface = (w.rec.presence_flags & WTAP_HAS_INTERFACE_ID) ? p.interface_id : 0;
+        record.interface = interface;
         record.dlt = dlt_of_wtap_encap(p.pkt_encap);
         // wiretap reads a packet's bytes into the buffer's space without
         // moving its length: caplen bytes are there once wtap_read succeeded.

@@ -123,26 +123,33 @@ void capture_writer::write_pcapng_header(const capture_file_options& options)
 
     static const std::vector<capture_interface> unnamed = {{0, "linecap", ""}};
     const auto& interfaces = options.interfaces && !options.interfaces->empty() ? *options.interfaces : unnamed;
+    _linktype = options.linktype;
     _ports.clear();
     _interface_of_port.fill(0);
-    for (size_t i = 0; i < interfaces.size(); i++) {
-        const capture_interface& in = interfaces[i];
-        _ports.push_back(in.port);
-        if (in.port < _interface_of_port.size())
-            _interface_of_port[in.port] = static_cast<uint8_t>(i);
-        block idb(pcapng_interface_description);
-        idb.put16(static_cast<uint16_t>(options.linktype));
-        idb.put16(0);
-        idb.put32(_snaplen);
-        idb.option(pcapng_if_name, in.name);
-        if (!in.description.empty())
-            idb.option(pcapng_if_description, in.description);
-        const uint8_t nanoseconds = 9;      // if_tsresol: 10^-9
-        idb.option(pcapng_if_tsresol, &nanoseconds, 1);
-        idb.end_options();
-        idb.append_to(_file);
-    }
-    _header_records = 1 + interfaces.size();
+    _header_records = 1;
+    for (const capture_interface& in : interfaces)
+        add_interface(in);
+}
+
+uint32_t capture_writer::add_interface(const capture_interface& in)
+{
+    const auto index = static_cast<uint32_t>(_ports.size());
+    _ports.push_back(in.port);
+    if (in.port < _interface_of_port.size() && index < 256)
+        _interface_of_port[in.port] = static_cast<uint8_t>(index);
+    block idb(pcapng_interface_description);
+    idb.put16(static_cast<uint16_t>(_linktype));
+    idb.put16(0);
+    idb.put32(_snaplen);
+    idb.option(pcapng_if_name, in.name);
+    if (!in.description.empty())
+        idb.option(pcapng_if_description, in.description);
+    const uint8_t nanoseconds = 9;      // if_tsresol: 10^-9
+    idb.option(pcapng_if_tsresol, &nanoseconds, 1);
+    idb.end_options();
+    idb.append_to(_file);
+    _header_records++;
+    return index;
 }
 
 namespace {

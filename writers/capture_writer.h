@@ -172,6 +172,12 @@ public:
     // file (output_file::close). Returns 0 or -errno.
     int close(uint64_t end_ns, interface_counter_reader read = nullptr);
 
+    // pcapng: describes one more interface, numbered after those described
+    // so far (an Interface Description Block, written here: before the
+    // records that name it, as pcapng allows anywhere in a section).
+    // Returns its index. Not for pcap files.
+    uint32_t add_interface(const capture_interface& in);
+
     output_file& file() { return _file; }
     const output_file& file() const { return _file; }
     // What a record is cut to: the snap length the file declares (its
@@ -234,7 +240,8 @@ private:
     output_file _file;
     file_format _format = file_format::pcap_ns;
     uint32_t _snaplen = pcap_max_snaplen;
-    uint64_t _header_records = 0;
+    uint32_t _linktype = linktype_ethernet;   // pcapng: of every interface
+    uint64_t _header_records = 0;   // records that are no packet: the header's, and interfaces added
     uint64_t _packets = 0;
     uint64_t _start_ns = 0;
     std::vector<uint16_t> _ports;                      // interface index -> port

@@ -221,6 +221,31 @@ struct pending_input {
         return record.interface < interface_of.size() ? interface_of[record.interface]
                                                       : interface_of.empty() ? 0 : interface_of[0];
     }
+    // Maps the reader's interfaces not mapped yet (all of them at the start;
+    // later, those a pcapng file describes after its first packet: another
+    // section's, or a late interface block) to the output's `interfaces`:
+    // one per name and description. A new one is also described in the
+    // output by `writer` (none: its header is not written yet).
+    void map_interfaces(std::vector<capture_interface>& interfaces, capture_writer* writer)
+    {
+        const uint32_t count = std::max(in.reader.interface_count(), 1u);
+        for (auto i = static_cast<uint32_t>(interface_of.size()); i < count; i++) {
+            std::pair<std::string, std::string> named =
+                in.name_interface ? in.name_interface(i)
+                                  : std::pair{in.reader.interface_name(i), in.reader.interface_description(i)};
+            if (named.first.empty())
+                named.first = "linecap";
+            const auto same = std::find_if(interfaces.begin(), interfaces.end(), [&](const capture_interface& c) {
+                return c.name == named.first && c.description == named.second;
+            });
+            interface_of.push_back(static_cast<uint32_t>(same - interfaces.begin()));
+            if (same != interfaces.end())
+                continue;
+            interfaces.push_back({static_cast<uint16_t>(interfaces.size()), named.first, named.second});
+            if (writer != nullptr)
+                writer->add_interface(interfaces.back());
+        }
+    }
 };
 
 // Keeps a reader to `rate` bytes per second on average (0: no limit): it
@@ -478,21 +503,7 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
         pending_input& p = pending.emplace_back(pending_input{*in, {}, {}, {}});
         if (out.format != file_format::pcapng)
             continue;
-        // Its interfaces in the output's: one per name and description.
-        const uint32_t count = std::max(in->reader.interface_count(), 1u);
-        for (uint32_t i = 0; i < count; i++) {
-            std::pair<std::string, std::string> named =
-                in->name_interface ? in->name_interface(i)
-                                   : std::pair{in->reader.interface_name(i), in->reader.interface_description(i)};
-            if (named.first.empty())
-                named.first = "linecap";
-            const auto same = std::find_if(interfaces.begin(), interfaces.end(), [&](const capture_interface& c) {
-                return c.name == named.first && c.description == named.second;
-            });
-            p.interface_of.push_back(static_cast<uint32_t>(same - interfaces.begin()));
-            if (same == interfaces.end())
-                interfaces.push_back({static_cast<uint16_t>(interfaces.size()), named.first, named.second});
-        }
+        p.map_interfaces(interfaces, nullptr);
     }
     // The two link types linecap writes: Ethernet, and raw IP ("decap": "ip").
     if (merged_dlt != DLT_EN10MB && merged_dlt != DLT_RAW)
@@ -569,7 +580,9 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     while (!heap.empty() && writer.file().error() == 0) {
         const size_t i = heap.top().second;
         heap.pop();
-        const pending_input& p = pending[i];
+        pending_input& p = pending[i];
+        if (out.format == file_format::pcapng && p.record.interface >= p.interface_of.size())
+            p.map_interfaces(interfaces, &writer);
         if (p.record.caplen > output_snaplen && cut++ == 0)
             first_cut = fmt::format("{}: record {}", p.in.reader.path(), p.in.reader.record_number());
         writer.write_record(p.record.ts_ns, p.record.len, p.data.data(), p.record.caplen, p.output_interface());

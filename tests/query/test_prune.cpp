@@ -102,6 +102,9 @@ bool accepts(const bpf_program& p, const packet& pkt)
 // a directory without the summary's head, its CRC and the trailer to
 // match. (The chunks' entries are alike in 4 and 5 but for the block
 // table, which a one-packet chunk has not.)
+// Rewrites the finished index at `path` (version 7) as one of an older
+// version: 6 (its summary's head without the capture file's stamp: 80 bytes
+// of its 104), 5 or 4 (no summary).
 void rewrite_as_version(const std::string& path, uint32_t version)
 {
     std::vector<uint8_t> f(std::filesystem::file_size(path));
@@ -111,18 +114,24 @@ void rewrite_as_version(const std::string& path, uint32_t version)
     uint32_t chunks = 0;
     std::memcpy(&directory_offset, f.data() + f.size() - 24, 8);
     std::memcpy(&chunks, f.data() + f.size() - 16, 4);
-    // The directory: its magic, the chunks' heads, the summary's head (80
+    // The directory: its magic, the chunks' heads, the summary's head (104
     // bytes); the summary's magic (8 bytes) and sets lie between the last
     // entry and it.
     std::vector<uint8_t> directory(f.begin() + static_cast<ptrdiff_t>(directory_offset), f.end() - 24);
-    REQUIRE(directory.size() == 8 + 136 * uint64_t{chunks} + 80);
+    REQUIRE(directory.size() == 8 + 136 * uint64_t{chunks} + 104);
     uint32_t summary_set_bytes = 8;
     for (size_t i = 0; i < index_field_count; i++) {
         uint32_t n = 0;
-        std::memcpy(&n, directory.data() + directory.size() - 80 + 8 * i, 4);
+        std::memcpy(&n, directory.data() + directory.size() - 104 + 8 * i, 4);
         summary_set_bytes += n;
     }
-    directory.resize(directory.size() - 80);
+    if (version == 6) {
+        directory.resize(directory.size() - 104 + 80);
+        std::fill(directory.end() - 4, directory.end(), 0);   // its last word was reserved: 0
+        summary_set_bytes = 0;   // kept
+    } else {
+        directory.resize(directory.size() - 104);
+    }
     std::vector<uint8_t> out(f.begin(), f.begin() + static_cast<ptrdiff_t>(directory_offset - summary_set_bytes));
     const uint64_t new_offset = out.size();
     out.insert(out.end(), directory.begin(), directory.end());
@@ -357,7 +366,7 @@ TEST_CASE("capture index file: a round trip, then torn and damaged entries")
     uint64_t summary_sets = 0;
     for (const stored_set& s : index.summary->stored)
         summary_sets += s.size;
-    CHECK(size == entries_end + 8 + summary_sets + 8 + 3 * 136 + 80 + 24);
+    CHECK(size == entries_end + 8 + summary_sets + 8 + 3 * 136 + 104 + 24);
     CHECK(index.summary->stored[0].offset == entries_end + 8);
     CHECK(index.summary->packets == 150);
     CHECK(index.summary->offset == 24);
@@ -746,22 +755,45 @@ TEST_CASE("chunk blocks: a block may match a host or net exactly when one of its
                                         "file, at byte " + std::to_string(table_at) +
                                         ": damaged (its CRC does not match)): its chunk read whole");
 
-    // Indexes of version 5 (before the summary) and 4 (before blocks) are
-    // read by their directories: no summary, and in 4 no blocks.
-    for (const uint32_t version : {5u, 4u}) {
+    // The capture file's stamp (version 7) is read back as written.
+    const capture_stamp stamp{3216660, {1700000000, 123456789}};
+    for (const bool stamped : {true, false}) {
+        index_file_writer w;
+        index_builder b;
+        b.add_packet(packets[0].bytes.data(), packets[0].caplen, 1);
+        REQUIRE(w.open(path, 1, 24, 0x1234).empty());
+        REQUIRE(w.append(b.finish(24, 100, false, firsts[0].data())).empty());
+        REQUIRE(w.close(true, stamped ? std::optional(stamp) : std::nullopt).empty());
+        fd = open(path.c_str(), O_RDONLY);
+        REQUIRE(read_capture_index(fd, path, index).empty());
+        close(fd);
+        CHECK(index.summary != nullptr);
+        REQUIRE(index.stamp.has_value() == stamped);
+        if (stamped) {
+            CHECK(index.stamp->bytes == 3216660);
+            CHECK(index.stamp->mtime.tv_sec == 1700000000);
+            CHECK(index.stamp->mtime.tv_nsec == 123456789);
+        }
+    }
+
+    // Indexes of version 6 (before the stamp), 5 (before the summary) and 4
+    // (before blocks) are read by their directories: no stamp, in 5 and 4
+    // no summary, and in 4 no blocks.
+    for (const uint32_t version : {6u, 5u, 4u}) {
         INFO("version " << version);
         index_file_writer old;
         index_builder b;
         b.add_packet(packets[0].bytes.data(), packets[0].caplen, 1);
         REQUIRE(old.open(path, 1, 24, 0x1234).empty());
         REQUIRE(old.append(b.finish(24, 100, false, firsts[0].data())).empty());
-        REQUIRE(old.close().empty());
+        REQUIRE(old.close(true, stamp).empty());
         rewrite_as_version(path, version);
         fd = open(path.c_str(), O_RDONLY);
         CHECK(read_capture_index(fd, path, index).empty());
         close(fd);
         CHECK(index.by_directory);
-        CHECK(index.summary == nullptr);
+        CHECK((index.summary != nullptr) == (version == 6));
+        CHECK_FALSE(index.stamp.has_value());
         REQUIRE(index.chunks.size() == 1);
         CHECK(index.chunks[0].blocks() == nullptr);
         CHECK(index.chunks[0].packets == 1);
