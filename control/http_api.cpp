@@ -34,6 +34,7 @@
 #include "control/request_limit.h"
 #include "core/error_text.h"
 #include "core/log.h"
+#include "core/shell_word.h"
 
 namespace linecap {
 
@@ -144,9 +145,11 @@ std::string unencoded_equals(const std::string& target)
         if (first != std::string_view::npos && one.find('=', first + 1) != std::string_view::npos) {
             const std::string name = httplib::detail::decode_url(std::string(one.substr(0, first)), true);
             const std::string value = httplib::detail::decode_url(std::string(one.substr(first + 1)), true);
+            if (name == "access_token")   // a secret is not echoed
+                return "URL parameter \"access_token\" holds an \"=\" in its value: write it as %3D";
             return fmt::format("URL parameter \"{}\" holds an \"=\" in its value: write it as %3D (curl -G "
-                               "--data-urlencode '{}={}' does)",
-                               name, name, value);
+                               "--data-urlencode {} does)",
+                               name, shell_word(name + "=" + value));
         }
         at = end + 1;
     }
@@ -1087,6 +1090,15 @@ struct http_api::impl {
             if (header.empty() && is_live(req) && req.has_param("access_token") &&
                 same_token(req.get_param_value("access_token"), settings.token))
                 return checked();
+            // A token holding an unencoded "=" would reach the check cut to
+            // its last piece: said so, rather than "wrong token".
+            if (header.empty() && is_live(req))
+                if (std::string e = unencoded_equals(req.target); e.starts_with("URL parameter \"access_token\"")) {
+                    mutable_request(req).ranges.clear();
+                    res.set_header("Connection", "close");
+                    send_error(res, 400, e);
+                    return httplib::Server::HandlerResponse::Handled;
+                }
             mutable_request(req).ranges.clear();
             res.set_header("WWW-Authenticate", "Bearer realm=\"linecap\"");
             // A body it sent is not read: the connection ends with the reply.

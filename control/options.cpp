@@ -7,6 +7,7 @@
 #include "core/error_text.h"
 #include "core/human_units.h"
 #include "core/log.h"
+#include "core/shell_word.h"
 #include "filters/classifier.h"
 #include "fleet/etcd.h"
 #include "fleet/node.h"
@@ -351,18 +352,6 @@ bool eal_option_takes_value(const std::string& word)
         "--mbuf-pool-ops-name", "--vfio-intr", "--vfio-vf-token", "--trace", "--trace-dir", "--trace-bufsz",
         "--trace-mode", "--force-max-simd-bitwidth"};
     return std::find(std::begin(with_value), std::end(with_value), word) != std::end(with_value);
-}
-
-// A word as a shell would need it typed.
-std::string shell_word(const std::string& word)
-{
-    if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                                "-_./=,:@%+") == std::string::npos)
-        return word;
-    std::string quoted = "'";
-    for (char ch : word)
-        quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-    return quoted + "'";
 }
 
 } // namespace

@@ -19,6 +19,7 @@
 #include "core/error_text.h"
 #include "core/human_units.h"
 #include "core/query_fields.h"
+#include "core/shell_word.h"
 #include "core/utc_time.h"
 #include "filters/bpf.h"
 #include "query/prune.h"
@@ -231,11 +232,29 @@ std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64
     return ranges;
 }
 
+// Whether a file's modification time `file` is `recorded`, or `recorded`
+// cut to whole µs, ms or seconds: what a copy keeps that keeps times more
+// coarsely (GNU tar's default format keeps seconds) or a file system with
+// coarser times holds. A change made since leaves a time of its own.
+bool same_time(const timespec& file, const timespec& recorded)
+{
+    if (file.tv_sec != recorded.tv_sec)
+        return false;
+    for (const long unit : {1L, 1000L, 1000000L, 1000000000L})
+        if (file.tv_nsec == recorded.tv_nsec - recorded.tv_nsec % unit)
+            return true;
+    return false;
+}
+
 // A file's modification time in words: UTC to the ns (RFC 3339).
 std::string file_time_text(const timespec& t)
 {
-    if (t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1000000000 ||
-        static_cast<uint64_t>(t.tv_sec) >= UINT64_MAX / 1000000000)
+    if (t.tv_nsec < 0 || t.tv_nsec >= 1000000000)
+        return fmt::format("{} s and {} ns from 1970", t.tv_sec, t.tv_nsec);
+    if (t.tv_sec < 0)   // before 1970: -1 s and 500000000 ns is -0.5 s
+        return fmt::format("-{}.{:09} s from 1970", -(t.tv_sec + (t.tv_nsec != 0 ? 1 : 0)),
+                           t.tv_nsec != 0 ? 1000000000 - t.tv_nsec : 0);
+    if (static_cast<uint64_t>(t.tv_sec) >= UINT64_MAX / 1000000000)
         return fmt::format("{}.{:09} s from 1970", t.tv_sec, t.tv_nsec);
     return utc_iso8601(static_cast<uint64_t>(t.tv_sec) * 1000000000 + static_cast<uint64_t>(t.tv_nsec));
 }
@@ -314,12 +333,22 @@ std::string run_query(const query_request& request, query_result& result)
         // a daemon's merge thread) until something wrote to it.
         constexpr int index_flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
         int index_fd = open(index_path.c_str(), index_flags);
+        // Whether the file is finished: its index then describes all of it
+        // (a .part is being written: its index covers the chunks written so
+        // far, and the rest is read whole).
+        bool finished = !partial;
         if (index_fd < 0 && errno == ENOENT && path.ends_with(".part")) {
             // Renamed with its file since the folder was listed (a
-            // rotation): the index under the new name (the head's CRC
-            // below says whether it is this file's).
-            index_path = index_name_of(path.substr(0, path.size() - 5));
-            index_fd = open(index_path.c_str(), index_flags);
+            // rotation): the index under the new name, if the file there is
+            // this one (another file of that name has another index).
+            const std::string renamed = path.substr(0, path.size() - 5);
+            struct stat now{};
+            errno = ENOENT;
+            if (stat(renamed.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+                index_path = index_name_of(renamed);
+                index_fd = open(index_path.c_str(), index_flags);
+                finished = true;
+            }
         }
         if (index_fd < 0) {
             if (errno != ENOENT)
@@ -340,8 +369,6 @@ std::string run_query(const query_request& request, query_result& result)
         }
         capture_index index;
         const std::string error = read_capture_index(index_fd, index_path, index);
-        struct stat index_st{};
-        fstat(index_fd, &index_st);
         close(index_fd);
         if (!error.empty())
             return whole(error + ": the file is read whole");
@@ -372,32 +399,24 @@ std::string run_query(const query_request& request, query_result& result)
         // index and the restart's recovery record the file's size and time
         // in the index after its last change (capture_stamp); any other is
         // a change, or a copy that did not keep the file's time, which costs
-        // a whole read, never a wrong answer. An index without the stamp (of
-        // version 6, or without its directory) can only be older than its
-        // file. (A .part is still being written: its index covers the
-        // chunks written so far, and the rest is read whole.)
-        if (!partial && index.stamp && index.stamp->bytes != file_bytes)
+        // a whole read, never a wrong answer. An index without that record
+        // (of version 6 or older, or without its directory) cannot tell.
+        const auto size = static_cast<uint64_t>(st.st_size);
+        if (finished && !index.stamp)
+            return whole(fmt::format("{}: its index {} does not record the file's size and time (it is of an older "
+                                     "version, or its directory is damaged or cut short): read whole (linecap index "
+                                     "{} makes it again)",
+                                     path, index_path, shell_word(path)));
+        if (finished && index.stamp->bytes != size)
             return whole(fmt::format("{}: {} bytes, where its index {} recorded {} (the file changed after it was "
                                      "indexed): read whole (linecap index {} makes it again)",
-                                     path, file_bytes, index_path, index.stamp->bytes, path));
-        if (!partial && index.stamp &&
-            (index.stamp->mtime.tv_sec != st.st_mtim.tv_sec || index.stamp->mtime.tv_nsec != st.st_mtim.tv_nsec))
+                                     path, size, index_path, index.stamp->bytes, shell_word(path)));
+        if (finished && !same_time(st.st_mtim, index.stamp->mtime))
             return whole(fmt::format("{}: modified {}, where its index {} recorded {} (the file changed after it "
                                      "was indexed, or was copied without its times: cp -p keeps them): read whole "
                                      "(linecap index {} makes it again)",
                                      path, file_time_text(st.st_mtim), index_path,
-                                     file_time_text(index.stamp->mtime), path));
-        const auto later = [](const timespec& a, const timespec& b) {
-            return std::tie(a.tv_sec, a.tv_nsec) > std::tie(b.tv_sec, b.tv_nsec);
-        };
-        if (!partial && !index.stamp && later(st.st_mtim, index_st.st_mtim))
-            return whole(fmt::format("{}: changed after its index {} was written (or copied without its times: cp "
-                                     "-p keeps them): read whole (linecap index {} makes it again)",
-                                     path, index_path, path));
-        if (!partial && !index.chunks.empty() && index.chunks.back().offset + index.chunks.back().bytes > file_bytes)
-            return whole(fmt::format("{}: shorter than its index {} says (the file changed after it was indexed): "
-                                     "read whole (linecap index {} makes it again)",
-                                     path, index_path, path));
+                                     file_time_text(index.stamp->mtime), shell_word(path)));
         // A view libpcap refuses (a pcapng file whose interfaces it cannot
         // take apart from their packets) is read whole instead.
         const int whole_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -413,7 +432,7 @@ std::string run_query(const query_request& request, query_result& result)
                 close(whole_fd);
             return whole(fmt::format("{}: {} (the file changed after it was indexed): read whole (linecap index {} "
                                      "makes its index again)",
-                                     path, mismatch, path));
+                                     path, mismatch, shell_word(path)));
         }
         if (std::string damaged = index.damage_note(); !damaged.empty())
             notes.push_back(damaged);
@@ -455,7 +474,7 @@ std::string run_query(const query_request& request, query_result& result)
     unindexed.erase(part, unindexed.end());
     if (unindexed.size() == 1)
         result.merge.notes.push_back(fmt::format("{}: no index ({}): read whole (linecap index {} makes one)",
-                                                 unindexed[0], index_name_of(unindexed[0]), unindexed[0]));
+                                                 unindexed[0], index_name_of(unindexed[0]), shell_word(unindexed[0])));
     else if (unindexed.size() > 1)
         result.merge.notes.push_back(fmt::format("{} files have no index ({} ... {}): read whole (linecap index "
                                                  "FILE|DIR... makes them)",

@@ -764,7 +764,8 @@ struct summary_head {
     int64_t capture_mtime_ns;
 };
 static_assert(sizeof(summary_head) == 104);
-constexpr size_t summary_head_bytes_v6 = offsetof(summary_head, capture_bytes);   // 80
+constexpr size_t summary_head_bytes_v6 = offsetof(summary_head, capture_bytes);
+static_assert(summary_head_bytes_v6 == 80);
 
 struct index_trailer {
     uint64_t directory_offset;
@@ -1065,7 +1066,7 @@ std::string read_capture_index(int fd, const std::string& name, capture_index& o
         }
         summary_head sh{};   // version 6's is shorter: no stamp
         std::memcpy(&sh, directory.data() + directory.size() - summary_bytes, summary_bytes);
-        if (sh.stamped == 1)
+        if (h.version == index_version && sh.stamped == 1)   // version 6's last word was reserved
             out.stamp = capture_stamp{sh.capture_bytes, {static_cast<time_t>(sh.capture_mtime_s),
                                                          static_cast<long>(sh.capture_mtime_ns)}};
         if (summary_bytes != 0 && out.chunks.size() == t.chunks)

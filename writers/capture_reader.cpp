@@ -44,6 +44,12 @@ constexpr size_t populate_window_bytes = 32 << 20;
 // How far ahead of the record being read its lines are prefetched (direct
 // reading of a mapped pcap file).
 constexpr uint64_t prefetch_ahead_bytes = 2048;
+// A pcapng file whose blocks between sections could not be walked (it is
+// compressed, or was renamed while it was read).
+constexpr const char* sections_guessed_note =
+    "its sections' interfaces were told apart without walking its blocks (a compressed file, or one renamed while "
+    "it was read): interfaces described after a section's last packet, or in a section without packets, were "
+    "taken for the next section's";
 // Records between two looks at how far the pages are read in.
 constexpr uint64_t populate_every = 32;
 
@@ -93,6 +99,43 @@ bool is_pcap_magic(uint32_t magic)
         if (magic == m || magic == __builtin_bswap32(m))
             return true;
     return false;
+}
+
+// What a file cut inside its header is, in plain words ("" if it is not
+// one): readers say it their way (libpcap: "tried to read 24 file header
+// bytes, only got 6" of a 10-byte file; Wireshark's reader took the first
+// 10 bytes of a pcapng file for JSON).
+// `name`: where to open it (its descriptor's name in /proc), `path`: what
+// to call it.
+std::string cut_inside_header(const std::string& name, const std::string& path)
+{
+    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st{};
+    uint32_t head[3] = {};
+    const bool read = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread(fd, head, sizeof head, 0) >= 4;
+    if (fd >= 0)
+        ::close(fd);
+    if (!read)
+        return {};
+    const auto size = static_cast<uint64_t>(st.st_size);
+    if (is_pcap_magic(head[0]) && size < sizeof(pcap_file_header))
+        return fmt::format("{}: {} bytes, shorter than a pcap file header ({} bytes): the file was cut short", path,
+                           size, sizeof(pcap_file_header));
+    if (head[0] != pcapng_section_header)
+        return {};
+    constexpr uint64_t shortest = 28;   // a Section Header Block without options
+    const uint32_t length = size >= 12 && head[2] == __builtin_bswap32(pcapng_byte_order_magic)
+                                ? __builtin_bswap32(head[1])
+                                : head[1];
+    if (size < shortest)
+        return fmt::format("{}: {} bytes, shorter than a pcapng Section Header Block (at least {} bytes): the file "
+                           "was cut short",
+                           path, size, shortest);
+    if (size < length)
+        return fmt::format("{}: {} bytes, cut inside its pcapng Section Header Block ({} bytes): the file was cut "
+                           "short",
+                           path, size, length);
+    return {};
 }
 
 // A stream that is no regular file (a pipe, standard input as "-"): the
@@ -264,10 +307,9 @@ struct capture_reader::pcap_source {
     uint64_t range_start = 0;          // where that range starts in the stream
     uint64_t record_offset = 0;        // in the file
     uint64_t record_number = 0;        // in the file, from 1
-    // Read by ranges, a pcapng file of more than one interface, mapped:
-    // libpcap hands out no record's interface, so it is read from the
-    // packet's block in the file (packet_interface). Null otherwise (every
-    // record is interface 0).
+    // Read by ranges, a pcapng file, mapped: libpcap hands out no record's
+    // interface, so it is read from the packet's block in the file
+    // (packet_interface). Null otherwise (every record is interface 0).
     const uint8_t* blocks = nullptr;
     size_t blocks_bytes = 0;
     uint64_t record_position = 0;   // in the stream, where the record being read starts
@@ -307,6 +349,7 @@ struct capture_reader::pcap_source {
     // and descriptions, numbered after the head's in file order.
     std::vector<std::pair<std::string, std::string>> later_interfaces;
     uint32_t head_interfaces = 0;   // the head's (name_head_interfaces)
+    uint64_t head_bytes = 0;        // the file's bytes before its first packet
     uint32_t section_base = 0;      // the first interface of the section being read, in that numbering
 
     // The interface of the packet libpcap read from the blocks starting at
@@ -329,11 +372,18 @@ struct capture_reader::pcap_source {
         };
         size_t range_index = range;
         uint64_t start = range_start;
+        if (position < start) {   // a first record begun in the head: its number is of the range after
+            range_index = 0;
+            start = 0;
+        }
         for (;;) {
             const uint64_t at = ranges->in_file(position, range_index, start).first;
             if (at + 12 > blocks_bytes)
                 return 0;
-            if (word(at) == pcapng_section_header) {   // the same in either byte order
+            // The head's blocks (libpcap reads some of them after its
+            // open, before the first record) are counted already.
+            const bool in_head = at < head_bytes;
+            if (word(at) == pcapng_section_header && !in_head) {   // the same in either byte order
                 uint32_t magic;
                 std::memcpy(&magic, blocks + at + 8, sizeof magic);
                 swapped = magic == __builtin_bswap32(pcapng_byte_order_magic);
@@ -347,11 +397,9 @@ struct capture_reader::pcap_source {
                 std::memcpy(&id, blocks + at + 8, sizeof id);
                 return section_base + (swapped ? __builtin_bswap16(id) : id);
             }
-            if (type == pcapng_simple_packet)
-                return section_base;   // the section's first interface
-            if (total < 12 || total % 4 != 0 || at + total > blocks_bytes)
-                return 0;
-            if (type == pcapng_interface_description)
+            if (type == pcapng_simple_packet || total < 12 || total % 4 != 0 || at + total > blocks_bytes)
+                return section_base;   // the section's first interface (a Simple Packet Block's, by the spec)
+            if (type == pcapng_interface_description && !in_head)
                 later_interfaces.push_back(interface_names(at, total));
             position += total;
         }
@@ -362,6 +410,7 @@ struct capture_reader::pcap_source {
     std::pair<std::string, std::string> interface_names(uint64_t at, uint32_t total) const
     {
         std::pair<std::string, std::string> names;
+        bool seen_name = false, seen_description = false;
         const auto half = [&](uint64_t o) {
             uint16_t v;
             std::memcpy(&v, blocks + o, sizeof v);
@@ -374,10 +423,13 @@ struct capture_reader::pcap_source {
             if (code == 0 || o + 4 + length > at + total - 4)
                 break;
             const std::string value(reinterpret_cast<const char*>(blocks + o + 4), length);
-            if (code == 2)   // if_name
+            // The first of each, as Wireshark's reader keeps it.
+            if (code == 2 && !seen_name)   // if_name
                 names.first = value.substr(0, value.find('\0'));
-            else if (code == 3)   // if_description
+            else if (code == 3 && !seen_description)   // if_description
                 names.second = value.substr(0, value.find('\0'));
+            seen_name |= code == 2;
+            seen_description |= code == 3;
             o += 4 + ((length + 3u) & ~3u);
         }
         return names;
@@ -432,6 +484,9 @@ struct capture_reader::wiretap_source {
     ino_t ino = 0;
     bool swapped = false;           // the byte order of the section walked last is not ours
     bool byte_order_known = false;  // `swapped` was read from the file
+    // A section's interfaces were told from the one before's without the
+    // walk (read at the end as a note).
+    bool sections_guessed = false;
 
     // Interface `index`'s time units a second (0: none such), learnt as
     // records name interfaces not met before: once each.
@@ -556,6 +611,7 @@ struct capture_reader::wiretap_source {
                 section = rec.section_number;
                 const std::optional<uint32_t> own = interfaces_of_last_section(record_offset, data_offset);
                 section_base = own && *own <= interfaces ? interfaces - *own : before;
+                sections_guessed |= !own && interfaces > before;
             }
             record_offset = data_offset;
             return true;
@@ -709,9 +765,32 @@ void capture_reader::name_head_interfaces(int fd)
     void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED)
         return;
-    _pcap->blocks = static_cast<const uint8_t*>(m);
-    _pcap->blocks_bytes = static_cast<size_t>(st.st_size);
-    _pcap->swapped = pcap_is_swapped(_pcap->pcap) == 1;
+    pcap_source& src = *_pcap;
+    src.blocks = static_cast<const uint8_t*>(m);
+    src.blocks_bytes = static_cast<size_t>(st.st_size);
+    src.swapped = pcap_is_swapped(src.pcap) == 1;
+    // The head may hold several sections (an empty one first): the first
+    // packet's is the last, whose interfaces are the head's last ones.
+    src.head_bytes = std::min<uint64_t>(src.ranges->ranges.front().bytes, src.blocks_bytes);
+    uint32_t in_last_section = 0;
+    for (uint64_t at = 0; at + 12 <= src.head_bytes;) {
+        uint32_t type, total;
+        std::memcpy(&type, src.blocks + at, sizeof type);
+        if (type == pcapng_section_header) {   // the same in either byte order
+            uint32_t magic;
+            std::memcpy(&magic, src.blocks + at + 8, sizeof magic);
+            src.swapped = magic == __builtin_bswap32(pcapng_byte_order_magic);
+            in_last_section = 0;
+        }
+        std::memcpy(&total, src.blocks + at + 4, sizeof total);
+        type = src.swapped ? __builtin_bswap32(type) : type;
+        total = src.swapped ? __builtin_bswap32(total) : total;
+        if (total < 12 || total % 4 != 0)
+            break;
+        in_last_section += type == pcapng_interface_description ? 1 : 0;
+        at += total;
+    }
+    src.section_base = src.head_interfaces - std::min(in_last_section, src.head_interfaces);
 }
 
 std::string capture_reader::open_with_libpcap(std::unique_ptr<pcap_source> src, FILE* stream, const uint8_t* head,
@@ -754,6 +833,8 @@ std::string capture_reader::open_with_libpcap(std::unique_ptr<pcap_source> src, 
     if (!regular)
         return fmt::format("{}: not a pcap or pcapng file libpcap can read from a stream: {}", path, pcap_error);
     src.reset();   // closes the stream and with it the descriptor: wiretap opens the file by name
+    if (std::string cut = is_pcap_magic(magic) ? cut_inside_header(path, path) : ""; !cut.empty())
+        return cut;
     // Another format Wireshark reads (snoop, erf, ...), perhaps.
     return open_with_wiretap(-1,
         is_pcap_magic(magic)
@@ -770,6 +851,11 @@ std::string capture_reader::open_with_wiretap(int fd, const std::string& failure
     // wiretap opens files by name only: an open descriptor by its name in
     // /proc, which reaches the same file even once it is renamed or deleted.
     const std::string name = fd >= 0 ? fmt::format("/proc/self/fd/{}", fd) : _path;
+    // A pcapng file cut inside its section header: said so (a .part being
+    // written: it has no record yet), before a reader takes it for another
+    // format.
+    if (std::string cut = fd >= 0 ? cut_inside_header(name, _path) : ""; !cut.empty())
+        return _partial ? ended_before_first_record("it ends inside its section header") : cut;
     wtap* wth = wtap_open_offline(name.c_str(), WTAP_TYPE_AUTO, &err, &err_info, FALSE);
     if (wth == nullptr && _partial && err == WTAP_ERR_SHORT_READ) {
         g_free(err_info);
@@ -1042,8 +1128,14 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
         const size_t range_before = src.range;
         const long position = std::ftell(src.stream);
         if (position >= 0) {
-            const auto [in_file, records_before] =
-                src.ranges->in_file(static_cast<uint64_t>(position), src.range, src.range_start);
+            // The head (range 0) holds no packet: libpcap may start the
+            // first record inside it (pcapng: it reads one interface block
+            // at its open, and the rest of the head as it reads the first
+            // record), which then is the first of the next range.
+            const uint64_t head_end = src.ranges->ranges.front().bytes;
+            const uint64_t first = src.ranges->ranges.size() > 1 ? std::max<uint64_t>(position, head_end)
+                                                                 : static_cast<uint64_t>(position);
+            const auto [in_file, records_before] = src.ranges->in_file(first, src.range, src.range_start);
             src.record_number = src.range != range_before || src.record_number == 0 ? records_before + 1
                                                                                      : src.record_number + 1;
             src.record_offset = in_file;
@@ -1164,8 +1256,11 @@ read_status capture_reader::next_from_wiretap(capture_record& record)
     for (;;) {
         const int64_t offset = w.position();
         std::string what;
-        if (!w.read(what))
+        if (!w.read(what)) {
+            if (what.empty() && w.sections_guessed && !_note.ends_with(sections_guessed_note))
+                _note += (_note.empty() ? _path + ": " : "; ") + std::string(sections_guessed_note);
             return what.empty() ? read_status::end : stop(what, offset);
+        }
         if (w.rec.rec_type != REC_TYPE_PACKET)
             continue;
         const wtap_packet_header& p = w.rec.rec_header.packet_header;

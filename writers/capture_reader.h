@@ -51,7 +51,10 @@ struct capture_record {
     // malformed record, which `len` raises to caplen (repair_lengths). What
     // libpcap hands a filter (`greater N` in tcpdump -r reads this one).
     uint32_t file_len = 0;
-    uint32_t interface = 0;         // pcapng interface index; 0 in pcap files
+    // pcapng: the interface, numbered across the file's sections in the
+    // order their Interface Description Blocks come (a block's own id counts
+    // within its section); 0 in pcap files.
+    uint32_t interface = 0;
     int dlt = 0;                    // the record's DLT_ value, as pcap_datalink gives it (pcapng: its interface's)
     const uint8_t* data = nullptr;  // owned by the reader; valid until the next call to next()
 };
@@ -106,7 +109,9 @@ public:
     // After read_status::error: "FILE: record N (byte B): what" (no byte
     // for a pipe).
     const std::string& error() const { return _error; }
-    // For a partial file that ended early: how, and where. Empty otherwise.
+    // For a partial file that ended early: how, and where; for a pcapng
+    // file whose sections' interfaces were told apart without walking its
+    // blocks, that. Empty otherwise.
     const std::string& note() const { return _note; }
     // The file's link type (DLT_ value, as pcap_datalink gives it, whichever
     // library reads the file): a pcap file's, or a pcapng file's first
@@ -118,7 +123,8 @@ public:
     // A pcapng file's interface `index` as its Interface Description Block
     // names it (if_name, if_description); empty strings when it has no such
     // option, for pcap files and for pcapng read from a pipe (libpcap names
-    // no interface). Read by ranges, the interfaces of the file's head.
+    // no interface). Numbered as capture_record::interface; more may be
+    // described as the file is read (another section's, a late block).
     uint32_t interface_count() const;   // the interfaces described so far (pcapng); 0 otherwise
     std::string interface_name(uint32_t index) const;
     std::string interface_description(uint32_t index) const;
@@ -147,8 +153,9 @@ private:
                                   bool regular);
     std::string interface_option(uint32_t index, int option) const;
     // Read by ranges (libpcap), a pcapng file's interfaces from its head,
-    // by Wireshark's reader; with more than one, each record's interface
-    // from its block (pcap_source::packet_interface). `fd`: the file.
+    // by Wireshark's reader; each record's interface, and interfaces
+    // described later, from their blocks (pcap_source::packet_interface).
+    // `fd`: the file.
     void name_head_interfaces(int fd);
     std::string ended_before_first_record(const std::string& why);
     read_status next_from_libpcap(capture_record& record);

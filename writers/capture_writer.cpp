@@ -126,12 +126,20 @@ void capture_writer::write_pcapng_header(const capture_file_options& options)
     _linktype = options.linktype;
     _ports.clear();
     _interface_of_port.fill(0);
-    _header_records = 1;
+    _header_records = 1 + interfaces.size();
+    _late_interfaces.clear();
     for (const capture_interface& in : interfaces)
-        add_interface(in);
+        append_interface_block(in);
 }
 
 uint32_t capture_writer::add_interface(const capture_interface& in)
+{
+    const uint32_t index = append_interface_block(in);
+    _late_interfaces.push_back(_file.records() - 1);
+    return index;
+}
+
+uint32_t capture_writer::append_interface_block(const capture_interface& in)
 {
     const auto index = static_cast<uint32_t>(_ports.size());
     _ports.push_back(in.port);
@@ -148,7 +156,6 @@ uint32_t capture_writer::add_interface(const capture_interface& in)
     idb.option(pcapng_if_tsresol, &nanoseconds, 1);
     idb.end_options();
     idb.append_to(_file);
-    _header_records++;
     return index;
 }
 

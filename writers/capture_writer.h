@@ -190,7 +190,10 @@ public:
     uint64_t durable_packets() const
     {
         const uint64_t records = _file.durable_records();
-        return records > _header_records ? std::min(_packets, records - _header_records) : 0;
+        uint64_t others = _header_records;   // records that are no packet, among the durable ones
+        for (const uint64_t late : _late_interfaces)
+            others += late < records ? 1 : 0;
+        return records > others ? std::min(_packets, records - others) : 0;
     }
 
 private:
@@ -236,12 +239,14 @@ private:
     uint32_t interface_count() const;
     void write_header(const capture_file_options& options);
     void write_pcapng_header(const capture_file_options& options);
+    uint32_t append_interface_block(const capture_interface& in);
 
     output_file _file;
     file_format _format = file_format::pcap_ns;
     uint32_t _snaplen = pcap_max_snaplen;
     uint32_t _linktype = linktype_ethernet;   // pcapng: of every interface
-    uint64_t _header_records = 0;   // records that are no packet: the header's, and interfaces added
+    uint64_t _header_records = 0;             // the header's records (pcapng: its blocks)
+    std::vector<uint64_t> _late_interfaces;   // the record number of each interface block add_interface wrote
     uint64_t _packets = 0;
     uint64_t _start_ns = 0;
     std::vector<uint16_t> _ports;                      // interface index -> port

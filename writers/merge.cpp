@@ -11,6 +11,7 @@
 #include <queue>
 #include <thread>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -199,6 +200,12 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
     return {};
 }
 
+// A pcapng output's interfaces, one per name and description.
+struct output_interfaces {
+    std::vector<capture_interface> list;
+    std::unordered_map<std::string, uint32_t> by_name;   // name NUL description -> index in list
+};
+
 // One input of the k-way merge: the caller's reader, its pending record
 // copied out of the reader's buffer (which the next read reuses), and where
 // its interfaces go in the output.
@@ -223,10 +230,10 @@ struct pending_input {
     }
     // Maps the reader's interfaces not mapped yet (all of them at the start;
     // later, those a pcapng file describes after its first packet: another
-    // section's, or a late interface block) to the output's `interfaces`:
-    // one per name and description. A new one is also described in the
-    // output by `writer` (none: its header is not written yet).
-    void map_interfaces(std::vector<capture_interface>& interfaces, capture_writer* writer)
+    // section's, or a late interface block) to the output's: one per name
+    // and description. A new one is also described in the output by
+    // `writer` (none: its header is not written yet).
+    void map_interfaces(output_interfaces& out, capture_writer* writer)
     {
         const uint32_t count = std::max(in.reader.interface_count(), 1u);
         for (auto i = static_cast<uint32_t>(interface_of.size()); i < count; i++) {
@@ -235,15 +242,14 @@ struct pending_input {
                                   : std::pair{in.reader.interface_name(i), in.reader.interface_description(i)};
             if (named.first.empty())
                 named.first = "linecap";
-            const auto same = std::find_if(interfaces.begin(), interfaces.end(), [&](const capture_interface& c) {
-                return c.name == named.first && c.description == named.second;
-            });
-            interface_of.push_back(static_cast<uint32_t>(same - interfaces.begin()));
-            if (same != interfaces.end())
+            const auto [at, added] = out.by_name.try_emplace(named.first + '\0' + named.second,
+                                                             static_cast<uint32_t>(out.list.size()));
+            interface_of.push_back(at->second);
+            if (!added)
                 continue;
-            interfaces.push_back({static_cast<uint16_t>(interfaces.size()), named.first, named.second});
+            out.list.push_back({static_cast<uint16_t>(out.list.size()), named.first, named.second});
             if (writer != nullptr)
-                writer->add_interface(interfaces.back());
+                writer->add_interface(out.list.back());
         }
     }
 };
@@ -490,7 +496,7 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     pending.reserve(inputs.size());
     int merged_dlt = -1;
     uint32_t snaplen = 1;   // the largest of the inputs'; 0 once one has none
-    std::vector<capture_interface> interfaces;   // the output's (pcapng)
+    output_interfaces interfaces;   // the output's (pcapng)
     for (std::unique_ptr<merge_input>& in : inputs) {
         const int dlt = in->reader.dlt();
         if (merged_dlt == -1)
@@ -514,7 +520,7 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     capture_file_options options;
     options.format = out.format;
     options.linktype = merged_dlt == DLT_RAW ? linktype_raw : linktype_ethernet;
-    options.interfaces = &interfaces;
+    options.interfaces = &interfaces.list;
     options.comment = out.comment;
     // The header says what the records hold: the inputs' largest snap
     // length. A record longer than its own file declared (a pcapng packet

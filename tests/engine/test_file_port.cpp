@@ -252,7 +252,11 @@ TEST_CASE("files that are not Ethernet captures are refused at open, by name")
     for (const bad& b : {bad{"text.pcap", "hello, world\n", "not a capture file: it starts with 68 65 6c 6c"},
                          bad{"empty.pcap", "", "not a capture file: it holds 0 bytes"},
                          bad{"short.pcap", "\xd4\xc3", "not a capture file: it holds 2 bytes"},
-                         bad{"header-cut.pcap", pcap_file(std::vector<raw_record>{}).substr(0, 20), "libpcap cannot read its header"},
+                         bad{"header-cut.pcap", pcap_file(std::vector<raw_record>{}).substr(0, 20),
+                             "20 bytes, shorter than a pcap file header (24 bytes): the file was cut short"},
+                         bad{"header-cut.pcapng", pcapng_file(6, {{1, {0, 0, 20, 20}}}, 1).substr(0, 20),
+                             "20 bytes, shorter than a pcapng Section Header Block (at least 28 bytes): the file was "
+                             "cut short"},
                          // The same words whichever library reads the file (libpcap, Wireshark's reader).
                          bad{"raw-ip.pcap", pcap_file({{1, 0, 20, 20}}, false, false, 101),
                              "its link type is RAW (Raw IP); linecap reads Ethernet captures only"},

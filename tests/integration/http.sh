@@ -441,6 +441,10 @@ expect 401 GET /api/v1/sessions/tokened/live
 expect 401 GET "/api/v1/sessions/tokened/live?access_token=0123456789abcdef0123456789abcdeX"
 expect 401 GET "/api/v1/sessions?access_token=$token"
 expect 401 GET "/api/v1/stats?access_token=$token"
+# A token with an unencoded "=": said so (not "wrong token"), and not echoed.
+expect 400 GET "/api/v1/sessions/tokened/live?access_token=abc=secretpart"
+[ "$(jq -r .error "$WORK/body")" = 'URL parameter "access_token" holds an "=" in its value: write it as %3D' ] ||
+    fail "/live?access_token=abc=secretpart: $(head -c 300 "$WORK/body")"
 timeout 2 curl -sS -N "$URL/api/v1/sessions/tokened/live?access_token=$token" >"$WORK/live" 2>/dev/null || true
 grep -q '^event: watching' "$WORK/live" || fail "/live with ?access_token=: $(head -c 300 "$WORK/live")"
 ! grep -qF "$token" "$WORK/daemon.log" || fail "the daemon's log holds the token"

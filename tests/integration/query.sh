@@ -147,7 +147,7 @@ expect 1 "$WORK/text.pcap: not a capture file" "$LINECAP" query -o "$WORK/x.pcap
 expect 1 "linecap index: $WORK/text.pcap: not a capture file: it starts with 6e 6f 74 20 at byte 0" \
     "$LINECAP" index "$WORK/text.pcap"
 printf '\xd4\xc3\xb2\xa1\x02\x00' >"$WORK/cut-header.pcap"
-expect 1 "linecap index: $WORK/cut-header.pcap: libpcap cannot read its header: truncated dump file" \
+expect 1 "linecap index: $WORK/cut-header.pcap: 6 bytes, shorter than a pcap file header (24 bytes): the file was cut short" \
     "$LINECAP" index "$WORK/cut-header.pcap"
 expect 2 "--chunk-bytes" "$LINECAP" index --chunk-bytes 12 "$ring"
 # No input, an empty -o (it would have been merge's merged.pcap beside the
@@ -189,9 +189,8 @@ cp "$WORK/saved.idx" "$f2.idx"
 truncate -s $(($(stat -c %s "$f2.idx") / 2)) "$f2.idx"   # into its entries (the directory is at the end)
 check_same "index torn" "is torn"
 cp "$WORK/saved.idx" "$f2.idx"
-truncate -s -7 "$f2.idx"   # its directory's trailer: read entry by entry, every chunk
-check_same "index's directory cut short" " packets from 4 files into "
-grep -q "idx" "$WORK/q.err" && fail "a directory cut short: a note: $(cat "$WORK/q.err")"
+truncate -s -7 "$f2.idx"   # its directory's trailer, which records the file's size and time
+check_same "index's directory cut short" "$f2: its index $f2.idx does not record the file's size and time (it is of an older version, or its directory is damaged or cut short): read whole"
 cp "$WORK/saved.idx" "$f2.idx"
 # The first chunk's IPv4 address set (after the 32-byte header and the
 # entry's 136-byte head), which the query reads: its own CRC says so.
@@ -263,24 +262,19 @@ for edit in "records.insert(len(records) // 3, records[len(records) // 3])" "rec
         "^linecap query: note: $f2: $(stat -c %s "$f2") bytes, where its index $f2\.idx recorded $(stat -c %s "$WORK/f2.saved") \(the file changed after it was indexed\): read whole \(linecap index $f2 makes it again\)\$"
 done
 # An index without the record of its file (its directory cut off: read entry
-# by entry): a file newer than it, or shorter than it says, is read whole.
+# by entry) cannot tell a change: a finished file is read whole.
 cp -p "$WORK/f2.saved" "$f2"
 "$LINECAP" index --chunk-bytes 8192 "$f2" >/dev/null
 truncate -s -1 "$f2.idx"
-touch -d '+1 minute' "$f2"
-check_stale "edited after an index without its directory" "host ${hosts[1]} or port 53" \
-    "$f2: changed after its index $f2\.idx was written \(or copied without its times: cp -p keeps them\): read whole \(linecap index $f2 makes it again\)"
-edit_f2 "records.pop()"
-touch -d '-1 minute' "$f2"
-check_stale "cut after an index without its directory" "host ${hosts[1]} or port 53" \
-    "$f2: shorter than its index $f2\.idx says \(the file changed after it was indexed\): read whole"
+check_stale "an index without its directory" "host ${hosts[1]} or port 53" \
+    "^linecap query: note: $f2: its index $f2\.idx does not record the file's size and time \(it is of an older version, or its directory is damaged or cut short\): read whole \(linecap index $f2 makes it again\)\$"
 cp -p "$WORK/f2.saved" "$f2"
 "$LINECAP" index --chunk-bytes 8192 "$f2" >/dev/null
-# A copy cut inside a record, its index made when it was shorter (the file
-# grew after it) and newer than it: the tail past the index is read by
-# ranges. The record that is not whole is named by its place in the file,
-# the same whatever the expression (the ranges' records were counted
-# instead: 1877, 419, 1394), as a read of the whole file names it.
+# A file being written (.part), cut inside a record, its index made when it
+# was shorter: the tail past the index is read by ranges. Where it ends is
+# said by its place in the file, the same whatever the expression (the
+# ranges' records were counted instead: 1877, 419, 1394), as a read of the
+# whole file says it.
 read -r cut_size cut_record cut_byte < <(python3 - "$f2" <<'PY'
 import struct, sys
 d = open(sys.argv[1], 'rb').read()
@@ -296,25 +290,47 @@ PY
 )
 head -c 600000 "$f2" >"$WORK/cut.pcap"
 "$LINECAP" index --chunk-bytes 8192 "$WORK/cut.pcap" >/dev/null 2>&1 || true   # up to its last whole record
-head -c "$cut_size" "$f2" >"$WORK/cut.pcap"
-# Without its directory (it would record the file's old size: read whole),
-# newer than the file.
-truncate -s -1 "$WORK/cut.pcap.idx"
-touch -d '+1 minute' "$WORK/cut.pcap.idx"
-head -c "$cut_size" "$f2" >"$WORK/cut-whole.pcap"   # no index: read whole
+head -c "$cut_size" "$f2" >"$WORK/cut.pcap.part"
+mv "$WORK/cut.pcap.idx" "$WORK/cut.pcap.idx.part"
+head -c "$cut_size" "$f2" >"$WORK/cut-whole.pcap.part"   # no index: read whole
 for e in "" "host ${hosts[1]}" "udp port 53"; do
-    for input in "$WORK/cut.pcap" "$WORK/cut-whole.pcap"; do
+    for input in "$WORK/cut.pcap.part" "$WORK/cut-whole.pcap.part"; do
         rc=0
         # shellcheck disable=SC2086 # the expression's words
         "$LINECAP" query -o "$WORK/q.pcap" --force "$input" $e 2>"$WORK/q.err" || rc=$?
-        want="linecap query: $input: record $cut_record (byte $cut_byte): truncated dump file;"
-        [ "$rc" = 1 ] && grep -qF -- "$want" "$WORK/q.err" ||
+        want="linecap query: note: $input: ends after $((cut_record - 1)) complete records (byte $cut_byte of $cut_size: half a record follows"
+        [ "$rc" = 0 ] && grep -qF -- "$want" "$WORK/q.err" ||
             fail "a file cut in record $cut_record (byte $cut_byte), expression '$e': exit $rc: $(cat "$WORK/q.err") (want: $want)"
-        [ "$input" = "$WORK/cut-whole.pcap" ] || ! grep -q "read whole" "$WORK/q.err" ||
+        [ "$input" = "$WORK/cut-whole.pcap.part" ] || ! grep -q "read whole" "$WORK/q.err" ||
             fail "the cut file was not read through its index: $(cat "$WORK/q.err")"
     done
 done
 note "a cut file: record $cut_record (byte $cut_byte) whatever the expression, through its index or not"
+
+# A .part without its own index is not read through the index of the file
+# of its final name when that is another file (a copy of it, since edited):
+# only a .part renamed since it was listed is.
+mkdir -p "$WORK/partcopy"
+cp -p "$f2" "$WORK/partcopy/a.pcap"
+cp -p "$f2.idx" "$WORK/partcopy/a.pcap.idx"
+python3 - "$f2" "$WORK/partcopy/a.pcap.part" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+o, n = 24, 0
+while o + 16 <= len(d):
+    caplen = struct.unpack_from('<I', d, o + 8)[0]
+    n += 1
+    if n > 1000 and caplen >= 34 and d[o + 16 + 12:o + 16 + 14] == b'\x08\x00':
+        d[o + 16 + 26:o + 16 + 30] = bytes([192, 0, 2, 79])   # one packet's source, far from the start
+        break
+    o += 16 + caplen
+open(sys.argv[2], 'wb').write(d)
+PY
+"$LINECAP" query -o "$WORK/q.pcap" --force "$WORK/partcopy/a.pcap.part" host 192.0.2.79 2>"$WORK/q.err" ||
+    fail "a .part beside another file's index: $(cat "$WORK/q.err")"
+[ "$("$COUNT" "$WORK/q.pcap")" = 1 ] ||
+    fail "a .part read through the index of another file at its final name: $("$COUNT" "$WORK/q.pcap") packets, want 1: $(cat "$WORK/q.err")"
+rm -r "$WORK/partcopy"
 
 # An input given twice (a file in a folder given too, a folder twice) is
 # read once; the output may be neither an input nor an input's index; an
@@ -353,6 +369,13 @@ cp -r "$ring" "$WORK/ip"
     fail "a ring in a folder named ip: $(cat "$WORK/q.err")"
 "$COMPARE" "$WORK/ref.pcap" "$WORK/q.pcap" >"$WORK/cmp.out" 2>&1 || fail "a ring named ip: $(cat "$WORK/cmp.out")"
 rm -r "$WORK/ip"
+# The command a note suggests can be pasted back: a name with a space or a
+# quote is quoted as a shell needs it.
+cp "$f2" "$WORK/it's here.pcap"
+"$LINECAP" query -o "$WORK/q.pcap" --force "$WORK/it's here.pcap" udp 2>"$WORK/q.err" || fail "$(cat "$WORK/q.err")"
+grep -qF "read whole (linecap index '$WORK/it'\\''s here.pcap' makes one)" "$WORK/q.err" ||
+    fail "the note's command is not quoted for a shell: $(cat "$WORK/q.err")"
+rm "$WORK/it's here.pcap"
 
 # Two files without an index: one note for both.
 mv "$f2.idx" "$WORK/saved2.idx"
@@ -536,15 +559,16 @@ for f in two-ports two-ports-be two-sections; do
         fail "$f: a query through the index puts packets on other interfaces than a whole read: $(head -4 "$WORK/diff")"
 done
 # Sections that describe other interfaces (pcapng numbers a packet's
-# interface within its section): a late interface block after packets, one
-# after a section's last packet, an empty section, a section in the other
-# byte order with a name resolution block, and a last section naming its
-# interface as the first does. Each packet holds the name of its interface
+# interface within its section): two interface blocks before the first
+# packet (libpcap reads one at its open), a late one after packets, one
+# after a section's last packet, an empty section (also the first, in the
+# head), a section in either byte order with a name resolution block, and
+# a last section naming its interface as the first does. Each packet holds the name of its interface
 # (the last 8 bytes). Read whole (merge), and queried through the index
 # (chunks ruled out), every packet is on the interface its bytes name.
 # (Wireshark 4.0's reader takes a later section's numbers for the first's:
 # tshark is not the reference here.)
-for order in '<' '>'; do python3 - "$WORK/sections$([ "$order" = '>' ] && echo -be).pcapng" "$order" <<'PY'
+for kind in le be empty-first; do python3 - "$WORK/sections-$kind.pcapng" "$kind" <<'PY'
 import struct, sys
 def mk(order):
     def block(t, body):
@@ -572,8 +596,10 @@ def packets(packet, names, count):   # hosts in runs of 30 packets: chunks to ru
         out += packet(i % len(names), names[i % len(names)], ts[0], 1 + ts[0] // 30000 % 5)
     return out
 block, shb, idb, packet = mk('<')
-f = shb() + idb('p0') + packets(packet, ['p0'], 100) + idb('p1') + packets(packet, ['p0', 'p1'], 100) + idb('t0')
-block, shb, idb, packet = mk(sys.argv[2])
+f = shb() + idb('z0') if sys.argv[2] == 'empty-first' else b''   # a head of two sections
+f += shb() + idb('p0') + idb('p1') + packets(packet, ['p0', 'p1'], 100)
+f += idb('p2') + packets(packet, ['p0', 'p1', 'p2'], 100) + idb('t0')
+block, shb, idb, packet = mk('>' if sys.argv[2] == 'be' else '<')
 f += shb() + idb('e0') + shb() + block(4, b'\0\0\0\0') + idb('q0') + idb('q1') + packets(packet, ['q0', 'q1'], 150)
 block, shb, idb, packet = mk('<')
 f += shb() + idb('p0') + packets(packet, ['p0'], 100)
@@ -589,7 +615,7 @@ print(len(lines), len(wrong), wrong[:2])' >"$WORK/on.out"
     read -r n wrong rest <"$WORK/on.out"
     [ "$n" = "$3" ] && [ "$wrong" = 0 ] || fail "$1: $n packets (want $3), $wrong on another interface than their bytes name: $rest"
 }
-for f in sections sections-be; do
+for f in sections-le sections-be sections-empty-first; do
     "$LINECAP" merge --format pcapng -o "$WORK/$f-m.pcapng" "$WORK/$f.pcapng" 2>"$WORK/err" || fail "$f, merged: $(cat "$WORK/err")"
     on_their_interfaces "$f, merged" "$WORK/$f-m.pcapng" 450
     "$LINECAP" index --chunk-bytes 4096 "$WORK/$f.pcapng" >/dev/null 2>"$WORK/err" || fail "$f, indexed: $(cat "$WORK/err")"
@@ -605,6 +631,33 @@ for f in sections sections-be; do
     done
 done
 note "pcapng sections with other interfaces: each packet on its own, merged and through the index"
+
+# Two interface blocks before the first packet (libpcap reads one at its
+# open, the other with the first record) and a record over its interface's
+# snap length, which libpcap refuses: read whole from there, as many
+# packets as a whole read (one was read twice: the first two records were
+# both counted record 1).
+python3 - "$WORK/over-two.pcapng" <<'PY'
+import struct, sys
+def block(t, body):
+    body += b'\0' * ((4 - len(body) % 4) % 4)
+    return struct.pack('<II', t, 12 + len(body)) + body + struct.pack('<I', 12 + len(body))
+def idb(name):
+    return block(1, struct.pack('<HHI', 1, 0, 120) + struct.pack('<HH', 2, len(name)) + name + b'\0' * (-len(name) % 4) + bytes(4))
+def packet(i):
+    payload = b'#%d;' % i + b'Z' * (100 if i == 3 else 0)
+    udp = struct.pack('!HHHH', 1000, 53, 8 + len(payload), 0) + payload
+    eth = bytes(12) + b'\x08\x00' + struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([10, 0, 0, i]), bytes([10, 1, 0, 1])) + udp
+    return block(6, struct.pack('<IIIII', i % 2, 0, i, len(eth), len(eth)) + eth)
+shb = block(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1))
+open(sys.argv[1], 'wb').write(shb + idb(b'A0') + idb(b'A1') + b''.join(packet(i) for i in range(1, 6)))
+PY
+"$LINECAP" index "$WORK/over-two.pcapng" >/dev/null 2>"$WORK/err" || fail "over-two, indexed: $(cat "$WORK/err")"
+"$LINECAP" query --format pcapng -o "$WORK/over-two-q.pcapng" "$WORK/over-two.pcapng" 2>"$WORK/err" || fail "over-two: $(cat "$WORK/err")"
+grep -q "1 of 1 indexed chunks" "$WORK/err" || fail "over-two: not read through its index: $(cat "$WORK/err")"
+[ "$(tshark -r "$WORK/over-two-q.pcapng" -T fields -e ip.src -e frame.interface_name 2>/dev/null | tr '\t\n' ' ;')" = \
+    "10.0.0.1 A1;10.0.0.2 A0;10.0.0.3 A1;10.0.0.4 A0;10.0.0.5 A1;" ] ||
+    fail "over-two: $(tshark -r "$WORK/over-two-q.pcapng" -T fields -e ip.src -e frame.interface_name 2>&1 | tr '\t\n' ' ;')"
 
 # One answer for it from every reader: tcpdump's.
 tcpdump -r "$WORK/big.pcap" >/dev/null 2>"$WORK/err" || true
@@ -1046,7 +1099,8 @@ for bad in "fitler=udp|URL parameter \"fitler\": GET /api/v1/sessions/$id/query 
     "filter=tcp%00and%20udp|URL parameter \"filter\" holds a NUL byte (%00)" \
     "filter=host%zz|the URL's parameters hold a % not followed by two hex digits, at \"%zz\"" \
     "format=pcap&format=xyz|URL parameter \"format\" given 2 times" \
-    "filter=tcp=udp|URL parameter \"filter\" holds an \"=\" in its value: write it as %3D" \
+    "filter=tcp=udp|URL parameter \"filter\" holds an \"=\" in its value: write it as %3D (curl -G --data-urlencode filter=tcp=udp does)" \
+    "filter=tcp=%27x%27|(curl -G --data-urlencode 'filter=tcp='\\''x'\\''' does)" \
     "since=2023-11-14T22:13:30Z;until=2023-11-14T22:13:31Z|URL parameter \"since\" holds an \"=\" in its value"; do
     code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?${bad%%|*}")
     [ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF -- "${bad#*|}" ||

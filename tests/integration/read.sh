@@ -265,7 +265,18 @@ echo "this is not a capture file" >"$WORK/text.pcap"
 # Six bytes Wireshark's reader takes for MP4 media: still no capture file.
 echo "hello" >"$WORK/hello.pcap"
 : >"$WORK/empty.pcap"
+# Cut inside its header (libpcap said "only got 6" of 10 bytes, Wireshark's
+# reader took 20 bytes of a pcapng header for JSON).
+head -c 10 "$WORK/whole.pcap" >"$WORK/cut.pcap"
+editcap -F pcapng "$WORK/whole.pcap" "$WORK/whole.pcapng"
+head -c 20 "$WORK/whole.pcapng" >"$WORK/cut.pcapng"
+head -c 40 "$WORK/whole.pcapng" >"$WORK/cut2.pcapng"
+shb=$(python3 -c "import struct, sys; print(struct.unpack_from('<I', open(sys.argv[1], 'rb').read(), 4)[0])" "$WORK/whole.pcapng")
+[ "$shb" -gt 40 ] || fail "editcap's section header is $shb bytes: cut2.pcapng is not cut inside it"
 for bad in "text.pcap:not a capture file: it starts with 74 68 69 73" "empty.pcap:not a capture file: it holds 0 bytes" \
+           "cut.pcap:10 bytes, shorter than a pcap file header (24 bytes): the file was cut short" \
+           "cut.pcapng:20 bytes, shorter than a pcapng Section Header Block (at least 28 bytes): the file was cut short" \
+           "cut2.pcapng:40 bytes, cut inside its pcapng Section Header Block ($shb bytes): the file was cut short" \
            "hello.pcap:not a capture file: it starts with 68 65 6c 6c at byte 0, neither a pcap nor a pcapng header" \
            "missing.pcap:cannot open it: No such file or directory"; do
     name=${bad%%:*}
