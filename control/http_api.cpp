@@ -615,7 +615,12 @@ struct http_api::impl {
                     return;
                 const uint64_t bytes = bytes_received(fd);
                 const auto k = known.find(peer);
-                seen_connection& c = seen[peer] = k != known.end() ? k->second : seen_connection{now, now, bytes};
+                // A connection new to this look is timed from when it is
+                // seen, not from `now`: one made while the look lists them
+                // (slow on a busy host) would get less than the deadline.
+                const clock::time_point first_seen = k != known.end() ? now : clock::now();
+                seen_connection& c = seen[peer] =
+                    k != known.end() ? k->second : seen_connection{first_seen, first_seen, bytes};
                 clock::time_point owes_since = c.opened;
                 {
                     const std::lock_guard peers_lock(peers_mutex);

@@ -16,7 +16,10 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <csignal>
+#include <cstring>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/command_line.h"
 #include "core/human_units.h"
@@ -47,10 +50,32 @@ bool is_expression_keyword(const std::string& word)
     return std::find(std::begin(keywords), std::end(keywords), word) != std::end(keywords);
 }
 
+// A file mapped for reading (a capture file, the index's) that another
+// program cuts short while it is read faults on its pages past the new end
+// (SIGBUS): said in one line, not "Bus error". Only async-signal-safe calls.
+char cut_while_read_message[160];
+
+void said_cut_while_read(int)
+{
+    const ssize_t ignored = ::write(STDERR_FILENO, cut_while_read_message, std::strlen(cut_while_read_message));
+    (void)ignored;
+    _exit(1);
+}
+
+void say_files_cut_while_read(const char* command)
+{
+    fmt::format_to_n(cut_while_read_message, sizeof cut_while_read_message - 1,
+                     "{}: a file shrank while it was read (another program cut it short): stopped\n", command);
+    struct sigaction action{};
+    action.sa_handler = said_cut_while_read;
+    sigaction(SIGBUS, &action, nullptr);
+}
+
 } // namespace
 
 int index_main(int argc, char** argv)
 {
+    say_files_cut_while_read("linecap index");
     CLI::App app{"Writes the index (FILE.idx) of each capture file named, or of each capture file linecap wrote in "
                  "each folder named, for `linecap query` (docs/query.md).",
                  "linecap index"};
@@ -141,6 +166,7 @@ int index_main(int argc, char** argv)
 
 int merge_main(int argc, char** argv)
 {
+    say_files_cut_while_read("linecap merge");
     CLI::App app{"linecap merge: captures merged into one file in timestamp order", "linecap merge"};
     merge_request request;
     std::string format, since, until;
@@ -199,6 +225,7 @@ int merge_main(int argc, char** argv)
 
 int query_main(int argc, char** argv)
 {
+    say_files_cut_while_read("linecap query");
     CLI::App app{"linecap query: the packets of capture files that a tcpdump expression selects in a time window, in "
                  "time order, read through each file's index (docs/query.md)",
                  "linecap query"};

@@ -172,6 +172,51 @@ int prefixed_close(void* cookie)
     return rc;
 }
 
+// A regular file read by pread up to a size fixed at open. A file being
+// written (.part) is read this way, not mapped: its writer grows it ahead of
+// its writes and cuts it back when it closes it (output_file), and a mapped
+// page past the new end faults (SIGBUS), where a read just ends.
+struct bounded_source {
+    int fd = -1;
+    uint64_t size = 0;
+    uint64_t at = 0;
+};
+
+ssize_t bounded_read(void* cookie, char* buf, size_t n)
+{
+    auto& src = *static_cast<bounded_source*>(cookie);
+    if (src.at >= src.size)
+        return 0;
+    n = static_cast<size_t>(std::min<uint64_t>(n, src.size - src.at));
+    ssize_t got;
+    do
+        got = pread(src.fd, buf, n, static_cast<off_t>(src.at));
+    while (got < 0 && errno == EINTR);
+    if (got > 0)
+        src.at += static_cast<uint64_t>(got);
+    return got;
+}
+
+int bounded_seek(void* cookie, off64_t* offset, int whence)
+{
+    auto& src = *static_cast<bounded_source*>(cookie);
+    const int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? static_cast<int64_t>(src.at)
+                                                                     : static_cast<int64_t>(src.size);
+    if (*offset < -base)
+        return -1;
+    src.at = static_cast<uint64_t>(base + *offset);
+    *offset = static_cast<off64_t>(src.at);
+    return 0;
+}
+
+int bounded_close(void* cookie)
+{
+    auto* src = static_cast<bounded_source*>(cookie);
+    const int rc = close(src->fd);
+    delete src;
+    return rc;
+}
+
 // Byte ranges of a regular file read as one stream (open_ranges): the
 // file's head, then each range, by pread. `read_bytes` counts them.
 struct ranges_source {
@@ -668,8 +713,16 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
             close(fd);
             return error;
         }
-        void* m = size > 0 ? mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-        if (m != MAP_FAILED) {
+        void* m = size > 0 && !partial ? mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+        if (partial) {
+            auto* b = new bounded_source{fd, size, 0};
+            stream = fopencookie(b, "rb", cookie_io_functions_t{bounded_read, nullptr, bounded_seek, bounded_close});
+            if (stream == nullptr) {
+                bounded_close(b);
+                return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
+            }
+            src->set_buffer(stream, pipe_buffer_bytes);
+        } else if (m != MAP_FAILED) {
             madvise(m, size, MADV_SEQUENTIAL);
             stream = fmemopen(m, size, "rb");
             if (stream == nullptr) {
@@ -687,8 +740,8 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
                 return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
             }
             src->set_buffer(stream, pipe_buffer_bytes);
-        } else {
-            close(fd);
+        } else if (!partial) {
+            close(fd);   // the mapping keeps the file
         }
     } else {
         auto* p = new prefixed_source;

@@ -659,6 +659,32 @@ grep -q "1 of 1 indexed chunks" "$WORK/err" || fail "over-two: not read through 
     "10.0.0.1 A1;10.0.0.2 A0;10.0.0.3 A1;10.0.0.4 A0;10.0.0.5 A1;" ] ||
     fail "over-two: $(tshark -r "$WORK/over-two-q.pcapng" -T fields -e ip.src -e frame.interface_name 2>&1 | tr '\t\n' ' ;')"
 
+# A file cut short by another program while it is read (mapped): one line,
+# exit 1, not "Bus error". The reader is stopped once it has mapped the
+# file, and the file cut, so that the cut comes before it reads on.
+"$GEN" -o "$WORK/shrink.pcap" -n 200000 --seed 9 >/dev/null
+for command in index query; do
+    cp "$WORK/shrink.pcap" "$WORK/shrinking.pcap"
+    if [ "$command" = index ]; then
+        "$LINECAP" index --chunk-bytes 4096 "$WORK/shrinking.pcap" >/dev/null 2>"$WORK/err" &
+    else
+        "$LINECAP" query -o "$WORK/shrunk.pcap" --force "$WORK/shrinking.pcap" udp >/dev/null 2>"$WORK/err" &
+    fi
+    pid=$!
+    for _ in $(seq 500); do   # until it has mapped the file
+        ! grep -q shrinking.pcap "/proc/$pid/maps" 2>/dev/null || break
+        sleep 0.01
+    done
+    kill -STOP "$pid"
+    truncate -s 100000 "$WORK/shrinking.pcap"
+    kill -CONT "$pid"
+    rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" = 1 ] && [ "$(cat "$WORK/err")" = "linecap $command: a file shrank while it was read (another program cut it short): stopped" ] ||
+        fail "linecap $command of a file cut while read: exit $rc: $(cat "$WORK/err")"
+done
+rm -f "$WORK/shrink.pcap" "$WORK/shrinking.pcap" "$WORK/shrinking.pcap.idx" "$WORK/shrunk.pcap"
+
 # One answer for it from every reader: tcpdump's.
 tcpdump -r "$WORK/big.pcap" >/dev/null 2>"$WORK/err" || true
 grep -qF "invalid packet capture length 300000, bigger than maximum of 262144" "$WORK/err" ||
