@@ -129,10 +129,11 @@ bool is_live(const httplib::Request& req)
     return req.method == "GET" && std::regex_match(req.path, pattern);
 }
 
-// A URL parameter whose value holds an "=" not written %3D, said, or "".
-// cpp-httplib splits a parameter at every "=" and keeps the last piece as
-// its value: "filter=tcp=udp" would be the filter "udp".
-std::string unencoded_equals(const std::string& target)
+// A URL parameter whose value holds an "=" not written %3D, said, or ""
+// (`only`: that parameter's alone). cpp-httplib splits a parameter at every
+// "=" and keeps the last piece as its value: "filter=tcp=udp" would be the
+// filter "udp".
+std::string unencoded_equals(const std::string& target, std::string_view only = {})
 {
     const size_t q = target.find('?');
     if (q == std::string::npos)
@@ -145,6 +146,10 @@ std::string unencoded_equals(const std::string& target)
         if (first != std::string_view::npos && one.find('=', first + 1) != std::string_view::npos) {
             const std::string name = httplib::detail::decode_url(std::string(one.substr(0, first)), true);
             const std::string value = httplib::detail::decode_url(std::string(one.substr(first + 1)), true);
+            if (!only.empty() && name != only) {
+                at = end + 1;
+                continue;
+            }
             if (name == "access_token")   // a secret is not echoed
                 return "URL parameter \"access_token\" holds an \"=\" in its value: write it as %3D";
             return fmt::format("URL parameter \"{}\" holds an \"=\" in its value: write it as %3D (curl -G "
@@ -618,9 +623,8 @@ struct http_api::impl {
                 // A connection new to this look is timed from when it is
                 // seen, not from `now`: one made while the look lists them
                 // (slow on a busy host) would get less than the deadline.
-                const clock::time_point first_seen = k != known.end() ? now : clock::now();
-                seen_connection& c = seen[peer] =
-                    k != known.end() ? k->second : seen_connection{first_seen, first_seen, bytes};
+                seen_connection& c = seen[peer] = k != known.end() ? k->second
+                                                                   : seen_connection{clock::now(), clock::now(), bytes};
                 clock::time_point owes_since = c.opened;
                 {
                     const std::lock_guard peers_lock(peers_mutex);
@@ -1098,7 +1102,7 @@ struct http_api::impl {
             // A token holding an unencoded "=" would reach the check cut to
             // its last piece: said so, rather than "wrong token".
             if (header.empty() && is_live(req))
-                if (std::string e = unencoded_equals(req.target); e.starts_with("URL parameter \"access_token\"")) {
+                if (std::string e = unencoded_equals(req.target, "access_token"); !e.empty()) {
                     mutable_request(req).ranges.clear();
                     res.set_header("Connection", "close");
                     send_error(res, 400, e);

@@ -50,24 +50,34 @@ bool is_expression_keyword(const std::string& word)
     return std::find(std::begin(keywords), std::end(keywords), word) != std::end(keywords);
 }
 
-// A file mapped for reading (a capture file, the index's) that another
-// program cuts short while it is read faults on its pages past the new end
-// (SIGBUS): said in one line, not "Bus error". Only async-signal-safe calls.
+// A file mapped for reading (a capture file) that another program cuts
+// short while it is read faults on its pages past the new end (SIGBUS,
+// BUS_ADRERR): said in one line, not "Bus error". Any other SIGBUS (a
+// memory error) is left to its default. Only async-signal-safe calls.
 char cut_while_read_message[160];
+size_t cut_while_read_length = 0;
 
-void said_cut_while_read(int)
+void on_sigbus(int signal, siginfo_t* info, void*)
 {
-    const ssize_t ignored = ::write(STDERR_FILENO, cut_while_read_message, std::strlen(cut_while_read_message));
-    (void)ignored;
-    _exit(1);
+    if (info != nullptr && info->si_code == BUS_ADRERR) {
+        const ssize_t ignored = ::write(STDERR_FILENO, cut_while_read_message, cut_while_read_length);
+        (void)ignored;
+        _exit(1);
+    }
+    ::signal(signal, SIG_DFL);
+    raise(signal);
 }
 
 void say_files_cut_while_read(const char* command)
 {
-    fmt::format_to_n(cut_while_read_message, sizeof cut_while_read_message - 1,
-                     "{}: a file shrank while it was read (another program cut it short): stopped\n", command);
+    cut_while_read_length =
+        fmt::format_to_n(cut_while_read_message, sizeof cut_while_read_message,
+                         "{}: a file shrank while it was read (another program cut it short): stopped\n", command)
+            .size;
+    cut_while_read_length = std::min(cut_while_read_length, sizeof cut_while_read_message);
     struct sigaction action{};
-    action.sa_handler = said_cut_while_read;
+    action.sa_sigaction = on_sigbus;
+    action.sa_flags = SA_SIGINFO;
     sigaction(SIGBUS, &action, nullptr);
 }
 

@@ -320,23 +320,26 @@ std::string run_query(const query_request& request, query_result& result)
                            capture_reader& reader, std::vector<std::string>& notes) -> std::string {
         struct stat st{};
         fstat(fd, &st);
-        const uint64_t file_bytes = std::min<uint64_t>(static_cast<uint64_t>(st.st_size), limit_bytes);
+        // How the file is read: as listed, unless a .part turns out to be
+        // finished since (renamed: below).
+        bool read_partial = partial;
+        uint64_t read_limit = limit_bytes;
+        uint64_t file_bytes = std::min<uint64_t>(static_cast<uint64_t>(st.st_size), limit_bytes);
         result.capture_bytes += file_bytes;
         const auto whole = [&](const std::string& why) {
             if (!why.empty())
                 notes.push_back(why);
             read_bytes->fetch_add(file_bytes, std::memory_order_relaxed);
-            return reader.open_descriptor(fd, path, partial, limit_bytes);
+            return reader.open_descriptor(fd, path, read_partial, read_limit);
         };
         std::string index_path = index_name_of(path);
         // O_NONBLOCK: a FIFO at an index's name would hold the open (and
         // a daemon's merge thread) until something wrote to it.
         constexpr int index_flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
         int index_fd = open(index_path.c_str(), index_flags);
-        // Whether the file is finished: its index then describes all of it
-        // (a .part is being written: its index covers the chunks written so
-        // far, and the rest is read whole).
-        bool finished = !partial;
+        // A finished file's index describes all of it (a .part is being
+        // written: its index covers the chunks written so far, and the rest
+        // is read whole).
         if (index_fd < 0 && errno == ENOENT && path.ends_with(".part")) {
             // Renamed with its file since the folder was listed (a
             // rotation): the index under the new name, if the file there is
@@ -347,7 +350,13 @@ std::string run_query(const query_request& request, query_result& result)
             if (stat(renamed.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
                 index_path = index_name_of(renamed);
                 index_fd = open(index_path.c_str(), index_flags);
-                finished = true;
+                // Read as the finished file it is: all of it, as it is now
+                // (its writer cut it back as it closed it).
+                read_partial = false;
+                read_limit = UINT64_MAX;
+                fstat(fd, &st);
+                result.capture_bytes += static_cast<uint64_t>(st.st_size) - file_bytes;
+                file_bytes = static_cast<uint64_t>(st.st_size);
             }
         }
         if (index_fd < 0) {
@@ -402,6 +411,7 @@ std::string run_query(const query_request& request, query_result& result)
         // a whole read, never a wrong answer. An index without that record
         // (of version 6 or older, or without its directory) cannot tell.
         const auto size = static_cast<uint64_t>(st.st_size);
+        const bool finished = !read_partial;
         if (finished && !index.stamp)
             return whole(fmt::format("{}: its index {} does not record the file's size and time (it is of an older "
                                      "version, or its directory is damaged or cut short): read whole (linecap index "
@@ -436,7 +446,7 @@ std::string run_query(const query_request& request, query_result& result)
         }
         if (std::string damaged = index.damage_note(); !damaged.empty())
             notes.push_back(damaged);
-        std::string opened_ranges = reader.open_ranges(fd, path, partial, index.head_bytes, ranges, read_bytes.get(),
+        std::string opened_ranges = reader.open_ranges(fd, path, read_partial, index.head_bytes, ranges, read_bytes.get(),
                                                        covered < file_bytes ? covered : UINT64_MAX);
         if (!opened_ranges.empty() && whole_fd >= 0) {
             result.chunks = chunks_before;

@@ -365,7 +365,7 @@ struct capture_index {
     // cut short) is read whole into source->bytes, which the sets point into.
     bool by_directory = false;
     std::shared_ptr<const index_set_source> source;
-    // A finished index of version 6 has a summary of the whole file: each
+    // A finished index of version 6 or later has a summary of the whole file: each
     // set the union of its chunks' (none where a chunk's set is folded:
     // that set of the summary may then hold anything). Its place spans the
     // file's chunks; flags: chunk_place::chunk_summary. A query asks it
@@ -373,7 +373,8 @@ struct capture_index {
     std::unique_ptr<index_chunk> summary;
     // A finished index of version 7: its capture file when it was
     // finished. None for an index without its directory, or of an older
-    // version (the query then compares the two files' times instead).
+    // version: the query then reads a finished file whole (it cannot tell
+    // whether the file changed since).
     std::optional<capture_stamp> stamp;
     // The sets found damaged so far, in words ("" if none): a note.
     std::string damage_note() const;

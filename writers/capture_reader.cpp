@@ -45,11 +45,12 @@ constexpr size_t populate_window_bytes = 32 << 20;
 // reading of a mapped pcap file).
 constexpr uint64_t prefetch_ahead_bytes = 2048;
 // A pcapng file whose blocks between sections could not be walked (it is
-// compressed, or was renamed while it was read).
+// compressed, or its name no longer reaches it: renamed while it was read,
+// or read by descriptor under another name).
 constexpr const char* sections_guessed_note =
-    "its sections' interfaces were told apart without walking its blocks (a compressed file, or one renamed while "
-    "it was read): interfaces described after a section's last packet, or in a section without packets, were "
-    "taken for the next section's";
+    "its sections' interfaces were told apart without walking its blocks (a compressed file, or one whose name "
+    "no longer reaches it): interfaces described after a section's last packet, or in a section without packets, "
+    "were taken for the next section's";
 // Records between two looks at how far the pages are read in.
 constexpr uint64_t populate_every = 32;
 
@@ -112,10 +113,10 @@ std::string cut_inside_header(const std::string& name, const std::string& path)
     const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st{};
     uint32_t head[3] = {};
-    const bool read = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread(fd, head, sizeof head, 0) >= 4;
+    const bool got = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread(fd, head, sizeof head, 0) >= 4;
     if (fd >= 0)
         ::close(fd);
-    if (!read)
+    if (!got)
         return {};
     const auto size = static_cast<uint64_t>(st.st_size);
     if (is_pcap_magic(head[0]) && size < sizeof(pcap_file_header))
@@ -202,8 +203,10 @@ int bounded_seek(void* cookie, off64_t* offset, int whence)
     auto& src = *static_cast<bounded_source*>(cookie);
     const int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? static_cast<int64_t>(src.at)
                                                                      : static_cast<int64_t>(src.size);
-    if (*offset < -base)
+    if (*offset < -base) {
+        errno = EINVAL;
         return -1;
+    }
     src.at = static_cast<uint64_t>(base + *offset);
     *offset = static_cast<off64_t>(src.at);
     return 0;
@@ -315,16 +318,17 @@ std::string head_text(const uint8_t* head, size_t n)
 } // namespace
 
 // libpcap's side: pcap files (and pcapng from a pipe, which wiretap cannot
-// take back). A regular file is mapped and given to libpcap through
-// fmemopen(): its fread()s become copies from the page cache, with no
-// read() system call and no kernel copy (44-50 ns a 64-byte record here,
+// take back). A finished regular file is mapped and given to libpcap
+// through fmemopen(): its fread()s become copies from the page cache, with
+// no read() system call and no kernel copy (44-50 ns a 64-byte record here,
 // against 75-83 through read(), tcpdump's way), and the position is known
-// without a system call.
+// without a system call. A .part is read by pread (bounded_source).
 struct capture_reader::pcap_source {
     pcap_t* pcap = nullptr;
     FILE* stream = nullptr;      // libpcap's once `pcap` is open (pcap_close closes it)
-    void* map = nullptr;         // the file, mapped; null for a pipe
+    void* map = nullptr;         // the file, mapped; null for a pipe or a .part
     size_t map_bytes = 0;
+    bool positioned = false;     // the stream's position is the file's (mapped, or a .part read by pread)
     size_t populated = 0;        // bytes of the mapping read in so far
     bool pcapng = false;         // libpcap reading pcapng (from a pipe)
     bool nanosecond = false;     // pcap with nanosecond fractions
@@ -333,7 +337,7 @@ struct capture_reader::pcap_source {
     // stdio (ftell) costs 10% of a replay's time even over fmemopen. A
     // record longer than the file's snap length is handed out cut to it
     // (libpcap's rule), which hides its size in the file: from there on,
-    // ftell. -1: not known (a pipe).
+    // ftell. -1: not known (a pipe, ranges).
     int64_t next_offset = -1;
     bool counted = false;
     // Records read straight out of the mapping, skipping libpcap's two
@@ -482,7 +486,7 @@ struct capture_reader::pcap_source {
     // Where the next record starts, or -1 (a pipe).
     int64_t offset() const
     {
-        if (map == nullptr)
+        if (!positioned)
             return -1;
         return counted ? next_offset : std::ftell(stream);
     }
@@ -718,10 +722,12 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
             auto* b = new bounded_source{fd, size, 0};
             stream = fopencookie(b, "rb", cookie_io_functions_t{bounded_read, nullptr, bounded_seek, bounded_close});
             if (stream == nullptr) {
+                const int err = errno;
                 bounded_close(b);
-                return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
+                return fmt::format("{}: cannot open it: {}", path, std::strerror(err));
             }
             src->set_buffer(stream, pipe_buffer_bytes);
+            src->positioned = true;
         } else if (m != MAP_FAILED) {
             madvise(m, size, MADV_SEQUENTIAL);
             stream = fmemopen(m, size, "rb");
@@ -730,6 +736,7 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
             } else {
                 src->map = m;
                 src->map_bytes = size;
+                src->positioned = true;
                 src->set_buffer(stream, mapped_buffer_bytes);
             }
         }
@@ -868,14 +875,14 @@ std::string capture_reader::open_with_libpcap(std::unique_ptr<pcap_source> src, 
         src->nanosecond = magic == pcap_magic_ns || magic == __builtin_bswap32(pcap_magic_ns);
         // The standard pcap layouts (either byte order, µs or ns): records
         // start after the 24-byte file header and have 16-byte headers.
-        if (src->map != nullptr && !src->pcapng) {
+        if (src->positioned && !src->pcapng) {
             src->next_offset = std::ftell(stream);
             src->counted = src->next_offset == sizeof(pcap_file_header) &&
                            magic != 0xa1b2cd34u && magic != __builtin_bswap32(0xa1b2cd34u);
             const int dlt = src->dlt = pcap_datalink(src->pcap);
             src->swapped = pcap_is_swapped(src->pcap) == 1;
-            src->direct = src->counted && pcap_major_version(src->pcap) == 2 && pcap_minor_version(src->pcap) >= 4 &&
-                          (dlt == DLT_EN10MB || dlt == DLT_RAW);
+            src->direct = src->map != nullptr && src->counted && pcap_major_version(src->pcap) == 2 &&
+                          pcap_minor_version(src->pcap) >= 4 && (dlt == DLT_EN10MB || dlt == DLT_RAW);
         }
         _pcap = std::move(src);
         return {};

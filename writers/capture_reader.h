@@ -3,7 +3,8 @@
 //
 //  - pcap (microsecond or nanosecond, either byte order, and the variants
 //    libpcap knows) is read with libpcap, as tcpdump reads it, from the
-//    file mapped into memory (no system call per record);
+//    file mapped into memory (no system call per record; a .part, which
+//    its writer cuts back as it closes it, by pread);
 //  - pcapng, and whatever libpcap refuses to open, with Wireshark's own
 //    reader (libwiretap, as tshark and mergecap read them): libpcap 1.10
 //    refuses valid pcapng files whose interfaces differ in snap length or

@@ -260,6 +260,19 @@ tcpdump_ns "$WORK/torn.pcap" "$WORK/torn.ref" || true   # tcpdump also stops the
 "$COMPARE" "$WORK/torn.ref" "$(only_file "$WORK/torn")" >/dev/null
 check_readable "$(only_file "$WORK/torn")" 999
 
+# A file being written (.part) is read by pread, not mapped: where it ends
+# is still said by its byte (a big-endian pcap, which the writers' walk
+# does not take, so the reader's own position says it).
+python3 - "$WORK/be.pcap.part" <<'PY'
+import struct, sys
+frame = bytes(12) + b'\x08\x00' + bytes(46)
+records = b''.join(struct.pack('>IIII', 1700000000 + i, 0, len(frame), len(frame)) + frame for i in range(3))
+open(sys.argv[1], 'wb').write(struct.pack('>IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1) + records + bytes(8192))
+PY
+"$LINECAP" merge -o "$WORK/be.pcap" "$WORK/be.pcap.part" 2>"$WORK/be.err" || fail "a big-endian .part: $(cat "$WORK/be.err")"
+grep -qF "be.pcap.part: ends after 3 complete records: zeros follow at byte 252 (the rest was never" "$WORK/be.err" ||
+    fail "a big-endian .part: $(cat "$WORK/be.err")"
+
 note "not a capture, empty, missing: one line naming the file, exit 1, nothing written, no -w folder made"
 echo "this is not a capture file" >"$WORK/text.pcap"
 # Six bytes Wireshark's reader takes for MP4 media: still no capture file.

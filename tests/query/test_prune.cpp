@@ -127,7 +127,8 @@ void rewrite_as_version(const std::string& path, uint32_t version)
     }
     if (version == 6) {
         directory.resize(directory.size() - 104 + 80);
-        std::fill(directory.end() - 4, directory.end(), 0);   // its last word was reserved: 0
+        // Its last word was reserved: left as version 7 wrote it (1: a
+        // stamp follows), which a reader of version 6 must not take for one.
         summary_set_bytes = 0;   // kept
     } else {
         directory.resize(directory.size() - 104);
