@@ -16,10 +16,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <csignal>
-#include <cstring>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/command_line.h"
 #include "core/human_units.h"
@@ -50,42 +47,10 @@ bool is_expression_keyword(const std::string& word)
     return std::find(std::begin(keywords), std::end(keywords), word) != std::end(keywords);
 }
 
-// A file mapped for reading (a capture file) that another program cuts
-// short while it is read faults on its pages past the new end (SIGBUS,
-// BUS_ADRERR): said in one line, not "Bus error". Any other SIGBUS (a
-// memory error) is left to its default. Only async-signal-safe calls.
-char cut_while_read_message[160];
-size_t cut_while_read_length = 0;
-
-void on_sigbus(int signal, siginfo_t* info, void*)
-{
-    if (info != nullptr && info->si_code == BUS_ADRERR) {
-        const ssize_t ignored = ::write(STDERR_FILENO, cut_while_read_message, cut_while_read_length);
-        (void)ignored;
-        _exit(1);
-    }
-    ::signal(signal, SIG_DFL);
-    raise(signal);
-}
-
-void say_files_cut_while_read(const char* command)
-{
-    cut_while_read_length =
-        fmt::format_to_n(cut_while_read_message, sizeof cut_while_read_message,
-                         "{}: a file shrank while it was read (another program cut it short): stopped\n", command)
-            .size;
-    cut_while_read_length = std::min(cut_while_read_length, sizeof cut_while_read_message);
-    struct sigaction action{};
-    action.sa_sigaction = on_sigbus;
-    action.sa_flags = SA_SIGINFO;
-    sigaction(SIGBUS, &action, nullptr);
-}
-
 } // namespace
 
 int index_main(int argc, char** argv)
 {
-    say_files_cut_while_read("linecap index");
     CLI::App app{"Writes the index (FILE.idx) of each capture file named, or of each capture file linecap wrote in "
                  "each folder named, for `linecap query` (docs/query.md).",
                  "linecap index"};
@@ -176,7 +141,6 @@ int index_main(int argc, char** argv)
 
 int merge_main(int argc, char** argv)
 {
-    say_files_cut_while_read("linecap merge");
     CLI::App app{"linecap merge: captures merged into one file in timestamp order", "linecap merge"};
     merge_request request;
     std::string format, since, until;
@@ -235,7 +199,6 @@ int merge_main(int argc, char** argv)
 
 int query_main(int argc, char** argv)
 {
-    say_files_cut_while_read("linecap query");
     CLI::App app{"linecap query: the packets of capture files that a tcpdump expression selects in a time window, in "
                  "time order, read through each file's index (docs/query.md)",
                  "linecap query"};

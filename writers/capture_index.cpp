@@ -18,6 +18,7 @@
 #include "core/tunnel.h"
 #include "core/write_all.h"
 #include "writers/capture_reader.h"
+#include "writers/file_mapping.h"
 #include "writers/session_output.h"
 
 namespace linecap {
@@ -1478,17 +1479,26 @@ std::string index_capture_file(const std::string& path, const std::string& index
         close(fd);
         return fmt::format("{}: empty: not a capture file", path);
     }
-    void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    file_mapping mapping;
+    const int map_error = mapping.map(fd, size);
     close(fd);
-    if (map == MAP_FAILED)
-        return fmt::format("{}: cannot read it: {}", path, error_text(errno));
-    madvise(map, size, MADV_SEQUENTIAL);
-    const auto* data = static_cast<const uint8_t*>(map);
+    if (map_error != 0)
+        return fmt::format("{}: cannot read it: {}", path, error_text(map_error));
+    madvise(const_cast<uint8_t*>(mapping.data()), size, MADV_SEQUENTIAL);
+    const uint8_t* data = mapping.data();
     result.capture_bytes = size;
     capture_framer framer(data, size, path);
     std::string error = framer.start();
+    // Another program cut the file short: the mapping read zeros from there.
+    const auto cut_short = [&] {
+        return fmt::format("{}: the file was cut short by another program while it was indexed (it had {} bytes "
+                               "when opened): no index written; index it again once nothing truncates it",
+                               path, size);
+    };
+    if (!error.empty() && mapping.cut())
+        return cut_short();
     if (!error.empty()) {
-        munmap(map, size);
+        mapping.unmap();
         // Neither pcap nor pcapng: what a read of it says (-r, a query), or,
         // for another format Wireshark reads, that it is not indexed.
         if (!framer.is_capture_header()) {
@@ -1537,6 +1547,9 @@ std::string index_capture_file(const std::string& path, const std::string& index
     for (uint64_t at = framer.offset(); error.empty() && framer.next(packet, pins, ts_ns, bytes, caplen);
          at = framer.offset()) {
         pinned |= pins;
+        // A record of zeros where the file was cut inside a page (no fault).
+        if (mapping.cut() || (packet && caplen == 0 && ts_ns == 0 && mapping.cut_before(at, path.c_str())))
+            break;
         if (!packet)
             continue;
         if (whole_read) {
@@ -1562,12 +1575,15 @@ std::string index_capture_file(const std::string& path, const std::string& index
             pinned = false;
         }
     }
-    if (error.empty() && packets_end > chunk_start) {
+    const bool cut = mapping.cut() || (!framer.error().empty() && mapping.cut_before(framer.offset(), path.c_str()));
+    if (error.empty() && packets_end > chunk_start && !cut) {
         result.packets += builder.packets();
         error = out.append(builder.finish(chunk_start, packets_end - chunk_start, pinned, data + chunk_start));
         result.chunks++;
     }
-    munmap(map, size);
+    if (cut && error.empty())
+        error = cut_short();
+    mapping.unmap();
     // The file as it was opened: one written to while it was read gets
     // another time, and its index is then not used.
     if (std::string e = out.close(true, capture_stamp{size, st.st_mtim}); error.empty())

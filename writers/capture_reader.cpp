@@ -22,6 +22,7 @@ extern "C" {
 }
 
 #include "core/capture_format.h"
+#include "writers/file_mapping.h"
 
 namespace linecap {
 
@@ -175,8 +176,9 @@ int prefixed_close(void* cookie)
 
 // A regular file read by pread up to a size fixed at open. A file being
 // written (.part) is read this way, not mapped: its writer grows it ahead of
-// its writes and cuts it back when it closes it (output_file), and a mapped
-// page past the new end faults (SIGBUS), where a read just ends.
+// its writes and cuts it back when it closes it (output_file), and a mapping
+// would take that for a file cut short by another program (file_mapping),
+// where a read just ends.
 struct bounded_source {
     int fd = -1;
     uint64_t size = 0;
@@ -326,8 +328,7 @@ std::string head_text(const uint8_t* head, size_t n)
 struct capture_reader::pcap_source {
     pcap_t* pcap = nullptr;
     FILE* stream = nullptr;      // libpcap's once `pcap` is open (pcap_close closes it)
-    void* map = nullptr;         // the file, mapped; null for a pipe or a .part
-    size_t map_bytes = 0;
+    file_mapping map;            // the file; not mapped for a pipe or a .part
     bool positioned = false;     // the stream's position is the file's (mapped, or a .part read by pread)
     size_t populated = 0;        // bytes of the mapping read in so far
     bool pcapng = false;         // libpcap reading pcapng (from a pipe)
@@ -359,7 +360,8 @@ struct capture_reader::pcap_source {
     // Read by ranges, a pcapng file, mapped: libpcap hands out no record's
     // interface, so it is read from the packet's block in the file
     // (packet_interface). Null otherwise (every record is interface 0).
-    const uint8_t* blocks = nullptr;
+    file_mapping blocks_mapping;
+    const uint8_t* blocks = nullptr;   // blocks_mapping's
     size_t blocks_bytes = 0;
     uint64_t record_position = 0;   // in the stream, where the record being read starts
     bool swapped = false;        // the file's byte order is not ours
@@ -387,10 +389,6 @@ struct capture_reader::pcap_source {
             pcap_close(pcap);
         else if (stream != nullptr)
             std::fclose(stream);
-        if (map != nullptr)
-            munmap(map, map_bytes);
-        if (blocks != nullptr)
-            munmap(const_cast<uint8_t*>(blocks), blocks_bytes);
         stdio_buffers_in_use.fetch_sub(stdio_buffer_bytes, std::memory_order_relaxed);
     }
     // Interfaces described past the head (another section's, or after the
@@ -500,13 +498,13 @@ struct capture_reader::pcap_source {
     // that the reader does not take a page fault every 4 KiB.
     void populate_ahead()
     {
-        if (map == nullptr || populated >= map_bytes)
+        if (!map.mapped() || populated >= map.size())
             return;
         const long at = counted ? next_offset : std::ftell(stream);
         if (populated != 0 && at >= 0 && static_cast<size_t>(at) + populate_window_bytes / 2 < populated)
             return;
-        const size_t bytes = std::min(populate_window_bytes, map_bytes - populated);
-        madvise(static_cast<uint8_t*>(map) + populated, bytes, MADV_POPULATE_READ);
+        const size_t bytes = std::min(populate_window_bytes, map.size() - populated);
+        madvise(const_cast<uint8_t*>(map.data()) + populated, bytes, MADV_POPULATE_READ);
         populated += bytes;
     }
 };
@@ -717,7 +715,6 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
             close(fd);
             return error;
         }
-        void* m = size > 0 && !partial ? mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
         if (partial) {
             auto* b = new bounded_source{fd, size, 0};
             stream = fopencookie(b, "rb", cookie_io_functions_t{bounded_read, nullptr, bounded_seek, bounded_close});
@@ -728,14 +725,12 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
             }
             src->set_buffer(stream, pipe_buffer_bytes);
             src->positioned = true;
-        } else if (m != MAP_FAILED) {
-            madvise(m, size, MADV_SEQUENTIAL);
-            stream = fmemopen(m, size, "rb");
+        } else if (size > 0 && src->map.map(fd, size) == 0) {
+            madvise(const_cast<uint8_t*>(src->map.data()), size, MADV_SEQUENTIAL);
+            stream = fmemopen(const_cast<uint8_t*>(src->map.data()), size, "rb");
             if (stream == nullptr) {
-                munmap(m, size);
+                src->map.unmap();
             } else {
-                src->map = m;
-                src->map_bytes = size;
                 src->positioned = true;
                 src->set_buffer(stream, mapped_buffer_bytes);
             }
@@ -822,12 +817,11 @@ void capture_reader::name_head_interfaces(int fd)
     struct stat st{};
     if (fstat(fd, &st) != 0 || st.st_size <= 0)
         return;
-    void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-    if (m == MAP_FAILED)
-        return;
     pcap_source& src = *_pcap;
-    src.blocks = static_cast<const uint8_t*>(m);
-    src.blocks_bytes = static_cast<size_t>(st.st_size);
+    if (src.blocks_mapping.map(fd, static_cast<size_t>(st.st_size)) != 0)
+        return;
+    src.blocks = src.blocks_mapping.data();
+    src.blocks_bytes = src.blocks_mapping.size();
     src.swapped = pcap_is_swapped(src.pcap) == 1;
     // The head may hold several sections (an empty one first): the first
     // packet's is the last, whose interfaces are the head's last ones.
@@ -881,7 +875,7 @@ std::string capture_reader::open_with_libpcap(std::unique_ptr<pcap_source> src, 
                            magic != 0xa1b2cd34u && magic != __builtin_bswap32(0xa1b2cd34u);
             const int dlt = src->dlt = pcap_datalink(src->pcap);
             src->swapped = pcap_is_swapped(src->pcap) == 1;
-            src->direct = src->map != nullptr && src->counted && pcap_major_version(src->pcap) == 2 &&
+            src->direct = src->map.mapped() && src->counted && pcap_major_version(src->pcap) == 2 &&
                           pcap_minor_version(src->pcap) >= 4 && (dlt == DLT_EN10MB || dlt == DLT_RAW);
         }
         _pcap = std::move(src);
@@ -1114,6 +1108,15 @@ read_status capture_reader::stop(const std::string& what, int64_t offset)
     return read_status::error;
 }
 
+read_status capture_reader::stop_cut_short(int64_t offset)
+{
+    const size_t opened = std::max(_pcap->map.size(), _pcap->blocks_mapping.size());
+    return stop(fmt::format("the file was cut short by another program while it was read (it had {} bytes when "
+                            "opened): read it again once nothing truncates it",
+                            opened),
+                offset);
+}
+
 read_status capture_reader::finish(capture_record& record)
 {
     record.file_len = record.len;
@@ -1145,25 +1148,27 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
         src.populate_ahead();
     const int64_t offset = src.offset();
     int64_t record_end = -1;   // where the record ends in the file, if its header says (direct reading)
-    if (src.direct && static_cast<uint64_t>(offset) + sizeof(pcap_record_header) > src.map_bytes) {
+    if (src.direct && static_cast<uint64_t>(offset) + sizeof(pcap_record_header) > src.map.size()) {
         std::fseek(src.stream, offset, SEEK_SET);   // the end, or half a header: libpcap says which
     } else if (src.direct) {
         // Each record is found from the length in the header before it: a
         // chain of loads, each a miss to memory. Asking for the lines ahead
         // turns it into a stream.
-        const uint64_t ahead = std::min<uint64_t>(static_cast<uint64_t>(offset) + prefetch_ahead_bytes, src.map_bytes);
+        const uint64_t ahead = std::min<uint64_t>(static_cast<uint64_t>(offset) + prefetch_ahead_bytes, src.map.size());
         for (src.prefetched = std::max<uint64_t>(src.prefetched, static_cast<uint64_t>(offset) & ~uint64_t{63});
              src.prefetched < ahead; src.prefetched += 64)
-            __builtin_prefetch(static_cast<const uint8_t*>(src.map) + src.prefetched);
-        const uint8_t* at = static_cast<const uint8_t*>(src.map) + offset;
+            __builtin_prefetch(src.map.data() + src.prefetched);
+        const uint8_t* at = src.map.data() + offset;
         pcap_record_header raw;
         std::memcpy(&raw, at, sizeof raw);
+        if (src.map.cut() || (is_zeros(raw) && src.map.cut_before(static_cast<uint64_t>(offset), _path.c_str())))
+            return stop_cut_short(offset);
         if (src.swapped)
             raw = {__builtin_bswap32(raw.ts_sec), __builtin_bswap32(raw.ts_frac), __builtin_bswap32(raw.caplen),
                    __builtin_bswap32(raw.len)};
         record_end = offset + static_cast<int64_t>(sizeof raw) + raw.caplen;
         if (raw.caplen <= std::min(src.snapshot, pcap_max_caplen) &&
-            static_cast<uint64_t>(record_end) <= src.map_bytes) {
+            static_cast<uint64_t>(record_end) <= src.map.size()) {
             if (check_pcap_record(raw, pcap_max_caplen, _partial) == record_verdict::unwritten) {
                 _note = fmt::format("{}: ends after {} complete records: zeros follow at byte {} (the rest was "
                                     "never written)", _path, _packets, offset);
@@ -1205,6 +1210,11 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     pcap_pkthdr* h = nullptr;
     const u_char* data = nullptr;
     const int rc = pcap_next_ex(src.pcap, &h, &data);
+    if (src.map.cut() || (rc == 1 && src.map.mapped() && offset >= 0 &&
+                          is_zeros({static_cast<uint32_t>(h->ts.tv_sec), static_cast<uint32_t>(h->ts.tv_usec),
+                                    h->caplen, h->len}) &&
+                          src.map.cut_before(static_cast<uint64_t>(offset), _path.c_str())))
+        return stop_cut_short(offset);
     if (rc == PCAP_ERROR_BREAK)
         return read_status::end;
     if (rc != 1) {
@@ -1253,6 +1263,8 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     record.caplen = h->caplen;
     record.len = h->len;
     record.interface = src.blocks != nullptr ? src.packet_interface(src.record_position) : 0;
+    if (src.blocks_mapping.cut())
+        return stop_cut_short(offset);
     record.dlt = pcap_datalink(src.pcap);
     record.data = data;
     return finish(record);

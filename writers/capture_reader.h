@@ -4,7 +4,9 @@
 //  - pcap (microsecond or nanosecond, either byte order, and the variants
 //    libpcap knows) is read with libpcap, as tcpdump reads it, from the
 //    file mapped into memory (no system call per record; a .part, which
-//    its writer cuts back as it closes it, by pread);
+//    its writer cuts back as it closes it, by pread). A file another
+//    program cuts short meanwhile is an error saying so, not a fault that
+//    ends the process (writers/file_mapping.h);
 //  - pcapng, and whatever libpcap refuses to open, with Wireshark's own
 //    reader (libwiretap, as tshark and mergecap read them): libpcap 1.10
 //    refuses valid pcapng files whose interfaces differ in snap length or
@@ -168,6 +170,8 @@ private:
     bool read_whole_from_here();
     read_status finish(capture_record& record);
     read_status stop(const std::string& what, int64_t offset);   // offset -1: unknown (a pipe)
+    // A mapping read zeros where another program cut the file short (file_mapping).
+    read_status stop_cut_short(int64_t offset);
 
     std::string _path;
     bool _partial = false;

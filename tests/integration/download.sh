@@ -155,4 +155,27 @@ rc=0; uctl start --name nokeep --keep-bytes 1000 2>"$WORK/err" || rc=$?
 
 ctl shutdown >/dev/null
 wait "$pid" || fail "the daemon did not exit cleanly"
+
+note "a session's file cut short by another program while a download reads it: the download says so; the daemon and its captures go on"
+# Downloads read at 1 MB/s here, so the cut comes in the middle of one.
+start_daemon --read-rate 1
+cut=$(ctl --json start --name cut -c 60000 | jq -r .id)
+wait_ended "$cut"
+file=$(ctl --json files "$cut" | jq -r '.files[0].path')
+size=$(stat -c %s "$file")
+[ "$size" -gt 4000000 ] || fail "the session's file is $size bytes: too small to cut while it is read"
+live=$(ctl --json start --name live --proto udp | jq -r .id)
+rc=0
+ctl merge "$cut" -o "$WORK/cut.pcap" >"$WORK/out" 2>"$WORK/err" &
+merge=$!
+sleep 1.5
+truncate -s 100000 "$file"
+wait "$merge" || rc=$?
+[ "$rc" = 1 ] && grep -qE "^linecapctl: $file: record [0-9]+ \(byte [0-9]+\): the file was cut short by another program while it was read \(it had $size bytes when opened\): read it again once nothing truncates it" "$WORK/err" ||
+    fail "a download of a file cut while read: exit $rc: $(cat "$WORK/out" "$WORK/err")"
+kill -0 "$pid" 2>/dev/null || { tail -5 "$WORK/daemon.log"; fail "the daemon ended when a file it read was cut short"; }
+[ "$(field "$live" .status)" = running ] || fail "the running session: $(field "$live" .status)"
+ctl stop "$live" >/dev/null
+ctl shutdown >/dev/null
+wait "$pid" || fail "the daemon did not exit cleanly"
 echo PASS

@@ -260,6 +260,32 @@ tcpdump_ns "$WORK/torn.pcap" "$WORK/torn.ref" || true   # tcpdump also stops the
 "$COMPARE" "$WORK/torn.ref" "$(only_file "$WORK/torn")" >/dev/null
 check_readable "$(only_file "$WORK/torn")" 999
 
+note "a file cut short by another program while -r reads it: the records before are written, one error says so, exit 1"
+# Stopped once it has mapped the file, and the file cut, so that the cut
+# comes before it reads on.
+"$GEN" -o "$WORK/shrinking.pcap" -n 2000000 --profile 64 --seed 9 >/dev/null
+size=$(stat -c %s "$WORK/shrinking.pcap")
+"$LINECAP" -l 0-1 "${EAL_TEST[@]}" -- -r "$WORK/shrinking.pcap" -w "$WORK/shrunk" --stats-json "$WORK/shrunk.json" \
+    >"$WORK/shrunk.log" 2>&1 &
+reader=$!   # linecap itself (no timeout in between): its maps are looked at
+cleanup_hooks+=("kill -9 $reader 2>/dev/null")
+for _ in $(seq 1000); do
+    ! grep -q shrinking.pcap "/proc/$reader/maps" 2>/dev/null || break
+    sleep 0.01
+done
+kill -STOP "$reader" || fail "-r of a file to cut: it ended before it mapped the file: $(cat "$WORK/shrunk.log")"
+truncate -s 100000 "$WORK/shrinking.pcap"
+kill -CONT "$reader"
+rc=0
+wait "$reader" || rc=$?
+record=$(grep -oE "^linecap: -r $WORK/shrinking.pcap: record [0-9]+ \(byte [0-9]+\): the file was cut short by another program while it was read \(it had $size bytes when opened\): read it again once nothing truncates it$" \
+    "$WORK/shrunk.log" | awk '{print $5}')
+[ "$rc" = 1 ] && [ -n "$record" ] || { cat "$WORK/shrunk.log"; fail "-r of a file cut while read: exit $rc"; }
+[ "$(json "$WORK/shrunk.json" '.stop_reason + " " + (.written_packets | tostring)')" = "error $((record - 1))" ] ||
+    fail "-r of a file cut while read: $(cat "$WORK/shrunk.json"), not the $((record - 1)) records before record $record"
+check_readable "$(only_file "$WORK/shrunk")" $((record - 1))
+rm -rf "$WORK/shrinking.pcap" "$WORK/shrunk"
+
 # A file being written (.part) is read by pread, not mapped: where it ends
 # is still said by its byte (a big-endian pcap, which the writers' walk
 # does not take, so the reader's own position says it).
