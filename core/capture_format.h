@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -209,6 +210,27 @@ inline record_verdict check_pcapng_block(uint32_t type, uint32_t total, uint32_t
     if (may_be_unwritten && type == 0 && total == 0)
         return record_verdict::unwritten;
     return total >= 12 && total % 4 == 0 && total <= max_total ? record_verdict::record : record_verdict::invalid;
+}
+
+// A pcapng block's type and total length (header and trailer included),
+// from its first 12 bytes as they lie in the file. A Section Header Block
+// sets the byte order of itself and of every block up to the next one (its
+// byte-order magic, at byte 8): `swapped` is the order of the section the
+// walk is in, changed at a Section Header Block. The one step of every walk
+// over a file's blocks; check the length with check_pcapng_block before
+// stepping over it.
+struct pcapng_block_head {
+    uint32_t type;
+    uint32_t total;
+};
+
+inline pcapng_block_head read_pcapng_block_head(const void* first_12_bytes, bool& swapped)
+{
+    uint32_t words[3];
+    std::memcpy(words, first_12_bytes, sizeof words);
+    if (words[0] == pcapng_section_header)   // the same in either byte order
+        swapped = words[2] == __builtin_bswap32(pcapng_byte_order_magic);
+    return {swapped ? __builtin_bswap32(words[0]) : words[0], swapped ? __builtin_bswap32(words[1]) : words[1]};
 }
 
 // Names as the command line and session specs spell them.

@@ -1376,13 +1376,9 @@ private:
     {
         if (_size - at < 12)
             return torn_at(at);
-        type = u32(at);
-        if (type == pcapng_section_header) {   // its byte-order magic sets the order of all that follows
-            uint32_t bom;
-            std::memcpy(&bom, _data + at + 8, 4);
-            _swapped = bom == 0x4d3c2b1a;
-        }
-        total = u32(at + 4);
+        const pcapng_block_head head = read_pcapng_block_head(_data + at, _swapped);
+        type = head.type;
+        total = head.total;
         if (check_pcapng_block(type, total, UINT32_MAX, false) != record_verdict::record)
             return bad_block(at, fmt::format("not a pcapng block (type {:#x}, length {})", type, total));
         if (total > _size - at)
@@ -1480,7 +1476,7 @@ std::string index_capture_file(const std::string& path, const std::string& index
         return fmt::format("{}: empty: not a capture file", path);
     }
     file_mapping mapping;
-    const int map_error = mapping.map(fd, size);
+    const int map_error = mapping.map(fd, size, dir_fd == AT_FDCWD ? path : std::string());
     close(fd);
     if (map_error != 0)
         return fmt::format("{}: cannot read it: {}", path, error_text(map_error));
@@ -1495,7 +1491,7 @@ std::string index_capture_file(const std::string& path, const std::string& index
                                "when opened): no index written; index it again once nothing truncates it",
                                path, size);
     };
-    if (!error.empty() && mapping.cut())
+    if (!error.empty() && !mapping.holds(std::min<uint64_t>(framer.offset() + 12, size)))
         return cut_short();
     if (!error.empty()) {
         mapping.unmap();
@@ -1547,8 +1543,7 @@ std::string index_capture_file(const std::string& path, const std::string& index
     for (uint64_t at = framer.offset(); error.empty() && framer.next(packet, pins, ts_ns, bytes, caplen);
          at = framer.offset()) {
         pinned |= pins;
-        // A record of zeros where the file was cut inside a page (no fault).
-        if (mapping.cut() || (packet && caplen == 0 && ts_ns == 0 && mapping.cut_before(at, path.c_str())))
+        if (!mapping.holds(framer.offset()))   // the record's bytes are still the file's
             break;
         if (!packet)
             continue;
@@ -1575,7 +1570,7 @@ std::string index_capture_file(const std::string& path, const std::string& index
             pinned = false;
         }
     }
-    const bool cut = mapping.cut() || (!framer.error().empty() && mapping.cut_before(framer.offset(), path.c_str()));
+    const bool cut = !mapping.holds(std::min<uint64_t>(framer.offset() + (framer.error().empty() ? 0 : 12), size));
     if (error.empty() && packets_end > chunk_start && !cut) {
         result.packets += builder.packets();
         error = out.append(builder.finish(chunk_start, packets_end - chunk_start, pinned, data + chunk_start));

@@ -425,18 +425,14 @@ struct capture_reader::pcap_source {
         }
         for (;;) {
             const uint64_t at = ranges->in_file(position, range_index, start).first;
-            if (at + 12 > blocks_bytes)
+            if (at + 12 > blocks_bytes || !blocks_mapping.holds(at + 12))   // the caller asks blocks_mapping.cut()
                 return 0;
             // The head's blocks (libpcap reads some of them after its
             // open, before the first record) are counted already.
             const bool in_head = at < head_bytes;
-            if (word(at) == pcapng_section_header && !in_head) {   // the same in either byte order
-                uint32_t magic;
-                std::memcpy(&magic, blocks + at + 8, sizeof magic);
-                swapped = magic == __builtin_bswap32(pcapng_byte_order_magic);
+            const auto [type, total] = read_pcapng_block_head(blocks + at, swapped);
+            if (type == pcapng_section_header && !in_head)
                 section_base = head_interfaces + static_cast<uint32_t>(later_interfaces.size());
-            }
-            const uint32_t type = word(at), total = word(at + 4);
             if (type == pcapng_enhanced_packet)
                 return section_base + word(at + 8);
             if (type == pcapng_packet_obsolete) {   // a 16-bit interface id, then a 16-bit drop count
@@ -444,10 +440,14 @@ struct capture_reader::pcap_source {
                 std::memcpy(&id, blocks + at + 8, sizeof id);
                 return section_base + (swapped ? __builtin_bswap16(id) : id);
             }
-            if (type == pcapng_simple_packet || total < 12 || total % 4 != 0 || at + total > blocks_bytes)
+            if (type == pcapng_simple_packet || check_pcapng_block(type, total, UINT32_MAX, false) != record_verdict::record ||
+                at + total > blocks_bytes)
                 return section_base;   // the section's first interface (a Simple Packet Block's, by the spec)
-            if (type == pcapng_interface_description && !in_head)
+            if (type == pcapng_interface_description && !in_head) {
+                if (!blocks_mapping.holds(at + total))
+                    return 0;
                 later_interfaces.push_back(interface_names(at, total));
+            }
             position += total;
         }
     }
@@ -608,24 +608,18 @@ struct capture_reader::wiretap_source {
         }
         uint32_t count = 0;
         int64_t at = from;
-        uint32_t first[3];   // the file's first section's header: its byte order
-        if (!byte_order_known && pread(fd, first, sizeof first, 0) == static_cast<ssize_t>(sizeof first)) {
-            swapped = first[2] == __builtin_bswap32(pcapng_byte_order_magic);
+        uint8_t head[12];
+        if (!byte_order_known && pread(fd, head, sizeof head, 0) == static_cast<ssize_t>(sizeof head)) {
+            read_pcapng_block_head(head, swapped);   // the file's first section's header: its byte order
             byte_order_known = true;
         }
         while (at < to) {
-            uint32_t head[3];
             if (pread(fd, head, sizeof head, at) != static_cast<ssize_t>(sizeof head))
                 break;
-            if (head[0] == pcapng_section_header) {   // the same in either byte order
-                swapped = head[2] == __builtin_bswap32(pcapng_byte_order_magic);
-                count = 0;
-            }
-            const uint32_t type = swapped ? __builtin_bswap32(head[0]) : head[0];
-            const uint32_t total = swapped ? __builtin_bswap32(head[1]) : head[1];
-            if (total < 12 || total % 4 != 0)
+            const auto [type, total] = read_pcapng_block_head(head, swapped);
+            if (check_pcapng_block(type, total, UINT32_MAX, false) != record_verdict::record)
                 break;
-            count += type == pcapng_interface_description ? 1 : 0;
+            count = type == pcapng_section_header ? 0 : count + (type == pcapng_interface_description ? 1 : 0);
             at += total;
         }
         ::close(fd);
@@ -725,7 +719,7 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
             }
             src->set_buffer(stream, pipe_buffer_bytes);
             src->positioned = true;
-        } else if (size > 0 && src->map.map(fd, size) == 0) {
+        } else if (size > 0 && src->map.map(fd, size, path) == 0) {
             madvise(const_cast<uint8_t*>(src->map.data()), size, MADV_SEQUENTIAL);
             stream = fmemopen(const_cast<uint8_t*>(src->map.data()), size, "rb");
             if (stream == nullptr) {
@@ -818,7 +812,13 @@ void capture_reader::name_head_interfaces(int fd)
     if (fstat(fd, &st) != 0 || st.st_size <= 0)
         return;
     pcap_source& src = *_pcap;
-    if (src.blocks_mapping.map(fd, static_cast<size_t>(st.st_size)) != 0)
+    // Up to the last byte a range holds: a .part's writer may cut back what
+    // lies past that (its file grown ahead of its writes) when it closes it.
+    uint64_t ranges_end = 0;
+    for (const byte_range& r : src.ranges->ranges)
+        ranges_end = std::max(ranges_end, r.offset + r.bytes);
+    const auto bytes = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(st.st_size), ranges_end));
+    if (bytes == 0 || src.blocks_mapping.map(fd, bytes, _path) != 0)
         return;
     src.blocks = src.blocks_mapping.data();
     src.blocks_bytes = src.blocks_mapping.size();
@@ -828,20 +828,12 @@ void capture_reader::name_head_interfaces(int fd)
     src.head_bytes = std::min<uint64_t>(src.ranges->ranges.front().bytes, src.blocks_bytes);
     uint32_t in_last_section = 0;
     for (uint64_t at = 0; at + 12 <= src.head_bytes;) {
-        uint32_t type, total;
-        std::memcpy(&type, src.blocks + at, sizeof type);
-        if (type == pcapng_section_header) {   // the same in either byte order
-            uint32_t magic;
-            std::memcpy(&magic, src.blocks + at + 8, sizeof magic);
-            src.swapped = magic == __builtin_bswap32(pcapng_byte_order_magic);
-            in_last_section = 0;
-        }
-        std::memcpy(&total, src.blocks + at + 4, sizeof total);
-        type = src.swapped ? __builtin_bswap32(type) : type;
-        total = src.swapped ? __builtin_bswap32(total) : total;
-        if (total < 12 || total % 4 != 0)
+        const auto [type, total] = read_pcapng_block_head(src.blocks + at, src.swapped);
+        if (check_pcapng_block(type, total, UINT32_MAX, false) != record_verdict::record)
             break;
-        in_last_section += type == pcapng_interface_description ? 1 : 0;
+        in_last_section = type == pcapng_section_header
+                              ? 0
+                              : in_last_section + (type == pcapng_interface_description ? 1 : 0);
         at += total;
     }
     src.section_base = src.head_interfaces - std::min(in_last_section, src.head_interfaces);
@@ -1110,10 +1102,15 @@ read_status capture_reader::stop(const std::string& what, int64_t offset)
 
 read_status capture_reader::stop_cut_short(int64_t offset)
 {
-    const size_t opened = std::max(_pcap->map.size(), _pcap->blocks_mapping.size());
+    const file_mapping& mapping = _pcap->map.mapped() ? _pcap->map : _pcap->blocks_mapping;
+    // A page that faulted though the file is as long as it was: the system
+    // could not read it (an I/O error).
+    const std::optional<uint64_t> now = mapping.file_size();
+    if (now && *now >= mapping.size())
+        return stop("a page of the file could not be read (an I/O error: see the system log)", offset);
     return stop(fmt::format("the file was cut short by another program while it was read (it had {} bytes when "
                             "opened): read it again once nothing truncates it",
-                            opened),
+                            mapping.size()),
                 offset);
 }
 
@@ -1161,12 +1158,13 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
         const uint8_t* at = src.map.data() + offset;
         pcap_record_header raw;
         std::memcpy(&raw, at, sizeof raw);
-        if (src.map.cut() || (is_zeros(raw) && src.map.cut_before(static_cast<uint64_t>(offset), _path.c_str())))
-            return stop_cut_short(offset);
         if (src.swapped)
             raw = {__builtin_bswap32(raw.ts_sec), __builtin_bswap32(raw.ts_frac), __builtin_bswap32(raw.caplen),
                    __builtin_bswap32(raw.len)};
         record_end = offset + static_cast<int64_t>(sizeof raw) + raw.caplen;
+        // Zeros where another program cut the file are no record.
+        if (!src.map.holds(std::min<uint64_t>(static_cast<uint64_t>(record_end), src.map.size())))
+            return stop_cut_short(offset);
         if (raw.caplen <= std::min(src.snapshot, pcap_max_caplen) &&
             static_cast<uint64_t>(record_end) <= src.map.size()) {
             if (check_pcap_record(raw, pcap_max_caplen, _partial) == record_verdict::unwritten) {
@@ -1210,10 +1208,7 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     pcap_pkthdr* h = nullptr;
     const u_char* data = nullptr;
     const int rc = pcap_next_ex(src.pcap, &h, &data);
-    if (src.map.cut() || (rc == 1 && src.map.mapped() && offset >= 0 &&
-                          is_zeros({static_cast<uint32_t>(h->ts.tv_sec), static_cast<uint32_t>(h->ts.tv_usec),
-                                    h->caplen, h->len}) &&
-                          src.map.cut_before(static_cast<uint64_t>(offset), _path.c_str())))
+    if (rc != 1 && src.map.cut())   // a record is checked below: those before the cut are whole
         return stop_cut_short(offset);
     if (rc == PCAP_ERROR_BREAK)
         return read_status::end;
@@ -1243,6 +1238,11 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
         src.next_offset = record_end;   // the file's length of it, whatever libpcap cut it to
     else
         src.advance(*h);
+    if (src.map.mapped()) {   // zeros where another program cut the file are no record
+        const int64_t end = src.counted ? src.next_offset : std::ftell(src.stream);
+        if (end >= 0 && !src.map.holds(std::min<uint64_t>(static_cast<uint64_t>(end), src.map.size())))
+            return stop_cut_short(offset);
+    }
     uint64_t seconds, fraction_ns;
     if (src.pcapng) {
         // libpcap counts pcapng times in 64 bits and normalises the fraction.

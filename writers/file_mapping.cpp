@@ -5,6 +5,7 @@
 #include <csignal>
 #include <mutex>
 
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -16,9 +17,14 @@ namespace linecap {
 // freed: one left is taken again by a later map(), so the list the handler
 // walks only grows, to the most mappings alive at once.
 struct file_mapping_slot {
+    // Odd while begin and end change (map, unmap): the handler takes the
+    // two only from one even generation, never one mapping's begin with
+    // another's end.
+    std::atomic<uint64_t> generation{0};
     std::atomic<uintptr_t> begin{0};   // 0: no mapping
     std::atomic<uintptr_t> end{0};     // page-aligned
     std::atomic<bool> cut{false};
+    std::atomic<uintptr_t> cut_page{0};   // the first page the handler mapped zeros over
     std::atomic<bool> taken{false};
     file_mapping_slot* next = nullptr;   // set before the slot is published
 };
@@ -27,18 +33,21 @@ namespace {
 
 std::atomic<file_mapping_slot*> slots{nullptr};
 uintptr_t page_bytes = 4096;   // set before the handler is installed
-struct sigaction before{};     // the handler ours replaced
+struct sigaction first{};      // the handler there before ours was first installed
+std::atomic<bool> installed{false};
 std::mutex install_lock;
 
-void on_sigbus(int signal, siginfo_t* info, void*)
+void on_sigbus(int signal, siginfo_t* info, void* context)
 {
     const int saved_errno = errno;
     if (info != nullptr && info->si_code == BUS_ADRERR) {
         const auto address = reinterpret_cast<uintptr_t>(info->si_addr);
         for (file_mapping_slot* s = slots.load(std::memory_order_acquire); s != nullptr; s = s->next) {
+            const uint64_t generation = s->generation.load(std::memory_order_acquire);
             const uintptr_t begin = s->begin.load(std::memory_order_acquire);
             const uintptr_t end = s->end.load(std::memory_order_acquire);
-            if (begin == 0 || address < begin || address >= end)   // 0: a slot being taken or left
+            if (generation % 2 != 0 || s->generation.load(std::memory_order_acquire) != generation || begin == 0 ||
+                address < begin || address >= end)
                 continue;
             const uintptr_t page = address & ~(page_bytes - 1);
             // The raw system call: the C library's mmap may be wrapped
@@ -46,6 +55,9 @@ void on_sigbus(int signal, siginfo_t* info, void*)
             const long zeros = syscall(SYS_mmap, page, end - page, PROT_READ,
                                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
             if (zeros == static_cast<long>(page)) {
+                const uintptr_t before = s->cut_page.load(std::memory_order_acquire);
+                if (before == 0 || page < before)
+                    s->cut_page.store(page, std::memory_order_release);
                 s->cut.store(true, std::memory_order_release);
                 errno = saved_errno;
                 return;   // the read runs again, over zeros
@@ -53,28 +65,47 @@ void on_sigbus(int signal, siginfo_t* info, void*)
             break;
         }
     }
-    // Not ours: to the handler before ours. A fault comes back as the read
-    // runs again; a SIGBUS some process sent is raised again.
-    sigaction(SIGBUS, &before, nullptr);
+    // Not ours: the handler that was there first. Its own function is
+    // called (ours stays installed); the default is put back, and a fault
+    // then comes back as the read runs again, a SIGBUS some process sent is
+    // raised again.
+    errno = saved_errno;
+    if ((first.sa_flags & SA_SIGINFO) != 0 && first.sa_sigaction != nullptr) {
+        first.sa_sigaction(signal, info, context);
+        return;
+    }
+    if (first.sa_handler != SIG_DFL && first.sa_handler != SIG_IGN) {
+        first.sa_handler(signal);
+        return;
+    }
+    struct sigaction fallback{};
+    fallback.sa_handler = SIG_DFL;
+    sigaction(SIGBUS, &fallback, nullptr);
     if (info == nullptr || info->si_code <= 0)
         raise(signal);
-    errno = saved_errno;
 }
 
 // Ours, unless another handler has replaced it since (DPDK installs one of
-// its own while it maps hugepages, and puts back the one it found).
+// its own while it maps hugepages, and puts back the one it found). The
+// handler chained to is the one found the first time.
 void install_handler()
 {
     std::lock_guard<std::mutex> hold(install_lock);
     struct sigaction now{};
-    if (sigaction(SIGBUS, nullptr, &now) == 0 && (now.sa_flags & SA_SIGINFO) != 0 && now.sa_sigaction == on_sigbus)
+    if (installed.load(std::memory_order_acquire) && sigaction(SIGBUS, nullptr, &now) == 0 &&
+        (now.sa_flags & SA_SIGINFO) != 0 && now.sa_sigaction == on_sigbus)
         return;
-    page_bytes = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     struct sigaction ours{};
     ours.sa_sigaction = on_sigbus;
     ours.sa_flags = SA_SIGINFO;
     sigemptyset(&ours.sa_mask);
-    sigaction(SIGBUS, &ours, &before);
+    if (!installed.load(std::memory_order_acquire)) {
+        page_bytes = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+        sigaction(SIGBUS, &ours, &first);
+        installed.store(true, std::memory_order_release);
+    } else {
+        sigaction(SIGBUS, &ours, nullptr);
+    }
 }
 
 file_mapping_slot* take_slot()
@@ -92,9 +123,18 @@ file_mapping_slot* take_slot()
     return s;
 }
 
+// Sets a slot's range (0, 0: none) between two increments of its generation.
+void set_range(file_mapping_slot& s, uintptr_t begin, uintptr_t end)
+{
+    s.generation.fetch_add(1, std::memory_order_acq_rel);
+    s.begin.store(begin, std::memory_order_release);
+    s.end.store(end, std::memory_order_release);
+    s.generation.fetch_add(1, std::memory_order_acq_rel);
+}
+
 } // namespace
 
-int file_mapping::map(int fd, size_t bytes)
+int file_mapping::map(int fd, size_t bytes, const std::string& path)
 {
     unmap();
     if (bytes == 0)
@@ -105,16 +145,18 @@ int file_mapping::map(int fd, size_t bytes)
         return errno;
     _data = static_cast<const uint8_t*>(m);
     _bytes = bytes;
+    _path = path;
     struct stat st{};
     if (fstat(fd, &st) == 0) {
         _device = st.st_dev;
         _inode = st.st_ino;
     }
+    _limit.reset();
     _slot = take_slot();
-    const auto begin = reinterpret_cast<uintptr_t>(m);
     _slot->cut.store(false, std::memory_order_relaxed);
-    _slot->end.store((begin + bytes + page_bytes - 1) & ~(page_bytes - 1), std::memory_order_relaxed);
-    _slot->begin.store(begin, std::memory_order_release);
+    _slot->cut_page.store(0, std::memory_order_relaxed);
+    const auto begin = reinterpret_cast<uintptr_t>(m);
+    set_range(*_slot, begin, (begin + bytes + page_bytes - 1) & ~(page_bytes - 1));
     return 0;
 }
 
@@ -123,13 +165,13 @@ void file_mapping::unmap()
     if (_data == nullptr)
         return;
     // Out of the handler's sight before the range can be another mapping's.
-    _slot->begin.store(0, std::memory_order_release);
-    _slot->end.store(0, std::memory_order_release);
+    set_range(*_slot, 0, 0);
     munmap(const_cast<uint8_t*>(_data), _bytes);
     _slot->taken.store(false, std::memory_order_release);
     _data = nullptr;
     _bytes = 0;
     _slot = nullptr;
+    _limit.reset();
 }
 
 bool file_mapping::cut() const
@@ -137,23 +179,54 @@ bool file_mapping::cut() const
     return _slot != nullptr && _slot->cut.load(std::memory_order_acquire);
 }
 
-bool file_mapping::cut_before(uint64_t offset, const char* path)
+bool file_mapping::holds(uint64_t end)
 {
-    if (_data == nullptr || cut())
-        return cut();
-    const uint64_t next_page = (offset | (page_bytes - 1)) + 1;
-    if (next_page < _bytes) {
-        const volatile uint8_t* probe = _data + next_page;
-        (void)*probe;   // faults past the file's end: cut() then says so
-        if (cut())
-            return true;
-    }
-    struct stat st{};
-    if (path == nullptr || stat(path, &st) != 0 || st.st_dev != _device || st.st_ino != _inode ||
-        static_cast<uint64_t>(st.st_size) > offset)
+    if (_data == nullptr)
         return false;
-    _slot->cut.store(true, std::memory_order_release);
-    return true;
+    if (_limit)
+        return end <= *_limit;
+    if (!cut()) {
+        const uint64_t next_page = end == 0 ? 0 : ((end - 1) | (page_bytes - 1)) + 1;
+        if (next_page < _bytes) {
+            const volatile uint8_t* probe = _data + next_page;
+            (void)*probe;   // faults if the file ends before that page: cut() then says so
+            if (!cut())
+                return true;
+        }
+    }
+    // Cut (the probe faulted, or a read before it), or in the mapping's last
+    // page: the file's size says which bytes are still its own, and none
+    // past a page the mapping reads zeros in.
+    const std::optional<uint64_t> now = file_size();
+    if (!cut()) {
+        if (!now || *now >= end)
+            return true;
+        _slot->cut.store(true, std::memory_order_release);
+    }
+    const uintptr_t page = _slot->cut_page.load(std::memory_order_acquire);
+    uint64_t limit = page != 0 ? page - reinterpret_cast<uintptr_t>(_data) : _bytes;
+    // Without the size, the page before the zeros may end in zeros too.
+    limit = now ? std::min<uint64_t>(limit, *now) : limit - std::min<uint64_t>(limit, page_bytes);
+    _limit = limit;
+    return end <= limit;
+}
+
+std::optional<uint64_t> file_mapping::file_size() const
+{
+    if (_data == nullptr)
+        return std::nullopt;
+    struct stat st{};
+    // The file's part of the mapping: up to the zeros, if the handler
+    // mapped any (none left: the whole of it faulted).
+    const auto begin = reinterpret_cast<uintptr_t>(_data);
+    const uintptr_t page = _slot->cut_page.load(std::memory_order_acquire);
+    const uintptr_t end = page != 0 ? page : (begin + _bytes + page_bytes - 1) & ~(page_bytes - 1);
+    const std::string own = fmt::format("/proc/self/map_files/{:x}-{:x}", begin, end);
+    if (end > begin && stat(own.c_str(), &st) == 0 && st.st_dev == _device && st.st_ino == _inode)
+        return static_cast<uint64_t>(st.st_size);
+    if (!_path.empty() && stat(_path.c_str(), &st) == 0 && st.st_dev == _device && st.st_ino == _inode)
+        return static_cast<uint64_t>(st.st_size);
+    return std::nullopt;
 }
 
 } // namespace linecap

@@ -10,14 +10,13 @@
 //
 // Each file_mapping registers its range with a SIGBUS handler of the whole
 // process (installed by the first map(), and again by a later one if another
-// program's handler replaced it). On a fault inside a registered range the
-// handler maps zeros (an anonymous private mapping) over that range from the
-// faulting page to its end, marks the mapping cut, and returns: the read goes
-// on, and reads zeros. The reader asks cut() after what it has read, and
-// says that the file was cut short instead of taking the zeros for data.
-// Any other SIGBUS (a fault in no registered range, a memory error, one sent
-// by kill) goes to the handler that was there before, by default the end of
-// the process.
+// handler replaced it). On a fault inside a registered range the handler
+// maps zeros (an anonymous private mapping) over that range from the
+// faulting page to its end, marks the mapping cut, and returns: the read
+// goes on, and reads zeros. A cut inside a page leaves the rest of that page
+// zeros that fault on no read; holds() tells those apart. Any other SIGBUS
+// (a fault in no registered range, a memory error, one sent by kill) goes to
+// the handler that was there first, by default the end of the process.
 //
 // A mapping belongs to one reader: map, read and unmap it on one thread at a
 // time (the handler runs on the thread that faults). Any number of mappings
@@ -26,6 +25,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 
 namespace linecap {
 
@@ -39,9 +40,10 @@ public:
     ~file_mapping() { unmap(); }
 
     // Maps bytes [0, bytes) of `fd` (PROT_READ, MAP_PRIVATE); `fd` may be
-    // closed afterwards. 0, or the errno of mmap (EINVAL for 0 bytes).
-    // Unmaps what was mapped before.
-    int map(int fd, size_t bytes);
+    // closed afterwards. `path`: where the file is, as the process can stat
+    // it (used only when /proc/self/map_files cannot be, by holds()). 0, or
+    // the errno of mmap (EINVAL for 0 bytes). Unmaps what was mapped before.
+    int map(int fd, size_t bytes, const std::string& path = {});
     void unmap();
 
     const uint8_t* data() const { return _data; }
@@ -49,23 +51,31 @@ public:
     bool mapped() const { return _data != nullptr; }
 
     // Whether some read met a page the file no longer had: from that page
-    // on, the mapping has read, and reads, zeros. One load: ask after each
-    // read whose bytes matter.
+    // on, the mapping has read, and reads, zeros. One load.
     bool cut() const;
 
-    // Whether the file was cut at or before byte `offset`, where the
-    // mapping reads zeros: a cut inside a page leaves the rest of that page
-    // zeros that fault on no read. Asks cut(), then reads the next page
-    // (which faults if the file ends before it), then looks at the file at
-    // `path` if it is still the one mapped. For when zeros were read where
-    // a file holds none (a record header of zeros): a system call or two.
-    bool cut_before(uint64_t offset, const char* path);
+    // Whether bytes [0, end) (end <= size()) are still the file's: false, and
+    // cut() from then on, if the file now ends before `end`. A load of the
+    // page after the one holding byte end - 1 (which faults if the file ends
+    // before it: nearly free when reading in order, the page is next); in
+    // the mapping's last page, where no page follows, and once cut, the
+    // file's size (a system call, once cut only the first time). Bytes
+    // before a cut are still the file's: ask it before handing out each
+    // record read from the mapping.
+    bool holds(uint64_t end);
+
+    // The file's size now, from the mapping itself (/proc/self/map_files,
+    // root only) or from its path if that is still the file mapped; none if
+    // neither can tell.
+    std::optional<uint64_t> file_size() const;
 
 private:
     const uint8_t* _data = nullptr;
     size_t _bytes = 0;
     file_mapping_slot* _slot = nullptr;
     uint64_t _device = 0, _inode = 0;   // of the file mapped
+    std::string _path;
+    std::optional<uint64_t> _limit;     // once cut: the bytes still the file's
 };
 
 } // namespace linecap

@@ -168,7 +168,11 @@ live=$(ctl --json start --name live --proto udp | jq -r .id)
 rc=0
 ctl merge "$cut" -o "$WORK/cut.pcap" >"$WORK/out" 2>"$WORK/err" &
 merge=$!
-sleep 1.5
+for _ in $(seq 500); do   # until the daemon has mapped the file (it then reads 1 MB a second)
+    ! grep -qF "$file" "/proc/$pid/maps" 2>/dev/null || break
+    sleep 0.01
+done
+grep -qF "$file" "/proc/$pid/maps" || fail "the daemon was not seen to map $file: $(cat "$WORK/out" "$WORK/err")"
 truncate -s 100000 "$file"
 wait "$merge" || rc=$?
 [ "$rc" = 1 ] && grep -qE "^linecapctl: $file: record [0-9]+ \(byte [0-9]+\): the file was cut short by another program while it was read \(it had $size bytes when opened\): read it again once nothing truncates it" "$WORK/err" ||

@@ -686,7 +686,8 @@ for command in index query; do
         ! grep -q shrinking.pcap "/proc/$pid/maps" 2>/dev/null || break
         sleep 0.01
     done
-    kill -STOP "$pid"
+    grep -q shrinking.pcap "/proc/$pid/maps" 2>/dev/null && kill -STOP "$pid" ||
+        fail "linecap $command of a file to cut: not seen to map it: $(cat "$WORK/err")"
     truncate -s 100000 "$WORK/shrinking.pcap"
     kill -CONT "$pid"
     rc=0

@@ -263,7 +263,8 @@ check_readable "$(only_file "$WORK/torn")" 999
 note "a file cut short by another program while -r reads it: the records before are written, one error says so, exit 1"
 # Stopped once it has mapped the file, and the file cut, so that the cut
 # comes before it reads on.
-"$GEN" -o "$WORK/shrinking.pcap" -n 2000000 --profile 64 --seed 9 >/dev/null
+"$GEN" -o "$WORK/uncut.pcap" -n 2000000 --profile 64 --seed 9 >/dev/null
+cp "$WORK/uncut.pcap" "$WORK/shrinking.pcap"
 size=$(stat -c %s "$WORK/shrinking.pcap")
 "$LINECAP" -l 0-1 "${EAL_TEST[@]}" -- -r "$WORK/shrinking.pcap" -w "$WORK/shrunk" --stats-json "$WORK/shrunk.json" \
     >"$WORK/shrunk.log" 2>&1 &
@@ -284,7 +285,11 @@ record=$(grep -oE "^linecap: -r $WORK/shrinking.pcap: record [0-9]+ \(byte [0-9]
 [ "$(json "$WORK/shrunk.json" '.stop_reason + " " + (.written_packets | tostring)')" = "error $((record - 1))" ] ||
     fail "-r of a file cut while read: $(cat "$WORK/shrunk.json"), not the $((record - 1)) records before record $record"
 check_readable "$(only_file "$WORK/shrunk")" $((record - 1))
-rm -rf "$WORK/shrinking.pcap" "$WORK/shrunk"
+# Those records are the file's, none of the zeros a mapping reads past a cut.
+head -c $((24 + (record - 1) * 80)) "$WORK/uncut.pcap" >"$WORK/shrunk.ref"
+"$COMPARE" "$WORK/shrunk.ref" "$(only_file "$WORK/shrunk")" >/dev/null ||
+    fail "-r of a file cut while read: the records written are not the file's first $((record - 1))"
+rm -rf "$WORK/uncut.pcap" "$WORK/shrinking.pcap" "$WORK/shrunk" "$WORK/shrunk.ref"
 
 # A file being written (.part) is read by pread, not mapped: where it ends
 # is still said by its byte (a big-endian pcap, which the writers' walk
