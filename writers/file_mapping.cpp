@@ -155,6 +155,8 @@ int file_mapping::map(int fd, size_t bytes, const std::string& path)
     _slot = take_slot();
     _slot->cut.store(false, std::memory_order_relaxed);
     _slot->cut_page.store(0, std::memory_order_relaxed);
+    _cut_flag = &_slot->cut;
+    _page_mask = page_bytes - 1;
     const auto begin = reinterpret_cast<uintptr_t>(m);
     set_range(*_slot, begin, (begin + bytes + page_bytes - 1) & ~(page_bytes - 1));
     return 0;
@@ -171,6 +173,7 @@ void file_mapping::unmap()
     _data = nullptr;
     _bytes = 0;
     _slot = nullptr;
+    _cut_flag = nullptr;
     _limit.reset();
 }
 
@@ -179,21 +182,12 @@ bool file_mapping::cut() const
     return _slot != nullptr && _slot->cut.load(std::memory_order_acquire);
 }
 
-bool file_mapping::holds(uint64_t end)
+bool file_mapping::holds_by_size(uint64_t end)
 {
     if (_data == nullptr)
         return false;
     if (_limit)
         return end <= *_limit;
-    if (!cut()) {
-        const uint64_t next_page = end == 0 ? 0 : ((end - 1) | (page_bytes - 1)) + 1;
-        if (next_page < _bytes) {
-            const volatile uint8_t* probe = _data + next_page;
-            (void)*probe;   // faults if the file ends before that page: cut() then says so
-            if (!cut())
-                return true;
-        }
-    }
     // Cut (the probe faulted, or a read before it), or in the mapping's last
     // page: the file's size says which bytes are still its own, and none
     // past a page the mapping reads zeros in.

@@ -23,6 +23,7 @@
 // may be alive at once (a merge of many files holds one per file).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -62,7 +63,20 @@ public:
     // file's size (a system call, once cut only the first time). Bytes
     // before a cut are still the file's: ask it before handing out each
     // record read from the mapping.
-    bool holds(uint64_t end);
+    bool holds(uint64_t end)
+    {
+        if (_cut_flag != nullptr && !_limit && !_cut_flag->load(std::memory_order_relaxed)) {
+            const uint64_t next_page = end == 0 ? 0 : ((end - 1) | _page_mask) + 1;
+            if (next_page < _bytes) {
+                const volatile uint8_t* probe = _data + next_page;
+                (void)*probe;   // faults if the file ends before that page: the handler then sets the flag
+                std::atomic_signal_fence(std::memory_order_seq_cst);
+                if (!_cut_flag->load(std::memory_order_relaxed))
+                    return true;
+            }
+        }
+        return holds_by_size(end);
+    }
 
     // The file's size now, from the mapping itself (/proc/self/map_files,
     // root only) or from its path if that is still the file mapped; none if
@@ -70,7 +84,12 @@ public:
     std::optional<uint64_t> file_size() const;
 
 private:
+    // holds() past its quick case: the last page, or cut.
+    bool holds_by_size(uint64_t end);
+
     const uint8_t* _data = nullptr;
+    const std::atomic<bool>* _cut_flag = nullptr;   // the slot's, which the handler sets
+    uint64_t _page_mask = 4095;
     size_t _bytes = 0;
     file_mapping_slot* _slot = nullptr;
     uint64_t _device = 0, _inode = 0;   // of the file mapped
