@@ -35,6 +35,7 @@
 #include "engine/sessions.h"
 #include "control/stats_json.h"
 #include "query/commands.h"
+#include "writers/file_mapping.h"
 
 using namespace linecap;
 
@@ -187,6 +188,10 @@ private:
 
 int main(int argc, char** argv)
 {
+    // Before EAL, which puts a SIGBUS handler of its own in place for a
+    // moment while it maps hugepages: a capture file another program cuts
+    // short while it is read is an error, not the end of the process.
+    install_file_mapping_handler();
     // `linecap merge`, `index` and `query` need no DPDK.
     if (argc > 1 && std::strcmp(argv[1], "merge") == 0)
         return merge_main(argc - 1, argv + 1);

@@ -1486,12 +1486,18 @@ std::string index_capture_file(const std::string& path, const std::string& index
     capture_framer framer(data, size, path);
     std::string error = framer.start();
     // Another program cut the file short: the mapping read zeros from there.
+    // (A page that faulted though the file is as long as it was: an I/O error.)
     const auto cut_short = [&] {
+        const std::optional<uint64_t> now = mapping.file_size();
+        if (now && *now >= mapping.opened_size())
+            return fmt::format("{}: a page of the file could not be read (an I/O error: see the system log): no "
+                               "index written",
+                               path);
         return fmt::format("{}: the file was cut short by another program while it was indexed (it had {} bytes "
                                "when opened): no index written; index it again once nothing truncates it",
                                path, size);
     };
-    if (!error.empty() && !mapping.holds(std::min<uint64_t>(framer.offset() + 12, size)))
+    if (!error.empty() && !mapping.holds(size))
         return cut_short();
     if (!error.empty()) {
         mapping.unmap();
@@ -1570,7 +1576,7 @@ std::string index_capture_file(const std::string& path, const std::string& index
             pinned = false;
         }
     }
-    const bool cut = !mapping.holds(std::min<uint64_t>(framer.offset() + (framer.error().empty() ? 0 : 12), size));
+    const bool cut = !mapping.holds(framer.error().empty() ? framer.offset() : size);
     if (error.empty() && packets_end > chunk_start && !cut) {
         result.packets += builder.packets();
         error = out.append(builder.finish(chunk_start, packets_end - chunk_start, pinned, data + chunk_start));

@@ -367,6 +367,12 @@ struct capture_reader::pcap_source {
     bool swapped = false;        // the file's byte order is not ours
     int dlt = -1;                // pcap_datalink()
     uint64_t prefetched = 0;     // the mapping's cache lines asked for up to here (direct reading)
+    // A record handed out straight from the mapping is read by the caller
+    // after next() returns: a cut in between gave it zeros where its read
+    // faulted (a cut inside its last page, faulting on nothing, is not seen).
+    uint64_t handed_out_end = 0;      // where the last record handed out straight from the mapping ends
+    bool handed_out_cut = false;      // the mapping was cut already when it was handed out
+    bool handed_out_then_cut = false;
     // stdio's buffer, of our size: glibc's setvbuf takes the size only with
     // a buffer (given none, it makes its own of 8 KiB, whatever the size).
     // Freed after the stream is closed (the destructor's body).
@@ -1102,15 +1108,18 @@ read_status capture_reader::stop(const std::string& what, int64_t offset)
 
 read_status capture_reader::stop_cut_short(int64_t offset)
 {
-    const file_mapping& mapping = _pcap->map.mapped() ? _pcap->map : _pcap->blocks_mapping;
+    pcap_source& src = *_pcap;
+    file_mapping& mapping = src.map.mapped() ? src.map : src.blocks_mapping;
     // A page that faulted though the file is as long as it was: the system
     // could not read it (an I/O error).
     const std::optional<uint64_t> now = mapping.file_size();
-    if (now && *now >= mapping.size())
+    if (now && *now >= mapping.opened_size())
         return stop("a page of the file could not be read (an I/O error: see the system log)", offset);
+    const bool previous_cut = src.handed_out_then_cut;
     return stop(fmt::format("the file was cut short by another program while it was read (it had {} bytes when "
-                            "opened): read it again once nothing truncates it",
-                            mapping.size()),
+                            "opened){}: read it again once nothing truncates it",
+                            mapping.opened_size(),
+                            previous_cut ? "; the record before was cut as it was read and may end in zeros" : ""),
                 offset);
 }
 
@@ -1141,6 +1150,10 @@ read_status capture_reader::next(capture_record& record)
 read_status capture_reader::next_from_libpcap(capture_record& record)
 {
     pcap_source& src = *_pcap;
+    if (src.map.cut() && !src.handed_out_cut && src.handed_out_end > 0) {   // by the caller's read of the last record?
+        const std::optional<uint64_t> zeros = src.map.zeros_from();
+        src.handed_out_then_cut = zeros && src.handed_out_end > *zeros;
+    }
     if (_packets % populate_every == 0)
         src.populate_ahead();
     const int64_t offset = src.offset();
@@ -1173,6 +1186,8 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
                 return read_status::end;
             }
             src.next_offset = record_end;
+            src.handed_out_end = static_cast<uint64_t>(record_end);
+            src.handed_out_cut = src.map.cut();
             record.ts_ns = uint64_t{raw.ts_sec} * ns_per_second +
                            (src.nanosecond ? uint64_t{raw.ts_frac} : uint64_t{raw.ts_frac} * 1000);
             record.caplen = raw.caplen;
@@ -1208,7 +1223,10 @@ read_status capture_reader::next_from_libpcap(capture_record& record)
     pcap_pkthdr* h = nullptr;
     const u_char* data = nullptr;
     const int rc = pcap_next_ex(src.pcap, &h, &data);
-    if (rc != 1 && src.map.cut())   // a record is checked below: those before the cut are whole
+    // A record is checked below (those before a cut are whole); an error
+    // may be of zeros where another program cut the file (the file is
+    // shorter now than the mapping).
+    if (rc != 1 && src.map.mapped() && !src.map.holds(src.map.size()))
         return stop_cut_short(offset);
     if (rc == PCAP_ERROR_BREAK)
         return read_status::end;

@@ -66,47 +66,56 @@ void on_sigbus(int signal, siginfo_t* info, void* context)
         }
     }
     // Not ours: the handler that was there first. Its own function is
-    // called (ours stays installed); the default is put back, and a fault
-    // then comes back as the read runs again, a SIGBUS some process sent is
-    // raised again.
+    // called (ours stays installed, unless it asked to be reset after one
+    // signal); a SIGBUS some process sent is ignored if it was; else the
+    // default is put back, and a fault then comes back as the read runs
+    // again, a SIGBUS some process sent is raised again.
     errno = saved_errno;
-    if ((first.sa_flags & SA_SIGINFO) != 0 && first.sa_sigaction != nullptr) {
-        first.sa_sigaction(signal, info, context);
+    const bool sent = info == nullptr || info->si_code <= 0;
+    const bool function = (first.sa_flags & SA_SIGINFO) != 0
+                              ? first.sa_sigaction != nullptr
+                              : first.sa_handler != SIG_DFL && first.sa_handler != SIG_IGN;
+    if (function) {
+        if ((first.sa_flags & SA_RESETHAND) != 0) {
+            struct sigaction reset{};
+            reset.sa_handler = SIG_DFL;
+            sigaction(SIGBUS, &reset, nullptr);
+        }
+        if ((first.sa_flags & SA_SIGINFO) != 0)
+            first.sa_sigaction(signal, info, context);
+        else
+            first.sa_handler(signal);
         return;
     }
-    if (first.sa_handler != SIG_DFL && first.sa_handler != SIG_IGN) {
-        first.sa_handler(signal);
+    if (sent && (first.sa_flags & SA_SIGINFO) == 0 && first.sa_handler == SIG_IGN)
         return;
-    }
     struct sigaction fallback{};
     fallback.sa_handler = SIG_DFL;
     sigaction(SIGBUS, &fallback, nullptr);
-    if (info == nullptr || info->si_code <= 0)
+    if (sent)
         raise(signal);
 }
 
-// Ours, unless another handler has replaced it since (DPDK installs one of
-// its own while it maps hugepages, and puts back the one it found). The
-// handler chained to is the one found the first time.
-void install_handler()
+
+} // namespace
+
+void install_file_mapping_handler()
 {
-    std::lock_guard<std::mutex> hold(install_lock);
-    struct sigaction now{};
-    if (installed.load(std::memory_order_acquire) && sigaction(SIGBUS, nullptr, &now) == 0 &&
-        (now.sa_flags & SA_SIGINFO) != 0 && now.sa_sigaction == on_sigbus)
+    if (installed.load(std::memory_order_acquire))
         return;
+    std::lock_guard<std::mutex> hold(install_lock);
+    if (installed.load(std::memory_order_relaxed))
+        return;
+    page_bytes = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     struct sigaction ours{};
     ours.sa_sigaction = on_sigbus;
     ours.sa_flags = SA_SIGINFO;
     sigemptyset(&ours.sa_mask);
-    if (!installed.load(std::memory_order_acquire)) {
-        page_bytes = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-        sigaction(SIGBUS, &ours, &first);
-        installed.store(true, std::memory_order_release);
-    } else {
-        sigaction(SIGBUS, &ours, nullptr);
-    }
+    sigaction(SIGBUS, &ours, &first);
+    installed.store(true, std::memory_order_release);
 }
+
+namespace {
 
 file_mapping_slot* take_slot()
 {
@@ -139,17 +148,19 @@ int file_mapping::map(int fd, size_t bytes, const std::string& path)
     unmap();
     if (bytes == 0)
         return EINVAL;
-    install_handler();
+    install_file_mapping_handler();
     void* m = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED)
         return errno;
     _data = static_cast<const uint8_t*>(m);
     _bytes = bytes;
     _path = path;
+    _opened_size = bytes;
     struct stat st{};
     if (fstat(fd, &st) == 0) {
         _device = st.st_dev;
         _inode = st.st_ino;
+        _opened_size = static_cast<uint64_t>(st.st_size);
     }
     _limit.reset();
     _slot = take_slot();
@@ -203,6 +214,14 @@ bool file_mapping::holds_by_size(uint64_t end)
     limit = now ? std::min<uint64_t>(limit, *now) : limit - std::min<uint64_t>(limit, page_bytes);
     _limit = limit;
     return end <= limit;
+}
+
+std::optional<uint64_t> file_mapping::zeros_from() const
+{
+    const uintptr_t page = _slot != nullptr ? _slot->cut_page.load(std::memory_order_acquire) : 0;
+    if (page == 0)
+        return std::nullopt;
+    return page - reinterpret_cast<uintptr_t>(_data);
 }
 
 std::optional<uint64_t> file_mapping::file_size() const

@@ -9,8 +9,11 @@
 // replay reads it is enough.
 //
 // Each file_mapping registers its range with a SIGBUS handler of the whole
-// process (installed by the first map(), and again by a later one if another
-// handler replaced it). On a fault inside a registered range the handler
+// process, installed once: by install_file_mapping_handler(), which a
+// program that starts DPDK calls before rte_eal_init (EAL puts a handler of
+// its own in place for a moment while it maps hugepages, and puts back the
+// one it found), else by the first map(). A cut met in that moment goes to
+// EAL's handler. On a fault inside a registered range the handler
 // maps zeros (an anonymous private mapping) over that range from the
 // faulting page to its end, marks the mapping cut, and returns: the read
 // goes on, and reads zeros. A cut inside a page leaves the rest of that page
@@ -32,6 +35,10 @@
 namespace linecap {
 
 struct file_mapping_slot;
+
+// Installs the SIGBUS handler file_mappings need, if it is not yet; the
+// handler found is the one other faults go to. Idempotent, thread-safe.
+void install_file_mapping_handler();
 
 class file_mapping {
 public:
@@ -79,9 +86,13 @@ public:
     }
 
     // The file's size now, from the mapping itself (/proc/self/map_files,
-    // root only) or from its path if that is still the file mapped; none if
-    // neither can tell.
+    // with CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE) or from its path if that
+    // is still the file mapped; none if neither can tell.
     std::optional<uint64_t> file_size() const;
+    // Where the handler mapped zeros from (a faulting read's page), if it did.
+    std::optional<uint64_t> zeros_from() const;
+    // The file's size when it was mapped (the mapping may be shorter).
+    uint64_t opened_size() const { return _opened_size; }
 
 private:
     // holds() past its quick case: the last page, or cut.
@@ -93,6 +104,7 @@ private:
     size_t _bytes = 0;
     file_mapping_slot* _slot = nullptr;
     uint64_t _device = 0, _inode = 0;   // of the file mapped
+    uint64_t _opened_size = 0;
     std::string _path;
     std::optional<uint64_t> _limit;     // once cut: the bytes still the file's
 };

@@ -183,3 +183,22 @@ TEST_CASE("a pcap file cut inside its last page while it is read: the zeros ther
                                    "read (it had 784 bytes when opened): read it again once nothing truncates it");
     fs::remove_all(dir);
 }
+
+TEST_CASE("a record handed out straight from the mapping and cut before its caller read it: the error says so")
+{
+    const std::string dir = test::temp_dir();
+    const std::string path = dir + "/cut.pcap";
+    write_pcap(path, 200000, DLT_EN10MB);
+    capture_reader reader;
+    REQUIRE(reader.open(path, false).empty());
+    capture_record r;
+    for (int i = 0; i < 1000; i++)
+        REQUIRE(reader.next(r) == read_status::record);
+    REQUIRE(truncate(path.c_str(), 24 + 500 * record_bytes) == 0);
+    const volatile uint8_t* data = r.data;
+    CHECK(data[59] == 0);   // the caller's read, after the cut: zeros, not SIGBUS
+    CHECK(reader.next(r) == read_status::error);
+    CHECK_THAT(reader.error(), Catch::StartsWith(path + ": record 1001 (byte 76024): the file was cut short") &&
+                                   Catch::Contains("; the record before was cut as it was read and may end in zeros"));
+    fs::remove_all(dir);
+}
