@@ -279,17 +279,24 @@ truncate -s 100000 "$WORK/shrinking.pcap"
 kill -CONT "$reader"
 rc=0
 wait "$reader" || rc=$?
-record=$(grep -oE "^linecap: -r $WORK/shrinking.pcap: record [0-9]+ \(byte [0-9]+\): the file was cut short by another program while it was read \(it had $size bytes when opened\): read it again once nothing truncates it$" \
-    "$WORK/shrunk.log" | awk '{print $5}')
+# If the stop came between a record's check and its copy into an mbuf, that
+# record met the cut as it was copied: the error says so, and its bytes
+# are not compared.
+record=$(grep -oE "^linecap: -r $WORK/shrinking.pcap: record [0-9]+ \(byte [0-9]+\): the file was cut short by another program while it was read \(it had $size bytes when opened\)(; the record before was cut as it was read and may end in zeros)?: read it again once nothing truncates it$" \
+    "$WORK/shrunk.log" | awk '{print $5}' || true)
 [ "$rc" = 1 ] && [ -n "$record" ] || { cat "$WORK/shrunk.log"; fail "-r of a file cut while read: exit $rc"; }
+whole=$((record - 1))
+! grep -q "the record before was cut as it was read" "$WORK/shrunk.log" || whole=$((record - 2))
 [ "$(json "$WORK/shrunk.json" '.stop_reason + " " + (.written_packets | tostring)')" = "error $((record - 1))" ] ||
     fail "-r of a file cut while read: $(cat "$WORK/shrunk.json"), not the $((record - 1)) records before record $record"
 check_readable "$(only_file "$WORK/shrunk")" $((record - 1))
-# Those records are the file's, none of the zeros a mapping reads past a cut.
-head -c $((24 + (record - 1) * 80)) "$WORK/uncut.pcap" >"$WORK/shrunk.ref"
-"$COMPARE" "$WORK/shrunk.ref" "$(only_file "$WORK/shrunk")" >/dev/null ||
-    fail "-r of a file cut while read: the records written are not the file's first $((record - 1))"
-rm -rf "$WORK/uncut.pcap" "$WORK/shrinking.pcap" "$WORK/shrunk" "$WORK/shrunk.ref"
+# Those records are the file's, none of the zeros a mapping reads past a cut
+# (the output's records are the input's 80 bytes too).
+head -c $((24 + whole * 80)) "$WORK/uncut.pcap" >"$WORK/shrunk.ref"
+head -c $((24 + whole * 80)) "$(only_file "$WORK/shrunk")" >"$WORK/shrunk.out"
+"$COMPARE" "$WORK/shrunk.ref" "$WORK/shrunk.out" >/dev/null ||
+    fail "-r of a file cut while read: the records written are not the file's first $whole"
+rm -rf "$WORK/uncut.pcap" "$WORK/shrinking.pcap" "$WORK/shrunk" "$WORK/shrunk.ref" "$WORK/shrunk.out"
 
 # A file being written (.part) is read by pread, not mapped: where it ends
 # is still said by its byte (a big-endian pcap, which the writers' walk
