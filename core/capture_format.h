@@ -130,16 +130,9 @@ enum class record_verdict : uint8_t {
 // its max_snaplen_for_dlt of Ethernet and raw IP), and tcpdump -r stops there.
 constexpr uint32_t pcap_max_caplen = pcap_max_snaplen;
 
-// A record header of zeros: what a file's unwritten (preallocated) tail
-// holds, and what a mapping reads past where another program cut the file.
-inline bool is_zeros(const pcap_record_header& h)
-{
-    return h.ts_sec == 0 && h.ts_frac == 0 && h.caplen == 0 && h.len == 0;
-}
-
 inline record_verdict check_pcap_record(const pcap_record_header& h, uint32_t max_caplen, bool may_be_unwritten)
 {
-    if (may_be_unwritten && is_zeros(h))
+    if (may_be_unwritten && h.ts_sec == 0 && h.ts_frac == 0 && h.caplen == 0 && h.len == 0)
         return record_verdict::unwritten;
     return h.caplen <= max_caplen ? record_verdict::record : record_verdict::invalid;
 }
