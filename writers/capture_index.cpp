@@ -1485,17 +1485,12 @@ std::string index_capture_file(const std::string& path, const std::string& index
     result.capture_bytes = size;
     capture_framer framer(data, size, path);
     std::string error = framer.start();
-    // Another program cut the file short: the mapping read zeros from there.
-    // (A page that faulted though the file is as long as it was: an I/O error.)
+    // Another program cut the file short (the mapping read zeros from
+    // there), or a page could not be read.
     const auto cut_short = [&] {
-        const std::optional<uint64_t> now = mapping.file_size();
-        if (now && *now >= mapping.opened_size())
-            return fmt::format("{}: a page of the file could not be read (an I/O error: see the system log): no "
-                               "index written",
-                               path);
-        return fmt::format("{}: the file was cut short by another program while it was indexed (it had {} bytes "
-                               "when opened): no index written; index it again once nothing truncates it",
-                               path, size);
+        const file_mapping::fault_cause cause = mapping.fault("indexed");
+        return fmt::format("{}: {}: no index written{}", path, cause.text,
+                           cause.cut_short ? "; index it again once nothing truncates it" : "");
     };
     if (!error.empty() && !mapping.holds(size))
         return cut_short();

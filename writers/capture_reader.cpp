@@ -1109,17 +1109,13 @@ read_status capture_reader::stop(const std::string& what, int64_t offset)
 read_status capture_reader::stop_cut_short(int64_t offset)
 {
     pcap_source& src = *_pcap;
-    file_mapping& mapping = src.map.mapped() ? src.map : src.blocks_mapping;
-    // A page that faulted though the file is as long as it was: the system
-    // could not read it (an I/O error).
-    const std::optional<uint64_t> now = mapping.file_size();
-    if (now && *now >= mapping.opened_size())
-        return stop("a page of the file could not be read (an I/O error: see the system log)", offset);
-    const bool previous_cut = src.handed_out_then_cut;
-    return stop(fmt::format("the file was cut short by another program while it was read (it had {} bytes when "
-                            "opened){}: read it again once nothing truncates it",
-                            mapping.opened_size(),
-                            previous_cut ? "; the record before was cut as it was read and may end in zeros" : ""),
+    const file_mapping& mapping = src.map.mapped() ? src.map : src.blocks_mapping;
+    const file_mapping::fault_cause cause = mapping.fault("read");
+    if (!cause.cut_short)
+        return stop(cause.text, offset);
+    return stop(fmt::format("{}{}: read it again once nothing truncates it", cause.text,
+                            src.handed_out_then_cut ? "; the record before was cut as it was read and may end in zeros"
+                                                    : ""),
                 offset);
 }
 

@@ -224,6 +224,17 @@ std::optional<uint64_t> file_mapping::zeros_from() const
     return page - reinterpret_cast<uintptr_t>(_data);
 }
 
+file_mapping::fault_cause file_mapping::fault(const char* doing) const
+{
+    // A page that faulted though the file is as long as it was: the system
+    // could not read it.
+    const std::optional<uint64_t> now = file_size();
+    if (now && *now >= _opened_size)
+        return {false, "a page of the file could not be read (an I/O error: see the system log)"};
+    return {true, fmt::format("the file was cut short by another program while it was {} (it had {} bytes when opened)",
+                              doing, _opened_size)};
+}
+
 std::optional<uint64_t> file_mapping::file_size() const
 {
     if (_data == nullptr)

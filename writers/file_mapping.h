@@ -94,6 +94,19 @@ public:
     // The file's size when it was mapped (the mapping may be shorter).
     uint64_t opened_size() const { return _opened_size; }
 
+    // What a read that met a fault (cut(), or holds() false) met, in the
+    // words every reader of capture files uses; `doing` says what the reader
+    // was doing ("read", "indexed"). Cut short (the file is shorter than
+    // when it was opened, or its size cannot be told): "the file was cut
+    // short by another program while it was read (it had N bytes when
+    // opened)"; else "a page of the file could not be read (an I/O error:
+    // see the system log)". The caller adds what to do.
+    struct fault_cause {
+        bool cut_short = false;
+        std::string text;
+    };
+    fault_cause fault(const char* doing) const;
+
 private:
     // holds() past its quick case: the last page, or cut.
     bool holds_by_size(uint64_t end);
