@@ -942,9 +942,10 @@ URL="http://127.0.0.1:$PORT/api/v1/sessions"
 # rate still costs the writer drops now and then (docs/query.md, "Beside a
 # running capture"); with 16384 (50 ms), a busy machine cost the writer
 # drops in about one run in ten, with or without a query. The most the
-# tests' -m 512 takes: the mbuf pool must hold more than the rings (some
-# 72 000 mbufs with the RX queues and caches), or it runs dry before a ring
-# fills, net_pcap waits for mbufs and counts nothing, and no drop can show.
+# tests' -m 512 takes (at 131072 the pool falls to 68 944 mbufs): the mbuf
+# pool must hold more than the rings (some 72 000 mbufs with the RX queues
+# and caches), or it runs dry before a ring fills, net_pcap waits for mbufs
+# and counts nothing, and no drop can show.
 start_daemon --http "127.0.0.1:$PORT" --ring-size 65536
 ! grep -q "is all that fits" "$WORK/daemon.log" || fail "the mbuf pool is below what the rings hold: $(cat "$WORK/daemon.log")"
 # About 2% of the replayed packets: some 20 MB a file, a 16 MiB index
@@ -990,7 +991,9 @@ query_round() {
     newest=$(tcpdump -tt -nn -r "$WORK/ctl-live.pcap" 2>/dev/null | awk '{t = $1} END {print t}')
     lag=$(awk -v a="$asked" -v n="$newest" 'BEGIN {printf "%.3f", a - n}')
     note "linecapctl query: newest packet $lag s before the query: $(tail -1 "$WORK/ctl.out")"
-    awk -v l="$lag" 'BEGIN {exit !(l <= 1.0)}' || fail "linecapctl query: the newest packet found is $lag s old"
+    # Checked in the first round only: a second follows a writer that fell behind.
+    [ "$round" != 1 ] || awk -v l="$lag" 'BEGIN {exit !(l <= 1.0)}' ||
+        fail "linecapctl query: the newest packet found is $lag s old"
     # Everything the ring holds, twice: each query reads hundreds of MB
     # from the disk the writer writes to, on the writer's CPU (-l 0-1), and
     # writes as much. The job yields both (control/jobs.h) and writes
@@ -1027,8 +1030,11 @@ for round in 1 2; do
     query_round
     waits="the writer waited $during_waited ms for its CPU meanwhile, $quiet_waited ms in the 4 s before"
     if [ "$quiet" != 0 ] || [ "$quiet_after" != 0 ]; then
-        note "not checked: the ring dropped $quiet and $quiet_after packets in 4 s with no query before and after" \
-            "(a busy machine), $during while queried ($waits)"
+        busy="the ring dropped $quiet and $quiet_after packets in 4 s with no query before and after (a busy"
+        busy="$busy machine), $during while queried ($waits)"
+        # After a first round that dropped, one that cannot tell is no answer.
+        [ "$round" = 1 ] || fail "$report; the second round could not be checked: $busy"
+        note "not checked: $busy"
         break
     fi
     if [ "$during" = 0 ]; then
