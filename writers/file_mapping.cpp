@@ -96,7 +96,6 @@ void on_sigbus(int signal, siginfo_t* info, void* context)
         raise(signal);
 }
 
-
 } // namespace
 
 void install_file_mapping_handler()
