@@ -322,8 +322,10 @@ int main(int argc, char** argv)
                  "With --pcap: copy each burst from the frames into fresh mbufs first, as net_pcap's "
                  "infinite_rx does, and report the cost beyond that copy");
     app.add_flag("--hugepages", hugepages, "Run EAL on hugepages (1 GiB of them), not --no-huge");
-    bool bpf_jit = false;
-    app.add_flag("--bpf-jit", bpf_jit, "With --pcap: run expressions in DPDK's guarded JIT, as linecap --bpf-jit does");
+    bool bpf_interpreter = false;
+    app.add_flag("--bpf-interpreter", bpf_interpreter,
+                 "With --pcap: run expressions in DPDK's interpreter, as linecap --bpf-interpreter does, not in its "
+                 "checked JIT");
     CLI11_PARSE(app, argc, argv);
 
     const char* eal[] = {"bench", "--no-pci", "--no-shconf", "-l", "0", "--log-level", "lib.*:error",
@@ -337,7 +339,7 @@ int main(int argc, char** argv)
     register_packet_meta();
     if (!pcap_file.empty())
         return classify_file(pcap_file, app.count("--packets") ? packets : 1024, spec_files, expressions, seconds,
-                             driver_copy, repeat, bpf_jit ? bpf_runner::guarded_jit : bpf_runner::interpreter);
+                             driver_copy, repeat, bpf_interpreter ? bpf_runner::interpreter : bpf_runner::guarded_jit);
     rte_mempool* pool = rte_pktmbuf_pool_create("bench", packets + 1024, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     const auto pkts = make_traffic(pool, packets, 7);
     pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);

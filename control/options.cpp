@@ -134,7 +134,7 @@ struct command_line {
     bool buffered = false;
     bool no_promisc = false;
     std::string idle = std::string(idle_mode_name(engine_config{}.idle));
-    bool bpf_interpreter = false;    // --bpf-interpreter: accepted for old command lines; the interpreter is the default
+    bool bpf_jit = false;            // --bpf-jit: accepted for old command lines; the checked JIT is the default
 };
 
 void define_options(CLI::App& app, command_line& c)
@@ -189,13 +189,11 @@ void define_options(CLI::App& app, command_line& c)
     app.add_option("--writer-lcores", o.writer_lcores, "Lcores for the writers, e.g. 0,4")
         ->delimiter(',')
         ->type_name("LIST");
-    auto* jit = app.add_flag("--bpf-jit", o.bpf_jit,
-                             "Run BPF through DPDK 22.11's x86-64 JIT where a packet's first mbuf holds every "
-                             "byte the expression can read, not its interpreter: faster, but that JIT lays out "
-                             "the jumps of some programs wrong, which crashes the process (docs/filters.md)");
-    app.add_flag("--bpf-interpreter", c.bpf_interpreter,
-                 "Accepted for older command lines: DPDK's interpreter is the default (docs/filters.md)")
-        ->excludes(jit);
+    auto* interpreter = app.add_flag("--bpf-interpreter", o.bpf_interpreter,
+                                     "Run BPF in DPDK's interpreter for every packet, not in its x86-64 JIT (the "
+                                     "default where linecap's check of the JIT's code passes: docs/filters.md)");
+    app.add_flag("--bpf-jit", c.bpf_jit, "Accepted for older command lines: the checked JIT is the default")
+        ->excludes(interpreter);
     app.add_flag("--buffered-io", c.buffered, "Write through the page cache, not with O_DIRECT");
     app.add_flag("--lossless", o.lossless,
                  "Wait for ring space instead of dropping, on every port (replays always do)");

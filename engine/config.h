@@ -47,7 +47,7 @@ struct engine_config {
     unsigned writers = 0;
     std::vector<unsigned> worker_lcores;   // exact lists; empty: by the rules of lcore_layout.h
     std::vector<unsigned> writer_lcores;
-    bool bpf_jit = false;            // BPF through DPDK's guarded JIT (--bpf-jit), not its interpreter (see filters/bpf.h)
+    bool bpf_interpreter = false;    // BPF in DPDK's interpreter for every packet (--bpf-interpreter), not its checked JIT (see filters/bpf.h)
     bool lossless = false;           // wait for ring space on every port, not just replays
     unsigned ring_size = 4096;       // per worker, mbuf pointers
     unsigned rx_desc = 1024;         // per RX queue

@@ -82,9 +82,9 @@ std::string swap_classifier(pipeline& p)
     return {};
 }
 
-// How this pipeline runs BPF: DPDK's interpreter, or its guarded JIT
-// (--bpf-jit); packets read from a file carry their wire length in
-// their metadata, where the program's `len` is read.
+// How this pipeline runs BPF: DPDK's checked and guarded JIT, or its
+// interpreter (--bpf-interpreter); packets read from a file carry their
+// wire length in their metadata, where the program's `len` is read.
 struct bpf_loading {
     bpf_runner runner;
     int wire_len_offset;
@@ -92,7 +92,7 @@ struct bpf_loading {
 
 bpf_loading bpf_loading_of(const pipeline& p)
 {
-    return {p.config.bpf_jit ? bpf_runner::guarded_jit : bpf_runner::interpreter,
+    return {p.config.bpf_interpreter ? bpf_runner::interpreter : bpf_runner::guarded_jit,
             p.file ? packet_meta_offset + static_cast<int>(offsetof(packet_meta, wire_len)) : -1};
 }
 
@@ -149,6 +149,9 @@ std::string add_session(pipeline& p, unsigned slot, const session_spec& spec, in
     }
     if (filter->bpf && !filter->bpf->note().empty())
         log_event(log_module::engine, log_level::info, "session {}: note: bpf: {}", spec.output.name, filter->bpf->note());
+    else if (filter->bpf && !filter->bpf->jit_refusal().empty())
+        log_event(log_module::engine, log_level::info, "session {}: bpf: runs in DPDK's interpreter, not its JIT: {}",
+                  spec.output.name, filter->bpf->jit_refusal());
     // From here the session owns the folder's descriptor.
     auto s = std::make_unique<session>();
     s->spec = spec.output;

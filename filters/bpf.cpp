@@ -1,5 +1,6 @@
 #include "filters/bpf.h"
 #include "core/error_text.h"
+#include "filters/bpf_jit_check.h"
 
 #include <algorithm>
 #include <array>
@@ -185,6 +186,7 @@ bpf_load_bound compute_load_bound(const bpf_insn* instructions, unsigned count)
     constexpr uint64_t header_length_max = 60;   // 4 * 0xf
     bpf_load_bound b;
     bool header_length_seen = false;
+    bool x_unbounded = false;   // X set from A, memory or the length: only an [x + k] load makes that matter
     for (unsigned i = 0; i < count; i++) {
         const bpf_insn& in = instructions[i];
         const uint64_t k = in.k;
@@ -208,18 +210,19 @@ bpf_load_bound compute_load_bound(const bpf_insn* instructions, unsigned count)
                     b.header_lengths++;
                 }
             } else {
-                b.bounded = false;   // ldx M[k], ldx len: any value
+                x_unbounded = true;   // ldx M[k], ldx len: any value
             }
             break;
         case BPF_MISC:
             if (BPF_MISCOP(in.code) == BPF_TAX)
-                b.bounded = false;   // X = A: any value
+                x_unbounded = true;   // X = A: any value
             break;
         default:
             break;
         }
     }
     b.x_max = header_length_seen ? std::max(b.x_constant_max, header_length_max) : b.x_constant_max;
+    b.bounded = !(x_unbounded && b.indexed_end != 0);
     if (b.bounded)
         b.worst_case = b.indexed_end == 0 ? b.absolute_end : std::max(b.absolute_end, b.x_max + b.indexed_end);
     return b;
@@ -487,8 +490,8 @@ std::string bpf_expression::load(bpf_runner runner, int wire_len_offset)
     std::vector<ebpf_insn> rewritten;   // rte_bpf_load copies the program
     const bool jit_encodes_it = runner == bpf_runner::guarded_jit && fix_short_jset_immediates(*prm, rewritten);
     _bpf = rte_bpf_load(prm);
-    rte_free(prm);
     if (_bpf == nullptr) {
+        rte_free(prm);
         _note = fmt::format("{} runs in libpcap's interpreter, as tcpdump runs it: DPDK's BPF verifier refuses "
                             "the converted program ({})", quoted(expression), rte_error_text(rte_errno));
         return {};
@@ -498,8 +501,19 @@ std::string bpf_expression::load(bpf_runner runner, int wire_len_offset)
     // point_len_at's loads read the mbuf, not the packet.
     _bound = compute_load_bound(_program.bf_insns, _program.bf_len);
     rte_bpf_jit jit{};
-    if (jit_encodes_it && _bound.bounded && rte_bpf_get_jit(_bpf, &jit) == 0 && jit.func != nullptr)
-        _jit = jit.func;
+    if (runner == bpf_runner::guarded_jit) {
+        if (!jit_encodes_it)
+            _jit_refusal = "a jump would not fit once its flag tests are rewritten for the JIT";
+        else if (!_bound.bounded)
+            _jit_refusal = "it loads at X + k with X set from the packet, which no bound covers";
+        else if (rte_bpf_get_jit(_bpf, &jit) != 0 || jit.func == nullptr)
+            _jit_refusal = "DPDK's JIT did not compile it";
+        else
+            _jit_refusal = check_jit_layout(prm->ins, prm->nb_ins, reinterpret_cast<const void*>(jit.func), jit.sz);
+        if (_jit_refusal.empty())
+            _jit = jit.func;
+    }
+    rte_free(prm);
     return {};
 }
 

@@ -2,20 +2,22 @@
 // (pcap_compile for Ethernet), converted to eBPF by rte_bpf_convert, loaded
 // by rte_bpf and run over a burst, after an address filter derived from the
 // program (bpf_address_filter) has turned away the packets it cannot keep:
-// DPDK's interpreter, or with --bpf-jit DPDK's x86-64 JIT for each packet
-// whose loads all fall inside its first segment (bpf_load_bound) and the
-// interpreter for the rest. The program reads the mbuf, so it sees every
-// segment of a chained packet. What DPDK cannot run (a loop: libpcap's
+// DPDK's x86-64 JIT for each packet whose loads all fall inside its first
+// segment (bpf_load_bound), once the JIT's code has passed linecap's check
+// (bpf_jit_check.h), and DPDK's interpreter for the rest (and for every
+// packet with --bpf-interpreter). The program reads the mbuf, so it sees
+// every segment of a chained packet. What DPDK cannot run (a loop: libpcap's
 // "protochain") runs in libpcap's own interpreter (bpf_filter), as tcpdump
 // runs it.
 //
-// Why the JIT is not the default: DPDK 22.11's x86-64 JIT sizes its jumps in
+// Why the JIT's code is checked: DPDK 22.11's x86-64 JIT sizes its jumps in
 // passes that stop when the code's total size stops changing, not when every
 // jump's target has, so some programs come out with jumps into the middle of
 // an instruction (a crash) or to the wrong one. test_differential.cpp found
 // one among random expressions (test_bpf.cpp keeps it); upstream has the same
-// loop as of 2026. Behind the address filter the interpreter costs the
-// headline expressions 1-3 ns a packet more (docs/performance.md).
+// loop as of 2026. check_jit_layout decodes the code and refuses it unless
+// every branch lands where the program says; a refused program runs in the
+// interpreter (about one random expression in 3 000).
 //
 // Why the JIT is guarded: DPDK 22.11's x86-64 JIT loads a packet byte inline
 // when the load lies inside the first segment (its test: data_len - offset >=
@@ -66,8 +68,9 @@ constexpr unsigned bpf_burst_max = 64;
 
 // How a program DPDK loaded is run.
 enum class bpf_runner {
-    interpreter,    // DPDK's interpreter for every packet (the default)
-    guarded_jit,    // the JIT for packets bpf_load_bound::fits, the interpreter for the rest (--bpf-jit)
+    interpreter,    // DPDK's interpreter for every packet (--bpf-interpreter)
+    guarded_jit,    // the JIT, if its code passes check_jit_layout, for packets bpf_load_bound::fits;
+                    // the interpreter for the rest (the default)
 };
 
 // How far into a packet a classic program's loads can reach, from the
@@ -80,14 +83,15 @@ enum class bpf_runner {
 // `ldxb 4*([k]&0xf)` (X = 4 * the low nibble of byte k: at most 60, and
 // for a given packet exactly that), which is all libpcap emits for port,
 // flag and payload-offset tests behind an IPv4 header. Any other way to set
-// X (tax, ldx M[k], ldx len) leaves it unbounded: such a program is never
-// JIT-run.
+// X (tax, ldx M[k], ldx len) leaves it unbounded: a program that also loads
+// at [x + k] is never JIT-run (one that only computes with X, as
+// `ip[2:2] / ip[9]` does, is).
 struct bpf_load_bound {
     // ldxb 4*([k]&0xf) sites whose byte a packet's own X is computed from;
     // a program with more uses x_max for every packet.
     static constexpr unsigned max_header_lengths = 4;
 
-    bool bounded = true;            // false: X can hold anything; no bound exists
+    bool bounded = true;            // false: an [x + k] load with X able to hold anything; no bound exists
     uint64_t absolute_end = 0;      // one past the last byte an absolute load can read
     uint64_t indexed_end = 0;       // largest k + size of an [x + k] load; 0: none
     uint64_t x_constant_max = 0;    // largest X from `ldx #k` (0, X's first value, if none)
@@ -224,10 +228,9 @@ public:
     //
     // `runner`: bpf_runner::guarded_jit uses DPDK's JIT where its stack is
     // safe (bpf_load_bound) and the interpreter elsewhere; an expression
-    // whose bound cannot be computed, or that the JIT does not take, runs in
-    // the interpreter. The JIT's jump layout is not safe for every program
-    // (above): it is for benchmarks and for comparing.
-    std::string compile(const std::string& expression, bpf_runner runner = bpf_runner::interpreter,
+    // whose bound cannot be computed, or whose JIT code fails
+    // check_jit_layout, runs in the interpreter (jit_refusal() says why).
+    std::string compile(const std::string& expression, bpf_runner runner = bpf_runner::guarded_jit,
                         int wire_len_offset = -1, uint32_t netmask = 0);
 
     // compile() in its two halves. parse() is libpcap's alone (it resolves
@@ -235,7 +238,7 @@ public:
     // or not. load() is DPDK's (convert, verify, JIT), after parse()
     // succeeded; it returns an error only when DPDK is out of memory.
     std::string parse(const std::string& expression, uint32_t netmask = 0);
-    std::string load(bpf_runner runner = bpf_runner::interpreter, int wire_len_offset = -1);
+    std::string load(bpf_runner runner = bpf_runner::guarded_jit, int wire_len_offset = -1);
 
     // libpcap's verdict on the expression alone; needs no DPDK.
     static std::string check_syntax(const std::string& expression, uint32_t netmask = 0);
@@ -262,6 +265,9 @@ public:
 
     // True when the JIT runs the packets that fit load_bound().
     bool jitted() const { return _jit != nullptr; }
+    // With bpf_runner::guarded_jit, empty or why DPDK's JIT does not run the
+    // program (check_jit_layout's finding, or no bound on its loads).
+    const std::string& jit_refusal() const { return _jit_refusal; }
     // Empty, or why the expression runs in libpcap's interpreter (a line
     // for the operator when the session starts).
     const std::string& note() const { return _note; }
@@ -282,6 +288,7 @@ private:
     bpf_load_bound _bound;
     bpf_address_filter _addresses;
     std::string _note;
+    std::string _jit_refusal;
     int _wire_len_offset = -1;      // see compile()
 };
 

@@ -66,7 +66,7 @@ struct session_filter {
     // `wire_len_offset`: where BPF's `len` reads the wire length, if not
     // from pkt_len (packets read from a capture file; see bpf.h).
     static std::shared_ptr<const session_filter> compile(const session_spec& spec, std::string& error,
-                                                         bpf_runner bpf = bpf_runner::interpreter,
+                                                         bpf_runner bpf = bpf_runner::guarded_jit,
                                                          int wire_len_offset = -1);
 
     // compile() in two halves. prepare() needs no DPDK (libpcap, which
@@ -75,7 +75,7 @@ struct session_filter {
     // then hands the BPF program to DPDK. Each returns null or an empty
     // string on success, else the error as compile() words it.
     static std::shared_ptr<session_filter> prepare(const session_spec& spec, std::string& error);
-    std::string load_bpf(bpf_runner bpf = bpf_runner::interpreter, int wire_len_offset = -1);
+    std::string load_bpf(bpf_runner bpf = bpf_runner::guarded_jit, int wire_len_offset = -1);
 };
 
 // Everything that can be checked of a spec's filter without DPDK running:

@@ -52,17 +52,17 @@ TEST_CASE("options parse into the struct, tcpdump's short forms included")
     CHECK(d.session.output.snaplen == 0);
 }
 
-TEST_CASE("BPF runs in DPDK's interpreter unless --bpf-jit; --bpf-interpreter is still accepted")
+TEST_CASE("BPF runs in DPDK's checked JIT unless --bpf-interpreter; --bpf-jit is still accepted")
 {
     engine_options d;
     REQUIRE(parse({"-w", "/tmp/x", "tcp"}, d) == parse_result::run);
-    CHECK_FALSE(d.bpf_jit);
+    CHECK_FALSE(d.bpf_interpreter);
     engine_options old;
-    REQUIRE(parse({"-w", "/tmp/x", "--bpf-interpreter", "tcp"}, old) == parse_result::run);
-    CHECK_FALSE(old.bpf_jit);
-    engine_options j;
-    REQUIRE(parse({"-w", "/tmp/x", "--bpf-jit", "tcp"}, j) == parse_result::run);
-    CHECK(j.bpf_jit);
+    REQUIRE(parse({"-w", "/tmp/x", "--bpf-jit", "tcp"}, old) == parse_result::run);
+    CHECK_FALSE(old.bpf_interpreter);
+    engine_options i;
+    REQUIRE(parse({"-w", "/tmp/x", "--bpf-interpreter", "tcp"}, i) == parse_result::run);
+    CHECK(i.bpf_interpreter);
     engine_options both;
     CHECK(parse({"-w", "/tmp/x", "--bpf-jit", "--bpf-interpreter", "tcp"}, both) == parse_result::exit_usage);
 }

@@ -5,8 +5,10 @@
 // segment is tiny, so that the JIT and the interpreter each decide some.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include <arpa/inet.h>
@@ -15,6 +17,10 @@
 #include <fmt/format.h>
 #include <pcap/pcap.h>
 
+#include <capstone/capstone.h>
+#include <rte_malloc.h>
+
+#include "filters/bpf_jit_check.h"
 #include "tests/filters/filter_helpers.h"
 
 using namespace linecap;
@@ -40,6 +46,34 @@ rte_mbuf* chain_split_at(const std::vector<uint8_t>& bytes, size_t first)
     REQUIRE(rte_pktmbuf_chain(head, tail) == 0);
     return head;
 }
+
+// A classic program converted, loaded and JIT-compiled by DPDK alone (none
+// of linecap's corrections), with the eBPF program the code was made from.
+struct dpdk_jit {
+    rte_bpf_prm* prm = nullptr;
+    rte_bpf* bpf = nullptr;
+    rte_bpf_jit jit{};
+
+    explicit dpdk_jit(bpf_program& program)
+    {
+        prm = rte_bpf_convert(&program);
+        REQUIRE(prm != nullptr);
+        bpf = rte_bpf_load(prm);
+        REQUIRE(bpf != nullptr);
+        REQUIRE(rte_bpf_get_jit(bpf, &jit) == 0);
+        REQUIRE(jit.func != nullptr);
+    }
+    ~dpdk_jit()
+    {
+        rte_bpf_destroy(bpf);
+        rte_free(prm);
+    }
+    dpdk_jit(const dpdk_jit&) = delete;
+    dpdk_jit& operator=(const dpdk_jit&) = delete;
+
+    const uint8_t* code() const { return reinterpret_cast<const uint8_t*>(jit.func); }
+    std::string check() const { return check_jit_layout(prm->ins, prm->nb_ins, code(), jit.sz); }
+};
 
 } // namespace
 
@@ -78,6 +112,11 @@ TEST_CASE("the load bound of compiled expressions")
     const bpf_load_bound offset = bound_of("tcp[tcp[12]/16*4] == 0x47");
     CHECK_FALSE(offset.bounded);
     CHECK(offset.worst_case == UINT64_MAX);
+    // X = A (tax) as a divisor, with no load at [x + k]: X reads nothing.
+    const bpf_load_bound divisor = bound_of("ip[2:2] / ip[9] > 10");
+    CHECK(divisor.bounded);
+    CHECK(divisor.indexed_end == 0);
+    CHECK(divisor.worst_case == 24);
 }
 
 TEST_CASE("the load bound of hand-written programs: ldx #k, ldx M[k], ldx len")
@@ -390,12 +429,13 @@ TEST_CASE("the address filter of compiled expressions: on where every kept packe
     CHECK_FALSE(filter_lets_through(none, tcp4("10.0.0.1", "10.0.0.2", 1, 2)));
 }
 
-TEST_CASE("DPDK 22.11's JIT still lays out some programs' jumps wrong: the interpreter stays the default")
+TEST_CASE("DPDK 22.11's JIT lays out some programs' jumps wrong: the check refuses their code, which would crash")
 {
     // Found by the address filter's differential test among random
     // expressions: the JIT's last pass puts the program's final jumps 4 bytes
     // short of their targets, so an ARP packet that reaches the last compare
-    // jumps into the middle of the epilogue and the process dies (filters/bpf.h).
+    // jumps into the middle of the epilogue and the process dies
+    // (filters/bpf_jit_check.h).
     const std::string expression = "(((udp) and (src or dst host 2001:db8::2)) or ((host 192.168.1.200) and "
                                    "(src host 10.0.0.1))) or ((not (icmp)) and (not (arp host 172.16.5.5)))";
     std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 262144), &pcap_close);
@@ -408,20 +448,24 @@ TEST_CASE("DPDK 22.11's JIT still lays out some programs' jumps wrong: the inter
     for (const auto& f : frames)
         mbufs.push_back(make_chain(f, 2048));
 
-    // The default runner agrees with libpcap on every frame.
-    bpf_expression interpreted;
-    REQUIRE(interpreted.compile(expression) == "");
-    CHECK_FALSE(interpreted.jitted());
+    // The default (the checked JIT) refuses it, says where, and runs it in
+    // the interpreter, which agrees with libpcap on every frame.
+    bpf_expression checked;
+    REQUIRE(checked.compile(expression) == "");
+    CHECK_FALSE(checked.jitted());
+    CHECK_THAT(checked.jit_refusal(), Catch::Matches("the jump at byte \\d+ \\(instruction \\d+\\) lands at byte "
+                                                     "\\d+, not at byte \\d+"));
+    REQUIRE_FALSE(checked.address_filter().on());   // every frame reaches the program
     for (size_t i = 0; i < frames.size(); i++) {
         INFO("frame " << i);
-        CHECK(interpreted.matches(mbufs[i]) == reference.matches(frames[i]));
+        CHECK(checked.matches(mbufs[i]) == reference.matches(frames[i]));
     }
 
-    // The JIT, in a child process, for the fault it causes.
-    bpf_expression jitted;
-    REQUIRE(jitted.compile(expression, bpf_runner::guarded_jit) == "");
-    REQUIRE(jitted.jitted());
-    REQUIRE_FALSE(jitted.address_filter().on());   // every frame reaches the JIT
+    // The same program loaded by DPDK alone (it has no load at X + k and no
+    // flag test, which linecap rewrites): the check refuses that code too,
+    // and the code, run in a child process, faults or decides wrong.
+    const dpdk_jit raw(reference.program);
+    CHECK(raw.check() == checked.jit_refusal());
     std::fflush(nullptr);
     const pid_t child = fork();
     REQUIRE(child >= 0);
@@ -433,17 +477,99 @@ TEST_CASE("DPDK 22.11's JIT still lays out some programs' jumps wrong: the inter
         alarm(10);
         bool agrees = true;
         for (size_t i = 0; i < frames.size(); i++)
-            agrees = agrees && jitted.matches(mbufs[i]) == reference.matches(frames[i]);
+            agrees = agrees && (raw.jit.func(mbufs[i]) != 0) == reference.matches(frames[i]);
         _exit(agrees ? 0 : 1);
     }
     int status = 0;
     REQUIRE(waitpid(child, &status, 0) == child);
     // Should this fail, the JIT ran the program right: see whether Debian's
-    // DPDK now converges its jump layout, and whether the JIT can be the
-    // default again (docs/filters.md).
+    // DPDK now converges its jump layout (and why the check refused it).
     INFO("the child " << (WIFEXITED(status) ? fmt::format("exited {}", WEXITSTATUS(status))
                                             : fmt::format("died of signal {}", WTERMSIG(status))));
     CHECK_FALSE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
     for (rte_mbuf* m : mbufs)
         rte_pktmbuf_free(m);
+}
+
+TEST_CASE("the JIT's layout check refuses every jump moved off its target, and a program that is not the code's")
+{
+    // Programs with every kind of branch the check knows: packet loads (three
+    // each), jumps to blocks, jumps to the epilogue, a division by X (whose
+    // converted check exits).
+    for (const char* expression : {"ip src host 10.1.0.1 and tcp dst port 443", "ip[2:2] / ip[9] > 10 or ip[2:2] % ip[8] = 3",
+                                   "vlan and (udp port 53 or ip6 host 2001:db8::1)"}) {
+        INFO(expression);
+        std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 262144), &pcap_close);
+        compiled_bpf reference(dead.get(), expression);
+        bpf_expression checked;
+        REQUIRE(checked.compile(expression) == "");
+        INFO(checked.jit_refusal());
+        REQUIRE(checked.jitted());
+        // DPDK's own load of the same program (no flag test rewritten: the
+        // check looks at branches, not at what the JIT encodes them from).
+        const dpdk_jit raw(reference.program);
+        REQUIRE(raw.check() == "");
+        const uint8_t* code = raw.code();
+        const size_t size = raw.jit.sz;
+        const ebpf_insn* program = raw.prm->ins;
+        const uint32_t count = raw.prm->nb_ins;
+
+        // Each jump's displacement moved as the JIT's bug moves it (4 bytes:
+        // a jcc's two encodings; 3: a jmp's), and by one byte either way.
+        csh decoder = 0;
+        REQUIRE(cs_open(CS_ARCH_X86, CS_MODE_64, &decoder) == CS_ERR_OK);
+        cs_insn* insns = nullptr;
+        const size_t decoded = cs_disasm(decoder, code, size, 0, 0, &insns);
+        REQUIRE(decoded > 0);
+        unsigned moved = 0;
+        for (size_t k = 0; k < decoded; k++) {
+            const cs_insn& in = insns[k];
+            const bool jcc8 = in.size == 2 && (in.bytes[0] == 0xeb || (in.bytes[0] & 0xf0) == 0x70);
+            const bool jcc32 = in.size == 6 && in.bytes[0] == 0x0f && (in.bytes[1] & 0xf0) == 0x80;
+            const bool jmp32 = in.size == 5 && in.bytes[0] == 0xe9;
+            if (!jcc8 && !jcc32 && !jmp32)
+                continue;
+            for (int by : {-4, -3, -1, 1, 3, 4}) {
+                std::vector<uint8_t> copy(code, code + size);
+                uint8_t* displacement = copy.data() + in.address + (jcc8 ? 1 : jcc32 ? 2 : 1);
+                if (jcc8) {
+                    *displacement = static_cast<uint8_t>(*displacement + by);
+                } else {
+                    int32_t d;
+                    std::memcpy(&d, displacement, 4);
+                    d += by;
+                    std::memcpy(displacement, &d, 4);
+                }
+                INFO("the jump at byte " << in.address << " moved by " << by);
+                CHECK_FALSE(check_jit_layout(program, count, copy.data(), copy.size()).empty());
+                moved++;
+            }
+        }
+        cs_free(insns, decoded);
+        cs_close(&decoder);
+        CHECK(moved >= 6 * 5);
+
+        // A program one of whose jumps goes elsewhere is not this code's.
+        std::vector<ebpf_insn> other(program, program + count);
+        const auto first_jump = std::find_if(other.begin(), other.end(), [&](const ebpf_insn& in) {
+            const uint8_t op = BPF_OP(in.code);
+            return BPF_CLASS(in.code) == BPF_JMP && op != BPF_JA && op != EBPF_CALL && op != EBPF_EXIT &&
+                   &in + 1 + in.off + 1 < other.data() + other.size();
+        });
+        REQUIRE(first_jump != other.end());
+        first_jump->off++;
+        CHECK_FALSE(check_jit_layout(other.data(), static_cast<uint32_t>(other.size()), code, size).empty());
+    }
+
+    // A flag test as DPDK's JIT encodes it (`test r/m64, imm32` with a 1-byte
+    // immediate, filters/bpf.cpp) makes code that decodes into other
+    // instructions: the check refuses that too; linecap's rewritten program
+    // is JIT-run.
+    const std::string flags = "tcp[13] & 2 != 0 and port 22";
+    std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 262144), &pcap_close);
+    compiled_bpf reference(dead.get(), flags);
+    CHECK_FALSE(dpdk_jit(reference.program).check().empty());
+    bpf_expression rewritten;
+    REQUIRE(rewritten.compile(flags) == "");
+    CHECK(rewritten.jitted());
 }

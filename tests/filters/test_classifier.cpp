@@ -209,8 +209,8 @@ TEST_CASE("BPF is ANDed with the rules")
 TEST_CASE("BPF on packets shorter than what it loads rejects them, never crashes")
 {
     // The regression that kept DPDK 22.11's JIT off until it was guarded: it
-    // faulted here (see filters/bpf.h). The guarded JIT (--bpf-jit) runs what
-    // fits; the interpreter, the default, runs all.
+    // faulted here (see filters/bpf.h). The guarded JIT, the default, runs
+    // what fits; the interpreter (--bpf-interpreter) runs all.
     const bpf_runner runner = GENERATE(bpf_runner::interpreter, bpf_runner::guarded_jit);
     for (const char* expression : {"ether[0] & 1 == 0", "not port 22", "tcp[13] & 2 != 0", "ip6 and udp",
                                    "ether[1000] == 1", "len < 30"}) {

@@ -892,8 +892,9 @@ std::string random_expression(random_source& r, unsigned depth)
 TEST_CASE("a tcpdump expression's address filter turns away no packet libpcap keeps")
 {
     // Random expressions over random packets, each judged by
-    // bpf_expression::match_burst (the address filter, then DPDK's
-    // interpreter, the default) and by libpcap. ARP packets carry the pool's
+    // bpf_expression::match_burst (the address filter, then DPDK's checked
+    // JIT, the default, with its interpreter for the packets whose first
+    // segment is short of what the program can read) and by libpcap. ARP packets carry the pool's
     // addresses, as "host" asks of them too.
     const uint64_t seed = test_seed(20261203);
     INFO("seed " << seed);
@@ -920,7 +921,7 @@ TEST_CASE("a tcpdump expression's address filter turns away no packet libpcap ke
     std::vector<rte_mbuf*> mbufs;
     for (size_t i = 0; i < frames.size(); i++)
         mbufs.push_back(make_chain(frames[i], i % 3 == 0 ? 2048 : i % 3 == 1 ? 48 : 20));
-    unsigned tested = 0, on = 0, kept_on = 0, turned_away = 0;
+    unsigned tested = 0, on = 0, kept_on = 0, turned_away = 0, jitted = 0;
     std::vector<uint64_t> kept(frames.size());
     for (int round = 0; round < 400; round++) {
         const std::string expression = random_expression(r, 1 + r.below(3));
@@ -934,6 +935,9 @@ TEST_CASE("a tcpdump expression's address filter turns away no packet libpcap ke
         if (std::getenv("LINECAP_DIFF_VERBOSE"))
             fprintf(stderr, "%s\n", expression.c_str());
         tested++;
+        jitted += bpf.jitted();
+        if (!bpf.jitted())
+            UNSCOPED_INFO("not JIT-run: " << expression << ": " << bpf.jit_refusal());
         const bool filtered = bpf.address_filter().on();
         on += filtered;
         bpf.match_burst(mbufs.data(), static_cast<unsigned>(mbufs.size()), kept.data());
@@ -955,10 +959,13 @@ TEST_CASE("a tcpdump expression's address filter turns away no packet libpcap ke
     }
     for (rte_mbuf* m : mbufs)
         rte_pktmbuf_free(m);
-    INFO(tested << " expressions, " << on << " with the address filter on; they keep " << kept_on
-                << " packets and the filter turns away " << turned_away);
+    INFO(tested << " expressions, " << on << " with the address filter on, " << jitted
+                << " JIT-run; they keep " << kept_on << " packets and the filter turns away " << turned_away);
     CHECK(tested > 250);
     CHECK(on > 100);
     CHECK(kept_on > 5000);
     CHECK(turned_away > 50000);
+    // DPDK's JIT lays out about one program in 3 000 of these wrong (its
+    // check refuses those: filters/bpf_jit_check.h): nearly all are JIT-run.
+    CHECK(jitted >= tested - tested / 50);
 }
