@@ -26,7 +26,7 @@ namespace linecap {
 int free_session_slot(const pipeline& p, unsigned limit);
 
 // The filter of `spec` (filters/classifier.h) as this pipeline runs it:
-// BPF in DPDK's interpreter or JIT (--bpf-jit), its `len` read
+// BPF in DPDK's checked JIT or interpreter (--bpf-interpreter), its `len` read
 // from the packet's metadata when the pipeline reads a file. Null, with
 // `error` (the field named: "bpf: ..."), if it does not compile.
 std::shared_ptr<const session_filter> compile_session_filter(const pipeline& p, const session_spec& spec,

@@ -99,9 +99,7 @@ bool fix_short_jset_immediates(rte_bpf_prm& prm, std::vector<ebpf_insn>& rewritt
             in.src_reg = scratch_register;
             in.imm = 0;
         }
-        const bool jumps = BPF_CLASS(in.code) == BPF_JMP && BPF_OP(in.code) != EBPF_CALL &&
-                           BPF_OP(in.code) != EBPF_EXIT;
-        if (jumps) {
+        if (jumps_within_program(in)) {
             const int64_t target = int64_t{i} + 1 + in.off;
             if (target < 0 || target > int64_t{n})
                 return false;   // the verifier refuses it anyway
@@ -475,7 +473,7 @@ std::string bpf_expression::load(bpf_runner runner, int wire_len_offset)
                             quoted(expression), why);
         return {};
     }
-    rte_bpf_prm* prm = rte_bpf_convert(&_program);
+    const std::unique_ptr<rte_bpf_prm, void (*)(void*)> prm(rte_bpf_convert(&_program), rte_free);
     if (prm == nullptr) {
         if (rte_errno == ENOMEM)
             return fmt::format("{}: DPDK cannot convert it: out of memory", quoted(expression));
@@ -489,9 +487,8 @@ std::string bpf_expression::load(bpf_runner runner, int wire_len_offset)
     // Only a program whose every jset the JIT encodes right may be JIT-run.
     std::vector<ebpf_insn> rewritten;   // rte_bpf_load copies the program
     const bool jit_encodes_it = runner == bpf_runner::guarded_jit && fix_short_jset_immediates(*prm, rewritten);
-    _bpf = rte_bpf_load(prm);
+    _bpf = rte_bpf_load(prm.get());
     if (_bpf == nullptr) {
-        rte_free(prm);
         _note = fmt::format("{} runs in libpcap's interpreter, as tcpdump runs it: DPDK's BPF verifier refuses "
                             "the converted program ({})", quoted(expression), rte_error_text(rte_errno));
         return {};
@@ -505,7 +502,7 @@ std::string bpf_expression::load(bpf_runner runner, int wire_len_offset)
         if (!jit_encodes_it)
             _jit_refusal = "a jump would not fit once its flag tests are rewritten for the JIT";
         else if (!_bound.bounded)
-            _jit_refusal = "it loads at X + k with X set from the packet, which no bound covers";
+            _jit_refusal = "it loads at X + k with X unbounded (set by tax, ldx M[k] or ldx len)";
         else if (rte_bpf_get_jit(_bpf, &jit) != 0 || jit.func == nullptr)
             _jit_refusal = "DPDK's JIT did not compile it";
         else
@@ -513,7 +510,6 @@ std::string bpf_expression::load(bpf_runner runner, int wire_len_offset)
         if (_jit_refusal.empty())
             _jit = jit.func;
     }
-    rte_free(prm);
     return {};
 }
 

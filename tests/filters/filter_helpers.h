@@ -16,7 +16,7 @@ namespace linecap::test {
 // A classifier for one or more specs (slot i = specs[i]); fails the test on error.
 // BPF runs as linecap runs it by default (filters/bpf.h) unless `bpf` says otherwise.
 std::unique_ptr<classifier> build_classifier(const std::vector<std::string>& specs_json,
-                                             bpf_runner bpf = bpf_runner::interpreter);
+                                             bpf_runner bpf = bpf_runner::guarded_jit);
 
 // The masks the classifier gives each frame.
 // `short_first_every`: if not 0, every such frame is a chain of 20-byte
