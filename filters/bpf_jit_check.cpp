@@ -214,6 +214,7 @@ std::string check_jit_layout(const ebpf_insn* program, uint32_t count, const voi
             if (start[w.from] != unknown && start[w.from] != epilogue)
                 return fmt::format("instruction {}, the first exit, starts at byte {}, but its epilogue at byte {}",
                                    w.from, start[w.from], epilogue);
+            start[w.from] = epilogue;   // the first exit's code is the epilogue
         }
     }
 

@@ -6,7 +6,10 @@
 // size stops changing, not when every instruction's place has: a jump aimed
 // with the previous pass's places can land a few bytes from its target,
 // inside another instruction (a crash) or on the wrong one (a wrong verdict).
-// Upstream has the same loop as of 2026. Whether a given program came out
+// Upstream has the same loop as of 2026. It also gives a jump back by 127 or
+// 128 bytes a one-byte displacement of -129 or -130, which wraps to a jump
+// forward (emit_abs_jmp, emit_abs_jcc: the size is chosen before the jump's
+// own length is taken off). Whether a given program came out
 // right is decided here from the code itself, with Capstone's x86 decoder
 // (Debian's libcapstone-dev), so the JIT can run every program it laid out
 // right and the interpreter the rest.
@@ -24,7 +27,8 @@
 //  - each division or modulo by a register emits one jcc to the epilogue;
 //  - nothing else branches (calls are `call rax`, not checked);
 //  - the prologue saves the callee-saved registers the program uses
-//    (`sub rsp, 8n`, n stores, then `mov rbp, rsp` if RBP is one of them),
+//    (`sub rsp, 8n`, n stores, then `mov rbp, rsp` and `sub rsp, <stack>`
+//    if RBP is one of them),
 //    and the epilogue undoes it (`mov rsp, rbp` if so, n loads, `add rsp,
 //    8n`, `ret`), so the epilogue's place is read back from its `ret`.
 // An instruction whose code ends in a branch fixes where the next one
