@@ -261,8 +261,11 @@ tcpdump_ns "$WORK/torn.pcap" "$WORK/torn.ref" || true   # tcpdump also stops the
 check_readable "$(only_file "$WORK/torn")" 999
 
 note "a file cut short by another program while -r reads it: the records before are written, one error says so, exit 1"
-# Stopped once it has mapped the file, and the file cut, so that the cut
-# comes before it reads on.
+# Stopped once its file port has mapped the file, and the file cut, so that
+# the cut comes before it reads on. The one-shot also opens (and maps) the
+# file before EAL starts, to check it: a mapping seen then is not the
+# reader's, and a cut made then is one the reader opens, so the mapping is
+# waited for once EAL's interrupt thread runs (rte_eal_init makes it).
 "$GEN" -o "$WORK/uncut.pcap" -n 2000000 --profile 64 --seed 9 >/dev/null
 cp "$WORK/uncut.pcap" "$WORK/shrinking.pcap"
 size=$(stat -c %s "$WORK/shrinking.pcap")
@@ -271,7 +274,10 @@ size=$(stat -c %s "$WORK/shrinking.pcap")
 reader=$!   # linecap itself (no timeout in between): its maps are looked at
 cleanup_hooks+=("kill -9 $reader 2>/dev/null")
 for _ in $(seq 1000); do
-    ! grep -q shrinking.pcap "/proc/$reader/maps" 2>/dev/null || break
+    if grep -qx eal-intr-thread /proc/"$reader"/task/*/comm 2>/dev/null &&
+        grep -q shrinking.pcap "/proc/$reader/maps" 2>/dev/null; then
+        break
+    fi
     sleep 0.01
 done
 kill -STOP "$reader" || fail "-r of a file to cut: it ended before it mapped the file: $(cat "$WORK/shrunk.log")"
