@@ -229,7 +229,6 @@ std::string make_lcores(pipeline& p)
         w->stop = &p.stop_writers;
         w->flush_interval_tsc = p.clock.hz / 2;   // captured data on disk within half a second
         w->wire_len_in_meta = p.file != nullptr;
-        w->idle_nap_us = 20;
         w->reaper = p.reaper.get();
         p.writers.push_back(w);
         const std::string name = fmt::format("linecap_cmd_{}", i);
@@ -285,6 +284,7 @@ std::string make_lcores(pipeline& p)
                                max_rings_per_writer);
         sink.rings[sink.nb_rings++] = w->ring;
         w->doorbell = &sink.doorbell;
+        w->ring_wake_below = rte_ring_get_capacity(w->ring) / 4 * 3;
     }
 
     // Queues go round-robin over the workers, so that RSS queue q of a port

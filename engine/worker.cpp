@@ -59,8 +59,9 @@ inline void count_per_session(std::array<counter, max_sessions>& per_session, rt
 // ring drops and freed here.
 inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
 {
-    unsigned sent = rte_ring_sp_enqueue_burst(w.ring, reinterpret_cast<void* const*>(pkts), n, nullptr);
-    ring_doorbell(*w.doorbell);
+    unsigned free_space;
+    unsigned sent = rte_ring_sp_enqueue_burst(w.ring, reinterpret_cast<void* const*>(pkts), n, &free_space);
+    ring_doorbell(*w.doorbell, free_space, w.ring_wake_below);
     if (likely(sent == n))
         return;
     if (q.lossless) {
@@ -75,8 +76,8 @@ inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
             rte_pause();
             w.last_rx_tsc.store(rte_rdtsc(), std::memory_order_relaxed);
             sent += rte_ring_sp_enqueue_burst(w.ring, reinterpret_cast<void* const*>(pkts + sent),
-                                              n - sent, nullptr);
-            ring_doorbell(*w.doorbell);
+                                              n - sent, &free_space);
+            ring_doorbell(*w.doorbell, free_space, w.ring_wake_below);
         }
         if (sent == n)
             return;

@@ -86,6 +86,9 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     unsigned index = 0;
     unsigned lcore = 0;
     unsigned writer_index = 0;
+    // A napping writer is woken once the ring has fewer slots free than
+    // this: three quarters of them (writers/doorbell.h). Here, in padding.
+    unsigned ring_wake_below = 0;
     std::array<rx_queue, max_queues_per_worker> queues{};
     unsigned nb_queues = 0;
     unsigned burst = 64;                         // engine_config::burst

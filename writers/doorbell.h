@@ -1,25 +1,30 @@
-// A writer's doorbell: how a writer that has had nothing to do for a while
-// sleeps until there is something, instead of waking on a timer.
+// A writer's doorbell: how a writer with nothing to do waits for work
+// instead of waking on a short timer.
 //
 //   workers --ring--> writer        a worker rings after its enqueue
 //   control --commands--> writer    the control thread rings after a command
 //
-// A writer that finds its rings empty naps briefly (writer.cpp); once it has
-// been idle for `doorbell_idle_ns` it sleeps on the doorbell (a futex) until
-// its next housekeeping is due (10 ms at most) or someone rings. Idle, it
-// then wakes 100 times a second instead of some 15 000 (20 µs naps, each
-// lasting 50-80 µs under KVM): what an idle daemon costs the host
+// A writer that finds its rings empty for a few hundred passes naps on the
+// doorbell (writer.cpp): a worker wakes it only once its ring is a quarter
+// full, a command at once, and otherwise the nap ends by its timeout (500 µs,
+// writer::idle_nap_us). A trickle of packets then costs the writer's core
+// 2 000 wake-ups a second (timed naps of 20 µs cost 11 000 and 18% of it)
+// and the workers no system call; a flood wakes it before a ring can fill.
+// Once it has been idle for `doorbell_idle_ns` it sleeps on the doorbell
+// until its next housekeeping is due (10 ms at most) or any enqueue rings.
+// Idle, it then wakes 100 times a second
 // (docs/performance.md, "Idle workers").
 //
-// Why no wake-up is lost for long: the writer announces its sleep (asleep =
-// 1), fences, and looks at every ring and its command ring once more before
-// it waits; a producer enqueues and then looks at `asleep`. The producer's
-// look is a plain load with no fence (one load of a line the writer writes
-// only when it sleeps and wakes, per burst), so x86 may let it pass the
-// enqueue's store: the two can then miss each other, once, and the packets
-// wait until the producer's next enqueue (which sees `asleep`) or the
-// writer's timeout, whichever comes first. Packets keep coming only through
-// enqueues, so a ring cannot fill behind a sleeping writer.
+// Why no wake-up is lost for long: the writer announces its sleep or nap
+// (asleep = doorbell_sleeping or doorbell_napping), fences, and looks at
+// every ring and its command ring once more before it waits; a producer
+// enqueues and then looks at `asleep`. The producer's look is a plain load
+// with no fence (one load of a line the writer writes only when it sleeps
+// and wakes, per burst), so x86 may let it pass the enqueue's store: the
+// two can then miss each other, once, and the packets wait until the
+// producer's next enqueue (which sees `asleep`) or the writer's timeout,
+// whichever comes first. Packets keep coming only through enqueues, so a
+// ring cannot fill behind a sleeping or napping writer.
 #pragma once
 
 #include <atomic>
@@ -40,47 +45,70 @@ namespace linecap {
 // system call (a few µs) at most about a thousand times a second.
 constexpr uint64_t doorbell_idle_ns = 1'000'000;
 
+// writer_doorbell::asleep's values.
+enum doorbell_state : uint32_t {
+    doorbell_awake = 0,
+    doorbell_sleeping = 1,   // woken by any enqueue
+    doorbell_napping = 2,    // woken by a command, or by a ring a quarter full
+};
+
 struct alignas(RTE_CACHE_LINE_SIZE) writer_doorbell {
-    // The futex word: 1 while the writer sleeps or is about to, else 0.
-    // Written by the writer and by whoever wakes it; read by every producer.
-    std::atomic<uint32_t> asleep{0};
+    // The futex word, a doorbell_state: not awake while the writer sleeps or
+    // naps, or is about to. Written by the writer and by whoever wakes it;
+    // read by every producer.
+    std::atomic<uint32_t> asleep{doorbell_awake};
 };
 
 // The slow half of ring_doorbell: one waker takes the writer's announcement
 // and makes the system call.
 [[gnu::noinline, gnu::cold]] inline void wake_writer(writer_doorbell& d)
 {
-    if (d.asleep.exchange(0, std::memory_order_acq_rel) == 1)
+    if (d.asleep.exchange(doorbell_awake, std::memory_order_acq_rel) != doorbell_awake)
         syscall(SYS_futex, &d.asleep, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
-// After an enqueue onto a ring (or command ring) that the writer drains.
+// After an enqueue onto the command ring, or a stop: wakes a writer that
+// sleeps or naps.
 inline void ring_doorbell(writer_doorbell& d)
 {
-    if (unlikely(d.asleep.load(std::memory_order_relaxed) != 0))
+    if (unlikely(d.asleep.load(std::memory_order_relaxed) != doorbell_awake))
         wake_writer(d);
 }
 
-// The writer's side, once it has been idle for doorbell_idle_ns.
+// After a worker's enqueue of packets onto its ring, which has `free_space`
+// slots left (rte_ring's enqueue says): wakes a sleeping writer, and a
+// napping one when fewer than `wake_below` slots are free (three quarters
+// of the ring: the rest leaves room for the writer's wake-up, 3 072 packets
+// of a ring of 4 096, 100 µs at 30 Mpps).
+inline void ring_doorbell(writer_doorbell& d, unsigned free_space, unsigned wake_below)
+{
+    const uint32_t state = d.asleep.load(std::memory_order_relaxed);
+    if (unlikely(state == doorbell_sleeping) || (state == doorbell_napping && free_space < wake_below))
+        wake_writer(d);
+}
+
+// The writer's side: `how` is doorbell_napping after a few idle passes,
+// doorbell_sleeping once it has been idle for doorbell_idle_ns.
 // `nothing_to_do` is called after the announcement and must look at every
 // ring and at the command ring; the writer sleeps only if it returns true,
 // and at most `timeout_ns`. Returns whether it slept.
 template <typename Check>
-bool sleep_on_doorbell(writer_doorbell& d, uint64_t timeout_ns, Check nothing_to_do)
+bool sleep_on_doorbell(writer_doorbell& d, uint64_t timeout_ns, Check nothing_to_do,
+                       doorbell_state how = doorbell_sleeping)
 {
-    d.asleep.store(1, std::memory_order_relaxed);
+    d.asleep.store(how, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);   // the announcement before the last look
     bool slept = false;
     if (nothing_to_do()) {
         const timespec timeout{static_cast<time_t>(timeout_ns / 1'000'000'000),
                                static_cast<long>(timeout_ns % 1'000'000'000)};
         // Returns at once if a producer has already taken the announcement
-        // (EAGAIN: the word is no longer 1); EINTR and timeouts alike just
-        // end the sleep.
-        syscall(SYS_futex, &d.asleep, FUTEX_WAIT_PRIVATE, 1, &timeout, nullptr, 0);
+        // (EAGAIN: the word is no longer `how`); EINTR and timeouts alike
+        // just end the sleep.
+        syscall(SYS_futex, &d.asleep, FUTEX_WAIT_PRIVATE, how, &timeout, nullptr, 0);
         slept = true;
     }
-    d.asleep.store(0, std::memory_order_relaxed);
+    d.asleep.store(doorbell_awake, std::memory_order_relaxed);
     return slept;
 }
 

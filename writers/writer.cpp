@@ -17,9 +17,10 @@ namespace linecap {
 
 namespace {
 
-// After this many empty passes over its rings a writer naps: it shares its
-// core with the control thread, and an idle busy-poll would starve it. The
-// nap is far shorter than the time a ring takes to fill at line rate.
+// After this many empty passes over its rings a writer naps on its doorbell
+// (doorbell.h): it shares its core with the control thread, and an idle
+// busy-poll would starve it. A worker whose ring passes a quarter full ends
+// the nap, so no nap, however long, lets a ring fill.
 constexpr unsigned idle_passes_before_nap = 256;
 
 // Housekeeping (flushes, counter publication, closing finished time windows)
@@ -286,12 +287,18 @@ int writer_main(void* arg)
                 const uint64_t now = rte_rdtsc();
                 if (idle_passes == idle_passes_before_nap)
                     idle_since = now;
-                if (now - idle_since < doorbell_idle_tsc || now >= next_housekeeping)
-                    rte_delay_us_sleep(w.idle_nap_us);
-                else
-                    sleep_on_doorbell(w.doorbell, static_cast<uint64_t>(static_cast<double>(next_housekeeping - now) * 1e9 /
-                                                            static_cast<double>(w.clock->hz)),
-                                      [&w] { return nothing_to_do(w); });
+                // A nap while packets came lately, a sleep once none has
+                // for a while; either ends by the next housekeeping (when
+                // it is due, at once: it runs below).
+                if (now < next_housekeeping) {
+                    const bool sleeping = now - idle_since >= doorbell_idle_tsc;
+                    uint64_t timeout_ns = static_cast<uint64_t>(static_cast<double>(next_housekeeping - now) * 1e9 /
+                                                                static_cast<double>(w.clock->hz));
+                    if (!sleeping)
+                        timeout_ns = std::min<uint64_t>(timeout_ns, uint64_t{w.idle_nap_us} * 1000);
+                    sleep_on_doorbell(w.doorbell, timeout_ns, [&w] { return nothing_to_do(w); },
+                                      sleeping ? doorbell_sleeping : doorbell_napping);
+                }
             }
         } else {
             idle_passes = 0;

@@ -84,12 +84,14 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
     // The pipeline reads a capture file (linecap -r): each packet's original
     // length is packet_meta::wire_len, not its pkt_len (the bytes it holds).
     bool wire_len_in_meta = false;
-    // How long an idle writer naps between passes over its rings, until it
-    // has been idle long enough to sleep on its doorbell: far shorter than
-    // a ring takes to fill at line rate.
-    unsigned idle_nap_us = 20;
+    // How long an idle writer naps on its doorbell between passes over its
+    // rings, until it has been idle long enough to sleep there. A worker
+    // whose ring passes a quarter full ends the nap (doorbell.h), so the nap
+    // bounds only how long a trickle of packets waits in a ring, and sets
+    // how often a writer that sees one wakes: 2 000 times a second.
+    unsigned idle_nap_us = 500;
     // Rung by the workers after each enqueue and by the control thread after
-    // each command, for a writer idle long enough to sleep (doorbell.h).
+    // each command, for a writer that naps or sleeps (doorbell.h).
     writer_doorbell doorbell;
     rte_ring* watch_samples = nullptr;         // watch_sample*, to the control thread
     rte_ring* watch_free = nullptr;            // watch_sample*, back from it

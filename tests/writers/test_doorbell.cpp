@@ -1,5 +1,6 @@
 // The writer's doorbell (writers/doorbell.h): a sleeping writer is woken by a
-// producer's ring, never sleeps with work waiting, and, with a producer that
+// producer's ring, a napping one only by a ring a quarter full or a command; a
+// writer never sleeps with work waiting, and, with a producer that
 // enqueues at random moments against a writer that sleeps whenever it finds
 // nothing, loses no wake-up: every sleep ends by a ring, none by its timeout.
 #include <catch2/catch.hpp>
@@ -40,6 +41,54 @@ TEST_CASE("a rung doorbell ends the writer's sleep", "[doorbell]")
     CHECK(took >= milliseconds(15));   // it did wait in the kernel until the ring
     CHECK(took < seconds(10));         // woken, not timed out
     CHECK(d.asleep.load() == 0);
+}
+
+TEST_CASE("a napping writer is woken by a ring a quarter full or a command, not by a ring with room", "[doorbell]")
+{
+    constexpr unsigned wake_below = 3072;   // three quarters of a ring of 4096 free
+    for (const bool by_command : {false, true}) {
+        writer_doorbell d;
+        steady_clock::duration took{};
+        std::thread writer([&] {
+            const auto t0 = steady_clock::now();
+            CHECK(sleep_on_doorbell(d, long_timeout_ns, [] { return true; }, doorbell_napping));
+            took = steady_clock::now() - t0;
+        });
+        while (d.asleep.load() == doorbell_awake)
+            std::this_thread::yield();
+        CHECK(d.asleep.load() == doorbell_napping);
+        // Enqueues that leave three quarters of the ring free or more: no wake-up.
+        ring_doorbell(d, 4095, wake_below);
+        ring_doorbell(d, wake_below, wake_below);
+        std::this_thread::sleep_for(milliseconds(20));
+        CHECK(d.asleep.load() == doorbell_napping);
+        if (by_command)
+            ring_doorbell(d);
+        else
+            ring_doorbell(d, wake_below - 1, wake_below);
+        writer.join();
+        CHECK(took >= milliseconds(15));
+        CHECK(took < seconds(10));   // woken, not timed out
+        CHECK(d.asleep.load() == doorbell_awake);
+    }
+}
+
+TEST_CASE("a sleeping writer is woken by any enqueue", "[doorbell]")
+{
+    writer_doorbell d;
+    steady_clock::duration took{};
+    std::thread writer([&] {
+        const auto t0 = steady_clock::now();
+        CHECK(sleep_on_doorbell(d, long_timeout_ns, [] { return true; }, doorbell_sleeping));
+        took = steady_clock::now() - t0;
+    });
+    while (d.asleep.load() == doorbell_awake)
+        std::this_thread::yield();
+    std::this_thread::sleep_for(milliseconds(20));
+    ring_doorbell(d, 4095, 3072);   // one packet into an empty ring
+    writer.join();
+    CHECK(took >= milliseconds(15));
+    CHECK(took < seconds(10));
 }
 
 TEST_CASE("a writer with work waiting does not sleep", "[doorbell]")
