@@ -42,10 +42,12 @@ EOF
 echo '{"name": "host-port", "match": [{"src": ["10.1.0.1"], "protocols": ["tcp"], "dst_ports": [443]}]}' >"$out/trickle.json"
 echo '{"name": "onset", "match": [{"protocols": ["udp"], "dst_ports": [9]}]}' >"$out/onset.json"
 
-# run BINARY PCAP SPEC: starts linecap for 4 s; prints its stats file's path.
+# run BINARY PCAP SPEC [OPTION...]: starts linecap for 4 s in the
+# background, its stats into $out/s.json.
 run() {
     local bin=$1 pcap=$2 spec=$3
     shift 3
+    rm -f "$out/s.json"
     "$bin" -l 0-1 --no-pci --socket-mem 1536 --huge-unlink --file-prefix "naps-$$" \
         --log-level=lib.eal:error --log-level=pmd.net.pcap:error \
         --vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" -- \
@@ -68,17 +70,17 @@ for _ in $(seq "${ROUNDS:-3}"); do
         read -r t0 v0 < <(main_thread "$pid")
         sleep 2
         read -r t1 v1 < <(main_thread "$pid")
-        wait "$pid"
+        wait "$pid" || { echo "$bin trickle: linecap failed" >&2; exit 1; }
         rm -rf "/dev/shm/writer-naps-$$"
         echo "$bin trickle: $(jq -r '(.rx_packets / .elapsed_s / 1e4 | round) / 100' "$out/s.json") Mpps," \
-             "written $(jq .matched_packets "$out/s.json"); main thread (writer)" \
+             "written $(jq .written_packets "$out/s.json"); main thread (writer)" \
              "$(( (t1 - t0) * 100 / hz / 2 ))% of a CPU, $(( (v1 - v0) / 2 )) wake-ups a second"
 
         run "$bin" "$out/onset.pcap" "$out/onset.json" --ring-size 2048
-        wait $!
+        wait $! || { echo "$bin onset: linecap failed" >&2; exit 1; }
         rm -rf "/dev/shm/writer-naps-$$"
         echo "$bin onset: $(jq -r '(.rx_packets / .elapsed_s / 1e4 | round) / 100' "$out/s.json") Mpps," \
              "written $(jq .written_packets "$out/s.json"), ring drops" \
-             "$(jq -r '.dropped_ring as $d | "\($d) (\(($d / .matched_packets * 10000 | round) / 100)%)"' "$out/s.json")"
+             "$(jq -r '.dropped_ring as $d | "\($d) (\(if .matched_packets > 0 then ($d / .matched_packets * 10000 | round) / 100 else 0 end)%)"' "$out/s.json")"
     done
 done

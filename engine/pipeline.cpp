@@ -284,7 +284,7 @@ std::string make_lcores(pipeline& p)
                                max_rings_per_writer);
         sink.rings[sink.nb_rings++] = w->ring;
         w->doorbell = &sink.doorbell;
-        w->ring_wake_below = rte_ring_get_capacity(w->ring) / 4 * 3;
+        w->ring_wake_below = doorbell_wake_below(rte_ring_get_capacity(w->ring));
     }
 
     // Queues go round-robin over the workers, so that RSS queue q of a port

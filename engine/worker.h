@@ -7,7 +7,8 @@
 // wants and hands the rest to its writer over a single-producer ring, by
 // pointer, and rings the writer's doorbell (writers/doorbell.h). Nothing here
 // allocates, locks, logs or makes a system call while packets flow, but the
-// one that wakes a writer asleep after 1 ms without packets. On a live port
+// one that wakes a writer asleep after 1 ms without packets, or napping
+// when a burst takes the ring past a quarter full. On a live port
 // a full ring is a counted drop; a replay waits for room instead. With
 // --idle-mode sleep, a worker whose queues have all been empty for a few µs
 // naps in the kernel, giving its CPU back to the host.

@@ -8,8 +8,10 @@
 // doorbell (writer.cpp): a worker wakes it only once its ring is a quarter
 // full, a command at once, and otherwise the nap ends by its timeout (500 µs,
 // writer::idle_nap_us). A trickle of packets then costs the writer's core
-// 2 000 wake-ups a second (timed naps of 20 µs cost 11 000 and 18% of it)
-// and the workers no system call; a flood wakes it before a ring can fill.
+// some 1 700 wake-ups a second and 2% of it (timed naps of 20 µs cost
+// 9 400-9 900 and 14%) and the workers no system call; a flood wakes it
+// with three quarters of the ring still free, at the cost of one system
+// call per quarter of a ring at most.
 // Once it has been idle for `doorbell_idle_ns` it sleeps on the doorbell
 // until its next housekeeping is due (10 ms at most) or any enqueue rings.
 // Idle, it then wakes 100 times a second
@@ -40,9 +42,11 @@
 
 namespace linecap {
 
-// How long a writer stays idle, napping, before it sleeps on its doorbell:
-// long against the gaps of a busy port, so that a worker pays a wake-up
-// system call (a few µs) at most about a thousand times a second.
+// How long a writer stays idle, napping, before it sleeps on its doorbell
+// (where any enqueue wakes it): long against the gaps of a busy port, so
+// that a worker pays that wake-up system call (a few µs) at most about a
+// thousand times a second. A nap it ends only when its ring is a quarter
+// full: a system call per quarter of a ring at most.
 constexpr uint64_t doorbell_idle_ns = 1'000'000;
 
 // writer_doorbell::asleep's values.
@@ -75,16 +79,40 @@ inline void ring_doorbell(writer_doorbell& d)
         wake_writer(d);
 }
 
+// A worker's wake_below for its ring of `capacity` slots (below): three
+// quarters of them, so that the writer is woken with room for 3 072 more
+// packets of a ring of 4 096 (100 µs at 30 Mpps) while it wakes up.
+constexpr unsigned doorbell_wake_below(unsigned capacity)
+{
+    return capacity - capacity / 4;
+}
+
 // After a worker's enqueue of packets onto its ring, which has `free_space`
 // slots left (rte_ring's enqueue says): wakes a sleeping writer, and a
-// napping one when fewer than `wake_below` slots are free (three quarters
-// of the ring: the rest leaves room for the writer's wake-up, 3 072 packets
-// of a ring of 4 096, 100 µs at 30 Mpps).
+// napping one when fewer than `wake_below` slots are free
+// (doorbell_wake_below).
 inline void ring_doorbell(writer_doorbell& d, unsigned free_space, unsigned wake_below)
 {
     const uint32_t state = d.asleep.load(std::memory_order_relaxed);
     if (unlikely(state == doorbell_sleeping) || (state == doorbell_napping && free_space < wake_below))
         wake_writer(d);
+}
+
+// How an idle writer waits (writer.cpp), and for how long at most.
+struct idle_wait {
+    doorbell_state how;
+    uint64_t timeout_ns;
+};
+
+// For a writer that has found nothing for `idle_ns`, whose next
+// housekeeping is due in `housekeeping_in_ns`: a nap of `nap_ns` at most
+// while packets came lately, a sleep once none has for doorbell_idle_ns;
+// neither past the housekeeping.
+constexpr idle_wait choose_idle_wait(uint64_t idle_ns, uint64_t housekeeping_in_ns, uint64_t nap_ns)
+{
+    if (idle_ns >= doorbell_idle_ns)
+        return {doorbell_sleeping, housekeeping_in_ns};
+    return {doorbell_napping, housekeeping_in_ns < nap_ns ? housekeeping_in_ns : nap_ns};
 }
 
 // The writer's side: `how` is doorbell_napping after a few idle passes,

@@ -20,7 +20,8 @@ namespace {
 // After this many empty passes over its rings a writer naps on its doorbell
 // (doorbell.h): it shares its core with the control thread, and an idle
 // busy-poll would starve it. A worker whose ring passes a quarter full ends
-// the nap, so no nap, however long, lets a ring fill.
+// the nap: however long the nap, the writer is woken with three quarters
+// of each ring free.
 constexpr unsigned idle_passes_before_nap = 256;
 
 // Housekeeping (flushes, counter publication, closing finished time windows)
@@ -262,7 +263,6 @@ int writer_main(void* arg)
     const uint64_t housekeeping_tsc = w.clock->hz / housekeeping_per_second;
     uint64_t next_housekeeping = rte_rdtsc() + housekeeping_tsc;
     uint64_t next_flush = rte_rdtsc() + w.flush_interval_tsc;
-    const uint64_t doorbell_idle_tsc = w.clock->hz * doorbell_idle_ns / 1'000'000'000;
     unsigned idle_passes = 0;
     uint64_t idle_since = 0;   // TSC of this idle spell's first nap
 
@@ -289,15 +289,14 @@ int writer_main(void* arg)
                     idle_since = now;
                 // A nap while packets came lately, a sleep once none has
                 // for a while; either ends by the next housekeeping (when
-                // it is due, at once: it runs below).
+                // it is due, no wait: it runs below).
                 if (now < next_housekeeping) {
-                    const bool sleeping = now - idle_since >= doorbell_idle_tsc;
-                    uint64_t timeout_ns = static_cast<uint64_t>(static_cast<double>(next_housekeeping - now) * 1e9 /
-                                                                static_cast<double>(w.clock->hz));
-                    if (!sleeping)
-                        timeout_ns = std::min<uint64_t>(timeout_ns, uint64_t{w.idle_nap_us} * 1000);
-                    sleep_on_doorbell(w.doorbell, timeout_ns, [&w] { return nothing_to_do(w); },
-                                      sleeping ? doorbell_sleeping : doorbell_napping);
+                    const auto ns = [&w](uint64_t tsc) {
+                        return static_cast<uint64_t>(static_cast<double>(tsc) * 1e9 / static_cast<double>(w.clock->hz));
+                    };
+                    const idle_wait wait =
+                        choose_idle_wait(ns(now - idle_since), ns(next_housekeeping - now), uint64_t{w.idle_nap_us} * 1000);
+                    sleep_on_doorbell(w.doorbell, wait.timeout_ns, [&w] { return nothing_to_do(w); }, wait.how);
                 }
             }
         } else {

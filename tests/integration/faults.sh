@@ -224,7 +224,13 @@ for id in "$pcap_id" "$ng_id"; do
     done
     readable[$id]=$("$COUNT" "${parts[@]}" $(compgen -G "$dir/*.pcap" || true) $(compgen -G "$dir/*.pcapng" || true))
 done
-compgen -G "$ROOT/$pcap_id-crashpcap/*.idx.part" >/dev/null || fail "session $pcap_id: no .idx.part after kill -9"
+# A kill between a rotation's create and its header leaves an empty .part
+# and no index yet (the index is opened once the header is on disk): the
+# restart then has no index to make again.
+killed_in_rotation=false
+! grep -q "/$pcap_id-crashpcap/" "$WORK/part-empty" || killed_in_rotation=true
+$killed_in_rotation || compgen -G "$ROOT/$pcap_id-crashpcap/*.idx.part" >/dev/null ||
+    fail "session $pcap_id: no .idx.part after kill -9"
 log_mark=$(wc -l <"$WORK/daemon.log")
 start_daemon
 for id in "$pcap_id" "$ng_id"; do
@@ -238,7 +244,8 @@ for id in "$pcap_id" "$ng_id"; do
 done
 # The index the crash tore is made again from its file, and a query through
 # the indexes finds what tcpdump finds in the files.
-field "$pcap_id" .note | grep -q "it made 1 index again from its file" || fail "session $pcap_id: note '$(field "$pcap_id" .note)'"
+$killed_in_rotation || field "$pcap_id" .note | grep -q "it made 1 index again from its file" ||
+    fail "session $pcap_id: note '$(field "$pcap_id" .note)'"
 crash_dir=$(echo "$ROOT/$pcap_id"-*)
 for f in "$crash_dir"/*.pcap; do [ -s "$f.idx" ] || fail "no index beside $f after the restart: $(ls "$crash_dir")"; done
 "$LINECAP" query -o "$WORK/crash-q.pcap" "$crash_dir" udp 2>"$WORK/crash-q.err" || fail "$(cat "$WORK/crash-q.err")"
