@@ -104,6 +104,7 @@ address_prefilter address_prefilter_builder::finish()
     if (_failed)
         return {};
     _filter.marks = _marks != 0 ? _marks : uint8_t{address_prefilter::prefix_marks};   // none: empty sets, nothing passes
+    _filter.marked_buckets = static_cast<uint32_t>(_marked);
     return std::move(_filter);
 }
 

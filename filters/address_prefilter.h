@@ -44,6 +44,9 @@ struct address_prefilter {
     // lookups for a filter of hosts or of prefixes, four for one of both.
     enum marks_kind : uint8_t { prefix_marks = 1, address_marks = 2, both_marks = 3 };
     uint8_t marks = prefix_marks;
+    // How many bits the two sets hold together: what the filter lets
+    // through of addresses spread at random is about this many in 2^15.
+    uint32_t marked_buckets = 0;
 
     bool on() const { return !src.empty(); }
 

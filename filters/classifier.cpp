@@ -60,6 +60,81 @@ unsigned keep_addresses_that_may_match(rte_mbuf* const* pkts, const packet_field
     });
 }
 
+// What keep_untagged_that_may_match asks of one family's IP headers:
+// nothing (no prefilter: the family is not parsed, its frames are no key),
+// or their addresses, of the family's prefilter, whose marks
+// (address_prefilter::marks_kind) are the mode.
+constexpr uint8_t skip_family = 0;
+
+template <typename Body>
+[[gnu::always_inline]] inline void with_family_check(const address_prefilter* filter, Body&& body)
+{
+    if (filter != nullptr)
+        filter->with_marks([&](auto marks) { body(marks); });
+    else
+        body(std::integral_constant<uint8_t, skip_family>{});
+}
+
+// The most marks (address_prefilter::marked_buckets) a family's prefilter
+// may have for the classifier to ask untagged frames first: 64 hosts, or
+// the /24s of a /18.
+constexpr uint32_t untagged_first_most_marks = 64;
+
+// The bytes of a frame keep_untagged_that_may_match reads: its Ethernet
+// header, then an IPv6 header's fixed part. Within the mbuf's buffer,
+// though not always within the frame: what lies past the frame is read
+// only where the frame's length decides the answer.
+constexpr uint32_t untagged_reads = 14 + ipv6_header_len;
+
+// The frames of pkts[0..n) the parse must go on with, in two lists:
+// `asked` gets the untagged frames with an IP header of a family asked
+// (Check4, Check6: skip_family or the prefilter's marks) whose addresses its prefilter
+// lets through or whose fixed header is cut short; `walk` every frame whose
+// Ethernet type is a VLAN tag's (the parse looks past it, and asks the
+// prefilter there) and those this does not read (a chain whose first
+// segment is shorter than its headers, a buffer shorter than
+// untagged_reads). Their counts go to n_asked and n_walk. A frame in
+// neither matches no rule. It reads a frame's type and its addresses where
+// an untagged IP header has them, both before it knows the type, as the
+// expressions' address filter does (bpf.h), and gathers the frames with no
+// branch on either, which on mixed traffic the CPU cannot foresee.
+template <uint8_t Check4, uint8_t Check6>
+void keep_untagged_that_may_match(rte_mbuf* const* pkts, unsigned n, const address_prefilter* v4,
+                                  const address_prefilter* v6, uint16_t* asked, unsigned& n_asked,
+                                  uint16_t* walk, unsigned& n_walk)
+{
+    unsigned kept = 0, walked = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const rte_mbuf* m = pkts[i];
+        const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+        const uint32_t len = m->data_len;
+        asked[kept] = static_cast<uint16_t>(i);
+        walk[walked] = static_cast<uint16_t>(i);
+        if (unlikely((len < headers_max && len != m->pkt_len) ||
+                     static_cast<uint32_t>(m->buf_len - m->data_off) < untagged_reads)) {
+            walked++;
+            continue;
+        }
+        const uint16_t type = detail::load16(frame + 12);
+        const uint8_t* ip = frame + 14;
+        walked += detail::is_vlan(type) & (len >= 18);
+        bool keep = false;
+        if constexpr (Check4 != skip_family) {
+            const bool asked =
+                (14 + ipv4_header_min > len) | v4->may_match_v4<Check4>(ip + ipv4_src_at, ip + ipv4_dst_at);
+            keep |= (type == ether_type_ipv4) & (len >= 14) & asked;
+        }
+        if constexpr (Check6 != skip_family) {
+            const bool asked =
+                (14 + ipv6_header_len > len) | v6->may_match_v6<Check6>(ip + ipv6_src_at, ip + ipv6_dst_at);
+            keep |= (type == ether_type_ipv6) & (len >= 14) & asked;
+        }
+        kept += keep;
+    }
+    n_asked = kept;
+    n_walk = walked;
+}
+
 } // namespace
 
 std::string check_session_filter(const session_spec& spec)
@@ -200,6 +275,18 @@ std::unique_ptr<classifier> classifier::build(const std::vector<entry>& sessions
     if (fields_are_keys_only) {
         c->_address_first4 = c->_acl.prefilter(4);
         c->_address_first6 = c->_acl.prefilter(6);
+        // The untagged frames asked before their link layer is walked when
+        // that turns most of them away: every family parsed has a
+        // prefilter of a few marks (a capture of some hosts or subscribers).
+        // With more, as in a rule set of 256 prefixes whose traffic the
+        // mix holds, the walk's second look costs more than the first
+        // spares (docs/performance.md).
+        const auto few_marks = [](bool parsed, const address_prefilter* f) {
+            return !parsed || (f != nullptr && f->marked_buckets <= untagged_first_most_marks);
+        };
+        c->_untagged_first = (c->_address_first4 != nullptr || c->_address_first6 != nullptr) &&
+                             few_marks(c->_parse_v4, c->_address_first4) &&
+                             few_marks(c->_parse_v6, c->_address_first6);
     }
     if (c->_outer_rule_sessions != 0)
         if (std::string err = c->_outer_rules.build(socket); !err.empty()) {
@@ -249,7 +336,11 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
     //    on mixed traffic the CPU cannot foresee (docs/performance.md). When
     //    the fields are only keys, a packet whose addresses no rule can
     //    match is parsed no further than them, and keeps the fields of a
-    //    frame with no IP header: it is no family's key.
+    //    frame with no IP header: it is no family's key. Then too, the
+    //    untagged frames (most of them) are asked first where their
+    //    addresses are, and the link layer of only those that may match is
+    //    walked: the others are not parsed at all (their fields are never
+    //    read).
     packet_fields fields[chunk];
     const uint8_t* keys4[chunk];
     const uint8_t* keys6[chunk];
@@ -258,13 +349,10 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
     uint16_t ip4[chunk];   // packets whose IPv4 header is still to parse
     uint16_t ip6[chunk];
     unsigned n4 = 0, n6 = 0, to_parse4 = 0, to_parse6 = 0;
-    for (unsigned i = 0; i < n && i < prefetch_ahead; i++)
-        rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
-    for (unsigned i = 0; i < n; i++) {
-        if (i + prefetch_ahead < n)
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
+    // The link layer of pkts[i], and the batch it joins: an IP family's (its
+    // header parsed below), or its key's, for a chain copied out.
+    const auto walk_link_layer = [&](unsigned i) __attribute__((always_inline)) {
         const rte_mbuf* m = pkts[i];
-        masks[i] = _match_all;
         // Headers are read from the first segment, where drivers put at least
         // 2 KiB. A chain whose first segment is shorter than the headers may
         // be (a tiny first segment from a virtual device) is copied out and
@@ -276,7 +364,7 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
             ip6[to_parse6] = static_cast<uint16_t>(i);
             to_parse4 += family == 4;
             to_parse6 += family == 6;
-            continue;
+            return;
         }
         uint8_t copy[headers_max];
         const uint32_t len = std::min<uint32_t>(m->pkt_len, headers_max);
@@ -290,11 +378,46 @@ void classifier::classify_chunk(unsigned worker, rte_mbuf* const* pkts, unsigned
             keys6[n6] = key;
             index6[n6++] = static_cast<uint16_t>(i);
         }
+    };
+    uint16_t asked[chunk];   // untagged IP packets the prefilter let through
+    unsigned n_asked = 0;
+    if (_untagged_first) {
+        uint16_t walk[chunk];   // the tagged ones, and those it could not read
+        unsigned n_walk = 0;
+        for (unsigned i = 0; i < n; i++)
+            masks[i] = _match_all;
+        with_family_check(_address_first4, [&](auto check4) {
+            with_family_check(_address_first6, [&](auto check6) {
+                keep_untagged_that_may_match<check4.value, check6.value>(pkts, n, _address_first4, _address_first6,
+                                                                         asked, n_asked, walk, n_walk);
+            });
+        });
+        for (unsigned j = 0; j < n_walk; j++)
+            walk_link_layer(walk[j]);
+    } else {
+        for (unsigned i = 0; i < n && i < prefetch_ahead; i++)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+        for (unsigned i = 0; i < n; i++) {
+            if (i + prefetch_ahead < n)
+                rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
+            masks[i] = _match_all;
+            walk_link_layer(i);
+        }
     }
     if (_address_first4 != nullptr)
         to_parse4 = keep_addresses_that_may_match<4>(pkts, fields, ip4, to_parse4, *_address_first4);
     if (_address_first6 != nullptr)
         to_parse6 = keep_addresses_that_may_match<6>(pkts, fields, ip6, to_parse6, *_address_first6);
+    // The untagged packets asked already: their link layer, then their IP headers.
+    for (unsigned j = 0; j < n_asked; j++) {
+        const unsigned i = asked[j];
+        const uint8_t family = parse_link_layer(rte_pktmbuf_mtod(pkts[i], const uint8_t*), pkts[i]->data_len,
+                                                _parse_v4, _parse_v6, fields[i]);
+        ip4[to_parse4] = static_cast<uint16_t>(i);
+        ip6[to_parse6] = static_cast<uint16_t>(i);
+        to_parse4 += family == 4;
+        to_parse6 += family == 6;
+    }
     for (unsigned j = 0; j < to_parse4; j++) {
         const unsigned i = ip4[j];
         parse_ipv4_of_frame(rte_pktmbuf_mtod(pkts[i], const uint8_t*), pkts[i]->data_len, fields[i]);

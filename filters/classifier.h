@@ -4,7 +4,9 @@
 //   parse (core/packet.h: link layers, then IPv4, then IPv6 headers) -> rte_acl: rules of all sessions in one pass
 //        (a packet whose addresses no rule can match, as the rules' address
 //        prefilter says (address_prefilter.h), is not parsed past them when the parsed
-//        fields serve only as the rules' keys, and never reaches rte_acl)
+//        fields serve only as the rules' keys, and never reaches rte_acl;
+//        with a prefilter of a few marks an untagged frame is asked before
+//        its link layer is walked)
 //        -> BPF, per session that has an expression, over the packets it still wants
 //           (those its program's address filter, bpf.h, lets through)
 //        -> Hyperscan payload scan, per session that has patterns
@@ -106,6 +108,9 @@ public:
     {
         return (family == 4 ? _address_first4 : _address_first6) != nullptr;
     }
+    // Whether untagged frames are asked it even before their link layer is
+    // walked (every family parsed has a prefilter of a few marks).
+    bool untagged_first() const { return _untagged_first; }
 
 private:
     // Inner sessions that share tunnel ports share one tunnel walk.
@@ -142,12 +147,16 @@ private:
     // IPv4 rules pays nothing for IPv6 headers.
     bool _parse_v4 = true;
     bool _parse_v6 = true;
-    // Then too, a family whose rules have an address prefilter (address_prefilter.h) is
-    // asked it from the frame's addresses first, and only the packets it
-    // lets through are parsed further: the others match no rule. Null: no
-    // such step for that family. They point into _acl.
+    // Then too, a family whose rules have an address prefilter
+    // (address_prefilter.h) is asked it from each frame's addresses first,
+    // and only the packets it lets through are parsed further: the others
+    // match no rule. Null: no such step for that family. They point into
+    // _acl. _untagged_first: an untagged frame is asked before its link
+    // layer is walked (classify_chunk), when every family parsed has a
+    // prefilter of a few marks.
     const address_prefilter* _address_first4 = nullptr;
     const address_prefilter* _address_first6 = nullptr;
+    bool _untagged_first = false;
     std::vector<hs_scratch_t*> _scratch;   // one per worker
 };
 

@@ -305,6 +305,7 @@ TEST_CASE("the classifier agrees with libpcap on random packets and random specs
         frames.push_back(p.bytes);
 
     unsigned specs_tested = 0, kept_total = 0, addresses_first = 0, kept_addresses_first = 0;
+    unsigned untagged_first = 0, kept_untagged_first = 0;
     for (int round = 0; round < 400; round++) {
         json spec = json::object();
         json rules = json::array();
@@ -369,6 +370,7 @@ TEST_CASE("the classifier agrees with libpcap on random packets and random specs
         const auto masks = classify_frames(*c, frames, 3);
         const bool first = c->addresses_first(4) || c->addresses_first(6);
         addresses_first += first;
+        untagged_first += c->untagged_first();
         for (size_t i = 0; i < packets.size(); i++) {
             const test_packet& pkt = packets[i];
             bool want = parsed.match.empty();
@@ -387,6 +389,7 @@ TEST_CASE("the classifier agrees with libpcap on random packets and random specs
             const bool got = masks[i] & 1;
             kept_total += got;
             kept_addresses_first += got && first;
+            kept_untagged_first += got && c->untagged_first();
             if (got != want) {
                 (void)pkt;
                 std::string reference;
@@ -409,11 +412,14 @@ TEST_CASE("the classifier agrees with libpcap on random packets and random specs
     }
     INFO(specs_tested << " specs, " << kept_total << " packets kept in all; " << addresses_first
                       << " specs' addresses asked first, " << kept_addresses_first
-                      << " packets kept by them");
+                      << " packets kept by them; " << untagged_first << " specs' untagged frames asked first, "
+                      << kept_untagged_first << " packets kept by them");
     CHECK(specs_tested > 250);
     CHECK(kept_total > 10000);   // the specs do select: neither all nor nothing
     CHECK(addresses_first > 150);
     CHECK(kept_addresses_first > 40000);
+    CHECK(untagged_first > 100);
+    CHECK(kept_untagged_first > 20000);
 }
 
 namespace {
