@@ -76,22 +76,23 @@ template <typename Body>
 }
 
 // The most marks (address_prefilter::marked_buckets) a family's prefilter
-// may have for the classifier to ask untagged frames first: 64 hosts, or
-// the /24s of a /18.
+// may have for the classifier to ask untagged frames first: 64 hosts one
+// way (32 both ways), or one side's /24s of a /18.
 constexpr uint32_t untagged_first_most_marks = 64;
 
 // The bytes of a frame keep_untagged_that_may_match reads: its Ethernet
-// header, then an IPv6 header's fixed part. Within the mbuf's buffer,
-// though not always within the frame: what lies past the frame is read
-// only where the frame's length decides the answer.
-constexpr uint32_t untagged_reads = 14 + ipv6_header_len;
+// header, then an IPv6 header up to its destination's first 8 bytes.
+// Within the mbuf's buffer, though not always within the frame: what lies
+// past the frame is read only where the frame's length decides the answer.
+constexpr uint32_t untagged_reads = 14 + ipv6_dst_at + 8;
 
 // The frames of pkts[0..n) the parse must go on with, in two lists:
 // `asked` gets the untagged frames with an IP header of a family asked
 // (Check4, Check6: skip_family or the prefilter's marks) whose addresses its prefilter
-// lets through or whose fixed header is cut short; `walk` every frame whose
-// Ethernet type is a VLAN tag's (the parse looks past it, and asks the
-// prefilter there) and those this does not read (a chain whose first
+// lets through or whose fixed header is cut short; `walk` every frame of 18
+// bytes or more whose Ethernet type is a VLAN tag's (the parse looks past
+// it, and asks the prefilter there; a shorter one has no IP header the
+// parse would find) and those this does not read (a chain whose first
 // segment is shorter than its headers, a buffer shorter than
 // untagged_reads). Their counts go to n_asked and n_walk. A frame in
 // neither matches no rule. It reads a frame's type and its addresses where
@@ -120,14 +121,14 @@ void keep_untagged_that_may_match(rte_mbuf* const* pkts, unsigned n, const addre
         walked += detail::is_vlan(type) & (len >= 18);
         bool keep = false;
         if constexpr (Check4 != skip_family) {
-            const bool asked =
+            const bool passes =
                 (14 + ipv4_header_min > len) | v4->may_match_v4<Check4>(ip + ipv4_src_at, ip + ipv4_dst_at);
-            keep |= (type == ether_type_ipv4) & (len >= 14) & asked;
+            keep |= (type == ether_type_ipv4) & (len >= 14) & passes;
         }
         if constexpr (Check6 != skip_family) {
-            const bool asked =
+            const bool passes =
                 (14 + ipv6_header_len > len) | v6->may_match_v6<Check6>(ip + ipv6_src_at, ip + ipv6_dst_at);
-            keep |= (type == ether_type_ipv6) & (len >= 14) & asked;
+            keep |= (type == ether_type_ipv6) & (len >= 14) & passes;
         }
         kept += keep;
     }

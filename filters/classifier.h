@@ -108,8 +108,8 @@ public:
     {
         return (family == 4 ? _address_first4 : _address_first6) != nullptr;
     }
-    // Whether untagged frames are asked it even before their link layer is
-    // walked (every family parsed has a prefilter of a few marks).
+    // Whether untagged frames are asked the prefilter even before their link
+    // layer is walked (every family parsed has a prefilter of a few marks).
     bool untagged_first() const { return _untagged_first; }
 
 private:
