@@ -66,6 +66,15 @@ const tunnel_ports index_tunnel_ports = [] {
     return p;
 }();
 
+// Is the port at `p` (network byte order) one the index walks a tunnel at?
+inline bool index_tunnel_port(const uint8_t* p)
+{
+    uint16_t port;   // network byte order, as tunnel_ports has them
+    std::memcpy(&port, p, sizeof port);
+    return detail::listed(index_tunnel_ports.vxlan, index_tunnel_ports.vxlan_count, port) ||
+           detail::listed(index_tunnel_ports.geneve, index_tunnel_ports.geneve_count, port);
+}
+
 // Could the packet be in a tunnel? The full walk (read_tunnel_keys) only
 // for those: never false where the walk could find one. Past up to two
 // VLAN tags, as core/packet.h's parse_packet looks through them: an IPv4
@@ -82,14 +91,7 @@ inline bool might_tunnel(const uint8_t* data, uint32_t caplen, uint16_t ethertyp
         ethertype = be16(data + l3 + 2);
         l3 += 4;
     }
-    const auto tunnel_port = [&](uint32_t l4) {
-        if (caplen < l4 + 4)
-            return false;
-        uint16_t port;   // network byte order, as tunnel_ports has them
-        std::memcpy(&port, data + l4 + 2, sizeof port);
-        return detail::listed(index_tunnel_ports.vxlan, index_tunnel_ports.vxlan_count, port) ||
-               detail::listed(index_tunnel_ports.geneve, index_tunnel_ports.geneve_count, port);
-    };
+    const auto tunnel_port = [&](uint32_t l4) { return caplen >= l4 + 4 && index_tunnel_port(data + l4 + 2); };
     if (ethertype == ether_type_ipv4) {
         if (caplen < l3 + 10)
             return false;
@@ -112,8 +114,6 @@ bool prefix_mask(uint32_t mask)
     return (~mask & (~mask + 1)) == 0;
 }
 
-constexpr unsigned flow_block_shift = 48;   // an IPv4 flow's block, in its entry's `rest`
-constexpr uint64_t flow_block_bits = uint64_t{0xffff} << flow_block_shift;
 
 } // namespace
 
@@ -484,66 +484,8 @@ bool read_tunnel_keys(const uint8_t* data, uint32_t caplen, tunnel_keys& keys)
     return true;
 }
 
-namespace {
-
-constexpr uint64_t flow_mark = uint64_t{1} << 40;
-
-// A slot for 64 bits of a flow's key, of 2^bits slots (a multiplicative hash).
-template <unsigned bits>
-size_t flow_slot(uint64_t key)
+void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
 {
-    return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> (64 - bits));
-}
-
-} // namespace
-
-[[gnu::always_inline]] inline bool index_builder::seen_flow4(const uint8_t* data)
-{
-    flow4_entry e;
-    uint32_t ports;
-    std::memcpy(&e.addresses, data + 26, sizeof e.addresses);
-    std::memcpy(&ports, data + 34, sizeof ports);
-    e.rest = ports | uint64_t{data[23]} << 32 | flow_mark;
-    flow4_entry& slot = _flows4[flow_slot<10>(e.addresses ^ (e.rest << 7))];
-    static_assert(flow4_slots == 1 << 10);
-    // The block it was last met in (the high bits of `rest`), which the
-    // hash leaves out: met in an earlier block of the chunk, only its
-    // addresses are new to this one.
-    const uint64_t block = _flow_block;
-    if (slot.addresses == e.addresses && (slot.rest & ~flow_block_bits) == e.rest) {
-        if ((slot.rest & flow_block_bits) != block) {
-            slot.rest = e.rest | block;
-            add_wide(index_field::ipv4_address, be32(data + 26));
-            add_wide(index_field::ipv4_address, be32(data + 30));
-        }
-        return true;
-    }
-    slot = e;
-    slot.rest |= block;
-    return false;
-}
-
-[[gnu::always_inline]] inline bool index_builder::seen_flow6(const uint8_t* data)
-{
-    flow6_entry e;
-    uint32_t ports;
-    std::memcpy(e.addresses, data + 22, sizeof e.addresses);
-    std::memcpy(&ports, data + 54, sizeof ports);
-    e.rest = ports | uint64_t{data[20]} << 32 | flow_mark;
-    flow6_entry& slot = _flows6[flow_slot<9>(e.addresses[0] ^ e.addresses[1] ^ e.addresses[2] ^ e.addresses[3] ^
-                                             (e.rest << 7))];
-    static_assert(flow6_slots == 1 << 9);
-    if (std::memcmp(&slot, &e, sizeof e) == 0)
-        return true;
-    slot = e;
-    return false;
-}
-
-void index_builder::add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
-{
-    _packets++;
-    _min_ns = std::min(_min_ns, ts_ns);
-    _max_ns = std::max(_max_ns, ts_ns);
     if (caplen < 14)
         return;
     caplen = std::min(caplen, index_packet_bytes);
@@ -551,6 +493,32 @@ void index_builder::add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts
     const auto l4_word = [this](uint16_t w) { _l4_words[w >> 6] |= uint64_t{1} << (w & 63); };
     // Each load as a BPF load: made only where the packet holds its bytes.
     const uint16_t ethertype = be16(data + 12);
+    // A flow met lately is not asked here (met_lately did), but an IPv4
+    // one met in an earlier block of the chunk: only its addresses are new
+    // to the open block. A flow's entry is made only once might_tunnel has
+    // turned away its packet and the same packet the other way (the entry
+    // is both directions' and might_tunnel asks the destination port): all
+    // might_tunnel reads of an untagged packet (the protocol or next
+    // header, the header's length, the ports) is in the entry or fixed by
+    // flow4_keyed, so a packet met_lately finds is in no tunnel.
+    flow4_entry e4;
+    flow6_entry e6;
+    flow4_entry* slot4 = nullptr;
+    flow6_entry* slot6 = nullptr;
+    if (ethertype == ether_type_ipv4 && caplen >= 38 && flow4_keyed(data)) {
+        e4 = flow4_of(data);
+        slot4 = &_flows4[flow4_slot(e4)];
+        e4.rest |= _flow_block;
+        if (slot4->addresses == e4.addresses && (slot4->rest & ~flow_block_bits) == (e4.rest & ~flow_block_bits)) {
+            slot4->rest = e4.rest;
+            add_wide(index_field::ipv4_address, be32(data + 26));
+            add_wide(index_field::ipv4_address, be32(data + 30));
+            return;
+        }
+    } else if (ethertype == ether_type_ipv6 && caplen >= 58) {
+        e6 = flow6_of(data);
+        slot6 = &_flows6[flow6_slot(e6)];
+    }
     if (might_tunnel(data, caplen, ethertype)) {
         tunnel_keys keys;
         if (read_tunnel_keys(data, caplen, keys)) {
@@ -561,12 +529,12 @@ void index_builder::add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts
             if (keys.has_id)
                 add_wide(index_field::tunnel_id, keys.id);
         }
-    } else if (ethertype == ether_type_ipv4 && caplen >= 38 && (data[14] & 0xfu) == 5 && (be16(data + 20) & 0x1fff) == 0) {
-        if (seen_flow4(data))
-            return;
-    } else if (ethertype == ether_type_ipv6 && caplen >= 58) {
-        if (seen_flow6(data))
-            return;
+    } else if (slot4 != nullptr) {
+        if (!(data[23] == 17 && index_tunnel_port(data + 34)))
+            *slot4 = e4;
+    } else if (slot6 != nullptr) {
+        if (!(data[20] == 17 && index_tunnel_port(data + 54)))
+            *slot6 = e6;
     }
     if (ethertype == ether_type_ipv4) {
         if (caplen >= 24)

@@ -39,6 +39,7 @@
 // Sets are CRoaring bitmaps (libroaring), in its portable serialization.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <fcntl.h>
@@ -245,8 +246,16 @@ public:
             start_block(offset, first16);
     }
     // The keys of one Ethernet packet: `data` holds its first `caplen`
-    // bytes (it reads no more than index_packet_bytes of them).
-    void add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns);
+    // bytes (it reads no more than index_packet_bytes of them). Inline, a
+    // packet of a flow met lately costs a look in the flow cache.
+    void add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
+    {
+        _packets++;
+        _min_ns = std::min(_min_ns, ts_ns);
+        _max_ns = std::max(_max_ns, ts_ns);
+        if (!met_lately(data, caplen))
+            add_keys(data, caplen);
+    }
     // The chunk so far, made into sets, with its place and the CRC of its
     // first bytes (`first`: the first min(16, bytes) of them); the builder
     // starts the next chunk empty.
@@ -296,19 +305,88 @@ private:
     // all, for packets whose keys they are: untagged, in no tunnel, IPv4
     // unfragmented (or a first fragment) without options, IPv6 without
     // extension headers, their ports captured. One probe for the packet
-    // instead of one per key (IPv6: eight address words). Empty: all zeros,
-    // which no packet's entry is (its `rest` holds a mark).
+    // instead of one per key (IPv6: eight address words). Both directions
+    // of a flow share an entry: the sets hold addresses and ports, not
+    // which end sent them, so each pair is held in order. Empty: all
+    // zeros, which no packet's entry is (its `rest` holds a mark).
     struct flow4_entry {
-        uint64_t addresses = 0;   // bytes 26-33: source and destination
-        uint64_t rest = 0;        // bytes 34-37 (ports), the protocol, the mark, the block it was met in
+        uint64_t addresses = 0;   // bytes 26-29 and 30-33 (the addresses), the lower first
+        uint64_t rest = 0;        // bytes 34-37 (ports) in the same way, the protocol, the mark, the block it was met in
     };
     struct flow6_entry {
-        uint64_t addresses[4]{};   // bytes 22-53
-        uint64_t rest = 0;         // bytes 54-57 (ports), the next header, the mark
+        uint64_t addresses[4]{};   // bytes 22-37 and 38-53, in an order of their own
+        uint64_t rest = 0;         // bytes 54-57 (ports), the lower first, the next header, the mark
     };
     static constexpr size_t flow4_slots = 1024, flow6_slots = 512;
-    bool seen_flow4(const uint8_t* data);
-    bool seen_flow6(const uint8_t* data);
+    static constexpr uint64_t flow_mark = uint64_t{1} << 40;
+    static constexpr unsigned flow_block_shift = 48;   // an IPv4 flow's block, in its entry's `rest`
+    static constexpr uint64_t flow_block_bits = uint64_t{0xffff} << flow_block_shift;
+
+    // Does the flow cache hold this packet's flow (an IPv4 one met in the
+    // open block)? Then its keys are all in. Only asks: add_keys fills it.
+    bool met_lately(const uint8_t* data, uint32_t caplen) const
+    {
+        if (caplen < 38)
+            return false;
+        const uint16_t type = static_cast<uint16_t>(data[12] << 8 | data[13]);
+        if (type == 0x0800) {
+            if (!flow4_keyed(data))
+                return false;
+            const flow4_entry e = flow4_of(data);
+            const flow4_entry& slot = _flows4[flow4_slot(e)];
+            return slot.addresses == e.addresses && slot.rest == (e.rest | _flow_block);
+        }
+        if (type == 0x86dd && caplen >= 58) {
+            const flow6_entry e = flow6_of(data);
+            return std::memcmp(&_flows6[flow6_slot(e)], &e, sizeof e) == 0;
+        }
+        return false;
+    }
+    // Whether an IPv4 packet's keys are its flow's: no options, and not a
+    // fragment past the first (caplen >= 38 for its ports).
+    static bool flow4_keyed(const uint8_t* data) { return (data[14] & 0xfu) == 5 && ((data[20] & 0x1fu) | data[21]) == 0; }
+    // A flow's entry, the same both ways (the lower address and port first;
+    // IPv6 addresses in an order of their own), and its slot. Without the
+    // block it was met in, which the slot does not depend on.
+    static flow4_entry flow4_of(const uint8_t* data)
+    {
+        uint32_t src, dst;
+        uint16_t src_port, dst_port;
+        std::memcpy(&src, data + 26, sizeof src);
+        std::memcpy(&dst, data + 30, sizeof dst);
+        std::memcpy(&src_port, data + 34, sizeof src_port);
+        std::memcpy(&dst_port, data + 36, sizeof dst_port);
+        return {std::min(src, dst) | uint64_t{std::max(src, dst)} << 32,
+                std::min(src_port, dst_port) | uint64_t{std::max(src_port, dst_port)} << 16 | uint64_t{data[23]} << 32 |
+                    flow_mark};
+    }
+    static flow6_entry flow6_of(const uint8_t* data)
+    {
+        uint64_t a[4];
+        uint16_t src_port, dst_port;
+        std::memcpy(a, data + 22, sizeof a);
+        std::memcpy(&src_port, data + 54, sizeof src_port);
+        std::memcpy(&dst_port, data + 56, sizeof dst_port);
+        const bool swap = a[0] > a[2] || (a[0] == a[2] && a[1] > a[3]);
+        return {{swap ? a[2] : a[0], swap ? a[3] : a[1], swap ? a[0] : a[2], swap ? a[1] : a[3]},
+                std::min(src_port, dst_port) | uint64_t{std::max(src_port, dst_port)} << 16 | uint64_t{data[20]} << 32 |
+                    flow_mark};
+    }
+    // Multiplicative hashes into 2^10 and 2^9 slots.
+    static size_t flow4_slot(const flow4_entry& e)
+    {
+        static_assert(flow4_slots == 1 << 10);
+        return static_cast<size_t>(((e.addresses ^ (e.rest << 7)) * 0x9e3779b97f4a7c15ull) >> 54);
+    }
+    static size_t flow6_slot(const flow6_entry& e)
+    {
+        static_assert(flow6_slots == 1 << 9);
+        const uint64_t key = e.addresses[0] ^ e.addresses[1] ^ e.addresses[2] ^ e.addresses[3] ^ (e.rest << 7);
+        return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> 55);
+    }
+    // The keys of a packet whose flow is not in the cache, or an IPv4
+    // flow's first packet in the open block; fills the cache.
+    void add_keys(const uint8_t* data, uint32_t caplen);
     std::array<flow4_entry, flow4_slots> _flows4{};
     std::array<flow6_entry, flow6_slots> _flows6{};
 

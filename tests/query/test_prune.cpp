@@ -18,6 +18,7 @@
 #include <roaring/roaring.h>
 #include <unistd.h>
 
+#include "bench/traffic.h"
 #include "filters/bpf.h"
 #include "query/prune.h"
 #include "query/query.h"
@@ -631,6 +632,99 @@ TEST_CASE("index: a flow met again adds nothing new, and the next chunk takes it
             REQUIRE(want != nullptr);
             CHECK(roaring_bitmap_equals(got, want));
         }
+    }
+}
+
+TEST_CASE("index: a flow's two directions share a cache entry, and a reply to a tunnel port is walked")
+{
+    // The flow cache holds both directions of a flow in one entry, and a
+    // packet that hits it is not walked for a tunnel. A UDP flow from a
+    // tunnel's port (VXLAN's 4789 and 8472, GENEVE's 6081) is plain one
+    // way and a tunnel the other: the tunnel's inner addresses and its VNI
+    // must be in the chunk whichever came first. IPv4 and IPv6 outer.
+    traffic::frame_spec inner_spec;
+    inner_spec.src = {172, 16, 0, 7};
+    inner_spec.dst = {172, 16, 0, 9};
+    inner_spec.src_port = 1234;
+    inner_spec.dst_port = 80;
+    const std::vector<uint8_t> inner = traffic::build_frame(inner_spec);
+    for (const auto kind : {traffic::tunnel_kind::vxlan, traffic::tunnel_kind::geneve})
+        for (const uint16_t port : {uint16_t{0}, uint16_t{8472}})
+            for (const int version : {4, 6}) {
+                if (kind == traffic::tunnel_kind::geneve && port != 0)
+                    continue;
+                traffic::tunnel_frame t;
+                t.kind = kind;
+                t.outer_version = version;
+                t.udp_port = port;
+                t.id = 4242;
+                if (version == 6) {
+                    t.outer_src = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+                    t.outer_dst = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+                }
+                const std::vector<uint8_t> tunnel = traffic::encapsulate(t, inner);
+                // The reply: addresses and ports swapped, what follows the
+                // UDP header left as it is (no tunnel is walked from a
+                // source port).
+                std::vector<uint8_t> reply = tunnel;
+                const size_t src = version == 4 ? 26 : 22, alen = version == 4 ? 4 : 16, l4 = version == 4 ? 34 : 54;
+                std::swap_ranges(reply.begin() + static_cast<long>(src), reply.begin() + static_cast<long>(src + alen),
+                                 reply.begin() + static_cast<long>(src + alen));
+                std::swap_ranges(reply.begin() + static_cast<long>(l4), reply.begin() + static_cast<long>(l4 + 2),
+                                 reply.begin() + static_cast<long>(l4 + 2));
+                tunnel_keys k;
+                REQUIRE(read_tunnel_keys(tunnel.data(), static_cast<uint32_t>(tunnel.size()), k));
+                REQUIRE_FALSE(read_tunnel_keys(reply.data(), static_cast<uint32_t>(reply.size()), k));
+                for (const bool reply_first : {true, false}) {
+                    index_builder b(index_builder::folding::never);
+                    for (int i = 0; i < 3; i++) {
+                        const std::vector<uint8_t>& first = reply_first ? reply : tunnel;
+                        const std::vector<uint8_t>& second = reply_first ? tunnel : reply;
+                        b.add_packet(first.data(), static_cast<uint32_t>(first.size()), 1);
+                        b.add_packet(second.data(), static_cast<uint32_t>(second.size()), 1);
+                    }
+                    const index_chunk c = b.finish(0, 1, false, tunnel.data());
+                    INFO("tunnel kind " << static_cast<int>(kind) << ", port " << port << ", IPv" << version
+                                        << (reply_first ? ", the reply first" : ", the tunnel first"));
+                    CHECK(c.holds(index_field::inner_address, '=', UINT32_MAX, tunnel_keys::address_key(4, inner.data() + 26)));
+                    CHECK(c.holds(index_field::inner_address, '=', UINT32_MAX, tunnel_keys::address_key(4, inner.data() + 30)));
+                    CHECK(c.holds(index_field::tunnel_id, '=', UINT32_MAX, 4242));
+                    CHECK(c.set_size(index_field::inner_address) == 2);
+                }
+            }
+
+    // A plain flow's two directions: the reply adds nothing the request
+    // did not, and the sets are those of the request and the reply each
+    // indexed alone.
+    for (const int version : {4, 6}) {
+        traffic::frame_spec f;
+        f.ip_version = version;
+        f.protocol = 17;
+        f.src_port = 40000;
+        f.dst_port = 53;
+        f.src = {10, 1, 2, 3};
+        f.dst = {10, 4, 5, 6};
+        if (version == 6) {
+            f.src = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34};
+            f.dst = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x56, 0x78};
+        }
+        const std::vector<uint8_t> request = traffic::build_frame(f);
+        std::swap(f.src, f.dst);
+        std::swap(f.src_port, f.dst_port);
+        const std::vector<uint8_t> reply = traffic::build_frame(f);
+        index_builder both(index_builder::folding::never), alone(index_builder::folding::never);
+        for (int i = 0; i < 4; i++) {
+            both.add_packet(request.data(), static_cast<uint32_t>(request.size()), 1);
+            both.add_packet(reply.data(), static_cast<uint32_t>(reply.size()), 1);
+        }
+        alone.add_packet(request.data(), static_cast<uint32_t>(request.size()), 1);
+        const index_chunk c = both.finish(0, 1, false, request.data()), a = alone.finish(0, 1, false, request.data());
+        for (size_t field = 0; field < index_field_count; field++) {
+            INFO("IPv" << version << ", set " << field);
+            CHECK(roaring_bitmap_equals(c.set(static_cast<index_field>(field)), a.set(static_cast<index_field>(field))));
+        }
+        CHECK(c.holds(index_field::l4_word, '=', UINT32_MAX, 53));
+        CHECK(c.holds(index_field::l4_word, '=', UINT32_MAX, 40000));
     }
 }
 
