@@ -416,7 +416,7 @@ void index_builder::start_block(uint64_t offset, const uint8_t* first16)
 // The open block's IPv4 values, kept sorted; the IPv4 cache, which would
 // hide a value's first packet in the next block, emptied (16 KiB once per
 // block: 2 MiB of file). The IPv4 flow cache keeps its flows: each entry
-// says which block it was met in (seen_flow4).
+// says which block it was met in (met_lately, add_keys).
 void index_builder::close_block()
 {
     constexpr auto ipv4 = static_cast<size_t>(index_field::ipv4_address);

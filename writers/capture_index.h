@@ -406,8 +406,9 @@ private:
     // The chunk's blocks so far (begin_record): where each starts in the
     // file, its packets and the CRC of its first bytes; the IPv4 values of
     // each closed block, sorted; the open block's. A value's first packet
-    // in each block is kept: the recent-values cache of IPv4 and the flow
-    // caches are emptied at each block's start.
+    // in each block is kept: the recent-values cache of IPv4 is emptied at
+    // each block's start, and an IPv4 flow's entry in the flow cache says
+    // which block it was met in.
     struct block_start {
         uint64_t offset;
         uint64_t first_packet;   // the chunk's packet count at its start
