@@ -397,7 +397,8 @@ private:
     std::array<std::array<uint32_t, recent_slots>, wide_fields> _recent{};
     std::array<uint64_t, 256 / 64> _protocols{};                         // a bit per protocol number
     std::array<uint64_t, 65536 / 64> _l4_words{};                        // a bit per port (half-word)
-    std::vector<uint32_t> _halves;   // a folded set's values, made in finish()
+    std::vector<uint32_t> _halves;         // a folded set's values, made in finish()
+    std::vector<uint32_t> _sort_scratch;   // flush()'s room to sort a batch
     uint64_t _packets = 0;
     uint64_t _min_ns = UINT64_MAX;
     uint64_t _max_ns = 0;
