@@ -394,15 +394,10 @@ void index_builder::reset()
     _block_ipv4.reset(roaring_bitmap_create());
 }
 
-namespace {
-
-// Sorts `v` (least significant byte first, four passes of counting; a pass
-// whose byte all the values share is skipped), with `scratch` as room. A
-// batch's values sort so in a fifth to a tenth of std::sort's time here:
-// 287 addresses 2.0 against 9.0 µs, 8192 of them 32 against 392 µs (its
-// compares are branches that random values mispredict half the time).
 void radix_sort(std::vector<uint32_t>& v, std::vector<uint32_t>& scratch)
 {
+    if (v.empty())
+        return;
     scratch.resize(v.size());
     for (unsigned shift = 0; shift < 32; shift += 8) {
         std::array<uint32_t, 256> at{};
@@ -418,8 +413,6 @@ void radix_sort(std::vector<uint32_t>& v, std::vector<uint32_t>& scratch)
         v.swap(scratch);
     }
 }
-
-} // namespace
 
 void index_builder::flush(size_t f)
 {
