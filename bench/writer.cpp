@@ -9,12 +9,19 @@
 // buffer, write full 1 MiB chunks, and free the mbufs in bulk (a reference
 // taken before keeps them alive for the next round). Targets: /dev/null
 // (the writer's CPU cost), /dev/null with every record indexed (the cost
-// of a session's "index", the index itself in DIR), and files in DIR with
-// O_DIRECT and buffered, next to `dd oflag=direct` on the same folder in
-// the same run.
+// of a session's "index", the index itself in DIR), the same with each
+// burst marked first as a worker marks it (writers/index_flow.h; the
+// worker reads the epoch just before the writer takes the burst, as in a
+// pipeline whose ring is nearly empty), and files in DIR with O_DIRECT
+// and buffered, next to `dd oflag=direct` on the same folder in the same
+// run. Before each burst, a worker's part reads each packet's headers (as
+// a classifier does; with marks, marks them), timed apart: the rates are
+// the writer's, and the marked column says what marking adds to the
+// worker, in ns a packet.
 #include <chrono>
 #include <cstdio>
 #include <fcntl.h>
+#include <memory>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -27,6 +34,7 @@
 #include <rte_ring.h>
 
 #include "bench/traffic.h"
+#include "core/packet_meta.h"
 #include "writers/capture_index.h"
 #include "writers/capture_writer.h"
 
@@ -45,9 +53,12 @@ struct profile_def {
 };
 
 struct result {
-    double mpps;
-    double gbytes_per_s;   // file bytes
+    double mpps;            // the writer's: the worker's part (run()) taken out
+    double gbytes_per_s;    // file bytes, likewise
+    double worker_ns = 0;   // the worker's part, per packet
 };
+
+volatile uint8_t header_sink;   // what the worker's part read, so that it is read
 
 std::vector<rte_mbuf*> build(rte_mempool* pool, traffic::profile shape)
 {
@@ -67,26 +78,49 @@ std::vector<rte_mbuf*> build(rte_mempool* pool, traffic::profile shape)
 
 // Runs the writer loop into `w` for about `seconds`, indexing each record
 // with `index` if it is open (as session_output::write does).
+// With `marks`, each burst is first marked as a worker marks it; the
+// marking's time is counted apart.
 result run(capture_writer& w, rte_ring* ring, std::vector<rte_mbuf*>& pkts, double seconds,
-           capture_file_indexer* index = nullptr)
+           capture_file_indexer* index = nullptr, index_flow_marks* marks = nullptr)
 {
     record_start record;
     uint64_t packets = 0;
     const auto start = std::chrono::steady_clock::now();
     double elapsed = 0;
+    uint64_t worker_tsc = 0;
     rte_mbuf* got[burst];
     uint64_t ts = 1700000000000000000ull;
     while (elapsed < seconds) {
         for (size_t i = 0; i + burst <= pkts.size(); i += burst) {
             for (unsigned k = 0; k < burst; k++)
                 rte_mbuf_refcnt_update(pkts[i + k], 1);   // the free below gives it back
+            // The worker's part, timed apart: it reads each packet's
+            // headers (as its classifier does, so that the writer finds
+            // them in the cache in every column, as in a pipeline), and
+            // with `marks` marks them.
+            const uint64_t t0 = rte_rdtsc();
+            if (marks != nullptr) {
+                const uint32_t epoch = index->epoch();
+                marks->start_burst();
+                for (unsigned k = 0; k < burst; k++)
+                    *index_mark_of(pkts[i + k]) = marks->mark(rte_pktmbuf_mtod(pkts[i + k], const uint8_t*),
+                                                              pkts[i + k]->data_len, pkts[i + k]->pkt_len, 1,
+                                                              epoch, k);
+            } else {
+                uint8_t seen = 0;
+                for (unsigned k = 0; k < burst; k++)
+                    seen ^= rte_pktmbuf_mtod(pkts[i + k], const uint8_t*)[23];
+                header_sink = seen;
+            }
+            worker_tsc += rte_rdtsc() - t0;
             rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void* const*>(&pkts[i]), burst, nullptr);
             const unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(got), burst, nullptr);
             if (index != nullptr && index->is_open()) {
                 for (unsigned k = 0; k < n; k++) {
                     const uint64_t at = w.file().size();
                     w.write_packet(got[k], ts, record_cut{}, record);
-                    index->add(at, w.file().size(), record.header.data(), record.data, record.data_len, ts++);
+                    index->add(at, w.file().size(), record.header.data(), record.data, record.data_len, ts++,
+                               marks != nullptr ? *index_mark_of(got[k]) : index_unmarked);
                 }
             } else {
                 for (unsigned k = 0; k < n; k++)
@@ -99,7 +133,10 @@ result run(capture_writer& w, rte_ring* ring, std::vector<rte_mbuf*>& pkts, doub
     }
     w.file().flush();
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return {static_cast<double>(packets) / elapsed / 1e6, static_cast<double>(w.file().size()) / elapsed / 1e9};
+    const double worker = static_cast<double>(worker_tsc) / static_cast<double>(rte_get_tsc_hz());
+    return {static_cast<double>(packets) / (elapsed - worker) / 1e6,
+            static_cast<double>(w.file().size()) / (elapsed - worker) / 1e9,
+            packets != 0 ? worker * 1e9 / static_cast<double>(packets) : 0};
 }
 
 // dd oflag=direct of `bytes` into DIR, in blocks as large as our chunks: GB/s.
@@ -142,6 +179,10 @@ int main(int argc, char** argv)
         fmt::print(stderr, "EAL: {}\n", rte_strerror(rte_errno));
         return 1;
     }
+    if (register_packet_meta() != 0) {   // the index mark's field (core/packet_meta.h)
+        fmt::print(stderr, "cannot register the mbuf's dynamic fields: {}\n", rte_strerror(rte_errno));
+        return 1;
+    }
     rte_mempool* pool = rte_pktmbuf_pool_create("bench", 3 * working_set, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     rte_ring* ring = rte_ring_create("bench", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
@@ -155,11 +196,12 @@ int main(int argc, char** argv)
         {"imix", "IMIX, whole", traffic::profile::imix, 0},
         {"1514", "1514 B, whole", traffic::profile::large, 0},
     };
-    fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "packets", "/dev/null",
-               "/dev/null, indexed", "disk, O_DIRECT", "O_DIRECT, indexed", "disk, buffered", "dd direct",
-               "O_DIRECT");
-    fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "", "Mpps    GB/s",
-               "Mpps    of plain", "Mpps    GB/s", "Mpps    of plain", "Mpps    GB/s", "GB/s", "vs dd");
+    fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "packets",
+               "/dev/null", "/dev/null, indexed", "indexed, marked", "disk, O_DIRECT", "O_DIRECT, indexed",
+               "disk, buffered", "dd direct", "O_DIRECT");
+    fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10} | {:>8}\n", "",
+               "Mpps    GB/s", "Mpps    of plain", "Mpps of plain ns", "Mpps    GB/s", "Mpps    of plain",
+               "Mpps    GB/s", "GB/s", "vs dd");
     for (const profile_def& p : profiles) {
         if (!only.empty() && only != p.key)
             continue;
@@ -197,8 +239,25 @@ int main(int argc, char** argv)
         const result indexed = run(indexed_writer, ring, pkts, seconds, &index);
         indexed_writer.close(0);
         index.close(false);
-        unlinkat(dir_fd, (head_name + ".part").c_str(), 0);
         unlinkat(dir_fd, index_name_of(head_name + ".part").c_str(), 0);
+
+        // Again, each burst marked first as a worker marks it.
+        result marked{};
+        {
+            capture_writer writer;
+            writer.attach(open("/dev/null", O_WRONLY), "/dev/null", options);
+            capture_file_indexer marked_index;
+            if (std::string e = marked_index.open(dir_fd, head_name, sizeof(pcap_file_header)); !e.empty()) {
+                fmt::print(stderr, "{}\n", e);
+                return 1;
+            }
+            auto marks = std::make_unique<index_flow_marks>();
+            marked = run(writer, ring, pkts, seconds, &marked_index, marks.get());
+            writer.close(0);
+            marked_index.close(false);
+            unlinkat(dir_fd, index_name_of(head_name + ".part").c_str(), 0);
+        }
+        unlinkat(dir_fd, (head_name + ".part").c_str(), 0);
 
         result to_disk[2];
         for (int buffered = 0; buffered < 2; buffered++) {
@@ -243,9 +302,14 @@ int main(int argc, char** argv)
         const auto share = [](const result& r, const result& plain) {
             return fmt::format("{:6.2f}  {:5.1f}%", r.mpps, 100.0 * r.mpps / plain.mpps);
         };
-        fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10.2f} | {:>7.0f}%\n", p.name,
-                   cell(to_null), share(indexed, to_null), cell(to_disk[0]), share(direct_indexed, to_disk[0]),
-                   cell(to_disk[1]), dd, 100.0 * to_disk[0].gbytes_per_s / dd);
+        // The writer's rate with marks, of plain, and what marking adds to
+        // the worker's part, per packet.
+        const std::string marked_cell = fmt::format("{:5.2f} {:5.1f}% {:4.1f}", marked.mpps,
+                                                    100.0 * marked.mpps / to_null.mpps,
+                                                    marked.worker_ns - indexed.worker_ns);
+        fmt::print("{:<18} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>20} | {:>10.2f} | {:>7.0f}%\n", p.name,
+                   cell(to_null), share(indexed, to_null), marked_cell, cell(to_disk[0]),
+                   share(direct_indexed, to_disk[0]), cell(to_disk[1]), dd, 100.0 * to_disk[0].gbytes_per_s / dd);
         std::fflush(stdout);
         for (rte_mbuf* m : pkts)
             rte_pktmbuf_free(m);

@@ -36,17 +36,32 @@ static_assert(sizeof(packet_meta) == 16, "the metadata fits the 16 bytes it alwa
 // Header-only, so that every stage (workers, writers, filters) can use it.
 inline int packet_meta_offset = -1;
 
-// Registers the dynamic field. Call after rte_eal_init, before any port starts.
-// Returns 0, or a negative errno (-ENOSPC when the mbuf has no room left).
+// And of the index mark: the writer's index epoch in which the worker
+// passed a packet of the same flow on, or 0 (writers/index_flow.h). A
+// field of its own, 4 bytes aligned on 4: the mbuf's dynamic field room
+// (DPDK 22.11: 36 bytes from byte 92) has 4 such bytes before its first
+// 8-aligned ones, which packet_meta and a driver's RX timestamp take.
+inline int index_mark_offset = -1;
+
+// Registers the dynamic fields. Call after rte_eal_init, before any port
+// starts. Returns 0, or a negative errno (-ENOSPC when the mbuf has no
+// room left).
 inline int register_packet_meta()
 {
     static const rte_mbuf_dynfield desc = {
         "linecap_packet_meta", sizeof(packet_meta), alignof(packet_meta), 0,
     };
+    static const rte_mbuf_dynfield mark = {
+        "linecap_index_mark", sizeof(uint32_t), alignof(uint32_t), 0,
+    };
     const int offset = rte_mbuf_dynfield_register(&desc);
     if (offset < 0)
         return -rte_errno;
+    const int mark_offset = rte_mbuf_dynfield_register(&mark);
+    if (mark_offset < 0)
+        return -rte_errno;
     packet_meta_offset = offset;
+    index_mark_offset = mark_offset;
     return 0;
 }
 
@@ -68,6 +83,16 @@ static inline packet_meta* meta_of(rte_mbuf* m)
 static inline const packet_meta* meta_of(const rte_mbuf* m)
 {
     return RTE_MBUF_DYNFIELD(m, packet_meta_offset, const packet_meta*);
+}
+
+static inline uint32_t* index_mark_of(rte_mbuf* m)
+{
+    return RTE_MBUF_DYNFIELD(m, index_mark_offset, uint32_t*);
+}
+
+static inline const uint32_t* index_mark_of(const rte_mbuf* m)
+{
+    return RTE_MBUF_DYNFIELD(m, index_mark_offset, const uint32_t*);
 }
 
 } // namespace linecap

@@ -284,6 +284,7 @@ std::string make_lcores(pipeline& p)
                                max_rings_per_writer);
         sink.rings[sink.nb_rings++] = w->ring;
         w->doorbell = &sink.doorbell;
+        w->marks_epoch = &sink.marks_epoch;
         w->ring_wake_below = doorbell_wake_below(rte_ring_get_capacity(w->ring));
     }
 

@@ -83,6 +83,7 @@ inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
             return;
     }
     const unsigned dropped = n - sent;
+    w.marks.not_passed_from(sent);   // a dropped packet may be the one a flow's marks stand on
     w.counters.ring_drops.add(dropped);
     count_per_session(w.counters.session_ring_drops, pkts + sent, dropped);
     rte_pktmbuf_free_bulk(pkts + sent, dropped);
@@ -175,8 +176,14 @@ int worker_main(void* arg)
         // call. Only kept packets have their metadata written: it lives in
         // the mbuf's second cache line, a miss worth saving on filtered ones.
         session_mask masks[max_burst];
-        w.filter->load(std::memory_order_acquire)->classify(w.index, pkts, nb_rx, masks);
+        const classifier* filter = w.filter->load(std::memory_order_acquire);
+        filter->classify(w.index, pkts, nb_rx, masks);
         const uint64_t burst_ns = w.clock->to_ns(tsc);
+        // Packets for indexed sessions carry a mark (writers/index_flow.h);
+        // every other one carries none, whatever its mbuf held before.
+        const session_mask index_marked = filter->index_marked();
+        const uint32_t epoch = index_marked != 0 ? w.marks_epoch->get() : index_unmarked;
+        w.marks.start_burst();
         rte_mbuf* unwanted[max_burst];
         unsigned matched = 0, filtered = 0;
         session_mask all = 0, any = 0;
@@ -188,6 +195,10 @@ int worker_main(void* arg)
                 packet_meta* meta = meta_of(m);
                 meta->ts_ns = timestamp_of(w, q, m, burst_ns);
                 meta->sessions = masks[i];
+                *index_mark_of(m) = (masks[i] & index_marked) == 0
+                                        ? index_unmarked
+                                        : w.marks.mark(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len,
+                                                       m->pkt_len, masks[i], epoch, matched);
                 all = matched == 0 ? masks[i] : static_cast<session_mask>(all & masks[i]);
                 any |= masks[i];
                 pkts[matched++] = m;

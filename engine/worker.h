@@ -28,6 +28,7 @@
 #include "engine/ports.h"
 #include "core/tsc_clock.h"
 #include "writers/doorbell.h"
+#include "writers/index_flow.h"
 
 namespace linecap {
 
@@ -95,6 +96,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     unsigned burst = 64;                         // engine_config::burst
     rte_ring* ring = nullptr;                    // to the writer, single producer
     writer_doorbell* doorbell = nullptr;         // the writer's, rung after each enqueue
+    const index_epoch* marks_epoch = nullptr;    // the writer's index epoch (writers/index_flow.h)
     const tsc_clock* clock = nullptr;
     const std::atomic<bool>* go = nullptr;       // start polling (sessions of a one-shot run are in place)
     const std::atomic<bool>* stop = nullptr;     // stop polling
@@ -119,6 +121,9 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     // after everything else so that no counter moves.
     uint64_t idle_seen_rx_tsc = 0;
     unsigned idle_empty_polls = 0;
+    // The flows passed on lately for indexed sessions: the packets'
+    // index marks (writers/index_flow.h).
+    index_flow_marks marks;
 };
 
 // The worker lcore's main loop; `arg` is a worker*. Returns 0.

@@ -205,6 +205,7 @@ std::shared_ptr<session_filter> session_filter::prepare(const session_spec& spec
     f->ports = spec.tunnel.ports;
     f->ids = spec.tunnel.ids;
     f->inner_ip_only = spec.output.decap == decap_mode::ip;
+    f->index_marks = spec.output.indexed() && spec.output.decap == decap_mode::none;
     if (spec.tunnel.outer && !spec.tunnel.outer->matches_everything())
         f->outer = spec.tunnel.outer;
     // The rules are compiled into a trie when a classifier is built;
@@ -221,6 +222,8 @@ std::unique_ptr<classifier> classifier::build(const std::vector<entry>& sessions
     for (const entry& e : sessions) {
         const session_mask bit = static_cast<session_mask>(1u << e.slot);
         const session_filter& f = *e.filter;
+        if (f.index_marks)
+            c->_index_marked |= bit;
         if (f.inner) {
             auto g = std::find_if(c->_groups.begin(), c->_groups.end(),
                                   [&](const inner_group& x) { return x.ports == f.ports; });

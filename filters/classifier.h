@@ -61,6 +61,10 @@ struct session_filter {
     // IP (ARP, say), or an inner IP header of the wrong version, has
     // nothing to write in a LINKTYPE_RAW file, so it does not match.
     bool inner_ip_only = false;
+    // The session's writers index its packets as received ("index", no
+    // decap): its workers mark packets whose flow they have passed on
+    // (writers/index_flow.h).
+    bool index_marks = false;
 
     // Compiles the BPF expression and the payload patterns of `spec`.
     // Returns null and sets `error` (which names the field) on failure.
@@ -101,6 +105,9 @@ public:
     // For each of the `n` packets, the sessions that want it.
     void classify(unsigned worker, rte_mbuf* const* pkts, unsigned n, session_mask* masks) const;
 
+    // The sessions whose packets a worker marks for the index (session_filter::index_marks).
+    session_mask index_marked() const { return _index_marked; }
+
     size_t acl_rules() const { return _acl.rule_count(); }
     // Whether packets of that IP version (4 or 6) are asked the rules'
     // address prefilter before the rest of their headers is parsed.
@@ -139,6 +146,7 @@ private:
     session_mask _inner_sessions = 0;
     session_mask _outer_rule_sessions = 0;   // inner sessions with an "outer" rule
     session_mask _id_sessions = 0;           // inner sessions with "vni"
+    session_mask _index_marked = 0;
     bool _needs_parse = false;         // rules or payload patterns: headers must be parsed
     bool _late_stages = false;         // BPF or payload patterns
     // The IP families whose headers the parse reads. When the parsed fields

@@ -58,56 +58,17 @@ inline uint32_t be32(const uint8_t* p)
     return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
 }
 
-// The tunnel ports the index walks: VXLAN's default and Linux's old port,
-// GENEVE's default.
+// The tunnel ports the index walks (index_flow.h), as the walk takes them.
 const tunnel_ports index_tunnel_ports = [] {
     tunnel_ports p;
-    p.vxlan[1] = to_network16(8472);
-    p.vxlan_count = 2;
+    p.vxlan_count = 0;
+    for (const uint16_t port : index_vxlan_ports)
+        p.vxlan[p.vxlan_count++] = to_network16(port);
+    p.geneve_count = 0;
+    for (const uint16_t port : index_geneve_ports)
+        p.geneve[p.geneve_count++] = to_network16(port);
     return p;
 }();
-
-// Is the port at `p` (network byte order) one the index walks a tunnel at?
-inline bool index_tunnel_port(const uint8_t* p)
-{
-    uint16_t port;   // network byte order, as tunnel_ports has them
-    std::memcpy(&port, p, sizeof port);
-    return detail::listed(index_tunnel_ports.vxlan, index_tunnel_ports.vxlan_count, port) ||
-           detail::listed(index_tunnel_ports.geneve, index_tunnel_ports.geneve_count, port);
-}
-
-// Could the packet be in a tunnel? The full walk (read_tunnel_keys) only
-// for those: never false where the walk could find one. Past up to two
-// VLAN tags, as core/packet.h's parse_packet looks through them: an IPv4
-// packet carrying GRE or IP-in-IP, or UDP to a tunnel port (read where the
-// walk reads it: past the header's IHL, in the bytes captured); an IPv6
-// packet carrying those, or an extension header core/packet.h walks
-// (hop-by-hop, routing, fragment, destination options, AH). A tagged frame
-// of plain traffic is not walked: the walk cost a tenth of the mixed
-// traffic as much as the rest of its keys.
-inline bool might_tunnel(const uint8_t* data, uint32_t caplen, uint16_t ethertype)
-{
-    uint32_t l3 = 14;
-    for (unsigned i = 0; i < detail::max_vlan_tags && detail::is_vlan(ethertype) && l3 + 4 <= caplen; i++) {
-        ethertype = be16(data + l3 + 2);
-        l3 += 4;
-    }
-    const auto tunnel_port = [&](uint32_t l4) { return caplen >= l4 + 4 && index_tunnel_port(data + l4 + 2); };
-    if (ethertype == ether_type_ipv4) {
-        if (caplen < l3 + 10)
-            return false;
-        const uint8_t p = data[l3 + 9];
-        return p == 47 || p == 4 || p == 41 || (p == 17 && tunnel_port(l3 + 4 * (data[l3] & 0xfu)));
-    }
-    if (ethertype == ether_type_ipv6) {
-        if (caplen < l3 + 7)
-            return false;
-        const uint8_t next = data[l3 + 6];
-        return next == 47 || next == 4 || next == 41 || (next == 17 && tunnel_port(l3 + 40)) || next == 0 ||
-               next == 43 || next == 44 || next == 60 || next == 51;
-    }
-    return false;
-}
 
 // Is `mask` a run of ones from the top (a prefix: 0xffffff00), or 0?
 bool prefix_mask(uint32_t mask)
@@ -518,31 +479,31 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
     const uint16_t ethertype = be16(data + 12);
     // A flow met lately is not asked here (met_lately did), but an IPv4
     // one met in an earlier block of the chunk: only its addresses are new
-    // to the open block. A flow's entry is made only once might_tunnel has
-    // turned away its packet and the same packet the other way (the entry
-    // is both directions' and might_tunnel asks the destination port): all
-    // might_tunnel reads of an untagged packet (the protocol or next
-    // header, the header's length, the ports) is in the entry or fixed by
-    // flow4_keyed, so a packet met_lately finds is in no tunnel.
-    flow4_entry e4;
-    flow6_entry e6;
-    flow4_entry* slot4 = nullptr;
-    flow6_entry* slot6 = nullptr;
-    if (ethertype == ether_type_ipv4 && caplen >= 38 && flow4_keyed(data)) {
-        e4 = flow4_of(data);
-        slot4 = &_flows4[flow4_slot(e4)];
-        e4.rest |= _flow_block;
-        if (slot4->addresses == e4.addresses && (slot4->rest & ~flow_block_bits) == (e4.rest & ~flow_block_bits)) {
-            slot4->rest = e4.rest;
+    // to the open block. A flow's entry is made only for a flow that
+    // index_flow_tunnels says no tunnel is walked in, either way (the
+    // entry is both directions'): all might_tunnel reads of an untagged
+    // packet (the protocol or next header, the header's length, the ports)
+    // is in the entry or fixed by index_flow_of, so a packet met_lately
+    // finds is in no tunnel.
+    const index_flow_kind kind = index_flow_of(data, caplen);
+    if (kind == index_flow_kind::ipv4) {
+        index_flow4 f = index_flow4_of(data);
+        index_flow4& slot = _flows4[index_flow4_slot<flow4_bits>(f)];
+        f.rest |= _flow_block;
+        if (slot.addresses == f.addresses && (slot.rest & ~flow_block_bits) == (f.rest & ~flow_block_bits)) {
+            slot.rest = f.rest;
             add_wide(index_field::ipv4_address, be32(data + 26));
             add_wide(index_field::ipv4_address, be32(data + 30));
             return;
         }
-    } else if (ethertype == ether_type_ipv6 && caplen >= 58) {
-        e6 = flow6_of(data);
-        slot6 = &_flows6[flow6_slot(e6)];
+        if (!index_flow_tunnels(data, kind))
+            slot = f;
+    } else if (kind == index_flow_kind::ipv6) {
+        const index_flow6 f = index_flow6_of(data);
+        if (!index_flow_tunnels(data, kind))
+            _flows6[index_flow6_slot<flow6_bits>(f)] = f;
     }
-    if (might_tunnel(data, caplen, ethertype)) {
+    if (index_might_tunnel(data, caplen)) {
         tunnel_keys keys;
         if (read_tunnel_keys(data, caplen, keys)) {
             if (keys.family != 0) {
@@ -552,12 +513,6 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
             if (keys.has_id)
                 add_wide(index_field::tunnel_id, keys.id);
         }
-    } else if (slot4 != nullptr) {
-        if (!(data[23] == 17 && index_tunnel_port(data + 34)))
-            *slot4 = e4;
-    } else if (slot6 != nullptr) {
-        if (!(data[20] == 17 && index_tunnel_port(data + 54)))
-            *slot6 = e6;
     }
     if (ethertype == ether_type_ipv4) {
         if (caplen >= 24)

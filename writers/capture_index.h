@@ -50,6 +50,8 @@
 #include <time.h>
 #include <vector>
 
+#include "writers/index_flow.h"
+
 struct roaring_bitmap_s;
 
 namespace linecap {
@@ -247,11 +249,15 @@ public:
 
     // Where the next packet's record starts in the capture file, and its
     // first 16 bytes: called before add_packet, it divides the chunk into
-    // blocks (index_blocks). Without it a chunk has no blocks.
-    void begin_record(uint64_t offset, const uint8_t* first16)
+    // blocks (index_blocks). Without it a chunk has no blocks. Whether a
+    // block starts with this record (every chunk's first record starts one).
+    bool begin_record(uint64_t offset, const uint8_t* first16)
     {
-        if (_packets == 0 || (offset - _block_offset >= _block_bytes && _blocks.size() < index_max_blocks))
+        if (_packets == 0 || (offset - _block_offset >= _block_bytes && _blocks.size() < index_max_blocks)) {
             start_block(offset, first16);
+            return true;
+        }
+        return false;
     }
     // The keys of one Ethernet packet: `data` holds its first `caplen`
     // bytes (it reads no more than index_packet_bytes of them). Inline, a
@@ -263,6 +269,25 @@ public:
         _max_ns = std::max(_max_ns, ts_ns);
         if (!met_lately(data, caplen))
             add_keys(data, caplen);
+    }
+    // A packet whose keys are all in the open block already (a worker
+    // marked it: index_flow.h): only counted, and its time taken.
+    void add_marked(uint64_t ts_ns)
+    {
+        _packets++;
+        _min_ns = std::min(_min_ns, ts_ns);
+        _max_ns = std::max(_max_ns, ts_ns);
+    }
+    // One whose keys are all in the chunk, but perhaps in an earlier block
+    // (index_flow.h): the open block takes its IPv4 addresses.
+    void add_marked_in_chunk(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
+    {
+        add_marked(ts_ns);
+        if (caplen >= 30 && data[12] == 0x08 && data[13] == 0x00) {
+            add_wide(index_field::ipv4_address, load_be32(data + 26));
+            if (caplen >= 34)
+                add_wide(index_field::ipv4_address, load_be32(data + 30));
+        }
     }
     // The chunk so far, made into sets, with its place and the CRC of its
     // first bytes (`first`: the first min(16, bytes) of them); the builder
@@ -290,6 +315,12 @@ private:
     static constexpr unsigned recent_shift = 20;   // 32 - log2(recent_slots)
     static constexpr size_t batch_values = 8192;
 
+    static uint32_t load_be32(const uint8_t* p)
+    {
+        uint32_t v;
+        std::memcpy(&v, p, sizeof v);
+        return __builtin_bswap32(v);
+    }
     static constexpr uint32_t recent_slot(uint32_t v) { return (v * 0x9e3779b1u) >> recent_shift; }   // a multiplicative hash
     [[gnu::always_inline]] void add_wide(index_field field, uint32_t v)
     {
@@ -309,94 +340,39 @@ private:
     std::vector<uint8_t> block_table(uint64_t chunk_offset, uint32_t first_crc, const roaring_bitmap_s* ipv4);
 
     // A flow met lately in this chunk adds nothing: its packets repeat all
-    // their keys. A direct-mapped cache of the header bytes that make them
-    // all, for packets whose keys they are: untagged, in no tunnel, IPv4
+    // their keys. A direct-mapped cache of the flows (index_flow.h) whose
+    // packets' keys are all their flow's: untagged, in no tunnel, IPv4
     // unfragmented (or a first fragment) without options, IPv6 without
     // extension headers, their ports captured. One probe for the packet
     // instead of one per key (IPv6: eight address words). Both directions
-    // of a flow share an entry: the sets hold addresses and ports, not
-    // which end sent them, so each pair is held in order. Empty: all
-    // zeros, which no packet's entry is (its `rest` holds a mark).
-    struct flow4_entry {
-        uint64_t addresses = 0;   // bytes 26-29 and 30-33 (the addresses), the lower first
-        uint64_t rest = 0;        // bytes 34-37 (ports) in the same way, the protocol, the mark, the block it was met in
-    };
-    struct flow6_entry {
-        uint64_t addresses[4]{};   // bytes 22-37 and 38-53, in an order of their own
-        uint64_t rest = 0;         // bytes 54-57 (ports), the lower first, the next header, the mark
-    };
-    static constexpr size_t flow4_slots = 1024, flow6_slots = 512;
-    static constexpr uint64_t flow_mark = uint64_t{1} << 40;
-    static constexpr unsigned flow_block_shift = 48;   // an IPv4 flow's block, in its entry's `rest`
+    // of a flow share an entry. An IPv4 entry holds the block it was met
+    // in, in bits 48-63 of its `rest`.
+    static constexpr unsigned flow4_bits = 10, flow6_bits = 9;   // 1024 and 512 slots
+    static constexpr unsigned flow_block_shift = 48;
     static constexpr uint64_t flow_block_bits = uint64_t{0xffff} << flow_block_shift;
 
     // Does the flow cache hold this packet's flow (an IPv4 one met in the
-    // open block)? Then its keys are all in. Only asks: add_keys fills it.
+    // open block)? Then its keys are all in. Only asks: add_keys fills it
+    // (and only with flows that no tunnel is walked in).
     bool met_lately(const uint8_t* data, uint32_t caplen) const
     {
-        if (caplen < 38)
-            return false;
-        const uint16_t type = static_cast<uint16_t>(data[12] << 8 | data[13]);
-        if (type == 0x0800) {
-            if (!flow4_keyed(data))
-                return false;
-            const flow4_entry e = flow4_of(data);
-            const flow4_entry& slot = _flows4[flow4_slot(e)];
-            return slot.addresses == e.addresses && slot.rest == (e.rest | _flow_block);
+        const index_flow_kind kind = index_flow_of(data, caplen);
+        if (kind == index_flow_kind::ipv4) {
+            const index_flow4 f = index_flow4_of(data);
+            const index_flow4& slot = _flows4[index_flow4_slot<flow4_bits>(f)];
+            return slot.addresses == f.addresses && slot.rest == (f.rest | _flow_block);
         }
-        if (type == 0x86dd && caplen >= 58) {
-            const flow6_entry e = flow6_of(data);
-            return std::memcmp(&_flows6[flow6_slot(e)], &e, sizeof e) == 0;
+        if (kind == index_flow_kind::ipv6) {
+            const index_flow6 f = index_flow6_of(data);
+            return std::memcmp(&_flows6[index_flow6_slot<flow6_bits>(f)], &f, sizeof f) == 0;
         }
         return false;
-    }
-    // Whether an IPv4 packet's keys are its flow's: no options, and not a
-    // fragment past the first (caplen >= 38 for its ports).
-    static bool flow4_keyed(const uint8_t* data) { return (data[14] & 0xfu) == 5 && ((data[20] & 0x1fu) | data[21]) == 0; }
-    // A flow's entry, the same both ways (the lower address and port first;
-    // IPv6 addresses in an order of their own), and its slot. Without the
-    // block it was met in, which the slot does not depend on.
-    static flow4_entry flow4_of(const uint8_t* data)
-    {
-        uint32_t src, dst;
-        uint16_t src_port, dst_port;
-        std::memcpy(&src, data + 26, sizeof src);
-        std::memcpy(&dst, data + 30, sizeof dst);
-        std::memcpy(&src_port, data + 34, sizeof src_port);
-        std::memcpy(&dst_port, data + 36, sizeof dst_port);
-        return {std::min(src, dst) | uint64_t{std::max(src, dst)} << 32,
-                std::min(src_port, dst_port) | uint64_t{std::max(src_port, dst_port)} << 16 | uint64_t{data[23]} << 32 |
-                    flow_mark};
-    }
-    static flow6_entry flow6_of(const uint8_t* data)
-    {
-        uint64_t a[4];
-        uint16_t src_port, dst_port;
-        std::memcpy(a, data + 22, sizeof a);
-        std::memcpy(&src_port, data + 54, sizeof src_port);
-        std::memcpy(&dst_port, data + 56, sizeof dst_port);
-        const bool swap = a[0] > a[2] || (a[0] == a[2] && a[1] > a[3]);
-        return {{swap ? a[2] : a[0], swap ? a[3] : a[1], swap ? a[0] : a[2], swap ? a[1] : a[3]},
-                std::min(src_port, dst_port) | uint64_t{std::max(src_port, dst_port)} << 16 | uint64_t{data[20]} << 32 |
-                    flow_mark};
-    }
-    // Multiplicative hashes into 2^10 and 2^9 slots.
-    static size_t flow4_slot(const flow4_entry& e)
-    {
-        static_assert(flow4_slots == 1 << 10);
-        return static_cast<size_t>(((e.addresses ^ (e.rest << 7)) * 0x9e3779b97f4a7c15ull) >> 54);
-    }
-    static size_t flow6_slot(const flow6_entry& e)
-    {
-        static_assert(flow6_slots == 1 << 9);
-        const uint64_t key = e.addresses[0] ^ e.addresses[1] ^ e.addresses[2] ^ e.addresses[3] ^ (e.rest << 7);
-        return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> 55);
     }
     // The keys of a packet whose flow is not in the cache, or an IPv4
     // flow's first packet in the open block; fills the cache.
     void add_keys(const uint8_t* data, uint32_t caplen);
-    std::array<flow4_entry, flow4_slots> _flows4{};
-    std::array<flow6_entry, flow6_slots> _flows6{};
+    std::array<index_flow4, size_t{1} << flow4_bits> _flows4{};
+    std::array<index_flow6, size_t{1} << flow6_bits> _flows6{};
 
     std::array<std::vector<uint32_t>, wide_fields> _pending;             // not yet in _wide
     std::array<roaring_ptr, wide_fields> _wide;                          // the chunk's values so far
@@ -532,16 +508,33 @@ public:
     bool is_open() const { return _dir_fd >= 0; }
     // One record, at [offset, end) of the file: its first 16 bytes and
     // the first `len` (<= index_packet_bytes) bytes of its packet,
-    // received at ts_ns.
+    // received at ts_ns. `mark`: the worker's mark (index_flow.h), or
+    // index_unmarked: the epoch now, the packet's keys are in; of this
+    // chunk, all but its IPv4 addresses' place in the open block;
+    // index_keyless, it has none.
+    // Only a record that is the packet's first bytes may carry a mark (not
+    // a decap session's inner packet).
     void add(uint64_t offset, uint64_t end, const uint8_t* header16, const uint8_t* packet, uint32_t len,
-             uint64_t ts_ns)
+             uint64_t ts_ns, uint32_t mark = index_unmarked)
     {
-        if (_builder.packets() == 0) {
+        const bool chunk_start = _builder.packets() == 0;
+        if (chunk_start) {
             _chunk_offset = offset;
             std::memcpy(_first.data(), header16, _first.size());
         }
-        _builder.begin_record(offset, header16);
-        _builder.add_packet(packet, len, ts_ns);
+        if (_builder.begin_record(offset, header16)) {
+            if (chunk_start)
+                _epoch->next_chunk();
+            else
+                _epoch->next_block();
+        }
+        const uint32_t now = _epoch->get();
+        if (mark == now || mark == index_keyless)
+            _builder.add_marked(ts_ns);
+        else if (mark != index_unmarked && index_epoch::same_chunk(mark, now))
+            _builder.add_marked_in_chunk(packet, len, ts_ns);
+        else
+            _builder.add_packet(packet, len, ts_ns);
         _chunk_end = end;
         if (end - _chunk_offset >= _chunk_bytes)
             finish_chunk();
@@ -563,10 +556,16 @@ public:
     }
     // The first error appending an entry: the index then ends before it.
     const std::string& error() const { return _error; }
+    // The epoch this indexer bumps and trusts marks of: its writer's
+    // (shared by its indexers; it outlives them), else one of its own.
+    void use_epoch(index_epoch* epoch) { _epoch = epoch; }
+    uint32_t epoch() const { return _epoch->get(); }
 
 private:
     void finish_chunk();
 
+    index_epoch _own_epoch;
+    index_epoch* _epoch = &_own_epoch;
     index_builder _builder;
     index_file_writer _out;
     int _dir_fd = -1;

@@ -90,15 +90,19 @@ inline record_cut cut_for(const session& s, const rte_mbuf* m, uint32_t wire_len
 class session_output {
 public:
     // Ties the output to its writer: the writer's number (in file names and
-    // messages), the clock (file times), the slot's counters, and what
-    // closes the files keep-N deletes (null: this output, on its lcore).
+    // messages), the clock (file times), the slot's counters, what
+    // closes the files keep-N deletes (null: this output, on its lcore),
+    // and the writer's index epoch (index_flow.h; null: the index's own,
+    // and no packet is found marked).
     void attach(unsigned writer_index, const tsc_clock* clock, session_counters* counters,
-                file_reaper* reaper = nullptr)
+                file_reaper* reaper = nullptr, index_epoch* epoch = nullptr)
     {
         _writer_index = writer_index;
         _clock = clock;
         _counters = counters;
         _reaper = reaper;
+        if (epoch != nullptr)
+            _index.use_epoch(epoch);
     }
 
     // Starts writing session `s` here: its first file, named after the
@@ -106,11 +110,12 @@ public:
     // (the output is then unused again).
     int open(session* s, std::string& error);
 
-    // Writes `m` (received at `ts_ns`, `wire_len` bytes on the wire) as a
-    // record of this session: takes the session's limits, rotates first if
-    // a rotation is due. A packet past a limit or after a write error is
-    // counted as a limit drop or a write drop.
-    void write(const rte_mbuf* m, uint64_t ts_ns, uint32_t wire_len)
+    // Writes `m` (received at `ts_ns`, `wire_len` bytes on the wire, marked
+    // `mark` by its worker: index_flow.h) as a record of this session:
+    // takes the session's limits, rotates first if a rotation is due. A
+    // packet past a limit or after a write error is counted as a limit
+    // drop or a write drop.
+    void write(const rte_mbuf* m, uint64_t ts_ns, uint32_t wire_len, uint32_t mark = index_unmarked)
     {
         if (unlikely(_closed || _owner == nullptr)) {
             if (_closed_by_limit)
@@ -151,8 +156,10 @@ public:
         if (_index.is_open()) {
             const uint64_t at = _file.file().size();
             _file.write_packet(m, ts_ns, cut, _record_start);
+            // A decap session's record is the inner packet, which the
+            // worker's mark does not speak for.
             _index.add(at, _file.file().size(), _record_start.header.data(), _record_start.data,
-                       _record_start.data_len, ts_ns);
+                       _record_start.data_len, ts_ns, s.spec.decap == decap_mode::none ? mark : index_unmarked);
         } else {
             _file.write_packet(m, ts_ns, cut);
         }

@@ -141,7 +141,8 @@ void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
         touched |= meta->sessions;
         // Constant per writer: whether the pipeline reads a capture file.
         const uint32_t wire_len = w.wire_len_in_meta ? meta->wire_len : m->pkt_len;
-        for_each_session(meta->sessions, [&](unsigned slot) { w.outputs[slot].write(m, meta->ts_ns, wire_len); });
+        const uint32_t mark = *index_mark_of(m);
+        for_each_session(meta->sessions, [&](unsigned slot) { w.outputs[slot].write(m, meta->ts_ns, wire_len, mark); });
     }
     if (unlikely((touched & w.watched.load(std::memory_order_relaxed)) != 0))
         sample_for_watch(w, pkts, n);
@@ -242,7 +243,7 @@ int writer::open_session(unsigned slot, session* s, std::string& error)
     };
     packet_limited = with(packet_limited, !s->packets_left.unlimited());
     byte_limited = with(byte_limited, !s->bytes_left.unlimited());
-    outputs[slot].attach(index, clock, &counters[slot], reaper);
+    outputs[slot].attach(index, clock, &counters[slot], reaper, &marks_epoch);
     const int rc = outputs[slot].open(s, error);
     if (rc != 0)
         forget_limits(slot);

@@ -115,6 +115,9 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
 
     // Published for readers.
     std::array<session_counters, max_sessions> counters{};
+    // Bumped by this writer's indexers, read by its workers to mark the
+    // packets whose keys an index has already (index_flow.h).
+    index_epoch marks_epoch;
 
     // Opens the first file of `s` in slot `slot` for this writer.
     // Returns 0, or -errno with `error` saying what failed.

@@ -931,6 +931,48 @@ expect 2 'linecap query: --inner-host: 10.0.0.1/8 has host bits set: did you mea
 expect 2 'linecap query: --vni: "4294967296" is not a tunnel id' \
     "$LINECAP" query --vni 4294967296 -o "$WORK/x.pcap" "$tun"
 
+note "[$SECONDS s] indexes written beside the workers' marks are linecap index's of their files, byte for byte"
+# A worker marks a packet whose flow it has passed on in its writer's
+# current index epoch, and the writer reads none of its keys
+# (writers/index_flow.h), and a frame that gives no key (tagged, in no
+# tunnel) is marked so: two workers on one writer (two ports: IMIX or the
+# mix, with VLAN tags and IPv6, beside mirrored tunnels, tagged or not),
+# files of several 16 MiB chunks, rotated; replayed whole (no drop), then
+# from rings of 64 that overflow (the packets a worker drops take their
+# flows' marks with them).
+"$GEN" -o "$WORK/marks-a.pcap" -n 100000 --profile imix --flows 2048 --seed 21 >/dev/null
+"$GEN" -o "$WORK/marks-b.pcap" -n 100000 --profile tunnels --flows 1024 --seed 22 >/dev/null
+"$GEN" -o "$WORK/marks-a16.pcap" -n 16384 --profile mixed --flows 2048 --seed 23 >/dev/null
+"$GEN" -o "$WORK/marks-b16.pcap" -n 16384 --profile tunnels --flows 1024 --seed 24 >/dev/null
+for run in whole overflowing; do
+    rm -rf "$WORK/marks" "$WORK/marks-copy"
+    if [ "$run" = whole ]; then
+        ports=(--vdev "net_pcap0,rx_pcap=$WORK/marks-a.pcap" --vdev "net_pcap1,rx_pcap=$WORK/marks-b.pcap")
+        options=(--idle-exit 1 -C 40)
+    else
+        ports=(--vdev "net_pcap0,rx_pcap=$WORK/marks-a16.pcap,infinite_rx=1"
+            --vdev "net_pcap1,rx_pcap=$WORK/marks-b16.pcap,infinite_rx=1")
+        options=(--ring-size 64 -c 400000 -s 128 -C 20)
+    fi
+    run_linecap "$WORK/marks.log" --lcores 0@0,1@1,2@1 "${EAL_TEST[@]}" "${ports[@]}" -- \
+        --workers 2 --writers 1 "${options[@]}" --index -w "$WORK/marks" --name m
+    if [ "$run" = overflowing ]; then
+        grep -qE ' [1-9][0-9]* at full rings' "$WORK/marks.log" || fail "rings of 64 did not overflow: $(cat "$WORK/marks.log")"
+    fi
+    mkdir "$WORK/marks-copy"
+    cp -p "$WORK"/marks/*.pcap "$WORK/marks-copy/"
+    "$LINECAP" index "$WORK/marks-copy" >/dev/null
+    n=0
+    for f in "$WORK"/marks/*.pcap; do
+        cmp -s "$f.idx" "$WORK/marks-copy/$(basename "$f").idx" ||
+            fail "$run: the index written with $f is not linecap index's of it"
+        n=$((n + 1))
+    done
+    [ "$n" -ge 2 ] || fail "$run: $n files: $(ls "$WORK/marks")"
+    note "$run: $n files, each index linecap index's: $(grep -E 'written|at full rings' "$WORK/marks.log" | tr '\n' ' ')"
+done
+rm -rf "$WORK/marks" "$WORK/marks-copy"
+
 note "[$SECONDS s] a daemon's ring indexes as it writes: a packet is found within a second, while the ring rotates"
 source "$(dirname "$0")/daemon_lib.sh"
 "$GEN" -o "$WORK/in.pcap" -n 4000 --flows 256 --seed 9 >/dev/null

@@ -1,0 +1,346 @@
+// Flows as the index sees them (writers/capture_index.h), for the two
+// places that skip a packet whose keys its flow has already given:
+//
+//  - the index builder's flow cache, on the writer (index_builder);
+//  - a worker's marks (index_flow_marks): the worker remembers the flows
+//    it has lately passed to its writer for indexed sessions, and marks a
+//    packet of such a flow with the writer's index epoch in which the
+//    flow was passed; the writer moves its epoch on at every index chunk
+//    and block it starts. A writer that finds a packet marked with its
+//    epoch now adds none of its keys (one compare instead of a lookup);
+//    marked with an older block's of the same chunk, only its IPv4
+//    addresses (the block's keys). A frame that gives no key at all is
+//    marked index_keyless, in any epoch.
+//
+// Why a mark is never wrong. A worker marks packet P with epoch E only if
+// it passed, to the same writer on the same ring and after reading E, a
+// packet P0 of P's flow wanted by the same sessions, unmarked or marked
+// from an older block; the ring keeps order, so the writer took P0 before
+// P. The writer's epoch only grows, and was at least E when it took P0
+// (the worker read E from it before sending P0). If it is E when it takes
+// P, it was E at P0 as well: no chunk or block started in between, so
+// P0's keys (all of them, or, marked from an older block, its IPv4
+// addresses; the rest were in the chunk already) are in the open block
+// and chunk of every session that indexed it. If only blocks started
+// (the chunk part of the epoch is the same), P0's keys are in the chunk,
+// and the writer adds P's IPv4 addresses to the open block. A session
+// that took P0 but did not index it (a limit reached, a file that could
+// not be opened, no index for the file) indexes nothing more until a new
+// file opens, whose first record starts a chunk. And P's keys are P0's,
+// both cut alike: both are untagged IPv4 without options (a first
+// fragment or none) or IPv6 without extension headers, neither direction
+// a tunnel, each captured to its ports (38 or 58 bytes), and a session's
+// records are cut at one snaplen. A packet the worker then drops (its
+// ring full) may be a flow's P0: the entries it made or renewed are
+// dropped with it (not_passed_from).
+//
+// Plain structs and inline functions: both callers are on the fast path.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "core/packet.h"
+
+namespace linecap {
+
+// The UDP ports at which the index walks a tunnel: VXLAN's 4789 and Linux's
+// old 8472, GENEVE's 6081 (core/tunnel.h's defaults and the old VXLAN
+// port: a session's own vxlan_ports and geneve_ports are not the index's).
+constexpr uint16_t index_vxlan_ports[] = {4789, 8472};
+constexpr uint16_t index_geneve_ports[] = {6081};
+
+// Is the port at `p` (network byte order) one the index walks a tunnel at?
+inline bool index_tunnel_port(const uint8_t* p)
+{
+    const uint16_t port = static_cast<uint16_t>(p[0] << 8 | p[1]);
+    return std::find(std::begin(index_vxlan_ports), std::end(index_vxlan_ports), port) != std::end(index_vxlan_ports) ||
+           std::find(std::begin(index_geneve_ports), std::end(index_geneve_ports), port) != std::end(index_geneve_ports);
+}
+
+// Could the packet be in a tunnel? The index's full walk
+// (capture_index.cpp's read_tunnel_keys) only for those: never false where
+// the walk could find one. Past up to two VLAN tags, as core/packet.h's
+// parse_packet looks through them: an IPv4 packet carrying GRE or
+// IP-in-IP, or UDP to a tunnel port (read where the walk reads it: past
+// the header's IHL, in the bytes captured); an IPv6 packet carrying those,
+// or an extension header core/packet.h walks (hop-by-hop, routing,
+// fragment, destination options, AH). A tagged frame of plain traffic is
+// not walked: the walk cost a tenth of the mixed traffic as much as the
+// rest of its keys. Reads at most index_tunnel_test_bytes.
+inline bool index_might_tunnel(const uint8_t* data, uint32_t caplen)
+{
+    if (caplen < 14)
+        return false;
+    uint16_t ethertype = static_cast<uint16_t>(data[12] << 8 | data[13]);
+    uint32_t l3 = 14;
+    for (unsigned i = 0; i < detail::max_vlan_tags && detail::is_vlan(ethertype) && l3 + 4 <= caplen; i++) {
+        ethertype = static_cast<uint16_t>(data[l3 + 2] << 8 | data[l3 + 3]);
+        l3 += 4;
+    }
+    const auto tunnel_port = [&](uint32_t l4) { return caplen >= l4 + 4 && index_tunnel_port(data + l4 + 2); };
+    if (ethertype == ether_type_ipv4) {
+        if (caplen < l3 + 10)
+            return false;
+        const uint8_t p = data[l3 + 9];
+        return p == 47 || p == 4 || p == 41 || (p == 17 && tunnel_port(l3 + 4 * (data[l3] & 0xfu)));
+    }
+    if (ethertype == ether_type_ipv6) {
+        if (caplen < l3 + 7)
+            return false;
+        const uint8_t next = data[l3 + 6];
+        return next == 47 || next == 4 || next == 41 || (next == 17 && tunnel_port(l3 + 40)) || next == 0 ||
+               next == 43 || next == 44 || next == 60 || next == 51;
+    }
+    return false;
+}
+constexpr uint32_t index_tunnel_test_bytes = 14 + 4 * detail::max_vlan_tags + 60 + 4;
+
+// Does the frame give the index no key at all, whatever its length? Its
+// EtherType at byte 12 is none the index reads (IPv4, ARP, RARP, IPv6:
+// a tagged frame, say) and it is in no tunnel the index walks. `caplen`:
+// the bytes at `data`, the whole frame or at least
+// index_tunnel_test_bytes of it (a record cut shorter gives no more keys).
+inline bool index_frame_keyless(const uint8_t* data, uint32_t caplen)
+{
+    if (caplen < 14)
+        return false;
+    const uint16_t type = static_cast<uint16_t>(data[12] << 8 | data[13]);
+    return type != ether_type_ipv4 && type != ether_type_arp && type != ether_type_rarp &&
+           type != ether_type_ipv6 && !index_might_tunnel(data, caplen);
+}
+
+// A flow's key, the same both ways: the sets hold addresses and ports,
+// not which end sent them, so each pair is held lower first (IPv6
+// addresses in an order of their own). `rest` holds the ports, the
+// protocol and index_flow_mark, so that no flow's key is all zeros (an
+// empty slot); bits 48-63 are the holder's own.
+struct index_flow4 {
+    uint64_t addresses = 0;   // bytes 26-29 and 30-33
+    uint64_t rest = 0;        // bytes 34-37 (ports), byte 23 (protocol) at bit 32, the mark
+};
+struct index_flow6 {
+    uint64_t addresses[4]{};   // bytes 22-37 and 38-53
+    uint64_t rest = 0;         // bytes 54-57 (ports), byte 20 (next header) at bit 32, the mark
+};
+constexpr uint64_t index_flow_mark = uint64_t{1} << 40;
+
+enum class index_flow_kind : uint8_t { none, ipv4, ipv6 };
+
+// Is this Ethernet frame's index keys all its flow's? Untagged; IPv4 with
+// no options and not a fragment past the first, or IPv6; captured to its
+// ports (`caplen` bytes). Not asked: whether it is in a tunnel
+// (index_flow_tunnels).
+inline index_flow_kind index_flow_of(const uint8_t* data, uint32_t caplen)
+{
+    if (caplen < 38)
+        return index_flow_kind::none;
+    const uint16_t type = static_cast<uint16_t>(data[12] << 8 | data[13]);
+    if (type == 0x0800)
+        return (data[14] & 0xfu) == 5 && ((data[20] & 0x1fu) | data[21]) == 0 ? index_flow_kind::ipv4
+                                                                                : index_flow_kind::none;
+    if (type == 0x86dd && caplen >= 58)
+        return index_flow_kind::ipv6;
+    return index_flow_kind::none;
+}
+
+// Could a packet of this flow, either way, be walked for a tunnel by the
+// index (capture_index.cpp's might_tunnel)? GRE, IP-in-IP, UDP from or to
+// a tunnel port; IPv6 extension headers (which the walk goes through).
+inline bool index_flow_tunnels(const uint8_t* data, index_flow_kind kind)
+{
+    const bool v4 = kind == index_flow_kind::ipv4;
+    const uint8_t p = v4 ? data[23] : data[20];
+    const uint8_t* ports = data + (v4 ? 34 : 54);
+    if (p == 17)
+        return index_tunnel_port(ports) || index_tunnel_port(ports + 2);
+    return p == 47 || p == 4 || p == 41 || (!v4 && (p == 0 || p == 43 || p == 44 || p == 60 || p == 51));
+}
+
+// The two ports at `p`, lower first, and the protocol, as `rest` holds them.
+inline uint64_t index_flow_rest(const uint8_t* p, uint8_t protocol)
+{
+    uint16_t a, b;
+    std::memcpy(&a, p, sizeof a);
+    std::memcpy(&b, p + 2, sizeof b);
+    return std::min(a, b) | uint64_t{std::max(a, b)} << 16 | uint64_t{protocol} << 32 | index_flow_mark;
+}
+
+inline index_flow4 index_flow4_of(const uint8_t* data)
+{
+    uint32_t src, dst;
+    std::memcpy(&src, data + 26, sizeof src);
+    std::memcpy(&dst, data + 30, sizeof dst);
+    return {std::min(src, dst) | uint64_t{std::max(src, dst)} << 32, index_flow_rest(data + 34, data[23])};
+}
+
+inline index_flow6 index_flow6_of(const uint8_t* data)
+{
+    uint64_t a[4];
+    std::memcpy(a, data + 22, sizeof a);
+    const bool swap = a[0] > a[2] || (a[0] == a[2] && a[1] > a[3]);
+    return {{swap ? a[2] : a[0], swap ? a[3] : a[1], swap ? a[0] : a[2], swap ? a[1] : a[3]},
+            index_flow_rest(data + 54, data[20])};
+}
+
+// Multiplicative hashes into 2^bits slots.
+template <unsigned bits>
+size_t index_flow4_slot(const index_flow4& f)
+{
+    return static_cast<size_t>(((f.addresses ^ (f.rest << 7)) * 0x9e3779b97f4a7c15ull) >> (64 - bits));
+}
+template <unsigned bits>
+size_t index_flow6_slot(const index_flow6& f)
+{
+    const uint64_t key = f.addresses[0] ^ f.addresses[1] ^ f.addresses[2] ^ f.addresses[3] ^ (f.rest << 7);
+    return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> (64 - bits));
+}
+
+// A mark that no epoch equals: the packet's keys are to be read.
+constexpr uint32_t index_unmarked = 0;
+// Nor this one: the frame gives the index no key (index_frame_keyless).
+constexpr uint32_t index_keyless = 1;
+
+// A writer's index epoch: bumped (by the writer's lcore only) at each index
+// chunk and block its indexers start, read by its workers once per burst.
+// Bits 4-31 count chunks, bits 0-3 the blocks started since the last
+// chunk (a sixteenth counts as a chunk). Alone in its cache line: the
+// workers' reads must not share it with what the writer writes per packet.
+struct alignas(64) index_epoch {
+    static constexpr uint32_t block_bits = 0xf;
+    std::atomic<uint32_t> now{block_bits + 1};   // never below 16: never index_unmarked
+
+    uint32_t get() const { return now.load(std::memory_order_relaxed); }
+    // Of the same chunk: no chunk started between the two (`a` and `b`
+    // nonzero).
+    static bool same_chunk(uint32_t a, uint32_t b) { return (a ^ b) <= block_bits; }
+    // Relaxed is enough: a worker's read of the epoch comes before its
+    // enqueue of the packets it marks, the writer's dequeue (an acquire)
+    // before it reads them, so a worker never sees an epoch the writer has
+    // not reached when it takes those packets.
+    void next_chunk()
+    {
+        const uint32_t next = (get() | block_bits) + 1;
+        now.store(next == 0 ? block_bits + 1 : next, std::memory_order_relaxed);
+    }
+    void next_block()
+    {
+        if ((get() & block_bits) == block_bits)
+            next_chunk();
+        else
+            now.store(get() + 1, std::memory_order_relaxed);
+    }
+};
+
+// A worker's flows lately passed to its writer for indexed sessions, and
+// the marks they give (above). Direct-mapped, like the builder's cache:
+// 1024 IPv4 flows and 512 IPv6 ones, 48 KiB, owned by the worker's lcore.
+//
+// A flow's entry holds the epoch in which a packet of it was last passed
+// unmarked, or marked from an older block: the epoch its next packets are
+// marked with. A flow met again in a newer block of the same chunk is
+// marked with the older epoch (its writer then adds only its IPv4
+// addresses, the block's keys) and its entry takes the newer one, so that
+// the packets after it are marked with that.
+class index_flow_marks {
+public:
+    // The mark for a packet of `length` bytes (its first `caplen` at
+    // `data`) wanted by `sessions`, at `place` in the burst, its writer's
+    // epoch `epoch` (read this burst): the epoch in which a packet of its
+    // flow wanted by the same sessions was passed (in this chunk);
+    // index_keyless for a frame that gives no key; else index_unmarked.
+    uint32_t mark(const uint8_t* data, uint32_t caplen, uint32_t length, uint16_t sessions, uint32_t epoch,
+                  unsigned place)
+    {
+        const index_flow_kind kind = index_flow_of(data, caplen);
+        if (kind == index_flow_kind::none)
+            return (caplen == length || caplen >= index_tunnel_test_bytes) && index_frame_keyless(data, caplen)
+                       ? index_keyless
+                       : index_unmarked;
+        if (index_flow_tunnels(data, kind))
+            return index_unmarked;
+        const uint64_t holder = uint64_t{sessions} << 48;
+        if (kind == index_flow_kind::ipv4) {
+            index_flow4 f = index_flow4_of(data);
+            f.rest |= holder;
+            const size_t slot = index_flow4_slot<flow4_bits>(f);
+            entry4& e = _flows4[slot];
+            if (e.flow.addresses == f.addresses && e.flow.rest == f.rest)
+                return take(e.epoch, epoch, slot, place);
+            e = {f, epoch};
+            passed(slot, place);
+            return index_unmarked;
+        }
+        index_flow6 f = index_flow6_of(data);
+        f.rest |= holder;
+        const size_t slot = index_flow6_slot<flow6_bits>(f);
+        entry6& e = _flows6[slot];
+        if (std::memcmp(&e.flow, &f, sizeof f) == 0)
+            return take(e.epoch, epoch, v6_slot | slot, place);
+        e = {f, epoch};
+        passed(v6_slot | slot, place);
+        return index_unmarked;
+    }
+    // Before a burst's first mark().
+    void start_burst() { _passed_count = 0; }
+    // The packets from `place` on in the burst were not passed after all
+    // (their ring was full): the entries they made or renewed are dropped.
+    void not_passed_from(unsigned place)
+    {
+        for (unsigned i = 0; i < _passed_count; i++)
+            if (_passed[i].place >= place) {
+                const uint32_t slot = _passed[i].slot;
+                if (slot & v6_slot)
+                    _flows6[slot & ~v6_slot].epoch = index_unmarked;
+                else
+                    _flows4[slot].epoch = index_unmarked;
+            }
+    }
+
+private:
+    static constexpr unsigned flow4_bits = 10, flow6_bits = 9;   // 1024 and 512 slots
+    static constexpr uint32_t v6_slot = 1u << 31;
+    static constexpr unsigned burst_max = 512;                   // engine/worker.h's max_burst
+    struct entry4 {
+        index_flow4 flow;   // with the sessions in bits 48-63 of rest
+        uint32_t epoch = index_unmarked;
+    };
+    struct entry6 {
+        index_flow6 flow;
+        uint32_t epoch = index_unmarked;
+    };
+    // A flow met again: its mark, and its entry brought to this epoch.
+    uint32_t take(uint32_t& held, uint32_t epoch, uint32_t slot, unsigned place)
+    {
+        const uint32_t was = held;
+        if (was == epoch)
+            return epoch;
+        held = epoch;
+        passed(slot, place);
+        return was != index_unmarked && index_epoch::same_chunk(was, epoch) ? was : index_unmarked;
+    }
+    // At most one per mark(), so a burst (at most burst_max packets) fits;
+    // past that the entry is not kept.
+    void passed(uint32_t slot, unsigned place)
+    {
+        if (_passed_count < burst_max)
+            _passed[_passed_count++] = {slot, place};
+        else if (slot & v6_slot)
+            _flows6[slot & ~v6_slot].epoch = index_unmarked;
+        else
+            _flows4[slot].epoch = index_unmarked;
+    }
+    std::array<entry4, size_t{1} << flow4_bits> _flows4{};
+    std::array<entry6, size_t{1} << flow6_bits> _flows6{};
+    struct passed_entry {
+        uint32_t slot;
+        uint32_t place;
+    };
+    std::array<passed_entry, burst_max> _passed{};   // this burst's entries made or renewed
+    unsigned _passed_count = 0;
+};
+
+} // namespace linecap
