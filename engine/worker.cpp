@@ -96,6 +96,8 @@ inline void hand_over(worker& w, const rx_queue& q, rte_mbuf** pkts, unsigned n)
 // ever comes between two packets of a busy port. After a nap every queue is
 // polled once before the next one.
 constexpr unsigned idle_polls_before_nap = 256;
+
+static_assert(max_burst <= index_flow_marks::max_places, "a burst's marks fit the list of entries it made");
 static_assert(idle_polls_before_nap >= max_queues_per_worker, "a nap must wait for one poll of every queue");
 
 // The kernel's default timer slack (50 µs) lets each nap run up to 50 µs
@@ -182,7 +184,7 @@ int worker_main(void* arg)
         // Packets for indexed sessions carry a mark (writers/index_flow.h);
         // every other one carries none, whatever its mbuf held before.
         const session_mask index_marked = filter->index_marked();
-        const uint32_t epoch = index_marked != 0 ? w.marks_epoch->get() : index_unmarked;
+        const uint64_t epoch = index_marked != 0 ? w.marks_epoch->get() : 0;
         w.marks.start_burst();
         rte_mbuf* unwanted[max_burst];
         unsigned matched = 0, filtered = 0;
@@ -198,7 +200,7 @@ int worker_main(void* arg)
                 *index_mark_of(m) = (masks[i] & index_marked) == 0
                                         ? index_unmarked
                                         : w.marks.mark(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len,
-                                                       m->pkt_len, masks[i], epoch, matched);
+                                                       m->pkt_len, masks[i] & index_marked, epoch, matched);
                 all = matched == 0 ? masks[i] : static_cast<session_mask>(all & masks[i]);
                 any |= masks[i];
                 pkts[matched++] = m;

@@ -508,10 +508,11 @@ public:
     bool is_open() const { return _dir_fd >= 0; }
     // One record, at [offset, end) of the file: its first 16 bytes and
     // the first `len` (<= index_packet_bytes) bytes of its packet,
-    // received at ts_ns. `mark`: the worker's mark (index_flow.h), or
-    // index_unmarked: the epoch now, the packet's keys are in; of this
-    // chunk, all but its IPv4 addresses' place in the open block;
-    // index_keyless, it has none.
+    // received at ts_ns. `mark`, the worker's (index_flow.h), is asked
+    // after the record's own block or chunk has started: the epoch now's,
+    // or index_keyless: no key is read; an older block's of this chunk:
+    // only the IPv4 addresses, for the open block; any other, or
+    // index_unmarked: every key.
     // Only a record that is the packet's first bytes may carry a mark (not
     // a decap session's inner packet).
     void add(uint64_t offset, uint64_t end, const uint8_t* header16, const uint8_t* packet, uint32_t len,
@@ -528,7 +529,7 @@ public:
             else
                 _epoch->next_block();
         }
-        const uint32_t now = _epoch->get();
+        const uint32_t now = _epoch->mark();
         if (mark == now || mark == index_keyless)
             _builder.add_marked(ts_ns);
         else if (mark != index_unmarked && index_epoch::same_chunk(mark, now))
@@ -559,7 +560,7 @@ public:
     // The epoch this indexer bumps and trusts marks of: its writer's
     // (shared by its indexers; it outlives them), else one of its own.
     void use_epoch(index_epoch* epoch) { _epoch = epoch; }
-    uint32_t epoch() const { return _epoch->get(); }
+    uint64_t epoch() const { return _epoch->get(); }
 
 private:
     void finish_chunk();

@@ -139,10 +139,10 @@ inline index_flow_kind index_flow_of(const uint8_t* data, uint32_t caplen)
     if (caplen < 38)
         return index_flow_kind::none;
     const uint16_t type = static_cast<uint16_t>(data[12] << 8 | data[13]);
-    if (type == 0x0800)
+    if (type == ether_type_ipv4)
         return (data[14] & 0xfu) == 5 && ((data[20] & 0x1fu) | data[21]) == 0 ? index_flow_kind::ipv4
                                                                                 : index_flow_kind::none;
-    if (type == 0x86dd && caplen >= 58)
+    if (type == ether_type_ipv6 && caplen >= 58)
         return index_flow_kind::ipv6;
     return index_flow_kind::none;
 }
@@ -204,27 +204,35 @@ constexpr uint32_t index_unmarked = 0;
 // Nor this one: the frame gives the index no key (index_frame_keyless).
 constexpr uint32_t index_keyless = 1;
 
-// A writer's index epoch: bumped (by the writer's lcore only) at each index
-// chunk and block its indexers start, read by its workers once per burst.
-// Bits 4-31 count chunks, bits 0-3 the blocks started since the last
-// chunk (a sixteenth counts as a chunk). Alone in its cache line: the
-// workers' reads must not share it with what the writer writes per packet.
+// A writer's index epoch: moved on (by the writer's lcore only) at each
+// index chunk and block its indexers start, read by its workers once per
+// burst. Bits 4-63 count chunks, bits 0-3 the blocks started since the
+// last chunk (a sixteenth counts as a chunk): 64 bits, so that no worker's
+// entry meets its epoch again. A packet's mark is the low 32 bits (mark_of:
+// never 0 or 1), which the writer compares with its own while the packet
+// is in flight, a ring's worth of records, far from 2^28 chunks. Alone in
+// its cache line: the workers' reads must not share it with what the
+// writer writes per packet.
 struct alignas(64) index_epoch {
-    static constexpr uint32_t block_bits = 0xf;
-    std::atomic<uint32_t> now{block_bits + 1};   // never below 16: never index_unmarked
+    static constexpr uint64_t block_bits = 0xf;
+    std::atomic<uint64_t> now{block_bits + 1};
 
-    uint32_t get() const { return now.load(std::memory_order_relaxed); }
-    // Of the same chunk: no chunk started between the two (`a` and `b`
-    // nonzero).
-    static bool same_chunk(uint32_t a, uint32_t b) { return (a ^ b) <= block_bits; }
+    uint64_t get() const { return now.load(std::memory_order_relaxed); }
+    static uint32_t mark_of(uint64_t epoch) { return static_cast<uint32_t>(epoch); }
+    uint32_t mark() const { return mark_of(get()); }
+    // Of the same chunk: no chunk started between the two (both epochs, or
+    // both marks; neither index_unmarked).
+    static bool same_chunk(uint64_t a, uint64_t b) { return (a ^ b) <= block_bits; }
     // Relaxed is enough: a worker's read of the epoch comes before its
     // enqueue of the packets it marks, the writer's dequeue (an acquire)
     // before it reads them, so a worker never sees an epoch the writer has
     // not reached when it takes those packets.
     void next_chunk()
     {
-        const uint32_t next = (get() | block_bits) + 1;
-        now.store(next == 0 ? block_bits + 1 : next, std::memory_order_relaxed);
+        uint64_t next = (get() | block_bits) + 1;
+        if (mark_of(next) == 0)   // a mark's 32 bits run over: not 0 (index_unmarked) nor 1 (index_keyless)
+            next += block_bits + 1;
+        now.store(next, std::memory_order_relaxed);
     }
     void next_block()
     {
@@ -237,7 +245,8 @@ struct alignas(64) index_epoch {
 
 // A worker's flows lately passed to its writer for indexed sessions, and
 // the marks they give (above). Direct-mapped, like the builder's cache:
-// 1024 IPv4 flows and 512 IPv6 ones, 48 KiB, owned by the worker's lcore.
+// 1024 IPv4 flows and 512 IPv6 ones (48 KiB) and a burst's list of the
+// entries it made (4 KiB), owned by the worker's lcore.
 //
 // A flow's entry holds the epoch in which a packet of it was last passed
 // unmarked, or marked from an older block: the epoch its next packets are
@@ -247,12 +256,16 @@ struct alignas(64) index_epoch {
 // the packets after it are marked with that.
 class index_flow_marks {
 public:
+    // The most packets a burst may hold (engine/worker.h's max_burst).
+    static constexpr unsigned max_places = 512;
+
     // The mark for a packet of `length` bytes (its first `caplen` at
-    // `data`) wanted by `sessions`, at `place` in the burst, its writer's
-    // epoch `epoch` (read this burst): the epoch in which a packet of its
-    // flow wanted by the same sessions was passed (in this chunk);
-    // index_keyless for a frame that gives no key; else index_unmarked.
-    uint32_t mark(const uint8_t* data, uint32_t caplen, uint32_t length, uint16_t sessions, uint32_t epoch,
+    // `data`) wanted by the indexed sessions `sessions`, at `place` in the
+    // burst, its writer's epoch `epoch` (read this burst): the epoch in
+    // which a packet of its flow wanted by the same sessions was passed (in
+    // this chunk; index_epoch::mark_of); index_keyless for a frame that
+    // gives no key; else index_unmarked.
+    uint32_t mark(const uint8_t* data, uint32_t caplen, uint32_t length, uint16_t sessions, uint64_t epoch,
                   unsigned place)
     {
         const index_flow_kind kind = index_flow_of(data, caplen);
@@ -262,6 +275,7 @@ public:
                        : index_unmarked;
         if (index_flow_tunnels(data, kind))
             return index_unmarked;
+        static_assert(sizeof sessions == 2, "the sessions fill bits 48-63 of rest");
         const uint64_t holder = uint64_t{sessions} << 48;
         if (kind == index_flow_kind::ipv4) {
             index_flow4 f = index_flow4_of(data);
@@ -287,51 +301,52 @@ public:
     // Before a burst's first mark().
     void start_burst() { _passed_count = 0; }
     // The packets from `place` on in the burst were not passed after all
-    // (their ring was full): the entries they made or renewed are dropped.
+    // (their ring was full: a ring takes a burst's first packets): the
+    // entries they made or renewed are dropped. The list is in the order
+    // of places.
     void not_passed_from(unsigned place)
     {
-        for (unsigned i = 0; i < _passed_count; i++)
-            if (_passed[i].place >= place) {
-                const uint32_t slot = _passed[i].slot;
-                if (slot & v6_slot)
-                    _flows6[slot & ~v6_slot].epoch = index_unmarked;
-                else
-                    _flows4[slot].epoch = index_unmarked;
-            }
+        for (unsigned i = _passed_count; i > 0 && _passed[i - 1].place >= place; i--) {
+            const uint32_t slot = _passed[i - 1].slot;
+            if (slot & v6_slot)
+                _flows6[slot & ~v6_slot].epoch = 0;
+            else
+                _flows4[slot].epoch = 0;
+        }
     }
 
 private:
     static constexpr unsigned flow4_bits = 10, flow6_bits = 9;   // 1024 and 512 slots
     static constexpr uint32_t v6_slot = 1u << 31;
-    static constexpr unsigned burst_max = 512;                   // engine/worker.h's max_burst
+    // An entry's epoch: the writer's (never below 16), or 0: none.
     struct entry4 {
         index_flow4 flow;   // with the sessions in bits 48-63 of rest
-        uint32_t epoch = index_unmarked;
+        uint64_t epoch = 0;
     };
     struct entry6 {
         index_flow6 flow;
-        uint32_t epoch = index_unmarked;
+        uint64_t epoch = 0;
     };
     // A flow met again: its mark, and its entry brought to this epoch.
-    uint32_t take(uint32_t& held, uint32_t epoch, uint32_t slot, unsigned place)
+    uint32_t take(uint64_t& held, uint64_t epoch, uint32_t slot, unsigned place)
     {
-        const uint32_t was = held;
+        const uint64_t was = held;
         if (was == epoch)
-            return epoch;
+            return index_epoch::mark_of(epoch);
         held = epoch;
         passed(slot, place);
-        return was != index_unmarked && index_epoch::same_chunk(was, epoch) ? was : index_unmarked;
+        return was != 0 && index_epoch::same_chunk(was, epoch) ? index_epoch::mark_of(was) : index_unmarked;
     }
-    // At most one per mark(), so a burst (at most burst_max packets) fits;
+    // At most one per mark(), so a burst (at most max_places packets) fits;
     // past that the entry is not kept.
     void passed(uint32_t slot, unsigned place)
     {
-        if (_passed_count < burst_max)
+        if (_passed_count < max_places)
             _passed[_passed_count++] = {slot, place};
         else if (slot & v6_slot)
-            _flows6[slot & ~v6_slot].epoch = index_unmarked;
+            _flows6[slot & ~v6_slot].epoch = 0;
         else
-            _flows4[slot].epoch = index_unmarked;
+            _flows4[slot].epoch = 0;
     }
     std::array<entry4, size_t{1} << flow4_bits> _flows4{};
     std::array<entry6, size_t{1} << flow6_bits> _flows6{};
@@ -339,7 +354,7 @@ private:
         uint32_t slot;
         uint32_t place;
     };
-    std::array<passed_entry, burst_max> _passed{};   // this burst's entries made or renewed
+    std::array<passed_entry, max_places> _passed{};   // this burst's entries made or renewed, in order
     unsigned _passed_count = 0;
 };
 

@@ -93,7 +93,7 @@ public:
     // messages), the clock (file times), the slot's counters, what
     // closes the files keep-N deletes (null: this output, on its lcore),
     // and the writer's index epoch (index_flow.h; null: the index's own,
-    // and no packet is found marked).
+    // which no worker reads: then write() must be given no mark).
     void attach(unsigned writer_index, const tsc_clock* clock, session_counters* counters,
                 file_reaper* reaper = nullptr, index_epoch* epoch = nullptr)
     {

@@ -141,7 +141,7 @@ void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
         touched |= meta->sessions;
         // Constant per writer: whether the pipeline reads a capture file.
         const uint32_t wire_len = w.wire_len_in_meta ? meta->wire_len : m->pkt_len;
-        const uint32_t mark = *index_mark_of(m);
+        const uint32_t mark = *index_mark_of(m);   // written by the worker for every packet it hands over
         for_each_session(meta->sessions, [&](unsigned slot) { w.outputs[slot].write(m, meta->ts_ns, wire_len, mark); });
     }
     if (unlikely((touched & w.watched.load(std::memory_order_relaxed)) != 0))
