@@ -80,9 +80,8 @@ inline record_cut decap_of(const rte_mbuf* m, const tunnel_ports& ports, decap_m
     cut.skip = t.inner_offset;
     cut.end = t.end;
     if (t.kind != inner_kind::ethernet) {
-        cut.prefix_len = sizeof cut.prefix;
-        cut.prefix[12] = t.kind == inner_kind::ipv4 ? 0x08 : 0x86;
-        cut.prefix[13] = t.kind == inner_kind::ipv4 ? 0x00 : 0xdd;
+        cut.prefix = t.kind == inner_kind::ipv4 ? ethernet_prefix_ipv4 : ethernet_prefix_ipv6;
+        cut.prefix_len = sizeof ethernet_prefix_ipv4;
     }
     if (ip_length != 0)
         cut.orig_len = cut.prefix_len + (inner.l3_offset - t.inner_offset) + ip_length;

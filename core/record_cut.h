@@ -21,13 +21,23 @@ namespace linecap {
 // after `prefix_len` bytes of `prefix`, and the inner packet's own length
 // as the original length when its header declares more than the bytes
 // there (an inner frame cut before it was encapsulated).
+//
+// Scalars only: a whole packet's cut, made per packet per session, then
+// stays in registers. (With the prefix's bytes held inside, the compiler
+// built it on the stack and read it back in wider loads than its stores,
+// which the core cannot forward: two stalls per record.)
 struct record_cut {
     uint32_t skip = 0;           // bytes left out at the start: the outer headers and the tunnel
     uint32_t end = UINT32_MAX;   // where the record's bytes end in the packet (its end, if sooner)
     uint32_t orig_len = 0;       // the original length, when more than the record's bytes (prefix included)
     uint32_t prefix_len = 0;     // 0, or 14 before an inner IP packet in a "frame" session
-    uint8_t prefix[14] = {};     // a made-up Ethernet header: zero MACs, the inner IP's ethertype
+    const uint8_t* prefix = nullptr;   // prefix_len bytes: ethernet_prefix_ipv4 or _ipv6
 };
+
+// The made-up Ethernet headers a "frame" session puts before an inner IP
+// packet: zero MACs and the inner IP's ethertype.
+inline constexpr uint8_t ethernet_prefix_ipv4[14] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00};
+inline constexpr uint8_t ethernet_prefix_ipv6[14] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x86, 0xdd};
 
 // The bytes of `m` a record cut by `cut` holds, prefix included, before any
 // snap length: its original length, unless `cut.orig_len` is more.

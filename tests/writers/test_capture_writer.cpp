@@ -348,7 +348,7 @@ TEST_CASE("a record_cut: the bytes from skip to end after the prefix; the origin
     small.orig_len = 60;
     record_cut prefixed = cut_short;
     prefixed.prefix_len = 14;
-    prefixed.prefix[12] = 0x08;
+    prefixed.prefix = ethernet_prefix_ipv4;
     record_cut past = inner;        // an end past the packet is the packet's end
     past.end = 5000;
     const expectation cases[] = {
@@ -380,10 +380,9 @@ TEST_CASE("a record_cut: the bytes from skip to end after the prefix; the origin
         INFO("skip " << e.cut.skip << ", end " << e.cut.end << ", orig_len " << e.cut.orig_len << ", prefix "
                      << e.cut.prefix_len << ", snaplen " << e.snaplen);
         REQUIRE(f.records.size() == 2);
-        std::vector<uint8_t> want;
+        std::vector<uint8_t> want(bytes.begin() + static_cast<long>(e.from), bytes.begin() + static_cast<long>(e.to));
         if (e.prefixed)
-            want.assign(e.cut.prefix, e.cut.prefix + 14);
-        want.insert(want.end(), bytes.begin() + static_cast<long>(e.from), bytes.begin() + static_cast<long>(e.to));
+            want.insert(want.begin(), std::begin(ethernet_prefix_ipv4), std::end(ethernet_prefix_ipv4));   // prefixed's
         if (e.snaplen != 0)
             want.resize(std::min<size_t>(want.size(), e.snaplen));
         for (const record& r : f.records) {
