@@ -186,6 +186,13 @@ int worker_main(void* arg)
         const session_mask index_marked = filter->index_marked();
         const uint64_t epoch = index_marked != 0 ? w.marks_epoch->get() : 0;
         w.marks.start_burst();
+        // Only the packets the ring has room for now are marked (its room
+        // only grows until hand_over, ours being its one producer): at a
+        // full ring the rest are dropped, and marking them would make
+        // entries for hand_over to take back, so that their flows' next
+        // packets went unmarked. One that is taken after all (the writer
+        // made room meanwhile) goes unmarked: its keys are read.
+        const unsigned markable = index_marked != 0 && !q.lossless ? rte_ring_free_count(w.ring) : max_burst;
         rte_mbuf* unwanted[max_burst];
         unsigned matched = 0, filtered = 0;
         session_mask all = 0, any = 0;
@@ -197,7 +204,7 @@ int worker_main(void* arg)
                 packet_meta* meta = meta_of(m);
                 meta->ts_ns = timestamp_of(w, q, m, burst_ns);
                 meta->sessions = masks[i];
-                *index_mark_of(m) = (masks[i] & index_marked) == 0
+                *index_mark_of(m) = (masks[i] & index_marked) == 0 || matched >= markable
                                         ? index_unmarked
                                         : w.marks.mark(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len,
                                                        m->pkt_len, masks[i] & index_marked, epoch, matched);

@@ -48,16 +48,6 @@ bool pread_all(int fd, void* to, size_t n, uint64_t offset)
     return true;
 }
 
-inline uint16_t be16(const uint8_t* p)
-{
-    return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-
-inline uint32_t be32(const uint8_t* p)
-{
-    return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-
 // The tunnel ports the index walks (index_flow.h), as the walk takes them.
 const tunnel_ports index_tunnel_ports = [] {
     tunnel_ports p;
@@ -350,6 +340,7 @@ void index_builder::reset()
     _min_ns = UINT64_MAX;
     _max_ns = 0;
     _blocks.clear();
+    _next_block = 0;
     _flow_block = 0;
     _block_values.clear();
     _block_ipv4.reset(roaring_bitmap_create());
@@ -394,6 +385,7 @@ void index_builder::start_block(uint64_t offset, const uint8_t* first16)
         close_block();
     _blocks.push_back({offset, _packets, index_crc(first16, index_first_bytes)});
     _block_offset = offset;
+    _next_block = _blocks.size() < index_max_blocks ? offset + _block_bytes : UINT64_MAX;
     _flow_block = uint64_t{_blocks.size()} << flow_block_shift;
 }
 
@@ -447,8 +439,8 @@ std::vector<uint8_t> index_builder::block_table(uint64_t chunk_offset, uint32_t 
 uint32_t tunnel_keys::address_key(uint8_t family, const uint8_t* address)
 {
     if (family == 4)
-        return be32(address);
-    return be32(address) ^ be32(address + 4) ^ be32(address + 8) ^ be32(address + 12);
+        return load_be32(address);
+    return load_be32(address) ^ load_be32(address + 4) ^ load_be32(address + 8) ^ load_be32(address + 12);
 }
 
 bool read_tunnel_keys(const uint8_t* data, uint32_t caplen, tunnel_keys& keys)
@@ -476,7 +468,7 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
     const auto protocol = [this](uint8_t p) { _protocols[p >> 6] |= uint64_t{1} << (p & 63); };
     const auto l4_word = [this](uint16_t w) { _l4_words[w >> 6] |= uint64_t{1} << (w & 63); };
     // Each load as a BPF load: made only where the packet holds its bytes.
-    const uint16_t ethertype = be16(data + 12);
+    const uint16_t ethertype = load_be16(data + 12);
     // A flow met lately is not asked here (met_lately did), but an IPv4
     // one met in an earlier block of the chunk: only its addresses are new
     // to the open block. A flow's entry is made only for a flow that
@@ -492,8 +484,10 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
         f.rest |= _flow_block;
         if (slot.addresses == f.addresses && (slot.rest & ~flow_block_bits) == (f.rest & ~flow_block_bits)) {
             slot.rest = f.rest;
-            add_wide(index_field::ipv4_address, be32(data + 26));
-            add_wide(index_field::ipv4_address, be32(data + 30));
+            add_wide(index_field::ipv4_address, load_be32(data + 26));
+            add_wide(index_field::ipv4_address, load_be32(data + 30));
+            if (f.rest & index_flow_words_apart)
+                add_l4_words(data + 34);
             return;
         }
         if (!index_flow_tunnels(data, kind))
@@ -518,35 +512,35 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
         if (caplen >= 24)
             protocol(data[23]);
         if (caplen >= 30)
-            add_wide(index_field::ipv4_address, be32(data + 26));
+            add_wide(index_field::ipv4_address, load_be32(data + 26));
         if (caplen >= 34)
-            add_wide(index_field::ipv4_address, be32(data + 30));
-        if (caplen >= 22 && (be16(data + 20) & 0x1fff) == 0) {
+            add_wide(index_field::ipv4_address, load_be32(data + 30));
+        if (caplen >= 22 && (load_be16(data + 20) & 0x1fff) == 0) {
             const uint32_t l4 = 14 + 4 * (data[14] & 0xfu);
             if (caplen >= l4 + 2)
-                l4_word(be16(data + l4));
+                l4_word(load_be16(data + l4));
             if (caplen >= l4 + 4)
-                l4_word(be16(data + l4 + 2));
+                l4_word(load_be16(data + l4 + 2));
         }
     } else if (ethertype == ether_type_arp || ethertype == ether_type_rarp) {   // ARP, RARP: `host` asks their IPv4 addresses too
         if (caplen >= 32)
-            add_wide(index_field::ipv4_address, be32(data + 28));
+            add_wide(index_field::ipv4_address, load_be32(data + 28));
         if (caplen >= 42)
-            add_wide(index_field::ipv4_address, be32(data + 38));
+            add_wide(index_field::ipv4_address, load_be32(data + 38));
     } else if (ethertype == ether_type_ipv6) {
         if (caplen >= 21)
             protocol(data[20]);
         for (uint32_t i = 0; i < 4; i++) {
             const auto f = static_cast<index_field>(static_cast<uint8_t>(index_field::ipv6_word0) + i);
             if (caplen >= 26 + 4 * i)
-                add_wide(f, be32(data + 22 + 4 * i));
+                add_wide(f, load_be32(data + 22 + 4 * i));
             if (caplen >= 42 + 4 * i)
-                add_wide(f, be32(data + 38 + 4 * i));
+                add_wide(f, load_be32(data + 38 + 4 * i));
         }
         if (caplen >= 56)
-            l4_word(be16(data + 54));
+            l4_word(load_be16(data + 54));
         if (caplen >= 58)
-            l4_word(be16(data + 56));
+            l4_word(load_be16(data + 56));
     }
 }
 

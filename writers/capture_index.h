@@ -253,12 +253,14 @@ public:
     // block starts with this record (every chunk's first record starts one).
     bool begin_record(uint64_t offset, const uint8_t* first16)
     {
-        if (_packets == 0 || (offset - _block_offset >= _block_bytes && _blocks.size() < index_max_blocks)) {
+        if (starts_block(offset)) {
             start_block(offset, first16);
             return true;
         }
         return false;
     }
+    // Would a record at `offset` start a block (begin_record)?
+    bool starts_block(uint64_t offset) const { return offset >= _next_block; }
     // The keys of one Ethernet packet: `data` holds its first `caplen`
     // bytes (it reads no more than index_packet_bytes of them). Inline, a
     // packet of a flow met lately costs a look in the flow cache.
@@ -315,12 +317,6 @@ private:
     static constexpr unsigned recent_shift = 20;   // 32 - log2(recent_slots)
     static constexpr size_t batch_values = 8192;
 
-    static uint32_t load_be32(const uint8_t* p)
-    {
-        uint32_t v;
-        std::memcpy(&v, p, sizeof v);
-        return __builtin_bswap32(v);
-    }
     static constexpr uint32_t recent_slot(uint32_t v) { return (v * 0x9e3779b1u) >> recent_shift; }   // a multiplicative hash
     [[gnu::always_inline]] void add_wide(index_field field, uint32_t v)
     {
@@ -352,21 +348,37 @@ private:
     static constexpr uint64_t flow_block_bits = uint64_t{0xffff} << flow_block_shift;
 
     // Does the flow cache hold this packet's flow (an IPv4 one met in the
-    // open block)? Then its keys are all in. Only asks: add_keys fills it
-    // (and only with flows that no tunnel is walked in).
-    bool met_lately(const uint8_t* data, uint32_t caplen) const
+    // open block)? Then its keys are all in, but for the words of a flow
+    // whose words change (index_flow_words_apart), added here. Adds no
+    // other key: add_keys fills the cache (and only with flows that no
+    // tunnel is walked in).
+    bool met_lately(const uint8_t* data, uint32_t caplen)
     {
         const index_flow_kind kind = index_flow_of(data, caplen);
         if (kind == index_flow_kind::ipv4) {
             const index_flow4 f = index_flow4_of(data);
             const index_flow4& slot = _flows4[index_flow4_slot<flow4_bits>(f)];
-            return slot.addresses == f.addresses && slot.rest == (f.rest | _flow_block);
+            if (slot.addresses != f.addresses || slot.rest != (f.rest | _flow_block))
+                return false;
+            if (f.rest & index_flow_words_apart)
+                add_l4_words(data + 34);
+            return true;
         }
         if (kind == index_flow_kind::ipv6) {
             const index_flow6 f = index_flow6_of(data);
-            return std::memcmp(&_flows6[index_flow6_slot<flow6_bits>(f)], &f, sizeof f) == 0;
+            if (std::memcmp(&_flows6[index_flow6_slot<flow6_bits>(f)], &f, sizeof f) != 0)
+                return false;
+            if (f.rest & index_flow_words_apart)
+                add_l4_words(data + 54);
+            return true;
         }
         return false;
+    }
+    // The two half-words at `p` (index_flow_of has seen them captured).
+    void add_l4_words(const uint8_t* p)
+    {
+        for (const uint16_t w : {load_be16(p), load_be16(p + 2)})
+            _l4_words[w >> 6] |= uint64_t{1} << (w & 63);
     }
     // The keys of a packet whose flow is not in the cache, or an IPv4
     // flow's first packet in the open block; fills the cache.
@@ -401,6 +413,10 @@ private:
     };
     uint64_t _block_bytes = (index_chunk_bytes + index_max_blocks - 1) / index_max_blocks;
     uint64_t _block_offset = 0;
+    // Where the next block starts: the open block's offset plus
+    // _block_bytes; 0 in an empty chunk (its first record starts one);
+    // never once the chunk has index_max_blocks.
+    uint64_t _next_block = 0;
     std::vector<block_start> _blocks;
     uint64_t _flow_block = 0;   // the open block's number, as an IPv4 flow's entry holds it
     std::vector<std::vector<uint32_t>> _block_values;
@@ -518,6 +534,10 @@ public:
     void add(uint64_t offset, uint64_t end, const uint8_t* header16, const uint8_t* packet, uint32_t len,
              uint64_t ts_ns, uint32_t mark = index_unmarked)
     {
+        // A record that needs neither its bytes nor its header (below) is
+        // the common case of a marked flow's packets: the writer asks
+        // takes_marked() first and then gives add_marked() no more than
+        // its place and time, sparing the record's start (record_start).
         const bool chunk_start = _builder.packets() == 0;
         if (chunk_start) {
             _chunk_offset = offset;
@@ -536,6 +556,22 @@ public:
             _builder.add_marked_in_chunk(packet, len, ts_ns);
         else
             _builder.add_packet(packet, len, ts_ns);
+        _chunk_end = end;
+        if (end - _chunk_offset >= _chunk_bytes)
+            finish_chunk();
+    }
+    // Does a record at `offset`, marked `mark`, need nothing of its bytes
+    // nor of its header? Its mark is the epoch now's or index_keyless, and
+    // it starts no block nor chunk (which would move the epoch). Then
+    // add_marked() is add() for it.
+    bool takes_marked(uint64_t offset, uint32_t mark) const
+    {
+        return (mark == _epoch->mark() || mark == index_keyless) && !_builder.starts_block(offset);
+    }
+    // A record takes_marked() said yes to, ending at `end`, received at ts_ns.
+    void add_marked(uint64_t end, uint64_t ts_ns)
+    {
+        _builder.add_marked(ts_ns);
         _chunk_end = end;
         if (end - _chunk_offset >= _chunk_bytes)
             finish_chunk();

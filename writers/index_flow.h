@@ -47,6 +47,20 @@
 
 namespace linecap {
 
+// The big-endian half-word and word at `p` (any alignment).
+inline uint16_t load_be16(const uint8_t* p)
+{
+    uint16_t v;
+    std::memcpy(&v, p, sizeof v);
+    return __builtin_bswap16(v);
+}
+inline uint32_t load_be32(const uint8_t* p)
+{
+    uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return __builtin_bswap32(v);
+}
+
 // The UDP ports at which the index walks a tunnel: VXLAN's 4789 and Linux's
 // old 8472, GENEVE's 6081 (core/tunnel.h's defaults and the old VXLAN
 // port: a session's own vxlan_ports and geneve_ports are not the index's).
@@ -56,7 +70,7 @@ constexpr uint16_t index_geneve_ports[] = {6081};
 // Is the port at `p` (network byte order) one the index walks a tunnel at?
 inline bool index_tunnel_port(const uint8_t* p)
 {
-    const uint16_t port = static_cast<uint16_t>(p[0] << 8 | p[1]);
+    const uint16_t port = load_be16(p);
     return std::find(std::begin(index_vxlan_ports), std::end(index_vxlan_ports), port) != std::end(index_vxlan_ports) ||
            std::find(std::begin(index_geneve_ports), std::end(index_geneve_ports), port) != std::end(index_geneve_ports);
 }
@@ -75,10 +89,10 @@ inline bool index_might_tunnel(const uint8_t* data, uint32_t caplen)
 {
     if (caplen < 14)
         return false;
-    uint16_t ethertype = static_cast<uint16_t>(data[12] << 8 | data[13]);
+    uint16_t ethertype = load_be16(data + 12);
     uint32_t l3 = 14;
     for (unsigned i = 0; i < detail::max_vlan_tags && detail::is_vlan(ethertype) && l3 + 4 <= caplen; i++) {
-        ethertype = static_cast<uint16_t>(data[l3 + 2] << 8 | data[l3 + 3]);
+        ethertype = load_be16(data + l3 + 2);
         l3 += 4;
     }
     const auto tunnel_port = [&](uint32_t l4) { return caplen >= l4 + 4 && index_tunnel_port(data + l4 + 2); };
@@ -108,7 +122,7 @@ inline bool index_frame_keyless(const uint8_t* data, uint32_t caplen)
 {
     if (caplen < 14)
         return false;
-    const uint16_t type = static_cast<uint16_t>(data[12] << 8 | data[13]);
+    const uint16_t type = load_be16(data + 12);
     return type != ether_type_ipv4 && type != ether_type_arp && type != ether_type_rarp &&
            type != ether_type_ipv6 && !index_might_tunnel(data, caplen);
 }
@@ -127,6 +141,19 @@ struct index_flow6 {
     uint64_t rest = 0;         // bytes 54-57 (ports), byte 20 (next header) at bit 32, the mark
 };
 constexpr uint64_t index_flow_mark = uint64_t{1} << 40;
+// In `rest` of a flow whose transport header's first four bytes change
+// from packet to packet (ICMP: type, code and checksum): its key leaves
+// them out, and each of its packets' half-words at 34 and 36 (IPv6: 54,
+// 56) is the index's to add.
+constexpr uint64_t index_flow_words_apart = uint64_t{1} << 41;
+
+// Is the transport header's first four bytes the same in every packet of a
+// flow of this protocol? TCP, UDP, DCCP, SCTP, UDP-Lite (the ports) and
+// ESP (the SPI). Only a key's width hangs on it, not what the index holds.
+constexpr bool index_flow_words_fixed(uint8_t protocol)
+{
+    return protocol == 6 || protocol == 17 || protocol == 33 || protocol == 50 || protocol == 132 || protocol == 136;
+}
 
 enum class index_flow_kind : uint8_t { none, ipv4, ipv6 };
 
@@ -138,7 +165,7 @@ inline index_flow_kind index_flow_of(const uint8_t* data, uint32_t caplen)
 {
     if (caplen < 38)
         return index_flow_kind::none;
-    const uint16_t type = static_cast<uint16_t>(data[12] << 8 | data[13]);
+    const uint16_t type = load_be16(data + 12);
     if (type == ether_type_ipv4)
         return (data[14] & 0xfu) == 5 && ((data[20] & 0x1fu) | data[21]) == 0 ? index_flow_kind::ipv4
                                                                                 : index_flow_kind::none;
@@ -160,9 +187,12 @@ inline bool index_flow_tunnels(const uint8_t* data, index_flow_kind kind)
     return p == 47 || p == 4 || p == 41 || (!v4 && (p == 0 || p == 43 || p == 44 || p == 60 || p == 51));
 }
 
-// The two ports at `p`, lower first, and the protocol, as `rest` holds them.
+// The two ports at `p`, lower first, and the protocol, as `rest` holds them
+// (a protocol whose words are not fixed: the protocol alone).
 inline uint64_t index_flow_rest(const uint8_t* p, uint8_t protocol)
 {
+    if (!index_flow_words_fixed(protocol))
+        return uint64_t{protocol} << 32 | index_flow_mark | index_flow_words_apart;
     uint16_t a, b;
     std::memcpy(&a, p, sizeof a);
     std::memcpy(&b, p + 2, sizeof b);
@@ -277,6 +307,10 @@ public:
             return index_unmarked;
         static_assert(sizeof sessions == 2, "the sessions fill bits 48-63 of rest");
         const uint64_t holder = uint64_t{sessions} << 48;
+        // A flow whose words change (ICMP) is not all in the index with its
+        // first packet: its writer reads each one's (met_lately).
+        if (!index_flow_words_fixed(kind == index_flow_kind::ipv4 ? data[23] : data[20]))
+            return index_unmarked;
         if (kind == index_flow_kind::ipv4) {
             index_flow4 f = index_flow4_of(data);
             f.rest |= holder;

@@ -155,11 +155,18 @@ public:
         }
         if (_index.is_open()) {
             const uint64_t at = _file.file().size();
-            _file.write_packet(m, ts_ns, cut, _record_start);
             // A decap session's record is the inner packet, which the
             // worker's mark does not speak for.
-            _index.add(at, _file.file().size(), _record_start.header.data(), _record_start.data,
-                       _record_start.data_len, ts_ns, s.spec.decap == decap_mode::none ? mark : index_unmarked);
+            if (s.spec.decap != decap_mode::none)
+                mark = index_unmarked;
+            if (_index.takes_marked(at, mark)) {
+                _file.write_packet(m, ts_ns, cut);
+                _index.add_marked(_file.file().size(), ts_ns);
+            } else {
+                _file.write_packet(m, ts_ns, cut, _record_start);
+                _index.add(at, _file.file().size(), _record_start.header.data(), _record_start.data,
+                           _record_start.data_len, ts_ns, mark);
+            }
         } else {
             _file.write_packet(m, ts_ns, cut);
         }
