@@ -27,10 +27,10 @@ namespace linecap {
 // built it on the stack and read it back in wider loads than its stores,
 // which the core cannot forward: two stalls per record.)
 struct record_cut {
-    uint32_t skip = 0;           // bytes left out at the start: the outer headers and the tunnel
-    uint32_t end = UINT32_MAX;   // where the record's bytes end in the packet (its end, if sooner)
-    uint32_t orig_len = 0;       // the original length, when more than the record's bytes (prefix included)
-    uint32_t prefix_len = 0;     // 0, or 14 before an inner IP packet in a "frame" session
+    uint32_t skip = 0;                 // bytes left out at the start: the outer headers and the tunnel
+    uint32_t end = UINT32_MAX;         // where the record's bytes end in the packet (its end, if sooner)
+    uint32_t orig_len = 0;             // the original length, when more than the record's bytes (prefix included)
+    uint32_t prefix_len = 0;           // 0, or 14 before an inner IP packet in a "frame" session
     const uint8_t* prefix = nullptr;   // prefix_len bytes: ethernet_prefix_ipv4 or _ipv6
 };
 
@@ -38,6 +38,7 @@ struct record_cut {
 // packet: zero MACs and the inner IP's ethertype.
 inline constexpr uint8_t ethernet_prefix_ipv4[14] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00};
 inline constexpr uint8_t ethernet_prefix_ipv6[14] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x86, 0xdd};
+static_assert(sizeof ethernet_prefix_ipv4 == sizeof ethernet_prefix_ipv6);
 
 // The bytes of `m` a record cut by `cut` holds, prefix included, before any
 // snap length: its original length, unless `cut.orig_len` is more.
@@ -58,7 +59,8 @@ inline uint32_t record_length(const rte_mbuf* m, const record_cut& cut)
 inline uint32_t copy_record_head(const rte_mbuf* m, const record_cut& cut, uint8_t* out, uint32_t max)
 {
     const uint32_t head = std::min(max, cut.prefix_len);
-    std::memcpy(out, cut.prefix, head);
+    if (head != 0)   // no prefix: a null pointer, which memcpy may not take even for 0 bytes
+        std::memcpy(out, cut.prefix, head);
     const uint32_t stop = std::min(cut.end, m->pkt_len);
     const uint32_t skip = std::min(cut.skip, stop);
     const uint32_t n = std::min(max - head, stop - skip);

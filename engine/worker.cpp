@@ -186,12 +186,12 @@ int worker_main(void* arg)
         const session_mask index_marked = filter->index_marked();
         const uint64_t epoch = index_marked != 0 ? w.marks_epoch->get() : 0;
         w.marks.start_burst();
-        // Only the packets the ring has room for now are marked (its room
-        // only grows until hand_over, ours being its one producer): at a
-        // full ring the rest are dropped, and marking them would make
-        // entries for hand_over to take back, so that their flows' next
-        // packets went unmarked. One that is taken after all (the writer
-        // made room meanwhile) goes unmarked: its keys are read.
+        // Only the packets the ring has room for now make entries (its
+        // room only grows until hand_over, ours being its one producer):
+        // at a full ring the rest are dropped, and their entries would be
+        // taken back, so that their flows' next packets went unmarked. One
+        // that is taken after all (the writer made room meanwhile) goes
+        // unmarked, or keyless: its keys are read.
         const unsigned markable = index_marked != 0 && !q.lossless ? rte_ring_free_count(w.ring) : max_burst;
         rte_mbuf* unwanted[max_burst];
         unsigned matched = 0, filtered = 0;
@@ -204,10 +204,12 @@ int worker_main(void* arg)
                 packet_meta* meta = meta_of(m);
                 meta->ts_ns = timestamp_of(w, q, m, burst_ns);
                 meta->sessions = masks[i];
-                *index_mark_of(m) = (masks[i] & index_marked) == 0 || matched >= markable
-                                        ? index_unmarked
-                                        : w.marks.mark(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len,
-                                                       m->pkt_len, masks[i] & index_marked, epoch, matched);
+                const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+                *index_mark_of(m) =
+                    (masks[i] & index_marked) == 0 ? index_unmarked
+                    : matched < markable ? w.marks.mark(data, m->data_len, m->pkt_len, masks[i] & index_marked, epoch,
+                                                        matched)
+                                         : index_flow_marks::mark_without_entry(data, m->data_len, m->pkt_len);
                 all = matched == 0 ? masks[i] : static_cast<session_mask>(all & masks[i]);
                 any |= masks[i];
                 pkts[matched++] = m;

@@ -384,7 +384,6 @@ void index_builder::start_block(uint64_t offset, const uint8_t* first16)
     if (!_blocks.empty())
         close_block();
     _blocks.push_back({offset, _packets, index_crc(first16, index_first_bytes)});
-    _block_offset = offset;
     _next_block = _blocks.size() < index_max_blocks ? offset + _block_bytes : UINT64_MAX;
     _flow_block = uint64_t{_blocks.size()} << flow_block_shift;
 }
@@ -471,7 +470,7 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
     const uint16_t ethertype = load_be16(data + 12);
     // A flow met lately is not asked here (met_lately did), but an IPv4
     // one met in an earlier block of the chunk: only its addresses are new
-    // to the open block. A flow's entry is made only for a flow that
+    // to the open block (and a changing flow's words, as ever). A flow's entry is made only for a flow that
     // index_flow_tunnels says no tunnel is walked in, either way (the
     // entry is both directions'): all might_tunnel reads of an untagged
     // packet (the protocol or next header, the header's length, the ports)

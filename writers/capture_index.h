@@ -281,7 +281,8 @@ public:
         _max_ns = std::max(_max_ns, ts_ns);
     }
     // One whose keys are all in the chunk, but perhaps in an earlier block
-    // (index_flow.h): the open block takes its IPv4 addresses.
+    // (index_flow.h): the open block takes its IPv4 addresses. Never a
+    // packet of a flow whose words change (ICMP: workers mark none).
     void add_marked_in_chunk(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
     {
         add_marked(ts_ns);
@@ -298,7 +299,8 @@ public:
     uint64_t packets() const { return _packets; }
     // Drops the chunk so far: the builder starts the next chunk empty.
     void reset();
-    // The chunk size the driver uses: blocks are an index_max_blocks-th of it.
+    // The chunk size the driver uses: blocks are an index_max_blocks-th of
+    // it. Before the chunk's first record.
     void set_chunk_bytes(uint64_t bytes) { _block_bytes = (bytes + index_max_blocks - 1) / index_max_blocks; }
 
 private:
@@ -336,7 +338,9 @@ private:
     std::vector<uint8_t> block_table(uint64_t chunk_offset, uint32_t first_crc, const roaring_bitmap_s* ipv4);
 
     // A flow met lately in this chunk adds nothing: its packets repeat all
-    // their keys. A direct-mapped cache of the flows (index_flow.h) whose
+    // their keys (but a flow whose first four transport bytes change,
+    // ICMP's: index_flow_words_apart, whose half-words each packet sets).
+    // A direct-mapped cache of the flows (index_flow.h) whose
     // packets' keys are all their flow's: untagged, in no tunnel, IPv4
     // unfragmented (or a first fragment) without options, IPv6 without
     // extension headers, their ports captured. One probe for the packet
@@ -412,7 +416,6 @@ private:
         uint32_t first_crc;
     };
     uint64_t _block_bytes = (index_chunk_bytes + index_max_blocks - 1) / index_max_blocks;
-    uint64_t _block_offset = 0;
     // Where the next block starts: the open block's offset plus
     // _block_bytes; 0 in an empty chunk (its first record starts one);
     // never once the chunk has index_max_blocks.
@@ -585,7 +588,7 @@ public:
     std::string close(bool renamed);
     // Removes NAME.idx.part (the capture file was discarded).
     void discard();
-    // Chunk size (tests make it small).
+    // Chunk size (tests make it small), before the first record.
     void set_chunk_bytes(uint64_t bytes)
     {
         _chunk_bytes = bytes;

@@ -7,10 +7,11 @@
 //    packet of such a flow with the writer's index epoch in which the
 //    flow was passed; the writer moves its epoch on at every index chunk
 //    and block it starts. A writer that finds a packet marked with its
-//    epoch now adds none of its keys (one compare instead of a lookup);
-//    marked with an older block's of the same chunk, only its IPv4
-//    addresses (the block's keys). A frame that gives no key at all is
-//    marked index_keyless, in any epoch.
+//    epoch now adds none of its keys (a compare instead of a lookup; a
+//    record that starts no block is written as an unindexed session's,
+//    capture_file_indexer::takes_marked); marked with an older block's of
+//    the same chunk, only its IPv4 addresses (the block's keys). A frame
+//    that gives no key at all is marked index_keyless, in any epoch.
 //
 // Why a mark is never wrong. A worker marks packet P with epoch E only if
 // it passed, to the same writer on the same ring and after reading E, a
@@ -30,9 +31,14 @@
 // both cut alike: both are untagged IPv4 without options (a first
 // fragment or none) or IPv6 without extension headers, neither direction
 // a tunnel, each captured to its ports (38 or 58 bytes), and a session's
-// records are cut at one snaplen. A packet the worker then drops (its
-// ring full) may be a flow's P0: the entries it made or renewed are
-// dropped with it (not_passed_from).
+// records are cut at one snaplen; and the key holds every byte of P's
+// keys but the addresses' and the protocol's own: its ports, or, for a
+// protocol whose first four bytes change from packet to packet (ICMP:
+// index_flow_words_fixed), nothing, and such a flow is never marked. A
+// worker marks only as many of a burst's packets as its ring has room
+// for; a packet it drops all the same (a replay's wait given up at a
+// stop) may be a flow's P0: the entries it made or renewed are dropped
+// with it (not_passed_from).
 //
 // Plain structs and inline functions: both callers are on the fast path.
 #pragma once
@@ -300,17 +306,15 @@ public:
     {
         const index_flow_kind kind = index_flow_of(data, caplen);
         if (kind == index_flow_kind::none)
-            return (caplen == length || caplen >= index_tunnel_test_bytes) && index_frame_keyless(data, caplen)
-                       ? index_keyless
-                       : index_unmarked;
+            return mark_without_entry(data, caplen, length);
         if (index_flow_tunnels(data, kind))
             return index_unmarked;
-        static_assert(sizeof sessions == 2, "the sessions fill bits 48-63 of rest");
-        const uint64_t holder = uint64_t{sessions} << 48;
         // A flow whose words change (ICMP) is not all in the index with its
         // first packet: its writer reads each one's (met_lately).
         if (!index_flow_words_fixed(kind == index_flow_kind::ipv4 ? data[23] : data[20]))
             return index_unmarked;
+        static_assert(sizeof sessions == 2, "the sessions fill bits 48-63 of rest");
+        const uint64_t holder = uint64_t{sessions} << 48;
         if (kind == index_flow_kind::ipv4) {
             index_flow4 f = index_flow4_of(data);
             f.rest |= holder;
@@ -331,6 +335,15 @@ public:
         e = {f, epoch};
         passed(v6_slot | slot, place);
         return index_unmarked;
+    }
+    // The mark of a packet that may make no entry (its ring has no room
+    // for it): index_keyless for a frame that gives no key, else
+    // index_unmarked. mark() gives the same for a packet of no flow.
+    static uint32_t mark_without_entry(const uint8_t* data, uint32_t caplen, uint32_t length)
+    {
+        return (caplen == length || caplen >= index_tunnel_test_bytes) && index_frame_keyless(data, caplen)
+                   ? index_keyless
+                   : index_unmarked;
     }
     // Before a burst's first mark().
     void start_burst() { _passed_count = 0; }

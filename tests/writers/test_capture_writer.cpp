@@ -382,13 +382,38 @@ TEST_CASE("a record_cut: the bytes from skip to end after the prefix; the origin
         REQUIRE(f.records.size() == 2);
         std::vector<uint8_t> want(bytes.begin() + static_cast<long>(e.from), bytes.begin() + static_cast<long>(e.to));
         if (e.prefixed)
-            want.insert(want.begin(), std::begin(ethernet_prefix_ipv4), std::end(ethernet_prefix_ipv4));   // prefixed's
+            want.insert(want.begin(), {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00});   // zero MACs, IPv4
         if (e.snaplen != 0)
             want.resize(std::min<size_t>(want.size(), e.snaplen));
         for (const record& r : f.records) {
             CHECK(r.len == e.len);
             CHECK(r.data == want);
         }
+    }
+}
+
+TEST_CASE("copy_record_head: a whole packet's first bytes, or the prefix and the inner packet's (watch)")
+{
+    std::vector<uint8_t> bytes(300);
+    for (size_t i = 0; i < bytes.size(); i++)
+        bytes[i] = static_cast<uint8_t>(i * 7 + 1);
+    record_cut inner;
+    inner.skip = 50;
+    inner.end = 200;
+    inner.prefix = ethernet_prefix_ipv6;
+    inner.prefix_len = sizeof ethernet_prefix_ipv6;
+    for (uint16_t segment : {uint16_t{2048}, uint16_t{45}}) {
+        rte_mbuf* m = test::make_chain(bytes, segment);
+        uint8_t out[64];
+        // A whole packet: no prefix (a null pointer, 0 bytes), the packet's first bytes.
+        REQUIRE(copy_record_head(m, record_cut{}, out, sizeof out) == sizeof out);
+        CHECK(std::equal(out, out + sizeof out, bytes.begin()));
+        // A "frame" session's inner IPv6 packet: zero MACs and 0x86dd, then its bytes from `skip`.
+        REQUIRE(copy_record_head(m, inner, out, sizeof out) == sizeof out);
+        const uint8_t prefix[14] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x86, 0xdd};
+        CHECK(std::equal(out, out + 14, prefix));
+        CHECK(std::equal(out + 14, out + sizeof out, bytes.begin() + 50));
+        rte_pktmbuf_free(m);
     }
 }
 
