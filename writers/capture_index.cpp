@@ -470,12 +470,12 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
     const uint16_t ethertype = load_be16(data + 12);
     // A flow met lately is not asked here (met_lately did), but an IPv4
     // one met in an earlier block of the chunk: only its addresses are new
-    // to the open block (and a changing flow's words, as ever). A flow's entry is made only for a flow that
-    // index_flow_tunnels says no tunnel is walked in, either way (the
-    // entry is both directions'): all might_tunnel reads of an untagged
-    // packet (the protocol or next header, the header's length, the ports)
-    // is in the entry or fixed by index_flow_of, so a packet met_lately
-    // finds is in no tunnel.
+    // to the open block (and a changing flow's words, as ever). A flow's
+    // entry is made only for a flow that index_flow_tunnels says no tunnel
+    // is walked in, either way (the entry is both directions'): all
+    // might_tunnel reads of an untagged packet (the protocol or next
+    // header, the header's length, the ports) is in the entry or fixed by
+    // index_flow_of, so a packet met_lately finds is in no tunnel.
     const index_flow_kind kind = index_flow_of(data, caplen);
     if (kind == index_flow_kind::ipv4) {
         index_flow4 f = index_flow4_of(data);

@@ -36,9 +36,9 @@
 // protocol whose first four bytes change from packet to packet (ICMP:
 // index_flow_words_fixed), nothing, and such a flow is never marked. A
 // worker marks only as many of a burst's packets as its ring has room
-// for; a packet it drops all the same (a replay's wait given up at a
-// stop) may be a flow's P0: the entries it made or renewed are dropped
-// with it (not_passed_from).
+// for; a packet it drops all the same (a worker that waits for room, for
+// a replay, -r or --lossless, given up at a stop) may be a flow's P0: the
+// entries it made or renewed are dropped with it (not_passed_from).
 //
 // Plain structs and inline functions: both callers are on the fast path.
 #pragma once

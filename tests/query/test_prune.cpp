@@ -1326,8 +1326,8 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                     sent += rng() % (burst.size() - sent + 1);
                 } else if (given_up) {
                     sent = rng() % (burst.size() + 1);
-                    marks->not_passed_from(static_cast<unsigned>(sent));
                 }
+                marks->not_passed_from(static_cast<unsigned>(sent));   // as hand_over does
                 for (size_t i = 0; i < sent; i++)
                     ring.push_back(std::move(burst[i]));
                 continue;
