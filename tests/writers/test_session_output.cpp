@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <deque>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +47,7 @@ struct fixture {
     std::string dir = test::temp_dir();
     tsc_clock clock = tsc_clock::calibrate(10);
     session_counters counters;
+    index_epoch epoch;   // the writer's, which workers' marks are of (writers/index_flow.h)
     session_output out;
     std::unique_ptr<session> s;
 
@@ -62,7 +64,7 @@ struct fixture {
         s->start_ns = t0;
         s->packets_left.reset(spec.limits.packets);
         s->bytes_left.reset(spec.limits.bytes);
-        out.attach(0, &clock, &counters);
+        out.attach(0, &clock, &counters, nullptr, &epoch);
         std::string error;
         REQUIRE(out.open(s.get(), error) == 0);
         REQUIRE(error.empty());
@@ -71,12 +73,12 @@ struct fixture {
     // A 100-byte frame received at ts.
     void write(uint64_t ts) { write(std::vector<uint8_t>(100, 0xab), ts); }
 
-    // A frame in `segment`-byte segments, received at ts.
-    void write(const std::vector<uint8_t>& frame, uint64_t ts, uint16_t segment = 2048)
+    // A frame in `segment`-byte segments, received at ts, marked `mark`.
+    void write(const std::vector<uint8_t>& frame, uint64_t ts, uint16_t segment = 2048, uint32_t mark = index_unmarked)
     {
         rte_mbuf* m = test::make_chain(frame, segment);
         REQUIRE(m != nullptr);
-        out.write(m, ts, m->pkt_len);
+        out.write(m, ts, m->pkt_len, mark);
         rte_pktmbuf_free(m);
     }
 
@@ -105,6 +107,23 @@ struct fixture {
         return found;
     }
 };
+
+// An indexed session's output, in `format`, `packets` a file.
+output_spec indexed_spec(file_format format, uint64_t packets)
+{
+    output_spec spec;
+    spec.format = format;
+    spec.rotate.packets = packets;
+    spec.index = true;
+    return spec;
+}
+
+// A file's bytes.
+std::vector<char> file_bytes(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+}
 
 std::vector<int> packet_counts(const std::vector<std::pair<std::string, int>>& files)
 {
@@ -190,11 +209,7 @@ TEST_CASE("session_output: keep-last-N hands what it deletes to the reaper, whic
 TEST_CASE("session_output: the index a writer writes is the one linecap index makes of its file")
 {
     for (const file_format format : {file_format::pcap_ns, file_format::pcapng}) {
-        output_spec spec;
-        spec.format = format;
-        spec.rotate.packets = 150;
-        spec.index = true;
-        fixture f(spec);
+        fixture f(indexed_spec(format, 150));
         f.out.set_index_chunk_bytes(4096);
         // IPv4 and IPv6 frames of many addresses and ports, some of them
         // in 20-byte segments (a header across segments), some cut short.
@@ -249,11 +264,7 @@ TEST_CASE("session_output: the index a writer writes is the one linecap index ma
             REQUIRE(index_capture_file(path, path + ".again", 4096, r).empty());
             CHECK(r.packets == static_cast<uint64_t>(packets));
             CHECK(r.chunks >= (packets == 150 ? 4u : 1u));
-            const auto bytes = [](const std::string& p) {
-                std::ifstream in(p, std::ios::binary);
-                return std::vector<char>(std::istreambuf_iterator<char>(in), {});
-            };
-            const bool same = bytes(path + ".idx") == bytes(path + ".again");
+            const bool same = file_bytes(path + ".idx") == file_bytes(path + ".again");
             CHECK(same);
             capture_index index;
             const int fd = open((path + ".idx").c_str(), O_RDONLY);
@@ -265,6 +276,90 @@ TEST_CASE("session_output: the index a writer writes is the one linecap index ma
             for (const index_chunk& c : index.chunks)
                 inner += c.set_size(index_field::inner_address);
             CHECK(inner > 0);   // the mirrored frames' inner addresses
+            std::filesystem::remove(path + ".again");
+        }
+    }
+}
+
+TEST_CASE("session_output: with a worker's marks, the index a writer writes is still the one linecap index makes")
+{
+    // A worker marks bursts of a few dozen flows' packets a ring ahead of
+    // the writer (index_flow_marks, as engine/worker.cpp does): the
+    // writer takes most records by its short path (takes_marked), some as
+    // an older block's, and its indexes, over many blocks, chunks and
+    // files, must be byte for byte linecap index's.
+    for (const file_format format : {file_format::pcap_ns, file_format::pcapng}) {
+        fixture f(indexed_spec(format, 2000));
+        f.out.set_index_chunk_bytes(128 << 10);   // blocks of 16 KiB, some 120 records
+        std::mt19937 rng(9);
+        struct flow {
+            std::vector<uint8_t> frame;
+            size_t words = 0;   // ICMP's type, code and checksum (they change), or 0
+        };
+        std::vector<flow> flows;
+        for (int i = 0; i < 24; i++) {
+            const bool v6 = i % 3 == 0, tagged = i % 8 == 5, icmp = i % 7 == 2;
+            std::vector<uint8_t> frame(tagged ? 64 : 60 + rng() % 120, 0);
+            frame[12] = tagged ? 0x81 : v6 ? 0x86 : 0x08;
+            frame[13] = tagged ? 0x00 : v6 ? 0xdd : 0x00;
+            for (size_t b = 14; b < frame.size(); b++)
+                frame[b] = static_cast<uint8_t>(rng());
+            if (!tagged) {
+                frame[14] = v6 ? 0x60 : 0x45;
+                frame[v6 ? 20 : 23] = icmp ? (v6 ? 58 : 1) : i % 2 ? 6 : 17;
+                if (!v6)
+                    frame[20] = frame[21] = 0;   // unfragmented
+                frame[v6 ? 54 : 34] = frame[v6 ? 56 : 36] = 0x10;   // no tunnel port
+            }
+            flows.push_back({frame, !tagged && icmp ? (v6 ? 54u : 34u) : 0u});
+        }
+        auto marks = std::make_unique<index_flow_marks>();
+        struct in_flight {
+            std::vector<uint8_t> frame;
+            uint32_t mark;
+        };
+        std::deque<in_flight> ring;
+        uint64_t ts = t0, marked = 0, taken_now = 0;
+        for (int made = 0; made < 6000 || !ring.empty();) {
+            if (made < 6000 && (ring.size() < 32 || rng() % 2 == 0)) {
+                const uint64_t now = f.epoch.get();
+                marks->start_burst();
+                const unsigned size = 1 + rng() % 32;
+                for (unsigned k = 0; k < size && made < 6000; k++, made++) {
+                    const flow& from = flows[rng() % flows.size()];
+                    std::vector<uint8_t> frame = from.frame;
+                    if (from.words != 0) {
+                        frame[from.words] = static_cast<uint8_t>(rng() % 4);
+                        frame[from.words + 2] = static_cast<uint8_t>(rng());
+                    }
+                    const uint32_t mark = marks->mark(frame.data(), static_cast<uint32_t>(frame.size()),
+                                                      static_cast<uint32_t>(frame.size()), 1, now, k);
+                    ring.push_back({std::move(frame), mark});
+                }
+                continue;
+            }
+            for (unsigned k = 1 + rng() % 48; k > 0 && !ring.empty(); k--) {
+                const in_flight p = std::move(ring.front());
+                ring.pop_front();
+                marked += p.mark > index_keyless;
+                taken_now += p.mark == index_epoch::mark_of(f.epoch.get());
+                f.write(p.frame, ts++, 2048, p.mark);
+            }
+        }
+        f.out.end();
+        INFO(marked << " marked, " << taken_now << " with the epoch then");
+        CHECK(taken_now > 1000);
+        const auto files = f.files();
+        REQUIRE(files.size() == 3);
+        for (const auto& [name, packets] : files) {
+            INFO(name);
+            const std::string path = f.dir + "/" + name;
+            index_build_result r;
+            REQUIRE(index_capture_file(path, path + ".again", 128 << 10, r).empty());
+            CHECK(r.packets == static_cast<uint64_t>(packets));
+            CHECK(r.chunks > 1);
+            const bool same = file_bytes(path + ".idx") == file_bytes(path + ".again");
+            CHECK(same);
             std::filesystem::remove(path + ".again");
         }
     }
