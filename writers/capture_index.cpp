@@ -334,8 +334,8 @@ void index_builder::reset()
     }
     _protocols.fill(0);
     _l4_words.fill(0);
-    _flows4.fill({});
-    _flows6.fill({});
+    _flows4.clear();
+    _flows6.clear();
     _packets = 0;
     _min_ns = UINT64_MAX;
     _max_ns = 0;
@@ -478,11 +478,12 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
     // index_flow_of, so a packet met_lately finds is in no tunnel.
     const index_flow_kind kind = index_flow_of(data, caplen);
     if (kind == index_flow_kind::ipv4) {
-        index_flow4 f = index_flow4_of(data);
-        index_flow4& slot = _flows4[index_flow4_slot<flow4_bits>(f)];
-        f.rest |= _flow_block;
-        if (slot.addresses == f.addresses && (slot.rest & ~flow_block_bits) == (f.rest & ~flow_block_bits)) {
-            slot.rest = f.rest;
+        const index_flow4 f = index_flow4_of(data);
+        const size_t set = index_flow4_slot<flow4_set_bits>(f);
+        if (index_flow4* met = _flows4.find(set, [&](const index_flow4& e) {
+                return e.addresses == f.addresses && (e.rest & ~flow_block_bits) == f.rest;
+            })) {
+            met->rest = f.rest | _flow_block;
             add_wide(index_field::ipv4_address, load_be32(data + 26));
             add_wide(index_field::ipv4_address, load_be32(data + 30));
             if (f.rest & index_flow_words_apart)
@@ -490,11 +491,11 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
             return;
         }
         if (!index_flow_tunnels(data, kind))
-            slot = f;
+            _flows4.victim(set) = {f.addresses, f.rest | _flow_block};
     } else if (kind == index_flow_kind::ipv6) {
         const index_flow6 f = index_flow6_of(data);
         if (!index_flow_tunnels(data, kind))
-            _flows6[index_flow6_slot<flow6_bits>(f)] = f;
+            _flows6.victim(index_flow6_slot<flow6_set_bits>(f)) = f;
     }
     if (index_might_tunnel(data, caplen)) {
         tunnel_keys keys;

@@ -340,14 +340,14 @@ private:
     // A flow met lately in this chunk adds nothing: its packets repeat all
     // their keys (but a flow whose first four transport bytes change,
     // ICMP's: index_flow_words_apart, whose half-words each packet sets).
-    // A direct-mapped cache of the flows (index_flow.h) whose
+    // A cache of the flows (index_flow.h, two ways to a set) whose
     // packets' keys are all their flow's: untagged, in no tunnel, IPv4
     // unfragmented (or a first fragment) without options, IPv6 without
     // extension headers, their ports captured. One probe for the packet
     // instead of one per key (IPv6: eight address words). Both directions
     // of a flow share an entry. An IPv4 entry holds the block it was met
     // in, in bits 48-63 of its `rest`.
-    static constexpr unsigned flow4_bits = 10, flow6_bits = 9;   // 1024 and 512 slots
+    static constexpr unsigned flow4_set_bits = 10, flow6_set_bits = 9;   // 2048 and 1024 entries
     static constexpr unsigned flow_block_shift = 48;
     static constexpr uint64_t flow_block_bits = uint64_t{0xffff} << flow_block_shift;
 
@@ -361,8 +361,10 @@ private:
         const index_flow_kind kind = index_flow_of(data, caplen);
         if (kind == index_flow_kind::ipv4) {
             const index_flow4 f = index_flow4_of(data);
-            const index_flow4& slot = _flows4[index_flow4_slot<flow4_bits>(f)];
-            if (slot.addresses != f.addresses || slot.rest != (f.rest | _flow_block))
+            const uint64_t rest = f.rest | _flow_block;
+            if (_flows4.find(index_flow4_slot<flow4_set_bits>(f), [&](const index_flow4& e) {
+                    return e.addresses == f.addresses && e.rest == rest;
+                }) == nullptr)
                 return false;
             if (f.rest & index_flow_words_apart)
                 add_l4_words(data + 34);
@@ -370,7 +372,9 @@ private:
         }
         if (kind == index_flow_kind::ipv6) {
             const index_flow6 f = index_flow6_of(data);
-            if (std::memcmp(&_flows6[index_flow6_slot<flow6_bits>(f)], &f, sizeof f) != 0)
+            if (_flows6.find(index_flow6_slot<flow6_set_bits>(f), [&](const index_flow6& e) {
+                    return std::memcmp(&e, &f, sizeof f) == 0;
+                }) == nullptr)
                 return false;
             if (f.rest & index_flow_words_apart)
                 add_l4_words(data + 54);
@@ -387,8 +391,8 @@ private:
     // The keys of a packet whose flow is not in the cache, or an IPv4
     // flow's first packet in the open block; fills the cache.
     void add_keys(const uint8_t* data, uint32_t caplen);
-    std::array<index_flow4, size_t{1} << flow4_bits> _flows4{};
-    std::array<index_flow6, size_t{1} << flow6_bits> _flows6{};
+    index_flow_ways<index_flow4, flow4_set_bits> _flows4;
+    index_flow_ways<index_flow6, flow6_set_bits> _flows6;
 
     std::array<std::vector<uint32_t>, wide_fields> _pending;             // not yet in _wide
     std::array<roaring_ptr, wide_fields> _wide;                          // the chunk's values so far

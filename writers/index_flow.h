@@ -137,7 +137,7 @@ inline bool index_frame_keyless(const uint8_t* data, uint32_t caplen)
 // not which end sent them, so each pair is held lower first (IPv6
 // addresses in an order of their own). `rest` holds the ports, the
 // protocol and index_flow_mark, so that no flow's key is all zeros (an
-// empty slot); bits 48-63 are the holder's own.
+// empty entry); bits 48-63 are the holder's own.
 struct index_flow4 {
     uint64_t addresses = 0;   // bytes 26-29 and 30-33
     uint64_t rest = 0;        // bytes 34-37 (ports), byte 23 (protocol) at bit 32, the mark
@@ -235,6 +235,56 @@ size_t index_flow6_slot(const index_flow6& f)
     return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> (64 - bits));
 }
 
+// A table of flows, two ways to a set: a flow's set is picked by its hash,
+// and either way may hold it; a miss fills the way met less lately. Entry:
+// a plain struct, all zeros when empty. Both flow tables (the builder's,
+// the worker's marks) are such. Direct-mapped, two flows that shared a slot
+// took it from each other at every packet: with the benchmark's 210 flows
+// of 64 B in 1024 slots, 7% of the packets went unmarked (the writer then
+// reads their keys) and 5% missed the writer's table too; with 1024 sets
+// of two, 0.6 and 0.8% (docs/performance.md). Entries never move: a flat
+// number (entry_number) names one until it is filled again.
+template <typename Entry, unsigned set_bits>
+class index_flow_ways {
+public:
+    static constexpr size_t sets = size_t{1} << set_bits;
+    static constexpr size_t entries = 2 * sets;
+
+    // The entry of set `set` that same(entry) picks, now the set's one
+    // met last; null if neither is.
+    template <typename Same>
+    [[gnu::always_inline]] Entry* find(size_t set, Same&& same)
+    {
+        Entry* ways = &_entries[2 * set];
+        for (uint8_t way = 0; way < 2; way++)
+            if (same(ways[way])) {
+                if (_last[set] != way)
+                    _last[set] = way;
+                return &ways[way];
+            }
+        return nullptr;
+    }
+    // The entry to fill in set `set`: the way met less lately, now the
+    // one met last.
+    Entry& victim(size_t set)
+    {
+        const uint8_t way = _last[set] ^ 1u;
+        _last[set] = way;
+        return _entries[2 * set + way];
+    }
+    size_t entry_number(const Entry& e) const { return static_cast<size_t>(&e - _entries.data()); }
+    Entry& entry(size_t number) { return _entries[number]; }
+    void clear()
+    {
+        _entries.fill({});
+        _last.fill(0);
+    }
+
+private:
+    std::array<Entry, entries> _entries{};   // set s's ways at 2s and 2s + 1
+    std::array<uint8_t, sets> _last{};       // the way of each set met or filled last
+};
+
 // A mark that no epoch equals: the packet's keys are to be read.
 constexpr uint32_t index_unmarked = 0;
 // Nor this one: the frame gives the index no key (index_frame_keyless).
@@ -280,8 +330,8 @@ struct alignas(64) index_epoch {
 };
 
 // A worker's flows lately passed to its writer for indexed sessions, and
-// the marks they give (above). Direct-mapped, like the builder's cache:
-// 1024 IPv4 flows and 512 IPv6 ones (48 KiB) and a burst's list of the
+// the marks they give (above). Two ways to a set, like the builder's cache:
+// 2048 IPv4 flows and 1024 IPv6 ones (98 KiB) and a burst's list of the
 // entries it made (4 KiB), owned by the worker's lcore.
 //
 // A flow's entry holds the epoch in which a packet of it was last passed
@@ -318,22 +368,24 @@ public:
         if (kind == index_flow_kind::ipv4) {
             index_flow4 f = index_flow4_of(data);
             f.rest |= holder;
-            const size_t slot = index_flow4_slot<flow4_bits>(f);
-            entry4& e = _flows4[slot];
-            if (e.flow.addresses == f.addresses && e.flow.rest == f.rest)
-                return take(e.epoch, epoch, slot, place);
+            const size_t set = index_flow4_slot<flow4_set_bits>(f);
+            if (entry4* e = _flows4.find(set, [&](const entry4& x) {
+                    return x.flow.addresses == f.addresses && x.flow.rest == f.rest;
+                }))
+                return take(e->epoch, epoch, number(_flows4.entry_number(*e)), place);
+            entry4& e = _flows4.victim(set);
             e = {f, epoch};
-            passed(slot, place);
+            passed(number(_flows4.entry_number(e)), place);
             return index_unmarked;
         }
         index_flow6 f = index_flow6_of(data);
         f.rest |= holder;
-        const size_t slot = index_flow6_slot<flow6_bits>(f);
-        entry6& e = _flows6[slot];
-        if (std::memcmp(&e.flow, &f, sizeof f) == 0)
-            return take(e.epoch, epoch, v6_slot | slot, place);
+        const size_t set = index_flow6_slot<flow6_set_bits>(f);
+        if (entry6* e = _flows6.find(set, [&](const entry6& x) { return std::memcmp(&x.flow, &f, sizeof f) == 0; }))
+            return take(e->epoch, epoch, v6_entry | number(_flows6.entry_number(*e)), place);
+        entry6& e = _flows6.victim(set);
         e = {f, epoch};
-        passed(v6_slot | slot, place);
+        passed(v6_entry | number(_flows6.entry_number(e)), place);
         return index_unmarked;
     }
     // The mark of a packet that may make no entry (its ring has no room
@@ -353,18 +405,14 @@ public:
     // of places.
     void not_passed_from(unsigned place)
     {
-        for (unsigned i = _passed_count; i > 0 && _passed[i - 1].place >= place; i--) {
-            const uint32_t slot = _passed[i - 1].slot;
-            if (slot & v6_slot)
-                _flows6[slot & ~v6_slot].epoch = 0;
-            else
-                _flows4[slot].epoch = 0;
-        }
+        for (unsigned i = _passed_count; i > 0 && _passed[i - 1].place >= place; i--)
+            forget(_passed[i - 1].entry);
     }
 
 private:
-    static constexpr unsigned flow4_bits = 10, flow6_bits = 9;   // 1024 and 512 slots
-    static constexpr uint32_t v6_slot = 1u << 31;
+    static constexpr unsigned flow4_set_bits = 10, flow6_set_bits = 9;   // 2048 and 1024 entries
+    static constexpr uint32_t v6_entry = 1u << 31;   // in an entry's number: one of _flows6
+    static uint32_t number(size_t n) { return static_cast<uint32_t>(n); }
     // An entry's epoch: the writer's (never below 16), or 0: none.
     struct entry4 {
         index_flow4 flow;   // with the sessions in bits 48-63 of rest
@@ -375,30 +423,36 @@ private:
         uint64_t epoch = 0;
     };
     // A flow met again: its mark, and its entry brought to this epoch.
-    uint32_t take(uint64_t& held, uint64_t epoch, uint32_t slot, unsigned place)
+    uint32_t take(uint64_t& held, uint64_t epoch, uint32_t entry, unsigned place)
     {
         const uint64_t was = held;
         if (was == epoch)
             return index_epoch::mark_of(epoch);
         held = epoch;
-        passed(slot, place);
+        passed(entry, place);
         return was != 0 && index_epoch::same_chunk(was, epoch) ? index_epoch::mark_of(was) : index_unmarked;
     }
     // At most one per mark(), so a burst (at most max_places packets) fits;
     // past that the entry is not kept.
-    void passed(uint32_t slot, unsigned place)
+    void passed(uint32_t entry, unsigned place)
     {
         if (_passed_count < max_places)
-            _passed[_passed_count++] = {slot, place};
-        else if (slot & v6_slot)
-            _flows6[slot & ~v6_slot].epoch = 0;
+            _passed[_passed_count++] = {entry, place};
         else
-            _flows4[slot].epoch = 0;
+            forget(entry);
     }
-    std::array<entry4, size_t{1} << flow4_bits> _flows4{};
-    std::array<entry6, size_t{1} << flow6_bits> _flows6{};
+    // The entry numbered `entry` gives no mark until it is filled again.
+    void forget(uint32_t entry)
+    {
+        if (entry & v6_entry)
+            _flows6.entry(entry & ~v6_entry).epoch = 0;
+        else
+            _flows4.entry(entry).epoch = 0;
+    }
+    index_flow_ways<entry4, flow4_set_bits> _flows4;
+    index_flow_ways<entry6, flow6_set_bits> _flows6;
     struct passed_entry {
-        uint32_t slot;
+        uint32_t entry;   // its number (v6_entry: of _flows6)
         uint32_t place;
     };
     std::array<passed_entry, max_places> _passed{};   // this burst's entries made or renewed, in order
