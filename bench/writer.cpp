@@ -19,7 +19,7 @@
 // from the cache (a pipeline's worker is on another core), timed apart:
 // the rates are the writer's, and the marked column's "ns" says what
 // marking adds to the worker, in ns a packet. The worker's table of marks
-// (52 KiB) shares this one core's cache with the writer's index here, as
+// (102 KiB) shares this one core's cache with the writer's index here, as
 // it does not in a pipeline: the marked rate understates what marks save.
 #include <chrono>
 #include <emmintrin.h>
