@@ -479,7 +479,7 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
     const index_flow_kind kind = index_flow_of(data, caplen);
     if (kind == index_flow_kind::ipv4) {
         const index_flow4 f = index_flow4_of(data);
-        const size_t set = index_flow4_slot<flow4_set_bits>(f);
+        const size_t set = index_flow4_set<flow4_set_bits>(f);
         if (index_flow4* met = _flows4.find(set, [&](const index_flow4& e) {
                 return e.addresses == f.addresses && (e.rest & ~flow_block_bits) == f.rest;
             })) {
@@ -495,7 +495,7 @@ void index_builder::add_keys(const uint8_t* data, uint32_t caplen)
     } else if (kind == index_flow_kind::ipv6) {
         const index_flow6 f = index_flow6_of(data);
         if (!index_flow_tunnels(data, kind))
-            _flows6.victim(index_flow6_slot<flow6_set_bits>(f)) = f;
+            _flows6.victim(index_flow6_set<flow6_set_bits>(f)) = f;
     }
     if (index_might_tunnel(data, caplen)) {
         tunnel_keys keys;

@@ -362,7 +362,7 @@ private:
         if (kind == index_flow_kind::ipv4) {
             const index_flow4 f = index_flow4_of(data);
             const uint64_t rest = f.rest | _flow_block;
-            if (_flows4.find(index_flow4_slot<flow4_set_bits>(f), [&](const index_flow4& e) {
+            if (_flows4.find(index_flow4_set<flow4_set_bits>(f), [&](const index_flow4& e) {
                     return e.addresses == f.addresses && e.rest == rest;
                 }) == nullptr)
                 return false;
@@ -372,7 +372,7 @@ private:
         }
         if (kind == index_flow_kind::ipv6) {
             const index_flow6 f = index_flow6_of(data);
-            if (_flows6.find(index_flow6_slot<flow6_set_bits>(f), [&](const index_flow6& e) {
+            if (_flows6.find(index_flow6_set<flow6_set_bits>(f), [&](const index_flow6& e) {
                     return std::memcmp(&e, &f, sizeof f) == 0;
                 }) == nullptr)
                 return false;

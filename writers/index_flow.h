@@ -222,14 +222,14 @@ inline index_flow6 index_flow6_of(const uint8_t* data)
             index_flow_rest(data + 54, data[20])};
 }
 
-// Multiplicative hashes into 2^bits slots.
+// Multiplicative hashes into 2^bits sets (index_flow_ways).
 template <unsigned bits>
-size_t index_flow4_slot(const index_flow4& f)
+size_t index_flow4_set(const index_flow4& f)
 {
     return static_cast<size_t>(((f.addresses ^ (f.rest << 7)) * 0x9e3779b97f4a7c15ull) >> (64 - bits));
 }
 template <unsigned bits>
-size_t index_flow6_slot(const index_flow6& f)
+size_t index_flow6_set(const index_flow6& f)
 {
     const uint64_t key = f.addresses[0] ^ f.addresses[1] ^ f.addresses[2] ^ f.addresses[3] ^ (f.rest << 7);
     return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> (64 - bits));
@@ -344,6 +344,10 @@ class index_flow_marks {
 public:
     // The most packets a burst may hold (engine/worker.h's max_burst).
     static constexpr unsigned max_places = 512;
+    // The tables' sets: 1024 of IPv4 flows and 512 of IPv6 ones, two
+    // entries each. A flow's set is its key's, with the sessions that
+    // wanted it in bits 48-63 of `rest` (index_flow4_set).
+    static constexpr unsigned flow4_set_bits = 10, flow6_set_bits = 9;
 
     // The mark for a packet of `length` bytes (its first `caplen` at
     // `data`) wanted by the indexed sessions `sessions`, at `place` in the
@@ -368,7 +372,7 @@ public:
         if (kind == index_flow_kind::ipv4) {
             index_flow4 f = index_flow4_of(data);
             f.rest |= holder;
-            const size_t set = index_flow4_slot<flow4_set_bits>(f);
+            const size_t set = index_flow4_set<flow4_set_bits>(f);
             if (entry4* e = _flows4.find(set, [&](const entry4& x) {
                     return x.flow.addresses == f.addresses && x.flow.rest == f.rest;
                 }))
@@ -380,7 +384,7 @@ public:
         }
         index_flow6 f = index_flow6_of(data);
         f.rest |= holder;
-        const size_t set = index_flow6_slot<flow6_set_bits>(f);
+        const size_t set = index_flow6_set<flow6_set_bits>(f);
         if (entry6* e = _flows6.find(set, [&](const entry6& x) { return std::memcmp(&x.flow, &f, sizeof f) == 0; }))
             return take(e->epoch, epoch, v6_entry | number(_flows6.entry_number(*e)), place);
         entry6& e = _flows6.victim(set);
@@ -410,7 +414,6 @@ public:
     }
 
 private:
-    static constexpr unsigned flow4_set_bits = 10, flow6_set_bits = 9;   // 2048 and 1024 entries
     static constexpr uint32_t v6_entry = 1u << 31;   // in an entry's number: one of _flows6
     static uint32_t number(size_t n) { return static_cast<uint32_t>(n); }
     // An entry's epoch: the writer's (never below 16), or 0: none.
