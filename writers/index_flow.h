@@ -444,7 +444,8 @@ private:
         else
             forget(entry);
     }
-    // The entry numbered `entry` gives no mark until it is filled again.
+    // The entry numbered `entry` gives no mark: its flow's next packet goes
+    // unmarked, and brings it to its epoch.
     void forget(uint32_t entry)
     {
         if (entry & v6_entry)
