@@ -7,12 +7,19 @@
 # then writes through the page cache a megabyte at a time, flushes without
 # waiting, does not reserve space while a direct write is in flight (ext4's
 # fallocate waits for it), and holds a rotation until the file's write is
-# done (closing the file would wait for it). Checked: less than a
-# five-hundredth of what matched while the disk is slow is dropped (when
-# nothing dropped in 4 s before, on a machine not busy with other work),
-# the throttle seen at work in the cgroup's counters, and after the
-# session stops, every file whole and together holding every packet the
-# session says it wrote.
+# done (closing the file would wait for it). Checked: while the disk is
+# slow, the ring drops a five-hundredth of what matches in fewer than three
+# of six seconds (when at full speed it did in fewer than three of four: a
+# machine not busy with other work), never a tenth in all; the throttle
+# seen at work in the cgroup's counters; and after the session stops,
+# every file whole and together holding every packet the session says it
+# wrote.
+# Why seconds: in this VM the host leaves a vCPU halted now and then for
+# tens of milliseconds (perf sched: the writer runnable, its CPU idle for
+# 66 ms), past the 10 ms a worker's ring holds here, at any disk speed.
+# Such a stall drops some 1% of six seconds' packets, in one second or the
+# two it straddles; a writer that waits for the disk drops second after
+# second.
 # Skipped (77) without root, losetup and mkfs.ext4, or the blkio controller's
 # throttling (/sys/fs/cgroup/blkio).
 source "$(dirname "$0")/lib.sh"
@@ -57,20 +64,37 @@ other=$(ctl --json start --name other --proto udp --dst-port 53 --src 10.0.0.0/1
 # counter NAME [ID], drops [ID]: of session ID, the rotating one by default.
 counter() { ctl --json show "${2:-$id}" | jq -r ".session.counters.$1"; }
 drops() { ctl --json show "${1:-$id}" | jq -r '.session.counters | .dropped_ring + .dropped_write'; }
+# dropped_matched: the rotating session's drops and matched packets.
+dropped_matched() {
+    ctl --json show "$id" | jq -r '.session.counters | "\(.dropped_ring + .dropped_write) \(.matched_packets)"'
+}
+# watch SECONDS: the rotating session's counters taken once a second.
+# Prints how many of those seconds dropped a five-hundredth or more of what
+# matched in them, the drops and the matched packets of the whole time, and
+# each second's drops.
+watch() {
+    local lossy=0 each="" dropped matched d0 m0 d m
+    read -r d0 m0 < <(dropped_matched)
+    dropped=$d0 matched=$m0
+    for _ in $(seq "$1"); do
+        sleep 1
+        read -r d m < <(dropped_matched)
+        if [ $((d - dropped)) -gt 0 ] && [ $(((d - dropped) * 500)) -ge $((m - matched)) ]; then
+            lossy=$((lossy + 1))
+        fi
+        each+="${each:+,}$((d - dropped))"
+        dropped=$d matched=$m
+    done
+    echo "$lossy $((dropped - d0)) $((matched - m0)) $each"
+}
 sleep 2
 
 note "the disk at full speed: 4 s"
-start=$(drops)
-sleep 4
-quiet=$(($(drops) - start))
+read -r quiet_lossy quiet quiet_matched quiet_each < <(watch 4)
 
 note "the disk cut to 4 MB/s for the daemon: 6 s"
 echo "$device $((4 << 20))" >"$cg/blkio.throttle.write_bps_device"
-before=$(drops)
-matched_before=$(counter matched_packets)
-sleep 6
-during=$(($(drops) - before))
-matched=$(($(counter matched_packets) - matched_before))
+read -r lossy during matched during_each < <(watch 6)
 
 # The session stopped while the disk is still slow, its chunk's write
 # stalled: the writer holds its file's close until that write is done, and
@@ -91,27 +115,32 @@ wait "$stopping" || fail "linecapctl stop $id failed"
 stop_ms=$((($(date +%s%N) - t0) / 1000000))
 other_during=$(($(drops "$other") - other_before))
 other_matched=$(($(counter matched_packets "$other") - other_matched_before))
-note "through the throttle, since the start: $((${throttled:-0} >> 20)) MiB; dropped while slow: $during of $matched (in 4 s before: $quiet)"
+note "through the throttle, since the start: $((${throttled:-0} >> 20)) MiB"
+note "dropped at full speed: $quiet of $quiet_matched, by second: $quiet_each"
+note "dropped while slow: $during of $matched, by second: $during_each"
 [ "${throttled:-0}" -gt 0 ] || fail "the cgroup's counters show no write to $loop: the throttle was not at work"
 # Matched against dropped (some two million packets): a writer that waited
 # for the disk dropped 0.5 to 2 million here (25% to 90%), one that wrote a
-# whole 16 MiB chunk through the page cache in one call (20-40 ms on the
-# writer's core) 3705 to 141 821 (0.2% to 7.5%), one that closed a file
-# at its rotation while its chunk's write was stalled 1.2 million (73%).
-# Now: none in most runs, 1050 of 829 338 (0.13%) in one beside a compiler.
-# A five-hundredth fails (0.2%).
-if [ "$quiet" = 0 ]; then
-    [ $((during * 500)) -lt "$matched" ] ||
-        fail "the ring dropped $during of $matched packets while the disk was slow, none in 4 s before"
-    [ "$during" = 0 ] || note "$during of $matched packets dropped while the disk was slow (a five-hundredth fails)"
+# whole 16 MiB chunk through the page cache in one call 3705 to 141 821
+# (0.2% to 7.5%: a 20-40 ms hold at every chunk, past the ring's 10 ms),
+# one that closed a file at its rotation while its chunk's write was
+# stalled 1.2 million (73%): second after second. Now: none, or in one or
+# two seconds behind a host's stall (8 900 of 2.5 million). A tenth of the
+# whole fails on any machine; a five-hundredth in three seconds of six
+# unless the full-speed seconds dropped as often (a busy machine).
+[ $((during * 10)) -lt "$matched" ] ||
+    fail "the ring dropped $during of $matched packets while the disk was slow (a tenth fails)"
+if [ "$quiet_lossy" -lt 3 ]; then
+    [ "$lossy" -lt 3 ] ||
+        fail "the ring dropped a five-hundredth or more in $lossy of 6 seconds while the disk was slow (by second: $during_each of $matched), in $quiet_lossy of 4 at full speed"
 else
-    note "not checked: the ring dropped $quiet packets in 4 s at the disk's full speed (a busy machine), $during while it was slow"
+    note "not checked by second: the ring dropped in $quiet_lossy of 4 seconds at the disk's full speed (a busy machine)"
 fi
 note "session $id stopped in $stop_ms ms, the disk slow for the first second; session $other meanwhile dropped $other_during of $other_matched"
-if [ "$quiet" = 0 ]; then
-    [ $((other_during * 500)) -lt "$other_matched" ] ||
-        fail "session $other dropped $other_during of $other_matched packets while session $id's file was closed behind the slow disk"
-fi
+# A close that waited for the disk dropped 39 499 of 49 484 here (80%); a
+# host's stall, a few percent. A quarter fails.
+[ $((other_during * 4)) -lt "$other_matched" ] ||
+    fail "session $other dropped $other_during of $other_matched packets while session $id's file was closed behind the slow disk"
 ctl stop "$other" >/dev/null
 
 note "stopped: every file whole, together every packet written"
