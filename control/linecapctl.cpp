@@ -633,28 +633,44 @@ bool has_members(linecap::etcd_client& etcd, const std::string& id)
 
 // `fleet rm ID`: an ended fleet session's keys go from etcd (the session,
 // and the record of which nodes ran it). Each node's own session and files
-// stay, listed by its linecapctl ls and removed there.
-int run_fleet_rm(linecap::etcd_client& etcd, const linecap::fleet_view& view, const std::string& id)
+// stay, listed by its linecapctl ls and removed there. The nodes' statuses
+// are read, and the keys deleted only if none of them was written since,
+// in one transaction: a node that starts the session in between (one that
+// joined late, say) is seen, not left running a session gone from etcd.
+int run_fleet_rm(linecap::etcd_client& etcd, const std::string& id)
 {
-    std::vector<std::string> running;
-    if (const auto st = view.status.find(id); st != view.status.end())
-        for (const json& r : st->second)
-            if (text(r, "status") == "running" || text(r, "status") == "waiting")
+    constexpr int attempts = 3;
+    for (int attempt = 1;; attempt++) {
+        std::vector<linecap::etcd_kv> kvs;
+        int64_t revision = 0;
+        std::string e = etcd.list(linecap::fleet_status_prefix(id), kvs, revision);
+        std::vector<std::string> running;
+        for (const linecap::etcd_kv& kv : kvs)
+            if (const json r = linecap::parse_stored_json(kv.value);
+                r.is_object() && (text(r, "status") == "running" || text(r, "status") == "waiting"))
                 running.push_back(text(r, "node"));
-    if (!running.empty()) {
-        fmt::print(stderr, "linecapctl: fleet rm: fleet session {} still runs on {} ({}): stop it first "
-                           "(linecapctl fleet stop {})\n",
-                   id, count_of(running.size(), "node", "nodes"), fmt::join(running, ", "), id);
-        return refused;
-    }
-    // The session first: no node starts it, or records running it, once
-    // it is gone; then the record of who ran it, in one request.
-    std::string e = etcd.remove(linecap::fleet_session_key(id));
-    if (e.empty())
-        e = etcd.remove_prefix(linecap::fleet_member_prefix(id));
-    if (!e.empty()) {
-        print_error("linecapctl", e);
-        return unreachable;
+        if (e.empty() && !running.empty()) {
+            fmt::print(stderr, "linecapctl: fleet rm: fleet session {} still runs on {} ({}): stop it first "
+                               "(linecapctl fleet stop {})\n",
+                       id, count_of(running.size(), "node", "nodes"), fmt::join(running, ", "), id);
+            return refused;
+        }
+        bool removed = false;
+        if (e.empty())
+            e = etcd.remove_if_unchanged(linecap::fleet_session_key(id), linecap::fleet_member_prefix(id),
+                                         linecap::fleet_status_prefix(id), revision, removed);
+        if (!e.empty()) {
+            print_error("linecapctl", e);
+            return unreachable;
+        }
+        if (removed)
+            break;
+        if (attempt == attempts) {
+            fmt::print(stderr, "linecapctl: fleet rm: fleet session {}'s statuses changed on its nodes while it was "
+                               "being removed, {} times: try again (linecapctl fleet show {})\n",
+                       id, attempts, id);
+            return refused;
+        }
     }
     fmt::print("fleet session {} removed from etcd; each node keeps its own session and files (linecapctl ls there)\n",
                id);
@@ -825,7 +841,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
     // show, stop and rm name one (rm also what a broken rm left: who ran it).
     const auto found = view.sessions.find(a.id);
     if (a.rm->parsed() && (found != view.sessions.end() || has_members(etcd, a.id)))
-        return run_fleet_rm(etcd, view, a.id);
+        return run_fleet_rm(etcd, a.id);
     if (found == view.sessions.end()) {
         fmt::print(stderr, "linecapctl: fleet {}: no fleet session {} (linecapctl fleet ls lists them)\n",
                    a.show->parsed() ? "show" : a.rm->parsed() ? "rm" : "stop", a.id);

@@ -708,6 +708,31 @@ std::string etcd_client::remove_prefix(const std::string& prefix)
                        {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}}, reply);
 }
 
+std::string etcd_client::remove_if_unchanged(const std::string& key, const std::string& prefix,
+                                             const std::string& unchanged, int64_t revision, bool& removed)
+{
+    // A compare over a range holds for each key in it (etcd 3.3 on), and
+    // for none at all (each of its fields then taken as 0).
+    const json body = {
+        {"compare",
+         {{{"key", base64(unchanged)},
+           {"range_end", base64(prefix_end(unchanged))},
+           {"result", "LESS"},
+           {"target", "MOD"},
+           {"mod_revision", std::to_string(revision + 1)}}}},
+        {"success",
+         {{{"request_delete_range", {{"key", base64(key)}}}},
+          {{"request_delete_range", {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}}}}}},
+    };
+    json reply;
+    if (std::string e = _impl->call(fmt::format("delete {} and {}*", key, prefix), "/v3/kv/txn", body, reply,
+                                    impl::sending::once);
+        !e.empty())
+        return e;
+    removed = flag_at(reply, "succeeded");
+    return {};
+}
+
 void etcd_client::interrupt()
 {
     // httplib's stop() ends a call whose socket is open; one that is still

@@ -109,6 +109,12 @@ public:
     std::string remove(const std::string& key);
     // Every key under `prefix`, in one request.
     std::string remove_prefix(const std::string& prefix);
+    // `key` and every key under `prefix`, in one transaction, only if no
+    // key under `unchanged` was put after `revision` (a list's): `removed`
+    // says whether they went (not when such a key was put meanwhile; a key
+    // deleted meanwhile is no change here).
+    std::string remove_if_unchanged(const std::string& key, const std::string& prefix, const std::string& unchanged,
+                                    int64_t revision, bool& removed);
 
     // Watches every key under `prefix` from `start_revision` on (0: from
     // now), calling `on_event` for each change in revision order, until

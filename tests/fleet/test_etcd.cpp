@@ -248,6 +248,36 @@ TEST_CASE("etcd: keys and values through the JSON gateway, binary and all")
     REQUIRE(etcd.get("/t/once", kv) == "");
     CHECK_FALSE(kv.has_value());
 
+    // remove_if_unchanged: a key and a prefix in one transaction, only if
+    // nothing under a third prefix was put after a list's revision.
+    for (const char* k : {"/r/session", "/r/members/a", "/r/members/b", "/r/status/a"})
+        REQUIRE(etcd.put(k, "x") == "");
+    REQUIRE(etcd.list("/r/status/", kvs, revision) == "");
+    REQUIRE(etcd.put("/r/status/b", "running") == "");   // a node that starts meanwhile
+    bool removed = true;
+    REQUIRE(etcd.remove_if_unchanged("/r/session", "/r/members/", "/r/status/", revision, removed) == "");
+    CHECK_FALSE(removed);
+    REQUIRE(etcd.get("/r/session", kv) == "");
+    CHECK(kv.has_value());
+    REQUIRE(etcd.list("/r/members/", kvs, revision) == "");
+    CHECK(kvs.size() == 2);
+    // Read again: nothing put since (a status deleted is no change).
+    REQUIRE(etcd.list("/r/status/", kvs, revision) == "");
+    REQUIRE(etcd.remove("/r/status/a") == "");
+    REQUIRE(etcd.remove_if_unchanged("/r/session", "/r/members/", "/r/status/", revision, removed) == "");
+    CHECK(removed);
+    REQUIRE(etcd.get("/r/session", kv) == "");
+    CHECK_FALSE(kv.has_value());
+    REQUIRE(etcd.list("/r/members/", kvs, revision) == "");
+    CHECK(kvs.empty());
+    REQUIRE(etcd.list("/r/status/", kvs, revision) == "");
+    CHECK(kvs.size() == 1);   // the statuses are the nodes' own: left
+    // Nothing under the watched prefix at all: the compare holds.
+    REQUIRE(etcd.put("/r/session", "x") == "");
+    REQUIRE(etcd.list("/r/none/", kvs, revision) == "");
+    REQUIRE(etcd.remove_if_unchanged("/r/session", "/r/members/", "/r/none/", revision, removed) == "");
+    CHECK(removed);
+
     // etcd's own refusals come back in its words.
     CHECK(etcd.put("/t/l", "x", 12345) == fmt::format("etcd {}: put /t/l: etcdserver: requested lease not found",
                                                        server.url()));
