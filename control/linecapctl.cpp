@@ -635,7 +635,8 @@ bool has_members(linecap::etcd_client& etcd, const std::string& id)
 // and the record of which nodes ran it). Each node's own session and files
 // stay, listed by its linecapctl ls and removed there. The nodes' statuses
 // are read, and the keys deleted only if none of them was written since,
-// in one transaction: a node that starts the session in between (one that
+// in one transaction: a node writes its status before it starts the session
+// (fleet/agent.cpp, reconcile), so one that starts it in between (one that
 // joined late, say) is seen, not left running a session gone from etcd.
 int run_fleet_rm(linecap::etcd_client& etcd, const std::string& id)
 {
@@ -656,9 +657,12 @@ int run_fleet_rm(linecap::etcd_client& etcd, const std::string& id)
             return refused;
         }
         bool removed = false;
-        if (e.empty())
+        if (e.empty()) {
             e = etcd.remove_if_unchanged(linecap::fleet_session_key(id), linecap::fleet_member_prefix(id),
                                          linecap::fleet_status_prefix(id), revision, removed);
+            if (!e.empty())   // a transaction that went out may have been carried out
+                e += fmt::format(" (fleet session {} may be removed all the same: linecapctl fleet ls)", id);
+        }
         if (!e.empty()) {
             print_error("linecapctl", e);
             return unreachable;
@@ -667,10 +671,12 @@ int run_fleet_rm(linecap::etcd_client& etcd, const std::string& id)
             break;
         if (attempt == attempts) {
             fmt::print(stderr, "linecapctl: fleet rm: fleet session {}'s statuses changed on its nodes while it was "
-                               "being removed, {} times: try again (linecapctl fleet show {})\n",
-                       id, attempts, id);
+                               "being removed, {} times: see which node reports it (linecapctl fleet show {}), then "
+                               "run linecapctl fleet rm {} again\n",
+                       id, attempts, id, id);
             return refused;
         }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
     }
     fmt::print("fleet session {} removed from etcd; each node keeps its own session and files (linecapctl ls there)\n",
                id);

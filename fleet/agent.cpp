@@ -331,6 +331,14 @@ void fleet_agent::reconcile(tracked& t)
             if (limit.is_null() || (given && *given > static_cast<double>(left_s)))
                 limit = left_s;
         }
+        // Its status in etcd ("waiting") before it starts here, so that a
+        // `fleet rm` reading the statuses meanwhile sees this node: its
+        // transaction fails on a status put after its read (linecapctl's
+        // run_fleet_rm). Not written (etcd away): it starts all the same,
+        // the capture not hanging on etcd, and stops once it sees the key
+        // gone.
+        if (const int64_t lease = _registration.lease(); lease != 0)
+            write_status(s.id, t, lease);
         const json reply = _call({{"cmd", "start"}, {"spec", spec}, {"fleet", s.id}});
         if (unavailable(reply))
             return;   // not carried out: next tick
