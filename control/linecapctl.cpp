@@ -637,7 +637,8 @@ bool has_members(linecap::etcd_client& etcd, const std::string& id)
 // are read, and the keys deleted only if none of them was written since,
 // in one transaction: a node writes its status before it starts the session
 // (fleet/agent.cpp, reconcile), so one that starts it in between (one that
-// joined late, say) is seen, not left running a session gone from etcd.
+// joined late, say) is seen; one whose status comes after the removal
+// stops its session once it sees the key gone.
 int run_fleet_rm(linecap::etcd_client& etcd, const std::string& id)
 {
     constexpr int attempts = 3;
