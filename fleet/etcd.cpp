@@ -791,6 +791,13 @@ etcd_client::watch_end etcd_client::watch_once(const std::string& prefix, int64_
         req.path = "/v3/watch";
         req.body = json{{"create_request", create}}.dump();
         req.set_header("Content-Type", "application/json");
+        // etcd's require-leader (etcdctl's --require-leader, clientv3's
+        // WithRequireLeader; the gateway passes Grpc-Metadata-* on as gRPC
+        // metadata): a member that has lost its leader refuses the watch,
+        // or ends it after three election timeouts, with "no leader".
+        // Without it a member cut off from the others keeps the watch open
+        // and quiet, and the node never hears of a change made elsewhere.
+        req.set_header("Grpc-Metadata-hasleader", "true");
         if (!_impl->token.empty())
             req.set_header("Authorization", _impl->token);
         // One line of the stream; false: the watch ends here (end says why).
@@ -864,6 +871,11 @@ etcd_client::watch_end etcd_client::watch_once(const std::string& prefix, int64_
             }
         };
         const std::optional<httplib::Result> sent = _impl->send(endpoint, req);
+        // A whole reply's last line, which has no newline: the error the
+        // gateway sends as the body of an HTTP 503 ("etcdserver: no
+        // leader", a watch refused by a member without one).
+        if (sent && *sent && !stopped && end.error.empty() && !pending.empty())
+            take(pending);
         // A token etcd refused (in an error, or as a cancel's reason): the
         // next call asks for a new one.
         if (stale_token(end.error))

@@ -389,6 +389,43 @@ TEST_CASE("etcd: a watch delivers every change in order, resumes from its revisi
     CHECK(end.error.find("was compacted") != std::string::npos);
 }
 
+TEST_CASE("etcd: a watch on a member that has lost its leader ends, and the next watch goes to the next member")
+{
+    int ports[6];
+    test::etcd_server::pick_cluster_ports(ports);
+    test::etcd_server m0(0, ports), m1(1, ports), m2(2, ports);
+    m0.wait_ready();
+    m1.wait_ready();
+    m2.wait_ready();
+    etcd_settings s = settings_for(m0.url());
+    s.endpoints = {m0.url(), m1.url()};
+    s.timeout = 1000ms;   // a quiet watch returns after a second
+    etcd_client etcd(s);
+    const auto any = [](const etcd_event&) { return true; };
+    REQUIRE(etcd.put("/w/x", "1") == "");
+    // The cluster whole: a watch on m0 stays quiet for the timeout.
+    etcd_client::watch_end end = etcd.watch("/w/", 0, any);
+    CHECK(end.error == "");
+    CHECK(end.created);
+    // m1 and m2 stopped: m0 has no leader (election timeout 500 ms) and
+    // says so, ending the watch, or refusing the next, in a few seconds;
+    // without require-leader it kept each watch open and quiet.
+    m1.pause();
+    m2.pause();
+    std::string error;
+    const auto start = std::chrono::steady_clock::now();
+    while (error.empty() && std::chrono::steady_clock::now() - start < 15s)
+        error = etcd.watch("/w/", 0, any).error;
+    INFO("after " << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+                  << " ms");
+    CHECK_THAT(error, Catch::StartsWith(fmt::format("etcd {}: watch /w/: ", m0.url())) && Catch::Contains("no leader"));
+    // The next watch is made on the next member (stopped here: no answer).
+    error = etcd.watch("/w/", 0, any).error;
+    CHECK_THAT(error, Catch::StartsWith(fmt::format("etcd {}: watch /w/: ", m1.url())));
+    m1.resume();
+    m2.resume();
+}
+
 TEST_CASE("etcd: an endpoint that does not answer is passed over for the next")
 {
     test::etcd_server server;

@@ -25,8 +25,9 @@ namespace linecap::test {
 
 namespace {
 
-// A port free on 127.0.0.1 now (the kernel's pick for port 0).
-int free_port()
+// A socket bound to a port free on 127.0.0.1 now (the kernel's pick for
+// port 0), and that port.
+int bound_socket(int& port)
 {
     const int s = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -35,13 +36,50 @@ int free_port()
     socklen_t size = sizeof a;
     REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
     REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&a), &size) == 0);
-    close(s);
-    return ntohs(a.sin_port);
+    port = ntohs(a.sin_port);
+    return s;
+}
+
+// A port free on 127.0.0.1 now.
+int free_port()
+{
+    int port = 0;
+    close(bound_socket(port));
+    return port;
 }
 
 } // namespace
 
 etcd_server::etcd_server()
+{
+    const int client = free_port(), peer = free_port();
+    launch("unit", client, peer, fmt::format("unit=http://127.0.0.1:{}", peer), {});
+    wait_ready();
+}
+
+etcd_server::etcd_server(unsigned index, const int (&ports)[6])
+{
+    const std::string cluster = fmt::format("m0=http://127.0.0.1:{},m1=http://127.0.0.1:{},m2=http://127.0.0.1:{}",
+                                            ports[1], ports[3], ports[5]);
+    // Short elections, so that a member cut off from the others knows it
+    // has no leader within a second or two.
+    launch(fmt::format("m{}", index), ports[2 * index], ports[2 * index + 1], cluster,
+           {"--heartbeat-interval=100", "--election-timeout=500", "--initial-cluster-state=new",
+            "--initial-cluster-token=linecap-unit"});
+}
+
+void etcd_server::pick_cluster_ports(int (&ports)[6])
+{
+    // Each taken while the earlier ones are held, so no two match.
+    std::vector<int> held;
+    for (int& port : ports)
+        held.push_back(bound_socket(port));
+    for (const int s : held)
+        close(s);
+}
+
+void etcd_server::launch(const std::string& name, int client, int peer, const std::string& initial_cluster,
+                         const std::vector<std::string>& extra)
 {
     REQUIRE(access("/usr/bin/etcd", X_OK) == 0);   // scripts/bootstrap installs etcd-server
     // In memory where /dev/shm has 1 GiB free (etcd preallocates 64 MB log
@@ -56,17 +94,17 @@ etcd_server::etcd_server()
         dir = mkdtemp(tmp);
     REQUIRE(dir != nullptr);
     _dir = dir;
-    const int client = free_port(), peer = free_port();
     _url = fmt::format("http://127.0.0.1:{}", client);
     const std::string peer_url = fmt::format("http://127.0.0.1:{}", peer);
     std::vector<std::string> args = {"/usr/bin/etcd",
-                                     "--name=unit",
+                                     "--name=" + name,
                                      "--data-dir=" + _dir + "/data",
                                      "--listen-client-urls=" + _url,
                                      "--advertise-client-urls=" + _url,
                                      "--listen-peer-urls=" + peer_url,
                                      "--initial-advertise-peer-urls=" + peer_url,
-                                     "--initial-cluster=unit=" + peer_url};
+                                     "--initial-cluster=" + initial_cluster};
+    args.insert(args.end(), extra.begin(), extra.end());
     const std::string log = _dir + "/etcd.log";
     const pid_t parent = getpid();
     _pid = fork();
@@ -90,6 +128,10 @@ etcd_server::etcd_server()
         execv(argv[0], argv.data());
         _exit(127);
     }
+}
+
+void etcd_server::wait_ready()
+{
     httplib::Client health(_url);
     health.set_connection_timeout(std::chrono::milliseconds(200));
     for (int i = 0; i < 100; i++) {
