@@ -49,6 +49,22 @@ void put32(std::vector<uint8_t>& b, size_t at, uint32_t v)
     put16(b, at + 2, static_cast<uint16_t>(v));
 }
 
+// An untagged Ethernet frame of `size` bytes (at least 38; zeros past its
+// headers) carrying IPv4 protocol `proto` from (src, sport) to (dst, dport).
+std::vector<uint8_t> ipv4_frame(size_t size, uint8_t proto, uint32_t src, uint32_t dst, uint16_t sport = 0,
+                                uint16_t dport = 0)
+{
+    std::vector<uint8_t> d(size, 0);
+    put16(d, 12, 0x0800);
+    d[14] = 0x45;
+    d[23] = proto;
+    put32(d, 26, src);
+    put32(d, 30, dst);
+    put16(d, 34, sport);
+    put16(d, 36, dport);
+    return d;
+}
+
 // Addresses and ports from small pools, so that expressions hit and miss.
 constexpr uint32_t ipv4_pool[] = {0x0a000001, 0x0a000002, 0x0a010005, 0xc0a80101, 0x08080808, 0xac100001};
 constexpr uint16_t port_pool[] = {22, 53, 80, 443, 1234, 8080, 40000};
@@ -566,12 +582,7 @@ TEST_CASE("index: the values an empty recent-values cache holds are found like a
     // the addresses 0.0.0.0 and 0.0.0.1 are kept all the same, in the
     // chunk after a finished one too.
     index_builder b;
-    std::vector<uint8_t> p(60, 0);
-    put16(p, 12, 0x0800);
-    p[14] = 0x45;
-    p[23] = 17;
-    put32(p, 26, 0);
-    put32(p, 30, 1);
+    const std::vector<uint8_t> p = ipv4_frame(60, 17, 0, 1);
     for (int round = 0; round < 2; round++) {
         b.add_packet(p.data(), static_cast<uint32_t>(p.size()), 1);
         const index_chunk c = b.finish(0, 60, false, p.data());
@@ -1064,26 +1075,18 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
 {
     // An IPv4 or IPv6 packet of protocol `proto` from (a, port a) to (b, port b), 80 bytes.
     const auto make = [](bool v6, uint8_t proto, uint32_t a, uint16_t pa, uint32_t b, uint16_t pb) {
+        if (!v6)
+            return ipv4_frame(80, proto, a, b, pa, pb);
         std::vector<uint8_t> d(80, 0);
-        if (!v6) {
-            put16(d, 12, 0x0800);
-            d[14] = 0x45;
-            d[23] = proto;
-            put32(d, 26, a);
-            put32(d, 30, b);
-            put16(d, 34, pa);
-            put16(d, 36, pb);
-        } else {
-            put16(d, 12, 0x86dd);
-            d[14] = 0x60;
-            d[20] = proto;
-            put32(d, 22, 0x20010db8);
-            put32(d, 34, a);
-            put32(d, 38, 0x20010db8);
-            put32(d, 50, b);
-            put16(d, 54, pa);
-            put16(d, 56, pb);
-        }
+        put16(d, 12, 0x86dd);
+        d[14] = 0x60;
+        d[20] = proto;
+        put32(d, 22, 0x20010db8);
+        put32(d, 34, a);
+        put32(d, 38, 0x20010db8);
+        put32(d, 50, b);
+        put16(d, 54, pa);
+        put16(d, 56, pb);
         return d;
     };
     auto marks = std::make_unique<index_flow_marks>();
@@ -1323,17 +1326,7 @@ TEST_CASE("index marks: a flow that takes another's way in a burst and is droppe
     // two ways, C takes the way met less lately. Entries never move, so
     // not_passed_from finds each dropped packet's entry by its number,
     // whichever way it took and whoever held it before.
-    const auto flow = [](uint16_t port) {
-        std::vector<uint8_t> d(80, 0);
-        put16(d, 12, 0x0800);
-        d[14] = 0x45;
-        d[23] = 17;
-        put32(d, 26, 0x0a000001);
-        put32(d, 30, 0x0a000002);
-        put16(d, 34, port);
-        put16(d, 36, 53);
-        return d;
-    };
+    const auto flow = [](uint16_t port) { return ipv4_frame(80, 17, 0x0a000001, 0x0a000002, port, 53); };
     const auto set_of = [](const std::vector<uint8_t>& d) {
         index_flow4 f = index_flow4_of(d.data());
         f.rest |= uint64_t{1} << 48;   // session 0, as mark() holds it
@@ -1582,9 +1575,7 @@ TEST_CASE("index: a chunk's sets hold exactly the values of its packets, over ma
     std::mt19937 rng(5);
     index_builder b(index_builder::folding::never);
     std::set<uint32_t> addresses, ports, protocols;
-    std::vector<uint8_t> p(64, 0);
-    put16(p, 12, 0x0800);
-    p[14] = 0x45;
+    std::vector<uint8_t> p = ipv4_frame(64, 0, 0, 0);
     for (int i = 0; i < 30000; i++) {
         const uint32_t src = i == 0 ? 0 : i == 1 ? UINT32_MAX : static_cast<uint32_t>(rng());
         const uint32_t dst = static_cast<uint32_t>(rng()) & (i % 2 ? 0xffffffffu : 0x0a0000ffu);
@@ -1620,10 +1611,7 @@ TEST_CASE("chunk blocks: blocks of more addresses than a batch make the same set
     // blocks' equals the one a builder without blocks makes.
     index_builder with_blocks(index_builder::folding::never), without(index_builder::folding::never);
     with_blocks.set_chunk_bytes(8 * 6000 * 100);   // a block every 6000 records
-    std::vector<uint8_t> b(64, 0);
-    put16(b, 12, 0x0800);
-    b[14] = 0x45;
-    b[23] = 17;
+    std::vector<uint8_t> b = ipv4_frame(64, 17, 0, 0);
     const uint8_t first[16] = {};
     const auto src = [](uint32_t i) { return 0x0a000000 + i * 3; };
     const auto dst = [](uint32_t i) { return 0xac100000 + (i * 7919) % 65536; };
