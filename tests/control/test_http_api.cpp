@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -676,7 +677,11 @@ TEST_CASE("HTTP: stop() ends the server's connections only, not a UDP or TCP soc
     pollfd ended{trickler, POLLIN, 0};
     CHECK(::poll(&ended, 1, 500) == 1);
     char c = 0;
-    CHECK(recv(trickler, &c, 1, 0) == 0);
+    // Ended is an end of file, or a reset when the server closed before it had
+    // read the trickled "G" (the kernel resets a socket closed with unread bytes).
+    const ssize_t got = recv(trickler, &c, 1, 0);
+    const int got_errno = errno;
+    CHECK((got == 0 || (got < 0 && got_errno == ECONNRESET)));
     CHECK(::send(udp, "u", 1, MSG_NOSIGNAL) == 1);
     CHECK(recv(udp, &c, 1, MSG_DONTWAIT) == 1);
     CHECK(::send(tcp, "t", 1, MSG_NOSIGNAL) == 1);
