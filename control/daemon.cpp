@@ -36,6 +36,10 @@ constexpr double quiet_note_after_s = 10;
 // Ports that only replay files and have received nothing this long have
 // reached the files' ends (a replay delivers as fast as the lcore takes).
 constexpr double replay_ended_after_s = 1;
+// How long the fleet agent's thread waits for a start's answer before it
+// goes on and collects it at a later tick (join_fleet): a filter without
+// host names compiles well within it.
+constexpr std::chrono::milliseconds agent_start_wait{1000};
 
 // A socket reply as an HTTP body: its fields without "ok", which the HTTP
 // status says instead.
@@ -302,23 +306,14 @@ void control_daemon::join_fleet()
     settings.etcd = _options.fleet_etcd_settings;
     _fleet = std::make_unique<node_registration>(settings, node);
     _fleet->start();
-    // Its requests go to this thread as the HTTP API's do, and are answered
-    // as the socket answers them.
     agent_settings agent;
     agent.etcd = settings.etcd;
-    _fleet_agent = std::make_unique<fleet_agent>(
-        agent, node.name, _started_ns, *_fleet, [this](const nlohmann::json& line) -> nlohmann::json {
-            http_call call;
-            call.what = http_call::kind::socket;
-            if (std::string e = parse_request(line.dump(), call.req); !e.empty())
-                return {{"ok", false}, {"error", e}};
-            const std::optional<http_answer> answer = _bridge.call(std::move(call), std::chrono::seconds(5));
-            if (!answer)   // not carried out: the agent asks again
-                return {{"ok", false},
-                        {"unavailable", true},
-                        {"error", "the control thread did not take the request within 5 s (busy, or shutting down)"}};
-            return nlohmann::json::parse(answer->body, nullptr, false);
-        });
+    // Its requests go to this thread as the HTTP API's do, and are answered
+    // as the socket answers them; a start whose answer is late (a host name
+    // in its filter waits on DNS) is collected at a later tick, the agent
+    // going on with its other sessions meanwhile.
+    _fleet_agent = std::make_unique<fleet_agent>(agent, node.name, _started_ns, *_fleet,
+                                                 agent_calls(_bridge, agent_start_wait));
     _fleet_agent->start();
 }
 

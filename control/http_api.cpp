@@ -362,6 +362,15 @@ control_bridge::~control_bridge()
 
 std::optional<http_answer> control_bridge::call(http_call call, std::chrono::milliseconds timeout)
 {
+    std::shared_ptr<pending> late;
+    return this->call(std::move(call), timeout, std::chrono::milliseconds::max(), late);
+}
+
+std::optional<http_answer> control_bridge::call(http_call call, std::chrono::milliseconds timeout,
+                                                std::chrono::milliseconds answer_timeout,
+                                                std::shared_ptr<pending>& late)
+{
+    late.reset();
     auto p = std::make_shared<pending>();
     p->call = std::move(call);
     std::unique_lock lock(_mutex);
@@ -372,12 +381,25 @@ std::optional<http_answer> control_bridge::call(http_call call, std::chrono::mil
         const uint64_t one = 1;
         [[maybe_unused]] const ssize_t n = write(_fd, &one, sizeof one);   // EAGAIN: readable already
     }
-    _answered.wait_for(lock, timeout, [&] { return p->answer.has_value() || (_closed && !p->taken); });
-    if (p->taken)
-        _answered.wait(lock, [&] { return p->answer.has_value(); });   // being carried out: its answer comes
-    else
+    _answered.wait_for(lock, timeout, [&] { return p->taken || p->answer.has_value() || _closed; });
+    if (!p->taken) {
         p->given_up = true;   // serve() skips it
+        return p->answer;
+    }
+    // Being carried out: its answer comes, and is waited for (up to
+    // answer_timeout; after that, the caller asks answer_of()).
+    const auto answered = [&] { return p->answer.has_value(); };
+    if (answer_timeout == std::chrono::milliseconds::max())
+        _answered.wait(lock, answered);
+    else if (!_answered.wait_for(lock, answer_timeout, answered))
+        late = p;
     return p->answer;
+}
+
+std::optional<http_answer> control_bridge::answer_of(const std::shared_ptr<pending>& late)
+{
+    std::lock_guard lock(_mutex);
+    return late->answer;
 }
 
 void control_bridge::serve(const std::function<std::optional<http_answer>(const http_call&, const later_answer&)>& answer)
@@ -398,6 +420,8 @@ void control_bridge::serve(const std::function<std::optional<http_answer>(const 
         for (const auto& p : batch)
             p->taken = true;
     }
+    if (!batch.empty())
+        _answered.notify_all();   // their callers wait for the answer from now on (call's answer_timeout)
     for (const auto& p : batch) {
         // Answered without the lock: HTTP threads keep handing calls over.
         // Whatever happens, a taken call gets an answer: its caller waits.
@@ -430,6 +454,43 @@ void control_bridge::close()
         _queue.clear();   // not taken: their callers get an empty answer
     }
     _answered.notify_all();
+}
+
+nlohmann::json agent_calls::operator()(const nlohmann::json& line)
+{
+    http_call call;
+    call.what = http_call::kind::socket;
+    if (std::string e = parse_request(line.dump(), call.req); !e.empty())
+        return {{"ok", false}, {"error", e}};
+    const std::string fleet = call.req.cmd == command::start ? call.req.fleet : std::string();
+    const auto in_progress = [&fleet] {
+        return nlohmann::json{{"ok", false},
+                              {"in_progress", true},
+                              {"error", fmt::format("fleet session {}: its start here is still being carried out (its "
+                                                    "filter compiling: a host name waits on DNS)",
+                                                    fleet)}};
+    };
+    std::optional<http_answer> answer;
+    if (const auto found = _starting.find(fleet); !fleet.empty() && found != _starting.end()) {
+        answer = _bridge.answer_of(found->second);
+        if (!answer)
+            return in_progress();
+        _starting.erase(found);
+    } else {
+        constexpr std::chrono::seconds take_wait{5};
+        std::shared_ptr<control_bridge::pending> late;
+        answer = fleet.empty() ? _bridge.call(std::move(call), take_wait)
+                               : _bridge.call(std::move(call), take_wait, _start_wait, late);
+        if (late) {
+            _starting[fleet] = late;
+            return in_progress();
+        }
+    }
+    if (!answer)   // not carried out: the agent asks again
+        return {{"ok", false},
+                {"unavailable", true},
+                {"error", "the control thread did not take the request within 5 s (busy, or shutting down)"}};
+    return nlohmann::json::parse(answer->body, nullptr, false);
 }
 
 // ---- options ----

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -99,6 +100,26 @@ public:
     // did happen would make the client start it twice).
     std::optional<http_answer> call(http_call call, std::chrono::milliseconds timeout);
 
+    // A call handed over, as the bridge holds it.
+    struct pending {
+        http_call call;
+        std::optional<http_answer> answer;
+        bool taken = false;      // serve() has it: the caller waits for the answer
+        bool given_up = false;   // the caller left before it was taken: never served
+    };
+    // The same, but a call taken waits at most `answer_timeout` for its
+    // answer: if that has not come by then, empty, with `late` holding the
+    // call, which is carried out all the same, for answer_of(); else `late`
+    // is null. For the fleet agent's starts: a host name in a filter waits
+    // on DNS as long as the resolver takes, and the agent has other
+    // sessions to look after meanwhile.
+    std::optional<http_answer> call(http_call call, std::chrono::milliseconds timeout,
+                                    std::chrono::milliseconds answer_timeout, std::shared_ptr<pending>& late);
+    // The answer of a call that call() left in `late`, once it has come;
+    // else empty. (A call taken is always answered: a start, at shutdown, by
+    // a refusal.)
+    std::optional<http_answer> answer_of(const std::shared_ptr<pending>& late);
+
     // Control thread: answers the calls waiting when it is called, and no
     // more: those handed over meanwhile wait for the next call (the eventfd
     // is readable again), so HTTP clients cannot keep the control loop from
@@ -115,17 +136,35 @@ public:
     void close();
 
 private:
-    struct pending {
-        http_call call;
-        std::optional<http_answer> answer;
-        bool taken = false;      // serve() has it: the caller waits for the answer
-        bool given_up = false;   // the caller left before it was taken: never served
-    };
     std::mutex _mutex;
     std::condition_variable _answered;
     std::deque<std::shared_ptr<pending>> _queue;
     bool _closed = false;
     int _fd = -1;
+};
+
+// The fleet agent's requests (fleet/agent.h, daemon_call) over a bridge:
+// each a socket command's JSON, answered as the socket answers it, by the
+// control thread. Waits up to 5 s for the control thread to take a request
+// ("unavailable" if it did not), then for its answer, however long, but
+// only `start_wait` for a fleet session's start's: one whose answer is later
+// (its filter compiling: a host name waits on DNS, as long as the
+// resolver takes) gives "in_progress", and the agent goes on with its
+// other sessions; the same start (the same fleet id) asked again gives
+// that start's answer once it has come, and starts nothing more.
+// Called by one thread (the agent's).
+class agent_calls {
+public:
+    agent_calls(control_bridge& bridge, std::chrono::milliseconds start_wait)
+        : _bridge(bridge), _start_wait(start_wait)
+    {
+    }
+    nlohmann::json operator()(const nlohmann::json& request);
+
+private:
+    control_bridge& _bridge;
+    std::chrono::milliseconds _start_wait;
+    std::map<std::string, std::shared_ptr<control_bridge::pending>> _starting;   // late starts, by fleet id
 };
 
 // --http's ADDR:PORT: an IPv4 address (127.0.0.1:8080) or an IPv6 address in

@@ -254,7 +254,7 @@ void fleet_agent::forget_gone()
         tracked& t = it->second;
         // An entry with no session is a local session whose key has gone
         // (learn_local): nothing of it is in etcd.
-        const bool drop = t.session.id.empty() || (t.gone && (t.local_id.empty() || t.ended));
+        const bool drop = t.session.id.empty() || (t.gone && !t.starting && (t.local_id.empty() || t.ended));
         if (drop && !t.session.id.empty() && !_etcd.remove(fleet_status_key(it->first, _node)).empty()) {
             ++it;   // tried again next tick
             continue;
@@ -310,7 +310,10 @@ void fleet_agent::reconcile(tracked& t)
     const bool ended = s.end_ns != 0 && now >= s.end_ns;
     const bool wanted = !t.gone && !s.stopped && !ended;
     if (t.local_id.empty()) {
-        if (!wanted || now < s.start_ns || t.late || !_local_known)
+        // A start whose answer was late is asked again until it comes, even
+        // once the session is no longer wanted: a session it started is
+        // then stopped like any other (below, at the next tick).
+        if (!t.starting && (!wanted || now < s.start_ns || t.late || !_local_known))
             return;
         json spec = s.spec;
         if (s.end_ns != 0) {
@@ -337,10 +340,13 @@ void fleet_agent::reconcile(tracked& t)
         // run_fleet_rm). Not written (etcd away): it starts all the same,
         // the capture not hanging on etcd, and stops once it sees the key
         // gone.
-        if (const int64_t lease = _registration.lease(); lease != 0)
+        if (const int64_t lease = _registration.lease(); !t.starting && lease != 0)
             write_status(s.id, t, lease);
         const json reply = _call({{"cmd", "start"}, {"spec", spec}, {"fleet", s.id}});
-        if (unavailable(reply))
+        // Being carried out, its answer late (a filter naming a host waits
+        // on DNS): the same start asked at the next tick collects it.
+        t.starting = reply.value("in_progress", false);
+        if (t.starting || unavailable(reply))
             return;   // not carried out: next tick
         if (!ok(reply)) {
             // Refused (a spec this daemon cannot run, --max-sessions

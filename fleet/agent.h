@@ -35,7 +35,10 @@ namespace linecap {
 // One request of the control protocol (docs/control.md), answered by the
 // daemon's control thread; its reply as JSON: {"ok": false, "error": ...}
 // when refused, with "unavailable": true when the control thread did not
-// take the request (busy, or shutting down): it was not carried out.
+// take the request (busy, or shutting down): it was not carried out; with
+// "in_progress": true for a start taken whose answer is late (its filter
+// compiling): the same start, asked again, gives that answer once it has
+// come.
 using daemon_call = std::function<nlohmann::json(const nlohmann::json& request)>;
 
 struct agent_settings {
@@ -68,6 +71,7 @@ private:
         bool ended = false;          // its session here has ended (its status no longer changes)
         bool member_written = false; // its member key (fleet_member_key) says this node ran it
         bool gone = false;           // its key was deleted, or it no longer targets this node
+        bool starting = false;       // its start was taken and not yet answered: asked again each tick
     };
 
     // What the watcher hands the agent: a change, or a listing (the keys

@@ -762,22 +762,35 @@ struct recording_daemon {
     }
 };
 
+// A running etcd, node n1 registered in it, and its agent's settings
+// (ticks of 100 ms), for the agent's tests.
+struct agent_node {
+    test::etcd_server server;
+    registration_settings node_settings;
+    std::unique_ptr<node_registration> node;
+    agent_settings settings;
+
+    agent_node()
+    {
+        node_settings.etcd = settings_for(server.url());
+        node = std::make_unique<node_registration>(
+            node_settings, node_identity{"n1", "http://127.0.0.1:8080", "9.9", {}, "2026-11-30T00:00:00Z"});
+        node->start();
+        settings.etcd = settings_for(server.url());
+        settings.report = 100ms;
+        settings.retry = 100ms;
+    }
+};
+
 } // namespace
 
 TEST_CASE("fleet: a node runs a fleet session to its end time, or to the spec's own limit if that is sooner")
 {
-    test::etcd_server server;
-    registration_settings node_settings;
-    node_settings.etcd = settings_for(server.url());
-    node_registration node(node_settings, {"n1", "http://127.0.0.1:8080", "9.9", {}, "2026-11-30T00:00:00Z"});
-    node.start();
-    agent_settings settings;
-    settings.etcd = settings_for(server.url());
-    settings.report = 100ms;
-    settings.retry = 100ms;
+    agent_node n;
+    const agent_settings& settings = n.settings;
     recording_daemon daemon;
     daemon.throw_once = GENERATE(false, true);   // a fault in the agent's thread: said, and tried again
-    fleet_agent agent(settings, "n1", utc_now_ns(), node, daemon.call());
+    fleet_agent agent(settings, "n1", utc_now_ns(), *n.node, daemon.call());
     agent.start();
 
     // Two hours from now; "5m" as linecapctl sends --duration 5m.
@@ -826,4 +839,71 @@ TEST_CASE("fleet: a value in etcd nested past 64 levels is read as no JSON, neve
     linecap::fleet_session s;
     CHECK_FALSE(linecap::parse_fleet_session(deep, s).empty());
     CHECK(linecap::parse_stored_json("not json").is_discarded());
+}
+
+TEST_CASE("fleet: a start answered late is asked again until its answer comes, and stopped if it was stopped meanwhile")
+{
+    agent_node n;
+    const agent_settings& settings = n.settings;
+    // The daemon as agent_calls makes it look (control/http_api.h): a start
+    // of "slow" in progress until `answer` (a host name waiting on DNS),
+    // then "s1"; every other start answered at once.
+    std::mutex mutex;
+    std::vector<std::string> requests;   // "start ID", "stop ID", in order
+    bool answer = false;
+    const daemon_call call = [&](const nlohmann::json& request) -> nlohmann::json {
+        const std::lock_guard lock(mutex);
+        const std::string cmd = request.value("cmd", "");
+        if (cmd == "list")
+            return {{"ok", true}, {"sessions", nlohmann::json::array()}};
+        if (cmd == "start") {
+            const std::string fleet = request.value("fleet", "");
+            requests.push_back("start " + fleet);
+            if (fleet == "slow" && !answer)
+                return {{"ok", false}, {"in_progress", true}, {"error", "still being carried out"}};
+            return {{"ok", true}, {"id", fleet == "slow" ? "s1" : "s2"}};
+        }
+        if (cmd == "stop")
+            requests.push_back("stop " + request.value("id", ""));
+        return {{"ok", true}, {"session", {{"status", "running"}}}};
+    };
+    const auto count = [&](const std::string& r) {
+        const std::lock_guard lock(mutex);
+        return std::count(requests.begin(), requests.end(), r);
+    };
+    fleet_agent agent(settings, "n1", utc_now_ns(), *n.node, call);
+    agent.start();
+
+    etcd_client etcd(settings.etcd);
+    const auto put = [&](const std::string& id, bool stopped) {
+        fleet_session s;
+        s.id = id;
+        s.spec = {{"name", id}};
+        s.late_join = true;
+        s.stopped = stopped;
+        s.created = utc_iso8601(utc_now_ns());
+        REQUIRE(etcd.put(fleet_session_key(id), fleet_session_json(s).dump()) == "");
+    };
+    put("slow", false);
+    REQUIRE(wait_for([&] { return count("start slow") >= 3; }, 5000ms));   // asked again each tick
+    // Another fleet session starts meanwhile: the agent is not held up.
+    put("other", false);
+    REQUIRE(wait_for([&] { return count("start other") == 1; }, 5000ms));
+    // Stopped before its start was answered: still asked for its answer,
+    // then the session it started is stopped.
+    put("slow", true);
+    std::this_thread::sleep_for(300ms);
+    const auto asked = count("start slow");
+    std::this_thread::sleep_for(300ms);
+    CHECK(count("start slow") > asked);
+    {
+        const std::lock_guard lock(mutex);
+        answer = true;
+    }
+    REQUIRE(wait_for([&] { return count("stop s1") == 1; }, 5000ms));
+    std::this_thread::sleep_for(300ms);
+    const auto final_starts = count("start slow");
+    std::this_thread::sleep_for(300ms);
+    CHECK(count("start slow") == final_starts);   // answered: not asked again
+    CHECK(count("stop s2") == 0);
 }
