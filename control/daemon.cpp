@@ -458,7 +458,10 @@ void control_daemon::refuse_pending_starts()
     for (const auto& pending : _pending_starts)
         if (!pending->answered) {
             pending->answered = true;
-            pending->reply(error_reply("linecap is shutting down"), 503);
+            // "unavailable": not carried out, as a request the control
+            // thread never took (the fleet agent's reading).
+            pending->reply(ojson({{"ok", false}, {"error", "linecap is shutting down"}, {"unavailable", true}}).dump(),
+                           503);
         }
 }
 

@@ -458,11 +458,11 @@ void control_bridge::close()
 
 nlohmann::json agent_calls::operator()(const nlohmann::json& line)
 {
-    http_call call;
-    call.what = http_call::kind::socket;
-    if (std::string e = parse_request(line.dump(), call.req); !e.empty())
-        return {{"ok", false}, {"error", e}};
-    const std::string fleet = call.req.cmd == command::start ? call.req.fleet : std::string();
+    // A start in progress is looked for before the request is read: its
+    // answer is the one to give, whatever this request says.
+    const bool start = line.is_object() && line.value("cmd", nlohmann::json()) == "start";
+    std::string fleet = start && line.contains("fleet") && line["fleet"].is_string() ? line["fleet"].get<std::string>()
+                                                                                     : std::string();
     const auto in_progress = [&fleet] {
         return nlohmann::json{{"ok", false},
                               {"in_progress", true},
@@ -477,6 +477,11 @@ nlohmann::json agent_calls::operator()(const nlohmann::json& line)
             return in_progress();
         _starting.erase(found);
     } else {
+        http_call call;
+        call.what = http_call::kind::socket;
+        if (std::string e = parse_request(line.dump(), call.req); !e.empty())
+            return {{"ok", false}, {"error", e}};
+        fleet = call.req.cmd == command::start ? call.req.fleet : std::string();
         constexpr std::chrono::seconds take_wait{5};
         std::shared_ptr<control_bridge::pending> late;
         answer = fleet.empty() ? _bridge.call(std::move(call), take_wait)

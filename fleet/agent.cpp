@@ -239,7 +239,9 @@ bool fleet_agent::learn_local()
     for (const json& row : local.value("sessions", json::array()))
         if (row.is_object() && row.contains("fleet") && row["fleet"].is_string()) {
             tracked& t = _sessions[row["fleet"].get<std::string>()];
-            if (t.local_id.empty())
+            // (A start in progress: its answer, asked for at the next
+            // tick, gives the same id.)
+            if (t.local_id.empty() && !t.starting)
                 t.local_id = row.value("id", "");
         }
     _local_known = true;
@@ -315,38 +317,48 @@ void fleet_agent::reconcile(tracked& t)
         // then stopped like any other (below, at the next tick).
         if (!t.starting && (!wanted || now < s.start_ns || t.late || !_local_known))
             return;
-        json spec = s.spec;
-        if (s.end_ns != 0) {
-            // The end time as the session's own limit, so it ends on time
-            // even if etcd is away then (whole seconds, rounded up; the
-            // spec's own limit if that is sooner).
-            const uint64_t left_s = (s.end_ns - now + 999999999) / 1000000000;
-            if (!spec.contains("limits") || !spec["limits"].is_object())
-                spec["limits"] = json::object();
-            // The spec's limit read as its parser reads it (core/spec.cpp):
-            // seconds, or text with a unit, as linecapctl sends --duration
-            // 5m. One it cannot read is left for the daemon to refuse, in
-            // its own words.
-            json& limit = spec["limits"]["seconds"];
-            const std::optional<double> given = limit.is_number() ? std::optional(limit.get<double>())
-                                                : limit.is_string() ? parse_seconds(limit.get<std::string>())
-                                                                    : std::nullopt;
-            if (limit.is_null() || (given && *given > static_cast<double>(left_s)))
-                limit = left_s;
+        if (!t.starting) {
+            json spec = s.spec;
+            if (s.end_ns != 0) {
+                // The end time as the session's own limit, so it ends on
+                // time even if etcd is away then (whole seconds, rounded
+                // up; the spec's own limit if that is sooner).
+                const uint64_t left_s = (s.end_ns - now + 999999999) / 1000000000;
+                if (!spec.contains("limits") || !spec["limits"].is_object())
+                    spec["limits"] = json::object();
+                // The spec's limit read as its parser reads it
+                // (core/spec.cpp): seconds, or text with a unit, as
+                // linecapctl sends --duration 5m. One it cannot read is left
+                // for the daemon to refuse, in its own words.
+                json& limit = spec["limits"]["seconds"];
+                const std::optional<double> given = limit.is_number() ? std::optional(limit.get<double>())
+                                                    : limit.is_string() ? parse_seconds(limit.get<std::string>())
+                                                                        : std::nullopt;
+                if (limit.is_null() || (given && *given > static_cast<double>(left_s)))
+                    limit = left_s;
+            }
+            t.start_request = {{"cmd", "start"}, {"spec", spec}, {"fleet", s.id}};
+            // Its status in etcd ("waiting") before it starts here, so that
+            // a `fleet rm` reading the statuses meanwhile sees this node:
+            // its transaction fails on a status put after its read
+            // (linecapctl's run_fleet_rm). Not written (etcd away): it
+            // starts all the same, the capture not hanging on etcd, and
+            // stops once it sees the key gone.
+            if (const int64_t lease = _registration.lease(); lease != 0)
+                write_status(s.id, t, lease);
         }
-        // Its status in etcd ("waiting") before it starts here, so that a
-        // `fleet rm` reading the statuses meanwhile sees this node: its
-        // transaction fails on a status put after its read (linecapctl's
-        // run_fleet_rm). Not written (etcd away): it starts all the same,
-        // the capture not hanging on etcd, and stops once it sees the key
-        // gone.
-        if (const int64_t lease = _registration.lease(); !t.starting && lease != 0)
-            write_status(s.id, t, lease);
-        const json reply = _call({{"cmd", "start"}, {"spec", spec}, {"fleet", s.id}});
-        // Being carried out, its answer late (a filter naming a host waits
-        // on DNS): the same start asked at the next tick collects it.
-        t.starting = reply.value("in_progress", false);
-        if (t.starting || unavailable(reply))
+        // A start whose answer was late (a filter naming a host waits on
+        // DNS) is asked again as it was first sent, which collects that
+        // start's answer (control/http_api.h, agent_calls) and starts
+        // nothing more: its spec is not made again (past the end time, its
+        // limit would be none the daemon takes).
+        const json reply = _call(t.start_request);
+        t.starting = reply.is_object() && reply.value("in_progress", false);
+        if (t.starting) {
+            t.start_error.clear();   // its status: waiting (or stopped), not an older refusal
+            return;
+        }
+        if (unavailable(reply))
             return;   // not carried out: next tick
         if (!ok(reply)) {
             // Refused (a spec this daemon cannot run, --max-sessions

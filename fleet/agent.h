@@ -72,6 +72,7 @@ private:
         bool member_written = false; // its member key (fleet_member_key) says this node ran it
         bool gone = false;           // its key was deleted, or it no longer targets this node
         bool starting = false;       // its start was taken and not yet answered: asked again each tick
+        nlohmann::json start_request;   // the start last sent: sent again, unchanged, while `starting`
     };
 
     // What the watcher hands the agent: a change, or a listing (the keys

@@ -291,13 +291,14 @@ TEST_CASE("the bridge: a call taken before its timeout gets its answer, however 
 
 TEST_CASE("the fleet agent's calls: a start answered late is in progress, then gives its answer, and is carried out once")
 {
-    // A control thread that answers a start 400 ms late (its filter
-    // compiling: a host name waiting on DNS) and anything else at once.
+    // A control thread that answers a start only once the test lets it
+    // (its filter compiling: a host name waiting on DNS), and anything else
+    // at once.
     control_bridge bridge;
-    std::atomic<bool> running = true;
+    std::atomic<bool> running = true, release = false;
     std::atomic<int> starts_taken = 0;
     std::thread control([&] {
-        std::vector<std::pair<std::chrono::steady_clock::time_point, later_answer>> due;
+        std::vector<later_answer> due;
         while (running) {
             pollfd p{bridge.fd(), POLLIN, 0};
             ::poll(&p, 1, 5);
@@ -305,46 +306,55 @@ TEST_CASE("the fleet agent's calls: a start answered late is in progress, then g
                 if (c.req.cmd != command::start)
                     return http_answer{200, R"({"ok": true, "sessions": []})"};
                 starts_taken++;
-                due.emplace_back(std::chrono::steady_clock::now() + 400ms, later);
+                due.push_back(later);
                 return std::nullopt;
             });
-            for (auto it = due.begin(); it != due.end();)
-                if (std::chrono::steady_clock::now() >= it->first) {
-                    it->second({201, fmt::format(R"({{"ok": true, "id": "{}"}})", starts_taken.load())});
-                    it = due.erase(it);
-                } else {
-                    ++it;
-                }
+            if (release)
+                for (later_answer& later : std::exchange(due, {}))
+                    later({201, fmt::format(R"({{"ok": true, "id": "{}"}})", starts_taken.load())});
         }
-        for (auto& [when, later] : due)   // a taken call is always answered
+        for (later_answer& later : due)   // a taken call is always answered
             later({503, R"({"ok": false, "error": "stopping"})"});
     });
-    agent_calls calls(bridge, 50ms);
+    agent_calls calls(bridge, 200ms);
     const nlohmann::json start = {{"cmd", "start"}, {"spec", {{"name", "a"}}}, {"fleet", "f1"}};
 
     const auto t0 = std::chrono::steady_clock::now();
     const nlohmann::json first = calls(start);
-    CHECK(std::chrono::steady_clock::now() - t0 < 300ms);   // not waited for
+    CHECK(std::chrono::steady_clock::now() - t0 < 3s);   // not waited for (it never is answered unless released)
     CHECK(first.value("in_progress", false));
     CHECK(first.value("ok", true) == false);
     CHECK(first.value("error", "") ==
           "fleet session f1: its start here is still being carried out (its filter compiling: a host name waits on DNS)");
-    // Other requests meanwhile are answered; asking the same start again
-    // starts nothing more.
+    CHECK(starts_taken == 1);
+    // Other requests meanwhile are answered; asking the same start again,
+    // even with a spec the daemon would refuse (a limit the end time made
+    // 0), starts nothing more.
     CHECK(calls({{"cmd", "list"}}).value("ok", false));
     CHECK(calls(start).value("in_progress", false));
-    std::this_thread::sleep_for(500ms);
-    const nlohmann::json answer = calls(start);
-    CHECK(answer == nlohmann::json{{"ok", true}, {"id", "1"}});
+    nlohmann::json changed = start;
+    changed["spec"]["limits"] = {{"seconds", 0}};
+    request refused;
+    REQUIRE(parse_request(changed.dump(), refused) != "");
+    CHECK(calls(changed).value("in_progress", false));
+    CHECK(starts_taken == 1);
+    release = true;
+    // Asked again until its answer comes, as the agent does each tick.
+    const auto collect = [&](const nlohmann::json& request) {
+        nlohmann::json answer;
+        for (int i = 0; i < 500 && (answer = calls(request)).value("in_progress", false); i++)
+            std::this_thread::sleep_for(10ms);
+        return answer;
+    };
+    CHECK(collect(changed) == nlohmann::json{{"ok", true}, {"id", "1"}});
     CHECK(starts_taken == 1);
     // Collected: the next start of f1 is a new one (the daemon refuses a
     // fleet session that already ran here).
-    CHECK(calls(start).value("in_progress", false));
+    CHECK(collect(start) == nlohmann::json{{"ok", true}, {"id", "2"}});
     CHECK(starts_taken == 2);
     // A start of no fleet session (none comes this way but the agent's)
     // waits for its answer.
-    const nlohmann::json plain = calls({{"cmd", "start"}, {"spec", {{"name", "b"}}}});
-    CHECK(plain == nlohmann::json{{"ok", true}, {"id", "3"}});
+    CHECK(calls({{"cmd", "start"}, {"spec", {{"name", "b"}}}}) == nlohmann::json{{"ok", true}, {"id", "3"}});
     running = false;
     control.join();
 }

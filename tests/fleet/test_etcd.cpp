@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <set>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -850,6 +851,7 @@ TEST_CASE("fleet: a start answered late is asked again until its answer comes, a
     // then "s1"; every other start answered at once.
     std::mutex mutex;
     std::vector<std::string> requests;   // "start ID", "stop ID", in order
+    std::map<std::string, std::set<std::string>> sent;   // each fleet session's start requests, as sent
     bool answer = false;
     const daemon_call call = [&](const nlohmann::json& request) -> nlohmann::json {
         const std::lock_guard lock(mutex);
@@ -859,6 +861,7 @@ TEST_CASE("fleet: a start answered late is asked again until its answer comes, a
         if (cmd == "start") {
             const std::string fleet = request.value("fleet", "");
             requests.push_back("start " + fleet);
+            sent[fleet].insert(request.dump());
             if (fleet == "slow" && !answer)
                 return {{"ok", false}, {"in_progress", true}, {"error", "still being carried out"}};
             return {{"ok", true}, {"id", fleet == "slow" ? "s1" : "s2"}};
@@ -875,12 +878,18 @@ TEST_CASE("fleet: a start answered late is asked again until its answer comes, a
     agent.start();
 
     etcd_client etcd(settings.etcd);
+    // "slow" ends 1.5 s from now: its start, asked again past that, is
+    // sent as it was first (a limit made from the end time then would be
+    // none the daemon takes).
+    const uint64_t end_ns = utc_now_ns() + 1500000000ull;
     const auto put = [&](const std::string& id, bool stopped) {
         fleet_session s;
         s.id = id;
         s.spec = {{"name", id}};
         s.late_join = true;
         s.stopped = stopped;
+        if (id == "slow")
+            s.end_ns = end_ns;
         s.created = utc_iso8601(utc_now_ns());
         REQUIRE(etcd.put(fleet_session_key(id), fleet_session_json(s).dump()) == "");
     };
@@ -896,6 +905,8 @@ TEST_CASE("fleet: a start answered late is asked again until its answer comes, a
     const auto asked = count("start slow");
     std::this_thread::sleep_for(300ms);
     CHECK(count("start slow") > asked);
+    while (utc_now_ns() < end_ns + 300000000ull)   // past its end too
+        std::this_thread::sleep_for(50ms);
     {
         const std::lock_guard lock(mutex);
         answer = true;
@@ -906,4 +917,6 @@ TEST_CASE("fleet: a start answered late is asked again until its answer comes, a
     std::this_thread::sleep_for(300ms);
     CHECK(count("start slow") == final_starts);   // answered: not asked again
     CHECK(count("stop s2") == 0);
+    const std::lock_guard lock(mutex);
+    CHECK(sent["slow"].size() == 1);   // every ask the same request
 }
