@@ -483,9 +483,9 @@ nlohmann::json agent_calls::operator()(const nlohmann::json& line)
             return {{"ok", false}, {"error", e}};
         fleet = call.req.cmd == command::start ? call.req.fleet : std::string();
         constexpr std::chrono::seconds take_wait{5};
-        std::shared_ptr<control_bridge::pending> late;
-        answer = fleet.empty() ? _bridge.call(std::move(call), take_wait)
-                               : _bridge.call(std::move(call), take_wait, _start_wait, late);
+        std::shared_ptr<control_bridge::pending> late;   // set only for a fleet start (a finite wait)
+        answer = _bridge.call(std::move(call), take_wait, fleet.empty() ? std::chrono::milliseconds::max() : _start_wait,
+                              late);
         if (late) {
             _starting[fleet] = late;
             return in_progress();

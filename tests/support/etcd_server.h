@@ -1,6 +1,7 @@
 // A real etcd (Debian's etcd-server) for the fleet's unit tests: one member
-// (or a member of a three-member cluster) on two free loopback ports, its data in a temporary folder (in /dev/shm
-// when it has room: a disk's slow syncs are not what the tests test),
+// (or a member of a three-member cluster) on two free loopback ports, its
+// data in a temporary folder (in /dev/shm when it has room: a disk's slow
+// syncs are not what the tests test),
 // started by the constructor (ready when it returns) and killed and removed
 // by the destructor. A Catch2 failure if etcd is missing or does not come
 // up within 10 s.
