@@ -41,6 +41,7 @@
 #include "core/packet_meta.h"
 #include "writers/capture_index.h"
 #include "writers/capture_writer.h"
+#include "writers/index_write.h"
 
 using namespace linecap;
 
@@ -125,18 +126,9 @@ result run(capture_writer& w, rte_ring* ring, std::vector<rte_mbuf*>& pkts, doub
             rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void* const*>(&pkts[i]), burst, nullptr);
             const unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(got), burst, nullptr);
             if (index != nullptr && index->is_open()) {
-                for (unsigned k = 0; k < n; k++) {
-                    const uint64_t at = w.file().size();
-                    const uint32_t mark = marks != nullptr ? *index_mark_of(got[k]) : index_unmarked;
-                    if (index->takes_marked(at, mark)) {
-                        w.write_packet(got[k], ts);
-                        index->add_marked(w.file().size(), ts++);
-                    } else {
-                        w.write_packet(got[k], ts, record_cut{}, record);
-                        index->add(at, w.file().size(), record.header.data(), record.data, record.data_len, ts++,
-                                   mark);
-                    }
-                }
+                for (unsigned k = 0; k < n; k++)
+                    write_indexed(w, *index, got[k], ts++, record_cut{},
+                                  marks != nullptr ? *index_mark_of(got[k]) : index_unmarked, record);
             } else {
                 for (unsigned k = 0; k < n; k++)
                     w.write_packet(got[k], ts++);

@@ -205,7 +205,7 @@ std::shared_ptr<session_filter> session_filter::prepare(const session_spec& spec
     f->ports = spec.tunnel.ports;
     f->ids = spec.tunnel.ids;
     f->inner_ip_only = spec.output.decap == decap_mode::ip;
-    f->index_marks = spec.output.indexed() && spec.output.decap == decap_mode::none;
+    f->index_marks = spec.output.index_marked();
     if (spec.tunnel.outer && !spec.tunnel.outer->matches_everything())
         f->outer = spec.tunnel.outer;
     // The rules are compiled into a trie when a classifier is built;

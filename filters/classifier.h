@@ -61,9 +61,9 @@ struct session_filter {
     // IP (ARP, say), or an inner IP header of the wrong version, has
     // nothing to write in a LINKTYPE_RAW file, so it does not match.
     bool inner_ip_only = false;
-    // The session's writers index its packets as received ("index", no
-    // decap): its workers mark packets whose flow they have passed on
-    // (writers/index_flow.h).
+    // The session's writers index its packets as received, cut past their
+    // flow keys (output_spec::index_marked): its workers mark packets whose
+    // flow they have passed on (writers/index_flow.h).
     bool index_marks = false;
 
     // Compiles the BPF expression and the payload patterns of `spec`.

@@ -276,13 +276,17 @@ public:
     // marked it: index_flow.h): only counted, and its time taken.
     void add_marked(uint64_t ts_ns)
     {
+        // Branches, not std::min and max: times mostly grow, so the first
+        // is rarely taken, and each store is one only when needed (the
+        // compiler merged the two of min and max with the count's).
         _packets++;
-        _min_ns = std::min(_min_ns, ts_ns);
-        _max_ns = std::max(_max_ns, ts_ns);
+        if (ts_ns < _min_ns)
+            _min_ns = ts_ns;
+        if (ts_ns > _max_ns)
+            _max_ns = ts_ns;
     }
     // One whose keys are all in the chunk, but perhaps in an earlier block
-    // (index_flow.h): the open block takes its IPv4 addresses. Never a
-    // packet of a flow whose words change (ICMP: workers mark none).
+    // (index_flow.h): the open block takes its IPv4 addresses.
     void add_marked_in_chunk(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
     {
         add_marked(ts_ns);
@@ -291,6 +295,19 @@ public:
             if (caplen >= 34)
                 add_wide(index_field::ipv4_address, load_be32(data + 30));
         }
+    }
+    // The packet's own half-words at the transport header's start, of a
+    // packet marked index_mark_words (index_flow.h: an untagged IPv4
+    // packet without options or an IPv6 one, whose flow's keys are in):
+    // bytes 34 and 36 (IPv6: 54 and 56), if its first `caplen` bytes, at
+    // `data`, hold them.
+    void add_own_words(const uint8_t* data, uint32_t caplen)
+    {
+        if (caplen < index_flow_key_bytes_ipv4)
+            return;
+        const uint32_t at = load_be16(data + 12) == ether_type_ipv6 ? 54 : 34;
+        if (caplen >= at + 4)
+            add_l4_words(data + at);
     }
     // The chunk so far, made into sets, with its place and the CRC of its
     // first bytes (`first`: the first min(16, bytes) of them); the builder
@@ -535,19 +552,21 @@ public:
     // after the record's own block or chunk has started: the epoch now's,
     // or index_keyless: no key is read; an older block's of this chunk:
     // only the IPv4 addresses, for the open block; any other, or
-    // index_unmarked: every key.
-    // Only a record that is the packet's first bytes may carry a mark (not
-    // a decap session's inner packet).
+    // index_unmarked: every key. Either of the first two with
+    // index_mark_words (an ICMP flow's): the packet's own half-words too.
+    // Only a record that is the packet's first bytes, cut past its flow's
+    // keys, may carry a mark (output_spec::index_marked).
     void add(uint64_t offset, uint64_t end, const uint8_t* header16, const uint8_t* packet, uint32_t len,
              uint64_t ts_ns, uint32_t mark = index_unmarked)
     {
         // A record that needs neither its bytes nor its header (below) is
         // the common case of a marked flow's packets: the writer asks
-        // takes_marked() first and then gives add_marked() no more than
+        // path_of() first and then gives add_marked() no more than
         // its place and time, sparing the record's start (record_start).
         const bool chunk_start = _builder.packets() == 0;
         if (chunk_start) {
             _chunk_offset = offset;
+            _chunk_limit = offset + _chunk_bytes;
             std::memcpy(_first.data(), header16, _first.size());
         }
         if (_builder.begin_record(offset, header16)) {
@@ -557,30 +576,50 @@ public:
                 _epoch->next_block();
         }
         const uint32_t now = _epoch->mark();
-        if (mark == now || mark == index_keyless)
+        const uint32_t epoch_mark = mark & ~index_mark_words;
+        if (mark == index_keyless) {
             _builder.add_marked(ts_ns);
-        else if (mark != index_unmarked && index_epoch::same_chunk(mark, now))
-            _builder.add_marked_in_chunk(packet, len, ts_ns);
-        else
+        } else if (epoch_mark == now || (mark != index_unmarked && index_epoch::same_chunk(epoch_mark, now))) {
+            if (epoch_mark == now)
+                _builder.add_marked(ts_ns);
+            else
+                _builder.add_marked_in_chunk(packet, len, ts_ns);
+            if (mark & index_mark_words)
+                _builder.add_own_words(packet, len);
+        } else {
             _builder.add_packet(packet, len, ts_ns);
+        }
         _chunk_end = end;
-        if (end - _chunk_offset >= _chunk_bytes)
+        if (end >= _chunk_limit)
             finish_chunk();
     }
-    // Does a record at `offset`, marked `mark`, need nothing of its bytes
-    // nor of its header? Its mark is the epoch now's or index_keyless, and
-    // it starts no block nor chunk (which would move the epoch). Then
-    // add_marked() is add() for it.
-    bool takes_marked(uint64_t offset, uint32_t mark) const
+    // How add() would take a record at `offset` marked `mark`: by its
+    // place and time alone (`marked`), and its own half-words too
+    // (`marked_words`: index_mark_words), or from its bytes (`read`). A
+    // record is taken by its place when its mark is the epoch now's or
+    // index_keyless and it starts no block nor chunk (which would move the
+    // epoch); then add_own_words() for marked_words, and add_marked(), are
+    // add() for it, and its start need not be kept.
+    enum class path : uint8_t { read, marked, marked_words };
+    path path_of(uint64_t offset, uint32_t mark) const
     {
-        return (mark == _epoch->mark() || mark == index_keyless) && !_builder.starts_block(offset);
+        if (_builder.starts_block(offset))
+            return path::read;
+        const uint32_t now = _epoch->mark();
+        if (mark == now || mark == index_keyless)
+            return path::marked;
+        return mark == (now | index_mark_words) ? path::marked_words : path::read;
     }
-    // A record takes_marked() said yes to, ending at `end`, received at ts_ns.
+    // Of a record path_of() says marked_words of: its first `caplen`
+    // bytes, at `data` (index_builder::add_own_words).
+    void add_own_words(const uint8_t* data, uint32_t caplen) { _builder.add_own_words(data, caplen); }
+    // A record path_of() says marked or marked_words of, ending at
+    // `end`, received at ts_ns; after its add_own_words().
     void add_marked(uint64_t end, uint64_t ts_ns)
     {
         _builder.add_marked(ts_ns);
         _chunk_end = end;
-        if (end - _chunk_offset >= _chunk_bytes)
+        if (end >= _chunk_limit)
             finish_chunk();
     }
     // The last chunk, then the index's rename to NAME.idx when `renamed`
@@ -616,6 +655,7 @@ private:
     std::string _name;
     uint64_t _chunk_bytes = index_chunk_bytes;
     uint64_t _chunk_offset = 0;
+    uint64_t _chunk_limit = 0;   // _chunk_offset + _chunk_bytes: a record ending there ends the chunk
     uint64_t _chunk_end = 0;
     std::array<uint8_t, 16> _first{};
     std::string _error;

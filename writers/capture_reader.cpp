@@ -140,6 +140,34 @@ std::string cut_inside_header(const std::string& name, const std::string& path)
     return {};
 }
 
+// The cookie streams' (fopencookie) reads and close. read(2) and pread(2),
+// again when a signal interrupts them before any byte.
+ssize_t read_again(int fd, void* buf, size_t n)
+{
+    ssize_t got;
+    do
+        got = ::read(fd, buf, n);
+    while (got < 0 && errno == EINTR);
+    return got;
+}
+ssize_t pread_again(int fd, void* buf, size_t n, uint64_t offset)
+{
+    ssize_t got;
+    do
+        got = pread(fd, buf, n, static_cast<off_t>(offset));
+    while (got < 0 && errno == EINTR);
+    return got;
+}
+// Closes a source's file and frees the source.
+template <typename Source>
+int close_source(void* cookie)
+{
+    auto* src = static_cast<Source*>(cookie);
+    const int rc = close(src->fd);
+    delete src;
+    return rc;
+}
+
 // A stream that is no regular file (a pipe, standard input as "-"): the
 // first bytes, already read to recognise the format, then the rest, so that
 // libpcap reads it from its start without seeking.
@@ -159,20 +187,9 @@ ssize_t prefixed_read(void* cookie, char* buf, size_t n)
         src.head_at += k;
         return static_cast<ssize_t>(k);
     }
-    ssize_t got;
-    do
-        got = ::read(src.fd, buf, n);
-    while (got < 0 && errno == EINTR);
-    return got;
+    return read_again(src.fd, buf, n);
 }
 
-int prefixed_close(void* cookie)
-{
-    auto* src = static_cast<prefixed_source*>(cookie);
-    const int rc = close(src->fd);
-    delete src;
-    return rc;
-}
 
 // A regular file read by pread up to a size fixed at open. A file being
 // written (.part) is read this way, not mapped: its writer grows it ahead of
@@ -191,10 +208,7 @@ ssize_t bounded_read(void* cookie, char* buf, size_t n)
     if (src.at >= src.size)
         return 0;
     n = static_cast<size_t>(std::min<uint64_t>(n, src.size - src.at));
-    ssize_t got;
-    do
-        got = pread(src.fd, buf, n, static_cast<off_t>(src.at));
-    while (got < 0 && errno == EINTR);
+    const ssize_t got = pread_again(src.fd, buf, n, src.at);
     if (got > 0)
         src.at += static_cast<uint64_t>(got);
     return got;
@@ -214,13 +228,6 @@ int bounded_seek(void* cookie, off64_t* offset, int whence)
     return 0;
 }
 
-int bounded_close(void* cookie)
-{
-    auto* src = static_cast<bounded_source*>(cookie);
-    const int rc = close(src->fd);
-    delete src;
-    return rc;
-}
 
 // Byte ranges of a regular file read as one stream (open_ranges): the
 // file's head, then each range, by pread. `read_bytes` counts them.
@@ -256,10 +263,7 @@ ssize_t ranges_read(void* cookie, char* buf, size_t n)
         return 0;
     const byte_range& r = src.ranges[src.current];
     const size_t want = static_cast<size_t>(std::min<uint64_t>(n, r.bytes - src.done));
-    ssize_t got;
-    do
-        got = pread(src.fd, buf, want, static_cast<off_t>(r.offset + src.done));
-    while (got < 0 && errno == EINTR);
+    const ssize_t got = pread_again(src.fd, buf, want, r.offset + src.done);
     if (got == 0) {   // the file is shorter than the range: it ends here
         src.current = src.ranges.size();
         return 0;
@@ -286,13 +290,11 @@ int ranges_seek(void* cookie, off64_t* offset, int whence)
     return 0;
 }
 
-int ranges_close(void* cookie)
-{
-    auto* src = static_cast<ranges_source*>(cookie);
-    const int rc = close(src->fd);
-    delete src;
-    return rc;
-}
+
+// The streams' functions for fopencookie.
+const cookie_io_functions_t bounded_functions{bounded_read, nullptr, bounded_seek, close_source<bounded_source>};
+const cookie_io_functions_t prefixed_functions{prefixed_read, nullptr, nullptr, close_source<prefixed_source>};
+const cookie_io_functions_t ranges_functions{ranges_read, nullptr, ranges_seek, close_source<ranges_source>};
 
 // Up to `n` bytes from `fd`, fewer only at its end.
 size_t read_fully(int fd, uint8_t* to, size_t n)
@@ -717,10 +719,10 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
         }
         if (partial) {
             auto* b = new bounded_source{fd, size, 0};
-            stream = fopencookie(b, "rb", cookie_io_functions_t{bounded_read, nullptr, bounded_seek, bounded_close});
+            stream = fopencookie(b, "rb", bounded_functions);
             if (stream == nullptr) {
                 const int err = errno;
-                bounded_close(b);
+                close_source<bounded_source>(b);
                 return fmt::format("{}: cannot open it: {}", path, std::strerror(err));
             }
             src->set_buffer(stream, pipe_buffer_bytes);
@@ -750,9 +752,9 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
         p->fd = fd;
         p->head_len = got = read_fully(fd, p->head, sizeof p->head);
         std::memcpy(head, p->head, got);
-        stream = fopencookie(p, "rb", cookie_io_functions_t{prefixed_read, nullptr, nullptr, prefixed_close});
+        stream = fopencookie(p, "rb", prefixed_functions);
         if (stream == nullptr) {
-            prefixed_close(p);
+            close_source<prefixed_source>(p);
             return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
         }
         src->set_buffer(stream, pipe_buffer_bytes);
@@ -785,9 +787,9 @@ std::string capture_reader::open_ranges(int fd, const std::string& path, bool pa
     r->ranges.insert(r->ranges.end(), ranges.begin(), ranges.end());
     uint8_t head[4] = {};
     const ssize_t got = pread(fd, head, sizeof head, 0);
-    FILE* stream = fopencookie(r, "rb", cookie_io_functions_t{ranges_read, nullptr, ranges_seek, ranges_close});
+    FILE* stream = fopencookie(r, "rb", ranges_functions);
     if (stream == nullptr) {
-        ranges_close(r);
+        close_source<ranges_source>(r);
         return fmt::format("{}: cannot open it: {}", path, std::strerror(errno));
     }
     _whole_from_offset = whole_from;

@@ -9,9 +9,12 @@
 //    and block it starts. A writer that finds a packet marked with its
 //    epoch now adds none of its keys (a compare instead of a lookup; a
 //    record that starts no block is written as an unindexed session's,
-//    capture_file_indexer::takes_marked); marked with an older block's of
+//    capture_file_indexer::path_of); marked with an older block's of
 //    the same chunk, only its IPv4 addresses (the block's keys). A frame
-//    that gives no key at all is marked index_keyless, in any epoch.
+//    that gives no key at all is marked index_keyless, in any epoch. A
+//    packet of an ICMP flow is marked too, with index_mark_words: the
+//    writer adds its own type, code and checksum half-words, which change
+//    from packet to packet, besides what its mark asks for.
 //
 // Why a mark is never wrong. A worker marks packet P with epoch E only if
 // it passed, to the same writer on the same ring and after reading E, a
@@ -30,11 +33,17 @@
 // file opens, whose first record starts a chunk. And P's keys are P0's,
 // both cut alike: both are untagged IPv4 without options (a first
 // fragment or none) or IPv6 without extension headers, neither direction
-// a tunnel, each captured to its ports (38 or 58 bytes), and a session's
-// records are cut at one snaplen; and the key holds every byte of P's
+// a tunnel, each captured to its ports (index_flow_key_bytes at most),
+// and a writer takes marks only for a session whose records are a
+// packet's first bytes cut past them or not at all
+// (output_spec::index_marked): a snaplen inside them would keep one
+// direction's source address or port and not the other's, though the
+// flow is the same either way; and the key holds every byte of P's
 // keys but the addresses' and the protocol's own: its ports, or, for a
 // protocol whose first four bytes change from packet to packet (ICMP:
-// index_flow_words_fixed), nothing, and such a flow is never marked. A
+// index_flow_words_fixed), nothing: those two half-words are P's own, and
+// its mark carries index_mark_words, for which the writer adds them from
+// P's record (if the record holds them, as the index of the record would). A
 // worker marks only as many of a burst's packets as its ring has room
 // for; a packet it drops all the same (a worker that waits for room, for
 // a replay, -r or --lossless, given up at a stop) may be a flow's P0: the
@@ -163,19 +172,24 @@ constexpr bool index_flow_words_fixed(uint8_t protocol)
 
 enum class index_flow_kind : uint8_t { none, ipv4, ipv6 };
 
+// The bytes that hold a flow's keys: an untagged IPv4 packet's without
+// options end with its ports at 38, an IPv6 packet's at 58.
+constexpr uint32_t index_flow_key_bytes_ipv4 = 38;
+constexpr uint32_t index_flow_key_bytes = 58;
+
 // Is this Ethernet frame's index keys all its flow's? Untagged; IPv4 with
 // no options and not a fragment past the first, or IPv6; captured to its
 // ports (`caplen` bytes). Not asked: whether it is in a tunnel
 // (index_flow_tunnels).
 inline index_flow_kind index_flow_of(const uint8_t* data, uint32_t caplen)
 {
-    if (caplen < 38)
+    if (caplen < index_flow_key_bytes_ipv4)
         return index_flow_kind::none;
     const uint16_t type = load_be16(data + 12);
     if (type == ether_type_ipv4)
         return (data[14] & 0xfu) == 5 && ((data[20] & 0x1fu) | data[21]) == 0 ? index_flow_kind::ipv4
                                                                                 : index_flow_kind::none;
-    if (type == ether_type_ipv6 && caplen >= 58)
+    if (type == ether_type_ipv6 && caplen >= index_flow_key_bytes)
         return index_flow_kind::ipv6;
     return index_flow_kind::none;
 }
@@ -289,16 +303,22 @@ private:
 constexpr uint32_t index_unmarked = 0;
 // Nor this one: the frame gives the index no key (index_frame_keyless).
 constexpr uint32_t index_keyless = 1;
+// Set in the mark of a packet of a flow whose words change (ICMP:
+// index_flow_words_apart), never in an epoch's mark: its flow's keys are
+// in, as the mark says, but not its own half-words at 34 and 36 (IPv6: 54
+// and 56), which the writer adds if its record holds them.
+constexpr uint32_t index_mark_words = uint32_t{1} << 31;
 
 // A writer's index epoch: moved on (by the writer's lcore only) at each
 // index chunk and block its indexers start, read by its workers once per
 // burst. Bits 4-63 count chunks, bits 0-3 the blocks started since the
 // last chunk (a sixteenth counts as a chunk): 64 bits, so that no worker's
-// entry meets its epoch again. A packet's mark is the low 32 bits (mark_of:
-// never 0 or 1), which the writer compares with its own while the packet
-// is in flight, a ring's worth of records, far from 2^28 chunks. Alone in
-// its cache line: the workers' reads must not share it with what the
-// writer writes per packet.
+// entry meets its epoch again. A packet's mark is the low 32 bits
+// (mark_of: never 0 or 1, and never with bit 31, index_mark_words: the
+// epoch skips those), which the writer compares with its own while the
+// packet is in flight, a ring's worth of records, far from the 2^27
+// chunks before a mark repeats. Alone in its cache line: the workers'
+// reads must not share it with what the writer writes per packet.
 struct alignas(64) index_epoch {
     static constexpr uint64_t block_bits = 0xf;
     std::atomic<uint64_t> now{block_bits + 1};
@@ -316,8 +336,11 @@ struct alignas(64) index_epoch {
     void next_chunk()
     {
         uint64_t next = (get() | block_bits) + 1;
-        if (mark_of(next) == 0)   // a mark's 32 bits run over: not 0 (index_unmarked) nor 1 (index_keyless)
-            next += block_bits + 1;
+        // A mark's 31 bits run over: on to the next 2^32 and past its mark
+        // 0 (index_unmarked; 1 is index_keyless), so that no epoch's low 32
+        // bits hold index_mark_words and mark_of is a plain cut.
+        if ((mark_of(next) & index_mark_words) != 0)
+            next = (next | 0xffffffffu) + 1 + block_bits + 1;
         now.store(next, std::memory_order_relaxed);
     }
     void next_block()
@@ -353,8 +376,9 @@ public:
     // `data`) wanted by the indexed sessions `sessions`, at `place` in the
     // burst, its writer's epoch `epoch` (read this burst): the epoch in
     // which a packet of its flow wanted by the same sessions was passed (in
-    // this chunk; index_epoch::mark_of); index_keyless for a frame that
-    // gives no key; else index_unmarked.
+    // this chunk; index_epoch::mark_of), with index_mark_words for a flow
+    // whose words change (ICMP: its writer adds each packet's own);
+    // index_keyless for a frame that gives no key; else index_unmarked.
     uint32_t mark(const uint8_t* data, uint32_t caplen, uint32_t length, uint16_t sessions, uint64_t epoch,
                   unsigned place)
     {
@@ -362,10 +386,6 @@ public:
         if (kind == index_flow_kind::none)
             return mark_without_entry(data, caplen, length);
         if (index_flow_tunnels(data, kind))
-            return index_unmarked;
-        // A flow whose words change (ICMP) is not all in the index with its
-        // first packet: its writer reads each one's (met_lately).
-        if (!index_flow_words_fixed(kind == index_flow_kind::ipv4 ? data[23] : data[20]))
             return index_unmarked;
         static_assert(sizeof sessions == 2, "the sessions fill bits 48-63 of rest");
         const uint64_t holder = uint64_t{sessions} << 48;
@@ -376,7 +396,7 @@ public:
             if (entry4* e = _flows4.find(set, [&](const entry4& x) {
                     return x.flow.addresses == f.addresses && x.flow.rest == f.rest;
                 }))
-                return take(e->epoch, epoch, number(_flows4.entry_number(*e)), place);
+                return take(e->epoch, epoch, number(_flows4.entry_number(*e)), place, words_flag(f.rest));
             entry4& e = _flows4.victim(set);
             e = {f, epoch};
             passed(number(_flows4.entry_number(e)), place);
@@ -386,7 +406,7 @@ public:
         f.rest |= holder;
         const size_t set = index_flow6_set<flow6_set_bits>(f);
         if (entry6* e = _flows6.find(set, [&](const entry6& x) { return std::memcmp(&x.flow, &f, sizeof f) == 0; }))
-            return take(e->epoch, epoch, v6_entry | number(_flows6.entry_number(*e)), place);
+            return take(e->epoch, epoch, v6_entry | number(_flows6.entry_number(*e)), place, words_flag(f.rest));
         entry6& e = _flows6.victim(set);
         e = {f, epoch};
         passed(v6_entry | number(_flows6.entry_number(e)), place);
@@ -416,6 +436,7 @@ public:
 private:
     static constexpr uint32_t v6_entry = 1u << 31;   // in an entry's number: one of _flows6
     static uint32_t number(size_t n) { return static_cast<uint32_t>(n); }
+    static uint32_t words_flag(uint64_t rest) { return rest & index_flow_words_apart ? index_mark_words : 0; }
     // An entry's epoch: the writer's (never below 16), or 0: none.
     struct entry4 {
         index_flow4 flow;   // with the sessions in bits 48-63 of rest
@@ -425,15 +446,16 @@ private:
         index_flow6 flow;
         uint64_t epoch = 0;
     };
-    // A flow met again: its mark, and its entry brought to this epoch.
-    uint32_t take(uint64_t& held, uint64_t epoch, uint32_t entry, unsigned place)
+    // A flow met again: its mark (with `words`: index_mark_words or 0), and
+    // its entry brought to this epoch.
+    uint32_t take(uint64_t& held, uint64_t epoch, uint32_t entry, unsigned place, uint32_t words)
     {
         const uint64_t was = held;
         if (was == epoch)
-            return index_epoch::mark_of(epoch);
+            return index_epoch::mark_of(epoch) | words;
         held = epoch;
         passed(entry, place);
-        return was != 0 && index_epoch::same_chunk(was, epoch) ? index_epoch::mark_of(was) : index_unmarked;
+        return was != 0 && index_epoch::same_chunk(was, epoch) ? index_epoch::mark_of(was) | words : index_unmarked;
     }
     // At most one per mark(), so a burst (at most max_places packets) fits;
     // past that the entry is not kept.

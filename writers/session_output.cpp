@@ -72,6 +72,8 @@ bool is_writer_file_name(std::string_view name)
            check_session_name(name.substr(0, writer_dash)).empty();
 }
 
+static_assert(output_spec::flow_key_bytes == index_flow_key_bytes, "marks need records cut past a flow's keys");
+
 int session_output::open(session* s, std::string& error)
 {
     _owner = s;
@@ -89,6 +91,7 @@ int session_output::open(session* s, std::string& error)
     _on_disk.clear();
     _on_disk_bytes = 0;
     _said_keep_too_small = false;
+    _index_marked = s->spec.index_marked();
     const int rc = open_file(s->start_ns, error);
     if (rc != 0)
         _owner = nullptr;

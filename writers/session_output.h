@@ -23,6 +23,7 @@
 #include "writers/capture_index.h"
 #include "writers/capture_writer.h"
 #include "writers/file_reaper.h"
+#include "writers/index_write.h"
 #include "writers/session.h"
 
 namespace linecap {
@@ -154,19 +155,9 @@ public:
                 _window_end_ns = window_start(ts_ns, rotate.seconds * ns_per_second) + rotate.seconds * ns_per_second;
         }
         if (_index.is_open()) {
-            const uint64_t at = _file.file().size();
-            // A decap session's record is the inner packet, which the
-            // worker's mark does not speak for.
-            if (s.spec.decap != decap_mode::none)
-                mark = index_unmarked;
-            if (_index.takes_marked(at, mark)) {
-                _file.write_packet(m, ts_ns, cut);
-                _index.add_marked(_file.file().size(), ts_ns);
-            } else {
-                _file.write_packet(m, ts_ns, cut, _record_start);
-                _index.add(at, _file.file().size(), _record_start.header.data(), _record_start.data,
-                           _record_start.data_len, ts_ns, mark);
-            }
+            // A worker's mark does not speak for a decap session's record
+            // (the inner packet) nor for one cut inside its flow's keys.
+            write_indexed(_file, _index, m, ts_ns, cut, _index_marked ? mark : index_unmarked, _record_start);
         } else {
             _file.write_packet(m, ts_ns, cut);
         }
@@ -264,6 +255,7 @@ private:
     capture_writer _file;           // the current file; not open between a time window's end and the next packet
     capture_file_indexer _index;    // its index, when the session has one ("index")
     record_start _record_start;     // what the index takes of each record
+    bool _index_marked = false;     // the session's output_spec::index_marked(), from open()
     uint32_t _seq = 0;              // number of the last file opened, from 1
     bool _closed = false;           // no more files: the session stopped here
     bool _closed_by_limit = false;  // ...because a limit was reached (else a write error)

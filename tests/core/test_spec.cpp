@@ -296,6 +296,25 @@ TEST_CASE("rings are indexed unless the spec says otherwise; raw IP files never 
     CHECK(indexed(R"({"rotate":{"seconds":60,"keep":10},"tunnel":"inner","decap":"frame"})"));
 }
 
+TEST_CASE("a worker's index marks speak only for records that are a packet's first bytes cut past its flow's keys")
+{
+    const auto marked = [](const char* text) {
+        session_spec s;
+        REQUIRE(parse_session_spec_text(text, s).empty());
+        return s.output.index_marked();
+    };
+    CHECK(marked(R"({"index":true})"));
+    CHECK(marked(R"({"index":true,"snaplen":58})"));   // an untagged IPv6 packet's ports end there
+    CHECK(marked(R"({"index":true,"snaplen":128})"));
+    // Inside the keys: one direction's source address or port kept and
+    // not the other's (tests/writers/test_session_output.cpp shows what
+    // such marks would do to the index).
+    CHECK_FALSE(marked(R"({"index":true,"snaplen":57})"));
+    CHECK_FALSE(marked(R"({"index":true,"snaplen":36})"));
+    CHECK_FALSE(marked(R"({"index":false})"));
+    CHECK_FALSE(marked(R"({"index":true,"tunnel":"inner","decap":"frame"})"));   // the inner packet's record
+}
+
 TEST_CASE("a NUL byte anywhere in a spec's text is refused with where it is, never cut short in a C string")
 {
     // Each would have been read up to its NUL: "tcp" selects every TCP packet.

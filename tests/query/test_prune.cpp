@@ -1104,7 +1104,7 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
     };
     next_burst();
     // Passed in the first epoch, then not met again (below: when the
-    // epoch's mark runs over 32 bits).
+    // epoch's mark runs over 31 bits).
     const auto early = make(false, 6, 0x0a000007, 1000, 0x0a000008, 80);
     CHECK(mark(early) == index_unmarked);
     CHECK(mark(early) == 16);
@@ -1119,10 +1119,14 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
         CHECK(mark(make(v6, 17, 0x0a000001, 40000, 0x0a000002, 443)) == index_unmarked);  // another protocol
         CHECK(mark(make(v6, 6, 0x0a000003, 40000, 0x0a000002, 443)) == index_unmarked);   // another address
         // ICMP's first four bytes (type, code, checksum) change from
-        // packet to packet: never marked, not even a packet seen before.
+        // packet to packet: its flow is marked, with index_mark_words (the
+        // writer adds each packet's own), whatever those bytes are.
         const auto echo = make(v6, v6 ? 58 : 1, 0x0a000001, 0x0800, 0x0a000002, 0x1234);
+        const auto echo_reply = make(v6, v6 ? 58 : 1, 0x0a000002, 0x0000, 0x0a000001, 0x5678);
         CHECK(mark(echo) == index_unmarked);
-        CHECK(mark(echo) == index_unmarked);
+        CHECK(mark(echo) == (epoch | index_mark_words));
+        CHECK(mark(echo_reply) == (epoch | index_mark_words));
+        CHECK(mark(make(v6, 6, 0x0a000001, 0x0800, 0x0a000002, 0x1234)) == index_unmarked);   // TCP: another flow
         CHECK(mark(make(v6, 50, 0x0a000001, 1, 0x0a000002, 2)) == index_unmarked);   // ESP's SPI: fixed
         CHECK(mark(make(v6, 50, 0x0a000001, 1, 0x0a000002, 2)) == epoch);
 
@@ -1141,6 +1145,8 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
         CHECK(epoch == before + 1);
         CHECK(mark(request) == before);
         CHECK(mark(reply) == epoch);
+        CHECK(mark(echo) == (before | index_mark_words));   // ICMP alike
+        CHECK(mark(echo) == (epoch | index_mark_words));
         // A new chunk: passed again, unmarked.
         writer.next_chunk();
         next_burst();
@@ -1223,13 +1229,17 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
     CHECK(mark(plain) == index_unmarked);
     CHECK(mark(first_fragment) == epoch);   // a first fragment holds its ports: the flow's keys
 
-    // The epoch's mark runs over 32 bits: it is never 0 (index_unmarked)
-    // or 1 (index_keyless), and an entry whose epoch had the same mark a
-    // cycle before marks nothing (entries hold the whole 64 bits).
-    writer.now.store((uint64_t{1} << 32) - 16);
+    // The epoch's mark runs over 31 bits (bit 31 is index_mark_words): it
+    // is never 0 (index_unmarked) or 1 (index_keyless), and an entry whose
+    // epoch had the same mark a cycle before marks nothing (entries hold
+    // the whole 64 bits).
+    writer.now.store((uint64_t{1} << 31) - 16);
     next_burst();
     CHECK(mark(plain) == index_unmarked);
-    CHECK(mark(plain) == 0xfffffff0u);
+    CHECK(mark(plain) == 0x7ffffff0u);
+    const auto ping = make(false, 1, 0x0a000001, 0x0800, 0x0a000002, 0x1234);
+    CHECK(mark(ping) == index_unmarked);
+    CHECK(mark(ping) == 0xfffffff0u);
     writer.next_chunk();
     CHECK(writer.get() == (uint64_t{1} << 32) + 16);
     CHECK(writer.mark() == 16);
@@ -1393,7 +1403,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
     REQUIRE(dir_fd >= 0);
     const std::vector<uint8_t> head(24, 0);
     const uint8_t first[16] = {};
-    uint64_t records = 0, marked = 0, trusted = 0, stale = 0, keys = 0, taken_marked = 0;
+    uint64_t records = 0, marked = 0, trusted = 0, stale = 0, keys = 0, taken_marked = 0, words = 0;
     for (uint32_t round = 0; round < 60; round++) {
         std::mt19937 rng(round);
         auto marks = std::make_unique<index_flow_marks>();   // 102 KiB: not on the stack
@@ -1402,6 +1412,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
         struct session_file {
             std::string name;
             uint32_t snaplen = 0;
+            bool marked = false;   // whether the writer takes the worker's marks
             capture_file_indexer ix;
             uint64_t offset = 24;
             std::vector<std::pair<uint64_t, packet>> written;   // each record's offset, as indexed
@@ -1409,8 +1420,12 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
         std::array<session_file, 2> files;
         for (size_t s = 0; s < files.size(); s++) {
             session_file& f = files[s];
-            constexpr uint32_t snaplens[] = {34, 40, 54, 62, 65535};
+            constexpr uint32_t snaplens[] = {34, 40, 54, 58, 62, 65535, 65535};
             f.snaplen = snaplens[rng() % std::size(snaplens)];
+            output_spec spec;
+            spec.index = true;
+            spec.snaplen = f.snaplen;
+            f.marked = spec.index_marked();
             f.name = "r" + std::to_string(round) + "-" + std::to_string(s) + ".pcap";
             const int fd = openat(dir_fd, (f.name + ".part").c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
             REQUIRE(fd >= 0);
@@ -1478,16 +1493,25 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                     const uint64_t end = out.offset + 16 + record.caplen;
                     // As a writer does in odd rounds (session_output::write),
                     // add() alone in even ones.
-                    if (round % 2 == 1 && out.ix.takes_marked(out.offset, f.mark)) {
+                    // A snaplen inside a flow's keys: the writer takes no
+                    // mark (output_spec::index_marked, as session_output).
+                    const uint32_t mark = out.marked ? f.mark : index_unmarked;
+                    using path = capture_file_indexer::path;
+                    const path by = round % 2 == 1 ? out.ix.path_of(out.offset, mark) : path::read;
+                    if (by != path::read) {
+                        if (by == path::marked_words)
+                            out.ix.add_own_words(record.bytes.data(), record.caplen);
                         out.ix.add_marked(end, 1);
                         taken_marked++;
                     } else {
-                        out.ix.add(out.offset, end, first, record.bytes.data(), record.caplen, 1, f.mark);
+                        out.ix.add(out.offset, end, first, record.bytes.data(), record.caplen, 1, mark);
                     }
                     // (add moves the epoch on before it asks, when a block starts)
-                    marked += f.mark > index_keyless;
-                    trusted += f.mark == epoch.mark();
-                    stale += f.mark > index_keyless && f.mark != epoch.mark();
+                    const uint32_t epoch_mark = mark & ~index_mark_words;
+                    marked += mark > index_keyless;
+                    trusted += epoch_mark == epoch.mark();
+                    stale += mark > index_keyless && epoch_mark != epoch.mark();
+                    words += by == path::marked_words;
                     out.written.emplace_back(out.offset, std::move(record));
                     out.offset = end;
                     records++;
@@ -1535,14 +1559,15 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
     rmdir(dir);
     // The marks were used: many records' keys were not read (an eighth of
     // flow_packet's packets can be marked with an epoch at all: untagged,
-    // captured to their ports, TCP or UDP with no tunnel, no options or
-    // extension header), and some marks were stale (a block or chunk had
-    // started since); the writer's short path (takes_marked) took many.
+    // captured to their ports, TCP, UDP or ICMP with no tunnel, no options
+    // or extension header), and some marks were stale (a block or chunk had
+    // started since); the writer's short path (path_of) took many.
     INFO(records << " records, " << marked << " marked with an epoch, " << trusted << " of the epoch then, " << stale
-                 << " stale, " << keys << " keys, " << taken_marked << " by add_marked");
+                 << " stale, " << keys << " keys, " << taken_marked << " by add_marked, " << words << " ICMP");
     CHECK(trusted > records / 60);
     CHECK(taken_marked > records / 100);
     CHECK(stale > 0);
+    CHECK(words > 0);   // ICMP's own half-words, added on the short path in odd rounds
     CHECK(keys > 50000);
 }
 

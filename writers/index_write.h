@@ -1,0 +1,51 @@
+// One record written and indexed: what session_output::write does for a
+// session with an index, shared with bench/writer so that the benchmark
+// times the daemon's own code.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include <rte_mbuf.h>
+
+#include "writers/capture_index.h"
+#include "writers/capture_writer.h"
+
+namespace linecap {
+
+// Appends the record `cut` says of `m` (received at ts_ns) to `file` and
+// adds it to `index` (open, on `file`). `mark` is the worker's
+// (index_flow.h) only where it speaks for the record
+// (output_spec::index_marked: the packet's first bytes, `cut` the whole
+// packet's, cut by the file's snaplen past the flow's keys or not at
+// all); else index_unmarked (a decap session's inner packet, a snaplen
+// inside the keys). A record marked with the epoch now, that starts no
+// block, is written as an unindexed session's, and only its place and
+// time (and an ICMP packet's own half-words) are indexed; any other gives
+// the index its start, taken as it is written (`start`: the caller's,
+// reused).
+inline void write_indexed(capture_writer& file, capture_file_indexer& index, const rte_mbuf* m, uint64_t ts_ns,
+                          const record_cut& cut, uint32_t mark, record_start& start)
+{
+    const uint64_t at = file.file().size();
+    switch (index.path_of(at, mark)) {
+    case capture_file_indexer::path::marked:
+        file.write_packet(m, ts_ns, cut);
+        index.add_marked(file.file().size(), ts_ns);
+        break;
+    case capture_file_indexer::path::marked_words:
+        file.write_packet(m, ts_ns, cut);
+        // The record is the packet's first min(length, snaplen) bytes (a
+        // mark speaks for no other cut), and the worker marks only a packet
+        // whose first segment holds its half-words (index_flow_of).
+        index.add_own_words(rte_pktmbuf_mtod(m, const uint8_t*), std::min<uint32_t>(m->data_len, file.snaplen()));
+        index.add_marked(file.file().size(), ts_ns);
+        break;
+    case capture_file_indexer::path::read:
+        file.write_packet(m, ts_ns, cut, start);
+        index.add(at, file.file().size(), start.header.data(), start.data, start.data_len, ts_ns, mark);
+        break;
+    }
+}
+
+} // namespace linecap
