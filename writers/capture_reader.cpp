@@ -686,8 +686,7 @@ std::string capture_reader::open(const std::string& path, bool partial)
     return open_descriptor(fd, path, partial);
 }
 
-std::string capture_reader::open_descriptor(int fd, const std::string& path, bool partial, uint64_t limit_bytes,
-                                            uint64_t limit_packets)
+void capture_reader::start(const std::string& path, bool partial, uint64_t limit_packets)
 {
     _path = path;
     _limit_packets = limit_packets;
@@ -702,6 +701,12 @@ std::string capture_reader::open_descriptor(int fd, const std::string& path, boo
     _whole_from_offset = UINT64_MAX;
     _empty = false;
     _head_interfaces.clear();
+}
+
+std::string capture_reader::open_descriptor(int fd, const std::string& path, bool partial, uint64_t limit_bytes,
+                                            uint64_t limit_packets)
+{
+    start(path, partial, limit_packets);
 
     struct stat st{};
     const bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
@@ -766,19 +771,7 @@ std::string capture_reader::open_ranges(int fd, const std::string& path, bool pa
                                         const std::vector<byte_range>& ranges, std::atomic<uint64_t>* read_bytes,
                                         uint64_t whole_from)
 {
-    _path = path;
-    _limit_packets = UINT64_MAX;
-    _partial = partial;
-    _pcap.reset();
-    _wiretap.reset();
-    _error.clear();
-    _note.clear();
-    _packets = _repaired = 0;
-    _whole_from_record.reset();
-    _whole_from_packets = 0;
-    _whole_from_offset = UINT64_MAX;
-    _empty = false;
-    _head_interfaces.clear();
+    start(path, partial, UINT64_MAX);
 
     auto* r = new ranges_source;
     r->fd = fd;

@@ -148,6 +148,10 @@ private:
     struct pcap_source;
     struct wiretap_source;
 
+    // Forgets the file read before: a new one, `path`, read whole or
+    // `partial`, up to `limit_packets`.
+    void start(const std::string& path, bool partial, uint64_t limit_packets);
+
     // `failure`: the error to give if wiretap cannot open it either (empty:
     // wiretap's own).
     std::string open_with_wiretap(int fd, const std::string& failure);
