@@ -190,7 +190,6 @@ ssize_t prefixed_read(void* cookie, char* buf, size_t n)
     return read_again(src.fd, buf, n);
 }
 
-
 // A regular file read by pread up to a size fixed at open. A file being
 // written (.part) is read this way, not mapped: its writer grows it ahead of
 // its writes and cuts it back when it closes it (output_file), and a mapping
@@ -227,7 +226,6 @@ int bounded_seek(void* cookie, off64_t* offset, int whence)
     *offset = static_cast<off64_t>(src.at);
     return 0;
 }
-
 
 // Byte ranges of a regular file read as one stream (open_ranges): the
 // file's head, then each range, by pread. `read_bytes` counts them.
@@ -289,7 +287,6 @@ int ranges_seek(void* cookie, off64_t* offset, int whence)
     *offset = static_cast<off64_t>(src.delivered);
     return 0;
 }
-
 
 // The streams' functions for fopencookie.
 const cookie_io_functions_t bounded_functions{bounded_read, nullptr, bounded_seek, close_source<bounded_source>};
