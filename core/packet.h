@@ -55,6 +55,14 @@ constexpr uint16_t ether_type_arp = 0x0806;
 constexpr uint16_t ether_type_rarp = 0x8035;
 constexpr uint16_t ether_type_ipv6 = 0x86dd;
 
+// Where an untagged frame's five-tuple ends: Ethernet's 14 bytes, the IP
+// header (IPv4 without options, or IPv6's fixed header), then the two
+// ports. The index keys a flow by these bytes (writers/index_flow.h), and
+// a session whose snaplen cuts inside them takes no worker's marks
+// (output_spec::index_marked in core/spec.h).
+constexpr uint32_t five_tuple_end_ipv4 = 14 + ipv4_header_min + 4;   // 38
+constexpr uint32_t five_tuple_end_ipv6 = 14 + ipv6_header_len + 4;   // 58
+
 // The parse's result is also what rte_acl reads (filters/acl.cpp gives it
 // these offsets), so no key is copied between parsing and classifying. The
 // layout serves both families: proto alone first (rte_acl wants a one-byte

@@ -27,6 +27,7 @@
 
 #include "core/capture_format.h"
 #include "core/decap.h"     // decap_mode
+#include "core/packet.h"    // five_tuple_end_ipv6
 #include "core/tunnel.h"    // tunnel_ports
 
 namespace linecap {
@@ -97,10 +98,6 @@ struct output_spec {
     {
         return decap != decap_mode::ip && index.value_or(rotate.any() && (rotate.keep != 0 || rotate.keep_bytes != 0));
     }
-    // The bytes a flow's index keys lie in: an untagged IPv6 packet's
-    // ports end at byte 58 (writers/index_flow.h's index_flow_key_bytes,
-    // checked equal in writers/session_output.cpp).
-    static constexpr uint32_t flow_key_bytes = 58;
     // Do a worker's marks (writers/index_flow.h) speak for this session's
     // records? Indexed, each record the packet's first bytes (no decap),
     // and cut past every flow key or not at all: a snaplen inside them
@@ -108,7 +105,7 @@ struct output_spec {
     // other's, which the flow shares.
     bool index_marked() const
     {
-        return indexed() && decap == decap_mode::none && (snaplen == 0 || snaplen >= flow_key_bytes);
+        return indexed() && decap == decap_mode::none && (snaplen == 0 || snaplen >= five_tuple_end_ipv6);
     }
 
     friend bool operator==(const output_spec&, const output_spec&) = default;

@@ -577,18 +577,17 @@ public:
         }
         const uint32_t now = _epoch->mark();
         const uint32_t epoch_mark = mark & ~index_mark_words;
-        if (mark == index_keyless) {
+        bool own_words = (mark & index_mark_words) != 0;
+        if (mark == index_keyless || epoch_mark == now) {
             _builder.add_marked(ts_ns);
-        } else if (epoch_mark == now || (mark != index_unmarked && index_epoch::same_chunk(epoch_mark, now))) {
-            if (epoch_mark == now)
-                _builder.add_marked(ts_ns);
-            else
-                _builder.add_marked_in_chunk(packet, len, ts_ns);
-            if (mark & index_mark_words)
-                _builder.add_own_words(packet, len);
+        } else if (mark != index_unmarked && index_epoch::same_chunk(epoch_mark, now)) {
+            _builder.add_marked_in_chunk(packet, len, ts_ns);
         } else {
-            _builder.add_packet(packet, len, ts_ns);
+            _builder.add_packet(packet, len, ts_ns);   // every key, its half-words with them
+            own_words = false;
         }
+        if (own_words)
+            _builder.add_own_words(packet, len);
         _chunk_end = end;
         if (end >= _chunk_limit)
             finish_chunk();

@@ -173,9 +173,11 @@ constexpr bool index_flow_words_fixed(uint8_t protocol)
 enum class index_flow_kind : uint8_t { none, ipv4, ipv6 };
 
 // The bytes that hold a flow's keys: an untagged IPv4 packet's without
-// options end with its ports at 38, an IPv6 packet's at 58.
-constexpr uint32_t index_flow_key_bytes_ipv4 = 38;
-constexpr uint32_t index_flow_key_bytes = 58;
+// options end with its ports at 38, an IPv6 packet's at 58 (the same
+// bound decides whether a session's records take marks:
+// output_spec::index_marked).
+constexpr uint32_t index_flow_key_bytes_ipv4 = five_tuple_end_ipv4;
+constexpr uint32_t index_flow_key_bytes = five_tuple_end_ipv6;
 
 // Is this Ethernet frame's index keys all its flow's? Untagged; IPv4 with
 // no options and not a fragment past the first, or IPv6; captured to its

@@ -72,8 +72,6 @@ bool is_writer_file_name(std::string_view name)
            check_session_name(name.substr(0, writer_dash)).empty();
 }
 
-static_assert(output_spec::flow_key_bytes == index_flow_key_bytes, "marks need records cut past a flow's keys");
-
 int session_output::open(session* s, std::string& error)
 {
     _owner = s;
