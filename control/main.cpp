@@ -27,6 +27,7 @@
 
 #include "control/daemon.h"
 #include "core/error_text.h"
+#include "core/helper_cpus.h"
 #include "control/oneshot.h"
 #include "control/options.h"
 #include "core/log.h"
@@ -79,6 +80,7 @@ int write_stats_json(const pipeline& p, const counters_snapshot& snap, const std
 // error follows.
 int init_eal(std::vector<char*>& args)
 {
+    note_start_cpus();   // before EAL pins this thread to the main lcore
     std::fflush(stdout);
     const int saved = dup(STDOUT_FILENO);
     const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);

@@ -6,10 +6,15 @@
 #include <ctime>
 #include <fcntl.h>
 #include <liburing.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
+
+#include "core/error_text.h"
+#include "core/helper_cpus.h"
+#include "core/log.h"
 
 namespace linecap {
 
@@ -91,6 +96,15 @@ void output_file::start_async()
             _async_refused = true;
             return;
         }
+        // io_uring's kernel workers off this writer's CPU where other CPUs
+        // are free (core/helper_cpus.h). They are this thread's, not this
+        // ring's: each ring asks again, to the same effect. Refused, they
+        // stay there: the writes are the same, the writer only slower.
+        const cpu_set_t& helpers = helper_cpus();
+        if (CPU_COUNT(&helpers) > 0)
+            if (int rc = io_uring_register_iowq_aff(ring.get(), sizeof helpers, &helpers); rc < 0)
+                log_event(log_module::writers, log_level::debug,
+                          "{}: io_uring's workers stay on the writer's CPU: {}", _name, error_text(rc));
         _ring.reset(ring.release());
     }
 }

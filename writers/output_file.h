@@ -30,6 +30,8 @@
 //   a sandbox that refuses it) the same chunks are written synchronously.
 //   The file is grown to the end of the chunk before it is handed over, so
 //   that the kernel can issue the write at once (see submit_full_buffer).
+//   io_uring's kernel workers run on the helper CPUs where there are any
+//   (core/helper_cpus.h), not on the writer's.
 // - A chunk's direct write still not done after slow_write_ns is a stalled
 //   disk: the writer does not wait for it, and what it appends meanwhile
 //   goes through the page cache a megabyte at a time, as a flush does,

@@ -64,6 +64,45 @@ last_seq=$(basename "${files[1]}" | cut -d- -f3)
 [ "$((10#$last_seq))" = "$created" ] || fail "the newest file is not the last one created"
 [ "$(json "$WORK/keep.json" '.sessions[0].files | length')" = 2 ] || fail "stats list deleted files"
 
+note "io_uring's kernel workers run on a CPU that no lcore takes, else on the writer's"
+# A writer's chunk copies and write-back starts run on io_uring's kernel
+# workers; left to inherit the writer's pinned CPU they would preempt it
+# (core/helper_cpus.h). Seen while a capture runs: the CPUs each of the
+# process's iou-wrk threads may use, once per look.
+iou_cpus() {   # iou_cpus COMMAND EAL-LCORE-OPTIONS...: one line per look at a worker
+    local t pid comm task
+    timeout -s INT 30 "$@" "${EAL_TEST[@]}" --vdev "net_pcap0,rx_pcap=$WORK/in.pcap" -- \
+        --duration 2 -w "$WORK/iou" >"$WORK/iou.log" 2>&1 &
+    t=$!
+    # Until it exits: the workers come with the first write-back start
+    # (the input fills no chunk), after EAL's start, however slow.
+    while kill -0 "$t" 2>/dev/null; do
+        sleep 0.2
+        pid=$(pgrep -P "$t") || continue
+        for task in /proc/"$pid"/task/*; do
+            comm=$(cat "$task/comm" 2>/dev/null) || continue
+            [[ "$comm" == iou-wrk* ]] && awk '/^Cpus_allowed_list:/ {print $2}' "$task/status" 2>/dev/null
+        done
+    done
+    wait "$t" || { cat "$WORK/iou.log" >&2; fail "linecap $* exited with an error"; }
+    rm -rf "$WORK/iou"
+}
+if [ "$(nproc)" -ge 2 ]; then
+    # Both lcores on CPU 0: CPU 1 is free, and takes the workers.
+    seen=$(iou_cpus "$LINECAP" --lcores 0@0,1@0 | sort -u | tr '\n' ' ')
+    [ "$seen" = "1 " ] || fail "--lcores 0@0,1@0: io_uring's workers ran on CPUs '${seen}', expected 1 alone"
+    # Every CPU an lcore's, and the process's CPUs at start (taskset's CPU
+    # 0 alone) all the lcores': linecap leaves them where the kernel puts
+    # them (the writer's CPU 0 on Linux 6.18; older kernels may let them
+    # run anywhere), never on CPU 1 alone.
+    seen=$(iou_cpus "$LINECAP" -l 0-1 | sort -u | tr '\n' ' ')
+    [ -n "$seen" ] && [ "$seen" != "1 " ] || fail "-l 0-1: io_uring's workers ran on CPUs '${seen}', expected 0"
+    seen=$(iou_cpus taskset -c 0 "$LINECAP" --lcores 0@0,1@0 | sort -u | tr '\n' ' ')
+    [ -n "$seen" ] && [ "$seen" != "1 " ] || fail "taskset -c 0: io_uring's workers ran on CPUs '${seen}', expected 0"
+else
+    note "one CPU: no CPU to move io_uring's workers to; not checked"
+fi
+
 note "pcapng: section, interface and statistics blocks that capinfos and tshark read"
 run_linecap "$WORK/log" "${E[@]}" -- -w "$WORK/ng" --format pcapng -s 200 --idle-exit 0.5
 file=$(only_file "$WORK/ng")
