@@ -303,7 +303,7 @@ public:
     // `data`, hold them.
     void add_own_words(const uint8_t* data, uint32_t caplen)
     {
-        if (caplen < index_flow_key_bytes_ipv4)
+        if (caplen < five_tuple_end_ipv4)
             return;
         const uint32_t at = load_be16(data + 12) == ether_type_ipv6 ? 54 : 34;
         if (caplen >= at + 4)

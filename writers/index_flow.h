@@ -33,7 +33,7 @@
 // file opens, whose first record starts a chunk. And P's keys are P0's,
 // both cut alike: both are untagged IPv4 without options (a first
 // fragment or none) or IPv6 without extension headers, neither direction
-// a tunnel, each captured to its ports (index_flow_key_bytes at most),
+// a tunnel, each captured to its ports (five_tuple_end_ipv6 at most),
 // and a writer takes marks only for a session whose records are a
 // packet's first bytes cut past them or not at all
 // (output_spec::index_marked): a snaplen inside them would keep one
@@ -172,26 +172,22 @@ constexpr bool index_flow_words_fixed(uint8_t protocol)
 
 enum class index_flow_kind : uint8_t { none, ipv4, ipv6 };
 
-// The bytes that hold a flow's keys: an untagged IPv4 packet's without
-// options end with its ports at 38, an IPv6 packet's at 58 (the same
-// bound decides whether a session's records take marks:
-// output_spec::index_marked).
-constexpr uint32_t index_flow_key_bytes_ipv4 = five_tuple_end_ipv4;
-constexpr uint32_t index_flow_key_bytes = five_tuple_end_ipv6;
-
 // Is this Ethernet frame's index keys all its flow's? Untagged; IPv4 with
 // no options and not a fragment past the first, or IPv6; captured to its
-// ports (`caplen` bytes). Not asked: whether it is in a tunnel
+// ports (`caplen` bytes: an untagged IPv4 packet's without options end at
+// core/packet.h's five_tuple_end_ipv4, an IPv6 packet's at
+// five_tuple_end_ipv6, the bound by which a session's records take marks:
+// output_spec::index_marked). Not asked: whether it is in a tunnel
 // (index_flow_tunnels).
 inline index_flow_kind index_flow_of(const uint8_t* data, uint32_t caplen)
 {
-    if (caplen < index_flow_key_bytes_ipv4)
+    if (caplen < five_tuple_end_ipv4)
         return index_flow_kind::none;
     const uint16_t type = load_be16(data + 12);
     if (type == ether_type_ipv4)
         return (data[14] & 0xfu) == 5 && ((data[20] & 0x1fu) | data[21]) == 0 ? index_flow_kind::ipv4
                                                                                 : index_flow_kind::none;
-    if (type == ether_type_ipv6 && caplen >= index_flow_key_bytes)
+    if (type == ether_type_ipv6 && caplen >= five_tuple_end_ipv6)
         return index_flow_kind::ipv6;
     return index_flow_kind::none;
 }

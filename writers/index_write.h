@@ -22,7 +22,6 @@ namespace linecap {
                                                   uint64_t ts_ns, const record_cut& cut, uint32_t mark,
                                                   record_start& start)
 {
-    const uint64_t at = file.file().size();
     if (path == capture_file_indexer::path::marked_words) {
         file.write_packet(m, ts_ns, cut);
         // The record is the packet's first min(length, snaplen) bytes (a
@@ -32,6 +31,7 @@ namespace linecap {
         index.add_marked(file.file().size(), ts_ns);
         return;
     }
+    const uint64_t at = file.file().size();
     file.write_packet(m, ts_ns, cut, start);
     index.add(at, file.file().size(), start.header.data(), start.data, start.data_len, ts_ns, mark);
 }
