@@ -181,18 +181,22 @@ int worker_main(void* arg)
         const classifier* filter = w.filter->load(std::memory_order_acquire);
         filter->classify(w.index, pkts, nb_rx, masks);
         const uint64_t burst_ns = w.clock->to_ns(tsc);
-        // Packets for indexed sessions carry a mark (writers/index_flow.h);
-        // every other one carries none, whatever its mbuf held before.
-        const session_mask index_marked = filter->index_marked();
+        // Packets for indexed sessions carry a mark (writers/index_flow.h)
+        // while their writer is behind (markable_packets); every other one
+        // carries none, whatever its mbuf held before. Only the packets the
+        // ring has room for now make entries (its room only grows until
+        // hand_over, ours being its one producer): at a full ring the rest
+        // are dropped, and their entries would be taken back, so that their
+        // flows' next packets went unmarked. One that is taken after all
+        // (the writer made room meanwhile) goes unmarked, or keyless: its
+        // keys are read.
+        session_mask index_marked = filter->index_marked();
+        const unsigned markable =
+            index_marked != 0 ? markable_packets(rte_ring_free_count(w.ring), w.ring_wake_below, q.lossless) : 0;
+        if (markable == 0)
+            index_marked = 0;
         const uint64_t epoch = index_marked != 0 ? w.marks_epoch->get() : 0;
         w.marks.start_burst();
-        // Only the packets the ring has room for now make entries (its
-        // room only grows until hand_over, ours being its one producer):
-        // at a full ring the rest are dropped, and their entries would be
-        // taken back, so that their flows' next packets went unmarked. One
-        // that is taken after all (the writer made room meanwhile) goes
-        // unmarked, or keyless: its keys are read.
-        const unsigned markable = index_marked != 0 && !q.lossless ? rte_ring_free_count(w.ring) : max_burst;
         rte_mbuf* unwanted[max_burst];
         unsigned matched = 0, filtered = 0;
         session_mask all = 0, any = 0;

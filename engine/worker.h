@@ -126,6 +126,25 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     index_flow_marks marks;
 };
 
+// How many of a burst's first matched packets may take index marks
+// (writers/index_flow.h), their ring to the writer having `free_space`
+// slots free as the burst starts, `wake_below` its doorbell's line
+// (worker::ring_wake_below). None while the writer keeps up, its ring no
+// more than a quarter full (the line below which the doorbell leaves a
+// napping writer be): a mark costs its worker 15-20 ns a 64-byte packet
+// and spares a writer with time to spare nothing, while an empty ring
+// filled more slowly leaves the writer napping. Past that line, as many
+// as the ring has room for: the rest are dropped (their entries would be
+// taken back), or, on a lossless queue, wait for room, so all of them.
+// docs/performance.md ("Marks only for a writer behind") has the
+// measurements.
+constexpr unsigned markable_packets(unsigned free_space, unsigned wake_below, bool lossless)
+{
+    if (free_space >= wake_below)
+        return 0;
+    return lossless ? max_burst : free_space;
+}
+
 // The worker lcore's main loop; `arg` is a worker*. Returns 0.
 int worker_main(void* arg);
 
