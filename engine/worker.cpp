@@ -189,7 +189,9 @@ int worker_main(void* arg)
         // are dropped, and their entries would be taken back, so that their
         // flows' next packets went unmarked. One that is taken after all
         // (the writer made room meanwhile) goes unmarked, or keyless: its
-        // keys are read.
+        // keys are read. A burst that meets a ring with no room at all, or
+        // one no more than a quarter full, marks nothing, keyless frames
+        // included, and reads no epoch.
         session_mask index_marked = filter->index_marked();
         const unsigned markable =
             index_marked != 0 ? markable_packets(rte_ring_free_count(w.ring), w.ring_wake_below, q.lossless) : 0;

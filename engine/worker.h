@@ -128,10 +128,10 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
 
 // How many of a burst's first matched packets may take index marks
 // (writers/index_flow.h), their ring to the writer having `free_space`
-// slots free as the burst starts, `wake_below` its doorbell's line
-// (worker::ring_wake_below). None while the writer keeps up, its ring no
-// more than a quarter full (the line below which the doorbell leaves a
-// napping writer be): a mark costs its worker 15-20 ns a 64-byte packet
+// slots free when the burst is classified, `wake_below` its doorbell's
+// line (worker::ring_wake_below). None while the writer keeps up, its ring
+// no more than a quarter full (the line past which the doorbell wakes a
+// napping writer): a mark costs its worker 15-20 ns a 64-byte packet
 // and spares a writer with time to spare nothing, while an empty ring
 // filled more slowly leaves the writer napping. Past that line, as many
 // as the ring has room for: the rest are dropped (their entries would be

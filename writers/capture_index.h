@@ -585,6 +585,7 @@ public:
         } else {
             _builder.add_packet(packet, len, ts_ns);   // every key, its half-words with them
             own_words = false;
+            _records_read++;
         }
         if (own_words)
             _builder.add_own_words(packet, len);
@@ -636,6 +637,10 @@ public:
         _chunk_bytes = bytes;
         _builder.set_chunk_bytes(bytes);
     }
+    // The records of this file whose every key was read (unmarked, or
+    // marked from an older chunk): the rest were taken by their workers'
+    // marks (index_flow.h). Counted off the marked records' path.
+    uint64_t records_read() const { return _records_read; }
     // The first error appending an entry: the index then ends before it.
     const std::string& error() const { return _error; }
     // The epoch this indexer bumps and trusts marks of: its writer's
@@ -656,6 +661,7 @@ private:
     uint64_t _chunk_offset = 0;
     uint64_t _chunk_limit = 0;   // _chunk_offset + _chunk_bytes: a record ending there ends the chunk
     uint64_t _chunk_end = 0;
+    uint64_t _records_read = 0;
     std::array<uint8_t, 16> _first{};
     std::string _error;
 };

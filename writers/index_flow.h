@@ -47,7 +47,10 @@
 // worker marks only as many of a burst's packets as its ring has room
 // for; a packet it drops all the same (a worker that waits for room, for
 // a replay, -r or --lossless, given up at a stop) may be a flow's P0: the
-// entries it made or renewed are dropped with it (not_passed_from).
+// entries it made or renewed are dropped with it (not_passed_from). And a
+// worker marks only while its writer is behind (engine/worker.h's
+// markable_packets): a burst that marks nothing makes no entry and sends
+// every packet unmarked, which no argument above needs.
 //
 // Plain structs and inline functions: both callers are on the fast path.
 #pragma once

@@ -150,6 +150,9 @@ void session_output::close_file()
     output_file& file = _file.file();
     if (!file.is_open())
         return;
+    if (_index.is_open())
+        log_event(log_module::writers, log_level::debug, "writer {}: {}/{}: indexed {} records, {} of them read for every key",
+                  _writer_index, _owner->spec.dir, file.name(), _file.packets(), _index.records_read());
     const int rc = _file.close(_clock->now_ns(), _owner->read_interface);
     // The index is renamed with its file (and stays .idx.part beside a
     // .part the rename left). An index that failed leaves the capture

@@ -938,11 +938,11 @@ note "[$SECONDS s] indexes written beside the workers' marks are linecap index's
 # tunnel) is marked so: two workers on one writer (two ports: IMIX or the
 # mix, with VLAN tags and IPv6, beside mirrored tunnels, tagged or not),
 # files of several 16 MiB chunks, rotated; replayed whole (no drop), then
-# from rings of 512 that overflow (the packets a worker drops take their
-# flows' marks with them; a worker marks only while its ring is more than
-# a quarter full, engine/worker.h's markable_packets, which a smaller ring,
-# emptied by one of its writer's dequeues, seldom is), then whole at a
-# snaplen of 40, inside the flows'
+# from rings of 4096 (the default) that overflow (the packets a worker
+# drops take their flows' marks with them; a worker marks only while its
+# ring is more than a quarter full, engine/worker.h's markable_packets,
+# which rings of 64, emptied by one of the writer's dequeues, never were),
+# then whole at a snaplen of 40, inside the flows'
 # keys (IPv6's destination address, the ports), where the writers must
 # take no mark (a record keeps one direction's source and not the other's).
 "$GEN" -o "$WORK/marks-a.pcap" -n 100000 --profile imix --flows 2048 --seed 21 >/dev/null
@@ -958,12 +958,23 @@ for run in whole overflowing snapped; do
     else
         ports=(--vdev "net_pcap0,rx_pcap=$WORK/marks-a16.pcap,infinite_rx=1"
             --vdev "net_pcap1,rx_pcap=$WORK/marks-b16.pcap,infinite_rx=1")
-        options=(--ring-size 512 -c 400000 -s 128 -C 20)
+        options=(-c 400000 -s 128 -C 20)
     fi
-    run_linecap "$WORK/marks.log" --lcores 0@0,1@1,2@1 "${EAL_TEST[@]}" "${ports[@]}" -- \
-        --workers 2 --writers 1 "${options[@]}" --index -w "$WORK/marks" --name m
+    run_linecap "$WORK/marks.log" --lcores 0@0,1@1,2@1 "${EAL_TEST[@]}" --log-level=linecap.writers:debug \
+        "${ports[@]}" -- --workers 2 --writers 1 "${options[@]}" --index -w "$WORK/marks" --name m
     if [ "$run" = overflowing ]; then
-        grep -qE ' [1-9][0-9]* at full rings' "$WORK/marks.log" || fail "rings of 512 did not overflow: $(cat "$WORK/marks.log")"
+        grep -qE ' [1-9][0-9]* at full rings' "$WORK/marks.log" || fail "rings of 4096 did not overflow: $(cat "$WORK/marks.log")"
+    fi
+    # Each file's close says how many of its records were read for every
+    # key: the rest were taken by their marks, which the writer must take
+    # (some) from rings it falls behind on, and none of at a snaplen of 40.
+    read counted keys_read < <(grep -oE 'indexed [0-9]+ records, [0-9]+ of them read for every key' "$WORK/marks.log" |
+        awk '{n += $2; k += $4} END {print n + 0, k + 0}')
+    [ "$counted" -gt 0 ] || fail "$run: no file's close told its records: $(cat "$WORK/marks.log")"
+    if [ "$run" = snapped ]; then
+        [ "$keys_read" -eq "$counted" ] || fail "snapped: $((counted - keys_read)) of $counted records taken by marks at a snaplen of 40"
+    else
+        [ "$keys_read" -lt "$counted" ] || fail "$run: every one of $counted records was read for its keys: no mark was taken"
     fi
     mkdir "$WORK/marks-copy"
     cp -p "$WORK"/marks/*.pcap "$WORK/marks-copy/"
@@ -975,7 +986,7 @@ for run in whole overflowing snapped; do
         n=$((n + 1))
     done
     [ "$n" -ge 2 ] || fail "$run: $n files: $(ls "$WORK/marks")"
-    note "$run: $n files, each index linecap index's: $(grep -E 'written|at full rings' "$WORK/marks.log" | tr '\n' ' ')"
+    note "$run: $n files, each index linecap index's, $((counted - keys_read)) of $counted records taken by their marks: $(grep -E 'written|at full rings' "$WORK/marks.log" | tr '\n' ' ')"
 done
 rm -rf "$WORK/marks" "$WORK/marks-copy"
 
