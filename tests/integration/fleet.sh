@@ -361,14 +361,39 @@ grep -q "warning: fleet: node b's lease expired (etcd was out of reach for longe
     fail "b's log: $(grep fleet "$WORK/b.log")"
 [ "$(grep -c "fleet: node b registered in etcd" "$WORK/b.log")" = 2 ] || fail "b's log: $(grep fleet "$WORK/b.log")"
 
-note "fleet rm: refused while running; fleet stop all, then rm; b shut down: gone from the fleet at once"
+note "fleet rm: refused while running; fleet stop all, then rm (given up after 3 changes of a status in between, done after 1); b shut down: gone from the fleet at once"
 rc=0; fleet rm all 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "linecapctl: fleet rm: fleet session all still runs on 1 node (b): stop it first (linecapctl fleet stop all)" "$WORK/err" ||
     fail "fleet rm all while running: exit $rc: $(cat "$WORK/err")"
 fleet stop all >"$WORK/out" 2>&1 || fail "fleet stop all: $(cat "$WORK/out")"
 fleet_json ls | jq -e '.sessions[] | select(.id == "all") | .nodes_running == 0' >/dev/null ||
     fail "fleet ls after stop all: $(fleet_json ls)"
-fleet rm all >"$WORK/out" || fail "fleet rm all: $(cat "$WORK/out")"
+# rm deletes the keys only if no node's status changed since it read them:
+# through a proxy that writes b's status again before each transaction,
+# rm tries three times and gives up saying so, the keys left; when only
+# the first is met so, its second attempt removes them.
+churn_proxy() {   # churn_proxy always|once: starts it; sets CHURN_PID, CHURN_URL
+    rm -f "$WORK/churn.port"
+    /usr/bin/python3 "$(dirname "$0")/etcd_churn_proxy.py" "$ETCD" /linecap/status/all/b "$1" "$WORK/churn.port" \
+        "$WORK/churn.count" 2>"$WORK/churn.err" &
+    CHURN_PID=$!
+    cleanup_hooks+=("kill $CHURN_PID 2>/dev/null")
+    for _ in $(seq 50); do [ -s "$WORK/churn.port" ] && break; sleep 0.1; done
+    [ -s "$WORK/churn.port" ] || fail "the etcd proxy did not start: $(cat "$WORK/churn.err")"
+    CHURN_URL="http://127.0.0.1:$(cat "$WORK/churn.port")"
+}
+churn_proxy always
+rc=0; "$LINECAPCTL" --etcd "$CHURN_URL" fleet rm all >"$WORK/out" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && [ "$(cat "$WORK/churn.count")" = 3 ] &&
+    grep -qxF "linecapctl: fleet rm: fleet session all's statuses changed on its nodes while it was being removed, 3 times: see which node reports it (linecapctl fleet show all), then run linecapctl fleet rm all again" "$WORK/err" ||
+    fail "fleet rm all while b's status keeps changing: exit $rc, $(cat "$WORK/churn.count") transactions: $(cat "$WORK/out" "$WORK/err" "$WORK/churn.err")"
+etcdctl --endpoints "$ETCD" get --prefix --keys-only /linecap/ | grep -qx /linecap/sessions/all ||
+    fail "a refused fleet rm removed the session's key"
+kill "$CHURN_PID"; wait "$CHURN_PID" 2>/dev/null || true
+churn_proxy once
+"$LINECAPCTL" --etcd "$CHURN_URL" fleet rm all >"$WORK/out" 2>"$WORK/err" || fail "fleet rm all, b's status changed once: $(cat "$WORK/out" "$WORK/err" "$WORK/churn.err")"
+[ "$(cat "$WORK/churn.count")" = 2 ] || fail "fleet rm all, b's status changed once: $(cat "$WORK/churn.count") transactions, not 2"
+kill "$CHURN_PID"; wait "$CHURN_PID" 2>/dev/null || true
 left=$(etcdctl --endpoints "$ETCD" get --prefix --keys-only /linecap/) || fail "etcdctl get failed"
 echo "$left" | grep -q "^/linecap/nodes/b$" || fail "etcdctl lists no node b: not a test of what is left: $left"
 ! echo "$left" | grep -qE "^/linecap/(sessions/all|members/all/)" || fail "fleet rm left keys: $left"
