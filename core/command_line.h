@@ -30,34 +30,69 @@ inline bool is_flag_only(const CLI::App& app, const std::string& option, bool& d
     return true;
 }
 
-// app.parse(argc, argv), but "--NAME=" (nothing after the '=') gives NAME an
-// empty value, as getopt does. CLI11 2.1 takes such a word as "--NAME" and
-// the next word as its value: `--since= -o out.pcap` made "-o" the time and
-// left the output missing. With the empty value the option's own check
-// says what is wrong ("--since: empty: give a UTC time ..."), the same words
-// as `--since ""` gets. A flag so spelt (`--force=`) is refused, as getopt
-// refuses it, rather than leaving an empty word for a file name. Words after
-// "--" (a tcpdump expression) are kept as they are. Throws what app.parse
-// throws.
+// The option `name` ("-o", "--since") as `app` or a subcommand defines it
+// (the first found), or null.
+inline const CLI::Option* defined_option(const CLI::App& app, const std::string& name)
+{
+    for (const CLI::Option* o : app.get_options())
+        if (!o->get_positional() && o->check_name(name))
+            return o;
+    for (const CLI::App* sub : app.get_subcommands({}))
+        if (const CLI::Option* o = defined_option(*sub, name))
+            return o;
+    return nullptr;
+}
+
+// app.parse(argc, argv), with three mistakes refused in words of their own
+// (CLI11 2.1 says nothing of the first two and takes the third for
+// something else):
+// - "--NAME=" (nothing after the '=') gives NAME an empty value, as getopt
+//   does. CLI11 takes such a word as "--NAME" and the next word as its
+//   value: `--since= -o out.pcap` made "-o" the time and left the output
+//   missing. With the empty value the option's own check says what is
+//   wrong ("--since: empty: give a UTC time ..."), the same words as
+//   `--since ""` gets.
+// - A flag given a value (`--force=`, `--force=yes`, `--force=no`) is
+//   refused, as getopt refuses it: CLI11 took "yes" and "no" for true and
+//   false, and "" for a file name.
+// - An option that takes a value followed by another option (`--since -o
+//   out.pcap`: the value forgotten) is refused naming both; CLI11 made
+//   "-o" the time, and the output was then said to be missing. A value
+//   that starts with '-' but names no option (`--since -15m`, `-o -`) is
+//   a value.
+// Words after "--" (a tcpdump expression) are kept as they are. Throws
+// what app.parse throws.
 inline void parse_command_line(CLI::App& app, int argc, char** argv)
 {
     std::vector<std::string> words;
     bool options = true;
+    const auto option_named = [&app](const std::string& word) -> const CLI::Option* {
+        if (word.size() < 2 || word[0] != '-')
+            return nullptr;
+        return defined_option(app, word.substr(0, word.find('=')));
+    };
     for (int i = 1; i < argc; i++) {
         std::string word = argv[i];
         if (word == "--")
             options = false;
-        if (options && word.size() > 3 && word.compare(0, 2, "--") == 0 && word.back() == '=' &&
-            word.find('=') == word.size() - 1) {
-            word.pop_back();
+        const size_t equals = word.find('=');
+        if (options && word.size() > 2 && word.compare(0, 2, "--") == 0 && equals != std::string::npos) {
+            const std::string name = word.substr(0, equals);
             bool defined = false;
-            if (is_flag_only(app, word, defined) && defined)
-                throw CLI::ArgumentMismatch(word + ": takes no value (" + word + "=): give " + word +
+            if (is_flag_only(app, name, defined) && defined)
+                throw CLI::ArgumentMismatch(name + ": takes no value (" + word + "): give " + name +
                                             " alone, or leave it out");
-            words.push_back(std::move(word));
-            words.emplace_back();
-            continue;
+            if (equals == word.size() - 1) {
+                words.push_back(name);
+                words.emplace_back();
+                continue;
+            }
         }
+        if (options && equals == std::string::npos && i + 1 < argc)
+            if (const CLI::Option* o = option_named(word); o != nullptr && o->get_expected_min() > 0)
+                if (const std::string next = argv[i + 1]; next != "--" && option_named(next) != nullptr)
+                    throw CLI::ArgumentMismatch(word + ": no value given (the next word, " + next +
+                                                ", is an option): give " + word + " " + o->get_type_name());
         words.push_back(std::move(word));
     }
     std::reverse(words.begin(), words.end());   // CLI::App::parse(vector) takes them last first

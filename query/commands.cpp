@@ -234,6 +234,24 @@ int query_main(int argc, char** argv)
         ->type_name("FILE|DIR... [EXPRESSION]");
     if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap query"))
         return *status;
+    // The options' values first: an option that took the next word for
+    // its value (`--since FILE`) is said as that, not as the word missing.
+    // Given empty is not left out: --until "" is a mistake (a variable
+    // that was never set), refused as every entry point refuses it.
+    const auto given = [](const CLI::Option* option, const std::string& text) {
+        return option->count() > 0 ? std::optional<std::string>(text) : std::nullopt;
+    };
+    query_fields fields;
+    if (std::string e = parse_query_fields({.since = given(since_option, since),
+                                            .until = given(until_option, until),
+                                            .format = given(format_option, format),
+                                            .inner_host = given(inner_option, inner),
+                                            .vni = given(vni_option, vni)},
+                                           field_spelling::option, utc_now_ns(), fields);
+        !e.empty()) {
+        std::cerr << "linecap query: " << e << "\n";
+        return 2;
+    }
     if (out_option->count() == 0) {   // the words linecapctl query gives
         std::cerr << "linecap query: -o FILE is required: where to write the capture, e.g. linecap query -o "
                      "capture.pcap DIR EXPRESSION (or -o - | tshark -r -)\n";
@@ -276,22 +294,6 @@ int query_main(int argc, char** argv)
         std::cerr << fmt::format("linecap query: {}: no such file or folder; give the capture files or folders "
                                  "first, then the expression: linecap query -o OUT DIR \"host 10.0.0.1\"\n",
                                  words.front());
-        return 2;
-    }
-    // Given empty is not left out: --until "" is a mistake (a variable
-    // that was never set), refused as every entry point refuses it.
-    const auto given = [](const CLI::Option* option, const std::string& text) {
-        return option->count() > 0 ? std::optional<std::string>(text) : std::nullopt;
-    };
-    query_fields fields;
-    if (std::string e = parse_query_fields({.since = given(since_option, since),
-                                            .until = given(until_option, until),
-                                            .format = given(format_option, format),
-                                            .inner_host = given(inner_option, inner),
-                                            .vni = given(vni_option, vni)},
-                                           field_spelling::option, utc_now_ns(), fields);
-        !e.empty()) {
-        std::cerr << "linecap query: " << e << "\n";
         return 2;
     }
     request.merge.since_ns = fields.since_ns;

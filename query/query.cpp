@@ -368,7 +368,10 @@ std::string run_query(const query_request& request, query_result& result)
             // file that is no capture has none either: what it is, is said.
             struct stat now{};
             std::string e = whole("");
-            if (e.empty() && stat(path.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+            // Nor is the advice given for a file linecap index refuses
+            // (its packets are not Ethernet: read whole, or refused below).
+            if (e.empty() && reader.dlt() == DLT_EN10MB && stat(path.c_str(), &now) == 0 &&
+                now.st_dev == st.st_dev && now.st_ino == st.st_ino)
                 unindexed.push_back(path);
             return e;
         }

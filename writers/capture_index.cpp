@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <pcap/dlt.h>
 #include <roaring/roaring.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -1147,6 +1148,16 @@ void capture_file_indexer::discard()
 
 namespace {
 
+// What a query does with a file of `linktype` (not Ethernet), which has no
+// index: reads it whole if it is raw IP, the other kind linecap writes
+// (merge.cpp); refuses it otherwise.
+std::string unindexed_linktype_text(uint32_t linktype)
+{
+    return dlt_of_linktype(static_cast<int>(linktype)) == DLT_RAW
+               ? "queries read this file whole"
+               : "nor can queries read it: linecap reads Ethernet and raw IP captures";
+}
+
 // The records of a mapped capture file, as the index needs them: where each
 // starts and ends, and a packet's time and bytes. pcap in either byte order
 // (µs, ns), and pcapng (either byte order, per-interface resolution).
@@ -1189,9 +1200,8 @@ public:
         const int linktype = static_cast<int>(u32(20) & 0xffff);
         _nanosecond = h->format == file_format::pcap_ns;
         if (linktype != linktype_ethernet)
-            return fmt::format("{}: link type {}, not Ethernet: linecap indexes Ethernet captures (queries read this "
-                               "file whole)",
-                               _name, linktype_text(dlt_of_linktype(linktype)));
+            return fmt::format("{}: link type {}, not Ethernet: linecap indexes Ethernet captures ({})", _name,
+                               linktype_text(dlt_of_linktype(linktype)), unindexed_linktype_text(linktype));
         _at = sizeof(pcap_file_header);
         return {};
     }
@@ -1343,8 +1353,9 @@ private:
         if (linktype != linktype_ethernet) {
             _refused = true;
             return fmt::format("{}: interface {} has link type {}, not Ethernet: linecap indexes Ethernet captures "
-                               "(queries read this file whole)",
-                               _name, _interfaces.size(), linktype_text(dlt_of_linktype(linktype)));
+                               "({})",
+                               _name, _interfaces.size(), linktype_text(dlt_of_linktype(linktype)),
+                               unindexed_linktype_text(linktype));
         }
         uint64_t per_second = 1000000;   // if_tsresol's default: microseconds
         int64_t offset_s = 0;            // if_tsoffset's: none

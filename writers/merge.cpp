@@ -13,6 +13,7 @@
 #include <tuple>
 #include <unordered_map>
 #include <utility>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 
 #include "core/human_units.h"
 #include "core/query_fields.h"
+#include "core/shell_word.h"
 #include "core/utc_time.h"
 #include "writers/capture_index.h"
 #include "writers/capture_reader.h"
@@ -47,6 +49,25 @@ struct opened_file {
     struct stat st{};
     bool in_folder = false;   // found in a folder given, not named
 };
+
+// Why the input `path` cannot be opened (errno `err`). Every input is held
+// open from the start (a snapshot of what is on disk), so a merge of more
+// files than the process may open fails at the first one past the limit:
+// that is said, with what to do.
+std::string cannot_open_text(const std::string& path, int err)
+{
+    if (err != EMFILE && err != ENFILE)
+        return fmt::format("{}: cannot open it: {}", path, strerror(err));
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    const std::string remedy =
+        limit.rlim_max <= limit.rlim_cur   ? std::string("give fewer files")
+        : limit.rlim_max == RLIM_INFINITY ? std::string("raise the limit (ulimit -n) or give fewer files")
+                                          : fmt::format("raise the limit (ulimit -n {}) or give fewer files", limit.rlim_max);
+    return fmt::format("{}: cannot open it: {}: every input is held open at once, and there are more than this "
+                       "process may open (ulimit -n: {}); {}",
+                       path, strerror(err), limit.rlim_cur, remedy);
+}
 
 struct opened_files {
     std::vector<opened_file> files;
@@ -144,6 +165,8 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
                 raced = true;
                 continue;
             }
+            if (fd < 0 && (errno == EMFILE || errno == ENFILE))   // no file of the folder is the cause
+                return cannot_open_text(dir + "/" + name, errno);
             if (fd < 0) {
                 // One file of a ring that cannot be read must not hide the
                 // others' packets: said at the end, as a damaged one is. A
@@ -323,10 +346,12 @@ private:
 };
 
 // Opens the output: standard output for "-", else the file, created (or,
-// with `force`, replaced once it is known not to be an input). Returns the
-// descriptor, or -1 with `error` set.
-int open_output(const std::string& path, bool force, std::string& error)
+// with `force`, replaced once it is known not to be an input; `created`
+// says whether this call made it). Returns the descriptor, or -1 with
+// `error` set.
+int open_output(const std::string& path, bool force, bool& created, std::string& error)
 {
+    created = false;
     if (path == "-") {
         if (isatty(STDOUT_FILENO)) {
             error = "-o -: standard output is a terminal; send it to a program (linecap merge -o - DIR | tshark -r -) "
@@ -335,7 +360,18 @@ int open_output(const std::string& path, bool force, std::string& error)
         }
         return fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
     }
-    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (force ? 0 : O_EXCL), 0640);
+    if (struct stat st{}; stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        error = fmt::format("{}: a folder; give -o the name of a file to write, e.g. -o {}",
+                            path, shell_word((fs::path(path) / "capture.pcapng").string()));
+        return -1;
+    }
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+        created = true;
+        return fd;
+    }
+    if (errno == EEXIST && force)
+        fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0 && errno == EEXIST)
         error = fmt::format("{}: already exists; give another -o, or --force to replace it", path);
     else if (fd < 0)
@@ -366,7 +402,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         }
         opened_file f{in, in == "-" ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : open(in.c_str(), O_RDONLY | O_CLOEXEC), {}};
         if (f.fd < 0)
-            return fmt::format("{}: cannot open it: {}", in, strerror(errno));
+            return cannot_open_text(in, errno);
         fstat(f.fd, &f.st);
         if (S_ISREG(f.st.st_mode) && opened.holds(f.st)) {
             close(f.fd);   // given twice (by name, through a link, or in a folder given too): read once
@@ -394,12 +430,12 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     if (output.empty())
         output = (fs::path(opened.files.front().path).parent_path() / ("merged." + std::string(format_extension(format)))).string();
     std::string error;
+    // A file this merge created and has not written to yet goes again if the merge cannot start.
+    bool created = false;
     const int out_fd = request.output_fd >= 0 ? fcntl(request.output_fd, F_DUPFD_CLOEXEC, 0)
-                                              : open_output(output, request.force, error);
+                                              : open_output(output, request.force, created, error);
     if (out_fd < 0)
         return error.empty() ? fmt::format("{}: {}", output, strerror(errno)) : error;
-    // A file this merge created and has not written to yet goes again if the merge cannot start.
-    const bool created = request.output_fd < 0 && output != "-" && !request.force;
     const auto abandon = [&](std::string why) {
         close(out_fd);
         if (created)
@@ -424,6 +460,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     }
 
     std::vector<std::unique_ptr<merge_input>> inputs;
+    bool skipped_headless = false;   // an input passed over for want of a header or interface, not empty
     for (opened_file& f : opened.files) {
         // A .part file is read up to its last complete record at the size it
         // has now (it may be growing), or, left by a crash, before its torn tail.
@@ -464,7 +501,8 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         }
         if (!e.empty())
             return abandon(e);
-        if (in->reader.dlt() == -1) {   // a .part cut inside its header (or, running, still getting it): nothing to merge
+        if (in->reader.dlt() == -1) {   // a .part cut inside its header (or, running, still getting it), a pcapng with no interface: nothing to merge
+            skipped_headless = true;
             if (!request.live)
                 result.notes.push_back(in->reader.note());
             continue;
@@ -479,8 +517,9 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     result.unreadable.insert(result.unreadable.begin(), opened.unopened.begin(), opened.unopened.end());
     if (inputs.empty() && !result.unreadable.empty())
         return abandon(unreadable_text(result.unreadable) + ": nothing to merge");
-    if (inputs.empty())
-        return abandon("every input is an empty .part file: nothing to merge");
+    if (inputs.empty())   // each passed over, said in a note (a run's live merge: an empty or new .part)
+        return abandon(skipped_headless ? "no input holds a record: nothing to merge"
+                                        : "every input is an empty .part file: nothing to merge");
     merge_sink out{out_fd, output, format, request.since_ns, request.until_ns, {}, request.keep, request.read_rate};
     bool attached = false;
     std::string e = merge_readers(inputs, out, result, attached);

@@ -49,6 +49,10 @@ expect_error 2 "--format: pcapng2 is not a format (pcap, pcap-ns, pcapng)" "${E[
 expect_error 2 "--format:  is not a format (pcap, pcap-ns, pcapng)" "${E[@]}" -- -w "$out" --format= -c 5
 # A flag so spelt is refused, as getopt refuses it: not an empty word left over.
 expect_error 2 "--lossless: takes no value (--lossless=): give --lossless alone, or leave it out" "${E[@]}" -- -w "$out" --lossless= -c 5
+# Nor is a flag given a value CLI11 would take for true or false.
+expect_error 2 "--lossless: takes no value (--lossless=no): give --lossless alone, or leave it out" "${E[@]}" -- -w "$out" --lossless=no -c 5
+# An option whose value was forgotten: named, not "-c" taken for its value.
+expect_error 2 "--format: no value given (the next word, -c, is an option): give --format FORMAT" "${E[@]}" -- -w "$out" --format -c 5
 # The session options are the table's (core/spec.h): the spec's validator
 # refuses a bad value, in the words linecapctl start uses, naming the option.
 expect_error 2 "--host: 10.0.0.300 is not an IPv4 or IPv6 address, prefix or range" "${E[@]}" -- -w "$out" --host 10.0.0.300

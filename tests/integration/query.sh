@@ -1232,6 +1232,80 @@ ctl query "$id" --force= -o "$WORK/x.pcap" 2>"$WORK/ctl.err" || rc=$?
 [ "$rc" != 0 ] && [ "$(head -1 "$WORK/ctl.err")" = "linecapctl: --force: takes no value (--force=): give --force alone, or leave it out" ] ||
     fail "linecapctl query --force=: exit $rc: $(cat "$WORK/ctl.err")"
 [ ! -e "$WORK/x.pcap" ] || fail "a refused query (--force=) left its -o file"
+# A flag given a value, and an option followed by another where its value
+# was forgotten: refused by the parse every command shares, in the same
+# words from both (CLI11 took "no" for false, and "-o" for the time).
+for words in "--force=no|--force: takes no value (--force=no): give --force alone, or leave it out" \
+    "--since|--since: no value given (the next word, -o, is an option): give --since TIME"; do
+    rc=0
+    "$LINECAP" query ${words%%|*} -o "$WORK/x.pcap" "$ring" 2>"$WORK/offline.err" || rc=$?
+    [ "$rc" = 2 ] && [ "$(head -1 "$WORK/offline.err")" = "linecap query: ${words#*|}" ] ||
+        fail "linecap query ${words%%|*} -o: exit $rc: $(cat "$WORK/offline.err")"
+    rc=0
+    ctl query "$id" ${words%%|*} -o "$WORK/x.pcap" 2>"$WORK/ctl.err" || rc=$?
+    [ "$rc" = 2 ] && [ "$(head -1 "$WORK/ctl.err")" = "linecapctl: ${words#*|}" ] ||
+        fail "linecapctl query ${words%%|*} -o: exit $rc: $(cat "$WORK/ctl.err")"
+done
+# An option that took the next word: its value is said wrong, not the word missing.
+rc=0; "$LINECAP" query -o "$WORK/x.pcap" --since "$ring" 2>"$WORK/offline.err" || rc=$?
+[ "$rc" = 2 ] && grep -qF "linecap query: --since $ring: not a UTC time" "$WORK/offline.err" ||
+    fail "linecap query --since DIR: exit $rc: $(cat "$WORK/offline.err")"
+[ ! -e "$WORK/x.pcap" ] || fail "a refused query left its -o file"
+# -o a folder: said so, with no advice of --force (which cannot replace one).
+mkdir -p "$WORK/out-folder"
+for force in "" --force; do
+    rc=0; "$LINECAP" query $force -o "$WORK/out-folder" "$ring" udp 2>"$WORK/offline.err" || rc=$?
+    [ "$rc" = 1 ] && [ "$(cat "$WORK/offline.err")" = "linecap query: $WORK/out-folder: a folder; give -o the name of a file to write, e.g. -o $WORK/out-folder/capture.pcapng" ] ||
+        fail "linecap query $force -o FOLDER: exit $rc: $(cat "$WORK/offline.err")"
+done
+# A refused query with --force leaves no file it made: -o naming an
+# input's index that does not exist yet.
+"$GEN" -o "$WORK/lone.pcap" -n 50 --seed 3 >/dev/null
+rc=0; "$LINECAP" query --force -o "$WORK/lone.pcap.idx" "$WORK/lone.pcap" 2>"$WORK/offline.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "the output is the index of the input" "$WORK/offline.err" && [ ! -e "$WORK/lone.pcap.idx" ] ||
+    fail "query --force -o INPUT.idx: exit $rc, $(ls -l "$WORK/lone.pcap.idx" 2>&1): $(cat "$WORK/offline.err")"
+# More inputs than the process may open: said so, with what to do.
+mkdir -p "$WORK/many"
+for i in $(seq 40); do cp "$WORK/lone.pcap" "$WORK/many/x-w0-$(printf %06d "$i")-20231114T221320Z.pcap"; done
+rc=0; (ulimit -n 30; "$LINECAP" query -o "$WORK/x.pcap" "$WORK/many" udp) 2>"$WORK/offline.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF ": cannot open it: Too many open files: every input is held open at once, and there are more than this process may open (ulimit -n: 30); give fewer files" "$WORK/offline.err" &&
+    [ ! -e "$WORK/x.pcap" ] || fail "query of 40 files under ulimit -n 30: exit $rc: $(cat "$WORK/offline.err")"
+# Files linecap index refuses (not Ethernet) get no advice to run it; one
+# a query cannot read either (Linux cooked) is refused by both, in one line.
+python3 - "$WORK/lone.pcap" "$WORK/raw.pcap" "$WORK/sll.pcap" <<'PY'
+import struct, sys
+data = open(sys.argv[1], 'rb').read()
+for linktype, strip, out in ((101, 14, sys.argv[2]), (113, 0, sys.argv[3])):
+    head = bytearray(data[:24]); struct.pack_into('<I', head, 20, linktype)
+    body, at = b'', 24
+    while at < len(data):
+        s, us, caplen, _ = struct.unpack('<IIII', data[at:at + 16])
+        packet = data[at + 16 + strip:at + 16 + caplen]
+        body += struct.pack('<IIII', s, us, len(packet), len(packet)) + packet
+        at += 16 + caplen
+    open(out, 'wb').write(bytes(head) + body)
+PY
+rc=0; "$LINECAP" index "$WORK/raw.pcap" 2>"$WORK/offline.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "raw.pcap: link type RAW (Raw IP), not Ethernet: linecap indexes Ethernet captures (queries read this file whole)" "$WORK/offline.err" ||
+    fail "linecap index RAW: exit $rc: $(cat "$WORK/offline.err")"
+"$LINECAP" query -o "$WORK/x.pcap" "$WORK/raw.pcap" tcp 2>"$WORK/offline.err" || fail "query of raw IP: $(cat "$WORK/offline.err")"
+! grep -q "no index" "$WORK/offline.err" || fail "a raw IP file got the advice to index it: $(cat "$WORK/offline.err")"
+[ "$(tcpdump -r "$WORK/x.pcap" 2>/dev/null | wc -l)" = "$(tcpdump -r "$WORK/raw.pcap" tcp 2>/dev/null | wc -l)" ] ||
+    fail "query of raw IP: not tcpdump's packets"
+rm -f "$WORK/x.pcap"
+rc=0; "$LINECAP" index "$WORK/sll.pcap" 2>"$WORK/offline.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "not Ethernet: linecap indexes Ethernet captures (nor can queries read it: linecap reads Ethernet and raw IP captures)" "$WORK/offline.err" ||
+    fail "linecap index LINUX_SLL: exit $rc: $(cat "$WORK/offline.err")"
+rc=0; "$LINECAP" query -o "$WORK/x.pcap" "$WORK/sll.pcap" tcp 2>"$WORK/offline.err" || rc=$?
+[ "$rc" = 1 ] && [ "$(wc -l <"$WORK/offline.err")" = 1 ] && grep -qF "is neither Ethernet nor raw IP" "$WORK/offline.err" ||
+    fail "query of LINUX_SLL: exit $rc: $(cat "$WORK/offline.err")"
+# A pcapng with a section header and no interface: what it is, not "an empty .part".
+python3 -c "import struct, sys; open(sys.argv[1], 'wb').write(struct.pack('<IIIHHqI', 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28))" "$WORK/bare.pcapng"
+rc=0; "$LINECAP" query -o "$WORK/x.pcap" "$WORK/bare.pcapng" 2>"$WORK/offline.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "bare.pcapng: ends before its first record (no interface block)" "$WORK/offline.err" &&
+    grep -qxF "linecap query: no input holds a record: nothing to merge" "$WORK/offline.err" && [ ! -e "$WORK/x.pcap" ] ||
+    fail "query of a pcapng with no interface: exit $rc: $(cat "$WORK/offline.err")"
+note "offline refusals: a flag given a value, a value forgotten, -o a folder, --force's file made and refused, too many inputs, link types linecap index refuses, a pcapng with no interface"
 rc=0; ctl query "$id" -o "" udp 2>"$WORK/ctl.err" || rc=$?
 [ "$rc" = 2 ] && [ "$(cat "$WORK/ctl.err")" = "linecapctl: query: -o: empty: give the file to write, e.g. -o capture.pcap (or -o - for standard output)" ] ||
     fail "linecapctl query -o '': exit $rc: $(cat "$WORK/ctl.err")"
