@@ -975,6 +975,7 @@ int main(int argc, char** argv)
     CLI::App* stats = app.add_subcommand("stats", "Counters per port, worker and writer");
     double stats_every = 0;
     stats->add_option("--watch", stats_every, "Print again every S seconds until interrupted")
+        ->type_name("S")
         ->check(CLI::Range(0.1, 3600.0));
     CLI::App* files = with_id("files", "A session's files with their sizes");
     CLI::App* merge = with_id("merge", "A session's files, running or ended, time-ordered in one file");

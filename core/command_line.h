@@ -14,32 +14,23 @@
 
 namespace linecap {
 
-// Whether "--NAME" (`option`) is a flag wherever `app` and its
-// subcommands define it: an option that takes no value.
-inline bool is_flag_only(const CLI::App& app, const std::string& option, bool& defined)
+// The option `name` ("-o", "--since") as the (sub)command `at` or the
+// nearest of its parents defines it, or null.
+inline const CLI::Option* defined_option(const CLI::App* at, const std::string& name)
 {
-    for (const CLI::Option* o : app.get_options())
-        if (o->check_name(option)) {
-            defined = true;
-            if (o->get_expected_max() != 0)
-                return false;
-        }
-    for (const CLI::App* sub : app.get_subcommands({}))
-        if (!is_flag_only(*sub, option, defined))
-            return false;
-    return true;
+    for (; at != nullptr; at = at->get_parent())
+        for (const CLI::Option* o : at->get_options())
+            if (!o->get_positional() && o->check_name(name))
+                return o;
+    return nullptr;
 }
 
-// The option `name` ("-o", "--since") as `app` or a subcommand defines it
-// (the first found), or null.
-inline const CLI::Option* defined_option(const CLI::App& app, const std::string& name)
+// The subcommand of `at` named `word`, or null.
+inline const CLI::App* subcommand_named(const CLI::App* at, const std::string& word)
 {
-    for (const CLI::Option* o : app.get_options())
-        if (!o->get_positional() && o->check_name(name))
-            return o;
-    for (const CLI::App* sub : app.get_subcommands({}))
-        if (const CLI::Option* o = defined_option(*sub, name))
-            return o;
+    for (const CLI::App* sub : at->get_subcommands({}))
+        if (sub->check_name(word))
+            return sub;
     return nullptr;
 }
 
@@ -66,20 +57,23 @@ inline void parse_command_line(CLI::App& app, int argc, char** argv)
 {
     std::vector<std::string> words;
     bool options = true;
-    const auto option_named = [&app](const std::string& word) -> const CLI::Option* {
+    const CLI::App* at = &app;   // the subcommand the words so far have named: whose options these are
+    const auto option_named = [&at](const std::string& word) -> const CLI::Option* {
         if (word.size() < 2 || word[0] != '-')
             return nullptr;
-        return defined_option(app, word.substr(0, word.find('=')));
+        return defined_option(at, word.substr(0, word.find('=')));
     };
     for (int i = 1; i < argc; i++) {
         std::string word = argv[i];
         if (word == "--")
             options = false;
+        if (options)
+            if (const CLI::App* sub = subcommand_named(at, word))
+                at = sub;
         const size_t equals = word.find('=');
-        if (options && word.size() > 2 && word.compare(0, 2, "--") == 0 && equals != std::string::npos) {
+        if (options && word.compare(0, 2, "--") == 0 && equals != std::string::npos && equals > 2) {
             const std::string name = word.substr(0, equals);
-            bool defined = false;
-            if (is_flag_only(app, name, defined) && defined)
+            if (const CLI::Option* o = defined_option(at, name); o != nullptr && o->get_expected_max() == 0)
                 throw CLI::ArgumentMismatch(name + ": takes no value (" + word + "): give " + name +
                                             " alone, or leave it out");
             if (equals == word.size() - 1) {
@@ -92,7 +86,8 @@ inline void parse_command_line(CLI::App& app, int argc, char** argv)
             if (const CLI::Option* o = option_named(word); o != nullptr && o->get_expected_min() > 0)
                 if (const std::string next = argv[i + 1]; next != "--" && option_named(next) != nullptr)
                     throw CLI::ArgumentMismatch(word + ": no value given (the next word, " + next +
-                                                ", is an option): give " + word + " " + o->get_type_name());
+                                                ", is an option): give " + word + " " + o->get_type_name() +
+                                                " (a value that starts with '-' as " + word + "=VALUE)");
         words.push_back(std::move(word));
     }
     std::reverse(words.begin(), words.end());   // CLI::App::parse(vector) takes them last first

@@ -56,7 +56,11 @@ struct opened_file {
 // that is said, with what to do.
 std::string cannot_open_text(const std::string& path, int err)
 {
-    if (err != EMFILE && err != ENFILE)
+    if (err == ENFILE)
+        return fmt::format("{}: cannot open it: {}: the system's table of open files is full (sysctl fs.file-max); "
+                           "close files elsewhere, raise it, or give fewer files",
+                           path, strerror(err));
+    if (err != EMFILE)
         return fmt::format("{}: cannot open it: {}", path, strerror(err));
     rlimit limit{};
     getrlimit(RLIMIT_NOFILE, &limit);
@@ -455,8 +459,6 @@ std::string merge_captures(const merge_request& request, merge_result& result)
                 return abandon(fmt::format("{}: the output is the index of the input {}; give another -o", output,
                                            f.path));
         }
-        if (request.force && ftruncate(out_fd, 0) != 0)
-            return abandon(fmt::format("{}: cannot replace it: {}", output, strerror(errno)));
     }
 
     std::vector<std::unique_ptr<merge_input>> inputs;
@@ -520,7 +522,8 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     if (inputs.empty())   // each passed over, said in a note (a run's live merge: an empty or new .part)
         return abandon(skipped_headless ? "no input holds a record: nothing to merge"
                                         : "every input is an empty .part file: nothing to merge");
-    merge_sink out{out_fd, output, format, request.since_ns, request.until_ns, {}, request.keep, request.read_rate};
+    merge_sink out{out_fd, output, format, request.since_ns, request.until_ns, {}, request.keep, request.read_rate,
+                   request.force && !created && S_ISREG(out_st.st_mode)};
     bool attached = false;
     std::string e = merge_readers(inputs, out, result, attached);
     return attached ? e : abandon(e);
@@ -566,6 +569,10 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     // over its interface's snap length) is cut to it, as libpcap cuts such
     // a record of a pcap file when it reads it, and a note says so.
     options.snaplen = snaplen;
+    // The file --force replaces is emptied only now that the merge starts:
+    // a merge refused before this leaves it as it was.
+    if (out.replace && ftruncate(out.fd, 0) != 0)
+        return fmt::format("{}: cannot replace it: {}", output, strerror(errno));
     if (int rc = writer.attach(out.fd, output, options); rc != 0)
         return fmt::format("{}: cannot write it: {}", output, strerror(-rc));
     attached = true;

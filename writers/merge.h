@@ -113,6 +113,10 @@ struct merge_sink {
     std::string comment;                // pcapng: the Section Header Block's comment (opt_comment)
     std::function<bool(const capture_record&)> keep;   // as merge_request's
     uint64_t read_rate = 0;                            // as merge_request's
+    // `fd` is an existing file to replace (--force): emptied just before
+    // the header is written, so that a merge refused before then (an
+    // input that cannot be read or taken) leaves it as it was.
+    bool replace = false;
 };
 
 // The k-way merge of open readers, in time order (equal times keep the

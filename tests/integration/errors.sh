@@ -52,7 +52,7 @@ expect_error 2 "--lossless: takes no value (--lossless=): give --lossless alone,
 # Nor is a flag given a value CLI11 would take for true or false.
 expect_error 2 "--lossless: takes no value (--lossless=no): give --lossless alone, or leave it out" "${E[@]}" -- -w "$out" --lossless=no -c 5
 # An option whose value was forgotten: named, not "-c" taken for its value.
-expect_error 2 "--format: no value given (the next word, -c, is an option): give --format FORMAT" "${E[@]}" -- -w "$out" --format -c 5
+expect_error 2 "--format: no value given (the next word, -c, is an option): give --format FORMAT (a value that starts with '-' as --format=VALUE)" "${E[@]}" -- -w "$out" --format -c 5
 # The session options are the table's (core/spec.h): the spec's validator
 # refuses a bad value, in the words linecapctl start uses, naming the option.
 expect_error 2 "--host: 10.0.0.300 is not an IPv4 or IPv6 address, prefix or range" "${E[@]}" -- -w "$out" --host 10.0.0.300

@@ -40,15 +40,18 @@ def b64(text):
 
 
 def touch_key():
-    """Puts KEY's value back: its mod_revision moves past any read before."""
+    """Puts KEY's value back: its mod_revision moves past any read before.
+    (The put takes no lease: KEY outlives its node's lease. fleet.sh's
+    rm deletes it.) "" or what failed."""
     _, _, data = etcd_call("POST", "/v3/kv/range", json.dumps({"key": b64(key)}), {"Content-Type": "application/json"})
     kvs = json.loads(data).get("kvs", [])
     if not kvs:
-        sys.exit(f"etcd_churn_proxy: {key} is not in etcd: nothing to change")
+        return f"etcd_churn_proxy: {key} is not in etcd: nothing to change"
     put = {"key": b64(key), "value": kvs[0].get("value", "")}
     status, _, data = etcd_call("POST", "/v3/kv/put", json.dumps(put), {"Content-Type": "application/json"})
     if status != 200:
-        sys.exit(f"etcd_churn_proxy: the put of {key} failed: {status} {data!r}")
+        return f"etcd_churn_proxy: the put of {key} failed: {status} {data!r}"
+    return ""
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
@@ -58,8 +61,16 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         global transactions
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path == "/v3/kv/txn":
-            if mode == "always" or transactions == 0:
-                touch_key()
+            # A failure here is said on stderr (fleet.sh shows it) and
+            # answered 502, not raised: a handler thread's exit is lost.
+            failed = touch_key() if mode == "always" or transactions == 0 else ""
+            if failed:
+                print(failed, file=sys.stderr, flush=True)
+                self.send_response(502)
+                self.send_header("Content-Length", str(len(failed)))
+                self.end_headers()
+                self.wfile.write(failed.encode())
+                return
             transactions += 1
             with open(count_file, "w") as f:
                 f.write(f"{transactions}\n")

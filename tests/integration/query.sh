@@ -1236,7 +1236,7 @@ ctl query "$id" --force= -o "$WORK/x.pcap" 2>"$WORK/ctl.err" || rc=$?
 # was forgotten: refused by the parse every command shares, in the same
 # words from both (CLI11 took "no" for false, and "-o" for the time).
 for words in "--force=no|--force: takes no value (--force=no): give --force alone, or leave it out" \
-    "--since|--since: no value given (the next word, -o, is an option): give --since TIME"; do
+    "--since|--since: no value given (the next word, -o, is an option): give --since TIME (a value that starts with '-' as --since=VALUE)"; do
     rc=0
     "$LINECAP" query ${words%%|*} -o "$WORK/x.pcap" "$ring" 2>"$WORK/offline.err" || rc=$?
     [ "$rc" = 2 ] && [ "$(head -1 "$WORK/offline.err")" = "linecap query: ${words#*|}" ] ||
@@ -1290,8 +1290,9 @@ rc=0; "$LINECAP" index "$WORK/raw.pcap" 2>"$WORK/offline.err" || rc=$?
     fail "linecap index RAW: exit $rc: $(cat "$WORK/offline.err")"
 "$LINECAP" query -o "$WORK/x.pcap" "$WORK/raw.pcap" tcp 2>"$WORK/offline.err" || fail "query of raw IP: $(cat "$WORK/offline.err")"
 ! grep -q "no index" "$WORK/offline.err" || fail "a raw IP file got the advice to index it: $(cat "$WORK/offline.err")"
-[ "$(tcpdump -r "$WORK/x.pcap" 2>/dev/null | wc -l)" = "$(tcpdump -r "$WORK/raw.pcap" tcp 2>/dev/null | wc -l)" ] ||
-    fail "query of raw IP: not tcpdump's packets"
+raw_tcp=$(tcpdump -r "$WORK/raw.pcap" tcp 2>/dev/null | wc -l)
+[ "$raw_tcp" -gt 0 ] && [ "$(tcpdump -r "$WORK/x.pcap" 2>/dev/null | wc -l)" = "$raw_tcp" ] ||
+    fail "query of raw IP: not tcpdump's $raw_tcp packets"
 rm -f "$WORK/x.pcap"
 rc=0; "$LINECAP" index "$WORK/sll.pcap" 2>"$WORK/offline.err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "not Ethernet: linecap indexes Ethernet captures (nor can queries read it: linecap reads Ethernet and raw IP captures)" "$WORK/offline.err" ||
@@ -1299,13 +1300,22 @@ rc=0; "$LINECAP" index "$WORK/sll.pcap" 2>"$WORK/offline.err" || rc=$?
 rc=0; "$LINECAP" query -o "$WORK/x.pcap" "$WORK/sll.pcap" tcp 2>"$WORK/offline.err" || rc=$?
 [ "$rc" = 1 ] && [ "$(wc -l <"$WORK/offline.err")" = 1 ] && grep -qF "is neither Ethernet nor raw IP" "$WORK/offline.err" ||
     fail "query of LINUX_SLL: exit $rc: $(cat "$WORK/offline.err")"
+# --force empties the file it replaces only once the query starts: one
+# refused for its inputs (a link type it cannot read, an expression raw IP
+# cannot take) leaves that file as it was.
+cp "$WORK/lone.pcap" "$WORK/kept.pcap"
+for refused in "$WORK/sll.pcap|tcp" "$WORK/raw.pcap|ether src 00:11:22:33:44:55"; do
+    rc=0; "$LINECAP" query --force -o "$WORK/kept.pcap" "${refused%%|*}" ${refused#*|} 2>"$WORK/offline.err" || rc=$?
+    [ "$rc" = 1 ] && cmp -s "$WORK/lone.pcap" "$WORK/kept.pcap" ||
+        fail "query --force -o EXISTING refused (${refused#*|}): exit $rc, the file $(stat -c %s "$WORK/kept.pcap") bytes: $(cat "$WORK/offline.err")"
+done
 # A pcapng with a section header and no interface: what it is, not "an empty .part".
 python3 -c "import struct, sys; open(sys.argv[1], 'wb').write(struct.pack('<IIIHHqI', 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28))" "$WORK/bare.pcapng"
 rc=0; "$LINECAP" query -o "$WORK/x.pcap" "$WORK/bare.pcapng" 2>"$WORK/offline.err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "bare.pcapng: ends before its first record (no interface block)" "$WORK/offline.err" &&
     grep -qxF "linecap query: no input holds a record: nothing to merge" "$WORK/offline.err" && [ ! -e "$WORK/x.pcap" ] ||
     fail "query of a pcapng with no interface: exit $rc: $(cat "$WORK/offline.err")"
-note "offline refusals: a flag given a value, a value forgotten, -o a folder, --force's file made and refused, too many inputs, link types linecap index refuses, a pcapng with no interface"
+note "offline refusals: a flag given a value, a value forgotten, -o a folder, --force's file made and refused, --force's existing file kept when refused, too many inputs, link types linecap index refuses, a pcapng with no interface"
 rc=0; ctl query "$id" -o "" udp 2>"$WORK/ctl.err" || rc=$?
 [ "$rc" = 2 ] && [ "$(cat "$WORK/ctl.err")" = "linecapctl: query: -o: empty: give the file to write, e.g. -o capture.pcap (or -o - for standard output)" ] ||
     fail "linecapctl query -o '': exit $rc: $(cat "$WORK/ctl.err")"
