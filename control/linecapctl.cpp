@@ -925,6 +925,9 @@ int main(int argc, char** argv)
                  "The daemon runs as: linecap [EAL options] -- --control PATH --out-root DIR",
                  "linecapctl"};
     app.require_subcommand(1);
+    // linecapctl's own options after the command too (`ls --json`), as
+    // the refusals' option lookup takes them (core/command_line.h).
+    app.fallthrough();
     app.set_version_flag("--version", std::string("linecapctl ") + LINECAP_VERSION);
     app.get_formatter()->column_width(30);
     std::string socket_path = getenv("LINECAP_SOCKET") ? getenv("LINECAP_SOCKET") : default_socket;
@@ -1095,17 +1098,13 @@ int main(int argc, char** argv)
         return ok;
     } catch (const CLI::ParseError& e) {
         // One line, as the one-shot says it, with where to look.
-        std::string where = "linecapctl";
-        for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
-            sub = sub->get_subcommands().front();
-            where += " " + sub->get_name();
-        }
-        where += " --help";
+        const CLI::App* at = linecap::subcommand_at(app, argc, argv);
+        const std::string where = linecap::subcommand_path(at) + " --help";
         if (std::string said = oneshot_option_refusal(e, where); !said.empty()) {
             print_error("linecapctl", said);
             return usage;
         }
-        print_error("linecapctl", linecap::parse_error_text(e));
+        print_error("linecapctl", linecap::parse_error_text(e, at));
         fmt::print(stderr, "Run '{}' for the options.\n", where);
         return usage;
     }

@@ -429,7 +429,7 @@ parse_result parse_options(int argc, char** argv, engine_options& o)
         app.exit(e);   // --version: prints it
         return parse_result::exit_ok;
     } catch (const CLI::ParseError& e) {
-        std::cerr << "linecap: " << one_line(parse_error_text(e)) << "\nRun 'linecap -- --help' for the options.\n";
+        std::cerr << "linecap: " << one_line(parse_error_text(e, &app)) << "\nRun 'linecap -- --help' for the options.\n";
         return parse_result::exit_usage;
     }
     o.promiscuous = !c.no_promisc;

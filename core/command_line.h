@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -11,6 +12,10 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "core/did_you_mean.h"
+#include "core/shell_word.h"
 
 namespace linecap {
 
@@ -34,9 +39,47 @@ inline const CLI::App* subcommand_named(const CLI::App* at, const std::string& w
     return nullptr;
 }
 
-// app.parse(argc, argv), with three mistakes refused in words of their own
-// (CLI11 2.1 says nothing of the first two and takes the third for
-// something else):
+// The (sub)command argv's words name (`app` if none), as parse_command_line
+// walks them: whose options a refusal speaks of, and where it points to,
+// also when it came before CLI11 parsed any subcommand.
+inline const CLI::App* subcommand_at(const CLI::App& app, int argc, char** argv)
+{
+    const CLI::App* at = &app;
+    for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; i++) {
+        const std::string word = argv[i];
+        if (const CLI::App* sub = subcommand_named(at, word)) {
+            at = sub;
+        } else if (word.size() > 1 && word[0] == '-' && word.find('=') == std::string::npos) {
+            const CLI::Option* o = defined_option(at, word);
+            i += o != nullptr && o->get_expected_min() > 0;   // its value, never a command (--socket ls)
+        }
+    }
+    return at;
+}
+
+// An option's value as its help names it: CLI11 appends its checks'
+// words to the type name ("S:FLOAT in [0.1 - 3600]"); a name of our own
+// may hold a ':' (ADDR:PORT).
+inline std::string shown_type(const CLI::Option* o)
+{
+    std::string type = o->get_type_name();
+    if (const size_t colon = type.rfind(':'); colon != std::string::npos && type.find(" in [", colon) != std::string::npos)
+        type.resize(colon);
+    return type;
+}
+
+// "linecapctl fleet rm": the names from the root to `at`.
+inline std::string subcommand_path(const CLI::App* at)
+{
+    std::string path = at->get_name();
+    for (const CLI::App* up = at->get_parent(); up != nullptr; up = up->get_parent())
+        path = up->get_name() + " " + path;
+    return path;
+}
+
+// app.parse(argc, argv), with four mistakes refused in words of their own
+// (CLI11 2.1 says nothing of the first two, takes the third for something
+// else, and the fourth for another mistake):
 // - "--NAME=" (nothing after the '=') gives NAME an empty value, as getopt
 //   does. CLI11 takes such a word as "--NAME" and the next word as its
 //   value: `--since= -o out.pcap` made "-o" the time and left the output
@@ -51,6 +94,10 @@ inline const CLI::App* subcommand_named(const CLI::App* at, const std::string& w
 //   "-o" the time, and the output was then said to be missing. A value
 //   that starts with '-' but names no option (`--since -15m`, `-o -`) is
 //   a value.
+// - A word where a command must be named that names none (`linecapctl
+//   flet`) is refused as that word (CLI11::ExtrasError, which
+//   parse_error_text says with the commands there are); CLI11 said only "A
+//   subcommand is required".
 // Words after "--" (a tcpdump expression) are kept as they are. Throws
 // what app.parse throws.
 inline void parse_command_line(CLI::App& app, int argc, char** argv)
@@ -63,13 +110,22 @@ inline void parse_command_line(CLI::App& app, int argc, char** argv)
             return nullptr;
         return defined_option(at, word.substr(0, word.find('=')));
     };
+    bool value_next = false;   // the word before is an option that takes this one as its value
+    std::optional<std::string> not_a_command;   // a word where a command must be named
     for (int i = 1; i < argc; i++) {
         std::string word = argv[i];
         if (word == "--")
             options = false;
-        if (options)
+        if (options && !value_next) {
             if (const CLI::App* sub = subcommand_named(at, word))
                 at = sub;
+            else if ((word.empty() || word[0] != '-') && at->get_require_subcommand_min() > 0 && !not_a_command)
+                not_a_command = word;
+        }
+        value_next = false;
+        if (options && word.find('=') == std::string::npos)
+            if (const CLI::Option* o = option_named(word); o != nullptr && o->get_expected_min() > 0)
+                value_next = true;
         const size_t equals = word.find('=');
         if (options && word.compare(0, 2, "--") == 0 && equals != std::string::npos && equals > 2) {
             const std::string name = word.substr(0, equals);
@@ -86,26 +142,143 @@ inline void parse_command_line(CLI::App& app, int argc, char** argv)
             if (const CLI::Option* o = option_named(word); o != nullptr && o->get_expected_min() > 0)
                 if (const std::string next = argv[i + 1]; next != "--" && option_named(next) != nullptr)
                     throw CLI::ArgumentMismatch(word + ": no value given (the next word, " + next +
-                                                ", is an option): give " + word + " " + o->get_type_name() +
+                                                ", is an option): give " + word + " " + shown_type(o) +
                                                 " (a value that starts with '-' as " + word + "=VALUE)");
         words.push_back(std::move(word));
     }
     std::reverse(words.begin(), words.end());   // CLI::App::parse(vector) takes them last first
-    app.parse(words);
+    // A command misspelt is said as that word (parse_error_text), once
+    // CLI11 has answered --help and --version, which it does first.
+    try {
+        app.parse(words);
+    } catch (const CLI::RequiredError&) {
+        if (not_a_command)
+            throw CLI::ExtrasError(std::vector<std::string>{*not_a_command});
+        throw;
+    } catch (const CLI::ExtrasError&) {
+        if (not_a_command)
+            throw CLI::ExtrasError(std::vector<std::string>{*not_a_command});
+        throw;
+    }
 }
 
-// What a parse error says, in the words every entry point uses: an option
-// given twice is "--since given 2 times: give it once" (as HTTP says of a
-// URL parameter), where CLI11 says "--since: At Most 1 required but
-// received 2".
-inline std::string parse_error_text(const CLI::ParseError& e)
+// A number as CLI::Range prints it (std::to_string: "0.100000"), without
+// its trailing zeros ("0.1").
+inline std::string plain_number(std::string n)
+{
+    if (n.find('.') != std::string::npos) {
+        n.erase(n.find_last_not_of('0') + 1);
+        if (n.ends_with('.'))
+            n.pop_back();
+    }
+    return n;
+}
+
+// What a parse error says, in the words every entry point uses (linecap's
+// options and subcommands, linecapctl), where CLI11 2.1's own would name
+// its internals ("id is required", "1 required S:FLOAT in [0.1 - 3600]
+// missing") or say nothing of what to type. `at` is the (sub)command whose
+// words were being read (subcommand_at), for the names of its options and
+// subcommands; null: the message as CLI11 gives it but for the first case.
+// - an option given twice: "--since given 2 times: give it once" (as HTTP
+//   says of a URL parameter);
+// - an option without its value: "--out: no value given: give --out FILE";
+// - a word not expected: "--forse: no such option (did you mean --force?)",
+//   "frob: no such command of linecapctl (the commands: ...)", or "extra:
+//   not expected: linecapctl ls takes no more words";
+// - a subcommand or a word required and left out: what to give;
+// - a number out of its range: "--watch: 0 is not a number from 0.1 to
+//   3600".
+inline std::string parse_error_text(const CLI::ParseError& e, const CLI::App* at = nullptr)
 {
     const std::string what = e.what();
-    constexpr std::string_view at_most = ": At Most 1 required but received ";
-    const size_t at = what.find(at_most);
-    if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) == nullptr || at == std::string::npos)
+    const auto after = [&what](std::string_view text) {
+        const size_t i = what.find(text);
+        return i == std::string::npos ? std::string::npos : i + text.size();
+    };
+    if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+        constexpr std::string_view at_most = ": At Most 1 required but received ";
+        if (const size_t i = what.find(at_most); i != std::string::npos)
+            return what.substr(0, i) + " given " + what.substr(i + at_most.size()) + " times: give it once";
+        // "NAME: 1 required TYPE missing"
+        if (const size_t i = what.find(": 1 required "); i != std::string::npos && what.ends_with(" missing")) {
+            const std::string name = what.substr(0, i);
+            std::string type = what.substr(i + 13, what.size() - 8 - (i + 13));   // "S:FLOAT in [0.1 - 3600]"
+            if (const CLI::Option* o = at != nullptr ? defined_option(at, name) : nullptr)
+                type = shown_type(o);
+            return name + ": no value given: give " + name + " " + type;
+        }
         return what;
-    return what.substr(0, at) + " given " + what.substr(at + at_most.size()) + " times: give it once";
+    }
+    if (at == nullptr)
+        return what;
+    const std::string path = subcommand_path(at);
+    std::vector<std::string> commands;
+    for (const CLI::App* sub : at->get_subcommands({}))
+        commands.push_back(sub->get_name());
+    const std::string command_list = fmt::format("{}", fmt::join(commands, ", "));
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+        // CLI11 lists them after ": ", last first: the first is the last
+        // word (one alone is whole, spaces and all).
+        const std::string words = what.substr(std::min(what.size(), after(": ")));
+        const bool several = what.starts_with("The following arguments were");
+        const std::string word =
+            several && words.rfind(' ') != std::string::npos ? words.substr(words.rfind(' ') + 1) : words;
+        if (word.size() > 1 && word[0] == '-') {
+            const std::string name = word.substr(0, word.find('='));
+            std::vector<std::string> known;
+            for (const CLI::App* a = at; a != nullptr; a = a->get_parent())
+                for (const CLI::Option* o : a->get_options())
+                    if (!o->get_positional()) {
+                        for (const std::string& l : o->get_lnames())
+                            known.push_back("--" + l);
+                        for (const std::string& s : o->get_snames())
+                            known.push_back("-" + s);
+                    }
+            // A long name's slip only: one letter is one edit from any other.
+            return fmt::format("{}: no such option of {}{}", shell_word(name), path,
+                               name.starts_with("--") && name.size() > 3 ? did_you_mean(name, known) : std::string());
+        }
+        if (!commands.empty())
+            return fmt::format("{}: no such command of {}{} (the commands: {})", shell_word(word), path,
+                               did_you_mean(word, commands), command_list);
+        return fmt::format("{}: not expected: {} takes no more words", shell_word(word), path);
+    }
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+        if (what.starts_with("A subcommand"))
+            return fmt::format("no command given: give one of {} ({} COMMAND --help says more of each)", command_list,
+                               path);
+        if (what.ends_with(" is required")) {
+            const std::string name = what.substr(0, what.size() - 12);
+            for (const CLI::Option* o : at->get_options())
+                if (o->get_name() == name || (o->get_positional() && o->get_name(true) == name)) {
+                    const std::string type = shown_type(o);
+                    std::string about = o->get_description();   // "The session's id": "the session's id"
+                    if (about.size() > 1 && std::isupper(static_cast<unsigned char>(about[0])) &&
+                        std::islower(static_cast<unsigned char>(about[1])))
+                        about[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(about[0])));
+                    return o->get_positional()
+                               ? fmt::format("no {} given: give {} {}, where {} is {}", type, path, type, type, about)
+                               : fmt::format("{} is required: give {} {}", name, name, type);
+                }
+        }
+        return what;
+    }
+    if (dynamic_cast<const CLI::ValidationError*>(&e) != nullptr) {
+        // "NAME: Value X not in range A to B" (CLI::Range)
+        const size_t value = after(": Value "), range = what.find(" not in range ");
+        if (value != std::string::npos && range != std::string::npos && range >= value) {
+            const std::string name = what.substr(0, value - 8), given = what.substr(value, range - value);
+            const std::string bounds = what.substr(range + 14);
+            const size_t to = bounds.find(" to ");
+            if (to == std::string::npos)
+                return what;
+            const std::string low = plain_number(bounds.substr(0, to)), high = plain_number(bounds.substr(to + 4));
+            return given.empty() ? fmt::format("{}: empty: give a number from {} to {}", name, low, high)
+                                 : fmt::format("{}: {} is not a number from {} to {}", name, given, low, high);
+        }
+    }
+    return what;
 }
 
 // Parses argv into `app`. Nullopt when the command goes on; else the exit
@@ -118,7 +291,8 @@ inline std::optional<int> parse_subcommand(CLI::App& app, int argc, char** argv,
         std::cout << app.help();
         return 0;
     } catch (const CLI::ParseError& e) {
-        std::cerr << name << ": " << parse_error_text(e) << "\nRun '" << name << " --help' for the options.\n";
+        std::cerr << name << ": " << parse_error_text(e, subcommand_at(app, argc, argv)) << "\nRun '" << name
+                  << " --help' for the options.\n";
         return 2;
     }
     return std::nullopt;

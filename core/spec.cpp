@@ -317,18 +317,30 @@ size_t bpf_terms(std::string_view expression)
     return operators + 1;
 }
 
+} // namespace
+
+std::string bpf_size_problem(std::string_view expression, std::string_view instead)
+{
+    if (expression.size() > max_bpf_bytes)
+        return fmt::format("the expression is {} bytes, over the {} linecap compiles: {}", expression.size(),
+                           max_bpf_bytes, instead);
+    if (const size_t terms = bpf_terms(expression); terms > max_bpf_terms)
+        return fmt::format("the expression has {} terms joined by and/or, over the {} linecap compiles (libpcap's "
+                           "optimiser takes time that grows with their cube: 500 took 25 s): {}",
+                           terms, max_bpf_terms, instead);
+    return {};
+}
+
+namespace {
+
 const std::string& checked_bpf_size(const spec_value& f)
 {
     const std::string& expression = f.string();
-    constexpr std::string_view instead = "match many addresses or ports with the rules' lists (\"src\", \"dst\", "
-                                         "\"dst_ports\"...: docs/filters.md), or split the capture into sessions";
-    if (expression.size() > max_bpf_bytes)
-        f.fail(fmt::format("the expression is {} bytes, over the {} linecap compiles: {}", expression.size(),
-                           max_bpf_bytes, instead));
-    if (const size_t terms = bpf_terms(expression); terms > max_bpf_terms)
-        f.fail(fmt::format("the expression has {} terms joined by and/or, over the {} linecap compiles (libpcap's "
-                           "optimiser takes time that grows with their cube: 500 took 25 s): {}",
-                           terms, max_bpf_terms, instead));
+    if (std::string e = bpf_size_problem(expression, "match many addresses or ports with the rules' lists (\"src\", "
+                                                     "\"dst\", \"dst_ports\"...: docs/filters.md), or split the "
+                                                     "capture into sessions");
+        !e.empty())
+        f.fail(e);
     return expression;
 }
 

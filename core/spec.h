@@ -297,4 +297,11 @@ inline constexpr ip_protocol_alias ip_protocol_aliases[] = {{58, "icmp6"}, {1, "
 // Checks of single values, shared by the spec and the command line.
 std::string check_session_name(std::string_view name);
 
+// A tcpdump expression too large to compile here: over 8192 bytes, or over
+// 128 terms joined by and/or (libpcap's optimiser takes time that grows
+// with their cube, and a compile cannot be abandoned once begun). What is
+// wrong, ending with `instead` (what to do), or "". A session's bpf and a
+// query's expression, on every entry point.
+std::string bpf_size_problem(std::string_view expression, std::string_view instead);
+
 } // namespace linecap

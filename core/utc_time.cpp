@@ -118,7 +118,7 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
             rest += 6;
         }
         if (*rest != '\0')
-            return std::nullopt;
+            break;   // strptime took "60" as "6" and then "0": said below
         const std::tm given = tm;
         const std::time_t local = timegm(&tm);   // normalizes tm: 2023-11-31 becomes 2023-12-01
         const std::time_t seconds = local - offset_s;
@@ -146,6 +146,37 @@ std::optional<uint64_t> parse_utc_time(std::string_view text, uint64_t now_ns, s
         }
         return static_cast<uint64_t>(seconds) * ns_per_s + fraction_ns;
     }
+    // Digits where a layout has them, which strptime still refused: a field
+    // past its range (month 13, 24:00, a 60th minute). Said as a date that
+    // does not exist, as Feb 30 and a 60th second are (timegm's normalizing,
+    // above), not as a time in no known form.
+    // 'D' a digit, '?' 'T' or ' ', then what the layouts take after the
+    // seconds: a fraction, and Z or an offset.
+    const auto matches = [](std::string_view text, std::string_view layout) {
+        if (text.size() != layout.size())
+            return false;
+        for (size_t i = 0; i < layout.size(); i++) {
+            const char c = text[i];
+            if (layout[i] == 'D' ? c < '0' || c > '9' : layout[i] == '?' ? c != 'T' && c != ' ' : c != layout[i])
+                return false;
+        }
+        return true;
+    };
+    const auto shaped = [&](std::string_view layout) {
+        if (copy.size() < layout.size() || !matches(std::string_view(copy).substr(0, layout.size()), layout))
+            return false;
+        std::string_view tail = std::string_view(copy).substr(layout.size());
+        if (tail.starts_with('.')) {
+            size_t digits = 1;
+            while (digits < tail.size() && tail[digits] >= '0' && tail[digits] <= '9')
+                digits++;
+            tail.remove_prefix(digits);
+        }
+        return tail.empty() || tail == "Z" || tail == "z" || matches(tail, "+DD:DD") || matches(tail, "-DD:DD");
+    };
+    if (shaped("DDDD-DD-DD?DD:DD:DD") || shaped("DDDDDDDDTDDDDDD"))
+        error = "no such date and time: check the month (01 to 12), the day of the month and the hours, minutes "
+                "and seconds (at most 23:59:59)";
     return std::nullopt;
 }
 

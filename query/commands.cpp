@@ -56,22 +56,51 @@ int index_main(int argc, char** argv)
                  "linecap index"};
     std::vector<std::string> inputs;
     uint64_t chunk_bytes = index_chunk_bytes;
-    app.add_option("inputs", inputs, "capture files, or folders of them")->required();
+    // Not ->required(): CLI11 would say "inputs is required", its name for
+    // the list, not what the user must give.
+    app.add_option("inputs", inputs, "capture files, or folders of them")->type_name("FILE|DIR");
     app.add_option("--chunk-bytes", chunk_bytes, "bytes of capture file per index chunk (default 16777216, as the writers index)")
-        ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 32));
+        ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 32))
+        ->type_name("BYTES");
     if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap index"))
         return *status;
+    if (inputs.empty()) {
+        std::cerr << "linecap index: no capture file or folder given: give them: linecap index DIR (the files "
+                     "linecap wrote there) or linecap index FILE...\n";
+        return 2;
+    }
+    // Each index once, however its file was named (`F ./F`, a folder and a
+    // file in it): two threads writing one FILE.idx would tear it. Its
+    // place is the name's folder and the name (a hard link elsewhere has an
+    // index of its own). In a folder, symbolic links are passed over, as
+    // queries pass them over there.
     std::vector<std::string> files;
+    std::vector<std::filesystem::path> places;
+    const auto take = [&](const std::string& name) {
+        const std::filesystem::path given(name);
+        std::error_code ec;
+        const std::filesystem::path folder =
+            std::filesystem::weakly_canonical(std::filesystem::absolute(given, ec).parent_path(), ec);
+        if (!ec) {
+            const std::filesystem::path place = folder / given.filename();
+            if (std::find(places.begin(), places.end(), place) != places.end())
+                return;
+            places.push_back(place);
+        }
+        files.push_back(name);   // one that cannot be read says why when it is indexed
+    };
     for (const std::string& in : inputs) {
         std::error_code ec;
         if (!std::filesystem::is_directory(in, ec)) {
-            files.push_back(in);
+            take(in);
             continue;
         }
-        std::vector<std::string> names;
+        std::vector<std::pair<std::string, bool>> names;   // and whether it is a link
         for (const auto& e : std::filesystem::directory_iterator(in, ec))
-            if (is_writer_file_name(e.path().filename().string()))
-                names.push_back(e.path().string());
+            if (is_writer_file_name(e.path().filename().string())) {
+                std::error_code link_ec;
+                names.emplace_back(e.path().string(), e.is_symlink(link_ec));
+            }
         if (ec) {
             fmt::print(stderr, "linecap index: {}: cannot list the folder: {}\n", in, ec.message());
             return 1;
@@ -79,7 +108,13 @@ int index_main(int argc, char** argv)
         std::sort(names.begin(), names.end());
         if (names.empty())
             fmt::print(stderr, "linecap index: {}: no capture files written by linecap in this folder\n", in);
-        files.insert(files.end(), names.begin(), names.end());
+        for (const auto& [name, link] : names)
+            if (link)
+                fmt::print(stderr, "linecap index: {}: a symbolic link: not followed in a folder (give the file it "
+                                   "names as an input)\n",
+                           name);
+            else
+                take(name);
     }
     // Each file's index is work of its own: on every CPU at once (a ring of
     // 1 GB files indexes at some 250 MB/s a CPU), reported in the order
@@ -158,9 +193,9 @@ int merge_main(int argc, char** argv)
             ->type_name("TIME");
     CLI::Option* until_option =
         app.add_option("--until", until, "Only packets up to this UTC time (the same forms)")->type_name("TIME");
+    // Not ->required(): CLI11 would say "inputs is required".
     app.add_option("inputs", request.inputs,
                    "Capture files (.pcap, .pcapng, .part) or folders of them (the files linecap wrote there)")
-        ->required()
         ->type_name("FILE|DIR");
     if (const std::optional<int> status = parse_subcommand(app, argc, argv, "linecap merge"))
         return *status;
@@ -179,6 +214,13 @@ int merge_main(int argc, char** argv)
                                            field_spelling::option, utc_now_ns(), fields);
         !e.empty()) {
         std::cerr << "linecap merge: " << e << "\n";
+        return 2;
+    }
+    // The options' values first, as linecap query checks them (`--since DIR`
+    // is a bad time, not the inputs missing).
+    if (request.inputs.empty()) {
+        std::cerr << "linecap merge: no capture file or folder given: give them: linecap merge -o OUT DIR (the "
+                     "files linecap wrote there) or linecap merge -o OUT FILE...\n";
         return 2;
     }
     request.since_ns = fields.since_ns;

@@ -20,6 +20,7 @@
 #include "core/human_units.h"
 #include "core/query_fields.h"
 #include "core/shell_word.h"
+#include "core/spec.h"
 #include "core/utc_time.h"
 #include "filters/bpf.h"
 #include "query/prune.h"
@@ -259,6 +260,16 @@ std::string file_time_text(const timespec& t)
     return utc_iso8601(static_cast<uint64_t>(t.tv_sec) * 1000000000 + static_cast<uint64_t>(t.tv_nsec));
 }
 
+// Bounded as a session's bpf is: a daemon's query compiles on a thread of
+// its own, which a 3000-term expression would keep busy for many minutes
+// (and tcpdump -r as long).
+std::string query_size_problem(const std::string& expression)
+{
+    std::string e = bpf_size_problem(expression, "select many addresses as a net (net 10.4.0.0/16) and ports as "
+                                                 "a portrange, or query in parts");
+    return e.empty() ? e : "bpf: " + e;
+}
+
 } // namespace
 
 std::string parse_inner_host(const std::string& text, ip_range& out)
@@ -280,6 +291,8 @@ std::string take_query_terms(const std::string& filter, const std::optional<ip_r
 
 std::string check_query_expression(const std::string& expression, int dlt)
 {
+    if (std::string e = query_size_problem(expression); !e.empty())
+        return e;
     bpf_program p{};
     // Its syntax: whether each file's link type takes it is asked per file
     // ("inbound" is refused for Ethernet and means something in Linux
@@ -297,6 +310,10 @@ std::string run_query(const query_request& request, query_result& result)
     auto filters = std::make_shared<compiled_filters>(request.expression);
     chunk_filter pruning;
     if (filtered) {
+        if (std::string e = query_size_problem(request.expression); !e.empty()) {
+            result.expression_refused = true;
+            return e;
+        }
         std::string error;
         const bpf_program* ethernet = filters->pruning_program(error);
         if (ethernet == nullptr) {

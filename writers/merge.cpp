@@ -65,9 +65,12 @@ std::string cannot_open_text(const std::string& path, int err)
     rlimit limit{};
     getrlimit(RLIMIT_NOFILE, &limit);
     const std::string remedy =
-        limit.rlim_max <= limit.rlim_cur   ? std::string("give fewer files")
-        : limit.rlim_max == RLIM_INFINITY ? std::string("raise the limit (ulimit -n) or give fewer files")
-                                          : fmt::format("raise the limit (ulimit -n {}) or give fewer files", limit.rlim_max);
+        limit.rlim_max <= limit.rlim_cur   ? std::string("give fewer files (or raise the hard limit: a service's LimitNOFILE=)")
+        : limit.rlim_max == RLIM_INFINITY
+            ? std::string("raise the limit (ulimit -n where it is started; a service's LimitNOFILE=) or give fewer files")
+            : fmt::format("raise the limit (ulimit -n {} where it is started; a service's LimitNOFILE=) or give fewer "
+                          "files",
+                          limit.rlim_max);
     return fmt::format("{}: cannot open it: {}: every input is held open at once, and there are more than this "
                        "process may open (ulimit -n: {}); {}",
                        path, strerror(err), limit.rlim_cur, remedy);
@@ -387,6 +390,14 @@ int open_output(const std::string& path, bool force, bool& created, std::string&
 
 std::string merge_captures(const merge_request& request, merge_result& result)
 {
+    // A closed standard output or input, said before any input is opened:
+    // the first would be given its descriptor, and be taken for the output.
+    if (request.output == "-" && request.output_fd < 0 && fcntl(STDOUT_FILENO, F_GETFD) < 0)
+        return "-o -: standard output is closed; give a file to write (-o capture.pcap), or send it to a program "
+               "(-o - | tshark -r -)";
+    if (std::find(request.inputs.begin(), request.inputs.end(), "-") != request.inputs.end() &&
+        fcntl(STDIN_FILENO, F_GETFD) < 0)
+        return "-: standard input is closed; give the capture file's name instead";
     // Every input is opened before any is read: a snapshot of what is on disk now.
     opened_files opened;
     if (request.folder_fd >= 0)

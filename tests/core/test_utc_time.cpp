@@ -125,6 +125,21 @@ TEST_CASE("parse_utc_time: dates that do not exist, before 1970 or past what 64 
         CHECK_FALSE(parse_utc_time(text, now, error).has_value());
         CHECK_THAT(error, Catch::StartsWith("no such date and time (it would be " + std::string(would_be) + ")"));
     }
+    // Fields past what strptime takes at all: said as dates that do not
+    // exist too, not as times in no known form.
+    for (const char* text : {"2026-13-01T00:00:00Z", "2026-11-29T24:00:00Z", "2026-11-29 18:60:00",
+                             "20261129T186000Z", "2026-00-10T00:00:00Z", "2026-11-29T18:53:62+01:00"}) {
+        INFO(text);
+        CHECK_FALSE(parse_utc_time(text, now, error).has_value());
+        CHECK(error == "no such date and time: check the month (01 to 12), the day of the month and the hours, "
+                       "minutes and seconds (at most 23:59:59)");
+    }
+    for (const char* text : {"2026-11-29", "yesterday", "2026-11-29T18:53Z", "2026/11/29 18:53:45",
+                             "2026-11-29T18:53:45junk", "2026-11-29T18:60:45junk", "20261129T186000+1"}) {
+        INFO(text);
+        CHECK_FALSE(parse_utc_time(text, now, error).has_value());
+        CHECK_THAT(error, Catch::StartsWith("not a UTC time: give 2026-11-29T18:53:45Z"));
+    }
     CHECK(parse_utc_time("2024-02-29T12:00:00Z", now, error) == 1709208000 * ns);   // a leap year's
     CHECK_FALSE(parse_utc_time("9999999999d ago", now, error).has_value());
     CHECK(error == "further back than 1970-01-01T00:00:00Z, where capture times start");

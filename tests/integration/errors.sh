@@ -20,8 +20,9 @@ expect_error() {
 E=(-l 0-1 "${EAL_TEST[@]}")
 out="$WORK/out-dir"
 
-expect_error 2 "The following argument was not expected: --bogus" "${E[@]}" -- -w "$out" --bogus
-expect_error 2 "--out: 1 required DIR|FILE missing" "${E[@]}" -- -w
+expect_error 2 "^linecap: --bogus: no such option of linecap$" "${E[@]}" -- -w "$out" --bogus
+expect_error 2 '^linecap: --snaplenn: no such option of linecap: did you mean "--snaplen"?$' "${E[@]}" -- -w "$out" --snaplenn 96
+expect_error 2 "^linecap: --out: no value given: give --out DIR|FILE$" "${E[@]}" -- -w
 expect_error 2 "--out (-w) DIR is required" "${E[@]}" --vdev net_null0
 expect_error 2 "--control needs --out-root" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock"
 expect_error 2 "--snaplen belongs to a one-shot capture" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock" --out-root "$WORK/root" -s 64
@@ -239,6 +240,37 @@ for option in "--lossless" "--ring-size 4096" "-p" "--control /tmp/x.sock"; do
     [ "$rc" = 2 ] && grep -q "^linecapctl: start: ${option%% *} is one of linecap's own settings, not a session's: the daemon takes it when it starts" "$WORK/ctl.err" ||
         fail "linecapctl start $option: exit $rc, $(cat "$WORK/ctl.err")"
 done
+# CLI11's own words ("id is required", "A subcommand is required", "The
+# following argument was not expected") replaced by what to type, the help
+# hint naming the command the words named.
+ctl_says() {   # EXPECTED-FIRST-LINE HELP-COMMAND ARGS...
+    local want=$1 help=$2 rc=0
+    shift 2
+    "$LINECAPCTL" "$@" 2>"$WORK/ctl.err" >/dev/null || rc=$?
+    [ "$rc" = 2 ] && [ "$(head -1 "$WORK/ctl.err")" = "$want" ] &&
+        [ "$(sed -n 2p "$WORK/ctl.err")" = "Run '$help' for the options." ] ||
+        fail "linecapctl $*: exit $rc, $(cat "$WORK/ctl.err") (want: $want)"
+}
+ctl_says 'linecapctl: flet: no such command of linecapctl: did you mean "fleet"? (the commands: start, stop, ls, show, stats, files, merge, snapshot, query, rm, watch, shutdown, fleet)' \
+    "linecapctl --help" flet nodes
+ctl_says 'linecapctl: nods: no such command of linecapctl fleet: did you mean "nodes"? (the commands: nodes, start, ls, show, stop, merge, rm)' \
+    "linecapctl fleet --help" fleet nods
+ctl_says "linecapctl: no command given: give one of nodes, start, ls, show, stop, merge, rm (linecapctl fleet COMMAND --help says more of each)" \
+    "linecapctl fleet --help" fleet
+ctl_says "linecapctl: no ID|NAME given: give linecapctl stop ID|NAME, where ID|NAME is the session's id, or its name where no other session has it (linecapctl ls)" \
+    "linecapctl stop --help" stop
+ctl_says "linecapctl: extra: not expected: linecapctl ls takes no more words" "linecapctl ls --help" ls extra
+ctl_says "linecapctl: --watch: 0 is not a number from 0.1 to 3600" "linecapctl stats --help" stats --watch 0
+ctl_says "linecapctl: --watch: no value given: give --watch S" "linecapctl stats --help" stats --watch
+ctl_says "linecapctl: -j: no such option of linecapctl ls" "linecapctl ls --help" ls -j
+# An option given before the command's own words is refused with that
+# command's help (the refusal comes before CLI11 parses the subcommand).
+ctl_says "linecapctl: --force: takes no value (--force=no): give --force alone, or leave it out" \
+    "linecapctl merge --help" merge 1 --force=no
+# linecapctl's own options after the command too.
+rc=0; "$LINECAPCTL" ls --json --socket "$WORK/no-daemon.sock" 2>"$WORK/ctl.err" || rc=$?
+[ "$rc" = 3 ] && grep -qF "cannot reach linecap at $WORK/no-daemon.sock" "$WORK/ctl.err" ||
+    fail "linecapctl ls --json --socket: exit $rc, $(cat "$WORK/ctl.err")"
 rc=0; "$LINECAPCTL" start --snaplen 2>"$WORK/ctl.err" || rc=$?
 [ "$rc" = 2 ] && grep -qx "Run 'linecapctl start --help' for the options." "$WORK/ctl.err" ||
     fail "linecapctl start --snaplen: exit $rc, $(cat "$WORK/ctl.err")"
