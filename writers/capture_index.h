@@ -600,7 +600,11 @@ public:
     // index_keyless and it starts no block nor chunk (which would move the
     // epoch); then add_own_words() for marked_words, and add_marked(), are
     // add() for it, and its start need not be kept.
-    enum class path : uint8_t { read, marked, marked_words };
+    // A record that starts no block and is not marked so is `keys`: read
+    // for its keys (an older block's mark: its IPv4 addresses), which
+    // add_keys() does from the packet's first bytes where the record's
+    // start is those bytes, or add() from the record's start.
+    enum class path : uint8_t { read, marked, marked_words, keys };
     path path_of(uint64_t offset, uint32_t mark) const
     {
         if (_builder.starts_block(offset))
@@ -608,7 +612,26 @@ public:
         const uint32_t now = _epoch->mark();
         if (mark == now || mark == index_keyless)
             return path::marked;
-        return mark == (now | index_mark_words) ? path::marked_words : path::read;
+        return mark == (now | index_mark_words) ? path::marked_words : path::keys;
+    }
+    // A record path_of() says keys of, ending at `end`, received at ts_ns:
+    // its first `len` (<= index_packet_bytes) bytes at `data`. add() for
+    // it, without its header (which only a block's start needs).
+    // Out of line: the flow cache's lookup is long, and its caller's
+    // common case (add_marked) short.
+    [[gnu::noinline]] void add_keys(uint64_t end, const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
+    {
+        if (mark != index_unmarked && index_epoch::same_chunk(mark & ~index_mark_words, _epoch->mark())) {
+            _builder.add_marked_in_chunk(data, len, ts_ns);
+            if ((mark & index_mark_words) != 0)
+                _builder.add_own_words(data, len);
+        } else {
+            _builder.add_packet(data, len, ts_ns);   // every key, its half-words with them
+            _records_read++;
+        }
+        _chunk_end = end;
+        if (end >= _chunk_limit)
+            finish_chunk();
     }
     // Of a record path_of() says marked_words of: its first `caplen`
     // bytes, at `data` (index_builder::add_own_words).

@@ -150,9 +150,8 @@ void session_output::close_file()
     output_file& file = _file.file();
     if (!file.is_open())
         return;
-    if (_index.is_open())
-        log_event(log_module::writers, log_level::debug, "writer {}: {}/{}: indexed {} records, {} of them read for every key",
-                  _writer_index, _owner->spec.dir, file.name(), _file.packets(), _index.records_read());
+    const bool indexed = _index.is_open();
+    const uint64_t records_read = _index.records_read();
     const int rc = _file.close(_clock->now_ns(), _owner->read_interface);
     // The index is renamed with its file (and stays .idx.part beside a
     // .part the rename left). An index that failed leaves the capture
@@ -161,6 +160,16 @@ void session_output::close_file()
         _counters->index_errors.add(1);
         log_event(log_module::writers, log_level::warning, "writer {}: {}/{}: the index: {}", _writer_index, _owner->spec.dir, file.name(), e);
     }
+    // The file's time on this writer, from its open to its close and its
+    // index's: scripts/bench's index case reads it, for files written with
+    // and without an index in one run.
+    const uint64_t took_us = (_clock->now_ns() - _file_opened_ns) / 1000;
+    if (indexed)
+        log_event(log_module::writers, log_level::debug, "writer {}: {}/{}: {} records in {} us, indexed, {} of them read for every key",
+                  _writer_index, _owner->spec.dir, file.name(), _file.packets(), took_us, records_read);
+    else
+        log_event(log_module::writers, log_level::debug, "writer {}: {}/{}: {} records in {} us, not indexed",
+                  _writer_index, _owner->spec.dir, file.name(), _file.packets(), took_us);
     _closed_packets += _file.durable_packets();
     _closed_bytes += file.durable_size();
     _counters->write_drops.add(_file.packets() - _file.durable_packets());
@@ -233,6 +242,7 @@ constexpr uint32_t max_name_tries = 1000;
 int session_output::open_file(uint64_t start_ns, std::string& error)
 {
     session& s = *_owner;
+    _file_opened_ns = _clock->now_ns();
     // A name already taken in the folder (an earlier run of the same
     // session name into it: replayed files name their rotations by the
     // packets' times, which repeat) is passed over for the next sequence
@@ -256,7 +266,11 @@ int session_output::open_file(uint64_t start_ns, std::string& error)
         error = fmt::format("writer {}: cannot create {}/{}.part: {}", _writer_index, s.spec.dir, name, strerror(-rc));
         return rc;
     }
-    if (s.spec.indexed())
+    // A benchmark's hook, never a capture's: every other file of an indexed
+    // session written without its index, so that one run times the writer
+    // with and without one side by side (scripts/bench --only index).
+    static const bool every_other_unindexed = getenv("LINECAP_BENCH_INDEX_EVERY_OTHER_FILE") != nullptr;
+    if (s.spec.indexed() && !(every_other_unindexed && _seq % 2 == 0))
         if (std::string e = _index.open(s.dir_fd, name, _file.file().size()); !e.empty()) {
             _counters->index_errors.add(1);
             log_event(log_module::writers, log_level::warning, "writer {}: {}/{}: no index for this file: {}", _writer_index, s.spec.dir, name, e);

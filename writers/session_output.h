@@ -257,6 +257,7 @@ private:
     record_start _record_start;     // what the index takes of each record
     bool _index_marked = false;     // the session's output_spec::index_marked(), from open()
     uint32_t _seq = 0;              // number of the last file opened, from 1
+    uint64_t _file_opened_ns = 0;   // writer clock: when open_file began the current file
     bool _closed = false;           // no more files: the session stopped here
     bool _closed_by_limit = false;  // ...because a limit was reached (else a write error)
     uint64_t _window_end_ns = UINT64_MAX;  // time rotation: the current file's window ends here

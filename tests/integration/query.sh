@@ -1004,8 +1004,8 @@ for run in whole overflowing snapped; do
     # Each file's close says how many of its records were read for every
     # key: the rest were taken by their marks, which the writer must take
     # (some) from rings it falls behind on, and none of at a snaplen of 40.
-    read counted keys_read < <(grep -oE 'indexed [0-9]+ records, [0-9]+ of them read for every key' "$WORK/marks.log" |
-        awk '{n += $2; k += $4} END {print n + 0, k + 0}')
+    read counted keys_read < <(grep -oE '[0-9]+ records in [0-9]+ us, indexed, [0-9]+ of them read for every key' "$WORK/marks.log" |
+        awk '{n += $1; k += $7} END {print n + 0, k + 0}')
     [ "$counted" -gt 0 ] || fail "$run: no file's close told its records: $(cat "$WORK/marks.log")"
     if [ "$run" = snapped ]; then
         [ "$keys_read" -eq "$counted" ] || fail "snapped: $((counted - keys_read)) of $counted records taken by marks at a snaplen of 40"

@@ -1403,7 +1403,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
     REQUIRE(dir_fd >= 0);
     const std::vector<uint8_t> head(24, 0);
     const uint8_t first[16] = {};
-    uint64_t records = 0, marked = 0, trusted = 0, stale = 0, keys = 0, taken_marked = 0, words = 0;
+    uint64_t records = 0, marked = 0, trusted = 0, stale = 0, keys = 0, taken_marked = 0, taken_keys = 0, words = 0;
     for (uint32_t round = 0; round < 60; round++) {
         std::mt19937 rng(round);
         auto marks = std::make_unique<index_flow_marks>();   // 102 KiB: not on the stack
@@ -1498,7 +1498,10 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                     const uint32_t mark = out.marked ? f.mark : index_unmarked;
                     using path = capture_file_indexer::path;
                     const path by = round % 2 == 1 ? out.ix.path_of(out.offset, mark) : path::read;
-                    if (by != path::read) {
+                    if (by == path::keys) {
+                        out.ix.add_keys(end, record.bytes.data(), std::min(record.caplen, index_packet_bytes), 1, mark);
+                        taken_keys++;
+                    } else if (by != path::read) {
                         if (by == path::marked_words)
                             out.ix.add_own_words(record.bytes.data(), record.caplen);
                         out.ix.add_marked(end, 1);
@@ -1561,11 +1564,14 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
     // flow_packet's packets can be marked with an epoch at all: untagged,
     // captured to their ports, TCP, UDP or ICMP with no tunnel, no options
     // or extension header), and some marks were stale (a block or chunk had
-    // started since); the writer's short path (path_of) took many.
+    // started since); the writer's short path (path_of) took many, and read
+    // many others' keys without their records' starts (add_keys).
     INFO(records << " records, " << marked << " marked with an epoch, " << trusted << " of the epoch then, " << stale
-                 << " stale, " << keys << " keys, " << taken_marked << " by add_marked, " << words << " ICMP");
+                 << " stale, " << keys << " keys, " << taken_marked << " by add_marked, " << taken_keys
+                 << " by add_keys, " << words << " ICMP");
     CHECK(trusted > records / 60);
     CHECK(taken_marked > records / 100);
+    CHECK(taken_keys > records / 10);   // read for their keys, no block's start: add_keys (odd rounds)
     CHECK(stale > 0);
     CHECK(words > 0);   // ICMP's own half-words, added on the short path in odd rounds
     CHECK(keys > 50000);
