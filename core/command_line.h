@@ -138,6 +138,11 @@ inline void parse_command_line(CLI::App& app, int argc, char** argv)
                 continue;
             }
         }
+        // The last word an option that takes a value: named as typed (-w,
+        // not CLI11's --out).
+        if (options && equals == std::string::npos && i + 1 == argc)
+            if (const CLI::Option* o = option_named(word); o != nullptr && o->get_expected_min() > 0)
+                throw CLI::ArgumentMismatch(word + ": no value given: give " + word + " " + shown_type(o));
         if (options && equals == std::string::npos && i + 1 < argc)
             if (const CLI::Option* o = option_named(word); o != nullptr && o->get_expected_min() > 0)
                 if (const std::string next = argv[i + 1]; next != "--" && option_named(next) != nullptr)

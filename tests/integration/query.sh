@@ -180,7 +180,7 @@ expect 2 "linecap index: --chunk-bytes: 12 is not a number from 4096 to 42949672
 expect 2 "linecap index: --chunk-bytes: empty: give a number from 4096 to 4294967296" "$LINECAP" index --chunk-bytes= "$ring"
 expect 2 'linecap query: --forse: no such option of linecap query: did you mean "--force"?' \
     "$LINECAP" query --forse -o "$WORK/x.pcap" "$ring"
-expect 2 "linecap merge: --out: no value given: give --out FILE" "$LINECAP" merge "$ring" -o
+expect 2 "linecap merge: -o: no value given: give -o FILE" "$LINECAP" merge "$ring" -o
 expect 2 "linecap query: --since 2026-13-01T00:00:00Z: no such date and time: check the month (01 to 12)" \
     "$LINECAP" query --since 2026-13-01T00:00:00Z -o "$WORK/x.pcap" "$ring"
 expect 2 "linecap merge: --until 2026-11-29T24:00:00Z: no such date and time: check the month" \
