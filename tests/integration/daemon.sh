@@ -77,7 +77,7 @@ defer_session_files "$chain"
 # It took the slot session 1 ended in: it counts from zero, not from session 1's counts.
 [ "$(field "$chain" .counters.files_created)" = "$(ctl --json files "$chain" | jq '.files | length')" ] ||
     fail "session $chain (a reused slot): files_created $(field "$chain" .counters.files_created)"
-tcpdump -n -r "$(ctl --json files "$chain" | jq -r '.files[0].path')" 'not ip6 protochain 58' 2>/dev/null | grep -q . &&
+tcpdump -n -r "$(ctl --json files "$chain" | jq -r '.files[0].path')" 'not ip6 protochain 58' 2>/dev/null | grep . >/dev/null &&
     fail "the protochain session holds packets that are not ICMPv6"
 
 note "watch: one line per packet, rate-limited; it ends when the session does"
