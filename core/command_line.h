@@ -39,22 +39,43 @@ inline const CLI::App* subcommand_named(const CLI::App* at, const std::string& w
     return nullptr;
 }
 
+// argv's words read one at a time, before "--", as parse_command_line
+// and subcommand_at read them: the (sub)command the words so far have
+// named (whose options the next word may name), and whether the next word
+// is the value of the option before it (never a command: --socket ls).
+struct command_walk {
+    const CLI::App* at;
+    bool value_next = false;
+
+    // The option `word` names ("--since", "--since=X"), as `at` or its
+    // parents define it, or null.
+    const CLI::Option* option_named(const std::string& word) const
+    {
+        if (word.size() < 2 || word[0] != '-')
+            return nullptr;
+        return defined_option(at, word.substr(0, word.find('=')));
+    }
+    // Moves past `word`. Whether it named a subcommand of `at` (now `at`).
+    bool take(const std::string& word)
+    {
+        const CLI::App* sub = value_next ? nullptr : subcommand_named(at, word);
+        if (sub != nullptr)
+            at = sub;
+        const CLI::Option* o = word.find('=') == std::string::npos ? option_named(word) : nullptr;
+        value_next = o != nullptr && o->get_expected_min() > 0;
+        return sub != nullptr;
+    }
+};
+
 // The (sub)command argv's words name (`app` if none), as parse_command_line
 // walks them: whose options a refusal speaks of, and where it points to,
 // also when it came before CLI11 parsed any subcommand.
 inline const CLI::App* subcommand_at(const CLI::App& app, int argc, char** argv)
 {
-    const CLI::App* at = &app;
-    for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; i++) {
-        const std::string word = argv[i];
-        if (const CLI::App* sub = subcommand_named(at, word)) {
-            at = sub;
-        } else if (word.size() > 1 && word[0] == '-' && word.find('=') == std::string::npos) {
-            const CLI::Option* o = defined_option(at, word);
-            i += o != nullptr && o->get_expected_min() > 0;   // its value, never a command (--socket ls)
-        }
-    }
-    return at;
+    command_walk walk{&app};
+    for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; i++)
+        walk.take(argv[i]);
+    return walk.at;
 }
 
 // An option's value as its help names it: CLI11 appends its checks'
@@ -104,28 +125,19 @@ inline void parse_command_line(CLI::App& app, int argc, char** argv)
 {
     std::vector<std::string> words;
     bool options = true;
-    const CLI::App* at = &app;   // the subcommand the words so far have named: whose options these are
-    const auto option_named = [&at](const std::string& word) -> const CLI::Option* {
-        if (word.size() < 2 || word[0] != '-')
-            return nullptr;
-        return defined_option(at, word.substr(0, word.find('=')));
-    };
-    bool value_next = false;   // the word before is an option that takes this one as its value
+    command_walk walk{&app};
+    const CLI::App*& at = walk.at;   // the subcommand the words so far have named: whose options these are
     std::optional<std::string> not_a_command;   // a word where a command must be named
     for (int i = 1; i < argc; i++) {
         std::string word = argv[i];
         if (word == "--")
             options = false;
-        if (options && !value_next) {
-            if (const CLI::App* sub = subcommand_named(at, word))
-                at = sub;
-            else if ((word.empty() || word[0] != '-') && at->get_require_subcommand_min() > 0 && !not_a_command)
+        if (options) {
+            const bool a_value = walk.value_next;
+            if (!walk.take(word) && !a_value && (word.empty() || word[0] != '-') &&
+                at->get_require_subcommand_min() > 0 && !not_a_command)
                 not_a_command = word;
         }
-        value_next = false;
-        if (options && word.find('=') == std::string::npos)
-            if (const CLI::Option* o = option_named(word); o != nullptr && o->get_expected_min() > 0)
-                value_next = true;
         const size_t equals = word.find('=');
         if (options && word.compare(0, 2, "--") == 0 && equals != std::string::npos && equals > 2) {
             const std::string name = word.substr(0, equals);
@@ -141,11 +153,11 @@ inline void parse_command_line(CLI::App& app, int argc, char** argv)
         // The last word an option that takes a value: named as typed (-w,
         // not CLI11's --out).
         if (options && equals == std::string::npos && i + 1 == argc)
-            if (const CLI::Option* o = option_named(word); o != nullptr && o->get_expected_min() > 0)
+            if (const CLI::Option* o = walk.option_named(word); o != nullptr && o->get_expected_min() > 0)
                 throw CLI::ArgumentMismatch(word + ": no value given: give " + word + " " + shown_type(o));
         if (options && equals == std::string::npos && i + 1 < argc)
-            if (const CLI::Option* o = option_named(word); o != nullptr && o->get_expected_min() > 0)
-                if (const std::string next = argv[i + 1]; next != "--" && option_named(next) != nullptr)
+            if (const CLI::Option* o = walk.option_named(word); o != nullptr && o->get_expected_min() > 0)
+                if (const std::string next = argv[i + 1]; next != "--" && walk.option_named(next) != nullptr)
                     throw CLI::ArgumentMismatch(word + ": no value given (the next word, " + next +
                                                 ", is an option): give " + word + " " + shown_type(o) +
                                                 " (a value that starts with '-' as " + word + "=VALUE)");
@@ -230,7 +242,11 @@ inline std::string parse_error_text(const CLI::ParseError& e, const CLI::App* at
         const std::string word =
             several && words.rfind(' ') != std::string::npos ? words.substr(words.rfind(' ') + 1) : words;
         if (word.size() > 1 && word[0] == '-') {
-            const std::string name = word.substr(0, word.find('='));
+            // "--snaplen=96" is named --snaplen; "--=96", whose name is
+            // empty, as typed.
+            const size_t equals = word.find('=');
+            const std::string name =
+                equals != std::string::npos && word.find_first_not_of('-') < equals ? word.substr(0, equals) : word;
             std::vector<std::string> known;
             for (const CLI::App* a = at; a != nullptr; a = a->get_parent())
                 for (const CLI::Option* o : a->get_options())

@@ -44,7 +44,8 @@ inline std::optional<double> parse_seconds(std::string_view text)
             break;
         }
     double value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    // Fixed notation only: "1e3" and "0x10" are not in seconds_forms.
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
     if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value < 0)
         return std::nullopt;
     return value * scale;

@@ -502,6 +502,10 @@ std::string run_query(const query_request& request, query_result& result)
                                                  "its writer, if its session indexes)",
                                                  *it, index_name_of(*it)));
     unindexed.erase(part, unindexed.end());
+    // Nor a file the merge stopped in (a pcapng's later interface of
+    // another link type, which linecap index refuses too): the error says
+    // what is wrong with it.
+    std::erase_if(unindexed, [&error](const std::string& p) { return error.starts_with(p + ": "); });
     if (unindexed.size() == 1)
         result.merge.notes.push_back(fmt::format("{}: no index ({}): read whole (linecap index {} makes one)",
                                                  unindexed[0], index_name_of(unindexed[0]), shell_word(unindexed[0])));

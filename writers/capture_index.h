@@ -575,23 +575,15 @@ public:
             else
                 _epoch->next_block();
         }
-        const uint32_t now = _epoch->mark();
-        const uint32_t epoch_mark = mark & ~index_mark_words;
-        bool own_words = (mark & index_mark_words) != 0;
-        if (mark == index_keyless || epoch_mark == now) {
-            _builder.add_marked(ts_ns);
-        } else if (mark != index_unmarked && index_epoch::same_chunk(epoch_mark, now)) {
-            _builder.add_marked_in_chunk(packet, len, ts_ns);
+        // Marked with the epoch now (or keyless): its place and time (and
+        // an ICMP flow's own half-words); else read, as add_keys reads it.
+        if (mark == index_keyless || (mark & ~index_mark_words) == _epoch->mark()) {
+            if ((mark & index_mark_words) != 0)
+                _builder.add_own_words(packet, len);
+            add_marked(end, ts_ns);
         } else {
-            _builder.add_packet(packet, len, ts_ns);   // every key, its half-words with them
-            own_words = false;
-            _records_read++;
+            add_keys(end, packet, len, ts_ns, mark);
         }
-        if (own_words)
-            _builder.add_own_words(packet, len);
-        _chunk_end = end;
-        if (end >= _chunk_limit)
-            finish_chunk();
     }
     // How add() would take a record at `offset` marked `mark`: by its
     // place and time alone (`marked`), and its own half-words too

@@ -70,7 +70,9 @@ TEST_CASE("parse_utc_time: the forms people type (ISO 8601, as ls prints it, as 
     CHECK_FALSE(parse_utc_time("2023-11-14T22:13:20.1234567891Z", now, error).has_value());
     CHECK(error == "10 digits after the seconds, where linecap keeps nanoseconds: give at most nine (18:53:45.123456789)");
     for (const char* bad : {"", "yesterday", "2023-11-14", "2023-11-14T22:13:20+0100", "2023-11-14T22:13:20+01:0x",
-                            "-5w", "5m", "--5m", "2023-11-14T22:13:20Zjunk", " ago", "5m  ago", "-5m ago", "ago"}) {
+                            "-5w", "5m", "--5m", "2023-11-14T22:13:20Zjunk", " ago", "5m  ago", "-5m ago", "ago",
+                            // durations as seconds_forms says them: no exponent, no hex, no infinity
+                            "-1e3", "1e3s ago", "-0x10s", "-infs", "-nan"}) {
         INFO(bad);
         error.clear();
         CHECK_FALSE(parse_utc_time(bad, now, error).has_value());

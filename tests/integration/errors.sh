@@ -22,6 +22,8 @@ out="$WORK/out-dir"
 
 expect_error 2 "^linecap: --bogus: no such option of linecap$" "${E[@]}" -- -w "$out" --bogus
 expect_error 2 '^linecap: --snaplenn: no such option of linecap: did you mean "--snaplen"?$' "${E[@]}" -- -w "$out" --snaplenn 96
+# A word of dashes before its '=' is named as typed, not as "--".
+expect_error 2 '^linecap: --=96: no such option of linecap$' "${E[@]}" -- -w "$out" --=96
 expect_error 2 "^linecap: -w: no value given: give -w DIR|FILE$" "${E[@]}" -- -w
 expect_error 2 "--out (-w) DIR is required" "${E[@]}" --vdev net_null0
 expect_error 2 "--control needs --out-root" "${E[@]}" --vdev net_null0 -- --control "$WORK/sock"

@@ -783,6 +783,13 @@ rm -f "$WORK/raw-out.pcap"
 # first records), and says so.
 expect 1 "interface 1 has link type RAW (Raw IP), not Ethernet" "$LINECAP" index "$WORK/two-types.pcapng"
 [ ! -e "$WORK/two-types.pcapng.idx" ] || fail "linecap index left an index of a file it refused"
+# A query stops at its second interface (one link type an output), and
+# says so, without the advice to index a file linecap index refuses.
+rc=0; "$LINECAP" query -o "$WORK/x.pcap" "$WORK/two-types.pcapng" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "two-types.pcapng: record 2 is link type RAW (Raw IP), not EN10MB (Ethernet) like the rest" "$WORK/err" ||
+    fail "query of two link types: exit $rc: $(cat "$WORK/err")"
+! grep -q "no index" "$WORK/err" || fail "a file of two link types got the advice to index it: $(cat "$WORK/err")"
+rm -f "$WORK/x.pcap"
 # A file libpcap refuses but the index does not: read whole, and the
 # refusal is the one linecap merge gives.
 "$LINECAP" index "$WORK/v2.pcapng" >/dev/null
