@@ -27,8 +27,8 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-constexpr const char* metadata_name = "session.json";
-constexpr const char* metadata_tmp = "session.json.tmp";
+constexpr const char* metadata_name = session_record_name;
+constexpr const char* metadata_tmp = session_record_tmp_name;
 constexpr const char* trash_prefix = ".deleted-";
 
 // "<id>-<name>" -> id, or 0 if the folder is not a session's.

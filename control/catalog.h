@@ -60,6 +60,11 @@ struct file_entry {
     uint64_t index_bytes = 0;
 };
 
+// A session's record in its folder, and the name it is written under
+// before its rename over the record.
+inline constexpr const char* session_record_name = "session.json";
+inline constexpr const char* session_record_tmp_name = "session.json.tmp";
+
 class session_catalog {
 public:
     // Opens (creating if needed) the out root and loads the sessions found

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -806,6 +807,17 @@ std::string control_daemon::merge_into(client_id client, const request& req, int
     const int folder_fd = openat(_catalog.root_fd(), r->folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (folder_fd < 0)
         return refuse(fmt::format("{}: cannot open the session's folder: {}", _catalog.folder_path(*r), strerror(errno)));
+    // Nor the session's record (--force would empty it: a daemon started
+    // again would no longer list the session), as merge_captures refuses
+    // an input and its index.
+    if (struct stat out_st{}; fstat(output_fd, &out_st) == 0 && S_ISREG(out_st.st_mode))
+        for (const char* name : {session_record_name, session_record_tmp_name})
+            if (struct stat st{}; fstatat(folder_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                  st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino) {
+                close(folder_fd);
+                return refuse(fmt::format("{}: {}: the output is the session's record ({}/{}); give another -o",
+                                          cmd, req.output.empty() ? "the output" : req.output, _catalog.folder_path(*r), name));
+            }
     merge_request& request = asked.merge;
     // 0: no limit; anything above it at least a byte a second.
     request.read_rate = _options.read_rate_mb > 0 ? std::max<uint64_t>(1, static_cast<uint64_t>(_options.read_rate_mb * 1e6)) : 0;
@@ -897,10 +909,13 @@ void control_daemon::reap_jobs(bool wait)
 {
     _jobs.reap(wait, [this](const finished_merge& m) {
         if (m.streamed) {   // GET .../pcap: its client got the bytes, or went away (a write error here)
+            // A client gone is its end cut short; anything else (an
+            // expression the files' link type refuses, a file unreadable)
+            // is the request's failure, answered as such.
             if (!m.error.empty())
-                log_event(log_module::control, log_level::info, "http: the {} of session {} ended early: {}",
+                log_event(log_module::control, log_level::info, "http: the {} of session {} {}: {}",
                           m.query ? "query" : "merge", m.id,
-                          m.error);
+                          m.error.starts_with(http_download_output) ? "ended early" : "failed", m.error);
             return;
         }
         const merge_result& merged = m.result.merge;

@@ -190,6 +190,19 @@ std::string check_url_parameters(const httplib::Request& req)
             list += fmt::format("{}{}", i == 0 ? "" : i + 1 == takes.size() ? " and " : ", ", takes[i]);
         return "takes " + list;
     };
+    // A part with no name ("?=tcp"): cpp-httplib takes its value for its
+    // name, which would be said as a parameter of that name.
+    if (const size_t q = req.target.find('?'); q != std::string::npos) {
+        const std::string_view text = std::string_view(req.target).substr(q + 1);
+        for (size_t at = 0; at <= text.size();) {
+            const size_t end = std::min(text.find('&', at), text.size());
+            if (end > at && text[at] == '=')
+                return fmt::format("a URL parameter without a name ({}): give NAME=VALUE, e.g. {}=...",
+                                   printable(text.substr(at, end - at)),
+                                   takes.empty() ? std::string_view("name") : takes.front());
+            at = end + 1;
+        }
+    }
     for (auto it = req.params.begin(); it != req.params.end(); it = req.params.upper_bound(it->first)) {
         const std::string& name = it->first;
         if (std::find(takes.begin(), takes.end(), name) == takes.end())
@@ -1190,6 +1203,12 @@ struct http_api::impl {
             switch (res.status) {
             case 404: message = fmt::format("no route {} {} (docs/http.md lists them)", req.method, printable(req.path)); break;
             case 413: message = request_too_large("the request body", std::nullopt); break;   // see with_body()
+            case 414:   // cpp-httplib's limit on the request line's target
+                message = fmt::format("the URL is over {} bytes, the most linecap reads: a query's filter that long "
+                                      "will not fit; select many addresses as a net (net 10.4.0.0/16) and ports as a "
+                                      "portrange, or run linecapctl query",
+                                      CPPHTTPLIB_REQUEST_URI_MAX_LENGTH);
+                break;
             default: message = fmt::format("HTTP {}", res.status); break;
             }
             res.set_content(error_body(message), std::string(json_type));

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "control/jobs.h"
 #include "core/error_text.h"
 #include "core/log.h"
 #include "core/utc_time.h"
@@ -107,6 +108,9 @@ const char* content_type(bool pcapng)
 void send_head(httplib::Response& res, const std::string& disposition, bool pcapng)
 {
     res.set_header("Content-Disposition", disposition);
+    // As the GET's (send_stream): cpp-httplib says "bytes" to a HEAD that
+    // has none.
+    res.set_header("Accept-Ranges", "none");
     res.set_chunked_content_provider(content_type(pcapng),
                                      [](size_t, httplib::DataSink&) { return false; });   // never called for HEAD
 }
@@ -144,6 +148,9 @@ std::shared_ptr<merge_stream> open_merge_stream(httplib::Response& res, const me
 // end, chunked.
 void send_stream(httplib::Response& res, std::shared_ptr<merge_stream> stream, bool pcapng)
 {
+    // A merge is made anew for each request: no range of it can be asked
+    // for (RFC 9110 14.3), and a Range is answered with the whole.
+    res.set_header("Accept-Ranges", "none");
     res.set_chunked_content_provider(
         content_type(pcapng),
         [stream](size_t, httplib::DataSink& sink) {
@@ -180,7 +187,7 @@ void serve_merge(const httplib::Request& req, httplib::Response& res, const merg
     // The socket's merge or query request, checked by the socket's parser:
     // the id, and the format, times and filter as the URL gives them.
     const char* cmd = query ? "query" : "merge";
-    json line = {{"cmd", cmd}, {"id", id}, {"output", "the HTTP download"}};
+    json line = {{"cmd", cmd}, {"id", id}, {"output", std::string(http_download_output)}};
     // Given empty is given: "until=" is refused as --until "" is.
     for (const char* field : {"format", "since", "until"})   // since, until: UTC, as merge's
         if (req.has_param(field))
@@ -343,7 +350,7 @@ void serve_fleet_merge(const httplib::Request& req, httplib::Response& res, cons
             fleet_merge_report report;
             const int fd = fcntl(write_end, F_DUPFD_CLOEXEC, 0);   // fleet_merge closes it
             error = fd < 0 ? fmt::format("cannot duplicate the pipe: {}", error_text(errno))
-                           : fleet_merge(plan, settings, fd, "the HTTP download", report);
+                           : fleet_merge(plan, settings, fd, std::string(http_download_output), report);
             // A part that broke off once the file had begun: named in no
             // header and no comment, so the reply must not end whole.
             for (size_t i = missing_before; error.empty() && i < report.missing.size(); i++)

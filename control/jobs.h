@@ -16,6 +16,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "control/server.h"
@@ -23,6 +24,10 @@
 #include "writers/merge.h"
 
 namespace linecap {
+
+// The output an HTTP download's merge or query names in its errors ("the
+// HTTP download: writing failed: Broken pipe": its client went away).
+inline constexpr std::string_view http_download_output = "the HTTP download";
 
 // A merge or query that has ended: for the client that asked, the reply to send.
 struct finished_merge {

@@ -54,6 +54,14 @@
 namespace {
 
 using json = nlohmann::ordered_json;
+
+// The JSON text of `j`. A string not valid UTF-8 (a Latin-1 file name, a
+// stray byte in an expression) has U+FFFD in place of each bad byte:
+// json::dump() throws on it, and the thrown error ended linecapctl.
+std::string json_text(const json& j)
+{
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 using linecap::count_of;
 using linecap::human_bytes;
 using linecap::print_error;
@@ -104,7 +112,7 @@ public:
     // first byte (SCM_RIGHTS), so the daemon gets it with this request.
     void send_line(const json& request, int passed_fd = -1)
     {
-        const std::string line = request.dump() + "\n";
+        const std::string line = json_text(request) + "\n";
         size_t done = 0;
         while (done < line.size()) {
             iovec iov{const_cast<char*>(line.data() + done), line.size() - done};
@@ -302,10 +310,10 @@ void print_show(const json& s)
             fmt::print("  note     {}\n", note.get<std::string>());
     fmt::print("  started  {}\n  ended    {}\n  folder   {}\n", text(s, "started"),
                text(s, "ended").empty() ? "-" : text(s, "ended"), text(s, "folder"));
-    fmt::print("  spec     {}\n", s["spec"].dump());
+    fmt::print("  spec     {}\n", json_text(s["spec"]));
     fmt::print("  counters\n");
     for (const auto& [key, value] : s["counters"].items())
-        fmt::print("    {:<16} {}\n", key, value.dump());
+        fmt::print("    {:<16} {}\n", key, json_text(value));
     fmt::print("  files\n");
     for (const json& f : s["files"])
         fmt::print("    {:>10}  {}\n", human_bytes(number(f, "bytes")), text(f, "name"));
@@ -329,7 +337,7 @@ void print_stats(const json& r)
     fmt::print("{:<8} {:>14} {:>14} {:>10}  {}\n", "WORKER", "RECEIVED", "MATCHED", "RING DROP", "MATCHED BY SESSION");
     for (const json& w : r["workers"])
         fmt::print("{:<8} {:>14} {:>14} {:>10}  {}\n", number(w, "worker"), number(w, "rx_packets"),
-                   number(w, "matched_packets"), number(w, "dropped_ring"), w["matched_by_session"].dump());
+                   number(w, "matched_packets"), number(w, "dropped_ring"), json_text(w["matched_by_session"]));
     fmt::print("{:<8} {:>14} {:>12} {:>8} {:>12}\n", "WRITER", "PACKETS", "SIZE", "FILES", "WRITE DROP");
     for (const json& w : r["writers"])
         fmt::print("{:<8} {:>14} {:>12} {:>8} {:>12}\n", number(w, "writer"), number(w, "written_packets"),
@@ -436,12 +444,15 @@ merge_output open_merge_output(const std::string& command, const std::string& pa
         out.fd = STDOUT_FILENO;
         return out;
     }
+    // In linecap merge's and query's words (a folder, with or without
+    // --force; a file there, without).
+    if (const std::string e = linecap::output_folder_problem(path); !e.empty())
+        throw std::invalid_argument(fmt::format("{}: {}", command, e));
     // Not O_TRUNC: with --force the daemon empties the file once it knows it
     // is not one of the session's own files.
     out.fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (force ? 0 : O_EXCL), 0640);
     if (out.fd < 0 && errno == EEXIST)
-        throw std::invalid_argument(fmt::format("{}: {} already exists; give another -o, or --force to replace it",
-                                                command, path));
+        throw std::invalid_argument(fmt::format("{}: {}", command, linecap::output_exists_problem(path)));
     if (out.fd < 0)
         throw std::invalid_argument(fmt::format("{}: cannot create {}: {}", command, path, std::strerror(errno)));
     out.created = !force;
@@ -611,9 +622,9 @@ int run_fleet_merge(linecap::etcd_client& etcd, bool as_json, const fleet_argume
         for (const auto& [node, why] : report.missing)
             missing.push_back({{"node", node}, {"reason", why}});
         fmt::print(a.output == "-" ? stderr : stdout, "{}\n",
-                   json{{"ok", !report.partial()}, {"id", a.id}, {"output", name}, {"packets", report.merged.packets},
-                        {"nodes", report.merged_nodes}, {"missing", missing}, {"clock_warnings", report.clock_warnings}}
-                       .dump());
+                   json_text(json{{"ok", !report.partial()}, {"id", a.id}, {"output", name},
+                                  {"packets", report.merged.packets}, {"nodes", report.merged_nodes},
+                                  {"missing", missing}, {"clock_warnings", report.clock_warnings}}));
     } else {
         fmt::print(a.output == "-" ? stderr : stdout, "fleet session {}: {} from {} merged into {}{}\n", a.id,
                    count_of(report.merged.packets, "packet", "packets"),
@@ -766,7 +777,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         print_error("linecapctl", "note: " + std::string(note));
     if (a.nodes->parsed()) {
         if (as_json)
-            fmt::print("{}\n", json{{"ok", true}, {"nodes", view.nodes}}.dump());
+            fmt::print("{}\n", json_text(json{{"ok", true}, {"nodes", view.nodes}}));
         else
             print_nodes(view.nodes);
         return ok;
@@ -774,7 +785,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
     if (a.ls->parsed()) {
         const json rows = linecap::fleet_rows(view);
         if (as_json) {
-            fmt::print("{}\n", json{{"ok", true}, {"sessions", rows}}.dump());
+            fmt::print("{}\n", json_text(json{{"ok", true}, {"sessions", rows}}));
             return ok;
         }
         std::vector<std::vector<std::string>> cells;
@@ -797,7 +808,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
     if (a.start->parsed()) {
         bool created = false;
         if (std::string e = etcd.create(linecap::fleet_session_key(session.id),
-                                        linecap::fleet_session_json(session).dump(), created);
+                                        json_text(linecap::fleet_session_json(session)), created);
             !e.empty()) {
             print_error("linecapctl", e);
             return unreachable;
@@ -830,7 +841,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
                 missing.push_back(node);
         }
         if (as_json) {
-            fmt::print("{}\n", json{{"ok", missing.empty()}, {"id", session.id}, {"nodes", rows}}.dump());
+            fmt::print("{}\n", json_text(json{{"ok", missing.empty()}, {"id", session.id}, {"nodes", rows}}));
         } else {
             fmt::print("fleet session {} {} on {} of {} nodes{}\n", session.id, later ? "scheduled" : "started",
                        started, targeted.size(),
@@ -859,7 +870,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         if (as_json) {
             json reply{{"ok", true}};
             reply.update(shown);
-            fmt::print("{}\n", reply.dump());
+            fmt::print("{}\n", json_text(reply));
             return ok;
         }
         const json& row = shown["session"];
@@ -867,7 +878,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
                    short_time(row["created"]),
                    text(row, "start").empty() ? "" : ", from " + short_time(row["start"]),
                    text(row, "end").empty() ? "" : ", until " + short_time(row["end"]),
-                   shown["spec"].dump());
+                   json_text(shown["spec"]));
         print_fleet_nodes_status(shown["nodes"]);
         return ok;
     }
@@ -884,7 +895,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
     bool replaced = false;
     std::string e = etcd.get(linecap::fleet_session_key(a.id), current);
     if (e.empty() && current)
-        e = etcd.replace(linecap::fleet_session_key(a.id), linecap::fleet_session_json(s).dump(), current->mod_revision,
+        e = etcd.replace(linecap::fleet_session_key(a.id), json_text(linecap::fleet_session_json(s)), current->mod_revision,
                          replaced);
     if (!e.empty()) {
         print_error("linecapctl", e);
@@ -906,7 +917,7 @@ int run_fleet_commands(const std::string& etcd_urls, bool as_json, fleet_argumen
         if (text(r, "status") == "running")
             still.push_back(text(r, "node"));
     if (as_json) {
-        fmt::print("{}\n", json{{"ok", still.empty()}, {"session", linecap::fleet_row(a.id, found->second, rows)}, {"nodes", rows}}.dump());
+        fmt::print("{}\n", json_text(json{{"ok", still.empty()}, {"session", linecap::fleet_row(a.id, found->second, rows)}, {"nodes", rows}}));
     } else {
         const json row = linecap::fleet_row(a.id, found->second, rows);
         fmt::print("fleet session {} stopped on {}: {} written ({}), {} dropped\n", a.id,
@@ -1000,7 +1011,7 @@ int main(int argc, char** argv)
     std::string merge_out, since, until, merge_format;
     bool force = false;
     for (CLI::App* sub : {merge, snapshot, query}) {
-        sub->add_option("-o,--output", merge_out, "The file to write (required); - for standard output")
+        sub->add_option("-o,--output,--out", merge_out, "The file to write (required); - for standard output")
             ->type_name("FILE");
         sub->add_flag("--force", force, "Replace FILE if it exists");
         sub->add_option("--since", since, "Only packets from this UTC time on: 2026-11-29T18:53:45Z, "
@@ -1065,7 +1076,7 @@ int main(int argc, char** argv)
         "merge", "Every node's files of a fleet session, fetched over its HTTP API, merged in time order into one "
                  "file (pcapng: one interface per node and port, named node:port)");
     fa.merge = fleet_merge;
-    fleet_merge->add_option("-o,--output", fa.output, "The file to write (required); - for standard output")
+    fleet_merge->add_option("-o,--output,--out", fa.output, "The file to write (required); - for standard output")
         ->required()
         ->type_name("FILE");
     fleet_merge->add_flag("--force", fa.force, "Replace FILE if it exists");
@@ -1122,7 +1133,7 @@ int main(int argc, char** argv)
         // The socket takes requests of up to 64 KiB: a larger one is refused
         // here, with its size and the HTTP API's words for a body too large
         // (the daemon's own refusal can say neither the size nor the spec).
-        if (const size_t bytes = json{{"cmd", "start"}, {"spec", spec}}.dump().size(); bytes > linecap::max_request_bytes) {
+        if (const size_t bytes = json_text(json{{"cmd", "start"}, {"spec", spec}}).size(); bytes > linecap::max_request_bytes) {
             fmt::print(stderr, "linecapctl: start: {}\n",
                        linecap::request_too_large("the request with its session spec", bytes));
             return usage;
@@ -1131,7 +1142,7 @@ int main(int argc, char** argv)
 
     const auto report = [&](const json& reply) {
         if (as_json)   // with merge -o -, standard output is the capture
-            fmt::print(merge_out == "-" ? stderr : stdout, "{}\n", reply.dump());
+            fmt::print(merge_out == "-" ? stderr : stdout, "{}\n", json_text(reply));
         if (!reply.value("ok", false)) {
             const std::string error = reply.value("error", std::string("the daemon said no"));
             print_error("linecapctl", start->parsed() ? explain_refusal(error, session) : error);
@@ -1307,7 +1318,7 @@ int main(int argc, char** argv)
             for (;;) {
                 const json line = conn.read_line();
                 if (as_json)
-                    fmt::print("{}\n", line.dump());
+                    fmt::print("{}\n", json_text(line));
                 else if (line.contains("packet"))
                     fmt::print("{}\n", text(line, "packet"));
                 else if (text(line, "event") == "note")

@@ -1,6 +1,7 @@
 #include "core/query_fields.h"
 
 #include <array>
+#include <cctype>
 
 #include <fmt/format.h>
 
@@ -61,8 +62,19 @@ std::string parse_query_fields(const query_field_texts& given, field_spelling sp
     const std::string until_name = name_of(rule_of(&query_field_texts::until), spelling);
     if (std::string e = parse_utc_window(since_name, given.since.value_or(""), until_name, given.until.value_or(""),
                                          now_ns, out.since_ns, out.until_ns);
-        !e.empty())
+        !e.empty()) {
+        // A URL's '+' is a space to its reader (an HTML form's encoding,
+        // which cpp-httplib decodes): "...:20+01:00" arrives "...:20 01:00".
+        const auto offset_lost = [](const std::optional<std::string>& t) {
+            const size_t space = t ? t->rfind(' ') : std::string::npos;
+            return space != std::string::npos && space > 0 && std::isdigit(static_cast<unsigned char>((*t)[space - 1])) &&
+                   t->size() == space + 6 && (*t)[space + 3] == ':';
+        };
+        if (spelling == field_spelling::request && (offset_lost(given.since) || offset_lost(given.until)))
+            e += " (in a URL a '+' is read as a space: send it as %2B, 2026-11-29T19:53:45%2B01:00, as curl "
+                 "--data-urlencode does)";
         return e;
+    }
     if (given.format) {
         out.format = parse_format(*given.format);
         if (!out.format)

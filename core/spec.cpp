@@ -747,7 +747,7 @@ constexpr session_field fields[] = {
     {"format", "--format", "FORMAT", "pcap-ns (nanosecond pcap, the default), pcap (microsecond pcap) or pcapng",
      text, false, parse_format_name},
     {"index", "--index", "", "Write an index beside each file (FILE.idx) for linecap query; on by default for "
-     "rings (a rotation with keep), \"index\": false in a spec turns it off", flag, false,
+     "rings (a rotation with -W or --keep-bytes), \"index\": false in a spec turns it off", flag, false,
      [](const spec_value& f, session_spec& s) { s.output.index = f.boolean(); }},
 };
 

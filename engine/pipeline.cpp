@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <new>
@@ -286,6 +287,18 @@ std::string make_lcores(pipeline& p)
         w->doorbell = &sink.doorbell;
         w->marks_epoch = &sink.marks_epoch;
         w->ring_wake_below = doorbell_wake_below(rte_ring_get_capacity(w->ring));
+        w->mark_below = w->ring_wake_below;
+        // A benchmark's hook, never a capture's: workers that never mark
+        // ("none": the writer reads every record's keys) or mark whenever
+        // the ring has room ("all"), so that scripts/bench --only index
+        // counts the writer's instructions a record at either end of what
+        // the rule above gives (callgrind's run leaves the ring's fill,
+        // and so the mix, to its scheduling).
+        static const char* bench_marks = getenv("LINECAP_BENCH_MARKS");
+        if (bench_marks != nullptr && std::string_view(bench_marks) == "none")
+            w->mark_below = 0;
+        else if (bench_marks != nullptr && std::string_view(bench_marks) == "all")
+            w->mark_below = rte_ring_get_capacity(w->ring) + 1;
     }
 
     // Queues go round-robin over the workers, so that RSS queue q of a port

@@ -194,7 +194,7 @@ int worker_main(void* arg)
         // included, and reads no epoch.
         session_mask index_marked = filter->index_marked();
         const unsigned markable =
-            index_marked != 0 ? markable_packets(rte_ring_free_count(w.ring), w.ring_wake_below, q.lossless) : 0;
+            index_marked != 0 ? markable_packets(rte_ring_free_count(w.ring), w.mark_below, q.lossless) : 0;
         if (markable == 0)
             index_marked = 0;
         const uint64_t epoch = index_marked != 0 ? w.marks_epoch->get() : 0;

@@ -193,6 +193,10 @@ std::vector<byte_range> select_ranges(const capture_index& index, int fd, uint64
             break;   // past what is read of the file (a .part's complete records)
         result.chunks++;
         covered = c.offset + c.bytes;
+        if (c.packets > 0) {
+            result.indexed_min_ns = std::min(result.indexed_min_ns, c.min_ns);
+            result.indexed_max_ns = std::max(result.indexed_max_ns, c.max_ns);
+        }
         uint32_t asked_sets = 0;
         const bool may = !c.pinned() && file_may && in_window(c) && filter.may_match(c, -1, &asked_sets);
         if (!read_ahead && asked_sets != 0)
@@ -502,6 +506,16 @@ std::string run_query(const query_request& request, query_result& result)
                                                  "its writer, if its session indexes)",
                                                  *it, index_name_of(*it)));
     unindexed.erase(part, unindexed.end());
+    // Nothing found in a window that misses every packet of the files
+    // (all indexed, so their span is known): their span, so that a window
+    // typed in the wrong clock (a replay's times, years old) is seen as such.
+    const bool windowed = request.merge.since_ns > 0 || request.merge.until_ns < UINT64_MAX;
+    if (error.empty() && result.merge.packets == 0 && windowed && result.files_indexed == result.merge.files &&
+        result.indexed_min_ns <= result.indexed_max_ns &&
+        (result.indexed_max_ns < request.merge.since_ns || result.indexed_min_ns > request.merge.until_ns))
+        result.merge.notes.push_back(fmt::format("no packet in the time window: the files' packets are from {} to {}",
+                                                 utc_iso8601(result.indexed_min_ns),
+                                                 utc_iso8601(result.indexed_max_ns)));
     // Nor a file the merge stopped in (a pcapng's later interface of
     // another link type, which linecap index refuses too): the error says
     // what is wrong with it.

@@ -78,6 +78,10 @@ struct query_result {
     uint64_t chunks_read = 0;          // of them, read
     uint64_t capture_bytes = 0;        // bytes of every input
     uint64_t bytes_read = 0;           // bytes read from them
+    // The earliest and latest packet times the indexed inputs' chunks
+    // hold (ns since the epoch; UINT64_MAX and 0: none).
+    uint64_t indexed_min_ns = UINT64_MAX;
+    uint64_t indexed_max_ns = 0;
     bool expression_refused = false;   // the expression did not compile: nothing was read or written
 };
 

@@ -262,9 +262,11 @@ public:
     // Would a record at `offset` start a block (begin_record)?
     bool starts_block(uint64_t offset) const { return offset >= _next_block; }
     // The keys of one Ethernet packet: `data` holds its first `caplen`
-    // bytes (it reads no more than index_packet_bytes of them). Inline, a
-    // packet of a flow met lately costs a look in the flow cache.
-    void add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
+    // bytes (it reads no more than index_packet_bytes of them). Always
+    // inlined (met_lately too): a packet of a flow met lately costs a look
+    // in the flow cache, and its caller's one call (add_keys) no second
+    // call's saved registers (docs/performance.md).
+    [[gnu::always_inline]] void add_packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
     {
         _packets++;
         _min_ns = std::min(_min_ns, ts_ns);
@@ -373,7 +375,7 @@ private:
     // whose words change (index_flow_words_apart), added here. Adds no
     // other key: add_keys fills the cache (and only with flows that no
     // tunnel is walked in).
-    bool met_lately(const uint8_t* data, uint32_t caplen)
+    [[gnu::always_inline]] bool met_lately(const uint8_t* data, uint32_t caplen)
     {
         const index_flow_kind kind = index_flow_of(data, caplen);
         if (kind == index_flow_kind::ipv4) {

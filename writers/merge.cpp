@@ -367,11 +367,8 @@ int open_output(const std::string& path, bool force, bool& created, std::string&
         }
         return fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
     }
-    if (struct stat st{}; stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-        error = fmt::format("{}: a folder; give -o the name of a file to write, e.g. -o {}",
-                            path, shell_word((fs::path(path) / "capture.pcapng").string()));
+    if (error = output_folder_problem(path); !error.empty())
         return -1;
-    }
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd >= 0) {
         created = true;
@@ -380,13 +377,26 @@ int open_output(const std::string& path, bool force, bool& created, std::string&
     if (errno == EEXIST && force)
         fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0 && errno == EEXIST)
-        error = fmt::format("{}: already exists; give another -o, or --force to replace it", path);
+        error = output_exists_problem(path);
     else if (fd < 0)
         error = fmt::format("{}: cannot create it: {}", path, strerror(errno));
     return fd;
 }
 
 } // namespace
+
+std::string output_folder_problem(const std::string& path)
+{
+    if (struct stat st{}; stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        return fmt::format("{}: a folder; give -o the name of a file to write, e.g. -o {}", path,
+                           shell_word((fs::path(path) / "capture.pcapng").string()));
+    return {};
+}
+
+std::string output_exists_problem(const std::string& path)
+{
+    return fmt::format("{}: already exists; give another -o, or --force to replace it", path);
+}
 
 std::string merge_captures(const merge_request& request, merge_result& result)
 {

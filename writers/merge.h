@@ -92,6 +92,14 @@ struct merge_result {
 // `force`.
 std::string merge_captures(const merge_request& request, merge_result& result);
 
+// The words every entry point (linecap merge and query; linecapctl merge,
+// query, snapshot and fleet merge) says of an output it will not write:
+// "PATH: a folder; give -o the name of a file to write, e.g. -o
+// PATH/capture.pcapng" if `path` is a folder, else "".
+std::string output_folder_problem(const std::string& path);
+// "PATH: already exists; give another -o, or --force to replace it".
+std::string output_exists_problem(const std::string& path);
+
 // One input of a merge whose reader the caller opened (fleet merge: a
 // node's download). `name_interface` names each of its pcapng interfaces
 // in a pcapng output (index: the reader's interface); unset, an interface

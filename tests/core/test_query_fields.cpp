@@ -87,4 +87,13 @@ TEST_CASE("query fields: values parse, bad ones are refused in one set of words"
     CHECK(error_of({.vni = "x"}, field_spelling::request) ==
           "\"vni\": \"x\" is not a tunnel id: a whole number from 0 to 4294967295 (a VXLAN or GENEVE VNI, a GRE key, "
           "an ERSPAN session id)");
+    // An offset's '+' read as a space from a URL: the request is told to
+    // send %2B; an option, whose '+' no URL took, is not.
+    CHECK_THAT(error_of({.until = "2023-11-14T23:13:20 01:00"}, field_spelling::request),
+               Catch::StartsWith("\"until\" 2023-11-14T23:13:20 01:00: not a UTC time") &&
+                   Catch::EndsWith("(in a URL a '+' is read as a space: send it as %2B, 2026-11-29T19:53:45%2B01:00, as "
+                                   "curl --data-urlencode does)"));
+    CHECK_THAT(error_of({.until = "2023-11-14T23:13:20 01:00"}, field_spelling::option),
+               !Catch::Contains("%2B"));
+    CHECK_THAT(error_of({.since = "yesterday"}, field_spelling::request), !Catch::Contains("%2B"));
 }

@@ -60,9 +60,15 @@ as_user capinfos -c "$path" >/dev/null || fail "a member of the group cannot rea
 note "merge refuses to replace a file unless --force, and never reads its own output"
 cp "$HOME_DIR/dl.pcap" "$WORK/dl-before.pcap"
 rc=0; uctl merge "$id" -o "$HOME_DIR/dl.pcap" 2>"$WORK/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "dl.pcap already exists; give another -o, or --force to replace it" "$WORK/err" ||
+[ "$rc" = 1 ] && grep -q "dl.pcap: already exists; give another -o, or --force to replace it" "$WORK/err" ||
     fail "merge over a file: exit $rc, $(cat "$WORK/err")"
 cmp -s "$HOME_DIR/dl.pcap" "$WORK/dl-before.pcap" || fail "the refused merge changed the file"
+# A folder: linecap merge's words, --force or not (not "already exists").
+for force in "" --force; do
+    rc=0; uctl merge "$id" -o "$HOME_DIR" $force 2>"$WORK/err" || rc=$?
+    [ "$rc" = 1 ] && grep -qF "merge: $HOME_DIR: a folder; give -o the name of a file to write, e.g. -o $HOME_DIR/capture.pcapng" "$WORK/err" ||
+        fail "merge into a folder ${force:-without --force}: exit $rc, $(cat "$WORK/err")"
+done
 uctl merge "$id" -o "$HOME_DIR/dl.pcap" --force >/dev/null || fail "merge --force"
 check_readable "$HOME_DIR/dl.pcap" 500
 rc=0; uctl merge "$id" 2>"$WORK/err" || rc=$?

@@ -180,7 +180,7 @@ rc=0; fleet merge web -o "$WORK/small/web.pcapng" >"$WORK/out" 2>"$WORK/err" || 
 [ "$(ls "$WORK/small")" = filler ] || fail "fleet merge into a full filesystem left $(ls "$WORK/small")"
 umount "$WORK/small"
 rc=0; fleet merge web -o "$WORK/web.pcapng" 2>"$WORK/err" || rc=$?
-[ "$rc" = 1 ] && grep -qF "fleet merge: $WORK/web.pcapng already exists; give another -o, or --force to replace it" "$WORK/err" ||
+[ "$rc" = 1 ] && grep -qF "fleet merge: $WORK/web.pcapng: already exists; give another -o, or --force to replace it" "$WORK/err" ||
     fail "fleet merge over a file: exit $rc: $(cat "$WORK/err")"
 rc=0; fleet merge nosuch -o "$WORK/x.pcapng" 2>"$WORK/err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "linecapctl: fleet merge: no fleet session nosuch (linecapctl fleet ls lists them)" "$WORK/err" &&

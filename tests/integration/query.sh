@@ -132,6 +132,16 @@ expect() {   # RC MESSAGE COMMAND...
         fail "$*: exit $rc (want $want_rc), said: $(cat "$WORK/err") (want: $message)"
 }
 expect 2 "linecap query: bpf: \"host foo bar\": " "$LINECAP" query -o "$WORK/x.pcap" "$ring" host foo bar
+# A window that misses every packet of the files (all indexed): said, with
+# the files' span, so that a window in the wrong clock shows as such.
+"$LINECAP" query --since 2030-01-01T00:00:00Z -o "$WORK/x.pcap" "$ring" 2>"$WORK/err" ||
+    fail "a query past the ring's packets: $(cat "$WORK/err")"
+grep -qE "^linecap query: note: no packet in the time window: the files' packets are from 20[0-9-]+T[0-9:.]+Z to 20[0-9-]+T[0-9:.]+Z$" "$WORK/err" ||
+    fail "a query past the ring's packets: no note of the files' span: $(cat "$WORK/err")"
+rm -f "$WORK/x.pcap"
+"$LINECAP" query -o "$WORK/x.pcap" "$ring" host 192.0.2.254 2>"$WORK/err" || fail "a query of an absent host: $(cat "$WORK/err")"
+! grep -q "no packet in the time window" "$WORK/err" || fail "a query without a window noted one: $(cat "$WORK/err")"
+rm -f "$WORK/x.pcap"
 expect 2 "linecap query: --since 2023-11-14T22:14:00Z is after --until 2023-11-14T22:13:00Z: no packet can be in between" \
     "$LINECAP" query --since 2023-11-14T22:14:00Z --until 2023-11-14T22:13:00Z -o "$WORK/x.pcap" "$ring"
 expect 2 "linecap query: --since yesterday: not a UTC time" "$LINECAP" query --since yesterday -o "$WORK/x.pcap" "$ring"
@@ -473,6 +483,13 @@ rc=0; "$LINECAP" index "$WORK/links-only" >"$WORK/index.out" 2>"$WORK/index.err"
     fail "linecap index of a folder of links: exit $rc, $(cat "$WORK/index.out" "$WORK/index.err")"
 mkdir -p "$WORK/thrice"
 cp "$f2" "$WORK/thrice/a.pcap"
+# A folder without linecap's files: an error, naming what to type instead.
+expect 1 "linecap index: $WORK/thrice: no capture files written by linecap (NAME-wN-SEQ-TIME.pcap, .pcapng, .part) in this folder; to index other capture files, name them: linecap index $WORK/thrice/*.pcap" \
+    "$LINECAP" index "$WORK/thrice"
+# -o's long name is --out and --output alike, as linecapctl's.
+"$LINECAP" query --output "$WORK/long.pcap" "$WORK/thrice/a.pcap" port 53 2>"$WORK/err" && [ -s "$WORK/long.pcap" ] ||
+    fail "linecap query --output: $(cat "$WORK/err")"
+rm -f "$WORK/long.pcap"
 (cd "$WORK/thrice" && "$LINECAP" index a.pcap ./a.pcap "$WORK/thrice/a.pcap") >"$WORK/index.out" 2>"$WORK/index.err" ||
     fail "linecap index of one file named three ways: $(cat "$WORK/index.err")"
 [ "$(wc -l <"$WORK/index.out")" = 1 ] && [ ! -s "$WORK/index.err" ] ||
@@ -1193,6 +1210,43 @@ code=$(curl -sS -o "$WORK/body" -w '%{http_code}' -G "$URL/$id/query" --data-url
 code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?since=yesterday")
 [ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF 'query: "since" yesterday: not a UTC time' ||
     fail "GET .../query?since=yesterday: HTTP $code: $(cat "$WORK/body")"
+# No range of a merge made anew, said alike to HEAD and GET (cpp-httplib
+# says "bytes" to a HEAD left alone); a Range gets the whole.
+curl -sS -I -G "$URL/$id/query" --data-urlencode "filter=host 192.0.2.254" >"$WORK/head" || fail "HEAD .../query"
+grep -qi '^Accept-Ranges: none' "$WORK/head" || fail "HEAD .../query: $(cat "$WORK/head")"
+code=$(curl -sS -r 0-9 -D "$WORK/head" -o "$WORK/body" -w '%{http_code}' -G "$URL/$id/query" --data-urlencode "filter=host 192.0.2.254")
+[ "$code" = 200 ] && grep -qi '^Accept-Ranges: none' "$WORK/head" && [ "$(stat -c %s "$WORK/body")" -gt 10 ] ||
+    fail "GET .../query with a Range: HTTP $code: $(cat "$WORK/head")"
+# A word not UTF-8 (JSON's text): one error, not an abort, no file left;
+# a Latin-1 file name is written.
+rc=0; ctl query "$id" -o "$WORK/u.pcap" $'host \xff' 2>"$WORK/ctl.err" || rc=$?
+[ "$rc" = 1 ] && [ "$(wc -l <"$WORK/ctl.err")" = 1 ] && grep -q '^linecapctl: query: bpf: ' "$WORK/ctl.err" &&
+    [ ! -e "$WORK/u.pcap" ] || fail "linecapctl query of a byte not UTF-8: exit $rc: $(cat "$WORK/ctl.err")"
+ctl query "$id" -o "$WORK/l"$'\xe9'".pcap" host 192.0.2.254 >/dev/null 2>"$WORK/ctl.err" && [ -s "$WORK/l"$'\xe9'".pcap" ] ||
+    fail "linecapctl query -o a Latin-1 name: $(cat "$WORK/ctl.err")"
+# Nor, even with --force, the session's own record.
+record="$(dirname "$(ctl --json files "$id" | jq -r '.files[0].path')")/session.json"
+cp "$record" "$WORK/record-before.json"
+rc=0; ctl query "$id" --force -o "$record" udp 2>"$WORK/ctl.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "linecapctl: query: $record: the output is the session's record" "$WORK/ctl.err" &&
+    cmp -s "$record" "$WORK/record-before.json" || fail "linecapctl query --force -o session.json: exit $rc: $(cat "$WORK/ctl.err")"
+# A URL parameter without its name, a URL too long, an offset's '+' sent
+# as is: each said as what it is.
+code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?=tcp")
+[ "$code" = 400 ] && [ "$(jq -r .error "$WORK/body")" = "a URL parameter without a name (=tcp): give NAME=VALUE, e.g. filter=..." ] ||
+    fail "GET .../query?=tcp: HTTP $code: $(cat "$WORK/body")"
+code=$(curl -sS -o "$WORK/body" -w '%{http_code}' -G "$URL/$id/query" --data-urlencode "filter=$(python3 -c "print('('*5000+'tcp'+')'*5000)")")
+[ "$code" = 414 ] && jq -r .error "$WORK/body" | grep -qF "the URL is over 8192 bytes, the most linecap reads" ||
+    fail "GET .../query with a 10 kB filter: HTTP $code: $(cat "$WORK/body")"
+code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?since=2023-11-14T22:14:00+01:00")
+[ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF "send it as %2B" ||
+    fail "GET .../query?since=...+01:00: HTTP $code: $(cat "$WORK/body")"
+# An -o that is a folder: linecap query's words, --force or not.
+for force in "" --force; do
+    rc=0; ctl query "$id" -o "$WORK" $force udp 2>"$WORK/ctl.err" || rc=$?
+    [ "$rc" = 1 ] && grep -qF "linecapctl: query: $WORK: a folder; give -o the name of a file to write, e.g. -o $WORK/capture.pcapng" "$WORK/ctl.err" ||
+        fail "linecapctl query -o a folder ${force:-without --force}: exit $rc: $(cat "$WORK/ctl.err")"
+done
 note "a bad expression, from each entry point: $want"
 # One too large to compile here (libpcap's optimiser: some 20 minutes for
 # 3000 hosts joined by or, a daemon's thread held all that time), refused at
