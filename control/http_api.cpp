@@ -196,10 +196,14 @@ std::string check_url_parameters(const httplib::Request& req)
         const std::string_view text = std::string_view(req.target).substr(q + 1);
         for (size_t at = 0; at <= text.size();) {
             const size_t end = std::min(text.find('&', at), text.size());
-            if (end > at && text[at] == '=')
-                return fmt::format("a URL parameter without a name ({}): give NAME=VALUE, e.g. {}=...",
-                                   printable(text.substr(at, end - at)),
-                                   takes.empty() ? std::string_view("name") : takes.front());
+            if (end > at && text[at] == '=') {
+                if (takes.empty())
+                    return fmt::format("a URL parameter without a name: {} {}", route(), taken());
+                // /live's value may be a token sent without its name: not echoed.
+                const std::string shown = is_live(req) ? "=..." : printable(text.substr(at, end - at));
+                return fmt::format("a URL parameter without a name ({}): give NAME=VALUE, e.g. {}=...", shown,
+                                   takes.front());
+            }
             at = end + 1;
         }
     }
@@ -1204,9 +1208,9 @@ struct http_api::impl {
             case 404: message = fmt::format("no route {} {} (docs/http.md lists them)", req.method, printable(req.path)); break;
             case 413: message = request_too_large("the request body", std::nullopt); break;   // see with_body()
             case 414:   // cpp-httplib's limit on the request line's target
-                message = fmt::format("the URL is over {} bytes, the most linecap reads: a query's filter that long "
-                                      "will not fit; select many addresses as a net (net 10.4.0.0/16) and ports as a "
-                                      "portrange, or run linecapctl query",
+                message = fmt::format("the request line (its method, URL and version) is over {} bytes, the most "
+                                      "linecap reads: a query's filter that long will not fit; select many addresses "
+                                      "as a net (net 10.4.0.0/16) and ports as a portrange, or run linecapctl query",
                                       CPPHTTPLIB_REQUEST_URI_MAX_LENGTH);
                 break;
             default: message = fmt::format("HTTP {}", res.status); break;

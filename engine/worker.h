@@ -91,10 +91,6 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     // A napping writer is woken once the ring has fewer slots free than
     // this: three quarters of them (writers/doorbell.h). Here, in padding.
     unsigned ring_wake_below = 0;
-    // Index marks are made while the ring has fewer slots free than this
-    // (markable_packets): ring_wake_below, or a benchmark's hook's
-    // (pipeline.cpp: never, or whenever the ring has room).
-    unsigned mark_below = 0;
     std::array<rx_queue, max_queues_per_worker> queues{};
     unsigned nb_queues = 0;
     unsigned burst = 64;                         // engine_config::burst
@@ -125,6 +121,11 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker {
     // after everything else so that no counter moves.
     uint64_t idle_seen_rx_tsc = 0;
     unsigned idle_empty_polls = 0;
+    // Set up before launch: index marks are made while the ring has fewer
+    // slots free than this (markable_packets): ring_wake_below, or a
+    // benchmark's hook's (pipeline.cpp: never, or whenever the ring has
+    // room). In the padding before `marks`, so that no field moves.
+    unsigned mark_below = 0;
     // The flows passed on lately for indexed sessions: the packets'
     // index marks (writers/index_flow.h).
     index_flow_marks marks;

@@ -113,7 +113,7 @@ int index_main(int argc, char** argv)
             fmt::print(stderr,
                        "linecap index: {}: no capture files written by linecap (NAME-wN-SEQ-TIME.pcap, .pcapng, "
                        ".part) in this folder; to index other capture files, name them: linecap index {}\n",
-                       in, (std::filesystem::path(in) / "*.pcap").string());
+                       in, shell_word(in) + (in.ends_with('/') ? "*.pcap" : "/*.pcap"));
             empty_folder = true;
         }
         for (const auto& [name, link] : names)

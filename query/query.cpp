@@ -333,8 +333,13 @@ std::string run_query(const query_request& request, query_result& result)
     std::vector<std::string> unindexed;
     merge_request merge = request.merge;
     const bool tunnel_terms = request.inner || request.vni;
+    // The records in the time window that the merge read (it asks keep
+    // only of those), kept or not: none, and no packet kept, is what the
+    // note of the files' span below needs.
+    auto in_window = std::make_shared<uint64_t>(0);
     if (filtered || tunnel_terms)
-        merge.keep = [filters, filtered, tunnel_terms, &request](const capture_record& r) {
+        merge.keep = [filters, filtered, tunnel_terms, &request, in_window](const capture_record& r) {
+            ++*in_window;
             return (!filtered || filters->accepts(r)) && (!tunnel_terms || tunnel_terms_hold(request, r));
         };
     merge.open_input = [&](int fd, const std::string& path, bool partial, uint64_t limit_bytes,
@@ -507,13 +512,16 @@ std::string run_query(const query_request& request, query_result& result)
                                                  *it, index_name_of(*it)));
     unindexed.erase(part, unindexed.end());
     // Nothing found in a window that misses every packet of the files
-    // (all indexed, so their span is known): their span, so that a window
+    // (all indexed, so their span is known, and no record read in the
+    // window: a running ring's newest records, past its index's last chunk,
+    // are read whole): their span, so that a window
     // typed in the wrong clock (a replay's times, years old) is seen as such.
     const bool windowed = request.merge.since_ns > 0 || request.merge.until_ns < UINT64_MAX;
-    if (error.empty() && result.merge.packets == 0 && windowed && result.files_indexed == result.merge.files &&
+    if (error.empty() && result.merge.packets == 0 && *in_window == 0 && windowed &&
+        result.files_indexed == result.merge.files &&
         result.indexed_min_ns <= result.indexed_max_ns &&
         (result.indexed_max_ns < request.merge.since_ns || result.indexed_min_ns > request.merge.until_ns))
-        result.merge.notes.push_back(fmt::format("no packet in the time window: the files' packets are from {} to {}",
+        result.merge.notes.push_back(fmt::format("no packet in the time window: the files' indexes hold packets from {} to {}",
                                                  utc_iso8601(result.indexed_min_ns),
                                                  utc_iso8601(result.indexed_max_ns)));
     // Nor a file the merge stopped in (a pcapng's later interface of

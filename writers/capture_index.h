@@ -584,7 +584,7 @@ public:
                 _builder.add_own_words(packet, len);
             add_marked(end, ts_ns);
         } else {
-            add_keys(end, packet, len, ts_ns, mark);
+            read_keys(end, packet, len, ts_ns, mark);
         }
     }
     // How add() would take a record at `offset` marked `mark`: by its
@@ -615,17 +615,7 @@ public:
     // common case (add_marked) short.
     [[gnu::noinline]] void add_keys(uint64_t end, const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
-        if (mark != index_unmarked && index_epoch::same_chunk(mark & ~index_mark_words, _epoch->mark())) {
-            _builder.add_marked_in_chunk(data, len, ts_ns);
-            if ((mark & index_mark_words) != 0)
-                _builder.add_own_words(data, len);
-        } else {
-            _builder.add_packet(data, len, ts_ns);   // every key, its half-words with them
-            _records_read++;
-        }
-        _chunk_end = end;
-        if (end >= _chunk_limit)
-            finish_chunk();
+        read_keys(end, data, len, ts_ns, mark);
     }
     // Of a record path_of() says marked_words of: its first `caplen`
     // bytes, at `data` (index_builder::add_own_words).
@@ -666,6 +656,22 @@ public:
     uint64_t epoch() const { return _epoch->get(); }
 
 private:
+    // add_keys() inline, for add() too (a decap session's records, a chained
+    // mbuf's, a block's first: no second call level of their own).
+    [[gnu::always_inline]] void read_keys(uint64_t end, const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
+    {
+        if (mark != index_unmarked && index_epoch::same_chunk(mark & ~index_mark_words, _epoch->mark())) {
+            _builder.add_marked_in_chunk(data, len, ts_ns);
+            if ((mark & index_mark_words) != 0)
+                _builder.add_own_words(data, len);
+        } else {
+            _builder.add_packet(data, len, ts_ns);   // every key, its half-words with them
+            _records_read++;
+        }
+        _chunk_end = end;
+        if (end >= _chunk_limit)
+            finish_chunk();
+    }
     void finish_chunk();
 
     index_epoch _own_epoch;
