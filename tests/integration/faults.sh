@@ -199,11 +199,19 @@ check_deferred_files   # the sessions above, read with the daemon gone
 declare -A readable
 : >"$WORK/part-sizes"
 : >"$WORK/part-empty"
+: >"$WORK/part-none"
 for id in "$pcap_id" "$ng_id"; do
     dir=$(echo "$ROOT/$id"-*)
     parts=()
-    for f in "$dir"/*.part; do [[ "$f" == *.idx.part ]] || parts+=("$f"); done
-    [ -e "${parts[0]}" ] || fail "session $id: no .part file after kill -9"
+    for f in "$dir"/*.part; do [[ "$f" == *.idx.part || ! -e "$f" ]] || parts+=("$f"); done
+    # A kill between a rotation's rename of its file and the next file's
+    # create (or its index's rename) leaves no capture .part at all: the
+    # restart has none to cut back (and, beside the renamed file, its
+    # index's .idx.part, if any, to make again).
+    if [ "${#parts[@]}" = 0 ]; then
+        note "session $id: no .part (killed between a rotation's rename and its next file): $(ls "$dir" | tr '\n' ' ')"
+        echo "$id" >>"$WORK/part-none"
+    fi
     for f in "$dir"/*.pcap "$dir"/*.pcapng; do
         if [ -e "$f" ]; then check_readable "$f"; fi
     done
@@ -226,9 +234,12 @@ for id in "$pcap_id" "$ng_id"; do
 done
 # A kill between a rotation's create and its header leaves an empty .part
 # and no index yet (the index is opened once the header is on disk): the
-# restart then has no index to make again.
+# restart then has no index to make again; nor, killed between files,
+# when the renamed file's index was renamed too.
 killed_in_rotation=false
 ! grep -q "/$pcap_id-crashpcap/" "$WORK/part-empty" || killed_in_rotation=true
+grep -qx "$pcap_id" "$WORK/part-none" && ! compgen -G "$ROOT/$pcap_id-crashpcap/*.idx.part" >/dev/null &&
+    killed_in_rotation=true
 $killed_in_rotation || compgen -G "$ROOT/$pcap_id-crashpcap/*.idx.part" >/dev/null ||
     fail "session $pcap_id: no .idx.part after kill -9"
 log_mark=$(wc -l <"$WORK/daemon.log")
@@ -236,8 +247,13 @@ start_daemon
 for id in "$pcap_id" "$ng_id"; do
     [ "$(field "$id" .status)/$(field "$id" .reason)" = finished/crashed ] ||
         fail "session $id after the restart: $(field "$id" .status)/$(field "$id" .reason)"
-    field "$id" .note | grep -Eq "without closing this session.*(cut 1 .part file back|cut 0 .part files back.*removed 1 empty .part file)" ||
-        fail "session $id: note '$(field "$id" .note)'"
+    if grep -qx "$id" "$WORK/part-none"; then
+        field "$id" .note | grep -Eq "without closing this session.*cut 0 .part files back" ||
+            fail "session $id (no .part at the kill): note '$(field "$id" .note)'"
+    else
+        field "$id" .note | grep -Eq "without closing this session.*(cut 1 .part file back|cut 0 .part files back.*removed 1 empty .part file)" ||
+            fail "session $id: note '$(field "$id" .note)'"
+    fi
     [ -n "$(field "$id" .ended)" ] || fail "session $id: no end time"
     ! compgen -G "$ROOT/$id-*/*.part" >/dev/null || fail "session $id: .part left: $(echo "$ROOT/$id"-*/*.part)"
     check_session_files "$id" "${readable[$id]}"
