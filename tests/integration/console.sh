@@ -199,8 +199,7 @@ done
 ctl ls >/dev/null || fail "the control socket does not answer after the limits"
 
 ctl shutdown >/dev/null
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-wait "$pid" || fail "the daemon exited with $?"
+wait_exit "$pid" daemon "$WORK/daemon.log"
 
 note "with --http-token-file: the page asks for the token, and works with it (/live by ?access_token=)"
 rm -rf "$SOCK" "$ROOT"
@@ -220,8 +219,7 @@ check_one_host "$WORK/token-page.json" one-host-token
 jq -e '.host.file_url | startswith("blob:")' "$WORK/token-page.json" >/dev/null ||
     fail "with a token, the PCAP came from $(jq -r .host.file_url "$WORK/token-page.json"), not the page's fetch"
 ctl shutdown >/dev/null
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-wait "$pid" || fail "the daemon exited with $?"
+wait_exit "$pid" daemon "$WORK/daemon.log"
 elapsed=$(($(date +%s) - started))
 note "done in $elapsed s"
 [ -n "${LINECAP_CONSOLE_SCREENSHOT:-}" ] || [ "$elapsed" -lt 60 ] || fail "the test took $elapsed s, over its 60 s budget"

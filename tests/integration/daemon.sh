@@ -240,5 +240,5 @@ wait "$pid" 2>/dev/null || true
 [ -S "$SOCK" ] || fail "kill -9 should leave the socket file"
 start_daemon
 ctl shutdown >/dev/null
-wait "$pid" || fail "the daemon did not exit cleanly"
+wait_exit "$pid" daemon "$WORK/daemon.log"
 echo PASS

@@ -59,7 +59,7 @@ ctl stop "$tcp" >/dev/null
 api -X POST "$URL/api/v1/sessions/$udp/stop" >/dev/null || fail "POST .../$udp/stop failed"
 api -o "$WORK/udp-http.pcap" "$URL/api/v1/sessions/$udp/pcap" || fail "GET .../$udp/pcap failed"
 ctl shutdown >/dev/null
-wait "$pid" || { cat "$WORK/daemon.log"; fail "the daemon did not exit cleanly"; }
+wait_exit "$pid" daemon "$WORK/daemon.log"
 
 for id in "$tcp" "$udp"; do
     jq -e '.counters.dropped_ring == 0 and .counters.dropped_write == 0 and .reason == "user"' \

@@ -160,7 +160,7 @@ rc=0; uctl start --name nokeep --keep-bytes 1000 2>"$WORK/err" || rc=$?
     fail "--keep-bytes without rotation: exit $rc, $(cat "$WORK/err")"
 
 ctl shutdown >/dev/null
-wait "$pid" || fail "the daemon did not exit cleanly"
+wait_exit "$pid" daemon "$WORK/daemon.log"
 
 note "a session's file cut short by another program while a download reads it: the download says so; the daemon and its captures go on"
 # Downloads read at 1 MB/s here, so the cut comes in the middle of one.
@@ -187,5 +187,5 @@ kill -0 "$pid" 2>/dev/null || { tail -5 "$WORK/daemon.log"; fail "the daemon end
 [ "$(field "$live" .status)" = running ] || fail "the running session: $(field "$live" .status)"
 ctl stop "$live" >/dev/null
 ctl shutdown >/dev/null
-wait "$pid" || fail "the daemon did not exit cleanly"
+wait_exit "$pid" daemon "$WORK/daemon.log"
 echo PASS

@@ -290,7 +290,7 @@ done
 rc=0; ctl show "$gone" 2>/dev/null || rc=$?
 [ "$rc" = 1 ] || fail "the session whose folder was removed is still listed"
 ctl shutdown >/dev/null
-wait "$pid" || fail "the daemon did not shut down cleanly"
+wait_exit "$pid" daemon "$WORK/daemon.log"
 
 note "kill -9 with zero-length records in the .part (a replay of a file that has them): the restart keeps them all"
 # tcpreplay#520's records through the daemon: 0 captured bytes of 0 or 60.
@@ -366,7 +366,7 @@ if [ "$(id -u)" = 0 ]; then
     [ "$(field "$reserved" .reason)" = user ] || fail "the reserved session ended with $(field "$reserved" .reason)"
     check_session_files "$reserved"
     ctl shutdown >/dev/null
-    wait "$pid" || fail "the daemon did not shut down cleanly"
+    wait_exit "$pid" daemon "$WORK/daemon.log"
     umount "$WORK/small"
 fi
 [ -z "$(ls -A "$OUTSIDE")" ] || fail "written outside --out-root: $(ls -A "$OUTSIDE")"

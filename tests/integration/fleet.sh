@@ -312,29 +312,11 @@ rc=0; fleet merge all -o "$WORK/all-back.pcapng" >"$WORK/out" 2>&1 || rc=$?
 [ "$(idbs "$WORK/all-back.pcapng" | sed 's/=[0-9]*//g')" = "a:0 b:0 c:0 d:0" ] || fail "all-back.pcapng's interfaces: $(capinfos -M "$WORK/all-back.pcapng")"
 
 note "c and d shut down: gone from the fleet at once (their leases revoked)"
-stalled=0   # seconds of slow exits past 5 s: shown, not counted against the budget
+stalled=0   # seconds of slow exits past 5 s (wait_exit): shown, not held against the budget
 for name in c d; do
-    asked=$SECONDS
     node_ctl "$name" shutdown >/dev/null
-    for i in $(seq 100); do
-        kill -0 "${NODE_PID[$name]}" 2>/dev/null || break
-        # Still there after 3 s: where each of its threads waits in the kernel.
-        [ "$i" != 30 ] || for t in /proc/"${NODE_PID[$name]}"/task/*; do
-            echo "$(cat "$t/comm" "$t/wchan" 2>/dev/null | tr '\n' ' '): $(tr '\n' ' ' <"$t/stack" 2>/dev/null)"
-        done >"$WORK/$name.exit-stacks"
-        sleep 0.1
-    done
-    wait "${NODE_PID[$name]}" || fail "$name exited with $?"
-    # A slow exit is shown, not failed: what it waited on is in its log (the
-    # exit's steps) and in its threads' kernel stacks. (Seen here: the
-    # daemon gone within a second, its log's exit steps quick, and this
-    # shell's own `sleep 0.1` returning 25 to 75 s later, the shell
-    # runnable meanwhile: the machine, not the daemon. Its time is not held
-    # against the test's budget.)
-    if [ $((SECONDS - asked)) -gt 5 ]; then
-        note "$name took $((SECONDS - asked)) s to exit; its log ends: $(tail -5 "$WORK/$name.log"); its threads at 3 s: $(cat "$WORK/$name.exit-stacks" 2>/dev/null)"
-        stalled=$((stalled + SECONDS - asked - 5))
-    fi
+    wait_exit "${NODE_PID[$name]}" "$name" "$WORK/$name.log"
+    stalled=$((stalled + EXIT_STALL))
 done
 budget=$((budget + stalled))
 nodes | jq -e '([.[].name] | sort) == ["a", "b"]' >/dev/null || fail "c or d still listed after its shutdown: $(nodes)"
@@ -403,7 +385,7 @@ fleet_json ls | jq -e '[.sessions[].id] | index("all") == null' >/dev/null || fa
 node_ctl b --json ls | jq -e '[.sessions[] | select(.fleet == "all")] | length == 1' >/dev/null ||
     fail "b's own session of all should stay: $(node_ctl b --json ls)"
 node_ctl b shutdown >/dev/null
-for _ in $(seq 100); do kill -0 "${NODE_PID[b]}" 2>/dev/null || break; sleep 0.1; done
-wait "${NODE_PID[b]}" || fail "b exited with $?"
+wait_exit "${NODE_PID[b]}" b "$WORK/b.log"
+budget=$((budget + EXIT_STALL))
 nodes | jq -e '[.[].name] | index("b") == null' >/dev/null || fail "b still listed after its shutdown: $(nodes)"
 end_of_test

@@ -74,8 +74,8 @@ PY
 # The daemon told to shut down and gone (status 0); the test within its budget.
 shut_down_within_budget() {
     ctl shutdown >/dev/null
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    wait "$pid" || fail "the daemon exited with $?"
+    wait_exit "$pid" daemon "$WORK/daemon.log"
+    budget=$((budget + EXIT_STALL))
     end_of_test
 }
 

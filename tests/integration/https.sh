@@ -102,8 +102,7 @@ curl -sS --max-time 10 --cacert "$pki/ca.pem" -o "$WORK/https.pcap" "$URL/api/v1
 ctl merge "$id" -o "$WORK/ctl.pcap" >/dev/null
 cmp "$WORK/https.pcap" "$WORK/ctl.pcap" || fail "/pcap over HTTPS differs from linecapctl merge"
 ctl shutdown >/dev/null
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-wait "$pid" || fail "the daemon exited with $?"
+wait_exit "$pid" daemon "$WORK/daemon.log"
 
 note "mutual TLS: no client certificate, no handshake; the CA's client gets in; another CA's does not"
 rm -f "$SOCK"

@@ -41,6 +41,45 @@ note() {
     echo "--- $*"
 }
 
+# wait_exit PID NAME LOG: waits for the daemon PID (this shell's child,
+# told to shut down) to end with status 0, at most 60 s: its exit's steps
+# each take a second at most. Meanwhile a sampler, at the highest
+# priority, writes each of its threads' state and kernel stack every
+# 0.25 s: an exit past 5 s is noted with what the samples say (the
+# daemon's steps, or a machine where the sampler itself ran late), one
+# past 60 s fails with them and gdb's stacks. Sets EXIT_STALL to the
+# seconds past 5 s, which a test need not hold against its budget.
+wait_exit() {
+    local pid=$1 name=$2 log=$3 t0 sampler samples="$WORK/$2.exit-samples"
+    t0=$(date +%s%N)
+    nice -n -20 bash -c '
+        while kill -0 '"$pid"' 2>/dev/null; do
+            echo "[$((($(date +%s%N) - '"$t0"') / 1000000)) ms]"
+            for t in /proc/'"$pid"'/task/*; do
+                [ -r "$t/stat" ] && echo "  $(cat "$t/comm") $(cut -d" " -f3 "$t/stat"): $(head -3 "$t/stack" | tr "\n" " ")"
+            done 2>/dev/null
+            sleep 0.25
+        done' >"$samples" 2>&1 &
+    sampler=$!
+    for _ in $(seq 600); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        timeout 20 gdb -p "$pid" -batch -ex 'thread apply all bt 12' 2>/dev/null | grep -E '^(Thread|#)' >"$WORK/$name.gdb"
+        kill -9 "$pid"
+        fail "$name did not exit within 60 s of its shutdown; its log ends: $(tail -8 "$log"); its threads: $(tail -20 "$samples"); gdb: $(cat "$WORK/$name.gdb")"
+    fi
+    wait "$sampler" 2>/dev/null
+    wait "$pid" || fail "$name exited with $?"
+    local took=$((($(date +%s%N) - t0) / 1000000))
+    EXIT_STALL=0
+    if [ "$took" -gt 5000 ]; then
+        EXIT_STALL=$((took / 1000 - 5))
+        note "$name took $took ms to exit; its log ends: $(tail -4 "$log"); $(grep -c '^\[' "$samples") samples of its threads (one each 0.25 s unless the machine stalls), the first and the last: $(awk '/^\[/{if (body) {if (!first) first = block; last = block}; block = $0; body = 0; next} {block = block "\n" $0; body = 1} END{if (body) {if (!first) first = block; last = block}; print first; print "..."; print last}' "$samples")"
+    fi
+}
+
 # run_linecap LOG EAL... -- OPTIONS...: runs linecap, keeping its stderr in LOG.
 # Prints the log and fails if linecap exits non-zero.
 run_linecap() {
