@@ -244,8 +244,8 @@ int main(int argc, char** argv)
             return 1;
         }
         const result indexed = run(indexed_writer, ring, pkts, seconds, &index);
+        index.close(false, indexed_writer.file().size());
         indexed_writer.close(0);
-        index.close(false);
         unlinkat(dir_fd, index_name_of(head_name + ".part").c_str(), 0);
 
         // Again, each burst marked first as a worker marks it.
@@ -260,8 +260,8 @@ int main(int argc, char** argv)
             }
             auto marks = std::make_unique<index_flow_marks>();
             marked = run(writer, ring, pkts, seconds, &marked_index, marks.get());
+            marked_index.close(false, writer.file().size());
             writer.close(0);
-            marked_index.close(false);
             unlinkat(dir_fd, index_name_of(head_name + ".part").c_str(), 0);
         }
         unlinkat(dir_fd, (head_name + ".part").c_str(), 0);
@@ -299,8 +299,9 @@ int main(int argc, char** argv)
                 return 1;
             }
             direct_indexed = run(w, ring, pkts, seconds, &file_index);
+            const uint64_t records_end = w.file().size();
             w.close(0);
-            file_index.close(true);
+            file_index.close(true, records_end);
             unlinkat(dir_fd, name.c_str(), 0);
             unlinkat(dir_fd, index_name_of(name).c_str(), 0);
         }

@@ -1098,23 +1098,24 @@ std::string capture_file_indexer::open(int dir_fd, const std::string& name, uint
         !e.empty())
         return e;
     _dir_fd = dir_fd;
-    _chunk_end = head_bytes;
+    _chunk_limit = 0;
+    _next_read = 0;
     return {};
 }
 
-void capture_file_indexer::finish_chunk()
+void capture_file_indexer::finish_chunk(uint64_t end)
 {
-    const index_chunk c = _builder.finish(_chunk_offset, _chunk_end - _chunk_offset, false, _first.data());
+    const index_chunk c = _builder.finish(_chunk_offset, end - _chunk_offset, false, _first.data());
     if (_error.empty())
         _error = _out.append(c);
 }
 
-std::string capture_file_indexer::close(bool renamed)
+std::string capture_file_indexer::close(bool renamed, uint64_t records_end)
 {
     if (_dir_fd < 0)
         return {};
     if (_builder.packets() > 0)
-        finish_chunk();
+        finish_chunk(records_end);
     std::string error = _error;
     std::optional<capture_stamp> stamp;
     struct stat st{};

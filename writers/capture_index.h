@@ -261,6 +261,8 @@ public:
     }
     // Would a record at `offset` start a block (begin_record)?
     bool starts_block(uint64_t offset) const { return offset >= _next_block; }
+    // Where the open block ends (UINT64_MAX: the chunk's last block is open).
+    uint64_t next_block() const { return _next_block; }
     // The keys of one Ethernet packet: `data` holds its first `caplen`
     // bytes (it reads no more than index_packet_bytes of them). Always
     // inlined (met_lately too): a packet of a flow met lately costs a look
@@ -279,13 +281,21 @@ public:
     void add_marked(uint64_t ts_ns)
     {
         // Branches, not std::min and max: times mostly grow, so the first
-        // is rarely taken, and each store is one only when needed (the
-        // compiler merged the two of min and max with the count's).
+        // is mostly taken and the second then not asked. A time past the
+        // greatest is never below the least, once a packet has set both
+        // (as add_packet does, and the indexer's add() at a chunk's start:
+        // begin_times).
         _packets++;
-        if (ts_ns < _min_ns)
-            _min_ns = ts_ns;
         if (ts_ns > _max_ns)
             _max_ns = ts_ns;
+        else if (ts_ns < _min_ns)
+            _min_ns = ts_ns;
+    }
+    // The chunk's first time, before its first add_marked().
+    void begin_times(uint64_t ts_ns)
+    {
+        _min_ns = std::min(_min_ns, ts_ns);
+        _max_ns = std::max(_max_ns, ts_ns);
     }
     // One whose keys are all in the chunk, but perhaps in an earlier block
     // (index_flow.h): the open block takes its IPv4 addresses.
@@ -548,9 +558,13 @@ public:
     // index).
     std::string open(int dir_fd, const std::string& name, uint64_t head_bytes);
     bool is_open() const { return _dir_fd >= 0; }
-    // One record, at [offset, end) of the file: its first 16 bytes and
-    // the first `len` (<= index_packet_bytes) bytes of its packet,
-    // received at ts_ns. `mark`, the worker's (index_flow.h), is asked
+    // One record, at `offset` in the file (where the last one ended, or
+    // past the file's header): its first 16 bytes and the first `len`
+    // (<= index_packet_bytes) bytes of its packet, received at ts_ns. A
+    // record at or past the open chunk's limit first ends that chunk
+    // there: a chunk's entry is appended when the record after it comes
+    // (or at close), so the records need not ask, each, whether theirs
+    // ended it. `mark`, the worker's (index_flow.h), is asked
     // after the record's own block or chunk has started: the epoch now's,
     // or index_keyless: no key is read; an older block's of this chunk:
     // only the IPv4 addresses, for the open block; any other, or
@@ -558,9 +572,11 @@ public:
     // index_mark_words (an ICMP flow's): the packet's own half-words too.
     // Only a record that is the packet's first bytes, cut past its flow's
     // keys, may carry a mark (output_spec::index_marked).
-    void add(uint64_t offset, uint64_t end, const uint8_t* header16, const uint8_t* packet, uint32_t len,
-             uint64_t ts_ns, uint32_t mark = index_unmarked)
+    void add(uint64_t offset, const uint8_t* header16, const uint8_t* packet, uint32_t len, uint64_t ts_ns,
+             uint32_t mark = index_unmarked)
     {
+        if (offset >= _chunk_limit && _builder.packets() != 0)
+            finish_chunk(offset);
         // A record that needs neither its bytes nor its header (below) is
         // the common case of a marked flow's packets: the writer asks
         // path_of() first and then gives add_marked() no more than
@@ -570,6 +586,7 @@ public:
             _chunk_offset = offset;
             _chunk_limit = offset + _chunk_bytes;
             std::memcpy(_first.data(), header16, _first.size());
+            _builder.begin_times(ts_ns);
         }
         if (_builder.begin_record(offset, header16)) {
             if (chunk_start)
@@ -577,14 +594,15 @@ public:
             else
                 _epoch->next_block();
         }
+        _next_read = std::min(_builder.next_block(), _chunk_limit);
         // Marked with the epoch now (or keyless): its place and time (and
         // an ICMP flow's own half-words); else read, as add_keys reads it.
         if (mark == index_keyless || (mark & ~index_mark_words) == _epoch->mark()) {
             if ((mark & index_mark_words) != 0)
                 _builder.add_own_words(packet, len);
-            add_marked(end, ts_ns);
+            add_marked(ts_ns);
         } else {
-            read_keys(end, packet, len, ts_ns, mark);
+            read_keys(packet, len, ts_ns, mark);
         }
     }
     // How add() would take a record at `offset` marked `mark`: by its
@@ -598,44 +616,40 @@ public:
     // for its keys (an older block's mark: its IPv4 addresses), which
     // add_keys() does from the packet's first bytes where the record's
     // start is those bytes, or add() from the record's start.
-    enum class path : uint8_t { read, marked, marked_words, keys };
+    enum class path : uint8_t { marked, marked_words, keys, read };   // marked first: `path <= marked_words`
     path path_of(uint64_t offset, uint32_t mark) const
     {
-        if (_builder.starts_block(offset))
+        if (offset >= _next_read)
             return path::read;
         const uint32_t now = _epoch->mark();
         if (mark == now || mark == index_keyless)
             return path::marked;
         return mark == (now | index_mark_words) ? path::marked_words : path::keys;
     }
-    // A record path_of() says keys of, ending at `end`, received at ts_ns:
-    // its first `len` (<= index_packet_bytes) bytes at `data`. add() for
-    // it, without its header (which only a block's start needs).
+    // A record path_of() says keys of, received at ts_ns: its first `len`
+    // (<= index_packet_bytes) bytes at `data`. add() for it, without its
+    // place and header (which only a block's or chunk's start needs).
     // Out of line: the flow cache's lookup is long, and its caller's
     // common case (add_marked) short.
-    [[gnu::noinline]] void add_keys(uint64_t end, const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
+    [[gnu::noinline]] void add_keys(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
-        read_keys(end, data, len, ts_ns, mark);
+        read_keys(data, len, ts_ns, mark);
     }
     // Of a record path_of() says marked_words of: its first `caplen`
     // bytes, at `data` (index_builder::add_own_words).
     void add_own_words(const uint8_t* data, uint32_t caplen) { _builder.add_own_words(data, caplen); }
-    // A record path_of() says marked or marked_words of, ending at
-    // `end`, received at ts_ns; after its add_own_words().
-    void add_marked(uint64_t end, uint64_t ts_ns)
-    {
-        _builder.add_marked(ts_ns);
-        _chunk_end = end;
-        if (end >= _chunk_limit)
-            finish_chunk();
-    }
-    // The last chunk, then the index's rename to NAME.idx when `renamed`
-    // (the capture file was renamed NAME; else it stays NAME.idx.part,
-    // beside NAME.part; an index that cannot be renamed is removed). Call
-    // it after the capture file's last change (its close): the index
-    // records the file's size and time then. "" or what failed (the
-    // session counts it: index_errors).
-    std::string close(bool renamed);
+    // A record path_of() says marked or marked_words of, received at
+    // ts_ns; after its add_own_words().
+    void add_marked(uint64_t ts_ns) { _builder.add_marked(ts_ns); }
+    // The last chunk, its records ending at `records_end` (where the file's
+    // last record ends: pcapng's closing blocks come after it), then the
+    // index's rename to NAME.idx when `renamed` (the capture file was
+    // renamed NAME; else it stays NAME.idx.part, beside NAME.part; an
+    // index that cannot be renamed is removed). Call it after the capture
+    // file's last change (its close): the index records the file's size
+    // and time then. "" or what failed (the session counts it:
+    // index_errors).
+    std::string close(bool renamed, uint64_t records_end);
     // Removes NAME.idx.part (the capture file was discarded).
     void discard();
     // Chunk size (tests make it small), before the first record.
@@ -658,7 +672,7 @@ public:
 private:
     // add_keys() inline, for add() too (a decap session's records, a chained
     // mbuf's, a block's first: no second call level of their own).
-    [[gnu::always_inline]] void read_keys(uint64_t end, const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
+    [[gnu::always_inline]] void read_keys(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
         if (mark != index_unmarked && index_epoch::same_chunk(mark & ~index_mark_words, _epoch->mark())) {
             _builder.add_marked_in_chunk(data, len, ts_ns);
@@ -668,11 +682,9 @@ private:
             _builder.add_packet(data, len, ts_ns);   // every key, its half-words with them
             _records_read++;
         }
-        _chunk_end = end;
-        if (end >= _chunk_limit)
-            finish_chunk();
     }
-    void finish_chunk();
+    // Appends the open chunk, its records ending at `end`.
+    void finish_chunk(uint64_t end);
 
     index_epoch _own_epoch;
     index_epoch* _epoch = &_own_epoch;
@@ -682,8 +694,11 @@ private:
     std::string _name;
     uint64_t _chunk_bytes = index_chunk_bytes;
     uint64_t _chunk_offset = 0;
-    uint64_t _chunk_limit = 0;   // _chunk_offset + _chunk_bytes: a record ending there ends the chunk
-    uint64_t _chunk_end = 0;
+    uint64_t _chunk_limit = 0;   // _chunk_offset + _chunk_bytes: a record that starts there ends the chunk
+    // Where the next record that path_of() says `read` of may start: the
+    // open block's end or the chunk's limit, whichever comes first (0: a
+    // chunk's first record is next).
+    uint64_t _next_read = 0;
     uint64_t _records_read = 0;
     std::array<uint8_t, 16> _first{};
     std::string _error;

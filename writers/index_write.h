@@ -13,27 +13,17 @@
 
 namespace linecap {
 
-// The records write_indexed() does not take itself: an ICMP flow's
-// marked record (its own half-words too), and one read for its keys from
-// its start (a block's first record; a cut record, a chained mbuf). Out of
-// line, so that the common case's code stays small at its call site.
-[[gnu::noinline]] inline void write_indexed_other(capture_writer& file, capture_file_indexer& index,
-                                                  capture_file_indexer::path path, const rte_mbuf* m,
+// The records write_indexed() does not take itself: one read for its
+// keys from its start (a block's or chunk's first record; a cut record,
+// a chained mbuf). Out of line, so that the common case's code stays
+// small at its call site.
+[[gnu::noinline]] inline void write_indexed_other(capture_writer& file, capture_file_indexer& index, const rte_mbuf* m,
                                                   uint64_t ts_ns, const record_cut& cut, uint32_t mark,
                                                   record_start& start)
 {
-    if (path == capture_file_indexer::path::marked_words) {
-        file.write_packet(m, ts_ns, cut);
-        // The record is the packet's first min(length, snaplen) bytes (a
-        // mark speaks for no other cut), and the worker marks only a packet
-        // whose first segment holds its half-words (index_flow_of).
-        index.add_own_words(rte_pktmbuf_mtod(m, const uint8_t*), std::min<uint32_t>(m->data_len, file.snaplen()));
-        index.add_marked(file.file().size(), ts_ns);
-        return;
-    }
     const uint64_t at = file.file().size();
     file.write_packet(m, ts_ns, cut, start);
-    index.add(at, file.file().size(), start.header.data(), start.data, start.data_len, ts_ns, mark);
+    index.add(at, start.header.data(), start.data, start.data_len, ts_ns, mark);
 }
 
 // Appends the record `cut` says of `m` (received at ts_ns) to `file` and
@@ -43,7 +33,8 @@ namespace linecap {
 // packet's, cut by the file's snaplen past the flow's keys or not at
 // all); else index_unmarked (a decap session's inner packet, a snaplen
 // inside the keys). A record marked with the epoch now, that starts no
-// block, is written as an unindexed session's, and only its place and
+// block and comes before its chunk's limit, is written as an unindexed
+// session's, and only its place and
 // time (and an ICMP packet's own half-words) are indexed; one read for its
 // keys whose bytes are its packet's first, in one segment, is read there
 // (add_keys: some 18 instructions less a 64-byte record than through its
@@ -58,22 +49,29 @@ namespace linecap {
                                                  const rte_mbuf* m, uint64_t ts_ns, const record_cut& cut,
                                                  uint32_t mark, record_start& start)
 {
-    const capture_file_indexer::path path = index.path_of(file.file().size(), mark);
-    if (likely(path == capture_file_indexer::path::marked)) {
+    using path_t = capture_file_indexer::path;
+    const path_t path = index.path_of(file.file().size(), mark);
+    if (likely(path <= path_t::marked_words)) {
         file.write_packet(m, ts_ns, cut);
-        index.add_marked(file.file().size(), ts_ns);
+        // An ICMP flow's (index_mark_words): the record is the packet's
+        // first min(length, snaplen) bytes (a mark speaks for no other
+        // cut), and the worker marks only a packet whose first segment
+        // holds its half-words (index_flow_of).
+        if (unlikely(path == path_t::marked_words))
+            index.add_own_words(rte_pktmbuf_mtod(m, const uint8_t*), std::min<uint32_t>(m->data_len, file.snaplen()));
+        index.add_marked(ts_ns);
         return;
     }
     // A record read for its keys that is its packet's first bytes, all in
     // the first segment: read there (the record's own bytes), with no
     // start kept and no call of its own around it.
-    if (path == capture_file_indexer::path::keys && cut.skip == 0 && cut.prefix_len == 0 && m->nb_segs == 1) {
+    if (path == path_t::keys && cut.skip == 0 && cut.prefix_len == 0 && m->nb_segs == 1) {
         file.write_packet(m, ts_ns, cut);
         const uint32_t len = std::min(std::min(cut.end, uint32_t{m->data_len}), std::min(file.snaplen(), index_packet_bytes));
-        index.add_keys(file.file().size(), rte_pktmbuf_mtod(m, const uint8_t*), len, ts_ns, mark);
+        index.add_keys(rte_pktmbuf_mtod(m, const uint8_t*), len, ts_ns, mark);
         return;
     }
-    write_indexed_other(file, index, path, m, ts_ns, cut, mark, start);
+    write_indexed_other(file, index, m, ts_ns, cut, mark, start);
 }
 
 } // namespace linecap

@@ -89,7 +89,7 @@ int session_output::open(session* s, std::string& error)
     _on_disk.clear();
     _on_disk_bytes = 0;
     _said_keep_too_small = false;
-    _index_marked = s->spec.index_marked();
+    _index_mark_mask = s->spec.index_marked() ? ~uint32_t{0} : 0;
     const int rc = open_file(s->start_ns, error);
     if (rc != 0)
         _owner = nullptr;
@@ -152,11 +152,12 @@ void session_output::close_file()
         return;
     const bool indexed = _index.is_open();
     const uint64_t records_read = _index.records_read();
+    const uint64_t records_end = file.size();   // before pcapng's closing blocks
     const int rc = _file.close(_clock->now_ns(), _owner->read_interface);
     // The index is renamed with its file (and stays .idx.part beside a
     // .part the rename left). An index that failed leaves the capture
     // whole: a query reads the file past the index's last chunk.
-    if (std::string e = _index.close(rc == 0); !e.empty()) {
+    if (std::string e = _index.close(rc == 0, records_end); !e.empty()) {
         _counters->index_errors.add(1);
         log_event(log_module::writers, log_level::warning, "writer {}: {}/{}: the index: {}", _writer_index, _owner->spec.dir, file.name(), e);
     }

@@ -1499,15 +1499,15 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                     using path = capture_file_indexer::path;
                     const path by = round % 2 == 1 ? out.ix.path_of(out.offset, mark) : path::read;
                     if (by == path::keys) {
-                        out.ix.add_keys(end, record.bytes.data(), std::min(record.caplen, index_packet_bytes), 1, mark);
+                        out.ix.add_keys(record.bytes.data(), std::min(record.caplen, index_packet_bytes), 1, mark);
                         taken_keys++;
                     } else if (by != path::read) {
                         if (by == path::marked_words)
                             out.ix.add_own_words(record.bytes.data(), record.caplen);
-                        out.ix.add_marked(end, 1);
+                        out.ix.add_marked(1);
                         taken_marked++;
                     } else {
-                        out.ix.add(out.offset, end, first, record.bytes.data(), record.caplen, 1, mark);
+                        out.ix.add(out.offset, first, record.bytes.data(), record.caplen, 1, mark);
                     }
                     // (add moves the epoch on before it asks, when a block starts)
                     const uint32_t epoch_mark = mark & ~index_mark_words;
@@ -1522,7 +1522,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
             }
         }
         for (session_file& f : files) {
-            REQUIRE(f.ix.close(false).empty());
+            REQUIRE(f.ix.close(false, f.offset).empty());
             const std::string index_path = std::string(dir) + "/" + index_name_of(f.name + ".part");
             const int fd = open(index_path.c_str(), O_RDONLY);
             REQUIRE(fd >= 0);
