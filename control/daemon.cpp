@@ -915,7 +915,7 @@ void control_daemon::reap_jobs(bool wait)
             if (!m.error.empty())
                 log_event(log_module::control, log_level::info, "http: the {} of session {} {}: {}",
                           m.query ? "query" : "merge", m.id,
-                          m.error.starts_with(http_download_output) ? "ended early" : "failed", m.error);
+                          m.result.merge.output_failed ? "ended early" : "failed", m.error);
             return;
         }
         const merge_result& merged = m.result.merge;

@@ -524,10 +524,12 @@ std::string run_query(const query_request& request, query_result& result)
         result.merge.notes.push_back(fmt::format("no packet in the time window: the files' indexes hold packets from {} to {}",
                                                  utc_iso8601(result.indexed_min_ns),
                                                  utc_iso8601(result.indexed_max_ns)));
-    // Nor a file the merge stopped in (a pcapng's later interface of
-    // another link type, which linecap index refuses too): the error says
-    // what is wrong with it.
-    std::erase_if(unindexed, [&error](const std::string& p) { return error.starts_with(p + ": "); });
+    // Nor a file the merge did not read to its end (a pcapng's later
+    // interface of another link type, which linecap index refuses too):
+    // the error says what is wrong with it.
+    std::erase_if(unindexed, [&result](const std::string& p) {
+        return std::find(result.merge.stopped_in.begin(), result.merge.stopped_in.end(), p) != result.merge.stopped_in.end();
+    });
     if (unindexed.size() == 1)
         result.merge.notes.push_back(fmt::format("{}: no index ({}): read whole (linecap index {} makes one)",
                                                  unindexed[0], index_name_of(unindexed[0]), shell_word(unindexed[0])));

@@ -79,23 +79,25 @@ std::string cannot_open_text(const std::string& path, int err)
 struct opened_files {
     std::vector<opened_file> files;
     // A folder's files that cannot be opened: the merge goes on without
-    // them and ends with their errors (merge_result::unreadable).
-    std::vector<std::string> unopened;
+    // them and ends with their errors (merge_result::unreadable), their
+    // paths in unopened_paths.
+    std::vector<std::string> unopened, unopened_paths;
     std::vector<std::pair<dev_t, ino_t>> unopened_ids;   // each once, however its folder was spelt
     // A folder's symbolic links to files, never followed, and what to say
     // of each unless the merge reads its file anyway (resolved once every
     // input is open: the file may be given after the folder).
     struct link {
         struct stat self, target;
-        std::string said;
+        std::string path, said;
     };
     std::vector<link> links;
-    void add_unopened(const struct stat& self, std::string said)
+    void add_unopened(const struct stat& self, std::string path, std::string said)
     {
         const std::pair<dev_t, ino_t> id{self.st_dev, self.st_ino};
         if (std::find(unopened_ids.begin(), unopened_ids.end(), id) != unopened_ids.end())
             return;   // its folder given twice
         unopened_ids.push_back(id);
+        unopened_paths.push_back(std::move(path));
         unopened.push_back(std::move(said));
     }
     ~opened_files()
@@ -157,7 +159,11 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
     const size_t first = out.files.size();
     bool found = false;   // a capture file, perhaps opened already through another input
     // What this folder's listing found unopenable (each listing again says its own).
-    std::vector<std::pair<struct stat, std::string>> unopened;
+    struct unopened_file {
+        struct stat self;
+        std::string path, said;
+    };
+    std::vector<unopened_file> unopened;
     std::vector<opened_files::link> links;
     for (int listing = 0;; listing++) {
         unopened.clear();
@@ -183,15 +189,15 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
                 struct stat self{}, target{};
                 fstatat(dir_fd, name.c_str(), &self, AT_SYMLINK_NOFOLLOW);
                 if (err == ELOOP && fstatat(dir_fd, name.c_str(), &target, 0) == 0 && S_ISREG(target.st_mode))
-                    links.push_back({self, target,
+                    links.push_back({self, target, dir + "/" + name,
                                      fmt::format("{}/{}: a symbolic link: not followed in a folder (give the file it "
                                                  "names, or the link itself, as an input)",
                                                  dir, name)});
                 else
-                    unopened.emplace_back(self, err == ELOOP ? fmt::format("{}/{}: a symbolic link to no file", dir,
+                    unopened.push_back({self, dir + "/" + name, err == ELOOP ? fmt::format("{}/{}: a symbolic link to no file", dir,
                                                                            name)
                                                              : fmt::format("{}/{}: cannot open it: {}", dir, name,
-                                                                           strerror(err)));
+                                                                           strerror(err))});
                 continue;
             }
             opened_file f{dir + "/" + name, fd, {}, true};
@@ -203,7 +209,7 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
                 if (S_ISDIR(f.st.st_mode))
                     continue;
                 found = true;
-                unopened.emplace_back(f.st, fmt::format("{}: not a file (a FIFO, a device or a socket)", f.path));
+                unopened.push_back({f.st, f.path, fmt::format("{}: not a file (a FIFO, a device or a socket)", f.path)});
                 continue;
             }
             found = true;
@@ -219,8 +225,8 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
             return fmt::format("{}: files kept disappearing while they were opened ({} tries); try again", dir,
                                max_listings);
     }
-    for (auto& [self, said] : unopened)
-        out.add_unopened(self, std::move(said));
+    for (unopened_file& u : unopened)
+        out.add_unopened(u.self, std::move(u.path), std::move(u.said));
     out.links.insert(out.links.end(), links.begin(), links.end());
     if (!found)
         return fmt::format("{}: no capture files written by linecap (NAME-wN-SEQ-TIME.pcap, .pcapng, .part) in this "
@@ -437,7 +443,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     }
     for (const opened_files::link& l : opened.links)
         if (!opened.holds(l.target))
-            opened.add_unopened(l.self, l.said);
+            opened.add_unopened(l.self, l.path, l.said);
     if (opened.files.empty() && !opened.unopened.empty())
         return unreadable_text(opened.unopened) + ": nothing to merge";
     if (opened.files.empty())
@@ -518,6 +524,8 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         std::string e = request.open_input
                             ? request.open_input(fd, f.path, partial, limit_bytes, in->reader, result.notes)
                             : in->reader.open_descriptor(fd, f.path, partial, limit_bytes, limit_packets);
+        if (!e.empty())
+            result.stopped_in.push_back(f.path);
         if (!e.empty() && f.in_folder) {
             result.unreadable.push_back(e);   // the folder's other files are merged
             continue;
@@ -538,6 +546,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         inputs.push_back(std::move(in));
     }
     result.unreadable.insert(result.unreadable.begin(), opened.unopened.begin(), opened.unopened.end());
+    result.stopped_in.insert(result.stopped_in.begin(), opened.unopened_paths.begin(), opened.unopened_paths.end());
     if (inputs.empty() && !result.unreadable.empty())
         return abandon(unreadable_text(result.unreadable) + ": nothing to merge");
     if (inputs.empty())   // each passed over, said in a note (a run's live merge: an empty or new .part)
@@ -564,9 +573,11 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
         const int dlt = in->reader.dlt();
         if (merged_dlt == -1)
             merged_dlt = dlt;
-        else if (dlt != merged_dlt)
+        else if (dlt != merged_dlt) {
+            result.stopped_in.push_back(in->reader.path());
             return fmt::format("{}: link type {} differs from the first input's {}; merge files of one kind",
                                in->reader.path(), linktype_text(dlt), linktype_text(merged_dlt));
+        }
         if (snaplen != 0)
             snaplen = in->reader.snaplen() == 0 ? 0 : std::max(snaplen, in->reader.snaplen());
         pending_input& p = pending.emplace_back(pending_input{*in, {}, {}, {}});
@@ -575,9 +586,11 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
         p.map_interfaces(interfaces, nullptr);
     }
     // The two link types linecap writes: Ethernet, and raw IP ("decap": "ip").
-    if (merged_dlt != DLT_EN10MB && merged_dlt != DLT_RAW)
+    if (merged_dlt != DLT_EN10MB && merged_dlt != DLT_RAW) {
+        result.stopped_in.push_back(inputs.front()->reader.path());
         return fmt::format("{}: link type {} is neither Ethernet nor raw IP; linecap writes those two",
                            inputs.front()->reader.path(), linktype_text(merged_dlt));
+    }
 
     capture_writer writer;
     capture_file_options options;
@@ -592,10 +605,14 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     options.snaplen = snaplen;
     // The file --force replaces is emptied only now that the merge starts:
     // a merge refused before this leaves it as it was.
-    if (out.replace && ftruncate(out.fd, 0) != 0)
+    if (out.replace && ftruncate(out.fd, 0) != 0) {
+        result.output_failed = true;
         return fmt::format("{}: cannot replace it: {}", output, strerror(errno));
-    if (int rc = writer.attach(out.fd, output, options); rc != 0)
+    }
+    if (int rc = writer.attach(out.fd, output, options); rc != 0) {
+        result.output_failed = true;
         return fmt::format("{}: cannot write it: {}", output, strerror(-rc));
+    }
     attached = true;
 
     // Min-heap on (timestamp, input index): equal times keep the inputs' order.
@@ -607,8 +624,10 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
     // finished file that stops early, or a record of another link type, is
     // an error).
     auto ended = [&](const capture_reader& reader) {
-        if (!reader.error().empty())
+        if (!reader.error().empty()) {
             unreadable.push_back(reader.error());
+            result.stopped_in.push_back(reader.path());
+        }
         else if (!reader.note().empty())
             result.notes.push_back(reader.note());
         if (reader.repaired() != 0)
@@ -627,6 +646,7 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
             }
             pacer.consume(p.record.caplen + 16);
             if (p.record.dlt != merged_dlt) {
+                result.stopped_in.push_back(p.in.reader.path());
                 unreadable.push_back(fmt::format("{}: record {} is link type {}, not {} like the rest",
                                                  p.in.reader.path(), p.in.reader.record_number(),
                                                  linktype_text(p.record.dlt), linktype_text(merged_dlt)));
@@ -670,8 +690,10 @@ std::string merge_readers(std::vector<std::unique_ptr<merge_input>>& inputs, con
                                            cut == 1 ? "" : fmt::format(" and {} more", cut - 1),
                                            output_snaplen));
     const int rc = writer.close(0);   // closes out.fd
-    if (rc != 0)
+    if (rc != 0) {
+        result.output_failed = true;
         return fmt::format("{}: writing failed: {}", output, strerror(-rc));
+    }
     result.output = output;
     result.files = inputs.size();
     if (!unreadable.empty()) {

@@ -74,6 +74,15 @@ struct merge_result {
     // merge_readers' error names them (the first three, and how many more),
     // after merging the rest.
     std::vector<std::string> unreadable;
+    // The inputs the merge did not read to their end, by path: those of
+    // `unreadable`, and one that stopped the merge (a link type it cannot
+    // take, a file given by name that cannot be opened). A caller's advice
+    // about a file (a query's "linecap index makes one") leaves these out:
+    // their errors say what is wrong with them.
+    std::vector<std::string> stopped_in;
+    // The output could not be made or written (the error says why: a full
+    // disk; a reader of the pipe, an HTTP client, gone).
+    bool output_failed = false;
     // merge_request::check_input refused an input: the request's fault (a
     // query's expression that the files' link type cannot take), nothing
     // written.

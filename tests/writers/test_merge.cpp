@@ -3,6 +3,7 @@
 
 #include <pcap/pcap.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <fstream>
@@ -99,6 +100,8 @@ TEST_CASE("merge keeps raw IP captures (\"decap\": \"ip\") raw, and refuses mixe
     merge_result result;
     CHECK(merge_captures(mixed, result) == dir + "/eth.pcap: link type EN10MB (Ethernet) differs from the first "
                                                  "input's RAW (Raw IP); merge files of one kind");
+    CHECK(result.stopped_in == std::vector<std::string>{dir + "/eth.pcap"});
+    CHECK_FALSE(result.output_failed);
     mixed.inputs = {dir + "/raw.pcapng", dir + "/eth.pcap"};
     CHECK(merge_captures(mixed, result) == dir + "/eth.pcap: link type EN10MB (Ethernet) differs from the first "
                                                  "input's RAW (Raw IP); merge files of one kind");
@@ -363,6 +366,8 @@ TEST_CASE("a finished input merge cannot read to its end is an error naming it; 
     CHECK_THAT(error, Catch::StartsWith(dir + "/cut.pcap: record 3 (byte 176): "));
     CHECK_THAT(error, Catch::Contains("incomplete"));
     CHECK(result.packets == 3);   // two of cut.pcap, good.pcap's one
+    CHECK(result.stopped_in == std::vector<std::string>{dir + "/cut.pcap"});
+    CHECK_FALSE(result.output_failed);
     char errbuf[PCAP_ERRBUF_SIZE];
     pcap_t* p = pcap_open_offline(request.output.c_str(), errbuf);
     REQUIRE(p != nullptr);
@@ -494,6 +499,10 @@ TEST_CASE("a folder's file that cannot be read is left out, named; the others ar
     CHECK(error.find(same) == std::string::npos);
     CHECK(error.ends_with("merged what could be read (3 packets) into " + outside + "/out.pcap: it is incomplete"));
     CHECK(result.packets == 3);
+    // By path, each one the merge did not read: the link, and the text.
+    CHECK(result.stopped_in.size() == 2);
+    CHECK(std::count(result.stopped_in.begin(), result.stopped_in.end(), link) == 1);
+    CHECK(std::count(result.stopped_in.begin(), result.stopped_in.end(), text) == 1);
     // Named as an input, the link is read; text named as an input is
     // refused before anything is written.
     request.inputs = {dir + w0, link};
@@ -680,6 +689,8 @@ TEST_CASE("a merge whose reader hangs up stops at its first failed write, not at
     close(fds[1]);
     INFO(error);
     CHECK(error.find("Broken pipe") != std::string::npos);
+    CHECK(result.output_failed);   // the daemon's log: "ended early", not "failed"
+    CHECK(result.stopped_in.empty());
     CHECK(result.packets < 400000 / 2);   // the records of the first buffer written (4 MiB), not all
 }
 
