@@ -1011,7 +1011,7 @@ int main(int argc, char** argv)
     std::string merge_out, since, until, merge_format;
     bool force = false;
     for (CLI::App* sub : {merge, snapshot, query}) {
-        sub->add_option("-o,--output,--out", merge_out, "The file to write (required); - for standard output")
+        sub->add_option("-o,--out,--output", merge_out, "The file to write (required); - for standard output")
             ->type_name("FILE");
         sub->add_flag("--force", force, "Replace FILE if it exists");
         sub->add_option("--since", since, "Only packets from this UTC time on: 2026-11-29T18:53:45Z, "
@@ -1076,7 +1076,7 @@ int main(int argc, char** argv)
         "merge", "Every node's files of a fleet session, fetched over its HTTP API, merged in time order into one "
                  "file (pcapng: one interface per node and port, named node:port)");
     fa.merge = fleet_merge;
-    fleet_merge->add_option("-o,--output,--out", fa.output, "The file to write (required); - for standard output")
+    fleet_merge->add_option("-o,--out,--output", fa.output, "The file to write (required); - for standard output")
         ->required()
         ->type_name("FILE");
     fleet_merge->add_flag("--force", fa.force, "Replace FILE if it exists");

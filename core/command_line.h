@@ -198,7 +198,8 @@ inline std::string plain_number(std::string n)
 // words were being read (subcommand_at), for the names of its options and
 // subcommands; null: the message as CLI11 gives it but for the first case.
 // - an option given twice: "--since given 2 times: give it once" (as HTTP
-//   says of a URL parameter);
+//   says of a URL parameter), one with a short name by both ("-o/--out",
+//   whichever was typed);
 // - an option without its value: "--out: no value given: give --out FILE";
 // - a word not expected: "--forse: no such option (did you mean --force?)",
 //   "frob: no such command of linecapctl (the commands: ...)", or "extra:
@@ -215,8 +216,13 @@ inline std::string parse_error_text(const CLI::ParseError& e, const CLI::App* at
     };
     if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
         constexpr std::string_view at_most = ": At Most 1 required but received ";
-        if (const size_t i = what.find(at_most); i != std::string::npos)
-            return what.substr(0, i) + " given " + what.substr(i + at_most.size()) + " times: give it once";
+        if (const size_t i = what.find(at_most); i != std::string::npos) {
+            std::string name = what.substr(0, i);
+            if (const CLI::Option* o = at != nullptr ? defined_option(at, name) : nullptr;
+                o != nullptr && !o->get_snames().empty())
+                name = "-" + o->get_snames().front() + "/" + name;
+            return name + " given " + what.substr(i + at_most.size()) + " times: give it once";
+        }
         // "NAME: 1 required TYPE missing"
         if (const size_t i = what.find(": 1 required "); i != std::string::npos && what.ends_with(" missing")) {
             const std::string name = what.substr(0, i);

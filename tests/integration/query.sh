@@ -147,6 +147,11 @@ expect 2 "linecap query: --since 2023-11-14T22:14:00Z is after --until 2023-11-1
 expect 2 "linecap query: --since yesterday: not a UTC time" "$LINECAP" query --since yesterday -o "$WORK/x.pcap" "$ring"
 expect 2 "linecap query: --since given 2 times: give it once" \
     "$LINECAP" query --since -5m --since -4m -o "$WORK/x.pcap" "$ring" host 10.0.0.1
+# An option with a short name, by both, in the same words from either tool.
+expect 2 "linecap query: -o/--out given 2 times: give it once" \
+    "$LINECAP" query -o "$WORK/x.pcap" --output "$WORK/y.pcap" "$ring" host 10.0.0.1
+expect 2 "linecapctl: -o/--out given 2 times: give it once" \
+    "$LINECAPCTL" --socket "$WORK/none.sock" query 1 -o "$WORK/x.pcap" -o "$WORK/y.pcap" host 10.0.0.1
 expect 2 "linecap query: -o FILE is required: where to write the capture, e.g. linecap query -o capture.pcap DIR EXPRESSION" \
     "$LINECAP" query "$ring" host 10.0.0.1
 expect 2 "linecap query: nowhere: no such file or folder; give the capture files or folders first" \
