@@ -244,8 +244,9 @@ int main(int argc, char** argv)
             return 1;
         }
         const result indexed = run(indexed_writer, ring, pkts, seconds, &index);
-        index.close(false, indexed_writer.file().size());
+        const uint64_t indexed_end = indexed_writer.file().size();   // the records' end
         indexed_writer.close(0);
+        index.close(false, indexed_end);
         unlinkat(dir_fd, index_name_of(head_name + ".part").c_str(), 0);
 
         // Again, each burst marked first as a worker marks it.
@@ -260,8 +261,9 @@ int main(int argc, char** argv)
             }
             auto marks = std::make_unique<index_flow_marks>();
             marked = run(writer, ring, pkts, seconds, &marked_index, marks.get());
-            marked_index.close(false, writer.file().size());
+            const uint64_t marked_end = writer.file().size();
             writer.close(0);
+            marked_index.close(false, marked_end);
             unlinkat(dir_fd, index_name_of(head_name + ".part").c_str(), 0);
         }
         unlinkat(dir_fd, (head_name + ".part").c_str(), 0);

@@ -432,8 +432,11 @@ std::string merge_captures(const merge_request& request, merge_result& result)
             continue;
         }
         opened_file f{in, in == "-" ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : open(in.c_str(), O_RDONLY | O_CLOEXEC), {}};
-        if (f.fd < 0)
-            return cannot_open_text(in, errno);
+        if (f.fd < 0) {
+            const int err = errno;
+            result.stopped_in.push_back(in);
+            return cannot_open_text(in, err);
+        }
         fstat(f.fd, &f.st);
         if (S_ISREG(f.st.st_mode) && opened.holds(f.st)) {
             close(f.fd);   // given twice (by name, through a link, or in a folder given too): read once
@@ -444,8 +447,10 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     for (const opened_files::link& l : opened.links)
         if (!opened.holds(l.target))
             opened.add_unopened(l.self, l.path, l.said);
-    if (opened.files.empty() && !opened.unopened.empty())
+    if (opened.files.empty() && !opened.unopened.empty()) {
+        result.stopped_in = opened.unopened_paths;
         return unreadable_text(opened.unopened) + ": nothing to merge";
+    }
     if (opened.files.empty())
         return "no input files";
     if (request.on_opened)
@@ -541,6 +546,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         if (request.check_input)
             if (std::string refused = request.check_input(in->reader); !refused.empty()) {
                 result.refused = true;
+                result.stopped_in.push_back(f.path);
                 return abandon(refused);
             }
         inputs.push_back(std::move(in));

@@ -76,7 +76,8 @@ struct merge_result {
     std::vector<std::string> unreadable;
     // The inputs the merge did not read to their end, by path: those of
     // `unreadable`, and one that stopped the merge (a link type it cannot
-    // take, a file given by name that cannot be opened). A caller's advice
+    // take, a file given by name that cannot be opened, one check_input
+    // refused). A caller's advice
     // about a file (a query's "linecap index makes one") leaves these out:
     // their errors say what is wrong with them.
     std::vector<std::string> stopped_in;

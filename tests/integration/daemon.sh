@@ -196,8 +196,7 @@ ctl start --name last --proto icmp -s 64 >/dev/null
 last=$(ctl --json ls | jq -r '.sessions[-1].id')
 sleep 0.3
 kill -TERM "$pid"
-rc=0; wait "$pid" || rc=$?
-[ "$rc" = 0 ] || { cat "$WORK/daemon.log"; fail "the daemon exited with $rc on SIGTERM"; }
+wait_exit "$pid" daemon "$WORK/daemon.log"
 [ ! -e "$SOCK" ] || fail "the socket was left behind"
 # The daemon's log (core/log.h): each of its lines after the UTC time.
 utc='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z'
@@ -230,8 +229,7 @@ start_daemon
 field "$id" .note | grep -q "without closing" || fail "no explanation for the killed session"
 check_session_files "$id"   # tidied: no .part left (faults.sh checks the details)
 ctl shutdown >/dev/null
-rc=0; wait "$pid" || rc=$?
-[ "$rc" = 0 ] || fail "shutdown: exit $rc"
+wait_exit "$pid" daemon "$WORK/daemon.log"
 
 note "a stale socket (its daemon killed) is replaced"
 start_daemon

@@ -124,8 +124,7 @@ check_files() {
 end_daemon() {
     local label=$1 rc=0
     ctl shutdown >/dev/null
-    wait "$pid" || rc=$?
-    [ "$rc" = 0 ] || { cat "$log" >&2; fail "$label: the daemon exited with $rc"; }
+    wait_exit "$pid" "daemon-$label" "$log"
     ! grep -qE "AddressSanitizer|runtime error|LeakSanitizer" "$log" || { cat "$log" >&2; fail "$label: a sanitizer report"; }
 }
 

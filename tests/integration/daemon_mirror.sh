@@ -248,9 +248,7 @@ ctl merge "$raw" -o "$WORK/web-ip.pcap" >/dev/null
 # The files are read with the daemon gone: its worker polls the endless
 # port to the end, and the readers would share the other core.
 ctl shutdown >/dev/null
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" = 0 ] || fail "the daemon exited with $rc"
+wait_exit "$pid" daemon "$WORK/daemon.log"
 
 note "counters: matched = written + drops, per session; the files hold the written packets"
 for id in "${ids[@]}"; do check_recorded_files "$id"; done

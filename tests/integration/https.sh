@@ -103,6 +103,7 @@ ctl merge "$id" -o "$WORK/ctl.pcap" >/dev/null
 cmp "$WORK/https.pcap" "$WORK/ctl.pcap" || fail "/pcap over HTTPS differs from linecapctl merge"
 ctl shutdown >/dev/null
 wait_exit "$pid" daemon "$WORK/daemon.log"
+budget=$((budget + EXIT_STALL))
 
 note "mutual TLS: no client certificate, no handshake; the CA's client gets in; another CA's does not"
 rm -f "$SOCK"

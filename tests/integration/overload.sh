@@ -32,6 +32,6 @@ done
 # The port's own counters sit beside them.
 jq -e '.ports[0] | has("imissed") and has("nombuf")' <<<"$stats" >/dev/null || fail "port counters missing"
 ctl shutdown >/dev/null
-wait "$pid" || fail "the daemon exited non-zero"
+wait_exit "$pid" daemon "$WORK/daemon.log"
 check_deferred_files   # read with the daemon gone: it polls the endless port to the end
 echo PASS

@@ -1482,7 +1482,7 @@ code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL?state=running")
 "$LINECAP" query -o "$WORK/ring-none.pcap" "$ring" host 10.99.1.1 2>"$WORK/q.err" || fail "$(cat "$WORK/q.err")"
 grep -qE ': 0 packets from [0-9]+ files .*, 0 of [1-9][0-9]* indexed chunks$' "$WORK/q.err" ||
     fail "a host that is nowhere, in the ring: $(cat "$WORK/q.err")"
-ctl shutdown >/dev/null 2>&1 || true
-wait "$pid" 2>/dev/null || true
+ctl shutdown >/dev/null
+wait_exit "$pid" daemon "$WORK/daemon.log"
 
 note "done in $SECONDS s"
