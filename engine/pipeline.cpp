@@ -229,6 +229,8 @@ std::string make_lcores(pipeline& p)
         w->clock = &p.clock;
         w->stop = &p.stop_writers;
         w->flush_interval_tsc = p.clock.hz / 2;   // captured data on disk within half a second
+        if (const char* pause = getenv("LINECAP_TEST_WRITER_PAUSE_US"))   // a test's hook (writer.h)
+            w->test_pause_us = static_cast<unsigned>(std::strtoul(pause, nullptr, 10));
         w->wire_len_in_meta = p.file != nullptr;
         w->reaper = p.reaper.get();
         p.writers.push_back(w);

@@ -280,6 +280,8 @@ int writer_main(void* arg)
             write_burst(w, pkts, n);
             got += n;
         }
+        if (unlikely(w.test_pause_us != 0) && got != 0)
+            rte_delay_us_sleep(w.test_pause_us);
 
         if (got == 0) {
             if (stopping)

@@ -90,6 +90,11 @@ struct alignas(RTE_CACHE_LINE_SIZE) writer {
     // bounds only how long a trickle of packets waits in a ring, and sets
     // how often a writer that sees one wakes: 2 000 times a second.
     unsigned idle_nap_us = 500;
+    // A test's hook, never a capture's (LINECAP_TEST_WRITER_PAUSE_US): the
+    // writer sleeps this long after each pass that wrote something, so that
+    // its workers' rings overflow whatever the machine's other load (the
+    // marks' drops in tests/integration/query.sh). 0: no pause.
+    unsigned test_pause_us = 0;
     // Rung by the workers after each enqueue and by the control thread after
     // each command, for a writer that naps or sleeps (doorbell.h).
     writer_doorbell doorbell;
