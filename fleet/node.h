@@ -90,9 +90,10 @@ public:
     // (from the control thread; never waits on etcd).
     void set_capture_clock(const capture_clock& clock);
 
-    // The lease the record is under now (0: not registered). Keys written
-    // under an earlier one are gone with it: fleet/agent.h writes its
-    // statuses again when this changes.
+    // The lease the record is under now (0: not registered). Set just after
+    // the record is written: a reader of etcd may see the record first.
+    // Keys written under an earlier one are gone with it: fleet/agent.h
+    // writes its statuses again when this changes.
     int64_t lease() const { return _lease.load(); }
 
 private:

@@ -98,10 +98,10 @@ TEST_CASE("live_stream: take() waits for a line from another thread, and no long
         stream.push_line("from the control thread");
     });
     start = std::chrono::steady_clock::now();
-    const std::string text = stream.take(5000ms, ended);
+    const std::string text = stream.take(60000ms, ended);
     control.join();
     CHECK(text == "data: from the control thread\n\n");
-    CHECK(std::chrono::steady_clock::now() - start < 2000ms);
+    CHECK(std::chrono::steady_clock::now() - start < 30000ms);   // woken, not timed out (however slow the machine)
     // The HTTP side leaves: the fan-out sees it.
     CHECK_FALSE(stream.abandoned());
     stream.abandon();
@@ -114,7 +114,7 @@ TEST_CASE("live_stream: a client that never takes costs the control thread nothi
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < 200000; i++)
         stream.push_line("10:15:02.123456789 IPv4 10.0.0.1.443 > 10.0.0.2.51234: TCP [S.] length 60");
-    CHECK(std::chrono::steady_clock::now() - start < 2000ms);
+    CHECK(std::chrono::steady_clock::now() - start < 30000ms);   // never waits for a taker
     bool ended = false;
     CHECK(stream.take(0ms, ended).starts_with("event: dropped\ndata: {\"lines\":" +
                                                std::to_string(200000 - live_queue_lines) + "}\n\n"));
@@ -248,7 +248,7 @@ TEST_CASE("HTTP /live: the control thread pushes to a client that reads nothing 
     const std::string line(100, 'x');
     const auto start = std::chrono::steady_clock::now();
     std::chrono::nanoseconds slowest{0};
-    while (!stream->abandoned() && std::chrono::steady_clock::now() - start < 15s) {
+    while (!stream->abandoned() && std::chrono::steady_clock::now() - start < 40s) {
         for (int i = 0; i < 300; i++) {
             const auto before = std::chrono::steady_clock::now();
             stream->push_line(line);
@@ -257,8 +257,8 @@ TEST_CASE("HTTP /live: the control thread pushes to a client that reads nothing 
         std::this_thread::sleep_for(10ms);
     }
     CHECK(stream->abandoned());
-    CHECK(std::chrono::steady_clock::now() - start < 8s);
-    CHECK(slowest < 50ms);
+    CHECK(std::chrono::steady_clock::now() - start < 30s);   // not kept by the client (limits far apart: a slow machine holds)
+    CHECK(slowest < 500ms);   // a push that waited on the socket would take the write timeout
     close(s);
 }
 
