@@ -38,8 +38,8 @@ inline int packet_meta_offset = -1;
 
 // And of the index mark: the writer's index epoch in which the worker
 // passed a packet of the same flow on (with bit 31 for a flow whose
-// transport words change), 1 for a frame that gives the index no key, or
-// 0 (writers/index_flow.h). A
+// transport words change; the epoch alone for a frame that gives the
+// index no key), or 0 (writers/index_flow.h). A
 // field of its own, 4 bytes aligned on 4: the mbuf's dynamic field room
 // (DPDK 22.11: 36 bytes from byte 92) has 4 such bytes before its first
 // 8-aligned ones, which packet_meta and a driver's RX timestamp take.

@@ -188,10 +188,11 @@ int worker_main(void* arg)
         // hand_over, ours being its one producer): at a full ring the rest
         // are dropped, and their entries would be taken back, so that their
         // flows' next packets went unmarked. One that is taken after all
-        // (the writer made room meanwhile) goes unmarked, or keyless: its
-        // keys are read. A burst that meets a ring with no room at all, or
-        // one no more than a quarter full, marks nothing, keyless frames
-        // included, and reads no epoch.
+        // (the writer made room meanwhile) goes unmarked (its keys are
+        // read), or, a frame that gives no key, with the epoch. A burst
+        // that meets a ring with no room at all, or one no more than a
+        // quarter full, marks nothing, keyless frames included, and reads
+        // no epoch.
         session_mask index_marked = filter->index_marked();
         const unsigned markable =
             index_marked != 0 ? markable_packets(rte_ring_free_count(w.ring), w.mark_below, q.lossless) : 0;
@@ -215,7 +216,7 @@ int worker_main(void* arg)
                     (masks[i] & index_marked) == 0 ? index_unmarked
                     : matched < markable ? w.marks.mark(data, m->data_len, m->pkt_len, masks[i] & index_marked, epoch,
                                                         matched)
-                                         : index_flow_marks::mark_without_entry(data, m->data_len, m->pkt_len);
+                                         : index_flow_marks::mark_without_entry(data, m->data_len, m->pkt_len, epoch);
                 all = matched == 0 ? masks[i] : static_cast<session_mask>(all & masks[i]);
                 any |= masks[i];
                 pkts[matched++] = m;

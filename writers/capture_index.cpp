@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <utility>
 
 #include <fcntl.h>
@@ -344,7 +345,7 @@ void index_builder::reset()
     _next_block = 0;
     _flow_block = 0;
     _block_values.clear();
-    _block_ipv4.reset(roaring_bitmap_create());
+    _open_block_ipv4.clear();
 }
 
 void radix_sort(std::vector<uint32_t>& v, std::vector<uint32_t>& scratch)
@@ -367,6 +368,11 @@ void radix_sort(std::vector<uint32_t>& v, std::vector<uint32_t>& scratch)
     }
 }
 
+// A batch of IPv4 values in a chunk with blocks goes to the open block's
+// sorted values alone; the chunk's set takes every block's at its end
+// (finish), once each: a value met in each of the 8 blocks was added to a
+// roaring set 16 times before, and the adds were a tenth of what the index
+// cost a marked 64-byte record (docs/performance.md).
 void index_builder::flush(size_t f)
 {
     std::vector<uint32_t>& v = _pending[f];
@@ -374,9 +380,19 @@ void index_builder::flush(size_t f)
         return;
     radix_sort(v, _sort_scratch);
     v.erase(std::unique(v.begin(), v.end()), v.end());
-    roaring_bitmap_add_many(_wide[f].get(), v.size(), v.data());
-    if (f == static_cast<size_t>(index_field::ipv4_address) && !_blocks.empty())
-        roaring_bitmap_add_many(_block_ipv4.get(), v.size(), v.data());
+    if (f == static_cast<size_t>(index_field::ipv4_address) && !_blocks.empty()) {
+        if (_open_block_ipv4.empty()) {
+            _open_block_ipv4.assign(v.begin(), v.end());
+        } else {
+            std::vector<uint32_t>& both = _sort_scratch;
+            both.clear();
+            std::set_union(_open_block_ipv4.begin(), _open_block_ipv4.end(), v.begin(), v.end(),
+                           std::back_inserter(both));
+            _open_block_ipv4.swap(both);
+        }
+    } else {
+        roaring_bitmap_add_many(_wide[f].get(), v.size(), v.data());
+    }
     v.clear();
 }
 
@@ -397,10 +413,27 @@ void index_builder::close_block()
 {
     constexpr auto ipv4 = static_cast<size_t>(index_field::ipv4_address);
     flush(ipv4);
-    std::vector<uint32_t>& values = _block_values.emplace_back(roaring_bitmap_get_cardinality(_block_ipv4.get()));
-    roaring_bitmap_to_uint32_array(_block_ipv4.get(), values.data());
-    roaring_bitmap_clear(_block_ipv4.get());
+    _block_values.push_back(std::move(_open_block_ipv4));
+    _open_block_ipv4 = {};
     empty_recent(ipv4);
+}
+
+// The chunk's IPv4 set takes its blocks' values: their union, sorted, in
+// one add (values in order append to a roaring set's containers).
+void index_builder::add_block_values()
+{
+    if (_block_values.empty())
+        return;
+    std::vector<uint32_t>& all = _halves;   // scratch
+    std::vector<uint32_t>& next = _sort_scratch;
+    all.clear();
+    for (const std::vector<uint32_t>& block : _block_values) {
+        next.clear();
+        std::set_union(all.begin(), all.end(), block.begin(), block.end(), std::back_inserter(next));
+        all.swap(next);
+    }
+    roaring_bitmap_add_many(_wide[static_cast<size_t>(index_field::ipv4_address)].get(), all.size(), all.data());
+    all.clear();
 }
 
 // The block table of the chunk whose IPv4 set is `ipv4` (exact): the
@@ -580,6 +613,7 @@ index_chunk index_builder::finish(uint64_t offset, uint64_t bytes, bool pinned, 
     c.flags = pinned ? chunk_place::chunk_pinned : 0;
     if (!_blocks.empty())
         close_block();
+    add_block_values();
     for (size_t f = 0; f < wide_fields; f++) {
         flush(f);
         roaring_ptr exact = std::move(_wide[f]);

@@ -280,13 +280,14 @@ public:
     // marked it: index_flow.h): only counted, and its time taken.
     void add_marked(uint64_t ts_ns)
     {
-        // Branches, not std::min and max: times mostly grow, so the first
-        // is mostly taken and the second then not asked. A time past the
+        // Branches, not std::min and max: times mostly grow or repeat (a
+        // worker stamps a burst's packets alike), so the first is mostly
+        // taken and the second then not asked. A time at or past the
         // greatest is never below the least, once a packet has set both
         // (as add_packet does, and the indexer's add() at a chunk's start:
         // begin_times).
         _packets++;
-        if (ts_ns > _max_ns)
+        if (ts_ns >= _max_ns)
             _max_ns = ts_ns;
         else if (ts_ns < _min_ns)
             _min_ns = ts_ns;
@@ -299,7 +300,7 @@ public:
     }
     // One whose keys are all in the chunk, but perhaps in an earlier block
     // (index_flow.h): the open block takes its IPv4 addresses.
-    void add_marked_in_chunk(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
+    [[gnu::always_inline]] void add_marked_in_chunk(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
     {
         add_marked(ts_ns);
         if (caplen >= 30 && data[12] == 0x08 && data[13] == 0x00) {
@@ -363,6 +364,7 @@ private:
     void flush(size_t f);
     void start_block(uint64_t offset, const uint8_t* first16);
     void close_block();
+    void add_block_values();
     void empty_recent(size_t f);
     std::vector<uint8_t> block_table(uint64_t chunk_offset, uint32_t first_crc, const roaring_bitmap_s* ipv4);
 
@@ -439,7 +441,8 @@ private:
 
     // The chunk's blocks so far (begin_record): where each starts in the
     // file, its packets and the CRC of its first bytes; the IPv4 values of
-    // each closed block, sorted; the open block's. A value's first packet
+    // each closed block, sorted; the open block's (in the chunk's set only
+    // at its end: flush, finish). A value's first packet
     // in each block is kept: the recent-values cache of IPv4 is emptied at
     // each block's start, and an IPv4 flow's entry in the flow cache says
     // which block it was met in.
@@ -456,7 +459,7 @@ private:
     std::vector<block_start> _blocks;
     uint64_t _flow_block = 0;   // the open block's number, as an IPv4 flow's entry holds it
     std::vector<std::vector<uint32_t>> _block_values;
-    roaring_ptr _block_ipv4;
+    std::vector<uint32_t> _open_block_ipv4;   // sorted
 };
 
 // A capture file as it was when its index was finished: its size and its
@@ -565,16 +568,17 @@ public:
     // there: a chunk's entry is appended when the record after it comes
     // (or at close), so the records need not ask, each, whether theirs
     // ended it. `mark`, the worker's (index_flow.h), is asked
-    // after the record's own block or chunk has started: the epoch now's,
-    // or index_keyless: no key is read; an older block's of this chunk:
-    // only the IPv4 addresses, for the open block; any other, or
-    // index_unmarked: every key. Either of the first two with
-    // index_mark_words (an ICMP flow's): the packet's own half-words too.
-    // Only a record that is the packet's first bytes, cut past its flow's
-    // keys, may carry a mark (output_spec::index_marked).
+    // after the record's own block or chunk has started: the epoch now's:
+    // no key is read; an older block's of this chunk: only the IPv4
+    // addresses, for the open block; any other, or index_unmarked: every
+    // key. Either of the first two with index_mark_words (an ICMP flow's):
+    // the packet's own half-words too. Only a record that is the packet's
+    // first bytes, cut past its flow's keys, may carry a mark
+    // (output_spec::index_marked, take_marks).
     void add(uint64_t offset, const uint8_t* header16, const uint8_t* packet, uint32_t len, uint64_t ts_ns,
              uint32_t mark = index_unmarked)
     {
+        mark &= _mark_mask;
         if (offset >= _chunk_limit && _builder.packets() != 0)
             finish_chunk(offset);
         // A record that needs neither its bytes nor its header (below) is
@@ -595,9 +599,10 @@ public:
                 _epoch->next_block();
         }
         _next_read = std::min(_builder.next_block(), _chunk_limit);
-        // Marked with the epoch now (or keyless): its place and time (and
-        // an ICMP flow's own half-words); else read, as add_keys reads it.
-        if (mark == index_keyless || (mark & ~index_mark_words) == _epoch->mark()) {
+        refresh_marked_as();
+        // Marked with the epoch now: its place and time (and an ICMP
+        // flow's own half-words); else read, as add_keys reads it.
+        if ((mark & ~index_mark_words) == _epoch->mark()) {
             if ((mark & index_mark_words) != 0)
                 _builder.add_own_words(packet, len);
             add_marked(ts_ns);
@@ -608,23 +613,44 @@ public:
     // How add() would take a record at `offset` marked `mark`: by its
     // place and time alone (`marked`), and its own half-words too
     // (`marked_words`: index_mark_words), or from its bytes (`read`). A
-    // record is taken by its place when its mark is the epoch now's or
-    // index_keyless and it starts no block nor chunk (which would move the
-    // epoch); then add_own_words() for marked_words, and add_marked(), are
-    // add() for it, and its start need not be kept.
-    // A record that starts no block and is not marked so is `keys`: read
-    // for its keys (an older block's mark: its IPv4 addresses), which
-    // add_keys() does from the packet's first bytes where the record's
-    // start is those bytes, or add() from the record's start.
-    enum class path : uint8_t { marked, marked_words, keys, read };   // marked first: `path <= marked_words`
-    path path_of(uint64_t offset, uint32_t mark) const
+    // record is taken by its place when its mark is the epoch now's and
+    // it starts no block nor chunk (which would move the epoch); then
+    // add_own_words() for marked_words, and add_marked(), are add() for
+    // it, and its start need not be kept.
+    // A record marked with an older block's epoch of this chunk is
+    // `in_chunk`: its flow's keys are in the chunk, and the open block
+    // takes its IPv4 addresses (add_marked_in_chunk). At a block's start
+    // every record in flight on a full ring is one (4096 a worker), a
+    // sixth of a 64-byte block's records. Any other record that starts no
+    // block is `keys`: read for its keys, which add_keys() does from the
+    // packet's first bytes where the record's start is those bytes, or
+    // add() from the record's start.
+    // Of a session whose records take no marks (take_marks), every record
+    // that starts no block is `keys`.
+    //
+    // The common case asks two questions: its place, and its mark against
+    // the epoch this indexer saw last (_marked_as: never older than its
+    // open block's start, so that a record marked with it has its keys in
+    // the open block, whatever other sessions' indexers did to the epoch
+    // since: index_flow.h). The rest (an ICMP flow's mark, an older
+    // block's, a mark newer than that: another session's indexer moved the
+    // writer's epoch on) are asked apart, the epoch looked at again.
+    enum class path : uint8_t { marked, marked_words, in_chunk, keys, read };   // marked first: `path <= marked_words`
+    path path_of(uint64_t offset, uint32_t mark)
     {
         if (offset >= _next_read)
             return path::read;
-        const uint32_t now = _epoch->mark();
-        if (mark == now || mark == index_keyless)
+        if (mark == _marked_as)
             return path::marked;
-        return mark == (now | index_mark_words) ? path::marked_words : path::keys;
+        return path_of_other(mark);
+    }
+    // Does this session's indexer take its workers' marks (true unless
+    // told: output_spec::index_marked)? A mark otherwise is taken as
+    // index_unmarked: every key is read. Before the file's first record.
+    void take_marks(bool yes)
+    {
+        _mark_mask = yes ? ~uint32_t{0} : 0;
+        refresh_marked_as();
     }
     // A record path_of() says keys of, received at ts_ns: its first `len`
     // (<= index_packet_bytes) bytes at `data`. add() for it, without its
@@ -633,7 +659,16 @@ public:
     // common case (add_marked) short.
     [[gnu::noinline]] void add_keys(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
-        read_keys(data, len, ts_ns, mark);
+        read_keys(data, len, ts_ns, mark & _mark_mask);
+    }
+    // A record path_of() says in_chunk of, marked `mark`, received at
+    // ts_ns: its first `caplen` bytes at `data`. add() for it.
+    [[gnu::always_inline]] void add_marked_in_chunk(const uint8_t* data, uint32_t caplen, uint64_t ts_ns,
+                                                    uint32_t mark)
+    {
+        _builder.add_marked_in_chunk(data, caplen, ts_ns);
+        if ((mark & index_mark_words) != 0)
+            _builder.add_own_words(data, caplen);
     }
     // Of a record path_of() says marked_words of: its first `caplen`
     // bytes, at `data` (index_builder::add_own_words).
@@ -666,18 +701,35 @@ public:
     const std::string& error() const { return _error; }
     // The epoch this indexer bumps and trusts marks of: its writer's
     // (shared by its indexers; it outlives them), else one of its own.
-    void use_epoch(index_epoch* epoch) { _epoch = epoch; }
+    void use_epoch(index_epoch* epoch)
+    {
+        _epoch = epoch;
+        refresh_marked_as();
+    }
     uint64_t epoch() const { return _epoch->get(); }
 
 private:
+    // path_of() past its common case: the epoch now taken (if marks are),
+    // then the mark asked again, an ICMP flow's, and an older block's.
+    path path_of_other(uint32_t mark)
+    {
+        refresh_marked_as();
+        mark &= _mark_mask;
+        if (mark == _marked_as)
+            return path::marked;
+        if (mark == (_marked_as | index_mark_words))
+            return path::marked_words;
+        if (mark != index_unmarked && index_epoch::same_chunk(mark & ~index_mark_words, _marked_as))
+            return path::in_chunk;
+        return path::keys;
+    }
+    void refresh_marked_as() { _marked_as = _mark_mask != 0 ? _epoch->mark() : index_mark_words; }
     // add_keys() inline, for add() too (a decap session's records, a chained
     // mbuf's, a block's first: no second call level of their own).
     [[gnu::always_inline]] void read_keys(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
         if (mark != index_unmarked && index_epoch::same_chunk(mark & ~index_mark_words, _epoch->mark())) {
-            _builder.add_marked_in_chunk(data, len, ts_ns);
-            if ((mark & index_mark_words) != 0)
-                _builder.add_own_words(data, len);
+            add_marked_in_chunk(data, len, ts_ns, mark);
         } else {
             _builder.add_packet(data, len, ts_ns);   // every key, its half-words with them
             _records_read++;
@@ -699,6 +751,12 @@ private:
     // open block's end or the chunk's limit, whichever comes first (0: a
     // chunk's first record is next).
     uint64_t _next_read = 0;
+    // The writer's epoch's mark when this indexer last looked (a record's
+    // mark equal to it: `marked`), or, for a session that takes no marks,
+    // index_mark_words alone, which no mark equals (no epoch's mark is 0).
+    uint32_t _marked_as = index_mark_words;
+    uint32_t _mark_mask = ~uint32_t{0};   // take_marks: all ones, or 0 (every mark index_unmarked)
+    static_assert(index_unmarked == 0, "a mark masked with 0 is index_unmarked");
     uint64_t _records_read = 0;
     std::array<uint8_t, 16> _first{};
     std::string _error;

@@ -11,7 +11,8 @@
 //    record that starts no block is written as an unindexed session's,
 //    capture_file_indexer::path_of); marked with an older block's of
 //    the same chunk, only its IPv4 addresses (the block's keys). A frame
-//    that gives no key at all is marked index_keyless, in any epoch. A
+//    that gives no key at all is marked with the epoch read, whatever
+//    its flow (it has none): a writer finds no key in it by any path. A
 //    packet of an ICMP flow is marked too, with index_mark_words: the
 //    writer adds its own type, code and checksum half-words, which change
 //    from packet to packet, besides what its mark asks for.
@@ -27,7 +28,14 @@
 // addresses; the rest were in the chunk already) are in the open block
 // and chunk of every session that indexed it. If only blocks started
 // (the chunk part of the epoch is the same), P0's keys are in the chunk,
-// and the writer adds P's IPv4 addresses to the open block. A session
+// and the writer adds P's IPv4 addresses to the open block. A session's
+// indexer may compare P's mark with the epoch as it last saw it rather
+// than the epoch now (capture_file_indexer::path_of): that value is never
+// older than the start of its own open block, since its indexer looks
+// again each time it starts one. If E equals it, the writer's epoch was
+// at least E, so past that start, when it took P0, and this session's
+// block is still open: P0's keys are in it, however far other sessions'
+// indexers have moved the shared epoch on meanwhile. A session
 // that took P0 but did not index it (a limit reached, a file that could
 // not be opened, no index for the file) indexes nothing more until a new
 // file opens, whose first record starts a chunk. And P's keys are P0's,
@@ -302,8 +310,6 @@ private:
 
 // A mark that no epoch equals: the packet's keys are to be read.
 constexpr uint32_t index_unmarked = 0;
-// Nor this one: the frame gives the index no key (index_frame_keyless).
-constexpr uint32_t index_keyless = 1;
 // Set in the mark of a packet of a flow whose words change (ICMP:
 // index_flow_words_apart), never in an epoch's mark: its flow's keys are
 // in, as the mark says, but not its own half-words at 34 and 36 (IPv6: 54
@@ -315,7 +321,7 @@ constexpr uint32_t index_mark_words = uint32_t{1} << 31;
 // burst. Bits 4-63 count chunks, bits 0-3 the blocks started since the
 // last chunk (a sixteenth counts as a chunk): 64 bits, so that no worker's
 // entry meets its epoch again. A packet's mark is the low 32 bits
-// (mark_of: never 0 or 1, and never with bit 31, index_mark_words: the
+// (mark_of: never 0, index_unmarked, and never with bit 31, index_mark_words: the
 // epoch skips those), which the writer compares with its own while the
 // packet is in flight, a ring's worth of records, far from the 2^27
 // chunks before a mark repeats. Alone in its cache line: the workers'
@@ -338,8 +344,8 @@ struct alignas(64) index_epoch {
     {
         uint64_t next = (get() | block_bits) + 1;
         // A mark's 31 bits run over: on to the next 2^32 and past its mark
-        // 0 (index_unmarked; 1 is index_keyless), so that no epoch's low 32
-        // bits hold index_mark_words and mark_of is a plain cut.
+        // 0 (index_unmarked), so that no epoch's low 32 bits hold
+        // index_mark_words and mark_of is a plain cut.
         if ((mark_of(next) & index_mark_words) != 0)
             next = (next | 0xffffffffu) + 1 + block_bits + 1;
         now.store(next, std::memory_order_relaxed);
@@ -379,13 +385,13 @@ public:
     // which a packet of its flow wanted by the same sessions was passed (in
     // this chunk; index_epoch::mark_of), with index_mark_words for a flow
     // whose words change (ICMP: its writer adds each packet's own);
-    // index_keyless for a frame that gives no key; else index_unmarked.
+    // `epoch`'s mark for a frame that gives no key; else index_unmarked.
     uint32_t mark(const uint8_t* data, uint32_t caplen, uint32_t length, uint16_t sessions, uint64_t epoch,
                   unsigned place)
     {
         const index_flow_kind kind = index_flow_of(data, caplen);
         if (kind == index_flow_kind::none)
-            return mark_without_entry(data, caplen, length);
+            return mark_without_entry(data, caplen, length, epoch);
         if (index_flow_tunnels(data, kind))
             return index_unmarked;
         static_assert(sizeof sessions == 2, "the sessions fill bits 48-63 of rest");
@@ -414,12 +420,14 @@ public:
         return index_unmarked;
     }
     // The mark of a packet that may make no entry (its ring has no room
-    // for it): index_keyless for a frame that gives no key, else
+    // for it), its writer's epoch `epoch` (read this burst): the epoch's
+    // mark for a frame that gives no key (index_frame_keyless: whatever
+    // becomes of the epoch, its writer reads nothing of it), else
     // index_unmarked. mark() gives the same for a packet of no flow.
-    static uint32_t mark_without_entry(const uint8_t* data, uint32_t caplen, uint32_t length)
+    static uint32_t mark_without_entry(const uint8_t* data, uint32_t caplen, uint32_t length, uint64_t epoch)
     {
         return (caplen == length || caplen >= index_tunnel_test_bytes) && index_frame_keyless(data, caplen)
-                   ? index_keyless
+                   ? index_epoch::mark_of(epoch)
                    : index_unmarked;
     }
     // Before a burst's first mark().

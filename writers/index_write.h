@@ -28,14 +28,16 @@ namespace linecap {
 
 // Appends the record `cut` says of `m` (received at ts_ns) to `file` and
 // adds it to `index` (open, on `file`). `mark` is the worker's
-// (index_flow.h) only where it speaks for the record
-// (output_spec::index_marked: the packet's first bytes, `cut` the whole
-// packet's, cut by the file's snaplen past the flow's keys or not at
-// all); else index_unmarked (a decap session's inner packet, a snaplen
-// inside the keys). A record marked with the epoch now, that starts no
-// block and comes before its chunk's limit, is written as an unindexed
-// session's, and only its place and
-// time (and an ICMP packet's own half-words) are indexed; one read for its
+// (index_flow.h); the index takes it only if told it speaks for the
+// record (capture_file_indexer::take_marks, output_spec::index_marked:
+// the packet's first bytes, `cut` the whole packet's, cut by the file's
+// snaplen past the flow's keys or not at all), and else reads the record
+// (a decap session's inner packet, a snaplen inside the keys). A record
+// marked with the epoch (as its index last saw it: path_of), that starts
+// no block and comes before its chunk's limit, is written as an unindexed
+// session's, and only its place and time (and an ICMP packet's own
+// half-words) are indexed; one marked in an older block of the chunk, its
+// IPv4 addresses too, from the packet's first bytes; one read for its
 // keys whose bytes are its packet's first, in one segment, is read there
 // (add_keys: some 18 instructions less a 64-byte record than through its
 // start, docs/performance.md); any other gives the index its start, taken
@@ -60,6 +62,15 @@ namespace linecap {
         if (unlikely(path == path_t::marked_words))
             index.add_own_words(rte_pktmbuf_mtod(m, const uint8_t*), std::min<uint32_t>(m->data_len, file.snaplen()));
         index.add_marked(ts_ns);
+        return;
+    }
+    // Marked in an older block of the chunk (a block started while it was
+    // in flight): its IPv4 addresses for the open block, from the packet's
+    // first bytes, as the marked_words' above.
+    if (path == path_t::in_chunk) {
+        file.write_packet(m, ts_ns, cut);
+        index.add_marked_in_chunk(rte_pktmbuf_mtod(m, const uint8_t*), std::min<uint32_t>(m->data_len, file.snaplen()),
+                                  ts_ns, mark);
         return;
     }
     // A record read for its keys that is its packet's first bytes, all in

@@ -89,7 +89,7 @@ int session_output::open(session* s, std::string& error)
     _on_disk.clear();
     _on_disk_bytes = 0;
     _said_keep_too_small = false;
-    _index_mark_mask = s->spec.index_marked() ? ~uint32_t{0} : 0;
+    _index.take_marks(s->spec.index_marked());
     const int rc = open_file(s->start_ns, error);
     if (rc != 0)
         _owner = nullptr;

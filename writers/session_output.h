@@ -156,8 +156,9 @@ public:
         }
         if (_index.is_open()) {
             // A worker's mark does not speak for a decap session's record
-            // (the inner packet) nor for one cut inside its flow's keys.
-            write_indexed(_file, _index, m, ts_ns, cut, mark & _index_mark_mask, _record_start);
+            // (the inner packet) nor for one cut inside its flow's keys:
+            // its indexer takes none (take_marks, from open()).
+            write_indexed(_file, _index, m, ts_ns, cut, mark, _record_start);
         } else {
             _file.write_packet(m, ts_ns, cut);
         }
@@ -255,11 +256,6 @@ private:
     capture_writer _file;           // the current file; not open between a time window's end and the next packet
     capture_file_indexer _index;    // its index, when the session has one ("index")
     record_start _record_start;     // what the index takes of each record
-    // All ones where the session's records take their workers' marks
-    // (output_spec::index_marked(), from open()), else 0: a mark and it is
-    // the mark, or index_unmarked.
-    uint32_t _index_mark_mask = 0;
-    static_assert(index_unmarked == 0);
     uint32_t _seq = 0;              // number of the last file opened, from 1
     uint64_t _file_opened_ns = 0;   // writer clock: when open_file began the current file
     bool _closed = false;           // no more files: the session stopped here

@@ -1199,13 +1199,13 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
         CHECK(mark(request, 1, ports_end - 1) == index_unmarked);   // its ports not captured
         CHECK(mark(request, 1, ports_end) == epoch);
         // A tagged frame gives the index no key (a query reads the chunk
-        // for `vlan`): marked keyless, unless it might be a tunnel.
+        // for `vlan`): marked with the epoch, unless it might be a tunnel.
         std::vector<uint8_t> tagged(4, 0);
         tagged.insert(tagged.begin(), request.begin(), request.begin() + 12);
         tagged.insert(tagged.end(), request.begin() + 12, request.end());
         put16(tagged, 12, 0x8100);
         put16(tagged, 14, 7);
-        CHECK(mark(tagged) == index_keyless);
+        CHECK(mark(tagged) == epoch);   // keyless: the epoch's mark, whatever its flow
         CHECK(mark(tagged, 1, 40) == index_unmarked);   // cut short: what follows is not known
         auto tagged_tunnel = make(v6, 17, 0x0a000001, 40000, 0x0a000002, 4789);
         tagged_tunnel.insert(tagged_tunnel.begin() + 12, {0x81, 0x00, 0x00, 0x07});
@@ -1215,7 +1215,7 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
     std::vector<uint8_t> lldp(64, 0), arp(64, 0);
     put16(lldp, 12, 0x88cc);
     put16(arp, 12, 0x0806);
-    CHECK(mark(lldp) == index_keyless);
+    CHECK(mark(lldp) == epoch);
     CHECK(mark(arp) == index_unmarked);   // its addresses are keys
     const auto plain = make(false, 6, 0x0a000001, 40000, 0x0a000002, 443);
     auto options = plain, later_fragment = plain, first_fragment = plain;
@@ -1230,7 +1230,7 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
     CHECK(mark(first_fragment) == epoch);   // a first fragment holds its ports: the flow's keys
 
     // The epoch's mark runs over 31 bits (bit 31 is index_mark_words): it
-    // is never 0 (index_unmarked) or 1 (index_keyless), and an entry whose
+    // is never 0 (index_unmarked), and an entry whose
     // epoch had the same mark a cycle before marks nothing (entries hold
     // the whole 64 bits).
     writer.now.store((uint64_t{1} << 31) - 16);
@@ -1403,7 +1403,8 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
     REQUIRE(dir_fd >= 0);
     const std::vector<uint8_t> head(24, 0);
     const uint8_t first[16] = {};
-    uint64_t records = 0, marked = 0, trusted = 0, stale = 0, keys = 0, taken_marked = 0, taken_keys = 0, words = 0;
+    uint64_t records = 0, marked = 0, trusted = 0, stale = 0, keys = 0, taken_marked = 0, taken_keys = 0,
+             taken_in_chunk = 0, words = 0;
     for (uint32_t round = 0; round < 60; round++) {
         std::mt19937 rng(round);
         auto marks = std::make_unique<index_flow_marks>();   // 102 KiB: not on the stack
@@ -1432,6 +1433,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
             REQUIRE(write(fd, head.data(), head.size()) == static_cast<ssize_t>(head.size()));
             close(fd);
             f.ix.use_epoch(&epoch);
+            f.ix.take_marks(f.marked);   // as session_output::open
             f.ix.set_chunk_bytes(20000 + rng() % 200000);   // blocks of some 20 to 200 records
             REQUIRE(f.ix.open(dir_fd, f.name, head.size()).empty());
         }
@@ -1465,7 +1467,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                     const uint32_t mark =
                         burst.size() < room ? marks->mark(p.bytes.data(), seen, p.caplen, sessions, now,
                                                           static_cast<unsigned>(burst.size()))
-                                            : index_flow_marks::mark_without_entry(p.bytes.data(), seen, p.caplen);
+                                            : index_flow_marks::mark_without_entry(p.bytes.data(), seen, p.caplen, now);
                     burst.push_back({std::move(p), sessions, mark});
                 }
                 size_t sent = burst.size();
@@ -1494,13 +1496,18 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                     // As a writer does in odd rounds (session_output::write),
                     // add() alone in even ones.
                     // A snaplen inside a flow's keys: the writer takes no
-                    // mark (output_spec::index_marked, as session_output).
-                    const uint32_t mark = out.marked ? f.mark : index_unmarked;
+                    // mark (output_spec::index_marked): its indexer is told
+                    // so, and is given the mark all the same (as
+                    // session_output does).
+                    const uint32_t mark = f.mark;
                     using path = capture_file_indexer::path;
                     const path by = round % 2 == 1 ? out.ix.path_of(out.offset, mark) : path::read;
                     if (by == path::keys) {
                         out.ix.add_keys(record.bytes.data(), std::min(record.caplen, index_packet_bytes), 1, mark);
                         taken_keys++;
+                    } else if (by == path::in_chunk) {
+                        out.ix.add_marked_in_chunk(record.bytes.data(), record.caplen, 1, mark);
+                        taken_in_chunk++;
                     } else if (by != path::read) {
                         if (by == path::marked_words)
                             out.ix.add_own_words(record.bytes.data(), record.caplen);
@@ -1511,9 +1518,9 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                     }
                     // (add moves the epoch on before it asks, when a block starts)
                     const uint32_t epoch_mark = mark & ~index_mark_words;
-                    marked += mark > index_keyless;
+                    marked += mark != index_unmarked;
                     trusted += epoch_mark == epoch.mark();
-                    stale += mark > index_keyless && epoch_mark != epoch.mark();
+                    stale += mark != index_unmarked && epoch_mark != epoch.mark();
                     words += by == path::marked_words;
                     out.written.emplace_back(out.offset, std::move(record));
                     out.offset = end;
@@ -1565,13 +1572,16 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
     // captured to their ports, TCP, UDP or ICMP with no tunnel, no options
     // or extension header), and some marks were stale (a block or chunk had
     // started since); the writer's short path (path_of) took many, and read
-    // many others' keys without their records' starts (add_keys).
+    // many others' keys without their records' starts (add_keys), and
+    // the IPv4 addresses of others marked in an older block
+    // (add_marked_in_chunk).
     INFO(records << " records, " << marked << " marked with an epoch, " << trusted << " of the epoch then, " << stale
                  << " stale, " << keys << " keys, " << taken_marked << " by add_marked, " << taken_keys
-                 << " by add_keys, " << words << " ICMP");
+                 << " by add_keys, " << taken_in_chunk << " by add_marked_in_chunk, " << words << " ICMP");
     CHECK(trusted > records / 60);
     CHECK(taken_marked > records / 100);
     CHECK(taken_keys > records / 10);   // read for their keys, no block's start: add_keys (odd rounds)
+    CHECK(taken_in_chunk > records / 100);
     CHECK(stale > 0);
     CHECK(words > 0);   // ICMP's own half-words, added on the short path in odd rounds
     CHECK(keys > 50000);
