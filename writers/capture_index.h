@@ -713,6 +713,8 @@ private:
     // then the mark asked again, an ICMP flow's, and an older block's.
     path path_of_other(uint32_t mark)
     {
+        if (mark == index_unmarked)   // a worker that marks nothing (its writer keeps up): every record
+            return path::keys;
         refresh_marked_as();
         mark &= _mark_mask;
         if (mark == _marked_as)
