@@ -151,13 +151,13 @@ TEST_CASE("the bridge: a call is answered by the serving thread; one given up is
     });
     http_call call;
     call.req.id = std::to_string(7);   // (assigning "7" trips GCC 12's false -Wrestrict)
-    const auto a = bridge.call(call, 2000ms);
+    const auto a = bridge.call(call, long_timeout);
     REQUIRE(a.has_value());
     CHECK(a->status == 400);
     CHECK(a->body == "7");
     http_call health;
     health.what = http_call::kind::health;
-    CHECK(bridge.call(health, 2000ms)->status == 200);
+    CHECK(bridge.call(health, long_timeout)->status == 200);
     done = true;
     control.join();
     CHECK(served == 2);
@@ -184,11 +184,19 @@ TEST_CASE("the bridge: a call answered later (a start compiling its filter) is w
     std::optional<http_answer> got;
     http_call call;
     call.req.id = std::to_string(9);
-    // The caller's timeout is for the call to be taken, not answered.
-    std::thread caller([&] { got = bridge.call(call, 100ms); });
+    // The caller's timeout is for the call to be taken, not answered. A
+    // call not taken in time (this thread stalled) is made again: one that
+    // was taken returns only with its answer.
+    std::atomic<bool> taken = false;
+    std::thread caller([&] {
+        do
+            got = bridge.call(call, 100ms);
+        while (!got.has_value() && !taken);
+    });
     while (!kept) {
         bridge.serve([&](const http_call&, const later_answer& later) -> std::optional<http_answer> {
             kept = later;
+            taken = true;
             return std::nullopt;
         });
         std::this_thread::sleep_for(5ms);
@@ -208,6 +216,7 @@ TEST_CASE("the bridge: one serve() answers the calls waiting when it began, not 
     // it returns: serve() must return after one, or the control loop would
     // never get back to its socket and its sessions.
     control_bridge bridge;
+    REQUIRE(bridge.fd() >= 0);
     std::vector<std::thread> clients;
     std::atomic<int> handed = 0, answered = 0;
     const auto hand_over = [&] {
@@ -215,11 +224,13 @@ TEST_CASE("the bridge: one serve() answers the calls waiting when it began, not 
         clients.emplace_back([&] {
             http_call c;
             // (Catch's CHECK is for the test's thread only.)
-            if (bridge.call(c, 5000ms).has_value())
+            if (bridge.call(c, long_timeout).has_value())
                 answered++;
         });
-        // Until the call is in the queue (a push under a mutex).
-        std::this_thread::sleep_for(20ms);
+        // Until the call is in the queue: the eventfd, read by serve()
+        // before it answers, is written after the push.
+        pollfd p{bridge.fd(), POLLIN, 0};
+        ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(long_timeout).count()));
     };
     int served = 0;
     const auto answer = [&](const http_call&) {
@@ -260,7 +271,12 @@ TEST_CASE("the bridge: a call taken before its timeout gets its answer, however 
         }
     });
     const auto start = std::chrono::steady_clock::now();
-    const auto late = bridge.call(call, 50ms);
+    // Made again if the control thread did not take it within 50 ms (a
+    // stalled machine): one taken returns only with its answer.
+    std::optional<http_answer> late;
+    do
+        late = bridge.call(call, 50ms);
+    while (!late.has_value() && !answering);
     control.join();
     REQUIRE(late.has_value());
     CHECK(late->status == 201);
@@ -272,9 +288,9 @@ TEST_CASE("the bridge: a call taken before its timeout gets its answer, however 
     // its answer.
     std::optional<http_answer> waiting, served;
     std::atomic<bool> in_answer = false;
-    std::thread first([&] { served = bridge.call(call, 5000ms); });
+    std::thread first([&] { served = bridge.call(call, long_timeout); });
     std::thread control2([&] {
-        for (int i = 0; i < 500 && !in_answer; i++) {
+        while (!in_answer) {
             pollfd p{bridge.fd(), POLLIN, 0};
             ::poll(&p, 1, 5);
             bridge.serve([&](const http_call&) {

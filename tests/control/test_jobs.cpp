@@ -148,15 +148,22 @@ TEST_CASE("background_jobs: abandon_runs() leaves a run still working to finish 
                 *finished = true;
             },
             [&] { thens++; });
-        jobs.run([] {}, [&] { thens++; });
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));   // the second is done, not reaped
+        auto second_done = std::make_shared<std::atomic<bool>>(false);
+        jobs.run([second_done] { *second_done = true; }, [&] { thens++; });
+        // The second is done, not reaped (waited for, however slow the
+        // machine; then a moment for its thread, which runs at the idle
+        // priority, to say so to the jobs).
+        for (int i = 0; i < 60000 && !*second_done; i++)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        REQUIRE(*second_done);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
         CHECK(jobs.abandon_runs() == 1);
         jobs.reap(true, [](const finished_merge&) {});   // waits for nothing abandoned
         CHECK(thens == 1);
     }   // the jobs are gone; the abandoned thread is not
     CHECK_FALSE(*finished);
     *release = true;
-    for (int i = 0; i < 2000 && !*finished; i++)
+    for (int i = 0; i < 60000 && !*finished; i++)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     CHECK(*finished);
     CHECK(thens == 1);
