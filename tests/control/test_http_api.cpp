@@ -458,8 +458,9 @@ struct test_server {
 };
 
 // One request on a connection of its own ("Connection: close" asked for),
-// and the whole reply.
-std::string round_trip(uint16_t port, std::string_view request, std::chrono::milliseconds wait = 3000ms)
+// and the whole reply (the server's close ends the wait, which is long
+// for a machine that stalls).
+std::string round_trip(uint16_t port, std::string_view request, std::chrono::milliseconds wait = 30000ms)
 {
     const int s = connect_to(port);
     send_all(s, request);
@@ -700,7 +701,8 @@ TEST_CASE("HTTP: downloads past max_downloads are 503 with Retry-After")
     server.write("big.pcap", 8 << 20);
     const int slow = connect_to(server.port());
     send_all(slow, "GET /api/v1/sessions/1/files/big.pcap HTTP/1.1\r\nHost: x\r\n\r\n");
-    std::this_thread::sleep_for(200ms);   // its first bytes are sent, the rest waits for a reader
+    // Its head and first bytes are sent, the rest waits for a reader.
+    CHECK(test::read_until(slow, "\r\n\r\n", 30000ms).find("200 OK") != std::string::npos);
     const http_reply r = parse_reply(http_get(server.port(), "/api/v1/sessions/1/files/big.pcap"));
     INFO(r.head);
     CHECK(r.status == 503);

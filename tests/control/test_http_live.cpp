@@ -208,7 +208,7 @@ TEST_CASE("HTTP /live: events as they are pushed, uncompressed though gzip is of
 {
     live_server server;
     const int s = open_get(server.api->port(), "/api/v1/sessions/1/live");
-    std::string text = read_until(s, "event: note", 3000ms);
+    std::string text = read_until(s, "event: note", 30000ms);
     CHECK(text.starts_with("HTTP/1.1 200 OK\r\n"));
     CHECK(text.find("Content-Type: text/event-stream\r\n") != std::string::npos);
     CHECK(text.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
@@ -216,11 +216,11 @@ TEST_CASE("HTTP /live: events as they are pushed, uncompressed though gzip is of
     CHECK(text.find("event: watching\ndata: {\"id\":\"1\",\"watching\":true") != std::string::npos);
     const std::shared_ptr<live_stream> stream = server.stream(0);
     stream->push_line("10:15:02.123456789 IPv4 10.0.0.1.443 > 10.0.0.2.51234: TCP [S.] length 60");
-    text = read_until(s, "length 60", 3000ms);
+    text = read_until(s, "length 60", 30000ms);
     CHECK(text.find("data: 10:15:02.123456789 IPv4 10.0.0.1.443 > 10.0.0.2.51234: TCP [S.] length 60\n\n") !=
           std::string::npos);
     stream->end(R"({"id":"1","reason":"user"})");
-    text = read_until(s, "\r\n0\r\n\r\n", 3000ms);   // the last chunk
+    text = read_until(s, "\r\n0\r\n\r\n", 30000ms);   // the last chunk
     CHECK(text.find("event: end\ndata: {\"id\":\"1\",\"reason\":\"user\"}\n\n") != std::string::npos);
     CHECK(text.ends_with("\r\n0\r\n\r\n"));
     close(s);
@@ -230,7 +230,7 @@ TEST_CASE("HTTP /live: events as they are pushed, uncompressed though gzip is of
     CHECK(stream->abandoned());
     // Refused by the control thread: its status and body, no stream.
     const int other = open_get(server.api->port(), "/api/v1/sessions/2/live", 0, false);
-    text = read_until(other, "\"}", 3000ms);
+    text = read_until(other, "\"}", 30000ms);
     CHECK(text.starts_with("HTTP/1.1 404 "));
     CHECK(text.find("no session has the id or name 2") != std::string::npos);
     close(other);
@@ -240,7 +240,7 @@ TEST_CASE("HTTP /live: the control thread pushes to a client that reads nothing 
 {
     live_server server;
     const int s = open_get(server.api->port(), "/api/v1/sessions/1/live", 4096);
-    CHECK(read_until(s, "event: watching", 3000ms).find("event: watching") != std::string::npos);
+    CHECK(read_until(s, "event: watching", 30000ms).find("event: watching") != std::string::npos);
     const std::shared_ptr<live_stream> stream = server.stream(0);
     // 30 000 lines a second, far more than the client reads (nothing): each
     // push returns at once, and the HTTP thread, blocked on the full socket,
@@ -269,7 +269,7 @@ TEST_CASE("HTTP /live: with a token, ?access_token= on /live only; the console w
     const uint16_t port = server.api->port();
     const auto status_of = [&](const std::string& path) {
         const int s = open_get(port, path);
-        const std::string text = read_until(s, "\r\n\r\n", 3000ms);
+        const std::string text = read_until(s, "\r\n\r\n", 30000ms);
         close(s);
         return text.size() >= 12 ? std::stoi(text.substr(9, 3)) : 0;
     };
