@@ -546,14 +546,16 @@ tunnel_id_range parse_tunnel_id_range(const spec_value& f)
     if (!f.value.is_string())
         f.fail(fmt::format("expected a tunnel id or a range \"A-B\", got {}", f.text()));
     const std::string& text = f.value.get_ref<const std::string&>();
+    // The part of "A-B" that is wrong is named; one missing, the whole
+    // text, quoted ("5-", "": never an empty quote).
     auto number = [&](std::string_view part) -> uint32_t {
         uint64_t v = 0;
         const auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
         if (part.empty() || ec != std::errc() || ptr != part.data() + part.size() || v > max_tunnel_id)
-            f.fail(fmt::format("{} {}", part.empty() ? "\"\"" : std::string(part), what));
+            f.fail(fmt::format("{} {}", part.empty() ? f.text() : std::string(part), what));
         return static_cast<uint32_t>(v);
     };
-    const auto dash = text.find('-');
+    const auto dash = text.find('-', 1);   // a leading '-' is a sign ("-1": not an id), not a range's
     if (dash == std::string::npos) {
         const uint32_t v = number(text);
         return {v, v};

@@ -525,6 +525,12 @@ TEST_CASE("the spec's tunnel fields, and one clear error for each mistake")
     CHECK(spec_error(R"({"tunnel":"inner","vni":["200-100"]})")
               .starts_with("vni[0]: 200-100 is a reversed range"));
     CHECK(spec_error(R"({"tunnel":"inner","vni":["1-x"]})").starts_with("vni[0]: x is not a tunnel id"));
+    // A negative id given as text is named as the number would be; a part
+    // missing, by the whole text (never "" alone).
+    CHECK(spec_error(R"({"tunnel":"inner","vni":[-1]})").starts_with("vni[0]: -1 is not a tunnel id from 0"));
+    CHECK(spec_error(R"({"tunnel":"inner","vni":["-1"]})").starts_with("vni[0]: -1 is not a tunnel id from 0"));
+    CHECK(spec_error(R"({"tunnel":"inner","vni":["5-"]})").starts_with(R"(vni[0]: "5-" is not a tunnel id from 0)"));
+    CHECK(spec_error(R"({"tunnel":"inner","vni":[""]})").starts_with(R"(vni[0]: "" is not a tunnel id from 0)"));
     CHECK(spec_error(R"({"tunnel":"inner","vni":[]})").starts_with("vni: empty list"));
     CHECK(spec_error(R"({"tunnel":"inner","vxlan_ports":[0]})").starts_with("vxlan_ports[0]: 0 is not a whole number from 1 to 65535"));
     CHECK(spec_error(R"({"tunnel":"inner","vxlan_ports":[1,1]})").starts_with("vxlan_ports[1]: 1 is listed twice"));
