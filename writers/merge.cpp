@@ -76,13 +76,18 @@ std::string cannot_open_text(const std::string& path, int err)
                        path, strerror(err), limit.rlim_cur, remedy);
 }
 
+// A folder's file that cannot be opened, and what to say of it.
+struct unopened_file {
+    struct stat self;
+    std::string path, said;
+};
+
 struct opened_files {
     std::vector<opened_file> files;
-    // A folder's files that cannot be opened: the merge goes on without
-    // them and ends with their errors (merge_result::unreadable), their
-    // paths in unopened_paths.
-    std::vector<std::string> unopened, unopened_paths;
-    std::vector<std::pair<dev_t, ino_t>> unopened_ids;   // each once, however its folder was spelt
+    // A folder's files that cannot be opened, each once however its folder
+    // was spelt: the merge goes on without them and ends with their errors
+    // (merge_result::unreadable), their paths in stopped_in.
+    std::vector<unopened_file> unopened;
     // A folder's symbolic links to files, never followed, and what to say
     // of each unless the merge reads its file anyway (resolved once every
     // input is open: the file may be given after the folder).
@@ -93,12 +98,25 @@ struct opened_files {
     std::vector<link> links;
     void add_unopened(const struct stat& self, std::string path, std::string said)
     {
-        const std::pair<dev_t, ino_t> id{self.st_dev, self.st_ino};
-        if (std::find(unopened_ids.begin(), unopened_ids.end(), id) != unopened_ids.end())
-            return;   // its folder given twice
-        unopened_ids.push_back(id);
-        unopened_paths.push_back(std::move(path));
-        unopened.push_back(std::move(said));
+        for (const unopened_file& u : unopened)
+            if (u.self.st_dev == self.st_dev && u.self.st_ino == self.st_ino)
+                return;   // its folder given twice
+        unopened.push_back({self, std::move(path), std::move(said)});
+    }
+    // Their errors, or their paths, in order.
+    std::vector<std::string> unopened_said() const
+    {
+        std::vector<std::string> out;
+        for (const unopened_file& u : unopened)
+            out.push_back(u.said);
+        return out;
+    }
+    std::vector<std::string> unopened_paths() const
+    {
+        std::vector<std::string> out;
+        for (const unopened_file& u : unopened)
+            out.push_back(u.path);
+        return out;
     }
     ~opened_files()
     {
@@ -159,10 +177,6 @@ std::string open_folder(int dir_fd, const std::string& dir, opened_files& out)
     const size_t first = out.files.size();
     bool found = false;   // a capture file, perhaps opened already through another input
     // What this folder's listing found unopenable (each listing again says its own).
-    struct unopened_file {
-        struct stat self;
-        std::string path, said;
-    };
     std::vector<unopened_file> unopened;
     std::vector<opened_files::link> links;
     for (int listing = 0;; listing++) {
@@ -448,8 +462,8 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         if (!opened.holds(l.target))
             opened.add_unopened(l.self, l.path, l.said);
     if (opened.files.empty() && !opened.unopened.empty()) {
-        result.stopped_in = opened.unopened_paths;
-        return unreadable_text(opened.unopened) + ": nothing to merge";
+        result.stopped_in = opened.unopened_paths();
+        return unreadable_text(opened.unopened_said()) + ": nothing to merge";
     }
     if (opened.files.empty())
         return "no input files";
@@ -551,8 +565,9 @@ std::string merge_captures(const merge_request& request, merge_result& result)
             }
         inputs.push_back(std::move(in));
     }
-    result.unreadable.insert(result.unreadable.begin(), opened.unopened.begin(), opened.unopened.end());
-    result.stopped_in.insert(result.stopped_in.begin(), opened.unopened_paths.begin(), opened.unopened_paths.end());
+    const std::vector<std::string> said = opened.unopened_said(), paths = opened.unopened_paths();
+    result.unreadable.insert(result.unreadable.begin(), said.begin(), said.end());
+    result.stopped_in.insert(result.stopped_in.begin(), paths.begin(), paths.end());
     if (inputs.empty() && !result.unreadable.empty())
         return abandon(unreadable_text(result.unreadable) + ": nothing to merge");
     if (inputs.empty())   // each passed over, said in a note (a run's live merge: an empty or new .part)
