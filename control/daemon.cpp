@@ -6,7 +6,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <grp.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "control/metrics.h"
 #include "control/telemetry.h"
 #include "core/log.h"
+#include "core/thread_priority.h"
 #include "core/utc_time.h"
 #include "engine/sessions.h"
 #include "control/stats_json.h"
@@ -403,12 +403,11 @@ void control_daemon::start(const request& req, start_reply reply)
     // of DPDK or of the daemon: at exit it is left behind if a resolver
     // still keeps it (background_jobs::abandon_runs).
     const auto work = [c, spec = req.spec] {
-        // At the lowest normal priority: libpcap's optimizer takes time
-        // cubic in an expression's terms (800 "or host" terms: 100 s), and
-        // at the writers' priority two such starts made a running ring
-        // drop three times as much. Not SCHED_IDLE: beside a writer that
-        // never rests, a start would never compile.
-        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
+        // At the lowest normal priority (core/thread_priority.h): libpcap's
+        // optimizer takes time cubic in an expression's terms (800 "or
+        // host" terms: 100 s), and at the writers' priority two such starts
+        // made a running ring drop three times as much.
+        lower_this_thread();
         try {
             c->filter = session_filter::prepare(spec, c->error);
             // What the spec says (its "bpf", its "payload"), named as every

@@ -35,6 +35,7 @@
 #include "core/error_text.h"
 #include "core/log.h"
 #include "core/shell_word.h"
+#include "core/thread_priority.h"
 
 namespace linecap {
 
@@ -881,20 +882,23 @@ struct http_api::impl {
         }
         mutable_request(req).ranges = std::move(ranges);
         auto buffer = std::make_shared<std::vector<char>>(download_chunk);
+        auto sender = std::make_shared<lowered_thread>();   // beside a writer on its CPU (core/thread_priority.h)
         // Streams from the file as the client reads (cpp-httplib sends
         // Content-Length, and answers a Range with 206 and the range's
         // bytes); res.status stays unset for that.
         res.set_content_provider(
             size, std::string(content_type_of(name)),
-            [fd, buffer, stopping = &stopping](size_t offset, size_t length, httplib::DataSink& sink) {
+            [fd, buffer, sender, stopping = &stopping](size_t offset, size_t length, httplib::DataSink& sink) {
                 if (stopping->load(std::memory_order_relaxed))
                     return false;   // the daemon is shutting down: the client resumes with a Range
+                sender->lower();
                 const ssize_t n = pread(fd, buffer->data(), std::min(length, buffer->size()), static_cast<off_t>(offset));
                 if (n <= 0)
                     return false;   // an I/O error, or the file was truncated: cut short
                 return sink.write(buffer->data(), static_cast<size_t>(n));
             },
-            [fd, downloads = &downloads](bool) {
+            [fd, sender, downloads = &downloads](bool) {
+                sender->restore();
                 close(fd);
                 downloads->fetch_sub(1);
             });

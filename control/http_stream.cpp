@@ -17,6 +17,7 @@
 #include "control/jobs.h"
 #include "core/error_text.h"
 #include "core/log.h"
+#include "core/thread_priority.h"
 #include "core/utc_time.h"
 #include "fleet/fleet_session.h"
 #include "query/query.h"
@@ -54,6 +55,7 @@ struct merge_stream {
     std::shared_ptr<std::atomic<bool>> cancel;   // a fleet merge's: set as the stream goes
     const std::atomic<bool>* stopping = nullptr;
     std::atomic<size_t>* merges = nullptr;
+    lowered_thread sender;   // the HTTP thread that sends it, lowered while it does
 
     ~merge_stream()
     {
@@ -154,6 +156,7 @@ void send_stream(httplib::Response& res, std::shared_ptr<merge_stream> stream, b
     res.set_chunked_content_provider(
         content_type(pcapng),
         [stream](size_t, httplib::DataSink& sink) {
+            stream->sender.lower();   // beside a writer on its CPU (core/thread_priority.h)
             if (stream->pending != 0) {
                 const size_t n = std::exchange(stream->pending, 0);
                 return sink.write(stream->buffer.data(), n);

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include <rte_ring.h>
 
 #include "core/error_text.h"
+#include "core/thread_priority.h"
 
 namespace linecap {
 
@@ -56,7 +56,7 @@ bool file_reaper::take(int fd)
 
 void file_reaper::run()
 {
-    setpriority(PRIO_PROCESS, 0, 19);   // 0: this thread; SCHED_IDLE could starve it, and the disk stay full
+    lower_this_thread();   // not SCHED_IDLE: beside a writer that never rests the disk would stay full
     void* taken[64];
     for (;;) {
         const bool last = _stopping.load(std::memory_order_acquire);
