@@ -100,7 +100,7 @@ out=$("$LINECAPCTL" --etcd "$ETCD" "${ETCD_CTL[@]}" --json fleet start --name tl
 jq -e '.nodes | length == 1 and .[0].node == "certified" and .[0].status == "running"' <<<"$out" >/dev/null ||
     fail "fleet start over TLS did not reach the node: $out"
 "$LINECAPCTL" --etcd "$ETCD" "${ETCD_CTL[@]}" fleet stop "$(jq -r .id <<<"$out")" >/dev/null || fail "fleet stop over TLS"
-for n in bare certified; do node_ctl "$n" shutdown >/dev/null; wait_exit "${NODE_PID[$n]}" "$n" "$WORK/$n.log"; budget=$((budget + EXIT_STALL)); done
+for n in bare certified; do node_ctl "$n" shutdown >/dev/null; wait_node_exit "$n"; budget=$((budget + EXIT_STALL)); done
 kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
 
 note "an etcd with its users on, its tokens good for a second idle"
@@ -137,6 +137,6 @@ jq -e '.nodes | length == 1 and .[0].node == "user" and .[0].status == "running"
     fail "fleet start as root did not reach the node: $out"
 grep -F "fleet:" "$WORK/user.log" | grep -q "warning" &&
     fail "the node with a user warned: $(grep -F "fleet:" "$WORK/user.log" | grep warning)"
-for n in nouser user; do node_ctl "$n" shutdown >/dev/null; wait_exit "${NODE_PID[$n]}" "$n" "$WORK/$n.log"; budget=$((budget + EXIT_STALL)); done
+for n in nouser user; do node_ctl "$n" shutdown >/dev/null; wait_node_exit "$n"; budget=$((budget + EXIT_STALL)); done
 end_of_test
 echo PASS

@@ -40,17 +40,40 @@ start_etcd() {
 # start_node NAME PCAP [OPTIONS...]: a daemon replaying PCAP that joins the
 # fleet as NAME, its HTTP API on a free port; sets NODE_PID[NAME] and
 # NODE_PORT[NAME]. Its socket is $WORK/NAME.sock, its log $WORK/NAME.log.
-declare -A NODE_PID NODE_PORT
+#
+# Its parent is a shell of its own, which reaps it and writes its exit
+# status to NODE_RC[NAME] (a file of this start's; wait_node_exit reads
+# it), not this one. A node killed with -9 ends its hundred-odd threads at
+# once, and the kernel's release of them ran in its reaper's wait4 for
+# minutes on this 2-CPU machine busy with the other nodes' lcores
+# (sampled: wait4 -> release_task -> proc_invalidate_siblings_dcache ->
+# shrink_dcache_parent, the reaper running all along; 263 s in a CI run,
+# past 390 s here, 1 run in 10). Reaped by this shell (bash reaps in its
+# SIGCHLD handler), that held the test wherever it was.
+declare -A NODE_PID NODE_PORT NODE_RC
+NODE_STARTS=0
 start_node() {
-    local name=$1 pcap=$2 port
+    local name=$1 pcap=$2 port pid_file reaper
     shift 2
     port=$(free_port)
-    "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-$name" --vdev "net_pcap0,rx_pcap=$pcap" -- \
-        --control "$WORK/$name.sock" --out-root "$WORK/$name-sessions" --http "127.0.0.1:$port" \
-        --fleet-etcd "$ETCD" --node "$name" "$@" >>"$WORK/$name.log" 2>&1 &
-    NODE_PID[$name]=$!
+    NODE_STARTS=$((NODE_STARTS + 1))
+    pid_file="$WORK/$name.$NODE_STARTS.pid"
+    NODE_RC[$name]="$WORK/$name.$NODE_STARTS.rc"
+    (
+        "$LINECAP" -l 0-1 "${EAL_TEST[@]}" --file-prefix "$prefix-$name" --vdev "net_pcap0,rx_pcap=$pcap" -- \
+            --control "$WORK/$name.sock" --out-root "$WORK/$name-sessions" --http "127.0.0.1:$port" \
+            --fleet-etcd "$ETCD" --node "$name" "$@" >>"$WORK/$name.log" 2>&1 &
+        echo $! >"$pid_file"
+        rc=0
+        wait $! || rc=$?
+        echo "$rc" >"${NODE_RC[$name]}"
+    ) </dev/null >/dev/null 2>&1 &
+    reaper=$!
+    for _ in $(seq 100); do [ -s "$pid_file" ] && break; sleep 0.05; done
+    NODE_PID[$name]=$(cat "$pid_file") || fail "node $name: its reaper wrote no pid"
     NODE_PORT[$name]=$port
-    cleanup_hooks+=("kill -9 ${NODE_PID[$name]} 2>/dev/null")
+    # The reaper first: it would write its file into $WORK as cleanup removes it.
+    cleanup_hooks+=("kill -9 $reaper ${NODE_PID[$name]} 2>/dev/null")
     for _ in $(seq 150); do
         "$LINECAPCTL" --socket "$WORK/$name.sock" ls >/dev/null 2>&1 && return 0
         kill -0 "${NODE_PID[$name]}" 2>/dev/null || break
@@ -58,6 +81,11 @@ start_node() {
     done
     cat "$WORK/$name.log"
     fail "node $name did not come up"
+}
+
+# wait_node_exit NAME: wait_exit for a node (start_node: its reaper has its status).
+wait_node_exit() {
+    wait_exit "${NODE_PID[$1]}" "$1" "$WORK/$1.log" "${NODE_RC[$1]}"
 }
 
 node_ctl() {

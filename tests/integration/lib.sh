@@ -41,8 +41,9 @@ note() {
     echo "--- $*"
 }
 
-# wait_exit PID NAME LOG: waits for the daemon PID (this shell's child,
-# told to shut down) to end with status 0, at most 60 s: its exit's steps
+# wait_exit PID NAME LOG [RC_FILE]: waits for the daemon PID (this shell's
+# child, or with RC_FILE another's, which writes its exit status there once
+# it has reaped it; told to shut down) to end with status 0, at most 60 s: its exit's steps
 # each take a second at most. Meanwhile a sampler, at the highest
 # priority, writes each of its threads' state and kernel stack every
 # 0.25 s: an exit past 5 s is noted with what the samples say (the
@@ -50,7 +51,7 @@ note() {
 # past 60 s fails with them and gdb's stacks. Sets EXIT_STALL to the
 # seconds past 5 s, which a test need not hold against its budget.
 wait_exit() {
-    local pid=$1 name=$2 log=$3 t0 sampler samples="$WORK/$2.exit-samples"
+    local pid=$1 name=$2 log=$3 rc_file=${4:-} t0 sampler samples="$WORK/$2.exit-samples"
     t0=$(date +%s%N)
     nice -n -20 bash -c '
         while kill -0 '"$pid"' 2>/dev/null; do
@@ -75,7 +76,13 @@ wait_exit() {
     fi
     wait "$sampler" 2>/dev/null || true   # ends with the daemon
     local rc=0
-    wait "$pid" || rc=$?
+    if [ -n "$rc_file" ]; then
+        # Another shell is its parent (fleet_lib.sh's start_node): it writes the status once it has reaped it.
+        for _ in $(seq 600); do [ -s "$rc_file" ] && break; sleep 0.1; done
+        rc=$(cat "$rc_file" 2>/dev/null) || rc="unknown: its reaper wrote no status within 60 s"
+    else
+        wait "$pid" || rc=$?
+    fi
     [ "$rc" = 0 ] || fail "$name exited with $rc; its log ends: $(tail -8 "$log")"
     local took=$((($(date +%s%N) - t0) / 1000000))
     EXIT_STALL=0
