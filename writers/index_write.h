@@ -53,14 +53,18 @@ namespace linecap {
 {
     using path_t = capture_file_indexer::path;
     const path_t path = index.path_of(file.file().size(), mark);
-    if (likely(path <= path_t::marked_words)) {
+    if (likely(path == path_t::marked)) {
+        file.write_packet(m, ts_ns, cut);
+        index.add_marked(ts_ns);
+        return;
+    }
+    if (path == path_t::marked_words) {
         file.write_packet(m, ts_ns, cut);
         // An ICMP flow's (index_mark_words): the record is the packet's
         // first min(length, snaplen) bytes (a mark speaks for no other
         // cut), and the worker marks only a packet whose first segment
         // holds its half-words (index_flow_of).
-        if (unlikely(path == path_t::marked_words))
-            index.add_own_words(rte_pktmbuf_mtod(m, const uint8_t*), std::min<uint32_t>(m->data_len, file.snaplen()));
+        index.add_own_words(rte_pktmbuf_mtod(m, const uint8_t*), std::min<uint32_t>(m->data_len, file.snaplen()));
         index.add_marked(ts_ns);
         return;
     }
