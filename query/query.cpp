@@ -346,6 +346,13 @@ std::string run_query(const query_request& request, query_result& result)
                            capture_reader& reader, std::vector<std::string>& notes) -> std::string {
         struct stat st{};
         fstat(fd, &st);
+        // A pipe (a FIFO, a process substitution) is read as it comes, as
+        // tcpdump -r reads one: no index describes a stream, nor can be
+        // made of one (linecap index refuses it).
+        if (!S_ISREG(st.st_mode)) {
+            notes.push_back(fmt::format("{}: not a file (a pipe or a device): read as it comes, without an index", path));
+            return reader.open_descriptor(fd, path, partial, limit_bytes);
+        }
         // How the file is read: as listed, unless a .part turns out to be
         // finished since (renamed: below).
         bool read_partial = partial;

@@ -1455,12 +1455,15 @@ std::string index_capture_file(const std::string& path, const std::string& index
     struct stat st{};
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fmt::format("{}: not a file (a FIFO, a device or a socket): not a capture file", path);
+        // The words a merge's or query's folder gives it, and what an index is of.
+        return fmt::format("{}: not a file (a FIFO, a device or a socket): linecap index indexes capture files "
+                           "on disk (a query reads a pipe named to it as it comes, whole)",
+                           path);
     }
     const auto size = static_cast<size_t>(st.st_size);
-    if (size == 0) {
+    if (size == 0) {   // in the words of a read of it (capture_reader: -r, a query, a merge)
         close(fd);
-        return fmt::format("{}: empty: not a capture file", path);
+        return fmt::format("{}: not a capture file: it holds 0 bytes, less than a file header", path);
     }
     file_mapping mapping;
     const int map_error = mapping.map(fd, size, dir_fd == AT_FDCWD ? path : std::string());

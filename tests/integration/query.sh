@@ -161,6 +161,12 @@ expect 1 "$WORK/text.pcap: not a capture file" "$LINECAP" query -o "$WORK/x.pcap
 # The same words as a read of it (-r, a query): what it starts with.
 expect 1 "linecap index: $WORK/text.pcap: not a capture file: it starts with 6e 6f 74 20 at byte 0" \
     "$LINECAP" index "$WORK/text.pcap"
+: >"$WORK/empty.pcap"
+for tool in index query merge; do
+    expect 1 "linecap $tool: $WORK/empty.pcap: not a capture file: it holds 0 bytes, less than a file header" \
+        "$LINECAP" "$tool" $([ "$tool" = index ] || echo -o "$WORK/x.pcap") "$WORK/empty.pcap"
+done
+rm -f "$WORK/empty.pcap" "$WORK/x.pcap"
 printf '\xd4\xc3\xb2\xa1\x02\x00' >"$WORK/cut-header.pcap"
 expect 1 "linecap index: $WORK/cut-header.pcap: 6 bytes, shorter than a pcap file header (24 bytes): the file was cut short" \
     "$LINECAP" index "$WORK/cut-header.pcap"
@@ -474,6 +480,21 @@ for cmd in query merge; do
         ! grep -q "q-w0-000010" "$WORK/err" && [ "$("$COUNT" "$WORK/fifo-$cmd.pcap")" = 4000 ] ||
         fail "linecap $cmd of a folder with a FIFO: exit $rc (124: it waited), $(cat "$WORK/err")"
 done
+# A FIFO named to a query is read as it comes, as tcpdump -r reads one,
+# with a note and no advice to index it; linecap index refuses one in the
+# words a folder's FIFO gets.
+mkfifo "$WORK/pipe.pcap"
+timeout 20 cat "$ring/q-w0-000001-20231114T221320Z.pcap" >"$WORK/pipe.pcap" &
+feeder=$!
+rc=0; timeout 20 "$LINECAP" query -o "$WORK/pipe-q.pcap" "$WORK/pipe.pcap" 2>"$WORK/err" || rc=$?
+wait "$feeder" || true
+[ "$rc" = 0 ] && grep -qF "$WORK/pipe.pcap: not a file (a pipe or a device): read as it comes, without an index" "$WORK/err" &&
+    ! grep -q "linecap index" "$WORK/err" && [ "$("$COUNT" "$WORK/pipe-q.pcap")" = 4000 ] ||
+    fail "linecap query of a FIFO: exit $rc (124: it waited), $(cat "$WORK/err")"
+rc=0; timeout 20 "$LINECAP" index "$WORK/pipe.pcap" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "$WORK/pipe.pcap: not a file (a FIFO, a device or a socket): linecap index indexes capture files on disk" "$WORK/err" ||
+    fail "linecap index of a FIFO: exit $rc, $(cat "$WORK/err")"
+rm -f "$WORK/pipe.pcap" "$WORK/pipe-q.pcap"
 
 # A folder's file that cannot be read (a symbolic link, never followed in a
 # folder; text at a capture file's name) does not hide the others: they
