@@ -36,7 +36,10 @@ inline void lower_this_thread()
 // it was, so that the pool's next request runs at the server's priority.
 // lower() is called on the thread to lower, any number of times (the first
 // counts); the destructor puts that thread back from whichever thread runs
-// it. Putting a nice value back down takes CAP_SYS_NICE (root has it, as
+// it, by its id: so it must run while that thread lives (a reply's state,
+// which cpp-httplib frees on the thread that sent it, before the thread
+// takes another connection; a thread that had ended could have its id
+// reused). Putting a nice value back down takes CAP_SYS_NICE (root has it, as
 // DPDK needs): without it the thread stays at nice 19, which slows the
 // server's later replies on it, never the capture.
 class lowered_thread {

@@ -345,11 +345,11 @@ std::string run_query(const query_request& request, query_result& result)
     merge.open_input = [&](int fd, const std::string& path, bool partial, uint64_t limit_bytes,
                            capture_reader& reader, std::vector<std::string>& notes) -> std::string {
         struct stat st{};
-        fstat(fd, &st);
+        const bool stated = fstat(fd, &st) == 0;
         // A pipe (a FIFO, a process substitution) is read as it comes, as
         // tcpdump -r reads one: no index describes a stream, nor can be
         // made of one (linecap index refuses it).
-        if (!S_ISREG(st.st_mode)) {
+        if (stated && !S_ISREG(st.st_mode)) {
             notes.push_back(fmt::format("{}: not a file (a pipe or a device): read as it comes, without an index", path));
             return reader.open_descriptor(fd, path, partial, limit_bytes);
         }

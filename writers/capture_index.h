@@ -632,10 +632,11 @@ public:
     // the epoch this indexer saw last (_marked_as: never older than its
     // open block's start, so that a record marked with it has its keys in
     // the open block, whatever other sessions' indexers did to the epoch
-    // since: index_flow.h). The rest (an ICMP flow's mark, an older
-    // block's, a mark newer than that: another session's indexer moved the
-    // writer's epoch on) are asked apart, the epoch looked at again.
-    enum class path : uint8_t { marked, marked_words, in_chunk, keys, read };   // marked first: `path <= marked_words`
+    // since: index_flow.h); an ICMP flow's mark of that epoch, a third.
+    // The rest (an older block's mark, a mark newer than that: another
+    // session's indexer moved the writer's epoch on) are asked apart, the
+    // epoch looked at again.
+    enum class path : uint8_t { marked, marked_words, in_chunk, keys, read };
     path path_of(uint64_t offset, uint32_t mark)
     {
         if (offset >= _next_read)

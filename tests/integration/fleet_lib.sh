@@ -69,11 +69,13 @@ start_node() {
         echo "$rc" >"${NODE_RC[$name]}"
     ) </dev/null >/dev/null 2>&1 &
     reaper=$!
-    for _ in $(seq 100); do [ -s "$pid_file" ] && break; sleep 0.05; done
-    NODE_PID[$name]=$(cat "$pid_file") || fail "node $name: its reaper wrote no pid"
+    # The reaper first: it would write its file into $WORK as cleanup
+    # removes it. The node's pid read then: the hook is there before it
+    # is known, should this start fail on the way.
+    cleanup_hooks+=("kill -9 $reaper \$(cat '$pid_file' 2>/dev/null) 2>/dev/null")
+    for _ in $(seq 400); do [ -s "$pid_file" ] && break; sleep 0.05; done
+    NODE_PID[$name]=$(cat "$pid_file") || fail "node $name: its reaper wrote no pid within 20 s"
     NODE_PORT[$name]=$port
-    # The reaper first: it would write its file into $WORK as cleanup removes it.
-    cleanup_hooks+=("kill -9 $reaper ${NODE_PID[$name]} 2>/dev/null")
     for _ in $(seq 150); do
         "$LINECAPCTL" --socket "$WORK/$name.sock" ls >/dev/null 2>&1 && return 0
         kill -0 "${NODE_PID[$name]}" 2>/dev/null || break

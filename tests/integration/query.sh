@@ -484,7 +484,9 @@ done
 # with a note and no advice to index it; linecap index refuses one in the
 # words a folder's FIFO gets.
 mkfifo "$WORK/pipe.pcap"
-timeout 20 cat "$ring/q-w0-000001-20231114T221320Z.pcap" >"$WORK/pipe.pcap" &
+# (The FIFO opened inside timeout's time: a query that never opens it
+# must not leave the feeder waiting for a reader.)
+timeout 20 sh -c 'exec cat "$1" >"$2"' _ "$ring/q-w0-000001-20231114T221320Z.pcap" "$WORK/pipe.pcap" &
 feeder=$!
 rc=0; timeout 20 "$LINECAP" query -o "$WORK/pipe-q.pcap" "$WORK/pipe.pcap" 2>"$WORK/err" || rc=$?
 wait "$feeder" || true
