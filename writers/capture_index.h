@@ -276,6 +276,20 @@ public:
         if (!met_lately(data, caplen))
             add_keys(data, caplen);
     }
+    // add_packet() for its common case, a packet of an IPv4 flow that the
+    // flow cache met in the open block (met_lately): counted, its time
+    // taken as add_marked() takes it (the chunk's times begun), and an
+    // ICMP flow's own half-words added. False, and nothing done, for any
+    // other packet: add_packet() then. Inline, for the writer's records
+    // of a worker that marks nothing (its writer keeps up: most records
+    // of a busy 64-byte ring, docs/performance.md).
+    [[gnu::always_inline]] bool add_met4(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
+    {
+        if (index_flow_of(data, caplen) != index_flow_kind::ipv4 || !met_lately4(data))
+            return false;
+        add_marked(ts_ns);
+        return true;
+    }
     // A packet whose keys are all in the open block already (a worker
     // marked it: index_flow.h): only counted, and its time taken.
     void add_marked(uint64_t ts_ns)
@@ -390,17 +404,8 @@ private:
     [[gnu::always_inline]] bool met_lately(const uint8_t* data, uint32_t caplen)
     {
         const index_flow_kind kind = index_flow_of(data, caplen);
-        if (kind == index_flow_kind::ipv4) {
-            const index_flow4 f = index_flow4_of(data);
-            const uint64_t rest = f.rest | _flow_block;
-            if (_flows4.find(index_flow4_set<flow4_set_bits>(f), [&](const index_flow4& e) {
-                    return e.addresses == f.addresses && e.rest == rest;
-                }) == nullptr)
-                return false;
-            if (f.rest & index_flow_words_apart)
-                add_l4_words(data + 34);
-            return true;
-        }
+        if (kind == index_flow_kind::ipv4)
+            return met_lately4(data);
         if (kind == index_flow_kind::ipv6) {
             const index_flow6 f = index_flow6_of(data);
             if (_flows6.find(index_flow6_set<flow6_set_bits>(f), [&](const index_flow6& e) {
@@ -412,6 +417,19 @@ private:
             return true;
         }
         return false;
+    }
+    // met_lately() of a packet index_flow_of says is IPv4.
+    [[gnu::always_inline]] bool met_lately4(const uint8_t* data)
+    {
+        const index_flow4 f = index_flow4_of(data);
+        const uint64_t rest = f.rest | _flow_block;
+        if (_flows4.find(index_flow4_set<flow4_set_bits>(f), [&](const index_flow4& e) {
+                return e.addresses == f.addresses && e.rest == rest;
+            }) == nullptr)
+            return false;
+        if (f.rest & index_flow_words_apart)
+            add_l4_words(data + 34);
+        return true;
     }
     // The two half-words at `p` (index_flow_of has seen them captured).
     void add_l4_words(const uint8_t* p)
@@ -661,11 +679,22 @@ public:
     // A record path_of() says keys of, received at ts_ns: its first `len`
     // (<= index_packet_bytes) bytes at `data`. add() for it, without its
     // place and header (which only a block's or chunk's start needs).
-    // Out of line: the flow cache's lookup is long, and its caller's
-    // common case (add_marked) short.
+    // Out of line: what add_met() does not take (a flow the cache does
+    // not hold, an IPv6 one, a frame of no flow, a mark of an older block)
+    // costs more than a call, and its code would crowd the writer's.
     [[gnu::noinline]] void add_keys(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
         read_keys(data, len, ts_ns, mark & _mark_mask);
+    }
+    // add_keys() inline for its common case: a record of an IPv4 flow met
+    // lately, unmarked (index_builder::add_met4). False, and nothing
+    // done, for any other: add_keys() then.
+    [[gnu::always_inline]] bool add_met(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
+    {
+        if ((mark & _mark_mask) != index_unmarked || !_builder.add_met4(data, len, ts_ns))
+            return false;
+        _records_read++;
+        return true;
     }
     // A record path_of() says in_chunk of, marked `mark`, received at
     // ts_ns: its first `caplen` bytes at `data`. add() for it.

@@ -176,7 +176,7 @@ constexpr uint64_t index_flow_words_apart = uint64_t{1} << 41;
 // Is the transport header's first four bytes the same in every packet of a
 // flow of this protocol? TCP, UDP, DCCP, SCTP, UDP-Lite (the ports) and
 // ESP (the SPI). Only a key's width hangs on it, not what the index holds.
-constexpr bool index_flow_words_fixed(uint8_t protocol)
+[[gnu::always_inline]] constexpr bool index_flow_words_fixed(uint8_t protocol)
 {
     return protocol == 6 || protocol == 17 || protocol == 33 || protocol == 50 || protocol == 132 || protocol == 136;
 }
@@ -218,7 +218,7 @@ inline bool index_flow_tunnels(const uint8_t* data, index_flow_kind kind)
 
 // The two ports at `p`, lower first, and the protocol, as `rest` holds them
 // (a protocol whose words are not fixed: the protocol alone).
-inline uint64_t index_flow_rest(const uint8_t* p, uint8_t protocol)
+[[gnu::always_inline]] inline uint64_t index_flow_rest(const uint8_t* p, uint8_t protocol)
 {
     if (!index_flow_words_fixed(protocol))
         return uint64_t{protocol} << 32 | index_flow_mark | index_flow_words_apart;
@@ -228,7 +228,7 @@ inline uint64_t index_flow_rest(const uint8_t* p, uint8_t protocol)
     return std::min(a, b) | uint64_t{std::max(a, b)} << 16 | uint64_t{protocol} << 32 | index_flow_mark;
 }
 
-inline index_flow4 index_flow4_of(const uint8_t* data)
+[[gnu::always_inline]] inline index_flow4 index_flow4_of(const uint8_t* data)
 {
     uint32_t src, dst;
     std::memcpy(&src, data + 26, sizeof src);
@@ -236,7 +236,7 @@ inline index_flow4 index_flow4_of(const uint8_t* data)
     return {std::min(src, dst) | uint64_t{std::max(src, dst)} << 32, index_flow_rest(data + 34, data[23])};
 }
 
-inline index_flow6 index_flow6_of(const uint8_t* data)
+[[gnu::always_inline]] inline index_flow6 index_flow6_of(const uint8_t* data)
 {
     uint64_t a[4];
     std::memcpy(a, data + 22, sizeof a);
@@ -392,8 +392,10 @@ public:
         const index_flow_kind kind = index_flow_of(data, caplen);
         if (kind == index_flow_kind::none)
             return mark_without_entry(data, caplen, length, epoch);
-        if (index_flow_tunnels(data, kind))
-            return index_unmarked;
+        // A flow's entry is made only for a flow that no tunnel is walked
+        // in, and its key holds all that index_flow_tunnels reads (the
+        // protocol or next header, and the ports of a protocol that has
+        // them): a flow found needs no asking, only one to be made.
         static_assert(sizeof sessions == 2, "the sessions fill bits 48-63 of rest");
         const uint64_t holder = uint64_t{sessions} << 48;
         if (kind == index_flow_kind::ipv4) {
@@ -404,6 +406,8 @@ public:
                     return x.flow.addresses == f.addresses && x.flow.rest == f.rest;
                 }))
                 return take(e->epoch, epoch, number(_flows4.entry_number(*e)), place, words_flag(f.rest));
+            if (index_flow_tunnels(data, kind))
+                return index_unmarked;
             entry4& e = _flows4.victim(set);
             e = {f, epoch};
             passed(number(_flows4.entry_number(e)), place);
@@ -414,6 +418,8 @@ public:
         const size_t set = index_flow6_set<flow6_set_bits>(f);
         if (entry6* e = _flows6.find(set, [&](const entry6& x) { return std::memcmp(&x.flow, &f, sizeof f) == 0; }))
             return take(e->epoch, epoch, v6_entry | number(_flows6.entry_number(*e)), place, words_flag(f.rest));
+        if (index_flow_tunnels(data, kind))
+            return index_unmarked;
         entry6& e = _flows6.victim(set);
         e = {f, epoch};
         passed(v6_entry | number(_flows6.entry_number(e)), place);

@@ -1503,7 +1503,9 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                     using path = capture_file_indexer::path;
                     const path by = round % 2 == 1 ? out.ix.path_of(out.offset, mark) : path::read;
                     if (by == path::keys) {
-                        out.ix.add_keys(record.bytes.data(), std::min(record.caplen, index_packet_bytes), 1, mark);
+                        const uint32_t len = std::min(record.caplen, index_packet_bytes);
+                        if (!out.ix.add_met(record.bytes.data(), len, 1, mark))
+                            out.ix.add_keys(record.bytes.data(), len, 1, mark);
                         taken_keys++;
                     } else if (by == path::in_chunk) {
                         out.ix.add_marked_in_chunk(record.bytes.data(), record.caplen, 1, mark);
