@@ -276,19 +276,19 @@ public:
         if (!met_lately(data, caplen))
             add_keys(data, caplen);
     }
-    // add_packet() for its common case, a packet of an IPv4 flow that the
-    // flow cache met in the open block (met_lately): counted, its time
-    // taken as add_marked() takes it (the chunk's times begun), and an
-    // ICMP flow's own half-words added. False, and nothing done, for any
-    // other packet: add_packet() then. Inline, for the writer's records
-    // of a worker that marks nothing (its writer keeps up: most records
-    // of a busy 64-byte ring, docs/performance.md).
-    [[gnu::always_inline]] bool add_met4(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
+    // add_packet() of a packet index_flow_of says is IPv4, once the chunk's
+    // times are begun (begin_times): its time taken as add_marked() takes
+    // it, and its flow asked of the flow cache once. A flow met in the open
+    // block (met_lately) adds only a changing flow's own half-words; any
+    // other goes to add_keys(), which does not ask the same again. Inline,
+    // for the writer's records of a worker that marks nothing (its writer
+    // keeps up: most records of a busy 64-byte ring, docs/performance.md).
+    [[gnu::always_inline]] void add_packet4(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
     {
-        if (index_flow_of(data, caplen) != index_flow_kind::ipv4 || !met_lately4(data))
-            return false;
+        const bool met = met_lately4(data);
         add_marked(ts_ns);
-        return true;
+        if (!met)
+            add_keys(data, caplen);
     }
     // A packet whose keys are all in the open block already (a worker
     // marked it: index_flow.h): only counted, and its time taken.
@@ -678,23 +678,25 @@ public:
     }
     // A record path_of() says keys of, received at ts_ns: its first `len`
     // (<= index_packet_bytes) bytes at `data`. add() for it, without its
-    // place and header (which only a block's or chunk's start needs).
-    // Out of line: what add_met() does not take (a flow the cache does
-    // not hold, an IPv6 one, a frame of no flow, a mark of an older block)
-    // costs more than a call, and its code would crowd the writer's.
+    // place and header (which only a block's or chunk's start needs). An
+    // unmarked IPv4 packet, the common case, inline
+    // (index_builder::add_packet4); the rest (IPv6, a frame of no flow, a
+    // mark of an older chunk) through add_keys().
+    [[gnu::always_inline]] void add_read(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
+    {
+        if ((mark & _mark_mask) == index_unmarked && index_flow_of(data, len) == index_flow_kind::ipv4) {
+            _builder.add_packet4(data, len, ts_ns);
+            _records_read++;
+            return;
+        }
+        add_keys(data, len, ts_ns, mark);
+    }
+    // add_read() out of line, for what it does not take inline. Out of
+    // line: the IPv6 flow cache's look, a keyless frame's or an older
+    // chunk's questions would crowd the writer's code.
     [[gnu::noinline]] void add_keys(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
         read_keys(data, len, ts_ns, mark & _mark_mask);
-    }
-    // add_keys() inline for its common case: a record of an IPv4 flow met
-    // lately, unmarked (index_builder::add_met4). False, and nothing
-    // done, for any other: add_keys() then.
-    [[gnu::always_inline]] bool add_met(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
-    {
-        if ((mark & _mark_mask) != index_unmarked || !_builder.add_met4(data, len, ts_ns))
-            return false;
-        _records_read++;
-        return true;
     }
     // A record path_of() says in_chunk of, marked `mark`, received at
     // ts_ns: its first `caplen` bytes at `data`. add() for it.

@@ -40,10 +40,10 @@ namespace linecap {
 // IPv4 addresses too, from the packet's first bytes; one read for its
 // keys whose bytes are its packet's first, in one segment, is read there
 // (add_keys: some 18 instructions less a 64-byte record than through its
-// start, docs/performance.md), and one of an IPv4 flow the index's flow
-// cache met in the open block, the common case of a worker that marks
-// nothing, without a call (add_met); any other gives the index its start,
-// taken as it is written (`start`: the caller's, reused).
+// start, docs/performance.md), an unmarked IPv4 one, the common case of
+// a worker that marks nothing, without a call (add_read); any other gives
+// the index its start, taken as it is written (`start`: the caller's,
+// reused).
 //
 // Always inlined: the marked records, most of a busy ring's, then cost
 // their writer the epoch's compare, the count and the times, and no call
@@ -81,16 +81,16 @@ namespace linecap {
     }
     // A record read for its keys that is its packet's first bytes, all in
     // the first segment: read there (the record's own bytes), with no
-    // start kept and no call of its own around it; a flow met lately (a
-    // look in the flow cache, some 30 instructions a 64-byte record less
-    // than through add_keys' call: docs/performance.md) with no call at all.
+    // start kept and no call of its own around it; an unmarked IPv4
+    // packet whose flow the flow cache holds with no call at all
+    // (add_read: with its flow's key built inline, some 30 instructions a
+    // 64-byte record less than through a call: docs/performance.md).
     if (path == path_t::keys && cut.skip == 0 && cut.prefix_len == 0 && m->nb_segs == 1) {
         file.write_packet(m, ts_ns, cut);
         const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
         const uint32_t bound = std::min(file.snaplen(), uint32_t{index_packet_bytes});
         const uint32_t len = std::min(std::min(cut.end, uint32_t{m->data_len}), bound);
-        if (!index.add_met(data, len, ts_ns, mark))
-            index.add_keys(data, len, ts_ns, mark);
+        index.add_read(data, len, ts_ns, mark);
         return;
     }
     write_indexed_other(file, index, m, ts_ns, cut, mark, start);

@@ -226,9 +226,10 @@ TEST_CASE("session_output: the index a writer writes is the one linecap index ma
             if (i % 7 == 0)
                 frame.resize(20 + rng() % 30);
             f.write(frame, t0 + static_cast<uint64_t>(i) * 1000, i % 5 == 0 ? 20 : 2048);
-            // A flow met again (the writer's flow cache finds it: no key
-            // read), stamped before the packets around it, so that a chunk's
-            // times are taken out of order too.
+            // A flow met again (an IPv4 one in the same block: the
+            // writer's flow cache finds it, and no key is read), stamped
+            // before the packets around it, so that a chunk's times are
+            // taken out of order too.
             if (i % 5 == 2)
                 f.write(frame, t0 + static_cast<uint64_t>(i) * 1000 - 3500, 2048);
             // And mirrored traffic (the index's tunnel sets), whole in one
