@@ -196,7 +196,7 @@ int worker_main(void* arg)
         session_mask index_marked = filter->index_marked();
         const unsigned markable =
             index_marked != 0 ? markable_packets(rte_ring_free_count(w.ring), w.mark_below, q.lossless) : 0;
-        if (markable == 0)
+        if (markable == 0 || unlikely(w.marks_epoch->marks_paused.load(std::memory_order_relaxed)))
             index_marked = 0;
         const uint64_t epoch = index_marked != 0 ? w.marks_epoch->get() : 0;
         w.marks.start_burst();

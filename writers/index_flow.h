@@ -329,6 +329,13 @@ constexpr uint32_t index_mark_words = uint32_t{1} << 31;
 struct alignas(64) index_epoch {
     static constexpr uint64_t block_bits = 0xf;
     std::atomic<uint64_t> now{block_bits + 1};
+    // A benchmark's hook, never a capture's (scripts/bench --only index,
+    // LINECAP_BENCH_INDEX_EVERY_OTHER_FILE): set while the writer writes a
+    // file without its index, so that its workers mark nothing meanwhile
+    // and that file is timed without any of the index's work. A worker
+    // asks it only in a burst it would mark; a mark is never wrong for
+    // being made or not made, so the moment it is seen does not matter.
+    std::atomic<bool> marks_paused{false};
 
     uint64_t get() const { return now.load(std::memory_order_relaxed); }
     static uint32_t mark_of(uint64_t epoch) { return static_cast<uint32_t>(epoch); }

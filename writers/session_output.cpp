@@ -268,9 +268,13 @@ int session_output::open_file(uint64_t start_ns, std::string& error)
         return rc;
     }
     // A benchmark's hook, never a capture's: every other file of an indexed
-    // session written without its index, so that one run times the writer
-    // with and without one side by side (scripts/bench --only index).
+    // session written without its index, and its workers marking nothing
+    // meanwhile (index_epoch::marks_paused), so that one run times the
+    // pipeline with and without an index side by side (scripts/bench
+    // --only index).
     static const bool every_other_unindexed = getenv("LINECAP_BENCH_INDEX_EVERY_OTHER_FILE") != nullptr;
+    if (every_other_unindexed && _marks_epoch != nullptr)
+        _marks_epoch->marks_paused.store(_seq % 2 == 0, std::memory_order_relaxed);
     if (s.spec.indexed() && !(every_other_unindexed && _seq % 2 == 0))
         if (std::string e = _index.open(s.dir_fd, name, _file.file().size()); !e.empty()) {
             _counters->index_errors.add(1);
