@@ -192,7 +192,8 @@ int worker_main(void* arg)
         // read), or, a frame that gives no key, with the epoch. A burst
         // that meets a ring with no room at all, or one no more than a
         // quarter full, marks nothing, keyless frames included, and reads
-        // no epoch.
+        // no epoch; nor does one while a benchmark's hook pauses marks
+        // (index_epoch::marks_paused).
         session_mask index_marked = filter->index_marked();
         const unsigned markable =
             index_marked != 0 ? markable_packets(rte_ring_free_count(w.ring), w.mark_below, q.lossless) : 0;

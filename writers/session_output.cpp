@@ -271,11 +271,13 @@ int session_output::open_file(uint64_t start_ns, std::string& error)
     // session written without its index, and its workers marking nothing
     // meanwhile (index_epoch::marks_paused), so that one run times the
     // pipeline with and without an index side by side (scripts/bench
-    // --only index).
+    // --only index). The pause is the writer's, not the session's: the
+    // benchmark runs one session.
     static const bool every_other_unindexed = getenv("LINECAP_BENCH_INDEX_EVERY_OTHER_FILE") != nullptr;
-    if (every_other_unindexed && _marks_epoch != nullptr)
-        _marks_epoch->marks_paused.store(_seq % 2 == 0, std::memory_order_relaxed);
-    if (s.spec.indexed() && !(every_other_unindexed && _seq % 2 == 0))
+    const bool bench_unindexed = every_other_unindexed && _seq % 2 == 0;
+    if (every_other_unindexed && s.spec.indexed() && _marks_epoch != nullptr)
+        _marks_epoch->marks_paused.store(bench_unindexed, std::memory_order_relaxed);
+    if (s.spec.indexed() && !bench_unindexed)
         if (std::string e = _index.open(s.dir_fd, name, _file.file().size()); !e.empty()) {
             _counters->index_errors.add(1);
             log_event(log_module::writers, log_level::warning, "writer {}: {}/{}: no index for this file: {}", _writer_index, s.spec.dir, name, e);
