@@ -39,11 +39,11 @@ namespace linecap {
 // half-words) are indexed; one marked in an older block of the chunk, its
 // IPv4 addresses too, from the packet's first bytes; one read for its
 // keys whose bytes are its packet's first, in one segment, is read there
-// (add_keys: some 18 instructions less a 64-byte record than through its
+// (add_read: some 18 instructions less a 64-byte record than through its
 // start, docs/performance.md), an unmarked IPv4 one, the common case of
-// a worker that marks nothing, without a call (add_read); any other gives
-// the index its start, taken as it is written (`start`: the caller's,
-// reused).
+// a worker that marks nothing, inline and the rest through add_keys out of
+// line; any other gives the index its start, taken as it is written
+// (`start`: the caller's, reused).
 //
 // Always inlined: the marked records, most of a busy ring's, then cost
 // their writer the epoch's compare, the count and the times, and no call
