@@ -290,9 +290,21 @@ public:
         if (!met)
             add_keys(data, caplen);
     }
+    // add_packet4() of a packet index_flow_of says is IPv6: a third of a
+    // mixed ring's records, which through add_keys' call and its asking
+    // again cost some 125 instructions each (docs/performance.md).
+    [[gnu::always_inline]] void add_packet6(const uint8_t* data, uint32_t caplen, uint64_t ts_ns)
+    {
+        const bool met = met_lately6(data);
+        add_marked(ts_ns);
+        if (!met)
+            add_keys(data, caplen);
+    }
     // A packet whose keys are all in the open block already (a worker
-    // marked it: index_flow.h): only counted, and its time taken.
-    void add_marked(uint64_t ts_ns)
+    // marked it: index_flow.h; its flow met lately: add_packet4,
+    // add_packet6), or one that gives no key (add_read): only counted,
+    // and its time taken.
+    [[gnu::always_inline]] void add_marked(uint64_t ts_ns)
     {
         // Branches, not std::min and max: times mostly grow or repeat (a
         // worker stamps a burst's packets alike), so the first is mostly
@@ -406,17 +418,21 @@ private:
         const index_flow_kind kind = index_flow_of(data, caplen);
         if (kind == index_flow_kind::ipv4)
             return met_lately4(data);
-        if (kind == index_flow_kind::ipv6) {
-            const index_flow6 f = index_flow6_of(data);
-            if (_flows6.find(index_flow6_set<flow6_set_bits>(f), [&](const index_flow6& e) {
-                    return std::memcmp(&e, &f, sizeof f) == 0;
-                }) == nullptr)
-                return false;
-            if (f.rest & index_flow_words_apart)
-                add_l4_words(data + 54);
-            return true;
-        }
+        if (kind == index_flow_kind::ipv6)
+            return met_lately6(data);
         return false;
+    }
+    // met_lately() of a packet index_flow_of says is IPv6.
+    [[gnu::always_inline]] bool met_lately6(const uint8_t* data)
+    {
+        const index_flow6 f = index_flow6_of(data);
+        if (_flows6.find(index_flow6_set<flow6_set_bits>(f), [&](const index_flow6& e) {
+                return index_flow6_same(e, f);
+            }) == nullptr)
+            return false;
+        if (f.rest & index_flow_words_apart)
+            add_l4_words(data + 54);
+        return true;
     }
     // met_lately() of a packet index_flow_of says is IPv4.
     [[gnu::always_inline]] bool met_lately4(const uint8_t* data)
@@ -678,22 +694,35 @@ public:
     }
     // A record path_of() says keys of, received at ts_ns: its first `len`
     // (<= index_packet_bytes) bytes at `data`. add() for it, without its
-    // place and header (which only a block's or chunk's start needs). An
-    // unmarked IPv4 packet, the common case, inline
-    // (index_builder::add_packet4); the rest (IPv6, a frame of no flow, a
-    // mark of an older chunk) through add_keys().
+    // place and header (which only a block's or chunk's start needs).
+    // Inline, an unmarked record of the common kinds: an IPv4 or IPv6
+    // packet of a flow (index_builder::add_packet4, add_packet6), and a
+    // frame that gives no key (index_frame_keyless over the same bytes
+    // add_keys would read: a tagged frame in no tunnel), only counted and
+    // its time taken, as add_keys would find nothing else in it. The rest
+    // (a marked record, any other frame) through add_keys().
     [[gnu::always_inline]] void add_read(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
-        if ((mark & _mark_mask) == index_unmarked && index_flow_of(data, len) == index_flow_kind::ipv4) {
-            _builder.add_packet4(data, len, ts_ns);
+        if ((mark & _mark_mask) == index_unmarked) {
+            const index_flow_kind kind = index_flow_of(data, len);
+            if (kind == index_flow_kind::ipv4)
+                _builder.add_packet4(data, len, ts_ns);
+            else if (kind == index_flow_kind::ipv6)
+                _builder.add_packet6(data, len, ts_ns);
+            else if (index_frame_keyless(data, len))
+                _builder.add_marked(ts_ns);   // no key by any path: a tagged frame in no tunnel
+            else {
+                add_keys(data, len, ts_ns, mark);
+                return;
+            }
             _records_read++;
             return;
         }
         add_keys(data, len, ts_ns, mark);
     }
     // add_read() out of line, for what it does not take inline. Out of
-    // line: the IPv6 flow cache's look, a keyless frame's or an older
-    // chunk's questions would crowd the writer's code.
+    // line: an older chunk's questions, ARP's or a tunnel's keys would
+    // crowd the writer's code.
     [[gnu::noinline]] void add_keys(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
         read_keys(data, len, ts_ns, mark & _mark_mask);
@@ -712,7 +741,7 @@ public:
     void add_own_words(const uint8_t* data, uint32_t caplen) { _builder.add_own_words(data, caplen); }
     // A record path_of() says marked or marked_words of, received at
     // ts_ns; after its add_own_words().
-    void add_marked(uint64_t ts_ns) { _builder.add_marked(ts_ns); }
+    [[gnu::always_inline]] void add_marked(uint64_t ts_ns) { _builder.add_marked(ts_ns); }
     // The last chunk, its records ending at `records_end` (where the file's
     // last record ends: pcapng's closing blocks come after it), then the
     // index's rename to NAME.idx when `renamed` (the capture file was
@@ -744,6 +773,11 @@ public:
         refresh_marked_as();
     }
     uint64_t epoch() const { return _epoch->get(); }
+    // A benchmark's hook, never a capture's: the workers that share this
+    // indexer's epoch mark nothing while `yes` (index_epoch::marks_paused).
+    // With its own epoch (none given by use_epoch) the store changes
+    // nothing: no worker reads that epoch.
+    void pause_marks(bool yes) { _epoch->marks_paused.store(yes, std::memory_order_relaxed); }
 
 private:
     // path_of() past its common case: the epoch now taken (if marks are),

@@ -139,11 +139,15 @@ inline bool index_might_tunnel(const uint8_t* data, uint32_t caplen)
 }
 constexpr uint32_t index_tunnel_test_bytes = 14 + 4 * detail::max_vlan_tags + 60 + 4;
 
-// Does the frame give the index no key at all, whatever its length? Its
+// Do the `caplen` bytes at `data` give the index no key at all? Their
 // EtherType at byte 12 is none the index reads (IPv4, ARP, RARP, IPv6:
-// a tagged frame, say) and it is in no tunnel the index walks. `caplen`:
-// the bytes at `data`, the whole frame or at least
-// index_tunnel_test_bytes of it (a record cut shorter gives no more keys).
+// a tagged frame, say) and they are in no tunnel the index walks: over
+// any `caplen`, index_builder::add_keys of the same bytes adds nothing
+// (it asks index_might_tunnel of them too: the writer's add_read). It
+// answers for the whole frame, whatever its record's cut, as a worker's
+// mark needs (index_flow_marks::mark_without_entry), only when `caplen`
+// is the whole frame or at least index_tunnel_test_bytes of it (a record
+// cut shorter gives no more keys).
 inline bool index_frame_keyless(const uint8_t* data, uint32_t caplen)
 {
     if (caplen < 14)
@@ -167,6 +171,16 @@ struct index_flow6 {
     uint64_t rest = 0;         // bytes 54-57 (ports), byte 20 (next header) at bit 32, the mark
 };
 constexpr uint64_t index_flow_mark = uint64_t{1} << 40;
+
+// Are two IPv6 flows' keys the same? Word by word: a memcmp of their 40
+// bytes was a call into libc for every IPv6 packet, some 19 instructions
+// more a mixed ring's IPv6 record (docs/performance.md).
+static_assert(sizeof(index_flow6) == 5 * sizeof(uint64_t), "index_flow6_same compares every word of a key");
+[[gnu::always_inline]] inline bool index_flow6_same(const index_flow6& a, const index_flow6& b)
+{
+    return ((a.addresses[0] ^ b.addresses[0]) | (a.addresses[1] ^ b.addresses[1]) | (a.addresses[2] ^ b.addresses[2]) |
+            (a.addresses[3] ^ b.addresses[3]) | (a.rest ^ b.rest)) == 0;
+}
 // In `rest` of a flow whose transport header's first four bytes change
 // from packet to packet (ICMP: type, code and checksum): its key leaves
 // them out, and each of its packets' half-words at 34 and 36 (IPv6: 54,
@@ -423,7 +437,7 @@ public:
         index_flow6 f = index_flow6_of(data);
         f.rest |= holder;
         const size_t set = index_flow6_set<flow6_set_bits>(f);
-        if (entry6* e = _flows6.find(set, [&](const entry6& x) { return std::memcmp(&x.flow, &f, sizeof f) == 0; }))
+        if (entry6* e = _flows6.find(set, [&](const entry6& x) { return index_flow6_same(x.flow, f); }))
             return take(e->epoch, epoch, v6_entry | number(_flows6.entry_number(*e)), place, words_flag(f.rest));
         if (index_flow_tunnels(data, kind))
             return index_unmarked;

@@ -40,10 +40,11 @@ namespace linecap {
 // IPv4 addresses too, from the packet's first bytes; one read for its
 // keys whose bytes are its packet's first, in one segment, is read there
 // (add_read: some 18 instructions less a 64-byte record than through its
-// start, docs/performance.md), an unmarked IPv4 one, the common case of
-// a worker that marks nothing, inline and the rest through add_keys out of
-// line; any other gives the index its start, taken as it is written
-// (`start`: the caller's, reused).
+// start, docs/performance.md), an unmarked IPv4 or IPv6 packet of a flow,
+// or a frame that gives no key (a tagged one in no tunnel), the common
+// cases of a worker that marks nothing, inline and the rest through
+// add_keys out of line; any other gives the index its start, taken as it
+// is written (`start`: the caller's, reused).
 //
 // Always inlined: the marked records, most of a busy ring's, then cost
 // their writer the epoch's compare, the count and the times, and no call
@@ -81,10 +82,11 @@ namespace linecap {
     }
     // A record read for its keys that is its packet's first bytes, all in
     // the first segment: read there (the record's own bytes), with no
-    // start kept and no call of its own around it; an unmarked IPv4
-    // packet whose flow the flow cache holds with no call at all
-    // (add_read: with its flow's key built inline, some 30 instructions a
-    // 64-byte record less than through a call: docs/performance.md).
+    // start kept and no call of its own around it; an unmarked IPv4 or
+    // IPv6 packet whose flow the flow cache holds, and a frame that gives
+    // no key, with no call at all (add_read: with its flow's key built
+    // inline, some 30 instructions a 64-byte record less than through a
+    // call, and 125 an IPv6 packet or a tagged frame: docs/performance.md).
     if (path == path_t::keys && cut.skip == 0 && cut.prefix_len == 0 && m->nb_segs == 1) {
         file.write_packet(m, ts_ns, cut);
         const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);

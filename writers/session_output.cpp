@@ -275,8 +275,8 @@ int session_output::open_file(uint64_t start_ns, std::string& error)
     // benchmark runs one session.
     static const bool every_other_unindexed = getenv("LINECAP_BENCH_INDEX_EVERY_OTHER_FILE") != nullptr;
     const bool bench_unindexed = every_other_unindexed && _seq % 2 == 0;
-    if (every_other_unindexed && s.spec.indexed() && _marks_epoch != nullptr)
-        _marks_epoch->marks_paused.store(bench_unindexed, std::memory_order_relaxed);
+    if (every_other_unindexed && s.spec.indexed())
+        _index.pause_marks(bench_unindexed);
     if (s.spec.indexed() && !bench_unindexed)
         if (std::string e = _index.open(s.dir_fd, name, _file.file().size()); !e.empty()) {
             _counters->index_errors.add(1);

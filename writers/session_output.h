@@ -102,7 +102,6 @@ public:
         _clock = clock;
         _counters = counters;
         _reaper = reaper;
-        _marks_epoch = epoch;
         if (epoch != nullptr)
             _index.use_epoch(epoch);
     }
@@ -281,7 +280,6 @@ private:
     const tsc_clock* _clock = nullptr;
     session_counters* _counters = nullptr;
     file_reaper* _reaper = nullptr;
-    index_epoch* _marks_epoch = nullptr;   // the writer's (attach), for a benchmark's hook (open)
 };
 
 } // namespace linecap
