@@ -1116,6 +1116,7 @@ std::string capture_file_indexer::open(int dir_fd, const std::string& name, uint
     _error.clear();
     _name = name;
     _records_read = 0;
+    _records_in_chunk = 0;
     // The header was flushed by capture_writer::open: read it back for its CRC.
     std::vector<uint8_t> head(static_cast<size_t>(head_bytes));
     const int fd = ::openat(dir_fd, (name + ".part").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

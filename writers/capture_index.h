@@ -732,6 +732,7 @@ public:
     [[gnu::always_inline]] void add_marked_in_chunk(const uint8_t* data, uint32_t caplen, uint64_t ts_ns,
                                                     uint32_t mark)
     {
+        _records_in_chunk++;
         _builder.add_marked_in_chunk(data, caplen, ts_ns);
         if ((mark & index_mark_words) != 0)
             _builder.add_own_words(data, caplen);
@@ -761,8 +762,15 @@ public:
     }
     // The records of this file whose every key was read (unmarked, or
     // marked from an older chunk): the rest were taken by their workers'
-    // marks (index_flow.h). Counted off the marked records' path.
+    // marks (index_flow.h; records_in_chunk() of them by an older block's).
+    // Counted off the marked records' path.
     uint64_t records_read() const { return _records_read; }
+    // The records of this file marked in an older block of their chunk
+    // (path::in_chunk, or add() of such a mark): only their IPv4 addresses
+    // (and an ICMP flow's own half-words) were read, for the open block.
+    // Each record is counted once: here, in records_read(), or in
+    // neither (taken by its mark alone).
+    uint64_t records_in_chunk() const { return _records_in_chunk; }
     // The first error appending an entry: the index then ends before it.
     const std::string& error() const { return _error; }
     // The epoch this indexer bumps and trusts marks of: its writer's
@@ -831,6 +839,7 @@ private:
     uint32_t _mark_mask = ~uint32_t{0};   // take_marks: all ones, or 0 (every mark index_unmarked)
     static_assert(index_unmarked == 0, "a mark masked with 0 is index_unmarked");
     uint64_t _records_read = 0;
+    uint64_t _records_in_chunk = 0;
     std::array<uint8_t, 16> _first{};
     std::string _error;
 };

@@ -151,7 +151,7 @@ void session_output::close_file()
     if (!file.is_open())
         return;
     const bool indexed = _index.is_open();
-    const uint64_t records_read = _index.records_read();
+    const uint64_t records_read = _index.records_read(), records_in_chunk = _index.records_in_chunk();
     const uint64_t records_end = file.size();   // before pcapng's closing blocks
     const int rc = _file.close(_clock->now_ns(), _owner->read_interface);
     // The index is renamed with its file (and stays .idx.part beside a
@@ -166,8 +166,11 @@ void session_output::close_file()
     // and without an index in one run.
     const uint64_t took_us = (_clock->now_ns() - _file_opened_ns) / 1000;
     if (indexed)
-        log_event(log_module::writers, log_level::debug, "writer {}: {}/{}: {} records in {} us, indexed, {} of them read for every key",
-                  _writer_index, _owner->spec.dir, file.name(), _file.packets(), took_us, records_read);
+        log_event(log_module::writers, log_level::debug,
+                  "writer {}: {}/{}: {} records in {} us, indexed, {} of them read for every key, {} marked in an "
+                  "older block",
+                  _writer_index, _owner->spec.dir, file.name(), _file.packets(), took_us, records_read,
+                  records_in_chunk);
     else
         log_event(log_module::writers, log_level::debug, "writer {}: {}/{}: {} records in {} us, not indexed",
                   _writer_index, _owner->spec.dir, file.name(), _file.packets(), took_us);

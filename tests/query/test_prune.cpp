@@ -1461,7 +1461,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
     const std::vector<uint8_t> head(24, 0);
     const uint8_t first[16] = {};
     uint64_t records = 0, marked = 0, trusted = 0, stale = 0, keys = 0, taken_marked = 0, taken_keys = 0,
-             taken_in_chunk = 0, words = 0;
+             taken_in_chunk = 0, words = 0, in_chunk_by_add = 0;
     for (uint32_t round = 0; round < 60; round++) {
         std::mt19937 rng(round);
         auto marks = std::make_unique<index_flow_marks>();   // 102 KiB: not on the stack
@@ -1474,6 +1474,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
             capture_file_indexer ix;
             uint64_t offset = 24;
             std::vector<std::pair<uint64_t, packet>> written;   // each record's offset, as indexed
+            uint64_t taken_by_mark = 0;   // records taken by their marks alone (the epoch's then)
         };
         std::array<session_file, 2> files;
         for (size_t s = 0; s < files.size(); s++) {
@@ -1571,8 +1572,14 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                             out.ix.add_own_words(record.bytes.data(), record.caplen);
                         out.ix.add_marked(1);
                         taken_marked++;
+                        out.taken_by_mark++;
                     } else {
                         out.ix.add(out.offset, first, record.bytes.data(), record.caplen, 1, mark);
+                        // add() takes a record by its mark alone when the
+                        // mark (a session that takes marks) is the epoch's
+                        // once its block or chunk has started.
+                        if (((out.marked ? mark : index_unmarked) & ~index_mark_words) == epoch.mark())
+                            out.taken_by_mark++;
                     }
                     // (add moves the epoch on before it asks, when a block starts)
                     const uint32_t epoch_mark = mark & ~index_mark_words;
@@ -1587,6 +1594,12 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
             }
         }
         for (session_file& f : files) {
+            // Every record is taken by its mark, read for its keys, or
+            // marked in an older block (its IPv4 addresses read): the
+            // writer's debug line at a file's close counts the last two.
+            CHECK(f.ix.records_read() + f.ix.records_in_chunk() + f.taken_by_mark == f.written.size());
+            if (round % 2 == 0)   // add() alone: the indexer's own count
+                in_chunk_by_add += f.ix.records_in_chunk();
             REQUIRE(f.ix.close(false, f.offset).empty());
             const std::string index_path = std::string(dir) + "/" + index_name_of(f.name + ".part");
             const int fd = open(index_path.c_str(), O_RDONLY);
@@ -1640,6 +1653,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
     CHECK(taken_marked > records / 100);
     CHECK(taken_keys > records / 10);   // read for their keys, no block's start: add_keys (odd rounds)
     CHECK(taken_in_chunk > records / 100);
+    CHECK(in_chunk_by_add > records / 200);   // add() takes some too, and counts them
     CHECK(stale > 0);
     CHECK(words > 0);   // ICMP's own half-words, added on the short path in odd rounds
     CHECK(keys > 50000);
