@@ -182,24 +182,30 @@ int worker_main(void* arg)
         filter->classify(w.index, pkts, nb_rx, masks);
         const uint64_t burst_ns = w.clock->to_ns(tsc);
         // Packets for indexed sessions carry a mark (writers/index_flow.h)
-        // while their writer is behind (markable_packets); every other one
-        // carries none, whatever its mbuf held before. Only the packets the
-        // ring has room for now make entries (its room only grows until
-        // hand_over, ours being its one producer): at a full ring the rest
-        // are dropped, and their entries would be taken back, so that their
+        // while their writer is behind (markable_packets); every other
+        // packet for them carries the epoch and "read every key"
+        // (index_epoch::read_mark), and one for no indexed session none,
+        // whatever its mbuf held before. Only the packets the ring has
+        // room for now make entries (its room only grows until hand_over,
+        // ours being its one producer): at a full ring the rest are
+        // dropped, and their entries would be taken back, so that their
         // flows' next packets went unmarked. One that is taken after all
         // (the writer made room meanwhile) goes unmarked (its keys are
         // read), or, a frame that gives no key, with the epoch. A burst
         // that meets a ring with no room at all, or one no more than a
-        // quarter full, marks nothing, keyless frames included, and reads
-        // no epoch; nor does one while a benchmark's hook pauses marks
-        // (index_epoch::marks_paused).
-        session_mask index_marked = filter->index_marked();
+        // quarter full, marks nothing, keyless frames included; nor does
+        // one while a benchmark's hook pauses marks
+        // (index_epoch::marks_paused). A packet for indexed sessions that
+        // is not marked still carries the epoch it was made in
+        // (index_epoch::read_mark), by which its writer knows when a block
+        // it awaits may start (capture_file_indexer::add).
+        const session_mask index_tagged = filter->index_marked();
+        session_mask index_marked = index_tagged;
         const unsigned markable =
             index_marked != 0 ? markable_packets(rte_ring_free_count(w.ring), w.mark_below, q.lossless) : 0;
         if (markable == 0 || unlikely(w.marks_epoch->marks_paused.load(std::memory_order_relaxed)))
             index_marked = 0;
-        const uint64_t epoch = index_marked != 0 ? w.marks_epoch->get() : 0;
+        const uint64_t epoch = index_tagged != 0 ? w.marks_epoch->get() : 0;
         w.marks.start_burst();
         rte_mbuf* unwanted[max_burst];
         unsigned matched = 0, filtered = 0;
@@ -214,7 +220,8 @@ int worker_main(void* arg)
                 meta->sessions = masks[i];
                 const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
                 *index_mark_of(m) =
-                    (masks[i] & index_marked) == 0 ? index_unmarked
+                    (masks[i] & index_tagged) == 0   ? index_unmarked
+                    : (masks[i] & index_marked) == 0 ? index_epoch::read_mark(epoch)
                     : matched < markable ? w.marks.mark(data, m->data_len, m->pkt_len, masks[i] & index_marked, epoch,
                                                         matched)
                                          : index_flow_marks::mark_without_entry(data, m->data_len, m->pkt_len, epoch);

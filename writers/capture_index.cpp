@@ -1135,11 +1135,13 @@ std::string capture_file_indexer::open(int dir_fd, const std::string& name, uint
     _dir_fd = dir_fd;
     _chunk_limit = 0;
     _next_read = 0;
+    end_wait();
     return {};
 }
 
 void capture_file_indexer::finish_chunk(uint64_t end)
 {
+    end_wait();
     const index_chunk c = _builder.finish(_chunk_offset, end - _chunk_offset, false, _first.data());
     if (_error.empty())
         _error = _out.append(c);

@@ -261,6 +261,17 @@ public:
     }
     // Would a record at `offset` start a block (begin_record)?
     bool starts_block(uint64_t offset) const { return offset >= _next_block; }
+    // Starts a block with the record at `offset` (its first 16 bytes at
+    // `first16`), wherever the blocks before it ended: begin_record() of a
+    // record that starts_block() said of, or of one after it (a block
+    // whose start waits for its workers: capture_file_indexer::add).
+    void begin_block(uint64_t offset, const uint8_t* first16) { start_block(offset, first16); }
+    // The bytes a block spans unless its start waits (set_chunk_bytes).
+    uint64_t block_bytes() const { return _block_bytes; }
+    // The keys of a packet of a flow (index_flow_of: IPv4 or IPv6), its
+    // first `caplen` bytes at `data`, to the open block and chunk, without
+    // counting it: its packet was counted where it was written.
+    void add_flow_keys(const uint8_t* data, uint32_t caplen) { add_keys(data, caplen); }
     // Where the open block ends (UINT64_MAX: the chunk's last block is open).
     uint64_t next_block() const { return _next_block; }
     // The keys of one Ethernet packet: `data` holds its first `caplen`
@@ -598,45 +609,77 @@ public:
     // One record, at `offset` in the file (where the last one ended, or
     // past the file's header): its first 16 bytes and the first `len`
     // (<= index_packet_bytes) bytes of its packet, received at ts_ns. A
-    // record at or past the open chunk's limit first ends that chunk
-    // there: a chunk's entry is appended when the record after it comes
-    // (or at close), so the records need not ask, each, whether theirs
-    // ended it. `mark`, the worker's (index_flow.h), is asked
-    // after the record's own block or chunk has started: the epoch now's:
-    // no key is read; an older block's of this chunk: only the IPv4
-    // addresses, for the open block; any other, or index_unmarked: every
-    // key. Either of the first two with index_mark_words (an ICMP flow's):
-    // the packet's own half-words too. Only a record that is the packet's
-    // first bytes, cut past its flow's keys, may carry a mark
-    // (output_spec::index_marked, take_marks).
+    // chunk's entry is appended when the record after its end comes (or
+    // at close), so the records need not ask, each, whether theirs ended
+    // it. A record at or past the open block's place (or the
+    // chunk's limit) moves the epoch on and stays in the open block (and
+    // chunk), whose successor then starts with the first record its
+    // workers made in the new epoch or later (the epoch a mark carries,
+    // whatever its flags), or with the first a block's bytes past that
+    // place, whichever comes first. A record read meanwhile that carries
+    // no epoch (index_unmarked) gives the successor its flow's keys too, as
+    // its worker may have marked the flow's next packets with the new
+    // epoch (index_flow.h). A record at the place that carries no epoch
+    // (index_unmarked; any of a session whose records take no marks)
+    // starts its block or chunk there. `mark`, the worker's
+    // (index_flow.h), is asked after the record's own block or chunk has
+    // started: the open block's epoch's: no key is read; an older block's
+    // of this chunk, or one with index_mark_older: only the IPv4
+    // addresses, for the open block; any other, index_mark_read's or
+    // index_unmarked: every key. Either of the first two with
+    // index_mark_words (an ICMP flow's): the packet's own half-words too.
+    // Only a record that is the packet's first bytes, cut past its flow's
+    // keys, may carry a mark (output_spec::index_marked, take_marks).
     void add(uint64_t offset, const uint8_t* header16, const uint8_t* packet, uint32_t len, uint64_t ts_ns,
              uint32_t mark = index_unmarked)
     {
         mark &= _mark_mask;
-        if (offset >= _chunk_limit && _builder.packets() != 0)
-            finish_chunk(offset);
+        bool chunk_started = false;
+        if (_due != 0 &&
+            ((mark != index_unmarked && mark_at_or_after(mark & ~index_mark_flags, _due)) ||
+             offset >= _due_forced_at))
+            chunk_started = start_due(offset, header16, ts_ns);
+        // A record that carries no epoch (index_unmarked; any of a session
+        // whose records take no marks) has no workers to wait for: its
+        // block or chunk starts at its place.
+        if (!chunk_started && offset >= _chunk_limit && _builder.packets() != 0 && !(_due != 0 && _due_chunk)) {
+            if (mark != index_unmarked) {
+                // A block awaited gives way: its records are the open
+                // block's, whose marks now take the epoch it moved on to.
+                end_wait();
+                refresh_marked_as();   // the last epoch the open chunk takes marks of
+                _epoch->next_chunk();
+                await(true, offset);
+            } else {
+                finish_chunk(offset);
+            }
+        }
         // A record that needs neither its bytes nor its header (below) is
         // the common case of a marked flow's packets: the writer asks
         // path_of() first and then gives add_marked() no more than
         // its place and time, sparing the record's start (record_start).
-        const bool chunk_start = _builder.packets() == 0;
-        if (chunk_start) {
-            _chunk_offset = offset;
-            _chunk_limit = offset + _chunk_bytes;
-            std::memcpy(_first.data(), header16, _first.size());
-            _builder.begin_times(ts_ns);
-        }
-        if (_builder.begin_record(offset, header16)) {
-            if (chunk_start)
-                _epoch->next_chunk();
-            else
+        if (!chunk_started && _builder.packets() == 0) {
+            start_chunk(offset, header16, ts_ns);
+            _epoch->next_chunk();
+        } else if (_due == 0 && _builder.starts_block(offset)) {
+            if (mark != index_unmarked) {
+                refresh_marked_as();   // the last epoch the open block takes marks of
                 _epoch->next_block();
+                await(false, offset);
+            } else {
+                _builder.begin_block(offset, header16);
+                _epoch->next_block();
+            }
         }
-        _next_read = std::min(_builder.next_block(), _chunk_limit);
+        // (A block's wait ends at the chunk's limit too: a chunk runs past
+        // its limit by a block's bytes at most.)
+        _next_read = _due != 0 && _due_chunk ? _due_forced_at
+                                             : std::min(_due != 0 ? _due_forced_at : _builder.next_block(), _chunk_limit);
         refresh_marked_as();
-        // Marked with the epoch now: its place and time (and an ICMP
-        // flow's own half-words); else read, as add_keys reads it.
-        if ((mark & ~index_mark_words) == _epoch->mark()) {
+        // Marked with the epoch of the open block (as path_of() asks): its
+        // place and time (and an ICMP flow's own half-words); else read,
+        // as add_keys reads it.
+        if (mark != index_unmarked && (mark & ~index_mark_words) == _marked_as) {
             if ((mark & index_mark_words) != 0)
                 _builder.add_own_words(packet, len);
             add_marked(ts_ns);
@@ -647,20 +690,29 @@ public:
     // How add() would take a record at `offset` marked `mark`: by its
     // place and time alone (`marked`), and its own half-words too
     // (`marked_words`: index_mark_words), or from its bytes (`read`). A
-    // record is taken by its place when its mark is the epoch now's and
-    // it starts no block nor chunk (which would move the epoch); then
+    // record is taken by its place when its mark is the open block's
+    // epoch's (_marked_as) and it starts no block nor chunk (which would
+    // move the epoch); then
     // add_own_words() for marked_words, and add_marked(), are add() for
     // it, and its start need not be kept.
-    // A record marked with an older block's epoch of this chunk is
-    // `in_chunk`: its flow's keys are in the chunk, and the open block
-    // takes its IPv4 addresses (add_marked_in_chunk). At a block's start
-    // every record in flight on a full ring is one (4096 a worker), a
-    // sixth of a 64-byte block's records. Any other record that starts no
-    // block is `keys`: read for its keys, which add_keys() does from the
-    // packet's first bytes where the record's start is those bytes, or
-    // add() from the record's start.
+    // A record marked with an older block's epoch of this chunk, or with
+    // index_mark_older, is `in_chunk`: its flow's keys are in the chunk,
+    // and the open block takes its IPv4 addresses (add_marked_in_chunk).
+    // Any other record that starts no block is `keys`: read for its keys,
+    // which add_keys() does from the packet's first bytes where the
+    // record's start is those bytes, or add() from the record's start.
     // Of a session whose records take no marks (take_marks), every record
     // that starts no block is `keys`.
+    // While a block's or chunk's start is awaited (add(): from the record
+    // at its place until the first its workers made in the new epoch), a
+    // record marked with the open block's epoch is `marked`; one made in
+    // the new epoch or later, or in none known, `read` (add() starts the
+    // block with it, or keeps its flow's keys for the block); the rest as
+    // ever. So the records in flight at a block's place, a ring's worth
+    // (4096 a worker, some 70% of an IMIX block's records), are taken by
+    // their marks in the block they were marked for, not `in_chunk` in
+    // the next, and those at a chunk's limit not `keys` in the next chunk
+    // (docs/performance.md, "Blocks start when their workers move on").
     //
     // The common case asks two questions: its place, and its mark against
     // the epoch this indexer saw last (_marked_as: never older than its
@@ -703,7 +755,7 @@ public:
     // (a marked record, any other frame) through add_keys().
     [[gnu::always_inline]] void add_read(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
-        if ((mark & _mark_mask) == index_unmarked) {
+        if (reads_every_key(mark & _mark_mask)) {
             const index_flow_kind kind = index_flow_of(data, len);
             if (kind == index_flow_kind::ipv4)
                 _builder.add_packet4(data, len, ts_ns);
@@ -760,8 +812,9 @@ public:
         _chunk_bytes = bytes;
         _builder.set_chunk_bytes(bytes);
     }
-    // The records of this file whose every key was read (unmarked, or
-    // marked from an older chunk): the rest were taken by their workers'
+    // The records of this file whose every key was read (not marked:
+    // index_mark_read's or index_unmarked; or marked from an older chunk):
+    // the rest were taken by their workers'
     // marks (index_flow.h; records_in_chunk() of them by an older block's).
     // Counted off the marked records' path.
     uint64_t records_read() const { return _records_read; }
@@ -792,29 +845,106 @@ private:
     // then the mark asked again, an ICMP flow's, and an older block's.
     path path_of_other(uint32_t mark)
     {
-        if (mark == index_unmarked)   // a worker that marks nothing (its writer keeps up): every record
+        mark &= _mark_mask;
+        // A start awaited, and a record made in its epoch or later (which
+        // starts it), or in none known (whose flow's keys it keeps): add().
+        if (_due != 0 && (mark == index_unmarked || mark_at_or_after(mark & ~index_mark_flags, _due)))
+            return path::read;
+        if (reads_every_key(mark))   // e.g. a worker that marks nothing (its writer keeps up): every record
             return path::keys;
         refresh_marked_as();
-        mark &= _mark_mask;
         if (mark == _marked_as)
             return path::marked;
         if (mark == (_marked_as | index_mark_words))
             return path::marked_words;
-        if (mark != index_unmarked && index_epoch::same_chunk(mark & ~index_mark_words, _marked_as))
+        if (index_epoch::same_chunk(mark & ~index_mark_flags, _marked_as))
             return path::in_chunk;
         return path::keys;
     }
-    void refresh_marked_as() { _marked_as = _mark_mask != 0 ? _epoch->mark() : index_mark_words; }
+    // A mark that gives no key: none (index_unmarked), or index_mark_read's.
+    static bool reads_every_key(uint32_t mark) { return mark == index_unmarked || (mark & index_mark_read) != 0; }
+    // While a block's or chunk's start is awaited, the mark of the open
+    // block stays.
+    void refresh_marked_as()
+    {
+        if (_due == 0)
+            _marked_as = _mark_mask != 0 ? _epoch->mark() : index_mark_words;
+    }
+    // Is the epoch whose mark is `a` the one whose mark is `b` or later?
+    // Marks are an epoch's low 29 bits (index_epoch); those in flight are a
+    // ring's worth of blocks apart at most, far from half the cycle.
+    static bool mark_at_or_after(uint32_t a, uint32_t b) { return ((a - b) & 0x1fffffffu) < 0x10000000u; }
+    // The epoch has moved on for a block (or a chunk) whose place the
+    // record at `offset` has reached: the block starts with the first
+    // record made in the new epoch or later, or a block's bytes on.
+    void await(bool chunk, uint64_t offset)
+    {
+        _due = _epoch->mark();
+        _due_chunk = chunk;
+        _due_forced_at = offset + _builder.block_bytes();
+    }
+    // The awaited block (or chunk) starts with the record at `offset`: the
+    // flows of the records read since the epoch moved on give it their keys
+    // too. Whether it was a chunk.
+    bool start_due(uint64_t offset, const uint8_t* header16, uint64_t ts_ns)
+    {
+        const bool chunk = _due_chunk;
+        _carried.swap(_due_heads);
+        if (chunk) {
+            finish_chunk(offset);   // ends the wait
+            start_chunk(offset, header16, ts_ns);
+        } else {
+            _builder.begin_block(offset, header16);
+            end_wait();
+        }
+        for (const flow_head& h : _carried)
+            _builder.add_flow_keys(h.bytes.data(), h.len);
+        _carried.clear();
+        return chunk;
+    }
+    void end_wait()
+    {
+        _due = 0;
+        _due_heads.clear();
+    }
+    // A chunk's first record, at `offset`.
+    void start_chunk(uint64_t offset, const uint8_t* header16, uint64_t ts_ns)
+    {
+        _chunk_offset = offset;
+        _chunk_limit = offset + _chunk_bytes;
+        std::memcpy(_first.data(), header16, _first.size());
+        _builder.begin_times(ts_ns);
+        _builder.begin_block(offset, header16);
+    }
+    // A record read while a start is awaited, made in no epoch known
+    // (index_unmarked): its worker may have made it after the epoch moved
+    // on, and then mark its flow's next packets with the new epoch, for
+    // the block (or chunk) about to start, which takes its flow's keys too.
+    // (A worker gives every packet for a session that takes marks the
+    // epoch it was made in: these are a test's, or none.) Only a packet of a flow can give marks
+    // (index_flow_marks), and its flow's keys are in its first
+    // flow_head_bytes.
+    void keep_for_due(const uint8_t* data, uint32_t len)
+    {
+        const index_flow_kind kind = index_flow_of(data, len);
+        if (kind != index_flow_kind::ipv4 && kind != index_flow_kind::ipv6)
+            return;
+        flow_head& h = _due_heads.emplace_back();
+        h.len = std::min<uint32_t>(len, flow_head_bytes);
+        std::memcpy(h.bytes.data(), data, h.len);
+    }
     // add_keys() inline, for add() too (a decap session's records, a chained
     // mbuf's, a block's first: no second call level of their own).
     [[gnu::always_inline]] void read_keys(const uint8_t* data, uint32_t len, uint64_t ts_ns, uint32_t mark)
     {
-        if (mark != index_unmarked && index_epoch::same_chunk(mark & ~index_mark_words, _epoch->mark())) {
+        if (!reads_every_key(mark) && index_epoch::same_chunk(mark & ~index_mark_flags, _epoch->mark())) {
             add_marked_in_chunk(data, len, ts_ns, mark);
         } else {
             _builder.add_packet(data, len, ts_ns);   // every key, its half-words with them
             _records_read++;
         }
+        if (_due != 0 && mark == index_unmarked)
+            keep_for_due(data, len);
     }
     // Appends the open chunk, its records ending at `end`.
     void finish_chunk(uint64_t end);
@@ -832,10 +962,26 @@ private:
     // open block's end or the chunk's limit, whichever comes first (0: a
     // chunk's first record is next).
     uint64_t _next_read = 0;
-    // The writer's epoch's mark when this indexer last looked (a record's
-    // mark equal to it: `marked`), or, for a session that takes no marks,
+    // The writer's epoch's mark when this indexer last looked, held while
+    // a block's or chunk's start is awaited (a record's mark equal to it:
+    // `marked`), or, for a session that takes no marks,
     // index_mark_words alone, which no mark equals (no epoch's mark is 0).
     uint32_t _marked_as = index_mark_words;
+    // A block or chunk due (its place reached) whose start awaits the
+    // first record its workers made after the epoch moved on for it: the
+    // new epoch's mark (0: none awaited), whether a chunk's, where it
+    // starts at the latest; the first bytes of the flows' records read
+    // meanwhile (keep_for_due), and start_due()'s room for them.
+    static constexpr uint32_t flow_head_bytes = 64;   // five_tuple_end_ipv6 and more
+    struct flow_head {
+        std::array<uint8_t, flow_head_bytes> bytes;
+        uint32_t len;
+    };
+    uint32_t _due = 0;
+    bool _due_chunk = false;
+    uint64_t _due_forced_at = 0;
+    std::vector<flow_head> _due_heads;
+    std::vector<flow_head> _carried;
     uint32_t _mark_mask = ~uint32_t{0};   // take_marks: all ones, or 0 (every mark index_unmarked)
     static_assert(index_unmarked == 0, "a mark masked with 0 is index_unmarked");
     uint64_t _records_read = 0;

@@ -9,8 +9,10 @@
 //    and block it starts. A writer that finds a packet marked with its
 //    epoch now adds none of its keys (a compare instead of a lookup; a
 //    record that starts no block is written as an unindexed session's,
-//    capture_file_indexer::path_of); marked with an older block's of
-//    the same chunk, only its IPv4 addresses (the block's keys). A frame
+//    capture_file_indexer::path_of); a packet of a flow passed in an
+//    older block of the same chunk is marked with the epoch and
+//    index_mark_older, and its writer adds only its IPv4 addresses (the
+//    block's keys). A frame
 //    that gives no key at all is marked with the epoch read, whatever
 //    its flow (it has none): a writer finds no key in it by any path. A
 //    packet of an ICMP flow is marked too, with index_mark_words: the
@@ -20,22 +22,37 @@
 // Why a mark is never wrong. A worker marks packet P with epoch E only if
 // it passed, to the same writer on the same ring and after reading E, a
 // packet P0 of P's flow wanted by the same sessions, unmarked or marked
-// from an older block; the ring keeps order, so the writer took P0 before
+// index_mark_older; the ring keeps order, so the writer took P0 before
 // P. The writer's epoch only grows, and was at least E when it took P0
 // (the worker read E from it before sending P0). If it is E when it takes
-// P, it was E at P0 as well: no chunk or block started in between, so
-// P0's keys (all of them, or, marked from an older block, its IPv4
-// addresses; the rest were in the chunk already) are in the open block
-// and chunk of every session that indexed it. If only blocks started
-// (the chunk part of the epoch is the same), P0's keys are in the chunk,
-// and the writer adds P's IPv4 addresses to the open block. A session's
-// indexer may compare P's mark with the epoch as it last saw it rather
-// than the epoch now (capture_file_indexer::path_of): that value is never
-// older than the start of its own open block, since its indexer looks
-// again each time it starts one. If E equals it, the writer's epoch was
-// at least E, so past that start, when it took P0, and this session's
-// block is still open: P0's keys are in it, however far other sessions'
-// indexers have moved the shared epoch on meanwhile. A session
+// P, it was E at P0 as well: no chunk started in between, nor any block
+// that did not wait (below), so P0's keys (all of them, or, marked
+// index_mark_older, its IPv4 addresses; the rest were in the chunk
+// already) are in the open block and chunk of every session that indexed
+// it. If only blocks started (the chunk part of the epoch is the same),
+// P0's keys are in the chunk, and the writer adds P's IPv4 addresses to
+// the open block. A session's indexer compares P's mark with the epoch
+// as it last saw it rather than the epoch now
+// (capture_file_indexer::path_of): that value is never older than the
+// start of its own open block, since its indexer looks again each time
+// it starts one, and never as new as an epoch whose block it awaits. If
+// E equals it, the writer's epoch was at least E, so past that start,
+// when it took P0, and this session's block is still open: P0's keys are
+// in it, however far other sessions' indexers have moved the shared
+// epoch on meanwhile.
+// A block (or chunk) whose start waits (capture_file_indexer::add: the
+// epoch moved on to E' at its place, the block starts with the first
+// record that carries E' or later, whatever its flags) is no exception.
+// Every packet a worker sends for an indexed session carries the epoch
+// it was made in (plain, index_mark_older or index_mark_read), so a P0
+// made in E' or later is the record that starts the block or comes after
+// it; one that carries no epoch (index_unmarked: none from a worker) and
+// comes before it is read, and the writer keeps its first bytes and
+// gives the new block its flow's keys as well, so a P marked E' that
+// follows finds them there. A record marked with an epoch before E' was
+// made before the writer reached the block's place: its P0 is in the
+// open block, as above, or, if the block has started since, P is taken
+// as marked in an older block. A session
 // that took P0 but did not index it (a limit reached, a file that could
 // not be opened, no index for the file) indexes nothing more until a new
 // file opens, whose first record starts a chunk. And P's keys are P0's,
@@ -329,16 +346,29 @@ constexpr uint32_t index_unmarked = 0;
 // in, as the mark says, but not its own half-words at 34 and 36 (IPv6: 54
 // and 56), which the writer adds if its record holds them.
 constexpr uint32_t index_mark_words = uint32_t{1} << 31;
+// Set in the mark of a packet of a flow passed in an older block of the
+// same chunk, never in an epoch's mark: the rest of the mark is the epoch
+// the packet was made in (its flow's keys are in the chunk, and the open
+// block wants its IPv4 addresses). The epoch it was made in, not the
+// older one, so that a writer awaiting a block's start knows the packet
+// was made after the epoch moved on (capture_file_indexer::add).
+constexpr uint32_t index_mark_older = uint32_t{1} << 30;
+// Set in the mark of a packet whose keys are all to be read (its flow
+// passed first in this epoch, or in no flow the worker keeps, or a burst
+// that marks nothing), never in an epoch's mark: the rest of the mark is
+// the epoch the packet was made in, for a writer awaiting a block's start.
+constexpr uint32_t index_mark_read = uint32_t{1} << 29;
+constexpr uint32_t index_mark_flags = index_mark_words | index_mark_older | index_mark_read;
 
 // A writer's index epoch: moved on (by the writer's lcore only) at each
 // index chunk and block its indexers start, read by its workers once per
 // burst. Bits 4-63 count chunks, bits 0-3 the blocks started since the
 // last chunk (a sixteenth counts as a chunk): 64 bits, so that no worker's
 // entry meets its epoch again. A packet's mark is the low 32 bits
-// (mark_of: never 0, index_unmarked, and never with bit 31, index_mark_words: the
-// epoch skips those), which the writer compares with its own while the
-// packet is in flight, a ring's worth of records, far from the 2^27
-// chunks before a mark repeats. Alone in its cache line: the workers'
+// (mark_of: never 0, index_unmarked, and never with a bit of
+// index_mark_flags, 29 to 31: the epoch skips those), which the writer
+// compares with its own while the packet is in flight, a ring's worth of
+// records, far from the 2^25 chunks before a mark repeats. Alone in its cache line: the workers'
 // reads must not share it with what the writer writes per packet.
 struct alignas(64) index_epoch {
     static constexpr uint64_t block_bits = 0xf;
@@ -354,6 +384,8 @@ struct alignas(64) index_epoch {
     uint64_t get() const { return now.load(std::memory_order_relaxed); }
     static uint32_t mark_of(uint64_t epoch) { return static_cast<uint32_t>(epoch); }
     uint32_t mark() const { return mark_of(get()); }
+    // The mark of a packet made in `epoch` whose keys are to be read.
+    static uint32_t read_mark(uint64_t epoch) { return mark_of(epoch) | index_mark_read; }
     // Of the same chunk: no chunk started between the two (both epochs, or
     // both marks; neither index_unmarked).
     static bool same_chunk(uint64_t a, uint64_t b) { return (a ^ b) <= block_bits; }
@@ -364,10 +396,10 @@ struct alignas(64) index_epoch {
     void next_chunk()
     {
         uint64_t next = (get() | block_bits) + 1;
-        // A mark's 31 bits run over: on to the next 2^32 and past its mark
-        // 0 (index_unmarked), so that no epoch's low 32 bits hold
-        // index_mark_words and mark_of is a plain cut.
-        if ((mark_of(next) & index_mark_words) != 0)
+        // A mark's 29 bits run over: on to the next 2^32 and past its mark
+        // 0 (index_unmarked), so that no epoch's low 32 bits hold a bit of
+        // index_mark_flags and mark_of is a plain cut.
+        if ((mark_of(next) & index_mark_flags) != 0)
             next = (next | 0xffffffffu) + 1 + block_bits + 1;
         now.store(next, std::memory_order_relaxed);
     }
@@ -386,11 +418,11 @@ struct alignas(64) index_epoch {
 // entries it made (4 KiB), owned by the worker's lcore.
 //
 // A flow's entry holds the epoch in which a packet of it was last passed
-// unmarked, or marked from an older block: the epoch its next packets are
+// to be read, or marked index_mark_older: the epoch its next packets are
 // marked with. A flow met again in a newer block of the same chunk is
-// marked with the older epoch (its writer then adds only its IPv4
-// addresses, the block's keys) and its entry takes the newer one, so that
-// the packets after it are marked with that.
+// marked with the newer epoch and index_mark_older (its writer then adds
+// only its IPv4 addresses, the block's keys) and its entry takes the
+// newer epoch, so that the packets after it are marked with that.
 class index_flow_marks {
 public:
     // The most packets a burst may hold (engine/worker.h's max_burst).
@@ -402,11 +434,12 @@ public:
 
     // The mark for a packet of `length` bytes (its first `caplen` at
     // `data`) wanted by the indexed sessions `sessions`, at `place` in the
-    // burst, its writer's epoch `epoch` (read this burst): the epoch in
-    // which a packet of its flow wanted by the same sessions was passed (in
-    // this chunk; index_epoch::mark_of), with index_mark_words for a flow
-    // whose words change (ICMP: its writer adds each packet's own);
-    // `epoch`'s mark for a frame that gives no key; else index_unmarked.
+    // burst, its writer's epoch `epoch` (read this burst): `epoch`'s mark
+    // (index_epoch::mark_of) if a packet of its flow wanted by the same
+    // sessions was passed in it, or with index_mark_older if in an older
+    // block of its chunk, and with index_mark_words for a flow whose words
+    // change (ICMP: its writer adds each packet's own); `epoch`'s mark for
+    // a frame that gives no key; else index_epoch::read_mark(epoch).
     uint32_t mark(const uint8_t* data, uint32_t caplen, uint32_t length, uint16_t sessions, uint64_t epoch,
                   unsigned place)
     {
@@ -428,11 +461,11 @@ public:
                 }))
                 return take(e->epoch, epoch, number(_flows4.entry_number(*e)), place, words_flag(f.rest));
             if (index_flow_tunnels(data, kind))
-                return index_unmarked;
+                return index_epoch::read_mark(epoch);
             entry4& e = _flows4.victim(set);
             e = {f, epoch};
             passed(number(_flows4.entry_number(e)), place);
-            return index_unmarked;
+            return index_epoch::read_mark(epoch);
         }
         index_flow6 f = index_flow6_of(data);
         f.rest |= holder;
@@ -440,22 +473,23 @@ public:
         if (entry6* e = _flows6.find(set, [&](const entry6& x) { return index_flow6_same(x.flow, f); }))
             return take(e->epoch, epoch, v6_entry | number(_flows6.entry_number(*e)), place, words_flag(f.rest));
         if (index_flow_tunnels(data, kind))
-            return index_unmarked;
+            return index_epoch::read_mark(epoch);
         entry6& e = _flows6.victim(set);
         e = {f, epoch};
         passed(v6_entry | number(_flows6.entry_number(e)), place);
-        return index_unmarked;
+        return index_epoch::read_mark(epoch);
     }
     // The mark of a packet that may make no entry (its ring has no room
     // for it), its writer's epoch `epoch` (read this burst): the epoch's
     // mark for a frame that gives no key (index_frame_keyless: whatever
     // becomes of the epoch, its writer reads nothing of it), else
-    // index_unmarked. mark() gives the same for a packet of no flow.
+    // index_epoch::read_mark(epoch). mark() gives the same for a packet of
+    // no flow.
     static uint32_t mark_without_entry(const uint8_t* data, uint32_t caplen, uint32_t length, uint64_t epoch)
     {
         return (caplen == length || caplen >= index_tunnel_test_bytes) && index_frame_keyless(data, caplen)
                    ? index_epoch::mark_of(epoch)
-                   : index_unmarked;
+                   : index_epoch::read_mark(epoch);
     }
     // Before a burst's first mark().
     void start_burst() { _passed_count = 0; }
@@ -483,7 +517,8 @@ private:
         uint64_t epoch = 0;
     };
     // A flow met again: its mark (with `words`: index_mark_words or 0), and
-    // its entry brought to this epoch.
+    // its entry brought to this epoch: the epoch's, or met in an older
+    // block of the chunk, the epoch's with index_mark_older.
     uint32_t take(uint64_t& held, uint64_t epoch, uint32_t entry, unsigned place, uint32_t words)
     {
         const uint64_t was = held;
@@ -491,7 +526,8 @@ private:
             return index_epoch::mark_of(epoch) | words;
         held = epoch;
         passed(entry, place);
-        return was != 0 && index_epoch::same_chunk(was, epoch) ? index_epoch::mark_of(was) | words : index_unmarked;
+        return was != 0 && index_epoch::same_chunk(was, epoch) ? index_epoch::mark_of(epoch) | index_mark_older | words
+                                                                : index_epoch::read_mark(epoch);
     }
     // At most one per mark(), so a burst (at most max_places packets) fits;
     // past that the entry is not kept.

@@ -1154,6 +1154,8 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
         return marks->mark(d.data(), caplen != 0 ? caplen : static_cast<uint32_t>(d.size()),
                            static_cast<uint32_t>(d.size()), sessions, epoch, place++);
     };
+    // Not marked: the epoch it was made in, its keys to be read.
+    const auto unmarked = [&] { return index_epoch::read_mark(epoch); };
     const auto next_burst = [&] {
         marks->start_burst();
         place = 0;
@@ -1163,77 +1165,77 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
     // Passed in the first epoch, then not met again (below: when the
     // epoch's mark runs over 31 bits).
     const auto early = make(false, 6, 0x0a000007, 1000, 0x0a000008, 80);
-    CHECK(mark(early) == index_unmarked);
+    CHECK(mark(early) == unmarked());
     CHECK(mark(early) == 16);
     for (const bool v6 : {false, true}) {
         INFO((v6 ? "IPv6" : "IPv4"));
         const auto request = make(v6, 6, 0x0a000001, 40000, 0x0a000002, 443);
         const auto reply = make(v6, 6, 0x0a000002, 443, 0x0a000001, 40000);
-        CHECK(mark(request) == index_unmarked);   // the flow's first packet: remembered
+        CHECK(mark(request) == unmarked());   // the flow's first packet: remembered
         CHECK(mark(request) == epoch);
         CHECK(mark(reply) == epoch);              // either way round
-        CHECK(mark(make(v6, 6, 0x0a000001, 40001, 0x0a000002, 443)) == index_unmarked);   // another port
-        CHECK(mark(make(v6, 17, 0x0a000001, 40000, 0x0a000002, 443)) == index_unmarked);  // another protocol
-        CHECK(mark(make(v6, 6, 0x0a000003, 40000, 0x0a000002, 443)) == index_unmarked);   // another address
+        CHECK(mark(make(v6, 6, 0x0a000001, 40001, 0x0a000002, 443)) == unmarked());   // another port
+        CHECK(mark(make(v6, 17, 0x0a000001, 40000, 0x0a000002, 443)) == unmarked());  // another protocol
+        CHECK(mark(make(v6, 6, 0x0a000003, 40000, 0x0a000002, 443)) == unmarked());   // another address
         // ICMP's first four bytes (type, code, checksum) change from
         // packet to packet: its flow is marked, with index_mark_words (the
         // writer adds each packet's own), whatever those bytes are.
         const auto echo = make(v6, v6 ? 58 : 1, 0x0a000001, 0x0800, 0x0a000002, 0x1234);
         const auto echo_reply = make(v6, v6 ? 58 : 1, 0x0a000002, 0x0000, 0x0a000001, 0x5678);
-        CHECK(mark(echo) == index_unmarked);
+        CHECK(mark(echo) == unmarked());
         CHECK(mark(echo) == (epoch | index_mark_words));
         CHECK(mark(echo_reply) == (epoch | index_mark_words));
-        CHECK(mark(make(v6, 6, 0x0a000001, 0x0800, 0x0a000002, 0x1234)) == index_unmarked);   // TCP: another flow
-        CHECK(mark(make(v6, 50, 0x0a000001, 1, 0x0a000002, 2)) == index_unmarked);   // ESP's SPI: fixed
+        CHECK(mark(make(v6, 6, 0x0a000001, 0x0800, 0x0a000002, 0x1234)) == unmarked());   // TCP: another flow
+        CHECK(mark(make(v6, 50, 0x0a000001, 1, 0x0a000002, 2)) == unmarked());   // ESP's SPI: fixed
         CHECK(mark(make(v6, 50, 0x0a000001, 1, 0x0a000002, 2)) == epoch);
 
         // Wanted by other sessions: their indexes have not had the flow's keys.
-        CHECK(mark(request, 3) == index_unmarked);
+        CHECK(mark(request, 3) == unmarked());
         CHECK(mark(request, 3) == epoch);
-        CHECK(mark(request, 2) == index_unmarked);
+        CHECK(mark(request, 2) == unmarked());
         CHECK(mark(request, 1) == epoch);   // still held for session 0 alone
 
         // The writer started a block: the flow's next packet is marked
-        // with the epoch it was last passed in (the writer adds its IPv4
+        // with the new epoch and index_mark_older (the writer adds its IPv4
         // addresses to the new block), the ones after it with the new one.
         const uint64_t before = epoch;
         writer.next_block();
         next_burst();
         CHECK(epoch == before + 1);
-        CHECK(mark(request) == before);
+        CHECK(mark(request) == (epoch | index_mark_older));
         CHECK(mark(reply) == epoch);
-        CHECK(mark(echo) == (before | index_mark_words));   // ICMP alike
+        CHECK(mark(echo) == (epoch | index_mark_older | index_mark_words));   // ICMP alike
         CHECK(mark(echo) == (epoch | index_mark_words));
         // A new chunk: passed again, unmarked.
         writer.next_chunk();
         next_burst();
-        CHECK(mark(request) == index_unmarked);
+        CHECK(mark(request) == unmarked());
         CHECK(mark(request) == epoch);
         // Sixteen blocks count as a chunk.
         for (int i = 0; i < 15; i++)
             writer.next_block();
         next_burst();
-        CHECK(mark(request) != index_unmarked);
+        CHECK(mark(request) != unmarked());
         writer.next_block();
         next_burst();
-        CHECK(mark(request) == index_unmarked);
+        CHECK(mark(request) == unmarked());
 
         // A burst whose tail was dropped (its ring full): the entries its
         // dropped packets made or renewed are no more, the others are.
         const auto other = make(v6, 6, 0x0a000009, 40000, 0x0a000002, 443);
         writer.next_block();
         next_burst();
-        CHECK(mark(other) == index_unmarked);   // place 0: makes an entry
-        CHECK(mark(request) != index_unmarked); // place 1: renews one
+        CHECK(mark(other) == unmarked());   // place 0: makes an entry
+        CHECK(mark(request) != unmarked()); // place 1: renews one
         CHECK(mark(other) == epoch);            // place 2
         marks->not_passed_from(1);
         next_burst();
         CHECK(mark(other) == epoch);
-        CHECK(mark(request) == index_unmarked);
+        CHECK(mark(request) == unmarked());
         marks->not_passed_from(0);              // that packet was dropped too
         next_burst();
         CHECK(mark(other) == epoch);            // made before this burst: kept
-        CHECK(mark(request) == index_unmarked);
+        CHECK(mark(request) == unmarked());
         CHECK(mark(request) == epoch);
         next_burst();
 
@@ -1243,17 +1245,17 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
             const auto to = make(v6, 17, 0x0a000001, 40000, 0x0a000002, tunnel_port);
             const auto from = make(v6, 17, 0x0a000002, tunnel_port, 0x0a000001, 40000);
             for (int i = 0; i < 2; i++) {
-                CHECK(mark(to) == index_unmarked);
-                CHECK(mark(from) == index_unmarked);
+                CHECK(mark(to) == unmarked());
+                CHECK(mark(from) == unmarked());
             }
         }
         for (const uint8_t proto : {47, 4, 41}) {
             const auto p = make(v6, proto, 0x0a000001, 1, 0x0a000002, 2);
-            CHECK(mark(p) == index_unmarked);
-            CHECK(mark(p) == index_unmarked);
+            CHECK(mark(p) == unmarked());
+            CHECK(mark(p) == unmarked());
         }
         const uint32_t ports_end = v6 ? 58 : 38;
-        CHECK(mark(request, 1, ports_end - 1) == index_unmarked);   // its ports not captured
+        CHECK(mark(request, 1, ports_end - 1) == unmarked());   // its ports not captured
         CHECK(mark(request, 1, ports_end) == epoch);
         // A tagged frame gives the index no key (a query reads the chunk
         // for `vlan`): marked with the epoch, unless it might be a tunnel.
@@ -1263,51 +1265,52 @@ TEST_CASE("index marks: a packet is marked only when its flow, either way, was p
         put16(tagged, 12, 0x8100);
         put16(tagged, 14, 7);
         CHECK(mark(tagged) == epoch);   // keyless: the epoch's mark, whatever its flow
-        CHECK(mark(tagged, 1, 40) == index_unmarked);   // cut short: what follows is not known
+        CHECK(mark(tagged, 1, 40) == unmarked());   // cut short: what follows is not known
         auto tagged_tunnel = make(v6, 17, 0x0a000001, 40000, 0x0a000002, 4789);
         tagged_tunnel.insert(tagged_tunnel.begin() + 12, {0x81, 0x00, 0x00, 0x07});
-        CHECK(mark(tagged_tunnel) == index_unmarked);
-        CHECK(mark(tagged_tunnel) == index_unmarked);
+        CHECK(mark(tagged_tunnel) == unmarked());
+        CHECK(mark(tagged_tunnel) == unmarked());
     }
     std::vector<uint8_t> lldp(64, 0), arp(64, 0);
     put16(lldp, 12, 0x88cc);
     put16(arp, 12, 0x0806);
     CHECK(mark(lldp) == epoch);
-    CHECK(mark(arp) == index_unmarked);   // its addresses are keys
+    CHECK(mark(arp) == unmarked());   // its addresses are keys
     const auto plain = make(false, 6, 0x0a000001, 40000, 0x0a000002, 443);
     auto options = plain, later_fragment = plain, first_fragment = plain;
     options[14] = 0x46;
     put16(later_fragment, 20, 0x0001);
     put16(first_fragment, 20, 0x2000);
     for (int i = 0; i < 2; i++) {
-        CHECK(mark(options) == index_unmarked);
-        CHECK(mark(later_fragment) == index_unmarked);
+        CHECK(mark(options) == unmarked());
+        CHECK(mark(later_fragment) == unmarked());
     }
-    CHECK(mark(plain) == index_unmarked);
+    CHECK(mark(plain) == unmarked());
     CHECK(mark(first_fragment) == epoch);   // a first fragment holds its ports: the flow's keys
 
-    // The epoch's mark runs over 31 bits (bit 31 is index_mark_words): it
-    // is never 0 (index_unmarked), and an entry whose
+    // The epoch's mark runs over 29 bits (bits 29 to 31 are
+    // index_mark_flags): it is never 0 (index_unmarked), and an entry whose
     // epoch had the same mark a cycle before marks nothing (entries hold
     // the whole 64 bits).
-    writer.now.store((uint64_t{1} << 31) - 16);
+    writer.now.store((uint64_t{1} << 29) - 16);
     next_burst();
-    CHECK(mark(plain) == index_unmarked);
-    CHECK(mark(plain) == 0x7ffffff0u);
+    CHECK(mark(plain) == unmarked());
+    CHECK(mark(plain) == 0x1ffffff0u);
+    CHECK(unmarked() == 0x3ffffff0u);
     const auto ping = make(false, 1, 0x0a000001, 0x0800, 0x0a000002, 0x1234);
-    CHECK(mark(ping) == index_unmarked);
-    CHECK(mark(ping) == 0xfffffff0u);
+    CHECK(mark(ping) == unmarked());
+    CHECK(mark(ping) == 0x9ffffff0u);
     writer.next_chunk();
     CHECK(writer.get() == (uint64_t{1} << 32) + 16);
     CHECK(writer.mark() == 16);
     next_burst();
-    CHECK(mark(early) == index_unmarked);
+    CHECK(mark(early) == unmarked());
     CHECK(mark(early) == 16);
-    CHECK(mark(plain) == index_unmarked);
+    CHECK(mark(plain) == unmarked());
     for (const uint8_t next : {0, 43, 44, 60, 51}) {
         const auto extension = make(true, next, 0x0a000001, 40000, 0x0a000002, 443);
-        CHECK(mark(extension) == index_unmarked);
-        CHECK(mark(extension) == index_unmarked);
+        CHECK(mark(extension) == unmarked());
+        CHECK(mark(extension) == unmarked());
     }
 }
 
@@ -1377,8 +1380,8 @@ TEST_CASE("index marks: of flows met in turns, some sharing a set, nearly all ar
         for (const auto& d : flows) {
             const uint32_t m = marks->mark(d.data(), 80, 80, 1, writer.get(), place++);
             if (round == 0)
-                CHECK(m == index_unmarked);
-            else if (m == index_unmarked)
+                CHECK(m == index_epoch::read_mark(writer.get()));
+            else if (m == index_epoch::read_mark(writer.get()))
                 (d[12] == 0x86 ? unmarked6 : unmarked4)++;
         }
     }
@@ -1406,7 +1409,7 @@ TEST_CASE("index marks: a flow that takes another's way in a burst and is droppe
             same.push_back(flow(port));
     const auto &a = same[0], &b = same[1], &c = same[2];
     const index_epoch writer;
-    const uint32_t now = writer.mark(), none = index_unmarked;
+    const uint32_t now = writer.mark(), none = index_epoch::read_mark(writer.get());   // not marked: made in this epoch
     std::unique_ptr<index_flow_marks> marks;
     const auto burst = [&](std::initializer_list<const std::vector<uint8_t>*> packets) {
         std::vector<uint32_t> got;
@@ -1475,6 +1478,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
             uint64_t offset = 24;
             std::vector<std::pair<uint64_t, packet>> written;   // each record's offset, as indexed
             uint64_t taken_by_mark = 0;   // records taken by their marks alone (the epoch's then)
+            uint64_t chunk_bytes = 0;
         };
         std::array<session_file, 2> files;
         for (size_t s = 0; s < files.size(); s++) {
@@ -1492,7 +1496,8 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
             close(fd);
             f.ix.use_epoch(&epoch);
             f.ix.take_marks(f.marked);   // as session_output::open
-            f.ix.set_chunk_bytes(20000 + rng() % 200000);   // blocks of some 20 to 200 records
+            f.chunk_bytes = 20000 + rng() % 200000;
+            f.ix.set_chunk_bytes(f.chunk_bytes);   // blocks of some 20 to 200 records
             REQUIRE(f.ix.open(dir_fd, f.name, head.size()).empty());
         }
 
@@ -1522,10 +1527,15 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                     // record holds (a chained mbuf's first segment).
                     const uint32_t seen = rng() % 4 == 0 ? std::min(p.caplen, 14 + static_cast<uint32_t>(rng() % 80))
                                                          : p.caplen;
-                    const uint32_t mark =
+                    uint32_t mark =
                         burst.size() < room ? marks->mark(p.bytes.data(), seen, p.caplen, sessions, now,
                                                           static_cast<unsigned>(burst.size()))
                                             : index_flow_marks::mark_without_entry(p.bytes.data(), seen, p.caplen, now);
+                    // Now and then no epoch at all (index_unmarked: every key
+                    // read), though the packet made or renewed its flow's
+                    // entry: a writer awaiting a block keeps its keys for it.
+                    if (rng() % 16 == 0)
+                        mark = index_unmarked;
                     burst.push_back({std::move(p), sessions, mark});
                 }
                 size_t sent = burst.size();
@@ -1574,18 +1584,20 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                         taken_marked++;
                         out.taken_by_mark++;
                     } else {
-                        out.ix.add(out.offset, first, record.bytes.data(), record.caplen, 1, mark);
                         // add() takes a record by its mark alone when the
-                        // mark (a session that takes marks) is the epoch's
-                        // once its block or chunk has started.
-                        if (((out.marked ? mark : index_unmarked) & ~index_mark_words) == epoch.mark())
+                        // mark (a session that takes marks) is its open
+                        // block's; it counts the others.
+                        const uint64_t counted = out.ix.records_read() + out.ix.records_in_chunk();
+                        out.ix.add(out.offset, first, record.bytes.data(), record.caplen, 1, mark);
+                        if (out.ix.records_read() + out.ix.records_in_chunk() == counted)
                             out.taken_by_mark++;
                     }
                     // (add moves the epoch on before it asks, when a block starts)
-                    const uint32_t epoch_mark = mark & ~index_mark_words;
-                    marked += mark != index_unmarked;
-                    trusted += epoch_mark == epoch.mark();
-                    stale += mark != index_unmarked && epoch_mark != epoch.mark();
+                    const uint32_t epoch_mark = mark & ~index_mark_flags;
+                    const bool is_mark = mark != index_unmarked && (mark & index_mark_read) == 0;
+                    marked += is_mark;
+                    trusted += is_mark && epoch_mark == epoch.mark();
+                    stale += is_mark && epoch_mark != epoch.mark();
                     words += by == path::marked_words;
                     out.written.emplace_back(out.offset, std::move(record));
                     out.offset = end;
@@ -1610,6 +1622,10 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
             REQUIRE(index.note.empty());
             size_t at = 0;
             for (const index_chunk& c : index.chunks) {
+                // Its start awaited (capture_file_indexer::add): past its
+                // limit by a block's bytes at most, and a record either side
+                // (flow_packet's are 200 bytes at most).
+                CHECK(c.bytes < f.chunk_bytes + (f.chunk_bytes + index_max_blocks - 1) / index_max_blocks + 2 * (16 + 200));
                 const index_blocks* blocks = c.blocks();
                 for (; at < f.written.size() && f.written[at].first < c.offset + c.bytes; at++) {
                     const auto& [record_offset, p] = f.written[at];
@@ -1657,6 +1673,152 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
     CHECK(stale > 0);
     CHECK(words > 0);   // ICMP's own half-words, added on the short path in odd rounds
     CHECK(keys > 50000);
+}
+
+TEST_CASE("index marks: a block or chunk starts at its workers' first record of the new epoch, or a block's bytes late")
+{
+    // One writer's indexer and a worker a ring behind it, by hand: the
+    // records in flight when a block is due, marked with the epoch before,
+    // stay in the open block and are taken by their marks; the block
+    // starts at the first record made in the new epoch (marked or not); a
+    // record read meanwhile that carries no epoch gives the new block its
+    // keys too. With no record of the new epoch, the block starts a
+    // block's bytes after its place. A chunk's end waits alike.
+    char dir[] = "/tmp/linecap-due-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const int dir_fd = open(dir, O_RDONLY | O_DIRECTORY);
+    REQUIRE(dir_fd >= 0);
+    const std::vector<uint8_t> head(24, 0);
+    const int fd = openat(dir_fd, "due.pcap.part", O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, head.data(), head.size()) == static_cast<ssize_t>(head.size()));
+    close(fd);
+    index_epoch epoch;
+    capture_file_indexer ix;
+    ix.use_epoch(&epoch);
+    ix.take_marks(true);
+    ix.set_chunk_bytes(8 * 1000);   // blocks of 1000 bytes
+    REQUIRE(ix.open(dir_fd, "due.pcap", head.size()).empty());
+    // A flow's packet from 10.0.0.n, port 1000 + n, to 10.0.0.255 port 80.
+    const auto flow = [](uint32_t n) {
+        return ipv4_frame(84, 6, 0x0a000000 + n, 0x0a0000ff, static_cast<uint16_t>(1000 + n), 80);
+    };
+    const uint8_t first[16] = {};
+    uint64_t offset = head.size();
+    using path = capture_file_indexer::path;
+    // As a writer does (session_output::write): the short paths, else add().
+    const auto write = [&](uint32_t n, uint32_t mark) {
+        const auto p = flow(n);
+        const path by = ix.path_of(offset, mark);
+        if (by == path::marked)
+            ix.add_marked(1);
+        else if (by == path::in_chunk)
+            ix.add_marked_in_chunk(p.data(), static_cast<uint32_t>(p.size()), 1, mark);
+        else if (by == path::keys)
+            ix.add_read(p.data(), static_cast<uint32_t>(p.size()), 1, mark);
+        else
+            ix.add(offset, first, p.data(), static_cast<uint32_t>(p.size()), 1, mark);
+        offset += 16 + p.size();   // 100 bytes a record
+        return by;
+    };
+    const auto read_mark = [](uint32_t mark) { return mark | index_mark_read; };
+    CHECK(write(1, index_unmarked) == path::read);   // the chunk's first record
+    const uint32_t e0 = epoch.mark();
+    while (offset < head.size() + 1000)
+        CHECK(write(1, e0) == path::marked);
+    // Block 1 is due: the epoch moves on, the block waits.
+    CHECK(write(1, e0) == path::read);
+    const uint32_t e1 = epoch.mark();
+    CHECK(e1 != e0);
+    for (int i = 0; i < 5; i++)
+        CHECK(write(1, e0) == path::marked);   // in flight: still the open block's
+    CHECK(write(2, read_mark(e0)) == path::keys);   // made before: read, block 0 alone
+    CHECK(write(3, index_unmarked) == path::read);   // made when? kept for block 1 too
+    CHECK(write(1, e0) == path::marked);
+    const uint64_t block1 = offset;
+    CHECK(write(4, read_mark(e1)) == path::read);   // made in e1: the block starts here
+    CHECK(write(4, e1) == path::marked);
+    CHECK(write(1, e1 | index_mark_older) == path::in_chunk);   // 1 met again in e1: its addresses
+    CHECK(write(1, e1) == path::marked);
+    // Block 2: no record of the new epoch comes (say its worker is held
+    // up), so it starts a block's bytes after its place.
+    while (offset < block1 + 1000)
+        CHECK(write(1, e1) == path::marked);
+    const uint64_t due2 = offset;
+    CHECK(write(1, e1) == path::read);
+    const uint32_t e2 = epoch.mark();
+    CHECK(e2 != e1);
+    CHECK(write(5, index_unmarked) == path::read);
+    while (offset < due2 + 1000)
+        CHECK(write(1, e1) == path::marked);
+    const uint64_t block2 = offset;
+    CHECK(write(1, e1) == path::read);   // starts the block, marked in an older one
+    CHECK(write(6, read_mark(e2)) == path::keys);
+    CHECK(ix.records_in_chunk() == 2);   // 1 in block 1, and at block 2's start
+    // The chunk's end (8000 bytes from its start) waits alike. Up to it, a
+    // worker with nothing in flight: each block starts right at its place.
+    uint64_t blocks_due = 0;
+    uint32_t held = e1;   // the epoch of flow 1's entry, as its worker keeps it (index_flow_marks)
+    while (offset < head.size() + 8000) {
+        const uint32_t now = epoch.mark();
+        blocks_due += write(1, held == now ? now : now | index_mark_older) == path::read;
+        held = now;
+    }
+    CHECK(blocks_due >= 2);   // each block due, then started by the next record
+    CHECK(blocks_due % 2 == 0);
+    const uint32_t before = epoch.mark();
+    const uint64_t chunk_end_due = offset;
+    CHECK(write(1, before) == path::read);
+    const uint32_t c1 = epoch.mark();
+    CHECK_FALSE(index_epoch::same_chunk(c1, before));
+    for (int i = 0; i < 5; i++)
+        CHECK(write(1, before) == path::marked);   // in flight: the old chunk's
+    CHECK(write(7, index_unmarked) == path::read);   // kept for the next chunk too
+    const uint64_t chunk1 = offset;
+    CHECK(write(8, read_mark(c1)) == path::read);   // made in c1: the chunk starts here
+    CHECK(write(8, c1) == path::marked);
+    CHECK(write(1, before) == path::keys);   // an older chunk's mark: every key
+    REQUIRE(ix.close(false, offset).empty());
+    CHECK(chunk_end_due < chunk1);
+
+    const std::string index_path = std::string(dir) + "/" + index_name_of("due.pcap.part");
+    const int ifd = open(index_path.c_str(), O_RDONLY);
+    REQUIRE(ifd >= 0);
+    capture_index index;
+    REQUIRE(read_capture_index(ifd, index_path, index).empty());
+    close(ifd);
+    REQUIRE(index.chunks.size() == 2);
+    const index_chunk& chunk = index.chunks[0];
+    CHECK(chunk.offset + chunk.bytes == chunk1);
+    CHECK(index.chunks[1].offset == chunk1);
+    const index_blocks* blocks = chunk.blocks();
+    REQUIRE(blocks != nullptr);
+    REQUIRE(blocks->places.size() == 3 + blocks_due / 2);
+    CHECK(blocks->places[1].offset == block1);
+    CHECK(blocks->places[2].offset == block2);
+    CHECK(blocks->places[3].offset == block2 + 1000 + 100);   // due at its place, started by the record after
+    const auto in_block = [&](uint32_t n, size_t j) {
+        return chunk.holds(index_field::ipv4_address, '=', UINT32_MAX, 0x0a000000 + n, static_cast<int>(j));
+    };
+    std::vector<std::vector<uint32_t>> want = {{1, 2, 3}, {1, 3, 4, 5}, {1, 5, 6}};
+    while (want.size() < blocks->places.size())
+        want.push_back({1});
+    want.back().push_back(7);
+    for (size_t j = 0; j < want.size(); j++)
+        for (uint32_t n = 1; n <= 7; n++) {
+            INFO("block " << j << ", 10.0.0." << n);
+            CHECK(in_block(n, j) == (std::find(want[j].begin(), want[j].end(), n) != want[j].end()));
+        }
+    const index_chunk& next = index.chunks[1];
+    for (uint32_t n = 1; n <= 8; n++) {
+        INFO("the next chunk, 10.0.0." << n);
+        CHECK(next.holds(index_field::ipv4_address, '=', UINT32_MAX, 0x0a000000 + n) == (n == 1 || n == 7 || n == 8));
+        CHECK(next.holds(index_field::l4_word, '=', UINT32_MAX, 1000 + n) == (n == 1 || n == 7 || n == 8));
+    }
+    unlinkat(dir_fd, index_name_of("due.pcap.part").c_str(), 0);
+    unlinkat(dir_fd, "due.pcap.part", 0);
+    close(dir_fd);
+    rmdir(dir);
 }
 
 TEST_CASE("radix_sort: the values sorted, none lost or added, whichever passes it skips")

@@ -1,6 +1,6 @@
 // pcap-compare: are two capture files the same packets?
 //
-//   pcap-compare EXPECTED ACTUAL [--snaplen N] [--timestamps exact|us|ignore] [--replayed-lengths]
+//   pcap-compare EXPECTED ACTUAL [--snaplen N] [--timestamps exact|us|ignore] [--replayed-lengths] [--any-order]
 //   pcap-compare --expected-list LIST ACTUAL [...]
 //
 // Reads both with libpcap at nanosecond precision and compares record by
@@ -8,9 +8,14 @@
 // first min(len, snaplen) bytes of EXPECTED's packet) and the bytes. With
 // --expected-list, EXPECTED is the files LIST names (one per line), read one
 // after the other as one stream (what `linecap -r A -r B ...` writes from
-// several files). Prints the first difference with its record number (and
+// several files). With --any-order, each side's records are first sorted
+// by time, length and bytes: the same records in any order agree (files
+// whose records are not in time order, which a merge of all of them and a
+// query of some interleave differently). Prints the first difference with
+// its record number (and
 // which expected file holds it) and exits 1; exits 0 when the files agree,
 // 2 when one cannot be read.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -57,8 +62,42 @@ public:
             pcap_close(_pcap);
     }
 
+    // Every record read at the first next(), then given in order of time,
+    // length and bytes.
+    void sort_first() { _sorted = true; }
     // 1: a record; 0: the end of the last file; PCAP_ERROR: a file cannot be read.
     int next(pcap_pkthdr** h, const u_char** d)
+    {
+        if (!_sorted)
+            return next_in_turn(h, d);
+        if (!_loaded) {
+            _loaded = true;
+            pcap_pkthdr* rh;
+            const u_char* rd;
+            int rc;
+            while ((rc = next_in_turn(&rh, &rd)) == 1)
+                _held.push_back({*rh, std::string(reinterpret_cast<const char*>(rd), rh->caplen)});
+            if (rc == PCAP_ERROR)
+                return PCAP_ERROR;
+            std::stable_sort(_held.begin(), _held.end(), [](const held& a, const held& b) {
+                const int64_t ta = ts_ns(&a.header), tb = ts_ns(&b.header);
+                if (ta != tb)
+                    return ta < tb;
+                if (a.header.len != b.header.len)
+                    return a.header.len < b.header.len;
+                return a.bytes < b.bytes;
+            });
+        }
+        if (_next_held == _held.size())
+            return 0;
+        held& r = _held[_next_held++];
+        *h = &r.header;
+        *d = reinterpret_cast<const u_char*>(r.bytes.data());
+        return 1;
+    }
+
+private:
+    int next_in_turn(pcap_pkthdr** h, const u_char** d)
     {
         for (;;) {
             if (_pcap == nullptr) {
@@ -86,6 +125,7 @@ public:
         }
     }
 
+public:
     const std::string& error() const { return _error; }
     // Where the last record came from, when there are several files.
     std::string where() const
@@ -102,6 +142,13 @@ private:
     pcap_t* _pcap = nullptr;
     uint64_t _in_file = 0;
     std::string _error;
+    struct held {
+        pcap_pkthdr header;
+        std::string bytes;
+    };
+    bool _sorted = false, _loaded = false;
+    std::vector<held> _held;
+    size_t _next_held = 0;
 };
 
 } // namespace
@@ -122,6 +169,9 @@ int main(int argc, char** argv)
     app.add_flag("--replayed-lengths", replayed_lengths,
                  "EXPECTED's records went through DPDK's net_pcap, which keeps only the captured "
                  "bytes: expect original length = EXPECTED's captured length");
+    bool any_order = false;
+    app.add_flag("--any-order", any_order,
+                 "the same records in any order agree: each side sorted by time, length and bytes first");
     CLI11_PARSE(app, argc, argv);
 
     std::vector<std::string> expected_paths;
@@ -144,6 +194,10 @@ int main(int argc, char** argv)
     const std::string actual_path = files.back();
     record_stream expected(expected_paths);
     record_stream actual({actual_path});
+    if (any_order) {
+        expected.sort_first();
+        actual.sort_first();
+    }
 
     uint64_t record = 0;
     for (;;) {
