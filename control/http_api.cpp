@@ -1142,6 +1142,14 @@ struct http_api::impl {
         // (browsers, scripts and the fleet keep connections alive).
         // (Accepted sockets inherit it from the listening socket.)
         server.set_tcp_nodelay(true);
+        // cpp-httplib 0.11 says "Accept-Ranges: bytes" to every HEAD whose
+        // reply has none: a refused one (400, 404, 503) says what its GET
+        // says, which is nothing of ranges (a pcap stream says "none"
+        // itself, a download "bytes").
+        server.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+            if (req.method == "HEAD" && res.status >= 400)
+                res.headers.erase("Accept-Ranges");
+        });
 
         server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
             // Routed: the line and headers are in. A body that follows is

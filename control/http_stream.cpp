@@ -129,9 +129,10 @@ std::shared_ptr<merge_stream> open_merge_stream(httplib::Response& res, const me
     if (context.merges.fetch_add(1) >= context.max_merges) {
         context.merges.fetch_sub(1);
         res.set_header("Retry-After", "5");
-        send_error(res, 503, fmt::format("{} merges are under way, the most linecap streams at once: try again in a "
-                                         "few seconds",
-                                         context.max_merges));
+        send_error(res, 503,
+                   fmt::format("{} merges and queries are under way, the most linecap streams at once: try again in "
+                               "a few seconds",
+                               context.max_merges));
         return nullptr;
     }
     stream->merges = &context.merges;

@@ -63,6 +63,10 @@ void background_jobs::merge(client_id client, const std::string& id, query_reque
                 raw->merged.error = "query: " + raw->merged.error;
         } else {
             raw->merged.error = merge_captures(request.merge, raw->merged.result.merge);
+            // An output refused (an input, an input's index): as linecapctl
+            // words the refusals it makes itself ("merge: FILE: ...").
+            if (raw->merged.result.merge.refused)
+                raw->merged.error = "merge: " + raw->merged.error;
         }
         if (on_done)
             on_done(raw->merged.error, raw->merged.result.expression_refused || raw->merged.result.merge.refused);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -69,8 +70,11 @@ std::string_view command_name(command c)
 
 std::string check_session_id(std::string_view id)
 {
-    const bool digits = !id.empty() && id.size() <= 20 &&
-                        std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool digits = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
+    uint64_t number = 0;
+    if (digits && std::from_chars(id.data(), id.data() + id.size(), number).ec != std::errc())
+        return fmt::format("\"id\": {} is larger than any session id (ids are numbers from 1, as start and list give)",
+                           quote(json(std::string(id))));
     if (!digits && !check_session_name(id).empty())
         return fmt::format("\"id\": {} is neither a session id (a number, as start and list give) nor a "
                            "session name (letters, digits, '.', '_' and '-')",

@@ -673,8 +673,12 @@ public:
         }
         // (A block's wait ends at the chunk's limit too: a chunk runs past
         // its limit by a block's bytes at most.)
-        _next_read = _due != 0 && _due_chunk ? _due_forced_at
-                                             : std::min(_due != 0 ? _due_forced_at : _builder.next_block(), _chunk_limit);
+        if (_due == 0)
+            _next_read = std::min(_builder.next_block(), _chunk_limit);
+        else if (_due_chunk)
+            _next_read = _due_forced_at;
+        else
+            _next_read = std::min(_due_forced_at, _chunk_limit);
         refresh_marked_as();
         // Marked with the epoch of the open block (as path_of() asks): its
         // place and time (and an ICMP flow's own half-words); else read,
@@ -881,6 +885,7 @@ private:
     {
         _due = _epoch->mark();
         _due_chunk = chunk;
+        _due_heads.clear();
         _due_forced_at = offset + _builder.block_bytes();
     }
     // The awaited block (or chunk) starts with the record at `offset`: the
@@ -889,7 +894,6 @@ private:
     bool start_due(uint64_t offset, const uint8_t* header16, uint64_t ts_ns)
     {
         const bool chunk = _due_chunk;
-        _carried.swap(_due_heads);
         if (chunk) {
             finish_chunk(offset);   // ends the wait
             start_chunk(offset, header16, ts_ns);
@@ -897,16 +901,14 @@ private:
             _builder.begin_block(offset, header16);
             end_wait();
         }
-        for (const flow_head& h : _carried)
+        for (const flow_head& h : _due_heads)
             _builder.add_flow_keys(h.bytes.data(), h.len);
-        _carried.clear();
+        _due_heads.clear();
         return chunk;
     }
-    void end_wait()
-    {
-        _due = 0;
-        _due_heads.clear();
-    }
+    // The wait is over; the heads kept in it stay until start_due() has
+    // given them to the new block (await() drops any left).
+    void end_wait() { _due = 0; }
     // A chunk's first record, at `offset`.
     void start_chunk(uint64_t offset, const uint8_t* header16, uint64_t ts_ns)
     {
@@ -970,8 +972,8 @@ private:
     // A block or chunk due (its place reached) whose start awaits the
     // first record its workers made after the epoch moved on for it: the
     // new epoch's mark (0: none awaited), whether a chunk's, where it
-    // starts at the latest; the first bytes of the flows' records read
-    // meanwhile (keep_for_due), and start_due()'s room for them.
+    // starts at the latest; and the first bytes of the flows' records
+    // read meanwhile (keep_for_due).
     static constexpr uint32_t flow_head_bytes = 64;   // five_tuple_end_ipv6 and more
     struct flow_head {
         std::array<uint8_t, flow_head_bytes> bytes;
@@ -981,7 +983,6 @@ private:
     bool _due_chunk = false;
     uint64_t _due_forced_at = 0;
     std::vector<flow_head> _due_heads;
-    std::vector<flow_head> _carried;
     uint32_t _mark_mask = ~uint32_t{0};   // take_marks: all ones, or 0 (every mark index_unmarked)
     static_assert(index_unmarked == 0, "a mark masked with 0 is index_unmarked");
     uint64_t _records_read = 0;

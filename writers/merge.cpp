@@ -430,9 +430,21 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         return "-: standard input is closed; give the capture file's name instead";
     // Every input is opened before any is read: a snapshot of what is on disk now.
     opened_files opened;
-    if (request.folder_fd >= 0)
+    // The folders read, for the output's place (below).
+    struct folder_read {
+        std::string name;
+        struct stat st;
+    };
+    std::vector<folder_read> folders;
+    const auto note_folder = [&](int dir_fd, const std::string& name) {
+        if (struct stat st{}; fstat(dir_fd, &st) == 0)
+            folders.push_back({name, st});
+    };
+    if (request.folder_fd >= 0) {
         if (std::string e = open_folder(request.folder_fd, request.folder, opened); !e.empty())
             return e;
+        note_folder(request.folder_fd, request.folder);
+    }
     for (const std::string& in : request.inputs) {
         std::error_code ec;
         if (in != "-" && fs::is_directory(in, ec)) {
@@ -440,6 +452,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
             if (dir_fd < 0)
                 return fmt::format("{}: cannot open the folder: {}", in, strerror(errno));
             std::string e = open_folder(dir_fd, in, opened);
+            note_folder(dir_fd, in);
             close(dir_fd);
             if (!e.empty())
                 return e;
@@ -495,15 +508,46 @@ std::string merge_captures(const merge_request& request, merge_result& result)
     struct stat out_st{};
     fstat(out_fd, &out_st);
     if (S_ISREG(out_st.st_mode)) {
+        // Named as a writer names its files, in a folder read: this merge
+        // or a later one of the folder would take it as an input, whether
+        // it was there before (found in the listing: a daemon's client
+        // creates its output before it asks) or made now (the folder was
+        // listed before). The same words for both, from every entry point.
+        const auto same_file = [](const struct stat& a, const struct stat& b) {
+            return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+        };
+        const std::string out_name = fs::path(output).filename().string();
+        const folder_read* in_folder = nullptr;
+        if (is_writer_file_name(out_name) && request.output_fd >= 0) {
+            // A daemon's: the session's folder alone, its client's path
+            // not the daemon's to resolve.
+            for (const opened_file& f : opened.files)
+                if (f.in_folder && same_file(f.st, out_st) && !folders.empty())
+                    in_folder = &folders.front();
+        } else if (is_writer_file_name(out_name)) {
+            const fs::path parent = fs::path(output).parent_path();
+            if (struct stat st{}; stat(parent.empty() ? "." : parent.c_str(), &st) == 0)
+                for (const folder_read& f : folders)
+                    if (same_file(f.st, st))
+                        in_folder = &f;
+        }
+        result.refused = in_folder != nullptr || opened.holds(out_st);
+        if (in_folder != nullptr)
+            return abandon(fmt::format("{}: named as the capture files of {} are, in that folder: this and every later "
+                                       "merge or query of the folder would read it as one of them; give -o a file "
+                                       "outside the folder",
+                                       output, in_folder->name));
         if (opened.holds(out_st))
             return abandon(fmt::format("{}: the output is also an input; give another -o", output));
         // Nor an input's index (a query reads it after the output is open).
         for (const opened_file& f : opened.files) {
             struct stat index_st{};
             if (S_ISREG(f.st.st_mode) && stat(index_name_of(f.path).c_str(), &index_st) == 0 &&
-                index_st.st_dev == out_st.st_dev && index_st.st_ino == out_st.st_ino)
+                index_st.st_dev == out_st.st_dev && index_st.st_ino == out_st.st_ino) {
+                result.refused = true;
                 return abandon(fmt::format("{}: the output is the index of the input {}; give another -o", output,
                                            f.path));
+            }
         }
     }
 

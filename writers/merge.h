@@ -84,9 +84,10 @@ struct merge_result {
     // The output could not be made or written (the error says why: a full
     // disk; a reader of the pipe, an HTTP client, gone).
     bool output_failed = false;
-    // merge_request::check_input refused an input: the request's fault (a
-    // query's expression that the files' link type cannot take), nothing
-    // written.
+    // merge_request::check_input refused an input (a query's expression
+    // that the files' link type cannot take), or the output was refused
+    // (an input, an input's index, or named as the capture files of a
+    // folder read, in it): the request's fault, nothing written.
     bool refused = false;
 };
 
@@ -98,8 +99,9 @@ struct merge_result {
 // up to their last complete record, with a note if half a record follows.
 // A folder contributes the files linecap's writers name
 // (is_writer_file_name), never an earlier merge's output. The output is
-// never an input, and an existing output file is replaced only with
-// `force`.
+// never an input, an input's index, nor a file named as a writer names
+// its files in a folder given (this merge or a later one would read it),
+// and an existing output file is replaced only with `force`.
 std::string merge_captures(const merge_request& request, merge_result& result);
 
 // The words every entry point (linecap merge and query; linecapctl merge,

@@ -962,7 +962,7 @@ TEST_CASE("HTTP /pcap: a client that goes away ends the merge with EPIPE; past m
     const http_reply busy = parse_reply(http_get(server.port(), "/api/v1/sessions/1/pcap"));
     CHECK(busy.status == 503);
     CHECK(busy.has("Retry-After: 5"));
-    CHECK(busy.body.find("1 merges are under way") != std::string::npos);
+    CHECK(busy.body.find("1 merges and queries are under way") != std::string::npos);
     CHECK(merge.write_errno == 0);
 
     // The client goes away: the merge's next write fails with EPIPE.

@@ -77,6 +77,12 @@ TEST_CASE("bad requests get one error that says what is wrong")
     CHECK_THAT(error_of(R"({"cmd":"show","id":-1})"), Catch::Contains("expected a session id"));
     CHECK_THAT(error_of(R"({"cmd":"show","id":"1/../2"})"), Catch::Contains("neither a session id"));
     CHECK_THAT(error_of(R"({"cmd":"show","id":""})"), Catch::Contains("neither a session id"));
+    // Digits past the largest id: too large, not "neither" (digits fit neither rule's words otherwise).
+    CHECK_THAT(error_of(R"({"cmd":"show","id":"18446744073709551616"})"),
+               Catch::Contains("\"id\": \"18446744073709551616\" is larger than any session id"));
+    CHECK_THAT(error_of(R"({"cmd":"show","id":"99999999999999999999999"})"),
+               Catch::Contains("is larger than any session id"));
+    CHECK(error_of(R"({"cmd":"show","id":"18446744073709551615"})").empty());
     CHECK_THAT(error_of(R"({"cmd":"start","spec":[]})"), Catch::Contains("expected an object"));
     CHECK_THAT(error_of(R"({"cmd":"start","spec":{"name":"a/b"}})"), Catch::Contains("name"));
     CHECK_THAT(error_of(R"({"cmd":"start","spec":{"name":""}})"), Catch::Contains("name"));

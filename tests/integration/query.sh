@@ -1342,6 +1342,9 @@ ctl query "$id" -o "$WORK/x.pcap" host foo bar 2>"$WORK/ctl.err" && fail "lineca
 code=$(curl -sS -o "$WORK/body" -w '%{http_code}' -G "$URL/$id/query" --data-urlencode "filter=host foo bar")
 [ "$code" = 400 ] && [ "$(jq -r .error "$WORK/body")" = "query: $want" ] ||
     fail "GET .../query?filter=host foo bar: HTTP $code: $(cat "$WORK/body"), want 400 and query: $want"
+# HEAD of a refused query: the GET's status, and nothing said of ranges.
+code=$(curl -sS -I -o "$WORK/head" -w '%{http_code}' -G "$URL/$id/query" --data-urlencode "filter=host foo bar")
+[ "$code" = 400 ] && ! grep -qi '^Accept-Ranges' "$WORK/head" || fail "HEAD .../query?filter=host foo bar: HTTP $code: $(cat "$WORK/head")"
 code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?since=yesterday")
 [ "$code" = 400 ] && jq -r .error "$WORK/body" | grep -qF 'query: "since" yesterday: not a UTC time' ||
     fail "GET .../query?since=yesterday: HTTP $code: $(cat "$WORK/body")"
@@ -1365,6 +1368,21 @@ cp "$record" "$WORK/record-before.json"
 rc=0; ctl query "$id" --force -o "$record" udp 2>"$WORK/ctl.err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "linecapctl: query: $record: the output is the session's record" "$WORK/ctl.err" &&
     cmp -s "$record" "$WORK/record-before.json" || fail "linecapctl query --force -o session.json: exit $rc: $(cat "$WORK/ctl.err")"
+# An -o named as the session's capture files are, in its folder: refused
+# in the same words by linecapctl and linecap query, and left nowhere (a
+# later query of the folder would read it as one of them, its packets
+# twice).
+folder=$(dirname "$record")
+alien="$folder/$(basename "$(ctl --json files "$id" | jq -r '.files[0].path')" |
+    sed -E 's/-w([0-9]+)-[0-9]+-([0-9]{8}T[0-9]{6}Z)/-w\1-999999-\2/')"
+case "$alien" in *-999999-*) ;; *) fail "no writer's file name made of the session's: $alien" ;; esac
+want="$alien: named as the capture files of $folder are, in that folder: this and every later merge or query of the folder would read it as one of them; give -o a file outside the folder"
+rc=0; ctl query "$id" -o "$alien" udp 2>"$WORK/ctl.err" || rc=$?
+[ "$rc" = 1 ] && [ "$(cat "$WORK/ctl.err")" = "linecapctl: query: $want" ] && [ ! -e "$alien" ] ||
+    fail "linecapctl query -o $alien: exit $rc: $(cat "$WORK/ctl.err"), want: linecapctl: query: $want"
+rc=0; "$LINECAP" query -o "$alien" "$folder" udp 2>"$WORK/q.err" || rc=$?
+[ "$rc" = 1 ] && grep -qxF "linecap query: $want" "$WORK/q.err" && [ ! -e "$alien" ] ||
+    fail "linecap query -o $alien $folder: exit $rc: $(cat "$WORK/q.err"), want: linecap query: $want"
 # A URL parameter without its name, a URL too long, an offset's '+' sent
 # as is: each said as what it is.
 code=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$URL/$id/query?=tcp")

@@ -558,10 +558,41 @@ TEST_CASE("merge refuses to replace its output unless forced, and never writes o
     CHECK(read_with_libpcap(out).times_s.size() == 3);
 
     // Forced onto one of its own inputs: refused, the input untouched.
+    // Found in a folder given: in the words of a file named as the
+    // folder's capture files, which it is.
     const auto size = std::filesystem::file_size(dir + w0);
+    const std::string as_writer_names = ": named as the capture files of " + dir +
+                                        " are, in that folder: this and every later merge or query of the folder "
+                                        "would read it as one of them; give -o a file outside the folder";
     request.output = dir + w0;
-    CHECK(merge_captures(request, result) == dir + w0 + ": the output is also an input; give another -o");
+    CHECK(merge_captures(request, result) == dir + w0 + as_writer_names);
+    CHECK(result.refused);
     CHECK(std::filesystem::file_size(dir + w0) == size);
+    // Given by name: an input.
+    merge_request named;
+    named.inputs = {dir + w0};
+    named.output = dir + w0;
+    named.force = true;
+    CHECK(merge_captures(named, result) == dir + w0 + ": the output is also an input; give another -o");
+    CHECK(std::filesystem::file_size(dir + w0) == size);
+    // Not there yet, but named as a writer names its files, in the folder
+    // read: refused alike (a later query of the folder would read it, its
+    // packets twice), and not left behind.
+    const std::string later = dir + "/cap-w0-000099-20231114T221329Z.pcap";
+    request.output = later;
+    request.force = false;
+    CHECK(merge_captures(request, result) == later + as_writer_names);
+    CHECK_FALSE(std::filesystem::exists(later));
+    request.output = dir + "/./sub/../cap-w1-000001-20231114T221329Z.pcap";   // the folder by another path
+    std::filesystem::create_directory(dir + "/sub");
+    CHECK(merge_captures(request, result) == request.output + as_writer_names);
+    // In the folder under another name, or named so elsewhere: written.
+    request.output = dir + "/merged.pcap";
+    REQUIRE(merge_captures(request, result) == "");
+    CHECK(read_with_libpcap(dir + "/merged.pcap").times_s.size() == 3);
+    request.output = test::temp_dir() + "/cap-w0-000099-20231114T221329Z.pcap";
+    REQUIRE(merge_captures(request, result) == "");
+    request.force = true;
 
     // Refused before anything is written: the file made for it goes again.
     write_input(dir + "/raw.pcap", DLT_RAW, 1, 1700000000);
