@@ -1283,7 +1283,12 @@ int main(int argc, char** argv)
             }
         } else if (merging != nullptr) {
             conn.set_timeout(0);   // a merge of gigabytes takes what it takes
-            const json reply = conn.call(merge_request, output.fd);
+            json reply = conn.call(merge_request, output.fd);
+            // A snapshot is a merge to the daemon: its refusals in the
+            // words this command's own take ("snapshot: FILE: ...").
+            if (snapshot->parsed() && reply.contains("error") && reply["error"].is_string() &&
+                reply["error"].get<std::string>().starts_with("merge: "))
+                reply["error"] = "snapshot: " + reply["error"].get<std::string>().substr(7);
             if (!report(reply)) {
                 discard_output();
                 return refused;

@@ -129,6 +129,16 @@ uctl snapshot "$ring" --since -1m -o "$HOME_DIR/last-minute.pcap" >/dev/null || 
 rc=0; uctl snapshot "$ring" --since yesterday -o "$HOME_DIR/x.pcap" 2>"$WORK/err" || rc=$?
 [ "$rc" = 2 ] && grep -q "snapshot: --since yesterday: not a UTC time: give 2026-11-29T18:53:45Z" "$WORK/err" ||
     fail "a bad --since: exit $rc, $(cat "$WORK/err")"
+# Into the ring's own folder, named as its files are (root may write
+# there): refused in snapshot's words though the daemon takes it as a
+# merge, and no file left for the ring's later readers.
+folder=$(dirname "$(uctl --json files "$ring" | jq -r '.files[0].path')")
+alien="$folder/$(basename "$(uctl --json files "$ring" | jq -r '.files[0].path')" |
+    sed -E 's/-w([0-9]+)-[0-9]+-([0-9]{8}T[0-9]{6}Z)/-w\1-999999-\2/')"
+case "$alien" in *-999999-*) ;; *) fail "no writer's file name made of the ring's: $alien" ;; esac
+rc=0; "$LINECAPCTL" --socket "$SOCK" snapshot "$ring" -o "$alien" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -qxF "linecapctl: snapshot: $alien: named as the capture files of $folder are, in that folder: this and every later merge or query of the folder would read it as one of them; give -o a file outside the folder" "$WORK/err" &&
+    [ ! -e "$alien" ] || fail "snapshot -o $alien: exit $rc, $(cat "$WORK/err")"
 
 note "ls: what is on disk now beside what was written, in columns as wide as their data"
 long=$(printf 'n%.0s' $(seq 64))
