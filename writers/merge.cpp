@@ -543,7 +543,7 @@ std::string merge_captures(const merge_request& request, merge_result& result)
         for (const opened_file& f : opened.files) {
             struct stat index_st{};
             if (S_ISREG(f.st.st_mode) && stat(index_name_of(f.path).c_str(), &index_st) == 0 &&
-                index_st.st_dev == out_st.st_dev && index_st.st_ino == out_st.st_ino) {
+                same_file(index_st, out_st)) {
                 result.refused = true;
                 return abandon(fmt::format("{}: the output is the index of the input {}; give another -o", output,
                                            f.path));

@@ -26,6 +26,7 @@
 #include "filters/bpf.h"
 #include "query/prune.h"
 #include "query/query.h"
+#include "tests/support/dpdk_env.h"
 #include "writers/capture_index.h"
 
 using namespace linecap;
@@ -1457,9 +1458,8 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
     // chunk read back must hold every key of its records, and each block
     // every IPv4 address of its records: the reference is each record
     // indexed alone, as above.
-    char dir[] = "/tmp/linecap-marks-XXXXXX";
-    REQUIRE(mkdtemp(dir) != nullptr);
-    const int dir_fd = open(dir, O_RDONLY | O_DIRECTORY);
+    const std::string dir = test::temp_dir();   // removed at the end, whatever fails
+    const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
     REQUIRE(dir_fd >= 0);
     const std::vector<uint8_t> head(24, 0);
     const uint8_t first[16] = {};
@@ -1613,7 +1613,7 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
             if (round % 2 == 0)   // add() alone: the indexer's own count
                 in_chunk_by_add += f.ix.records_in_chunk();
             REQUIRE(f.ix.close(false, f.offset).empty());
-            const std::string index_path = std::string(dir) + "/" + index_name_of(f.name + ".part");
+            const std::string index_path = dir + "/" + index_name_of(f.name + ".part");
             const int fd = open(index_path.c_str(), O_RDONLY);
             REQUIRE(fd >= 0);
             capture_index index;
@@ -1653,7 +1653,6 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
         }
     }
     close(dir_fd);
-    rmdir(dir);
     // The marks were used: many records' keys were not read (an eighth of
     // flow_packet's packets can be marked with an epoch at all: untagged,
     // captured to their ports, TCP, UDP or ICMP with no tunnel, no options
@@ -1684,9 +1683,8 @@ TEST_CASE("index marks: a block or chunk starts at its workers' first record of 
     // record read meanwhile that carries no epoch gives the new block its
     // keys too. With no record of the new epoch, the block starts a
     // block's bytes after its place. A chunk's end waits alike.
-    char dir[] = "/tmp/linecap-due-XXXXXX";
-    REQUIRE(mkdtemp(dir) != nullptr);
-    const int dir_fd = open(dir, O_RDONLY | O_DIRECTORY);
+    const std::string dir = test::temp_dir();   // removed at the end, whatever fails
+    const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
     REQUIRE(dir_fd >= 0);
     const std::vector<uint8_t> head(24, 0);
     const int fd = openat(dir_fd, "due.pcap.part", O_CREAT | O_TRUNC | O_WRONLY, 0644);
@@ -1781,7 +1779,7 @@ TEST_CASE("index marks: a block or chunk starts at its workers' first record of 
     REQUIRE(ix.close(false, offset).empty());
     CHECK(chunk_end_due < chunk1);
 
-    const std::string index_path = std::string(dir) + "/" + index_name_of("due.pcap.part");
+    const std::string index_path = dir + "/" + index_name_of("due.pcap.part");
     const int ifd = open(index_path.c_str(), O_RDONLY);
     REQUIRE(ifd >= 0);
     capture_index index;
@@ -1815,10 +1813,7 @@ TEST_CASE("index marks: a block or chunk starts at its workers' first record of 
         CHECK(next.holds(index_field::ipv4_address, '=', UINT32_MAX, 0x0a000000 + n) == (n == 1 || n == 7 || n == 8));
         CHECK(next.holds(index_field::l4_word, '=', UINT32_MAX, 1000 + n) == (n == 1 || n == 7 || n == 8));
     }
-    unlinkat(dir_fd, index_name_of("due.pcap.part").c_str(), 0);
-    unlinkat(dir_fd, "due.pcap.part", 0);
     close(dir_fd);
-    rmdir(dir);
 }
 
 TEST_CASE("radix_sort: the values sorted, none lost or added, whichever passes it skips")
