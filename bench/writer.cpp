@@ -129,6 +129,7 @@ result run(capture_writer& w, rte_ring* ring, std::vector<rte_mbuf*>& pkts, doub
                 for (unsigned k = 0; k < n; k++)
                     write_indexed(w, *index, got[k], ts++, record_cut{},
                                   marks != nullptr ? *index_mark_of(got[k]) : index_unmarked, record);
+                index->end_burst(w.file().size());   // as a writer does (session_output::end_burst)
             } else {
                 for (unsigned k = 0; k < n; k++)
                     w.write_packet(got[k], ts++);

@@ -174,7 +174,12 @@ void session_catalog::close_crashed(session_record& r)
     if (dir_fd < 0) {
         found.warnings.push_back(fmt::format("{}: cannot open the folder: {}", dir, std::strerror(errno)));
     } else {
-        found = recover_capture_folder(dir_fd, dir);
+        // Whether the session indexes its files: the spec it was started
+        // with, as saved (a spec that no longer parses: no index made where
+        // none was left).
+        session_spec spec;
+        const bool indexed = parse_session_spec(nlohmann::json(r.spec), spec).empty() && spec.output.indexed();
+        found = recover_capture_folder(dir_fd, dir, indexed);
         close(dir_fd);
     }
     r.reason = stop_reason::crashed;
@@ -188,8 +193,12 @@ void session_catalog::close_crashed(session_record& r)
                          found.renamed, found.renamed == 1 ? "" : "s", found.cut_bytes,
                          found.renamed == 1 ? "it" : "them");
     if (found.removed_empty != 0)
-        r.note += fmt::format("; it removed {} empty .part file{} (created just before the end, no header yet)",
-                              found.removed_empty, found.removed_empty == 1 ? "" : "s");
+        r.note += fmt::format("; it removed {} empty .part file{} (created just before the end, no header yet){}",
+                              found.removed_empty, found.removed_empty == 1 ? "" : "s",
+                              found.removed_empty_indexes == 0 ? ""
+                              : found.removed_empty_indexes == 1
+                                  ? " and the index begun beside one"
+                                  : fmt::format(" and the indexes begun beside {}", found.removed_empty_indexes));
     if (found.reindexed != 0)
         r.note += fmt::format("; it made {} index{} again from {} file{}", found.reindexed,
                               found.reindexed == 1 ? "" : "es", found.reindexed == 1 ? "its" : "their",

@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/command_line.h"
 #include "core/human_units.h"
@@ -158,10 +159,18 @@ int index_main(int argc, char** argv)
             std::unique_lock lock(mutex);
             done.wait(lock, [&] { return outcomes[i].done; });
         }
+        if (file.ends_with(".idx.part")) {
+            fmt::print(stderr, "linecap index: {}: an index being written (or left unfinished by a crash), not a "
+                               "capture file: give the capture file beside it\n",
+                       file);
+            status = 1;
+            continue;
+        }
         if (file.ends_with(".part")) {
             fmt::print(stderr,
                        "linecap index: {}: being written: its writer indexes it (one left by a crash is finished, "
-                       "its index with it, by the daemon's recovery when the daemon starts again)\n",
+                       "its index with it, by the daemon's recovery when the daemon starts again; one a one-shot "
+                       "linecap left: rename it without .part, then index it)\n",
                        file);
             continue;
         }
@@ -175,6 +184,16 @@ int index_main(int argc, char** argv)
         }
         if (!e.empty())
             fmt::print(stderr, "linecap index: {}\n", e);
+        // The index its writer left unfinished (a crash between the file's
+        // rename and its index's): this one replaces it. Only a regular
+        // file: a link or anything else at that name is not ours. (A
+        // writer between the two renames that moment loses its index's
+        // rename, and says so: the one made here stands for it.)
+        struct stat st{};
+        if (const std::string torn = index_name_of(file + ".part");
+            lstat(torn.c_str(), &st) == 0 && S_ISREG(st.st_mode) && unlink(torn.c_str()) == 0)
+            fmt::print(stderr, "linecap index: {}: removed, left unfinished by its writer; {} replaces it\n", torn,
+                       index_path);
         fmt::print("{}: {} packets in {} chunk{}, {} bytes of index ({:.3f}% of the file)\n", index_path, r.packets,
                    r.chunks, r.chunks == 1 ? "" : "s", r.index_bytes,
                    r.capture_bytes == 0 ? 0.0 : 100.0 * static_cast<double>(r.index_bytes) / static_cast<double>(r.capture_bytes));

@@ -425,6 +425,10 @@ std::string run_query(const query_request& request, query_result& result)
         const bool same_head = index.head_bytes == head.size() && index.head_bytes <= file_bytes &&
                                pread(fd, head.data(), head.size(), 0) == static_cast<ssize_t>(head.size()) &&
                                index_crc(head.data(), head.size()) == index.head_crc;
+        if (!same_head && index.head_bytes > file_bytes)
+            return whole(fmt::format("{}: shorter ({} bytes) than the header its index {} describes ({} bytes): "
+                                     "read whole",
+                                     path, file_bytes, index_path, index.head_bytes));
         if (!same_head)
             return whole(fmt::format("{}: its index {} is another file's (their headers differ): read whole", path,
                                      index_path));

@@ -1135,6 +1135,7 @@ std::string capture_file_indexer::open(int dir_fd, const std::string& name, uint
     _dir_fd = dir_fd;
     _chunk_limit = 0;
     _next_read = 0;
+    _marked_fast = index_mark_words;   // the first record starts the chunk
     end_wait();
     return {};
 }

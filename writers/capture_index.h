@@ -680,6 +680,7 @@ public:
         else
             _next_read = std::min(_due_forced_at, _chunk_limit);
         refresh_marked_as();
+        _marked_fast = _marked_as;   // the next record's place is asked at the burst's end (end_burst)
         // Marked with the epoch of the open block (as path_of() asks): its
         // place and time (and an ICMP flow's own half-words); else read,
         // as add_keys reads it.
@@ -695,8 +696,9 @@ public:
     // place and time alone (`marked`), and its own half-words too
     // (`marked_words`: index_mark_words), or from its bytes (`read`). A
     // record is taken by its place when its mark is the open block's
-    // epoch's (_marked_as) and it starts no block nor chunk (which would
-    // move the epoch); then
+    // epoch's (_marked_as) and no burst before it reached the block's
+    // place (end_burst: such a record would start the block, and move the
+    // epoch); then
     // add_own_words() for marked_words, and add_marked(), are add() for
     // it, and its start need not be kept.
     // A record marked with an older block's epoch of this chunk, or with
@@ -718,27 +720,48 @@ public:
     // the next, and those at a chunk's limit not `keys` in the next chunk
     // (docs/performance.md, "Blocks start when their workers move on").
     //
-    // The common case asks two questions: its place, and its mark against
-    // the epoch this indexer saw last (_marked_as: never older than its
-    // open block's start, so that a record marked with it has its keys in
-    // the open block, whatever other sessions' indexers did to the epoch
-    // since: index_flow.h); an ICMP flow's mark of that epoch, a third.
-    // The rest (an older block's mark, a mark newer than that: another
-    // session's indexer moved the writer's epoch on) are asked apart, the
-    // epoch looked at again.
+    // The common case asks one question: its mark against the epoch this
+    // indexer saw last (_marked_as, as _marked_fast holds it: never older
+    // than its open block's start, so that a record marked with it has its
+    // keys in the open block, whatever other sessions' indexers did to the
+    // epoch since: index_flow.h); an ICMP flow's mark of that epoch, a
+    // second. The rest (an older block's mark, a mark newer than that:
+    // another session's indexer moved the writer's epoch on; any record
+    // after a burst that reached the block's place) are asked apart, the
+    // place first, the epoch looked at again.
+    //
+    // The place is asked once a burst (end_burst), not of every record: a
+    // burst whose records reach the open block's place (or the chunk's
+    // limit, or an awaited start's latest place) sends the next burst's
+    // first record to path_of_other(), which asks it; the records after
+    // the place in the same burst stay in the open block (their marks
+    // speak for it, whatever its length), so a block or chunk runs past
+    // its place by a burst's records at most (docs/query.md). A record
+    // with no mark (index_unmarked: a session that takes none) always
+    // goes to path_of_other(), which asks its place: without marks, the
+    // index is as `linecap index` makes it, record by record.
     enum class path : uint8_t { marked, marked_words, in_chunk, keys, read };
     path path_of(uint64_t offset, uint32_t mark)
     {
-        if (offset >= _next_read)
-            return path::read;
-        if (mark == _marked_as)
+        if (mark == _marked_fast)
             return path::marked;
         // An ICMP flow's mark of the same epoch is as good (some 9% of a
         // mixed ring's records): asked here, not after the epoch's load
         // and store that path_of_other() makes (some 11 instructions).
-        if (mark == (_marked_as | index_mark_words))
+        if (mark == (_marked_fast | index_mark_words))
             return path::marked_words;
-        return path_of_other(mark);
+        return path_of_other(offset, mark);
+    }
+    // After a burst of records, the next to start at `offset` (the
+    // file's size): one at or past the open block's place goes to
+    // path_of_other() (path_of, above). Every caller of path_of (through
+    // write_indexed) calls it at the end of each burst: without it, a
+    // block whose records all carry the open block's mark would never
+    // end.
+    void end_burst(uint64_t offset)
+    {
+        if (offset >= _next_read)
+            _marked_fast = index_mark_words;
     }
     // Does this session's indexer take its workers' marks (true unless
     // told: output_spec::index_marked)? A mark otherwise is taken as
@@ -747,6 +770,7 @@ public:
     {
         _mark_mask = yes ? ~uint32_t{0} : 0;
         refresh_marked_as();
+        _marked_fast = index_mark_words;
     }
     // A record path_of() says keys of, received at ts_ns: its first `len`
     // (<= index_packet_bytes) bytes at `data`. add() for it, without its
@@ -836,6 +860,7 @@ public:
     {
         _epoch = epoch;
         refresh_marked_as();
+        _marked_fast = index_mark_words;
     }
     uint64_t epoch() const { return _epoch->get(); }
     // A benchmark's hook, never a capture's: the workers that share this
@@ -847,8 +872,11 @@ public:
 private:
     // path_of() past its common case: the epoch now taken (if marks are),
     // then the mark asked again, an ICMP flow's, and an older block's.
-    path path_of_other(uint32_t mark)
+    path path_of_other(uint64_t offset, uint32_t mark)
     {
+        if (offset >= _next_read)
+            return path::read;
+        _marked_fast = _marked_as;   // the record's place is short of the next read's
         mark &= _mark_mask;
         // A start awaited, and a record made in its epoch or later (which
         // starts it), or in none known (whose flow's keys it keeps): add().
@@ -857,6 +885,7 @@ private:
         if (reads_every_key(mark))   // e.g. a worker that marks nothing (its writer keeps up): every record
             return path::keys;
         refresh_marked_as();
+        _marked_fast = _marked_as;
         if (mark == _marked_as)
             return path::marked;
         if (mark == (_marked_as | index_mark_words))
@@ -969,6 +998,11 @@ private:
     // `marked`), or, for a session that takes no marks,
     // index_mark_words alone, which no mark equals (no epoch's mark is 0).
     uint32_t _marked_as = index_mark_words;
+    // What path_of() compares a mark with: _marked_as, or, when the next
+    // record may be at or past _next_read (a file's first record; a burst
+    // that reached it: end_burst), index_mark_words, which no mark equals,
+    // so that path_of_other() asks the record's place.
+    uint32_t _marked_fast = index_mark_words;
     // A block or chunk due (its place reached) whose start awaits the
     // first record its workers made after the epoch moved on for it: the
     // new epoch's mark (0: none awaited), whether a chunk's, where it

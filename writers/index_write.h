@@ -27,15 +27,16 @@ namespace linecap {
 }
 
 // Appends the record `cut` says of `m` (received at ts_ns) to `file` and
-// adds it to `index` (open, on `file`). `mark` is the worker's
+// adds it to `index` (open, on `file`); the caller ends each burst of
+// records with index.end_burst(file.file().size()). `mark` is the worker's
 // (index_flow.h); the index takes it only if told it speaks for the
 // record (capture_file_indexer::take_marks, output_spec::index_marked:
 // the packet's first bytes, `cut` the whole packet's, cut by the file's
 // snaplen past the flow's keys or not at all), and else reads the record
 // (a decap session's inner packet, a snaplen inside the keys). A record
-// marked with the epoch (as its index last saw it: path_of), that starts
-// no block and comes before its chunk's limit, is written as an unindexed
-// session's, and only its place and time (and an ICMP packet's own
+// marked with the epoch (as its index last saw it: path_of), unless the
+// burst before reached its block's place (end_burst), is written as an
+// unindexed session's, and only its place and time (and an ICMP packet's own
 // half-words) are indexed; one marked in an older block of the chunk, its
 // IPv4 addresses too, from the packet's first bytes; one read for its
 // keys whose bytes are its packet's first, in one segment, is read there

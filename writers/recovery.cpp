@@ -1,7 +1,5 @@
 #include "writers/recovery.h"
 
-#include "writers/capture_index.h"
-
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -80,10 +78,13 @@ uint64_t mtime_ns(int fd)
     return static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec);
 }
 
-// NAME.part: cut back to its last complete record, synced, renamed NAME.
-// Returns an empty string or why it keeps its .part name.
-std::string salvage(int dir_fd, const std::string& dir, const std::string& part, folder_recovery& out)
+// NAME.part: cut back to its last complete record, synced, renamed NAME;
+// or, empty, removed (`removed`). Returns an empty string or why it keeps
+// its .part name.
+std::string salvage(int dir_fd, const std::string& dir, const std::string& part, bool& removed,
+                    folder_recovery& out)
 {
+    removed = false;
     const int fd = openat(dir_fd, part.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return fmt::format("{}/{}: cannot open it: {}; left as it is", dir, part, strerror(errno));
@@ -93,6 +94,7 @@ std::string salvage(int dir_fd, const std::string& dir, const std::string& part,
         if (unlinkat(dir_fd, part.c_str(), 0) != 0)
             return fmt::format("{}/{}: empty, but cannot be removed: {}; left as it is", dir, part, strerror(errno));
         out.removed_empty++;
+        removed = true;
         return {};
     }
     const scanned s = scan(fd, true);
@@ -146,21 +148,35 @@ void count(int dir_fd, const std::string& dir, const std::string& name, folder_r
 
 // The index a writer was writing when the crash came (NAME.idx.part beside
 // NAME, renamed from NAME.part above or already): made again from the
-// file, whose records it may not all cover, as NAME.idx.
-void reindex(int dir_fd, const std::string& dir, const std::string& name, folder_recovery& out)
+// file, whose records it may not all cover, as NAME.idx. The file a
+// session with an index was writing (`was_part`, `indexed`) gets one made
+// even without NAME.idx.part: the crash came between the file's creation
+// and its index's. The empty .part removed above (`removed`) takes its
+// NAME.idx.part with it. A NAME.idx.part that is not a regular file is
+// not ours to touch.
+void reindex(int dir_fd, const std::string& dir, const std::string& name, bool was_part, bool removed,
+             bool indexed, folder_recovery& out)
 {
     const std::string torn = index_name_of(name + std::string(part_suffix));
     struct stat st{};
-    if (fstatat(dir_fd, torn.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+    const bool has_torn = fstatat(dir_fd, torn.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (has_torn && !S_ISREG(st.st_mode))
         return;
-    if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return;   // an empty .part removed: nothing to index
+    if (removed) {
+        if (has_torn && unlinkat(dir_fd, torn.c_str(), 0) == 0)
+            out.removed_empty_indexes++;
+        return;
+    }
+    if (!has_torn && (!was_part || !indexed ||
+                      fstatat(dir_fd, index_name_of(name).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0))
+        return;
     index_build_result r;
     if (std::string e = index_capture_file(name, index_name_of(name), index_chunk_bytes, r, dir_fd); !e.empty())
         out.warnings.push_back(fmt::format("{}/{}: its index cannot be made again: {}", dir, name, e));
     else
         out.reindexed++;
-    unlinkat(dir_fd, torn.c_str(), 0);
+    if (has_torn)
+        unlinkat(dir_fd, torn.c_str(), 0);
 }
 
 } // namespace
@@ -176,7 +192,7 @@ std::optional<file_format> capture_format_of(int fd)
     return header->format;
 }
 
-folder_recovery recover_capture_folder(int dir_fd, const std::string& dir)
+folder_recovery recover_capture_folder(int dir_fd, const std::string& dir, bool indexed)
 {
     folder_recovery out;
     int error = 0;
@@ -191,8 +207,10 @@ folder_recovery recover_capture_folder(int dir_fd, const std::string& dir)
             !S_ISREG(st.st_mode))
             continue;   // symbolic links, folders, devices: not ours to touch
         std::string closed = name;
-        if (name.ends_with(part_suffix)) {
-            if (std::string w = salvage(dir_fd, dir, name, out); !w.empty()) {
+        const bool was_part = name.ends_with(part_suffix);
+        bool removed = false;
+        if (was_part) {
+            if (std::string w = salvage(dir_fd, dir, name, removed, out); !w.empty()) {
                 out.warnings.push_back(std::move(w));
                 continue;   // its index stays NAME.idx.part, beside it
             }
@@ -200,7 +218,7 @@ folder_recovery recover_capture_folder(int dir_fd, const std::string& dir)
         } else {
             count(dir_fd, dir, name, out);
         }
-        reindex(dir_fd, dir, closed, out);
+        reindex(dir_fd, dir, closed, was_part, removed, indexed, out);
     }
     return out;
 }

@@ -205,11 +205,15 @@ public:
     void end(bool by_limit = false, bool hold = false);
     bool close_held() const { return _close_held; }
 
-    // After a burst: a write error found by the file ends the output.
-    void end_if_failed()
+    // After a burst: a write error found by the file ends the output; an
+    // index whose next record reaches its block's place is told
+    // (capture_file_indexer::end_burst).
+    void end_burst()
     {
         if (unlikely(_file.file().error() != 0))
             end();
+        else if (_index.is_open())
+            _index.end_burst(_file.file().size());
     }
 
     // Every few milliseconds: closes a live time window's file once its

@@ -148,8 +148,9 @@ void write_burst(writer& w, rte_mbuf** pkts, unsigned n)
         sample_for_watch(w, pkts, n);
     rte_pktmbuf_free_bulk(pkts, n);
 
-    // A write error shows up here, once per burst, not once per packet.
-    for_each_session(touched, [&](unsigned slot) { w.outputs[slot].end_if_failed(); });
+    // A write error shows up here, once per burst, not once per packet, as
+    // does a block's place reached by an index.
+    for_each_session(touched, [&](unsigned slot) { w.outputs[slot].end_burst(); });
 }
 
 // close_session commands whose file's close was held (session_output::end)

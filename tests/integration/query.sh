@@ -546,6 +546,18 @@ rm -f "$WORK/long.pcap"
     fail "linecap index of one file named three ways: $(cat "$WORK/index.out" "$WORK/index.err")"
 "$LINECAP" query -o "$WORK/q.pcap" --force "$WORK/thrice/a.pcap" port 53 2>"$WORK/q.err" &&
     ! grep -q "note" "$WORK/q.err" || fail "the index made once of a file named three ways: $(cat "$WORK/q.err")"
+# A one-shot linecap killed between a file's rename and its index's leaves
+# FILE beside FILE.idx.part: linecap index makes FILE.idx and removes the
+# unfinished one, saying so; the unfinished one named as an input is no
+# capture file.
+rm -f "$WORK/thrice/a.pcap.idx"
+printf 'LCINDEX' >"$WORK/thrice/a.pcap.idx.part"
+expect 1 "linecap index: $WORK/thrice/a.pcap.idx.part: an index being written (or left unfinished by a crash), not a capture file: give the capture file beside it" \
+    "$LINECAP" index "$WORK/thrice/a.pcap.idx.part"
+"$LINECAP" index "$WORK/thrice/a.pcap" >/dev/null 2>"$WORK/index.err" || fail "linecap index beside an .idx.part: $(cat "$WORK/index.err")"
+grep -qxF "linecap index: $WORK/thrice/a.pcap.idx.part: removed, left unfinished by its writer; $WORK/thrice/a.pcap.idx replaces it" "$WORK/index.err" &&
+    [ -s "$WORK/thrice/a.pcap.idx" ] && [ ! -e "$WORK/thrice/a.pcap.idx.part" ] ||
+    fail "linecap index beside an .idx.part: $(ls "$WORK/thrice") $(cat "$WORK/index.err")"
 
 note "[$SECONDS s] odd files: raw IP, interfaces of two link types, a pcapng version libpcap refuses"
 python3 - "$WORK" <<'PY'

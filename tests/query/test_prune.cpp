@@ -1604,6 +1604,11 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
                     records++;
                 }
             }
+            // The writer asks whether a block's place is reached once a
+            // burst (session_output::end_burst): marked records past it
+            // stay in the open block until then.
+            for (session_file& out : files)
+                out.ix.end_burst(out.offset);
         }
         for (session_file& f : files) {
             // Every record is taken by its mark, read for its keys, or
@@ -1623,9 +1628,11 @@ TEST_CASE("index marks: a worker's marks skip only keys its writer's open blocks
             size_t at = 0;
             for (const index_chunk& c : index.chunks) {
                 // Its start awaited (capture_file_indexer::add): past its
-                // limit by a block's bytes at most, and a record either side
-                // (flow_packet's are 200 bytes at most).
-                CHECK(c.bytes < f.chunk_bytes + (f.chunk_bytes + index_max_blocks - 1) / index_max_blocks + 2 * (16 + 200));
+                // limit by a block's bytes at most, and a burst's records
+                // (48 here, its place asked at the burst's end) and a record
+                // either side (flow_packet's are 200 bytes at most).
+                CHECK(c.bytes < f.chunk_bytes + (f.chunk_bytes + index_max_blocks - 1) / index_max_blocks +
+                                    (48 + 2) * (16 + 200));
                 const index_blocks* blocks = c.blocks();
                 for (; at < f.written.size() && f.written[at].first < c.offset + c.bytes; at++) {
                     const auto& [record_offset, p] = f.written[at];
@@ -1717,6 +1724,7 @@ TEST_CASE("index marks: a block or chunk starts at its workers' first record of 
         else
             ix.add(offset, first, p.data(), static_cast<uint32_t>(p.size()), 1, mark);
         offset += 16 + p.size();   // 100 bytes a record
+        ix.end_burst(offset);      // a burst of one
         return by;
     };
     const auto read_mark = [](uint32_t mark) { return mark | index_mark_read; };

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "query/query.h"
+#include "writers/capture_index.h"
 
 using namespace linecap;
 namespace fs = std::filesystem;
@@ -113,6 +114,26 @@ TEST_CASE("query: no index note for a file gone since opened")
               std::string::npos);
         CHECK(notes.find("linecap index " + part.string()) == std::string::npos);
         CHECK(notes.find("2 files have no index") != std::string::npos);
+    }
+    SECTION("a .part cut inside its header, beside its index: said to be shorter than the header")
+    {
+        // What a damaged disk or a hand's truncate leaves (a .part is read
+        // as far as it goes: its writer may have only begun it); the note
+        // about its index says why it does not fit, not that it is
+        // another file's.
+        const fs::path part = dir / "r-w0-000003-20231114T221340Z.pcap.part";
+        const fs::path index_path = dir / "r-w0-000003-20231114T221340Z.pcap.idx.part";
+        write_pcap(part, 1700000020, 3);
+        index_build_result built;
+        REQUIRE(index_capture_file(part.string(), index_path.string(), 1 << 20, built) == "");
+        fs::resize_file(part, 10);
+        REQUIRE(run_query(request, result) == "");
+        CHECK(result.merge.packets == 12);
+        const std::string notes = joined(result.merge.notes);
+        CAPTURE(notes);
+        CHECK(notes.find(part.string() + ": shorter (10 bytes) than the header its index " + index_path.string() +
+                         " describes (24 bytes): read whole") != std::string::npos);
+        CHECK(notes.find("another file's") == std::string::npos);
     }
     fs::remove_all(dir);
     fs::remove(request.merge.output);

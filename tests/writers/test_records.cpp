@@ -185,7 +185,7 @@ TEST_CASE("every reader reads back every odd record the writer writes, in every 
 
         // Crash recovery counts a closed file the same way.
         const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-        const folder_recovery recovered = recover_capture_folder(dir_fd, dir);
+        const folder_recovery recovered = recover_capture_folder(dir_fd, dir, false);
         close(dir_fd);
         CHECK(recovered.packets == odd_records.size());
         INFO((recovered.warnings.empty() ? "" : recovered.warnings.front()));
@@ -255,7 +255,7 @@ TEST_CASE("crash recovery of a .part file with zero-length records keeps them al
         copy_prefix(f.path, part, cut, static_cast<size_t>(zeros));
         fs::remove(f.path);
         const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-        const folder_recovery recovered = recover_capture_folder(dir_fd, dir);
+        const folder_recovery recovered = recover_capture_folder(dir_fd, dir, false);
         close(dir_fd);
         CHECK(recovered.packets == 5);
         CHECK(recovered.renamed == 1);

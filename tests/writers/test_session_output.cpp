@@ -74,12 +74,30 @@ struct fixture {
     // A 100-byte frame received at ts.
     void write(uint64_t ts) { write(std::vector<uint8_t>(100, 0xab), ts); }
 
-    // A frame in `segment`-byte segments, received at ts, marked `mark`.
-    void write(const std::vector<uint8_t>& frame, uint64_t ts, uint16_t segment = 2048, uint32_t mark = index_unmarked)
+    // `count` 90-byte IPv4 UDP frames, the i-th from 0.0.0.i, received at t0 + i.
+    void write_udp(int count)
+    {
+        for (int i = 0; i < count; i++) {
+            std::vector<uint8_t> frame(90, 0);
+            frame[12] = 0x08;
+            frame[14] = 0x45;
+            frame[23] = 17;
+            frame[29] = static_cast<uint8_t>(i);
+            write(frame, t0 + static_cast<uint64_t>(i));
+        }
+    }
+
+    // A frame in `segment`-byte segments, received at ts, marked `mark`;
+    // the burst ended after it (as the writer ends each: writer.cpp)
+    // unless told.
+    void write(const std::vector<uint8_t>& frame, uint64_t ts, uint16_t segment = 2048, uint32_t mark = index_unmarked,
+               bool end_burst = true)
     {
         rte_mbuf* m = test::make_chain(frame, segment);
         REQUIRE(m != nullptr);
         out.write(m, ts, m->pkt_len, mark);
+        if (end_burst)
+            out.end_burst();
         rte_pktmbuf_free(m);
     }
 
@@ -410,16 +428,19 @@ TEST_CASE("session_output: with a worker's marks, each chunk and block of a writ
                 }
                 continue;
             }
+            // A burst of the writer's: its records' places asked at its end
+            // (session_output::end_burst), rotations within it.
             for (unsigned k = 1 + rng() % 48; k > 0 && !ring.empty(); k--) {
                 const in_flight p = std::move(ring.front());
                 ring.pop_front();
                 marked += p.mark != index_unmarked && (p.mark & index_mark_read) == 0;
                 taken_now += (p.mark & ~index_mark_words) == index_epoch::mark_of(f.epoch.get());
                 words_marked += (p.mark & index_mark_words) != 0;
-                f.write(p.frame, ts++, v.segment, p.mark);
+                f.write(p.frame, ts++, v.segment, p.mark, false);
                 const size_t caplen = v.snaplen == 0 ? p.frame.size() : std::min<size_t>(p.frame.size(), v.snaplen);
                 written.emplace_back(p.frame.begin(), p.frame.begin() + static_cast<std::ptrdiff_t>(caplen));
             }
+            f.out.end_burst();
         }
         f.out.end();
         INFO(marked << " marked, " << taken_now << " with the epoch then, " << words_marked << " ICMP");
@@ -751,19 +772,12 @@ TEST_CASE("session_output: after a crash, recovery makes the index of the file b
     spec.index = true;
     fixture f(spec);
     f.out.set_index_chunk_bytes(2048);
-    for (int i = 0; i < 100; i++) {
-        std::vector<uint8_t> frame(90, 0);
-        frame[12] = 0x08;
-        frame[14] = 0x45;
-        frame[23] = 17;
-        frame[29] = static_cast<uint8_t>(i);   // 0.0.0.i
-        f.write(frame, t0 + static_cast<uint64_t>(i));
-    }
+    f.write_udp(100);
     f.out.housekeeping(t0, true);   // flushed, as every half second; then the crash: nothing closed
     REQUIRE(f.indexes().size() == 1);
     CHECK(f.indexes().front().ends_with(".idx.part"));
     const int dir_fd = open(f.dir.c_str(), O_RDONLY | O_DIRECTORY);
-    const folder_recovery recovered = recover_capture_folder(dir_fd, f.dir);
+    const folder_recovery recovered = recover_capture_folder(dir_fd, f.dir, true);
     close(dir_fd);
     INFO((recovered.warnings.empty() ? "" : recovered.warnings.front()));
     CHECK(recovered.warnings.empty());
@@ -785,4 +799,45 @@ TEST_CASE("session_output: after a crash, recovery makes the index of the file b
     CHECK(index.chunks.back().holds(index_field::ipv4_address, '=', UINT32_MAX, 99));
     for (const index_chunk& c : index.chunks)
         CHECK_FALSE(c.holds(index_field::ipv4_address, '=', UINT32_MAX, 100));
+}
+
+TEST_CASE("session_output: after a crash before the index was created, recovery makes it for a session with an index")
+{
+    // The crash came between the file's creation and its index's: a .part
+    // with no .idx.part. A session with an index gets its index made; one
+    // without, none. An empty .part (no header yet) goes with its
+    // .idx.part.
+    for (const bool indexed : {true, false}) {
+        INFO("indexed " << indexed);
+        output_spec spec;
+        spec.index = true;
+        fixture f(spec);
+        f.write_udp(10);
+        f.out.housekeeping(t0, true);   // flushed; then the crash
+        REQUIRE(f.indexes().size() == 1);
+        const std::string torn = f.indexes().front();
+        REQUIRE(torn.ends_with(".idx.part"));
+        REQUIRE(unlink((f.dir + "/" + torn).c_str()) == 0);   // as if never created
+        // Another file's start, empty, and its index's.
+        const std::string empty_part = f.dir + "/capture-w0-000009-20261128T100010Z.pcap.part";
+        REQUIRE(close(open(empty_part.c_str(), O_CREAT | O_WRONLY, 0644)) == 0);
+        const int ifd = open((empty_part.substr(0, empty_part.size() - 5) + ".idx.part").c_str(), O_CREAT | O_WRONLY, 0644);
+        REQUIRE(ifd >= 0);
+        REQUIRE(write(ifd, "LCIDX", 5) == 5);
+        close(ifd);
+        const int dir_fd = open(f.dir.c_str(), O_RDONLY | O_DIRECTORY);
+        const folder_recovery recovered = recover_capture_folder(dir_fd, f.dir, indexed);
+        close(dir_fd);
+        INFO((recovered.warnings.empty() ? "" : recovered.warnings.front()));
+        CHECK(recovered.warnings.empty());
+        CHECK(recovered.renamed == 1);
+        CHECK(recovered.removed_empty == 1);
+        CHECK(recovered.removed_empty_indexes == 1);
+        CHECK(recovered.reindexed == (indexed ? 1u : 0u));
+        const auto files = f.files();
+        REQUIRE(files.size() == 1);
+        CHECK(files[0].second == 10);
+        CHECK(f.indexes() == (indexed ? std::vector<std::string>{files[0].first + ".idx"} : std::vector<std::string>{}));
+        f.out.end();
+    }
 }
